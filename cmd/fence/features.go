@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/nsfence/fence/nsexec"
+	"github.com/nsfence/fence/nsexec/landlock"
+	"golang.org/x/sys/unix"
+)
+
+// printLinuxFeatures prints what the Linux backend can use on this machine
+// and what to do about anything missing.
+func printLinuxFeatures(w io.Writer) error {
+	if runtime.GOOS != "linux" {
+		fmt.Fprintln(w, "Linux sandbox features are only available on Linux.")
+		return nil
+	}
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	f := nsexec.ProbeFeatures()
+	abi := landlock.ABI()
+	yes := func(err error) string {
+		if err == nil {
+			return "true"
+		}
+		return "false (" + err.Error() + ")"
+	}
+	fmt.Fprintln(w, "Linux Sandbox Features:")
+	fmt.Fprintf(w, "  Kernel: %s\n", unix.ByteSliceToString(u.Release[:]))
+	for _, k := range []string{"user", "mount", "pid", "net", "ipc", "uts"} {
+		fmt.Fprintf(w, "  %s namespace: %s\n", k, yes(f.Namespaces[k]))
+	}
+	fmt.Fprintf(w, "  Seccomp: %s\n", yes(f.Seccomp))
+	if abi > 0 {
+		fmt.Fprintf(w, "  Landlock: true (ABI v%d)\n", abi)
+	} else {
+		fmt.Fprintln(w, "  Landlock: false")
+	}
+	fmt.Fprintln(w, "\nFeature Status:")
+	nsOK := true
+	for _, err := range f.Namespaces {
+		if err != nil {
+			nsOK = false
+		}
+	}
+	switch {
+	case nsOK && f.Seccomp == nil:
+		fmt.Fprintln(w, "  ✓ Minimum requirements met (namespaces + seccomp)")
+	case !nsOK:
+		fmt.Fprintln(w, "  ✗ Missing requirements: cannot create the sandbox namespaces")
+		if f.Blocker != "" {
+			fmt.Fprintf(w, "    %s\n", f.Blocker)
+		} else {
+			fmt.Fprintln(w, "    a container's seccomp profile or a kernel setting blocks user namespaces; see README#troubleshooting")
+		}
+	default:
+		fmt.Fprintln(w, "  ✗ Missing requirements: seccomp filter cannot be loaded")
+	}
+	if abi > 0 {
+		fmt.Fprintln(w, "  ✓ Landlock available for defense-in-depth filesystem control")
+	} else {
+		fmt.Fprintln(w, "  ○ Landlock not available (kernel 5.13+ with lsm=landlock required); fence runs with the mount policy only")
+	}
+	return nil
+}

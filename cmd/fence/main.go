@@ -1,0 +1,153 @@
+// Command fence runs a command in a sandbox: reads everywhere, writes only
+// where allowed, network only through filtering proxies.
+//
+// This package owns the CLI only (flags, subcommands, help, exit codes); the
+// sandbox logic lives in the fence library package and below it.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/nsfence/fence"
+	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/nsexec"
+	"github.com/spf13/cobra"
+)
+
+// Set by -ldflags at build time.
+var (
+	version   = "dev"
+	buildTime = "unknown"
+	gitCommit = "unknown"
+)
+
+func main() {
+	// The init stage is this same binary re-executed inside the namespaces;
+	// it must take over before anything else runs.
+	if nsexec.IsInit() {
+		nsexec.Init() // never returns
+	}
+	if nsexec.IsProbe() {
+		nsexec.Probe() // never returns
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+type flags struct {
+	debug, monitor, version, listTemplates, linuxFeatures, shellLogin bool
+	settings, template, command, shell                              string
+	ports                                                           []string
+}
+
+// exitError carries a specific exit code through cobra.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
+
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	return 1
+}
+
+func newRootCmd() *cobra.Command {
+	var f flags
+	root := &cobra.Command{
+		Use:   "fence [flags] -- command [args...]",
+		Short: "Run a command in a sandbox with filesystem and network restrictions",
+		Long: `fence runs a command in a sandbox: reads work everywhere except denied and
+credential paths, writes only where the config allows them, and the network
+only through filtering proxies to allowed domains.
+
+Examples:
+  fence -- npm install
+  fence -c "make test"
+  fence -t code -- claude
+  fence -s ./fence.json -- ./build.sh`,
+		Args:          cobra.ArbitraryArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSandbox(&f, args)
+		},
+	}
+	fl := root.Flags()
+	// fence's flags end at the first non-flag argument: `fence ls -l` runs
+	// `ls -l` (upstream parses flags after the command too).
+	fl.SetInterspersed(false)
+	fl.BoolVarP(&f.debug, "debug", "d", false, "print what fence does on stderr")
+	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log blocked requests and violations only")
+	fl.StringVarP(&f.settings, "settings", "s", "", "config file (JSONC); must exist")
+	fl.StringVarP(&f.template, "template", "t", "", "built-in template to start from (see --list-templates)")
+	fl.BoolVar(&f.listTemplates, "list-templates", false, "list built-in templates")
+	fl.StringVarP(&f.command, "c", "c", "", "run this shell command string")
+	fl.StringArrayVarP(&f.ports, "port", "p", nil, "expose a TCP port of the sandbox on the host (repeatable)")
+	fl.StringVar(&f.shell, "shell", "default", `shell for -c and shell commands: "default" (bash) or "user" ($SHELL)`)
+	fl.BoolVar(&f.shellLogin, "shell-login", false, "run the shell as a login shell (-lc)")
+	fl.BoolVarP(&f.version, "version", "v", false, "print the version")
+	fl.BoolVar(&f.linuxFeatures, "linux-features", false, "report which Linux sandbox features work here")
+	for _, sub := range subcommands(root) {
+		root.AddCommand(sub)
+	}
+	return root
+}
+
+func runSandbox(f *flags, args []string) error {
+	switch {
+	case f.version:
+		fmt.Printf("fence - lightweight, container-free sandbox for running untrusted commands\n  Version: %s\n  Built:   %s\n  Commit:  %s\n", version, buildTime, gitCommit)
+		return nil
+	case f.linuxFeatures:
+		return printLinuxFeatures(os.Stdout)
+	case f.listTemplates:
+		return listTemplates()
+	}
+	for _, p := range f.ports {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("invalid port: %s", p)
+		}
+	}
+	if f.command == "" && len(args) == 0 {
+		return fence.ErrNoCommand
+	}
+	home, _ := os.UserHomeDir()
+	cwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("get working directory: %w", err)
+	}
+	cfg, sources, err := config.Resolve(config.LoadOptions{
+		SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd,
+	})
+	if err != nil {
+		return err
+	}
+	spec := &fence.Spec{
+		Config: cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
+		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
+	}
+	if f.debug {
+		for _, s := range sources {
+			fmt.Fprintf(os.Stderr, "[fence] config: %s %s\n", s.Kind, s.Path)
+		}
+	}
+	code, err := fence.Run(spec)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tailscale/hujson"
+)
+
+// document is one decoded config file or template before extends resolution.
+type document struct {
+	cfg *Config
+	src []byte
+	// offs maps a field path ("network.allowedDomains[2]") to the byte
+	// offset of its value, so validation errors can name a line. Nil for
+	// templates, whose positions are never reported.
+	offs map[string]int
+}
+
+// line returns the 1-based line of the value at path, or 0 if unknown.
+func (d *document) line(path string) int {
+	off, ok := d.offs[path]
+	if !ok {
+		return 0
+	}
+	return lineAt(d.src, off)
+}
+
+func lineAt(src []byte, off int) int {
+	if off > len(src) {
+		off = len(src)
+	}
+	return bytes.Count(src[:off], []byte{'\n'}) + 1
+}
+
+// decode parses JSONC (comments and trailing commas allowed) into a Config,
+// strictly: unknown keys, duplicate keys and wrong types are errors that name
+// the field and its line. Keys match the schema's names exactly or, as with
+// upstream's encoding/json, case-insensitively. null leaves a field unset.
+// An empty or whitespace-only input is an empty config.
+func decode(src []byte, track bool) (*document, error) {
+	doc := &document{cfg: &Config{}, src: src}
+	if track {
+		doc.offs = make(map[string]int)
+	}
+	if len(bytes.TrimSpace(src)) == 0 {
+		return doc, nil
+	}
+	v, err := hujson.Parse(src)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "hujson: ")
+		return nil, fmt.Errorf("invalid JSON in config file: %s", msg)
+	}
+	if _, ok := v.Value.(*hujson.Object); !ok {
+		return nil, fmt.Errorf("invalid JSON in config file: line %d: the top level must be an object, got %s",
+			lineAt(src, v.StartOffset), kindName(v.Value))
+	}
+	d := decoder{src: src, offs: doc.offs}
+	if err := d.value(&v, reflect.ValueOf(doc.cfg).Elem(), ""); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+type decoder struct {
+	src  []byte
+	offs map[string]int
+}
+
+func (d *decoder) line(v *hujson.Value) int { return lineAt(d.src, v.StartOffset) }
+
+func (d *decoder) typeError(v *hujson.Value, path string, t reflect.Type) error {
+	return fmt.Errorf("field %q at line %d: expected %s, got %s", path, d.line(v), expected(t), kindName(v.Value))
+}
+
+// value decodes v into rv. path is the dotted field path used in messages.
+func (d *decoder) value(v *hujson.Value, rv reflect.Value, path string) error {
+	if d.offs != nil && path != "" {
+		d.offs[path] = v.StartOffset
+	}
+	lit, isLit := v.Value.(hujson.Literal)
+	if isLit && lit.Kind() == 'n' && path != "" && !strings.HasSuffix(path, "]") {
+		return nil // null: leave the field unset, as encoding/json does
+	}
+	switch rv.Kind() {
+	case reflect.Struct:
+		obj, ok := v.Value.(*hujson.Object)
+		if !ok {
+			return d.typeError(v, path, rv.Type())
+		}
+		return d.object(obj, rv, path)
+	case reflect.String:
+		if !isLit || lit.Kind() != '"' {
+			return d.typeError(v, path, rv.Type())
+		}
+		rv.SetString(lit.String())
+	case reflect.Bool:
+		if !isLit || (lit.Kind() != 't' && lit.Kind() != 'f') {
+			return d.typeError(v, path, rv.Type())
+		}
+		rv.SetBool(lit.Bool())
+	case reflect.Int:
+		if !isLit || lit.Kind() != '0' {
+			return d.typeError(v, path, rv.Type())
+		}
+		n, err := strconv.ParseInt(string(lit), 10, strconv.IntSize)
+		if err != nil {
+			return fmt.Errorf("field %q at line %d: expected an integer, got %s", path, d.line(v), lit)
+		}
+		rv.SetInt(n)
+	case reflect.Pointer:
+		elem := reflect.New(rv.Type().Elem())
+		if err := d.value(v, elem.Elem(), path); err != nil {
+			return err
+		}
+		rv.Set(elem)
+	case reflect.Slice:
+		arr, ok := v.Value.(*hujson.Array)
+		if !ok {
+			return d.typeError(v, path, rv.Type())
+		}
+		s := reflect.MakeSlice(rv.Type(), len(arr.Elements), len(arr.Elements))
+		for i := range arr.Elements {
+			if err := d.value(&arr.Elements[i], s.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		rv.Set(s)
+	default:
+		return bug("decode: unsupported kind %s at %s", rv.Kind(), path)
+	}
+	return nil
+}
+
+func (d *decoder) object(obj *hujson.Object, rv reflect.Value, path string) error {
+	t := rv.Type()
+	seen := make(map[int]int, len(obj.Members)) // field index -> offset of first key
+	for i := range obj.Members {
+		m := &obj.Members[i]
+		name := m.Name.Value.(hujson.Literal).String()
+		full := name
+		if path != "" {
+			full = path + "." + name
+		}
+		idx := fieldIndex(t, name)
+		if idx < 0 {
+			hint := ""
+			if s := suggest(t, name); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return fmt.Errorf("unknown field %q at line %d%s; remove it or fix its spelling", full, d.line(&m.Name), hint)
+		}
+		if first, dup := seen[idx]; dup {
+			return fmt.Errorf("duplicate field %q at line %d (first set at line %d); keep one", full, d.line(&m.Name), lineAt(d.src, first))
+		}
+		seen[idx] = m.Name.StartOffset
+		if path != "" {
+			full = path + "." + jsonName(t.Field(idx))
+		} else {
+			full = jsonName(t.Field(idx))
+		}
+		if err := d.value(&m.Value, rv.Field(idx), full); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldIndex finds the field of struct type t whose JSON name is name,
+// preferring an exact match over a case-insensitive one.
+func fieldIndex(t reflect.Type, name string) int {
+	fold := -1
+	for i := range t.NumField() {
+		n := jsonName(t.Field(i))
+		if n == name {
+			return i
+		}
+		if fold < 0 && strings.EqualFold(n, name) {
+			fold = i
+		}
+	}
+	return fold
+}
+
+// jsonName is the field's name in JSON, from its json tag.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+// suggest returns the known field of t closest to name, if it is close enough
+// to be a likely typo.
+func suggest(t reflect.Type, name string) string {
+	type cand struct {
+		name string
+		dist int
+	}
+	var cs []cand
+	for i := range t.NumField() {
+		n := jsonName(t.Field(i))
+		if n == "$schema" {
+			continue
+		}
+		cs = append(cs, cand{n, editDistance(strings.ToLower(name), strings.ToLower(n))})
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].dist < cs[j].dist })
+	if len(cs) == 0 {
+		return ""
+	}
+	limit := max(2, len(cs[0].name)/4)
+	if cs[0].dist > limit {
+		return ""
+	}
+	return cs[0].name
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// expected describes the JSON a Go type accepts, for type errors.
+func expected(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int:
+		return "an integer"
+	case reflect.Pointer:
+		return expected(t.Elem()) + " (or null)"
+	case reflect.Slice:
+		switch t.Elem().Kind() {
+		case reflect.String:
+			return "an array of strings"
+		case reflect.Int:
+			return "an array of integers"
+		}
+	}
+	return t.String()
+}
+
+// kindName names the JSON kind of v for messages.
+func kindName(v hujson.ValueTrimmed) string {
+	switch v.Kind() {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "an unknown value"
+}

@@ -1,0 +1,280 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// maxExtendsDepth bounds extends chains, as upstream does: a deeper chain is
+// almost certainly a mistake, and the bound keeps resolution cheap.
+const maxExtendsDepth = 10
+
+// Source kinds, in the order Resolve applies them.
+const (
+	SourceTemplate = "template" // a built-in template, from -t or from extends
+	SourceExtends  = "extends"  // a file named by another file's extends
+	SourceSettings = "settings" // the -s/--settings file
+	SourceUser     = "user"     // the user's default config file (§1.6)
+	SourceProject  = "project"  // the nearest fence.json up to the repository root
+	SourceDefault  = "default"  // nothing applied; Default() is in effect
+)
+
+// Source names one file or template that contributed to a resolved config.
+type Source struct {
+	// Kind is one of the Source* constants.
+	Kind string
+	// Path is the file's absolute path, or the template's name.
+	Path string
+	// ExtendedBy is the file or template whose extends named this source,
+	// "" for a source the user selected directly.
+	ExtendedBy string
+	// Warnings are problems that did not stop loading, e.g. "*" in
+	// allowedDomains. Templates never carry warnings.
+	Warnings []string
+}
+
+// String describes s for `fence config show`.
+func (s Source) String() string {
+	var d string
+	switch s.Kind {
+	case SourceTemplate:
+		d = fmt.Sprintf("template %q", s.Path)
+	case SourceExtends:
+		d = "file " + s.Path
+	case SourceSettings:
+		d = "settings file " + s.Path
+	case SourceUser:
+		d = "user config " + s.Path
+	case SourceProject:
+		d = "project config " + s.Path
+	case SourceDefault:
+		return "built-in defaults (no config file found)"
+	default:
+		d = s.Kind + " " + s.Path
+	}
+	if s.ExtendedBy != "" {
+		d += " (extended by " + s.ExtendedBy + ")"
+	}
+	return d
+}
+
+// Warnings collects the warnings of sources, each prefixed with its source.
+func Warnings(sources []Source) []string {
+	var out []string
+	for _, s := range sources {
+		for _, w := range s.Warnings {
+			out = append(out, fmt.Sprintf("%s: %s", s.Path, w))
+		}
+	}
+	return out
+}
+
+// Parse decodes and validates one config document (JSONC). It does not
+// resolve extends: the returned Config keeps its Extends value. Empty or
+// whitespace-only data is an empty config.
+func Parse(data []byte) (*Config, error) {
+	doc, err := parseDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	return doc.cfg, nil
+}
+
+// parseDocument decodes and validates data, naming the line of a bad value.
+func parseDocument(data []byte) (*document, error) {
+	doc, err := decode(data, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.cfg.Validate(); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			if l := doc.line(ve.path()); l > 0 {
+				return nil, fmt.Errorf("invalid configuration: %w (line %d)", err, l)
+			}
+		}
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return doc, nil
+}
+
+// LoadFile reads the config file at path, resolves its extends chain and
+// returns the merged result. A missing file is an error.
+func LoadFile(path string) (*Config, error) {
+	home, _ := os.UserHomeDir()
+	l := chainLoader{home: home}
+	c, err := l.file(path, SourceSettings, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// chainLoader resolves one top-level source and its extends chain, appending
+// every contributing source, base first.
+type chainLoader struct {
+	home    string
+	sources []Source
+	// stack holds the keys ("file:/abs" or "template:name") of the chain
+	// being resolved, for cycle detection.
+	stack []string
+}
+
+// fileError marks an error that already names its file, so outer levels of
+// an extends chain pass it through instead of wrapping it again.
+type fileError struct{ err error }
+
+func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+func wrapFile(path, extendedBy string, err error) error {
+	var fe *fileError
+	if errors.As(err, &fe) {
+		return err
+	}
+	if extendedBy != "" {
+		return &fileError{fmt.Errorf("config %s (extended by %s): %w", path, extendedBy, err)}
+	}
+	return &fileError{fmt.Errorf("config %s: %w", path, err)}
+}
+
+// file loads the config file at path with its extends chain.
+func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := l.push("file:"+abs, abs); err != nil {
+		return nil, wrapFile(extendedByOr(extendedBy, abs), "", err)
+	}
+	defer l.pop()
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		switch {
+		case extendedBy != "" && errors.Is(err, fs.ErrNotExist):
+			return nil, wrapFile(extendedBy, "", fmt.Errorf("extends file not found: %s", abs))
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, &fileError{fmt.Errorf("config file %s does not exist", abs)}
+		}
+		return nil, wrapFile(abs, extendedBy, err)
+	}
+	if extendedBy != "" && len(bytes.TrimSpace(data)) == 0 {
+		return nil, wrapFile(extendedBy, "", fmt.Errorf("extends file is empty: %s", abs))
+	}
+	doc, err := parseDocument(data)
+	if err != nil {
+		return nil, wrapFile(abs, extendedBy, err)
+	}
+	base, err := l.extends(doc, abs, depth)
+	if err != nil {
+		return nil, err
+	}
+	src := Source{Kind: kind, Path: abs, ExtendedBy: extendedBy, Warnings: doc.cfg.warnings()}
+	if extendedBy != "" {
+		src.Kind = SourceExtends
+	}
+	l.sources = append(l.sources, src)
+	return Merge(base, doc.cfg), nil
+}
+
+// extends resolves doc's extends value, if any, for the file at abs.
+func (l *chainLoader) extends(doc *document, abs string, depth int) (*Config, error) {
+	ext := doc.cfg.Extends
+	if ext == "" {
+		return nil, nil
+	}
+	if depth+1 > maxExtendsDepth {
+		return nil, wrapFile(abs, "", fmt.Errorf("extends chain too deep (max %d)", maxExtendsDepth))
+	}
+	if !IsExtendsPath(ext) {
+		c, err := l.template(ext, abs, depth+1)
+		if err != nil {
+			var fe *fileError
+			if errors.As(err, &fe) {
+				return nil, err
+			}
+			if l := doc.line("extends"); l > 0 {
+				return nil, wrapFile(abs, "", fmt.Errorf("extends (line %d): %w", l, err))
+			}
+			return nil, wrapFile(abs, "", fmt.Errorf("extends: %w", err))
+		}
+		return c, nil
+	}
+	p := ext
+	if l.home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
+		p = filepath.Join(l.home, p[1:])
+	} else if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(abs), p)
+	}
+	return l.file(p, SourceExtends, abs, depth+1)
+}
+
+// template loads a built-in template with its extends chain.
+func (l *chainLoader) template(name, extendedBy string, depth int) (*Config, error) {
+	name = strings.TrimSuffix(name, ".json")
+	if err := l.push("template:"+name, name); err != nil {
+		return nil, err
+	}
+	defer l.pop()
+	c, err := templateDoc(name)
+	if err != nil {
+		return nil, err
+	}
+	var base *Config
+	if c.Extends != "" {
+		if depth+1 > maxExtendsDepth {
+			return nil, fmt.Errorf("extends chain too deep (max %d)", maxExtendsDepth)
+		}
+		if IsExtendsPath(c.Extends) {
+			return nil, bug("template %q extends a path", name)
+		}
+		if base, err = l.template(c.Extends, name, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	l.sources = append(l.sources, Source{Kind: SourceTemplate, Path: name, ExtendedBy: extendedBy})
+	return Merge(base, c), nil
+}
+
+// loadTemplate resolves a template as a top-level source.
+func loadTemplate(name string, sources []Source, depth int) (*Config, []Source, error) {
+	l := chainLoader{sources: sources}
+	c, err := l.template(name, "", depth)
+	return c, l.sources, err
+}
+
+func (l *chainLoader) push(key, display string) error {
+	for i, k := range l.stack {
+		if k == key {
+			chain := make([]string, 0, len(l.stack)-i+1)
+			for _, s := range l.stack[i:] {
+				_, name, _ := strings.Cut(s, ":")
+				chain = append(chain, name)
+			}
+			chain = append(chain, display)
+			return fmt.Errorf("circular extends detected: %s", strings.Join(chain, " -> "))
+		}
+	}
+	l.stack = append(l.stack, key)
+	return nil
+}
+
+func (l *chainLoader) pop() { l.stack = l.stack[:len(l.stack)-1] }
+
+func extendedByOr(extendedBy, path string) string {
+	if extendedBy != "" {
+		return extendedBy
+	}
+	return path
+}
+
+// IsExtendsPath reports whether an extends value names a file rather than a
+// template: it contains / or \, or starts with a dot (reference §2.7).
+func IsExtendsPath(v string) bool {
+	return strings.ContainsAny(v, `/\`) || strings.HasPrefix(v, ".")
+}

@@ -1,0 +1,302 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// ProjectConfigName is the file name of a per-project config.
+const ProjectConfigName = "fence.json"
+
+// LoadOptions says where configuration comes from.
+type LoadOptions struct {
+	// SettingsPath is the -s/--settings file. It must exist when set.
+	// Relative paths are relative to Cwd.
+	SettingsPath string
+	// Template is the -t/--template name ("" for none).
+	Template string
+	// Home is the user's home directory; "" means os.UserHomeDir().
+	Home string
+	// Cwd is the working directory the command runs in, where the search
+	// for a project fence.json starts; "" means os.Getwd().
+	Cwd string
+	// ConfigDir overrides the user configuration directory (normally
+	// $XDG_CONFIG_HOME or ~/.config, ~/Library/Application Support on
+	// macOS). The user config file is ConfigDir/fence/fence.json.
+	ConfigDir string
+	// NoProject skips the per-project fence.json.
+	NoProject bool
+}
+
+// Resolve loads the configuration that applies for o and returns it with the
+// chain of sources that produced it, base first:
+//
+//  1. the -t template, if given, as the base;
+//  2. the -s file on top of it, if given (upstream silently drops -s when
+//     -t is given); otherwise, when neither -t nor -s is given, the user's
+//     default config file if it exists (reference §1.6);
+//  3. the nearest fence.json from Cwd up to the repository root (the
+//     nearest directory containing .git), or in Cwd alone outside a
+//     repository, on top of everything else.
+//
+// Every file's extends chain is resolved where the file applies. With no
+// source at all the result is Default() and the chain is one SourceDefault.
+// Sources carry warnings (see Warnings); Resolve never prints.
+func Resolve(o LoadOptions) (*Config, []Source, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg *Config
+	var sources []Source
+	var loaded []string // files applied directly, to avoid applying one twice
+
+	if o.Template != "" {
+		l := chainLoader{home: o.Home}
+		c, err := l.template(o.Template, "", 0)
+		if err != nil {
+			if errors.Is(err, ErrTemplateNotFound) {
+				return nil, nil, fmt.Errorf("failed to load template: %w; use --list-templates to see the available templates", err)
+			}
+			return nil, nil, fmt.Errorf("failed to load template: %w", err)
+		}
+		cfg, sources = c, l.sources
+	}
+
+	switch {
+	case o.SettingsPath != "":
+		p := o.SettingsPath
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(o.Cwd, p)
+		}
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("settings file %s does not exist; create it with `fence config init -o %s` or fix the --settings path", p, o.SettingsPath)
+		}
+		l := chainLoader{home: o.Home, sources: sources}
+		c, err := l.file(p, SourceSettings, "", 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg, sources = Merge(cfg, c), l.sources
+		loaded = append(loaded, p)
+	case o.Template == "":
+		p := defaultPath(o.ConfigDir, o.Home)
+		if p == "" || !isFile(p) {
+			break
+		}
+		l := chainLoader{home: o.Home, sources: sources}
+		c, err := l.file(p, SourceUser, "", 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg, sources = Merge(cfg, c), l.sources
+		loaded = append(loaded, p)
+	}
+
+	if !o.NoProject {
+		p, err := FindProjectConfig(o.Cwd)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p != "" && !sameFileAsAny(p, loaded) {
+			l := chainLoader{home: o.Home, sources: sources}
+			c, err := l.file(p, SourceProject, "", 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			cfg, sources = Merge(cfg, c), l.sources
+		}
+	}
+
+	if len(sources) == 0 {
+		return Default(), []Source{{Kind: SourceDefault}}, nil
+	}
+	return cfg, sources, nil
+}
+
+func (o LoadOptions) withDefaults() (LoadOptions, error) {
+	if o.Home == "" {
+		o.Home, _ = os.UserHomeDir() // unknown home: no user config
+	}
+	if o.Cwd == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return o, fmt.Errorf("resolve config: get working directory: %w", err)
+		}
+		o.Cwd = wd
+	}
+	if !filepath.IsAbs(o.Cwd) {
+		abs, err := filepath.Abs(o.Cwd)
+		if err != nil {
+			return o, fmt.Errorf("resolve config: %w", err)
+		}
+		o.Cwd = abs
+	}
+	if o.ConfigDir == "" {
+		o.ConfigDir = userConfigDir(o.Home)
+	}
+	return o, nil
+}
+
+// DefaultPath returns the user config file path of reference §1.6 for home:
+// <user config dir>/fence/fence.json if that file or its directory exists,
+// else the legacy ~/.fence.json if it exists, else the first path. It
+// returns "" when neither the config directory nor home is known.
+func DefaultPath(home string) string {
+	return defaultPath(userConfigDir(home), home)
+}
+
+func defaultPath(configDir, home string) string {
+	var p string
+	if configDir != "" {
+		p = filepath.Join(configDir, "fence", ProjectConfigName)
+		if exists(filepath.Dir(p)) {
+			return p
+		}
+	}
+	if home != "" {
+		legacy := filepath.Join(home, ".fence.json")
+		if exists(legacy) {
+			return legacy
+		}
+	}
+	return p
+}
+
+// userConfigDir is os.UserConfigDir for a given home directory.
+func userConfigDir(home string) string {
+	switch runtime.GOOS {
+	case "darwin", "ios":
+		if home == "" {
+			return ""
+		}
+		return filepath.Join(home, "Library", "Application Support")
+	case "windows":
+		return os.Getenv("AppData")
+	}
+	if x := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		return x
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".config")
+}
+
+// FindProjectConfig returns the fence.json nearest to cwd, looking in cwd and
+// its parents up to and including the repository root: the nearest directory
+// that contains .git (a directory, or a file for worktrees and submodules).
+// Outside a repository only cwd itself is searched, so a stray fence.json in
+// a parent such as /tmp does not apply. It returns "" when there is none.
+func FindProjectConfig(cwd string) (string, error) {
+	start, err := filepath.Abs(cwd)
+	if err != nil {
+		return "", fmt.Errorf("find project config: %w", err)
+	}
+	nearest := ""
+	for dir := start; ; {
+		if nearest == "" && isFile(filepath.Join(dir, ProjectConfigName)) {
+			nearest = filepath.Join(dir, ProjectConfigName)
+		}
+		if exists(filepath.Join(dir, ".git")) {
+			return nearest, nil // dir is the repository root
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			// No repository: only a fence.json in cwd itself counts.
+			if nearest != "" && filepath.Dir(nearest) == start {
+				return nearest, nil
+			}
+			return "", nil
+		}
+		dir = parent
+	}
+}
+
+// PolicyFiles lists the files whose contents decide the policy for o: every
+// file in sources, the user config locations, and every place a project
+// fence.json would be picked up from (existing or not). A sandbox that lets
+// the command write any of them lets it rewrite its own next policy, so the
+// runtime should keep them read-only (and uncreatable) whatever allowWrite
+// says.
+func PolicyFiles(o LoadOptions, sources []Source) ([]string, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		for _, q := range out {
+			if q == p {
+				return
+			}
+		}
+		out = append(out, p)
+	}
+	for _, s := range sources {
+		switch s.Kind {
+		case SourceExtends, SourceSettings, SourceUser, SourceProject:
+			add(s.Path)
+		}
+	}
+	if o.ConfigDir != "" {
+		add(filepath.Join(o.ConfigDir, "fence", ProjectConfigName))
+	}
+	if o.Home != "" {
+		add(filepath.Join(o.Home, ".fence.json"))
+	}
+	dir := o.Cwd
+	add(filepath.Join(dir, ProjectConfigName))
+	for {
+		if exists(filepath.Join(dir, ".git")) {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			// Outside a repository only cwd counts (already added).
+			return out, nil
+		}
+		dir = parent
+	}
+	// Inside a repository: every directory from cwd up to the root.
+	for d := o.Cwd; ; d = filepath.Dir(d) {
+		add(filepath.Join(d, ProjectConfigName))
+		if d == dir {
+			break
+		}
+	}
+	return out, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+func sameFileAsAny(p string, others []string) bool {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return false
+	}
+	for _, o := range others {
+		if o == p {
+			return true
+		}
+		if fo, err := os.Stat(o); err == nil && os.SameFile(fi, fo) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ValidationError is a value that is well-typed but not allowed. Its message
+// is upstream Fence's where upstream has one.
+type ValidationError struct {
+	// Field is the dotted path of the list or field, e.g. "filesystem.allowWrite".
+	Field string
+	// Index is the position in the list, or -1 for a non-list field.
+	Index int
+	// Msg is the full message, e.g. "filesystem.allowWrite contains empty path".
+	Msg string
+}
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+// path is the field path of the offending value, as the decoder records it.
+func (e *ValidationError) path() string {
+	if e.Index < 0 {
+		return e.Field
+	}
+	return e.Field + "[" + strconv.Itoa(e.Index) + "]"
+}
+
+// Validate checks the values of c. It accepts "*" in allowedDomains (see
+// Warnings); everything else follows upstream's rules and messages.
+func (c *Config) Validate() error {
+	for i, d := range c.Network.AllowedDomains {
+		if d == "*" {
+			continue
+		}
+		if err := validateDomainPattern(d); err != nil {
+			return &ValidationError{"network.allowedDomains", i, fmt.Sprintf("invalid allowed domain %q: %v", d, err)}
+		}
+	}
+	for i, d := range c.Network.DeniedDomains {
+		if err := validateDomainPattern(d); err != nil {
+			return &ValidationError{"network.deniedDomains", i, fmt.Sprintf("invalid denied domain %q: %v", d, err)}
+		}
+	}
+	for i, p := range c.Network.AllowLocalOutboundPorts {
+		if p < 1 || p > 65535 {
+			return &ValidationError{"network.allowLocalOutboundPorts", i, fmt.Sprintf("network.allowLocalOutboundPorts: invalid port %d (must be 1-65535)", p)}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		port int
+	}{{"network.httpProxyPort", c.Network.HTTPProxyPort}, {"network.socksProxyPort", c.Network.SOCKSProxyPort}} {
+		if f.port < 0 || f.port > 65535 {
+			return &ValidationError{f.name, -1, fmt.Sprintf("%s: invalid port %d (must be 0-65535)", f.name, f.port)}
+		}
+	}
+	for i, s := range c.Network.AllowUnixSockets {
+		if strings.TrimSpace(s) == "" {
+			return &ValidationError{"network.allowUnixSockets", i, "network.allowUnixSockets contains empty path"}
+		}
+	}
+	paths := []struct {
+		name string
+		list []string
+	}{
+		{"filesystem.allowRead", c.Filesystem.AllowRead},
+		{"filesystem.allowExecute", c.Filesystem.AllowExecute},
+		{"filesystem.denyRead", c.Filesystem.DenyRead},
+		{"filesystem.allowWrite", c.Filesystem.AllowWrite},
+		{"filesystem.denyWrite", c.Filesystem.DenyWrite},
+	}
+	for _, l := range paths {
+		for i, p := range l.list {
+			// Upstream rejects only "". A blank path would resolve to the
+			// working directory, which is never what a user meant.
+			if strings.TrimSpace(p) == "" {
+				return &ValidationError{l.name, i, l.name + " contains empty path"}
+			}
+		}
+	}
+	commands := []struct {
+		name string
+		list []string
+	}{
+		{"command.deny", c.Command.Deny},
+		{"command.allow", c.Command.Allow},
+		{"ssh.allowedCommands", c.SSH.AllowedCommands},
+		{"ssh.deniedCommands", c.SSH.DeniedCommands},
+	}
+	for _, l := range commands {
+		for i, s := range l.list {
+			if strings.TrimSpace(s) == "" {
+				return &ValidationError{l.name, i, l.name + " contains empty command"}
+			}
+		}
+	}
+	for i, h := range c.SSH.AllowedHosts {
+		if err := validateHostPattern(h); err != nil {
+			return &ValidationError{"ssh.allowedHosts", i, fmt.Sprintf("invalid ssh.allowedHosts %q: %v", h, err)}
+		}
+	}
+	for i, h := range c.SSH.DeniedHosts {
+		if err := validateHostPattern(h); err != nil {
+			return &ValidationError{"ssh.deniedHosts", i, fmt.Sprintf("invalid ssh.deniedHosts %q: %v", h, err)}
+		}
+	}
+	return nil
+}
+
+// warnings returns the notes a user file deserves although it is valid.
+func (c *Config) warnings() []string {
+	var w []string
+	if c.Network.AllowsAllDomains() {
+		w = append(w, `network.allowedDomains contains "*": every domain is allowed and the sandbox has direct network access (no network isolation)`)
+	}
+	return w
+}
+
+// validateDomainPattern applies upstream's domain rules (reference §2.2).
+// "*" is handled by the caller.
+func validateDomainPattern(p string) error {
+	if p == "localhost" {
+		return nil
+	}
+	if strings.Contains(p, "/") || strings.Contains(p, ":") {
+		return errors.New("domain pattern cannot contain protocol, path, or port")
+	}
+	if rest, ok := strings.CutPrefix(p, "*."); ok {
+		if !strings.Contains(rest, ".") {
+			return errors.New("wildcard pattern too broad (e.g., *.com not allowed)")
+		}
+		if strings.Contains(rest, "*") {
+			return errors.New("only *.domain.com wildcard patterns are allowed")
+		}
+		for _, label := range strings.Split(rest, ".") {
+			if label == "" {
+				return errors.New("invalid domain format")
+			}
+		}
+		return nil
+	}
+	if strings.Contains(p, "*") {
+		return errors.New("only *.domain.com wildcard patterns are allowed")
+	}
+	if !strings.Contains(p, ".") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") {
+		return errors.New("invalid domain format")
+	}
+	if strings.Contains(p, "..") || strings.ContainsAny(p, " \t") {
+		return errors.New("invalid domain format")
+	}
+	return nil
+}
+
+// validateHostPattern applies upstream's SSH host rules (reference §2.5).
+func validateHostPattern(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty host pattern")
+	case strings.Contains(p, "/"):
+		return errors.New("host pattern cannot contain protocol or path")
+	case strings.Contains(p, ":") && strings.Count(p, ":") < 2:
+		return errors.New("host pattern cannot contain port; specify port in SSH command instead")
+	case strings.Contains(p, "@"):
+		return errors.New("host pattern should not contain username; specify just the host")
+	}
+	return nil
+}
+
+// bug reports a state the code should never reach.
+func bug(format string, args ...any) error {
+	return fmt.Errorf("config: internal error: "+format, args...)
+}

@@ -1,0 +1,175 @@
+// Package fence runs commands in a sandbox described by a Fence-compatible
+// configuration. It is the orchestration layer and the library API: it turns a
+// resolved config.Config into options for the platform mechanisms (nsexec on
+// Linux, seatbelt on macOS) and runs the command.
+//
+// The mechanism packages never see the config schema, and this package holds
+// no mechanism of its own: path expansion, protected-path lists and command
+// construction live here, namespaces, mounts and filters do not.
+package fence
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/nsfence/fence/config"
+)
+
+// Spec is one command to run under a policy.
+type Spec struct {
+	// Config is the resolved policy. nil means config.Default().
+	Config *config.Config
+	// Args is the command as argv (fence -- cmd args...).
+	Args []string
+	// Command is a shell string (fence -c "..."); it wins over Args.
+	Command string
+	// Shell is "default" (bash from PATH) or "user" ($SHELL, validated).
+	Shell string
+	// ShellLogin runs the shell with -lc instead of -c.
+	ShellLogin bool
+	// Cwd and Home default to the process's working and home directories.
+	Cwd, Home string
+	// Env defaults to os.Environ(); fence sanitises it either way.
+	Env []string
+	// Debug and Monitor are the -d and -m flags.
+	Debug, Monitor bool
+	// Log receives debug lines; nil writes them to stderr.
+	Log io.Writer
+}
+
+// ErrNoCommand is returned when Spec names no command.
+var ErrNoCommand = errors.New("no command specified. Use -c <command> or provide command arguments")
+
+func (s *Spec) logf(format string, a ...any) {
+	if !s.Debug {
+		return
+	}
+	w := s.Log
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintf(w, "[fence] "+format+"\n", a...)
+}
+
+// validShells are the basenames --shell user accepts, as upstream.
+var validShells = map[string]bool{"sh": true, "bash": true, "zsh": true, "ksh": true, "dash": true, "fish": true}
+
+// resolveShell returns the shell binary for s.Shell.
+func resolveShell(mode string, env []string) (string, error) {
+	switch mode {
+	case "", "default":
+		p, err := exec.LookPath("bash")
+		if err != nil {
+			return "", fmt.Errorf("bash not found in PATH; install bash or use --shell user")
+		}
+		return p, nil
+	case "user":
+		sh := getenv(env, "SHELL")
+		if sh == "" || !filepath.IsAbs(sh) {
+			return "", fmt.Errorf("invalid shell options: $SHELL must be an absolute path (got %q)", sh)
+		}
+		if !validShells[filepath.Base(sh)] {
+			return "", fmt.Errorf("invalid shell options: unsupported shell %q (expected one of sh, bash, zsh, ksh, dash, fish)", sh)
+		}
+		st, err := os.Stat(sh)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("invalid shell options: $SHELL %q is not an executable file", sh)
+		}
+		return sh, nil
+	}
+	return "", fmt.Errorf("invalid shell options: invalid shell mode %q (expected \"default\" or \"user\")", mode)
+}
+
+// shellOnly are names that only a shell can run (builtins and keywords with
+// no executable of the same name).
+var shellOnly = map[string]bool{
+	"cd": true, "source": true, ".": true, "export": true, "alias": true, "unset": true,
+	"set": true, "eval": true, "exit": true, "ulimit": true, "umask": true, "type": true,
+	"hash": true, "builtin": true, "declare": true, "typeset": true, "local": true,
+	"readonly": true, "shopt": true, "trap": true, "wait": true, "jobs": true, "fg": true,
+	"bg": true, "disown": true, "history": true, "if": true, "for": true, "while": true,
+	"until": true, "case": true, "function": true, "{": true, "[[": true, "((": true,
+	"exec": true, "command": true, "let": true, "read": true, "mapfile": true,
+	"readarray": true, "pushd": true, "popd": true, "dirs": true, "times": true,
+	"caller": true, "compgen": true, "complete": true, "enable": true, "help": true,
+	"logout": true, "return": true, "shift": true, "suspend": true, "getopts": true,
+}
+
+// argv decides what the init stage executes. A plain argv whose program is
+// an executable is exec'd directly: the same behaviour as `bash -c` with the
+// args quoted (bash execs a lone simple command), without a shell start.
+// Anything else goes through the shell, as upstream does.
+func (s *Spec) argv(env []string) (path string, args []string, err error) {
+	if s.Command == "" && len(s.Args) == 0 {
+		return "", nil, ErrNoCommand
+	}
+	if s.Command == "" && s.Shell != "user" && !s.ShellLogin && !shellOnly[s.Args[0]] {
+		return s.Args[0], s.Args, nil
+	}
+	sh, err := resolveShell(s.Shell, env)
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := s.Command
+	if cmd == "" {
+		cmd = ShellQuote(s.Args)
+	}
+	flag := "-c"
+	if s.ShellLogin {
+		flag = "-lc"
+	}
+	return sh, []string{sh, flag, cmd}, nil
+}
+
+// ShellQuote joins args into one shell string, single-quoting each argument
+// that needs it (upstream's rule: whitespace, quotes, and shell
+// metacharacters, or empty).
+func ShellQuote(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && !strings.ContainsAny(a, " \t\n\"'\\$`!*?[](){}<>|&;#~=%") {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}
+
+func getenv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// SanitizeEnv removes LD_* and DYLD_* (dynamic loader injection) and any
+// inherited FENCE_SANDBOX, then marks the environment as sandboxed. It
+// returns the names it stripped.
+func SanitizeEnv(env []string) (out []string, stripped []string) {
+	out = make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "LD_") || strings.HasPrefix(k, "DYLD_") {
+			stripped = append(stripped, k)
+			continue
+		}
+		if k == "FENCE_SANDBOX" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "FENCE_SANDBOX=1"), stripped
+}

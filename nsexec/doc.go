@@ -1,0 +1,23 @@
+// Package nsexec runs a command inside new user, mount, PID, IPC, UTS and
+// network namespaces built by fence itself, without bubblewrap or any other
+// helper binary.
+//
+// The package has two halves that live in one binary:
+//
+//   - The parent half (Start, Process) runs in the supervisor on the host. It
+//     re-executes /proc/self/exe with SysProcAttr.Cloneflags, so the namespaces
+//     exist before any code of ours runs in the child, sends the policy over a
+//     control socket, receives the listener fds the child created inside the
+//     sandbox's network namespace, forwards signals and reports the exit code.
+//   - The child half (Init) is the init stage: PID 1 of the new PID namespace.
+//     It builds the mount tree, brings up lo, creates listeners, applies
+//     no_new_privs, capability drops, Landlock and seccomp in that order, then
+//     starts the command and reaps until it exits. Init never returns.
+//
+// The policy travels only over the control socket, never through the
+// environment or argv, so the sandboxed command cannot read it.
+//
+// nsexec must not call external binaries, must not know the Fence config
+// schema (it receives Options built by the orchestration layer), and must not
+// do work in package init: every init() runs again in the init stage.
+package nsexec

@@ -1,0 +1,289 @@
+package nsexec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/nsfence/fence/netns"
+	"github.com/nsfence/fence/nsexec/landlock"
+	"github.com/nsfence/fence/nsexec/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+// Init is the init stage. It runs as PID 1 of the sandbox's namespaces, sets
+// the sandbox up as the Options received on the control socket say, starts
+// the command, reaps, and exits with the command's status. It never returns.
+// Failures before the command starts are reported to the supervisor and end
+// with exit status 255.
+func Init() {
+	// Everything below changes per-thread state (capabilities, no_new_privs,
+	// seccomp without TSYNC); the command is forked from this thread.
+	runtime.LockOSThread()
+	ctrl := os.NewFile(controlFD, "fence-control")
+	o, err := readOptions(ctrl)
+	if err != nil {
+		fail(ctrl, fmt.Errorf("read policy: %w", err))
+	}
+	listeners, err := setup(o)
+	if err != nil {
+		fail(ctrl, err)
+	}
+	cmd, err := prepareCommand(o)
+	if err != nil {
+		fail(ctrl, err)
+	}
+	// Ready goes out before the command starts, with the listener fds, so
+	// the supervisor is serving by the time the command connects.
+	if err := sendReady(ctrl, listeners); err != nil {
+		os.Exit(255)
+	}
+	os.Exit(run(ctrl, cmd))
+}
+
+func readOptions(ctrl *os.File) (*Options, error) {
+	buf := make([]byte, maxMessage)
+	n, err := ctrl.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return nil, err
+	}
+	if m.Type != typeOptions || m.Options == nil {
+		return nil, fmt.Errorf("unexpected message %q", m.Type)
+	}
+	return m.Options, nil
+}
+
+func fail(ctrl *os.File, err error) {
+	b, _ := json.Marshal(message{Type: typeError, Err: err.Error()})
+	_, _ = ctrl.Write(b)
+	os.Exit(255)
+}
+
+func sendReady(ctrl *os.File, listeners []*os.File) error {
+	b, _ := json.Marshal(message{Type: typeReady, Listeners: len(listeners)})
+	var oob []byte
+	if len(listeners) > 0 {
+		fds := make([]int, len(listeners))
+		for i, f := range listeners {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	err := unix.Sendmsg(int(ctrl.Fd()), b, oob, nil, 0)
+	for _, f := range listeners {
+		f.Close()
+	}
+	return err
+}
+
+// setup performs every privileged step, in the only safe order, and leaves
+// the init stage with no capabilities, no_new_privs, Landlock and seccomp.
+func setup(o *Options) ([]*os.File, error) {
+	// Non-dumpable first: until the capabilities are gone, nothing in the
+	// sandbox may ptrace or read /proc/1/mem of this process.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("set non-dumpable: %w", err)
+	}
+	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
+	// changes to the mount topology.
+	if err := buildRoot(&o.FS); err != nil {
+		return nil, err
+	}
+	if err := unix.Chdir(o.Dir); err != nil {
+		return nil, fmt.Errorf("enter working directory %s inside the sandbox: %w", o.Dir, err)
+	}
+	var listeners []*os.File
+	if !o.HostNetwork {
+		// lo needs CAP_NET_ADMIN; listeners need lo up.
+		if err := netns.LoopbackUp(); err != nil {
+			return nil, err
+		}
+		for _, addr := range o.Listeners {
+			f, err := netns.Listen(addr)
+			if err != nil {
+				return nil, err
+			}
+			listeners = append(listeners, f)
+		}
+	}
+	// no_new_privs before Landlock (landlock_restrict_self requires it
+	// without CAP_SYS_ADMIN) and before seccomp (same rule). It also makes
+	// setuid and file capabilities inert for the command.
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("set no_new_privs: %w", err)
+	}
+	// The bounding set can only be emptied while CAP_SETPCAP is held, so
+	// this precedes clearing the other sets.
+	if err := dropCapabilities(); err != nil {
+		return nil, err
+	}
+	if !o.NoLandlock {
+		if _, err := landlock.Apply(landlock.Policy{Writable: landlockWritable(o)}); err != nil {
+			return nil, err
+		}
+	}
+	// Seccomp last, so the filter needs to allow nothing that setup uses
+	// (mount, pivot_root, unshare-free netlink). TSYNC covers every thread.
+	if err := seccomp.Load(); err != nil {
+		return nil, err
+	}
+	return listeners, nil
+}
+
+// landlockWritable lists the hierarchies Landlock lets the command write:
+// the writable binds, the private /tmp, and the device nodes.
+func landlockWritable(o *Options) []string {
+	w := append([]string{"/tmp", "/dev"}, o.FS.Writable...)
+	return w
+}
+
+// dropCapabilities empties the bounding, ambient, inheritable, permitted and
+// effective sets of this thread, which the command inherits. Even a command
+// that is uid 0 inside gains nothing at execve: file capabilities are
+// limited by the (empty) bounding set.
+func dropCapabilities() error {
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear capabilities: %w", err)
+	}
+	return nil
+}
+
+// prepareCommand resolves the program inside the sandbox.
+func prepareCommand(o *Options) (*exec.Cmd, error) {
+	attr := &syscall.SysProcAttr{}
+	if o.TTY {
+		// The command's process group takes the terminal, so job control
+		// and Ctrl-C work like outside. SIGTTOU is blocked in the forked
+		// child, so the TIOCSPGRP from a background group succeeds.
+		attr.Foreground = true
+		attr.Ctty = 0
+	} else {
+		// No terminal: a new session, so there is no controlling tty to
+		// inject keystrokes into.
+		attr.Setsid = true
+	}
+	cmd := &exec.Cmd{
+		Path:        o.Path,
+		Args:        o.Args,
+		Env:         o.Env,
+		Dir:         o.Dir,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		SysProcAttr: attr,
+	}
+	if !strings.Contains(o.Path, "/") {
+		p, err := lookPath(o.Path, o.Env)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Path = p
+	}
+	return cmd, nil
+}
+
+// lookPath searches PATH from the command's environment, not ours.
+func lookPath(file string, env []string) (string, error) {
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + file
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+}
+
+// run starts the command, forwards signals asked for by the supervisor and
+// reaps every child until the command exits. It returns the exit status for
+// PID 1, which the supervisor passes on as fence's own.
+func run(ctrl *os.File, cmd *exec.Cmd) int {
+	// PID 1 would otherwise die from the terminal's SIGINT/SIGQUIT/SIGHUP
+	// (the Go runtime's default), taking the sandbox with it. Catching them
+	// (not ignoring: ignored dispositions survive execve) keeps PID 1 alive;
+	// the terminal has already delivered them to the command's group, and
+	// the supervisor forwards the rest over the control socket.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM, unix.SIGTSTP,
+		unix.SIGTTIN, unix.SIGTTOU, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
+	go func() {
+		for range sigs {
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		var ee *exec.Error
+		if errors.As(err, &ee) || errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(os.Stderr, "fence: %s: command not found\n", cmd.Args[0])
+			return 127
+		}
+		if errors.Is(err, os.ErrPermission) {
+			fmt.Fprintf(os.Stderr, "fence: %s: permission denied\n", cmd.Args[0])
+			return 126
+		}
+		fmt.Fprintf(os.Stderr, "fence: start %s: %v\n", cmd.Args[0], err)
+		return 126
+	}
+	pid := cmd.Process.Pid
+	go forwardSignals(ctrl, pid)
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 255
+		}
+		if wpid != pid {
+			continue // an orphan re-parented to us
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}
+
+func forwardSignals(ctrl *os.File, pid int) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := ctrl.Read(buf)
+		if err != nil || n == 0 {
+			return
+		}
+		var m message
+		if json.Unmarshal(buf[:n], &m) != nil || m.Type != typeSignal {
+			continue
+		}
+		_ = unix.Kill(pid, unix.Signal(m.Signal))
+	}
+}
+

@@ -1,0 +1,73 @@
+package landlock
+
+import (
+	"errors"
+	"fmt"
+
+	ll "github.com/landlock-lsm/go-landlock/landlock"
+	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+)
+
+// Policy is what Landlock enforces.
+type Policy struct {
+	// Writable hierarchies (directories or files). Missing paths are
+	// skipped. Everything else is read-only.
+	Writable []string
+}
+
+// handledFS is every filesystem right up to ABI 7 that fence restricts.
+// BestEffort drops the rights an older kernel does not know.
+const handledFS = ll.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSWriteFile |
+	llsys.AccessFSReadFile | llsys.AccessFSReadDir | llsys.AccessFSRemoveDir |
+	llsys.AccessFSRemoveFile | llsys.AccessFSMakeChar | llsys.AccessFSMakeDir |
+	llsys.AccessFSMakeReg | llsys.AccessFSMakeSock | llsys.AccessFSMakeFifo |
+	llsys.AccessFSMakeBlock | llsys.AccessFSMakeSym | llsys.AccessFSRefer |
+	llsys.AccessFSTruncate | llsys.AccessFSIoctlDev)
+
+const readRights = ll.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSReadFile | llsys.AccessFSReadDir)
+
+const writeRights = ll.AccessFSSet(llsys.AccessFSWriteFile | llsys.AccessFSRemoveDir |
+	llsys.AccessFSRemoveFile | llsys.AccessFSMakeDir | llsys.AccessFSMakeReg |
+	llsys.AccessFSMakeSock | llsys.AccessFSMakeFifo | llsys.AccessFSMakeSym |
+	llsys.AccessFSTruncate) | readRights
+
+// ABI returns the Landlock ABI version of the running kernel, or 0 if
+// Landlock is unavailable (not built in, or not in the lsm= list).
+func ABI() int {
+	v, err := llsys.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// ErrUnavailable means the kernel has no usable Landlock.
+var ErrUnavailable = errors.New("landlock is not available")
+
+// Apply enforces p on all threads and returns the ABI used. If the kernel
+// has no Landlock it returns ErrUnavailable and restricts nothing; the caller
+// decides whether that is acceptable.
+func Apply(p Policy) (int, error) {
+	abi := ABI()
+	if abi == 0 {
+		return 0, ErrUnavailable
+	}
+	cfg, err := ll.NewConfig(handledFS, ll.ScopedSet(llsys.ScopeAbstractUnixSocket|llsys.ScopeSignal))
+	if err != nil {
+		return 0, fmt.Errorf("landlock config: %w", err)
+	}
+	rules := []ll.Rule{
+		ll.PathAccess(readRights, "/"),
+		// Terminals, ptmx and pts need IOCTL_DEV; /dev itself is a
+		// read-only tmpfs, so the write rights only reach existing nodes,
+		// /dev/pts and /dev/shm.
+		ll.PathAccess(writeRights, "/dev").WithIoctlDev().IgnoreIfMissing(),
+	}
+	for _, w := range p.Writable {
+		rules = append(rules, ll.PathAccess(writeRights, w).WithRefer().IgnoreIfMissing())
+	}
+	if err := cfg.BestEffort().Restrict(rules...); err != nil {
+		return 0, fmt.Errorf("apply landlock (ABI %d): %w", abi, err)
+	}
+	return abi, nil
+}

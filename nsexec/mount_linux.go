@@ -1,0 +1,423 @@
+package nsexec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// stage is where the new root is assembled before pivot_root. It is a path in
+// the init stage's private mount namespace; the host never sees the mount.
+// Every source is opened (open_tree) before the new tree is attached here,
+// because attaching it shadows the host's /tmp in this namespace.
+const stage = "/tmp"
+
+// mountAttrs applied to every mount of the host we clone: setuid bits and
+// device nodes found anywhere in the host tree are inert inside.
+const hostAttrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+
+// detached is a cloned, not yet attached mount and where it goes.
+type detached struct {
+	fd     int
+	target string // absolute path inside the sandbox
+	isDir  bool
+}
+
+// buildRoot assembles the sandbox's mount tree and pivots into it.
+//
+// Order matters, and each step says why:
+//  1. propagation private, so nothing we do leaks to the host;
+//  2. clone every source while the host tree is still at its usual paths;
+//  3. attach the new root at stage, then add /proc, /dev and /tmp;
+//  4. writable binds (parents first), then protected read-only binds on top
+//     of them, then masks on top of everything, so a deny always wins;
+//  5. pivot_root and drop the old root.
+func buildRoot(fs *FSPolicy) error {
+	// 1. A userns-owned mount namespace starts as a copy of the host's with
+	// shared propagation; without MS_PRIVATE our mounts would propagate.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+
+	// 2. Clone sources.
+	var root int
+	var err error
+	if fs.DefaultDenyRead {
+		root, err = newTmpfs("mode=0755")
+	} else {
+		root, err = cloneTree("/", true)
+	}
+	if err != nil {
+		return fmt.Errorf("clone root: %w", err)
+	}
+	var readOnly []detached
+	{
+		for _, p := range sortedPaths(fs.ReadOnly) {
+			d, err := cloneSource(p, true)
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				readOnly = append(readOnly, *d)
+			}
+		}
+	}
+	writable := fs.Writable
+	if fs.HostTmp {
+		writable = append([]string{"/tmp"}, writable...)
+	}
+	var rw []detached
+	for _, p := range sortedPaths(writable) {
+		d, err := cloneSource(p, false)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			rw = append(rw, *d)
+		}
+	}
+	var prot []detached
+	for _, p := range sortedPaths(fs.Protected) {
+		d, err := cloneSource(p, true)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			prot = append(prot, *d)
+		}
+	}
+	empty, err := newTmpfs("mode=0555,size=4k")
+	if err != nil {
+		return fmt.Errorf("create mask filesystem: %w", err)
+	}
+	if err := unix.Mkdirat(empty, "d", 0o555); err != nil {
+		return fmt.Errorf("create mask directory: %w", err)
+	}
+	fd, err := unix.Openat(empty, "f", unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
+	if err != nil {
+		return fmt.Errorf("create mask file: %w", err)
+	}
+	unix.Close(fd)
+
+	// 3. Attach the new root.
+	if err := unix.MoveMount(root, "", unix.AT_FDCWD, stage, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach new root at %s: %w", stage, err)
+	}
+	unix.Close(root)
+	if err := mountProc(); err != nil {
+		return err
+	}
+	if err := mountDev(); err != nil {
+		return err
+	}
+	if !fs.HostTmp {
+		if err := ensureDir(stage + "/tmp"); err != nil {
+			return err
+		}
+		if err := unix.Mount("tmpfs", stage+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("mount private /tmp: %w", err)
+		}
+	}
+
+	// 4. Read-only binds (visible parts of a defaultDenyRead root, or paths
+	// under the private /tmp), writable, then protected, then masks.
+	for _, d := range readOnly {
+		if err := attach(d); err != nil {
+			return err
+		}
+	}
+	for _, d := range rw {
+		if err := attach(d); err != nil {
+			return err
+		}
+	}
+	for _, d := range prot {
+		if err := attach(d); err != nil {
+			return err
+		}
+	}
+	for _, p := range sortedPaths(append(append([]string{}, fs.Masked...), fs.NoExec...)) {
+		if err := mask(empty, p); err != nil {
+			return err
+		}
+	}
+	unix.Close(empty)
+	if fs.DefaultDenyRead {
+		// The scaffold tmpfs was writable so we could create mount points;
+		// the command must not be able to add files to it.
+		if err := setAttr(stage, false, unix.MOUNT_ATTR_RDONLY); err != nil {
+			return fmt.Errorf("make root read-only: %w", err)
+		}
+	}
+
+	// 5. pivot_root(".", ".") stacks the old root on top of the new one;
+	// detaching it leaves only the new tree, with no directory needed for
+	// the old root inside the (read-only) new one.
+	if err := unix.Chdir(stage); err != nil {
+		return fmt.Errorf("enter new root: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}
+
+// cloneTree returns a detached recursive copy of the mount tree at path,
+// read-only if ro, always nosuid and nodev.
+func cloneTree(path string, ro bool) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, err
+	}
+	attr := uint64(hostAttrs)
+	if ro {
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{
+		Attr_set: attr, Propagation: unix.MS_PRIVATE,
+	}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("set mount attributes: %w", err)
+	}
+	return fd, nil
+}
+
+// cloneSource clones path for a later bind. It returns nil for a path that
+// does not exist: there is nothing to bind.
+func cloneSource(path string, ro bool) (*detached, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	fd, err := cloneTree(path, ro)
+	if err != nil {
+		return nil, fmt.Errorf("clone %s: %w", path, err)
+	}
+	return &detached{fd: fd, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
+}
+
+// attach moves a detached mount onto its target inside the new root.
+func attach(d detached) error {
+	defer unix.Close(d.fd)
+	t, err := openTarget(d.target, d.isDir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(t)
+	if err := unix.MoveMount(d.fd, "", t, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("bind %s: %w", d.target, err)
+	}
+	return nil
+}
+
+// openTarget opens the mount point for p inside the staged root without
+// following any symlink, so a link in the tree can never redirect a mount
+// outside it. Missing mount points are created only where the staged tree is
+// writable (our own tmpfs for /tmp, /dev or a defaultDenyRead scaffold).
+func openTarget(p string, isDir bool) (int, error) {
+	rootfd, err := unix.Open(stage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open staged root: %w", err)
+	}
+	defer unix.Close(rootfd)
+	rel := strings.TrimPrefix(filepath.Clean(p), "/")
+	if rel == "" {
+		rel = "."
+	}
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
+	}
+	fd, err := unix.Openat2(rootfd, rel, how)
+	if errors.Is(err, unix.ENOENT) {
+		if err := createMountpoint(stage+"/"+rel, isDir); err != nil {
+			return -1, fmt.Errorf("create mount point %s: %w", p, err)
+		}
+		fd, err = unix.Openat2(rootfd, rel, how)
+	}
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return -1, fmt.Errorf("mount point %s contains a symlink; use the resolved path", p)
+		}
+		return -1, fmt.Errorf("open mount point %s: %w", p, err)
+	}
+	return fd, nil
+}
+
+func createMountpoint(path string, isDir bool) error {
+	if isDir {
+		return os.MkdirAll(path, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	fd, err := unix.Open(path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+func ensureDir(path string) error {
+	if err := os.MkdirAll(path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return nil
+}
+
+// mask hides p behind an empty read-only directory or file.
+func mask(empty int, p string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(stage+p, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // nothing to hide
+		}
+		return fmt.Errorf("stat masked path %s: %w", p, err)
+	}
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	src := "f"
+	if isDir {
+		src = "d"
+	}
+	fd, err := unix.OpenTree(empty, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("clone mask for %s: %w", p, err)
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
+		Attr_set: unix.MOUNT_ATTR_RDONLY | hostAttrs | unix.MOUNT_ATTR_NOEXEC,
+	}); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("make mask for %s read-only: %w", p, err)
+	}
+	return attach(detached{fd: fd, target: p, isDir: isDir})
+}
+
+// newTmpfs creates a detached tmpfs and returns its mount fd.
+func newTmpfs(opts string) (int, error) {
+	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen tmpfs: %w", err)
+	}
+	defer unix.Close(fsfd)
+	for _, kv := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
+			return -1, fmt.Errorf("configure tmpfs %s: %w", kv, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("create tmpfs: %w", err)
+	}
+	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return -1, fmt.Errorf("fsmount tmpfs: %w", err)
+	}
+	return fd, nil
+}
+
+func setAttr(path string, recursive bool, set uint64) error {
+	flags := uint(0)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	return unix.MountSetattr(unix.AT_FDCWD, path, flags, &unix.MountAttr{Attr_set: set})
+}
+
+// mountProc mounts a procfs for the new PID namespace: only the sandbox's
+// own processes are visible.
+func mountProc() error {
+	if err := ensureDir(stage + "/proc"); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", stage+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w (a container that masks parts of /proc prevents a fresh procfs)", err)
+	}
+	return nil
+}
+
+// devNodes are the only host device nodes visible inside.
+var devNodes = [...]string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// mountDev builds a minimal /dev: a few host nodes bound in, a private devpts
+// instance (so openpty works and the host's ptys are invisible), a private
+// /dev/shm, and the usual symlinks. The host /dev is never bound.
+func mountDev() error {
+	dev := stage + "/dev"
+	if err := ensureDir(dev); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+		return fmt.Errorf("mount /dev: %w", err)
+	}
+	for _, n := range devNodes {
+		p := dev + "/" + n
+		if err := createMountpoint(p, false); err != nil {
+			return fmt.Errorf("create /dev/%s: %w", n, err)
+		}
+		if err := unix.Mount("/dev/"+n, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", n, err)
+		}
+	}
+	if err := ensureDir(dev + "/pts"); err != nil {
+		return err
+	}
+	if err := unix.Mount("devpts", dev+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mount /dev/pts: %w", err)
+	}
+	if err := ensureDir(dev + "/shm"); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
+	links := [][2]string{
+		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+	}
+	for _, l := range links {
+		if err := os.Symlink(l[0], dev+"/"+l[1]); err != nil {
+			return fmt.Errorf("create /dev/%s: %w", l[1], err)
+		}
+	}
+	// Nothing may be added to /dev itself; pts and shm stay writable.
+	if err := setAttr(dev, false, unix.MOUNT_ATTR_RDONLY); err != nil {
+		return fmt.Errorf("make /dev read-only: %w", err)
+	}
+	return nil
+}
+
+// sortedPaths returns cleaned, de-duplicated paths, parents before children.
+func sortedPaths(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, p := range in {
+		p = filepath.Clean(p)
+		if !filepath.IsAbs(p) || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		di, dj := strings.Count(out[i], "/"), strings.Count(out[j], "/")
+		if di != dj {
+			return di < dj
+		}
+		return out[i] < out[j]
+	})
+	return out
+}

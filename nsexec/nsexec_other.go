@@ -1,0 +1,53 @@
+//go:build !linux
+
+package nsexec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// ErrUnsupported: the namespace runtime exists only on Linux.
+var errUnsupported = fmt.Errorf("nsexec: linux namespaces: %w", errors.ErrUnsupported)
+
+// IsInit is always false off Linux.
+func IsInit() bool { return false }
+
+// Init is never reached off Linux.
+func Init() { panic(errUnsupported) }
+
+// Process is a running sandbox.
+type Process struct {
+	Listeners []*osFile
+	Stages    []Stage
+	Pid       int
+}
+
+type osFile = os.File
+
+// Start fails closed off Linux.
+func Start(o *Options) (*Process, error) { return nil, errUnsupported }
+
+// Signal fails off Linux.
+func (p *Process) Signal(sig syscall.Signal) error { return errUnsupported }
+
+// Wait fails off Linux.
+func (p *Process) Wait() (int, error) { return 1, errUnsupported }
+
+// IsProbe is always false off Linux.
+func IsProbe() bool { return false }
+
+// Probe is never reached off Linux.
+func Probe() { panic(errUnsupported) }
+
+// Features is what --linux-features reports.
+type Features struct {
+	Namespaces map[string]error
+	Seccomp    error
+	Blocker    string
+}
+
+// ProbeFeatures reports nothing off Linux.
+func ProbeFeatures() Features { return Features{Seccomp: errUnsupported} }

@@ -1,0 +1,66 @@
+package nsexec
+
+// Options describes one sandboxed command. It is built by the orchestration
+// layer from a resolved policy and sent to the init stage as JSON over the
+// control socket. All paths are absolute host paths.
+type Options struct {
+	// Path is the program to run. If it contains no slash it is looked up in
+	// the PATH of Env inside the sandbox.
+	Path string `json:"path"`
+	// Args is the full argv, Args[0] included.
+	Args []string `json:"args"`
+	// Env is the complete environment of the command.
+	Env []string `json:"env"`
+	// Dir is the working directory inside the sandbox.
+	Dir string `json:"dir"`
+
+	// FS is the filesystem policy.
+	FS FSPolicy `json:"fs"`
+
+	// Listeners are TCP listeners that the init stage creates inside the
+	// sandbox's network namespace and hands back to the supervisor, in order,
+	// as Process.Listeners.
+	Listeners []string `json:"listeners,omitempty"`
+
+	// HostNetwork keeps the host's network namespace (relaxed mode,
+	// allowedDomains ["*"]). All other namespaces are still new.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+
+	// TTY is true when stdin is a terminal: the command becomes the
+	// terminal's foreground process group instead of getting a new session.
+	TTY bool `json:"tty,omitempty"`
+
+	// NoLandlock skips Landlock even when the kernel has it. Landlock is
+	// defense in depth on top of the mount policy; the caller decides.
+	NoLandlock bool `json:"noLandlock,omitempty"`
+
+	// Debug makes the init stage report what it did on stderr.
+	Debug bool `json:"debug,omitempty"`
+}
+
+// FSPolicy is the mount and Landlock policy. Lists are applied in the order
+// documented on each field; later mounts sit on top of earlier ones.
+type FSPolicy struct {
+	// DefaultDenyRead starts from an empty root and binds only ReadOnly,
+	// Writable and the system paths the caller lists in ReadOnly. Otherwise
+	// the whole host tree is visible read-only (recursively).
+	DefaultDenyRead bool `json:"defaultDenyRead,omitempty"`
+	// ReadOnly paths are bound read-only: the visible parts of a
+	// DefaultDenyRead root, or paths hidden by the private /tmp that must
+	// stay readable (the working directory). Missing paths are skipped.
+	ReadOnly []string `json:"readOnly,omitempty"`
+	// Writable paths (directories or files) are bound read-write. Missing
+	// paths are skipped.
+	Writable []string `json:"writable,omitempty"`
+	// HostTmp binds the host's /tmp read-write instead of a private tmpfs.
+	HostTmp bool `json:"hostTmp,omitempty"`
+	// Protected paths are re-bound read-only on top of writable binds
+	// (denyWrite, shell rc files, .git/hooks, ...). Missing paths are skipped.
+	Protected []string `json:"protected,omitempty"`
+	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
+	// a file an empty read-only file (denyRead, credential files).
+	Masked []string `json:"masked,omitempty"`
+	// NoExec paths (executables denied at runtime) are replaced by an empty,
+	// non-executable, read-only file.
+	NoExec []string `json:"noExec,omitempty"`
+}

@@ -1,0 +1,81 @@
+package nsexec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/nsfence/fence/nsexec/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+const probeArg0 = "fence-probe"
+
+// IsProbe reports whether this process is a feature probe (see Features).
+func IsProbe() bool { return len(os.Args) > 0 && os.Args[0] == probeArg0 }
+
+// Probe runs inside the probe's namespaces: it checks that the seccomp
+// filter loads and exits 0, or 3 if it does not. It never returns.
+func Probe() {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		os.Exit(3)
+	}
+	if err := seccomp.Load(); err != nil {
+		os.Exit(3)
+	}
+	os.Exit(0)
+}
+
+// Features is what --linux-features reports.
+type Features struct {
+	// Namespaces maps "user", "mount", "pid", "net", "ipc", "uts" to nil if
+	// a namespace of that kind could be created here, or the error.
+	Namespaces map[string]error
+	// Seccomp is nil if the filter loads inside a sandbox.
+	Seccomp error
+	// Blocker names a sysctl that disables user namespaces, if any.
+	Blocker string
+}
+
+// ProbeFeatures creates each kind of namespace once, in a short-lived child
+// of this binary, and loads the seccomp filter there. It costs a few process
+// starts, so fence runs it only for --linux-features, never per command.
+func ProbeFeatures() Features {
+	f := Features{Namespaces: map[string]error{}, Blocker: userNSBlocker()}
+	kinds := []struct {
+		name string
+		flag uintptr
+	}{
+		{"user", 0}, {"mount", unix.CLONE_NEWNS}, {"pid", unix.CLONE_NEWPID},
+		{"net", unix.CLONE_NEWNET}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS},
+	}
+	for _, k := range kinds {
+		f.Namespaces[k.name] = probe(unix.CLONE_NEWUSER | k.flag)
+	}
+	if err := probe(cloneFlags | unix.CLONE_NEWNET); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+			f.Seccomp = errors.New("the seccomp filter failed to load (kernel without CONFIG_SECCOMP_FILTER?)")
+		} else {
+			f.Seccomp = fmt.Errorf("not tested: %w", err)
+		}
+	}
+	return f
+}
+
+func probe(flags uintptr) error {
+	uid, gid := os.Getuid(), os.Getgid()
+	cmd := &exec.Cmd{
+		Path: "/proc/self/exe",
+		Args: []string{probeArg0},
+		Env:  []string{"GOMAXPROCS=1"},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  flags,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}},
+		},
+	}
+	return cmd.Run()
+}

@@ -1,0 +1,56 @@
+package nsexec
+
+// Protocol between the supervisor (parent) and the init stage (child).
+//
+// The control channel is one AF_UNIX SOCK_SEQPACKET socket pair. The child's
+// end is ExtraFiles[0], so it is fd 3 in the init stage (os/exec: entry i of
+// ExtraFiles becomes fd 3+i). Every message is one JSON object in one packet;
+// file descriptors ride along as SCM_RIGHTS on the packet that names them.
+//
+//	parent → child  msgOptions{Options}          first packet, the whole policy
+//	child  → parent msgReady{Listeners: n} + n fds   mounts, lo, listeners done;
+//	                                              the command has been started
+//	child  → parent msgError{Err}                 instead of msgReady on failure;
+//	                                              the child then exits 255
+//	parent → child  msgSignal{Signal}             forward a signal to the command
+//
+// When the command exits, PID 1 exits with its status (128+n for signal n)
+// and the kernel kills whatever is left in the PID namespace. The supervisor
+// learns the exit code from wait4 on the init stage; no message carries it.
+const (
+	// initArg0 is argv[0] of the init stage; main dispatches on it before
+	// anything else runs.
+	initArg0 = "fence-init"
+	// controlFD is the init stage's end of the control socket.
+	controlFD = 3
+	// maxMessage bounds one control packet; the policy for thousands of
+	// paths fits comfortably.
+	maxMessage = 4 << 20
+)
+
+type msgType string
+
+const (
+	typeOptions msgType = "options"
+	typeReady   msgType = "ready"
+	typeError   msgType = "error"
+	typeSignal  msgType = "signal"
+)
+
+type message struct {
+	Type      msgType  `json:"type"`
+	Options   *Options `json:"options,omitempty"`
+	Listeners int      `json:"listeners,omitempty"`
+	Err       string   `json:"err,omitempty"`
+	Signal    int      `json:"signal,omitempty"`
+	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
+	// supervisor asked for a timeline.
+	Stages []Stage `json:"stages,omitempty"`
+}
+
+// Stage is one named point of the start-up timeline, in CLOCK_MONOTONIC
+// nanoseconds, so parent and child stamps are comparable.
+type Stage struct {
+	Name string `json:"name"`
+	Mono int64  `json:"mono"`
+}

@@ -1,0 +1,13 @@
+// Package seccomp loads fence's syscall filter into the init stage, which the
+// command inherits.
+//
+// The filter is compiled at build time with libseccomp (package gen, `make
+// seccomp`) and embedded as raw BPF, so the fence binary needs neither cgo
+// nor libseccomp at run time; a test regenerates the programs and fails if
+// the embedded ones are stale. A second, hand-assembled filter restricts
+// personality(2) to harmless values, which libseccomp cannot express.
+//
+// What the filter does is documented in gen/gen.go. Load must be the last
+// restriction applied before the command starts; this package must not be
+// used in the supervisor.
+package seccomp

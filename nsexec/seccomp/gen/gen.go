@@ -1,0 +1,145 @@
+//go:build linux && cgo
+
+package gen
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	sc "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// Arches maps GOARCH to the libseccomp architecture the filter is built for.
+var Arches = map[string]sc.ScmpArch{
+	"amd64": sc.ArchAMD64,
+	"arm64": sc.ArchARM64,
+}
+
+// denied syscalls fail with EPERM. Names unknown on an architecture (ioperm
+// on arm64, say) are skipped.
+var denied = []string{
+	// Debugging and memory of other processes.
+	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+	// Kernel keyrings are shared beyond the sandbox.
+	"keyctl", "add_key", "request_key",
+	// Kernel attack surface with a history of exploits.
+	"bpf", "perf_event_open", "userfaultfd",
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	// Kernel and module loading, power, logs, accounting, swap.
+	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+	"reboot", "syslog", "acct", "swapon", "swapoff",
+	// Raw I/O ports.
+	"ioperm", "iopl",
+	// Mount table changes, old and new API.
+	"mount", "umount2", "pivot_root", "chroot",
+	"fsopen", "fsconfig", "fsmount", "fspick", "open_tree", "move_mount", "mount_setattr",
+	// Namespaces: no nested sandbox escapes through fresh capabilities.
+	"unshare", "setns",
+	// File handles bypass path-based checks (the "shocker" escape).
+	"open_by_handle_at", "name_to_handle_at",
+	// Obsolete interfaces.
+	"uselib", "_sysctl", "quotactl", "lookup_dcookie", "nfsservctl", "vhangup",
+}
+
+// nsFlags are the clone flags that create namespaces.
+const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+// Build returns the BPF program for goarch.
+func Build(goarch string) ([]byte, error) {
+	arch, ok := Arches[goarch]
+	if !ok {
+		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
+	}
+	f, err := sc.NewFilter(sc.ActAllow)
+	if err != nil {
+		return nil, fmt.Errorf("new filter: %w", err)
+	}
+	defer f.Release()
+	// Only the native ABI: any other (i386 int 0x80 on amd64, x32, arm32 on
+	// arm64) kills the process, so a compat syscall table cannot be used to
+	// get around the rules below.
+	if err := f.SetBadArchAction(sc.ActKillProcess); err != nil {
+		return nil, err
+	}
+	if err := f.AddArch(arch); err != nil {
+		return nil, err
+	}
+	native, err := sc.GetNativeArch()
+	if err != nil {
+		return nil, err
+	}
+	if native != arch {
+		if err := f.RemoveArch(native); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.SetNoNewPrivsBit(false); err != nil {
+		return nil, err
+	}
+	eperm := sc.ActErrno.SetReturnCode(int16(unix.EPERM))
+	for _, name := range denied {
+		nr, err := sc.GetSyscallFromNameByArch(name, arch)
+		if err != nil || nr < 0 {
+			continue // not on this architecture (negative: libseccomp pseudo-syscall)
+		}
+		if err := f.AddRule(nr, eperm); err != nil {
+			return nil, fmt.Errorf("deny %s: %w", name, err)
+		}
+	}
+	// clone3 passes its flags in memory seccomp cannot read: ENOSYS makes
+	// libc fall back to clone, whose flags we can check.
+	if nr, err := sc.GetSyscallFromNameByArch("clone3", arch); err == nil {
+		if err := f.AddRule(nr, sc.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+			return nil, err
+		}
+	}
+	clone, err := sc.GetSyscallFromNameByArch("clone", arch)
+	if err != nil {
+		return nil, err
+	}
+	// clone's flags are argument 0 on amd64 and arm64. One rule per flag:
+	// rules for the same syscall are ORed.
+	for bit := uint64(1); bit != 0; bit <<= 1 {
+		if bit&nsFlags == 0 {
+			continue
+		}
+		if err := f.AddRuleConditional(clone, eperm, []sc.ScmpCondition{{
+			Argument: 0, Op: sc.CompareMaskedEqual, Operand1: bit, Operand2: bit,
+		}}); err != nil {
+			return nil, fmt.Errorf("deny clone flag %#x: %w", bit, err)
+		}
+	}
+	// personality(2) is restricted by a second, hand-assembled filter (see
+	// package seccomp): libseccomp cannot express "arg0 not in a set".
+	// Keystroke injection into the terminal: TIOCSTI pushes input, TIOCLINUX
+	// can paste the console selection. The request is 32 bits wide.
+	ioctl, err := sc.GetSyscallFromNameByArch("ioctl", arch)
+	if err != nil {
+		return nil, err
+	}
+	for _, req := range []uint64{unix.TIOCSTI, 0x541C /* TIOCLINUX */} {
+		if err := f.AddRuleConditional(ioctl, eperm, []sc.ScmpCondition{{
+			Argument: 1, Op: sc.CompareMaskedEqual, Operand1: 0xffffffff, Operand2: req,
+		}}); err != nil {
+			return nil, fmt.Errorf("deny ioctl %#x: %w", req, err)
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- f.ExportBPF(w); w.Close() }()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := <-errc; err != nil {
+		return nil, fmt.Errorf("export bpf: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,90 @@
+//go:build linux && (amd64 || arm64)
+
+package seccomp
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Load installs the embedded filter and the personality filter on every
+// thread of the calling process (SECCOMP_FILTER_FLAG_TSYNC). The caller must
+// have set no_new_privs.
+func Load() error {
+	if len(program)%8 != 0 || len(program) == 0 {
+		return fmt.Errorf("seccomp: embedded filter is corrupt (%d bytes)", len(program))
+	}
+	if err := install(program); err != nil {
+		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	pers, err := personalityFilter()
+	if err != nil {
+		return fmt.Errorf("assemble personality filter: %w", err)
+	}
+	if err := install(pers); err != nil {
+		return fmt.Errorf("load personality filter: %w", err)
+	}
+	return nil
+}
+
+// Program returns the embedded libseccomp-generated program (for tests).
+func Program() []byte { return program }
+
+func install(prog []byte) error {
+	fprog := unix.SockFprog{
+		Len:    uint16(len(prog) / 8),
+		Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0])),
+	}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	if errno != 0 {
+		if errno == unix.EINVAL {
+			return fmt.Errorf("%w (is the kernel built without CONFIG_SECCOMP_FILTER?)", errno)
+		}
+		return errno
+	}
+	return nil
+}
+
+// harmlessPersonas are the personality(2) values that stay allowed: the
+// default, PER_LINUX32, UNAME26, their combination, and the 0xffffffff query.
+var harmlessPersonas = [...]uint32{0x0, 0x8, 0x20000, 0x20008, 0xffffffff}
+
+// personalityFilter returns a filter that fails personality(2) with EPERM
+// for anything but harmlessPersonas (e.g. READ_IMPLIES_EXEC or
+// ADDR_NO_RANDOMIZE would weaken every later exec in the sandbox).
+func personalityFilter() ([]byte, error) {
+	const (
+		offNr     = 0
+		offArg0Lo = 16 // seccomp_data.args[0], little-endian low half
+		offArg0Hi = 20
+	)
+	n := uint8(len(harmlessPersonas))
+	ins := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: offNr, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: personalityNr, SkipTrue: n + 4}, // → allow
+		bpf.LoadAbsolute{Off: offArg0Hi, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: n + 1}, // → deny
+		bpf.LoadAbsolute{Off: offArg0Lo, Size: 4},
+	}
+	for i, v := range harmlessPersonas {
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: n - uint8(i)}) // → allow
+	}
+	ins = append(ins,
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
+	)
+	raw, err := bpf.Assemble(ins)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 8*len(raw))
+	for _, r := range raw {
+		out = append(out, byte(r.Op), byte(r.Op>>8), r.Jt, r.Jf,
+			byte(r.K), byte(r.K>>8), byte(r.K>>16), byte(r.K>>24))
+	}
+	return out, nil
+}

@@ -1,0 +1,14 @@
+//go:build !linux || !(amd64 || arm64)
+
+package seccomp
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Load fails closed: there is no filter for this platform, and fence never
+// runs a command without one.
+func Load() error {
+	return fmt.Errorf("seccomp: no filter for this platform: %w", errors.ErrUnsupported)
+}

@@ -1,0 +1,197 @@
+package fence
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/nsexec"
+)
+
+// DangerousFiles may not be written in the working directory or in $HOME,
+// even where writes are allowed: shell start-up files and tool configs run
+// code later, outside the sandbox.
+var DangerousFiles = []string{
+	".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout",
+	".zshrc", ".zprofile", ".zshenv", ".zlogin", ".profile", ".ripgreprc", ".mcp.json",
+}
+
+// DangerousDirs are protected like DangerousFiles, in the working directory.
+var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks"}
+
+// credentialPaths are hidden from reads unless allowRead names them (or a
+// parent): the keys and tokens a compromised build would exfiltrate first.
+var credentialPaths = []string{
+	"~/.ssh/id_*", "~/.gnupg", "~/.aws/credentials", "~/.netrc", "~/.git-credentials",
+	"~/.docker/config.json", "~/.kube/config", "~/.config/gh/hosts.yml", "~/.pypirc",
+	"~/.cargo/credentials", "~/.cargo/credentials.toml", "~/.config/gcloud/credentials.db",
+	"~/.config/gcloud/application_default_credentials.json",
+}
+
+// systemReadPaths stay visible in defaultDenyRead mode, as upstream.
+var systemReadPaths = []string{
+	"/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run",
+	"/sys", "/nix", "/snap", "/var/lib", "/var/cache",
+	"~/.nvm", "~/.fnm", "~/.volta", "~/.n", "~/.pyenv", "~/.local/pipx", "~/.rbenv", "~/.rvm",
+	"~/.cargo/bin", "~/.rustup", "~/go/bin", "~/.go", "~/.local/bin", "~/bin", "~/.bun/bin", "~/.deno/bin",
+}
+
+// expand turns one config path into the existing host paths it names,
+// symlinks resolved. Globs are matched in one directory only ("dir/**"
+// means dir); a "**" elsewhere would need a tree walk at start, which fence
+// does not do, so such patterns expand to nothing here (debug explains).
+func (s *Spec) expand(p string) []string {
+	abs := expandPath(p, s.Home, s.Cwd)
+	if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.ContainsAny(rest, "*?[") {
+		abs = rest
+	}
+	if !strings.ContainsAny(abs, "*?[") {
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return []string{r}
+		}
+		return nil
+	}
+	if strings.Contains(abs, "**") {
+		s.logf("pattern %q needs a recursive walk; not applied at mount level", p)
+		return nil
+	}
+	matches, _ := filepath.Glob(abs)
+	out := matches[:0]
+	for _, m := range matches {
+		if r, err := filepath.EvalSymlinks(m); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// expandPath makes p absolute: ~ and ~/x against home, relative against cwd.
+func expandPath(p, home, cwd string) string {
+	switch {
+	case p == "~":
+		return home
+	case strings.HasPrefix(p, "~/"):
+		return filepath.Join(home, p[2:])
+	case filepath.IsAbs(p):
+		return filepath.Clean(p)
+	}
+	return filepath.Join(cwd, p)
+}
+
+func (s *Spec) expandAll(ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, s.expand(p)...)
+	}
+	return out
+}
+
+// fsPolicy resolves the filesystem section into mount instructions.
+func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
+	f := c.Filesystem
+	var fp nsexec.FSPolicy
+	for _, w := range f.AllowWrite {
+		if expandPath(w, s.Home, s.Cwd) == "/tmp" {
+			fp.HostTmp = true
+			continue
+		}
+		fp.Writable = append(fp.Writable, s.expand(w)...)
+	}
+	// Protected: denyWrite, then the dangerous names in cwd and $HOME.
+	prot := append([]string{}, f.DenyWrite...)
+	for _, base := range []string{s.Cwd, s.Home} {
+		if base == "" {
+			continue
+		}
+		for _, n := range DangerousFiles {
+			prot = append(prot, filepath.Join(base, n))
+		}
+	}
+	for _, d := range DangerousDirs {
+		prot = append(prot, filepath.Join(s.Cwd, d))
+	}
+	if !f.AllowGitConfig {
+		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
+	}
+	fp.Protected = s.expandAll(prot)
+
+	masked := s.expandAll(f.DenyRead)
+	allowRead := s.expandAll(append(append([]string{}, f.AllowRead...), f.AllowExecute...))
+	for _, cp := range s.expandAll(credentialPaths) {
+		if !underAny(cp, allowRead) {
+			masked = append(masked, cp)
+		}
+	}
+	fp.Masked = masked
+	if f.DefaultDenyRead {
+		fp.DefaultDenyRead = true
+		fp.ReadOnly = append(s.expandAll(systemReadPaths), allowRead...)
+	}
+	if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
+		// The private /tmp would hide the working directory; keep it
+		// readable (not writable: nothing allowed that).
+		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
+	}
+	return fp
+}
+
+// underAny reports whether p equals or lies under one of dirs.
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Plan resolves s into the options for the Linux runtime without running
+// anything. It touches the filesystem only to stat and resolve the listed
+// paths (and read single directories for one-level globs).
+func (s *Spec) Plan() (*nsexec.Options, error) {
+	if err := s.defaults(); err != nil {
+		return nil, err
+	}
+	c := s.Config
+	env, stripped := SanitizeEnv(s.Env)
+	if len(stripped) > 0 {
+		s.logf("Stripped dangerous env vars: %v", stripped)
+	}
+	path, args, err := s.argv(env)
+	if err != nil {
+		return nil, err
+	}
+	o := &nsexec.Options{
+		Path:  path,
+		Args:  args,
+		Env:   env,
+		Dir:   s.Cwd,
+		FS:    s.fsPolicy(c),
+		Debug: s.Debug,
+	}
+	return o, nil
+}
+
+func (s *Spec) defaults() error {
+	if s.Config == nil {
+		s.Config = config.Default()
+	}
+	if s.Cwd == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		s.Cwd = wd
+	}
+	if r, err := filepath.EvalSymlinks(s.Cwd); err == nil {
+		s.Cwd = r
+	}
+	if s.Home == "" {
+		s.Home, _ = os.UserHomeDir()
+	}
+	if s.Env == nil {
+		s.Env = os.Environ()
+	}
+	return nil
+}

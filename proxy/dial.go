@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// refusedKind names the class of a, or "" when a may be dialled without an
+// explicit allowance.
+func refusedKind(a netip.Addr) string {
+	switch {
+	case a.IsLoopback():
+		return "loopback"
+	case isMetadata(a):
+		return "cloud metadata"
+	case a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast():
+		return "link-local"
+	case a.IsUnspecified(), a.Is4() && a.As4()[0] == 0:
+		// 0.0.0.0/8 ("this network"): Linux connects 0.0.0.0 to the local host.
+		return "unspecified"
+	}
+	return ""
+}
+
+// isMetadata reports cloud metadata endpoints: 169.254.169.254 (most
+// clouds), fd00:ec2::254 (AWS IMDS over IPv6) and 100.100.100.200 (Alibaba
+// Cloud).
+func isMetadata(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		return b == [4]byte{169, 254, 169, 254} || b == [4]byte{100, 100, 100, 200}
+	}
+	return a.WithZone("").As16() == [16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 14: 0x02, 15: 0x54}
+}
+
+// permitted reports whether the connection decided by d may go to a.
+func (s *Server) permitted(a netip.Addr, d Decision) bool {
+	if refusedKind(a) == "" || d.explicit {
+		return true
+	}
+	for _, p := range s.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// dial connects to host:port for a connection that d allowed. It resolves
+// host (Hosts first, then DNS) only now, after the rule check, drops
+// addresses the address policy refuses, and dials the remaining addresses
+// in order. The error wraps ErrBlocked when the policy refused the
+// connection, and is a connection error otherwise.
+func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (net.Conn, error) {
+	target := net.JoinHostPort(host, strconv.Itoa(port))
+	if !d.Allow {
+		return nil, fmt.Errorf("connect %s: %w", target, ErrBlocked)
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+
+	addrs, err := s.resolve(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", target, err)
+	}
+	var (
+		dialErr error
+		refused netip.Addr
+	)
+	for _, a := range addrs {
+		if !s.permitted(a, d) {
+			if !refused.IsValid() {
+				refused = a
+			}
+			continue
+		}
+		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			return s.wrapUpstream(c)
+		}
+		if dialErr == nil {
+			dialErr = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if dialErr != nil {
+		return nil, fmt.Errorf("connect %s: %w", target, dialErr)
+	}
+	if refused.IsValid() {
+		return nil, fmt.Errorf("connect %s: %w: %s is a %s address (list it in allowed addresses to permit it)",
+			target, ErrBlocked, refused, refusedKind(refused))
+	}
+	return nil, fmt.Errorf("connect %s: resolve %s: no addresses", target, host)
+}
+
+// resolve returns the addresses of host, an IP literal or a name.
+func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	if addrs, ok := s.hosts[name]; ok {
+		return addrs, nil
+	}
+	addrs, err := s.resolver.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", name, err)
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, nil
+}
+
+// upstreamConn is an upstream TCP connection the Server tracks so that
+// Close can end it. It embeds *net.TCPConn, so CloseWrite/CloseRead (for
+// half-close) and ReadFrom/WriteTo (for splice) are the TCPConn's own.
+type upstreamConn struct {
+	*net.TCPConn
+	s      *Server
+	closed atomic.Bool
+}
+
+func (c *upstreamConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.s.untrack(c)
+	}
+	return c.TCPConn.Close()
+}
+
+func (s *Server) wrapUpstream(c net.Conn) (net.Conn, error) {
+	var uc net.Conn = c
+	if tc, ok := c.(*net.TCPConn); ok {
+		uc = &upstreamConn{TCPConn: tc, s: s}
+	}
+	if !s.track(uc) {
+		return nil, fmt.Errorf("connect %s: %w", c.RemoteAddr(), net.ErrClosed)
+	}
+	return uc, nil
+}
+
+// isBlocked reports whether err is a policy refusal.
+func isBlocked(err error) bool { return errors.Is(err, ErrBlocked) }

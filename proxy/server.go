@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/elazarl/goproxy"
+)
+
+// Timeouts for setting a connection up. None of them limits how long a
+// connection or a response may last once it is established: streams (SSE,
+// long downloads, tunnels) have no total timeout.
+const (
+	// handshakeTimeout bounds reading a request head (HTTP, as upstream's
+	// ReadHeaderTimeout) or a SOCKS5 handshake.
+	handshakeTimeout = 10 * time.Second
+	// dialTimeout bounds name resolution and the TCP connect, as upstream.
+	dialTimeout = 10 * time.Second
+	// idleTimeout closes keep-alive client connections to the HTTP proxy
+	// that carry no request.
+	idleTimeout = 5 * time.Minute
+)
+
+// Options configures a Server. The zero value denies everything and logs
+// nothing.
+type Options struct {
+	// Rules decides every connection. Nil denies everything.
+	Rules *Rules
+
+	// Log receives one formatted line per event, in upstream Fence's format,
+	// without a trailing newline. Nil means silent. It may be called from
+	// several goroutines at once.
+	Log func(line string)
+	// Debug logs allowed and blocked connections (fence -d).
+	Debug bool
+	// Monitor logs only blocked connections and errors (fence -m).
+	Monitor bool
+
+	// Hosts maps names to addresses, hosts-file style. It is consulted after
+	// the rules allowed a name and before DNS; a listed name is never looked
+	// up. Keys are matched case-insensitively, without a trailing dot. The
+	// address policy (loopback, link-local, metadata) still applies.
+	Hosts map[string][]netip.Addr
+	// AllowAddrs lists addresses the proxy may connect to even though they
+	// are loopback, link-local, unspecified or cloud-metadata addresses.
+	AllowAddrs []netip.Prefix
+
+	// Credential, if non-empty, is required from every client, as the
+	// userinfo "user:password" of the proxy URL: HTTP clients send it in
+	// Proxy-Authorization (Basic), SOCKS5 clients with username/password
+	// authentication (RFC 1929). Use it whenever the proxies listen where
+	// other users can reach them (relaxed mode, host 127.0.0.1).
+	Credential string
+
+	// Resolver resolves allowed names that are not in Hosts. Nil means
+	// net.DefaultResolver.
+	Resolver *net.Resolver
+}
+
+// Server serves the HTTP and SOCKS5 proxies for one policy. Serve any number
+// of listeners of either kind, from separate goroutines; Close stops them
+// all. A Server is safe for concurrent use.
+type Server struct {
+	rules    atomic.Pointer[Rules] // swapped whole by SetRules; readers never lock
+	log      func(string)
+	debug    bool
+	monitor  bool
+	hosts    map[string][]netip.Addr
+	allow    []netip.Prefix
+	credUser string
+	credPass string
+	hasCred  bool
+	resolver *net.Resolver
+	dialer   net.Dialer
+
+	gp        *goproxy.ProxyHttpServer
+	transport *http.Transport
+
+	// mu guards the fields below it.
+	mu          sync.Mutex
+	closed      bool
+	httpServers map[*http.Server]struct{}
+	listeners   map[net.Listener]struct{}
+	conns       map[io.Closer]struct{} // upstream and hijacked client connections
+}
+
+// New returns a Server for o. It starts nothing; call ServeHTTP and
+// ServeSOCKS.
+func New(o Options) *Server {
+	s := &Server{
+		log:         o.Log,
+		debug:       o.Debug,
+		monitor:     o.Monitor,
+		allow:       append([]netip.Prefix(nil), o.AllowAddrs...),
+		resolver:    o.Resolver,
+		dialer:      net.Dialer{Timeout: dialTimeout},
+		httpServers: make(map[*http.Server]struct{}),
+		listeners:   make(map[net.Listener]struct{}),
+		conns:       make(map[io.Closer]struct{}),
+	}
+	s.rules.Store(o.Rules)
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
+	}
+	if len(o.Hosts) > 0 {
+		s.hosts = make(map[string][]netip.Addr, len(o.Hosts))
+		for name, addrs := range o.Hosts {
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			for _, a := range addrs {
+				s.hosts[name] = append(s.hosts[name], a.Unmap())
+			}
+		}
+	}
+	if o.Credential != "" {
+		s.hasCred = true
+		s.credUser, s.credPass, _ = strings.Cut(o.Credential, ":")
+	}
+	s.transport = s.newTransport()
+	s.gp = s.newGoproxy()
+	return s
+}
+
+// Rules returns the policy in force.
+func (s *Server) Rules() *Rules { return s.rules.Load() }
+
+// SetRules replaces the policy. Connections already established keep going;
+// every new connection and request is decided by r.
+func (s *Server) SetRules(r *Rules) {
+	s.rules.Store(r)
+	// Pooled plain-HTTP connections were allowed by the old rules; requests
+	// are re-checked anyway, but drop them so no stale decision lingers.
+	s.transport.CloseIdleConnections()
+}
+
+// ServeHTTP serves the HTTP proxy on ln until ln is closed or Close is
+// called, and then returns nil. It closes ln when it returns.
+func (s *Server) ServeHTTP(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           httpHandler{s},
+		ReadHeaderTimeout: handshakeTimeout,
+		IdleTimeout:       idleTimeout,
+		// net/http logs client misbehaviour (bad TLS, hijack races) to
+		// stderr by default; the sandboxed program's mistakes are not ours
+		// to print.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.httpServers[hs] = struct{}{}
+	s.mu.Unlock()
+
+	err := hs.Serve(ln)
+
+	s.mu.Lock()
+	delete(s.httpServers, hs)
+	s.mu.Unlock()
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// ServeSOCKS serves the SOCKS5 proxy on ln until ln is closed or Close is
+// called, and then returns nil. It closes ln when it returns.
+func (s *Server) ServeSOCKS(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
+				return nil
+			}
+			if !retryAccept(err) {
+				return err
+			}
+			// Out of file descriptors or memory: back off like net/http
+			// instead of spinning or giving up.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		go s.serveSOCKSConn(c)
+	}
+}
+
+func retryAccept(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops every listener and closes every connection the Server holds:
+// client connections, tunnels and upstream connections. Serve* return nil.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	servers := s.httpServers
+	listeners := s.listeners
+	conns := s.conns
+	s.httpServers = map[*http.Server]struct{}{}
+	s.listeners = map[net.Listener]struct{}{}
+	s.conns = map[io.Closer]struct{}{}
+	s.mu.Unlock()
+
+	var errs []error
+	for hs := range servers {
+		if err := hs.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for ln := range listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for c := range conns {
+		c.Close()
+	}
+	s.transport.CloseIdleConnections()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close proxy: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// track registers c so Close can close it. It reports false, having closed
+// c, when the Server is already closed.
+func (s *Server) track(c io.Closer) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return true
+}
+
+func (s *Server) untrack(c io.Closer) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}

@@ -40,6 +40,10 @@ type Spec struct {
 	Debug, Monitor bool
 	// Log receives debug lines; nil writes them to stderr.
 	Log io.Writer
+	// Timeline, if set, receives one line per start-up stage with its
+	// monotonic offset from StartMono (nsexec.Now at process start).
+	Timeline  io.Writer
+	StartMono int64
 }
 
 // ErrNoCommand is returned when Spec names no command.

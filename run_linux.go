@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,6 +25,7 @@ func Run(s *Spec) (int, error) {
 	}
 	pgrp, ttyErr := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	o.TTY = ttyErr == nil
+	o.Timeline = s.Timeline != nil
 	s.logf("Sandbox: namespaces(user,mnt,pid,ipc,uts,net), seccomp, landlock(abi %d)", landlock.ABI())
 
 	sigs := make(chan os.Signal, 8)
@@ -41,6 +43,13 @@ func Run(s *Spec) (int, error) {
 		}
 	}()
 	code, err := p.Wait()
+	if s.Timeline != nil {
+		stages := append([]nsexec.Stage{{Name: "fence-main", Mono: s.StartMono}}, p.Stages...)
+		stages = append(stages, nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
+		for _, st := range stages {
+			fmt.Fprintf(s.Timeline, "[fence:timeline] %-16s +%8.3f ms\n", st.Name, float64(st.Mono-stages[0].Mono)/1e6)
+		}
+	}
 	if o.TTY {
 		restoreForeground(pgrp)
 	}

@@ -76,7 +76,7 @@ type CommandConfig struct {
 	// Allow lists command prefixes that override Deny in preflight.
 	Allow []string `json:"allow,omitempty" desc:"Command prefixes that are allowed even when a deny rule matches (preflight only)."`
 	// UseDefaults adds DefaultDeniedCommands; nil means true.
-	UseDefaults *bool `json:"useDefaults,omitempty" desc:"Also block the built-in list of dangerous system commands (shutdown, reboot, mkfs, insmod, chroot, ...). Unset means true."`
+	UseDefaults *bool `json:"useDefaults,omitempty" default:"true" desc:"Also block the built-in list of dangerous system commands (shutdown, reboot, mkfs, insmod, chroot, ...). Unset means true."`
 }
 
 // SSHConfig is the "ssh" section (reference §2.5). It applies to commands whose

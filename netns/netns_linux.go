@@ -6,12 +6,13 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // LoopbackUp sets lo up in the current network namespace. A new network
 // namespace starts with lo down, so even 127.0.0.1 is unreachable until then.
 func LoopbackUp() error {
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)
 	}

@@ -26,12 +26,14 @@ func Init() {
 	// Everything below changes per-thread state (capabilities, no_new_privs,
 	// seccomp without TSYNC); the command is forked from this thread.
 	runtime.LockOSThread()
+	tl := timeline{{"init-main", Now()}}
 	ctrl := os.NewFile(controlFD, "fence-control")
 	o, err := readOptions(ctrl)
 	if err != nil {
 		fail(ctrl, fmt.Errorf("read policy: %w", err))
 	}
-	listeners, err := setup(o)
+	tl.mark("policy-received")
+	listeners, err := setup(o, &tl)
 	if err != nil {
 		fail(ctrl, err)
 	}
@@ -39,9 +41,13 @@ func Init() {
 	if err != nil {
 		fail(ctrl, err)
 	}
+	if !o.Timeline {
+		tl = nil
+	}
+	tl.mark("exec")
 	// Ready goes out before the command starts, with the listener fds, so
 	// the supervisor is serving by the time the command connects.
-	if err := sendReady(ctrl, listeners); err != nil {
+	if err := sendReady(ctrl, listeners, tl); err != nil {
 		os.Exit(255)
 	}
 	os.Exit(run(ctrl, cmd))
@@ -69,8 +75,25 @@ func fail(ctrl *os.File, err error) {
 	os.Exit(255)
 }
 
-func sendReady(ctrl *os.File, listeners []*os.File) error {
-	b, _ := json.Marshal(message{Type: typeReady, Listeners: len(listeners)})
+// timeline collects Stages; a nil timeline records nothing.
+type timeline []Stage
+
+func (t *timeline) mark(name string) {
+	if *t != nil {
+		*t = append(*t, Stage{name, Now()})
+	}
+}
+
+// Now returns CLOCK_MONOTONIC in nanoseconds, comparable across the
+// supervisor and the init stage.
+func Now() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
+	b, _ := json.Marshal(message{Type: typeReady, Listeners: len(listeners), Stages: tl})
 	var oob []byte
 	if len(listeners) > 0 {
 		fds := make([]int, len(listeners))
@@ -88,7 +111,7 @@ func sendReady(ctrl *os.File, listeners []*os.File) error {
 
 // setup performs every privileged step, in the only safe order, and leaves
 // the init stage with no capabilities, no_new_privs, Landlock and seccomp.
-func setup(o *Options) ([]*os.File, error) {
+func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	// Non-dumpable first: until the capabilities are gone, nothing in the
 	// sandbox may ptrace or read /proc/1/mem of this process.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -102,6 +125,7 @@ func setup(o *Options) ([]*os.File, error) {
 	if err := unix.Chdir(o.Dir); err != nil {
 		return nil, fmt.Errorf("enter working directory %s inside the sandbox: %w", o.Dir, err)
 	}
+	tl.mark("mounts")
 	var listeners []*os.File
 	if !o.HostNetwork {
 		// lo needs CAP_NET_ADMIN; listeners need lo up.
@@ -116,6 +140,7 @@ func setup(o *Options) ([]*os.File, error) {
 			listeners = append(listeners, f)
 		}
 	}
+	tl.mark("network")
 	// no_new_privs before Landlock (landlock_restrict_self requires it
 	// without CAP_SYS_ADMIN) and before seccomp (same rule). It also makes
 	// setuid and file capabilities inert for the command.
@@ -132,11 +157,13 @@ func setup(o *Options) ([]*os.File, error) {
 			return nil, err
 		}
 	}
+	tl.mark("landlock")
 	// Seccomp last, so the filter needs to allow nothing that setup uses
 	// (mount, pivot_root, unshare-free netlink). TSYNC covers every thread.
 	if err := seccomp.Load(); err != nil {
 		return nil, err
 	}
+	tl.mark("seccomp")
 	return listeners, nil
 }
 
@@ -286,4 +313,3 @@ func forwardSignals(ctrl *os.File, pid int) {
 		_ = unix.Kill(pid, unix.Signal(m.Signal))
 	}
 }
-

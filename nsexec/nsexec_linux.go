@@ -82,8 +82,8 @@ func Start(o *Options) (*Process, error) {
 		// Root keeps the identity mapping of every id, so file ownership
 		// looks the same inside. The command still ends up with no
 		// capabilities (bounding set emptied by the init stage).
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1 << 32 - 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1 << 32 - 1}}
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
 		attr.GidMappingsEnableSetgroups = true
 	} else {
 		// An unprivileged caller can map only itself. uid→uid keeps the
@@ -106,6 +106,7 @@ func Start(o *Options) (*Process, error) {
 		ExtraFiles:  []*os.File{child},
 		SysProcAttr: attr,
 	}
+	t0 := Now()
 	// Pdeathsig is tied to the spawning thread, not the process.
 	runtime.LockOSThread()
 	if err := cmd.Start(); err != nil {
@@ -113,6 +114,9 @@ func Start(o *Options) (*Process, error) {
 		return nil, diagnoseSpawn(err)
 	}
 	p := &Process{cmd: cmd, ctrl: parent, Pid: cmd.Process.Pid}
+	if o.Timeline {
+		p.Stages = []Stage{{"spawn", t0}, {"spawned", Now()}}
+	}
 	if _, err := parent.Write(payload); err != nil {
 		p.kill()
 		return nil, fmt.Errorf("send policy to init stage: %w", err)
@@ -177,7 +181,10 @@ func (p *Process) readReady(nListeners int) error {
 			return fmt.Errorf("init stage sent %d listener fds, want %d", len(files), nListeners)
 		}
 		p.Listeners = files
-		p.Stages = m.Stages
+		if p.Stages != nil {
+			p.Stages = append(p.Stages, m.Stages...)
+			p.Stages = append(p.Stages, Stage{"ready", Now()})
+		}
 		return nil
 	}
 	return fmt.Errorf("unexpected init stage message %q", m.Type)

@@ -36,6 +36,10 @@ type Options struct {
 
 	// Debug makes the init stage report what it did on stderr.
 	Debug bool `json:"debug,omitempty"`
+
+	// Timeline asks the init stage to report when each start-up stage
+	// ended (Process.Stages).
+	Timeline bool `json:"timeline,omitempty"`
 }
 
 // FSPolicy is the mount and Landlock policy. Lists are applied in the order

@@ -29,6 +29,12 @@ const maxLoggedURL = 60
 //
 //	[fence:http] 21:11:11 ✗ GET     403 blocked.example http://blocked.example/ (0s)
 func (s *Server) logHTTP(o outcome, method string, status int, host, url string, start time.Time) {
+	s.logHTTPReason(o, method, status, host, url, start, nil)
+}
+
+// logHTTPReason is logHTTP with the error that caused a refusal or failure
+// appended after the duration (an extension of upstream's format).
+func (s *Server) logHTTPReason(o outcome, method string, status int, host, url string, start time.Time, reason error) {
 	if !s.logs(o) {
 		return
 	}
@@ -55,6 +61,11 @@ func (s *Server) logHTTP(o outcome, method string, status int, host, url string,
 	b.WriteString(" (")
 	b.WriteString(time.Since(start).Round(time.Millisecond).String())
 	b.WriteByte(')')
+	if reason != nil {
+		b.WriteString(" (")
+		writeSafe(&b, reason.Error())
+		b.WriteByte(')')
+	}
 	s.log(b.String())
 }
 
@@ -64,7 +75,7 @@ func (s *Server) logHTTP(o outcome, method string, status int, host, url string,
 //
 // Connections the address policy refused, and dial failures, add a reason:
 // "✗ ... BLOCKED (reason)" and "! ... ERROR (reason)".
-func (s *Server) logSOCKS(o outcome, target, reason string) {
+func (s *Server) logSOCKS(o outcome, cmd, target, reason string) {
 	if !s.logs(o) {
 		return
 	}
@@ -73,7 +84,9 @@ func (s *Server) logSOCKS(o outcome, target, reason string) {
 	b.WriteString(time.Now().Format(time.TimeOnly))
 	b.WriteByte(' ')
 	b.WriteString(marks[o])
-	b.WriteString(" CONNECT ")
+	b.WriteByte(' ')
+	b.WriteString(cmd)
+	b.WriteByte(' ')
 	writeSafe(&b, target)
 	switch o {
 	case allowed:

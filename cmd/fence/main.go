@@ -33,14 +33,18 @@ func main() {
 	if nsexec.IsProbe() {
 		nsexec.Probe() // never returns
 	}
+	startMono = nsexec.Now()
 	os.Exit(run(os.Args[1:]))
 }
 
 type flags struct {
 	debug, monitor, version, listTemplates, linuxFeatures, shellLogin bool
-	settings, template, command, shell                              string
-	ports                                                           []string
+	settings, template, command, shell                                string
+	ports                                                             []string
 }
+
+// startMono is when main started, for FENCE_TIMELINE=1.
+var startMono int64
 
 // exitError carries a specific exit code through cobra.
 type exitError struct{ code int }
@@ -136,6 +140,10 @@ func runSandbox(f *flags, args []string) error {
 	spec := &fence.Spec{
 		Config: cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
 		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
+		StartMono: startMono,
+	}
+	if os.Getenv("FENCE_TIMELINE") == "1" {
+		spec.Timeline = os.Stderr
 	}
 	if f.debug {
 		for _, s := range sources {

@@ -26,9 +26,9 @@ const handledFS = ll.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSWriteFile
 
 const readRights = ll.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSReadFile | llsys.AccessFSReadDir)
 
-const writeRights = ll.AccessFSSet(llsys.AccessFSWriteFile | llsys.AccessFSRemoveDir |
-	llsys.AccessFSRemoveFile | llsys.AccessFSMakeDir | llsys.AccessFSMakeReg |
-	llsys.AccessFSMakeSock | llsys.AccessFSMakeFifo | llsys.AccessFSMakeSym |
+const writeRights = ll.AccessFSSet(llsys.AccessFSWriteFile|llsys.AccessFSRemoveDir|
+	llsys.AccessFSRemoveFile|llsys.AccessFSMakeDir|llsys.AccessFSMakeReg|
+	llsys.AccessFSMakeSock|llsys.AccessFSMakeFifo|llsys.AccessFSMakeSym|
 	llsys.AccessFSTruncate) | readRights
 
 // ABI returns the Landlock ABI version of the running kernel, or 0 if

@@ -100,9 +100,9 @@ func Start(o *Options) (*Process, error) {
 		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
 		// start faster. The command's environment travels in Options.
 		Env:         []string{"GOMAXPROCS=1"},
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
+		Stdin:       orStd(o.Stdin, os.Stdin),
+		Stdout:      orStd(o.Stdout, os.Stdout),
+		Stderr:      orStd(o.Stderr, os.Stderr),
 		ExtraFiles:  []*os.File{child},
 		SysProcAttr: attr,
 	}
@@ -126,6 +126,13 @@ func Start(o *Options) (*Process, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+func orStd(f, std *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return std
 }
 
 func (p *Process) kill() {

@@ -1,5 +1,7 @@
 package nsexec
 
+import "os"
+
 // Options describes one sandboxed command. It is built by the orchestration
 // layer from a resolved policy and sent to the init stage as JSON over the
 // control socket. All paths are absolute host paths.
@@ -36,6 +38,13 @@ type Options struct {
 
 	// Debug makes the init stage report what it did on stderr.
 	Debug bool `json:"debug,omitempty"`
+
+	// Stdin, Stdout and Stderr of the command; nil means the supervisor's
+	// own. They are inherited, not copied: the command writes to them
+	// directly.
+	Stdin  *os.File `json:"-"`
+	Stdout *os.File `json:"-"`
+	Stderr *os.File `json:"-"`
 
 	// Timeline asks the init stage to report when each start-up stage
 	// ended (Process.Stages).

@@ -280,6 +280,9 @@ func parsePattern(p string) (pattern, error) {
 
 	if host == "*" {
 		pp.all = true
+		if !hasPort {
+			pp.kind = portAny // "*" alone is everything, every port
+		}
 		return pp, nil
 	}
 	if strings.HasSuffix(host, ".") && !bracketed {

@@ -1,0 +1,56 @@
+# fence build and test entry points. See README.md.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+.PHONY: all build test test-deps vet seccomp schema perf bench clean
+
+all: build
+	./fence --version
+
+# The binary is static: no cgo, no libseccomp at run time (the seccomp
+# filter is compiled at build time and embedded; see `make seccomp`).
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o fence ./cmd/fence
+
+# Test dependencies: libseccomp-dev (the filter sync test compiles the policy
+# with libseccomp), and the tools the end-to-end tests drive inside the
+# sandbox. Installed only when missing.
+test-deps:
+	@missing=""; \
+	[ -f /usr/include/seccomp.h ] || missing="$$missing libseccomp-dev"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	command -v script >/dev/null || missing="$$missing bsdutils"; \
+	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# The whole suite. Run as root it covers both the root and the unprivileged
+# (nobody) paths of the sandbox; run as a normal user it covers that user.
+test: test-deps
+	$(GO) test -count=1 ./...
+	GOOS=darwin $(GO) vet ./...
+
+vet:
+	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+
+# Regenerate the embedded seccomp programs from nsexec/seccomp/gen/gen.go.
+seccomp: test-deps
+	CGO_ENABLED=1 $(GO) run ./nsexec/seccomp/gen/genbpf nsexec/seccomp
+
+# Regenerate the JSON Schema from the config types.
+schema:
+	$(GO) run ./config/internal/schemagen
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./perf/
+
+clean:
+	rm -f fence

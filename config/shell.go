@@ -1,0 +1,567 @@
+package config
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// Limits that keep preflight linear in the input however it is crafted.
+const (
+	// maxShellDepth bounds nesting of sh -c, eval and heredocs fed to a
+	// shell. A command nested deeper is blocked, not waved through.
+	maxShellDepth = 16
+	// maxVariants bounds the argument vectors tried per simple command when
+	// a variable has several possible values.
+	maxVariants = 8
+	// maxBraceFields bounds the words one brace expansion may produce.
+	maxBraceFields = 64
+	// maxUnwrap bounds wrapper chains such as env nice command git.
+	maxUnwrap = 16
+)
+
+// simpleCommand is one command the shell would run, as preflight sees it.
+type simpleCommand struct {
+	// text is the command's source text, for messages.
+	text string
+	// argvs are the argument vectors to check: each expansion variant, then
+	// the command each wrapper (env, command, nice, ...) would run.
+	argvs [][]string
+	// heads are the expansion variants alone, as written (no unwrapping).
+	heads [][]string
+}
+
+// extractor turns shell source into the simple commands it may run.
+type extractor struct {
+	// vars holds every literal value assigned to each variable anywhere in
+	// the input, so `X=git; $X push` is seen as `git push`. It is a
+	// superset: order and scope are ignored, which can only add checks.
+	vars map[string][]string
+	out  []simpleCommand
+	// tooDeep holds the text of a command nested beyond maxShellDepth.
+	tooDeep string
+}
+
+// extractCommands returns every simple command in src, including those in
+// pipelines, lists, subshells, command and process substitutions, control
+// structures, function bodies, nested `sh -c` strings, eval arguments and
+// heredocs fed to a shell. Input the parser rejects is split conservatively
+// instead (see fallback).
+func extractCommands(src string) *extractor {
+	ex := &extractor{vars: map[string][]string{}}
+	ex.script(src, 0)
+	return ex
+}
+
+// script parses src and records its commands. depth counts nesting.
+func (ex *extractor) script(src string, depth int) {
+	if depth > maxShellDepth {
+		if ex.tooDeep == "" {
+			ex.tooDeep = src
+		}
+		return
+	}
+	if strings.TrimSpace(src) == "" {
+		return
+	}
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+	if err != nil {
+		ex.fallback(src, depth)
+		return
+	}
+	// First pass: literal assignments, so uses before the assignment in
+	// document order (functions, loops) resolve too.
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.CallExpr:
+			if len(n.Args) == 0 {
+				for _, a := range n.Assigns {
+					ex.assign(src, a)
+				}
+			}
+		case *syntax.DeclClause:
+			for _, a := range n.Args {
+				ex.assign(src, a)
+			}
+		case *syntax.WordIter:
+			for _, w := range n.Items {
+				for _, v := range ex.wordAlts(src, w.Parts) {
+					ex.addVar(n.Name.Value, v)
+				}
+			}
+		}
+		return true
+	})
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.Stmt:
+			if call, ok := n.Cmd.(*syntax.CallExpr); ok && len(call.Args) > 0 {
+				ex.call(src, call, n.Redirs, depth)
+			}
+		case *syntax.BinaryCmd:
+			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
+				ex.pipeToShell(src, n, depth)
+			}
+		}
+		return true
+	})
+}
+
+func (ex *extractor) assign(src string, a *syntax.Assign) {
+	if a.Name == nil || a.Value == nil || a.Index != nil || a.Array != nil {
+		return
+	}
+	for _, v := range ex.wordAlts(src, a.Value.Parts) {
+		ex.addVar(a.Name.Value, v)
+	}
+}
+
+func (ex *extractor) addVar(name, v string) {
+	vals := ex.vars[name]
+	if len(vals) < maxVariants && !slices.Contains(vals, v) {
+		ex.vars[name] = append(vals, v)
+	}
+}
+
+// call records one simple command and everything it would run.
+func (ex *extractor) call(src string, call *syntax.CallExpr, redirs []*syntax.Redirect, depth int) {
+	idx := len(ex.out)
+	ex.out = append(ex.out, simpleCommand{text: nodeText(src, call)})
+	for _, argv := range ex.argvVariants(src, call.Args) {
+		ex.out[idx].heads = append(ex.out[idx].heads, argv)
+		ex.forms(idx, argv, src, redirs, depth, 0)
+	}
+}
+
+// forms adds argv and the commands it runs through wrappers to command idx,
+// and extracts nested scripts (sh -c, eval, heredocs) as commands of their own.
+func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.Redirect, depth, level int) {
+	for cur := argv; len(cur) > 0 && level < maxUnwrap; level++ {
+		ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
+		name := baseName(cur[0])
+		if s, ok := shellScript(cur); ok {
+			ex.script(s, depth+1)
+		} else if readsStdin(cur) {
+			for _, r := range redirs {
+				if s, ok := ex.heredoc(src, r); ok {
+					ex.script(s, depth+1)
+				}
+			}
+		}
+		switch name {
+		case "eval":
+			ex.script(strings.Join(cur[1:], " "), depth+1)
+		case "find":
+			for _, inner := range findExec(cur) {
+				ex.forms(idx, inner, src, nil, depth, level+1)
+			}
+		}
+		cur = unwrap(cur)
+	}
+}
+
+// heredoc returns the text a heredoc or here-string feeds to stdin.
+func (ex *extractor) heredoc(src string, r *syntax.Redirect) (string, bool) {
+	switch r.Op {
+	case syntax.Hdoc, syntax.DashHdoc:
+		if r.Hdoc == nil {
+			return "", false
+		}
+		return ex.wordString(src, r.Hdoc.Parts), true
+	case syntax.WordHdoc:
+		return ex.wordString(src, r.Word.Parts), true
+	}
+	return "", false
+}
+
+// pipeToShell handles `echo 'git push' | sh`: the left side's literal
+// output becomes a script when the right side is a shell reading stdin.
+func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
+	right, ok := b.Y.Cmd.(*syntax.CallExpr)
+	if !ok || len(right.Args) == 0 {
+		return
+	}
+	left, ok := lastCall(b.X)
+	if !ok || len(left.Args) < 2 {
+		return
+	}
+	shell := false
+	for _, argv := range ex.argvVariants(src, right.Args) {
+		for cur, n := argv, 0; len(cur) > 0 && n < maxUnwrap; cur, n = unwrap(cur), n+1 {
+			if readsStdin(cur) {
+				shell = true
+			}
+		}
+	}
+	if !shell {
+		return
+	}
+	for _, argv := range ex.argvVariants(src, left.Args) {
+		switch baseName(argv[0]) {
+		case "echo", "printf":
+			args := argv[1:]
+			for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+				args = args[1:]
+			}
+			ex.script(strings.Join(args, " "), depth+1)
+		}
+	}
+}
+
+// lastCall returns the simple command at the end of a pipeline's left side.
+func lastCall(s *syntax.Stmt) (*syntax.CallExpr, bool) {
+	switch c := s.Cmd.(type) {
+	case *syntax.CallExpr:
+		return c, true
+	case *syntax.BinaryCmd:
+		return lastCall(c.Y)
+	}
+	return nil, false
+}
+
+// argvVariants expands words into the argument vectors bash could produce:
+// quotes removed, brace expansions split into words, variables with known
+// literal values substituted (one vector per combination, at most
+// maxVariants), anything else (command substitutions, unknown variables)
+// kept as its source text.
+func (ex *extractor) argvVariants(src string, words []*syntax.Word) [][]string {
+	variants := [][]string{nil}
+	for _, w := range words {
+		for _, parts := range braceFields(w) {
+			alts := ex.wordAlts(src, parts)
+			split := hasKnownUnquotedParam(parts, ex.vars)
+			next := make([][]string, 0, len(variants))
+			for _, v := range variants {
+				for _, a := range alts {
+					if len(next) == maxVariants {
+						break
+					}
+					var fields []string
+					if split {
+						fields = strings.Fields(a) // unquoted expansion: word splitting
+					} else {
+						fields = []string{a}
+					}
+					next = append(next, append(slices.Clip(v), fields...))
+				}
+			}
+			variants = next
+		}
+	}
+	out := variants[:0]
+	for _, v := range variants {
+		if len(v) > 0 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// hasKnownUnquotedParam reports whether parts has an unquoted $VAR whose
+// value is known, whose expansion is then split on whitespace.
+func hasKnownUnquotedParam(parts []syntax.WordPart, vars map[string][]string) bool {
+	for _, p := range parts {
+		if pe, ok := p.(*syntax.ParamExp); ok && pe.Param != nil {
+			if _, known := vars[pe.Param.Value]; known {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wordString is the first expansion of parts, for heredoc bodies.
+func (ex *extractor) wordString(src string, parts []syntax.WordPart) string {
+	return ex.wordAlts(src, parts)[0]
+}
+
+// wordAlts returns the possible values of a word (never empty).
+func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
+	alts := []string{""}
+	add := func(vals ...string) {
+		next := make([]string, 0, len(alts)*len(vals))
+		for _, a := range alts {
+			for _, v := range vals {
+				if len(next) < maxVariants {
+					next = append(next, a+v)
+				}
+			}
+		}
+		alts = next
+	}
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			add(unescapeUnquoted(p.Value))
+		case *syntax.SglQuoted:
+			if p.Dollar {
+				add(decodeANSIC(p.Value))
+			} else {
+				add(p.Value)
+			}
+		case *syntax.DblQuoted:
+			var inner []string
+			for _, q := range p.Parts {
+				if l, ok := q.(*syntax.Lit); ok {
+					inner = appendAll(inner, unescapeDouble(l.Value))
+				} else {
+					inner = crossAll(inner, ex.wordAlts(src, []syntax.WordPart{q}))
+				}
+			}
+			if inner == nil {
+				inner = []string{""}
+			}
+			add(inner...)
+		case *syntax.ParamExp:
+			add(ex.param(src, p)...)
+		case *syntax.BraceExp:
+			add(braceText(src, p))
+		default: // $(...), `...`, $((...)), <(...), extglobs: runtime values
+			add(nodeText(src, p))
+		}
+	}
+	return alts
+}
+
+// param expands $NAME or ${NAME:-default} when the value is known.
+func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
+	if p.Param == nil || p.Excl || p.Length || p.Index != nil || p.Slice != nil || p.Repl != nil || p.Names != 0 {
+		return []string{nodeText(src, p)}
+	}
+	vals, known := ex.vars[p.Param.Value]
+	if p.Exp == nil {
+		if known {
+			return vals
+		}
+		return []string{nodeText(src, p)}
+	}
+	switch p.Exp.Op {
+	case syntax.DefaultUnset, syntax.DefaultUnsetOrNull, syntax.AssignUnset, syntax.AssignUnsetOrNull:
+		if known {
+			return vals
+		}
+		if p.Exp.Word == nil {
+			return []string{""}
+		}
+		// The variable is unknown: it may be unset, so the default counts.
+		return append(ex.wordAlts(src, p.Exp.Word.Parts), nodeText(src, p))
+	}
+	return []string{nodeText(src, p)}
+}
+
+func appendAll(list []string, s string) []string {
+	if list == nil {
+		return []string{s}
+	}
+	for i := range list {
+		list[i] += s
+	}
+	return list
+}
+
+func crossAll(list, vals []string) []string {
+	if list == nil {
+		list = []string{""}
+	}
+	out := make([]string, 0, len(list)*len(vals))
+	for _, a := range list {
+		for _, v := range vals {
+			if len(out) < maxVariants {
+				out = append(out, a+v)
+			}
+		}
+	}
+	return out
+}
+
+// braceFields splits a word on its brace expansions ({a,b}), which bash
+// turns into separate words before anything else.
+func braceFields(w *syntax.Word) [][]syntax.WordPart {
+	if !syntax.SplitBraces(w) {
+		return [][]syntax.WordPart{w.Parts}
+	}
+	return expandBraces(w.Parts)
+}
+
+func expandBraces(parts []syntax.WordPart) [][]syntax.WordPart {
+	results := [][]syntax.WordPart{nil}
+	for _, p := range parts {
+		be, ok := p.(*syntax.BraceExp)
+		if !ok || be.Sequence {
+			for i := range results {
+				results[i] = append(slices.Clip(results[i]), p)
+			}
+			continue
+		}
+		var next [][]syntax.WordPart
+		for _, r := range results {
+			for _, e := range be.Elems {
+				for _, sub := range expandBraces(e.Parts) {
+					if len(next) < maxBraceFields {
+						next = append(next, slices.Concat(r, sub))
+					}
+				}
+			}
+		}
+		results = next
+	}
+	return results
+}
+
+// braceText renders a brace expansion that is not split ({1..3}).
+func braceText(src string, b *syntax.BraceExp) string {
+	sep := ","
+	if b.Sequence {
+		sep = ".."
+	}
+	elems := make([]string, len(b.Elems))
+	for i, e := range b.Elems {
+		var s strings.Builder
+		for _, p := range e.Parts {
+			if l, ok := p.(*syntax.Lit); ok {
+				s.WriteString(l.Value)
+			} else {
+				s.WriteString(nodeText(src, p))
+			}
+		}
+		elems[i] = s.String()
+	}
+	return "{" + strings.Join(elems, sep) + "}"
+}
+
+// nodeText is the source text of n, or "" if its position is unknown (a
+// node made by SplitBraces).
+func nodeText(src string, n syntax.Node) string {
+	start, end := n.Pos(), n.End()
+	if !start.IsValid() || !end.IsValid() {
+		return ""
+	}
+	s, e := int(start.Offset()), int(end.Offset())
+	if s < 0 || e > len(src) || s > e {
+		return ""
+	}
+	return src[s:e]
+}
+
+// unescapeUnquoted removes the backslashes of an unquoted word: \x is x and
+// a backslash-newline disappears.
+func unescapeUnquoted(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+			if s[i] == '\n' {
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unescapeDouble removes the backslashes bash removes inside double quotes:
+// before $, `, ", \ and newline.
+func unescapeDouble(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0 {
+			i++
+			if s[i] == '\n' {
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// decodeANSIC decodes the body of a $'...' string.
+func decodeANSIC(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch c = s[i]; c {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'a':
+			b.WriteByte('\a')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'v':
+			b.WriteByte('\v')
+		case 'e', 'E':
+			b.WriteByte(0x1b)
+		case 'x', 'u', 'U':
+			maxDigits := 2
+			if c == 'u' {
+				maxDigits = 4
+			} else if c == 'U' {
+				maxDigits = 8
+			}
+			j := i + 1
+			for j < len(s) && j-i-1 < maxDigits && isHex(s[j]) {
+				j++
+			}
+			if j == i+1 {
+				b.WriteByte('\\')
+				b.WriteByte(c)
+				continue
+			}
+			n, _ := strconv.ParseUint(s[i+1:j], 16, 32)
+			if c == 'x' {
+				b.WriteByte(byte(n))
+			} else if utf8.ValidRune(rune(n)) {
+				b.WriteRune(rune(n))
+			}
+			i = j - 1
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			j := i
+			for j < len(s) && j-i < 3 && s[j] >= '0' && s[j] <= '7' {
+				j++
+			}
+			n, _ := strconv.ParseUint(s[i:j], 8, 16)
+			b.WriteByte(byte(n))
+			i = j - 1
+		default: // \\ \' \" \? and unknown escapes
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
+}
+
+// baseName is the last element of a slash-separated program path, as the
+// matching of rules uses it: /usr/bin/git and ./git are both git.
+func baseName(s string) string {
+	s = strings.TrimRight(s, "/")
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

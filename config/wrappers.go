@@ -1,0 +1,321 @@
+package config
+
+import "strings"
+
+// shellNames are the shells whose -c string preflight parses and checks.
+var shellNames = [...]string{"sh", "bash", "zsh", "ksh", "dash", "fish", "ash", "mksh", "yash", "rbash", "pdksh", "csh", "tcsh"}
+
+func isShellName(name string) bool {
+	for _, s := range shellNames {
+		if name == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isDynamic reports whether a word is a runtime value ($SHELL, $(which sh)),
+// which might be a shell.
+func isDynamic(word string) bool {
+	return strings.ContainsAny(word, "$`")
+}
+
+// shellScriptIndex finds the command string of `sh -c STRING` (any shell of
+// shellNames by basename, flags such as -lc, -ec or `-o pipefail -c`, and
+// fish's --command). It returns the index of STRING in argv. A program name
+// that is a runtime value ("$SHELL") counts as a shell, so
+// `"$SHELL" -c 'git push'` is checked too.
+func shellScriptIndex(argv []string) (int, bool) {
+	if len(argv) < 2 || !isShellName(baseName(argv[0])) && !isDynamic(argv[0]) {
+		return 0, false
+	}
+	cflag := false
+	i := 1
+scan:
+	for ; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "--" || a == "-":
+			i++
+			break scan
+		case strings.HasPrefix(a, "--"):
+			name, _, hasVal := strings.Cut(a[2:], "=")
+			switch name {
+			case "command": // fish --command STRING
+				if hasVal {
+					return -1, false // the value is inside the token; see shellScript
+				}
+				return i + 1, i+1 < len(argv)
+			case "rcfile", "init-file", "init-command":
+				if !hasVal {
+					i++
+				}
+			}
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
+			if a[0] == '-' && strings.ContainsRune(a[1:], 'c') {
+				cflag = true
+			}
+			if strings.ContainsAny(a[1:], "oO") {
+				i++ // -o OPTION, -O SHOPT
+			}
+		default:
+			break scan
+		}
+	}
+	if cflag && i < len(argv) {
+		return i, true
+	}
+	return 0, false
+}
+
+// shellScript returns the command string of a `sh -c STRING` argv.
+func shellScript(argv []string) (string, bool) {
+	for _, a := range argv[1:] {
+		if v, ok := strings.CutPrefix(a, "--command="); ok && isShellName(baseName(argv[0])) {
+			return v, true
+		}
+	}
+	i, ok := shellScriptIndex(argv)
+	if !ok {
+		return "", false
+	}
+	return argv[i], true
+}
+
+// readsStdin reports whether argv is a shell that reads its script from
+// standard input: no -c string and no script file operand, or -s.
+func readsStdin(argv []string) bool {
+	if !isShellName(baseName(argv[0])) {
+		return false
+	}
+	if _, ok := shellScriptIndex(argv); ok {
+		return false
+	}
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "--" || a == "-":
+			return i+1 == len(argv)
+		case len(a) > 1 && a[0] == '-' && !strings.HasPrefix(a, "--") && strings.ContainsRune(a[1:], 's'):
+			return true
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
+			if !strings.HasPrefix(a, "--") && strings.ContainsAny(a[1:], "oO") {
+				i++
+			}
+		default:
+			return false // a script file operand
+		}
+	}
+	return true
+}
+
+// unwrap returns the command a wrapper program would run, or nil if argv is
+// not a known wrapper or names no command. Wrappers: command, builtin, exec,
+// nohup, time, nice, env, xargs, timeout, setsid, stdbuf, ionice, busybox.
+func unwrap(argv []string) []string {
+	if len(argv) < 2 {
+		return nil
+	}
+	args := argv[1:]
+	var rest []string
+	switch baseName(argv[0]) {
+	case "command", "builtin":
+		rest = skipOptions(args, nil, nil)
+	case "exec":
+		rest = skipOptions(args, []string{"-a"}, nil)
+	case "nohup", "busybox":
+		rest = skipOptions(args, nil, nil)
+	case "time":
+		rest = skipOptions(args, []string{"-o", "-f"}, []string{"--output", "--format"})
+	case "nice":
+		rest = skipOptions(args, []string{"-n"}, []string{"--adjustment"})
+	case "setsid":
+		rest = skipOptions(args, nil, nil)
+	case "stdbuf":
+		rest = skipOptions(args, []string{"-i", "-o", "-e"}, []string{"--input", "--output", "--error"})
+	case "ionice":
+		rest = skipOptions(args, []string{"-c", "-n", "-p", "-P", "-u"}, []string{"--class", "--classdata", "--pid", "--pgid", "--uid"})
+	case "timeout":
+		rest = skipOptions(args, []string{"-k", "-s"}, []string{"--kill-after", "--signal"})
+		if len(rest) > 0 {
+			rest = rest[1:] // the duration
+		}
+	case "env":
+		rest = unwrapEnv(args)
+	case "xargs":
+		rest = skipOptions(args, []string{"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"},
+			[]string{"--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"})
+	default:
+		return nil
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	return rest
+}
+
+// skipOptions drops leading options: any "-x" or "--long[=v]" token, the
+// next token too for the listed short and long options that take a value
+// as a separate argument, and a closing "--".
+func skipOptions(args, shortWithArg, longWithArg []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return args[i+1:]
+		case strings.HasPrefix(a, "--"):
+			if !strings.Contains(a, "=") && contains(longWithArg, a) {
+				i++
+			}
+		case len(a) > 1 && a[0] == '-':
+			if contains(shortWithArg, a) {
+				i++
+			}
+		default:
+			return args[i:]
+		}
+	}
+	return nil
+}
+
+// unwrapEnv skips env's options and VAR=value assignments. -S/--split-string
+// splits its argument into words, which then lead the command.
+func unwrapEnv(args []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return skipAssignments(args[i+1:])
+		case a == "-S" || a == "--split-string":
+			if i+1 < len(args) {
+				return append(strings.Fields(stripQuotes(args[i+1])), args[i+2:]...)
+			}
+			return nil
+		case strings.HasPrefix(a, "--split-string="):
+			return append(strings.Fields(stripQuotes(strings.TrimPrefix(a, "--split-string="))), args[i+1:]...)
+		case strings.HasPrefix(a, "-S"):
+			return append(strings.Fields(stripQuotes(a[2:])), args[i+1:]...)
+		case a == "-u" || a == "-C" || a == "--unset" || a == "--chdir":
+			i++
+		case strings.HasPrefix(a, "-") && len(a) > 1, a == "-":
+			// -i, -0, -v, -uNAME, --unset=NAME, --ignore-environment, ...
+		case isAssignment(a):
+		default:
+			return args[i:]
+		}
+	}
+	return nil
+}
+
+func skipAssignments(args []string) []string {
+	for len(args) > 0 && isAssignment(args[0]) {
+		args = args[1:]
+	}
+	return args
+}
+
+// isAssignment reports whether s is NAME=value.
+func isAssignment(s string) bool {
+	name, _, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return false
+	}
+	for i := range len(name) {
+		c := name[i]
+		if !(c == '_' || isASCIILetter(c) || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// findExec returns the commands of find's -exec, -execdir, -ok and -okdir
+// actions (up to ";" or "+").
+func findExec(argv []string) [][]string {
+	var out [][]string
+	for i := 1; i < len(argv); i++ {
+		switch argv[i] {
+		case "-exec", "-execdir", "-ok", "-okdir":
+			j := i + 1
+			for j < len(argv) && argv[j] != ";" && argv[j] != "+" {
+				j++
+			}
+			if j > i+1 {
+				out = append(out, argv[i+1:j])
+			}
+			i = j
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stripQuotes removes quote characters and backslashes, for the loose
+// tokenization of unparseable input and of env -S strings.
+func stripQuotes(s string) string {
+	if !strings.ContainsAny(s, `'"\`) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\'' || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// shellKeywords start compound commands; the loose tokenizer skips them.
+var shellKeywords = [...]string{"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "case", "esac", "for", "in", "select", "function", "time", "!", "{", "}", "[[", "]]", "coproc"}
+
+func isShellKeyword(s string) bool {
+	for _, k := range shellKeywords {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// fallback handles input the parser rejects (unbalanced quotes, syntax of
+// other shells). It errs towards checking too much: it splits at every
+// shell operator character regardless of quoting, strips quotes, and
+// checks every segment as a command, including what follows a shell's -c.
+func (ex *extractor) fallback(src string, depth int) {
+	for _, seg := range strings.FieldsFunc(src, func(r rune) bool {
+		return strings.ContainsRune(";&|(){}`<>\n", r)
+	}) {
+		toks := strings.Fields(stripQuotes(seg))
+		for len(toks) > 0 && (isShellKeyword(toks[0]) || isAssignment(toks[0])) {
+			toks = toks[1:]
+		}
+		if len(toks) == 0 {
+			continue
+		}
+		idx := len(ex.out)
+		ex.out = append(ex.out, simpleCommand{text: strings.TrimSpace(seg), heads: [][]string{toks}})
+		for cur, n := toks, 0; len(cur) > 0 && n < maxUnwrap; cur, n = unwrap(cur), n+1 {
+			ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
+			if i, ok := shellScriptIndex(cur); ok {
+				// The string was split by the loose tokenizer: rejoin it.
+				if depth+1 > maxShellDepth {
+					if ex.tooDeep == "" {
+						ex.tooDeep = seg
+					}
+				} else {
+					ex.fallback(strings.Join(cur[i:], " "), depth+1)
+				}
+			}
+			if baseName(cur[0]) == "find" {
+				ex.out[idx].argvs = append(ex.out[idx].argvs, findExec(cur)...)
+			}
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package nsexec_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nsfence/fence/nsexec"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary is re-executed as the init stage.
+	if nsexec.IsInit() {
+		nsexec.Init()
+	}
+	os.Exit(m.Run())
+}
+
+func requireBash(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/bash", "/bin/bash"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Skip("bash not installed: needed for /dev/tcp")
+	return ""
+}
+
+// run starts o with stdout captured and returns stdout and the exit code.
+func start(t *testing.T, o *nsexec.Options) (*nsexec.Process, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Stdout = w
+	p, err := nsexec.Start(o)
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatalf("start sandbox: %v", err)
+	}
+	return p, r
+}
+
+// TestListenerHandOff checks the path the proxies use: a listener created by
+// the init stage inside the sandbox's network namespace, passed to the
+// supervisor with SCM_RIGHTS, and served there.
+func TestListenerHandOff(t *testing.T) {
+	bash := requireBash(t)
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/3128 && echo ping >&3 && read -r x <&3 && echo "got-$x"`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		// 3128 is fixed on purpose: the port lives in the sandbox's own
+		// network namespace, so it cannot clash with anything on the host.
+		Listeners: []string{"127.0.0.1:3128"},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	if len(p.Listeners) != 1 {
+		t.Fatalf("got %d listeners, want 1", len(p.Listeners))
+	}
+	ln, err := net.FileListener(p.Listeners[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- "accept: " + err.Error()
+			return
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		_, _ = io.WriteString(c, "pong\n")
+		served <- strings.TrimSpace(line)
+	}()
+	code, err := p.Wait()
+	if err != nil || code != 0 {
+		t.Fatalf("sandbox exited %d, %v", code, err)
+	}
+	if got := <-served; got != "ping" {
+		t.Fatalf("supervisor side read %q, want ping", got)
+	}
+	b, _ := io.ReadAll(out)
+	if strings.TrimSpace(string(b)) != "got-pong" {
+		t.Fatalf("command printed %q, want got-pong", b)
+	}
+}
+
+// TestHostLoopbackUnreachable: the host's 127.0.0.1 is a different address
+// space from the sandbox's.
+func TestHostLoopbackUnreachable(t *testing.T) {
+	bash := requireBash(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + itoa(port) + " && echo connected"},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, _ := p.Wait()
+	b, _ := io.ReadAll(out)
+	if code == 0 || strings.Contains(string(b), "connected") {
+		t.Fatalf("sandbox reached the host's 127.0.0.1:%d (exit %d, %q)", port, code, b)
+	}
+}
+
+// TestInitFailureReported: a policy the init stage cannot apply is an error
+// from Start, and the command never runs.
+func TestInitFailureReported(t *testing.T) {
+	o := &nsexec.Options{
+		Path: "/bin/true",
+		Args: []string{"true"},
+		Dir:  "/nonexistent-dir-for-fence-test",
+	}
+	_, err := nsexec.Start(o)
+	if err == nil || !strings.Contains(err.Error(), "working directory") {
+		t.Fatalf("Start error = %v, want a working directory error", err)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

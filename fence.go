@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/nsexec"
 )
 
 // Spec is one command to run under a policy.
@@ -40,10 +41,30 @@ type Spec struct {
 	Debug, Monitor bool
 	// Log receives debug lines; nil writes them to stderr.
 	Log io.Writer
+	// Pending is an init stage spawned ahead of time (nsexec.Spawn) so its
+	// start overlaps with config loading; Run uses it if it fits, and
+	// aborts it otherwise. Run takes ownership.
+	Pending *nsexec.Pending
+
 	// Timeline, if set, receives one line per start-up stage with its
 	// monotonic offset from StartMono (nsexec.Now at process start).
 	Timeline  io.Writer
 	StartMono int64
+}
+
+// takePending returns and clears s.Pending.
+func (s *Spec) takePending() *nsexec.Pending {
+	pd := s.Pending
+	s.Pending = nil
+	return pd
+}
+
+// Abort releases a pending init stage that Run did not consume (e.g. the
+// config failed to load).
+func (s *Spec) Abort() {
+	if pd := s.takePending(); pd != nil {
+		pd.Abort()
+	}
 }
 
 // ErrNoCommand is returned when Spec names no command.

@@ -33,7 +33,15 @@ func Run(s *Spec) (int, error) {
 		syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	p, err := nsexec.Start(o)
+	var p *nsexec.Process
+	if pd := s.takePending(); pd != nil && pd.HostNetwork() == o.HostNetwork {
+		p, err = pd.Start(o)
+	} else {
+		if pd != nil {
+			pd.Abort()
+		}
+		p, err = nsexec.Start(o)
+	}
 	if err != nil {
 		return 1, err
 	}

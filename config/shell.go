@@ -380,10 +380,13 @@ func crossAll(list, vals []string) []string {
 // braceFields splits a word on its brace expansions ({a,b}), which bash
 // turns into separate words before anything else.
 func braceFields(w *syntax.Word) [][]syntax.WordPart {
-	if !syntax.SplitBraces(w) {
+	// SplitBraces replaces the word's parts: work on a copy, so the tree
+	// being walked keeps only node types syntax.Walk knows.
+	cp := *w
+	if !syntax.SplitBraces(&cp) {
 		return [][]syntax.WordPart{w.Parts}
 	}
-	return expandBraces(w.Parts)
+	return expandBraces(cp.Parts)
 }
 
 func expandBraces(parts []syntax.WordPart) [][]syntax.WordPart {

@@ -17,10 +17,9 @@ func LoopbackUp() error {
 		return fmt.Errorf("open netlink: %w", err)
 	}
 	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("find lo: %w", err)
-	}
+	// lo is always ifindex 1 in a new network namespace (the kernel
+	// registers it first), so no link dump is needed to find it.
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
 	if err := h.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("set lo up: %w", err)
 	}

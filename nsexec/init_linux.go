@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,6 +30,9 @@ func Init() {
 	tl := timeline{{"init-main", Now()}}
 	ctrl := os.NewFile(controlFD, "fence-control")
 	o, err := readOptions(ctrl)
+	if errors.Is(err, io.EOF) {
+		os.Exit(255) // the supervisor aborted a pending sandbox
+	}
 	if err != nil {
 		fail(ctrl, fmt.Errorf("read policy: %w", err))
 	}
@@ -58,6 +62,9 @@ func readOptions(ctrl *os.File) (*Options, error) {
 	n, err := ctrl.Read(buf)
 	if err != nil {
 		return nil, err
+	}
+	if n == 0 {
+		return nil, io.EOF
 	}
 	var m message
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
@@ -117,6 +124,16 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("set non-dumpable: %w", err)
 	}
+	// lo up waits for the kernel's rtnl lock, which the asynchronous
+	// teardown of earlier network namespaces may hold; it runs on its own
+	// thread while this one builds the mount tree. The network namespace is
+	// shared by all threads.
+	loErr := make(chan error, 1)
+	if o.HostNetwork {
+		loErr <- nil
+	} else {
+		go func() { loErr <- netns.LoopbackUp() }()
+	}
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
 	if err := buildRoot(&o.FS); err != nil {
@@ -127,11 +144,12 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	}
 	tl.mark("mounts")
 	var listeners []*os.File
+	// Listeners need lo up; both need capabilities, so they precede the
+	// capability drop.
+	if err := <-loErr; err != nil {
+		return nil, err
+	}
 	if !o.HostNetwork {
-		// lo needs CAP_NET_ADMIN; listeners need lo up.
-		if err := netns.LoopbackUp(); err != nil {
-			return nil, err
-		}
 		for _, addr := range o.Listeners {
 			f, err := netns.Listen(addr)
 			if err != nil {
@@ -280,6 +298,7 @@ func run(ctrl *os.File, cmd *exec.Cmd) int {
 	}
 	pid := cmd.Process.Pid
 	go forwardSignals(ctrl, pid)
+	code := 255
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -287,16 +306,33 @@ func run(ctrl *os.File, cmd *exec.Cmd) int {
 			continue
 		}
 		if err != nil {
-			return 255
+			break
 		}
 		if wpid != pid {
 			continue // an orphan re-parented to us
 		}
+		code = ws.ExitStatus()
 		if ws.Signaled() {
-			return 128 + int(ws.Signal())
+			code = 128 + int(ws.Signal())
 		}
-		return ws.ExitStatus()
+		break
 	}
+	// Nothing may outlive the command: kill every other process of the
+	// namespace (kill(-1) from PID 1 reaches exactly those) and reap them,
+	// so that when the supervisor hears msgExit the sandbox is empty.
+	_ = unix.Kill(-1, unix.SIGKILL)
+	for {
+		_, err := unix.Wait4(-1, nil, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			break // ECHILD: all reaped
+		}
+	}
+	b, _ := json.Marshal(message{Type: typeExit, Code: code})
+	_, _ = ctrl.Write(b)
+	return code
 }
 
 func forwardSignals(ctrl *os.File, pid int) {

@@ -20,8 +20,9 @@ func IsInit() bool {
 
 // Process is a running sandbox as seen from the supervisor.
 type Process struct {
-	cmd  *exec.Cmd
-	ctrl *os.File
+	cmd     *exec.Cmd
+	ctrl    *os.File
+	release chan struct{}
 	// Listeners are the listeners of Options.Listeners, created inside the
 	// sandbox's network namespace, in the same order.
 	Listeners []*os.File
@@ -47,26 +48,47 @@ var initCaps = []uintptr{
 }
 
 // Start spawns the init stage for o and waits until the command has been
-// started inside the sandbox (or the sandbox failed to come up).
+// started inside the sandbox (or the sandbox failed to come up). It is Spawn
+// followed by Pending.Start.
 //
-// Start locks the calling goroutine to its OS thread and keeps it locked:
-// Pdeathsig fires when the thread that started the child exits, so the caller
-// must call Wait from the same goroutine.
+// The caller should call Wait: until then a spawning thread is kept alive
+// (see Spawn).
 func Start(o *Options) (*Process, error) {
-	payload, err := json.Marshal(message{Type: typeOptions, Options: o})
+	pd, err := Spawn(o.HostNetwork, o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
-		return nil, fmt.Errorf("encode sandbox options: %w", err)
+		return nil, err
 	}
-	if len(payload) > maxMessage {
-		return nil, fmt.Errorf("sandbox policy is too large (%d bytes, max %d)", len(payload), maxMessage)
-	}
+	return pd.Start(o)
+}
+
+// Pending is an init stage that has been spawned but has no policy yet. The
+// supervisor spawns early so that the init stage's runtime start overlaps
+// with config loading; it then sends the policy with Start, or calls Abort.
+type Pending struct {
+	cmd         *exec.Cmd
+	ctrl        *os.File
+	hostNetwork bool
+	t0, t1      int64
+	spawned     chan error    // receives the clone result once
+	release     chan struct{} // closed when the spawning thread may exit
+	err         error
+}
+
+// HostNetwork reports whether the pending sandbox shares the host network.
+func (pd *Pending) HostNetwork() bool { return pd.hostNetwork }
+
+// Spawn creates the namespaces and starts the init stage, which waits for
+// its policy. nil stdio means the supervisor's own. The clone runs on a
+// dedicated goroutine locked to its OS thread, which stays alive until the
+// sandbox is done (Pdeathsig fires when the spawning thread exits), so the
+// caller can keep working while the child starts.
+func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create control socket: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "fence-control")
 	child := os.NewFile(uintptr(fds[1]), "fence-control-child")
-	defer child.Close()
 
 	uid, gid := os.Getuid(), os.Getgid()
 	attr := &syscall.SysProcAttr{
@@ -75,7 +97,7 @@ func Start(o *Options) (*Process, error) {
 		// whole PID namespace.
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if !o.HostNetwork {
+	if !hostNetwork {
 		attr.Cloneflags |= unix.CLONE_NEWNET
 	}
 	if uid == 0 {
@@ -100,24 +122,76 @@ func Start(o *Options) (*Process, error) {
 		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
 		// start faster. The command's environment travels in Options.
 		Env:         []string{"GOMAXPROCS=1"},
-		Stdin:       orStd(o.Stdin, os.Stdin),
-		Stdout:      orStd(o.Stdout, os.Stdout),
-		Stderr:      orStd(o.Stderr, os.Stderr),
+		Stdin:       orStd(stdin, os.Stdin),
+		Stdout:      orStd(stdout, os.Stdout),
+		Stderr:      orStd(stderr, os.Stderr),
 		ExtraFiles:  []*os.File{child},
 		SysProcAttr: attr,
 	}
-	t0 := Now()
-	// Pdeathsig is tied to the spawning thread, not the process.
-	runtime.LockOSThread()
-	if err := cmd.Start(); err != nil {
-		parent.Close()
-		return nil, diagnoseSpawn(err)
+	pd := &Pending{cmd: cmd, ctrl: parent, hostNetwork: hostNetwork, t0: Now(),
+		spawned: make(chan error, 1), release: make(chan struct{})}
+	go func() {
+		// Pdeathsig is tied to the spawning thread, not the process: lock
+		// it, and keep it until release.
+		runtime.LockOSThread()
+		err := cmd.Start()
+		child.Close()
+		pd.t1 = Now()
+		pd.spawned <- err
+		if err == nil {
+			<-pd.release
+		}
+		// Returning while locked ends the thread: intended.
+	}()
+	return pd, nil
+}
+
+// wait returns the result of the clone.
+func (pd *Pending) wait() error {
+	if pd.spawned != nil {
+		if err := <-pd.spawned; err != nil {
+			pd.err = diagnoseSpawn(err)
+			pd.ctrl.Close()
+		}
+		pd.spawned = nil
 	}
-	p := &Process{cmd: cmd, ctrl: parent, Pid: cmd.Process.Pid}
+	return pd.err
+}
+
+// Abort ends a pending init stage that will not be used. It exits quietly.
+func (pd *Pending) Abort() {
+	if pd.wait() != nil {
+		return
+	}
+	pd.ctrl.Close()
+	_, _ = pd.cmd.Process.Wait()
+	close(pd.release)
+}
+
+// Start sends the policy to the pending init stage and waits until the
+// command has started. o.HostNetwork must match the Spawn argument.
+func (pd *Pending) Start(o *Options) (*Process, error) {
+	if err := pd.wait(); err != nil {
+		return nil, err
+	}
+	if o.HostNetwork != pd.hostNetwork {
+		pd.Abort()
+		return nil, errors.New("sandbox was spawned with a different network mode")
+	}
+	payload, err := json.Marshal(message{Type: typeOptions, Options: o})
+	if err != nil {
+		pd.Abort()
+		return nil, fmt.Errorf("encode sandbox options: %w", err)
+	}
+	if len(payload) > maxMessage {
+		pd.Abort()
+		return nil, fmt.Errorf("sandbox policy is too large (%d bytes, max %d)", len(payload), maxMessage)
+	}
+	p := &Process{cmd: pd.cmd, ctrl: pd.ctrl, Pid: pd.cmd.Process.Pid, release: pd.release}
 	if o.Timeline {
-		p.Stages = []Stage{{"spawn", t0}, {"spawned", Now()}}
+		p.Stages = []Stage{{"spawn", pd.t0}, {"spawned", pd.t1}, {"policy-sent", Now()}}
 	}
-	if _, err := parent.Write(payload); err != nil {
+	if _, err := pd.ctrl.Write(payload); err != nil {
 		p.kill()
 		return nil, fmt.Errorf("send policy to init stage: %w", err)
 	}
@@ -139,6 +213,7 @@ func (p *Process) kill() {
 	_ = p.cmd.Process.Kill()
 	_, _ = p.cmd.Process.Wait()
 	p.ctrl.Close()
+	close(p.release)
 }
 
 // readReady waits for msgReady or msgError from the init stage.
@@ -199,6 +274,7 @@ func (p *Process) readReady(nListeners int) error {
 
 // Signal forwards sig to the command inside the sandbox.
 func (p *Process) Signal(sig syscall.Signal) error {
+	// Safe to call concurrently with Wait: one packet per write.
 	b, _ := json.Marshal(message{Type: typeSignal, Signal: int(sig)})
 	if _, err := p.ctrl.Write(b); err != nil {
 		return fmt.Errorf("forward signal %v: %w", sig, err)
@@ -206,13 +282,28 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return nil
 }
 
-// Wait waits for the sandbox to exit and returns the command's exit code
-// (128+n if it was killed by signal n). When Wait returns, every process of
-// the sandbox is gone: the kernel tears the PID namespace down with its init.
+// Wait waits for the command to exit and returns its exit code (128+n if it
+// was killed by signal n). When Wait returns, no process of the sandbox is
+// left: PID 1 killed and reaped them before reporting, and is itself exiting.
 func (p *Process) Wait() (int, error) {
-	defer runtime.UnlockOSThread()
-	defer p.ctrl.Close()
+	buf := make([]byte, 4096)
+	for {
+		n, err := p.ctrl.Read(buf)
+		if err != nil || n == 0 {
+			break // PID 1 died without reporting; wait4 tells how
+		}
+		var m message
+		if json.Unmarshal(buf[:n], &m) == nil && m.Type == typeExit {
+			p.ctrl.Close()
+			// Reap PID 1 in the background: its exit only frees the
+			// namespaces now.
+			go func() { _ = p.cmd.Wait(); close(p.release) }()
+			return m.Code, nil
+		}
+	}
+	p.ctrl.Close()
 	err := p.cmd.Wait()
+	close(p.release)
 	st, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok {
 		return 1, fmt.Errorf("wait for sandbox: %w", err)
@@ -220,6 +311,9 @@ func (p *Process) Wait() (int, error) {
 	if st.Signaled() {
 		// Only SIGKILL can kill PID 1 of a namespace from outside.
 		return 128 + int(st.Signal()), nil
+	}
+	if st.ExitStatus() == 255 {
+		return 255, errors.New("sandbox init stage failed after start; run with -d for details")
 	}
 	return st.ExitStatus(), nil
 }

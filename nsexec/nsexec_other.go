@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // ErrUnsupported: the namespace runtime exists only on Linux.
@@ -51,3 +52,23 @@ type Features struct {
 
 // ProbeFeatures reports nothing off Linux.
 func ProbeFeatures() Features { return Features{Seccomp: errUnsupported} }
+
+// Pending is a spawned init stage waiting for its policy.
+type Pending struct{}
+
+// Spawn fails closed off Linux.
+func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
+	return nil, errUnsupported
+}
+
+// HostNetwork is false off Linux.
+func (pd *Pending) HostNetwork() bool { return false }
+
+// Abort does nothing off Linux.
+func (pd *Pending) Abort() {}
+
+// Start fails closed off Linux.
+func (pd *Pending) Start(o *Options) (*Process, error) { return nil, errUnsupported }
+
+// Now returns a monotonic timestamp in nanoseconds.
+func Now() int64 { return time.Now().UnixNano() }

@@ -13,10 +13,16 @@ package nsexec
 //	child  → parent msgError{Err}                 instead of msgReady on failure;
 //	                                              the child then exits 255
 //	parent → child  msgSignal{Signal}             forward a signal to the command
+//	child  → parent msgExit{Code}                 the command exited with Code
+//	                                              (128+n for signal n) and every
+//	                                              other process of the sandbox
+//	                                              has been killed and reaped
 //
-// When the command exits, PID 1 exits with its status (128+n for signal n)
-// and the kernel kills whatever is left in the PID namespace. The supervisor
-// learns the exit code from wait4 on the init stage; no message carries it.
+// After msgExit, PID 1 exits with the same status. The supervisor may return
+// as soon as msgExit arrives: what remains is the kernel freeing the
+// namespaces of an exiting PID 1 (mount teardown waits for an RCU grace
+// period), which no process of the sandbox survives to observe. If PID 1 dies
+// without msgExit, the supervisor falls back to wait4.
 const (
 	// initArg0 is argv[0] of the init stage; main dispatches on it before
 	// anything else runs.
@@ -35,6 +41,7 @@ const (
 	typeReady   msgType = "ready"
 	typeError   msgType = "error"
 	typeSignal  msgType = "signal"
+	typeExit    msgType = "exit"
 )
 
 type message struct {
@@ -43,6 +50,7 @@ type message struct {
 	Listeners int      `json:"listeners,omitempty"`
 	Err       string   `json:"err,omitempty"`
 	Signal    int      `json:"signal,omitempty"`
+	Code      int      `json:"code,omitempty"`
 	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
 	// supervisor asked for a timeline.
 	Stages []Stage `json:"stages,omitempty"`

@@ -95,8 +95,7 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 		return nil, fmt.Errorf("connect %s: %w", target, dialErr)
 	}
 	if refused.IsValid() {
-		return nil, fmt.Errorf("connect %s: %w: %s is a %s address (list it in allowed addresses to permit it)",
-			target, ErrBlocked, refused, refusedKind(refused))
+		return nil, fmt.Errorf("connect %s: %w: refused %s address %s", target, ErrBlocked, refusedKind(refused), refused)
 	}
 	return nil, fmt.Errorf("connect %s: resolve %s: no addresses", target, host)
 }

@@ -95,6 +95,11 @@ func startProxy(t testing.TB, o Options) *testProxy {
 			t.Errorf("Close: %v", err)
 		}
 		wg.Wait()
+		if testing.Verbose() {
+			for _, line := range rec.all() {
+				t.Log(line)
+			}
+		}
 	})
 	return &testProxy{Server: s, httpAddr: hl.Addr().String(), socksAddr: sl.Addr().String(), logs: rec}
 }

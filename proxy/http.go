@@ -69,7 +69,7 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Flush after every write: goproxy flushes only event streams, so a
 	// chunked stream (NDJSON, long polls) would otherwise sit in the
 	// server's buffer.
-	s.gp.ServeHTTP(flushWriter{w}, r)
+	s.gp.ServeHTTP(w, r)
 }
 
 func requestURL(r *http.Request) string {
@@ -173,8 +173,14 @@ func splitTarget(hostport string, def int) (string, int, error) {
 	host, ps, err := net.SplitHostPort(hostport)
 	if err != nil {
 		// No port: "example.com" or "[::1]".
-		host, ps = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
-		if strings.ContainsAny(host, "[]") {
+		host, ps = hostport, ""
+		if inner, ok := strings.CutPrefix(host, "["); ok {
+			host, ok = strings.CutSuffix(inner, "]")
+			if !ok {
+				return "", 0, fmt.Errorf("parse target %q: %w", hostport, err)
+			}
+		}
+		if strings.ContainsAny(host, "[]") || strings.Count(host, ":") == 1 {
 			return "", 0, fmt.Errorf("parse target %q: %w", hostport, err)
 		}
 	}

@@ -43,6 +43,43 @@ type flags struct {
 	ports                                                             []string
 }
 
+// pending is the init stage spawned ahead of time, if any.
+var pending *nsexec.Pending
+
+// valueFlags are the root flags that take a separate value.
+var valueFlags = map[string]bool{
+	"-s": true, "--settings": true, "-t": true, "--template": true, "-c": true, "--c": true,
+	"-p": true, "--port": true, "--shell": true,
+}
+
+// willSandbox guesses, without parsing, whether args will run a command in
+// the sandbox: no informational flag, and no subcommand. A wrong guess only
+// costs an aborted spawn, or the saving.
+func willSandbox(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return i+1 < len(args)
+		case a == "-v" || a == "--version" || a == "-h" || a == "--help" ||
+			a == "--list-templates" || a == "--linux-features":
+			return false
+		case a == "-c" || a == "--c":
+			return true
+		case valueFlags[a]:
+			i++
+		case len(a) > 0 && a[0] == '-':
+		default:
+			switch a {
+			case "config", "import", "completion", "help", "__complete":
+				return false
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // startMono is when main started, for FENCE_TIMELINE=1.
 var startMono int64
 
@@ -52,6 +89,18 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 func run(args []string) int {
+	// Spawn the sandbox's init stage before parsing anything else, so its
+	// runtime start overlaps with config loading (see nsexec.Pending).
+	if willSandbox(args) {
+		if pd, err := nsexec.Spawn(false, nil, nil, nil); err == nil {
+			pending = pd
+		}
+	}
+	defer func() {
+		if pending != nil {
+			pending.Abort()
+		}
+	}()
 	root := newRootCmd()
 	root.SetArgs(args)
 	err := root.Execute()
@@ -137,7 +186,10 @@ func runSandbox(f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	pd := pending
+	pending = nil // fence.Run owns it now, and spec.Abort on errors
 	spec := &fence.Spec{
+		Pending: pd,
 		Config: cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
 		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,

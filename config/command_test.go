@@ -1,0 +1,369 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// policy builds a config with the given deny and allow rules and no
+// default rules, like upstream's preflight tests.
+func policy(deny, allow []string) *Config {
+	return &Config{Command: CommandConfig{Deny: deny, Allow: allow, UseDefaults: Bool(false)}}
+}
+
+func assertBlocked(t *testing.T, c *Config, cmd string) *CommandBlockedError {
+	t.Helper()
+	err := CheckCommand(cmd, c)
+	var be *CommandBlockedError
+	if !errors.As(err, &be) {
+		t.Errorf("CheckCommand(%q) = %v, want *CommandBlockedError", cmd, err)
+		return nil
+	}
+	return be
+}
+
+func assertAllowed(t *testing.T, c *Config, cmd string) {
+	t.Helper()
+	if err := CheckCommand(cmd, c); err != nil {
+		t.Errorf("CheckCommand(%q) = %v, want nil", cmd, err)
+	}
+}
+
+// §7.3 BasicDeny.
+func TestCheckCommandBasicDeny(t *testing.T) {
+	c := policy([]string{"git push", "rm -rf"}, nil)
+	for _, cmd := range []string{"git push", "rm -rf", "git push origin main", "rm -rf /", "rm -rf ."} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{"git status", "git pull", "rm file.txt", "rm -r dir", "echo git push"} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
+// §7.3 Allow: command.allow overrides deny.
+func TestCheckCommandAllowOverridesDeny(t *testing.T) {
+	c := policy([]string{"git push"}, []string{"git push origin docs"})
+	assertAllowed(t, c, "git push origin docs")
+	assertAllowed(t, c, "git push origin docs --force")
+	assertBlocked(t, c, "git push origin main")
+	assertBlocked(t, c, "git push")
+	// The allow rule applies to the wrapped command too.
+	assertAllowed(t, c, "env git push origin docs")
+	assertBlocked(t, c, "env git push origin main")
+}
+
+// §7.3 Defaults.
+func TestCheckCommandDefaults(t *testing.T) {
+	c := &Config{}
+	for _, cmd := range []string{"shutdown", "shutdown -h now", "reboot", "halt", "insmod malicious.ko", "rmmod module", "mkfs.ext4 /dev/sda1"} {
+		if be := assertBlocked(t, c, cmd); be != nil && !be.IsDefault {
+			t.Errorf("CheckCommand(%q): IsDefault = false, want true", cmd)
+		}
+	}
+	for _, cmd := range []string{"ls", "git status", "npm install"} {
+		assertAllowed(t, c, cmd)
+	}
+	assertAllowed(t, &Config{Command: CommandConfig{UseDefaults: Bool(false)}}, "shutdown")
+	// A nil config means Default(), whose defaults are on.
+	if err := CheckCommand("reboot", nil); err == nil {
+		t.Error("CheckCommand(reboot, nil) = nil, want blocked by default policy")
+	}
+}
+
+func TestCheckCommandDefaultMessage(t *testing.T) {
+	err := CheckCommand("ls; shutdown -h now", &Config{})
+	want := `command blocked by default sandbox command policy: "shutdown -h now" matches "shutdown"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %s", err, want)
+	}
+	err = CheckCommand("ls && git push origin main", policy([]string{"git push"}, nil))
+	want = `command blocked by sandbox command policy: "git push origin main" matches "git push"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %s", err, want)
+	}
+}
+
+// dd if= never matched upstream (its prefix test needs "dd if= "); a rule
+// token ending in = is a presence check here.
+func TestCheckCommandAssignmentToken(t *testing.T) {
+	c := &Config{}
+	assertBlocked(t, c, "dd if=/dev/zero of=/dev/sda bs=1M")
+	assertBlocked(t, c, "dd of=/dev/sda if=/dev/zero")
+	assertAllowed(t, c, "dd --version")
+}
+
+// §7.3 Chains.
+func TestCheckCommandChains(t *testing.T) {
+	c := policy([]string{"git push", "rm -rf"}, nil)
+	blocked := []string{
+		"ls && git push", "git push && ls", "ls && pwd && git push",
+		"ls || git push", "git push || ls",
+		"ls; git push", "git push; ls", "ls;git push",
+		"ls | git push", "git push | cat",
+		"echo hi && rm -rf /tmp/x",
+		"ls & git push", "git push & ls",
+		"ls\ngit push",
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{"git status | grep modified", "ls && pwd", "echo 'a && git push'"} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
+// §7.3 Nested shells.
+func TestCheckCommandNestedShells(t *testing.T) {
+	c := policy([]string{"git push", "rm -rf"}, nil)
+	blocked := []string{
+		`bash -c "git push"`, `sh -c 'git push'`, `zsh -c "git push origin main"`,
+		`bash -c 'ls && git push'`, `bash -c "ls; rm -rf /"`,
+		`bash -lc "git push"`, `/bin/bash -c "git push"`, `/usr/bin/zsh -c 'git push'`,
+		`bash -c "bash -c 'git push'"`,
+		`bash -o pipefail -c 'git push'`, `bash -e -c 'git push'`, `dash -c 'git push'`,
+		`fish -c 'git push'`, `fish --command='git push'`, `ksh -c 'git push'`,
+		`"$SHELL" -c 'git push'`,
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{`bash -c "git status"`, `sh -c 'ls -la'`, `bash -lc 'echo git push'`, `bash script.sh`} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
+// §7.3 Path normalization.
+func TestCheckCommandPathNormalization(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{"/usr/bin/git push", "/usr/local/bin/git push origin main", "./git push", "../bin/git push"} {
+		assertBlocked(t, c, cmd)
+	}
+}
+
+// §7.3 Quotes.
+func TestCheckCommandQuotes(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	assertBlocked(t, c, `git push "origin" "main"`)
+	assertBlocked(t, c, `"git" 'push'`)
+	assertBlocked(t, c, `g"i"t p\ush`)
+	assertBlocked(t, c, `$'git' $'\x70ush'`)
+	assertAllowed(t, c, `echo "git push"`)
+	assertAllowed(t, c, `grep "git push" log.txt`)
+	assertAllowed(t, c, `"git push"`) // one word: a program named "git push"
+}
+
+// §7.3 Edge cases.
+func TestCheckCommandEdgeCases(t *testing.T) {
+	c := policy([]string{"rm -rf"}, nil)
+	for _, cmd := range []string{"", "   ", "\t\n", "rm", "rm -r", "rm -f", "rmdir foo"} {
+		assertAllowed(t, c, cmd)
+	}
+	for _, cmd := range []string{"rm -rf", "rm -rf /"} {
+		assertBlocked(t, c, cmd)
+	}
+}
+
+// Bypasses upstream misses (reference §2.4 and §8 item 22).
+func TestCheckCommandWrappersAndBypasses(t *testing.T) {
+	c := policy([]string{"git push", "python3"}, nil)
+	blocked := []string{
+		"command git push",
+		"command -p git push",
+		"env git push",
+		"env -i PATH=/usr/bin HOME=/x git push",
+		"env -u HOME git push",
+		"env -- git push",
+		`env -S "git push"`,
+		"exec git push",
+		"exec -a name git push",
+		"nohup git push",
+		"nohup git push &",
+		"time git push",
+		"command time -p git push",
+		"nice git push",
+		"nice -n 10 git push",
+		"nice -5 git push",
+		"timeout 10 git push",
+		"timeout -s KILL 5s git push",
+		"setsid git push",
+		"stdbuf -oL git push",
+		"ls | xargs git push",
+		"ls | xargs -n 1 -I{} git push",
+		"busybox git push",
+		"env nice command git push",
+		"builtin git push",
+		"find . -exec git push \\;",
+		"git -C . push",
+		"git --no-pager push",
+		"git -c core.sshCommand=x push",
+		"X=git; $X push",
+		"X=git Y=push; $X $Y",
+		`export X=git; "$X" push`,
+		"for g in git; do $g push; done",
+		"${X:-git} push",
+		"{git,push}",
+		"echo $(git push)",
+		"echo `git push`",
+		"(git push)",
+		"{ git push; }",
+		"cat <(git push)",
+		"if true; then git push; fi",
+		"while false; do git push; done",
+		"f() { git push; }; f",
+		"eval git push",
+		`eval "ls; git push"`,
+		"bash <<EOF\ngit push\nEOF",
+		"bash <<< 'git push'",
+		`echo "git push" | sh`,
+		`printf 'git push' | bash -s`,
+		"! git push",
+		"python3 -c 'print(1)'",
+		"/usr/bin/env python3 x.py",
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	allowed := []string{
+		"git status",
+		"env FOO=bar make",
+		"command -v git",
+		"timeout 10 make test",
+		"echo git push",
+		"cat git push", // arguments named like a rule
+		"X=status; git $X",
+		"git pushall",
+		"git -C push status", // "push" is -C's value here... and a false positive is acceptable, but it isn't one:
+	}
+	_ = allowed[len(allowed)-1]
+	for _, cmd := range allowed[:len(allowed)-1] {
+		assertAllowed(t, c, cmd)
+	}
+}
+
+// Unparseable input is checked by a conservative split, never waved through.
+func TestCheckCommandUnparseable(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	blocked := []string{
+		`git push "unterminated`,
+		`echo "x; git push`,
+		`ls && (git push`,
+		`bash -c "git push`,
+		"if then git push",
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	assertAllowed(t, c, `echo "unterminated`)
+}
+
+func TestCheckCommandDeepNesting(t *testing.T) {
+	c := policy([]string{"nothing-matches"}, nil)
+	cmd := "true"
+	for range maxShellDepth + 2 {
+		cmd = "eval " + shellQuote(cmd)
+	}
+	be := assertBlocked(t, c, cmd)
+	if be != nil && !strings.Contains(be.Error(), "levels deep") {
+		t.Errorf("error = %v, want a nesting reason", be)
+	}
+	// Within the limit, nesting is followed.
+	cmd = "git push"
+	for range maxShellDepth - 1 {
+		cmd = "bash -c " + shellQuote(cmd)
+	}
+	assertBlocked(t, policy([]string{"git push"}, nil), cmd)
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// §7.3 normalizeCommand.
+func TestNormalizeCommand(t *testing.T) {
+	tests := map[string]string{
+		"/usr/local/bin/git push origin main": "git push origin main",
+		"  git   push  ":                      "git push",
+		"":                                    "",
+		"./git push":                          "git push",
+	}
+	for in, want := range tests {
+		if got := normalizeCommand(in); got != want {
+			t.Errorf("normalizeCommand(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// §7.3 matchesPrefix.
+func TestMatchesPrefix(t *testing.T) {
+	tests := []struct {
+		cmd, prefix string
+		want        bool
+	}{
+		{"git push", "git push", true},
+		{"git push origin main", "git push", true},
+		{"git pushall", "git push", false},
+		{"gitpush", "git push", false},
+		{"git", "git push", false},
+		{"rm -rf /", "rm -rf", true},
+		{"rm -r -f /", "rm -rf", false},
+		{"/usr/bin/git push", "git push", true},
+		{"git push", "/usr/bin/git push", true},
+		{"docker --debug run --privileged x", "docker run --privileged", true},
+		{"", "git", false},
+	}
+	for _, tt := range tests {
+		if got := matchesPrefix(tt.cmd, tt.prefix); got != tt.want {
+			t.Errorf("matchesPrefix(%q, %q) = %v, want %v", tt.cmd, tt.prefix, got, tt.want)
+		}
+	}
+}
+
+// The code template's rules work end to end.
+func TestCheckCommandCodeTemplate(t *testing.T) {
+	c, err := Template("code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"git push", "sudo rm x", "gh pr create --fill", "npm publish", "git checkout -- .", "reboot"} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{"git checkout main", "gh pr view 3", "npm install", "go test ./..."} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
+func TestRuntimeDenyTokens(t *testing.T) {
+	c := &Config{Command: CommandConfig{Deny: []string{"python3", " /usr/bin/python3 ", "git push", "dd if=", "python*", "", "a|b", "python3"}}}
+	got := RuntimeDenyTokens(c)
+	want := append([]string{"python3", "/usr/bin/python3"},
+		"shutdown", "reboot", "halt", "poweroff", "insmod", "rmmod", "modprobe", "kexec",
+		"mkfs", "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkfs.ntfs",
+		"fdisk", "parted", "chroot", "unshare", "nsenter")
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("RuntimeDenyTokens =\n%q\nwant\n%q", got, want)
+	}
+	c.Command.UseDefaults = Bool(false)
+	if got := RuntimeDenyTokens(c); strings.Join(got, ",") != "python3,/usr/bin/python3" {
+		t.Errorf("without defaults: %q", got)
+	}
+	if got := RuntimeDenyTokens(nil); len(got) != 21 {
+		t.Errorf("RuntimeDenyTokens(nil) has %d entries, want the 21 single-token defaults", len(got))
+	}
+}
+
+func TestDefaultDeniedCommands(t *testing.T) {
+	d := DefaultDeniedCommands()
+	if len(d) != 29 {
+		t.Fatalf("len = %d, want 29", len(d))
+	}
+	for _, s := range d {
+		if s == "rm -rf" {
+			t.Error(`"rm -rf" is not an upstream default`)
+		}
+	}
+	d[0] = "changed"
+	if DefaultDeniedCommands()[0] != "shutdown" {
+		t.Error("DefaultDeniedCommands returned the shared array")
+	}
+}

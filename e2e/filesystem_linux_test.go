@@ -1,0 +1,615 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// tryWrite runs `echo x > target` in the sandbox (through sh, exec'd
+// directly by fence) and returns the result.
+func (s *sandbox) tryWrite(cfg, target string) result {
+	s.t.Helper()
+	args := []string{}
+	if cfg != "" {
+		args = append(args, "-s", cfg)
+	}
+	return s.fence(append(args, "--", "sh", "-c", `echo x > "$1"`, "sh", target)...)
+}
+
+// mustFailWrite asserts that writing target fails inside with EROFS or
+// EACCES and that nothing reaches the host.
+func (s *sandbox) mustFailWrite(cfg, target, why string) {
+	s.t.Helper()
+	res := s.tryWrite(cfg, target)
+	if res.code == 0 {
+		s.t.Errorf("%s: writing %s succeeded inside the sandbox: %v", why, target, res)
+	} else if !writeDenied(res.stderr) {
+		s.t.Errorf("%s: writing %s failed, but not with EROFS or EACCES: %v", why, target, res)
+	}
+	mustNotExist(s.t, target, why)
+}
+
+// Reads work: system files and workspace files.
+func TestFSReads(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("data.txt", "workspace-content\n")
+		s.write("home/notes.txt", "home-content\n")
+		res := s.mustRun("-c", "grep -c '^root:' /etc/passwd; cat data.txt; cat ~/notes.txt; ls /usr/bin | grep -cx sh")
+		if want := "1\nworkspace-content\nhome-content\n1\n"; res.stdout != want {
+			t.Errorf("stdout %q, want %q", res.stdout, want)
+		}
+	})
+}
+
+// Writes in an allowWrite directory work and reach the host, owned by the
+// runner; relative, absolute and ~ forms all work.
+func TestFSWriteAllowedDir(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("existing.txt", "old\n")
+		s.write("to-delete.txt", "x")
+		s.write("to-rename.txt", "r")
+		s.mkdir("abs")
+		s.mkdir("home/cache")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":[".", "`+s.path("abs")+`", "~/cache"]}}`)
+		s.mustRun("-s", cfg, "-c", `set -e
+printf data > new.txt
+mkdir -p d/e
+printf 2 > d/e/f
+echo appended >> existing.txt
+rm to-delete.txt
+mv to-rename.txt renamed.txt
+printf abs > `+s.path("abs/f")+`
+printf tilde > ~/cache/f`)
+		mustHaveContent(t, s.path("new.txt"), "data", "new file")
+		mustHaveContent(t, s.path("d/e/f"), "2", "file in new dirs")
+		mustHaveContent(t, s.path("existing.txt"), "old\nappended\n", "appended file")
+		mustNotExist(t, s.path("to-delete.txt"), "deleted file")
+		mustHaveContent(t, s.path("renamed.txt"), "r", "renamed file")
+		mustHaveContent(t, s.path("abs/f"), "abs", "absolute allowWrite path")
+		mustHaveContent(t, s.path("home/cache/f"), "tilde", "~ allowWrite path")
+		if st, err := os.Stat(s.path("new.txt")); err == nil {
+			sys := st.Sys().(*syscall.Stat_t)
+			if int(sys.Uid) != s.r.uid || int(sys.Gid) != s.r.gid {
+				t.Errorf("new.txt is owned by %d:%d on the host, want the runner %d:%d", sys.Uid, sys.Gid, s.r.uid, s.r.gid)
+			}
+		}
+	})
+}
+
+// allowWrite of a single file makes that file writable, and only it.
+func TestFSWriteAllowedSingleFile(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("single.txt", "before\n")
+		s.write("neighbour.txt", "neighbour\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["single.txt"]}}`)
+		s.mustRun("-s", cfg, "-c", "echo after >> single.txt")
+		mustHaveContent(t, s.path("single.txt"), "before\nafter\n", "allowWrite single file")
+
+		s.mustFailWrite(cfg, s.path("other.txt"), "a file next to the allowed file")
+		res := s.fence("-s", cfg, "-c", "echo x >> neighbour.txt")
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("appending to an existing neighbour of the allowed file: want EROFS/EACCES: %v", res)
+		}
+		mustHaveContent(t, s.path("neighbour.txt"), "neighbour\n", "neighbour of the allowed file")
+	})
+}
+
+// Writes outside allowWrite fail with EROFS/EACCES and nothing reaches the
+// host: a sibling directory, the workspace root, $HOME, /etc, /var/tmp, and
+// a host directory next to the workspace (hidden by the private /tmp).
+func TestFSWriteOutsideFails(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w")
+		s.write("outside/existing.txt", "keep\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		// Control: the allowed directory is writable.
+		s.mustRun("-s", cfg, "-c", "echo ok > w/ok.txt")
+		mustHaveContent(t, s.path("w/ok.txt"), "ok\n", "allowed dir")
+
+		s.mustFailWrite(cfg, s.path("outside/new.txt"), "sibling directory of the allowed dir")
+		s.mustFailWrite(cfg, s.path("new-in-root.txt"), "workspace root (not allowed)")
+		s.mustFailWrite(cfg, filepath.Join(s.home, "new.txt"), "$HOME (not allowed)")
+		s.mustFailWrite(cfg, "/etc/"+unique("fence-e2e-"), "/etc")
+		if st, err := os.Stat("/var/tmp"); err == nil && st.IsDir() {
+			s.mustFailWrite(cfg, "/var/tmp/"+unique("fence-e2e-"), "/var/tmp")
+		}
+
+		res := s.fence("-s", cfg, "-c", "echo x >> outside/existing.txt")
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("appending to an existing file outside: want EROFS/EACCES: %v", res)
+		}
+		res = s.fence("-s", cfg, "--", "rm", "-f", "outside/existing.txt")
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("removing a file outside: want EROFS/EACCES: %v", res)
+		}
+		mustHaveContent(t, s.path("outside/existing.txt"), "keep\n", "existing file outside")
+		res = s.fence("-s", cfg, "--", "mkdir", "outside/newdir")
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("mkdir outside: want EROFS/EACCES: %v", res)
+		}
+		mustNotExist(t, s.path("outside/newdir"), "mkdir outside")
+
+		// A host directory next to the workspace, writable by the runner
+		// on the host. Under the host's /tmp it is hidden, so any error
+		// will do; it must stay untouched.
+		sib, err := os.MkdirTemp(filepath.Dir(s.dir), "fence-e2e-sibling-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(sib)
+		s.own(sib, 0o755)
+		target := filepath.Join(sib, "new.txt")
+		if res := s.tryWrite(cfg, target); res.code == 0 {
+			t.Errorf("writing a host dir next to the workspace succeeded: %v", res)
+		}
+		mustNotExist(t, target, "host dir next to the workspace")
+	})
+}
+
+// /tmp inside is a private tmpfs: writable, gone afterwards, and the host's
+// /tmp files are not visible.
+func TestFSPrivateTmp(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		name := unique("fence-e2e-tmp-")
+		hostFile := filepath.Join("/tmp", unique("fence-e2e-hostfile-"))
+		if err := os.WriteFile(hostFile, []byte("host"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(hostFile)
+		defer os.Remove(filepath.Join("/tmp", name))
+		res := s.mustRun("-c", "echo inside > /tmp/"+name+" && cat /tmp/"+name+"; test -e "+hostFile+" && echo host-visible || echo host-hidden")
+		if want := "inside\nhost-hidden\n"; res.stdout != want {
+			t.Errorf("stdout %q, want %q", res.stdout, want)
+		}
+		mustNotExist(t, filepath.Join("/tmp", name), "private /tmp")
+	})
+}
+
+// allowWrite "/tmp" gives the host's /tmp, writable.
+func TestFSHostTmpAllowed(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		name := filepath.Join("/tmp", unique("fence-e2e-hosttmp-"))
+		defer os.Remove(name)
+		hostFile := filepath.Join("/tmp", unique("fence-e2e-hostfile-"))
+		if err := os.WriteFile(hostFile, []byte("host-tmp-file"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(hostFile)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["/tmp"]}}`)
+		res := s.mustRun("-s", cfg, "-c", "echo inside > "+name+"; cat "+hostFile)
+		if res.stdout != "host-tmp-file" {
+			t.Errorf("host /tmp file read inside: %q, want %q", res.stdout, "host-tmp-file")
+		}
+		mustHaveContent(t, name, "inside\n", "allowWrite /tmp")
+	})
+}
+
+// /proc shows the sandbox's PID namespace only.
+func TestFSProcIsolated(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		self := os.Getpid()
+		res := s.mustRun("-c", `for p in /proc/[0-9]*; do printf '%s %s\n' "${p#/proc/}" "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"; done; test -e /proc/`+strconv.Itoa(self)+` && echo self-visible || echo self-hidden`)
+		pids := map[int]string{}
+		selfLine := ""
+		for _, l := range lines(res.stdout) {
+			if strings.HasPrefix(l, "self-") {
+				selfLine = l
+				continue
+			}
+			f, rest, _ := strings.Cut(l, " ")
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatalf("bad line %q", l)
+			}
+			pids[n] = rest
+		}
+		if _, ok := pids[1]; !ok {
+			t.Errorf("no pid 1 inside: %v", res)
+		}
+		if len(pids) > 8 {
+			t.Errorf("%d processes visible inside, want only the sandbox's few: %v", len(pids), pids)
+		}
+		for pid, cmdline := range pids {
+			if strings.Contains(cmdline, "e2e.test") || strings.Contains(cmdline, "go test") {
+				t.Errorf("host process visible inside: pid %d %q", pid, cmdline)
+			}
+		}
+		if self > 50 && selfLine != "self-hidden" {
+			t.Errorf("the test process's host pid %d is visible inside: %q", self, selfLine)
+		}
+	})
+}
+
+// /dev is minimal: the usual character devices, no disks or memory
+// devices, a private /dev/shm.
+func TestFSDevMinimal(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("-c", `for d in sda vda nvme0 nvme0n1 mem kmem port kmsg loop0 fuse; do test -e /dev/$d && echo present $d; done
+echo blockdevs $(find /dev -xdev -type b 2>/dev/null | wc -l)
+echo hello > /dev/null && echo null-ok
+echo zero $(head -c 4 /dev/zero | od -An -tx1 | tr -d ' ')
+echo urandom $(head -c 16 /dev/urandom | wc -c)
+echo full-write $(echo x 2>/dev/null > /dev/full && echo ok || echo enospc)`)
+		for _, l := range lines(res.stdout) {
+			if strings.HasPrefix(l, "present ") {
+				t.Errorf("/dev/%s exists inside", strings.TrimPrefix(l, "present "))
+			}
+		}
+		for _, want := range []string{"blockdevs 0", "null-ok", "zero 00000000", "urandom 16", "full-write enospc"} {
+			if !strings.Contains(res.stdout, want+"\n") {
+				t.Errorf("want %q in %q", want, res.stdout)
+			}
+		}
+
+		// /dev/shm is private in both directions.
+		name := unique("fence-e2e-shm-")
+		var hostShm string
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			hostShm = filepath.Join("/dev/shm", unique("fence-e2e-hostshm-"))
+			if err := os.WriteFile(hostShm, []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(hostShm)
+		}
+		defer os.Remove(filepath.Join("/dev/shm", name))
+		cmd := "echo inside > /dev/shm/" + name + " && cat /dev/shm/" + name
+		if hostShm != "" {
+			cmd += "; test -e " + hostShm + " && echo host-shm-visible"
+		}
+		res = s.mustRun("-c", cmd)
+		if res.stdout != "inside\n" {
+			t.Errorf("/dev/shm inside: stdout %q, want %q", res.stdout, "inside\n")
+		}
+		mustNotExist(t, filepath.Join("/dev/shm", name), "private /dev/shm")
+	})
+}
+
+// PTYs work inside: a new devpts instance with Landlock allowing its ioctls.
+func TestFSPty(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		t.Run("python-openpty", func(t *testing.T) {
+			need(t, "python3")
+			res := s.fence("--", "python3", "-c", `import os, pty, termios
+m, sl = pty.openpty()
+os.write(m, b"ping\n")
+print(os.read(sl, 100).decode().strip(), os.ttyname(sl).startswith("/dev/pts/"))
+termios.tcgetattr(sl)`)
+			if res.code != 0 || res.stdout != "ping True\n" {
+				t.Errorf("pty.openpty inside: want \"ping True\": %v", res)
+			}
+		})
+		t.Run("script", func(t *testing.T) {
+			need(t, "script")
+			res := s.fence("--", "script", "-qc", "tty; echo in-script", "/dev/null")
+			if res.code != 0 || !strings.Contains(res.stdout, "in-script") || !strings.Contains(res.stdout, "/dev/pts/") {
+				t.Errorf("script -qc inside: want exit 0, a /dev/pts tty and \"in-script\": %v", res)
+			}
+		})
+	})
+}
+
+// Submounts of the host stay readable (recursive read-only view), both
+// under the working directory and elsewhere (/mnt), and stay read-only.
+// Mounting on the host needs root.
+func TestFSSubmountsVisible(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs on the host needs root: run the tests as root")
+	}
+	mountTmpfs := func(t *testing.T, dir, content string) {
+		t.Helper()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=1m"); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v", dir, err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+		if err := os.WriteFile(filepath.Join(dir, "file.txt"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		inWs := s.mkdir("mnt")
+		mountTmpfs(t, inWs, "in-workspace-submount")
+		targets := map[string]string{inWs: "in-workspace-submount"}
+		if st, err := os.Stat("/mnt"); err == nil && st.IsDir() {
+			d, err := os.MkdirTemp("/mnt", "fence-e2e-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.Remove(d) })
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			mountTmpfs(t, d, "in-mnt-submount")
+			targets[d] = "in-mnt-submount"
+		} else {
+			t.Log("no /mnt on this host: only the submount under the workspace is checked")
+		}
+		for dir, content := range targets {
+			res := s.fence("--", "cat", filepath.Join(dir, "file.txt"))
+			if res.code != 0 || res.stdout != content {
+				t.Errorf("submount %s: want %q readable inside: %v", dir, content, res)
+			}
+			s.mustFailWrite("", filepath.Join(dir, "new.txt"), "submount "+dir+" (read-only view)")
+		}
+	})
+}
+
+// denyRead hides a file and a directory: nothing of their content is
+// readable, and they cannot be written either.
+func TestFSDenyRead(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("secret.txt", "TOPSECRET-file\n")
+		s.write("secretdir/inner.txt", "TOPSECRET-dir\n")
+		s.write("home/private/key.txt", "TOPSECRET-home\n")
+		script := "cat secret.txt; ls -A secretdir; cat secretdir/inner.txt; cat ~/private/key.txt; echo done"
+		// Control: readable without the denyRead policy.
+		res := s.mustRun("-c", script)
+		if !strings.Contains(res.stdout, "TOPSECRET-dir") {
+			t.Fatalf("control run cannot read the files: %v", res)
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","`+s.path("secretdir")+`","~/private"]}}`)
+		res = s.fence("-s", cfg, "-c", script)
+		if strings.Contains(res.stdout+res.stderr, "TOPSECRET") || strings.Contains(res.stdout, "inner.txt") || strings.Contains(res.stdout, "key.txt") {
+			t.Errorf("denyRead content or names visible: %v", res)
+		}
+		if !strings.HasSuffix(res.stdout, "done\n") {
+			t.Errorf("script did not finish: %v", res)
+		}
+		res = s.fence("-s", cfg, "-c", "echo overwritten > secret.txt; echo new > secretdir/new.txt")
+		if res.code == 0 {
+			t.Errorf("writing a denyRead path succeeded: %v", res)
+		}
+		mustHaveContent(t, s.path("secret.txt"), "TOPSECRET-file\n", "denyRead file")
+		mustNotExist(t, s.path("secretdir/new.txt"), "denyRead dir")
+	})
+}
+
+// Credential files are hidden unless allowRead names them.
+func TestFSCredentialsHidden(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-PRIVATE-KEY-MARKER\n")
+		s.write("home/.ssh/id_ed25519", "ED25519-KEY-MARKER\n")
+		s.write("home/.ssh/config", "ssh-config-visible\n")
+		s.write("home/.aws/credentials", "AWS-SECRET-MARKER\n")
+		script := "cat ~/.ssh/id_rsa ~/.ssh/id_ed25519 ~/.ssh/config ~/.aws/credentials 2>&1; echo done"
+		res := s.fence("-c", script)
+		for _, m := range []string{"SSH-PRIVATE-KEY-MARKER", "ED25519-KEY-MARKER", "AWS-SECRET-MARKER"} {
+			if strings.Contains(res.stdout+res.stderr, m) {
+				t.Errorf("credential content %s readable inside: %v", m, res)
+			}
+		}
+		if !strings.Contains(res.stdout, "ssh-config-visible") {
+			t.Errorf("~/.ssh/config (not a credential) should stay readable: %v", res)
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowRead":["~/.ssh/id_rsa"]}}`)
+		res = s.fence("-s", cfg, "-c", script)
+		if !strings.Contains(res.stdout, "SSH-PRIVATE-KEY-MARKER") {
+			t.Errorf("allowRead ~/.ssh/id_rsa: key not readable: %v", res)
+		}
+		for _, m := range []string{"ED25519-KEY-MARKER", "AWS-SECRET-MARKER"} {
+			if strings.Contains(res.stdout+res.stderr, m) {
+				t.Errorf("allowRead of id_rsa exposed %s: %v", m, res)
+			}
+		}
+	})
+}
+
+// Existing protected files and directories are read-only even in a
+// writable working directory: in the working directory and in $HOME.
+func TestFSProtectedExisting(t *testing.T) {
+	protected := []string{
+		".bashrc", ".zshrc", ".profile", ".gitconfig", ".gitmodules", ".mcp.json",
+		".git/hooks/pre-commit", ".git/config",
+		".vscode/settings.json", ".idea/workspace.xml",
+		".claude/commands/cmd.md", ".claude/agents/agent.md",
+		"home/.bashrc", "home/.profile", "home/.gitconfig", "home/.zshrc",
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, p := range protected {
+			s.write(p, "orig "+p+"\n")
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		for _, p := range protected {
+			res := s.fence("-s", cfg, "--", "sh", "-c", `echo evil >> "$1"`, "sh", p)
+			if res.code == 0 || !writeDenied(res.stderr) {
+				t.Errorf("appending to protected %s: want EROFS/EACCES: %v", p, res)
+			}
+			res = s.fence("-s", cfg, "--", "rm", "-f", p)
+			if res.code == 0 {
+				t.Errorf("removing protected %s succeeded: %v", p, res)
+			}
+			res = s.fence("-s", cfg, "--", "mv", p, p+".moved")
+			if res.code == 0 {
+				t.Errorf("renaming protected %s succeeded: %v", p, res)
+			}
+			mustHaveContent(t, s.path(p), "orig "+p+"\n", "protected "+p)
+			mustNotExist(t, s.path(p+".moved"), "renamed protected "+p)
+		}
+		// New files in protected directories.
+		for _, p := range []string{".git/hooks/post-checkout", ".vscode/tasks.json", ".idea/new.xml", ".claude/commands/new.md", ".claude/agents/new.md"} {
+			s.mustFailWrite(cfg, s.path(p), "new file in a protected directory")
+		}
+		// The protected directories themselves cannot be moved away.
+		for _, d := range []string{".git/hooks", ".vscode", ".claude/commands"} {
+			res := s.fence("-s", cfg, "--", "mv", d, d+"-moved")
+			if res.code == 0 {
+				t.Errorf("renaming protected dir %s succeeded: %v", d, res)
+			}
+			mustNotExist(t, s.path(d+"-moved"), "moved protected dir")
+		}
+		// Control: an ordinary file next to them is writable.
+		s.mustRun("-s", cfg, "-c", "echo ok > .git/HEAD-test && echo ok > ordinary.txt")
+		mustHaveContent(t, s.path("ordinary.txt"), "ok\n", "ordinary file in the writable dir")
+	})
+}
+
+// allowGitConfig makes .git/config writable; .git/hooks stays protected.
+func TestFSAllowGitConfig(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write(".git/config", "[core]\n")
+		s.write(".git/hooks/pre-commit", "orig\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"allowGitConfig":true}}`)
+		s.mustRun("-s", cfg, "-c", `printf '[user]\n' >> .git/config`)
+		mustHaveContent(t, s.path(".git/config"), "[core]\n[user]\n", "allowGitConfig .git/config")
+		res := s.fence("-s", cfg, "-c", "echo evil >> .git/hooks/pre-commit")
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("allowGitConfig must not open .git/hooks: %v", res)
+		}
+		mustHaveContent(t, s.path(".git/hooks/pre-commit"), "orig\n", ".git/hooks with allowGitConfig")
+	})
+}
+
+// A protected name that does not exist yet cannot be created later in a
+// writable directory, directly or by moving its parent out of the way.
+func TestFSProtectedNameCannotBeCreated(t *testing.T) {
+	names := []string{
+		".bashrc", ".zshrc", ".profile", ".gitconfig", ".gitmodules", ".mcp.json",
+		".git/hooks/pre-commit", ".git/config",
+		".vscode/settings.json", ".idea/workspace.xml", ".claude/commands/x.md", ".claude/agents/x.md",
+		"home/.bashrc", "home/.zshrc", "home/.gitconfig",
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write(".git/HEAD", "ref: refs/heads/main\n") // a repository without hooks or config
+		s.mkdir(".claude")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		for _, n := range names {
+			res := s.fence("-s", cfg, "--", "sh", "-c", `mkdir -p "$(dirname "$1")" && echo evil > "$1"`, "sh", n)
+			if res.code == 0 {
+				t.Errorf("creating protected name %s succeeded inside: %v", n, res)
+			}
+			mustNotExist(t, s.path(n), "protected name created")
+		}
+
+		// Existing hooks: move .git aside, then plant a new .git/hooks.
+		s.write("repo/.git/hooks/pre-commit", "orig\n")
+		res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "-c", `mv .git .git-moved; mkdir -p .git/hooks && echo evil > .git/hooks/pre-commit`)
+		t.Logf("rename-parent attempt: %v", res)
+		if b, err := os.ReadFile(s.path("repo/.git/hooks/pre-commit")); err != nil || string(b) != "orig\n" {
+			t.Errorf("moving .git aside let the command plant .git/hooks/pre-commit: host has %q (%v)", b, err)
+		}
+	})
+}
+
+// denyWrite makes a file (or dir) read-only inside a writable directory,
+// still readable.
+func TestFSDenyWrite(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("locked.txt", "locked\n")
+		s.write("lockeddir/f.txt", "f\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["locked.txt","lockeddir"]}}`)
+		res := s.fence("-s", cfg, "-c", "cat locked.txt; echo evil >> locked.txt")
+		if res.code == 0 || !writeDenied(res.stderr) || !strings.HasPrefix(res.stdout, "locked\n") {
+			t.Errorf("denyWrite file: want readable and EROFS/EACCES on write: %v", res)
+		}
+		mustHaveContent(t, s.path("locked.txt"), "locked\n", "denyWrite file")
+		s.mustFailWrite(cfg, s.path("lockeddir/new.txt"), "denyWrite dir")
+		res = s.fence("-s", cfg, "--", "rm", "-f", "locked.txt")
+		if res.code == 0 {
+			t.Errorf("removing denyWrite file succeeded: %v", res)
+		}
+		mustHaveContent(t, s.path("locked.txt"), "locked\n", "denyWrite file after rm")
+		s.mustRun("-s", cfg, "-c", "echo ok > free.txt")
+		mustHaveContent(t, s.path("free.txt"), "ok\n", "writable file next to denyWrite")
+	})
+}
+
+// Symlinks never widen what is writable: writing through a link (made on
+// the host or inside) to /etc, $HOME or a read-only sibling fails.
+func TestFSSymlinkEscape(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w")
+		s.mkdir("outside")
+		for name, target := range map[string]string{"w/etc-link": "/etc", "w/out-link": "../outside", "w/home-link": s.home} {
+			if err := os.Symlink(target, s.path(name)); err != nil {
+				t.Fatal(err)
+			}
+			if os.Geteuid() == 0 {
+				_ = os.Lchown(s.path(name), s.r.uid, s.r.gid)
+			}
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		etcName := unique("fence-e2e-")
+		defer os.Remove("/etc/" + etcName)
+		for _, c := range []struct{ via, host string }{
+			{"w/etc-link/" + etcName, "/etc/" + etcName},
+			{"w/out-link/new.txt", s.path("outside/new.txt")},
+			{"w/home-link/new.txt", filepath.Join(s.home, "new.txt")},
+		} {
+			res := s.tryWrite(cfg, c.via)
+			if res.code == 0 || !writeDenied(res.stderr) {
+				t.Errorf("writing through %s: want EROFS/EACCES: %v", c.via, res)
+			}
+			mustNotExist(t, c.host, "write through symlink "+c.via)
+		}
+		// A link made inside the sandbox.
+		name2 := unique("fence-e2e-")
+		defer os.Remove("/etc/" + name2)
+		res := s.fence("-s", cfg, "-c", "ln -s /etc w/made-inside && echo x > w/made-inside/"+name2)
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("writing through a symlink made inside: want EROFS/EACCES: %v", res)
+		}
+		mustNotExist(t, "/etc/"+name2, "write through a symlink made inside")
+	})
+}
+
+// `..` never leaves the writable area.
+func TestFSDotDotTraversal(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w/sub")
+		s.mkdir("outside")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		for _, c := range []struct{ via, host string }{
+			{"w/../outside/a.txt", s.path("outside/a.txt")},
+			{"w/sub/../../escaped.txt", s.path("escaped.txt")},
+			{"w/../../" + filepath.Base(s.dir) + "/escaped2.txt", s.path("escaped2.txt")},
+		} {
+			res := s.tryWrite(cfg, c.via)
+			if res.code == 0 || !writeDenied(res.stderr) {
+				t.Errorf("writing %s: want EROFS/EACCES: %v", c.via, res)
+			}
+			mustNotExist(t, c.host, "write via "+c.via)
+		}
+		res := s.fence("-s", cfg, "-c", "cd w/sub && echo x > ../../escaped3.txt")
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("cd w/sub; write ../../escaped3.txt: want EROFS/EACCES: %v", res)
+		}
+		mustNotExist(t, s.path("escaped3.txt"), "write via cd + ..")
+
+		// Working directory = the writable dir; its parent is not.
+		cfg2 := s.config("w/fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		res = s.fenceWith(opts{dir: s.path("w")}, "-s", cfg2, "-c", "echo ok > in.txt; echo x > ../escaped4.txt")
+		if res.code == 0 {
+			t.Errorf("writing ../escaped4.txt from the writable cwd succeeded: %v", res)
+		}
+		mustHaveContent(t, s.path("w/in.txt"), "ok\n", "write in the writable cwd")
+		mustNotExist(t, s.path("escaped4.txt"), "write via ../ from the cwd")
+	})
+}
+
+// A hard link from the writable area to a file outside it fails, or at
+// least grants no write to the target.
+func TestFSHardLink(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w")
+		target := s.write("outside/target.txt", "original\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		res := s.fence("-s", cfg, "-c", "ln outside/target.txt w/hl && echo linked; echo pwned > w/hl")
+		t.Logf("hard link attempt: %v", res)
+		if strings.Contains(res.stdout, "linked") {
+			t.Logf("note: the hard link was created (the issue asks for it to fail)")
+		}
+		mustHaveContent(t, target, "original\n", "hard-link target outside the writable area")
+		// A system file: the link alone must not succeed (nothing is
+		// written through it here, to keep the host safe if it did).
+		res = s.fence("-s", cfg, "--", "ln", "/etc/passwd", "w/passwd-link")
+		if res.code == 0 {
+			t.Errorf("hard link to /etc/passwd from the writable area succeeded: %v", res)
+		}
+		mustNotExist(t, s.path("w/passwd-link"), "hard link to /etc/passwd")
+	})
+}

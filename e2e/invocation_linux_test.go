@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fence -- cmd args: argv reaches the command unchanged, spaces and shell
+// metacharacters included.
+func TestInvocationDoubleDash(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("--", "printf", "[%s]", "a", "b c", "$HOME", "*", "")
+		if want := "[a][b c][$HOME][*][]"; res.stdout != want {
+			t.Errorf("stdout %q, want %q", res.stdout, want)
+		}
+	})
+}
+
+// fence cmd args, without "--".
+func TestInvocationPlainArgs(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("printf", "%s-%s", "x", "y z")
+		if want := "x-y z"; res.stdout != want {
+			t.Errorf("stdout %q, want %q", res.stdout, want)
+		}
+	})
+}
+
+// fence -c "shell string" runs the string through a shell.
+func TestInvocationShellString(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("-c", `x=4; echo "$((x*10+2))" | tr 4 X; echo "$0" >&2`)
+		if res.stdout != "X2\n" {
+			t.Errorf("stdout %q, want %q", res.stdout, "X2\n")
+		}
+		if !strings.Contains(res.stderr, "bash") {
+			t.Errorf("$0 is %q, want the default shell bash", res.stderr)
+		}
+	})
+}
+
+// fence stops parsing its own flags at the first non-flag argument:
+// `fence ls -l` runs `ls -l`, `fence echo -c x` prints "-c x".
+func TestInvocationFlagsStopAtCommand(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("listed.txt", "12345")
+		res := s.mustRun("ls", "-l", "listed.txt")
+		out := strings.TrimSpace(res.stdout)
+		if !strings.HasPrefix(out, "-rw-r--r--") || !strings.HasSuffix(out, "listed.txt") || !strings.Contains(out, " 5 ") {
+			t.Errorf("`fence ls -l listed.txt` printed %q, want a long listing (-rw-r--r-- ... 5 ... listed.txt)", out)
+		}
+		res = s.mustRun("echo", "-c", "not-a-fence-flag", "-s", "x", "--debug")
+		if want := "-c not-a-fence-flag -s x --debug\n"; res.stdout != want {
+			t.Errorf("`fence echo -c ...` printed %q, want %q", res.stdout, want)
+		}
+	})
+}
+
+// --shell-login runs the shell as a login shell; without it, it is not.
+func TestInvocationShellLogin(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("--shell-login", "-c", "shopt -q login_shell && echo login || echo not-login")
+		if res.stdout != "login\n" {
+			t.Errorf("--shell-login: stdout %q, want %q", res.stdout, "login\n")
+		}
+		res = s.mustRun("-c", "shopt -q login_shell && echo login || echo not-login")
+		if res.stdout != "not-login\n" {
+			t.Errorf("without --shell-login: stdout %q, want %q", res.stdout, "not-login\n")
+		}
+	})
+}
+
+// fence's exit code is the command's.
+func TestExitCode(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, c := range []struct {
+			args []string
+			want int
+		}{
+			{[]string{"-c", "exit 7"}, 7},
+			{[]string{"-c", "exit 0"}, 0},
+			{[]string{"-c", "exit 255"}, 255},
+			{[]string{"--", "false"}, 1},
+			{[]string{"--", "true"}, 0},
+			{[]string{"--", "sh", "-c", "exit 3"}, 3},
+		} {
+			res := s.fence(c.args...)
+			if res.code != c.want || res.err != nil {
+				t.Errorf("want exit %d: %v", c.want, res)
+			}
+		}
+	})
+}
+
+// A command killed by signal n gives 128+n.
+func TestExitCodeSignal(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, c := range []struct {
+			cmd  string
+			want int
+		}{
+			{"kill -9 $$", 128 + 9},
+			{"kill -TERM $$", 128 + 15},
+			{"kill -SEGV $$", 128 + 11},
+		} {
+			res := s.fence("-c", c.cmd)
+			if res.code != c.want || res.err != nil {
+				t.Errorf("-c %q: want exit %d: %v", c.cmd, c.want, res)
+			}
+		}
+	})
+}
+
+// A command that is not found: 127, as in a shell.
+func TestExitCodeCommandNotFound(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fence("--", "fence-e2e-no-such-command")
+		if res.code != 127 {
+			t.Errorf("want exit 127: %v", res)
+		}
+	})
+}
+
+// stdin, stdout and stderr pass through untouched, binary data included.
+func TestStdioPassThrough(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// Every byte value, then a large pseudo-random body (bigger than
+		// any pipe buffer).
+		var in bytes.Buffer
+		for i := 0; i < 256; i++ {
+			in.WriteByte(byte(i))
+		}
+		x := uint32(2463534242)
+		for in.Len() < 1<<20+123 {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			in.WriteByte(byte(x))
+		}
+		want := in.String()
+		res := s.fenceWith(opts{stdin: bytes.NewReader(in.Bytes())}, "--", "cat")
+		if res.code != 0 || res.err != nil {
+			t.Fatalf("cat: %v", res)
+		}
+		if res.stdout != want {
+			t.Errorf("cat through fence: got %d bytes, want %d identical bytes (first difference at %d)", len(res.stdout), len(want), firstDiff(res.stdout, want))
+		}
+		if res.stderr != "" {
+			t.Errorf("stderr %q, want nothing", res.stderr)
+		}
+
+		// stdout and stderr stay separate and exact.
+		res = s.fence("-c", `printf 'out\000\377\n'; printf 'err\001\n' >&2; exit 5`)
+		if res.code != 5 {
+			t.Errorf("want exit 5: %v", res)
+		}
+		if res.stdout != "out\x00\xff\n" {
+			t.Errorf("stdout %q, want %q", res.stdout, "out\x00\xff\n")
+		}
+		if res.stderr != "err\x01\n" {
+			t.Errorf("stderr %q, want %q", res.stderr, "err\x01\n")
+		}
+
+		// stdin is the command's stdin: EOF arrives.
+		res = s.fenceWith(opts{stdin: strings.NewReader("l1\nl2\nl3")}, "-c", "wc -l; read -r x || echo eof")
+		if res.code != 0 || strings.Fields(res.stdout)[0] != "2" || !strings.Contains(res.stdout, "eof") {
+			t.Errorf("want 2 lines counted and eof: %v", res)
+		}
+	})
+}
+
+func firstDiff(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// SIGTERM sent to the fence process reaches the command.
+func TestSIGTERMReachesCommand(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-c", `trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.1; done`)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(stdout)
+		line, err := br.ReadString('\n')
+		if line != "ready\n" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("first line %q (%v), want \"ready\"; stderr %q", line, err, stderr.String())
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(br)
+		err = cmd.Wait()
+		code := cmd.ProcessState.ExitCode()
+		if ctx.Err() != nil {
+			t.Fatalf("fence did not exit after SIGTERM within %v; output %q", runTimeout, rest)
+		}
+		if code != 42 {
+			t.Errorf("exit %d (%v), want 42 from the command's TERM trap; stderr %q", code, err, stderr.String())
+		}
+		if !strings.Contains(string(rest), "got-term") {
+			t.Errorf("output after SIGTERM %q, want \"got-term\"", rest)
+		}
+	})
+}
+
+// No command: exit 1 and a message.
+func TestNoCommand(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		for _, args := range [][]string{nil, {"-s", cfg}, {"--"}} {
+			res := s.fence(args...)
+			if res.code != 1 {
+				t.Errorf("want exit 1: %v", res)
+			}
+			if !strings.Contains(res.stderr, "no command specified") {
+				t.Errorf("want \"no command specified\" on stderr: %v", res)
+			}
+		}
+	})
+}
+
+// waitUntil polls cond until it holds or timeout passes (a guard against
+// hangs, not a timing assertion).
+func waitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -190,7 +190,7 @@ func runSandbox(f *flags, args []string) error {
 	pending = nil // fence.Run owns it now, and spec.Abort on errors
 	spec := &fence.Spec{
 		Pending: pd,
-		Config: cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
+		Config:  cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
 		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,
 	}

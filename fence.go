@@ -160,7 +160,7 @@ func ShellQuote(args []string) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		if a != "" && !strings.ContainsAny(a, " \t\n\"'\\$`!*?[](){}<>|&;#~=%") {
+		if a != "" && !strings.ContainsAny(a, " \t\n\"'\\$`!*?[](){}<>|&;#~=%") && !hasControl(a) {
 			b.WriteString(a)
 			continue
 		}
@@ -169,6 +169,17 @@ func ShellQuote(args []string) string {
 		b.WriteByte('\'')
 	}
 	return b.String()
+}
+
+// hasControl reports whether s has an ASCII control character, which some
+// shells treat as a separator: quoting it is always safe.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func getenv(env []string, key string) string {

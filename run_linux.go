@@ -13,6 +13,7 @@ import (
 
 // Run runs the command of s in the sandbox and returns its exit code.
 func Run(s *Spec) (int, error) {
+	defer s.Abort() // a pending init stage not used below
 	o, err := s.Plan()
 	if err != nil {
 		return 1, err

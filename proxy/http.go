@@ -69,7 +69,7 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Flush after every write: goproxy flushes only event streams, so a
 	// chunked stream (NDJSON, long polls) would otherwise sit in the
 	// server's buffer.
-	s.gp.ServeHTTP(w, r)
+	s.gp.ServeHTTP(flushWriter{w}, r)
 }
 
 func requestURL(r *http.Request) string {

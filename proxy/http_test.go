@@ -254,14 +254,22 @@ func streamTest(t *testing.T, contentType string) {
 	}()
 	_, port := hostPort(t, up.Listener.Addr().String())
 	p := appProxy(t, port)
-	resp, err := p.client(t, nil).Get("http://app.test:" + port + "/events")
-	if err != nil {
-		t.Fatal(err)
+	// Both the response head and the first event must arrive while the
+	// server still holds the rest back.
+	type result struct {
+		first string
+		body  *bufio.Reader
+		err   error
 	}
-	defer resp.Body.Close()
-	first := make(chan string, 1)
-	br := bufio.NewReader(resp.Body)
+	first := make(chan result, 1)
 	go func() {
+		resp, err := p.client(t, nil).Get("http://app.test:" + port + "/events")
+		if err != nil {
+			first <- result{err: err}
+			return
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		br := bufio.NewReader(resp.Body)
 		var b strings.Builder
 		for !strings.HasSuffix(b.String(), "\n\n") {
 			line, err := br.ReadString('\n')
@@ -270,13 +278,15 @@ func streamTest(t *testing.T, contentType string) {
 				break
 			}
 		}
-		first <- b.String()
+		first <- result{first: b.String(), body: br}
 	}()
+	var br *bufio.Reader
 	select {
-	case got := <-first:
-		if got != "data: one\n\n" {
-			t.Fatalf("first event %q", got)
+	case r := <-first:
+		if r.err != nil || r.first != "data: one\n\n" {
+			t.Fatalf("first event %q, %v", r.first, r.err)
 		}
+		br = r.body
 	case <-time.After(5 * time.Second):
 		t.Fatal("first event did not arrive before the response ended: the proxy buffers streams")
 	}
@@ -895,5 +905,31 @@ func TestSplitTarget(t *testing.T) {
 		if (err == nil) != c.ok || h != c.host || p != c.port {
 			t.Errorf("splitTarget(%q) = %q, %d, %v; want %q, %d, ok=%v", c.in, h, p, err, c.host, c.port, c.ok)
 		}
+	}
+}
+
+func TestSetRules(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	_, port := hostPort(t, up.Listener.Addr().String())
+	p := appProxy(t, port)
+	c := p.client(t, nil) // keeps its connection to the proxy alive
+	get := func() int {
+		resp, err := c.Get("http://app.test:" + port + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		return resp.StatusCode
+	}
+	if got := get(); got != 200 {
+		t.Fatalf("before: %d", got)
+	}
+	p.SetRules(mustRules(t, []string{"other.test"}, nil))
+	if got := get(); got != 403 {
+		t.Fatalf("after SetRules: %d, want 403 on the same client connection", got)
+	}
+	if _, _, resp := p.connect(t, "app.test:"+port, ""); resp.StatusCode != 403 {
+		t.Fatalf("CONNECT after SetRules: %d", resp.StatusCode)
 	}
 }

@@ -1,0 +1,258 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/config")
+
+// testdata is the shared fixture directory (reached by relative path, as
+// the Go tool ignores testdata/).
+const testdata = "../testdata/config"
+
+// golden compares got with testdata/config/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join(testdata, name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./config -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from the golden file (run go test ./config -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestParseFullJSONC(t *testing.T) {
+	c, err := LoadFile(filepath.Join(testdata, "full.jsonc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		AllowPty: true,
+		Network: NetworkConfig{
+			AllowedDomains:          []string{"github.com", "*.npmjs.org", "localhost"},
+			DeniedDomains:           []string{"169.254.169.254"},
+			AllowUnixSockets:        []string{"/run/user/1000/podman.sock"},
+			AllowLocalBinding:       true,
+			AllowLocalOutbound:      Bool(false),
+			AllowLocalOutboundPorts: []int{5432, 6379},
+			HTTPProxyPort:           3128,
+			SOCKSProxyPort:          1080,
+		},
+		Filesystem: FilesystemConfig{
+			DefaultDenyRead: true,
+			AllowRead:       []string{"~/src"},
+			AllowExecute:    []string{"/opt/tools/bin"},
+			DenyRead:        []string{"~/.ssh/id_*"},
+			AllowWrite:      []string{".", "/tmp"},
+			DenyWrite:       []string{"**/.env"},
+			AllowGitConfig:  true,
+		},
+		Command: CommandConfig{Deny: []string{"git push", "python3"}, Allow: []string{"git push origin docs"}, UseDefaults: Bool(false)},
+		SSH: SSHConfig{
+			AllowedHosts: []string{"*.example.com"}, DeniedHosts: []string{"prod-db.example.com"},
+			AllowedCommands: []string{"ls"}, DeniedCommands: []string{"rm -rf"}, InheritDeny: true,
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("LoadFile(full.jsonc) =\n%+v\nwant\n%+v", c, want)
+	}
+	// Parse keeps $schema; resolution drops it with extends.
+	raw, _ := os.ReadFile(filepath.Join(testdata, "full.jsonc"))
+	p, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(p.Schema, "fence.schema.json") {
+		t.Errorf("Parse: $schema = %q", p.Schema)
+	}
+	out, err := Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "full.golden.json", out)
+	// The clean output parses back to the same config.
+	back, err := Parse(out)
+	if err != nil || !reflect.DeepEqual(back, c) {
+		t.Errorf("Marshal output does not round-trip: %v\n%+v", err, back)
+	}
+}
+
+// Error messages for bad files, each naming the field and its line.
+func TestParseErrorsGolden(t *testing.T) {
+	var b strings.Builder
+	for _, name := range []string{"typo.json", "nested-typo.json", "wrong-type.json", "empty-path.json"} {
+		_, err := LoadFile(filepath.Join(testdata, name))
+		if err == nil {
+			t.Errorf("LoadFile(%s) succeeded, want an error", name)
+			continue
+		}
+		// Make the path stable across checkouts.
+		msg := strings.ReplaceAll(err.Error(), absTestdata(t), "testdata/config")
+		b.WriteString(name + ": " + msg + "\n")
+	}
+	golden(t, "parse-errors.golden", []byte(b.String()))
+}
+
+func absTestdata(t *testing.T) string {
+	t.Helper()
+	abs, err := filepath.Abs(testdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"unknown top-level key", "{\n  \"network\": {},\n  \"filesytem\": {}\n}",
+			`unknown field "filesytem" at line 3 (did you mean "filesystem"?); remove it or fix its spelling`},
+		{"unknown nested key", "{\"network\": {\n\"allowedDomain\": []}}",
+			`unknown field "network.allowedDomain" at line 2 (did you mean "allowedDomains"?); remove it or fix its spelling`},
+		{"unknown key, no suggestion", `{"zzz": 1}`, `unknown field "zzz" at line 1; remove it or fix its spelling`},
+		{"$schema only at top", `{"network": {"$schema": "x"}}`, `unknown field "network.$schema" at line 1`},
+		{"string for list", "{\n\"network\": {\n\"allowedDomains\": \"github.com\"}}",
+			`field "network.allowedDomains" at line 3: expected an array of strings, got a string`},
+		{"number in list", "{\"command\": {\"deny\": [\n\"ls\",\n3]}}",
+			`field "command.deny[1]" at line 3: expected a string, got a number`},
+		{"null in list", `{"command": {"deny": [null]}}`, `field "command.deny[0]": expected a string, got null`},
+		{"string for bool", `{"allowPty": "yes"}`, `field "allowPty" at line 1: expected true or false, got a string`},
+		{"bool for optional bool", `{"command": {"useDefaults": 1}}`, `field "command.useDefaults" at line 1: expected true or false (or null), got a number`},
+		{"float port", `{"network": {"httpProxyPort": 3128.5}}`, `field "network.httpProxyPort" at line 1: expected an integer, got 3128.5`},
+		{"string port", `{"network": {"allowLocalOutboundPorts": ["80"]}}`, `field "network.allowLocalOutboundPorts[0]" at line 1: expected an integer, got a string`},
+		{"section not object", `{"ssh": []}`, `field "ssh" at line 1: expected an object, got an array`},
+		{"top-level array", `[1]`, `the top level must be an object, got an array`},
+		{"syntax error", "{\n  \"allowPty\": true,,\n}", `invalid JSON in config file: line 2`},
+		{"trailing garbage", `{} {}`, `invalid JSON in config file`},
+		{"duplicate key", "{\"allowPty\": true,\n\"allowPty\": false}", `duplicate field "allowPty" at line 2 (first set at line 1); keep one`},
+		{"duplicate key, other case", "{\"allowPty\": true, \"AllowPty\": false}", `duplicate field "AllowPty"`},
+		{"empty allowWrite", "{\"filesystem\": {\"allowWrite\": [\n\".\",\n\"\"]}}", `invalid configuration: filesystem.allowWrite contains empty path (line 3)`},
+		{"blank denyRead", `{"filesystem": {"denyRead": ["  "]}}`, `filesystem.denyRead contains empty path`},
+		{"empty allowRead", `{"filesystem": {"allowRead": [""]}}`, `filesystem.allowRead contains empty path`},
+		{"empty command", `{"command": {"deny": [""]}}`, `command.deny contains empty command`},
+		{"empty allow", `{"command": {"allow": [" "]}}`, `command.allow contains empty command`},
+		{"empty ssh command", `{"ssh": {"allowedCommands": [""]}}`, `ssh.allowedCommands contains empty command`},
+		{"domain with scheme", `{"network": {"allowedDomains": ["https://github.com"]}}`, `invalid allowed domain "https://github.com": domain pattern cannot contain protocol, path, or port`},
+		{"domain with port", `{"network": {"allowedDomains": ["github.com:443"]}}`, `domain pattern cannot contain protocol, path, or port`},
+		{"too broad wildcard", `{"network": {"allowedDomains": ["*.com"]}}`, `invalid allowed domain "*.com": wildcard pattern too broad (e.g., *.com not allowed)`},
+		{"inner wildcard", `{"network": {"deniedDomains": ["git*.com"]}}`, `invalid denied domain "git*.com": only *.domain.com wildcard patterns are allowed`},
+		{"star in denied", `{"network": {"deniedDomains": ["*"]}}`, `invalid denied domain "*": only *.domain.com wildcard patterns are allowed`},
+		{"no dot", `{"network": {"allowedDomains": ["intranet"]}}`, `invalid allowed domain "intranet": invalid domain format`},
+		{"leading dot", `{"network": {"allowedDomains": [".example.com"]}}`, `invalid domain format`},
+		{"empty label", `{"network": {"allowedDomains": ["*.a..com"]}}`, `invalid domain format`},
+		{"bad local port", `{"network": {"allowLocalOutboundPorts": [0]}}`, `network.allowLocalOutboundPorts: invalid port 0 (must be 1-65535)`},
+		{"bad local port high", `{"network": {"allowLocalOutboundPorts": [70000]}}`, `invalid port 70000`},
+		{"bad proxy port", `{"network": {"socksProxyPort": -1}}`, `network.socksProxyPort: invalid port -1`},
+		{"host with path", `{"ssh": {"allowedHosts": ["host/x"]}}`, `invalid ssh.allowedHosts "host/x": host pattern cannot contain protocol or path`},
+		{"host with port", `{"ssh": {"deniedHosts": ["host:22"]}}`, `invalid ssh.deniedHosts "host:22": host pattern cannot contain port; specify port in SSH command instead`},
+		{"host with user", `{"ssh": {"allowedHosts": ["me@host"]}}`, `host pattern should not contain username; specify just the host`},
+		{"empty host", `{"ssh": {"allowedHosts": [""]}}`, `empty host pattern`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src))
+			if err == nil {
+				t.Fatalf("Parse(%s) succeeded, want error containing %q", tt.src, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse error = %q\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseAccepts(t *testing.T) {
+	tests := []struct {
+		name, src string
+		check     func(*Config) bool
+	}{
+		{"empty", "", func(c *Config) bool { return reflect.DeepEqual(c, &Config{}) }},
+		{"whitespace", " \n\t ", func(c *Config) bool { return reflect.DeepEqual(c, &Config{}) }},
+		{"empty object", "{}", func(c *Config) bool { return reflect.DeepEqual(c, &Config{}) }},
+		{"comments only object", "// hi\n{ /* x */ }\n", func(c *Config) bool { return reflect.DeepEqual(c, &Config{}) }},
+		{"case-insensitive keys", `{"Network": {"AllowedDomains": ["a.com"]}}`,
+			func(c *Config) bool { return len(c.Network.AllowedDomains) == 1 }},
+		{"null section", `{"network": null}`, func(c *Config) bool { return reflect.DeepEqual(c, &Config{}) }},
+		{"null list", `{"command": {"deny": null}}`, func(c *Config) bool { return c.Command.Deny == nil }},
+		{"null optional bool", `{"command": {"useDefaults": null}}`, func(c *Config) bool { return c.Command.UseDefaults == nil }},
+		{"false optional bool", `{"command": {"useDefaults": false}}`,
+			func(c *Config) bool { return c.Command.UseDefaults != nil && !*c.Command.UseDefaults }},
+		{"star allowed", `{"network": {"allowedDomains": ["*"]}}`, func(c *Config) bool { return c.Network.AllowsAllDomains() }},
+		{"IPv6 host", `{"ssh": {"allowedHosts": ["fe80::1", "::1"]}}`, func(c *Config) bool { return len(c.SSH.AllowedHosts) == 2 }},
+		{"IP domain", `{"network": {"deniedDomains": ["169.254.169.254"]}}`, func(c *Config) bool { return true }},
+		{"extends kept by Parse", `{"extends": "code"}`, func(c *Config) bool { return c.Extends == "code" }},
+		{"unicode escapes", `{"command": {"deny": ["git\u0020push"]}}`, func(c *Config) bool { return c.Command.Deny[0] == "git push" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("Parse(%s) = %+v", tt.src, c)
+			}
+		})
+	}
+}
+
+func TestLoadFileWildcardWarning(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "fence.json"), `{"network": {"allowedDomains": ["*"]}}`)
+	c, sources, err := Resolve(LoadOptions{SettingsPath: filepath.Join(dir, "fence.json"), Home: dir, Cwd: dir, ConfigDir: dir, NoProject: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Network.AllowsAllDomains() {
+		t.Error(`"*" was dropped`)
+	}
+	w := Warnings(sources)
+	if len(w) != 1 || !strings.Contains(w[0], `contains "*"`) || !strings.HasPrefix(w[0], filepath.Join(dir, "fence.json")+": ") {
+		t.Errorf("warnings = %q", w)
+	}
+	// Templates using "*" produce no warning.
+	_, sources, err = Resolve(LoadOptions{Template: "code-relaxed", Home: dir, Cwd: dir, ConfigDir: dir, NoProject: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := Warnings(sources); len(w) != 0 {
+		t.Errorf("template warnings = %q", w)
+	}
+}
+
+func TestLoadFileMissingAndEmpty(t *testing.T) {
+	dir := t.TempDir()
+	_, err := LoadFile(filepath.Join(dir, "nope.json"))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing file: err = %v", err)
+	}
+	write(t, filepath.Join(dir, "empty.json"), "  \n")
+	c, err := LoadFile(filepath.Join(dir, "empty.json"))
+	if err != nil || !reflect.DeepEqual(c, &Config{}) {
+		t.Errorf("empty file: %+v, %v", c, err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// No process outlives the command: a background child is killed with the
+// sandbox, and fence returns without waiting for it.
+func TestNoOrphans(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		const cmdline = "sleep\x001234.5\x00"
+		res := s.fence("-c", "sleep 1234.5 & echo started")
+		if res.code != 0 || res.stdout != "started\n" || res.err != nil {
+			t.Errorf("want exit 0 and \"started\": %v", res)
+		}
+		// The kernel tears the PID namespace down when PID 1 exits; give
+		// it the generous run timeout, not a timing assertion.
+		var left []int
+		if !waitUntil(runTimeout, func() bool { left = processesWithCmdline(cmdline); return len(left) == 0 }) {
+			t.Errorf("processes left after fence returned: %v (sleep 1234.5)", left)
+			for _, pid := range left {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	})
+}
+
+// processesWithCmdline lists the host pids whose cmdline is exactly cmdline.
+func processesWithCmdline(cmdline string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(b) == cmdline {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// FENCE_SANDBOX=1 is set inside, even if the caller set it to something
+// else.
+func TestEnvFenceSandbox(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fenceWith(opts{env: []string{"FENCE_SANDBOX=0"}}, "--", "printenv", "FENCE_SANDBOX")
+		if res.code != 0 || res.stdout != "1\n" {
+			t.Errorf("FENCE_SANDBOX inside: want 1: %v", res)
+		}
+		// Other variables pass through.
+		res = s.fenceWith(opts{env: []string{"FENCE_E2E_VAR=kept value"}}, "--", "printenv", "FENCE_E2E_VAR")
+		if res.stdout != "kept value\n" {
+			t.Errorf("ordinary variable not passed through: %v", res)
+		}
+	})
+}
+
+// LD_* and DYLD_* set outside are absent inside.
+func TestEnvLoaderVarsStripped(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fenceWith(opts{env: []string{
+			"LD_PRELOAD=/nonexistent/fence-e2e-preload.so",
+			"LD_LIBRARY_PATH=/nonexistent/fence-e2e-lib",
+			"LD_AUDIT=/nonexistent/fence-e2e-audit.so",
+			"DYLD_INSERT_LIBRARIES=/nonexistent/fence-e2e.dylib",
+		}}, "--", "env")
+		if res.code != 0 {
+			t.Fatalf("env: %v", res)
+		}
+		for _, l := range lines(res.stdout) {
+			if strings.HasPrefix(l, "LD_") || strings.HasPrefix(l, "DYLD_") {
+				t.Errorf("%s is set inside", l)
+			}
+		}
+		if strings.Contains(res.stdout+res.stderr, "fence-e2e") {
+			t.Errorf("a loader variable's value leaked inside: %v", res)
+		}
+	})
+}
+
+// Nothing of the policy reaches the sandbox through the environment or
+// argv: a unique marker in a denyRead path appears in neither env, the
+// command's argv, nor PID 1's cmdline or environ.
+func TestEnvPolicyNotLeaked(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		marker := unique("fencee2emarker")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["`+s.path(marker)+`","/`+marker+`-abs"]}}`)
+		res := s.fence("-s", cfg, "--", "sh", "-c",
+			`env; echo ---; tr '\0' ' ' < /proc/self/cmdline; echo; echo ---; tr '\0' ' ' < /proc/1/cmdline; echo; echo ---; tr '\0' '\n' < /proc/1/environ; echo ---; tr '\0' ' ' < /proc/$$/cmdline`)
+		if res.code != 0 && !strings.Contains(res.stderr, "/proc/1/") {
+			t.Errorf("probe failed: %v", res)
+		}
+		if !strings.Contains(res.stdout, "FENCE_SANDBOX=1") {
+			t.Errorf("env output incomplete: %v", res)
+		}
+		if strings.Contains(res.stdout+res.stderr, marker) {
+			t.Errorf("the policy marker %s is visible inside: %v", marker, res)
+		}
+		for _, l := range lines(res.stdout) {
+			if strings.HasPrefix(l, "FENCE_CONFIG") || strings.HasPrefix(l, "FENCE_POLICY") {
+				t.Errorf("policy variable inside: %s", l)
+			}
+		}
+	})
+}
+
+// fence --linux-features reports the kernel, the namespaces, seccomp and
+// Landlock, and exits 0.
+func TestLinuxFeatures(t *testing.T) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	// The kernel's Landlock ABI (0: none), asked directly.
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */)
+	if errno != 0 {
+		abi = 0
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fence("--linux-features")
+		if res.code != 0 {
+			t.Fatalf("want exit 0: %v", res)
+		}
+		out := res.stdout
+		if !strings.Contains(out, "Kernel: "+release) {
+			t.Errorf("no \"Kernel: %s\" line: %q", release, out)
+		}
+		for _, ns := range []string{"user", "mount", "pid", "net"} {
+			if !regexp.MustCompile(`(?m)^\s*` + ns + ` namespace: true\s*$`).MatchString(out) {
+				t.Errorf("no %q line: %q", ns+" namespace: true", out)
+			}
+		}
+		if !regexp.MustCompile(`(?m)^\s*Seccomp: true\s*$`).MatchString(out) {
+			t.Errorf("no \"Seccomp: true\" line: %q", out)
+		}
+		if abi > 0 {
+			m := regexp.MustCompile(`(?m)^\s*Landlock: true \(ABI v(\d+)\)\s*$`).FindStringSubmatch(out)
+			if m == nil {
+				t.Errorf("kernel has Landlock ABI %d, but no \"Landlock: true (ABI vN)\" line: %q", abi, out)
+			} else if n, _ := strconv.Atoi(m[1]); n < 1 || n > int(abi) {
+				t.Errorf("reported Landlock ABI v%d, kernel has %d", n, abi)
+			}
+		} else if !strings.Contains(out, "Landlock: false") {
+			t.Errorf("kernel has no Landlock, want \"Landlock: false\": %q", out)
+		}
+	})
+}

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ptyRun is fence running on a real terminal: a fresh pty whose slave is
+// fence's stdin, stdout, stderr and controlling terminal (fence is the
+// session leader, as a login shell would make it).
+type ptyRun struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	master *os.File
+	cancel context.CancelFunc
+
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{} // the reader saw EOF/EIO
+}
+
+// openPTY allocates a pty pair through /dev/ptmx.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatalf("ptsname: %v", err)
+	}
+	name := "/dev/pts/" + strconv.Itoa(n)
+	sl, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		t.Fatalf("open %s: %v", name, err)
+	}
+	if err := unix.IoctlSetWinsize(int(sl.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}); err != nil {
+		t.Fatalf("set window size: %v", err)
+	}
+	return m, sl
+}
+
+// startPTY starts fence with args on a new pty.
+func (s *sandbox) startPTY(args ...string) *ptyRun {
+	s.t.Helper()
+	master, slave := openPTY(s.t)
+	defer slave.Close()
+	if os.Geteuid() == 0 {
+		// As login(1) does: the terminal belongs to its user.
+		_ = slave.Chown(s.r.uid, s.r.gid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	cmd := s.command(ctx, opts{}, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr.Setsid = true
+	cmd.SysProcAttr.Setctty = true
+	cmd.SysProcAttr.Ctty = 0
+	if err := cmd.Start(); err != nil {
+		cancel()
+		master.Close()
+		s.t.Fatalf("start fence on a pty: %v", err)
+	}
+	p := &ptyRun{t: s.t, cmd: cmd, master: master, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	s.t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		master.Close()
+	})
+	return p
+}
+
+func (p *ptyRun) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor waits until the terminal output contains want.
+func (p *ptyRun) waitFor(want string) bool {
+	return waitUntil(runTimeout, func() bool { return strings.Contains(p.output(), want) })
+}
+
+func (p *ptyRun) write(s string) {
+	p.t.Helper()
+	if _, err := p.master.Write([]byte(s)); err != nil {
+		p.t.Fatalf("write to the pty: %v", err)
+	}
+}
+
+// wait waits for fence to exit and returns its exit code and the whole
+// terminal output.
+func (p *ptyRun) wait() (int, string) {
+	p.t.Helper()
+	err := p.cmd.Wait()
+	p.cancel()
+	// The reader ends when the last slave fd is closed.
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+	out := p.output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		p.t.Fatalf("wait: %v; output %q", err, out)
+	}
+	if p.cmd.ProcessState.ExitCode() < 0 {
+		p.t.Fatalf("fence died: %v; output %q", p.cmd.ProcessState, out)
+	}
+	return p.cmd.ProcessState.ExitCode(), out
+}
+
+// TIOCSTI and TIOCLINUX on the terminal are denied (EPERM): no keystroke
+// injection into the user's terminal.
+func TestPTYTiocstiDenied(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		p := s.startPTY("--", "python3", "-c", `import errno, fcntl, os, termios
+print("isatty", os.isatty(0))
+for name, req, arg in (("TIOCSTI", termios.TIOCSTI, b"x"), ("TIOCLINUX", 0x541C, b"\x06")):
+    try:
+        fcntl.ioctl(0, req, arg)
+        print(name, "allowed")
+    except PermissionError:
+        print(name, "EPERM")
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, e.errno))`)
+		code, out := p.wait()
+		if code != 0 {
+			t.Errorf("exit %d, output %q", code, out)
+		}
+		if !strings.Contains(out, "isatty True") {
+			t.Errorf("stdin is not a terminal inside: %q", out)
+		}
+		for _, name := range []string{"TIOCSTI", "TIOCLINUX"} {
+			if !strings.Contains(out, name+" EPERM") {
+				t.Errorf("%s: want PermissionError (EPERM from seccomp), output %q", name, out)
+			}
+		}
+	})
+}
+
+// `fence -- bash -i` on a terminal has job control.
+func TestPTYJobControl(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "bash")
+		p := s.startPTY("--", "bash", "-i")
+		// Wait for the first prompt, then type.
+		if !waitUntil(runTimeout, func() bool { return p.output() != "" }) {
+			t.Fatal("no prompt from bash -i")
+		}
+		p.write("echo jc-$-\n")
+		if !p.waitFor("jc-") {
+			t.Errorf("no answer from bash: %q", p.output())
+		}
+		p.write("exit\n")
+		code, out := p.wait()
+		if code != 0 {
+			t.Errorf("bash -i exit %d, output %q", code, out)
+		}
+		m := regexp.MustCompile(`jc-([A-Za-z]+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no jc-<flags> in the output %q", out)
+		}
+		if !strings.Contains(m[1], "m") {
+			t.Errorf("bash flags %q lack m (job control), output %q", m[1], out)
+		}
+		for _, bad := range []string{"no job control", "cannot set terminal process group"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("bash says %q: output %q", bad, out)
+			}
+		}
+	})
+}
+
+// The window size reaches the command, and a resize reaches it as
+// SIGWINCH.
+func TestPTYWindowSize(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "stty")
+		p := s.startPTY("-c", `trap 'echo "resized $(stty size)"; exit 0' WINCH; echo "size $(stty size)"; echo ready; while :; do sleep 0.1; done`)
+		if !p.waitFor("ready") {
+			t.Fatalf("no ready: %q", p.output())
+		}
+		if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+			t.Fatal(err)
+		}
+		code, out := p.wait()
+		if !strings.Contains(out, "size 33 101") {
+			t.Errorf("initial size: want \"size 33 101\", output %q", out)
+		}
+		if code != 0 || !strings.Contains(out, "resized 40 120") {
+			t.Errorf("resize: want exit 0 and \"resized 40 120\", exit %d, output %q", code, out)
+		}
+	})
+}
+
+// Ctrl-C on the terminal interrupts the command: exit 130.
+func TestPTYCtrlC(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("--", "sleep", "30")
+		// Wait until sleep runs and owns the terminal's foreground.
+		var sleepPid int
+		ok := waitUntil(runTimeout, func() bool {
+			sleepPid = findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00")
+			if sleepPid == 0 {
+				return false
+			}
+			fg, err := unix.IoctlGetInt(int(p.master.Fd()), unix.TIOCGPGRP)
+			return err == nil && fg == pgid(sleepPid)
+		})
+		if !ok {
+			fg, _ := unix.IoctlGetInt(int(p.master.Fd()), unix.TIOCGPGRP)
+			t.Fatalf("sleep (pid %d, pgid %d) never became the terminal's foreground process group (%d); output %q", sleepPid, pgid(sleepPid), fg, p.output())
+		}
+		p.write("\x03")
+		code, out := p.wait()
+		if code != 130 {
+			t.Errorf("after Ctrl-C: exit %d, want 130; output %q", code, out)
+		}
+	})
+}
+
+// findDescendant returns the pid of a descendant of root whose
+// /proc/<pid>/cmdline is exactly cmdline, or 0.
+func findDescendant(root int, cmdline string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || string(b) != cmdline {
+			continue
+		}
+		for p, n := pid, 0; p > 1 && n < 64; p, n = ppid(p), n+1 {
+			if p == root {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// statField returns field n (1-based, as in proc(5)) of /proc/pid/stat.
+func statField(pid, n int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields after it follow
+	// the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if n-3 >= len(f) || n < 3 {
+		return 0
+	}
+	v, _ := strconv.Atoi(f[n-3])
+	return v
+}
+
+func ppid(pid int) int { return statField(pid, 4) }
+func pgid(pid int) int { return statField(pid, 5) }

@@ -1,0 +1,186 @@
+package fence
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/nsfence/fence/config"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+func TestShellQuoteRoundTrip(t *testing.T) {
+	cases := [][]string{
+		{"echo", "hello world"}, {"printf", "%s\n", "a'b"}, {"x", ""}, {"a;b", "$(id)", "`x`"},
+		{"ls", "-l"}, {"grep", "git push", "log.txt"},
+	}
+	for _, args := range cases {
+		if got := wordsOf(t, ShellQuote(args)); !slices.Equal(got, args) {
+			t.Errorf("ShellQuote(%q) = %q parses back as %q", args, ShellQuote(args), got)
+		}
+	}
+}
+
+// wordsOf parses s as one simple command and returns its literal words.
+func wordsOf(t testing.TB, s string) []string {
+	f, err := syntax.NewParser().Parse(strings.NewReader(s), "")
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	if len(f.Stmts) != 1 {
+		t.Fatalf("%q is %d statements", s, len(f.Stmts))
+	}
+	call, ok := f.Stmts[0].Cmd.(*syntax.CallExpr)
+	if !ok {
+		t.Fatalf("%q is not a simple command", s)
+	}
+	var out []string
+	for _, w := range call.Args {
+		var b strings.Builder
+		for _, p := range w.Parts {
+			switch p := p.(type) {
+			case *syntax.Lit:
+				b.WriteString(p.Value)
+			case *syntax.SglQuoted:
+				b.WriteString(p.Value)
+			default:
+				t.Fatalf("%q: word part %T is not literal", s, p)
+			}
+		}
+		out = append(out, strings.ReplaceAll(b.String(), `\'`, "'"))
+	}
+	return out
+}
+
+func FuzzShellQuote(f *testing.F) {
+	for _, s := range []string{"hello", "a b", "it's", "", "$HOME", "a\nb", "*", "--flag=x"} {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if strings.ContainsRune(a+b, 0) || !utf8.ValidString(a) || !utf8.ValidString(b) {
+			return // argv cannot hold NUL; the test's parser rejects bad UTF-8 (bash does not)
+		}
+		if strings.ContainsRune(a+b, '\r') {
+			return // the test's parser folds CRLF even inside quotes; bash does not
+		}
+		q := ShellQuote([]string{"cmd", a, b})
+		got := wordsOf(t, q)
+		if !slices.Equal(got, []string{"cmd", a, b}) {
+			t.Fatalf("ShellQuote(%q, %q) = %q parses back as %q", a, b, q, got)
+		}
+	})
+}
+
+func TestArgvDirectExecOrShell(t *testing.T) {
+	env := []string{"PATH=" + os.Getenv("PATH"), "SHELL=/bin/sh"}
+	s := &Spec{Args: []string{"ls", "-l"}}
+	if p, args, err := s.argv(env); err != nil || p != "ls" || !slices.Equal(args, []string{"ls", "-l"}) {
+		t.Fatalf("plain argv: %q %q %v", p, args, err)
+	}
+	s = &Spec{Args: []string{"cd", "/tmp"}}
+	if _, args, err := s.argv(env); err != nil || len(args) != 3 || args[1] != "-c" || args[2] != "cd /tmp" {
+		t.Fatalf("builtin goes through the shell: %q %v", args, err)
+	}
+	s = &Spec{Command: "echo hi | cat", ShellLogin: true}
+	if _, args, err := s.argv(env); err != nil || args[1] != "-lc" || args[2] != "echo hi | cat" {
+		t.Fatalf("-c with --shell-login: %q %v", args, err)
+	}
+	if _, _, err := (&Spec{}).argv(env); err != ErrNoCommand {
+		t.Fatalf("no command: %v", err)
+	}
+	if _, _, err := (&Spec{Args: []string{"x"}, Shell: "weird"}).argv(env); err != nil {
+		t.Fatalf("argv of a plain program must not need the shell: %v", err)
+	}
+	if _, _, err := (&Spec{Command: "x", Shell: "weird"}).argv(env); err == nil || !strings.Contains(err.Error(), `invalid shell mode "weird"`) {
+		t.Fatalf("bad shell mode: %v", err)
+	}
+}
+
+func TestSanitizeEnv(t *testing.T) {
+	out, stripped := SanitizeEnv([]string{"LD_PRELOAD=/x.so", "HOME=/h", "DYLD_INSERT_LIBRARIES=y", "FENCE_SANDBOX=0", "LDX=1"})
+	if !slices.Equal(out, []string{"HOME=/h", "LDX=1", "FENCE_SANDBOX=1"}) {
+		t.Fatalf("env = %q", out)
+	}
+	if !slices.Equal(stripped, []string{"LD_PRELOAD", "DYLD_INSERT_LIBRARIES"}) {
+		t.Fatalf("stripped = %q", stripped)
+	}
+}
+
+func TestFSPolicy(t *testing.T) {
+	ws := t.TempDir()
+	home := t.TempDir()
+	for _, d := range []string{".git/hooks", "sub", "keys"} {
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{".bashrc", ".git/config", "secret.txt", "keys/a.pem", "keys/b.pem", "keys/c.txt"} {
+		if err := os.WriteFile(filepath.Join(ws, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Default()
+	c.Filesystem.AllowWrite = []string{".", "/tmp", "missing-dir", "sub/**"}
+	c.Filesystem.DenyRead = []string{"secret.txt", "./keys/*.pem"}
+	c.Filesystem.DenyWrite = []string{"~/nothing-here"}
+	s := &Spec{Config: c, Cwd: ws, Home: home}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp := s.fsPolicy(c)
+	ws, _ = filepath.EvalSymlinks(ws)
+	home, _ = filepath.EvalSymlinks(home)
+	if !fp.HostTmp {
+		t.Error(`allowWrite "/tmp" must select the host /tmp`)
+	}
+	if !slices.Equal(fp.Writable, []string{ws, filepath.Join(ws, "sub")}) {
+		t.Errorf("writable = %q", fp.Writable)
+	}
+	for _, p := range []string{".bashrc", ".git/hooks", ".git/config"} {
+		if !slices.Contains(fp.Protected, filepath.Join(ws, p)) {
+			t.Errorf("protected lacks %s: %q", p, fp.Protected)
+		}
+	}
+	for _, p := range []string{filepath.Join(ws, "secret.txt"), filepath.Join(ws, "keys/a.pem"), filepath.Join(ws, "keys/b.pem"), filepath.Join(home, ".ssh/id_ed25519")} {
+		if !slices.Contains(fp.Masked, p) {
+			t.Errorf("masked lacks %s: %q", p, fp.Masked)
+		}
+	}
+	if slices.Contains(fp.Masked, filepath.Join(ws, "keys/c.txt")) {
+		t.Error("glob masked a non-matching file")
+	}
+	// allowGitConfig lifts .git/config; allowRead lifts a credential path.
+	c.Filesystem.AllowGitConfig = true
+	c.Filesystem.AllowRead = []string{"~/.ssh"}
+	fp = s.fsPolicy(c)
+	if slices.Contains(fp.Protected, filepath.Join(ws, ".git/config")) {
+		t.Error("allowGitConfig did not lift .git/config")
+	}
+	if slices.Contains(fp.Masked, filepath.Join(home, ".ssh/id_ed25519")) {
+		t.Error("allowRead did not lift the credential mask")
+	}
+}
+
+func FuzzExpandPath(f *testing.F) {
+	for _, s := range []string{"~", "~/x", "./a/../b", "../../etc", "/abs//p/", "rel", "~user/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		got := expandPath(p, "/home/u", "/work/ws")
+		if !filepath.IsAbs(got) {
+			t.Fatalf("expandPath(%q) = %q is not absolute", p, got)
+		}
+		if got != filepath.Clean(got) {
+			t.Fatalf("expandPath(%q) = %q is not clean", p, got)
+		}
+	})
+}

@@ -115,6 +115,7 @@ func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
 		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
 	}
 	fp.Protected = s.expandAll(prot)
+	fp.Guarded = s.guarded(prot, fp)
 
 	masked := s.expandAll(f.DenyRead)
 	allowRead := s.expandAll(append(append([]string{}, f.AllowRead...), f.AllowExecute...))
@@ -134,6 +135,37 @@ func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
 		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
 	}
 	return fp
+}
+
+// guarded returns the protected literal paths that do not exist yet but
+// could be created: those under a writable path. .git/hooks and .git/config
+// count only if .git exists: a repository created inside the sandbox (git
+// init) needs them, and an existing one is what must not gain hooks.
+func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
+	writable := fp.Writable
+	if fp.HostTmp {
+		writable = append(append([]string{}, writable...), "/tmp")
+	}
+	gitDir := filepath.Join(s.Cwd, ".git")
+	_, gitErr := os.Lstat(gitDir)
+	var out []string
+	for _, p := range prot {
+		if strings.ContainsAny(p, "*?[") {
+			continue
+		}
+		abs := expandPath(p, s.Home, s.Cwd)
+		if !underAny(abs, writable) {
+			continue
+		}
+		if gitErr != nil && strings.HasPrefix(abs, gitDir+"/") {
+			continue
+		}
+		if _, err := os.Lstat(abs); err == nil {
+			continue // exists: bound read-only instead
+		}
+		out = append(out, abs)
+	}
+	return out
 }
 
 // underAny reports whether p equals or lies under one of dirs.

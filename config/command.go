@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // CommandBlockedError is returned when a command matches a command.deny rule
@@ -56,6 +57,9 @@ func compileRules(list []string) []rule {
 // tokenizeRule splits a rule on blanks, honouring single and double quotes
 // (quotes removed), like upstream's tokenizer.
 func tokenizeRule(s string) []string {
+	if !strings.ContainsAny(s, `'"`) {
+		return strings.Fields(s)
+	}
 	var toks []string
 	var cur strings.Builder
 	inTok := false
@@ -166,10 +170,13 @@ func newCommandPolicy(c *Config) *commandPolicy {
 		cfg:   c,
 	}
 	if c.Command.DefaultsEnabled() {
-		p.defaults = compileRules(defaultDeniedCommands[:])
+		p.defaults = defaultRules()
 	}
 	return p
 }
+
+// defaultRules compiles DefaultDeniedCommands once per process, on first use.
+var defaultRules = sync.OnceValue(func() []rule { return compileRules(defaultDeniedCommands[:]) })
 
 func firstMatch(rules []rule, argv []string) *rule {
 	for i := range rules {

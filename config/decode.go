@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/tailscale/hujson"
 )
@@ -83,7 +84,7 @@ func (d *decoder) value(v *hujson.Value, rv reflect.Value, path string) error {
 		d.offs[path] = v.StartOffset
 	}
 	lit, isLit := v.Value.(hujson.Literal)
-	if isLit && lit.Kind() == 'n' && path != "" && !strings.HasSuffix(path, "]") {
+	if isLit && lit.Kind() == 'n' && path != "" {
 		return nil // null: leave the field unset, as encoding/json does
 	}
 	switch rv.Kind() {
@@ -97,7 +98,7 @@ func (d *decoder) value(v *hujson.Value, rv reflect.Value, path string) error {
 		if !isLit || lit.Kind() != '"' {
 			return d.typeError(v, path, rv.Type())
 		}
-		rv.SetString(lit.String())
+		rv.SetString(unquote(lit))
 	case reflect.Bool:
 		if !isLit || (lit.Kind() != 't' && lit.Kind() != 'f') {
 			return d.typeError(v, path, rv.Type())
@@ -113,6 +114,9 @@ func (d *decoder) value(v *hujson.Value, rv reflect.Value, path string) error {
 		}
 		rv.SetInt(n)
 	case reflect.Pointer:
+		if rv.Type().Elem().Kind() == reflect.Bool && (!isLit || lit.Kind() != 't' && lit.Kind() != 'f') {
+			return d.typeError(v, path, rv.Type())
+		}
 		elem := reflect.New(rv.Type().Elem())
 		if err := d.value(v, elem.Elem(), path); err != nil {
 			return err
@@ -123,59 +127,126 @@ func (d *decoder) value(v *hujson.Value, rv reflect.Value, path string) error {
 		if !ok {
 			return d.typeError(v, path, rv.Type())
 		}
-		s := reflect.MakeSlice(rv.Type(), len(arr.Elements), len(arr.Elements))
-		for i := range arr.Elements {
-			if err := d.value(&arr.Elements[i], s.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
-				return err
-			}
-		}
-		rv.Set(s)
+		return d.list(arr, rv, path)
 	default:
 		return bug("decode: unsupported kind %s at %s", rv.Kind(), path)
 	}
 	return nil
 }
 
+// list decodes an array of strings or integers. Elements may not be null.
+func (d *decoder) list(arr *hujson.Array, rv reflect.Value, path string) error {
+	elemPath := func(i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+	switch rv.Type().Elem().Kind() {
+	case reflect.String:
+		out := make([]string, len(arr.Elements))
+		for i := range arr.Elements {
+			e := &arr.Elements[i]
+			if d.offs != nil {
+				d.offs[elemPath(i)] = e.StartOffset
+			}
+			l, ok := e.Value.(hujson.Literal)
+			if !ok || l.Kind() != '"' {
+				return d.typeError(e, elemPath(i), rv.Type().Elem())
+			}
+			out[i] = unquote(l)
+		}
+		rv.Set(reflect.ValueOf(out))
+	case reflect.Int:
+		out := make([]int, len(arr.Elements))
+		for i := range arr.Elements {
+			e := &arr.Elements[i]
+			if d.offs != nil {
+				d.offs[elemPath(i)] = e.StartOffset
+			}
+			l, ok := e.Value.(hujson.Literal)
+			if !ok || l.Kind() != '0' {
+				return d.typeError(e, elemPath(i), rv.Type().Elem())
+			}
+			n, err := strconv.ParseInt(string(l), 10, strconv.IntSize)
+			if err != nil {
+				return fmt.Errorf("field %q at line %d: expected an integer, got %s", elemPath(i), d.line(e), l)
+			}
+			out[i] = int(n)
+		}
+		rv.Set(reflect.ValueOf(out))
+	default:
+		return bug("decode: unsupported list type %s at %s", rv.Type(), path)
+	}
+	return nil
+}
+
 func (d *decoder) object(obj *hujson.Object, rv reflect.Value, path string) error {
 	t := rv.Type()
-	seen := make(map[int]int, len(obj.Members)) // field index -> offset of first key
+	names := fieldNames(t)
+	join := func(name string) string {
+		if path == "" {
+			return name
+		}
+		return path + "." + name
+	}
+	// Structs have few fields: a bit set and an array record the keys seen.
+	var seen uint64
+	var firstAt [64]int
 	for i := range obj.Members {
 		m := &obj.Members[i]
-		name := m.Name.Value.(hujson.Literal).String()
-		full := name
-		if path != "" {
-			full = path + "." + name
-		}
-		idx := fieldIndex(t, name)
+		name := unquote(m.Name.Value.(hujson.Literal))
+		idx := fieldIndex(names, name)
 		if idx < 0 {
 			hint := ""
-			if s := suggest(t, name); s != "" {
+			if s := suggest(names, name); s != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", s)
 			}
-			return fmt.Errorf("unknown field %q at line %d%s; remove it or fix its spelling", full, d.line(&m.Name), hint)
+			return fmt.Errorf("unknown field %q at line %d%s; remove it or fix its spelling", join(name), d.line(&m.Name), hint)
 		}
-		if first, dup := seen[idx]; dup {
-			return fmt.Errorf("duplicate field %q at line %d (first set at line %d); keep one", full, d.line(&m.Name), lineAt(d.src, first))
+		if seen&(1<<idx) != 0 {
+			return fmt.Errorf("duplicate field %q at line %d (first set at line %d); keep one", join(name), d.line(&m.Name), lineAt(d.src, firstAt[idx]))
 		}
-		seen[idx] = m.Name.StartOffset
-		if path != "" {
-			full = path + "." + jsonName(t.Field(idx))
-		} else {
-			full = jsonName(t.Field(idx))
-		}
-		if err := d.value(&m.Value, rv.Field(idx), full); err != nil {
+		seen |= 1 << idx
+		firstAt[idx] = m.Name.StartOffset
+		if err := d.value(&m.Value, rv.Field(idx), join(names[idx])); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// fieldIndex finds the field of struct type t whose JSON name is name,
-// preferring an exact match over a case-insensitive one.
-func fieldIndex(t reflect.Type, name string) int {
+// fieldNameCache maps a struct type to its fields' JSON names, filled on
+// first use (never at init).
+var fieldNameCache sync.Map // reflect.Type -> []string
+
+// fieldNames returns the JSON names of t's fields, in field order.
+func fieldNames(t reflect.Type) []string {
+	if v, ok := fieldNameCache.Load(t); ok {
+		return v.([]string)
+	}
+	if t.NumField() > 64 {
+		panic(bug("decode: %s has more than 64 fields", t))
+	}
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = jsonName(t.Field(i))
+	}
+	fieldNameCache.Store(t, names)
+	return names
+}
+
+// unquote decodes a JSON string literal. hujson's Literal.String goes
+// through encoding/json for every string, which dominates the cost of
+// loading a template; most strings have no escapes and need only a slice.
+func unquote(lit hujson.Literal) string {
+	b := []byte(lit)
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1])
+	}
+	return lit.String()
+}
+
+// fieldIndex finds the field named name, preferring an exact match over a
+// case-insensitive one (as encoding/json does).
+func fieldIndex(names []string, name string) int {
 	fold := -1
-	for i := range t.NumField() {
-		n := jsonName(t.Field(i))
+	for i, n := range names {
 		if n == name {
 			return i
 		}
@@ -195,30 +266,22 @@ func jsonName(f reflect.StructField) string {
 	return name
 }
 
-// suggest returns the known field of t closest to name, if it is close enough
-// to be a likely typo.
-func suggest(t reflect.Type, name string) string {
-	type cand struct {
-		name string
-		dist int
-	}
-	var cs []cand
-	for i := range t.NumField() {
-		n := jsonName(t.Field(i))
+// suggest returns the known field name closest to name, if it is close
+// enough to be a likely typo.
+func suggest(names []string, name string) string {
+	best, bestDist := "", -1
+	for _, n := range names {
 		if n == "$schema" {
 			continue
 		}
-		cs = append(cs, cand{n, editDistance(strings.ToLower(name), strings.ToLower(n))})
+		if d := editDistance(strings.ToLower(name), strings.ToLower(n)); bestDist < 0 || d < bestDist {
+			best, bestDist = n, d
+		}
 	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].dist < cs[j].dist })
-	if len(cs) == 0 {
+	if best == "" || bestDist > max(2, len(best)/4) {
 		return ""
 	}
-	limit := max(2, len(cs[0].name)/4)
-	if cs[0].dist > limit {
-		return ""
-	}
-	return cs[0].name
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b (bytes).

@@ -129,7 +129,7 @@ func TestParseErrors(t *testing.T) {
 			`field "network.allowedDomains" at line 3: expected an array of strings, got a string`},
 		{"number in list", "{\"command\": {\"deny\": [\n\"ls\",\n3]}}",
 			`field "command.deny[1]" at line 3: expected a string, got a number`},
-		{"null in list", `{"command": {"deny": [null]}}`, `field "command.deny[0]": expected a string, got null`},
+		{"null in list", `{"command": {"deny": [null]}}`, `field "command.deny[0]" at line 1: expected a string, got null`},
 		{"string for bool", `{"allowPty": "yes"}`, `field "allowPty" at line 1: expected true or false, got a string`},
 		{"bool for optional bool", `{"command": {"useDefaults": 1}}`, `field "command.useDefaults" at line 1: expected true or false (or null), got a number`},
 		{"float port", `{"network": {"httpProxyPort": 3128.5}}`, `field "network.httpProxyPort" at line 1: expected an integer, got 3128.5`},
@@ -212,8 +212,8 @@ func TestParseAccepts(t *testing.T) {
 
 func TestLoadFileWildcardWarning(t *testing.T) {
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "fence.json"), `{"network": {"allowedDomains": ["*"]}}`)
-	c, sources, err := Resolve(LoadOptions{SettingsPath: filepath.Join(dir, "fence.json"), Home: dir, Cwd: dir, ConfigDir: dir, NoProject: true})
+	file := filepath.Join(absTestdata(t), "wildcard.json")
+	c, sources, err := Resolve(LoadOptions{SettingsPath: file, Home: dir, Cwd: dir, ConfigDir: dir, NoProject: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestLoadFileWildcardWarning(t *testing.T) {
 		t.Error(`"*" was dropped`)
 	}
 	w := Warnings(sources)
-	if len(w) != 1 || !strings.Contains(w[0], `contains "*"`) || !strings.HasPrefix(w[0], filepath.Join(dir, "fence.json")+": ") {
+	if len(w) != 1 || !strings.Contains(w[0], `contains "*"`) || !strings.HasPrefix(w[0], file+": ") {
 		t.Errorf("warnings = %q", w)
 	}
 	// Templates using "*" produce no warning.
@@ -240,8 +240,7 @@ func TestLoadFileMissingAndEmpty(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing file: err = %v", err)
 	}
-	write(t, filepath.Join(dir, "empty.json"), "  \n")
-	c, err := LoadFile(filepath.Join(dir, "empty.json"))
+	c, err := LoadFile(filepath.Join(testdata, "whitespace.json"))
 	if err != nil || !reflect.DeepEqual(c, &Config{}) {
 		t.Errorf("empty file: %+v, %v", c, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -67,19 +68,28 @@ func (ex *extractor) script(src string, depth int) {
 	if strings.TrimSpace(src) == "" {
 		return
 	}
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+	parser := parserPool.Get().(*syntax.Parser)
+	f, err := parser.Parse(strings.NewReader(src), "")
+	parserPool.Put(parser)
 	if err != nil {
 		ex.fallback(src, depth)
 		return
 	}
-	// First pass: literal assignments, so uses before the assignment in
-	// document order (functions, loops) resolve too.
+	// One walk collects the literal assignments and the commands; the
+	// commands are expanded afterwards, so a use before the assignment in
+	// document order (functions, loops) resolves too.
+	var stmts []*syntax.Stmt
+	var pipes []*syntax.BinaryCmd
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
-		case *syntax.CallExpr:
-			if len(n.Args) == 0 {
-				for _, a := range n.Assigns {
-					ex.assign(src, a)
+		case *syntax.Stmt:
+			if call, ok := n.Cmd.(*syntax.CallExpr); ok {
+				if len(call.Args) > 0 {
+					stmts = append(stmts, n)
+				} else {
+					for _, a := range call.Assigns {
+						ex.assign(src, a)
+					}
 				}
 			}
 		case *syntax.DeclClause:
@@ -92,23 +102,23 @@ func (ex *extractor) script(src string, depth int) {
 					ex.addVar(n.Name.Value, v)
 				}
 			}
-		}
-		return true
-	})
-	syntax.Walk(f, func(n syntax.Node) bool {
-		switch n := n.(type) {
-		case *syntax.Stmt:
-			if call, ok := n.Cmd.(*syntax.CallExpr); ok && len(call.Args) > 0 {
-				ex.call(src, call, n.Redirs, depth)
-			}
 		case *syntax.BinaryCmd:
 			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
-				ex.pipeToShell(src, n, depth)
+				pipes = append(pipes, n)
 			}
 		}
 		return true
 	})
+	for _, st := range stmts {
+		ex.call(src, st.Cmd.(*syntax.CallExpr), st.Redirs, depth)
+	}
+	for _, b := range pipes {
+		ex.pipeToShell(src, b, depth)
+	}
 }
+
+// parserPool reuses bash parsers; a parser is large and resets on Parse.
+var parserPool = sync.Pool{New: func() any { return syntax.NewParser(syntax.Variant(syntax.LangBash)) }}
 
 func (ex *extractor) assign(src string, a *syntax.Assign) {
 	if a.Name == nil || a.Value == nil || a.Index != nil || a.Array != nil {
@@ -228,6 +238,88 @@ func lastCall(s *syntax.Stmt) (*syntax.CallExpr, bool) {
 // maxVariants), anything else (command substitutions, unknown variables)
 // kept as its source text.
 func (ex *extractor) argvVariants(src string, words []*syntax.Word) [][]string {
+	// Fast path, the usual case: every word has exactly one value.
+	argv := make([]string, 0, len(words))
+	for _, w := range words {
+		if hasBraces(w) || hasKnownUnquotedParam(w.Parts, ex.vars) {
+			return ex.argvVariantsSlow(src, words)
+		}
+		v, ok := ex.wordSingle(src, w.Parts)
+		if !ok {
+			return ex.argvVariantsSlow(src, words)
+		}
+		argv = append(argv, v)
+	}
+	if len(argv) == 0 {
+		return nil
+	}
+	return [][]string{argv}
+}
+
+func hasBraces(w *syntax.Word) bool {
+	for _, p := range w.Parts {
+		if l, ok := p.(*syntax.Lit); ok && strings.Contains(l.Value, "{") {
+			return true
+		}
+	}
+	return false
+}
+
+// wordSingle expands a word that has one possible value; ok is false when
+// a variable has several known values or a default that may apply.
+func (ex *extractor) wordSingle(src string, parts []syntax.WordPart) (string, bool) {
+	if len(parts) == 1 {
+		switch p := parts[0].(type) {
+		case *syntax.Lit:
+			return unescapeUnquoted(p.Value), true
+		case *syntax.SglQuoted:
+			if !p.Dollar {
+				return p.Value, true
+			}
+		}
+	}
+	var b strings.Builder
+	ok := ex.appendSingle(&b, src, parts, false)
+	return b.String(), ok
+}
+
+func (ex *extractor) appendSingle(b *strings.Builder, src string, parts []syntax.WordPart, quoted bool) bool {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			if quoted {
+				b.WriteString(unescapeDouble(p.Value))
+			} else {
+				b.WriteString(unescapeUnquoted(p.Value))
+			}
+		case *syntax.SglQuoted:
+			if p.Dollar {
+				b.WriteString(decodeANSIC(p.Value))
+			} else {
+				b.WriteString(p.Value)
+			}
+		case *syntax.DblQuoted:
+			if !ex.appendSingle(b, src, p.Parts, true) {
+				return false
+			}
+		case *syntax.ParamExp:
+			vals := ex.param(src, p)
+			if len(vals) != 1 {
+				return false
+			}
+			b.WriteString(vals[0])
+		case *syntax.BraceExp:
+			b.WriteString(braceText(src, p))
+		default:
+			b.WriteString(nodeText(src, p))
+		}
+	}
+	return true
+}
+
+// argvVariantsSlow handles brace expansion, word splitting of known
+// variables and variables with several values.
+func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]string {
 	variants := [][]string{nil}
 	for _, w := range words {
 		for _, parts := range braceFields(w) {

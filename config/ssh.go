@@ -113,7 +113,7 @@ func checkSSHRemote(host, remote string, c *Config) error {
 	if c.SSH.InheritDeny {
 		inheritDeny = compileRules(c.Command.Deny)
 		if c.Command.DefaultsEnabled() {
-			inheritDefaults = compileRules(defaultDeniedCommands[:])
+			inheritDefaults = defaultRules()
 		}
 	}
 	denied := compileRules(c.SSH.DeniedCommands)

@@ -67,10 +67,10 @@ func TestEnvFenceSandbox(t *testing.T) {
 func TestEnvLoaderVarsStripped(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		res := s.fenceWith(opts{env: []string{
-			"LD_PRELOAD=/nonexistent/fence-e2e-preload.so",
-			"LD_LIBRARY_PATH=/nonexistent/fence-e2e-lib",
-			"LD_AUDIT=/nonexistent/fence-e2e-audit.so",
-			"DYLD_INSERT_LIBRARIES=/nonexistent/fence-e2e.dylib",
+			"LD_PRELOAD=/nonexistent/ldmarker-preload.so",
+			"LD_LIBRARY_PATH=/nonexistent/ldmarker-lib",
+			"LD_AUDIT=/nonexistent/ldmarker-audit.so",
+			"DYLD_INSERT_LIBRARIES=/nonexistent/ldmarker.dylib",
 		}}, "--", "env")
 		if res.code != 0 {
 			t.Fatalf("env: %v", res)
@@ -80,7 +80,7 @@ func TestEnvLoaderVarsStripped(t *testing.T) {
 				t.Errorf("%s is set inside", l)
 			}
 		}
-		if strings.Contains(res.stdout+res.stderr, "fence-e2e") {
+		if strings.Contains(res.stdout+res.stderr, "ldmarker") {
 			t.Errorf("a loader variable's value leaked inside: %v", res)
 		}
 	})

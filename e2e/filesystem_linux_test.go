@@ -260,7 +260,7 @@ echo full-write $(echo x 2>/dev/null > /dev/full && echo ok || echo enospc)`)
 		defer os.Remove(filepath.Join("/dev/shm", name))
 		cmd := "echo inside > /dev/shm/" + name + " && cat /dev/shm/" + name
 		if hostShm != "" {
-			cmd += "; test -e " + hostShm + " && echo host-shm-visible"
+			cmd += "; if test -e " + hostShm + "; then echo host-shm-visible; fi"
 		}
 		res = s.mustRun("-c", cmd)
 		if res.stdout != "inside\n" {
@@ -580,12 +580,13 @@ func TestFSDotDotTraversal(t *testing.T) {
 		}
 		mustNotExist(t, s.path("escaped3.txt"), "write via cd + ..")
 
-		// Working directory = the writable dir; its parent is not.
+		// Working directory = the writable dir; its parent is not. (The
+		// parent lies under the host's /tmp, which the sandbox replaces
+		// with its private tmpfs, so the write may succeed there; it must
+		// not reach the host.)
 		cfg2 := s.config("w/fence.json", `{"filesystem":{"allowWrite":["."]}}`)
 		res = s.fenceWith(opts{dir: s.path("w")}, "-s", cfg2, "-c", "echo ok > in.txt; echo x > ../escaped4.txt")
-		if res.code == 0 {
-			t.Errorf("writing ../escaped4.txt from the writable cwd succeeded: %v", res)
-		}
+		t.Logf("write ../escaped4.txt from the writable cwd: %v", res)
 		mustHaveContent(t, s.path("w/in.txt"), "ok\n", "write in the writable cwd")
 		mustNotExist(t, s.path("escaped4.txt"), "write via ../ from the cwd")
 	})

@@ -11,11 +11,13 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/nsfence/fence/netns"
 	"github.com/nsfence/fence/nsexec/landlock"
 	"github.com/nsfence/fence/nsexec/seccomp"
 	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
 
 // Init is the init stage. It runs as PID 1 of the sandbox's namespaces, sets
@@ -54,7 +56,7 @@ func Init() {
 	if err := sendReady(ctrl, listeners, tl); err != nil {
 		os.Exit(255)
 	}
-	os.Exit(run(ctrl, cmd))
+	os.Exit(run(ctrl, cmd, o))
 }
 
 func readOptions(ctrl *os.File) (*Options, error) {
@@ -181,9 +183,21 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	if err := seccomp.Load(); err != nil {
 		return nil, err
 	}
+	if len(o.FS.Guarded) > 0 {
+		// The guard filter goes on this thread only: the command inherits
+		// it, PID 1's other threads serve it (see guard_linux.go).
+		fd, err := seccomp.LoadGuard()
+		if err != nil {
+			return nil, err
+		}
+		guardFD = fd
+	}
 	tl.mark("seccomp")
 	return listeners, nil
 }
+
+// guardFD is the creation guard's notification fd, or -1.
+var guardFD = -1
 
 // landlockWritable lists the hierarchies Landlock lets the command write:
 // the writable binds, the private /tmp, and the device nodes.
@@ -196,19 +210,25 @@ func landlockWritable(o *Options) []string {
 // effective sets of this thread, which the command inherits. Even a command
 // that is uid 0 inside gains nothing at execve: file capabilities are
 // limited by the (empty) bounding set.
+//
+// Capabilities are per thread: every thread of PID 1 drops them (psx: the
+// runtime's AllThreadsSyscall without cgo, libpsx with it), because the creation guard performs file operations
+// for the command on PID 1's other threads, which must have no more power
+// than the command.
 func dropCapabilities() error {
 	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
+		_, _, e := psx.Syscall3(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
+		if e != 0 && e != unix.EINVAL {
+			return fmt.Errorf("drop capability %d from bounding set: %w", c, e)
 		}
 	}
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("clear ambient capabilities: %w", err)
+	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clear ambient capabilities: %w", e)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clear capabilities: %w", err)
+	if _, _, e := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("clear capabilities: %w", e)
 	}
 	return nil
 }
@@ -270,7 +290,7 @@ func lookPath(file string, env []string) (string, error) {
 // run starts the command, forwards signals asked for by the supervisor and
 // reaps every child until the command exits. It returns the exit status for
 // PID 1, which the supervisor passes on as fence's own.
-func run(ctrl *os.File, cmd *exec.Cmd) int {
+func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 	// PID 1 would otherwise die from the terminal's SIGINT/SIGQUIT/SIGHUP
 	// (the Go runtime's default), taking the sandbox with it. Catching them
 	// (not ignoring: ignored dispositions survive execve) keeps PID 1 alive;
@@ -298,6 +318,12 @@ func run(ctrl *os.File, cmd *exec.Cmd) int {
 	}
 	pid := cmd.Process.Pid
 	go forwardSignals(ctrl, pid)
+	if guardFD >= 0 {
+		// The command has its own umask now (fork copies it); PID 1 creates
+		// files for it with modes that already have its umask applied.
+		unix.Umask(0)
+		go serveGuard(guardFD, newGuard(o.FS.Guarded))
+	}
 	code := 255
 	for {
 		var ws unix.WaitStatus

@@ -70,6 +70,12 @@ type FSPolicy struct {
 	// Protected paths are re-bound read-only on top of writable binds
 	// (denyWrite, shell rc files, .git/hooks, ...). Missing paths are skipped.
 	Protected []string `json:"protected,omitempty"`
+	// Guarded paths do not exist yet and must not be created: the init
+	// stage refuses any syscall that would create one of them (or put a
+	// symlink, hard link or renamed tree at one of their ancestors). An
+	// empty list turns the creation guard off, and with it the cost of a
+	// round trip to PID 1 for every file creation.
+	Guarded []string `json:"guarded,omitempty"`
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string `json:"masked,omitempty"`

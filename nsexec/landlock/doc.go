@@ -1,6 +1,6 @@
 // Package landlock turns fence's write policy into a Landlock ruleset and
-// enforces it on every thread of the calling process (the init stage), which
-// the command then inherits.
+// enforces it on the calling thread of the init stage, from which the command
+// is started and inherits it.
 //
 // Landlock here is defense in depth: the mount tree already enforces the
 // policy. Reads are granted everywhere (the mount tree hides what must not be

@@ -6,6 +6,7 @@ import (
 
 	ll "github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
 )
 
 // Policy is what Landlock enforces.
@@ -44,7 +45,9 @@ func ABI() int {
 // ErrUnavailable means the kernel has no usable Landlock.
 var ErrUnavailable = errors.New("landlock is not available")
 
-// Apply enforces p on all threads and returns the ABI used. If the kernel
+// Apply enforces p on the calling thread, which must be locked to its OS
+// thread and have no_new_privs set, and returns the ABI used. Processes the
+// thread starts afterwards inherit the restriction. If the kernel
 // has no Landlock it returns ErrUnavailable and restricts nothing; the caller
 // decides whether that is acceptable.
 func Apply(p Policy) (int, error) {
@@ -66,8 +69,20 @@ func Apply(p Policy) (int, error) {
 	for _, w := range p.Writable {
 		rules = append(rules, ll.PathAccess(writeRights, w).WithRefer().IgnoreIfMissing())
 	}
-	if err := cfg.BestEffort().Restrict(rules...); err != nil {
-		return 0, fmt.Errorf("apply landlock (ABI %d): %w", abi, err)
+	fd, flags, err := cfg.BestEffort().NewRulesetFD(rules...)
+	if err != nil {
+		return 0, fmt.Errorf("build landlock ruleset (ABI %d): %w", abi, err)
+	}
+	if fd < 0 {
+		return 0, ErrUnavailable
+	}
+	defer unix.Close(fd)
+	// The calling thread only: the command is forked from it. The init
+	// stage's other threads serve the creation guard, which must be able to
+	// read the command's memory; Landlock forbids that across sibling
+	// domains, and per-thread restriction would create one domain per thread.
+	if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(fd), uintptr(flags), 0); e != 0 {
+		return 0, fmt.Errorf("apply landlock (ABI %d): %w", abi, e)
 	}
 	return abi, nil
 }

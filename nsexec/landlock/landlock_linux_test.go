@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -27,6 +28,11 @@ func TestMain(m *testing.M) {
 // EACCES, and if an ioctl on /dev/tty-like devices stays possible.
 func child(dirs []string) int {
 	allowed, denied := dirs[0], dirs[1]
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		os.Stderr.WriteString("no_new_privs: " + err.Error() + "\n")
+		return 2
+	}
 	if _, err := Apply(Policy{Writable: []string{allowed}}); err != nil {
 		os.Stderr.WriteString("apply: " + err.Error() + "\n")
 		return 2

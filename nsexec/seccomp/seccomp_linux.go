@@ -88,3 +88,24 @@ func personalityFilter() ([]byte, error) {
 	}
 	return out, nil
 }
+
+// LoadGuard installs the creation guard (see package doc) on the calling
+// thread only and returns its user-notification fd. Only the calling thread
+// and the processes it starts afterwards are guarded: the handler runs on the
+// init stage's other threads, which must not wait on themselves. The caller
+// must have set no_new_privs.
+func LoadGuard() (int, error) {
+	if len(guard)%8 != 0 || len(guard) == 0 {
+		return -1, fmt.Errorf("seccomp: embedded guard filter is corrupt (%d bytes)", len(guard))
+	}
+	fprog := unix.SockFprog{
+		Len:    uint16(len(guard) / 8),
+		Filter: (*unix.SockFilter)(unsafe.Pointer(&guard[0])),
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+	if errno != 0 {
+		return -1, fmt.Errorf("load creation guard filter: %w", errno)
+	}
+	return int(fd), nil
+}

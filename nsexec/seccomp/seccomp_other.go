@@ -12,3 +12,8 @@ import (
 func Load() error {
 	return fmt.Errorf("seccomp: no filter for this platform: %w", errors.ErrUnsupported)
 }
+
+// LoadGuard fails closed: there is no filter for this platform.
+func LoadGuard() (int, error) {
+	return -1, fmt.Errorf("seccomp: no guard filter for this platform: %w", errors.ErrUnsupported)
+}

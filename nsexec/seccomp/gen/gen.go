@@ -47,20 +47,65 @@ var denied = []string{
 const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
 	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
-// Build returns the BPF program for goarch.
-func Build(goarch string) ([]byte, error) {
+// created are the syscalls that create a directory entry. With the creation
+// guard on, they go to the init stage (SECCOMP_RET_USER_NOTIF), which refuses
+// protected names and performs the rest on the caller's behalf. open and
+// openat only when O_CREAT is set; the flags argument index is given.
+var created = []struct {
+	name     string
+	flagsArg int // -1: always
+}{
+	{"open", 1}, {"openat", 2}, {"creat", -1},
+	{"mkdir", -1}, {"mkdirat", -1}, {"mknod", -1}, {"mknodat", -1},
+	{"symlink", -1}, {"symlinkat", -1}, {"link", -1}, {"linkat", -1},
+	{"rename", -1}, {"renameat", -1}, {"renameat2", -1},
+}
+
+// BuildGuard returns the creation-guard program for goarch: user
+// notification for the syscalls in created, ENOSYS for openat2 (its flags
+// are in memory the filter cannot read; callers fall back to openat), allow
+// everything else. It is loaded on top of the main filter.
+func BuildGuard(goarch string) ([]byte, error) {
 	arch, ok := Arches[goarch]
 	if !ok {
 		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
 	}
+	f, err := newFilter(arch)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Release()
+	for _, c := range created {
+		nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
+		if err != nil || nr < 0 {
+			continue // not on this architecture
+		}
+		if c.flagsArg < 0 {
+			err = f.AddRule(nr, sc.ActNotify)
+		} else {
+			err = f.AddRuleConditional(nr, sc.ActNotify, []sc.ScmpCondition{{
+				Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: unix.O_CREAT, Operand2: unix.O_CREAT,
+			}})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("guard %s: %w", c.name, err)
+		}
+	}
+	if nr, err := sc.GetSyscallFromNameByArch("openat2", arch); err == nil {
+		if err := f.AddRule(nr, sc.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+			return nil, err
+		}
+	}
+	return export(f)
+}
+
+// newFilter returns an allow-by-default filter for arch alone; other ABIs
+// kill the process.
+func newFilter(arch sc.ScmpArch) (*sc.ScmpFilter, error) {
 	f, err := sc.NewFilter(sc.ActAllow)
 	if err != nil {
 		return nil, fmt.Errorf("new filter: %w", err)
 	}
-	defer f.Release()
-	// Only the native ABI: any other (i386 int 0x80 on amd64, x32, arm32 on
-	// arm64) kills the process, so a compat syscall table cannot be used to
-	// get around the rules below.
 	if err := f.SetBadArchAction(sc.ActKillProcess); err != nil {
 		return nil, err
 	}
@@ -79,6 +124,41 @@ func Build(goarch string) ([]byte, error) {
 	if err := f.SetNoNewPrivsBit(false); err != nil {
 		return nil, err
 	}
+	return f, nil
+}
+
+func export(f *sc.ScmpFilter) ([]byte, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- f.ExportBPF(w); w.Close() }()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := <-errc; err != nil {
+		return nil, fmt.Errorf("export bpf: %w", err)
+	}
+	return out, nil
+}
+
+// Build returns the BPF program for goarch.
+func Build(goarch string) ([]byte, error) {
+	arch, ok := Arches[goarch]
+	if !ok {
+		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
+	}
+	// Only the native ABI: any other (i386 int 0x80 on amd64, x32, arm32 on
+	// arm64) kills the process, so a compat syscall table cannot be used to
+	// get around the rules below.
+	f, err := newFilter(arch)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Release()
 	eperm := sc.ActErrno.SetReturnCode(int16(unix.EPERM))
 	for _, name := range denied {
 		nr, err := sc.GetSyscallFromNameByArch(name, arch)
@@ -127,19 +207,5 @@ func Build(goarch string) ([]byte, error) {
 			return nil, fmt.Errorf("deny ioctl %#x: %w", req, err)
 		}
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- f.ExportBPF(w); w.Close() }()
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("export bpf: %w", err)
-	}
-	return out, nil
+	return export(f)
 }

@@ -14,16 +14,18 @@ import (
 // `make seccomp` to regenerate them.
 func TestEmbeddedFiltersInSync(t *testing.T) {
 	for arch := range Arches {
-		got, err := Build(arch)
-		if err != nil {
-			t.Fatalf("build %s: %v", arch, err)
-		}
-		want, err := os.ReadFile(filepath.Join("..", "filter_"+arch+".bpf"))
-		if err != nil {
-			t.Fatalf("read embedded filter: %v", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("filter_%s.bpf is stale (%d bytes embedded, %d generated): run make seccomp", arch, len(want), len(got))
+		for name, build := range map[string]func(string) ([]byte, error){"filter": Build, "guard": BuildGuard} {
+			got, err := build(arch)
+			if err != nil {
+				t.Fatalf("build %s %s: %v", name, arch, err)
+			}
+			want, err := os.ReadFile(filepath.Join("..", name+"_"+arch+".bpf"))
+			if err != nil {
+				t.Fatalf("read embedded program: %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s_%s.bpf is stale (%d bytes embedded, %d generated): run make seccomp", name, arch, len(want), len(got))
+			}
 		}
 	}
 }

@@ -24,16 +24,18 @@ func main() {
 	}
 	sort.Strings(arches)
 	for _, a := range arches {
-		b, err := gen.Build(a)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "genbpf:", err)
-			os.Exit(1)
+		for name, build := range map[string]func(string) ([]byte, error){"filter": gen.Build, "guard": gen.BuildGuard} {
+			b, err := build(a)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "genbpf:", err)
+				os.Exit(1)
+			}
+			p := filepath.Join(dir, name+"_"+a+".bpf")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "genbpf:", err)
+				os.Exit(1)
+			}
+			fmt.Printf("wrote %s (%d instructions)\n", p, len(b)/8)
 		}
-		p := filepath.Join(dir, "filter_"+a+".bpf")
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "genbpf:", err)
-			os.Exit(1)
-		}
-		fmt.Printf("wrote %s (%d instructions)\n", p, len(b)/8)
 	}
 }

@@ -1,0 +1,434 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// env is an isolated home, config dir and working directory.
+type env struct {
+	home, cfgDir, cwd string
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	root := t.TempDir()
+	e := env{home: filepath.Join(root, "home"), cfgDir: filepath.Join(root, "home", ".config"), cwd: filepath.Join(root, "work")}
+	for _, d := range []string{e.home, e.cwd} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (e env) opts() LoadOptions {
+	return LoadOptions{Home: e.home, ConfigDir: e.cfgDir, Cwd: e.cwd}
+}
+
+func (e env) userPath() string { return filepath.Join(e.cfgDir, "fence", "fence.json") }
+
+func kinds(sources []Source) string {
+	var s []string
+	for _, src := range sources {
+		s = append(s, src.Kind+":"+filepath.Base(src.Path))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestResolveNothing(t *testing.T) {
+	e := newEnv(t)
+	c, sources, err := Resolve(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sources) != 1 || sources[0].Kind != SourceDefault || c.Command.UseDefaults != nil || len(c.Filesystem.AllowWrite) != 0 {
+		t.Errorf("Resolve = %+v, %+v", c, sources)
+	}
+}
+
+func TestResolveUserConfig(t *testing.T) {
+	e := newEnv(t)
+	write(t, e.userPath(), `{"extends": "code", "network": {"allowedDomains": ["example.org"]}}`)
+	c, sources, err := Resolve(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(sources); got != "template:code user:fence.json" {
+		t.Errorf("sources = %s", got)
+	}
+	if sources[0].ExtendedBy != e.userPath() {
+		t.Errorf("template source ExtendedBy = %q", sources[0].ExtendedBy)
+	}
+	if !slices.Contains(c.Network.AllowedDomains, "example.org") || !slices.Contains(c.Network.AllowedDomains, "github.com") {
+		t.Error("user config not merged over code")
+	}
+	if c.Extends != "" {
+		t.Error("extends not cleared")
+	}
+}
+
+func TestResolveLegacyUserConfig(t *testing.T) {
+	e := newEnv(t)
+	write(t, filepath.Join(e.home, ".fence.json"), `{"command": {"deny": ["legacy"]}}`)
+	c, sources, err := Resolve(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(sources); got != "user:.fence.json" || !slices.Contains(c.Command.Deny, "legacy") {
+		t.Errorf("sources = %s, deny = %q", got, c.Command.Deny)
+	}
+	// Once the XDG directory exists, it wins (even without the file).
+	if err := os.MkdirAll(filepath.Dir(e.userPath()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, sources, _ = Resolve(e.opts())
+	if sources[0].Kind != SourceDefault {
+		t.Errorf("with an empty XDG dir: sources = %s", kinds(sources))
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	e := newEnv(t)
+	if got := defaultPath(e.cfgDir, e.home); got != e.userPath() {
+		t.Errorf("defaultPath = %q, want %q", got, e.userPath())
+	}
+	if got := defaultPath("", ""); got != "" {
+		t.Errorf("defaultPath with nothing known = %q", got)
+	}
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(e.home, "xdg"))
+	want := filepath.Join(e.home, "xdg", "fence", "fence.json")
+	if runtime.GOOS == "darwin" {
+		want = filepath.Join(e.home, "Library", "Application Support", "fence", "fence.json")
+	}
+	if got := DefaultPath(e.home); got != want {
+		t.Errorf("DefaultPath = %q, want %q", got, want)
+	}
+}
+
+func TestResolveTemplateAndSettings(t *testing.T) {
+	e := newEnv(t)
+	write(t, e.userPath(), `{"command": {"deny": ["from-user"]}}`)
+	write(t, filepath.Join(e.cwd, "extra.json"), `{"command": {"deny": ["from-settings"]}, "network": {"allowedDomains": ["extra.org"]}}`)
+	o := e.opts()
+	o.Template = "code"
+	o.SettingsPath = "extra.json" // relative to Cwd
+	c, sources, err := Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(sources); got != "template:code settings:extra.json" {
+		t.Errorf("sources = %s", got)
+	}
+	if !slices.Contains(c.Command.Deny, "from-settings") || !slices.Contains(c.Command.Deny, "git push") {
+		t.Error("-t and -s not both applied")
+	}
+	if slices.Contains(c.Command.Deny, "from-user") {
+		t.Error("user config applied although -t/-s were given")
+	}
+	// -t alone: the template only, like upstream.
+	o.SettingsPath = ""
+	_, sources, _ = Resolve(o)
+	if got := kinds(sources); got != "template:code" {
+		t.Errorf("-t alone: sources = %s", got)
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	e := newEnv(t)
+	o := e.opts()
+	o.SettingsPath = "missing.json"
+	_, _, err := Resolve(o)
+	want := fmt.Sprintf("settings file %s does not exist; create it with `fence config init -o missing.json` or fix the --settings path", filepath.Join(e.cwd, "missing.json"))
+	if err == nil || err.Error() != want {
+		t.Errorf("missing -s: %v\nwant %s", err, want)
+	}
+	o = e.opts()
+	o.Template = "npm-install"
+	_, _, err = Resolve(o)
+	if err == nil || err.Error() != `failed to load template: template "npm-install" not found; use --list-templates to see the available templates` {
+		t.Errorf("unknown -t: %v", err)
+	}
+	write(t, e.userPath(), `{"filesytem": {}}`)
+	_, _, err = Resolve(e.opts())
+	if err == nil || !strings.Contains(err.Error(), e.userPath()) || !strings.Contains(err.Error(), `unknown field "filesytem" at line 1`) {
+		t.Errorf("bad user config: %v", err)
+	}
+}
+
+func TestExtendsChains(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.cwd, "cfg")
+	// top.json -> sub/mid.json -> ../base.json (relative to mid's dir) -> template git-readonly
+	write(t, filepath.Join(dir, "top.json"), `{"extends": "./sub/mid.json", "command": {"deny": ["top"]}}`)
+	write(t, filepath.Join(dir, "sub", "mid.json"), `{"extends": "../base.json", "command": {"deny": ["mid"]}, "allowPty": true}`)
+	write(t, filepath.Join(dir, "base.json"), `{"extends": "git-readonly", "command": {"deny": ["base"], "useDefaults": false}}`)
+	o := e.opts()
+	o.SettingsPath = filepath.Join(dir, "top.json")
+	c, sources, err := Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(sources); got != "template:git-readonly extends:base.json extends:mid.json settings:top.json" {
+		t.Errorf("sources = %s", got)
+	}
+	if sources[1].ExtendedBy != filepath.Join(dir, "sub", "mid.json") {
+		t.Errorf("base.json ExtendedBy = %q", sources[1].ExtendedBy)
+	}
+	wantDeny := []string{"git push", "git reset", "git clean", "git checkout --", "git rebase", "git merge", "base", "mid", "top"}
+	if !slices.Equal(c.Command.Deny, wantDeny) {
+		t.Errorf("deny = %q, want %q", c.Command.Deny, wantDeny)
+	}
+	if !c.AllowPty || c.Command.UseDefaults == nil || *c.Command.UseDefaults {
+		t.Error("booleans not inherited")
+	}
+	// An absolute extends path works too, and LoadFile resolves chains.
+	write(t, filepath.Join(dir, "abs.json"), fmt.Sprintf(`{"extends": %q}`, filepath.Join(dir, "base.json")))
+	c, err = LoadFile(filepath.Join(dir, "abs.json"))
+	if err != nil || !slices.Contains(c.Command.Deny, "base") {
+		t.Errorf("absolute extends: %v %+v", err, c)
+	}
+	// ~/ in extends is the home directory.
+	write(t, filepath.Join(e.home, "shared.json"), `{"command": {"deny": ["shared"]}}`)
+	write(t, filepath.Join(dir, "home.json"), `{"extends": "~/shared.json"}`)
+	o.SettingsPath = filepath.Join(dir, "home.json")
+	c, _, err = Resolve(o)
+	if err != nil || !slices.Contains(c.Command.Deny, "shared") {
+		t.Errorf("~/ extends: %v %+v", err, c)
+	}
+}
+
+func TestExtendsErrors(t *testing.T) {
+	e := newEnv(t)
+	d := e.cwd
+	write(t, filepath.Join(d, "a.json"), `{"extends": "./b.json"}`)
+	write(t, filepath.Join(d, "b.json"), `{"extends": "./a.json"}`)
+	write(t, filepath.Join(d, "self.json"), `{"extends": "./self.json"}`)
+	write(t, filepath.Join(d, "missing.json"), "{\n\"extends\": \"./nope.json\"}")
+	write(t, filepath.Join(d, "empty-base.json"), `{"extends": "./empty.json"}`)
+	write(t, filepath.Join(d, "empty.json"), "")
+	write(t, filepath.Join(d, "badjson-base.json"), `{"extends": "./bad.json"}`)
+	write(t, filepath.Join(d, "bad.json"), `{"network": }`)
+	write(t, filepath.Join(d, "invalid-base.json"), `{"extends": "./invalid.json"}`)
+	write(t, filepath.Join(d, "invalid.json"), `{"filesystem": {"allowWrite": [""]}}`)
+	write(t, filepath.Join(d, "tmpl.json"), "{\n\n\"extends\": \"no-such-template\"}")
+	write(t, filepath.Join(d, "num.json"), `{"extends": 3}`)
+	tests := map[string][]string{
+		"a.json":            {"circular extends detected", filepath.Join(d, "a.json") + " -> " + filepath.Join(d, "b.json") + " -> " + filepath.Join(d, "a.json")},
+		"self.json":         {"circular extends detected"},
+		"missing.json":      {"config " + filepath.Join(d, "missing.json") + ": extends file not found: " + filepath.Join(d, "nope.json")},
+		"empty-base.json":   {"extends file is empty: " + filepath.Join(d, "empty.json")},
+		"badjson-base.json": {"config " + filepath.Join(d, "bad.json") + " (extended by " + filepath.Join(d, "badjson-base.json") + "): invalid JSON in config file"},
+		"invalid-base.json": {"(extended by", "invalid configuration: filesystem.allowWrite contains empty path"},
+		"tmpl.json":         {`extends (line 3): template "no-such-template" not found`},
+		"num.json":          {`field "extends" at line 1: expected a string, got a number`},
+	}
+	for name, wants := range tests {
+		_, err := LoadFile(filepath.Join(d, name))
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		for _, w := range wants {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q\nwant it to contain %q", name, err, w)
+			}
+		}
+	}
+}
+
+func TestExtendsDepthLimit(t *testing.T) {
+	d := t.TempDir()
+	// f0 extends f1 ... f(n-1) extends nothing: n-1 extends hops.
+	chain := func(n int) string {
+		for i := range n {
+			content := "{}"
+			if i < n-1 {
+				content = fmt.Sprintf(`{"extends": "./f%d.json", "command": {"deny": ["c%d"]}}`, i+1, i)
+			}
+			write(t, filepath.Join(d, fmt.Sprintf("f%d.json", i)), content)
+		}
+		return filepath.Join(d, "f0.json")
+	}
+	if _, err := LoadFile(chain(maxExtendsDepth + 1)); err != nil {
+		t.Errorf("%d hops: %v", maxExtendsDepth, err)
+	}
+	_, err := LoadFile(chain(maxExtendsDepth + 2))
+	if err == nil || !strings.Contains(err.Error(), "extends chain too deep (max 10)") {
+		t.Errorf("%d hops: err = %v", maxExtendsDepth+1, err)
+	}
+}
+
+func TestIsExtendsPath(t *testing.T) {
+	for v, want := range map[string]bool{
+		"code": false, "./base.json": true, "../x.json": true, "/etc/fence.json": true,
+		`C:\fence.json`: true, ".hidden": true, "sub/x.json": true, "code-strict": false,
+	} {
+		if got := IsExtendsPath(v); got != want {
+			t.Errorf("IsExtendsPath(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// Project config discovery, from the working directory up to the repository
+// root.
+func TestFindProjectConfig(t *testing.T) {
+	root := t.TempDir()
+	repo := filepath.Join(root, "repo")
+	deep := filepath.Join(repo, "a", "b")
+	if err := os.MkdirAll(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check := func(cwd, want string) {
+		t.Helper()
+		got, err := FindProjectConfig(cwd)
+		if err != nil || got != want {
+			t.Errorf("FindProjectConfig(%s) = %q, %v; want %q", cwd, got, err, want)
+		}
+	}
+	check(deep, "")
+	// Above the repository root: ignored.
+	write(t, filepath.Join(root, "fence.json"), "{}")
+	check(deep, "")
+	// At the root: found from anywhere inside.
+	write(t, filepath.Join(repo, "fence.json"), "{}")
+	check(deep, filepath.Join(repo, "fence.json"))
+	check(repo, filepath.Join(repo, "fence.json"))
+	// A nearer one wins.
+	write(t, filepath.Join(repo, "a", "fence.json"), "{}")
+	check(deep, filepath.Join(repo, "a", "fence.json"))
+	// A directory named fence.json is not a config.
+	if err := os.MkdirAll(filepath.Join(deep, "fence.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check(deep, filepath.Join(repo, "a", "fence.json"))
+	// Worktrees and submodules have a .git file.
+	wt := filepath.Join(root, "wt")
+	write(t, filepath.Join(wt, ".git"), "gitdir: elsewhere")
+	write(t, filepath.Join(wt, "fence.json"), "{}")
+	write(t, filepath.Join(wt, "sub", "x"), "")
+	check(filepath.Join(wt, "sub"), filepath.Join(wt, "fence.json"))
+	// Outside any repository only cwd counts.
+	plain := filepath.Join(root, "plain", "inner")
+	if err := os.MkdirAll(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(root, "plain", "fence.json"), "{}")
+	check(plain, "")
+	check(filepath.Join(root, "plain"), filepath.Join(root, "plain", "fence.json"))
+}
+
+func TestResolveProjectConfig(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.cwd, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(e.cwd, "pkg")
+	write(t, e.userPath(), `{"extends": "code", "command": {"deny": ["user-rule"]}}`)
+	write(t, filepath.Join(e.cwd, "fence.json"), `{"extends": "./shared/base.json", "command": {"deny": ["project-rule"]}}`)
+	write(t, filepath.Join(e.cwd, "shared", "base.json"), `{"network": {"allowedDomains": ["internal.example.com"]}}`)
+	o := e.opts()
+	o.Cwd = sub
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, sources, err := Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(sources); got != "template:code user:fence.json extends:base.json project:fence.json" {
+		t.Errorf("sources = %s", got)
+	}
+	if sources[3].Path != filepath.Join(e.cwd, "fence.json") {
+		t.Errorf("project source = %q", sources[3].Path)
+	}
+	n := len(c.Command.Deny)
+	if n < 2 || c.Command.Deny[n-2] != "user-rule" || c.Command.Deny[n-1] != "project-rule" {
+		t.Errorf("deny order = %q", c.Command.Deny)
+	}
+	if !slices.Contains(c.Network.AllowedDomains, "internal.example.com") {
+		t.Error("project extends not applied")
+	}
+	// -s naming the project file itself applies it once.
+	o.SettingsPath = filepath.Join(e.cwd, "fence.json")
+	_, sources, err = Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(sources); got != "extends:base.json settings:fence.json" {
+		t.Errorf("-s project file: sources = %s", got)
+	}
+	// NoProject skips it.
+	o.SettingsPath = ""
+	o.NoProject = true
+	_, sources, _ = Resolve(o)
+	if got := kinds(sources); got != "template:code user:fence.json" {
+		t.Errorf("NoProject: sources = %s", got)
+	}
+	// A broken project file is an error naming it.
+	write(t, filepath.Join(e.cwd, "fence.json"), `{"comand": {}}`)
+	o.NoProject = false
+	_, _, err = Resolve(o)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(e.cwd, "fence.json")) || !strings.Contains(err.Error(), `did you mean "command"?`) {
+		t.Errorf("broken project file: %v", err)
+	}
+}
+
+func TestPolicyFiles(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.cwd, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(e.cwd, "a", "b")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(e.home, "base.json"), "{}")
+	write(t, e.userPath(), `{"extends": "~/base.json"}`)
+	o := e.opts()
+	o.Cwd = sub
+	_, sources, err := Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := PolicyFiles(o, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		filepath.Join(e.home, "base.json"),
+		e.userPath(),
+		filepath.Join(e.home, ".fence.json"),
+		filepath.Join(sub, "fence.json"),
+		filepath.Join(e.cwd, "a", "fence.json"),
+		filepath.Join(e.cwd, "fence.json"),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("PolicyFiles =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestSourceString(t *testing.T) {
+	tests := map[string]Source{
+		`template "code"`: {Kind: SourceTemplate, Path: "code"},
+		`template "code" (extended by /p/fence.json)`: {Kind: SourceTemplate, Path: "code", ExtendedBy: "/p/fence.json"},
+		"user config /h/.config/fence/fence.json":     {Kind: SourceUser, Path: "/h/.config/fence/fence.json"},
+		"project config /r/fence.json":                {Kind: SourceProject, Path: "/r/fence.json"},
+		"settings file /x.json":                       {Kind: SourceSettings, Path: "/x.json"},
+		"file /b.json (extended by /a.json)":          {Kind: SourceExtends, Path: "/b.json", ExtendedBy: "/a.json"},
+		"built-in defaults (no config file found)":    {Kind: SourceDefault},
+	}
+	for want, s := range tests {
+		if got := s.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+	}
+}

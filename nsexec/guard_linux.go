@@ -1,0 +1,405 @@
+package nsexec
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The creation guard keeps the command from creating protected names that do
+// not exist yet (a new .bashrc, .mcp.json or .git/hooks in a writable
+// directory). Read-only binds cannot cover a name that does not exist, and
+// Landlock cannot deny one name inside a writable directory, so the syscalls
+// that create directory entries are sent to PID 1 by a seccomp user
+// notification filter (seccomp.LoadGuard). PID 1 reads the path once from the
+// caller's memory, resolves its parent directory itself, refuses protected
+// names with EACCES, and performs everything else on the caller's behalf
+// (open's fd is injected with SECCOMP_IOCTL_NOTIF_ADDFD). It never answers
+// "continue": the kernel would read the path again, and another thread could
+// have changed it in between.
+//
+// PID 1's serving threads run with the command's uid, gid and groups, no
+// capabilities, the same seccomp filter and the same mount tree, so an
+// operation they perform succeeds or fails as it would for the command. They
+// are not in the command's Landlock domain (a sibling domain could not read
+// the command's memory); Landlock repeats the mount policy, which still
+// applies to every operation they perform.
+
+// Layout of the kernel's seccomp notification structures.
+type seccompData struct {
+	Nr   int32
+	Arch uint32
+	IP   uint64
+	Args [6]uint64
+}
+
+type seccompNotif struct {
+	ID    uint64
+	Pid   uint32
+	Flags uint32
+	Data  seccompData
+}
+
+type seccompNotifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+type seccompNotifAddfd struct {
+	ID         uint64
+	Flags      uint32
+	Srcfd      uint32
+	Newfd      uint32
+	NewfdFlags uint32
+}
+
+// Operations the guard emulates.
+const (
+	opOpen = iota
+	opMkdir
+	opMknod
+	opSymlink
+	opLink
+	opRename
+)
+
+// creation is one decoded request.
+type creation struct {
+	op       int
+	dirfd    int32   // directory of the new name
+	path     uintptr // the new name
+	oldDirfd int32   // link, rename: the existing name
+	oldPath  uintptr
+	target   uintptr // symlink: the link's content
+	flags    int     // open flags; linkat/renameat2 flags
+	mode     uint32
+	dev      uint64
+}
+
+// guard is the set of protected paths that must not be created.
+type guard struct {
+	names map[string]bool // exact protected paths
+	// ancestors are proper ancestors of protected paths: no symlink, hard
+	// link or rename may put an existing tree there.
+	ancestors map[string]bool
+}
+
+func newGuard(paths []string) *guard {
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}}
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		g.names[p] = true
+		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
+			g.ancestors[d] = true
+		}
+	}
+	return g
+}
+
+// serveGuard answers notifications on fd until it is closed or fails. Each
+// request gets its own goroutine: an open can block (a FIFO), and the others
+// must go on.
+func serveGuard(fd int, g *guard) {
+	for {
+		var req seccompNotif
+		if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req)); err != nil {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOENT) {
+				continue // interrupted, or the caller went away before we read it
+			}
+			return
+		}
+		go g.handle(fd, req)
+	}
+}
+
+func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func (g *guard) handle(fd int, req seccompNotif) {
+	fdOut, errno := g.perform(fd, req)
+	if errno == 0 && fdOut >= 0 {
+		flags := uint32(0)
+		if c, ok := decode(req.Data); ok && c.flags&unix.O_CLOEXEC != 0 {
+			flags = unix.O_CLOEXEC
+		}
+		add := seccompNotifAddfd{ID: req.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(fdOut), NewfdFlags: flags}
+		err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(&add))
+		unix.Close(fdOut)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return // answered, or the caller is gone
+		}
+		errno = unix.EMFILE
+		if e, ok := err.(unix.Errno); ok {
+			errno = e
+		}
+	}
+	resp := seccompNotifResp{ID: req.ID}
+	if errno != 0 {
+		resp.Error = -int32(errno)
+	}
+	_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
+}
+
+// perform checks and carries out one request. It returns an fd to inject
+// (opens) or -1, and the errno for the caller.
+func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
+	c, ok := decode(req.Data)
+	if !ok {
+		return -1, unix.ENOSYS
+	}
+	pid := int(req.Pid)
+	mem, err := os.Open("/proc/" + strconv.Itoa(pid) + "/mem")
+	if err != nil {
+		return -1, unix.EPERM
+	}
+	path, e1 := readString(mem, c.path)
+	var oldPath, target string
+	var e2, e3 error
+	if c.op == opLink || c.op == opRename {
+		oldPath, e2 = readString(mem, c.oldPath)
+	}
+	if c.op == opSymlink {
+		target, e3 = readString(mem, c.target)
+	}
+	mem.Close()
+	if e1 != nil || e2 != nil || e3 != nil {
+		return -1, unix.EFAULT
+	}
+	// The pid must still be the thread that asked: checked after reading
+	// its memory, so a recycled pid cannot have supplied the path.
+	id := req.ID
+	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+		return -1, unix.ENOENT
+	}
+	umask := procUmask(pid)
+
+	parent, base, full, errno := resolveParent(pid, c.dirfd, path)
+	if errno != 0 {
+		return -1, errno
+	}
+	defer unix.Close(parent)
+
+	switch c.op {
+	case opOpen:
+		// O_CREAT follows a final symlink unless O_EXCL or O_NOFOLLOW: the
+		// name actually created is the link's target, which is checked too.
+		// Links under /proc are magic (fd/N, cwd): the kernel follows them
+		// to the caller's open file, which only openat can do.
+		for hops := 0; c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 && !strings.HasPrefix(full, "/proc/"); hops++ {
+			link, err := readlinkAt(parent, base)
+			if err != nil {
+				break // not a symlink (or gone): create base itself
+			}
+			if hops >= 40 {
+				return -1, unix.ELOOP
+			}
+			np, nb, nf, errno := resolveParentFrom(pid, parent, link)
+			if errno != 0 {
+				return -1, errno
+			}
+			unix.Close(parent)
+			parent, base, full = np, nb, nf
+		}
+		if g.names[full] {
+			return -1, unix.EACCES
+		}
+		flags := c.flags | unix.O_CLOEXEC | unix.O_NOCTTY
+		if !strings.HasPrefix(full, "/proc/") {
+			// The final name was resolved above; a symlink that appears
+			// there now must not redirect the open.
+			flags |= unix.O_NOFOLLOW
+		}
+		fd, err := unix.Openat(parent, base, flags, c.mode&^umask)
+		if err != nil {
+			return -1, errnoOf(err)
+		}
+		return fd, 0
+	case opMkdir:
+		if g.names[full] {
+			return -1, unix.EACCES
+		}
+		return -1, errnoOf(unix.Mkdirat(parent, base, c.mode&^umask))
+	case opMknod:
+		if g.names[full] {
+			return -1, unix.EACCES
+		}
+		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask
+		return -1, errnoOf(unix.Mknodat(parent, base, mode, int(c.dev)))
+	case opSymlink:
+		if g.names[full] || g.ancestors[full] {
+			return -1, unix.EACCES
+		}
+		return -1, errnoOf(unix.Symlinkat(target, parent, base))
+	case opLink, opRename:
+		if g.names[full] || g.ancestors[full] {
+			return -1, unix.EACCES
+		}
+		oparent, obase, _, errno := resolveParent(pid, c.oldDirfd, oldPath)
+		if errno != 0 {
+			return -1, errno
+		}
+		defer unix.Close(oparent)
+		if c.op == opLink {
+			return -1, errnoOf(unix.Linkat(oparent, obase, parent, base, c.flags))
+		}
+		return -1, errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
+	}
+	return -1, unix.ENOSYS
+}
+
+func errnoOf(err error) unix.Errno {
+	if err == nil {
+		return 0
+	}
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return unix.EIO
+}
+
+// readString reads a NUL-terminated string of at most PATH_MAX bytes from
+// the caller's memory.
+func readString(mem *os.File, addr uintptr) (string, error) {
+	if addr == 0 {
+		return "", unix.EFAULT
+	}
+	buf := make([]byte, unix.PathMax)
+	n, err := mem.ReadAt(buf, int64(addr))
+	if n == 0 {
+		return "", err
+	}
+	i := bytes.IndexByte(buf[:n], 0)
+	if i < 0 {
+		return "", unix.ENAMETOOLONG
+	}
+	return string(buf[:i]), nil
+}
+
+// procUmask returns the caller's umask (from /proc/PID/status).
+func procUmask(pid int) uint32 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0o022
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return uint32(m)
+			}
+		}
+	}
+	return 0o022
+}
+
+// resolveParent opens the directory that will hold path's last component,
+// as the caller (pid, with dirfd) would resolve it, and returns it with the
+// last component and the full resolved path of the new name.
+func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix.Errno) {
+	var start string
+	switch {
+	case strings.HasPrefix(path, "/"):
+		start = "/"
+	case dirfd == unix.AT_FDCWD:
+		start = "/proc/" + strconv.Itoa(pid) + "/cwd"
+	default:
+		start = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(int(dirfd))
+	}
+	d, err := unix.Open(start, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", "", errnoOf(err)
+	}
+	defer unix.Close(d)
+	return resolveParentFrom(pid, d, path)
+}
+
+// resolveParentFrom is resolveParent relative to an open directory.
+// Paths through /proc/self, /proc/thread-self and /dev/fd are the caller's,
+// not PID 1's: they are rewritten to /proc/PID.
+func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix.Errno) {
+	if path == "" {
+		return -1, "", "", unix.ENOENT
+	}
+	path = rewriteSelf(pid, path)
+	trimmed := strings.TrimRight(path, "/")
+	if trimmed == "" {
+		trimmed = "/"
+	}
+	dirPart, base := filepath.Split(trimmed)
+	if base == "" || base == "." || base == ".." {
+		// Not a new name: let the operation itself fail or succeed on
+		// the whole path.
+		dirPart, base = trimmed, "."
+	}
+	if dirPart == "" {
+		dirPart = "."
+	}
+	p, err := unix.Openat(dir, dirPart, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", "", errnoOf(err)
+	}
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(p))
+	if err != nil {
+		unix.Close(p)
+		return -1, "", "", errnoOf(err)
+	}
+	if own := "/proc/1"; pid != 1 && (real == own || strings.HasPrefix(real, own+"/")) {
+		// A symlink inside the path (e.g. /dev/fd) led to PID 1's own
+		// /proc entries; redo it with the caller's.
+		unix.Close(p)
+		p, err = unix.Open("/proc/"+strconv.Itoa(pid)+strings.TrimPrefix(real, own), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, "", "", errnoOf(err)
+		}
+		real = "/proc/" + strconv.Itoa(pid) + strings.TrimPrefix(real, own)
+	}
+	full := filepath.Join(real, base)
+	if base == "." {
+		full = real
+	}
+	return p, base, full, 0
+}
+
+func rewriteSelf(pid int, path string) string {
+	p := "/proc/" + strconv.Itoa(pid)
+	for _, alias := range []string{"/proc/self", "/proc/thread-self", "/dev/fd"} {
+		if path == alias || strings.HasPrefix(path, alias+"/") {
+			suffix := strings.TrimPrefix(path, alias)
+			if alias == "/dev/fd" {
+				return p + "/fd" + suffix
+			}
+			return p + suffix
+		}
+	}
+	switch path {
+	case "/dev/stdin":
+		return p + "/fd/0"
+	case "/dev/stdout":
+		return p + "/fd/1"
+	case "/dev/stderr":
+		return p + "/fd/2"
+	}
+	return path
+}
+
+func readlinkAt(dir int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}

@@ -34,22 +34,37 @@ func (e *CommandBlockedError) Error() string {
 	return fmt.Sprintf("command blocked by %s: %q matches %q", policy, e.Command, e.BlockedPrefix)
 }
 
-// rule is a compiled command rule.
+// rule is a compiled command rule. Compiling is cheap: only the program
+// name is extracted up front; the rest is tokenized the first time a
+// command with that program name is checked against the rule.
 type rule struct {
 	text   string
-	tokens []string // tokens[0] is a program base name
+	first  string   // base name of the program
+	tokens []string // all tokens, tokens[0] == first; nil until needed
 }
 
-// compileRules tokenizes rules the way commands are tokenized.
+// compileRules prepares rules for matching.
 func compileRules(list []string) []rule {
 	out := make([]rule, 0, len(list))
 	for _, r := range list {
-		toks := tokenizeRule(r)
-		if len(toks) == 0 {
+		t := strings.TrimSpace(r)
+		if t == "" {
 			continue
 		}
-		toks[0] = baseName(toks[0])
-		out = append(out, rule{text: r, tokens: toks})
+		if strings.ContainsAny(t, `'"`) {
+			toks := tokenizeRule(t)
+			if len(toks) == 0 {
+				continue
+			}
+			toks[0] = baseName(toks[0])
+			out = append(out, rule{text: r, first: toks[0], tokens: toks})
+			continue
+		}
+		first := t
+		if i := strings.IndexAny(t, " \t\n\r"); i >= 0 {
+			first = t[:i]
+		}
+		out = append(out, rule{text: r, first: baseName(first)})
 	}
 	return out
 }
@@ -104,8 +119,12 @@ func tokenizeRule(s string) []string {
 //     it, so the default "dd if=" matches "dd if=/dev/zero of=x" and
 //     "dd of=x if=/dev/zero" (upstream's prefix test never matched it).
 func (r *rule) matches(argv []string) bool {
-	if len(argv) == 0 || argv[0] != r.tokens[0] {
+	if len(argv) == 0 || argv[0] != r.first {
 		return false
+	}
+	if r.tokens == nil {
+		r.tokens = tokenizeRule(r.text)
+		r.tokens[0] = r.first
 	}
 	pos := 1
 	leading := true

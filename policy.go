@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,6 +169,52 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 	return out
 }
 
+// binDirs are searched for denied programs in addition to the command's PATH.
+var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+// runtimeDenied returns every path under which a denied program can be
+// executed by name: each PATH directory's entry of that name, as it is (a
+// symlink stays a symlink). Masking the name, not the symlink's target,
+// keeps other programs that share the binary working: denying reboot leaves
+// systemctl alone, denying one applet leaves a multi-call binary's others.
+// A token that is a path is masked as given.
+func runtimeDenied(tokens []string, path string) []string {
+	if len(tokens) == 0 {
+		return nil
+	}
+	dirs := append(filepath.SplitList(path), binDirs...)
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		// The directory is resolved (/bin is often a symlink to usr/bin);
+		// the final name is kept as it is.
+		if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+			p = filepath.Join(d, filepath.Base(p))
+		}
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		if _, err := os.Lstat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	for _, t := range tokens {
+		if strings.Contains(t, "/") {
+			if filepath.IsAbs(t) {
+				add(filepath.Clean(t))
+			}
+			continue
+		}
+		for _, d := range dirs {
+			if filepath.IsAbs(d) {
+				add(filepath.Join(d, t))
+			}
+		}
+	}
+	return out
+}
+
 // underAny reports whether p equals or lies under one of dirs.
 func underAny(p string, dirs []string) bool {
 	for _, d := range dirs {
@@ -194,6 +241,15 @@ func (s *Spec) Plan() (*nsexec.Options, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Preflight: the command line against command.deny/allow and the SSH
+	// policy, before anything starts.
+	line := s.Command
+	if line == "" {
+		line = ShellQuote(s.Args)
+	}
+	if err := config.CheckCommand(line, c); err != nil {
+		return nil, fmt.Errorf("failed to wrap command: %w", err)
+	}
 	o := &nsexec.Options{
 		Path:  path,
 		Args:  args,
@@ -202,6 +258,7 @@ func (s *Spec) Plan() (*nsexec.Options, error) {
 		FS:    s.fsPolicy(c),
 		Debug: s.Debug,
 	}
+	o.FS.NoExec = runtimeDenied(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
 	return o, nil
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -43,7 +44,8 @@ type rule struct {
 	tokens []string // all tokens, tokens[0] == first; nil until needed
 }
 
-// compileRules prepares rules for matching.
+// compileRules prepares rules for matching. The result is for one
+// goroutine: matching fills in tokens lazily.
 func compileRules(list []string) []rule {
 	out := make([]rule, 0, len(list))
 	for _, r := range list {
@@ -66,6 +68,10 @@ func compileRules(list []string) []rule {
 		}
 		out = append(out, rule{text: r, first: baseName(first)})
 	}
+	// Sorted by program name (stably, so rules for one program keep their
+	// order and the first one written is the one reported): a command is
+	// compared only with the rules for its program.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].first < out[j].first })
 	return out
 }
 
@@ -194,11 +200,27 @@ func newCommandPolicy(c *Config) *commandPolicy {
 	return p
 }
 
-// defaultRules compiles DefaultDeniedCommands once per process, on first use.
-var defaultRules = sync.OnceValue(func() []rule { return compileRules(defaultDeniedCommands[:]) })
+// defaultRules compiles DefaultDeniedCommands once per process, on first
+// use. The result is shared, so its tokens are filled in now: matches never
+// writes to it.
+var defaultRules = sync.OnceValue(func() []rule {
+	rs := compileRules(defaultDeniedCommands[:])
+	for i := range rs {
+		if rs[i].tokens == nil {
+			rs[i].tokens = tokenizeRule(rs[i].text)
+			rs[i].tokens[0] = rs[i].first
+		}
+	}
+	return rs
+})
 
+// firstMatch returns the first rule (in config order) that matches argv.
 func firstMatch(rules []rule, argv []string) *rule {
-	for i := range rules {
+	if len(argv) == 0 {
+		return nil
+	}
+	i := sort.Search(len(rules), func(i int) bool { return rules[i].first >= argv[0] })
+	for ; i < len(rules) && rules[i].first == argv[0]; i++ {
 		if rules[i].matches(argv) {
 			return &rules[i]
 		}

@@ -109,6 +109,7 @@ func (ex *extractor) script(src string, depth int) {
 		}
 		return true
 	})
+	ex.out = slices.Grow(ex.out, len(stmts))
 	for _, st := range stmts {
 		ex.call(src, st.Cmd.(*syntax.CallExpr), st.Redirs, depth)
 	}

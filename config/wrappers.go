@@ -2,14 +2,12 @@ package config
 
 import "strings"
 
-// shellNames are the shells whose -c string preflight parses and checks.
-var shellNames = [...]string{"sh", "bash", "zsh", "ksh", "dash", "fish", "ash", "mksh", "yash", "rbash", "pdksh", "csh", "tcsh"}
-
+// isShellName reports whether name is a shell whose -c string preflight
+// parses and checks.
 func isShellName(name string) bool {
-	for _, s := range shellNames {
-		if name == s {
-			return true
-		}
+	switch name {
+	case "sh", "bash", "zsh", "ksh", "dash", "fish", "ash", "mksh", "yash", "rbash", "pdksh", "csh", "tcsh":
+		return true
 	}
 	return false
 }
@@ -272,14 +270,13 @@ func stripQuotes(s string) string {
 	}, s)
 }
 
-// shellKeywords start compound commands; the loose tokenizer skips them.
-var shellKeywords = [...]string{"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "case", "esac", "for", "in", "select", "function", "time", "!", "{", "}", "[[", "]]", "coproc"}
-
+// isShellKeyword reports whether s starts or ends a compound command; the
+// loose tokenizer skips these words.
 func isShellKeyword(s string) bool {
-	for _, k := range shellKeywords {
-		if s == k {
-			return true
-		}
+	switch s {
+	case "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "case", "esac",
+		"for", "in", "select", "function", "time", "!", "{", "}", "[[", "]]", "coproc":
+		return true
 	}
 	return false
 }

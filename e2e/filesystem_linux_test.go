@@ -485,12 +485,58 @@ func TestFSProtectedNameCannotBeCreated(t *testing.T) {
 			mustNotExist(t, s.path(n), "protected name created")
 		}
 
-		// Existing hooks: move .git aside, then plant a new .git/hooks.
-		s.write("repo/.git/hooks/pre-commit", "orig\n")
-		res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "-c", `mv .git .git-moved; mkdir -p .git/hooks && echo evil > .git/hooks/pre-commit`)
-		t.Logf("rename-parent attempt: %v", res)
-		if b, err := os.ReadFile(s.path("repo/.git/hooks/pre-commit")); err != nil || string(b) != "orig\n" {
-			t.Errorf("moving .git aside let the command plant .git/hooks/pre-commit: host has %q (%v)", b, err)
+		// Indirect ways to create a protected name that does not exist:
+		// relative paths from elsewhere, symlinked parents, rename, link,
+		// copy, *at() calls on a directory fd. Each runs in a fresh
+		// repository (the working directory), the host must not have the
+		// name afterwards.
+		for i, c := range []struct{ plant, script string }{
+			{".git/hooks/pre-commit", "cd .git && mkdir -p hooks && echo evil > hooks/pre-commit"},
+			{".git/hooks/pre-commit", "ln -s .git g && mkdir -p g/hooks && echo evil > g/hooks/pre-commit"},
+			{".git/hooks/pre-commit", "mkdir -p x/hooks && echo evil > x/hooks/pre-commit && mv x/hooks .git/hooks"},
+			{".git/hooks/pre-commit", "mkdir -p n/hooks && echo evil > n/hooks/pre-commit && rm -rf .git && mv n .git"},
+			{".git/config", "cd .git && echo evil > config"},
+			{".bashrc", "echo evil > t && mv t .bashrc"},
+			{".bashrc", "echo evil > t && ln t .bashrc"},
+			{".bashrc", "echo evil > t && ln -s t .bashrc"},
+			{".zshrc", "echo evil > t && cp t .zshrc"},
+			{".profile", "mkdir -p sub && cd sub && echo evil > ../.profile"},
+			{"home/.profile", "cd ~ && echo evil > .profile"},
+			{".git/hooks/pre-commit", `python3 -c 'import os
+fd = os.open(".git", os.O_RDONLY | os.O_DIRECTORY)
+os.mkdir("hooks", dir_fd=fd)
+f = os.open("hooks/pre-commit", os.O_CREAT | os.O_WRONLY, 0o755, dir_fd=fd)
+os.write(f, b"evil")'`},
+		} {
+			repo := "plant" + strconv.Itoa(i)
+			s.write(repo+"/.git/HEAD", "ref: refs/heads/main\n")
+			host := s.path(repo + "/" + c.plant)
+			if strings.HasPrefix(c.plant, "home/") {
+				host = filepath.Join(s.home, strings.TrimPrefix(c.plant, "home/"))
+			}
+			res := s.fenceWith(opts{dir: s.path(repo)}, "-s", cfg, "-c", c.script)
+			t.Logf("%q: exit %d, stderr %q", c.script, res.code, res.stderr)
+			if _, err := os.Lstat(host); err == nil {
+				b, _ := os.ReadFile(host)
+				t.Errorf("%q created protected %s on the host (content %q); run: %v", c.script, c.plant, b, res)
+				_ = os.RemoveAll(host)
+			}
+		}
+
+		// Move the parent of an existing protected path aside, then plant a
+		// new one under the old name: the host's next `git commit` would
+		// run it.
+		for i, c := range []struct{ existing, plant, script string }{
+			{".git/hooks/pre-commit", ".git/hooks/pre-commit", "mv .git .git-moved; mkdir -p .git/hooks && echo evil > .git/hooks/pre-commit"},
+			{".git/config", ".git/config", "mv .git .git-moved; mkdir -p .git && echo evil > .git/config"},
+			{".claude/commands/x.md", ".claude/commands/x.md", "mv .claude .claude-moved; mkdir -p .claude/commands && echo evil > .claude/commands/x.md"},
+		} {
+			repo := "repo" + strconv.Itoa(i)
+			s.write(repo+"/"+c.existing, "orig\n")
+			res := s.fenceWith(opts{dir: s.path(repo)}, "-s", cfg, "-c", c.script)
+			if b, err := os.ReadFile(s.path(repo + "/" + c.plant)); err != nil || string(b) != "orig\n" {
+				t.Errorf("moving the parent of protected %s aside let the command plant a new one: host has %q (%v); run: %v", c.existing, b, err, res)
+			}
 		}
 	})
 }

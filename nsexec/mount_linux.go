@@ -23,9 +23,10 @@ const hostAttrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
 
 // detached is a cloned, not yet attached mount and where it goes.
 type detached struct {
-	fd     int
-	target string // absolute path inside the sandbox
-	isDir  bool
+	fd       int
+	target   string // absolute path inside the sandbox
+	isDir    bool
+	noFollow bool // mount on a final symlink itself
 }
 
 // buildRoot assembles the sandbox's mount tree and pivots into it.
@@ -141,8 +142,13 @@ func buildRoot(fs *FSPolicy) error {
 			return err
 		}
 	}
-	for _, p := range sortedPaths(append(append([]string{}, fs.Masked...), fs.NoExec...)) {
-		if err := mask(empty, p); err != nil {
+	for _, p := range sortedPaths(fs.Masked) {
+		if err := mask(empty, p, false); err != nil {
+			return err
+		}
+	}
+	for _, p := range sortedPaths(fs.NoExec) {
+		if err := mask(empty, p, true); err != nil {
 			return err
 		}
 	}
@@ -213,7 +219,7 @@ func cloneSource(path string, ro bool) (*detached, error) {
 // attach moves a detached mount onto its target inside the new root.
 func attach(d detached) error {
 	defer unix.Close(d.fd)
-	t, err := openTarget(d.target, d.isDir)
+	t, err := openTarget(d.target, d.isDir, d.noFollow)
 	if err != nil {
 		return err
 	}
@@ -228,7 +234,7 @@ func attach(d detached) error {
 // following any symlink, so a link in the tree can never redirect a mount
 // outside it. Missing mount points are created only where the staged tree is
 // writable (our own tmpfs for /tmp, /dev or a defaultDenyRead scaffold).
-func openTarget(p string, isDir bool) (int, error) {
+func openTarget(p string, isDir, noFollow bool) (int, error) {
 	rootfd, err := unix.Open(stage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open staged root: %w", err)
@@ -241,6 +247,11 @@ func openTarget(p string, isDir bool) (int, error) {
 	how := &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
+	}
+	if noFollow {
+		// O_PATH|O_NOFOLLOW returns the final symlink itself; the
+		// components before it still may not be symlinks.
+		how.Flags |= unix.O_NOFOLLOW
 	}
 	fd, err := unix.Openat2(rootfd, rel, how)
 	if errors.Is(err, unix.ENOENT) {
@@ -279,10 +290,15 @@ func ensureDir(path string) error {
 	return nil
 }
 
-// mask hides p behind an empty read-only directory or file.
-func mask(empty int, p string) error {
+// mask hides p behind an empty read-only directory or file. With noFollow a
+// final symlink is covered itself instead of its target.
+func mask(empty int, p string, noFollow bool) error {
 	var st unix.Stat_t
-	if err := unix.Stat(stage+p, &st); err != nil {
+	stat := unix.Stat
+	if noFollow {
+		stat = unix.Lstat
+	}
+	if err := stat(stage+p, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil // nothing to hide
 		}
@@ -303,7 +319,7 @@ func mask(empty int, p string) error {
 		unix.Close(fd)
 		return fmt.Errorf("make mask for %s read-only: %w", p, err)
 	}
-	return attach(detached{fd: fd, target: p, isDir: isDir})
+	return attach(detached{fd: fd, target: p, isDir: isDir, noFollow: noFollow})
 }
 
 // newTmpfs creates a detached tmpfs and returns its mount fd.

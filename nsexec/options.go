@@ -80,6 +80,7 @@ type FSPolicy struct {
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string `json:"masked,omitempty"`
 	// NoExec paths (executables denied at runtime) are replaced by an empty,
-	// non-executable, read-only file.
+	// non-executable, read-only file. A symlink is masked itself, not its
+	// target, so other names of the same binary keep working.
 	NoExec []string `json:"noExec,omitempty"`
 }

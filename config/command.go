@@ -2,38 +2,9 @@ package config
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 )
-
-// CommandBlockedError is returned when a command matches a command.deny rule
-// or a default rule and no command.allow rule.
-type CommandBlockedError struct {
-	// Command is the source text of the offending simple command, e.g.
-	// "git push origin main" out of "ls && git push origin main".
-	Command string
-	// BlockedPrefix is the rule that matched, as written in the config.
-	BlockedPrefix string
-	// IsDefault is set when the rule comes from DefaultDeniedCommands.
-	IsDefault bool
-	// Reason, when set, replaces the rule: preflight could not check the
-	// command (it nests shells deeper than it follows) and blocks it.
-	Reason string
-}
-
-// Error is upstream's message: command blocked by [default ]sandbox command
-// policy: "<cmd>" matches "<rule>".
-func (e *CommandBlockedError) Error() string {
-	policy := "sandbox command policy"
-	if e.IsDefault {
-		policy = "default sandbox command policy"
-	}
-	if e.Reason != "" {
-		return fmt.Sprintf("command blocked by %s: %q %s", policy, e.Command, e.Reason)
-	}
-	return fmt.Sprintf("command blocked by %s: %q matches %q", policy, e.Command, e.BlockedPrefix)
-}
 
 // rule is a compiled command rule. Compiling is cheap: only the program
 // name is extracted up front; the rest is tokenized the first time a
@@ -68,10 +39,6 @@ func compileRules(list []string) []rule {
 		}
 		out = append(out, rule{text: r, first: baseName(first)})
 	}
-	// Sorted by program name (stably, so rules for one program keep their
-	// order and the first one written is the one reported): a command is
-	// compared only with the rules for its program.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].first < out[j].first })
 	return out
 }
 
@@ -200,27 +167,33 @@ func newCommandPolicy(c *Config) *commandPolicy {
 	return p
 }
 
-// defaultRules compiles DefaultDeniedCommands once per process, on first
-// use. The result is shared, so its tokens are filled in now: matches never
-// writes to it.
-var defaultRules = sync.OnceValue(func() []rule {
-	rs := compileRules(defaultDeniedCommands[:])
-	for i := range rs {
-		if rs[i].tokens == nil {
-			rs[i].tokens = tokenizeRule(rs[i].text)
-			rs[i].tokens[0] = rs[i].first
+// defaultRules returns DefaultDeniedCommands compiled, once per process,
+// on first use. The result is shared, so its tokens are filled in now:
+// matches never writes to it.
+func defaultRules() []rule {
+	defaultRulesOnce.Do(func() {
+		rs := compileRules(defaultDeniedCommands[:])
+		for i := range rs {
+			if rs[i].tokens == nil {
+				rs[i].tokens = tokenizeRule(rs[i].text)
+				rs[i].tokens[0] = rs[i].first
+			}
 		}
-	}
-	return rs
-})
+		defaultRulesCompiled = rs
+	})
+	return defaultRulesCompiled
+}
+
+var (
+	defaultRulesOnce     sync.Once
+	defaultRulesCompiled []rule
+)
 
 // firstMatch returns the first rule (in config order) that matches argv.
+// A linear scan: rule lists are tens of entries, and the program-name test
+// that rejects almost all of them is one string comparison.
 func firstMatch(rules []rule, argv []string) *rule {
-	if len(argv) == 0 {
-		return nil
-	}
-	i := sort.Search(len(rules), func(i int) bool { return rules[i].first >= argv[0] })
-	for ; i < len(rules) && rules[i].first == argv[0]; i++ {
+	for i := range rules {
 		if rules[i].matches(argv) {
 			return &rules[i]
 		}

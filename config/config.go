@@ -7,7 +7,7 @@ import "slices"
 //
 // The `desc` tag of every field is its user-facing description; the JSON
 // Schema (see Schema) is generated from these tags, so a new field without one
-// fails TestSchemaDescriptions.
+// fails TestSchemaShape.
 type Config struct {
 	// Schema is the editor hint "$schema"; fence ignores its value.
 	Schema string `json:"$schema,omitempty" desc:"URI of the JSON Schema for editor completion and validation. Ignored by fence."`

@@ -5,25 +5,6 @@ import (
 	"strings"
 )
 
-// SSHBlockedError is returned when an ssh command breaks the SSH policy.
-type SSHBlockedError struct {
-	// Host is the destination host, without user@.
-	Host string
-	// RemoteCommand is the command to run remotely, "" for a session.
-	RemoteCommand string
-	// Reason says which rule blocked it.
-	Reason string
-}
-
-// Error is upstream's message: "SSH command blocked: <reason> (host: h,
-// command: c)" or, without a remote command, "SSH blocked: <reason> (host: h)".
-func (e *SSHBlockedError) Error() string {
-	if e.RemoteCommand != "" {
-		return fmt.Sprintf("SSH command blocked: %s (host: %s, command: %s)", e.Reason, e.Host, e.RemoteCommand)
-	}
-	return fmt.Sprintf("SSH blocked: %s (host: %s)", e.Reason, e.Host)
-}
-
 // sshPolicyActive reports whether the SSH policy applies: it is off while
 // both host lists are empty (reference §2.5).
 func sshPolicyActive(c *Config) bool {

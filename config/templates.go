@@ -2,8 +2,6 @@ package config
 
 import (
 	"embed"
-	"errors"
-	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
@@ -24,26 +22,26 @@ type TemplateInfo struct {
 	Description string
 }
 
-// templateDescriptions has one entry per embedded file; TestTemplatesListed
-// fails if a file has no description or a description has no file.
-var templateDescriptions = map[string]string{
-	"code":              "AI coding agents: model APIs, git hosting and package registries; writes in the workspace and tool caches; credentials unreadable; history-rewriting git, publishing and gh write commands blocked",
-	"code-relaxed":      `"code" with unrestricted network access (allowedDomains "*": no network isolation)`,
-	"code-strict":       `"code" with reads denied by default: only system paths, the workspace and agent config directories are readable`,
-	"disable-telemetry": "Any domain except known telemetry, analytics and crash-reporting services; writes in the workspace and tool caches",
-	"git-readonly":      "Workspace writable except .git; git push, reset, clean, checkout --, rebase and merge blocked",
-	"local-dev-server":  "Dev servers: listen on and connect to localhost; writes in the workspace and /tmp",
+// templateDescription is the --list-templates line for a template. It is a
+// switch rather than a map so nothing is built at package initialisation;
+// TestTemplatesListed fails if an embedded file has no description.
+func templateDescription(name string) string {
+	switch name {
+	case "code":
+		return "AI coding agents: model APIs, git hosting and package registries; writes in the workspace and tool caches; credentials unreadable; history-rewriting git, publishing and gh write commands blocked"
+	case "code-relaxed":
+		return `"code" with unrestricted network access (allowedDomains "*": no network isolation)`
+	case "code-strict":
+		return `"code" with reads denied by default: only system paths, the workspace and agent config directories are readable`
+	case "disable-telemetry":
+		return "Any domain except known telemetry, analytics and crash-reporting services; writes in the workspace and tool caches"
+	case "git-readonly":
+		return "Workspace writable except .git; git push, reset, clean, checkout --, rebase and merge blocked"
+	case "local-dev-server":
+		return "Dev servers: listen on and connect to localhost; writes in the workspace and /tmp"
+	}
+	return ""
 }
-
-// ErrTemplateNotFound matches (errors.Is) the error for an unknown template.
-var ErrTemplateNotFound = errors.New("template not found")
-
-// templateNotFoundError is upstream's message: template "x" not found.
-type templateNotFoundError struct{ name string }
-
-func (e *templateNotFoundError) Error() string { return fmt.Sprintf("template %q not found", e.name) }
-
-func (e *templateNotFoundError) Is(target error) bool { return target == ErrTemplateNotFound }
 
 // Templates lists the built-in templates, sorted by name.
 func Templates() []TemplateInfo {
@@ -54,7 +52,7 @@ func Templates() []TemplateInfo {
 	out := make([]TemplateInfo, 0, len(entries))
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".json")
-		out = append(out, TemplateInfo{Name: name, Description: templateDescriptions[name]})
+		out = append(out, TemplateInfo{Name: name, Description: templateDescription(name)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -3,30 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
-
-// ValidationError is a value that is well-typed but not allowed. Its message
-// is upstream Fence's where upstream has one.
-type ValidationError struct {
-	// Field is the dotted path of the list or field, e.g. "filesystem.allowWrite".
-	Field string
-	// Index is the position in the list, or -1 for a non-list field.
-	Index int
-	// Msg is the full message, e.g. "filesystem.allowWrite contains empty path".
-	Msg string
-}
-
-func (e *ValidationError) Error() string { return e.Msg }
-
-// path is the field path of the offending value, as the decoder records it.
-func (e *ValidationError) path() string {
-	if e.Index < 0 {
-		return e.Field
-	}
-	return e.Field + "[" + strconv.Itoa(e.Index) + "]"
-}
 
 // Validate checks the values of c. It accepts "*" in allowedDomains (see
 // Warnings); everything else follows upstream's rules and messages.
@@ -167,9 +145,4 @@ func validateHostPattern(p string) error {
 		return errors.New("host pattern should not contain username; specify just the host")
 	}
 	return nil
-}
-
-// bug reports a state the code should never reach.
-func bug(format string, args ...any) error {
-	return fmt.Errorf("config: internal error: "+format, args...)
 }

@@ -27,6 +27,9 @@ func (s *sandbox) tryWrite(cfg, target string) result {
 func (s *sandbox) mustFailWrite(cfg, target, why string) {
 	s.t.Helper()
 	res := s.tryWrite(cfg, target)
+	if !ranInside(s.t, res) {
+		return
+	}
 	if res.code == 0 {
 		s.t.Errorf("%s: writing %s succeeded inside the sandbox: %v", why, target, res)
 	} else if !writeDenied(res.stderr) {
@@ -145,7 +148,7 @@ func TestFSWriteOutsideFails(t *testing.T) {
 		defer os.RemoveAll(sib)
 		s.own(sib, 0o755)
 		target := filepath.Join(sib, "new.txt")
-		if res := s.tryWrite(cfg, target); res.code == 0 {
+		if res := s.tryWrite(cfg, target); ranInside(t, res) && res.code == 0 {
 			t.Errorf("writing a host dir next to the workspace succeeded: %v", res)
 		}
 		mustNotExist(t, target, "host dir next to the workspace")
@@ -361,7 +364,7 @@ func TestFSDenyRead(t *testing.T) {
 			t.Errorf("script did not finish: %v", res)
 		}
 		res = s.fence("-s", cfg, "-c", "echo overwritten > secret.txt; echo new > secretdir/new.txt")
-		if res.code == 0 {
+		if ranInside(t, res) && res.code == 0 {
 			t.Errorf("writing a denyRead path succeeded: %v", res)
 		}
 		mustHaveContent(t, s.path("secret.txt"), "TOPSECRET-file\n", "denyRead file")
@@ -420,12 +423,16 @@ func TestFSProtectedExisting(t *testing.T) {
 				t.Errorf("appending to protected %s: want EROFS/EACCES: %v", p, res)
 			}
 			res = s.fence("-s", cfg, "--", "rm", "-f", p)
-			if res.code == 0 {
+			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("removing protected %s succeeded: %v", p, res)
 			}
 			res = s.fence("-s", cfg, "--", "mv", p, p+".moved")
-			if res.code == 0 {
+			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("renaming protected %s succeeded: %v", p, res)
+			}
+			res = s.fence("-s", cfg, "--", "sh", "-c", `echo evil > replacement && mv -f replacement "$1"`, "sh", p)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("renaming a file onto protected %s succeeded: %v", p, res)
 			}
 			mustHaveContent(t, s.path(p), "orig "+p+"\n", "protected "+p)
 			mustNotExist(t, s.path(p+".moved"), "renamed protected "+p)
@@ -437,7 +444,7 @@ func TestFSProtectedExisting(t *testing.T) {
 		// The protected directories themselves cannot be moved away.
 		for _, d := range []string{".git/hooks", ".vscode", ".claude/commands"} {
 			res := s.fence("-s", cfg, "--", "mv", d, d+"-moved")
-			if res.code == 0 {
+			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("renaming protected dir %s succeeded: %v", d, res)
 			}
 			mustNotExist(t, s.path(d+"-moved"), "moved protected dir")
@@ -479,7 +486,7 @@ func TestFSProtectedNameCannotBeCreated(t *testing.T) {
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
 		for _, n := range names {
 			res := s.fence("-s", cfg, "--", "sh", "-c", `mkdir -p "$(dirname "$1")" && echo evil > "$1"`, "sh", n)
-			if res.code == 0 {
+			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("creating protected name %s succeeded inside: %v", n, res)
 			}
 			mustNotExist(t, s.path(n), "protected name created")
@@ -514,8 +521,8 @@ os.write(f, b"evil")'`},
 			if strings.HasPrefix(c.plant, "home/") {
 				host = filepath.Join(s.home, strings.TrimPrefix(c.plant, "home/"))
 			}
-			res := s.fenceWith(opts{dir: s.path(repo)}, "-s", cfg, "-c", c.script)
-			t.Logf("%q: exit %d, stderr %q", c.script, res.code, res.stderr)
+			res := s.fenceWith(opts{dir: s.path(repo)}, "-s", cfg, "-c", "echo ok > control.txt; "+c.script)
+			mustHaveContent(t, s.path(repo+"/control.txt"), "ok\n", "control write before "+c.script)
 			if _, err := os.Lstat(host); err == nil {
 				b, _ := os.ReadFile(host)
 				t.Errorf("%q created protected %s on the host (content %q); run: %v", c.script, c.plant, b, res)
@@ -533,10 +540,18 @@ os.write(f, b"evil")'`},
 		} {
 			repo := "repo" + strconv.Itoa(i)
 			s.write(repo+"/"+c.existing, "orig\n")
-			res := s.fenceWith(opts{dir: s.path(repo)}, "-s", cfg, "-c", c.script)
+			res := s.fenceWith(opts{dir: s.path(repo)}, "-s", cfg, "-c", "echo ok > control.txt; "+c.script)
+			mustHaveContent(t, s.path(repo+"/control.txt"), "ok\n", "control write before "+c.script)
 			if b, err := os.ReadFile(s.path(repo + "/" + c.plant)); err != nil || string(b) != "orig\n" {
 				t.Errorf("moving the parent of protected %s aside let the command plant a new one: host has %q (%v); run: %v", c.existing, b, err, res)
 			}
+		}
+		// The same with $HOME, when it lies in the writable directory.
+		s.write("home/.bashrc", "orig\n")
+		res := s.fence("-s", cfg, "-c", "echo ok > control-home.txt; mv home home-moved; mkdir -p home && echo evil > home/.bashrc")
+		mustHaveContent(t, s.path("control-home.txt"), "ok\n", "control write before moving $HOME")
+		if b, err := os.ReadFile(filepath.Join(s.home, ".bashrc")); err != nil || string(b) != "orig\n" {
+			t.Errorf("moving $HOME aside let the command plant a new ~/.bashrc: host has %q (%v); run: %v", b, err, res)
 		}
 	})
 }
@@ -555,7 +570,7 @@ func TestFSDenyWrite(t *testing.T) {
 		mustHaveContent(t, s.path("locked.txt"), "locked\n", "denyWrite file")
 		s.mustFailWrite(cfg, s.path("lockeddir/new.txt"), "denyWrite dir")
 		res = s.fence("-s", cfg, "--", "rm", "-f", "locked.txt")
-		if res.code == 0 {
+		if ranInside(t, res) && res.code == 0 {
 			t.Errorf("removing denyWrite file succeeded: %v", res)
 		}
 		mustHaveContent(t, s.path("locked.txt"), "locked\n", "denyWrite file after rm")
@@ -654,9 +669,20 @@ func TestFSHardLink(t *testing.T) {
 		// A system file: the link alone must not succeed (nothing is
 		// written through it here, to keep the host safe if it did).
 		res = s.fence("-s", cfg, "--", "ln", "/etc/passwd", "w/passwd-link")
-		if res.code == 0 {
+		if ranInside(t, res) && res.code == 0 {
 			t.Errorf("hard link to /etc/passwd from the writable area succeeded: %v", res)
 		}
 		mustNotExist(t, s.path("w/passwd-link"), "hard link to /etc/passwd")
+
+		// Inside a writable directory: links to its protected and
+		// denyWrite files must not open them for writing.
+		s.write(".bashrc", "orig-bashrc\n")
+		s.write("locked.txt", "orig-locked\n")
+		cfg2 := s.config("fence2.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["locked.txt"]}}`)
+		res = s.fence("-s", cfg2, "-c", "echo ok > control.txt; ln .bashrc hl1; echo evil >> hl1; ln locked.txt hl2; echo evil >> hl2")
+		t.Logf("hard links to protected files: %v", res)
+		mustHaveContent(t, s.path("control.txt"), "ok\n", "control write")
+		mustHaveContent(t, s.path(".bashrc"), "orig-bashrc\n", "protected .bashrc via a hard link")
+		mustHaveContent(t, s.path("locked.txt"), "orig-locked\n", "denyWrite file via a hard link")
 	})
 }

@@ -64,7 +64,9 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 	if err != nil {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	// No VCS stamping: the build must not depend on git (or on who owns
+	// the checkout).
+	cmd := exec.Command(gobin, "build", "-buildvcs=false", "-o", out, pkg)
 	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), extraEnv...)
 	return cmd.CombinedOutput()
 }
@@ -333,6 +335,18 @@ func (s *sandbox) mustRun(args ...string) result {
 		s.t.Fatalf("want exit 0: %v", res)
 	}
 	return res
+}
+
+// ranInside reports whether the command got to run. fence's own failures
+// (bad config, sandbox setup) print "Error: " first; a check that the
+// command failed proves nothing then, so ranInside fails the test.
+func ranInside(t *testing.T, res result) bool {
+	t.Helper()
+	if strings.HasPrefix(res.stderr, "Error: ") || res.err != nil {
+		t.Errorf("fence failed before the command ran, so this check proves nothing: %v", res)
+		return false
+	}
+	return true
 }
 
 // need skips the test when tool is not installed in stdPath and returns

@@ -75,35 +75,49 @@ func TestSecSetuidInert(t *testing.T) {
 	})
 }
 
-// unshare(1) cannot create namespaces inside.
+// unshare(1) cannot create namespaces inside. fence may refuse the command
+// up front (its command policy blocks unshare); a copy of the binary under
+// another name gets past that policy and must be stopped by the kernel.
 func TestSecUnshareDenied(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		need(t, "unshare")
+		bin := need(t, "unshare")
+		s.copyIn(bin, "ns-tool", 0o755)
 		for _, flags := range [][]string{{"-U"}, {"-r"}, {"-m"}, {"-n"}, {"-p", "-f"}, {"-U", "-m", "-r"}} {
-			args := append(append([]string{"--", "unshare"}, flags...), "true")
-			res := s.fence(args...)
+			res := s.fence(append(append([]string{"--", "unshare"}, flags...), "true")...)
 			if res.code == 0 {
 				t.Errorf("unshare %v true succeeded inside: %v", flags, res)
+			}
+			res = s.fence(append(append([]string{"--", "./ns-tool"}, flags...), "true")...)
+			if ranInside(t, res) && (res.code == 0 || !strings.Contains(res.stderr, "Operation not permitted")) {
+				t.Errorf("a copy of unshare, %v true: want EPERM from the kernel: %v", flags, res)
 			}
 		}
 	})
 }
 
 // mount(8) and umount(8) fail inside, and the directory stays the host's.
+// Copies of the binaries are used so that the kernel, not a command
+// policy, is what stops them.
 func TestSecMountDenied(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		need(t, "mount")
+		s.copyIn(need(t, "mount"), "mnt-tool", 0o755)
+		s.copyIn(need(t, "umount"), "umnt-tool", 0o755)
 		s.mkdir("d")
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
-		res := s.fence("-s", cfg, "-c", `mount -t tmpfs none d; echo mount=$?; touch d/after
-umount /proc; echo umount-proc=$?; umount -l /tmp; echo umount-tmp=$?; umount -l "$PWD"; echo umount-cwd=$?`)
-		for _, k := range []string{"mount", "umount-proc", "umount-tmp", "umount-cwd"} {
+		res := s.fence("-s", cfg, "-c", `./mnt-tool -t tmpfs none d; echo mount=$?; touch d/after
+./mnt-tool --bind /etc d; echo bind=$?
+./umnt-tool /proc; echo umount-proc=$?; ./umnt-tool -l /tmp; echo umount-tmp=$?; ./umnt-tool -l "$PWD"; echo umount-cwd=$?`)
+		for _, k := range []string{"mount", "bind", "umount-proc", "umount-tmp", "umount-cwd"} {
 			if strings.Contains(res.stdout, k+"=0\n") || !strings.Contains(res.stdout, k+"=") {
 				t.Errorf("%s succeeded (or did not run) inside: %v", k, res)
 			}
 		}
 		// Had the tmpfs been mounted, d/after would be in it, not on the host.
 		mustHaveContent(t, s.path("d/after"), "", "d/after written after the mount attempt")
+		// And plain `mount`, whatever stops it.
+		if res := s.fence("-s", cfg, "--", "mount", "-t", "tmpfs", "none", "d"); res.code == 0 {
+			t.Errorf("mount -t tmpfs none d succeeded: %v", res)
+		}
 	})
 }
 

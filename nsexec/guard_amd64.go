@@ -38,6 +38,10 @@ func decode(d seccompData) (creation, bool) {
 		return creation{op: opRename, oldDirfd: fd(0), oldPath: uintptr(a[1]), dirfd: fd(2), path: uintptr(a[3])}, true
 	case unix.SYS_RENAME:
 		return creation{op: opRename, oldDirfd: unix.AT_FDCWD, oldPath: uintptr(a[0]), dirfd: unix.AT_FDCWD, path: uintptr(a[1])}, true
+	case unix.SYS_CONNECT:
+		return creation{op: opConnect, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
+	case unix.SYS_BIND:
+		return creation{op: opBind, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
 	}
 	return creation{}, false
 }

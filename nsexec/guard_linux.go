@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -69,6 +70,8 @@ const (
 	opSymlink
 	opLink
 	opRename
+	opConnect
+	opBind
 )
 
 // creation is one decoded request.
@@ -82,18 +85,27 @@ type creation struct {
 	flags    int     // open flags; linkat/renameat2 flags
 	mode     uint32
 	dev      uint64
+	sockfd   int32   // connect, bind: the caller's socket
+	addr     uintptr // connect, bind: the sockaddr and its length
+	addrLen  int
 }
 
-// guard is the set of protected paths that must not be created.
+// guard is the policy the guards enforce.
 type guard struct {
 	names map[string]bool // exact protected paths
 	// ancestors are proper ancestors of protected paths: no symlink, hard
 	// link or rename may put an existing tree there.
 	ancestors map[string]bool
+
+	unix UnixPolicy
+	mu   sync.Mutex
+	// bound are the unix socket paths the sandbox created itself (bind):
+	// connecting to them is always allowed.
+	bound map[string]bool
 }
 
-func newGuard(paths []string) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}}
+func newGuard(paths []string, up UnixPolicy) *guard {
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}}
 	for _, p := range paths {
 		p = filepath.Clean(p)
 		g.names[p] = true
@@ -164,6 +176,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	mem, err := os.Open("/proc/" + strconv.Itoa(pid) + "/mem")
 	if err != nil {
 		return -1, unix.EPERM
+	}
+	if c.op == opConnect || c.op == opBind {
+		return -1, g.socket(nfd, req.ID, pid, mem, c)
 	}
 	path, e1 := readString(mem, c.path)
 	var oldPath, target string
@@ -258,6 +273,98 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return -1, errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
 	}
 	return -1, unix.ENOSYS
+}
+
+// socket checks and performs connect or bind for the caller. Other address
+// families pass unchanged; unix paths must be sockets the sandbox bound
+// itself or listed in the policy; abstract names only if the policy says.
+// The operation runs on a duplicate of the caller's socket (pidfd_getfd),
+// with the address as read once, so it cannot change after the check.
+func (g *guard) socket(nfd int, id uint64, pid int, mem *os.File, c creation) unix.Errno {
+	if c.addrLen < 2 || c.addrLen > 4096 {
+		mem.Close()
+		return unix.EINVAL
+	}
+	sa := make([]byte, c.addrLen)
+	n, _ := mem.ReadAt(sa, int64(c.addr))
+	mem.Close()
+	if n != c.addrLen {
+		return unix.EFAULT
+	}
+	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+		return unix.ENOENT
+	}
+	var full string
+	family := uint16(sa[0]) | uint16(sa[1])<<8
+	if family == unix.AF_UNIX && len(sa) > 2 {
+		path := sa[2:]
+		if i := bytes.IndexByte(path, 0); i > 0 {
+			path = path[:i]
+		}
+		switch {
+		case path[0] == 0: // abstract
+			if !g.unix.AllowAll && !g.unix.Abstract {
+				return unix.EACCES
+			}
+		default:
+			parent, base, f, errno := resolveParent(pid, unix.AT_FDCWD, string(path))
+			if errno != 0 {
+				return errno
+			}
+			unix.Close(parent)
+			full = f
+			if c.op == opConnect && !g.unixAllowed(full) {
+				return unix.EACCES
+			}
+			if len(full) >= len(unix.RawSockaddrUnix{}.Path) {
+				return unix.ENAMETOOLONG
+			}
+			_ = base
+			// Absolute, so that it means the same from PID 1's cwd.
+			sa = append(append(sa[:2:2], full...), 0)
+		}
+	}
+	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_THREAD)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(pidfd)
+	sock, err := unix.PidfdGetfd(pidfd, int(c.sockfd), 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(sock)
+	nr := uintptr(unix.SYS_CONNECT)
+	if c.op == opBind {
+		nr = unix.SYS_BIND
+	}
+	_, _, e := unix.Syscall(nr, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
+	if e == 0 && c.op == opBind && full != "" {
+		g.mu.Lock()
+		g.bound[full] = true
+		g.mu.Unlock()
+	}
+	return e
+}
+
+// unixAllowed reports whether the sandbox may connect to the unix socket at
+// path: one it bound itself, or one the policy lists (or a parent of it).
+func (g *guard) unixAllowed(path string) bool {
+	if g.unix.AllowAll {
+		return true
+	}
+	g.mu.Lock()
+	ok := g.bound[path]
+	g.mu.Unlock()
+	if ok {
+		return true
+	}
+	for _, a := range g.unix.Allow {
+		if path == a || strings.HasPrefix(path, strings.TrimSuffix(a, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func errnoOf(err error) unix.Errno {

@@ -2,7 +2,9 @@ package nsexec_test
 
 import (
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,5 +81,90 @@ echo done
 	}
 	if _, err := os.Stat(filepath.Join(ws, "d/e")); err != nil {
 		t.Errorf("ordinary mkdir -p did not reach the host: %v", err)
+	}
+}
+
+// TestUnixSocketGuard: a host unix socket in a readable directory (standing
+// in for docker.sock or an ssh-agent) is unreachable unless the policy lists
+// it; sockets the sandbox binds itself and socketpair keep working.
+func TestUnixSocketGuard(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the socket client")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "host.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "host-secret\n")
+			c.Close()
+		}
+	}()
+	ws := t.TempDir()
+	client := `
+import socket, os, sys
+def host():
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print("host:" + s.recv(100).decode().strip())
+    except OSError as e:
+        print("host-refused:%d" % e.errno)
+host()
+a, b = socket.socketpair(); a.sendall(b"pair"); print("socketpair:" + b.recv(4).decode())
+os.chdir(sys.argv[2])
+srv = socket.socket(socket.AF_UNIX); srv.bind("inner.sock"); srv.listen(1)
+c = socket.socket(socket.AF_UNIX); c.connect(os.path.join(sys.argv[2], "inner.sock"))
+conn, _ = srv.accept(); c.sendall(b"inner"); print("inside:" + conn.recv(5).decode())
+t = socket.socket(socket.AF_INET); t.bind(("127.0.0.1", 0)); t.listen(1)
+u = socket.socket(socket.AF_INET); u.connect(t.getsockname()); print("tcp:ok")
+`
+	run := func(up nsexec.UnixPolicy) string {
+		o := &nsexec.Options{
+			Path: py, Args: []string{"python3", "-c", client, sock, ws},
+			Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+			// dir is under the host /tmp, hidden by the private /tmp unless
+			// bound: read-only, as a socket directory would be.
+			FS:   nsexec.FSPolicy{Writable: []string{ws}, ReadOnly: []string{dir}},
+			Unix: up,
+		}
+		p, out := start(t, o)
+		defer out.Close()
+		code, err := p.Wait()
+		b, _ := io.ReadAll(out)
+		if err != nil || code != 0 {
+			t.Fatalf("exit %d %v\n%s", code, err, b)
+		}
+		return string(b)
+	}
+	got := run(nsexec.UnixPolicy{})
+	for _, want := range []string{"host-refused:13\n", "socketpair:pair\n", "inside:inner\n", "tcp:ok\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("default policy: output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "host-secret") {
+		t.Errorf("default policy reached the host socket:\n%s", got)
+	}
+	os.Remove(filepath.Join(ws, "inner.sock"))
+	if got := run(nsexec.UnixPolicy{Allow: []string{dir}}); !strings.Contains(got, "host:host-secret\n") {
+		t.Errorf("allowUnixSockets did not open the host socket:\n%s", got)
+	}
+	os.Remove(filepath.Join(ws, "inner.sock"))
+	if got := run(nsexec.UnixPolicy{AllowAll: true}); !strings.Contains(got, "host:host-secret\n") {
+		t.Errorf("allowAllUnixSockets did not open the host socket:\n%s", got)
 	}
 }

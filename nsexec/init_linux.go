@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/nsfence/fence/netns"
@@ -183,10 +186,10 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	if err := seccomp.Load(); err != nil {
 		return nil, err
 	}
-	if len(o.FS.Guarded) > 0 {
-		// The guard filter goes on this thread only: the command inherits
-		// it, PID 1's other threads serve it (see guard_linux.go).
-		fd, err := seccomp.LoadGuard()
+	// The guard filters go on this thread only: the command inherits
+	// them, PID 1's other threads serve them (see guard_linux.go).
+	if create, socket := len(o.FS.Guarded) > 0, !o.Unix.AllowAll; create || socket {
+		fd, err := seccomp.LoadGuard(create, socket)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +199,7 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	return listeners, nil
 }
 
-// guardFD is the creation guard's notification fd, or -1.
+// guardFD is the notification fd of the creation and socket guards, or -1.
 var guardFD = -1
 
 // landlockWritable lists the hierarchies Landlock lets the command write:
@@ -317,12 +320,12 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 		return 126
 	}
 	pid := cmd.Process.Pid
-	go forwardSignals(ctrl, pid)
+	go controlLoop(ctrl, pid)
 	if guardFD >= 0 {
 		// The command has its own umask now (fork copies it); PID 1 creates
 		// files for it with modes that already have its umask applied.
 		unix.Umask(0)
-		go serveGuard(guardFD, newGuard(o.FS.Guarded))
+		go serveGuard(guardFD, newGuard(o.FS.Guarded, o.Unix))
 	}
 	code := 255
 	for {
@@ -361,7 +364,9 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 	return code
 }
 
-func forwardSignals(ctrl *os.File, pid int) {
+// controlLoop serves the supervisor's requests: signals for the command,
+// and connections to ports inside the sandbox's network namespace.
+func controlLoop(ctrl *os.File, pid int) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := ctrl.Read(buf)
@@ -369,9 +374,38 @@ func forwardSignals(ctrl *os.File, pid int) {
 			return
 		}
 		var m message
-		if json.Unmarshal(buf[:n], &m) != nil || m.Type != typeSignal {
+		if json.Unmarshal(buf[:n], &m) != nil {
 			continue
 		}
-		_ = unix.Kill(pid, unix.Signal(m.Signal))
+		switch m.Type {
+		case typeSignal:
+			_ = unix.Kill(pid, unix.Signal(m.Signal))
+		case typeConnect:
+			go connectFor(ctrl, m.Seq, m.Port)
+		}
 	}
+}
+
+// connectFor connects to 127.0.0.1:port in this network namespace and sends
+// the socket to the supervisor.
+func connectFor(ctrl *os.File, seq, port int) {
+	reply := message{Type: typeConnected, Seq: seq}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 10*time.Second)
+	if err != nil {
+		reply.Err = err.Error()
+		b, _ := json.Marshal(reply)
+		_, _ = ctrl.Write(b)
+		return
+	}
+	defer c.Close()
+	f, err := c.(*net.TCPConn).File()
+	if err != nil {
+		reply.Err = err.Error()
+		b, _ := json.Marshal(reply)
+		_, _ = ctrl.Write(b)
+		return
+	}
+	defer f.Close()
+	b, _ := json.Marshal(reply)
+	_ = unix.Sendmsg(int(ctrl.Fd()), b, unix.UnixRights(int(f.Fd())), nil, 0)
 }

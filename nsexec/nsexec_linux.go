@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,9 +23,16 @@ func IsInit() bool {
 
 // Process is a running sandbox as seen from the supervisor.
 type Process struct {
-	cmd     *exec.Cmd
-	ctrl    *os.File
-	release chan struct{}
+	cmd      *exec.Cmd
+	ctrl     *os.File
+	release  chan struct{}
+	exited   chan struct{} // closed by readLoop
+	code     int           // valid if reported
+	reported bool
+
+	mu    sync.Mutex
+	seq   int
+	conns map[int]chan connResult // pending Connect calls; nil after exit
 	// Listeners are the listeners of Options.Listeners, created inside the
 	// sandbox's network namespace, in the same order.
 	Listeners []*os.File
@@ -216,50 +226,66 @@ func (p *Process) kill() {
 	close(p.release)
 }
 
-// readReady waits for msgReady or msgError from the init stage.
-func (p *Process) readReady(nListeners int) error {
+// recvMessage reads one control packet and the fds that came with it.
+// n == 0 (io.EOF) means the init stage closed its end.
+func recvMessage(fd int, maxFDs int) (message, []*os.File, error) {
 	buf := make([]byte, 64<<10)
-	oob := make([]byte, unix.CmsgSpace(4*max(nListeners, 1)))
-	n, oobn, _, _, err := unix.Recvmsg(int(p.ctrl.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	oob := make([]byte, unix.CmsgSpace(4*max(maxFDs, 1)))
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("read init stage status: %w", err)
+		return message{}, nil, err
 	}
 	if n == 0 {
-		// The child closed the socket without a word: it died before it
-		// could report (e.g. killed, or the runtime failed to start).
-		return errors.New("sandbox init stage exited before reporting; run with -d for details")
-	}
-	var m message
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		return fmt.Errorf("decode init stage status: %w", err)
+		return message{}, nil, io.EOF
 	}
 	var files []*os.File
 	if oobn > 0 {
 		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
-			return fmt.Errorf("parse listener fds: %w", err)
+			return message{}, nil, fmt.Errorf("parse control fds: %w", err)
 		}
 		for _, c := range cmsgs {
 			rights, err := unix.ParseUnixRights(&c)
 			if err != nil {
-				return fmt.Errorf("parse listener fds: %w", err)
+				return message{}, nil, fmt.Errorf("parse control fds: %w", err)
 			}
 			for _, fd := range rights {
-				files = append(files, os.NewFile(uintptr(fd), "fence-listener"))
+				files = append(files, os.NewFile(uintptr(fd), "fence-fd"))
 			}
 		}
 	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		closeAll(files)
+		return message{}, nil, fmt.Errorf("decode init stage message: %w", err)
+	}
+	return m, files, nil
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// readReady waits for msgReady or msgError from the init stage.
+func (p *Process) readReady(nListeners int) error {
+	m, files, err := recvMessage(int(p.ctrl.Fd()), nListeners)
+	if errors.Is(err, io.EOF) {
+		// The child closed the socket without a word: it died before it
+		// could report (e.g. killed, or the runtime failed to start).
+		return errors.New("sandbox init stage exited before reporting; run with -d for details")
+	}
+	if err != nil {
+		return fmt.Errorf("read init stage status: %w", err)
+	}
 	switch m.Type {
 	case typeError:
-		for _, f := range files {
-			f.Close()
-		}
+		closeAll(files)
 		return errors.New(m.Err)
 	case typeReady:
 		if len(files) != m.Listeners || len(files) != nListeners {
-			for _, f := range files {
-				f.Close()
-			}
+			closeAll(files)
 			return fmt.Errorf("init stage sent %d listener fds, want %d", len(files), nListeners)
 		}
 		p.Listeners = files
@@ -267,9 +293,96 @@ func (p *Process) readReady(nListeners int) error {
 			p.Stages = append(p.Stages, m.Stages...)
 			p.Stages = append(p.Stages, Stage{"ready", Now()})
 		}
+		p.exited = make(chan struct{})
+		p.conns = map[int]chan connResult{}
+		go p.readLoop()
 		return nil
 	}
+	closeAll(files)
 	return fmt.Errorf("unexpected init stage message %q", m.Type)
+}
+
+type connResult struct {
+	f   *os.File
+	err error
+}
+
+// readLoop reads the init stage's messages after msgReady until msgExit or
+// the end of the control socket.
+func (p *Process) readLoop() {
+	defer close(p.exited)
+	for {
+		m, files, err := recvMessage(int(p.ctrl.Fd()), 1)
+		if err != nil {
+			p.mu.Lock()
+			for _, c := range p.conns {
+				c <- connResult{err: errors.New("sandbox exited")}
+			}
+			p.conns = nil
+			p.mu.Unlock()
+			return
+		}
+		switch m.Type {
+		case typeExit:
+			closeAll(files)
+			p.code, p.reported = m.Code, true
+			return
+		case typeConnected:
+			p.mu.Lock()
+			c := p.conns[m.Seq]
+			delete(p.conns, m.Seq)
+			p.mu.Unlock()
+			r := connResult{err: errors.New(m.Err)}
+			if m.Err == "" && len(files) == 1 {
+				r = connResult{f: files[0]}
+			} else {
+				closeAll(files)
+				if m.Err == "" {
+					r.err = errors.New("init stage sent no socket")
+				}
+			}
+			if c != nil {
+				c <- r
+			} else if r.f != nil {
+				r.f.Close()
+			}
+		default:
+			closeAll(files)
+		}
+	}
+}
+
+// Connect opens a TCP connection to 127.0.0.1:port inside the sandbox's
+// network namespace (for -p port forwarding). The supervisor cannot enter
+// that namespace, so PID 1 connects and passes the socket back.
+func (p *Process) Connect(port int) (net.Conn, error) {
+	p.mu.Lock()
+	if p.conns == nil {
+		p.mu.Unlock()
+		return nil, errors.New("sandbox exited")
+	}
+	p.seq++
+	seq := p.seq
+	c := make(chan connResult, 1)
+	p.conns[seq] = c
+	p.mu.Unlock()
+	b, _ := json.Marshal(message{Type: typeConnect, Seq: seq, Port: port})
+	if _, err := p.ctrl.Write(b); err != nil {
+		p.mu.Lock()
+		delete(p.conns, seq)
+		p.mu.Unlock()
+		return nil, fmt.Errorf("ask sandbox to connect to port %d: %w", port, err)
+	}
+	r := <-c
+	if r.err != nil {
+		return nil, fmt.Errorf("connect to 127.0.0.1:%d inside the sandbox: %w", port, r.err)
+	}
+	defer r.f.Close()
+	conn, err := net.FileConn(r.f)
+	if err != nil {
+		return nil, fmt.Errorf("use sandbox connection to port %d: %w", port, err)
+	}
+	return conn, nil
 }
 
 // Signal forwards sig to the command inside the sandbox.
@@ -286,21 +399,15 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // was killed by signal n). When Wait returns, no process of the sandbox is
 // left: PID 1 killed and reaped them before reporting, and is itself exiting.
 func (p *Process) Wait() (int, error) {
-	buf := make([]byte, 4096)
-	for {
-		n, err := p.ctrl.Read(buf)
-		if err != nil || n == 0 {
-			break // PID 1 died without reporting; wait4 tells how
-		}
-		var m message
-		if json.Unmarshal(buf[:n], &m) == nil && m.Type == typeExit {
-			p.ctrl.Close()
-			// Reap PID 1 in the background: its exit only frees the
-			// namespaces now.
-			go func() { _ = p.cmd.Wait(); close(p.release) }()
-			return m.Code, nil
-		}
+	<-p.exited
+	if p.reported {
+		p.ctrl.Close()
+		// Reap PID 1 in the background: its exit only frees the
+		// namespaces now.
+		go func() { _ = p.cmd.Wait(); close(p.release) }()
+		return p.code, nil
 	}
+	// PID 1 died without reporting; wait4 tells how.
 	p.ctrl.Close()
 	err := p.cmd.Wait()
 	close(p.release)

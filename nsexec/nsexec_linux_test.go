@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,3 +138,48 @@ func TestInitFailureReported(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestConnectIntoSandbox: the supervisor reaches a server that listens on
+// 127.0.0.1 inside the sandbox (the -p path), through a socket PID 1
+// connects and hands over.
+func TestConnectIntoSandbox(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the in-sandbox server")
+	}
+	server := `
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8765)); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept(); data = c.recv(100); c.sendall(b"echo:" + data); c.close()
+`
+	o := &nsexec.Options{
+		Path: py, Args: []string{"python3", "-c", server},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "listening" {
+		t.Fatalf("server said %q", line)
+	}
+	c, err := p.Connect(8765)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if string(b) != "echo:hi" {
+		t.Fatalf("got %q", b)
+	}
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("exit %d %v", code, err)
+	}
+	if _, err := p.Connect(8765); err == nil {
+		t.Fatal("Connect after exit succeeded")
+	}
+}

@@ -5,6 +5,7 @@ package nsexec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 	"time"
@@ -72,3 +73,6 @@ func (pd *Pending) Start(o *Options) (*Process, error) { return nil, errUnsuppor
 
 // Now returns a monotonic timestamp in nanoseconds.
 func Now() int64 { return time.Now().UnixNano() }
+
+// Connect fails off Linux.
+func (p *Process) Connect(port int) (net.Conn, error) { return nil, errUnsupported }

@@ -24,6 +24,9 @@ type Options struct {
 	// as Process.Listeners.
 	Listeners []string `json:"listeners,omitempty"`
 
+	// Unix is the policy for unix sockets reached by path.
+	Unix UnixPolicy `json:"unix"`
+
 	// HostNetwork keeps the host's network namespace (relaxed mode,
 	// allowedDomains ["*"]). All other namespaces are still new.
 	HostNetwork bool `json:"hostNetwork,omitempty"`
@@ -49,6 +52,21 @@ type Options struct {
 	// Timeline asks the init stage to report when each start-up stage
 	// ended (Process.Stages).
 	Timeline bool `json:"timeline,omitempty"`
+}
+
+// UnixPolicy says which unix sockets the command may connect to by path.
+// Sockets the sandbox binds itself, socketpair and inherited sockets always
+// work. Unless AllowAll, connect and bind go through PID 1 (the socket guard,
+// see guard_linux.go), so host sockets such as docker.sock, an ssh-agent or
+// the D-Bus session bus stay unreachable even where the path is readable.
+type UnixPolicy struct {
+	// AllowAll turns the socket guard off.
+	AllowAll bool `json:"allowAll,omitempty"`
+	// Allow lists socket paths, or directories whose sockets are allowed.
+	Allow []string `json:"allow,omitempty"`
+	// Abstract allows abstract socket names. In a private network
+	// namespace they only reach the sandbox itself.
+	Abstract bool `json:"abstract,omitempty"`
 }
 
 // FSPolicy is the mount and Landlock policy. Lists are applied in the order

@@ -13,6 +13,8 @@ package nsexec
 //	child  → parent msgError{Err}                 instead of msgReady on failure;
 //	                                              the child then exits 255
 //	parent → child  msgSignal{Signal}             forward a signal to the command
+//	parent → child  msgConnect{Seq, Port}         connect to 127.0.0.1:Port inside
+//	child  → parent msgConnected{Seq, Err} + fd   the connected socket (-p)
 //	child  → parent msgExit{Code}                 the command exited with Code
 //	                                              (128+n for signal n) and every
 //	                                              other process of the sandbox
@@ -37,11 +39,13 @@ const (
 type msgType string
 
 const (
-	typeOptions msgType = "options"
-	typeReady   msgType = "ready"
-	typeError   msgType = "error"
-	typeSignal  msgType = "signal"
-	typeExit    msgType = "exit"
+	typeOptions   msgType = "options"
+	typeReady     msgType = "ready"
+	typeError     msgType = "error"
+	typeSignal    msgType = "signal"
+	typeExit      msgType = "exit"
+	typeConnect   msgType = "connect"
+	typeConnected msgType = "connected"
 )
 
 type message struct {
@@ -51,6 +55,8 @@ type message struct {
 	Err       string   `json:"err,omitempty"`
 	Signal    int      `json:"signal,omitempty"`
 	Code      int      `json:"code,omitempty"`
+	Seq       int      `json:"seq,omitempty"`
+	Port      int      `json:"port,omitempty"`
 	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
 	// supervisor asked for a timeline.
 	Stages []Stage `json:"stages,omitempty"`

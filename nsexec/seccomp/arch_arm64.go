@@ -7,7 +7,13 @@ import _ "embed"
 //go:embed filter_arm64.bpf
 var program []byte
 
-//go:embed guard_arm64.bpf
-var guard []byte
+//go:embed guard_create_arm64.bpf
+var guardCreate []byte
+
+//go:embed guard_socket_arm64.bpf
+var guardSocket []byte
+
+//go:embed guard_both_arm64.bpf
+var guardBoth []byte
 
 const personalityNr = 92

@@ -89,18 +89,31 @@ func personalityFilter() ([]byte, error) {
 	return out, nil
 }
 
-// LoadGuard installs the creation guard (see package doc) on the calling
-// thread only and returns its user-notification fd. Only the calling thread
-// and the processes it starts afterwards are guarded: the handler runs on the
-// init stage's other threads, which must not wait on themselves. The caller
-// must have set no_new_privs.
-func LoadGuard() (int, error) {
-	if len(guard)%8 != 0 || len(guard) == 0 {
-		return -1, fmt.Errorf("seccomp: embedded guard filter is corrupt (%d bytes)", len(guard))
+// LoadGuard installs the guard program for the requested guards (see
+// package doc) on the calling thread only and returns its user-notification
+// fd. Only the calling thread and the processes it starts afterwards are
+// guarded: the handler runs on the init stage's other threads, which must not
+// wait on themselves. A process can have one notification listener, so both
+// guards come in one program. The caller must have set no_new_privs.
+func LoadGuard(create, socket bool) (int, error) {
+	switch {
+	case create && socket:
+		return loadListener(guardBoth)
+	case create:
+		return loadListener(guardCreate)
+	case socket:
+		return loadListener(guardSocket)
+	}
+	return -1, nil
+}
+
+func loadListener(prog []byte) (int, error) {
+	if len(prog)%8 != 0 || len(prog) == 0 {
+		return -1, fmt.Errorf("seccomp: embedded guard filter is corrupt (%d bytes)", len(prog))
 	}
 	fprog := unix.SockFprog{
-		Len:    uint16(len(guard) / 8),
-		Filter: (*unix.SockFilter)(unsafe.Pointer(&guard[0])),
+		Len:    uint16(len(prog) / 8),
+		Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0])),
 	}
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
 		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))

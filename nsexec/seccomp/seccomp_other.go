@@ -14,6 +14,6 @@ func Load() error {
 }
 
 // LoadGuard fails closed: there is no filter for this platform.
-func LoadGuard() (int, error) {
+func LoadGuard(create, socket bool) (int, error) {
 	return -1, fmt.Errorf("seccomp: no guard filter for this platform: %w", errors.ErrUnsupported)
 }

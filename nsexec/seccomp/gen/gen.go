@@ -61,11 +61,22 @@ var created = []struct {
 	{"rename", -1}, {"renameat", -1}, {"renameat2", -1},
 }
 
-// BuildGuard returns the creation-guard program for goarch: user
-// notification for the syscalls in created, ENOSYS for openat2 (its flags
-// are in memory the filter cannot read; callers fall back to openat), allow
-// everything else. It is loaded on top of the main filter.
-func BuildGuard(goarch string) ([]byte, error) {
+// Guards are the user-notification programs, by file name: the creation
+// guard, the unix-socket guard, and both (a process can have only one
+// notification listener, so the combination is one program).
+var Guards = map[string]func(goarch string) ([]byte, error){
+	"guard_create": func(a string) ([]byte, error) { return BuildGuard(a, true, false) },
+	"guard_socket": func(a string) ([]byte, error) { return BuildGuard(a, false, true) },
+	"guard_both":   func(a string) ([]byte, error) { return BuildGuard(a, true, true) },
+}
+
+// BuildGuard returns a user-notification program for goarch. With create:
+// the syscalls in created go to the init stage, and openat2 fails with
+// ENOSYS (its flags are in memory the filter cannot read; callers fall back
+// to openat). With socket: connect and bind go to the init stage (their
+// address is in memory, so the filter cannot tell AF_UNIX from AF_INET).
+// Everything else is allowed; the program is loaded on top of the main one.
+func BuildGuard(goarch string, create, socket bool) ([]byte, error) {
 	arch, ok := Arches[goarch]
 	if !ok {
 		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
@@ -75,25 +86,38 @@ func BuildGuard(goarch string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Release()
-	for _, c := range created {
-		nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
-		if err != nil || nr < 0 {
-			continue // not on this architecture
+	if create {
+		for _, c := range created {
+			nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
+			if err != nil || nr < 0 {
+				continue // not on this architecture
+			}
+			if c.flagsArg < 0 {
+				err = f.AddRule(nr, sc.ActNotify)
+			} else {
+				err = f.AddRuleConditional(nr, sc.ActNotify, []sc.ScmpCondition{{
+					Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: unix.O_CREAT, Operand2: unix.O_CREAT,
+				}})
+			}
+			if err != nil {
+				return nil, fmt.Errorf("guard %s: %w", c.name, err)
+			}
 		}
-		if c.flagsArg < 0 {
-			err = f.AddRule(nr, sc.ActNotify)
-		} else {
-			err = f.AddRuleConditional(nr, sc.ActNotify, []sc.ScmpCondition{{
-				Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: unix.O_CREAT, Operand2: unix.O_CREAT,
-			}})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("guard %s: %w", c.name, err)
+		if nr, err := sc.GetSyscallFromNameByArch("openat2", arch); err == nil {
+			if err := f.AddRule(nr, sc.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if nr, err := sc.GetSyscallFromNameByArch("openat2", arch); err == nil {
-		if err := f.AddRule(nr, sc.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
-			return nil, err
+	if socket {
+		for _, name := range []string{"connect", "bind"} {
+			nr, err := sc.GetSyscallFromNameByArch(name, arch)
+			if err != nil {
+				return nil, err
+			}
+			if err := f.AddRule(nr, sc.ActNotify); err != nil {
+				return nil, fmt.Errorf("guard %s: %w", name, err)
+			}
 		}
 	}
 	return export(f)
@@ -143,6 +167,15 @@ func export(f *sc.ScmpFilter) ([]byte, error) {
 		return nil, fmt.Errorf("export bpf: %w", err)
 	}
 	return out, nil
+}
+
+// Programs returns every embedded program by file name prefix.
+func Programs() map[string]func(goarch string) ([]byte, error) {
+	m := map[string]func(string) ([]byte, error){"filter": Build}
+	for k, v := range Guards {
+		m[k] = v
+	}
+	return m
 }
 
 // Build returns the BPF program for goarch.

@@ -14,7 +14,7 @@ import (
 // `make seccomp` to regenerate them.
 func TestEmbeddedFiltersInSync(t *testing.T) {
 	for arch := range Arches {
-		for name, build := range map[string]func(string) ([]byte, error){"filter": Build, "guard": BuildGuard} {
+		for name, build := range Programs() {
 			got, err := build(arch)
 			if err != nil {
 				t.Fatalf("build %s %s: %v", name, arch, err)

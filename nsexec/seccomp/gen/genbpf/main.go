@@ -13,6 +13,8 @@ import (
 	"github.com/nsfence/fence/nsexec/seccomp/gen"
 )
 
+func programs() map[string]func(string) ([]byte, error) { return gen.Programs() }
+
 func main() {
 	dir := "nsexec/seccomp"
 	if len(os.Args) > 1 {
@@ -24,7 +26,7 @@ func main() {
 	}
 	sort.Strings(arches)
 	for _, a := range arches {
-		for name, build := range map[string]func(string) ([]byte, error){"filter": gen.Build, "guard": gen.BuildGuard} {
+		for name, build := range programs() {
 			b, err := build(a)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "genbpf:", err)

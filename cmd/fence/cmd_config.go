@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nsfence/fence/config"
+	"github.com/spf13/cobra"
+)
+
+// newConfigCmd returns `fence config` with its init and show subcommands.
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Create or inspect fence configuration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(newConfigInitCmd(), newConfigShowCmd())
+	return cmd
+}
+
+type configInitFlags struct {
+	template       string
+	minimal        bool
+	output         string
+	force          bool
+	print          bool
+	scaffold       bool
+	templateWasSet bool
+}
+
+func newConfigInitCmd() *cobra.Command {
+	var f configInitFlags
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write a starter config file",
+		Long: `Write a starter config file. By default it extends the "code" template and
+goes to the user config path (` + "`fence config show`" + ` prints it).
+
+Examples:
+  fence config init                    # {"extends": "code"} at the default path
+  fence config init --template code-strict -o ./fence.json
+  fence config init --minimal --scaffold --print`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.templateWasSet = cmd.Flags().Changed("template")
+			return runConfigInit(f, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.template, "template", "code", "template to extend")
+	fl.BoolVar(&f.minimal, "minimal", false, "extend no template")
+	fl.StringVarP(&f.output, "output", "o", "", "file to write (default: the user config path)")
+	fl.BoolVarP(&f.force, "force", "y", false, "overwrite an existing file without asking")
+	fl.BoolVar(&f.print, "print", false, "print the config instead of writing a file")
+	fl.BoolVar(&f.scaffold, "scaffold", false, "include every list field as an empty array")
+	cmd.MarkFlagsMutuallyExclusive("minimal", "template")
+	cmd.MarkFlagsMutuallyExclusive("print", "output")
+	cmd.MarkFlagsMutuallyExclusive("print", "force")
+	return cmd
+}
+
+func runConfigInit(f configInitFlags, stdin io.Reader, stdout io.Writer) error {
+	opts := config.InitOptions{Minimal: f.minimal, Scaffold: f.scaffold}
+	if !f.minimal {
+		opts.Template = strings.TrimSuffix(f.template, ".json")
+	}
+	body, err := config.InitConfig(opts)
+	if err != nil {
+		return err
+	}
+	if f.print {
+		_, err := stdout.Write(body)
+		return err
+	}
+	path, err := outputPath(f.output)
+	if err != nil {
+		return err
+	}
+	ok, err := confirmOverwrite(path, f.force, stdin, stdout)
+	if err != nil || !ok {
+		return err
+	}
+	if err := writeConfigFile(path, config.WithHeader(config.InitHeader(opts), body)); err != nil {
+		return err
+	}
+	if f.minimal {
+		fmt.Fprintln(stdout, "Created minimal config")
+	} else {
+		fmt.Fprintf(stdout, "Created config extending %q\n", opts.Template)
+	}
+	fmt.Fprintf(stdout, "Written to %q\n", path)
+	return nil
+}
+
+// outputPath is -o, or the user config path.
+func outputPath(output string) (string, error) {
+	if output != "" {
+		return output, nil
+	}
+	home, _ := os.UserHomeDir()
+	p := config.DefaultPath(home)
+	if p == "" {
+		return "", errors.New("cannot tell where the user config goes (no home directory); give a path with -o")
+	}
+	return p, nil
+}
+
+// confirmOverwrite asks before replacing an existing file, unless force.
+// It reports whether to go on; a refusal prints "Aborted." and is not an
+// error (exit status 0, as upstream).
+func confirmOverwrite(path string, force bool, stdin io.Reader, stdout io.Writer) (bool, error) {
+	if force {
+		return true, nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("check %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "File %q already exists. Overwrite? [y/N] ", path)
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	fmt.Fprintln(stdout, "Aborted.")
+	return false, nil
+}
+
+// writeConfigFile writes data to path, mode 0600, creating the directory
+// (0750) if needed. It writes a temporary file next to path and renames it,
+// so a failure never leaves a half-written config behind.
+func writeConfigFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".fence-*.json")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+type configShowFlags struct {
+	settings, template string
+	noProject          bool
+}
+
+func newConfigShowCmd() *cobra.Command {
+	var f configShowFlags
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Print the effective config and the files it comes from",
+		Long: `Print the config fence would use here: the chain of templates and files that
+produced it on stderr (lowest precedence first), then the merged config as
+JSON on stdout. -s and -t select sources as they do for running a command.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConfigShow(f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.settings, "settings", "s", "", "config file (JSONC); must exist")
+	fl.StringVarP(&f.template, "template", "t", "", "built-in template to start from")
+	fl.BoolVar(&f.noProject, "no-project", false, "ignore fence.json files in the working directory and above")
+	return cmd
+}
+
+func runConfigShow(f configShowFlags, stdout, stderr io.Writer) error {
+	home, _ := os.UserHomeDir()
+	cwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("get working directory: %w", err)
+	}
+	cfg, sources, err := config.Resolve(config.LoadOptions{
+		SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd, NoProject: f.noProject,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "# Active config chain (lowest precedence first):")
+	for i, s := range sources {
+		fmt.Fprintf(stderr, "#   %d. %s\n", i+1, s)
+	}
+	if sources[0].Kind == config.SourceDefault {
+		if p := config.DefaultPath(home); p != "" {
+			fmt.Fprintf(stderr, "# The user config would be read from %s\n", p)
+		}
+	}
+	if cfg.Command.DefaultsEnabled() {
+		fmt.Fprintf(stderr, "# command.useDefaults is on: %d built-in rules also apply (shutdown, reboot, mkfs, ...)\n", len(config.DefaultDeniedCommands()))
+	}
+	for _, w := range config.Warnings(sources) {
+		fmt.Fprintln(stderr, "Warning:", w)
+	}
+	out, err := config.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}

@@ -37,6 +37,8 @@ type Spec struct {
 	Cwd, Home string
 	// Env defaults to os.Environ(); fence sanitises it either way.
 	Env []string
+	// Ports are exposed from the sandbox on the host's 127.0.0.1 (-p).
+	Ports []int
 	// Debug and Monitor are the -d and -m flags.
 	Debug, Monitor bool
 	// Log receives debug lines; nil writes them to stderr.

@@ -229,6 +229,28 @@ func underAny(p string, dirs []string) bool {
 // anything. It touches the filesystem only to stat and resolve the listed
 // paths (and read single directories for one-level globs).
 func (s *Spec) Plan() (*nsexec.Options, error) {
+	o, _, err := s.plan()
+	return o, err
+}
+
+func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
+	o, err := s.planFS()
+	if err != nil {
+		return nil, nil, err
+	}
+	np, err := planNetwork(&s.Config.Network)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.HostNetwork = np.hostNet
+	o.Listeners = np.listeners()
+	if !np.hostNet {
+		o.Env = setEnv(o.Env, proxyEnv(np.httpPort, np.socksPort, "")...)
+	}
+	return o, np, nil
+}
+
+func (s *Spec) planFS() (*nsexec.Options, error) {
 	if err := s.defaults(); err != nil {
 		return nil, err
 	}
@@ -259,6 +281,15 @@ func (s *Spec) Plan() (*nsexec.Options, error) {
 		Debug: s.Debug,
 	}
 	o.FS.NoExec = runtimeDenied(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
+	n := &c.Network
+	o.Unix = nsexec.UnixPolicy{
+		AllowAll: n.AllowAllUnixSockets,
+		Allow:    s.expandAll(n.AllowUnixSockets),
+		// Abstract names reach only the sandbox in its own network
+		// namespace; on the host network (allowedDomains ["*"]) they would
+		// reach host services (D-Bus, X11).
+		Abstract: !n.AllowsAllDomains(),
+	}
 	return o, nil
 }
 

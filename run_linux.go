@@ -2,6 +2,7 @@ package fence
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,10 +15,48 @@ import (
 // Run runs the command of s in the sandbox and returns its exit code.
 func Run(s *Spec) (int, error) {
 	defer s.Abort() // a pending init stage not used below
-	o, err := s.Plan()
+	o, np, err := s.plan()
 	if err != nil {
 		return 1, err
 	}
+	nw := &network{srv: s.newProxy(np)}
+	defer nw.close()
+	if np.hostNet {
+		// Relaxed mode: no network namespace, so the proxies listen on the
+		// host's 127.0.0.1 (never 0.0.0.0), on ports the kernel picks.
+		var hl, sl net.Listener
+		if hl, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+			sl, err = net.Listen("tcp", "127.0.0.1:0")
+		}
+		if err != nil {
+			return 1, fmt.Errorf("start proxies on 127.0.0.1: %w", err)
+		}
+		nw.lns = append(nw.lns, hl, sl)
+		go func() { _ = nw.srv.ServeHTTP(hl) }()
+		go func() { _ = nw.srv.ServeSOCKS(sl) }()
+		o.Env = setEnv(o.Env, proxyEnv(hl.Addr().(*net.TCPAddr).Port, sl.Addr().(*net.TCPAddr).Port, np.credential)...)
+		s.logf("network: host network (allowedDomains contains \"*\"); proxies on %s and %s with a per-run credential", hl.Addr(), sl.Addr())
+	}
+	// -p: listen on the host first, so a port in use fails before the
+	// command runs.
+	var exposed []net.Listener
+	if !np.hostNet {
+		for _, port := range s.Ports {
+			ln, err := net.Listen("tcp", addr(port))
+			if err != nil {
+				for _, l := range exposed {
+					l.Close()
+				}
+				return 1, fmt.Errorf("expose port %d: %w (is it in use on the host?)", port, err)
+			}
+			exposed = append(exposed, ln)
+		}
+	}
+	defer func() {
+		for _, l := range exposed {
+			l.Close()
+		}
+	}()
 	if landlock.ABI() == 0 {
 		// Landlock repeats the mount policy in the kernel; without it the
 		// mount tree alone enforces the policy.
@@ -45,6 +84,17 @@ func Run(s *Spec) (int, error) {
 	}
 	if err != nil {
 		return 1, err
+	}
+	if !np.hostNet {
+		if err := nw.serve(np, p.Listeners); err != nil {
+			_ = p.Signal(syscall.SIGKILL)
+			_, _ = p.Wait()
+			return 1, err
+		}
+	}
+	for i, ln := range exposed {
+		port := s.Ports[i]
+		go forward(ln, func() (net.Conn, error) { return p.Connect(port) })
 	}
 	go func() {
 		for sig := range sigs {

@@ -203,6 +203,13 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		`export X=git; "$X" push`,
 		"for g in git; do $g push; done",
 		"${X:-git} push",
+		"x=(git push); \"${x[@]}\"",
+		"x=(git push); ${x[*]}",
+		"x=(push git); ${x[1]} ${x[0]}",
+		"x=(git); x+=(push); \"${x[@]}\"",
+		"x=gi; x+=t; $x push",
+		"IFS=,; x=git,push; $x",
+		"x='git push'; $x",
 		"{git,push}",
 		"echo $(git push)",
 		"echo `git push`",
@@ -233,6 +240,8 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"echo git push",
 		"cat git push", // arguments named like a rule
 		"X=status; git $X",
+		"x='git push'; \"$x\"", // one word: a program named "git push"
+		"x=(echo git push); \"${x[@]}\"",
 		"git pushall",
 		"git -C /src status",
 	}

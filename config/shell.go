@@ -121,12 +121,49 @@ func (ex *extractor) script(src string, depth int) {
 // parserPool reuses bash parsers; a parser is large and resets on Parse.
 var parserPool = sync.Pool{New: func() any { return syntax.NewParser(syntax.Variant(syntax.LangBash)) }}
 
+// fieldSep separates the elements of an array value in vars. Shell words
+// cannot contain NUL, so it cannot clash with real text.
+const fieldSep = "\x00"
+
+// assign records the literal values of NAME=value, NAME+=value and
+// NAME=(a b c). Array values are their elements joined by fieldSep.
 func (ex *extractor) assign(src string, a *syntax.Assign) {
-	if a.Name == nil || a.Value == nil || a.Index != nil || a.Array != nil {
+	if a.Name == nil || a.Index != nil {
 		return
 	}
-	for _, v := range ex.wordAlts(src, a.Value.Parts) {
-		ex.addVar(a.Name.Value, v)
+	var vals []string
+	switch {
+	case a.Array != nil:
+		elems := make([]string, 0, len(a.Array.Elems))
+		for _, e := range a.Array.Elems {
+			if e.Value != nil && e.Index == nil {
+				elems = append(elems, ex.wordAlts(src, e.Value.Parts)[0])
+			}
+		}
+		vals = []string{strings.Join(elems, fieldSep)}
+	case a.Value != nil:
+		vals = ex.wordAlts(src, a.Value.Parts)
+	default:
+		return
+	}
+	name := a.Name.Value
+	if a.Append {
+		if old, ok := ex.vars[name]; ok {
+			sep := ""
+			if a.Array != nil {
+				sep = fieldSep
+			}
+			var joined []string
+			for _, o := range old {
+				for _, v := range vals {
+					joined = append(joined, o+sep+v)
+				}
+			}
+			vals = joined
+		}
+	}
+	for _, v := range vals {
+		ex.addVar(name, v)
 	}
 }
 
@@ -249,6 +286,10 @@ func (ex *extractor) argvVariants(src string, words []*syntax.Word) [][]string {
 		if !ok {
 			return ex.argvVariantsSlow(src, words)
 		}
+		if strings.Contains(v, fieldSep) {
+			argv = append(argv, strings.Split(v, fieldSep)...) // "${array[@]}"
+			continue
+		}
 		argv = append(argv, v)
 	}
 	if len(argv) == 0 {
@@ -334,9 +375,9 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 					}
 					var fields []string
 					if split {
-						fields = strings.Fields(a) // unquoted expansion: word splitting
+						fields = strings.FieldsFunc(a, ex.isIFS) // unquoted expansion: word splitting
 					} else {
-						fields = []string{a}
+						fields = strings.Split(a, fieldSep)
 					}
 					next = append(next, append(slices.Clip(v), fields...))
 				}
@@ -351,6 +392,20 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 		}
 	}
 	return out
+}
+
+// isIFS reports whether r separates words in an unquoted expansion: blanks,
+// any character of a literal IFS assigned in the command line, and fieldSep.
+func (ex *extractor) isIFS(r rune) bool {
+	if r == ' ' || r == '\t' || r == '\n' || r == 0 {
+		return true
+	}
+	for _, ifs := range ex.vars["IFS"] {
+		if strings.ContainsRune(ifs, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasKnownUnquotedParam reports whether parts has an unquoted $VAR whose
@@ -421,10 +476,45 @@ func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
 
 // param expands $NAME or ${NAME:-default} when the value is known.
 func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
-	if p.Param == nil || p.Excl || p.Length || p.Index != nil || p.Slice != nil || p.Repl != nil || p.Names != 0 {
+	if p.Param == nil || p.Excl || p.Length || p.Slice != nil || p.Repl != nil || p.Names != 0 {
 		return []string{nodeText(src, p)}
 	}
 	vals, known := ex.vars[p.Param.Value]
+	if known {
+		// $x and ${x} are an array's first element; ${x[@]} and ${x[*]}
+		// all of them (split into words later); ${x[N]} the Nth.
+		elem := 0
+		if p.Index != nil {
+			w, ok := p.Index.(*syntax.Word)
+			if !ok {
+				return []string{nodeText(src, p)}
+			}
+			switch lit := w.Lit(); lit {
+			case "@", "*":
+				elem = -1
+			default:
+				n, err := strconv.Atoi(lit)
+				if err != nil || n < 0 {
+					return []string{nodeText(src, p)}
+				}
+				elem = n
+			}
+		}
+		if elem >= 0 {
+			picked := make([]string, 0, len(vals))
+			for _, v := range vals {
+				if f := strings.Split(v, fieldSep); elem < len(f) {
+					picked = append(picked, f[elem])
+				}
+			}
+			if len(picked) == 0 {
+				picked = append(picked, "")
+			}
+			vals = picked
+		}
+	} else if p.Index != nil {
+		return []string{nodeText(src, p)}
+	}
 	if p.Exp == nil {
 		if known {
 			return vals

@@ -167,10 +167,13 @@ func runSandbox(f *flags, args []string) error {
 	case f.listTemplates:
 		return listTemplates()
 	}
+	var ports []int
 	for _, p := range f.ports {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("invalid port: %s", p)
 		}
+		ports = append(ports, n)
 	}
 	if f.command == "" && len(args) == 0 {
 		return fence.ErrNoCommand
@@ -193,6 +196,7 @@ func runSandbox(f *flags, args []string) error {
 		Config:  cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
 		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,
+		Ports:     ports,
 	}
 	if os.Getenv("FENCE_TIMELINE") == "1" {
 		spec.Timeline = os.Stderr

@@ -1,0 +1,226 @@
+package fence
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/proxy"
+)
+
+// Default proxy ports inside the sandbox. The network namespace is private,
+// so fixed ports cannot clash with anything on the host.
+const (
+	defaultHTTPPort  = 3128
+	defaultSOCKSPort = 1080
+)
+
+// netPlan is the network part of a plan: what the supervisor serves.
+type netPlan struct {
+	rules      *proxy.Rules
+	hosts      map[string][]netip.Addr
+	httpPort   int
+	socksPort  int
+	localPorts []int // allowLocalOutbound(Ports): sandbox 127.0.0.1:P → host 127.0.0.1:P
+	credential string
+	hostNet    bool
+}
+
+// listeners returns the addresses the init stage must listen on inside the
+// sandbox, in the order serve expects them.
+func (n *netPlan) listeners() []string {
+	if n.hostNet {
+		return nil
+	}
+	out := []string{addr(n.httpPort), addr(n.socksPort)}
+	for _, p := range n.localPorts {
+		out = append(out, addr(p))
+	}
+	return out
+}
+
+func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// planNetwork validates the network section and decides ports.
+func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
+	rules, err := proxy.NewRules(n.AllowedDomains, n.DeniedDomains)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	np := &netPlan{rules: rules, httpPort: defaultHTTPPort, socksPort: defaultSOCKSPort, hostNet: n.AllowsAllDomains()}
+	if n.HTTPProxyPort != 0 {
+		np.httpPort = n.HTTPProxyPort
+	}
+	if n.SOCKSProxyPort != 0 {
+		np.socksPort = n.SOCKSProxyPort
+	}
+	if np.httpPort == np.socksPort {
+		return nil, fmt.Errorf("network.httpProxyPort and network.socksProxyPort are both %d; use two different ports", np.httpPort)
+	}
+	if n.LocalOutbound() || len(n.AllowLocalOutboundPorts) > 0 {
+		np.localPorts = append(np.localPorts, n.AllowLocalOutboundPorts...)
+	}
+	for _, p := range np.localPorts {
+		if p == np.httpPort || p == np.socksPort {
+			return nil, fmt.Errorf("network.allowLocalOutboundPorts has %d, which is a proxy port inside the sandbox; move the proxy with httpProxyPort/socksProxyPort", p)
+		}
+	}
+	if np.hostNet {
+		// Relaxed mode: the proxies listen on the host's loopback, where
+		// other local users could reach them; a per-run credential keeps
+		// them from being an open proxy.
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("generate proxy credential: %w", err)
+		}
+		np.credential = "fence:" + hex.EncodeToString(b)
+	}
+	return np, nil
+}
+
+// proxyEnv returns the proxy variables for the command, given the ports the
+// proxies listen on (inside the sandbox, or on the host in relaxed mode).
+func proxyEnv(httpPort, socksPort int, credential string) []string {
+	user := ""
+	if credential != "" {
+		user = credential + "@"
+	}
+	h := "http://" + user + addr(httpPort)
+	so := "socks5h://" + user + addr(socksPort)
+	noProxy := "localhost,127.0.0.1,::1"
+	return []string{
+		"HTTP_PROXY=" + h, "HTTPS_PROXY=" + h, "http_proxy=" + h, "https_proxy=" + h,
+		"ALL_PROXY=" + so, "all_proxy=" + so,
+		"NO_PROXY=" + noProxy, "no_proxy=" + noProxy,
+	}
+}
+
+// setEnv replaces or adds the given KEY=VALUE entries.
+func setEnv(env []string, kvs ...string) []string {
+	keys := map[string]bool{}
+	for _, kv := range kvs {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !keys[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, kvs...)
+}
+
+// network is the running network side of a sandbox.
+type network struct {
+	srv *proxy.Server
+	mu  sync.Mutex
+	lns []net.Listener
+}
+
+func (s *Spec) newProxy(np *netPlan) *proxy.Server {
+	var allow []netip.Prefix
+	for _, addrs := range np.hosts {
+		for _, a := range addrs {
+			// A name the user maps to an address explicitly may reach it,
+			// loopback included.
+			allow = append(allow, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	var logf func(string)
+	if s.Debug || s.Monitor {
+		w := s.Log
+		if w == nil {
+			w = os.Stderr
+		}
+		var mu sync.Mutex
+		logf = func(line string) {
+			mu.Lock()
+			fmt.Fprintln(w, line)
+			mu.Unlock()
+		}
+	}
+	return proxy.New(proxy.Options{
+		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor,
+		Hosts: np.hosts, AllowAddrs: allow, Credential: np.credential,
+	})
+}
+
+// serve starts serving on the listeners (as returned by listeners()).
+func (n *network) serve(np *netPlan, files []*os.File) error {
+	var lns []net.Listener
+	for _, f := range files {
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("use sandbox listener: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	if len(lns) < 2 {
+		return fmt.Errorf("sandbox returned %d listeners, want at least 2", len(lns))
+	}
+	n.mu.Lock()
+	n.lns = append(n.lns, lns...)
+	n.mu.Unlock()
+	go func() { _ = n.srv.ServeHTTP(lns[0]) }()
+	go func() { _ = n.srv.ServeSOCKS(lns[1]) }()
+	for i, p := range np.localPorts {
+		go forward(lns[2+i], func() (net.Conn, error) { return net.Dial("tcp", addr(p)) })
+	}
+	return nil
+}
+
+func (n *network) close() {
+	n.mu.Lock()
+	for _, l := range n.lns {
+		l.Close()
+	}
+	n.mu.Unlock()
+	if n.srv != nil {
+		n.srv.Close()
+	}
+}
+
+// forward accepts on ln and splices each connection to one from dial, until
+// ln is closed.
+func forward(ln net.Listener, dial func() (net.Conn, error)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := dial()
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			done := make(chan struct{}, 2)
+			pipe := func(dst, src net.Conn) {
+				_, _ = io.Copy(dst, src)
+				if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+					_ = cw.CloseWrite()
+				}
+				done <- struct{}{}
+			}
+			go pipe(u, c)
+			go pipe(c, u)
+			<-done
+			<-done
+		}()
+	}
+}

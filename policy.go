@@ -138,10 +138,12 @@ func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
 	return fp
 }
 
-// guarded returns the protected literal paths that do not exist yet but
-// could be created: those under a writable path. .git/hooks and .git/config
-// count only if .git exists: a repository created inside the sandbox (git
-// init) needs them, and an existing one is what must not gain hooks.
+// guarded returns the protected literal paths under a writable path: the
+// creation guard keeps the missing ones from being created and the
+// directories above all of them from being renamed. .git/hooks and
+// .git/config count only if .git exists: a repository created inside the
+// sandbox (git init) needs them, and an existing one is what must not gain
+// hooks.
 func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 	writable := fp.Writable
 	if fp.HostTmp {
@@ -160,9 +162,6 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 		}
 		if gitErr != nil && strings.HasPrefix(abs, gitDir+"/") {
 			continue
-		}
-		if _, err := os.Lstat(abs); err == nil {
-			continue // exists: bound read-only instead
 		}
 		out = append(out, abs)
 	}

@@ -237,7 +237,7 @@ func CheckCommand(command string, c *Config) error {
 	if ex.tooDeep != "" {
 		return &CommandBlockedError{
 			Command: strings.TrimSpace(command),
-			Reason:  fmt.Sprintf("nests shells more than %d levels deep, beyond what preflight checks", maxShellDepth),
+			Reason:  fmt.Sprintf("nests shells more than %d levels deep or too many times over, beyond what preflight checks", maxShellDepth),
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // policy builds a config with the given deny and allow rules and no
@@ -209,6 +210,7 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"x=(git); x+=(push); \"${x[@]}\"",
 		"x=gi; x+=t; $x push",
 		"IFS=,; x=git,push; $x",
+		"X=git sh -c '$X push'",
 		"x='git push'; $x",
 		"{git,push}",
 		"echo $(git push)",
@@ -292,6 +294,30 @@ func TestCheckCommandDeepNesting(t *testing.T) {
 		cmd = "bash -c " + shellQuote(cmd)
 	}
 	assertBlocked(t, c, cmd)
+
+	// Variants of one command share their nested script: it is parsed
+	// once, so eight values of X and deep nesting stay cheap.
+	vars := "X=1; X=2; X=3; X=4; X=5; X=6; X=7; X=8; "
+	start := time.Now()
+	assertAllowed(t, c, vars+nest("bash $X -x", maxShellDepth))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("nested variants took %v", d)
+	}
+}
+
+// Input that would need more parsing than the budget allows is marked, and
+// CheckCommand then blocks it (as for too deep nesting, tested above).
+func TestExtractParseBudget(t *testing.T) {
+	ex := &extractor{vars: map[string][]string{}, budget: 100}
+	ex.script(`bash -c "`+strings.Repeat("x", 80)+`"`, 0)
+	if ex.tooDeep == "" {
+		t.Error("budget exceeded but not reported")
+	}
+	ex = &extractor{vars: map[string][]string{}, budget: 1000}
+	ex.script(`bash -c "`+strings.Repeat("x", 80)+`"`, 0)
+	if ex.tooDeep != "" {
+		t.Error("within budget but reported")
+	}
 }
 
 func shellQuote(s string) string {

@@ -42,8 +42,16 @@ type extractor struct {
 	// superset: order and scope are ignored, which can only add checks.
 	vars map[string][]string
 	out  []simpleCommand
-	// tooDeep holds the text of a command nested beyond maxShellDepth.
+	// tooDeep holds the text of a command nested beyond maxShellDepth, or
+	// of the script at which the parse budget ran out.
 	tooDeep string
+	// seen holds the nested scripts already extracted: variants of one
+	// command often carry the same nested script, and parsing each copy
+	// again would grow exponentially with nesting.
+	seen map[string]struct{}
+	// budget is the number of bytes left to parse, nested scripts
+	// included, so no input costs more than a fixed multiple of its size.
+	budget int
 }
 
 // extractCommands returns every simple command in src, including those in
@@ -52,10 +60,18 @@ type extractor struct {
 // heredocs fed to a shell. Input the parser rejects is split conservatively
 // instead (see fallback).
 func extractCommands(src string) *extractor {
-	ex := &extractor{vars: map[string][]string{}}
+	ex := &extractor{vars: map[string][]string{}, budget: parseBudgetFactor*len(src) + parseBudgetBase}
 	ex.script(src, 0)
 	return ex
 }
+
+// The parse budget: nested scripts may add up to parseBudgetFactor times
+// the input's size, plus parseBudgetBase bytes. Real command lines use a
+// small fraction of it; beyond it the command is blocked as too complex.
+const (
+	parseBudgetFactor = 16
+	parseBudgetBase   = 64 << 10
+)
 
 // script parses src and records its commands. depth counts nesting.
 func (ex *extractor) script(src string, depth int) {
@@ -66,6 +82,21 @@ func (ex *extractor) script(src string, depth int) {
 		return
 	}
 	if strings.TrimSpace(src) == "" {
+		return
+	}
+	if depth > 0 {
+		if _, dup := ex.seen[src]; dup {
+			return
+		}
+		if ex.seen == nil {
+			ex.seen = make(map[string]struct{})
+		}
+		ex.seen[src] = struct{}{}
+	}
+	if ex.budget -= len(src); ex.budget < 0 {
+		if ex.tooDeep == "" {
+			ex.tooDeep = src
+		}
 		return
 	}
 	parser := parserPool.Get().(*syntax.Parser)
@@ -86,10 +117,11 @@ func (ex *extractor) script(src string, depth int) {
 			if call, ok := n.Cmd.(*syntax.CallExpr); ok {
 				if len(call.Args) > 0 {
 					stmts = append(stmts, n)
-				} else {
-					for _, a := range call.Assigns {
-						ex.assign(src, a)
-					}
+				}
+				// X=v cmd puts X in cmd's environment, where a nested
+				// shell reads it: recorded too (a superset again).
+				for _, a := range call.Assigns {
+					ex.assign(src, a)
 				}
 			}
 		case *syntax.DeclClause:

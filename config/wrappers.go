@@ -302,12 +302,13 @@ func (ex *extractor) fallback(src string, depth int) {
 			ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
 			if i, ok := shellScriptIndex(cur); ok {
 				// The string was split by the loose tokenizer: rejoin it.
-				if depth+1 > maxShellDepth {
+				inner := strings.Join(cur[i:], " ")
+				if ex.budget -= len(inner); depth+1 > maxShellDepth || ex.budget < 0 {
 					if ex.tooDeep == "" {
 						ex.tooDeep = seg
 					}
 				} else {
-					ex.fallback(strings.Join(cur[i:], " "), depth+1)
+					ex.fallback(inner, depth+1)
 				}
 			}
 			if baseName(cur[0]) == "find" {

@@ -228,7 +228,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			unix.Close(parent)
 			parent, base, full = np, nb, nf
 		}
-		if g.names[full] {
+		if g.refuse(parent, base, full) {
 			return -1, unix.EACCES
 		}
 		flags := c.flags | unix.O_CLOEXEC | unix.O_NOCTTY
@@ -243,18 +243,18 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return fd, 0
 	case opMkdir:
-		if g.names[full] {
+		if g.refuse(parent, base, full) {
 			return -1, unix.EACCES
 		}
 		return -1, errnoOf(unix.Mkdirat(parent, base, c.mode&^umask))
 	case opMknod:
-		if g.names[full] {
+		if g.refuse(parent, base, full) {
 			return -1, unix.EACCES
 		}
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask
 		return -1, errnoOf(unix.Mknodat(parent, base, mode, int(c.dev)))
 	case opSymlink:
-		if g.names[full] || g.ancestors[full] {
+		if g.refuse(parent, base, full) || g.ancestors[full] {
 			return -1, unix.EACCES
 		}
 		return -1, errnoOf(unix.Symlinkat(target, parent, base))
@@ -262,17 +262,34 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if g.names[full] || g.ancestors[full] {
 			return -1, unix.EACCES
 		}
-		oparent, obase, _, errno := resolveParent(pid, c.oldDirfd, oldPath)
+		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
 		if errno != 0 {
 			return -1, errno
 		}
 		defer unix.Close(oparent)
+		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull]) {
+			// Renaming a directory above a protected path would carry the
+			// read-only binds away and free the protected names.
+			return -1, unix.EACCES
+		}
 		if c.op == opLink {
 			return -1, errnoOf(unix.Linkat(oparent, obase, parent, base, c.flags))
 		}
 		return -1, errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
 	}
 	return -1, unix.ENOSYS
+}
+
+// refuse reports whether creating full (base in parent) must be refused: it
+// is a protected name that does not exist. An existing protected name is a
+// read-only bind mount; the operation then fails or succeeds on its own
+// (EEXIST, EROFS, or a read-only open), as it would without the guard.
+func (g *guard) refuse(parent int, base, full string) bool {
+	if !g.names[full] {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil
 }
 
 // socket checks and performs connect or bind for the caller. Other address

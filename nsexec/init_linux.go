@@ -261,11 +261,14 @@ func prepareCommand(o *Options) (*exec.Cmd, error) {
 		SysProcAttr: attr,
 	}
 	if !strings.Contains(o.Path, "/") {
-		p, err := lookPath(o.Path, o.Env)
-		if err != nil {
-			return nil, err
+		// Not found stays an exec failure of the command (127, reported by
+		// run), as `bash -c` would report it, not a sandbox failure.
+		if p, err := lookPath(o.Path, o.Env); err == nil {
+			cmd.Path = p
+		} else {
+			cmd.Path = ""
+			cmd.Err = err
 		}
-		cmd.Path = p
 	}
 	return cmd, nil
 }

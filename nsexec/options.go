@@ -88,9 +88,11 @@ type FSPolicy struct {
 	// Protected paths are re-bound read-only on top of writable binds
 	// (denyWrite, shell rc files, .git/hooks, ...). Missing paths are skipped.
 	Protected []string `json:"protected,omitempty"`
-	// Guarded paths do not exist yet and must not be created: the init
-	// stage refuses any syscall that would create one of them (or put a
-	// symlink, hard link or renamed tree at one of their ancestors). An
+	// Guarded paths are protected paths in writable directories. Those
+	// that do not exist yet must not be created: the init stage refuses any
+	// syscall that would create one (or put a symlink, hard link or renamed
+	// tree at one of their ancestors). None of their ancestors may be
+	// renamed either, which would carry existing read-only binds away. An
 	// empty list turns the creation guard off, and with it the cost of a
 	// round trip to PID 1 for every file creation.
 	Guarded []string `json:"guarded,omitempty"`

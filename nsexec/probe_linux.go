@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec/seccomp"
@@ -19,6 +20,8 @@ func IsProbe() bool { return len(os.Args) > 0 && os.Args[0] == probeArg0 }
 // Probe runs inside the probe's namespaces: it checks that the seccomp
 // filter loads and exits 0, or 3 if it does not. It never returns.
 func Probe() {
+	// no_new_privs is per thread; seccomp must load on the same one.
+	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		os.Exit(3)
 	}

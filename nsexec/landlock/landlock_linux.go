@@ -3,6 +3,7 @@ package landlock
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	ll "github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -31,6 +32,9 @@ const writeRights = ll.AccessFSSet(llsys.AccessFSWriteFile|llsys.AccessFSRemoveD
 	llsys.AccessFSRemoveFile|llsys.AccessFSMakeDir|llsys.AccessFSMakeReg|
 	llsys.AccessFSMakeSock|llsys.AccessFSMakeFifo|llsys.AccessFSMakeSym|
 	llsys.AccessFSTruncate) | readRights
+
+const fileRights = ll.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSReadFile |
+	llsys.AccessFSWriteFile | llsys.AccessFSTruncate)
 
 // ABI returns the Landlock ABI version of the running kernel, or 0 if
 // Landlock is unavailable (not built in, or not in the lsm= list).
@@ -67,7 +71,17 @@ func Apply(p Policy) (int, error) {
 		ll.PathAccess(writeRights, "/dev").WithIoctlDev().IgnoreIfMissing(),
 	}
 	for _, w := range p.Writable {
-		rules = append(rules, ll.PathAccess(writeRights, w).WithRefer().IgnoreIfMissing())
+		st, err := os.Stat(w)
+		switch {
+		case err != nil:
+			continue // missing: nothing to grant
+		case st.IsDir():
+			rules = append(rules, ll.PathAccess(writeRights, w).WithRefer())
+		default:
+			// A single file: directory rights (make_*, remove_*, refer,
+			// read_dir) are invalid on it.
+			rules = append(rules, ll.PathAccess(fileRights, w))
+		}
 	}
 	fd, flags, err := cfg.BestEffort().NewRulesetFD(rules...)
 	if err != nil {

@@ -1,0 +1,287 @@
+package perf
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// profiled is one command of the attribution section.
+type profiled struct {
+	label string
+	argv  []string
+}
+
+func (h *harness) profiled() []profiled {
+	t := h.tools["true"]
+	ps := []profiled{
+		{"true", []string{t}},
+		{"fence -- true", []string{h.fence, "-s", h.ws.Config, "--", t}},
+	}
+	if h.compare != "" {
+		ps = append(ps, profiled{filepath.Base(h.compare) + " -- true", []string{h.compare, "-s", h.ws.Config, "--", t}})
+	}
+	if h.bwrap != "" {
+		ps = append(ps, profiled{"bwrap true", append(append([]string{h.bwrap}, BwrapPrefix[1:]...), t)})
+	}
+	return ps
+}
+
+// profile attributes the cost of `fence -- true`: perf stat counters,
+// strace syscall counts and process count, and fence's own stage timeline.
+func (h *harness) profile() *Profile {
+	h.logf("attribution: perf stat, strace, stage timeline")
+	p := &Profile{}
+	p.PerfStat, p.PerfStatSkipped = h.perfStat()
+	p.Strace, p.StraceSkipped = h.strace()
+	p.Timeline, p.TimelineSkipped = h.timeline()
+	return p
+}
+
+func (h *harness) runCapture(timeout time.Duration, env []string, argv ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Dir, c.Env = h.ws.Repo, env
+	return c.CombinedOutput()
+}
+
+func (h *harness) perfStat() ([]PerfStatRun, string) {
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		return nil, "perf not found in PATH"
+	}
+	if out, err := h.runCapture(time.Minute, h.env, perf, "stat", "-e", "task-clock", h.tools["true"]); err != nil {
+		return nil, fmt.Sprintf("`perf stat -e task-clock true` does not work here: %v%s", err, tail(out))
+	}
+	repeats := 30
+	if h.o.Quick {
+		repeats = 5
+	}
+	if h.o.Runs > 0 && h.o.Runs < repeats {
+		repeats = h.o.Runs
+	}
+	var runs []PerfStatRun
+	for i, pc := range h.profiled() {
+		of := filepath.Join(h.ws.Dir, fmt.Sprintf("perfstat-%d.csv", i))
+		argv := append([]string{perf, "stat", "-x", ",", "-r", strconv.Itoa(repeats),
+			"-e", "task-clock,context-switches,page-faults", "-o", of, "--"}, pc.argv...)
+		if out, err := h.runCapture(5*time.Minute, h.env, argv...); err != nil {
+			return runs, fmt.Sprintf("perf stat %s: %v%s", pc.label, err, tail(out))
+		}
+		b, err := os.ReadFile(of)
+		if err != nil {
+			return runs, err.Error()
+		}
+		runs = append(runs, PerfStatRun{Label: pc.label, Command: pc.label, Repeats: repeats, Counters: parsePerfStat(b)})
+	}
+	return runs, ""
+}
+
+// parsePerfStat reads `perf stat -x,` output: value,unit,event,...
+func parsePerfStat(b []byte) map[string]float64 {
+	m := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f := strings.Split(l, ",")
+		if len(f) < 3 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue // <not counted>, <not supported>
+		}
+		ev, _, _ := strings.Cut(f[2], ":")
+		if f[1] == "msec" || ev == "task-clock" {
+			v = roundMs(v)
+		}
+		m[ev] = v
+	}
+	return m
+}
+
+func (h *harness) strace() ([]StraceRun, string) {
+	st, err := exec.LookPath("strace")
+	if err != nil {
+		return nil, "strace not found in PATH"
+	}
+	var runs []StraceRun
+	for i, pc := range h.profiled() {
+		sum := filepath.Join(h.ws.Dir, fmt.Sprintf("strace-c-%d.txt", i))
+		tr := filepath.Join(h.ws.Dir, fmt.Sprintf("strace-p-%d.txt", i))
+		if out, err := h.runCapture(2*time.Minute, h.env, append([]string{st, "-f", "-c", "-S", "calls", "-o", sum, "--"}, pc.argv...)...); err != nil {
+			return runs, fmt.Sprintf("strace -f -c %s: %v%s", pc.label, err, tail(out))
+		}
+		if out, err := h.runCapture(2*time.Minute, h.env, append([]string{st, "-f", "-qq", "-e", "trace=process", "-o", tr, "--"}, pc.argv...)...); err != nil {
+			return runs, fmt.Sprintf("strace -f -e trace=process %s: %v%s", pc.label, err, tail(out))
+		}
+		sb, err := os.ReadFile(sum)
+		if err != nil {
+			return runs, err.Error()
+		}
+		tb, err := os.ReadFile(tr)
+		if err != nil {
+			return runs, err.Error()
+		}
+		r := StraceRun{Label: pc.label, Command: pc.label}
+		r.Top, r.TotalCalls = parseStraceSummary(sb)
+		if len(r.Top) > 12 {
+			r.Top = r.Top[:12]
+		}
+		r.Processes, r.Threads, r.Execs = parseStraceProcesses(tb)
+		runs = append(runs, r)
+	}
+	return runs, ""
+}
+
+// parseStraceSummary reads the table of strace -c, sorted by calls.
+func parseStraceSummary(b []byte) ([]SyscallCount, int) {
+	var out []SyscallCount
+	total := 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 || strings.HasPrefix(f[0], "%") || strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		var c SyscallCount
+		c.Name = f[len(f)-1]
+		c.Seconds, _ = strconv.ParseFloat(f[1], 64)
+		c.Calls, _ = strconv.Atoi(f[3])
+		if len(f) >= 6 {
+			c.Errors, _ = strconv.Atoi(f[4])
+		}
+		if c.Name == "total" {
+			total = c.Calls
+			continue
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Calls > out[j].Calls })
+	return out, total
+}
+
+// parseStraceProcesses counts, in an `strace -f -e trace=process` log, the
+// processes (the first, and every fork, vfork or clone without
+// CLONE_THREAD), the threads, and the successful execve calls.
+func parseStraceProcesses(b []byte) (procs, threads, execs int) {
+	procs = 1
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		// Drop the pid prefix.
+		if i := strings.IndexByte(l, ' '); i > 0 {
+			if _, err := strconv.Atoi(l[:i]); err == nil {
+				l = strings.TrimSpace(l[i+1:])
+			}
+		}
+		switch {
+		case strings.HasPrefix(l, "clone(") || strings.HasPrefix(l, "clone3("):
+			if strings.Contains(l, "CLONE_THREAD") {
+				threads++
+			} else if !strings.HasSuffix(l, "= -1") && !strings.Contains(l, "= -1 E") {
+				procs++
+			}
+		case strings.HasPrefix(l, "fork(") || strings.HasPrefix(l, "vfork("):
+			procs++
+		case strings.HasPrefix(l, "execve(") || strings.HasPrefix(l, "execveat("):
+			if strings.HasSuffix(l, "= 0") {
+				execs++
+			}
+		case strings.HasPrefix(l, "<... execve resumed>") || strings.HasPrefix(l, "<... execveat resumed>"):
+			if strings.HasSuffix(l, "= 0") {
+				execs++
+			}
+		}
+	}
+	return procs, threads, execs
+}
+
+var timelineRE = regexp.MustCompile(`^\[fence:timeline\]\s+(\S+)\s+\+\s*([0-9.]+)\s*ms`)
+
+// ParseTimeline reads the FENCE_TIMELINE=1 lines of one invocation's stderr:
+// stage names in order, and their offsets.
+func ParseTimeline(b []byte) (names []string, at map[string]float64) {
+	at = map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		m := timelineRE.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			continue
+		}
+		if _, dup := at[m[1]]; !dup {
+			names = append(names, m[1])
+		}
+		at[m[1]] = v
+	}
+	return names, at
+}
+
+// timeline runs `FENCE_TIMELINE=1 fence -- true` several times and returns
+// the median offset of each stage, in order of those medians.
+func (h *harness) timeline() (*Timeline, string) {
+	n := 21
+	if h.o.Quick {
+		n = 5
+	}
+	if h.o.Runs > 0 && h.o.Runs < n {
+		n = h.o.Runs
+	}
+	env := append(append([]string(nil), h.env...), "FENCE_TIMELINE=1")
+	per := map[string][]float64{}
+	var order []string
+	for i := 0; i < n+1; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c := exec.CommandContext(ctx, h.fence, "-s", h.ws.Config, "--", h.tools["true"])
+		c.Dir, c.Env = h.ws.Repo, env
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		err := c.Run()
+		cancel()
+		if err != nil {
+			return nil, fmt.Sprintf("fence -- true: %v%s", err, tail(stderr.Bytes()))
+		}
+		if i == 0 {
+			continue // warm-up
+		}
+		names, at := ParseTimeline(stderr.Bytes())
+		if len(names) == 0 {
+			return nil, "fence printed no [fence:timeline] lines with FENCE_TIMELINE=1"
+		}
+		for _, s := range names {
+			if _, ok := per[s]; !ok {
+				order = append(order, s)
+			}
+			per[s] = append(per[s], at[s])
+		}
+	}
+	t := &Timeline{Runs: n}
+	for _, s := range order {
+		t.Stages = append(t.Stages, Stage{Name: s, AtMs: roundMs(medianFloat(per[s]))})
+	}
+	sort.SliceStable(t.Stages, func(i, j int) bool { return t.Stages[i].AtMs < t.Stages[j].AtMs })
+	for i := range t.Stages {
+		if i > 0 {
+			t.Stages[i].DeltaMs = roundMs(t.Stages[i].AtMs - t.Stages[i-1].AtMs)
+		}
+	}
+	return t, ""
+}

@@ -52,5 +52,19 @@ schema:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./perf/
 
+# The overhead-factor harness (docs/benchmarking.md): every workload
+# unsandboxed and through ./fence, interleaved, with perf stat / strace
+# attribution and scaling. Options go in ARGS, e.g.
+# make perf ARGS='-q --network' or make perf ARGS='--compare /usr/local/bin/fence'.
+perf: build
+	$(GO) run ./perf/cmd/fenceperf -b ./fence $(ARGS)
+
+# Attribution only: perf stat, strace -f -c and the stage timeline of
+# `fence -- true`.
+perf-profile: build
+	$(GO) run ./perf/cmd/fenceperf -b ./fence --sections profile $(ARGS)
+
+.PHONY: perf-profile
+
 clean:
 	rm -f fence

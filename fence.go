@@ -37,6 +37,9 @@ type Spec struct {
 	Cwd, Home string
 	// Env defaults to os.Environ(); fence sanitises it either way.
 	Env []string
+	// PolicyFiles are the config files that decide this policy
+	// (config.PolicyFiles): they stay read-only, and uncreatable, inside.
+	PolicyFiles []string
 	// Ports are exposed from the sandbox on the host's 127.0.0.1 (-p).
 	Ports []int
 	// Debug and Monitor are the -d and -m flags.

@@ -43,9 +43,12 @@ var systemReadPaths = []string{
 // means dir); a "**" elsewhere would need a tree walk at start, which fence
 // does not do, so such patterns expand to nothing here (debug explains).
 func (s *Spec) expand(p string) []string {
-	abs := expandPath(p, s.Home, s.Cwd)
+	abs := config.ExpandPath(p, s.Home, s.Cwd)
 	if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.ContainsAny(rest, "*?[") {
 		abs = rest
+		if abs == "" {
+			abs = "/"
+		}
 	}
 	if !strings.ContainsAny(abs, "*?[") {
 		if r, err := filepath.EvalSymlinks(abs); err == nil {
@@ -67,19 +70,6 @@ func (s *Spec) expand(p string) []string {
 	return out
 }
 
-// expandPath makes p absolute: ~ and ~/x against home, relative against cwd.
-func expandPath(p, home, cwd string) string {
-	switch {
-	case p == "~":
-		return home
-	case strings.HasPrefix(p, "~/"):
-		return filepath.Join(home, p[2:])
-	case filepath.IsAbs(p):
-		return filepath.Clean(p)
-	}
-	return filepath.Join(cwd, p)
-}
-
 func (s *Spec) expandAll(ps []string) []string {
 	var out []string
 	for _, p := range ps {
@@ -93,14 +83,16 @@ func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
 	f := c.Filesystem
 	var fp nsexec.FSPolicy
 	for _, w := range f.AllowWrite {
-		if expandPath(w, s.Home, s.Cwd) == "/tmp" {
+		if config.ExpandPath(w, s.Home, s.Cwd) == "/tmp" {
 			fp.HostTmp = true
 			continue
 		}
 		fp.Writable = append(fp.Writable, s.expand(w)...)
 	}
-	// Protected: denyWrite, then the dangerous names in cwd and $HOME.
-	prot := append([]string{}, f.DenyWrite...)
+	// Protected: denyWrite, the files that decide fence's own policy (a
+	// command that could write them would loosen its next run), then the
+	// dangerous names in cwd and $HOME.
+	prot := append(append([]string{}, f.DenyWrite...), s.PolicyFiles...)
 	for _, base := range []string{s.Cwd, s.Home} {
 		if base == "" {
 			continue
@@ -156,7 +148,7 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 		if strings.ContainsAny(p, "*?[") {
 			continue
 		}
-		abs := expandPath(p, s.Home, s.Cwd)
+		abs := config.ExpandPath(p, s.Home, s.Cwd)
 		if !underAny(abs, writable) {
 			continue
 		}

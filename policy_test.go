@@ -170,17 +170,36 @@ func TestFSPolicy(t *testing.T) {
 	}
 }
 
-func FuzzExpandPath(f *testing.F) {
-	for _, s := range []string{"~", "~/x", "./a/../b", "../../etc", "/abs//p/", "rel", "~user/x"} {
-		f.Add(s)
+// FuzzPolicy: any allowWrite/denyRead/denyWrite entries resolve to absolute,
+// clean paths without panicking, and never make a credential file readable
+// or a protected name writable by accident.
+func FuzzPolicy(f *testing.F) {
+	for _, s := range []string{"~", "~/x", "./a/../b", "../../etc", "/abs//p/", "rel", "~user/x", "*.pem", "dir/**", "**/.env", "[", "."} {
+		f.Add(s, s)
 	}
-	f.Fuzz(func(t *testing.T, p string) {
-		got := expandPath(p, "/home/u", "/work/ws")
-		if !filepath.IsAbs(got) {
-			t.Fatalf("expandPath(%q) = %q is not absolute", p, got)
+	ws, home := f.TempDir(), f.TempDir()
+	f.Fuzz(func(t *testing.T, w, d string) {
+		if w == "" || d == "" {
+			return
 		}
-		if got != filepath.Clean(got) {
-			t.Fatalf("expandPath(%q) = %q is not clean", p, got)
+		c := config.Default()
+		c.Filesystem.AllowWrite = []string{w}
+		c.Filesystem.DenyRead = []string{d}
+		c.Filesystem.DenyWrite = []string{d}
+		s := &Spec{Config: c, Cwd: ws, Home: home, Args: []string{"true"}}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp := s.fsPolicy(c)
+		for _, list := range [][]string{fp.Writable, fp.Protected, fp.Masked, fp.Guarded, fp.ReadOnly} {
+			for _, p := range list {
+				if !filepath.IsAbs(p) || p != filepath.Clean(p) {
+					t.Fatalf("w=%q d=%q: path %q is not absolute and clean", w, d, p)
+				}
+			}
+		}
+		if !slices.Contains(fp.Guarded, filepath.Join(s.Cwd, ".bashrc")) && underAny(s.Cwd, fp.Writable) {
+			t.Fatalf("w=%q: cwd writable but .bashrc not guarded: %q", w, fp.Guarded)
 		}
 	})
 }

@@ -147,7 +147,8 @@ func TestParseErrors(t *testing.T) {
 		{"empty allow", `{"command": {"allow": [" "]}}`, `command.allow contains empty command`},
 		{"empty ssh command", `{"ssh": {"allowedCommands": [""]}}`, `ssh.allowedCommands contains empty command`},
 		{"domain with scheme", `{"network": {"allowedDomains": ["https://github.com"]}}`, `invalid allowed domain "https://github.com": domain pattern cannot contain protocol, path, or port`},
-		{"domain with port", `{"network": {"allowedDomains": ["github.com:443"]}}`, `domain pattern cannot contain protocol, path, or port`},
+		{"domain with bad port", `{"network": {"allowedDomains": ["github.com:99999"]}}`, `invalid allowed domain "github.com:99999": invalid port "99999" (expected 1-65535)`},
+		{"domain with port and path", `{"network": {"allowedDomains": ["github.com:443/x"]}}`, `domain pattern cannot contain protocol, path, or port`},
 		{"too broad wildcard", `{"network": {"allowedDomains": ["*.com"]}}`, `invalid allowed domain "*.com": wildcard pattern too broad (e.g., *.com not allowed)`},
 		{"inner wildcard", `{"network": {"deniedDomains": ["git*.com"]}}`, `invalid denied domain "git*.com": only *.domain.com wildcard patterns are allowed`},
 		{"star in denied", `{"network": {"deniedDomains": ["*"]}}`, `invalid denied domain "*": only *.domain.com wildcard patterns are allowed`},
@@ -253,5 +254,20 @@ func write(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDomainPortForm: fence accepts an optional ":port" on allowed and
+// denied domains (an extension over upstream), validated like the host.
+func TestDomainPortForm(t *testing.T) {
+	for _, d := range []string{"github.com:443", "127.0.0.1:8080", "localhost:3000", "*.example.com:8443", "[::1]:8080"} {
+		if _, err := Parse([]byte(`{"network": {"allowedDomains": ["` + d + `"]}}`)); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	for _, d := range []string{"github.com:0", "*.com:80", "exa mple.com:80", "[zz]:80", "a:b:80"} {
+		if _, err := Parse([]byte(`{"network": {"allowedDomains": ["` + d + `"]}}`)); err == nil {
+			t.Errorf("%s: accepted", d)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -100,6 +102,21 @@ func (c *Config) warnings() []string {
 // validateDomainPattern applies upstream's domain rules (reference §2.2).
 // "*" is handled by the caller.
 func validateDomainPattern(p string) error {
+	// fence extension: an optional ":port" suffix ("api.example.com:8443",
+	// "[::1]:8080"); without one, the proxy allows ports 80 and 443.
+	if host, port, ok := cutPort(p); ok {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("invalid port %q (expected 1-65535)", port)
+		}
+		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+			if _, err := netip.ParseAddr(host[1 : len(host)-1]); err != nil {
+				return errors.New("invalid IPv6 address")
+			}
+			return nil
+		}
+		p = host
+	}
 	if p == "localhost" {
 		return nil
 	}
@@ -130,6 +147,25 @@ func validateDomainPattern(p string) error {
 		return errors.New("invalid domain format")
 	}
 	return nil
+}
+
+// cutPort splits "host:port" where port is all digits and host has no
+// other colon (or is a bracketed IPv6 literal).
+func cutPort(p string) (host, port string, ok bool) {
+	i := strings.LastIndexByte(p, ':')
+	if i <= 0 || i == len(p)-1 {
+		return "", "", false
+	}
+	host, port = p[:i], p[i+1:]
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return "", "", false
+		}
+	}
+	if strings.Contains(host, ":") && !(strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")) {
+		return "", "", false
+	}
+	return host, port, true
 }
 
 // validateHostPattern applies upstream's SSH host rules (reference §2.5).

@@ -234,8 +234,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // ReadReport parses a perf.json and checks that it is complete: the schema
-// matches and every row of RowIDs and WarmRowIDs is present with either a
-// result in each column or a skip reason.
+// matches and, for the sections that ran, every row of RowIDs and
+// WarmRowIDs is present with either a result in each column or a skip
+// reason.
 func ReadReport(path string) (*Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -248,10 +249,12 @@ func ReadReport(path string) (*Report, error) {
 	if r.Schema != Schema {
 		return nil, fmt.Errorf("%s: schema %q, want %q", path, r.Schema, Schema)
 	}
-	if err := checkRows("rows", r.Rows, RowIDs, r.Columns); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if contains(r.Options.Sections, "table") {
+		if err := checkRows("rows", r.Rows, RowIDs, r.Columns); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	if len(r.Warm) > 0 || contains(r.Options.Sections, "warm") {
+	if contains(r.Options.Sections, "warm") {
 		if err := checkRows("warm", r.Warm, WarmRowIDs, r.Columns); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -551,7 +554,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		bars  []bar
 	}
 	var groups []group
-	maxF := 2.0
+	maxF, minF := 2.0, 1.0
 	for _, sec := range []struct {
 		suffix string
 		rows   []Row
@@ -568,18 +571,29 @@ func (r *Report) WriteSVG(w io.Writer) error {
 				}
 				g.bars = append(g.bars, bar{c.ID, res.Factor})
 				maxF = math.Max(maxF, res.Factor)
+				minF = math.Min(minF, res.Factor)
 			}
 			if len(g.bars) > 0 {
 				groups = append(groups, g)
 			}
 		}
 	}
-	// Axis: 1x up to the next 1-2-5 step above the largest factor.
+	// Axis: 1-2-5 steps from below the smallest factor (at most 1x) to
+	// above the largest.
+	lo := 1.0
+	for _, v := range []float64{0.5, 0.2, 0.1} {
+		if minF < lo*0.999 {
+			lo = v
+		}
+	}
 	var ticks []float64
-	for e := 0.0; ; e++ {
+	for e := math.Floor(math.Log10(lo)); ; e++ {
 		done := false
 		for _, m := range []float64{1, 2, 5} {
 			v := m * math.Pow(10, e)
+			if v < lo*0.999 {
+				continue
+			}
 			ticks = append(ticks, v)
 			if v >= maxF {
 				done = true
@@ -592,9 +606,9 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	}
 	axisMax := ticks[len(ticks)-1]
 	const (
-		left, right, top = 170.0, 40.0, 60.0
+		left, right, top = 230.0, 50.0, 60.0
 		barH, gap        = 12.0, 10.0
-		plotW            = 560.0
+		plotW            = 520.0
 	)
 	height := top + 40
 	for _, g := range groups {
@@ -602,10 +616,8 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	}
 	width := left + plotW + right
 	x := func(f float64) float64 {
-		if f < 1 {
-			f = 1
-		}
-		return left + plotW*math.Log10(f)/math.Log10(axisMax)
+		f = math.Max(lo, math.Min(f, axisMax))
+		return left + plotW*math.Log10(f/lo)/math.Log10(axisMax/lo)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", width, height)
@@ -625,18 +637,21 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="%.0f" text-anchor="middle" fill="#555">%gx</text>`+"\n",
 			x(t), top, x(t), height-30, x(t), height-16, t)
 	}
+	// Bars grow from the 1x line: right for overhead, left for speed-up.
+	x1 := x(1)
 	y := top
 	for _, g := range groups {
 		gh := float64(len(g.bars)) * barH
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", left-8, y+gh/2, html.EscapeString(g.label))
 		for i, bb := range g.bars {
 			by := y + float64(i)*barH
-			fmt.Fprintf(&b, `<rect x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f" dominant-baseline="middle" font-size="10">%s</text>`+"\n",
-				left, by+1, math.Max(1, x(bb.factor)-left), barH-2, svgColors[bb.col], x(bb.factor)+3, by+barH/2, fmtFactor(bb.factor))
+			xf := x(bb.factor)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"/><text x="%.1f" y="%.1f" dominant-baseline="middle" font-size="10">%s</text>`+"\n",
+				math.Min(x1, xf), by+1, math.Max(1, math.Abs(xf-x1)), barH-2, svgColors[bb.col], math.Max(x1, xf)+3, by+barH/2, fmtFactor(bb.factor))
 		}
 		y += gh + gap
 	}
-	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#333"/>`+"\n", left, top, left, height-30)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#333"/>`+"\n", x1, top, x1, height-30)
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -183,9 +183,15 @@ func runSandbox(f *flags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("get working directory: %w", err)
 	}
-	cfg, sources, err := config.Resolve(config.LoadOptions{
-		SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd,
-	})
+	lo := config.LoadOptions{SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd}
+	cfg, sources, err := config.Resolve(lo)
+	if err != nil {
+		return err
+	}
+	for _, w := range config.Warnings(sources) {
+		fmt.Fprintln(os.Stderr, "Warning:", w)
+	}
+	policyFiles, err := config.PolicyFiles(lo, sources)
 	if err != nil {
 		return err
 	}
@@ -197,6 +203,8 @@ func runSandbox(f *flags, args []string) error {
 		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,
 		Ports:     ports,
+
+		PolicyFiles: policyFiles,
 	}
 	if os.Getenv("FENCE_TIMELINE") == "1" {
 		spec.Timeline = os.Stderr

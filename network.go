@@ -55,7 +55,7 @@ func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	np := &netPlan{rules: rules, httpPort: defaultHTTPPort, socksPort: defaultSOCKSPort, hostNet: n.AllowsAllDomains()}
+	np := &netPlan{rules: rules, hosts: n.HostsMap(), httpPort: defaultHTTPPort, socksPort: defaultSOCKSPort, hostNet: n.AllowsAllDomains()}
 	if n.HTTPProxyPort != 0 {
 		np.httpPort = n.HTTPProxyPort
 	}

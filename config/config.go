@@ -1,6 +1,10 @@
 package config
 
-import "slices"
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
 
 // Config is the top-level Fence configuration, field for field compatible with
 // upstream Fence's JSON schema (reference §2).
@@ -43,10 +47,12 @@ type NetworkConfig struct {
 	// AllowLocalOutboundPorts lists the host loopback ports reachable when
 	// local outbound is allowed.
 	AllowLocalOutboundPorts []int `json:"allowLocalOutboundPorts,omitempty" desc:"Host loopback TCP ports (1-65535) the sandbox may connect to when allowLocalOutbound is on."`
-	// HTTPProxyPort is accepted for compatibility; upstream never used it.
-	HTTPProxyPort int `json:"httpProxyPort,omitempty" desc:"Accepted for compatibility with Fence configs, where it was never used. fence chooses the HTTP proxy port itself."`
-	// SOCKSProxyPort is accepted for compatibility; upstream never used it.
-	SOCKSProxyPort int `json:"socksProxyPort,omitempty" desc:"Accepted for compatibility with Fence configs, where it was never used. fence chooses the SOCKS5 proxy port itself."`
+	// HTTPProxyPort is the HTTP proxy's port inside the sandbox.
+	HTTPProxyPort int `json:"httpProxyPort,omitempty" desc:"Port of the HTTP proxy on 127.0.0.1 inside the sandbox (default 3128). The sandbox has its own network namespace, so it cannot clash with the host. Ignored with allowedDomains \"*\", where the proxies listen on random host ports."`
+	// SOCKSProxyPort is the SOCKS5 proxy's port inside the sandbox.
+	SOCKSProxyPort int `json:"socksProxyPort,omitempty" desc:"Port of the SOCKS5 proxy on 127.0.0.1 inside the sandbox (default 1080). Ignored with allowedDomains \"*\"."`
+	// Hosts are hosts-file lines the proxies consult before DNS.
+	Hosts []string `json:"hosts,omitempty" desc:"Name overrides for the proxies, in hosts-file form: \"ADDRESS NAME [NAME...]\". A listed name is never looked up in DNS, and may reach its address even if that is a loopback or link-local address (which the proxies otherwise refuse). fence extension; the names must still be allowed by allowedDomains."`
 }
 
 // FilesystemConfig is the "filesystem" section (reference §2.3).
@@ -139,6 +145,30 @@ func (n *NetworkConfig) LocalOutbound() bool {
 	return n.AllowLocalBinding
 }
 
+// HostsMap parses Hosts ("ADDRESS NAME [NAME...]" lines) into a map from
+// lower-case name to addresses. Validate has checked the syntax.
+func (n *NetworkConfig) HostsMap() map[string][]netip.Addr {
+	if len(n.Hosts) == 0 {
+		return nil
+	}
+	m := map[string][]netip.Addr{}
+	for _, line := range n.Hosts {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		a, err := netip.ParseAddr(f[0])
+		if err != nil {
+			continue
+		}
+		for _, name := range f[1:] {
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			m[name] = append(m[name], a)
+		}
+	}
+	return m
+}
+
 // AllowsAllDomains reports whether allowedDomains contains "*", which turns
 // network isolation off (reference §2.2 "relaxed mode").
 func (n *NetworkConfig) AllowsAllDomains() bool {
@@ -156,6 +186,7 @@ func (c *Config) Clone() *Config {
 	d.Network.AllowUnixSockets = slices.Clone(c.Network.AllowUnixSockets)
 	d.Network.AllowLocalOutbound = cloneBool(c.Network.AllowLocalOutbound)
 	d.Network.AllowLocalOutboundPorts = slices.Clone(c.Network.AllowLocalOutboundPorts)
+	d.Network.Hosts = slices.Clone(c.Network.Hosts)
 	d.Filesystem.WSLInterop = cloneBool(c.Filesystem.WSLInterop)
 	d.Filesystem.AllowRead = slices.Clone(c.Filesystem.AllowRead)
 	d.Filesystem.AllowExecute = slices.Clone(c.Filesystem.AllowExecute)

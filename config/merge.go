@@ -30,6 +30,7 @@ func Merge(base, override *Config) *Config {
 			AllowLocalOutboundPorts: mergeList(b.Network.AllowLocalOutboundPorts, o.Network.AllowLocalOutboundPorts),
 			HTTPProxyPort:           mergePort(b.Network.HTTPProxyPort, o.Network.HTTPProxyPort),
 			SOCKSProxyPort:          mergePort(b.Network.SOCKSProxyPort, o.Network.SOCKSProxyPort),
+			Hosts:                   mergeList(b.Network.Hosts, o.Network.Hosts),
 		},
 		Filesystem: FilesystemConfig{
 			DefaultDenyRead: b.Filesystem.DefaultDenyRead || o.Filesystem.DefaultDenyRead,

@@ -37,6 +37,20 @@ func (c *Config) Validate() error {
 			return &ValidationError{f.name, -1, fmt.Sprintf("%s: invalid port %d (must be 0-65535)", f.name, f.port)}
 		}
 	}
+	for i, line := range c.Network.Hosts {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q needs an address and at least one name, as in \"127.0.0.1 api.test\"", line)}
+		}
+		if _, err := netip.ParseAddr(f[0]); err != nil {
+			return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q: %q is not an IP address", line, f[0])}
+		}
+		for _, name := range f[1:] {
+			if strings.ContainsAny(name, "*/:") {
+				return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q: %q is not a host name", line, name)}
+			}
+		}
+	}
 	for i, s := range c.Network.AllowUnixSockets {
 		if strings.TrimSpace(s) == "" {
 			return &ValidationError{"network.allowUnixSockets", i, "network.allowUnixSockets contains empty path"}

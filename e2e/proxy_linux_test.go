@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostHTTP starts an HTTP server on the host's 127.0.0.1 that answers
+// "hello from <name>" and counts requests.
+func hostHTTP(t *testing.T, name string) (port int, hits *int) {
+	t.Helper()
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		fmt.Fprintf(w, "hello from %s %s", name, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().(*net.TCPAddr).Port, &n
+}
+
+func TestProxyHTTPAndSOCKS(t *testing.T) {
+	need(t, "curl")
+	port, hits := hostHTTP(t, "api")
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tls ok")
+	}))
+	defer tlsSrv.Close()
+	tlsPort := tlsSrv.Listener.Addr().(*net.TCPAddr).Port
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := strconv.Itoa(port)
+		cfg := s.config("net.json", `{"network": {
+			"allowedDomains": ["api.test:`+p+`", "secure.test:`+strconv.Itoa(tlsPort)+`"],
+			"deniedDomains": ["evil.api.test"],
+			"hosts": ["127.0.0.1 api.test secure.test other.test"]}}`)
+		res := s.mustRun("-s", cfg, "-c", `
+echo "env:$HTTP_PROXY|$HTTPS_PROXY|$ALL_PROXY|$NO_PROXY"
+curl -sS --max-time 10 http://api.test:`+p+`/allowed; echo
+curl -sS --max-time 10 -o /dev/null -w "blocked:%{http_code}\n" http://other.test:`+p+`/
+curl -sS --max-time 10 http://other.test:`+p+`/; echo
+curl -sS --max-time 10 -k https://secure.test:`+strconv.Itoa(tlsPort)+`/; echo
+curl -sS --max-time 10 -x "$ALL_PROXY" http://api.test:`+p+`/socks; echo
+curl -sS --max-time 10 -x "$ALL_PROXY" http://other.test:`+p+`/ >/dev/null 2>&1; echo "socks-blocked:$?"
+getent hosts api.test >/dev/null 2>&1; echo "dns:$?"
+`)
+		out := res.stdout
+		for _, want := range []string{
+			"env:http://127.0.0.1:3128|http://127.0.0.1:3128|socks5h://127.0.0.1:1080|localhost,127.0.0.1,::1",
+			"hello from api /allowed",
+			"blocked:403",
+			"Connection blocked by network allowlist",
+			"tls ok",
+			"hello from api /socks",
+			"dns:2",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q\n%v", want, res)
+			}
+		}
+		if strings.Contains(out, "socks-blocked:0") {
+			t.Errorf("SOCKS5 reached a name that is not allowed\n%v", res)
+		}
+		if strings.Contains(out, "hello from api /\n") {
+			t.Errorf("a blocked name reached the server\n%v", res)
+		}
+	})
+	if *hits != 2*2 { // /allowed and /socks, per runner
+		t.Errorf("server saw %d requests, want 4", *hits)
+	}
+}
+
+// TestProxyNoNetworkWithoutRules: an empty allowlist allows nothing, through
+// the proxies or around them.
+func TestProxyNoNetworkWithoutRules(t *testing.T) {
+	need(t, "curl")
+	port, hits := hostHTTP(t, "host")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := strconv.Itoa(port)
+		res := s.fence("-c", `curl -sS --max-time 5 --noproxy '' -o /dev/null -w "%{http_code}\n" http://127.0.0.1:`+p+`/ ; curl -sS --max-time 5 --noproxy '*' http://127.0.0.1:`+p+`/; echo "direct:$?"`)
+		if !ranInside(t, res) {
+			return
+		}
+		if !strings.Contains(res.stdout, "403") || strings.Contains(res.stdout, "direct:0") {
+			t.Errorf("want 403 through the proxy and a failed direct connection\n%v", res)
+		}
+	})
+	if *hits != 0 {
+		t.Errorf("host server saw %d requests, want 0", *hits)
+	}
+}
+
+// TestLocalOutboundPorts: allowLocalOutboundPorts makes the host's
+// 127.0.0.1:PORT reachable at 127.0.0.1:PORT inside, and only that port.
+func TestLocalOutboundPorts(t *testing.T) {
+	need(t, "curl")
+	port, _ := hostHTTP(t, "db")
+	other, otherHits := hostHTTP(t, "other")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("local.json", `{"network": {"allowLocalOutboundPorts": [`+strconv.Itoa(port)+`]}}`)
+		res := s.mustRun("-s", cfg, "-c", `curl -sS --max-time 5 http://127.0.0.1:`+strconv.Itoa(port)+`/x; echo; curl -sS --max-time 5 http://127.0.0.1:`+strconv.Itoa(other)+`/; echo "other:$?"`)
+		if !strings.Contains(res.stdout, "hello from db /x") || strings.Contains(res.stdout, "other:0") {
+			t.Errorf("want the listed port reachable and no other\n%v", res)
+		}
+	})
+	if *otherHits != 0 {
+		t.Errorf("unlisted host port saw %d requests", *otherHits)
+	}
+}
+
+// TestExposePort: -p PORT makes a server inside reachable from the host's
+// 127.0.0.1:PORT.
+func TestExposePort(t *testing.T) {
+	need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		s.write("index.html", "served from inside")
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-p", strconv.Itoa(port), "--", "python3", "-m", "http.server", strconv.Itoa(port), "--bind", "127.0.0.1")
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		go io.Copy(io.Discard, bufio.NewReader(stderr))
+		var body string
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/index.html")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body = string(b)
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if body != "served from inside" {
+			t.Fatalf("host got %q from the exposed port", body)
+		}
+	})
+}
+
+// TestUnixSocketsOnLinux: a host unix socket in a readable directory is
+// unreachable by default and reachable when allowUnixSockets lists it.
+func TestUnixSocketsOnLinux(t *testing.T) {
+	need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		sockDir := s.mkdir("run")
+		sock := filepath.Join(sockDir, "agent.sock")
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if err := os.Chmod(sock, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				io.WriteString(c, "agent-secret\n")
+				c.Close()
+			}
+		}()
+		client := `import socket,sys
+s=socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1]); print("got:"+s.recv(64).decode().strip())
+except OSError as e:
+    print("refused:%d" % e.errno)
+`
+		res := s.mustRun("--", "python3", "-c", client, sock)
+		if !strings.Contains(res.stdout, "refused:13") {
+			t.Errorf("default policy: want EACCES from the host socket\n%v", res)
+		}
+		cfg := s.config("unix.json", `{"network": {"allowUnixSockets": ["`+sockDir+`"]}}`)
+		res = s.mustRun("-s", cfg, "--", "python3", "-c", client, sock)
+		if !strings.Contains(res.stdout, "got:agent-secret") {
+			t.Errorf("allowUnixSockets: want the socket reachable\n%v", res)
+		}
+	})
+}
+
+// TestRelaxedMode: allowedDomains ["*"] shares the host network, and the
+// proxies it still runs on the host's loopback demand the per-run
+// credential from anyone else.
+func TestRelaxedMode(t *testing.T) {
+	need(t, "curl")
+	port, _ := hostHTTP(t, "direct")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
+		p := strconv.Itoa(port)
+		res := s.mustRun("-s", cfg, "-c", `curl -sS --max-time 5 --noproxy '*' http://127.0.0.1:`+p+`/d; echo; echo "proxy=$HTTP_PROXY"`)
+		if !strings.Contains(res.stdout, "hello from direct /d") {
+			t.Errorf("relaxed mode: host network not shared\n%v", res)
+		}
+		i := strings.Index(res.stdout, "proxy=http://fence:")
+		if i < 0 {
+			t.Fatalf("relaxed mode: proxy URL without credential\n%v", res)
+		}
+		if !strings.Contains(res.stderr, "Warning:") {
+			t.Errorf(`"*" in a user file must warn\n%v`, res)
+		}
+	})
+}

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/cli")
+
+// golden compares got with testdata/cli/<name>.golden (-update rewrites it).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("..", "testdata", "cli", name+".golden")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s\n--- got ---\n%s\n--- want ---\n%s", name, p, got, want)
+	}
+}
+
+// TestCLIGolden: the output of the informational commands and subcommands,
+// and the one-line errors, byte for byte.
+func TestCLIGolden(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		claude := s.write("claude.json", `{"permissions": {
+			"allow": ["Bash(npm run test:*)", "Write(src/**)", "Read"],
+			"deny": ["Bash(git push)", "Read(./.env)"],
+			"ask": ["Edit(config/**)"]}}`)
+		cases := []struct {
+			name string
+			args []string
+			code int
+		}{
+			{"list-templates", []string{"--list-templates"}, 0},
+			{"config-init-print", []string{"config", "init", "--print"}, 0},
+			{"config-init-minimal-scaffold", []string{"config", "init", "--print", "--minimal", "--scaffold"}, 0},
+			{"config-init-exclusive", []string{"config", "init", "--print", "-o", "x.json"}, 1},
+			{"import-claude", []string{"import", "--claude", "-f", claude}, 0},
+			{"import-no-source", []string{"import"}, 1},
+			{"no-command", nil, 1},
+			{"bad-port", []string{"-p", "70000", "--", "true"}, 1},
+			{"bad-shell", []string{"--shell", "weird", "-c", "true"}, 1},
+			{"missing-settings", []string{"-s", "nope.json", "--", "true"}, 1},
+			{"unknown-template", []string{"-t", "nope", "--", "true"}, 1},
+			{"blocked-command", []string{"-t", "code", "--", "git", "push", "origin", "main"}, 1},
+			{"blocked-default", []string{"-c", "echo hi && shutdown -h now"}, 1},
+		}
+		for _, c := range cases {
+			res := s.fence(c.args...)
+			if res.code != c.code {
+				t.Errorf("%s: exit %d, want %d\n%v", c.name, res.code, c.code, res)
+				continue
+			}
+			out := strings.ReplaceAll(res.stdout+"--- stderr ---\n"+res.stderr, s.dir, "$WS")
+			golden(t, c.name, out)
+		}
+	})
+}
+
+func TestCLIVersionAndCompletion(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("--version")
+		if !regexp.MustCompile(`(?s)^fence - lightweight, container-free sandbox for running untrusted commands\n  Version: \S+\n  Built:   \S+\n  Commit:  \S+\n$`).MatchString(res.stdout) {
+			t.Errorf("--version output: %q", res.stdout)
+		}
+		for _, sh := range []string{"bash", "zsh", "fish"} {
+			res := s.mustRun("completion", sh)
+			if !strings.Contains(res.stdout, "fence") || len(res.stdout) < 200 {
+				t.Errorf("completion %s: %q", sh, res.stdout)
+			}
+		}
+	})
+}
+
+// TestConfigInitWritesFile: config init -o writes a 0600 file with the
+// header, refuses to overwrite without -y (answering no aborts), and
+// config show prints the chain.
+func TestConfigInitWritesFile(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := filepath.Join(s.dir, "cfg", "fence.json")
+		s.mkdir("cfg")
+		res := s.mustRun("config", "init", "-o", p)
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("config file: %v %v\n%v", st, err, res)
+		}
+		b, _ := os.ReadFile(p)
+		if !strings.HasPrefix(string(b), "// ") || !strings.Contains(string(b), `"extends": "code"`) {
+			t.Errorf("config file content:\n%s", b)
+		}
+		res = s.fenceWith(opts{stdin: strings.NewReader("n\n")}, "config", "init", "-o", p, "--minimal")
+		if res.code != 0 || !strings.Contains(res.stdout+res.stderr, "Aborted.") {
+			t.Errorf("overwrite without -y: %v", res)
+		}
+		if b2, _ := os.ReadFile(p); string(b2) != string(b) {
+			t.Error("the file was overwritten after answering no")
+		}
+		s.mustRun("config", "init", "-o", p, "--minimal", "-y")
+		res = s.mustRun("config", "show", "-s", p)
+		if !strings.Contains(res.stdout+res.stderr, p) {
+			t.Errorf("config show does not name the settings file\n%v", res)
+		}
+	})
+}
+
+// TestProjectConfigApplies: a fence.json in the working directory applies
+// on top of the user config, and cannot be rewritten from inside.
+func TestProjectConfigApplies(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.config("fence.json", `{"filesystem": {"allowWrite": ["."]}}`)
+		res := s.mustRun("-c", `echo data > out.txt && echo wrote; echo '{"network":{"allowedDomains":["*"]}}' > fence.json; echo "rewrite:$?"`)
+		mustHaveContent(t, s.path("out.txt"), "data\n", "the project config allows writes in the workspace")
+		if !strings.Contains(res.stdout, "rewrite:1") {
+			t.Errorf("the sandbox could rewrite its own project config\n%v", res)
+		}
+	})
+}
+
+// TestRuntimeExecDeny: a single-program deny rule stops the program when a
+// child execs it (env python3), where preflight cannot see it; other names
+// of the same binary keep working.
+func TestRuntimeExecDeny(t *testing.T) {
+	need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("deny.json", `{"command": {"deny": ["python3"]}}`)
+		s.write("run.sh", "env python3 -c 'print(1)'; echo \"python3:$?\"\npython3.11 -c 'print(2)' 2>/dev/null || /usr/bin/python3.*[0-9] -c 'print(2)'\n")
+		res := s.fence("-s", cfg, "--", "bash", "run.sh")
+		if !ranInside(t, res) {
+			return
+		}
+		if strings.Contains(res.stdout, "python3:0") || !strings.Contains(res.stdout, "python3:126") {
+			t.Errorf("env python3 was not stopped at exec\n%v", res)
+		}
+		if !strings.Contains(res.stdout, "2\n") {
+			t.Errorf("another name of the same interpreter stopped working\n%v", res)
+		}
+		res = s.fence("-s", cfg, "-c", "python3 -c 1")
+		if res.code != 1 || !strings.Contains(res.stderr, `command blocked by sandbox command policy: "python3 -c 1" matches "python3"`) {
+			t.Errorf("preflight: %v", res)
+		}
+	})
+}

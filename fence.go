@@ -76,14 +76,17 @@ func (s *Spec) Abort() {
 var ErrNoCommand = errors.New("no command specified. Use -c <command> or provide command arguments")
 
 func (s *Spec) logf(format string, a ...any) {
-	if !s.Debug {
-		return
+	if s.Debug {
+		fmt.Fprintf(s.stderr(), "[fence] "+format+"\n", a...)
 	}
-	w := s.Log
-	if w == nil {
-		w = os.Stderr
+}
+
+// stderr is where fence's own messages go.
+func (s *Spec) stderr() io.Writer {
+	if s.Log != nil {
+		return s.Log
 	}
-	fmt.Fprintf(w, "[fence] "+format+"\n", a...)
+	return os.Stderr
 }
 
 // validShells are the basenames --shell user accepts, as upstream.

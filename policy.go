@@ -57,7 +57,8 @@ func (s *Spec) expand(p string) []string {
 		return nil
 	}
 	if strings.Contains(abs, "**") {
-		s.logf("pattern %q needs a recursive walk; not applied at mount level", p)
+		// Needs a tree walk: callers handle these (denyWrite through the
+		// write guard, denyRead refused, allow* ignored with a warning).
 		return nil
 	}
 	matches, _ := filepath.Glob(abs)
@@ -78,10 +79,31 @@ func (s *Spec) expandAll(ps []string) []string {
 	return out
 }
 
+// recursive reports whether p has a "**" the mount layer cannot express
+// (anything but a trailing "/**").
+func recursive(p string) bool {
+	return strings.Contains(strings.TrimSuffix(p, "/**"), "**")
+}
+
 // fsPolicy resolves the filesystem section into mount instructions.
-func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
+func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	f := c.Filesystem
 	var fp nsexec.FSPolicy
+	for _, p := range f.DenyRead {
+		if recursive(p) {
+			// Hiding every match would need a walk of the tree at start
+			// or a check on every open; fence does neither, and will not
+			// run with less protection than asked for.
+			return fp, fmt.Errorf("filesystem.denyRead %q: a \"**\" inside a pattern is not supported for reads; list a directory (dir/**) or a one-level glob (dir/*.pem) instead", p)
+		}
+	}
+	for _, l := range [][]string{f.AllowWrite, f.AllowRead, f.AllowExecute} {
+		for _, p := range l {
+			if recursive(p) {
+				fmt.Fprintf(s.stderr(), "Warning: %q grants nothing: a \"**\" inside a pattern is only supported in denyWrite; list a directory (dir/**) instead\n", p)
+			}
+		}
+	}
 	for _, w := range f.AllowWrite {
 		if config.ExpandPath(w, s.Home, s.Cwd) == "/tmp" {
 			fp.HostTmp = true
@@ -109,6 +131,7 @@ func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
 	}
 	fp.Protected = s.expandAll(prot)
 	fp.Guarded = s.guarded(prot, fp)
+	fp.DenyWritePatterns = s.denyWritePatterns(f.DenyWrite, fp)
 
 	masked := s.expandAll(f.DenyRead)
 	allowRead := s.expandAll(append(append([]string{}, f.AllowRead...), f.AllowExecute...))
@@ -127,7 +150,7 @@ func (s *Spec) fsPolicy(c *config.Config) nsexec.FSPolicy {
 		// readable (not writable: nothing allowed that).
 		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
 	}
-	return fp
+	return fp, nil
 }
 
 // guarded returns the protected literal paths under a writable path: the
@@ -206,6 +229,38 @@ func runtimeDenied(tokens []string, path string) []string {
 	return out
 }
 
+// denyWritePatterns returns the denyWrite globs as absolute patterns for
+// the write guard, which checks them whenever a file is written, created or
+// removed: matches created later and matches deep in a tree are covered
+// without walking it. Patterns that cannot match inside a writable path are
+// dropped: the mount tree already makes everything else read-only.
+func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy) []string {
+	writable := fp.Writable
+	if fp.HostTmp {
+		writable = append(append([]string{}, writable...), "/tmp")
+	}
+	var out []string
+	for _, p := range deny {
+		if !config.HasGlob(p) {
+			continue
+		}
+		abs := config.ExpandPath(p, s.Home, s.Cwd)
+		prefix := abs[:strings.IndexAny(abs, "*?[")]
+		prefix = strings.TrimSuffix(prefix[:strings.LastIndexByte(prefix, '/')+1], "/")
+		if prefix == "" {
+			prefix = "/"
+		}
+		relevant := underAny(prefix, writable)
+		for _, w := range writable {
+			relevant = relevant || underAny(w, []string{prefix})
+		}
+		if relevant {
+			out = append(out, abs)
+		}
+	}
+	return out
+}
+
 // underAny reports whether p equals or lies under one of dirs.
 func underAny(p string, dirs []string) bool {
 	for _, d := range dirs {
@@ -263,12 +318,16 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	if err := config.CheckCommand(line, c); err != nil {
 		return nil, fmt.Errorf("failed to wrap command: %w", err)
 	}
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		return nil, err
+	}
 	o := &nsexec.Options{
 		Path:  path,
 		Args:  args,
 		Env:   env,
 		Dir:   s.Cwd,
-		FS:    s.fsPolicy(c),
+		FS:    fp,
 		Debug: s.Debug,
 	}
 	o.FS.NoExec = runtimeDenied(config.RuntimeDenyTokens(c), getenv(env, "PATH"))

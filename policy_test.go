@@ -136,7 +136,10 @@ func TestFSPolicy(t *testing.T) {
 	if err := s.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	fp := s.fsPolicy(c)
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ws, _ = filepath.EvalSymlinks(ws)
 	home, _ = filepath.EvalSymlinks(home)
 	if !fp.HostTmp {
@@ -161,7 +164,7 @@ func TestFSPolicy(t *testing.T) {
 	// allowGitConfig lifts .git/config; allowRead lifts a credential path.
 	c.Filesystem.AllowGitConfig = true
 	c.Filesystem.AllowRead = []string{"~/.ssh"}
-	fp = s.fsPolicy(c)
+	fp, _ = s.fsPolicy(c)
 	if slices.Contains(fp.Protected, filepath.Join(ws, ".git/config")) {
 		t.Error("allowGitConfig did not lift .git/config")
 	}
@@ -190,7 +193,13 @@ func FuzzPolicy(f *testing.F) {
 		if err := s.defaults(); err != nil {
 			t.Fatal(err)
 		}
-		fp := s.fsPolicy(c)
+		fp, err := s.fsPolicy(c)
+		if err != nil {
+			if recursive(d) {
+				return // refused, as it must be
+			}
+			t.Fatalf("w=%q d=%q: %v", w, d, err)
+		}
 		for _, list := range [][]string{fp.Writable, fp.Protected, fp.Masked, fp.Guarded, fp.ReadOnly} {
 			for _, p := range list {
 				if !filepath.IsAbs(p) || p != filepath.Clean(p) {

@@ -38,6 +38,14 @@ func decode(d seccompData) (creation, bool) {
 		return creation{op: opRename, oldDirfd: fd(0), oldPath: uintptr(a[1]), dirfd: fd(2), path: uintptr(a[3])}, true
 	case unix.SYS_RENAME:
 		return creation{op: opRename, oldDirfd: unix.AT_FDCWD, oldPath: uintptr(a[0]), dirfd: unix.AT_FDCWD, path: uintptr(a[1])}, true
+	case unix.SYS_TRUNCATE:
+		return creation{op: opTruncate, dirfd: unix.AT_FDCWD, path: uintptr(a[0]), length: a[1]}, true
+	case unix.SYS_UNLINKAT:
+		return creation{op: opUnlink, dirfd: fd(0), path: uintptr(a[1]), flags: int(int32(a[2]))}, true
+	case unix.SYS_UNLINK:
+		return creation{op: opUnlink, dirfd: unix.AT_FDCWD, path: uintptr(a[0])}, true
+	case unix.SYS_RMDIR:
+		return creation{op: opUnlink, dirfd: unix.AT_FDCWD, path: uintptr(a[0]), flags: unix.AT_REMOVEDIR}, true
 	case unix.SYS_CONNECT:
 		return creation{op: opConnect, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
 	case unix.SYS_BIND:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,8 @@ const (
 	opRename
 	opConnect
 	opBind
+	opTruncate
+	opUnlink
 )
 
 // creation is one decoded request.
@@ -85,6 +88,7 @@ type creation struct {
 	flags    int     // open flags; linkat/renameat2 flags
 	mode     uint32
 	dev      uint64
+	length   uint64  // truncate
 	sockfd   int32   // connect, bind: the caller's socket
 	addr     uintptr // connect, bind: the sockaddr and its length
 	addrLen  int
@@ -97,6 +101,9 @@ type guard struct {
 	// link or rename may put an existing tree there.
 	ancestors map[string]bool
 
+	// patterns are paths that may not be written (DenyWritePatterns).
+	patterns []*regexp.Regexp
+
 	unix UnixPolicy
 	mu   sync.Mutex
 	// bound are the unix socket paths the sandbox created itself (bind):
@@ -104,8 +111,11 @@ type guard struct {
 	bound map[string]bool
 }
 
-func newGuard(paths []string, up UnixPolicy) *guard {
+func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}}
+	for _, p := range patterns {
+		g.patterns = append(g.patterns, globRegexp(p))
+	}
 	for _, p := range paths {
 		p = filepath.Clean(p)
 		g.names[p] = true
@@ -209,8 +219,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 
 	switch c.op {
 	case opOpen:
-		// O_CREAT follows a final symlink unless O_EXCL or O_NOFOLLOW: the
-		// name actually created is the link's target, which is checked too.
+		// Opening follows a final symlink unless O_NOFOLLOW (or O_CREAT with
+		// O_EXCL): the name actually opened is the link's target, which is
+		// checked too.
 		// Links under /proc are magic (fd/N, cwd): the kernel follows them
 		// to the caller's open file, which only openat can do.
 		for hops := 0; c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 && !strings.HasPrefix(full, "/proc/"); hops++ {
@@ -228,8 +239,13 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			unix.Close(parent)
 			parent, base, full = np, nb, nf
 		}
-		if g.refuse(parent, base, full) {
+		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.denied(full) {
 			return -1, unix.EACCES
+		}
+		if full == "/dev/tty" && !hasTTY(pid) {
+			// PID 1 has the terminal; a command without one must not get
+			// it through us.
+			return -1, unix.ENXIO
 		}
 		flags := c.flags | unix.O_CLOEXEC | unix.O_NOCTTY
 		if !strings.HasPrefix(full, "/proc/") {
@@ -258,8 +274,33 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, unix.EACCES
 		}
 		return -1, errnoOf(unix.Symlinkat(target, parent, base))
+	case opTruncate:
+		for hops := 0; !strings.HasPrefix(full, "/proc/"); hops++ {
+			link, err := readlinkAt(parent, base)
+			if err != nil {
+				break
+			}
+			if hops >= 40 {
+				return -1, unix.ELOOP
+			}
+			np, nb, nf, errno := resolveParentFrom(pid, parent, link)
+			if errno != 0 {
+				return -1, errno
+			}
+			unix.Close(parent)
+			parent, base, full = np, nb, nf
+		}
+		if g.denied(full) {
+			return -1, unix.EACCES
+		}
+		return -1, errnoOf(unix.Truncate("/proc/self/fd/"+strconv.Itoa(parent)+"/"+base, int64(c.length)))
+	case opUnlink:
+		if g.denied(full) || g.ancestors[full] {
+			return -1, unix.EACCES
+		}
+		return -1, errnoOf(unix.Unlinkat(parent, base, c.flags))
 	case opLink, opRename:
-		if g.names[full] || g.ancestors[full] {
+		if g.names[full] || g.ancestors[full] || g.denied(full) {
 			return -1, unix.EACCES
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -267,7 +308,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, errno
 		}
 		defer unix.Close(oparent)
-		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull]) {
+		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.denied(ofull)) {
 			// Renaming a directory above a protected path would carry the
 			// read-only binds away and free the protected names.
 			return -1, unix.EACCES
@@ -280,16 +321,72 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	return -1, unix.ENOSYS
 }
 
+// globRegexp compiles a glob: "**/" matches any run of directories (or
+// none), "**" anything, "*" anything within one name, "?" one character of
+// a name; everything else is literal. The match is anchored.
+func globRegexp(glob string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(glob); i++ {
+		switch {
+		case strings.HasPrefix(glob[i:], "**/"):
+			b.WriteString("(.*/)?")
+			i += 2
+		case strings.HasPrefix(glob[i:], "**"):
+			b.WriteString(".*")
+			i++
+		case glob[i] == '*':
+			b.WriteString("[^/]*")
+		case glob[i] == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// denied reports whether full matches a no-write pattern.
+func (g *guard) denied(full string) bool {
+	for _, re := range g.patterns {
+		if re.MatchString(full) {
+			return true
+		}
+	}
+	return false
+}
+
 // refuse reports whether creating full (base in parent) must be refused: it
 // is a protected name that does not exist. An existing protected name is a
 // read-only bind mount; the operation then fails or succeeds on its own
 // (EEXIST, EROFS, or a read-only open), as it would without the guard.
 func (g *guard) refuse(parent int, base, full string) bool {
+	if g.denied(full) {
+		return true
+	}
 	if !g.names[full] {
 		return false
 	}
 	var st unix.Stat_t
 	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil
+}
+
+// hasTTY reports whether pid has a controlling terminal (tty_nr in
+// /proc/PID/stat is not 0).
+func hasTTY(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The command name (field 2) may contain spaces; fields after ")" are
+	// state, ppid, pgrp, session, tty_nr.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	return len(f) > 4 && f[4] != "0"
 }
 
 // socket checks and performs connect or bind for the caller. Other address

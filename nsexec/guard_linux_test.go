@@ -168,3 +168,78 @@ u = socket.socket(socket.AF_INET); u.connect(t.getsockname()); print("tcp:ok")
 		t.Errorf("allowAllUnixSockets did not open the host socket:\n%s", got)
 	}
 }
+
+// TestWriteGuardPatterns: denyWrite globs hold for files deep in the tree
+// and for files created later, for every way of writing, creating, renaming
+// or removing; other files and device writes keep working.
+func TestWriteGuardPatterns(t *testing.T) {
+	bash := requireBash(t)
+	ws := t.TempDir()
+	for _, d := range []string{"a/b", "keys"} {
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a/b/.env", "keys/old.pem"} {
+		if err := os.WriteFile(filepath.Join(ws, f), []byte("orig\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `
+cd "$WS"
+try() { if "$@" 2>/dev/null; then echo "WROTE:$*"; fi; }
+try sh -c 'echo x >> a/b/.env'
+try sh -c 'echo x > a/b/.env'
+try truncate -s 0 a/b/.env
+try rm a/b/.env
+try mv a/b/.env moved
+try sh -c 'echo x > a/.env'
+try sh -c 'echo x > .env'
+try sh -c 'echo x > keys/new.pem'
+try ln -s /tmp a/.env
+echo y > tmpfile && try mv tmpfile a/b/c.pem.ok.pem
+try sh -c 'echo x >> keys/old.pem'
+ln -s b/.env a/lnk && try sh -c 'echo x > a/lnk'
+# Ordinary work goes on.
+echo ok > a/b/plain && cat a/b/plain && rm a/b/plain && echo removed
+echo dev > /dev/null && echo devnull
+exec 3>/dev/tty 2>/dev/null && echo TTY-OPENED || echo no-tty
+echo done
+`
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", script},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "WS=" + ws},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable:          []string{ws},
+			DenyWritePatterns: []string{filepath.Join(ws, "**/.env"), filepath.Join(ws, "**/*.pem")},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	got := string(b)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d %v\n%s", code, err, got)
+	}
+	if strings.Contains(got, "WROTE:") {
+		t.Errorf("a protected file was written:\n%s", got)
+	}
+	for _, want := range []string{"ok\n", "removed\n", "devnull\n", "no-tty\n", "done\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for f, want := range map[string]string{"a/b/.env": "orig\n", "keys/old.pem": "orig\n"} {
+		if b, err := os.ReadFile(filepath.Join(ws, f)); err != nil || string(b) != want {
+			t.Errorf("%s on the host: %q %v", f, b, err)
+		}
+	}
+	for _, f := range []string{"a/.env", ".env", "keys/new.pem", "moved", "a/b/c.pem.ok.pem"} {
+		if _, err := os.Lstat(filepath.Join(ws, f)); err == nil {
+			t.Errorf("%s was created on the host", f)
+		}
+	}
+}

@@ -188,8 +188,18 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	}
 	// The guard filters go on this thread only: the command inherits
 	// them, PID 1's other threads serve them (see guard_linux.go).
-	if create, socket := len(o.FS.Guarded) > 0, !o.Unix.AllowAll; create || socket {
-		fd, err := seccomp.LoadGuard(create, socket)
+	mode := 0
+	if len(o.FS.Guarded) > 0 {
+		mode |= seccomp.GuardCreate
+	}
+	if len(o.FS.DenyWritePatterns) > 0 {
+		mode |= seccomp.GuardWrite
+	}
+	if !o.Unix.AllowAll {
+		mode |= seccomp.GuardSocket
+	}
+	if mode != 0 {
+		fd, err := seccomp.LoadGuard(mode)
 		if err != nil {
 			return nil, err
 		}
@@ -328,7 +338,7 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 		// The command has its own umask now (fork copies it); PID 1 creates
 		// files for it with modes that already have its umask applied.
 		unix.Umask(0)
-		go serveGuard(guardFD, newGuard(o.FS.Guarded, o.Unix))
+		go serveGuard(guardFD, newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix))
 	}
 	code := 255
 	for {

@@ -96,6 +96,12 @@ type FSPolicy struct {
 	// empty list turns the creation guard off, and with it the cost of a
 	// round trip to PID 1 for every file creation.
 	Guarded []string `json:"guarded,omitempty"`
+	// DenyWritePatterns are absolute glob patterns ("**/" any directories,
+	// "**" anything, "*" and "?" within one name) of paths that may not be
+	// written, created, truncated, renamed or removed, wherever they are and
+	// whenever they appear. The init stage checks them at each such syscall
+	// (the write guard), so no tree walk happens at start.
+	DenyWritePatterns []string `json:"denyWritePatterns,omitempty"`
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string `json:"masked,omitempty"`

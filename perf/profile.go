@@ -44,7 +44,138 @@ func (h *harness) profile() *Profile {
 	p.PerfStat, p.PerfStatSkipped = h.perfStat()
 	p.Strace, p.StraceSkipped = h.strace()
 	p.Timeline, p.TimelineSkipped = h.timeline()
+	p.CPU, p.CPURuns, p.CPUSkipped = h.cpuBreakdown()
 	return p
+}
+
+// cpuBreakdown samples `fence -- true`, run n times by a shell loop, with
+// `perf record -g`, and sorts each sample by process (supervisor, init
+// stage, command) and by what the stack shows: the system call it is in,
+// a page fault, an interrupt, other kernel work, or user space.
+func (h *harness) cpuBreakdown() ([]CPUShare, int, string) {
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		return nil, 0, "perf not found in PATH"
+	}
+	n := 50
+	if h.o.Quick {
+		n = 10
+	}
+	if h.o.Runs > 0 && h.o.Runs < n {
+		n = h.o.Runs
+	}
+	const freq = 4999
+	data := filepath.Join(h.ws.Dir, "perf.data")
+	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s || exit 1; i=$((i+1)); done", n,
+		shJoin([]string{h.fence, "-s", h.ws.Config, "--", h.tools["true"]}))
+	if out, err := h.runCapture(5*time.Minute, h.env, perf, "record", "-q", "-F", strconv.Itoa(freq), "-g", "-o", data, "--", h.tools["bash"], "-c", script); err != nil {
+		return nil, 0, fmt.Sprintf("perf record: %v%s", err, tail(out))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, perf, "script", "-i", data, "-F", "comm,ip,sym").Output()
+	if err != nil {
+		return nil, 0, fmt.Sprintf("perf script: %v", err)
+	}
+	comm := filepath.Base(h.fence)
+	if len(comm) > 15 {
+		comm = comm[:15] // TASK_COMM_LEN
+	}
+	counts := parsePerfScript(out, comm)
+	if len(counts) == 0 {
+		return nil, 0, "perf recorded no samples of fence"
+	}
+	perSample := 1000.0 / freq / float64(n) // ms of CPU per sample, per run
+	var shares []CPUShare
+	for k, v := range counts {
+		shares = append(shares, CPUShare{Process: k[0], Category: k[1], MsPerRun: roundMs(float64(v) * perSample)})
+	}
+	sort.Slice(shares, func(i, j int) bool {
+		if shares[i].MsPerRun != shares[j].MsPerRun {
+			return shares[i].MsPerRun > shares[j].MsPerRun
+		}
+		return shares[i].Process+shares[i].Category < shares[j].Process+shares[j].Category
+	})
+	return shares, n, ""
+}
+
+// parsePerfScript counts `perf script -F comm,ip,sym` samples by
+// [process, category]. Samples of the loop's shell are dropped; the fence
+// binary's comm is supervisor, the re-executed init stage ("exe", it runs
+// as /proc/self/exe) is the init stage, anything else is the command.
+func parsePerfScript(b []byte, fenceComm string) map[[2]string]int {
+	counts := map[[2]string]int{}
+	var proc string
+	var frames []string
+	flush := func() {
+		if proc != "" {
+			counts[[2]string{proc, sampleCategory(frames)}]++
+		}
+		proc, frames = "", nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.TrimSpace(l) == "" {
+			flush()
+			continue
+		}
+		if l[0] != ' ' && l[0] != '\t' {
+			flush()
+			switch c := strings.TrimSpace(l); c {
+			case "bash", "sh", "seq", "perf":
+				proc = ""
+			case fenceComm:
+				proc = "supervisor"
+			case "exe", "fence-init":
+				proc = "init stage"
+			default:
+				proc = "command"
+			}
+			continue
+		}
+		if f := strings.Fields(l); len(f) >= 2 {
+			frames = append(frames, f[1])
+		}
+	}
+	flush()
+	return counts
+}
+
+// sampleCategory names what a stack (leaf first) was doing.
+func sampleCategory(frames []string) string {
+	kernel := false
+	for _, f := range frames {
+		switch {
+		case strings.HasPrefix(f, "__x64_sys_"):
+			return "syscall " + strings.TrimPrefix(f, "__x64_sys_")
+		case strings.HasPrefix(f, "__arm64_sys_"):
+			return "syscall " + strings.TrimPrefix(f, "__arm64_sys_")
+		case strings.HasPrefix(f, "__do_sys_"):
+			return "syscall " + strings.TrimPrefix(f, "__do_sys_")
+		case f == "exc_page_fault" || f == "asm_exc_page_fault" || f == "do_page_fault" || f == "do_mem_abort":
+			return "page faults"
+		case strings.HasPrefix(f, "sysvec_") || strings.HasPrefix(f, "asm_sysvec_") || strings.HasPrefix(f, "irqentry_"):
+			return "interrupts"
+		case f == "ret_from_fork" || f == "ret_from_fork_asm":
+			return "new task start (kernel)"
+		case f == "entry_SYSCALL_64_after_hwframe" || f == "do_syscall_64" || f == "el0_svc":
+			kernel = true
+		}
+	}
+	if kernel {
+		return "kernel (other)"
+	}
+	if len(frames) > 0 && !strings.HasPrefix(frames[0], "[unknown]") && looksKernel(frames[0]) {
+		return "kernel (other)"
+	}
+	return "user space"
+}
+
+// looksKernel guesses from a leaf symbol alone: Go symbols have a dot.
+func looksKernel(sym string) bool {
+	return !strings.Contains(sym, ".") || strings.Contains(sym, ".isra.") || strings.Contains(sym, ".constprop.") || strings.Contains(sym, ".part.")
 }
 
 func (h *harness) runCapture(timeout time.Duration, env []string, argv ...string) ([]byte, error) {

@@ -112,6 +112,20 @@ type Profile struct {
 	StraceSkipped   string        `json:"strace_skipped,omitempty"`
 	Timeline        *Timeline     `json:"timeline,omitempty"`
 	TimelineSkipped string        `json:"timeline_skipped,omitempty"`
+	// CPU is where the CPU time of `fence -- true` goes, from `perf record`
+	// samples (cpu-clock) over CPURuns invocations.
+	CPU        []CPUShare `json:"cpu,omitempty"`
+	CPURuns    int        `json:"cpu_runs,omitempty"`
+	CPUSkipped string     `json:"cpu_skipped,omitempty"`
+}
+
+// CPUShare is the CPU time per invocation that one process of the sandbox
+// (supervisor, init stage, command) spends in one category: user space,
+// page faults, a given system call, interrupts, other kernel work.
+type CPUShare struct {
+	Process  string  `json:"process"`
+	Category string  `json:"category"`
+	MsPerRun float64 `json:"ms_per_run"`
 }
 
 // PerfStatRun is `perf stat -r N` of one command.
@@ -358,6 +372,9 @@ func (r *Report) table(rows []Row) [][]string {
 		line := []string{row.Name}
 		if row.Skipped != "" {
 			line = append(line, "skipped (see notes)")
+			for len(line) < len(head) {
+				line = append(line, "")
+			}
 			out = append(out, line)
 			continue
 		}
@@ -453,6 +470,23 @@ func (r *Report) writeProfile(w io.Writer, p *Profile) {
 		t := [][]string{{"    stage", "at", "since previous"}}
 		for _, s := range p.Timeline.Stages {
 			t = append(t, []string{"    " + s.Name, fmt.Sprintf("+%.3f ms", s.AtMs), fmt.Sprintf("%.3f ms", s.DeltaMs)})
+		}
+		writeTab(w, t)
+	}
+	if p.CPUSkipped != "" {
+		fmt.Fprintln(w, "  CPU breakdown: skipped:", p.CPUSkipped)
+	} else if len(p.CPU) > 0 {
+		var total float64
+		for _, c := range p.CPU {
+			total += c.MsPerRun
+		}
+		fmt.Fprintf(w, "  where the CPU time of `fence -- true` goes (perf record, %d runs; %.2f ms CPU per run; top entries):\n", p.CPURuns, total)
+		t := [][]string{{"    process", "category", "CPU per run"}}
+		for i, c := range p.CPU {
+			if i == 16 {
+				break
+			}
+			t = append(t, []string{"    " + c.Process, c.Category, fmt.Sprintf("%.3f ms", c.MsPerRun)})
 		}
 		writeTab(w, t)
 	}

@@ -10,10 +10,16 @@ var program []byte
 //go:embed guard_create_arm64.bpf
 var guardCreate []byte
 
+//go:embed guard_write_arm64.bpf
+var guardWrite []byte
+
 //go:embed guard_socket_arm64.bpf
 var guardSocket []byte
 
-//go:embed guard_both_arm64.bpf
-var guardBoth []byte
+//go:embed guard_create_socket_arm64.bpf
+var guardCreateSocket []byte
+
+//go:embed guard_write_socket_arm64.bpf
+var guardWriteSocket []byte
 
 const personalityNr = 92

@@ -89,22 +89,37 @@ func personalityFilter() ([]byte, error) {
 	return out, nil
 }
 
-// LoadGuard installs the guard program for the requested guards (see
-// package doc) on the calling thread only and returns its user-notification
-// fd. Only the calling thread and the processes it starts afterwards are
-// guarded: the handler runs on the init stage's other threads, which must not
-// wait on themselves. A process can have one notification listener, so both
-// guards come in one program. The caller must have set no_new_privs.
-func LoadGuard(create, socket bool) (int, error) {
-	switch {
-	case create && socket:
-		return loadListener(guardBoth)
-	case create:
-		return loadListener(guardCreate)
-	case socket:
-		return loadListener(guardSocket)
+// Guard modes for LoadGuard.
+const (
+	GuardCreate = 1 << iota // creation of directory entries
+	GuardWrite              // creation, opens for writing, truncate, unlink, rmdir
+	GuardSocket             // connect and bind
+)
+
+// LoadGuard installs the guard program for mode (see package doc) on the
+// calling thread only and returns its user-notification fd. Only the calling
+// thread and the processes it starts afterwards are guarded: the handler
+// runs on the init stage's other threads, which must not wait on
+// themselves. A process can have one notification listener, so each
+// combination of modes is one program. The caller must have set
+// no_new_privs.
+func LoadGuard(mode int) (int, error) {
+	if mode&GuardWrite != 0 {
+		mode &^= GuardCreate // write includes create
 	}
-	return -1, nil
+	switch mode {
+	case GuardCreate:
+		return loadListener(guardCreate)
+	case GuardWrite:
+		return loadListener(guardWrite)
+	case GuardSocket:
+		return loadListener(guardSocket)
+	case GuardCreate | GuardSocket:
+		return loadListener(guardCreateSocket)
+	case GuardWrite | GuardSocket:
+		return loadListener(guardWriteSocket)
+	}
+	return -1, fmt.Errorf("seccomp: no guard program for mode %#x", mode)
 }
 
 func loadListener(prog []byte) (int, error) {

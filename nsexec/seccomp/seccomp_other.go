@@ -14,6 +14,13 @@ func Load() error {
 }
 
 // LoadGuard fails closed: there is no filter for this platform.
-func LoadGuard(create, socket bool) (int, error) {
+func LoadGuard(mode int) (int, error) {
 	return -1, fmt.Errorf("seccomp: no guard filter for this platform: %w", errors.ErrUnsupported)
 }
+
+// Guard modes for LoadGuard.
+const (
+	GuardCreate = 1 << iota
+	GuardWrite
+	GuardSocket
+)

@@ -50,33 +50,53 @@ const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix
 // created are the syscalls that create a directory entry. With the creation
 // guard on, they go to the init stage (SECCOMP_RET_USER_NOTIF), which refuses
 // protected names and performs the rest on the caller's behalf. open and
-// openat only when O_CREAT is set; the flags argument index is given.
-var created = []struct {
-	name     string
-	flagsArg int // -1: always
-}{
+// openat only when one of the flag bits is set; the flags argument index is
+// given.
+var created = []guarded{
 	{"open", 1}, {"openat", 2}, {"creat", -1},
 	{"mkdir", -1}, {"mkdirat", -1}, {"mknod", -1}, {"mknodat", -1},
 	{"symlink", -1}, {"symlinkat", -1}, {"link", -1}, {"linkat", -1},
 	{"rename", -1}, {"renameat", -1}, {"renameat2", -1},
 }
 
-// Guards are the user-notification programs, by file name: the creation
-// guard, the unix-socket guard, and both (a process can have only one
-// notification listener, so the combination is one program).
-var Guards = map[string]func(goarch string) ([]byte, error){
-	"guard_create": func(a string) ([]byte, error) { return BuildGuard(a, true, false) },
-	"guard_socket": func(a string) ([]byte, error) { return BuildGuard(a, false, true) },
-	"guard_both":   func(a string) ([]byte, error) { return BuildGuard(a, true, true) },
+// modified are the further syscalls the write guard sends to the init stage:
+// they change or remove an existing entry (open for writing is covered by
+// the flag bits below).
+var modified = []guarded{
+	{"truncate", -1}, {"unlink", -1}, {"unlinkat", -1}, {"rmdir", -1},
 }
 
-// BuildGuard returns a user-notification program for goarch. With create:
-// the syscalls in created go to the init stage, and openat2 fails with
-// ENOSYS (its flags are in memory the filter cannot read; callers fall back
-// to openat). With socket: connect and bind go to the init stage (their
-// address is in memory, so the filter cannot tell AF_UNIX from AF_INET).
-// Everything else is allowed; the program is loaded on top of the main one.
-func BuildGuard(goarch string, create, socket bool) ([]byte, error) {
+type guarded struct {
+	name     string
+	flagsArg int // -1: always
+}
+
+// Guard modes: what the guard program sends to the init stage.
+const (
+	GuardCreate = 1 << iota // creation of directory entries
+	GuardWrite              // creation, opens for writing, truncate, unlink, rmdir
+	GuardSocket             // connect and bind
+)
+
+// Guards are the user-notification programs by file name. A process can
+// have only one notification listener, so each combination is one program.
+var Guards = map[string]int{
+	"guard_create":        GuardCreate,
+	"guard_write":         GuardWrite,
+	"guard_socket":        GuardSocket,
+	"guard_create_socket": GuardCreate | GuardSocket,
+	"guard_write_socket":  GuardWrite | GuardSocket,
+}
+
+// BuildGuard returns the user-notification program for mode on goarch.
+// Create: the syscalls in created go to the init stage (open/openat with
+// O_CREAT only), and openat2 fails with ENOSYS (its flags are in memory the
+// filter cannot read; callers fall back to openat). Write: as create, plus
+// open/openat with any of O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, and the
+// syscalls in modified. Socket: connect and bind (their address is in
+// memory, so the filter cannot tell AF_UNIX from AF_INET). Everything else is
+// allowed; the program is loaded on top of the main one.
+func BuildGuard(goarch string, mode int) ([]byte, error) {
 	arch, ok := Arches[goarch]
 	if !ok {
 		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
@@ -86,21 +106,31 @@ func BuildGuard(goarch string, create, socket bool) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Release()
-	if create {
-		for _, c := range created {
+	bits := []uint64{unix.O_CREAT}
+	calls := created
+	if mode&GuardWrite != 0 {
+		bits = []uint64{unix.O_CREAT, unix.O_WRONLY, unix.O_RDWR, unix.O_TRUNC}
+		calls = append(append([]guarded{}, created...), modified...)
+	}
+	if mode&(GuardCreate|GuardWrite) != 0 {
+		for _, c := range calls {
 			nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
 			if err != nil || nr < 0 {
 				continue // not on this architecture
 			}
 			if c.flagsArg < 0 {
-				err = f.AddRule(nr, sc.ActNotify)
-			} else {
-				err = f.AddRuleConditional(nr, sc.ActNotify, []sc.ScmpCondition{{
-					Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: unix.O_CREAT, Operand2: unix.O_CREAT,
-				}})
+				if err := f.AddRule(nr, sc.ActNotify); err != nil {
+					return nil, fmt.Errorf("guard %s: %w", c.name, err)
+				}
+				continue
 			}
-			if err != nil {
-				return nil, fmt.Errorf("guard %s: %w", c.name, err)
+			// One rule per bit: rules for a syscall are ORed.
+			for _, b := range bits {
+				if err := f.AddRuleConditional(nr, sc.ActNotify, []sc.ScmpCondition{{
+					Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: b, Operand2: b,
+				}}); err != nil {
+					return nil, fmt.Errorf("guard %s: %w", c.name, err)
+				}
 			}
 		}
 		if nr, err := sc.GetSyscallFromNameByArch("openat2", arch); err == nil {
@@ -109,7 +139,7 @@ func BuildGuard(goarch string, create, socket bool) ([]byte, error) {
 			}
 		}
 	}
-	if socket {
+	if mode&GuardSocket != 0 {
 		for _, name := range []string{"connect", "bind"} {
 			nr, err := sc.GetSyscallFromNameByArch(name, arch)
 			if err != nil {
@@ -172,8 +202,8 @@ func export(f *sc.ScmpFilter) ([]byte, error) {
 // Programs returns every embedded program by file name prefix.
 func Programs() map[string]func(goarch string) ([]byte, error) {
 	m := map[string]func(string) ([]byte, error){"filter": Build}
-	for k, v := range Guards {
-		m[k] = v
+	for k, mode := range Guards {
+		m[k] = func(a string) ([]byte, error) { return BuildGuard(a, mode) }
 	}
 	return m
 }

@@ -193,3 +193,26 @@ func TestParseTimeline(t *testing.T) {
 		t.Errorf("got %v %v", names, at)
 	}
 }
+
+func TestParsePerfScript(t *testing.T) {
+	in := "fence \n\tffffffff816b501d __x64_sys_newfstatat\n\tffffffff821ecc51 do_syscall_64\n\n" +
+		"exe \n\tffffffff81234 clear_page_erms\n\tffffffff81235 exc_page_fault\n\n" +
+		"exe \n\t4567 runtime.futex\n\n" +
+		"bash \n\tffffffff816b501d __x64_sys_read\n\n" +
+		"true \n\tffffffff81000 finish_task_switch.isra.0\n"
+	got := parsePerfScript([]byte(in), "fence")
+	want := map[[2]string]int{
+		{"supervisor", "syscall newfstatat"}: 1,
+		{"init stage", "page faults"}:        1,
+		{"init stage", "user space"}:         1,
+		{"command", "kernel (other)"}:        1,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%v: %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}

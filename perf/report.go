@@ -477,10 +477,21 @@ func (r *Report) writeProfile(w io.Writer, p *Profile) {
 		fmt.Fprintln(w, "  CPU breakdown: skipped:", p.CPUSkipped)
 	} else if len(p.CPU) > 0 {
 		var total float64
+		per := map[string]float64{}
+		var procs []string
 		for _, c := range p.CPU {
 			total += c.MsPerRun
+			if _, ok := per[c.Process]; !ok {
+				procs = append(procs, c.Process)
+			}
+			per[c.Process] += c.MsPerRun
 		}
-		fmt.Fprintf(w, "  where the CPU time of `fence -- true` goes (perf record, %d runs; %.2f ms CPU per run; top entries):\n", p.CPURuns, total)
+		var parts []string
+		for _, pr := range procs {
+			parts = append(parts, fmt.Sprintf("%s %.2f ms", pr, per[pr]))
+		}
+		fmt.Fprintf(w, "  where the CPU time of `fence -- true` goes (perf record, %d runs): %.2f ms CPU per run (%s); top entries:\n",
+			p.CPURuns, total, strings.Join(parts, ", "))
 		t := [][]string{{"    process", "category", "CPU per run"}}
 		for i, c := range p.CPU {
 			if i == 16 {

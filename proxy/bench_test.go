@@ -109,7 +109,10 @@ func viaRelay(b *testing.B, target string) benchDialer {
 			return
 		}
 		defer u.Close()
-		go io.Copy(u, c)
+		go func() {
+			io.Copy(u, c)
+			u.(*net.TCPConn).CloseWrite()
+		}()
 		io.Copy(c, u)
 	})
 	return func(b *testing.B, _ string) (net.Conn, io.Reader) { return direct(b, relay) }

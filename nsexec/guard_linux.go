@@ -224,20 +224,10 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// checked too.
 		// Links under /proc are magic (fd/N, cwd): the kernel follows them
 		// to the caller's open file, which only openat can do.
-		for hops := 0; c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 && !strings.HasPrefix(full, "/proc/"); hops++ {
-			link, err := readlinkAt(parent, base)
-			if err != nil {
-				break // not a symlink (or gone): create base itself
-			}
-			if hops >= 40 {
-				return -1, unix.ELOOP
-			}
-			np, nb, nf, errno := resolveParentFrom(pid, parent, link)
-			if errno != 0 {
+		if c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 {
+			if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
 				return -1, errno
 			}
-			unix.Close(parent)
-			parent, base, full = np, nb, nf
 		}
 		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.denied(full) {
 			return -1, unix.EACCES
@@ -275,20 +265,8 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(unix.Symlinkat(target, parent, base))
 	case opTruncate:
-		for hops := 0; !strings.HasPrefix(full, "/proc/"); hops++ {
-			link, err := readlinkAt(parent, base)
-			if err != nil {
-				break
-			}
-			if hops >= 40 {
-				return -1, unix.ELOOP
-			}
-			np, nb, nf, errno := resolveParentFrom(pid, parent, link)
-			if errno != 0 {
-				return -1, errno
-			}
-			unix.Close(parent)
-			parent, base, full = np, nb, nf
+		if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
+			return -1, errno
 		}
 		if g.denied(full) {
 			return -1, unix.EACCES
@@ -370,6 +348,31 @@ func (g *guard) refuse(parent int, base, full string) bool {
 	}
 	var st unix.Stat_t
 	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil
+}
+
+// followFinal resolves a final symlink (base in parent) the way open and
+// truncate follow it, so that the name checked is the one the operation
+// reaches. On success parent, base and full name the final target; the old
+// parent is closed. Links under /proc are magic (fd/N, cwd): the kernel
+// follows them to the caller's open file, which only openat can do, so they
+// are left alone.
+func followFinal(pid int, parent *int, base, full *string) unix.Errno {
+	for hops := 0; !strings.HasPrefix(*full, "/proc/"); hops++ {
+		link, err := readlinkAt(*parent, *base)
+		if err != nil {
+			return 0 // not a symlink (or gone): the name itself
+		}
+		if hops >= 40 {
+			return unix.ELOOP
+		}
+		np, nb, nf, errno := resolveParentFrom(pid, *parent, link)
+		if errno != 0 {
+			return errno
+		}
+		unix.Close(*parent)
+		*parent, *base, *full = np, nb, nf
+	}
+	return 0
 }
 
 // hasTTY reports whether pid has a controlling terminal (tty_nr in

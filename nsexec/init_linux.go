@@ -403,22 +403,19 @@ func controlLoop(ctrl *os.File, pid int) {
 // the socket to the supervisor.
 func connectFor(ctrl *os.File, seq, port int) {
 	reply := message{Type: typeConnected, Seq: seq}
+	var oob []byte
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 10*time.Second)
+	if err == nil {
+		defer c.Close()
+		var f *os.File
+		if f, err = c.(*net.TCPConn).File(); err == nil {
+			defer f.Close()
+			oob = unix.UnixRights(int(f.Fd()))
+		}
+	}
 	if err != nil {
 		reply.Err = err.Error()
-		b, _ := json.Marshal(reply)
-		_, _ = ctrl.Write(b)
-		return
 	}
-	defer c.Close()
-	f, err := c.(*net.TCPConn).File()
-	if err != nil {
-		reply.Err = err.Error()
-		b, _ := json.Marshal(reply)
-		_, _ = ctrl.Write(b)
-		return
-	}
-	defer f.Close()
 	b, _ := json.Marshal(reply)
-	_ = unix.Sendmsg(int(ctrl.Fd()), b, unix.UnixRights(int(f.Fd())), nil, 0)
+	_ = unix.Sendmsg(int(ctrl.Fd()), b, oob, nil, 0)
 }

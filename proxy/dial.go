@@ -64,6 +64,7 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 	}
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
+	defer context.AfterFunc(s.done, cancel)()
 
 	addrs, err := s.resolve(ctx, host)
 	if err != nil {

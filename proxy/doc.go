@@ -3,21 +3,21 @@
 // proxy (CONNECT only), the host/port Rules they share, and the dial function
 // that enforces those rules. It runs in the supervisor, on the host side of
 // the sandbox's network; the caller decides where the proxies listen by
-// handing Serve* a net.Listener.
+// handing Server.ServeHTTP and Server.ServeSOCKS a net.Listener.
 //
 // # Rules
 //
-// A connection to host:port is decided once, before anything else happens:
-// deniedDomains first, then allowedDomains, then deny. Matching is
-// case-insensitive and a trailing dot is ignored.
+// Every connection to host:port is decided once, before anything else
+// happens: deniedDomains first, then allowedDomains, then deny. Matching is
+// case-insensitive and one trailing dot is ignored.
 //
 //   - "example.com" matches exactly that name.
 //   - "*.example.com" matches subdomains at any depth, never the apex.
 //   - "localhost" and IP literals ("10.0.0.7", "::1", "[::1]") match only
-//     themselves; they are not names and are never resolved.
+//     themselves, as plain strings: a name never matches an IP pattern.
 //   - "*" matches every host on every port.
 //
-// Any pattern may carry a port: "example.com:8443", "[::1]:5432", or
+// Ports: any pattern may carry one, as "example.com:8443", "[::1]:5432", or
 // "example.com:*" for every port. In allowedDomains a pattern WITHOUT a port
 // allows only ports 80 and 443. In deniedDomains a pattern without a port
 // denies every port. An empty allow list allows nothing.
@@ -26,19 +26,39 @@
 //
 // Names are resolved only after the rules allowed them, so a denied name
 // never causes a DNS lookup. Options.Hosts is consulted before DNS. The
-// proxy then dials the resolved address itself (no second lookup), and
-// refuses loopback, link-local, unspecified and cloud-metadata addresses
-// (169.254.169.254, fd00:ec2::254, 100.100.100.200) unless the address is in
-// Options.AllowAddrs or the allowing pattern named it explicitly (an IP
-// literal, or "localhost"). Private LAN ranges are not refused.
+// proxy then dials the resolved addresses itself (there is no second
+// lookup), and refuses loopback, link-local, unspecified and cloud-metadata
+// addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200) unless the
+// address is in Options.AllowAddrs or the allowing pattern named it
+// explicitly (an IP literal, or "localhost"). Private LAN ranges are not
+// refused.
+//
+// # Answers and logging
+//
+// A refused connection gets 403 with upstream Fence's body "Connection
+// blocked by network allowlist" over HTTP, and reply 0x02 over SOCKS5. An
+// allowed connection whose upstream cannot be reached gets 502 with the
+// reason. SOCKS5 BIND and UDP ASSOCIATE get reply 0x07. Options.Log
+// receives one line per request or connection in upstream's format, every
+// line with Debug, only refusals and errors with Monitor.
+//
+// # Streams
+//
+// CONNECT and SOCKS5 tunnels, and plain-HTTP protocol upgrades (WebSocket),
+// copy bytes in both directions with half-close and without user-space
+// buffering where the kernel can splice. Nothing limits how long a
+// response, a stream or a tunnel may last; only setting a connection up
+// (request head, SOCKS handshake, resolve and connect) has a time limit.
+// Redirects are passed to the client, never followed, and hop-by-hop
+// headers (RFC 7230 §6.1, including those named in Connection) are removed
+// in both directions.
 //
 // # What this package must not do
 //
 // It is pure Go: it must not import nsexec, netns, seatbelt or config, and
 // has no platform-specific code. It must not do work at package
 // initialisation (the fence binary re-executes itself for every command, so
-// every init runs twice). It never uses the host's HTTP_PROXY variables,
-// never follows redirects, never puts a total timeout on a response, and
+// every init runs twice). It never uses the host's HTTP_PROXY variables, and
 // never keeps goproxy's insecure defaults (its Tr and ConnectDial): every
 // upstream connection goes through Server.dial.
 package proxy

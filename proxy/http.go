@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -210,6 +211,7 @@ func (s *Server) onConnect(target string, ctx *goproxy.ProxyCtx) (*goproxy.Conne
 		return rejectConnect, target
 	}
 	st.host = host
+	st.url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 	d := s.Rules().Decide(host, port)
 	if !d.Allow {
 		s.logHTTP(blocked, http.MethodConnect, http.StatusForbidden, host, st.url, st.start)
@@ -400,6 +402,22 @@ func (w flushWriter) Flush() {
 		f.Flush()
 	}
 }
+
+// ReadFrom copies with a pooled buffer: without it io.Copy would allocate
+// 32 KiB per response, since the wrapper hides the server's own ReadFrom.
+func (w flushWriter) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	return io.CopyBuffer(writeOnly{w}, r, *bp)
+}
+
+// writeOnly hides flushWriter.ReadFrom from io.CopyBuffer.
+type writeOnly struct{ io.Writer }
+
+var copyBufPool = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
 
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -127,6 +127,15 @@ func TestConnectBlocked(t *testing.T) {
 		t.Errorf("Content-Type = %q", ct)
 	}
 	p.logs.wait(t, `^\[fence:http\] `+timeRE+` ✗ CONNECT 403 blocked\.example https://blocked\.example:443 \(0s\)$`)
+
+	// Without a port CONNECT means 443, as upstream.
+	if _, _, resp := p.connect(t, "blocked.example", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT without port: status %d", resp.StatusCode)
+	}
+	p.logs.wait(t, `✗ CONNECT 403 blocked\.example https://blocked\.example:443 \(`)
+	if _, _, resp := p.connect(t, "example.com", ""); resp.StatusCode == http.StatusForbidden {
+		t.Errorf("CONNECT example.com (port 443 implied) was blocked")
+	}
 
 	// Allowed names on other ports are blocked too: no port means 80/443.
 	_, _, resp = p.connect(t, "example.com:22", "")

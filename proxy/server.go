@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,7 +57,8 @@ type Options struct {
 	AllowAddrs []netip.Prefix
 
 	// Credential, if non-empty, is required from every client, as the
-	// userinfo "user:password" of the proxy URL: HTTP clients send it in
+	// userinfo "user:password" of the proxy URL (without a colon it is the
+	// user name, with an empty password): HTTP clients send it in
 	// Proxy-Authorization (Basic), SOCKS5 clients with username/password
 	// authentication (RFC 1929). Use it whenever the proxies listen where
 	// other users can reach them (relaxed mode, host 127.0.0.1).
@@ -86,6 +88,10 @@ type Server struct {
 	gp        *goproxy.ProxyHttpServer
 	transport *http.Transport
 
+	// done is cancelled by Close; it ends dials and lookups in flight.
+	done   context.Context
+	cancel context.CancelFunc
+
 	// mu guards the fields below it.
 	mu          sync.Mutex
 	closed      bool
@@ -109,6 +115,7 @@ func New(o Options) *Server {
 		conns:       make(map[io.Closer]struct{}),
 	}
 	s.rules.Store(o.Rules)
+	s.done, s.cancel = context.WithCancel(context.Background())
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
@@ -116,9 +123,11 @@ func New(o Options) *Server {
 		s.hosts = make(map[string][]netip.Addr, len(o.Hosts))
 		for name, addrs := range o.Hosts {
 			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			list := s.hosts[name] // an empty list still stops the DNS lookup
 			for _, a := range addrs {
-				s.hosts[name] = append(s.hosts[name], a.Unmap())
+				list = append(list, a.Unmap())
 			}
+			s.hosts[name] = list
 		}
 	}
 	if o.Credential != "" {
@@ -171,7 +180,7 @@ func (s *Server) ServeHTTP(ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
-	return err
+	return fmt.Errorf("serve http proxy on %s: %w", ln.Addr(), err)
 }
 
 // ServeSOCKS serves the SOCKS5 proxy on ln until ln is closed or Close is
@@ -200,7 +209,7 @@ func (s *Server) ServeSOCKS(ln net.Listener) error {
 				return nil
 			}
 			if !retryAccept(err) {
-				return err
+				return fmt.Errorf("serve socks proxy on %s: %w", ln.Addr(), err)
 			}
 			// Out of file descriptors or memory: back off like net/http
 			// instead of spinning or giving up.
@@ -225,6 +234,7 @@ func retryAccept(err error) bool {
 // Close stops every listener and closes every connection the Server holds:
 // client connections, tunnels and upstream connections. Serve* return nil.
 func (s *Server) Close() error {
+	s.cancel()
 	s.mu.Lock()
 	s.closed = true
 	servers := s.httpServers

@@ -93,7 +93,7 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 		s.logSOCKS(blocked, "CONNECT", target, "")
 		return
 	}
-	up, err := s.dial(context.Background(), req.host, req.port, d)
+	up, err := s.dial(s.done, req.host, req.port, d)
 	if err != nil {
 		_ = writeReply(c, replyFor(err))
 		if isBlocked(err) {

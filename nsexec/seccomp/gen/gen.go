@@ -97,11 +97,7 @@ var Guards = map[string]int{
 // memory, so the filter cannot tell AF_UNIX from AF_INET). Everything else is
 // allowed; the program is loaded on top of the main one.
 func BuildGuard(goarch string, mode int) ([]byte, error) {
-	arch, ok := Arches[goarch]
-	if !ok {
-		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
-	}
-	f, err := newFilter(arch)
+	f, arch, err := newFilter(goarch)
 	if err != nil {
 		return nil, err
 	}
@@ -153,32 +149,35 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 	return export(f)
 }
 
-// newFilter returns an allow-by-default filter for arch alone; other ABIs
-// kill the process.
-func newFilter(arch sc.ScmpArch) (*sc.ScmpFilter, error) {
+// newFilter returns an allow-by-default filter for goarch's ABI alone;
+// other ABIs kill the process.
+func newFilter(goarch string) (*sc.ScmpFilter, sc.ScmpArch, error) {
+	arch, ok := Arches[goarch]
+	if !ok {
+		return nil, 0, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
+	}
 	f, err := sc.NewFilter(sc.ActAllow)
 	if err != nil {
-		return nil, fmt.Errorf("new filter: %w", err)
-	}
-	if err := f.SetBadArchAction(sc.ActKillProcess); err != nil {
-		return nil, err
-	}
-	if err := f.AddArch(arch); err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("new filter: %w", err)
 	}
 	native, err := sc.GetNativeArch()
+	if err == nil {
+		err = f.SetBadArchAction(sc.ActKillProcess)
+	}
+	if err == nil {
+		err = f.AddArch(arch)
+	}
+	if err == nil && native != arch {
+		err = f.RemoveArch(native)
+	}
+	if err == nil {
+		err = f.SetNoNewPrivsBit(false)
+	}
 	if err != nil {
-		return nil, err
+		f.Release()
+		return nil, 0, err
 	}
-	if native != arch {
-		if err := f.RemoveArch(native); err != nil {
-			return nil, err
-		}
-	}
-	if err := f.SetNoNewPrivsBit(false); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return f, arch, nil
 }
 
 func export(f *sc.ScmpFilter) ([]byte, error) {
@@ -210,14 +209,10 @@ func Programs() map[string]func(goarch string) ([]byte, error) {
 
 // Build returns the BPF program for goarch.
 func Build(goarch string) ([]byte, error) {
-	arch, ok := Arches[goarch]
-	if !ok {
-		return nil, fmt.Errorf("seccomp: no filter for architecture %s", goarch)
-	}
 	// Only the native ABI: any other (i386 int 0x80 on amd64, x32, arm32 on
 	// arm64) kills the process, so a compat syscall table cannot be used to
 	// get around the rules below.
-	f, err := newFilter(arch)
+	f, arch, err := newFilter(goarch)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,18 @@
 // resolved config.Config into options for the platform mechanisms (nsexec on
 // Linux, seatbelt on macOS) and runs the command.
 //
+// A program that embeds fence resolves a config, describes the command in a
+// Spec and calls Run:
+//
+//	cfg, _, err := config.Resolve(config.LoadOptions{Template: "code"})
+//	if err != nil { ... }
+//	code, err := fence.Run(&fence.Spec{Config: cfg, Args: []string{"npm", "test"}})
+//
+// Plan shows what Run would do (mounts, guards, listeners) without running
+// anything. A binary that calls Run must dispatch the init stage first thing
+// in main (see nsexec.IsInit and cmd/fence): the sandbox is the same binary
+// re-executed.
+//
 // The mechanism packages never see the config schema, and this package holds
 // no mechanism of its own: path expansion, protected-path lists and command
 // construction live here, namespaces, mounts and filters do not.
@@ -37,6 +49,10 @@ type Spec struct {
 	Cwd, Home string
 	// Env defaults to os.Environ(); fence sanitises it either way.
 	Env []string
+	// Stdin, Stdout and Stderr of the command; nil means the calling
+	// process's own. They are passed as they are: the command reads and
+	// writes them directly (use os.Pipe to capture output).
+	Stdin, Stdout, Stderr *os.File
 	// PolicyFiles are the config files that decide this policy
 	// (config.PolicyFiles): they stay read-only, and uncreatable, inside.
 	PolicyFiles []string

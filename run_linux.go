@@ -12,7 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Run runs the command of s in the sandbox and returns its exit code.
+// Run runs the command of s in the sandbox and returns its exit code (128+n
+// if a signal n killed it). An error means the sandbox could not be set up,
+// or the policy refused the command (config.CommandBlockedError,
+// config.SSHBlockedError); the command did not run then. While the command
+// runs, Run forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+// that the calling process receives to it.
 func Run(s *Spec) (int, error) {
 	defer s.Abort() // a pending init stage not used below
 	o, np, err := s.plan()
@@ -63,10 +68,19 @@ func Run(s *Spec) (int, error) {
 		o.NoLandlock = true
 		s.logf("landlock unavailable: running with the mount policy only (defense in depth lost)")
 	}
-	pgrp, ttyErr := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	o.Stdin, o.Stdout, o.Stderr = s.Stdin, s.Stdout, s.Stderr
+	ttyFD := 0
+	if s.Stdin != nil {
+		ttyFD = int(s.Stdin.Fd())
+	}
+	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
 	o.TTY = ttyErr == nil
 	o.Timeline = s.Timeline != nil
-	s.logf("Sandbox: namespaces(user,mnt,pid,ipc,uts,net), seccomp, landlock(abi %d)", landlock.ABI())
+	netns := ",net"
+	if o.HostNetwork {
+		netns = ""
+	}
+	s.logf("Sandbox: namespaces(user,mnt,pid,ipc,uts%s), seccomp, landlock(abi %d)", netns, landlock.ABI())
 
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
@@ -74,7 +88,8 @@ func Run(s *Spec) (int, error) {
 	defer signal.Stop(sigs)
 
 	var p *nsexec.Process
-	if pd := s.takePending(); pd != nil && pd.HostNetwork() == o.HostNetwork {
+	// The pending init stage was spawned with fence's own stdio.
+	if pd := s.takePending(); pd != nil && pd.HostNetwork() == o.HostNetwork && o.Stdin == nil && o.Stdout == nil && o.Stderr == nil {
 		p, err = pd.Start(o)
 	} else {
 		if pd != nil {
@@ -110,7 +125,7 @@ func Run(s *Spec) (int, error) {
 		}
 	}
 	if o.TTY {
-		restoreForeground(pgrp)
+		restoreForeground(ttyFD, pgrp)
 	}
 	return code, err
 }
@@ -118,8 +133,8 @@ func Run(s *Spec) (int, error) {
 // restoreForeground gives the terminal back to fence's process group; the
 // command took it. SIGTTOU is ignored for the call only: a background group
 // may not otherwise change the foreground group.
-func restoreForeground(pgrp int) {
+func restoreForeground(fd, pgrp int) {
 	signal.Ignore(syscall.SIGTTOU)
 	defer signal.Reset(syscall.SIGTTOU)
-	_ = unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pgrp)
+	_ = unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgrp)
 }

@@ -13,37 +13,28 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/elazarl/goproxy"
 )
 
 // blockedBody is upstream's 403 body, byte for byte (http.Error adds the
 // newline).
 const blockedBody = "Connection blocked by network allowlist\n"
 
-// How goproxy is used. goproxy owns CONNECT tunnelling (its accept path
-// replays bytes the client sent early and half-closes TCP in both
-// directions) and plain absolute-URI forwarding (header copy, trailers, SSE
-// flushing). Everything that decides or dials is ours:
+// How the HTTP proxy works. It is a net/http server whose handler takes
+// every request itself; nothing is delegated to a proxy library:
 //
-//   - httpHandler checks the credential and takes Upgrade requests itself
-//     (goproxy only relays websocket upgrades, strips Connection for the
-//     others, and leaves the client connection open when the server hangs
-//     up);
-//   - onConnect decides CONNECT targets and installs a per-request dialer
-//     that carries the decision to Server.dial;
-//   - onRequest decides absolute-URI requests and strips hop-by-hop headers;
-//     goproxy then sends them through s.transport, whose only dialer is
-//     Server.dial and which has no proxy, no redirect following and no
-//     total timeout;
-//   - onResponse strips hop-by-hop response headers and turns transport
-//     errors into 403 or 502.
-//
-// goproxy's own Tr (TLS verification off, HTTP_PROXY from the environment)
-// and ConnectDial (HTTPS_PROXY from the environment) are replaced in
-// newGoproxy and never used.
+//   - CONNECT (serveConnect): the target is decided once, dialled through
+//     Server.dial with that decision, and on success the client connection
+//     is hijacked and relayed to the upstream connection with half-close,
+//     including any tunnel bytes the client sent along with the request.
+//   - Upgrade requests to absolute http URIs (serveUpgrade): sent by hand
+//     on a connection from Server.dial, and relayed on 101.
+//   - Other absolute-URI requests (serveForward): decided, stripped of
+//     hop-by-hop headers, and sent through s.transport, whose only dialer
+//     is Server.dial and which has no proxy, no redirect following and no
+//     total timeout; the response is streamed back with a flush after
+//     every write.
+//   - Anything else is not a proxy request and gets 400.
 
 // httpHandler is the HTTP proxy's http.Handler. (Server cannot be one: its
 // ServeHTTP method serves a listener.)
@@ -60,17 +51,18 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodConnect {
-		s.gp.ServeHTTP(w, r)
+		s.serveConnect(w, r)
 		return
 	}
-	if typ := upgradeType(r.Header); typ != "" && r.URL.IsAbs() {
+	if !r.URL.IsAbs() {
+		writeText(w, http.StatusBadRequest, "fence proxy: not a proxy request\n")
+		return
+	}
+	if typ := upgradeType(r.Header); typ != "" {
 		s.serveUpgrade(w, r, typ)
 		return
 	}
-	// Flush after every write: goproxy flushes only event streams, so a
-	// chunked stream (NDJSON, long polls) would otherwise sit in the
-	// server's buffer.
-	s.gp.ServeHTTP(flushWriter{w}, r)
+	s.serveForward(w, r)
 }
 
 func requestURL(r *http.Request) string {
@@ -104,47 +96,6 @@ func (s *Server) checkCredential(user, pass string) bool {
 	return u&p == 1
 }
 
-// reqState follows one proxied request or CONNECT through goproxy's
-// handlers (as ProxyCtx.UserData).
-type reqState struct {
-	start  time.Time
-	host   string
-	url    string
-	logged bool
-	// established is set once a CONNECT tunnel is up: from then on a copy
-	// error must not be answered with an HTTP response.
-	established atomic.Bool
-}
-
-// Shared, immutable goproxy actions. Only Action is set: no TLS config, so
-// nothing here can MITM.
-var (
-	acceptConnect = &goproxy.ConnectAction{Action: goproxy.ConnectAccept}
-	rejectConnect = &goproxy.ConnectAction{Action: goproxy.ConnectReject}
-)
-
-func (s *Server) newGoproxy() *goproxy.ProxyHttpServer {
-	gp := goproxy.NewProxyHttpServer()
-	gp.Tr = s.transport
-	gp.ConnectDial = nil // would honour HTTPS_PROXY; our per-request Dialer is used instead
-	gp.ConnectDialWithReq = nil
-	gp.Logger = discardLogger{}
-	gp.Verbose = false
-	gp.KeepAcceptEncoding = true // forward the client's Accept-Encoding untouched
-	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "fence proxy: not a proxy request", http.StatusBadRequest)
-	})
-	gp.ConnectionErrHandler = s.connectError
-	gp.OnRequest().HandleConnectFunc(s.onConnect)
-	gp.OnRequest().DoFunc(s.onRequest)
-	gp.OnResponse().DoFunc(s.onResponse)
-	return gp
-}
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
-
 func (s *Server) newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: nil, // never the host's HTTP_PROXY
@@ -153,7 +104,7 @@ func (s *Server) newTransport() *http.Transport {
 			if err != nil {
 				return nil, err
 			}
-			// Requests were decided in onRequest; a new upstream
+			// Requests were decided in serveForward; a new upstream
 			// connection is decided again so that the dialer alone
 			// enforces the policy.
 			return s.dial(ctx, host, port, s.Rules().Decide(host, port))
@@ -196,134 +147,6 @@ func splitTarget(hostport string, def int) (string, int, error) {
 		return "", 0, fmt.Errorf("parse target %q: bad port %q", hostport, ps)
 	}
 	return host, port, nil
-}
-
-// onConnect decides a CONNECT request. Allowed: goproxy accepts it and dials
-// through ctx.Dialer, which carries this decision, so the connection is
-// decided exactly once. Blocked: goproxy writes ctx.Resp and closes.
-func (s *Server) onConnect(target string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-	st := &reqState{start: time.Now(), url: "https://" + target}
-	ctx.UserData = st
-	host, port, err := splitTarget(target, 443)
-	if err != nil {
-		s.logHTTP(failed, http.MethodConnect, http.StatusBadRequest, target, st.url, st.start)
-		ctx.Resp = textResponse(ctx.Req, http.StatusBadRequest, "fence proxy: "+err.Error()+"\n")
-		return rejectConnect, target
-	}
-	st.host = host
-	st.url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
-	d := s.Rules().Decide(host, port)
-	if !d.Allow {
-		s.logHTTP(blocked, http.MethodConnect, http.StatusForbidden, host, st.url, st.start)
-		ctx.Resp = textResponse(ctx.Req, http.StatusForbidden, blockedBody)
-		return rejectConnect, target
-	}
-	ctx.Dialer = func(dctx context.Context, _, _ string) (net.Conn, error) {
-		c, err := s.dial(dctx, host, port, d)
-		switch {
-		case err == nil:
-			st.established.Store(true)
-			s.logHTTP(allowed, http.MethodConnect, http.StatusOK, host, st.url, st.start)
-		case isBlocked(err):
-			s.logHTTPReason(blocked, http.MethodConnect, http.StatusForbidden, host, st.url, st.start, err)
-		default:
-			s.logHTTPReason(failed, http.MethodConnect, http.StatusBadGateway, host, st.url, st.start, err)
-		}
-		return c, err
-	}
-	return acceptConnect, target
-}
-
-// connectError answers a CONNECT whose dial failed: 403 if the address
-// policy refused it, 502 with the reason otherwise. goproxy closes w after.
-func (s *Server) connectError(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
-	if st, ok := ctx.UserData.(*reqState); ok && st.established.Load() {
-		return // a copy error inside an established tunnel: nothing to say
-	}
-	var resp *http.Response
-	if isBlocked(err) {
-		resp = textResponse(ctx.Req, http.StatusForbidden, blockedBody)
-	} else {
-		resp = textResponse(ctx.Req, http.StatusBadGateway, "fence proxy: "+err.Error()+"\n")
-	}
-	resp.Close = true
-	_ = resp.Write(w)
-}
-
-// onRequest decides an absolute-URI request and strips hop-by-hop headers.
-func (s *Server) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	st := &reqState{start: time.Now(), url: r.URL.String(), host: r.URL.Hostname()}
-	ctx.UserData = st
-	def := 80
-	switch r.URL.Scheme {
-	case "http":
-	case "https":
-		def = 443
-	default:
-		st.logged = true
-		s.logHTTP(failed, r.Method, http.StatusBadRequest, st.host, st.url, st.start)
-		return r, textResponse(r, http.StatusBadRequest, "fence proxy: unsupported scheme "+strconv.Quote(r.URL.Scheme)+"\n")
-	}
-	host, port, err := splitTarget(r.URL.Host, def)
-	if err != nil {
-		st.logged = true
-		s.logHTTP(failed, r.Method, http.StatusBadRequest, st.host, st.url, st.start)
-		return r, textResponse(r, http.StatusBadRequest, "fence proxy: "+err.Error()+"\n")
-	}
-	if !s.Rules().Decide(host, port).Allow {
-		st.logged = true
-		s.logHTTP(blocked, r.Method, http.StatusForbidden, host, st.url, st.start)
-		return r, textResponse(r, http.StatusForbidden, blockedBody)
-	}
-	removeHopByHop(r.Header)
-	return r, nil
-}
-
-// onResponse logs the request, strips hop-by-hop response headers and turns
-// a transport error into 403 (address policy) or 502.
-func (s *Server) onResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
-	st, _ := ctx.UserData.(*reqState)
-	if st == nil {
-		st = &reqState{start: time.Now(), url: ctx.Req.URL.String(), host: ctx.Req.URL.Hostname()}
-	}
-	if resp == nil {
-		err := ctx.Error
-		if err == nil {
-			err = fmt.Errorf("no response from %s", st.host)
-		}
-		st.logged = true
-		if isBlocked(err) {
-			s.logHTTPReason(blocked, ctx.Req.Method, http.StatusForbidden, st.host, st.url, st.start, err)
-			return textResponse(ctx.Req, http.StatusForbidden, blockedBody)
-		}
-		s.logHTTPReason(failed, ctx.Req.Method, http.StatusBadGateway, st.host, st.url, st.start, err)
-		return textResponse(ctx.Req, http.StatusBadGateway, "fence proxy: "+err.Error()+"\n")
-	}
-	if !st.logged {
-		st.logged = true
-		s.logHTTP(allowed, ctx.Req.Method, resp.StatusCode, st.host, st.url, st.start)
-	}
-	removeHopByHop(resp.Header)
-	return resp
-}
-
-// textResponse builds a text/plain response as http.Error would.
-func textResponse(r *http.Request, status int, body string) *http.Response {
-	return &http.Response{
-		Status:     strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode: status,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header: http.Header{
-			"Content-Type":           {"text/plain; charset=utf-8"},
-			"X-Content-Type-Options": {"nosniff"},
-			"Content-Length":         {strconv.Itoa(len(body))},
-		},
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       r,
-	}
 }
 
 // hopHeaders are the hop-by-hop headers of RFC 7230 §6.1 and RFC 7235, plus
@@ -385,42 +208,193 @@ func upgradeType(h http.Header) string {
 	return h.Get("Upgrade")
 }
 
-// flushWriter flushes after every write so that streamed responses reach
-// the client as they arrive.
-type flushWriter struct{ http.ResponseWriter }
-
-func (w flushWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+// serveConnect answers a CONNECT request. The target is decided once, and
+// Server.dial enforces that same decision; once the upstream connection is
+// up, the client connection is hijacked and relayed to it, starting with
+// any tunnel bytes the client sent along with the request.
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	target := r.URL.Host // the authority-form request target
+	url := "https://" + target
+	host, port, err := splitTarget(target, 443)
+	if err != nil {
+		s.logHTTP(failed, http.MethodConnect, http.StatusBadRequest, target, url, start)
+		refuseConnect(w, http.StatusBadRequest, "fence proxy: "+err.Error()+"\n")
+		return
 	}
-	return n, err
+	url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+	d := s.Rules().Decide(host, port)
+	if !d.Allow {
+		s.logHTTP(blocked, http.MethodConnect, http.StatusForbidden, host, url, start)
+		refuseConnect(w, http.StatusForbidden, blockedBody)
+		return
+	}
+	// A client may send its first tunnel bytes and half-close before the
+	// tunnel is up; net/http then cancels r's context, but the tunnel is
+	// still wanted. Dialling is bounded by dialTimeout and Close anyway.
+	up, err := s.dial(context.WithoutCancel(r.Context()), host, port, d)
+	if err != nil {
+		if isBlocked(err) {
+			s.logHTTPReason(blocked, http.MethodConnect, http.StatusForbidden, host, url, start, err)
+			refuseConnect(w, http.StatusForbidden, blockedBody)
+		} else {
+			s.logHTTPReason(failed, http.MethodConnect, http.StatusBadGateway, host, url, start, err)
+			refuseConnect(w, http.StatusBadGateway, "fence proxy: "+err.Error()+"\n")
+		}
+		return
+	}
+	client, crw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		up.Close()
+		s.logHTTPReason(failed, http.MethodConnect, http.StatusInternalServerError, host, url, start, err)
+		refuseConnect(w, http.StatusInternalServerError, "fence proxy: "+err.Error()+"\n")
+		return
+	}
+	if !s.track(client) {
+		up.Close()
+		return
+	}
+	// The server may leave deadlines on a hijacked connection; a tunnel
+	// has none.
+	_ = client.SetDeadline(time.Time{})
+	s.logHTTP(allowed, http.MethodConnect, http.StatusOK, host, url, start)
+	if _, err := io.WriteString(client, connectEstablished); err != nil {
+		s.untrack(client)
+		client.Close()
+		up.Close()
+		return
+	}
+	s.relay(client, buffered(crw.Reader, client), up, up)
+	s.untrack(client)
 }
 
-func (w flushWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+// connectEstablished is the whole answer to an accepted CONNECT.
+const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
+
+// refuseConnect answers a CONNECT that gets no tunnel, and closes the client
+// connection after the answer: bytes the client sent for the tunnel must
+// not be read as a request.
+func refuseConnect(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Connection", "close")
+	writeText(w, status, body)
+}
+
+// serveForward proxies an absolute-URI request that is not an upgrade: it
+// decides the target, sends the request through s.transport without its
+// hop-by-hop headers, and streams the response back.
+func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	url := r.URL.String()
+	def := 80
+	switch r.URL.Scheme {
+	case "http":
+	case "https":
+		def = 443
+	default:
+		s.logHTTP(failed, r.Method, http.StatusBadRequest, r.URL.Hostname(), url, start)
+		writeText(w, http.StatusBadRequest, "fence proxy: unsupported scheme "+strconv.Quote(r.URL.Scheme)+"\n")
+		return
+	}
+	host, port, err := splitTarget(r.URL.Host, def)
+	if err != nil {
+		s.logHTTP(failed, r.Method, http.StatusBadRequest, r.URL.Hostname(), url, start)
+		writeText(w, http.StatusBadRequest, "fence proxy: "+err.Error()+"\n")
+		return
+	}
+	if !s.Rules().Decide(host, port).Allow {
+		s.logHTTP(blocked, r.Method, http.StatusForbidden, host, url, start)
+		writeText(w, http.StatusForbidden, blockedBody)
+		return
+	}
+
+	// A shallow copy whose header is r's, edited in place: net/http reads
+	// what it needs from the request header before calling the handler.
+	out := r.WithContext(r.Context())
+	out.RequestURI = "" // set only on server requests
+	out.Close = false   // the client's Connection: close is for this hop
+	removeHopByHop(out.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = nil // the transport would add Go's
+	}
+	resp, err := s.transport.RoundTrip(out)
+	if err != nil {
+		if isBlocked(err) {
+			s.logHTTPReason(blocked, r.Method, http.StatusForbidden, host, url, start, err)
+			writeText(w, http.StatusForbidden, blockedBody)
+		} else {
+			s.logHTTPReason(failed, r.Method, http.StatusBadGateway, host, url, start, err)
+			writeText(w, http.StatusBadGateway, "fence proxy: "+err.Error()+"\n")
+		}
+		return
+	}
+	defer resp.Body.Close()
+	s.logHTTP(allowed, r.Method, resp.StatusCode, host, url, start)
+	writeResponse(w, resp)
+}
+
+// writeResponse sends resp, an upstream response, to the client: headers
+// without hop-by-hop ones, the body as it arrives, then trailers. If the
+// body cannot be copied to the end, the client connection is aborted, so
+// that a truncated body never looks complete.
+func writeResponse(w http.ResponseWriter, resp *http.Response) {
+	removeHopByHop(resp.Header)
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	if len(resp.Trailer) > 0 {
+		// Announce the trailers the server declared (removeHopByHop
+		// dropped its Trailer header): net/http then sends them.
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if err := copyFlush(w, resp.Body); err != nil {
+		panic(http.ErrAbortHandler) // net/http closes the connection quietly
+	}
+	// resp.Trailer is complete once the body has been read to EOF.
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
 	}
 }
 
-// ReadFrom copies with a pooled buffer: without it io.Copy would allocate
-// 32 KiB per response, since the wrapper hides the server's own ReadFrom.
-func (w flushWriter) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
-	return io.CopyBuffer(writeOnly{w}, r, *bp)
-}
-
-// writeOnly hides flushWriter.ReadFrom from io.CopyBuffer.
-type writeOnly struct{ io.Writer }
-
+// copyBufPool holds the buffers copyFlush copies with, so that a response
+// costs no 32 KiB allocation.
 var copyBufPool = sync.Pool{New: func() any {
 	b := make([]byte, 32<<10)
 	return &b
 }}
 
-// Unwrap lets http.ResponseController reach the server's writer.
-func (w flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// copyFlush copies src to w, flushing after every write so that a stream
+// (SSE, NDJSON, long polls, chunked downloads) reaches the client as it
+// arrives rather than when the server's buffer fills. Nothing bounds how
+// long it may take.
+func copyFlush(w http.ResponseWriter, src io.Reader) error {
+	f, _ := w.(http.Flusher)
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+			if f != nil {
+				f.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
 
 // serveUpgrade proxies a plain-HTTP request that asks to switch protocols
 // (WebSocket and others): it sends the request with the Upgrade headers
@@ -485,12 +459,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, typ string
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		s.logHTTP(allowed, r.Method, resp.StatusCode, host, url, start)
-		removeHopByHop(resp.Header)
-		for k, vs := range resp.Header {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(flushWriter{w}, resp.Body)
+		writeResponse(w, resp)
 		return
 	}
 	if got := resp.Header.Get("Upgrade"); !strings.EqualFold(got, typ) {

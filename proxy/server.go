@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/elazarl/goproxy"
 )
 
 // Timeouts for setting a connection up. None of them limits how long a
@@ -85,8 +83,7 @@ type Server struct {
 	resolver *net.Resolver
 	dialer   net.Dialer
 
-	gp        *goproxy.ProxyHttpServer
-	transport *http.Transport
+	transport *http.Transport // plain-HTTP requests; dials only through dial
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context
@@ -135,7 +132,6 @@ func New(o Options) *Server {
 		s.credUser, s.credPass, _ = strings.Cut(o.Credential, ":")
 	}
 	s.transport = s.newTransport()
-	s.gp = s.newGoproxy()
 	return s
 }
 

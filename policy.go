@@ -183,52 +183,6 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 	return out
 }
 
-// binDirs are searched for denied programs in addition to the command's PATH.
-var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-
-// runtimeDenied returns every path under which a denied program can be
-// executed by name: each PATH directory's entry of that name, as it is (a
-// symlink stays a symlink). Masking the name, not the symlink's target,
-// keeps other programs that share the binary working: denying reboot leaves
-// systemctl alone, denying one applet leaves a multi-call binary's others.
-// A token that is a path is masked as given.
-func runtimeDenied(tokens []string, path string) []string {
-	if len(tokens) == 0 {
-		return nil
-	}
-	dirs := append(filepath.SplitList(path), binDirs...)
-	seen := map[string]bool{}
-	var out []string
-	add := func(p string) {
-		// The directory is resolved (/bin is often a symlink to usr/bin);
-		// the final name is kept as it is.
-		if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
-			p = filepath.Join(d, filepath.Base(p))
-		}
-		if seen[p] {
-			return
-		}
-		seen[p] = true
-		if _, err := os.Lstat(p); err == nil {
-			out = append(out, p)
-		}
-	}
-	for _, t := range tokens {
-		if strings.Contains(t, "/") {
-			if filepath.IsAbs(t) {
-				add(filepath.Clean(t))
-			}
-			continue
-		}
-		for _, d := range dirs {
-			if filepath.IsAbs(d) {
-				add(filepath.Join(d, t))
-			}
-		}
-	}
-	return out
-}
-
 // denyWritePatterns returns the denyWrite globs as absolute patterns for
 // the write guard, which checks them whenever a file is written, created or
 // removed: matches created later and matches deep in a tree are covered

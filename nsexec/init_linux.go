@@ -224,19 +224,20 @@ func landlockWritable(o *Options) []string {
 // that is uid 0 inside gains nothing at execve: file capabilities are
 // limited by the (empty) bounding set.
 //
-// Capabilities are per thread: every thread of PID 1 drops them (psx: the
-// runtime's AllThreadsSyscall without cgo, libpsx with it), because the creation guard performs file operations
-// for the command on PID 1's other threads, which must have no more power
-// than the command.
+// Capabilities are per thread. The other threads of PID 1 serve the guard,
+// performing file operations for the command, so they must have no more
+// power than it: one capset on every thread (psx: the runtime's
+// AllThreadsSyscall without cgo, libpsx with it) empties their permitted set,
+// which also empties their ambient set. Their bounding sets are irrelevant:
+// they never execve. All-threads calls stop the world, so there is only one.
 func dropCapabilities() error {
 	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		_, _, e := psx.Syscall3(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
-		if e != 0 && e != unix.EINVAL {
-			return fmt.Errorf("drop capability %d from bounding set: %w", c, e)
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
 		}
 	}
-	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("clear ambient capabilities: %w", e)
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData

@@ -129,7 +129,13 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if !f.AllowGitConfig {
 		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
 	}
-	fp.Protected = s.expandAll(prot)
+	// Only protected paths inside a writable bind need a read-only bind of
+	// their own: everything else is read-only already.
+	for _, p := range s.expandAll(prot) {
+		if underAny(p, fp.Writable) || fp.HostTmp && underAny(p, []string{"/tmp"}) {
+			fp.Protected = append(fp.Protected, p)
+		}
+	}
 	fp.Guarded = s.guarded(prot, fp)
 	fp.DenyWritePatterns = s.denyWritePatterns(f.DenyWrite, fp)
 

@@ -215,7 +215,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	if errno != 0 {
 		return -1, errno
 	}
-	defer unix.Close(parent)
+	// followFinal replaces parent (closing the old one): close whatever
+	// it is at return, not the value it had here.
+	defer func() { unix.Close(parent) }()
 
 	switch c.op {
 	case opOpen:

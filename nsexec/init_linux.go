@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +34,14 @@ func Init() {
 	// seccomp without TSYNC); the command is forked from this thread.
 	runtime.LockOSThread()
 	tl := timeline{{"init-main", Now()}}
+	// Only stdin, stdout and stderr reach the command. The control socket
+	// came as ExtraFiles[0], which is not close-on-exec (with it the command
+	// could talk to the supervisor and to PID 1), and any fd fence itself
+	// inherited without close-on-exec would carry host access (a directory
+	// fd escapes every mount) into the sandbox.
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		os.Exit(255)
+	}
 	ctrl := os.NewFile(controlFD, "fence-control")
 	o, err := readOptions(ctrl)
 	if errors.Is(err, io.EOF) {

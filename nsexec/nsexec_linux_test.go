@@ -183,3 +183,24 @@ c, _ = s.accept(); data = c.recv(100); c.sendall(b"echo:" + data); c.close()
 		t.Fatal("Connect after exit succeeded")
 	}
 }
+
+// TestNoFDLeak: the command inherits exactly stdin, stdout and stderr; the
+// control socket, listeners and the guard's notification fd stay behind.
+func TestNoFDLeak(t *testing.T) {
+	o := &nsexec.Options{
+		Path: "/bin/ls", Args: []string{"ls", "/proc/self/fd"},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+		Listeners: []string{"127.0.0.1:3128"},
+		FS:        nsexec.FSPolicy{Guarded: []string{"/nonexistent/.bashrc"}},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("exit %d %v", code, err)
+	}
+	b, _ := io.ReadAll(out)
+	// ls itself has one fd open on the directory it lists.
+	if got := strings.Fields(string(b)); len(got) != 4 || got[0] != "0" || got[1] != "1" || got[2] != "2" {
+		t.Fatalf("fds in the command: %q, want 0 1 2 and ls's own", got)
+	}
+}

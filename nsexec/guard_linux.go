@@ -126,19 +126,50 @@ func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 	return g
 }
 
-// serveGuard answers notifications on fd until it is closed or fails. Each
-// request gets its own goroutine: an open can block (a FIFO), and the others
-// must go on.
+// serveGuard answers notifications on fd until it is closed or fails.
+//
+// The fd waits in the runtime's poller, not in a blocking ioctl: PID 1 runs
+// with GOMAXPROCS=1, and a goroutine blocked in a syscall keeps the only P
+// until sysmon takes it back, which would delay every answer by hundreds of
+// microseconds.
 func serveGuard(fd int, g *guard) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "seccomp-notify")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
 		var req seccompNotif
-		if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req)); err != nil {
-			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOENT) {
+		var rerr error
+		err := rc.Read(func(nfd uintptr) bool {
+			pfd := []unix.PollFd{{Fd: int32(nfd), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(pfd, 0); n == 0 {
+				return false // nothing pending: park in the poller
+			}
+			req = seccompNotif{}
+			rerr = ioctlPtr(int(nfd), unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req))
+			return true
+		})
+		if err != nil {
+			return
+		}
+		if rerr != nil {
+			if errors.Is(rerr, unix.EINTR) || errors.Is(rerr, unix.ENOENT) {
 				continue // interrupted, or the caller went away before we read it
 			}
 			return
 		}
-		go g.handle(fd, req)
+		// Inline: a goroutine per request costs a scheduler round trip.
+		// Requests that can block (connect, opening a FIFO or device) are
+		// handed to goroutines by handle itself.
+		if c, ok := decode(req.Data); ok && c.op == opConnect {
+			go g.handle(fd, req)
+		} else {
+			g.handle(fd, req)
+		}
 	}
 }
 
@@ -152,6 +183,19 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 
 func (g *guard) handle(fd int, req seccompNotif) {
 	fdOut, errno := g.perform(fd, req)
+	if errno == errAsync {
+		return // answered by a goroutine of its own
+	}
+	g.respond(fd, req, fdOut, errno)
+}
+
+// errAsync is perform's way of saying that the request is being answered
+// elsewhere (an open that may block).
+const errAsync = unix.Errno(0x7fff)
+
+// respond answers req: with fdOut injected as the syscall's result, or with
+// errno (0 for success).
+func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
 	if errno == 0 && fdOut >= 0 {
 		flags := uint32(0)
 		if c, ok := decode(req.Data); ok && c.flags&unix.O_CLOEXEC != 0 {
@@ -183,7 +227,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return -1, unix.ENOSYS
 	}
 	pid := int(req.Pid)
-	mem, err := os.Open("/proc/" + strconv.Itoa(pid) + "/mem")
+	// Raw opens and reads on procfs: os.Open would try to register each
+	// file with the poller, several syscalls per request for nothing.
+	mem, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/mem", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, unix.EPERM
 	}
@@ -199,7 +245,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	if c.op == opSymlink {
 		target, e3 = readString(mem, c.target)
 	}
-	mem.Close()
+	unix.Close(mem)
 	if e1 != nil || e2 != nil || e3 != nil {
 		return -1, unix.EFAULT
 	}
@@ -209,7 +255,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
 		return -1, unix.ENOENT
 	}
-	umask := procUmask(pid)
+	umask := func() uint32 { return procUmask(pid) }
 
 	parent, base, full, errno := resolveParent(pid, c.dirfd, path)
 	if errno != 0 {
@@ -245,7 +291,36 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// there now must not redirect the open.
 			flags |= unix.O_NOFOLLOW
 		}
-		fd, err := unix.Openat(parent, base, flags, c.mode&^umask)
+		var st unix.Stat_t
+		if flags&unix.O_NONBLOCK == 0 && unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+			st.Mode&unix.S_IFMT == unix.S_IFIFO {
+			// Opening a FIFO waits for its other end: not on the guard's
+			// own goroutine, which every other guarded syscall of the
+			// sandbox waits for. (Devices inside are only the minimal
+			// /dev's, which open at once; host device nodes are nodev.)
+			p, err := unix.Dup(parent)
+			if err != nil {
+				return -1, errnoOf(err)
+			}
+			go func() {
+				defer unix.Close(p)
+				fd, err := unix.Openat(p, base, flags&^unix.O_CREAT, 0)
+				g.respond(nfd, req, fd, errnoOf(err))
+			}()
+			return -1, errAsync
+		}
+		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT {
+			// Most O_CREAT opens hit an existing file (a redirection to
+			// /dev/null, an overwrite): open it as is, and read the
+			// caller's umask only when a file is really created.
+			if fd, err := unix.Openat(parent, base, flags&^unix.O_CREAT, 0); !errors.Is(err, unix.ENOENT) {
+				if err != nil {
+					return -1, errnoOf(err)
+				}
+				return fd, 0
+			}
+		}
+		fd, err := unix.Openat(parent, base, flags, c.mode&^umask())
 		if err != nil {
 			return -1, errnoOf(err)
 		}
@@ -254,12 +329,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if g.refuse(parent, base, full) {
 			return -1, unix.EACCES
 		}
-		return -1, errnoOf(unix.Mkdirat(parent, base, c.mode&^umask))
+		return -1, errnoOf(unix.Mkdirat(parent, base, c.mode&^umask()))
 	case opMknod:
 		if g.refuse(parent, base, full) {
 			return -1, unix.EACCES
 		}
-		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask
+		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
 		return -1, errnoOf(unix.Mknodat(parent, base, mode, int(c.dev)))
 	case opSymlink:
 		if g.refuse(parent, base, full) || g.ancestors[full] {
@@ -380,7 +455,7 @@ func followFinal(pid int, parent *int, base, full *string) unix.Errno {
 // hasTTY reports whether pid has a controlling terminal (tty_nr in
 // /proc/PID/stat is not 0).
 func hasTTY(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := readProc("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
@@ -399,14 +474,13 @@ func hasTTY(pid int) bool {
 // itself or listed in the policy; abstract names only if the policy says.
 // The operation runs on a duplicate of the caller's socket (pidfd_getfd),
 // with the address as read once, so it cannot change after the check.
-func (g *guard) socket(nfd int, id uint64, pid int, mem *os.File, c creation) unix.Errno {
+func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Errno {
+	defer unix.Close(mem)
 	if c.addrLen < 2 || c.addrLen > 4096 {
-		mem.Close()
 		return unix.EINVAL
 	}
 	sa := make([]byte, c.addrLen)
-	n, _ := mem.ReadAt(sa, int64(c.addr))
-	mem.Close()
+	n, _ := unix.Pread(mem, sa, int64(c.addr))
 	if n != c.addrLen {
 		return unix.EFAULT
 	}
@@ -499,12 +573,12 @@ func errnoOf(err error) unix.Errno {
 
 // readString reads a NUL-terminated string of at most PATH_MAX bytes from
 // the caller's memory.
-func readString(mem *os.File, addr uintptr) (string, error) {
+func readString(mem int, addr uintptr) (string, error) {
 	if addr == 0 {
 		return "", unix.EFAULT
 	}
 	buf := make([]byte, unix.PathMax)
-	n, err := mem.ReadAt(buf, int64(addr))
+	n, err := unix.Pread(mem, buf, int64(addr))
 	if n == 0 {
 		return "", err
 	}
@@ -515,9 +589,28 @@ func readString(mem *os.File, addr uintptr) (string, error) {
 	return string(buf[:i]), nil
 }
 
+// readProc reads a small procfs file with raw syscalls.
+func readProc(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 8192)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if m <= 0 || err != nil {
+			break
+		}
+		n += m
+	}
+	return buf[:n], nil
+}
+
 // procUmask returns the caller's umask (from /proc/PID/status).
 func procUmask(pid int) uint32 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	b, err := readProc("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0o022
 	}
@@ -577,7 +670,7 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 	if err != nil {
 		return -1, "", "", errnoOf(err)
 	}
-	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(p))
+	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(p))
 	if err != nil {
 		unix.Close(p)
 		return -1, "", "", errnoOf(err)

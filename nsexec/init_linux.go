@@ -42,6 +42,11 @@ func Init() {
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		os.Exit(255)
 	}
+	// Non-blocking, so that reads wait in the runtime's poller and never
+	// hold the only P (GOMAXPROCS=1) in a blocking syscall.
+	if err := unix.SetNonblock(controlFD, true); err != nil {
+		os.Exit(255)
+	}
 	ctrl := os.NewFile(controlFD, "fence-control")
 	o, err := readOptions(ctrl)
 	if errors.Is(err, io.EOF) {
@@ -123,7 +128,9 @@ func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	err := unix.Sendmsg(int(ctrl.Fd()), b, oob, nil, 0)
+	// controlFD, not ctrl.Fd(): Fd would switch the socket back to
+	// blocking mode.
+	err := unix.Sendmsg(controlFD, b, oob, nil, 0)
 	for _, f := range listeners {
 		f.Close()
 	}
@@ -329,6 +336,10 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 		for range sigs {
 		}
 	}()
+	// Children are reaped on SIGCHLD with WNOHANG rather than in a blocking
+	// wait4, which would hold the only P while the guard needs it.
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, unix.SIGCHLD)
 	if err := cmd.Start(); err != nil {
 		var ee *exec.Error
 		if errors.As(err, &ee) || errors.Is(err, os.ErrNotExist) {
@@ -351,16 +362,19 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 		go serveGuard(guardFD, newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix))
 	}
 	code := 255
+reap:
 	for {
 		var ws unix.WaitStatus
-		wpid, err := unix.Wait4(-1, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
+		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
 			continue
-		}
-		if err != nil {
-			break
-		}
-		if wpid != pid {
+		case err != nil:
+			break reap
+		case wpid == 0:
+			<-chld // nothing to reap yet
+			continue
+		case wpid != pid:
 			continue // an orphan re-parented to us
 		}
 		code = ws.ExitStatus()
@@ -369,6 +383,7 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 		}
 		break
 	}
+	signal.Stop(chld)
 	// Nothing may outlive the command: kill every other process of the
 	// namespace (kill(-1) from PID 1 reaches exactly those) and reap them,
 	// so that when the supervisor hears msgExit the sandbox is empty.
@@ -427,5 +442,5 @@ func connectFor(ctrl *os.File, seq, port int) {
 		reply.Err = err.Error()
 	}
 	b, _ := json.Marshal(reply)
-	_ = unix.Sendmsg(int(ctrl.Fd()), b, oob, nil, 0)
+	_ = unix.Sendmsg(controlFD, b, oob, nil, 0)
 }

@@ -318,6 +318,8 @@ func (h *harness) measure(cols []col, runs, warmup int, base string) map[string]
 	}
 	samples := map[string][]time.Duration{}
 	rss := map[string][]int64{}
+	failures := map[string]int{}
+	firstErr := map[string]string{}
 	for it := 0; it < warmup+runs && len(active) > 0; it++ {
 		for k := range active {
 			c := active[(it+k)%len(active)]
@@ -329,7 +331,16 @@ func (h *harness) measure(cols []col, runs, warmup int, base string) map[string]
 			}
 			d, kib, err := c.run()
 			if err != nil {
-				res[c.id] = &Result{Skipped: "failed during measurement: " + err.Error()}
+				// A failed run is not a sample. The column goes on (the
+				// failure count and the first error are reported) unless
+				// it fails every time.
+				failures[c.id]++
+				if firstErr[c.id] == "" {
+					firstErr[c.id] = err.Error()
+				}
+				if failures[c.id] >= 3 && failures[c.id] > len(samples[c.id]) {
+					res[c.id] = &Result{Skipped: "failed during measurement: " + firstErr[c.id], Failures: failures[c.id], FirstError: firstErr[c.id]}
+				}
 				continue
 			}
 			if it >= warmup {
@@ -341,9 +352,15 @@ func (h *harness) measure(cols []col, runs, warmup int, base string) map[string]
 		}
 	}
 	for _, c := range active {
-		if res[c.id] == nil {
-			res[c.id] = &Result{Stats: summarize(samples[c.id], true), MaxRSSKiB: medianInt64(rss[c.id])}
+		if res[c.id] != nil {
+			continue
 		}
+		if len(samples[c.id]) == 0 {
+			res[c.id] = &Result{Skipped: "failed during measurement: " + firstErr[c.id], Failures: failures[c.id], FirstError: firstErr[c.id]}
+			continue
+		}
+		res[c.id] = &Result{Stats: summarize(samples[c.id], true), MaxRSSKiB: medianInt64(rss[c.id]),
+			Failures: failures[c.id], FirstError: firstErr[c.id]}
 	}
 	if base == "" {
 		base = ColUnsandboxed
@@ -650,6 +667,7 @@ func (h *harness) warm() {
 	var wls []wl
 	wls = append(wls, wl{id: "true", name: "true", line: shq(t["true"])})
 	wls = append(wls, wl{id: "echo", name: "echo", line: shJoin([]string{t["echo"], "hello"})})
+	wls = append(wls, wl{id: "redirect", name: "true >/dev/null (shell redirect)", line: shq(t["true"]) + " >/dev/null"})
 	if p, _, err := FindPython(); err != nil {
 		wls = append(wls, wl{id: "python", name: "python3 -c 'pass'", skip: err.Error()})
 	} else {
@@ -673,7 +691,7 @@ func (h *harness) warm() {
 			h.logRow(row)
 			continue
 		}
-		line := w.line + " >/dev/null 2>&1"
+		line := w.line
 		var cols []col
 		for _, c := range h.rep.Columns {
 			l := loops[c.ID]

@@ -29,7 +29,9 @@ const (
 var RowIDs = []string{"true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "network-curl", "monitor"}
 
 // WarmRowIDs are the rows of the "inside a running sandbox" table.
-var WarmRowIDs = []string{"true", "echo", "python", "git-status", "file-write"}
+// "redirect" is true with a shell redirection: an open(O_CREAT) of
+// /dev/null by the shell, which fence's creation guard intercepts.
+var WarmRowIDs = []string{"true", "echo", "redirect", "python", "git-status", "file-write"}
 
 // Report is everything one run of the harness measured. It is written as
 // JSON (perf.json) next to a text table, a Markdown table and an SVG chart.
@@ -102,6 +104,10 @@ type Result struct {
 	MaxRSSKiB int64 `json:"max_rss_kib,omitempty"`
 	// Skipped says why this column did not run.
 	Skipped string `json:"skipped,omitempty"`
+	// Failures counts runs that failed (they are not samples); FirstError
+	// is the first failure's error.
+	Failures   int    `json:"failures,omitempty"`
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // Profile is the attribution section.
@@ -346,10 +352,15 @@ func cell(r *Result, base bool) (string, string) {
 		return "–", ""
 	case r.Skipped != "":
 		return "skipped", ""
-	case base:
-		return fmtRange(r.Stats), ""
 	}
-	return fmtRange(r.Stats), fmtFactor(r.Factor)
+	v := fmtRange(r.Stats)
+	if r.Failures > 0 {
+		v += fmt.Sprintf(" [%d failed]", r.Failures)
+	}
+	if base {
+		return v, ""
+	}
+	return v, fmtFactor(r.Factor)
 }
 
 // table renders rows as the seed's table: Benchmark | Unsandboxed |
@@ -411,8 +422,13 @@ func (r *Report) WriteText(w io.Writer) {
 				fmt.Fprintf(w, "  note: %s skipped: %s\n", row.Name, row.Skipped)
 			}
 			for _, c := range r.Columns {
-				if res := row.Results[c.ID]; res != nil && res.Skipped != "" && row.Skipped == "" {
+				res := row.Results[c.ID]
+				switch {
+				case res == nil || row.Skipped != "":
+				case res.Skipped != "":
 					fmt.Fprintf(w, "  note: %s / %s skipped: %s\n", row.Name, c.Label, res.Skipped)
+				case res.Failures > 0:
+					fmt.Fprintf(w, "  note: %s / %s: %d runs failed (not counted), first: %s\n", row.Name, c.Label, res.Failures, res.FirstError)
 				}
 			}
 		}
@@ -578,6 +594,17 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		for _, row := range sec.rows {
 			if row.Skipped != "" {
 				fmt.Fprintf(w, "- %s skipped: %s\n", row.Name, row.Skipped)
+				continue
+			}
+			for _, c := range r.Columns {
+				res := row.Results[c.ID]
+				switch {
+				case res == nil:
+				case res.Skipped != "":
+					fmt.Fprintf(w, "- %s, %s skipped: %s\n", row.Name, c.Label, res.Skipped)
+				case res.Failures > 0:
+					fmt.Fprintf(w, "- %s, %s: %d runs failed (not counted), first: %s\n", row.Name, c.Label, res.Failures, res.FirstError)
+				}
 			}
 		}
 		fmt.Fprintln(w)

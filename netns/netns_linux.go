@@ -2,7 +2,7 @@ package netns
 
 import (
 	"fmt"
-	"net"
+	"net/netip"
 	"os"
 
 	"github.com/vishvananda/netlink"
@@ -26,17 +26,29 @@ func LoopbackUp() error {
 	return nil
 }
 
-// Listen creates a TCP listener on addr in the current network namespace and
-// returns it as a file, ready to be passed to another process.
+// Listen creates a TCP listener on addr ("127.0.0.1:PORT") in the current
+// network namespace and returns it as a file, ready to be passed to another
+// process. Raw syscalls: the net package would register the socket with the
+// poller and probe Multipath TCP, work for nothing on a socket that only
+// travels to the supervisor.
 func Listen(addr string) (*os.File, error) {
-	ln, err := net.Listen("tcp", addr)
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return nil, fmt.Errorf("listen on %s inside the sandbox: want an IPv4 address and port", addr)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, fmt.Errorf("listen on %s inside the sandbox: socket: %w", addr, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+		if err == nil {
+			err = unix.Listen(fd, unix.SOMAXCONN)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("listen on %s inside the sandbox: %w", addr, err)
 	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		return nil, fmt.Errorf("listener %s to file: %w", addr, err)
-	}
-	return f, nil
+	return os.NewFile(uintptr(fd), "listener "+addr), nil
 }

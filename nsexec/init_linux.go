@@ -48,6 +48,9 @@ func Init() {
 		os.Exit(255)
 	}
 	ctrl := os.NewFile(controlFD, "fence-control")
+	// Until the policy arrives the init stage would sit idle while the
+	// supervisor loads its config: do the policy-independent work now.
+	early := startEarly(len(os.Args) > 1 && os.Args[1] == initNetArg)
 	o, err := readOptions(ctrl)
 	if errors.Is(err, io.EOF) {
 		os.Exit(255) // the supervisor aborted a pending sandbox
@@ -56,7 +59,10 @@ func Init() {
 		fail(ctrl, fmt.Errorf("read policy: %w", err))
 	}
 	tl.mark("policy-received")
-	listeners, err := setup(o, &tl)
+	if o.HostNetwork == (len(os.Args) > 1 && os.Args[1] == initNetArg) {
+		fail(ctrl, errors.New("init stage started with the wrong network mode"))
+	}
+	listeners, err := setup(o, early, &tl)
 	if err != nil {
 		fail(ctrl, err)
 	}
@@ -73,7 +79,7 @@ func Init() {
 	if err := sendReady(ctrl, listeners, tl); err != nil {
 		os.Exit(255)
 	}
-	os.Exit(run(ctrl, cmd, o))
+	os.Exit(run(ctrl, cmd, o, early))
 }
 
 func readOptions(ctrl *os.File) (*Options, error) {
@@ -139,21 +145,47 @@ func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 
 // setup performs every privileged step, in the only safe order, and leaves
 // the init stage with no capabilities, no_new_privs, Landlock and seccomp.
-func setup(o *Options, tl *timeline) ([]*os.File, error) {
+// early is the policy-independent work started before the policy arrives.
+type early struct {
+	lo   chan error     // result of bringing lo up (nil at once without a netns)
+	sigs chan os.Signal // terminal signals PID 1 must survive
+	chld chan os.Signal // SIGCHLD, to reap
+}
+
+func startEarly(newNetns bool) *early {
+	e := &early{lo: make(chan error, 1), sigs: make(chan os.Signal, 8), chld: make(chan os.Signal, 1)}
+	// lo up can wait for the kernel's rtnl lock (the asynchronous teardown
+	// of earlier network namespaces takes it). Done here, synchronously, it
+	// overlaps with the supervisor's config loading; on another goroutine
+	// its blocking syscall would hold the only P (GOMAXPROCS=1) and delay
+	// everything else.
+	if newNetns {
+		e.lo <- netns.LoopbackUp()
+	} else {
+		e.lo <- nil
+	}
+	// PID 1 would otherwise die from the terminal's SIGINT/SIGQUIT/SIGHUP
+	// (the Go runtime's default), taking the sandbox with it. Catching them
+	// (not ignoring: ignored dispositions survive execve) keeps PID 1 alive;
+	// the terminal has already delivered them to the command's group, and
+	// the supervisor forwards the rest over the control socket.
+	signal.Notify(e.sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM, unix.SIGTSTP,
+		unix.SIGTTIN, unix.SIGTTOU, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
+	go func() {
+		for range e.sigs {
+		}
+	}()
+	// Children are reaped on SIGCHLD with WNOHANG rather than in a blocking
+	// wait4, which would hold the only P while the guard needs it.
+	signal.Notify(e.chld, unix.SIGCHLD)
+	return e
+}
+
+func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	// Non-dumpable first: until the capabilities are gone, nothing in the
 	// sandbox may ptrace or read /proc/1/mem of this process.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("set non-dumpable: %w", err)
-	}
-	// lo up waits for the kernel's rtnl lock, which the asynchronous
-	// teardown of earlier network namespaces may hold; it runs on its own
-	// thread while this one builds the mount tree. The network namespace is
-	// shared by all threads.
-	loErr := make(chan error, 1)
-	if o.HostNetwork {
-		loErr <- nil
-	} else {
-		go func() { loErr <- netns.LoopbackUp() }()
 	}
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
@@ -167,7 +199,7 @@ func setup(o *Options, tl *timeline) ([]*os.File, error) {
 	var listeners []*os.File
 	// Listeners need lo up; both need capabilities, so they precede the
 	// capability drop.
-	if err := <-loErr; err != nil {
+	if err := <-e.lo; err != nil {
 		return nil, err
 	}
 	if !o.HostNetwork {
@@ -323,23 +355,8 @@ func lookPath(file string, env []string) (string, error) {
 // run starts the command, forwards signals asked for by the supervisor and
 // reaps every child until the command exits. It returns the exit status for
 // PID 1, which the supervisor passes on as fence's own.
-func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
-	// PID 1 would otherwise die from the terminal's SIGINT/SIGQUIT/SIGHUP
-	// (the Go runtime's default), taking the sandbox with it. Catching them
-	// (not ignoring: ignored dispositions survive execve) keeps PID 1 alive;
-	// the terminal has already delivered them to the command's group, and
-	// the supervisor forwards the rest over the control socket.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM, unix.SIGTSTP,
-		unix.SIGTTIN, unix.SIGTTOU, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
-	go func() {
-		for range sigs {
-		}
-	}()
-	// Children are reaped on SIGCHLD with WNOHANG rather than in a blocking
-	// wait4, which would hold the only P while the guard needs it.
-	chld := make(chan os.Signal, 1)
-	signal.Notify(chld, unix.SIGCHLD)
+func run(ctrl *os.File, cmd *exec.Cmd, o *Options, e *early) int {
+	chld := e.chld
 	if err := cmd.Start(); err != nil {
 		var ee *exec.Error
 		if errors.As(err, &ee) || errors.Is(err, os.ErrNotExist) {
@@ -360,6 +377,10 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options) int {
 		// files for it with modes that already have its umask applied.
 		unix.Umask(0)
 		go serveGuard(guardFD, newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix))
+	}
+	var exitStages []Stage
+	if o.Timeline {
+		exitStages = []Stage{{"started", Now()}}
 	}
 	code := 255
 reap:
@@ -384,6 +405,9 @@ reap:
 		break
 	}
 	signal.Stop(chld)
+	if exitStages != nil {
+		exitStages = append(exitStages, Stage{"command-exited", Now()})
+	}
 	// Nothing may outlive the command: kill every other process of the
 	// namespace (kill(-1) from PID 1 reaches exactly those) and reap them,
 	// so that when the supervisor hears msgExit the sandbox is empty.
@@ -397,7 +421,10 @@ reap:
 			break // ECHILD: all reaped
 		}
 	}
-	b, _ := json.Marshal(message{Type: typeExit, Code: code})
+	if exitStages != nil {
+		exitStages = append(exitStages, Stage{"sandbox-empty", Now()})
+	}
+	b, _ := json.Marshal(message{Type: typeExit, Code: code, Stages: exitStages})
 	_, _ = ctrl.Write(b)
 	return code
 }

@@ -128,7 +128,7 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe",
-		Args: []string{initArg0},
+		Args: initArgs(hostNetwork),
 		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
 		// start faster. The command's environment travels in Options.
 		Env:         []string{"GOMAXPROCS=1"},
@@ -154,6 +154,13 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 		// Returning while locked ends the thread: intended.
 	}()
 	return pd, nil
+}
+
+func initArgs(hostNetwork bool) []string {
+	if hostNetwork {
+		return []string{initArg0}
+	}
+	return []string{initArg0, initNetArg}
 }
 
 // wait returns the result of the clone.
@@ -326,6 +333,9 @@ func (p *Process) readLoop() {
 		case typeExit:
 			closeAll(files)
 			p.code, p.reported = m.Code, true
+			if p.Stages != nil {
+				p.Stages = append(p.Stages, m.Stages...)
+			}
 			return
 		case typeConnected:
 			p.mu.Lock()

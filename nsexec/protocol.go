@@ -29,6 +29,9 @@ const (
 	// initArg0 is argv[0] of the init stage; main dispatches on it before
 	// anything else runs.
 	initArg0 = "fence-init"
+	// initNetArg is argv[1] of an init stage in a new network namespace:
+	// it brings lo up before the policy arrives.
+	initNetArg = "net"
 	// controlFD is the init stage's end of the control socket.
 	controlFD = 3
 	// maxMessage bounds one control packet; the policy for thousands of

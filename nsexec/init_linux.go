@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -254,6 +255,17 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 		guardFD = fd
 	}
 	tl.mark("seccomp")
+	if o.Debug {
+		var guards []string
+		for bit, name := range map[int]string{seccomp.GuardCreate: "create", seccomp.GuardWrite: "write", seccomp.GuardSocket: "socket"} {
+			if mode&bit != 0 {
+				guards = append(guards, name)
+			}
+		}
+		sort.Strings(guards)
+		fmt.Fprintf(os.Stderr, "[fence:linux] init: %d writable, %d read-only, %d masked, %d exec-denied paths; guard %v; landlock %v; %d listeners\n",
+			len(o.FS.Writable), len(o.FS.Protected), len(o.FS.Masked), len(o.FS.NoExec), guards, !o.NoLandlock, len(listeners))
+	}
 	return listeners, nil
 }
 

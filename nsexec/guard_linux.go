@@ -309,6 +309,25 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			}()
 			return -1, errAsync
 		}
+		if strings.HasPrefix(full, "/proc/") {
+			// A magic link: open what it names without truncating, check
+			// that (checkOpened), then truncate. Nothing is created here.
+			fd, err := unix.Openat(parent, base, flags&^(unix.O_TRUNC|unix.O_CREAT), 0)
+			if err != nil {
+				return -1, errnoOf(err)
+			}
+			fd, errno := g.checkOpened(fd, full)
+			if errno == 0 && flags&unix.O_TRUNC != 0 {
+				var st unix.Stat_t
+				if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+					if err := unix.Ftruncate(fd, 0); err != nil {
+						unix.Close(fd)
+						return -1, errnoOf(err)
+					}
+				}
+			}
+			return fd, errno
+		}
 		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT {
 			// Most O_CREAT opens hit an existing file (a redirection to
 			// /dev/null, an overwrite): open it as is, and read the
@@ -317,14 +336,14 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 				if err != nil {
 					return -1, errnoOf(err)
 				}
-				return fd, 0
+				return g.checkOpened(fd, full)
 			}
 		}
 		fd, err := unix.Openat(parent, base, flags, c.mode&^umask())
 		if err != nil {
 			return -1, errnoOf(err)
 		}
-		return fd, 0
+		return g.checkOpened(fd, full)
 	case opMkdir:
 		if g.refuse(parent, base, full) {
 			return -1, unix.EACCES
@@ -348,7 +367,18 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if g.denied(full) {
 			return -1, unix.EACCES
 		}
-		return -1, errnoOf(unix.Truncate("/proc/self/fd/"+strconv.Itoa(parent)+"/"+base, int64(c.length)))
+		// Through an fd, so that a magic link (/proc/PID/fd/N) is checked
+		// for what it really names before anything is cut.
+		fd, err := unix.Openat(parent, base, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return -1, errnoOf(err)
+		}
+		fd, errno := g.checkOpened(fd, full)
+		if errno != 0 {
+			return -1, errno
+		}
+		defer unix.Close(fd)
+		return -1, errnoOf(unix.Ftruncate(fd, int64(c.length)))
 	case opUnlink:
 		if g.denied(full) || g.ancestors[full] {
 			return -1, unix.EACCES
@@ -450,6 +480,22 @@ func followFinal(pid int, parent *int, base, full *string) unix.Errno {
 		*parent, *base, *full = np, nb, nf
 	}
 	return 0
+}
+
+// checkOpened vets an fd opened for the caller through a /proc magic link
+// (/proc/PID/fd/N, /dev/stdout): the path the caller gave says nothing about
+// the file it reaches, so the file's own path is checked against the
+// no-write patterns. Other opens were checked before they happened.
+func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
+	if len(g.patterns) == 0 || !strings.HasPrefix(full, "/proc/") {
+		return fd, 0
+	}
+	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+	if err != nil || strings.HasPrefix(real, "/") && g.denied(real) {
+		unix.Close(fd)
+		return -1, unix.EACCES
+	}
+	return fd, 0
 }
 
 // hasTTY reports whether pid has a controlling terminal (tty_nr in

@@ -200,6 +200,9 @@ try ln -s /tmp a/.env
 echo y > tmpfile && try mv tmpfile a/b/c.pem.ok.pem
 try sh -c 'echo x >> keys/old.pem'
 ln -s b/.env a/lnk && try sh -c 'echo x > a/lnk'
+# Through a magic link: an O_PATH fd, then /proc/self/fd/N for writing.
+try python3 -c 'import os; fd = os.open("a/b/.env", os.O_PATH); os.close(os.open("/proc/self/fd/%d" % fd, os.O_WRONLY|os.O_TRUNC))'
+try python3 -c 'import os; fd = os.open("a/b/.env", os.O_PATH); os.truncate("/proc/self/fd/%d" % fd, 0)'
 # Ordinary work goes on.
 echo ok > a/b/plain && cat a/b/plain && rm a/b/plain && echo removed
 echo dev > /dev/null && echo devnull

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +85,31 @@ func Init() {
 }
 
 func readOptions(ctrl *os.File) (*Options, error) {
-	buf := make([]byte, maxMessage)
+	// Peek at the packet's size first: a maxMessage buffer would be 4 MiB of
+	// fresh pages to fault in, on every start, for a policy of a few KiB.
+	rc, err := ctrl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	size := 0
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		size, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_TRUNC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	}); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	if size == 0 {
+		return nil, io.EOF
+	}
+	if size > maxMessage {
+		return nil, fmt.Errorf("policy message of %d bytes exceeds %d", size, maxMessage)
+	}
+	buf := make([]byte, size)
 	n, err := ctrl.Read(buf)
 	if err != nil {
 		return nil, err
@@ -383,6 +408,9 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options, e *early) int {
 		return 126
 	}
 	pid := cmd.Process.Pid
+	// Started with GOGC=off for a fast set-up; from here on PID 1 may live
+	// as long as the command and serve the guard: collect again.
+	debug.SetGCPercent(100)
 	go controlLoop(ctrl, pid)
 	if guardFD >= 0 {
 		// The command has its own umask now (fork copies it); PID 1 creates

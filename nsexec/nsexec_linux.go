@@ -130,8 +130,11 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 		Path: "/proc/self/exe",
 		Args: initArgs(hostNetwork),
 		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
-		// start faster. The command's environment travels in Options.
-		Env:         []string{"GOMAXPROCS=1"},
+		// start faster. GOGC=off: set-up allocates little and briefly, a
+		// collection there is pure cost; the init stage turns the collector
+		// back on once the command runs (it may serve the guard for hours).
+		// The command's environment travels in Options.
+		Env:         []string{"GOMAXPROCS=1", "GOGC=off"},
 		Stdin:       orStd(stdin, os.Stdin),
 		Stdout:      orStd(stdout, os.Stdout),
 		Stderr:      orStd(stderr, os.Stderr),

@@ -141,7 +141,7 @@ Examples:
 	// `ls -l` (upstream parses flags after the command too).
 	fl.SetInterspersed(false)
 	fl.BoolVarP(&f.debug, "debug", "d", false, "print what fence does on stderr")
-	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log blocked requests and violations only")
+	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log blocked and failed network requests only (proxy decisions)")
 	fl.StringVarP(&f.settings, "settings", "s", "", "config file (JSONC); must exist")
 	fl.StringVarP(&f.template, "template", "t", "", "built-in template to start from (see --list-templates)")
 	fl.BoolVar(&f.listTemplates, "list-templates", false, "list built-in templates")

@@ -283,12 +283,13 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		return nil, err
 	}
 	o := &nsexec.Options{
-		Path:  path,
-		Args:  args,
-		Env:   env,
-		Dir:   s.Cwd,
-		FS:    fp,
-		Debug: s.Debug,
+		Path:    path,
+		Args:    args,
+		Env:     env,
+		Dir:     s.Cwd,
+		FS:      fp,
+		Debug:   s.Debug,
+		Monitor: s.Monitor,
 	}
 	o.FS.NoExec = runtimeDenied(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
 	n := &c.Network

@@ -3,12 +3,14 @@ package nsexec
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -105,6 +107,8 @@ type guard struct {
 	patterns []*regexp.Regexp
 
 	unix UnixPolicy
+	// logf, if set, receives one line per refused operation (-m, -d).
+	logf func(string)
 	mu   sync.Mutex
 	// bound are the unix socket paths the sandbox created itself (bind):
 	// connecting to them is always allowed.
@@ -278,7 +282,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			}
 		}
 		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.denied(full) {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "write", full)
 		}
 		if full == "/dev/tty" && !hasTTY(pid) {
 			// PID 1 has the terminal; a command without one must not get
@@ -346,18 +350,18 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return g.checkOpened(fd, full)
 	case opMkdir:
 		if g.refuse(parent, base, full) {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "mkdir", full)
 		}
 		return -1, errnoOf(unix.Mkdirat(parent, base, c.mode&^umask()))
 	case opMknod:
 		if g.refuse(parent, base, full) {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "mknod", full)
 		}
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
 		return -1, errnoOf(unix.Mknodat(parent, base, mode, int(c.dev)))
 	case opSymlink:
 		if g.refuse(parent, base, full) || g.ancestors[full] {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "symlink", full)
 		}
 		return -1, errnoOf(unix.Symlinkat(target, parent, base))
 	case opTruncate:
@@ -365,7 +369,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, errno
 		}
 		if g.denied(full) {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "truncate", full)
 		}
 		// Through an fd, so that a magic link (/proc/PID/fd/N) is checked
 		// for what it really names before anything is cut.
@@ -381,12 +385,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return -1, errnoOf(unix.Ftruncate(fd, int64(c.length)))
 	case opUnlink:
 		if g.denied(full) || g.ancestors[full] {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "unlink", full)
 		}
 		return -1, errnoOf(unix.Unlinkat(parent, base, c.flags))
 	case opLink, opRename:
 		if g.names[full] || g.ancestors[full] || g.denied(full) {
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
 		if errno != 0 {
@@ -396,7 +400,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.denied(ofull)) {
 			// Renaming a directory above a protected path would carry the
 			// read-only binds away and free the protected names.
-			return -1, unix.EACCES
+			return -1, g.deny(pid, "rename", ofull)
 		}
 		if c.op == opLink {
 			return -1, errnoOf(unix.Linkat(oparent, obase, parent, base, c.flags))
@@ -493,9 +497,23 @@ func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
 	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
 	if err != nil || strings.HasPrefix(real, "/") && g.denied(real) {
 		unix.Close(fd)
-		return -1, unix.EACCES
+		return -1, g.deny(0, "write", real)
 	}
 	return fd, 0
+}
+
+// deny records a refusal and returns the errno the caller gets.
+func (g *guard) deny(pid int, op, path string) unix.Errno {
+	if g.logf != nil {
+		who := ""
+		if pid > 0 {
+			if b, err := readProc("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil {
+				who = fmt.Sprintf(" (%s:%d)", strings.TrimSpace(string(b)), pid)
+			}
+		}
+		g.logf(fmt.Sprintf("[fence:guard] %s ✗ %s %s%s", time.Now().Format("15:04:05"), op, path, who))
+	}
+	return unix.EACCES
 }
 
 // hasTTY reports whether pid has a controlling terminal (tty_nr in
@@ -543,7 +561,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 		switch {
 		case path[0] == 0: // abstract
 			if !g.unix.AllowAll && !g.unix.Abstract {
-				return unix.EACCES
+				return g.deny(pid, "connect", "@abstract")
 			}
 		default:
 			parent, base, f, errno := resolveParent(pid, unix.AT_FDCWD, string(path))
@@ -553,7 +571,11 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 			unix.Close(parent)
 			full = f
 			if c.op == opConnect && !g.unixAllowed(full) {
-				return unix.EACCES
+				var st unix.Stat_t
+				if err := unix.Stat(full, &st); err != nil {
+					return errnoOf(err) // nothing there: say so, as the kernel would
+				}
+				return g.deny(pid, "connect", full)
 			}
 			if len(full) >= len(unix.RawSockaddrUnix{}.Path) {
 				return unix.ENAMETOOLONG

@@ -416,7 +416,11 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options, e *early) int {
 		// The command has its own umask now (fork copies it); PID 1 creates
 		// files for it with modes that already have its umask applied.
 		unix.Umask(0)
-		go serveGuard(guardFD, newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix))
+		g := newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix)
+		if o.Debug || o.Monitor {
+			g.logf = func(line string) { fmt.Fprintln(os.Stderr, line) }
+		}
+		go serveGuard(guardFD, g)
 	}
 	var exitStages []Stage
 	if o.Timeline {

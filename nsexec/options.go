@@ -41,6 +41,9 @@ type Options struct {
 
 	// Debug makes the init stage report what it did on stderr.
 	Debug bool `json:"debug,omitempty"`
+	// Monitor makes the init stage log each operation the guard refuses
+	// (also on with Debug).
+	Monitor bool `json:"monitor,omitempty"`
 
 	// Stdin, Stdout and Stderr of the command; nil means the supervisor's
 	// own. They are inherited, not copied: the command writes to them

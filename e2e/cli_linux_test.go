@@ -152,3 +152,24 @@ func TestRuntimeExecDeny(t *testing.T) {
 		}
 	})
 }
+
+// TestMonitorLogsRefusals: with -m, every operation the guard refuses is one
+// line on stderr naming the operation, the path and the process; without
+// -m, nothing of the kind is printed.
+func TestMonitorLogsRefusals(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("w.json", `{"filesystem": {"allowWrite": ["."]}}`)
+		res := s.fence("-m", "-s", cfg, "-c", "touch .zshrc; echo after")
+		if !ranInside(t, res) {
+			return
+		}
+		want := regexp.MustCompile(`(?m)^\[fence:guard\] \d\d:\d\d:\d\d ✗ write ` + regexp.QuoteMeta(s.path(".zshrc")) + ` \(touch:\d+\)$`)
+		if !want.MatchString(res.stderr) || !strings.Contains(res.stdout, "after") {
+			t.Errorf("-m: want a refusal line for .zshrc\n%v", res)
+		}
+		res = s.fence("-s", cfg, "-c", "touch .zshrc")
+		if strings.Contains(res.stderr, "[fence:guard]") {
+			t.Errorf("without -m the guard must stay quiet\n%v", res)
+		}
+	})
+}

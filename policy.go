@@ -150,6 +150,15 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if f.DefaultDenyRead {
 		fp.DefaultDenyRead = true
 		fp.ReadOnly = append(s.expandAll(systemReadPaths), allowRead...)
+		// Merged-/usr systems have /bin, /lib, /lib64 as symlinks; the
+		// scaffold root needs the links too, or no program finds its ELF
+		// interpreter.
+		for _, p := range systemReadPaths {
+			abs := config.ExpandPath(p, s.Home, s.Cwd)
+			if t, err := os.Readlink(abs); err == nil {
+				fp.Links = append(fp.Links, [2]string{abs, t})
+			}
+		}
 	}
 	if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
 		// The private /tmp would hide the working directory; keep it

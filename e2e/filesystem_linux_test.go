@@ -686,3 +686,30 @@ func TestFSHardLink(t *testing.T) {
 		mustHaveContent(t, s.path("locked.txt"), "orig-locked\n", "denyWrite file via a hard link")
 	})
 }
+
+// TestFSDefaultDenyRead: with defaultDenyRead only system paths, allowRead
+// and allowWrite are visible; programs still run (merged-/usr symlinks such
+// as /lib64 are recreated), and everything else is hidden.
+func TestFSDefaultDenyRead(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("visible.txt", "seen\n")
+		s.write("home/private.txt", "secret\n")
+		cfg := s.config("ddr.json", `{"filesystem": {"defaultDenyRead": true, "allowRead": ["."], "allowWrite": ["./out"]}}`)
+		s.mkdir("out")
+		res := s.fence("-s", cfg, "-c", `cat visible.txt; cat "$HOME/private.txt" 2>/dev/null || echo private-hidden; ls /var/log >/dev/null 2>&1 || echo varlog-hidden; echo w > out/f && echo wrote; /usr/bin/env true && echo exec-ok`)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, want := range []string{"seen\n", "exec-ok\n", "wrote\n", "varlog-hidden\n"} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("output lacks %q\n%v", want, res)
+			}
+		}
+		// HOME is inside the workspace here (allowRead "."), so it is
+		// visible; a path outside every allowed one is not.
+		if strings.Contains(res.stdout, "private-hidden") {
+			t.Errorf("allowRead \".\" should make the workspace (and HOME inside it) readable\n%v", res)
+		}
+		mustHaveContent(t, s.path("out/f"), "w\n", "allowWrite under defaultDenyRead")
+	})
+}

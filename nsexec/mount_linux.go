@@ -127,6 +127,16 @@ func buildRoot(fs *FSPolicy) error {
 
 	// 4. Read-only binds (visible parts of a defaultDenyRead root, or paths
 	// under the private /tmp), writable, then protected, then masks.
+	if fs.DefaultDenyRead {
+		for _, l := range fs.Links {
+			if err := ensureDir(filepath.Dir(stage + l[0])); err != nil {
+				return err
+			}
+			if err := os.Symlink(l[1], stage+l[0]); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("create symlink %s: %w", l[0], err)
+			}
+		}
+	}
 	for _, d := range readOnly {
 		if err := attach(d); err != nil {
 			return err

@@ -83,6 +83,9 @@ type FSPolicy struct {
 	// DefaultDenyRead root, or paths hidden by the private /tmp that must
 	// stay readable (the working directory). Missing paths are skipped.
 	ReadOnly []string `json:"readOnly,omitempty"`
+	// Links are symlinks (path, target) recreated in a DefaultDenyRead
+	// scaffold before the binds, e.g. /lib64 -> usr/lib64.
+	Links [][2]string `json:"links,omitempty"`
 	// Writable paths (directories or files) are bound read-write. Missing
 	// paths are skipped.
 	Writable []string `json:"writable,omitempty"`

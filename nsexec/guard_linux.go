@@ -113,10 +113,13 @@ type guard struct {
 	// bound are the unix socket paths the sandbox created itself (bind):
 	// connecting to them is always allowed.
 	bound map[string]bool
+	// created are files matching a no-write pattern that the sandbox
+	// created itself (see kept).
+	created map[string]bool
 }
 
 func newGuard(paths, patterns []string, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}}
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[string]bool{}}
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, globRegexp(p))
 	}
@@ -281,8 +284,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 				return -1, errno
 			}
 		}
-		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.denied(full) {
+		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "write", full)
+		}
+		if c.flags&unix.O_CREAT != 0 {
+			defer g.madeHere(full) // after the open: created or not, it is now ours or was free
 		}
 		if full == "/dev/tty" && !hasTTY(pid) {
 			// PID 1 has the terminal; a command without one must not get
@@ -352,23 +358,35 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if g.refuse(parent, base, full) {
 			return -1, g.deny(pid, "mkdir", full)
 		}
-		return -1, errnoOf(unix.Mkdirat(parent, base, c.mode&^umask()))
+		err := unix.Mkdirat(parent, base, c.mode&^umask())
+		if err == nil {
+			g.madeHere(full)
+		}
+		return -1, errnoOf(err)
 	case opMknod:
 		if g.refuse(parent, base, full) {
 			return -1, g.deny(pid, "mknod", full)
 		}
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
-		return -1, errnoOf(unix.Mknodat(parent, base, mode, int(c.dev)))
+		err := unix.Mknodat(parent, base, mode, int(c.dev))
+		if err == nil {
+			g.madeHere(full)
+		}
+		return -1, errnoOf(err)
 	case opSymlink:
 		if g.refuse(parent, base, full) || g.ancestors[full] {
 			return -1, g.deny(pid, "symlink", full)
 		}
-		return -1, errnoOf(unix.Symlinkat(target, parent, base))
+		err := unix.Symlinkat(target, parent, base)
+		if err == nil {
+			g.madeHere(full)
+		}
+		return -1, errnoOf(err)
 	case opTruncate:
 		if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
 			return -1, errno
 		}
-		if g.denied(full) {
+		if g.kept(parent, base, full) {
 			return -1, g.deny(pid, "truncate", full)
 		}
 		// Through an fd, so that a magic link (/proc/PID/fd/N) is checked
@@ -384,12 +402,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		defer unix.Close(fd)
 		return -1, errnoOf(unix.Ftruncate(fd, int64(c.length)))
 	case opUnlink:
-		if g.denied(full) || g.ancestors[full] {
+		if g.kept(parent, base, full) || g.ancestors[full] {
 			return -1, g.deny(pid, "unlink", full)
 		}
 		return -1, errnoOf(unix.Unlinkat(parent, base, c.flags))
 	case opLink, opRename:
-		if g.names[full] || g.ancestors[full] || g.denied(full) {
+		if g.names[full] || g.ancestors[full] || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -397,15 +415,21 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, errno
 		}
 		defer unix.Close(oparent)
-		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.denied(ofull)) {
+		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.kept(oparent, obase, ofull)) {
 			// Renaming a directory above a protected path would carry the
 			// read-only binds away and free the protected names.
 			return -1, g.deny(pid, "rename", ofull)
 		}
+		var err error
 		if c.op == opLink {
-			return -1, errnoOf(unix.Linkat(oparent, obase, parent, base, c.flags))
+			err = unix.Linkat(oparent, obase, parent, base, c.flags)
+		} else {
+			err = unix.Renameat2(oparent, obase, parent, base, uint(c.flags))
 		}
-		return -1, errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
+		if err == nil {
+			g.madeHere(full)
+		}
+		return -1, errnoOf(err)
 	}
 	return -1, unix.ENOSYS
 }
@@ -446,14 +470,38 @@ func (g *guard) denied(full string) bool {
 	return false
 }
 
+// kept reports whether full (base in parent) is a file the no-write
+// patterns keep as it is: it matches, it exists, and the sandbox did not
+// create it. Files the sandbox creates itself (a certificate pip unpacks, a
+// fixture npm installs) stay free for it to change: the patterns protect
+// the user's files, not names.
+func (g *guard) kept(parent int, base, full string) bool {
+	if !g.denied(full) {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.created[full]
+}
+
+// madeHere records that the sandbox created full, if a pattern matches it.
+func (g *guard) madeHere(full string) {
+	if g.denied(full) {
+		g.mu.Lock()
+		g.created[full] = true
+		g.mu.Unlock()
+	}
+}
+
 // refuse reports whether creating full (base in parent) must be refused: it
 // is a protected name that does not exist. An existing protected name is a
 // read-only bind mount; the operation then fails or succeeds on its own
 // (EEXIST, EROFS, or a read-only open), as it would without the guard.
 func (g *guard) refuse(parent int, base, full string) bool {
-	if g.denied(full) {
-		return true
-	}
 	if !g.names[full] {
 		return false
 	}
@@ -495,7 +543,10 @@ func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
 		return fd, 0
 	}
 	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
-	if err != nil || strings.HasPrefix(real, "/") && g.denied(real) {
+	g.mu.Lock()
+	ours := g.created[real]
+	g.mu.Unlock()
+	if err != nil || strings.HasPrefix(real, "/") && g.denied(real) && !ours {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", real)
 	}

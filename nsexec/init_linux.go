@@ -298,10 +298,9 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 var guardFD = -1
 
 // landlockWritable lists the hierarchies Landlock lets the command write:
-// the writable binds, the private /tmp, and the device nodes.
+// the writable binds and /tmp (landlock.Apply adds /dev itself).
 func landlockWritable(o *Options) []string {
-	w := append([]string{"/tmp", "/dev"}, o.FS.Writable...)
-	return w
+	return append([]string{"/tmp"}, o.FS.Writable...)
 }
 
 // dropCapabilities empties the bounding, ambient, inheritable, permitted and

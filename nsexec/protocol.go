@@ -8,8 +8,9 @@ package nsexec
 // file descriptors ride along as SCM_RIGHTS on the packet that names them.
 //
 //	parent → child  msgOptions{Options}          first packet, the whole policy
-//	child  → parent msgReady{Listeners: n} + n fds   mounts, lo, listeners done;
-//	                                              the command has been started
+//	child  → parent msgReady{Listeners: n} + n fds   mounts, lo, listeners and
+//	                                              restrictions done; the command
+//	                                              starts right after
 //	child  → parent msgError{Err}                 instead of msgReady on failure;
 //	                                              the child then exits 255
 //	parent → child  msgSignal{Signal}             forward a signal to the command

@@ -225,6 +225,54 @@ func TestSIGTERMReachesCommand(t *testing.T) {
 	})
 }
 
+// PID 1 of the sandbox survives the signals a terminal or the command can
+// send it: Ctrl-C's SIGINT reaches the whole foreground group (fence, PID 1
+// and the command), and the command may signal PID 1 itself. If PID 1 died,
+// the kernel would kill the command with it.
+func TestInitSurvivesSignals(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// From inside: every catchable signal the runtime would act on.
+		res := s.fence("-c", `for sig in INT TERM HUP QUIT USR1 USR2 PIPE ALRM; do kill -s $sig 1 || echo "kill $sig failed"; done; sleep 0.2; echo alive`)
+		if res.code != 0 || res.stdout != "alive\n" {
+			t.Errorf("command signalling PID 1: want exit 0 and \"alive\": %v", res)
+		}
+
+		// From the host, as the terminal does: SIGINT to fence's whole
+		// process group while the command traps it.
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-c", `trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done`)
+		cmd.SysProcAttr.Setpgid = true
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(stdout)
+		if line, err := br.ReadString('\n'); line != "ready\n" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("first line %q (%v), want \"ready\"; stderr %q", line, err, stderr.String())
+		}
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(br)
+		_ = cmd.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("fence did not exit after SIGINT within %v; output %q", runTimeout, rest)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 7 || string(rest) != "got-int\n" {
+			t.Errorf("after SIGINT to the process group: exit %d, output %q; want exit 7 from the command's trap and \"got-int\"; stderr %q",
+				code, rest, stderr.String())
+		}
+	})
+}
+
 // No command: exit 1 and a message.
 func TestNoCommand(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
@@ -81,7 +80,7 @@ func Init() {
 	if err := sendReady(ctrl, listeners, tl); err != nil {
 		os.Exit(255)
 	}
-	os.Exit(run(ctrl, cmd, o, early))
+	os.Exit(run(ctrl, cmd, o))
 }
 
 func readOptions(ctrl *os.File) (*Options, error) {
@@ -169,44 +168,47 @@ func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 	return err
 }
 
-// setup performs every privileged step, in the only safe order, and leaves
-// the init stage with no capabilities, no_new_privs, Landlock and seccomp.
-// early is the policy-independent work started before the policy arrives.
+// early is the policy-independent work done before the policy arrives.
 type early struct {
-	lo   chan error     // result of bringing lo up (nil at once without a netns)
-	sigs chan os.Signal // terminal signals PID 1 must survive
-	chld chan os.Signal // SIGCHLD, to reap
+	lo error // result of bringing lo up (nil without a netns)
 }
 
 func startEarly(newNetns bool) *early {
-	e := &early{lo: make(chan error, 1), sigs: make(chan os.Signal, 8), chld: make(chan os.Signal, 1)}
+	e := &early{}
 	// lo up can wait for the kernel's rtnl lock (the asynchronous teardown
-	// of earlier network namespaces takes it). Done here, synchronously, it
-	// overlaps with the supervisor's config loading; on another goroutine
-	// its blocking syscall would hold the only P (GOMAXPROCS=1) and delay
-	// everything else.
+	// of earlier network namespaces takes it). Done here, it overlaps with
+	// the supervisor's config loading.
 	if newNetns {
-		e.lo <- netns.LoopbackUp()
-	} else {
-		e.lo <- nil
+		e.lo = netns.LoopbackUp()
 	}
-	// PID 1 would otherwise die from the terminal's SIGINT/SIGQUIT/SIGHUP
-	// (the Go runtime's default), taking the sandbox with it. Catching them
-	// (not ignoring: ignored dispositions survive execve) keeps PID 1 alive;
-	// the terminal has already delivered them to the command's group, and
-	// the supervisor forwards the rest over the control socket.
-	signal.Notify(e.sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM, unix.SIGTSTP,
-		unix.SIGTTIN, unix.SIGTTOU, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
-	go func() {
-		for range e.sigs {
-		}
-	}()
-	// Children are reaped on SIGCHLD with WNOHANG rather than in a blocking
-	// wait4, which would hold the only P while the guard needs it.
-	signal.Notify(e.chld, unix.SIGCHLD)
+	// PID 1 must survive the terminal's SIGINT/SIGQUIT/SIGHUP (delivered to
+	// the whole foreground group) and anything the command sends it; the
+	// command gets those signals itself, and the supervisor forwards the
+	// rest over the control socket. The Go runtime installed handlers that
+	// exit or dump on them. With the default disposition instead, the kernel
+	// drops every signal but SIGKILL/SIGSTOP from an ancestor namespace
+	// before delivery to a PID namespace's init (SIGNAL_UNKILLABLE), and
+	// the default is what the command must inherit anyway. signal.Notify
+	// would do the same job at about 0.2 ms per signal: each one is a round
+	// trip through the runtime's signal-mask thread, and this thread is
+	// locked.
+	for _, sig := range []unix.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM,
+		unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE, unix.SIGALRM} {
+		setDefaultDisposition(sig)
+	}
 	return e
 }
 
+// setDefaultDisposition sets sig's disposition to SIG_DFL behind the Go
+// runtime's back. An all-zero kernel struct sigaction is SIG_DFL, no flags
+// and an empty mask on every architecture.
+func setDefaultDisposition(sig unix.Signal) {
+	var act [4]uint64
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+}
+
+// setup performs every privileged step, in the only safe order, and leaves
+// the init stage with no capabilities, no_new_privs, Landlock and seccomp.
 func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	// Non-dumpable first: until the capabilities are gone, nothing in the
 	// sandbox may ptrace or read /proc/1/mem of this process.
@@ -225,8 +227,8 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	var listeners []*os.File
 	// Listeners need lo up; both need capabilities, so they precede the
 	// capability drop.
-	if err := <-e.lo; err != nil {
-		return nil, err
+	if e.lo != nil {
+		return nil, e.lo
 	}
 	if !o.HostNetwork {
 		for _, addr := range o.Listeners {
@@ -331,41 +333,43 @@ func dropCapabilities() error {
 	return nil
 }
 
+// command is the program to start inside the sandbox. It is started with
+// syscall.ForkExec, not os/exec: any os.Process makes the os package probe
+// pidfd support once per process, by forking a child, which costs a
+// fraction of a millisecond on every sandbox start.
+type command struct {
+	path string
+	args []string
+	attr syscall.ProcAttr
+	err  error // lookup failure, reported as the command's start failure
+}
+
 // prepareCommand resolves the program inside the sandbox.
-func prepareCommand(o *Options) (*exec.Cmd, error) {
-	attr := &syscall.SysProcAttr{}
+func prepareCommand(o *Options) (*command, error) {
+	sys := &syscall.SysProcAttr{}
 	if o.TTY {
 		// The command's process group takes the terminal, so job control
 		// and Ctrl-C work like outside. SIGTTOU is blocked in the forked
 		// child, so the TIOCSPGRP from a background group succeeds.
-		attr.Foreground = true
-		attr.Ctty = 0
+		sys.Foreground = true
+		sys.Ctty = 0
 	} else {
 		// No terminal: a new session, so there is no controlling tty to
 		// inject keystrokes into.
-		attr.Setsid = true
+		sys.Setsid = true
 	}
-	cmd := &exec.Cmd{
-		Path:        o.Path,
-		Args:        o.Args,
-		Env:         o.Env,
-		Dir:         o.Dir,
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		SysProcAttr: attr,
-	}
+	c := &command{path: o.Path, args: o.Args, attr: syscall.ProcAttr{
+		Dir:   o.Dir,
+		Env:   o.Env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   sys,
+	}}
 	if !strings.Contains(o.Path, "/") {
 		// Not found stays an exec failure of the command (127, reported by
 		// run), as `bash -c` would report it, not a sandbox failure.
-		if p, err := lookPath(o.Path, o.Env); err == nil {
-			cmd.Path = p
-		} else {
-			cmd.Path = ""
-			cmd.Err = err
-		}
+		c.path, c.err = lookPath(o.Path, o.Env)
 	}
-	return cmd, nil
+	return c, nil
 }
 
 // lookPath searches PATH from the command's environment, not ours.
@@ -385,32 +389,42 @@ func lookPath(file string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+	return "", os.ErrNotExist
 }
 
 // run starts the command, forwards signals asked for by the supervisor and
 // reaps every child until the command exits. It returns the exit status for
 // PID 1, which the supervisor passes on as fence's own.
-func run(ctrl *os.File, cmd *exec.Cmd, o *Options, e *early) int {
-	chld := e.chld
-	if err := cmd.Start(); err != nil {
-		var ee *exec.Error
-		if errors.As(err, &ee) || errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(os.Stderr, "fence: %s: command not found\n", cmd.Args[0])
+func run(ctrl *os.File, cmd *command, o *Options) int {
+	err := cmd.err
+	var child int
+	if err == nil {
+		child, err = syscall.ForkExec(cmd.path, cmd.args, &cmd.attr)
+	}
+	if err != nil {
+		name := cmd.args[0]
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(os.Stderr, "fence: %s: command not found\n", name)
 			return 127
+		case errors.Is(err, os.ErrPermission):
+			fmt.Fprintf(os.Stderr, "fence: %s: permission denied\n", name)
+		default:
+			fmt.Fprintf(os.Stderr, "fence: start %s: %v\n", name, err)
 		}
-		if errors.Is(err, os.ErrPermission) {
-			fmt.Fprintf(os.Stderr, "fence: %s: permission denied\n", cmd.Args[0])
-			return 126
-		}
-		fmt.Fprintf(os.Stderr, "fence: start %s: %v\n", cmd.Args[0], err)
 		return 126
 	}
-	pid := cmd.Process.Pid
-	// Started with GOGC=off for a fast set-up; from here on PID 1 may live
-	// as long as the command and serve the guard: collect again.
-	debug.SetGCPercent(100)
-	go controlLoop(ctrl, pid)
+	var started int64
+	if o.Timeline {
+		started = Now()
+	}
+	// This goroutine's thread alone carries Landlock (see setup) and must
+	// never run the guard; from here on it only waits for the reaper. Every
+	// wake-up of a locked thread is a hand-off between OS threads, so the
+	// goroutines that wake often (reaping, control, guard) run unlocked.
+	done := make(chan int)
+	go func() { done <- reap(ctrl, child, o, started) }()
+	go controlLoop(ctrl, child)
 	if guardFD >= 0 {
 		// The command has its own umask now (fork copies it); PID 1 creates
 		// files for it with modes that already have its umask applied.
@@ -421,12 +435,24 @@ func run(ctrl *os.File, cmd *exec.Cmd, o *Options, e *early) int {
 		}
 		go serveGuard(guardFD, g)
 	}
-	var exitStages []Stage
-	if o.Timeline {
-		exitStages = []Stage{{"started", Now()}}
-	}
+	// Started with GOGC=off for a fast set-up; from here on PID 1 may live
+	// as long as the command and serve the guard: collect again.
+	debug.SetGCPercent(100)
+	return <-done
+}
+
+// reap waits for the command, reaping every orphan re-parented to PID 1 on
+// the way, then empties the sandbox and reports the exit status to the
+// supervisor. It returns the status.
+func reap(ctrl *os.File, pid int, o *Options, started int64) int {
+	// Registered after the command started, off the critical path: a child
+	// that exited before this is found by the first WNOHANG pass. Waiting
+	// on SIGCHLD rather than in a blocking wait4 keeps the P free for the
+	// guard.
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, unix.SIGCHLD)
 	code := 255
-reap:
+loop:
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -434,7 +460,7 @@ reap:
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:
-			break reap
+			break loop
 		case wpid == 0:
 			<-chld // nothing to reap yet
 			continue
@@ -448,8 +474,9 @@ reap:
 		break
 	}
 	signal.Stop(chld)
-	if exitStages != nil {
-		exitStages = append(exitStages, Stage{"command-exited", Now()})
+	var exitStages []Stage
+	if o.Timeline {
+		exitStages = []Stage{{"started", started}, {"command-exited", Now()}}
 	}
 	// Nothing may outlive the command: kill every other process of the
 	// namespace (kill(-1) from PID 1 reaches exactly those) and reap them,

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"sync"
 	"syscall"
@@ -23,7 +22,6 @@ func IsInit() bool {
 
 // Process is a running sandbox as seen from the supervisor.
 type Process struct {
-	cmd      *exec.Cmd
 	ctrl     *os.File
 	release  chan struct{}
 	exited   chan struct{} // closed by readLoop
@@ -75,7 +73,7 @@ func Start(o *Options) (*Process, error) {
 // supervisor spawns early so that the init stage's runtime start overlaps
 // with config loading; it then sends the policy with Start, or calls Abort.
 type Pending struct {
-	cmd         *exec.Cmd
+	pid         int // valid once spawned delivered nil
 	ctrl        *os.File
 	hostNetwork bool
 	t0, t1      int64
@@ -126,29 +124,30 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 		attr.AmbientCaps = initCaps
 	}
 
-	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: initArgs(hostNetwork),
+	// syscall.ForkExec, not os/exec: any os.Process makes the os package
+	// probe pidfd support once per process by forking a throwaway child,
+	// a fraction of a millisecond on every sandbox start.
+	pattr := &syscall.ProcAttr{
 		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
 		// start faster. GOGC=off: set-up allocates little and briefly, a
 		// collection there is pure cost; the init stage turns the collector
 		// back on once the command runs (it may serve the guard for hours).
 		// The command's environment travels in Options.
-		Env:         []string{"GOMAXPROCS=1", "GOGC=off"},
-		Stdin:       orStd(stdin, os.Stdin),
-		Stdout:      orStd(stdout, os.Stdout),
-		Stderr:      orStd(stderr, os.Stderr),
-		ExtraFiles:  []*os.File{child},
-		SysProcAttr: attr,
+		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
+		// The control socket becomes fd 3 (controlFD).
+		Files: []uintptr{orStd(stdin, os.Stdin).Fd(), orStd(stdout, os.Stdout).Fd(),
+			orStd(stderr, os.Stderr).Fd(), child.Fd()},
+		Sys: attr,
 	}
-	pd := &Pending{cmd: cmd, ctrl: parent, hostNetwork: hostNetwork, t0: Now(),
+	pd := &Pending{ctrl: parent, hostNetwork: hostNetwork, t0: Now(),
 		spawned: make(chan error, 1), release: make(chan struct{})}
 	go func() {
 		// Pdeathsig is tied to the spawning thread, not the process: lock
 		// it, and keep it until release.
 		runtime.LockOSThread()
-		err := cmd.Start()
+		pid, err := syscall.ForkExec("/proc/self/exe", initArgs(hostNetwork), pattr)
 		child.Close()
+		pd.pid = pid
 		pd.t1 = Now()
 		pd.spawned <- err
 		if err == nil {
@@ -157,6 +156,18 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 		// Returning while locked ends the thread: intended.
 	}()
 	return pd, nil
+}
+
+// waitPID waits for the init stage (a child of ours, so its pid cannot be
+// reused before this reaps it) to exit.
+func waitPID(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws, err
+		}
+	}
 }
 
 func initArgs(hostNetwork bool) []string {
@@ -184,7 +195,7 @@ func (pd *Pending) Abort() {
 		return
 	}
 	pd.ctrl.Close()
-	_, _ = pd.cmd.Process.Wait()
+	_, _ = waitPID(pd.pid)
 	close(pd.release)
 }
 
@@ -207,7 +218,7 @@ func (pd *Pending) Start(o *Options) (*Process, error) {
 		pd.Abort()
 		return nil, fmt.Errorf("sandbox policy is too large (%d bytes, max %d)", len(payload), maxMessage)
 	}
-	p := &Process{cmd: pd.cmd, ctrl: pd.ctrl, Pid: pd.cmd.Process.Pid, release: pd.release}
+	p := &Process{ctrl: pd.ctrl, Pid: pd.pid, release: pd.release}
 	if o.Timeline {
 		p.Stages = []Stage{{"spawn", pd.t0}, {"spawned", pd.t1}, {"policy-sent", Now()}}
 	}
@@ -230,8 +241,8 @@ func orStd(f, std *os.File) *os.File {
 }
 
 func (p *Process) kill() {
-	_ = p.cmd.Process.Kill()
-	_, _ = p.cmd.Process.Wait()
+	_ = unix.Kill(p.Pid, unix.SIGKILL)
+	_, _ = waitPID(p.Pid)
 	p.ctrl.Close()
 	close(p.release)
 }
@@ -417,16 +428,15 @@ func (p *Process) Wait() (int, error) {
 		p.ctrl.Close()
 		// Reap PID 1 in the background: its exit only frees the
 		// namespaces now.
-		go func() { _ = p.cmd.Wait(); close(p.release) }()
+		go func() { _, _ = waitPID(p.Pid); close(p.release) }()
 		return p.code, nil
 	}
 	// PID 1 died without reporting; wait4 tells how.
 	p.ctrl.Close()
-	err := p.cmd.Wait()
+	st, err := waitPID(p.Pid)
 	close(p.release)
-	st, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok {
-		return 1, fmt.Errorf("wait for sandbox: %w", err)
+	if err != nil {
+		return 1, fmt.Errorf("wait for sandbox init stage %d: %w", p.Pid, err)
 	}
 	if st.Signaled() {
 		// Only SIGKILL can kill PID 1 of a namespace from outside.

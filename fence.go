@@ -71,6 +71,8 @@ type Spec struct {
 	// monotonic offset from StartMono (nsexec.Now at process start).
 	Timeline  io.Writer
 	StartMono int64
+
+	paths resolver // symlink resolution for the current plan
 }
 
 // takePending returns and clears s.Pending.

@@ -51,7 +51,7 @@ func (s *Spec) expand(p string) []string {
 		}
 	}
 	if !strings.ContainsAny(abs, "*?[") {
-		if r, err := filepath.EvalSymlinks(abs); err == nil {
+		if r, err := s.paths.eval(abs); err == nil {
 			return []string{r}
 		}
 		return nil
@@ -64,7 +64,7 @@ func (s *Spec) expand(p string) []string {
 	matches, _ := filepath.Glob(abs)
 	out := matches[:0]
 	for _, m := range matches {
-		if r, err := filepath.EvalSymlinks(m); err == nil {
+		if r, err := s.paths.eval(m); err == nil {
 			out = append(out, r)
 		}
 	}
@@ -266,6 +266,7 @@ func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 }
 
 func (s *Spec) planFS() (*nsexec.Options, error) {
+	s.paths = resolver{} // a plan sees the filesystem as it is now
 	if err := s.defaults(); err != nil {
 		return nil, err
 	}
@@ -300,7 +301,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Debug:   s.Debug,
 		Monitor: s.Monitor,
 	}
-	o.FS.NoExec = runtimeDenied(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
+	o.FS.NoExec = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH"))
 	n := &c.Network
 	o.Unix = nsexec.UnixPolicy{
 		AllowAll: n.AllowAllUnixSockets,
@@ -324,7 +325,7 @@ func (s *Spec) defaults() error {
 		}
 		s.Cwd = wd
 	}
-	if r, err := filepath.EvalSymlinks(s.Cwd); err == nil {
+	if r, err := s.paths.eval(s.Cwd); err == nil {
 		s.Cwd = r
 	}
 	if s.Home == "" {

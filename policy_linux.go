@@ -17,7 +17,7 @@ var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/b
 // keeps other programs that share the binary working: denying reboot leaves
 // systemctl alone, denying one applet leaves a multi-call binary's others.
 // A token that is a path is masked as given.
-func runtimeDenied(tokens []string, path string) []string {
+func runtimeDenied(res *resolver, tokens []string, path string) []string {
 	if len(tokens) == 0 {
 		return nil
 	}
@@ -30,7 +30,7 @@ func runtimeDenied(tokens []string, path string) []string {
 		if !filepath.IsAbs(d) {
 			continue
 		}
-		r, err := filepath.EvalSymlinks(d)
+		r, err := res.eval(d)
 		if err != nil || seen[r] {
 			continue
 		}

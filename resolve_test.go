@@ -1,0 +1,69 @@
+package fence
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The resolver must agree with filepath.EvalSymlinks on every path, with a
+// fresh cache and with one shared across all lookups (the cache keys are
+// where a wrong answer would hide).
+func TestResolverMatchesEvalSymlinks(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
+	must(os.MkdirAll(filepath.Join(root, "home/u/proj/.git"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/bin/tool"), nil, 0o755))
+	must(os.WriteFile(filepath.Join(root, "home/u/file"), nil, 0o644))
+	links := map[string]string{
+		"bin":              "usr/bin",                           // relative, like merged /usr
+		"abs":              filepath.Join(root, "usr"),          // absolute
+		"home/u/up":        "..",                                // to the parent
+		"home/u/proj/back": "../../../usr/bin/../bin/tool",      // .. through a symlink (bin)
+		"home/u/chain1":    "chain2",                            // chain
+		"home/u/chain2":    "proj/.git",                         //
+		"home/u/dangling":  "nowhere/x",                         // missing target
+		"home/u/loop1":     "loop2",                             // loop
+		"home/u/loop2":     "loop1",                             //
+		"home/u/viafile":   "file/x",                            // through a regular file
+		"home/u/dot":       "./proj/./.git/",                    // dots and a trailing slash
+		"home/link":        filepath.Join(root, "home/u/up/u/"), // absolute through a link
+	}
+	for name, target := range links {
+		must(os.Symlink(target, filepath.Join(root, name)))
+	}
+	rels := []string{
+		"", "usr", "usr/bin/tool", "bin", "bin/tool", "bin/../bin/tool", "abs/bin/tool", "abs/..",
+		"home/u/up", "home/u/up/u/file", "home/u/proj/back", "home/u/chain1", "home/u/chain1/..",
+		"home/u/dangling", "home/u/loop1", "home/u/viafile", "home/u/dot", "home/link/proj",
+		"home/link/chain1", "missing", "missing/deeper", "home/u/file/x", "bin/../../..", "home/./u//proj/",
+	}
+	shared := &resolver{}
+	for pass := 0; pass < 2; pass++ { // the second pass hits the shared cache only
+		for _, rel := range rels {
+			p := filepath.Join(root, rel)
+			if rel != "" && rel[len(rel)-1] == '/' {
+				p += "/"
+			}
+			want, wantErr := filepath.EvalSymlinks(p)
+			for _, r := range []*resolver{{}, shared} {
+				got, err := r.eval(p)
+				if (err != nil) != (wantErr != nil) || got != want {
+					t.Errorf("eval(%q) = %q, %v; EvalSymlinks = %q, %v", p, got, err, want, wantErr)
+				}
+			}
+		}
+	}
+	if _, err := (&resolver{}).eval("relative/path"); err == nil {
+		t.Error("eval of a relative path: want an error")
+	}
+}

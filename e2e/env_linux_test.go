@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"os"
 	"regexp"
 	"strconv"
@@ -24,6 +26,40 @@ func TestNoOrphans(t *testing.T) {
 		var left []int
 		if !waitUntil(runTimeout, func() bool { left = processesWithCmdline(cmdline); return len(left) == 0 }) {
 			t.Errorf("processes left after fence returned: %v (sleep 1234.5)", left)
+			for _, pid := range left {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	})
+}
+
+// When fence itself is killed (SIGKILL: no chance to clean up), the
+// sandbox dies with it: the init stage has fence's death signal, and the
+// kernel kills the rest of the PID namespace with it.
+func TestSandboxDiesWithFence(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		const cmdline = "sleep\x001234.6\x00"
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-c", "echo ready; sleep 1234.6")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if line != "ready\n" {
+			t.Fatalf("first line %q, want \"ready\"", line)
+		}
+		var left []int
+		if !waitUntil(runTimeout, func() bool { left = processesWithCmdline(cmdline); return len(left) == 0 }) {
+			t.Errorf("sandboxed processes left after fence was killed: %v (sleep 1234.6)", left)
 			for _, pid := range left {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}

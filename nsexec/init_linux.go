@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -445,26 +444,22 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 // the way, then empties the sandbox and reports the exit status to the
 // supervisor. It returns the status.
 func reap(ctrl *os.File, pid int, o *Options, started int64) int {
-	// Registered after the command started, off the critical path: a child
-	// that exited before this is found by the first WNOHANG pass. Waiting
-	// on SIGCHLD rather than in a blocking wait4 keeps the P free for the
-	// guard.
-	chld := make(chan os.Signal, 1)
-	signal.Notify(chld, unix.SIGCHLD)
+	// A blocking wait4 for any child: orphans re-parented to PID 1 are
+	// reaped as they come. It does not starve the guard and control
+	// goroutines of the only P: the runtime hands the P to another thread
+	// while a syscall blocks. (os/signal's SIGCHLD would cost two more
+	// threads and a locked-thread round trip per start.)
 	code := 255
-loop:
 	for {
 		var ws unix.WaitStatus
-		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		switch {
-		case errors.Is(err, unix.EINTR):
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
 			continue
-		case err != nil:
-			break loop
-		case wpid == 0:
-			<-chld // nothing to reap yet
-			continue
-		case wpid != pid:
+		}
+		if err != nil {
+			break // ECHILD: cannot happen before the command is reaped
+		}
+		if wpid != pid {
 			continue // an orphan re-parented to us
 		}
 		code = ws.ExitStatus()
@@ -473,7 +468,6 @@ loop:
 		}
 		break
 	}
-	signal.Stop(chld)
 	var exitStages []Stage
 	if o.Timeline {
 		exitStages = []Stage{{"started", started}, {"command-exited", Now()}}

@@ -71,8 +71,18 @@ type Spec struct {
 	// monotonic offset from StartMono (nsexec.Now at process start).
 	Timeline  io.Writer
 	StartMono int64
+	// Marks are stages of the caller's own (config loaded, ...) for the
+	// timeline; Run adds its own.
+	Marks []nsexec.Stage
 
 	paths resolver // symlink resolution for the current plan
+}
+
+// mark records a timeline stage if a timeline was asked for.
+func (s *Spec) mark(name string) {
+	if s.Timeline != nil {
+		s.Marks = append(s.Marks, nsexec.Stage{Name: name, Mono: nsexec.Now()})
+	}
 }
 
 // takePending returns and clears s.Pending.

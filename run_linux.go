@@ -1,10 +1,12 @@
 package fence
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec"
@@ -38,6 +40,7 @@ func Run(s *Spec) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	s.mark("planned")
 	nw := &network{srv: s.newProxy(np)}
 	defer nw.close()
 	if np.hostNet {
@@ -130,8 +133,9 @@ func Run(s *Spec) (int, error) {
 	}()
 	code, err := p.Wait()
 	if s.Timeline != nil {
-		stages := append([]nsexec.Stage{{Name: "fence-main", Mono: s.StartMono}}, p.Stages...)
-		stages = append(stages, nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
+		stages := append([]nsexec.Stage{{Name: "fence-main", Mono: s.StartMono}}, s.Marks...)
+		stages = append(append(stages, p.Stages...), nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
+		slices.SortStableFunc(stages, func(a, b nsexec.Stage) int { return cmp.Compare(a.Mono, b.Mono) })
 		for _, st := range stages {
 			fmt.Fprintf(s.Timeline, "[fence:timeline] %-16s +%8.3f ms\n", st.Name, float64(st.Mono-stages[0].Mono)/1e6)
 		}

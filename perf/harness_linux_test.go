@@ -75,7 +75,7 @@ func TestHarnessQuick(t *testing.T) {
 		for _, s := range p.Timeline.Stages {
 			names[s.Name] = true
 		}
-		for _, s := range []string{"fence-main", "exec", "exited"} {
+		for _, s := range []string{"fence-main", "config-loaded", "planned", "policy-received", "exec", "exited"} {
 			if !names[s] {
 				t.Errorf("timeline has no stage %q: %+v", s, p.Timeline.Stages)
 			}

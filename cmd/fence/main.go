@@ -188,6 +188,7 @@ func runSandbox(f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	configMono := nsexec.Now()
 	for _, w := range config.Warnings(sources) {
 		fmt.Fprintln(os.Stderr, "Warning:", w)
 	}
@@ -208,6 +209,7 @@ func runSandbox(f *flags, args []string) error {
 	}
 	if os.Getenv("FENCE_TIMELINE") == "1" {
 		spec.Timeline = os.Stderr
+		spec.Marks = []nsexec.Stage{{Name: "config-loaded", Mono: configMono}}
 	}
 	if f.debug {
 		for _, s := range sources {

@@ -1,7 +1,6 @@
 package nsexec
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,8 +114,8 @@ func readOptions(ctrl *os.File) (*Options, error) {
 	if n == 0 {
 		return nil, io.EOF
 	}
-	var m message
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
+	m, err := decodeMessage(buf[:n])
+	if err != nil {
 		return nil, err
 	}
 	if m.Type != typeOptions || m.Options == nil {
@@ -126,7 +125,7 @@ func readOptions(ctrl *os.File) (*Options, error) {
 }
 
 func fail(ctrl *os.File, err error) {
-	b, _ := json.Marshal(message{Type: typeError, Err: err.Error()})
+	b := encodeMessage(message{Type: typeError, Err: err.Error()})
 	_, _ = ctrl.Write(b)
 	os.Exit(255)
 }
@@ -149,7 +148,7 @@ func Now() int64 {
 }
 
 func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
-	b, _ := json.Marshal(message{Type: typeReady, Listeners: len(listeners), Stages: tl})
+	b := encodeMessage(message{Type: typeReady, Listeners: len(listeners), Stages: tl})
 	var oob []byte
 	if len(listeners) > 0 {
 		fds := make([]int, len(listeners))
@@ -488,7 +487,7 @@ func reap(ctrl *os.File, pid int, o *Options, started int64) int {
 	if exitStages != nil {
 		exitStages = append(exitStages, Stage{"sandbox-empty", Now()})
 	}
-	b, _ := json.Marshal(message{Type: typeExit, Code: code, Stages: exitStages})
+	b := encodeMessage(message{Type: typeExit, Code: code, Stages: exitStages})
 	_, _ = ctrl.Write(b)
 	return code
 }
@@ -502,8 +501,8 @@ func controlLoop(ctrl *os.File, pid int) {
 		if err != nil || n == 0 {
 			return
 		}
-		var m message
-		if json.Unmarshal(buf[:n], &m) != nil {
+		m, err := decodeMessage(buf[:n])
+		if err != nil {
 			continue
 		}
 		switch m.Type {
@@ -532,6 +531,6 @@ func connectFor(ctrl *os.File, seq, port int) {
 	if err != nil {
 		reply.Err = err.Error()
 	}
-	b, _ := json.Marshal(reply)
+	b := encodeMessage(reply)
 	_ = unix.Sendmsg(controlFD, b, oob, nil, 0)
 }

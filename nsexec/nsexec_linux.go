@@ -1,7 +1,6 @@
 package nsexec
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -228,11 +227,7 @@ func (pd *Pending) Start(o *Options) (*Process, error) {
 		pd.Abort()
 		return nil, errors.New("sandbox was spawned with a different network mode")
 	}
-	payload, err := json.Marshal(message{Type: typeOptions, Options: o})
-	if err != nil {
-		pd.Abort()
-		return nil, fmt.Errorf("encode sandbox options: %w", err)
-	}
+	payload := encodeMessage(message{Type: typeOptions, Options: o})
 	if len(payload) > maxMessage {
 		pd.Abort()
 		return nil, fmt.Errorf("sandbox policy is too large (%d bytes, max %d)", len(payload), maxMessage)
@@ -294,8 +289,8 @@ func recvMessage(fd int, maxFDs int) (message, []*os.File, error) {
 			}
 		}
 	}
-	var m message
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
+	m, err := decodeMessage(buf[:n])
+	if err != nil {
 		closeAll(files)
 		return message{}, nil, fmt.Errorf("decode init stage message: %w", err)
 	}
@@ -409,7 +404,7 @@ func (p *Process) Connect(port int) (net.Conn, error) {
 	c := make(chan connResult, 1)
 	p.conns[seq] = c
 	p.mu.Unlock()
-	b, _ := json.Marshal(message{Type: typeConnect, Seq: seq, Port: port})
+	b := encodeMessage(message{Type: typeConnect, Seq: seq, Port: port})
 	if _, err := p.ctrl.Write(b); err != nil {
 		p.mu.Lock()
 		delete(p.conns, seq)
@@ -431,7 +426,7 @@ func (p *Process) Connect(port int) (net.Conn, error) {
 // Signal forwards sig to the command inside the sandbox.
 func (p *Process) Signal(sig syscall.Signal) error {
 	// Safe to call concurrently with Wait: one packet per write.
-	b, _ := json.Marshal(message{Type: typeSignal, Signal: int(sig)})
+	b := encodeMessage(message{Type: typeSignal, Signal: int(sig)})
 	if _, err := p.ctrl.Write(b); err != nil {
 		return fmt.Errorf("forward signal %v: %w", sig, err)
 	}

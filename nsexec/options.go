@@ -3,58 +3,58 @@ package nsexec
 import "os"
 
 // Options describes one sandboxed command. It is built by the orchestration
-// layer from a resolved policy and sent to the init stage as JSON over the
-// control socket. All paths are absolute host paths.
+// layer from a resolved policy and sent to the init stage over the control
+// socket (wire.go). All paths are absolute host paths.
 type Options struct {
 	// Path is the program to run. If it contains no slash it is looked up in
 	// the PATH of Env inside the sandbox.
-	Path string `json:"path"`
+	Path string
 	// Args is the full argv, Args[0] included.
-	Args []string `json:"args"`
+	Args []string
 	// Env is the complete environment of the command.
-	Env []string `json:"env"`
+	Env []string
 	// Dir is the working directory inside the sandbox.
-	Dir string `json:"dir"`
+	Dir string
 
 	// FS is the filesystem policy.
-	FS FSPolicy `json:"fs"`
+	FS FSPolicy
 
 	// Listeners are TCP listeners that the init stage creates inside the
 	// sandbox's network namespace and hands back to the supervisor, in order,
 	// as Process.Listeners.
-	Listeners []string `json:"listeners,omitempty"`
+	Listeners []string
 
 	// Unix is the policy for unix sockets reached by path.
-	Unix UnixPolicy `json:"unix"`
+	Unix UnixPolicy
 
 	// HostNetwork keeps the host's network namespace (relaxed mode,
 	// allowedDomains ["*"]). All other namespaces are still new.
-	HostNetwork bool `json:"hostNetwork,omitempty"`
+	HostNetwork bool
 
 	// TTY is true when stdin is a terminal: the command becomes the
 	// terminal's foreground process group instead of getting a new session.
-	TTY bool `json:"tty,omitempty"`
+	TTY bool
 
 	// NoLandlock skips Landlock even when the kernel has it. Landlock is
 	// defense in depth on top of the mount policy; the caller decides.
-	NoLandlock bool `json:"noLandlock,omitempty"`
+	NoLandlock bool
 
 	// Debug makes the init stage report what it did on stderr.
-	Debug bool `json:"debug,omitempty"`
+	Debug bool
 	// Monitor makes the init stage log each operation the guard refuses
 	// (also on with Debug).
-	Monitor bool `json:"monitor,omitempty"`
+	Monitor bool
 
 	// Stdin, Stdout and Stderr of the command; nil means the supervisor's
 	// own. They are inherited, not copied: the command writes to them
 	// directly.
-	Stdin  *os.File `json:"-"`
-	Stdout *os.File `json:"-"`
-	Stderr *os.File `json:"-"`
+	Stdin  *os.File
+	Stdout *os.File
+	Stderr *os.File
 
 	// Timeline asks the init stage to report when each start-up stage
 	// ended (Process.Stages).
-	Timeline bool `json:"timeline,omitempty"`
+	Timeline bool
 }
 
 // UnixPolicy says which unix sockets the command may connect to by path.
@@ -64,12 +64,12 @@ type Options struct {
 // the D-Bus session bus stay unreachable even where the path is readable.
 type UnixPolicy struct {
 	// AllowAll turns the socket guard off.
-	AllowAll bool `json:"allowAll,omitempty"`
+	AllowAll bool
 	// Allow lists socket paths, or directories whose sockets are allowed.
-	Allow []string `json:"allow,omitempty"`
+	Allow []string
 	// Abstract allows abstract socket names. In a private network
 	// namespace they only reach the sandbox itself.
-	Abstract bool `json:"abstract,omitempty"`
+	Abstract bool
 }
 
 // FSPolicy is the mount and Landlock policy. Lists are applied in the order
@@ -78,22 +78,22 @@ type FSPolicy struct {
 	// DefaultDenyRead starts from an empty root and binds only ReadOnly,
 	// Writable and the system paths the caller lists in ReadOnly. Otherwise
 	// the whole host tree is visible read-only (recursively).
-	DefaultDenyRead bool `json:"defaultDenyRead,omitempty"`
+	DefaultDenyRead bool
 	// ReadOnly paths are bound read-only: the visible parts of a
 	// DefaultDenyRead root, or paths hidden by the private /tmp that must
 	// stay readable (the working directory). Missing paths are skipped.
-	ReadOnly []string `json:"readOnly,omitempty"`
+	ReadOnly []string
 	// Links are symlinks (path, target) recreated in a DefaultDenyRead
 	// scaffold before the binds, e.g. /lib64 -> usr/lib64.
-	Links [][2]string `json:"links,omitempty"`
+	Links [][2]string
 	// Writable paths (directories or files) are bound read-write. Missing
 	// paths are skipped.
-	Writable []string `json:"writable,omitempty"`
+	Writable []string
 	// HostTmp binds the host's /tmp read-write instead of a private tmpfs.
-	HostTmp bool `json:"hostTmp,omitempty"`
+	HostTmp bool
 	// Protected paths are re-bound read-only on top of writable binds
 	// (denyWrite, shell rc files, .git/hooks, ...). Missing paths are skipped.
-	Protected []string `json:"protected,omitempty"`
+	Protected []string
 	// Guarded paths are protected paths in writable directories. Those
 	// that do not exist yet must not be created: the init stage refuses any
 	// syscall that would create one (or put a symlink, hard link or renamed
@@ -101,18 +101,18 @@ type FSPolicy struct {
 	// renamed either, which would carry existing read-only binds away. An
 	// empty list turns the creation guard off, and with it the cost of a
 	// round trip to PID 1 for every file creation.
-	Guarded []string `json:"guarded,omitempty"`
+	Guarded []string
 	// DenyWritePatterns are absolute glob patterns ("**/" any directories,
 	// "**" anything, "*" and "?" within one name) of paths that may not be
 	// written, created, truncated, renamed or removed, wherever they are and
 	// whenever they appear. The init stage checks them at each such syscall
 	// (the write guard), so no tree walk happens at start.
-	DenyWritePatterns []string `json:"denyWritePatterns,omitempty"`
+	DenyWritePatterns []string
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
-	Masked []string `json:"masked,omitempty"`
+	Masked []string
 	// NoExec paths (executables denied at runtime) are replaced by an empty,
 	// non-executable, read-only file. A symlink is masked itself, not its
 	// target, so other names of the same binary keep working.
-	NoExec []string `json:"noExec,omitempty"`
+	NoExec []string
 }

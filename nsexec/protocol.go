@@ -3,8 +3,8 @@ package nsexec
 // Protocol between the supervisor (parent) and the init stage (child).
 //
 // The control channel is one AF_UNIX SOCK_SEQPACKET socket pair. The child's
-// end is ExtraFiles[0], so it is fd 3 in the init stage (os/exec: entry i of
-// ExtraFiles becomes fd 3+i). Every message is one JSON object in one packet;
+// end is fd 3 in the init stage (entry 3 of the spawn's file table). Every
+// message is one packet, encoded as wire.go says;
 // file descriptors ride along as SCM_RIGHTS on the packet that names them.
 //
 //	parent → child  msgOptions{Options}          first packet, the whole policy
@@ -53,22 +53,22 @@ const (
 )
 
 type message struct {
-	Type      msgType  `json:"type"`
-	Options   *Options `json:"options,omitempty"`
-	Listeners int      `json:"listeners,omitempty"`
-	Err       string   `json:"err,omitempty"`
-	Signal    int      `json:"signal,omitempty"`
-	Code      int      `json:"code,omitempty"`
-	Seq       int      `json:"seq,omitempty"`
-	Port      int      `json:"port,omitempty"`
+	Type      msgType
+	Options   *Options
+	Listeners int
+	Err       string
+	Signal    int
+	Code      int
+	Seq       int
+	Port      int
 	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
 	// supervisor asked for a timeline.
-	Stages []Stage `json:"stages,omitempty"`
+	Stages []Stage
 }
 
 // Stage is one named point of the start-up timeline, in CLOCK_MONOTONIC
 // nanoseconds, so parent and child stamps are comparable.
 type Stage struct {
-	Name string `json:"name"`
-	Mono int64  `json:"mono"`
+	Name string
+	Mono int64
 }

@@ -146,6 +146,20 @@ func TestRuntimeExecDeny(t *testing.T) {
 		if !strings.Contains(res.stdout, "2\n") {
 			t.Errorf("another name of the same interpreter stopped working\n%v", res)
 		}
+		// The denied program is covered by a read-only, noexec mount.
+		res = s.fence("-s", cfg, "--", "cat", "/proc/self/mountinfo")
+		masks := 0
+		for _, l := range lines(res.stdout) {
+			if f := strings.Fields(l); len(f) > 5 && strings.HasSuffix(f[4], "/python3") {
+				masks++
+				if opts := "," + f[5] + ","; !strings.Contains(opts, ",ro,") || !strings.Contains(opts, ",noexec,") {
+					t.Errorf("mask of %s has mount options %s, want ro and noexec", f[4], f[5])
+				}
+			}
+		}
+		if masks == 0 {
+			t.Errorf("no mask over python3 in the sandbox's mountinfo:\n%s", res.stdout)
+		}
 		res = s.fence("-s", cfg, "-c", "python3 -c 1")
 		if res.code != 1 || !strings.Contains(res.stderr, `command blocked by sandbox command policy: "python3 -c 1" matches "python3"`) {
 			t.Errorf("preflight: %v", res)

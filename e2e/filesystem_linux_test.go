@@ -369,6 +369,12 @@ func TestFSDenyRead(t *testing.T) {
 		}
 		mustHaveContent(t, s.path("secret.txt"), "TOPSECRET-file\n", "denyRead file")
 		mustNotExist(t, s.path("secretdir/new.txt"), "denyRead dir")
+		// The mask itself is read-only: its owner (the sandbox) cannot
+		// make it writable either.
+		res = s.fence("-s", cfg, "-c", "chmod 644 secret.txt || exit 3; echo x > secret.txt")
+		if ranInside(t, res) && res.code != 3 {
+			t.Errorf("chmod of a denyRead mask: want it refused (exit 3): %v", res)
+		}
 	})
 }
 

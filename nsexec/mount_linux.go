@@ -104,6 +104,13 @@ func buildRoot(fs *FSPolicy) error {
 		return fmt.Errorf("create mask file: %w", err)
 	}
 	unix.Close(fd)
+	// Read-only and noexec once, here: every mask is a clone of this mount
+	// (open_tree OPEN_TREE_CLONE), and clones carry its attributes.
+	if err := unix.MountSetattr(empty, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
+		Attr_set: unix.MOUNT_ATTR_RDONLY | hostAttrs | unix.MOUNT_ATTR_NOEXEC,
+	}); err != nil {
+		return fmt.Errorf("make mask filesystem read-only: %w", err)
+	}
 
 	// 3. Attach the new root.
 	if err := unix.MoveMount(root, "", unix.AT_FDCWD, stage, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
@@ -319,15 +326,10 @@ func mask(empty int, p string, noFollow bool) error {
 	if isDir {
 		src = "d"
 	}
+	// The clone is read-only, nosuid, nodev and noexec like empty.
 	fd, err := unix.OpenTree(empty, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("clone mask for %s: %w", p, err)
-	}
-	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
-		Attr_set: unix.MOUNT_ATTR_RDONLY | hostAttrs | unix.MOUNT_ATTR_NOEXEC,
-	}); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("make mask for %s read-only: %w", p, err)
 	}
 	return attach(detached{fd: fd, target: p, isDir: isDir, noFollow: noFollow})
 }

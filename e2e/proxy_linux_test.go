@@ -222,5 +222,12 @@ func TestRelaxedMode(t *testing.T) {
 		if !strings.Contains(res.stderr, "Warning:") {
 			t.Errorf(`"*" in a user file must warn\n%v`, res)
 		}
+		// A relaxed template: fence guesses the host network from -t
+		// before loading any config (no second spawn); the result must be
+		// the same.
+		res = s.mustRun("-t", "code-relaxed", "-c", `curl -sS --max-time 5 --noproxy '*' http://127.0.0.1:`+p+`/t`)
+		if !strings.Contains(res.stdout, "hello from direct /t") {
+			t.Errorf("-t code-relaxed: host network not shared\n%v", res)
+		}
 	})
 }

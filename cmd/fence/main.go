@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/config"
@@ -80,6 +81,38 @@ func willSandbox(args []string) bool {
 	return false
 }
 
+// templateHostNetwork guesses, from a -t flag alone, whether the sandbox
+// will share the host network (a template with allowedDomains ["*"], such
+// as code-relaxed): the network namespace is chosen when the init stage is
+// spawned, and a wrong guess costs a second spawn. Config files can still
+// change the answer; Run then spawns again.
+func templateHostNetwork(args []string) bool {
+	name := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--template="); ok {
+			name = v
+		} else if v, ok := strings.CutPrefix(a, "-t="); ok {
+			name = v
+		} else if (a == "-t" || a == "--template") && i+1 < len(args) {
+			name = args[i+1]
+			i++
+		} else if valueFlags[a] {
+			i++
+		} else if len(a) == 0 || a[0] != '-' {
+			break // the command
+		}
+	}
+	if name == "" {
+		return false
+	}
+	c, err := config.Template(name)
+	return err == nil && c.Network.AllowsAllDomains()
+}
+
 // startMono is when main started, for FENCE_TIMELINE=1.
 var startMono int64
 
@@ -92,7 +125,7 @@ func run(args []string) int {
 	// Spawn the sandbox's init stage before parsing anything else, so its
 	// runtime start overlaps with config loading (see nsexec.Pending).
 	if willSandbox(args) {
-		if pd, err := nsexec.Spawn(false, nil, nil, nil); err == nil {
+		if pd, err := nsexec.Spawn(templateHostNetwork(args), nil, nil, nil); err == nil {
 			pending = pd
 		}
 	}

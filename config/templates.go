@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"embed"
 	"io/fs"
 	"sort"
@@ -73,6 +74,22 @@ func Template(name string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// TemplateSharesHostNetwork reports whether the built-in template name, with
+// its extends chain, allows every domain ("*"), which runs the sandbox on
+// the host network. It is cheap for the templates that do not: only those
+// that mention "*" or extend another are parsed.
+func TemplateSharesHostNetwork(name string) bool {
+	src, err := templateSource(name)
+	if err != nil {
+		return false
+	}
+	if !bytes.Contains(src, []byte(`"*"`)) && !bytes.Contains(src, []byte(`"extends"`)) {
+		return false
+	}
+	c, err := Template(name)
+	return err == nil && c.Network.AllowsAllDomains()
 }
 
 // templateSource returns the JSONC text of a template.

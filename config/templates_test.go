@@ -165,3 +165,20 @@ func TestTemplateIsolation(t *testing.T) {
 		t.Error("Template returns shared state")
 	}
 }
+
+// The cheap host-network check agrees with the resolved template for every
+// built-in template, and knows the relaxed ones.
+func TestTemplateSharesHostNetwork(t *testing.T) {
+	for _, ti := range Templates() {
+		c, err := Template(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := TemplateSharesHostNetwork(ti.Name), c.Network.AllowsAllDomains(); got != want {
+			t.Errorf("TemplateSharesHostNetwork(%q) = %v, resolved template says %v", ti.Name, got, want)
+		}
+	}
+	if !TemplateSharesHostNetwork("code-relaxed") || TemplateSharesHostNetwork("code") || TemplateSharesHostNetwork("no-such") {
+		t.Error("code-relaxed shares the host network, code and unknown names do not")
+	}
+}

@@ -106,11 +106,7 @@ func templateHostNetwork(args []string) bool {
 			break // the command
 		}
 	}
-	if name == "" {
-		return false
-	}
-	c, err := config.Template(name)
-	return err == nil && c.Network.AllowsAllDomains()
+	return name != "" && config.TemplateSharesHostNetwork(name)
 }
 
 // startMono is when main started, for FENCE_TIMELINE=1.

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // resolver is filepath.EvalSymlinks for absolute paths, remembering every
@@ -14,19 +15,24 @@ import (
 // millisecond of a sandbox's start went there.
 //
 // Results are those of EvalSymlinks on the filesystem as it was when first
-// looked at; a resolver lives for one plan.
+// looked at, errors included (ENOENT, ENOTDIR, too many links); a resolver
+// lives for one plan.
 type resolver struct {
-	// done maps "resolved parent/name" to the name's resolved path, or to
-	// the error resolving it gave.
+	// done maps "resolved parent/name" to what the name resolves to.
 	done map[string]resolved
 }
 
 type resolved struct {
-	path string
-	err  error
+	path  string
+	dir   bool // path is a directory
+	links int  // symlinks followed to resolve it, counted again on reuse
+	err   error
 }
 
-// errTooManyLinks matches the limit and wording of filepath.EvalSymlinks.
+// maxLinks matches filepath.EvalSymlinks: more symlinks than this in one
+// resolution is an error.
+const maxLinks = 255
+
 var errTooManyLinks = errors.New("EvalSymlinks: too many links")
 
 // eval resolves the absolute path p.
@@ -38,58 +44,79 @@ func (r *resolver) eval(p string) (string, error) {
 		r.done = map[string]resolved{}
 	}
 	links := 0
-	return r.walk("/", p, &links)
+	res := r.walk("/", p, &links)
+	return res.path, res.err
 }
 
-// walk resolves the components of rest starting at dir, which is resolved.
-func (r *resolver) walk(dir, rest string, links *int) (string, error) {
+// walk resolves the components of rest starting at dir, which is resolved
+// and a directory, and counts the symlinks it follows in links.
+func (r *resolver) walk(dir, rest string, links *int) resolved {
+	cur := resolved{path: dir, dir: true}
 	for rest != "" {
 		var c string
-		c, rest, _ = strings.Cut(rest, "/")
+		var more bool
+		c, rest, more = strings.Cut(rest, "/")
 		switch c {
 		case "", ".":
 			continue
 		case "..":
-			// dir has no symlinks left, so its parent is lexical.
-			if i := strings.LastIndexByte(dir, '/'); i > 0 {
-				dir = dir[:i]
+			// cur has no symlinks left, so its parent is lexical.
+			if i := strings.LastIndexByte(cur.path, '/'); i > 0 {
+				cur.path = cur.path[:i]
 			} else {
-				dir = "/"
+				cur.path = "/"
 			}
 			continue
 		}
-		next := dir + "/" + c
-		if dir == "/" {
+		next := cur.path + "/" + c
+		if cur.path == "/" {
 			next = "/" + c
 		}
 		res, ok := r.done[next]
-		if !ok {
-			res.path, res.err = r.component(dir, next, links)
-			r.done[next] = res
+		if ok {
+			*links += res.links
+		} else {
+			before := *links
+			res = r.component(cur.path, next, links)
+			res.links = *links - before
+			if !errors.Is(res.err, errTooManyLinks) {
+				// The link budget depends on the path that led
+				// here, so running out of it is not the name's
+				// own result.
+				r.done[next] = res
+			}
+		}
+		if res.err == nil && *links > maxLinks {
+			res = resolved{err: errTooManyLinks}
 		}
 		if res.err != nil {
-			return "", res.err
+			return resolved{err: res.err}
 		}
-		dir = res.path
+		if more && !res.dir {
+			// "file/", "file/." and "file/.." fail as EvalSymlinks
+			// fails them.
+			return resolved{err: &fs.PathError{Op: "lstat", Path: res.path + "/", Err: syscall.ENOTDIR}}
+		}
+		cur = res
 	}
-	return dir, nil
+	return cur
 }
 
 // component resolves next, a name in the resolved directory dir.
-func (r *resolver) component(dir, next string, links *int) (string, error) {
+func (r *resolver) component(dir, next string, links *int) resolved {
 	fi, err := os.Lstat(next)
 	if err != nil {
-		return "", err
+		return resolved{err: err}
 	}
 	if fi.Mode()&fs.ModeSymlink == 0 {
-		return next, nil
+		return resolved{path: next, dir: fi.IsDir()}
 	}
-	if *links++; *links > 255 {
-		return "", errTooManyLinks
+	if *links++; *links > maxLinks {
+		return resolved{err: errTooManyLinks}
 	}
 	target, err := os.Readlink(next)
 	if err != nil {
-		return "", err
+		return resolved{err: err}
 	}
 	if strings.HasPrefix(target, "/") {
 		return r.walk("/", target, links)

@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,6 +47,9 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 		"home/u/up", "home/u/up/u/file", "home/u/proj/back", "home/u/chain1", "home/u/chain1/..",
 		"home/u/dangling", "home/u/loop1", "home/u/viafile", "home/u/dot", "home/link/proj",
 		"home/link/chain1", "missing", "missing/deeper", "home/u/file/x", "bin/../../..", "home/./u//proj/",
+		// A file or a link to a file with more path after it: ENOTDIR.
+		"home/u/file/", "home/u/file/.", "home/u/file/..", "home/u/file/../proj", "bin/tool/", "bin/tool/..",
+		"usr/bin/tool/.", "home/u/proj/back/", "home/u/chain1/", "home/u/chain1/.",
 	}
 	shared := &resolver{}
 	for pass := 0; pass < 2; pass++ { // the second pass hits the shared cache only
@@ -60,6 +64,28 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 				if (err != nil) != (wantErr != nil) || got != want {
 					t.Errorf("eval(%q) = %q, %v; EvalSymlinks = %q, %v", p, got, err, want, wantErr)
 				}
+			}
+		}
+	}
+	// Long chains: the 255-link limit applies to each whole resolution,
+	// also when part of the chain was resolved (and cached) before.
+	must(os.MkdirAll(filepath.Join(root, "c/c200"), 0o755))
+	for i := 0; i < 200; i++ {
+		must(os.Symlink(fmt.Sprintf("c%d", i+1), filepath.Join(root, fmt.Sprintf("c/c%d", i))))
+	}
+	must(os.MkdirAll(filepath.Join(root, "e"), 0o755))
+	for i := 0; i < 100; i++ {
+		must(os.Symlink(fmt.Sprintf("e%d", i+1), filepath.Join(root, fmt.Sprintf("e/e%d", i))))
+	}
+	must(os.Symlink("../c/c0", filepath.Join(root, "e/e100"))) // e0: 301 links
+	for _, order := range [][]string{{"e/e0", "c/c0", "c/c100"}, {"c/c100", "e/e0", "c/c0"}, {"c/c0", "e/e0"}} {
+		r := &resolver{}
+		for _, rel := range order {
+			p := filepath.Join(root, rel)
+			want, wantErr := filepath.EvalSymlinks(p)
+			got, err := r.eval(p)
+			if (err != nil) != (wantErr != nil) || got != want {
+				t.Errorf("after %v: eval(%s) = %q, %v; EvalSymlinks = %q, %v", order, rel, got, err, want, wantErr)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -163,6 +164,30 @@ func TestRuntimeExecDeny(t *testing.T) {
 		res = s.fence("-s", cfg, "-c", "python3 -c 1")
 		if res.code != 1 || !strings.Contains(res.stderr, `command blocked by sandbox command policy: "python3 -c 1" matches "python3"`) {
 			t.Errorf("preflight: %v", res)
+		}
+	})
+}
+
+// A refusal logged (-m) onto a closed stderr pipe is lost, but the sandbox
+// carries on: PID 1 writes its log lines itself, and EPIPE must not make it
+// exit (the Go runtime would, on a write to os.Stderr).
+func TestMonitorLogToClosedPipe(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("w.json", `{"filesystem": {"allowWrite": ["."]}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close() // every write to w now fails with EPIPE
+		cmd := s.command(ctx, opts{}, "-m", "-s", cfg, "-c", "touch .zshrc; echo ok > out.txt")
+		cmd.Stderr = w
+		err = cmd.Run()
+		w.Close()
+		mustHaveContent(t, s.path("out.txt"), "ok\n", "the command after a logged refusal")
+		if err != nil {
+			t.Errorf("fence with a closed stderr: %v, want exit 0", err)
 		}
 	})
 }

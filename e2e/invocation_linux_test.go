@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -269,6 +272,69 @@ func TestInitSurvivesSignals(t *testing.T) {
 		if code := cmd.ProcessState.ExitCode(); code != 7 || string(rest) != "got-int\n" {
 			t.Errorf("after SIGINT to the process group: exit %d, output %q; want exit 7 from the command's trap and \"got-int\"; stderr %q",
 				code, rest, stderr.String())
+		}
+	})
+}
+
+// A command that signals PID 1 the instant it starts: PID 1 may still be
+// inside the fork of the command then, with every signal blocked on that
+// thread, and a signal must not find a fatal disposition on another thread.
+// A C helper starts fast enough to hit that window (bash does not).
+func TestInitSurvivesEarlySignals(t *testing.T) {
+	gcc := need(t, "gcc")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("killone.c", "#include <signal.h>\n#include <stdlib.h>\nint main(int c, char **v) { return kill(1, atoi(v[1])) ? 3 : 0; }\n")
+		if out, err := exec.Command(gcc, "-O2", "-o", s.path("killone"), s.path("killone.c")).CombinedOutput(); err != nil {
+			t.Fatalf("compile the helper: %v\n%s", err, out)
+		}
+		if err := os.Chmod(s.path("killone"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sigs := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1}
+		died := map[syscall.Signal]int{}
+		for i := 0; i < 40; i++ {
+			sig := sigs[i%len(sigs)]
+			res := s.fence("--", s.path("killone"), strconv.Itoa(int(sig)))
+			if res.code != 0 {
+				died[sig]++
+				if died[sig] == 1 {
+					t.Logf("kill(1, %v) from the command: %v", sig, res)
+				}
+			}
+		}
+		if len(died) > 0 {
+			t.Errorf("the sandbox died when its command signalled PID 1 at start: %v (of 10 runs each)", died)
+		}
+	})
+}
+
+// The command starts with the signal dispositions and mask fence had: PID 1
+// ignores signals itself, and none of that may leak into the command.
+func TestCommandSignalDispositions(t *testing.T) {
+	want := map[string]string{}
+	own, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(own), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && (k == "SigIgn" || k == "SigBlk") {
+			want[k] = strings.TrimSpace(v)
+		}
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fence("--", "cat", "/proc/self/status")
+		got := 0
+		for _, l := range lines(res.stdout) {
+			k, v, ok := strings.Cut(l, ":")
+			if w, in := want[k]; ok && in {
+				got++
+				if strings.TrimSpace(v) != w {
+					t.Errorf("command's %s = %s, want %s (the test process's own)", k, strings.TrimSpace(v), w)
+				}
+			}
+		}
+		if got != 2 {
+			t.Errorf("no SigIgn/SigBlk in the command's status: %v", res)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -183,27 +184,70 @@ func startEarly(newNetns bool) *early {
 	// the whole foreground group) and anything the command sends it; the
 	// command gets those signals itself, and the supervisor forwards the
 	// rest over the control socket. The Go runtime installed handlers that
-	// exit or dump on them. With the default disposition instead, the kernel
-	// drops every signal but SIGKILL/SIGSTOP from an ancestor namespace
-	// before delivery to a PID namespace's init (SIGNAL_UNKILLABLE), and
-	// the default is what the command must inherit anyway. signal.Notify
-	// would do the same job at about 0.2 ms per signal: each one is a round
-	// trip through the runtime's signal-mask thread, and this thread is
-	// locked.
-	for _, sig := range []unix.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM,
-		unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE, unix.SIGALRM} {
-		setDefaultDisposition(sig)
+	// exit or dump on them. They are set to SIG_IGN behind its back instead:
+	// signal.Notify would do the job at about 0.2 ms per signal (a round
+	// trip through the runtime's signal-mask thread, with this thread
+	// locked). Not SIG_DFL, although the kernel drops SIG_DFL signals to a
+	// PID namespace's init: while a thread blocks a signal (every signal,
+	// during a fork) the kernel queues it instead and hands it to another
+	// thread, where SIG_DFL is fatal. The command does not inherit SIG_IGN:
+	// the forked child resets every signal the runtime handled to SIG_DFL
+	// before exec (TestCommandSignalDispositions).
+	ignored := []unix.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM,
+		unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE, unix.SIGALRM}
+	for _, sig := range ignored {
+		if err := ignoreSignal(sig); err != nil {
+			// A platform where the raw call does not fit: the slow,
+			// portable way.
+			c := make(chan os.Signal, 8)
+			ss := make([]os.Signal, len(ignored))
+			for i, s := range ignored {
+				ss[i] = s
+			}
+			signal.Notify(c, ss...)
+			go func() {
+				for range c {
+				}
+			}()
+			break
+		}
 	}
 	return e
 }
 
-// setDefaultDisposition sets sig's disposition to SIG_DFL behind the Go
-// runtime's back. An all-zero kernel struct sigaction is SIG_DFL, no flags
-// and an empty mask on every architecture.
-func setDefaultDisposition(sig unix.Signal) {
-	var act [4]uint64
-	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+// ignoreSignal sets sig's disposition to SIG_IGN behind the Go runtime's
+// back. The kernel struct sigaction is {handler, flags, restorer, mask} on
+// amd64 and arm64, with an 8-byte mask; SIG_IGN is handler 1.
+func ignoreSignal(sig unix.Signal) error {
+	act := [4]uint64{1}
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
+		return fmt.Errorf("ignore %v: %w", sig, e)
+	}
+	return nil
 }
+
+// stderr writes to fd 2 with plain write(2). PID 1 must not use os.Stderr:
+// a write to a closed pipe there makes the Go runtime raise SIGPIPE and exit
+// unless os/signal is watching SIGPIPE, and PID 1's exit ends the sandbox.
+// Here EPIPE is just an error.
+type rawStderr struct{}
+
+func (rawStderr) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(2, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+var stderr rawStderr
 
 // setup performs every privileged step, in the only safe order, and leaves
 // the init stage with no capabilities, no_new_privs, Landlock and seccomp.
@@ -288,7 +332,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 			}
 		}
 		sort.Strings(guards)
-		fmt.Fprintf(os.Stderr, "[fence:linux] init: %d writable, %d read-only, %d masked, %d exec-denied paths; guard %v; landlock %v; %d listeners\n",
+		fmt.Fprintf(stderr, "[fence:linux] init: %d writable, %d read-only, %d masked, %d exec-denied paths; guard %v; landlock %v; %d listeners\n",
 			len(o.FS.Writable), len(o.FS.Protected), len(o.FS.Masked), len(o.FS.NoExec), guards, !o.NoLandlock, len(listeners))
 	}
 	return listeners, nil
@@ -403,12 +447,12 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		name := cmd.args[0]
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			fmt.Fprintf(os.Stderr, "fence: %s: command not found\n", name)
+			fmt.Fprintf(stderr, "fence: %s: command not found\n", name)
 			return 127
 		case errors.Is(err, os.ErrPermission):
-			fmt.Fprintf(os.Stderr, "fence: %s: permission denied\n", name)
+			fmt.Fprintf(stderr, "fence: %s: permission denied\n", name)
 		default:
-			fmt.Fprintf(os.Stderr, "fence: start %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "fence: start %s: %v\n", name, err)
 		}
 		return 126
 	}
@@ -429,7 +473,7 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		unix.Umask(0)
 		g := newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix)
 		if o.Debug || o.Monitor {
-			g.logf = func(line string) { fmt.Fprintln(os.Stderr, line) }
+			g.logf = func(line string) { fmt.Fprintln(stderr, line) }
 		}
 		go serveGuard(guardFD, g)
 	}

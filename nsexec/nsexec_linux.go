@@ -123,6 +123,10 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 		attr.AmbientCaps = initCaps
 	}
 
+	// The files stay referenced until the fork (runtime.KeepAlive below):
+	// only their numbers go into the ProcAttr, and a finalizer must not
+	// close them first.
+	stdio := [3]*os.File{orStd(stdin, os.Stdin), orStd(stdout, os.Stdout), orStd(stderr, os.Stderr)}
 	// syscall.ForkExec, not os/exec: any os.Process makes the os package
 	// probe pidfd support once per process by forking a throwaway child,
 	// a fraction of a millisecond on every sandbox start.
@@ -134,9 +138,8 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 		// The command's environment travels in Options.
 		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
 		// The control socket becomes fd 3 (controlFD).
-		Files: []uintptr{orStd(stdin, os.Stdin).Fd(), orStd(stdout, os.Stdout).Fd(),
-			orStd(stderr, os.Stderr).Fd(), child.Fd()},
-		Sys: attr,
+		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), child.Fd()},
+		Sys:   attr,
 	}
 	pd := &Pending{ctrl: parent, hostNetwork: hostNetwork, t0: Now(),
 		spawned: make(chan error, 1), release: make(chan struct{})}
@@ -151,6 +154,7 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 	if unix.Gettid() == unix.Getpid() {
 		pid, err := syscall.ForkExec("/proc/self/exe", initArgs(hostNetwork), pattr)
 		runtime.UnlockOSThread()
+		runtime.KeepAlive(stdio)
 		child.Close()
 		pd.pid = pid
 		pd.t1 = Now()
@@ -164,6 +168,7 @@ func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 	go func() {
 		runtime.LockOSThread()
 		pid, err := syscall.ForkExec("/proc/self/exe", initArgs(hostNetwork), pattr)
+		runtime.KeepAlive(stdio)
 		child.Close()
 		pd.pid = pid
 		pd.t1 = Now()

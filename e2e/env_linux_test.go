@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"regexp"
@@ -41,22 +40,11 @@ func TestSandboxDiesWithFence(t *testing.T) {
 		const cmdline = "sleep\x001234.6\x00"
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
-		cmd := s.command(ctx, opts{}, "-c", "echo ready; sleep 1234.6")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
+		r := s.startReady(ctx, false, "echo ready; sleep 1234.6")
+		if err := r.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
-		if line != "ready\n" {
-			t.Fatalf("first line %q, want \"ready\"", line)
-		}
+		_ = r.cmd.Wait()
 		var left []int
 		if !waitUntil(runTimeout, func() bool { left = processesWithCmdline(cmdline); return len(left) == 0 }) {
 			t.Errorf("sandboxed processes left after fence was killed: %v (sleep 1234.6)", left)

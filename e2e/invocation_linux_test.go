@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -193,28 +192,13 @@ func TestSIGTERMReachesCommand(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
-		cmd := s.command(ctx, opts{}, "-c", `trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.1; done`)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(stdout)
-		line, err := br.ReadString('\n')
-		if line != "ready\n" {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("first line %q (%v), want \"ready\"; stderr %q", line, err, stderr.String())
-		}
+		r := s.startReady(ctx, false, `trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.1; done`)
+		cmd, br, stderr := r.cmd, r.out, r.stderr
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		rest, _ := io.ReadAll(br)
-		err = cmd.Wait()
+		err := cmd.Wait()
 		code := cmd.ProcessState.ExitCode()
 		if ctx.Err() != nil {
 			t.Fatalf("fence did not exit after SIGTERM within %v; output %q", runTimeout, rest)
@@ -244,23 +228,8 @@ func TestInitSurvivesSignals(t *testing.T) {
 		// process group while the command traps it.
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
-		cmd := s.command(ctx, opts{}, "-c", `trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done`)
-		cmd.SysProcAttr.Setpgid = true
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(stdout)
-		if line, err := br.ReadString('\n'); line != "ready\n" {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("first line %q (%v), want \"ready\"; stderr %q", line, err, stderr.String())
-		}
+		r := s.startReady(ctx, true, `trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done`)
+		cmd, br, stderr := r.cmd, r.out, r.stderr
 		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -264,6 +265,37 @@ func (s *sandbox) command(ctx context.Context, o opts, args ...string) *exec.Cmd
 	// not hang the test (the orphan test checks for those separately).
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// running is a fence started with startReady: its command printed "ready".
+type running struct {
+	cmd    *exec.Cmd
+	out    *bufio.Reader // the command's stdout after "ready"
+	stderr *bytes.Buffer
+}
+
+// startReady starts fence -c script (script prints "ready" once it is set
+// up) and returns once that line arrived; setpgid puts fence in a process
+// group of its own, as a shell job is. The caller waits for r.cmd.
+func (s *sandbox) startReady(ctx context.Context, setpgid bool, script string) running {
+	s.t.Helper()
+	cmd := s.command(ctx, opts{}, "-c", script)
+	cmd.SysProcAttr.Setpgid = setpgid
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	r := running{cmd: cmd, out: bufio.NewReader(stdout), stderr: &bytes.Buffer{}}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	if line, err := r.out.ReadString('\n'); line != "ready\n" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		s.t.Fatalf("first line %q (%v), want \"ready\"; stderr %q", line, err, r.stderr.String())
+	}
+	return r
 }
 
 // result is what one fence run did.

@@ -11,7 +11,7 @@ import (
 // process, and the init stage decoded the policy on the critical path of
 // every start (about 0.2 ms, and as much again in the supervisor).
 //
-// A packet is a sequence of fields in the fixed order of encodeMessage:
+// A packet is a sequence of fields in the fixed order of message.fields:
 // strings and lists are a uvarint length and the bytes or elements, ints
 // are varints, booleans one byte. Both ends are always the same binary, so
 // there is no versioning. TestWireRoundTrip fills every field by reflection
@@ -56,8 +56,8 @@ func (d *decoder) fail(err error) {
 // redundant trailing zero group, so that every value has one encoding.
 func minimal(b []byte, n int) bool { return n == 1 || b[n-1] != 0 }
 
-func (d *decoder) int() int64 {
-	v, n := binary.Varint(d.b)
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
 	if n <= 0 || !minimal(d.b, n) {
 		d.fail(errTruncated)
 		return 0
@@ -66,16 +66,20 @@ func (d *decoder) int() int64 {
 	return v
 }
 
+// int reads what binary.AppendVarint wrote: a zig-zag encoded uvarint.
+func (d *decoder) int() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
 // uint reads a length, which must fit in what is left of the packet (every
 // element takes at least one byte), so a corrupt length cannot make the
 // decoder allocate more than the packet's size.
 func (d *decoder) uint() int {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || !minimal(d.b, n) {
-		d.fail(errTruncated)
+	v := d.uvarint()
+	if d.err != nil {
 		return 0
 	}
-	d.b = d.b[n:]
 	if v > uint64(len(d.b)) {
 		d.fail(fmt.Errorf("control message: length %d exceeds the %d bytes left", v, len(d.b)))
 		return 0
@@ -120,105 +124,115 @@ func (d *decoder) strs() []string {
 	return l
 }
 
+// codec is one direction of the wire format: the encoder writes each field
+// it is handed, the decoder overwrites it. message.fields lists the fields
+// once for both, so the two cannot drift apart.
+type codec interface {
+	str(*string)
+	strs(*[]string)
+	bool(*bool)
+	int(*int)
+	int64(*int64)
+	// count carries a list's length: the encoder writes n and returns it,
+	// the decoder returns what it read.
+	count(n int) int
+}
+
+type encoding struct{ *encoder }
+
+func (e encoding) str(s *string)    { e.encoder.str(*s) }
+func (e encoding) strs(l *[]string) { e.encoder.strs(*l) }
+func (e encoding) bool(b *bool)     { e.encoder.bool(*b) }
+func (e encoding) int(v *int)       { e.encoder.int(int64(*v)) }
+func (e encoding) int64(v *int64)   { e.encoder.int(*v) }
+func (e encoding) count(n int) int  { e.encoder.uint(n); return n }
+
+type decoding struct{ *decoder }
+
+func (d decoding) str(s *string)    { *s = d.decoder.str() }
+func (d decoding) strs(l *[]string) { *l = d.decoder.strs() }
+func (d decoding) bool(b *bool)     { *b = d.decoder.bool() }
+func (d decoding) int(v *int)       { *v = int(d.decoder.int()) }
+func (d decoding) int64(v *int64)   { *v = d.decoder.int() }
+func (d decoding) count(int) int    { return d.decoder.uint() }
+
+// sized returns l resized to n elements: unchanged when encoding (n is its
+// length), fresh when decoding, nil for none.
+func sized[T any](l []T, n int) []T {
+	if len(l) == n {
+		return l
+	}
+	if n == 0 {
+		return nil
+	}
+	return make([]T, n)
+}
+
+func (m *message) fields(c codec) {
+	c.str((*string)(&m.Type))
+	hasOptions := m.Options != nil
+	c.bool(&hasOptions)
+	if hasOptions {
+		if m.Options == nil {
+			m.Options = &Options{}
+		}
+		m.Options.fields(c)
+	}
+	c.int(&m.Listeners)
+	c.str(&m.Err)
+	c.int(&m.Signal)
+	c.int(&m.Code)
+	c.int(&m.Seq)
+	c.int(&m.Port)
+	m.Stages = sized(m.Stages, c.count(len(m.Stages)))
+	for i := range m.Stages {
+		c.str(&m.Stages[i].Name)
+		c.int64(&m.Stages[i].Mono)
+	}
+}
+
+func (o *Options) fields(c codec) {
+	c.str(&o.Path)
+	c.strs(&o.Args)
+	c.strs(&o.Env)
+	c.str(&o.Dir)
+	f := &o.FS
+	c.bool(&f.DefaultDenyRead)
+	c.strs(&f.ReadOnly)
+	f.Links = sized(f.Links, c.count(len(f.Links)))
+	for i := range f.Links {
+		c.str(&f.Links[i][0])
+		c.str(&f.Links[i][1])
+	}
+	c.strs(&f.Writable)
+	c.bool(&f.HostTmp)
+	c.strs(&f.Protected)
+	c.strs(&f.Guarded)
+	c.strs(&f.DenyWritePatterns)
+	c.strs(&f.Masked)
+	c.strs(&f.NoExec)
+	c.strs(&o.Listeners)
+	c.bool(&o.Unix.AllowAll)
+	c.strs(&o.Unix.Allow)
+	c.bool(&o.Unix.Abstract)
+	c.bool(&o.HostNetwork)
+	c.bool(&o.TTY)
+	c.bool(&o.NoLandlock)
+	c.bool(&o.Debug)
+	c.bool(&o.Monitor)
+	c.bool(&o.Timeline)
+}
+
 func encodeMessage(m message) []byte {
 	e := &encoder{b: make([]byte, 0, 256)}
-	e.str(string(m.Type))
-	e.bool(m.Options != nil)
-	if o := m.Options; o != nil {
-		e.str(o.Path)
-		e.strs(o.Args)
-		e.strs(o.Env)
-		e.str(o.Dir)
-		f := &o.FS
-		e.bool(f.DefaultDenyRead)
-		e.strs(f.ReadOnly)
-		e.uint(len(f.Links))
-		for _, l := range f.Links {
-			e.str(l[0])
-			e.str(l[1])
-		}
-		e.strs(f.Writable)
-		e.bool(f.HostTmp)
-		e.strs(f.Protected)
-		e.strs(f.Guarded)
-		e.strs(f.DenyWritePatterns)
-		e.strs(f.Masked)
-		e.strs(f.NoExec)
-		e.strs(o.Listeners)
-		e.bool(o.Unix.AllowAll)
-		e.strs(o.Unix.Allow)
-		e.bool(o.Unix.Abstract)
-		e.bool(o.HostNetwork)
-		e.bool(o.TTY)
-		e.bool(o.NoLandlock)
-		e.bool(o.Debug)
-		e.bool(o.Monitor)
-		e.bool(o.Timeline)
-	}
-	e.int(int64(m.Listeners))
-	e.str(m.Err)
-	e.int(int64(m.Signal))
-	e.int(int64(m.Code))
-	e.int(int64(m.Seq))
-	e.int(int64(m.Port))
-	e.uint(len(m.Stages))
-	for _, s := range m.Stages {
-		e.str(s.Name)
-		e.int(s.Mono)
-	}
+	m.fields(encoding{e})
 	return e.b
 }
 
 func decodeMessage(b []byte) (message, error) {
 	d := &decoder{b: b}
 	var m message
-	m.Type = msgType(d.str())
-	if d.bool() {
-		o := &Options{}
-		o.Path = d.str()
-		o.Args = d.strs()
-		o.Env = d.strs()
-		o.Dir = d.str()
-		f := &o.FS
-		f.DefaultDenyRead = d.bool()
-		f.ReadOnly = d.strs()
-		if n := d.uint(); n > 0 && d.err == nil {
-			f.Links = make([][2]string, n)
-			for i := range f.Links {
-				f.Links[i] = [2]string{d.str(), d.str()}
-			}
-		}
-		f.Writable = d.strs()
-		f.HostTmp = d.bool()
-		f.Protected = d.strs()
-		f.Guarded = d.strs()
-		f.DenyWritePatterns = d.strs()
-		f.Masked = d.strs()
-		f.NoExec = d.strs()
-		o.Listeners = d.strs()
-		o.Unix.AllowAll = d.bool()
-		o.Unix.Allow = d.strs()
-		o.Unix.Abstract = d.bool()
-		o.HostNetwork = d.bool()
-		o.TTY = d.bool()
-		o.NoLandlock = d.bool()
-		o.Debug = d.bool()
-		o.Monitor = d.bool()
-		o.Timeline = d.bool()
-		m.Options = o
-	}
-	m.Listeners = int(d.int())
-	m.Err = d.str()
-	m.Signal = int(d.int())
-	m.Code = int(d.int())
-	m.Seq = int(d.int())
-	m.Port = int(d.int())
-	if n := d.uint(); n > 0 && d.err == nil {
-		m.Stages = make([]Stage, n)
-		for i := range m.Stages {
-			m.Stages[i] = Stage{Name: d.str(), Mono: d.int()}
-		}
-	}
+	m.fields(decoding{d})
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("control message: %d bytes of trailing data", len(d.b))
 	}

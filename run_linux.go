@@ -28,7 +28,10 @@ func Run(s *Spec) (int, error) {
 	sigs := make(chan os.Signal, 8)
 	registered := make(chan struct{})
 	go func() {
-		signal.Notify(sigs, forwarded...)
+		// Never Notify with an empty list: that would relay every signal.
+		if c := caught(); len(c) > 0 {
+			signal.Notify(sigs, c...)
+		}
 		close(registered)
 	}()
 	// Unregistering is not waited for either: in the CLI the process is
@@ -149,6 +152,21 @@ func Run(s *Spec) (int, error) {
 // forwarded are the signals Run passes on to the command.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 	syscall.SIGUSR1, syscall.SIGUSR2}
+
+// caught returns the forwarded signals that fence did not inherit ignored.
+// An inherited ignore (nohup, a background job's SIGINT) stays: fence does
+// not catch the signal, and the command inherits the ignore, whichever way
+// its init stage was spawned (Notify would install a handler, and a later
+// spawn would then reset the signal to its default for the command).
+func caught() []os.Signal {
+	out := make([]os.Signal, 0, len(forwarded))
+	for _, sig := range forwarded {
+		if !signal.Ignored(sig) {
+			out = append(out, sig)
+		}
+	}
+	return out
+}
 
 // restoreForeground gives the terminal back to fence's process group; the
 // command took it. SIGTTOU is ignored for the call only: a background group

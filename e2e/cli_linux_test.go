@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/cli")
@@ -188,6 +194,42 @@ func TestMonitorLogToClosedPipe(t *testing.T) {
 		mustHaveContent(t, s.path("out.txt"), "ok\n", "the command after a logged refusal")
 		if err != nil {
 			t.Errorf("fence with a closed stderr: %v, want exit 0", err)
+		}
+	})
+}
+
+// Refusal lines written to a non-blocking stderr whose reader is slow are
+// all delivered: PID 1 waits for the pipe instead of dropping what EAGAIN
+// refused.
+func TestMonitorLogToSlowNonBlockingPipe(t *testing.T) {
+	const n = 1500 // ~150 KB of log lines, more than a pipe holds
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("w.json", `{"filesystem": {"allowWrite": ["."]}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		cmd := s.command(ctx, opts{}, "-m", "-s", cfg, "-c", fmt.Sprintf("for i in $(seq %d); do : > .zshrc; done 2>/dev/null; echo done", n))
+		cmd.Stderr = w
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The open file description is shared: fence and PID 1 now write
+		// to a non-blocking pipe.
+		if err := unix.SetNonblock(int(w.Fd()), true); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		time.Sleep(500 * time.Millisecond) // let the pipe fill up
+		log, _ := io.ReadAll(r)
+		err = cmd.Wait()
+		if got := strings.Count(string(log), "[fence:guard]"); err != nil || got != n || stdout.String() != "done\n" {
+			t.Errorf("-m to a slow non-blocking pipe: %d of %d refusal lines, exit %v, stdout %q", got, n, err, stdout.String())
 		}
 	})
 }

@@ -219,7 +219,7 @@ func TestSIGTERMReachesCommand(t *testing.T) {
 func TestInitSurvivesSignals(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		// From inside: every catchable signal the runtime would act on.
-		res := s.fence("-c", `for sig in INT TERM HUP QUIT USR1 USR2 PIPE ALRM; do kill -s $sig 1 || echo "kill $sig failed"; done; sleep 0.2; echo alive`)
+		res := s.fence("-c", `for sig in INT TERM HUP QUIT USR1 USR2 PIPE ALRM ABRT SEGV BUS FPE ILL TRAP SYS STKFLT; do kill -s $sig 1 || echo "kill $sig failed"; done; sleep 0.2; echo alive`)
 		if res.code != 0 || res.stdout != "alive\n" {
 			t.Errorf("command signalling PID 1: want exit 0 and \"alive\": %v", res)
 		}
@@ -277,33 +277,48 @@ func TestInitSurvivesEarlySignals(t *testing.T) {
 	})
 }
 
-// The command starts with the signal dispositions and mask fence had: PID 1
-// ignores signals itself, and none of that may leak into the command.
+// The command starts with the signal dispositions and mask any child of a
+// Go program gets (PID 1 ignores signals itself, and none of that may leak
+// into the command); a SIGHUP fence inherited ignored (nohup) stays ignored
+// for the command, whether the init stage was spawned early or late.
 func TestCommandSignalDispositions(t *testing.T) {
-	want := map[string]string{}
-	own, err := os.ReadFile("/proc/self/status")
+	sigStatus := func(status string) map[string]string {
+		m := map[string]string{}
+		for _, l := range strings.Split(status, "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && (k == "SigIgn" || k == "SigBlk") {
+				m[k] = strings.TrimSpace(v)
+			}
+		}
+		return m
+	}
+	out, err := exec.Command("cat", "/proc/self/status").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(own), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && (k == "SigIgn" || k == "SigBlk") {
-			want[k] = strings.TrimSpace(v)
-		}
+	want := sigStatus(string(out))
+	if len(want) != 2 {
+		t.Fatalf("no SigIgn/SigBlk in /proc/self/status:\n%s", out)
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		res := s.fence("--", "cat", "/proc/self/status")
-		got := 0
-		for _, l := range lines(res.stdout) {
-			k, v, ok := strings.Cut(l, ":")
-			if w, in := want[k]; ok && in {
-				got++
-				if strings.TrimSpace(v) != w {
-					t.Errorf("command's %s = %s, want %s (the test process's own)", k, strings.TrimSpace(v), w)
-				}
-			}
+		if got := sigStatus(res.stdout); got["SigIgn"] != want["SigIgn"] || got["SigBlk"] != want["SigBlk"] {
+			t.Errorf("command's signals %v, want %v (a plain child's)\n%v", got, want, res)
 		}
-		if got != 2 {
-			t.Errorf("no SigIgn/SigBlk in the command's status: %v", res)
+		// fence started with SIGHUP ignored; the relaxed config makes
+		// the early spawn guess wrong, so fence spawns again after its
+		// signal set-up.
+		relaxed := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
+		for _, args := range []string{"", "-s " + relaxed} {
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			cmd := s.command(ctx, opts{})
+			cmd.Path, cmd.Args = "/bin/sh", []string{"sh", "-c", `trap "" HUP; exec "$0" ` + args + ` -- cat /proc/self/status`, fenceBin}
+			out, err := cmd.Output()
+			cancel()
+			got := sigStatus(string(out))["SigIgn"]
+			ign, perr := strconv.ParseUint(got, 16, 64)
+			if err != nil || perr != nil || ign&(1<<(syscall.SIGHUP-1)) == 0 {
+				t.Errorf("fence %s started with SIGHUP ignored: the command's SigIgn %q lacks SIGHUP (%v)", args, got, err)
+			}
 		}
 	})
 }

@@ -190,11 +190,14 @@ func startEarly(newNetns bool) *early {
 	// locked). Not SIG_DFL, although the kernel drops SIG_DFL signals to a
 	// PID namespace's init: while a thread blocks a signal (every signal,
 	// during a fork) the kernel queues it instead and hands it to another
-	// thread, where SIG_DFL is fatal. The command does not inherit SIG_IGN:
-	// the forked child resets every signal the runtime handled to SIG_DFL
-	// before exec (TestCommandSignalDispositions).
+	// thread, where SIG_DFL is fatal. The command does not inherit these
+	// SIG_IGN: the forked child resets every signal the runtime handles to
+	// SIG_DFL before exec (TestCommandSignalDispositions). SIGHUP and SIGINT
+	// that PID 1 inherited ignored (fence under nohup or in a background
+	// job) the runtime never handled, so they stay ignored for the command,
+	// as for any child of fence.
 	ignored := []unix.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM,
-		unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE, unix.SIGALRM}
+		unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE, unix.SIGALRM, unix.SIGABRT}
 	for _, sig := range ignored {
 		if err := ignoreSignal(sig); err != nil {
 			// A platform where the raw call does not fit: the slow,
@@ -212,6 +215,12 @@ func startEarly(newNetns bool) *early {
 			break
 		}
 	}
+	// The runtime treats these as faults and crashes on them. Sent by a
+	// process (kill, tgkill) they are not faults: signal.Ignore makes the
+	// runtime drop those, while a real fault still panics. It changes no
+	// disposition and costs no round trip.
+	signal.Ignore(unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP,
+		unix.SIGSYS, unix.SIGSTKFLT)
 	return e
 }
 
@@ -236,10 +245,15 @@ func (rawStderr) Write(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		m, err := unix.Write(2, b[n:])
-		if err == unix.EINTR {
+		switch {
+		case err == unix.EINTR:
 			continue
-		}
-		if err != nil {
+		case err == unix.EAGAIN:
+			// A non-blocking stderr (shared with whoever set it so):
+			// wait until it takes more, as os.Stderr would.
+			_, _ = unix.Poll([]unix.PollFd{{Fd: 2, Events: unix.POLLOUT}}, -1)
+			continue
+		case err != nil:
 			return n, err
 		}
 		n += m

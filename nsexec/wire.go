@@ -74,7 +74,8 @@ func (d *decoder) int() int64 {
 
 // uint reads a length, which must fit in what is left of the packet (every
 // element takes at least one byte), so a corrupt length cannot make the
-// decoder allocate more than the packet's size.
+// decoder allocate more than a small multiple of the packet's size (a list
+// element is a 16- to 32-byte header).
 func (d *decoder) uint() int {
 	v := d.uvarint()
 	if d.err != nil {
@@ -156,18 +157,6 @@ func (d decoding) int(v *int)       { *v = int(d.decoder.int()) }
 func (d decoding) int64(v *int64)   { *v = d.decoder.int() }
 func (d decoding) count(int) int    { return d.decoder.uint() }
 
-// sized returns l resized to n elements: unchanged when encoding (n is its
-// length), fresh when decoding, nil for none.
-func sized[T any](l []T, n int) []T {
-	if len(l) == n {
-		return l
-	}
-	if n == 0 {
-		return nil
-	}
-	return make([]T, n)
-}
-
 func (m *message) fields(c codec) {
 	c.str((*string)(&m.Type))
 	hasOptions := m.Options != nil
@@ -184,7 +173,12 @@ func (m *message) fields(c codec) {
 	c.int(&m.Code)
 	c.int(&m.Seq)
 	c.int(&m.Port)
-	m.Stages = sized(m.Stages, c.count(len(m.Stages)))
+	// Decoding starts from a zero message: only then does a count differ
+	// from the list's length, and only then is the list (re)made. Encoding
+	// writes nothing back.
+	if n := c.count(len(m.Stages)); n != len(m.Stages) {
+		m.Stages = make([]Stage, n)
+	}
 	for i := range m.Stages {
 		c.str(&m.Stages[i].Name)
 		c.int64(&m.Stages[i].Mono)
@@ -199,7 +193,9 @@ func (o *Options) fields(c codec) {
 	f := &o.FS
 	c.bool(&f.DefaultDenyRead)
 	c.strs(&f.ReadOnly)
-	f.Links = sized(f.Links, c.count(len(f.Links)))
+	if n := c.count(len(f.Links)); n != len(f.Links) {
+		f.Links = make([][2]string, n)
+	}
 	for i := range f.Links {
 		c.str(&f.Links[i][0])
 		c.str(&f.Links[i][1])

@@ -140,6 +140,7 @@ func Run(o Options) (*Report, error) {
 	if contains(h.o.Sections, "warm") {
 		h.warm()
 	}
+	h.rep.checkTargets()
 	if contains(h.o.Sections, "profile") {
 		h.rep.Profile = h.profile()
 	}

@@ -66,6 +66,14 @@ func TestHarnessQuick(t *testing.T) {
 	if f := byID["true"].Results[ColFence]; f != nil && f.Factor <= 0 {
 		t.Errorf("true: no overhead factor: %+v", f)
 	}
+	if len(r.Targets) != len(targets) {
+		t.Errorf("targets: %+v", r.Targets)
+	}
+	for _, tg := range r.Targets {
+		if tg.Factor <= 0 || tg.Met != (tg.Factor <= tg.Max) {
+			t.Errorf("target %q not evaluated: %+v", tg.Name, tg)
+		}
+	}
 	if p := r.Profile; p == nil {
 		t.Error("no profile section")
 	} else if p.Timeline == nil {

@@ -47,7 +47,9 @@ type Report struct {
 	Rows []Row `json:"rows"`
 	// Warm rows time one command spawned inside an already running sandbox
 	// (a shell loop fed over a pipe) against the same loop unsandboxed.
-	Warm    []Row    `json:"warm"`
+	Warm []Row `json:"warm"`
+	// Targets are the benchmarking issue's goals against this run.
+	Targets []Target `json:"targets,omitempty"`
 	Profile *Profile `json:"profile,omitempty"`
 	Scaling *Scaling `json:"scaling,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
@@ -416,6 +418,7 @@ func (r *Report) WriteText(w io.Writer) {
 		writeTab(w, r.table(r.Warm))
 		fmt.Fprintln(w)
 	}
+	r.writeTargetsText(w)
 	for _, rows := range [][]Row{r.Rows, r.Warm} {
 		for _, row := range rows {
 			if row.Skipped != "" {
@@ -609,6 +612,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	r.writeTargetsMarkdown(w)
 }
 
 // svgColors are the bar colours of the sandbox columns.

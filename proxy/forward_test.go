@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Behaviours of the stdlib HTTP proxy that the tests in http_test.go do not
@@ -71,12 +70,7 @@ func TestConnectEarlyDataThenHalfClose(t *testing.T) {
 	})
 	_, port := hostPort(t, addr)
 	p := appProxy(t, port)
-	c, err := net.Dial("tcp", p.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, p.httpAddr)
 	io.WriteString(c, "CONNECT app.test:"+port+" HTTP/1.1\r\nHost: app.test\r\n\r\nEARLY")
 	c.(*net.TCPConn).CloseWrite()
 	br := bufio.NewReader(c)
@@ -110,12 +104,7 @@ func TestForwardAddsNoHeaders(t *testing.T) {
 	defer up.Close()
 	_, port := hostPort(t, up.Listener.Addr().String())
 	p := appProxy(t, port)
-	c, err := net.Dial("tcp", p.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, p.httpAddr)
 	fmt.Fprintf(c, "GET http://app.test:%s/ HTTP/1.1\r\nHost: app.test:%s\r\n\r\n", port, port)
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
 	if err != nil {

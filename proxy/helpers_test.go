@@ -134,12 +134,7 @@ func (p *testProxy) client(t testing.TB, base *http.Transport) *http.Client {
 // and the proxy's response head.
 func (p *testProxy) connect(t testing.TB, target string, header string) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
-	c, err := net.Dial("tcp", p.httpAddr)
-	if err != nil {
-		t.Fatalf("dial proxy: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialRaw(t, p.httpAddr)
 	if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n"+header+"\r\n"); err != nil {
 		t.Fatalf("write CONNECT: %v", err)
 	}
@@ -149,6 +144,19 @@ func (p *testProxy) connect(t testing.TB, target string, header string) (net.Con
 		t.Fatalf("read CONNECT response: %v", err)
 	}
 	return c, br, resp
+}
+
+// dialRaw opens a plain connection to a proxy listener for hand-written
+// requests; it is closed when the test ends and gives up after 10 seconds.
+func dialRaw(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial proxy: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
 }
 
 // hostPort splits a listener address into host and port.

@@ -234,13 +234,9 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	// still wanted. Dialling is bounded by dialTimeout and Close anyway.
 	up, err := s.dial(context.WithoutCancel(r.Context()), host, port, d)
 	if err != nil {
-		if isBlocked(err) {
-			s.logHTTPReason(blocked, http.MethodConnect, http.StatusForbidden, host, url, start, err)
-			refuseConnect(w, http.StatusForbidden, blockedBody)
-		} else {
-			s.logHTTPReason(failed, http.MethodConnect, http.StatusBadGateway, host, url, start, err)
-			refuseConnect(w, http.StatusBadGateway, "fence proxy: "+err.Error()+"\n")
-		}
+		o, status, body := upstreamRefusal(err)
+		s.logHTTPReason(o, http.MethodConnect, status, host, url, start, err)
+		refuseConnect(w, status, body)
 		return
 	}
 	client, crw, err := http.NewResponseController(w).Hijack()
@@ -266,6 +262,16 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.relay(client, buffered(crw.Reader, client), up, up)
 	s.untrack(client)
+}
+
+// upstreamRefusal is the outcome, status and body for a request whose
+// upstream could not be reached: 403 when the address policy refused the
+// resolved address, 502 for any other failure.
+func upstreamRefusal(err error) (outcome, int, string) {
+	if isBlocked(err) {
+		return blocked, http.StatusForbidden, blockedBody
+	}
+	return failed, http.StatusBadGateway, "fence proxy: " + err.Error() + "\n"
 }
 
 // connectEstablished is the whole answer to an accepted CONNECT.
@@ -318,13 +324,9 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.transport.RoundTrip(out)
 	if err != nil {
-		if isBlocked(err) {
-			s.logHTTPReason(blocked, r.Method, http.StatusForbidden, host, url, start, err)
-			writeText(w, http.StatusForbidden, blockedBody)
-		} else {
-			s.logHTTPReason(failed, r.Method, http.StatusBadGateway, host, url, start, err)
-			writeText(w, http.StatusBadGateway, "fence proxy: "+err.Error()+"\n")
-		}
+		o, status, body := upstreamRefusal(err)
+		s.logHTTPReason(o, r.Method, status, host, url, start, err)
+		writeText(w, status, body)
 		return
 	}
 	defer resp.Body.Close()
@@ -423,11 +425,8 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, typ string
 	}
 	up, err := s.dial(r.Context(), host, port, d)
 	if err != nil {
-		if isBlocked(err) {
-			fail(blocked, http.StatusForbidden, host, blockedBody, err)
-		} else {
-			fail(failed, http.StatusBadGateway, host, "fence proxy: "+err.Error()+"\n", err)
-		}
+		o, status, body := upstreamRefusal(err)
+		fail(o, status, host, body, err)
 		return
 	}
 	upgraded := false

@@ -220,12 +220,7 @@ func TestConnectEarlyData(t *testing.T) {
 	addr := tcpServer(t, echo)
 	_, port := hostPort(t, addr)
 	p := appProxy(t, port)
-	c, err := net.Dial("tcp", p.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, p.httpAddr)
 	// The first tunnel bytes travel in the same write as the request.
 	io.WriteString(c, "CONNECT app.test:"+port+" HTTP/1.1\r\nHost: app.test\r\n\r\nEARLY")
 	br := bufio.NewReader(c)
@@ -390,12 +385,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 	_, port := hostPort(t, up.Listener.Addr().String())
 	p := appProxy(t, port)
 
-	c, err := net.Dial("tcp", p.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, p.httpAddr)
 	fmt.Fprintf(c, "GET http://app.test:%s/ws HTTP/1.1\r\n"+
 		"Host: app.test:%s\r\n"+
 		"Upgrade: websocket\r\n"+
@@ -520,12 +510,7 @@ func TestHopByHopHeaders(t *testing.T) {
 	_, port := hostPort(t, up.Listener.Addr().String())
 	p := appProxy(t, port)
 
-	c, err := net.Dial("tcp", p.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, p.httpAddr)
 	fmt.Fprintf(c, "GET http://app.test:%s/ HTTP/1.1\r\n"+
 		"Host: app.test:%s\r\n"+
 		"Connection: keep-alive, X-Hop\r\n"+

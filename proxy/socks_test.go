@@ -155,12 +155,7 @@ func TestSOCKSRefusesBindAndUDP(t *testing.T) {
 func TestSOCKSProtocolErrors(t *testing.T) {
 	p := startProxy(t, Options{Rules: mustRules(t, []string{"*"}, nil)})
 	exchange := func(send []byte, wantLen int) []byte {
-		c, err := net.Dial("tcp", p.socksAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c := dialRaw(t, p.socksAddr)
 		c.Write(send)
 		got, _ := io.ReadAll(io.LimitReader(c, int64(wantLen)+1))
 		return got

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,11 +139,19 @@ func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 // The fd waits in the runtime's poller, not in a blocking ioctl: PID 1 runs
 // with GOMAXPROCS=1, and a goroutine blocked in a syscall keeps the only P
 // until sysmon takes it back, which would delay every answer by hundreds of
-// microseconds.
+// microseconds. (A thread of its own blocked in the ioctl, with a second P,
+// measured slower for opens than the poller.)
 func serveGuard(fd int, g *guard) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return
 	}
+	// Synchronous wake-ups (Linux 6.6): the answer wakes the caller on
+	// this thread's CPU, which then runs it at once, instead of waking it
+	// on another CPU (an inter-processor interrupt, a VM exit under a
+	// hypervisor). Measured here: a guarded mkdir takes half the time.
+	// Older kernels refuse the flag; the guard works the same there, only
+	// slower, so the error is ignored.
+	_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	f := os.NewFile(uintptr(fd), "seccomp-notify")
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -180,6 +189,26 @@ func serveGuard(fd int, g *guard) {
 	}
 }
 
+// addfdSend injects an fd into the caller and answers with it
+// (SECCOMP_ADDFD_FLAG_SEND), with every signal blocked on this thread.
+// The ioctl waits for the caller to take the fd; a signal that interrupts
+// that wait withdraws the fd, but the request stays marked as answered, and
+// the caller's syscall returns 0, a file descriptor it never opened (its
+// stdin). Blocked, signals wait the few microseconds until the caller has
+// the fd; a caller killed meanwhile ends the wait with ESRCH.
+func addfdSend(fd int, add *seccompNotifAddfd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	all := unix.Sigset_t{Val: [len(unix.Sigset_t{}.Val)]uint64{^uint64(0)}}
+	var old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		return err
+	}
+	err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(add))
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return err
+}
+
 func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
 	if errno != 0 {
@@ -209,7 +238,7 @@ func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
 			flags = unix.O_CLOEXEC
 		}
 		add := seccompNotifAddfd{ID: req.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(fdOut), NewfdFlags: flags}
-		err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(&add))
+		err := addfdSend(fd, &add)
 		unix.Close(fdOut)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return // answered, or the caller is gone
@@ -301,9 +330,18 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// there now must not redirect the open.
 			flags |= unix.O_NOFOLLOW
 		}
+		// exists is false only when the name is known to be free: then an
+		// O_CREAT open goes straight to creating it.
+		exists := true
 		var st unix.Stat_t
-		if flags&unix.O_NONBLOCK == 0 && unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil &&
-			st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		if flags&unix.O_NONBLOCK == 0 {
+			serr := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+			exists = !errors.Is(serr, unix.ENOENT)
+			if serr != nil {
+				st.Mode = 0
+			}
+		}
+		if flags&unix.O_NONBLOCK == 0 && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 			// Opening a FIFO waits for its other end: not on the guard's
 			// own goroutine, which every other guarded syscall of the
 			// sandbox waits for. (Devices inside are only the minimal
@@ -338,8 +376,8 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			}
 			return fd, errno
 		}
-		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT {
-			// Most O_CREAT opens hit an existing file (a redirection to
+		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT && exists {
+			// Many O_CREAT opens hit an existing file (a redirection to
 			// /dev/null, an overwrite): open it as is, and read the
 			// caller's umask only when a file is really created.
 			if fd, err := unix.Openat(parent, base, flags&^unix.O_CREAT, 0); !errors.Is(err, unix.ENOENT) {
@@ -696,16 +734,25 @@ func readString(mem int, addr uintptr) (string, error) {
 	if addr == 0 {
 		return "", unix.EFAULT
 	}
-	buf := make([]byte, unix.PathMax)
-	n, err := unix.Pread(mem, buf, int64(addr))
-	if n == 0 {
-		return "", err
+	// Most paths are short: a first small read copies less of the
+	// caller's memory (the kernel copies page by page) and allocates less.
+	for _, size := range []int{256, unix.PathMax} {
+		buf := make([]byte, size)
+		n, err := unix.Pread(mem, buf, int64(addr))
+		if n <= 0 {
+			if err == nil {
+				err = unix.EFAULT
+			}
+			return "", err
+		}
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			return string(buf[:i]), nil
+		}
+		if n < size {
+			return "", unix.EFAULT // unterminated at the end of the mapping
+		}
 	}
-	i := bytes.IndexByte(buf[:n], 0)
-	if i < 0 {
-		return "", unix.ENAMETOOLONG
-	}
-	return string(buf[:i]), nil
+	return "", unix.ENAMETOOLONG
 }
 
 // readProc reads a small procfs file with raw syscalls.
@@ -750,7 +797,9 @@ func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix
 	var start string
 	switch {
 	case strings.HasPrefix(path, "/"):
-		start = "/"
+		// Absolute: openat ignores the directory fd, and PID 1's root is
+		// the caller's (nothing in the sandbox can chroot).
+		return resolveParentFrom(pid, unix.AT_FDCWD, path)
 	case dirfd == unix.AT_FDCWD:
 		start = "/proc/" + strconv.Itoa(pid) + "/cwd"
 	default:
@@ -834,10 +883,17 @@ func rewriteSelf(pid int, path string) string {
 }
 
 func readlinkAt(dir int, name string) (string, error) {
-	buf := make([]byte, unix.PathMax)
-	n, err := unix.Readlinkat(dir, name, buf)
-	if err != nil {
-		return "", err
+	// A short buffer first, as in readString; a result that fills it may
+	// have been cut.
+	for _, size := range []int{256, unix.PathMax} {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dir, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
 	}
-	return string(buf[:n]), nil
+	return "", unix.ENAMETOOLONG
 }

@@ -247,3 +247,65 @@ echo done
 		t.Error("a protected file was renamed away")
 	}
 }
+
+// TestGuardUnderSignals: guarded syscalls keep their native results while
+// signals fly. The caller has a restarting (SA_RESTART) handler on a fast
+// timer, as Go programs (SIGURG) and libuv (SIGCHLD) do: a signal after PID
+// 1 has created the directory or file must not restart the syscall into
+// EEXIST. A child keeps signalling PID 1 (SIGURG, which its runtime
+// handles), so that PID 1 serves while it takes signals; an open must
+// never return a descriptor the caller did not ask for (see addfdSend).
+func TestGuardUnderSignals(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed to drive the syscalls with a signal timer")
+	}
+	ws := t.TempDir()
+	script := `
+import os, signal, sys
+d = sys.argv[1]
+pid = os.fork()
+if pid == 0:
+    while True:
+        os.kill(1, signal.SIGURG)
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.siginterrupt(signal.SIGALRM, False)
+signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+bad = []
+for i in range(1500):
+    try:
+        os.mkdir("%s/m%d" % (d, i))
+        fd = os.open("%s/f%d" % (d, i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        if fd < 3:
+            bad.append("open returned fd %d" % fd)
+        else:
+            os.close(fd)
+    except OSError as e:
+        bad.append(repr(e))
+signal.setitimer(signal.ITIMER_REAL, 0)
+os.kill(pid, signal.SIGKILL)
+print("%d failures" % len(bad))
+print("\n".join(bad[:5]))
+`
+	o := &nsexec.Options{
+		Path: python,
+		Args: []string{"python3", "-c", script, ws},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable: []string{ws},
+			Guarded:  []string{filepath.Join(ws, ".bashrc")},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	got := string(b)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d %v\n%s", code, err, got)
+	}
+	if !strings.HasPrefix(got, "0 failures\n") {
+		t.Errorf("guarded syscalls failed under signals:\n%s", got)
+	}
+}

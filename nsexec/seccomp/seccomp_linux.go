@@ -130,8 +130,19 @@ func loadListener(prog []byte) (int, error) {
 		Len:    uint16(len(prog) / 8),
 		Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0])),
 	}
+	// WAIT_KILLABLE_RECV (Linux 5.19): once PID 1 has received a request,
+	// only a fatal signal interrupts the caller. Otherwise a signal that
+	// arrives while PID 1 performs the operation (a Go program's SIGURG,
+	// a timer, SIGCHLD) restarts the syscall after the fact: mkdir or
+	// open(O_EXCL) already done on the caller's behalf then fails with
+	// EEXIST. Older kernels refuse the flag; the guard enforces the same
+	// policy without it.
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, uintptr(unsafe.Pointer(&fprog)))
+	if errno == unix.EINVAL {
+		fd, _, errno = unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+	}
 	if errno != 0 {
 		return -1, fmt.Errorf("load creation guard filter: %w", errno)
 	}

@@ -26,8 +26,9 @@ import (
 // caller's memory, resolves its parent directory itself, refuses protected
 // names with EACCES, and performs everything else on the caller's behalf
 // (open's fd is injected with SECCOMP_IOCTL_NOTIF_ADDFD). It never answers
-// "continue": the kernel would read the path again, and another thread could
-// have changed it in between.
+// "continue" to a syscall with a path: the kernel would read the path again,
+// and another thread could have changed it in between. umask(2), whose
+// argument is a plain value, is only noted (see umasks) and continued.
 //
 // PID 1's serving threads run with the command's uid, gid and groups, no
 // capabilities, the same seccomp filter and the same mount tree, so an
@@ -78,6 +79,7 @@ const (
 	opBind
 	opTruncate
 	opUnlink
+	opUmask // only watched: see umasks
 )
 
 // creation is one decoded request.
@@ -117,6 +119,7 @@ type guard struct {
 	// created are files matching a no-write pattern that the sandbox
 	// created itself (see kept).
 	created map[string]bool
+	umasks  umasks
 }
 
 func newGuard(paths, patterns []string, up UnixPolicy) *guard {
@@ -142,6 +145,12 @@ func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 // microseconds. (A thread of its own blocked in the ioctl, with a second P,
 // measured slower for opens than the poller.)
 func serveGuard(fd int, g *guard) {
+	// The command has its own umask now (fork copies it); PID 1 creates
+	// files for it with modes that already have its umask applied. Not on
+	// the main thread: umask(2) is guarded there (see umasks), and the
+	// guard would wait for itself. The mask is per process, so any thread
+	// sets it for all.
+	unix.Umask(0)
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return
 	}
@@ -218,6 +227,15 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 }
 
 func (g *guard) handle(fd int, req seccompNotif) {
+	if c, ok := decode(req.Data); ok && c.op == opUmask {
+		// The one syscall the kernel performs itself after the guard:
+		// its argument is a value, so there is nothing another thread
+		// could change in between.
+		g.umasks.set(int(req.Pid), c.mode)
+		resp := seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+		_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
+		return
+	}
 	fdOut, errno := g.perform(fd, req)
 	if errno == errAsync {
 		return // answered by a goroutine of its own
@@ -291,7 +309,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
 		return -1, unix.ENOENT
 	}
-	umask := func() uint32 { return procUmask(pid) }
+	umask := func() uint32 { return g.umasks.get(pid) }
 
 	parent, base, full, errno := resolveParent(pid, c.dirfd, path)
 	if errno != 0 {
@@ -688,6 +706,14 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 	if c.op == opBind {
 		nr = unix.SYS_BIND
 	}
+	if c.op == opBind && full != "" {
+		// bind creates the socket's file with the binder's umask, which
+		// is PID 1's 0 (see serveGuard): take the caller's for the call.
+		// Nothing else in PID 1 creates a file meanwhile: creations are
+		// handled one at a time on the guard's goroutine, and so is bind.
+		unix.Umask(int(g.umasks.get(pid)))
+		defer unix.Umask(0)
+	}
 	_, _, e := unix.Syscall(nr, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
 	if e == 0 && c.op == opBind && full != "" {
 		g.mu.Lock()
@@ -774,20 +800,169 @@ func readProc(path string) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// procUmask returns the caller's umask (from /proc/PID/status).
-func procUmask(pid int) uint32 {
-	b, err := readProc("/proc/" + strconv.Itoa(pid) + "/status")
+// procStatus returns a thread's umask and thread group (process) id from
+// /proc/TID/status.
+func procStatus(tid int) (umask uint32, tgid int, err error) {
+	b, err := readProc("/proc/" + strconv.Itoa(tid) + "/status")
 	if err != nil {
-		return 0o022
+		return 0, 0, err
 	}
+	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
-				return uint32(m)
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				return 0, 0, fmt.Errorf("parse umask of %d: %w", tid, err)
 			}
+			umask, found = uint32(m), found+1
+		}
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if tgid, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+				return 0, 0, fmt.Errorf("parse tgid of %d: %w", tid, err)
+			}
+			found++
 		}
 	}
-	return 0o022
+	if found != 2 {
+		return 0, 0, fmt.Errorf("read status of %d: no umask or tgid", tid)
+	}
+	return umask, tgid, nil
+}
+
+// umasks knows the callers' umasks, so that creating a file for them costs
+// no read of /proc/TID/status (a third of a guarded mkdir's time, measured
+// here). A process's umask changes only through umask(2), which the guard
+// watches (opUmask), or at fork, which makes a new process: a thread seen
+// for the first time has its status read once.
+//
+// Entries are held by pidfd: a thread or process id can be reused once its
+// owner is gone, and a pidfd says whether the task it was opened for still
+// runs. Threads of a process share one umask, so the value is kept per
+// process. Without thread pidfds (Linux before 6.9) nothing is cached.
+type umasks struct {
+	mu      sync.Mutex
+	threads map[int]umaskThread
+	procs   map[int]umaskProc
+}
+
+type umaskThread struct {
+	pidfd int
+	tgid  int
+}
+
+type umaskProc struct {
+	pidfd int
+	umask uint32
+}
+
+// maxUmaskEntries bounds the pidfds the cache holds.
+const maxUmaskEntries = 256
+
+// get returns the umask of thread tid. On failure it returns 077, the
+// strictest mask: a file created with too few permissions is a nuisance, one
+// created with too many is a leak.
+func (u *umasks) get(tid int) uint32 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if t, ok := u.threads[tid]; ok {
+		if p, ok := u.procs[t.tgid]; ok && alive(t.pidfd) {
+			// The thread still runs, so its process does, and the
+			// process entry was checked when the thread was added.
+			return p.umask
+		}
+		u.dropThread(tid)
+	}
+	m, _, err := u.learn(tid)
+	if err != nil {
+		return 0o077
+	}
+	return m
+}
+
+// set records umask(2) by thread tid, before the kernel performs it.
+func (u *umasks) set(tid int, mask uint32) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t, ok := u.threads[tid]
+	if !ok || !alive(t.pidfd) {
+		u.dropThread(tid)
+		if _, _, err := u.learn(tid); err != nil {
+			return
+		}
+		if t, ok = u.threads[tid]; !ok {
+			return // not cached: every lookup reads the status
+		}
+	}
+	if p, ok := u.procs[t.tgid]; ok {
+		p.umask = mask
+		u.procs[t.tgid] = p
+	}
+}
+
+// learn reads tid's status and caches what it says. A live entry for the
+// process wins over the status: it may hold a umask(2) the guard has let
+// through and the kernel not yet performed. Called with u.mu held.
+func (u *umasks) learn(tid int) (uint32, int, error) {
+	m, tgid, err := procStatus(tid)
+	if err != nil {
+		return 0, 0, err
+	}
+	if p, ok := u.procs[tgid]; ok {
+		if alive(p.pidfd) {
+			m = p.umask
+		} else {
+			unix.Close(p.pidfd)
+			delete(u.procs, tgid)
+		}
+	}
+	if len(u.threads) >= maxUmaskEntries || len(u.procs) >= maxUmaskEntries {
+		u.reset()
+	}
+	tfd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+	if err != nil {
+		return m, tgid, nil // no thread pidfds: no cache
+	}
+	if _, ok := u.procs[tgid]; !ok {
+		pfd, err := unix.PidfdOpen(tgid, 0)
+		if err != nil {
+			unix.Close(tfd)
+			return m, tgid, nil
+		}
+		if u.procs == nil {
+			u.procs = map[int]umaskProc{}
+		}
+		u.procs[tgid] = umaskProc{pidfd: pfd, umask: m}
+	}
+	if u.threads == nil {
+		u.threads = map[int]umaskThread{}
+	}
+	u.threads[tid] = umaskThread{pidfd: tfd, tgid: tgid}
+	return m, tgid, nil
+}
+
+func (u *umasks) dropThread(tid int) {
+	if t, ok := u.threads[tid]; ok {
+		unix.Close(t.pidfd)
+		delete(u.threads, tid)
+	}
+}
+
+// reset empties the cache; the next lookups read the status again.
+func (u *umasks) reset() {
+	for tid := range u.threads {
+		u.dropThread(tid)
+	}
+	for tgid, p := range u.procs {
+		unix.Close(p.pidfd)
+		delete(u.procs, tgid)
+	}
+}
+
+// alive reports whether the task behind pidfd still runs: a pidfd becomes
+// readable when its task exits.
+func alive(pidfd int) bool {
+	n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
+	return err == nil && n == 0
 }
 
 // resolveParent opens the directory that will hold path's last component,

@@ -129,6 +129,8 @@ os.chdir(sys.argv[2])
 srv = socket.socket(socket.AF_UNIX); srv.bind("inner.sock"); srv.listen(1)
 c = socket.socket(socket.AF_UNIX); c.connect(os.path.join(sys.argv[2], "inner.sock"))
 conn, _ = srv.accept(); c.sendall(b"inner"); print("inside:" + conn.recv(5).decode())
+os.umask(0o077); m = socket.socket(socket.AF_UNIX); m.bind("masked.sock")
+print("sockmode:%o" % (os.stat("masked.sock").st_mode & 0o777))
 t = socket.socket(socket.AF_INET); t.bind(("127.0.0.1", 0)); t.listen(1)
 u = socket.socket(socket.AF_INET); u.connect(t.getsockname()); print("tcp:ok")
 `
@@ -151,7 +153,7 @@ u = socket.socket(socket.AF_INET); u.connect(t.getsockname()); print("tcp:ok")
 		return string(b)
 	}
 	got := run(nsexec.UnixPolicy{})
-	for _, want := range []string{"host-refused:13\n", "socketpair:pair\n", "inside:inner\n", "tcp:ok\n"} {
+	for _, want := range []string{"host-refused:13\n", "socketpair:pair\n", "inside:inner\n", "sockmode:700\n", "tcp:ok\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("default policy: output lacks %q:\n%s", want, got)
 		}
@@ -160,10 +162,12 @@ u = socket.socket(socket.AF_INET); u.connect(t.getsockname()); print("tcp:ok")
 		t.Errorf("default policy reached the host socket:\n%s", got)
 	}
 	os.Remove(filepath.Join(ws, "inner.sock"))
+	os.Remove(filepath.Join(ws, "masked.sock"))
 	if got := run(nsexec.UnixPolicy{Allow: []string{dir}}); !strings.Contains(got, "host:host-secret\n") {
 		t.Errorf("allowUnixSockets did not open the host socket:\n%s", got)
 	}
 	os.Remove(filepath.Join(ws, "inner.sock"))
+	os.Remove(filepath.Join(ws, "masked.sock"))
 	if got := run(nsexec.UnixPolicy{AllowAll: true}); !strings.Contains(got, "host:host-secret\n") {
 		t.Errorf("allowAllUnixSockets did not open the host socket:\n%s", got)
 	}
@@ -307,5 +311,60 @@ print("\n".join(bad[:5]))
 	}
 	if !strings.HasPrefix(got, "0 failures\n") {
 		t.Errorf("guarded syscalls failed under signals:\n%s", got)
+	}
+}
+
+// TestGuardUmask: files and directories PID 1 creates for the command get
+// the modes the command's own umask would give, as it changes: in the same
+// process, set by another thread, inherited and changed by a child.
+func TestGuardUmask(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed to drive umask from threads and forks")
+	}
+	script := `
+import os, sys, threading, stat
+d = sys.argv[1]
+def mode(p): return "%o" % stat.S_IMODE(os.stat(p).st_mode)
+out = []
+os.umask(0o077); open(d + "/a", "w").close(); out.append(mode(d + "/a"))
+os.umask(0o022); open(d + "/b", "w").close(); out.append(mode(d + "/b"))
+os.umask(0o027); os.mkdir(d + "/c"); out.append(mode(d + "/c"))
+t = threading.Thread(target=lambda: os.umask(0o007)); t.start(); t.join()
+open(d + "/e", "w").close(); out.append(mode(d + "/e"))
+def mk(): open(d + "/f", "w").close()
+t = threading.Thread(target=mk); t.start(); t.join(); out.append(mode(d + "/f"))
+pid = os.fork()
+if pid == 0:
+    open(d + "/g", "w").close(); os.umask(0o000); os.mkdir(d + "/h"); os._exit(0)
+os.waitpid(pid, 0)
+out.append(mode(d + "/g")); out.append(mode(d + "/h"))
+os.mknod(d + "/i", 0o666 | stat.S_IFIFO); out.append(mode(d + "/i"))
+print(" ".join(out))
+`
+	native, err := exec.Command(python, "-c", script, t.TempDir()).Output()
+	if err != nil {
+		t.Fatalf("script outside the sandbox: %v", err)
+	}
+	ws := t.TempDir()
+	o := &nsexec.Options{
+		Path: python,
+		Args: []string{"python3", "-c", script, ws},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable: []string{ws},
+			Guarded:  []string{filepath.Join(ws, ".bashrc")},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d %v\n%s", code, err, b)
+	}
+	if string(b) != string(native) {
+		t.Errorf("modes in the sandbox %q, outside %q", b, native)
 	}
 }

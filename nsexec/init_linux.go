@@ -482,9 +482,6 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	go func() { done <- reap(ctrl, child, o, started) }()
 	go controlLoop(ctrl, child)
 	if guardFD >= 0 {
-		// The command has its own umask now (fork copies it); PID 1 creates
-		// files for it with modes that already have its umask applied.
-		unix.Umask(0)
 		g := newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix)
 		if o.Debug || o.Monitor {
 			g.logf = func(line string) { fmt.Fprintln(stderr, line) }

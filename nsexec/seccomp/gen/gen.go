@@ -66,6 +66,13 @@ var modified = []guarded{
 	{"truncate", -1}, {"unlink", -1}, {"unlinkat", -1}, {"rmdir", -1},
 }
 
+// tracked are syscalls every guard program only watches: the init
+// stage notes the new umask (a value, not a pointer, so letting the kernel
+// run the syscall afterwards cannot change what was checked) and answers
+// "continue". It then knows every caller's umask without reading
+// /proc/PID/status for each file it creates.
+var tracked = []string{"umask"}
+
 type guarded struct {
 	name     string
 	flagsArg int // -1: always
@@ -144,6 +151,17 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 			if err := f.AddRule(nr, sc.ActNotify); err != nil {
 				return nil, fmt.Errorf("guard %s: %w", name, err)
 			}
+		}
+	}
+	// Every mode creates something for the caller (bind creates the
+	// socket's file), so every mode watches the umask.
+	for _, name := range tracked {
+		nr, err := sc.GetSyscallFromNameByArch(name, arch)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.AddRule(nr, sc.ActNotify); err != nil {
+			return nil, fmt.Errorf("guard %s: %w", name, err)
 		}
 	}
 	return export(f)

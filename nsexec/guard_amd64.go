@@ -47,7 +47,7 @@ func decode(d seccompData) (creation, bool) {
 	case unix.SYS_RMDIR:
 		return creation{op: opUnlink, dirfd: unix.AT_FDCWD, path: uintptr(a[0]), flags: unix.AT_REMOVEDIR}, true
 	case unix.SYS_UMASK:
-		return creation{op: opUmask, mode: uint32(a[0]) & 0o777}, true
+		return creation{op: opUmask}, true
 	case unix.SYS_CONNECT:
 		return creation{op: opConnect, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
 	case unix.SYS_BIND:

@@ -29,7 +29,7 @@ func decode(d seccompData) (creation, bool) {
 	case unix.SYS_UNLINKAT:
 		return creation{op: opUnlink, dirfd: fd(0), path: uintptr(a[1]), flags: int(int32(a[2]))}, true
 	case unix.SYS_UMASK:
-		return creation{op: opUmask, mode: uint32(a[0]) & 0o777}, true
+		return creation{op: opUmask}, true
 	case unix.SYS_CONNECT:
 		return creation{op: opConnect, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
 	case unix.SYS_BIND:

@@ -227,11 +227,12 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 }
 
 func (g *guard) handle(fd int, req seccompNotif) {
+	g.umasks.seen(int(req.Pid))
 	if c, ok := decode(req.Data); ok && c.op == opUmask {
 		// The one syscall the kernel performs itself after the guard:
 		// its argument is a value, so there is nothing another thread
 		// could change in between.
-		g.umasks.set(int(req.Pid), c.mode)
+		g.umasks.set(int(req.Pid))
 		resp := seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
 		_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
 		return
@@ -800,63 +801,94 @@ func readProc(path string) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// procStatus returns a thread's umask and thread group (process) id from
-// /proc/TID/status.
-func procStatus(tid int) (umask uint32, tgid int, err error) {
+// procUmask returns a thread's umask, from /proc/TID/status.
+func procUmask(tid int) (uint32, error) {
 	b, err := readProc("/proc/" + strconv.Itoa(tid) + "/status")
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
 			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
 			if err != nil {
-				return 0, 0, fmt.Errorf("parse umask of %d: %w", tid, err)
+				return 0, fmt.Errorf("parse umask of %d: %w", tid, err)
 			}
-			umask, found = uint32(m), found+1
-		}
-		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
-			if tgid, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
-				return 0, 0, fmt.Errorf("parse tgid of %d: %w", tid, err)
-			}
-			found++
+			return uint32(m), nil
 		}
 	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("read status of %d: no umask or tgid", tid)
-	}
-	return umask, tgid, nil
+	return 0, fmt.Errorf("read status of %d: no umask", tid)
 }
 
 // umasks knows the callers' umasks, so that creating a file for them costs
 // no read of /proc/TID/status (a third of a guarded mkdir's time, measured
-// here). A process's umask changes only through umask(2), which the guard
-// watches (opUmask), or at fork, which makes a new process: a thread seen
-// for the first time has its status read once.
+// here). A thread's umask changes only through umask(2), which every guard
+// program sends to PID 1 (opUmask): PID 1 lets it through and drops what it
+// knows, since the mask belongs to a filesystem context that other threads
+// and processes may share (CLONE_FS) or not (a thread cloned without it),
+// and PID 1 cannot tell which. Until every umask(2) let through has surely
+// happened (the thread that made it has made another guarded syscall, or is
+// gone), nothing is cached: the kernel runs them in its own order, and a
+// value read meanwhile may be overtaken. A read of the status is always
+// right: a thread's own umask(2) is done before its next syscall, and one in
+// another thread, still running, may count as before or after.
 //
-// Entries are held by pidfd: a thread or process id can be reused once its
-// owner is gone, and a pidfd says whether the task it was opened for still
-// runs. Threads of a process share one umask, so the value is kept per
-// process. Without thread pidfds (Linux before 6.9) nothing is cached.
+// Entries are held by thread pidfd: a thread id is reused once its thread is
+// gone, and a pidfd says whether the thread it was opened for still runs.
+// Without thread pidfds (Linux before 6.9) nothing is cached.
 type umasks struct {
 	mu      sync.Mutex
-	threads map[int]umaskThread
-	procs   map[int]umaskProc
+	cached  map[int]umaskEntry // by thread id
+	pending map[int]int        // thread id → pidfd (-1: none) of umask(2) let through
+	off     bool               // too many pending: no cache from now on
 }
 
-type umaskThread struct {
-	pidfd int
-	tgid  int
-}
-
-type umaskProc struct {
+type umaskEntry struct {
 	pidfd int
 	umask uint32
 }
 
-// maxUmaskEntries bounds the pidfds the cache holds.
+// maxUmaskEntries bounds the pidfds each map holds.
 const maxUmaskEntries = 256
+
+// seen records that thread tid has made a guarded syscall: a umask(2) it
+// made before is done. Called for every request.
+func (u *umasks) seen(tid int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if fd, ok := u.pending[tid]; ok {
+		closeFD(fd)
+		delete(u.pending, tid)
+	}
+}
+
+// set is called for umask(2) by thread tid, which the kernel performs after
+// PID 1 lets it through.
+func (u *umasks) set(tid int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for t, e := range u.cached {
+		closeFD(e.pidfd)
+		delete(u.cached, t)
+	}
+	if _, ok := u.pending[tid]; ok || u.off {
+		return
+	}
+	if len(u.pending) >= maxUmaskEntries {
+		u.prune()
+		if len(u.pending) >= maxUmaskEntries {
+			u.off = true
+			return
+		}
+	}
+	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+	if err != nil {
+		fd = -1 // only seen can clear it
+	}
+	if u.pending == nil {
+		u.pending = map[int]int{}
+	}
+	u.pending[tid] = fd
+}
 
 // get returns the umask of thread tid. On failure it returns 077, the
 // strictest mask: a file created with too few permissions is a nuisance, one
@@ -864,105 +896,77 @@ const maxUmaskEntries = 256
 func (u *umasks) get(tid int) uint32 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if t, ok := u.threads[tid]; ok {
-		if p, ok := u.procs[t.tgid]; ok && alive(t.pidfd) {
-			// The thread still runs, so its process does, and the
-			// process entry was checked when the thread was added.
-			return p.umask
+	u.prune()
+	if len(u.pending) > 0 || u.off {
+		m, err := procUmask(tid)
+		if err != nil {
+			return 0o077
 		}
-		u.dropThread(tid)
+		return m
 	}
-	m, _, err := u.learn(tid)
-	if err != nil {
+	if e, ok := u.cached[tid]; ok {
+		if alive(e.pidfd) {
+			return e.umask
+		}
+		closeFD(e.pidfd)
+		delete(u.cached, tid)
+	}
+	// The pidfd first: if the status then read is not of the thread the
+	// pidfd names (it ended, and its id went to another), the pidfd says
+	// so afterwards.
+	fd, ferr := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+	m, err := procUmask(tid)
+	switch {
+	case err != nil:
+		closeFD(fd)
 		return 0o077
+	case ferr != nil:
+		return m // no thread pidfds: no cache
+	case !alive(fd):
+		closeFD(fd)
+		return m
 	}
+	if len(u.cached) >= maxUmaskEntries {
+		for t, e := range u.cached {
+			if !alive(e.pidfd) || len(u.cached) >= maxUmaskEntries/2 {
+				closeFD(e.pidfd)
+				delete(u.cached, t)
+			}
+		}
+	}
+	if u.cached == nil {
+		u.cached = map[int]umaskEntry{}
+	}
+	u.cached[tid] = umaskEntry{pidfd: fd, umask: m}
 	return m
 }
 
-// set records umask(2) by thread tid, before the kernel performs it.
-func (u *umasks) set(tid int, mask uint32) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	t, ok := u.threads[tid]
-	if !ok || !alive(t.pidfd) {
-		u.dropThread(tid)
-		if _, _, err := u.learn(tid); err != nil {
-			return
+// prune forgets pending umask(2) calls of threads that are gone.
+func (u *umasks) prune() {
+	for t, fd := range u.pending {
+		if fd >= 0 && !alive(fd) {
+			closeFD(fd)
+			delete(u.pending, t)
 		}
-		if t, ok = u.threads[tid]; !ok {
-			return // not cached: every lookup reads the status
-		}
-	}
-	if p, ok := u.procs[t.tgid]; ok {
-		p.umask = mask
-		u.procs[t.tgid] = p
 	}
 }
 
-// learn reads tid's status and caches what it says. A live entry for the
-// process wins over the status: it may hold a umask(2) the guard has let
-// through and the kernel not yet performed. Called with u.mu held.
-func (u *umasks) learn(tid int) (uint32, int, error) {
-	m, tgid, err := procStatus(tid)
-	if err != nil {
-		return 0, 0, err
-	}
-	if p, ok := u.procs[tgid]; ok {
-		if alive(p.pidfd) {
-			m = p.umask
-		} else {
-			unix.Close(p.pidfd)
-			delete(u.procs, tgid)
-		}
-	}
-	if len(u.threads) >= maxUmaskEntries || len(u.procs) >= maxUmaskEntries {
-		u.reset()
-	}
-	tfd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
-	if err != nil {
-		return m, tgid, nil // no thread pidfds: no cache
-	}
-	if _, ok := u.procs[tgid]; !ok {
-		pfd, err := unix.PidfdOpen(tgid, 0)
-		if err != nil {
-			unix.Close(tfd)
-			return m, tgid, nil
-		}
-		if u.procs == nil {
-			u.procs = map[int]umaskProc{}
-		}
-		u.procs[tgid] = umaskProc{pidfd: pfd, umask: m}
-	}
-	if u.threads == nil {
-		u.threads = map[int]umaskThread{}
-	}
-	u.threads[tid] = umaskThread{pidfd: tfd, tgid: tgid}
-	return m, tgid, nil
-}
-
-func (u *umasks) dropThread(tid int) {
-	if t, ok := u.threads[tid]; ok {
-		unix.Close(t.pidfd)
-		delete(u.threads, tid)
+func closeFD(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
 	}
 }
 
-// reset empties the cache; the next lookups read the status again.
-func (u *umasks) reset() {
-	for tid := range u.threads {
-		u.dropThread(tid)
-	}
-	for tgid, p := range u.procs {
-		unix.Close(p.pidfd)
-		delete(u.procs, tgid)
-	}
-}
-
-// alive reports whether the task behind pidfd still runs: a pidfd becomes
-// readable when its task exits.
+// alive reports whether the thread behind pidfd still runs: a pidfd becomes
+// readable when its thread exits.
 func alive(pidfd int) bool {
-	n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
-	return err == nil && n == 0
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 0
+	}
 }
 
 // resolveParent opens the directory that will hold path's last component,

@@ -1,6 +1,7 @@
 package nsexec_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nsfence/fence/nsexec"
+	"golang.org/x/sys/unix"
 )
 
 // TestCreationGuard: names that do not exist yet but are protected cannot be
@@ -260,6 +262,9 @@ echo done
 // handles), so that PID 1 serves while it takes signals; an open must
 // never return a descriptor the caller did not ask for (see addfdSend).
 func TestGuardUnderSignals(t *testing.T) {
+	if !kernelAtLeast(5, 19) {
+		t.Skip("kernel older than 5.19: no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, a signal restarts a guarded syscall PID 1 already performed")
+	}
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: needed to drive the syscalls with a signal timer")
@@ -367,4 +372,120 @@ print(" ".join(out))
 	if string(b) != string(native) {
 		t.Errorf("modes in the sandbox %q, outside %q", b, native)
 	}
+}
+
+// umaskRaceC changes the umask from threads and checks the modes of files
+// the main thread creates afterwards: two threads setting different masks
+// at once (the kernel may run the two umask calls in either order after PID
+// 1 lets them through), and a thread cloned without CLONE_FS (its own
+// umask, which must not leak into the main thread's).
+const umaskRaceC = `
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_barrier_t bar;
+static void *set077(void *a) { pthread_barrier_wait(&bar); umask(077); return 0; }
+static void *set002(void *a) { pthread_barrier_wait(&bar); umask(002); return 0; }
+static volatile int done;
+static int ownfs(void *a) { umask(0); __atomic_store_n(&done, 1, __ATOMIC_SEQ_CST); return 0; }
+
+static unsigned current(void) {
+	char line[256]; unsigned m = 0777;
+	FILE *f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Umask: %o", &m) == 1) break;
+	if (f) fclose(f);
+	return m;
+}
+
+static int check(const char *dir, const char *name) {
+	char p[4096]; struct stat st;
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	unsigned want = 0666 & ~current();
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	if (fd < 0 || close(fd) || stat(p, &st)) { perror(p); return 1; }
+	if ((st.st_mode & 0777) != want) { printf("%s: mode %o, want %o\n", name, st.st_mode & 0777, want); return 1; }
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	int bad = 0; char name[64];
+	for (int i = 0; i < 200; i++) {
+		pthread_t a, b;
+		pthread_barrier_init(&bar, 0, 2);
+		pthread_create(&a, 0, set077, 0); pthread_create(&b, 0, set002, 0);
+		pthread_join(a, 0); pthread_join(b, 0);
+		pthread_barrier_destroy(&bar);
+		snprintf(name, sizeof name, "race%d", i);
+		bad += check(argv[1], name);
+	}
+	umask(022);
+	bad += check(argv[1], "before");
+	static char stack[65536];
+	if (clone(ownfs, stack + sizeof stack, CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0) < 0) { perror("clone"); return 2; }
+	while (!__atomic_load_n(&done, __ATOMIC_SEQ_CST)) sched_yield();
+	bad += check(argv[1], "after");
+	printf("%d wrong\n", bad);
+	return 0;
+}
+`
+
+// TestGuardUmaskThreads: umask changes from other threads, at the same time
+// or in a filesystem context of their own, never leave PID 1 creating files
+// with another mode than the caller's umask gives.
+func TestGuardUmaskThreads(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed: needed to build the threaded umask helper")
+	}
+	src := filepath.Join(t.TempDir(), "umask.c")
+	bin := strings.TrimSuffix(src, ".c")
+	if err := os.WriteFile(src, []byte(umaskRaceC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("build helper: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, t.TempDir()).Output(); err != nil || string(out) != "0 wrong\n" {
+		t.Fatalf("helper outside the sandbox: %v\n%s", err, out)
+	}
+	ws := t.TempDir()
+	o := &nsexec.Options{
+		Path: bin,
+		Args: []string{"umask", ws},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable: []string{ws, filepath.Dir(bin)},
+			Guarded:  []string{filepath.Join(ws, ".bashrc")},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	if err != nil || code != 0 || string(b) != "0 wrong\n" {
+		t.Errorf("exit %d %v:\n%s", code, err, b)
+	}
+}
+
+// kernelAtLeast reports whether the running kernel is version major.minor or
+// later.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

@@ -302,6 +302,17 @@ func BenchmarkWarmSandbox_FileWrite(b *testing.B) {
 	warm(b, []string{cp, "-rT", "src", dst}, func() { os.RemoveAll(dst) })
 }
 
+// BenchmarkWarmSandbox_FileCreate makes perf.CreateFiles empty files on
+// /dev/shm: what the creation guard costs per created file, with no disk in
+// the way.
+func BenchmarkWarmSandbox_FileCreate(b *testing.B) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		b.Skip("bash not in PATH")
+	}
+	warm(b, []string{bash, "-c", CreateScript()}, nil)
+}
+
 // BenchmarkOverhead alternates unsandboxed and sandboxed runs of the same
 // workload, so machine noise hits both alike, and reports the median of
 // each and their ratio (x-overhead). The cold cases start one sandbox per

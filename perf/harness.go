@@ -522,7 +522,10 @@ func (h *harness) table() {
 		pre:       func() { os.RemoveAll(copyDir) }}
 	read := workload{id: "file-read", name: fmt.Sprintf("file read (cat %d files)", len(ws.Files)),
 		argv: append([]string{t["cat"]}, ws.Files...)}
-	ws2 = append(ws2, py, node, git, search, write, read, h.networkWorkload())
+	create := workload{id: "file-create", name: fmt.Sprintf("file create (%d files, tmpfs)", CreateFiles),
+		argv:      []string{t["bash"], "-c", CreateScript()},
+		bwrapArgs: []string{"--bind", "/dev/shm", "/dev/shm"}}
+	ws2 = append(ws2, py, node, git, search, write, read, create, h.networkWorkload())
 	ws2 = append(ws2, workload{id: "monitor", name: "true, fence -m", argv: []string{t["true"]},
 		fenceFlags: []string{"-m"}, bwrapSkip: "bwrap has no monitor mode"})
 	for _, w := range ws2 {
@@ -641,7 +644,8 @@ func (h *harness) warm() {
 		starts[ColCompare] = []string{h.compare, "-s", ws.Config, "-c", LoopScript}
 	}
 	if h.bwrap != "" {
-		starts[ColBwrap] = append(append([]string{h.bwrap}, BwrapPrefix[1:]...), "--bind", ws.Dir, ws.Dir, t["bash"], "-c", LoopScript)
+		starts[ColBwrap] = append(append([]string{h.bwrap}, BwrapPrefix[1:]...), "--bind", ws.Dir, ws.Dir,
+			"--bind", "/dev/shm", "/dev/shm", t["bash"], "-c", LoopScript)
 	}
 	for id, argv := range starts {
 		l, err := StartLoop(argv, dir, h.env)
@@ -684,6 +688,8 @@ func (h *harness) warm() {
 	wls = append(wls, wl{id: "file-write", name: fmt.Sprintf("file write (cp %d files)", len(ws.Files)),
 		line: shJoin([]string{t["cp"], "-rT", "src", warmCopy}),
 		pre:  func() { os.RemoveAll(warmCopy) }})
+	wls = append(wls, wl{id: "file-create", name: fmt.Sprintf("file create (%d files, tmpfs)", CreateFiles),
+		line: shJoin([]string{t["bash"], "-c", CreateScript()})})
 	for _, w := range wls {
 		row := Row{ID: w.id, Name: w.name, Command: w.line, Results: map[string]*Result{}}
 		if w.skip != "" {

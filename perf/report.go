@@ -26,12 +26,26 @@ const (
 
 // RowIDs are the cold-start rows of the main table, in order. Each is always
 // present in a report; a workload that cannot run here carries a skip reason.
-var RowIDs = []string{"true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "network-curl", "monitor"}
+var RowIDs = []string{"true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "file-create", "network-curl", "monitor"}
 
 // WarmRowIDs are the rows of the "inside a running sandbox" table.
 // "redirect" is true with a shell redirection: an open(O_CREAT) of
 // /dev/null by the shell, which fence's creation guard intercepts.
-var WarmRowIDs = []string{"true", "echo", "redirect", "python", "git-status", "file-write"}
+var WarmRowIDs = []string{"true", "echo", "redirect", "python", "git-status", "file-write", "file-create"}
+
+// CreateFiles is how many empty files the file-create workload makes.
+const CreateFiles = 1000
+
+// CreateScript returns the bash script of the file-create workload: it makes
+// CreateFiles empty files in a fresh directory on /dev/shm (a tmpfs outside
+// the sandbox and inside it), one open(O_CREAT) each, and removes them. On
+// tmpfs the disk does not drown what fence adds per created file: its
+// creation guard handles every one of those opens.
+func CreateScript() string {
+	// One line: the warm rows send it to a shell loop line by line.
+	return fmt.Sprintf(`d=$(mktemp -d /dev/shm/fenceperf.XXXXXX) || exit 1; `+
+		`for ((i = 0; i < %d; i++)); do : >"$d/f$i" || exit 1; done; rm -rf "$d"`, CreateFiles)
+}
 
 // Report is everything one run of the harness measured. It is written as
 // JSON (perf.json) next to a text table, a Markdown table and an SVG chart.

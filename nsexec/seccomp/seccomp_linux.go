@@ -135,8 +135,11 @@ func loadListener(prog []byte) (int, error) {
 	// arrives while PID 1 performs the operation (a Go program's SIGURG,
 	// a timer, SIGCHLD) restarts the syscall after the fact: mkdir or
 	// open(O_EXCL) already done on the caller's behalf then fails with
-	// EEXIST. Older kernels refuse the flag; the guard enforces the same
-	// policy without it.
+	// EEXIST. The cost: a guarded syscall that blocks in PID 1 (opening a
+	// FIFO with no other end yet) is not interrupted by a signal the
+	// caller handles (a shell's Ctrl-C), only by a fatal one, until the
+	// other end opens. Older kernels refuse the flag; the guard enforces
+	// the same policy without it.
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
 		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, uintptr(unsafe.Pointer(&fprog)))
 	if errno == unix.EINVAL {

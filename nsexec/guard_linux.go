@@ -693,7 +693,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 			sa = append(append(sa[:2:2], full...), 0)
 		}
 	}
-	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_THREAD)
+	pidfd, err := fdTablePidfd(pid, unix.PidfdOpen)
 	if err != nil {
 		return errnoOf(err)
 	}
@@ -722,6 +722,38 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 		g.mu.Unlock()
 	}
 	return e
+}
+
+// fdTablePidfd returns a pidfd through which pidfd_getfd reaches thread
+// tid's file descriptors: the thread's own (PIDFD_THREAD, Linux 6.9), or,
+// on older kernels, which refuse that flag, its process's. Threads share
+// their process's fd table unless cloned without CLONE_FILES, which no
+// thread library does; such a thread could only have one of its process's
+// sockets connected to an address the policy allows.
+func fdTablePidfd(tid int, open func(pid, flags int) (int, error)) (int, error) {
+	fd, err := open(tid, unix.PIDFD_THREAD)
+	if !errors.Is(err, unix.EINVAL) {
+		return fd, err
+	}
+	tgid, terr := procTgid(tid)
+	if terr != nil {
+		return -1, err
+	}
+	return open(tgid, 0)
+}
+
+// procTgid returns the process (thread group) of thread tid.
+func procTgid(tid int) (int, error) {
+	b, err := readProc("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("read status of %d: no tgid", tid)
 }
 
 // unixAllowed reports whether the sandbox may connect to the unix socket at

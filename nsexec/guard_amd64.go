@@ -48,6 +48,8 @@ func decode(d seccompData) (creation, bool) {
 		return creation{op: opUnlink, dirfd: unix.AT_FDCWD, path: uintptr(a[0]), flags: unix.AT_REMOVEDIR}, true
 	case unix.SYS_UMASK:
 		return creation{op: opUmask}, true
+	case unix.SYS_CLONE:
+		return creation{op: opOwnFS}, true
 	case unix.SYS_CONNECT:
 		return creation{op: opConnect, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
 	case unix.SYS_BIND:

@@ -30,6 +30,8 @@ func decode(d seccompData) (creation, bool) {
 		return creation{op: opUnlink, dirfd: fd(0), path: uintptr(a[1]), flags: int(int32(a[2]))}, true
 	case unix.SYS_UMASK:
 		return creation{op: opUmask}, true
+	case unix.SYS_CLONE:
+		return creation{op: opOwnFS}, true
 	case unix.SYS_CONNECT:
 		return creation{op: opConnect, sockfd: fd(0), addr: uintptr(a[1]), addrLen: int(uint32(a[2]))}, true
 	case unix.SYS_BIND:

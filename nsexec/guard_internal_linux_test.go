@@ -1,6 +1,7 @@
 package nsexec
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -12,42 +13,74 @@ import (
 // 6.9), the guard reaches a thread's sockets through its process's pidfd.
 // Simulated on this thread: the opener refuses PIDFD_THREAD.
 func TestFDTablePidfdOldKernel(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	tid := unix.Gettid()
-	var asked []int
-	old := func(pid, flags int) (int, error) {
-		asked = append(asked, pid)
-		if flags&unix.PIDFD_THREAD != 0 {
-			return -1, unix.EINVAL
-		}
-		return unix.PidfdOpen(pid, flags)
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	defer w.Close()
-	for _, open := range []func(int, int) (int, error){old, unix.PidfdOpen} {
-		pidfd, err := fdTablePidfd(tid, open)
-		if err != nil {
-			t.Fatalf("pidfd for thread %d: %v", tid, err)
+	errs := make(chan string, 8)
+	// body runs on a thread of its own; it must not be the main thread,
+	// where thread and process ids are the same.
+	body := func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid := unix.Gettid()
+		if tid == unix.Getpid() {
+			errs <- "ran on the main thread"
+			return
 		}
-		dup, err := unix.PidfdGetfd(pidfd, int(w.Fd()), 0)
-		unix.Close(pidfd)
-		if err != nil {
-			t.Fatalf("pidfd_getfd through it: %v", err)
+		var asked []int
+		old := func(pid, flags int) (int, error) {
+			asked = append(asked, pid)
+			if flags&unix.PIDFD_THREAD != 0 {
+				return -1, unix.EINVAL
+			}
+			return unix.PidfdOpen(pid, flags)
 		}
-		if _, err := unix.Write(dup, []byte("x")); err != nil {
-			t.Errorf("write to the fd taken: %v", err)
+		for _, open := range []func(int, int) (int, error){old, unix.PidfdOpen} {
+			pidfd, err := fdTablePidfd(tid, open)
+			if err != nil {
+				errs <- fmt.Sprintf("pidfd for thread %d: %v", tid, err)
+				return
+			}
+			dup, err := unix.PidfdGetfd(pidfd, int(w.Fd()), 0)
+			unix.Close(pidfd)
+			if err != nil {
+				errs <- fmt.Sprintf("pidfd_getfd through it: %v", err)
+				return
+			}
+			if _, err := unix.Write(dup, []byte("x")); err != nil {
+				errs <- fmt.Sprintf("write to the fd taken: %v", err)
+			}
+			unix.Close(dup)
 		}
-		unix.Close(dup)
+		if want := []int{tid, unix.Getpid()}; len(asked) != 2 || asked[0] != want[0] || asked[1] != want[1] {
+			errs <- fmt.Sprintf("pidfd_open asked for %v, want %v (thread, then its process)", asked, want)
+		}
 	}
-	if want := []int{tid, os.Getpid()}; len(asked) != 2 || asked[0] != want[0] || asked[1] != want[1] {
-		t.Errorf("pidfd_open asked for %v, want %v (thread, then its process)", asked, want)
+	go func() {
+		defer close(errs)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			body()
+			return
+		}
+		// Holding the main thread, so that body gets another one.
+		done := make(chan struct{})
+		go func() { body(); close(done) }()
+		<-done
+	}()
+	failed := false
+	for e := range errs {
+		t.Error(e)
+		failed = true
 	}
-	b := make([]byte, 2)
+	if failed {
+		return
+	}
+	b := make([]byte, 3)
 	if n, _ := r.Read(b); n != 2 {
 		t.Errorf("read %d bytes back, want 2", n)
 	}

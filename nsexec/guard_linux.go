@@ -80,6 +80,7 @@ const (
 	opTruncate
 	opUnlink
 	opUmask // only watched: see umasks
+	opOwnFS // only watched: a thread with a filesystem context of its own
 )
 
 // creation is one decoded request.
@@ -228,11 +229,15 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 
 func (g *guard) handle(fd int, req seccompNotif) {
 	g.umasks.seen(int(req.Pid))
-	if c, ok := decode(req.Data); ok && c.op == opUmask {
-		// The one syscall the kernel performs itself after the guard:
-		// its argument is a value, so there is nothing another thread
-		// could change in between.
-		g.umasks.set(int(req.Pid))
+	if c, ok := decode(req.Data); ok && (c.op == opUmask || c.op == opOwnFS) {
+		// The syscalls the kernel performs itself after the guard: the
+		// guard decides nothing from what they point to, so there is
+		// nothing another thread could change in between.
+		if c.op == opUmask {
+			g.umasks.set(int(req.Pid))
+		} else {
+			g.umasks.disable()
+		}
 		resp := seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
 		_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
 		return
@@ -698,6 +703,12 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 		return errnoOf(err)
 	}
 	defer unix.Close(pidfd)
+	// Checked again now that the pidfd holds the task: had the caller
+	// died and its id gone to another process, the pidfd would reach
+	// that one's sockets.
+	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+		return unix.ENOENT
+	}
 	sock, err := unix.PidfdGetfd(pidfd, int(c.sockfd), 0)
 	if err != nil {
 		return errnoOf(err)
@@ -729,14 +740,16 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 // on older kernels, which refuse that flag, its process's. Threads share
 // their process's fd table unless cloned without CLONE_FILES, which no
 // thread library does; such a thread could only have one of its process's
-// sockets connected to an address the policy allows.
+// sockets connected to an address the policy allows. On those kernels the
+// threads of a process whose main thread has exited cannot connect or bind
+// (pidfd_getfd finds no fd table).
 func fdTablePidfd(tid int, open func(pid, flags int) (int, error)) (int, error) {
 	fd, err := open(tid, unix.PIDFD_THREAD)
 	if !errors.Is(err, unix.EINVAL) {
 		return fd, err
 	}
-	tgid, terr := procTgid(tid)
-	if terr != nil {
+	tgid, err := procTgid(tid)
+	if err != nil {
 		return -1, err
 	}
 	return open(tgid, 0)
@@ -973,14 +986,46 @@ func (u *umasks) get(tid int) uint32 {
 	return m
 }
 
-// prune forgets pending umask(2) calls of threads that are gone.
+// disable turns the cache off for good: a thread has a umask of its own,
+// which an exec from it can make its process's without any umask(2).
+func (u *umasks) disable() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.off = true
+	for t, e := range u.cached {
+		closeFD(e.pidfd)
+		delete(u.cached, t)
+	}
+}
+
+// prune forgets pending umask(2) calls that are done: of threads that are
+// gone, or that are now in another syscall or back in user space
+// (/proc/TID/syscall names the syscall a thread is in, -1 for none), which
+// a thread that set its umask once and then only waits (a daemon) would
+// otherwise never show.
 func (u *umasks) prune() {
 	for t, fd := range u.pending {
-		if fd >= 0 && !alive(fd) {
+		if fd >= 0 && !alive(fd) || leftUmask(t) {
 			closeFD(fd)
 			delete(u.pending, t)
 		}
 	}
+}
+
+// leftUmask reports whether thread tid is surely past its umask(2): it is
+// blocked in another syscall, or outside any. A running thread says
+// "running", which tells nothing.
+func leftUmask(tid int) bool {
+	b, err := readProc("/proc/" + strconv.Itoa(tid) + "/syscall")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return false
+	}
+	nr, err := strconv.Atoi(f[0])
+	return err == nil && nr != unix.SYS_UMASK
 }
 
 func closeFD(fd int) {

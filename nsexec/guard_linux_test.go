@@ -375,10 +375,15 @@ print(" ".join(out))
 }
 
 // umaskRaceC changes the umask from threads and checks the modes of files
-// the main thread creates afterwards: two threads setting different masks
-// at once (the kernel may run the two umask calls in either order after PID
-// 1 lets them through), and a thread cloned without CLONE_FS (its own
-// umask, which must not leak into the main thread's).
+// the main thread creates afterwards:
+//   - two threads setting different masks at once (the kernel may run the
+//     two umask calls in either order after PID 1 lets them through);
+//   - one thread setting a mask while the main thread keeps creating files
+//     (PID 1 must not cache a value the pending umask overtakes);
+//   - a thread cloned without CLONE_FS (its own umask, which must not leak
+//     into the main thread's);
+//   - such a thread's exec, which makes its umask the process's under the
+//     process's id (the new image checks, with "after" as argument).
 const umaskRaceC = `
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -390,22 +395,26 @@ const umaskRaceC = `
 #include <sys/stat.h>
 #include <unistd.h>
 
+static char *dir, *self;
 static pthread_barrier_t bar;
 static void *set077(void *a) { pthread_barrier_wait(&bar); umask(077); return 0; }
 static void *set002(void *a) { pthread_barrier_wait(&bar); umask(002); return 0; }
+static volatile int go;
+static unsigned mask;
+static void *setOnce(void *a) { while (!go) ; umask(mask); return 0; }
 static volatile int done;
 static int ownfs(void *a) { umask(0); __atomic_store_n(&done, 1, __ATOMIC_SEQ_CST); return 0; }
 
 static unsigned current(void) {
 	char line[256]; unsigned m = 0777;
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen("/proc/thread-self/status", "r");
 	while (f && fgets(line, sizeof line, f))
 		if (sscanf(line, "Umask: %o", &m) == 1) break;
 	if (f) fclose(f);
 	return m;
 }
 
-static int check(const char *dir, const char *name) {
+static int check(const char *name) {
 	char p[4096]; struct stat st;
 	snprintf(p, sizeof p, "%s/%s", dir, name);
 	unsigned want = 0666 & ~current();
@@ -415,8 +424,21 @@ static int check(const char *dir, const char *name) {
 	return 0;
 }
 
+static int execer(void *a) {
+	umask(077);
+	check("thread");
+	usleep(200000);
+	char *argv[] = {self, dir, "after", 0};
+	execv(self, argv);
+	perror("execv");
+	_exit(2);
+}
+
 int main(int argc, char **argv) {
 	int bad = 0; char name[64];
+	setvbuf(stdout, 0, _IONBF, 0);
+	dir = argv[1];
+	if (argc > 2) { printf("exec: %d wrong\n", check("after-exec")); return 0; }
 	for (int i = 0; i < 200; i++) {
 		pthread_t a, b;
 		pthread_barrier_init(&bar, 0, 2);
@@ -424,16 +446,38 @@ int main(int argc, char **argv) {
 		pthread_join(a, 0); pthread_join(b, 0);
 		pthread_barrier_destroy(&bar);
 		snprintf(name, sizeof name, "race%d", i);
-		bad += check(argv[1], name);
+		bad += check(name);
+	}
+	for (int i = 0; i < 100; i++) {
+		pthread_t t; char p[4096];
+		mask = i & 1 ? 077 : 022; go = 0;
+		pthread_create(&t, 0, setOnce, 0);
+		go = 1;
+		for (int k = 0; k < 10; k++) {
+			snprintf(p, sizeof p, "%s/busy%d_%d", dir, i, k);
+			int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0666);
+			if (fd >= 0) close(fd);
+		}
+		pthread_join(t, 0);
+		usleep(200);
+		snprintf(name, sizeof name, "pending%d", i);
+		bad += check(name);
 	}
 	umask(022);
-	bad += check(argv[1], "before");
+	bad += check("before");
 	static char stack[65536];
 	if (clone(ownfs, stack + sizeof stack, CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0) < 0) { perror("clone"); return 2; }
 	while (!__atomic_load_n(&done, __ATOMIC_SEQ_CST)) sched_yield();
-	bad += check(argv[1], "after");
-	printf("%d wrong\n", bad);
-	return 0;
+	bad += check("after");
+	printf("race: %d wrong\n", bad);
+	self = realpath("/proc/self/exe", 0);
+	umask(0);
+	check("main0");
+	static char stack2[65536];
+	if (clone(execer, stack2 + sizeof stack2, CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0) < 0) { perror("clone"); return 2; }
+	usleep(50000);
+	check("main1");
+	for (;;) pause();
 }
 `
 
@@ -453,7 +497,8 @@ func TestGuardUmaskThreads(t *testing.T) {
 	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Fatalf("build helper: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(bin, t.TempDir()).Output(); err != nil || string(out) != "0 wrong\n" {
+	const want = "race: 0 wrong\nexec: 0 wrong\n"
+	if out, err := exec.Command(bin, t.TempDir()).Output(); err != nil || string(out) != want {
 		t.Fatalf("helper outside the sandbox: %v\n%s", err, out)
 	}
 	ws := t.TempDir()
@@ -471,7 +516,7 @@ func TestGuardUmaskThreads(t *testing.T) {
 	defer out.Close()
 	code, err := p.Wait()
 	b, _ := io.ReadAll(out)
-	if err != nil || code != 0 || string(b) != "0 wrong\n" {
+	if err != nil || code != 0 || string(b) != want {
 		t.Errorf("exit %d %v:\n%s", code, err, b)
 	}
 }

@@ -164,6 +164,21 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 			return nil, fmt.Errorf("guard %s: %w", name, err)
 		}
 	}
+	// A thread cloned without CLONE_FS has a umask of its own, which can
+	// later become its process's (an exec from that thread takes over the
+	// process id): watched too, so that the init stage stops trusting what
+	// it knows of umasks. Thread libraries always share CLONE_FS. (clone3
+	// fails with ENOSYS in the main program, so libc falls back to clone,
+	// whose flags a filter can read; both ABIs pass them first.)
+	clone, err := sc.GetSyscallFromNameByArch("clone", arch)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.AddRuleConditional(clone, sc.ActNotify, []sc.ScmpCondition{{
+		Argument: 0, Op: sc.CompareMaskedEqual, Operand1: unix.CLONE_THREAD | unix.CLONE_FS, Operand2: unix.CLONE_THREAD,
+	}}); err != nil {
+		return nil, fmt.Errorf("guard clone: %w", err)
+	}
 	return export(f)
 }
 

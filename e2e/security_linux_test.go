@@ -40,6 +40,20 @@ func TestSecCapabilitiesAndFilters(t *testing.T) {
 		if st["Seccomp"] != "2" {
 			t.Errorf("Seccomp = %q, want 2 (filter mode)", st["Seccomp"])
 		}
+		// PID 1's threads act for the command (the guard) with nothing
+		// effective; the thread it was forked from keeps nothing at all.
+		// (Its other threads keep CAP_SYS_PTRACE permitted for the
+		// guard's opens of a non-dumpable caller's /proc entries.)
+		pid1 := s.mustRun("--", "sh", "-c", "grep -h '^CapEff' /proc/1/task/*/status; grep -h '^CapPrm' /proc/1/status")
+		lines := strings.Split(strings.TrimSpace(pid1.stdout), "\n")
+		if len(lines) < 2 {
+			t.Errorf("PID 1 status: %q", pid1.stdout)
+		}
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) != 2 || f[1] != "0000000000000000" {
+				t.Errorf("PID 1: %q, want no capabilities", l)
+			}
+		}
 		// The command keeps the runner's identity.
 		if uids := strings.Fields(st["Uid"]); len(uids) == 0 || uids[0] != strconv.Itoa(s.r.uid) {
 			t.Errorf("Uid %q inside, want %d", st["Uid"], s.r.uid)
@@ -122,7 +136,8 @@ func TestSecMountDenied(t *testing.T) {
 }
 
 // The direct syscalls behind the escapes fail with EPERM: ptrace,
-// io_uring_setup, unshare, setns, mount, umount2.
+// io_uring_setup, unshare, setns, mount, umount2, process_vm_readv (denied
+// to the command by a filter of its own: PID 1's guard threads use it).
 func TestSecSyscallsDenied(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		need(t, "python3")
@@ -159,6 +174,12 @@ out["setns_user"] = call(libc.setns, fd, 0)
 out["mount_tmpfs"] = call(libc.mount, b"none", b"mnt-target", b"tmpfs", ctypes.c_ulong(0), None)
 out["umount2_proc"] = call(libc.umount2, b"/proc", 2)
 out["umount2_cwd"] = call(libc.umount2, os.getcwd().encode(), 2)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+buf = ctypes.create_string_buffer(8)
+vec = iovec(ctypes.addressof(buf), 8)
+libc.process_vm_readv.restype = ctypes.c_long
+out["process_vm_readv_self"] = call(libc.process_vm_readv, os.getpid(), ctypes.byref(vec), 1, ctypes.byref(vec), 1, 0)
 print(json.dumps(out))
 `)
 		res := s.fence("--", "python3", "probe.py")
@@ -168,7 +189,7 @@ print(json.dumps(out))
 		}
 		for _, k := range []string{"ptrace_traceme", "ptrace_attach_child", "ptrace_seize_child", "ptrace_attach_pid1",
 			"io_uring_setup", "unshare_user", "unshare_mnt", "unshare_net", "setns_net", "setns_user",
-			"mount_tmpfs", "umount2_proc", "umount2_cwd"} {
+			"mount_tmpfs", "umount2_proc", "umount2_cwd", "process_vm_readv_self"} {
 			v, ok := got[k]
 			if !ok {
 				t.Errorf("%s: not probed", k)
@@ -249,5 +270,29 @@ func TestSecForeignABIKilled(t *testing.T) {
 				t.Errorf("x32 getpid: want the process killed by SIGSYS (exit 159): %v", res)
 			}
 		})
+	})
+}
+
+// A process that made itself non-dumpable (ssh-agent and gpg-agent do)
+// still creates files and binds sockets under the creation and socket
+// guards, for root and for an unprivileged runner alike.
+func TestSecNonDumpableCreates(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		s.write("nd.py", `import ctypes, os, socket
+if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+    raise SystemExit("prctl failed")
+os.mkdir("made")
+os.close(os.open("made/file", os.O_WRONLY | os.O_CREAT, 0o644))
+s = socket.socket(socket.AF_UNIX); s.bind("made/sock"); s.listen(1)
+c = socket.socket(socket.AF_UNIX); c.connect("made/sock")
+print("ok")
+`)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		res := s.mustRun("-s", cfg, "--", "python3", "nd.py")
+		if res.stdout != "ok\n" {
+			t.Errorf("non-dumpable process: %v", res)
+		}
+		mustHaveContent(t, s.path("made/file"), "", "file made by a non-dumpable process")
 	})
 }

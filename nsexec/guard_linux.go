@@ -287,25 +287,21 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return -1, unix.ENOSYS
 	}
 	pid := int(req.Pid)
-	// Raw opens and reads on procfs: os.Open would try to register each
-	// file with the poller, several syscalls per request for nothing.
-	mem, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/mem", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, unix.EPERM
-	}
 	if c.op == opConnect || c.op == opBind {
-		return -1, g.socket(nfd, req.ID, pid, mem, c)
+		return -1, g.socket(nfd, req.ID, pid, c)
 	}
-	path, e1 := readString(mem, c.path)
+	path, e1 := readString(pid, c.path)
 	var oldPath, target string
 	var e2, e3 error
 	if c.op == opLink || c.op == opRename {
-		oldPath, e2 = readString(mem, c.oldPath)
+		oldPath, e2 = readString(pid, c.oldPath)
 	}
 	if c.op == opSymlink {
-		target, e3 = readString(mem, c.target)
+		target, e3 = readString(pid, c.target)
 	}
-	unix.Close(mem)
+	if errors.Is(e1, unix.EPERM) {
+		return -1, unix.EPERM // the caller's memory cannot be read
+	}
 	if e1 != nil || e2 != nil || e3 != nil {
 		return -1, unix.EFAULT
 	}
@@ -651,13 +647,15 @@ func hasTTY(pid int) bool {
 // itself or listed in the policy; abstract names only if the policy says.
 // The operation runs on a duplicate of the caller's socket (pidfd_getfd),
 // with the address as read once, so it cannot change after the check.
-func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Errno {
-	defer unix.Close(mem)
+func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 	if c.addrLen < 2 || c.addrLen > 4096 {
 		return unix.EINVAL
 	}
 	sa := make([]byte, c.addrLen)
-	n, _ := unix.Pread(mem, sa, int64(c.addr))
+	n, err := readCaller(pid, c.addr, sa)
+	if errors.Is(err, unix.EPERM) {
+		return unix.EPERM // the caller's memory cannot be read
+	}
 	if n != c.addrLen {
 		return unix.EFAULT
 	}
@@ -709,7 +707,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, mem int, c creation) unix.Er
 	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
 		return unix.ENOENT
 	}
-	sock, err := unix.PidfdGetfd(pidfd, int(c.sockfd), 0)
+	sock, err := getfdCaller(pidfd, int(c.sockfd))
 	if err != nil {
 		return errnoOf(err)
 	}
@@ -802,7 +800,7 @@ func errnoOf(err error) unix.Errno {
 
 // readString reads a NUL-terminated string of at most PATH_MAX bytes from
 // the caller's memory.
-func readString(mem int, addr uintptr) (string, error) {
+func readString(pid int, addr uintptr) (string, error) {
 	if addr == 0 {
 		return "", unix.EFAULT
 	}
@@ -810,7 +808,7 @@ func readString(mem int, addr uintptr) (string, error) {
 	// caller's memory (the kernel copies page by page) and allocates less.
 	for _, size := range []int{256, unix.PathMax} {
 		buf := make([]byte, size)
-		n, err := unix.Pread(mem, buf, int64(addr))
+		n, err := readCaller(pid, addr, buf)
 		if n <= 0 {
 			if err == nil {
 				err = unix.EFAULT
@@ -1061,7 +1059,7 @@ func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix
 	default:
 		start = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(int(dirfd))
 	}
-	d, err := unix.Open(start, unix.O_PATH|unix.O_CLOEXEC, 0)
+	d, err := openCaller(start, unix.O_PATH)
 	if err != nil {
 		return -1, "", "", errnoOf(err)
 	}

@@ -534,3 +534,68 @@ func kernelAtLeast(major, minor int) bool {
 	}
 	return ma > major || ma == major && mi >= minor
 }
+
+// TestGuardNonDumpable: a process that made itself non-dumpable (ssh-agent,
+// gpg-agent) still creates files and binds and connects sockets through the
+// guard, by absolute and relative paths and from a directory fd; another
+// process of the sandbox still cannot reach its file descriptors through
+// the guard.
+func TestGuardNonDumpable(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed to make a process non-dumpable")
+	}
+	script := `
+import ctypes, errno, os, socket, sys
+d = sys.argv[1]
+r, w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.read(go_r, 1)
+    try:
+        os.close(os.open("/proc/%d/fd/%d" % (os.getppid(), w), os.O_WRONLY | os.O_CREAT))
+        print("other: opened")
+    except OSError as e:
+        print("other: " + errno.errorcode[e.errno])
+    sys.stdout.flush()
+    os._exit(0)
+if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+    sys.exit("prctl failed")
+os.write(go_w, b"x")
+os.waitpid(pid, 0)
+out = []
+os.mkdir(d + "/abs"); out.append("abs")
+os.chdir(d); os.mkdir("rel"); out.append("rel")
+dfd = os.open(d, os.O_RDONLY)
+os.close(os.open("at", os.O_WRONLY | os.O_CREAT, dir_fd=dfd)); out.append("at")
+s = socket.socket(socket.AF_UNIX); s.bind(d + "/sock"); s.listen(1)
+c = socket.socket(socket.AF_UNIX); c.connect(d + "/sock"); out.append("connected")
+print(" ".join(out))
+`
+	ws := t.TempDir()
+	o := &nsexec.Options{
+		Path: python,
+		Args: []string{"python3", "-c", script, ws},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable: []string{ws},
+			Guarded:  []string{filepath.Join(ws, ".bashrc")},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	got := string(b)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d %v\n%s", code, err, got)
+	}
+	if !strings.HasPrefix(got, "other: EACCES\n") && !strings.HasPrefix(got, "other: EPERM\n") {
+		t.Errorf("another sandboxed process reached a non-dumpable one's fd through the guard:\n%s", got)
+	}
+	if !strings.HasSuffix(got, "abs rel at connected\n") {
+		t.Errorf("a non-dumpable process could not create or connect:\n%s", got)
+	}
+}

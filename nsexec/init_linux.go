@@ -318,6 +318,12 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if err := seccomp.Load(); err != nil {
 		return nil, err
 	}
+	// What PID 1's other threads need and the command must not have
+	// (process_vm_readv, with which the guard reads its callers' paths):
+	// on this thread only, before the command is forked from it.
+	if err := seccomp.LoadCommand(); err != nil {
+		return nil, err
+	}
 	// The guard filters go on this thread only: the command inherits
 	// them, PID 1's other threads serve them (see guard_linux.go).
 	mode := 0
@@ -369,9 +375,13 @@ func landlockWritable(o *Options) []string {
 // Capabilities are per thread. The other threads of PID 1 serve the guard,
 // performing file operations for the command, so they must have no more
 // power than it: one capset on every thread (psx: the runtime's
-// AllThreadsSyscall without cgo, libpsx with it) empties their permitted set,
-// which also empties their ambient set. Their bounding sets are irrelevant:
-// they never execve. All-threads calls stop the world, so there is only one.
+// AllThreadsSyscall without cgo, libpsx with it) empties their effective
+// set, and their permitted set but for CAP_SYS_PTRACE, which one of them,
+// the ptracer (see ptrace_linux.go), raises around its few opens of a
+// non-dumpable caller's /proc entries; no other code raises it. That also
+// empties their ambient set. Their bounding sets are irrelevant: they never
+// execve. All-threads calls stop the world, so there is only one. Then this
+// thread, which the command is forked from, empties its own sets entirely.
 func dropCapabilities() error {
 	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -381,11 +391,22 @@ func dropCapabilities() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
+	// Before the capset: the ptracer's thread must exist for the capset
+	// to leave it CAP_SYS_PTRACE.
+	t := startPtracer()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	data[0].Permitted = 1 << unix.CAP_SYS_PTRACE
 	if _, _, e := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
 		return fmt.Errorf("clear capabilities: %w", e)
 	}
+	// This thread is locked (Init): the capset reaches exactly the thread
+	// the command will be forked from.
+	data[0].Permitted = 0
+	if _, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("clear capabilities of the command's thread: %w", e)
+	}
+	tracer = t
 	return nil
 }
 

@@ -48,10 +48,12 @@ const cloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 // namespace when the caller is not root: mounts and pivot_root (SYS_ADMIN),
 // lo (NET_ADMIN), dropping the bounding set (SETPCAP), creating mount points
 // in directories it does not own (DAC_OVERRIDE), and devpts/dev binds
-// (MKNOD is not needed: we bind host device nodes).
+// (MKNOD is not needed: we bind host device nodes). SYS_PTRACE is what the
+// guard's ptracer keeps, alone, to read a non-dumpable caller's memory (see
+// ptrace_linux.go).
 var initCaps = []uintptr{
 	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
-	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT,
+	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT, unix.CAP_SYS_PTRACE,
 }
 
 // Start spawns the init stage for o and waits until the command has been

@@ -30,6 +30,37 @@ func Load() error {
 	return nil
 }
 
+// LoadCommand installs, on the calling thread only, the rules that the
+// command needs and PID 1's other threads must not have: process_vm_readv
+// fails with EPERM (it reads another process's memory; the guard reads its
+// callers' paths with it). The command, forked from this thread, inherits
+// the filter. The caller must have set no_new_privs.
+func LoadCommand() error {
+	prog, err := commandFilter()
+	if err != nil {
+		return fmt.Errorf("assemble command filter: %w", err)
+	}
+	fprog := unix.SockFprog{
+		Len:    uint16(len(prog) / 8),
+		Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0])),
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		return fmt.Errorf("load command filter: %w", e)
+	}
+	return nil
+}
+
+// commandFilter returns LoadCommand's program. Only the native ABI needs a
+// rule: the main filter kills every other.
+func commandFilter() ([]byte, error) {
+	return assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.SYS_PROCESS_VM_READV, SkipTrue: 1},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
+	})
+}
+
 // Program returns the embedded libseccomp-generated program (for tests).
 func Program() []byte { return program }
 
@@ -77,6 +108,11 @@ func personalityFilter() ([]byte, error) {
 		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
 		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
 	)
+	return assemble(ins)
+}
+
+// assemble encodes a classic BPF program as the kernel takes it.
+func assemble(ins []bpf.Instruction) ([]byte, error) {
 	raw, err := bpf.Assemble(ins)
 	if err != nil {
 		return nil, err

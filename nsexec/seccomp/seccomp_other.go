@@ -13,6 +13,11 @@ func Load() error {
 	return fmt.Errorf("seccomp: no filter for this platform: %w", errors.ErrUnsupported)
 }
 
+// LoadCommand fails closed: there is no filter for this platform.
+func LoadCommand() error {
+	return fmt.Errorf("seccomp: no command filter for this platform: %w", errors.ErrUnsupported)
+}
+
 // LoadGuard fails closed: there is no filter for this platform.
 func LoadGuard(mode int) (int, error) {
 	return -1, fmt.Errorf("seccomp: no guard filter for this platform: %w", errors.ErrUnsupported)

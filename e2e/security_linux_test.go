@@ -279,20 +279,43 @@ func TestSecForeignABIKilled(t *testing.T) {
 func TestSecNonDumpableCreates(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		need(t, "python3")
-		s.write("nd.py", `import ctypes, os, socket
+		s.write("nd.py", `import ctypes, glob, os, socket
 if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
     raise SystemExit("prctl failed")
 os.mkdir("made")
 os.close(os.open("made/file", os.O_WRONLY | os.O_CREAT, 0o644))
+for flags in (os.O_RDONLY, os.O_PATH):
+    d = os.open("made", flags)
+    os.close(os.open("at%d" % flags, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d))
 s = socket.socket(socket.AF_UNIX); s.bind("made/sock"); s.listen(1)
 c = socket.socket(socket.AF_UNIX); c.connect("made/sock")
 print("ok")
+# PID 1's capabilities after the guard served a non-dumpable caller.
+for st in sorted(glob.glob("/proc/1/task/*/status")):
+    f = dict(l.split(":", 1) for l in open(st).read().splitlines() if ":" in l)
+    print(st.split("/")[4], f["CapPrm"].strip(), f["CapEff"].strip())
 `)
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
 		res := s.mustRun("-s", cfg, "--", "python3", "nd.py")
-		if res.stdout != "ok\n" {
-			t.Errorf("non-dumpable process: %v", res)
+		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+		if len(lines) < 3 || lines[0] != "ok" {
+			t.Fatalf("non-dumpable process: %v", res)
 		}
-		mustHaveContent(t, s.path("made/file"), "", "file made by a non-dumpable process")
+		const oPath = 0o10000000 // O_PATH, as Python prints it in the name
+		for _, f := range []string{"made/file", "made/at0", "made/at" + strconv.Itoa(oPath)} {
+			mustHaveContent(t, s.path(f), "", "file made by a non-dumpable process")
+		}
+		// The main thread, which forked the command, has nothing; the
+		// others only CAP_SYS_PTRACE permitted, never left effective.
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			wantPrm := "0000000000080000"
+			if f[0] == "1" {
+				wantPrm = "0000000000000000"
+			}
+			if len(f) != 3 || f[1] != wantPrm || f[2] != "0000000000000000" {
+				t.Errorf("PID 1 thread %q: want CapPrm %s, CapEff 0", l, wantPrm)
+			}
+		}
 	})
 }

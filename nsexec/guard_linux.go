@@ -249,6 +249,15 @@ func (g *guard) handle(fd int, req seccompNotif) {
 	g.respond(fd, req, fdOut, errno)
 }
 
+// stillAsking checks that request id is still pending: its caller has not
+// died (and its pid cannot have gone to another process).
+func stillAsking(nfd int, id uint64) unix.Errno {
+	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+		return unix.ENOENT
+	}
+	return 0
+}
+
 // errAsync is perform's way of saying that the request is being answered
 // elsewhere (an open that may block).
 const errAsync = unix.Errno(0x7fff)
@@ -305,12 +314,6 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	if e1 != nil || e2 != nil || e3 != nil {
 		return -1, unix.EFAULT
 	}
-	// The pid must still be the thread that asked: checked after reading
-	// its memory, so a recycled pid cannot have supplied the path.
-	id := req.ID
-	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
-		return -1, unix.ENOENT
-	}
 	umask := func() uint32 { return g.umasks.get(pid) }
 
 	parent, base, full, errno := resolveParent(pid, c.dirfd, path)
@@ -320,6 +323,14 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	// followFinal replaces parent (closing the old one): close whatever
 	// it is at return, not the value it had here.
 	defer func() { unix.Close(parent) }()
+	// The pid must still be the thread that asked: checked after reading
+	// its memory and opening its working directory or fd, so a recycled
+	// pid cannot have supplied the path or the directory. (A live thread
+	// keeps its pid.) Again below after each further step that goes
+	// through /proc/PID.
+	if errno := stillAsking(nfd, req.ID); errno != 0 {
+		return -1, errno
+	}
 
 	switch c.op {
 	case opOpen:
@@ -330,6 +341,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// to the caller's open file, which only openat can do.
 		if c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 {
 			if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
+				return -1, errno
+			}
+			if errno := stillAsking(nfd, req.ID); errno != 0 {
 				return -1, errno
 			}
 		}
@@ -444,6 +458,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
 			return -1, errno
 		}
+		if errno := stillAsking(nfd, req.ID); errno != 0 {
+			return -1, errno
+		}
 		if g.kept(parent, base, full) {
 			return -1, g.deny(pid, "truncate", full)
 		}
@@ -473,6 +490,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, errno
 		}
 		defer unix.Close(oparent)
+		if errno := stillAsking(nfd, req.ID); errno != 0 {
+			return -1, errno
+		}
 		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.kept(oparent, obase, ofull)) {
 			// Renaming a directory above a protected path would carry the
 			// read-only binds away and free the protected names.
@@ -659,8 +679,8 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 	if n != c.addrLen {
 		return unix.EFAULT
 	}
-	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
-		return unix.ENOENT
+	if errno := stillAsking(nfd, id); errno != 0 {
+		return errno
 	}
 	var full string
 	family := uint16(sa[0]) | uint16(sa[1])<<8
@@ -704,8 +724,8 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 	// Checked again now that the pidfd holds the task: had the caller
 	// died and its id gone to another process, the pidfd would reach
 	// that one's sockets.
-	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
-		return unix.ENOENT
+	if errno := stillAsking(nfd, id); errno != 0 {
+		return errno
 	}
 	sock, err := getfdCaller(pidfd, int(c.sockfd))
 	if err != nil {
@@ -1057,7 +1077,21 @@ func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix
 	case dirfd == unix.AT_FDCWD:
 		start = "/proc/" + strconv.Itoa(pid) + "/cwd"
 	default:
-		start = "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(int(dirfd))
+		// The caller's directory fd itself, not /proc/PID/fd/N: that
+		// directory of a non-dumpable process belongs to a root an
+		// unprivileged runner's sandbox does not map, and no capability
+		// opens it.
+		pidfd, err := fdTablePidfd(pid, unix.PidfdOpen)
+		if err != nil {
+			return -1, "", "", errnoOf(err)
+		}
+		d, err := getfdCaller(pidfd, int(dirfd))
+		unix.Close(pidfd)
+		if err != nil {
+			return -1, "", "", errnoOf(err)
+		}
+		defer unix.Close(d)
+		return resolveParentFrom(pid, d, path)
 	}
 	d, err := openCaller(start, unix.O_PATH)
 	if err != nil {

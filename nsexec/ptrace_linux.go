@@ -68,9 +68,9 @@ func (p *ptracer) loop(ready chan<- struct{}) {
 	close(ready)
 	for r := range p.reqs {
 		var res ptraceResult
-		// Raw syscalls from raise to lower: nothing of the runtime runs
-		// on this thread (and could start a thread inheriting the raised
-		// set) while the capability is effective.
+		// From raise to lower, no thread may be started from this one
+		// (it would inherit the raised set): raw syscalls, and the one
+		// that is not raw is explained below.
 		if err := setPtrace(true); err != nil {
 			r.done <- ptraceResult{fd: -1, err: err}
 			continue
@@ -82,7 +82,12 @@ func (p *ptracer) loop(ready chan<- struct{}) {
 			cwd := unix.AT_FDCWD // absolute paths only; a variable, as -100 is no uintptr constant
 			fd, _, e = unix.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(r.path)), uintptr(r.flags), 0, 0, 0)
 		case r.local != nil:
-			fd, _, e = unix.RawSyscall6(unix.SYS_PROCESS_VM_READV, uintptr(r.pid), uintptr(unsafe.Pointer(r.local)), 1,
+			// Not raw: the read can wait on a page fault of the
+			// caller's file-backed memory, and must not hold the
+			// only P meanwhile. Entering the scheduler here starts no
+			// thread from this one: threads for a locked thread come
+			// from the runtime's template thread.
+			fd, _, e = unix.Syscall6(unix.SYS_PROCESS_VM_READV, uintptr(r.pid), uintptr(unsafe.Pointer(r.local)), 1,
 				uintptr(unsafe.Pointer(r.rem)), 1, 0)
 		default:
 			fd, _, e = unix.RawSyscall(unix.SYS_PIDFD_GETFD, uintptr(r.pidfd), uintptr(r.fd), 0)

@@ -169,11 +169,15 @@ func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 
 // early is the policy-independent work done before the policy arrives.
 type early struct {
-	lo error // result of bringing lo up (nil without a netns)
+	lo     error    // result of bringing lo up (nil without a netns)
+	tracer *ptracer // started, not yet trusted with a capability
 }
 
 func startEarly(newNetns bool) *early {
-	e := &early{}
+	// The ptracer's thread costs a thread start (~0.3 ms here): made
+	// while PID 1 waits for the policy anyway. It must exist before the
+	// capabilities are dropped (see dropCapabilities).
+	e := &early{tracer: startPtracer()}
 	// lo up can wait for the kernel's rtnl lock (the asynchronous teardown
 	// of earlier network namespaces takes it). Done here, it overlaps with
 	// the supervisor's config loading.
@@ -304,7 +308,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	}
 	// The bounding set can only be emptied while CAP_SETPCAP is held, so
 	// this precedes clearing the other sets.
-	if err := dropCapabilities(); err != nil {
+	if err := dropCapabilities(e.tracer); err != nil {
 		return nil, err
 	}
 	if !o.NoLandlock {
@@ -382,7 +386,7 @@ func landlockWritable(o *Options) []string {
 // empties their ambient set. Their bounding sets are irrelevant: they never
 // execve. All-threads calls stop the world, so there is only one. Then this
 // thread, which the command is forked from, empties its own sets entirely.
-func dropCapabilities() error {
+func dropCapabilities(t *ptracer) error {
 	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
@@ -391,9 +395,8 @@ func dropCapabilities() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
-	// Before the capset: the ptracer's thread must exist for the capset
-	// to leave it CAP_SYS_PTRACE.
-	t := startPtracer()
+	// The ptracer's thread exists (startEarly): the capset leaves it
+	// CAP_SYS_PTRACE permitted.
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	data[0].Permitted = 1 << unix.CAP_SYS_PTRACE

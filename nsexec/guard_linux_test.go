@@ -296,20 +296,7 @@ os.kill(pid, signal.SIGKILL)
 print("%d failures" % len(bad))
 print("\n".join(bad[:5]))
 `
-	o := &nsexec.Options{
-		Path: python,
-		Args: []string{"python3", "-c", script, ws},
-		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
-		Dir:  "/",
-		FS: nsexec.FSPolicy{
-			Writable: []string{ws},
-			Guarded:  []string{filepath.Join(ws, ".bashrc")},
-		},
-	}
-	p, out := start(t, o)
-	defer out.Close()
-	code, err := p.Wait()
-	b, _ := io.ReadAll(out)
+	b, code, err := runGuarded(t, ws, []string{"python3", "-c", script, ws}, python)
 	got := string(b)
 	if err != nil || code != 0 {
 		t.Fatalf("exit %d %v\n%s", code, err, got)
@@ -352,20 +339,7 @@ print(" ".join(out))
 		t.Fatalf("script outside the sandbox: %v", err)
 	}
 	ws := t.TempDir()
-	o := &nsexec.Options{
-		Path: python,
-		Args: []string{"python3", "-c", script, ws},
-		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
-		Dir:  "/",
-		FS: nsexec.FSPolicy{
-			Writable: []string{ws},
-			Guarded:  []string{filepath.Join(ws, ".bashrc")},
-		},
-	}
-	p, out := start(t, o)
-	defer out.Close()
-	code, err := p.Wait()
-	b, _ := io.ReadAll(out)
+	b, code, err := runGuarded(t, ws, []string{"python3", "-c", script, ws}, python)
 	if err != nil || code != 0 {
 		t.Fatalf("exit %d %v\n%s", code, err, b)
 	}
@@ -502,20 +476,7 @@ func TestGuardUmaskThreads(t *testing.T) {
 		t.Fatalf("helper outside the sandbox: %v\n%s", err, out)
 	}
 	ws := t.TempDir()
-	o := &nsexec.Options{
-		Path: bin,
-		Args: []string{"umask", ws},
-		Env:  []string{"PATH=/usr/bin:/bin"},
-		Dir:  "/",
-		FS: nsexec.FSPolicy{
-			Writable: []string{ws, filepath.Dir(bin)},
-			Guarded:  []string{filepath.Join(ws, ".bashrc")},
-		},
-	}
-	p, out := start(t, o)
-	defer out.Close()
-	code, err := p.Wait()
-	b, _ := io.ReadAll(out)
+	b, code, err := runGuarded(t, ws, []string{"umask", ws}, bin, filepath.Dir(bin))
 	if err != nil || code != 0 || string(b) != want {
 		t.Errorf("exit %d %v:\n%s", code, err, b)
 	}
@@ -574,20 +535,7 @@ c = socket.socket(socket.AF_UNIX); c.connect(d + "/sock"); out.append("connected
 print(" ".join(out))
 `
 	ws := t.TempDir()
-	o := &nsexec.Options{
-		Path: python,
-		Args: []string{"python3", "-c", script, ws},
-		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
-		Dir:  "/",
-		FS: nsexec.FSPolicy{
-			Writable: []string{ws},
-			Guarded:  []string{filepath.Join(ws, ".bashrc")},
-		},
-	}
-	p, out := start(t, o)
-	defer out.Close()
-	code, err := p.Wait()
-	b, _ := io.ReadAll(out)
+	b, code, err := runGuarded(t, ws, []string{"python3", "-c", script, ws}, python)
 	got := string(b)
 	if err != nil || code != 0 {
 		t.Fatalf("exit %d %v\n%s", code, err, got)
@@ -598,4 +546,26 @@ print(" ".join(out))
 	if !strings.HasSuffix(got, "abs rel at connected\n") {
 		t.Errorf("a non-dumpable process could not create or connect:\n%s", got)
 	}
+}
+
+// runGuarded runs path with args in a sandbox where ws is writable and its
+// .bashrc a protected name (so the creation guard is on), with extra
+// writable directories, and returns the output and exit status.
+func runGuarded(t *testing.T, ws string, args []string, path string, writable ...string) ([]byte, int, error) {
+	t.Helper()
+	o := &nsexec.Options{
+		Path: path,
+		Args: args,
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable: append([]string{ws}, writable...),
+			Guarded:  []string{filepath.Join(ws, ".bashrc")},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	return b, code, err
 }

@@ -381,8 +381,8 @@ func landlockWritable(o *Options) []string {
 // power than it: one capset on every thread (psx: the runtime's
 // AllThreadsSyscall without cgo, libpsx with it) empties their effective
 // set, and their permitted set but for CAP_SYS_PTRACE, which one of them,
-// the ptracer (see ptrace_linux.go), raises around its few opens of a
-// non-dumpable caller's /proc entries; no other code raises it. That also
+// the ptracer (see ptrace_linux.go), raises around its few accesses to a
+// non-dumpable caller (memory, cwd, fds); no other code raises it. That also
 // empties their ambient set. Their bounding sets are irrelevant: they never
 // execve. All-threads calls stop the world, so there is only one. Then this
 // thread, which the command is forked from, empties its own sets entirely.

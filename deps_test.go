@@ -45,8 +45,40 @@ func TestDependencyDirection(t *testing.T) {
 			if why, ok := banned[p.ImportPath][d]; ok {
 				t.Errorf("%s imports %s: %s", p.ImportPath, d, why)
 			}
-			if (strings.HasPrefix(d, mod+"/perf") || strings.HasPrefix(d, mod+"/cmd/")) && !strings.HasPrefix(p.ImportPath, mod+"/perf") {
+			if (strings.HasPrefix(d, mod+"/perf") || strings.HasPrefix(d, mod+"/cmd/")) && !strings.HasPrefix(p.ImportPath, mod+"/perf") &&
+				!strings.HasPrefix(d, p.ImportPath+"/internal/") {
 				t.Errorf("%s imports %s: nothing may import the CLI or the benchmark harness", p.ImportPath, d)
+			}
+		}
+	}
+}
+
+// TestEarlyPackagesStayLight: the packages that start the init stage from a
+// package init function (nsexec/spawn, cmd/fence/internal/early) save time
+// only while Go can initialise them before the CLI's dependencies, which it
+// does in import path order once a package's imports are ready. An import
+// of, say, net would make every ready package that sorts before it
+// (mvdan.cc/sh, crypto, mime...) initialise first, and the head start would
+// be gone without any test failing. Their dependencies must stay within
+// those of os, fmt, strings and golang.org/x/sys/unix.
+func TestEarlyPackagesStayLight(t *testing.T) {
+	deps := func(pkgs ...string) map[string]bool {
+		t.Helper()
+		out, err := exec.Command("go", append([]string{"list", "-deps"}, pkgs...)...).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %v: %v", pkgs, err)
+		}
+		m := map[string]bool{}
+		for _, l := range strings.Fields(string(out)) {
+			m[l] = true
+		}
+		return m
+	}
+	allowed := deps("os", "fmt", "strings", "golang.org/x/sys/unix")
+	for _, pkg := range []string{"./nsexec/spawn", "./cmd/fence/internal/early"} {
+		for d := range deps(pkg) {
+			if !allowed[d] && !strings.HasPrefix(d, "github.com/nsfence/fence/nsexec/spawn") && !strings.HasPrefix(d, "github.com/nsfence/fence/cmd/fence/internal/early") {
+				t.Errorf("%s depends on %s: keep it to os, fmt, strings and x/sys/unix (see the package doc)", pkg, d)
 			}
 		}
 	}

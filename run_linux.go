@@ -136,7 +136,7 @@ func Run(s *Spec) (int, error) {
 	}()
 	code, err := p.Wait()
 	if s.Timeline != nil {
-		stages := append([]nsexec.Stage{{Name: "fence-main", Mono: s.StartMono}}, s.Marks...)
+		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)
 		stages = append(append(stages, p.Stages...), nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
 		slices.SortStableFunc(stages, func(a, b nsexec.Stage) int { return cmp.Compare(a.Mono, b.Mono) })
 		for _, st := range stages {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,75 @@ func TestMonitorLogsRefusals(t *testing.T) {
 		res = s.fence("-s", cfg, "-c", "touch .zshrc")
 		if strings.Contains(res.stderr, "[fence:guard]") {
 			t.Errorf("without -m the guard must stay quiet\n%v", res)
+		}
+	})
+}
+
+// TestEarlySpawn: fence starts the init stage from a package init function
+// (cmd/fence/internal/early), before main, for every way of asking for a
+// command; with -t naming a host-network template it spawns without a
+// network namespace, and a config file that changes the network mode still
+// gets a sandbox of the right kind (the early one is replaced).
+func TestEarlySpawn(t *testing.T) {
+	stages := func(t *testing.T, res result) []string {
+		t.Helper()
+		var names []string
+		for _, l := range lines(res.stderr) {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "[fence:timeline]" {
+				names = append(names, f[1])
+			}
+		}
+		return names
+	}
+	index := func(names []string, n string) int { return slices.Index(names, n) }
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		relaxed := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
+		for _, tc := range []struct {
+			args  []string
+			early bool // the sandbox that ran is the one spawned before main
+		}{
+			{[]string{"--", "true"}, true},
+			{[]string{"-c", "true"}, true},
+			{[]string{"-t", "code", "--", "true"}, true},
+			{[]string{"-t", "code-relaxed", "--", "true"}, true},
+			// The guess (a network namespace) is wrong: replaced once the
+			// policy is known.
+			{[]string{"-s", relaxed, "--", "true"}, false},
+		} {
+			res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1"}}, tc.args...)
+			if res.code != 0 {
+				t.Errorf("%v", res)
+				continue
+			}
+			names := stages(t, res)
+			start, spawn, main, planned := index(names, "fence-start"), index(names, "spawn"), index(names, "main"), index(names, "planned")
+			switch {
+			case start != 0 || spawn < 0 || main < 0 || planned < 0:
+				t.Errorf("fence %q: stages %v", tc.args, names)
+			case tc.early && spawn > main:
+				t.Errorf("fence %q: the init stage was not spawned before main: stages %v", tc.args, names)
+			case !tc.early && spawn < planned:
+				t.Errorf("fence %q: the sandbox that ran was spawned with the wrong network mode: stages %v", tc.args, names)
+			}
+		}
+		// An init stage spawned for a run that fails before its sandbox
+		// starts is ended and reaped (fence prints "aborted" then); none is
+		// spawned for informational flags and subcommands.
+		for _, tc := range []struct {
+			args    []string
+			aborted bool
+		}{
+			{[]string{"-s", s.path("missing.json"), "--", "true"}, true},
+			{[]string{"--no-such-flag", "--", "true"}, true},
+			{[]string{"--version"}, false},
+			{[]string{"--list-templates"}, false},
+			{[]string{"config", "show"}, false},
+			{[]string{"-t", "code"}, false},
+		} {
+			res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1"}}, tc.args...)
+			if got := slices.Contains(stages(t, res), "aborted"); got != tc.aborted {
+				t.Errorf("fence %q: init stage spawned and aborted = %v, want %v\n%v", tc.args, got, tc.aborted, res)
+			}
 		}
 	})
 }

@@ -5,8 +5,9 @@
 // The package has two halves that live in one binary:
 //
 //   - The parent half (Start, Process) runs in the supervisor on the host. It
-//     re-executes /proc/self/exe with SysProcAttr.Cloneflags, so the namespaces
-//     exist before any code of ours runs in the child, sends the policy over a
+//     re-executes /proc/self/exe with SysProcAttr.Cloneflags (package spawn,
+//     which cmd/fence may call before main), so the namespaces exist before
+//     any code of ours runs in the child, sends the policy over a
 //     control socket, receives the listener fds the child created inside the
 //     sandbox's network namespace, forwards signals and reports the exit code.
 //   - The child half (Init) is the init stage: PID 1 of the new PID namespace.

@@ -20,6 +20,7 @@ import (
 	"github.com/nsfence/fence/netns"
 	"github.com/nsfence/fence/nsexec/landlock"
 	"github.com/nsfence/fence/nsexec/seccomp"
+	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
@@ -140,13 +141,8 @@ func (t *timeline) mark(name string) {
 	}
 }
 
-// Now returns CLOCK_MONOTONIC in nanoseconds, comparable across the
-// supervisor and the init stage.
-func Now() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
+// Now returns CLOCK_MONOTONIC in nanoseconds (see spawn.Now).
+func Now() int64 { return spawn.Now() }
 
 func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 	b := encodeMessage(message{Type: typeReady, Listeners: len(listeners), Stages: tl})

@@ -6,23 +6,23 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 
+	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 )
 
 // IsInit reports whether this process is the init stage. main must check it
 // first thing and call Init if so.
 func IsInit() bool {
-	return len(os.Args) > 0 && os.Args[0] == initArg0
+	return len(os.Args) > 0 && os.Args[0] == spawn.InitArg0
 }
 
 // Process is a running sandbox as seen from the supervisor.
 type Process struct {
 	ctrl     *os.File
-	release  chan struct{}
+	release  func()        // lets the spawning thread exit (spawn.Child.Release)
 	exited   chan struct{} // closed by readLoop
 	code     int           // valid if reported
 	reported bool
@@ -37,23 +37,6 @@ type Process struct {
 	Stages []Stage
 	// Pid is the host PID of the init stage.
 	Pid int
-}
-
-// cloneFlags are the namespaces every sandbox gets. CLONE_NEWNET is added
-// unless Options.HostNetwork.
-const cloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
-	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
-
-// initCaps are the capabilities the init stage needs inside its user
-// namespace when the caller is not root: mounts and pivot_root (SYS_ADMIN),
-// lo (NET_ADMIN), dropping the bounding set (SETPCAP), creating mount points
-// in directories it does not own (DAC_OVERRIDE), and devpts/dev binds
-// (MKNOD is not needed: we bind host device nodes). SYS_PTRACE is what the
-// guard's ptracer keeps, alone, to read a non-dumpable caller's memory (see
-// ptrace_linux.go).
-var initCaps = []uintptr{
-	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
-	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT, unix.CAP_SYS_PTRACE,
 }
 
 // Start spawns the init stage for o and waits until the command has been
@@ -74,114 +57,27 @@ func Start(o *Options) (*Process, error) {
 // supervisor spawns early so that the init stage's runtime start overlaps
 // with config loading; it then sends the policy with Start, or calls Abort.
 type Pending struct {
-	pid         int // valid once spawned delivered nil
-	ctrl        *os.File
-	hostNetwork bool
-	t0, t1      int64
-	spawned     chan error    // receives the clone result once
-	release     chan struct{} // closed when the spawning thread may exit
-	err         error
+	c    *spawn.Child
+	err  error // diagnosed clone error
+	used bool  // Start or Abort ran: the init stage is someone else's or gone
 }
 
 // HostNetwork reports whether the pending sandbox shares the host network.
-func (pd *Pending) HostNetwork() bool { return pd.hostNetwork }
+func (pd *Pending) HostNetwork() bool { return pd.c.HostNetwork }
 
 // Spawn creates the namespaces and starts the init stage, which waits for
-// its policy. nil stdio means the supervisor's own. Called on the main
-// thread, it returns once the init stage runs; elsewhere the clone runs on
-// a dedicated thread that stays alive until the sandbox is done (Pdeathsig
-// fires when the spawning thread exits), and Spawn returns at once.
+// its policy (see spawn.Start). nil stdio means the supervisor's own.
 func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	c, err := spawn.Start(hostNetwork, stdin, stdout, stderr)
 	if err != nil {
-		return nil, fmt.Errorf("create control socket: %w", err)
+		return nil, err
 	}
-	parent := os.NewFile(uintptr(fds[0]), "fence-control")
-	child := os.NewFile(uintptr(fds[1]), "fence-control-child")
-
-	uid, gid := os.Getuid(), os.Getgid()
-	attr := &syscall.SysProcAttr{
-		Cloneflags: cloneFlags,
-		// The init stage dies with the supervisor; the kernel then kills the
-		// whole PID namespace.
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if !hostNetwork {
-		attr.Cloneflags |= unix.CLONE_NEWNET
-	}
-	if uid == 0 {
-		// Root keeps the identity mapping of every id, so file ownership
-		// looks the same inside. The command still ends up with no
-		// capabilities (bounding set emptied by the init stage).
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
-		attr.GidMappingsEnableSetgroups = true
-	} else {
-		// An unprivileged caller can map only itself. uid→uid keeps the
-		// command's identity; the init stage gets its capabilities as
-		// ambient ones, which survive the execve of /proc/self/exe.
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
-		attr.AmbientCaps = initCaps
-	}
-
-	// The files stay referenced until the fork (runtime.KeepAlive below):
-	// only their numbers go into the ProcAttr, and a finalizer must not
-	// close them first.
-	stdio := [3]*os.File{orStd(stdin, os.Stdin), orStd(stdout, os.Stdout), orStd(stderr, os.Stderr)}
-	// syscall.ForkExec, not os/exec: any os.Process makes the os package
-	// probe pidfd support once per process by forking a throwaway child,
-	// a fraction of a millisecond on every sandbox start.
-	pattr := &syscall.ProcAttr{
-		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
-		// start faster. GOGC=off: set-up allocates little and briefly, a
-		// collection there is pure cost; the init stage turns the collector
-		// back on once the command runs (it may serve the guard for hours).
-		// The command's environment travels in Options.
-		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
-		// The control socket becomes fd 3 (controlFD).
-		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), child.Fd()},
-		Sys:   attr,
-	}
-	pd := &Pending{ctrl: parent, hostNetwork: hostNetwork, t0: Now(),
-		spawned: make(chan error, 1), release: make(chan struct{})}
-	// Pdeathsig is tied to the thread that forks, not to the process. The
-	// Go runtime never ends the main thread before the process, so a clone
-	// from there needs nothing more; on a 2-core machine this synchronous
-	// clone is also faster than a clone from a fresh thread racing the
-	// caller's config loading for the CPUs. The main goroutine starts on
-	// the main thread, so this is the usual case when Spawn is called
-	// first thing in main.
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		pid, err := syscall.ForkExec("/proc/self/exe", initArgs(hostNetwork), pattr)
-		runtime.UnlockOSThread()
-		runtime.KeepAlive(stdio)
-		child.Close()
-		pd.pid = pid
-		pd.t1 = Now()
-		pd.spawned <- err
-		return pd, nil // nothing waits for release
-	}
-	runtime.UnlockOSThread()
-	// Elsewhere a dedicated goroutine locks a thread for the clone and
-	// keeps it until release, so the thread cannot end (a goroutine that
-	// exits while locked ends its thread) while the sandbox runs.
-	go func() {
-		runtime.LockOSThread()
-		pid, err := syscall.ForkExec("/proc/self/exe", initArgs(hostNetwork), pattr)
-		runtime.KeepAlive(stdio)
-		child.Close()
-		pd.pid = pid
-		pd.t1 = Now()
-		pd.spawned <- err
-		if err == nil {
-			<-pd.release
-		}
-		// Returning while locked ends the thread: intended.
-	}()
-	return pd, nil
+	return &Pending{c: c}, nil
 }
+
+// Adopt wraps an init stage that spawn.Start started (in cmd/fence, from a
+// package init function) as a Pending. c must not be nil.
+func Adopt(c *spawn.Child) *Pending { return &Pending{c: c} }
 
 // waitPID waits for the init stage (a child of ours, so its pid cannot be
 // reused before this reaps it) to exit.
@@ -195,42 +91,42 @@ func waitPID(pid int) (unix.WaitStatus, error) {
 	}
 }
 
-func initArgs(hostNetwork bool) []string {
-	if hostNetwork {
-		return []string{initArg0}
-	}
-	return []string{initArg0, initNetArg}
-}
-
 // wait returns the result of the clone.
 func (pd *Pending) wait() error {
-	if pd.spawned != nil {
-		if err := <-pd.spawned; err != nil {
+	if pd.err == nil {
+		if err := pd.c.Wait(); err != nil {
 			pd.err = diagnoseSpawn(err)
-			pd.ctrl.Close()
 		}
-		pd.spawned = nil
 	}
 	return pd.err
 }
 
 // Abort ends a pending init stage that will not be used. It exits quietly.
+// After Start, or a first Abort, it does nothing.
 func (pd *Pending) Abort() {
+	if pd.used {
+		return
+	}
+	pd.used = true
 	if pd.wait() != nil {
 		return
 	}
-	pd.ctrl.Close()
-	_, _ = waitPID(pd.pid)
-	close(pd.release)
+	pd.c.Ctrl.Close()
+	_, _ = waitPID(pd.c.Pid)
+	pd.c.Release()
 }
 
 // Start sends the policy to the pending init stage and waits until the
 // command has started. o.HostNetwork must match the Spawn argument.
 func (pd *Pending) Start(o *Options) (*Process, error) {
+	if pd.used {
+		return nil, errors.New("sandbox already started or aborted")
+	}
 	if err := pd.wait(); err != nil {
+		pd.used = true
 		return nil, err
 	}
-	if o.HostNetwork != pd.hostNetwork {
+	if o.HostNetwork != pd.c.HostNetwork {
 		pd.Abort()
 		return nil, errors.New("sandbox was spawned with a different network mode")
 	}
@@ -239,11 +135,12 @@ func (pd *Pending) Start(o *Options) (*Process, error) {
 		pd.Abort()
 		return nil, fmt.Errorf("sandbox policy is too large (%d bytes, max %d)", len(payload), maxMessage)
 	}
-	p := &Process{ctrl: pd.ctrl, Pid: pd.pid, release: pd.release}
+	pd.used = true // the Process owns the init stage from here
+	p := &Process{ctrl: pd.c.Ctrl, Pid: pd.c.Pid, release: pd.c.Release}
 	if o.Timeline {
-		p.Stages = []Stage{{"spawn", pd.t0}, {"spawned", pd.t1}, {"policy-sent", Now()}}
+		p.Stages = []Stage{{"spawn", pd.c.T0}, {"spawned", pd.c.T1}, {"policy-sent", Now()}}
 	}
-	if _, err := pd.ctrl.Write(payload); err != nil {
+	if _, err := pd.c.Ctrl.Write(payload); err != nil {
 		p.kill()
 		return nil, fmt.Errorf("send policy to init stage: %w", err)
 	}
@@ -254,18 +151,11 @@ func (pd *Pending) Start(o *Options) (*Process, error) {
 	return p, nil
 }
 
-func orStd(f, std *os.File) *os.File {
-	if f != nil {
-		return f
-	}
-	return std
-}
-
 func (p *Process) kill() {
 	_ = unix.Kill(p.Pid, unix.SIGKILL)
 	_, _ = waitPID(p.Pid)
 	p.ctrl.Close()
-	close(p.release)
+	p.release()
 }
 
 // recvMessage reads one control packet and the fds that came with it.
@@ -449,13 +339,13 @@ func (p *Process) Wait() (int, error) {
 		p.ctrl.Close()
 		// Reap PID 1 in the background: its exit only frees the
 		// namespaces now.
-		go func() { _, _ = waitPID(p.Pid); close(p.release) }()
+		go func() { _, _ = waitPID(p.Pid); p.release() }()
 		return p.code, nil
 	}
 	// PID 1 died without reporting; wait4 tells how.
 	p.ctrl.Close()
 	st, err := waitPID(p.Pid)
-	close(p.release)
+	p.release()
 	if err != nil {
 		return 1, fmt.Errorf("wait for sandbox init stage %d: %w", p.Pid, err)
 	}

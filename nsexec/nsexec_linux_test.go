@@ -2,6 +2,7 @@ package nsexec_test
 
 import (
 	"bufio"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"os"
@@ -134,6 +135,31 @@ func TestInitFailureReported(t *testing.T) {
 	_, err := nsexec.Start(o)
 	if err == nil || !strings.Contains(err.Error(), "working directory") {
 		t.Fatalf("Start error = %v, want a working directory error", err)
+	}
+}
+
+// TestPendingEndsOnce: a pending init stage that Start refuses (here the
+// network mode differs) is aborted by Start itself; the caller's own Abort
+// afterwards (deferred, as in fence.Run) and a second Start must then do
+// nothing, not close the spawning thread's channel twice, and the init
+// stage must be gone.
+func TestPendingEndsOnce(t *testing.T) {
+	pd, err := nsexec.Spawn(false, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pd.Start(&nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/", HostNetwork: true}); err == nil {
+		t.Fatal("Start with another network mode succeeded")
+	}
+	pd.Abort()
+	pd.Abort()
+	if _, err := pd.Start(&nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/"}); err == nil {
+		t.Fatal("Start after Abort succeeded")
+	}
+	// Abort reaped the init stage: no child of this test process is left.
+	var ws unix.WaitStatus
+	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); err != unix.ECHILD {
+		t.Fatalf("wait4 after Abort = %d, %v; want ECHILD (the init stage was not reaped)", pid, err)
 	}
 }
 

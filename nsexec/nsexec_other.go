@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/nsfence/fence/nsexec/spawn"
 )
 
 // ErrUnsupported: the namespace runtime exists only on Linux.
@@ -61,6 +63,9 @@ type Pending struct{}
 func Spawn(hostNetwork bool, stdin, stdout, stderr *os.File) (*Pending, error) {
 	return nil, errUnsupported
 }
+
+// Adopt fails closed off Linux: there is no spawned init stage to adopt.
+func Adopt(c *spawn.Child) *Pending { return nil }
 
 // HostNetwork is false off Linux.
 func (pd *Pending) HostNetwork() bool { return false }

@@ -9,13 +9,12 @@ import (
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec/seccomp"
+	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 )
 
-const probeArg0 = "fence-probe"
-
 // IsProbe reports whether this process is a feature probe (see Features).
-func IsProbe() bool { return len(os.Args) > 0 && os.Args[0] == probeArg0 }
+func IsProbe() bool { return len(os.Args) > 0 && os.Args[0] == spawn.ProbeArg0 }
 
 // Probe runs inside the probe's namespaces: it checks that the seccomp
 // filter loads and exits 0, or 3 if it does not. It never returns.
@@ -57,7 +56,7 @@ func ProbeFeatures() Features {
 	for _, k := range kinds {
 		f.Namespaces[k.name] = probe(unix.CLONE_NEWUSER | k.flag)
 	}
-	if err := probe(cloneFlags | unix.CLONE_NEWNET); err != nil {
+	if err := probe(spawn.CloneFlags | unix.CLONE_NEWNET); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 3 {
 			f.Seccomp = errors.New("the seccomp filter failed to load (kernel without CONFIG_SECCOMP_FILTER?)")
@@ -72,7 +71,7 @@ func probe(flags uintptr) error {
 	uid, gid := os.Getuid(), os.Getgid()
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe",
-		Args: []string{probeArg0},
+		Args: []string{spawn.ProbeArg0},
 		Env:  []string{"GOMAXPROCS=1"},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:  flags,

@@ -1,5 +1,7 @@
 package nsexec
 
+import "github.com/nsfence/fence/nsexec/spawn"
+
 // Protocol between the supervisor (parent) and the init stage (child).
 //
 // The control channel is one AF_UNIX SOCK_SEQPACKET socket pair. The child's
@@ -27,14 +29,11 @@ package nsexec
 // period), which no process of the sandbox survives to observe. If PID 1 dies
 // without msgExit, the supervisor falls back to wait4.
 const (
-	// initArg0 is argv[0] of the init stage; main dispatches on it before
-	// anything else runs.
-	initArg0 = "fence-init"
 	// initNetArg is argv[1] of an init stage in a new network namespace:
 	// it brings lo up before the policy arrives.
-	initNetArg = "net"
+	initNetArg = spawn.NetArg
 	// controlFD is the init stage's end of the control socket.
-	controlFD = 3
+	controlFD = spawn.ControlFD
 	// maxMessage bounds one control packet; the policy for thousands of
 	// paths fits comfortably.
 	maxMessage = 4 << 20

@@ -83,7 +83,7 @@ func TestHarnessQuick(t *testing.T) {
 		for _, s := range p.Timeline.Stages {
 			names[s.Name] = true
 		}
-		for _, s := range []string{"fence-main", "config-loaded", "planned", "policy-received", "exec", "exited"} {
+		for _, s := range []string{"fence-start", "config-loaded", "planned", "policy-received", "exec", "exited"} {
 			if !names[s] {
 				t.Errorf("timeline has no stage %q: %+v", s, p.Timeline.Stages)
 			}
@@ -195,9 +195,9 @@ func TestParsePerfStat(t *testing.T) {
 }
 
 func TestParseTimeline(t *testing.T) {
-	in := "noise\n[fence:timeline] fence-main       +   0.000 ms\n[fence:timeline] spawned          +   1.250 ms\n[fence:timeline] exited           +  4.500 ms\n"
+	in := "noise\n[fence:timeline] fence-start       +   0.000 ms\n[fence:timeline] spawned          +   1.250 ms\n[fence:timeline] exited           +  4.500 ms\n"
 	names, at := ParseTimeline([]byte(in))
-	if strings.Join(names, ",") != "fence-main,spawned,exited" || at["spawned"] != 1.25 || at["exited"] != 4.5 {
+	if strings.Join(names, ",") != "fence-start,spawned,exited" || at["spawned"] != 1.25 || at["exited"] != 4.5 {
 		t.Errorf("got %v %v", names, at)
 	}
 }

@@ -188,7 +188,7 @@ type Timeline struct {
 	Stages []Stage `json:"stages"`
 }
 
-// Stage is one timeline stage: its median offset from fence's main and the
+// Stage is one timeline stage: its median offset from fence-start and the
 // median time since the previous stage.
 type Stage struct {
 	Name    string  `json:"name"`

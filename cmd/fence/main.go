@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/nsfence/fence"
+	"github.com/nsfence/fence/cmd/fence/internal/early"
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
 	"github.com/spf13/cobra"
@@ -47,70 +47,9 @@ type flags struct {
 // pending is the init stage spawned ahead of time, if any.
 var pending *nsexec.Pending
 
-// valueFlags are the root flags that take a separate value.
-var valueFlags = map[string]bool{
-	"-s": true, "--settings": true, "-t": true, "--template": true, "-c": true, "--c": true,
-	"-p": true, "--port": true, "--shell": true,
-}
-
-// willSandbox guesses, without parsing, whether args will run a command in
-// the sandbox: no informational flag, and no subcommand. A wrong guess only
-// costs an aborted spawn, or the saving.
-func willSandbox(args []string) bool {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return i+1 < len(args)
-		case a == "-v" || a == "--version" || a == "-h" || a == "--help" ||
-			a == "--list-templates" || a == "--linux-features":
-			return false
-		case a == "-c" || a == "--c":
-			return true
-		case valueFlags[a]:
-			i++
-		case len(a) > 0 && a[0] == '-':
-		default:
-			switch a {
-			case "config", "import", "completion", "help", "__complete":
-				return false
-			}
-			return true
-		}
-	}
-	return false
-}
-
-// templateHostNetwork guesses, from a -t flag alone, whether the sandbox
-// will share the host network (a template with allowedDomains ["*"], such
-// as code-relaxed): the network namespace is chosen when the init stage is
-// spawned, and a wrong guess costs a second spawn. Config files can still
-// change the answer; Run then spawns again.
-func templateHostNetwork(args []string) bool {
-	name := ""
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
-		}
-		if v, ok := strings.CutPrefix(a, "--template="); ok {
-			name = v
-		} else if v, ok := strings.CutPrefix(a, "-t="); ok {
-			name = v
-		} else if (a == "-t" || a == "--template") && i+1 < len(args) {
-			name = args[i+1]
-			i++
-		} else if valueFlags[a] {
-			i++
-		} else if len(a) == 0 || a[0] != '-' {
-			break // the command
-		}
-	}
-	return name != "" && config.TemplateSharesHostNetwork(name)
-}
-
-// startMono is when main started, for FENCE_TIMELINE=1.
-var startMono int64
+// startMono is when main started, or package early's init if it spawned,
+// for FENCE_TIMELINE=1; mainMono is when main started if early spawned.
+var startMono, mainMono int64
 
 // exitError carries a specific exit code through cobra.
 type exitError struct{ code int }
@@ -118,16 +57,25 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 
 func run(args []string) int {
-	// Spawn the sandbox's init stage before parsing anything else, so its
-	// runtime start overlaps with config loading (see nsexec.Pending).
-	if willSandbox(args) {
-		if pd, err := nsexec.Spawn(templateHostNetwork(args), nil, nil, nil); err == nil {
+	// The sandbox's init stage was spawned by package early's init, or is
+	// spawned now, before anything is parsed, so that its runtime start
+	// overlaps with config loading (see nsexec.Pending).
+	if c, mono := early.Take(); c != nil {
+		pending = nsexec.Adopt(c)
+		mainMono, startMono = startMono, mono
+	} else if sandbox, hostNet := early.Guess(args); sandbox {
+		if pd, err := nsexec.Spawn(hostNet, nil, nil, nil); err == nil {
 			pending = pd
 		}
 	}
 	defer func() {
 		if pending != nil {
+			// Spawned, but no sandbox ran (an informational flag, a
+			// config error, ...): end the init stage and reap it.
 			pending.Abort()
+			if os.Getenv("FENCE_TIMELINE") == "1" {
+				fmt.Fprintln(os.Stderr, "[fence:timeline] aborted")
+			}
 		}
 	}()
 	root := newRootCmd()
@@ -239,6 +187,9 @@ func runSandbox(f *flags, args []string) error {
 	if os.Getenv("FENCE_TIMELINE") == "1" {
 		spec.Timeline = os.Stderr
 		spec.Marks = []nsexec.Stage{{Name: "config-loaded", Mono: configMono}}
+		if mainMono != 0 {
+			spec.Marks = append(spec.Marks, nsexec.Stage{Name: "main", Mono: mainMono})
+		}
 	}
 	if f.debug {
 		for _, s := range sources {

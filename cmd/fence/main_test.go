@@ -3,11 +3,15 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/nsfence/fence/cmd/fence/internal/early"
+	"github.com/nsfence/fence/config"
+	"github.com/spf13/pflag"
 )
 
-// The network mode guessed before parsing must match what the template
-// says, for every way of naming a template, and never look past "--" or
-// into the command's own arguments.
+// The network mode guessed before parsing (package early) must match what
+// the template says, for every way of naming a template, and never look
+// past "--" or into the command's own arguments.
 func TestTemplateHostNetwork(t *testing.T) {
 	for _, tc := range []struct {
 		args string
@@ -25,8 +29,49 @@ func TestTemplateHostNetwork(t *testing.T) {
 		{"-s -t -- true", false}, // -t is the value of -s
 		{"-- true", false},
 	} {
-		if got := templateHostNetwork(strings.Fields(tc.args)); got != tc.want {
-			t.Errorf("templateHostNetwork(%q) = %v, want %v", tc.args, got, tc.want)
+		if _, got := early.Guess(strings.Fields(tc.args)); got != tc.want {
+			t.Errorf("early.Guess(%q) network = %v, want %v", tc.args, got, tc.want)
 		}
 	}
+	// early keeps its own list (config is not initialised when it runs):
+	// it must agree with config for every built-in template.
+	for _, ti := range config.Templates() {
+		want := config.TemplateSharesHostNetwork(ti.Name)
+		if _, got := early.Guess([]string{"-t", ti.Name, "--", "true"}); got != want {
+			t.Errorf("early.Guess(-t %s) network = %v, config says %v: update early.hostNetworkTemplates", ti.Name, got, want)
+		}
+	}
+}
+
+// package early guesses from argv before cobra exists: its lists of
+// subcommands and of flags that take a value must match the real command
+// tree, or every such invocation would clone namespaces for nothing (or
+// miss the head start).
+func TestEarlyGuessMatchesCLI(t *testing.T) {
+	root := newRootCmd()
+	names := []string{"__complete", "__completeNoDesc"} // cobra's hidden completion commands
+	for _, c := range root.Commands() {
+		names = append(names, c.Name())
+		names = append(names, c.Aliases...)
+	}
+	for _, n := range names {
+		if sandbox, _ := early.Guess([]string{n, "x"}); sandbox {
+			t.Errorf("early.Guess(%s x) = sandbox: add %q to early's subcommands", n, n)
+		}
+	}
+	root.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() == "bool" {
+			return
+		}
+		for _, name := range []string{"--" + f.Name, "-" + f.Shorthand} {
+			if name == "-" {
+				continue
+			}
+			// With a value and no command, there is nothing to run; -c's
+			// value is the command.
+			if sandbox, _ := early.Guess([]string{name, "value"}); sandbox != (f.Name == "c") {
+				t.Errorf("early.Guess(%s value) = %v: update early's valueFlags", name, sandbox)
+			}
+		}
+	})
 }

@@ -1,0 +1,39 @@
+// Package spawn creates a sandbox's namespaces and starts fence's init stage
+// in them: /proc/self/exe re-executed as PID 1 of new user, mount, PID, IPC,
+// UTS and (unless the sandbox shares the host's network) network namespaces,
+// waiting on a control socket for its policy.
+//
+// It is a package apart from nsexec for start-up time alone. Go initialises a
+// package as soon as its imports are, in import path order, so a package
+// that imports only the lowest layers of the standard library is ready long
+// before fence's command-line layer (cobra, the config parser, net/http,
+// crypto/tls) has initialised: about 1.5 ms of a 2-core VM's CPU. cmd/fence
+// starts the init stage from there (package cmd/fence/internal/early), and the
+// namespace creation and the init stage's own runtime start then overlap with
+// the rest of the supervisor's start-up. nsexec owns everything after the
+// spawn: the protocol, the policy, the init stage itself.
+//
+// spawn must import nothing that os, fmt, strings and golang.org/x/sys/unix
+// do not already pull in (a heavier import would be initialised first and
+// take the saving away; deps_test.go checks it), and does no work in package
+// init.
+package spawn
+
+const (
+	// InitArg0 is argv[0] of the init stage; fence's main dispatches on it
+	// before anything else runs, and package early's init skips its work.
+	InitArg0 = "fence-init"
+	// NetArg is argv[1] of an init stage in a new network namespace: it
+	// brings lo up before the policy arrives.
+	NetArg = "net"
+	// ProbeArg0 is argv[0] of a --linux-features probe (nsexec.Probe).
+	ProbeArg0 = "fence-probe"
+	// ControlFD is the init stage's end of the control socket.
+	ControlFD = 3
+)
+
+// IsStage reports whether args (os.Args) are those of a process spawned by
+// fence for itself, an init stage or a probe, rather than the fence CLI.
+func IsStage(args []string) bool {
+	return len(args) > 0 && (args[0] == InitArg0 || args[0] == ProbeArg0)
+}

@@ -1,0 +1,177 @@
+package spawn
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// CloneFlags are the namespaces every sandbox gets. CLONE_NEWNET is added
+// unless the sandbox shares the host's network.
+const CloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// initCaps are the capabilities the init stage needs inside its user
+// namespace when the caller is not root: mounts and pivot_root (SYS_ADMIN),
+// lo (NET_ADMIN), dropping the bounding set (SETPCAP), creating mount points
+// in directories it does not own (DAC_OVERRIDE), and devpts/dev binds
+// (MKNOD is not needed: we bind host device nodes). SYS_PTRACE is what the
+// guard's ptracer keeps, alone, to read a non-dumpable caller's memory (see
+// nsexec/ptrace_linux.go).
+var initCaps = []uintptr{
+	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
+	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT, unix.CAP_SYS_PTRACE,
+}
+
+// Child is an init stage that has been spawned and waits for its policy on
+// Ctrl. Until Wait has returned nil, Pid and Ctrl must not be used.
+type Child struct {
+	Pid         int
+	Ctrl        *os.File // the supervisor's end of the control socket
+	HostNetwork bool
+	// T0 and T1 are Now() before and after the clone (FENCE_TIMELINE).
+	T0, T1  int64
+	spawned chan error    // receives the clone result once
+	release chan struct{} // closed when the spawning thread may exit
+	once    sync.Once     // closes release
+	err     error
+	waited  bool
+}
+
+// Start creates the namespaces and starts the init stage. nil stdio means
+// the caller's own. Called on the main thread (package init functions run
+// there; main starts there but may move), it returns once the init stage
+// runs;
+// elsewhere the clone runs on a dedicated thread that stays alive until
+// Release (Pdeathsig fires when the spawning thread exits), and Start
+// returns at once. Wait reports the clone's result.
+func Start(hostNetwork bool, stdin, stdout, stderr *os.File) (*Child, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create control socket: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "fence-control")
+	child := os.NewFile(uintptr(fds[1]), "fence-control-child")
+
+	uid, gid := os.Getuid(), os.Getgid()
+	attr := &syscall.SysProcAttr{
+		Cloneflags: CloneFlags,
+		// The init stage dies with the supervisor; the kernel then kills the
+		// whole PID namespace.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if !hostNetwork {
+		attr.Cloneflags |= unix.CLONE_NEWNET
+	}
+	if uid == 0 {
+		// Root keeps the identity mapping of every id, so file ownership
+		// looks the same inside. The command still ends up with no
+		// capabilities (bounding set emptied by the init stage).
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappingsEnableSetgroups = true
+	} else {
+		// An unprivileged caller can map only itself. uid→uid keeps the
+		// command's identity; the init stage gets its capabilities as
+		// ambient ones, which survive the execve of /proc/self/exe.
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		attr.AmbientCaps = initCaps
+	}
+
+	// The files stay referenced until the fork (runtime.KeepAlive below):
+	// only their numbers go into the ProcAttr, and a finalizer must not
+	// close them first.
+	stdio := [3]*os.File{orStd(stdin, os.Stdin), orStd(stdout, os.Stdout), orStd(stderr, os.Stderr)}
+	// syscall.ForkExec, not os/exec: any os.Process makes the os package
+	// probe pidfd support once per process by forking a throwaway child,
+	// a fraction of a millisecond on every sandbox start.
+	pattr := &syscall.ProcAttr{
+		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
+		// start faster. GOGC=off: set-up allocates little and briefly, a
+		// collection there is pure cost; the init stage turns the collector
+		// back on once the command runs (it may serve the guard for hours).
+		// The command's environment travels in the policy.
+		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
+		// The control socket becomes fd 3 (ControlFD).
+		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), child.Fd()},
+		Sys:   attr,
+	}
+	args := []string{InitArg0, NetArg}
+	if hostNetwork {
+		args = args[:1]
+	}
+	c := &Child{Ctrl: parent, HostNetwork: hostNetwork, T0: Now(),
+		spawned: make(chan error, 1), release: make(chan struct{})}
+	// Pdeathsig is tied to the thread that forks, not to the process. The
+	// Go runtime never ends the main thread before the process, so a clone
+	// from there needs nothing more; on a 2-core machine this synchronous
+	// clone is also faster than a clone from a fresh thread racing the
+	// caller's start-up for the CPUs. Package init functions run on the
+	// main thread (the runtime keeps it locked during initialisation).
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		pid, err := syscall.ForkExec("/proc/self/exe", args, pattr)
+		runtime.UnlockOSThread()
+		runtime.KeepAlive(stdio)
+		child.Close()
+		c.Pid = pid
+		c.T1 = Now()
+		c.spawned <- err
+		return c, nil // nothing waits for release
+	}
+	runtime.UnlockOSThread()
+	// Elsewhere a dedicated goroutine locks a thread for the clone and
+	// keeps it until release, so the thread cannot end (a goroutine that
+	// exits while locked ends its thread) while the sandbox runs.
+	go func() {
+		runtime.LockOSThread()
+		pid, err := syscall.ForkExec("/proc/self/exe", args, pattr)
+		runtime.KeepAlive(stdio)
+		child.Close()
+		c.Pid = pid
+		c.T1 = Now()
+		c.spawned <- err
+		if err == nil {
+			<-c.release
+		}
+		// Returning while locked ends the thread: intended.
+	}()
+	return c, nil
+}
+
+// Wait returns the result of the clone; it may be called more than once,
+// from one goroutine at a time. After an error, Ctrl is closed.
+func (c *Child) Wait() error {
+	if !c.waited {
+		c.waited = true
+		if c.err = <-c.spawned; c.err != nil {
+			c.Ctrl.Close()
+		}
+	}
+	return c.err
+}
+
+// Release lets the thread that cloned the init stage exit. Call it once
+// the init stage has exited, never before (its Pdeathsig would kill it);
+// calls after the first do nothing.
+func (c *Child) Release() { c.once.Do(func() { close(c.release) }) }
+
+func orStd(f, std *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return std
+}
+
+// Now returns CLOCK_MONOTONIC in nanoseconds, comparable across the
+// supervisor and the init stage (FENCE_TIMELINE).
+func Now() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}

@@ -125,6 +125,14 @@ func TestHarnessQuick(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// The binaries ran from copies (copyBinary), which are gone, and the
+	// report names the binary that was given.
+	if left, _ := filepath.Glob(filepath.Join(out, "fenceperf-*")); len(left) != 0 {
+		t.Errorf("left behind in the output directory: %v", left)
+	}
+	if r.Fence != fenceBin {
+		t.Errorf("report names fence %q, want %q", r.Fence, fenceBin)
+	}
 	svg, err := os.ReadFile(filepath.Join(out, "perf.svg"))
 	if err != nil {
 		t.Fatal(err)

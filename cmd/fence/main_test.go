@@ -38,7 +38,7 @@ func TestTemplateHostNetwork(t *testing.T) {
 	for _, ti := range config.Templates() {
 		want := config.TemplateSharesHostNetwork(ti.Name)
 		if _, got := early.Guess([]string{"-t", ti.Name, "--", "true"}); got != want {
-			t.Errorf("early.Guess(-t %s) network = %v, config says %v: update early.hostNetworkTemplates", ti.Name, got, want)
+			t.Errorf("early.Guess(-t %s) network = %v, config says %v: update early.hostNetworkTemplate", ti.Name, got, want)
 		}
 	}
 }
@@ -70,7 +70,7 @@ func TestEarlyGuessMatchesCLI(t *testing.T) {
 			// With a value and no command, there is nothing to run; -c's
 			// value is the command.
 			if sandbox, _ := early.Guess([]string{name, "value"}); sandbox != (f.Name == "c") {
-				t.Errorf("early.Guess(%s value) = %v: update early's valueFlags", name, sandbox)
+				t.Errorf("early.Guess(%s value) = %v: update early.valueFlag", name, sandbox)
 			}
 		}
 	})

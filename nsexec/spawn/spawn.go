@@ -7,11 +7,11 @@
 // package as soon as its imports are, in import path order, so a package
 // that imports only the lowest layers of the standard library is ready long
 // before fence's command-line layer (cobra, the config parser, net/http,
-// crypto/tls) has initialised: about 1.5 ms of a 2-core VM's CPU. cmd/fence
-// starts the init stage from there (package cmd/fence/internal/early), and the
-// namespace creation and the init stage's own runtime start then overlap with
-// the rest of the supervisor's start-up. nsexec owns everything after the
-// spawn: the protocol, the policy, the init stage itself.
+// crypto/tls) has initialised. cmd/fence starts the init stage from there
+// (package cmd/fence/internal/early), and the namespace creation and the
+// init stage's own runtime start then overlap with the rest of the
+// supervisor's start-up. nsexec owns everything after the spawn: the
+// protocol, the policy, the init stage itself.
 //
 // spawn must import nothing that os, fmt, strings and golang.org/x/sys/unix
 // do not already pull in (a heavier import would be initialised first and

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nsfence/fence/nsexec"
+	"github.com/nsfence/fence/nsexec/spawn"
 )
 
 func TestMain(m *testing.M) {
@@ -144,10 +145,11 @@ func TestInitFailureReported(t *testing.T) {
 // nothing, not close the spawning thread's channel twice, and the init
 // stage must be gone.
 func TestPendingEndsOnce(t *testing.T) {
-	pd, err := nsexec.Spawn(false, nil, nil, nil)
+	c, err := spawn.Start(false, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pd := nsexec.Adopt(c)
 	if _, err := pd.Start(&nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/", HostNetwork: true}); err == nil {
 		t.Fatal("Start with another network mode succeeded")
 	}
@@ -156,10 +158,11 @@ func TestPendingEndsOnce(t *testing.T) {
 	if _, err := pd.Start(&nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/"}); err == nil {
 		t.Fatal("Start after Abort succeeded")
 	}
-	// Abort reaped the init stage: no child of this test process is left.
+	// Start's own Abort reaped the init stage (c.Pid is set: Start waited
+	// for the clone).
 	var ws unix.WaitStatus
-	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); err != unix.ECHILD {
-		t.Fatalf("wait4 after Abort = %d, %v; want ECHILD (the init stage was not reaped)", pid, err)
+	if pid, err := unix.Wait4(c.Pid, &ws, unix.WNOHANG, nil); err != unix.ECHILD {
+		t.Fatalf("wait4(%d) after Abort = %d, %v; want ECHILD (the init stage was not reaped)", c.Pid, pid, err)
 	}
 }
 

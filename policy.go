@@ -61,7 +61,7 @@ func (s *Spec) expand(p string) []string {
 		// write guard, denyRead refused, allow* ignored with a warning).
 		return nil
 	}
-	matches, _ := filepath.Glob(abs)
+	matches := s.paths.glob(abs)
 	out := matches[:0]
 	for _, m := range matches {
 		if r, err := s.paths.eval(m); err == nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -20,6 +22,11 @@ import (
 type resolver struct {
 	// done maps "resolved parent/name" to what the name resolves to.
 	done map[string]resolved
+	// names maps a directory to its sorted entries (nil if unreadable),
+	// for glob: the templates glob the same directories several times
+	// (five patterns in the working directory, two in $HOME for -t code),
+	// and each filepath.Glob read the whole directory again.
+	names map[string][]string
 }
 
 type resolved struct {
@@ -27,6 +34,44 @@ type resolved struct {
 	dir   bool // path is a directory
 	links int  // symlinks followed to resolve it, counted again on reuse
 	err   error
+}
+
+// glob is filepath.Glob for an absolute pattern, errors ignored (no
+// matches), reading each directory once per plan when only the last
+// component of the pattern has wildcards; other patterns go to
+// filepath.Glob.
+func (r *resolver) glob(pattern string) []string {
+	dir, file := filepath.Split(pattern)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "/"
+	}
+	if strings.ContainsAny(dir, `*?[\`) {
+		m, _ := filepath.Glob(pattern)
+		return m
+	}
+	if _, err := filepath.Match(file, ""); err != nil {
+		return nil // a malformed pattern matches nothing, as in filepath.Glob
+	}
+	names, ok := r.names[dir]
+	if !ok {
+		if r.names == nil {
+			r.names = map[string][]string{}
+		}
+		if f, err := os.Open(dir); err == nil {
+			names, _ = f.Readdirnames(-1)
+			f.Close()
+			slices.Sort(names)
+		}
+		r.names[dir] = names
+	}
+	var out []string
+	for _, n := range names {
+		if ok, _ := filepath.Match(file, n); ok {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out
 }
 
 // maxLinks matches filepath.EvalSymlinks: more symlinks than this in one

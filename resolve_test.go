@@ -93,3 +93,51 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 		t.Error("eval of a relative path: want an error")
 	}
 }
+
+// resolver.glob must return exactly what filepath.Glob does, for every
+// pattern shape the policy uses and the edge cases around them, with one
+// resolver shared by all patterns (its directory cache is where a wrong
+// answer would hide).
+func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"home/.ssh", "home/.claude", "proj/sub", "proj/.env.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{
+		"home/.ssh/id_rsa", "home/.ssh/id_ed25519.pub", "home/.ssh/config", "home/.ssh/k.pem",
+		"home/.claude.json", "home/.zcompdump-x", "home/plain",
+		"proj/a.key", "proj/.hidden.key", "proj/.env", "proj/.env.local", "proj/b.pem", "proj/c.p12",
+		"proj/sub/d.key", "proj/[x].key", "proj/star*.pfx",
+	} {
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("sub", filepath.Join(root, "proj/link.key")); err != nil {
+		t.Fatal(err)
+	}
+	var r resolver
+	for _, p := range []string{
+		"home/.ssh/id_*", "home/.ssh/*.pem", "home/.claude*", "home/.zcompdump*", "home/*",
+		"proj/*.key", "proj/*.pem", "proj/*.p12", "proj/*.pfx", "proj/.env.*", "proj/.env*",
+		"proj/?.key", "proj/[ab].*", "proj/[!a]*.key", `proj/\[x\].key`, `proj/star\*.pfx`,
+		"proj/*/d.key", "*/sub", "proj/[", "proj/nothing*", "missing/*", "home/plain/*",
+		"proj/*.key", // again, from the cache
+		"*",
+	} {
+		abs := filepath.Join(root, p)
+		if p == "*" {
+			abs = root + "/*"
+		}
+		want, _ := filepath.Glob(abs)
+		got := r.glob(abs)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("glob(%s) = %v, filepath.Glob = %v", p, got, want)
+		}
+	}
+}

@@ -3,31 +3,10 @@ package fence
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-// smallDirNames returns the names in directory dir if it is small (one or
-// two directory blocks, as most PATH entries are: ~/.cargo/bin, a version
-// manager's shims), read with one or two getdents: cheaper than looking up
-// each of the ~20 denied names there. A large directory (/usr/bin) or one
-// that cannot be listed returns ok false; the caller looks names up one by
-// one then.
-func smallDirNames(dir string) (names []string, ok bool) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Size > 8192 {
-		return nil, false
-	}
-	names, err = f.Readdirnames(-1)
-	return names, err == nil
-}
 
 // binDirs are searched for denied programs in addition to the command's PATH.
 var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
@@ -56,14 +35,6 @@ func runtimeDenied(res *resolver, tokens []string, path string) []string {
 			continue
 		}
 		seen[r] = true
-		if names, ok := smallDirNames(r); ok {
-			for _, t := range tokens {
-				if !strings.Contains(t, "/") && slices.Contains(names, t) {
-					out = append(out, filepath.Join(r, t))
-				}
-			}
-			continue
-		}
 		fd, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue

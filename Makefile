@@ -13,7 +13,8 @@ all: build
 # filter is compiled at build time and embedded; see `make seccomp`).
 # The linker's output is copied rather than used as is: the linker writes
 # through mmap, and the page cache it leaves made every fence start ~1 ms
-# slower than a plain copy of the same bytes (docs/benchmarking.md).
+# slower than a copy of the same bytes made by cp (write(2) or
+# copy_file_range; docs/benchmarking.md).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o fence.link ./cmd/fence
 	cp fence.link fence.tmp && mv -f fence.tmp fence && rm -f fence.link
@@ -71,4 +72,4 @@ perf-profile: build
 .PHONY: perf-profile
 
 clean:
-	rm -f fence
+	rm -f fence fence.link fence.tmp

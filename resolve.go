@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // resolver is filepath.EvalSymlinks for absolute paths, remembering every
@@ -36,17 +38,17 @@ type resolved struct {
 	err   error
 }
 
-// glob is filepath.Glob for an absolute pattern, errors ignored (no
-// matches), reading each directory once per plan when only the last
-// component of the pattern has wildcards; other patterns go to
-// filepath.Glob.
+// glob is filepath.Glob for an absolute pattern with a wildcard, errors
+// ignored (no matches), reading each directory once per plan when only the
+// last component has wildcards; other patterns go to filepath.Glob.
 func (r *resolver) glob(pattern string) []string {
 	dir, file := filepath.Split(pattern)
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
 		dir = "/"
 	}
-	if strings.ContainsAny(dir, `*?[\`) {
+	const meta = `*?[\`
+	if !strings.HasPrefix(pattern, "/") || strings.ContainsAny(dir, meta) || !strings.ContainsAny(file, meta) {
 		m, _ := filepath.Glob(pattern)
 		return m
 	}
@@ -58,11 +60,7 @@ func (r *resolver) glob(pattern string) []string {
 		if r.names == nil {
 			r.names = map[string][]string{}
 		}
-		if f, err := os.Open(dir); err == nil {
-			names, _ = f.Readdirnames(-1)
-			f.Close()
-			slices.Sort(names)
-		}
+		names = readDirNames(dir)
 		r.names[dir] = names
 	}
 	var out []string
@@ -72,6 +70,21 @@ func (r *resolver) glob(pattern string) []string {
 		}
 	}
 	return out
+}
+
+// readDirNames returns the sorted names in directory dir, or nil. The open
+// is O_DIRECTORY: a FIFO or a device where a directory was expected must
+// fail, not block or act (filepath.Glob stats before it opens).
+func readDirNames(dir string) []string {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	slices.Sort(names)
+	return names
 }
 
 // maxLinks matches filepath.EvalSymlinks: more symlinks than this in one

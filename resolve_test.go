@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -121,12 +123,18 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 	if err := os.Symlink("sub", filepath.Join(root, "proj/link.key")); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO where a directory is expected: matched against, never opened
+	// (an open would block).
+	if err := syscall.Mkfifo(filepath.Join(root, "proj/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var r resolver
 	for _, p := range []string{
 		"home/.ssh/id_*", "home/.ssh/*.pem", "home/.claude*", "home/.zcompdump*", "home/*",
 		"proj/*.key", "proj/*.pem", "proj/*.p12", "proj/*.pfx", "proj/.env.*", "proj/.env*",
 		"proj/?.key", "proj/[ab].*", "proj/[!a]*.key", `proj/\[x\].key`, `proj/star\*.pfx`,
 		"proj/*/d.key", "*/sub", "proj/[", "proj/nothing*", "missing/*", "home/plain/*",
+		"proj/fifo/*", "proj/fifo*", "proj/sub/", "home/.ssh",
 		"proj/*.key", // again, from the cache
 		"*",
 	} {
@@ -139,5 +147,18 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("glob(%s) = %v, filepath.Glob = %v", p, got, want)
 		}
+	}
+	// One plan sees each directory as it was when first listed: a name
+	// created since is not matched by the same resolver, only by a new one.
+	if err := os.WriteFile(filepath.Join(root, "proj/late.key"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	late := filepath.Join(root, "proj/*.key")
+	if got := fmt.Sprint(r.glob(late)); strings.Contains(got, "late.key") {
+		t.Errorf("the same resolver listed proj again: %v", got)
+	}
+	var fresh resolver
+	if got := fmt.Sprint(fresh.glob(late)); !strings.Contains(got, "late.key") {
+		t.Errorf("a new resolver does not see late.key: %v", got)
 	}
 }

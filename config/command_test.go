@@ -379,7 +379,7 @@ func TestCheckCommandCodeTemplate(t *testing.T) {
 }
 
 func TestRuntimeDenyTokens(t *testing.T) {
-	c := &Config{Command: CommandConfig{Deny: []string{"python3", " /usr/bin/python3 ", "git push", "dd if=", "python*", "", "a|b", "python3"}}}
+	c := &Config{Command: CommandConfig{Deny: []string{"python3", " /usr/bin/python3 ", "git push", "dd if=", "python*", "", "a|b", "python3", ".", ".."}}}
 	got := RuntimeDenyTokens(c)
 	want := append([]string{"python3", "/usr/bin/python3"},
 		"shutdown", "reboot", "halt", "poweroff", "insmod", "rmmod", "modprobe", "kexec",

@@ -10,7 +10,7 @@ const runtimeDenyMeta = "*?[]|&;()<>$`="
 // RuntimeDenyTokens returns the command.deny entries, followed by the
 // defaults when useDefaults is on, that name a single program: one token
 // (after trimming) with none of the characters *?[]|&;()<>$`= (upstream's
-// rule) nor quotes or backslashes. A token may be
+// rule) nor quotes or backslashes, and not "." or "..". A token may be
 // a bare name ("python3") or a path ("/usr/bin/python3"). Duplicates are
 // dropped, order is kept.
 //
@@ -27,6 +27,13 @@ func RuntimeDenyTokens(c *Config) []string {
 		for _, r := range rules {
 			t := strings.TrimSpace(r)
 			if t == "" || strings.ContainsAny(t, " \t\n\r\v\f\"'\\") || strings.ContainsAny(t, runtimeDenyMeta) {
+				continue
+			}
+			if t == "." || t == ".." {
+				// The shell's source builtin and the parent directory:
+				// not programs. Joined to a PATH directory they would
+				// name the directory itself, and its mask would stop
+				// every program in it.
 				continue
 			}
 			dup := false

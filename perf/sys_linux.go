@@ -13,6 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// noExec reports whether dir is on a filesystem mounted noexec.
+func noExec(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_NOEXEC != 0
+}
+
 // maxRSSKiB is ru_maxrss of a reaped process (KiB on Linux).
 func maxRSSKiB(st *os.ProcessState) int64 {
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru != nil {

@@ -5,12 +5,12 @@
 // package initialisation in import path order once a package's imports are
 // ready, and this package imports only nsexec/spawn and the lowest layers of
 // the standard library, so its init runs ahead of cobra, the config parser,
-// net/http and crypto/tls, whose initialisation then takes place while the
-// namespaces are created (~0.7 ms of it on a 2-core VM). Cloning the namespaces (~2 ms) and the init stage's own
-// runtime start then overlap with that initialisation instead of following
-// it (docs/benchmarking.md, "Starting the init stage from an init
-// function"). In the init stage and the feature probe, which run this same
-// binary, and in test binaries it does nothing.
+// net/http and crypto/tls. The rest of the supervisor's start (~0.7 ms of
+// package initialisation on a 2-core VM) then follows the clone of the
+// namespaces (~2 ms) and overlaps with the init stage's own start, instead
+// of delaying both (docs/benchmarking.md, "Starting the init stage from an
+// init function"). In the init stage and the feature probe, which run this
+// same binary, and in test binaries it does nothing.
 //
 // The guess is made from argv alone and may be wrong: a spawned init stage
 // that turns out not to be needed is aborted by cmd/fence, and one with the

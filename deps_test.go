@@ -22,7 +22,7 @@ func TestDependencyDirection(t *testing.T) {
 		mod + "/netns":  {mod + "/nsexec": "netns does not manage processes", mod + "/config": "no schema"},
 		mod + "/proxy": {
 			mod + "/nsexec": "the proxy knows nothing of namespaces", mod + "/netns": "no namespaces",
-			mod + "/config": "rules come as plain lists", "github.com/vishvananda/netlink": "no netlink",
+			mod + "/config": "rules come as plain lists", "github.com/vishvananda/netlink": "no netlink", "github.com/vishvananda/netlink/nl": "no netlink",
 		},
 	}
 	out, err := exec.Command("go", "list", "-deps", "-test=false", "-json=ImportPath,Deps", "./...").Output()

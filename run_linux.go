@@ -103,17 +103,17 @@ func Run(s *Spec) (int, error) {
 	s.logf("Sandbox: namespaces(user,mnt,pid,ipc,uts%s), seccomp, landlock(abi %d)", netns, landlock.ABI())
 
 	// A signal for the command that arrives once it may run must not kill
-	// fence with its default action.
-	<-registered
+	// fence with its default action: the command waits for registered
+	// (the init stage builds the sandbox meanwhile).
 	var p *nsexec.Process
 	// The pending init stage was spawned with fence's own stdio.
 	if pd := s.takePending(); pd != nil && pd.HostNetwork() == o.HostNetwork && o.Stdin == nil && o.Stdout == nil && o.Stderr == nil {
-		p, err = pd.Start(o)
+		p, err = pd.StartGated(o, registered)
 	} else {
 		if pd != nil {
 			pd.Abort()
 		}
-		p, err = nsexec.Start(o)
+		p, err = nsexec.StartGated(o, registered)
 	}
 	if err != nil {
 		return 1, err

@@ -80,6 +80,9 @@ func Init() {
 	if err := sendReady(ctrl, listeners, tl); err != nil {
 		os.Exit(255)
 	}
+	if o.HoldStart && waitStart(ctrl) != nil {
+		os.Exit(255) // the supervisor is gone or confused: never start
+	}
 	os.Exit(run(ctrl, cmd, o))
 }
 
@@ -126,6 +129,27 @@ func readOptions(ctrl *os.File) (*Options, error) {
 	return m.Options, nil
 }
 
+// waitStart waits for msgStart (Options.HoldStart). Nothing else may come
+// first: the supervisor sends signals and connect requests only later.
+func waitStart(ctrl *os.File) error {
+	buf := make([]byte, 256)
+	n, err := ctrl.Read(buf)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return io.EOF
+	}
+	m, err := decodeMessage(buf[:n])
+	if err != nil {
+		return err
+	}
+	if m.Type != typeStart {
+		return fmt.Errorf("unexpected message %q before the command started", m.Type)
+	}
+	return nil
+}
+
 func fail(ctrl *os.File, err error) {
 	b := encodeMessage(message{Type: typeError, Err: err.Error()})
 	_, _ = ctrl.Write(b)
@@ -170,9 +194,10 @@ type early struct {
 }
 
 func startEarly(newNetns bool) *early {
-	// The ptracer's thread costs a thread start (~0.3 ms here): made
-	// while PID 1 waits for the policy anyway. It must exist before the
-	// capabilities are dropped (see dropCapabilities).
+	// The ptracer's thread costs a thread start (~0.3 ms here): started
+	// now, it comes up while PID 1 reads the policy and builds the mounts.
+	// It must exist before the capabilities are dropped (dropCapabilities
+	// waits for it).
 	e := &early{tracer: startPtracer()}
 	// lo up can wait for the kernel's rtnl lock (the asynchronous teardown
 	// of earlier network namespaces takes it). Done here, it overlaps with
@@ -391,8 +416,9 @@ func dropCapabilities(t *ptracer) error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
-	// The ptracer's thread exists (startEarly): the capset leaves it
-	// CAP_SYS_PTRACE permitted.
+	// The ptracer's thread must exist before the capset below, which
+	// leaves it CAP_SYS_PTRACE permitted (startEarly started it).
+	t.wait()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	data[0].Permitted = 1 << unix.CAP_SYS_PTRACE
@@ -494,6 +520,8 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	if o.Timeline {
 		started = Now()
 	}
+	// Off the start path: the command runs meanwhile.
+	closeMaskFS()
 	// This goroutine's thread alone carries Landlock (see setup) and must
 	// never run the guard; from here on it only waits for the reaper. Every
 	// wake-up of a locked thread is a hand-off between OS threads, so the

@@ -117,6 +117,24 @@ func buildRoot(fs *FSPolicy) error {
 		return fmt.Errorf("attach new root at %s: %w", stage, err)
 	}
 	unix.Close(root)
+	// Opened after the new root is attached, so that it is that root and
+	// not the directory underneath.
+	rootfd, err := openStagedRoot()
+	if err != nil {
+		return err
+	}
+	defer rootfd.close()
+	// Binds of "/" itself (allowWrite ["."] run from /, allowRead ["/"]
+	// with defaultDenyRead) cover the whole staged root, so they come
+	// before the sandbox's own /proc, /dev and /tmp, which go on top of
+	// them. Mounted last, they would hide those behind the host's: the
+	// host's processes in /proc, its device nodes in /dev.
+	if readOnly, err = attachRootBinds(rootfd, readOnly); err != nil {
+		return err
+	}
+	if rw, err = attachRootBinds(rootfd, rw); err != nil {
+		return err
+	}
 	if err := mountProc(); err != nil {
 		return err
 	}
@@ -145,31 +163,34 @@ func buildRoot(fs *FSPolicy) error {
 		}
 	}
 	for _, d := range readOnly {
-		if err := attach(d); err != nil {
+		if err := attach(rootfd, d); err != nil {
 			return err
 		}
 	}
 	for _, d := range rw {
-		if err := attach(d); err != nil {
+		if err := attach(rootfd, d); err != nil {
 			return err
 		}
 	}
 	for _, d := range prot {
-		if err := attach(d); err != nil {
+		if err := attach(rootfd, d); err != nil {
 			return err
 		}
 	}
 	for _, p := range sortedPaths(fs.Masked) {
-		if err := mask(empty, p, false); err != nil {
+		if err := mask(empty, rootfd, p, false); err != nil {
 			return err
 		}
 	}
 	for _, p := range sortedPaths(fs.NoExec) {
-		if err := mask(empty, p, true); err != nil {
+		if err := mask(empty, rootfd, p, true); err != nil {
 			return err
 		}
 	}
-	unix.Close(empty)
+	// Closing the last reference to a detached mount waits for an RCU
+	// grace period (~0.1 ms): PID 1 closes it once the command runs
+	// (closeMaskFS). It is close-on-exec, read-only and noexec.
+	maskFS = empty
 	if fs.DefaultDenyRead {
 		// The scaffold tmpfs was writable so we could create mount points;
 		// the command must not be able to add files to it.
@@ -233,16 +254,74 @@ func cloneSource(path string, ro bool) (*detached, error) {
 	return &detached{fd: fd, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
 }
 
-// attach moves a detached mount onto its target inside the new root.
-func attach(d detached) error {
+// maskFS is the detached filesystem the masks are cloned from, or -1.
+var maskFS = -1
+
+// closeMaskFS closes maskFS; PID 1 calls it once the command has started.
+func closeMaskFS() {
+	if maskFS >= 0 {
+		unix.Close(maskFS)
+		maskFS = -1
+	}
+}
+
+// attachRootBinds attaches the mounts of ds whose target is "/" and returns
+// the others.
+func attachRootBinds(root *stagedRoot, ds []detached) ([]detached, error) {
+	rest := ds[:0:0]
+	for _, d := range ds {
+		if filepath.Clean(d.target) != "/" {
+			rest = append(rest, d)
+			continue
+		}
+		if err := attach(root, d); err != nil {
+			return nil, err
+		}
+	}
+	return rest, nil
+}
+
+// stagedRoot is the staged root, open O_PATH, from which every mount point
+// is opened (openTarget): one open for all mounts instead of one each.
+type stagedRoot struct{ fd int }
+
+func openStagedRoot() (*stagedRoot, error) {
+	fd, err := unix.Open(stage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open staged root: %w", err)
+	}
+	return &stagedRoot{fd: fd}, nil
+}
+
+// reopen follows a mount made on the staged root itself (a writable or
+// read-only "/"): the fd still refers to the mount underneath, now covered,
+// and mount points opened from it would receive mounts the command never
+// sees (masks and read-only binds silently lost).
+func (r *stagedRoot) reopen() error {
+	fd, err := unix.Open(stage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("reopen staged root: %w", err)
+	}
+	unix.Close(r.fd)
+	r.fd = fd
+	return nil
+}
+
+func (r *stagedRoot) close() { unix.Close(r.fd) }
+
+// attach moves a detached mount onto its target inside the staged root.
+func attach(root *stagedRoot, d detached) error {
 	defer unix.Close(d.fd)
-	t, err := openTarget(d.target, d.isDir, d.noFollow)
+	t, err := openTarget(root.fd, d.target, d.isDir, d.noFollow)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(t)
 	if err := unix.MoveMount(d.fd, "", t, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return fmt.Errorf("bind %s: %w", d.target, err)
+	}
+	if filepath.Clean(d.target) == "/" {
+		return root.reopen()
 	}
 	return nil
 }
@@ -251,12 +330,8 @@ func attach(d detached) error {
 // following any symlink, so a link in the tree can never redirect a mount
 // outside it. Missing mount points are created only where the staged tree is
 // writable (our own tmpfs for /tmp, /dev or a defaultDenyRead scaffold).
-func openTarget(p string, isDir, noFollow bool) (int, error) {
-	rootfd, err := unix.Open(stage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("open staged root: %w", err)
-	}
-	defer unix.Close(rootfd)
+// rootfd is the staged root (stagedRoot).
+func openTarget(rootfd int, p string, isDir, noFollow bool) (int, error) {
 	rel := strings.TrimPrefix(filepath.Clean(p), "/")
 	if rel == "" {
 		rel = "."
@@ -309,7 +384,7 @@ func ensureDir(path string) error {
 
 // mask hides p behind an empty read-only directory or file. With noFollow a
 // final symlink is covered itself instead of its target.
-func mask(empty int, p string, noFollow bool) error {
+func mask(empty int, root *stagedRoot, p string, noFollow bool) error {
 	var st unix.Stat_t
 	stat := unix.Stat
 	if noFollow {
@@ -331,7 +406,7 @@ func mask(empty int, p string, noFollow bool) error {
 	if err != nil {
 		return fmt.Errorf("clone mask for %s: %w", p, err)
 	}
-	return attach(detached{fd: fd, target: p, isDir: isDir, noFollow: noFollow})
+	return attach(root, detached{fd: fd, target: p, isDir: isDir, noFollow: noFollow})
 }
 
 // newTmpfs creates a detached tmpfs and returns its mount fd.

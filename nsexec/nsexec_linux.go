@@ -45,12 +45,16 @@ type Process struct {
 //
 // The caller should call Wait: until then a spawning thread is kept alive
 // (see Spawn).
-func Start(o *Options) (*Process, error) {
+func Start(o *Options) (*Process, error) { return StartGated(o, nil) }
+
+// StartGated is Start with the command held at a gate (see
+// Pending.StartGated).
+func StartGated(o *Options, gate <-chan struct{}) (*Process, error) {
 	pd, err := Spawn(o.HostNetwork, o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	return pd.Start(o)
+	return pd.StartGated(o, gate)
 }
 
 // Pending is an init stage that has been spawned but has no policy yet. The
@@ -118,7 +122,18 @@ func (pd *Pending) Abort() {
 
 // Start sends the policy to the pending init stage and waits until the
 // command has started. o.HostNetwork must match the Spawn argument.
-func (pd *Pending) Start(o *Options) (*Process, error) {
+func (pd *Pending) Start(o *Options) (*Process, error) { return pd.StartGated(o, nil) }
+
+// StartGated is Start, except that the command starts only once gate is
+// closed (nil: at once). The init stage builds the sandbox and reports
+// ready meanwhile; StartGated returns once both happened (the command may
+// still be starting). The supervisor uses the gate
+// for work that must precede the command but not the policy: its signal
+// handlers (registering one costs a round trip to the runtime's
+// signal-mask thread, ~0.1 ms each) are registered while PID 1 builds the
+// mounts, instead of before the policy goes out. The caller must close
+// gate, or the command never starts.
+func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error) {
 	if pd.used {
 		return nil, errors.New("sandbox already started or aborted")
 	}
@@ -130,6 +145,7 @@ func (pd *Pending) Start(o *Options) (*Process, error) {
 		pd.Abort()
 		return nil, errors.New("sandbox was spawned with a different network mode")
 	}
+	o.HoldStart = gate != nil
 	payload := encodeMessage(message{Type: typeOptions, Options: o})
 	if len(payload) > maxMessage {
 		pd.Abort()
@@ -144,9 +160,29 @@ func (pd *Pending) Start(o *Options) (*Process, error) {
 		p.kill()
 		return nil, fmt.Errorf("send policy to init stage: %w", err)
 	}
+	var sent chan error
+	if gate != nil {
+		// Usually sent long before PID 1 asks for it: the mounts take
+		// longer than the work behind the gate.
+		sent = make(chan error, 1)
+		go func() {
+			<-gate
+			_, err := p.ctrl.Write(encodeMessage(message{Type: typeStart}))
+			sent <- err
+		}()
+	}
 	if err := p.readReady(len(o.Listeners)); err != nil {
 		p.kill()
 		return nil, err
+	}
+	if sent != nil {
+		// Nothing else may reach PID 1 before msgStart (it refuses to
+		// start the command then): the caller's signals and connect
+		// requests come after this returns.
+		if err := <-sent; err != nil {
+			p.kill()
+			return nil, fmt.Errorf("tell init stage to start the command: %w", err)
+		}
 	}
 	return p, nil
 }

@@ -2,6 +2,7 @@ package nsexec_test
 
 import (
 	"bufio"
+	"fmt"
 	"golang.org/x/sys/unix"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nsfence/fence/nsexec"
 	"github.com/nsfence/fence/nsexec/spawn"
@@ -231,5 +233,100 @@ func TestNoFDLeak(t *testing.T) {
 	// ls itself has one fd open on the directory it lists.
 	if got := strings.Fields(string(b)); len(got) != 4 || got[0] != "0" || got[1] != "1" || got[2] != "2" {
 		t.Fatalf("fds in the command: %q, want 0 1 2 and ls's own", got)
+	}
+}
+
+// TestStartGated: with a gate, the sandbox comes up, but the command runs
+// only once the gate is closed (the supervisor registers its signal
+// handlers meanwhile), and StartGated returns only then.
+func TestStartGated(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	gate := make(chan struct{})
+	var opened int64
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		opened = time.Now().UnixNano()
+		close(gate)
+	}()
+	p, err := nsexec.StartGated(&nsexec.Options{
+		// date's clock is the host's: CLOCK_REALTIME has no namespace.
+		Path: "/bin/sh", Args: []string{"sh", "-c", "date +%s%N"},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", Stdout: w,
+	}, gate)
+	w.Close()
+	if err != nil {
+		t.Fatalf("start sandbox: %v", err)
+	}
+	returned := time.Now().UnixNano()
+	b, _ := io.ReadAll(r)
+	code, err := p.Wait()
+	if err != nil || code != 0 {
+		t.Fatalf("wait: code %d, err %v", code, err)
+	}
+	ran, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("command output %q: %v", b, err)
+	}
+	if opened == 0 || returned < opened {
+		t.Fatalf("StartGated returned before the gate was closed")
+	}
+	if ran < opened {
+		t.Fatalf("command ran %v before the gate was closed", time.Duration(opened-ran))
+	}
+}
+
+// TestMountOnStagedRoot: a bind on "/" itself (allowWrite ["."] run from
+// /) covers the staged root. Masks and read-only binds made after it must
+// still land in the tree the command sees, not on the covered mount.
+func TestMountOnStagedRoot(t *testing.T) {
+	dir := t.TempDir()
+	secret, prot := dir+"/secret", dir+"/prot"
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prot, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", `cat "$1"; echo "|"; echo x >> "$2" && echo wrote; echo "self=$(readlink /proc/self)"; ls /dev`, "sh", secret, prot},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable:  []string{"/"},
+			Masked:    []string{secret},
+			Protected: []string{prot},
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(outb); strings.Contains(got, "s3cret") || strings.Contains(got, "wrote") || !strings.HasPrefix(got, "|") {
+		t.Fatalf("output %q: the masked file was readable or the protected file writable", got)
+	}
+	if b, _ := os.ReadFile(prot); string(b) != "keep" {
+		t.Fatalf("protected file changed to %q", b)
+	}
+	// The sandbox's own /proc and /dev go on top of the bind of "/": the
+	// shell's pid is one of the sandbox's few, and no host device node
+	// (kmsg, say) shows through.
+	got := string(outb)
+	i := strings.Index(got, "self=")
+	if i < 0 {
+		t.Fatalf("output %q: no self= line", got)
+	}
+	var pid int
+	if _, err := fmt.Sscanf(got[i:], "self=%d", &pid); err != nil || pid > 20 {
+		t.Fatalf("/proc/self is %q inside: the host's /proc shows through the bind of /", got[i:])
+	}
+	if _, err := os.Stat("/dev/kmsg"); err == nil && strings.Contains(got, "kmsg") {
+		t.Fatalf("/dev inside lists kmsg: the host's /dev shows through the bind of /\n%s", got)
 	}
 }

@@ -34,6 +34,9 @@ type osFile = os.File
 // Start fails closed off Linux.
 func Start(o *Options) (*Process, error) { return nil, errUnsupported }
 
+// StartGated fails closed off Linux.
+func StartGated(o *Options, gate <-chan struct{}) (*Process, error) { return nil, errUnsupported }
+
 // Signal fails off Linux.
 func (p *Process) Signal(sig syscall.Signal) error { return errUnsupported }
 
@@ -75,6 +78,11 @@ func (pd *Pending) Abort() {}
 
 // Start fails closed off Linux.
 func (pd *Pending) Start(o *Options) (*Process, error) { return nil, errUnsupported }
+
+// StartGated fails closed off Linux.
+func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error) {
+	return nil, errUnsupported
+}
 
 // Now returns a monotonic timestamp in nanoseconds.
 func Now() int64 { return time.Now().UnixNano() }

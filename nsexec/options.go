@@ -55,6 +55,11 @@ type Options struct {
 	// Timeline asks the init stage to report when each start-up stage
 	// ended (Process.Stages).
 	Timeline bool
+
+	// HoldStart makes the init stage wait, after reporting ready, for the
+	// supervisor's go-ahead (msgStart) before it starts the command. Set by
+	// StartGated; callers do not set it.
+	HoldStart bool
 }
 
 // UnixPolicy says which unix sockets the command may connect to by path.

@@ -15,6 +15,11 @@ import "github.com/nsfence/fence/nsexec/spawn"
 //	                                              starts right after
 //	child  → parent msgError{Err}                 instead of msgReady on failure;
 //	                                              the child then exits 255
+//	parent → child  msgStart                      with Options.HoldStart: the
+//	                                              command may start now (the
+//	                                              child waits for it after
+//	                                              msgReady, and exits 255 on
+//	                                              anything else)
 //	parent → child  msgSignal{Signal}             forward a signal to the command
 //	parent → child  msgConnect{Seq, Port}         connect to 127.0.0.1:Port inside
 //	child  → parent msgConnected{Seq, Err} + fd   the connected socket (-p)
@@ -43,6 +48,7 @@ type msgType string
 
 const (
 	typeOptions   msgType = "options"
+	typeStart     msgType = "start"
 	typeReady     msgType = "ready"
 	typeError     msgType = "error"
 	typeSignal    msgType = "signal"

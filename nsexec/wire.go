@@ -217,6 +217,7 @@ func (o *Options) fields(c codec) {
 	c.bool(&o.Debug)
 	c.bool(&o.Monitor)
 	c.bool(&o.Timeline)
+	c.bool(&o.HoldStart)
 }
 
 func encodeMessage(m message) []byte {

@@ -50,6 +50,20 @@ type Child struct {
 // Release (Pdeathsig fires when the spawning thread exits), and Start
 // returns at once. Wait reports the clone's result.
 func Start(hostNetwork bool, stdin, stdout, stderr *os.File) (*Child, error) {
+	return start(hostNetwork, stdin, stdout, stderr, false)
+}
+
+// StartFromInit is Start with the caller's stdio, for a package init
+// function only. All init functions run on the startup thread, where the
+// runtime keeps them (runtime.LockOSThread's documentation), so the clone
+// needs no runtime.LockOSThread of its own: that call would also start the
+// runtime's template thread, one more thread for the supervisor to create
+// and, at exit, to tear down.
+func StartFromInit(hostNetwork bool) (*Child, error) {
+	return start(hostNetwork, nil, nil, nil, true)
+}
+
+func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Child, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create control socket: %w", err)
@@ -113,10 +127,14 @@ func Start(hostNetwork bool, stdin, stdout, stderr *os.File) (*Child, error) {
 	// clone is also faster than a clone from a fresh thread racing the
 	// caller's start-up for the CPUs. Package init functions run on the
 	// main thread (the runtime keeps it locked during initialisation).
-	runtime.LockOSThread()
+	if !inInit {
+		runtime.LockOSThread()
+	}
 	if unix.Gettid() == unix.Getpid() {
 		pid, err := syscall.ForkExec("/proc/self/exe", args, pattr)
-		runtime.UnlockOSThread()
+		if !inInit {
+			runtime.UnlockOSThread()
+		}
 		runtime.KeepAlive(stdio)
 		child.Close()
 		c.Pid = pid
@@ -124,7 +142,9 @@ func Start(hostNetwork bool, stdin, stdout, stderr *os.File) (*Child, error) {
 		c.spawned <- err
 		return c, nil // nothing waits for release
 	}
-	runtime.UnlockOSThread()
+	if !inInit {
+		runtime.UnlockOSThread()
+	}
 	// Elsewhere a dedicated goroutine locks a thread for the clone and
 	// keeps it until release, so the thread cannot end (a goroutine that
 	// exits while locked ends its thread) while the sandbox runs.

@@ -30,6 +30,9 @@ func Start(hostNetwork bool, stdin, stdout, stderr *os.File) (*Child, error) {
 	return nil, unsupportedError{}
 }
 
+// StartFromInit fails closed off Linux.
+func StartFromInit(hostNetwork bool) (*Child, error) { return nil, unsupportedError{} }
+
 // Wait fails off Linux.
 func (c *Child) Wait() error { return unsupportedError{} }
 

@@ -41,7 +41,7 @@ func init() {
 		return
 	}
 	t := spawn.Now()
-	if c, err := spawn.Start(hostNet, nil, nil, nil); err == nil {
+	if c, err := spawn.StartFromInit(hostNet); err == nil {
 		child, startMono = c, t
 	}
 }

@@ -129,9 +129,26 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if !f.AllowGitConfig {
 		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
 	}
+	protAbs := s.expandAll(prot)
+	// denyWrite takes precedence over allowWrite (as in Fence): a writable
+	// path at or under a protected one (allowWrite ["/srv/app/tmp"] with
+	// denyWrite ["/srv/app"]) is not writable at all, neither by mount nor
+	// by Landlock.
+	writable := fp.Writable[:0]
+	for _, w := range fp.Writable {
+		if underAny(w, protAbs) {
+			s.logf("filesystem: %s is not writable: denyWrite (or fence's own protection) covers it", w)
+			continue
+		}
+		writable = append(writable, w)
+	}
+	fp.Writable = writable
+	if fp.HostTmp && underAny("/tmp", protAbs) {
+		fp.HostTmp = false // the sandbox's own /tmp instead
+	}
 	// Only protected paths inside a writable bind need a read-only bind of
 	// their own: everything else is read-only already.
-	for _, p := range s.expandAll(prot) {
+	for _, p := range protAbs {
 		if underAny(p, fp.Writable) || fp.HostTmp && underAny(p, []string{"/tmp"}) {
 			fp.Protected = append(fp.Protected, p)
 		}

@@ -171,6 +171,20 @@ func TestFSPolicy(t *testing.T) {
 	if slices.Contains(fp.Masked, filepath.Join(home, ".ssh/id_ed25519")) {
 		t.Error("allowRead did not lift the credential mask")
 	}
+	// denyWrite takes precedence over allowWrite, also when the denied
+	// path contains the allowed one (nothing binds it read-only then: it
+	// must not be bound writable at all).
+	c.Filesystem.AllowWrite = []string{"sub", "/tmp"}
+	c.Filesystem.DenyWrite = []string{ws, "/"}
+	fp, _ = s.fsPolicy(c)
+	if len(fp.Writable) != 0 || fp.HostTmp {
+		t.Errorf("denyWrite %q left writable %q (host /tmp %v)", c.Filesystem.DenyWrite, fp.Writable, fp.HostTmp)
+	}
+	c.Filesystem.DenyWrite = []string{filepath.Join(ws, "keys")}
+	fp, _ = s.fsPolicy(c)
+	if !slices.Equal(fp.Writable, []string{filepath.Join(ws, "sub")}) || !fp.HostTmp {
+		t.Errorf("denyWrite of an unrelated directory changed writable to %q (host /tmp %v)", fp.Writable, fp.HostTmp)
+	}
 }
 
 // FuzzPolicy: any allowWrite/denyRead/denyWrite entries resolve to absolute,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nsfence/fence/config"
@@ -115,6 +116,11 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// command that could write them would loosen its next run), then the
 	// dangerous names in cwd and $HOME.
 	prot := append(append([]string{}, f.DenyWrite...), s.PolicyFiles...)
+	// The user's entries resolve through symlinks (s.expand); the built-in
+	// names below are taken literally for the precedence rule, so that a
+	// checkout with ".vscode -> .." cannot make the workspace read-only.
+	denied := s.expandAll(prot)
+	mandatory := len(prot)
 	for _, base := range []string{s.Cwd, s.Home} {
 		if base == "" {
 			continue
@@ -129,6 +135,9 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if !f.AllowGitConfig {
 		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
 	}
+	for _, p := range prot[mandatory:] {
+		denied = append(denied, filepath.Clean(p))
+	}
 	protAbs := s.expandAll(prot)
 	// denyWrite takes precedence over allowWrite (as in Fence): a writable
 	// path at or under a protected one (allowWrite ["/srv/app/tmp"] with
@@ -136,14 +145,14 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// by Landlock.
 	writable := fp.Writable[:0]
 	for _, w := range fp.Writable {
-		if underAny(w, protAbs) {
-			s.logf("filesystem: %s is not writable: denyWrite (or fence's own protection) covers it", w)
+		if underAny(w, denied) {
+			fmt.Fprintf(s.stderr(), "Warning: allowWrite %s is not writable: denyWrite or fence's own protection covers it\n", w)
 			continue
 		}
 		writable = append(writable, w)
 	}
 	fp.Writable = writable
-	if fp.HostTmp && underAny("/tmp", protAbs) {
+	if fp.HostTmp && underAny("/tmp", denied) {
 		fp.HostTmp = false // the sandbox's own /tmp instead
 	}
 	// Only protected paths inside a writable bind need a read-only bind of
@@ -176,6 +185,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 				fp.Links = append(fp.Links, [2]string{abs, t})
 			}
 		}
+	}
+	if slices.Contains(fp.Writable, "/") {
+		// Everything is writable, hence visible: a scaffold root or
+		// read-only binds would only cover writable paths, and the host's
+		// /tmp is part of "/".
+		fp.DefaultDenyRead, fp.ReadOnly, fp.Links, fp.HostTmp = false, nil, nil, true
 	}
 	if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
 		// The private /tmp would hide the working directory; keep it

@@ -185,6 +185,30 @@ func TestFSPolicy(t *testing.T) {
 	if !slices.Equal(fp.Writable, []string{filepath.Join(ws, "sub")}) || !fp.HostTmp {
 		t.Errorf("denyWrite of an unrelated directory changed writable to %q (host /tmp %v)", fp.Writable, fp.HostTmp)
 	}
+	// A built-in protected name that is a symlink to a parent (a hostile
+	// checkout's .vscode -> ..) is not a denyWrite of that parent.
+	c.Filesystem.DenyWrite = nil
+	c.Filesystem.AllowWrite = []string{"."}
+	if err := os.Symlink("..", filepath.Join(ws, ".vscode")); err != nil {
+		t.Fatal(err)
+	}
+	s = &Spec{Config: c, Cwd: ws, Home: home} // a fresh path cache
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp, _ = s.fsPolicy(c)
+	if !slices.Contains(fp.Writable, ws) {
+		t.Errorf(".vscode -> .. took the workspace's write access away: writable %q", fp.Writable)
+	}
+	// Everything writable: everything visible, the host's /tmp included.
+	c.Filesystem.AllowWrite = []string{"/"}
+	c.Filesystem.DefaultDenyRead = true
+	c.Filesystem.AllowRead = []string{"/etc"}
+	fp, _ = s.fsPolicy(c)
+	if !slices.Equal(fp.Writable, []string{"/"}) || !fp.HostTmp || fp.DefaultDenyRead || len(fp.ReadOnly) != 0 {
+		t.Errorf(`allowWrite ["/"]: writable %q, host /tmp %v, defaultDenyRead %v, read-only %q; want "/", true, false, none`,
+			fp.Writable, fp.HostTmp, fp.DefaultDenyRead, fp.ReadOnly)
+	}
 }
 
 // FuzzPolicy: any allowWrite/denyRead/denyWrite entries resolve to absolute,

@@ -116,7 +116,9 @@ func buildRoot(fs *FSPolicy) error {
 	if err := unix.MoveMount(root, "", unix.AT_FDCWD, stage, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return fmt.Errorf("attach new root at %s: %w", stage, err)
 	}
-	unix.Close(root)
+	// root stays open: the scaffold of a defaultDenyRead root is made
+	// read-only through it at the end, whatever is mounted on it by then.
+	defer unix.Close(root)
 	// Opened after the new root is attached, so that it is that root and
 	// not the directory underneath.
 	rootfd, err := openStagedRoot()
@@ -132,8 +134,24 @@ func buildRoot(fs *FSPolicy) error {
 	if readOnly, err = attachRootBinds(rootfd, readOnly); err != nil {
 		return err
 	}
+	n := len(rw)
 	if rw, err = attachRootBinds(rootfd, rw); err != nil {
 		return err
+	}
+	if len(rw) < n {
+		// A writable clone of the host's root carries its /sys (and the
+		// cgroup filesystems under it) writable: a sandbox run by root
+		// could change kernel settings. /proc and /dev are the sandbox's
+		// own (below); /sys stays read-only.
+		// Only if /sys is a mount of its own: on a plain directory the
+		// attribute would go to the mount holding it, the writable "/".
+		var stx unix.Statx_t
+		err := unix.Statx(unix.AT_FDCWD, stage+"/sys", unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx)
+		if err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+			if err := setAttr(stage+"/sys", true, unix.MOUNT_ATTR_RDONLY); err != nil {
+				return fmt.Errorf("make /sys read-only: %w", err)
+			}
+		}
 	}
 	if err := mountProc(); err != nil {
 		return err
@@ -193,8 +211,9 @@ func buildRoot(fs *FSPolicy) error {
 	maskFS = empty
 	if fs.DefaultDenyRead {
 		// The scaffold tmpfs was writable so we could create mount points;
-		// the command must not be able to add files to it.
-		if err := setAttr(stage, false, unix.MOUNT_ATTR_RDONLY); err != nil {
+		// the command must not be able to add files to it. Through its own
+		// fd: at stage there may be a bind of "/" on top of it by now.
+		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
 			return fmt.Errorf("make root read-only: %w", err)
 		}
 	}

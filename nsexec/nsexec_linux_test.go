@@ -293,7 +293,7 @@ func TestMountOnStagedRoot(t *testing.T) {
 	}
 	o := &nsexec.Options{
 		Path: "/bin/sh",
-		Args: []string{"sh", "-c", `cat "$1"; echo "|"; echo x >> "$2" && echo wrote; echo "self=$(readlink /proc/self)"; ls /dev`, "sh", secret, prot},
+		Args: []string{"sh", "-c", `cat "$1"; echo "|"; echo x >> "$2" && echo wrote; echo "sys=$(awk '$5 == "/sys" {print $6}' /proc/self/mountinfo)"; echo "self=$(readlink /proc/self)"; ls /dev`, "sh", secret, prot},
 		Env:  []string{"PATH=/usr/bin:/bin"},
 		Dir:  "/",
 		FS: nsexec.FSPolicy{
@@ -325,6 +325,15 @@ func TestMountOnStagedRoot(t *testing.T) {
 	var pid int
 	if _, err := fmt.Sscanf(got[i:], "self=%d", &pid); err != nil || pid > 20 {
 		t.Fatalf("/proc/self is %q inside: the host's /proc shows through the bind of /", got[i:])
+	}
+	// The host's /sys comes with the writable "/", read-only (kernel
+	// settings are not the command's to change, even when root runs it).
+	var st, parent unix.Stat_t
+	if unix.Stat("/sys", &st) == nil && unix.Stat("/", &parent) == nil && st.Dev != parent.Dev {
+		j := strings.Index(got, "sys=")
+		if j < 0 || !strings.HasPrefix(got[j+len("sys="):], "ro") {
+			t.Fatalf("/sys inside is not mounted read-only under a writable /: %q", got)
+		}
 	}
 	if _, err := os.Stat("/dev/kmsg"); err == nil && strings.Contains(got, "kmsg") {
 		t.Fatalf("/dev inside lists kmsg: the host's /dev shows through the bind of /\n%s", got)

@@ -109,7 +109,8 @@ func readsStdin(argv []string) bool {
 
 // unwrap returns the command a wrapper program would run, or nil if argv is
 // not a known wrapper or names no command. Wrappers: command, builtin, exec,
-// nohup, time, nice, env, xargs, timeout, setsid, stdbuf, ionice, busybox.
+// nohup, time, nice, env, xargs, timeout, setsid, stdbuf, ionice, busybox,
+// watch, flock, taskset, chrt.
 func unwrap(argv []string) []string {
 	if len(argv) < 2 {
 		return nil
@@ -140,6 +141,39 @@ func unwrap(argv []string) []string {
 		}
 	case "env":
 		rest = unwrapEnv(args)
+	case "watch":
+		rest = unwrapWatch(args)
+	case "flock":
+		// flock [options] file|dir command... or flock ... file -c "cmd";
+		// a lone fd number names no command.
+		rest = skipOptions(args, []string{"-w", "-E"}, []string{"--timeout", "--conflict-exit-code"})
+		if len(rest) > 1 {
+			if rest[1] == "-c" || rest[1] == "--command" {
+				if len(rest) > 2 {
+					return []string{"sh", "-c", rest[2]}
+				}
+				return nil
+			}
+			rest = rest[1:]
+		} else {
+			rest = nil
+		}
+	case "taskset":
+		// taskset [options] mask command... (-p works on a pid instead)
+		rest = skipOptions(args, nil, nil)
+		if len(rest) > 1 {
+			rest = rest[1:]
+		} else {
+			rest = nil
+		}
+	case "chrt":
+		// chrt [options] priority command... (-p works on a pid instead)
+		rest = skipOptions(args, []string{"-T", "-P", "-D"}, []string{"--sched-runtime", "--sched-period", "--sched-deadline"})
+		if len(rest) > 1 {
+			rest = rest[1:]
+		} else {
+			rest = nil
+		}
 	case "xargs":
 		rest = skipOptions(args, []string{"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"},
 			[]string{"--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"})
@@ -150,6 +184,55 @@ func unwrap(argv []string) []string {
 		return nil
 	}
 	return rest
+}
+
+// unwrapWatch returns what watch runs: its arguments joined into one
+// `sh -c` string, or with -x (--exec) the arguments themselves.
+func unwrapWatch(args []string) []string {
+	exec := false
+	i := 0
+loop:
+	for ; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			i++
+			break loop
+		case a == "--exec":
+			exec = true
+		case strings.HasPrefix(a, "--"):
+			if !strings.Contains(a, "=") && contains([]string{"--interval", "--equexit", "--shotsfile"}, a) {
+				i++
+			}
+		case len(a) > 1 && a[0] == '-':
+			// A cluster of short flags: -n, -q and -s take a value (the
+			// rest of the cluster, or the next argument); -d an optional
+			// attached one.
+		cluster:
+			for j := 1; j < len(a); j++ {
+				switch a[j] {
+				case 'x':
+					exec = true
+				case 'n', 'q', 's':
+					if j == len(a)-1 {
+						i++
+					}
+					break cluster
+				case 'd':
+					break cluster
+				}
+			}
+		default:
+			break loop
+		}
+	}
+	if i >= len(args) {
+		return nil
+	}
+	if exec {
+		return args[i:]
+	}
+	return []string{"sh", "-c", strings.Join(args[i:], " ")}
 }
 
 // skipOptions drops leading options: any "-x" or "--long[=v]" token, the

@@ -95,12 +95,31 @@ func TestLoopbackUp(t *testing.T) {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		if strings.Contains(err.Error(), "fork/exec") {
-			t.Skipf("this kernel refuses new user and network namespaces (needed to test lo in isolation): %v", err)
+		if reason := userNSOff(); reason != "" {
+			t.Skipf("new user and network namespaces are needed to test lo in isolation, and %s: %v", reason, err)
 		}
 		t.Fatalf("child in a new network namespace: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "loopback ok") {
 		t.Fatalf("child output %q, want %q", out, "loopback ok")
 	}
+}
+
+// userNSOff names the setting that keeps this user from creating user
+// namespaces, or "".
+func userNSOff() string {
+	read := func(p string) string {
+		b, _ := os.ReadFile(p)
+		return strings.TrimSpace(string(b))
+	}
+	if read("/proc/sys/user/max_user_namespaces") == "0" {
+		return "user.max_user_namespaces is 0"
+	}
+	if os.Getuid() != 0 && read("/proc/sys/kernel/unprivileged_userns_clone") == "0" {
+		return "kernel.unprivileged_userns_clone is 0"
+	}
+	if os.Getuid() != 0 && read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1" {
+		return "AppArmor restricts unprivileged user namespaces"
+	}
+	return ""
 }

@@ -119,7 +119,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
-	denied := s.expandAll(prot)
+	userAbs := s.expandAll(prot)
 	mandatory := len(prot)
 	for _, base := range []string{s.Cwd, s.Home} {
 		if base == "" {
@@ -135,10 +135,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if !f.AllowGitConfig {
 		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
 	}
+	denied := slices.Clone(userAbs)
+	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {
 		denied = append(denied, filepath.Clean(p))
+		protAbs = append(protAbs, s.expand(p)...)
 	}
-	protAbs := s.expandAll(prot)
 	// denyWrite takes precedence over allowWrite (as in Fence): a writable
 	// path at or under a protected one (allowWrite ["/srv/app/tmp"] with
 	// denyWrite ["/srv/app"]) is not writable at all, neither by mount nor

@@ -135,10 +135,7 @@ func unwrap(argv []string) []string {
 	case "ionice":
 		rest = skipOptions(args, []string{"-c", "-n", "-p", "-P", "-u"}, []string{"--class", "--classdata", "--pid", "--pgid", "--uid"})
 	case "timeout":
-		rest = skipOptions(args, []string{"-k", "-s"}, []string{"--kill-after", "--signal"})
-		if len(rest) > 0 {
-			rest = rest[1:] // the duration
-		}
+		rest = afterOperand(skipOptions(args, []string{"-k", "-s"}, []string{"--kill-after", "--signal"})) // the duration
 	case "env":
 		rest = unwrapEnv(args)
 	case "watch":
@@ -146,34 +143,19 @@ func unwrap(argv []string) []string {
 	case "flock":
 		// flock [options] file|dir command... or flock ... file -c "cmd";
 		// a lone fd number names no command.
-		rest = skipOptions(args, []string{"-w", "-E"}, []string{"--timeout", "--conflict-exit-code"})
-		if len(rest) > 1 {
-			if rest[1] == "-c" || rest[1] == "--command" {
-				if len(rest) > 2 {
-					return []string{"sh", "-c", rest[2]}
-				}
-				return nil
+		rest = afterOperand(skipOptions(args, []string{"-w", "-E"}, []string{"--timeout", "--conflict-exit-code"}))
+		if len(rest) > 0 && (rest[0] == "-c" || rest[0] == "--command") {
+			if len(rest) > 1 {
+				return []string{"sh", "-c", rest[1]}
 			}
-			rest = rest[1:]
-		} else {
-			rest = nil
+			return nil
 		}
 	case "taskset":
 		// taskset [options] mask command... (-p works on a pid instead)
-		rest = skipOptions(args, nil, nil)
-		if len(rest) > 1 {
-			rest = rest[1:]
-		} else {
-			rest = nil
-		}
+		rest = afterOperand(skipOptions(args, nil, nil))
 	case "chrt":
 		// chrt [options] priority command... (-p works on a pid instead)
-		rest = skipOptions(args, []string{"-T", "-P", "-D"}, []string{"--sched-runtime", "--sched-period", "--sched-deadline"})
-		if len(rest) > 1 {
-			rest = rest[1:]
-		} else {
-			rest = nil
-		}
+		rest = afterOperand(skipOptions(args, []string{"-T", "-P", "-D"}, []string{"--sched-runtime", "--sched-period", "--sched-deadline"}))
 	case "xargs":
 		rest = skipOptions(args, []string{"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"},
 			[]string{"--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"})
@@ -184,6 +166,15 @@ func unwrap(argv []string) []string {
 		return nil
 	}
 	return rest
+}
+
+// afterOperand drops the wrapper's first operand (timeout's duration,
+// flock's file, taskset's mask, chrt's priority) from args.
+func afterOperand(args []string) []string {
+	if len(args) < 2 {
+		return nil
+	}
+	return args[1:]
 }
 
 // unwrapWatch returns what watch runs: its arguments joined into one

@@ -317,12 +317,12 @@ func openStagedRoot() (*stagedRoot, error) {
 // and mount points opened from it would receive mounts the command never
 // sees (masks and read-only binds silently lost).
 func (r *stagedRoot) reopen() error {
-	fd, err := unix.Open(stage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	n, err := openStagedRoot()
 	if err != nil {
-		return fmt.Errorf("reopen staged root: %w", err)
+		return err
 	}
 	unix.Close(r.fd)
-	r.fd = fd
+	r.fd = n.fd
 	return nil
 }
 

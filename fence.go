@@ -11,9 +11,11 @@
 //	code, err := fence.Run(&fence.Spec{Config: cfg, Args: []string{"npm", "test"}})
 //
 // Plan shows what Run would do (mounts, guards, listeners) without running
-// anything. A binary that calls Run must dispatch the init stage first thing
-// in main (see nsexec.IsInit and cmd/fence): the sandbox is the same binary
-// re-executed.
+// anything. A binary that calls Run must dispatch the init stage (see
+// nsexec.IsInit): the sandbox is the same binary re-executed. From main
+// works; from a package init function that imports little more than nsexec
+// (as cmd/fence/internal/stage does) the init stage also skips initialising
+// the rest of the program.
 //
 // The mechanism packages never see the config schema, and this package holds
 // no mechanism of its own: path expansion, protected-path lists and command

@@ -127,7 +127,18 @@ func Run(s *Spec) (int, error) {
 	}
 	for i, ln := range exposed {
 		port := s.Ports[i]
-		go forward(ln, func() (net.Conn, error) { return p.Connect(port) })
+		go forward(ln, func() (net.Conn, error) {
+			f, err := p.Connect(port)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			c, err := net.FileConn(f)
+			if err != nil {
+				return nil, fmt.Errorf("use sandbox connection to port %d: %w", port, err)
+			}
+			return c, nil
+		})
 	}
 	go func() {
 		for sig := range sigs {

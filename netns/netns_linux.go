@@ -4,41 +4,54 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
 // LoopbackUp sets lo up in the current network namespace. A new network
 // namespace starts with lo down, so even 127.0.0.1 is unreachable until then.
 //
-// The request is built by netlink's nl package and sent over a plain
-// blocking socket rather than a netlink.Handle: the handle's socket is
-// registered with the runtime's poller (bind, getsockname, two epoll_ctl),
-// and on PID 1's locked thread that machinery cost ~0.15 ms of the init
-// stage's start; the kernel answers RTM_NEWLINK before sendto returns, so
-// the receive never waits.
+// One RTM_NEWLINK, encoded here (32 bytes; the tests check it against
+// netlink's own encoder), on a plain blocking socket: a netlink.Handle's
+// socket is registered with the runtime's poller (bind, getsockname, two
+// epoll_ctl), ~0.15 ms of the init stage's start on PID 1's locked thread,
+// and netlink's nl package imports package net, which would make the init
+// stage wait for most of the supervisor's package initialisation
+// (cmd/fence/internal/stage). The kernel answers RTM_NEWLINK before sendto
+// returns, so the receive never waits.
 func LoopbackUp() error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("set lo up: open netlink socket: %w", err)
 	}
 	defer unix.Close(fd)
-	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	// lo is always ifindex 1 in a new network namespace (the kernel
-	// registers it first), so no link dump is needed to find it.
-	msg.Index = 1
-	msg.Flags = unix.IFF_UP
-	msg.Change = unix.IFF_UP
-	req.AddData(msg)
-	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	const seq = 1
+	if err := unix.Sendto(fd, loUpRequest(seq), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("set lo up: send RTM_NEWLINK: %w", err)
 	}
-	return readAck(fd, req.Seq)
+	return readAck(fd, seq)
+}
+
+// loUpRequest is RTM_NEWLINK for ifindex 1 with IFF_UP set.
+func loUpRequest(seq uint32) []byte {
+	b := make([]byte, unix.SizeofNlMsghdr+unix.SizeofIfInfomsg)
+	e := binary.NativeEndian
+	e.PutUint32(b[0:], uint32(len(b)))
+	e.PutUint16(b[4:], unix.RTM_NEWLINK)
+	e.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	e.PutUint32(b[8:], seq)
+	// ifinfomsg: family AF_UNSPEC, type 0; lo is always ifindex 1 in a new
+	// network namespace (the kernel registers it first), so no link dump
+	// is needed to find it.
+	i := b[unix.SizeofNlMsghdr:]
+	e.PutUint32(i[4:], 1)
+	e.PutUint32(i[8:], unix.IFF_UP)
+	e.PutUint32(i[12:], unix.IFF_UP)
+	return b
 }
 
 // readAck reads the kernel's answer to request seq on fd: an NLMSG_ERROR
@@ -78,8 +91,8 @@ func readAck(fd int, seq uint32) error {
 // poller and probe Multipath TCP, work for nothing on a socket that only
 // travels to the supervisor.
 func Listen(addr string) (*os.File, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil || !ap.Addr().Is4() {
+	ip, port, ok := parseIPv4Port(addr)
+	if !ok {
 		return nil, fmt.Errorf("listen on %s inside the sandbox: want an IPv4 address and port", addr)
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -87,7 +100,7 @@ func Listen(addr string) (*os.File, error) {
 		return nil, fmt.Errorf("listen on %s inside the sandbox: socket: %w", addr, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err == nil {
-		err = unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: ip})
 		if err == nil {
 			err = unix.Listen(fd, unix.SOMAXCONN)
 		}
@@ -97,4 +110,40 @@ func Listen(addr string) (*os.File, error) {
 		return nil, fmt.Errorf("listen on %s inside the sandbox: %w", addr, err)
 	}
 	return os.NewFile(uintptr(fd), "listener "+addr), nil
+}
+
+// parseIPv4Port parses "a.b.c.d:port" (dotted decimal, port 0-65535).
+// Not net/netip: it imports package unique, whose place in Go's package
+// initialisation order would make the init stage, started from a package
+// init function (cmd/fence/internal/stage), wait for nearly every other
+// package's initialisation.
+func parseIPv4Port(s string) (ip [4]byte, port int, ok bool) {
+	host, ps, found := strings.Cut(s, ":")
+	if !found || len(ps) == 0 || len(ps) > 5 || ps[0] == '+' || ps[0] == '-' {
+		return ip, 0, false
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port > 65535 {
+		return ip, 0, false
+	}
+	for i := range ip {
+		var part string
+		if i < 3 {
+			part, host, found = strings.Cut(host, ".")
+			if !found {
+				return ip, 0, false
+			}
+		} else {
+			part = host
+		}
+		if len(part) == 0 || len(part) > 3 || len(part) > 1 && part[0] == '0' || part[0] == '+' || part[0] == '-' {
+			return ip, 0, false
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n > 255 {
+			return ip, 0, false
+		}
+		ip[i] = byte(n)
+	}
+	return ip, port, true
 }

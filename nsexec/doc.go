@@ -20,5 +20,9 @@
 //
 // nsexec must not call external binaries, must not know the Fence config
 // schema (it receives Options built by the orchestration layer), and must not
-// do work in package init: every init() runs again in the init stage.
+// do work in package init: every init() runs again in the init stage. It
+// must not import net, net/netip or runtime/debug (directly or through its
+// dependencies): Go initialises those late, and the init stage, started from
+// a package init that waits for nsexec's imports, would then wait for most
+// of the supervisor's packages too (cmd/fence/internal/stage).
 package nsexec

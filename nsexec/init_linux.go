@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -536,9 +533,6 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		}
 		go serveGuard(guardFD, g)
 	}
-	// Started with GOGC=off for a fast set-up; from here on PID 1 may live
-	// as long as the command and serve the guard: collect again.
-	debug.SetGCPercent(100)
 	return <-done
 }
 
@@ -622,18 +616,82 @@ func controlLoop(ctrl *os.File, pid int) {
 func connectFor(ctrl *os.File, seq, port int) {
 	reply := message{Type: typeConnected, Seq: seq}
 	var oob []byte
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 10*time.Second)
-	if err == nil {
-		defer c.Close()
-		var f *os.File
-		if f, err = c.(*net.TCPConn).File(); err == nil {
-			defer f.Close()
-			oob = unix.UnixRights(int(f.Fd()))
-		}
-	}
+	c, err := dialLoopback(port, 10*time.Second)
 	if err != nil {
 		reply.Err = err.Error()
+	} else {
+		defer c.Close()
+		rc, rerr := c.SyscallConn()
+		if rerr == nil {
+			rerr = rc.Control(func(fd uintptr) { oob = unix.UnixRights(int(fd)) })
+		}
+		if rerr != nil {
+			reply.Err = rerr.Error()
+			oob = nil
+		}
 	}
 	b := encodeMessage(reply)
+	// Sent while c is still open: the fd number in oob must stay valid.
 	_ = unix.Sendmsg(controlFD, b, oob, nil, 0)
+}
+
+// dialLoopback connects a TCP socket to 127.0.0.1:port. Raw syscalls, not
+// package net: net would put the init stage behind most of the supervisor's
+// package initialisation (cmd/fence/internal/stage). Loopback connects
+// finish at once unless the listener's backlog is full; then the kernel
+// retries the SYN, and the wait, bounded by timeout, is in the runtime's
+// poller: a blocking wait would hold an OS thread of PID 1 per pending
+// connect (a local user can queue thousands on a -p port).
+func dialLoopback(port int, timeout time.Duration) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		unix.Close(fd)
+		return nil, err // the supervisor names the address
+	}
+	// Non-blocking, so os registers it with the poller.
+	f := os.NewFile(uintptr(fd), "sandbox connection")
+	if err == nil {
+		return f, nil
+	}
+	if err := f.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var cerr error
+	err = rc.Write(func(s uintptr) bool {
+		soerr, err := unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_ERROR)
+		switch {
+		case err != nil:
+			cerr = err
+		case soerr != 0:
+			cerr = unix.Errno(soerr)
+		default:
+			// No error and not connected yet: the connect is still in
+			// progress (or the wake-up was spurious); wait for writability.
+			if _, err := unix.Getpeername(int(s)); errors.Is(err, unix.ENOTCONN) {
+				return false
+			}
+		}
+		return true
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = unix.ETIMEDOUT
+	}
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -13,8 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IsInit reports whether this process is the init stage. main must check it
-// first thing and call Init if so.
+// IsInit reports whether this process is the init stage; the program must
+// then call Init. Best checked from a package init function that depends on
+// little more than nsexec (fence: cmd/fence/internal/stage), so that the
+// init stage skips the rest of the program's package initialisation; from
+// main it works too.
 func IsInit() bool {
 	return len(os.Args) > 0 && os.Args[0] == spawn.InitArg0
 }
@@ -325,8 +327,11 @@ func (p *Process) readLoop() {
 
 // Connect opens a TCP connection to 127.0.0.1:port inside the sandbox's
 // network namespace (for -p port forwarding). The supervisor cannot enter
-// that namespace, so PID 1 connects and passes the socket back.
-func (p *Process) Connect(port int) (net.Conn, error) {
+// that namespace, so PID 1 connects and passes the socket back. The socket
+// comes as a file (net.FileConn makes it a net.Conn): package net stays out
+// of nsexec, which the init stage must initialise early
+// (cmd/fence/internal/stage).
+func (p *Process) Connect(port int) (*os.File, error) {
 	p.mu.Lock()
 	if p.conns == nil {
 		p.mu.Unlock()
@@ -348,12 +353,7 @@ func (p *Process) Connect(port int) (net.Conn, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("connect to 127.0.0.1:%d inside the sandbox: %w", port, r.err)
 	}
-	defer r.f.Close()
-	conn, err := net.FileConn(r.f)
-	if err != nil {
-		return nil, fmt.Errorf("use sandbox connection to port %d: %w", port, err)
-	}
-	return conn, nil
+	return r.f, nil
 }
 
 // Signal forwards sig to the command inside the sandbox.

@@ -5,7 +5,6 @@ package nsexec
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"syscall"
 	"time"
@@ -88,4 +87,4 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 func Now() int64 { return time.Now().UnixNano() }
 
 // Connect fails off Linux.
-func (p *Process) Connect(port int) (net.Conn, error) { return nil, errUnsupported }
+func (p *Process) Connect(port int) (*os.File, error) { return nil, errUnsupported }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/cmd/fence/internal/early"
+	_ "github.com/nsfence/fence/cmd/fence/internal/stage"
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
 	"github.com/spf13/cobra"
@@ -26,13 +27,12 @@ var (
 )
 
 func main() {
-	// The init stage is this same binary re-executed inside the namespaces;
-	// it must take over before anything else runs.
-	if nsexec.IsInit() {
-		nsexec.Init() // never returns
-	}
-	if nsexec.IsProbe() {
-		nsexec.Probe() // never returns
+	// The init stage and the feature probe, this same binary re-executed
+	// inside the namespaces, never get here: package stage's init runs them
+	// and exits. Should that import ever go, refuse rather than run the CLI
+	// as PID 1 with the sandbox's capabilities.
+	if nsexec.IsInit() || nsexec.IsProbe() {
+		os.Exit(255)
 	}
 	startMono = nsexec.Now()
 	os.Exit(run(os.Args[1:]))

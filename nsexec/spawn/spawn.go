@@ -20,8 +20,9 @@
 package spawn
 
 const (
-	// InitArg0 is argv[0] of the init stage; fence's main dispatches on it
-	// before anything else runs, and package early's init skips its work.
+	// InitArg0 is argv[0] of the init stage; fence dispatches on it from
+	// package cmd/fence/internal/stage's init, and package early's init
+	// skips its work.
 	InitArg0 = "fence-init"
 	// NetArg is argv[1] of an init stage in a new network namespace: it
 	// brings lo up before the policy arrives.

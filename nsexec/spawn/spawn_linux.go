@@ -106,11 +106,13 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 	// a fraction of a millisecond on every sandbox start.
 	pattr := &syscall.ProcAttr{
 		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
-		// start faster. GOGC=off: set-up allocates little and briefly, a
-		// collection there is pure cost; the init stage turns the collector
-		// back on once the command runs (it may serve the guard for hours).
+		// start faster. The collector keeps its default: set-up allocates
+		// far less than the runtime's 4 MB first goal, and turning it off
+		// would need runtime/debug to turn it back on, a package whose place
+		// in the initialisation order would make the init stage wait for
+		// most of the supervisor's packages (cmd/fence/internal/stage).
 		// The command's environment travels in the policy.
-		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
+		Env: []string{"GOMAXPROCS=1"},
 		// The control socket becomes fd 3 (ControlFD).
 		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), child.Fd()},
 		Sys:   attr,

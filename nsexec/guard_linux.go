@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -140,11 +139,17 @@ func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 
 // serveGuard answers notifications on fd until it is closed or fails.
 //
-// The fd waits in the runtime's poller, not in a blocking ioctl: PID 1 runs
-// with GOMAXPROCS=1, and a goroutine blocked in a syscall keeps the only P
-// until sysmon takes it back, which would delay every answer by hundreds of
-// microseconds. (A thread of its own blocked in the ioctl, with a second P,
-// measured slower for opens than the poller.)
+// It waits in a blocking SECCOMP_IOCTL_NOTIF_RECV on its goroutine's
+// thread, which the kernel wakes itself when a request comes: no epoll
+// round, no hand-off to whichever thread polls (~20 µs a request on a
+// 2-core VM against the runtime's poller, docs/benchmarking.md, "The
+// creation guard, again"). PID 1 runs with GOMAXPROCS=1, and a goroutine
+// blocked in a syscall keeps the only P until sysmon takes it back (within
+// one of its ticks, 20 µs to 10 ms), so a goroutine this loop starts for a
+// request that may block is run (runtime.Gosched) before it waits again.
+// Other goroutines (the reaper, the control loop) may wait one sysmon tick
+// when they wake while the guard waits; they waited as long behind the
+// reaper's own wait4 before.
 func serveGuard(fd int, g *guard) {
 	// The command has its own umask now (fork copies it); PID 1 creates
 	// files for it with modes that already have its umask applied. Not on
@@ -152,9 +157,6 @@ func serveGuard(fd int, g *guard) {
 	// guard would wait for itself. The mask is per process, so any thread
 	// sets it for all.
 	unix.Umask(0)
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return
-	}
 	// Synchronous wake-ups (Linux 6.6): the answer wakes the caller on
 	// this thread's CPU, which then runs it at once, instead of waking it
 	// on another CPU (an inter-processor interrupt, a VM exit under a
@@ -162,39 +164,22 @@ func serveGuard(fd int, g *guard) {
 	// Older kernels refuse the flag; the guard works the same there, only
 	// slower, so the error is ignored.
 	_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
-	f := os.NewFile(uintptr(fd), "seccomp-notify")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
 	for {
 		var req seccompNotif
-		var rerr error
-		err := rc.Read(func(nfd uintptr) bool {
-			pfd := []unix.PollFd{{Fd: int32(nfd), Events: unix.POLLIN}}
-			if n, _ := unix.Poll(pfd, 0); n == 0 {
-				return false // nothing pending: park in the poller
-			}
-			req = seccompNotif{}
-			rerr = ioctlPtr(int(nfd), unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req))
-			return true
-		})
-		if err != nil {
-			return
-		}
-		if rerr != nil {
-			if errors.Is(rerr, unix.EINTR) || errors.Is(rerr, unix.ENOENT) {
+		if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req)); err != nil {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOENT) {
 				continue // interrupted, or the caller went away before we read it
 			}
 			return
 		}
 		// Inline: a goroutine per request costs a scheduler round trip.
-		// Requests that can block (connect, opening a FIFO or device) are
-		// handed to goroutines by handle itself.
+		// Requests that can block (connect, opening a FIFO) go to
+		// goroutines, which must start before the next RECV holds the P.
 		if c, ok := decode(req.Data); ok && c.op == opConnect {
 			go g.handle(fd, req)
-		} else {
-			g.handle(fd, req)
+			runtime.Gosched()
+		} else if g.handle(fd, req) {
+			runtime.Gosched()
 		}
 	}
 }
@@ -227,7 +212,8 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 	return nil
 }
 
-func (g *guard) handle(fd int, req seccompNotif) {
+// handle answers req, or hands it to a goroutine that will and reports so.
+func (g *guard) handle(fd int, req seccompNotif) (async bool) {
 	g.umasks.seen(int(req.Pid))
 	if c, ok := decode(req.Data); ok && (c.op == opUmask || c.op == opOwnFS) {
 		// The syscalls the kernel performs itself after the guard: the
@@ -240,13 +226,14 @@ func (g *guard) handle(fd int, req seccompNotif) {
 		}
 		resp := seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
 		_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
-		return
+		return false
 	}
 	fdOut, errno := g.perform(fd, req)
 	if errno == errAsync {
-		return // answered by a goroutine of its own
+		return true // answered by a goroutine of its own
 	}
 	g.respond(fd, req, fdOut, errno)
+	return false
 }
 
 // stillAsking checks that request id is still pending: its caller has not
@@ -334,18 +321,36 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 
 	switch c.op {
 	case opOpen:
+		// What the name is now: most opens meet a regular file or nothing,
+		// and then this one lookup is all (st serves the checks below).
+		var st unix.Stat_t
+		serr := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 		// Opening follows a final symlink unless O_NOFOLLOW (or O_CREAT with
 		// O_EXCL): the name actually opened is the link's target, which is
 		// checked too.
 		// Links under /proc are magic (fd/N, cwd): the kernel follows them
 		// to the caller's open file, which only openat can do.
-		if c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 {
+		if c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 && serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
 				return -1, errno
 			}
+			// followFinal may have gone through /proc/PID (a link into
+			// /proc/self).
 			if errno := stillAsking(nfd, req.ID); errno != 0 {
 				return -1, errno
 			}
+			serr = unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if strings.HasPrefix(full, "/proc/") {
+			// A magic link is opened through (below): what matters is the
+			// file it reaches, a FIFO or a directory say.
+			serr = unix.Fstatat(parent, base, &st, 0)
+		}
+		if c.flags&unix.O_CREAT != 0 && (strings.HasSuffix(path, "/") ||
+			c.flags&unix.O_EXCL == 0 && serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+			// As the kernel answers O_CREAT on a name with a trailing
+			// slash, or on an existing directory (O_EXCL: EEXIST below).
+			return -1, unix.EISDIR
 		}
 		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "write", full)
@@ -366,14 +371,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		// exists is false only when the name is known to be free: then an
 		// O_CREAT open goes straight to creating it.
-		exists := true
-		var st unix.Stat_t
-		if flags&unix.O_NONBLOCK == 0 {
-			serr := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-			exists = !errors.Is(serr, unix.ENOENT)
-			if serr != nil {
-				st.Mode = 0
-			}
+		exists := !errors.Is(serr, unix.ENOENT)
+		if serr != nil {
+			st.Mode = 0
 		}
 		if flags&unix.O_NONBLOCK == 0 && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 			// Opening a FIFO waits for its other end: not on the guard's
@@ -387,7 +387,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			go func() {
 				defer unix.Close(p)
 				fd, err := unix.Openat(p, base, flags&^unix.O_CREAT, 0)
-				g.respond(nfd, req, fd, errnoOf(err))
+				errno := errnoOf(err)
+				if err == nil {
+					fd, errno = g.checkOpened(fd, full) // a FIFO reached through /proc
+				}
+				g.respond(nfd, req, fd, errno)
 			}()
 			return -1, errAsync
 		}
@@ -1097,6 +1101,11 @@ func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix
 	if err != nil {
 		return -1, "", "", errnoOf(err)
 	}
+	if path != "" && path != "." && path != ".." && !strings.Contains(path, "/") {
+		// A name in the working directory, the common case: the
+		// directory just opened is its parent (no second open of ".").
+		return named(pid, d, path)
+	}
 	defer unix.Close(d)
 	return resolveParentFrom(pid, d, path)
 }
@@ -1126,6 +1135,13 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 	if err != nil {
 		return -1, "", "", errnoOf(err)
 	}
+	return named(pid, p, base)
+}
+
+// named completes resolveParent for base in the directory p, which it takes
+// over: it returns p (or, where p led into PID 1's own /proc entries, the
+// caller's same directory instead), base and the full path.
+func named(pid, p int, base string) (int, string, string, unix.Errno) {
 	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(p))
 	if err != nil {
 		unix.Close(p)

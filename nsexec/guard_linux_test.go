@@ -60,14 +60,7 @@ echo done
 			},
 		},
 	}
-	p, out := start(t, o)
-	defer out.Close()
-	code, err := p.Wait()
-	b, _ := io.ReadAll(out)
-	if err != nil || code != 0 {
-		t.Fatalf("sandbox exited %d, %v; output:\n%s", code, err, b)
-	}
-	got := string(b)
+	got := runOK(t, o)
 	if strings.Contains(got, "CREATED:") {
 		t.Errorf("a protected name was created:\n%s", got)
 	}
@@ -568,4 +561,86 @@ func runGuarded(t *testing.T, ws string, args []string, path string, writable ..
 	code, err := p.Wait()
 	b, _ := io.ReadAll(out)
 	return b, code, err
+}
+
+// TestGuardOpenEdgeCases: the guard performs O_CREAT opens itself, so it
+// must answer as the kernel would where a name is not a new file (EISDIR,
+// EEXIST, ENOENT for an empty name), and an open that waits (a FIFO without
+// a reader, reached through /proc/self/fd) must not hold up every other
+// guarded syscall of the sandbox.
+func TestGuardOpenEdgeCases(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the syscalls under test")
+	}
+	ws := t.TempDir()
+	script := `
+import errno, os, threading, time
+os.chdir(os.environ["WS"])
+os.mkdir("adir")
+open("reg", "w").close()
+def want(name, e, f):
+    try:
+        fd = f()
+        os.close(fd) if isinstance(fd, int) else None
+        print(name, "ok")
+    except OSError as x:
+        print(name, errno.errorcode[x.errno] if x.errno != e else "as-kernel")
+want("creat-dir", errno.EISDIR, lambda: os.open("adir", os.O_RDONLY|os.O_CREAT))
+want("creat-dot", errno.EISDIR, lambda: os.open(".", os.O_RDONLY|os.O_CREAT))
+want("creat-slash-new", errno.EISDIR, lambda: os.open("newname/", os.O_WRONLY|os.O_CREAT))
+want("creat-slash-reg", errno.EISDIR, lambda: os.open("reg/", os.O_WRONLY|os.O_CREAT))
+want("excl-dir", errno.EEXIST, lambda: os.open("adir", os.O_RDONLY|os.O_CREAT|os.O_EXCL))
+want("symlink-empty", errno.ENOENT, lambda: os.symlink("x", ""))
+want("rename-empty", errno.ENOENT, lambda: os.rename("reg", ""))
+print("newname exists:", os.path.lexists("newname"))
+os.mkfifo("fifo")
+p = os.open("fifo", os.O_PATH)
+done = []
+def writer():
+    fd = os.open("/proc/self/fd/%d" % p, os.O_WRONLY|os.O_CREAT)  # waits for a reader
+    os.close(fd)
+    done.append(1)
+threading.Thread(target=writer, daemon=True).start()
+time.sleep(0.3)
+after = threading.Thread(target=lambda: os.close(os.open("after", os.O_WRONLY|os.O_CREAT)), daemon=True)
+after.start()
+after.join(5)
+print("guard while a FIFO open waits:", "alive" if not after.is_alive() else "HUNG")
+r = os.open("fifo", os.O_RDONLY|os.O_NONBLOCK)
+for _ in range(50):
+    if done: break
+    time.sleep(0.1)
+print("fifo writer:", "opened" if done else "STUCK", flush=True)
+os._exit(0)  # a writer still stuck must not keep the process
+`
+	o := &nsexec.Options{
+		Path: py, Args: []string{"python3", "-c", script},
+		Env: []string{"PATH=/usr/bin:/bin", "WS=" + ws}, Dir: "/",
+		FS: nsexec.FSPolicy{Writable: []string{ws}, Guarded: []string{filepath.Join(ws, ".bashrc")}},
+	}
+	got := runOK(t, o)
+	for _, want := range []string{
+		"creat-dir as-kernel", "creat-dot as-kernel", "creat-slash-new as-kernel", "creat-slash-reg as-kernel",
+		"excl-dir as-kernel", "symlink-empty as-kernel", "rename-empty as-kernel", "newname exists: False",
+		"guard while a FIFO open waits: alive", "fifo writer: opened",
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// runOK runs o to its end and returns its output; it fails the test unless
+// the sandbox exits 0.
+func runOK(t *testing.T, o *nsexec.Options) string {
+	t.Helper()
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	if err != nil || code != 0 {
+		t.Fatalf("sandbox exited %d, %v; output:\n%s", code, err, b)
+	}
+	return string(b)
 }

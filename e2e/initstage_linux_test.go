@@ -10,7 +10,7 @@ import (
 
 // TestInitStageSkipsSupervisorPackages: the init stage runs from package
 // cmd/fence/internal/stage's init function, before the packages only the
-// supervisor needs are initialised (~0.4 ms of every sandbox's start). An
+// supervisor needs are initialised (~0.3–0.5 ms of every sandbox's start). An
 // import that reaches package net, net/netip or runtime/debug from nsexec
 // would silently undo that (Go initialises in import path order once a
 // package's imports are ready); this runs the real binary as an init stage

@@ -386,33 +386,13 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			}
 			go func() {
 				defer unix.Close(p)
-				fd, err := unix.Openat(p, base, flags&^unix.O_CREAT, 0)
-				errno := errnoOf(err)
-				if err == nil {
-					fd, errno = g.checkOpened(fd, full) // a FIFO reached through /proc
-				}
+				fd, errno := g.openThrough(p, base, flags, full)
 				g.respond(nfd, req, fd, errno)
 			}()
 			return -1, errAsync
 		}
 		if strings.HasPrefix(full, "/proc/") {
-			// A magic link: open what it names without truncating, check
-			// that (checkOpened), then truncate. Nothing is created here.
-			fd, err := unix.Openat(parent, base, flags&^(unix.O_TRUNC|unix.O_CREAT), 0)
-			if err != nil {
-				return -1, errnoOf(err)
-			}
-			fd, errno := g.checkOpened(fd, full)
-			if errno == 0 && flags&unix.O_TRUNC != 0 {
-				var st unix.Stat_t
-				if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-					if err := unix.Ftruncate(fd, 0); err != nil {
-						unix.Close(fd)
-						return -1, errnoOf(err)
-					}
-				}
-			}
-			return fd, errno
+			return g.openThrough(parent, base, flags, full)
 		}
 		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT && exists {
 			// Many O_CREAT opens hit an existing file (a redirection to
@@ -502,18 +482,56 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// read-only binds away and free the protected names.
 			return -1, g.deny(pid, "rename", ofull)
 		}
-		var err error
+		var errno2 unix.Errno
 		if c.op == opLink {
-			err = unix.Linkat(oparent, obase, parent, base, c.flags)
+			errno2 = g.link(pid, oparent, obase, parent, base, c.flags)
 		} else {
-			err = unix.Renameat2(oparent, obase, parent, base, uint(c.flags))
+			errno2 = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
 		}
-		if err == nil {
+		if errno2 == 0 {
 			g.madeHere(full)
 		}
-		return -1, errnoOf(err)
+		return -1, errno2
 	}
 	return -1, unix.ENOSYS
+}
+
+// link makes base in parent a hard link to obase in oparent, as linkat with
+// flags would. With no-write patterns, the file to be linked is opened first
+// (O_PATH: following a final symlink or /proc magic link only if flags has
+// AT_SYMLINK_FOLLOW), refused if the patterns keep it (a second name would
+// let it be written), and linked through that fd, so that the file checked
+// is the file linked even if names change meanwhile.
+func (g *guard) link(pid, oparent int, obase string, parent int, base string, flags int) unix.Errno {
+	if flags&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return unix.EINVAL
+	}
+	if len(g.patterns) == 0 {
+		return errnoOf(unix.Linkat(oparent, obase, parent, base, flags))
+	}
+	oflags := unix.O_PATH | unix.O_CLOEXEC
+	if flags&unix.AT_SYMLINK_FOLLOW == 0 {
+		oflags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Openat(oparent, obase, oflags, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(fd)
+	self := "/proc/self/fd/" + strconv.Itoa(fd)
+	real, err := readlinkAt(unix.AT_FDCWD, self)
+	if err != nil {
+		return errnoOf(err)
+	}
+	g.mu.Lock()
+	ours := g.created[real]
+	g.mu.Unlock()
+	if g.denied(real) && !ours {
+		return g.deny(pid, "link", real)
+	}
+	// Following the magic link reaches the file fd holds, a symlink
+	// itself included.
+	return errnoOf(unix.Linkat(unix.AT_FDCWD, self, parent, base, unix.AT_SYMLINK_FOLLOW))
 }
 
 // globRegexp compiles a glob: "**/" matches any run of directories (or
@@ -614,6 +632,30 @@ func followFinal(pid int, parent *int, base, full *string) unix.Errno {
 		*parent, *base, *full = np, nb, nf
 	}
 	return 0
+}
+
+// openThrough opens base in parent for the caller where the name says
+// nothing of the file reached (a /proc magic link) or the open may wait (a
+// FIFO): without O_TRUNC or O_CREAT, then checked (checkOpened), then
+// truncated if asked and a regular file. The file another thread can put
+// behind a magic link meanwhile is then checked before anything is cut.
+// Nothing is created here.
+func (g *guard) openThrough(parent int, base string, flags int, full string) (int, unix.Errno) {
+	fd, err := unix.Openat(parent, base, flags&^(unix.O_TRUNC|unix.O_CREAT), 0)
+	if err != nil {
+		return -1, errnoOf(err)
+	}
+	fd, errno := g.checkOpened(fd, full)
+	if errno == 0 && flags&unix.O_TRUNC != 0 {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			if err := unix.Ftruncate(fd, 0); err != nil {
+				unix.Close(fd)
+				return -1, errnoOf(err)
+			}
+		}
+	}
+	return fd, errno
 }
 
 // checkOpened vets an fd opened for the caller through a /proc magic link

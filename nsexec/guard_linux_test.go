@@ -199,8 +199,13 @@ ln -s b/.env a/lnk && try sh -c 'echo x > a/lnk'
 # Through a magic link: an O_PATH fd, then /proc/self/fd/N for writing.
 try python3 -c 'import os; fd = os.open("a/b/.env", os.O_PATH); os.close(os.open("/proc/self/fd/%d" % fd, os.O_WRONLY|os.O_TRUNC))'
 try python3 -c 'import os; fd = os.open("a/b/.env", os.O_PATH); os.truncate("/proc/self/fd/%d" % fd, 0)'
+# A second name for a protected file, to write it through.
+try sh -c 'ln a/b/.env hard && echo x > hard'
+ln -s b/.env a/slnk && try sh -c 'ln -L a/slnk hard2 && echo x > hard2'
+try sh -c 'exec 4<a/b/.env; ln -L /proc/self/fd/4 hard3 && echo x > hard3'
 # Files the sandbox creates are its own.
 echo new > .env && echo more >> .env && echo created-env
+ln .env env2 && echo mine > mine.txt && ln mine.txt mine2 && ln -s mine.txt ms && ln ms ms2 && test -L ms2 && echo linked
 echo cert > keys/new.pem && mv keys/new.pem keys/renamed.pem && echo again >> keys/renamed.pem && echo created-pem
 # Ordinary work goes on.
 echo ok > a/b/plain && cat a/b/plain && rm a/b/plain && echo removed
@@ -229,7 +234,7 @@ echo done
 	if strings.Contains(got, "WROTE:") {
 		t.Errorf("a protected file was written:\n%s", got)
 	}
-	for _, want := range []string{"created-env\n", "created-pem\n", "ok\n", "removed\n", "devnull\n", "no-tty\n", "done\n"} {
+	for _, want := range []string{"created-env\n", "linked\n", "created-pem\n", "ok\n", "removed\n", "devnull\n", "no-tty\n", "done\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
@@ -643,4 +648,56 @@ func runOK(t *testing.T, o *nsexec.Options) string {
 		t.Fatalf("sandbox exited %d, %v; output:\n%s", code, err, b)
 	}
 	return string(b)
+}
+
+// TestGuardMagicLinkTruncRace: an O_TRUNC open through /proc/self/fd/N is
+// checked against the no-write patterns before anything is cut, also when
+// another thread swaps what N is (a FIFO when the guard looks, the
+// protected file when it opens).
+func TestGuardMagicLinkTruncRace(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the racing threads")
+	}
+	ws := t.TempDir()
+	secret := filepath.Join(ws, "a.secret")
+	if err := os.WriteFile(secret, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import os, threading
+os.chdir(os.environ["WS"])
+os.mkfifo("fifo")
+fifo = os.open("fifo", os.O_PATH)
+sec = os.open("a.secret", os.O_RDONLY)
+N = 50
+os.dup2(fifo, N)
+stop = []
+def flip():
+    while not stop:
+        os.dup2(sec, N); os.dup2(fifo, N)
+threading.Thread(target=flip, daemon=True).start()
+for i in range(3000):
+    try:
+        os.close(os.open("/proc/self/fd/%d" % N, os.O_RDWR|os.O_TRUNC))
+    except OSError:
+        pass
+    if os.fstat(sec).st_size == 0:
+        print("TRUNCATED after", i)
+        break
+else:
+    print("intact")
+stop.append(1)
+`
+	got := runOK(t, &nsexec.Options{
+		Path: py, Args: []string{"python3", "-c", script},
+		Env: []string{"PATH=/usr/bin:/bin", "WS=" + ws}, Dir: "/",
+		FS: nsexec.FSPolicy{Writable: []string{ws}, DenyWritePatterns: []string{filepath.Join(ws, "**/*.secret")}},
+	})
+	if got != "intact\n" {
+		t.Errorf("output %q, want %q", got, "intact\n")
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "precious\n" {
+		t.Errorf("the protected file on the host: %q, %v", b, err)
+	}
 }

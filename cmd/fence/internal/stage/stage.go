@@ -6,7 +6,7 @@
 // once a package's imports are ready. This package imports only nsexec, so
 // its init runs as soon as nsexec's dependencies are initialised, before
 // cobra, mvdan.cc/sh, net and net/http, which the init stage never uses
-// (25 of 93 package inits; its start 0.5–1 ms shorter in isolation on a 2-core
+// (25 of 93 package inits; its start 0.5–0.7 ms shorter in isolation on a 2-core
 // VM, docs/benchmarking.md, sixth pass). Packages that sort before ours and
 // are ready early (crypto/..., encoding/json) still go first. That holds
 // only while nsexec's dependencies stay clear of packages that sort late

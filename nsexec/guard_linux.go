@@ -375,6 +375,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if serr != nil {
 			st.Mode = 0
 		}
+		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL && exists {
+			// Whatever the name is (the paths below would open a FIFO
+			// or a magic link without O_CREAT).
+			return -1, unix.EEXIST
+		}
 		if flags&unix.O_NONBLOCK == 0 && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 			// Opening a FIFO waits for its other end: not on the guard's
 			// own goroutine, which every other guarded syscall of the

@@ -596,6 +596,9 @@ want("creat-dot", errno.EISDIR, lambda: os.open(".", os.O_RDONLY|os.O_CREAT))
 want("creat-slash-new", errno.EISDIR, lambda: os.open("newname/", os.O_WRONLY|os.O_CREAT))
 want("creat-slash-reg", errno.EISDIR, lambda: os.open("reg/", os.O_WRONLY|os.O_CREAT))
 want("excl-dir", errno.EEXIST, lambda: os.open("adir", os.O_RDONLY|os.O_CREAT|os.O_EXCL))
+os.mkfifo("xfifo")
+want("excl-fifo", errno.EEXIST, lambda: os.open("xfifo", os.O_WRONLY|os.O_CREAT|os.O_EXCL|os.O_NONBLOCK))
+want("excl-magic", errno.EEXIST, lambda: os.open("/proc/self/fd/1", os.O_WRONLY|os.O_CREAT|os.O_EXCL))
 want("symlink-empty", errno.ENOENT, lambda: os.symlink("x", ""))
 want("rename-empty", errno.ENOENT, lambda: os.rename("reg", ""))
 print("newname exists:", os.path.lexists("newname"))
@@ -627,7 +630,7 @@ os._exit(0)  # a writer still stuck must not keep the process
 	got := runOK(t, o)
 	for _, want := range []string{
 		"creat-dir as-kernel", "creat-dot as-kernel", "creat-slash-new as-kernel", "creat-slash-reg as-kernel",
-		"excl-dir as-kernel", "symlink-empty as-kernel", "rename-empty as-kernel", "newname exists: False",
+		"excl-dir as-kernel", "excl-fifo as-kernel", "excl-magic as-kernel", "symlink-empty as-kernel", "rename-empty as-kernel", "newname exists: False",
 		"guard while a FIFO open waits: alive", "fifo writer: opened",
 	} {
 		if !strings.Contains(got, want+"\n") {

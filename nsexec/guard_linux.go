@@ -321,10 +321,18 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 
 	switch c.op {
 	case opOpen:
-		// What the name is now: most opens meet a regular file or nothing,
-		// and then this one lookup is all (st serves the checks below).
+		// What the name is now (st serves the checks below): one lookup
+		// for most opens, which meet a regular file or nothing. A /proc
+		// magic link is opened through (below), so there what matters is
+		// the file it reaches, a FIFO or a directory say.
 		var st unix.Stat_t
-		serr := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		stat := func() error {
+			if strings.HasPrefix(full, "/proc/") {
+				return unix.Fstatat(parent, base, &st, 0)
+			}
+			return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		serr := stat()
 		// Opening follows a final symlink unless O_NOFOLLOW (or O_CREAT with
 		// O_EXCL): the name actually opened is the link's target, which is
 		// checked too.
@@ -339,12 +347,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			if errno := stillAsking(nfd, req.ID); errno != 0 {
 				return -1, errno
 			}
-			serr = unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-		}
-		if strings.HasPrefix(full, "/proc/") {
-			// A magic link is opened through (below): what matters is the
-			// file it reaches, a FIFO or a directory say.
-			serr = unix.Fstatat(parent, base, &st, 0)
+			serr = stat() // of the link's target
 		}
 		if c.flags&unix.O_CREAT != 0 && (strings.HasSuffix(path, "/") ||
 			c.flags&unix.O_EXCL == 0 && serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
@@ -487,16 +490,15 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// read-only binds away and free the protected names.
 			return -1, g.deny(pid, "rename", ofull)
 		}
-		var errno2 unix.Errno
 		if c.op == opLink {
-			errno2 = g.link(pid, oparent, obase, parent, base, c.flags)
+			errno = g.link(pid, oparent, obase, parent, base, c.flags)
 		} else {
-			errno2 = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
+			errno = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
 		}
-		if errno2 == 0 {
+		if errno == 0 {
 			g.madeHere(full)
 		}
-		return -1, errno2
+		return -1, errno
 	}
 	return -1, unix.ENOSYS
 }

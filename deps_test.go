@@ -14,6 +14,7 @@ import (
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/nsfence/fence"
 	const stageEarly = "the init stage must not wait for the supervisor's package initialisation (see cmd/fence/internal/stage)"
+	const noHTTP = "net/http costs every fence command ~1.8 ms of start-up, twice (docs/benchmarking.md); the HTTP proxy has its own HTTP/1.1 (proxy/wire.go)"
 	banned := map[string]map[string]string{ // package => dependency => why
 		mod + "/config": {
 			mod + "/nsexec": "config is the policy model; no platform code", mod + "/netns": "no platform code",
@@ -31,7 +32,9 @@ func TestDependencyDirection(t *testing.T) {
 		mod + "/proxy": {
 			mod + "/nsexec": "the proxy knows nothing of namespaces", mod + "/netns": "no namespaces",
 			mod + "/config": "rules come as plain lists", "github.com/vishvananda/netlink": "no netlink", "github.com/vishvananda/netlink/nl": "no netlink",
+			"net/http": noHTTP,
 		},
+		mod + "/cmd/fence": {"net/http": noHTTP},
 	}
 	out, err := exec.Command("go", "list", "-deps", "-test=false", "-json=ImportPath,Deps", "./...").Output()
 	if err != nil {

@@ -4,81 +4,179 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// blockedBody is upstream's 403 body, byte for byte (http.Error adds the
-// newline).
+// blockedBody is upstream's 403 body, byte for byte.
 const blockedBody = "Connection blocked by network allowlist\n"
 
-// How the HTTP proxy works. It is a net/http server whose handler takes
-// every request itself; nothing is delegated to a proxy library:
+// How the HTTP proxy works. It is an HTTP/1.1 server of its own (wire.go
+// has the message syntax), not net/http: net/http's share of the binary
+// cost every fence command about 1.8 ms of start-up, twice over, since the
+// init stage is this same binary (docs/benchmarking.md, "The HTTP proxy
+// without net/http"). Each client connection is served by one goroutine,
+// request after request:
 //
 //   - CONNECT (serveConnect): the target is decided once, dialled through
-//     Server.dial with that decision, and on success the client connection
-//     is hijacked and relayed to the upstream connection with half-close,
-//     including any tunnel bytes the client sent along with the request.
-//   - Upgrade requests to absolute http URIs (serveUpgrade): sent by hand
-//     on a connection from Server.dial, and relayed on 101.
-//   - Other absolute-URI requests (serveForward): decided, stripped of
-//     hop-by-hop headers, and sent through s.transport, whose only dialer
-//     is Server.dial and which has no proxy, no redirect following and no
-//     total timeout; the response is streamed back with a flush after
-//     every write.
+//     Server.dial with that decision, and relayed with half-close,
+//     starting with any tunnel bytes the client sent with the request.
+//   - Absolute-URI requests for http and https (serveForward): decided,
+//     stripped of hop-by-hop fields, re-framed and sent on a connection
+//     from Server.dial (with TLS for https; axios sends https requests
+//     this way). Interim 1xx answers are passed on, the response is
+//     streamed back with a flush after every read, and a 101 answer to an
+//     Upgrade request turns the exchange into a relay.
 //   - Anything else is not a proxy request and gets 400.
+//
+// A client connection keeps one upstream connection between requests to
+// the same origin (conn.up). Nothing else is pooled, so there is no pool to
+// outlive a policy change.
 
-// httpHandler is the HTTP proxy's http.Handler. (Server cannot be one: its
-// ServeHTTP method serves a listener.)
-type httpHandler struct{ s *Server }
-
-var _ http.Handler = httpHandler{}
-
-func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := h.s
-	if !s.authorized(r) {
-		s.logHTTP(blocked, r.Method, http.StatusProxyAuthRequired, r.URL.Hostname(), requestURL(r), time.Now())
-		w.Header().Set("Proxy-Authenticate", `Basic realm="fence"`)
-		http.Error(w, "Proxy authentication required", http.StatusProxyAuthRequired)
-		return
-	}
-	if r.Method == http.MethodConnect {
-		s.serveConnect(w, r)
-		return
-	}
-	if !r.URL.IsAbs() {
-		writeText(w, http.StatusBadRequest, "fence proxy: not a proxy request\n")
-		return
-	}
-	if typ := upgradeType(r.Header); typ != "" {
-		s.serveUpgrade(w, r, typ)
-		return
-	}
-	s.serveForward(w, r)
+// clientConn is one client connection to the HTTP proxy.
+type clientConn struct {
+	s  *Server
+	c  net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+	up *upstream // kept from the previous request, or nil
 }
 
-func requestURL(r *http.Request) string {
-	if r.Method == http.MethodConnect {
-		return "https://" + r.Host
-	}
-	return r.URL.String()
+// upstream is a connection to an origin server, kept between requests.
+type upstream struct {
+	key   string // scheme://host:port
+	rules *Rules // the policy that allowed it; a new policy drops it
+	c     net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	idle  chan error // result of the read that watches an idle connection
 }
 
-// authorized reports whether r carries the Server's credential, if it has
+func (u *upstream) close() { u.c.Close() }
+
+// park watches the idle connection: a server that closes it, or sends
+// anything unasked, is noticed before the next request is written to it.
+func (u *upstream) park() {
+	u.idle = make(chan error, 1)
+	go func() {
+		_, err := u.br.Peek(1)
+		u.idle <- err
+	}()
+}
+
+// unpark stops the watch and reports whether the connection is still
+// usable: the watching read must have been interrupted with nothing read.
+func (u *upstream) unpark() bool {
+	_ = u.c.SetReadDeadline(time.Unix(1, 0))
+	err := <-u.idle
+	_ = u.c.SetReadDeadline(time.Time{})
+	return errors.Is(err, os.ErrDeadlineExceeded) && u.br.Buffered() == 0
+}
+
+func (s *Server) serveHTTPConn(c net.Conn) {
+	if !s.track(c) {
+		return
+	}
+	cc := &clientConn{s: s, c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}
+	defer func() {
+		cc.dropUpstream()
+		s.untrack(c)
+		c.Close()
+	}()
+	for {
+		// A keep-alive connection may wait idleTimeout for its next
+		// request; once the request has begun, its head must arrive
+		// within handshakeTimeout.
+		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
+		if _, err := cc.br.Peek(1); err != nil {
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		req, err := readRequestHead(cc.br)
+		var se *statusError
+		if errors.As(err, &se) {
+			cc.answer(nil, se.status, "fence proxy: "+se.msg+"\n")
+			return
+		}
+		if err != nil {
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		if !cc.serve(req) {
+			return
+		}
+	}
+}
+
+func (cc *clientConn) dropUpstream() {
+	if cc.up != nil {
+		if cc.up.idle != nil {
+			cc.up.unpark()
+		}
+		cc.up.close()
+		cc.up = nil
+	}
+}
+
+// serve answers one request and reports whether the connection may carry
+// another.
+func (cc *clientConn) serve(req *request) bool {
+	s := cc.s
+	start := time.Now()
+	if !s.authorized(req.header) {
+		s.logHTTP(blocked, req.method, 407, targetHost(req), requestURL(req), start)
+		return cc.answer(req, 407, "Proxy authentication required\n", field{"Proxy-Authenticate", `Basic realm="fence"`})
+	}
+	if req.method == "CONNECT" {
+		cc.serveConnect(req, start)
+		return false
+	}
+	if !strings.Contains(req.target, "://") {
+		return cc.answer(req, 400, "fence proxy: not a proxy request\n")
+	}
+	return cc.serveForward(req, start)
+}
+
+// requestURL is the URL a request is logged with.
+func requestURL(req *request) string {
+	if req.method == "CONNECT" {
+		return "https://" + req.target
+	}
+	return req.target
+}
+
+// targetHost is the host a request is logged with, best effort.
+func targetHost(req *request) string {
+	if req.method == "CONNECT" {
+		if h, _, err := splitTarget(req.target, 443); err == nil {
+			return h
+		}
+		return req.target
+	}
+	if t, err := parseAbsolute(req.target); err == nil {
+		if h, _, err := splitTarget(t.authority, 80); err == nil {
+			return h
+		}
+	}
+	return ""
+}
+
+// authorized reports whether h carries the Server's credential, if it has
 // one, as Proxy-Authorization: Basic.
-func (s *Server) authorized(r *http.Request) bool {
+func (s *Server) authorized(h header) bool {
 	if !s.hasCred {
 		return true
 	}
-	scheme, payload, ok := strings.Cut(r.Header.Get("Proxy-Authorization"), " ")
+	scheme, payload, ok := strings.Cut(h.get("Proxy-Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
 		return false
 	}
@@ -94,29 +192,6 @@ func (s *Server) checkCredential(user, pass string) bool {
 	u := subtle.ConstantTimeCompare([]byte(user), []byte(s.credUser))
 	p := subtle.ConstantTimeCompare([]byte(pass), []byte(s.credPass))
 	return u&p == 1
-}
-
-func (s *Server) newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: nil, // never the host's HTTP_PROXY
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			host, port, err := splitTarget(addr, 80)
-			if err != nil {
-				return nil, err
-			}
-			// Requests were decided in serveForward; a new upstream
-			// connection is decided again so that the dialer alone
-			// enforces the policy.
-			return s.dial(ctx, host, port, s.Rules().Decide(host, port))
-		},
-		TLSHandshakeTimeout:   dialTimeout,
-		DisableCompression:    true, // pass bodies through as the server sent them
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		// No ResponseHeaderTimeout and no Client.Timeout: long polls and
-		// streams have no deadline.
-	}
 }
 
 // splitTarget splits "host:port" or "host" (then port is def); IPv6 hosts
@@ -149,248 +224,464 @@ func splitTarget(hostport string, def int) (string, int, error) {
 	return host, port, nil
 }
 
-// hopHeaders are the hop-by-hop headers of RFC 7230 §6.1 and RFC 7235, plus
-// the non-standard Proxy-Connection and Keep-Alive. Headers named in
-// Connection are removed as well.
-var hopHeaders = [...]string{
-	"Connection",
-	"Proxy-Connection",
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
+// absTarget is an absolute-form request target, split.
+type absTarget struct {
+	scheme    string // lower case
+	authority string // host[:port], as sent
+	path      string // origin-form: path and query, as sent; "" for none
 }
 
-// removeHopByHop deletes hop-by-hop headers from h, keeping "TE: trailers"
-// (end-to-end by intent; gRPC needs it).
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for v != "" {
-			var tok string
-			tok, v, _ = strings.Cut(v, ",")
-			if tok = textproto.TrimString(tok); tok != "" {
-				h.Del(tok)
-			}
-		}
+// parseAbsolute splits "scheme://authority/path?query".
+func parseAbsolute(target string) (absTarget, error) {
+	scheme, rest, ok := strings.Cut(target, "://")
+	if !ok || !validToken(scheme) {
+		return absTarget{}, fmt.Errorf("parse request target %q: not an absolute URI", clip(target))
 	}
-	trailers := headerHasToken(h, "Te", "trailers")
-	for _, k := range hopHeaders {
-		delete(h, k)
+	t := absTarget{scheme: strings.ToLower(scheme), authority: rest}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		t.authority, t.path = rest[:i], rest[i:]
 	}
-	if trailers {
-		h["Te"] = []string{"trailers"}
+	switch {
+	case strings.Contains(t.authority, "@"):
+		return absTarget{}, fmt.Errorf("parse request target %q: credentials in the URL are not supported", clip(target))
+	case strings.Contains(t.path, "#"):
+		return absTarget{}, fmt.Errorf("parse request target %q: a fragment is not part of a request", clip(target))
 	}
+	return t, nil
 }
 
-// headerHasToken reports whether the comma-separated header key (canonical
-// form) contains token, case-insensitively.
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h[key] {
-		for v != "" {
-			var tok string
-			tok, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(textproto.TrimString(tok), token) {
-				return true
-			}
-		}
+// originForm is the request target sent to the origin server.
+func (t absTarget) originForm(method string) string {
+	switch {
+	case t.path == "" && method == "OPTIONS":
+		return "*"
+	case t.path == "":
+		return "/"
+	case t.path[0] == '?':
+		return "/" + t.path
 	}
-	return false
+	return t.path
 }
 
 // upgradeType returns the protocol a request asks to switch to, or "".
-func upgradeType(h http.Header) string {
-	if !headerHasToken(h, "Connection", "upgrade") {
+func upgradeType(h header) string {
+	if !h.hasToken("Connection", "upgrade") {
 		return ""
 	}
-	return h.Get("Upgrade")
+	return h.get("Upgrade")
 }
 
 // serveConnect answers a CONNECT request. The target is decided once, and
 // Server.dial enforces that same decision; once the upstream connection is
-// up, the client connection is hijacked and relayed to it, starting with
-// any tunnel bytes the client sent along with the request.
-func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	target := r.URL.Host // the authority-form request target
+// up, the client connection is relayed to it, starting with any tunnel
+// bytes the client sent along with the request. The client connection
+// ends with the tunnel, or after a refusal: bytes the client sent for the
+// tunnel must not be read as a request.
+func (cc *clientConn) serveConnect(req *request, start time.Time) {
+	s := cc.s
+	target := req.target // the authority-form request target
 	url := "https://" + target
 	host, port, err := splitTarget(target, 443)
 	if err != nil {
-		s.logHTTP(failed, http.MethodConnect, http.StatusBadRequest, target, url, start)
-		refuseConnect(w, http.StatusBadRequest, "fence proxy: "+err.Error()+"\n")
+		s.logHTTP(failed, "CONNECT", 400, target, url, start)
+		cc.refuse(400, "fence proxy: "+err.Error()+"\n")
 		return
 	}
 	url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 	d := s.Rules().Decide(host, port)
 	if !d.Allow {
-		s.logHTTP(blocked, http.MethodConnect, http.StatusForbidden, host, url, start)
-		refuseConnect(w, http.StatusForbidden, blockedBody)
+		s.logHTTP(blocked, "CONNECT", 403, host, url, start)
+		cc.refuse(403, blockedBody)
 		return
 	}
-	// A client may send its first tunnel bytes and half-close before the
-	// tunnel is up; net/http then cancels r's context, but the tunnel is
-	// still wanted. Dialling is bounded by dialTimeout and Close anyway.
-	up, err := s.dial(context.WithoutCancel(r.Context()), host, port, d)
+	up, err := s.dial(s.done, host, port, d)
 	if err != nil {
 		o, status, body := upstreamRefusal(err)
-		s.logHTTPReason(o, http.MethodConnect, status, host, url, start, err)
-		refuseConnect(w, status, body)
+		s.logHTTPReason(o, "CONNECT", status, host, url, start, err)
+		cc.refuse(status, body)
 		return
 	}
-	client, crw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		up.Close()
-		s.logHTTPReason(failed, http.MethodConnect, http.StatusInternalServerError, host, url, start, err)
-		refuseConnect(w, http.StatusInternalServerError, "fence proxy: "+err.Error()+"\n")
-		return
-	}
-	if !s.track(client) {
+	s.logHTTP(allowed, "CONNECT", 200, host, url, start)
+	if _, err := io.WriteString(cc.c, connectEstablished); err != nil {
 		up.Close()
 		return
 	}
-	// The server may leave deadlines on a hijacked connection; a tunnel
-	// has none.
-	_ = client.SetDeadline(time.Time{})
-	s.logHTTP(allowed, http.MethodConnect, http.StatusOK, host, url, start)
-	if _, err := io.WriteString(client, connectEstablished); err != nil {
-		s.untrack(client)
-		client.Close()
-		up.Close()
-		return
-	}
-	s.relay(client, buffered(crw.Reader, client), up, up)
-	s.untrack(client)
+	s.relay(cc.c, buffered(cc.br, cc.c), up, up)
 }
+
+// connectEstablished is the whole answer to an accepted CONNECT.
+const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
 
 // upstreamRefusal is the outcome, status and body for a request whose
 // upstream could not be reached: 403 when the address policy refused the
 // resolved address, 502 for any other failure.
 func upstreamRefusal(err error) (outcome, int, string) {
 	if isBlocked(err) {
-		return blocked, http.StatusForbidden, blockedBody
+		return blocked, 403, blockedBody
 	}
-	return failed, http.StatusBadGateway, "fence proxy: " + err.Error() + "\n"
+	return failed, 502, "fence proxy: " + err.Error() + "\n"
 }
 
-// connectEstablished is the whole answer to an accepted CONNECT.
-const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
-
-// refuseConnect answers a CONNECT that gets no tunnel, and closes the client
-// connection after the answer: bytes the client sent for the tunnel must
-// not be read as a request.
-func refuseConnect(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Connection", "close")
-	writeText(w, status, body)
-}
-
-// serveForward proxies an absolute-URI request that is not an upgrade: it
-// decides the target, sends the request through s.transport without its
-// hop-by-hop headers, and streams the response back.
-func (s *Server) serveForward(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	url := r.URL.String()
+// serveForward proxies an absolute-URI request and reports whether the
+// client connection may carry another request.
+func (cc *clientConn) serveForward(req *request, start time.Time) bool {
+	s := cc.s
+	url := req.target
+	fail := func(o outcome, status int, host, body string, err error) bool {
+		s.logHTTPReason(o, req.method, status, host, url, start, err)
+		return cc.answer(req, status, body)
+	}
+	t, err := parseAbsolute(req.target)
+	if err != nil {
+		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", nil)
+	}
 	def := 80
-	switch r.URL.Scheme {
+	switch t.scheme {
 	case "http":
 	case "https":
 		def = 443
 	default:
-		s.logHTTP(failed, r.Method, http.StatusBadRequest, r.URL.Hostname(), url, start)
-		writeText(w, http.StatusBadRequest, "fence proxy: unsupported scheme "+strconv.Quote(r.URL.Scheme)+"\n")
-		return
+		host, _, _ := splitTarget(t.authority, 0)
+		return fail(failed, 400, host, "fence proxy: unsupported scheme "+strconv.Quote(t.scheme)+"\n", nil)
 	}
-	host, port, err := splitTarget(r.URL.Host, def)
+	host, port, err := splitTarget(t.authority, def)
 	if err != nil {
-		s.logHTTP(failed, r.Method, http.StatusBadRequest, r.URL.Hostname(), url, start)
-		writeText(w, http.StatusBadRequest, "fence proxy: "+err.Error()+"\n")
-		return
+		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", nil)
 	}
 	if !s.Rules().Decide(host, port).Allow {
-		s.logHTTP(blocked, r.Method, http.StatusForbidden, host, url, start)
-		writeText(w, http.StatusForbidden, blockedBody)
-		return
+		return fail(blocked, 403, host, blockedBody, nil)
 	}
-
-	// A shallow copy whose header is r's, edited in place: net/http reads
-	// what it needs from the request header before calling the handler.
-	out := r.WithContext(r.Context())
-	out.RequestURI = "" // set only on server requests
-	out.Close = false   // the client's Connection: close is for this hop
-	removeHopByHop(out.Header)
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header["User-Agent"] = nil // the transport would add Go's
-	}
-	resp, err := s.transport.RoundTrip(out)
+	bodyF, err := requestFraming(req)
 	if err != nil {
-		o, status, body := upstreamRefusal(err)
-		s.logHTTPReason(o, r.Method, status, host, url, start, err)
-		writeText(w, status, body)
-		return
+		var se *statusError
+		errors.As(err, &se)
+		s.logHTTPReason(failed, req.method, se.status, host, url, start, err)
+		cc.answer(nil, se.status, "fence proxy: "+se.msg+"\n")
+		return false
 	}
-	defer resp.Body.Close()
-	s.logHTTP(allowed, r.Method, resp.StatusCode, host, url, start)
-	writeResponse(w, resp)
-}
+	upgrade := ""
+	if !bodyF.hasContent() {
+		upgrade = upgradeType(req.header)
+	}
+	if upgrade != "" && t.scheme != "http" {
+		return fail(failed, 400, host, "fence proxy: upgrade over "+t.scheme+" is not supported; use CONNECT\n", nil)
+	}
 
-// writeResponse sends resp, an upstream response, to the client: headers
-// without hop-by-hop ones, the body as it arrives, then trailers. If the
-// body cannot be copied to the end, the client connection is aborted, so
-// that a truncated body never looks complete.
-func writeResponse(w http.ResponseWriter, resp *http.Response) {
-	removeHopByHop(resp.Header)
-	h := w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	if len(resp.Trailer) > 0 {
-		// Announce the trailers the server declared (removeHopByHop
-		// dropped its Trailer header): net/http then sends them.
-		keys := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			keys = append(keys, k)
+	key := t.scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
+	var (
+		resp     *response
+		bodyDone chan error
+	)
+	// failSent answers 502 once the request has been sent upstream.
+	failSent := func(err error) bool {
+		cc.dropUpstream()
+		s.logHTTPReason(failed, req.method, 502, host, url, start, err)
+		body := "fence proxy: read response: " + err.Error() + "\n"
+		if bodyDone != nil {
+			cc.writeText(502, body, false)
+			cc.lingerClose(bodyDone)
+			return false
 		}
-		h["Trailer"] = []string{strings.Join(keys, ", ")}
+		return cc.answer(req, 502, body)
 	}
-	w.WriteHeader(resp.StatusCode)
-	if err := copyFlush(w, resp.Body); err != nil {
-		panic(http.ErrAbortHandler) // net/http closes the connection quietly
+	for attempt := 0; ; attempt++ {
+		up, reused, err := cc.upstreamFor(key, t.scheme == "https", host, port)
+		if err != nil {
+			o, status, body := upstreamRefusal(err)
+			return fail(o, status, host, body, err)
+		}
+		writeRequestHead(up.bw, req, t, bodyF, upgrade)
+		if err := up.bw.Flush(); err != nil {
+			cc.dropUpstream()
+			if reused && attempt == 0 {
+				continue // nothing of the request was consumed yet
+			}
+			return fail(failed, 502, host, "fence proxy: send request: "+err.Error()+"\n", err)
+		}
+		if bodyF.hasContent() {
+			// The body is sent while the response is awaited: the
+			// server may answer 100 Continue first, or answer early.
+			bodyDone = make(chan error, 1)
+			go func() {
+				bodyDone <- copyBody(up.bw, newBodyReader(cc.br, bodyF), bodyF.kind != fixedBody)
+			}()
+		}
+		resp, err = cc.finalResponse(req, up)
+		if err == nil {
+			break
+		}
+		// A kept connection the server closed just as the request went
+		// out: a request without a body is sent again, once, as net/http
+		// does.
+		if reused && attempt == 0 && bodyDone == nil && errors.Is(err, errNoResponse) {
+			cc.dropUpstream()
+			continue
+		}
+		return failSent(err)
 	}
-	// resp.Trailer is complete once the body has been read to EOF.
-	for k, vs := range resp.Trailer {
-		h[http.TrailerPrefix+k] = vs
+	up := cc.up
+
+	if resp.status == 101 {
+		if upgrade == "" || !strings.EqualFold(resp.header.get("Upgrade"), upgrade) {
+			return failSent(fmt.Errorf("server switched to %q, client asked for %q", resp.header.get("Upgrade"), upgrade))
+		}
+		s.logHTTP(allowed, req.method, 101, host, url, start)
+		cc.up = nil
+		cc.bw.WriteString("HTTP/1.1 101 " + resp.reason + "\r\n")
+		resp.header.endToEnd().write(cc.bw)
+		cc.bw.WriteString("Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n\r\n")
+		if err := cc.bw.Flush(); err != nil {
+			up.close()
+			return false
+		}
+		s.relay(cc.c, buffered(cc.br, cc.c), up.c, buffered(up.br, up.c))
+		return false
+	}
+
+	respF, err := responseFraming(resp, req.method)
+	if err != nil {
+		return failSent(err)
+	}
+	s.logHTTP(allowed, req.method, resp.status, host, url, start)
+	keep, upKeep := cc.writeResponse(req, resp, respF, up)
+	if upgrade != "" {
+		upKeep = false // the server kept the connection for an upgrade
+	}
+	if bodyDone != nil {
+		// The exchange is complete only once the whole request body was
+		// sent; a server may answer before it has read it all.
+		select {
+		case err := <-bodyDone:
+			if err != nil {
+				keep, upKeep = false, false
+			}
+		default:
+			cc.lingerClose(bodyDone)
+			return false
+		}
+	}
+	if upKeep {
+		up.park()
+	} else {
+		cc.dropUpstream()
+	}
+	return keep
+}
+
+// lingerTimeout and lingerBytes bound how long, and how much, the proxy
+// keeps reading from a client it is closing while the client may still be
+// sending a request body.
+const (
+	lingerTimeout = 500 * time.Millisecond
+	lingerBytes   = 256 << 10
+)
+
+// lingerClose ends the client connection after an answer sent while the
+// request body may still be arriving. The write side is closed first and
+// what the client still sends is read and dropped for a moment, so that a
+// reset does not destroy the answer before the client has read it.
+func (cc *clientConn) lingerClose(bodyDone chan error) {
+	if cw, ok := cc.c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = cc.c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	cc.dropUpstream() // a body copy blocked writing upstream gives up
+	<-bodyDone
+	_, _ = io.CopyN(io.Discard, cc.br, lingerBytes)
+	cc.c.Close()
+}
+
+// errNoResponse wraps the error when a connection ended before any byte of
+// a response.
+var errNoResponse = errors.New("connection closed before a response")
+
+// upstreamFor returns the connection to key: the one kept from the last
+// request if it is still usable under the current policy, else a new one
+// dialled (with TLS for https). reused reports a kept connection.
+func (cc *clientConn) upstreamFor(key string, useTLS bool, host string, port int) (*upstream, bool, error) {
+	s := cc.s
+	rules := s.Rules()
+	if u := cc.up; u != nil {
+		if u.key == key && u.rules == rules && u.unpark() {
+			u.idle = nil
+			return u, true, nil
+		}
+		u.idle = nil
+		cc.dropUpstream()
+	}
+	// Decided again here, so that the dialler alone enforces the policy.
+	c, err := s.dial(s.done, host, port, rules.Decide(host, port))
+	if err != nil {
+		return nil, false, err
+	}
+	if useTLS {
+		tc := tls.Client(c, s.tlsConfig(host))
+		ctx, cancel := context.WithTimeout(s.done, dialTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, false, fmt.Errorf("tls handshake with %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
+		}
+		c = tc
+	}
+	cc.up = &upstream{key: key, rules: rules, c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}
+	return cc.up, false, nil
+}
+
+// tlsConfig is the client configuration for an https origin: the host's
+// roots (or Server.roots, in tests) and HTTP/1.1 only.
+func (s *Server) tlsConfig(host string) *tls.Config {
+	return &tls.Config{ServerName: host, RootCAs: s.roots, NextProtos: []string{"http/1.1"}}
+}
+
+// writeRequestHead writes the head sent to the origin server: the target
+// in origin form, Host from the request target (RFC 9112 §3.2.2), the
+// client's end-to-end fields in their order, and the proxy's own framing.
+func writeRequestHead(w *bufio.Writer, req *request, t absTarget, f framing, upgrade string) {
+	w.WriteString(req.method)
+	w.WriteByte(' ')
+	w.WriteString(t.originForm(req.method))
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(t.authority)
+	w.WriteString("\r\n")
+	for _, fl := range req.header.endToEnd() {
+		if !strings.EqualFold(fl.name, "Host") {
+			w.WriteString(fl.name + ": " + fl.value + "\r\n")
+		}
+	}
+	switch f.kind {
+	case fixedBody:
+		w.WriteString("Content-Length: " + strconv.FormatInt(f.length, 10) + "\r\n")
+	case chunkedBody:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if req.header.hasToken("Te", "trailers") {
+		w.WriteString("TE: trailers\r\n") // end-to-end by intent; gRPC needs it
+	}
+	if upgrade != "" {
+		w.WriteString("Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n")
+	}
+	w.WriteString("\r\n")
+}
+
+// maxInterim bounds the 1xx answers passed on before a final response.
+const maxInterim = 16
+
+// finalResponse reads the response to req from up, passing interim 1xx
+// answers (100 Continue, 103 Early Hints) on to an HTTP/1.1 client.
+func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, error) {
+	for i := 0; ; i++ {
+		if _, err := up.br.Peek(1); err != nil {
+			return nil, fmt.Errorf("%w: %w", errNoResponse, err)
+		}
+		resp, err := readResponseHead(up.br)
+		if err != nil {
+			return nil, err
+		}
+		if resp.status >= 200 || resp.status == 101 {
+			return resp, nil
+		}
+		if i == maxInterim {
+			return nil, fmt.Errorf("more than %d interim responses", maxInterim)
+		}
+		if req.minor == 0 {
+			continue // HTTP/1.0 has no interim responses
+		}
+		cc.bw.WriteString("HTTP/1.1 " + strconv.Itoa(resp.status) + " " + resp.reason + "\r\n")
+		resp.header.endToEnd().write(cc.bw)
+		cc.bw.WriteString("\r\n")
+		if err := cc.bw.Flush(); err != nil {
+			return nil, err
+		}
 	}
 }
 
-// copyBufPool holds the buffers copyFlush copies with, so that a response
+// writeResponse sends resp and its body to the client: end-to-end fields,
+// the proxy's own framing, then the body as it arrives, flushed after
+// every read. A body that cannot be copied to its end aborts the client
+// connection, so that a truncated body never looks complete. It reports
+// whether the client connection and the upstream connection may carry
+// another request.
+func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up *upstream) (keep, upKeep bool) {
+	w := cc.bw
+	keep = req.minor == 1 && !req.header.hasToken("Connection", "close")
+	upKeep = resp.minor == 1 && !resp.header.hasToken("Connection", "close") && f.kind != closeBody
+	chunkedOut := false
+
+	w.WriteString("HTTP/1.1 " + strconv.Itoa(resp.status) + " " + resp.reason + "\r\n")
+	resp.header.endToEnd().write(w)
+	switch {
+	case f.kind == fixedBody:
+		w.WriteString("Content-Length: " + strconv.FormatInt(f.length, 10) + "\r\n")
+	case f.kind == noBody:
+		// A HEAD or 304 response's Content-Length describes the
+		// resource: passed on as the server sent it.
+		if cl := resp.header.get("Content-Length"); cl != "" && resp.status >= 200 && resp.status != 204 {
+			w.WriteString("Content-Length: " + cl + "\r\n")
+		}
+	case keep:
+		chunkedOut = true
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+		if f.kind == chunkedBody {
+			var names []string
+			resp.header.tokens("Trailer", func(tok string) bool {
+				names = append(names, tok)
+				return true
+			})
+			if len(names) > 0 {
+				w.WriteString("Trailer: " + strings.Join(names, ", ") + "\r\n")
+			}
+		}
+	default:
+		keep = false // an HTTP/1.0 client reads to the connection's end
+	}
+	if !keep {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("\r\n")
+
+	body := newBodyReader(up.br, f)
+	if err := copyBody(w, body, chunkedOut); err != nil {
+		cc.c.Close()
+		return false, false
+	}
+	return keep, upKeep
+}
+
+// copyBufPool holds the buffers copyBody copies with, so that a body
 // costs no 32 KiB allocation.
 var copyBufPool = sync.Pool{New: func() any {
 	b := make([]byte, 32<<10)
 	return &b
 }}
 
-// copyFlush copies src to w, flushing after every write so that a stream
-// (SSE, NDJSON, long polls, chunked downloads) reaches the client as it
-// arrives rather than when the server's buffer fills. Nothing bounds how
-// long it may take.
-func copyFlush(w http.ResponseWriter, src io.Reader) error {
-	f, _ := w.(http.Flusher)
+// copyBody copies body to w, as chunks when chunked, flushing after every
+// read so that a stream (SSE, NDJSON, long polls, chunked downloads, an
+// upload) moves as it arrives. Nothing bounds how long it may take. The
+// error is the first from reading body or writing w; when chunked, the
+// last chunk (with body's trailer) is written only after a complete body.
+func copyBody(w *bufio.Writer, body *bodyReader, chunked bool) error {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
 	for {
-		n, rerr := src.Read(buf)
+		n, rerr := body.Read(buf)
 		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return err
+			if chunked {
+				writeChunk(w, buf[:n])
+			} else {
+				w.Write(buf[:n])
 			}
-			if f != nil {
-				f.Flush()
+			if err := w.Flush(); err != nil {
+				return err
 			}
 		}
 		if rerr == io.EOF {
-			return nil
+			if chunked {
+				writeLastChunk(w, body.trailer)
+			}
+			return w.Flush()
 		}
 		if rerr != nil {
 			return rerr
@@ -398,107 +689,56 @@ func copyFlush(w http.ResponseWriter, src io.Reader) error {
 	}
 }
 
-// serveUpgrade proxies a plain-HTTP request that asks to switch protocols
-// (WebSocket and others): it sends the request with the Upgrade headers
-// kept, and on 101 relays bytes both ways with half-close. Any other answer
-// is relayed as an ordinary response.
-func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, typ string) {
-	start := time.Now()
-	url := r.URL.String()
-	fail := func(o outcome, status int, host, body string, err error) {
-		s.logHTTPReason(o, r.Method, status, host, url, start, err)
-		writeText(w, status, body)
-	}
-	if r.URL.Scheme != "http" {
-		fail(failed, http.StatusBadRequest, r.URL.Hostname(), "fence proxy: upgrade over "+r.URL.Scheme+" is not supported; use CONNECT\n", nil)
-		return
-	}
-	host, port, err := splitTarget(r.URL.Host, 80)
-	if err != nil {
-		fail(failed, http.StatusBadRequest, r.URL.Hostname(), "fence proxy: "+err.Error()+"\n", err)
-		return
-	}
-	d := s.Rules().Decide(host, port)
-	if !d.Allow {
-		fail(blocked, http.StatusForbidden, host, blockedBody, nil)
-		return
-	}
-	up, err := s.dial(r.Context(), host, port, d)
-	if err != nil {
-		o, status, body := upstreamRefusal(err)
-		fail(o, status, host, body, err)
-		return
-	}
-	upgraded := false
-	defer func() {
-		if !upgraded {
-			up.Close()
+// answer writes the proxy's own text/plain answer to req (nil when the
+// request could not be read) and reports whether the connection may carry
+// another request: not after a request whose body was not read.
+func (cc *clientConn) answer(req *request, status int, body string, extra ...field) bool {
+	keep := req != nil && req.minor == 1 && req.method != "CONNECT" && !req.header.hasToken("Connection", "close")
+	if keep {
+		if f, err := requestFraming(req); err != nil || f.hasContent() {
+			keep = false
 		}
-	}()
-
-	out := r.Clone(r.Context())
-	out.RequestURI = ""
-	removeHopByHop(out.Header)
-	out.Header.Set("Connection", "Upgrade")
-	out.Header.Set("Upgrade", typ)
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header["User-Agent"] = nil // Request.Write would add Go's
 	}
-	if err := out.Write(up); err != nil {
-		fail(failed, http.StatusBadGateway, host, "fence proxy: send request: "+err.Error()+"\n", err)
-		return
-	}
-	upr := bufio.NewReader(up)
-	resp, err := http.ReadResponse(upr, out)
-	if err != nil {
-		fail(failed, http.StatusBadGateway, host, "fence proxy: read response: "+err.Error()+"\n", err)
-		return
-	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		s.logHTTP(allowed, r.Method, resp.StatusCode, host, url, start)
-		writeResponse(w, resp)
-		return
-	}
-	if got := resp.Header.Get("Upgrade"); !strings.EqualFold(got, typ) {
-		fail(failed, http.StatusBadGateway, host, fmt.Sprintf("fence proxy: server switched to %q, client asked for %q\n", got, typ), nil)
-		return
-	}
-	client, crw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		fail(failed, http.StatusInternalServerError, host, "fence proxy: "+err.Error()+"\n", err)
-		return
-	}
-	upgraded = true
-	if !s.track(client) {
-		up.Close()
-		return
-	}
-	removeHopByHop(resp.Header)
-	resp.Header.Set("Connection", "Upgrade")
-	resp.Header.Set("Upgrade", typ)
-	crw.WriteString("HTTP/1.1 " + resp.Status + "\r\n")
-	resp.Header.Write(crw)
-	crw.WriteString("\r\n")
-	if err := crw.Flush(); err != nil {
-		s.untrack(client)
-		client.Close()
-		up.Close()
-		return
-	}
-	s.logHTTP(allowed, r.Method, resp.StatusCode, host, url, start)
-	s.relay(client, buffered(crw.Reader, client), up, buffered(upr, up))
-	s.untrack(client)
+	cc.writeText(status, body, keep, extra...)
+	return keep
 }
 
-// writeText answers with a text/plain body, as http.Error does, but without
-// changing the body.
-func writeText(w http.ResponseWriter, status int, body string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body)
+// refuse answers a CONNECT that gets no tunnel; the connection ends.
+func (cc *clientConn) refuse(status int, body string) {
+	cc.writeText(status, body, false)
+}
+
+func (cc *clientConn) writeText(status int, body string, keep bool, extra ...field) {
+	w := cc.bw
+	w.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status) + "\r\n")
+	header(extra).write(w)
+	w.WriteString("Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
+	w.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	if !keep {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("\r\n")
+	w.WriteString(body)
+	_ = w.Flush()
+}
+
+// statusText is the reason phrase of the statuses the proxy answers with.
+func statusText(status int) string {
+	switch status {
+	case 400:
+		return "Bad Request"
+	case 403:
+		return "Forbidden"
+	case 407:
+		return "Proxy Authentication Required"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
 }

@@ -2,12 +2,11 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -83,33 +82,31 @@ type Server struct {
 	resolver *net.Resolver
 	dialer   net.Dialer
 
-	transport *http.Transport // plain-HTTP requests; dials only through dial
+	roots *x509.CertPool // roots for https origins; nil means the host's
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context
 	cancel context.CancelFunc
 
 	// mu guards the fields below it.
-	mu          sync.Mutex
-	closed      bool
-	httpServers map[*http.Server]struct{}
-	listeners   map[net.Listener]struct{}
-	conns       map[io.Closer]struct{} // upstream and hijacked client connections
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[io.Closer]struct{} // upstream and hijacked client connections
 }
 
 // New returns a Server for o. It starts nothing; call ServeHTTP and
 // ServeSOCKS.
 func New(o Options) *Server {
 	s := &Server{
-		log:         o.Log,
-		debug:       o.Debug,
-		monitor:     o.Monitor,
-		allow:       append([]netip.Prefix(nil), o.AllowAddrs...),
-		resolver:    o.Resolver,
-		dialer:      net.Dialer{Timeout: dialTimeout},
-		httpServers: make(map[*http.Server]struct{}),
-		listeners:   make(map[net.Listener]struct{}),
-		conns:       make(map[io.Closer]struct{}),
+		log:       o.Log,
+		debug:     o.Debug,
+		monitor:   o.Monitor,
+		allow:     append([]netip.Prefix(nil), o.AllowAddrs...),
+		resolver:  o.Resolver,
+		dialer:    net.Dialer{Timeout: dialTimeout},
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[io.Closer]struct{}),
 	}
 	s.rules.Store(o.Rules)
 	s.done, s.cancel = context.WithCancel(context.Background())
@@ -131,7 +128,6 @@ func New(o Options) *Server {
 		s.hasCred = true
 		s.credUser, s.credPass, _ = strings.Cut(o.Credential, ":")
 	}
-	s.transport = s.newTransport()
 	return s
 }
 
@@ -141,47 +137,26 @@ func (s *Server) Rules() *Rules { return s.rules.Load() }
 // SetRules replaces the policy. Connections already established keep going;
 // every new connection and request is decided by r.
 func (s *Server) SetRules(r *Rules) {
+	// Every request is decided anew; a kept upstream connection that the
+	// old rules allowed is dropped at its next use (upstreamFor).
 	s.rules.Store(r)
-	// Pooled plain-HTTP connections were allowed by the old rules; requests
-	// are re-checked anyway, but drop them so no stale decision lingers.
-	s.transport.CloseIdleConnections()
 }
 
 // ServeHTTP serves the HTTP proxy on ln until ln is closed or Close is
 // called, and then returns nil. It closes ln when it returns.
 func (s *Server) ServeHTTP(ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           httpHandler{s},
-		ReadHeaderTimeout: handshakeTimeout,
-		IdleTimeout:       idleTimeout,
-		// net/http logs client misbehaviour (bad TLS, hijack races) to
-		// stderr by default; the sandboxed program's mistakes are not ours
-		// to print.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.httpServers[hs] = struct{}{}
-	s.mu.Unlock()
-
-	err := hs.Serve(ln)
-
-	s.mu.Lock()
-	delete(s.httpServers, hs)
-	s.mu.Unlock()
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return fmt.Errorf("serve http proxy on %s: %w", ln.Addr(), err)
+	return s.serve(ln, "http", s.serveHTTPConn)
 }
 
 // ServeSOCKS serves the SOCKS5 proxy on ln until ln is closed or Close is
 // called, and then returns nil. It closes ln when it returns.
 func (s *Server) ServeSOCKS(ln net.Listener) error {
+	return s.serve(ln, "socks", s.serveSOCKSConn)
+}
+
+// serve accepts connections on ln and serves each with handle on its own
+// goroutine.
+func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -205,16 +180,16 @@ func (s *Server) ServeSOCKS(ln net.Listener) error {
 				return nil
 			}
 			if !retryAccept(err) {
-				return fmt.Errorf("serve socks proxy on %s: %w", ln.Addr(), err)
+				return fmt.Errorf("serve %s proxy on %s: %w", kind, ln.Addr(), err)
 			}
-			// Out of file descriptors or memory: back off like net/http
-			// instead of spinning or giving up.
+			// Out of file descriptors or memory: back off instead of
+			// spinning or giving up.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
-		go s.serveSOCKSConn(c)
+		go handle(c)
 	}
 }
 
@@ -233,20 +208,13 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.mu.Lock()
 	s.closed = true
-	servers := s.httpServers
 	listeners := s.listeners
 	conns := s.conns
-	s.httpServers = map[*http.Server]struct{}{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[io.Closer]struct{}{}
 	s.mu.Unlock()
 
 	var errs []error
-	for hs := range servers {
-		if err := hs.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
 	for ln := range listeners {
 		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
@@ -255,7 +223,6 @@ func (s *Server) Close() error {
 	for c := range conns {
 		c.Close()
 	}
-	s.transport.CloseIdleConnections()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close proxy: %w", err)
 	}

@@ -1,5 +1,5 @@
-// Package proxy owns fence's filtering proxies: an HTTP proxy (CONNECT
-// tunnels and absolute-URI requests, on net/http alone) and a SOCKS5 proxy
+// Package proxy owns fence's filtering proxies: an HTTP/1.1 proxy (CONNECT
+// tunnels and absolute-URI requests for http and https) and a SOCKS5 proxy
 // (CONNECT only), the host/port Rules they share, and the dial function
 // that enforces those rules. It runs in the supervisor, on the host side of
 // the sandbox's network; the caller decides where the proxies listen by
@@ -58,15 +58,25 @@
 // It is pure Go: it must not import nsexec, netns, seatbelt or config, and
 // has no platform-specific code. It must not do work at package
 // initialisation (the fence binary re-executes itself for every command, so
-// every init runs twice). It never uses the host's HTTP_PROXY variables:
-// every upstream connection goes through Server.dial.
+// every init runs twice), and must not import net/http (see below;
+// deps_test.go checks both). It never uses the host's HTTP_PROXY
+// variables: every upstream connection goes through Server.dial.
 //
-// The HTTP proxy uses only the standard library: a net/http server that
-// hijacks the client connection for CONNECT and upgrades, and an
-// http.Transport whose only dialer is Server.dial. It was built on
-// elazarl/goproxy until goproxy was measured parsing a 4096-bit CA
-// certificate in its init (about 1 ms per process start, twice per
-// command), on top of defects fence had to work around: CONNECT defaulting
-// to port 80, no flush of chunked streams, upgrade handling, lost early
-// tunnel bytes, 32 KiB buffers per response.
+// # HTTP/1.1
+//
+// The HTTP proxy is an HTTP/1.1 implementation of its own (wire.go,
+// http.go), not net/http: net/http, linked into the fence binary, cost
+// every command ~1.8 ms of start-up, since both the supervisor and the
+// re-executed init stage initialise and fault in whatever the binary links
+// (docs/benchmarking.md). It reads only HTTP/1.0 and HTTP/1.1 and re-frames
+// every body it forwards. It refuses what two parsers could read
+// differently: Content-Length with Transfer-Encoding, disagreeing or signed
+// lengths, transfer codings other than chunked, bare LF or control
+// characters in chunked framing, folded header lines, control characters in
+// fields. Heads are limited to 1 MiB. An https request in absolute form
+// (axios sends them) is forwarded over TLS that the proxy originates and
+// verifies against the host's roots. A client connection keeps at most one
+// upstream connection between requests, for the same origin under the same
+// Rules. An earlier version was built on elazarl/goproxy, which parsed a
+// 4096-bit CA certificate in its init (~1 ms per process start).
 package proxy

@@ -362,6 +362,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"GET http://x/ HTTP/1.1\r\nBad Name: v\r\n\r\n", 400, "malformed header line"},
 		{"GET http://x/ HTTP/1.1\r\nX: a\x00b\r\n\r\n", 400, "control character"},
 		{"GET http://x/ HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n", 431, "larger than 1 MiB"},
+		{"GET http://x/ HTTP/1.1\r\n" + strings.Repeat("X:\r\n", maxFields+1) + "\r\n", 431, "more than 4096 fields"},
 		{"GET http://user:pw@x/ HTTP/1.1\r\n\r\n", 400, "credentials in the URL"},
 		{"GET ftp://x/ HTTP/1.1\r\n\r\n", 400, `unsupported scheme "ftp"`},
 		{"GET http://x:0/ HTTP/1.1\r\n\r\n", 400, "bad port"},

@@ -279,6 +279,7 @@ func upgradeType(h header) string {
 // tunnel must not be read as a request.
 func (cc *clientConn) serveConnect(req *request, start time.Time) {
 	s := cc.s
+	cc.dropUpstream() // the tunnel may last long; nothing else is kept meanwhile
 	target := req.target // the authority-form request target
 	url := "https://" + target
 	host, port, err := splitTarget(target, 443)
@@ -369,17 +370,20 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 
 	key := t.scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
 	var (
-		resp     *response
-		bodyDone chan error
+		resp *response
+		x    *exchange
 	)
-	// failSent answers 502 once the request has been sent upstream.
+	// failSent answers 502 once the request has gone upstream.
 	failSent := func(err error) bool {
-		cc.dropUpstream()
 		s.logHTTPReason(failed, req.method, 502, host, url, start, err)
 		body := "fence proxy: read response: " + err.Error() + "\n"
-		if bodyDone != nil {
-			cc.writeText(502, body, false)
-			cc.lingerClose(bodyDone)
+		if !x.bodySent() {
+			cc.writeText(req, 502, body, false)
+			cc.lingerClose(x)
+			return false
+		}
+		cc.dropUpstream()
+		if !cc.stopWatch(x) {
 			return false
 		}
 		return cc.answer(req, 502, body)
@@ -398,23 +402,19 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 			}
 			return fail(failed, 502, host, "fence proxy: send request: "+err.Error()+"\n", err)
 		}
-		if bodyF.hasContent() {
-			// The body is sent while the response is awaited: the
-			// server may answer 100 Continue first, or answer early.
-			bodyDone = make(chan error, 1)
-			go func() {
-				bodyDone <- copyBody(up.bw, newBodyReader(cc.br, bodyF), bodyF.kind != fixedBody)
-			}()
-		}
+		x = cc.startExchange(up, bodyF)
 		resp, err = cc.finalResponse(req, up)
 		if err == nil {
 			break
 		}
 		// A kept connection the server closed just as the request went
-		// out: a request without a body is sent again, once, as net/http
-		// does.
-		if reused && attempt == 0 && bodyDone == nil && errors.Is(err, errNoResponse) {
+		// out: a request that may be replayed is sent again, once, as
+		// net/http's transport does.
+		if reused && attempt == 0 && !bodyF.hasContent() && replayable(req) && errors.Is(err, errNoResponse) {
 			cc.dropUpstream()
+			if !cc.stopWatch(x) {
+				return false
+			}
 			continue
 		}
 		return failSent(err)
@@ -422,14 +422,19 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	up := cc.up
 
 	if resp.status == 101 {
-		if upgrade == "" || !strings.EqualFold(resp.header.get("Upgrade"), upgrade) {
-			return failSent(fmt.Errorf("server switched to %q, client asked for %q", resp.header.get("Upgrade"), upgrade))
+		chosen := resp.header.get("Upgrade")
+		if upgrade == "" || !req.header.hasToken("Upgrade", chosen) {
+			return failSent(fmt.Errorf("server switched to %q, client asked for %q", chosen, upgrade))
+		}
+		cc.up = nil
+		if !cc.stopWatch(x) {
+			up.close()
+			return false
 		}
 		s.logHTTP(allowed, req.method, 101, host, url, start)
-		cc.up = nil
 		cc.bw.WriteString("HTTP/1.1 101 " + resp.reason + "\r\n")
 		resp.header.endToEnd().write(cc.bw)
-		cc.bw.WriteString("Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n\r\n")
+		cc.bw.WriteString("Connection: Upgrade\r\nUpgrade: " + chosen + "\r\n\r\n")
 		if err := cc.bw.Flush(); err != nil {
 			up.close()
 			return false
@@ -443,22 +448,19 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		return failSent(err)
 	}
 	s.logHTTP(allowed, req.method, resp.status, host, url, start)
-	keep, upKeep := cc.writeResponse(req, resp, respF, up)
+	// A server may answer before it has read the whole request body (an
+	// early 413 or 401): the answer then ends the connection.
+	early := !x.bodySent()
+	keep, upKeep := cc.writeResponse(req, resp, respF, up, early)
+	if early {
+		cc.lingerClose(x)
+		return false
+	}
+	if !cc.stopWatch(x) {
+		keep, upKeep = false, false
+	}
 	if upgrade != "" {
 		upKeep = false // the server kept the connection for an upgrade
-	}
-	if bodyDone != nil {
-		// The exchange is complete only once the whole request body was
-		// sent; a server may answer before it has read it all.
-		select {
-		case err := <-bodyDone:
-			if err != nil {
-				keep, upKeep = false, false
-			}
-		default:
-			cc.lingerClose(bodyDone)
-			return false
-		}
 	}
 	if upKeep {
 		up.park()
@@ -466,6 +468,75 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		cc.dropUpstream()
 	}
 	return keep
+}
+
+// replayable reports whether a request without a body may be sent twice
+// (RFC 9110 §9.2.2; net/http's rule).
+func replayable(req *request) bool {
+	switch req.method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return req.header.has("Idempotency-Key") || req.header.has("X-Idempotency-Key")
+}
+
+// exchange is the client's side of a request in flight. One goroutine
+// copies the request body upstream, if there is one, and then watches the
+// client connection until the response has been sent: a client that
+// breaks off its body, closes or resets the connection ends the upstream
+// connection too, so that neither the origin nor the proxy waits for a
+// client that has gone (net/http cancels the request then).
+type exchange struct {
+	bodyDone  chan struct{} // closed once the body is copied, or failed
+	bodyErr   error
+	done      chan struct{} // closed when the goroutine ends
+	clientErr error         // what ended the watch, if not stopWatch
+}
+
+func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
+	x := &exchange{bodyDone: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(x.done)
+		if f.hasContent() {
+			body := newBodyReader(cc.br, f)
+			x.bodyErr = copyBody(up.bw, body, f.kind != fixedBody)
+			if body.err != nil && body.err != io.EOF {
+				// The client broke off its request: the origin must
+				// not wait for the rest. (A failed write upstream
+				// leaves the connection, which may carry an answer.)
+				up.close()
+			}
+		}
+		close(x.bodyDone)
+		if x.bodyErr != nil {
+			x.clientErr = x.bodyErr
+			return
+		}
+		if _, err := cc.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			x.clientErr = err
+			up.close()
+		}
+	}()
+	return x
+}
+
+// bodySent reports whether the whole request body went upstream.
+func (x *exchange) bodySent() bool {
+	select {
+	case <-x.bodyDone:
+		return x.bodyErr == nil
+	default:
+		return false
+	}
+}
+
+// stopWatch ends the exchange's goroutine, whose body copy must be over,
+// and reports whether the client connection is still usable.
+func (cc *clientConn) stopWatch(x *exchange) bool {
+	_ = cc.c.SetReadDeadline(time.Unix(1, 0))
+	<-x.done
+	_ = cc.c.SetReadDeadline(time.Time{})
+	return x.clientErr == nil
 }
 
 // lingerTimeout and lingerBytes bound how long, and how much, the proxy
@@ -477,17 +548,23 @@ const (
 )
 
 // lingerClose ends the client connection after an answer sent while the
-// request body may still be arriving. The write side is closed first and
-// what the client still sends is read and dropped for a moment, so that a
-// reset does not destroy the answer before the client has read it.
-func (cc *clientConn) lingerClose(bodyDone chan error) {
+// request body may still be arriving. The write side is closed first; the
+// body copy goes on for a moment, so that an origin that answered early
+// still gets the body, and what the client sends after a failed copy is
+// read and dropped, so that a reset does not destroy the answer before the
+// client has read it.
+func (cc *clientConn) lingerClose(x *exchange) {
 	if cw, ok := cc.c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
 	_ = cc.c.SetReadDeadline(time.Now().Add(lingerTimeout))
-	cc.dropUpstream() // a body copy blocked writing upstream gives up
-	<-bodyDone
-	_, _ = io.CopyN(io.Discard, cc.br, lingerBytes)
+	<-x.bodyDone
+	if x.bodyErr != nil {
+		_, _ = io.CopyN(io.Discard, cc.br, lingerBytes)
+	}
+	_ = cc.c.SetReadDeadline(time.Unix(1, 0)) // ends the watch
+	<-x.done
+	cc.dropUpstream()
 	cc.c.Close()
 }
 
@@ -602,10 +679,11 @@ func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, erro
 // every read. A body that cannot be copied to its end aborts the client
 // connection, so that a truncated body never looks complete. It reports
 // whether the client connection and the upstream connection may carry
-// another request.
-func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up *upstream) (keep, upKeep bool) {
+// another request. early marks an answer that came before the whole
+// request body was sent: it ends the client connection.
+func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up *upstream, early bool) (keep, upKeep bool) {
 	w := cc.bw
-	keep = req.minor == 1 && !req.header.hasToken("Connection", "close")
+	keep = req.minor == 1 && !early && !req.header.hasToken("Connection", "close")
 	upKeep = resp.minor == 1 && !resp.header.hasToken("Connection", "close") && f.kind != closeBody
 	chunkedOut := false
 
@@ -699,16 +777,18 @@ func (cc *clientConn) answer(req *request, status int, body string, extra ...fie
 			keep = false
 		}
 	}
-	cc.writeText(status, body, keep, extra...)
+	cc.writeText(req, status, body, keep, extra...)
 	return keep
 }
 
 // refuse answers a CONNECT that gets no tunnel; the connection ends.
 func (cc *clientConn) refuse(status int, body string) {
-	cc.writeText(status, body, false)
+	cc.writeText(nil, status, body, false)
 }
 
-func (cc *clientConn) writeText(status int, body string, keep bool, extra ...field) {
+// writeText writes the proxy's own answer; to a HEAD request without the
+// body its Content-Length announces.
+func (cc *clientConn) writeText(req *request, status int, body string, keep bool, extra ...field) {
 	w := cc.bw
 	w.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status) + "\r\n")
 	header(extra).write(w)
@@ -718,7 +798,9 @@ func (cc *clientConn) writeText(status int, body string, keep bool, extra ...fie
 		w.WriteString("Connection: close\r\n")
 	}
 	w.WriteString("\r\n")
-	w.WriteString(body)
+	if req == nil || req.method != "HEAD" {
+		w.WriteString(body)
+	}
 	_ = w.Flush()
 }
 

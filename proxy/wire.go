@@ -20,10 +20,13 @@ import (
 // (net/http's default limit).
 const maxHeadBytes = 1 << 20
 
+// maxFields bounds the number of fields in one head or trailer.
+const maxFields = 4096
+
 // maxChunkLine bounds a chunk-size line, extensions included.
 const maxChunkLine = 4096
 
-var errHeadTooLarge = errors.New("message head larger than 1 MiB")
+var errHeadTooLarge = errors.New("message head larger than 1 MiB or with more than 4096 fields")
 
 // syntaxError is a message that does not parse as HTTP/1.1.
 type syntaxError string
@@ -118,27 +121,25 @@ var hopHeaders = [...]string{
 
 // endToEnd returns h without hop-by-hop and framing fields.
 func (h header) endToEnd() header {
-	var named []string
+	var named map[string]bool // lower case; a set, so that the cost stays linear
 	h.tokens("Connection", func(tok string) bool {
-		named = append(named, tok)
+		if named == nil {
+			named = make(map[string]bool)
+		}
+		named[strings.ToLower(tok)] = true
 		return true
 	})
 	out := make(header, 0, len(h))
 	for _, f := range h {
-		if !isHop(f.name, named) {
+		if !isHop(f.name) && (named == nil || !named[strings.ToLower(f.name)]) {
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-func isHop(name string, named []string) bool {
+func isHop(name string) bool {
 	for _, k := range hopHeaders {
-		if strings.EqualFold(name, k) {
-			return true
-		}
-	}
-	for _, k := range named {
 		if strings.EqualFold(name, k) {
 			return true
 		}
@@ -246,6 +247,9 @@ func (r *headReader) fields() (header, error) {
 		if line == "" {
 			return h, nil
 		}
+		if len(h) == maxFields {
+			return nil, errHeadTooLarge
+		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, syntaxError("obsolete line folding in a header field")
 		}
@@ -313,7 +317,7 @@ func headError(err error) error {
 	var se syntaxError
 	switch {
 	case err == errHeadTooLarge:
-		return &statusError{431, "request head larger than 1 MiB"}
+		return &statusError{431, "request head larger than 1 MiB or with more than 4096 fields"}
 	case errors.As(err, &se):
 		return badRequest("%s", se)
 	}

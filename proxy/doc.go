@@ -75,8 +75,10 @@
 // characters in chunked framing, folded header lines, control characters in
 // fields. Heads are limited to 1 MiB. An https request in absolute form
 // (axios sends them) is forwarded over TLS that the proxy originates and
-// verifies against the host's roots. A client connection keeps at most one
-// upstream connection between requests, for the same origin under the same
-// Rules. An earlier version was built on elazarl/goproxy, which parsed a
+// verifies against the host's roots. Upstream connections wait between
+// requests in an idle pool (16 per origin, 128 in all, 90 s), reused only
+// for the same scheme, host and port under the same Rules. Only a 100
+// Continue the client asked for is passed on of the interim answers
+// (Python's http.client takes a 103 for the final response). An earlier version was built on elazarl/goproxy, which parsed a
 // 4096-bit CA certificate in its init (~1 ms per process start).
 package proxy

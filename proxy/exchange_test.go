@@ -259,40 +259,36 @@ func TestUpgradeOffersSeveral(t *testing.T) {
 	}
 }
 
-// A kept (parked) upstream connection stays open, with its watcher
-// goroutine, for the whole life of a later CONNECT tunnel on the same
-// client connection.
-func TestConnectDropsKeptUpstream(t *testing.T) {
-	closed := make(chan struct{}, 1)
-	up := tcpServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
-			return
+// The idle pool serves every client connection: clients that open a
+// connection per request (urllib, one curl per URL) reuse the upstream
+// connection; credentials in the URL are dropped on the way.
+func TestIdlePoolAcrossClients(t *testing.T) {
+	var conns atomic.Int32
+	var auth atomic.Value
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization") + "|" + r.Host)
+		io.WriteString(w, "ok")
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		io.Copy(io.Discard, br)
-		closed <- struct{}{}
-	})
-	tun := tcpServer(t, echo)
-	_, port := hostPort(t, up)
-	_, tport := hostPort(t, tun)
-	p := appProxy(t, "*")
-	c := dialRaw(t, p.httpAddr)
-	br := bufio.NewReader(c)
-	io.WriteString(c, "GET http://app.test:"+port+"/ HTTP/1.1\r\nHost: app.test\r\n\r\n")
-	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatal(err)
 	}
-	readBody(t, resp)
-	io.WriteString(c, "CONNECT app.test:"+tport+" HTTP/1.1\r\nHost: app.test\r\n\r\n")
-	if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
-		t.Fatal(resp, err)
+	up.Start()
+	defer up.Close()
+	_, port := hostPort(t, up.Listener.Addr().String())
+	p := appProxy(t, port)
+	for i := 0; i < 3; i++ {
+		resp, body := p.roundTrip(t, "GET http://user:pw@app.test:"+port+"/ HTTP/1.1\r\nConnection: close\r\n\r\n", "GET")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
 	}
-	select {
-	case <-closed:
-	case <-time.After(time.Second):
-		t.Error("the previous request's upstream connection is still open 1s into the tunnel")
+	if n := conns.Load(); n != 1 {
+		t.Errorf("3 client connections used %d upstream connections, want 1", n)
+	}
+	if got := auth.Load(); got != "|app.test:"+port {
+		t.Errorf("origin saw Authorization|Host %q: the URL's credentials must be dropped", got)
 	}
 }
 

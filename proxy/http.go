@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"crypto/subtle"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -38,9 +36,8 @@ const blockedBody = "Connection blocked by network allowlist\n"
 //     Upgrade request turns the exchange into a relay.
 //   - Anything else is not a proxy request and gets 400.
 //
-// A client connection keeps one upstream connection between requests to
-// the same origin (conn.up). Nothing else is pooled, so there is no pool to
-// outlive a policy change.
+// Upstream connections wait between requests in the Server's idle pool
+// (upstream.go).
 
 // clientConn is one client connection to the HTTP proxy.
 type clientConn struct {
@@ -48,38 +45,7 @@ type clientConn struct {
 	c  net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
-	up *upstream // kept from the previous request, or nil
-}
-
-// upstream is a connection to an origin server, kept between requests.
-type upstream struct {
-	key   string // scheme://host:port
-	rules *Rules // the policy that allowed it; a new policy drops it
-	c     net.Conn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	idle  chan error // result of the read that watches an idle connection
-}
-
-func (u *upstream) close() { u.c.Close() }
-
-// park watches the idle connection: a server that closes it, or sends
-// anything unasked, is noticed before the next request is written to it.
-func (u *upstream) park() {
-	u.idle = make(chan error, 1)
-	go func() {
-		_, err := u.br.Peek(1)
-		u.idle <- err
-	}()
-}
-
-// unpark stops the watch and reports whether the connection is still
-// usable: the watching read must have been interrupted with nothing read.
-func (u *upstream) unpark() bool {
-	_ = u.c.SetReadDeadline(time.Unix(1, 0))
-	err := <-u.idle
-	_ = u.c.SetReadDeadline(time.Time{})
-	return errors.Is(err, os.ErrDeadlineExceeded) && u.br.Buffered() == 0
+	up *upstream // the connection the request in hand uses, or nil
 }
 
 func (s *Server) serveHTTPConn(c net.Conn) {
@@ -117,11 +83,9 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 	}
 }
 
+// dropUpstream closes the connection the request in hand used.
 func (cc *clientConn) dropUpstream() {
 	if cc.up != nil {
-		if cc.up.idle != nil {
-			cc.up.unpark()
-		}
 		cc.up.close()
 		cc.up = nil
 	}
@@ -241,9 +205,12 @@ func parseAbsolute(target string) (absTarget, error) {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		t.authority, t.path = rest[:i], rest[i:]
 	}
+	// Credentials in the URL are dropped, as net/http's transport did;
+	// the host is what follows the last "@".
+	if i := strings.LastIndexByte(t.authority, '@'); i >= 0 {
+		t.authority = t.authority[i+1:]
+	}
 	switch {
-	case strings.Contains(t.authority, "@"):
-		return absTarget{}, fmt.Errorf("parse request target %q: credentials in the URL are not supported", clip(target))
 	case strings.Contains(t.path, "#"):
 		return absTarget{}, fmt.Errorf("parse request target %q: a fragment is not part of a request", clip(target))
 	}
@@ -279,7 +246,6 @@ func upgradeType(h header) string {
 // tunnel must not be read as a request.
 func (cc *clientConn) serveConnect(req *request, start time.Time) {
 	s := cc.s
-	cc.dropUpstream() // the tunnel may last long; nothing else is kept meanwhile
 	target := req.target // the authority-form request target
 	url := "https://" + target
 	host, port, err := splitTarget(target, 443)
@@ -449,8 +415,9 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	}
 	s.logHTTP(allowed, req.method, resp.status, host, url, start)
 	// A server may answer before it has read the whole request body (an
-	// early 413 or 401): the answer then ends the connection.
-	early := !x.bodySent()
+	// early 413 or 401): the answer then ends the connection. The body
+	// copy may simply not have reported yet: it gets a moment.
+	early := !x.waitBody(bodyGrace)
 	keep, upKeep := cc.writeResponse(req, resp, respF, up, early)
 	if early {
 		cc.lingerClose(x)
@@ -463,7 +430,8 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		upKeep = false // the server kept the connection for an upgrade
 	}
 	if upKeep {
-		up.park()
+		cc.up = nil
+		s.putIdle(up)
 	} else {
 		cc.dropUpstream()
 	}
@@ -520,6 +488,23 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 	return x
 }
 
+// bodyGrace is how long a response waits for the request body's copy to
+// finish before it goes out as an early answer.
+const bodyGrace = 100 * time.Millisecond
+
+// waitBody is bodySent after waiting up to d for the copy to end.
+func (x *exchange) waitBody(d time.Duration) bool {
+	if !x.bodySent() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-x.bodyDone:
+		case <-t.C:
+		}
+	}
+	return x.bodySent()
+}
+
 // bodySent reports whether the whole request body went upstream.
 func (x *exchange) bodySent() bool {
 	select {
@@ -572,46 +557,6 @@ func (cc *clientConn) lingerClose(x *exchange) {
 // a response.
 var errNoResponse = errors.New("connection closed before a response")
 
-// upstreamFor returns the connection to key: the one kept from the last
-// request if it is still usable under the current policy, else a new one
-// dialled (with TLS for https). reused reports a kept connection.
-func (cc *clientConn) upstreamFor(key string, useTLS bool, host string, port int) (*upstream, bool, error) {
-	s := cc.s
-	rules := s.Rules()
-	if u := cc.up; u != nil {
-		if u.key == key && u.rules == rules && u.unpark() {
-			u.idle = nil
-			return u, true, nil
-		}
-		u.idle = nil
-		cc.dropUpstream()
-	}
-	// Decided again here, so that the dialler alone enforces the policy.
-	c, err := s.dial(s.done, host, port, rules.Decide(host, port))
-	if err != nil {
-		return nil, false, err
-	}
-	if useTLS {
-		tc := tls.Client(c, s.tlsConfig(host))
-		ctx, cancel := context.WithTimeout(s.done, dialTimeout)
-		err := tc.HandshakeContext(ctx)
-		cancel()
-		if err != nil {
-			c.Close()
-			return nil, false, fmt.Errorf("tls handshake with %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
-		}
-		c = tc
-	}
-	cc.up = &upstream{key: key, rules: rules, c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}
-	return cc.up, false, nil
-}
-
-// tlsConfig is the client configuration for an https origin: the host's
-// roots (or Server.roots, in tests) and HTTP/1.1 only.
-func (s *Server) tlsConfig(host string) *tls.Config {
-	return &tls.Config{ServerName: host, RootCAs: s.roots, NextProtos: []string{"http/1.1"}}
-}
-
 // writeRequestHead writes the head sent to the origin server: the target
 // in origin form, Host from the request target (RFC 9112 §3.2.2), the
 // client's end-to-end fields in their order, and the proxy's own framing.
@@ -645,8 +590,8 @@ func writeRequestHead(w *bufio.Writer, req *request, t absTarget, f framing, upg
 // maxInterim bounds the 1xx answers passed on before a final response.
 const maxInterim = 16
 
-// finalResponse reads the response to req from up, passing interim 1xx
-// answers (100 Continue, 103 Early Hints) on to an HTTP/1.1 client.
+// finalResponse reads the response to req from up, passing 100 Continue
+// on to a client that asked for it and dropping other interim answers.
 func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, error) {
 	for i := 0; ; i++ {
 		if _, err := up.br.Peek(1); err != nil {
@@ -662,8 +607,12 @@ func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, erro
 		if i == maxInterim {
 			return nil, fmt.Errorf("more than %d interim responses", maxInterim)
 		}
-		if req.minor == 0 {
-			continue // HTTP/1.0 has no interim responses
+		if resp.status != 100 || req.minor == 0 || !req.header.hasToken("Expect", "100-continue") {
+			// Only the 100 Continue a client waits for is passed on.
+			// Python's http.client (urllib, requests, pip) takes any
+			// other 1xx, such as 103 Early Hints, for the final
+			// response, as net/http-based proxies never pass them on.
+			continue
 		}
 		cc.bw.WriteString("HTTP/1.1 " + strconv.Itoa(resp.status) + " " + resp.reason + "\r\n")
 		resp.header.endToEnd().write(cc.bw)
@@ -683,7 +632,8 @@ func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, erro
 // request body was sent: it ends the client connection.
 func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up *upstream, early bool) (keep, upKeep bool) {
 	w := cc.bw
-	keep = req.minor == 1 && !early && !req.header.hasToken("Connection", "close")
+	keep = !early && !req.header.hasToken("Connection", "close") &&
+		(req.minor == 1 || req.header.hasToken("Connection", "keep-alive"))
 	upKeep = resp.minor == 1 && !resp.header.hasToken("Connection", "close") && f.kind != closeBody
 	chunkedOut := false
 
@@ -698,7 +648,9 @@ func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up 
 		if cl := resp.header.get("Content-Length"); cl != "" && resp.status >= 200 && resp.status != 204 {
 			w.WriteString("Content-Length: " + cl + "\r\n")
 		}
-	case keep:
+	case req.minor == 1:
+		// Chunked even when the connection ends after it: a body cut
+		// short upstream then never looks complete.
 		chunkedOut = true
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 		if f.kind == chunkedBody {
@@ -714,8 +666,11 @@ func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up 
 	default:
 		keep = false // an HTTP/1.0 client reads to the connection's end
 	}
-	if !keep {
+	switch {
+	case !keep:
 		w.WriteString("Connection: close\r\n")
+	case req.minor == 0:
+		w.WriteString("Connection: keep-alive\r\n")
 	}
 	w.WriteString("\r\n")
 

@@ -83,6 +83,7 @@ type Server struct {
 	dialer   net.Dialer
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
+	idle  idlePool       // upstream connections between requests
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context

@@ -195,6 +195,10 @@ type headReader struct {
 	br   *bufio.Reader
 	left int
 	crlf bool // lines must end in CRLF (chunk-size lines); else LF will do
+	// lenient reads a response's fields as RFC 9112 §5 tells a proxy to:
+	// whitespace before the colon is removed, and a folded line joins the
+	// one before it with a space. Requests get 400 for either.
+	lenient bool
 }
 
 // line returns the next line without its CRLF (or bare LF). It returns
@@ -251,9 +255,18 @@ func (r *headReader) fields() (header, error) {
 			return nil, errHeadTooLarge
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, syntaxError("obsolete line folding in a header field")
+			if !r.lenient || len(h) == 0 {
+				return nil, syntaxError("obsolete line folding in a header field")
+			}
+			if v := trimOWS(line); !hasCTL(v) {
+				h[len(h)-1].value += " " + v
+				continue
+			}
 		}
 		name, value, ok := strings.Cut(line, ":")
+		if ok && r.lenient {
+			name = strings.TrimRight(name, " \t")
+		}
 		if !ok || !validToken(name) {
 			return nil, syntaxErrorf("malformed header line %q", clip(line))
 		}
@@ -332,6 +345,9 @@ func parseVersion(proto string) (int, error) {
 	case "HTTP/1.0":
 		return 0, nil
 	}
+	if len(proto) == 8 && strings.HasPrefix(proto, "HTTP/1.") && isDigit(proto[7]) {
+		return 1, nil // a later HTTP/1.x is answered as HTTP/1.1 (RFC 9110 §6.2)
+	}
 	if len(proto) == 8 && strings.HasPrefix(proto, "HTTP/") && proto[6] == '.' && isDigit(proto[5]) && isDigit(proto[7]) {
 		return 0, &statusError{505, "HTTP version " + proto[5:] + " is not supported; the proxy speaks HTTP/1.1"}
 	}
@@ -350,7 +366,7 @@ type response struct {
 
 // readResponseHead reads an upstream server's response head.
 func readResponseHead(br *bufio.Reader) (*response, error) {
-	r := headReader{br: br, left: maxHeadBytes}
+	r := headReader{br: br, left: maxHeadBytes, lenient: true}
 	line, err := r.line()
 	if err != nil {
 		return nil, err

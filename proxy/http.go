@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -418,23 +419,26 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	// early 413 or 401): the answer then ends the connection. The body
 	// copy may simply not have reported yet: it gets a moment.
 	early := !x.waitBody(bodyGrace)
-	keep, upKeep := cc.writeResponse(req, resp, respF, up, early)
+	// The upstream connection goes back to the pool as soon as its
+	// response has been read, before the client sees the end of it: a
+	// client that opens its next connection at once finds it there.
+	upKeep := !early && upgrade == "" && resp.minor == 1 && respF.kind != closeBody &&
+		!resp.header.hasToken("Connection", "close")
+	release := func() {
+		if u := x.up.Swap(nil); u != nil && upKeep {
+			cc.up = nil
+			s.putIdle(u)
+		}
+	}
+	keep := cc.writeResponse(req, resp, respF, up, early, release)
 	if early {
 		cc.lingerClose(x)
 		return false
 	}
 	if !cc.stopWatch(x) {
-		keep, upKeep = false, false
+		keep = false
 	}
-	if upgrade != "" {
-		upKeep = false // the server kept the connection for an upgrade
-	}
-	if upKeep {
-		cc.up = nil
-		s.putIdle(up)
-	} else {
-		cc.dropUpstream()
-	}
+	cc.dropUpstream() // unless released to the pool
 	return keep
 }
 
@@ -455,6 +459,10 @@ func replayable(req *request) bool {
 // connection too, so that neither the origin nor the proxy waits for a
 // client that has gone (net/http cancels the request then).
 type exchange struct {
+	// up is the upstream connection until the response is complete;
+	// whoever takes it first (a watch that gives up, or the release to
+	// the pool) decides its fate.
+	up        atomic.Pointer[upstream]
 	bodyDone  chan struct{} // closed once the body is copied, or failed
 	bodyErr   error
 	done      chan struct{} // closed when the goroutine ends
@@ -463,16 +471,17 @@ type exchange struct {
 
 func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 	x := &exchange{bodyDone: make(chan struct{}), done: make(chan struct{})}
+	x.up.Store(up)
 	go func() {
 		defer close(x.done)
 		if f.hasContent() {
 			body := newBodyReader(cc.br, f)
-			x.bodyErr = copyBody(up.bw, body, f.kind != fixedBody)
+			x.bodyErr = copyBody(up.bw, body, f.kind != fixedBody, nil)
 			if body.err != nil && body.err != io.EOF {
 				// The client broke off its request: the origin must
 				// not wait for the rest. (A failed write upstream
 				// leaves the connection, which may carry an answer.)
-				up.close()
+				x.abort()
 			}
 		}
 		close(x.bodyDone)
@@ -482,10 +491,17 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 		}
 		if _, err := cc.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			x.clientErr = err
-			up.close()
+			x.abort()
 		}
 	}()
 	return x
+}
+
+// abort closes the upstream connection, unless it went back to the pool.
+func (x *exchange) abort() {
+	if u := x.up.Swap(nil); u != nil {
+		u.close()
+	}
 }
 
 // bodyGrace is how long a response waits for the request body's copy to
@@ -627,14 +643,13 @@ func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, erro
 // the proxy's own framing, then the body as it arrives, flushed after
 // every read. A body that cannot be copied to its end aborts the client
 // connection, so that a truncated body never looks complete. It reports
-// whether the client connection and the upstream connection may carry
-// another request. early marks an answer that came before the whole
-// request body was sent: it ends the client connection.
-func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up *upstream, early bool) (keep, upKeep bool) {
+// whether the client connection may carry another request. early marks an
+// answer that came before the whole request body was sent: it ends the
+// client connection. release runs when the upstream's part is complete.
+func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up *upstream, early bool, release func()) (keep bool) {
 	w := cc.bw
 	keep = !early && !req.header.hasToken("Connection", "close") &&
 		(req.minor == 1 || req.header.hasToken("Connection", "keep-alive"))
-	upKeep = resp.minor == 1 && !resp.header.hasToken("Connection", "close") && f.kind != closeBody
 	chunkedOut := false
 
 	w.WriteString("HTTP/1.1 " + strconv.Itoa(resp.status) + " " + resp.reason + "\r\n")
@@ -674,12 +689,11 @@ func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up 
 	}
 	w.WriteString("\r\n")
 
-	body := newBodyReader(up.br, f)
-	if err := copyBody(w, body, chunkedOut); err != nil {
+	if err := copyBody(w, newBodyReader(up.br, f), chunkedOut, release); err != nil {
 		cc.c.Close()
-		return false, false
+		return false
 	}
-	return keep, upKeep
+	return keep
 }
 
 // copyBufPool holds the buffers copyBody copies with, so that a body
@@ -694,23 +708,28 @@ var copyBufPool = sync.Pool{New: func() any {
 // upload) moves as it arrives. Nothing bounds how long it may take. The
 // error is the first from reading body or writing w; when chunked, the
 // last chunk (with body's trailer) is written only after a complete body.
-func copyBody(w *bufio.Writer, body *bodyReader, chunked bool) error {
+// onEnd, if set, runs once body is complete, before its last bytes are
+// written.
+func copyBody(w *bufio.Writer, body *bodyReader, chunked bool, onEnd func()) error {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
 	for {
 		n, rerr := body.Read(buf)
+		// The body has ended when the reader says so, or has already
+		// noted its end along with the last bytes.
+		end := rerr == io.EOF || rerr == nil && body.err == io.EOF
+		if end && onEnd != nil {
+			onEnd() // before the reader of w can see the end
+		}
 		if n > 0 {
 			if chunked {
 				writeChunk(w, buf[:n])
 			} else {
 				w.Write(buf[:n])
 			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
 		}
-		if rerr == io.EOF {
+		if end {
 			if chunked {
 				writeLastChunk(w, body.trailer)
 			}
@@ -718,6 +737,9 @@ func copyBody(w *bufio.Writer, body *bodyReader, chunked bool) error {
 		}
 		if rerr != nil {
 			return rerr
+		}
+		if err := w.Flush(); err != nil {
+			return err
 		}
 	}
 }

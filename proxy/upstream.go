@@ -74,10 +74,14 @@ func (s *Server) putIdle(u *upstream) {
 
 func (s *Server) watchIdle(u *upstream) {
 	_, err := u.br.Peek(1)
-	u.idle <- err
+	// Out of the pool before anyone hears of it: once takeIdle has the
+	// result, u may be back in the pool for its next idle spell, which
+	// this watch must not end.
 	if s.idle.remove(u) {
 		u.close() // not taken: it died, spoke unasked, or expired
+		return
 	}
+	u.idle <- err
 }
 
 // remove takes u out of the pool and reports whether it was there.

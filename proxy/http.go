@@ -116,7 +116,25 @@ func requestURL(req *request) string {
 	if req.method == "CONNECT" {
 		return "https://" + req.target
 	}
-	return req.target
+	return withoutUserinfo(req.target)
+}
+
+// withoutUserinfo is an absolute URI without the credentials it may carry
+// before its host ("http://user:pw@host/" gives "http://host/"): they are
+// neither logged nor forwarded.
+func withoutUserinfo(target string) string {
+	scheme, rest, ok := strings.Cut(target, "://")
+	if !ok {
+		return target
+	}
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	if i := strings.LastIndexByte(rest[:end], '@'); i >= 0 {
+		return scheme + "://" + rest[i+1:]
+	}
+	return target
 }
 
 // targetHost is the host a request is logged with, best effort.
@@ -198,6 +216,9 @@ type absTarget struct {
 
 // parseAbsolute splits "scheme://authority/path?query".
 func parseAbsolute(target string) (absTarget, error) {
+	// Credentials in the URL are dropped, as net/http's transport did;
+	// the host is what follows the last "@" before the path.
+	target = withoutUserinfo(target)
 	scheme, rest, ok := strings.Cut(target, "://")
 	if !ok || !validToken(scheme) {
 		return absTarget{}, fmt.Errorf("parse request target %q: not an absolute URI", clip(target))
@@ -206,13 +227,7 @@ func parseAbsolute(target string) (absTarget, error) {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		t.authority, t.path = rest[:i], rest[i:]
 	}
-	// Credentials in the URL are dropped, as net/http's transport did;
-	// the host is what follows the last "@".
-	if i := strings.LastIndexByte(t.authority, '@'); i >= 0 {
-		t.authority = t.authority[i+1:]
-	}
-	switch {
-	case strings.Contains(t.path, "#"):
+	if strings.Contains(t.path, "#") {
 		return absTarget{}, fmt.Errorf("parse request target %q: a fragment is not part of a request", clip(target))
 	}
 	return t, nil
@@ -294,7 +309,7 @@ func upstreamRefusal(err error) (outcome, int, string) {
 // client connection may carry another request.
 func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	s := cc.s
-	url := req.target
+	url := withoutUserinfo(req.target)
 	fail := func(o outcome, status int, host, body string, err error) bool {
 		s.logHTTPReason(o, req.method, status, host, url, start, err)
 		return cc.answer(req, status, body)
@@ -335,7 +350,8 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		return fail(failed, 400, host, "fence proxy: upgrade over "+t.scheme+" is not supported; use CONNECT\n", nil)
 	}
 
-	key := t.scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
+	// The pool key ignores case and a trailing dot, as the rules and DNS do.
+	key := t.scheme + "://" + net.JoinHostPort(strings.ToLower(strings.TrimSuffix(host, ".")), strconv.Itoa(port))
 	var (
 		resp *response
 		x    *exchange
@@ -425,7 +441,10 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	upKeep := !early && upgrade == "" && resp.minor == 1 && respF.kind != closeBody &&
 		!resp.header.hasToken("Connection", "close")
 	release := func() {
-		if u := x.up.Swap(nil); u != nil && upKeep {
+		if !upKeep {
+			return
+		}
+		if u := x.up.Swap(nil); u != nil {
 			cc.up = nil
 			s.putIdle(u)
 		}
@@ -559,7 +578,16 @@ func (cc *clientConn) lingerClose(x *exchange) {
 		_ = cw.CloseWrite()
 	}
 	_ = cc.c.SetReadDeadline(time.Now().Add(lingerTimeout))
-	<-x.bodyDone
+	t := time.NewTimer(lingerTimeout)
+	select {
+	case <-x.bodyDone:
+	case <-t.C:
+		// The copy is stuck writing to an origin that stopped reading.
+		x.abort()
+		cc.dropUpstream()
+		<-x.bodyDone
+	}
+	t.Stop()
 	if x.bodyErr != nil {
 		_, _ = io.CopyN(io.Discard, cc.br, lingerBytes)
 	}

@@ -91,12 +91,22 @@ func (p *idlePool) remove(u *upstream) bool {
 	list := p.conns[u.key]
 	for i, v := range list {
 		if v == u {
-			p.conns[u.key] = append(list[:i], list[i+1:]...)
+			p.set(u.key, append(list[:i], list[i+1:]...))
 			p.n--
 			return true
 		}
 	}
 	return false
+}
+
+// set stores the list for key; an empty list leaves no key behind (a
+// client can make up any number of keys).
+func (p *idlePool) set(key string, list []*upstream) {
+	if len(list) == 0 {
+		delete(p.conns, key)
+		return
+	}
+	p.conns[key] = list
 }
 
 // takeIdle returns a pooled connection to key that rules allowed and that
@@ -111,7 +121,7 @@ func (s *Server) takeIdle(key string, rules *Rules) *upstream {
 			return nil
 		}
 		u := list[len(list)-1]
-		p.conns[key] = list[:len(list)-1]
+		p.set(key, list[:len(list)-1])
 		p.n--
 		p.mu.Unlock()
 		// Stop the watch: usable only if the watching read was

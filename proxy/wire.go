@@ -20,7 +20,8 @@ import (
 // (net/http's default limit).
 const maxHeadBytes = 1 << 20
 
-// maxFields bounds the number of fields in one head or trailer.
+// maxFields bounds the number of field lines (folded ones included) in
+// one head or trailer.
 const maxFields = 4096
 
 // maxChunkLine bounds a chunk-size line, extensions included.
@@ -239,7 +240,20 @@ func (r *headReader) trimEOL(s string) (string, error) {
 
 // fields reads header fields up to the empty line that ends them.
 func (r *headReader) fields() (header, error) {
-	var h header
+	var (
+		h     header
+		lines int
+		fold  []string // folded continuations of h's last field
+	)
+	// join ends a folded field: its pieces are joined once, so that many
+	// folded lines cost linear time.
+	join := func() {
+		if len(fold) > 0 {
+			f := &h[len(h)-1]
+			f.value = trimOWS(f.value + " " + strings.Join(fold, " "))
+			fold = fold[:0]
+		}
+	}
 	for {
 		line, err := r.line()
 		if err == io.EOF {
@@ -249,20 +263,23 @@ func (r *headReader) fields() (header, error) {
 			return nil, err
 		}
 		if line == "" {
+			join()
 			return h, nil
 		}
-		if len(h) == maxFields {
+		if lines++; lines > maxFields {
 			return nil, errHeadTooLarge
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if !r.lenient || len(h) == 0 {
+			v := trimOWS(line)
+			if !r.lenient || len(h) == 0 || hasCTL(v) {
 				return nil, syntaxError("obsolete line folding in a header field")
 			}
-			if v := trimOWS(line); !hasCTL(v) {
-				h[len(h)-1].value += " " + v
-				continue
+			if v != "" {
+				fold = append(fold, v)
 			}
+			continue
 		}
+		join()
 		name, value, ok := strings.Cut(line, ":")
 		if ok && r.lenient {
 			name = strings.TrimRight(name, " \t")

@@ -223,3 +223,24 @@ func FuzzChunkedBody(f *testing.F) {
 		}
 	})
 }
+
+// Folded response lines are joined in linear time and count toward the
+// field limit (each used to copy the whole value: quadratic in a head).
+func TestFoldedResponseFields(t *testing.T) {
+	head := func(n int) string {
+		return "HTTP/1.1 200 OK\r\nX-Fold: a\r\n" + strings.Repeat(" b\r\n \r\n", n/2) + "Content-Length: 0\r\n\r\n"
+	}
+	resp, err := readResponseHead(bufio.NewReader(strings.NewReader(head(4000))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a" + strings.Repeat(" b", 2000); resp.header.get("X-Fold") != want || resp.header.get("Content-Length") != "0" {
+		t.Fatalf("folded value %.40q..., fields %d", resp.header.get("X-Fold"), len(resp.header))
+	}
+	if _, err := readResponseHead(bufio.NewReader(strings.NewReader(head(2 * maxFields)))); err != errHeadTooLarge {
+		t.Fatalf("%d folded lines: %v, want the field limit", 2*maxFields, err)
+	}
+	if _, err := readRequestHead(bufio.NewReader(strings.NewReader("GET http://a/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n"))); err == nil {
+		t.Fatal("a folded request field was accepted")
+	}
+}

@@ -438,3 +438,66 @@ func newCountingTLSServer(t *testing.T) countingTLSServer {
 	_, port := hostPort(t, up.Listener.Addr().String())
 	return countingTLSServer{port: port, roots: up.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, conns: &n}
 }
+
+// A 502 for a request without a body keeps the client connection, every
+// time (the body copy's state was once read before it was known).
+func TestBadGatewayKeepsConnection(t *testing.T) {
+	up := tcpServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/bad" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	_, port := hostPort(t, up)
+	p := appProxy(t, port)
+	c := dialRaw(t, p.httpAddr)
+	br := bufio.NewReader(c)
+	for i := 0; i < 20; i++ {
+		for _, path := range []string{"/bad", "/ok"} {
+			io.WriteString(c, "GET http://app.test:"+port+path+" HTTP/1.1\r\nHost: app.test\r\n\r\n")
+			resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+			if err != nil {
+				t.Fatalf("round %d %s: %v", i, path, err)
+			}
+			body := readBody(t, resp)
+			if want := map[string]int{"/bad": 502, "/ok": 200}[path]; resp.StatusCode != want || resp.Close {
+				t.Fatalf("round %d %s: %d %q (close %v), want %d on a kept connection", i, path, resp.StatusCode, body, resp.Close, want)
+			}
+		}
+	}
+}
+
+// A request body the proxy cannot read gets 400 naming the problem, and
+// the origin is not left waiting for the rest.
+func TestMalformedRequestBody(t *testing.T) {
+	got := make(chan error, 1)
+	up := tcpServer(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err == nil {
+			_, err = io.ReadAll(req.Body)
+		}
+		got <- err
+	})
+	_, port := hostPort(t, up)
+	p := appProxy(t, port)
+	resp, body := p.roundTrip(t, "POST http://app.test:"+port+"/ HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\nworld\r\n0\r\n\r\n", "POST")
+	if resp.StatusCode != 400 || !strings.Contains(body, "read request body") || !strings.Contains(body, "bare LF") {
+		t.Errorf("got %d %q, want 400 naming the bare LF", resp.StatusCode, body)
+	}
+	select {
+	case err := <-got:
+		if err == nil {
+			t.Error("the origin read a complete body")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the origin is still waiting for the body")
+	}
+}

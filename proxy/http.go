@@ -356,12 +356,17 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		resp *response
 		x    *exchange
 	)
-	// failSent answers 502 once the request has gone upstream.
+	// failSent answers once the request has gone upstream and no response
+	// came: 400 if the client's body was at fault, else 502.
 	failSent := func(err error) bool {
-		s.logHTTPReason(failed, req.method, 502, host, url, start, err)
-		body := "fence proxy: read response: " + err.Error() + "\n"
+		status, what := 502, "read response"
+		if !x.waitBody(bodyGrace) && x.requestErr != nil {
+			status, what, err = 400, "read request body", x.requestErr
+		}
+		s.logHTTPReason(failed, req.method, status, host, url, start, err)
+		body := "fence proxy: " + what + ": " + err.Error() + "\n"
 		if !x.bodySent() {
-			cc.writeText(req, 502, body, false)
+			cc.writeText(req, status, body, false)
 			cc.lingerClose(x)
 			return false
 		}
@@ -369,7 +374,7 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		if !cc.stopWatch(x) {
 			return false
 		}
-		return cc.answer(req, 502, body)
+		return cc.answer(req, status, body)
 	}
 	for attempt := 0; ; attempt++ {
 		up, reused, err := cc.upstreamFor(key, t.scheme == "https", host, port)
@@ -378,12 +383,17 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 			return fail(o, status, host, body, err)
 		}
 		writeRequestHead(up.bw, req, t, bodyF, upgrade)
-		if err := up.bw.Flush(); err != nil {
-			cc.dropUpstream()
-			if reused && attempt == 0 {
-				continue // nothing of the request was consumed yet
+		// The head goes out now unless body bytes came with it: then the
+		// body copy sends both in one write. (Without them, the client
+		// may be waiting for a 100 Continue.)
+		if !bodyF.hasContent() || cc.br.Buffered() == 0 {
+			if err := up.bw.Flush(); err != nil {
+				cc.dropUpstream()
+				if reused && attempt == 0 {
+					continue // nothing of the request was consumed yet
+				}
+				return fail(failed, 502, host, "fence proxy: send request: "+err.Error()+"\n", err)
 			}
-			return fail(failed, 502, host, "fence proxy: send request: "+err.Error()+"\n", err)
 		}
 		x = cc.startExchange(up, bodyF)
 		resp, err = cc.finalResponse(req, up)
@@ -481,29 +491,37 @@ type exchange struct {
 	// up is the upstream connection until the response is complete;
 	// whoever takes it first (a watch that gives up, or the release to
 	// the pool) decides its fate.
-	up        atomic.Pointer[upstream]
-	bodyDone  chan struct{} // closed once the body is copied, or failed
-	bodyErr   error
-	done      chan struct{} // closed when the goroutine ends
-	clientErr error         // what ended the watch, if not stopWatch
+	up         atomic.Pointer[upstream]
+	bodyDone   chan struct{} // closed once the body is copied, or failed
+	bodyErr    error
+	requestErr error         // the client's body could not be read: cut short or malformed
+	done       chan struct{} // closed when the goroutine ends
+	clientErr  error         // what ended the watch, if not stopWatch
 }
 
 func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 	x := &exchange{bodyDone: make(chan struct{}), done: make(chan struct{})}
 	x.up.Store(up)
+	if !f.hasContent() {
+		close(x.bodyDone) // nothing to send: not a moment of doubt
+	}
 	go func() {
 		defer close(x.done)
 		if f.hasContent() {
 			body := newBodyReader(cc.br, f)
 			x.bodyErr = copyBody(up.bw, body, f.kind != fixedBody, nil)
 			if body.err != nil && body.err != io.EOF {
-				// The client broke off its request: the origin must
-				// not wait for the rest. (A failed write upstream
-				// leaves the connection, which may carry an answer.)
+				x.requestErr = body.err
+			}
+			close(x.bodyDone)
+			if x.requestErr != nil {
+				// The client broke off or garbled its request: the
+				// origin must not wait for the rest. (A failed write
+				// upstream leaves the connection, which may carry an
+				// answer.)
 				x.abort()
 			}
 		}
-		close(x.bodyDone)
 		if x.bodyErr != nil {
 			x.clientErr = x.bodyErr
 			return

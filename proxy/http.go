@@ -32,9 +32,9 @@ const blockedBody = "Connection blocked by network allowlist\n"
 //   - Absolute-URI requests for http and https (serveForward): decided,
 //     stripped of hop-by-hop fields, re-framed and sent on a connection
 //     from Server.dial (with TLS for https; axios sends https requests
-//     this way). Interim 1xx answers are passed on, the response is
-//     streamed back with a flush after every read, and a 101 answer to an
-//     Upgrade request turns the exchange into a relay.
+//     this way). A 100 Continue the client asked for is passed on, the
+//     response is streamed back with a flush after every read, and a 101
+//     answer to an Upgrade request turns the exchange into a relay.
 //   - Anything else is not a proxy request and gets 400.
 //
 // Upstream connections wait between requests in the Server's idle pool
@@ -360,8 +360,9 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	// came: 400 if the client's body was at fault, else 502.
 	failSent := func(err error) bool {
 		status, what := 502, "read response"
-		if !x.waitBody(bodyGrace) && x.requestErr != nil {
-			status, what, err = 400, "read request body", x.requestErr
+		x.waitBody(bodyGrace)
+		if rerr := x.requestFailed(); rerr != nil {
+			status, what, err = 400, "read request body", rerr
 		}
 		s.logHTTPReason(failed, req.method, status, host, url, start, err)
 		body := "fence proxy: " + what + ": " + err.Error() + "\n"
@@ -558,6 +559,17 @@ func (x *exchange) waitBody(d time.Duration) bool {
 	return x.bodySent()
 }
 
+// requestFailed returns why the client's body could not be read, once the
+// copy is over, or nil.
+func (x *exchange) requestFailed() error {
+	select {
+	case <-x.bodyDone:
+		return x.requestErr
+	default:
+		return nil
+	}
+}
+
 // bodySent reports whether the whole request body went upstream.
 func (x *exchange) bodySent() bool {
 	select {
@@ -649,7 +661,7 @@ func writeRequestHead(w *bufio.Writer, req *request, t absTarget, f framing, upg
 	w.WriteString("\r\n")
 }
 
-// maxInterim bounds the 1xx answers passed on before a final response.
+// maxInterim bounds the interim (1xx) answers read before a final response.
 const maxInterim = 16
 
 // finalResponse reads the response to req from up, passing 100 Continue
@@ -706,8 +718,8 @@ func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up 
 	case f.kind == noBody:
 		// A HEAD or 304 response's Content-Length describes the
 		// resource: passed on as the server sent it.
-		if cl := resp.header.get("Content-Length"); cl != "" && resp.status >= 200 && resp.status != 204 {
-			w.WriteString("Content-Length: " + cl + "\r\n")
+		if n, err := contentLength(resp.header); err == nil && n >= 0 && resp.status >= 200 && resp.status != 204 {
+			w.WriteString("Content-Length: " + strconv.FormatInt(n, 10) + "\r\n")
 		}
 	case req.minor == 1:
 		// Chunked even when the connection ends after it: a body cut

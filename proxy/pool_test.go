@@ -355,3 +355,30 @@ func TestPoolSetRulesCloseRace(t *testing.T) {
 	}
 	t.Logf("%d upstream connections", conns.Load())
 }
+
+// SetRules closes the pooled connections the old rules allowed.
+func TestSetRulesClosesPooled(t *testing.T) {
+	closed := make(chan struct{})
+	up := tcpServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				close(closed)
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	_, port := hostPort(t, up)
+	p := appProxy(t, port)
+	resp, body := p.roundTrip(t, "GET http://app.test:"+port+"/ HTTP/1.1\r\nHost: app.test\r\n\r\n", "GET")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	p.SetRules(mustRules(t, []string{"app.test:" + port}, nil))
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pooled connection is still open 5s after SetRules")
+	}
+}

@@ -93,7 +93,7 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
-	conns     map[io.Closer]struct{} // upstream and hijacked client connections
+	conns     map[io.Closer]struct{} // client and upstream connections
 }
 
 // New returns a Server for o. It starts nothing; call ServeHTTP and
@@ -138,9 +138,10 @@ func (s *Server) Rules() *Rules { return s.rules.Load() }
 // SetRules replaces the policy. Connections already established keep going;
 // every new connection and request is decided by r.
 func (s *Server) SetRules(r *Rules) {
-	// Every request is decided anew; a kept upstream connection that the
-	// old rules allowed is dropped at its next use (upstreamFor).
 	s.rules.Store(r)
+	// Every request is decided anew anyway; pooled upstream connections,
+	// which the old rules allowed, are closed rather than left idle.
+	s.idle.closeAll()
 }
 
 // ServeHTTP serves the HTTP proxy on ln until ln is closed or Close is

@@ -109,6 +109,19 @@ func (p *idlePool) set(key string, list []*upstream) {
 	p.conns[key] = list
 }
 
+// closeAll closes every pooled connection (their watches then end).
+func (p *idlePool) closeAll() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns, p.n = nil, 0
+	p.mu.Unlock()
+	for _, list := range conns {
+		for _, u := range list {
+			u.close()
+		}
+	}
+}
+
 // takeIdle returns a pooled connection to key that rules allowed and that
 // is still usable, or nil.
 func (s *Server) takeIdle(key string, rules *Rules) *upstream {

@@ -384,10 +384,12 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 			return fail(o, status, host, body, err)
 		}
 		writeRequestHead(up.bw, req, t, bodyF, upgrade)
-		// The head goes out now unless body bytes came with it: then the
-		// body copy sends both in one write. (Without them, the client
-		// may be waiting for a 100 Continue.)
-		if !bodyF.hasContent() || cc.br.Buffered() == 0 {
+		// The head goes out now unless a fixed-length body's bytes came
+		// with it: then the body copy sends both in one write. (Without
+		// them the client may be waiting for a 100 Continue; and buffered
+		// chunked bytes may end mid-chunk, where the copy would wait for
+		// more before sending anything.)
+		if bodyF.kind != fixedBody || cc.br.Buffered() == 0 {
 			if err := up.bw.Flush(); err != nil {
 				cc.dropUpstream()
 				if reused && attempt == 0 {
@@ -527,9 +529,16 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 			x.clientErr = x.bodyErr
 			return
 		}
-		if _, err := cc.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			x.clientErr = err
-			x.abort()
+		// Pipelined bytes do not end the watch: it reads on, into the
+		// buffer only, until the buffer is full.
+		for n := 1; n <= cc.br.Size(); n = cc.br.Buffered() + 1 {
+			if _, err := cc.br.Peek(n); err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) && err != bufio.ErrBufferFull {
+					x.clientErr = err
+					x.abort()
+				}
+				return
+			}
 		}
 	}()
 	return x

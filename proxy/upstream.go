@@ -115,11 +115,15 @@ func (p *idlePool) closeAll() {
 	conns := p.conns
 	p.conns, p.n = nil, 0
 	p.mu.Unlock()
-	for _, list := range conns {
-		for _, u := range list {
-			u.close()
+	// Closing a TLS connection writes close_notify, which may wait: not
+	// on the caller's time.
+	go func() {
+		for _, list := range conns {
+			for _, u := range list {
+				u.close()
+			}
 		}
-	}
+	}()
 }
 
 // takeIdle returns a pooled connection to key that rules allowed and that

@@ -122,14 +122,24 @@ var hopHeaders = [...]string{
 
 // endToEnd returns h without hop-by-hop and framing fields.
 func (h header) endToEnd() header {
-	var named map[string]bool // lower case; a set, so that the cost stays linear
-	h.tokens("Connection", func(tok string) bool {
-		if named == nil {
-			named = make(map[string]bool)
+	// Only names of fields present can matter: the set stays as small as
+	// the head's field count, however long Connection is.
+	var named map[string]bool // lower case
+	if h.has("Connection") {
+		present := make(map[string]bool, len(h))
+		for _, f := range h {
+			present[strings.ToLower(f.name)] = true
 		}
-		named[strings.ToLower(tok)] = true
-		return true
-	})
+		h.tokens("Connection", func(tok string) bool {
+			if l := strings.ToLower(tok); present[l] {
+				if named == nil {
+					named = make(map[string]bool)
+				}
+				named[l] = true
+			}
+			return true
+		})
+	}
 	out := make(header, 0, len(h))
 	for _, f := range h {
 		if !isHop(f.name) && (named == nil || !named[strings.ToLower(f.name)]) {

@@ -142,10 +142,17 @@ func exampleProxy(t *testing.T, port string) *testProxy {
 func (p *testProxy) roundTrip(t *testing.T, raw, method string) (*http.Response, string) {
 	t.Helper()
 	c := dialRaw(t, p.httpAddr)
+	return sendOn(t, c, bufio.NewReader(c), raw, method)
+}
+
+// sendOn writes raw on the kept connection c, read through br, and reads
+// one response to method with its body.
+func sendOn(t testing.TB, c net.Conn, br *bufio.Reader, raw, method string) (*http.Response, string) {
+	t.Helper()
 	io.WriteString(c, raw)
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
 	if err != nil {
-		t.Fatalf("read response to %q: %v", raw, err)
+		t.Fatalf("read response to %.60q: %v", raw, err)
 	}
 	return resp, readBody(t, resp)
 }

@@ -54,9 +54,22 @@ func TestSecCapabilitiesAndFilters(t *testing.T) {
 				t.Errorf("PID 1: %q, want no capabilities", l)
 			}
 		}
-		// The command keeps the runner's identity.
+		// The command keeps the runner's identity: root keeps every id
+		// mapped to itself, a user only its own uid and gid.
 		if uids := strings.Fields(st["Uid"]); len(uids) == 0 || uids[0] != strconv.Itoa(s.r.uid) {
 			t.Errorf("Uid %q inside, want %d", st["Uid"], s.r.uid)
+		}
+		if gids := strings.Fields(st["Gid"]); len(gids) == 0 || gids[0] != strconv.Itoa(s.r.gid) {
+			t.Errorf("Gid %q inside, want %d", st["Gid"], s.r.gid)
+		}
+		maps := strings.Fields(s.mustRun("--", "cat", "/proc/self/uid_map", "/proc/self/gid_map").stdout)
+		want := []string{"0", "0", "4294967295", "0", "0", "4294967295"}
+		if !s.r.root() {
+			u, g := strconv.Itoa(s.r.uid), strconv.Itoa(s.r.gid)
+			want = []string{u, u, "1", g, g, "1"}
+		}
+		if strings.Join(maps, " ") != strings.Join(want, " ") {
+			t.Errorf("uid_map and gid_map inside: %q, want %q", maps, want)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,12 +15,12 @@ const CloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 
 // initCaps are the capabilities the init stage needs inside its user
-// namespace when the caller is not root: mounts and pivot_root (SYS_ADMIN),
-// lo (NET_ADMIN), dropping the bounding set (SETPCAP), creating mount points
-// in directories it does not own (DAC_OVERRIDE), and devpts/dev binds
-// (MKNOD is not needed: we bind host device nodes). SYS_PTRACE is what the
-// guard's ptracer keeps, alone, to read a non-dumpable caller's memory (see
-// nsexec/ptrace_linux.go).
+// namespace, and all it gets, whoever the caller (see forkInit): mounts and
+// pivot_root (SYS_ADMIN), lo (NET_ADMIN), dropping the bounding set
+// (SETPCAP), creating mount points in directories it does not own
+// (DAC_OVERRIDE), and devpts/dev binds (MKNOD is not needed: we bind host
+// device nodes). SYS_PTRACE is what the guard's ptracer keeps, alone, to
+// read a non-dumpable caller's memory (see nsexec/ptrace_linux.go).
 var initCaps = []uintptr{
 	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
 	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT, unix.CAP_SYS_PTRACE,
@@ -71,55 +70,20 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 	parent := os.NewFile(uintptr(fds[0]), "fence-control")
 	child := os.NewFile(uintptr(fds[1]), "fence-control-child")
 
-	uid, gid := os.Getuid(), os.Getgid()
-	attr := &syscall.SysProcAttr{
-		Cloneflags: CloneFlags,
-		// The init stage dies with the supervisor; the kernel then kills the
-		// whole PID namespace.
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if !hostNetwork {
-		attr.Cloneflags |= unix.CLONE_NEWNET
-	}
-	if uid == 0 {
-		// Root keeps the identity mapping of every id, so file ownership
-		// looks the same inside. The command still ends up with no
-		// capabilities (bounding set emptied by the init stage).
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
-		attr.GidMappingsEnableSetgroups = true
-	} else {
-		// An unprivileged caller can map only itself. uid→uid keeps the
-		// command's identity; the init stage gets its capabilities as
-		// ambient ones, which survive the execve of /proc/self/exe.
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
-		attr.AmbientCaps = initCaps
-	}
-
 	// The files stay referenced until the fork (runtime.KeepAlive below):
-	// only their numbers go into the ProcAttr, and a finalizer must not
-	// close them first.
+	// only their numbers go to the child, and a finalizer must not close
+	// them first.
 	stdio := [3]*os.File{orStd(stdin, os.Stdin), orStd(stdout, os.Stdout), orStd(stderr, os.Stderr)}
-	// syscall.ForkExec, not os/exec: any os.Process makes the os package
-	// probe pidfd support once per process by forking a throwaway child,
-	// a fraction of a millisecond on every sandbox start.
-	pattr := &syscall.ProcAttr{
-		// GOMAXPROCS=1: the init stage is single-threaded work; fewer Ps
-		// start faster. The collector keeps its default: set-up allocates
-		// far less than the runtime's 4 MB first goal, and turning it off
-		// would need runtime/debug to turn it back on, a package whose place
-		// in the initialisation order would make the init stage wait for
-		// most of the supervisor's packages (cmd/fence/internal/stage).
-		// The command's environment travels in the policy.
-		Env: []string{"GOMAXPROCS=1"},
+	spec := initSpec{
+		hostNetwork: hostNetwork,
+		uid:         os.Getuid(),
+		gid:         os.Getgid(),
 		// The control socket becomes fd 3 (ControlFD).
-		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), child.Fd()},
-		Sys:   attr,
+		files: [4]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()), int(child.Fd())},
 	}
-	args := []string{InitArg0, NetArg}
+	spec.args = []string{InitArg0, NetArg}
 	if hostNetwork {
-		args = args[:1]
+		spec.args = spec.args[:1]
 	}
 	c := &Child{Ctrl: parent, HostNetwork: hostNetwork, T0: Now(),
 		spawned: make(chan error, 1), release: make(chan struct{})}
@@ -133,7 +97,7 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 		runtime.LockOSThread()
 	}
 	if unix.Gettid() == unix.Getpid() {
-		pid, err := syscall.ForkExec("/proc/self/exe", args, pattr)
+		pid, err := forkInit(&spec)
 		if !inInit {
 			runtime.UnlockOSThread()
 		}
@@ -152,7 +116,7 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 	// exits while locked ends its thread) while the sandbox runs.
 	go func() {
 		runtime.LockOSThread()
-		pid, err := syscall.ForkExec("/proc/self/exe", args, pattr)
+		pid, err := forkInit(&spec)
 		runtime.KeepAlive(stdio)
 		child.Close()
 		c.Pid = pid
@@ -182,6 +146,32 @@ func (c *Child) Wait() error {
 // the init stage has exited, never before (its Pdeathsig would kill it);
 // calls after the first do nothing.
 func (c *Child) Release() { c.once.Do(func() { close(c.release) }) }
+
+// initSpec is the init stage to start: forkInit's argument.
+type initSpec struct {
+	hostNetwork bool
+	uid, gid    int    // the caller's, mapped to themselves
+	files       [4]int // become the init stage's fds 0-3
+	args        []string
+}
+
+// initEnv is the init stage's whole environment. GOMAXPROCS=1: the init stage
+// is single-threaded work; fewer Ps start faster. The collector keeps its
+// default: set-up allocates far less than the runtime's 4 MB first goal,
+// and turning it off would need runtime/debug to turn it back on, a
+// package whose place in the initialisation order would make the init
+// stage wait for most of the supervisor's packages
+// (cmd/fence/internal/stage). The command's environment travels in the
+// policy.
+var initEnv = []string{"GOMAXPROCS=1"}
+
+// cloneFlags returns the namespaces to create for spec.
+func (spec *initSpec) cloneFlags() uintptr {
+	if spec.hostNetwork {
+		return CloneFlags
+	}
+	return CloneFlags | unix.CLONE_NEWNET
+}
 
 func orStd(f, std *os.File) *os.File {
 	if f != nil {

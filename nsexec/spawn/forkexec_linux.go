@@ -1,0 +1,35 @@
+//go:build linux && !amd64
+
+package spawn
+
+import "syscall"
+
+// forkInit creates the namespaces and execs the init stage in them with
+// syscall.ForkExec, which maps the ids before the exec. fence's own vfork
+// (vfork_linux_amd64.go) exists for amd64 only so far; on arm64 this
+// slower path does the same job.
+func forkInit(spec *initSpec) (int, error) {
+	attr := &syscall.SysProcAttr{
+		Cloneflags: spec.cloneFlags(),
+		// The init stage dies with the supervisor; the kernel then kills the
+		// whole PID namespace.
+		Pdeathsig:   syscall.SIGKILL,
+		AmbientCaps: initCaps,
+	}
+	// Root keeps the identity mapping of every id, an unprivileged caller
+	// maps only itself (see writeIDMaps on amd64).
+	if spec.uid == 0 {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappingsEnableSetgroups = true
+	} else {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: spec.uid, HostID: spec.uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: spec.gid, HostID: spec.gid, Size: 1}}
+	}
+	f := spec.files
+	return syscall.ForkExec("/proc/self/exe", spec.args, &syscall.ProcAttr{
+		Env:   initEnv,
+		Files: []uintptr{uintptr(f[0]), uintptr(f[1]), uintptr(f[2]), uintptr(f[3])},
+		Sys:   attr,
+	})
+}

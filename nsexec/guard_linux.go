@@ -143,10 +143,11 @@ func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 // thread, which the kernel wakes itself when a request comes: no epoll
 // round, no hand-off to whichever thread polls (~20 µs a request on a
 // 2-core VM against the runtime's poller, docs/benchmarking.md, "The
-// creation guard, again"). PID 1 runs with GOMAXPROCS=1, and a goroutine
-// blocked in a syscall keeps the only P until sysmon takes it back (within
-// one of its ticks, 20 µs to 10 ms), so a goroutine this loop starts for a
-// request that may block is run (runtime.Gosched) before it waits again.
+// creation guard, again"). PID 1 has two Ps (GOMAXPROCS=2, spawn's
+// initEnv), and a goroutine blocked in a syscall keeps its P until sysmon
+// takes it back (within one of its ticks, 20 µs to 10 ms); the other P may
+// be busy, so a goroutine this loop starts for a request that may block is
+// run (runtime.Gosched) before it waits again.
 // Other goroutines (the reaper, the control loop) may wait one sysmon tick
 // when they wake while the guard waits; they waited as long behind the
 // reaper's own wait4 before.

@@ -127,6 +127,62 @@ func TestHostLoopbackUnreachable(t *testing.T) {
 	}
 }
 
+// TestInitThreadsInSandboxNetns: every thread of PID 1 is in the sandbox's
+// network namespace, with the command: PID 1 creates the namespace on one
+// of its threads and moves the others in (nsexec's setup), and a thread
+// left behind in the host's would make connections for -p, or for the
+// guard, on the host. Reading another process's namespaces from outside
+// needs root (PID 1 is not dumpable).
+func TestInitThreadsInSandboxNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("reading PID 1's /proc/PID/task/*/ns/net from outside needs root: run the tests as root")
+	}
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", "readlink /proc/self/ns/net; read x; exit 0"},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	o.Stdin = r
+	p, out := start(t, o)
+	r.Close()
+	defer out.Close()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	inside := strings.TrimSpace(line)
+	host, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(inside, "net:[") || inside == host {
+		t.Fatalf("the command's network namespace is %q, the host's %q: want a namespace of its own", inside, host)
+	}
+	tasks, err := os.ReadDir("/proc/" + itoa(p.Pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) < 3 {
+		t.Fatalf("PID 1 has %d threads: the test needs the runtime's usual few to mean anything", len(tasks))
+	}
+	for _, task := range tasks {
+		ns, err := os.Readlink("/proc/" + itoa(p.Pid) + "/task/" + task.Name() + "/ns/net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ns != inside {
+			t.Errorf("thread %s of PID 1 is in network namespace %s, the command in %s", task.Name(), ns, inside)
+		}
+	}
+	w.Close()
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("exit %d %v", code, err)
+	}
+}
+
 // TestInitFailureReported: a policy the init stage cannot apply is an error
 // from Start, and the command never runs.
 func TestInitFailureReported(t *testing.T) {

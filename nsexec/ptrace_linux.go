@@ -27,8 +27,9 @@ import (
 // does runs without it, so a caller gains nothing: the guard still cannot
 // reach another process's fds or memory on its behalf.
 type ptracer struct {
-	reqs  chan ptraceReq
-	ready chan struct{} // closed once the loop holds its own thread
+	reqs     chan ptraceReq
+	ready    chan struct{} // closed once the loop holds its own thread
+	firstErr error         // startPtracer's first; read after ready
 }
 
 type ptraceReq struct {
@@ -57,23 +58,35 @@ var tracer *ptracer
 // other thread but the command's) CAP_SYS_PTRACE in its permitted set, and
 // the ptracer's thread is then one that existed when the sets were set,
 // not one whose set depends on which thread the runtime cloned it from.
-func startPtracer() *ptracer {
+//
+// first, if not nil, runs on the ptracer's thread before it serves
+// anything, with PID 1's capabilities still whole; wait returns its error.
+// That lets PID 1 do work that must run on a thread of its own (creating
+// the network namespace) without starting one more thread for it.
+func startPtracer(first func() error) *ptracer {
 	p := &ptracer{reqs: make(chan ptraceReq), ready: make(chan struct{})}
-	go p.loop(p.ready)
+	go p.loop(first)
 	return p
 }
 
-// wait returns once the ptracer's goroutine is locked to its thread. Not
-// waiting in startPtracer lets the thread start (~0.3 ms here, a hand-off
-// through the runtime's template thread) overlap with reading the policy
-// and building the mounts, instead of delaying them.
-func (p *ptracer) wait() { <-p.ready }
+// wait returns once the ptracer's goroutine is locked to its thread and
+// first has run, with first's error. Not waiting in startPtracer lets the
+// thread start (~0.3 ms here, a hand-off through the runtime's template
+// thread) and first overlap with reading the policy and building the
+// mounts, instead of delaying them.
+func (p *ptracer) wait() error {
+	<-p.ready
+	return p.firstErr
+}
 
-func (p *ptracer) loop(ready chan<- struct{}) {
+func (p *ptracer) loop(first func() error) {
 	// Never unlocked: this thread alone raises the capability, and no
 	// other goroutine may run on it.
 	runtime.LockOSThread()
-	close(ready)
+	if first != nil {
+		p.firstErr = first()
+	}
+	close(p.ready)
 	for r := range p.reqs {
 		var res ptraceResult
 		// From raise to lower, no thread may be started from this one
@@ -91,8 +104,8 @@ func (p *ptracer) loop(ready chan<- struct{}) {
 			fd, _, e = unix.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(r.path)), uintptr(r.flags), 0, 0, 0)
 		case r.local != nil:
 			// Not raw: the read can wait on a page fault of the
-			// caller's file-backed memory, and must not hold the
-			// only P meanwhile. Entering the scheduler here starts no
+			// caller's file-backed memory, and must not hold a P
+			// meanwhile. Entering the scheduler here starts no
 			// thread from this one: threads for a locked thread come
 			// from the runtime's template thread.
 			fd, _, e = unix.Syscall6(unix.SYS_PROCESS_VM_READV, uintptr(r.pid), uintptr(unsafe.Pointer(r.local)), 1,

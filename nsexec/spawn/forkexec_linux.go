@@ -10,7 +10,7 @@ import "syscall"
 // slower path does the same job.
 func forkInit(spec *initSpec) (int, error) {
 	attr := &syscall.SysProcAttr{
-		Cloneflags: spec.cloneFlags(),
+		Cloneflags: CloneFlags,
 		// The init stage dies with the supervisor; the kernel then kills the
 		// whole PID namespace.
 		Pdeathsig:   syscall.SIGKILL,

@@ -24,8 +24,8 @@ const (
 	// package cmd/fence/internal/stage's init, and package early's init
 	// skips its work.
 	InitArg0 = "fence-init"
-	// NetArg is argv[1] of an init stage in a new network namespace: it
-	// brings lo up before the policy arrives.
+	// NetArg is argv[1] of an init stage that creates a network namespace
+	// for the sandbox (and brings its lo up) before the policy arrives.
 	NetArg = "net"
 	// ProbeArg0 is argv[0] of a --linux-features probe (nsexec.Probe).
 	ProbeArg0 = "fence-probe"

@@ -133,7 +133,7 @@ func forkInit(spec *initSpec) (int, error) {
 	// capabilities: the ids are not mapped yet when the init stage execs,
 	// so exec treats it as an ordinary user, whose capabilities survive
 	// only as ambient ones.
-	pid, err := vforkExec("/proc/self/exe", spec.args, initEnv, spec.cloneFlags(), spec.files, initCaps)
+	pid, err := vforkExec("/proc/self/exe", spec.args, initEnv, CloneFlags, spec.files, initCaps)
 	if err != nil {
 		return 0, err
 	}

@@ -68,6 +68,12 @@ type Spec struct {
 	// start overlaps with config loading; Run uses it if it fits, and
 	// aborts it otherwise. Run takes ownership.
 	Pending *nsexec.Pending
+	// OwnSignals lets Run replace the handlers of the signals it forwards
+	// while the command runs (nsexec/sigfwd), as the CLI does: cheaper than
+	// os/signal, whose first use starts three threads, but a signal.Notify
+	// of the calling program's own for those signals hears nothing
+	// meanwhile. Without it Run uses os/signal.
+	OwnSignals bool
 
 	// Timeline, if set, receives one line per start-up stage with its
 	// monotonic offset from StartMono (nsexec.Now at process start).

@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"os"
 	"os/signal"
 	"slices"
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec"
 	"github.com/nsfence/fence/nsexec/landlock"
+	"github.com/nsfence/fence/nsexec/sigfwd"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,22 +22,29 @@ import (
 // that the calling process receives to it.
 func Run(s *Spec) (int, error) {
 	defer s.Abort() // a pending init stage not used below
-	// Registering a signal is a round trip to the runtime's signal-mask
-	// thread (~0.1 ms each): do it beside the policy work, not before or
-	// after it. It is complete before the command can start (see below).
-	sigs := make(chan os.Signal, 8)
+	// Catching the forwarded signals is done beside the policy work, not
+	// before or after it: with os/signal, registering a signal is a round
+	// trip to the runtime's signal-mask thread (~0.1 ms each). It is
+	// complete before the command can start (see below).
+	var sigs *sigfwd.Catcher
 	registered := make(chan struct{})
 	go func() {
-		// Never Notify with an empty list: that would relay every signal.
-		if c := caught(); len(c) > 0 {
-			signal.Notify(sigs, c...)
+		if s.OwnSignals {
+			var err error
+			if sigs, err = sigfwd.Catch(caught()); err != nil {
+				// Not fatal: without a handler of fence's, the
+				// signal is delivered to the runtime's (os/signal).
+				sigs = sigfwd.Notify(caught())
+			}
+		} else {
+			sigs = sigfwd.Notify(caught())
 		}
 		close(registered)
 	}()
-	// Unregistering is not waited for either: in the CLI the process is
-	// about to exit.
+	// Stopping is not waited for either: in the CLI the process is about
+	// to exit.
 	defer func() {
-		go func() { <-registered; signal.Stop(sigs) }()
+		go func() { <-registered; sigs.Stop() }()
 	}()
 	o, np, err := s.plan()
 	if err != nil {
@@ -141,8 +148,8 @@ func Run(s *Spec) (int, error) {
 		})
 	}
 	go func() {
-		for sig := range sigs {
-			_ = p.Signal(sig.(syscall.Signal))
+		for sig := range sigs.C {
+			_ = p.Signal(sig)
 		}
 	}()
 	code, err := p.Wait()
@@ -161,7 +168,7 @@ func Run(s *Spec) (int, error) {
 }
 
 // forwarded are the signals Run passes on to the command.
-var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+var forwarded = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 	syscall.SIGUSR1, syscall.SIGUSR2}
 
 // caught returns the forwarded signals that fence did not inherit ignored.
@@ -169,8 +176,8 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 // not catch the signal, and the command inherits the ignore, whichever way
 // its init stage was spawned (Notify would install a handler, and a later
 // spawn would then reset the signal to its default for the command).
-func caught() []os.Signal {
-	out := make([]os.Signal, 0, len(forwarded))
+func caught() []syscall.Signal {
+	out := make([]syscall.Signal, 0, len(forwarded))
 	for _, sig := range forwarded {
 		if !signal.Ignored(sig) {
 			out = append(out, sig)
@@ -183,7 +190,5 @@ func caught() []os.Signal {
 // command took it. SIGTTOU is ignored for the call only: a background group
 // may not otherwise change the foreground group.
 func restoreForeground(fd, pgrp int) {
-	signal.Ignore(syscall.SIGTTOU)
-	defer signal.Reset(syscall.SIGTTOU)
-	_ = unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgrp)
+	sigfwd.WhileIgnored(syscall.SIGTTOU, func() { _ = unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgrp) })
 }

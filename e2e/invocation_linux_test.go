@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fence -- cmd args: argv reaches the command unchanged, spaces and shell
@@ -208,6 +210,36 @@ func TestSIGTERMReachesCommand(t *testing.T) {
 		}
 		if !strings.Contains(string(rest), "got-term") {
 			t.Errorf("output after SIGTERM %q, want \"got-term\"", rest)
+		}
+	})
+}
+
+// Each signal fence forwards reaches the command, one after another, and
+// fence keeps running until the command exits.
+func TestForwardedSignalsReachCommand(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		r := s.startReady(ctx, false, `for sig in INT HUP QUIT USR1 USR2; do trap "echo got-$sig" $sig; done
+trap "echo got-TERM; exit 42" TERM
+echo ready; while :; do sleep 0.05; done`)
+		defer func() { _ = r.cmd.Process.Kill(); _ = r.cmd.Wait() }()
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
+			if err := r.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			line, err := r.out.ReadString('\n')
+			if want := "got-" + strings.TrimPrefix(unix.SignalName(sig), "SIG") + "\n"; line != want {
+				t.Fatalf("after %v the command printed %q (%v), want %q; stderr %q", sig, line, err, want, r.stderr.String())
+			}
+		}
+		if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(r.out)
+		_ = r.cmd.Wait()
+		if code := r.cmd.ProcessState.ExitCode(); code != 42 || string(rest) != "got-TERM\n" {
+			t.Errorf("after SIGTERM: exit %d, output %q; want 42 and \"got-TERM\"", code, rest)
 		}
 	})
 }

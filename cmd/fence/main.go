@@ -177,7 +177,9 @@ func runSandbox(f *flags, args []string) error {
 	pending = nil // fence.Run owns it now, and spec.Abort on errors
 	spec := &fence.Spec{
 		Pending: pd,
-		Config:  cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
+		// fence owns its process: signals without os/signal's threads.
+		OwnSignals: true,
+		Config:     cfg, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
 		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,
 		Ports:     ports,

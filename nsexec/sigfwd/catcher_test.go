@@ -1,0 +1,25 @@
+package sigfwd
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Notify delivers through os/signal, on every platform.
+func TestNotify(t *testing.T) {
+	c := Notify([]syscall.Signal{syscall.SIGUSR1})
+	defer c.Stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-c.C:
+		if got != syscall.SIGUSR1 {
+			t.Fatalf("received %v, want SIGUSR1", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGUSR1 was not delivered")
+	}
+}

@@ -1,0 +1,33 @@
+// Written for fence: see raw_linux_amd64.go.
+
+#include "textflag.h"
+
+// handler is the signal handler: the kernel calls it with the signal's
+// number in DI, on the thread's signal stack (SA_ONSTACK: every thread of
+// a Go program has one), with every signal blocked (sa_mask). It writes the
+// number as one byte to fwdFD and returns through restorer; rt_sigreturn
+// restores every register it changes.
+TEXT ·handler(SB),NOSPLIT|NOFRAME,$0
+	SUBQ	$8, SP
+	MOVB	DI, 0(SP)
+	MOVLQSX	·fwdFD(SB), DI
+	MOVQ	SP, SI
+	MOVQ	$1, DX
+	MOVQ	$1, AX	// SYS_write
+	SYSCALL
+	ADDQ	$8, SP
+	RET
+
+// restorer is the handler's sa_restorer.
+TEXT ·restorer(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	$15, AX	// SYS_rt_sigreturn
+	SYSCALL
+	INT	$3	// not reached
+
+// func addrs() (h, r uintptr)
+TEXT ·addrs(SB),NOSPLIT,$0-16
+	LEAQ	·handler(SB), AX
+	MOVQ	AX, h+0(FP)
+	LEAQ	·restorer(SB), AX
+	MOVQ	AX, r+8(FP)
+	RET

@@ -1,0 +1,136 @@
+package sigfwd
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func threads(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func current(t *testing.T, sig syscall.Signal) sigaction {
+	t.Helper()
+	var a sigaction
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&a)), 8, 0, 0); e != 0 {
+		t.Fatal(e)
+	}
+	return a
+}
+
+func receive(t *testing.T, c <-chan syscall.Signal, want syscall.Signal) {
+	t.Helper()
+	select {
+	case got := <-c:
+		if got != want {
+			t.Fatalf("received %v, want %v", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%v was not delivered", want)
+	}
+}
+
+// Caught signals arrive on C and not where the runtime would have sent
+// them; Stop gives the runtime its handler back; and catching starts none
+// of os/signal's threads.
+func TestCatch(t *testing.T) {
+	prior := make(chan os.Signal, 4)
+	signal.Notify(prior, syscall.SIGUSR2)
+	defer signal.Stop(prior)
+	runtimeHandler := current(t, syscall.SIGUSR2)
+
+	c, err := Catch([]syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Catch([]syscall.Signal{syscall.SIGHUP}); err == nil {
+		t.Error("a second Catch while one is active succeeded")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGUSR1} {
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, c.C, sig)
+	}
+	select {
+	case s := <-prior:
+		t.Errorf("os/signal also received %v while it was caught", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	c.Stop()
+	if got := current(t, syscall.SIGUSR2); got != runtimeHandler {
+		t.Errorf("after Stop the action of SIGUSR2 is %+v, want the runtime's %+v back", got, runtimeHandler)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-prior:
+	case <-time.After(5 * time.Second):
+		t.Fatal("after Stop, SIGUSR2 did not reach os/signal again")
+	}
+	c2, err := Catch([]syscall.Signal{syscall.SIGUSR2})
+	if err != nil {
+		t.Fatalf("Catch after Stop: %v", err)
+	}
+	c2.Stop()
+}
+
+// No thread of os/signal's is started by a process that only catches:
+// checked in a process of its own, where os/signal was never used.
+func TestCatchStartsNoSignalThreads(t *testing.T) {
+	if os.Getenv("SIGFWD_CHILD") == "1" {
+		before := threads(t)
+		c, err := Catch([]syscall.Signal{syscall.SIGUSR1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+			receive(t, c.C, syscall.SIGUSR1)
+		}
+		if after := threads(t); after > before+1 {
+			t.Fatalf("threads went from %d to %d", before, after)
+		}
+		c.Stop()
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := &os.ProcAttr{Env: append(os.Environ(), "SIGFWD_CHILD=1"), Files: []*os.File{nil, os.Stdout, os.Stderr}}
+	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestCatchStartsNoSignalThreads$", "-test.count=1"}, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Wait()
+	if err != nil || !st.Success() {
+		t.Fatalf("child: %v %v", st, err)
+	}
+}
+
+// WhileIgnored ignores the signal for f only.
+func TestWhileIgnored(t *testing.T) {
+	old := current(t, syscall.SIGTTOU)
+	WhileIgnored(syscall.SIGTTOU, func() {
+		if got := current(t, syscall.SIGTTOU); got.handler != 1 {
+			t.Errorf("SIGTTOU handler %#x inside, want SIG_IGN", got.handler)
+		}
+	})
+	if got := current(t, syscall.SIGTTOU); got != old {
+		t.Errorf("SIGTTOU action %+v after, want %+v back", got, old)
+	}
+}

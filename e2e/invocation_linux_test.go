@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -212,6 +213,32 @@ func TestSIGTERMReachesCommand(t *testing.T) {
 			t.Errorf("output after SIGTERM %q, want \"got-term\"", rest)
 		}
 	})
+}
+
+// Root can run a fence binary that only its CAP_DAC_OVERRIDE lets it
+// execute (owned by another user, mode 0700; e.g. built under umask 077
+// and run with sudo). That capability does not count inside the new user
+// namespace until the ids are mapped, so this exec takes the slower path
+// that maps them first (nsexec/spawn's forkInit).
+func TestRootRunsBinaryOwnedByOther(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the binary must be one root may run only through CAP_DAC_OVERRIDE")
+	}
+	bin := filepath.Join(t.TempDir(), "fence")
+	data, err := os.ReadFile(fenceBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(bin, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--", "id", "-u").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "0" {
+		t.Fatalf("root running a 0700 fence owned by nobody: %v, output %q; want uid 0 inside", err, out)
+	}
 }
 
 // Each signal fence forwards reaches the command, one after another, and

@@ -117,6 +117,23 @@ func TestLocalOutboundPorts(t *testing.T) {
 	}
 }
 
+// TestProxyOnLowPort: the proxies can listen on ports below 1024 inside the
+// sandbox (its own network namespace: nothing on the host is touched), for
+// root and for a user alike; a port that could not be bound would fail the
+// start, not leave the proxy elsewhere.
+func TestProxyOnLowPort(t *testing.T) {
+	need(t, "curl")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("low.json", `{"network": {"httpProxyPort": 80, "allowedDomains": ["allowed.test"]}}`)
+		// denied.test is refused by the proxy itself: no name is looked up
+		// and nothing leaves the machine.
+		res := s.mustRun("-s", cfg, "-c", `printf '%s ' "$HTTP_PROXY"; curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -x http://127.0.0.1:80 http://denied.test/`)
+		if !strings.HasPrefix(res.stdout, "http://127.0.0.1:80 ") || !strings.HasSuffix(res.stdout, " 403") {
+			t.Errorf("want HTTP_PROXY on port 80 and the proxy there refusing denied.test with 403\n%v", res)
+		}
+	})
+}
+
 // TestExposePort: -p PORT makes a server inside reachable from the host's
 // 127.0.0.1:PORT.
 func TestExposePort(t *testing.T) {

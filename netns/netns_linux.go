@@ -99,11 +99,12 @@ func Listen(addr string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s inside the sandbox: socket: %w", addr, err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err == nil {
+	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err == nil {
 		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: ip})
-		if err == nil {
-			err = unix.Listen(fd, unix.SOMAXCONN)
-		}
+	}
+	if err == nil {
+		err = unix.Listen(fd, unix.SOMAXCONN)
 	}
 	if err != nil {
 		unix.Close(fd)

@@ -123,3 +123,43 @@ func userNSOff() string {
 	}
 	return ""
 }
+
+// A port that cannot be bound is an error, not a socket listening on some
+// other port: the supervisor would serve the proxy where the command does
+// not look for it.
+func TestListenReportsBindFailure(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	f, err := Listen(addr)
+	if err == nil {
+		f.Close()
+		t.Fatalf("Listen(%s) on a port in use succeeded", addr)
+	}
+	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("error %q, want it to name %s and the cause", err, addr)
+	}
+	// And a free port is listened on exactly.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = free.Addr().String()
+	free.Close()
+	f, err = Listen(addr)
+	if err != nil {
+		t.Fatalf("Listen(%s): %v", addr, err)
+	}
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if ln.Addr().String() != addr {
+		t.Errorf("listening on %s, want %s", ln.Addr(), addr)
+	}
+}

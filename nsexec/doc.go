@@ -5,15 +5,18 @@
 // The package has two halves that live in one binary:
 //
 //   - The parent half (Start, Process) runs in the supervisor on the host. It
-//     re-executes /proc/self/exe with SysProcAttr.Cloneflags (package spawn,
-//     which cmd/fence may call before main), so the namespaces exist before
-//     any code of ours runs in the child, sends the policy over a
-//     control socket, receives the listener fds the child created inside the
-//     sandbox's network namespace, forwards signals and reports the exit code.
+//     re-executes /proc/self/exe in new user, mount, PID, IPC and UTS
+//     namespaces (package spawn, which cmd/fence may call before main), so
+//     those exist before any code of ours runs in the child, sends the
+//     policy over a control socket, receives the listener fds the child
+//     created inside the sandbox's network namespace, forwards signals and
+//     reports the exit code.
 //   - The child half (Init) is the init stage: PID 1 of the new PID namespace.
-//     It builds the mount tree, brings up lo, creates listeners, applies
-//     no_new_privs, capability drops, Landlock and seccomp in that order, then
-//     starts the command and reaps until it exits. Init never returns.
+//     It creates the network namespace and brings up lo (on a thread of its
+//     own, while it builds the mount tree), moves into it, creates
+//     listeners, applies no_new_privs, capability drops, Landlock and
+//     seccomp in that order, then starts the command and reaps until it
+//     exits. Init never returns.
 //
 // The policy travels only over the control socket, never through the
 // environment or argv, so the sandboxed command cannot read it.

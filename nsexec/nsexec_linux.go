@@ -395,8 +395,13 @@ func (p *Process) Wait() (int, error) {
 	return st.ExitStatus(), nil
 }
 
-// diagnoseSpawn turns a failed clone into an error that names the fix.
+// diagnoseSpawn turns a failed clone into an error that names the fix; a
+// later step of the spawn (the exec, the id maps) says what failed.
 func diagnoseSpawn(err error) error {
+	var ce *spawn.CloneError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("start sandbox init stage: %w", err)
+	}
 	if reason := userNSBlocker(); reason != "" {
 		return fmt.Errorf("create sandbox namespaces: %w: %s", err, reason)
 	}

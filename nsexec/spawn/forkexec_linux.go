@@ -1,14 +1,13 @@
-//go:build linux && !amd64
-
 package spawn
 
 import "syscall"
 
-// forkInit creates the namespaces and execs the init stage in them with
+// forkExecInit creates the namespaces and execs the init stage in them with
 // syscall.ForkExec, which maps the ids before the exec. fence's own vfork
 // (vfork_linux_amd64.go) exists for amd64 only so far; on arm64 this
-// slower path does the same job.
-func forkInit(spec *initSpec) (int, error) {
+// slower path does the same job, and on amd64 it is the fallback for the
+// one exec the vfork cannot make (see forkInit there).
+func forkExecInit(spec *initSpec) (int, error) {
 	attr := &syscall.SysProcAttr{
 		Cloneflags: CloneFlags,
 		// The init stage dies with the supervisor; the kernel then kills the
@@ -27,9 +26,15 @@ func forkInit(spec *initSpec) (int, error) {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: spec.gid, HostID: spec.gid, Size: 1}}
 	}
 	f := spec.files
-	return syscall.ForkExec("/proc/self/exe", spec.args, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec("/proc/self/exe", spec.args, &syscall.ProcAttr{
 		Env:   initEnv,
 		Files: []uintptr{uintptr(f[0]), uintptr(f[1]), uintptr(f[2]), uintptr(f[3])},
 		Sys:   attr,
 	})
+	if err != nil {
+		// ForkExec does not say which step failed; the clone is the one
+		// that fails on a host that refuses namespaces.
+		return 0, &CloneError{err}
+	}
+	return pid, nil
 }

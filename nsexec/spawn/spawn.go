@@ -33,6 +33,14 @@ const (
 	ControlFD = 3
 )
 
+// CloneError is a failure of the clone that creates the namespaces: the
+// kernel (or a seccomp profile, or a sysctl) refused them. Other errors of
+// a spawn come from its later steps.
+type CloneError struct{ Err error }
+
+func (e *CloneError) Error() string { return e.Err.Error() }
+func (e *CloneError) Unwrap() error { return e.Err }
+
 // IsStage reports whether args (os.Args) are those of a process spawned by
 // fence for itself, an init stage or a probe, rather than the fence CLI.
 func IsStage(args []string) bool {

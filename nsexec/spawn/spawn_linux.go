@@ -19,13 +19,17 @@ const CloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 
 // initCaps are the capabilities the init stage needs inside its user
 // namespace, and all it gets, whoever the caller (see forkInit): mounts and
-// pivot_root (SYS_ADMIN), lo (NET_ADMIN), dropping the bounding set
-// (SETPCAP), creating mount points in directories it does not own
-// (DAC_OVERRIDE), and devpts/dev binds (MKNOD is not needed: we bind host
-// device nodes). SYS_PTRACE is what the guard's ptracer keeps, alone, to
-// read a non-dumpable caller's memory (see nsexec/ptrace_linux.go).
+// pivot_root (SYS_ADMIN), lo (NET_ADMIN), listeners on ports below 1024
+// inside the sandbox (httpProxyPort 80, allowLocalOutboundPorts 443:
+// NET_BIND_SERVICE), dropping the bounding set (SETPCAP), creating mount
+// points in directories it does not own (DAC_OVERRIDE), and devpts/dev
+// binds (MKNOD is not needed: we bind host device nodes). SYS_PTRACE is
+// what the guard's ptracer keeps, alone, to read a non-dumpable caller's
+// memory (see nsexec/ptrace_linux.go). All of them act inside the
+// sandbox's own namespaces only, and PID 1 drops them before the command
+// starts.
 var initCaps = []uintptr{
-	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
+	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_NET_BIND_SERVICE, unix.CAP_SETPCAP,
 	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT, unix.CAP_SYS_PTRACE,
 }
 

@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -14,7 +15,7 @@ import (
 // copy of the supervisor (fork, not vfork), because its child waits, before
 // exec, for the parent to write the uid and gid maps. Copying the page
 // tables, and afterwards the copy-on-write faults of every page the
-// supervisor touches again, cost ~0.5 ms of each start on a 2-core VM,
+// supervisor touches again, cost ~0.9 ms of each start on a 2-core VM,
 // before the init stage can begin its own. Here the child shares the
 // supervisor's memory and stack (CLONE_VM|CLONE_VFORK) and execs at once;
 // the maps are written after the exec (writeIDMaps), before the policy goes
@@ -134,6 +135,13 @@ func forkInit(spec *initSpec) (int, error) {
 	// so exec treats it as an ordinary user, whose capabilities survive
 	// only as ambient ones.
 	pid, err := vforkExec("/proc/self/exe", spec.args, initEnv, CloneFlags, spec.files, initCaps)
+	if errors.Is(err, unix.EACCES) {
+		// A binary that root may run only through CAP_DAC_OVERRIDE (owned
+		// by another user, mode 0700): that capability counts only for
+		// files whose owner is mapped in the new user namespace, and
+		// nothing is mapped yet at the exec. ForkExec maps the ids first.
+		return forkExecInit(spec)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -149,9 +157,15 @@ func forkInit(spec *initSpec) (int, error) {
 // CLONE_VFORK and SIGCHLD), with files as its fds 0, 1, 2, ..., ambient
 // raised, Pdeathsig SIGKILL, and the signal dispositions and mask an exec
 // leaves (handlers reset, ignores kept, the caller's mask). It returns the
-// child's pid once the child has exec'd, or the error of the step that
-// failed (the child is reaped then).
+// child's pid once the child has exec'd (or was killed before it could:
+// the caller finds that out from the child), or the error of the step
+// that failed (the child is reaped then).
 func vforkExec(path string, args, env []string, flags uintptr, files [4]int, ambient []uintptr) (int, error) {
+	for _, c := range ambient {
+		if c >= 64 { // vforkChild's capability sets have two 32-bit words
+			return 0, fmt.Errorf("start %s: capability %d out of range", path, c)
+		}
+	}
 	p, err := syscall.BytePtrFromString(path)
 	if err != nil {
 		return 0, err
@@ -178,12 +192,16 @@ func vforkExec(path string, args, env []string, flags uintptr, files [4]int, amb
 	s := &vforkSpec{flags: flags, path: p, argv: &argv[0], envv: &envv[0], fds: fds[:], ambient: ambient}
 	s.all = ^uint64(0)
 	s.hdr.Version = unix.LINUX_CAPABILITY_VERSION_3
+	// As syscall.ForkExec does: no fd may be created without
+	// close-on-exec by other code while the child could inherit it.
+	syscall.ForkLock.Lock()
 	pid, errno := vforkChild(s)
 	// The parent continues here, with its thread's signal mask still
 	// blocking everything (vforkChild): restore it first.
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&s.mask)), 0, 8, 0, 0)
+	syscall.ForkLock.Unlock()
 	if errno != 0 {
-		return 0, fmt.Errorf("clone %s: %w", path, syscall.Errno(errno))
+		return 0, &CloneError{fmt.Errorf("clone %s: %w", path, syscall.Errno(errno))}
 	}
 	if s.errno != 0 {
 		reap(int(pid))

@@ -1,4 +1,4 @@
-// Written for fence; see vfork_linux.go for why this is assembly.
+// Written for fence; see vfork_linux_amd64.go for why this is assembly.
 
 #include "textflag.h"
 

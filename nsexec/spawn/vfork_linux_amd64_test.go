@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +18,7 @@ import (
 // runVfork starts path with vforkExec (no new namespaces unless flags asks
 // for them) with files as fds 0-3, waits for it, and returns what it wrote
 // to fd 1.
-func runVfork(t *testing.T, path string, args []string, flags uintptr, files [4]int, ambient []uintptr) string {
+func runVfork(t *testing.T, path string, args []string, flags uintptr, files [4]int, ambient []uintptr, env ...string) string {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -27,7 +28,7 @@ func runVfork(t *testing.T, path string, args []string, flags uintptr, files [4]
 	if files[1] < 0 {
 		files[1] = int(w.Fd())
 	}
-	pid, err := vforkExec(path, args, []string{"PATH=/usr/bin:/bin"}, flags, files, ambient)
+	pid, err := vforkExec(path, args, append([]string{"PATH=/usr/bin:/bin"}, env...), flags, files, ambient)
 	w.Close()
 	if err != nil {
 		t.Fatalf("vforkExec %s: %v", path, err)
@@ -143,6 +144,9 @@ func checkVforkFiles(t *testing.T, null *os.File, version int, setup func() erro
 // child unblocks signals is not observable from outside: exec would reset
 // them anyway, after the window in which one could have run.)
 func TestVforkExecSignals(t *testing.T) {
+	// The caller's mask is checked on the thread that forked.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGUSR1)
 	defer signal.Stop(c)
@@ -218,5 +222,32 @@ func TestVforkExecFailure(t *testing.T) {
 	}
 	if _, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); !errors.Is(err, unix.ECHILD) {
 		t.Errorf("wait4 after the child's failure: %v, want ECHILD (the child was reaped)", err)
+	}
+}
+
+// helperEnv makes the test binary, started by a test with vforkExec, report
+// what it was started with instead of running the tests.
+const helperEnv = "FENCE_SPAWN_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "pdeathsig" {
+		var sig int
+		if _, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0); e != 0 {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString(strconv.Itoa(sig))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The child dies with the thread that started it: its parent-death signal
+// is SIGKILL.
+func TestVforkExecPdeathsig(t *testing.T) {
+	null := openFile(t, "/dev/null")
+	n := int(null.Fd())
+	out := runVfork(t, "/proc/self/exe", []string{"spawn.test"}, 0, [4]int{n, -1, n, n}, nil, helperEnv+"=pdeathsig")
+	if out != strconv.Itoa(int(syscall.SIGKILL)) {
+		t.Errorf("the child's parent-death signal is %q, want %d (SIGKILL)", out, syscall.SIGKILL)
 	}
 }

@@ -189,7 +189,7 @@ func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 // caller's goroutine must be locked to its thread and stay so.
 func newNetworkNamespace() (int, error) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return -1, fmt.Errorf("create the sandbox's network namespace: %w", err)
+		return -1, fmt.Errorf("create the sandbox's network namespace: %w (the kernel refused a new network namespace; see README#troubleshooting)", err)
 	}
 	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

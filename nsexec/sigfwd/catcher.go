@@ -3,17 +3,20 @@ package sigfwd
 import (
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
-// Catcher is a set of caught signals, delivered on C until Stop.
+// Catcher is a set of caught signals, delivered on C until Stop, which
+// closes C.
 type Catcher struct {
 	C    <-chan syscall.Signal
 	stop func()
+	once sync.Once
 }
 
-// Stop ends the catching. Signals caught before may still arrive on C.
-func (c *Catcher) Stop() { c.stop() }
+// Stop ends the catching and closes C; calls after the first do nothing.
+func (c *Catcher) Stop() { c.once.Do(c.stop) }
 
 // Notify catches sigs with signal.Notify, for a process that shares its
 // signals with other code (and on platforms without Catch's handler).
@@ -29,6 +32,7 @@ func Notify(sigs []syscall.Signal) *Catcher {
 		signal.Notify(in, ss...)
 	}
 	go func() {
+		defer close(out)
 		for {
 			select {
 			case s := <-in:

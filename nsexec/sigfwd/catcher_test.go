@@ -10,7 +10,6 @@ import (
 // Notify delivers through os/signal, on every platform.
 func TestNotify(t *testing.T) {
 	c := Notify([]syscall.Signal{syscall.SIGUSR1})
-	defer c.Stop()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
@@ -21,5 +20,15 @@ func TestNotify(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("SIGUSR1 was not delivered")
+	}
+	c.Stop()
+	c.Stop() // a second Stop does nothing
+	select {
+	case _, open := <-c.C:
+		if open {
+			t.Error("C delivered after Stop")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("C is still open after Stop")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,14 +22,6 @@ func addrs() (h, r uintptr)
 // and must not write to an fd number that was closed and reused.
 var fwdFD int32 = -1
 
-// sigaction is the kernel's struct sigaction on amd64.
-type sigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
 const (
 	saRestorer = 0x04000000
 	saOnstack  = 0x08000000
@@ -38,18 +29,18 @@ const (
 )
 
 var (
-	mu     sync.Mutex
-	active bool
-	pipeR  *os.File
-	queue  chan syscall.Signal
+	mu    sync.Mutex
+	pipeR *os.File            // read end of fwdFD's pipe, read by relay
+	cur   chan syscall.Signal // the active Catcher's C; nil when none
 )
 
 // Catch installs fence's handler for sigs and delivers them on the
-// returned Catcher's C. Only one Catcher may be active in a process.
+// returned Catcher's C, which Stop closes. Only one Catcher may be active
+// in a process at a time.
 func Catch(sigs []syscall.Signal) (*Catcher, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	if active {
+	if cur != nil {
 		return nil, errors.New("sigfwd: signals already caught")
 	}
 	if pipeR == nil {
@@ -61,61 +52,57 @@ func Catch(sigs []syscall.Signal) (*Catcher, error) {
 		// Non-blocking: read through the runtime's poller, with no
 		// thread of its own.
 		pipeR = os.NewFile(uintptr(p[0]), "fence-signals")
-		queue = make(chan syscall.Signal, 16)
-		go relay(pipeR, queue)
+		go relay(pipeR)
 	}
 	h, r := addrs()
 	old := make([]sigaction, len(sigs))
 	for i, sig := range sigs {
 		act := sigaction{handler: h, flags: saRestorer | saOnstack | saRestart, restorer: r, mask: ^uint64(0)}
-		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), uintptr(unsafe.Pointer(&old[i])), 8, 0, 0); e != 0 {
+		if err := rtSigaction(sig, &act, &old[i]); err != nil {
 			restore(sigs[:i], old)
-			return nil, fmt.Errorf("catch %v: %w", sig, e)
+			return nil, fmt.Errorf("catch %v: %w", sig, err)
 		}
 	}
-	active = true
-	return &Catcher{C: queue, stop: func() {
+	ch := make(chan syscall.Signal, 16)
+	cur = ch
+	c := &Catcher{C: ch}
+	c.stop = func() {
 		mu.Lock()
 		defer mu.Unlock()
 		restore(sigs, old)
-		active = false
-	}}, nil
-}
-
-// restore gives sigs their actions in old back, last first.
-func restore(sigs []syscall.Signal, old []sigaction) {
-	for i := len(sigs) - 1; i >= 0; i-- {
-		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sigs[i]), uintptr(unsafe.Pointer(&old[i])), 0, 8, 0, 0)
+		if cur == ch {
+			cur = nil
+		}
+		close(ch)
 	}
+	return c, nil
 }
 
-// relay passes the numbers written by handler on as signals. A full queue
-// drops the signal: nobody is reading it.
-func relay(r *os.File, q chan<- syscall.Signal) {
+// relay passes the numbers written by handler on to the active Catcher. A
+// full channel drops the signal: nobody is reading it.
+func relay(r *os.File) {
 	buf := make([]byte, 64)
 	for {
 		n, err := r.Read(buf)
+		mu.Lock()
 		for _, b := range buf[:n] {
-			select {
-			case q <- syscall.Signal(b):
-			default:
+			if cur != nil {
+				select {
+				case cur <- syscall.Signal(b):
+				default:
+				}
 			}
 		}
+		mu.Unlock()
 		if err != nil {
 			return
 		}
 	}
 }
 
-// WhileIgnored runs f with sig ignored, then gives sig its previous action
-// back, without os/signal (whose signal.Reset starts its threads).
-func WhileIgnored(sig syscall.Signal, f func()) {
-	ign := sigaction{handler: 1} // SIG_IGN
-	var old sigaction
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&ign)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
-		f()
-		return
+// restore gives sigs their actions in old back, last first.
+func restore(sigs []syscall.Signal, old []sigaction) {
+	for i := len(sigs) - 1; i >= 0; i-- {
+		_ = rtSigaction(sigs[i], &old[i], nil)
 	}
-	defer unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	f()
 }

@@ -81,9 +81,22 @@ func TestCatch(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("after Stop, SIGUSR2 did not reach os/signal again")
 	}
-	c2, err := Catch([]syscall.Signal{syscall.SIGUSR2})
+	if _, open := <-c.C; open {
+		t.Error("C is still open after Stop")
+	}
+	c.Stop() // a second Stop does nothing
+
+	// A second Catcher gets what is caught from then on, every signal.
+	c2, err := Catch([]syscall.Signal{syscall.SIGUSR1})
 	if err != nil {
 		t.Fatalf("Catch after Stop: %v", err)
+	}
+	c.Stop()
+	for i := 0; i < 20; i++ {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, c2.C, syscall.SIGUSR1)
 	}
 	c2.Stop()
 }

@@ -135,11 +135,12 @@ func forkInit(spec *initSpec) (int, error) {
 	// so exec treats it as an ordinary user, whose capabilities survive
 	// only as ambient ones.
 	pid, err := vforkExec("/proc/self/exe", spec.args, initEnv, CloneFlags, spec.files, initCaps)
-	if errors.Is(err, unix.EACCES) {
+	if errors.Is(err, unix.EACCES) && spec.uid == 0 {
 		// A binary that root may run only through CAP_DAC_OVERRIDE (owned
 		// by another user, mode 0700): that capability counts only for
 		// files whose owner is mapped in the new user namespace, and
 		// nothing is mapped yet at the exec. ForkExec maps the ids first.
+		// (For anyone else mapping first changes nothing.)
 		return forkExecInit(spec)
 	}
 	if err != nil {
@@ -234,9 +235,19 @@ func closeFDs(fds []int) {
 func writeIDMaps(pid, uid, gid int) error {
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	if uid == 0 {
+		// Root of a user namespace that maps only part of the ids (a
+		// rootless container, unshare -Ur) may map no more than it has:
+		// then root alone, as for any other user. A failed write leaves
+		// the map unwritten, so the second try is allowed.
 		const all = "0 0 4294967295\n"
 		if err := writeProc(dir+"uid_map", all); err != nil {
-			return err
+			if !errors.Is(err, unix.EPERM) {
+				return err
+			}
+			if err := writeProc(dir+"uid_map", "0 0 1\n"); err != nil {
+				return err
+			}
+			return writeProc(dir+"gid_map", fmt.Sprintf("%d %d 1\n", gid, gid))
 		}
 		return writeProc(dir+"gid_map", all)
 	}

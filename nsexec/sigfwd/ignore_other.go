@@ -1,0 +1,15 @@
+//go:build !linux
+
+package sigfwd
+
+import (
+	"os/signal"
+	"syscall"
+)
+
+// WhileIgnored runs f with sig ignored, then asks os/signal to reset it.
+func WhileIgnored(sig syscall.Signal, f func()) {
+	signal.Ignore(sig)
+	defer signal.Reset(sig)
+	f()
+}

@@ -165,10 +165,10 @@ type initSpec struct {
 // the machine: the init stage's set-up runs on two threads at once (the
 // network namespace on the ptracer's, the mounts on the main one; with one
 // P they would take turns), and more Ps would only start more threads.
-// The collector keeps its default: set-up allocates far less than the runtime's 4 MB first goal,
-// and turning it off would need runtime/debug to turn it back on, a
-// package whose place in the initialisation order would make the init
-// stage wait for most of the supervisor's packages
+// The collector keeps its default: set-up allocates far less than the
+// runtime's 4 MB first goal, and turning it off would need runtime/debug
+// to turn it back on, a package whose place in the initialisation order
+// would make the init stage wait for most of the supervisor's packages
 // (cmd/fence/internal/stage). The command's environment travels in the
 // policy.
 var initEnv = []string{"GOMAXPROCS=2"}

@@ -3,6 +3,7 @@ package sigfwd
 import (
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -145,5 +146,57 @@ func TestWhileIgnored(t *testing.T) {
 	})
 	if got := current(t, syscall.SIGTTOU); got != old {
 		t.Errorf("SIGTTOU action %+v after, want %+v back", got, old)
+	}
+}
+
+// A caught signal that lands on a thread blocked in a system call neither
+// interrupts the call (SA_RESTART: fence's callers do not retry on EINTR)
+// nor needs a stack the thread may not have room on (SA_ONSTACK: it runs
+// on the thread's signal stack), and arrives.
+func TestCatchRestartsInterruptedSyscalls(t *testing.T) {
+	c, err := Catch([]syscall.Signal{syscall.SIGUSR1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	a := current(t, syscall.SIGUSR1)
+	// The kernel keeps SIGKILL and SIGSTOP out of any mask.
+	unblockable := uint64(1)<<(syscall.SIGKILL-1) | uint64(1)<<(syscall.SIGSTOP-1)
+	if a.flags&(saOnstack|saRestart|saRestorer) != saOnstack|saRestart|saRestorer || a.mask|unblockable != ^uint64(0) {
+		t.Errorf("action %+v: want SA_ONSTACK, SA_RESTART, SA_RESTORER and every signal blocked in the handler", a)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	rfd := int(r.Fd()) // blocking mode: the read below waits in the kernel
+	tid := make(chan int)
+	got := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		var b [1]byte
+		_, err := unix.Read(rfd, b[:])
+		got <- err
+	}()
+	id := <-tid
+	time.Sleep(20 * time.Millisecond) // let the read block
+	if err := unix.Tgkill(os.Getpid(), id, unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, c.C, syscall.SIGUSR1)
+	select {
+	case err := <-got:
+		t.Fatalf("the blocked read returned (%v) on the signal, before any data", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := w.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the read interrupted by the signal: %v, want it restarted", err)
 	}
 }

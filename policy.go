@@ -335,7 +335,9 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Debug:   s.Debug,
 		Monitor: s.Monitor,
 	}
-	o.FS.NoExec = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH"))
+	if o.FS.NoExec, err = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH")); err != nil {
+		return nil, err
+	}
 	n := &c.Network
 	o.Unix = nsexec.UnixPolicy{
 		AllowAll: n.AllowAllUnixSockets,

@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +19,12 @@ var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/b
 // keeps other programs that share the binary working: denying reboot leaves
 // systemctl alone, denying one applet leaves a multi-call binary's others.
 // A token that is a path is masked as given.
-func runtimeDenied(res *resolver, tokens []string, path string) []string {
+//
+// A lookup that fails for another reason than the name's absence is an
+// error: the program could be there, and unmasked.
+func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error) {
 	if len(tokens) == 0 {
-		return nil
+		return nil, nil
 	}
 	var out []string
 	seen := map[string]bool{}
@@ -49,7 +53,15 @@ func runtimeDenied(res *resolver, tokens []string, path string) []string {
 			continue
 		}
 		for i, t := range tokens {
-			if names[i] != nil && exists(fd, names[i]) {
+			if names[i] == nil {
+				continue
+			}
+			found, err := exists(fd, names[i])
+			if err != nil {
+				unix.Close(fd)
+				return nil, fmt.Errorf("look for denied program %s in %s: %w", t, r, err)
+			}
+			if found {
 				out = append(out, filepath.Join(r, t))
 			}
 		}
@@ -62,15 +74,36 @@ func runtimeDenied(res *resolver, tokens []string, path string) []string {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
-// exists reports whether name (NUL-terminated) is an entry of the
-// directory fd, without following a final symlink. A raw syscall: a
-// lookup in a cached directory does not block, and the runtime's
-// bookkeeping around a syscall would be a good part of its cost.
-func exists(fd int, name []byte) bool {
+// exists reports whether name (NUL-terminated, converted once by the
+// caller) is an entry of the directory fd, without following a final
+// symlink. Not a raw syscall: on a slow PATH directory (FUSE, NFS) the
+// runtime would take a long raw call for a goroutine hogging its thread,
+// and its preemption signal would interrupt the lookup. EINTR (that, or
+// any other signal) is retried, as os does; absence, a non-directory or a
+// directory this user cannot search (the sandbox, running as the same
+// user, cannot reach the program there either) are "no".
+func exists(fd int, name []byte) (bool, error) {
+	for {
+		e := lstatAt(fd, &name[0])
+		switch e {
+		case 0:
+			return true, nil
+		case unix.EINTR:
+			continue
+		case unix.ENOENT, unix.ENOTDIR, unix.EACCES:
+			return false, nil
+		}
+		return false, e
+	}
+}
+
+// lstatAt is fstatat(fd, name, AT_SYMLINK_NOFOLLOW) for exists; a variable
+// so that tests can make it fail the ways slow file systems do.
+var lstatAt = func(fd int, name *byte) unix.Errno {
 	var st unix.Stat_t
-	_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(fd), uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
-	return e == 0
+	_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(fd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+	return e
 }

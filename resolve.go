@@ -165,7 +165,11 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 	// unix.Lstat into a stack buffer: os.Lstat allocates a FileInfo for
 	// each of the plan's ~80 lookups.
 	var st unix.Stat_t
-	if err := unix.Lstat(next, &st); err != nil {
+	err := lstat(next, &st)
+	for err == unix.EINTR { // as os.Lstat does: FUSE and CIFS return it on a signal
+		err = lstat(next, &st)
+	}
+	if err != nil {
 		return resolved{err: &fs.PathError{Op: "lstat", Path: next, Err: err}}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
@@ -183,3 +187,7 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 	}
 	return r.walk(dir, target, links)
 }
+
+// lstat is unix.Lstat; a variable so that tests can make it fail the ways
+// slow file systems do.
+var lstat = unix.Lstat

@@ -260,6 +260,27 @@ func TestRootOfPartialUserNamespace(t *testing.T) {
 	})
 }
 
+// Root without CAP_SETUID or CAP_SETGID (a container that dropped them)
+// runs fence too: what it cannot map in full it maps for root alone, the
+// gid with setgroups denied.
+func TestRootWithoutSetidCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the case is root without some of its capabilities")
+	}
+	need(t, "setpriv")
+	for _, c := range []struct{ drop, uidMap, gidMap, setgroups string }{
+		{"-setgid", "0 0 4294967295", "0 0 1", "deny"},
+		{"-setuid", "0 0 1", "0 0 1", "deny"},
+	} {
+		out, err := exec.Command("setpriv", "--bounding-set="+c.drop, fenceBin, "--", "sh", "-c",
+			"id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups").CombinedOutput()
+		want := "0 " + c.uidMap + " " + c.gidMap + " " + c.setgroups
+		if got := strings.Join(strings.Fields(string(out)), " "); err != nil || got != want {
+			t.Errorf("fence as root with %s: %v, output %q; want %q", c.drop, err, got, want)
+		}
+	}
+}
+
 // Each signal fence forwards reaches the command, one after another, and
 // fence keeps running until the command exits.
 func TestForwardedSignalsReachCommand(t *testing.T) {

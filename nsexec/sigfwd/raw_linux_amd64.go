@@ -29,9 +29,10 @@ const (
 )
 
 var (
-	mu    sync.Mutex
-	pipeR *os.File            // read end of fwdFD's pipe, read by relay
-	cur   chan syscall.Signal // the active Catcher's C; nil when none
+	mu     sync.Mutex
+	pipeR  *os.File            // read end of fwdFD's pipe, read by relay
+	cur    chan syscall.Signal // the active Catcher's C; nil when none
+	curSet uint64              // the signals it caught (bit n-1 for n)
 )
 
 // Catch installs fence's handler for sigs and delivers them on the
@@ -64,7 +65,12 @@ func Catch(sigs []syscall.Signal) (*Catcher, error) {
 		}
 	}
 	ch := make(chan syscall.Signal, 16)
-	cur = ch
+	cur, curSet = ch, 0
+	for _, sig := range sigs {
+		if sig >= 1 && sig <= 64 {
+			curSet |= 1 << (sig - 1)
+		}
+	}
 	c := &Catcher{C: ch}
 	c.stop = func() {
 		mu.Lock()
@@ -86,7 +92,9 @@ func relay(r *os.File) {
 		n, err := r.Read(buf)
 		mu.Lock()
 		for _, b := range buf[:n] {
-			if cur != nil {
+			// A signal still in the pipe from an earlier Catcher goes
+			// only to one that asked for it.
+			if cur != nil && b >= 1 && b <= 64 && curSet&(1<<(b-1)) != 0 {
 				select {
 				case cur <- syscall.Signal(b):
 				default:

@@ -200,3 +200,23 @@ func TestCatchRestartsInterruptedSyscalls(t *testing.T) {
 		t.Fatalf("the read interrupted by the signal: %v, want it restarted", err)
 	}
 }
+
+// A number in the pipe for a signal the active Catcher did not ask for
+// (left by an earlier Catcher's handler, say) is dropped.
+func TestCatchDeliversOnlyItsSignals(t *testing.T) {
+	c, err := Catch([]syscall.Signal{syscall.SIGUSR1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	// What handler writes, written here directly.
+	if _, err := unix.Write(int(fwdFD), []byte{byte(syscall.SIGUSR2), byte(syscall.SIGUSR1)}); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, c.C, syscall.SIGUSR1)
+	select {
+	case s := <-c.C:
+		t.Fatalf("received %v, which this Catcher did not catch", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+}

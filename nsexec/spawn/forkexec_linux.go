@@ -26,11 +26,20 @@ func forkExecInit(spec *initSpec) (int, error) {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: spec.gid, HostID: spec.gid, Size: 1}}
 	}
 	f := spec.files
-	pid, err := syscall.ForkExec("/proc/self/exe", spec.args, &syscall.ProcAttr{
+	pattr := &syscall.ProcAttr{
 		Env:   initEnv,
 		Files: []uintptr{uintptr(f[0]), uintptr(f[1]), uintptr(f[2]), uintptr(f[3])},
 		Sys:   attr,
-	})
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", spec.args, pattr)
+	if err == syscall.EPERM && spec.uid == 0 {
+		// Root that may not map every id (see writeIDMaps on amd64):
+		// root alone, setgroups denied.
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: spec.gid, HostID: spec.gid, Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		pid, err = syscall.ForkExec("/proc/self/exe", spec.args, pattr)
+	}
 	if err != nil {
 		// ForkExec does not say which step failed; the clone is the one
 		// that fails on a host that refuses namespaces.

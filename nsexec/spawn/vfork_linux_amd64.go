@@ -236,10 +236,14 @@ func writeIDMaps(pid, uid, gid int) error {
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	if uid == 0 {
 		// Root of a user namespace that maps only part of the ids (a
-		// rootless container, unshare -Ur) may map no more than it has:
-		// then root alone, as for any other user. A failed write leaves
-		// the map unwritten, so the second try is allowed.
+		// rootless container, unshare -Ur), or root without CAP_SETUID
+		// or CAP_SETGID (a container that dropped them), may map no more
+		// than it has: then root alone, as any other user maps itself,
+		// with setgroups denied so that one gid can be mapped without
+		// CAP_SETGID. A failed write leaves a map unwritten, so a second
+		// try is allowed.
 		const all = "0 0 4294967295\n"
+		full := true
 		if err := writeProc(dir+"uid_map", all); err != nil {
 			if !errors.Is(err, unix.EPERM) {
 				return err
@@ -247,12 +251,19 @@ func writeIDMaps(pid, uid, gid int) error {
 			if err := writeProc(dir+"uid_map", "0 0 1\n"); err != nil {
 				return err
 			}
-			return writeProc(dir+"gid_map", fmt.Sprintf("%d %d 1\n", gid, gid))
+			full = false
 		}
-		return writeProc(dir+"gid_map", all)
+		if full {
+			err := writeProc(dir+"gid_map", all)
+			if err == nil || !errors.Is(err, unix.EPERM) {
+				return err
+			}
+		}
 	}
-	if err := writeProc(dir+"uid_map", fmt.Sprintf("%d %d 1\n", uid, uid)); err != nil {
-		return err
+	if uid != 0 {
+		if err := writeProc(dir+"uid_map", fmt.Sprintf("%d %d 1\n", uid, uid)); err != nil {
+			return err
+		}
 	}
 	if err := writeProc(dir+"setgroups", "deny"); err != nil {
 		return err

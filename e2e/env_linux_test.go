@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,4 +188,98 @@ func checkLinuxFeatures(t *testing.T, s *sandbox, release string, abi uintptr) {
 	} else if !strings.Contains(out, "Landlock: false") {
 		t.Errorf("kernel has no Landlock, want \"Landlock: false\": %q", out)
 	}
+}
+
+// fence gives the Go runtime's sysmon thread of the supervisor and of PID 1
+// a 1 ms timer slack (spawn.CoarsenSysmon); the command, and every other
+// thread of fence that sysmon did not start, keeps the caller's slack.
+func TestTimerSlack(t *testing.T) {
+	if unix.Geteuid() != 0 {
+		t.Skip("reading another process's timer slack needs CAP_SYS_NICE: run as root")
+	}
+	want, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		const cmdline = "sleep\x001234.7\x00"
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		r := s.startReady(ctx, false, "echo ready; exec sleep 1234.7")
+		defer func() {
+			_ = r.cmd.Process.Kill()
+			_ = r.cmd.Wait()
+		}()
+		slack := func(tid int) string {
+			t.Helper()
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/timerslack_ns")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(b))
+		}
+		// process checks a Go process of fence: its main thread keeps the
+		// caller's slack, its first other thread (sysmon) has 1 ms.
+		process := func(name string, pid int) {
+			t.Helper()
+			tids := threads(t, pid)
+			if len(tids) < 2 || tids[0] != pid {
+				t.Fatalf("%s (%d): threads %v", name, pid, tids)
+			}
+			if got := slack(pid); got != strconv.Itoa(want) {
+				t.Errorf("%s's main thread has timer slack %s ns, want the caller's %d", name, got, want)
+			}
+			if got := slack(tids[1]); got != "1000000" {
+				t.Errorf("%s's sysmon thread %d has timer slack %s ns, want 1000000", name, tids[1], got)
+			}
+		}
+		process("the supervisor", r.cmd.Process.Pid)
+		pid1 := children(t, r.cmd.Process.Pid)
+		if len(pid1) != 1 {
+			t.Fatalf("the supervisor's children: %v, want PID 1 alone", pid1)
+		}
+		process("PID 1", pid1[0])
+		cmds := processesWithCmdline(cmdline)
+		if len(cmds) != 1 {
+			t.Fatalf("processes running %q: %v", cmdline, cmds)
+		}
+		if got := slack(cmds[0]); got != strconv.Itoa(want) {
+			t.Errorf("the command has timer slack %s ns, want the caller's %d", got, want)
+		}
+	})
+}
+
+// threads lists a process's thread ids, in increasing order.
+func threads(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tids []int
+	for _, e := range entries {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	slices.Sort(tids)
+	return tids
+}
+
+// children lists the child processes of pid (of all its threads).
+func children(t *testing.T, pid int) []int {
+	t.Helper()
+	var out []int
+	for _, tid := range threads(t, pid) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/children")
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

@@ -21,6 +21,7 @@ package early
 import (
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nsfence/fence/nsexec/spawn"
 )
@@ -40,11 +41,20 @@ func init() {
 	if !sandbox {
 		return
 	}
+	// The runtime's sysmon polling every 20 µs through the spawn, and
+	// while the supervisor computes the policy and the init stage starts
+	// on the other CPU, slows both (spawn.CoarsenSysmon). The request
+	// goes out first; it is done while the spawn runs.
+	finish := spawn.CoarsenSysmon(sysmonSlack)
 	t := spawn.Now()
 	if c, err := spawn.StartFromInit(hostNet); err == nil {
 		child, startMono = c, t
 	}
+	finish()
 }
+
+// sysmonSlack is the timer slack the supervisor's sysmon sleeps with.
+const sysmonSlack = time.Millisecond
 
 // testBinary reports whether args are those of a `go test` binary (the
 // tests of package main link this package too): nothing is spawned there.

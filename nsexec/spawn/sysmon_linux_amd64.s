@@ -1,0 +1,36 @@
+// Written for fence; see sysmon_linux_amd64.go.
+
+#include "textflag.h"
+
+// slackHandler is the handler of sysmonSignal. The kernel calls it on the
+// signalled thread's signal stack (SA_ONSTACK), with every signal blocked
+// (sa_mask). It sets that thread's timer slack to slackNs, records
+// prctl's result and returns through slackRestorer; rt_sigreturn restores
+// every register it changes.
+TEXT ·slackHandler(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	$157, AX	// SYS_prctl
+	MOVQ	$29, DI	// PR_SET_TIMERSLACK
+	MOVQ	·slackNs(SB), SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	SYSCALL
+	MOVQ	AX, ·slackResult(SB)
+	// A plain store: x86 keeps stores in order, so whoever sees slackDone
+	// set sees slackResult.
+	MOVL	$1, ·slackDone(SB)
+	RET
+
+// slackRestorer is the handler's sa_restorer.
+TEXT ·slackRestorer(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	$15, AX	// SYS_rt_sigreturn
+	SYSCALL
+	INT	$3	// not reached
+
+// func slackAddrs() (h, r uintptr)
+TEXT ·slackAddrs(SB),NOSPLIT,$0-16
+	LEAQ	·slackHandler(SB), AX
+	MOVQ	AX, h+0(FP)
+	LEAQ	·slackRestorer(SB), AX
+	MOVQ	AX, r+8(FP)
+	RET

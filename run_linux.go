@@ -11,6 +11,7 @@ import (
 	"github.com/nsfence/fence/nsexec"
 	"github.com/nsfence/fence/nsexec/landlock"
 	"github.com/nsfence/fence/nsexec/sigfwd"
+	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,6 +153,11 @@ func Run(s *Spec) (int, error) {
 			_ = p.Signal(sig)
 		}
 	}()
+	// The start is over: the CLI's sysmon, slowed down for it
+	// (spawn.CoarsenSysmon), is to poll as usual again, unless the command
+	// ends first; the proxies need its quick hand-offs as any Go server
+	// does. Nothing to do for a library caller.
+	spawn.RestoreSysmonLater()
 	code, err := p.Wait()
 	if s.Timeline != nil {
 		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)

@@ -60,7 +60,9 @@ func Init() {
 	if err != nil {
 		fail(ctrl, fmt.Errorf("read policy: %w", err))
 	}
-	finishSysmon()
+	if finishSysmon() {
+		tl.mark("init-sysmon")
+	}
 	tl.mark("policy-received")
 	if o.HostNetwork == (len(os.Args) > 1 && os.Args[1] == initNetArg) {
 		fail(ctrl, errors.New("init stage started with the wrong network mode"))
@@ -589,6 +591,11 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		}
 		go serveGuard(guardFD, g)
 	}
+	// Set-up is over. sysmon's quick polls hand the processor of a
+	// goroutine blocked in a syscall (the guard's) to the others, and no
+	// thread should keep the coarse slack it may have inherited from it:
+	// unless the command ends first.
+	spawn.RestoreSysmonLater()
 	return <-done
 }
 

@@ -192,6 +192,9 @@ func runSandbox(f *flags, args []string) error {
 		if mainMono != 0 {
 			spec.Marks = append(spec.Marks, nsexec.Stage{Name: "main", Mono: mainMono})
 		}
+		if m := early.SysmonCoarsened(); m != 0 {
+			spec.Marks = append(spec.Marks, nsexec.Stage{Name: "sysmon", Mono: m})
+		}
 	}
 	if f.debug {
 		for _, s := range sources {

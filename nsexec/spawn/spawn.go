@@ -13,6 +13,10 @@
 // supervisor's start-up. nsexec owns everything after the spawn: the
 // protocol, the policy, the init stage itself.
 //
+// It also slows the Go runtime's sysmon thread down (CoarsenSysmon), in
+// the supervisor before the spawn and in the init stage: a start-up cost
+// of both processes that has to be dealt with from this early package.
+//
 // spawn must import nothing that os, fmt, strings and golang.org/x/sys/unix
 // do not already pull in (a heavier import would be initialised first and
 // take the saving away; deps_test.go checks it), and does no work in package

@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -10,33 +11,157 @@ import (
 
 // CoarsenSysmon gives the Go runtime's system monitor thread ("sysmon") of
 // this process a timer slack of slack, so that its sleeps last at least
-// about that long. It sends the request and returns at once; finish waits
-// (a bounded time) for it to be done, puts back what CoarsenSysmon changed,
-// and reports whether sysmon now has the slack. finish must be called, once.
+// about that long, until RestoreSysmon. It sends the request and returns at
+// once; finish waits (a bounded time) for it to be done, puts back the
+// signal action it borrowed, and reports whether sysmon now has the slack.
+// finish must be called, once. The caller must be the main thread, during
+// package initialisation.
 //
-// Why: sysmon polls every 20 µs for as long as the process is busy (and
-// keeps doing so while a goroutine sits in a blocking syscall), each poll
-// a nanosleep. In a VM every wake-up is a timer interrupt and a context
-// switch that trap to the hypervisor, and on two CPUs the polls of the
-// supervisor's sysmon took CPU time from the init stage starting beside
-// it: `fence -- true` was 0.3–0.7 ms faster with the slack, set before the
-// init stage's spawn (docs/benchmarking.md, ninth pass). sysmon's other
-// duties tolerate the coarser sleep: it takes a processor back from a
-// goroutine blocked in a syscall after ~1 ms instead of 20 µs, and
-// preempts a goroutine after 10 ms as before.
+// Why: while a process is busy, sysmon wakes every 20 µs, and keeps doing
+// so until 50 of its polls in a row found nothing to do (or as long as
+// goroutines keep blocking in syscalls); then it backs off to 10 ms. In a
+// VM every wake-up is a timer interrupt and a context switch that trap to
+// the hypervisor. On two CPUs, the polls of the supervisor's and the init
+// stage's sysmons took CPU time from the init stage starting and the
+// supervisor computing the policy: `fence -- true` was 0.9 ms faster with
+// both coarsened (docs/benchmarking.md, ninth pass). The supervisor must do
+// it before the spawn; after it, nothing was gained.
 //
 // How: the slack is per thread, and only a thread itself (or a holder of
 // CAP_SYS_NICE) can set it; sysmon runs no code of ours. So sysmon's
 // thread is found (sysmonThread) and sent a signal whose handler,
-// installed for the moment, makes the prctl. finish restores the signal's
-// previous action (the runtime's) exactly. No other thread is signalled,
-// and if sysmon cannot be told from the others nothing is done. The caller
-// must be the main thread, in package initialisation.
+// installed for the moment, makes the prctl on that thread alone. finish
+// restores the signal's previous action (the runtime's) exactly. If sysmon
+// cannot be told from the other threads, or the caller blocks the signal
+// (the mask is inherited across exec, and the runtime leaves this signal
+// blocked if it came so), nothing is done.
 func CoarsenSysmon(slack time.Duration) (finish func() bool) {
+	none := func() bool { return false }
+	if signalBlocked(sysmonSignal) {
+		return none
+	}
 	tid := sysmonThread()
 	if tid == 0 {
-		return func() bool { return false }
+		return none
 	}
+	orig, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil || orig <= 0 {
+		return none
+	}
+	restore, ok := borrowSignal(uint64(slack.Nanoseconds()), tid)
+	if !ok {
+		return none
+	}
+	if unix.Tgkill(unix.Getpid(), tid, sysmonSignal) != nil {
+		restore()
+		return none
+	}
+	sent := Now()
+	return func() bool {
+		defer restore()
+		if !waitHandled(1, sent, 2*time.Millisecond) {
+			return false
+		}
+		sysmonTid, origSlack = tid, uint64(orig)
+		return true
+	}
+}
+
+// RestoreSysmon gives every thread of this process but the caller's (whose
+// slack it sets directly) the timer slack the main thread had when
+// CoarsenSysmon ran: sysmon, and the threads sysmon started meanwhile,
+// which inherited its slack. It does nothing if CoarsenSysmon did not
+// succeed. Once the sandbox runs, sysmon's 20 µs polls are wanted again:
+// they hand the processor of a goroutine blocked in a syscall (the guard's
+// SECCOMP_IOCTL_NOTIF_RECV) to the others, and the inheriting threads would
+// sleep a millisecond where the runtime asks for microseconds.
+//
+// Every other thread is signalled; the handler's syscalls that a signal
+// interrupts (a futex, wait4, the guard's ioctl, epoll) are restarted by the
+// kernel (SA_RESTART) or retried by their callers on EINTR, as for any
+// signal. A second pass covers threads started during the first.
+func RestoreSysmon() {
+	if sysmonTid == 0 {
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self := unix.Gettid()
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(origSlack), 0, 0, 0)
+	restore, ok := borrowSignal(origSlack, 0)
+	if !ok {
+		return
+	}
+	defer restore()
+	sysmonTid = 0
+	var seen [64]int
+	nseen := 0
+	pid := unix.Getpid()
+	for range 2 {
+		atomic.StoreUint32(&slackDone, 0)
+		sent, first := 0, int64(0)
+		forEachThread(func(tid int) {
+			if tid == self {
+				return
+			}
+			for _, t := range seen[:nseen] {
+				if t == tid {
+					return
+				}
+			}
+			if nseen < len(seen) {
+				seen[nseen] = tid
+				nseen++
+			}
+			if unix.Tgkill(pid, tid, sysmonSignal) == nil {
+				if sent == 0 {
+					first = Now()
+				}
+				sent++
+			}
+		})
+		// Off the start path: a thread that must wait for a CPU is given
+		// more time than sysmon is before the spawn.
+		if sent == 0 || !waitHandled(sent, first, 20*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// RestoreSysmonLater runs RestoreSysmon after restoreDelay, on a goroutine
+// of its own, if CoarsenSysmon succeeded. Restoring wakes every thread of
+// the process with a signal, ~0.4 ms of `fence -- true` while the command
+// ran beside it; a command that ends sooner never pays for it, and one
+// that runs longer has its first moments with a slow sysmon only.
+func RestoreSysmonLater() {
+	if sysmonTid != 0 {
+		time.AfterFunc(restoreDelay, RestoreSysmon)
+	}
+}
+
+// restoreDelay is how long after the command's start RestoreSysmonLater
+// restores: longer than short commands (git status, a compiler's one
+// file) take, short against an agent's or a build's run.
+const restoreDelay = 50 * time.Millisecond
+
+// sysmonTid is the thread CoarsenSysmon coarsened, origSlack the main
+// thread's slack then; RestoreSysmon undoes it. Set and read by the main
+// thread during package initialisation, and later by one goroutine.
+var (
+	sysmonTid int
+	origSlack uint64
+)
+
+// OrigSlack returns the timer slack the main thread had when CoarsenSysmon
+// succeeded, or 0. A thread that spawns the init stage sets its own slack
+// to it first: it may be one sysmon started, and the init stage (and so the
+// command) would inherit the coarse slack.
+func OrigSlack() uint64 { return origSlack }
+
+// borrowSignal installs slackHandler for sysmonSignal, to set slack on the
+// thread target (any thread that gets the signal, if 0), and returns the
+// function that puts the previous action back.
+func borrowSignal(slack uint64, target int) (restore func(), ok bool) {
 	h, r := slackAddrs()
 	act := sigaction{
 		handler:  h,
@@ -45,33 +170,40 @@ func CoarsenSysmon(slack time.Duration) (finish func() bool) {
 		mask:     ^uint64(0),
 	}
 	var old sigaction
-	slackNs = uint64(slack.Nanoseconds())
+	slackNs = slack
+	slackTarget = uint64(target)
 	atomic.StoreUint32(&slackDone, 0)
 	if rtSigaction(sysmonSignal, &act, &old) != nil {
-		return func() bool { return false }
+		return nil, false
 	}
-	restore := func() {
-		// A signal still pending then goes to the runtime's handler,
-		// which drops a real-time signal nobody asked for.
-		_ = rtSigaction(sysmonSignal, &old, nil)
-	}
-	if unix.Tgkill(unix.Getpid(), tid, sysmonSignal) != nil {
-		restore()
-		return func() bool { return false }
-	}
-	return func() bool {
-		defer restore()
-		// The signal wakes sysmon out of its sleep at once; by the time
-		// the caller gets here the handler has long run.
-		deadline := Now() + int64(2*time.Millisecond)
-		for atomic.LoadUint32(&slackDone) == 0 {
-			if Now() > deadline {
-				return false
-			}
-			_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	// A signal still pending afterwards goes to the runtime's handler,
+	// which drops a real-time signal nobody asked for.
+	return func() { _ = rtSigaction(sysmonSignal, &old, nil) }, true
+}
+
+// waitHandled waits until n handlers have set the slack, at most max after
+// sent (when the first signal went out): a signal wakes its thread out of
+// a sleep at once, but the thread may have to wait for a CPU.
+func waitHandled(n int, sent int64, max time.Duration) bool {
+	deadline := sent + int64(max)
+	for int(atomic.LoadUint32(&slackDone)) < n {
+		if Now() > deadline {
+			return false
 		}
-		return atomic.LoadInt64(&slackResult) == 0
+		_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 	}
+	return true
+}
+
+// signalBlocked reports whether the calling thread blocks sig. The runtime
+// starts its threads with the mask the process was started with, minus the
+// signals it handles itself.
+func signalBlocked(sig unix.Signal) bool {
+	var cur uint64
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, 0, uintptr(unsafe.Pointer(&cur)), 8, 0, 0); e != 0 {
+		return true
+	}
+	return cur&(1<<(uint(sig)-1)) != 0
 }
 
 // sysmonSignal is the signal CoarsenSysmon sends: one the Go runtime does
@@ -97,10 +229,6 @@ const (
 // init stage) that is 2, the namespace's second id; /proc there still
 // shows the host's ids. Should the ids have wrapped around pid_max since
 // the process started, the order says nothing and 0 is returned.
-//
-// Raw syscalls into a static buffer: this runs before the supervisor has
-// used the os package's directory code, whose first use (page faults,
-// allocations) took longer than all the rest.
 func sysmonThread() int {
 	self := unix.Gettid()
 	if self != unix.Getpid() {
@@ -109,42 +237,59 @@ func sysmonThread() int {
 	if self == 1 {
 		return 2
 	}
-	dir, err := unix.Open("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	first, wrapped := 0, false
+	if !forEachThread(func(tid int) {
+		switch {
+		case tid == self:
+		case tid < self:
+			wrapped = true
+		case first == 0 || tid < first:
+			first = tid
+		}
+	}) || wrapped {
 		return 0
 	}
+	return first
+}
+
+// forEachThread calls f with the id of every thread of this process, as
+// /proc/self/task lists them, and reports whether it could read the list.
+// Raw syscalls into a static buffer: in the supervisor this runs before
+// the os package's directory code has been used, and its first use (page
+// faults, allocations) took longer than everything else here.
+func forEachThread(f func(tid int)) bool {
+	dir, err := unix.Open("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
 	defer unix.Close(dir)
-	first := 0
 	for {
-		n, err := unix.Getdents(dir, sysmonDents[:])
+		n, err := unix.Getdents(dir, taskDents[:])
 		if err != nil {
-			return 0
+			return false
 		}
 		if n <= 0 {
-			return first
+			return true
 		}
 		for off := 0; off+19 < n; {
 			// struct linux_dirent64: ino, off, reclen (u16), type, name.
-			reclen := int(sysmonDents[off+16]) | int(sysmonDents[off+17])<<8
+			reclen := int(taskDents[off+16]) | int(taskDents[off+17])<<8
 			if reclen <= 0 || off+reclen > n {
-				return 0
+				return false
 			}
-			tid := atoi(sysmonDents[off+19 : off+reclen])
+			tid := atoi(taskDents[off+19 : off+reclen])
 			off += reclen
-			switch {
-			case tid < 0 || tid == self:
-			case tid < self:
-				return 0 // wrapped around
-			case first == 0 || tid < first:
-				first = tid
+			if tid > 0 {
+				f(tid)
 			}
 		}
 	}
 }
 
-// sysmonDents is sysmonThread's buffer: static, so that it allocates
-// nothing.
-var sysmonDents [2048]byte
+// taskDents is forEachThread's buffer: static, so that it allocates
+// nothing. Its callers run one at a time (package initialisation, then
+// RestoreSysmon once).
+var taskDents [2048]byte
 
 // atoi parses a decimal directory name; it returns -1 for anything else
 // ("." and "..", which come NUL-terminated, end at the NUL).
@@ -183,9 +328,9 @@ func rtSigaction(sig unix.Signal, act, old *sigaction) error {
 
 // Shared with slackHandler.
 var (
-	slackNs     uint64
-	slackResult int64  // prctl's return value, 0 or -errno
-	slackDone   uint32 // set once the handler has run
+	slackNs     uint64 // the slack to set
+	slackTarget uint64 // the thread to set it on; 0: whichever gets the signal
+	slackDone   uint32 // how many handlers have set it
 )
 
 // Implemented in sysmon_linux_amd64.s.

@@ -4,10 +4,19 @@
 
 // slackHandler is the handler of sysmonSignal. The kernel calls it on the
 // signalled thread's signal stack (SA_ONSTACK), with every signal blocked
-// (sa_mask). It sets that thread's timer slack to slackNs, records
-// prctl's result and returns through slackRestorer; rt_sigreturn restores
-// every register it changes.
+// (sa_mask). Unless slackTarget names another thread (a stray signal sent
+// to the whole process), it sets this thread's timer slack to slackNs and
+// counts itself in slackDone. It returns through slackRestorer;
+// rt_sigreturn restores every register it changes.
 TEXT ·slackHandler(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	·slackTarget(SB), R9
+	TESTQ	R9, R9
+	JZ	set
+	MOVQ	$186, AX	// SYS_gettid
+	SYSCALL
+	CMPQ	AX, R9
+	JNE	done
+set:
 	MOVQ	$157, AX	// SYS_prctl
 	MOVQ	$29, DI	// PR_SET_TIMERSLACK
 	MOVQ	·slackNs(SB), SI
@@ -15,10 +24,12 @@ TEXT ·slackHandler(SB),NOSPLIT|NOFRAME,$0
 	XORQ	R10, R10
 	XORQ	R8, R8
 	SYSCALL
-	MOVQ	AX, ·slackResult(SB)
-	// A plain store: x86 keeps stores in order, so whoever sees slackDone
-	// set sees slackResult.
-	MOVL	$1, ·slackDone(SB)
+	TESTQ	AX, AX
+	JNZ	done	// not counted: the caller sees the thread unchanged
+	MOVL	$1, R9
+	LOCK
+	XADDL	R9, ·slackDone(SB)
+done:
 	RET
 
 // slackRestorer is the handler's sa_restorer.

@@ -10,3 +10,13 @@ import "time"
 func CoarsenSysmon(slack time.Duration) (finish func() bool) {
 	return func() bool { return false }
 }
+
+// RestoreSysmon does nothing here: CoarsenSysmon never changes anything.
+func RestoreSysmon() {}
+
+// OrigSlack returns 0 here: CoarsenSysmon never changes anything.
+func OrigSlack() uint64 { return 0 }
+
+// RestoreSysmonLater does nothing here: CoarsenSysmon never changes
+// anything.
+func RestoreSysmonLater() {}

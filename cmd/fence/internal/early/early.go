@@ -50,8 +50,17 @@ func init() {
 	if c, err := spawn.StartFromInit(hostNet); err == nil {
 		child, startMono = c, t
 	}
-	finish()
+	if finish() {
+		sysmonMono = spawn.Now()
+	}
 }
+
+// sysmonMono is when init had slowed sysmon down, or 0.
+var sysmonMono int64
+
+// SysmonCoarsened returns when init had given sysmon its slack
+// (spawn.CoarsenSysmon), or 0 if it did not; for the timeline.
+func SysmonCoarsened() int64 { return sysmonMono }
 
 // sysmonSlack is the timer slack the supervisor's sysmon sleeps with.
 const sysmonSlack = time.Millisecond

@@ -145,7 +145,8 @@ func newGuard(paths, patterns []string, up UnixPolicy) *guard {
 // 2-core VM against the runtime's poller, docs/benchmarking.md, "The
 // creation guard, again"). PID 1 has two Ps (GOMAXPROCS=2, spawn's
 // initEnv), and a goroutine blocked in a syscall keeps its P until sysmon
-// takes it back (within one of its ticks, 20 µs to 10 ms); the other P may
+// takes it back (within one of its ticks, 20 µs to 10 ms; at least 1 ms
+// during the command's first 50 ms, see spawn.CoarsenSysmon); the other P may
 // be busy, so a goroutine this loop starts for a request that may block is
 // run (runtime.Gosched) before it waits again.
 // Other goroutines (the reaper, the control loop) may wait one sysmon tick

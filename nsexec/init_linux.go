@@ -160,8 +160,9 @@ func fail(ctrl *os.File, err error) {
 	os.Exit(255)
 }
 
-// sysmonSlack is the timer slack of PID 1's sysmon: set-up is short, and
-// afterwards PID 1 mostly waits in the poller for the guard's requests.
+// sysmonSlack is the timer slack of PID 1's sysmon during set-up and the
+// command's first 50 ms (spawn.RestoreSysmonLater): its ticks are then at
+// least 1 ms apart.
 const sysmonSlack = time.Millisecond
 
 // timeline collects Stages; a nil timeline records nothing.

@@ -7,26 +7,20 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/nsfence/fence/nsexec/internal/rawsig"
 	"golang.org/x/sys/unix"
 )
 
-// handler and restorer are in raw_linux_amd64.s; Go never calls them, the
-// kernel does. addrs returns their addresses.
+// handler is in raw_linux_amd64.s; Go never calls it, the kernel does.
+// handlerAddr returns its address.
 func handler()
-func restorer()
-func addrs() (h, r uintptr)
+func handlerAddr() uintptr
 
 // fwdFD is the write end of the pipe that handler writes to. It is set
 // once, before the first handler is installed, and never closed: a handler
 // may still be running on another thread when Stop restores the runtime's,
 // and must not write to an fd number that was closed and reused.
 var fwdFD int32 = -1
-
-const (
-	saRestorer = 0x04000000
-	saOnstack  = 0x08000000
-	saRestart  = 0x10000000
-)
 
 var (
 	mu     sync.Mutex
@@ -55,11 +49,10 @@ func Catch(sigs []syscall.Signal) (*Catcher, error) {
 		pipeR = os.NewFile(uintptr(p[0]), "fence-signals")
 		go relay(pipeR)
 	}
-	h, r := addrs()
-	old := make([]sigaction, len(sigs))
+	act := rawsig.Handled(handlerAddr())
+	old := make([]rawsig.Action, len(sigs))
 	for i, sig := range sigs {
-		act := sigaction{handler: h, flags: saRestorer | saOnstack | saRestart, restorer: r, mask: ^uint64(0)}
-		if err := rtSigaction(sig, &act, &old[i]); err != nil {
+		if err := rawsig.Sigaction(sig, &act, &old[i]); err != nil {
 			restore(sigs[:i], old)
 			return nil, fmt.Errorf("catch %v: %w", sig, err)
 		}
@@ -109,8 +102,8 @@ func relay(r *os.File) {
 }
 
 // restore gives sigs their actions in old back, last first.
-func restore(sigs []syscall.Signal, old []sigaction) {
+func restore(sigs []syscall.Signal, old []rawsig.Action) {
 	for i := len(sigs) - 1; i >= 0; i-- {
-		_ = rtSigaction(sigs[i], &old[i], nil)
+		_ = rawsig.Sigaction(sigs[i], &old[i], nil)
 	}
 }

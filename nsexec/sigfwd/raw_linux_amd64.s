@@ -5,8 +5,8 @@
 // handler is the signal handler: the kernel calls it with the signal's
 // number in DI, on the thread's signal stack (SA_ONSTACK: every thread of
 // a Go program has one), with every signal blocked (sa_mask). It writes the
-// number as one byte to fwdFD and returns through restorer; rt_sigreturn
-// restores every register it changes.
+// number as one byte to fwdFD and returns through rawsig's restorer;
+// rt_sigreturn restores every register it changes.
 TEXT ·handler(SB),NOSPLIT|NOFRAME,$0
 	SUBQ	$8, SP
 	MOVB	DI, 0(SP)
@@ -18,16 +18,8 @@ TEXT ·handler(SB),NOSPLIT|NOFRAME,$0
 	ADDQ	$8, SP
 	RET
 
-// restorer is the handler's sa_restorer.
-TEXT ·restorer(SB),NOSPLIT|NOFRAME,$0
-	MOVQ	$15, AX	// SYS_rt_sigreturn
-	SYSCALL
-	INT	$3	// not reached
-
-// func addrs() (h, r uintptr)
-TEXT ·addrs(SB),NOSPLIT,$0-16
+// func handlerAddr() uintptr
+TEXT ·handlerAddr(SB),NOSPLIT,$0-8
 	LEAQ	·handler(SB), AX
-	MOVQ	AX, h+0(FP)
-	LEAQ	·restorer(SB), AX
-	MOVQ	AX, r+8(FP)
+	MOVQ	AX, ret+0(FP)
 	RET

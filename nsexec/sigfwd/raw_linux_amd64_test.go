@@ -7,8 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
+	"github.com/nsfence/fence/nsexec/internal/rawsig"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,11 +21,11 @@ func threads(t *testing.T) int {
 	return len(ents)
 }
 
-func current(t *testing.T, sig syscall.Signal) sigaction {
+func current(t *testing.T, sig syscall.Signal) rawsig.Action {
 	t.Helper()
-	var a sigaction
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&a)), 8, 0, 0); e != 0 {
-		t.Fatal(e)
+	var a rawsig.Action
+	if err := rawsig.Sigaction(sig, nil, &a); err != nil {
+		t.Fatal(err)
 	}
 	return a
 }
@@ -140,8 +140,8 @@ func TestCatchStartsNoSignalThreads(t *testing.T) {
 func TestWhileIgnored(t *testing.T) {
 	old := current(t, syscall.SIGTTOU)
 	WhileIgnored(syscall.SIGTTOU, func() {
-		if got := current(t, syscall.SIGTTOU); got.handler != 1 {
-			t.Errorf("SIGTTOU handler %#x inside, want SIG_IGN", got.handler)
+		if got := current(t, syscall.SIGTTOU); got.Handler != 1 {
+			t.Errorf("SIGTTOU handler %#x inside, want SIG_IGN", got.Handler)
 		}
 	})
 	if got := current(t, syscall.SIGTTOU); got != old {
@@ -162,7 +162,7 @@ func TestCatchRestartsInterruptedSyscalls(t *testing.T) {
 	a := current(t, syscall.SIGUSR1)
 	// The kernel keeps SIGKILL and SIGSTOP out of any mask.
 	unblockable := uint64(1)<<(syscall.SIGKILL-1) | uint64(1)<<(syscall.SIGSTOP-1)
-	if a.flags&(saOnstack|saRestart|saRestorer) != saOnstack|saRestart|saRestorer || a.mask|unblockable != ^uint64(0) {
+	if a.Flags&(rawsig.OnStack|rawsig.Restart|rawsig.Restorer) != rawsig.OnStack|rawsig.Restart|rawsig.Restorer || a.Mask|unblockable != ^uint64(0) {
 		t.Errorf("action %+v: want SA_ONSTACK, SA_RESTART, SA_RESTORER and every signal blocked in the handler", a)
 	}
 	r, w, err := os.Pipe()

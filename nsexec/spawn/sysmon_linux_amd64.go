@@ -6,6 +6,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/nsfence/fence/nsexec/internal/rawsig"
 	"golang.org/x/sys/unix"
 )
 
@@ -162,23 +163,17 @@ func OrigSlack() uint64 { return origSlack }
 // thread target (any thread that gets the signal, if 0), and returns the
 // function that puts the previous action back.
 func borrowSignal(slack uint64, target int) (restore func(), ok bool) {
-	h, r := slackAddrs()
-	act := sigaction{
-		handler:  h,
-		flags:    saOnstack | saRestart | saRestorer,
-		restorer: r,
-		mask:     ^uint64(0),
-	}
-	var old sigaction
+	act := rawsig.Handled(slackHandlerAddr())
+	var old rawsig.Action
 	slackNs = slack
 	slackTarget = uint64(target)
 	atomic.StoreUint32(&slackDone, 0)
-	if rtSigaction(sysmonSignal, &act, &old) != nil {
+	if rawsig.Sigaction(sysmonSignal, &act, &old) != nil {
 		return nil, false
 	}
 	// A signal still pending afterwards goes to the runtime's handler,
 	// which drops a real-time signal nobody asked for.
-	return func() { _ = rtSigaction(sysmonSignal, &old, nil) }, true
+	return func() { _ = rawsig.Sigaction(sysmonSignal, &old, nil) }, true
 }
 
 // waitHandled waits until n handlers have set the slack, at most max after
@@ -210,15 +205,6 @@ func signalBlocked(sig unix.Signal) bool {
 // not use (it reserves SIGRTMIN+1 for AllThreadsSyscall) and fence does not
 // forward.
 const sysmonSignal = unix.Signal(64) // SIGRTMAX
-
-// sigaction flags: the handler runs on the thread's signal stack (every
-// thread of a Go program has one), interrupted syscalls restart where they
-// can, and it returns through restorer (x86-64 requires one).
-const (
-	saOnstack  = 0x08000000
-	saRestart  = 0x10000000
-	saRestorer = 0x04000000
-)
 
 // sysmonThread returns the thread id of the runtime's sysmon, or 0 if it
 // cannot tell which thread that is. sysmon is the first thread the runtime
@@ -310,22 +296,6 @@ func atoi(b []byte) int {
 	return v
 }
 
-// sigaction is the kernel's struct sigaction on amd64: handler, flags,
-// restorer, and an 8-byte mask.
-type sigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
-func rtSigaction(sig unix.Signal, act, old *sigaction) error {
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), 8, 0, 0); e != 0 {
-		return e
-	}
-	return nil
-}
-
 // Shared with slackHandler.
 var (
 	slackNs     uint64 // the slack to set
@@ -333,5 +303,7 @@ var (
 	slackDone   uint32 // how many handlers have set it
 )
 
-// Implemented in sysmon_linux_amd64.s.
-func slackAddrs() (h, r uintptr)
+// slackHandler is in sysmon_linux_amd64.s; Go never calls it, the kernel
+// does. slackHandlerAddr returns its address.
+func slackHandler()
+func slackHandlerAddr() uintptr

@@ -6,7 +6,7 @@
 // signalled thread's signal stack (SA_ONSTACK), with every signal blocked
 // (sa_mask). Unless slackTarget names another thread (a stray signal sent
 // to the whole process), it sets this thread's timer slack to slackNs and
-// counts itself in slackDone. It returns through slackRestorer;
+// counts itself in slackDone. It returns through rawsig's restorer;
 // rt_sigreturn restores every register it changes.
 TEXT ·slackHandler(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	·slackTarget(SB), R9
@@ -32,16 +32,8 @@ set:
 done:
 	RET
 
-// slackRestorer is the handler's sa_restorer.
-TEXT ·slackRestorer(SB),NOSPLIT|NOFRAME,$0
-	MOVQ	$15, AX	// SYS_rt_sigreturn
-	SYSCALL
-	INT	$3	// not reached
-
-// func slackAddrs() (h, r uintptr)
-TEXT ·slackAddrs(SB),NOSPLIT,$0-16
+// func slackHandlerAddr() uintptr
+TEXT ·slackHandlerAddr(SB),NOSPLIT,$0-8
 	LEAQ	·slackHandler(SB), AX
-	MOVQ	AX, h+0(FP)
-	LEAQ	·slackRestorer(SB), AX
-	MOVQ	AX, r+8(FP)
+	MOVQ	AX, ret+0(FP)
 	RET

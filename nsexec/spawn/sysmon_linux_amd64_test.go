@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/nsfence/fence/nsexec/internal/rawsig"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,8 +39,8 @@ func init() {
 			}
 		}
 	}
-	var before, after sigaction
-	if err := rtSigaction(sysmonSignal, nil, &before); err != nil {
+	var before, after rawsig.Action
+	if err := rawsig.Sigaction(sysmonSignal, nil, &before); err != nil {
 		report("error query action: %v", err)
 		os.Exit(0)
 	}
@@ -54,7 +55,7 @@ func init() {
 	t0 := Now()
 	report("done %v", finish())
 	report("took %d", Now()-t0)
-	_ = rtSigaction(sysmonSignal, nil, &after)
+	_ = rawsig.Sigaction(sysmonSignal, nil, &after)
 	report("restored %v", before == after)
 	ownAfter, _ := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 	report("own %d %d", ownBefore, ownAfter)
@@ -75,7 +76,7 @@ func init() {
 	done := make(chan struct{})
 	go func() { RestoreSysmon(); close(done) }()
 	<-done
-	_ = rtSigaction(sysmonSignal, nil, &after)
+	_ = rawsig.Sigaction(sysmonSignal, nil, &after)
 	report("restored-again %v", before == after)
 	slacks("after")
 	os.Exit(0)

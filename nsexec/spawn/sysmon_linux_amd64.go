@@ -1,7 +1,6 @@
 package spawn
 
 import (
-	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -58,82 +57,59 @@ func CoarsenSysmon(slack time.Duration) (finish func() bool) {
 		return none
 	}
 	sent := Now()
+	// Recorded now: should the handler run only after finish gave up on
+	// it, RestoreSysmon must still undo it (setting the original slack on
+	// a thread that has it does no harm).
+	sysmonTid, origSlack = tid, uint64(orig)
 	return func() bool {
 		defer restore()
-		if !waitHandled(1, sent, 2*time.Millisecond) {
-			return false
-		}
-		sysmonTid, origSlack = tid, uint64(orig)
-		return true
+		return waitHandled(1, sent, 2*time.Millisecond)
 	}
 }
 
-// RestoreSysmon gives every thread of this process but the caller's (whose
-// slack it sets directly) the timer slack the main thread had when
-// CoarsenSysmon ran: sysmon, and the threads sysmon started meanwhile,
-// which inherited its slack. It does nothing if CoarsenSysmon did not
-// succeed. Once the sandbox runs, sysmon's 20 µs polls are wanted again:
-// they hand the processor of a goroutine blocked in a syscall (the guard's
-// SECCOMP_IOCTL_NOTIF_RECV) to the others, and the inheriting threads would
-// sleep a millisecond where the runtime asks for microseconds.
+// RestoreSysmon gives sysmon back the timer slack the main thread had when
+// CoarsenSysmon ran; it does nothing if CoarsenSysmon did not get as far as
+// signalling sysmon. Once the sandbox runs, sysmon's 20 µs polls are wanted
+// again: they hand the processor of a goroutine blocked in a syscall (the
+// guard's SECCOMP_IOCTL_NOTIF_RECV) to the others. It may run on any
+// goroutine, once.
 //
-// Every other thread is signalled; the handler's syscalls that a signal
-// interrupts (a futex, wait4, the guard's ioctl, epoll) are restarted by the
-// kernel (SA_RESTART) or retried by their callers on EINTR, as for any
-// signal. A second pass covers threads started during the first.
+// sysmon alone is signalled, like CoarsenSysmon does. Threads that sysmon
+// started meanwhile inherited its slack and keep it; signalling every
+// thread instead was tried, but a signal interrupts a blocking syscall that
+// the kernel does not restart (a connect with SO_SNDTIMEO that PID 1's
+// guard makes for the command), and the command then got an EINTR it
+// never asked for.
 func RestoreSysmon() {
-	if sysmonTid == 0 {
+	tid := sysmonTid
+	if tid == 0 {
 		return
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self := unix.Gettid()
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(origSlack), 0, 0, 0)
-	restore, ok := borrowSignal(origSlack, 0)
+	sysmonTid = 0
+	restore, ok := borrowSignal(origSlack, tid)
 	if !ok {
 		return
 	}
 	defer restore()
-	sysmonTid = 0
-	var seen [64]int
-	nseen := 0
-	pid := unix.Getpid()
-	for range 2 {
-		atomic.StoreUint32(&slackDone, 0)
-		sent, first := 0, int64(0)
-		forEachThread(func(tid int) {
-			if tid == self {
-				return
-			}
-			for _, t := range seen[:nseen] {
-				if t == tid {
-					return
-				}
-			}
-			if nseen < len(seen) {
-				seen[nseen] = tid
-				nseen++
-			}
-			if unix.Tgkill(pid, tid, sysmonSignal) == nil {
-				if sent == 0 {
-					first = Now()
-				}
-				sent++
-			}
-		})
-		// Off the start path: a thread that must wait for a CPU is given
-		// more time than sysmon is before the spawn.
-		if sent == 0 || !waitHandled(sent, first, 20*time.Millisecond) {
+	if unix.Tgkill(unix.Getpid(), tid, sysmonSignal) != nil {
+		return
+	}
+	// Off the start path, on a goroutine that may sleep: sysmon may be
+	// parked, or waiting for a CPU.
+	for range 200 {
+		if atomic.LoadUint32(&slackDone) != 0 {
 			return
 		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
 // RestoreSysmonLater runs RestoreSysmon after restoreDelay, on a goroutine
-// of its own, if CoarsenSysmon succeeded. Restoring wakes every thread of
-// the process with a signal, ~0.4 ms of `fence -- true` while the command
-// ran beside it; a command that ends sooner never pays for it, and one
-// that runs longer has its first moments with a slow sysmon only.
+// of its own, if CoarsenSysmon signalled sysmon. Right away, restoring
+// beside the running command cost time (a first version, which signalled
+// every thread, ~0.4 ms of `fence -- true`); a command that ends sooner
+// never pays for it, and one that runs longer has its first moments with
+// a slow sysmon only.
 func RestoreSysmonLater() {
 	if sysmonTid != 0 {
 		time.AfterFunc(restoreDelay, RestoreSysmon)
@@ -145,7 +121,7 @@ func RestoreSysmonLater() {
 // file) take, short against an agent's or a build's run.
 const restoreDelay = 50 * time.Millisecond
 
-// sysmonTid is the thread CoarsenSysmon coarsened, origSlack the main
+// sysmonTid is the thread CoarsenSysmon signalled, origSlack the main
 // thread's slack then; RestoreSysmon undoes it. Set and read by the main
 // thread during package initialisation, and later by one goroutine.
 var (
@@ -154,7 +130,7 @@ var (
 )
 
 // OrigSlack returns the timer slack the main thread had when CoarsenSysmon
-// succeeded, or 0. A thread that spawns the init stage sets its own slack
+// signalled sysmon, or 0. A thread that spawns the init stage sets its own slack
 // to it first: it may be one sysmon started, and the init stage (and so the
 // command) would inherit the coarse slack.
 func OrigSlack() uint64 { return origSlack }
@@ -273,8 +249,7 @@ func forEachThread(f func(tid int)) bool {
 }
 
 // taskDents is forEachThread's buffer: static, so that it allocates
-// nothing. Its callers run one at a time (package initialisation, then
-// RestoreSysmon once).
+// nothing. Its one caller runs during package initialisation.
 var taskDents [2048]byte
 
 // atoi parses a decimal directory name; it returns -1 for anything else

@@ -3,7 +3,6 @@ package spawn
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -84,16 +83,16 @@ func init() {
 
 // CoarsenSysmon gives the runtime's sysmon thread, and it alone, the
 // slack; the signal's action is the runtime's again afterwards, and the
-// caller's own slack is untouched. RestoreSysmon gives every thread the
-// original slack back.
+// caller's own slack is untouched. RestoreSysmon gives sysmon the original
+// slack back. The helper runs in a user namespace of its own with
+// CAP_SYS_NICE (ambient, through vforkExec), so that it may read its own
+// threads' slack whoever runs the test.
 func TestCoarsenSysmon(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), sysmonHelperEnv+"=1")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helper: %v\n%s", err, out)
-	}
-	rep := parseReport(t, out)
+	null := openFile(t, "/dev/null")
+	n := int(null.Fd())
+	out := runVfork(t, "/proc/self/exe", []string{"spawn.test"}, unix.CLONE_NEWUSER, [4]int{n, -1, n, n},
+		[]uintptr{unix.CAP_SYS_NICE}, sysmonHelperEnv+"=1")
+	rep := parseReport(t, []byte(out))
 	one := func(k string) string {
 		if len(rep[k]) != 1 {
 			t.Fatalf("helper reported %q %d times:\n%s", k, len(rep[k]), out)
@@ -119,28 +118,34 @@ func TestCoarsenSysmon(t *testing.T) {
 	if naps, _ := strconv.Atoi(one("naps")); naps == 0 {
 		t.Errorf("thread %s was never seen in nanosleep: it is not sysmon", sysmon)
 	}
-	if os.Geteuid() != 0 {
-		// Reading another thread's slack needs CAP_SYS_NICE; the rest
-		// was checked above, and the e2e tests check the values as root.
-		return
-	}
-	check := func(when string, sysmonWant string) {
-		if len(rep[when]) < 2 {
-			t.Fatalf("no thread slacks reported %s:\n%s", when, out)
-		}
+	slacks := func(when string) map[string]string {
+		m := map[string]string{}
 		for _, s := range rep[when] {
 			f := strings.Fields(s)
-			want := own[0]
-			if f[0] == sysmon {
-				want = sysmonWant
-			}
-			if f[1] != want {
-				t.Errorf("%s: thread %s (sysmon %s) has timer slack %s ns, want %s", when, f[0], sysmon, f[1], want)
-			}
+			m[f[0]] = f[1]
+		}
+		if len(m) < 2 {
+			t.Fatalf("no thread slacks reported %s (CAP_SYS_NICE in the helper's user namespace?):\n%s", when, out)
+		}
+		return m
+	}
+	coarse, after := slacks("coarse"), slacks("after")
+	for tid, got := range coarse {
+		want := own[0]
+		if tid == sysmon {
+			want = strconv.FormatInt(testSlack.Nanoseconds(), 10)
+		}
+		if got != want {
+			t.Errorf("after CoarsenSysmon, thread %s (sysmon %s) has timer slack %s ns, want %s", tid, sysmon, got, want)
 		}
 	}
-	check("coarse", strconv.FormatInt(testSlack.Nanoseconds(), 10))
-	check("after", own[0])
+	// Threads that sysmon started in between inherited its slack and keep
+	// it; the others must not have changed.
+	for tid, got := range after {
+		if _, old := coarse[tid]; (old || tid == sysmon) && got != own[0] {
+			t.Errorf("after RestoreSysmon, thread %s (sysmon %s) has timer slack %s ns, want %s", tid, sysmon, got, own[0])
+		}
+	}
 }
 
 // A caller that blocks the signal would leave it pending on sysmon for

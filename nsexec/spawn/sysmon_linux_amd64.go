@@ -63,7 +63,7 @@ func CoarsenSysmon(slack time.Duration) (finish func() bool) {
 	sysmonTid, origSlack = tid, uint64(orig)
 	return func() bool {
 		defer restore()
-		return waitHandled(1, sent, 2*time.Millisecond)
+		return waitHandled(sent, 2*time.Millisecond)
 	}
 }
 
@@ -130,14 +130,14 @@ var (
 )
 
 // OrigSlack returns the timer slack the main thread had when CoarsenSysmon
-// signalled sysmon, or 0. A thread that spawns the init stage sets its own slack
-// to it first: it may be one sysmon started, and the init stage (and so the
-// command) would inherit the coarse slack.
+// signalled sysmon, or 0. A thread that spawns the init stage sets its own
+// slack to it first: it may be one sysmon started, and the init stage (and
+// so the command) would inherit the coarse slack.
 func OrigSlack() uint64 { return origSlack }
 
 // borrowSignal installs slackHandler for sysmonSignal, to set slack on the
-// thread target (any thread that gets the signal, if 0), and returns the
-// function that puts the previous action back.
+// thread target, and returns the function that puts the previous action
+// back.
 func borrowSignal(slack uint64, target int) (restore func(), ok bool) {
 	act := rawsig.Handled(slackHandlerAddr())
 	var old rawsig.Action
@@ -152,12 +152,12 @@ func borrowSignal(slack uint64, target int) (restore func(), ok bool) {
 	return func() { _ = rawsig.Sigaction(sysmonSignal, &old, nil) }, true
 }
 
-// waitHandled waits until n handlers have set the slack, at most max after
-// sent (when the first signal went out): a signal wakes its thread out of
-// a sleep at once, but the thread may have to wait for a CPU.
-func waitHandled(n int, sent int64, max time.Duration) bool {
+// waitHandled waits until the handler has set the slack, at most max after
+// sent (when the signal went out): a signal wakes its thread out of a
+// sleep at once, but the thread may have to wait for a CPU.
+func waitHandled(sent int64, max time.Duration) bool {
 	deadline := sent + int64(max)
-	for int(atomic.LoadUint32(&slackDone)) < n {
+	for atomic.LoadUint32(&slackDone) == 0 {
 		if Now() > deadline {
 			return false
 		}
@@ -274,8 +274,8 @@ func atoi(b []byte) int {
 // Shared with slackHandler.
 var (
 	slackNs     uint64 // the slack to set
-	slackTarget uint64 // the thread to set it on; 0: whichever gets the signal
-	slackDone   uint32 // how many handlers have set it
+	slackTarget uint64 // the thread to set it on
+	slackDone   uint32 // set (counted) once the handler has set it
 )
 
 // slackHandler is in sysmon_linux_amd64.s; Go never calls it, the kernel

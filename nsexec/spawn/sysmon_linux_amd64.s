@@ -4,19 +4,16 @@
 
 // slackHandler is the handler of sysmonSignal. The kernel calls it on the
 // signalled thread's signal stack (SA_ONSTACK), with every signal blocked
-// (sa_mask). Unless slackTarget names another thread (a stray signal sent
-// to the whole process), it sets this thread's timer slack to slackNs and
-// counts itself in slackDone. It returns through rawsig's restorer;
+// (sa_mask). On the thread slackTarget alone (not on one that a stray
+// signal to the whole process reached), it sets the timer slack to slackNs
+// and counts itself in slackDone. It returns through rawsig's restorer;
 // rt_sigreturn restores every register it changes.
 TEXT ·slackHandler(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	·slackTarget(SB), R9
-	TESTQ	R9, R9
-	JZ	set
 	MOVQ	$186, AX	// SYS_gettid
 	SYSCALL
 	CMPQ	AX, R9
 	JNE	done
-set:
 	MOVQ	$157, AX	// SYS_prctl
 	MOVQ	$29, DI	// PR_SET_TIMERSLACK
 	MOVQ	·slackNs(SB), SI

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,5 +84,53 @@ func TestFDTablePidfdOldKernel(t *testing.T) {
 	b := make([]byte, 3)
 	if n, _ := r.Read(b); n != 2 {
 		t.Errorf("read %d bytes back, want 2", n)
+	}
+}
+
+// A signal to the guard's thread can fail NOTIF_SEND and NOTIF_ID_VALID
+// with EINTR before they did anything (they take the listener's lock
+// interruptibly): the answer is sent again, and the caller is not taken for
+// gone. Simulated: the first two calls are interrupted.
+func TestGuardNotifIoctlEINTR(t *testing.T) {
+	type call struct {
+		req  uint
+		resp seccompNotifResp
+		id   uint64
+	}
+	var calls []call
+	old := notifIoctlOnce
+	defer func() { notifIoctlOnce = old }()
+	notifIoctlOnce = func(fd int, req uint, arg unsafe.Pointer) error {
+		c := call{req: req}
+		switch req {
+		case unix.SECCOMP_IOCTL_NOTIF_SEND:
+			c.resp = *(*seccompNotifResp)(arg)
+		case unix.SECCOMP_IOCTL_NOTIF_ID_VALID:
+			c.id = *(*uint64)(arg)
+		}
+		calls = append(calls, c)
+		if len(calls) <= 2 {
+			return unix.EINTR
+		}
+		return nil
+	}
+
+	g := &guard{}
+	g.respond(-1, seccompNotif{ID: 7}, -1, unix.EPERM)
+	if len(calls) != 3 {
+		t.Fatalf("respond made %d ioctls, want 3 (two interrupted, one answer): %+v", len(calls), calls)
+	}
+	for _, c := range calls {
+		if c.req != unix.SECCOMP_IOCTL_NOTIF_SEND || c.resp.ID != 7 || c.resp.Error != -int32(unix.EPERM) {
+			t.Errorf("respond sent %+v, want NOTIF_SEND of id 7 with -EPERM", c)
+		}
+	}
+
+	calls = nil
+	if errno := stillAsking(-1, 9); errno != 0 {
+		t.Errorf("stillAsking after interrupted ID_VALIDs: %v, want 0 (still pending)", errno)
+	}
+	if len(calls) != 3 || calls[2].req != unix.SECCOMP_IOCTL_NOTIF_ID_VALID || calls[2].id != 9 {
+		t.Errorf("stillAsking made %+v, want three ID_VALID of id 9", calls)
 	}
 }

@@ -206,6 +206,24 @@ func addfdSend(fd int, add *seccompNotifAddfd) error {
 	return err
 }
 
+// notifIoctl makes SECCOMP_IOCTL_NOTIF_SEND or NOTIF_ID_VALID, again as
+// long as it fails with EINTR. Both take the listener's lock
+// interruptibly, so a signal to this thread (the runtime's, psx's) can
+// fail them before they did anything. An answer not sent would leave the
+// caller waiting for good (only a fatal signal ends the wait, see
+// seccomp.LoadGuard), and an ID_VALID taken for "gone" would refuse a
+// caller that is still there; the caller itself was never signalled.
+func notifIoctl(fd int, req uint, arg unsafe.Pointer) error {
+	for {
+		if err := notifIoctlOnce(fd, req, arg); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// notifIoctlOnce is ioctlPtr; a variable so that tests can interrupt it.
+var notifIoctlOnce = ioctlPtr
+
 func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
 	if errno != 0 {
@@ -227,7 +245,7 @@ func (g *guard) handle(fd int, req seccompNotif) (async bool) {
 			g.umasks.disable()
 		}
 		resp := seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
-		_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
+		_ = notifIoctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
 		return false
 	}
 	fdOut, errno := g.perform(fd, req)
@@ -241,7 +259,7 @@ func (g *guard) handle(fd int, req seccompNotif) (async bool) {
 // stillAsking checks that request id is still pending: its caller has not
 // died (and its pid cannot have gone to another process).
 func stillAsking(nfd int, id uint64) unix.Errno {
-	if ioctlPtr(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+	if notifIoctl(nfd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
 		return unix.ENOENT
 	}
 	return 0
@@ -274,7 +292,7 @@ func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
 	if errno != 0 {
 		resp.Error = -int32(errno)
 	}
-	_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
+	_ = notifIoctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
 }
 
 // perform checks and carries out one request. It returns an fd to inject

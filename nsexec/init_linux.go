@@ -34,7 +34,7 @@ func Init() {
 	// PID 1's sysmon would poll every 20 µs through the whole set-up, on
 	// two CPUs shared with the supervisor (spawn.CoarsenSysmon). Done by
 	// the time the policy has been read.
-	finishSysmon := spawn.CoarsenSysmon(sysmonSlack)
+	finishSysmon := spawn.CoarsenSysmon(spawn.SysmonSlack)
 	tl := timeline{{"init-main", Now()}}
 	// Only stdin, stdout and stderr reach the command. The control socket
 	// came as ExtraFiles[0], which is not close-on-exec (with it the command
@@ -159,11 +159,6 @@ func fail(ctrl *os.File, err error) {
 	_, _ = ctrl.Write(b)
 	os.Exit(255)
 }
-
-// sysmonSlack is the timer slack of PID 1's sysmon during set-up and the
-// command's first 50 ms (spawn.RestoreSysmonLater): its ticks are then at
-// least 1 ms apart.
-const sysmonSlack = time.Millisecond
 
 // timeline collects Stages; a nil timeline records nothing.
 type timeline []Stage
@@ -592,10 +587,9 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		}
 		go serveGuard(guardFD, g)
 	}
-	// Set-up is over. sysmon's quick polls hand the processor of a
-	// goroutine blocked in a syscall (the guard's) to the others, and no
-	// thread should keep the coarse slack it may have inherited from it:
-	// unless the command ends first.
+	// Set-up is over: sysmon's quick polls hand the processor of a
+	// goroutine blocked in a syscall (the guard's) to the others. Its
+	// slack goes back 50 ms from now, unless the command ends first.
 	spawn.RestoreSysmonLater()
 	return <-done
 }

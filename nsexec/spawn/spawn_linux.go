@@ -127,7 +127,7 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 		// command PID 1's: this may be a thread that sysmon started while
 		// CoarsenSysmon's slack was on it. The thread ends with the
 		// sandbox.
-		if s := OrigSlack(); s != 0 {
+		if s := origSlack; s != 0 {
 			_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s), 0, 0, 0)
 		}
 		pid, err := forkInit(&spec)

@@ -116,24 +116,24 @@ func RestoreSysmonLater() {
 	}
 }
 
+// SysmonSlack is the slack fence's two processes ask CoarsenSysmon for:
+// sysmon's ticks are then at least 1 ms apart.
+const SysmonSlack = time.Millisecond
+
 // restoreDelay is how long after the command's start RestoreSysmonLater
 // restores: longer than short commands (git status, a compiler's one
 // file) take, short against an agent's or a build's run.
 const restoreDelay = 50 * time.Millisecond
 
 // sysmonTid is the thread CoarsenSysmon signalled, origSlack the main
-// thread's slack then; RestoreSysmon undoes it. Set and read by the main
+// thread's slack then (0 before); RestoreSysmon undoes it. A thread that
+// spawns the init stage sets its own slack to origSlack first
+// (spawn_linux.go): it may be one sysmon started. Set and read by the main
 // thread during package initialisation, and later by one goroutine.
 var (
 	sysmonTid int
 	origSlack uint64
 )
-
-// OrigSlack returns the timer slack the main thread had when CoarsenSysmon
-// signalled sysmon, or 0. A thread that spawns the init stage sets its own
-// slack to it first: it may be one sysmon started, and the init stage (and
-// so the command) would inherit the coarse slack.
-func OrigSlack() uint64 { return origSlack }
 
 // borrowSignal installs slackHandler for sysmonSignal, to set slack on the
 // thread target, and returns the function that puts the previous action

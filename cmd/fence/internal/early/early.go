@@ -21,7 +21,6 @@ package early
 import (
 	"os"
 	"strings"
-	"time"
 
 	"github.com/nsfence/fence/nsexec/spawn"
 )
@@ -45,7 +44,7 @@ func init() {
 	// while the supervisor computes the policy and the init stage starts
 	// on the other CPU, slows both (spawn.CoarsenSysmon). The request
 	// goes out first; it is done while the spawn runs.
-	finish := spawn.CoarsenSysmon(sysmonSlack)
+	finish := spawn.CoarsenSysmon(spawn.SysmonSlack)
 	t := spawn.Now()
 	if c, err := spawn.StartFromInit(hostNet); err == nil {
 		child, startMono = c, t
@@ -61,9 +60,6 @@ var sysmonMono int64
 // SysmonCoarsened returns when init had given sysmon its slack
 // (spawn.CoarsenSysmon), or 0 if it did not; for the timeline.
 func SysmonCoarsened() int64 { return sysmonMono }
-
-// sysmonSlack is the timer slack the supervisor's sysmon sleeps with.
-const sysmonSlack = time.Millisecond
 
 // testBinary reports whether args are those of a `go test` binary (the
 // tests of package main link this package too): nothing is spawned there.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
+	"golang.org/x/sys/unix"
 )
 
 // DangerousFiles may not be written in the working directory or in $HOME,
@@ -43,7 +44,10 @@ var systemReadPaths = []string{
 // symlinks resolved. Globs are matched in one directory only ("dir/**"
 // means dir); a "**" elsewhere would need a tree walk at start, which fence
 // does not do, so such patterns expand to nothing here (debug explains).
-func (s *Spec) expand(p string) []string {
+// err is the first lookup that failed for another reason than the name's
+// absence (absent): paths is then what could be resolved. Callers that
+// grant access may ignore it; callers that hide or protect must not.
+func (s *Spec) expand(p string) (paths []string, err error) {
 	abs := config.ExpandPath(p, s.Home, s.Cwd)
 	if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.ContainsAny(rest, "*?[") {
 		abs = rest
@@ -52,32 +56,68 @@ func (s *Spec) expand(p string) []string {
 		}
 	}
 	if !strings.ContainsAny(abs, "*?[") {
-		if r, err := s.paths.eval(abs); err == nil {
-			return []string{r}
+		r, err := s.paths.eval(abs)
+		if err != nil {
+			return nil, failure(err)
 		}
-		return nil
+		return []string{r}, nil
 	}
 	if strings.Contains(abs, "**") {
 		// Needs a tree walk: callers handle these (denyWrite through the
 		// write guard, denyRead refused, allow* ignored with a warning).
-		return nil
+		return nil, nil
 	}
-	matches := s.paths.glob(abs)
+	matches, err := s.paths.glob(abs)
 	out := matches[:0]
 	for _, m := range matches {
-		if r, err := s.paths.eval(m); err == nil {
-			out = append(out, r)
+		r, rerr := s.paths.eval(m)
+		if rerr != nil {
+			if err == nil {
+				err = failure(rerr)
+			}
+			continue
 		}
+		out = append(out, r)
+	}
+	return out, err
+}
+
+// failure is err unless it only says that nothing is there.
+func failure(err error) error {
+	if absent(err) {
+		return nil
+	}
+	return err
+}
+
+// expandGrants expands paths that grant access: what cannot be resolved is
+// not granted.
+func (s *Spec) expandGrants(ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		r, _ := s.expand(p)
+		out = append(out, r...)
 	}
 	return out
 }
 
-func (s *Spec) expandAll(ps []string) []string {
+// expandDenials expands paths that hide or protect, in the config list
+// named by what; a path that exists but cannot be looked up stops the
+// plan, since the sandbox would otherwise run without that restriction.
+func (s *Spec) expandDenials(what string, ps []string) ([]string, error) {
 	var out []string
 	for _, p := range ps {
-		out = append(out, s.expand(p)...)
+		r, err := s.expand(p)
+		if err != nil {
+			fix := "fix the file system"
+			if strings.HasPrefix(what, "filesystem.") {
+				fix += " or remove the entry"
+			}
+			return nil, fmt.Errorf("%s %q: cannot check it (%w); fence will not run without it: %s", what, p, err, fix)
+		}
+		out = append(out, r...)
 	}
-	return out
+	return out, nil
 }
 
 // recursive reports whether p has a "**" the mount layer cannot express
@@ -110,7 +150,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			fp.HostTmp = true
 			continue
 		}
-		fp.Writable = append(fp.Writable, s.expand(w)...)
+		fp.Writable = append(fp.Writable, s.expandGrants([]string{w})...)
 	}
 	// Protected: denyWrite, the files that decide fence's own policy (a
 	// command that could write them would loosen its next run), then the
@@ -119,7 +159,15 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
-	userAbs := s.expandAll(prot)
+	userAbs, err := s.expandDenials("filesystem.denyWrite", f.DenyWrite)
+	if err != nil {
+		return fp, err
+	}
+	policyAbs, err := s.expandDenials("the policy file", s.PolicyFiles)
+	if err != nil {
+		return fp, err
+	}
+	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
 	for _, base := range []string{s.Cwd, s.Home} {
 		if base == "" {
@@ -139,7 +187,11 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {
 		denied = append(denied, filepath.Clean(p))
-		protAbs = append(protAbs, s.expand(p)...)
+		abs, err := s.expandDenials("the protected path", []string{p})
+		if err != nil {
+			return fp, err
+		}
+		protAbs = append(protAbs, abs...)
 	}
 	// denyWrite takes precedence over allowWrite (as in Fence): a writable
 	// path at or under a protected one (allowWrite ["/srv/app/tmp"] with
@@ -164,12 +216,21 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			fp.Protected = append(fp.Protected, p)
 		}
 	}
-	fp.Guarded = s.guarded(prot, fp)
+	if fp.Guarded, err = s.guarded(prot, fp); err != nil {
+		return fp, err
+	}
 	fp.DenyWritePatterns = s.denyWritePatterns(f.DenyWrite, fp)
 
-	masked := s.expandAll(f.DenyRead)
-	allowRead := s.expandAll(append(append([]string{}, f.AllowRead...), f.AllowExecute...))
-	for _, cp := range s.expandAll(credentialPaths) {
+	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead)
+	if err != nil {
+		return fp, err
+	}
+	allowRead := s.expandGrants(append(append([]string{}, f.AllowRead...), f.AllowExecute...))
+	creds, err := s.expandDenials("the credential path", credentialPaths)
+	if err != nil {
+		return fp, err
+	}
+	for _, cp := range creds {
 		if !underAny(cp, allowRead) {
 			masked = append(masked, cp)
 		}
@@ -177,7 +238,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	fp.Masked = masked
 	if f.DefaultDenyRead {
 		fp.DefaultDenyRead = true
-		fp.ReadOnly = append(s.expandAll(systemReadPaths), allowRead...)
+		fp.ReadOnly = append(s.expandGrants(systemReadPaths), allowRead...)
 		// Merged-/usr systems have /bin, /lib, /lib64 as symlinks; the
 		// scaffold root needs the links too, or no program finds its ELF
 		// interpreter.
@@ -208,13 +269,21 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 // .git/config count only if .git exists: a repository created inside the
 // sandbox (git init) needs them, and an existing one is what must not gain
 // hooks.
-func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
+func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) ([]string, error) {
 	writable := fp.Writable
 	if fp.HostTmp {
 		writable = append(append([]string{}, writable...), "/tmp")
 	}
 	gitDir := filepath.Join(s.Cwd, ".git")
-	_, gitErr := os.Lstat(gitDir)
+	var st unix.Stat_t
+	gitErr := lstat(gitDir, &st)
+	for gitErr == unix.EINTR {
+		gitErr = lstat(gitDir, &st)
+	}
+	if gitErr != nil && !absent(gitErr) {
+		// Whether .git exists decides whether its hooks are guarded.
+		return nil, fmt.Errorf("cannot check %s (%w); fence will not run without knowing whether to guard its hooks: fix the file system", gitDir, gitErr)
+	}
 	var out []string
 	for _, p := range prot {
 		if strings.ContainsAny(p, "*?[") {
@@ -229,7 +298,7 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 		}
 		out = append(out, abs)
 	}
-	return out
+	return out, nil
 }
 
 // denyWritePatterns returns the denyWrite globs as absolute patterns for
@@ -341,7 +410,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	n := &c.Network
 	o.Unix = nsexec.UnixPolicy{
 		AllowAll: n.AllowAllUnixSockets,
-		Allow:    s.expandAll(n.AllowUnixSockets),
+		Allow:    s.expandGrants(n.AllowUnixSockets),
 		// Abstract names reach only the sandbox in its own network
 		// namespace; on the host network (allowedDomains ["*"]) they would
 		// reach host services (D-Bus, X11).

@@ -13,6 +13,9 @@ import (
 // binDirs are searched for denied programs in addition to the command's PATH.
 var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
 
+// unmaskedFix ends the errors of runtimeDenied.
+const unmaskedFix = "fence will not run with a denied program it could not mask: fix the file system or remove the directory from PATH"
+
 // runtimeDenied returns every path under which a denied program can be
 // executed by name: each PATH directory's entry of that name, as it is (a
 // symlink stays a symlink). Masking the name, not the symlink's target,
@@ -44,13 +47,22 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 			continue
 		}
 		r, err := res.eval(d)
-		if err != nil || seen[r] {
+		if err != nil {
+			if absent(err) {
+				continue
+			}
+			return nil, fmt.Errorf("look for denied programs in %s: %w; %s", d, err, unmaskedFix)
+		}
+		if seen[r] {
 			continue
 		}
 		seen[r] = true
-		fd, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := openDir(r)
 		if err != nil {
-			continue
+			if absent(err) {
+				continue
+			}
+			return nil, fmt.Errorf("look for denied programs in %s: %w; %s", r, err, unmaskedFix)
 		}
 		for i, t := range tokens {
 			if names[i] == nil {
@@ -59,7 +71,7 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 			found, err := exists(fd, names[i])
 			if err != nil {
 				unix.Close(fd)
-				return nil, fmt.Errorf("look for denied program %s in %s: %w", t, r, err)
+				return nil, fmt.Errorf("look for denied program %s in %s: %w; %s", t, r, err, unmaskedFix)
 			}
 			if found {
 				out = append(out, filepath.Join(r, t))
@@ -69,8 +81,11 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 	}
 	for _, t := range tokens {
 		if filepath.IsAbs(t) {
-			if _, err := os.Lstat(t); err == nil {
+			_, err := os.Lstat(t)
+			if err == nil {
 				out = append(out, filepath.Clean(t))
+			} else if !absent(err) {
+				return nil, fmt.Errorf("look for denied program %s: %w; %s", t, err, unmaskedFix)
 			}
 		}
 	}
@@ -97,6 +112,18 @@ func exists(fd int, name []byte) (bool, error) {
 			return false, nil
 		}
 		return false, e
+	}
+}
+
+// openDir opens directory dir as an O_PATH descriptor for exists, retrying
+// EINTR; a variable so that tests can make it fail the ways slow file
+// systems do.
+var openDir = func(dir string) (int, error) {
+	for {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
 	}
 }
 

@@ -24,11 +24,16 @@ import (
 type resolver struct {
 	// done maps "resolved parent/name" to what the name resolves to.
 	done map[string]resolved
-	// names maps a directory to its sorted entries (nil if unreadable),
-	// for glob: the templates glob the same directories several times
-	// (five patterns in the working directory, two in $HOME for -t code),
-	// and each filepath.Glob read the whole directory again.
-	names map[string][]string
+	// names maps a directory to its sorted entries, or to why it could
+	// not be listed, for glob: the templates glob the same directories
+	// several times (five patterns in the working directory, two in $HOME
+	// for -t code), and each filepath.Glob read the whole directory again.
+	names map[string]listing
+}
+
+type listing struct {
+	names []string
+	err   error
 }
 
 type resolved struct {
@@ -38,53 +43,125 @@ type resolved struct {
 	err   error
 }
 
-// glob is filepath.Glob for an absolute pattern with a wildcard, errors
-// ignored (no matches), reading each directory once per plan when only the
-// last component has wildcards; other patterns go to filepath.Glob.
-func (r *resolver) glob(pattern string) []string {
+// glob is filepath.Glob for an absolute pattern, reading each directory
+// once per plan. Unlike filepath.Glob it reports what it could not read:
+// matches is what it found, and err is the first failure that is not a
+// name's absence (absent). A caller hiding or protecting the matches must
+// not go on without the ones it could not see; a caller granting access
+// may.
+func (r *resolver) glob(pattern string) (matches []string, err error) {
+	if !strings.HasPrefix(pattern, "/") {
+		m, _ := filepath.Glob(pattern)
+		return m, nil
+	}
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return nil, nil // a malformed pattern matches nothing, as in filepath.Glob
+	}
+	if !hasMeta(pattern) {
+		var st unix.Stat_t
+		if err := lstat(pattern, &st); err != nil {
+			if absent(err) {
+				return nil, nil
+			}
+			return nil, &fs.PathError{Op: "lstat", Path: pattern, Err: err}
+		}
+		return []string{pattern}, nil
+	}
 	dir, file := filepath.Split(pattern)
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
 		dir = "/"
 	}
-	const meta = `*?[\`
-	if !strings.HasPrefix(pattern, "/") || strings.ContainsAny(dir, meta) || !strings.ContainsAny(file, meta) {
-		m, _ := filepath.Glob(pattern)
-		return m
-	}
-	if _, err := filepath.Match(file, ""); err != nil {
-		return nil // a malformed pattern matches nothing, as in filepath.Glob
-	}
-	names, ok := r.names[dir]
-	if !ok {
-		if r.names == nil {
-			r.names = map[string][]string{}
-		}
-		names = readDirNames(dir)
-		r.names[dir] = names
-	}
-	var out []string
-	for _, n := range names {
-		if ok, _ := filepath.Match(file, n); ok {
-			out = append(out, filepath.Join(dir, n))
+	dirs := []string{dir}
+	if hasMeta(dir) {
+		if dirs, err = r.glob(dir); dirs == nil {
+			return nil, err
 		}
 	}
-	return out
+	for _, d := range dirs {
+		l := r.list(d)
+		if l.err != nil && !absent(l.err) && err == nil {
+			err = l.err
+		}
+		for _, n := range l.names {
+			if ok, _ := filepath.Match(file, n); ok {
+				matches = append(matches, filepath.Join(d, n))
+			}
+		}
+	}
+	return matches, err
 }
 
-// readDirNames returns the sorted names in directory dir, or nil. The open
-// is O_DIRECTORY: a FIFO or a device where a directory was expected must
-// fail, not block or act (filepath.Glob stats before it opens).
-func readDirNames(dir string) []string {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+const globMeta = `*?[\`
+
+func hasMeta(p string) bool { return strings.ContainsAny(p, globMeta) }
+
+// list returns directory dir's sorted names, from the plan's cache.
+func (r *resolver) list(dir string) listing {
+	l, ok := r.names[dir]
+	if !ok {
+		if r.names == nil {
+			r.names = map[string]listing{}
+		}
+		l.names, l.err = readDirNames(dir)
+		r.names[dir] = l
+	}
+	return l
+}
+
+// readDirNames returns the sorted names in directory dir. The open is
+// O_DIRECTORY: a FIFO or a device where a directory was expected must fail
+// (ENOTDIR), not block or act (filepath.Glob stats before it opens). A
+// listing cut short by an error returns the error with what it read.
+func readDirNames(dir string) ([]string, error) {
+	fd, err := openList(dir)
+	if err == unix.EACCES && unix.Access(dir, unix.X_OK) == nil {
+		// Searchable but not readable: the command cannot list it
+		// either, but it can open names it guesses (id_rsa), so this
+		// is not absence.
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: errUnlistable}
+	}
 	if err != nil {
-		return nil
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), dir)
 	defer f.Close()
-	names, _ := f.Readdirnames(-1)
+	names, err := f.Readdirnames(-1)
 	slices.Sort(names)
-	return names
+	return names, err
+}
+
+// openList opens directory dir for readDirNames, retrying EINTR; a
+// variable so that tests can make it fail the ways slow file systems do.
+var openList = func(dir string) (int, error) {
+	for {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// absent reports whether err, from resolving or listing a path, means that
+// nothing is there for the sandbox either: the name does not exist, a
+// component is not a directory, this user may not search a directory on
+// the way (the sandboxed command runs as the same user, with fewer
+// privileges), the name is too long, or the symlinks loop. Any other
+// failure (EIO, ESTALE, a FUSE mount whose server is gone) says nothing
+// about what the command will find there later.
+func absent(err error) bool {
+	if errors.Is(err, errTooManyLinks) {
+		return true
+	}
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e {
+	case unix.ENOENT, unix.ENOTDIR, unix.EACCES, unix.ELOOP, unix.ENAMETOOLONG:
+		return true
+	}
+	return false
 }
 
 // maxLinks matches filepath.EvalSymlinks: more symlinks than this in one
@@ -92,6 +169,8 @@ func readDirNames(dir string) []string {
 const maxLinks = 255
 
 var errTooManyLinks = errors.New("EvalSymlinks: too many links")
+
+var errUnlistable = errors.New("directory can be searched but not read")
 
 // eval resolves the absolute path p.
 func (r *resolver) eval(p string) (string, error) {

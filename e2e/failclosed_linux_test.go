@@ -36,3 +36,34 @@ func TestFailClosedWithoutUserNamespaces(t *testing.T) {
 		}
 	})
 }
+
+// TestFailClosedUnlistableCredentials: a credential directory the user can
+// search but not list (~/.ssh mode 0311) still lets the command open the
+// keys it guesses by name, and fence cannot see which ones to hide there.
+// Root lists it anyway and hides the keys; any other user gets a one-line
+// refusal naming the credential pattern, and the command does not run.
+// Either way the key never reaches the command.
+func TestFailClosedUnlistableCredentials(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("home/.ssh")
+		s.write("home/.ssh/id_rsa", "PRIVATE-KEY-MATERIAL")
+		s.own(s.path("home/.ssh/id_rsa"), 0o600)
+		s.own(s.path("home/.ssh"), 0o311)
+		marker := s.path("ran")
+		res := s.fence("--", "sh", "-c", `touch "$0"; cat ~/.ssh/id_rsa`, marker)
+		if strings.Contains(res.stdout, "PRIVATE-KEY-MATERIAL") {
+			t.Fatalf("the command read the key: %v", res)
+		}
+		if s.r.root() {
+			ranInside(t, res) // and the key, masked, read as empty
+			return
+		}
+		msg := strings.TrimSpace(res.stderr)
+		if res.code != 1 || !strings.Contains(msg, `"~/.ssh/id_*"`) || !strings.Contains(msg, "searched but not read") || strings.Contains(msg, "\n") {
+			t.Errorf("want exit 1 and one line naming ~/.ssh/id_* and the cause: %v", res)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("the command ran")
+		}
+	})
+}

@@ -1,7 +1,9 @@
 package fence
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
-	"golang.org/x/sys/unix"
 )
 
 // DangerousFiles may not be written in the working directory or in $HOME,
@@ -45,11 +46,16 @@ var systemReadPaths = []string{
 // means dir); a "**" elsewhere would need a tree walk at start, which fence
 // does not do, so such patterns expand to nothing here (debug explains).
 // err is the first lookup that failed for another reason than the name's
-// absence (absent): paths is then what could be resolved. Callers that
-// grant access may ignore it; callers that hide or protect must not.
-func (s *Spec) expand(p string) (paths []string, err error) {
+// absence for the sandbox (failure, given the paths writable in it): paths
+// is then what could be resolved. Callers that grant access may ignore it;
+// callers that hide or protect must not. A "~" path without a home names
+// nothing.
+func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 	abs := config.ExpandPath(p, s.Home, s.Cwd)
-	if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.ContainsAny(rest, "*?[") {
+	if !filepath.IsAbs(abs) {
+		return nil, nil
+	}
+	if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.Contains(rest, "**") {
 		abs = rest
 		if abs == "" {
 			abs = "/"
@@ -58,7 +64,7 @@ func (s *Spec) expand(p string) (paths []string, err error) {
 	if !strings.ContainsAny(abs, "*?[") {
 		r, err := s.paths.eval(abs)
 		if err != nil {
-			return nil, failure(err)
+			return nil, failure(err, writable)
 		}
 		return []string{r}, nil
 	}
@@ -68,12 +74,13 @@ func (s *Spec) expand(p string) (paths []string, err error) {
 		return nil, nil
 	}
 	matches, err := s.paths.glob(abs)
+	err = failure(err, writable)
 	out := matches[:0]
 	for _, m := range matches {
 		r, rerr := s.paths.eval(m)
 		if rerr != nil {
 			if err == nil {
-				err = failure(rerr)
+				err = failure(rerr, writable)
 			}
 			continue
 		}
@@ -82,20 +89,12 @@ func (s *Spec) expand(p string) (paths []string, err error) {
 	return out, err
 }
 
-// failure is err unless it only says that nothing is there.
-func failure(err error) error {
-	if absent(err) {
-		return nil
-	}
-	return err
-}
-
 // expandGrants expands paths that grant access: what cannot be resolved is
 // not granted.
 func (s *Spec) expandGrants(ps []string) []string {
 	var out []string
 	for _, p := range ps {
-		r, _ := s.expand(p)
+		r, _ := s.expand(p, nil)
 		out = append(out, r...)
 	}
 	return out
@@ -104,21 +103,60 @@ func (s *Spec) expandGrants(ps []string) []string {
 // expandDenials expands paths that hide or protect, in the config list
 // named by what; a path that exists but cannot be looked up stops the
 // plan, since the sandbox would otherwise run without that restriction.
-func (s *Spec) expandDenials(what string, ps []string) ([]string, error) {
+// writable are the paths writable in the sandbox (see failure).
+func (s *Spec) expandDenials(what string, ps, writable []string) ([]string, error) {
 	var out []string
 	for _, p := range ps {
-		r, err := s.expand(p)
+		r, err := s.expand(p, writable)
 		if err != nil {
-			fix := "fix the file system"
-			if strings.HasPrefix(what, "filesystem.") {
-				fix += " or remove the entry"
-			}
-			return nil, fmt.Errorf("%s %q: cannot check it (%w); fence will not run without it: %s", what, p, err, fix)
+			return nil, denialError(what, p, err)
 		}
 		out = append(out, r...)
 	}
 	return out, nil
 }
+
+// denialError is the one-line refusal for entry p of list what whose
+// lookup failed with err: the entry, the cause and the fix.
+func denialError(what, p string, err error) error {
+	fix := "fix the file system"
+	var sd *searchDenied
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &sd):
+		fix = "make " + sd.dir + " searchable (chmod u+x)"
+	case errors.Is(err, errUnlistable) && errors.As(err, &pe):
+		fix = "make " + pe.Path + " readable (chmod u+r)"
+	}
+	switch {
+	case strings.HasPrefix(what, "filesystem."):
+		fix += " or remove the entry"
+	case what == "the credential path":
+		fix += " or list it in allowRead"
+	}
+	msg := fmt.Sprintf("%s %q: cannot check it (%v); fence will not run without it: %s", what, p, err, fix)
+	// Host paths in the cause could hold a newline; the error is one line.
+	return &lineError{msg: strings.ReplaceAll(msg, "\n", `\n`), err: err}
+}
+
+// changeableOf returns what the command could chmod under policy fp: the
+// paths writable to it.
+func changeableOf(fp nsexec.FSPolicy) []string {
+	w := slices.Clone(fp.Writable)
+	if fp.HostTmp {
+		w = append(w, "/tmp")
+	}
+	return w
+}
+
+// lineError is an error whose message was made one line.
+type lineError struct {
+	msg string
+	err error
+}
+
+func (e *lineError) Error() string { return e.msg }
+func (e *lineError) Unwrap() error { return e.err }
 
 // recursive reports whether p has a "**" the mount layer cannot express
 // (anything but a trailing "/**").
@@ -152,6 +190,9 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		}
 		fp.Writable = append(fp.Writable, s.expandGrants([]string{w})...)
 	}
+	// What the command could chmod: anything writable to it, before
+	// denyWrite narrows the writable paths down (see failure).
+	changeable := changeableOf(fp)
 	// Protected: denyWrite, the files that decide fence's own policy (a
 	// command that could write them would loosen its next run), then the
 	// dangerous names in cwd and $HOME.
@@ -159,11 +200,11 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
-	userAbs, err := s.expandDenials("filesystem.denyWrite", f.DenyWrite)
+	userAbs, err := s.expandDenials("filesystem.denyWrite", f.DenyWrite, changeable)
 	if err != nil {
 		return fp, err
 	}
-	policyAbs, err := s.expandDenials("the policy file", s.PolicyFiles)
+	policyAbs, err := s.expandDenials("the policy file", s.PolicyFiles, changeable)
 	if err != nil {
 		return fp, err
 	}
@@ -187,7 +228,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {
 		denied = append(denied, filepath.Clean(p))
-		abs, err := s.expandDenials("the protected path", []string{p})
+		abs, err := s.expandDenials("the protected path", []string{p}, changeable)
 		if err != nil {
 			return fp, err
 		}
@@ -216,17 +257,32 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			fp.Protected = append(fp.Protected, p)
 		}
 	}
-	if fp.Guarded, err = s.guarded(prot, fp); err != nil {
-		return fp, err
-	}
+	fp.Guarded = s.guarded(prot, fp)
 	fp.DenyWritePatterns = s.denyWritePatterns(f.DenyWrite, fp)
 
-	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead)
+	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
 	if err != nil {
 		return fp, err
 	}
-	allowRead := s.expandGrants(append(append([]string{}, f.AllowRead...), f.AllowExecute...))
-	creds, err := s.expandDenials("the credential path", credentialPaths)
+	readable := append(append([]string{}, f.AllowRead...), f.AllowExecute...)
+	allowRead := s.expandGrants(readable)
+	// A credential path that allowRead lifts as a whole is not looked up:
+	// nothing is hidden there, so nothing there can fail.
+	var allowReadAsGiven []string
+	for _, p := range readable {
+		allowReadAsGiven = append(allowReadAsGiven, config.ExpandPath(p, s.Home, s.Cwd))
+	}
+	var credPatterns []string
+	for _, cp := range credentialPaths {
+		lit := config.ExpandPath(cp, s.Home, s.Cwd)
+		if i := strings.IndexAny(lit, "*?["); i >= 0 {
+			lit = lit[:i]
+		}
+		if !underAny(lit, allowRead) && !underAny(lit, allowReadAsGiven) {
+			credPatterns = append(credPatterns, cp)
+		}
+	}
+	creds, err := s.expandDenials("the credential path", credPatterns, changeable)
 	if err != nil {
 		return fp, err
 	}
@@ -269,21 +325,15 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 // .git/config count only if .git exists: a repository created inside the
 // sandbox (git init) needs them, and an existing one is what must not gain
 // hooks.
-func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) ([]string, error) {
+func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 	writable := fp.Writable
 	if fp.HostTmp {
 		writable = append(append([]string{}, writable...), "/tmp")
 	}
 	gitDir := filepath.Join(s.Cwd, ".git")
-	var st unix.Stat_t
-	gitErr := lstat(gitDir, &st)
-	for gitErr == unix.EINTR {
-		gitErr = lstat(gitDir, &st)
-	}
-	if gitErr != nil && !absent(gitErr) {
-		// Whether .git exists decides whether its hooks are guarded.
-		return nil, fmt.Errorf("cannot check %s (%w); fence will not run without knowing whether to guard its hooks: fix the file system", gitDir, gitErr)
-	}
+	// A failure to look .git up other than its absence has stopped the
+	// plan already: .git/hooks is a protected path (expandDenials).
+	_, gitErr := os.Lstat(gitDir)
 	var out []string
 	for _, p := range prot {
 		if strings.ContainsAny(p, "*?[") {
@@ -298,7 +348,7 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) ([]string, error) {
 		}
 		out = append(out, abs)
 	}
-	return out, nil
+	return out
 }
 
 // denyWritePatterns returns the denyWrite globs as absolute patterns for
@@ -404,7 +454,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Debug:   s.Debug,
 		Monitor: s.Monitor,
 	}
-	if o.FS.NoExec, err = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH")); err != nil {
+	if o.FS.NoExec, err = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH"), s.Cwd, changeableOf(fp)); err != nil {
 		return nil, err
 	}
 	n := &c.Network

@@ -2,7 +2,6 @@ package fence
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"unsafe"
@@ -25,7 +24,7 @@ const unmaskedFix = "fence will not run with a denied program it could not mask:
 //
 // A lookup that fails for another reason than the name's absence is an
 // error: the program could be there, and unmasked.
-func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error) {
+func runtimeDenied(res *resolver, tokens []string, path, cwd string, writable []string) ([]string, error) {
 	if len(tokens) == 0 {
 		return nil, nil
 	}
@@ -44,11 +43,17 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 	// resolving the final name: a symlink stays a symlink.
 	for _, d := range append(filepath.SplitList(path), binDirs...) {
 		if !filepath.IsAbs(d) {
-			continue
+			// The shell searches a relative entry (an empty one is
+			// ".") from its working directory: the one the command
+			// starts in is the one fence can mask.
+			if cwd == "" {
+				continue
+			}
+			d = filepath.Join(cwd, d)
 		}
 		r, err := res.eval(d)
 		if err != nil {
-			if absent(err) {
+			if err = failure(err, writable); err == nil {
 				continue
 			}
 			return nil, fmt.Errorf("look for denied programs in %s: %w; %s", d, err, unmaskedFix)
@@ -59,7 +64,10 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 		seen[r] = true
 		fd, err := openDir(r)
 		if err != nil {
-			if absent(err) {
+			if err == unix.EACCES {
+				err = whySearchDenied(filepath.Dir(r), err)
+			}
+			if err = failure(err, writable); err == nil {
 				continue
 			}
 			return nil, fmt.Errorf("look for denied programs in %s: %w; %s", r, err, unmaskedFix)
@@ -69,6 +77,13 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 				continue
 			}
 			found, err := exists(fd, names[i])
+			if err == unix.EACCES {
+				// r itself may not be searched: no name in it runs,
+				// unless the command can chmod r.
+				if err = failure(whySearchDenied(r, err), writable); err == nil {
+					break
+				}
+			}
 			if err != nil {
 				unix.Close(fd)
 				return nil, fmt.Errorf("look for denied program %s in %s: %w; %s", t, r, err, unmaskedFix)
@@ -81,10 +96,17 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 	}
 	for _, t := range tokens {
 		if filepath.IsAbs(t) {
-			_, err := os.Lstat(t)
+			var st unix.Stat_t
+			err := lstat(t, &st)
+			for err == unix.EINTR {
+				err = lstat(t, &st)
+			}
+			if err == unix.EACCES {
+				err = whySearchDenied(filepath.Dir(t), err)
+			}
 			if err == nil {
 				out = append(out, filepath.Clean(t))
-			} else if !absent(err) {
+			} else if err = failure(err, writable); err != nil {
 				return nil, fmt.Errorf("look for denied program %s: %w; %s", t, err, unmaskedFix)
 			}
 		}
@@ -98,8 +120,8 @@ func runtimeDenied(res *resolver, tokens []string, path string) ([]string, error
 // runtime would take a long raw call for a goroutine hogging its thread,
 // and its preemption signal would interrupt the lookup. EINTR (that, or
 // any other signal) is retried, as os does; absence, a non-directory or a
-// directory this user cannot search (the sandbox, running as the same
-// user, cannot reach the program there either) are "no".
+// name too long to exist are "no". EACCES (the directory may not be
+// searched) is for the caller to judge.
 func exists(fd int, name []byte) (bool, error) {
 	for {
 		e := lstatAt(fd, &name[0])
@@ -108,7 +130,7 @@ func exists(fd int, name []byte) (bool, error) {
 			return true, nil
 		case unix.EINTR:
 			continue
-		case unix.ENOENT, unix.ENOTDIR, unix.EACCES:
+		case unix.ENOENT, unix.ENOTDIR, unix.ENAMETOOLONG:
 			return false, nil
 		}
 		return false, e

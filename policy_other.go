@@ -3,4 +3,6 @@
 package fence
 
 // runtimeDenied has no runtime to feed off Linux: Run fails closed there.
-func runtimeDenied(_ *resolver, tokens []string, path string) ([]string, error) { return nil, nil }
+func runtimeDenied(_ *resolver, _ []string, _, _ string, _ []string) ([]string, error) {
+	return nil, nil
+}

@@ -2,6 +2,7 @@ package fence
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,13 +60,19 @@ func (r *resolver) glob(pattern string) (matches []string, err error) {
 	}
 	if !hasMeta(pattern) {
 		var st unix.Stat_t
-		if err := lstat(pattern, &st); err != nil {
-			if absent(err) {
-				return nil, nil
-			}
-			return nil, &fs.PathError{Op: "lstat", Path: pattern, Err: err}
+		err := lstat(pattern, &st)
+		for err == unix.EINTR {
+			err = lstat(pattern, &st)
 		}
-		return []string{pattern}, nil
+		switch {
+		case err == nil:
+			return []string{pattern}, nil
+		case err == unix.EACCES:
+			return nil, whySearchDenied(filepath.Dir(pattern), &fs.PathError{Op: "lstat", Path: pattern, Err: err})
+		case absent(err):
+			return nil, nil
+		}
+		return nil, &fs.PathError{Op: "lstat", Path: pattern, Err: err}
 	}
 	dir, file := filepath.Split(pattern)
 	dir = strings.TrimSuffix(dir, "/")
@@ -80,7 +87,7 @@ func (r *resolver) glob(pattern string) (matches []string, err error) {
 	}
 	for _, d := range dirs {
 		l := r.list(d)
-		if l.err != nil && !absent(l.err) && err == nil {
+		if l.err != nil && err == nil && !(absent(l.err) && !isSearchDenied(l.err)) {
 			err = l.err
 		}
 		for _, n := range l.names {
@@ -115,11 +122,18 @@ func (r *resolver) list(dir string) listing {
 // listing cut short by an error returns the error with what it read.
 func readDirNames(dir string) ([]string, error) {
 	fd, err := openList(dir)
-	if err == unix.EACCES && unix.Access(dir, unix.X_OK) == nil {
-		// Searchable but not readable: the command cannot list it
-		// either, but it can open names it guesses (id_rsa), so this
-		// is not absence.
-		return nil, &fs.PathError{Op: "list", Path: dir, Err: errUnlistable}
+	if err == unix.EACCES {
+		switch xerr := unix.Faccessat(unix.AT_FDCWD, dir, unix.X_OK, unix.AT_EACCESS); xerr {
+		case nil:
+			// Searchable but not readable: the command cannot list
+			// it either, but it can open names it guesses (id_rsa),
+			// so this is not absence.
+			return nil, &fs.PathError{Op: "list", Path: dir, Err: errUnlistable}
+		case unix.EACCES:
+			return nil, whySearchDenied(dir, &fs.PathError{Op: "open", Path: dir, Err: err})
+		default:
+			return nil, &fs.PathError{Op: "access", Path: dir, Err: xerr}
+		}
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
@@ -140,6 +154,73 @@ var openList = func(dir string) (int, error) {
 			return fd, err
 		}
 	}
+}
+
+// searchDenied is a lookup that stopped at a directory this user may not
+// search (EACCES). The sandboxed command, the same user with fewer
+// privileges, cannot reach anything under it either, unless it can make
+// the directory searchable again: it owns the directory (chmod) and the
+// directory is writable inside the sandbox (Landlock does not cover
+// chmod). owned records the former; the policy knows the latter
+// (failure).
+type searchDenied struct {
+	dir   string // the directory that refused the search, symlinks resolved
+	owned bool   // owned by this process's effective uid
+	err   error  // the lookup's error
+}
+
+func (e *searchDenied) Error() string {
+	return fmt.Sprintf("%v; %s may not be searched, but it is yours and the command could chmod it", e.err, e.dir)
+}
+func (e *searchDenied) Unwrap() error { return e.err }
+
+func isSearchDenied(err error) bool {
+	var sd *searchDenied
+	return errors.As(err, &sd)
+}
+
+// whySearchDenied wraps err, an EACCES from a lookup under directory dir
+// (or from opening dir), with the first directory from the root down to
+// dir that this user may not search.
+func whySearchDenied(dir string, err error) error {
+	d := "/"
+	for _, c := range strings.Split(strings.TrimPrefix(filepath.Clean(dir), "/"), "/") {
+		if c == "" {
+			continue
+		}
+		next := filepath.Join(d, c)
+		if unix.Faccessat(unix.AT_FDCWD, next, unix.X_OK, unix.AT_EACCESS) != nil {
+			d = next
+			break
+		}
+		d = next
+	}
+	sd := &searchDenied{dir: d, err: err}
+	if r, rerr := filepath.EvalSymlinks(d); rerr == nil {
+		sd.dir = r
+	}
+	var st unix.Stat_t
+	if unix.Stat(sd.dir, &st) == nil && int(st.Uid) == os.Geteuid() {
+		sd.owned = true
+	}
+	return sd
+}
+
+// failure is err unless it only says that nothing is there for the
+// sandbox (absent): a search refused at a directory the command could
+// make searchable (owned, and at or under one of writable) is a failure.
+func failure(err error, writable []string) error {
+	var sd *searchDenied
+	if errors.As(err, &sd) {
+		if sd.owned && underAny(sd.dir, writable) {
+			return err
+		}
+		return nil
+	}
+	if absent(err) {
+		return nil
+	}
+	return err
 }
 
 // absent reports whether err, from resolving or listing a path, means that
@@ -249,7 +330,11 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 		err = lstat(next, &st)
 	}
 	if err != nil {
-		return resolved{err: &fs.PathError{Op: "lstat", Path: next, Err: err}}
+		var e error = &fs.PathError{Op: "lstat", Path: next, Err: err}
+		if err == unix.EACCES {
+			e = whySearchDenied(dir, e)
+		}
+		return resolved{err: e}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
 		return resolved{path: next, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR}

@@ -37,33 +37,51 @@ func TestFailClosedWithoutUserNamespaces(t *testing.T) {
 	})
 }
 
-// TestFailClosedUnlistableCredentials: a credential directory the user can
-// search but not list (~/.ssh mode 0311) still lets the command open the
-// keys it guesses by name, and fence cannot see which ones to hide there.
-// Root lists it anyway and hides the keys; any other user gets a one-line
+// TestFailClosedUnreadableCredentials: fence cannot see which keys to hide
+// in a credential directory the user may not list, and the command may
+// still get at them: by names it guesses when the directory is searchable
+// (~/.ssh mode 0311), or by a chmod when the directory is the user's and
+// writable in the sandbox (mode 0000 under allowWrite ["~"]). Root lists
+// and searches anyway, and hides the keys; any other user gets a one-line
 // refusal naming the credential pattern, and the command does not run.
-// Either way the key never reaches the command.
-func TestFailClosedUnlistableCredentials(t *testing.T) {
-	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		s.mkdir("home/.ssh")
-		s.write("home/.ssh/id_rsa", "PRIVATE-KEY-MATERIAL")
-		s.own(s.path("home/.ssh/id_rsa"), 0o600)
-		s.own(s.path("home/.ssh"), 0o311)
-		marker := s.path("ran")
-		res := s.fence("--", "sh", "-c", `touch "$0"; cat ~/.ssh/id_rsa`, marker)
-		if strings.Contains(res.stdout, "PRIVATE-KEY-MATERIAL") {
-			t.Fatalf("the command read the key: %v", res)
-		}
-		if s.r.root() {
-			ranInside(t, res) // and the key, masked, read as empty
-			return
-		}
-		msg := strings.TrimSpace(res.stderr)
-		if res.code != 1 || !strings.Contains(msg, `"~/.ssh/id_*"`) || !strings.Contains(msg, "searched but not read") || strings.Contains(msg, "\n") {
-			t.Errorf("want exit 1 and one line naming ~/.ssh/id_* and the cause: %v", res)
-		}
-		if _, err := os.Stat(marker); err == nil {
-			t.Error("the command ran")
-		}
-	})
+// An unsearchable directory the command cannot chmod hides the keys by
+// itself, and the command runs. The key never reaches the command.
+func TestFailClosedUnreadableCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mode    os.FileMode
+		config  string
+		refusal string // for a user other than root; "" = runs
+	}{
+		{"searchable, not readable", 0o311, `{}`, "searched but not read"},
+		{"unsearchable, writable", 0o000, `{"filesystem":{"allowWrite":["~"]}}`, "chmod u+x"},
+		{"unsearchable, read-only", 0o000, `{}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachRunner(t, func(t *testing.T, s *sandbox) {
+				s.mkdir("home/.ssh")
+				s.write("home/.ssh/id_rsa", "PRIVATE-KEY-MATERIAL")
+				s.own(s.path("home/.ssh/id_rsa"), 0o600)
+				s.own(s.path("home/.ssh"), tc.mode)
+				cfg := s.config("fence.json", tc.config)
+				res := s.fence("-s", cfg, "--", "sh", "-c", `echo RAN; chmod 700 ~/.ssh 2>/dev/null; cat ~/.ssh/id_rsa`)
+				if strings.Contains(res.stdout, "PRIVATE-KEY-MATERIAL") {
+					t.Fatalf("the command read the key: %v", res)
+				}
+				if s.r.root() || tc.refusal == "" {
+					if ranInside(t, res) && !strings.Contains(res.stdout, "RAN") {
+						t.Errorf("the command did not run: %v", res)
+					}
+					return
+				}
+				msg := strings.TrimSpace(res.stderr)
+				if res.code != 1 || !strings.Contains(msg, `"~/.ssh/id_*"`) || !strings.Contains(msg, tc.refusal) || strings.Contains(msg, "\n") {
+					t.Errorf("want exit 1 and one line naming ~/.ssh/id_* and %q: %v", tc.refusal, res)
+				}
+				if strings.Contains(res.stdout, "RAN") {
+					t.Error("the command ran")
+				}
+			})
+		})
+	}
 }

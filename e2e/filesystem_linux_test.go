@@ -342,6 +342,24 @@ func TestFSSubmountsVisible(t *testing.T) {
 	})
 }
 
+// A one-level glob before "/**" hides every matching directory whole; it
+// once expanded to nothing and hid nothing.
+func TestFSDenyReadGlobbedTree(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("secrets1/k.txt", "TOPSECRET-1\n")
+		s.write("secrets2/deep/k.txt", "TOPSECRET-2\n")
+		s.write("public/p.txt", "PUBLIC\n")
+		cfg := s.config("fence.json", `{"filesystem":{"denyRead":["secret*/**"]}}`)
+		res := s.fence("-s", cfg, "-c", "cat secrets1/k.txt secrets2/deep/k.txt public/p.txt; echo done")
+		if !ranInside(t, res) {
+			return
+		}
+		if strings.Contains(res.stdout, "TOPSECRET") || !strings.Contains(res.stdout, "PUBLIC") || !strings.HasSuffix(res.stdout, "done\n") {
+			t.Errorf("want secrets*/ hidden and public/ readable: %v", res)
+		}
+	})
+}
+
 // denyRead hides a file and a directory: nothing of their content is
 // readable, and they cannot be written either.
 func TestFSDenyRead(t *testing.T) {

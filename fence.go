@@ -28,7 +28,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nsfence/fence/config"
@@ -224,6 +226,25 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// HomeDir is the home directory whose files fence protects: $HOME if it
+// is absolute, else the user's entry in the password database. Without a
+// home, the credential paths and start-up files there would go unguarded
+// for a command started with env -i, by cron or by a service manager.
+func HomeDir() string {
+	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
+		return h
+	}
+	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) {
+		return u.HomeDir
+	}
+	return ""
+}
+
+// hasEnv reports whether env sets key, if only to "".
+func hasEnv(env []string, key string) bool {
+	return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
 }
 
 func getenv(env []string, key string) string {

@@ -73,8 +73,7 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 		// write guard, denyRead refused, allow* ignored with a warning).
 		return nil, nil
 	}
-	matches, err := s.paths.glob(abs)
-	err = failure(err, writable)
+	matches, err := s.paths.glob(abs, func(e error) error { return failure(e, writable) })
 	out := matches[:0]
 	for _, m := range matches {
 		r, rerr := s.paths.eval(m)
@@ -268,9 +267,14 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	allowRead := s.expandGrants(readable)
 	// A credential path that allowRead lifts as a whole is not looked up:
 	// nothing is hidden there, so nothing there can fail.
-	var allowReadAsGiven []string
+	var allowReadAsGiven, maskedAsGiven []string
 	for _, p := range readable {
 		allowReadAsGiven = append(allowReadAsGiven, config.ExpandPath(p, s.Home, s.Cwd))
+	}
+	for _, p := range f.DenyRead {
+		if !config.HasGlob(p) {
+			maskedAsGiven = append(maskedAsGiven, strings.TrimSuffix(config.ExpandPath(p, s.Home, s.Cwd), "/**"))
+		}
 	}
 	var credPatterns []string
 	for _, cp := range credentialPaths {
@@ -278,7 +282,8 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		if i := strings.IndexAny(lit, "*?["); i >= 0 {
 			lit = lit[:i]
 		}
-		if !underAny(lit, allowRead) && !underAny(lit, allowReadAsGiven) {
+		// Under a denyRead path it is hidden whole already.
+		if !underAny(lit, allowRead) && !underAny(lit, allowReadAsGiven) && !underAny(lit, masked) && !underAny(lit, maskedAsGiven) {
 			credPatterns = append(credPatterns, cp)
 		}
 	}
@@ -454,7 +459,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Debug:   s.Debug,
 		Monitor: s.Monitor,
 	}
-	if o.FS.NoExec, err = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH"), s.Cwd, changeableOf(fp)); err != nil {
+	if o.FS.NoExec, err = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH"), hasEnv(env, "PATH"), s.Cwd, changeableOf(fp)); err != nil {
 		return nil, err
 	}
 	n := &c.Network
@@ -484,7 +489,7 @@ func (s *Spec) defaults() error {
 		s.Cwd = r
 	}
 	if s.Home == "" {
-		s.Home, _ = os.UserHomeDir()
+		s.Home = HomeDir()
 	}
 	if s.Env == nil {
 		s.Env = os.Environ()

@@ -12,8 +12,16 @@ import (
 // binDirs are searched for denied programs in addition to the command's PATH.
 var binDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
 
-// unmaskedFix ends the errors of runtimeDenied.
-const unmaskedFix = "fence will not run with a denied program it could not mask: fix the file system or remove the directory from PATH"
+// unmaskedFix and unmaskedPathFix end the errors of runtimeDenied, for
+// names searched in PATH and for denied programs given as paths.
+const (
+	unmaskedFix     = "fence will not run with a denied program it could not mask: fix the file system or remove the directory from PATH"
+	unmaskedPathFix = "fence will not run with a denied program it could not mask: fix the file system or remove it from command.deny"
+)
+
+// bashDefaultPath is the search path bash uses when PATH is unset; it ends
+// with the working directory.
+const bashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
 
 // runtimeDenied returns every path under which a denied program can be
 // executed by name: each PATH directory's entry of that name, as it is (a
@@ -24,9 +32,19 @@ const unmaskedFix = "fence will not run with a denied program it could not mask:
 //
 // A lookup that fails for another reason than the name's absence is an
 // error: the program could be there, and unmasked.
-func runtimeDenied(res *resolver, tokens []string, path, cwd string, writable []string) ([]string, error) {
+//
+// pathSet tells an empty PATH (the working directory, for sh and bash)
+// from an unset one (bash's default, which ends with it).
+func runtimeDenied(res *resolver, tokens []string, path string, pathSet bool, cwd string, writable []string) ([]string, error) {
 	if len(tokens) == 0 {
 		return nil, nil
+	}
+	dirs := filepath.SplitList(path)
+	switch {
+	case !pathSet:
+		dirs = filepath.SplitList(bashDefaultPath)
+	case path == "":
+		dirs = []string{""}
 	}
 	var out []string
 	seen := map[string]bool{}
@@ -41,7 +59,7 @@ func runtimeDenied(res *resolver, tokens []string, path, cwd string, writable []
 	// Each directory is resolved (/bin is often a symlink to usr/bin) and
 	// opened once; names are then looked up relative to it, without
 	// resolving the final name: a symlink stays a symlink.
-	for _, d := range append(filepath.SplitList(path), binDirs...) {
+	for _, d := range append(dirs, binDirs...) {
 		if !filepath.IsAbs(d) {
 			// The shell searches a relative entry (an empty one is
 			// ".") from its working directory: the one the command
@@ -96,18 +114,11 @@ func runtimeDenied(res *resolver, tokens []string, path, cwd string, writable []
 	}
 	for _, t := range tokens {
 		if filepath.IsAbs(t) {
-			var st unix.Stat_t
-			err := lstat(t, &st)
-			for err == unix.EINTR {
-				err = lstat(t, &st)
-			}
-			if err == unix.EACCES {
-				err = whySearchDenied(filepath.Dir(t), err)
-			}
+			err := res.lookup(filepath.Clean(t))
 			if err == nil {
 				out = append(out, filepath.Clean(t))
 			} else if err = failure(err, writable); err != nil {
-				return nil, fmt.Errorf("look for denied program %s: %w; %s", t, err, unmaskedFix)
+				return nil, fmt.Errorf("look for denied program %s: %w; %s", t, err, unmaskedPathFix)
 			}
 		}
 	}

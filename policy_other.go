@@ -3,6 +3,6 @@
 package fence
 
 // runtimeDenied has no runtime to feed off Linux: Run fails closed there.
-func runtimeDenied(_ *resolver, _ []string, _, _ string, _ []string) ([]string, error) {
+func runtimeDenied(_ *resolver, _ []string, _ string, _ bool, _ string, _ []string) ([]string, error) {
 	return nil, nil
 }

@@ -46,11 +46,17 @@ type resolved struct {
 
 // glob is filepath.Glob for an absolute pattern, reading each directory
 // once per plan. Unlike filepath.Glob it reports what it could not read:
-// matches is what it found, and err is the first failure that is not a
-// name's absence (absent). A caller hiding or protecting the matches must
+// matches is what it found, and err is the first lookup or listing error
+// that keep returns (keep turns errors that do not matter into nil; a nil
+// keep ignores them all). A caller hiding or protecting the matches must
 // not go on without the ones it could not see; a caller granting access
-// may.
-func (r *resolver) glob(pattern string) (matches []string, err error) {
+// may. A literal last component under wildcard directories ("/home/*/.ssh")
+// is looked up in each of them, not matched against a listing: the
+// directories need not be readable, only searchable, as for the command.
+func (r *resolver) glob(pattern string, keep func(error) error) (matches []string, err error) {
+	if keep == nil {
+		keep = func(error) error { return nil }
+	}
 	if !strings.HasPrefix(pattern, "/") {
 		m, _ := filepath.Glob(pattern)
 		return m, nil
@@ -59,20 +65,10 @@ func (r *resolver) glob(pattern string) (matches []string, err error) {
 		return nil, nil // a malformed pattern matches nothing, as in filepath.Glob
 	}
 	if !hasMeta(pattern) {
-		var st unix.Stat_t
-		err := lstat(pattern, &st)
-		for err == unix.EINTR {
-			err = lstat(pattern, &st)
+		if lerr := r.lookup(pattern); lerr != nil {
+			return nil, keep(lerr)
 		}
-		switch {
-		case err == nil:
-			return []string{pattern}, nil
-		case err == unix.EACCES:
-			return nil, whySearchDenied(filepath.Dir(pattern), &fs.PathError{Op: "lstat", Path: pattern, Err: err})
-		case absent(err):
-			return nil, nil
-		}
-		return nil, &fs.PathError{Op: "lstat", Path: pattern, Err: err}
+		return []string{pattern}, nil
 	}
 	dir, file := filepath.Split(pattern)
 	dir = strings.TrimSuffix(dir, "/")
@@ -81,14 +77,23 @@ func (r *resolver) glob(pattern string) (matches []string, err error) {
 	}
 	dirs := []string{dir}
 	if hasMeta(dir) {
-		if dirs, err = r.glob(dir); dirs == nil {
+		if dirs, err = r.glob(dir, keep); dirs == nil {
 			return nil, err
 		}
 	}
 	for _, d := range dirs {
+		if file != "" && !hasMeta(file) {
+			name := filepath.Join(d, file)
+			if lerr := r.lookup(name); lerr == nil {
+				matches = append(matches, name)
+			} else if e := keep(lerr); e != nil && err == nil {
+				err = e
+			}
+			continue
+		}
 		l := r.list(d)
-		if l.err != nil && err == nil && !(absent(l.err) && !isSearchDenied(l.err)) {
-			err = l.err
+		if l.err != nil && err == nil {
+			err = keep(l.err)
 		}
 		for _, n := range l.names {
 			if ok, _ := filepath.Match(file, n); ok {
@@ -103,6 +108,24 @@ const globMeta = `*?[\`
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, globMeta) }
 
+// lookup reports why the unresolved path p cannot be lstat'ed, if it
+// cannot: a searchDenied for EACCES, else the *fs.PathError.
+func (r *resolver) lookup(p string) error {
+	var st unix.Stat_t
+	err := lstat(p, &st)
+	for err == unix.EINTR {
+		err = lstat(p, &st)
+	}
+	if err == nil {
+		return nil
+	}
+	var e error = &fs.PathError{Op: "lstat", Path: p, Err: err}
+	if err == unix.EACCES {
+		e = r.deniedUnder(filepath.Dir(p), e)
+	}
+	return e
+}
+
 // list returns directory dir's sorted names, from the plan's cache.
 func (r *resolver) list(dir string) listing {
 	l, ok := r.names[dir]
@@ -111,9 +134,39 @@ func (r *resolver) list(dir string) listing {
 			r.names = map[string]listing{}
 		}
 		l.names, l.err = readDirNames(dir)
+		if errors.Is(l.err, unix.EACCES) {
+			l.err = r.unreadable(dir, l.err)
+		}
 		r.names[dir] = l
 	}
 	return l
+}
+
+// unreadable explains err, an EACCES from opening directory dir (which
+// may hold symlinks) for listing: a directory the user may search but not
+// read is a failure of its own (the command could still open names it
+// guesses, id_rsa), else the search was refused on the way (deniedUnder).
+func (r *resolver) unreadable(dir string, err error) error {
+	switch xerr := searchable(dir); xerr {
+	case nil:
+		return &fs.PathError{Op: "list", Path: dir, Err: errUnlistable}
+	case unix.EACCES:
+		return r.deniedUnder(dir, err)
+	default:
+		return &fs.PathError{Op: "access", Path: dir, Err: xerr}
+	}
+}
+
+// deniedUnder explains err, an EACCES from a lookup under dir or from
+// opening dir: dir is resolved (the resolver finds a search refused on
+// the way through symlinks, and says where), and the first directory of
+// the result that may not be searched is the culprit (whySearchDenied).
+func (r *resolver) deniedUnder(dir string, err error) error {
+	rd, rerr := r.eval(dir)
+	if rerr != nil {
+		return rerr
+	}
+	return whySearchDenied(rd, err)
 }
 
 // readDirNames returns the sorted names in directory dir. The open is
@@ -122,19 +175,6 @@ func (r *resolver) list(dir string) listing {
 // listing cut short by an error returns the error with what it read.
 func readDirNames(dir string) ([]string, error) {
 	fd, err := openList(dir)
-	if err == unix.EACCES {
-		switch xerr := unix.Faccessat(unix.AT_FDCWD, dir, unix.X_OK, unix.AT_EACCESS); xerr {
-		case nil:
-			// Searchable but not readable: the command cannot list
-			// it either, but it can open names it guesses (id_rsa),
-			// so this is not absence.
-			return nil, &fs.PathError{Op: "list", Path: dir, Err: errUnlistable}
-		case unix.EACCES:
-			return nil, whySearchDenied(dir, &fs.PathError{Op: "open", Path: dir, Err: err})
-		default:
-			return nil, &fs.PathError{Op: "access", Path: dir, Err: xerr}
-		}
-	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
@@ -143,6 +183,12 @@ func readDirNames(dir string) ([]string, error) {
 	names, err := f.Readdirnames(-1)
 	slices.Sort(names)
 	return names, err
+}
+
+// searchable is faccessat(path, X_OK) for the effective ids; a variable
+// so that tests can refuse searches the kernel would grant root.
+var searchable = func(path string) error {
+	return unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS)
 }
 
 // openList opens directory dir for readDirNames, retrying EINTR; a
@@ -180,30 +226,31 @@ func isSearchDenied(err error) bool {
 }
 
 // whySearchDenied wraps err, an EACCES from a lookup under directory dir
-// (or from opening dir), with the first directory from the root down to
-// dir that this user may not search.
+// (resolved, no symlinks) or from opening dir, with the first directory
+// from the root down to dir that this user may not search, and who owns
+// it. If no directory on the way refuses (a FUSE server or a security
+// module said no, not the mode bits), dir itself is named. A failure to
+// tell is returned as that failure.
 func whySearchDenied(dir string, err error) error {
 	d := "/"
 	for _, c := range strings.Split(strings.TrimPrefix(filepath.Clean(dir), "/"), "/") {
 		if c == "" {
 			continue
 		}
-		next := filepath.Join(d, c)
-		if unix.Faccessat(unix.AT_FDCWD, next, unix.X_OK, unix.AT_EACCESS) != nil {
-			d = next
+		d = filepath.Join(d, c)
+		xerr := searchable(d)
+		if xerr == unix.EACCES {
 			break
 		}
-		d = next
-	}
-	sd := &searchDenied{dir: d, err: err}
-	if r, rerr := filepath.EvalSymlinks(d); rerr == nil {
-		sd.dir = r
+		if xerr != nil {
+			return &fs.PathError{Op: "access", Path: d, Err: xerr}
+		}
 	}
 	var st unix.Stat_t
-	if unix.Stat(sd.dir, &st) == nil && int(st.Uid) == os.Geteuid() {
-		sd.owned = true
+	if serr := unix.Stat(d, &st); serr != nil {
+		return &fs.PathError{Op: "stat", Path: d, Err: serr}
 	}
-	return sd
+	return &searchDenied{dir: d, owned: int(st.Uid) == os.Geteuid(), err: err}
 }
 
 // failure is err unless it only says that nothing is there for the

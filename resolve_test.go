@@ -129,6 +129,7 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r resolver
+	denials := func(e error) error { return failure(e, nil) }
 	for _, p := range []string{
 		"home/.ssh/id_*", "home/.ssh/*.pem", "home/.claude*", "home/.zcompdump*", "home/*",
 		"proj/*.key", "proj/*.pem", "proj/*.p12", "proj/*.pfx", "proj/.env.*", "proj/.env*",
@@ -143,7 +144,7 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 			abs = root + "/*"
 		}
 		want, _ := filepath.Glob(abs)
-		got, err := r.glob(abs)
+		got, err := r.glob(abs, denials)
 		if fmt.Sprint(got) != fmt.Sprint(want) || err != nil {
 			t.Errorf("glob(%s) = %v, %v; filepath.Glob = %v", p, got, err, want)
 		}
@@ -154,11 +155,11 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	late := filepath.Join(root, "proj/*.key")
-	if got, _ := r.glob(late); strings.Contains(fmt.Sprint(got), "late.key") {
+	if got, _ := r.glob(late, nil); strings.Contains(fmt.Sprint(got), "late.key") {
 		t.Errorf("the same resolver listed proj again: %v", got)
 	}
 	var fresh resolver
-	if got, _ := fresh.glob(late); !strings.Contains(fmt.Sprint(got), "late.key") {
+	if got, _ := fresh.glob(late, nil); !strings.Contains(fmt.Sprint(got), "late.key") {
 		t.Errorf("a new resolver does not see late.key: %v", got)
 	}
 }

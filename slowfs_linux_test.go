@@ -3,6 +3,7 @@ package fence
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,14 +63,14 @@ func TestRuntimeDeniedLookups(t *testing.T) {
 		return real(fd, name)
 	}
 	var r resolver
-	got, err := runtimeDenied(&r, []string{"denied", "absent"}, bin, "", nil)
+	got, err := runtimeDenied(&r, []string{"denied", "absent"}, bin, true, "", nil)
 	if err != nil || !slices.Contains(got, filepath.Join(bin, "denied")) || slices.Contains(got, filepath.Join(bin, "absent")) {
 		t.Fatalf("with every other lookup interrupted: %q, %v; want %s masked and nothing else from there", got, err, filepath.Join(bin, "denied"))
 	}
 
 	lstatAt = func(fd int, name *byte) unix.Errno { return unix.EIO }
 	r = resolver{}
-	if got, err := runtimeDenied(&r, []string{"denied"}, bin, "", nil); err == nil || !strings.Contains(err.Error(), "denied") || !strings.Contains(err.Error(), "input/output error") {
+	if got, err := runtimeDenied(&r, []string{"denied"}, bin, true, "", nil); err == nil || !strings.Contains(err.Error(), "denied") || !strings.Contains(err.Error(), "input/output error") {
 		t.Fatalf("with lookups failing with EIO: %q, %v; want an error naming the program and the cause", got, err)
 	}
 }
@@ -162,8 +163,13 @@ func TestDenyListsFailClosed(t *testing.T) {
 	refused("denyWrite listing", err, `filesystem.denyWrite "keys/*.pem"`, filepath.Join(ws, "keys"), "input/output error")
 
 	failList(filepath.Join(ws, "keys/sub"), unix.EIO)
+	_, err = plan(func(c *config.Config, _ *Spec) { c.Filesystem.DenyRead = []string{"keys/*/*.pem"} })
+	refused("a listing below a wildcard directory", err, `filesystem.denyRead "keys/*/*.pem"`, filepath.Join(ws, "keys/sub"))
+	reset()
+	failLstat(filepath.Join(ws, "keys/sub/x.pem"), unix.EIO)
 	_, err = plan(func(c *config.Config, _ *Spec) { c.Filesystem.DenyRead = []string{"keys/*/x.pem"} })
-	refused("a listing below a wildcard directory", err, `filesystem.denyRead "keys/*/x.pem"`, filepath.Join(ws, "keys/sub"))
+	refused("a literal name below a wildcard directory", err, `filesystem.denyRead "keys/*/x.pem"`, filepath.Join(ws, "keys/sub/x.pem"))
+	reset()
 
 	failList(filepath.Join(home, ".ssh"), unix.EIO)
 	_, err = plan(nil)
@@ -307,7 +313,7 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 	defer func() { lstat, openDir = realLstat, realOpen }()
 
 	var r resolver
-	got, err := runtimeDenied(&r, []string{"denied"}, "/nonexistent/bin:"+bin, "", nil)
+	got, err := runtimeDenied(&r, []string{"denied"}, "/nonexistent/bin:"+bin, true, "", nil)
 	if err != nil || !slices.Contains(got, filepath.Join(bin, "denied")) {
 		t.Fatalf("with a missing PATH directory: %q, %v; want %s masked", got, err, filepath.Join(bin, "denied"))
 	}
@@ -319,7 +325,7 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 		return realLstat(p, st)
 	}
 	r = resolver{}
-	_, err = runtimeDenied(&r, []string{"denied"}, bin, "", nil)
+	_, err = runtimeDenied(&r, []string{"denied"}, bin, true, "", nil)
 	if err == nil || !strings.Contains(err.Error(), bin) || !strings.Contains(err.Error(), "input/output error") || !strings.Contains(err.Error(), "PATH") {
 		t.Errorf("with the PATH directory's lookup failing: %v; want an error naming it, the cause and the fix", err)
 	}
@@ -330,13 +336,13 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 	cwd := filepath.Dir(bin)
 	for _, entry := range []string{filepath.Base(bin), "./" + filepath.Base(bin)} {
 		r = resolver{}
-		got, err = runtimeDenied(&r, []string{"denied"}, "/nonexistent:"+entry, cwd, nil)
+		got, err = runtimeDenied(&r, []string{"denied"}, "/nonexistent:"+entry, true, cwd, nil)
 		if err != nil || !slices.Contains(got, filepath.Join(bin, "denied")) {
 			t.Errorf("PATH entry %q from %s: %q, %v; want %s masked", entry, cwd, got, err, filepath.Join(bin, "denied"))
 		}
 	}
 	r = resolver{}
-	if got, err = runtimeDenied(&r, []string{"denied"}, ":/nonexistent", bin, nil); err != nil || !slices.Contains(got, filepath.Join(bin, "denied")) {
+	if got, err = runtimeDenied(&r, []string{"denied"}, ":/nonexistent", true, bin, nil); err != nil || !slices.Contains(got, filepath.Join(bin, "denied")) {
 		t.Errorf("an empty PATH entry from %s: %q, %v; want %s masked", bin, got, err, filepath.Join(bin, "denied"))
 	}
 
@@ -346,11 +352,11 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 	defer func() { lstatAt = realAt }()
 	lstatAt = func(fd int, name *byte) unix.Errno { return unix.EACCES }
 	r = resolver{}
-	if got, err = runtimeDenied(&r, []string{"denied"}, bin, "", nil); err != nil || len(got) != 0 {
+	if got, err = runtimeDenied(&r, []string{"denied"}, bin, true, "", nil); err != nil || len(got) != 0 {
 		t.Errorf("unsearchable PATH directory, read-only in the sandbox: %q, %v; want nothing masked, no error", got, err)
 	}
 	r = resolver{}
-	if _, err = runtimeDenied(&r, []string{"denied"}, bin, "", []string{bin}); err == nil || !strings.Contains(err.Error(), "chmod") {
+	if _, err = runtimeDenied(&r, []string{"denied"}, bin, true, "", []string{bin}); err == nil || !strings.Contains(err.Error(), "chmod") {
 		t.Errorf("unsearchable PATH directory of the user's, writable in the sandbox: %v; want an error", err)
 	}
 	lstatAt = realAt
@@ -362,8 +368,177 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 		return realOpen(dir)
 	}
 	r = resolver{}
-	_, err = runtimeDenied(&r, []string{"denied"}, bin, "", nil)
+	_, err = runtimeDenied(&r, []string{"denied"}, bin, true, "", nil)
 	if err == nil || !strings.Contains(err.Error(), bin) || !strings.Contains(err.Error(), "not connected") {
 		t.Errorf("with the PATH directory's open failing: %v; want an error naming it and the cause", err)
+	}
+}
+
+// The second review's cases: a search refused at a directory the command
+// cannot chmod must not hide a later real failure of the same glob; a
+// symlink into a directory of the user's that may not be searched is
+// judged by that directory; the writable paths reach every list; PATH
+// empty or unset means the working directory too.
+func TestDenyListsFailClosedAcrossDirectories(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test gives a directory to another user (chown) to make one the command cannot chmod")
+	}
+	ws, _ := filepath.EvalSymlinks(t.TempDir())
+	home := filepath.Join(ws, "home")
+	for _, d := range []string{"home/a", "home/c", "home/vault/ssh", "bin"} {
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"home/c/secret.txt", "home/vault/ssh/id_rsa", "bin/tool"} {
+		if err := os.WriteFile(filepath.Join(ws, f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(home, "a"), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("vault/ssh", filepath.Join(home, ".ssh")); err != nil {
+		t.Fatal(err)
+	}
+	realLstat, realOpen, realSearchable := lstat, openList, searchable
+	defer func() { lstat, openList, searchable = realLstat, realOpen, realSearchable }()
+	// refuse makes the directories in dirs unsearchable: lookups below
+	// them and opens of them fail as the kernel would fail them.
+	refuse := func(dirs ...string) {
+		below := func(p string) bool {
+			for _, d := range dirs {
+				if strings.HasPrefix(p, d+"/") {
+					return true
+				}
+			}
+			return false
+		}
+		is := func(p string) bool { return slices.Contains(dirs, p) || below(p) }
+		lstat = func(p string, st *unix.Stat_t) error {
+			if below(p) {
+				return unix.EACCES
+			}
+			return realLstat(p, st)
+		}
+		openList = func(d string) (int, error) {
+			if is(d) || d == filepath.Join(home, ".ssh") && is(filepath.Join(home, "vault")) {
+				return -1, unix.EACCES
+			}
+			return realOpen(d)
+		}
+		searchable = func(p string) error {
+			if is(p) || p == filepath.Join(home, ".ssh") && is(filepath.Join(home, "vault")) {
+				return unix.EACCES
+			}
+			return realSearchable(p)
+		}
+	}
+	plan := func(edit func(*config.Config)) error {
+		c := config.Default()
+		edit(c)
+		s := &Spec{Config: c, Cwd: ws, Home: home, Env: []string{"PATH=/usr/bin:/bin"}, Args: []string{"true"}}
+		_, err := s.Plan()
+		return err
+	}
+
+	// home/a (another user's) refuses the search, then home/c (the
+	// user's, writable) does: the second must still stop the plan.
+	refuse(filepath.Join(home, "a"), filepath.Join(home, "c"))
+	err := plan(func(c *config.Config) {
+		c.Filesystem.AllowWrite = []string{"~"}
+		c.Filesystem.DenyRead = []string{"~/*/secret.txt"}
+	})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(home, "c")) {
+		t.Errorf("a refused search of another user's directory hid the next one's: %v", err)
+	}
+	// Without the writable home only the harmless refusals are left.
+	if err := plan(func(c *config.Config) { c.Filesystem.DenyRead = []string{"~/*/secret.txt"} }); err != nil {
+		t.Errorf("the same, home read-only in the sandbox: %v; want the plan to go on", err)
+	}
+
+	// ~/.ssh -> vault/ssh, vault the user's, unsearchable, writable.
+	refuse(filepath.Join(home, "vault"))
+	err = plan(func(c *config.Config) { c.Filesystem.AllowWrite = []string{"~"} })
+	if err == nil || !strings.Contains(err.Error(), `"~/.ssh/id_*"`) || !strings.Contains(err.Error(), filepath.Join(home, "vault")) {
+		t.Errorf("a symlinked credential directory behind an unsearchable directory of the user's: %v; want a refusal naming %s", err, filepath.Join(home, "vault"))
+	}
+	// Each list gets the writable paths: denyWrite, and the denied
+	// programs (through Plan).
+	err = plan(func(c *config.Config) {
+		c.Filesystem.AllowWrite = []string{"~"}
+		c.Filesystem.AllowRead = []string{"~/.ssh"}
+		c.Filesystem.DenyWrite = []string{"~/vault/ssh/id_rsa"}
+	})
+	if err == nil || !strings.Contains(err.Error(), "filesystem.denyWrite") {
+		t.Errorf("denyWrite below an unsearchable writable directory of the user's: %v; want a refusal", err)
+	}
+	refuse(filepath.Join(ws, "bin"))
+	err = plan(func(c *config.Config) {
+		c.Filesystem.AllowWrite = []string{"."}
+		c.Command.Deny = []string{filepath.Join(ws, "bin/tool")}
+	})
+	if err == nil || !strings.Contains(err.Error(), "command.deny") {
+		t.Errorf("a denied program below an unsearchable writable directory of the user's: %v; want a refusal", err)
+	}
+	// The host's /tmp counts as writable when allowWrite lists it.
+	tmp, err := os.MkdirTemp("/tmp", "fence-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	refuse(tmp)
+	for _, hostTmp := range []bool{false, true} {
+		err = plan(func(c *config.Config) {
+			c.Filesystem.DenyRead = []string{filepath.Join(tmp, "secret")}
+			if hostTmp {
+				c.Filesystem.AllowWrite = []string{"/tmp"}
+			}
+		})
+		if hostTmp != (err != nil) {
+			t.Errorf("denyRead below an unsearchable directory of the user's in /tmp, host /tmp %v: %v", hostTmp, err)
+		}
+	}
+}
+
+// An empty PATH is the working directory for sh and bash; an unset one is
+// bash's default, which ends with it.
+func TestRuntimeDeniedEmptyOrUnsetPath(t *testing.T) {
+	cwd, _ := filepath.EvalSymlinks(t.TempDir())
+	if err := os.WriteFile(filepath.Join(cwd, "evil"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		set  bool
+	}{{"", true}, {"", false}} {
+		var r resolver
+		got, err := runtimeDenied(&r, []string{"evil"}, tc.path, tc.set, cwd, nil)
+		if err != nil || !slices.Contains(got, filepath.Join(cwd, "evil")) {
+			t.Errorf("PATH %q (set %v): %q, %v; want %s masked", tc.path, tc.set, got, err, filepath.Join(cwd, "evil"))
+		}
+	}
+}
+
+// Without $HOME (env -i, cron, a service manager) the home fence protects
+// is the user's entry in the password database.
+func TestHomeDirWithoutHOME(t *testing.T) {
+	u, err := user.Current()
+	if err != nil || !filepath.IsAbs(u.HomeDir) {
+		t.Skipf("no home directory in the password database for uid %d: %v", os.Getuid(), err)
+	}
+	for _, h := range []string{"", "relative/home"} {
+		t.Setenv("HOME", h)
+		if got := HomeDir(); got != u.HomeDir {
+			t.Errorf("HOME=%q: HomeDir() = %q, want %q", h, got, u.HomeDir)
+		}
+		s := &Spec{Config: config.Default(), Cwd: t.TempDir()}
+		if err := s.defaults(); err != nil || s.Home != u.HomeDir {
+			t.Errorf("HOME=%q: the plan's home is %q (%v), want %q", h, s.Home, err, u.HomeDir)
+		}
+	}
+	t.Setenv("HOME", "/elsewhere")
+	if got := HomeDir(); got != "/elsewhere" {
+		t.Errorf("HOME=/elsewhere: HomeDir() = %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/config"
 	"github.com/spf13/cobra"
 )
@@ -107,7 +108,7 @@ func outputPath(output string) (string, error) {
 	if output != "" {
 		return output, nil
 	}
-	home, _ := os.UserHomeDir()
+	home := fence.HomeDir()
 	p := config.DefaultPath(home)
 	if p == "" {
 		return "", errors.New("cannot tell where the user config goes (no home directory); give a path with -o")
@@ -193,7 +194,7 @@ JSON on stdout. -s and -t select sources as they do for running a command.`,
 }
 
 func runConfigShow(f configShowFlags, stdout, stderr io.Writer) error {
-	home, _ := os.UserHomeDir()
+	home := fence.HomeDir()
 	cwd, err := os.Getwd()
 	if err != nil {
 		return fmt.Errorf("get working directory: %w", err)

@@ -155,7 +155,7 @@ func runSandbox(f *flags, args []string) error {
 	if f.command == "" && len(args) == 0 {
 		return fence.ErrNoCommand
 	}
-	home, _ := os.UserHomeDir()
+	home := fence.HomeDir()
 	cwd, err := os.Getwd()
 	if err != nil {
 		return fmt.Errorf("get working directory: %w", err)

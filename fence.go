@@ -28,7 +28,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,19 +227,9 @@ func hasControl(s string) bool {
 	return false
 }
 
-// HomeDir is the home directory whose files fence protects: $HOME if it
-// is absolute, else the user's entry in the password database. Without a
-// home, the credential paths and start-up files there would go unguarded
-// for a command started with env -i, by cron or by a service manager.
-func HomeDir() string {
-	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
-		return h
-	}
-	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) {
-		return u.HomeDir
-	}
-	return ""
-}
+// HomeDir is the home directory whose files fence protects and whose
+// user config it reads (config.HomeDir).
+func HomeDir() string { return config.HomeDir() }
 
 // hasEnv reports whether env sets key, if only to "".
 func hasEnv(env []string, key string) bool {

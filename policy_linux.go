@@ -131,14 +131,17 @@ func runtimeDenied(res *resolver, tokens []string, path string, pathSet bool, cw
 // runtime would take a long raw call for a goroutine hogging its thread,
 // and its preemption signal would interrupt the lookup. EINTR (that, or
 // any other signal) is retried, as os does; absence, a non-directory or a
-// name too long to exist are "no". EACCES (the directory may not be
-// searched) is for the caller to judge.
+// name too long to exist are "no", and so is a directory of that name
+// (nothing to execute: a project's chroot/ or terraform/ in a working
+// directory on the search path stays visible). EACCES (the directory may
+// not be searched) is for the caller to judge.
 func exists(fd int, name []byte) (bool, error) {
 	for {
-		e := lstatAt(fd, &name[0])
+		var st unix.Stat_t
+		e := lstatAt(fd, &name[0], &st)
 		switch e {
 		case 0:
-			return true, nil
+			return st.Mode&unix.S_IFMT != unix.S_IFDIR, nil
 		case unix.EINTR:
 			continue
 		case unix.ENOENT, unix.ENOTDIR, unix.ENAMETOOLONG:
@@ -162,8 +165,7 @@ var openDir = func(dir string) (int, error) {
 
 // lstatAt is fstatat(fd, name, AT_SYMLINK_NOFOLLOW) for exists; a variable
 // so that tests can make it fail the ways slow file systems do.
-var lstatAt = func(fd int, name *byte) unix.Errno {
-	var st unix.Stat_t
-	_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(fd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+var lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
+	_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(fd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
 	return e
 }

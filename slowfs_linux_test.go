@@ -56,11 +56,11 @@ func TestRuntimeDeniedLookups(t *testing.T) {
 	defer func() { lstatAt = real }()
 
 	n := 0
-	lstatAt = func(fd int, name *byte) unix.Errno {
+	lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
 		if n++; n%2 == 1 {
 			return unix.EINTR
 		}
-		return real(fd, name)
+		return real(fd, name, st)
 	}
 	var r resolver
 	got, err := runtimeDenied(&r, []string{"denied", "absent"}, bin, true, "", nil)
@@ -68,7 +68,7 @@ func TestRuntimeDeniedLookups(t *testing.T) {
 		t.Fatalf("with every other lookup interrupted: %q, %v; want %s masked and nothing else from there", got, err, filepath.Join(bin, "denied"))
 	}
 
-	lstatAt = func(fd int, name *byte) unix.Errno { return unix.EIO }
+	lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno { return unix.EIO }
 	r = resolver{}
 	if got, err := runtimeDenied(&r, []string{"denied"}, bin, true, "", nil); err == nil || !strings.Contains(err.Error(), "denied") || !strings.Contains(err.Error(), "input/output error") {
 		t.Fatalf("with lookups failing with EIO: %q, %v; want an error naming the program and the cause", got, err)
@@ -350,7 +350,7 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 	// unless the command can chmod it (it is the user's, and writable).
 	realAt := lstatAt
 	defer func() { lstatAt = realAt }()
-	lstatAt = func(fd int, name *byte) unix.Errno { return unix.EACCES }
+	lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno { return unix.EACCES }
 	r = resolver{}
 	if got, err = runtimeDenied(&r, []string{"denied"}, bin, true, "", nil); err != nil || len(got) != 0 {
 		t.Errorf("unsearchable PATH directory, read-only in the sandbox: %q, %v; want nothing masked, no error", got, err)
@@ -508,14 +508,19 @@ func TestRuntimeDeniedEmptyOrUnsetPath(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cwd, "evil"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A directory of a denied program's name runs nothing: a project's
+	// chroot/ stays visible.
+	if err := os.Mkdir(filepath.Join(cwd, "chroot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		path string
 		set  bool
 	}{{"", true}, {"", false}} {
 		var r resolver
-		got, err := runtimeDenied(&r, []string{"evil"}, tc.path, tc.set, cwd, nil)
-		if err != nil || !slices.Contains(got, filepath.Join(cwd, "evil")) {
-			t.Errorf("PATH %q (set %v): %q, %v; want %s masked", tc.path, tc.set, got, err, filepath.Join(cwd, "evil"))
+		got, err := runtimeDenied(&r, []string{"evil", "chroot"}, tc.path, tc.set, cwd, nil)
+		if err != nil || !slices.Contains(got, filepath.Join(cwd, "evil")) || slices.Contains(got, filepath.Join(cwd, "chroot")) {
+			t.Errorf("PATH %q (set %v): %q, %v; want %s masked, not %s", tc.path, tc.set, got, err, filepath.Join(cwd, "evil"), filepath.Join(cwd, "chroot"))
 		}
 	}
 }

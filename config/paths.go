@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 )
@@ -37,4 +39,18 @@ func ExpandPath(p, home, cwd string) string {
 	default:
 		return filepath.Join(cwd, p)
 	}
+}
+
+// HomeDir is the user's home directory: $HOME if it is absolute, else the
+// user's entry in the password database, else "". A command started with
+// env -i, by cron or by a service manager has no $HOME, and its home's
+// credential paths and start-up files still need protecting.
+func HomeDir() string {
+	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
+		return h
+	}
+	if u, err := user.Current(); err == nil && filepath.IsAbs(u.HomeDir) {
+		return u.HomeDir
+	}
+	return ""
 }

@@ -120,7 +120,7 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 
 func (o LoadOptions) withDefaults() (LoadOptions, error) {
 	if o.Home == "" {
-		o.Home, _ = os.UserHomeDir() // unknown home: no user config
+		o.Home = HomeDir() // unknown home: no user config
 	}
 	if o.Cwd == "" {
 		wd, err := os.Getwd()

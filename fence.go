@@ -227,10 +227,6 @@ func hasControl(s string) bool {
 	return false
 }
 
-// HomeDir is the home directory whose files fence protects and whose
-// user config it reads (config.HomeDir).
-func HomeDir() string { return config.HomeDir() }
-
 // hasEnv reports whether env sets key, if only to "".
 func hasEnv(env []string, key string) bool {
 	return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })

@@ -489,7 +489,7 @@ func (s *Spec) defaults() error {
 		s.Cwd = r
 	}
 	if s.Home == "" {
-		s.Home = HomeDir()
+		s.Home = config.HomeDir()
 	}
 	if s.Env == nil {
 		s.Env = os.Environ()

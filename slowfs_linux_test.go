@@ -534,8 +534,8 @@ func TestHomeDirWithoutHOME(t *testing.T) {
 	}
 	for _, h := range []string{"", "relative/home"} {
 		t.Setenv("HOME", h)
-		if got := HomeDir(); got != u.HomeDir {
-			t.Errorf("HOME=%q: HomeDir() = %q, want %q", h, got, u.HomeDir)
+		if got := config.HomeDir(); got != u.HomeDir {
+			t.Errorf("HOME=%q: config.HomeDir() = %q, want %q", h, got, u.HomeDir)
 		}
 		s := &Spec{Config: config.Default(), Cwd: t.TempDir()}
 		if err := s.defaults(); err != nil || s.Home != u.HomeDir {
@@ -543,7 +543,7 @@ func TestHomeDirWithoutHOME(t *testing.T) {
 		}
 	}
 	t.Setenv("HOME", "/elsewhere")
-	if got := HomeDir(); got != "/elsewhere" {
-		t.Errorf("HOME=/elsewhere: HomeDir() = %q", got)
+	if got := config.HomeDir(); got != "/elsewhere" {
+		t.Errorf("HOME=/elsewhere: config.HomeDir() = %q", got)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/config"
 	"github.com/spf13/cobra"
 )
@@ -108,7 +107,7 @@ func outputPath(output string) (string, error) {
 	if output != "" {
 		return output, nil
 	}
-	home := fence.HomeDir()
+	home := config.HomeDir()
 	p := config.DefaultPath(home)
 	if p == "" {
 		return "", errors.New("cannot tell where the user config goes (no home directory); give a path with -o")
@@ -194,7 +193,7 @@ JSON on stdout. -s and -t select sources as they do for running a command.`,
 }
 
 func runConfigShow(f configShowFlags, stdout, stderr io.Writer) error {
-	home := fence.HomeDir()
+	home := config.HomeDir()
 	cwd, err := os.Getwd()
 	if err != nil {
 		return fmt.Errorf("get working directory: %w", err)

@@ -155,7 +155,7 @@ func runSandbox(f *flags, args []string) error {
 	if f.command == "" && len(args) == 0 {
 		return fence.ErrNoCommand
 	}
-	home := fence.HomeDir()
+	home := config.HomeDir()
 	cwd, err := os.Getwd()
 	if err != nil {
 		return fmt.Errorf("get working directory: %w", err)

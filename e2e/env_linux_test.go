@@ -201,22 +201,33 @@ func TestTimerSlack(t *testing.T) {
 		t.Fatal(err)
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1"}}, "-c", "cat /proc/self/timerslack_ns")
-		if res.code != 0 {
-			t.Fatalf("%v", res)
-		}
-		if got := strings.TrimSpace(res.stdout); got != strconv.Itoa(want) {
-			t.Errorf("the command has timer slack %s ns, want the caller's %d", got, want)
-		}
+		// Each process waits at most 2 ms for its sysmon to take the
+		// signal and then starts without the coarse slack; on a loaded
+		// machine (the other test packages run beside this one) that
+		// can happen in one run, so up to five runs are given to show
+		// both stages. A broken mechanism shows them in none.
 		var stages []string
-		for _, l := range lines(res.stderr) {
-			if f := strings.Fields(l); len(f) > 1 && f[0] == "[fence:timeline]" {
-				stages = append(stages, f[1])
+		for try := 0; try < 5; try++ {
+			res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1"}}, "-c", "cat /proc/self/timerslack_ns")
+			if res.code != 0 {
+				t.Fatalf("%v", res)
+			}
+			if got := strings.TrimSpace(res.stdout); got != strconv.Itoa(want) {
+				t.Errorf("the command has timer slack %s ns, want the caller's %d", got, want)
+			}
+			stages = nil
+			for _, l := range lines(res.stderr) {
+				if f := strings.Fields(l); len(f) > 1 && f[0] == "[fence:timeline]" {
+					stages = append(stages, f[1])
+				}
+			}
+			if slices.Contains(stages, "sysmon") && slices.Contains(stages, "init-sysmon") {
+				break
 			}
 		}
 		for _, st := range []string{"sysmon", "init-sysmon"} {
 			if !slices.Contains(stages, st) {
-				t.Errorf("no %q stage: sysmon was not slowed down (stages %v)", st, stages)
+				t.Errorf("no %q stage in five runs: sysmon was not slowed down (stages of the last %v)", st, stages)
 			}
 		}
 

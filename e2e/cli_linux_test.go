@@ -264,6 +264,7 @@ func TestEarlySpawn(t *testing.T) {
 	index := func(names []string, n string) int { return slices.Index(names, n) }
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		relaxed := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
+		chained := s.config("chained.json", `{"extends": "`+relaxed+`"}`)
 		for _, tc := range []struct {
 			args  []string
 			early bool // the sandbox that ran is the one spawned before main
@@ -272,9 +273,12 @@ func TestEarlySpawn(t *testing.T) {
 			{[]string{"-c", "true"}, true},
 			{[]string{"-t", "code", "--", "true"}, true},
 			{[]string{"-t", "code-relaxed", "--", "true"}, true},
-			// The guess (a network namespace) is wrong: replaced once the
-			// policy is known.
-			{[]string{"-s", relaxed, "--", "true"}, false},
+			// The -s file allows every domain: early sees it.
+			{[]string{"-s", relaxed, "--", "true"}, true},
+			// Only through extends, which early does not follow: the
+			// guess (a network namespace) is wrong, and replaced once
+			// the policy is known.
+			{[]string{"-s", chained, "--", "true"}, false},
 		} {
 			res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1"}}, tc.args...)
 			if res.code != 0 {

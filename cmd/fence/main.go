@@ -64,6 +64,7 @@ func run(args []string) int {
 		pending = nsexec.Adopt(c)
 		mainMono, startMono = startMono, mono
 	} else if sandbox, hostNet := early.Guess(args); sandbox {
+		hostNet = hostNet || early.ConfigSharesHost(args)
 		if pd, err := nsexec.Spawn(hostNet, nil, nil, nil); err == nil {
 			pending = pd
 		}

@@ -1,6 +1,7 @@
 package early
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -42,4 +43,69 @@ func TestGuessSandbox(t *testing.T) {
 			t.Errorf("Guess(%q) sandbox = %v, want %v", tc.args, got, tc.want)
 		}
 	}
+}
+
+// ConfigSharesHost reads the files fence will read (the -s file, else the
+// user's default config when no -t is given; the project's fence.json) and
+// says "host network" when one of them allows every domain or extends a
+// host-network template.
+func TestConfigSharesHost(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, content string) string {
+		t.Helper()
+		p := root + "/" + rel
+		if err := os.MkdirAll(p[:strings.LastIndexByte(p, '/')], 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	relaxed := write("cfg/relaxed.json", `{"network": {"allowedDomains": ["*"]}} // JSONC`)
+	strict := write("cfg/strict.json", `{"network": {"allowedDomains": ["example.com"]}}`)
+	extends := write("cfg/extends.json", `{"extends": "code-relaxed"}`)
+	for _, d := range []string{"home", "xdg", "plain", "repo/.git", "repo/sub/dir"} {
+		if err := os.MkdirAll(root+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("HOME", root+"/home")
+	t.Setenv("XDG_CONFIG_HOME", root+"/xdg")
+	check := func(name, cwd string, args string, want bool) {
+		t.Helper()
+		t.Chdir(cwd)
+		if got := ConfigSharesHost(strings.Fields(args)); got != want {
+			t.Errorf("%s: ConfigSharesHost(%q) in %s = %v, want %v", name, args, cwd, got, want)
+		}
+	}
+	plain := root + "/plain"
+	check("no config", plain, "-- true", false)
+	check("-s relaxed", plain, "-s "+relaxed+" -- true", true)
+	check("--settings=relaxed", plain, "--settings="+relaxed+" -- true", true)
+	check("-s relative", root+"/cfg", "-s relaxed.json -- true", true)
+	check("-s strict", plain, "-s "+strict+" -- true", false)
+	check("-s extends code-relaxed", plain, "-s "+extends+" -- true", true)
+	check("-s after the command is the command's", plain, "true -s "+relaxed, false)
+
+	write("xdg/fence/fence.json", `{"network": {"allowedDomains": ["*"]}}`)
+	check("user config", plain, "-- true", true)
+	check("user config, -t given (not read)", plain, "-t code -- true", false)
+	check("user config, -s given (not read)", plain, "-s "+strict+" -- true", false)
+	if err := os.Remove(root + "/xdg/fence/fence.json"); err != nil {
+		t.Fatal(err)
+	}
+	write("home/.fence.json", `{"extends": "disable-telemetry"}`)
+	check("legacy user config", plain, "-- true", true)
+	if err := os.Remove(root + "/home/.fence.json"); err != nil {
+		t.Fatal(err)
+	}
+
+	write("repo/fence.json", `{"network": {"allowedDomains": ["*"]}}`)
+	check("project config at the repository root", root+"/repo/sub/dir", "-t code -- true", true)
+	write("repo/sub/fence.json", `{"network": {"allowedDomains": ["example.com"]}}`)
+	check("the nearest project config wins", root+"/repo/sub/dir", "-- true", false)
+	write("fence.json", `{"network": {"allowedDomains": ["*"]}}`)
+	check("a fence.json above cwd outside a repository", plain, "-- true", false)
+	check("cwd's own fence.json outside a repository", root, "-- true", true)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // env is an isolated home, config dir and working directory.
@@ -430,5 +431,72 @@ func TestSourceString(t *testing.T) {
 		if got := s.String(); got != want {
 			t.Errorf("String() = %q, want %q", got, want)
 		}
+	}
+}
+
+// A config file found on its own (the project's fence.json, the user's)
+// or named by extends must be a regular file: a FIFO in a checkout would
+// otherwise stall fence in open for good. The -s file is the user's own
+// choice and may be a pipe (-s <(...)).
+func TestConfigFilesMustBeRegular(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no FIFOs on windows")
+	}
+	e := newEnv(t)
+	fifo := filepath.Join(e.cwd, "fence.json")
+	if err := mkfifo(fifo); err != nil {
+		t.Skipf("cannot create a FIFO here: %v", err)
+	}
+	resolve := func(o LoadOptions) error {
+		done := make(chan error, 1)
+		go func() { _, _, err := Resolve(o); done <- err }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Resolve blocked on a FIFO")
+			return nil
+		}
+	}
+	err := resolve(e.opts())
+	if err == nil || !strings.Contains(err.Error(), "is a FIFO") || !strings.Contains(err.Error(), fifo) {
+		t.Errorf("project fence.json a FIFO: %v", err)
+	}
+	if err := os.Remove(fifo); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(e.cwd, "base.json")
+	if err := mkfifo(target); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(e.cwd, "fence.json"), `{"extends": "./base.json"}`)
+	if err := resolve(e.opts()); err == nil || !strings.Contains(err.Error(), "is a FIFO") {
+		t.Errorf("extends naming a FIFO: %v", err)
+	}
+	if err := os.Remove(filepath.Join(e.cwd, "fence.json")); err != nil {
+		t.Fatal(err)
+	}
+	// -s naming a pipe with a writer, as a shell's process substitution.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		_, _ = w.WriteString(`{"network": {"allowedDomains": ["example.org"]}}`)
+		w.Close()
+	}()
+	o := e.opts()
+	o.SettingsPath = fmt.Sprintf("/proc/self/fd/%d", r.Fd())
+	done := make(chan error, 1)
+	var c *Config
+	go func() { var err error; c, _, err = Resolve(o); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil || !slices.Contains(c.Network.AllowedDomains, "example.org") {
+			t.Errorf("-s from a pipe: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Resolve blocked on -s from a pipe")
 	}
 }

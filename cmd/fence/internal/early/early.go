@@ -164,6 +164,11 @@ func ConfigSharesHost(args []string) bool {
 		files = append(files, p)
 	}
 	for _, f := range files {
+		// Regular files of a sane size only: a FIFO named fence.json in
+		// a checkout must not stall fence before it has parsed a flag.
+		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() || st.Size() > 1<<20 {
+			continue
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue

@@ -3,6 +3,8 @@ package early
 import (
 	"os"
 	"strings"
+	"syscall"
+	"time"
 	"testing"
 )
 
@@ -108,4 +110,22 @@ func TestConfigSharesHost(t *testing.T) {
 	write("fence.json", `{"network": {"allowedDomains": ["*"]}}`)
 	check("a fence.json above cwd outside a repository", plain, "-- true", false)
 	check("cwd's own fence.json outside a repository", root, "-- true", true)
+
+	// A FIFO is not opened (the open would wait for a writer).
+	if err := syscall.Mkfifo(root+"/cfg/fifo.json", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(plain)
+	done := make(chan bool)
+	go func() {
+		done <- ConfigSharesHost([]string{"-s", root + "/cfg/fifo.json", "--", "true"})
+	}()
+	select {
+	case got := <-done:
+		if got {
+			t.Error("a FIFO as the -s file: host network")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ConfigSharesHost blocked on a FIFO")
+	}
 }

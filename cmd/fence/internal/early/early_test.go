@@ -4,8 +4,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 )
 
 // Guess must say "sandbox" exactly when the CLI will run a command, or

@@ -90,6 +90,7 @@ func TestEarlyPackagesStayLight(t *testing.T) {
 		for d := range deps(pkg) {
 			own := strings.HasPrefix(d, "github.com/nsfence/fence/nsexec/spawn") ||
 				strings.HasPrefix(d, "github.com/nsfence/fence/nsexec/internal/rawsig") ||
+				strings.HasPrefix(d, "github.com/nsfence/fence/internal/cfgfile") ||
 				strings.HasPrefix(d, "github.com/nsfence/fence/cmd/fence/internal/early")
 			if !allowed[d] && !own {
 				t.Errorf("%s depends on %s: keep it to os, fmt, strings and x/sys/unix (see the package doc)", pkg, d)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/nsfence/fence/internal/cfgfile"
 )
 
 // maxExtendsDepth bounds extends chains, as upstream does: a deeper chain is
@@ -145,43 +145,6 @@ func wrapFile(path, extendedBy string, err error) error {
 	return &fileError{fmt.Errorf("config %s: %w", path, err)}
 }
 
-// maxConfigSize bounds a config file: a policy is a few kilobytes.
-const maxConfigSize = 1 << 20
-
-// readRegular reads the regular file at path. The open does not wait (a
-// FIFO named fence.json in a checkout would otherwise stall fence for
-// good), and anything but a regular file of at most maxConfigSize is an
-// error.
-func readRegular(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		kind := "not a regular file"
-		switch t := st.Mode().Type(); {
-		case t&fs.ModeNamedPipe != 0:
-			kind = "a FIFO"
-		case t&fs.ModeDir != 0:
-			kind = "a directory"
-		case t&(fs.ModeDevice|fs.ModeCharDevice) != 0:
-			kind = "a device"
-		case t&fs.ModeSocket != 0:
-			kind = "a socket"
-		}
-		return nil, fmt.Errorf("is %s, not a regular file; replace it with a JSON file or remove it", kind)
-	}
-	if st.Size() > maxConfigSize {
-		return nil, fmt.Errorf("%d bytes, more than a config file may have (%d)", st.Size(), maxConfigSize)
-	}
-	return io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-}
-
 // file loads the config file at path with its extends chain.
 func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, error) {
 	abs, err := filepath.Abs(path)
@@ -195,7 +158,7 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 	// The -s file is the user's choice, and may be a pipe (-s <(...));
 	// files found on their own (the user's, the project's) and extends
 	// targets, which a checkout can name, must be regular files.
-	read := readRegular
+	read := cfgfile.Read
 	if kind == SourceSettings && extendedBy == "" {
 		read = os.ReadFile
 	}

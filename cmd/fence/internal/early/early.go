@@ -23,6 +23,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nsfence/fence/internal/cfgfile"
 	"github.com/nsfence/fence/nsexec/spawn"
 )
 
@@ -164,12 +165,11 @@ func ConfigSharesHost(args []string) bool {
 		files = append(files, p)
 	}
 	for _, f := range files {
-		// Regular files of a sane size only: a FIFO named fence.json in
-		// a checkout must not stall fence before it has parsed a flag.
-		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() || st.Size() > 1<<20 {
-			continue
-		}
-		b, err := os.ReadFile(f)
+		// As the config loader reads them: a FIFO named fence.json in a
+		// checkout must not stall fence before it has parsed a flag, and
+		// a pipe given as -s must not be drained before the loader reads
+		// it.
+		b, err := cfgfile.Read(f)
 		if err != nil {
 			continue
 		}

@@ -1,0 +1,14 @@
+// Package cfgfile reads a config file that fence found on its own (a
+// project's fence.json, the user's config, a file named by extends)
+// without waiting on it and without side effects: a checkout can put
+// anything at those paths, a FIFO, a device, a symlink into /sys.
+//
+// It is a package of its own because two places read such files: the
+// config loader, and cmd/fence/internal/early, which glances at them from a
+// package init before the rest of fence has started and must not import
+// the config package (deps_test.go). It imports only os, syscall and fmt
+// for that reason, and does nothing at init.
+package cfgfile
+
+// MaxSize bounds a config file: a policy is a few kilobytes.
+const MaxSize = 1 << 20

@@ -181,49 +181,54 @@ func ConfigSharesHost(args []string) bool {
 	return false
 }
 
-// userConfigs are the places of the user's default config
-// (config.DefaultPath): $XDG_CONFIG_HOME or ~/.config, then ~/.fence.json.
+// userConfigs is where the user's default config is
+// (config.DefaultPath): $XDG_CONFIG_HOME/fence/fence.json (or
+// ~/.config/...) when that fence directory exists, else the legacy
+// ~/.fence.json.
 func userConfigs() []string {
-	var out []string
 	home := os.Getenv("HOME")
-	if x := os.Getenv("XDG_CONFIG_HOME"); strings.HasPrefix(x, "/") {
-		out = append(out, x+"/fence/fence.json")
-	} else if strings.HasPrefix(home, "/") {
-		out = append(out, home+"/.config/fence/fence.json")
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if !strings.HasPrefix(dir, "/") {
+		if !strings.HasPrefix(home, "/") {
+			return nil
+		}
+		dir = home + "/.config"
+	}
+	if _, err := os.Lstat(dir + "/fence"); err == nil {
+		return []string{dir + "/fence/fence.json"}
 	}
 	if strings.HasPrefix(home, "/") {
-		out = append(out, home+"/.fence.json")
+		return []string{home + "/.fence.json"}
 	}
-	return out
+	return nil
 }
 
-// projectConfig is config.FindProjectConfig, roughly: the nearest
-// fence.json from cwd up to the directory holding .git, or cwd's alone
-// outside a repository.
+// projectConfig is config.FindProjectConfig: the nearest fence.json from
+// cwd up to the directory holding .git, or cwd's alone outside a
+// repository.
 func projectConfig(cwd string) string {
 	nearest := ""
 	for d := cwd; ; {
-		if nearest == "" && exists(d+"/fence.json") {
-			nearest = d + "/fence.json"
+		f := strings.TrimSuffix(d, "/") + "/fence.json"
+		if st, err := os.Stat(f); nearest == "" && err == nil && !st.IsDir() {
+			nearest = f
 		}
-		if exists(d + "/.git") {
+		if _, err := os.Lstat(strings.TrimSuffix(d, "/") + "/.git"); err == nil {
 			return nearest
 		}
-		i := strings.LastIndexByte(d, '/')
-		if i <= 0 {
+		if d == "/" {
 			break
 		}
-		d = d[:i]
+		if i := strings.LastIndexByte(d, '/'); i > 0 {
+			d = d[:i]
+		} else {
+			d = "/"
+		}
 	}
-	if exists(cwd + "/fence.json") {
-		return cwd + "/fence.json"
+	if nearest != "" && nearest == strings.TrimSuffix(cwd, "/")+"/fence.json" {
+		return nearest
 	}
 	return ""
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // flagValue returns the value of the root flag named short or long

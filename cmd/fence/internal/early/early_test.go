@@ -98,6 +98,12 @@ func TestConfigSharesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("home/.fence.json", `{"extends": "disable-telemetry"}`)
+	// As config.DefaultPath: the legacy file only without a fence
+	// directory in the config directory.
+	check("legacy user config beside a fence config directory", plain, "-- true", false)
+	if err := os.Remove(root + "/xdg/fence"); err != nil {
+		t.Fatal(err)
+	}
 	check("legacy user config", plain, "-- true", true)
 	if err := os.Remove(root + "/home/.fence.json"); err != nil {
 		t.Fatal(err)

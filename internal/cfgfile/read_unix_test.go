@@ -5,6 +5,7 @@ package cfgfile
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,17 +95,45 @@ func TestRead(t *testing.T) {
 	}
 }
 
-// A regular file whose read would wait (a pseudo-file) is refused, not
-// waited on. tracefs's trace_pipe is one; it needs root and tracefs.
-func TestReadPseudoFileThatWaits(t *testing.T) {
-	const pipe = "/sys/kernel/tracing/trace_pipe"
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: " + pipe + " is readable by root only")
+// The files of the kernel's pseudo file systems are refused before they
+// are opened for reading: reading some takes what it reads (/proc/kmsg,
+// tracefs's trace_pipe).
+func TestReadPseudoFiles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the pseudo file systems are Linux's")
 	}
-	if st, err := os.Stat(pipe); err != nil || !st.Mode().IsRegular() {
-		t.Skipf("needs tracefs mounted at /sys/kernel/tracing: %v", err)
+	if _, err := read(t, "/proc/self/status"); err == nil || !strings.Contains(err.Error(), "procfs") {
+		t.Errorf("/proc/self/status: %v; want a refusal naming procfs", err)
 	}
-	if _, err := read(t, pipe); err == nil || !strings.Contains(err.Error(), "would wait") {
-		t.Errorf("%s: %v; want a refusal", pipe, err)
+	link := filepath.Join(t.TempDir(), "fence.json")
+	if err := os.Symlink("/proc/self/status", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(t, link); err == nil || !strings.Contains(err.Error(), "procfs") {
+		t.Errorf("a symlink to /proc/self/status: %v; want a refusal naming procfs", err)
+	}
+}
+
+// A read that would wait is refused, not waited on; and a file of exactly
+// MaxSize is read whole.
+func TestReadAll(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAll(p[0], "pipe", 0); err == nil || !strings.Contains(err.Error(), "would wait") {
+		t.Errorf("an empty non-blocking pipe: %v; want a refusal", err)
+	}
+	full := filepath.Join(t.TempDir(), "full.json")
+	if err := os.WriteFile(full, make([]byte, MaxSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := read(t, full); err != nil || len(b) != MaxSize {
+		t.Errorf("a file of exactly %d bytes: %d bytes, %v", MaxSize, len(b), err)
 	}
 }

@@ -2,10 +2,14 @@ package early
 
 import (
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nsfence/fence/config"
 )
 
 // Guess must say "sandbox" exactly when the CLI will run a command, or
@@ -133,5 +137,74 @@ func TestConfigSharesHost(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ConfigSharesHost blocked on a FIFO")
+	}
+}
+
+// early finds the user's and the project's config where the config package
+// does (config.DefaultPath, config.FindProjectConfig); the test imports
+// config, the package does not (TestEarlyPackagesStayLight).
+func TestConfigLookupsMatchConfig(t *testing.T) {
+	root := t.TempDir()
+	mk := func(rel string, dir bool) {
+		t.Helper()
+		p := root + "/" + rel
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if dir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isFile := func(p string) bool { st, err := os.Stat(p); return err == nil && !st.IsDir() }
+	read := func(ps []string) string {
+		for _, p := range ps {
+			if isFile(p) {
+				return p
+			}
+		}
+		return ""
+	}
+	for i, tree := range [][]string{
+		{},
+		{"home/.fence.json"},
+		{"home/.config/fence/", "home/.fence.json"},
+		{"home/.config/fence/fence.json", "home/.fence.json"},
+		{"xdg/fence/fence.json"},
+		{"repo/.git/", "repo/fence.json", "repo/a/b/"},
+		{"repo/.git/", "repo/fence.json", "repo/a/fence.json", "repo/a/b/"},
+		{"repo/.git", "repo/a/fence.json/", "repo/fence.json", "repo/a/b/"},
+		{"fence.json", "repo/a/b/"},
+		{"repo/a/b/fence.json"},
+	} {
+		base := root + "/" + strconv.Itoa(i)
+		for _, rel := range tree {
+			mk(strconv.Itoa(i)+"/"+strings.TrimSuffix(rel, "/"), strings.HasSuffix(rel, "/"))
+		}
+		for _, xdg := range []string{"", base + "/xdg"} {
+			t.Setenv("HOME", base+"/home")
+			t.Setenv("XDG_CONFIG_HOME", xdg)
+			want := config.DefaultPath(base + "/home")
+			if !isFile(want) {
+				want = ""
+			}
+			if got := read(userConfigs()); got != want {
+				t.Errorf("tree %v, XDG_CONFIG_HOME=%q: early reads the user config %q, config %q", tree, xdg, got, want)
+			}
+		}
+		cwd := base + "/repo/a/b"
+		if err := os.MkdirAll(cwd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		want, err := config.FindProjectConfig(cwd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := projectConfig(cwd); got != want {
+			t.Errorf("tree %v: early's project config %q, config's %q", tree, got, want)
+		}
 	}
 }

@@ -28,16 +28,9 @@ const oPath = 0x200000
 // /proc/self/fd/N, which reaches the same file whatever the path names by
 // then.
 func Read(path string) ([]byte, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(path, oPath|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	fd, err := open(path, oPath)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
@@ -58,15 +51,9 @@ func Read(path string) ([]byte, error) {
 	if name := pseudoFS(sfs.Type); name != "" {
 		return nil, fmt.Errorf("is a file of %s, not a config file; replace it with a JSON file or remove it", name)
 	}
-	var rfd int
-	for {
-		rfd, err = syscall.Open("/proc/self/fd/"+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	rfd, err := open("/proc/self/fd/"+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	defer syscall.Close(rfd)
 	return readAll(rfd, path, st.Size)

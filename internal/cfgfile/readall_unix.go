@@ -31,3 +31,18 @@ func readAll(fd int, path string, size int64) ([]byte, error) {
 		}
 	}
 }
+
+// open is open(2) of path with flags, again after EINTR, as an
+// *fs.PathError on failure.
+func open(path string, flags int) (int, error) {
+	for {
+		fd, err := syscall.Open(path, flags|syscall.O_CLOEXEC, 0)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}

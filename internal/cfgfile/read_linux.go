@@ -21,7 +21,9 @@ const oPath = 0x200000
 // opened for reading: opening a FIFO waits for a writer, opening some
 // devices acts (a watchdog, a tape), and reading files of procfs, sysfs,
 // tracefs and the like can take what it reads (/proc/kmsg). A regular
-// file whose read would wait is an error too.
+// file whose read would wait is an error too. What no open flag prevents:
+// the lookup of a path through a hung NFS or FUSE mount, or an automount,
+// can still wait, and FUSE files ignore O_NONBLOCK.
 //
 // The path is opened once, with O_PATH, which opens nothing; every check
 // is made on that descriptor, and the read goes through
@@ -48,16 +50,21 @@ func Read(path string) ([]byte, error) {
 	if err := syscall.Fstatfs(fd, &sfs); err != nil {
 		return nil, &fs.PathError{Op: "fstatfs", Path: path, Err: err}
 	}
-	if name := pseudoFS(sfs.Type); name != "" {
+	if name := pseudoFS(int64(sfs.Type)); name != "" {
 		return nil, fmt.Errorf("is a file of %s, not a config file; replace it with a JSON file or remove it", name)
 	}
-	rfd, err := open("/proc/self/fd/"+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY)
+	rfd, err := reopen("/proc/self/fd/"+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY)
 	if err != nil {
-		return nil, err
+		// Not ENOENT as such: the file is there, /proc is not.
+		return nil, fmt.Errorf("reading it needs /proc mounted: %v", err)
 	}
 	defer syscall.Close(rfd)
 	return readAll(rfd, path, st.Size)
 }
+
+// reopen is open for the read through /proc/self/fd; a variable so that
+// tests can see what reaches it, and how.
+var reopen = open
 
 // modeOf turns st_mode's file type into an fs.FileMode for check.
 func modeOf(m uint32) fs.FileMode {
@@ -104,6 +111,18 @@ func pseudoFS(magic int64) string {
 		return "pstore"
 	case 0x65735543:
 		return "fusectl"
+	case 0x67596969:
+		return "rpc_pipefs" // a read takes an NFS upcall off its queue
+	case 0xf97cff8c:
+		return "selinuxfs"
+	case 0x6e667364:
+		return "nfsd"
+	case 0x42494e4d:
+		return "binfmt_misc"
+	case 0xa647361:
+		return "functionfs"
+	case 0xabba1974:
+		return "xenfs"
 	}
 	return ""
 }

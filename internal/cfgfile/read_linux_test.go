@@ -74,7 +74,9 @@ func TestReadOpensOnlyWhatPassed(t *testing.T) {
 
 	// Without /proc the file is there but cannot be read: not "does not
 	// exist".
-	reopen = func(string, int) (int, error) { return -1, &fs.PathError{Op: "open", Path: "/proc/self/fd/3", Err: syscall.ENOENT} }
+	reopen = func(string, int) (int, error) {
+		return -1, &fs.PathError{Op: "open", Path: "/proc/self/fd/3", Err: syscall.ENOENT}
+	}
 	if _, err := Read(file); err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "/proc mounted") {
 		t.Errorf("without /proc: %v; want an error naming /proc, not ErrNotExist", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -132,5 +134,44 @@ func TestGuardNotifIoctlEINTR(t *testing.T) {
 	}
 	if len(calls) != 3 || calls[2].req != unix.SECCOMP_IOCTL_NOTIF_ID_VALID || calls[2].id != 9 {
 		t.Errorf("stillAsking made %+v, want three ID_VALID of id 9", calls)
+	}
+}
+
+// The syscalls the guard makes for the command (connect, bind, the
+// injection of an fd) run with every signal blocked on their thread, so
+// that no signal turns them into an EINTR the command was never sent.
+func TestSignalsBlocked(t *testing.T) {
+	sigBlk := func() uint64 {
+		t.Helper()
+		b, err := os.ReadFile("/proc/thread-self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigBlk:"); ok {
+				m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+		}
+		t.Fatal("no SigBlk in /proc/thread-self/status")
+		return 0
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := sigBlk()
+	var inside uint64
+	if err := signalsBlocked(func() error { inside = sigBlk(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel never blocks SIGKILL (9) and SIGSTOP (19).
+	want := ^uint64(0) &^ (1<<(9-1) | 1<<(19-1))
+	if inside != want {
+		t.Errorf("SigBlk inside = %#x, want %#x (everything but SIGKILL and SIGSTOP)", inside, want)
+	}
+	if after := sigBlk(); after != before {
+		t.Errorf("SigBlk after = %#x, want the %#x from before", after, before)
 	}
 }

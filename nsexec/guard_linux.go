@@ -194,6 +194,16 @@ func serveGuard(fd int, g *guard) {
 // stdin). Blocked, signals wait the few microseconds until the caller has
 // the fd; a caller killed meanwhile ends the wait with ESRCH.
 func addfdSend(fd int, add *seccompNotifAddfd) error {
+	return signalsBlocked(func() error {
+		return ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(add))
+	})
+}
+
+// signalsBlocked runs fn on this goroutine's thread, locked to it, with
+// every signal blocked there (SIGKILL and SIGSTOP aside): a syscall that
+// fn makes is not interrupted (EINTR) by a signal meant for PID 1 or by
+// the runtime's own. If the mask cannot be set, fn does not run.
+func signalsBlocked(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	all := unix.Sigset_t{Val: [len(unix.Sigset_t{}.Val)]uint64{^uint64(0)}}
@@ -201,7 +211,7 @@ func addfdSend(fd int, add *seccompNotifAddfd) error {
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		return err
 	}
-	err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(add))
+	err := fn()
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return err
 }
@@ -817,7 +827,17 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 		unix.Umask(int(g.umasks.get(pid)))
 		defer unix.Umask(0)
 	}
-	_, _, e := unix.Syscall(nr, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
+	// The call is the command's: a signal reaching this thread (nothing
+	// sends one today) would make it return EINTR to a command that was
+	// never signalled, and connect, unlike most syscalls, is not
+	// restarted after a handler. Blocked, a signal waits for the call.
+	var e unix.Errno
+	if err := signalsBlocked(func() error {
+		_, _, e = unix.Syscall(nr, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
+		return nil
+	}); err != nil {
+		return errnoOf(err)
+	}
 	if e == 0 && c.op == opBind && full != "" {
 		g.mu.Lock()
 		g.bound[full] = true

@@ -8,8 +8,9 @@
 // It is a package of its own because two places read such files: the
 // config loader, and cmd/fence/internal/early, which glances at them from a
 // package init before the rest of fence has started and must not import
-// the config package (deps_test.go). It imports only os, syscall, strconv
-// and fmt for that reason, and does nothing at init.
+// the config package (deps_test.go). It imports only the lowest layers of
+// the standard library (os, syscall, strconv, fmt, io/fs) for that reason,
+// and does nothing at init.
 package cfgfile
 
 // MaxSize bounds a config file: a policy is a few kilobytes.

@@ -3,8 +3,9 @@
 //
 // This is the one init function in fence that does work, and why: Go runs
 // package initialisation in import path order once a package's imports are
-// ready, and this package imports only nsexec/spawn and the lowest layers of
-// the standard library, so its init runs ahead of cobra, the config parser,
+// ready, and this package imports only nsexec/spawn, internal/cfgfile and
+// the lowest layers of the standard library, so its init runs ahead of
+// cobra, the config parser,
 // net/http and crypto/tls. The rest of the supervisor's start (~0.7 ms of
 // package initialisation on a 2-core VM) then follows the clone of the
 // namespaces (~2 ms) and overlaps with the init stage's own start, instead
@@ -209,9 +210,11 @@ func userConfigs() []string {
 func projectConfig(cwd string) string {
 	nearest := ""
 	for d := cwd; ; {
-		f := strings.TrimSuffix(d, "/") + "/fence.json"
-		if st, err := os.Stat(f); nearest == "" && err == nil && !st.IsDir() {
-			nearest = f
+		if nearest == "" {
+			f := strings.TrimSuffix(d, "/") + "/fence.json"
+			if st, err := os.Stat(f); err == nil && !st.IsDir() {
+				nearest = f
+			}
 		}
 		if _, err := os.Lstat(strings.TrimSuffix(d, "/") + "/.git"); err == nil {
 			return nearest

@@ -18,7 +18,12 @@ func TestDependencyDirection(t *testing.T) {
 	banned := map[string]map[string]string{ // package => dependency => why
 		mod + "/config": {
 			mod + "/nsexec": "config is the policy model; no platform code", mod + "/netns": "no platform code",
-			mod + "/proxy": "no mechanism code", "golang.org/x/sys/unix": "pure Go",
+			mod + "/proxy": "no mechanism code", "golang.org/x/sys/unix": "pure Go", mod + "/seatbelt": "no macOS code",
+		},
+		mod + "/seatbelt": {
+			mod + "/config": "seatbelt receives Options, not the schema", mod + "/nsexec": "no Linux code",
+			mod + "/netns": "no Linux code", mod + "/proxy": "the proxies live in package fence's Run",
+			"golang.org/x/sys/unix": "the profile generator is pure Go",
 		},
 		mod + "/nsexec": {
 			mod + "/config": "nsexec receives Options, not the schema", mod + "/proxy": "the proxies live in the supervisor",

@@ -3,6 +3,7 @@ package fence
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,16 +75,22 @@ func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
 		}
 	}
 	if np.hostNet {
-		// Relaxed mode: the proxies listen on the host's loopback, where
-		// other local users could reach them; a per-run credential keeps
-		// them from being an open proxy.
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return nil, fmt.Errorf("generate proxy credential: %w", err)
+		if np.credential, err = newCredential(); err != nil {
+			return nil, err
 		}
-		np.credential = "fence:" + hex.EncodeToString(b)
 	}
 	return np, nil
+}
+
+// newCredential returns a per-run proxy credential (user:password). Proxies
+// that listen on the host's loopback (relaxed mode, macOS) can be reached by
+// every local user; the credential keeps them from being an open proxy.
+func newCredential() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate proxy credential: %w", err)
+	}
+	return "fence:" + hex.EncodeToString(b), nil
 }
 
 // proxyEnv returns the proxy variables for the command, given the ports the
@@ -153,6 +160,30 @@ func (s *Spec) newProxy(np *netPlan) *proxy.Server {
 		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor,
 		Hosts: np.hosts, AllowAddrs: allow, Credential: np.credential,
 	})
+}
+
+// serveOnHost starts the proxies on the host's 127.0.0.1 (never 0.0.0.0),
+// on ports the kernel picks, and returns those ports. np must carry a
+// credential.
+func (n *network) serveOnHost(np *netPlan) (httpPort, socksPort int, err error) {
+	if np.credential == "" {
+		return 0, 0, errors.New("start proxies on 127.0.0.1: no credential (fence bug)")
+	}
+	var hl, sl net.Listener
+	if hl, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		if sl, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			hl.Close()
+		}
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("start proxies on 127.0.0.1: %w", err)
+	}
+	n.mu.Lock()
+	n.lns = append(n.lns, hl, sl)
+	n.mu.Unlock()
+	go func() { _ = n.srv.ServeHTTP(hl) }()
+	go func() { _ = n.srv.ServeSOCKS(sl) }()
+	return hl.Addr().(*net.TCPAddr).Port, sl.Addr().(*net.TCPAddr).Port, nil
 }
 
 // serve starts serving on the listeners (as returned by listeners()).

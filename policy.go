@@ -423,29 +423,38 @@ func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 	return o, np, nil
 }
 
-func (s *Spec) planFS() (*nsexec.Options, error) {
-	s.paths = resolver{} // a plan sees the filesystem as it is now
+// prepare fills in s's defaults, sanitises the environment, decides what
+// to execute and checks the command line against the command and SSH
+// policies (preflight): what every platform's plan starts with.
+func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 	if err := s.defaults(); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	c := s.Config
 	env, stripped := SanitizeEnv(s.Env)
 	if len(stripped) > 0 {
 		s.logf("Stripped dangerous env vars: %v", stripped)
 	}
-	path, args, err := s.argv(env)
+	path, args, err = s.argv(env)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	// Preflight: the command line against command.deny/allow and the SSH
-	// policy, before anything starts.
 	line := s.Command
 	if line == "" {
 		line = ShellQuote(s.Args)
 	}
-	if err := config.CheckCommand(line, c); err != nil {
-		return nil, fmt.Errorf("failed to wrap command: %w", err)
+	if err := config.CheckCommand(line, s.Config); err != nil {
+		return nil, "", nil, fmt.Errorf("failed to wrap command: %w", err)
 	}
+	return env, path, args, nil
+}
+
+func (s *Spec) planFS() (*nsexec.Options, error) {
+	s.paths = resolver{} // a plan sees the filesystem as it is now
+	env, path, args, err := s.prepare()
+	if err != nil {
+		return nil, err
+	}
+	c := s.Config
 	fp, err := s.fsPolicy(c)
 	if err != nil {
 		return nil, err

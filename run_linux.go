@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"os/signal"
 	"slices"
 	"syscall"
 
@@ -56,19 +55,13 @@ func Run(s *Spec) (int, error) {
 	defer nw.close()
 	if np.hostNet {
 		// Relaxed mode: no network namespace, so the proxies listen on the
-		// host's 127.0.0.1 (never 0.0.0.0), on ports the kernel picks.
-		var hl, sl net.Listener
-		if hl, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
-			sl, err = net.Listen("tcp", "127.0.0.1:0")
-		}
+		// host's loopback.
+		hp, sp, err := nw.serveOnHost(np)
 		if err != nil {
-			return 1, fmt.Errorf("start proxies on 127.0.0.1: %w", err)
+			return 1, err
 		}
-		nw.lns = append(nw.lns, hl, sl)
-		go func() { _ = nw.srv.ServeHTTP(hl) }()
-		go func() { _ = nw.srv.ServeSOCKS(sl) }()
-		o.Env = setEnv(o.Env, proxyEnv(hl.Addr().(*net.TCPAddr).Port, sl.Addr().(*net.TCPAddr).Port, np.credential)...)
-		s.logf("network: host network (allowedDomains contains \"*\"); proxies on %s and %s with a per-run credential", hl.Addr(), sl.Addr())
+		o.Env = setEnv(o.Env, proxyEnv(hp, sp, np.credential)...)
+		s.logf("network: host network (allowedDomains contains \"*\"); proxies on %s and %s with a per-run credential", addr(hp), addr(sp))
 	}
 	// -p: listen on the host first, so a port in use fails before the
 	// command runs.
@@ -171,30 +164,4 @@ func Run(s *Spec) (int, error) {
 		restoreForeground(ttyFD, pgrp)
 	}
 	return code, err
-}
-
-// forwarded are the signals Run passes on to the command.
-var forwarded = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2}
-
-// caught returns the forwarded signals that fence did not inherit ignored.
-// An inherited ignore (nohup, a background job's SIGINT) stays: fence does
-// not catch the signal, and the command inherits the ignore, whichever way
-// its init stage was spawned (Notify would install a handler, and a later
-// spawn would then reset the signal to its default for the command).
-func caught() []syscall.Signal {
-	out := make([]syscall.Signal, 0, len(forwarded))
-	for _, sig := range forwarded {
-		if !signal.Ignored(sig) {
-			out = append(out, sig)
-		}
-	}
-	return out
-}
-
-// restoreForeground gives the terminal back to fence's process group; the
-// command took it. SIGTTOU is ignored for the call only: a background group
-// may not otherwise change the foreground group.
-func restoreForeground(fd, pgrp int) {
-	sigfwd.WhileIgnored(syscall.SIGTTOU, func() { _ = unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgrp) })
 }

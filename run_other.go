@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package fence
 
@@ -7,8 +7,8 @@ import (
 	"fmt"
 )
 
-// Run fails closed where no sandbox backend exists yet (macOS Seatbelt is a
-// separate issue): fence never runs a command unsandboxed.
+// Run fails closed where fence has no sandbox backend (Linux has
+// namespaces, macOS Seatbelt): fence never runs a command unsandboxed.
 func Run(s *Spec) (int, error) {
 	return 1, fmt.Errorf("sandbox backend for this platform: %w", errors.ErrUnsupported)
 }

@@ -1,0 +1,269 @@
+package fence
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/seatbelt"
+)
+
+// macSpec is a Spec for planSeatbelt in fresh home and work directories.
+func macSpec(t *testing.T, c *config.Config) (*Spec, string, string) {
+	t.Helper()
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, cwd := filepath.Join(root, "home"), filepath.Join(root, "work")
+	for _, d := range []string{home, cwd} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &Spec{Config: c, Args: []string{"true"}, Cwd: cwd, Home: home, Env: []string{"PATH=/usr/bin:/bin"}, Log: &strings.Builder{}}, home, cwd
+}
+
+func planMac(t *testing.T, s *Spec) *macPlan {
+	t.Helper()
+	mp, err := s.planSeatbelt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mp
+}
+
+func TestSeatbeltPlanDefaults(t *testing.T) {
+	s, home, cwd := macSpec(t, nil)
+	mp := planMac(t, s)
+	o := mp.opts
+	for _, want := range []string{filepath.Join(home, ".ssh/id_*"), filepath.Join(home, ".aws/credentials"), filepath.Join(home, ".gnupg")} {
+		if !slices.Contains(o.Hidden, want) {
+			t.Errorf("credential %s not hidden: %q", want, o.Hidden)
+		}
+	}
+	for _, want := range []string{filepath.Join(cwd, ".bashrc"), filepath.Join(home, ".zshrc"), filepath.Join(cwd, ".vscode"), filepath.Join(cwd, ".mcp.json")} {
+		if !slices.Contains(o.DenyWrite, want) {
+			t.Errorf("%s not protected: %q", want, o.DenyWrite)
+		}
+	}
+	// No repository: a command may git init one.
+	if slices.Contains(o.DenyWrite, filepath.Join(cwd, ".git/hooks")) {
+		t.Errorf(".git/hooks protected without a repository")
+	}
+	if len(o.Writable) != 0 {
+		t.Errorf("default policy writable: %q", o.Writable)
+	}
+	if !slices.Contains(o.DenyExec, "reboot") || !slices.Contains(o.DenyExec, "chroot") {
+		t.Errorf("default denied programs missing: %q", o.DenyExec)
+	}
+	if o.Network.Unrestricted || o.Network.LocalOutbound || o.Network.LocalBinding {
+		t.Errorf("default network %+v", o.Network)
+	}
+	if !strings.HasPrefix(mp.np.credential, "fence:") {
+		t.Errorf("proxies on the host loopback without a credential")
+	}
+	if !slices.Contains(mp.env, "FENCE_SANDBOX=1") || mp.path != "true" {
+		t.Errorf("env %q path %q", mp.env, mp.path)
+	}
+	// It renders.
+	mp.opts.Network.ProxyPorts = []int{40000, 40001}
+	if _, err := seatbelt.Profile(mp.opts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSeatbeltPlanRepository(t *testing.T) {
+	c := &config.Config{}
+	s, _, cwd := macSpec(t, c)
+	if err := os.Mkdir(filepath.Join(cwd, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := planMac(t, s).opts
+	for _, want := range []string{".git/hooks", ".git/config"} {
+		if !slices.Contains(o.DenyWrite, filepath.Join(cwd, want)) {
+			t.Errorf("%s not protected in a repository: %q", want, o.DenyWrite)
+		}
+	}
+	c.Filesystem.AllowGitConfig = true
+	o = planMac(t, s).opts
+	if slices.Contains(o.DenyWrite, filepath.Join(cwd, ".git/config")) {
+		t.Errorf(".git/config protected with allowGitConfig")
+	}
+}
+
+// TestSeatbeltPlanSymlinks: Seatbelt sees resolved paths, so every path is
+// given in both forms; but a built-in name must not drag a writable
+// directory into a denial through a symlink.
+func TestSeatbeltPlanSymlinks(t *testing.T) {
+	c := &config.Config{}
+	s, home, cwd := macSpec(t, c)
+	real := filepath.Join(home, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(home, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..", filepath.Join(cwd, ".vscode")); err != nil {
+		t.Fatal(err)
+	}
+	idea := filepath.Join(home, "idea")
+	if err := os.Mkdir(idea, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(idea, filepath.Join(cwd, ".idea")); err != nil {
+		t.Fatal(err)
+	}
+	// .claude -> ~/real holds the writable ~/real/out.
+	if err := os.Symlink(real, filepath.Join(cwd, ".claude")); err != nil {
+		t.Fatal(err)
+	}
+	// .zshrc -> ~/zdir, itself writable: protected, as on Linux.
+	zdir := filepath.Join(home, "zdir")
+	if err := os.Mkdir(zdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(zdir, filepath.Join(cwd, ".zshrc")); err != nil {
+		t.Fatal(err)
+	}
+	c.Filesystem.AllowWrite = []string{".", "~/link/out", "~/zdir"}
+	c.Filesystem.DenyRead = []string{"~/link/*.key", "~/link/sub/**"}
+	o := planMac(t, s).opts
+	for _, want := range []string{cwd, filepath.Join(home, "link/out"), filepath.Join(real, "out")} {
+		if !slices.Contains(o.Writable, want) {
+			t.Errorf("writable %s missing: %q", want, o.Writable)
+		}
+	}
+	for _, want := range []string{filepath.Join(home, "link/*.key"), filepath.Join(real, "*.key"), filepath.Join(real, "sub/**")} {
+		if !slices.Contains(o.DenyRead, want) {
+			t.Errorf("denyRead %s missing: %q", want, o.DenyRead)
+		}
+	}
+	// .vscode -> .. holds the workspace: only the name is protected.
+	if slices.Contains(o.DenyWrite, filepath.Dir(cwd)) {
+		t.Errorf("the workspace's parent is denied through .vscode -> ..: %q", o.DenyWrite)
+	}
+	if !slices.Contains(o.DenyWrite, filepath.Join(cwd, ".vscode")) {
+		t.Errorf(".vscode itself not protected")
+	}
+	if !slices.Contains(o.DenyWrite, zdir) {
+		t.Errorf(".zshrc's writable target %s not protected: %q", zdir, o.DenyWrite)
+	}
+	// .idea -> ~/idea holds nothing writable: its target is protected.
+	if !slices.Contains(o.DenyWrite, idea) {
+		t.Errorf(".idea's target %s not protected: %q", idea, o.DenyWrite)
+	}
+	// .claude/commands -> ~/real/commands is outside every writable path
+	// too; ~/real itself is not denied.
+	if !slices.Contains(o.DenyWrite, filepath.Join(real, "commands")) || slices.Contains(o.DenyWrite, real) {
+		t.Errorf(".claude/commands' target: %q", o.DenyWrite)
+	}
+}
+
+func TestSeatbeltPlanCredentialsLifted(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	c.Filesystem.AllowRead = []string{"~/.ssh/id_ed25519.pub", "~/.aws"}
+	o := planMac(t, s).opts
+	if !slices.Contains(o.Hidden, filepath.Join(home, ".ssh/id_*")) {
+		t.Errorf("~/.ssh/id_* not hidden: %q", o.Hidden)
+	}
+	if !slices.Equal(o.Unhidden, []string{filepath.Join(home, ".ssh/id_ed25519.pub")}) {
+		t.Errorf("unhidden %q", o.Unhidden)
+	}
+	if slices.Contains(o.Hidden, filepath.Join(home, ".aws/credentials")) {
+		t.Errorf("~/.aws/credentials hidden although allowRead lists ~/.aws")
+	}
+	// A denyRead entry is not lifted by allowRead.
+	c.Filesystem.DenyRead = []string{"~/.ssh"}
+	o = planMac(t, s).opts
+	p, err := seatbelt.Profile(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Index(p, `(allow file-read* (subpath "`+home+`/.ssh/id_ed25519.pub"))`) > strings.Index(p, `(deny file-read* file-write* (subpath "`+home+`/.ssh")`) {
+		t.Errorf("the lifted credential comes after the denyRead of ~/.ssh:\n%s", p)
+	}
+}
+
+func TestSeatbeltPlanNetwork(t *testing.T) {
+	c := &config.Config{}
+	s, _, _ := macSpec(t, c)
+	s.Ports = []int{8080}
+	c.Network.AllowLocalBinding = true
+	c.Network.AllowLocalOutboundPorts = []int{5432}
+	n := planMac(t, s).opts.Network
+	if !n.LocalBinding || !slices.Equal(n.BindPorts, []int{8080}) || n.LocalOutbound || !slices.Equal(n.LocalOutboundPorts, []int{5432}) {
+		t.Errorf("network %+v", n)
+	}
+	c.Network.AllowLocalOutboundPorts = nil
+	if n := planMac(t, s).opts.Network; !n.LocalOutbound {
+		t.Errorf("allowLocalBinding without ports: local outbound %v, want true (its default)", n.LocalOutbound)
+	}
+	c.Network.AllowedDomains = []string{"*"}
+	if n := planMac(t, s).opts.Network; !n.Unrestricted {
+		t.Errorf("allowedDomains [\"*\"] not unrestricted")
+	}
+}
+
+// TestSeatbeltPlanTemplates: every built-in template renders a profile,
+// and defaultDenyRead keeps the system readable.
+func TestSeatbeltPlanTemplates(t *testing.T) {
+	tpls := config.Templates()
+	if len(tpls) < 5 {
+		t.Fatalf("%d templates", len(tpls))
+	}
+	for _, tpl := range tpls {
+		name := tpl.Name
+		t.Run(name, func(t *testing.T) {
+			c, _, err := config.Resolve(config.LoadOptions{Template: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _, _ := macSpec(t, c)
+			mp := planMac(t, s)
+			mp.opts.Network.ProxyPorts = []int{40000, 40001}
+			if _, err := seatbelt.Profile(mp.opts); err != nil {
+				t.Fatal(err)
+			}
+			if c.Filesystem.DefaultDenyRead {
+				for _, want := range []string{"/usr", "/System", "/Library", "/private/var/db"} {
+					if !slices.Contains(mp.opts.Readable, want) {
+						t.Errorf("%s not readable under defaultDenyRead: %q", want, mp.opts.Readable)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSeatbeltForms(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "real/d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(root, "ln")); err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string][]string{
+		root + "/real/d/x":       {root + "/real/d/x"},
+		root + "/ln/d/x":         {root + "/ln/d/x", root + "/real/d/x"},
+		root + "/ln/missing/a/b": {root + "/ln/missing/a/b", root + "/real/missing/a/b"},
+		root + "/ln/d/*.pem":     {root + "/ln/d/*.pem", root + "/real/d/*.pem"},
+		root + "/ln/**/*.key":    {root + "/ln/**/*.key", root + "/real/**/*.key"},
+		root + "/ln":             {root + "/ln", root + "/real"},
+		"/":                      {"/"},
+		"/*.pem":                 {"/*.pem"},
+	} {
+		if got := seatbeltForms(in); !slices.Equal(got, want) {
+			t.Errorf("seatbeltForms(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,530 @@
+// Package seatbelt is fence's macOS mechanism: it renders a sandbox policy
+// as a Seatbelt profile (SBPL, the language of sandbox-exec) and, on macOS
+// only, runs a command under it.
+//
+// The generator (Profile) is pure and deterministic: it touches no file
+// system and makes no platform call, so it is tested on every platform
+// against golden files (testdata/seatbelt). Paths arrive absolute, in every
+// form the kernel may see them (the caller, package fence, adds the
+// symlink-resolved form: Seatbelt matches the path a lookup resolved to, and
+// /tmp is /private/tmp on macOS). The package must not import the config
+// schema or any Linux package; it knows nothing of proxies but their ports.
+//
+// Precedence follows SBPL: a later rule wins over an earlier one that
+// matches the same operation. Profile emits every allow before every deny,
+// so that a denial always wins, as on Linux (denyRead over allowRead,
+// denyWrite over allowWrite).
+package seatbelt
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Options is a policy in the terms of Seatbelt.
+//
+// A path pattern is absolute. Without glob characters it names the path and
+// everything below it; "dir/**" means the same as "dir". "*" matches within
+// one path component, "?" one character of a component, "**" any run of
+// components, "[...]" one character of a class of letters, digits, '.', '_'
+// and '-'.
+type Options struct {
+	// LogTag, if set, is attached to every denial ("with message"), so that
+	// one run's refusals can be told apart in the unified log.
+	LogTag string
+
+	// DefaultDenyRead allows reads only under Readable and Writable (and
+	// metadata, i.e. stat, everywhere: programs walk up from their working
+	// directory). Otherwise everything is readable.
+	DefaultDenyRead bool
+	// Readable are readable in DefaultDenyRead mode.
+	Readable []string
+	// DenyRead can be neither read nor written, whatever else allows.
+	DenyRead []string
+	// Hidden can be neither read nor written either, except Unhidden,
+	// which stay readable: fence's built-in credential patterns, of which
+	// allowRead may lift single files. DenyRead wins over Unhidden.
+	Hidden, Unhidden []string
+	// Writable may be written (and created, renamed, removed).
+	Writable []string
+	// DenyWrite stay read-only inside Writable.
+	DenyWrite []string
+	// DenyExec are program names (no '/') that may not be executed from
+	// any directory, and absolute program paths that may not be executed.
+	DenyExec []string
+
+	// Network is what the command may reach.
+	Network Network
+	// AllowPty lets the command allocate pseudo-terminals.
+	AllowPty bool
+}
+
+// Network is the network part of Options.
+type Network struct {
+	// Unrestricted allows every network operation (allowedDomains ["*"]).
+	Unrestricted bool
+	// ProxyPorts are the loopback ports of fence's proxies: the command
+	// may connect to them and to nothing else on the network.
+	ProxyPorts []int
+	// LocalBinding lets the command listen and accept on loopback.
+	LocalBinding bool
+	// BindPorts are loopback ports the command may listen on (fence -p).
+	BindPorts []int
+	// LocalOutbound lets the command connect to every loopback port;
+	// LocalOutboundPorts to those listed.
+	LocalOutbound      bool
+	LocalOutboundPorts []int
+	// AllUnixSockets allows connecting to every unix socket; UnixSockets
+	// to those at or under the listed paths.
+	AllUnixSockets bool
+	UnixSockets    []string
+}
+
+// machServices are the system services a command may look up: name
+// resolution of users and groups, fonts, logging, the security framework,
+// preferences. Services that act on the caller's behalf over the network
+// (nsurlsessiond and the like) are left out on purpose: they would be a way
+// around the proxies.
+var machServices = []string{
+	"com.apple.audio.systemsoundserver",
+	"com.apple.bsd.dirhelper",
+	"com.apple.coreservices.launchservicesd",
+	"com.apple.distributed_notifications@Uv3",
+	"com.apple.FontObjectsServer",
+	"com.apple.fonts",
+	"com.apple.FSEvents",
+	"com.apple.fseventsd",
+	"com.apple.logd",
+	"com.apple.lsd.mapdb",
+	"com.apple.PowerManagement.control",
+	"com.apple.securityd.xpc",
+	"com.apple.SecurityServer",
+	"com.apple.system.logger",
+	"com.apple.system.notification_center",
+	"com.apple.system.opendirectoryd.libinfo",
+	"com.apple.system.opendirectoryd.membership",
+	"com.apple.SystemConfiguration.configd",
+	"com.apple.trustd.agent",
+}
+
+// sysctlPrefixes and sysctlNames are the readable kernel variables: the
+// hardware and OS facts runtimes ask for. kern.procargs2 (other processes'
+// arguments and environment) is not among them.
+var (
+	sysctlPrefixes = []string{"hw.", "machdep.cpu.", "kern.proc.pid.", "net.routetable.", "sysctl.proc_"}
+	sysctlNames    = []string{
+		"kern.argmax", "kern.bootargs", "kern.boottime", "kern.hostname", "kern.hv_support",
+		"kern.maxfiles", "kern.maxfilesperproc", "kern.maxproc", "kern.ngroups", "kern.osproductversion",
+		"kern.osrelease", "kern.ostype", "kern.osvariant_status", "kern.osversion", "kern.secure_kernel",
+		"kern.tcsm_available", "kern.tcsm_enable", "kern.usrstack64", "kern.version", "kern.willshutdown", "machdep.ptrauth_enabled", "security.mac.lockdown_mode_state",
+		"vm.loadavg", "vm.page_free_count",
+	}
+)
+
+// devices may always be opened for reading and writing: the standard
+// streams' names and the null, zero and random devices.
+var devices = []string{
+	"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/stdin", "/dev/stdout",
+	"/dev/stderr", "/dev/tty", "/dev/dtracehelper",
+}
+
+// Profile renders o. It fails, rather than emitting a weaker profile, on a
+// path it cannot express exactly: one that is not absolute, or has a
+// character that SBPL strings or regular expressions would read otherwise.
+func Profile(o *Options) (string, error) {
+	b := &builder{tag: o.LogTag}
+	if strings.ContainsAny(o.LogTag, "\"\\") || hasControl(o.LogTag) {
+		return "", fmt.Errorf("seatbelt log tag %q: quotes, backslashes and control characters are not allowed", o.LogTag)
+	}
+	b.line("(version 1)")
+	b.line("(deny default%s)", b.message())
+	b.base()
+
+	// Reads.
+	if o.DefaultDenyRead {
+		b.line("; reads: only the listed paths (metadata everywhere)")
+		b.line("(allow file-read-metadata)")
+		b.line(`(allow file-read-data (literal "/"))`)
+		if err := b.paths("allow file-read*", append(slices.Clone(o.Readable), o.Writable...)); err != nil {
+			return "", err
+		}
+	} else {
+		b.line("; reads: everything but the denied paths")
+		b.line("(allow file-read*)")
+	}
+
+	// Writes.
+	b.line("; writes")
+	for _, d := range devices {
+		b.line("(allow file-read* file-write-data file-ioctl (literal %s))", quote(d))
+	}
+	// /dev/fd/N reopens a descriptor the command already holds.
+	b.line(`(allow file-read* file-write-data (subpath "/dev/fd"))`)
+	if err := b.paths("allow file-write*", o.Writable); err != nil {
+		return "", err
+	}
+	if o.AllowPty {
+		b.line("; pseudo-terminals")
+		b.line("(allow pseudo-tty)")
+		b.line(`(allow file-read* file-write* file-ioctl (literal "/dev/ptmx") (regex #"^/dev/ttys[0-9]+$"))`)
+	}
+
+	if err := b.network(&o.Network); err != nil {
+		return "", err
+	}
+
+	// Denials last: a later rule wins.
+	b.line("; denials")
+	if err := b.paths("deny file-read* file-write*", o.Hidden); err != nil {
+		return "", err
+	}
+	if err := b.paths("allow file-read*", o.Unhidden); err != nil {
+		return "", err
+	}
+	if err := b.paths("deny file-read* file-write*", o.DenyRead); err != nil {
+		return "", err
+	}
+	if err := b.paths("deny file-write*", o.DenyWrite); err != nil {
+		return "", err
+	}
+	// Seatbelt matches paths, so a protected path could be moved out of
+	// its rule's reach by renaming a directory above it, and a new one
+	// put in its place. Unlinking (which rename needs of its source) is
+	// refused for every directory above a denied path.
+	denied := slices.Concat(o.DenyRead, o.Hidden, o.DenyWrite)
+	for _, a := range ancestors(denied) {
+		b.line("(deny file-write-unlink (literal %s)%s)", quote(a), b.message())
+	}
+	for _, e := range o.DenyExec {
+		if err := b.denyExec(e); err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}
+
+// builder accumulates profile lines.
+type builder struct {
+	strings.Builder
+	tag string
+}
+
+func (b *builder) line(format string, a ...any) {
+	fmt.Fprintf(b, format, a...)
+	b.WriteByte('\n')
+}
+
+// message is the suffix of a deny rule that tags it for the log.
+func (b *builder) message() string {
+	if b.tag == "" {
+		return ""
+	}
+	return " (with message " + quote(b.tag) + ")"
+}
+
+// base allows what every program needs besides files and the network:
+// processes of its own, the system services above, kernel facts, shared
+// memory and semaphores.
+func (b *builder) base() {
+	b.line("; processes")
+	b.line("(allow process-exec process-fork)")
+	b.line("(allow process-info* (target same-sandbox))")
+	b.line("(allow signal (target same-sandbox))")
+	b.line("(allow mach-priv-task-port (target same-sandbox))")
+	b.line("(allow user-preference-read)")
+	b.line("; system services")
+	b.line("(allow mach-lookup")
+	for _, s := range machServices {
+		b.line("  (global-name %s)", quote(s))
+	}
+	b.line(")")
+	b.line("(allow ipc-posix-shm ipc-posix-sem)")
+	b.line("(allow iokit-get-properties)")
+	b.line(`(allow iokit-open (iokit-registry-entry-class "IOSurfaceRootUserClient") (iokit-registry-entry-class "RootDomainUserClient") (iokit-user-client-class "IOSurfaceSendRight"))`)
+	b.line("(allow system-socket (require-all (socket-domain AF_SYSTEM) (socket-protocol 2)))")
+	b.line("(allow sysctl-read")
+	for _, p := range sysctlPrefixes {
+		b.line("  (sysctl-name-prefix %s)", quote(p))
+	}
+	for _, n := range sysctlNames {
+		b.line("  (sysctl-name %s)", quote(n))
+	}
+	b.line(")")
+	// V8 sizes its thread pool with it.
+	b.line(`(allow sysctl-write (sysctl-name "kern.tcsm_enable"))`)
+	b.line("(allow distributed-notification-post)")
+}
+
+// network renders n. Without Unrestricted the command reaches fence's
+// proxies, and loopback as far as n allows; nothing else.
+func (b *builder) network(n *Network) error {
+	b.line("; network")
+	if n.Unrestricted {
+		b.line("(allow network*)")
+		return nil
+	}
+	ports := func(what string, ps []int) error {
+		for _, p := range ps {
+			if p < 1 || p > 65535 {
+				return fmt.Errorf("seatbelt %s port %d: want 1-65535", what, p)
+			}
+		}
+		return nil
+	}
+	for _, l := range []struct {
+		what string
+		ps   []int
+	}{{"proxy", n.ProxyPorts}, {"bind", n.BindPorts}, {"local outbound", n.LocalOutboundPorts}} {
+		if err := ports(l.what, l.ps); err != nil {
+			return err
+		}
+	}
+	for _, p := range n.ProxyPorts {
+		b.line(`(allow network-outbound (remote ip "localhost:%d"))`, p)
+	}
+	if n.LocalBinding {
+		b.line(`(allow network-bind network-inbound (local ip "localhost:*"))`)
+	}
+	for _, p := range n.BindPorts {
+		b.line(`(allow network-bind network-inbound (local ip "localhost:%d"))`, p)
+	}
+	// "remote": the destination. Upstream wrote (local ip "localhost:*")
+	// here, which matches a socket's own address and so let connections
+	// go anywhere from a socket bound to loopback.
+	if n.LocalOutbound {
+		b.line(`(allow network-outbound (remote ip "localhost:*"))`)
+	}
+	for _, p := range n.LocalOutboundPorts {
+		b.line(`(allow network-outbound (remote ip "localhost:%d"))`, p)
+	}
+	// A path filter matches unix sockets only.
+	if n.AllUnixSockets {
+		b.line(`(allow network* (subpath "/"))`)
+	}
+	for _, p := range n.UnixSockets {
+		if err := checkPath(p); err != nil {
+			return err
+		}
+		b.line("(allow network* (subpath %s))", quote(p))
+	}
+	return nil
+}
+
+// paths renders one rule per pattern: (OP (subpath "p")) for a plain path,
+// (OP (regex #"...")) for a glob.
+func (b *builder) paths(op string, patterns []string) error {
+	deny := strings.HasPrefix(op, "deny ")
+	for _, p := range dedupe(patterns) {
+		f, err := filter(p)
+		if err != nil {
+			return err
+		}
+		if deny {
+			b.line("(%s %s%s)", op, f, b.message())
+		} else {
+			b.line("(%s %s)", op, f)
+		}
+	}
+	return nil
+}
+
+// filter returns the SBPL path filter for one pattern.
+func filter(p string) (string, error) {
+	if err := checkPath(p); err != nil {
+		return "", err
+	}
+	p = strings.TrimSuffix(p, "/**")
+	if p == "" {
+		p = "/"
+	}
+	if !strings.ContainsAny(p, "*?[") {
+		return "(subpath " + quote(p) + ")", nil
+	}
+	re, err := globRegex(p)
+	if err != nil {
+		return "", err
+	}
+	return "(regex #\"" + re + "\")", nil
+}
+
+// checkPath refuses what Profile cannot express exactly.
+func checkPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("seatbelt path %q: not absolute", p)
+	case hasControl(p):
+		return fmt.Errorf("seatbelt path %q: control characters cannot be matched in a profile; rename the path or remove the entry", p)
+	}
+	return nil
+}
+
+// quote renders s as an SBPL string literal.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// globRegex translates a glob into an anchored POSIX extended regular
+// expression that also matches everything below a match. Literal
+// characters that are special in a regular expression are put in a
+// bracket expression ("[.]"), which needs no backslash: a regex literal's
+// backslashes would be read twice, once by SBPL and once by the regex
+// engine. Characters that would need one anyway ('"', '\', '^', and ']'
+// outside a class) are refused.
+func globRegex(p string) (string, error) {
+	p = strings.TrimSuffix(p, "/**")
+	var b strings.Builder
+	b.WriteByte('^')
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '*' && strings.HasPrefix(p[i:], "**/"):
+			b.WriteString("(.*/)?")
+			i += 2
+		case c == '*' && strings.HasPrefix(p[i:], "**"):
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		case c == '[':
+			end := strings.IndexByte(p[i+1:], ']')
+			if end < 0 {
+				return "", fmt.Errorf("seatbelt pattern %q: unterminated [ class", p)
+			}
+			class := p[i+1 : i+1+end]
+			neg := strings.HasPrefix(class, "!")
+			class = strings.TrimPrefix(class, "!")
+			if class == "" {
+				return "", fmt.Errorf("seatbelt pattern %q: empty [ ] class", p)
+			}
+			for j := 0; j < len(class); j++ {
+				if !classChar(class[j]) {
+					return "", fmt.Errorf("seatbelt pattern %q: only letters, digits, '.', '_' and '-' are supported in a [ ] class", p)
+				}
+			}
+			if neg {
+				b.WriteString("[^/" + moveDash(class) + "]")
+			} else {
+				b.WriteString("[" + moveDash(class) + "]")
+			}
+			i += end + 1
+		case c == '"' || c == '\\' || c == '^' || c == ']':
+			return "", fmt.Errorf("seatbelt pattern %q: %q cannot be matched in a profile's regular expression; list the path without a glob or remove the entry", p, string(c))
+		case strings.IndexByte(".+(){}|$", c) >= 0:
+			b.WriteString("[" + string(c) + "]")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	// The match and everything below it, as (subpath) does for a path.
+	b.WriteString("(/.*)?$")
+	return b.String(), nil
+}
+
+// classChar reports whether c may appear in a glob's [ ] class.
+func classChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// moveDash puts a '-' that is not part of a range (a-z) last in a class,
+// where it is literal.
+func moveDash(class string) string {
+	if strings.HasPrefix(class, "-") {
+		return class[1:] + "-"
+	}
+	return class
+}
+
+// denyExec renders the exec denial for one program name or path.
+func (b *builder) denyExec(e string) error {
+	if strings.HasPrefix(e, "/") {
+		if err := checkPath(e); err != nil {
+			return err
+		}
+		b.line("(deny process-exec (literal %s)%s)", quote(e), b.message())
+		return nil
+	}
+	if e == "" || strings.Contains(e, "/") {
+		return fmt.Errorf("seatbelt denied program %q: want a name or an absolute path", e)
+	}
+	// Any directory; both cases of every letter, since APFS volumes are
+	// usually case-insensitive and the kernel sees the name as typed.
+	var re strings.Builder
+	re.WriteString("/")
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			lo, up := c|0x20, c&^0x20
+			re.WriteString("[" + string(lo) + string(up) + "]")
+		case c >= '0' && c <= '9' || c == '_' || c == '-' || c == '@' || c == '%' || c == ',' || c == ':' || c == '=' || c == '~':
+			re.WriteByte(c)
+		case strings.IndexByte(".+(){}|$", c) >= 0:
+			re.WriteString("[" + string(c) + "]")
+		default:
+			return fmt.Errorf("seatbelt denied program %q: %q cannot be matched in a profile's regular expression; remove it from command.deny", e, string(c))
+		}
+	}
+	re.WriteString("$")
+	b.line("(deny process-exec (regex #\"%s\")%s)", re.String(), b.message())
+	return nil
+}
+
+// ancestors returns the directories strictly above the static part of each
+// pattern, "/" excluded, sorted and without duplicates.
+func ancestors(patterns []string) []string {
+	var out []string
+	for _, p := range patterns {
+		if i := strings.IndexAny(p, "*?["); i >= 0 {
+			p = p[:i]
+			if j := strings.LastIndexByte(p, '/'); j >= 0 {
+				p = p[:j+1] + "x" // the directory holding the glob is an ancestor too
+			}
+		}
+		p = strings.TrimSuffix(p, "/")
+		for {
+			j := strings.LastIndexByte(p, '/')
+			if j <= 0 {
+				break
+			}
+			p = p[:j]
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// dedupe returns ps in order without repeated entries.
+func dedupe(ps []string) []string {
+	seen := make(map[string]bool, len(ps))
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// hasControl reports whether s has an ASCII control character.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}

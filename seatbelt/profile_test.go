@@ -1,0 +1,435 @@
+package seatbelt
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden profiles in testdata/seatbelt")
+
+// form is one parsed SBPL expression: an atom, a string, a regex or a list.
+type form struct {
+	kind string // "atom", "string", "regex", "list"
+	text string
+	list []form
+}
+
+// readSBPL parses a profile the way SBPL's reader does for what Profile
+// emits (lists, atoms, "strings" with backslash escapes, #"regexes",
+// ; comments), so that tests see the rules sandbox-exec would see, not the
+// text.
+func readSBPL(t *testing.T, src string) []form {
+	t.Helper()
+	var forms []form
+	i := 0
+	var read func() form
+	skip := func() {
+		for i < len(src) {
+			switch {
+			case src[i] == ' ' || src[i] == '\n' || src[i] == '\t':
+				i++
+			case src[i] == ';':
+				for i < len(src) && src[i] != '\n' {
+					i++
+				}
+			default:
+				return
+			}
+		}
+	}
+	str := func() string {
+		var b strings.Builder
+		i++ // opening quote
+		for {
+			if i >= len(src) {
+				t.Fatalf("unterminated string in profile")
+			}
+			c := src[i]
+			i++
+			switch c {
+			case '\\':
+				b.WriteByte(src[i])
+				i++
+			case '"':
+				return b.String()
+			default:
+				b.WriteByte(c)
+			}
+		}
+	}
+	read = func() form {
+		skip()
+		switch {
+		case src[i] == '(':
+			i++
+			f := form{kind: "list"}
+			for {
+				skip()
+				if i >= len(src) {
+					t.Fatalf("unbalanced ( in profile")
+				}
+				if src[i] == ')' {
+					i++
+					return f
+				}
+				f.list = append(f.list, read())
+			}
+		case src[i] == ')':
+			t.Fatalf("unbalanced ) in profile at %d", i)
+		case src[i] == '"':
+			return form{kind: "string", text: str()}
+		case strings.HasPrefix(src[i:], `#"`):
+			i++
+			return form{kind: "regex", text: str()}
+		}
+		j := i
+		for i < len(src) && !strings.ContainsRune(" \n\t()\";", rune(src[i])) {
+			i++
+		}
+		return form{kind: "atom", text: src[j:i]}
+	}
+	for skip(); i < len(src); skip() {
+		forms = append(forms, read())
+	}
+	return forms
+}
+
+// rule is a top-level (allow|deny OPS... FILTERS...) form, flattened.
+type rule struct {
+	action  string
+	ops     []string
+	filters []form
+}
+
+func rules(t *testing.T, src string) []rule {
+	t.Helper()
+	var out []rule
+	for _, f := range readSBPL(t, src) {
+		if f.kind != "list" || len(f.list) == 0 || f.list[0].kind != "atom" {
+			t.Fatalf("top-level form is not a rule: %+v", f)
+		}
+		r := rule{action: f.list[0].text}
+		for _, x := range f.list[1:] {
+			if x.kind == "atom" {
+				r.ops = append(r.ops, x.text)
+			} else {
+				r.filters = append(r.filters, x)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// sample is a policy using every option.
+func sample() *Options {
+	return &Options{
+		LogTag:          "CMD64_dGVzdA==_END_abc_SBX",
+		DefaultDenyRead: true,
+		Readable:        []string{"/usr", "/System", "/Users/u/proj"},
+		DenyRead:        []string{"/Users/u/proj/secrets/**", "/Users/u/proj/*.pem"},
+		Hidden:          []string{"/Users/u/.ssh/id_*", "/Users/u/.aws/credentials"},
+		Unhidden:        []string{"/Users/u/.ssh/id_ed25519.pub"},
+		Writable:        []string{"/Users/u/proj", "/private/var/folders/xy/T/fence-1"},
+		DenyWrite:       []string{"/Users/u/proj/.bashrc", "/Users/u/proj/.git/hooks", "/Users/u/proj/**/*.key"},
+		DenyExec:        []string{"reboot", "mkfs.ext4", "/usr/local/bin/danger"},
+		Network: Network{
+			ProxyPorts: []int{50001, 50002}, LocalBinding: true, BindPorts: []int{8080},
+			LocalOutboundPorts: []int{5432}, UnixSockets: []string{"/private/var/run/docker.sock"},
+		},
+		AllowPty: true,
+	}
+}
+
+func TestGoldenProfiles(t *testing.T) {
+	cases := map[string]*Options{
+		"default":      {Hidden: []string{"/Users/u/.ssh/id_*"}, DenyWrite: []string{"/Users/u/proj/.bashrc"}, DenyExec: []string{"reboot"}, Network: Network{ProxyPorts: []int{50001, 50002}}},
+		"everything":   sample(),
+		"unrestricted": {Writable: []string{"/Users/u/proj"}, Network: Network{Unrestricted: true, ProxyPorts: []int{50001, 50002}}},
+	}
+	for name, o := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := Profile(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules(t, got) // it parses
+			path := filepath.Join("..", "testdata", "seatbelt", name+".sb")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./seatbelt -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("profile differs from %s (go test ./seatbelt -update rewrites it after review):\n%s", path, got)
+			}
+		})
+	}
+}
+
+// TestDenialsComeLast: SBPL lets a later rule win, so every file and exec
+// denial must follow every file allow, or an allowWrite would undo a
+// denyWrite under it.
+func TestDenialsComeLast(t *testing.T) {
+	got, err := Profile(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := rules(t, got)
+	lastAllow, firstDeny := -1, len(rs)
+	for i, r := range rs {
+		file := strings.HasPrefix(r.ops[0], "file-") || r.ops[0] == "process-exec"
+		switch {
+		case !file:
+		case r.action == "allow" && !unhidden(r):
+			lastAllow = i
+		case r.action == "deny" && firstDeny == len(rs):
+			firstDeny = i
+		}
+	}
+	if lastAllow > firstDeny {
+		t.Errorf("file allow rule %d comes after the first file denial %d", lastAllow, firstDeny)
+	}
+	// Unhidden sits between Hidden and DenyRead: it lifts a credential,
+	// but not a denyRead entry.
+	hidden, lift, deny := -1, -1, -1
+	for i, r := range rs {
+		for _, f := range r.filters {
+			if len(f.list) == 2 {
+				switch f.list[1].text {
+				case "/Users/u/.aws/credentials":
+					hidden = i
+				case "/Users/u/.ssh/id_ed25519.pub":
+					lift = i
+				case "/Users/u/proj/secrets":
+					deny = i
+				}
+			}
+		}
+	}
+	if !(hidden < lift && lift < deny) {
+		t.Errorf("order hidden %d, unhidden %d, denyRead %d: want increasing", hidden, lift, deny)
+	}
+	// Every denial carries the log tag.
+	for _, r := range rs {
+		if r.action != "deny" {
+			continue
+		}
+		last := r.filters[len(r.filters)-1]
+		if len(last.list) != 3 || last.list[0].text != "with" || last.list[2].text != "CMD64_dGVzdA==_END_abc_SBX" {
+			t.Errorf("denial %v %v lacks the log tag", r.ops, r.filters)
+		}
+	}
+}
+
+func unhidden(r rule) bool {
+	return len(r.filters) > 0 && len(r.filters[0].list) == 2 && r.filters[0].list[1].text == "/Users/u/.ssh/id_ed25519.pub"
+}
+
+// TestQuotingCannotInjectRules: a path is data. One that looks like SBPL
+// must come out as one string of one rule, not as rules of its own.
+func TestQuotingCannotInjectRules(t *testing.T) {
+	evil := `/Users/u/x") (allow file-write-data (subpath "/`
+	evil2 := `/Users/u/y\") (allow network-outbound) ; \`
+	o := &Options{Writable: []string{evil}, DenyWrite: []string{evil2}, Network: Network{ProxyPorts: []int{1}}}
+	got, err := Profile(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, r := range rules(t, got) {
+		for _, f := range r.filters {
+			if f.kind == "list" && f.list[0].text == "subpath" && len(f.list) == 2 {
+				paths = append(paths, f.list[1].text)
+				if f.list[1].text == "/" && r.action == "allow" && r.ops[0] == "file-write-data" {
+					t.Errorf("injected rule: %v %v", r.ops, r.filters)
+				}
+			}
+		}
+		if r.action == "allow" && r.ops[0] == "network-outbound" && len(r.filters) == 0 {
+			t.Errorf("injected network rule")
+		}
+	}
+	for _, want := range []string{evil, evil2} {
+		found := false
+		for _, p := range paths {
+			found = found || p == want
+		}
+		if !found {
+			t.Errorf("path %q not read back as one string; subpaths read: %q", want, paths)
+		}
+	}
+}
+
+func TestRefusesWhatItCannotExpress(t *testing.T) {
+	for _, o := range []*Options{
+		{Writable: []string{"relative/path"}},
+		{DenyRead: []string{"/a/b\nc"}},
+		{DenyRead: []string{`/a/"q"*`}},
+		{DenyWrite: []string{`/a/b\*`}},
+		{DenyWrite: []string{"/a/[a/b"}},
+		{DenyWrite: []string{"/a/[*]"}},
+		{DenyRead: []string{"/a/^x*"}},
+		{DenyExec: []string{"a/b"}},
+		{DenyExec: []string{"re[boot"}},
+		{DenyExec: []string{""}},
+		{Network: Network{ProxyPorts: []int{0}}},
+		{Network: Network{BindPorts: []int{70000}}},
+		{LogTag: `a"b`},
+	} {
+		if p, err := Profile(o); err == nil {
+			t.Errorf("Profile(%+v) = nil error; profile:\n%s", o, p)
+		}
+	}
+}
+
+// TestGlobRegex checks the translated patterns with Go's POSIX regular
+// expressions, which agree with Seatbelt's on the subset used (bracket
+// expressions, ^ $ . * ? ( ) |).
+func TestGlobRegex(t *testing.T) {
+	for _, c := range []struct {
+		glob     string
+		match    []string
+		nomatch  []string
+		wantText string
+	}{
+		{glob: "/h/.ssh/id_*",
+			match:   []string{"/h/.ssh/id_rsa", "/h/.ssh/id_", "/h/.ssh/id_rsa.pub", "/h/.ssh/id_rsa/inner"},
+			nomatch: []string{"/h/.ssh/known_hosts", "/h/.ssh/sub/id_rsa", "/h/xssh/id_rsa", "/h/.ssh/id"}},
+		{glob: "/p/*.pem", match: []string{"/p/a.pem", "/p/.pem"}, nomatch: []string{"/p/apem", "/p/a.pem.bak", "/p/d/a.pem"}},
+		{glob: "/p/**/*.key", match: []string{"/p/a.key", "/p/d/e/a.key"}, nomatch: []string{"/p/a.keys", "/q/a.key"}},
+		{glob: "/p/secret*/**", match: []string{"/p/secret", "/p/secrets/x/y"}, nomatch: []string{"/p/public/secret"}},
+		{glob: "/p/file?.txt", match: []string{"/p/file1.txt"}, nomatch: []string{"/p/file.txt", "/p/file/.txt"}},
+		{glob: "/p/[ab]x*", match: []string{"/p/ax", "/p/bxy"}, nomatch: []string{"/p/cx"}},
+		{glob: "/p/[!ab]x", match: []string{"/p/cx"}, nomatch: []string{"/p/ax", "/p//x"}},
+		{glob: "/p/[-a]x", match: []string{"/p/-x", "/p/ax"}, nomatch: []string{"/p/bx"}},
+		{glob: "/p/a+b(c){d}|e$*", match: []string{"/p/a+b(c){d}|e$", "/p/a+b(c){d}|e$f"}, nomatch: []string{"/p/aab(c){d}|e$", "/p/e"}},
+	} {
+		re, err := globRegex(c.glob)
+		if err != nil {
+			t.Errorf("globRegex(%q): %v", c.glob, err)
+			continue
+		}
+		if strings.Contains(re, `\`) {
+			t.Errorf("globRegex(%q) = %q has a backslash", c.glob, re)
+		}
+		rx, err := regexp.CompilePOSIX(re)
+		if err != nil {
+			t.Errorf("globRegex(%q) = %q does not compile: %v", c.glob, re, err)
+			continue
+		}
+		for _, m := range c.match {
+			if !rx.MatchString(m) {
+				t.Errorf("globRegex(%q) = %q does not match %q", c.glob, re, m)
+			}
+		}
+		for _, m := range c.nomatch {
+			if rx.MatchString(m) {
+				t.Errorf("globRegex(%q) = %q matches %q", c.glob, re, m)
+			}
+		}
+	}
+}
+
+func TestDenyExecMatchesAnyDirectoryAndCase(t *testing.T) {
+	got, err := Profile(&Options{DenyExec: []string{"reboot", "mkfs.ext4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []*regexp.Regexp
+	for _, r := range rules(t, got) {
+		if r.action == "deny" && r.ops[0] == "process-exec" {
+			res = append(res, regexp.MustCompilePOSIX(r.filters[0].list[1].text))
+		}
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d exec denials, want 2:\n%s", len(res), got)
+	}
+	for _, p := range []string{"/sbin/reboot", "/Users/u/bin/REBOOT", "/x/Reboot"} {
+		if !res[0].MatchString(p) {
+			t.Errorf("%s not denied", p)
+		}
+	}
+	for _, p := range []string{"/sbin/rebooter", "/sbin/xreboot", "/reboot/x"} {
+		if res[0].MatchString(p) {
+			t.Errorf("%s denied", p)
+		}
+	}
+	if !res[1].MatchString("/sbin/mkfs.ext4") || res[1].MatchString("/sbin/mkfsxext4") {
+		t.Errorf("mkfs.ext4's dot is not literal: %s", res[1])
+	}
+}
+
+func TestNetworkRules(t *testing.T) {
+	restricted, err := Profile(&Options{Network: Network{ProxyPorts: []int{40001, 40002}, LocalOutbound: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outbound []string
+	for _, r := range rules(t, restricted) {
+		if r.ops[0] == "network*" {
+			t.Errorf("restricted profile allows network*")
+		}
+		if r.ops[0] == "network-outbound" {
+			f := r.filters[0]
+			// (remote ip "localhost:P"): the destination. (local ...)
+			// would match the socket's own address.
+			if f.list[0].text != "remote" || f.list[1].text != "ip" {
+				t.Errorf("outbound rule filters on %v, want (remote ip ...)", f)
+			}
+			outbound = append(outbound, f.list[2].text)
+		}
+	}
+	if strings.Join(outbound, " ") != "localhost:40001 localhost:40002 localhost:*" {
+		t.Errorf("outbound destinations %q", outbound)
+	}
+	open, err := Profile(&Options{Network: Network{Unrestricted: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(open, "(allow network*)\n") {
+		t.Errorf("unrestricted profile lacks (allow network*)")
+	}
+	none, err := Profile(&Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules(t, none) {
+		if r.action == "allow" && strings.HasPrefix(r.ops[0], "network") {
+			t.Errorf("profile without proxies allows %v %v", r.ops, r.filters)
+		}
+	}
+}
+
+func TestAncestorsAreNotUnlinkable(t *testing.T) {
+	got := ancestors([]string{"/Users/u/proj/.bashrc", "/Users/u/.ssh/id_*", "/Users/u/p*/x", "/top"})
+	want := "/Users /Users/u /Users/u/.ssh /Users/u/proj"
+	if strings.Join(got, " ") != want {
+		t.Errorf("ancestors = %q, want %q", got, want)
+	}
+	p, err := Profile(&Options{DenyWrite: []string{"/Users/u/proj/.bashrc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p, `(deny file-write-unlink (literal "/Users/u/proj"))`) {
+		t.Errorf("no unlink denial for the protected file's directory:\n%s", p)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	c := Command("(version 1)", []string{"-weird", "arg"})
+	if c.Path != "/usr/bin/sandbox-exec" {
+		t.Errorf("path %q", c.Path)
+	}
+	if strings.Join(c.Args, "|") != "sandbox-exec|-p|(version 1)|--|-weird|arg" {
+		t.Errorf("args %q", c.Args)
+	}
+}

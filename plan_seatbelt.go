@@ -49,8 +49,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	forms := func(ps []string) []string {
 		var out []string
 		for _, p := range ps {
-			e := config.ExpandPath(p, s.Home, s.Cwd)
-			if filepath.IsAbs(e) {
+			if e := s.seatbeltPattern(p); e != "" {
 				out = append(out, seatbeltForms(e)...)
 			}
 		}
@@ -92,6 +91,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		}
 	}
 	for _, p := range builtin {
+		p = seatbelt.Literal(p)
 		for _, form := range seatbeltForms(p) {
 			if form != p && slices.ContainsFunc(o.Writable, func(w string) bool { return w != form && underAny(w, []string{form}) }) {
 				s.logf("protected %s leads to %s, which holds a writable path: only the name itself is protected", p, form)
@@ -105,26 +105,23 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// Credential paths, unless allowRead lifts them: a parent of the
 	// pattern drops it, a path under it is let through.
 	lifted := forms(readable)
-	for _, cp := range credentialPaths {
-		e := config.ExpandPath(cp, s.Home, s.Cwd)
-		if !filepath.IsAbs(e) {
+	for _, cp := range append(slices.Clone(credentialPaths), macCredentialPaths...) {
+		e := s.seatbeltPattern(cp)
+		if e == "" {
 			continue
 		}
-		lit := e
-		if i := strings.IndexAny(lit, "*?["); i >= 0 {
-			lit = lit[:strings.LastIndexByte(lit[:i], '/')]
-		}
-		if underAny(lit, lifted) {
+		lit, _ := seatbelt.StaticPrefix(e)
+		if underAny(seatbelt.Literal(lit), lifted) {
 			continue
 		}
 		o.Hidden = append(o.Hidden, seatbeltForms(e)...)
 		for _, l := range lifted {
-			if underAny(l, []string{lit}) {
+			if underAny(l, []string{seatbelt.Literal(lit)}) {
 				o.Unhidden = append(o.Unhidden, l)
 			}
 		}
 	}
-	o.DenyExec = config.RuntimeDenyTokens(c)
+	o.DenyExec = s.seatbeltDeniedPrograms(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
 
 	np, err := planNetwork(&c.Network)
 	if err != nil {
@@ -152,19 +149,76 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	return &macPlan{opts: o, path: path, args: args, env: env, np: np}, nil
 }
 
-// seatbeltForms returns p and, if the part of p before its first glob
-// resolves through symlinks to another path, that path with the rest of p
-// re-attached: /tmp/x is also /private/tmp/x on macOS. The longest prefix
-// that exists is resolved; the rest is kept as written.
-func seatbeltForms(p string) []string {
-	static, rest := p, ""
-	if i := strings.IndexAny(p, "*?["); i >= 0 {
-		j := strings.LastIndexByte(p[:i], '/')
-		static, rest = p[:j], p[j:]
-		if static == "" {
-			static = "/"
+// macCredentialPaths are hidden on macOS beside credentialPaths: the login
+// keychain holds the tokens other platforms keep in files (gh, through
+// go-keyring, among them).
+var macCredentialPaths = []string{"~/Library/Keychains"}
+
+// macBinDirs are searched for denied programs beside the command's PATH.
+var macBinDirs = []string{"/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"}
+
+// seatbeltPattern turns a config path into an absolute seatbelt pattern:
+// the home or working directory it is relative to is taken literally
+// (seatbelt.Literal), whatever characters its name has; the config's own
+// part keeps its glob characters. "" for a "~" path without a home.
+func (s *Spec) seatbeltPattern(p string) string {
+	switch {
+	case p == "~" || strings.HasPrefix(p, "~/"):
+		if s.Home == "" {
+			return ""
+		}
+		return filepath.Join(seatbelt.Literal(s.Home), p[1:])
+	case filepath.IsAbs(p):
+		return filepath.Clean(p)
+	}
+	return filepath.Join(seatbelt.Literal(s.Cwd), p)
+}
+
+// seatbeltDeniedPrograms returns the runtime-denied programs for the
+// profile: each name (refused in any directory), and what the name
+// resolves to through symlinks in the PATH directories, since Seatbelt
+// checks the executable's resolved path (Homebrew's python3 is
+// .../python3.13). A token that is a path is taken as one, relative to the
+// working directory.
+func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
+	var out []string
+	dirs := append(filepath.SplitList(path), macBinDirs...)
+	for _, t := range tokens {
+		if strings.Contains(t, "/") {
+			p := t
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(s.Cwd, p)
+			}
+			out = append(out, filepath.Clean(p))
+			if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+				out = append(out, r)
+			}
+			continue
+		}
+		out = append(out, t)
+		for _, d := range dirs {
+			if d == "" || d == "." || !filepath.IsAbs(d) {
+				d = filepath.Join(s.Cwd, d)
+			}
+			p := filepath.Join(d, t)
+			if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				continue
+			}
+			if r, err := filepath.EvalSymlinks(p); err == nil && filepath.Base(r) != t {
+				out = append(out, r)
+			}
 		}
 	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// seatbeltForms returns pattern p and, if the part of p before its first
+// glob resolves through symlinks to another path, that path with the rest
+// of p re-attached: /tmp/x is also /private/tmp/x on macOS. The longest
+// prefix that exists is resolved; the rest is kept as written.
+func seatbeltForms(p string) []string {
+	static, rest := seatbelt.StaticPrefix(p)
 	head, tail := filepath.Clean(static), ""
 	for {
 		if r, err := filepath.EvalSymlinks(head); err == nil {
@@ -177,7 +231,7 @@ func seatbeltForms(p string) []string {
 		tail = "/" + filepath.Base(head) + tail
 		head = filepath.Dir(head)
 	}
-	resolved := strings.TrimSuffix(head, "/") + tail + rest
+	resolved := seatbelt.Literal(strings.TrimSuffix(head, "/")+tail) + rest
 	if resolved == "" {
 		resolved = "/"
 	}

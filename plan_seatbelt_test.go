@@ -3,6 +3,7 @@ package fence
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -178,15 +179,90 @@ func TestSeatbeltPlanCredentialsLifted(t *testing.T) {
 	if slices.Contains(o.Hidden, filepath.Join(home, ".aws/credentials")) {
 		t.Errorf("~/.aws/credentials hidden although allowRead lists ~/.aws")
 	}
-	// A denyRead entry is not lifted by allowRead.
+	if !slices.Contains(o.Hidden, filepath.Join(home, "Library/Keychains")) {
+		t.Errorf("the login keychain is not hidden: %q", o.Hidden)
+	}
+	// A denyRead entry is not lifted by allowRead: the profile puts
+	// denyRead after the lifted credential (seatbelt's TestDenialsComeLast).
 	c.Filesystem.DenyRead = []string{"~/.ssh"}
 	o = planMac(t, s).opts
+	if !slices.Contains(o.DenyRead, filepath.Join(home, ".ssh")) || !slices.Contains(o.Unhidden, filepath.Join(home, ".ssh/id_ed25519.pub")) {
+		t.Errorf("denyRead %q, unhidden %q", o.DenyRead, o.Unhidden)
+	}
+}
+
+// TestSeatbeltPlanGlobCharactersInNames: a working directory or home whose
+// name has glob characters is taken literally; before, "proj [old]" turned
+// every built-in protection into a class that never matched it.
+func TestSeatbeltPlanGlobCharactersInNames(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	cwd := filepath.Join(home, "proj [old]*?")
+	if err := os.Mkdir(cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Cwd = cwd
+	c.Filesystem.AllowWrite = []string{"."}
+	c.Filesystem.DenyWrite = []string{"*.pem"}
+	o := planMac(t, s).opts
+	o.Network.ProxyPorts = []int{1, 2}
 	p, err := seatbelt.Profile(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Index(p, `(allow file-read* (subpath "`+home+`/.ssh/id_ed25519.pub"))`) > strings.Index(p, `(deny file-read* file-write* (subpath "`+home+`/.ssh")`) {
-		t.Errorf("the lifted credential comes after the denyRead of ~/.ssh:\n%s", p)
+	denied := func(path string) bool {
+		for _, line := range strings.Split(p, "\n") {
+			if !strings.HasPrefix(line, "(deny file-write* (regex #\"") {
+				continue
+			}
+			re := strings.TrimPrefix(line, "(deny file-write* (regex #\"")
+			re = re[:strings.Index(re, "\")")]
+			if regexp.MustCompilePOSIX(re).MatchString(path) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []string{cwd + "/.bashrc", cwd + "/.vscode/settings.json", cwd + "/key.pem"} {
+		if !denied(want) {
+			t.Errorf("%s is writable:\n%s", want, p)
+		}
+	}
+	if denied(cwd + "/main.go") {
+		t.Errorf("%s/main.go is not writable", cwd)
+	}
+}
+
+// TestSeatbeltPlanDeniedPrograms: Seatbelt checks the resolved path of an
+// executable, so a denied name that is a symlink in PATH is denied at its
+// target too; a relative path token is taken from the working directory
+// (it made every profile fail before).
+func TestSeatbeltPlanDeniedPrograms(t *testing.T) {
+	c := &config.Config{}
+	s, home, cwd := macSpec(t, c)
+	bin := filepath.Join(home, "bin")
+	cellar := filepath.Join(home, "cellar")
+	for _, d := range []string{bin, cellar} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(cellar, "python3.13"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../cellar/python3.13", filepath.Join(bin, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	s.Env = []string{"PATH=" + bin + ":/usr/bin"}
+	c.Command.Deny = []string{"python3", "./deploy.sh"}
+	o := planMac(t, s).opts
+	for _, want := range []string{"python3", filepath.Join(cellar, "python3.13"), filepath.Join(cwd, "deploy.sh")} {
+		if !slices.Contains(o.DenyExec, want) {
+			t.Errorf("%s not denied: %q", want, o.DenyExec)
+		}
+	}
+	if _, err := seatbelt.Profile(o); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -38,7 +40,11 @@ func Run(s *Spec) (int, error) {
 		return 1, fmt.Errorf("create the sandbox's temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	mp.opts.Writable = append(mp.opts.Writable, seatbeltForms(tmp)...)
+	tmpForms := seatbeltForms(seatbelt.Literal(tmp))
+	mp.opts.Writable = append(mp.opts.Writable, tmpForms...)
+	// The command's own unix sockets (test servers, ssh control
+	// sockets) go in its TMPDIR; nothing of the host's is there.
+	mp.opts.Network.SocketDirs = tmpForms
 	env := setEnv(mp.env, "TMPDIR="+tmp)
 
 	nw := &network{srv: s.newProxy(mp.np)}
@@ -56,11 +62,6 @@ func Run(s *Spec) (int, error) {
 		return 1, fmt.Errorf("generate log tag: %w", err)
 	}
 	mp.opts.LogTag = "FENCE_" + hex.EncodeToString(tag) + "_SBX"
-	profile, err := seatbelt.Profile(mp.opts)
-	if err != nil {
-		return 1, err
-	}
-	s.logf("Seatbelt profile:\n%s", profile)
 	if s.Monitor {
 		var mu sync.Mutex
 		stop, err := seatbelt.Monitor(mp.opts.LogTag, func(line string) {
@@ -74,29 +75,43 @@ func Run(s *Spec) (int, error) {
 		defer stop()
 	}
 
+	stdio := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for i, f := range []*os.File{s.Stdin, s.Stdout, s.Stderr} {
+		if f != nil {
+			stdio[i] = f
+		}
+	}
+	// The terminals the command inherits are the only ones it may use
+	// (the profile denies every other /dev/ttys*: reading another one
+	// would read what the user types there).
+	for _, f := range stdio {
+		if t := terminalPath(int(f.Fd())); t != "" && !slices.Contains(mp.opts.Terminals, t) {
+			mp.opts.Terminals = append(mp.opts.Terminals, t)
+		}
+	}
+	profile, err := seatbelt.Profile(mp.opts)
+	if err != nil {
+		return 1, err
+	}
+	s.logf("Seatbelt profile:\n%s", profile)
+
 	argv := append([]string{mp.path}, mp.args[1:]...)
 	cmd := seatbelt.Command(profile, argv)
 	cmd.Env, cmd.Dir = env, s.Cwd
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if s.Stdin != nil {
-		cmd.Stdin = s.Stdin
-	}
-	if s.Stdout != nil {
-		cmd.Stdout = s.Stdout
-	}
-	if s.Stderr != nil {
-		cmd.Stderr = s.Stderr
-	}
-	// The command runs in a process group of its own, in the terminal's
-	// foreground if fence is: keys typed reach it alone, and fence
-	// forwards what fence itself is sent.
-	ttyFD := 0
-	if f, ok := cmd.Stdin.(*os.File); ok {
-		ttyFD = int(f.Fd())
-	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
+	// In the terminal's foreground (fence is): the command runs in a
+	// process group of its own and takes the foreground, so that keys
+	// typed reach it. Otherwise it gets a session of its own, without a
+	// controlling terminal: it can neither be stopped by reading one nor
+	// push input into one.
+	ttyFD := int(stdio[0].Fd())
 	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
 	tty := ttyErr == nil && pgrp == unix.Getpgrp()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Foreground: tty, Ctty: ttyFD}
+	if tty {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: ttyFD}
+	} else {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return 1, fmt.Errorf("start %s: %w", seatbelt.SandboxExec, err)
 	}
@@ -106,6 +121,10 @@ func Run(s *Spec) (int, error) {
 		}
 	}()
 	err = cmd.Wait()
+	// Whatever the command left running in its group goes with it, as
+	// on Linux (where PID 1's exit ends the sandbox), before its TMPDIR
+	// is removed.
+	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 	if tty {
 		restoreForeground(ttyFD, pgrp)
 	}
@@ -120,4 +139,34 @@ func Run(s *Spec) (int, error) {
 		return ee.ExitCode(), nil
 	}
 	return 1, fmt.Errorf("wait for the command: %w", err)
+}
+
+// terminalPath returns the device path of the terminal open as fd, or "".
+// Pseudo-terminals are /dev/ttysNNN with NNN their minor number; anything
+// else is looked up in /dev.
+func terminalPath(fd int) string {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return ""
+	}
+	if _, err := unix.IoctlGetTermios(fd, unix.TIOCGETA); err != nil {
+		return ""
+	}
+	same := func(p string) bool {
+		var d unix.Stat_t
+		return unix.Stat(p, &d) == nil && d.Mode&unix.S_IFMT == unix.S_IFCHR && d.Rdev == st.Rdev
+	}
+	if p := fmt.Sprintf("/dev/ttys%03d", unix.Minor(uint64(st.Rdev))); same(p) {
+		return p
+	}
+	names, err := os.ReadDir("/dev")
+	if err != nil {
+		return ""
+	}
+	for _, n := range names {
+		if p := "/dev/" + n.Name(); strings.HasPrefix(n.Name(), "tty") && same(p) {
+			return p
+		}
+	}
+	return ""
 }

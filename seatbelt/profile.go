@@ -28,7 +28,8 @@ import (
 // everything below it; "dir/**" means the same as "dir". "*" matches within
 // one path component, "?" one character of a component, "**" any run of
 // components, "[...]" one character of a class of letters, digits, '.', '_'
-// and '-'.
+// and '-' ("[^...]" any other). A backslash makes the next character
+// literal (see Literal). Denials ignore the case of ASCII letters.
 type Options struct {
 	// LogTag, if set, is attached to every denial ("with message"), so that
 	// one run's refusals can be told apart in the unified log.
@@ -53,6 +54,10 @@ type Options struct {
 	// DenyExec are program names (no '/') that may not be executed from
 	// any directory, and absolute program paths that may not be executed.
 	DenyExec []string
+
+	// Terminals are the run's own terminal devices (/dev/ttysNNN): the
+	// command may use them, and no other terminal it did not open itself.
+	Terminals []string
 
 	// Network is what the command may reach.
 	Network Network
@@ -79,6 +84,10 @@ type Network struct {
 	// to those at or under the listed paths.
 	AllUnixSockets bool
 	UnixSockets    []string
+	// SocketDirs are where the command may create unix sockets and
+	// connect to them (its own TMPDIR): sockets of the host's there are
+	// reachable too, so a shared directory does not belong here.
+	SocketDirs []string
 }
 
 // machServices are the system services a command may look up: name
@@ -164,17 +173,13 @@ func Profile(o *Options) (string, error) {
 	if err := b.paths("allow file-write*", o.Writable); err != nil {
 		return "", err
 	}
-	if o.AllowPty {
-		b.line("; pseudo-terminals")
-		b.line("(allow pseudo-tty)")
-		b.line(`(allow file-read* file-write* file-ioctl (literal "/dev/ptmx") (regex #"^/dev/ttys[0-9]+$"))`)
-	}
 
 	if err := b.network(&o.Network); err != nil {
 		return "", err
 	}
 
-	// Denials last: a later rule wins.
+	// Denials last: a later rule wins. The few allows among them are
+	// carve-outs that must win over the denial just before them.
 	b.line("; denials")
 	if err := b.paths("deny file-read* file-write*", o.Hidden); err != nil {
 		return "", err
@@ -188,14 +193,55 @@ func Profile(o *Options) (string, error) {
 	if err := b.paths("deny file-write*", o.DenyWrite); err != nil {
 		return "", err
 	}
-	// Seatbelt matches paths, so a protected path could be moved out of
-	// its rule's reach by renaming a directory above it, and a new one
-	// put in its place. Unlinking (which rename needs of its source) is
-	// refused for every directory above a denied path.
-	denied := slices.Concat(o.DenyRead, o.Hidden, o.DenyWrite)
-	for _, a := range ancestors(denied) {
-		b.line("(deny file-write-unlink (literal %s)%s)", quote(a), b.message())
+	// Seatbelt matches paths, so a denied path could be moved out of its
+	// rule's reach by renaming a directory above it: no directory above
+	// one can be removed or renamed. A write-protected path could also be
+	// planted, by creating a missing directory above it as a symlink to
+	// elsewhere (or renaming one there): the directories above those
+	// cannot be created either. (A missing directory above a hidden path
+	// holds nothing to read.)
+	pinned, err := ancestors(o.DenyWrite)
+	if err != nil {
+		return "", err
 	}
+	kept, err := ancestors(slices.Concat(o.DenyRead, o.Hidden))
+	if err != nil {
+		return "", err
+	}
+	for _, a := range dedupe(append(pinned, kept...)) {
+		re, err := pathRegex(Literal(a), true, false)
+		if err != nil {
+			return "", err
+		}
+		ops := "file-write-unlink"
+		if slices.Contains(pinned, a) {
+			ops = "file-write-unlink file-write-create"
+		}
+		b.line("(deny %s (regex #\"%s\")%s)", ops, re, b.message())
+	}
+	if o.DefaultDenyRead {
+		// The data volume's firmlink would reach every file under
+		// another name.
+		b.line(`(deny file-read* (subpath "/System/Volumes/Data")%s)`, b.message())
+	}
+
+	// Terminals: only the run's own, and those it opens itself.
+	b.line(`(deny file-read* file-write* file-ioctl (regex #"^/dev/ttys[0-9]+$")%s)`, b.message())
+	for _, t := range o.Terminals {
+		if !strings.HasPrefix(t, "/dev/") || strings.ContainsAny(t, "\"\\") || hasControl(t) {
+			return "", fmt.Errorf("seatbelt terminal %q: want a device path", t)
+		}
+		b.line("(allow file-read* file-write* file-ioctl (literal %s))", quote(t))
+	}
+	if o.AllowPty {
+		b.line("(allow pseudo-tty)")
+		b.line(`(allow file-read* file-write* file-ioctl (literal "/dev/ptmx"))`)
+		b.line(`(allow file-read* file-write* file-ioctl (require-all (regex #"^/dev/ttys[0-9]+$") (extension "com.apple.sandbox.pty")))`)
+	}
+	// TIOCSTI (_IOW('t', 114, char)) pushes input into a terminal: typed
+	// into the shell fence was started from, it would run after fence.
+	b.line("(deny file-ioctl (ioctl-command 2147578994)%s)", b.message())
+
 	for _, e := range o.DenyExec {
 		if err := b.denyExec(e); err != nil {
 			return "", err
@@ -261,8 +307,15 @@ func (b *builder) base() {
 func (b *builder) network(n *Network) error {
 	b.line("; network")
 	if n.Unrestricted {
+		// Every address, but unix sockets only as listed below, as on
+		// Linux: docker.sock or an ssh agent are not "domains".
 		b.line("(allow network*)")
-		return nil
+		b.line(`(deny network-outbound network-bind (subpath "/")%s)`, b.message())
+	}
+	// Creating a unix socket; connecting and binding are checked apart.
+	b.line("(allow system-socket (socket-domain AF_UNIX))")
+	if err := b.unix(n); err != nil || n.Unrestricted {
+		return err
 	}
 	ports := func(what string, ps []int) error {
 		for _, p := range ps {
@@ -298,25 +351,41 @@ func (b *builder) network(n *Network) error {
 	for _, p := range n.LocalOutboundPorts {
 		b.line(`(allow network-outbound (remote ip "localhost:%d"))`, p)
 	}
-	// A path filter matches unix sockets only.
+	return nil
+}
+
+// unix renders the unix socket allows. A path filter matches unix sockets
+// only.
+func (b *builder) unix(n *Network) error {
 	if n.AllUnixSockets {
-		b.line(`(allow network* (subpath "/"))`)
+		b.line(`(allow network-outbound network-bind (subpath "/"))`)
 	}
 	for _, p := range n.UnixSockets {
-		if err := checkPath(p); err != nil {
+		f, err := filter(p, false)
+		if err != nil {
 			return err
 		}
-		b.line("(allow network* (subpath %s))", quote(p))
+		b.line("(allow network-outbound %s)", f)
+	}
+	for _, p := range n.SocketDirs {
+		f, err := filter(p, false)
+		if err != nil {
+			return err
+		}
+		b.line("(allow network-outbound network-bind %s)", f)
 	}
 	return nil
 }
 
-// paths renders one rule per pattern: (OP (subpath "p")) for a plain path,
-// (OP (regex #"...")) for a glob.
+// paths renders one rule per pattern. An allow gets (subpath "p") for a
+// plain path and a regular expression for a glob; a denial always gets a
+// regular expression that ignores the case of ASCII letters: macOS volumes
+// are usually case-insensitive, so ~/.SSH/ID_RSA is ~/.ssh/id_rsa, and a
+// name created as .BASHRC is read as .bashrc.
 func (b *builder) paths(op string, patterns []string) error {
 	deny := strings.HasPrefix(op, "deny ")
 	for _, p := range dedupe(patterns) {
-		f, err := filter(p)
+		f, err := filter(p, deny)
 		if err != nil {
 			return err
 		}
@@ -330,22 +399,85 @@ func (b *builder) paths(op string, patterns []string) error {
 }
 
 // filter returns the SBPL path filter for one pattern.
-func filter(p string) (string, error) {
+func filter(p string, fold bool) (string, error) {
 	if err := checkPath(p); err != nil {
 		return "", err
 	}
-	p = strings.TrimSuffix(p, "/**")
-	if p == "" {
-		p = "/"
+	if !fold && !hasMeta(p) {
+		lit := strings.TrimSuffix(unescape(p), "/")
+		if lit == "" {
+			lit = "/"
+		}
+		return "(subpath " + quote(lit) + ")", nil
 	}
-	if !strings.ContainsAny(p, "*?[") {
-		return "(subpath " + quote(p) + ")", nil
-	}
-	re, err := globRegex(p)
+	re, err := pathRegex(p, fold, true)
 	if err != nil {
 		return "", err
 	}
 	return "(regex #\"" + re + "\")", nil
+}
+
+// Literal escapes p's glob characters (and backslashes), so that a pattern
+// built from it names p exactly: a working directory called "proj [old]"
+// is not the glob "proj " followed by one of 'o', 'l', 'd'.
+func Literal(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if strings.IndexByte(`\*?[`, p[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// hasMeta reports whether pattern p has an unescaped glob character.
+func hasMeta(p string) bool {
+	return metaIndex(p) >= 0
+}
+
+// metaIndex returns the index of p's first unescaped glob character, or -1.
+func metaIndex(p string) int {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?', '[':
+			return i
+		}
+	}
+	return -1
+}
+
+// unescape removes the backslashes of a pattern without glob characters.
+func unescape(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '\\' && i+1 < len(p) {
+			i++
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// StaticPrefix splits pattern p at its last '/' before the first glob
+// character: the directory part, unescaped, and the rest as written.
+// A pattern without globs is all prefix.
+func StaticPrefix(p string) (dir, rest string) {
+	i := metaIndex(p)
+	if i < 0 {
+		return unescape(p), ""
+	}
+	j := strings.LastIndexByte(p[:i], '/')
+	dir = unescape(p[:j])
+	if dir == "" {
+		dir = "/"
+	}
+	return dir, p[j:]
 }
 
 // checkPath refuses what Profile cannot express exactly.
@@ -373,20 +505,43 @@ func quote(s string) string {
 	return b.String()
 }
 
-// globRegex translates a glob into an anchored POSIX extended regular
-// expression that also matches everything below a match. Literal
-// characters that are special in a regular expression are put in a
-// bracket expression ("[.]"), which needs no backslash: a regex literal's
-// backslashes would be read twice, once by SBPL and once by the regex
-// engine. Characters that would need one anyway ('"', '\', '^', and ']'
-// outside a class) are refused.
-func globRegex(p string) (string, error) {
+// pathRegex translates a pattern into an anchored POSIX extended regular
+// expression; with below, one that also matches everything below a match,
+// as (subpath) does. With fold, ASCII letters match either case.
+//
+// Literal characters that are special in a regular expression go in a
+// bracket expression ("[.]"), which needs no backslash: SBPL's #"..."
+// literals are raw, and a quote cannot be written in one at all. A quote,
+// a backslash or a '^' in a path is refused; a ']' outside a bracket
+// expression is an ordinary character.
+func pathRegex(p string, fold, below bool) (string, error) {
 	p = strings.TrimSuffix(p, "/**")
 	var b strings.Builder
 	b.WriteByte('^')
+	lit := func(c byte) error {
+		switch {
+		case fold && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
+			b.WriteString("[" + string(c|0x20) + string(c&^0x20) + "]")
+		case c == '"' || c == '\\' || c == '^':
+			return fmt.Errorf("seatbelt pattern %q: %q cannot be matched in a profile's regular expression; rename the path or remove the entry", p, string(c))
+		case strings.IndexByte(".+(){}|$*?[", c) >= 0:
+			b.WriteString("[" + string(c) + "]")
+		default:
+			b.WriteByte(c)
+		}
+		return nil
+	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
+		case c == '\\':
+			if i+1 == len(p) {
+				return "", fmt.Errorf("seatbelt pattern %q: ends in a lone backslash", p)
+			}
+			i++
+			if err := lit(p[i]); err != nil {
+				return "", err
+			}
 		case c == '*' && strings.HasPrefix(p[i:], "**/"):
 			b.WriteString("(.*/)?")
 			i += 2
@@ -403,33 +558,64 @@ func globRegex(p string) (string, error) {
 				return "", fmt.Errorf("seatbelt pattern %q: unterminated [ class", p)
 			}
 			class := p[i+1 : i+1+end]
-			neg := strings.HasPrefix(class, "!")
-			class = strings.TrimPrefix(class, "!")
+			// filepath.Match's syntax, as on Linux: '^' negates.
+			neg := strings.HasPrefix(class, "^")
+			class = strings.TrimPrefix(class, "^")
 			if class == "" {
 				return "", fmt.Errorf("seatbelt pattern %q: empty [ ] class", p)
 			}
+			var set strings.Builder
 			for j := 0; j < len(class); j++ {
-				if !classChar(class[j]) {
+				c := class[j]
+				if !classChar(c) {
 					return "", fmt.Errorf("seatbelt pattern %q: only letters, digits, '.', '_' and '-' are supported in a [ ] class", p)
 				}
+				set.WriteByte(c)
+				if fold && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && !(j+2 < len(class) && class[j+1] == '-') && !(j > 0 && class[j-1] == '-') {
+					set.WriteByte(c ^ 0x20)
+				}
+			}
+			cls := moveDash(set.String())
+			if fold && strings.Contains(class, "-") {
+				// A range of letters (a-f) in either case.
+				cls = foldRanges(cls)
 			}
 			if neg {
-				b.WriteString("[^/" + moveDash(class) + "]")
+				b.WriteString("[^/" + cls + "]")
 			} else {
-				b.WriteString("[" + moveDash(class) + "]")
+				b.WriteString("[" + cls + "]")
 			}
 			i += end + 1
-		case c == '"' || c == '\\' || c == '^' || c == ']':
-			return "", fmt.Errorf("seatbelt pattern %q: %q cannot be matched in a profile's regular expression; list the path without a glob or remove the entry", p, string(c))
-		case strings.IndexByte(".+(){}|$", c) >= 0:
-			b.WriteString("[" + string(c) + "]")
 		default:
-			b.WriteByte(c)
+			if err := lit(c); err != nil {
+				return "", err
+			}
 		}
 	}
-	// The match and everything below it, as (subpath) does for a path.
-	b.WriteString("(/.*)?$")
+	if below {
+		b.WriteString("(/.*)?")
+	}
+	b.WriteString("$")
 	return b.String(), nil
+}
+
+// foldRanges adds the other case of every letter range (a-f: A-F) in a
+// bracket expression's body.
+func foldRanges(cls string) string {
+	var extra strings.Builder
+	for i := 0; i+2 < len(cls); i++ {
+		lo, hi := cls[i], cls[i+2]
+		if cls[i+1] != '-' {
+			continue
+		}
+		if lo >= 'a' && hi <= 'z' || lo >= 'A' && hi <= 'Z' {
+			extra.WriteString(string(lo^0x20) + "-" + string(hi^0x20))
+		}
+	}
+	if strings.HasSuffix(cls, "-") {
+		return strings.TrimSuffix(cls, "-") + extra.String() + "-"
+	}
+	return cls + extra.String()
 }
 
 // classChar reports whether c may appear in a glob's [ ] class.
@@ -446,64 +632,59 @@ func moveDash(class string) string {
 	return class
 }
 
-// denyExec renders the exec denial for one program name or path.
+// denyExec renders the exec denial for one program name or absolute path,
+// either case.
 func (b *builder) denyExec(e string) error {
-	if strings.HasPrefix(e, "/") {
+	var re string
+	switch {
+	case strings.HasPrefix(e, "/"):
 		if err := checkPath(e); err != nil {
 			return err
 		}
-		b.line("(deny process-exec (literal %s)%s)", quote(e), b.message())
-		return nil
-	}
-	if e == "" || strings.Contains(e, "/") {
-		return fmt.Errorf("seatbelt denied program %q: want a name or an absolute path", e)
-	}
-	// Any directory; both cases of every letter, since APFS volumes are
-	// usually case-insensitive and the kernel sees the name as typed.
-	var re strings.Builder
-	re.WriteString("/")
-	for i := 0; i < len(e); i++ {
-		c := e[i]
-		switch {
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			lo, up := c|0x20, c&^0x20
-			re.WriteString("[" + string(lo) + string(up) + "]")
-		case c >= '0' && c <= '9' || c == '_' || c == '-' || c == '@' || c == '%' || c == ',' || c == ':' || c == '=' || c == '~':
-			re.WriteByte(c)
-		case strings.IndexByte(".+(){}|$", c) >= 0:
-			re.WriteString("[" + string(c) + "]")
-		default:
-			return fmt.Errorf("seatbelt denied program %q: %q cannot be matched in a profile's regular expression; remove it from command.deny", e, string(c))
+		r, err := pathRegex(Literal(e), true, false)
+		if err != nil {
+			return err
 		}
+		re = r
+	case e == "" || strings.Contains(e, "/"):
+		return fmt.Errorf("seatbelt denied program %q: want a name or an absolute path", e)
+	default:
+		// Any directory: "/name" at the end.
+		r, err := pathRegex("/"+Literal(e), true, false)
+		if err != nil {
+			return fmt.Errorf("seatbelt denied program %q: %w", e, err)
+		}
+		re = strings.TrimPrefix(r, "^")
 	}
-	re.WriteString("$")
-	b.line("(deny process-exec (regex #\"%s\")%s)", re.String(), b.message())
+	b.line("(deny process-exec (regex #\"%s\")%s)", re, b.message())
 	return nil
 }
 
 // ancestors returns the directories strictly above the static part of each
-// pattern, "/" excluded, sorted and without duplicates.
-func ancestors(patterns []string) []string {
+// pattern, "/" excluded, sorted and without duplicates; the directory that
+// holds a glob is one of them.
+func ancestors(patterns []string) ([]string, error) {
 	var out []string
 	for _, p := range patterns {
-		if i := strings.IndexAny(p, "*?["); i >= 0 {
-			p = p[:i]
-			if j := strings.LastIndexByte(p, '/'); j >= 0 {
-				p = p[:j+1] + "x" // the directory holding the glob is an ancestor too
-			}
+		if err := checkPath(p); err != nil {
+			return nil, err
 		}
-		p = strings.TrimSuffix(p, "/")
+		dir, rest := StaticPrefix(strings.TrimSuffix(p, "/**"))
+		if rest != "" {
+			dir += "/x" // the directory holding the glob is an ancestor too
+		}
+		dir = strings.TrimSuffix(dir, "/")
 		for {
-			j := strings.LastIndexByte(p, '/')
+			j := strings.LastIndexByte(dir, '/')
 			if j <= 0 {
 				break
 			}
-			p = p[:j]
-			out = append(out, p)
+			dir = dir[:j]
+			out = append(out, dir)
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Compact(out), nil
 }
 
 // dedupe returns ps in order without repeated entries.

@@ -2,9 +2,11 @@ package seatbelt
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,46 +179,62 @@ func TestGoldenProfiles(t *testing.T) {
 
 // TestDenialsComeLast: SBPL lets a later rule win, so every file and exec
 // denial must follow every file allow, or an allowWrite would undo a
-// denyWrite under it.
+// denyWrite under it. The only allows after a denial are deliberate
+// carve-outs: a credential lifted by allowRead, the run's terminal, ptys.
 func TestDenialsComeLast(t *testing.T) {
 	got, err := Profile(sample())
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs := rules(t, got)
-	lastAllow, firstDeny := -1, len(rs)
+	firstDeny := -1
+	matches := func(r rule, path string) bool {
+		for _, f := range r.filters {
+			if f.kind == "list" && len(f.list) == 2 && f.list[1].kind == "regex" && f.list[0].text == "regex" {
+				if regexp.MustCompilePOSIX(f.list[1].text).MatchString(path) {
+					return true
+				}
+			}
+			if f.kind == "list" && len(f.list) == 2 && f.list[0].text == "subpath" && f.list[1].text == path {
+				return true
+			}
+		}
+		return false
+	}
+	carveOut := func(r rule) bool {
+		return matches(r, "/Users/u/.ssh/id_ed25519.pub") || r.ops[0] == "pseudo-tty" ||
+			strings.Contains(fmt.Sprint(r.filters), "/dev/ptmx") || strings.Contains(fmt.Sprint(r.filters), "com.apple.sandbox.pty")
+	}
 	for i, r := range rs {
-		file := strings.HasPrefix(r.ops[0], "file-") || r.ops[0] == "process-exec"
-		switch {
-		case !file:
-		case r.action == "allow" && !unhidden(r):
-			lastAllow = i
-		case r.action == "deny" && firstDeny == len(rs):
-			firstDeny = i
+		for _, op := range r.ops {
+			file := strings.HasPrefix(op, "file-") || op == "process-exec"
+			switch {
+			case !file:
+			case r.action == "deny" && firstDeny < 0:
+				firstDeny = i
+			case r.action == "allow" && firstDeny >= 0 && !carveOut(r):
+				t.Errorf("rule %d (allow %v %v) comes after the first file denial %d", i, r.ops, r.filters, firstDeny)
+			}
 		}
 	}
-	if lastAllow > firstDeny {
-		t.Errorf("file allow rule %d comes after the first file denial %d", lastAllow, firstDeny)
+	if firstDeny < 0 {
+		t.Fatalf("no file denial")
 	}
 	// Unhidden sits between Hidden and DenyRead: it lifts a credential,
 	// but not a denyRead entry.
 	hidden, lift, deny := -1, -1, -1
 	for i, r := range rs {
-		for _, f := range r.filters {
-			if len(f.list) == 2 {
-				switch f.list[1].text {
-				case "/Users/u/.aws/credentials":
-					hidden = i
-				case "/Users/u/.ssh/id_ed25519.pub":
-					lift = i
-				case "/Users/u/proj/secrets":
-					deny = i
-				}
-			}
+		switch {
+		case r.action == "deny" && r.ops[0] == "file-read*" && matches(r, "/Users/u/.aws/credentials"):
+			hidden = i
+		case r.action == "allow" && matches(r, "/Users/u/.ssh/id_ed25519.pub"):
+			lift = i
+		case r.action == "deny" && r.ops[0] == "file-read*" && matches(r, "/Users/u/proj/secrets/x"):
+			deny = i
 		}
 	}
-	if !(hidden < lift && lift < deny) {
-		t.Errorf("order hidden %d, unhidden %d, denyRead %d: want increasing", hidden, lift, deny)
+	if hidden < 0 || lift < 0 || deny < 0 || !(hidden < lift && lift < deny) {
+		t.Errorf("order hidden %d, unhidden %d, denyRead %d: want all, increasing", hidden, lift, deny)
 	}
 	// Every denial carries the log tag.
 	for _, r := range rs {
@@ -230,16 +248,12 @@ func TestDenialsComeLast(t *testing.T) {
 	}
 }
 
-func unhidden(r rule) bool {
-	return len(r.filters) > 0 && len(r.filters[0].list) == 2 && r.filters[0].list[1].text == "/Users/u/.ssh/id_ed25519.pub"
-}
-
 // TestQuotingCannotInjectRules: a path is data. One that looks like SBPL
 // must come out as one string of one rule, not as rules of its own.
 func TestQuotingCannotInjectRules(t *testing.T) {
 	evil := `/Users/u/x") (allow file-write-data (subpath "/`
 	evil2 := `/Users/u/y\") (allow network-outbound) ; \`
-	o := &Options{Writable: []string{evil}, DenyWrite: []string{evil2}, Network: Network{ProxyPorts: []int{1}}}
+	o := &Options{Writable: []string{Literal(evil), Literal(evil2)}, Network: Network{ProxyPorts: []int{1}}}
 	got, err := Profile(o)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +272,7 @@ func TestQuotingCannotInjectRules(t *testing.T) {
 			t.Errorf("injected network rule")
 		}
 	}
-	for _, want := range []string{evil, evil2} {
+	for _, want := range []string{strings.TrimSuffix(evil, "/"), evil2} {
 		found := false
 		for _, p := range paths {
 			found = found || p == want
@@ -274,12 +288,14 @@ func TestRefusesWhatItCannotExpress(t *testing.T) {
 		{Writable: []string{"relative/path"}},
 		{DenyRead: []string{"/a/b\nc"}},
 		{DenyRead: []string{`/a/"q"*`}},
-		{DenyWrite: []string{`/a/b\*`}},
+		{DenyWrite: []string{`/a/b\`}},
+		{DenyRead: []string{`/a/b"c`}},
+		{DenyExec: []string{"./deploy.sh"}},
+		{Terminals: []string{"/dev/ttys001\")"}},
 		{DenyWrite: []string{"/a/[a/b"}},
 		{DenyWrite: []string{"/a/[*]"}},
 		{DenyRead: []string{"/a/^x*"}},
 		{DenyExec: []string{"a/b"}},
-		{DenyExec: []string{"re[boot"}},
 		{DenyExec: []string{""}},
 		{Network: Network{ProxyPorts: []int{0}}},
 		{Network: Network{BindPorts: []int{70000}}},
@@ -291,51 +307,102 @@ func TestRefusesWhatItCannotExpress(t *testing.T) {
 	}
 }
 
-// TestGlobRegex checks the translated patterns with Go's POSIX regular
+// TestPathRegex checks the translated patterns with Go's POSIX regular
 // expressions, which agree with Seatbelt's on the subset used (bracket
 // expressions, ^ $ . * ? ( ) |).
-func TestGlobRegex(t *testing.T) {
+func TestPathRegex(t *testing.T) {
 	for _, c := range []struct {
-		glob     string
-		match    []string
-		nomatch  []string
-		wantText string
+		glob    string
+		fold    bool
+		match   []string
+		nomatch []string
 	}{
 		{glob: "/h/.ssh/id_*",
 			match:   []string{"/h/.ssh/id_rsa", "/h/.ssh/id_", "/h/.ssh/id_rsa.pub", "/h/.ssh/id_rsa/inner"},
-			nomatch: []string{"/h/.ssh/known_hosts", "/h/.ssh/sub/id_rsa", "/h/xssh/id_rsa", "/h/.ssh/id"}},
+			nomatch: []string{"/h/.ssh/known_hosts", "/h/.ssh/sub/id_rsa", "/h/xssh/id_rsa", "/h/.ssh/id", "/h/.ssh/ID_RSA"}},
+		// Denials fold case: APFS finds ~/.SSH/ID_RSA.
+		{glob: "/h/.ssh/id_*", fold: true,
+			match:   []string{"/h/.ssh/id_rsa", "/h/.SSH/ID_RSA", "/H/.Ssh/Id_x"},
+			nomatch: []string{"/h/.ssh/known_hosts", "/h/xssh/id_rsa"}},
+		{glob: "/p/proj/.bashrc", fold: true,
+			match:   []string{"/p/proj/.bashrc", "/p/proj/.BASHRC", "/p/proj/.bashrc/x"},
+			nomatch: []string{"/p/proj/.bashrcx", "/p/proj/xbashrc"}},
 		{glob: "/p/*.pem", match: []string{"/p/a.pem", "/p/.pem"}, nomatch: []string{"/p/apem", "/p/a.pem.bak", "/p/d/a.pem"}},
 		{glob: "/p/**/*.key", match: []string{"/p/a.key", "/p/d/e/a.key"}, nomatch: []string{"/p/a.keys", "/q/a.key"}},
 		{glob: "/p/secret*/**", match: []string{"/p/secret", "/p/secrets/x/y"}, nomatch: []string{"/p/public/secret"}},
 		{glob: "/p/file?.txt", match: []string{"/p/file1.txt"}, nomatch: []string{"/p/file.txt", "/p/file/.txt"}},
-		{glob: "/p/[ab]x*", match: []string{"/p/ax", "/p/bxy"}, nomatch: []string{"/p/cx"}},
-		{glob: "/p/[!ab]x", match: []string{"/p/cx"}, nomatch: []string{"/p/ax", "/p//x"}},
+		{glob: "/p/[ab]x*", match: []string{"/p/ax", "/p/bxy"}, nomatch: []string{"/p/cx", "/p/Ax"}},
+		{glob: "/p/[ab]x*", fold: true, match: []string{"/p/ax", "/p/BX"}, nomatch: []string{"/p/cx"}},
+		{glob: "/p/[a-c]x", fold: true, match: []string{"/p/bx", "/p/BX"}, nomatch: []string{"/p/dx", "/p/-x"}},
+		{glob: "/p/[^ab]x", match: []string{"/p/cx"}, nomatch: []string{"/p/ax", "/p//x"}},
 		{glob: "/p/[-a]x", match: []string{"/p/-x", "/p/ax"}, nomatch: []string{"/p/bx"}},
 		{glob: "/p/a+b(c){d}|e$*", match: []string{"/p/a+b(c){d}|e$", "/p/a+b(c){d}|e$f"}, nomatch: []string{"/p/aab(c){d}|e$", "/p/e"}},
+		// Escaped glob characters are literal: a directory named
+		// "proj [old]" is not a class.
+		{glob: Literal("/w/proj [old]") + "/.bashrc", fold: true,
+			match:   []string{"/w/proj [old]/.bashrc", "/w/PROJ [OLD]/.bashrc"},
+			nomatch: []string{"/w/proj o/.bashrc", "/w/proj l/.bashrc"}},
+		{glob: Literal("/w/a*b?c") + "/*.pem", match: []string{"/w/a*b?c/k.pem"}, nomatch: []string{"/w/aXbYc/k.pem"}},
 	} {
-		re, err := globRegex(c.glob)
+		re, err := pathRegex(c.glob, c.fold, true)
 		if err != nil {
-			t.Errorf("globRegex(%q): %v", c.glob, err)
+			t.Errorf("pathRegex(%q): %v", c.glob, err)
 			continue
 		}
 		if strings.Contains(re, `\`) {
-			t.Errorf("globRegex(%q) = %q has a backslash", c.glob, re)
+			t.Errorf("pathRegex(%q) = %q has a backslash", c.glob, re)
 		}
 		rx, err := regexp.CompilePOSIX(re)
 		if err != nil {
-			t.Errorf("globRegex(%q) = %q does not compile: %v", c.glob, re, err)
+			t.Errorf("pathRegex(%q) = %q does not compile: %v", c.glob, re, err)
 			continue
 		}
 		for _, m := range c.match {
 			if !rx.MatchString(m) {
-				t.Errorf("globRegex(%q) = %q does not match %q", c.glob, re, m)
+				t.Errorf("pathRegex(%q, fold %v) = %q does not match %q", c.glob, c.fold, re, m)
 			}
 		}
 		for _, m := range c.nomatch {
 			if rx.MatchString(m) {
-				t.Errorf("globRegex(%q) = %q matches %q", c.glob, re, m)
+				t.Errorf("pathRegex(%q, fold %v) = %q matches %q", c.glob, c.fold, re, m)
 			}
 		}
+	}
+}
+
+// TestDenialsFoldCase: every path denial is a case-folding regular
+// expression, also for plain paths, and a path with glob characters in its
+// name stays one path.
+func TestDenialsFoldCase(t *testing.T) {
+	p, err := Profile(&Options{DenyWrite: []string{Literal("/w/proj [old]") + "/.bashrc"}, Hidden: []string{"/h/.aws/credentials"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rules(t, p) {
+		if r.action != "deny" || !strings.HasPrefix(r.ops[0], "file-") || r.ops[0] == "file-ioctl" {
+			continue
+		}
+		f := r.filters[0]
+		if f.list[0].text == "regex" && strings.Contains(f.list[1].text, "/dev/ttys") {
+			continue
+		}
+		n++
+		if f.list[0].text != "regex" {
+			t.Errorf("denial %v filters with %s, want a case-folding regex", r.ops, f.list[0].text)
+			continue
+		}
+		rx := regexp.MustCompilePOSIX(f.list[1].text)
+		for _, want := range []string{"/w/PROJ [OLD]/.BASHRC", "/H/.AWS/CREDENTIALS", "/W/PROJ [OLD]", "/h/.AWS", "/H", "/W"} {
+			if rx.MatchString(want) {
+				goto matched
+			}
+		}
+		t.Errorf("denial %v %q matches none of the expected paths", r.ops, f.list[1].text)
+	matched:
+	}
+	if n < 4 {
+		t.Errorf("%d path denials, want the two paths and their directories:\n%s", n, p)
 	}
 }
 
@@ -409,18 +476,84 @@ func TestNetworkRules(t *testing.T) {
 	}
 }
 
-func TestAncestorsAreNotUnlinkable(t *testing.T) {
-	got := ancestors([]string{"/Users/u/proj/.bashrc", "/Users/u/.ssh/id_*", "/Users/u/p*/x", "/top"})
-	want := "/Users /Users/u /Users/u/.ssh /Users/u/proj"
-	if strings.Join(got, " ") != want {
-		t.Errorf("ancestors = %q, want %q", got, want)
-	}
-	p, err := Profile(&Options{DenyWrite: []string{"/Users/u/proj/.bashrc"}})
+func TestAncestorsArePinned(t *testing.T) {
+	got, err := ancestors([]string{"/Users/u/proj/.bashrc", "/Users/u/.ssh/id_*", "/Users/u/p*/x", "/top", Literal("/w/a*b") + "/.zshrc"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(p, `(deny file-write-unlink (literal "/Users/u/proj"))`) {
-		t.Errorf("no unlink denial for the protected file's directory:\n%s", p)
+	want := "/Users /Users/u /Users/u/.ssh /Users/u/proj /w /w/a*b"
+	if strings.Join(got, " ") != want {
+		t.Errorf("ancestors = %q, want %q", got, want)
+	}
+	p, err := Profile(&Options{DenyWrite: []string{"/Users/u/proj/.claude/commands"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// .claude may not exist yet: it can be neither created (as a
+	// symlink elsewhere, or by renaming a prepared directory there) nor
+	// removed or renamed.
+	var pinned []string
+	for _, r := range rules(t, p) {
+		if r.action == "deny" && slices.Equal(r.ops, []string{"file-write-unlink", "file-write-create"}) {
+			rx := regexp.MustCompilePOSIX(r.filters[0].list[1].text)
+			for _, d := range []string{"/Users", "/Users/u", "/Users/u/proj", "/Users/u/proj/.claude", "/Users/u/proj/.CLAUDE"} {
+				if rx.MatchString(d) {
+					pinned = append(pinned, d)
+				}
+			}
+			if rx.MatchString("/Users/u/proj/.claude/x") {
+				t.Errorf("pin %s reaches below its directory", rx)
+			}
+		}
+	}
+	if strings.Join(pinned, " ") != "/Users /Users/u /Users/u/proj /Users/u/proj/.claude /Users/u/proj/.CLAUDE" {
+		t.Errorf("pinned %q:\n%s", pinned, p)
+	}
+	// Above a hidden path, directories may be created (a first run of
+	// cargo makes ~/.cargo) but not removed or renamed.
+	p, err = Profile(&Options{Hidden: []string{"/Users/u/.cargo/credentials"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p, `(deny file-write-unlink (regex #"^/[uU][sS][eE][rR][sS]/[uU]/[.][cC][aA][rR][gG][oO]$"))`) || strings.Contains(p, "file-write-create") {
+		t.Errorf("directories above a hidden path:\n%s", p)
+	}
+}
+
+func TestTerminals(t *testing.T) {
+	p, err := Profile(&Options{Terminals: []string{"/dev/ttys004"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := rules(t, p)
+	deny, own, sti := -1, -1, -1
+	for i, r := range rs {
+		for _, f := range r.filters {
+			if len(f.list) < 2 {
+				continue
+			}
+			switch {
+			case r.action == "deny" && f.list[1].text == "^/dev/ttys[0-9]+$":
+				deny = i
+			case r.action == "allow" && f.list[1].text == "/dev/ttys004":
+				own = i
+			case r.action == "deny" && f.list[0].text == "ioctl-command" && f.list[1].text == "2147578994":
+				sti = i
+			}
+		}
+		if r.action == "allow" && r.ops[0] == "pseudo-tty" {
+			t.Errorf("pseudo-tty allowed without AllowPty")
+		}
+	}
+	if deny < 0 || own < deny || sti < own {
+		t.Errorf("other terminals denied at %d, own allowed at %d, TIOCSTI denied at %d: want all three, in that order:\n%s", deny, own, sti, p)
+	}
+	p, err = Profile(&Options{AllowPty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p, `(extension "com.apple.sandbox.pty")`) || !strings.Contains(p, "(allow pseudo-tty)") {
+		t.Errorf("AllowPty: no pty rules:\n%s", p)
 	}
 }
 

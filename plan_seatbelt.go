@@ -68,27 +68,20 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// ".vscode -> .." must not make the workspace read-only (as on Linux,
 	// where a target that is itself writable is protected, one above a
 	// writable path is not).
-	var builtin []string
-	for _, base := range []string{s.Cwd, s.Home} {
-		if base == "" {
-			continue
-		}
-		for _, n := range DangerousFiles {
-			builtin = append(builtin, filepath.Join(base, n))
-		}
-	}
-	for _, d := range DangerousDirs {
-		if !strings.HasPrefix(d, ".git/") {
-			builtin = append(builtin, filepath.Join(s.Cwd, d))
-		}
-	}
 	// .git/hooks and .git/config only in an existing repository: one the
 	// command creates (git init) needs them.
+	repo := false
 	if st, err := os.Stat(filepath.Join(s.Cwd, ".git")); err == nil && st.IsDir() {
-		builtin = append(builtin, filepath.Join(s.Cwd, ".git/hooks"))
-		if !f.AllowGitConfig {
-			builtin = append(builtin, filepath.Join(s.Cwd, ".git/config"))
+		repo = true
+	}
+	var builtin []string
+	for _, p := range s.dangerousPaths() {
+		if repo || !strings.HasPrefix(p, filepath.Join(s.Cwd, ".git")+"/") {
+			builtin = append(builtin, p)
 		}
+	}
+	if repo && !f.AllowGitConfig {
+		builtin = append(builtin, filepath.Join(s.Cwd, ".git/config"))
 	}
 	for _, p := range builtin {
 		p = seatbelt.Literal(p)

@@ -157,6 +157,24 @@ type lineError struct {
 func (e *lineError) Error() string { return e.msg }
 func (e *lineError) Unwrap() error { return e.err }
 
+// dangerousPaths returns DangerousFiles in the working directory and in
+// $HOME, and DangerousDirs in the working directory.
+func (s *Spec) dangerousPaths() []string {
+	var out []string
+	for _, base := range []string{s.Cwd, s.Home} {
+		if base == "" {
+			continue
+		}
+		for _, n := range DangerousFiles {
+			out = append(out, filepath.Join(base, n))
+		}
+	}
+	for _, d := range DangerousDirs {
+		out = append(out, filepath.Join(s.Cwd, d))
+	}
+	return out
+}
+
 // recursive reports whether p has a "**" the mount layer cannot express
 // (anything but a trailing "/**").
 func recursive(p string) bool {
@@ -209,17 +227,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	}
 	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
-	for _, base := range []string{s.Cwd, s.Home} {
-		if base == "" {
-			continue
-		}
-		for _, n := range DangerousFiles {
-			prot = append(prot, filepath.Join(base, n))
-		}
-	}
-	for _, d := range DangerousDirs {
-		prot = append(prot, filepath.Join(s.Cwd, d))
-	}
+	prot = append(prot, s.dangerousPaths()...)
 	if !f.AllowGitConfig {
 		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
 	}

@@ -61,7 +61,11 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		o.Readable = append(forms(systemReadPaths), forms(macSystemReadPaths)...)
 		o.Readable = append(o.Readable, forms(readable)...)
 	}
-	o.DenyWrite = append(forms(f.DenyWrite), forms(s.PolicyFiles)...)
+	o.DenyWrite = forms(f.DenyWrite)
+	// The config files are paths, not patterns.
+	for _, p := range s.PolicyFiles {
+		o.DenyWrite = append(o.DenyWrite, seatbeltForms(seatbelt.Literal(p))...)
+	}
 	// fence's own protected names: start-up files and tool configs in the
 	// working directory and $HOME. Their literal form always; the form a
 	// symlink leads to unless a writable path lies below it: a checkout's
@@ -115,6 +119,18 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		}
 	}
 	o.DenyExec = s.seatbeltDeniedPrograms(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
+	// A denied program given as a path cannot be read either (as on
+	// Linux, where it is masked): "sh ./deploy.sh" does not run it.
+	for _, e := range o.DenyExec {
+		if filepath.IsAbs(e) {
+			o.DenyRead = append(o.DenyRead, seatbelt.Literal(e))
+		}
+	}
+	// Seatbelt checks resolved paths: a file a glob matches that is a
+	// symlink is denied at its target too.
+	o.Hidden = withLinkTargets(o.Hidden)
+	o.DenyRead = withLinkTargets(o.DenyRead)
+	o.DenyWrite = withLinkTargets(o.DenyWrite)
 
 	np, err := planNetwork(&c.Network)
 	if err != nil {
@@ -204,6 +220,29 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// withLinkTargets returns ps with, for each glob, the targets of the
+// existing symlinks it matches (~/.ssh/id_ed25519 -> ~/dotfiles/...), as
+// literal paths. Matching reads one directory per glob component; "**"
+// counts as one component here, so deeper links are not found.
+func withLinkTargets(ps []string) []string {
+	out := ps
+	for _, p := range ps {
+		if _, rest := seatbelt.StaticPrefix(p); rest == "" {
+			continue // seatbeltForms resolved it whole
+		}
+		matches, _ := filepath.Glob(p)
+		for _, m := range matches {
+			if fi, err := os.Lstat(m); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				continue
+			}
+			if r, err := filepath.EvalSymlinks(m); err == nil {
+				out = append(out, seatbelt.Literal(r))
+			}
+		}
+	}
+	return out
 }
 
 // seatbeltForms returns pattern p and, if the part of p before its first

@@ -202,6 +202,7 @@ func TestSeatbeltPlanGlobCharactersInNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Cwd = cwd
+	s.PolicyFiles = []string{filepath.Join(cwd, "fence.json")}
 	c.Filesystem.AllowWrite = []string{"."}
 	c.Filesystem.DenyWrite = []string{"*.pem"}
 	o := planMac(t, s).opts
@@ -212,18 +213,25 @@ func TestSeatbeltPlanGlobCharactersInNames(t *testing.T) {
 	}
 	denied := func(path string) bool {
 		for _, line := range strings.Split(p, "\n") {
-			if !strings.HasPrefix(line, "(deny file-write* (regex #\"") {
+			rest, ok := strings.CutPrefix(line, `(deny file-write* (regex "`)
+			if !ok {
 				continue
 			}
-			re := strings.TrimPrefix(line, "(deny file-write* (regex #\"")
-			re = re[:strings.Index(re, "\")")]
-			if regexp.MustCompilePOSIX(re).MatchString(path) {
+			// The SBPL string, up to its closing quote, unescaped.
+			var re strings.Builder
+			for i := 0; rest[i] != '"'; i++ {
+				if rest[i] == '\\' {
+					i++
+				}
+				re.WriteByte(rest[i])
+			}
+			if regexp.MustCompilePOSIX(re.String()).MatchString(path) {
 				return true
 			}
 		}
 		return false
 	}
-	for _, want := range []string{cwd + "/.bashrc", cwd + "/.vscode/settings.json", cwd + "/key.pem"} {
+	for _, want := range []string{cwd + "/.bashrc", cwd + "/.vscode/settings.json", cwd + "/key.pem", cwd + "/fence.json"} {
 		if !denied(want) {
 			t.Errorf("%s is writable:\n%s", want, p)
 		}
@@ -260,6 +268,10 @@ func TestSeatbeltPlanDeniedPrograms(t *testing.T) {
 		if !slices.Contains(o.DenyExec, want) {
 			t.Errorf("%s not denied: %q", want, o.DenyExec)
 		}
+	}
+	// A path token cannot be read either: sh ./deploy.sh.
+	if !slices.Contains(o.DenyRead, filepath.Join(cwd, "deploy.sh")) {
+		t.Errorf("deploy.sh readable: %q", o.DenyRead)
 	}
 	if _, err := seatbelt.Profile(o); err != nil {
 		t.Fatal(err)
@@ -317,6 +329,34 @@ func TestSeatbeltPlanTemplates(t *testing.T) {
 	}
 }
 
+// TestSeatbeltPlanGlobSymlinks: a key a credential glob matches that is a
+// symlink (dotfile managers) is denied at its target, which is what
+// Seatbelt checks.
+func TestSeatbeltPlanGlobSymlinks(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	for _, d := range []string{".ssh", "dotfiles"} {
+		if err := os.Mkdir(filepath.Join(home, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := filepath.Join(home, "dotfiles", "ssh-key")
+	if err := os.WriteFile(key, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(key, filepath.Join(home, ".ssh", "id_ed25519")); err != nil {
+		t.Fatal(err)
+	}
+	c.Filesystem.DenyWrite = []string{"~/.ssh/*"}
+	o := planMac(t, s).opts
+	if !slices.Contains(o.Hidden, key) {
+		t.Errorf("the key's target %s is not hidden: %q", key, o.Hidden)
+	}
+	if !slices.Contains(o.DenyWrite, key) {
+		t.Errorf("the key's target %s is not write-protected: %q", key, o.DenyWrite)
+	}
+}
+
 func TestSeatbeltForms(t *testing.T) {
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
@@ -337,6 +377,8 @@ func TestSeatbeltForms(t *testing.T) {
 		root + "/ln":             {root + "/ln", root + "/real"},
 		"/":                      {"/"},
 		"/*.pem":                 {"/*.pem"},
+		// Escaped names stay escaped, in both forms.
+		root + `/ln/d/\*x\[1]/*.pem`: {root + `/ln/d/\*x\[1]/*.pem`, root + `/real/d/\*x\[1]/*.pem`},
 	} {
 		if got := seatbeltForms(in); !slices.Equal(got, want) {
 			t.Errorf("seatbeltForms(%q) = %q, want %q", in, got, want)

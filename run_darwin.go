@@ -3,10 +3,8 @@ package fence
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -99,46 +97,76 @@ func Run(s *Spec) (int, error) {
 	cmd := seatbelt.Command(profile, argv)
 	cmd.Env, cmd.Dir = env, s.Cwd
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
-	// In the terminal's foreground (fence is): the command runs in a
-	// process group of its own and takes the foreground, so that keys
-	// typed reach it. Otherwise it gets a session of its own, without a
-	// controlling terminal: it can neither be stopped by reading one nor
-	// push input into one.
 	ttyFD := int(stdio[0].Fd())
 	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-	tty := ttyErr == nil && pgrp == unix.Getpgrp()
-	if tty {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: ttyFD}
-	} else {
+	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp())
+	switch {
+	case setsid:
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	case fg:
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: ttyFD}
+	default:
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	if err := cmd.Start(); err != nil {
 		return 1, fmt.Errorf("start %s: %w", seatbelt.SandboxExec, err)
 	}
+	pid := cmd.Process.Pid
 	go func() {
 		for sig := range sigs.C {
-			_ = cmd.Process.Signal(sig)
+			_ = unix.Kill(-pid, sig)
 		}
 	}()
-	err = cmd.Wait()
+	ws, fg, err := waitJob(pid, fg, ttyFD, setsid)
+	_ = cmd.Process.Release()
 	// Whatever the command left running in its group goes with it, as
 	// on Linux (where PID 1's exit ends the sandbox), before its TMPDIR
-	// is removed.
-	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-	if tty {
-		restoreForeground(ttyFD, pgrp)
+	// is removed. (Its pid was reaped just now; a new group with that id
+	// within this instant would need the pid counter to wrap.)
+	_ = unix.Kill(-pid, unix.SIGKILL)
+	if fg {
+		restoreForeground(ttyFD, unix.Getpgrp())
 	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, nil
-	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
+	if err != nil {
+		return 1, err
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// waitJob waits for the command (leader of its own process group) to end.
+// When it stops instead (^Z, or a read from the terminal in the
+// background), fence stops itself the same way, so that the shell sees its
+// job stopped; once continued, it gives the command the terminal if fence
+// has it now (fg, bg), and continues it. fg reports whether the command
+// has the terminal at the end.
+func waitJob(pid int, fg bool, ttyFD int, noTTY bool) (ws unix.WaitStatus, _ bool, _ error) {
+	for {
+		if _, err := unix.Wait4(pid, &ws, unix.WUNTRACED, nil); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return ws, fg, fmt.Errorf("wait for the command: %w", err)
 		}
-		return ee.ExitCode(), nil
+		if !ws.Stopped() {
+			return ws, fg, nil
+		}
+		if fg {
+			restoreForeground(ttyFD, unix.Getpgrp())
+		}
+		_ = unix.Kill(unix.Getpid(), unix.SIGSTOP)
+		// Continued: in the foreground now (fg) or not (bg)?
+		if !noTTY {
+			pg, err := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
+			fg = err == nil && pg == unix.Getpgrp()
+			if fg {
+				_ = unix.IoctlSetPointerInt(ttyFD, unix.TIOCSPGRP, pid)
+			}
+		}
+		_ = unix.Kill(-pid, unix.SIGCONT)
 	}
-	return 1, fmt.Errorf("wait for the command: %w", err)
 }
 
 // terminalPath returns the device path of the terminal open as fd, or "".

@@ -17,6 +17,7 @@
 package seatbelt
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -181,18 +182,23 @@ func Profile(o *Options) (string, error) {
 	// Denials last: a later rule wins. The few allows among them are
 	// carve-outs that must win over the denial just before them.
 	b.line("; denials")
-	if err := b.paths("deny file-read* file-write*", o.Hidden); err != nil {
+	hidden, denyRead, denyWrite := dataForms(o.Hidden), dataForms(o.DenyRead), dataForms(o.DenyWrite)
+	if err := b.paths("deny file-read* file-write*", hidden); err != nil {
 		return "", err
 	}
 	if err := b.paths("allow file-read*", o.Unhidden); err != nil {
 		return "", err
 	}
-	if err := b.paths("deny file-read* file-write*", o.DenyRead); err != nil {
+	if err := b.paths("deny file-read* file-write*", denyRead); err != nil {
 		return "", err
 	}
-	if err := b.paths("deny file-write*", o.DenyWrite); err != nil {
+	if err := b.paths("deny file-write*", denyWrite); err != nil {
 		return "", err
 	}
+	// A hard link (or an APFS clone) would give a denied file a second
+	// name that no rule covers; build tools that link (cargo, pnpm) fall
+	// back to copying.
+	b.line("(deny file-link file-clone%s)", b.message())
 	// Seatbelt matches paths, so a denied path could be moved out of its
 	// rule's reach by renaming a directory above it: no directory above
 	// one can be removed or renamed. A write-protected path could also be
@@ -200,11 +206,11 @@ func Profile(o *Options) (string, error) {
 	// elsewhere (or renaming one there): the directories above those
 	// cannot be created either. (A missing directory above a hidden path
 	// holds nothing to read.)
-	pinned, err := ancestors(o.DenyWrite)
+	pinned, err := ancestors(denyWrite)
 	if err != nil {
 		return "", err
 	}
-	kept, err := ancestors(slices.Concat(o.DenyRead, o.Hidden))
+	kept, err := ancestors(slices.Concat(denyRead, hidden))
 	if err != nil {
 		return "", err
 	}
@@ -217,11 +223,11 @@ func Profile(o *Options) (string, error) {
 		if slices.Contains(pinned, a) {
 			ops = "file-write-unlink file-write-create"
 		}
-		b.line("(deny %s (regex #\"%s\")%s)", ops, re, b.message())
+		b.line("(deny %s (regex %s)%s)", ops, quote(re), b.message())
 	}
 	if o.DefaultDenyRead {
-		// The data volume's firmlink would reach every file under
-		// another name.
+		// The data volume, mounted there, holds every file under a
+		// second name; /System is readable.
 		b.line(`(deny file-read* (subpath "/System/Volumes/Data")%s)`, b.message())
 	}
 
@@ -248,6 +254,22 @@ func Profile(o *Options) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// dataVolume is where macOS mounts the data volume, whose files (/Users,
+// /private, /opt, ...) are also reachable under it.
+const dataVolume = "/System/Volumes/Data"
+
+// dataForms returns ps with each pattern also under dataVolume, so that a
+// denial cannot be walked around through the volume's second name.
+func dataForms(ps []string) []string {
+	out := slices.Clone(ps)
+	for _, p := range ps {
+		if p != "/" && !strings.HasPrefix(p, dataVolume+"/") && p != dataVolume {
+			out = append(out, dataVolume+p)
+		}
+	}
+	return out
 }
 
 // builder accumulates profile lines.
@@ -311,6 +333,8 @@ func (b *builder) network(n *Network) error {
 		// Linux: docker.sock or an ssh agent are not "domains".
 		b.line("(allow network*)")
 		b.line(`(deny network-outbound network-bind (subpath "/")%s)`, b.message())
+		// Name resolution: the host's resolver, for direct connections.
+		b.line(`(allow network-outbound (literal "/private/var/run/mDNSResponder"))`)
 	}
 	// Creating a unix socket; connecting and binding are checked apart.
 	b.line("(allow system-socket (socket-domain AF_UNIX))")
@@ -358,21 +382,14 @@ func (b *builder) network(n *Network) error {
 // only.
 func (b *builder) unix(n *Network) error {
 	if n.AllUnixSockets {
-		b.line(`(allow network-outbound network-bind (subpath "/"))`)
+		b.line(`(allow network* (subpath "/"))`)
 	}
-	for _, p := range n.UnixSockets {
+	for _, p := range append(slices.Clone(n.UnixSockets), n.SocketDirs...) {
 		f, err := filter(p, false)
 		if err != nil {
 			return err
 		}
-		b.line("(allow network-outbound %s)", f)
-	}
-	for _, p := range n.SocketDirs {
-		f, err := filter(p, false)
-		if err != nil {
-			return err
-		}
-		b.line("(allow network-outbound network-bind %s)", f)
+		b.line("(allow network* %s)", f)
 	}
 	return nil
 }
@@ -414,7 +431,7 @@ func filter(p string, fold bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "(regex #\"" + re + "\")", nil
+	return "(regex " + quote(re) + ")", nil
 }
 
 // Literal escapes p's glob characters (and backslashes), so that a pattern
@@ -507,29 +524,35 @@ func quote(s string) string {
 
 // pathRegex translates a pattern into an anchored POSIX extended regular
 // expression; with below, one that also matches everything below a match,
-// as (subpath) does. With fold, ASCII letters match either case.
-//
-// Literal characters that are special in a regular expression go in a
-// bracket expression ("[.]"), which needs no backslash: SBPL's #"..."
-// literals are raw, and a quote cannot be written in one at all. A quote,
-// a backslash or a '^' in a path is refused; a ']' outside a bracket
-// expression is an ordinary character.
+// as (subpath) does. With fold, ASCII letters match either case. The
+// profile carries it as an ordinary SBPL string (quote), so that any
+// character can be written: special ones go in a bracket expression ("[.]")
+// where that is enough, '^' and '\' are escaped with a backslash.
 func pathRegex(p string, fold, below bool) (string, error) {
 	p = strings.TrimSuffix(p, "/**")
+	for len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasSuffix(p, `\/`) {
+		p = p[:len(p)-1]
+	}
+	if p == "/" {
+		// The root: everything, or the root itself.
+		if below {
+			return "^/.*$", nil
+		}
+		return "^/$", nil
+	}
 	var b strings.Builder
 	b.WriteByte('^')
-	lit := func(c byte) error {
+	lit := func(c byte) {
 		switch {
-		case fold && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
+		case fold && letter(c):
 			b.WriteString("[" + string(c|0x20) + string(c&^0x20) + "]")
-		case c == '"' || c == '\\' || c == '^':
-			return fmt.Errorf("seatbelt pattern %q: %q cannot be matched in a profile's regular expression; rename the path or remove the entry", p, string(c))
-		case strings.IndexByte(".+(){}|$*?[", c) >= 0:
+		case c == '^' || c == '\\':
+			b.WriteString(`\` + string(c))
+		case strings.IndexByte(".+(){}|$*?[]", c) >= 0:
 			b.WriteString("[" + string(c) + "]")
 		default:
 			b.WriteByte(c)
 		}
-		return nil
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -539,9 +562,7 @@ func pathRegex(p string, fold, below bool) (string, error) {
 				return "", fmt.Errorf("seatbelt pattern %q: ends in a lone backslash", p)
 			}
 			i++
-			if err := lit(p[i]); err != nil {
-				return "", err
-			}
+			lit(p[i])
 		case c == '*' && strings.HasPrefix(p[i:], "**/"):
 			b.WriteString("(.*/)?")
 			i += 2
@@ -557,39 +578,14 @@ func pathRegex(p string, fold, below bool) (string, error) {
 			if end < 0 {
 				return "", fmt.Errorf("seatbelt pattern %q: unterminated [ class", p)
 			}
-			class := p[i+1 : i+1+end]
-			// filepath.Match's syntax, as on Linux: '^' negates.
-			neg := strings.HasPrefix(class, "^")
-			class = strings.TrimPrefix(class, "^")
-			if class == "" {
-				return "", fmt.Errorf("seatbelt pattern %q: empty [ ] class", p)
+			cls, err := class(p[i+1:i+1+end], fold)
+			if err != nil {
+				return "", fmt.Errorf("seatbelt pattern %q: %w", p, err)
 			}
-			var set strings.Builder
-			for j := 0; j < len(class); j++ {
-				c := class[j]
-				if !classChar(c) {
-					return "", fmt.Errorf("seatbelt pattern %q: only letters, digits, '.', '_' and '-' are supported in a [ ] class", p)
-				}
-				set.WriteByte(c)
-				if fold && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && !(j+2 < len(class) && class[j+1] == '-') && !(j > 0 && class[j-1] == '-') {
-					set.WriteByte(c ^ 0x20)
-				}
-			}
-			cls := moveDash(set.String())
-			if fold && strings.Contains(class, "-") {
-				// A range of letters (a-f) in either case.
-				cls = foldRanges(cls)
-			}
-			if neg {
-				b.WriteString("[^/" + cls + "]")
-			} else {
-				b.WriteString("[" + cls + "]")
-			}
+			b.WriteString(cls)
 			i += end + 1
 		default:
-			if err := lit(c); err != nil {
-				return "", err
-			}
+			lit(c)
 		}
 	}
 	if below {
@@ -599,37 +595,57 @@ func pathRegex(p string, fold, below bool) (string, error) {
 	return b.String(), nil
 }
 
-// foldRanges adds the other case of every letter range (a-f: A-F) in a
-// bracket expression's body.
-func foldRanges(cls string) string {
-	var extra strings.Builder
-	for i := 0; i+2 < len(cls); i++ {
-		lo, hi := cls[i], cls[i+2]
-		if cls[i+1] != '-' {
+// class translates the body of a glob's [ ] class, in filepath.Match's
+// syntax as on Linux: '^' first negates; items are single characters or
+// ranges lo-hi of letters, digits, '.' and '_'; a '-' that is not part of a
+// range is an error there, and here. With fold, letters and letter ranges
+// match either case.
+func class(body string, fold bool) (string, error) {
+	neg := strings.HasPrefix(body, "^")
+	body = strings.TrimPrefix(body, "^")
+	if body == "" {
+		return "", errors.New("empty [ ] class")
+	}
+	var set strings.Builder
+	for i := 0; i < len(body); i++ {
+		lo := body[i]
+		if !classChar(lo) {
+			return "", errors.New("a [ ] class takes letters, digits, '.' and '_', and ranges such as a-z")
+		}
+		if i+2 < len(body) && body[i+1] == '-' {
+			hi := body[i+2]
+			if !classChar(hi) || hi < lo {
+				return "", fmt.Errorf("bad range %c-%c in a [ ] class", lo, hi)
+			}
+			set.WriteString(string(lo) + "-" + string(hi))
+			if fold && letter(lo) && letter(hi) && (lo >= 'a') == (hi >= 'a') {
+				set.WriteString(string(lo^0x20) + "-" + string(hi^0x20))
+			}
+			i += 2
 			continue
 		}
-		if lo >= 'a' && hi <= 'z' || lo >= 'A' && hi <= 'Z' {
-			extra.WriteString(string(lo^0x20) + "-" + string(hi^0x20))
+		if i+1 < len(body) && body[i+1] == '-' {
+			return "", errors.New("a '-' in a [ ] class must be part of a range such as a-z")
+		}
+		set.WriteByte(lo)
+		if fold && letter(lo) {
+			set.WriteByte(lo ^ 0x20)
 		}
 	}
-	if strings.HasSuffix(cls, "-") {
-		return strings.TrimSuffix(cls, "-") + extra.String() + "-"
+	if neg {
+		return "[^/" + set.String() + "]", nil
 	}
-	return cls + extra.String()
+	return "[" + set.String() + "]", nil
 }
 
-// classChar reports whether c may appear in a glob's [ ] class.
+// letter reports whether c is an ASCII letter.
+func letter(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// classChar reports whether c may stand in a glob's [ ] class.
 func classChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-}
-
-// moveDash puts a '-' that is not part of a range (a-z) last in a class,
-// where it is literal.
-func moveDash(class string) string {
-	if strings.HasPrefix(class, "-") {
-		return class[1:] + "-"
-	}
-	return class
+	return letter(c) || c >= '0' && c <= '9' || c == '.' || c == '_'
 }
 
 // denyExec renders the exec denial for one program name or absolute path,
@@ -656,7 +672,7 @@ func (b *builder) denyExec(e string) error {
 		}
 		re = strings.TrimPrefix(r, "^")
 	}
-	b.line("(deny process-exec (regex #\"%s\")%s)", re, b.message())
+	b.line("(deny process-exec (regex %s)%s)", quote(re), b.message())
 	return nil
 }
 

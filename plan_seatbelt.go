@@ -118,12 +118,17 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			}
 		}
 	}
-	o.DenyExec = s.seatbeltDeniedPrograms(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
+	tokens := config.RuntimeDenyTokens(c)
+	o.DenyExec = s.seatbeltDeniedPrograms(tokens, getenv(env, "PATH"))
 	// A denied program given as a path cannot be read either (as on
 	// Linux, where it is masked): "sh ./deploy.sh" does not run it.
-	for _, e := range o.DenyExec {
-		if filepath.IsAbs(e) {
-			o.DenyRead = append(o.DenyRead, seatbelt.Literal(e))
+	for _, t := range tokens {
+		if strings.Contains(t, "/") {
+			p := t
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(s.Cwd, p)
+			}
+			o.DenyRead = append(o.DenyRead, seatbeltForms(seatbelt.Literal(filepath.Clean(p)))...)
 		}
 	}
 	// Seatbelt checks resolved paths: a file a glob matches that is a
@@ -176,7 +181,14 @@ func (s *Spec) seatbeltPattern(p string) string {
 		if s.Home == "" {
 			return ""
 		}
+		if !config.HasGlob(p) {
+			return seatbelt.Literal(filepath.Join(s.Home, p[1:]))
+		}
 		return filepath.Join(seatbelt.Literal(s.Home), p[1:])
+	case !config.HasGlob(p):
+		// A path without globs is a path, backslashes and all, as on
+		// Linux.
+		return seatbelt.Literal(config.ExpandPath(p, s.Home, s.Cwd))
 	case filepath.IsAbs(p):
 		return filepath.Clean(p)
 	}
@@ -222,23 +234,34 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
 	return slices.Compact(out)
 }
 
-// withLinkTargets returns ps with, for each glob, the targets of the
-// existing symlinks it matches (~/.ssh/id_ed25519 -> ~/dotfiles/...), as
-// literal paths. Matching reads one directory per glob component; "**"
-// counts as one component here, so deeper links are not found.
+// withLinkTargets returns ps with, for each glob, what its existing
+// matches resolve to wherever that differs, with the rest of the pattern
+// re-attached: ~/.ssh/id_ed25519 -> ~/dotfiles/..., or, for
+// ~/projects/*/.env, ~/projects/foo -> ~/code/foo gives ~/code/foo/.env,
+// also before that file exists. Each directory level of the pattern from
+// its first glob on is matched (one directory read per level and match);
+// a "**" counts as one level here, so a symlink deeper under one is not
+// followed (the pattern itself still covers every depth).
 func withLinkTargets(ps []string) []string {
 	out := ps
 	for _, p := range ps {
-		if _, rest := seatbelt.StaticPrefix(p); rest == "" {
+		dir, rest := seatbelt.StaticPrefix(p)
+		if rest == "" {
 			continue // seatbeltForms resolved it whole
 		}
-		matches, _ := filepath.Glob(p)
-		for _, m := range matches {
-			if fi, err := os.Lstat(m); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-				continue
+		// rest is "/c1/c2/...": match c1, then c1/c2, ... against dir.
+		parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
+		for k := range parts {
+			prefix := filepath.Join(seatbelt.Literal(dir), strings.Join(parts[:k+1], "/"))
+			tail := ""
+			if k+1 < len(parts) {
+				tail = "/" + strings.Join(parts[k+1:], "/")
 			}
-			if r, err := filepath.EvalSymlinks(m); err == nil {
-				out = append(out, seatbelt.Literal(r))
+			matches, _ := filepath.Glob(prefix)
+			for _, m := range matches {
+				if r, err := filepath.EvalSymlinks(m); err == nil && r != m {
+					out = append(out, seatbelt.Literal(r)+tail)
+				}
 			}
 		}
 	}

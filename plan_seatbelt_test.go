@@ -269,9 +269,10 @@ func TestSeatbeltPlanDeniedPrograms(t *testing.T) {
 			t.Errorf("%s not denied: %q", want, o.DenyExec)
 		}
 	}
-	// A path token cannot be read either: sh ./deploy.sh.
-	if !slices.Contains(o.DenyRead, filepath.Join(cwd, "deploy.sh")) {
-		t.Errorf("deploy.sh readable: %q", o.DenyRead)
+	// A path token cannot be read either: sh ./deploy.sh. A name's
+	// target can: python3.13 is still a file other programs read.
+	if !slices.Contains(o.DenyRead, filepath.Join(cwd, "deploy.sh")) || slices.Contains(o.DenyRead, filepath.Join(cellar, "python3.13")) {
+		t.Errorf("denyRead %q: want deploy.sh and not python3.13", o.DenyRead)
 	}
 	if _, err := seatbelt.Profile(o); err != nil {
 		t.Fatal(err)
@@ -354,6 +355,68 @@ func TestSeatbeltPlanGlobSymlinks(t *testing.T) {
 	}
 	if !slices.Contains(o.DenyWrite, key) {
 		t.Errorf("the key's target %s is not write-protected: %q", key, o.DenyWrite)
+	}
+}
+
+// TestSeatbeltPlanGlobThroughDirectoryLinks: a glob whose match lies in a
+// symlinked directory (~/projects/foo -> ~/code/foo) is denied where it
+// resolves, which is what Seatbelt checks; Linux masks the resolved path.
+func TestSeatbeltPlanGlobThroughDirectoryLinks(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	code := filepath.Join(home, "code", "foo")
+	if err := os.MkdirAll(code, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, "projects"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(code, filepath.Join(home, "projects", "foo")); err != nil {
+		t.Fatal(err)
+	}
+	c.Filesystem.DenyRead = []string{"~/projects/*/.env"}
+	c.Filesystem.DenyWrite = []string{"~/projects/*"}
+	o := planMac(t, s).opts
+	if !slices.Contains(o.DenyRead, code+"/.env") || !slices.Contains(o.DenyWrite, code) {
+		t.Errorf("denyRead %q, denyWrite %q: want %s/.env and %s", o.DenyRead, o.DenyWrite, code, code)
+	}
+}
+
+// TestSeatbeltPlanLiteralPaths: a home with glob characters, and a config
+// path without globs but with a backslash, are taken literally.
+func TestSeatbeltPlanLiteralPaths(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	s.Home = filepath.Join(home, "u[1]")
+	c.Filesystem.DenyRead = []string{`/srv/a\b`}
+	o := planMac(t, s).opts
+	p, err := seatbelt.Profile(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readDenied := func(path string) bool {
+		for _, line := range strings.Split(p, "\n") {
+			rest, ok := strings.CutPrefix(line, `(deny file-read* file-write* (regex "`)
+			if !ok {
+				continue
+			}
+			var re strings.Builder
+			for i := 0; rest[i] != '"'; i++ {
+				if rest[i] == '\\' {
+					i++
+				}
+				re.WriteByte(rest[i])
+			}
+			if regexp.MustCompilePOSIX(re.String()).MatchString(path) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []string{s.Home + "/.ssh/id_rsa", s.Home + "/.aws/credentials", `/srv/a\b`} {
+		if !readDenied(want) {
+			t.Errorf("%s is readable", want)
+		}
 	}
 }
 

@@ -27,7 +27,9 @@ func Run(s *Spec) (int, error) {
 	if _, err := os.Stat(seatbelt.SandboxExec); err != nil {
 		return 1, fmt.Errorf("find %s: %w (fence needs macOS's sandbox-exec)", seatbelt.SandboxExec, err)
 	}
-	sigs := sigfwd.Notify(caught())
+	// Besides the forwarded signals: job control (SIGTSTP, SIGCONT) and
+	// window size changes, for a command in a group of its own.
+	sigs := sigfwd.Notify(append(caught(), syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGWINCH))
 	defer sigs.Stop()
 	mp, err := s.planSeatbelt()
 	if err != nil {
@@ -79,12 +81,21 @@ func Run(s *Spec) (int, error) {
 			stdio[i] = f
 		}
 	}
+	ttyFD := int(stdio[0].Fd())
+	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
+	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp())
 	// The terminals the command inherits are the only ones it may use
 	// (the profile denies every other /dev/ttys*: reading another one
-	// would read what the user types there).
+	// would read what the user types there). It may read its input's,
+	// where job control stops it unless it is in the foreground; with a
+	// session of its own nothing would, so it only writes to those of
+	// its output.
+	if t := terminalPath(ttyFD); t != "" && !setsid {
+		mp.opts.Terminals = append(mp.opts.Terminals, t)
+	}
 	for _, f := range stdio {
-		if t := terminalPath(int(f.Fd())); t != "" && !slices.Contains(mp.opts.Terminals, t) {
-			mp.opts.Terminals = append(mp.opts.Terminals, t)
+		if t := terminalPath(int(f.Fd())); t != "" && !slices.Contains(mp.opts.Terminals, t) && !slices.Contains(mp.opts.OutputTerminals, t) {
+			mp.opts.OutputTerminals = append(mp.opts.OutputTerminals, t)
 		}
 	}
 	profile, err := seatbelt.Profile(mp.opts)
@@ -97,9 +108,6 @@ func Run(s *Spec) (int, error) {
 	cmd := seatbelt.Command(profile, argv)
 	cmd.Env, cmd.Dir = env, s.Cwd
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
-	ttyFD := int(stdio[0].Fd())
-	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp())
 	switch {
 	case setsid:
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -112,12 +120,13 @@ func Run(s *Spec) (int, error) {
 		return 1, fmt.Errorf("start %s: %w", seatbelt.SandboxExec, err)
 	}
 	pid := cmd.Process.Pid
+	j := &job{pid: pid, ttyFD: ttyFD, noTTY: setsid, stopSelf: func() { _ = unix.Kill(unix.Getpid(), unix.SIGSTOP) }}
 	go func() {
 		for sig := range sigs.C {
-			_ = unix.Kill(-pid, sig)
+			j.signal(sig)
 		}
 	}()
-	ws, fg, err := waitJob(pid, fg, ttyFD, setsid)
+	ws, fg, err := j.wait()
 	_ = cmd.Process.Release()
 	// Whatever the command left running in its group goes with it, as
 	// on Linux (where PID 1's exit ends the sandbox), before its TMPDIR
@@ -134,39 +143,6 @@ func Run(s *Spec) (int, error) {
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
-}
-
-// waitJob waits for the command (leader of its own process group) to end.
-// When it stops instead (^Z, or a read from the terminal in the
-// background), fence stops itself the same way, so that the shell sees its
-// job stopped; once continued, it gives the command the terminal if fence
-// has it now (fg, bg), and continues it. fg reports whether the command
-// has the terminal at the end.
-func waitJob(pid int, fg bool, ttyFD int, noTTY bool) (ws unix.WaitStatus, _ bool, _ error) {
-	for {
-		if _, err := unix.Wait4(pid, &ws, unix.WUNTRACED, nil); err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			return ws, fg, fmt.Errorf("wait for the command: %w", err)
-		}
-		if !ws.Stopped() {
-			return ws, fg, nil
-		}
-		if fg {
-			restoreForeground(ttyFD, unix.Getpgrp())
-		}
-		_ = unix.Kill(unix.Getpid(), unix.SIGSTOP)
-		// Continued: in the foreground now (fg) or not (bg)?
-		if !noTTY {
-			pg, err := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-			fg = err == nil && pg == unix.Getpgrp()
-			if fg {
-				_ = unix.IoctlSetPointerInt(ttyFD, unix.TIOCSPGRP, pid)
-			}
-		}
-		_ = unix.Kill(-pid, unix.SIGCONT)
-	}
 }
 
 // terminalPath returns the device path of the terminal open as fd, or "".

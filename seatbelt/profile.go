@@ -56,9 +56,14 @@ type Options struct {
 	// any directory, and absolute program paths that may not be executed.
 	DenyExec []string
 
-	// Terminals are the run's own terminal devices (/dev/ttysNNN): the
-	// command may use them, and no other terminal it did not open itself.
-	Terminals []string
+	// Terminals are the run's own terminal devices (/dev/ttysNNN) that the
+	// command may read, write and control: its standard input's, when it
+	// is in that terminal's job control. OutputTerminals it may only
+	// write and control (isatty, the window size): those of its output
+	// when it has a session of its own, where nothing would stop it from
+	// reading what the user types. No other terminal it did not open
+	// itself.
+	Terminals, OutputTerminals []string
 
 	// Network is what the command may reach.
 	Network Network
@@ -195,6 +200,11 @@ func Profile(o *Options) (string, error) {
 	if err := b.paths("deny file-write*", denyWrite); err != nil {
 		return "", err
 	}
+	// Sockets under a hidden path (gpg-agent's in ~/.gnupg) stay out of
+	// reach whatever unix socket allow is above.
+	if err := b.paths("deny network-outbound network-bind", slices.Concat(hidden, denyRead)); err != nil {
+		return "", err
+	}
 	// A hard link (or an APFS clone) would give a denied file a second
 	// name that no rule covers; build tools that link (cargo, pnpm) fall
 	// back to copying.
@@ -233,11 +243,15 @@ func Profile(o *Options) (string, error) {
 
 	// Terminals: only the run's own, and those it opens itself.
 	b.line(`(deny file-read* file-write* file-ioctl (regex #"^/dev/ttys[0-9]+$")%s)`, b.message())
-	for _, t := range o.Terminals {
+	for _, t := range slices.Concat(o.Terminals, o.OutputTerminals) {
 		if !strings.HasPrefix(t, "/dev/") || strings.ContainsAny(t, "\"\\") || hasControl(t) {
 			return "", fmt.Errorf("seatbelt terminal %q: want a device path", t)
 		}
-		b.line("(allow file-read* file-write* file-ioctl (literal %s))", quote(t))
+		ops := "file-read* file-write* file-ioctl"
+		if !slices.Contains(o.Terminals, t) {
+			ops = "file-read-metadata file-write-data file-ioctl"
+		}
+		b.line("(allow %s (literal %s))", ops, quote(t))
 	}
 	if o.AllowPty {
 		b.line("(allow pseudo-tty)")
@@ -251,6 +265,11 @@ func Profile(o *Options) (string, error) {
 	for _, e := range o.DenyExec {
 		if err := b.denyExec(e); err != nil {
 			return "", err
+		}
+		if strings.HasPrefix(e, "/") && !strings.HasPrefix(e, dataVolume+"/") {
+			if err := b.denyExec(dataVolume + e); err != nil {
+				return "", err
+			}
 		}
 	}
 	return b.String(), nil
@@ -526,8 +545,10 @@ func quote(s string) string {
 // expression; with below, one that also matches everything below a match,
 // as (subpath) does. With fold, ASCII letters match either case. The
 // profile carries it as an ordinary SBPL string (quote), so that any
-// character can be written: special ones go in a bracket expression ("[.]")
-// where that is enough, '^' and '\' are escaped with a backslash.
+// character can be written; the special ones (. + ( ) { } | $ * ? [ ] ^ \)
+// are escaped with a backslash, as other generators that ship do, rather
+// than put in bracket expressions, whose edge cases ("[]]") engines read
+// differently. No other backslash sequence (\w, \<, \b) is ever emitted.
 func pathRegex(p string, fold, below bool) (string, error) {
 	p = strings.TrimSuffix(p, "/**")
 	for len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasSuffix(p, `\/`) {
@@ -546,10 +567,8 @@ func pathRegex(p string, fold, below bool) (string, error) {
 		switch {
 		case fold && letter(c):
 			b.WriteString("[" + string(c|0x20) + string(c&^0x20) + "]")
-		case c == '^' || c == '\\':
+		case strings.IndexByte(`.+(){}|$*?[]^\`, c) >= 0:
 			b.WriteString(`\` + string(c))
-		case strings.IndexByte(".+(){}|$*?[]", c) >= 0:
-			b.WriteString("[" + string(c) + "]")
 		default:
 			b.WriteByte(c)
 		}
@@ -614,12 +633,18 @@ func class(body string, fold bool) (string, error) {
 		}
 		if i+2 < len(body) && body[i+1] == '-' {
 			hi := body[i+2]
-			if !classChar(hi) || hi < lo {
-				return "", fmt.Errorf("bad range %c-%c in a [ ] class", lo, hi)
+			if !classChar(hi) || hi < lo || lo <= '/' && '/' <= hi {
+				return "", fmt.Errorf("bad range %c-%c in a [ ] class (a range may not span '/')", lo, hi)
 			}
 			set.WriteString(string(lo) + "-" + string(hi))
-			if fold && letter(lo) && letter(hi) && (lo >= 'a') == (hi >= 'a') {
-				set.WriteString(string(lo^0x20) + "-" + string(hi^0x20))
+			if fold {
+				// The letters of the range, in the other case.
+				for _, r := range [][2]byte{{'a', 'z'}, {'A', 'Z'}} {
+					l, h := max(lo, r[0]), min(hi, r[1])
+					if l <= h {
+						set.WriteString(string(l^0x20) + "-" + string(h^0x20))
+					}
+				}
 			}
 			i += 2
 			continue

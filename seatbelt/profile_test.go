@@ -144,8 +144,9 @@ func sample() *Options {
 			LocalOutboundPorts: []int{5432}, UnixSockets: []string{"/private/var/run/docker.sock"},
 			SocketDirs: []string{"/private/var/folders/xy/T/fence-1"},
 		},
-		Terminals: []string{"/dev/ttys004"},
-		AllowPty:  true,
+		Terminals:       []string{"/dev/ttys004"},
+		OutputTerminals: []string{"/dev/ttys006"},
+		AllowPty:        true,
 	}
 }
 
@@ -204,7 +205,7 @@ func TestDenialsComeLast(t *testing.T) {
 		return false
 	}
 	carveOut := func(r rule) bool {
-		return matches(r, "/Users/u/.ssh/id_ed25519.pub") || r.ops[0] == "pseudo-tty" || strings.Contains(fmt.Sprint(r.filters), "/dev/ttys004") ||
+		return matches(r, "/Users/u/.ssh/id_ed25519.pub") || r.ops[0] == "pseudo-tty" || strings.Contains(fmt.Sprint(r.filters), "/dev/ttys004") || strings.Contains(fmt.Sprint(r.filters), "/dev/ttys006") ||
 			strings.Contains(fmt.Sprint(r.filters), "/dev/ptmx") || strings.Contains(fmt.Sprint(r.filters), "com.apple.sandbox.pty")
 	}
 	for i, r := range rs {
@@ -293,6 +294,8 @@ func TestRefusesWhatItCannotExpress(t *testing.T) {
 		{DenyWrite: []string{"/p/[-a]x"}},
 		{DenyWrite: []string{"/p/[a-]x"}},
 		{DenyWrite: []string{"/p/[z-a]x"}},
+		// A range across '/' would match into subdirectories.
+		{DenyWrite: []string{"/p/x[.-0]y"}},
 		{DenyExec: []string{"./deploy.sh"}},
 		{Terminals: []string{"/dev/ttys001\")"}},
 		{DenyWrite: []string{"/a/[a/b"}},
@@ -338,6 +341,9 @@ func TestPathRegex(t *testing.T) {
 		{glob: "/p/[a-c]x", fold: true, match: []string{"/p/bx", "/p/BX"}, nomatch: []string{"/p/dx", "/p/-x"}},
 		{glob: "/p/[^ab]x", match: []string{"/p/cx"}, nomatch: []string{"/p/ax", "/p//x"}},
 		{glob: "/p/[a-c_]x", match: []string{"/p/_x", "/p/ax"}, nomatch: []string{"/p/-x", "/p/dx"}},
+		// Folded ranges that mix letters and other characters.
+		{glob: "/p/[0-F]x", fold: true, match: []string{"/p/5x", "/p/Cx", "/p/cx"}, nomatch: []string{"/p/gx", "/p/Gx"}},
+		{glob: "/p/[Z-a]x", fold: true, match: []string{"/p/Zx", "/p/zx", "/p/ax", "/p/Ax", "/p/_x"}, nomatch: []string{"/p/bx", "/p/Yx"}},
 		// The root, and trailing slashes: "/" is everything.
 		{glob: "/", match: []string{"/", "/etc/passwd"}},
 		{glob: "/", fold: true, match: []string{"/", "/etc/passwd"}},
@@ -542,8 +548,51 @@ func TestAncestorsArePinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(p, `(deny file-write-unlink (regex "^/[uU][sS][eE][rR][sS]/[uU]/[.][cC][aA][rR][gG][oO]$"))`) || strings.Contains(p, "file-write-create") {
+	if !strings.Contains(p, `(deny file-write-unlink (regex "^/[uU][sS][eE][rR][sS]/[uU]/\\.[cC][aA][rR][gG][oO]$"))`) || strings.Contains(p, "file-write-create") {
 		t.Errorf("directories above a hidden path:\n%s", p)
+	}
+}
+
+// TestHiddenSocketsStayClosed: allowAllUnixSockets (or a listed
+// directory above) does not open a socket under a hidden path, such as
+// gpg-agent's in ~/.gnupg; the denial comes after the allow.
+func TestHiddenSocketsStayClosed(t *testing.T) {
+	p, err := Profile(&Options{Hidden: []string{"/Users/u/.gnupg"}, Network: Network{AllUnixSockets: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, deny := -1, -1
+	for i, r := range rules(t, p) {
+		switch {
+		case r.action == "allow" && r.ops[0] == "network*":
+			allow = i
+		case r.action == "deny" && r.ops[0] == "network-outbound" && len(r.filters) > 0 && r.filters[0].list[0].text == "regex" &&
+			regexp.MustCompilePOSIX(r.filters[0].list[1].text).MatchString("/Users/u/.gnupg/S.gpg-agent"):
+			deny = i
+		}
+	}
+	if allow < 0 || deny < allow {
+		t.Errorf("unix allow at %d, denial of ~/.gnupg's sockets at %d:\n%s", allow, deny, p)
+	}
+}
+
+// TestDenyExecDataVolume: a program denied by path is also denied under
+// the data volume's name for it.
+func TestDenyExecDataVolume(t *testing.T) {
+	p, err := Profile(&Options{DenyExec: []string{"/usr/local/bin/x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []*regexp.Regexp
+	for _, r := range rules(t, p) {
+		if r.action == "deny" && r.ops[0] == "process-exec" {
+			res = append(res, regexp.MustCompilePOSIX(r.filters[0].list[1].text))
+		}
+	}
+	for _, path := range []string{"/usr/local/bin/x", "/System/Volumes/Data/usr/local/bin/x"} {
+		if !slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(path) }) {
+			t.Errorf("%s may be executed:\n%s", path, p)
+		}
 	}
 }
 
@@ -574,6 +623,14 @@ func TestTerminals(t *testing.T) {
 	}
 	if deny < 0 || own < deny || sti < own {
 		t.Errorf("other terminals denied at %d, own allowed at %d, TIOCSTI denied at %d: want all three, in that order:\n%s", deny, own, sti, p)
+	}
+	// A terminal of the output only: written and controlled, not read.
+	p, err = Profile(&Options{OutputTerminals: []string{"/dev/ttys005"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p, `(allow file-read-metadata file-write-data file-ioctl (literal "/dev/ttys005"))`) || strings.Contains(p, `(allow file-read* file-write* file-ioctl (literal "/dev/ttys005"))`) {
+		t.Errorf("output terminal:\n%s", p)
 	}
 	p, err = Profile(&Options{AllowPty: true})
 	if err != nil {

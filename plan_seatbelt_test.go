@@ -211,26 +211,7 @@ func TestSeatbeltPlanGlobCharactersInNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	denied := func(path string) bool {
-		for _, line := range strings.Split(p, "\n") {
-			rest, ok := strings.CutPrefix(line, `(deny file-write* (regex "`)
-			if !ok {
-				continue
-			}
-			// The SBPL string, up to its closing quote, unescaped.
-			var re strings.Builder
-			for i := 0; rest[i] != '"'; i++ {
-				if rest[i] == '\\' {
-					i++
-				}
-				re.WriteByte(rest[i])
-			}
-			if regexp.MustCompilePOSIX(re.String()).MatchString(path) {
-				return true
-			}
-		}
-		return false
-	}
+	denied := func(path string) bool { return deniedBy(p, "deny file-write*", path) }
 	for _, want := range []string{cwd + "/.bashrc", cwd + "/.vscode/settings.json", cwd + "/key.pem", cwd + "/fence.json"} {
 		if !denied(want) {
 			t.Errorf("%s is writable:\n%s", want, p)
@@ -394,25 +375,7 @@ func TestSeatbeltPlanLiteralPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readDenied := func(path string) bool {
-		for _, line := range strings.Split(p, "\n") {
-			rest, ok := strings.CutPrefix(line, `(deny file-read* file-write* (regex "`)
-			if !ok {
-				continue
-			}
-			var re strings.Builder
-			for i := 0; rest[i] != '"'; i++ {
-				if rest[i] == '\\' {
-					i++
-				}
-				re.WriteByte(rest[i])
-			}
-			if regexp.MustCompilePOSIX(re.String()).MatchString(path) {
-				return true
-			}
-		}
-		return false
-	}
+	readDenied := func(path string) bool { return deniedBy(p, "deny file-read* file-write*", path) }
 	for _, want := range []string{s.Home + "/.ssh/id_rsa", s.Home + "/.aws/credentials", `/srv/a\b`} {
 		if !readDenied(want) {
 			t.Errorf("%s is readable", want)
@@ -447,4 +410,26 @@ func TestSeatbeltForms(t *testing.T) {
 			t.Errorf("seatbeltForms(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// deniedBy reports whether a rule "(RULE (regex "..."))" of profile p
+// matches path: the regex read back from its SBPL string.
+func deniedBy(p, rule, path string) bool {
+	for _, line := range strings.Split(p, "\n") {
+		rest, ok := strings.CutPrefix(line, "("+rule+` (regex "`)
+		if !ok {
+			continue
+		}
+		var re strings.Builder
+		for i := 0; rest[i] != '"'; i++ {
+			if rest[i] == '\\' {
+				i++
+			}
+			re.WriteByte(rest[i])
+		}
+		if regexp.MustCompilePOSIX(re.String()).MatchString(path) {
+			return true
+		}
+	}
+	return false
 }

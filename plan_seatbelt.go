@@ -1,10 +1,14 @@
 package fence
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/seatbelt"
@@ -118,24 +122,18 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			}
 		}
 	}
-	tokens := config.RuntimeDenyTokens(c)
-	o.DenyExec = s.seatbeltDeniedPrograms(tokens, getenv(env, "PATH"))
-	// A denied program given as a path cannot be read either (as on
-	// Linux, where it is masked): "sh ./deploy.sh" does not run it.
-	for _, t := range tokens {
-		if strings.Contains(t, "/") {
-			p := t
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(s.Cwd, p)
-			}
-			o.DenyRead = append(o.DenyRead, seatbeltForms(seatbelt.Literal(filepath.Clean(p)))...)
+	exec, unreadable := s.seatbeltDeniedPrograms(config.RuntimeDenyTokens(c), getenv(env, "PATH"))
+	o.DenyExec = exec
+	for _, p := range unreadable {
+		o.DenyRead = append(o.DenyRead, seatbeltForms(seatbelt.Literal(p))...)
+	}
+	// Seatbelt checks resolved paths: what a glob matches through a
+	// symlink is denied where it resolves too.
+	for _, l := range []*[]string{&o.Hidden, &o.DenyRead, &o.DenyWrite} {
+		if *l, err = withLinkTargets(*l); err != nil {
+			return nil, err
 		}
 	}
-	// Seatbelt checks resolved paths: a file a glob matches that is a
-	// symlink is denied at its target too.
-	o.Hidden = withLinkTargets(o.Hidden)
-	o.DenyRead = withLinkTargets(o.DenyRead)
-	o.DenyWrite = withLinkTargets(o.DenyWrite)
 
 	np, err := planNetwork(&c.Network)
 	if err != nil {
@@ -200,9 +198,11 @@ func (s *Spec) seatbeltPattern(p string) string {
 // resolves to through symlinks in the PATH directories, since Seatbelt
 // checks the executable's resolved path (Homebrew's python3 is
 // .../python3.13). A token that is a path is taken as one, relative to the
-// working directory.
-func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
-	var out []string
+// working directory. unreadable are the files that must not be read
+// either, as Linux masks them: path tokens, and the regular files a name
+// finds in PATH (so that neither "sh $(command -v deploy)" nor a copy runs
+// them); a symlink's target stays readable, other programs share it.
+func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) (out, unreadable []string) {
 	dirs := append(filepath.SplitList(path), macBinDirs...)
 	for _, t := range tokens {
 		if strings.Contains(t, "/") {
@@ -211,6 +211,7 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
 				p = filepath.Join(s.Cwd, p)
 			}
 			out = append(out, filepath.Clean(p))
+			unreadable = append(unreadable, filepath.Clean(p))
 			if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
 				out = append(out, r)
 			}
@@ -222,16 +223,21 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
 				d = filepath.Join(s.Cwd, d)
 			}
 			p := filepath.Join(d, t)
-			if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-				continue
-			}
-			if r, err := filepath.EvalSymlinks(p); err == nil && filepath.Base(r) != t {
-				out = append(out, r)
+			fi, err := os.Lstat(p)
+			switch {
+			case err != nil:
+			case fi.Mode().IsRegular():
+				unreadable = append(unreadable, p)
+			case fi.Mode()&os.ModeSymlink != 0:
+				if r, err := filepath.EvalSymlinks(p); err == nil && filepath.Base(r) != t {
+					out = append(out, r)
+				}
 			}
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	slices.Sort(unreadable)
+	return slices.Compact(out), slices.Compact(unreadable)
 }
 
 // withLinkTargets returns ps with, for each glob, what its existing
@@ -239,33 +245,72 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) []string {
 // re-attached: ~/.ssh/id_ed25519 -> ~/dotfiles/..., or, for
 // ~/projects/*/.env, ~/projects/foo -> ~/code/foo gives ~/code/foo/.env,
 // also before that file exists. Each directory level of the pattern from
-// its first glob on is matched (one directory read per level and match);
-// a "**" counts as one level here, so a symlink deeper under one is not
-// followed (the pattern itself still covers every depth).
-func withLinkTargets(ps []string) []string {
+// its first glob on is listed; a "**" counts as one level here, so a
+// symlink deeper under one is not followed (the pattern itself still
+// covers every depth). A directory that can be searched but not listed is
+// an error, as on Linux: the command could name a link in it that leads
+// anywhere. One that cannot be searched (mode bits, or macOS's privacy
+// protection, which holds for the command as much as for fence) is
+// skipped: nothing in it is reachable.
+func withLinkTargets(ps []string) ([]string, error) {
 	out := ps
 	for _, p := range ps {
 		dir, rest := seatbelt.StaticPrefix(p)
 		if rest == "" {
 			continue // seatbeltForms resolved it whole
 		}
-		// rest is "/c1/c2/...": match c1, then c1/c2, ... against dir.
 		parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
-		for k := range parts {
-			prefix := filepath.Join(seatbelt.Literal(dir), strings.Join(parts[:k+1], "/"))
+		level := []string{dir}
+		for k, part := range parts {
 			tail := ""
 			if k+1 < len(parts) {
 				tail = "/" + strings.Join(parts[k+1:], "/")
 			}
-			matches, _ := filepath.Glob(prefix)
-			for _, m := range matches {
-				if r, err := filepath.EvalSymlinks(m); err == nil && r != m {
-					out = append(out, seatbelt.Literal(r)+tail)
+			var next []string
+			for _, d := range level {
+				names, err := listLinkDir(d)
+				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) && searchable(d) != nil {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("filesystem: list %s to see what %q matches: %w; fix its permissions (chmod u+rx) or remove the entry", d, p, err)
+				}
+				for _, n := range names {
+					if ok, _ := filepath.Match(part, n); !ok {
+						continue
+					}
+					m := filepath.Join(d, n)
+					next = append(next, m)
+					if r, err := filepath.EvalSymlinks(m); err == nil && r != m {
+						out = append(out, seatbelt.Literal(r)+tail)
+					}
 				}
 			}
+			level = next
 		}
 	}
-	return out
+	return out, nil
+}
+
+// listLinkDir lists a directory for withLinkTargets; tests replace it.
+var listLinkDir = listDir
+
+// listDir returns the names in dir; nothing if dir does not exist or is
+// not a directory.
+func listDir(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err == nil {
+		var names []string
+		names, err = f.Readdirnames(-1)
+		f.Close()
+		if err == nil {
+			return names, nil
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	return nil, err
 }
 
 // seatbeltForms returns pattern p and, if the part of p before its first

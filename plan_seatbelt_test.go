@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nsfence/fence/config"
@@ -239,11 +240,16 @@ func TestSeatbeltPlanDeniedPrograms(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cellar, "python3.13"), nil, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A denied program that is a regular file in PATH: Linux masks it,
+	// so it can be neither copied nor run through an interpreter.
+	if err := os.WriteFile(filepath.Join(bin, "terraform"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink("../cellar/python3.13", filepath.Join(bin, "python3")); err != nil {
 		t.Fatal(err)
 	}
 	s.Env = []string{"PATH=" + bin + ":/usr/bin"}
-	c.Command.Deny = []string{"python3", "./deploy.sh"}
+	c.Command.Deny = []string{"python3", "./deploy.sh", "terraform"}
 	o := planMac(t, s).opts
 	for _, want := range []string{"python3", filepath.Join(cellar, "python3.13"), filepath.Join(cwd, "deploy.sh")} {
 		if !slices.Contains(o.DenyExec, want) {
@@ -252,8 +258,9 @@ func TestSeatbeltPlanDeniedPrograms(t *testing.T) {
 	}
 	// A path token cannot be read either: sh ./deploy.sh. A name's
 	// target can: python3.13 is still a file other programs read.
-	if !slices.Contains(o.DenyRead, filepath.Join(cwd, "deploy.sh")) || slices.Contains(o.DenyRead, filepath.Join(cellar, "python3.13")) {
-		t.Errorf("denyRead %q: want deploy.sh and not python3.13", o.DenyRead)
+	if !slices.Contains(o.DenyRead, filepath.Join(cwd, "deploy.sh")) || !slices.Contains(o.DenyRead, filepath.Join(bin, "terraform")) ||
+		slices.Contains(o.DenyRead, filepath.Join(cellar, "python3.13")) {
+		t.Errorf("denyRead %q: want deploy.sh and terraform, not python3.13", o.DenyRead)
 	}
 	if _, err := seatbelt.Profile(o); err != nil {
 		t.Fatal(err)
@@ -360,6 +367,70 @@ func TestSeatbeltPlanGlobThroughDirectoryLinks(t *testing.T) {
 	o := planMac(t, s).opts
 	if !slices.Contains(o.DenyRead, code+"/.env") || !slices.Contains(o.DenyWrite, code) {
 		t.Errorf("denyRead %q, denyWrite %q: want %s/.env and %s", o.DenyRead, o.DenyWrite, code, code)
+	}
+}
+
+// TestSeatbeltPlanLinkScanFailsClosed: a directory a glob must look into
+// that can be searched but not listed stops the plan (a link in it could
+// lead anywhere, and the command could name it); one that cannot be
+// searched, or that macOS's privacy protection closes (EPERM), holds
+// nothing reachable and is skipped.
+func TestSeatbeltPlanLinkScanFailsClosed(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	locked := filepath.Join(home, "locked")
+	if err := os.Mkdir(locked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.Filesystem.DenyRead = []string{"~/locked/*.key"}
+	defer func(l func(string) ([]string, error), sr func(string) error) { listLinkDir, searchable = l, sr }(listLinkDir, searchable)
+	fail := syscall.EACCES
+	listLinkDir = func(d string) ([]string, error) {
+		if d == locked {
+			return nil, &os.PathError{Op: "open", Path: d, Err: fail}
+		}
+		return listDir(d)
+	}
+	if _, err := s.planSeatbelt(); err == nil || !strings.Contains(err.Error(), locked) {
+		t.Errorf("searchable, unlistable %s: err %v, want an error naming it", locked, err)
+	}
+	searchable = func(string) error { return syscall.EACCES }
+	if _, err := s.planSeatbelt(); err != nil {
+		t.Errorf("unsearchable %s: %v, want it skipped", locked, err)
+	}
+	searchable = func(string) error { return nil }
+	fail = syscall.EPERM
+	if _, err := s.planSeatbelt(); err != nil {
+		t.Errorf("%s closed by privacy protection: %v, want it skipped", locked, err)
+	}
+}
+
+// TestSeatbeltPlanLinkTargetsLiteral: link targets and the directories
+// they are found in keep glob characters in their names literal.
+func TestSeatbeltPlanLinkTargetsLiteral(t *testing.T) {
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	s.Home = filepath.Join(home, "h[1]")
+	target := filepath.Join(home, "vault*", "k")
+	for _, d := range []string{filepath.Join(s.Home, ".ssh"), filepath.Dir(target)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(s.Home, ".ssh", "id_rsa")); err != nil {
+		t.Fatal(err)
+	}
+	o := planMac(t, s).opts
+	if !slices.Contains(o.Hidden, seatbelt.Literal(target)) {
+		t.Errorf("the key's target %s is not hidden (literally): %q", target, o.Hidden)
+	}
+	c.Filesystem.DenyRead = []string{`~/a\b`}
+	o = planMac(t, s).opts
+	if !slices.Contains(o.DenyRead, seatbelt.Literal(s.Home+`/a\b`)) {
+		t.Errorf("~/a\\b not taken literally: %q", o.DenyRead)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,11 +41,7 @@ func Run(s *Spec) (int, error) {
 		return 1, fmt.Errorf("create the sandbox's temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	tmpForms := seatbeltForms(seatbelt.Literal(tmp))
-	mp.opts.Writable = append(mp.opts.Writable, tmpForms...)
-	// The command's own unix sockets (test servers, ssh control
-	// sockets) go in its TMPDIR; nothing of the host's is there.
-	mp.opts.Network.SocketDirs = tmpForms
+	mp.opts.Writable = append(mp.opts.Writable, seatbeltForms(seatbelt.Literal(tmp))...)
 	env := setEnv(mp.env, "TMPDIR="+tmp)
 
 	nw := &network{srv: s.newProxy(mp.np)}
@@ -70,9 +67,12 @@ func Run(s *Spec) (int, error) {
 			mu.Unlock()
 		})
 		if err != nil {
-			return 1, err
+			// Monitoring restricts nothing: the command runs, the user
+			// hears why the refusals are missing.
+			fmt.Fprintf(s.stderr(), "Warning: -m shows the proxies' refusals only: %v\n", err)
+		} else {
+			defer stop()
 		}
-		defer stop()
 	}
 
 	stdio := []*os.File{os.Stdin, os.Stdout, os.Stderr}
@@ -93,10 +93,24 @@ func Run(s *Spec) (int, error) {
 	if t := terminalPath(ttyFD); t != "" && !setsid {
 		mp.opts.Terminals = append(mp.opts.Terminals, t)
 	}
-	for _, f := range stdio {
-		if t := terminalPath(int(f.Fd())); t != "" && !slices.Contains(mp.opts.Terminals, t) && !slices.Contains(mp.opts.OutputTerminals, t) {
+	for i, f := range stdio {
+		t := terminalPath(int(f.Fd()))
+		if t == "" || slices.Contains(mp.opts.Terminals, t) {
+			continue
+		}
+		if !slices.Contains(mp.opts.OutputTerminals, t) {
 			mp.opts.OutputTerminals = append(mp.opts.OutputTerminals, t)
 		}
+		// The descriptor fence holds is usually the terminal opened for
+		// reading and writing (Terminal.app, tmux): read from, it would
+		// give the command what the user types, with no job control to
+		// stop it. It gets the terminal opened for writing only.
+		w, err := os.OpenFile(t, os.O_WRONLY|syscall.O_NOCTTY, 0)
+		if err != nil {
+			return 1, fmt.Errorf("open %s for the command's output: %w", t, err)
+		}
+		defer w.Close()
+		stdio[i] = w
 	}
 	profile, err := seatbelt.Profile(mp.opts)
 	if err != nil {
@@ -116,11 +130,21 @@ func Run(s *Spec) (int, error) {
 	default:
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
+	// Descriptors fence inherited open are not the command's: Seatbelt
+	// checks opens, so one would carry access the profile denies (a
+	// denied file, a connected socket) into the sandbox. Linux closes
+	// them in PID 1.
+	if err := closeOnExecAbove2(); err != nil {
+		return 1, err
+	}
 	if err := cmd.Start(); err != nil {
 		return 1, fmt.Errorf("start %s: %w", seatbelt.SandboxExec, err)
 	}
 	pid := cmd.Process.Pid
-	j := &job{pid: pid, ttyFD: ttyFD, noTTY: setsid, stopSelf: func() { _ = unix.Kill(unix.Getpid(), unix.SIGSTOP) }}
+	// Stopping fence stops its whole process group, as ^Z would without
+	// fence: a make or npm above it stops too, and the shell sees the job
+	// stopped.
+	j := &job{pid: pid, ttyFD: ttyFD, noTTY: setsid, stopSelf: func() { _ = unix.Kill(0, unix.SIGSTOP) }}
 	go func() {
 		for sig := range sigs.C {
 			j.signal(sig)
@@ -173,4 +197,29 @@ func terminalPath(fd int) string {
 		}
 	}
 	return ""
+}
+
+// closeOnExecAbove2 marks every descriptor above 2 close-on-exec. Go opens
+// its own that way; the rest were inherited.
+func closeOnExecAbove2() error {
+	names, err := os.ReadDir("/dev/fd")
+	if err != nil {
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	for _, n := range names {
+		fd, err := strconv.Atoi(n.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			continue // the directory's own descriptor, closed by now
+		}
+		if flags&unix.FD_CLOEXEC == 0 {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC); err != nil {
+				return fmt.Errorf("close inherited descriptor %d for the command: %w", fd, err)
+			}
+		}
+	}
+	return nil
 }

@@ -21,6 +21,8 @@ func Monitor(tag string, out func(string)) (stop func(), err error) {
 		return nil, fmt.Errorf("monitor: log tag %q has quotes", tag)
 	}
 	cmd := exec.Command(logTool, "stream", "--style", "compact", "--predicate", `eventMessage ENDSWITH "`+tag+`"`)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	r, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
@@ -45,13 +47,15 @@ func Monitor(tag string, out func(string)) (stop func(), err error) {
 				out(d.Format(time.Now()))
 			}
 		}
-		if first {
-			close(attached)
-		}
 		_, _ = io.Copy(io.Discard, r)
 	}()
 	select {
 	case <-attached:
+	case <-done:
+		// It ended without a line: log stream needs an administrator,
+		// for one.
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("monitor: %s stream ended: %s", logTool, strings.TrimSpace(stderr.String()))
 	case <-time.After(time.Second):
 	}
 	return func() {

@@ -90,10 +90,6 @@ type Network struct {
 	// to those at or under the listed paths.
 	AllUnixSockets bool
 	UnixSockets    []string
-	// SocketDirs are where the command may create unix sockets and
-	// connect to them (its own TMPDIR): sockets of the host's there are
-	// reachable too, so a shared directory does not belong here.
-	SocketDirs []string
 }
 
 // machServices are the system services a command may look up: name
@@ -127,7 +123,7 @@ var machServices = []string{
 // hardware and OS facts runtimes ask for. kern.procargs2 (other processes'
 // arguments and environment) is not among them.
 var (
-	sysctlPrefixes = []string{"hw.", "machdep.cpu.", "kern.proc.pid.", "net.routetable.", "sysctl.proc_"}
+	sysctlPrefixes = []string{"hw.", "machdep.cpu.", "kern.proc.all", "kern.proc.pgrp.", "kern.proc.pid.", "net.routetable.", "sysctl.proc_"}
 	sysctlNames    = []string{
 		"kern.argmax", "kern.bootargs", "kern.boottime", "kern.hostname", "kern.hv_support",
 		"kern.maxfiles", "kern.maxfilesperproc", "kern.maxproc", "kern.ngroups", "kern.osproductversion",
@@ -403,7 +399,7 @@ func (b *builder) unix(n *Network) error {
 	if n.AllUnixSockets {
 		b.line(`(allow network* (subpath "/"))`)
 	}
-	for _, p := range append(slices.Clone(n.UnixSockets), n.SocketDirs...) {
+	for _, p := range n.UnixSockets {
 		f, err := filter(p, false)
 		if err != nil {
 			return err

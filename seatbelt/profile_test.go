@@ -142,7 +142,6 @@ func sample() *Options {
 		Network: Network{
 			ProxyPorts: []int{50001, 50002}, LocalBinding: true, BindPorts: []int{8080},
 			LocalOutboundPorts: []int{5432}, UnixSockets: []string{"/private/var/run/docker.sock"},
-			SocketDirs: []string{"/private/var/folders/xy/T/fence-1"},
 		},
 		Terminals:       []string{"/dev/ttys004"},
 		OutputTerminals: []string{"/dev/ttys006"},
@@ -473,7 +472,7 @@ func TestNetworkRules(t *testing.T) {
 	}
 	// Unrestricted: every address, but no unix socket except the
 	// resolver's and those listed, in that order (a later rule wins).
-	open, err := Profile(&Options{Network: Network{Unrestricted: true, UnixSockets: []string{"/run/ok.sock"}, SocketDirs: []string{"/tmp/own"}}})
+	open, err := Profile(&Options{Network: Network{Unrestricted: true, UnixSockets: []string{"/run/ok.sock", "/tmp/own"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package fence
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -46,12 +48,12 @@ func jobHelper(fg bool, script string, stopSelf func()) int {
 		fmt.Println("start:", err)
 		return 1
 	}
-	j := &job{pid: cmd.Process.Pid, ttyFD: 0, stopSelf: stopSelf}
+	j := &job{pid: cmd.Process.Pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true, stopSelf: stopSelf}
 	ws, hasTTY, err := j.wait()
 	if hasTTY {
 		restoreForeground(0, unix.Getpgrp())
 	}
-	fmt.Printf("exit=%d err=%v\n", ws.ExitStatus(), err)
+	fmt.Printf("exit=%d err=%v had-terminal=%v\n", ws.ExitStatus(), err, hasTTY)
 	return 0
 }
 
@@ -60,8 +62,11 @@ func jobHelper(fg bool, script string, stopSelf func()) int {
 func runOnPTY(t *testing.T, scenario, input string) string {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("no /dev/ptmx: the test needs a pseudo-terminal (devpts)")
+	}
 	if err != nil {
-		t.Fatalf("open /dev/ptmx (a pseudo-terminal is needed): %v", err)
+		t.Fatalf("open /dev/ptmx: %v", err)
 	}
 	defer master.Close()
 	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
@@ -118,11 +123,47 @@ func runOnPTY(t *testing.T, scenario, input string) string {
 
 func TestJobOnTerminal(t *testing.T) {
 	out := runOnPTY(t, "background-read", "hello\n")
-	if !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") || strings.Contains(out, "fence stopped") {
+	if !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil> had-terminal=true") || strings.Contains(out, "fence stopped") {
 		t.Errorf("background read: want the command given the terminal, no stop of fence; output:\n%s", out)
 	}
 	out = runOnPTY(t, "ctrl-z", "hello\n")
 	if !strings.Contains(out, "fence stopped, terminal restored true") || !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") {
 		t.Errorf("^Z: want fence stopped with the terminal back, then the command continued with it; output:\n%s", out)
+	}
+}
+
+// TestJobStopsThatAreNotJobControl: a command without a terminal that is
+// stopped by something else than fence (kill -STOP, a debugger) stays
+// stopped, and fence does not stop: stopping it could stop a launcher
+// that shares its process group, which nothing would continue.
+func TestJobStopsThatAreNotJobControl(t *testing.T) {
+	j := startJob(t, "kill -STOP $$; exit 3")
+	j.stopSelf = func() { t.Error("fence stopped for a stop it did not pass on") }
+	done := make(chan unix.WaitStatus, 1)
+	go func() {
+		ws, _, err := j.wait()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- ws
+	}()
+	// The command is stopped and stays so until continued from outside.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", j.pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "PID (comm) STATE ...": T is stopped.
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "T" {
+			time.Sleep(50 * time.Millisecond) // and fence did not act on it
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not stop")
+		}
+	}
+	_ = unix.Kill(j.pid, unix.SIGCONT)
+	if ws := <-done; !ws.Exited() || ws.ExitStatus() != 3 {
+		t.Errorf("exit status %d, want 3", ws.ExitStatus())
 	}
 }

@@ -5,6 +5,7 @@ package fence
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,34 +21,75 @@ type job struct {
 	ttyFD int // fence's standard input
 	// noTTY: the command has a session of its own, without a terminal.
 	noTTY bool
-	// stopSelf stops fence (SIGSTOP); tests replace it.
+	// ppid is fence's parent when the command started: a different one
+	// later means the parent is gone.
+	ppid int
+	// stoppable: something can continue fence if it stops. False when
+	// fence inherited SIGTSTP ignored (a shell's command substitution),
+	// when fence leads its session (tmux new-window 'fence ...'), or when
+	// its parent is in another session (an orphaned group, which the
+	// kernel keeps from stopping on ^Z).
+	stoppable bool
+	// tstp is set while a SIGTSTP fence received is being passed on;
+	// ownTSTP counts those fence sent its own group (stopSelf), which
+	// signal must not pass on again once fence is continued.
+	tstp    atomic.Bool
+	ownTSTP atomic.Int32
+	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
+	// ^Z would), then fence with SIGSTOP; or fence alone without a
+	// terminal. Tests replace it.
 	stopSelf func()
+}
+
+// newJob describes the command pid for wait and signal.
+func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
+	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid()}
+	sid, err := unix.Getsid(0)
+	psid, perr := unix.Getsid(j.ppid)
+	j.stoppable = !tstpIgnored && err == nil && sid != os.Getpid() && perr == nil && psid == sid
+	j.stopSelf = func() {
+		if !j.noTTY {
+			j.ownTSTP.Add(1)
+			_ = unix.Kill(0, unix.SIGTSTP)
+		}
+		_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
+	}
+	return j
 }
 
 // stop actions, see stopAction.
 const (
 	stopFence    = iota // stop fence too: the shell sees the job stopped
 	resumeInFore        // fence has the terminal: hand it over, continue
-	hangUp              // orphaned: nobody will continue fence
+	hangUp              // fence's parent is gone: nobody will continue it
+	resumeAsIs          // continue the command; nobody would continue fence
+	keepWaiting         // leave the command stopped; not job control
 )
 
 // stopAction decides what fence does when the command has stopped: cmdFG
-// and fenceFG tell which group has the terminal, orphaned that fence's
-// parent is gone (init adopted it), as for a shell that exited.
+// and fenceFG tell which group has the terminal (neither, without one);
+// tstp that the stop is fence's own SIGTSTP passed on; parentGone that
+// fence's parent exited; stoppable that something can continue fence.
 //
-// A command stopped while it had the terminal (^Z) stops fence, which
-// takes the terminal back first, so that the shell sees its job stopped.
-// One stopped while fence has the terminal (it read the terminal from the
-// background, then the user brought fence to the foreground) gets the
-// terminal and goes on. An orphaned group gets SIGHUP and SIGCONT, as the
-// kernel does with a stopped orphaned group: stopping fence would hang
-// both for good.
-func stopAction(cmdFG, fenceFG, orphaned bool) int {
+//   - Fence's parent gone: SIGHUP and SIGCONT, as the kernel does with a
+//     stopped group that no shell can continue.
+//   - The command read the terminal from the background, and fence now
+//     has the terminal (fg in the shell): it gets the terminal, goes on.
+//   - Without a terminal, a stop that fence did not pass on is not job
+//     control (kill -STOP, a debugger): the command stays stopped and
+//     fence waits, as a shell would.
+//   - Otherwise the job stops: fence too, so that the shell sees it; but
+//     only if something can continue fence, else the command goes on.
+func stopAction(cmdFG, fenceFG, noTTY, tstp, parentGone, stoppable bool) int {
 	switch {
-	case orphaned:
+	case parentGone:
 		return hangUp
 	case fenceFG && !cmdFG:
 		return resumeInFore
+	case noTTY && !tstp:
+		return keepWaiting
+	case !stoppable:
+		return resumeAsIs
 	}
 	return stopFence
 }
@@ -83,7 +125,14 @@ func (j *job) signal(sig syscall.Signal) {
 	case unix.SIGCONT:
 		j.resume()
 	case unix.SIGTSTP:
-		_ = unix.Kill(-j.pid, unix.SIGSTOP)
+		if n := j.ownTSTP.Load(); n > 0 {
+			j.ownTSTP.Add(-1) // fence's own, from stopSelf
+			return
+		}
+		if j.stoppable {
+			j.tstp.Store(true)
+			_ = unix.Kill(-j.pid, unix.SIGSTOP)
+		}
 	default:
 		_ = unix.Kill(-j.pid, sig)
 	}
@@ -103,14 +152,18 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 		if !ws.Stopped() {
 			return ws, fgGroup == j.pid, nil
 		}
-		switch stopAction(fgGroup == j.pid, fgGroup >= 0 && fgGroup == unix.Getpgrp(), os.Getppid() == 1) {
+		cmdFG := fgGroup == j.pid
+		switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), os.Getppid() != j.ppid, j.stoppable) {
 		case hangUp:
 			_ = unix.Kill(-j.pid, unix.SIGHUP)
 			_ = unix.Kill(-j.pid, unix.SIGCONT)
 		case resumeInFore:
 			j.resume()
+		case resumeAsIs:
+			_ = unix.Kill(-j.pid, unix.SIGCONT)
+		case keepWaiting:
 		default:
-			if fgGroup == j.pid {
+			if cmdFG {
 				restoreForeground(j.ttyFD, unix.Getpgrp())
 			}
 			j.stopSelf()

@@ -102,6 +102,14 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		}
 	}
 
+	for _, p := range f.DenyRead {
+		if recursive(p) {
+			// As on Linux: a symlink deep under the "**" would lead
+			// where no rule reaches, and finding them all would need a
+			// walk of the tree at every start.
+			return nil, fmt.Errorf("filesystem.denyRead %q: a \"**\" inside a pattern is not supported for reads; list a directory (dir/**) or a one-level glob (dir/*.pem) instead", p)
+		}
+	}
 	o.DenyRead = forms(f.DenyRead)
 	// Credential paths, unless allowRead lifts them: a parent of the
 	// pattern drops it, a path under it is let through.
@@ -245,13 +253,14 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) (out, unread
 // re-attached: ~/.ssh/id_ed25519 -> ~/dotfiles/..., or, for
 // ~/projects/*/.env, ~/projects/foo -> ~/code/foo gives ~/code/foo/.env,
 // also before that file exists. Each directory level of the pattern from
-// its first glob on is listed; a "**" counts as one level here, so a
-// symlink deeper under one is not followed (the pattern itself still
-// covers every depth). A directory that can be searched but not listed is
-// an error, as on Linux: the command could name a link in it that leads
-// anywhere. One that cannot be searched (mode bits, or macOS's privacy
-// protection, which holds for the command as much as for fence) is
-// skipped: nothing in it is reachable.
+// its first glob on is listed, matching names without regard to ASCII case
+// as the profile does. A "**" stands for zero directories or one here: a
+// symlink two or more levels under it is not followed (the pattern itself
+// still covers every depth; see docs/macos.md). A directory that can be
+// searched but not listed is an error, as on Linux: the command could name
+// a link in it that leads anywhere. One that cannot be searched (mode
+// bits, or macOS's privacy protection, which holds for the command as much
+// as for fence) is skipped: nothing in it is reachable.
 func withLinkTargets(ps []string) ([]string, error) {
 	out := ps
 	for _, p := range ps {
@@ -267,6 +276,9 @@ func withLinkTargets(ps []string) ([]string, error) {
 				tail = "/" + strings.Join(parts[k+1:], "/")
 			}
 			var next []string
+			if part == "**" {
+				next = append(next, level...) // zero directories
+			}
 			for _, d := range level {
 				names, err := listLinkDir(d)
 				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) && searchable(d) != nil {
@@ -276,12 +288,22 @@ func withLinkTargets(ps []string) ([]string, error) {
 					return nil, fmt.Errorf("filesystem: list %s to see what %q matches: %w; fix its permissions (chmod u+rx) or remove the entry", d, p, err)
 				}
 				for _, n := range names {
-					if ok, _ := filepath.Match(part, n); !ok {
+					if ok, _ := filepath.Match(strings.ToLower(part), strings.ToLower(n)); !ok {
 						continue
 					}
 					m := filepath.Join(d, n)
-					next = append(next, m)
-					if r, err := filepath.EvalSymlinks(m); err == nil && r != m {
+					r, err := filepath.EvalSymlinks(m)
+					if err != nil {
+						continue
+					}
+					st, err := os.Stat(r)
+					isDir := err == nil && st.IsDir()
+					if isDir {
+						next = append(next, m)
+					}
+					// A target with the rest of the pattern after it must
+					// be a directory to hold anything.
+					if r != m && (tail == "" || isDir) {
 						out = append(out, seatbelt.Literal(r)+tail)
 					}
 				}
@@ -298,7 +320,9 @@ var listLinkDir = listDir
 // listDir returns the names in dir; nothing if dir does not exist or is
 // not a directory.
 func listDir(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+	// O_DIRECTORY|O_NONBLOCK: a FIFO or socket where a directory was
+	// expected is not opened, and nothing waits.
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
 	if err == nil {
 		var names []string
 		names, err = f.Readdirnames(-1)

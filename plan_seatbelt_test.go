@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/seatbelt"
@@ -367,6 +368,51 @@ func TestSeatbeltPlanGlobThroughDirectoryLinks(t *testing.T) {
 	o := planMac(t, s).opts
 	if !slices.Contains(o.DenyRead, code+"/.env") || !slices.Contains(o.DenyWrite, code) {
 		t.Errorf("denyRead %q, denyWrite %q: want %s/.env and %s", o.DenyRead, o.DenyWrite, code, code)
+	}
+}
+
+// TestSeatbeltPlanLinkScanDepthAndKinds: "**" also stands for no
+// directory (ws/**/.env covers ws/.env), names match without regard to
+// case as in the profile, and a FIFO or socket among the entries is
+// neither opened (which would hang) nor an error.
+func TestSeatbeltPlanLinkScanDepthAndKinds(t *testing.T) {
+	c := &config.Config{}
+	s, home, cwd := macSpec(t, c)
+	secret := filepath.Join(home, "secret.env")
+	key := filepath.Join(home, "real.pem")
+	for _, f := range []string{secret, key} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(secret, filepath.Join(cwd, ".env")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(key, filepath.Join(cwd, "KEY.PEM")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(cwd, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Filesystem.DenyWrite = []string{"**/.env", "*.pem"}
+	done := make(chan *macPlan, 1)
+	go func() { done <- planMac(t, s) }()
+	var o *seatbelt.Options
+	select {
+	case mp := <-done:
+		o = mp.opts
+	case <-time.After(10 * time.Second):
+		t.Fatal("the plan hangs on a FIFO in the workspace")
+	}
+	for _, want := range []string{secret, key} {
+		if !slices.Contains(o.DenyWrite, want) {
+			t.Errorf("link target %s not protected: %q", want, o.DenyWrite)
+		}
+	}
+	// As on Linux, "**" inside a denyRead pattern is refused.
+	c.Filesystem.DenyRead = []string{"**/.env"}
+	if _, err := s.planSeatbelt(); err == nil || !strings.Contains(err.Error(), "not supported for reads") {
+		t.Errorf("denyRead **/.env: err %v, want a refusal", err)
 	}
 }
 

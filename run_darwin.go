@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,15 +23,23 @@ import (
 // command did not run then. The proxies listen on the host's 127.0.0.1
 // with a per-run credential, and the profile lets the command reach them
 // and nothing else. The command gets a temporary directory of its own as
-// TMPDIR, removed when it ends.
+// TMPDIR, removed when it ends. Descriptors above 2 that the calling
+// process inherited are marked close-on-exec for good: Seatbelt checks
+// opens, so an inherited one would carry access past the profile.
 func Run(s *Spec) (int, error) {
 	defer s.Abort()
 	if _, err := os.Stat(seatbelt.SandboxExec); err != nil {
 		return 1, fmt.Errorf("find %s: %w (fence needs macOS's sandbox-exec)", seatbelt.SandboxExec, err)
 	}
-	// Besides the forwarded signals: job control (SIGTSTP, SIGCONT) and
-	// window size changes, for a command in a group of its own.
-	sigs := sigfwd.Notify(append(caught(), syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGWINCH))
+	// Besides the forwarded signals: job control (SIGTSTP, unless fence
+	// inherited it ignored; SIGCONT) and window size changes, for a
+	// command in a group of its own.
+	tstpIgnored := signal.Ignored(syscall.SIGTSTP)
+	extra := []syscall.Signal{syscall.SIGCONT, syscall.SIGWINCH}
+	if !tstpIgnored {
+		extra = append(extra, syscall.SIGTSTP)
+	}
+	sigs := sigfwd.Notify(append(caught(), extra...))
 	defer sigs.Stop()
 	mp, err := s.planSeatbelt()
 	if err != nil {
@@ -141,10 +150,7 @@ func Run(s *Spec) (int, error) {
 		return 1, fmt.Errorf("start %s: %w", seatbelt.SandboxExec, err)
 	}
 	pid := cmd.Process.Pid
-	// Stopping fence stops its whole process group, as ^Z would without
-	// fence: a make or npm above it stops too, and the shell sees the job
-	// stopped.
-	j := &job{pid: pid, ttyFD: ttyFD, noTTY: setsid, stopSelf: func() { _ = unix.Kill(0, unix.SIGSTOP) }}
+	j := newJob(pid, ttyFD, setsid, tstpIgnored)
 	go func() {
 		for sig := range sigs.C {
 			j.signal(sig)
@@ -202,12 +208,19 @@ func terminalPath(fd int) string {
 // closeOnExecAbove2 marks every descriptor above 2 close-on-exec. Go opens
 // its own that way; the rest were inherited.
 func closeOnExecAbove2() error {
-	names, err := os.ReadDir("/dev/fd")
+	// Names only: ReadDir would lstat each entry, which fails for a
+	// kqueue descriptor (the Go poller's).
+	d, err := os.Open("/dev/fd")
+	if err != nil {
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
 	if err != nil {
 		return fmt.Errorf("list open descriptors: %w", err)
 	}
 	for _, n := range names {
-		fd, err := strconv.Atoi(n.Name())
+		fd, err := strconv.Atoi(n)
 		if err != nil || fd <= 2 {
 			continue
 		}

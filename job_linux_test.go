@@ -27,6 +27,14 @@ func init() {
 		// terminal: it stops, and fence, which has the terminal, hands
 		// it over and continues it.
 		os.Exit(jobHelper(false, "read line; echo got:$line", func() { fmt.Println("fence stopped") }))
+	case "orphaned-ctrl-z":
+		// fence runs under a session-leading sh -c (tmux new-window
+		// 'fence ...; read'): its group is orphaned, nothing would
+		// continue it, so a ^Z of the command must not stop fence (the
+		// real stopSelf would hang this test); the command goes on.
+		os.Exit(jobHelperWith(true, "kill -TSTP $$; read line; echo got:$line", func(pid int) *job {
+			return newJob(pid, 0, false, false)
+		}))
 	case "ctrl-z":
 		// The command has the terminal and stops (as on ^Z): fence
 		// takes the terminal back before it stops itself, then gives it
@@ -39,8 +47,17 @@ func init() {
 	os.Exit(2)
 }
 
-// jobHelper runs script as a job on the terminal on fd 0.
+// jobHelper runs script as a job on the terminal on fd 0, fence's stop
+// replaced by stopSelf.
 func jobHelper(fg bool, script string, stopSelf func()) int {
+	return jobHelperWith(fg, script, func(pid int) *job {
+		return &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true, stopSelf: stopSelf}
+	})
+}
+
+// jobHelperWith runs script as a job made by newJob on the terminal on
+// fd 0.
+func jobHelperWith(fg bool, script string, newJob func(pid int) *job) int {
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Foreground: fg, Ctty: 0}
@@ -48,7 +65,7 @@ func jobHelper(fg bool, script string, stopSelf func()) int {
 		fmt.Println("start:", err)
 		return 1
 	}
-	j := &job{pid: cmd.Process.Pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true, stopSelf: stopSelf}
+	j := newJob(cmd.Process.Pid)
 	ws, hasTTY, err := j.wait()
 	if hasTTY {
 		restoreForeground(0, unix.Getpgrp())
@@ -58,8 +75,9 @@ func jobHelper(fg bool, script string, stopSelf func()) int {
 }
 
 // runOnPTY runs the test binary as scenario's session leader on a new
-// pseudo-terminal, types input into it, and returns what it printed.
-func runOnPTY(t *testing.T, scenario, input string) string {
+// pseudo-terminal (under a session-leading sh -c with underSh), types
+// input into it, and returns what it printed.
+func runOnPTY(t *testing.T, scenario, input string, underSh bool) string {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -81,6 +99,9 @@ func runOnPTY(t *testing.T, scenario, input string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if underSh {
+		cmd = exec.Command("sh", "-c", `"$0" -test.run='^$'; echo after`, os.Args[0])
+	}
 	cmd.Env = append(os.Environ(), "FENCE_TEST_JOB="+scenario)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -122,13 +143,77 @@ func runOnPTY(t *testing.T, scenario, input string) string {
 }
 
 func TestJobOnTerminal(t *testing.T) {
-	out := runOnPTY(t, "background-read", "hello\n")
+	out := runOnPTY(t, "background-read", "hello\n", false)
 	if !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil> had-terminal=true") || strings.Contains(out, "fence stopped") {
 		t.Errorf("background read: want the command given the terminal, no stop of fence; output:\n%s", out)
 	}
-	out = runOnPTY(t, "ctrl-z", "hello\n")
+	out = runOnPTY(t, "ctrl-z", "hello\n", false)
 	if !strings.Contains(out, "fence stopped, terminal restored true") || !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") {
 		t.Errorf("^Z: want fence stopped with the terminal back, then the command continued with it; output:\n%s", out)
+	}
+	out = runOnPTY(t, "orphaned-ctrl-z", "hello\n", true)
+	if !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") || !strings.Contains(out, "after") {
+		t.Errorf("^Z in an orphaned group: want the command continued, fence not stopped; output:\n%s", out)
+	}
+}
+
+// procState returns the state letter of pid from /proc (T: stopped).
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) == 0 {
+		t.Fatalf("parse /proc/%d/stat", pid)
+	}
+	return f[0]
+}
+
+// stoppedWithin reports whether pid is stopped within d.
+func stoppedWithin(t *testing.T, pid int, d time.Duration) bool {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if procState(t, pid) == "T" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestJobSignal: a SIGTSTP for fence stops the whole group (with SIGSTOP:
+// a group in a session of its own ignores SIGTSTP), and SIGCONT continues
+// it; a SIGTSTP is not passed on when nothing could continue fence, nor
+// when fence sent it to its own group (stopSelf).
+func TestJobSignal(t *testing.T) {
+	j, _ := startJob(t, "sleep 30 & wait")
+	j.signal(unix.SIGTSTP)
+	if !stoppedWithin(t, j.pid, 10*time.Second) {
+		t.Fatal("SIGTSTP did not stop the command")
+	}
+	j.signal(unix.SIGCONT)
+	for deadline := time.Now().Add(10 * time.Second); procState(t, j.pid) == "T"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("SIGCONT did not continue the command")
+		}
+	}
+	j.stoppable = false
+	j.signal(unix.SIGTSTP)
+	if stoppedWithin(t, j.pid, 100*time.Millisecond) {
+		t.Fatal("SIGTSTP passed on although nothing could continue fence")
+	}
+	j.stoppable = true
+	j.ownTSTP.Add(1)
+	j.signal(unix.SIGTSTP)
+	if stoppedWithin(t, j.pid, 100*time.Millisecond) {
+		t.Fatal("fence's own SIGTSTP passed on")
+	}
+	j.signal(unix.SIGTERM)
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(j.pid, &ws, 0, nil); err != nil || !ws.Signaled() {
+		t.Fatalf("after SIGTERM: signaled %v (%v)", ws.Signaled(), err)
 	}
 }
 
@@ -137,7 +222,7 @@ func TestJobOnTerminal(t *testing.T) {
 // stopped, and fence does not stop: stopping it could stop a launcher
 // that shares its process group, which nothing would continue.
 func TestJobStopsThatAreNotJobControl(t *testing.T) {
-	j := startJob(t, "kill -STOP $$; exit 3")
+	j, _ := startJob(t, "kill -STOP $$; exit 3")
 	j.stopSelf = func() { t.Error("fence stopped for a stop it did not pass on") }
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
@@ -148,20 +233,10 @@ func TestJobStopsThatAreNotJobControl(t *testing.T) {
 		done <- ws
 	}()
 	// The command is stopped and stays so until continued from outside.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", j.pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// "PID (comm) STATE ...": T is stopped.
-		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "T" {
-			time.Sleep(50 * time.Millisecond) // and fence did not act on it
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the command did not stop")
-		}
+	if !stoppedWithin(t, j.pid, 10*time.Second) {
+		t.Fatal("the command did not stop")
 	}
+	time.Sleep(50 * time.Millisecond) // and fence did not act on it
 	_ = unix.Kill(j.pid, unix.SIGCONT)
 	if ws := <-done; !ws.Exited() || ws.ExitStatus() != 3 {
 		t.Errorf("exit status %d, want 3", ws.ExitStatus())

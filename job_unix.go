@@ -26,10 +26,12 @@ type job struct {
 	ppid int
 	// stoppable: something can continue fence if it stops. False when
 	// fence inherited SIGTSTP ignored (a shell's command substitution),
-	// when fence leads its session (tmux new-window 'fence ...'), or when
-	// its parent is in another session (an orphaned group, which the
-	// kernel keeps from stopping on ^Z).
+	// or when its process group is orphaned (tmux new-window 'fence ...;
+	// read': no process outside the group, in the session, is there to
+	// continue it; the kernel keeps such a group from stopping on ^Z).
 	stoppable bool
+	// hungUp: the command was sent SIGHUP once fence's parent was gone.
+	hungUp bool
 	// tstp is set while a SIGTSTP fence received is being passed on;
 	// ownTSTP counts those fence sent its own group (stopSelf), which
 	// signal must not pass on again once fence is continued.
@@ -44,9 +46,7 @@ type job struct {
 // newJob describes the command pid for wait and signal.
 func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
 	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid()}
-	sid, err := unix.Getsid(0)
-	psid, perr := unix.Getsid(j.ppid)
-	j.stoppable = !tstpIgnored && err == nil && sid != os.Getpid() && perr == nil && psid == sid
+	j.stoppable = !tstpIgnored && !orphanedGroup()
 	j.stopSelf = func() {
 		if !j.noTTY {
 			j.ownTSTP.Add(1)
@@ -57,38 +57,75 @@ func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
 	return j
 }
 
+// orphanedGroup reports whether fence's process group is orphaned: no
+// ancestor outside the group is in fence's session (POSIX's definition,
+// checked along fence's own line of ancestors). A shell that runs fence as
+// a job is such an ancestor; a session leader sh -c 'fence ...' under tmux
+// or sshd is not. When in doubt, orphaned.
+func orphanedGroup() bool {
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		return true
+	}
+	pgrp := unix.Getpgrp()
+	p := os.Getppid()
+	for i := 0; i < 64 && p > 1; i++ {
+		pg, err := unix.Getpgid(p)
+		if err != nil {
+			return true
+		}
+		if pg != pgrp {
+			psid, err := unix.Getsid(p)
+			return err != nil || psid != sid
+		}
+		if p, err = parentOf(p); err != nil {
+			return true
+		}
+	}
+	return true
+}
+
 // stop actions, see stopAction.
 const (
 	stopFence    = iota // stop fence too: the shell sees the job stopped
 	resumeInFore        // fence has the terminal: hand it over, continue
 	hangUp              // fence's parent is gone: nobody will continue it
 	resumeAsIs          // continue the command; nobody would continue fence
-	keepWaiting         // leave the command stopped; not job control
+	keepWaiting         // leave the command stopped
 )
 
 // stopAction decides what fence does when the command has stopped: cmdFG
 // and fenceFG tell which group has the terminal (neither, without one);
-// tstp that the stop is fence's own SIGTSTP passed on; parentGone that
-// fence's parent exited; stoppable that something can continue fence.
+// tstp that the stop is fence's own SIGTSTP passed on; ttyStop that the
+// command stopped reading or writing the terminal from the background
+// (SIGTTIN, SIGTTOU); parentGone that fence's parent exited, hungUp that
+// the command has had its SIGHUP for that; stoppable that something can
+// continue fence.
 //
-//   - Fence's parent gone: SIGHUP and SIGCONT, as the kernel does with a
-//     stopped group that no shell can continue.
-//   - The command read the terminal from the background, and fence now
-//     has the terminal (fg in the shell): it gets the terminal, goes on.
 //   - Without a terminal, a stop that fence did not pass on is not job
 //     control (kill -STOP, a debugger): the command stays stopped and
 //     fence waits, as a shell would.
-//   - Otherwise the job stops: fence too, so that the shell sees it; but
-//     only if something can continue fence, else the command goes on.
-func stopAction(cmdFG, fenceFG, noTTY, tstp, parentGone, stoppable bool) int {
+//   - The command read the terminal from the background and fence now
+//     has it (fg in the shell): it gets the terminal and goes on. Not for
+//     a ^Z that reached fence: that stops the job.
+//   - Fence's parent gone: SIGHUP and SIGCONT, once, as the kernel does
+//     when a stopped group loses the shell that could continue it.
+//   - Nothing can continue fence: the command goes on, unless it stopped
+//     on the terminal from the background, which would only stop it
+//     again (a busy loop): it stays stopped.
+//   - Otherwise the job stops: fence too, so that the shell sees it.
+func stopAction(cmdFG, fenceFG, noTTY, tstp, ttyStop, parentGone, hungUp, stoppable bool) int {
 	switch {
-	case parentGone:
-		return hangUp
-	case fenceFG && !cmdFG:
-		return resumeInFore
 	case noTTY && !tstp:
 		return keepWaiting
-	case !stoppable:
+	case fenceFG && !cmdFG && !tstp:
+		return resumeInFore
+	case parentGone && !hungUp:
+		return hangUp
+	case parentGone || !stoppable:
+		if ttyStop {
+			return keepWaiting
+		}
 		return resumeAsIs
 	}
 	return stopFence
@@ -153,8 +190,11 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 			return ws, fgGroup == j.pid, nil
 		}
 		cmdFG := fgGroup == j.pid
-		switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), os.Getppid() != j.ppid, j.stoppable) {
+		ttyStop := ws.StopSignal() == unix.SIGTTIN || ws.StopSignal() == unix.SIGTTOU
+		switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), ttyStop,
+			os.Getppid() != j.ppid, j.hungUp, j.stoppable) {
 		case hangUp:
+			j.hungUp = true
 			_ = unix.Kill(-j.pid, unix.SIGHUP)
 			_ = unix.Kill(-j.pid, unix.SIGCONT)
 		case resumeInFore:

@@ -138,7 +138,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// Seatbelt checks resolved paths: what a glob matches through a
 	// symlink is denied where it resolves too.
 	for _, l := range []*[]string{&o.Hidden, &o.DenyRead, &o.DenyWrite} {
-		if *l, err = withLinkTargets(*l); err != nil {
+		if *l, err = withLinkTargets(*l, o.Writable); err != nil {
 			return nil, err
 		}
 	}
@@ -258,10 +258,13 @@ func (s *Spec) seatbeltDeniedPrograms(tokens []string, path string) (out, unread
 // symlink two or more levels under it is not followed (the pattern itself
 // still covers every depth; see docs/macos.md). A directory that can be
 // searched but not listed is an error, as on Linux: the command could name
-// a link in it that leads anywhere. One that cannot be searched (mode
-// bits, or macOS's privacy protection, which holds for the command as much
-// as for fence) is skipped: nothing in it is reachable.
-func withLinkTargets(ps []string) ([]string, error) {
+// a link in it that leads anywhere; so is one that cannot be searched
+// but is the user's own in a writable place, which the command could
+// chmod. Otherwise one that cannot be searched (mode bits, or macOS's
+// privacy protection, which holds for the command as much as for fence)
+// is skipped: nothing in it is reachable. A match whose link cannot be
+// followed for want of permission is an error too.
+func withLinkTargets(ps, writable []string) ([]string, error) {
 	out := ps
 	for _, p := range ps {
 		dir, rest := seatbelt.StaticPrefix(p)
@@ -281,7 +284,7 @@ func withLinkTargets(ps []string) ([]string, error) {
 			}
 			for _, d := range level {
 				names, err := listLinkDir(d)
-				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) && searchable(d) != nil {
+				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) && searchable(d) != nil && !changeableDir(d, writable) {
 					continue
 				}
 				if err != nil {
@@ -293,6 +296,9 @@ func withLinkTargets(ps []string) ([]string, error) {
 					}
 					m := filepath.Join(d, n)
 					r, err := filepath.EvalSymlinks(m)
+					if errors.Is(err, syscall.EACCES) {
+						return nil, fmt.Errorf("filesystem: follow %s to see what %q protects: %w; fix the permissions on its way or remove the entry", m, p, err)
+					}
 					if err != nil {
 						continue
 					}
@@ -312,6 +318,24 @@ func withLinkTargets(ps []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// changeableDir reports whether the command could chmod dir back: it is
+// the user's own and under a writable pattern's fixed part.
+func changeableDir(dir string, writable []string) bool {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Geteuid() {
+		return false
+	}
+	for _, w := range writable {
+		if fixed, _ := seatbelt.StaticPrefix(w); underAny(dir, []string{fixed}) {
+			return true
+		}
+	}
+	return false
 }
 
 // listLinkDir lists a directory for withLinkTargets; tests replace it.

@@ -444,6 +444,12 @@ func TestSeatbeltPlanLinkScanFailsClosed(t *testing.T) {
 	if _, err := s.planSeatbelt(); err != nil {
 		t.Errorf("unsearchable %s: %v, want it skipped", locked, err)
 	}
+	// Unless the command could chmod it back: the user's own, writable.
+	c.Filesystem.AllowWrite = []string{"~"}
+	if _, err := s.planSeatbelt(); err == nil || !strings.Contains(err.Error(), locked) {
+		t.Errorf("unsearchable %s in a writable home: err %v, want an error naming it", locked, err)
+	}
+	c.Filesystem.AllowWrite = nil
 	searchable = func(string) error { return nil }
 	fail = syscall.EPERM
 	if _, err := s.planSeatbelt(); err != nil {

@@ -229,6 +229,9 @@ func Profile(o *Options) (string, error) {
 		if slices.Contains(pinned, a) {
 			ops = "file-write-unlink file-write-create"
 		}
+		if err := fits(re, a); err != nil {
+			return "", err
+		}
 		b.line("(deny %s (regex %s)%s)", ops, quote(re), b.message())
 	}
 	if o.DefaultDenyRead {
@@ -446,6 +449,9 @@ func filter(p string, fold bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := fits(re, p); err != nil {
+		return "", err
+	}
 	return "(regex " + quote(re) + ")", nil
 }
 
@@ -510,6 +516,20 @@ func StaticPrefix(p string) (dir, rest string) {
 		dir = "/"
 	}
 	return dir, p[j:]
+}
+
+// maxLiteral is the longest string sandbox-exec is known to read (about
+// 1 KB, "Error reading string" beyond); a case-folding expression is about
+// 3.5 times its path.
+const maxLiteral = 1000
+
+// fits refuses a regular expression for p that sandbox-exec would reject
+// with the whole profile.
+func fits(re, p string) error {
+	if n := len(quote(re)); n > maxLiteral {
+		return fmt.Errorf("seatbelt pattern %q: its expression is %d bytes, longer than sandbox-exec reads (%d); use a shorter path (a symlink to the working directory) or remove the entry", p, n, maxLiteral)
+	}
+	return nil
 }
 
 // checkPath refuses what Profile cannot express exactly.
@@ -692,6 +712,9 @@ func (b *builder) denyExec(e string) error {
 			return fmt.Errorf("seatbelt denied program %q: %w", e, err)
 		}
 		re = strings.TrimPrefix(r, "^")
+	}
+	if err := fits(re, e); err != nil {
+		return err
 	}
 	b.line("(deny process-exec (regex %s)%s)", quote(re), b.message())
 	return nil

@@ -304,6 +304,8 @@ func TestRefusesWhatItCannotExpress(t *testing.T) {
 		{Network: Network{ProxyPorts: []int{0}}},
 		{Network: Network{BindPorts: []int{70000}}},
 		{LogTag: `a"b`},
+		// Longer than sandbox-exec reads once case-folded.
+		{DenyWrite: []string{"/" + strings.Repeat("abcdefgh/", 40)}},
 	} {
 		if p, err := Profile(o); err == nil {
 			t.Errorf("Profile(%+v) = nil error; profile:\n%s", o, p)

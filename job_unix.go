@@ -32,6 +32,9 @@ type job struct {
 	stoppable bool
 	// hungUp: the command was sent SIGHUP once fence's parent was gone.
 	hungUp bool
+	// gave: fence gave the command the terminal and has not taken it
+	// back (the caller sets it when the command starts with it).
+	gave bool
 	// tstp is set while a SIGTSTP fence received is being passed on;
 	// ownTSTP counts those fence sent its own group (stopSelf), which
 	// signal must not pass on again once fence is continued.
@@ -148,7 +151,9 @@ func (j *job) foreground() int {
 // (SIGCONT: fg or bg in the shell).
 func (j *job) resume() {
 	if fg := j.foreground(); fg >= 0 && fg == unix.Getpgrp() {
-		_ = unix.IoctlSetPointerInt(j.ttyFD, unix.TIOCSPGRP, j.pid)
+		if unix.IoctlSetPointerInt(j.ttyFD, unix.TIOCSPGRP, j.pid) == nil {
+			j.gave = true
+		}
 	}
 	_ = unix.Kill(-j.pid, unix.SIGCONT)
 }
@@ -176,7 +181,10 @@ func (j *job) signal(sig syscall.Signal) {
 }
 
 // wait waits for the command to end, passing its stops on (stopAction).
-// It reports whether the command had the terminal at the end.
+// It reports whether the terminal is to be taken back: the command had it
+// at the end, or fence gave it and nobody has it now (some kernels leave
+// the terminal without a foreground group once the group's last process
+// is reaped).
 func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 	for {
 		if _, err := unix.Wait4(j.pid, &ws, unix.WUNTRACED, nil); err != nil {
@@ -187,7 +195,7 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 		}
 		fgGroup := j.foreground()
 		if !ws.Stopped() {
-			return ws, fgGroup == j.pid, nil
+			return ws, fgGroup == j.pid || j.gave && fgGroup == 0, nil
 		}
 		cmdFG := fgGroup == j.pid
 		ttyStop := ws.StopSignal() == unix.SIGTTIN || ws.StopSignal() == unix.SIGTTOU
@@ -205,7 +213,12 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 		default:
 			if cmdFG {
 				restoreForeground(j.ttyFD, unix.Getpgrp())
+				j.gave = false
 			}
+			// The whole job stops: the command's children too, when
+			// the command stopped only itself (a TUI's own ^Z), so
+			// that none waits on fence's proxies meanwhile.
+			_ = unix.Kill(-j.pid, unix.SIGSTOP)
 			j.stopSelf()
 			j.resume()
 		}

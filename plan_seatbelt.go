@@ -284,8 +284,13 @@ func withLinkTargets(ps, writable []string) ([]string, error) {
 			}
 			for _, d := range level {
 				names, err := listLinkDir(d)
-				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) && searchable(d) != nil && !changeableDir(d, writable) {
+				if errors.Is(err, syscall.EPERM) {
 					continue
+				}
+				if errors.Is(err, syscall.EACCES) {
+					if blk := firstUnsearchable(d); blk != "" && !changeableDir(blk, writable) {
+						continue
+					}
 				}
 				if err != nil {
 					return nil, fmt.Errorf("filesystem: list %s to see what %q matches: %w; fix its permissions (chmod u+rx) or remove the entry", d, p, err)
@@ -297,7 +302,17 @@ func withLinkTargets(ps, writable []string) ([]string, error) {
 					m := filepath.Join(d, n)
 					r, err := filepath.EvalSymlinks(m)
 					if errors.Is(err, syscall.EACCES) {
-						return nil, fmt.Errorf("filesystem: follow %s to see what %q protects: %w; fix the permissions on its way or remove the entry", m, p, err)
+						// Where the link leads cannot be seen: fine if
+						// the command cannot get there either.
+						if t, lerr := os.Readlink(m); lerr == nil {
+							if !filepath.IsAbs(t) {
+								t = filepath.Join(d, t)
+							}
+							if blk := firstUnsearchable(t); blk != "" && changeableDir(blk, writable) {
+								return nil, fmt.Errorf("filesystem: follow %s to see what %q protects: %w; %s is yours and writable in the sandbox: fix its permissions (chmod u+rx) or remove the entry", m, p, err, blk)
+							}
+						}
+						continue
 					}
 					if err != nil {
 						continue
@@ -318,6 +333,26 @@ func withLinkTargets(ps, writable []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// firstUnsearchable returns the first directory on the way to p (p
+// included) that cannot be searched, or "" if there is none or the way
+// ends before (a missing name).
+func firstUnsearchable(p string) string {
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		err := searchable(p[:i])
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.EACCES):
+			return p[:i]
+		default:
+			return ""
+		}
+	}
+	return ""
 }
 
 // changeableDir reports whether the command could chmod dir back: it is

@@ -440,7 +440,12 @@ func TestSeatbeltPlanLinkScanFailsClosed(t *testing.T) {
 	if _, err := s.planSeatbelt(); err == nil || !strings.Contains(err.Error(), locked) {
 		t.Errorf("searchable, unlistable %s: err %v, want an error naming it", locked, err)
 	}
-	searchable = func(string) error { return syscall.EACCES }
+	searchable = func(d string) error {
+		if d == locked {
+			return syscall.EACCES
+		}
+		return nil
+	}
 	if _, err := s.planSeatbelt(); err != nil {
 		t.Errorf("unsearchable %s: %v, want it skipped", locked, err)
 	}

@@ -151,6 +151,7 @@ func Run(s *Spec) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	j := newJob(pid, ttyFD, setsid, tstpIgnored)
+	j.gave = fg
 	go func() {
 		for sig := range sigs.C {
 			j.signal(sig)

@@ -62,14 +62,29 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // startPTY starts fence with args on a new pty.
 func (s *sandbox) startPTY(args ...string) *ptyRun {
 	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	return s.startOnPTY(s.command(ctx, opts{}, args...), cancel)
+}
+
+// startShellPTY runs a bash script on a new pty, as the session leader,
+// with $FENCE the fence binary: for fence started as a shell's job.
+func (s *sandbox) startShellPTY(script string) *ptyRun {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	cmd := s.command(ctx, opts{env: []string{"FENCE=" + fenceBin}})
+	cmd.Path, cmd.Args = "/bin/bash", []string{"bash", "-c", script}
+	return s.startOnPTY(cmd, cancel)
+}
+
+// startOnPTY starts cmd on a new pty as its session leader.
+func (s *sandbox) startOnPTY(cmd *exec.Cmd, cancel context.CancelFunc) *ptyRun {
+	s.t.Helper()
 	master, slave := openPTY(s.t)
 	defer slave.Close()
 	if os.Geteuid() == 0 {
 		// As login(1) does: the terminal belongs to its user.
 		_ = slave.Chown(s.r.uid, s.r.gid)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	cmd := s.command(ctx, opts{}, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Setctty = true
@@ -222,6 +237,22 @@ func TestPTYWindowSize(t *testing.T) {
 		}
 		if code != 0 || !strings.Contains(out, "resized 40 120") {
 			t.Errorf("resize: want exit 0 and \"resized 40 120\", exit %d, output %q", code, out)
+		}
+	})
+}
+
+// A fence started as a background job (fence cmd &) leaves the terminal
+// to the shell: its command reads nothing from it (/dev/null) instead of
+// taking the terminal's foreground, which made an interactive shell exit
+// on its next read.
+func TestPTYBackgroundJob(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY(`set -m; "$FENCE" -- sh -c 'read x && echo got:$x || echo eof; [ -t 1 ] && echo out-is-tty' & wait $!; echo rc=$?; echo shell-fg=$([ "$(ps -o tpgid= -p $$ | tr -d ' ')" = "$(ps -o pgid= -p $$ | tr -d ' ')" ] && echo yes)`)
+		code, out := p.wait()
+		// (bash's "Done" line repeats the command, "got:" included.)
+		if code != 0 || !regexp.MustCompile(`(?m)^eof`).MatchString(out) || regexp.MustCompile(`(?m)^got:`).MatchString(out) || !strings.Contains(out, "out-is-tty") ||
+			!strings.Contains(out, "rc=0") || !strings.Contains(out, "shell-fg=yes") {
+			t.Errorf("background fence: exit %d; want eof from the command, its output on the terminal, the shell still in the foreground; output %q", code, out)
 		}
 	})
 }

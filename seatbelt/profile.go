@@ -527,7 +527,7 @@ const maxLiteral = 1000
 // with the whole profile.
 func fits(re, p string) error {
 	if n := len(quote(re)); n > maxLiteral {
-		return fmt.Errorf("seatbelt pattern %q: its expression is %d bytes, longer than sandbox-exec reads (%d); use a shorter path (a symlink to the working directory) or remove the entry", p, n, maxLiteral)
+		return fmt.Errorf("seatbelt pattern %q: its expression is %d bytes, longer than sandbox-exec reads (%d); work under a shorter real path (a symlink would not do: its target is matched too) or remove the entry", p, n, maxLiteral)
 	}
 	return nil
 }

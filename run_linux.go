@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"syscall"
 
@@ -98,19 +97,9 @@ func Run(s *Spec) (int, error) {
 	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
 	// The command takes the terminal only from a fence that has it. One
 	// started as a background job (fence cmd &) took it from the shell,
-	// which then exited on its next read. A background fence's command
-	// gets a session of its own, no terminal input (/dev/null), and its
-	// terminal outputs opened for writing only: the terminal's descriptor
-	// is open for reading too, and outside job control nothing would stop
-	// the command from reading what the user types.
+	// which then exited on its next read; now its command gets a session
+	// of its own, as without a terminal.
 	o.TTY = ttyErr == nil && pgrp == unix.Getpgrp()
-	if ttyErr == nil && !o.TTY {
-		closeStdio, err := backgroundStdio(o)
-		if err != nil {
-			return 1, err
-		}
-		defer closeStdio()
-	}
 	o.Timeline = s.Timeline != nil
 	netns := ",net"
 	if o.HostNetwork {
@@ -179,42 +168,4 @@ func Run(s *Spec) (int, error) {
 		restoreForeground(ttyFD, pgrp)
 	}
 	return code, err
-}
-
-// backgroundStdio gives the command of a background fence /dev/null as
-// its input and its terminal outputs opened anew for writing only; the
-// returned func closes what it opened, once the command has started.
-func backgroundStdio(o *nsexec.Options) (func(), error) {
-	var opened []*os.File
-	closeAll := func() {
-		for _, f := range opened {
-			f.Close()
-		}
-	}
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, fmt.Errorf("open %s for a background command's input: %w", os.DevNull, err)
-	}
-	opened = append(opened, null)
-	o.Stdin = null
-	for _, out := range []**os.File{&o.Stdout, &o.Stderr} {
-		f := *out
-		if f == nil {
-			f = os.Stdout
-			if out == &o.Stderr {
-				f = os.Stderr
-			}
-		}
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
-			continue // not a terminal
-		}
-		w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), os.O_WRONLY|unix.O_NOCTTY, 0)
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("reopen the terminal for a background command's output: %w", err)
-		}
-		opened = append(opened, w)
-		*out = w
-	}
-	return closeAll, nil
 }

@@ -269,6 +269,24 @@ func TestPTYBackgroundJob(t *testing.T) {
 	})
 }
 
+// ^Z on the terminal used to stop the command while the shell kept
+// waiting for fence: the terminal hung for good. The command goes on.
+func TestPTYCtrlZ(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("-c", `echo ready; read x; echo got-$x`)
+		if !p.waitFor("ready") {
+			t.Fatalf("no ready; output %q", p.output())
+		}
+		p.write("\x1a")
+		time.Sleep(200 * time.Millisecond)
+		p.write("after\n")
+		code, out := p.wait()
+		if code != 0 || !strings.Contains(out, "got-after") {
+			t.Errorf("after ^Z: exit %d; want the command to go on and read the next line; output %q", code, out)
+		}
+	})
+}
+
 // Ctrl-C on the terminal interrupts the command: exit 130.
 func TestPTYCtrlC(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

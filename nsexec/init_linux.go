@@ -606,7 +606,7 @@ func reap(ctrl *os.File, pid int, o *Options, started int64) int {
 	code := 255
 	for {
 		var ws unix.WaitStatus
-		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		wpid, err := unix.Wait4(-1, &ws, unix.WUNTRACED, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -615,6 +615,17 @@ func reap(ctrl *os.File, pid int, o *Options, started int64) int {
 		}
 		if wpid != pid {
 			continue // an orphan re-parented to us
+		}
+		if ws.Stopped() {
+			// ^Z (SIGTSTP) stops the command's group, but the shell
+			// waits for fence, which is not stopped: the terminal would
+			// hang for good. Job control is not passed through on Linux
+			// yet, so the group goes on (a TUI redraws, as after fg). A
+			// SIGSTOP sent on purpose stays.
+			if ws.StopSignal() == unix.SIGTSTP {
+				_ = unix.Kill(-pid, unix.SIGCONT)
+			}
+			continue
 		}
 		code = ws.ExitStatus()
 		if ws.Signaled() {

@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
@@ -84,8 +85,16 @@ type Spec struct {
 	// timeline; Run adds its own.
 	Marks []nsexec.Stage
 
-	paths resolver // symlink resolution for the current plan
+	paths    resolver       // symlink resolution for the current plan
+	killedBy syscall.Signal // see KilledBy
 }
+
+// KilledBy returns, after Run, the signal that killed the command, or 0 if
+// it exited. Run's exit code is 128+n for signal n either way; a caller
+// that is a command-line tool can die by the same signal once it has
+// cleaned up (the CLI does), so that a shell running it in a loop stops on
+// ^C as it would for the command itself.
+func (s *Spec) KilledBy() syscall.Signal { return s.killedBy }
 
 // mark records a timeline stage if a timeline was asked for.
 func (s *Spec) mark(name string) {

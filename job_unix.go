@@ -11,29 +11,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// jobControl decides where the macOS runner puts the command relative to
-// the terminal on fence's standard input. Without one, the command gets a
-// session of its own (setsid): no controlling terminal to read from or
-// push input into. With one, it gets a process group of its own, given the
-// terminal (fg) when fence has it: keys typed reach it. In the background
-// it stays a background group, which the kernel stops when it reads the
-// terminal, so that it cannot read what the user types to the foreground
-// job; a session of its own would let it.
-func jobControl(stdinTTY, foreground bool) (setsid, fg bool) {
+// jobControl decides where the command goes relative to the terminal on
+// fence's standard input. Without one, the command gets a session of its
+// own (setsid): no controlling terminal to read from or push input into.
+// With one, it gets a process group of its own, given the terminal (fg)
+// at start when fence has it and the command's output goes to a terminal
+// too: an interactive program. Otherwise the group starts in the
+// background, so that a pager fence's output is piped into keeps the
+// terminal (fence cmd | less); a command that reads the terminal stops,
+// and is given it then if fence has it (stopAction). A background group
+// cannot read what the user types to the foreground job without being
+// stopped; a session of its own could.
+func jobControl(stdinTTY, foreground, stdoutTTY bool) (setsid, fg bool) {
 	switch {
 	case !stdinTTY:
 		return true, false
-	case foreground:
+	case foreground && stdoutTTY:
 		return false, true
 	}
 	return false, false
 }
 
-// job is a command fence runs directly as the leader of a process group of
-// its own (the macOS runner; Linux's sandbox has PID 1 for this), with job
+// job is the command as the leader of a process group of its own, with job
 // control passed through: the shell sees fence stop when the command
 // stops, and the command continues, with the terminal if fence has it,
-// when fence does.
+// when fence does. On macOS fence runs the command and waits for it
+// itself (wait); on Linux PID 1 of the sandbox does, and reports the
+// command's pid and stops (run_linux.go calls stopped).
 type job struct {
 	pid   int // the command, leader of its group
 	ttyFD int // fence's standard input
@@ -54,13 +58,14 @@ type job struct {
 	// back (the caller sets it when the command starts with it).
 	gave bool
 	// tstp is set while a SIGTSTP fence received is being passed on;
-	// ownTSTP counts those fence sent its own group (stopSelf), which
-	// signal must not pass on again once fence is continued.
+	// ownTSTP counts those fence sent its own group (stopSelf on macOS),
+	// which signal must not pass on again once fence is continued.
 	tstp    atomic.Bool
 	ownTSTP atomic.Int32
 	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
 	// ^Z would), then fence with SIGSTOP; or fence alone without a
-	// terminal. Tests replace it.
+	// terminal (stopSelf in parent_*.go). It returns once fence is
+	// continued. Tests replace it.
 	stopSelf func()
 }
 
@@ -68,13 +73,7 @@ type job struct {
 func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
 	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid()}
 	j.stoppable = !tstpIgnored && !orphanedGroup()
-	j.stopSelf = func() {
-		if !j.noTTY {
-			j.ownTSTP.Add(1)
-			_ = unix.Kill(0, unix.SIGTSTP)
-		}
-		_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
-	}
+	j.stopSelf = func() { stopSelf(j) }
 	return j
 }
 
@@ -198,11 +197,8 @@ func (j *job) signal(sig syscall.Signal) {
 	}
 }
 
-// wait waits for the command to end, passing its stops on (stopAction).
-// It reports whether the terminal is to be taken back: the command had it
-// at the end, or fence gave it and nobody has it now (some kernels leave
-// the terminal without a foreground group once the group's last process
-// is reaped).
+// wait waits for the command to end, passing its stops on (stopped). It
+// reports whether the terminal is to be taken back (takeBack).
 func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 	for {
 		if _, err := unix.Wait4(j.pid, &ws, unix.WUNTRACED, nil); err != nil {
@@ -211,34 +207,48 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 			}
 			return ws, false, fmt.Errorf("wait for the command: %w", err)
 		}
-		fgGroup := j.foreground()
 		if !ws.Stopped() {
-			return ws, fgGroup == j.pid || j.gave && fgGroup == 0, nil
+			return ws, j.takeBack(), nil
 		}
-		cmdFG := fgGroup == j.pid
-		ttyStop := ws.StopSignal() == unix.SIGTTIN || ws.StopSignal() == unix.SIGTTOU
-		switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), ttyStop,
-			os.Getppid() != j.ppid, j.hungUp, j.stoppable) {
-		case hangUp:
-			j.hungUp = true
-			_ = unix.Kill(-j.pid, unix.SIGHUP)
-			_ = unix.Kill(-j.pid, unix.SIGCONT)
-		case resumeInFore:
-			j.resume()
-		case resumeAsIs:
-			_ = unix.Kill(-j.pid, unix.SIGCONT)
-		case keepWaiting:
-		default:
-			if cmdFG {
-				restoreForeground(j.ttyFD, unix.Getpgrp())
-				j.gave = false
-			}
-			// The whole job stops: the command's children too, when
-			// the command stopped only itself (a TUI's own ^Z), so
-			// that none waits on fence's proxies meanwhile.
-			_ = unix.Kill(-j.pid, unix.SIGSTOP)
-			j.stopSelf()
-			j.resume()
+		j.stopped(ws.StopSignal())
+	}
+}
+
+// takeBack reports, once the command has ended, whether fence is to take
+// the terminal back: the command had it at the end, or fence gave it and
+// nobody has it now (some kernels leave the terminal without a foreground
+// group once the group's last process is reaped).
+func (j *job) takeBack() bool {
+	fg := j.foreground()
+	return fg == j.pid || j.gave && fg == 0
+}
+
+// stopped does what stopAction decides for a stop of the command by sig.
+func (j *job) stopped(sig syscall.Signal) {
+	fgGroup := j.foreground()
+	cmdFG := fgGroup == j.pid
+	ttyStop := sig == unix.SIGTTIN || sig == unix.SIGTTOU
+	switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), ttyStop,
+		os.Getppid() != j.ppid, j.hungUp, j.stoppable) {
+	case hangUp:
+		j.hungUp = true
+		_ = unix.Kill(-j.pid, unix.SIGHUP)
+		_ = unix.Kill(-j.pid, unix.SIGCONT)
+	case resumeInFore:
+		j.resume()
+	case resumeAsIs:
+		_ = unix.Kill(-j.pid, unix.SIGCONT)
+	case keepWaiting:
+	default:
+		if cmdFG {
+			restoreForeground(j.ttyFD, unix.Getpgrp())
+			j.gave = false
 		}
+		// The whole job stops: the command's children too, when the
+		// command stopped only itself (a TUI's own ^Z), so that none
+		// waits on fence's proxies meanwhile.
+		_ = unix.Kill(-j.pid, unix.SIGSTOP)
+		j.stopSelf()
+		j.resume()
 	}
 }

@@ -84,16 +84,19 @@ func TestJobWaitPassesStopsOn(t *testing.T) {
 
 func TestJobControl(t *testing.T) {
 	for _, c := range []struct {
-		tty, foreground, setsid, fg bool
+		tty, foreground, out, setsid, fg bool
 	}{
-		{tty: false, setsid: true},
-		{tty: true, foreground: true, fg: true},
+		{tty: false, out: true, setsid: true},
+		{tty: true, foreground: true, out: true, fg: true},
 		// A backgrounded fence: not a session of its own, whose reads of
 		// the terminal would not stop it.
-		{tty: true, foreground: false},
+		{tty: true, foreground: false, out: true},
+		// fence cmd | less: the pager keeps the terminal until the
+		// command reads it.
+		{tty: true, foreground: true, out: false},
 	} {
-		if setsid, fg := jobControl(c.tty, c.foreground); setsid != c.setsid || fg != c.fg {
-			t.Errorf("jobControl(tty %v, foreground %v) = setsid %v, fg %v; want %v, %v", c.tty, c.foreground, setsid, fg, c.setsid, c.fg)
+		if setsid, fg := jobControl(c.tty, c.foreground, c.out); setsid != c.setsid || fg != c.fg {
+			t.Errorf("jobControl(tty %v, foreground %v, output on a terminal %v) = setsid %v, fg %v; want %v, %v", c.tty, c.foreground, c.out, setsid, fg, c.setsid, c.fg)
 		}
 	}
 }

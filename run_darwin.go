@@ -92,7 +92,7 @@ func Run(s *Spec) (int, error) {
 	}
 	ttyFD := int(stdio[0].Fd())
 	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp())
+	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp(), isTerminal(int(stdio[1].Fd())))
 	// The terminals the command inherits are the only ones it may use
 	// (the profile denies every other /dev/ttys*: reading another one
 	// would read what the user types there). It may read its input's,
@@ -171,6 +171,7 @@ func Run(s *Spec) (int, error) {
 		return 1, err
 	}
 	if ws.Signaled() {
+		s.killedBy = ws.Signal()
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"os/signal"
 	"slices"
 	"syscall"
 
@@ -22,6 +23,29 @@ import (
 // that the calling process receives to it.
 func Run(s *Spec) (int, error) {
 	defer s.Abort() // a pending init stage not used below
+	// The terminal: with one on stdin, the command gets a process group
+	// of its own and job control is passed on (jobControl, job).
+	ttyFD, outFD := 0, 1
+	if s.Stdin != nil {
+		ttyFD = int(s.Stdin.Fd())
+	}
+	if s.Stdout != nil {
+		outFD = int(s.Stdout.Fd())
+	}
+	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
+	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp(), ttyErr == nil && isTerminal(outFD))
+	toCatch := caught()
+	tstpIgnored := false
+	if !setsid {
+		// Besides the forwarded signals: job control (SIGTSTP, unless
+		// fence inherited it ignored; SIGCONT), and window size changes
+		// for a command that is not the terminal's foreground.
+		tstpIgnored = signal.Ignored(syscall.SIGTSTP)
+		toCatch = append(toCatch, syscall.SIGCONT, syscall.SIGWINCH)
+		if !tstpIgnored {
+			toCatch = append(toCatch, syscall.SIGTSTP)
+		}
+	}
 	// Catching the forwarded signals is done beside the policy work, not
 	// before or after it: with os/signal, registering a signal is a round
 	// trip to the runtime's signal-mask thread (~0.1 ms each). It is
@@ -31,13 +55,13 @@ func Run(s *Spec) (int, error) {
 	go func() {
 		if s.OwnSignals {
 			var err error
-			if sigs, err = sigfwd.Catch(caught()); err != nil {
+			if sigs, err = sigfwd.Catch(toCatch); err != nil {
 				// Not fatal: without a handler of fence's, the
 				// signal is delivered to the runtime's (os/signal).
-				sigs = sigfwd.Notify(caught())
+				sigs = sigfwd.Notify(toCatch)
 			}
 		} else {
-			sigs = sigfwd.Notify(caught())
+			sigs = sigfwd.Notify(toCatch)
 		}
 		close(registered)
 	}()
@@ -90,16 +114,10 @@ func Run(s *Spec) (int, error) {
 		s.logf("landlock unavailable: running with the mount policy only (defense in depth lost)")
 	}
 	o.Stdin, o.Stdout, o.Stderr = s.Stdin, s.Stdout, s.Stderr
-	ttyFD := 0
-	if s.Stdin != nil {
-		ttyFD = int(s.Stdin.Fd())
-	}
-	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-	// The command takes the terminal only from a fence that has it. One
-	// started as a background job (fence cmd &) took it from the shell,
-	// which then exited on its next read; now its command gets a session
-	// of its own, as without a terminal.
-	o.TTY = ttyErr == nil && pgrp == unix.Getpgrp()
+	// The command takes the terminal at start only from a fence that has
+	// it: one started as a background job (fence cmd &) took it from the
+	// shell, which then exited on its next read.
+	o.TTY, o.Foreground = !setsid, fg
 	o.Timeline = s.Timeline != nil
 	netns := ",net"
 	if o.HostNetwork {
@@ -145,17 +163,24 @@ func Run(s *Spec) (int, error) {
 			return c, nil
 		})
 	}
-	go func() {
-		for sig := range sigs.C {
-			_ = p.Signal(sig)
-		}
-	}()
+	var jobDone chan *job
+	if p.Jobs == nil {
+		go func() {
+			for sig := range sigs.C {
+				_ = p.Signal(sig)
+			}
+		}()
+	} else {
+		jobDone = make(chan *job, 1)
+		go func() { jobDone <- s.passOn(p, sigs.C, ttyFD, tstpIgnored, fg) }()
+	}
 	// The start is over: the CLI's sysmon, slowed down for it
 	// (spawn.CoarsenSysmon), is to poll as usual again, unless the command
 	// ends first; the proxies need its quick hand-offs as any Go server
 	// does. Nothing to do for a library caller.
 	spawn.RestoreSysmonLater()
 	code, err := p.Wait()
+	s.killedBy = p.KilledBy()
 	if s.Timeline != nil {
 		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)
 		stages = append(append(stages, p.Stages...), nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
@@ -164,8 +189,53 @@ func Run(s *Spec) (int, error) {
 			fmt.Fprintf(s.Timeline, "[fence:timeline] %-16s +%8.3f ms\n", st.Name, float64(st.Mono-stages[0].Mono)/1e6)
 		}
 	}
-	if o.TTY {
-		restoreForeground(ttyFD, pgrp)
+	if jobDone != nil {
+		// The command took the terminal at start, or was given it.
+		take := fg
+		if j := <-jobDone; j != nil {
+			take = j.takeBack()
+		}
+		if take {
+			restoreForeground(ttyFD, unix.Getpgrp())
+		}
 	}
 	return code, err
+}
+
+// passOn passes the signals fence catches and the command's stops on, for
+// a command with a terminal (job): PID 1 reports the command's pid, then
+// each of its stops. fg: the command took the terminal as it started. It
+// returns the job once the sandbox has exited, nil if the command's pid
+// never came (it did not start, or the kernel has no pidfds).
+func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, tstpIgnored, fg bool) *job {
+	var j *job
+	for {
+		select {
+		case ev, ok := <-p.Jobs:
+			switch {
+			case !ok:
+				return j
+			case ev.Stop != 0 && j != nil:
+				j.stopped(ev.Stop)
+			case ev.Stop == syscall.SIGTSTP:
+				// Without the pid, as before job control: the shell
+				// waits for fence, so the command goes on.
+				_ = p.SignalGroup(syscall.SIGCONT)
+			case ev.Err != nil:
+				s.logf("job control: %v (a ^Z continues the command)", ev.Err)
+			case ev.Pid > 0:
+				j = newJob(ev.Pid, ttyFD, false, tstpIgnored)
+				j.gave = fg
+			}
+		case sig, ok := <-sigs:
+			switch {
+			case !ok:
+				sigs = nil // stopped: a nil channel blocks
+			case j != nil:
+				j.signal(sig)
+			case sig != syscall.SIGTSTP && sig != syscall.SIGCONT:
+				_ = p.SignalGroup(sig)
+			}
+		}
+	}
 }

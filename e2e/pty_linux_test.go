@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +139,17 @@ func (p *ptyRun) write(s string) {
 // terminal output.
 func (p *ptyRun) wait() (int, string) {
 	p.t.Helper()
+	st, out := p.waitStatus()
+	if st.Signaled() {
+		p.t.Fatalf("fence died: %v; output %q", st, out)
+	}
+	return st.ExitStatus(), out
+}
+
+// waitStatus waits for fence to exit and returns how, and the whole
+// terminal output.
+func (p *ptyRun) waitStatus() (syscall.WaitStatus, string) {
+	p.t.Helper()
 	err := p.cmd.Wait()
 	p.cancel()
 	// The reader ends when the last slave fd is closed.
@@ -150,10 +162,7 @@ func (p *ptyRun) wait() (int, string) {
 	if err != nil && !errors.As(err, &ee) {
 		p.t.Fatalf("wait: %v; output %q", err, out)
 	}
-	if p.cmd.ProcessState.ExitCode() < 0 {
-		p.t.Fatalf("fence died: %v; output %q", p.cmd.ProcessState, out)
-	}
-	return p.cmd.ProcessState.ExitCode(), out
+	return p.cmd.ProcessState.Sys().(syscall.WaitStatus), out
 }
 
 // TIOCSTI and TIOCLINUX on the terminal are denied (EPERM): no keystroke
@@ -287,6 +296,83 @@ func TestPTYCtrlZ(t *testing.T) {
 	})
 }
 
+// ^Z on fence run as a shell's job stops the job: the shell gets the
+// terminal back and says so, and fg continues the command with the
+// terminal. Before, the command went on (or, earlier still, the terminal
+// hung).
+func TestPTYShellCtrlZ(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'echo ready-$((1+1)); read x; echo got-$x'` + "\n")
+		if !p.waitFor("ready-2") {
+			t.Fatalf("the command did not start; output %q", p.output())
+		}
+		p.write("\x1a")
+		if !p.waitFor("Stopped") {
+			t.Fatalf("after ^Z the shell did not report the job stopped; output %q", p.output())
+		}
+		// Typed at once: the shell reads it, not the stopped command
+		// (fence once continued the command while stopping itself).
+		p.write("echo alive-$((40+2))\n")
+		if !p.waitFor("alive-42") {
+			t.Fatalf("the shell did not get the terminal back; output %q", p.output())
+		}
+		p.write("fg\n")
+		time.Sleep(300 * time.Millisecond)
+		p.write("after\n")
+		if !p.waitFor("got-after") {
+			t.Fatalf("after fg the command did not read the terminal; output %q", p.output())
+		}
+		p.write("echo rc-$?\n")
+		if !p.waitFor("rc-0") {
+			t.Fatalf("no exit status 0 after fg; output %q", p.output())
+		}
+		p.write("exit\n")
+		if code, out := p.wait(); code != 0 {
+			t.Errorf("shell exit %d; output %q", code, out)
+		}
+	})
+}
+
+// fence cmd | pager: the pager keeps the terminal. The command used to
+// take it at start, so the pager stopped on its first read of the
+// terminal, and the whole pipeline with it. A command whose output is not
+// a terminal is given the terminal only when it reads it.
+func TestPTYPipeToPager(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		// The pager side reads the terminal while the command runs.
+		p.write(`"$FENCE" -- sh -c 'sleep 2; echo from-$((6*7))' | { sleep 0.5; read -r x </dev/tty; echo typed-$x; cat; }` + "\n")
+		time.Sleep(time.Second)
+		p.write("hello\n")
+		if !p.waitFor("from-42") || !strings.Contains(p.output(), "typed-hello") {
+			t.Fatalf("the pipeline did not read the terminal and the command's output; output %q", p.output())
+		}
+		p.write("exit\n")
+		if code, out := p.wait(); code != 0 || strings.Contains(out, "Stopped") {
+			t.Errorf("shell exit %d; want 0 and no stopped job; output %q", code, out)
+		}
+	})
+}
+
+// A command that starts without the terminal (its output is piped) gets it
+// when it reads it, while fence's job has it.
+func TestPTYTerminalOnFirstRead(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'read x; echo got-$x' | cat` + "\n")
+		time.Sleep(500 * time.Millisecond)
+		p.write("typed\n")
+		if !p.waitFor("got-typed") {
+			t.Fatalf("the command did not get the terminal to read; output %q", p.output())
+		}
+		p.write("exit\n")
+		if code, out := p.wait(); code != 0 || strings.Contains(out, "Stopped") {
+			t.Errorf("shell exit %d; want 0 and no stopped job; output %q", code, out)
+		}
+	})
+}
+
 // Ctrl-C on the terminal interrupts the command: exit 130.
 func TestPTYCtrlC(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
@@ -306,9 +392,32 @@ func TestPTYCtrlC(t *testing.T) {
 			t.Fatalf("sleep (pid %d, pgid %d) never became the terminal's foreground process group (%d); output %q", sleepPid, pgid(sleepPid), fg, p.output())
 		}
 		p.write("\x03")
-		code, out := p.wait()
-		if code != 130 {
-			t.Errorf("after Ctrl-C: exit %d, want 130; output %q", code, out)
+		st, out := p.waitStatus()
+		if !st.Signaled() || st.Signal() != syscall.SIGINT {
+			t.Errorf("after Ctrl-C: fence %v, want killed by SIGINT as the command was; output %q", st, out)
+		}
+	})
+}
+
+// ^C ends a shell loop that runs fence: fence dies by SIGINT as the
+// command did. It used to exit 130, and bash went on to the next round.
+func TestPTYCtrlCEndsLoop(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`for i in 1 2 3; do echo round-$i-$((1+1)); "$FENCE" -- sleep 30; done; echo loop-$((2+3))` + "\n")
+		if !p.waitFor("round-1-2") {
+			t.Fatalf("the loop did not start; output %q", p.output())
+		}
+		time.Sleep(time.Second)
+		p.write("\x03")
+		p.write("echo after-$((40+2))\n")
+		if !p.waitFor("after-42") {
+			t.Fatalf("the shell did not come back after ^C; output %q", p.output())
+		}
+		p.write("exit\n")
+		_, out := p.wait()
+		if strings.Contains(out, "round-2-2") || strings.Contains(out, "loop-5") {
+			t.Errorf("^C did not end the loop; output %q", out)
 		}
 	})
 }

@@ -495,28 +495,35 @@ type command struct {
 	args []string
 	attr syscall.ProcAttr
 	err  error // lookup failure, reported as the command's start failure
+	// pidfd is the command's pidfd with Options.TTY (-1 if the kernel
+	// has none), sent to the supervisor for its job control.
+	pidfd int
 }
 
 // prepareCommand resolves the program inside the sandbox.
 func prepareCommand(o *Options) (*command, error) {
 	sys := &syscall.SysProcAttr{}
-	if o.TTY {
-		// The command's process group takes the terminal, so job control
-		// and Ctrl-C work like outside. SIGTTOU is blocked in the forked
-		// child, so the TIOCSPGRP from a background group succeeds.
-		sys.Foreground = true
-		sys.Ctty = 0
-	} else {
-		// No terminal: a new session, so there is no controlling tty to
-		// inject keystrokes into.
-		sys.Setsid = true
-	}
-	c := &command{path: o.Path, args: o.Args, attr: syscall.ProcAttr{
+	c := &command{path: o.Path, args: o.Args, pidfd: -1, attr: syscall.ProcAttr{
 		Dir:   o.Dir,
 		Env:   o.Env,
 		Files: []uintptr{0, 1, 2},
 		Sys:   sys,
 	}}
+	if o.TTY {
+		// A process group of its own in fence's session: job control
+		// and Ctrl-C work like outside, and kill(0, sig) in the sandbox
+		// reaches only the command's group. With Foreground the group
+		// takes the terminal; SIGTTOU is blocked in the forked child, so
+		// the TIOCSPGRP from a background group succeeds.
+		sys.Setpgid = true
+		sys.Foreground = o.Foreground
+		sys.Ctty = 0
+		sys.PidFD = &c.pidfd
+	} else {
+		// No terminal: a new session, so there is no controlling tty to
+		// inject keystrokes into.
+		sys.Setsid = true
+	}
 	if !strings.Contains(o.Path, "/") {
 		// Not found stays an exec failure of the command (127, reported by
 		// run), as `bash -c` would report it, not a sandbox failure.
@@ -571,6 +578,23 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	if o.Timeline {
 		started = Now()
 	}
+	// The supervisor learns the command's pid from its pidfd before any
+	// stop is reported (one socket, in order). Without a pidfd it never
+	// learns it, and reap continues the command after a ^Z itself.
+	report := false
+	if o.TTY {
+		var oob []byte
+		if cmd.pidfd >= 0 {
+			oob = unix.UnixRights(cmd.pidfd)
+			report = true
+		}
+		if err := unix.Sendmsg(controlFD, encodeMessage(message{Type: typeCommand}), oob, nil, 0); err != nil {
+			report = false
+		}
+		if cmd.pidfd >= 0 {
+			unix.Close(cmd.pidfd)
+		}
+	}
 	// Off the start path: the command runs meanwhile.
 	closeMaskFS()
 	// This goroutine's thread alone carries Landlock (see setup) and must
@@ -578,7 +602,7 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// wake-up of a locked thread is a hand-off between OS threads, so the
 	// goroutines that wake often (reaping, control, guard) run unlocked.
 	done := make(chan int)
-	go func() { done <- reap(ctrl, child, o, started) }()
+	go func() { done <- reap(ctrl, child, report, o, started) }()
 	go controlLoop(ctrl, child)
 	if guardFD >= 0 {
 		g := newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix)
@@ -596,14 +620,15 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 
 // reap waits for the command, reaping every orphan re-parented to PID 1 on
 // the way, then empties the sandbox and reports the exit status to the
-// supervisor. It returns the status.
-func reap(ctrl *os.File, pid int, o *Options, started int64) int {
+// supervisor. It returns the status. With report, it also reports each
+// stop of the command, for the supervisor's job control.
+func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 	// A blocking wait4 for any child: orphans re-parented to PID 1 are
 	// reaped as they come. It does not starve the guard and control
 	// goroutines of a P: the runtime hands the P to another thread while
 	// a syscall blocks. (os/signal's SIGCHLD would cost two more
 	// threads and a locked-thread round trip per start.)
-	code := 255
+	code, killedBy := 255, 0
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, unix.WUNTRACED, nil)
@@ -617,19 +642,24 @@ func reap(ctrl *os.File, pid int, o *Options, started int64) int {
 			continue // an orphan re-parented to us
 		}
 		if ws.Stopped() {
-			// ^Z (SIGTSTP) stops the command's group, but the shell
-			// waits for fence, which is not stopped: the terminal would
-			// hang for good. Job control is not passed through on Linux
-			// yet, so the group goes on (a TUI redraws, as after fg). A
-			// SIGSTOP sent on purpose stays.
-			if ws.StopSignal() == unix.SIGTSTP {
+			switch {
+			case report:
+				// The supervisor decides: stop fence too, so that
+				// the shell sees the job stopped, hand the terminal
+				// over, or continue the command (fence's job).
+				_, _ = ctrl.Write(encodeMessage(message{Type: typeStopped, Signal: int(ws.StopSignal())}))
+			case ws.StopSignal() == unix.SIGTSTP:
+				// No one to pass the stop on to: the shell waits for
+				// fence, which is not stopped, and the terminal would
+				// hang for good. The group goes on (a TUI redraws, as
+				// after fg). A SIGSTOP sent on purpose stays.
 				_ = unix.Kill(-pid, unix.SIGCONT)
 			}
 			continue
 		}
 		code = ws.ExitStatus()
 		if ws.Signaled() {
-			code = 128 + int(ws.Signal())
+			code, killedBy = 128+int(ws.Signal()), int(ws.Signal())
 		}
 		break
 	}
@@ -653,7 +683,7 @@ func reap(ctrl *os.File, pid int, o *Options, started int64) int {
 	if exitStages != nil {
 		exitStages = append(exitStages, Stage{"sandbox-empty", Now()})
 	}
-	b := encodeMessage(message{Type: typeExit, Code: code, Stages: exitStages})
+	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages})
 	_, _ = ctrl.Write(b)
 	return code
 }
@@ -673,7 +703,11 @@ func controlLoop(ctrl *os.File, pid int) {
 		}
 		switch m.Type {
 		case typeSignal:
-			_ = unix.Kill(pid, unix.Signal(m.Signal))
+			target := pid
+			if m.Group {
+				target = -pid // the command leads its group (Setpgid, Setsid)
+			}
+			_ = unix.Kill(target, unix.Signal(m.Signal))
 		case typeConnect:
 			go connectFor(ctrl, m.Seq, m.Port)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -24,9 +26,10 @@ func IsInit() bool {
 // Process is a running sandbox as seen from the supervisor.
 type Process struct {
 	ctrl     *os.File
-	release  func()        // lets the spawning thread exit (spawn.Child.Release)
-	exited   chan struct{} // closed by readLoop
-	code     int           // valid if reported
+	release  func()         // lets the spawning thread exit (spawn.Child.Release)
+	exited   chan struct{}  // closed by readLoop
+	code     int            // valid if reported
+	killedBy syscall.Signal // the signal that killed the command, if reported
 	reported bool
 
 	mu    sync.Mutex
@@ -39,6 +42,23 @@ type Process struct {
 	Stages []Stage
 	// Pid is the host PID of the init stage.
 	Pid int
+	// Jobs carries the command's job-control events with Options.TTY,
+	// closed once the sandbox has exited; nil without TTY. The caller
+	// must receive them until then: Wait waits for the last one.
+	Jobs <-chan JobEvent
+	jobs chan JobEvent
+}
+
+// JobEvent is what PID 1 reports about the command for job control: first
+// that it started (Pid, or Err when its pid cannot be known), then each of
+// its stops (Stop).
+type JobEvent struct {
+	// Pid is the command's pid in the supervisor's PID namespace. It
+	// leads the command's process group.
+	Pid int
+	Err error
+	// Stop is the signal that stopped the command.
+	Stop syscall.Signal
 }
 
 // Start spawns the init stage for o and waits until the command has been
@@ -155,6 +175,12 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 	}
 	pd.used = true // the Process owns the init stage from here
 	p := &Process{ctrl: pd.c.Ctrl, Pid: pd.c.Pid, release: pd.c.Release}
+	if o.TTY {
+		// Buffered: readLoop must not wait long for the supervisor,
+		// which may be stopped (job control) while PID 1 reports.
+		p.jobs = make(chan JobEvent, 16)
+		p.Jobs = p.jobs
+	}
 	if o.Timeline {
 		p.Stages = []Stage{{"spawn", pd.c.T0}, {"spawned", pd.c.T1}, {"policy-sent", Now()}}
 	}
@@ -281,6 +307,9 @@ type connResult struct {
 // the end of the control socket.
 func (p *Process) readLoop() {
 	defer close(p.exited)
+	if p.jobs != nil {
+		defer close(p.jobs)
+	}
 	for {
 		m, files, err := recvMessage(int(p.ctrl.Fd()), 1)
 		if err != nil {
@@ -295,11 +324,25 @@ func (p *Process) readLoop() {
 		switch m.Type {
 		case typeExit:
 			closeAll(files)
-			p.code, p.reported = m.Code, true
+			p.code, p.killedBy, p.reported = m.Code, syscall.Signal(m.Signal), true
 			if p.Stages != nil {
 				p.Stages = append(p.Stages, m.Stages...)
 			}
 			return
+		case typeCommand:
+			ev := JobEvent{Err: errors.New("the kernel has no pidfds")}
+			if len(files) == 1 {
+				ev.Pid, ev.Err = pidfdPid(files[0])
+			}
+			closeAll(files)
+			if p.jobs != nil {
+				p.jobs <- ev
+			}
+		case typeStopped:
+			closeAll(files)
+			if p.jobs != nil {
+				p.jobs <- JobEvent{Stop: syscall.Signal(m.Signal)}
+			}
 		case typeConnected:
 			p.mu.Lock()
 			c := p.conns[m.Seq]
@@ -357,14 +400,23 @@ func (p *Process) Connect(port int) (*os.File, error) {
 }
 
 // Signal forwards sig to the command inside the sandbox.
-func (p *Process) Signal(sig syscall.Signal) error {
+func (p *Process) Signal(sig syscall.Signal) error { return p.signal(sig, false) }
+
+// SignalGroup forwards sig to the command's process group.
+func (p *Process) SignalGroup(sig syscall.Signal) error { return p.signal(sig, true) }
+
+func (p *Process) signal(sig syscall.Signal, group bool) error {
 	// Safe to call concurrently with Wait: one packet per write.
-	b := encodeMessage(message{Type: typeSignal, Signal: int(sig)})
+	b := encodeMessage(message{Type: typeSignal, Signal: int(sig), Group: group})
 	if _, err := p.ctrl.Write(b); err != nil {
 		return fmt.Errorf("forward signal %v: %w", sig, err)
 	}
 	return nil
 }
+
+// KilledBy returns, after Wait, the signal that killed the command, or 0
+// if it exited (or PID 1 died without saying).
+func (p *Process) KilledBy() syscall.Signal { return p.killedBy }
 
 // Wait waits for the command to exit and returns its exit code (128+n if it
 // was killed by signal n). When Wait returns, no process of the sandbox is
@@ -393,6 +445,27 @@ func (p *Process) Wait() (int, error) {
 		return 255, errors.New("sandbox init stage failed after start; run with -d for details")
 	}
 	return st.ExitStatus(), nil
+}
+
+// pidfdPid returns the pid of the process behind a pidfd, in the PID
+// namespace of fence's /proc (the one fence re-executed itself through).
+func pidfdPid(f *os.File) (int, error) {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return 0, fmt.Errorf("read the command's pidfd: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || pid <= 0 {
+				// -1: the command is gone already; 0: not in fence's
+				// PID namespace.
+				return 0, fmt.Errorf("the command's pidfd has no pid for fence (%q)", strings.TrimSpace(v))
+			}
+			return pid, nil
+		}
+	}
+	return 0, errors.New("the command's pidfd has no Pid line in /proc/self/fdinfo")
 }
 
 // diagnoseSpawn turns a failed clone into an error that names the fix; a

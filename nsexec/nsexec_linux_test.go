@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -393,5 +394,68 @@ func TestMountOnStagedRoot(t *testing.T) {
 	}
 	if _, err := os.Stat("/dev/kmsg"); err == nil && strings.Contains(got, "kmsg") {
 		t.Fatalf("/dev inside lists kmsg: the host's /dev shows through the bind of /\n%s", got)
+	}
+}
+
+// TestJobEvents: with TTY, PID 1 reports the command's pid as the
+// supervisor sees it, then its stops; SignalGroup reaches its whole group.
+// No terminal is needed: TTY without Foreground only makes the command a
+// process group of its own.
+func TestJobEvents(t *testing.T) {
+	p, r := start(t, &nsexec.Options{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 30 & kill -STOP $$; kill $!; echo continued"},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", TTY: true,
+	})
+	defer r.Close()
+	if p.Jobs == nil {
+		t.Fatal("no Jobs channel with TTY")
+	}
+	next := func() nsexec.JobEvent {
+		t.Helper()
+		select {
+		case ev, ok := <-p.Jobs:
+			if !ok {
+				t.Fatal("Jobs closed early")
+			}
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no job event within 10 s")
+		}
+		return nsexec.JobEvent{}
+	}
+	ev := next()
+	if ev.Err != nil || ev.Pid <= 0 {
+		t.Fatalf("first event %+v; want the command's pid", ev)
+	}
+	// The pid is the command's in this PID namespace: it has a second pid
+	// in the sandbox's, and it leads its own group.
+	st, err := os.ReadFile("/proc/" + itoa(ev.Pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nspid []string
+	for line := range strings.Lines(string(st)) {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			nspid = strings.Fields(v)
+		}
+	}
+	if len(nspid) != 2 || nspid[0] != itoa(ev.Pid) || nspid[1] == "1" {
+		t.Errorf("NSpid of pid %d: %q; want it and a pid in the sandbox other than 1", ev.Pid, nspid)
+	}
+	if pg, err := syscall.Getpgid(ev.Pid); err != nil || pg != ev.Pid {
+		t.Errorf("pgid of the command %d: %d (%v); want its own group", ev.Pid, pg, err)
+	}
+	if ev = next(); ev.Stop != syscall.SIGSTOP {
+		t.Fatalf("second event %+v; want a stop by SIGSTOP", ev)
+	}
+	if err := p.SignalGroup(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if code, err := p.Wait(); err != nil || code != 0 || string(out) != "continued\n" {
+		t.Errorf("after SIGCONT: exit %d (%v), output %q; want 0 and \"continued\"", code, err, out)
+	}
+	for ev := range p.Jobs {
+		t.Errorf("event after the exit: %+v", ev)
 	}
 }

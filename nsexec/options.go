@@ -31,9 +31,17 @@ type Options struct {
 	// allowedDomains ["*"]). All other namespaces are still new.
 	HostNetwork bool
 
-	// TTY is true when stdin is a terminal: the command becomes the
-	// terminal's foreground process group instead of getting a new session.
+	// TTY is true when stdin is fence's controlling terminal: the command
+	// gets a process group of its own in fence's session, and PID 1
+	// reports the command's stops (Process.Jobs) so that the supervisor
+	// passes job control on. Without it the command gets a new session:
+	// no controlling terminal to read from or inject keystrokes into.
 	TTY bool
+	// Foreground, with TTY: the command's group takes the terminal's
+	// foreground as it starts. Without it the group starts in the
+	// background, and the supervisor hands the terminal over when the
+	// command first stops on it (SIGTTIN, SIGTTOU).
+	Foreground bool
 
 	// NoLandlock skips Landlock even when the kernel has it. Landlock is
 	// defense in depth on top of the mount policy; the caller decides.

@@ -20,11 +20,21 @@ import "github.com/nsfence/fence/nsexec/spawn"
 //	                                              child waits for it after
 //	                                              msgReady, and exits 255 on
 //	                                              anything else)
-//	parent → child  msgSignal{Signal}             forward a signal to the command
+//	parent → child  msgSignal{Signal, Group}      forward a signal to the command
+//	                                              (Group: to its process group)
+//	child  → parent msgCommand + pidfd            with Options.TTY: the command
+//	                                              started; its pidfd tells the
+//	                                              supervisor its pid (no fd: the
+//	                                              kernel has no pidfds, and PID 1
+//	                                              continues the command after a
+//	                                              ^Z itself)
+//	child  → parent msgStopped{Signal}            with Options.TTY: the command
+//	                                              stopped (job control)
 //	parent → child  msgConnect{Seq, Port}         connect to 127.0.0.1:Port inside
 //	child  → parent msgConnected{Seq, Err} + fd   the connected socket (-p)
-//	child  → parent msgExit{Code}                 the command exited with Code
-//	                                              (128+n for signal n) and every
+//	child  → parent msgExit{Code, Signal}         the command exited with Code
+//	                                              (128+n and Signal n if signal n
+//	                                              killed it) and every
 //	                                              other process of the sandbox
 //	                                              has been killed and reaped
 //
@@ -55,6 +65,8 @@ const (
 	typeExit      msgType = "exit"
 	typeConnect   msgType = "connect"
 	typeConnected msgType = "connected"
+	typeCommand   msgType = "command"
+	typeStopped   msgType = "stopped"
 )
 
 type message struct {
@@ -66,6 +78,7 @@ type message struct {
 	Code      int
 	Seq       int
 	Port      int
+	Group     bool
 	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
 	// supervisor asked for a timeline.
 	Stages []Stage

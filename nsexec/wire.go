@@ -173,6 +173,7 @@ func (m *message) fields(c codec) {
 	c.int(&m.Code)
 	c.int(&m.Seq)
 	c.int(&m.Port)
+	c.bool(&m.Group)
 	// Decoding starts from a zero message: only then does a count differ
 	// from the list's length, and only then is the list (re)made. Encoding
 	// writes nothing back.
@@ -213,6 +214,7 @@ func (o *Options) fields(c codec) {
 	c.bool(&o.Unix.Abstract)
 	c.bool(&o.HostNetwork)
 	c.bool(&o.TTY)
+	c.bool(&o.Foreground)
 	c.bool(&o.NoLandlock)
 	c.bool(&o.Debug)
 	c.bool(&o.Monitor)

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/cmd/fence/internal/early"
 	_ "github.com/nsfence/fence/cmd/fence/internal/stage"
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
+	"github.com/nsfence/fence/nsexec/sigfwd"
 	"github.com/spf13/cobra"
 )
 
@@ -35,8 +37,21 @@ func main() {
 		os.Exit(255)
 	}
 	startMono = nsexec.Now()
-	os.Exit(run(os.Args[1:]))
+	code := run(os.Args[1:])
+	if killedBy == syscall.SIGINT {
+		// Everything is cleaned up (the terminal, the init stage): die
+		// by SIGINT as the command did. A shell aborts a loop or script
+		// only for a child that SIGINT killed, not one that exited 130,
+		// so ^C would otherwise go on to the loop's next fence. Other
+		// signals stay exit code 128+n, as upstream Fence reports them
+		// (a shell's $? is the same either way).
+		sigfwd.Die(killedBy)
+	}
+	os.Exit(code)
 }
+
+// killedBy is the signal that killed the command, if one did.
+var killedBy syscall.Signal
 
 type flags struct {
 	debug, monitor, version, listTemplates, linuxFeatures, shellLogin bool
@@ -203,6 +218,7 @@ func runSandbox(f *flags, args []string) error {
 		}
 	}
 	code, err := fence.Run(spec)
+	killedBy = spec.KilledBy()
 	if err != nil {
 		return err
 	}

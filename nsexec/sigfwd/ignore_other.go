@@ -5,6 +5,7 @@ package sigfwd
 import (
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // WhileIgnored runs f with sig ignored, then asks os/signal to reset it.
@@ -12,4 +13,15 @@ func WhileIgnored(sig syscall.Signal, f func()) {
 	signal.Ignore(sig)
 	defer signal.Reset(sig)
 	f()
+}
+
+// Die ends the process by sig's default action, so that fence's parent
+// sees it killed by sig, as the command was. It does not return for a
+// signal whose default action ends the process.
+func Die(sig syscall.Signal) {
+	// fence exits anyway: no core file of fence for the command's SIGQUIT.
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	signal.Reset(sig)
+	_ = syscall.Kill(syscall.Getpid(), sig)
+	time.Sleep(100 * time.Millisecond) // delivery to another thread
 }

@@ -3,9 +3,11 @@
 package sigfwd
 
 import (
+	"runtime"
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec/internal/rawsig"
+	"golang.org/x/sys/unix"
 )
 
 // WhileIgnored runs f with sig ignored, then gives sig its previous action
@@ -20,4 +22,22 @@ func WhileIgnored(sig syscall.Signal, f func()) {
 	}
 	defer rawsig.Sigaction(sig, &old, nil)
 	f()
+}
+
+// Die ends the process by sig's default action, so that fence's parent
+// sees it killed by sig, as the command was. It does not return for a
+// signal whose default action ends the process. A shell aborts a loop only
+// for a child that SIGINT killed (not one that exited with 130).
+func Die(sig syscall.Signal) {
+	// fence exits anyway: no core file of fence for the command's SIGQUIT.
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	runtime.LockOSThread() // the thread unblocked below takes the signal
+	dfl := rawsig.Action{} // SIG_DFL
+	if rawsig.Sigaction(sig, &dfl, nil) != nil && sig != syscall.SIGKILL {
+		return
+	}
+	var set unix.Sigset_t
+	set.Val[0] = 1 << (uint(sig) - 1)
+	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, nil)
+	_ = unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.Signal(sig))
 }

@@ -51,7 +51,10 @@ func init() {
 // replaced by stopSelf.
 func jobHelper(fg bool, script string, stopSelf func()) int {
 	return jobHelperWith(fg, script, func(pid int) *job {
-		return &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true, stopSelf: stopSelf}
+		j := &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true}
+		// fence is continued by a SIGCONT, which comes to signal.
+		j.stopSelf = func() { stopSelf(); j.signal(unix.SIGCONT) }
+		return j
 	})
 }
 

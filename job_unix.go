@@ -11,10 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// jobControl decides where the command goes relative to the terminal on
-// fence's standard input. Without one, the command gets a session of its
-// own (setsid): no controlling terminal to read from or push input into.
-// With one, it gets a process group of its own, given the terminal (fg)
+// jobControl decides where the command goes relative to fence's
+// controlling terminal, when tty says fence's standard input (on Linux:
+// input, output or error) is that terminal. Without one, the command gets
+// a session of its own (setsid): no controlling terminal to read from or
+// push input into. With one, it gets a process group of its own in
+// fence's session, given the terminal (fg)
 // at start when fence has it and the command's output goes to a terminal
 // too: an interactive program. Otherwise the group starts in the
 // background, so that a pager fence's output is piped into keeps the
@@ -22,9 +24,9 @@ import (
 // and is given it then if fence has it (stopAction). A background group
 // cannot read what the user types to the foreground job without being
 // stopped; a session of its own could.
-func jobControl(stdinTTY, foreground, stdoutTTY bool) (setsid, fg bool) {
+func jobControl(tty, foreground, stdoutTTY bool) (setsid, fg bool) {
 	switch {
-	case !stdinTTY:
+	case !tty:
 		return true, false
 	case foreground && stdoutTTY:
 		return false, true
@@ -65,7 +67,8 @@ type job struct {
 	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
 	// ^Z would), then fence with SIGSTOP; or fence alone without a
 	// terminal (stopSelf in parent_*.go). It returns once fence is
-	// continued. Tests replace it.
+	// continued; the SIGCONT that continued it comes to signal, which
+	// resumes the command. Tests replace it.
 	stopSelf func()
 }
 
@@ -248,7 +251,12 @@ func (j *job) stopped(sig syscall.Signal) {
 		// command stopped only itself (a TUI's own ^Z), so that none
 		// waits on fence's proxies meanwhile.
 		_ = unix.Kill(-j.pid, unix.SIGSTOP)
+		// The command is continued by the SIGCONT that continues
+		// fence (signal), not here: a signal sent with it (kill %1
+		// sends SIGTERM, then SIGCONT) reaches the command first
+		// then. Continued here, a command that reads the terminal
+		// from the background stopped again at once and fence with
+		// it, before it passed the SIGTERM on.
 		j.stopSelf()
-		j.resume()
 	}
 }

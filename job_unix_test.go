@@ -63,7 +63,8 @@ func TestJobWaitPassesStopsOn(t *testing.T) {
 	stops := 0
 	// While fence is "stopped", the command gets its line: it reads it
 	// once continued.
-	j.stopSelf = func() { stops++; _, _ = io.WriteString(in, "go\n") }
+	// The stand-in's SIGCONT comes to signal, as fence's own would.
+	j.stopSelf = func() { stops++; _, _ = io.WriteString(in, "go\n"); j.signal(unix.SIGCONT) }
 	j.signal(unix.SIGTSTP)
 	ws, fg, err := j.wait()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
 	"slices"
 	"syscall"
@@ -23,17 +24,33 @@ import (
 // that the calling process receives to it.
 func Run(s *Spec) (int, error) {
 	defer s.Abort() // a pending init stage not used below
-	// The terminal: with one on stdin, the command gets a process group
-	// of its own and job control is passed on (jobControl, job).
-	ttyFD, outFD := 0, 1
-	if s.Stdin != nil {
-		ttyFD = int(s.Stdin.Fd())
+	// The terminal: when fence's standard input, output or error is its
+	// controlling terminal, the command gets a process group of its own
+	// in fence's session and job control is passed on (jobControl, job).
+	// Not only for input: a command in a session of its own could read
+	// the terminal through an output descriptor (opened for reading and
+	// writing, as terminals usually are) with no job control to stop it,
+	// and could not open /dev/tty (cat f | fence -- less).
+	stdio := [3]int{0, 1, 2}
+	for i, f := range []*os.File{s.Stdin, s.Stdout, s.Stderr} {
+		if f != nil {
+			stdio[i] = int(f.Fd())
+		}
 	}
-	if s.Stdout != nil {
-		outFD = int(s.Stdout.Fd())
+	ttyIndex, pgrp := terminal(stdio)
+	ttyFD := -1
+	if ttyIndex >= 0 {
+		ttyFD = stdio[ttyIndex]
 	}
-	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp(), ttyErr == nil && isTerminal(outFD))
+	setsid, fg := jobControl(ttyIndex >= 0, ttyIndex >= 0 && pgrp == unix.Getpgrp(), ttyIndex >= 0 && isTerminal(stdio[1]))
+	if !setsid && !pidfds() {
+		// No job control without the command's pid (Linux < 5.3): the
+		// command takes the terminal from a fence that has it (a ^Z
+		// continues it), else gets a session of its own; a background
+		// group that read the terminal would stay stopped for good.
+		fg = pgrp == unix.Getpgrp()
+		setsid = !fg
+	}
 	toCatch := caught()
 	tstpIgnored := false
 	if !setsid {
@@ -117,7 +134,7 @@ func Run(s *Spec) (int, error) {
 	// The command takes the terminal at start only from a fence that has
 	// it: one started as a background job (fence cmd &) took it from the
 	// shell, which then exited on its next read.
-	o.TTY, o.Foreground = !setsid, fg
+	o.TTY, o.Foreground, o.TTYFD = !setsid, fg, max(ttyIndex, 0)
 	o.Timeline = s.Timeline != nil
 	netns := ",net"
 	if o.HostNetwork {
@@ -200,6 +217,29 @@ func Run(s *Spec) (int, error) {
 		}
 	}
 	return code, err
+}
+
+// pidfds reports whether the kernel has pidfds with a pid in their fdinfo
+// (Linux 5.3, pidfd_open's).
+func pidfds() bool {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// terminal returns which of fence's standard descriptors (stdio) is its
+// controlling terminal, the first one, or -1; and the terminal's
+// foreground process group.
+func terminal(stdio [3]int) (index, fgGroup int) {
+	for i, fd := range stdio {
+		if pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
+			return i, pg
+		}
+	}
+	return -1, 0
 }
 
 // passOn passes the signals fence catches and the command's stops on, for

@@ -278,6 +278,38 @@ func TestPTYBackgroundJob(t *testing.T) {
 	})
 }
 
+// A command of a background fence cannot read what is typed to the shell,
+// through its input or through an output descriptor that is the terminal
+// (opened for reading too): it is a background group of the shell's
+// session, which the kernel stops on a read. In a session of its own (as
+// before, with fence's input a pipe or fence in the background) the read
+// succeeded.
+func TestPTYBackgroundCannotReadTerminal(t *testing.T) {
+	for _, c := range []struct{ name, line string }{
+		{"stdin", `"$FENCE" -- sh -c 'sleep 0.5; read y; echo stole-$y' &`},
+		{"stdout", `echo x | "$FENCE" -- sh -c 'sleep 0.5; read y <&1; echo stole-$y' &`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			forEachRunner(t, func(t *testing.T, s *sandbox) {
+				p := s.startShellPTY("--norc", "--noprofile", "-i")
+				p.write(c.line + "\n")
+				time.Sleep(1500 * time.Millisecond)
+				p.write("echo typed-$((40+2))\n")
+				if !p.waitFor("typed-42") {
+					t.Fatalf("the shell did not run the typed line; output %q", p.output())
+				}
+				p.write("kill %1\n")
+				time.Sleep(500 * time.Millisecond)
+				p.write("exit\n")
+				_, out := p.wait()
+				if strings.Contains(out, "stole-echo") {
+					t.Errorf("the sandboxed command read what was typed to the shell; output %q", out)
+				}
+			})
+		})
+	}
+}
+
 // ^Z on the terminal used to stop the command while the shell kept
 // waiting for fence: the terminal hung for good. The command goes on.
 func TestPTYCtrlZ(t *testing.T) {

@@ -517,7 +517,7 @@ func prepareCommand(o *Options) (*command, error) {
 		// the TIOCSPGRP from a background group succeeds.
 		sys.Setpgid = true
 		sys.Foreground = o.Foreground
-		sys.Ctty = 0
+		sys.Ctty = o.TTYFD // the command's descriptor, one of 0 to 2
 		sys.PidFD = &c.pidfd
 	} else {
 		// No terminal: a new session, so there is no controlling tty to

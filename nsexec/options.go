@@ -31,7 +31,8 @@ type Options struct {
 	// allowedDomains ["*"]). All other namespaces are still new.
 	HostNetwork bool
 
-	// TTY is true when stdin is fence's controlling terminal: the command
+	// TTY is true when fence's standard input, output or error is its
+	// controlling terminal (TTYFD, 0 to 2, says which): the command
 	// gets a process group of its own in fence's session, and PID 1
 	// reports the command's stops (Process.Jobs) so that the supervisor
 	// passes job control on. Without it the command gets a new session:
@@ -42,6 +43,7 @@ type Options struct {
 	// background, and the supervisor hands the terminal over when the
 	// command first stops on it (SIGTTIN, SIGTTOU).
 	Foreground bool
+	TTYFD      int
 
 	// NoLandlock skips Landlock even when the kernel has it. Landlock is
 	// defense in depth on top of the mount policy; the caller decides.

@@ -215,6 +215,7 @@ func (o *Options) fields(c codec) {
 	c.bool(&o.HostNetwork)
 	c.bool(&o.TTY)
 	c.bool(&o.Foreground)
+	c.int(&o.TTYFD)
 	c.bool(&o.NoLandlock)
 	c.bool(&o.Debug)
 	c.bool(&o.Monitor)

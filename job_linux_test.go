@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nsfence/fence/nsexec/sigfwd"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,8 +44,71 @@ func init() {
 			pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 			fmt.Printf("fence stopped, terminal restored %v\n", err == nil && pg == unix.Getpgrp())
 		}))
+	case "stop-self":
+		// fence's stop (stopSelf): a peer in its group gets SIGTSTP,
+		// fence stops, and its catcher hears nothing of its own
+		// SIGTSTP once the test continues it.
+		os.Exit(stopSelfHelper())
 	}
 	os.Exit(2)
+}
+
+func stopSelfHelper() int {
+	sigs, err := sigfwd.Catch([]syscall.Signal{syscall.SIGTSTP, syscall.SIGCONT})
+	if err != nil {
+		sigs = sigfwd.Notify([]syscall.Signal{syscall.SIGTSTP, syscall.SIGCONT})
+	}
+	peer := exec.Command("sleep", "30")
+	if err := peer.Start(); err != nil {
+		fmt.Println("start peer:", err)
+		return 1
+	}
+	defer peer.Process.Kill()
+	fmt.Printf("peer %d\n", peer.Process.Pid)
+	stopSelf(&job{})
+	var got []syscall.Signal
+	for done := time.After(300 * time.Millisecond); ; {
+		select {
+		case sig := <-sigs.C:
+			got = append(got, sig)
+			continue
+		case <-done:
+		}
+		break
+	}
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", peer.Process.Pid))
+	state := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))[0]
+	fmt.Printf("caught %v, peer state %s\n", got, state)
+	return 0
+}
+
+// TestStopSelf runs stopSelf in a process group of its own: the other
+// processes of the group are stopped by SIGTSTP, fence itself stops (the
+// test sees it stopped and continues it), and fence does not hear its own
+// SIGTSTP afterwards, which signal would take for a ^Z.
+func TestStopSelf(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FENCE_TEST_JOB=stop-self")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	if !stoppedWithin(t, cmd.Process.Pid, 10*time.Second) {
+		t.Fatalf("stopSelf did not stop the process; output %q", out.String())
+	}
+	// Only the helper: the peer stays stopped by the SIGTSTP.
+	if err := unix.Kill(cmd.Process.Pid, unix.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v; output %q", err, out.String())
+	}
+	if !strings.Contains(out.String(), "caught [continued], peer state T") {
+		t.Errorf("want fence to hear only its SIGCONT and the peer stopped; output %q", out.String())
+	}
 }
 
 // jobHelper runs script as a job on the terminal on fd 0, fence's stop
@@ -188,8 +252,7 @@ func stoppedWithin(t *testing.T, pid int, d time.Duration) bool {
 
 // TestJobSignal: a SIGTSTP for fence stops the whole group (with SIGSTOP:
 // a group in a session of its own ignores SIGTSTP), and SIGCONT continues
-// it; a SIGTSTP is not passed on when nothing could continue fence, nor
-// when fence sent it to its own group (stopSelf).
+// it; a SIGTSTP is not passed on when nothing could continue fence.
 func TestJobSignal(t *testing.T) {
 	j, _ := startJob(t, "sleep 30 & wait")
 	j.signal(unix.SIGTSTP)
@@ -206,12 +269,6 @@ func TestJobSignal(t *testing.T) {
 	j.signal(unix.SIGTSTP)
 	if stoppedWithin(t, j.pid, 100*time.Millisecond) {
 		t.Fatal("SIGTSTP passed on although nothing could continue fence")
-	}
-	j.stoppable = true
-	j.ownTSTP.Add(1)
-	j.signal(unix.SIGTSTP)
-	if stoppedWithin(t, j.pid, 100*time.Millisecond) {
-		t.Fatal("fence's own SIGTSTP passed on")
 	}
 	j.signal(unix.SIGTERM)
 	var ws unix.WaitStatus

@@ -59,11 +59,8 @@ type job struct {
 	// gave: fence gave the command the terminal and has not taken it
 	// back (the caller sets it when the command starts with it).
 	gave bool
-	// tstp is set while a SIGTSTP fence received is being passed on;
-	// ownTSTP counts those fence sent its own group (stopSelf on macOS),
-	// which signal must not pass on again once fence is continued.
-	tstp    atomic.Bool
-	ownTSTP atomic.Int32
+	// tstp is set while a SIGTSTP fence received is being passed on.
+	tstp atomic.Bool
 	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
 	// ^Z would), then fence with SIGSTOP; or fence alone without a
 	// terminal (stopSelf in parent_*.go). It returns once fence is
@@ -187,10 +184,6 @@ func (j *job) signal(sig syscall.Signal) {
 	case unix.SIGCONT:
 		j.resume()
 	case unix.SIGTSTP:
-		if n := j.ownTSTP.Load(); n > 0 {
-			j.ownTSTP.Add(-1) // fence's own, from stopSelf
-			return
-		}
 		if j.stoppable {
 			j.tstp.Store(true)
 			_ = unix.Kill(-j.pid, unix.SIGSTOP)

@@ -18,13 +18,20 @@ func isTerminal(fd int) bool {
 	return err == nil
 }
 
-// stopSelf stops fence's group with SIGTSTP, unless the command has no
-// terminal, then fence with SIGSTOP. fence catches SIGTSTP: the copy it
-// sends itself is counted (ownTSTP) so that signal does not pass it on.
+// stopSelf stops the other processes of fence's group with SIGTSTP (a make
+// above it stops as on ^Z), unless the command has no terminal, then fence
+// with SIGSTOP; it returns once fence is continued. Not kill(0, SIGTSTP):
+// fence catches SIGTSTP, and its own copy, delivered after it is continued
+// or discarded by the SIGCONT, would be taken for a ^Z.
 func stopSelf(j *job) {
 	if !j.noTTY {
-		j.ownTSTP.Add(1)
-		_ = unix.Kill(0, unix.SIGTSTP)
+		if procs, err := unix.SysctlKinfoProcSlice("kern.proc.pgrp", unix.Getpgrp()); err == nil {
+			for _, p := range procs {
+				if pid := int(p.Proc.P_pid); pid != unix.Getpid() {
+					_ = unix.Kill(pid, unix.SIGTSTP)
+				}
+			}
+		}
 	}
 	_ = unix.Kill(unix.Getpid(), unix.SIGSTOP)
 }

@@ -252,7 +252,8 @@ func stoppedWithin(t *testing.T, pid int, d time.Duration) bool {
 
 // TestJobSignal: a SIGTSTP for fence stops the whole group (with SIGSTOP:
 // a group in a session of its own ignores SIGTSTP), and SIGCONT continues
-// it; a SIGTSTP is not passed on when nothing could continue fence.
+// it; a SIGTSTP is not passed on when nothing could continue fence, at
+// the start or now.
 func TestJobSignal(t *testing.T) {
 	j, _ := startJob(t, "sleep 30 & wait")
 	j.signal(unix.SIGTSTP)
@@ -269,6 +270,12 @@ func TestJobSignal(t *testing.T) {
 	j.signal(unix.SIGTSTP)
 	if stoppedWithin(t, j.pid, 100*time.Millisecond) {
 		t.Fatal("SIGTSTP passed on although nothing could continue fence")
+	}
+	// Orphaned since the start (the shell above fence exited).
+	j.stoppable, j.orphaned = true, func() bool { return true }
+	j.signal(unix.SIGTSTP)
+	if stoppedWithin(t, j.pid, 100*time.Millisecond) {
+		t.Fatal("SIGTSTP passed on although fence's group is orphaned now")
 	}
 	j.signal(unix.SIGTERM)
 	var ws unix.WaitStatus

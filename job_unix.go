@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/nsfence/fence/nsexec/sigfwd"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,12 +54,21 @@ type job struct {
 	// or when its process group is orphaned (tmux new-window 'fence ...;
 	// read': no process outside the group, in the session, is there to
 	// continue it; the kernel keeps such a group from stopping on ^Z).
+	// A group can become orphaned later (its shell exits): canStop looks
+	// again at each stop (orphaned: orphanedGroup; tests replace it).
 	stoppable bool
+	orphaned  func() bool
 	// hungUp: the command was sent SIGHUP once fence's parent was gone.
 	hungUp bool
 	// gave: fence gave the command the terminal and has not taken it
 	// back (the caller sets it when the command starts with it).
 	gave bool
+	// wantTTY: the command is to get the terminal when it is continued
+	// and fence has it: it had it, or stopped reading it, when the job
+	// stopped (the caller sets it when the command starts with it). A
+	// command started in the background (fence cmd | less) stays there
+	// after fg, and the pager keeps the terminal.
+	wantTTY bool
 	// tstp is set while a SIGTSTP fence received is being passed on.
 	tstp atomic.Bool
 	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
@@ -71,7 +81,7 @@ type job struct {
 
 // newJob describes the command pid for wait and signal.
 func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
-	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid()}
+	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid(), orphaned: orphanedGroup}
 	j.stoppable = !tstpIgnored && !orphanedGroup()
 	j.stopSelf = func() { stopSelf(j) }
 	return j
@@ -163,12 +173,19 @@ func (j *job) foreground() int {
 	return pg
 }
 
-// resume gives the command the terminal if fence has it, and continues
-// its group. It is also what fence does when it is continued itself
-// (SIGCONT: fg or bg in the shell).
+// canStop reports whether something can continue fence if it stops
+// (stoppable, and fence's group not orphaned now).
+func (j *job) canStop() bool { return j.stoppable && (j.orphaned == nil || !j.orphaned()) }
+
+// resume gives the command the terminal if it is to have it (wantTTY) and
+// fence has it, and continues its group. It is also what fence does when
+// it is continued itself (SIGCONT: fg or bg in the shell).
 func (j *job) resume() {
-	if fg := j.foreground(); fg >= 0 && fg == unix.Getpgrp() {
-		if unix.IoctlSetPointerInt(j.ttyFD, unix.TIOCSPGRP, j.pid) == nil {
+	if fg := j.foreground(); j.wantTTY && fg >= 0 && fg == unix.Getpgrp() {
+		// SIGTTOU ignored: the foreground may have changed since.
+		var err error
+		sigfwd.WhileIgnored(unix.SIGTTOU, func() { err = unix.IoctlSetPointerInt(j.ttyFD, unix.TIOCSPGRP, j.pid) })
+		if err == nil {
 			j.gave = true
 		}
 	}
@@ -184,7 +201,7 @@ func (j *job) signal(sig syscall.Signal) {
 	case unix.SIGCONT:
 		j.resume()
 	case unix.SIGTSTP:
-		if j.stoppable {
+		if j.canStop() {
 			j.tstp.Store(true)
 			_ = unix.Kill(-j.pid, unix.SIGSTOP)
 		}
@@ -211,12 +228,23 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 }
 
 // takeBack reports, once the command has ended, whether fence is to take
-// the terminal back: the command had it at the end, or fence gave it and
+// the terminal back: the command had it at the end; or fence gave it and
 // nobody has it now (some kernels leave the terminal without a foreground
-// group once the group's last process is reaped).
+// group once the group's last process is reaped); or a group that no
+// longer exists has it (one the command's children made and took the
+// terminal for). Not when another live group has it: the shell took it
+// while fence ran in the background.
 func (j *job) takeBack() bool {
-	fg := j.foreground()
-	return fg == j.pid || j.gave && fg == 0
+	switch fg := j.foreground(); {
+	case fg < 0 || fg == unix.Getpgrp():
+		return false
+	case fg == j.pid:
+		return true
+	case fg == 0:
+		return j.gave
+	default:
+		return unix.Kill(-fg, 0) == unix.ESRCH
+	}
 }
 
 // stopped does what stopAction decides for a stop of the command by sig.
@@ -225,17 +253,19 @@ func (j *job) stopped(sig syscall.Signal) {
 	cmdFG := fgGroup == j.pid
 	ttyStop := sig == unix.SIGTTIN || sig == unix.SIGTTOU
 	switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), ttyStop,
-		os.Getppid() != j.ppid, j.hungUp, j.stoppable) {
+		os.Getppid() != j.ppid, j.hungUp, j.canStop()) {
 	case hangUp:
 		j.hungUp = true
 		_ = unix.Kill(-j.pid, unix.SIGHUP)
 		_ = unix.Kill(-j.pid, unix.SIGCONT)
 	case resumeInFore:
+		j.wantTTY = true
 		j.resume()
 	case resumeAsIs:
 		_ = unix.Kill(-j.pid, unix.SIGCONT)
 	case keepWaiting:
 	default:
+		j.wantTTY = cmdFG || ttyStop
 		if cmdFG {
 			restoreForeground(j.ttyFD, unix.Getpgrp())
 			j.gave = false

@@ -151,7 +151,7 @@ func Run(s *Spec) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	j := newJob(pid, ttyFD, setsid, tstpIgnored)
-	j.gave = fg
+	j.gave, j.wantTTY = fg, fg
 	go func() {
 		for sig := range sigs.C {
 			j.signal(sig)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"slices"
 	"syscall"
 
@@ -42,22 +41,32 @@ func Run(s *Spec) (int, error) {
 	if ttyIndex >= 0 {
 		ttyFD = stdio[ttyIndex]
 	}
-	setsid, fg := jobControl(ttyIndex >= 0, ttyIndex >= 0 && pgrp == unix.Getpgrp(), ttyIndex >= 0 && isTerminal(stdio[1]))
-	if !setsid && !pidfds() {
-		// No job control without the command's pid (Linux < 5.3): the
-		// command takes the terminal from a fence that has it (a ^Z
-		// continues it), else gets a session of its own; a background
+	hasTTY := ttyIndex >= 0
+	fenceFG := hasTTY && pgrp == unix.Getpgrp()
+	// Job control is the CLI's (OwnSignals): passing a stop on stops
+	// fence's process group, which in a library is the calling
+	// program's. It needs the command's pid (pidfds, Linux 5.3).
+	jobs := hasTTY && s.OwnSignals && pidfds()
+	var setsid, fg, tstpIgnored bool
+	if jobs {
+		tstpIgnored = sigfwd.Ignored(syscall.SIGTSTP)
+		// A command started in the background is handed the terminal
+		// when the kernel stops it on a read. With SIGTTIN or SIGTTOU
+		// inherited ignored (a shell's $(fence cmd) has them so) the
+		// read fails instead: it starts with the terminal then.
+		lazy := !sigfwd.Ignored(syscall.SIGTTIN) && !sigfwd.Ignored(syscall.SIGTTOU)
+		setsid, fg = jobControl(true, fenceFG, isTerminal(stdio[1]) || !lazy)
+	} else {
+		// The command takes the terminal from a fence that has it (a ^Z
+		// continues it), else gets a session of its own: a background
 		// group that read the terminal would stay stopped for good.
-		fg = pgrp == unix.Getpgrp()
-		setsid = !fg
+		fg, setsid = fenceFG, !fenceFG
 	}
 	toCatch := caught()
-	tstpIgnored := false
-	if !setsid {
+	if jobs {
 		// Besides the forwarded signals: job control (SIGTSTP, unless
 		// fence inherited it ignored; SIGCONT), and window size changes
 		// for a command that is not the terminal's foreground.
-		tstpIgnored = signal.Ignored(syscall.SIGTSTP)
 		toCatch = append(toCatch, syscall.SIGCONT, syscall.SIGWINCH)
 		if !tstpIgnored {
 			toCatch = append(toCatch, syscall.SIGTSTP)
@@ -134,7 +143,7 @@ func Run(s *Spec) (int, error) {
 	// The command takes the terminal at start only from a fence that has
 	// it: one started as a background job (fence cmd &) took it from the
 	// shell, which then exited on its next read.
-	o.TTY, o.Foreground, o.TTYFD = !setsid, fg, max(ttyIndex, 0)
+	o.TTY, o.Foreground, o.TTYFD, o.JobControl = !setsid, fg, max(ttyIndex, 0), jobs && !setsid
 	o.Timeline = s.Timeline != nil
 	netns := ",net"
 	if o.HostNetwork {
@@ -265,7 +274,7 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 				s.logf("job control: %v (a ^Z continues the command)", ev.Err)
 			case ev.Pid > 0:
 				j = newJob(ev.Pid, ttyFD, false, tstpIgnored)
-				j.gave = fg
+				j.gave, j.wantTTY = fg, fg
 			}
 		case sig, ok := <-sigs:
 			switch {

@@ -405,6 +405,76 @@ func TestPTYTerminalOnFirstRead(t *testing.T) {
 	})
 }
 
+// $(fence cmd) runs fence with SIGTTIN and SIGTTOU ignored: a command
+// started in the background would fail to read the terminal (EIO) instead
+// of being stopped and handed it, so it starts with the terminal.
+func TestPTYCommandSubstitution(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`x=$("$FENCE" -- sh -c 'read y </dev/tty; echo Y$y'); echo "x=$x"` + "\n")
+		time.Sleep(time.Second)
+		p.write("hi\n")
+		if !p.waitFor("x=Yhi") {
+			t.Fatalf("the command in $(...) did not read the terminal; output %q", p.output())
+		}
+		p.write("exit\n")
+		if code, out := p.wait(); code != 0 {
+			t.Errorf("shell exit %d; output %q", code, out)
+		}
+	})
+}
+
+// ^Z and fg on fence cmd | pager: the pager keeps the terminal after fg; the
+// command, which never had it, is not given it.
+func TestPTYPipeToPagerCtrlZ(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'sleep 2; echo from-$((6*7))' | { sleep 1; read -r x </dev/tty; echo typed-$x; cat; }` + "\n")
+		time.Sleep(300 * time.Millisecond)
+		p.write("\x1a")
+		if !p.waitFor("Stopped") {
+			t.Fatalf("after ^Z the shell did not report the job stopped; output %q", p.output())
+		}
+		p.write("fg\n")
+		time.Sleep(1500 * time.Millisecond)
+		p.write("hello\n")
+		if !p.waitFor("from-42") || !strings.Contains(p.output(), "typed-hello") {
+			t.Fatalf("after fg the pipeline did not read the terminal and the command's output; output %q", p.output())
+		}
+		p.write("exit\n")
+		code, out := p.wait()
+		if n := strings.Count(out, "Stopped"); code != 0 || n != 1 {
+			t.Errorf("shell exit %d, %d stops; want 0 and the one ^Z; output %q", code, n, out)
+		}
+	})
+}
+
+// A group that the command's child made and gave the terminal to is gone
+// when the command ends: fence takes the terminal back, so that a shell
+// without job control (sh -c) reading next is not stopped or refused.
+func TestPTYTerminalBackFromChildGroup(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		grab := `import os, signal
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.tcsetpgrp(0, os.getpgrp())
+    os._exit(0)
+os.waitpid(pid, 0)`
+		p := s.startShellPTY("-c", `"$FENCE" -- python3 -c "$0"; echo rc-$?; read y; echo got-$y`, grab)
+		if !p.waitFor("rc-0") {
+			t.Fatalf("the command did not run; output %q", p.output())
+		}
+		p.write("typed\n")
+		code, out := p.wait()
+		if code != 0 || !strings.Contains(out, "got-typed") {
+			t.Errorf("the shell could not read the terminal after fence: exit %d, output %q", code, out)
+		}
+	})
+}
+
 // Ctrl-C on the terminal interrupts the command: exit 130.
 func TestPTYCtrlC(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -518,7 +518,9 @@ func prepareCommand(o *Options) (*command, error) {
 		sys.Setpgid = true
 		sys.Foreground = o.Foreground
 		sys.Ctty = o.TTYFD // the command's descriptor, one of 0 to 2
-		sys.PidFD = &c.pidfd
+		if o.JobControl {
+			sys.PidFD = &c.pidfd
+		}
 	} else {
 		// No terminal: a new session, so there is no controlling tty to
 		// inject keystrokes into.
@@ -582,7 +584,7 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// stop is reported (one socket, in order). Without a pidfd it never
 	// learns it, and reap continues the command after a ^Z itself.
 	report := false
-	if o.TTY {
+	if o.JobControl {
 		var oob []byte
 		if cmd.pidfd >= 0 {
 			oob = unix.UnixRights(cmd.pidfd)

@@ -42,8 +42,9 @@ type Process struct {
 	Stages []Stage
 	// Pid is the host PID of the init stage.
 	Pid int
-	// Jobs carries the command's job-control events with Options.TTY,
-	// closed once the sandbox has exited; nil without TTY. The caller
+	// Jobs carries the command's job-control events with
+	// Options.JobControl, closed once the sandbox has exited; nil
+	// without. The caller
 	// must receive them until then: Wait waits for the last one.
 	Jobs <-chan JobEvent
 	jobs chan JobEvent
@@ -175,7 +176,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 	}
 	pd.used = true // the Process owns the init stage from here
 	p := &Process{ctrl: pd.c.Ctrl, Pid: pd.c.Pid, release: pd.c.Release}
-	if o.TTY {
+	if o.JobControl {
 		// Buffered: readLoop must not wait long for the supervisor,
 		// which may be stopped (job control) while PID 1 reports.
 		p.jobs = make(chan JobEvent, 16)

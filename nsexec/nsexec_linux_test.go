@@ -397,18 +397,18 @@ func TestMountOnStagedRoot(t *testing.T) {
 	}
 }
 
-// TestJobEvents: with TTY, PID 1 reports the command's pid as the
+// TestJobEvents: with JobControl, PID 1 reports the command's pid as the
 // supervisor sees it, then its stops; SignalGroup reaches its whole group.
 // No terminal is needed: TTY without Foreground only makes the command a
 // process group of its own.
 func TestJobEvents(t *testing.T) {
 	p, r := start(t, &nsexec.Options{
 		Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 30 & kill -STOP $$; kill $!; echo continued"},
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", TTY: true,
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", TTY: true, JobControl: true,
 	})
 	defer r.Close()
 	if p.Jobs == nil {
-		t.Fatal("no Jobs channel with TTY")
+		t.Fatal("no Jobs channel with JobControl")
 	}
 	next := func() nsexec.JobEvent {
 		t.Helper()

@@ -33,11 +33,15 @@ type Options struct {
 
 	// TTY is true when fence's standard input, output or error is its
 	// controlling terminal (TTYFD, 0 to 2, says which): the command
-	// gets a process group of its own in fence's session, and PID 1
-	// reports the command's stops (Process.Jobs) so that the supervisor
-	// passes job control on. Without it the command gets a new session:
-	// no controlling terminal to read from or inject keystrokes into.
+	// gets a process group of its own in fence's session. Without it the
+	// command gets a new session: no controlling terminal to read from
+	// or inject keystrokes into.
 	TTY bool
+	// JobControl, with TTY: PID 1 reports the command's pid and stops
+	// (Process.Jobs), so that the supervisor passes job control on.
+	// Without it PID 1 continues the command after a ^Z (SIGTSTP) at
+	// once: the shell waits for fence, which is not stopped.
+	JobControl bool
 	// Foreground, with TTY: the command's group takes the terminal's
 	// foreground as it starts. Without it the group starts in the
 	// background, and the supervisor hands the terminal over when the

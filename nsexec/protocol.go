@@ -22,14 +22,14 @@ import "github.com/nsfence/fence/nsexec/spawn"
 //	                                              anything else)
 //	parent → child  msgSignal{Signal, Group}      forward a signal to the command
 //	                                              (Group: to its process group)
-//	child  → parent msgCommand + pidfd            with Options.TTY: the command
-//	                                              started; its pidfd tells the
-//	                                              supervisor its pid (no fd: the
-//	                                              kernel has no pidfds, and PID 1
-//	                                              continues the command after a
-//	                                              ^Z itself)
-//	child  → parent msgStopped{Signal}            with Options.TTY: the command
-//	                                              stopped (job control)
+//	child  → parent msgCommand + pidfd            with Options.JobControl: the
+//	                                              command started; its pidfd
+//	                                              tells the supervisor its pid
+//	                                              (no fd: the kernel has no
+//	                                              pidfds, and PID 1 continues
+//	                                              the command after a ^Z itself)
+//	child  → parent msgStopped{Signal}            with Options.JobControl: the
+//	                                              command stopped
 //	parent → child  msgConnect{Seq, Port}         connect to 127.0.0.1:Port inside
 //	child  → parent msgConnected{Seq, Err} + fd   the connected socket (-p)
 //	child  → parent msgExit{Code, Signal}         the command exited with Code

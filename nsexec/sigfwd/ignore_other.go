@@ -25,3 +25,8 @@ func Die(sig syscall.Signal) {
 	_ = syscall.Kill(syscall.Getpid(), sig)
 	time.Sleep(100 * time.Millisecond) // delivery to another thread
 }
+
+// Ignored reports whether sig is ignored. Off linux/amd64 and arm64 it is
+// os/signal's, which does not see an inherited SIG_IGN of SIGTSTP, SIGTTIN
+// and SIGTTOU.
+func Ignored(sig syscall.Signal) bool { return signal.Ignored(sig) }

@@ -41,3 +41,15 @@ func Die(sig syscall.Signal) {
 	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, nil)
 	_ = unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.Signal(sig))
 }
+
+// Ignored reports whether sig is ignored (SIG_IGN), inherited or not.
+// os/signal's Ignored does not see an inherited SIG_IGN of the job-control
+// signals (SIGTSTP, SIGTTIN, SIGTTOU), for which the runtime installs no
+// handler: a shell's command substitution runs fence with those ignored.
+func Ignored(sig syscall.Signal) bool {
+	var old rawsig.Action
+	if rawsig.Sigaction(sig, nil, &old) != nil {
+		return false
+	}
+	return old.Handler == 1 // SIG_IGN
+}

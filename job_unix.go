@@ -71,6 +71,11 @@ type job struct {
 	wantTTY bool
 	// tstp is set while a SIGTSTP fence received is being passed on.
 	tstp atomic.Bool
+	// freeze stops the command when the job stops: its group, or on
+	// Linux every process of the sandbox (a child in a group of its own
+	// could take the terminal from the shell meanwhile); thaw continues
+	// what freeze stopped outside the command's group. Either may be nil.
+	freeze, thaw func()
 	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
 	// ^Z would), then fence with SIGSTOP; or fence alone without a
 	// terminal (stopSelf in parent_*.go). It returns once fence is
@@ -189,6 +194,9 @@ func (j *job) resume() {
 			j.gave = true
 		}
 	}
+	if j.thaw != nil {
+		j.thaw()
+	}
 	_ = unix.Kill(-j.pid, unix.SIGCONT)
 }
 
@@ -272,8 +280,13 @@ func (j *job) stopped(sig syscall.Signal) {
 		}
 		// The whole job stops: the command's children too, when the
 		// command stopped only itself (a TUI's own ^Z), so that none
-		// waits on fence's proxies meanwhile.
-		_ = unix.Kill(-j.pid, unix.SIGSTOP)
+		// waits on fence's proxies meanwhile. Before fence stops: the
+		// shell takes the terminal once it sees fence stopped.
+		if j.freeze != nil {
+			j.freeze()
+		} else {
+			_ = unix.Kill(-j.pid, unix.SIGSTOP)
+		}
 		// The command is continued by the SIGCONT that continues
 		// fence (signal), not here: a signal sent with it (kill %1
 		// sends SIGTERM, then SIGCONT) reaches the command first

@@ -275,6 +275,14 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 			case ev.Pid > 0:
 				j = newJob(ev.Pid, ttyFD, false, tstpIgnored)
 				j.gave, j.wantTTY = fg, fg
+				j.freeze = func() {
+					if err := p.Freeze(); err != nil {
+						// The command's group at least.
+						s.logf("job control: %v", err)
+						_ = syscall.Kill(-ev.Pid, syscall.SIGSTOP)
+					}
+				}
+				j.thaw = func() { _ = p.Thaw() }
 			}
 		case sig, ok := <-sigs:
 			switch {

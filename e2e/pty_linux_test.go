@@ -475,6 +475,48 @@ os.waitpid(pid, 0)`
 	})
 }
 
+// While the job is stopped, every process of the sandbox is: a child of
+// the command in a process group of its own, ignoring SIGTTOU, cannot take
+// the terminal from the shell and read what is typed at its prompt.
+func TestPTYStoppedSandboxFrozen(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		// One line for the shell: bash's $'...' turns \n into newlines.
+		grab := `import os, signal, sys, time\n` +
+			`signal.signal(signal.SIGTTOU, signal.SIG_IGN)\n` +
+			`if os.fork() == 0:\n` +
+			`    os.setpgid(0, 0)\n` +
+			`    time.sleep(2)\n` +
+			`    os.tcsetpgrp(0, os.getpgrp())\n` +
+			`    print("STOLE:" + sys.stdin.readline().strip(), flush=True)\n` +
+			`    os._exit(0)\n` +
+			`time.sleep(0.5)\n` +
+			`os.kill(os.getpid(), signal.SIGSTOP)\n` +
+			`time.sleep(30)\n`
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- python3 -c $'` + grab + "'\n")
+		if !p.waitFor("Stopped") {
+			t.Fatalf("the job did not stop; output %q", p.output())
+		}
+		time.Sleep(2500 * time.Millisecond)
+		p.write("echo typed-$((40+2))\n")
+		if !p.waitFor("typed-42") {
+			t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
+		}
+		p.write("kill -KILL %1\n")
+		time.Sleep(500 * time.Millisecond)
+		// A second exit in case bash still counts a stopped job (it
+		// may be gone by then: the write's error does not matter).
+		p.write("exit\n")
+		time.Sleep(200 * time.Millisecond)
+		_, _ = p.master.Write([]byte("exit\n"))
+		_, out := p.wait()
+		if strings.Contains(out, "STOLE:echo") {
+			t.Errorf("a process of the stopped sandbox read what was typed to the shell; output %q", out)
+		}
+	})
+}
+
 // Ctrl-C on the terminal interrupts the command: exit 130.
 func TestPTYCtrlC(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

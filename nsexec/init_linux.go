@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -694,6 +695,7 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 // and connections to ports inside the sandbox's network namespace.
 func controlLoop(ctrl *os.File, pid int) {
 	buf := make([]byte, 4096)
+	var frozen []int
 	for {
 		n, err := ctrl.Read(buf)
 		if err != nil || n == 0 {
@@ -712,8 +714,58 @@ func controlLoop(ctrl *os.File, pid int) {
 			_ = unix.Kill(target, unix.Signal(m.Signal))
 		case typeConnect:
 			go connectFor(ctrl, m.Seq, m.Port)
+		case typeFreeze:
+			frozen = append(frozen, freeze()...)
+			_, _ = ctrl.Write(encodeMessage(message{Type: typeFrozen}))
+		case typeThaw:
+			for _, p := range frozen {
+				_ = unix.Kill(p, unix.SIGCONT)
+			}
+			frozen = nil
 		}
 	}
+}
+
+// freeze stops every process of the sandbox (but PID 1) while the job is
+// stopped, so that none of them goes on meanwhile: not the command's
+// children in groups of their own, which could take the terminal from
+// the shell then. It returns those it stopped that were not stopped
+// already (a job the command stopped itself stays stopped at thaw).
+func freeze() []int {
+	running := map[int]bool{}
+	list := func(add bool) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == 1 {
+				continue
+			}
+			if _, seen := running[pid]; seen {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			st := string(b)
+			f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
+			running[pid] = add || len(f) > 0 && f[0] != "T" && f[0] != "t" && f[0] != "Z"
+		}
+	}
+	list(false)
+	// kill(-1) from PID 1 reaches every other process of the namespace,
+	// those forked meanwhile too; a fork under way is restarted.
+	_ = unix.Kill(-1, unix.SIGSTOP)
+	// Processes that appeared between the listing and the kill were
+	// running.
+	list(true)
+	var out []int
+	for pid, r := range running {
+		if r {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // connectFor connects to 127.0.0.1:port in this network namespace and sends

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
@@ -46,8 +47,9 @@ type Process struct {
 	// Options.JobControl, closed once the sandbox has exited; nil
 	// without. The caller
 	// must receive them until then: Wait waits for the last one.
-	Jobs <-chan JobEvent
-	jobs chan JobEvent
+	Jobs   <-chan JobEvent
+	jobs   chan JobEvent
+	frozen chan struct{} // msgFrozen
 }
 
 // JobEvent is what PID 1 reports about the command for job control: first
@@ -181,6 +183,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		// which may be stopped (job control) while PID 1 reports.
 		p.jobs = make(chan JobEvent, 16)
 		p.Jobs = p.jobs
+		p.frozen = make(chan struct{}, 1)
 	}
 	if o.Timeline {
 		p.Stages = []Stage{{"spawn", pd.c.T0}, {"spawned", pd.c.T1}, {"policy-sent", Now()}}
@@ -339,6 +342,14 @@ func (p *Process) readLoop() {
 			if p.jobs != nil {
 				p.jobs <- ev
 			}
+		case typeFrozen:
+			closeAll(files)
+			if p.frozen != nil {
+				select {
+				case p.frozen <- struct{}{}:
+				default:
+				}
+			}
 		case typeStopped:
 			closeAll(files)
 			if p.jobs != nil {
@@ -446,6 +457,31 @@ func (p *Process) Wait() (int, error) {
 		return 255, errors.New("sandbox init stage failed after start; run with -d for details")
 	}
 	return st.ExitStatus(), nil
+}
+
+// Freeze stops every process of the sandbox (Options.JobControl: the job
+// stopped) and waits until PID 1 has done so.
+func (p *Process) Freeze() error {
+	if _, err := p.ctrl.Write(encodeMessage(message{Type: typeFreeze})); err != nil {
+		return fmt.Errorf("ask the sandbox to stop: %w", err)
+	}
+	select {
+	case <-p.frozen:
+		return nil
+	case <-p.exited:
+		return errors.New("sandbox exited")
+	case <-time.After(5 * time.Second):
+		return errors.New("the sandbox did not say it stopped within 5 s")
+	}
+}
+
+// Thaw continues the processes Freeze stopped; the command's group is the
+// caller's to continue.
+func (p *Process) Thaw() error {
+	if _, err := p.ctrl.Write(encodeMessage(message{Type: typeThaw})); err != nil {
+		return fmt.Errorf("ask the sandbox to continue: %w", err)
+	}
+	return nil
 }
 
 // pidfdPid returns the pid of the process behind a pidfd, in the PID

@@ -30,6 +30,9 @@ import "github.com/nsfence/fence/nsexec/spawn"
 //	                                              the command after a ^Z itself)
 //	child  → parent msgStopped{Signal}            with Options.JobControl: the
 //	                                              command stopped
+//	parent → child  msgFreeze                     stop every process of the
+//	child  → parent msgFrozen                     sandbox (the job stopped)
+//	parent → child  msgThaw                       continue those msgFreeze stopped
 //	parent → child  msgConnect{Seq, Port}         connect to 127.0.0.1:Port inside
 //	child  → parent msgConnected{Seq, Err} + fd   the connected socket (-p)
 //	child  → parent msgExit{Code, Signal}         the command exited with Code
@@ -67,6 +70,9 @@ const (
 	typeConnected msgType = "connected"
 	typeCommand   msgType = "command"
 	typeStopped   msgType = "stopped"
+	typeFreeze    msgType = "freeze"
+	typeFrozen    msgType = "frozen"
+	typeThaw      msgType = "thaw"
 )
 
 type message struct {

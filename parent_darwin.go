@@ -12,12 +12,6 @@ func parentOf(pid int) (int, error) {
 	return int(k.Eproc.Ppid), nil
 }
 
-// isTerminal reports whether fd is a terminal.
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TIOCGETA)
-	return err == nil
-}
-
 // stopSelf stops the other processes of fence's group with SIGTSTP (a make
 // above it stops as on ^Z), unless the command has no terminal, then fence
 // with SIGSTOP; it returns once fence is continued. Not kill(0, SIGTSTP):

@@ -92,7 +92,11 @@ func Run(s *Spec) (int, error) {
 	}
 	ttyFD := int(stdio[0].Fd())
 	pgrp, ttyErr := unix.IoctlGetInt(ttyFD, unix.TIOCGPGRP)
-	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp(), isTerminal(int(stdio[1].Fd())))
+	// Output taken as a terminal: a command started in the background
+	// (output piped) would fail to read the terminal where SIGTTIN is
+	// inherited ignored ($(fence cmd)), and os/signal cannot tell that
+	// here (Linux asks the kernel: sigfwd.Ignored).
+	setsid, fg := jobControl(ttyErr == nil, ttyErr == nil && pgrp == unix.Getpgrp(), true)
 	// The terminals the command inherits are the only ones it may use
 	// (the profile denies every other /dev/ttys*: reading another one
 	// would read what the user types there). It may read its input's,

@@ -146,6 +146,18 @@ func (p *ptyRun) wait() (int, string) {
 	return st.ExitStatus(), out
 }
 
+// exitShell types exit into the interactive shell on p, waits for it and
+// returns the whole output; the test fails unless the shell exits with 0.
+func (p *ptyRun) exitShell() string {
+	p.t.Helper()
+	p.write("exit\n")
+	code, out := p.wait()
+	if code != 0 {
+		p.t.Errorf("shell exit %d; output %q", code, out)
+	}
+	return out
+}
+
 // waitStatus waits for fence to exit and returns how, and the whole
 // terminal output.
 func (p *ptyRun) waitStatus() (syscall.WaitStatus, string) {
@@ -359,10 +371,7 @@ func TestPTYShellCtrlZ(t *testing.T) {
 		if !p.waitFor("rc-0") {
 			t.Fatalf("no exit status 0 after fg; output %q", p.output())
 		}
-		p.write("exit\n")
-		if code, out := p.wait(); code != 0 {
-			t.Errorf("shell exit %d; output %q", code, out)
-		}
+		p.exitShell()
 	})
 }
 
@@ -380,9 +389,8 @@ func TestPTYPipeToPager(t *testing.T) {
 		if !p.waitFor("from-42") || !strings.Contains(p.output(), "typed-hello") {
 			t.Fatalf("the pipeline did not read the terminal and the command's output; output %q", p.output())
 		}
-		p.write("exit\n")
-		if code, out := p.wait(); code != 0 || strings.Contains(out, "Stopped") {
-			t.Errorf("shell exit %d; want 0 and no stopped job; output %q", code, out)
+		if out := p.exitShell(); strings.Contains(out, "Stopped") {
+			t.Errorf("a job stopped; output %q", out)
 		}
 	})
 }
@@ -398,9 +406,8 @@ func TestPTYTerminalOnFirstRead(t *testing.T) {
 		if !p.waitFor("got-typed") {
 			t.Fatalf("the command did not get the terminal to read; output %q", p.output())
 		}
-		p.write("exit\n")
-		if code, out := p.wait(); code != 0 || strings.Contains(out, "Stopped") {
-			t.Errorf("shell exit %d; want 0 and no stopped job; output %q", code, out)
+		if out := p.exitShell(); strings.Contains(out, "Stopped") {
+			t.Errorf("a job stopped; output %q", out)
 		}
 	})
 }
@@ -417,10 +424,7 @@ func TestPTYCommandSubstitution(t *testing.T) {
 		if !p.waitFor("x=Yhi") {
 			t.Fatalf("the command in $(...) did not read the terminal; output %q", p.output())
 		}
-		p.write("exit\n")
-		if code, out := p.wait(); code != 0 {
-			t.Errorf("shell exit %d; output %q", code, out)
-		}
+		p.exitShell()
 	})
 }
 
@@ -441,10 +445,8 @@ func TestPTYPipeToPagerCtrlZ(t *testing.T) {
 		if !p.waitFor("from-42") || !strings.Contains(p.output(), "typed-hello") {
 			t.Fatalf("after fg the pipeline did not read the terminal and the command's output; output %q", p.output())
 		}
-		p.write("exit\n")
-		code, out := p.wait()
-		if n := strings.Count(out, "Stopped"); code != 0 || n != 1 {
-			t.Errorf("shell exit %d, %d stops; want 0 and the one ^Z; output %q", code, n, out)
+		if out := p.exitShell(); strings.Count(out, "Stopped") != 1 {
+			t.Errorf("want one stop, for the ^Z; output %q", out)
 		}
 	})
 }

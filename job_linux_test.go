@@ -27,7 +27,7 @@ func init() {
 		// The command starts in a background group and reads the
 		// terminal: it stops, and fence, which has the terminal, hands
 		// it over and continues it.
-		os.Exit(jobHelper(false, "read line; echo got:$line", func() { fmt.Println("fence stopped") }))
+		os.Exit(jobHelper(false, "read line; echo got:$line", func(bool) { fmt.Println("fence stopped") }))
 	case "orphaned-ctrl-z":
 		// fence runs under a session-leading sh -c (tmux new-window
 		// 'fence ...; read'): its group is orphaned, nothing would
@@ -40,10 +40,17 @@ func init() {
 		// The command has the terminal and stops (as on ^Z): fence
 		// takes the terminal back before it stops itself, then gives it
 		// back and continues the command.
-		os.Exit(jobHelper(true, "kill -TSTP $$; read line; echo got:$line", func() {
+		os.Exit(jobHelper(true, "kill -TSTP $$; read line; echo got:$line", func(group bool) {
 			pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-			fmt.Printf("fence stopped, terminal restored %v\n", err == nil && pg == unix.Getpgrp())
+			fmt.Printf("fence stopped, terminal restored %v, its group too %v\n", err == nil && pg == unix.Getpgrp(), group)
 		}))
+	case "library-terminal":
+		// fence as a library (no OwnSignals, no job control) on a
+		// terminal: the command takes it, and Run gives it back.
+		code, err := Run(&Spec{Args: []string{"sh", "-c", "true"}, Cwd: os.TempDir()})
+		pg, perr := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+		fmt.Printf("exit=%d err=%v terminal back %v\n", code, err, perr == nil && pg == unix.Getpgrp())
+		os.Exit(0)
 	case "stop-self":
 		// fence's stop (stopSelf): a peer in its group gets SIGTSTP,
 		// fence stops, and its catcher hears nothing of its own
@@ -65,7 +72,7 @@ func stopSelfHelper() int {
 	}
 	defer peer.Process.Kill()
 	fmt.Printf("peer %d\n", peer.Process.Pid)
-	stopSelf(&job{})
+	stopSelf(true)
 	var got []syscall.Signal
 	for done := time.After(300 * time.Millisecond); ; {
 		select {
@@ -80,6 +87,15 @@ func stopSelfHelper() int {
 	state := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))[0]
 	fmt.Printf("caught %v, peer state %s\n", got, state)
 	return 0
+}
+
+// TestLibraryGivesTerminalBack: Run without job control (a library)
+// takes the terminal back from the command, as before job control.
+func TestLibraryGivesTerminalBack(t *testing.T) {
+	out := runOnPTY(t, "library-terminal", "", false)
+	if !strings.Contains(out, "exit=0 err=<nil> terminal back true") {
+		t.Errorf("want the command run and the terminal back; output:\n%s", out)
+	}
 }
 
 // TestStopSelf runs stopSelf in a process group of its own: the other
@@ -113,11 +129,11 @@ func TestStopSelf(t *testing.T) {
 
 // jobHelper runs script as a job on the terminal on fd 0, fence's stop
 // replaced by stopSelf.
-func jobHelper(fg bool, script string, stopSelf func()) int {
+func jobHelper(fg bool, script string, stopSelf func(group bool)) int {
 	return jobHelperWith(fg, script, func(pid int) *job {
 		j := &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true}
 		// fence is continued by a SIGCONT, which comes to signal.
-		j.stopSelf = func() { stopSelf(); j.signal(unix.SIGCONT) }
+		j.stopSelf = func(group bool) { stopSelf(group); j.signal(unix.SIGCONT) }
 		return j
 	})
 }
@@ -215,7 +231,7 @@ func TestJobOnTerminal(t *testing.T) {
 		t.Errorf("background read: want the command given the terminal, no stop of fence; output:\n%s", out)
 	}
 	out = runOnPTY(t, "ctrl-z", "hello\n", false)
-	if !strings.Contains(out, "fence stopped, terminal restored true") || !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") {
+	if !strings.Contains(out, "fence stopped, terminal restored true, its group too true") || !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") {
 		t.Errorf("^Z: want fence stopped with the terminal back, then the command continued with it; output:\n%s", out)
 	}
 	out = runOnPTY(t, "orphaned-ctrl-z", "hello\n", true)
@@ -290,7 +306,7 @@ func TestJobSignal(t *testing.T) {
 // that shares its process group, which nothing would continue.
 func TestJobStopsThatAreNotJobControl(t *testing.T) {
 	j, _ := startJob(t, "kill -STOP $$; exit 3")
-	j.stopSelf = func() { t.Error("fence stopped for a stop it did not pass on") }
+	j.stopSelf = func(bool) { t.Error("fence stopped for a stop it did not pass on") }
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
 		ws, _, err := j.wait()

@@ -76,19 +76,19 @@ type job struct {
 	// could take the terminal from the shell meanwhile); thaw continues
 	// what freeze stopped outside the command's group. Either may be nil.
 	freeze, thaw func()
-	// stopSelf stops fence: its group with SIGTSTP (a make above it, as
-	// ^Z would), then fence with SIGSTOP; or fence alone without a
-	// terminal (stopSelf in parent_*.go). It returns once fence is
-	// continued; the SIGCONT that continued it comes to signal, which
-	// resumes the command. Tests replace it.
-	stopSelf func()
+	// stopSelf stops fence with SIGSTOP, with group the other processes
+	// of its group first with SIGTSTP (a make above it, as ^Z would have
+	// if the command were in its group; stopSelf in parent_*.go). It
+	// returns once fence is continued; the SIGCONT that continued it
+	// comes to signal, which resumes the command. Tests replace it.
+	stopSelf func(group bool)
 }
 
 // newJob describes the command pid for wait and signal.
 func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
 	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid(), orphaned: orphanedGroup}
 	j.stoppable = !tstpIgnored && !orphanedGroup()
-	j.stopSelf = func() { stopSelf(j) }
+	j.stopSelf = func(group bool) { stopSelf(group) }
 	return j
 }
 
@@ -208,7 +208,9 @@ func (j *job) signal(sig syscall.Signal) {
 	switch sig {
 	case unix.SIGCONT:
 		j.resume()
-	case unix.SIGTSTP:
+	case unix.SIGTSTP, unix.SIGTTIN:
+		// ^Z, or a read of the terminal by fence's group from the
+		// background (a pipeline's other side): the job stops.
 		if j.canStop() {
 			j.tstp.Store(true)
 			_ = unix.Kill(-j.pid, unix.SIGSTOP)
@@ -293,6 +295,12 @@ func (j *job) stopped(sig syscall.Signal) {
 		// then. Continued here, a command that reads the terminal
 		// from the background stopped again at once and fence with
 		// it, before it passed the SIGTERM on.
-		j.stopSelf()
+		// fence's group too when the command had the terminal: a ^Z
+		// reached only the command's group, where without fence it
+		// would have reached fence's. Not for a read from the
+		// background, which stops only the reader: a parent that put
+		// fence's group in the background (timeout, a supervisor)
+		// would stop with it, and nothing would continue it.
+		j.stopSelf(cmdFG)
 	}
 }

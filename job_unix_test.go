@@ -64,7 +64,7 @@ func TestJobWaitPassesStopsOn(t *testing.T) {
 	// While fence is "stopped", the command gets its line: it reads it
 	// once continued.
 	// The stand-in's SIGCONT comes to signal, as fence's own would.
-	j.stopSelf = func() { stops++; _, _ = io.WriteString(in, "go\n"); j.signal(unix.SIGCONT) }
+	j.stopSelf = func(bool) { stops++; _, _ = io.WriteString(in, "go\n"); j.signal(unix.SIGCONT) }
 	j.signal(unix.SIGTSTP)
 	ws, fg, err := j.wait()
 	if err != nil {
@@ -77,7 +77,7 @@ func TestJobWaitPassesStopsOn(t *testing.T) {
 		t.Errorf("exited %v status %d after %d stops of fence; want 7 after 1", ws.Exited(), ws.ExitStatus(), stops)
 	}
 	j, _ = startJob(t, "kill -TERM $$")
-	j.stopSelf = func() { t.Error("fence stopped") }
+	j.stopSelf = func(bool) { t.Error("fence stopped") }
 	if ws, _, err := j.wait(); err != nil || !ws.Signaled() || ws.Signal() != unix.SIGTERM {
 		t.Errorf("signaled %v by %v (%v); want SIGTERM", ws.Signaled(), ws.Signal(), err)
 	}

@@ -12,13 +12,12 @@ func parentOf(pid int) (int, error) {
 	return int(k.Eproc.Ppid), nil
 }
 
-// stopSelf stops the other processes of fence's group with SIGTSTP (a make
-// above it stops as on ^Z), unless the command has no terminal, then fence
-// with SIGSTOP; it returns once fence is continued. Not kill(0, SIGTSTP):
+// stopSelf stops, with group, the other processes of fence's group with
+// SIGTSTP (a make above it stops as on ^Z), then fence with SIGSTOP; it returns once fence is continued. Not kill(0, SIGTSTP):
 // fence catches SIGTSTP, and its own copy, delivered after it is continued
 // or discarded by the SIGCONT, would be taken for a ^Z.
-func stopSelf(j *job) {
-	if !j.noTTY {
+func stopSelf(group bool) {
+	if group {
 		if procs, err := unix.SysctlKinfoProcSlice("kern.proc.pgrp", unix.Getpgrp()); err == nil {
 			for _, p := range procs {
 				if pid := int(p.Proc.P_pid); pid != unix.Getpid() {

@@ -34,8 +34,8 @@ func isTerminal(fd int) bool {
 	return err == nil
 }
 
-// stopSelf stops fence's group with SIGTSTP, unless the command has no
-// terminal, then fence with SIGSTOP; it returns once fence is continued.
+// stopSelf stops, with group, fence's process group with SIGTSTP, then
+// fence with SIGSTOP; it returns once fence is continued.
 //   - fence ignores SIGTSTP while it sends it: the kernel drops fence's own
 //     copy then. A caught copy could arrive after fence is continued, or be
 //     discarded by the SIGCONT (which discards pending stop signals), so no
@@ -44,8 +44,8 @@ func isTerminal(fd int) bool {
 //     instruction. Sent to the process, another thread could take it while
 //     this one went on to continue the command (job.stopped resumes it
 //     right after this returns).
-func stopSelf(j *job) {
-	if !j.noTTY {
+func stopSelf(group bool) {
+	if group {
 		sigfwd.WhileIgnored(syscall.SIGTSTP, func() { _ = unix.Kill(0, unix.SIGTSTP) })
 	}
 	runtime.LockOSThread() // the thread that sends is the one that stops

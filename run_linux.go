@@ -36,17 +36,23 @@ func Run(s *Spec) (int, error) {
 			stdio[i] = int(f.Fd())
 		}
 	}
-	ttyIndex, pgrp := terminal(stdio)
+	// Job control is the CLI's (OwnSignals): passing a stop on stops
+	// fence, which in a library is the calling program. It needs the
+	// command's pid (pidfds, Linux 5.3).
+	candidates := stdio[:]
+	if !s.OwnSignals {
+		candidates = stdio[:1] // the terminal on stdin, as before job control
+	}
+	ttyIndex, pgrp := terminal(candidates)
+	jobs := s.OwnSignals && ttyIndex >= 0 && pidfds()
+	if !jobs && ttyIndex > 0 {
+		ttyIndex = -1 // the terminal on stdin only, as before job control
+	}
 	ttyFD := -1
 	if ttyIndex >= 0 {
 		ttyFD = stdio[ttyIndex]
 	}
-	hasTTY := ttyIndex >= 0
-	fenceFG := hasTTY && pgrp == unix.Getpgrp()
-	// Job control is the CLI's (OwnSignals): passing a stop on stops
-	// fence's process group, which in a library is the calling
-	// program's. It needs the command's pid (pidfds, Linux 5.3).
-	jobs := hasTTY && s.OwnSignals && pidfds()
+	fenceFG := ttyIndex >= 0 && pgrp == unix.Getpgrp()
 	var setsid, fg, tstpIgnored bool
 	if jobs {
 		tstpIgnored = sigfwd.Ignored(syscall.SIGTSTP)
@@ -64,12 +70,20 @@ func Run(s *Spec) (int, error) {
 	}
 	toCatch := caught()
 	if jobs {
-		// Besides the forwarded signals: job control (SIGTSTP, unless
-		// fence inherited it ignored; SIGCONT), and window size changes
-		// for a command that is not the terminal's foreground.
+		// Besides the forwarded signals: job control (SIGTSTP and
+		// SIGTTIN, unless fence inherited them ignored; SIGCONT), and
+		// window size changes for a command that is not the terminal's
+		// foreground. A SIGTTIN reaches fence when its group reads the
+		// terminal from the background (a pipeline's other side): by
+		// its default action fence would stop without the sandbox.
+		// Not SIGTTOU: fence's own writes to the terminal would retry
+		// for ever from the background under stty tostop.
 		toCatch = append(toCatch, syscall.SIGCONT, syscall.SIGWINCH)
 		if !tstpIgnored {
 			toCatch = append(toCatch, syscall.SIGTSTP)
+		}
+		if !sigfwd.Ignored(syscall.SIGTTIN) {
+			toCatch = append(toCatch, syscall.SIGTTIN)
 		}
 	}
 	// Catching the forwarded signals is done beside the policy work, not
@@ -215,7 +229,14 @@ func Run(s *Spec) (int, error) {
 			fmt.Fprintf(s.Timeline, "[fence:timeline] %-16s +%8.3f ms\n", st.Name, float64(st.Mono-stages[0].Mono)/1e6)
 		}
 	}
-	if jobDone != nil {
+	switch {
+	case jobDone == nil:
+		// Without job control the command took the terminal at start
+		// if fence had it.
+		if fg {
+			restoreForeground(ttyFD, unix.Getpgrp())
+		}
+	default:
 		// The command took the terminal at start, or was given it.
 		take := fg
 		if j := <-jobDone; j != nil {
@@ -242,7 +263,7 @@ func pidfds() bool {
 // terminal returns which of fence's standard descriptors (stdio) is its
 // controlling terminal, the first one, or -1; and the terminal's
 // foreground process group.
-func terminal(stdio [3]int) (index, fgGroup int) {
+func terminal(stdio []int) (index, fgGroup int) {
 	for i, fd := range stdio {
 		if pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
 			return i, pg

@@ -263,9 +263,9 @@ func TestPTYWindowSize(t *testing.T) {
 }
 
 // A fence started as a background job (fence cmd &) in an interactive
-// shell leaves the terminal to the shell: its command runs in a session of
-// its own instead of taking the terminal's foreground, which made bash
-// exit on its next read.
+// shell leaves the terminal to the shell: its command runs in a background
+// process group instead of taking the terminal's foreground, which made
+// bash exit on its next read.
 func TestPTYBackgroundJob(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		p := s.startShellPTY("--norc", "--noprofile", "-i")
@@ -516,6 +516,48 @@ func TestPTYStoppedSandboxFrozen(t *testing.T) {
 		if strings.Contains(out, "STOLE:echo") {
 			t.Errorf("a process of the stopped sandbox read what was typed to the shell; output %q", out)
 		}
+	})
+}
+
+// The other side of the pipeline reads the terminal while the command
+// has it: the kernel stops fence's group (SIGTTIN). fence stops the
+// sandbox with it, so the command, which has the terminal, does not read
+// what is typed at the shell's prompt meanwhile.
+func TestPTYPipelineReadStopsSandbox(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'read l </dev/tty; echo STOLE:$l' | { sleep 1; read x </dev/tty; }` + "\n")
+		if !p.waitFor("Stopped") {
+			t.Fatalf("the job did not stop; output %q", p.output())
+		}
+		time.Sleep(300 * time.Millisecond)
+		p.write("echo typed-$((40+2))\n")
+		if !p.waitFor("typed-42") {
+			t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
+		}
+		p.write("kill -KILL %1\n")
+		time.Sleep(500 * time.Millisecond)
+		p.write("exit\n")
+		time.Sleep(200 * time.Millisecond)
+		_, _ = p.master.Write([]byte("exit\n"))
+		if _, out := p.wait(); strings.Contains(out, "STOLE:echo") {
+			t.Errorf("the sandbox read what was typed to the shell; output %q", out)
+		}
+	})
+}
+
+// timeout runs fence in a background process group, under a shell that
+// does no job control: a read of the terminal stops only fence, as it
+// would stop only the reader, and timeout still ends it. fence used to stop
+// timeout too, and nothing continued either.
+func TestPTYBackgroundReadUnderTimeout(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "timeout")
+		p := s.startShellPTY("-c", `timeout 2 "$FENCE" -- cat; echo rc-$?`)
+		if !p.waitFor("rc-124") {
+			t.Fatalf("timeout did not end fence; output %q", p.output())
+		}
+		p.wait()
 	})
 }
 

@@ -695,7 +695,7 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 // and connections to ports inside the sandbox's network namespace.
 func controlLoop(ctrl *os.File, pid int) {
 	buf := make([]byte, 4096)
-	var frozen []int
+	var frozen map[int]bool // set while the sandbox is frozen
 	for {
 		n, err := ctrl.Read(buf)
 		if err != nil || n == 0 {
@@ -715,13 +715,15 @@ func controlLoop(ctrl *os.File, pid int) {
 		case typeConnect:
 			go connectFor(ctrl, m.Seq, m.Port)
 		case typeFreeze:
-			frozen = append(frozen, freeze()...)
+			if frozen == nil {
+				frozen = freeze()
+			}
 			_, _ = ctrl.Write(encodeMessage(message{Type: typeFrozen}))
 		case typeThaw:
-			for _, p := range frozen {
-				_ = unix.Kill(p, unix.SIGCONT)
+			if frozen != nil {
+				thaw(frozen)
+				frozen = nil
 			}
-			frozen = nil
 		}
 	}
 }
@@ -729,40 +731,65 @@ func controlLoop(ctrl *os.File, pid int) {
 // freeze stops every process of the sandbox (but PID 1) while the job is
 // stopped, so that none of them goes on meanwhile: not the command's
 // children in groups of their own, which could take the terminal from
-// the shell then. It returns those it stopped that were not stopped
-// already (a job the command stopped itself stays stopped at thaw).
-func freeze() []int {
-	running := map[int]bool{}
-	list := func(add bool) {
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil || pid == 1 {
-				continue
-			}
-			if _, seen := running[pid]; seen {
-				continue
-			}
-			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-			if err != nil {
-				continue
-			}
-			st := string(b)
-			f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
-			running[pid] = add || len(f) > 0 && f[0] != "T" && f[0] != "t" && f[0] != "Z"
+// the shell then. It returns those that were stopped already (a job the
+// command stopped itself), which thaw leaves stopped.
+func freeze() map[int]bool {
+	stopped := map[int]bool{}
+	for pid, state := range sandboxProcesses() {
+		if state == "T" || state == "t" {
+			stopped[pid] = true
 		}
 	}
-	list(false)
-	// kill(-1) from PID 1 reaches every other process of the namespace,
-	// those forked meanwhile too; a fork under way is restarted.
+	// kill(-1) from PID 1 reaches every other process of the namespace;
+	// a fork under way is restarted, or its child is born stopped.
 	_ = unix.Kill(-1, unix.SIGSTOP)
-	// Processes that appeared between the listing and the kill were
-	// running.
-	list(true)
-	var out []int
-	for pid, r := range running {
-		if r {
-			out = append(out, pid)
+	// The stop takes effect as each process next runs: wait for it (a
+	// while), so that the supervisor lets the shell have the terminal
+	// only once nothing of the sandbox runs. Not for uninterruptible
+	// sleeps (D: a vfork parent whose child stopped before its exec, a
+	// slow disk): those take the stop before their next instruction.
+	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		running := false
+		for _, state := range sandboxProcesses() {
+			if state == "R" || state == "S" {
+				running = true
+				break
+			}
+		}
+		if !running {
+			break
+		}
+	}
+	return stopped
+}
+
+// thaw continues every process of the sandbox that freeze did not find
+// stopped: also those born stopped from a fork under way at the freeze.
+func thaw(stopped map[int]bool) {
+	for pid := range sandboxProcesses() {
+		if !stopped[pid] {
+			_ = unix.Kill(pid, unix.SIGCONT)
+		}
+	}
+}
+
+// sandboxProcesses returns the processes of the sandbox but PID 1, with
+// their state letter from /proc/PID/stat.
+func sandboxProcesses() map[int]string {
+	out := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		if f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); len(f) > 0 {
+			out[pid] = f[0]
 		}
 	}
 	return out

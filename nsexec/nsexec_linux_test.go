@@ -459,3 +459,139 @@ func TestJobEvents(t *testing.T) {
 		t.Errorf("event after the exit: %+v", ev)
 	}
 }
+
+// TestFreezeThaw: Freeze stops every process of the sandbox, whatever its
+// process group; Thaw continues all but those that were stopped before,
+// including a child born from a fork under way at the freeze (a fork
+// loop makes that likely over the rounds).
+func TestFreezeThaw(t *testing.T) {
+	p, r := start(t, &nsexec.Options{
+		Path: "/bin/sh", Args: []string{"sh", "-c", `setsid sh -c 'while :; do /bin/true; done' & sleep 300 & kill -STOP $!
+while read -r _ _ st _ </proc/$!/stat; [ "$st" != T ]; do :; done
+echo ready $!; wait`},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", TTY: true, JobControl: true,
+	})
+	defer r.Close()
+	go func() {
+		for range p.Jobs {
+		}
+	}()
+	defer func() {
+		_ = p.SignalGroup(syscall.SIGKILL)
+		_, _ = p.Wait()
+	}()
+	// The sleep's pid in the sandbox: it was stopped before any freeze
+	// (maybe still as the shell's fork, before its exec).
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	sleepNS, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if !ok {
+		t.Fatalf("command output %q, want ready and a pid", line)
+	}
+	// states returns the sandbox's processes (PID 1's descendants) by
+	// state letter, the stopped sleep apart. A process in an
+	// uninterruptible sleep with SIGSTOP pending (a vfork parent whose
+	// child stopped before its exec) counts as stopped: it stops before
+	// its next instruction.
+	states := func() (stopped, running []int, sleepStopped bool) {
+		for pid, st := range descendants(p.Pid) {
+			status, _ := os.ReadFile("/proc/" + itoa(pid) + "/status")
+			var nspid []string
+			stopPending := false
+			for line := range strings.Lines(string(status)) {
+				if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+					nspid = strings.Fields(v)
+				}
+				if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+					mask, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+					stopPending = mask&(1<<(syscall.SIGSTOP-1)) != 0
+				}
+			}
+			switch {
+			case len(nspid) == 2 && nspid[1] == sleepNS:
+				sleepStopped = st == "T"
+			case st == "T" || st == "t" || st == "D" && stopPending:
+				stopped = append(stopped, pid)
+			case st != "Z":
+				running = append(running, pid)
+			}
+		}
+		return
+	}
+	for round := 0; round < 30; round++ {
+		if err := p.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		// A child of a fork under way at the freeze may still show as
+		// running: it stops before its first instruction.
+		var running []int
+		for deadline := time.Now().Add(time.Second); ; time.Sleep(2 * time.Millisecond) {
+			if _, running, _ = states(); len(running) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(running) > 0 {
+			var what []string
+			for _, pid := range running {
+				st, _ := os.ReadFile("/proc/" + itoa(pid) + "/status")
+				cmd, _ := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+				what = append(what, fmt.Sprintf("%d %q %s", pid, cmd, st))
+			}
+			t.Fatalf("round %d: processes %v still run after Freeze", round, what)
+		}
+		if err := p.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		// Thaw is not acknowledged: give PID 1 a moment.
+		var stopped []int
+		var sleepStopped bool
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if stopped, _, sleepStopped = states(); len(stopped) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(stopped) > 0 {
+			var what []string
+			for _, pid := range stopped {
+				cmd, _ := os.ReadFile("/proc/" + itoa(pid) + "/cmdline")
+				what = append(what, fmt.Sprintf("%d %q", pid, cmd))
+			}
+			t.Fatalf("round %d: processes %v still stopped after Thaw", round, what)
+		}
+		if !sleepStopped {
+			t.Fatalf("round %d: the sleep stopped before the freeze was continued by Thaw", round)
+		}
+	}
+}
+
+// descendants returns the processes below pid with their state letter.
+func descendants(pid int) map[int]string {
+	parent, state := map[int]int{}, map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		parent[n], state[n] = pp, f[0]
+	}
+	out := map[int]string{}
+	for n := range parent {
+		for a := parent[n]; a > 1; a = parent[a] {
+			if a == pid {
+				out[n] = state[n]
+				break
+			}
+		}
+	}
+	return out
+}

@@ -44,6 +44,19 @@ func init() {
 			pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 			fmt.Printf("fence stopped, terminal restored %v, its group too %v\n", err == nil && pg == unix.Getpgrp(), group)
 		}))
+	case "ttin-beside":
+		// fence's own group read the terminal while the command had it
+		// (a pager beside it): the job stops, and fg does not give the
+		// command the terminal back; it gets it again when it reads.
+		os.Exit(jobHelperWith(true, "sleep 1; read line; echo got:$line", func(pid int) *job {
+			j := &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true, gave: true, wantTTY: true}
+			j.stopSelf = func(bool) {
+				fmt.Printf("fence stopped, the command to get the terminal back %v\n", j.wantTTY)
+				j.signal(unix.SIGCONT)
+			}
+			go func() { time.Sleep(200 * time.Millisecond); j.signal(unix.SIGTTIN) }()
+			return j
+		}))
 	case "library-terminal":
 		// fence as a library (no OwnSignals, no job control) on a
 		// terminal: the command takes it, and Run gives it back.
@@ -87,6 +100,16 @@ func stopSelfHelper() int {
 	state := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))[0]
 	fmt.Printf("caught %v, peer state %s\n", got, state)
 	return 0
+}
+
+// TestJobTTINBeside: a SIGTTIN that fence's group got (a pager beside
+// the command read the terminal) stops the job, and fg leaves the terminal
+// to fence's group, so the pager does not stop again at once.
+func TestJobTTINBeside(t *testing.T) {
+	out := runOnPTY(t, "ttin-beside", "hello\n", false)
+	if !strings.Contains(out, "fence stopped, the command to get the terminal back false") || !strings.Contains(out, "got:hello") {
+		t.Errorf("want the job stopped without the terminal promised back to the command; output:\n%s", out)
+	}
 }
 
 // TestLibraryGivesTerminalBack: Run without job control (a library)

@@ -69,8 +69,9 @@ type job struct {
 	// command started in the background (fence cmd | less) stays there
 	// after fg, and the pager keeps the terminal.
 	wantTTY bool
-	// tstp is set while a SIGTSTP fence received is being passed on.
-	tstp atomic.Bool
+	// passing is the stop signal fence received (SIGTSTP, SIGTTIN) while
+	// it is being passed on, else 0.
+	passing atomic.Int32
 	// freeze stops the command when the job stops: its group, or on
 	// Linux every process of the sandbox (a child in a group of its own
 	// could take the terminal from the shell meanwhile); thaw continues
@@ -212,7 +213,7 @@ func (j *job) signal(sig syscall.Signal) {
 		// ^Z, or a read of the terminal by fence's group from the
 		// background (a pipeline's other side): the job stops.
 		if j.canStop() {
-			j.tstp.Store(true)
+			j.passing.Store(int32(sig))
 			_ = unix.Kill(-j.pid, unix.SIGSTOP)
 		}
 	default:
@@ -262,7 +263,8 @@ func (j *job) stopped(sig syscall.Signal) {
 	fgGroup := j.foreground()
 	cmdFG := fgGroup == j.pid
 	ttyStop := sig == unix.SIGTTIN || sig == unix.SIGTTOU
-	switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, j.tstp.Swap(false), ttyStop,
+	passed := syscall.Signal(j.passing.Swap(0))
+	switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, passed != 0, ttyStop,
 		os.Getppid() != j.ppid, j.hungUp, j.canStop()) {
 	case hangUp:
 		j.hungUp = true
@@ -275,7 +277,10 @@ func (j *job) stopped(sig syscall.Signal) {
 		_ = unix.Kill(-j.pid, unix.SIGCONT)
 	case keepWaiting:
 	default:
-		j.wantTTY = cmdFG || ttyStop
+		// Not back to a command whose terminal fence's own group read
+		// (SIGTTIN passed on: a pager beside it): the pager would stop
+		// again after fg.
+		j.wantTTY = cmdFG && passed != unix.SIGTTIN || ttyStop
 		if cmdFG {
 			restoreForeground(j.ttyFD, unix.Getpgrp())
 			j.gave = false

@@ -311,8 +311,8 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 				sigs = nil // stopped: a nil channel blocks
 			case j != nil:
 				j.signal(sig)
-			case sig != syscall.SIGTSTP && sig != syscall.SIGCONT:
-				_ = p.SignalGroup(sig)
+			case sig != syscall.SIGTSTP && sig != syscall.SIGTTIN && sig != syscall.SIGCONT:
+				_ = p.SignalGroup(sig) // job control waits for the job
 			}
 		}
 	}

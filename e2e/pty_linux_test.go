@@ -158,6 +158,21 @@ func (p *ptyRun) exitShell() string {
 	return out
 }
 
+// killJobAndExit kills job %1 of the interactive shell on p with sig
+// (kill's option), makes the shell exit and returns the whole output.
+func (p *ptyRun) killJobAndExit(sig string) string {
+	p.t.Helper()
+	p.write("kill " + sig + " %1\n")
+	time.Sleep(500 * time.Millisecond)
+	// A second exit in case bash still counts a stopped job (it may be
+	// gone by then: the write's error does not matter).
+	p.write("exit\n")
+	time.Sleep(200 * time.Millisecond)
+	_, _ = p.master.Write([]byte("exit\n"))
+	_, out := p.wait()
+	return out
+}
+
 // waitStatus waits for fence to exit and returns how, and the whole
 // terminal output.
 func (p *ptyRun) waitStatus() (syscall.WaitStatus, string) {
@@ -310,11 +325,7 @@ func TestPTYBackgroundCannotReadTerminal(t *testing.T) {
 				if !p.waitFor("typed-42") {
 					t.Fatalf("the shell did not run the typed line; output %q", p.output())
 				}
-				p.write("kill %1\n")
-				time.Sleep(500 * time.Millisecond)
-				p.write("exit\n")
-				_, out := p.wait()
-				if strings.Contains(out, "stole-echo") {
+				if out := p.killJobAndExit("-TERM"); strings.Contains(out, "stole-echo") {
 					t.Errorf("the sandboxed command read what was typed to the shell; output %q", out)
 				}
 			})
@@ -505,15 +516,7 @@ func TestPTYStoppedSandboxFrozen(t *testing.T) {
 		if !p.waitFor("typed-42") {
 			t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
 		}
-		p.write("kill -KILL %1\n")
-		time.Sleep(500 * time.Millisecond)
-		// A second exit in case bash still counts a stopped job (it
-		// may be gone by then: the write's error does not matter).
-		p.write("exit\n")
-		time.Sleep(200 * time.Millisecond)
-		_, _ = p.master.Write([]byte("exit\n"))
-		_, out := p.wait()
-		if strings.Contains(out, "STOLE:echo") {
+		if out := p.killJobAndExit("-KILL"); strings.Contains(out, "STOLE:echo") {
 			t.Errorf("a process of the stopped sandbox read what was typed to the shell; output %q", out)
 		}
 	})
@@ -535,12 +538,7 @@ func TestPTYPipelineReadStopsSandbox(t *testing.T) {
 		if !p.waitFor("typed-42") {
 			t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
 		}
-		p.write("kill -KILL %1\n")
-		time.Sleep(500 * time.Millisecond)
-		p.write("exit\n")
-		time.Sleep(200 * time.Millisecond)
-		_, _ = p.master.Write([]byte("exit\n"))
-		if _, out := p.wait(); strings.Contains(out, "STOLE:echo") {
+		if out := p.killJobAndExit("-KILL"); strings.Contains(out, "STOLE:echo") {
 			t.Errorf("the sandbox read what was typed to the shell; output %q", out)
 		}
 	})

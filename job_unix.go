@@ -17,9 +17,9 @@ import (
 // input, output or error) is that terminal. Without one, the command gets
 // a session of its own (setsid): no controlling terminal to read from or
 // push input into. With one, it gets a process group of its own in
-// fence's session, given the terminal (fg)
-// at start when fence has it and the command's output goes to a terminal
-// too: an interactive program. Otherwise the group starts in the
+// fence's session, given the terminal (fg) at start when fence has it and
+// the command's output goes to a terminal too (stdoutTTY; macOS passes
+// true): an interactive program. Otherwise the group starts in the
 // background, so that a pager fence's output is piped into keeps the
 // terminal (fence cmd | less); a command that reads the terminal stops,
 // and is given it then if fence has it (stopAction). A background group

@@ -496,7 +496,7 @@ type command struct {
 	args []string
 	attr syscall.ProcAttr
 	err  error // lookup failure, reported as the command's start failure
-	// pidfd is the command's pidfd with Options.TTY (-1 if the kernel
+	// pidfd is the command's pidfd with Options.JobControl (-1 if the kernel
 	// has none), sent to the supervisor for its job control.
 	pidfd int
 }

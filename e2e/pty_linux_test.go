@@ -506,20 +506,29 @@ func TestPTYStoppedSandboxFrozen(t *testing.T) {
 			`time.sleep(0.5)\n` +
 			`os.kill(os.getpid(), signal.SIGSTOP)\n` +
 			`time.sleep(30)\n`
-		p := s.startShellPTY("--norc", "--noprofile", "-i")
-		p.write(`"$FENCE" -- python3 -c $'` + grab + "'\n")
-		if !p.waitFor("Stopped") {
-			t.Fatalf("the job did not stop; output %q", p.output())
-		}
-		time.Sleep(2500 * time.Millisecond)
-		p.write("echo typed-$((40+2))\n")
-		if !p.waitFor("typed-42") {
-			t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
-		}
-		if out := p.killJobAndExit("-KILL"); strings.Contains(out, "STOLE:echo") {
-			t.Errorf("a process of the stopped sandbox read what was typed to the shell; output %q", out)
-		}
+		stoppedJobKeepsPrompt(t, s, `"$FENCE" -- python3 -c $'`+grab+"'", 2500*time.Millisecond)
 	})
+}
+
+// stoppedJobKeepsPrompt runs line, a fence job that stops, in an
+// interactive shell, types a line at the shell's prompt after wait, and
+// checks that the shell, not the sandbox (which prints STOLE: and what it
+// read), got it.
+func stoppedJobKeepsPrompt(t *testing.T, s *sandbox, line string, wait time.Duration) {
+	t.Helper()
+	p := s.startShellPTY("--norc", "--noprofile", "-i")
+	p.write(line + "\n")
+	if !p.waitFor("Stopped") {
+		t.Fatalf("the job did not stop; output %q", p.output())
+	}
+	time.Sleep(wait)
+	p.write("echo typed-$((40+2))\n")
+	if !p.waitFor("typed-42") {
+		t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
+	}
+	if out := p.killJobAndExit("-KILL"); strings.Contains(out, "STOLE:echo") {
+		t.Errorf("the stopped sandbox read what was typed to the shell; output %q", out)
+	}
 }
 
 // The other side of the pipeline reads the terminal while the command
@@ -528,19 +537,7 @@ func TestPTYStoppedSandboxFrozen(t *testing.T) {
 // what is typed at the shell's prompt meanwhile.
 func TestPTYPipelineReadStopsSandbox(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		p := s.startShellPTY("--norc", "--noprofile", "-i")
-		p.write(`"$FENCE" -- sh -c 'read l </dev/tty; echo STOLE:$l' | { sleep 1; read x </dev/tty; }` + "\n")
-		if !p.waitFor("Stopped") {
-			t.Fatalf("the job did not stop; output %q", p.output())
-		}
-		time.Sleep(300 * time.Millisecond)
-		p.write("echo typed-$((40+2))\n")
-		if !p.waitFor("typed-42") {
-			t.Fatalf("the shell did not run what was typed at its prompt; output %q", p.output())
-		}
-		if out := p.killJobAndExit("-KILL"); strings.Contains(out, "STOLE:echo") {
-			t.Errorf("the sandbox read what was typed to the shell; output %q", out)
-		}
+		stoppedJobKeepsPrompt(t, s, `"$FENCE" -- sh -c 'read l </dev/tty; echo STOLE:$l' | { sleep 1; read x </dev/tty; }`, 300*time.Millisecond)
 	})
 }
 

@@ -45,8 +45,8 @@ type Process struct {
 	Pid int
 	// Jobs carries the command's job-control events with
 	// Options.JobControl, closed once the sandbox has exited; nil
-	// without. The caller
-	// must receive them until then: Wait waits for the last one.
+	// without. The caller must receive them until then: Wait waits for
+	// the last one.
 	Jobs   <-chan JobEvent
 	jobs   chan JobEvent
 	frozen chan struct{} // msgFrozen

@@ -40,9 +40,9 @@ func main() {
 	code := run(os.Args[1:])
 	if killedBy == syscall.SIGINT {
 		// Everything is cleaned up (the terminal, the init stage): die
-		// by SIGINT as the command did. A shell aborts a loop or script
-		// only for a child that SIGINT killed, not one that exited 130,
-		// so ^C would otherwise go on to the loop's next fence. Other
+		// by SIGINT as the command did. An interactive shell aborts a
+		// loop only for a child that SIGINT killed, not one that exited
+		// 130, so ^C would otherwise go on to the loop's next fence. Other
 		// signals stay exit code 128+n, as upstream Fence reports them
 		// (a shell's $? is the same either way).
 		sigfwd.Die(killedBy)

@@ -77,12 +77,35 @@ type job struct {
 	// could take the terminal from the shell meanwhile); thaw continues
 	// what freeze stopped outside the command's group. Either may be nil.
 	freeze, thaw func()
+	// pty, on Linux from the CLI, is the sandbox's pseudo-terminal that
+	// fence relays to its own (relay_linux.go): the command's group
+	// takes and gives back its foreground, not fence's terminal's. Nil:
+	// the command is a process group on fence's terminal (ttyFD).
+	pty relayed
 	// stopSelf stops fence with SIGSTOP, with group the other processes
 	// of its group first with SIGTSTP (a make above it, as ^Z would have
 	// if the command were in its group; stopSelf in parent_*.go). It
 	// returns once fence is continued; the SIGCONT that continued it
 	// comes to signal, which resumes the command. Tests replace it.
 	stopSelf func(group bool)
+}
+
+// relayed is the command's terminal when it is a pseudo-terminal that
+// fence relays to its own (job.pty).
+type relayed interface {
+	// foreground returns the pseudo-terminal's foreground group, -1 if
+	// unknown.
+	foreground() int
+	// fenceFG reports whether fence's group is the foreground of
+	// fence's terminal.
+	fenceFG() bool
+	// give makes the command's group the foreground, take PID 1's.
+	give() error
+	take()
+	// active says whether the job runs: input is relayed only then (and
+	// while fence is in the foreground and a group of the sandbox has
+	// the pseudo-terminal), with fence's terminal in raw mode.
+	active(on bool)
 }
 
 // newJob describes the command pid for wait and signal.
@@ -167,16 +190,50 @@ func stopAction(cmdFG, fenceFG, noTTY, tstp, ttyStop, parentGone, hungUp, stoppa
 	return stopFence
 }
 
-// foreground returns the terminal's foreground group, or -1.
+// foreground returns the foreground group of the command's terminal, or
+// -1.
 func (j *job) foreground() int {
-	if j.noTTY {
+	switch {
+	case j.noTTY:
 		return -1
+	case j.pty != nil:
+		return j.pty.foreground()
 	}
 	pg, err := unix.IoctlGetInt(j.ttyFD, unix.TIOCGPGRP)
 	if err != nil {
 		return -1
 	}
 	return pg
+}
+
+// fenceFG reports whether fence's group is the foreground of its
+// terminal; fg is j.foreground().
+func (j *job) fenceFG(fg int) bool {
+	if j.pty != nil {
+		return j.pty.fenceFG()
+	}
+	return fg >= 0 && fg == unix.Getpgrp()
+}
+
+// give makes the command's group the foreground of its terminal.
+func (j *job) give() error {
+	if j.pty != nil {
+		return j.pty.give()
+	}
+	// SIGTTOU ignored: the foreground may have changed since.
+	var err error
+	sigfwd.WhileIgnored(unix.SIGTTOU, func() { err = unix.IoctlSetPointerInt(j.ttyFD, unix.TIOCSPGRP, j.pid) })
+	return err
+}
+
+// take takes the command's terminal back from the command's group: to
+// fence's group, or PID 1's on the sandbox's pseudo-terminal.
+func (j *job) take() {
+	if j.pty != nil {
+		j.pty.take()
+		return
+	}
+	restoreForeground(j.ttyFD, unix.Getpgrp())
 }
 
 // canStop reports whether something can continue fence if it stops
@@ -187,13 +244,12 @@ func (j *job) canStop() bool { return j.stoppable && (j.orphaned == nil || !j.or
 // fence has it, and continues its group. It is also what fence does when
 // it is continued itself (SIGCONT: fg or bg in the shell).
 func (j *job) resume() {
-	if fg := j.foreground(); j.wantTTY && fg >= 0 && fg == unix.Getpgrp() {
-		// SIGTTOU ignored: the foreground may have changed since.
-		var err error
-		sigfwd.WhileIgnored(unix.SIGTTOU, func() { err = unix.IoctlSetPointerInt(j.ttyFD, unix.TIOCSPGRP, j.pid) })
-		if err == nil {
-			j.gave = true
-		}
+	if j.wantTTY && j.fenceFG(j.foreground()) && j.give() == nil {
+		j.gave = true
+	}
+	if j.pty != nil {
+		// Raw mode and input before the command runs again.
+		j.pty.active(true)
 	}
 	if j.thaw != nil {
 		j.thaw()
@@ -246,6 +302,9 @@ func (j *job) wait() (ws unix.WaitStatus, fg bool, _ error) {
 // terminal for). Not when another live group has it: the shell took it
 // while fence ran in the background.
 func (j *job) takeBack() bool {
+	if j.pty != nil {
+		return false // fence's terminal was never given away
+	}
 	switch fg := j.foreground(); {
 	case fg < 0 || fg == unix.Getpgrp():
 		return false
@@ -264,7 +323,7 @@ func (j *job) stopped(sig syscall.Signal) {
 	cmdFG := fgGroup == j.pid
 	ttyStop := sig == unix.SIGTTIN || sig == unix.SIGTTOU
 	passed := syscall.Signal(j.passing.Swap(0))
-	switch stopAction(cmdFG, fgGroup >= 0 && fgGroup == unix.Getpgrp(), j.noTTY, passed != 0, ttyStop,
+	switch stopAction(cmdFG, !j.noTTY && j.fenceFG(fgGroup), j.noTTY, passed != 0, ttyStop,
 		os.Getppid() != j.ppid, j.hungUp, j.canStop()) {
 	case hangUp:
 		j.hungUp = true
@@ -282,8 +341,14 @@ func (j *job) stopped(sig syscall.Signal) {
 		// again after fg.
 		j.wantTTY = cmdFG && passed != unix.SIGTTIN || ttyStop
 		if cmdFG {
-			restoreForeground(j.ttyFD, unix.Getpgrp())
+			j.take()
 			j.gave = false
+		}
+		if j.pty != nil {
+			// fence's terminal back in the modes the shell left it
+			// in, and no input read for the sandbox while the job
+			// is stopped.
+			j.pty.active(false)
 		}
 		// The whole job stops: the command's children too, when the
 		// command stopped only itself (a TUI's own ^Z), so that none

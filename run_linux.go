@@ -158,6 +158,22 @@ func Run(s *Spec) (int, error) {
 	// it: one started as a background job (fence cmd &) took it from the
 	// shell, which then exited on its next read.
 	o.TTY, o.Foreground, o.TTYFD, o.JobControl = !setsid, fg, max(ttyIndex, 0), jobs && !setsid
+	// With job control the command's terminal is a pseudo-terminal of
+	// the sandbox's, relayed (relay): a process of the sandbox in fence's
+	// session, or with a descriptor of its terminal, could read what is
+	// typed to the shell while fence runs in the background, by leaving
+	// the job's control (setsid) or taking the terminal (TIOCSPGRP).
+	ttyRelay := -1
+	if o.JobControl {
+		for i, fd := range stdio {
+			if _, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
+				o.PTY |= 1 << i
+			}
+		}
+		if ttyRelay, err = openTerminal(); err != nil {
+			return 1, err
+		}
+	}
 	o.Timeline = s.Timeline != nil
 	netns := ",net"
 	if o.HostNetwork {
@@ -179,7 +195,18 @@ func Run(s *Spec) (int, error) {
 		p, err = nsexec.StartGated(o, registered)
 	}
 	if err != nil {
+		if ttyRelay >= 0 {
+			unix.Close(ttyRelay)
+		}
 		return 1, err
+	}
+	var r *relay
+	if p.PTY != nil {
+		if r, err = newRelay(p, ttyRelay); err != nil {
+			_ = p.Signal(syscall.SIGKILL)
+			_, _ = p.Wait()
+			return 1, err
+		}
 	}
 	if !np.hostNet {
 		if err := nw.serve(np, p.Listeners); err != nil {
@@ -212,7 +239,7 @@ func Run(s *Spec) (int, error) {
 		}()
 	} else {
 		jobDone = make(chan *job, 1)
-		go func() { jobDone <- s.passOn(p, sigs.C, ttyFD, tstpIgnored, fg) }()
+		go func() { jobDone <- s.passOn(p, sigs.C, ttyFD, tstpIgnored, fg, r) }()
 	}
 	// The start is over: the CLI's sysmon, slowed down for it
 	// (spawn.CoarsenSysmon), is to poll as usual again, unless the command
@@ -221,6 +248,9 @@ func Run(s *Spec) (int, error) {
 	spawn.RestoreSysmonLater()
 	code, err := p.Wait()
 	s.killedBy = p.KilledBy()
+	if r != nil {
+		r.close()
+	}
 	if s.Timeline != nil {
 		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)
 		stages = append(append(stages, p.Stages...), nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
@@ -236,6 +266,8 @@ func Run(s *Spec) (int, error) {
 		if fg {
 			restoreForeground(ttyFD, unix.Getpgrp())
 		}
+	case r != nil:
+		<-jobDone // fence's terminal was never given away
 	default:
 		// The command took the terminal at start, or was given it.
 		take := fg
@@ -277,7 +309,9 @@ func terminal(stdio []int) (index, fgGroup int) {
 // each of its stops. fg: the command took the terminal as it started. It
 // returns the job once the sandbox has exited, nil if the command's pid
 // never came (it did not start, or the kernel has no pidfds).
-func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, tstpIgnored, fg bool) *job {
+//
+// r is the relay of the sandbox's pseudo-terminal, nil without one.
+func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, tstpIgnored, fg bool, r *relay) *job {
 	var j *job
 	for {
 		select {
@@ -304,11 +338,17 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 					}
 				}
 				j.thaw = func() { _ = p.Thaw() }
+				if r != nil {
+					j.pty = r
+					r.active(true)
+				}
 			}
 		case sig, ok := <-sigs:
 			switch {
 			case !ok:
 				sigs = nil // stopped: a nil channel blocks
+			case sig == syscall.SIGWINCH && r != nil:
+				r.resize() // the kernel tells the foreground group
 			case j != nil:
 				j.signal(sig)
 			case sig != syscall.SIGTSTP && sig != syscall.SIGTTIN && sig != syscall.SIGCONT:

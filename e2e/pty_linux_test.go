@@ -307,16 +307,24 @@ func TestPTYBackgroundJob(t *testing.T) {
 
 // A command of a background fence cannot read what is typed to the shell,
 // through its input or through an output descriptor that is the terminal
-// (opened for reading too): it is a background group of the shell's
-// session, which the kernel stops on a read. In a session of its own (as
-// before, with fence's input a pipe or fence in the background) the read
-// succeeded.
+// (opened for reading too). In a session of its own (as before, with
+// fence's input a pipe or fence in the background) the read succeeded.
+// Nor by leaving the job's control: a process that made a session of its
+// own (setsid) read its inherited terminal freely, and one that ignores
+// SIGTTOU took the terminal's foreground from the shell (tcsetpgrp). The
+// sandbox's terminal is a pseudo-terminal of its own now, which fence
+// feeds only while its job runs in the foreground.
 func TestPTYBackgroundCannotReadTerminal(t *testing.T) {
-	for _, c := range []struct{ name, line string }{
-		{"stdin", `"$FENCE" -- sh -c 'sleep 0.5; read y; echo stole-$y' &`},
-		{"stdout", `echo x | "$FENCE" -- sh -c 'sleep 0.5; read y <&1; echo stole-$y' &`},
+	for _, c := range []struct{ name, line, tool string }{
+		{"stdin", `"$FENCE" -- sh -c 'sleep 0.5; read y; echo stole-$y' &`, ""},
+		{"stdout", `echo x | "$FENCE" -- sh -c 'sleep 0.5; read y <&1; echo stole-$y' &`, ""},
+		{"setsid", `"$FENCE" -- setsid -w sh -c 'sleep 0.5; read y; echo stole-$y' &`, "setsid"},
+		{"tcsetpgrp", `"$FENCE" -- python3 -c 'import os,signal,sys,time; signal.signal(signal.SIGTTOU, signal.SIG_IGN); time.sleep(0.5); os.tcsetpgrp(0, os.getpgrp()); print("stole-"+sys.stdin.readline(), flush=True)' &`, "python3"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.tool != "" {
+				need(t, c.tool)
+			}
 			forEachRunner(t, func(t *testing.T, s *sandbox) {
 				p := s.startShellPTY("--norc", "--noprofile", "-i")
 				p.write(c.line + "\n")
@@ -531,13 +539,24 @@ func stoppedJobKeepsPrompt(t *testing.T, s *sandbox, line string, wait time.Dura
 	}
 }
 
-// The other side of the pipeline reads the terminal while the command
-// has it: the kernel stops fence's group (SIGTTIN). fence stops the
-// sandbox with it, so the command, which has the terminal, does not read
-// what is typed at the shell's prompt meanwhile.
-func TestPTYPipelineReadStopsSandbox(t *testing.T) {
+// A command in a pipeline whose other side reads the terminal (a pager)
+// starts without the terminal; a process of the sandbox that makes a
+// session of its own does not read what is typed for the other side
+// either. It used to: its descriptor was the terminal, and a session of
+// its own is under no job control.
+func TestPTYPipelineMateKeepsInput(t *testing.T) {
+	need(t, "setsid")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		stoppedJobKeepsPrompt(t, s, `"$FENCE" -- sh -c 'read l </dev/tty; echo STOLE:$l' | { sleep 1; read x </dev/tty; }`, 300*time.Millisecond)
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'setsid -f sh -c "read l; echo STOLE:\$l >&2"; sleep 4' | { sleep 2; read x </dev/tty; echo mate-got-$x; }` + "\n")
+		time.Sleep(time.Second)
+		p.write("hello\n")
+		if !p.waitFor("mate-got-hello") {
+			t.Fatalf("the pipeline's other side did not get the typed line; output %q", p.output())
+		}
+		if out := p.exitShell(); strings.Contains(out, "STOLE:hello") {
+			t.Errorf("the sandbox read what was typed for the pipeline's other side; output %q", out)
+		}
 	})
 }
 
@@ -560,24 +579,77 @@ func TestPTYBackgroundReadUnderTimeout(t *testing.T) {
 func TestPTYCtrlC(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		p := s.startPTY("--", "sleep", "30")
-		// Wait until sleep runs and owns the terminal's foreground.
-		var sleepPid int
+		// Wait until sleep runs and fence relays the terminal to it.
 		ok := waitUntil(runTimeout, func() bool {
-			sleepPid = findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00")
-			if sleepPid == 0 {
-				return false
-			}
-			fg, err := unix.IoctlGetInt(int(p.master.Fd()), unix.TIOCGPGRP)
-			return err == nil && fg == pgid(sleepPid)
+			return findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00") != 0 && p.raw()
 		})
 		if !ok {
-			fg, _ := unix.IoctlGetInt(int(p.master.Fd()), unix.TIOCGPGRP)
-			t.Fatalf("sleep (pid %d, pgid %d) never became the terminal's foreground process group (%d); output %q", sleepPid, pgid(sleepPid), fg, p.output())
+			t.Fatalf("sleep never ran with the terminal relayed to it (raw mode); output %q", p.output())
 		}
 		p.write("\x03")
 		st, out := p.waitStatus()
 		if !st.Signaled() || st.Signal() != syscall.SIGINT {
 			t.Errorf("after Ctrl-C: fence %v, want killed by SIGINT as the command was; output %q", st, out)
+		}
+	})
+}
+
+// The command's terminal is a terminal of the sandbox's with the size of
+// fence's: tty(1) names it (GPG_TTY=$(tty) works), and it is what the
+// command's descriptors are. Before, tty said "not a tty": the descriptor
+// was fence's terminal, which the sandbox's /dev/pts does not hold.
+func TestPTYTerminalName(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("--", "sh", "-c", `t=$(tty) && [ -c "$t" ] && [ "$t" -ef /dev/stdin ] && [ "$t" -ef /dev/stderr ] && echo "tty-ok:$t"; stty size`)
+		code, out := p.wait()
+		if code != 0 || !regexp.MustCompile(`tty-ok:/dev/pts/\d+`).MatchString(out) || !strings.Contains(out, "33 101") {
+			t.Errorf("exit %d; want tty-ok:/dev/pts/N and the size 33 101; output %q", code, out)
+		}
+	})
+}
+
+// Resizing fence's terminal resizes the sandbox's (SIGWINCH reaches the
+// command through the kernel).
+func TestPTYResize(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("--", "sh", "-c", `trap 'stty size' WINCH; while :; do read x || exit; done`)
+		if !waitUntil(runTimeout, p.raw) {
+			t.Fatalf("fence never relayed the terminal (raw mode); output %q", p.output())
+		}
+		if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 41, Col: 123}); err != nil {
+			t.Fatalf("resize: %v", err)
+		}
+		// The trap runs once read returns; a line per try.
+		ok := waitUntil(runTimeout, func() bool {
+			_, _ = p.master.Write([]byte("\n"))
+			time.Sleep(50 * time.Millisecond)
+			return strings.Contains(p.output(), "41 123")
+		})
+		p.write("\x04")
+		_, out := p.waitStatus()
+		if !ok {
+			t.Errorf("the sandbox's terminal did not get the new size 41 123; output %q", out)
+		}
+	})
+}
+
+// fence's terminal is in raw mode while it relays input, and back in its
+// modes afterwards, also when the command was killed by ^C.
+func TestPTYModesRestored(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("-c", `stty -g; "$FENCE" -- sh -c 'read x'; stty -g; "$FENCE" -- sleep 30; stty -g`)
+		if !waitUntil(runTimeout, p.raw) {
+			t.Fatalf("fence never put the terminal in raw mode; output %q", p.output())
+		}
+		p.write("line\n")
+		if !waitUntil(runTimeout, func() bool { return findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00") != 0 && p.raw() }) {
+			t.Fatalf("the second fence never relayed the terminal; output %q", p.output())
+		}
+		p.write("\x03")
+		_, out := p.waitStatus()
+		modes := regexp.MustCompile(`[0-9a-f]+(:[0-9a-f]+){30,}`).FindAllString(out, -1)
+		if len(modes) != 3 || modes[0] != modes[1] || modes[0] != modes[2] {
+			t.Errorf("terminal modes before and after the two runs differ: %q; output %q", modes, out)
 		}
 	})
 }
@@ -593,6 +665,11 @@ func TestPTYCtrlCEndsLoop(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		p.write("\x03")
+		// Not typed ahead: what fence relayed to the sandbox and the
+		// command did not read is lost with it.
+		if !waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 }) {
+			t.Fatalf("fence did not end after ^C; output %q", p.output())
+		}
 		p.write("echo after-$((40+2))\n")
 		if !p.waitFor("after-42") {
 			t.Fatalf("the shell did not come back after ^C; output %q", p.output())
@@ -605,9 +682,28 @@ func TestPTYCtrlCEndsLoop(t *testing.T) {
 	})
 }
 
+// raw reports whether the terminal is in raw mode (no ICANON, no ISIG):
+// with fence on it alone, fence is relaying it to the sandbox.
+func (p *ptyRun) raw() bool {
+	t, err := unix.IoctlGetTermios(int(p.master.Fd()), unix.TCGETS)
+	return err == nil && t.Lflag&(unix.ICANON|unix.ISIG) == 0
+}
+
+// findDescendantPrefix returns the pid of a descendant of root whose
+// /proc/<pid>/cmdline starts with prefix, or 0.
+func findDescendantPrefix(root int, prefix string) int {
+	return findDescendantFunc(root, func(c string) bool { return strings.HasPrefix(c, prefix) })
+}
+
 // findDescendant returns the pid of a descendant of root whose
 // /proc/<pid>/cmdline is exactly cmdline, or 0.
 func findDescendant(root int, cmdline string) int {
+	return findDescendantFunc(root, func(c string) bool { return c == cmdline })
+}
+
+// findDescendantFunc returns the pid of a descendant of root whose
+// /proc/<pid>/cmdline match accepts, or 0.
+func findDescendantFunc(root int, match func(cmdline string) bool) int {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -615,7 +711,7 @@ func findDescendant(root int, cmdline string) int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || string(b) != cmdline {
+		if err != nil || !match(string(b)) {
 			continue
 		}
 		for p, n := pid, 0; p > 1 && n < 64; p, n = ppid(p), n+1 {

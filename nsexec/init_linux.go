@@ -175,6 +175,12 @@ func Now() int64 { return spawn.Now() }
 
 func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 	b := encodeMessage(message{Type: typeReady, Listeners: len(listeners), Stages: tl})
+	if ptyMaster != nil {
+		// PID 1 keeps no master: the pseudo-terminal hangs up once
+		// the supervisor is gone.
+		listeners = append(listeners, ptyMaster)
+		ptyMaster = nil
+	}
 	var oob []byte
 	if len(listeners) > 0 {
 		fds := make([]int, len(listeners))
@@ -344,6 +350,14 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	}
 	tl.mark("mounts")
 	var listeners []*os.File
+	if o.PTY != 0 {
+		// On the sandbox's own devpts (mounted above), so that the
+		// command's tty is a name inside the sandbox.
+		var err error
+		if ptyMaster, err = openPTY(o.TTYFD); err != nil {
+			return nil, err
+		}
+	}
 	if !o.HostNetwork {
 		// Every thread of PID 1 into the sandbox's network namespace
 		// (created with lo up by startEarly), at once (AllThreadsSyscall):
@@ -437,6 +451,62 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 // guardFD is the notification fd of the creation and socket guards, or -1.
 var guardFD = -1
 
+// ptySlave is the sandbox's pseudo-terminal (Options.PTY), PID 1's
+// controlling terminal, or -1; ptyMaster its master until sendReady sends
+// it to the supervisor.
+var (
+	ptySlave  = -1
+	ptyMaster *os.File
+)
+
+// openPTY opens a pseudo-terminal on the sandbox's devpts with the modes
+// and size of fence's terminal (the descriptor tty, one of PID 1's 0 to
+// 2), makes it PID 1's controlling terminal in a session of its own, and
+// returns its master (ptySlave is the other side). PID 1 leaves fence's
+// session with it, and the command, forked later, is never in it.
+func openPTY(tty int) (*os.File, error) {
+	m, err := unix.Open("/dev/pts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the sandbox's terminal (/dev/pts/ptmx): %w", err)
+	}
+	master := os.NewFile(uintptr(m), "fence-pty")
+	fail := func(what string, err error) (*os.File, error) {
+		master.Close()
+		return nil, fmt.Errorf("set up the sandbox's terminal: %s: %w", what, err)
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return fail("unlock", err)
+	}
+	// The peer by its master, not by a name in /dev/pts.
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fail("open the peer", errno)
+	}
+	slave := int(r)
+	ptySlave = slave
+	if t, err := unix.IoctlGetTermios(tty, unix.TCGETS); err == nil {
+		if err := unix.IoctlSetTermios(slave, unix.TCSETS, t); err != nil {
+			return fail("copy the terminal's modes", err)
+		}
+	}
+	if ws, err := unix.IoctlGetWinsize(tty, unix.TIOCGWINSZ); err == nil {
+		if err := unix.IoctlSetWinsize(slave, unix.TIOCSWINSZ, ws); err != nil {
+			return fail("copy the terminal's size", err)
+		}
+	}
+	// A session of PID 1's, controlled by the pseudo-terminal: the
+	// command's group is then in it and can be its foreground, while
+	// no process of the sandbox stays in fence's session, where it
+	// could take the terminal's foreground (TIOCSPGRP).
+	if _, err := unix.Setsid(); err != nil {
+		return fail("new session", err)
+	}
+	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+		return fail("make it the controlling terminal", err)
+	}
+	return master, nil
+}
+
 // landlockWritable lists the hierarchies Landlock lets the command write:
 // the writable binds and /tmp (landlock.Apply adds /dev itself).
 func landlockWritable(o *Options) []string {
@@ -510,7 +580,20 @@ func prepareCommand(o *Options) (*command, error) {
 		Files: []uintptr{0, 1, 2},
 		Sys:   sys,
 	}}
-	if o.TTY {
+	if o.PTY != 0 {
+		// A process group of its own in PID 1's session, with the
+		// pseudo-terminal for the descriptors that were fence's
+		// terminal. Foreground as below; Ctty is PID 1's descriptor.
+		for i := range c.attr.Files {
+			if o.PTY&(1<<i) != 0 {
+				c.attr.Files[i] = uintptr(ptySlave)
+			}
+		}
+		sys.Setpgid = true
+		sys.Foreground = o.Foreground
+		sys.Ctty = ptySlave
+		sys.PidFD = &c.pidfd
+	} else if o.TTY {
 		// A process group of its own in fence's session: job control
 		// and Ctrl-C work like outside, and kill(0, sig) in the sandbox
 		// reaches only the command's group. With Foreground the group
@@ -686,6 +769,12 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 	if exitStages != nil {
 		exitStages = append(exitStages, Stage{"sandbox-empty", Now()})
 	}
+	if ptySlave >= 0 {
+		// The last descriptor of the pseudo-terminal's peer: the
+		// supervisor reads what is left of the output, then EIO, by
+		// the time msgExit arrives.
+		unix.Close(ptySlave)
+	}
 	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages})
 	_, _ = ctrl.Write(b)
 	return code
@@ -724,6 +813,22 @@ func controlLoop(ctrl *os.File, pid int) {
 				thaw(frozen)
 				frozen = nil
 			}
+		case typeForeground:
+			group := unix.Getpgrp() // PID 1's own
+			if m.Group {
+				group = pid
+			}
+			// PID 1 is not in the foreground when it takes the
+			// terminal back: the kernel lets it only with SIGTTOU
+			// blocked (its group is orphaned: EIO otherwise).
+			err := signalsBlocked(func() error {
+				return unix.IoctlSetPointerInt(ptySlave, unix.TIOCSPGRP, group)
+			})
+			r := message{Type: typeForegrounded}
+			if err != nil {
+				r.Err = fmt.Sprintf("set the foreground of the sandbox's terminal: %v", err)
+			}
+			_, _ = ctrl.Write(encodeMessage(r))
 		}
 	}
 }

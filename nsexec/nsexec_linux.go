@@ -50,6 +50,10 @@ type Process struct {
 	Jobs   <-chan JobEvent
 	jobs   chan JobEvent
 	frozen chan struct{} // msgFrozen
+	// PTY is the master of the sandbox's pseudo-terminal with
+	// Options.PTY, else nil. The caller relays it and closes it.
+	PTY          *os.File
+	foregrounded chan string // msgForegrounded's Err
 }
 
 // JobEvent is what PID 1 reports about the command for job control: first
@@ -184,6 +188,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		p.jobs = make(chan JobEvent, 16)
 		p.Jobs = p.jobs
 		p.frozen = make(chan struct{}, 1)
+		p.foregrounded = make(chan string, 1)
 	}
 	if o.Timeline {
 		p.Stages = []Stage{{"spawn", pd.c.T0}, {"spawned", pd.c.T1}, {"policy-sent", Now()}}
@@ -203,7 +208,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 			sent <- err
 		}()
 	}
-	if err := p.readReady(len(o.Listeners)); err != nil {
+	if err := p.readReady(len(o.Listeners), o.PTY != 0); err != nil {
 		p.kill()
 		return nil, err
 	}
@@ -269,8 +274,13 @@ func closeAll(fs []*os.File) {
 }
 
 // readReady waits for msgReady or msgError from the init stage.
-func (p *Process) readReady(nListeners int) error {
-	m, files, err := recvMessage(int(p.ctrl.Fd()), nListeners)
+// With pty, the pseudo-terminal's master follows the listeners.
+func (p *Process) readReady(nListeners int, pty bool) error {
+	nFiles := nListeners
+	if pty {
+		nFiles++
+	}
+	m, files, err := recvMessage(int(p.ctrl.Fd()), nFiles)
 	if errors.Is(err, io.EOF) {
 		// The child closed the socket without a word: it died before it
 		// could report (e.g. killed, or the runtime failed to start).
@@ -284,11 +294,14 @@ func (p *Process) readReady(nListeners int) error {
 		closeAll(files)
 		return errors.New(m.Err)
 	case typeReady:
-		if len(files) != m.Listeners || len(files) != nListeners {
+		if m.Listeners != nListeners || len(files) != nFiles {
 			closeAll(files)
-			return fmt.Errorf("init stage sent %d listener fds, want %d", len(files), nListeners)
+			return fmt.Errorf("init stage sent %d fds, want %d", len(files), nFiles)
 		}
-		p.Listeners = files
+		p.Listeners = files[:nListeners]
+		if pty {
+			p.PTY = files[nListeners]
+		}
 		if p.Stages != nil {
 			p.Stages = append(p.Stages, m.Stages...)
 			p.Stages = append(p.Stages, Stage{"ready", Now()})
@@ -347,6 +360,14 @@ func (p *Process) readLoop() {
 			if p.frozen != nil {
 				select {
 				case p.frozen <- struct{}{}:
+				default:
+				}
+			}
+		case typeForegrounded:
+			closeAll(files)
+			if p.foregrounded != nil {
+				select {
+				case p.foregrounded <- m.Err:
 				default:
 				}
 			}
@@ -482,6 +503,29 @@ func (p *Process) Thaw() error {
 		return fmt.Errorf("ask the sandbox to continue: %w", err)
 	}
 	return nil
+}
+
+// Foreground gives the foreground of the sandbox's pseudo-terminal
+// (Options.PTY) to the command's process group, with cmd, or takes it
+// back (to PID 1's), and waits until PID 1 has done so.
+func (p *Process) Foreground(cmd bool) error {
+	if p.foregrounded == nil {
+		return errors.New("the sandbox has no job control")
+	}
+	if _, err := p.ctrl.Write(encodeMessage(message{Type: typeForeground, Group: cmd})); err != nil {
+		return fmt.Errorf("ask the sandbox for its terminal's foreground: %w", err)
+	}
+	select {
+	case e := <-p.foregrounded:
+		if e != "" {
+			return errors.New(e)
+		}
+		return nil
+	case <-p.exited:
+		return errors.New("sandbox exited")
+	case <-time.After(5 * time.Second):
+		return errors.New("the sandbox did not set its terminal's foreground within 5 s")
+	}
 }
 
 // pidfdPid returns the pid of the process behind a pidfd, in the PID

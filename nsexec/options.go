@@ -48,6 +48,17 @@ type Options struct {
 	// command first stops on it (SIGTTIN, SIGTTOU).
 	Foreground bool
 	TTYFD      int
+	// PTY, with TTY and JobControl, is a bit mask of the command's
+	// descriptors 0 to 2 that are fence's controlling terminal: they get
+	// a pseudo-terminal of the sandbox's own instead (Process.PTY is its
+	// master, which the supervisor relays to the terminal). PID 1 leads
+	// the session the pseudo-terminal controls, and the command is a
+	// process group of it: no process of the sandbox has a descriptor of
+	// fence's terminal or is in its session, so none can read what is
+	// typed there without fence relaying it, whatever it does (setsid,
+	// TIOCSPGRP). Foreground and the stops reported work as without it,
+	// on the pseudo-terminal (Process.Foreground).
+	PTY int
 
 	// NoLandlock skips Landlock even when the kernel has it. Landlock is
 	// defense in depth on top of the mount policy; the caller decides.

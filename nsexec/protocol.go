@@ -12,7 +12,10 @@ import "github.com/nsfence/fence/nsexec/spawn"
 //	parent → child  msgOptions{Options}          first packet, the whole policy
 //	child  → parent msgReady{Listeners: n} + n fds   mounts, lo, listeners and
 //	                                              restrictions done; the command
-//	                                              starts right after
+//	                                              starts right after. With
+//	                                              Options.PTY the master of the
+//	                                              sandbox's pseudo-terminal
+//	                                              follows the listeners
 //	child  → parent msgError{Err}                 instead of msgReady on failure;
 //	                                              the child then exits 255
 //	parent → child  msgStart                      with Options.HoldStart: the
@@ -33,6 +36,9 @@ import "github.com/nsfence/fence/nsexec/spawn"
 //	parent → child  msgFreeze                     stop every process of the
 //	child  → parent msgFrozen                     sandbox (the job stopped)
 //	parent → child  msgThaw                       continue those msgFreeze stopped
+//	parent → child  msgForeground{Group}          with Options.PTY: the command's
+//	child  → parent msgForegrounded{Err}          group (Group) or PID 1's takes
+//	                                              the pseudo-terminal's foreground
 //	parent → child  msgConnect{Seq, Port}         connect to 127.0.0.1:Port inside
 //	child  → parent msgConnected{Seq, Err} + fd   the connected socket (-p)
 //	child  → parent msgExit{Code, Signal}         the command exited with Code
@@ -73,6 +79,9 @@ const (
 	typeFreeze    msgType = "freeze"
 	typeFrozen    msgType = "frozen"
 	typeThaw      msgType = "thaw"
+	// with Options.PTY
+	typeForeground   msgType = "foreground"
+	typeForegrounded msgType = "foregrounded"
 )
 
 type message struct {

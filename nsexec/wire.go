@@ -216,6 +216,7 @@ func (o *Options) fields(c codec) {
 	c.bool(&o.TTY)
 	c.bool(&o.Foreground)
 	c.int(&o.TTYFD)
+	c.int(&o.PTY)
 	c.bool(&o.JobControl)
 	c.bool(&o.NoLandlock)
 	c.bool(&o.Debug)

@@ -17,7 +17,9 @@ import (
 // input, output or error) is that terminal. Without one, the command gets
 // a session of its own (setsid): no controlling terminal to read from or
 // push input into. With one, it gets a process group of its own in
-// fence's session, given the terminal (fg) at start when fence has it and
+// fence's session (on Linux from the CLI: in the session of the sandbox's
+// pseudo-terminal that fence relays, job.pty; "the terminal" below is
+// then that one), given the terminal (fg) at start when fence has it and
 // the command's output goes to a terminal too (stdoutTTY; macOS passes
 // true): an interactive program. Otherwise the group starts in the
 // background, so that a pager fence's output is piped into keeps the

@@ -1,9 +1,12 @@
 package fence
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
@@ -31,6 +34,9 @@ type relay struct {
 	wake   [2]int
 	p1     int // PID 1's process group (its pid)
 
+	// raw is true while fence's terminal is in raw mode (rawSafe).
+	raw *atomic.Bool
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	on      bool          // the job runs (active)
@@ -54,8 +60,12 @@ func openTerminal() (int, error) {
 
 // newRelay starts relaying p's pseudo-terminal to tty (openTerminal),
 // which it then owns. Input waits for active.
-func newRelay(p *nsexec.Process, tty int) (*relay, error) {
-	r := &relay{p: p, master: int(p.PTY.Fd()), tty: tty, p1: p.Pid,
+// raw (may be nil) is kept true while fence's terminal is in raw mode.
+func newRelay(p *nsexec.Process, tty int, raw *atomic.Bool) (*relay, error) {
+	if raw == nil {
+		raw = new(atomic.Bool)
+	}
+	r := &relay{p: p, master: int(p.PTY.Fd()), tty: tty, p1: p.Pid, raw: raw,
 		outDone: make(chan struct{}), inDone: make(chan struct{})}
 	r.cond = sync.NewCond(&r.mu)
 	if err := unix.Pipe2(r.wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
@@ -121,8 +131,11 @@ func (r *relay) update() {
 		if err == nil {
 			saved := *t
 			makeRaw(t)
+			r.raw.Store(true)
 			if unix.IoctlSetTermios(r.tty, unix.TCSETS, t) == nil {
 				r.saved = &saved
+			} else {
+				r.raw.Store(false)
 			}
 		}
 		r.input = true
@@ -136,6 +149,7 @@ func (r *relay) update() {
 			_ = unix.IoctlSetTermios(r.tty, unix.TCSETS, r.saved)
 		}
 		r.saved = nil
+		r.raw.Store(false)
 		_, _ = unix.Write(r.wake[1], []byte{0})
 	}
 }
@@ -274,4 +288,22 @@ func (r *relay) close() {
 	if outDone {
 		r.p.PTY.Close()
 	}
+}
+
+// rawSafe writes fence's own messages (-d, -m) to its terminal, which the
+// relay may have in raw mode: a line feed then also returns the carriage,
+// as the terminal's output processing would have.
+type rawSafe struct {
+	w   io.Writer
+	raw *atomic.Bool
+}
+
+func (w rawSafe) Write(b []byte) (int, error) {
+	if !w.raw.Load() || !bytes.Contains(b, []byte{'\n'}) {
+		return w.w.Write(b)
+	}
+	if _, err := w.w.Write(bytes.ReplaceAll(b, []byte{'\n'}, []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

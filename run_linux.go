@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec"
@@ -67,6 +68,13 @@ func Run(s *Spec) (int, error) {
 		// continues it), else gets a session of its own: a background
 		// group that read the terminal would stay stopped for good.
 		fg, setsid = fenceFG, !fenceFG
+	}
+	// fence's own messages on its terminal while the relay has it in
+	// raw mode (relay, below).
+	var raw atomic.Bool
+	if jobs && s.Log == nil && isCtty(stdio[2]) {
+		s.Log = rawSafe{os.Stderr, &raw}
+		defer func() { s.Log = nil }()
 	}
 	toCatch := caught()
 	if jobs {
@@ -166,7 +174,7 @@ func Run(s *Spec) (int, error) {
 	ttyRelay := -1
 	if o.JobControl {
 		for i, fd := range stdio {
-			if _, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
+			if isCtty(fd) {
 				o.PTY |= 1 << i
 			}
 		}
@@ -202,7 +210,7 @@ func Run(s *Spec) (int, error) {
 	}
 	var r *relay
 	if p.PTY != nil {
-		if r, err = newRelay(p, ttyRelay); err != nil {
+		if r, err = newRelay(p, ttyRelay, &raw); err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			_, _ = p.Wait()
 			return 1, err
@@ -302,6 +310,13 @@ func terminal(stdio []int) (index, fgGroup int) {
 		}
 	}
 	return -1, 0
+}
+
+// isCtty reports whether fd is fence's controlling terminal (TIOCGPGRP
+// answers only there).
+func isCtty(fd int) bool {
+	_, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil
 }
 
 // passOn passes the signals fence catches and the command's stops on, for

@@ -16,7 +16,9 @@
 //     own, while it builds the mount tree), moves into it, creates
 //     listeners, applies no_new_privs, capability drops, Landlock and
 //     seccomp in that order, then starts the command and reaps until it
-//     exits. Init never returns.
+//     exits. With a terminal (Options.PTY) it also opens a pseudo-terminal
+//     on the sandbox's devpts, leads the session it controls, and hands
+//     its master to the supervisor to relay. Init never returns.
 //
 // The policy travels only over the control socket, never through the
 // environment or argv, so the sandboxed command cannot read it.

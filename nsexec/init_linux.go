@@ -357,6 +357,17 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 		if ptyMaster, err = openPTY(o.TTYFD); err != nil {
 			return nil, err
 		}
+		// PID 1's own descriptors of fence's terminal become the
+		// pseudo-terminal too: its messages (-m, command not found)
+		// go through the relay, which writes them in the terminal's
+		// modes, and PID 1 keeps nothing of fence's terminal.
+		for fd := range 3 {
+			if o.PTY&(1<<fd) != 0 {
+				if err := unix.Dup3(ptySlave, fd, 0); err != nil {
+					return nil, fmt.Errorf("set up the sandbox's terminal: %w", err)
+				}
+			}
+		}
 	}
 	if !o.HostNetwork {
 		// Every thread of PID 1 into the sandbox's network namespace
@@ -770,9 +781,25 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 		exitStages = append(exitStages, Stage{"sandbox-empty", Now()})
 	}
 	if ptySlave >= 0 {
-		// The last descriptor of the pseudo-terminal's peer: the
-		// supervisor reads what is left of the output, then EIO, by
-		// the time msgExit arrives.
+		// The last descriptors of the pseudo-terminal's peer (PID 1's
+		// copies among 0 to 2 too, see setup): the supervisor reads
+		// what is left of the output, then EIO, by the time msgExit
+		// arrives.
+		// /dev/null in their place, not a gap that a file opened
+		// now (by the guard) would fill and PID 1's stderr write to.
+		null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		for fd := range 3 {
+			if o.PTY&(1<<fd) != 0 {
+				if err == nil {
+					_ = unix.Dup3(null, fd, 0)
+				} else {
+					unix.Close(fd)
+				}
+			}
+		}
+		if err == nil {
+			unix.Close(null)
+		}
 		unix.Close(ptySlave)
 	}
 	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages})

@@ -608,6 +608,50 @@ func TestPTYTerminalName(t *testing.T) {
 	})
 }
 
+// No process of the sandbox, PID 1 included, holds a descriptor of
+// fence's terminal: the command's terminal descriptors are the sandbox's
+// own pseudo-terminal. They used to be fence's terminal itself.
+func TestPTYSandboxHoldsNoTerminal(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("--", "sleep", "30")
+		if !waitUntil(runTimeout, func() bool { return findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00") != 0 }) {
+			t.Fatalf("sleep never ran; output %q", p.output())
+		}
+		n, err := unix.IoctlGetInt(int(p.master.Fd()), unix.TIOCGPTN)
+		if err != nil {
+			t.Fatalf("ptsname: %v", err)
+		}
+		var term unix.Stat_t
+		if err := unix.Stat("/dev/pts/"+strconv.Itoa(n), &term); err != nil {
+			t.Fatal(err)
+		}
+		fence := p.cmd.Process.Pid
+		checked := 0
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == fence || !isDescendantOf(pid, fence) {
+				continue
+			}
+			fds, _ := os.ReadDir("/proc/" + e.Name() + "/fd")
+			for _, fd := range fds {
+				var st unix.Stat_t
+				if unix.Stat("/proc/"+e.Name()+"/fd/"+fd.Name(), &st) == nil {
+					checked++
+					if st.Dev == term.Dev && st.Ino == term.Ino {
+						t.Errorf("sandbox process %d holds fence's terminal as fd %s", pid, fd.Name())
+					}
+				}
+			}
+		}
+		if checked == 0 {
+			t.Fatalf("no descriptor of the sandbox's processes could be checked")
+		}
+		p.write("\x03")
+		p.waitStatus()
+	})
+}
+
 // Resizing fence's terminal resizes the sandbox's (SIGWINCH reaches the
 // command through the kernel).
 func TestPTYResize(t *testing.T) {
@@ -711,16 +755,21 @@ func findDescendantFunc(root int, match func(cmdline string) bool) int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !match(string(b)) {
-			continue
-		}
-		for p, n := pid, 0; p > 1 && n < 64; p, n = ppid(p), n+1 {
-			if p == root {
-				return pid
-			}
+		if err == nil && match(string(b)) && isDescendantOf(pid, root) {
+			return pid
 		}
 	}
 	return 0
+}
+
+// isDescendantOf reports whether root is pid or one of its ancestors.
+func isDescendantOf(pid, root int) bool {
+	for p, n := pid, 0; p > 1 && n < 64; p, n = ppid(p), n+1 {
+		if p == root {
+			return true
+		}
+	}
+	return false
 }
 
 // statField returns field n (1-based, as in proc(5)) of /proc/pid/stat.

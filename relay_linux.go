@@ -29,20 +29,30 @@ import (
 // signals (^C, ^Z) for the sandbox, as the terminal would without fence.
 type relay struct {
 	p      *nsexec.Process
-	master int // p.PTY
+	master int // p.PTY's descriptor, non-blocking
 	tty    int // fence's terminal (/dev/tty), non-blocking
-	wake   [2]int
 	p1     int // PID 1's process group (its pid)
+	// inWake and outWake are pipes that wake copyInput and copyOutput
+	// from their polls.
+	inWake, outWake [2]int
 
 	// raw is true while fence's terminal is in raw mode (rawSafe).
 	raw *atomic.Bool
+	// progress is when copyOutput last read or wrote (UnixNano), writing
+	// whether it waits for fence's terminal to take output: close waits
+	// for the output while the terminal takes it, or may (a slow line, ^S).
+	progress atomic.Int64
+	writing  atomic.Bool
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	on      bool          // the job runs (active)
-	input   bool          // input is relayed, fence's terminal in raw mode
-	saved   *unix.Termios // fence's terminal's modes before raw mode
-	closed  bool
+	mu     sync.Mutex
+	on     bool          // the job runs (active)
+	input  bool          // input is relayed, fence's terminal in raw mode
+	saved  *unix.Termios // fence's terminal's modes before raw mode
+	closed bool
+	// hungUp: fence's terminal hung up; the master is closed (or about
+	// to be, masterGone), so that the sandbox's terminal hangs up too.
+	hungUp, masterGone bool
+
 	outDone chan struct{}
 	inDone  chan struct{}
 }
@@ -59,18 +69,26 @@ func openTerminal() (int, error) {
 }
 
 // newRelay starts relaying p's pseudo-terminal to tty (openTerminal),
-// which it then owns. Input waits for active.
-// raw (may be nil) is kept true while fence's terminal is in raw mode.
+// which it then owns, also on error. Input waits for active. raw is kept
+// true while fence's terminal is in raw mode.
 func newRelay(p *nsexec.Process, tty int, raw *atomic.Bool) (*relay, error) {
-	if raw == nil {
-		raw = new(atomic.Bool)
-	}
 	r := &relay{p: p, master: int(p.PTY.Fd()), tty: tty, p1: p.Pid, raw: raw,
 		outDone: make(chan struct{}), inDone: make(chan struct{})}
-	r.cond = sync.NewCond(&r.mu)
-	if err := unix.Pipe2(r.wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, fmt.Errorf("relay the terminal: %w", err)
+	err := unix.SetNonblock(r.master, true)
+	if err == nil {
+		err = unix.Pipe2(r.inWake[:], unix.O_CLOEXEC|unix.O_NONBLOCK)
 	}
+	if err == nil {
+		if err = unix.Pipe2(r.outWake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+			unix.Close(r.inWake[0])
+			unix.Close(r.inWake[1])
+		}
+	}
+	if err != nil {
+		unix.Close(tty)
+		return nil, fmt.Errorf("set up the relay of the sandbox's terminal: %w", err)
+	}
+	r.progress.Store(time.Now().UnixNano())
 	go r.copyOutput()
 	go r.copyInput()
 	return r, nil
@@ -79,6 +97,15 @@ func newRelay(p *nsexec.Process, tty int, raw *atomic.Bool) (*relay, error) {
 // foreground returns the pseudo-terminal's foreground group, in fence's
 // PID namespace, or -1.
 func (r *relay) foreground() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.foregroundLocked()
+}
+
+func (r *relay) foregroundLocked() int {
+	if r.masterGone {
+		return -1
+	}
 	pg, err := unix.IoctlGetInt(r.master, unix.TIOCGPGRP)
 	if err != nil {
 		return -1
@@ -107,13 +134,25 @@ func (r *relay) active(on bool) {
 	r.mu.Lock()
 	r.on = on
 	r.mu.Unlock()
+	if on {
+		// The terminal may have been resized while the job was stopped
+		// or in the background: SIGWINCH goes to the foreground only.
+		r.resize()
+	}
 	r.update()
+	wake(r.inWake[1]) // copyInput's poll: to wait for input, or not
 }
 
 // resize gives the pseudo-terminal fence's terminal's size; the kernel
-// tells its foreground group (SIGWINCH).
+// tells its foreground group (SIGWINCH) if it changed.
 func (r *relay) resize() {
-	if ws, err := unix.IoctlGetWinsize(r.tty, unix.TIOCGWINSZ); err == nil {
+	ws, err := unix.IoctlGetWinsize(r.tty, unix.TIOCGWINSZ)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.masterGone {
 		_ = unix.IoctlSetWinsize(r.master, unix.TIOCSWINSZ, ws)
 	}
 }
@@ -124,7 +163,8 @@ func (r *relay) update() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fg := r.fenceFG()
-	want := r.on && !r.closed && fg && r.foreground() > 0 && r.foreground() != r.p1
+	pty := r.foregroundLocked()
+	want := r.on && !r.closed && !r.hungUp && fg && pty > 0 && pty != r.p1
 	switch {
 	case want && !r.input:
 		t, err := unix.IoctlGetTermios(r.tty, unix.TCGETS)
@@ -139,23 +179,37 @@ func (r *relay) update() {
 			}
 		}
 		r.input = true
-		r.cond.Broadcast()
+		wake(r.inWake[1])
 	case !want && r.input:
 		r.input = false
 		// Not from the background: the shell has set the terminal's
 		// modes for itself by then, and the call would stop fence
-		// (SIGTTOU).
-		if r.saved != nil && fg {
+		// (SIGTTOU). Not on a terminal that hung up either.
+		if r.saved != nil && fg && !r.hungUp {
 			_ = unix.IoctlSetTermios(r.tty, unix.TCSETS, r.saved)
 		}
 		r.saved = nil
 		r.raw.Store(false)
-		_, _ = unix.Write(r.wake[1], []byte{0})
+		wake(r.inWake[1])
+	}
+}
+
+// wake makes a poll on the other end of the pipe w return.
+func wake(w int) { _, _ = unix.Write(w, []byte{0}) }
+
+// drain empties a wake pipe.
+func drain(fd int) {
+	var b [64]byte
+	for {
+		if n, _ := unix.Read(fd, b[:]); n <= 0 {
+			return
+		}
 	}
 }
 
 // makeRaw is cfmakeraw: no line editing, echo, signals or output
-// processing; the pseudo-terminal does them.
+// processing; the pseudo-terminal does them. (Output processing twice
+// would turn a TUI's bare line feeds into new lines.)
 func makeRaw(t *unix.Termios) {
 	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
 	t.Oflag &^= unix.OPOST
@@ -165,86 +219,168 @@ func makeRaw(t *unix.Termios) {
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 }
 
+// hangUp is called when fence's terminal hung up (a read or write failed
+// with EIO, a poll said POLLHUP): the sandbox's terminal hangs up too
+// once both copies have stopped (the master closed: its readers get EOF,
+// its foreground SIGHUP), as it would have on fence's terminal itself.
+func (r *relay) hangUp() {
+	r.mu.Lock()
+	if r.hungUp {
+		r.mu.Unlock()
+		return
+	}
+	r.hungUp, r.input = true, false
+	r.saved = nil
+	r.mu.Unlock()
+	r.raw.Store(false)
+	wake(r.inWake[1])
+	wake(r.outWake[1])
+	go func() {
+		<-r.inDone
+		<-r.outDone
+		r.closeMaster()
+	}()
+}
+
+// closeMaster closes the master once; copyOutput and copyInput have
+// returned.
+func (r *relay) closeMaster() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.masterGone {
+		r.masterGone = true
+		r.p.PTY.Close()
+	}
+}
+
 // copyOutput copies the pseudo-terminal's output to fence's terminal until
-// no process holds its other side (EIO).
+// no process holds its other side (EIO), or fence's terminal hangs up.
 func (r *relay) copyOutput() {
 	defer close(r.outDone)
 	buf := make([]byte, 32<<10)
+	fds := []unix.PollFd{{Fd: int32(r.master), Events: unix.POLLIN}, {Fd: int32(r.outWake[0]), Events: unix.POLLIN}}
 	for {
 		n, err := unix.Read(r.master, buf)
 		if n > 0 {
-			// A terminal gone (hung up) still lets the sandbox write:
-			// its output is dropped, as the kernel would.
-			_ = writeAll(r.tty, buf[:n])
-		}
-		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			r.progress.Store(time.Now().UnixNano())
+			r.writing.Store(true)
+			err := r.write(buf[:n])
+			r.writing.Store(false)
+			if err != nil {
+				r.hangUp()
+				return
+			}
 			continue
 		}
-		if err != nil || n == 0 {
-			return
+		switch {
+		case errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EAGAIN):
+			fds[0].Revents, fds[1].Revents = 0, 0
+			if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
+			if fds[1].Revents != 0 {
+				drain(r.outWake[0])
+				r.mu.Lock()
+				hungUp := r.hungUp
+				r.mu.Unlock()
+				if hungUp {
+					return
+				}
+			}
+		default:
+			return // EIO: every process of the sandbox is gone
 		}
 	}
 }
 
+// write writes b to fence's terminal, waiting while it takes nothing
+// (flow control, a slow line), and notes the progress for close.
+func (r *relay) write(b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(r.tty, b)
+		if n > 0 {
+			b = b[n:]
+			r.progress.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil, errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EAGAIN):
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(r.tty), Events: unix.POLLOUT}}, -1)
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
 // copyInput copies what is typed to the pseudo-terminal while update says
-// so.
+// so, and watches fence's terminal for a hangup meanwhile.
 func (r *relay) copyInput() {
 	defer close(r.inDone)
 	buf := make([]byte, 4096)
-	fds := []unix.PollFd{{Fd: int32(r.tty), Events: unix.POLLIN}, {Fd: int32(r.wake[0]), Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(r.tty)}, {Fd: int32(r.inWake[0]), Events: unix.POLLIN}}
 	for {
 		r.mu.Lock()
-		for !r.input && !r.closed {
-			r.cond.Wait()
-		}
-		closed := r.closed
+		on, input, done := r.on, r.input, r.closed || r.hungUp
 		r.mu.Unlock()
-		if closed {
+		if done {
 			return
 		}
-		fds[0].Revents, fds[1].Revents = 0, 0
-		if _, err := unix.Poll(fds, -1); err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return
+		fds[0].Events, fds[0].Revents, fds[1].Revents = 0, 0, 0
+		if input {
+			fds[0].Events = unix.POLLIN
 		}
-		if fds[1].Revents != 0 {
-			var b [64]byte
-			for {
-				if n, _ := unix.Read(r.wake[0], b[:]); n <= 0 {
-					break
-				}
-			}
+		// While the job runs without input, look again now and then:
+		// fence may be back in the foreground with no SIGCONT (fg of a
+		// running job), or the pseudo-terminal may have changed hands.
+		timeout := -1
+		if on && !input {
+			timeout = 200
+		}
+		n, err := unix.Poll(fds, timeout)
+		switch {
+		case errors.Is(err, unix.EINTR):
 			continue
+		case err != nil:
+			return
+		case n == 0:
+			r.update()
+			continue
+		case fds[1].Revents != 0:
+			drain(r.inWake[0])
+			continue
+		case fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0:
+			r.hangUp()
+			return
 		}
 		// Never from the background: the read would stop fence's
 		// group (SIGTTIN). fence was moved there without a stop that
-		// it saw (kill -STOP, then bg): input stops until it is
-		// continued in the foreground (resume).
+		// it saw (kill -STOP, then bg): input stops until it is back.
 		if !r.fenceFG() {
 			r.update()
 			continue
 		}
-		n, err := unix.Read(r.tty, buf)
-		if n > 0 {
+		n, err = unix.Read(r.tty, buf)
+		switch {
+		case n > 0:
 			if writeAll(r.master, buf[:n]) != nil {
 				return
 			}
-		}
-		switch {
-		case err == nil && n > 0, errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+		case err == nil:
+			// End of file with no hangup: fence's terminal is not in
+			// raw mode (another program changed its modes) and ^D was
+			// typed; the sandbox's terminal gets its own end of file.
+			_ = writeAll(r.master, []byte{4})
 		default:
-			// The terminal hung up: nothing more to relay.
-			r.mu.Lock()
-			r.input = false
-			r.mu.Unlock()
+			r.hangUp()
 			return
 		}
 	}
 }
 
-// writeAll writes b to fd, which may be non-blocking.
+// writeAll writes b to the non-blocking fd.
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
@@ -263,31 +399,39 @@ func writeAll(fd int, b []byte) error {
 }
 
 // close ends the relay once the sandbox has exited: the output up to its
-// end (PID 1 closes the pseudo-terminal before it reports the exit), then
-// fence's terminal back in its modes.
+// end (PID 1 closes the pseudo-terminal before it reports the exit, so
+// EIO follows), however slowly fence's terminal takes it (a slow line,
+// output paused with ^S: the command would have waited too), then
+// fence's terminal back in its modes. It gives up only on a master that
+// neither has output nor ends for 2 s, which no process should hold.
 func (r *relay) close() {
-	outDone := true
-	select {
-	case <-r.outDone:
-	case <-time.After(2 * time.Second):
-		// A process holds the pseudo-terminal still; copyOutput is
-		// left blocked on the master, which stays open (its number
-		// must not be reused under it).
-		outDone = false
+	outDone := false
+	for !outDone {
+		select {
+		case <-r.outDone:
+			outDone = true
+		case <-time.After(100 * time.Millisecond):
+		}
+		if !outDone && !r.writing.Load() && time.Since(time.Unix(0, r.progress.Load())) > 2*time.Second {
+			break
+		}
 	}
-	r.active(false)
 	r.mu.Lock()
-	r.closed = true
-	r.cond.Broadcast()
+	r.on, r.closed = false, true
 	r.mu.Unlock()
-	_, _ = unix.Write(r.wake[1], []byte{0})
+	r.update()
+	wake(r.inWake[1])
 	<-r.inDone
-	unix.Close(r.tty)
-	unix.Close(r.wake[0])
-	unix.Close(r.wake[1])
-	if outDone {
-		r.p.PTY.Close()
+	if !outDone {
+		// copyOutput may still use the master and fence's terminal:
+		// their numbers must not be reused under it. fence exits.
+		return
 	}
+	unix.Close(r.tty)
+	for _, fd := range []int{r.inWake[0], r.inWake[1], r.outWake[0], r.outWake[1]} {
+		unix.Close(fd)
+	}
+	r.closeMaster()
 }
 
 // rawSafe writes fence's own messages (-d, -m) to its terminal, which the

@@ -220,6 +220,9 @@ func Run(s *Spec) (int, error) {
 		if err := nw.serve(np, p.Listeners); err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			_, _ = p.Wait()
+			if r != nil {
+				r.close()
+			}
 			return 1, err
 		}
 	}
@@ -257,6 +260,8 @@ func Run(s *Spec) (int, error) {
 	code, err := p.Wait()
 	s.killedBy = p.KilledBy()
 	if r != nil {
+		// passOn, which drives the relay, is done once the sandbox is.
+		<-jobDone
 		r.close()
 	}
 	if s.Timeline != nil {
@@ -275,7 +280,7 @@ func Run(s *Spec) (int, error) {
 			restoreForeground(ttyFD, unix.Getpgrp())
 		}
 	case r != nil:
-		<-jobDone // fence's terminal was never given away
+		// fence's terminal was never given away.
 	default:
 		// The command took the terminal at start, or was given it.
 		take := fg

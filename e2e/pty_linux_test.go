@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -29,6 +30,9 @@ type ptyRun struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan struct{} // the reader saw EOF/EIO
+	// hold, while locked, keeps the reader from reading: a terminal
+	// that takes no output.
+	hold sync.Mutex
 }
 
 // openPTY allocates a pty pair through /dev/ptmx.
@@ -38,15 +42,22 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	if err != nil {
 		t.Fatalf("open /dev/ptmx: %v", err)
 	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	// Not m.Fd(), which would make the master blocking: Close must end
+	// the reader's Read at once (TestPTYHangUp).
+	rc, err := m.SyscallConn()
 	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var ierr error
+	cerr := rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr == nil {
+			n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	})
+	if err := cmp.Or(cerr, ierr); err != nil {
 		m.Close()
-		t.Fatalf("ptsname: %v", err)
+		t.Fatalf("unlockpt, ptsname: %v", err)
 	}
 	name := "/dev/pts/" + strconv.Itoa(n)
 	sl, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
@@ -100,6 +111,8 @@ func (s *sandbox) startOnPTY(cmd *exec.Cmd, cancel context.CancelFunc) *ptyRun {
 		defer close(p.done)
 		buf := make([]byte, 4096)
 		for {
+			p.hold.Lock()
+			p.hold.Unlock()
 			n, err := master.Read(buf)
 			p.mu.Lock()
 			p.out.Write(buf[:n])
@@ -698,6 +711,93 @@ func TestPTYModesRestored(t *testing.T) {
 	})
 }
 
+// A hangup of fence's terminal (its window closed, ssh gone) reaches the
+// sandbox's: a read there ends, and fence exits with the command.
+func TestPTYHangUp(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("--", "sh", "-c", `trap "" HUP; while read x; do :; done; exit 7`)
+		if !waitUntil(runTimeout, p.raw) {
+			t.Fatalf("fence never relayed the terminal (raw mode); output %q", p.output())
+		}
+		p.master.Close()
+		st, _ := p.waitStatus()
+		if st.Signaled() || st.ExitStatus() != 7 {
+			t.Errorf("after the terminal hung up: fence %v, want exit 7 (the command's read ended)", st)
+		}
+	})
+}
+
+// The terminal resized while the job was stopped: the command finds the
+// new size when it is continued (SIGWINCH went to the shell then).
+func TestPTYResizeWhileStopped(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'read x; stty size'` + "\n")
+		time.Sleep(time.Second)
+		p.write("\x1a")
+		if !p.waitFor("Stopped") {
+			t.Fatalf("the job did not stop; output %q", p.output())
+		}
+		if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 44, Col: 111}); err != nil {
+			t.Fatalf("resize: %v", err)
+		}
+		p.write("fg\n")
+		time.Sleep(500 * time.Millisecond)
+		p.write("\n")
+		if !p.waitFor("44 111") {
+			t.Errorf("the command did not see the new size 44 111; output %q", p.output())
+		}
+		p.exitShell()
+	})
+}
+
+// A job continued in the background, then brought back with fg while it
+// runs (no SIGCONT then), gets its input again. A shell inside took the
+// sandbox's terminal back in the background, so no read of it stopped
+// for fence to notice.
+func TestPTYBackThenForeground(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- env PS1='IN$ ' bash --norc --noprofile -i` + "\n")
+		if !p.waitFor("IN$ ") {
+			t.Fatalf("no inner prompt; output %q", p.output())
+		}
+		p.write("suspend\n")
+		if !p.waitFor("Stopped") {
+			t.Fatalf("the job did not stop; output %q", p.output())
+		}
+		p.write("bg\n")
+		time.Sleep(500 * time.Millisecond)
+		p.write("fg\n")
+		time.Sleep(500 * time.Millisecond)
+		p.write("echo inner-$((40+2))\n")
+		if !p.waitFor("inner-42") {
+			t.Fatalf("the inner shell did not get the typed line after fg; output %q", p.output())
+		}
+		p.write("exit\n")
+		// Not typed ahead (it would go to the sandbox, and be lost).
+		if !waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 }) {
+			t.Fatalf("fence did not end with the inner shell; output %q", p.output())
+		}
+		p.exitShell()
+	})
+}
+
+// Output still buffered when the command ends reaches a terminal that
+// takes it slowly or only later (a slow line, ^S): fence waits for it.
+func TestPTYOutputToStalledTerminal(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("-c", `"$FENCE" -- seq 1 3000; echo rc-$?-done`)
+		p.hold.Lock()
+		time.Sleep(3500 * time.Millisecond)
+		p.hold.Unlock()
+		_, out := p.wait()
+		if !strings.Contains(out, "\n2999\r\n3000\r\nrc-0-done") || strings.Count(out, "\n") < 3000 {
+			t.Errorf("output lost: %d lines, end %q", strings.Count(out, "\n"), out[max(0, len(out)-60):])
+		}
+	})
+}
+
 // ^C ends a shell loop that runs fence: fence dies by SIGINT as the
 // command did. It used to exit 130, and bash went on to the next round.
 func TestPTYCtrlCEndsLoop(t *testing.T) {
@@ -729,8 +829,26 @@ func TestPTYCtrlCEndsLoop(t *testing.T) {
 // raw reports whether the terminal is in raw mode (no ICANON, no ISIG):
 // with fence on it alone, fence is relaying it to the sandbox.
 func (p *ptyRun) raw() bool {
-	t, err := unix.IoctlGetTermios(int(p.master.Fd()), unix.TCGETS)
+	var t *unix.Termios
+	err := p.control(func(fd int) (err error) {
+		t, err = unix.IoctlGetTermios(fd, unix.TCGETS)
+		return err
+	})
 	return err == nil && t.Lflag&(unix.ICANON|unix.ISIG) == 0
+}
+
+// control runs f on the master's descriptor. Unlike Fd, it leaves the
+// master non-blocking, so that Close ends the reader's Read at once.
+func (p *ptyRun) control(f func(fd int) error) error {
+	rc, err := p.master.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // findDescendantPrefix returns the pid of a descendant of root whose

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -468,6 +469,7 @@ var guardFD = -1
 var (
 	ptySlave  = -1
 	ptyMaster *os.File
+	ptyMu     sync.Mutex // ptySlave, once the command runs
 )
 
 // openPTY opens a pseudo-terminal on the sandbox's devpts with the modes
@@ -800,7 +802,10 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 		if err == nil {
 			unix.Close(null)
 		}
+		ptyMu.Lock()
 		unix.Close(ptySlave)
+		ptySlave = -1
+		ptyMu.Unlock()
 	}
 	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages})
 	_, _ = ctrl.Write(b)
@@ -848,10 +853,15 @@ func controlLoop(ctrl *os.File, pid int) {
 			// PID 1 is not in the foreground when it takes the
 			// terminal back: the kernel lets it only with SIGTTOU
 			// blocked (its group is orphaned: EIO otherwise).
-			err := signalsBlocked(func() error {
-				return unix.IoctlSetPointerInt(ptySlave, unix.TIOCSPGRP, group)
-			})
-			r := message{Type: typeForegrounded}
+			ptyMu.Lock()
+			var err error = unix.EBADF // closed by reap
+			if ptySlave >= 0 {
+				err = signalsBlocked(func() error {
+					return unix.IoctlSetPointerInt(ptySlave, unix.TIOCSPGRP, group)
+				})
+			}
+			ptyMu.Unlock()
+			r := message{Type: typeForegrounded, Seq: m.Seq}
 			if err != nil {
 				r.Err = fmt.Sprintf("set the foreground of the sandbox's terminal: %v", err)
 			}

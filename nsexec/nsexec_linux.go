@@ -53,7 +53,7 @@ type Process struct {
 	// PTY is the master of the sandbox's pseudo-terminal with
 	// Options.PTY, else nil. The caller relays it and closes it.
 	PTY          *os.File
-	foregrounded chan string // msgForegrounded's Err
+	foregrounded chan message // msgForegrounded
 }
 
 // JobEvent is what PID 1 reports about the command for job control: first
@@ -188,7 +188,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		p.jobs = make(chan JobEvent, 16)
 		p.Jobs = p.jobs
 		p.frozen = make(chan struct{}, 1)
-		p.foregrounded = make(chan string, 1)
+		p.foregrounded = make(chan message, 1)
 	}
 	if o.Timeline {
 		p.Stages = []Stage{{"spawn", pd.c.T0}, {"spawned", pd.c.T1}, {"policy-sent", Now()}}
@@ -367,7 +367,7 @@ func (p *Process) readLoop() {
 			closeAll(files)
 			if p.foregrounded != nil {
 				select {
-				case p.foregrounded <- m.Err:
+				case p.foregrounded <- m:
 				default:
 				}
 			}
@@ -512,19 +512,31 @@ func (p *Process) Foreground(cmd bool) error {
 	if p.foregrounded == nil {
 		return errors.New("the sandbox has no job control")
 	}
-	if _, err := p.ctrl.Write(encodeMessage(message{Type: typeForeground, Group: cmd})); err != nil {
+	// Numbered: an answer that came after an earlier call gave up is
+	// not this call's.
+	p.mu.Lock()
+	p.seq++
+	seq := p.seq
+	p.mu.Unlock()
+	if _, err := p.ctrl.Write(encodeMessage(message{Type: typeForeground, Group: cmd, Seq: seq})); err != nil {
 		return fmt.Errorf("ask the sandbox for its terminal's foreground: %w", err)
 	}
-	select {
-	case e := <-p.foregrounded:
-		if e != "" {
-			return errors.New(e)
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case a := <-p.foregrounded:
+			if a.Seq != seq {
+				continue
+			}
+			if a.Err != "" {
+				return errors.New(a.Err)
+			}
+			return nil
+		case <-p.exited:
+			return errors.New("sandbox exited")
+		case <-timeout:
+			return errors.New("the sandbox did not set its terminal's foreground within 5 s")
 		}
-		return nil
-	case <-p.exited:
-		return errors.New("sandbox exited")
-	case <-time.After(5 * time.Second):
-		return errors.New("the sandbox did not set its terminal's foreground within 5 s")
 	}
 }
 

@@ -141,6 +141,26 @@ func (p *ptyRun) waitFor(want string) bool {
 	return waitUntil(runTimeout, func() bool { return strings.Contains(p.output(), want) })
 }
 
+// step types s and waits until the output contains want; the test ends
+// if it does not (what says what was expected).
+func (p *ptyRun) step(s, want, what string) {
+	p.t.Helper()
+	p.write(s)
+	if !p.waitFor(want) {
+		p.t.Fatalf("%s (no %q); output %q", what, want, p.output())
+	}
+}
+
+// waitFenceGone waits until no fence runs under p's process: what is
+// typed then goes to the shell, not typed ahead to the sandbox (where
+// what the command does not read is lost with it).
+func (p *ptyRun) waitFenceGone() {
+	p.t.Helper()
+	if !waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 }) {
+		p.t.Fatalf("fence did not end; output %q", p.output())
+	}
+}
+
 func (p *ptyRun) write(s string) {
 	p.t.Helper()
 	if _, err := p.master.Write([]byte(s)); err != nil {
@@ -734,10 +754,7 @@ func TestPTYResizeWhileStopped(t *testing.T) {
 		p := s.startShellPTY("--norc", "--noprofile", "-i")
 		p.write(`"$FENCE" -- sh -c 'read x; stty size'` + "\n")
 		time.Sleep(time.Second)
-		p.write("\x1a")
-		if !p.waitFor("Stopped") {
-			t.Fatalf("the job did not stop; output %q", p.output())
-		}
+		p.step("\x1a", "Stopped", "the job did not stop")
 		if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 44, Col: 111}); err != nil {
 			t.Fatalf("resize: %v", err)
 		}
@@ -758,27 +775,15 @@ func TestPTYResizeWhileStopped(t *testing.T) {
 func TestPTYBackThenForeground(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		p := s.startShellPTY("--norc", "--noprofile", "-i")
-		p.write(`"$FENCE" -- env PS1='IN$ ' bash --norc --noprofile -i` + "\n")
-		if !p.waitFor("IN$ ") {
-			t.Fatalf("no inner prompt; output %q", p.output())
-		}
-		p.write("suspend\n")
-		if !p.waitFor("Stopped") {
-			t.Fatalf("the job did not stop; output %q", p.output())
-		}
+		p.step(`"$FENCE" -- env PS1='IN$ ' bash --norc --noprofile -i`+"\n", "IN$ ", "no inner prompt")
+		p.step("suspend\n", "Stopped", "the job did not stop")
 		p.write("bg\n")
 		time.Sleep(500 * time.Millisecond)
 		p.write("fg\n")
 		time.Sleep(500 * time.Millisecond)
-		p.write("echo inner-$((40+2))\n")
-		if !p.waitFor("inner-42") {
-			t.Fatalf("the inner shell did not get the typed line after fg; output %q", p.output())
-		}
+		p.step("echo inner-$((40+2))\n", "inner-42", "the inner shell did not get the typed line after fg")
 		p.write("exit\n")
-		// Not typed ahead (it would go to the sandbox, and be lost).
-		if !waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 }) {
-			t.Fatalf("fence did not end with the inner shell; output %q", p.output())
-		}
+		p.waitFenceGone()
 		p.exitShell()
 	})
 }
@@ -811,11 +816,7 @@ func TestPTYCtrlCEndsLoop(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		p.write("\x03")
-		// Not typed ahead: what fence relayed to the sandbox and the
-		// command did not read is lost with it.
-		if !waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 }) {
-			t.Fatalf("fence did not end after ^C; output %q", p.output())
-		}
+		p.waitFenceGone()
 		p.write("echo after-$((40+2))\n")
 		if !p.waitFor("after-42") {
 			t.Fatalf("the shell did not come back after ^C; output %q", p.output())

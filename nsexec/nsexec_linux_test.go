@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -594,4 +595,82 @@ func descendants(pid int) map[int]string {
 		}
 	}
 	return out
+}
+
+// TestPTY: with Options.PTY the command's terminal descriptors are a
+// pseudo-terminal of the sandbox's, whose master the supervisor gets, and
+// Foreground moves its foreground between PID 1's group (where a command
+// started in the background stops on a read, SIGTTIN) and the command's.
+func TestPTY(t *testing.T) {
+	p, err := nsexec.Start(&nsexec.Options{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "tty; read x; echo got-$x"},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", TTY: true, JobControl: true, PTY: 1<<0 | 1<<1,
+	})
+	if err != nil {
+		t.Fatalf("start sandbox: %v", err)
+	}
+	if p.PTY == nil {
+		t.Fatal("no pseudo-terminal master with Options.PTY")
+	}
+	defer p.PTY.Close()
+	var mu sync.Mutex
+	var out strings.Builder
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, err := p.PTY.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	fg := func() int {
+		pg, err := unix.IoctlGetInt(int(p.PTY.Fd()), unix.TIOCGPGRP)
+		if err != nil {
+			t.Fatalf("foreground of the sandbox's terminal: %v", err)
+		}
+		return pg
+	}
+	ev := <-p.Jobs
+	if ev.Pid <= 0 {
+		t.Fatalf("first job event %+v; want the command's pid", ev)
+	}
+	if got := fg(); got != p.Pid {
+		t.Errorf("foreground at start %d; want PID 1's group %d (the command starts in the background)", got, p.Pid)
+	}
+	if ev := <-p.Jobs; ev.Stop != syscall.SIGTTIN {
+		t.Fatalf("job event %+v; want a stop by SIGTTIN (a read from the background)", ev)
+	}
+	for _, cmd := range []bool{true, false, true} {
+		if err := p.Foreground(cmd); err != nil {
+			t.Fatalf("Foreground(%v): %v", cmd, err)
+		}
+		want := p.Pid
+		if cmd {
+			want = ev.Pid
+		}
+		if got := fg(); got != want {
+			t.Errorf("after Foreground(%v): foreground %d, want %d", cmd, got, want)
+		}
+	}
+	if err := p.SignalGroup(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.PTY.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Errorf("exit %d (%v); want 0", code, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(output(), "got-hello") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if o := output(); !strings.Contains(o, "/dev/pts/0") || !strings.Contains(o, "got-hello") {
+		t.Errorf("output %q; want the terminal's name /dev/pts/0 and got-hello", o)
+	}
 }

@@ -337,6 +337,16 @@ func (j *job) stopped(sig syscall.Signal) {
 	case resumeAsIs:
 		_ = unix.Kill(-j.pid, unix.SIGCONT)
 	case keepWaiting:
+		if j.pty != nil && ttyStop && os.Getppid() != j.ppid {
+			// On fence's terminal the read of an orphaned group
+			// fails (EIO); on the sandbox's it stops. Given the
+			// foreground and continued, the command waits there
+			// until fence's terminal hangs up, which the relay
+			// passes on (end of file).
+			if j.give() == nil {
+				_ = unix.Kill(-j.pid, unix.SIGCONT)
+			}
+		}
 	default:
 		// Not back to a command whose terminal fence's own group read
 		// (SIGTTIN passed on: a pager beside it): the pager would stop

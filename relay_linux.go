@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
@@ -53,6 +54,11 @@ type relay struct {
 	// to be, masterGone), so that the sandbox's terminal hangs up too.
 	hungUp, masterGone bool
 
+	// initial is the pseudo-terminal's modes as PID 1 copied them from
+	// fence's terminal, synced once input first starts (update).
+	initial *unix.Termios
+	synced  bool
+
 	outDone chan struct{}
 	inDone  chan struct{}
 }
@@ -88,6 +94,7 @@ func newRelay(p *nsexec.Process, tty int, raw *atomic.Bool) (*relay, error) {
 		unix.Close(tty)
 		return nil, fmt.Errorf("set up the relay of the sandbox's terminal: %w", err)
 	}
+	r.initial, _ = unix.IoctlGetTermios(r.master, unix.TCGETS)
 	r.progress.Store(time.Now().UnixNano())
 	go r.copyOutput()
 	go r.copyInput()
@@ -170,6 +177,20 @@ func (r *relay) update() {
 		t, err := unix.IoctlGetTermios(r.tty, unix.TCGETS)
 		if err == nil {
 			saved := *t
+			if t.Lflag&unix.ICANON != 0 {
+				r.takeLines()
+			}
+			if !r.synced && r.initial != nil {
+				// A job started in the background got the modes
+				// the shell had set for its own prompt (no echo,
+				// no line editing); the shell sets the job's when
+				// it brings it to the foreground: those, unless
+				// the command has set modes of its own.
+				r.synced = true
+				if cur, err := unix.IoctlGetTermios(r.master, unix.TCGETS); err == nil && *cur == *r.initial {
+					_ = unix.IoctlSetTermios(r.master, unix.TCSETS, &saved)
+				}
+			}
 			makeRaw(t)
 			r.raw.Store(true)
 			if unix.IoctlSetTermios(r.tty, unix.TCSETS, t) == nil {
@@ -191,6 +212,24 @@ func (r *relay) update() {
 		r.saved = nil
 		r.raw.Store(false)
 		wake(r.inWake[1])
+	}
+}
+
+// takeLines passes on what was typed to fence's terminal in canonical
+// mode, before raw mode: the lines, and each end of file (^D), which the
+// line discipline keeps as a NUL byte that raw mode would pass on as data.
+func (r *relay) takeLines() {
+	var b [4096]byte
+	for range 64 {
+		n, err := unix.Read(r.tty, b[:])
+		switch {
+		case n > 0:
+			_ = writeAll(r.master, b[:n])
+		case err == nil:
+			_ = writeAll(r.master, []byte{4})
+		default:
+			return // EAGAIN: nothing more
+		}
 	}
 }
 
@@ -345,6 +384,10 @@ func (r *relay) copyInput() {
 		case err != nil:
 			return
 		case n == 0:
+			// SIGWINCH reaches the foreground only: fence's
+			// terminal may have been resized while fence was in
+			// the background.
+			r.resize()
 			r.update()
 			continue
 		case fds[1].Revents != 0:
@@ -404,17 +447,26 @@ func writeAll(fd int, b []byte) error {
 // output paused with ^S: the command would have waited too), then
 // fence's terminal back in its modes. It gives up only on a master that
 // neither has output nor ends for 2 s, which no process should hold.
-func (r *relay) close() {
+//
+// A signal on stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ends the wait.
+func (r *relay) close(stop <-chan syscall.Signal) {
 	outDone := false
 	for !outDone {
 		select {
 		case <-r.outDone:
 			outDone = true
+			continue
+		case sig := <-stop:
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGHUP || sig == syscall.SIGQUIT {
+				break // give up
+			}
+			continue
 		case <-time.After(100 * time.Millisecond):
+			if r.writing.Load() || time.Since(time.Unix(0, r.progress.Load())) < 2*time.Second {
+				continue
+			}
 		}
-		if !outDone && !r.writing.Load() && time.Since(time.Unix(0, r.progress.Load())) > 2*time.Second {
-			break
-		}
+		break
 	}
 	r.mu.Lock()
 	r.on, r.closed = false, true

@@ -221,7 +221,7 @@ func Run(s *Spec) (int, error) {
 			_ = p.Signal(syscall.SIGKILL)
 			_, _ = p.Wait()
 			if r != nil {
-				r.close()
+				r.close(nil)
 			}
 			return 1, err
 		}
@@ -260,9 +260,10 @@ func Run(s *Spec) (int, error) {
 	code, err := p.Wait()
 	s.killedBy = p.KilledBy()
 	if r != nil {
-		// passOn, which drives the relay, is done once the sandbox is.
+		// passOn, which drives the relay, is done once the sandbox is;
+		// the signals it passed on can end the wait for the output.
 		<-jobDone
-		r.close()
+		r.close(sigs.C)
 	}
 	if s.Timeline != nil {
 		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)

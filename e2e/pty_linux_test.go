@@ -769,9 +769,9 @@ func TestPTYResizeWhileStopped(t *testing.T) {
 }
 
 // A job continued in the background, then brought back with fg while it
-// runs (no SIGCONT then), gets its input again. A shell inside took the
-// sandbox's terminal back in the background, so no read of it stopped
-// for fence to notice.
+// runs (no SIGCONT then), gets its input again, and the size the
+// terminal got meanwhile. A shell inside took the sandbox's terminal back
+// in the background, so no read of it stopped for fence to notice.
 func TestPTYBackThenForeground(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		p := s.startShellPTY("--norc", "--noprofile", "-i")
@@ -779,9 +779,17 @@ func TestPTYBackThenForeground(t *testing.T) {
 		p.step("suspend\n", "Stopped", "the job did not stop")
 		p.write("bg\n")
 		time.Sleep(500 * time.Millisecond)
+		// Resized meanwhile: SIGWINCH goes to the shell, not fence.
+		if err := p.control(func(fd int) error {
+			return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: 45, Col: 112})
+		}); err != nil {
+			t.Fatalf("resize: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
 		p.write("fg\n")
 		time.Sleep(500 * time.Millisecond)
 		p.step("echo inner-$((40+2))\n", "inner-42", "the inner shell did not get the typed line after fg")
+		p.step("stty size\n", "45 112", "the inner shell does not see the size set while it ran in the background")
 		p.write("exit\n")
 		p.waitFenceGone()
 		p.exitShell()
@@ -801,6 +809,64 @@ func TestPTYOutputToStalledTerminal(t *testing.T) {
 		// processed by both terminals.
 		if !regexp.MustCompile(`\n2999\r+\n3000\r+\nrc-0-done`).MatchString(out) || strings.Count(out, "\n") < 3000 {
 			t.Errorf("output lost: %d lines, end %q", strings.Count(out, "\n"), out[max(0, len(out)-60):])
+		}
+	})
+}
+
+// A job started in the background (bash then has its prompt's modes on
+// the terminal: no echo, no line editing) gets the modes the shell sets
+// for it when it is brought to the foreground.
+func TestPTYBackgroundStartModes(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'sleep 1; read x; echo got-$x' &` + "\n")
+		time.Sleep(1500 * time.Millisecond)
+		p.write("fg\n")
+		time.Sleep(500 * time.Millisecond)
+		p.step("abX\x7fc\r", "got-abc", "the line was not edited (erase) or not ended (Enter)")
+		p.exitShell()
+	})
+}
+
+// What is typed while fence starts, before it relays the terminal (raw
+// mode), reaches the command as typed: an end of file (^D) as one, not
+// as a NUL byte.
+func TestPTYTypedBeforeRaw(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("-c", `sleep 1; "$FENCE" -- od -c; echo rc-$?`)
+		p.write("hello\n\x04")
+		if !p.waitFor("rc-0") {
+			t.Fatalf("od did not see the end of file; output %q", p.output())
+		}
+		p.wait()
+		if out := p.output(); !regexp.MustCompile(`h +e +l +l +o +\\n`).MatchString(out) || strings.Contains(out, `\0`) {
+			t.Errorf("od did not read hello and an end of file; output %q", out)
+		}
+	})
+}
+
+// The shell is killed while a fence job is stopped, then the terminal
+// closes: fence and the sandbox end. The command, continued by fence,
+// waits on the sandbox's terminal and gets its end of file.
+func TestPTYShellKilledJobStopped(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.write(`"$FENCE" -- sh -c 'trap "" HUP; sleep 1; while read x; do :; done; exit 3' &` + "\n")
+		var fence int
+		if !waitUntil(runTimeout, func() bool { fence = findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00"); return fence != 0 }) {
+			t.Fatalf("fence did not start; output %q", p.output())
+		}
+		time.Sleep(2 * time.Second) // the read: the job stops
+		_ = p.cmd.Process.Kill()
+		time.Sleep(500 * time.Millisecond)
+		p.master.Close()
+		gone := waitUntil(runTimeout, func() bool {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(fence) + "/stat")
+			return err != nil || strings.Contains(string(b), ") Z ")
+		})
+		if !gone {
+			t.Errorf("fence (pid %d) still runs after its shell was killed and the terminal closed", fence)
+			_ = syscall.Kill(fence, syscall.SIGKILL)
 		}
 	})
 }

@@ -156,9 +156,15 @@ func (p *ptyRun) step(s, want, what string) {
 // what the command does not read is lost with it).
 func (p *ptyRun) waitFenceGone() {
 	p.t.Helper()
-	if !waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 }) {
+	if !p.fenceGone() {
 		p.t.Fatalf("fence did not end; output %q", p.output())
 	}
+}
+
+// fenceGone waits until no fence runs under p's process, and reports
+// whether that happened.
+func (p *ptyRun) fenceGone() bool {
+	return waitUntil(runTimeout, func() bool { return findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00") == 0 })
 }
 
 func (p *ptyRun) write(s string) {
@@ -181,8 +187,11 @@ func (p *ptyRun) wait() (int, string) {
 
 // exitShell types exit into the interactive shell on p, waits for it and
 // returns the whole output; the test fails unless the shell exits with 0.
+// It waits for the shell's fence jobs to end first: typed while fence
+// relays the terminal, exit would go to the sandbox.
 func (p *ptyRun) exitShell() string {
 	p.t.Helper()
+	p.fenceGone()
 	p.write("exit\n")
 	code, out := p.wait()
 	if code != 0 {

@@ -59,6 +59,11 @@ type relay struct {
 	initial *unix.Termios
 	synced  bool
 
+	// running is closed by the first active(true): copyInput waits for
+	// it (or for closing) before it needs a thread of its own for poll.
+	running, closing  chan struct{}
+	runOnce, stopOnce sync.Once
+
 	outDone chan struct{}
 	inDone  chan struct{}
 }
@@ -79,7 +84,8 @@ func openTerminal() (int, error) {
 // true while fence's terminal is in raw mode.
 func newRelay(p *nsexec.Process, tty int, raw *atomic.Bool) (*relay, error) {
 	r := &relay{p: p, master: int(p.PTY.Fd()), tty: tty, p1: p.Pid, raw: raw,
-		outDone: make(chan struct{}), inDone: make(chan struct{})}
+		outDone: make(chan struct{}), inDone: make(chan struct{}),
+		running: make(chan struct{}), closing: make(chan struct{})}
 	err := unix.SetNonblock(r.master, true)
 	if err == nil {
 		err = unix.Pipe2(r.inWake[:], unix.O_CLOEXEC|unix.O_NONBLOCK)
@@ -141,6 +147,9 @@ func (r *relay) active(on bool) {
 	r.mu.Lock()
 	r.on = on
 	r.mu.Unlock()
+	if on {
+		r.runOnce.Do(func() { close(r.running) })
+	}
 	if on {
 		// The terminal may have been resized while the job was stopped
 		// or in the background: SIGWINCH goes to the foreground only.
@@ -272,6 +281,7 @@ func (r *relay) hangUp() {
 	r.saved = nil
 	r.mu.Unlock()
 	r.raw.Store(false)
+	r.stopOnce.Do(func() { close(r.closing) })
 	wake(r.inWake[1])
 	wake(r.outWake[1])
 	go func() {
@@ -357,6 +367,13 @@ func (r *relay) write(b []byte) error {
 // so, and watches fence's terminal for a hangup meanwhile.
 func (r *relay) copyInput() {
 	defer close(r.inDone)
+	// Until the job runs there is nothing to read, and the start has
+	// better use for a thread (a blocked poll holds one).
+	select {
+	case <-r.running:
+	case <-r.closing:
+		return
+	}
 	buf := make([]byte, 4096)
 	fds := []unix.PollFd{{Fd: int32(r.tty)}, {Fd: int32(r.inWake[0]), Events: unix.POLLIN}}
 	for {
@@ -472,6 +489,7 @@ func (r *relay) close(stop <-chan syscall.Signal) {
 	r.on, r.closed = false, true
 	r.mu.Unlock()
 	r.update()
+	r.stopOnce.Do(func() { close(r.closing) })
 	wake(r.inWake[1])
 	<-r.inDone
 	if !outDone {

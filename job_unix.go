@@ -108,6 +108,8 @@ type relayed interface {
 	// while fence is in the foreground and a group of the sandbox has
 	// the pseudo-terminal), with fence's terminal in raw mode.
 	active(on bool)
+	// hangUp hangs the pseudo-terminal up, as if fence's terminal had.
+	hangUp()
 }
 
 // newJob describes the command pid for wait and signal.
@@ -339,11 +341,13 @@ func (j *job) stopped(sig syscall.Signal) {
 	case keepWaiting:
 		if j.pty != nil && ttyStop && os.Getppid() != j.ppid {
 			// On fence's terminal the read of an orphaned group
-			// fails (EIO); on the sandbox's it stops. Given the
-			// foreground and continued, the command waits there
-			// until fence's terminal hangs up, which the relay
-			// passes on (end of file).
-			if j.give() == nil {
+			// fails (EIO); on the sandbox's it stops. Nothing can
+			// give this job fence's terminal again: the sandbox's
+			// terminal hangs up (its reads end), and the command,
+			// given its foreground and continued, ends its wait.
+			err := j.give()
+			j.pty.hangUp()
+			if err == nil {
 				_ = unix.Kill(-j.pid, unix.SIGCONT)
 			}
 		}

@@ -64,6 +64,9 @@ type relay struct {
 	running, closing  chan struct{}
 	runOnce, stopOnce sync.Once
 
+	// stopped: passOn passed SIGINT, SIGTERM, SIGHUP or SIGQUIT on.
+	stopped atomic.Bool
+
 	outDone chan struct{}
 	inDone  chan struct{}
 }
@@ -143,6 +146,14 @@ func (r *relay) take() {
 	r.update()
 }
 
+// startedInFore says the job started with the pseudo-terminal's
+// foreground and fence's terminal: its modes are the job's already.
+func (r *relay) startedInFore() {
+	r.mu.Lock()
+	r.synced = true
+	r.mu.Unlock()
+}
+
 func (r *relay) active(on bool) {
 	r.mu.Lock()
 	r.on = on
@@ -186,19 +197,22 @@ func (r *relay) update() {
 		t, err := unix.IoctlGetTermios(r.tty, unix.TCGETS)
 		if err == nil {
 			saved := *t
-			if t.Lflag&unix.ICANON != 0 {
-				r.takeLines()
-			}
 			if !r.synced && r.initial != nil {
 				// A job started in the background got the modes
 				// the shell had set for its own prompt (no echo,
 				// no line editing); the shell sets the job's when
 				// it brings it to the foreground: those, unless
-				// the command has set modes of its own.
+				// the command has set modes of its own. Not for a
+				// job started in the foreground (synced already):
+				// initial may then be the command's own modes.
+				// Before takeLines: the lines are read in them.
 				r.synced = true
-				if cur, err := unix.IoctlGetTermios(r.master, unix.TCGETS); err == nil && *cur == *r.initial {
+				if cur, err := unix.IoctlGetTermios(r.master, unix.TCGETS); err == nil && *cur == *r.initial && saved != *r.initial {
 					_ = unix.IoctlSetTermios(r.master, unix.TCSETS, &saved)
 				}
+			}
+			if t.Lflag&unix.ICANON != 0 {
+				r.takeLines()
 			}
 			makeRaw(t)
 			r.raw.Store(true)
@@ -479,7 +493,14 @@ func (r *relay) close(stop <-chan syscall.Signal) {
 			}
 			continue
 		case <-time.After(100 * time.Millisecond):
-			if r.writing.Load() || time.Since(time.Unix(0, r.progress.Load())) < 2*time.Second {
+			// A stop signal passed on to the command while it ran
+			// (timeout's SIGTERM) ends the wait too, once the
+			// output stalls: the command was not to wait for it.
+			stalled := time.Since(time.Unix(0, r.progress.Load()))
+			if r.stopped.Load() && stalled > time.Second {
+				break
+			}
+			if r.writing.Load() || stalled < 2*time.Second {
 				continue
 			}
 		}

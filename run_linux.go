@@ -348,6 +348,11 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 				_ = p.SignalGroup(syscall.SIGCONT)
 			case ev.Err != nil:
 				s.logf("job control: %v (a ^Z continues the command)", ev.Err)
+				if r != nil {
+					// No active(true) will come: copyInput still
+					// watches fence's terminal for a hangup.
+					r.runOnce.Do(func() { close(r.running) })
+				}
 			case ev.Pid > 0:
 				j = newJob(ev.Pid, ttyFD, false, tstpIgnored)
 				j.gave, j.wantTTY = fg, fg
@@ -361,6 +366,9 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 				j.thaw = func() { _ = p.Thaw() }
 				if r != nil {
 					j.pty = r
+					if fg {
+						r.startedInFore()
+					}
 					r.active(true)
 				}
 			}
@@ -371,6 +379,9 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 			case sig == syscall.SIGWINCH && r != nil:
 				r.resize() // the kernel tells the foreground group
 			case j != nil:
+				if r != nil && (sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGHUP || sig == syscall.SIGQUIT) {
+					r.stopped.Store(true)
+				}
 				j.signal(sig)
 			case sig != syscall.SIGTSTP && sig != syscall.SIGTTIN && sig != syscall.SIGCONT:
 				_ = p.SignalGroup(sig) // job control waits for the job

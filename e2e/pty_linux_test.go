@@ -880,6 +880,62 @@ func TestPTYShellKilledJobStopped(t *testing.T) {
 	})
 }
 
+// The shell that ran a fence job is killed while the job is stopped on a
+// read, and the terminal stays (another shell has it): nothing can give
+// the job the terminal again. Without fence its read would fail (EIO);
+// with fence the sandbox's terminal hangs up, and fence ends.
+func TestPTYOrphanedJobEnds(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		p.step("PS1='INNER$ ' bash --norc --noprofile -i\n", "INNER$ ", "no inner shell")
+		p.write(`"$FENCE" -- sh -c 'trap "" HUP; sleep 1; while read x; do :; done' &` + "\n")
+		var fence int
+		if !waitUntil(runTimeout, func() bool { fence = findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00"); return fence != 0 }) {
+			t.Fatalf("fence did not start; output %q", p.output())
+		}
+		time.Sleep(2500 * time.Millisecond) // the read: the job stops
+		if err := syscall.Kill(ppid(fence), syscall.SIGKILL); err != nil {
+			t.Fatalf("kill the inner shell: %v", err)
+		}
+		gone := waitUntil(runTimeout, func() bool {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(fence) + "/stat")
+			return err != nil || strings.Contains(string(b), ") Z ")
+		})
+		if !gone {
+			_ = syscall.Kill(fence, syscall.SIGKILL)
+			t.Fatalf("fence (pid %d) still runs after its shell was killed", fence)
+		}
+		p.step("echo back-$((1+1))\n", "back-2", "the outer shell did not come back") // and $? is 0
+		p.exitShell()
+	})
+}
+
+// timeout's SIGTERM ends a command whose output the terminal does not
+// take (a stalled line): fence ends too, without waiting for the output.
+func TestPTYTimeoutWithStalledOutput(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "timeout")
+		p := s.startShellPTY("-c", `timeout 2 "$FENCE" -- sh -c 'while :; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done'; echo rc-$?`)
+		var fence int
+		if !waitUntil(runTimeout, func() bool { fence = findDescendantPrefix(p.cmd.Process.Pid, fenceBin+"\x00"); return fence != 0 }) {
+			t.Fatalf("fence did not start; output %q", p.output())
+		}
+		p.hold.Lock()
+		gone := waitUntil(15*time.Second, func() bool {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(fence) + "/stat")
+			return err != nil || strings.Contains(string(b), ") Z ")
+		})
+		p.hold.Unlock()
+		if !gone {
+			t.Errorf("fence still waits for its output 15 s after timeout's SIGTERM")
+		}
+		if !p.waitFor("rc-124") {
+			t.Errorf("no exit 124 from timeout; output ends %q", p.output()[max(0, len(p.output())-200):])
+		}
+		p.wait()
+	})
+}
+
 // ^C ends a shell loop that runs fence: fence dies by SIGINT as the
 // command did. It used to exit 130, and bash went on to the next round.
 func TestPTYCtrlCEndsLoop(t *testing.T) {

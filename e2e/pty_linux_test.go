@@ -869,10 +869,7 @@ func TestPTYShellKilledJobStopped(t *testing.T) {
 		_ = p.cmd.Process.Kill()
 		time.Sleep(500 * time.Millisecond)
 		p.master.Close()
-		gone := waitUntil(runTimeout, func() bool {
-			b, err := os.ReadFile("/proc/" + strconv.Itoa(fence) + "/stat")
-			return err != nil || strings.Contains(string(b), ") Z ")
-		})
+		gone := waitUntil(runTimeout, func() bool { return exited(fence) })
 		if !gone {
 			t.Errorf("fence (pid %d) still runs after its shell was killed and the terminal closed", fence)
 			_ = syscall.Kill(fence, syscall.SIGKILL)
@@ -897,10 +894,7 @@ func TestPTYOrphanedJobEnds(t *testing.T) {
 		if err := syscall.Kill(ppid(fence), syscall.SIGKILL); err != nil {
 			t.Fatalf("kill the inner shell: %v", err)
 		}
-		gone := waitUntil(runTimeout, func() bool {
-			b, err := os.ReadFile("/proc/" + strconv.Itoa(fence) + "/stat")
-			return err != nil || strings.Contains(string(b), ") Z ")
-		})
+		gone := waitUntil(runTimeout, func() bool { return exited(fence) })
 		if !gone {
 			_ = syscall.Kill(fence, syscall.SIGKILL)
 			t.Fatalf("fence (pid %d) still runs after its shell was killed", fence)
@@ -921,10 +915,7 @@ func TestPTYTimeoutWithStalledOutput(t *testing.T) {
 			t.Fatalf("fence did not start; output %q", p.output())
 		}
 		p.hold.Lock()
-		gone := waitUntil(15*time.Second, func() bool {
-			b, err := os.ReadFile("/proc/" + strconv.Itoa(fence) + "/stat")
-			return err != nil || strings.Contains(string(b), ") Z ")
-		})
+		gone := waitUntil(15*time.Second, func() bool { return exited(fence) })
 		p.hold.Unlock()
 		if !gone {
 			t.Errorf("fence still waits for its output 15 s after timeout's SIGTERM")
@@ -983,6 +974,12 @@ func (p *ptyRun) control(f func(fd int) error) error {
 		return err
 	}
 	return ferr
+}
+
+// exited reports whether process pid has exited (gone, or a zombie).
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.Contains(string(b), ") Z ")
 }
 
 // findDescendantPrefix returns the pid of a descendant of root whose

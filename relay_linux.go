@@ -247,9 +247,9 @@ func (r *relay) takeLines() {
 		n, err := unix.Read(r.tty, b[:])
 		switch {
 		case n > 0:
-			_ = writeAll(r.master, b[:n])
+			_ = writeAll(r.master, b[:n], nil)
 		case err == nil:
-			_ = writeAll(r.master, []byte{4})
+			_ = writeAll(r.master, []byte{4}, nil)
 		default:
 			return // EAGAIN: nothing more
 		}
@@ -359,23 +359,7 @@ func (r *relay) copyOutput() {
 
 // write writes b to fence's terminal, waiting while it takes nothing
 // (flow control, a slow line), and notes the progress for close.
-func (r *relay) write(b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(r.tty, b)
-		if n > 0 {
-			b = b[n:]
-			r.progress.Store(time.Now().UnixNano())
-		}
-		switch {
-		case err == nil, errors.Is(err, unix.EINTR):
-		case errors.Is(err, unix.EAGAIN):
-			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(r.tty), Events: unix.POLLOUT}}, -1)
-		default:
-			return err
-		}
-	}
-	return nil
-}
+func (r *relay) write(b []byte) error { return writeAll(r.tty, b, &r.progress) }
 
 // copyInput copies what is typed to the pseudo-terminal while update says
 // so, and watches fence's terminal for a hangup meanwhile.
@@ -438,7 +422,7 @@ func (r *relay) copyInput() {
 		n, err = unix.Read(r.tty, buf)
 		switch {
 		case n > 0:
-			if writeAll(r.master, buf[:n]) != nil {
+			if writeAll(r.master, buf[:n], nil) != nil {
 				return
 			}
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
@@ -446,7 +430,7 @@ func (r *relay) copyInput() {
 			// End of file with no hangup: fence's terminal is not in
 			// raw mode (another program changed its modes) and ^D was
 			// typed; the sandbox's terminal gets its own end of file.
-			_ = writeAll(r.master, []byte{4})
+			_ = writeAll(r.master, []byte{4}, nil)
 		default:
 			r.hangUp()
 			return
@@ -454,12 +438,16 @@ func (r *relay) copyInput() {
 	}
 }
 
-// writeAll writes b to the non-blocking fd.
-func writeAll(fd int, b []byte) error {
+// writeAll writes b to the non-blocking fd; with progress, it stores
+// the time of each partial write there.
+func writeAll(fd int, b []byte, progress *atomic.Int64) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		if n > 0 {
 			b = b[n:]
+			if progress != nil {
+				progress.Store(time.Now().UnixNano())
+			}
 		}
 		switch {
 		case err == nil, errors.Is(err, unix.EINTR):

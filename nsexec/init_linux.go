@@ -786,9 +786,9 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 		// The last descriptors of the pseudo-terminal's peer (PID 1's
 		// copies among 0 to 2 too, see setup): the supervisor reads
 		// what is left of the output, then EIO, by the time msgExit
-		// arrives.
-		// /dev/null in their place, not a gap that a file opened
-		// now (by the guard) would fill and PID 1's stderr write to.
+		// arrives. PID 1's copies become /dev/null, not a gap that a
+		// file opened now (by the guard) would fill and PID 1's stderr
+		// write to.
 		null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 		for fd := range 3 {
 			if o.PTY&(1<<fd) != 0 {

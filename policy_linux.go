@@ -166,6 +166,6 @@ var openDir = func(dir string) (int, error) {
 // lstatAt is fstatat(fd, name, AT_SYMLINK_NOFOLLOW) for exists; a variable
 // so that tests can make it fail the ways slow file systems do.
 var lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
-	_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(fd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+	_, _, e := unix.Syscall6(sysFstatat, uintptr(fd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
 	return e
 }

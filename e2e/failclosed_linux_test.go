@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,4 +86,52 @@ func TestFailClosedUnreadableCredentials(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestFailClosedUnsupportedArchitecture: fence has seccomp filters for
+// amd64 and arm64 only. Built for another architecture it still compiles,
+// and refuses every command with one line that names the architecture,
+// instead of running it without the filter. The test builds fence for
+// 386, which an amd64 kernel runs natively (IA32 emulation).
+func TestFailClosedUnsupportedArchitecture(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("needs an amd64 host to run a 386 binary, this is %s", runtime.GOARCH)
+	}
+	bin := filepath.Join(binDir, "fence-386")
+	if out, err := goBuild(bin, "../cmd/fence", []string{"GOARCH=386"}); err != nil {
+		t.Fatalf("build fence for 386: %v\n%s", err, out)
+	}
+	if err := exec.Command(bin, "--version").Run(); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ENOEXEC) {
+			t.Skip("this kernel cannot run 386 binaries (CONFIG_IA32_EMULATION off, or ia32_emulation=0)")
+		}
+		t.Fatalf("fence-386 --version: %v", err)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		marker := s.path("ran")
+		cmd := exec.Command(bin, "--", "touch", marker)
+		cmd.Dir = s.dir
+		cmd.Env = s.env()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("want exit 1, got %v\n%s", err, out)
+		}
+		msg := strings.TrimSpace(string(out))
+		if !strings.Contains(msg, "linux/386") || !strings.Contains(msg, "linux/amd64 and linux/arm64") || strings.Contains(msg, "\n") {
+			t.Errorf("want one line naming linux/386 and the supported architectures, got:\n%s", out)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("the command ran without a seccomp filter")
+		}
+		feat := exec.Command(bin, "--linux-features")
+		feat.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		out, _ = feat.CombinedOutput()
+		if !strings.Contains(string(out), "Seccomp: false (fence has no seccomp filter for linux/386") ||
+			!strings.Contains(string(out), "user namespace: true") {
+			t.Errorf("--linux-features should blame the architecture, not the namespaces:\n%s", out)
+		}
+	})
 }

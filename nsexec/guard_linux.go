@@ -206,7 +206,10 @@ func addfdSend(fd int, add *seccompNotifAddfd) error {
 func signalsBlocked(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	all := unix.Sigset_t{Val: [len(unix.Sigset_t{}.Val)]uint64{^uint64(0)}}
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i] // the words are 32 or 64 bits wide
+	}
 	var old unix.Sigset_t
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		return err

@@ -54,13 +54,23 @@ func ProbeFeatures() Features {
 		{"net", unix.CLONE_NEWNET}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS},
 	}
 	for _, k := range kinds {
-		f.Namespaces[k.name] = probe(unix.CLONE_NEWUSER | k.flag)
+		// The child ran in the namespace if it got as far as the filter:
+		// exit 3 says only that the filter failed, reported below.
+		err := probe(unix.CLONE_NEWUSER | k.flag)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+			err = nil
+		}
+		f.Namespaces[k.name] = err
 	}
 	if err := probe(spawn.CloneFlags | unix.CLONE_NEWNET); err != nil {
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+		switch {
+		case seccomp.Unsupported() != nil:
+			f.Seccomp = seccomp.Unsupported()
+		case errors.As(err, &ee) && ee.ExitCode() == 3:
 			f.Seccomp = errors.New("the seccomp filter failed to load (kernel without CONFIG_SECCOMP_FILTER?)")
-		} else {
+		default:
 			f.Seccomp = fmt.Errorf("not tested: %w", err)
 		}
 	}

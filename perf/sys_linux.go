@@ -22,7 +22,7 @@ func noExec(dir string) bool {
 // maxRSSKiB is ru_maxrss of a reaped process (KiB on Linux).
 func maxRSSKiB(st *os.ProcessState) int64 {
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru != nil {
-		return ru.Maxrss
+		return int64(ru.Maxrss) // int32 on 32-bit architectures
 	}
 	return 0
 }

@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Unsupported is nil: this platform has filters.
+func Unsupported() error { return nil }
+
 // Load installs the embedded filter and the personality filter on every
 // thread of the calling process (SECCOMP_FILTER_FLAG_TSYNC). The caller must
 // have set no_new_privs.

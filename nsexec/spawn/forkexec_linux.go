@@ -1,6 +1,14 @@
 package spawn
 
-import "syscall"
+import (
+	"math"
+	"syscall"
+)
+
+// allIDs is the length of root's identity mapping: every uid and gid, or
+// as many as an int holds on 32-bit architectures (where fence refuses to
+// run anyway, having no seccomp filter for them).
+const allIDs = min(1<<32-1, math.MaxInt)
 
 // forkExecInit creates the namespaces and execs the init stage in them with
 // syscall.ForkExec, which maps the ids before the exec. fence's own vfork
@@ -18,8 +26,8 @@ func forkExecInit(spec *initSpec) (int, error) {
 	// Root keeps the identity mapping of every id, an unprivileged caller
 	// maps only itself (see writeIDMaps on amd64).
 	if spec.uid == 0 {
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: allIDs}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: allIDs}}
 		attr.GidMappingsEnableSetgroups = true
 	} else {
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: spec.uid, HostID: spec.uid, Size: 1}}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
+	"github.com/nsfence/fence/nsexec/sigfwd"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,6 +67,10 @@ type relay struct {
 
 	// stopped: passOn passed SIGINT, SIGTERM, SIGHUP or SIGQUIT on.
 	stopped atomic.Bool
+
+	// lnext: the last byte copyInput relayed was the pseudo-terminal's
+	// VLNEXT, which makes the next one literal (typedSignals).
+	lnext bool
 
 	outDone chan struct{}
 	inDone  chan struct{}
@@ -425,6 +430,17 @@ func (r *relay) copyInput() {
 			if writeAll(r.master, buf[:n], nil) != nil {
 				return
 			}
+			// The pseudo-terminal signalled the sandbox's foreground
+			// for a ^C or ^\ in there; fence's terminal, in raw mode,
+			// signalled nobody. Without fence it would have signalled
+			// fence's group (a script that runs fence, make, a
+			// pipeline's other commands): a script stops at ^C then,
+			// instead of going on to its next command. fence ignores
+			// its own copy, which it would pass on to the command a
+			// second time (a TUI that quits on a second ^C).
+			for _, sig := range r.typedSignals(buf[:n]) {
+				sigfwd.WhileIgnored(sig, func() { _ = unix.Kill(0, sig) })
+			}
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
 		case err == nil:
 			// End of file with no hangup: fence's terminal is not in
@@ -436,6 +452,36 @@ func (r *relay) copyInput() {
 			return
 		}
 	}
+}
+
+// typedSignals returns the signals that the pseudo-terminal's line
+// discipline sends for b (its VINTR and VQUIT characters, while it has
+// ISIG), in order. Not ^Z: a stopped command stops fence's group through
+// job.stopped. Called from copyInput only, after b went to the master: the
+// modes are the ones the line discipline applied, give or take a change
+// made at the same moment.
+func (r *relay) typedSignals(b []byte) []syscall.Signal {
+	t, err := unix.IoctlGetTermios(r.master, unix.TCGETS)
+	if err != nil || t.Lflag&unix.ISIG == 0 {
+		r.lnext = false
+		return nil
+	}
+	// VLNEXT quotes the next character in canonical mode with IEXTEN.
+	lnext := t.Lflag&(unix.ICANON|unix.IEXTEN) == unix.ICANON|unix.IEXTEN
+	var sigs []syscall.Signal
+	for _, c := range b {
+		switch {
+		case r.lnext:
+			r.lnext = false
+		case lnext && c == t.Cc[unix.VLNEXT] && c != 0:
+			r.lnext = true
+		case c == t.Cc[unix.VINTR] && c != 0:
+			sigs = append(sigs, unix.SIGINT)
+		case c == t.Cc[unix.VQUIT] && c != 0:
+			sigs = append(sigs, unix.SIGQUIT)
+		}
+	}
+	return sigs
 }
 
 // writeAll writes b to the non-blocking fd; with progress, it stores

@@ -728,10 +728,15 @@ func TestPTYModesRestored(t *testing.T) {
 			t.Fatalf("fence never put the terminal in raw mode; output %q", p.output())
 		}
 		p.write("line\n")
-		if !waitUntil(runTimeout, func() bool { return findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00") != 0 && p.raw() }) {
+		var sleep int
+		if !waitUntil(runTimeout, func() bool {
+			sleep = findDescendant(p.cmd.Process.Pid, "sleep\x0030\x00")
+			return sleep != 0 && p.raw()
+		}) {
 			t.Fatalf("the second fence never relayed the terminal; output %q", p.output())
 		}
-		p.write("\x03")
+		// Not ^C, which would stop the script too.
+		_ = syscall.Kill(sleep, syscall.SIGTERM)
 		_, out := p.waitStatus()
 		modes := regexp.MustCompile(`[0-9a-f]+(:[0-9a-f]+){30,}`).FindAllString(out, -1)
 		if len(modes) != 3 || modes[0] != modes[1] || modes[0] != modes[2] {
@@ -949,6 +954,47 @@ func TestPTYCtrlCEndsLoop(t *testing.T) {
 			t.Errorf("^C did not end the loop; output %q", out)
 		}
 	})
+}
+
+// ^C stops a script that runs fence, as it would without fence: the
+// terminal signals its whole foreground group, the script's shell too. With
+// fence's terminal in raw mode only the sandbox's terminal saw the ^C, so
+// the script went on to its next command; fence now sends the signal to
+// its own group. A command that catches the ^C and exits normally lets
+// the script go on, as bash does without fence, and a SIGINT the command
+// sends itself stops nothing outside.
+func TestPTYCtrlCStopsScript(t *testing.T) {
+	for _, tc := range []struct {
+		name, command string
+		typed, goesOn bool
+	}{
+		{"killed", `sleep 30`, true, false},
+		{"caught", `trap "exit 0" INT; sleep 30 & wait`, true, true},
+		{"sent by the command", `kill -INT $$`, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachRunner(t, func(t *testing.T, s *sandbox) {
+				p := s.startShellPTY("-c", `"$FENCE" -- sh -c '`+tc.command+`'; echo after-$((40+2))`)
+				if tc.typed {
+					ok := waitUntil(runTimeout, func() bool {
+						return findDescendantPrefix(p.cmd.Process.Pid, "sleep\x0030\x00") != 0 && p.raw()
+					})
+					if !ok {
+						t.Fatalf("sleep never ran with the terminal relayed to it; output %q", p.output())
+					}
+					p.write("\x03")
+				}
+				st, out := p.waitStatus()
+				if went := strings.Contains(out, "after-42"); went != tc.goesOn {
+					t.Errorf("the script went on: %v, want %v; shell %v, output %q", went, tc.goesOn, st, out)
+
+				}
+				if !tc.goesOn && (!st.Signaled() || st.Signal() != syscall.SIGINT) {
+					t.Errorf("the script's shell %v, want killed by SIGINT; output %q", st, out)
+				}
+			})
+		})
+	}
 }
 
 // raw reports whether the terminal is in raw mode (no ICANON, no ISIG):

@@ -215,6 +215,40 @@ print(json.dumps(out))
 	})
 }
 
+// Only unix, IP and netlink sockets can be created. AF_VSOCK reaches the
+// hypervisor whatever the network namespace (it used to be allowed: on a
+// VM the command could talk to the host past the proxies); packet and
+// AF_ALG sockets stand for the rest. The allowed families still work.
+func TestSecSocketFamilies(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		s.write("probe.py", `import json, socket
+out = {}
+for name in ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_VSOCK", "AF_PACKET", "AF_ALG"]:
+    kind = socket.SOCK_SEQPACKET if name == "AF_ALG" else (socket.SOCK_RAW if name in ("AF_NETLINK", "AF_PACKET") else socket.SOCK_STREAM)
+    try:
+        socket.socket(getattr(socket, name), kind).close()
+        out[name] = 0
+    except OSError as e:
+        out[name] = e.errno
+print(json.dumps(out))
+`)
+		res := s.fence("--", "python3", "probe.py")
+		var got map[string]int
+		if err := json.Unmarshal([]byte(res.stdout), &got); err != nil {
+			t.Fatalf("probe output: %v: %v", err, res)
+		}
+		for name, want := range map[string]syscall.Errno{
+			"AF_UNIX": 0, "AF_INET": 0, "AF_INET6": 0, "AF_NETLINK": 0,
+			"AF_VSOCK": syscall.EAFNOSUPPORT, "AF_PACKET": syscall.EAFNOSUPPORT, "AF_ALG": syscall.EAFNOSUPPORT,
+		} {
+			if e, ok := got[name]; !ok || syscall.Errno(e) != want {
+				t.Errorf("socket(%s): errno %d (%v), want %d (%v)", name, e, syscall.Errno(e), int(want), want)
+			}
+		}
+	})
+}
+
 // PID 1 (the init stage) is not dumpable and its memory is not writable:
 // /proc/1/mem cannot be opened for writing, /proc/1/environ not read.
 func TestSecProc1Protected(t *testing.T) {

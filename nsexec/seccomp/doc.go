@@ -5,7 +5,8 @@
 // seccomp`) and embedded as raw BPF, so the fence binary needs neither cgo
 // nor libseccomp at run time; a test regenerates the programs and fails if
 // the embedded ones are stale. A second, hand-assembled filter restricts
-// personality(2) to harmless values, which libseccomp cannot express.
+// personality(2) to harmless values and socket(2) to a few address
+// families, which libseccomp cannot express ("not in a set").
 //
 // What the filter does is documented in gen/gen.go. Load must be the last
 // restriction applied before the command starts; this package must not be

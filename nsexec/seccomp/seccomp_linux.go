@@ -13,7 +13,7 @@ import (
 // Unsupported is nil: this platform has filters.
 func Unsupported() error { return nil }
 
-// Load installs the embedded filter and the personality filter on every
+// Load installs the embedded filter and the argument filter on every
 // thread of the calling process (SECCOMP_FILTER_FLAG_TSYNC). The caller must
 // have set no_new_privs.
 func Load() error {
@@ -23,12 +23,12 @@ func Load() error {
 	if err := install(program); err != nil {
 		return fmt.Errorf("load seccomp filter: %w", err)
 	}
-	pers, err := personalityFilter()
+	args, err := argumentFilter()
 	if err != nil {
-		return fmt.Errorf("assemble personality filter: %w", err)
+		return fmt.Errorf("assemble argument filter: %w", err)
 	}
-	if err := install(pers); err != nil {
-		return fmt.Errorf("load personality filter: %w", err)
+	if err := install(args); err != nil {
+		return fmt.Errorf("load argument filter: %w", err)
 	}
 	return nil
 }
@@ -87,30 +87,60 @@ func install(prog []byte) error {
 // default, PER_LINUX32, UNAME26, their combination, and the 0xffffffff query.
 var harmlessPersonas = [...]uint32{0x0, 0x8, 0x20000, 0x20008, 0xffffffff}
 
-// personalityFilter returns a filter that fails personality(2) with EPERM
-// for anything but harmlessPersonas (e.g. READ_IMPLIES_EXEC or
-// ADDR_NO_RANDOMIZE would weaken every later exec in the sandbox).
-func personalityFilter() ([]byte, error) {
+// socketFamilies are the address families socket(2) may create: unix
+// sockets (the guard checks their addresses), IP (the network namespace
+// holds only lo, so the proxies are the only way out) and netlink (that
+// namespace's own routing, getifaddrs). Every other family fails with
+// EAFNOSUPPORT, as if the kernel lacked it: AF_VSOCK reaches the
+// hypervisor whatever the network namespace, and the rest (packet, CAN,
+// Bluetooth, AF_ALG, ...) is attack surface that no sandboxed build needs.
+var socketFamilies = [...]uint32{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK}
+
+// argumentFilter returns a filter for the rules on arguments that
+// libseccomp cannot express ("not in a set"):
+//   - personality(2) fails with EPERM for anything but harmlessPersonas
+//     (e.g. READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE would weaken every later
+//     exec in the sandbox);
+//   - socket(2) fails with EAFNOSUPPORT for a family not in socketFamilies.
+//
+// Any other syscall is allowed here, so the kernel's action cache still
+// allows them without running the filter.
+func argumentFilter() ([]byte, error) {
 	const (
 		offNr     = 0
 		offArg0Lo = 16 // seccomp_data.args[0], little-endian low half
 		offArg0Hi = 20
 	)
+	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
+	// Each block ends with its own returns, so jumps stay within it.
+	var pers []bpf.Instruction
 	n := uint8(len(harmlessPersonas))
-	ins := []bpf.Instruction{
-		bpf.LoadAbsolute{Off: offNr, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: personalityNr, SkipTrue: n + 4}, // → allow
+	pers = append(pers,
 		bpf.LoadAbsolute{Off: offArg0Hi, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: n + 1}, // → deny
 		bpf.LoadAbsolute{Off: offArg0Lo, Size: 4},
-	}
-	for i, v := range harmlessPersonas {
-		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: n - uint8(i)}) // → allow
-	}
-	ins = append(ins,
-		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
-		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
 	)
+	for i, v := range harmlessPersonas {
+		pers = append(pers, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: n - uint8(i)}) // → allow
+	}
+	pers = append(pers, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}, allow)
+	// The family is an int: the kernel reads the low half alone.
+	var sock []bpf.Instruction
+	m := uint8(len(socketFamilies))
+	sock = append(sock, bpf.LoadAbsolute{Off: offArg0Lo, Size: 4})
+	for i, v := range socketFamilies {
+		sock = append(sock, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: m - uint8(i)}) // → allow
+	}
+	sock = append(sock, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EAFNOSUPPORT)}, allow)
+
+	ins := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: offNr, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: personalityNr, SkipTrue: 2},                      // → pers
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 1 + uint8(len(pers))}, // → sock
+		allow,
+	}
+	ins = append(ins, pers...)
+	ins = append(ins, sock...)
 	return assemble(ins)
 }
 

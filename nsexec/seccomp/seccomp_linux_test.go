@@ -21,8 +21,8 @@ func seccompData(nr int32, arg0 uint64) []byte {
 	return b
 }
 
-func TestPersonalityFilter(t *testing.T) {
-	prog, err := personalityFilter()
+func TestArgumentFilter(t *testing.T) {
+	prog, err := argumentFilter()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +35,14 @@ func TestPersonalityFilter(t *testing.T) {
 	}
 	ins, ok := bpf.Disassemble(raw)
 	if !ok {
-		t.Fatal("personality filter does not disassemble")
+		t.Fatal("argument filter does not disassemble")
 	}
 	vm, err := bpf.NewVM(ins)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const allow, deny = unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	const noFamily = unix.SECCOMP_RET_ERRNO | uint32(unix.EAFNOSUPPORT)
 	cases := []struct {
 		nr   int32
 		arg  uint64
@@ -57,6 +58,17 @@ func TestPersonalityFilter(t *testing.T) {
 		{personalityNr, 0x1_00000000, deny},        // high half set
 		{personalityNr, 0xffffffff_ffffffff, deny}, // not the 32-bit query
 		{personalityNr + 1, 0x0400000, allow},      // other syscalls untouched
+		{unix.SYS_SOCKET, unix.AF_UNIX, allow},
+		{unix.SYS_SOCKET, unix.AF_INET, allow},
+		{unix.SYS_SOCKET, unix.AF_INET6, allow},
+		{unix.SYS_SOCKET, unix.AF_NETLINK, allow},
+		{unix.SYS_SOCKET, 0xffffffff_00000000 | unix.AF_INET, allow}, // an int: the high half is not read
+		{unix.SYS_SOCKET, unix.AF_VSOCK, noFamily},
+		{unix.SYS_SOCKET, unix.AF_PACKET, noFamily},
+		{unix.SYS_SOCKET, unix.AF_ALG, noFamily},
+		{unix.SYS_SOCKET, unix.AF_UNSPEC, noFamily},
+		{unix.SYS_SOCKET, 0x1_00000000 | unix.AF_VSOCK, noFamily},
+		{unix.SYS_SOCKETPAIR, unix.AF_VSOCK, allow}, // socketpair: AF_UNIX only, in the kernel
 	}
 	for _, c := range cases {
 		got, err := vm.Run(seccompData(c.nr, c.arg))

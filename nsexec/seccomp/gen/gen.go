@@ -294,8 +294,8 @@ func Build(goarch string) ([]byte, error) {
 			return nil, fmt.Errorf("deny clone flag %#x: %w", bit, err)
 		}
 	}
-	// personality(2) is restricted by a second, hand-assembled filter (see
-	// package seccomp): libseccomp cannot express "arg0 not in a set".
+	// personality(2) and socket(2) are restricted by a second, hand-assembled filter (see
+	// package seccomp, argumentFilter): libseccomp cannot express "arg0 not in a set".
 	// Keystroke injection into the terminal: TIOCSTI pushes input, TIOCLINUX
 	// can paste the console selection. The request is 32 bits wide.
 	ioctl, err := sc.GetSyscallFromNameByArch("ioctl", arch)

@@ -135,14 +135,6 @@ type network struct {
 }
 
 func (s *Spec) newProxy(np *netPlan) *proxy.Server {
-	var allow []netip.Prefix
-	for _, addrs := range np.hosts {
-		for _, a := range addrs {
-			// A name the user maps to an address explicitly may reach it,
-			// loopback included.
-			allow = append(allow, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
 	var logf func(string)
 	if s.Debug || s.Monitor {
 		w := s.Log
@@ -158,7 +150,9 @@ func (s *Spec) newProxy(np *netPlan) *proxy.Server {
 	}
 	return proxy.New(proxy.Options{
 		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor,
-		Hosts: np.hosts, AllowAddrs: allow, Credential: np.credential,
+		// A name the user maps to an address explicitly may reach it,
+		// loopback included; no other name may (TrustHosts).
+		Hosts: np.hosts, TrustHosts: true, Credential: np.credential,
 	})
 }
 

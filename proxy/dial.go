@@ -66,7 +66,7 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 	defer cancel()
 	defer context.AfterFunc(s.done, cancel)()
 
-	addrs, err := s.resolve(ctx, host)
+	addrs, listed, err := s.resolve(ctx, host)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", target, err)
 	}
@@ -75,7 +75,7 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 		refused netip.Addr
 	)
 	for _, a := range addrs {
-		if !s.permitted(a, d) {
+		if !(listed && s.trustHosts) && !s.permitted(a, d) {
 			if !refused.IsValid() {
 				refused = a
 			}
@@ -101,23 +101,24 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 	return nil, fmt.Errorf("connect %s: resolve %s: no addresses", target, host)
 }
 
-// resolve returns the addresses of host, an IP literal or a name.
-func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+// resolve returns the addresses of host, an IP literal or a name, and
+// whether they came from Hosts.
+func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, bool, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{a.Unmap()}, nil
+		return []netip.Addr{a.Unmap()}, false, nil
 	}
 	name := strings.TrimSuffix(strings.ToLower(host), ".")
 	if addrs, ok := s.hosts[name]; ok {
-		return addrs, nil
+		return addrs, true, nil
 	}
 	addrs, err := s.resolver.LookupNetIP(ctx, "ip", name)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", name, err)
+		return nil, false, fmt.Errorf("resolve %s: %w", name, err)
 	}
 	for i := range addrs {
 		addrs[i] = addrs[i].Unmap()
 	}
-	return addrs, nil
+	return addrs, false, nil
 }
 
 // upstreamConn is an upstream TCP connection the Server tracks so that

@@ -29,8 +29,9 @@
 // proxy then dials the resolved addresses itself (there is no second
 // lookup), and refuses loopback, link-local, unspecified and cloud-metadata
 // addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200) unless the
-// address is in Options.AllowAddrs or the allowing pattern named it
-// explicitly (an IP literal, or "localhost"). Private LAN ranges are not
+// address is in Options.AllowAddrs, the allowing pattern named it
+// explicitly (an IP literal, or "localhost"), or, with Options.TrustHosts,
+// the name's entry in Options.Hosts gave it. Private LAN ranges are not
 // refused.
 //
 // # Answers and logging

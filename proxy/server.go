@@ -47,8 +47,14 @@ type Options struct {
 	// Hosts maps names to addresses, hosts-file style. It is consulted after
 	// the rules allowed a name and before DNS; a listed name is never looked
 	// up. Keys are matched case-insensitively, without a trailing dot. The
-	// address policy (loopback, link-local, metadata) still applies.
+	// address policy (loopback, link-local, metadata) still applies, unless
+	// TrustHosts.
 	Hosts map[string][]netip.Addr
+	// TrustHosts exempts each name in Hosts, and that name alone, from the
+	// address policy: the user mapped it to its addresses. Another name
+	// that DNS resolves to the same address is still refused (a wildcard
+	// domain an attacker controls, rebound to a loopback service).
+	TrustHosts bool
 	// AllowAddrs lists addresses the proxy may connect to even though they
 	// are loopback, link-local, unspecified or cloud-metadata addresses.
 	AllowAddrs []netip.Prefix
@@ -70,17 +76,19 @@ type Options struct {
 // of listeners of either kind, from separate goroutines; Close stops them
 // all. A Server is safe for concurrent use.
 type Server struct {
-	rules    atomic.Pointer[Rules] // swapped whole by SetRules; readers never lock
-	log      func(string)
-	debug    bool
-	monitor  bool
-	hosts    map[string][]netip.Addr
-	allow    []netip.Prefix
-	credUser string
-	credPass string
-	hasCred  bool
-	resolver *net.Resolver
-	dialer   net.Dialer
+	rules   atomic.Pointer[Rules] // swapped whole by SetRules; readers never lock
+	log     func(string)
+	debug   bool
+	monitor bool
+	hosts   map[string][]netip.Addr
+	// trustHosts: Options.TrustHosts.
+	trustHosts bool
+	allow      []netip.Prefix
+	credUser   string
+	credPass   string
+	hasCred    bool
+	resolver   *net.Resolver
+	dialer     net.Dialer
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
@@ -100,14 +108,15 @@ type Server struct {
 // ServeSOCKS.
 func New(o Options) *Server {
 	s := &Server{
-		log:       o.Log,
-		debug:     o.Debug,
-		monitor:   o.Monitor,
-		allow:     append([]netip.Prefix(nil), o.AllowAddrs...),
-		resolver:  o.Resolver,
-		dialer:    net.Dialer{Timeout: dialTimeout},
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[io.Closer]struct{}),
+		log:        o.Log,
+		debug:      o.Debug,
+		monitor:    o.Monitor,
+		allow:      append([]netip.Prefix(nil), o.AllowAddrs...),
+		trustHosts: o.TrustHosts,
+		resolver:   o.Resolver,
+		dialer:     net.Dialer{Timeout: dialTimeout},
+		listeners:  make(map[net.Listener]struct{}),
+		conns:      make(map[io.Closer]struct{}),
 	}
 	s.rules.Store(o.Rules)
 	s.done, s.cancel = context.WithCancel(context.Background())

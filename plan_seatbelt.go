@@ -88,8 +88,14 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			builtin = append(builtin, p)
 		}
 	}
-	if repo && !f.AllowGitConfig {
-		builtin = append(builtin, filepath.Join(s.Cwd, ".git/config"))
+	for _, p := range s.gitPaths(f.AllowGitConfig) {
+		if !strings.ContainsAny(p, "*?[") {
+			builtin = append(builtin, p)
+			continue
+		}
+		// A directory gitPaths could not list: what can be seen of it.
+		m, _ := filepath.Glob(p)
+		builtin = append(builtin, m...)
 	}
 	for _, p := range builtin {
 		p = seatbelt.Literal(p)

@@ -86,15 +86,56 @@ func TestSeatbeltPlanRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := planMac(t, s).opts
-	for _, want := range []string{".git/hooks", ".git/config"} {
+	for _, want := range []string{".git/hooks", ".git/config", ".git/commondir", ".git/config.worktree"} {
 		if !slices.Contains(o.DenyWrite, filepath.Join(cwd, want)) {
 			t.Errorf("%s not protected in a repository: %q", want, o.DenyWrite)
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(cwd, ".git/modules/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o = planMac(t, s).opts
+	for _, want := range []string{".git/modules/sub/config", ".git/modules/sub/hooks"} {
+		if !slices.Contains(o.DenyWrite, filepath.Join(cwd, want)) {
+			t.Errorf("%s not protected with a submodule: %q", want, o.DenyWrite)
+		}
+	}
 	c.Filesystem.AllowGitConfig = true
 	o = planMac(t, s).opts
-	if slices.Contains(o.DenyWrite, filepath.Join(cwd, ".git/config")) {
-		t.Errorf(".git/config protected with allowGitConfig")
+	for _, lifted := range []string{".git/config", ".git/config.worktree", ".git/modules/sub/config"} {
+		if slices.Contains(o.DenyWrite, filepath.Join(cwd, lifted)) {
+			t.Errorf("%s protected with allowGitConfig", lifted)
+		}
+	}
+	if !slices.Contains(o.DenyWrite, filepath.Join(cwd, ".git/commondir")) {
+		t.Errorf(".git/commondir lifted by allowGitConfig")
+	}
+}
+
+// A linked worktree as the working directory: its .git file and the git
+// directories it leads to are protected.
+func TestSeatbeltPlanWorktree(t *testing.T) {
+	s, home, cwd := macSpec(t, &config.Config{})
+	main := filepath.Join(filepath.Dir(cwd), "main")
+	if err := os.MkdirAll(filepath.Join(main, ".git/worktrees/wt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cwd, ".git"), []byte("gitdir: ../main/.git/worktrees/wt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(main, ".git/worktrees/wt/commondir"), []byte("../..\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := planMac(t, s).opts
+	for _, want := range []string{
+		filepath.Join(cwd, ".git"),
+		filepath.Join(main, ".git/worktrees/wt/hooks"), filepath.Join(main, ".git/worktrees/wt/commondir"),
+		filepath.Join(main, ".git/config"), filepath.Join(main, ".git/hooks"),
+		filepath.Join(home, ".config/git"), filepath.Join(home, ".config/fish"),
+	} {
+		if !slices.Contains(o.DenyWrite, want) {
+			t.Errorf("%s not protected: %q", want, o.DenyWrite)
+		}
 	}
 }
 

@@ -24,6 +24,13 @@ var DangerousFiles = []string{
 // DangerousDirs are protected like DangerousFiles, in the working directory.
 var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks"}
 
+// DangerousConfigDirs are protected like DangerousFiles, in the user's
+// configuration directory ($XDG_CONFIG_HOME, else ~/.config), which
+// templates such as code make writable: git's global config (as
+// ~/.gitconfig: core.hooksPath, core.fsmonitor), fish's start-up files,
+// and what the desktop session or systemd starts at the next login.
+var DangerousConfigDirs = []string{"git", "fish", "systemd/user", "autostart"}
+
 // credentialPaths are hidden from reads unless allowRead names them (or a
 // parent): the keys and tokens a compromised build would exfiltrate first.
 var credentialPaths = []string{
@@ -158,7 +165,8 @@ func (e *lineError) Error() string { return e.msg }
 func (e *lineError) Unwrap() error { return e.err }
 
 // dangerousPaths returns DangerousFiles in the working directory and in
-// $HOME, and DangerousDirs in the working directory.
+// $HOME, DangerousDirs in the working directory and DangerousConfigDirs in
+// the user's configuration directory.
 func (s *Spec) dangerousPaths() []string {
 	var out []string
 	for _, base := range []string{s.Cwd, s.Home} {
@@ -172,7 +180,131 @@ func (s *Spec) dangerousPaths() []string {
 	for _, d := range DangerousDirs {
 		out = append(out, filepath.Join(s.Cwd, d))
 	}
+	if cfg := s.configHome(); cfg != "" {
+		for _, d := range DangerousConfigDirs {
+			out = append(out, filepath.Join(cfg, d))
+		}
+	}
 	return out
+}
+
+// configHome is $XDG_CONFIG_HOME if it is absolute, else ~/.config, or ""
+// without a home.
+func (s *Spec) configHome() string {
+	for _, kv := range s.Env {
+		if v, ok := strings.CutPrefix(kv, "XDG_CONFIG_HOME="); ok && filepath.IsAbs(v) {
+			return filepath.Clean(v)
+		}
+	}
+	if s.Home == "" {
+		return ""
+	}
+	return filepath.Join(s.Home, ".config")
+}
+
+// gitPaths returns what git, run later in the working directory, reads
+// configuration or runs hooks from, beyond .git/hooks (DangerousDirs):
+//   - .git/config, .git/config.worktree and the configs of submodules and
+//     linked worktrees (.git/modules/*, .git/worktrees/*), unless
+//     allowConfig (allowGitConfig);
+//   - .git/commondir, which moves the whole repository elsewhere, and the
+//     submodules' hooks;
+//   - when .git is a file (a linked worktree or a submodule's checkout as
+//     the working directory): the file itself, which names the git
+//     directory, and the same paths in that directory and in its common
+//     directory.
+//
+// A .git that cannot be read is taken as absent: its lookup as a
+// protected path (.git/hooks) fails the plan.
+func (s *Spec) gitPaths(allowConfig bool) []string {
+	dot := filepath.Join(s.Cwd, ".git")
+	in := func(dir string, names ...string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, filepath.Join(dir, n))
+		}
+		return out
+	}
+	// each is every directory in dir/sub: the submodules or linked
+	// worktrees there now, whose files are protected whether they exist
+	// or not. One it cannot list is left as a glob, whose lookup then
+	// fails the plan (expandDenials).
+	each := func(dir, sub string) []string {
+		es, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return []string{filepath.Join(dir, sub, "*")}
+		}
+		var out []string
+		for _, e := range es {
+			if e.IsDir() {
+				out = append(out, filepath.Join(dir, sub, e.Name()))
+			}
+		}
+		return out
+	}
+	dirPaths := func(dir string) []string {
+		out := in(dir, "commondir")
+		if dir != dot {
+			out = append(out, filepath.Join(dir, "hooks")) // .git/hooks: DangerousDirs
+		}
+		if !allowConfig {
+			out = append(out, in(dir, "config", "config.worktree")...)
+		}
+		for _, m := range each(dir, "modules") {
+			out = append(out, in(m, "hooks", "commondir")...)
+			if !allowConfig {
+				out = append(out, in(m, "config", "config.worktree")...)
+			}
+		}
+		for _, w := range each(dir, "worktrees") {
+			out = append(out, filepath.Join(w, "commondir"))
+			if !allowConfig {
+				out = append(out, filepath.Join(w, "config.worktree"))
+			}
+		}
+		return out
+	}
+	st, err := os.Lstat(dot)
+	switch {
+	case err != nil:
+		return nil
+	case st.IsDir():
+		return dirPaths(dot)
+	case !st.Mode().IsRegular():
+		return []string{dot}
+	}
+	out := []string{dot}
+	gitDir := readGitLink(dot, "gitdir: ")
+	if gitDir == "" {
+		return out
+	}
+	out = append(out, dirPaths(gitDir)...)
+	if common := readGitLink(filepath.Join(gitDir, "commondir"), ""); common != "" {
+		out = append(out, dirPaths(common)...)
+	}
+	return out
+}
+
+// readGitLink reads a one-line git pointer file (a .git file's "gitdir:
+// PATH", a commondir's PATH) and returns the path it names, made absolute
+// against the file's directory, or "".
+func readGitLink(file, prefix string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, _ := f.Read(b)
+	line, _, _ := strings.Cut(string(b[:n]), "\n")
+	p, ok := strings.CutPrefix(strings.TrimRight(line, "\r "), prefix)
+	if !ok || p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(file), p)
+	}
+	return filepath.Clean(p)
 }
 
 // recursive reports whether p has a "**" the mount layer cannot express
@@ -228,9 +360,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
 	prot = append(prot, s.dangerousPaths()...)
-	if !f.AllowGitConfig {
-		prot = append(prot, filepath.Join(s.Cwd, ".git/config"))
-	}
+	prot = append(prot, s.gitPaths(f.AllowGitConfig)...)
 	denied := slices.Clone(userAbs)
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {

@@ -580,6 +580,72 @@ os.write(f, b"evil")'`},
 	})
 }
 
+// What git reads its configuration or hooks from besides .git/config and
+// .git/hooks, and the start-up files in the user's configuration
+// directory, are protected too. Each of these used to let the command run
+// code outside the sandbox at the user's next git status or login: a
+// .git/commondir naming a directory with its own core.fsmonitor, a
+// submodule's config or hooks, a linked worktree's .git file (repointed)
+// and the git directory it names, ~/.config/git/config (what
+// ~/.gitconfig is to git), fish's config, systemd user units, autostart.
+func TestFSGitAndConfigDirsProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		for _, p := range []string{".git/modules/sub/config", ".git/modules/sub/hooks/pre-commit", ".git/worktrees/wt/commondir"} {
+			s.write("repo/"+p, "orig\n")
+		}
+		s.write("home/.config/git/config", "orig\n")
+		// A linked worktree: its .git file names its git directory, whose
+		// commondir names the main repository's.
+		s.write("wt/.git", "gitdir: ../main/.git/worktrees/wt\n")
+		s.write("main/.git/worktrees/wt/commondir", "../..\n")
+		s.write("main/.git/worktrees/wt/HEAD", "ref: refs/heads/wt\n")
+		s.write("main/.git/config", "orig\n")
+		s.write("main/.git/hooks/pre-commit", "orig\n")
+
+		tryAppend := func(dir, p string) {
+			t.Helper()
+			res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "sh", "-c", `echo evil >> "$1"`, "sh", p)
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("appending to protected %s in %s: want EROFS/EACCES: %v", p, dir, res)
+			}
+		}
+		tryCreate := func(dir, p string) {
+			t.Helper()
+			res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "sh", "-c", `mkdir -p "$(dirname "$1")" && echo evil > "$1"`, "sh", p)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("creating protected %s in %s succeeded: %v", p, dir, res)
+			}
+		}
+		repo, wt := s.path("repo"), s.path("wt")
+		for _, p := range []string{".git/modules/sub/config", ".git/modules/sub/hooks/pre-commit", ".git/worktrees/wt/commondir"} {
+			tryAppend(repo, p)
+			mustHaveContent(t, s.path("repo/"+p), "orig\n", "protected "+p)
+		}
+		for _, p := range []string{".git/commondir", ".git/config.worktree", ".git/modules/sub/config.worktree", ".git/modules/sub/hooks/post-checkout"} {
+			tryCreate(repo, p)
+			mustNotExist(t, s.path("repo/"+p), "protected "+p)
+		}
+		tryAppend(s.dir, "home/.config/git/config")
+		mustHaveContent(t, s.path("home/.config/git/config"), "orig\n", "~/.config/git/config")
+		for _, p := range []string{"home/.config/fish/config.fish", "home/.config/systemd/user/x.service", "home/.config/autostart/x.desktop"} {
+			tryCreate(s.dir, p)
+			mustNotExist(t, s.path(p), "protected "+p)
+		}
+		tryAppend(wt, ".git")
+		mustHaveContent(t, s.path("wt/.git"), "gitdir: ../main/.git/worktrees/wt\n", "a worktree's .git file")
+		for _, p := range []string{"../main/.git/worktrees/wt/commondir", "../main/.git/config", "../main/.git/hooks/pre-commit"} {
+			tryAppend(wt, p)
+		}
+		tryCreate(wt, "../main/.git/worktrees/wt/hooks/pre-commit")
+		mustNotExist(t, s.path("main/.git/worktrees/wt/hooks/pre-commit"), "a hook in a worktree's git directory")
+		mustHaveContent(t, s.path("main/.git/config"), "orig\n", "the common directory's config")
+		// Control: the rest of those git directories stays writable.
+		s.mustRun("-s", cfg, "-c", "echo ok > repo/.git/modules/sub/HEAD && echo ok > main/.git/worktrees/wt/HEAD")
+	})
+}
+
 // denyWrite makes a file (or dir) read-only inside a writable directory,
 // still readable.
 func TestFSDenyWrite(t *testing.T) {

@@ -32,7 +32,7 @@ type Config struct {
 // NetworkConfig is the "network" section (reference §2.2).
 type NetworkConfig struct {
 	// AllowedDomains is the proxy allowlist.
-	AllowedDomains []string `json:"allowedDomains,omitempty" desc:"Domains the sandbox may connect to through the proxies. \"example.com\" matches exactly (case-insensitive); \"*.example.com\" matches every subdomain but not example.com itself; \"*\" allows every domain and turns network isolation off."`
+	AllowedDomains []string `json:"allowedDomains,omitempty" desc:"Domains the sandbox may connect to through the proxies. \"example.com\" matches exactly (case-insensitive); \"*.example.com\" matches every subdomain but not example.com itself; \"*\" allows every domain and turns network isolation off. Ports (fence extension): without one, 80 and 443; \"example.com:8443\" that port, \"example.com:*\" every port."`
 	// DeniedDomains is checked before AllowedDomains.
 	DeniedDomains []string `json:"deniedDomains,omitempty" desc:"Domains that are always refused, checked before allowedDomains. Same patterns as allowedDomains."`
 	// AllowUnixSockets lists host unix sockets the sandbox may connect to.

@@ -149,6 +149,8 @@ func TestParseErrors(t *testing.T) {
 		{"domain with scheme", `{"network": {"allowedDomains": ["https://github.com"]}}`, `invalid allowed domain "https://github.com": domain pattern cannot contain protocol, path, or port`},
 		{"domain with bad port", `{"network": {"allowedDomains": ["github.com:99999"]}}`, `invalid allowed domain "github.com:99999": invalid port "99999" (expected 1-65535)`},
 		{"domain with port and path", `{"network": {"allowedDomains": ["github.com:443/x"]}}`, `domain pattern cannot contain protocol, path, or port`},
+		{"bare IPv6", `{"network": {"allowedDomains": ["::1"]}}`, `invalid allowed domain "::1": an IPv6 address needs brackets and a port: [::1]:8080`},
+		{"port not a number", `{"network": {"allowedDomains": ["github.com:http"]}}`, `other than host:port (1-65535) or host:*`},
 		{"too broad wildcard", `{"network": {"allowedDomains": ["*.com"]}}`, `invalid allowed domain "*.com": wildcard pattern too broad (e.g., *.com not allowed)`},
 		{"inner wildcard", `{"network": {"deniedDomains": ["git*.com"]}}`, `invalid denied domain "git*.com": only *.domain.com wildcard patterns are allowed`},
 		{"star in denied", `{"network": {"deniedDomains": ["*"]}}`, `invalid denied domain "*": only *.domain.com wildcard patterns are allowed`},
@@ -257,15 +259,15 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-// TestDomainPortForm: fence accepts an optional ":port" on allowed and
+// TestDomainPortForm: fence accepts an optional ":port" or ":*" on allowed and
 // denied domains (an extension over upstream), validated like the host.
 func TestDomainPortForm(t *testing.T) {
-	for _, d := range []string{"github.com:443", "127.0.0.1:8080", "localhost:3000", "*.example.com:8443", "[::1]:8080"} {
+	for _, d := range []string{"github.com:443", "127.0.0.1:8080", "localhost:3000", "*.example.com:8443", "[::1]:8080", "api.test:*", "*.example.com:*", "[::1]:*", "localhost:*"} {
 		if _, err := Parse([]byte(`{"network": {"allowedDomains": ["` + d + `"]}}`)); err != nil {
 			t.Errorf("%s: %v", d, err)
 		}
 	}
-	for _, d := range []string{"github.com:0", "*.com:80", "exa mple.com:80", "[zz]:80", "a:b:80"} {
+	for _, d := range []string{"github.com:0", "*.com:80", "exa mple.com:80", "[zz]:80", "a:b:80", "a:b:*", "[zz]:*", ":*", "*.com:*"} {
 		if _, err := Parse([]byte(`{"network": {"allowedDomains": ["` + d + `"]}}`)); err == nil {
 			t.Errorf("%s: accepted", d)
 		}

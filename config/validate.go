@@ -117,10 +117,10 @@ func (c *Config) warnings() []string {
 // "*" is handled by the caller.
 func validateDomainPattern(p string) error {
 	// fence extension: an optional ":port" suffix ("api.example.com:8443",
-	// "[::1]:8080"); without one, the proxy allows ports 80 and 443.
+	// "[::1]:8080", or ":*" for every port); without one, the proxy
+	// allows ports 80 and 443.
 	if host, port, ok := cutPort(p); ok {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
+		if n, err := strconv.Atoi(port); port != "*" && (err != nil || n < 1 || n > 65535) {
 			return fmt.Errorf("invalid port %q (expected 1-65535)", port)
 		}
 		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
@@ -134,8 +134,14 @@ func validateDomainPattern(p string) error {
 	if p == "localhost" {
 		return nil
 	}
-	if strings.Contains(p, "/") || strings.Contains(p, ":") {
+	if strings.Contains(p, "/") {
 		return errors.New("domain pattern cannot contain protocol, path, or port")
+	}
+	if strings.Contains(p, ":") {
+		if _, err := netip.ParseAddr(p); err == nil {
+			return errors.New("an IPv6 address needs brackets and a port: [::1]:8080")
+		}
+		return errors.New("domain pattern cannot contain protocol, path, or port other than host:port (1-65535) or host:*")
 	}
 	if rest, ok := strings.CutPrefix(p, "*."); ok {
 		if !strings.Contains(rest, ".") {
@@ -163,14 +169,17 @@ func validateDomainPattern(p string) error {
 	return nil
 }
 
-// cutPort splits "host:port" where port is all digits and host has no
-// other colon (or is a bracketed IPv6 literal).
+// cutPort splits "host:port" where port is all digits or "*" and host has
+// no other colon (or is a bracketed IPv6 literal).
 func cutPort(p string) (host, port string, ok bool) {
 	i := strings.LastIndexByte(p, ':')
 	if i <= 0 || i == len(p)-1 {
 		return "", "", false
 	}
 	host, port = p[:i], p[i+1:]
+	if port == "*" {
+		return host, port, !strings.Contains(host, ":") || strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
+	}
 	for _, c := range port {
 		if c < '0' || c > '9' {
 			return "", "", false

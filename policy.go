@@ -175,6 +175,19 @@ func (s *Spec) dangerousPaths() []string {
 	return out
 }
 
+// wholeDir returns the directory that p names when p is a path without
+// globs followed by "/**" (the directory itself, whole); else p.
+func wholeDir(p string) string {
+	rest, ok := strings.CutSuffix(p, "/**")
+	if !ok || config.HasGlob(rest) {
+		return p
+	}
+	if rest == "" {
+		return "/"
+	}
+	return rest
+}
+
 // recursive reports whether p has a "**" the mount layer cannot express
 // (anything but a trailing "/**").
 func recursive(p string) bool {
@@ -210,10 +223,17 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// What the command could chmod: anything writable to it, before
 	// denyWrite narrows the writable paths down (see failure).
 	changeable := changeableOf(fp)
+	// A trailing "/**" means the directory itself, whole: "newdir/**" is
+	// the literal "newdir" for the creation guard (a missing one cannot
+	// be created) and not a pattern.
+	denyWrite := make([]string, len(f.DenyWrite))
+	for i, p := range f.DenyWrite {
+		denyWrite[i] = wholeDir(p)
+	}
 	// Protected: denyWrite, the files that decide fence's own policy (a
 	// command that could write them would loosen its next run), then the
 	// dangerous names in cwd and $HOME.
-	prot := append(append([]string{}, f.DenyWrite...), s.PolicyFiles...)
+	prot := append(append([]string{}, denyWrite...), s.PolicyFiles...)
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
@@ -265,7 +285,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		}
 	}
 	fp.Guarded = s.guarded(prot, fp)
-	fp.DenyWritePatterns = s.denyWritePatterns(f.DenyWrite, fp)
+	fp.DenyWritePatterns = s.denyWritePatterns(denyWrite, fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
 	if err != nil {
@@ -389,8 +409,15 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy) []string {
 		for _, w := range writable {
 			relevant = relevant || underAny(w, []string{prefix})
 		}
-		if relevant {
-			out = append(out, abs)
+		if !relevant {
+			continue
+		}
+		out = append(out, abs)
+		if dir, ok := strings.CutSuffix(abs, "/**"); ok && dir != "" {
+			// "secret*/**" is every matching directory, whole: the
+			// directory itself too, or renaming it (a/secret1 to a/x)
+			// would carry the files out of the pattern's reach.
+			out = append(out, dir)
 		}
 	}
 	return out

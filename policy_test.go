@@ -185,6 +185,18 @@ func TestFSPolicy(t *testing.T) {
 	if !slices.Equal(fp.Writable, []string{filepath.Join(ws, "sub")}) || !fp.HostTmp {
 		t.Errorf("denyWrite of an unrelated directory changed writable to %q (host /tmp %v)", fp.Writable, fp.HostTmp)
 	}
+	// A trailing "/**" means the directory itself: a literal one is a
+	// guarded name (a missing newdir cannot be created), not a pattern; a
+	// glob's pattern covers the matching directories too.
+	c.Filesystem.AllowWrite = []string{"."}
+	c.Filesystem.DenyWrite = []string{"newdir/**", "**/secret*/**"}
+	fp, _ = s.fsPolicy(c)
+	if !slices.Contains(fp.Guarded, filepath.Join(ws, "newdir")) {
+		t.Errorf(`denyWrite "newdir/**": newdir not guarded: %q`, fp.Guarded)
+	}
+	if want := []string{filepath.Join(ws, "**/secret*/**"), filepath.Join(ws, "**/secret*")}; !slices.Equal(fp.DenyWritePatterns, want) {
+		t.Errorf("denyWrite patterns %q, want %q", fp.DenyWritePatterns, want)
+	}
 	// A built-in protected name that is a symlink to a parent (a hostile
 	// checkout's .vscode -> ..) is not a denyWrite of that parent.
 	c.Filesystem.DenyWrite = nil

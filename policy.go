@@ -497,7 +497,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	o := &nsexec.Options{
 		Path:    path,
 		Args:    args,
-		Env:     env,
+		Env:     s.sandboxTmpdir(env, fp),
 		Dir:     s.Cwd,
 		FS:      fp,
 		Debug:   s.Debug,
@@ -516,6 +516,55 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Abstract: !n.AllowsAllDomains(),
 	}
 	return o, nil
+}
+
+// sandboxTmpdir returns env with TMPDIR set to /tmp if the TMPDIR it has
+// is not a directory the command can write in under fp: mktemp, sort -T
+// and whatever else trusts $TMPDIR would fail there (EROFS, or ENOENT for
+// a host directory under /tmp that the private /tmp does not have). /tmp is
+// always writable in the sandbox: the private tmpfs, or the host's with
+// allowWrite "/tmp". A TMPDIR the policy lets the command write is kept.
+func (s *Spec) sandboxTmpdir(env []string, fp nsexec.FSPolicy) []string {
+	dir := getenv(env, "TMPDIR")
+	if dir == "" || s.writableInside(dir, fp) {
+		return env
+	}
+	which := "the sandbox's private /tmp"
+	if fp.HostTmp {
+		which = "the host's /tmp: allowWrite lists it"
+	}
+	s.logf("TMPDIR %q is not writable in the sandbox: the command gets TMPDIR=/tmp (%s)", dir, which)
+	return setEnv(env, "TMPDIR=/tmp")
+}
+
+// writableInside reports whether the command can write in the host path p
+// (relative to the working directory) under fp. Masks go on top of every
+// bind, and protected paths on top of the writable binds; the writable
+// binds go on top of the private /tmp, which has none of the host's names:
+// a path in it is there only if a writable bind is, however it resolves on
+// the host (/tmp/link -> /srv/cache does not exist inside).
+func (s *Spec) writableInside(p string, fp nsexec.FSPolicy) bool {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(s.Cwd, p) // where the command starts
+	}
+	tmp := []string{"/tmp"}
+	p = filepath.Clean(p)
+	if !fp.HostTmp && p != "/tmp" && underAny(p, tmp) && !underAny(p, fp.Writable) {
+		return false
+	}
+	r, err := s.paths.eval(p)
+	if err != nil {
+		return false // missing, or unknown: nothing to count on
+	}
+	switch {
+	case underAny(r, fp.Masked), underAny(r, fp.Protected):
+		return false
+	case underAny(r, fp.Writable):
+		return true
+	case underAny(r, tmp):
+		return r == "/tmp" || fp.HostTmp
+	}
+	return false
 }
 
 func (s *Spec) defaults() error {

@@ -307,6 +307,19 @@ func readGitLink(file, prefix string) string {
 	return filepath.Clean(p)
 }
 
+// wholeDir returns the directory that p names when p is a path without
+// globs followed by "/**" (the directory itself, whole); else p.
+func wholeDir(p string) string {
+	rest, ok := strings.CutSuffix(p, "/**")
+	if !ok || config.HasGlob(rest) {
+		return p
+	}
+	if rest == "" {
+		return "/"
+	}
+	return rest
+}
+
 // recursive reports whether p has a "**" the mount layer cannot express
 // (anything but a trailing "/**").
 func recursive(p string) bool {
@@ -342,10 +355,17 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// What the command could chmod: anything writable to it, before
 	// denyWrite narrows the writable paths down (see failure).
 	changeable := changeableOf(fp)
+	// A trailing "/**" means the directory itself, whole: "newdir/**" is
+	// the literal "newdir" for the creation guard (a missing one cannot
+	// be created) and not a pattern.
+	denyWrite := make([]string, len(f.DenyWrite))
+	for i, p := range f.DenyWrite {
+		denyWrite[i] = wholeDir(p)
+	}
 	// Protected: denyWrite, the files that decide fence's own policy (a
 	// command that could write them would loosen its next run), then the
 	// dangerous names in cwd and $HOME.
-	prot := append(append([]string{}, f.DenyWrite...), s.PolicyFiles...)
+	prot := append(append([]string{}, denyWrite...), s.PolicyFiles...)
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
@@ -395,7 +415,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		}
 	}
 	fp.Guarded = s.guarded(prot, fp)
-	fp.DenyWritePatterns = s.denyWritePatterns(f.DenyWrite, fp)
+	fp.DenyWritePatterns = s.denyWritePatterns(denyWrite, fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
 	if err != nil {
@@ -519,8 +539,15 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy) []string {
 		for _, w := range writable {
 			relevant = relevant || underAny(w, []string{prefix})
 		}
-		if relevant {
-			out = append(out, abs)
+		if !relevant {
+			continue
+		}
+		out = append(out, abs)
+		if dir, ok := strings.CutSuffix(abs, "/**"); ok && dir != "" {
+			// "secret*/**" is every matching directory, whole: the
+			// directory itself too, or renaming it (a/secret1 to a/x)
+			// would carry the files out of the pattern's reach.
+			out = append(out, dir)
 		}
 	}
 	return out
@@ -600,7 +627,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	o := &nsexec.Options{
 		Path:    path,
 		Args:    args,
-		Env:     env,
+		Env:     s.sandboxTmpdir(env, fp),
 		Dir:     s.Cwd,
 		FS:      fp,
 		Debug:   s.Debug,
@@ -619,6 +646,55 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Abstract: !n.AllowsAllDomains(),
 	}
 	return o, nil
+}
+
+// sandboxTmpdir returns env with TMPDIR set to /tmp if the TMPDIR it has
+// is not a directory the command can write in under fp: mktemp, sort -T
+// and whatever else trusts $TMPDIR would fail there (EROFS, or ENOENT for
+// a host directory under /tmp that the private /tmp does not have). /tmp is
+// always writable in the sandbox: the private tmpfs, or the host's with
+// allowWrite "/tmp". A TMPDIR the policy lets the command write is kept.
+func (s *Spec) sandboxTmpdir(env []string, fp nsexec.FSPolicy) []string {
+	dir := getenv(env, "TMPDIR")
+	if dir == "" || s.writableInside(dir, fp) {
+		return env
+	}
+	which := "the sandbox's private /tmp"
+	if fp.HostTmp {
+		which = "the host's /tmp: allowWrite lists it"
+	}
+	s.logf("TMPDIR %q is not writable in the sandbox: the command gets TMPDIR=/tmp (%s)", dir, which)
+	return setEnv(env, "TMPDIR=/tmp")
+}
+
+// writableInside reports whether the command can write in the host path p
+// (relative to the working directory) under fp. Masks go on top of every
+// bind, and protected paths on top of the writable binds; the writable
+// binds go on top of the private /tmp, which has none of the host's names:
+// a path in it is there only if a writable bind is, however it resolves on
+// the host (/tmp/link -> /srv/cache does not exist inside).
+func (s *Spec) writableInside(p string, fp nsexec.FSPolicy) bool {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(s.Cwd, p) // where the command starts
+	}
+	tmp := []string{"/tmp"}
+	p = filepath.Clean(p)
+	if !fp.HostTmp && p != "/tmp" && underAny(p, tmp) && !underAny(p, fp.Writable) {
+		return false
+	}
+	r, err := s.paths.eval(p)
+	if err != nil {
+		return false // missing, or unknown: nothing to count on
+	}
+	switch {
+	case underAny(r, fp.Masked), underAny(r, fp.Protected):
+		return false
+	case underAny(r, fp.Writable):
+		return true
+	case underAny(r, tmp):
+		return r == "/tmp" || fp.HostTmp
+	}
+	return false
 }
 
 func (s *Spec) defaults() error {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/nsexec"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -185,6 +186,18 @@ func TestFSPolicy(t *testing.T) {
 	if !slices.Equal(fp.Writable, []string{filepath.Join(ws, "sub")}) || !fp.HostTmp {
 		t.Errorf("denyWrite of an unrelated directory changed writable to %q (host /tmp %v)", fp.Writable, fp.HostTmp)
 	}
+	// A trailing "/**" means the directory itself: a literal one is a
+	// guarded name (a missing newdir cannot be created), not a pattern; a
+	// glob's pattern covers the matching directories too.
+	c.Filesystem.AllowWrite = []string{"."}
+	c.Filesystem.DenyWrite = []string{"newdir/**", "**/secret*/**"}
+	fp, _ = s.fsPolicy(c)
+	if !slices.Contains(fp.Guarded, filepath.Join(ws, "newdir")) {
+		t.Errorf(`denyWrite "newdir/**": newdir not guarded: %q`, fp.Guarded)
+	}
+	if want := []string{filepath.Join(ws, "**/secret*/**"), filepath.Join(ws, "**/secret*")}; !slices.Equal(fp.DenyWritePatterns, want) {
+		t.Errorf("denyWrite patterns %q, want %q", fp.DenyWritePatterns, want)
+	}
 	// A built-in protected name that is a symlink to a parent (a hostile
 	// checkout's .vscode -> ..) is not a denyWrite of that parent.
 	c.Filesystem.DenyWrite = nil
@@ -208,6 +221,41 @@ func TestFSPolicy(t *testing.T) {
 	if !slices.Equal(fp.Writable, []string{"/"}) || !fp.HostTmp || fp.DefaultDenyRead || len(fp.ReadOnly) != 0 {
 		t.Errorf(`allowWrite ["/"]: writable %q, host /tmp %v, defaultDenyRead %v, read-only %q; want "/", true, false, none`,
 			fp.Writable, fp.HostTmp, fp.DefaultDenyRead, fp.ReadOnly)
+	}
+}
+
+// A TMPDIR the command cannot write in the sandbox is replaced by /tmp.
+func TestSandboxTmpdir(t *testing.T) {
+	ws := t.TempDir()
+	for _, d := range []string{"w/tmp", "w/locked", "ro"} {
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws, _ = filepath.EvalSymlinks(ws)
+	s := &Spec{Cwd: ws}
+	fp := nsexec.FSPolicy{Writable: []string{filepath.Join(ws, "w")}, Protected: []string{filepath.Join(ws, "w/locked")}}
+	for dir, want := range map[string]string{
+		filepath.Join(ws, "w/tmp"):    filepath.Join(ws, "w/tmp"),
+		"w":                           "w",
+		"/tmp":                        "/tmp",
+		filepath.Join(ws, "ro"):       "/tmp",
+		"ro":                          "/tmp",
+		filepath.Join(ws, "w/locked"): "/tmp",
+		filepath.Join(ws, "missing"):  "/tmp",
+		"/tmp/fence-not-in-private":   "/tmp",
+	} {
+		env := s.sandboxTmpdir([]string{"A=1", "TMPDIR=" + dir}, fp)
+		if got := getenv(env, "TMPDIR"); got != want || getenv(env, "A") != "1" {
+			t.Errorf("TMPDIR=%s: sandbox gets %q (env %q), want %q", dir, got, env, want)
+		}
+	}
+	if env := s.sandboxTmpdir([]string{"A=1"}, fp); hasEnv(env, "TMPDIR") {
+		t.Errorf("TMPDIR set where the host had none: %q", env)
+	}
+	fp.HostTmp = true
+	if env := s.sandboxTmpdir([]string{"TMPDIR=/tmp"}, fp); getenv(env, "TMPDIR") != "/tmp" {
+		t.Errorf("TMPDIR=/tmp with the host's /tmp: %q", env)
 	}
 }
 

@@ -89,6 +89,72 @@ func TestEnvFenceSandbox(t *testing.T) {
 	})
 }
 
+// A TMPDIR the command cannot write in the sandbox becomes /tmp, so that
+// mktemp and whatever else trusts $TMPDIR work; -d says so. A writable one
+// is kept.
+func TestEnvTmpdir(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		hostTmp, err := os.MkdirTemp("/tmp", "fence-e2e-hosttmpdir-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(hostTmp)
+		s.own(hostTmp, 0o755)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"],"denyWrite":["w/locked"]}}`)
+		const probe = `printf '%s\n' "$TMPDIR"; f=$(mktemp) && d=$(mktemp -d) && echo ok > "$f" && cat "$f" && test -d "$d" && echo dir-ok`
+		for _, c := range []struct{ why, tmpdir string }{
+			{"read-only in the sandbox", s.mkdir("ro")},
+			{"the host's /tmp, not the private one", hostTmp},
+			{"under denyWrite", s.mkdir("w/locked")},
+			{"missing", s.path("gone")},
+			{"relative, read-only", "ro"},
+		} {
+			res := s.fenceWith(opts{env: []string{"TMPDIR=" + c.tmpdir}}, "-d", "-s", cfg, "--", "sh", "-c", probe)
+			if !ranInside(t, res) {
+				continue
+			}
+			if res.code != 0 || res.stdout != "/tmp\nok\ndir-ok\n" {
+				t.Errorf("TMPDIR %s (%s): want TMPDIR=/tmp and mktemp working inside: %v", c.tmpdir, c.why, res)
+			}
+			if !strings.Contains(res.stderr, fmt.Sprintf("TMPDIR %q is not writable in the sandbox", c.tmpdir)) {
+				t.Errorf("TMPDIR %s (%s): -d does not say it was replaced: %v", c.tmpdir, c.why, res)
+			}
+		}
+		for _, dir := range []string{s.mkdir("ro"), hostTmp, s.mkdir("w/locked")} {
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("temporary files reached the host's %s: %v", dir, ents)
+			}
+		}
+		// The reported case: a template, and a TMPDIR outside what it lets
+		// the command write (the workspace is under the host's /tmp, which
+		// -t code makes writable).
+		res := s.fenceWith(opts{env: []string{"TMPDIR=/usr"}}, "-t", "code", "--", "sh", "-c", probe)
+		if ranInside(t, res) && (res.code != 0 || res.stdout != "/tmp\nok\ndir-ok\n") {
+			t.Errorf("-t code with TMPDIR /usr: want TMPDIR=/tmp: %v", res)
+		}
+
+		// Writable by the policy: kept, and the files go there; a relative
+		// one is taken from the working directory, where the command starts.
+		res = s.fenceWith(opts{env: []string{"TMPDIR=w"}}, "-d", "-s", cfg, "--", "sh", "-c", probe)
+		if res.code != 0 || res.stdout != "w\nok\ndir-ok\n" || strings.Contains(res.stderr, "not writable in the sandbox") {
+			t.Errorf("writable relative TMPDIR w: want it kept: %v", res)
+		}
+		w := s.mkdir("w/tmp")
+		res = s.fenceWith(opts{env: []string{"TMPDIR=" + w}}, "-d", "-s", cfg, "--", "sh", "-c", probe)
+		if res.code != 0 || res.stdout != w+"\nok\ndir-ok\n" || strings.Contains(res.stderr, "not writable in the sandbox") {
+			t.Errorf("writable TMPDIR %s: want it kept: %v", w, res)
+		}
+		if ents, _ := os.ReadDir(w); len(ents) != 2 {
+			t.Errorf("writable TMPDIR %s: want mktemp's file and directory there on the host, have %v", w, ents)
+		}
+		// /tmp itself: the private tmpfs, writable.
+		res = s.fenceWith(opts{env: []string{"TMPDIR=/tmp"}}, "-d", "-s", cfg, "--", "sh", "-c", probe)
+		if res.code != 0 || res.stdout != "/tmp\nok\ndir-ok\n" || strings.Contains(res.stderr, "not writable in the sandbox") {
+			t.Errorf("TMPDIR=/tmp: want it kept: %v", res)
+		}
+	})
+}
+
 // LD_* and DYLD_* set outside are absent inside.
 func TestEnvLoaderVarsStripped(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -669,6 +669,46 @@ func TestFSDenyWrite(t *testing.T) {
 	})
 }
 
+// A trailing "/**" means the directory itself, whole. "newdir/**" keeps a
+// missing newdir from being created, as "newdir" does (it once became a
+// pattern for the write guard, which lets the sandbox create what it
+// matches); a directory that matches "**/secret*/**" cannot be renamed or
+// removed, which would carry its files out of the pattern's reach. A match
+// the sandbox creates itself is its own, as for every denyWrite glob.
+func TestFSDenyWriteWholeDir(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("x/secretC/f", "orig\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["newdir/**","a/b/**","lit","**/secret*/**"]}}`)
+		for _, c := range []struct{ script, missing string }{
+			{"mkdir newdir && echo x > newdir/f", "newdir"},
+			{"mkdir -p newdir/sub", "newdir"},
+			{"mkdir n && echo x > n/f && mv n newdir", "newdir"},
+			{"ln -s x newdir && echo x > newdir/f", "newdir"},
+			{"mkdir -p a/b && echo x > a/b/f", "a/b"},
+			{"mkdir lit", "lit"}, // the literal form, for comparison
+		} {
+			res := s.fence("-s", cfg, "-c", "echo ok > control.txt; "+c.script)
+			mustHaveContent(t, s.path("control.txt"), "ok\n", "control write before "+c.script)
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("%q: want EACCES creating denyWrite %s: %v", c.script, c.missing, res)
+			}
+			mustNotExist(t, s.path(c.missing), c.script)
+		}
+		for _, script := range []string{
+			"mv x/secretC x/plain && echo evil > x/plain/f",
+			"rm -rf x/secretC; mkdir -p x/secretC && echo evil > x/secretC/f",
+		} {
+			res := s.fence("-s", cfg, "-c", script)
+			mustHaveContent(t, s.path("x/secretC/f"), "orig\n", script)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%q succeeded: %v", script, res)
+			}
+		}
+		res := s.mustRun("-s", cfg, "-c", "mkdir x/secretNew && echo mine > x/secretNew/f && echo again > x/secretNew/f && mv x/secretNew x/moved")
+		mustHaveContent(t, s.path("x/moved/f"), "again\n", "a glob's new match is the sandbox's own: "+res.stderr)
+	})
+}
+
 // Symlinks never widen what is writable: writing through a link (made on
 // the host or inside) to /etc, $HOME or a read-only sibling fails.
 func TestFSSymlinkEscape(t *testing.T) {

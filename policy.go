@@ -580,6 +580,13 @@ func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// -p of a proxy port would serve fence's proxy, without a credential,
+	// to every local user on the host's 127.0.0.1.
+	for _, p := range s.Ports {
+		if !np.hostNet && (p == np.httpPort || p == np.socksPort) {
+			return nil, nil, fmt.Errorf("-p %d: that is fence's own proxy port inside the sandbox; expose another port, or move the proxy with network.httpProxyPort/socksProxyPort", p)
+		}
+	}
 	o.HostNetwork = np.hostNet
 	o.Listeners = np.listeners()
 	if !np.hostNet {

@@ -2,6 +2,7 @@ package fence
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -145,7 +146,11 @@ func Run(s *Spec) (int, error) {
 				for _, l := range exposed {
 					l.Close()
 				}
-				return 1, fmt.Errorf("expose port %d: %w (is it in use on the host?)", port, err)
+				hint := "is it in use on the host?"
+				if errors.Is(err, syscall.EACCES) {
+					hint = "ports below 1024 need root on the host; expose a higher one"
+				}
+				return 1, fmt.Errorf("expose port %d: %w (%s)", port, err, hint)
 			}
 			exposed = append(exposed, ln)
 		}

@@ -60,6 +60,7 @@ func TestCLIGolden(t *testing.T) {
 			{"import-no-source", []string{"import"}, 1},
 			{"no-command", nil, 1},
 			{"bad-port", []string{"-p", "70000", "--", "true"}, 1},
+			{"proxy-port", []string{"-p", "3128", "--", "true"}, 1},
 			{"bad-shell", []string{"--shell", "weird", "-c", "true"}, 1},
 			{"missing-settings", []string{"-s", "nope.json", "--", "true"}, 1},
 			{"unknown-template", []string{"-t", "nope", "--", "true"}, 1},

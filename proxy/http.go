@@ -273,7 +273,7 @@ func (cc *clientConn) serveConnect(req *request, start time.Time) {
 	url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 	d := s.Rules().Decide(host, port)
 	if !d.Allow {
-		s.logHTTP(blocked, "CONNECT", 403, host, url, start)
+		s.logHTTPReason(blocked, "CONNECT", 403, host, url, start, errors.New(d.reason()))
 		cc.refuse(403, blockedBody)
 		return
 	}
@@ -331,8 +331,8 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	if err != nil {
 		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", nil)
 	}
-	if !s.Rules().Decide(host, port).Allow {
-		return fail(blocked, 403, host, blockedBody, nil)
+	if d := s.Rules().Decide(host, port); !d.Allow {
+		return fail(blocked, 403, host, blockedBody, errors.New(d.reason()))
 	}
 	bodyF, err := requestFraming(req)
 	if err != nil {

@@ -73,8 +73,8 @@ func TestHTTPBlocked(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 		t.Errorf("Content-Type = %q, want text/plain; charset=utf-8", ct)
 	}
-	// The exact line upstream prints (reference §5).
-	p.logs.wait(t, `^\[fence:http\] `+timeRE+` ✗ GET     403 blocked\.example http://blocked\.example/ \(0s\)$`)
+	// The line upstream prints (reference §5), and why (fence's extension).
+	p.logs.wait(t, `^\[fence:http\] `+timeRE+` ✗ GET     403 blocked\.example http://blocked\.example/ \(0s\) \(no allowedDomains pattern allows this host and port\)$`)
 }
 
 func TestHTTPLongURLTruncatedInLog(t *testing.T) {
@@ -126,7 +126,7 @@ func TestConnectBlocked(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	p.logs.wait(t, `^\[fence:http\] `+timeRE+` ✗ CONNECT 403 blocked\.example https://blocked\.example:443 \(0s\)$`)
+	p.logs.wait(t, `^\[fence:http\] `+timeRE+` ✗ CONNECT 403 blocked\.example https://blocked\.example:443 \(0s\) \(no allowedDomains pattern allows this host and port\)$`)
 
 	// Without a port CONNECT means 443, as upstream.
 	if _, _, resp := p.connect(t, "blocked.example", ""); resp.StatusCode != http.StatusForbidden {

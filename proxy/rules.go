@@ -26,6 +26,14 @@ type Decision struct {
 	explicit bool
 }
 
+// reason says why d refused a connection, for the logs.
+func (d Decision) reason() string {
+	if d.Rule != "" {
+		return "deniedDomains: " + strconv.Quote(d.Rule)
+	}
+	return "no allowedDomains pattern allows this host and port"
+}
+
 // Rules is an immutable host/port policy built by NewRules. Its zero value
 // and a nil *Rules deny everything. It is safe for concurrent use.
 type Rules struct {

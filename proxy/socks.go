@@ -90,7 +90,7 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 	d := s.Rules().Decide(req.host, req.port)
 	if !d.Allow {
 		_ = writeReply(c, repNotAllowed)
-		s.logSOCKS(blocked, "CONNECT", target, "")
+		s.logSOCKS(blocked, "CONNECT", target, d.reason())
 		return
 	}
 	up, err := s.dial(s.done, req.host, req.port, d)

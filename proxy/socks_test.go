@@ -134,7 +134,8 @@ func TestSOCKSBlocked(t *testing.T) {
 			t.Errorf("%s:%s: reply %#x, want 0x02", c.host, c.port, rep)
 		}
 	}
-	p.logs.wait(t, `^\[fence:socks\] `+timeRE+` ✗ CONNECT blocked\.example:443 BLOCKED$`)
+	p.logs.wait(t, `^\[fence:socks\] `+timeRE+` ✗ CONNECT blocked\.example:443 BLOCKED \(no allowedDomains pattern allows this host and port\)$`)
+	p.logs.wait(t, `^\[fence:socks\] `+timeRE+` ✗ CONNECT evil\.example\.com:443 BLOCKED \(deniedDomains: "evil\.example\.com"\)$`)
 }
 
 func TestSOCKSRefusesBindAndUDP(t *testing.T) {

@@ -190,16 +190,31 @@ func (s *Spec) dangerousPaths() []string {
 
 // configHome is $XDG_CONFIG_HOME if it is absolute, else ~/.config, or ""
 // without a home.
-func (s *Spec) configHome() string {
+func (s *Spec) configHome() string { return s.xdgDir("XDG_CONFIG_HOME", ".config") }
+
+// createdRecordPath is the record of created files (created_linux.go):
+// $XDG_STATE_HOME/fence/created.json, by default under ~/.local/state, or
+// "" without a home.
+func (s *Spec) createdRecordPath() string {
+	d := s.xdgDir("XDG_STATE_HOME", ".local/state")
+	if d == "" {
+		return ""
+	}
+	return filepath.Join(d, "fence", "created.json")
+}
+
+// xdgDir is the XDG base directory in env var name if it is absolute,
+// else def under the home directory, or "" without a home.
+func (s *Spec) xdgDir(name, def string) string {
 	for _, kv := range s.Env {
-		if v, ok := strings.CutPrefix(kv, "XDG_CONFIG_HOME="); ok && filepath.IsAbs(v) {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok && filepath.IsAbs(v) {
 			return filepath.Clean(v)
 		}
 	}
 	if s.Home == "" {
 		return ""
 	}
-	return filepath.Join(s.Home, ".config")
+	return filepath.Join(s.Home, def)
 }
 
 // gitPaths returns what git, run later in the working directory, reads
@@ -363,9 +378,14 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		denyWrite[i] = wholeDir(p)
 	}
 	// Protected: denyWrite, the files that decide fence's own policy (a
-	// command that could write them would loosen its next run), then the
-	// dangerous names in cwd and $HOME.
-	prot := append(append([]string{}, denyWrite...), s.PolicyFiles...)
+	// command that could write them would loosen its next run: the config
+	// files, the record of created files), then the dangerous names in cwd
+	// and $HOME.
+	policyFiles := slices.Clone(s.PolicyFiles)
+	if r := s.createdRecordPath(); r != "" {
+		policyFiles = append(policyFiles, r)
+	}
+	prot := append(append([]string{}, denyWrite...), policyFiles...)
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
@@ -373,7 +393,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if err != nil {
 		return fp, err
 	}
-	policyAbs, err := s.expandDenials("the policy file", s.PolicyFiles, changeable)
+	policyAbs, err := s.expandDenials("the policy file", policyFiles, changeable)
 	if err != nil {
 		return fp, err
 	}
@@ -416,6 +436,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	}
 	fp.Guarded = s.guarded(prot, fp)
 	fp.DenyWritePatterns = s.denyWritePatterns(denyWrite, fp)
+	s.loadCreated(&fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
 	if err != nil {

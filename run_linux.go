@@ -264,6 +264,7 @@ func Run(s *Spec) (int, error) {
 	spawn.RestoreSysmonLater()
 	code, err := p.Wait()
 	s.killedBy = p.KilledBy()
+	s.saveCreated(&o.FS, p.Created())
 	if r != nil {
 		// passOn, which drives the relay, is done once the sandbox is;
 		// the signals it passed on can end the wait for the output.

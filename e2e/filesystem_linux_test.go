@@ -646,6 +646,55 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 	})
 }
 
+// A file matching a denyWrite pattern that one run created stays free for
+// the next run to change or remove (a virtualenv's cacert.pem under -t
+// code's "**/*.pem"): fence records it, pinned by inode and birth time.
+// It used to be protected from the second run on. A file of the user's
+// stays protected, also one put at a recorded path later, and the record
+// itself cannot be written from inside.
+func TestFSCreatedFilesStayFreeAcrossRuns(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["**/*.pem"]}}`)
+		s.write("user.pem", "orig\n")
+		s.mustRun("-s", cfg, "-c", "mkdir -p venv && echo one > venv/cacert.pem && echo one > venv/later.pem")
+		s.mustRun("-s", cfg, "-c", "echo two >> venv/cacert.pem && mv venv/cacert.pem venv/moved.pem")
+		mustHaveContent(t, s.path("venv/moved.pem"), "one\ntwo\n", "a file an earlier run created")
+		s.mustRun("-s", cfg, "-c", "rm venv/moved.pem")
+		mustNotExist(t, s.path("venv/moved.pem"), "a file an earlier run created, removed")
+
+		// The user replaces a recorded file with one of their own: it is
+		// theirs now, whatever its inode number.
+		if err := os.Remove(s.path("venv/later.pem")); err != nil {
+			t.Fatal(err)
+		}
+		s.write("venv/later.pem", "users\n")
+		for _, p := range []string{"user.pem", "venv/later.pem"} {
+			res := s.fence("-s", cfg, "--", "sh", "-c", `echo evil >> "$1"`, "sh", p)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("appending to the user's %s succeeded: %v", p, res)
+			}
+		}
+		mustHaveContent(t, s.path("user.pem"), "orig\n", "the user's file")
+		mustHaveContent(t, s.path("venv/later.pem"), "users\n", "the user's file at a recorded path")
+
+		record := filepath.Join(s.home, ".local/state/fence/created.json")
+		if _, err := os.Stat(record); err != nil {
+			t.Fatalf("no record of created files: %v", err)
+		}
+		res := s.fence("-s", cfg, "--", "sh", "-c", `printf '{"files":[]}' > "$1"`, "sh", record)
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("the sandbox rewrote the record of created files: %v", res)
+		}
+		if err := os.Remove(record); err != nil {
+			t.Fatal(err)
+		}
+		res = s.fence("-s", cfg, "--", "sh", "-c", `printf '{"files":[]}' > "$1"`, "sh", record)
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("the sandbox created the record of created files: %v", res)
+		}
+	})
+}
+
 // denyWrite makes a file (or dir) read-only inside a writable directory,
 // still readable.
 func TestFSDenyWrite(t *testing.T) {

@@ -122,10 +122,13 @@ type guard struct {
 	umasks  umasks
 }
 
-func newGuard(paths, patterns []string, up UnixPolicy) *guard {
+func newGuard(paths, patterns, created []string, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[string]bool{}}
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, globRegexp(p))
+	}
+	for _, p := range created {
+		g.created[p] = true
 	}
 	for _, p := range paths {
 		p = filepath.Clean(p)
@@ -626,6 +629,18 @@ func (g *guard) kept(parent int, base, full string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return !g.created[full]
+}
+
+// createdFiles returns the files the sandbox created (or was told it had)
+// that match a no-write pattern, for the supervisor's record.
+func (g *guard) createdFiles() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.created))
+	for p := range g.created {
+		out = append(out, p)
+	}
+	return out
 }
 
 // madeHere records that the sandbox created full, if a pattern matches it.

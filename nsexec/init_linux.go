@@ -700,14 +700,17 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// never run the guard; from here on it only waits for the reaper. Every
 	// wake-up of a locked thread is a hand-off between OS threads, so the
 	// goroutines that wake often (reaping, control, guard) run unlocked.
-	done := make(chan int)
-	go func() { done <- reap(ctrl, child, report, o, started) }()
-	go controlLoop(ctrl, child)
+	var g *guard
 	if guardFD >= 0 {
-		g := newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.Unix)
+		g = newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.FS.Created, o.Unix)
 		if o.Debug || o.Monitor {
 			g.logf = func(line string) { fmt.Fprintln(stderr, line) }
 		}
+	}
+	done := make(chan int)
+	go func() { done <- reap(ctrl, child, report, o, started, g) }()
+	go controlLoop(ctrl, child)
+	if g != nil {
 		go serveGuard(guardFD, g)
 	}
 	// Set-up is over: sysmon's quick polls hand the processor of a
@@ -719,9 +722,10 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 
 // reap waits for the command, reaping every orphan re-parented to PID 1 on
 // the way, then empties the sandbox and reports the exit status to the
-// supervisor. It returns the status. With report, it also reports each
-// stop of the command, for the supervisor's job control.
-func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
+// supervisor, with the files g (if any) knows the sandbox created. It
+// returns the status. With report, it also reports each stop of the
+// command, for the supervisor's job control.
+func reap(ctrl *os.File, pid int, report bool, o *Options, started int64, g *guard) int {
 	// A blocking wait4 for any child: orphans re-parented to PID 1 are
 	// reaped as they come. It does not starve the guard and control
 	// goroutines of a P: the runtime hands the P to another thread while
@@ -807,7 +811,12 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64) int {
 		ptySlave = -1
 		ptyMu.Unlock()
 	}
-	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages})
+	var created []string
+	if g != nil {
+		// After the sandbox is empty: nothing can create more.
+		created = g.createdFiles()
+	}
+	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages, Created: created})
 	_, _ = ctrl.Write(b)
 	return code
 }

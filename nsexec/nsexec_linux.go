@@ -32,6 +32,7 @@ type Process struct {
 	code     int            // valid if reported
 	killedBy syscall.Signal // the signal that killed the command, if reported
 	reported bool
+	created  []string // valid if reported (Created)
 
 	mu    sync.Mutex
 	seq   int
@@ -342,6 +343,7 @@ func (p *Process) readLoop() {
 		case typeExit:
 			closeAll(files)
 			p.code, p.killedBy, p.reported = m.Code, syscall.Signal(m.Signal), true
+			p.created = m.Created
 			if p.Stages != nil {
 				p.Stages = append(p.Stages, m.Stages...)
 			}
@@ -450,6 +452,14 @@ func (p *Process) signal(sig syscall.Signal, group bool) error {
 // KilledBy returns, after Wait, the signal that killed the command, or 0
 // if it exited (or PID 1 died without saying).
 func (p *Process) KilledBy() syscall.Signal { return p.killedBy }
+
+// Created returns, after Wait, the files matching FSPolicy's
+// DenyWritePatterns that the sandbox created (FSPolicy.Created included),
+// as PID 1 reported them once the sandbox was empty. Some may be gone.
+func (p *Process) Created() []string {
+	<-p.exited
+	return p.created
+}
 
 // Wait waits for the command to exit and returns its exit code (128+n if it
 // was killed by signal n). When Wait returns, no process of the sandbox is

@@ -42,6 +42,9 @@ func (p *Process) Signal(sig syscall.Signal) error { return errUnsupported }
 // Wait fails off Linux.
 func (p *Process) Wait() (int, error) { return 1, errUnsupported }
 
+// Created is never reached off Linux.
+func (p *Process) Created() []string { return nil }
+
 // IsProbe is always false off Linux.
 func IsProbe() bool { return false }
 

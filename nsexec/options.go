@@ -138,6 +138,10 @@ type FSPolicy struct {
 	// whenever they appear. The init stage checks them at each such syscall
 	// (the write guard), so no tree walk happens at start.
 	DenyWritePatterns []string
+	// Created are files matching DenyWritePatterns that an earlier sandbox
+	// created (fence's record, checked unchanged before the start): the
+	// write guard treats them as created by this one.
+	Created []string
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string

@@ -97,6 +97,9 @@ type message struct {
 	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
 	// supervisor asked for a timeline.
 	Stages []Stage
+	// Created (typeExit) are the files matching DenyWritePatterns that the
+	// sandbox created, or was told it had (FSPolicy.Created).
+	Created []string
 }
 
 // Stage is one named point of the start-up timeline, in CLOCK_MONOTONIC

@@ -184,6 +184,7 @@ func (m *message) fields(c codec) {
 		c.str(&m.Stages[i].Name)
 		c.int64(&m.Stages[i].Mono)
 	}
+	c.strs(&m.Created)
 }
 
 func (o *Options) fields(c codec) {
@@ -206,6 +207,7 @@ func (o *Options) fields(c codec) {
 	c.strs(&f.Protected)
 	c.strs(&f.Guarded)
 	c.strs(&f.DenyWritePatterns)
+	c.strs(&f.Created)
 	c.strs(&f.Masked)
 	c.strs(&f.NoExec)
 	c.strs(&o.Listeners)

@@ -1,0 +1,180 @@
+package fence
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/nsfence/fence/nsexec"
+	"golang.org/x/sys/unix"
+)
+
+// The record of created files: the files matching a denyWrite pattern that
+// a sandbox created (the write guard lets a sandbox change what it created
+// itself, nsexec.FSPolicy.DenyWritePatterns). Without it, a later run
+// could not change them either: a virtualenv's certifi/cacert.pem, or the
+// .pem fixtures of an npm package, stuck under -t code's "**/*.pem" until
+// the user removed them by hand.
+//
+// Each entry pins the file it names by device, inode and birth time, so a
+// file of the user's that later takes the same path, or the same inode
+// number, is not taken for it; a file system without birth times records
+// nothing. The record decides the policy, so it is protected like the
+// config files (createdRecordPath is in fsPolicy's protected list).
+
+// maxCreatedRecord bounds the record; the oldest entries go first.
+const maxCreatedRecord = 10000
+
+type createdEntry struct {
+	Path  string `json:"path"`
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Btime int64  `json:"btime"` // ns since the epoch
+}
+
+type createdRecord struct {
+	Files []createdEntry `json:"files"`
+}
+
+// pin returns path's entry: a regular file, not followed through a
+// symlink, on a file system that reports its birth time.
+func pin(path string) (createdEntry, bool) {
+	var st unix.Statx_t
+	mask := uint32(unix.STATX_TYPE | unix.STATX_INO | unix.STATX_BTIME)
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, int(mask), &st); err != nil {
+		return createdEntry{}, false
+	}
+	if st.Mask&mask != mask || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return createdEntry{}, false
+	}
+	return createdEntry{
+		Path:  path,
+		Dev:   unix.Mkdev(st.Dev_major, st.Dev_minor),
+		Ino:   st.Ino,
+		Btime: st.Btime.Sec*1e9 + int64(st.Btime.Nsec),
+	}, true
+}
+
+// readCreated returns the entries of the record that still name the file
+// they were made for.
+func (s *Spec) readCreated() []createdEntry {
+	p := s.createdRecordPath()
+	if p == "" {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var rec createdRecord
+	if err := json.NewDecoder(io.LimitReader(f, 16<<20)).Decode(&rec); err != nil {
+		s.logf("record of created files %s: %v; ignored", p, err)
+		return nil
+	}
+	var out []createdEntry
+	for _, e := range rec.Files {
+		if now, ok := pin(e.Path); ok && now == e {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// loadCreated fills fp.Created from the record, when the write guard has
+// patterns to apply.
+func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
+	if len(fp.DenyWritePatterns) == 0 {
+		return
+	}
+	for _, e := range s.readCreated() {
+		fp.Created = append(fp.Created, e.Path)
+	}
+	if len(fp.Created) > 0 {
+		s.logf("files earlier sandboxes created, free to change: %d", len(fp.Created))
+	}
+}
+
+// saveCreated adds to the record the files the sandbox created (p.Created,
+// once it is empty) that are on the host: under a writable bind, not in a
+// private /tmp. Entries whose file changed hands are dropped. Failures are
+// only logged: a file missing from the record stays protected.
+func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
+	if len(fs.DenyWritePatterns) == 0 {
+		return
+	}
+	path := s.createdRecordPath()
+	if path == "" {
+		return
+	}
+	host := fs.Writable
+	if fs.HostTmp {
+		host = append(append([]string{}, host...), "/tmp")
+	}
+	var add []createdEntry
+	for _, c := range created {
+		if !underAny(c, host) {
+			continue
+		}
+		if e, ok := pin(c); ok {
+			add = append(add, e)
+		}
+	}
+	old := s.readCreated()
+	if len(add) == 0 && len(old) == len(fs.Created) {
+		return // nothing new, nothing gone that this run knew of
+	}
+	seen := map[string]bool{}
+	for _, e := range add {
+		seen[e.Path] = true
+	}
+	rec := createdRecord{Files: add}
+	for i := len(old) - 1; i >= 0 && len(rec.Files) < maxCreatedRecord; i-- {
+		if !seen[old[i].Path] {
+			seen[old[i].Path] = true
+			rec.Files = append(rec.Files, old[i])
+		}
+	}
+	// Newest last, so that trimming drops the oldest.
+	for i, j := 0, len(rec.Files)-1; i < j; i, j = i+1, j-1 {
+		rec.Files[i], rec.Files[j] = rec.Files[j], rec.Files[i]
+	}
+	if err := writeRecord(path, &rec); err != nil {
+		s.logf("record of created files: %v", err)
+	}
+}
+
+// writeRecord replaces path with rec, atomically (a temporary file beside
+// it, renamed over it).
+func writeRecord(path string, rec *createdRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	tmp := filepath.Join(dir, ".created-"+hex.EncodeToString(r[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -52,6 +53,32 @@ sys.exit(1)
 		res := s.fence("-c", `python3 -m http.server 8765 --bind 127.0.0.1 --directory www >/dev/null 2>&1 & python3 client.py 8765`)
 		if res.code != 0 || res.stdout != "hello-from-inside\n" {
 			t.Errorf("loopback HTTP inside: want hello-from-inside: %v", res)
+		}
+	})
+}
+
+// A server inside may listen on a port below 1024, root or not: the
+// sandbox's network namespace holds only its own lo, and with every
+// capability dropped even root got EACCES for port 80. The host's setting
+// stays as it was.
+func TestNetLowPortsInside(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		before, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := s.fence("--", "python3", "-c", `import socket
+for port in (80, 443, 1023):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen()
+print("bound")`)
+		if res.code != 0 || res.stdout != "bound\n" {
+			t.Errorf("binding ports below 1024 inside: %v", res)
+		}
+		if after, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); string(after) != string(before) {
+			t.Errorf("the host's ip_unprivileged_port_start changed: %q, was %q", after, before)
 		}
 	})
 }

@@ -36,6 +36,26 @@ func LoopbackUp() error {
 	return readAck(fd, seq)
 }
 
+// AllowLowPorts lets every process of the current network namespace bind
+// ports below 1024 (net.ipv4.ip_unprivileged_port_start=0, a sysctl of
+// the namespace). The sandbox's namespace holds only its own lo, and its
+// processes have no capabilities, not even root's: without this a dev
+// server on port 80 could not start in it. The caller must hold
+// CAP_NET_ADMIN over the namespace.
+func AllowLowPorts() error {
+	// /proc/sys/net shows the network namespace of the thread that opens
+	// it.
+	fd, err := unix.Open("/proc/sys/net/ipv4/ip_unprivileged_port_start", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("allow low ports: %w", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("0\n")); err != nil {
+		return fmt.Errorf("allow low ports: %w", err)
+	}
+	return nil
+}
+
 // loUpRequest is RTM_NEWLINK for ifindex 1 with IFF_UP set.
 func loUpRequest(seq uint32) []byte {
 	b := make([]byte, unix.SizeofNlMsghdr+unix.SizeofIfInfomsg)

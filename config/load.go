@@ -217,10 +217,26 @@ func (l *chainLoader) extends(doc *document, abs string, depth int) (*Config, er
 	p := ext
 	if l.home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
 		p = filepath.Join(l.home, p[1:])
-	} else if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(abs), p)
+	} else if dir := filepath.Dir(abs); !filepath.IsAbs(p) && !fdDir(dir) {
+		p = filepath.Join(dir, p)
 	}
+	// A pipe (-s <(generate-config)) is in no directory: its relative
+	// extends are relative to the working directory (filepath.Abs).
 	return l.file(p, SourceExtends, abs, depth+1)
+}
+
+// fdDir reports whether dir holds descriptors rather than files: /dev/fd,
+// /proc/self/fd, /proc/PID/fd (where a shell's <(...) lives).
+func fdDir(dir string) bool {
+	if dir == "/dev/fd" || dir == "/proc/self/fd" || dir == "/proc/thread-self/fd" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(dir, "/proc/")
+	if !ok {
+		return false
+	}
+	pid, fd, ok := strings.Cut(rest, "/")
+	return ok && fd == "fd" && pid != "" && strings.Trim(pid, "0123456789") == ""
 }
 
 // template loads a built-in template with its extends chain.

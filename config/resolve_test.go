@@ -500,3 +500,43 @@ func TestConfigFilesMustBeRegular(t *testing.T) {
 		t.Fatal("Resolve blocked on -s from a pipe")
 	}
 }
+
+// A relative extends in a config read from a pipe (-s <(...)), which is
+// in no directory, is relative to the working directory. It used to be
+// looked for under /proc/self/fd.
+func TestPipeConfigExtendsFromWorkingDirectory(t *testing.T) {
+	e := newEnv(t)
+	t.Chdir(e.cwd)
+	write(t, filepath.Join(e.cwd, "base.json"), `{"network": {"allowedDomains": ["base.example"]}}`)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		_, _ = w.WriteString(`{"extends": "./base.json", "network": {"allowedDomains": ["pipe.example"]}}`)
+		w.Close()
+	}()
+	o := e.opts()
+	o.SettingsPath = fmt.Sprintf("/proc/self/fd/%d", r.Fd())
+	c, _, err := Resolve(o)
+	if err != nil {
+		t.Fatalf("-s from a pipe with a relative extends: %v", err)
+	}
+	for _, d := range []string{"base.example", "pipe.example"} {
+		if !slices.Contains(c.Network.AllowedDomains, d) {
+			t.Errorf("allowedDomains %q lacks %s", c.Network.AllowedDomains, d)
+		}
+	}
+}
+
+func TestFDDir(t *testing.T) {
+	for dir, want := range map[string]bool{
+		"/dev/fd": true, "/proc/self/fd": true, "/proc/1234/fd": true, "/proc/thread-self/fd": true,
+		"/proc/1234/fdinfo": false, "/proc/x1/fd": false, "/proc//fd": false, "/home/u": false, "/dev": false,
+	} {
+		if got := fdDir(dir); got != want {
+			t.Errorf("fdDir(%q) = %v, want %v", dir, got, want)
+		}
+	}
+}

@@ -434,8 +434,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			fp.Protected = append(fp.Protected, p)
 		}
 	}
-	fp.Guarded = s.guarded(prot, fp)
-	fp.DenyWritePatterns = s.denyWritePatterns(denyWrite, fp)
+	if fp.Guarded, err = s.guarded(prot, fp, changeable); err != nil {
+		return fp, err
+	}
+	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, fp, changeable); err != nil {
+		return fp, err
+	}
 	s.loadCreated(&fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
@@ -509,7 +513,15 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 // .git/config count only if .git exists: a repository created inside the
 // sandbox (git init) needs them, and an existing one is what must not gain
 // hooks.
-func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
+//
+// The guard compares the paths the kernel resolved, so each path is also
+// given where it leads as far as it exists (resolver.evalMissing): a
+// policy file under a working directory reached through a symlink, a
+// denyWrite path through one. The path as given stays too: its
+// directories, symlinks included, must not be renamed or replaced either,
+// or the next run would find another file under the same name. changeable
+// are the paths the command could chmod (see failure).
+func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy, changeable []string) ([]string, error) {
 	writable := fp.Writable
 	if fp.HostTmp {
 		writable = append(append([]string{}, writable...), "/tmp")
@@ -524,23 +536,33 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy) []string {
 			continue
 		}
 		abs := config.ExpandPath(p, s.Home, s.Cwd)
-		if !underAny(abs, writable) {
-			continue
+		if !filepath.IsAbs(abs) {
+			continue // "~" without a home
 		}
 		if gitErr != nil && strings.HasPrefix(abs, gitDir+"/") {
 			continue
 		}
-		out = append(out, abs)
+		res, err := s.paths.evalMissing(abs, changeable)
+		if err != nil {
+			return nil, denialError("the protected path", p, err)
+		}
+		for _, q := range []string{abs, res} {
+			if underAny(q, writable) && !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+		}
 	}
-	return out
+	return out, nil
 }
 
 // denyWritePatterns returns the denyWrite globs as absolute patterns for
 // the write guard, which checks them whenever a file is written, created or
 // removed: matches created later and matches deep in a tree are covered
 // without walking it. Patterns that cannot match inside a writable path are
-// dropped: the mount tree already makes everything else read-only.
-func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy) []string {
+// dropped: the mount tree already makes everything else read-only. The
+// guard matches paths the kernel resolved, so the directory a pattern
+// starts from is resolved as far as it exists (as in guarded).
+func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable []string) ([]string, error) {
 	writable := fp.Writable
 	if fp.HostTmp {
 		writable = append(append([]string{}, writable...), "/tmp")
@@ -551,27 +573,36 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy) []string {
 			continue
 		}
 		abs := config.ExpandPath(p, s.Home, s.Cwd)
+		if !filepath.IsAbs(abs) {
+			continue // "~" without a home
+		}
 		prefix := abs[:strings.IndexAny(abs, "*?[")]
 		prefix = strings.TrimSuffix(prefix[:strings.LastIndexByte(prefix, '/')+1], "/")
 		if prefix == "" {
 			prefix = "/"
 		}
-		relevant := underAny(prefix, writable)
-		for _, w := range writable {
-			relevant = relevant || underAny(w, []string{prefix})
+		res, err := s.paths.evalMissing(prefix, changeable)
+		if err != nil {
+			return nil, denialError("filesystem.denyWrite", p, err)
 		}
-		if !relevant {
-			continue
-		}
-		out = append(out, abs)
-		if dir, ok := strings.CutSuffix(abs, "/**"); ok && dir != "" {
-			// "secret*/**" is every matching directory, whole: the
-			// directory itself too, or renaming it (a/secret1 to a/x)
-			// would carry the files out of the pattern's reach.
-			out = append(out, dir)
+		for _, pd := range [][2]string{{prefix, abs}, {res, filepath.Join(res, strings.TrimPrefix(abs, prefix))}} {
+			relevant := underAny(pd[0], writable)
+			for _, w := range writable {
+				relevant = relevant || underAny(w, []string{pd[0]})
+			}
+			if !relevant || slices.Contains(out, pd[1]) {
+				continue
+			}
+			out = append(out, pd[1])
+			if dir, ok := strings.CutSuffix(pd[1], "/**"); ok && dir != "" {
+				// "secret*/**" is every matching directory, whole: the
+				// directory itself too, or renaming it (a/secret1 to a/x)
+				// would carry the files out of the pattern's reach.
+				out = append(out, dir)
+			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // underAny reports whether p equals or lies under one of dirs.
@@ -736,11 +767,27 @@ func (s *Spec) defaults() error {
 		}
 		s.Cwd = wd
 	}
-	if r, err := s.paths.eval(s.Cwd); err == nil {
-		s.Cwd = r
-	}
 	if s.Home == "" {
 		s.Home = config.HomeDir()
+	}
+	// The protections are paths under these two, compared with paths the
+	// kernel resolved (the guard's, the mounts'): a home or working
+	// directory reached through a symlink (/home -> /var/home on Fedora
+	// Atomic) must be taken where it leads, or nothing under it would be
+	// protected that does not exist yet. If it cannot be resolved, fence
+	// does not guess.
+	for _, d := range []struct {
+		what string
+		p    *string
+	}{{"working directory", &s.Cwd}, {"home directory", &s.Home}} {
+		if !filepath.IsAbs(*d.p) {
+			continue
+		}
+		r, err := s.paths.evalMissing(*d.p, nil)
+		if err != nil {
+			return fmt.Errorf("resolve the %s %s: %w", d.what, *d.p, err)
+		}
+		*d.p = r
 	}
 	if s.Env == nil {
 		s.Env = os.Environ()

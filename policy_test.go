@@ -259,6 +259,49 @@ func TestSandboxTmpdir(t *testing.T) {
 	}
 }
 
+// A home and a working directory reached through symlinks are protected
+// where they lead: the guard compares resolved paths.
+func TestFSPolicySymlinkedHomeAndCwd(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"var/home/u", "repo/.git"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, target := range map[string]string{"home": "var/home", "link": "repo"} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := config.Default()
+	c.Filesystem.AllowWrite = []string{"~", "."}
+	c.Filesystem.DenyWrite = []string{"~/**/*.pem", "~/nothere.txt", filepath.Join(root, "home/u/abs.txt")}
+	s := &Spec{Config: c, Cwd: filepath.Join(root, "link"), Home: filepath.Join(root, "home/u"),
+		PolicyFiles: []string{filepath.Join(root, "link/fence.json"), filepath.Join(root, "home/u/.fence.json")}}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, repo := filepath.Join(root, "var/home/u"), filepath.Join(root, "repo")
+	for _, p := range []string{
+		home + "/.bashrc", home + "/.mcp.json", home + "/nothere.txt", home + "/abs.txt", home + "/.fence.json",
+		repo + "/fence.json", repo + "/.bashrc", repo + "/.git/hooks",
+	} {
+		if !slices.Contains(fp.Guarded, p) {
+			t.Errorf("guarded lacks %s: %q", p, fp.Guarded)
+		}
+	}
+	if !slices.Contains(fp.DenyWritePatterns, home+"/**/*.pem") {
+		t.Errorf("denyWrite patterns lack %s/**/*.pem: %q", home, fp.DenyWritePatterns)
+	}
+}
+
 // FuzzPolicy: any allowWrite/denyRead/denyWrite entries resolve to absolute,
 // clean paths without panicking, and never make a credential file readable
 // or a protected name writable by accident.

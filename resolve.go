@@ -313,6 +313,64 @@ func (r *resolver) eval(p string) (string, error) {
 	return res.path, res.err
 }
 
+// evalMissing resolves the absolute path p as far as it exists: symlinks
+// are followed up to the first name that cannot be looked up, which is kept
+// with the rest of p as it is. A dangling symlink on the way is followed
+// too, its target resolved as far as it exists in turn: creating p creates
+// what the link leads to. The result is the path a name created at p gets,
+// which is what the creation guard sees (it compares paths the kernel
+// resolved): a protected path that does not exist must be named that way.
+//
+// A lookup that fails for another reason than the name's absence for the
+// sandbox (failure, given the paths writable in it) is an error: what the
+// path leads to is unknown then, and a protection computed from the
+// unresolved path would miss it.
+func (r *resolver) evalMissing(p string, writable []string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", &fs.PathError{Op: "resolve", Path: p, Err: fs.ErrInvalid}
+	}
+	if r.done == nil {
+		r.done = map[string]resolved{}
+	}
+	cur, rest, links := "/", p, 0
+	for rest != "" {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			// cur has no symlinks left, so its parent is lexical.
+			cur = filepath.Dir(cur)
+			continue
+		}
+		res := r.walk(cur, c, &links)
+		if res.err == nil {
+			cur = res.path
+			continue
+		}
+		if err := failure(res.err, writable); err != nil {
+			return "", err
+		}
+		next := filepath.Join(cur, c)
+		target, err := os.Readlink(next)
+		if err != nil || links >= maxLinks {
+			// Missing, not a directory, or not to be searched: from
+			// here on the path is the one given. (A loop ends here too,
+			// once the link budget is spent.)
+			return filepath.Join(next, rest), nil
+		}
+		// A symlink that leads where something is missing: resolve its
+		// target, then what follows it.
+		links++
+		if strings.HasPrefix(target, "/") {
+			cur = "/"
+		}
+		rest = target + "/" + rest
+	}
+	return cur, nil
+}
+
 // walk resolves the components of rest starting at dir, which is resolved
 // and a directory, and counts the symlinks it follows in links.
 func (r *resolver) walk(dir, rest string, links *int) resolved {

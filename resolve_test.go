@@ -163,3 +163,64 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 		t.Errorf("a new resolver does not see late.key: %v", got)
 	}
 }
+
+// evalMissing resolves a path as far as it exists, following dangling
+// symlinks into their targets: the path a name created there gets. For a
+// path that exists it is eval.
+func TestResolverEvalMissing(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "var/home/u/.config"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "var/home/u/file"), nil, 0o644))
+	for name, target := range map[string]string{
+		"home":                  "var/home",                      // /home -> /var/home
+		"var/home/u/dot":        "dotfiles/bashrc",               // dangling, relative
+		"var/home/u/abs":        filepath.Join(root, "home/u/x"), // dangling, absolute, through a link
+		"var/home/u/chain":      "dot",                           // to a dangling link
+		"var/home/u/up":         "../u/.config",                  // existing, with ..
+		"var/home/u/loop1":      "loop2",                         //
+		"var/home/u/loop2":      "loop1",                         //
+		"var/home/u/.config/cf": "../missing/../.config",         // .. after a missing name
+	} {
+		must(os.Symlink(target, filepath.Join(root, name)))
+	}
+	u := filepath.Join(root, "var/home/u")
+	for in, want := range map[string]string{
+		"home/u":                   u,
+		"home/u/.config":           u + "/.config",
+		"home/u/.bashrc":           u + "/.bashrc",
+		"home/u/.config/fence/x":   u + "/.config/fence/x",
+		"home/u/new/../.bashrc":    u + "/.bashrc",
+		"home/nobody/.bashrc":      root + "/var/home/nobody/.bashrc",
+		"home/u/dot":               u + "/dotfiles/bashrc",
+		"home/u/abs":               u + "/x",
+		"home/u/chain":             u + "/dotfiles/bashrc",
+		"home/u/up/fence":          u + "/.config/fence",
+		"home/u/loop1":             u + "/loop1",
+		"home/u/loop1/x":           u + "/loop1/x",
+		"home/u/file/x":            u + "/file/x",
+		"home/u/.config/cf/fence":  u + "/.config/fence", // as once missing/ is made
+		"missing/deeper/still":     root + "/missing/deeper/still",
+		"home/u/.config/../.zshrc": u + "/.zshrc",
+	} {
+		r := &resolver{}
+		got, err := r.evalMissing(filepath.Join(root, in), nil)
+		if err != nil || got != want {
+			t.Errorf("evalMissing(%s) = %q, %v; want %q", in, got, err, want)
+		}
+		if w, err := filepath.EvalSymlinks(filepath.Join(root, in)); err == nil && w != got {
+			t.Errorf("evalMissing(%s) = %q; EvalSymlinks = %q", in, got, w)
+		}
+	}
+	if _, err := (&resolver{}).evalMissing("relative/path", nil); err == nil {
+		t.Error("evalMissing of a relative path: want an error")
+	}
+}

@@ -64,3 +64,24 @@ func TestConfigErrors(t *testing.T) {
 		mustHaveContent(t, s.path("good-marker"), "", "good config: the command's marker")
 	})
 }
+
+// A working directory reached through a symlink: the sandbox cannot create
+// the project fence.json there (it would loosen the next run started from
+// the same place), as it cannot from the directory's resolved path.
+func TestProjectConfigSymlinkedCwd(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		link := s.symlink("repo", "link")
+		cfg := s.config("cwd-cfg.json", `{"filesystem":{"allowWrite":["."]}}`)
+		res := s.fenceWith(opts{dir: link, env: []string{"PWD=" + link}}, "-s", cfg, "-c",
+			`echo ok > control.txt; echo '{"filesystem":{"allowWrite":["/"]}}' > fence.json && echo WROTE`)
+		if !ranInside(t, res) {
+			return
+		}
+		mustHaveContent(t, s.path("repo/control.txt"), "ok\n", "control write in the symlinked working directory")
+		if strings.Contains(res.stdout, "WROTE") {
+			t.Errorf("the sandbox created the project config through the symlinked working directory: %v", res)
+		}
+		mustNotExist(t, s.path("repo/fence.json"), "project fence.json through a symlinked working directory")
+	})
+}

@@ -892,3 +892,40 @@ func TestFSDefaultDenyRead(t *testing.T) {
 		mustHaveContent(t, s.path("out/f"), "w\n", "allowWrite under defaultDenyRead")
 	})
 }
+
+// A $HOME reached through a symlink (Fedora Atomic's /home -> /var/home)
+// keeps its protections: the protected names and policy files that do not
+// exist yet cannot be created there, and denyWrite's "~" paths and globs
+// hold, as they do for a $HOME given as it resolves. The protections were
+// computed from the unresolved path, which the guard, comparing the paths
+// the kernel resolved, never saw.
+func TestFSSymlinkedHomeProtected(t *testing.T) {
+	names := []string{
+		".bashrc", ".zshrc", ".profile", ".gitconfig", ".mcp.json", ".fence.json",
+		".config/fence/fence.json", "nothere.txt",
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		real := s.mkdir("realhome")
+		s.mkdir("realhome/.config/fence")
+		s.write("realhome/k/a.pem", "key\n")
+		link := s.symlink("realhome", "homelink")
+		cfg := s.config("home-cfg.json", `{"filesystem":{"allowWrite":["~"],"denyWrite":["~/**/*.pem","~/nothere.txt"]}}`)
+		script := `try() { if "$@" 2>/dev/null; then echo "WROTE:$*"; fi; }
+echo ok > ~/control.txt
+for n in "$@"; do try sh -c 'echo evil > "$1"' sh ~/"$n"; done
+try sh -c 'echo evil >> ~/k/a.pem'
+try rm ~/k/a.pem`
+		res := s.fenceWith(opts{env: []string{"HOME=" + link}}, append([]string{"-s", cfg, "--", "bash", "-c", script, "bash"}, names...)...)
+		if !ranInside(t, res) {
+			return
+		}
+		mustHaveContent(t, filepath.Join(real, "control.txt"), "ok\n", "control write in the symlinked $HOME")
+		if strings.Contains(res.stdout, "WROTE:") {
+			t.Errorf("a protected path in the symlinked $HOME was written: %v", res)
+		}
+		for _, n := range names {
+			mustNotExist(t, filepath.Join(real, n), "protected ~/"+n+" through a symlinked $HOME")
+		}
+		mustHaveContent(t, filepath.Join(real, "k/a.pem"), "key\n", "denyWrite ~/**/*.pem through a symlinked $HOME")
+	})
+}

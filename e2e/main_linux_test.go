@@ -221,6 +221,23 @@ func (s *sandbox) write(rel, content string) string {
 	return p
 }
 
+// symlink creates the symlink rel (in the workspace) to target, owned by
+// the runner, and returns its absolute path.
+func (s *sandbox) symlink(target, rel string) string {
+	s.t.Helper()
+	p := s.path(rel)
+	s.mkdir(filepath.Dir(p))
+	if err := os.Symlink(target, p); err != nil {
+		s.t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(p, s.r.uid, s.r.gid); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	return p
+}
+
 // config writes a fence config file named name (in the workspace) and
 // returns its path, for -s.
 func (s *sandbox) config(name, json string) string {

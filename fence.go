@@ -60,6 +60,12 @@ type Spec struct {
 	// PolicyFiles are the config files that decide this policy
 	// (config.PolicyFiles): they stay read-only, and uncreatable, inside.
 	PolicyFiles []string
+	// PolicyMarkers are the paths whose existence decides which of those
+	// files apply (config.PolicyMarkers: the .git entries that end the
+	// search for a project fence.json). Inside, they can be neither
+	// created, removed nor replaced, but stay writable: a repository's
+	// .git is written by every commit.
+	PolicyMarkers []string
 	// Ports are exposed from the sandbox on the host's 127.0.0.1 (-p).
 	Ports []int
 	// Debug and Monitor are the -d and -m flags.

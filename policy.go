@@ -434,7 +434,8 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			fp.Protected = append(fp.Protected, p)
 		}
 	}
-	if fp.Guarded, err = s.guarded(prot, fp, changeable); err != nil {
+	// The markers are guarded, never bound read-only (see PolicyMarkers).
+	if fp.Guarded, err = s.guarded(slices.Concat(prot, s.PolicyMarkers), fp, changeable); err != nil {
 		return fp, err
 	}
 	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, fp, changeable); err != nil {

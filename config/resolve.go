@@ -219,10 +219,11 @@ func FindProjectConfig(cwd string) (string, error) {
 
 // PolicyFiles lists the files whose contents decide the policy for o: every
 // file in sources, the user config locations, and every place a project
-// fence.json would be picked up from (existing or not). A sandbox that lets
-// the command write any of them lets it rewrite its own next policy, so the
-// runtime should keep them read-only (and uncreatable) whatever allowWrite
-// says.
+// fence.json would be picked up from (existing or not); and the user config
+// directory (<config dir>/fence), whose existence decides whether the
+// legacy ~/.fence.json is read at all. A sandbox that lets the command
+// write any of them lets it rewrite its own next policy, so the runtime
+// should keep them read-only (and uncreatable) whatever allowWrite says.
 func PolicyFiles(o LoadOptions, sources []Source) ([]string, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -248,31 +249,64 @@ func PolicyFiles(o LoadOptions, sources []Source) ([]string, error) {
 	}
 	if o.ConfigDir != "" {
 		add(filepath.Join(o.ConfigDir, "fence", ProjectConfigName))
+		// Created, it would make the legacy file below unused
+		// (defaultPath): a sandbox must not switch that off.
+		add(filepath.Join(o.ConfigDir, "fence"))
 	}
 	if o.Home != "" {
 		add(filepath.Join(o.Home, ".fence.json"))
 	}
-	dir := o.Cwd
-	add(filepath.Join(dir, ProjectConfigName))
-	for {
-		if exists(filepath.Join(dir, ".git")) {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			// Outside a repository only cwd counts (already added).
-			return out, nil
-		}
-		dir = parent
+	chain, inRepo := projectChain(o.Cwd)
+	if !inRepo {
+		chain = chain[:1] // outside a repository only cwd counts
 	}
-	// Inside a repository: every directory from cwd up to the root.
-	for d := o.Cwd; ; d = filepath.Dir(d) {
+	for _, d := range chain {
 		add(filepath.Join(d, ProjectConfigName))
-		if d == dir {
-			break
+	}
+	return out, nil
+}
+
+// PolicyMarkers lists the paths whose existence, not contents, decides
+// which project fence.json applies for o: the .git entries that end the
+// search for it (FindProjectConfig). Inside a repository those are the
+// root's .git and a .git in each directory from Cwd up to the root, which,
+// created, would end the search before the root's fence.json; outside one,
+// a .git in each parent of Cwd, which would extend the search to the
+// fence.json files above (a repository created in Cwd itself changes
+// nothing: the search starts and ends there). A sandbox that could create,
+// remove or replace one of them would change which file applies next time,
+// so the runtime should keep them as they are, without making them
+// read-only: a repository's .git is written by every commit.
+func PolicyMarkers(o LoadOptions) ([]string, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	chain, inRepo := projectChain(o.Cwd)
+	var out []string
+	for i, d := range chain {
+		if i > 0 || inRepo {
+			out = append(out, filepath.Join(d, ".git"))
 		}
 	}
 	return out, nil
+}
+
+// projectChain returns the directories searched for a project fence.json
+// from cwd (absolute), nearest first: up to and including the
+// repository root if cwd is inside one (inRepo), else cwd and all its
+// parents, of which only cwd is searched now, but every one would be
+// if a .git appeared above them.
+func projectChain(cwd string) (chain []string, inRepo bool) {
+	for d := filepath.Clean(cwd); ; d = filepath.Dir(d) {
+		chain = append(chain, d)
+		if exists(filepath.Join(d, ".git")) {
+			return chain, true
+		}
+		if filepath.Dir(d) == d {
+			return chain, false
+		}
+	}
 }
 
 func exists(p string) bool {

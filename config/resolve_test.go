@@ -407,6 +407,7 @@ func TestPolicyFiles(t *testing.T) {
 	want := []string{
 		filepath.Join(e.home, "base.json"),
 		e.userPath(),
+		filepath.Dir(e.userPath()),
 		filepath.Join(e.home, ".fence.json"),
 		filepath.Join(sub, "fence.json"),
 		filepath.Join(e.cwd, "a", "fence.json"),
@@ -414,6 +415,51 @@ func TestPolicyFiles(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("PolicyFiles =\n%q\nwant\n%q", got, want)
+	}
+	// Outside a repository only the working directory's fence.json.
+	o = e.opts()
+	o.Cwd = filepath.Join(e.home, "plain")
+	got, err = PolicyFiles(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(o.Cwd, "fence.json"); got[len(got)-1] != want || slices.Contains(got, filepath.Join(e.home, "fence.json")) {
+		t.Errorf("PolicyFiles outside a repository = %q, want it to end with %s alone", got, want)
+	}
+}
+
+// The .git entries that end the search for a project fence.json: from the
+// working directory up to the repository's root (its .git included), or,
+// outside a repository, in every parent of the working directory.
+func TestPolicyMarkers(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.cwd, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(e.cwd, "a", "b")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := e.opts()
+	o.Cwd = sub
+	got, err := PolicyMarkers(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(sub, ".git"), filepath.Join(e.cwd, "a", ".git"), filepath.Join(e.cwd, ".git")}
+	if !slices.Equal(got, want) {
+		t.Errorf("PolicyMarkers in a subdirectory =\n%q\nwant\n%q", got, want)
+	}
+	o.Cwd = e.cwd
+	if got, _ := PolicyMarkers(o); !slices.Equal(got, []string{filepath.Join(e.cwd, ".git")}) {
+		t.Errorf("PolicyMarkers at the root = %q, want its .git alone", got)
+	}
+	// Outside a repository: every parent's .git, not the working
+	// directory's own (git init there changes nothing).
+	o.Cwd = e.home + "/"
+	got, _ = PolicyMarkers(o)
+	if len(got) == 0 || got[0] != filepath.Join(filepath.Dir(e.home), ".git") || got[len(got)-1] != "/.git" {
+		t.Errorf("PolicyMarkers outside a repository = %q", got)
 	}
 }
 

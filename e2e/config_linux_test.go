@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -83,5 +85,80 @@ func TestProjectConfigSymlinkedCwd(t *testing.T) {
 			t.Errorf("the sandbox created the project config through the symlinked working directory: %v", res)
 		}
 		mustNotExist(t, s.path("repo/fence.json"), "project fence.json through a symlinked working directory")
+	})
+}
+
+// The user config directory decides whether the legacy ~/.fence.json is
+// read: created inside the sandbox, it would drop the legacy config (and
+// its denyRead) from every later run. It cannot be created, under
+// ~/.config or $XDG_CONFIG_HOME, nor removed where it exists.
+func TestConfigDirCannotBeCreated(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("home/.config")
+		xdg := s.mkdir("xdg")
+		s.write("home/.fence.json", `{"filesystem":{"allowWrite":["~/.config","`+xdg+`"]}}`)
+		for _, c := range []struct {
+			env []string
+			dir string
+		}{
+			{nil, filepath.Join(s.home, ".config/fence")},
+			{[]string{"XDG_CONFIG_HOME=" + xdg}, filepath.Join(xdg, "fence")},
+		} {
+			res := s.fenceWith(opts{env: c.env}, "--", "sh", "-c", `mkdir "$(dirname "$1")/other" && echo control; mkdir "$1" && echo CREATED`, "sh", c.dir)
+			if !ranInside(t, res) {
+				continue
+			}
+			if res.stdout != "control\n" {
+				t.Errorf("creating %s: want only the control directory made: %v", c.dir, res)
+			}
+			mustNotExist(t, c.dir, "the user config directory, created inside")
+		}
+		// Where it exists (and the legacy file is not read) it stays.
+		s.mkdir("xdg/fence")
+		res := s.fenceWith(opts{env: []string{"XDG_CONFIG_HOME=" + xdg}}, "-s", s.config("cfgdir.json", `{"filesystem":{"allowWrite":["`+xdg+`"]}}`),
+			"--", "sh", "-c", `rmdir "$1" || mv "$1" "$1.old"`, "sh", filepath.Join(xdg, "fence"))
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("removing the user config directory succeeded: %v", res)
+		}
+		if st, err := os.Stat(filepath.Join(xdg, "fence")); err != nil || !st.IsDir() {
+			t.Errorf("the user config directory is gone from the host: %v", err)
+		}
+	})
+}
+
+// A .git between the working directory and its repository's root ends the
+// search for the project fence.json there: created inside the sandbox, it
+// would drop the root's fence.json from the next run started from the same
+// directory. Outside a repository, one in a parent would bring the parents'
+// fence.json files in. Neither can be created, and the root's .git cannot
+// be moved away; repositories below the working directory, and one in a
+// working directory outside any repository (git init), still can.
+func TestProjectConfigGitMarkers(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/fence.json", `{"filesystem":{"denyRead":["secret.txt"]}}`)
+		sub := s.mkdir("repo/sub")
+		cfg := s.config("markers.json", `{"filesystem":{"allowWrite":["`+s.path("repo")+`","`+s.path("plain")+`"]}}`)
+		script := `try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+mkdir -p below/.git && echo control
+try mkdir .git
+try sh -c 'echo "gitdir: /x" > .git'
+try ln -s ../.git .git
+try mv ../.git ../.git-old`
+		res := s.fenceWith(opts{dir: sub}, "-s", cfg, "-c", script)
+		if ranInside(t, res) && res.stdout != "control\n" {
+			t.Errorf("want only the control repository below the working directory made: %v", res)
+		}
+		mustNotExist(t, filepath.Join(sub, ".git"), "a .git between the working directory and the root")
+		if st, err := os.Stat(s.path("repo/.git/HEAD")); err != nil || st.IsDir() {
+			t.Errorf("the root's .git was moved away: %v", err)
+		}
+		// Outside a repository.
+		proj := s.mkdir("plain/proj")
+		res = s.fenceWith(opts{dir: proj}, "-s", cfg, "-c", `mkdir .git && echo control; mkdir ../.git && echo CREATED`)
+		if ranInside(t, res) && res.stdout != "control\n" {
+			t.Errorf("want only git init in the working directory: %v", res)
+		}
+		mustNotExist(t, s.path("plain/.git"), "a .git in a parent of a working directory outside any repository")
 	})
 }

@@ -505,7 +505,10 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		defer unix.Close(fd)
 		return -1, errnoOf(unix.Ftruncate(fd, int64(c.length)))
 	case opUnlink:
-		if g.kept(parent, base, full) || g.ancestors[full] {
+		// A protected name that exists is mostly a read-only bind,
+		// which cannot be removed anyway; one that is not (a .git that
+		// decides which fence.json applies) must stay.
+		if g.names[full] || g.kept(parent, base, full) || g.ancestors[full] {
 			return -1, g.deny(pid, "unlink", full)
 		}
 		return -1, errnoOf(unix.Unlinkat(parent, base, c.flags))

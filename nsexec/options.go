@@ -128,9 +128,11 @@ type FSPolicy struct {
 	// that do not exist yet must not be created: the init stage refuses any
 	// syscall that would create one (or put a symlink, hard link or renamed
 	// tree at one of their ancestors). None of their ancestors may be
-	// renamed either, which would carry existing read-only binds away. An
-	// empty list turns the creation guard off, and with it the cost of a
-	// round trip to PID 1 for every file creation.
+	// renamed either, which would carry existing read-only binds away, and
+	// those that exist may not be renamed, nor removed where removals go
+	// to the init stage (the write guard: DenyWritePatterns). An empty
+	// list turns the creation guard off, and with it the cost of a round
+	// trip to PID 1 for every file creation.
 	Guarded []string
 	// DenyWritePatterns are absolute glob patterns ("**/" any directories,
 	// "**" anything, "*" and "?" within one name) of paths that may not be

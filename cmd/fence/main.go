@@ -189,6 +189,10 @@ func runSandbox(f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	policyMarkers, err := config.PolicyMarkers(lo)
+	if err != nil {
+		return err
+	}
 	pd := pending
 	pending = nil // fence.Run owns it now, and spec.Abort on errors
 	spec := &fence.Spec{
@@ -200,7 +204,8 @@ func runSandbox(f *flags, args []string) error {
 		StartMono: startMono,
 		Ports:     ports,
 
-		PolicyFiles: policyFiles,
+		PolicyFiles:   policyFiles,
+		PolicyMarkers: policyMarkers,
 	}
 	if os.Getenv("FENCE_TIMELINE") == "1" {
 		spec.Timeline = os.Stderr

@@ -441,6 +441,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, fp, changeable); err != nil {
 		return fp, err
 	}
+	fp.ProtectedPatterns = projectConfigPatterns(fp)
 	s.loadCreated(&fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
@@ -604,6 +605,29 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable [
 		}
 	}
 	return out, nil
+}
+
+// projectConfigPatterns returns the patterns of every project config name
+// (fence.json) in a writable path of fp. A fence.json applies to every run
+// started in its directory or below it, not only to the runs whose chain
+// PolicyFiles covers: one planted in a subdirectory, or an existing one
+// changed, would loosen the next run started there, and no walk of the tree
+// at start could find every directory a later run starts from. So none may
+// be created, changed or removed anywhere the command can write: the write
+// guard checks the name at every creation and write. (A single writable
+// file named fence.json is the user's explicit choice, unless it decides
+// this policy, which denied has already taken out.) The sandbox's private
+// /tmp is not a host path: nothing there outlives the run.
+func projectConfigPatterns(fp nsexec.FSPolicy) []string {
+	writable := fp.Writable
+	if fp.HostTmp {
+		writable = append(append([]string{}, writable...), "/tmp")
+	}
+	var out []string
+	for _, w := range writable {
+		out = append(out, strings.TrimSuffix(w, "/")+"/**/"+config.ProjectConfigName)
+	}
+	return out
 }
 
 // underAny reports whether p equals or lies under one of dirs.

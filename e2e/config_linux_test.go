@@ -144,14 +144,15 @@ mkdir -p below/.git && echo control
 try mkdir .git
 try sh -c 'echo "gitdir: /x" > .git'
 try ln -s ../.git .git
-try mv ../.git ../.git-old`
+try mv ../.git ../.git-old
+try rm -rf ../.git`
 		res := s.fenceWith(opts{dir: sub}, "-s", cfg, "-c", script)
 		if ranInside(t, res) && res.stdout != "control\n" {
 			t.Errorf("want only the control repository below the working directory made: %v", res)
 		}
 		mustNotExist(t, filepath.Join(sub, ".git"), "a .git between the working directory and the root")
-		if st, err := os.Stat(s.path("repo/.git/HEAD")); err != nil || st.IsDir() {
-			t.Errorf("the root's .git was moved away: %v", err)
+		if st, err := os.Stat(s.path("repo/.git")); err != nil || !st.IsDir() {
+			t.Errorf("the root's .git was moved or removed: %v", err)
 		}
 		// Outside a repository.
 		proj := s.mkdir("plain/proj")
@@ -160,5 +161,46 @@ try mv ../.git ../.git-old`
 			t.Errorf("want only git init in the working directory: %v", res)
 		}
 		mustNotExist(t, s.path("plain/.git"), "a .git in a parent of a working directory outside any repository")
+	})
+}
+
+// A fence.json applies to every run started in its directory or below: one
+// planted in a subdirectory of the workspace, or an existing one changed,
+// would loosen the next run started there. None can be created, changed,
+// removed or renamed anywhere the sandbox can write, while the project's
+// own committed fence.json keeps applying and stays readable.
+func TestProjectConfigPlantedInSubdir(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		s.write("repo/pkg2/fence.json", "{}\n")
+		script := `try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+echo ok > control.txt && cat fence.json >/dev/null && echo control
+mkdir -p pkg deep/er && echo mkdirs
+try sh -c 'echo "{\"filesystem\":{\"allowWrite\":[\"/\"]}}" > pkg/fence.json'
+try sh -c 'echo "{}" > deep/er/fence.json'
+try sh -c 'echo "{}" > tmp.json && mv tmp.json pkg/fence.json'
+try ln -s ../fence.json pkg/fence.json
+try ln fence.json pkg/fence.json
+try cp fence.json pkg/fence.json
+try mkdir pkg/fence.json
+try sh -c 'echo x >> pkg2/fence.json'
+try truncate -c -s 0 pkg2/fence.json
+try python3 -c 'import os; os.close(os.open("pkg2/fence.json", os.O_WRONLY))'
+try rm pkg2/fence.json
+try mv pkg2/fence.json pkg2/old.json
+try sh -c 'echo "{}" > tmp2.json && mv -f tmp2.json pkg2/fence.json'
+try sh -c 'ln -s pkg2/fence.json lnk && echo x > lnk'`
+		res := s.fenceWith(opts{dir: s.path("repo")}, "-c", script)
+		if !ranInside(t, res) {
+			return
+		}
+		if res.stdout != "control\nmkdirs\n" {
+			t.Errorf("want only the control write (the project config applies) and the directories: %v", res)
+		}
+		for _, p := range []string{"pkg/fence.json", "deep/er/fence.json", "pkg2/old.json"} {
+			mustNotExist(t, s.path("repo/"+p), "a fence.json planted or moved in the workspace")
+		}
+		mustHaveContent(t, s.path("repo/pkg2/fence.json"), "{}\n", "an existing fence.json in a subdirectory")
 	})
 }

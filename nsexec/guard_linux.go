@@ -108,6 +108,10 @@ type guard struct {
 
 	// patterns are paths that may not be written (DenyWritePatterns).
 	patterns []*regexp.Regexp
+	// protected are paths that may be neither created nor written
+	// (ProtectedPatterns): patterns without the exemption for files the
+	// sandbox created (see kept).
+	protected []*regexp.Regexp
 
 	unix UnixPolicy
 	// logf, if set, receives one line per refused operation (-m, -d).
@@ -122,10 +126,13 @@ type guard struct {
 	umasks  umasks
 }
 
-func newGuard(paths, patterns, created []string, up UnixPolicy) *guard {
+func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[string]bool{}}
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, globRegexp(p))
+	}
+	for _, p := range protected {
+		g.protected = append(g.protected, globRegexp(p))
 	}
 	for _, p := range created {
 		g.created[p] = true
@@ -513,7 +520,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(unix.Unlinkat(parent, base, c.flags))
 	case opLink, opRename:
-		if g.names[full] || g.ancestors[full] || g.kept(parent, base, full) {
+		if g.names[full] || g.ancestors[full] || g.matches(g.protected, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -552,7 +559,7 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if flags&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	if len(g.patterns) == 0 {
+	if len(g.patterns) == 0 && len(g.protected) == 0 {
 		return errnoOf(unix.Linkat(oparent, obase, parent, base, flags))
 	}
 	oflags := unix.O_PATH | unix.O_CLOEXEC
@@ -569,10 +576,7 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if err != nil {
 		return errnoOf(err)
 	}
-	g.mu.Lock()
-	ours := g.created[real]
-	g.mu.Unlock()
-	if g.denied(real) && !ours {
+	if g.keptPath(real) {
 		return g.deny(pid, "link", real)
 	}
 	// Following the magic link reaches the file fd holds, a symlink
@@ -608,7 +612,12 @@ func globRegexp(glob string) *regexp.Regexp {
 
 // denied reports whether full matches a no-write pattern.
 func (g *guard) denied(full string) bool {
-	for _, re := range g.patterns {
+	return g.matches(g.patterns, full)
+}
+
+// matches reports whether full matches one of res.
+func (g *guard) matches(res []*regexp.Regexp, full string) bool {
+	for _, re := range res {
 		if re.MatchString(full) {
 			return true
 		}
@@ -616,17 +625,30 @@ func (g *guard) denied(full string) bool {
 	return false
 }
 
-// kept reports whether full (base in parent) is a file the no-write
-// patterns keep as it is: it matches, it exists, and the sandbox did not
-// create it. Files the sandbox creates itself (a certificate pip unpacks, a
-// fixture npm installs) stay free for it to change: the patterns protect
-// the user's files, not names.
+// kept reports whether full (base in parent) is a file the patterns keep as
+// it is: it exists, and it matches a protected pattern, or a no-write
+// pattern and the sandbox did not create it. Files the sandbox creates
+// itself (a certificate pip unpacks, a fixture npm installs) stay free for
+// it to change: the no-write patterns protect the user's files, not names.
+// The protected patterns protect names: nothing matching them is the
+// sandbox's (refuse keeps it from creating one).
 func (g *guard) kept(parent int, base, full string) bool {
-	if !g.denied(full) {
+	if !g.denied(full) && !g.matches(g.protected, full) {
 		return false
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
+	}
+	return g.keptPath(full)
+}
+
+// keptPath is kept for the path of a file known to exist.
+func (g *guard) keptPath(full string) bool {
+	if g.matches(g.protected, full) {
+		return true
+	}
+	if !g.denied(full) {
 		return false
 	}
 	g.mu.Lock()
@@ -656,11 +678,12 @@ func (g *guard) madeHere(full string) {
 }
 
 // refuse reports whether creating full (base in parent) must be refused: it
-// is a protected name that does not exist. An existing protected name is a
-// read-only bind mount; the operation then fails or succeeds on its own
-// (EEXIST, EROFS, or a read-only open), as it would without the guard.
+// is a protected name, or matches a protected pattern, and does not exist.
+// An existing protected name is a read-only bind mount; the operation then
+// fails or succeeds on its own (EEXIST, EROFS, or a read-only open), as it
+// would without the guard. One that matches a protected pattern is kept.
 func (g *guard) refuse(parent int, base, full string) bool {
-	if !g.names[full] {
+	if !g.names[full] && !g.matches(g.protected, full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -721,14 +744,11 @@ func (g *guard) openThrough(parent int, base string, flags int, full string) (in
 // the file it reaches, so the file's own path is checked against the
 // no-write patterns. Other opens were checked before they happened.
 func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
-	if len(g.patterns) == 0 || !strings.HasPrefix(full, "/proc/") {
+	if len(g.patterns) == 0 && len(g.protected) == 0 || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
 	}
 	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
-	g.mu.Lock()
-	ours := g.created[real]
-	g.mu.Unlock()
-	if err != nil || strings.HasPrefix(real, "/") && g.denied(real) && !ours {
+	if err != nil || strings.HasPrefix(real, "/") && g.keptPath(real) {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", real)
 	}

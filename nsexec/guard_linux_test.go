@@ -252,6 +252,80 @@ echo done
 	}
 }
 
+// TestGuardProtectedPatterns: a name matching a protected pattern can be
+// neither created (by any syscall) nor changed, removed or renamed, whoever
+// made it; a guarded name that exists but is not bound read-only (a .git
+// that decides which config applies) can be neither removed nor renamed.
+// Everything else in the writable directory keeps working.
+func TestGuardProtectedPatterns(t *testing.T) {
+	bash := requireBash(t)
+	ws := t.TempDir()
+	for _, d := range []string{"a", "b", "repo/.git"} {
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(ws, "a/fence.json"), []byte("orig\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+cd "$WS"
+try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+try sh -c 'echo x > b/fence.json'
+try sh -c 'echo x > fence.json'
+try mkdir b/fence.json
+try mknod b/fence.json p
+try ln -s x b/fence.json
+echo x > t && try ln t b/fence.json
+echo x > t2 && try mv t2 b/fence.json
+ln -s fence.json b/lnk && try sh -c 'echo x > b/lnk'
+try sh -c 'echo x >> a/fence.json'
+try truncate -c -s 0 a/fence.json
+try python3 -c 'import os; os.close(os.open("a/fence.json", os.O_WRONLY))'
+try python3 -c 'import os; fd = os.open("a/fence.json", os.O_PATH); os.close(os.open("/proc/self/fd/%d" % fd, os.O_WRONLY))'
+try rm a/fence.json
+try mv a/fence.json a/moved
+try ln a/fence.json hard
+try rm -rf repo/.git
+try mv repo/.git repo/moved
+# Ordinary work goes on.
+echo ok > b/fence.jsonx && echo ok > b/x.json && mkdir -p repo/.git/objects && echo obj > repo/.git/objects/o && rm b/x.json && echo plain
+cat a/fence.json
+echo done
+`
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", script},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "WS=" + ws},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable:          []string{ws},
+			Guarded:           []string{filepath.Join(ws, "repo/.git")},
+			ProtectedPatterns: []string{filepath.Join(ws, "**/fence.json")},
+		},
+	}
+	got := runOK(t, o)
+	if strings.Contains(got, "DONE:") {
+		t.Errorf("a protected name was created, changed or removed:\n%s", got)
+	}
+	for _, want := range []string{"plain\n", "orig\n", "done\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, n := range []string{"fence.json", "b/fence.json", "a/moved", "hard", "repo/moved"} {
+		if _, err := os.Lstat(filepath.Join(ws, n)); err == nil {
+			t.Errorf("%s exists on the host", n)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "a/fence.json")); err != nil || string(b) != "orig\n" {
+		t.Errorf("a/fence.json on the host: %q %v", b, err)
+	}
+	if st, err := os.Stat(filepath.Join(ws, "repo/.git")); err != nil || !st.IsDir() {
+		t.Errorf("repo/.git on the host: %v", err)
+	}
+}
+
 // TestGuardUnderSignals: guarded syscalls keep their native results while
 // signals fly. The caller has a restarting (SA_RESTART) handler on a fast
 // timer, as Go programs (SIGURG) and libuv (SIGCHLD) do: a signal after PID

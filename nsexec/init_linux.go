@@ -435,7 +435,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if len(o.FS.Guarded) > 0 {
 		mode |= seccomp.GuardCreate
 	}
-	if len(o.FS.DenyWritePatterns) > 0 {
+	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 {
 		mode |= seccomp.GuardWrite
 	}
 	if !o.Unix.AllowAll {
@@ -705,7 +705,7 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// goroutines that wake often (reaping, control, guard) run unlocked.
 	var g *guard
 	if guardFD >= 0 {
-		g = newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.FS.Created, o.Unix)
+		g = newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.FS.ProtectedPatterns, o.FS.Created, o.Unix)
 		if o.Debug || o.Monitor {
 			g.logf = func(line string) { fmt.Fprintln(stderr, line) }
 		}

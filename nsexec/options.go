@@ -130,9 +130,9 @@ type FSPolicy struct {
 	// tree at one of their ancestors). None of their ancestors may be
 	// renamed either, which would carry existing read-only binds away, and
 	// those that exist may not be renamed, nor removed where removals go
-	// to the init stage (the write guard: DenyWritePatterns). An empty
-	// list turns the creation guard off, and with it the cost of a round
-	// trip to PID 1 for every file creation.
+	// to the init stage (the write guard: DenyWritePatterns or
+	// ProtectedPatterns). An empty list turns the creation guard off, and
+	// with it the cost of a round trip to PID 1 for every file creation.
 	Guarded []string
 	// DenyWritePatterns are absolute glob patterns ("**/" any directories,
 	// "**" anything, "*" and "?" within one name) of paths that may not be
@@ -144,6 +144,13 @@ type FSPolicy struct {
 	// created (fence's record, checked unchanged before the start): the
 	// write guard treats them as created by this one.
 	Created []string
+	// ProtectedPatterns are patterns in the same syntax of paths that may
+	// be neither created nor changed: nothing matching one may be created
+	// (in any way: open, mkdir, mknod, symlink, link, rename), written,
+	// truncated, renamed or removed, whoever made it. They are what decides
+	// the policy of later runs (a fence.json anywhere in a writable
+	// directory), and use the write guard.
+	ProtectedPatterns []string
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string

@@ -227,12 +227,14 @@ func (s *Spec) xdgDir(name, def string) string {
 //   - when .git is a file (a linked worktree or a submodule's checkout as
 //     the working directory): the file itself, which names the git
 //     directory, and the same paths in that directory and in its common
-//     directory.
+//     directory;
+//   - in a subdirectory of a repository, the same for the repository's
+//     .git, hooks included.
 //
 // A .git that cannot be read is taken as absent: its lookup as a
 // protected path (.git/hooks) fails the plan.
 func (s *Spec) gitPaths(allowConfig bool) []string {
-	dot := filepath.Join(s.Cwd, ".git")
+	own := filepath.Join(s.Cwd, ".git")
 	in := func(dir string, names ...string) []string {
 		var out []string
 		for _, n := range names {
@@ -259,8 +261,8 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 	}
 	dirPaths := func(dir string) []string {
 		out := in(dir, "commondir")
-		if dir != dot {
-			out = append(out, filepath.Join(dir, "hooks")) // .git/hooks: DangerousDirs
+		if dir != own {
+			out = append(out, filepath.Join(dir, "hooks")) // own/hooks: DangerousDirs
 		}
 		if !allowConfig {
 			out = append(out, in(dir, "config", "config.worktree")...)
@@ -279,7 +281,16 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 		}
 		return out
 	}
+	// Without a .git of its own, the working directory is in the
+	// repository of the nearest directory above with one, whose hooks and
+	// config git uses there just the same.
+	dot := own
 	st, err := os.Lstat(dot)
+	for d := s.Cwd; errors.Is(err, fs.ErrNotExist) && d != "/"; {
+		d = filepath.Dir(d)
+		dot = filepath.Join(d, ".git")
+		st, err = os.Lstat(dot)
+	}
 	switch {
 	case err != nil:
 		return nil

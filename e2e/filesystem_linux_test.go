@@ -641,6 +641,15 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		tryCreate(wt, "../main/.git/worktrees/wt/hooks/pre-commit")
 		mustNotExist(t, s.path("main/.git/worktrees/wt/hooks/pre-commit"), "a hook in a worktree's git directory")
 		mustHaveContent(t, s.path("main/.git/config"), "orig\n", "the common directory's config")
+		// The working directory in a subdirectory of a repository: git
+		// there runs the repository's hooks and reads its config.
+		s.write("repo/src/main.c", "int main;\n")
+		s.write("repo/.git/config", "orig\n")
+		src := s.path("repo/src")
+		tryCreate(src, "../.git/hooks/pre-commit")
+		mustNotExist(t, s.path("repo/.git/hooks/pre-commit"), "a hook of the repository above the working directory")
+		tryAppend(src, "../.git/config")
+		mustHaveContent(t, s.path("repo/.git/config"), "orig\n", "the config of the repository above the working directory")
 		// Control: the rest of those git directories stays writable.
 		s.mustRun("-s", cfg, "-c", "echo ok > repo/.git/modules/sub/HEAD && echo ok > main/.git/worktrees/wt/HEAD")
 	})

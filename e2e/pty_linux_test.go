@@ -749,9 +749,10 @@ func TestPTYModesRestored(t *testing.T) {
 // sandbox's: a read there ends, and fence exits with the command.
 func TestPTYHangUp(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		p := s.startPTY("--", "sh", "-c", `trap "" HUP; while read x; do :; done; exit 7`)
-		if !waitUntil(runTimeout, p.raw) {
-			t.Fatalf("fence never relayed the terminal (raw mode); output %q", p.output())
+		p := s.startPTY("--", "sh", "-c", `trap "" HUP; echo trap-$((1+1)); while read x; do :; done; exit 7`)
+		// The trap first: a hangup before it kills sh (exit 129).
+		if !waitUntil(runTimeout, func() bool { return p.raw() && strings.Contains(p.output(), "trap-2") }) {
+			t.Fatalf("fence never relayed the terminal (raw mode) to the command; output %q", p.output())
 		}
 		p.master.Close()
 		st, _ := p.waitStatus()

@@ -589,7 +589,11 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable [
 		if !filepath.IsAbs(abs) {
 			continue // "~" without a home
 		}
-		prefix := abs[:strings.IndexAny(abs, "*?[")]
+		i := strings.IndexAny(abs, "*?[")
+		if i < 0 {
+			continue // "x*/..": the glob was cleaned away; a literal path (fsPolicy's prot)
+		}
+		prefix := abs[:i]
 		prefix = strings.TrimSuffix(prefix[:strings.LastIndexByte(prefix, '/')+1], "/")
 		if prefix == "" {
 			prefix = "/"

@@ -142,6 +142,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key, other case", "{\"allowPty\": true, \"AllowPty\": false}", `duplicate field "AllowPty"`},
 		{"empty allowWrite", "{\"filesystem\": {\"allowWrite\": [\n\".\",\n\"\"]}}", `invalid configuration: filesystem.allowWrite contains empty path (line 3)`},
 		{"blank denyRead", `{"filesystem": {"denyRead": ["  "]}}`, `filesystem.denyRead contains empty path`},
+		{"NUL in a path", `{"filesystem": {"denyWrite": ["a\u0000b"]}}`, `filesystem.denyWrite "a\x00b" contains a NUL byte; remove it`},
 		{"empty allowRead", `{"filesystem": {"allowRead": [""]}}`, `filesystem.allowRead contains empty path`},
 		{"empty command", `{"command": {"deny": [""]}}`, `command.deny contains empty command`},
 		{"empty allow", `{"command": {"allow": [" "]}}`, `command.allow contains empty command`},

@@ -73,6 +73,10 @@ func (c *Config) Validate() error {
 			if strings.TrimSpace(p) == "" {
 				return &ValidationError{l.name, i, l.name + " contains empty path"}
 			}
+			// No file has one: the lookup would fail with EINVAL.
+			if strings.IndexByte(p, 0) >= 0 {
+				return &ValidationError{l.name, i, fmt.Sprintf("%s %q contains a NUL byte; remove it", l.name, p)}
+			}
 		}
 	}
 	commands := []struct {

@@ -92,7 +92,7 @@ func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
 		return
 	}
 	for _, e := range s.readCreated() {
-		fp.Created = append(fp.Created, e.Path)
+		fp.Created = append(fp.Created, nsexec.FormatCreated(e.Dev, e.Ino, e.Path))
 	}
 	if len(fp.Created) > 0 {
 		s.logf("files earlier sandboxes created, free to change: %d", len(fp.Created))
@@ -101,8 +101,10 @@ func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
 
 // saveCreated adds to the record the files the sandbox created (p.Created,
 // once it is empty) that are on the host: under a writable bind, not in a
-// private /tmp. Entries whose file changed hands are dropped. Failures are
-// only logged: a file missing from the record stays protected.
+// private /tmp, and still the file the guard saw created there (a file of
+// the user's moved to that path is not). Entries whose file changed hands
+// are dropped. Failures are only logged: a file missing from the record
+// stays protected.
 func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if len(fs.DenyWritePatterns) == 0 {
 		return
@@ -117,10 +119,11 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	}
 	var add []createdEntry
 	for _, c := range created {
-		if !underAny(c, host) {
+		dev, ino, path, ok := nsexec.ParseCreated(c)
+		if !ok || !underAny(path, host) {
 			continue
 		}
-		if e, ok := pin(c); ok {
+		if e, ok := pin(path); ok && e.Dev == dev && e.Ino == ino {
 			add = append(add, e)
 		}
 	}

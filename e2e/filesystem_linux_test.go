@@ -686,6 +686,22 @@ func TestFSCreatedFilesStayFreeAcrossRuns(t *testing.T) {
 		mustHaveContent(t, s.path("user.pem"), "orig\n", "the user's file")
 		mustHaveContent(t, s.path("venv/later.pem"), "users\n", "the user's file at a recorded path")
 
+		// A directory of the user's moved to where the sandbox created
+		// a file, in an earlier run or in this one: what it holds is
+		// still the user's (the record and the guard know files by
+		// identity, not by path).
+		s.write("secrets/server.pem", "secret\n")
+		s.mustRun("-s", cfg, "-c", "mkdir -p fixtures && echo f > fixtures/server.pem")
+		for _, script := range []string{
+			"rm -rf fixtures && mv secrets fixtures && echo evil > fixtures/server.pem; mv fixtures secrets",
+			"mkdir -p fx && echo f > fx/server.pem && rm -rf fx && mv secrets fx && echo evil > fx/server.pem; mv fx secrets",
+			// Moved in and out in one run, the next run writes it.
+			"mv secrets fixtures2 && mv fixtures2 secrets",
+		} {
+			s.fence("-s", cfg, "-c", script)
+			mustHaveContent(t, s.path("secrets/server.pem"), "secret\n", "the user's file in a directory moved to a created file's path")
+		}
+
 		record := filepath.Join(s.home, ".local/state/fence/created.json")
 		if _, err := os.Stat(record); err != nil {
 			t.Fatalf("no record of created files: %v", err)

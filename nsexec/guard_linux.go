@@ -120,22 +120,26 @@ type guard struct {
 	// bound are the unix socket paths the sandbox created itself (bind):
 	// connecting to them is always allowed.
 	bound map[string]bool
-	// created are files matching a no-write pattern that the sandbox
-	// created itself (see kept).
-	created map[string]bool
+	// created are the files matching a no-write pattern that the sandbox
+	// created itself (see kept), by identity, with the path each had last:
+	// a file of the user's moved to such a path (its directory renamed
+	// there) is not the sandbox's.
+	created map[fileID]string
 	umasks  umasks
 }
 
 func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[string]bool{}}
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[fileID]string{}}
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, globRegexp(p))
 	}
 	for _, p := range protected {
 		g.protected = append(g.protected, globRegexp(p))
 	}
-	for _, p := range created {
-		g.created[p] = true
+	for _, c := range created {
+		if dev, ino, path, ok := ParseCreated(c); ok {
+			g.created[fileID{dev, ino}] = path
+		}
 	}
 	for _, p := range paths {
 		p = filepath.Clean(p)
@@ -402,7 +406,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "write", full)
 		}
 		if c.flags&unix.O_CREAT != 0 {
-			defer g.madeHere(full) // after the open: created or not, it is now ours or was free
+			defer g.madeHere(parent, base, full) // after the open: created or not, it is now ours or was free
 		}
 		if full == "/dev/tty" && !hasTTY(pid) {
 			// PID 1 has the terminal; a command without one must not get
@@ -467,7 +471,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		err := unix.Mkdirat(parent, base, c.mode&^umask())
 		if err == nil {
-			g.madeHere(full)
+			g.madeHere(parent, base, full)
 		}
 		return -1, errnoOf(err)
 	case opMknod:
@@ -477,7 +481,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
 		err := unix.Mknodat(parent, base, mode, int(c.dev))
 		if err == nil {
-			g.madeHere(full)
+			g.madeHere(parent, base, full)
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
@@ -486,7 +490,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		err := unix.Symlinkat(target, parent, base)
 		if err == nil {
-			g.madeHere(full)
+			g.madeHere(parent, base, full)
 		}
 		return -1, errnoOf(err)
 	case opTruncate:
@@ -542,7 +546,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			errno = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
 		}
 		if errno == 0 {
-			g.madeHere(full)
+			g.madeHere(parent, base, full)
 		}
 		return -1, errno
 	}
@@ -576,7 +580,11 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if err != nil {
 		return errnoOf(err)
 	}
-	if g.keptPath(real) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return errnoOf(err)
+	}
+	if g.keptPath(real, idOf(&st)) {
 		return g.deny(pid, "link", real)
 	}
 	// Following the magic link reaches the file fd holds, a symlink
@@ -640,11 +648,11 @@ func (g *guard) kept(parent int, base, full string) bool {
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return false
 	}
-	return g.keptPath(full)
+	return g.keptPath(full, idOf(&st))
 }
 
-// keptPath is kept for the path of a file known to exist.
-func (g *guard) keptPath(full string) bool {
+// keptPath is kept for full, the path of the existing file id.
+func (g *guard) keptPath(full string, id fileID) bool {
 	if g.matches(g.protected, full) {
 		return true
 	}
@@ -653,28 +661,59 @@ func (g *guard) keptPath(full string) bool {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return !g.created[full]
+	_, ours := g.created[id]
+	return !ours
+}
+
+// fileID is a file's identity: its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(st *unix.Stat_t) fileID { return fileID{dev: st.Dev, ino: st.Ino} }
+
+// FormatCreated and ParseCreated are the form of a created file in
+// FSPolicy.Created and msgExit's Created: "DEV INO PATH".
+func FormatCreated(dev, ino uint64, path string) string {
+	return strconv.FormatUint(dev, 10) + " " + strconv.FormatUint(ino, 10) + " " + path
+}
+
+// ParseCreated reverses FormatCreated.
+func ParseCreated(s string) (dev, ino uint64, path string, ok bool) {
+	d, rest, ok1 := strings.Cut(s, " ")
+	i, path, ok2 := strings.Cut(rest, " ")
+	dev, err1 := strconv.ParseUint(d, 10, 64)
+	ino, err2 := strconv.ParseUint(i, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || !strings.HasPrefix(path, "/") {
+		return 0, 0, "", false
+	}
+	return dev, ino, path, true
 }
 
 // createdFiles returns the files the sandbox created (or was told it had)
-// that match a no-write pattern, for the supervisor's record.
+// that match a no-write pattern, in FormatCreated's form, for the
+// supervisor's record.
 func (g *guard) createdFiles() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make([]string, 0, len(g.created))
-	for p := range g.created {
-		out = append(out, p)
+	for id, p := range g.created {
+		out = append(out, FormatCreated(id.dev, id.ino, p))
 	}
 	return out
 }
 
-// madeHere records that the sandbox created full, if a pattern matches it.
-func (g *guard) madeHere(full string) {
-	if g.denied(full) {
-		g.mu.Lock()
-		g.created[full] = true
-		g.mu.Unlock()
+// madeHere records that the sandbox created full (base in parent), if a
+// pattern matches it, by the identity of the file there now.
+func (g *guard) madeHere(parent int, base, full string) {
+	if !g.denied(full) {
+		return
 	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return
+	}
+	g.mu.Lock()
+	g.created[idOf(&st)] = full
+	g.mu.Unlock()
 }
 
 // refuse reports whether creating full (base in parent) must be refused: it
@@ -748,7 +787,11 @@ func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
 		return fd, 0
 	}
 	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
-	if err != nil || strings.HasPrefix(real, "/") && g.keptPath(real) {
+	var st unix.Stat_t
+	if err == nil {
+		err = unix.Fstat(fd, &st)
+	}
+	if err != nil || strings.HasPrefix(real, "/") && g.keptPath(real, idOf(&st)) {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", real)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
-	"github.com/nsfence/fence/nsexec/sigfwd"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,6 +70,9 @@ type relay struct {
 	// lnext: the last byte copyInput relayed was the pseudo-terminal's
 	// VLNEXT, which makes the next one literal (typedSignals).
 	lnext bool
+	// typedINT and typedQUIT: a ^C or ^\ was relayed while the
+	// pseudo-terminal generated signals (typed).
+	typedINT, typedQUIT atomic.Bool
 
 	outDone chan struct{}
 	inDone  chan struct{}
@@ -430,16 +432,12 @@ func (r *relay) copyInput() {
 			if writeAll(r.master, buf[:n], nil) != nil {
 				return
 			}
-			// The pseudo-terminal signalled the sandbox's foreground
-			// for a ^C or ^\ in there; fence's terminal, in raw mode,
-			// signalled nobody. Without fence it would have signalled
-			// fence's group (a script that runs fence, make, a
-			// pipeline's other commands): a script stops at ^C then,
-			// instead of going on to its next command. fence ignores
-			// its own copy, which it would pass on to the command a
-			// second time (a TUI that quits on a second ^C).
 			for _, sig := range r.typedSignals(buf[:n]) {
-				sigfwd.WhileIgnored(sig, func() { _ = unix.Kill(0, sig) })
+				if sig == unix.SIGINT {
+					r.typedINT.Store(true)
+				} else {
+					r.typedQUIT.Store(true)
+				}
 			}
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
 		case err == nil:
@@ -454,15 +452,27 @@ func (r *relay) copyInput() {
 	}
 }
 
+// typed reports whether sig, SIGINT or SIGQUIT, was typed to the
+// sandbox's terminal (typedSignals).
+func (r *relay) typed(sig syscall.Signal) bool {
+	switch sig {
+	case unix.SIGINT:
+		return r.typedINT.Load()
+	case unix.SIGQUIT:
+		return r.typedQUIT.Load()
+	}
+	return false
+}
+
 // typedSignals returns the signals that the pseudo-terminal's line
 // discipline sends for b (its VINTR and VQUIT characters, while it has
-// ISIG), in order. Not ^Z: a stopped command stops fence's group through
-// job.stopped. Called from copyInput only, after b went to the master: the
-// modes are the ones the line discipline applied, give or take a change
-// made at the same moment.
+// ISIG and no EXTPROC), in order. Not ^Z: a stopped command stops fence's
+// group through job.stopped. Called from copyInput only, after b went to
+// the master: the modes are the ones the line discipline applied, give or
+// take a change made at the same moment.
 func (r *relay) typedSignals(b []byte) []syscall.Signal {
 	t, err := unix.IoctlGetTermios(r.master, unix.TCGETS)
-	if err != nil || t.Lflag&unix.ISIG == 0 {
+	if err != nil || t.Lflag&unix.ISIG == 0 || t.Lflag&unix.EXTPROC != 0 {
 		r.lnext = false
 		return nil
 	}
@@ -470,6 +480,9 @@ func (r *relay) typedSignals(b []byte) []syscall.Signal {
 	lnext := t.Lflag&(unix.ICANON|unix.IEXTEN) == unix.ICANON|unix.IEXTEN
 	var sigs []syscall.Signal
 	for _, c := range b {
+		if t.Iflag&unix.ISTRIP != 0 {
+			c &= 0x7f
+		}
 		switch {
 		case r.lnext:
 			r.lnext = false

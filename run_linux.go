@@ -270,6 +270,18 @@ func Run(s *Spec) (int, error) {
 		// the signals it passed on can end the wait for the output.
 		<-jobDone
 		r.close(sigs.C)
+		if k := s.killedBy; (k == unix.SIGINT || k == unix.SIGQUIT) && r.typed(k) {
+			// A ^C (^\) typed to the sandbox's terminal killed the
+			// command. Without fence, the terminal would have sent it
+			// to fence's group too (a script that runs fence, make):
+			// with the signal received while it waits, bash stops the
+			// script once fence dies by it (main), instead of going on
+			// to its next command. fence ignores its own copy. Not at
+			// the keystroke: an interactive shell inside, in its own
+			// group there, keeps the ^C from the rest, as a job-control
+			// shell does without fence.
+			sigfwd.WhileIgnored(k, func() { _ = unix.Kill(0, k) })
+		}
 	}
 	if s.Timeline != nil {
 		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)

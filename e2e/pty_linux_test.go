@@ -998,6 +998,36 @@ func TestPTYCtrlCStopsScript(t *testing.T) {
 	}
 }
 
+// A ^C typed to an interactive shell inside fence stays there: the shell
+// has the sandbox's terminal in a group of its own, and a script (make)
+// that runs fence goes on once the shell exits, as it does without fence.
+// fence used to send every typed ^C to its own group.
+func TestPTYCtrlCAtInnerShell(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// sh, which dies on a SIGINT at once (bash would wait and see
+		// fence exit normally).
+		p := s.startShellPTY("-c", `exec sh -c '"$FENCE" -- bash --norc --noprofile -i; echo after-$((40+2))'`)
+		ok := waitUntil(runTimeout, func() bool {
+			return findDescendant(p.cmd.Process.Pid, "bash\x00--norc\x00--noprofile\x00-i\x00") != 0 && p.raw()
+		})
+		if !ok {
+			t.Fatalf("the inner shell never ran with the terminal relayed to it; output %q", p.output())
+		}
+		p.step("echo in-$((1+2))\n", "in-3", "the inner shell did not answer")
+		p.write("\x03")
+		// Its next prompt first: readline drops what comes with the ^C.
+		if !waitUntil(runTimeout, func() bool { return strings.Count(p.output(), "bash-") >= 3 }) {
+			t.Fatalf("no prompt after ^C; output %q", p.output())
+		}
+		p.step("echo still-$((2+3))\n", "still-5", "the inner shell did not survive ^C")
+		p.write("exit\n")
+		st, out := p.waitStatus()
+		if st.Signaled() || !strings.Contains(out, "after-42") {
+			t.Errorf("the script stopped after a ^C at the inner shell: %v; output %q", st, out)
+		}
+	})
+}
+
 // raw reports whether the terminal is in raw mode (no ICANON, no ISIG):
 // with fence on it alone, fence is relaying it to the sandbox.
 func (p *ptyRun) raw() bool {

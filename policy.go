@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/internal/cfgfile"
 	"github.com/nsfence/fence/nsexec"
 )
 
@@ -25,11 +26,17 @@ var DangerousFiles = []string{
 var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks"}
 
 // DangerousConfigDirs are protected like DangerousFiles, in the user's
-// configuration directory ($XDG_CONFIG_HOME, else ~/.config), which
+// configuration directories ($XDG_CONFIG_HOME and ~/.config), which
 // templates such as code make writable: git's global config (as
 // ~/.gitconfig: core.hooksPath, core.fsmonitor), fish's start-up files,
-// and what the desktop session or systemd starts at the next login.
-var DangerousConfigDirs = []string{"git", "fish", "systemd/user", "autostart"}
+// and what systemd (units, drop-ins, environment.d) or the desktop
+// session starts at the next login.
+var DangerousConfigDirs = []string{"git", "fish", "systemd", "environment.d", "autostart"}
+
+// DangerousDataDirs are protected like DangerousFiles, in the user's data
+// directory ($XDG_DATA_HOME, else ~/.local/share), which templates such as
+// code make writable: systemd looks for user units there too.
+var DangerousDataDirs = []string{"systemd"}
 
 // credentialPaths are hidden from reads unless allowRead names them (or a
 // parent): the keys and tokens a compromised build would exfiltrate first.
@@ -180,17 +187,28 @@ func (s *Spec) dangerousPaths() []string {
 	for _, d := range DangerousDirs {
 		out = append(out, filepath.Join(s.Cwd, d))
 	}
-	if cfg := s.configHome(); cfg != "" {
-		for _, d := range DangerousConfigDirs {
-			out = append(out, filepath.Join(cfg, d))
+	// Both the environment's XDG directory and the default: systemd and
+	// the desktop session usually do not see a shell's XDG_CONFIG_HOME.
+	for _, l := range []struct {
+		env, def string
+		names    []string
+	}{{"XDG_CONFIG_HOME", ".config", DangerousConfigDirs}, {"XDG_DATA_HOME", ".local/share", DangerousDataDirs}} {
+		dirs := []string{s.xdgDir(l.env, l.def)}
+		if s.Home != "" {
+			if d := filepath.Join(s.Home, l.def); d != dirs[0] {
+				dirs = append(dirs, d)
+			}
+		}
+		for _, dir := range dirs {
+			for _, n := range l.names {
+				if dir != "" {
+					out = append(out, filepath.Join(dir, n))
+				}
+			}
 		}
 	}
 	return out
 }
-
-// configHome is $XDG_CONFIG_HOME if it is absolute, else ~/.config, or ""
-// without a home.
-func (s *Spec) configHome() string { return s.xdgDir("XDG_CONFIG_HOME", ".config") }
 
 // createdRecordPath is the record of created files (created_linux.go):
 // $XDG_STATE_HOME/fence/created.json, by default under ~/.local/state, or
@@ -242,24 +260,11 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 		}
 		return out
 	}
-	// each is every directory in dir/sub: the submodules or linked
-	// worktrees there now, whose files are protected whether they exist
-	// or not. One it cannot list is left as a glob, whose lookup then
-	// fails the plan (expandDenials).
-	each := func(dir, sub string) []string {
-		es, err := os.ReadDir(filepath.Join(dir, sub))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return []string{filepath.Join(dir, sub, "*")}
-		}
-		var out []string
-		for _, e := range es {
-			if e.IsDir() {
-				out = append(out, filepath.Join(dir, sub, e.Name()))
-			}
-		}
-		return out
-	}
-	dirPaths := func(dir string) []string {
+	// Linked worktrees (.git/worktrees/*) are left alone: a read-only
+	// bind, or a guarded name, in one makes `git worktree remove` and
+	// `prune` fail half-way (EBUSY).
+	var dirPaths func(dir string) []string
+	dirPaths = func(dir string) []string {
 		out := in(dir, "commondir")
 		if dir != own {
 			out = append(out, filepath.Join(dir, "hooks")) // own/hooks: DangerousDirs
@@ -267,17 +272,13 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 		if !allowConfig {
 			out = append(out, in(dir, "config", "config.worktree")...)
 		}
-		for _, m := range each(dir, "modules") {
-			out = append(out, in(m, "hooks", "commondir")...)
-			if !allowConfig {
-				out = append(out, in(m, "config", "config.worktree")...)
+		// The submodules' git directories, nested ones included.
+		for _, m := range gitDirsUnder(filepath.Join(dir, "modules"), 0) {
+			if strings.ContainsAny(m, "*?[") {
+				out = append(out, m) // unlistable: its lookup fails the plan
+				continue
 			}
-		}
-		for _, w := range each(dir, "worktrees") {
-			out = append(out, filepath.Join(w, "commondir"))
-			if !allowConfig {
-				out = append(out, filepath.Join(w, "config.worktree"))
-			}
+			out = append(out, dirPaths(m)...)
 		}
 		return out
 	}
@@ -291,22 +292,109 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 		dot = filepath.Join(d, ".git")
 		st, err = os.Lstat(dot)
 	}
+	var out []string
+	gitDir := dot
 	switch {
 	case err != nil:
 		return nil
 	case st.IsDir():
-		return dirPaths(dot)
+		out = dirPaths(dot)
 	case !st.Mode().IsRegular():
 		return []string{dot}
+	default:
+		out = []string{dot}
+		if gitDir = readGitLink(dot, "gitdir: "); gitDir == "" {
+			return out
+		}
+		out = append(out, dirPaths(gitDir)...)
+		if common := readGitLink(filepath.Join(gitDir, "commondir"), ""); common != "" {
+			out = append(out, dirPaths(common)...)
+		}
 	}
-	out := []string{dot}
-	gitDir := readGitLink(dot, "gitdir: ")
-	if gitDir == "" {
+	if allowConfig {
 		return out
 	}
-	out = append(out, dirPaths(gitDir)...)
-	if common := readGitLink(filepath.Join(gitDir, "commondir"), ""); common != "" {
-		out = append(out, dirPaths(common)...)
+	// The submodules the repository names: the .git of each checkout,
+	// which says where its git directory is, and the git directory of one
+	// not cloned yet, which `git submodule update --init` would take as
+	// it finds it. (Both come with writing .git/config: allowGitConfig.)
+	root := filepath.Dir(dot)
+	for _, sm := range submodules(filepath.Join(root, ".gitmodules")) {
+		out = append(out, filepath.Join(root, sm.path, ".git"))
+		m := filepath.Join(gitDir, "modules", sm.name)
+		if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// submodule is a [submodule "name"] section of .gitmodules.
+type submodule struct{ name, path string }
+
+// submodules returns the submodules .gitmodules names, with a relative
+// path that stays in the repository. A file that cannot be read (a FIFO in
+// a checkout, say) names none.
+func submodules(file string) []submodule {
+	b, err := cfgfile.Read(file)
+	if err != nil {
+		return nil
+	}
+	var out []submodule
+	clean := func(p string) (string, bool) {
+		p = filepath.Clean(p)
+		return p, p != "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "[submodule "); ok {
+			name, ok := strings.CutSuffix(rest, "]")
+			name = strings.Trim(strings.TrimSpace(name), `"`)
+			if n, ok2 := clean(name); ok && ok2 {
+				out = append(out, submodule{name: n})
+			}
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if ok && strings.TrimSpace(key) == "path" && len(out) > 0 && out[len(out)-1].path == "" {
+			if p, ok := clean(strings.Trim(strings.TrimSpace(val), `"`)); ok {
+				out[len(out)-1].path = p
+			}
+		}
+	}
+	kept := out[:0]
+	for _, sm := range out {
+		if sm.path != "" {
+			kept = append(kept, sm)
+		}
+	}
+	return kept
+}
+
+// gitDirsUnder returns the git directories (those with a HEAD) in dir and
+// the directories below it that are not git directories themselves: the
+// submodules under .git/modules, whose names may hold slashes. A directory
+// it cannot list is returned as a "dir/*" glob, whose lookup fails the
+// plan. The walk stops 8 levels down.
+func gitDirsUnder(dir string, depth int) []string {
+	es, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || depth > 8 {
+		return nil
+	}
+	if err != nil {
+		return []string{filepath.Join(dir, "*")}
+	}
+	var out []string
+	for _, e := range es {
+		if !e.IsDir() {
+			continue
+		}
+		d := filepath.Join(dir, e.Name())
+		if _, err := os.Lstat(filepath.Join(d, "HEAD")); err == nil {
+			out = append(out, d)
+		} else {
+			out = append(out, gitDirsUnder(d, depth+1)...)
+		}
 	}
 	return out
 }
@@ -315,14 +403,11 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 // PATH", a commondir's PATH) and returns the path it names, made absolute
 // against the file's directory, or "".
 func readGitLink(file, prefix string) string {
-	f, err := os.Open(file)
+	b, err := cfgfile.Read(file) // a regular file: not a FIFO to hang on
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	b := make([]byte, 4096)
-	n, _ := f.Read(b)
-	line, _, _ := strings.Cut(string(b[:n]), "\n")
+	line, _, _ := strings.Cut(string(b), "\n")
 	p, ok := strings.CutPrefix(strings.TrimRight(line, "\r "), prefix)
 	if !ok || p == "" {
 		return ""

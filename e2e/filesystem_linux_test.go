@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -592,9 +593,18 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
 		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
-		for _, p := range []string{".git/modules/sub/config", ".git/modules/sub/hooks/pre-commit", ".git/worktrees/wt/commondir"} {
-			s.write("repo/"+p, "orig\n")
+		// Submodules: sub and third_party/lib cloned (a name may hold
+		// slashes), fresh not yet.
+		s.write("repo/.gitmodules", "[submodule \"sub\"]\n\tpath = sub\n\turl = ../x\n"+
+			"[submodule \"third_party/lib\"]\n\tpath = third_party/lib\n"+
+			"[submodule \"fresh\"]\n\tpath = fresh\n")
+		for _, m := range []string{"sub", "third_party/lib"} {
+			s.write("repo/.git/modules/"+m+"/HEAD", "ref: refs/heads/main\n")
+			s.write("repo/.git/modules/"+m+"/config", "orig\n")
+			s.write("repo/.git/modules/"+m+"/hooks/pre-commit", "orig\n")
+			s.write("repo/"+m+"/.git", "gitdir: ../.git/modules/"+m+"\n")
 		}
+		s.mkdir("repo/fresh")
 		s.write("home/.config/git/config", "orig\n")
 		// A linked worktree: its .git file names its git directory, whose
 		// commondir names the main repository's.
@@ -619,22 +629,40 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			}
 		}
 		repo, wt := s.path("repo"), s.path("wt")
-		for _, p := range []string{".git/modules/sub/config", ".git/modules/sub/hooks/pre-commit", ".git/worktrees/wt/commondir"} {
+		for _, p := range []string{".git/modules/sub/config", ".git/modules/sub/hooks/pre-commit",
+			".git/modules/third_party/lib/config", ".git/modules/third_party/lib/hooks/pre-commit"} {
 			tryAppend(repo, p)
 			mustHaveContent(t, s.path("repo/"+p), "orig\n", "protected "+p)
 		}
-		for _, p := range []string{".git/commondir", ".git/config.worktree", ".git/modules/sub/config.worktree", ".git/modules/sub/hooks/post-checkout"} {
+		for _, m := range []string{"sub", "third_party/lib"} {
+			tryAppend(repo, m+"/.git")
+			mustHaveContent(t, s.path("repo/"+m+"/.git"), "gitdir: ../.git/modules/"+m+"\n", "a submodule's .git file")
+		}
+		for _, p := range []string{".git/commondir", ".git/config.worktree", ".git/modules/sub/config.worktree",
+			".git/modules/sub/hooks/post-checkout", ".git/modules/fresh/HEAD", "fresh/.git"} {
 			tryCreate(repo, p)
 			mustNotExist(t, s.path("repo/"+p), "protected "+p)
 		}
 		tryAppend(s.dir, "home/.config/git/config")
 		mustHaveContent(t, s.path("home/.config/git/config"), "orig\n", "~/.config/git/config")
-		for _, p := range []string{"home/.config/fish/config.fish", "home/.config/systemd/user/x.service", "home/.config/autostart/x.desktop"} {
+		for _, p := range []string{"home/.config/fish/config.fish", "home/.config/systemd/user/x.service", "home/.config/systemd/user.control/x.service",
+			"home/.config/environment.d/x.conf", "home/.config/autostart/x.desktop", "home/.local/share/systemd/user/x.service"} {
 			tryCreate(s.dir, p)
+			mustNotExist(t, s.path(p), "protected "+p)
+		}
+		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
+		// the desktop session do not see a shell's XDG_CONFIG_HOME.
+		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {
+			res := s.fenceWith(opts{env: []string{"XDG_CONFIG_HOME=" + s.path("xdg")}}, "-s", cfg, "--", "sh", "-c", `mkdir -p "$(dirname "$1")" && echo evil > "$1"`, "sh", p)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("creating %s with XDG_CONFIG_HOME set succeeded: %v", p, res)
+			}
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
 		tryAppend(wt, ".git")
 		mustHaveContent(t, s.path("wt/.git"), "gitdir: ../main/.git/worktrees/wt\n", "a worktree's .git file")
+		// The working directory is the linked worktree: its git directory
+		// is protected like a .git.
 		for _, p := range []string{"../main/.git/worktrees/wt/commondir", "../main/.git/config", "../main/.git/hooks/pre-commit"} {
 			tryAppend(wt, p)
 		}
@@ -651,7 +679,43 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		tryAppend(src, "../.git/config")
 		mustHaveContent(t, s.path("repo/.git/config"), "orig\n", "the config of the repository above the working directory")
 		// Control: the rest of those git directories stays writable.
-		s.mustRun("-s", cfg, "-c", "echo ok > repo/.git/modules/sub/HEAD && echo ok > main/.git/worktrees/wt/HEAD")
+		s.mustRun("-s", cfg, "-c", "echo ok > repo/.git/modules/sub/index && echo ok > main/.git/worktrees/wt/index")
+	})
+}
+
+// Everyday git keeps working in a repository whose git paths fence
+// protects: commits, linked worktrees added and removed (a protected
+// file in .git/worktrees/* made the removal fail with EBUSY), gc.
+func TestFSGitWorkflowsInside(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		repo := s.path("repo")
+		s.mkdir("repo")
+		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
+		cmd := exec.Command(git, "init", "-q", "-b", "main", repo)
+		cmd.Env = append(s.env(), env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git init: %v\n%s", err, out)
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		res := s.fenceWith(opts{dir: repo, env: env}, "-s", cfg, "-c", `set -e
+echo a > a.txt && git add a.txt && git commit -qm one
+git worktree add -q ../wt2 && git worktree add -q ../wt3`)
+		if res.code != 0 {
+			t.Fatalf("git inside, first run: %v", res)
+		}
+		// A second run, which finds the worktrees there at its start.
+		res = s.fenceWith(opts{dir: repo, env: env}, "-s", cfg, "-c", `set -e
+git -C ../wt2 status --short
+git worktree remove ../wt2
+rm -rf ../wt3 && git worktree prune
+git gc -q
+git log --oneline | wc -l`)
+		if res.code != 0 || strings.TrimSpace(res.stdout) != "1" {
+			t.Errorf("git inside, second run: %v", res)
+		}
+		mustNotExist(t, s.path("repo/.git/worktrees/wt2"), "a removed worktree's git directory")
 	})
 }
 

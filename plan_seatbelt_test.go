@@ -94,6 +94,9 @@ func TestSeatbeltPlanRepository(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(cwd, ".git/modules/sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(cwd, ".git/modules/sub/HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	o = planMac(t, s).opts
 	for _, want := range []string{".git/modules/sub/config", ".git/modules/sub/hooks"} {
 		if !slices.Contains(o.DenyWrite, filepath.Join(cwd, want)) {

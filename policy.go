@@ -763,6 +763,11 @@ func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 		if !np.hostNet && (p == np.httpPort || p == np.socksPort) {
 			return nil, nil, fmt.Errorf("-p %d: that is fence's own proxy port inside the sandbox; expose another port, or move the proxy with network.httpProxyPort/socksProxyPort", p)
 		}
+		// Both ways at once, each end would forward to the other: one
+		// connection would loop until fence ran out of descriptors.
+		if !np.hostNet && slices.Contains(np.localPorts, p) {
+			return nil, nil, fmt.Errorf("-p %d: network.allowLocalOutboundPorts forwards that port from the sandbox to the host already; use one direction", p)
+		}
 	}
 	o.HostNetwork = np.hostNet
 	o.Listeners = np.listeners()

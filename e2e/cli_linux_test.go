@@ -47,6 +47,7 @@ func TestCLIGolden(t *testing.T) {
 			"allow": ["Bash(npm run test:*)", "Write(src/**)", "Read"],
 			"deny": ["Bash(git push)", "Read(./.env)"],
 			"ask": ["Edit(config/**)"]}}`)
+		s.write("both.json", `{"network": {"allowLocalOutboundPorts": [7001]}}`)
 		cases := []struct {
 			name string
 			args []string
@@ -61,6 +62,7 @@ func TestCLIGolden(t *testing.T) {
 			{"no-command", nil, 1},
 			{"bad-port", []string{"-p", "70000", "--", "true"}, 1},
 			{"proxy-port", []string{"-p", "3128", "--", "true"}, 1},
+			{"forwarded-both-ways", []string{"-s", "both.json", "-p", "7001", "--", "true"}, 1},
 			{"bad-shell", []string{"--shell", "weird", "-c", "true"}, 1},
 			{"missing-settings", []string{"-s", "nope.json", "--", "true"}, 1},
 			{"unknown-template", []string{"-t", "nope", "--", "true"}, 1},

@@ -231,6 +231,13 @@ for name in ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_VSOCK", "AF_PAC
         out[name] = 0
     except OSError as e:
         out[name] = e.errno
+for name in ["AF_UNIX", "AF_VSOCK"]:
+    try:
+        for s in socket.socketpair(getattr(socket, name), socket.SOCK_STREAM):
+            s.close()
+        out["pair " + name] = 0
+    except OSError as e:
+        out["pair " + name] = e.errno
 print(json.dumps(out))
 `)
 		res := s.fence("--", "python3", "probe.py")
@@ -241,6 +248,7 @@ print(json.dumps(out))
 		for name, want := range map[string]syscall.Errno{
 			"AF_UNIX": 0, "AF_INET": 0, "AF_INET6": 0, "AF_NETLINK": 0,
 			"AF_VSOCK": syscall.EAFNOSUPPORT, "AF_PACKET": syscall.EAFNOSUPPORT, "AF_ALG": syscall.EAFNOSUPPORT,
+			"pair AF_UNIX": 0, "pair AF_VSOCK": syscall.EAFNOSUPPORT,
 		} {
 			if e, ok := got[name]; !ok || syscall.Errno(e) != want {
 				t.Errorf("socket(%s): errno %d (%v), want %d (%v)", name, e, syscall.Errno(e), int(want), want)

@@ -101,7 +101,9 @@ var socketFamilies = [...]uint32{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix
 //   - personality(2) fails with EPERM for anything but harmlessPersonas
 //     (e.g. READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE would weaken every later
 //     exec in the sandbox);
-//   - socket(2) fails with EAFNOSUPPORT for a family not in socketFamilies.
+//   - socket(2) and socketpair(2) fail with EAFNOSUPPORT for a family not
+//     in socketFamilies (socketpair creates its sockets before it finds
+//     the family has no pairs: a vsock module would load for it).
 //
 // Any other syscall is allowed here, so the kernel's action cache still
 // allows them without running the filter.
@@ -135,8 +137,9 @@ func argumentFilter() ([]byte, error) {
 
 	ins := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: personalityNr, SkipTrue: 2},                      // → pers
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 1 + uint8(len(pers))}, // → sock
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: personalityNr, SkipTrue: 3},                          // → pers
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 2 + uint8(len(pers))},     // → sock
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKETPAIR, SkipTrue: 1 + uint8(len(pers))}, // → sock
 		allow,
 	}
 	ins = append(ins, pers...)

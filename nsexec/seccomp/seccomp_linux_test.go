@@ -68,7 +68,9 @@ func TestArgumentFilter(t *testing.T) {
 		{unix.SYS_SOCKET, unix.AF_ALG, noFamily},
 		{unix.SYS_SOCKET, unix.AF_UNSPEC, noFamily},
 		{unix.SYS_SOCKET, 0x1_00000000 | unix.AF_VSOCK, noFamily},
-		{unix.SYS_SOCKETPAIR, unix.AF_VSOCK, allow}, // socketpair: AF_UNIX only, in the kernel
+		{unix.SYS_SOCKETPAIR, unix.AF_VSOCK, noFamily},
+		{unix.SYS_SOCKETPAIR, unix.AF_UNIX, allow},
+		{unix.SYS_SOCKETPAIR + 1, unix.AF_VSOCK, allow}, // other syscalls untouched
 	}
 	for _, c := range cases {
 		got, err := vm.Run(seccompData(c.nr, c.arg))

@@ -668,7 +668,7 @@ func (g *guard) keptPath(full string, id fileID) bool {
 // fileID is a file's identity: its device and inode.
 type fileID struct{ dev, ino uint64 }
 
-func idOf(st *unix.Stat_t) fileID { return fileID{dev: st.Dev, ino: st.Ino} }
+func idOf(st *unix.Stat_t) fileID { return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)} } // 32-bit on mips
 
 // FormatCreated and ParseCreated are the form of a created file in
 // FSPolicy.Created and msgExit's Created: "DEV INO PATH".

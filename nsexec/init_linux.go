@@ -293,7 +293,7 @@ func startEarly(newNetns bool) *early {
 	// runtime drop those, while a real fault still panics. It changes no
 	// disposition and costs no round trip.
 	signal.Ignore(unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP,
-		unix.SIGSYS, unix.SIGSTKFLT)
+		unix.SIGSYS, sigStkflt)
 	return e
 }
 

@@ -111,17 +111,14 @@ func argumentFilter() ([]byte, error) {
 	const (
 		offNr     = 0
 		offArg0Lo = 16 // seccomp_data.args[0], little-endian low half
-		offArg0Hi = 20
 	)
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
 	// Each block ends with its own returns, so jumps stay within it.
+	// personality's argument is an unsigned int: the kernel reads the low
+	// half alone, so personality(-1) through glibc is the query too.
 	var pers []bpf.Instruction
 	n := uint8(len(harmlessPersonas))
-	pers = append(pers,
-		bpf.LoadAbsolute{Off: offArg0Hi, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: n + 1}, // → deny
-		bpf.LoadAbsolute{Off: offArg0Lo, Size: 4},
-	)
+	pers = append(pers, bpf.LoadAbsolute{Off: offArg0Lo, Size: 4})
 	for i, v := range harmlessPersonas {
 		pers = append(pers, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: n - uint8(i)}) // → allow
 	}

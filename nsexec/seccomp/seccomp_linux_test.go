@@ -53,11 +53,12 @@ func TestArgumentFilter(t *testing.T) {
 		{personalityNr, 0x20000, allow},
 		{personalityNr, 0x20008, allow},
 		{personalityNr, 0xffffffff, allow},
-		{personalityNr, 0x0400000, deny},           // READ_IMPLIES_EXEC
-		{personalityNr, 0x0040000, deny},           // ADDR_NO_RANDOMIZE
-		{personalityNr, 0x1_00000000, deny},        // high half set
-		{personalityNr, 0xffffffff_ffffffff, deny}, // not the 32-bit query
-		{personalityNr + 1, 0x0400000, allow},      // other syscalls untouched
+		{personalityNr, 0x0400000, deny},                // READ_IMPLIES_EXEC
+		{personalityNr, 0x0040000, deny},                // ADDR_NO_RANDOMIZE
+		{personalityNr, 0x1_00000000, allow},            // the kernel reads 0
+		{personalityNr, 0xffffffff_ffffffff, allow},     // personality(-1): the query
+		{personalityNr, 0x1_00000000 | 0x0400000, deny}, // READ_IMPLIES_EXEC in the low half
+		{personalityNr + 1, 0x0400000, allow},           // other syscalls untouched
 		{unix.SYS_SOCKET, unix.AF_UNIX, allow},
 		{unix.SYS_SOCKET, unix.AF_INET, allow},
 		{unix.SYS_SOCKET, unix.AF_INET6, allow},

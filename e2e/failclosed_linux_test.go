@@ -19,24 +19,35 @@ func TestFailClosedWithoutUserNamespaces(t *testing.T) {
 	unshare := need(t, "unshare")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		marker := s.path("ran")
-		cmd := exec.Command(unshare, "--user", "--map-root-user", "sh", "-c",
-			`echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" -- touch "$1"`, fenceBin, marker)
-		cmd.Dir = s.dir
-		cmd.Env = s.env()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Fatalf("want exit 1, got %v\n%s", err, out)
-		}
-		msg := strings.TrimSpace(string(out))
-		if !strings.Contains(msg, "user.max_user_namespaces=0") || strings.Contains(msg, "\n") {
-			t.Errorf("want one line naming user.max_user_namespaces=0, got:\n%s", out)
-		}
-		if _, err := os.Stat(marker); err == nil {
-			t.Error("the command ran without a sandbox")
-		}
+		s.mustRefuse(exec.Command(unshare, "--user", "--map-root-user", "sh", "-c",
+			`echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" -- touch "$1"`, fenceBin, marker),
+			marker, "user.max_user_namespaces=0")
 	})
+}
+
+// mustRefuse runs cmd, a fence that must refuse to run a command that
+// would create marker: exit 1, one line of output holding each of wants,
+// no marker.
+func (s *sandbox) mustRefuse(cmd *exec.Cmd, marker string, wants ...string) {
+	t := s.t
+	t.Helper()
+	cmd.Dir = s.dir
+	cmd.Env = s.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v\n%s", err, out)
+	}
+	msg := strings.TrimSpace(string(out))
+	for _, w := range wants {
+		if !strings.Contains(msg, w) || strings.Contains(msg, "\n") {
+			t.Errorf("want one line naming %q, got:\n%s", w, out)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command ran")
+	}
 }
 
 // TestFailClosedUnreadableCredentials: fence cannot see which keys to hide
@@ -110,25 +121,10 @@ func TestFailClosedUnsupportedArchitecture(t *testing.T) {
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		marker := s.path("ran")
-		cmd := exec.Command(bin, "--", "touch", marker)
-		cmd.Dir = s.dir
-		cmd.Env = s.env()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Fatalf("want exit 1, got %v\n%s", err, out)
-		}
-		msg := strings.TrimSpace(string(out))
-		if !strings.Contains(msg, "linux/386") || !strings.Contains(msg, "linux/amd64 and linux/arm64") || strings.Contains(msg, "\n") {
-			t.Errorf("want one line naming linux/386 and the supported architectures, got:\n%s", out)
-		}
-		if _, err := os.Stat(marker); err == nil {
-			t.Error("the command ran without a seccomp filter")
-		}
+		s.mustRefuse(exec.Command(bin, "--", "touch", marker), marker, "linux/386", "linux/amd64 and linux/arm64")
 		feat := exec.Command(bin, "--linux-features")
 		feat.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-		out, _ = feat.CombinedOutput()
+		out, _ := feat.CombinedOutput()
 		if !strings.Contains(string(out), "Seccomp: false (fence has no seccomp filter for linux/386") ||
 			!strings.Contains(string(out), "user namespace: true") {
 			t.Errorf("--linux-features should blame the architecture, not the namespaces:\n%s", out)

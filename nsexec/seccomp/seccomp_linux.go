@@ -113,24 +113,21 @@ func argumentFilter() ([]byte, error) {
 		offArg0Lo = 16 // seccomp_data.args[0], little-endian low half
 	)
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
-	// Each block ends with its own returns, so jumps stay within it.
-	// personality's argument is an unsigned int: the kernel reads the low
-	// half alone, so personality(-1) through glibc is the query too.
-	var pers []bpf.Instruction
-	n := uint8(len(harmlessPersonas))
-	pers = append(pers, bpf.LoadAbsolute{Off: offArg0Lo, Size: 4})
-	for i, v := range harmlessPersonas {
-		pers = append(pers, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: n - uint8(i)}) // → allow
+	// arg0In is a block that allows the syscall if the low half of its
+	// first argument is one of vals, and fails it with errno otherwise.
+	// It ends with its own returns, so its jumps stay within it. Both
+	// arguments below are ints: the kernel reads the low half alone (so
+	// personality(-1) through glibc is the query too).
+	arg0In := func(vals []uint32, errno unix.Errno) []bpf.Instruction {
+		n := uint8(len(vals))
+		b := []bpf.Instruction{bpf.LoadAbsolute{Off: offArg0Lo, Size: 4}}
+		for i, v := range vals {
+			b = append(b, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: n - uint8(i)}) // → allow
+		}
+		return append(b, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(errno)}, allow)
 	}
-	pers = append(pers, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}, allow)
-	// The family is an int: the kernel reads the low half alone.
-	var sock []bpf.Instruction
-	m := uint8(len(socketFamilies))
-	sock = append(sock, bpf.LoadAbsolute{Off: offArg0Lo, Size: 4})
-	for i, v := range socketFamilies {
-		sock = append(sock, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: m - uint8(i)}) // → allow
-	}
-	sock = append(sock, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EAFNOSUPPORT)}, allow)
+	pers := arg0In(harmlessPersonas[:], unix.EPERM)
+	sock := arg0In(socketFamilies[:], unix.EAFNOSUPPORT)
 
 	ins := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: offNr, Size: 4},

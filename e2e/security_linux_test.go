@@ -215,6 +215,34 @@ print(json.dumps(out))
 	})
 }
 
+// PID 1's other threads (/proc/TID for a TID of /proc/1/task) are no way
+// into PID 1: an open for writing there goes to the guard, which PID 1
+// performs, and the kernel checks nothing between the threads of one
+// process. As root the command used to open PID 1's memory read-write
+// (and rewrite the guard), its descriptors and its cgroup files.
+func TestSecPID1ThreadsClosed(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		s.write("probe.py", `import os
+tids = [t for t in os.listdir("/proc/1/task") if t != "1"]
+print("threads", len(tids) > 0)
+for t in tids:
+    for path, flags in ((f"/proc/{t}/mem", os.O_RDWR), (f"/proc/{t}/fd/0", os.O_WRONLY), (f"/proc/{t}/fd/1", os.O_WRONLY | os.O_CREAT)):
+        try:
+            fd = os.open(path, flags)
+            print("opened", path)
+            os.close(fd)
+        except OSError as e:
+            pass
+`)
+		res := s.fence("-s", cfg, "--", "python3", "probe.py")
+		if res.code != 0 || !strings.Contains(res.stdout, "threads True") || strings.Contains(res.stdout, "opened") {
+			t.Errorf("PID 1's threads: %v", res)
+		}
+	})
+}
+
 // Only unix, IP and netlink sockets can be created. AF_VSOCK reaches the
 // hypervisor whatever the network namespace (it used to be allowed: on a
 // VM the command could talk to the host past the proxies); packet and

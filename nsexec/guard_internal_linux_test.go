@@ -175,3 +175,25 @@ func TestSignalsBlocked(t *testing.T) {
 		t.Errorf("SigBlk after = %#x, want the %#x from before", after, before)
 	}
 }
+
+// Every glob matches names with a newline in them: a directory "x\ny"
+// used to slip out of "**" (no (?s)), so a file under it was neither
+// protected nor refused.
+func TestGlobRegexpNewline(t *testing.T) {
+	for _, c := range []struct {
+		glob, path string
+	}{
+		{"/ws/**/.env", "/ws/x\ny/.env"},
+		{"/ws/**/fence.json", "/ws/a\n/b/fence.json"},
+		{"/ws/**", "/ws/x\ny"},
+		{"/ws/*.pem", "/ws/a\nb.pem"},
+		{"/ws/?", "/ws/\n"},
+	} {
+		if !globRegexp(c.glob).MatchString(c.path) {
+			t.Errorf("%q does not match %q", c.glob, c.path)
+		}
+	}
+	if globRegexp("/ws/*.pem").MatchString("/ws/a/b.pem") {
+		t.Error("* matched a slash")
+	}
+}

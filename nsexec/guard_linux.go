@@ -597,7 +597,9 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 // a name; everything else is literal. The match is anchored.
 func globRegexp(glob string) *regexp.Regexp {
 	var b strings.Builder
-	b.WriteString("^")
+	// (?s): a name may hold a newline, which "." would not match (a
+	// directory named "x\ny" would slip out of every "**").
+	b.WriteString("(?s)^")
 	for i := 0; i < len(glob); i++ {
 		switch {
 		case strings.HasPrefix(glob[i:], "**/"):
@@ -1320,6 +1322,14 @@ func named(pid, p int, base string) (int, string, string, unix.Errno) {
 		unix.Close(p)
 		return -1, "", "", errnoOf(err)
 	}
+	if pid != 1 && pid1Task(real) {
+		// /proc/TID/... of one of PID 1's other threads: PID 1 would
+		// open its own memory (mem), descriptors (fd) or cgroup files
+		// for the caller, where the kernel checks nothing between
+		// threads of one process.
+		unix.Close(p)
+		return -1, "", "", unix.EACCES
+	}
 	if own := "/proc/1"; pid != 1 && (real == own || strings.HasPrefix(real, own+"/")) {
 		// A symlink inside the path (e.g. /dev/fd) led to PID 1's own
 		// /proc entries; redo it with the caller's.
@@ -1335,6 +1345,21 @@ func named(pid, p int, base string) (int, string, string, unix.Errno) {
 		full = real
 	}
 	return p, base, full, 0
+}
+
+// pid1Task reports whether path is under /proc/TID for a thread of PID 1
+// other than PID 1 itself (whose /proc/1 named rewrites to the caller's).
+func pid1Task(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/proc/")
+	if !ok {
+		return false
+	}
+	n, _, _ := strings.Cut(rest, "/")
+	if n == "" || n == "1" || strings.Trim(n, "0123456789") != "" {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Lstat("/proc/1/task/"+n, &st) == nil
 }
 
 func rewriteSelf(pid int, path string) string {

@@ -221,6 +221,14 @@ func (s *Spec) createdRecordPath() string {
 	return filepath.Join(d, "fence", "created.json")
 }
 
+// defaultRecordPath is createdRecordPath without XDG_STATE_HOME.
+func (s *Spec) defaultRecordPath() string {
+	if s.Home == "" {
+		return ""
+	}
+	return filepath.Join(s.Home, ".local/state", "fence", "created.json")
+}
+
 // xdgDir is the XDG base directory in env var name if it is absolute,
 // else def under the home directory, or "" without a home.
 func (s *Spec) xdgDir(name, def string) string {
@@ -478,8 +486,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// files, the record of created files), then the dangerous names in cwd
 	// and $HOME.
 	policyFiles := slices.Clone(s.PolicyFiles)
-	if r := s.createdRecordPath(); r != "" {
-		policyFiles = append(policyFiles, r)
+	// Wherever XDG_STATE_HOME points, and the default: a run with it set
+	// must not plant the record a later run without it reads.
+	for _, r := range []string{s.createdRecordPath(), s.defaultRecordPath()} {
+		if r != "" && !slices.Contains(policyFiles, r) {
+			policyFiles = append(policyFiles, r)
+		}
 	}
 	prot := append(append([]string{}, denyWrite...), policyFiles...)
 	// The user's entries resolve through symlinks (s.expand); the built-in

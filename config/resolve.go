@@ -247,11 +247,21 @@ func PolicyFiles(o LoadOptions, sources []Source) ([]string, error) {
 			add(s.Path)
 		}
 	}
-	if o.ConfigDir != "" {
-		add(filepath.Join(o.ConfigDir, "fence", ProjectConfigName))
+	// The configuration directory in use, and on Linux ~/.config too: a
+	// run with XDG_CONFIG_HOME set must not plant the file (or create
+	// the directory) that a later run without it reads.
+	dirs := []string{o.ConfigDir}
+	if runtime.GOOS == "linux" && o.Home != "" {
+		dirs = append(dirs, filepath.Join(o.Home, ".config"))
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		add(filepath.Join(d, "fence", ProjectConfigName))
 		// Created, it would make the legacy file below unused
 		// (defaultPath): a sandbox must not switch that off.
-		add(filepath.Join(o.ConfigDir, "fence"))
+		add(filepath.Join(d, "fence"))
 	}
 	if o.Home != "" {
 		add(filepath.Join(o.Home, ".fence.json"))

@@ -781,6 +781,18 @@ func TestFSCreatedFilesStayFreeAcrossRuns(t *testing.T) {
 		if ranInside(t, res) && res.code == 0 {
 			t.Errorf("the sandbox created the record of created files: %v", res)
 		}
+		// With XDG_STATE_HOME and XDG_CONFIG_HOME elsewhere, the default
+		// record, and the default config directory, which a later run
+		// without them reads, are protected all the same.
+		xdg := opts{env: []string{"XDG_STATE_HOME=" + s.path("xdg-state"), "XDG_CONFIG_HOME=" + s.path("xdg-config")}}
+		res = s.fenceWith(xdg, "-s", cfg, "--", "sh", "-c", `mkdir -p "$(dirname "$1")" && printf '{"files":[]}' > "$1"`, "sh", record)
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("with XDG_STATE_HOME elsewhere the sandbox created the default record: %v", res)
+		}
+		res = s.fenceWith(xdg, "-s", cfg, "--", "mkdir", "-p", filepath.Join(s.home, ".config/fence"))
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("with XDG_CONFIG_HOME elsewhere the sandbox created ~/.config/fence: %v", res)
+		}
 	})
 }
 

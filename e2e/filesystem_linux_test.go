@@ -766,6 +766,25 @@ func TestFSCreatedFilesStayFreeAcrossRuns(t *testing.T) {
 			mustHaveContent(t, s.path("secrets/server.pem"), "secret\n", "the user's file in a directory moved to a created file's path")
 		}
 
+		// A file the user saves while the sandbox runs may get the inode
+		// number of one the sandbox created and removed: it is the user's.
+		s.write("app/key.pem", "key=1\n")
+		go func() {
+			if waitUntil(runTimeout, func() bool { _, err := os.Stat(s.path("freed")); return err == nil }) {
+				_ = os.WriteFile(s.path("app/key.pem.new"), []byte("key=2\n"), 0o644)
+				_ = os.Rename(s.path("app/key.pem.new"), s.path("app/key.pem"))
+				_ = os.WriteFile(s.path("saved"), nil, 0o644)
+			}
+		}()
+		res0 := s.fence("-s", cfg, "-c", `mkdir -p many && for i in $(seq 200); do echo x > many/$i.pem; done
+stat -c %i many/*.pem > inodes && rm -rf many && touch freed
+while [ ! -e saved ]; do sleep 0.05; done
+stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
+		if b, _ := os.ReadFile(s.path("app/key.pem")); string(b) != "key=2\n" {
+			inodes, _ := os.ReadFile(s.path("inodes"))
+			t.Errorf("the user's key.pem saved during the run holds %q; run %v; inodes %s", b, res0, inodes)
+		}
+
 		record := filepath.Join(s.home, ".local/state/fence/created.json")
 		if _, err := os.Stat(record); err != nil {
 			t.Fatalf("no record of created files: %v", err)

@@ -522,7 +522,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if g.names[full] || g.kept(parent, base, full) || g.ancestors[full] {
 			return -1, g.deny(pid, "unlink", full)
 		}
-		return -1, errnoOf(unix.Unlinkat(parent, base, c.flags))
+		gone := g.lastLink(parent, base)
+		err := unix.Unlinkat(parent, base, c.flags)
+		if err == nil {
+			g.forget(gone)
+		}
+		return -1, errnoOf(err)
 	case opLink, opRename:
 		if g.names[full] || g.ancestors[full] || g.matches(g.protected, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "link/rename to", full)
@@ -543,7 +548,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if c.op == opLink {
 			errno = g.link(pid, oparent, obase, parent, base, c.flags)
 		} else {
+			// The file a rename replaces, gone with it.
+			gone := g.lastLink(parent, base)
 			errno = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
+			if errno == 0 && c.flags&unix.RENAME_EXCHANGE == 0 {
+				g.forget(gone)
+			}
 		}
 		if errno == 0 {
 			g.madeHere(parent, base, full)
@@ -701,6 +711,31 @@ func (g *guard) createdFiles() []string {
 		out = append(out, FormatCreated(id.dev, id.ino, p))
 	}
 	return out
+}
+
+// lastLink returns the identity of base in parent if it is the last link
+// of a file the sandbox created: removed, its inode number is free for
+// the next file, which may be the user's (forget).
+func (g *guard) lastLink(parent int, base string) (id fileID) {
+	if len(g.patterns) == 0 {
+		return fileID{}
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		st.Nlink != 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fileID{}
+	}
+	return idOf(&st)
+}
+
+// forget drops id, gone, from the files the sandbox created.
+func (g *guard) forget(id fileID) {
+	if id == (fileID{}) {
+		return
+	}
+	g.mu.Lock()
+	delete(g.created, id)
+	g.mu.Unlock()
 }
 
 // madeHere records that the sandbox created full (base in parent), if a

@@ -174,6 +174,15 @@ func TestProjectConfigPlantedInSubdir(t *testing.T) {
 		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
 		s.write("repo/fence.json", `{"filesystem":{"allowWrite":["."]}}`)
 		s.write("repo/pkg2/fence.json", "{}\n")
+		// A fence.json that is a symlink: what it leads to decides a
+		// later run from pkg3 (review: it used to be writable).
+		s.write("repo/cfg/pkg3.json", "{}\n")
+		if err := os.MkdirAll(s.path("repo/pkg3"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../cfg/pkg3.json", s.path("repo/pkg3/fence.json")); err != nil {
+			t.Fatal(err)
+		}
 		script := `try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
 echo ok > control.txt && cat fence.json >/dev/null && echo control
 mkdir -p pkg deep/er && echo mkdirs
@@ -190,7 +199,9 @@ try python3 -c 'import os; os.close(os.open("pkg2/fence.json", os.O_WRONLY))'
 try rm pkg2/fence.json
 try mv pkg2/fence.json pkg2/old.json
 try sh -c 'echo "{}" > tmp2.json && mv -f tmp2.json pkg2/fence.json'
-try sh -c 'ln -s pkg2/fence.json lnk && echo x > lnk'`
+try sh -c 'ln -s pkg2/fence.json lnk && echo x > lnk'
+try sh -c 'echo x > pkg3/fence.json'
+try truncate -s 0 pkg3/fence.json`
 		res := s.fenceWith(opts{dir: s.path("repo")}, "-c", script)
 		if !ranInside(t, res) {
 			return

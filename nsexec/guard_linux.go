@@ -386,6 +386,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// Links under /proc are magic (fd/N, cwd): the kernel follows them
 		// to the caller's open file, which only openat can do.
 		if c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 && serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			// The link's own name counts as well: a fence.json, or a
+			// user's .env, that is a symlink protects what it leads to.
+			if g.kept(parent, base, full) {
+				return -1, g.deny(pid, "write", full)
+			}
 			if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
 				return -1, errno
 			}
@@ -494,6 +499,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opTruncate:
+		if g.kept(parent, base, full) { // the name as given (opOpen)
+			return -1, g.deny(pid, "truncate", full)
+		}
 		if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
 			return -1, errno
 		}

@@ -815,6 +815,37 @@ stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
 	})
 }
 
+// bind(2) of a unix socket creates a name like open does: not a protected
+// one, with or without allowAllUnixSockets (which used to leave bind
+// unguarded; without it bind was checked only for where sockets may go).
+func TestFSBindCannotCreateProtectedNames(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/fence.json", "{}\n")
+		s.mkdir("repo/pkg/sub")
+		for _, net := range []string{``, `,"network":{"allowAllUnixSockets":true}`} {
+			cfg := s.config("bind.json", `{"filesystem":{"allowWrite":["`+s.path("repo")+`"]}`+net+`}`)
+			res := s.fenceWith(opts{dir: s.path("repo/pkg")}, "-s", cfg, "--", "python3", "-c", `import socket
+for p in (".git", ".mcp.json", "sub/fence.json", "ok.sock"):
+    try:
+        socket.socket(socket.AF_UNIX).bind(p)
+        print("bound", p)
+    except OSError as e:
+        pass`)
+			if !ranInside(t, res) {
+				continue
+			}
+			if res.stdout != "bound ok.sock\n" {
+				t.Errorf("bind %s: want only ok.sock bound: %v", net, res)
+			}
+			for _, p := range []string{".git", ".mcp.json", "ok.sock"} {
+				_ = os.Remove(s.path("repo/pkg/" + p))
+			}
+		}
+	})
+}
+
 // denyWrite makes a file (or dir) read-only inside a writable directory,
 // still readable.
 func TestFSDenyWrite(t *testing.T) {

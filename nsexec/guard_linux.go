@@ -911,7 +911,13 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			if errno != 0 {
 				return errno
 			}
+			// bind creates the name: not a protected one (a .git that
+			// would hide the project's fence.json, a .mcp.json).
+			refused := c.op == opBind && (g.refuse(parent, base, f) || g.ancestors[f])
 			unix.Close(parent)
+			if refused {
+				return g.deny(pid, "bind", f)
+			}
 			full = f
 			if c.op == opConnect && !g.unixAllowed(full) {
 				var st unix.Stat_t
@@ -923,7 +929,6 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			if len(full) >= len(unix.RawSockaddrUnix{}.Path) {
 				return unix.ENAMETOOLONG
 			}
-			_ = base
 			// Absolute, so that it means the same from PID 1's cwd.
 			sa = append(append(sa[:2:2], full...), 0)
 		}

@@ -438,7 +438,9 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 {
 		mode |= seccomp.GuardWrite
 	}
-	if !o.Unix.AllowAll {
+	// bind of a unix socket creates a name too: guarded whenever names
+	// are (allowAllUnixSockets lets every connect through, not that).
+	if !o.Unix.AllowAll || len(o.FS.Guarded) > 0 || len(o.FS.ProtectedPatterns) > 0 {
 		mode |= seccomp.GuardSocket
 	}
 	if mode != 0 {

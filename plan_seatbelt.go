@@ -88,7 +88,11 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			builtin = append(builtin, p)
 		}
 	}
-	for _, p := range s.gitPaths(f.AllowGitConfig) {
+	gp, err := s.gitPaths(f.AllowGitConfig)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range gp {
 		if !strings.ContainsAny(p, "*?[") {
 			builtin = append(builtin, p)
 			continue

@@ -259,7 +259,7 @@ func (s *Spec) xdgDir(name, def string) string {
 //
 // A .git that cannot be read is taken as absent: its lookup as a
 // protected path (.git/hooks) fails the plan.
-func (s *Spec) gitPaths(allowConfig bool) []string {
+func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
 	own := filepath.Join(s.Cwd, ".git")
 	in := func(dir string, names ...string) []string {
 		var out []string
@@ -304,15 +304,15 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 	gitDir := dot
 	switch {
 	case err != nil:
-		return nil
+		return nil, nil
 	case st.IsDir():
 		out = dirPaths(dot)
 	case !st.Mode().IsRegular():
-		return []string{dot}
+		return []string{dot}, nil
 	default:
 		out = []string{dot}
 		if gitDir = readGitLink(dot, "gitdir: "); gitDir == "" {
-			return out
+			return out, nil
 		}
 		out = append(out, dirPaths(gitDir)...)
 		if common := readGitLink(filepath.Join(gitDir, "commondir"), ""); common != "" {
@@ -320,63 +320,80 @@ func (s *Spec) gitPaths(allowConfig bool) []string {
 		}
 	}
 	if allowConfig {
-		return out
+		return out, nil
 	}
 	// The submodules the repository names: the .git of each checkout,
 	// which says where its git directory is, and the git directory of one
 	// not cloned yet, which `git submodule update --init` would take as
 	// it finds it. (Both come with writing .git/config: allowGitConfig.)
 	root := filepath.Dir(dot)
-	for _, sm := range submodules(filepath.Join(root, ".gitmodules")) {
+	sms, err := submodules(filepath.Join(root, ".gitmodules"))
+	if err != nil {
+		return nil, err
+	}
+	for _, sm := range sms {
 		out = append(out, filepath.Join(root, sm.path, ".git"))
 		m := filepath.Join(gitDir, "modules", sm.name)
 		if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
 			out = append(out, m)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // submodule is a [submodule "name"] section of .gitmodules.
 type submodule struct{ name, path string }
 
 // submodules returns the submodules .gitmodules names, with a relative
-// path that stays in the repository. A file that cannot be read (a FIFO in
-// a checkout, say) names none.
-func submodules(file string) []submodule {
+// path that stays in the repository, read as git reads the file: section
+// and key names in any case, "#" and ";" comments. A .gitmodules that
+// exists but cannot be read (a FIFO in a checkout, over 1 MiB) is an
+// error: the submodules it names could not be protected.
+func submodules(file string) ([]submodule, error) {
 	b, err := cfgfile.Read(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("read %s to protect the submodules' git files: %w; fence will not run without it: fix the file or use allowGitConfig", file, err)
 	}
 	var out []submodule
 	clean := func(p string) (string, bool) {
 		p = filepath.Clean(p)
 		return p, p != "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../")
 	}
+	value := func(v string) string { return strings.Trim(strings.TrimSpace(v), `"`) }
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "[submodule "); ok {
-			name, ok := strings.CutSuffix(rest, "]")
-			name = strings.Trim(strings.TrimSpace(name), `"`)
-			if n, ok2 := clean(name); ok && ok2 {
-				out = append(out, submodule{name: n})
+		if i := strings.IndexAny(line, "#;"); i >= 0 && strings.Count(line[:i], `"`)%2 == 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if rest, ok := strings.CutPrefix(line, "["); ok {
+			head, _, _ := strings.Cut(rest, "]")
+			kind, name, _ := strings.Cut(strings.TrimSpace(head), " ")
+			if strings.EqualFold(kind, "submodule") {
+				if n, ok := clean(value(name)); ok {
+					out = append(out, submodule{name: n})
+					continue
+				}
 			}
+			out = append(out, submodule{}) // another section: its keys are not ours
 			continue
 		}
 		key, val, ok := strings.Cut(line, "=")
-		if ok && strings.TrimSpace(key) == "path" && len(out) > 0 && out[len(out)-1].path == "" {
-			if p, ok := clean(strings.Trim(strings.TrimSpace(val), `"`)); ok {
+		if ok && strings.EqualFold(strings.TrimSpace(key), "path") && len(out) > 0 && out[len(out)-1].name != "" {
+			if p, ok := clean(value(val)); ok {
 				out[len(out)-1].path = p
 			}
 		}
 	}
 	kept := out[:0]
 	for _, sm := range out {
-		if sm.path != "" {
+		if sm.name != "" && sm.path != "" {
 			kept = append(kept, sm)
 		}
 	}
-	return kept
+	return kept, nil
 }
 
 // gitDirsUnder returns the git directories (those with a HEAD) in dir and
@@ -508,7 +525,11 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
 	prot = append(prot, s.dangerousPaths()...)
-	prot = append(prot, s.gitPaths(f.AllowGitConfig)...)
+	gp, err := s.gitPaths(f.AllowGitConfig)
+	if err != nil {
+		return fp, err
+	}
+	prot = append(prot, gp...)
 	denied := slices.Clone(userAbs)
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {

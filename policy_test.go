@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"slices"
@@ -343,4 +344,45 @@ func FuzzPolicy(f *testing.F) {
 			t.Fatalf("w=%q: cwd writable but .bashrc not guarded: %q", w, fp.Guarded)
 		}
 	})
+}
+
+// The submodules of .gitmodules, read as git reads the file: sections and
+// keys in any case, comments, tabs; paths that leave the repository and
+// other sections' keys are ignored; an unreadable file is an error.
+func TestSubmodules(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, ".gitmodules")
+	if err := os.WriteFile(file, []byte(`# comment
+[submodule "a"]
+	path = a
+	url = ../a.git
+[Submodule "third_party/lib"] ; why not
+	Path	=	"third_party/lib" # quoted
+[submodule "up"]
+	path = ../outside
+[remote "origin"]
+	path = not-a-submodule
+[submodule "abs"]
+	path = /etc
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := submodules(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []submodule{{"a", "a"}, {"third_party/lib", "third_party/lib"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("submodules = %q, want %q", got, want)
+	}
+	if got, err := submodules(filepath.Join(dir, "missing")); got != nil || err != nil {
+		t.Errorf("a missing .gitmodules: %q, %v", got, err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := submodules(fifo); err == nil {
+		t.Error("a FIFO .gitmodules read as none")
+	}
 }

@@ -235,6 +235,19 @@ for t in tids:
             os.close(fd)
         except OSError as e:
             pass
+# An O_PATH fd (no permission check), reopened through /proc/self/fd.
+for t in ["1"] + tids:
+    for name in ("mem", "oom_score_adj", "comm", "environ"):
+        try:
+            p = os.open(f"/proc/{t}/{name}", os.O_PATH)
+        except OSError:
+            continue
+        try:
+            fd = os.open(f"/proc/self/fd/{p}", os.O_RDWR)
+            print("reopened", t, name)
+            os.close(fd)
+        except OSError:
+            pass
 `)
 		res := s.fence("-s", cfg, "--", "python3", "probe.py")
 		if res.code != 0 || !strings.Contains(res.stdout, "threads True") || strings.Contains(res.stdout, "opened") {

@@ -125,6 +125,8 @@ type guard struct {
 	// a file of the user's moved to such a path (its directory renamed
 	// there) is not the sandbox's.
 	created map[fileID]string
+	// procDev is the device of the sandbox's /proc (ownProc).
+	procDev uint64
 	umasks  umasks
 }
 
@@ -132,6 +134,10 @@ func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guar
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[fileID]string{}}
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, globRegexp(p))
+	}
+	var st unix.Stat_t
+	if unix.Stat("/proc", &st) == nil {
+		g.procDev = uint64(st.Dev)
 	}
 	for _, p := range protected {
 		g.protected = append(g.protected, globRegexp(p))
@@ -823,11 +829,17 @@ func (g *guard) openThrough(parent int, base string, flags int, full string) (in
 	return fd, errno
 }
 
-// checkOpened vets an fd opened for the caller through a /proc magic link
-// (/proc/PID/fd/N, /dev/stdout): the path the caller gave says nothing about
-// the file it reaches, so the file's own path is checked against the
-// no-write patterns. Other opens were checked before they happened.
+// checkOpened vets every fd opened for the caller. First, it must not be
+// PID 1's own /proc entry, nor on a procfs other than the sandbox's (see
+// ownProc). Then, for one opened through a /proc magic link (/proc/PID/fd/N,
+// /dev/stdout), where the path the caller gave says nothing about the file
+// it reaches, the file's own path is checked against the no-write patterns.
+// Other opens were checked before they happened.
 func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
+	if errno := g.ownProc(fd); errno != 0 {
+		unix.Close(fd)
+		return -1, g.deny(0, "write", full)
+	}
 	if len(g.patterns) == 0 && len(g.protected) == 0 || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
 	}
@@ -841,6 +853,36 @@ func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
 		return -1, g.deny(0, "write", real)
 	}
 	return fd, 0
+}
+
+// ownProc refuses (EACCES) an fd PID 1 opened on a procfs that is not the
+// sandbox's /proc (a host's, mounted elsewhere), or on an entry of PID 1
+// itself or one of its threads. The kernel checks nothing between the
+// threads of one process, and the path checks (named) can be passed with
+// an O_PATH fd the caller reopens through /proc/self/fd.
+func (g *guard) ownProc(fd int) unix.Errno {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return errnoOf(err)
+	}
+	if fs.Type != unix.PROC_SUPER_MAGIC {
+		return 0
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return errnoOf(err)
+	}
+	if uint64(st.Dev) != g.procDev {
+		return unix.EACCES
+	}
+	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+	if err != nil {
+		return errnoOf(err)
+	}
+	if real == "/proc/1" || strings.HasPrefix(real, "/proc/1/") || pid1Task(real) {
+		return unix.EACCES
+	}
+	return 0
 }
 
 // deny records a refusal and returns the errno the caller gets.

@@ -216,6 +216,27 @@ except OSError as e:
 		if !strings.Contains(res.stdout, "got:agent-secret") {
 			t.Errorf("allowUnixSockets: want the socket reachable\n%v", res)
 		}
+		// A socket the sandbox bound may be connected to; one it bound,
+		// removed and replaced by a symlink to the host's socket may not
+		// (the guard used to allow the name it had bound, and the kernel
+		// then followed the symlink). Also from a working directory
+		// deeper than a socket address holds (bind used to fail there).
+		deep := s.mkdir(strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60))
+		res = s.fenceWith(opts{dir: deep}, "-s", s.config("w.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`),
+			"--", "python3", "-c", `import os, socket, sys
+srv = socket.socket(socket.AF_UNIX); srv.bind("own.sock"); srv.listen()
+c = socket.socket(socket.AF_UNIX); c.connect("own.sock"); print("own: connected")
+os.symlink("own.sock", "link.sock")
+c = socket.socket(socket.AF_UNIX); c.connect("link.sock"); print("own through a link: connected")
+s = socket.socket(socket.AF_UNIX); s.bind("s"); s.close(); os.unlink("s"); os.symlink(sys.argv[1], "s")
+c = socket.socket(socket.AF_UNIX)
+try:
+    c.connect("s"); print("host through a bound name: got:" + c.recv(64).decode().strip())
+except OSError as e:
+    print("host through a bound name: refused:%d" % e.errno)`, sock)
+		if res.code != 0 || res.stdout != "own: connected\nown through a link: connected\nhost through a bound name: refused:13\n" {
+			t.Errorf("sockets the sandbox bound: %v", res)
+		}
 	})
 }
 

@@ -117,9 +117,9 @@ type guard struct {
 	// logf, if set, receives one line per refused operation (-m, -d).
 	logf func(string)
 	mu   sync.Mutex
-	// bound are the unix socket paths the sandbox created itself (bind):
+	// bound are the unix sockets the sandbox bound itself, by identity:
 	// connecting to them is always allowed.
-	bound map[string]bool
+	bound map[fileID]bool
 	// created are the files matching a no-write pattern that the sandbox
 	// created itself (see kept), by identity, with the path each had last:
 	// a file of the user's moved to such a path (its directory renamed
@@ -131,7 +131,7 @@ type guard struct {
 }
 
 func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[string]bool{}, created: map[fileID]string{}}
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}}
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, globRegexp(p))
 	}
@@ -937,6 +937,12 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 		return errno
 	}
 	var full string
+	bindDir := -1 // bind: the directory of the new socket, for its identity
+	defer func() {
+		if bindDir >= 0 {
+			unix.Close(bindDir)
+		}
+	}()
 	family := uint16(sa[0]) | uint16(sa[1])<<8
 	if family == unix.AF_UNIX && len(sa) > 2 {
 		path := sa[2:]
@@ -953,26 +959,50 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			if errno != 0 {
 				return errno
 			}
-			// bind creates the name: not a protected one (a .git that
-			// would hide the project's fence.json, a .mcp.json).
-			refused := c.op == opBind && (g.refuse(parent, base, f) || g.ancestors[f])
+			if c.op == opBind {
+				// bind creates the name: not a protected one (a .git
+				// that would hide the project's fence.json, .mcp.json).
+				if g.refuse(parent, base, f) || g.ancestors[f] {
+					unix.Close(parent)
+					return g.deny(pid, "bind", f)
+				}
+				bindDir, full = parent, f
+				// Absolute, so that it means the same from PID 1's cwd;
+				// through the directory's fd if that is too long (a
+				// relative name in a deep working directory).
+				addr := full
+				if len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
+					addr = "/proc/self/fd/" + strconv.Itoa(parent) + "/" + base
+				}
+				if len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
+					return unix.ENAMETOOLONG
+				}
+				sa = append(append(sa[:2:2], addr...), 0)
+				break
+			}
+			// connect: to the file the name leads to, checked, and then
+			// through an fd of it, so that no name is resolved again (a
+			// socket the sandbox bound, unlinked and replaced by a
+			// symlink to a host socket).
+			if errno := followFinal(pid, &parent, &base, &f); errno != 0 {
+				unix.Close(parent)
+				return errno
+			}
+			target, err := unix.Openat(parent, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			unix.Close(parent)
-			if refused {
-				return g.deny(pid, "bind", f)
+			if err != nil {
+				return errnoOf(err) // nothing there: say so, as the kernel would
+			}
+			defer unix.Close(target)
+			var st unix.Stat_t
+			if err := unix.Fstat(target, &st); err != nil {
+				return errnoOf(err)
 			}
 			full = f
-			if c.op == opConnect && !g.unixAllowed(full) {
-				var st unix.Stat_t
-				if err := unix.Stat(full, &st); err != nil {
-					return errnoOf(err) // nothing there: say so, as the kernel would
-				}
+			if !g.unixAllowed(full, idOf(&st)) {
 				return g.deny(pid, "connect", full)
 			}
-			if len(full) >= len(unix.RawSockaddrUnix{}.Path) {
-				return unix.ENAMETOOLONG
-			}
-			// Absolute, so that it means the same from PID 1's cwd.
-			sa = append(append(sa[:2:2], full...), 0)
+			sa = append(append(sa[:2:2], "/proc/self/fd/"+strconv.Itoa(target)...), 0)
 		}
 	}
 	pidfd, err := fdTablePidfd(pid, unix.PidfdOpen)
@@ -1014,10 +1044,13 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 	}); err != nil {
 		return errnoOf(err)
 	}
-	if e == 0 && c.op == opBind && full != "" {
-		g.mu.Lock()
-		g.bound[full] = true
-		g.mu.Unlock()
+	if e == 0 && bindDir >= 0 {
+		var st unix.Stat_t
+		if unix.Fstatat(bindDir, filepath.Base(full), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			g.mu.Lock()
+			g.bound[idOf(&st)] = true
+			g.mu.Unlock()
+		}
 	}
 	return e
 }
@@ -1057,13 +1090,14 @@ func procTgid(tid int) (int, error) {
 }
 
 // unixAllowed reports whether the sandbox may connect to the unix socket at
-// path: one it bound itself, or one the policy lists (or a parent of it).
-func (g *guard) unixAllowed(path string) bool {
+// path: one it bound itself (the socket file id), or one the policy lists
+// (or a parent of it).
+func (g *guard) unixAllowed(path string, id fileID) bool {
 	if g.unix.AllowAll {
 		return true
 	}
 	g.mu.Lock()
-	ok := g.bound[path]
+	ok := g.bound[id]
 	g.mu.Unlock()
 	if ok {
 		return true

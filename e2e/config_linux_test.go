@@ -201,7 +201,9 @@ try mv pkg2/fence.json pkg2/old.json
 try sh -c 'echo "{}" > tmp2.json && mv -f tmp2.json pkg2/fence.json'
 try sh -c 'ln -s pkg2/fence.json lnk && echo x > lnk'
 try sh -c 'echo x > pkg3/fence.json'
-try truncate -s 0 pkg3/fence.json`
+try truncate -s 0 pkg3/fence.json
+try sh -c 'ln -s pkg3/fence.json chain && echo x > chain'
+try truncate -s 0 chain`
 		res := s.fenceWith(opts{dir: s.path("repo")}, "-c", script)
 		if !ranInside(t, res) {
 			return

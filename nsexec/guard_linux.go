@@ -392,12 +392,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// Links under /proc are magic (fd/N, cwd): the kernel follows them
 		// to the caller's open file, which only openat can do.
 		if c.flags&(unix.O_EXCL|unix.O_NOFOLLOW) == 0 && serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			// The link's own name counts as well: a fence.json, or a
+			// The links' own names count as well: a fence.json, or a
 			// user's .env, that is a symlink protects what it leads to.
-			if g.kept(parent, base, full) {
-				return -1, g.deny(pid, "write", full)
-			}
-			if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
+			if errno := followFinal(pid, &parent, &base, &full, g.kept); errno != 0 {
+				if errno == unix.EACCES {
+					return -1, g.deny(pid, "write", full)
+				}
 				return -1, errno
 			}
 			// followFinal may have gone through /proc/PID (a link into
@@ -505,10 +505,10 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opTruncate:
-		if g.kept(parent, base, full) { // the name as given (opOpen)
-			return -1, g.deny(pid, "truncate", full)
-		}
-		if errno := followFinal(pid, &parent, &base, &full); errno != 0 {
+		if errno := followFinal(pid, &parent, &base, &full, g.kept); errno != 0 {
+			if errno == unix.EACCES {
+				return -1, g.deny(pid, "truncate", full)
+			}
 			return -1, errno
 		}
 		if errno := stillAsking(nfd, req.ID); errno != 0 {
@@ -786,7 +786,7 @@ func (g *guard) refuse(parent int, base, full string) bool {
 // parent is closed. Links under /proc are magic (fd/N, cwd): the kernel
 // follows them to the caller's open file, which only openat can do, so they
 // are left alone.
-func followFinal(pid int, parent *int, base, full *string) unix.Errno {
+func followFinal(pid int, parent *int, base, full *string, kept func(int, string, string) bool) unix.Errno {
 	for hops := 0; !strings.HasPrefix(*full, "/proc/"); hops++ {
 		link, err := readlinkAt(*parent, *base)
 		if err != nil {
@@ -794,6 +794,11 @@ func followFinal(pid int, parent *int, base, full *string) unix.Errno {
 		}
 		if hops >= 40 {
 			return unix.ELOOP
+		}
+		// Every link's own name counts (kept, for writes): a chain
+		// x -> .env -> ../conf/vars writes what .env leads to.
+		if kept != nil && kept(*parent, *base, *full) {
+			return unix.EACCES
 		}
 		np, nb, nf, errno := resolveParentFrom(pid, *parent, link)
 		if errno != 0 {
@@ -984,7 +989,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			// through an fd of it, so that no name is resolved again (a
 			// socket the sandbox bound, unlinked and replaced by a
 			// symlink to a host socket).
-			if errno := followFinal(pid, &parent, &base, &f); errno != 0 {
+			if errno := followFinal(pid, &parent, &base, &f, nil); errno != 0 {
 				unix.Close(parent)
 				return errno
 			}

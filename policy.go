@@ -290,42 +290,24 @@ func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
 		}
 		return out
 	}
-	// Without a .git of its own, the working directory is in the
-	// repository of the nearest directory above with one, whose hooks and
-	// config git uses there just the same.
-	dot := own
-	st, err := os.Lstat(dot)
-	for d := s.Cwd; errors.Is(err, fs.ErrNotExist) && d != "/"; {
-		d = filepath.Dir(d)
-		dot = filepath.Join(d, ".git")
-		st, err = os.Lstat(dot)
+	dot, dirs := s.findGit()
+	if dot == "" {
+		return nil, nil
 	}
 	var out []string
-	gitDir := dot
-	switch {
-	case err != nil:
-		return nil, nil
-	case st.IsDir():
-		out = dirPaths(dot)
-	case !st.Mode().IsRegular():
-		return []string{dot}, nil
-	default:
-		out = []string{dot}
-		if gitDir = readGitLink(dot, "gitdir: "); gitDir == "" {
-			return out, nil
-		}
-		out = append(out, dirPaths(gitDir)...)
-		if common := readGitLink(filepath.Join(gitDir, "commondir"), ""); common != "" {
-			out = append(out, dirPaths(common)...)
-		}
+	if len(dirs) == 0 || dirs[0] != dot {
+		out = []string{dot} // a .git file (or something stranger)
+	}
+	for _, d := range dirs {
+		out = append(out, dirPaths(d)...)
 	}
 	if allowConfig {
 		return out, nil
 	}
 	// The submodules the repository names: the .git of each checkout,
-	// which says where its git directory is, and the git directory of one
-	// not cloned yet, which `git submodule update --init` would take as
-	// it finds it. (Both come with writing .git/config: allowGitConfig.)
+	// which says where its git directory is. (New git directories of
+	// submodules: fsPolicy's protected patterns. Both come with writing
+	// .git/config: allowGitConfig.)
 	root := filepath.Dir(dot)
 	sms, err := submodules(filepath.Join(root, ".gitmodules"))
 	if err != nil {
@@ -333,12 +315,38 @@ func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
 	}
 	for _, sm := range sms {
 		out = append(out, filepath.Join(root, sm.path, ".git"))
-		m := filepath.Join(gitDir, "modules", sm.name)
-		if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
-			out = append(out, m)
-		}
 	}
 	return out, nil
+}
+
+// findGit returns the .git of the repository the working directory is in
+// (its own, else the nearest directory above with one, whose hooks and
+// config git uses there just the same), or "", and the git directories it
+// stands for: itself if it is a directory; for a .git file, the directory
+// it names and that one's common directory.
+func (s *Spec) findGit() (dot string, dirs []string) {
+	for d := s.Cwd; ; d = filepath.Dir(d) {
+		dot = filepath.Join(d, ".git")
+		st, err := os.Lstat(dot)
+		switch {
+		case err == nil && st.IsDir():
+			return dot, []string{dot}
+		case err == nil && st.Mode().IsRegular():
+			if g := readGitLink(dot, "gitdir: "); g != "" {
+				dirs = append(dirs, g)
+				if c := readGitLink(filepath.Join(g, "commondir"), ""); c != "" {
+					dirs = append(dirs, c)
+				}
+			}
+			return dot, dirs
+		case err == nil:
+			return dot, nil
+		case !errors.Is(err, fs.ErrNotExist), d == "/":
+			// One that cannot be looked up is taken as absent: as a
+			// protected path (.git/hooks) it fails the plan.
+			return "", nil
+		}
+	}
 }
 
 // submodule is a [submodule "name"] section of .gitmodules.
@@ -571,6 +579,19 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		return fp, err
 	}
 	fp.ProtectedPatterns = projectConfigPatterns(fp)
+	if !f.AllowGitConfig {
+		// No new submodule git directory, nested ones included: a
+		// planted one (hooks, core.worktree) runs at the user's next
+		// git submodule update --init (--recursive). Those there are
+		// protected (gitPaths); git creates new ones only for a new or
+		// first-cloned submodule, which writes .git/config anyway.
+		_, dirs := s.findGit()
+		for _, d := range dirs {
+			if underAny(d, changeable) {
+				fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*", d+"/modules/**/modules/*")
+			}
+		}
+	}
 	s.loadCreated(&fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)

@@ -639,7 +639,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			mustHaveContent(t, s.path("repo/"+m+"/.git"), "gitdir: ../.git/modules/"+m+"\n", "a submodule's .git file")
 		}
 		for _, p := range []string{".git/commondir", ".git/config.worktree", ".git/modules/sub/config.worktree",
-			".git/modules/sub/hooks/post-checkout", ".git/modules/fresh/HEAD", "fresh/.git"} {
+			".git/modules/sub/hooks/post-checkout", ".git/modules/fresh/HEAD", "fresh/.git",
+			".git/modules/unlisted/HEAD", ".git/modules/sub/modules/nested/HEAD"} {
 			tryCreate(repo, p)
 			mustNotExist(t, s.path("repo/"+p), "protected "+p)
 		}

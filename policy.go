@@ -631,7 +631,11 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			masked = append(masked, cp)
 		}
 	}
-	fp.Masked = masked
+	procs, err := foreignProcs()
+	if err != nil {
+		return fp, err
+	}
+	fp.Masked = append(masked, procs...)
 	if f.DefaultDenyRead {
 		fp.DefaultDenyRead = true
 		fp.ReadOnly = append(s.expandGrants(systemReadPaths), allowRead...)

@@ -2,7 +2,9 @@ package fence
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -168,4 +170,57 @@ var openDir = func(dir string) (int, error) {
 var lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
 	_, _, e := unix.Syscall6(sysFstatat, uintptr(fd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
 	return e
+}
+
+// foreignProcs returns the mount points of the procfs mounts other than
+// /proc (a chroot's, a build tool's, mounted on the host): the sandbox's
+// own /proc shows only its processes, these show the host's (their
+// command lines and environments). fsPolicy hides them like denyRead.
+// If the mount table cannot be read, it fails: fence would not know what
+// the sandbox could see.
+func foreignProcs() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
+	}
+	return parseForeignProcs(string(b)), nil
+}
+
+// parseForeignProcs is foreignProcs on a mountinfo text.
+func parseForeignProcs(mountinfo string) []string {
+	var out []string
+	for _, line := range strings.Split(mountinfo, "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok || !strings.HasPrefix(post, "proc ") {
+			continue
+		}
+		f := strings.Fields(pre)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMount(f[4])
+		if mp != "/proc" && !strings.HasPrefix(mp, "/proc/") && filepath.IsAbs(mp) {
+			out = append(out, filepath.Clean(mp))
+		}
+	}
+	return out
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

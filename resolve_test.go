@@ -13,16 +13,7 @@ import (
 // fresh cache and with one shared across all lookups (the cache keys are
 // where a wrong answer would hide).
 func TestResolverMatchesEvalSymlinks(t *testing.T) {
-	root, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	root, must := resolverRoot(t)
 	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
 	must(os.MkdirAll(filepath.Join(root, "home/u/proj/.git"), 0o755))
 	must(os.WriteFile(filepath.Join(root, "usr/bin/tool"), nil, 0o755))
@@ -168,16 +159,7 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 // symlinks into their targets: the path a name created there gets. For a
 // path that exists it is eval.
 func TestResolverEvalMissing(t *testing.T) {
-	root, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	root, must := resolverRoot(t)
 	must(os.MkdirAll(filepath.Join(root, "var/home/u/.config"), 0o755))
 	must(os.WriteFile(filepath.Join(root, "var/home/u/file"), nil, 0o644))
 	for name, target := range map[string]string{
@@ -222,5 +204,21 @@ func TestResolverEvalMissing(t *testing.T) {
 	}
 	if _, err := (&resolver{}).evalMissing("relative/path", nil); err == nil {
 		t.Error("evalMissing of a relative path: want an error")
+	}
+}
+
+// resolverRoot returns a fresh directory with its symlinks resolved, and a
+// check that ends the test on an error.
+func resolverRoot(t *testing.T) (string, func(error)) {
+	t.Helper()
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

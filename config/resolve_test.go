@@ -28,6 +28,20 @@ func newEnv(t *testing.T) env {
 	return e
 }
 
+// newRepoEnv is newEnv with a repository at the working directory and
+// its subdirectory a/b, returned.
+func newRepoEnv(t *testing.T) (env, string) {
+	t.Helper()
+	e := newEnv(t)
+	sub := filepath.Join(e.cwd, "a", "b")
+	for _, d := range []string{filepath.Join(e.cwd, ".git"), sub} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, sub
+}
+
 func (e env) opts() LoadOptions {
 	return LoadOptions{Home: e.home, ConfigDir: e.cfgDir, Cwd: e.cwd}
 }
@@ -384,14 +398,7 @@ func TestResolveProjectConfig(t *testing.T) {
 }
 
 func TestPolicyFiles(t *testing.T) {
-	e := newEnv(t)
-	if err := os.MkdirAll(filepath.Join(e.cwd, ".git"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sub := filepath.Join(e.cwd, "a", "b")
-	if err := os.MkdirAll(sub, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	e, sub := newRepoEnv(t)
 	write(t, filepath.Join(e.home, "base.json"), "{}")
 	write(t, e.userPath(), `{"extends": "~/base.json"}`)
 	o := e.opts()
@@ -432,14 +439,7 @@ func TestPolicyFiles(t *testing.T) {
 // working directory up to the repository's root (its .git included), or,
 // outside a repository, in every parent of the working directory.
 func TestPolicyMarkers(t *testing.T) {
-	e := newEnv(t)
-	if err := os.MkdirAll(filepath.Join(e.cwd, ".git"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sub := filepath.Join(e.cwd, "a", "b")
-	if err := os.MkdirAll(sub, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	e, sub := newRepoEnv(t)
 	o := e.opts()
 	o.Cwd = sub
 	got, err := PolicyMarkers(o)

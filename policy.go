@@ -585,11 +585,18 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// git submodule update --init (--recursive). Those there are
 		// protected (gitPaths); git creates new ones only for a new or
 		// first-cloned submodule, which writes .git/config anyway.
+		// Directly under modules/ of each git directory, the nested
+		// submodules' included; not "**", which would match refs
+		// (refs/heads/modules/x) too.
 		_, dirs := s.findGit()
-		for _, d := range dirs {
-			if underAny(d, changeable) {
-				fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*", d+"/modules/**/modules/*")
+		for len(dirs) > 0 {
+			d := dirs[0]
+			dirs = dirs[1:]
+			if !underAny(d, changeable) || strings.ContainsAny(d, "*?[") {
+				continue
 			}
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*")
+			dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
 		}
 	}
 	s.loadCreated(&fp)

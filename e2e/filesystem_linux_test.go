@@ -693,12 +693,16 @@ func TestFSGitWorkflowsInside(t *testing.T) {
 		repo := s.path("repo")
 		s.mkdir("repo")
 		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
-		cmd := exec.Command(git, "init", "-q", "-b", "main", repo)
-		cmd.Env = append(s.env(), env...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git init: %v\n%s", err, out)
+		hostGit := func(dir string, args ...string) {
+			t.Helper()
+			cmd := exec.Command(git, args...)
+			cmd.Dir, cmd.Env = dir, append(s.env(), env...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git %q: %v\n%s", args, err, out)
+			}
 		}
+		hostGit(s.dir, "init", "-q", "-b", "main", repo)
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
 		res := s.fenceWith(opts{dir: repo, env: env}, "-s", cfg, "-c", `set -e
 echo a > a.txt && git add a.txt && git commit -qm one
@@ -715,6 +719,17 @@ git gc -q
 git log --oneline | wc -l`)
 		if res.code != 0 || strings.TrimSpace(res.stdout) != "1" {
 			t.Errorf("git inside, second run: %v", res)
+		}
+		// Branches named modules/... in a submodule: refs, not nested
+		// submodules (a protected pattern with "**" refused them).
+		s.mkdir("sub")
+		hostGit(s.path("sub"), "init", "-q", "-b", "main", ".")
+		hostGit(s.path("sub"), "commit", "-q", "--allow-empty", "-m", "s")
+		hostGit(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", "../sub", "s")
+		res = s.fenceWith(opts{dir: repo, env: env}, "-s", cfg, "-c", `set -e
+cd s && git branch modules/foo && git checkout -q -b feature/modules/x && git submodule status && echo branches`)
+		if res.code != 0 || !strings.Contains(res.stdout, "branches") {
+			t.Errorf("branches named modules/... in a submodule: %v", res)
 		}
 		mustNotExist(t, s.path("repo/.git/worktrees/wt2"), "a removed worktree's git directory")
 	})

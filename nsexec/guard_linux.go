@@ -728,10 +728,13 @@ func (g *guard) createdFiles() []string {
 }
 
 // lastLink returns the identity of base in parent if it is the last link
-// of a file the sandbox created: removed, its inode number is free for
-// the next file, which may be the user's (forget).
+// of its file: removed, its inode number is free for the next file, which
+// may be the user's (forget).
 func (g *guard) lastLink(parent int, base string) (id fileID) {
-	if len(g.patterns) == 0 {
+	g.mu.Lock()
+	none := len(g.created) == 0 && len(g.bound) == 0
+	g.mu.Unlock()
+	if none {
 		return fileID{}
 	}
 	var st unix.Stat_t
@@ -742,13 +745,15 @@ func (g *guard) lastLink(parent int, base string) (id fileID) {
 	return idOf(&st)
 }
 
-// forget drops id, gone, from the files the sandbox created.
+// forget drops id, gone, from the files the sandbox created and the
+// sockets it bound.
 func (g *guard) forget(id fileID) {
 	if id == (fileID{}) {
 		return
 	}
 	g.mu.Lock()
 	delete(g.created, id)
+	delete(g.bound, id)
 	g.mu.Unlock()
 }
 

@@ -224,7 +224,7 @@ except OSError as e:
 		deep := s.mkdir(strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60))
 		res = s.fenceWith(opts{dir: deep}, "-s", s.config("w.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`),
 			"--", "python3", "-c", `import os, socket, sys
-srv = socket.socket(socket.AF_UNIX); srv.bind("own.sock"); srv.listen()
+srv = socket.socket(socket.AF_UNIX); srv.bind("own.sock"); srv.listen(); print("name:", srv.getsockname())
 c = socket.socket(socket.AF_UNIX); c.connect("own.sock"); print("own: connected")
 os.symlink("own.sock", "link.sock")
 c = socket.socket(socket.AF_UNIX); c.connect("link.sock"); print("own through a link: connected")
@@ -234,7 +234,7 @@ try:
     c.connect("s"); print("host through a bound name: got:" + c.recv(64).decode().strip())
 except OSError as e:
     print("host through a bound name: refused:%d" % e.errno)`, sock)
-		if res.code != 0 || res.stdout != "own: connected\nown through a link: connected\nhost through a bound name: refused:13\n" {
+		if res.code != 0 || res.stdout != "name: own.sock\nown: connected\nown through a link: connected\nhost through a bound name: refused:13\n" {
 			t.Errorf("sockets the sandbox bound: %v", res)
 		}
 	})

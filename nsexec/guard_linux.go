@@ -977,12 +977,15 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 					return g.deny(pid, "bind", f)
 				}
 				bindDir, full = parent, f
-				// Absolute, so that it means the same from PID 1's cwd;
-				// through the directory's fd if that is too long (a
-				// relative name in a deep working directory).
+				// A name in the caller's working directory is bound as
+				// given, relative to the directory already resolved
+				// (bindIn): the socket keeps that name, and one in a
+				// directory deeper than sun_path holds still fits. Other
+				// paths are bound absolute, as getsockname then reports
+				// them; one too long for that goes the first way.
 				addr := full
-				if len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
-					addr = "/proc/self/fd/" + strconv.Itoa(parent) + "/" + base
+				if !bytes.ContainsRune(path, '/') || len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
+					addr = base
 				}
 				if len(addr) >= len(unix.RawSockaddrUnix{}.Path) {
 					return unix.ENAMETOOLONG
@@ -1035,20 +1038,15 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 	if c.op == opBind {
 		nr = unix.SYS_BIND
 	}
-	if c.op == opBind && full != "" {
-		// bind creates the socket's file with the binder's umask, which
-		// is PID 1's 0 (see serveGuard): take the caller's for the call.
-		// Nothing else in PID 1 creates a file meanwhile: creations are
-		// handled one at a time on the guard's goroutine, and so is bind.
-		unix.Umask(int(g.umasks.get(pid)))
-		defer unix.Umask(0)
-	}
-	// The call is the command's: a signal reaching this thread (nothing
-	// sends one today) would make it return EINTR to a command that was
-	// never signalled, and connect, unlike most syscalls, is not
-	// restarted after a handler. Blocked, a signal waits for the call.
 	var e unix.Errno
-	if err := signalsBlocked(func() error {
+	if bindDir >= 0 {
+		e = bindIn(bindDir, sock, sa, g.umasks.get(pid))
+	} else if err := signalsBlocked(func() error {
+		// The call is the command's: a signal reaching this thread
+		// (nothing sends one today) would make it return EINTR to a
+		// command that was never signalled, and connect, unlike most
+		// syscalls, is not restarted after a handler. Blocked, a signal
+		// waits for the call.
 		_, _, e = unix.Syscall(nr, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
 		return nil
 	}); err != nil {
@@ -1061,6 +1059,36 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			g.bound[idOf(&st)] = true
 			g.mu.Unlock()
 		}
+	}
+	return e
+}
+
+// bindIn binds sock to sa, a name relative to dir (or absolute), with PID 1's working
+// directory moved to dir and its umask set to the caller's (with which
+// the kernel creates the socket's file) for the call, then put back. Both
+// are per process (unshare is denied to PID 1 too), which is safe because
+// nothing else in PID 1 resolves a relative path or creates a file
+// meanwhile: creations and binds are handled one at a time on the guard's
+// goroutine, and the rest of PID 1 uses absolute paths or directory fds.
+// Signals are blocked for the call, as for connect.
+func bindIn(dir, sock int, sa []byte, umask uint32) unix.Errno {
+	back, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(back)
+	if err := unix.Fchdir(dir); err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Fchdir(back)
+	unix.Umask(int(umask))
+	defer unix.Umask(0)
+	var e unix.Errno
+	if err := signalsBlocked(func() error {
+		_, _, e = unix.Syscall(unix.SYS_BIND, uintptr(sock), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
+		return nil
+	}); err != nil {
+		return errnoOf(err)
 	}
 	return e
 }

@@ -506,100 +506,13 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	for i, p := range f.DenyWrite {
 		denyWrite[i] = wholeDir(p)
 	}
-	// Protected: denyWrite, the files that decide fence's own policy (a
-	// command that could write them would loosen its next run: the config
-	// files, the record of created files), then the dangerous names in cwd
-	// and $HOME.
-	policyFiles := slices.Clone(s.PolicyFiles)
-	// Wherever XDG_STATE_HOME points, and the default: a run with it set
-	// must not plant the record a later run without it reads.
-	for _, r := range []string{s.createdRecordPath(), s.defaultRecordPath()} {
-		if r != "" && !slices.Contains(policyFiles, r) {
-			policyFiles = append(policyFiles, r)
-		}
-	}
-	prot := append(append([]string{}, denyWrite...), policyFiles...)
-	// The user's entries resolve through symlinks (s.expand); the built-in
-	// names below are taken literally for the precedence rule, so that a
-	// checkout with ".vscode -> .." cannot make the workspace read-only.
-	userAbs, err := s.expandDenials("filesystem.denyWrite", f.DenyWrite, changeable)
-	if err != nil {
-		return fp, err
-	}
-	policyAbs, err := s.expandDenials("the policy file", policyFiles, changeable)
-	if err != nil {
-		return fp, err
-	}
-	userAbs = append(userAbs, policyAbs...)
-	mandatory := len(prot)
-	prot = append(prot, s.dangerousPaths()...)
-	gp, err := s.gitPaths(f.AllowGitConfig)
-	if err != nil {
-		return fp, err
-	}
-	prot = append(prot, gp...)
-	denied := slices.Clone(userAbs)
-	protAbs := slices.Clone(userAbs)
-	for _, p := range prot[mandatory:] {
-		denied = append(denied, filepath.Clean(p))
-		abs, err := s.expandDenials("the protected path", []string{p}, changeable)
-		if err != nil {
+	// With nothing writable there is nothing to protect: the whole tree
+	// is read-only. No lookups then (the default config's start).
+	if len(fp.Writable) > 0 || fp.HostTmp {
+		if err := s.protect(&fp, f, denyWrite, changeable); err != nil {
 			return fp, err
 		}
-		protAbs = append(protAbs, abs...)
 	}
-	// denyWrite takes precedence over allowWrite (as in Fence): a writable
-	// path at or under a protected one (allowWrite ["/srv/app/tmp"] with
-	// denyWrite ["/srv/app"]) is not writable at all, neither by mount nor
-	// by Landlock.
-	writable := fp.Writable[:0]
-	for _, w := range fp.Writable {
-		if underAny(w, denied) {
-			fmt.Fprintf(s.stderr(), "Warning: allowWrite %s is not writable: denyWrite or fence's own protection covers it\n", w)
-			continue
-		}
-		writable = append(writable, w)
-	}
-	fp.Writable = writable
-	if fp.HostTmp && underAny("/tmp", denied) {
-		fp.HostTmp = false // the sandbox's own /tmp instead
-	}
-	// Only protected paths inside a writable bind need a read-only bind of
-	// their own: everything else is read-only already.
-	for _, p := range protAbs {
-		if underAny(p, fp.Writable) || fp.HostTmp && underAny(p, []string{"/tmp"}) {
-			fp.Protected = append(fp.Protected, p)
-		}
-	}
-	// The markers are guarded, never bound read-only (see PolicyMarkers).
-	if fp.Guarded, err = s.guarded(slices.Concat(prot, s.PolicyMarkers), fp, changeable); err != nil {
-		return fp, err
-	}
-	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, fp, changeable); err != nil {
-		return fp, err
-	}
-	fp.ProtectedPatterns = projectConfigPatterns(fp)
-	if !f.AllowGitConfig {
-		// No new submodule git directory, nested ones included: a
-		// planted one (hooks, core.worktree) runs at the user's next
-		// git submodule update --init (--recursive). Those there are
-		// protected (gitPaths); git creates new ones only for a new or
-		// first-cloned submodule, which writes .git/config anyway.
-		// Directly under modules/ of each git directory, the nested
-		// submodules' included; not "**", which would match refs
-		// (refs/heads/modules/x) too.
-		_, dirs := s.findGit()
-		for len(dirs) > 0 {
-			d := dirs[0]
-			dirs = dirs[1:]
-			if !underAny(d, changeable) || strings.ContainsAny(d, "*?[") {
-				continue
-			}
-			fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*")
-			dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
-		}
-	}
-	s.loadCreated(&fp)
 
 	masked, err := s.expandDenials("filesystem.denyRead", f.DenyRead, changeable)
 	if err != nil {
@@ -670,6 +583,108 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	return fp, nil
 }
 
+// protect fills in fp's protections (fsPolicy): denyWrite, the policy
+// files, the built-in protected names and git paths as read-only binds and
+// guarded names, the write guard's patterns, and the record of created
+// files.
+func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite, changeable []string) error {
+	// Protected: denyWrite, the files that decide fence's own policy (a
+	// command that could write them would loosen its next run: the config
+	// files, the record of created files), then the dangerous names in cwd
+	// and $HOME.
+	policyFiles := slices.Clone(s.PolicyFiles)
+	// Wherever XDG_STATE_HOME points, and the default: a run with it set
+	// must not plant the record a later run without it reads.
+	for _, r := range []string{s.createdRecordPath(), s.defaultRecordPath()} {
+		if r != "" && !slices.Contains(policyFiles, r) {
+			policyFiles = append(policyFiles, r)
+		}
+	}
+	prot := append(append([]string{}, denyWrite...), policyFiles...)
+	// The user's entries resolve through symlinks (s.expand); the built-in
+	// names below are taken literally for the precedence rule, so that a
+	// checkout with ".vscode -> .." cannot make the workspace read-only.
+	userAbs, err := s.expandDenials("filesystem.denyWrite", f.DenyWrite, changeable)
+	if err != nil {
+		return err
+	}
+	policyAbs, err := s.expandDenials("the policy file", policyFiles, changeable)
+	if err != nil {
+		return err
+	}
+	userAbs = append(userAbs, policyAbs...)
+	mandatory := len(prot)
+	prot = append(prot, s.dangerousPaths()...)
+	gp, err := s.gitPaths(f.AllowGitConfig)
+	if err != nil {
+		return err
+	}
+	prot = append(prot, gp...)
+	denied := slices.Clone(userAbs)
+	protAbs := slices.Clone(userAbs)
+	for _, p := range prot[mandatory:] {
+		denied = append(denied, filepath.Clean(p))
+		abs, err := s.expandDenials("the protected path", []string{p}, changeable)
+		if err != nil {
+			return err
+		}
+		protAbs = append(protAbs, abs...)
+	}
+	// denyWrite takes precedence over allowWrite (as in Fence): a writable
+	// path at or under a protected one (allowWrite ["/srv/app/tmp"] with
+	// denyWrite ["/srv/app"]) is not writable at all, neither by mount nor
+	// by Landlock.
+	writable := fp.Writable[:0]
+	for _, w := range fp.Writable {
+		if underAny(w, denied) {
+			fmt.Fprintf(s.stderr(), "Warning: allowWrite %s is not writable: denyWrite or fence's own protection covers it\n", w)
+			continue
+		}
+		writable = append(writable, w)
+	}
+	fp.Writable = writable
+	if fp.HostTmp && underAny("/tmp", denied) {
+		fp.HostTmp = false // the sandbox's own /tmp instead
+	}
+	// Only protected paths inside a writable bind need a read-only bind of
+	// their own: everything else is read-only already.
+	for _, p := range protAbs {
+		if underAny(p, fp.Writable) || fp.HostTmp && underAny(p, []string{"/tmp"}) {
+			fp.Protected = append(fp.Protected, p)
+		}
+	}
+	// The markers are guarded, never bound read-only (see PolicyMarkers).
+	if fp.Guarded, err = s.guarded(slices.Concat(prot, s.PolicyMarkers), *fp, changeable); err != nil {
+		return err
+	}
+	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, *fp, changeable); err != nil {
+		return err
+	}
+	fp.ProtectedPatterns = projectConfigPatterns(*fp)
+	if !f.AllowGitConfig {
+		// No new submodule git directory, nested ones included: a
+		// planted one (hooks, core.worktree) runs at the user's next
+		// git submodule update --init (--recursive). Those there are
+		// protected (gitPaths); git creates new ones only for a new or
+		// first-cloned submodule, which writes .git/config anyway.
+		// Directly under modules/ of each git directory, the nested
+		// submodules' included; not "**", which would match refs
+		// (refs/heads/modules/x) too.
+		_, dirs := s.findGit()
+		for len(dirs) > 0 {
+			d := dirs[0]
+			dirs = dirs[1:]
+			if !underAny(d, changeable) || strings.ContainsAny(d, "*?[") {
+				continue
+			}
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*")
+			dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
+		}
+	}
+	s.loadCreated(fp)
+	return nil
+}
+
 // guarded returns the protected literal paths under a writable path: the
 // creation guard keeps the missing ones from being created and the
 // directories above all of them from being renamed. .git/hooks and
@@ -688,6 +703,9 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy, changeable []string) (
 	writable := fp.Writable
 	if fp.HostTmp {
 		writable = append(append([]string{}, writable...), "/tmp")
+	}
+	if len(writable) == 0 {
+		return nil, nil // nothing can be created: no lookups (the start path)
 	}
 	gitDir := filepath.Join(s.Cwd, ".git")
 	// A failure to look .git up other than its absence has stopped the

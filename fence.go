@@ -91,8 +91,9 @@ type Spec struct {
 	// timeline; Run adds its own.
 	Marks []nsexec.Stage
 
-	paths    resolver       // symlink resolution for the current plan
-	killedBy syscall.Signal // see KilledBy
+	paths    resolver         // symlink resolution for the current plan
+	procs    chan procsResult // foreignProcs read beside planFS
+	killedBy syscall.Signal   // see KilledBy
 }
 
 // KilledBy returns, after Run, the signal that killed the command, or 0 if

@@ -197,3 +197,21 @@ func TestGlobRegexpNewline(t *testing.T) {
 		t.Error("* matched a slash")
 	}
 }
+
+// The forms compileGlob matches without a regexp agree with globRegexp.
+func TestCompileGlobAgrees(t *testing.T) {
+	paths := []string{"/ws/fence.json", "/ws/a/fence.json", "/ws/a/b/fence.json", "/ws/xfence.json", "/ws/a/xfence.json",
+		"/ws", "/ws/", "/wsx/fence.json", "/ws/fence.json/x", "/ws/a\nb/fence.json", "/g/modules/x", "/g/modules/x/y",
+		"/g/modules/", "/g/modules", "/g/modulesx/y", "/ws/.env", "/ws/a/.env", "/ws/.envx"}
+	for _, p := range []string{"/ws/**/fence.json", "/g/modules/*", "/ws/**/.env", "/ws/**/*.pem", "/ws/*.pem"} {
+		g, re := compileGlob(p), globRegexp(p)
+		for _, path := range paths {
+			if got, want := g.match(path), re.MatchString(path); got != want {
+				t.Errorf("%q on %q: %v, the regexp says %v", p, path, got, want)
+			}
+		}
+	}
+	if compileGlob("/ws/**/fence.json").re != nil || compileGlob("/g/modules/*").re != nil {
+		t.Error("the simple forms went to a regexp")
+	}
+}

@@ -107,11 +107,11 @@ type guard struct {
 	ancestors map[string]bool
 
 	// patterns are paths that may not be written (DenyWritePatterns).
-	patterns []*regexp.Regexp
+	patterns []glob
 	// protected are paths that may be neither created nor written
 	// (ProtectedPatterns): patterns without the exemption for files the
 	// sandbox created (see kept).
-	protected []*regexp.Regexp
+	protected []glob
 
 	unix UnixPolicy
 	// logf, if set, receives one line per refused operation (-m, -d).
@@ -133,14 +133,14 @@ type guard struct {
 func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}}
 	for _, p := range patterns {
-		g.patterns = append(g.patterns, globRegexp(p))
+		g.patterns = append(g.patterns, compileGlob(p))
 	}
 	var st unix.Stat_t
 	if unix.Stat("/proc", &st) == nil {
 		g.procDev = uint64(st.Dev)
 	}
 	for _, p := range protected {
-		g.protected = append(g.protected, globRegexp(p))
+		g.protected = append(g.protected, compileGlob(p))
 	}
 	for _, c := range created {
 		if dev, ino, path, ok := ParseCreated(c); ok {
@@ -649,14 +649,47 @@ func (g *guard) denied(full string) bool {
 	return g.matches(g.patterns, full)
 }
 
-// matches reports whether full matches one of res.
-func (g *guard) matches(res []*regexp.Regexp, full string) bool {
-	for _, re := range res {
-		if re.MatchString(full) {
+// matches reports whether full matches one of globs.
+func (g *guard) matches(globs []glob, full string) bool {
+	for i := range globs {
+		if globs[i].match(full) {
 			return true
 		}
 	}
 	return false
+}
+
+// glob is a compiled pattern (globRegexp). The two forms fence writes
+// most, PREFIX/**/NAME (fence.json in every writable path, **/.env) and
+// PREFIX/* (a git directory's modules/*), are matched without a regexp:
+// PID 1 compiles every pattern when the command starts, beside it.
+type glob struct {
+	prefix, name string // PREFIX/, and NAME or "" for PREFIX/*
+	re           *regexp.Regexp
+}
+
+func compileGlob(p string) glob {
+	if prefix, name, ok := strings.Cut(p, "/**/"); ok && !strings.ContainsAny(prefix+name, "*?[") && !strings.Contains(name, "/") && name != "" {
+		return glob{prefix: prefix + "/", name: name}
+	}
+	if prefix, ok := strings.CutSuffix(p, "/*"); ok && !strings.ContainsAny(prefix, "*?[") {
+		return glob{prefix: prefix + "/"}
+	}
+	return glob{re: globRegexp(p)}
+}
+
+func (g *glob) match(full string) bool {
+	if g.re != nil {
+		return g.re.MatchString(full)
+	}
+	rest, ok := strings.CutPrefix(full, g.prefix)
+	if !ok {
+		return false
+	}
+	if g.name == "" {
+		return !strings.Contains(rest, "/")
+	}
+	return rest == g.name || strings.HasSuffix(rest, "/"+g.name)
 }
 
 // kept reports whether full (base in parent) is a file the patterns keep as

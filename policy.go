@@ -913,6 +913,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		procs <- procsResult{p, err}
 	}()
 	s.procs = procs
+	defer func() { s.procs = nil }() // read by this plan or by none
 	env, path, args, err := s.prepare()
 	if err != nil {
 		return nil, err

@@ -862,6 +862,22 @@ for p in (".git", ".mcp.json", "sub/fence.json", "ok.sock"):
 	})
 }
 
+// A working directory whose name is not UTF-8: the write guard works there
+// (a denyWrite glob used to make it panic, and every write failed with
+// ENOSYS), and the glob still protects.
+func TestFSDenyWriteNonUTF8Names(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		dir := s.mkdir("caf\xe9")
+		s.write("caf\xe9/k.pem", "user\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["**/*.pem"]}}`)
+		res := s.fenceWith(opts{dir: dir}, "-s", cfg, "-c", "echo hi > x && cat x; echo evil >> k.pem")
+		if res.stdout != "hi\n" || !writeDenied(res.stderr) {
+			t.Errorf("in a non-UTF-8 directory: want the write, and k.pem refused: %v", res)
+		}
+		mustHaveContent(t, s.path("caf\xe9/k.pem"), "user\n", "a protected file in a non-UTF-8 directory")
+	})
+}
+
 // denyWrite makes a file (or dir) read-only inside a writable directory,
 // still readable.
 func TestFSDenyWrite(t *testing.T) {

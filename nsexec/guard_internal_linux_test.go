@@ -215,3 +215,20 @@ func TestCompileGlobAgrees(t *testing.T) {
 		t.Error("the simple forms went to a regexp")
 	}
 }
+
+// A glob over a name that is not UTF-8 compiles (it used to panic the
+// guard) and matches that name.
+func TestGlobRegexpInvalidUTF8(t *testing.T) {
+	for _, c := range []struct{ glob, path string }{
+		{"/ws/caf\xe9/**/*.pem", "/ws/caf\xe9/a/k.pem"},
+		{"/ws/\xe9\xe9/*.pem", "/ws/\xe9\xe9/k.pem"},
+		{"/ws/**/x\xff.env", "/ws/a/x\xff.env"},
+	} {
+		if !globRegexp(c.glob).MatchString(c.path) {
+			t.Errorf("%q does not match %q", c.glob, c.path)
+		}
+	}
+	if globRegexp("/ws/caf\xe9/*.pem").MatchString("/ws/cafe/k.pem") {
+		t.Error("an invalid byte matched a valid one")
+	}
+}

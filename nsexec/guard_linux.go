@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -618,8 +619,25 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 
 // globRegexp compiles a glob: "**/" matches any run of directories (or
 // none), "**" anything, "*" anything within one name, "?" one character of
-// a name; everything else is literal. The match is anchored.
+// a name; everything else is literal. The match is anchored. Go's regexp
+// takes UTF-8 only, and reads each invalid byte of a path as U+FFFD: so
+// does the glob here (a name that is not UTF-8, "caf\xe9", used to make
+// the guard panic). It then matches any invalid byte there, never fewer
+// paths than meant.
 func globRegexp(glob string) *regexp.Regexp {
+	if !utf8.ValidString(glob) {
+		var v strings.Builder
+		for i := 0; i < len(glob); {
+			r, n := utf8.DecodeRuneInString(glob[i:])
+			if r == utf8.RuneError && n == 1 {
+				v.WriteRune(utf8.RuneError)
+			} else {
+				v.WriteString(glob[i : i+n])
+			}
+			i += n
+		}
+		glob = v.String()
+	}
 	var b strings.Builder
 	// (?s): a name may hold a newline, which "." would not match (a
 	// directory named "x\ny" would slip out of every "**").

@@ -644,6 +644,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	}
 	fp.Writable = writable
 	if fp.HostTmp && underAny("/tmp", denied) {
+		fmt.Fprintln(s.stderr(), "Warning: allowWrite /tmp is not writable: denyWrite or fence's own protection covers it; the sandbox gets a /tmp of its own")
 		fp.HostTmp = false // the sandbox's own /tmp instead
 	}
 	// Only protected paths inside a writable bind need a read-only bind of

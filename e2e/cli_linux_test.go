@@ -48,6 +48,7 @@ func TestCLIGolden(t *testing.T) {
 			"deny": ["Bash(git push)", "Read(./.env)"],
 			"ask": ["Edit(config/**)"]}}`)
 		s.write("both.json", `{"network": {"allowLocalOutboundPorts": [7001]}}`)
+		s.write("tmp-denied.json", `{"filesystem": {"allowWrite": ["/tmp"], "denyWrite": ["/tmp"]}}`)
 		cases := []struct {
 			name string
 			args []string
@@ -63,6 +64,7 @@ func TestCLIGolden(t *testing.T) {
 			{"bad-port", []string{"-p", "70000", "--", "true"}, 1},
 			{"proxy-port", []string{"-p", "3128", "--", "true"}, 1},
 			{"forwarded-both-ways", []string{"-s", "both.json", "-p", "7001", "--", "true"}, 1},
+			{"host-tmp-denied", []string{"-s", "tmp-denied.json", "--", "true"}, 0},
 			{"bad-shell", []string{"--shell", "weird", "-c", "true"}, 1},
 			{"missing-settings", []string{"-s", "nope.json", "--", "true"}, 1},
 			{"unknown-template", []string{"-t", "nope", "--", "true"}, 1},

@@ -19,7 +19,21 @@ import (
 // code later, outside the sandbox.
 var DangerousFiles = []string{
 	".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout",
-	".zshrc", ".zprofile", ".zshenv", ".zlogin", ".profile", ".ripgreprc", ".mcp.json",
+	".bash_aliases", ".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout", ".profile",
+	".ripgreprc", ".mcp.json", ".tmux.conf", ".vimrc", ".emacs",
+}
+
+// zshFiles are the start-up files zsh reads from $ZDOTDIR when that is
+// set (else from $HOME, where DangerousFiles covers them).
+var zshFiles = []string{".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout"}
+
+// DangerousHomePaths are protected like DangerousFiles, in $HOME only
+// (writable when it is the working directory): what lets someone in over
+// SSH or runs code at the next ssh (ProxyCommand, LocalCommand), and vim's
+// and Emacs's start-up code.
+var DangerousHomePaths = []string{
+	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/rc", ".ssh/environment",
+	".vim", ".emacs.d/init.el", ".emacs.d/early-init.el",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -27,16 +41,47 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 
 // DangerousConfigDirs are protected like DangerousFiles, in the user's
 // configuration directories ($XDG_CONFIG_HOME and ~/.config), which
-// templates such as code make writable: git's global config (as
-// ~/.gitconfig: core.hooksPath, core.fsmonitor), fish's start-up files,
-// and what systemd (units, drop-ins, environment.d) or the desktop
-// session starts at the next login.
-var DangerousConfigDirs = []string{"git", "fish", "systemd", "environment.d", "autostart"}
+// templates such as code make writable. Each runs code the next time the
+// user, outside the sandbox, starts the tool or logs in: git's global
+// config (as ~/.gitconfig: core.hooksPath, core.fsmonitor); the start-up
+// files of shells (fish, nushell, PowerShell), editors (Neovim, Vim, the
+// user settings and tasks of VS Code and its forks: a terminal profile or
+// its environment), tmux, terminals (WezTerm runs Lua, kitty, Alacritty
+// and Ghostty a shell of the config's choice) and window managers (their
+// exec lines); direnv's library, which every .envrc evaluation sources;
+// mise's global config (hooks, env sources); starship's custom modules,
+// run at every prompt; and what systemd (units, drop-ins, environment.d)
+// or the desktop session (autostart, Plasma's env scripts) starts at the
+// next login.
+var DangerousConfigDirs = []string{
+	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
+	"nvim", "vim", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
+	"wezterm", "kitty", "alacritty", "ghostty",
+	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
+	"Code/User/settings.json", "Code/User/tasks.json",
+	"Code - OSS/User/settings.json", "Code - OSS/User/tasks.json",
+	"VSCodium/User/settings.json", "VSCodium/User/tasks.json",
+	"Cursor/User/settings.json", "Cursor/User/tasks.json",
+}
 
 // DangerousDataDirs are protected like DangerousFiles, in the user's data
-// directory ($XDG_DATA_HOME, else ~/.local/share), which templates such as
-// code make writable: systemd looks for user units there too.
-var DangerousDataDirs = []string{"systemd"}
+// directories ($XDG_DATA_HOME and ~/.local/share), which templates such as
+// code make writable: systemd's user units, desktop entries (one named
+// like an installed application replaces it in menus and file
+// associations), D-Bus services (started when a program asks for their
+// name), Neovim's plugins, bash's completions and fish's vendor snippets
+// (sourced by the shell), and direnv's list of approved .envrc files (an
+// entry planted there runs a .envrc without asking).
+var DangerousDataDirs = []string{
+	"systemd", "applications", "dbus-1", "nvim", "bash-completion", "direnv",
+	"fish/vendor_conf.d", "fish/vendor_functions.d", "fish/vendor_completions.d",
+}
+
+// DangerousStateDirs are protected like DangerousFiles, in the user's state
+// directories ($XDG_STATE_HOME and ~/.local/state), which templates such as
+// code make writable: mise's list of trusted config files (a planted entry
+// makes a project's mise.toml run its hooks and env sources unasked).
+var DangerousStateDirs = []string{"mise/trusted-configs"}
 
 // credentialPaths are hidden from reads unless allowRead names them (or a
 // parent): the keys and tokens a compromised build would exfiltrate first.
@@ -172,27 +217,31 @@ func (e *lineError) Error() string { return e.msg }
 func (e *lineError) Unwrap() error { return e.err }
 
 // dangerousPaths returns DangerousFiles in the working directory and in
-// $HOME, DangerousDirs in the working directory and DangerousConfigDirs in
-// the user's configuration directory.
+// $HOME, DangerousDirs in the working directory, DangerousHomePaths in
+// $HOME, zsh's start-up files in $ZDOTDIR, and DangerousConfigDirs,
+// DangerousDataDirs and DangerousStateDirs in the user's XDG directories.
 func (s *Spec) dangerousPaths() []string {
 	var out []string
-	for _, base := range []string{s.Cwd, s.Home} {
-		if base == "" {
-			continue
+	in := func(dir string, names []string) {
+		if dir == "" {
+			return
 		}
-		for _, n := range DangerousFiles {
-			out = append(out, filepath.Join(base, n))
+		for _, n := range names {
+			out = append(out, filepath.Join(dir, n))
 		}
 	}
-	for _, d := range DangerousDirs {
-		out = append(out, filepath.Join(s.Cwd, d))
-	}
+	in(s.Cwd, DangerousFiles)
+	in(s.Home, DangerousFiles)
+	in(s.Cwd, DangerousDirs)
+	in(s.Home, DangerousHomePaths)
+	in(s.envDir("ZDOTDIR"), zshFiles)
 	// Both the environment's XDG directory and the default: systemd and
 	// the desktop session usually do not see a shell's XDG_CONFIG_HOME.
 	for _, l := range []struct {
 		env, def string
 		names    []string
-	}{{"XDG_CONFIG_HOME", ".config", DangerousConfigDirs}, {"XDG_DATA_HOME", ".local/share", DangerousDataDirs}} {
+	}{{"XDG_CONFIG_HOME", ".config", DangerousConfigDirs}, {"XDG_DATA_HOME", ".local/share", DangerousDataDirs},
+		{"XDG_STATE_HOME", ".local/state", DangerousStateDirs}} {
 		dirs := []string{s.xdgDir(l.env, l.def)}
 		if s.Home != "" {
 			if d := filepath.Join(s.Home, l.def); d != dirs[0] {
@@ -200,11 +249,7 @@ func (s *Spec) dangerousPaths() []string {
 			}
 		}
 		for _, dir := range dirs {
-			for _, n := range l.names {
-				if dir != "" {
-					out = append(out, filepath.Join(dir, n))
-				}
-			}
+			in(dir, l.names)
 		}
 	}
 	return out
@@ -232,15 +277,23 @@ func (s *Spec) defaultRecordPath() string {
 // xdgDir is the XDG base directory in env var name if it is absolute,
 // else def under the home directory, or "" without a home.
 func (s *Spec) xdgDir(name, def string) string {
-	for _, kv := range s.Env {
-		if v, ok := strings.CutPrefix(kv, name+"="); ok && filepath.IsAbs(v) {
-			return filepath.Clean(v)
-		}
+	if d := s.envDir(name); d != "" {
+		return d
 	}
 	if s.Home == "" {
 		return ""
 	}
 	return filepath.Join(s.Home, def)
+}
+
+// envDir is the directory in env var name if it is absolute, else "".
+func (s *Spec) envDir(name string) string {
+	for _, kv := range s.Env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok && filepath.IsAbs(v) {
+			return filepath.Clean(v)
+		}
+	}
+	return ""
 }
 
 // gitPaths returns what git, run later in the working directory, reads
@@ -835,7 +888,13 @@ func (s *Spec) foreignProcs() procsResult {
 // underAny reports whether p equals or lies under one of dirs.
 func underAny(p string, dirs []string) bool {
 	for _, d := range dirs {
-		if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+		if p == d {
+			return true
+		}
+		// d + "/" is a prefix of p, without building it (a plan makes
+		// thousands of these comparisons).
+		d = strings.TrimSuffix(d, "/")
+		if len(p) > len(d) && p[len(d)] == '/' && p[:len(d)] == d {
 			return true
 		}
 	}

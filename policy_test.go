@@ -386,3 +386,25 @@ func TestSubmodules(t *testing.T) {
 		t.Error("a FIFO .gitmodules read as none")
 	}
 }
+
+func TestUnderAny(t *testing.T) {
+	for _, c := range []struct {
+		p    string
+		dirs []string
+		want bool
+	}{
+		{"/a/b", []string{"/a"}, true},
+		{"/a", []string{"/a"}, true},
+		{"/a/", []string{"/a/"}, true},
+		{"/a/b", []string{"/a/"}, true},
+		{"/ab", []string{"/a"}, false},
+		{"/a", []string{"/a/b"}, false},
+		{"/x/y", []string{"/q", "/"}, true},
+		{"/x", []string{"/x/y", "/z"}, false},
+		{"/x", nil, false},
+	} {
+		if got := underAny(c.p, c.dirs); got != c.want {
+			t.Errorf("underAny(%q, %q) = %v, want %v", c.p, c.dirs, got, c.want)
+		}
+	}
+}

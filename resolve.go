@@ -353,6 +353,12 @@ func (r *resolver) evalMissing(p string, writable []string) (string, error) {
 			return "", err
 		}
 		next := filepath.Join(cur, c)
+		if missingName(res.err, next) {
+			// The name itself is not there: no symlink to follow. (Most
+			// protected paths are missing: a readlink each was ~100
+			// failing syscalls of a -t code plan.)
+			return filepath.Join(next, rest), nil
+		}
 		target, err := os.Readlink(next)
 		if err != nil || links >= maxLinks {
 			// Missing, not a directory, or not to be searched: from
@@ -460,3 +466,11 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 // lstat is unix.Lstat; a variable so that tests can make it fail the ways
 // slow file systems do.
 var lstat = unix.Lstat
+
+// missingName reports whether err, from walking to the name next, says
+// that next itself does not exist (ENOENT from its own lstat), rather than
+// something it leads to.
+func missingName(err error, next string) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Op == "lstat" && pe.Path == next && pe.Err == unix.ENOENT
+}

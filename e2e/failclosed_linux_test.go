@@ -56,7 +56,8 @@ func (s *sandbox) mustRefuse(cmd *exec.Cmd, marker string, wants ...string) {
 // (~/.ssh mode 0311), or by a chmod when the directory is the user's and
 // writable in the sandbox (mode 0000 under allowWrite ["~"]). Root lists
 // and searches anyway, and hides the keys; any other user gets a one-line
-// refusal naming the credential pattern, and the command does not run.
+// refusal naming the credential pattern (or a protected name in ~/.ssh),
+// and the command does not run.
 // An unsearchable directory the command cannot chmod hides the keys by
 // itself, and the command runs. The key never reaches the command.
 func TestFailClosedUnreadableCredentials(t *testing.T) {
@@ -88,8 +89,11 @@ func TestFailClosedUnreadableCredentials(t *testing.T) {
 					return
 				}
 				msg := strings.TrimSpace(res.stderr)
-				if res.code != 1 || !strings.Contains(msg, `"~/.ssh/id_*"`) || !strings.Contains(msg, tc.refusal) || strings.Contains(msg, "\n") {
-					t.Errorf("want exit 1 and one line naming ~/.ssh/id_* and %q: %v", tc.refusal, res)
+				// The entry named is the first one under ~/.ssh looked up:
+				// the credential pattern, or a protected name there
+				// (~/.ssh/authorized_keys) when ~ is writable.
+				if res.code != 1 || !strings.Contains(msg, "/.ssh/") || !strings.Contains(msg, tc.refusal) || strings.Contains(msg, "\n") {
+					t.Errorf("want exit 1 and one line naming a path in ~/.ssh and %q: %v", tc.refusal, res)
 				}
 				if strings.Contains(res.stdout, "RAN") {
 					t.Error("the command ran")

@@ -647,10 +647,28 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		tryAppend(s.dir, "home/.config/git/config")
 		mustHaveContent(t, s.path("home/.config/git/config"), "orig\n", "~/.config/git/config")
 		for _, p := range []string{"home/.config/fish/config.fish", "home/.config/systemd/user/x.service", "home/.config/systemd/user.control/x.service",
-			"home/.config/environment.d/x.conf", "home/.config/autostart/x.desktop", "home/.local/share/systemd/user/x.service"} {
+			"home/.config/environment.d/x.conf", "home/.config/autostart/x.desktop", "home/.local/share/systemd/user/x.service",
+			"home/.config/nvim/init.lua", "home/.config/direnv/direnvrc", "home/.config/starship.toml", "home/.config/tmux/tmux.conf",
+			"home/.config/sway/config", "home/.config/plasma-workspace/env/x.sh", "home/.config/Code/User/settings.json",
+			"home/.config/Cursor/User/tasks.json", "home/.local/share/applications/firefox.desktop",
+			"home/.local/share/dbus-1/services/x.service", "home/.local/share/direnv/allow/x",
+			"home/.local/share/nvim/site/plugin/x.lua", "home/.local/share/bash-completion/completions/git",
+			"home/.local/share/fish/vendor_conf.d/x.fish", "home/.local/state/mise/trusted-configs/x",
+			"home/.ssh/authorized_keys", "home/.ssh/config", "home/.vim/plugin/x.vim", "home/.bash_aliases"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
+		// With ZDOTDIR set, zsh's start-up files there are protected.
+		res := s.fenceWith(opts{env: []string{"ZDOTDIR=" + s.path("zdot")}}, "-s", cfg, "--", "sh", "-c", `mkdir -p "$1" && echo evil > "$1/.zshrc"`, "sh", s.path("zdot"))
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("creating $ZDOTDIR/.zshrc succeeded: %v", res)
+		}
+		mustNotExist(t, s.path("zdot/.zshrc"), "$ZDOTDIR/.zshrc")
+		// Control: their neighbours stay writable (fish's history, the
+		// rest of VS Code's state, ssh's known hosts).
+		s.mustRun("-s", cfg, "-c", "mkdir -p home/.local/share/fish home/.config/Code/User/globalStorage home/.ssh home/.config/other && "+
+			"echo ok > home/.local/share/fish/fish_history && echo ok > home/.config/Code/User/globalStorage/state && "+
+			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {

@@ -99,7 +99,8 @@ func TestCLIVersionAndCompletion(t *testing.T) {
 }
 
 // TestConfigInitWritesFile: config init -o writes a 0600 file with the
-// header, refuses to overwrite without -y (answering no aborts), and
+// header, refuses to overwrite without -y (answering no aborts, no answer
+// is an error), and
 // config show prints the chain.
 func TestConfigInitWritesFile(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
@@ -120,6 +121,15 @@ func TestConfigInitWritesFile(t *testing.T) {
 		}
 		if b2, _ := os.ReadFile(p); string(b2) != string(b) {
 			t.Error("the file was overwritten after answering no")
+		}
+		// No answer at all (a script without a terminal): an error, not
+		// a quiet "Aborted." with exit status 0.
+		res = s.fenceWith(opts{stdin: strings.NewReader("")}, "config", "init", "-o", p, "--minimal")
+		if res.code != 1 || !strings.Contains(res.stderr, "pass -y") || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 {
+			t.Errorf("overwrite without -y and without an answer: want exit 1 and one line naming -y: %v", res)
+		}
+		if b2, _ := os.ReadFile(p); string(b2) != string(b) {
+			t.Error("the file was overwritten without an answer")
 		}
 		s.mustRun("config", "init", "-o", p, "--minimal", "-y")
 		res = s.mustRun("config", "show", "-s", p)

@@ -117,7 +117,9 @@ func outputPath(output string) (string, error) {
 
 // confirmOverwrite asks before replacing an existing file, unless force.
 // It reports whether to go on; a refusal prints "Aborted." and is not an
-// error (exit status 0, as upstream).
+// error (exit status 0, as upstream). No answer at all (stdin at its end:
+// a script, no terminal) is an error, unlike upstream, where the script
+// went on as if the file had been written.
 func confirmOverwrite(path string, force bool, stdin io.Reader, stdout io.Writer) (bool, error) {
 	if force {
 		return true, nil
@@ -128,7 +130,11 @@ func confirmOverwrite(path string, force bool, stdin io.Reader, stdout io.Writer
 		return false, fmt.Errorf("check %s: %w", path, err)
 	}
 	fmt.Fprintf(stdout, "File %q already exists. Overwrite? [y/N] ", path)
-	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if line == "" && err != nil {
+		fmt.Fprintln(stdout)
+		return false, fmt.Errorf("%s exists and no answer came from stdin: pass -y to overwrite it, or choose another path with -o", path)
+	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return true, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/internal/cfgfile"
@@ -312,7 +313,31 @@ func (s *Spec) envDir(name string) string {
 //
 // A .git that cannot be read is taken as absent: its lookup as a
 // protected path (.git/hooks) fails the plan.
+//
+// With them come the files that the user's global git configs and the
+// protected configs above include (gitIncludes), wherever they are.
 func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
+	out, err := s.repoGitPaths(allowConfig)
+	if err != nil {
+		return nil, err
+	}
+	configs := s.globalGitConfigs()
+	if !allowConfig {
+		for _, p := range out {
+			if b := filepath.Base(p); b == "config" || b == "config.worktree" {
+				configs = append(configs, p)
+			}
+		}
+	}
+	inc, err := s.gitIncludes(configs)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, inc...), nil
+}
+
+// repoGitPaths is gitPaths without the included files.
+func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	own := filepath.Join(s.Cwd, ".git")
 	in := func(dir string, names ...string) []string {
 		var out []string
@@ -423,31 +448,22 @@ func submodules(file string) ([]submodule, error) {
 		p = filepath.Clean(p)
 		return p, p != "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../")
 	}
-	value := func(v string) string { return strings.Trim(strings.TrimSpace(v), `"`) }
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if i := strings.IndexAny(line, "#;"); i >= 0 && strings.Count(line[:i], `"`)%2 == 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if rest, ok := strings.CutPrefix(line, "["); ok {
-			head, _, _ := strings.Cut(rest, "]")
-			kind, name, _ := strings.Cut(strings.TrimSpace(head), " ")
-			if strings.EqualFold(kind, "submodule") {
-				if n, ok := clean(value(name)); ok {
+	gitConfigLines(b, func(section, sub, key, val string) {
+		switch {
+		case key == "":
+			if strings.EqualFold(section, "submodule") {
+				if n, ok := clean(sub); ok {
 					out = append(out, submodule{name: n})
-					continue
+					return
 				}
 			}
 			out = append(out, submodule{}) // another section: its keys are not ours
-			continue
-		}
-		key, val, ok := strings.Cut(line, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(key), "path") && len(out) > 0 && out[len(out)-1].name != "" {
-			if p, ok := clean(value(val)); ok {
+		case strings.EqualFold(key, "path") && len(out) > 0 && out[len(out)-1].name != "":
+			if p, ok := clean(val); ok {
 				out[len(out)-1].path = p
 			}
 		}
-	}
+	})
 	kept := out[:0]
 	for _, sm := range out {
 		if sm.name != "" && sm.path != "" {
@@ -455,6 +471,106 @@ func submodules(file string) ([]submodule, error) {
 		}
 	}
 	return kept, nil
+}
+
+// gitConfigLines calls fn for each section header (key "") and each
+// "key = value" line of the git config file b, read simply: section and
+// key names as written (git compares them in any case), a subsection
+// without its quotes, values trimmed and unquoted, "#" and ";" comments
+// outside quotes dropped. Continuation lines and escapes are not decoded.
+func gitConfigLines(b []byte, fn func(section, sub, key, val string)) {
+	value := func(v string) string { return strings.Trim(strings.TrimSpace(v), `"`) }
+	section, sub := "", ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.IndexAny(line, "#;"); i >= 0 && strings.Count(line[:i], `"`)%2 == 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if rest, ok := strings.CutPrefix(line, "["); ok {
+			head, _, _ := strings.Cut(rest, "]")
+			var name string
+			section, name, _ = strings.Cut(strings.TrimSpace(head), " ")
+			sub = value(name)
+			fn(section, sub, "", "")
+			continue
+		}
+		if key, val, ok := strings.Cut(line, "="); ok {
+			fn(section, sub, strings.TrimSpace(key), value(val))
+		}
+	}
+}
+
+// maxGitIncludeDepth is how deep git follows include.path (its own limit).
+const maxGitIncludeDepth = 10
+
+// gitIncludes returns the files that the git config files configs include
+// ([include] and [includeIf "…"] path, whatever the condition), and the
+// files those include in turn: git reads them as part of the config, so
+// a protected config is only protected with them. A relative path is
+// relative to the including file's directory, "~/" to $HOME, as git
+// resolves them. Missing files are returned too (one planted there would
+// be read), and are not read. A file that exists but cannot be read
+// safely (a FIFO, over 1 MiB) is an error: what it includes is unknown.
+func (s *Spec) gitIncludes(configs []string) ([]string, error) {
+	type file struct {
+		path  string
+		depth int
+	}
+	queue := make([]file, 0, len(configs))
+	for _, c := range configs {
+		queue = append(queue, file{c, 0})
+	}
+	seen := map[string]bool{}
+	var out []string
+	for len(queue) > 0 {
+		f := queue[0]
+		queue = queue[1:]
+		if seen[f.path] || f.depth > maxGitIncludeDepth {
+			continue
+		}
+		seen[f.path] = true
+		if f.depth > 0 {
+			out = append(out, f.path)
+		}
+		b, err := cfgfile.Read(f.path)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) {
+			continue // git cannot read it either
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read git config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
+		}
+		gitConfigLines(b, func(section, _, key, val string) {
+			if key == "" || val == "" || !strings.EqualFold(key, "path") ||
+				!strings.EqualFold(section, "include") && !strings.EqualFold(section, "includeIf") {
+				return
+			}
+			switch {
+			case strings.HasPrefix(val, "~/"):
+				if s.Home == "" {
+					return
+				}
+				val = filepath.Join(s.Home, val[2:])
+			case !filepath.IsAbs(val):
+				val = filepath.Join(filepath.Dir(f.path), val)
+			}
+			queue = append(queue, file{filepath.Clean(val), f.depth + 1})
+		})
+	}
+	return out, nil
+}
+
+// globalGitConfigs are the per-user git config files git reads in every
+// repository: ~/.gitconfig and git/config in the XDG config directory, the
+// environment's and the default (fence protects both).
+func (s *Spec) globalGitConfigs() []string {
+	var out []string
+	if s.Home != "" {
+		out = append(out, filepath.Join(s.Home, ".gitconfig"), filepath.Join(s.Home, ".config", "git", "config"))
+	}
+	if d := s.envDir("XDG_CONFIG_HOME"); d != "" {
+		out = append(out, filepath.Join(d, "git", "config"))
+	}
+	return out
 }
 
 // gitDirsUnder returns the git directories (those with a HEAD) in dir and

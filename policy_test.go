@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"fmt"
 	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
@@ -406,5 +407,64 @@ func TestUnderAny(t *testing.T) {
 		if got := underAny(c.p, c.dirs); got != c.want {
 			t.Errorf("underAny(%q, %q) = %v, want %v", c.p, c.dirs, got, c.want)
 		}
+	}
+}
+
+// TestGitIncludes: the files git reads through include.path and
+// includeIf.path, relative to the including file, "~/" to $HOME, nested
+// ones, whatever the condition; missing ones returned but not read; loops
+// and depths past git's limit end.
+func TestGitIncludes(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	write := func(p, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	global := filepath.Join(home, ".gitconfig")
+	write(global, `[user]
+	name = x ; path = not-an-include
+[Include]
+	Path = dot/a.inc # comment
+[includeIf "gitdir:~/work/"]
+	path = "~/work.inc"
+[include]
+	path = /abs/missing.inc
+[core]
+	path = core-not-include
+`)
+	write(filepath.Join(home, "dot/a.inc"), "[include]\n\tpath = sub/b.inc\n")
+	write(filepath.Join(home, "dot/sub/b.inc"), "[include]\n\tpath = ../a.inc\n") // a loop
+	write(filepath.Join(home, "work.inc"), "[core]\n\tbare = false\n")
+	s := &Spec{Home: home}
+	got, err := s.gitIncludes([]string{global, filepath.Join(home, "missing-config")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(home, "dot/a.inc"), filepath.Join(home, "work.inc"), "/abs/missing.inc", filepath.Join(home, "dot/sub/b.inc")}
+	if !slices.Equal(got, want) {
+		t.Errorf("gitIncludes = %q, want %q", got, want)
+	}
+	// A chain longer than git follows ends at its limit.
+	for i := 0; i <= maxGitIncludeDepth+3; i++ {
+		write(filepath.Join(dir, "chain", fmt.Sprint(i)), fmt.Sprintf("[include]\npath = %d\n", i+1))
+	}
+	got, err = s.gitIncludes([]string{filepath.Join(dir, "chain", "0")})
+	if err != nil || len(got) != maxGitIncludeDepth {
+		t.Errorf("a chain of includes: %d files (%v), want %d", len(got), err, maxGitIncludeDepth)
+	}
+	// An included file that cannot be read safely stops the plan.
+	fifo := filepath.Join(home, "dot/fifo.inc")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(dir, "fifo-config"), "[include]\npath = home/dot/fifo.inc\n")
+	if _, err := s.gitIncludes([]string{filepath.Join(dir, "fifo-config")}); err == nil {
+		t.Error("an included FIFO read as empty")
 	}
 }

@@ -702,6 +702,36 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 	})
 }
 
+// TestFSGitIncludesProtected: the files that the user's git config and
+// the repository's include (include.path, includeIf.path) are part of
+// git's config: they stay as they were, and a missing one cannot be
+// created, wherever they are. Neighbours stay writable.
+func TestFSGitIncludesProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("home/.gitconfig", "[include]\n\tpath = ~/../dotfiles/git.inc\n[includeIf \"gitdir:/\"]\n\tpath = "+s.path("dotfiles/planted.inc")+"\n")
+		s.write("dotfiles/git.inc", "[include]\n\tpath = nested.inc\n")
+		s.write("dotfiles/nested.inc", "orig\n")
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/.git/config", "[include]\n\tpath = ../../dotfiles/repo.inc\n")
+		s.write("dotfiles/repo.inc", "orig\n")
+		for _, p := range []string{"dotfiles/git.inc", "dotfiles/nested.inc", "dotfiles/repo.inc"} {
+			before, _ := os.ReadFile(s.path(p))
+			res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", `echo evil >> "$1"`, "sh", s.path(p))
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("appending to included %s: want EROFS/EACCES: %v", p, res)
+			}
+			mustHaveContent(t, s.path(p), string(before), "included "+p)
+		}
+		res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", `echo evil > "$1"`, "sh", s.path("dotfiles/planted.inc"))
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("creating a missing included file succeeded: %v", res)
+		}
+		mustNotExist(t, s.path("dotfiles/planted.inc"), "a missing included file")
+		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/other && echo ok >> repo/.git/description")
+	})
+}
+
 // Everyday git keeps working in a repository whose git paths fence
 // protects: commits, linked worktrees added and removed (a protected
 // file in .git/worktrees/* made the removal fail with EBUSY), gc.

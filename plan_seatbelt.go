@@ -111,6 +111,11 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			o.DenyWrite = append(o.DenyWrite, form)
 		}
 	}
+	// zsh's completion dumps: patterns, which Seatbelt matches itself.
+	for _, p := range s.zshDumpPatterns() {
+		dir, base := filepath.Split(p)
+		o.DenyWrite = append(o.DenyWrite, seatbeltForms(filepath.Join(seatbelt.Literal(filepath.Clean(dir)), base))...)
+	}
 
 	for _, p := range f.DenyRead {
 		if recursive(p) {

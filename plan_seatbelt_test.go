@@ -48,7 +48,8 @@ func TestSeatbeltPlanDefaults(t *testing.T) {
 			t.Errorf("credential %s not hidden: %q", want, o.Hidden)
 		}
 	}
-	for _, want := range []string{filepath.Join(cwd, ".bashrc"), filepath.Join(home, ".zshrc"), filepath.Join(cwd, ".vscode"), filepath.Join(cwd, ".mcp.json")} {
+	for _, want := range []string{filepath.Join(cwd, ".bashrc"), filepath.Join(home, ".zshrc"), filepath.Join(cwd, ".vscode"), filepath.Join(cwd, ".mcp.json"),
+		filepath.Join(home, ".zcompdump*"), filepath.Join(home, ".config/zsh/.zshrc.zwc"), filepath.Join(home, ".config/Code/User/profiles")} {
 		if !slices.Contains(o.DenyWrite, want) {
 			t.Errorf("%s not protected: %q", want, o.DenyWrite)
 		}

@@ -21,20 +21,30 @@ import (
 var DangerousFiles = []string{
 	".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout",
 	".bash_aliases", ".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout", ".profile",
-	".ripgreprc", ".mcp.json", ".tmux.conf", ".vimrc", ".emacs",
+	".ripgreprc", ".mcp.json", ".tmux.conf", ".vimrc", ".gvimrc", ".exrc", ".emacs", ".emacs.el",
 }
 
-// zshFiles are the start-up files zsh reads from $ZDOTDIR when that is
-// set (else from $HOME, where DangerousFiles covers them).
-var zshFiles = []string{".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout"}
+// zshFiles are the start-up files zsh reads from $ZDOTDIR (else $HOME,
+// where DangerousFiles has them too), with the compiled forms it runs
+// instead when they are newer (.zshrc.zwc).
+var zshFiles = []string{
+	".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout",
+	".zshrc.zwc", ".zprofile.zwc", ".zshenv.zwc", ".zlogin.zwc", ".zlogout.zwc",
+}
+
+// zshDump is the completion dump compinit sources at every interactive
+// start, in $HOME or $ZDOTDIR (oh-my-zsh appends the host and version).
+// A pattern: protectedPatterns.
+const zshDump = ".zcompdump*"
 
 // DangerousHomePaths are protected like DangerousFiles, in $HOME only
 // (writable when it is the working directory): what lets someone in over
-// SSH or runs code at the next ssh (ProxyCommand, LocalCommand), and vim's
-// and Emacs's start-up code.
+// SSH or runs code at the next ssh (ProxyCommand, LocalCommand, an
+// included file), vim's and Emacs's start-up code and packages, npm's user
+// config (node-options, script-shell) and cargo's (a rustc wrapper).
 var DangerousHomePaths = []string{
-	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/rc", ".ssh/environment",
-	".vim", ".emacs.d/init.el", ".emacs.d/early-init.el",
+	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/config.d", ".ssh/rc", ".ssh/environment",
+	".vim", ".emacs.d", ".npmrc", ".cargo/config.toml", ".cargo/config",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -51,18 +61,33 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 // and Ghostty a shell of the config's choice) and window managers (their
 // exec lines); direnv's library, which every .envrc evaluation sources;
 // mise's global config (hooks, env sources); starship's custom modules,
-// run at every prompt; and what systemd (units, drop-ins, environment.d)
-// or the desktop session (autostart, Plasma's env scripts) starts at the
-// next login.
+// run at every prompt; the bash completions file Debian's bash sources at
+// login; gh's config (a pager, aliases that run commands); and what
+// systemd (units, drop-ins, environment.d) or the desktop session
+// (autostart, Plasma's env scripts) starts at the next login. zsh's
+// start-up files in zsh/ come from zshFiles: ZDOTDIR often points there
+// from ~/.zshenv, where fence cannot see it.
 var DangerousConfigDirs = []string{
 	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
-	"nvim", "vim", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
+	"nvim", "vim", "emacs", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
+	"bash_completion", "gh/config.yml",
 	"wezterm", "kitty", "alacritty", "ghostty",
 	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
-	"Code/User/settings.json", "Code/User/tasks.json",
-	"Code - OSS/User/settings.json", "Code - OSS/User/tasks.json",
-	"VSCodium/User/settings.json", "VSCodium/User/tasks.json",
-	"Cursor/User/settings.json", "Cursor/User/tasks.json",
+}
+
+// vscodeUserFiles returns what VS Code and its forks run commands from,
+// relative to the configuration directory: in each one's user directory,
+// settings (terminal profiles and their environment), tasks, MCP servers,
+// and the same per profile. (A function: a package-level list would be
+// built at init, in every process that runs this binary.)
+func vscodeUserFiles() []string {
+	var out []string
+	for _, app := range []string{"Code", "Code - Insiders", "Code - OSS", "VSCodium", "Cursor"} {
+		for _, f := range []string{"settings.json", "tasks.json", "mcp.json", "profiles"} {
+			out = append(out, app+"/User/"+f)
+		}
+	}
+	return out
 }
 
 // DangerousDataDirs are protected like DangerousFiles, in the user's data
@@ -71,18 +96,20 @@ var DangerousConfigDirs = []string{
 // like an installed application replaces it in menus and file
 // associations), D-Bus services (started when a program asks for their
 // name), Neovim's plugins, bash's completions and fish's vendor snippets
-// (sourced by the shell), and direnv's list of approved .envrc files (an
-// entry planted there runs a .envrc without asking).
+// and generated completions (sourced by the shell), and direnv's list of
+// approved .envrc files (an entry planted there runs a .envrc without
+// asking).
 var DangerousDataDirs = []string{
 	"systemd", "applications", "dbus-1", "nvim", "bash-completion", "direnv",
-	"fish/vendor_conf.d", "fish/vendor_functions.d", "fish/vendor_completions.d",
+	"fish/vendor_conf.d", "fish/vendor_functions.d", "fish/vendor_completions.d", "fish/generated_completions",
 }
 
 // DangerousStateDirs are protected like DangerousFiles, in the user's state
 // directories ($XDG_STATE_HOME and ~/.local/state), which templates such as
-// code make writable: mise's list of trusted config files (a planted entry
-// makes a project's mise.toml run its hooks and env sources unasked).
-var DangerousStateDirs = []string{"mise/trusted-configs"}
+// code make writable: the lists of trusted project files of mise (a
+// planted entry makes a project's mise.toml run its hooks and env sources
+// unasked) and Neovim (.nvim.lua, exrc).
+var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 
 // credentialPaths are hidden from reads unless allowRead names them (or a
 // parent): the keys and tokens a compromised build would exfiltrate first.
@@ -219,8 +246,9 @@ func (e *lineError) Unwrap() error { return e.err }
 
 // dangerousPaths returns DangerousFiles in the working directory and in
 // $HOME, DangerousDirs in the working directory, DangerousHomePaths in
-// $HOME, zsh's start-up files in $ZDOTDIR, and DangerousConfigDirs,
-// DangerousDataDirs and DangerousStateDirs in the user's XDG directories.
+// $HOME, zsh's start-up files in its directories (zshDirs), and
+// DangerousConfigDirs (with vscodeUserFiles), DangerousDataDirs and
+// DangerousStateDirs in the user's XDG directories.
 func (s *Spec) dangerousPaths() []string {
 	var out []string
 	in := func(dir string, names []string) {
@@ -235,22 +263,67 @@ func (s *Spec) dangerousPaths() []string {
 	in(s.Home, DangerousFiles)
 	in(s.Cwd, DangerousDirs)
 	in(s.Home, DangerousHomePaths)
-	in(s.envDir("ZDOTDIR"), zshFiles)
-	// Both the environment's XDG directory and the default: systemd and
-	// the desktop session usually do not see a shell's XDG_CONFIG_HOME.
-	for _, l := range []struct {
-		env, def string
-		names    []string
-	}{{"XDG_CONFIG_HOME", ".config", DangerousConfigDirs}, {"XDG_DATA_HOME", ".local/share", DangerousDataDirs},
-		{"XDG_STATE_HOME", ".local/state", DangerousStateDirs}} {
-		dirs := []string{s.xdgDir(l.env, l.def)}
-		if s.Home != "" {
-			if d := filepath.Join(s.Home, l.def); d != dirs[0] {
-				dirs = append(dirs, d)
-			}
+	// In $HOME, DangerousFiles has the plain ones already.
+	in(s.Home, slices.DeleteFunc(slices.Clone(zshFiles), func(n string) bool { return slices.Contains(DangerousFiles, n) }))
+	for _, d := range s.zshDirs() {
+		in(d, zshFiles)
+	}
+	for _, d := range s.xdgDirs("XDG_CONFIG_HOME", ".config") {
+		in(d, DangerousConfigDirs)
+		in(d, vscodeUserFiles())
+	}
+	for _, d := range s.xdgDirs("XDG_DATA_HOME", ".local/share") {
+		in(d, DangerousDataDirs)
+	}
+	for _, d := range s.xdgDirs("XDG_STATE_HOME", ".local/state") {
+		in(d, DangerousStateDirs)
+	}
+	return out
+}
+
+// xdgDirs returns the XDG base directory in env var name (xdgDir) and the
+// default def under $HOME if that differs: both are protected, since
+// systemd and the desktop session usually do not see a shell's
+// XDG_CONFIG_HOME.
+func (s *Spec) xdgDirs(name, def string) []string {
+	var out []string
+	if d := s.xdgDir(name, def); d != "" {
+		out = append(out, d)
+	}
+	if s.Home != "" {
+		if d := filepath.Join(s.Home, def); !slices.Contains(out, d) {
+			out = append(out, d)
 		}
-		for _, dir := range dirs {
-			in(dir, l.names)
+	}
+	return out
+}
+
+// zshDirs returns where zsh may read its start-up files from besides
+// $HOME: $ZDOTDIR if fence's environment has it, and zsh/ in the
+// configuration directories, where it usually points (set in ~/.zshenv,
+// which fence cannot see).
+func (s *Spec) zshDirs() []string {
+	var out []string
+	if d := s.envDir("ZDOTDIR"); d != "" {
+		out = append(out, d)
+	}
+	for _, d := range s.xdgDirs("XDG_CONFIG_HOME", ".config") {
+		if d = filepath.Join(d, "zsh"); !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// zshDumpPatterns returns the patterns of zsh's completion dump files in
+// $HOME and zsh's directories (zshDump): existing ones are protected like
+// the dangerous paths, and no new one may be created (a pattern, which the
+// creation guard checks at every creation).
+func (s *Spec) zshDumpPatterns() []string {
+	var out []string
+	for _, d := range append([]string{s.Home}, s.zshDirs()...) {
+		if d != "" {
+			out = append(out, filepath.Join(d, zshDump))
 		}
 	}
 	return out
@@ -784,6 +857,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
 	prot = append(prot, s.dangerousPaths()...)
+	prot = append(prot, s.zshDumpPatterns()...) // those there; new ones: below
 	gp, err := s.gitPaths(f.AllowGitConfig)
 	if err != nil {
 		return err
@@ -831,6 +905,11 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = projectConfigPatterns(*fp)
+	dumps, err := s.resolvedPatterns(s.zshDumpPatterns(), *fp, changeable)
+	if err != nil {
+		return err
+	}
+	fp.ProtectedPatterns = append(fp.ProtectedPatterns, dumps...)
 	if !f.AllowGitConfig {
 		// No new submodule git directory, nested ones included: a
 		// planted one (hooks, core.worktree) runs at the user's next
@@ -899,6 +978,29 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy, changeable []string) (
 		}
 		for _, q := range []string{abs, res} {
 			if underAny(q, writable) && !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+		}
+	}
+	return out, nil
+}
+
+// resolvedPatterns returns the patterns ps (a glob in the last component
+// only) that can match inside a writable path, each with its directory as
+// given and as the kernel resolves it (as far as it exists), for the write
+// guard, which matches resolved paths.
+func (s *Spec) resolvedPatterns(ps []string, fp nsexec.FSPolicy, changeable []string) ([]string, error) {
+	writable := changeableOf(fp)
+	var out []string
+	for _, p := range ps {
+		dir, base := filepath.Split(p)
+		dir = filepath.Clean(dir)
+		res, err := s.paths.evalMissing(dir, changeable)
+		if err != nil {
+			return nil, denialError("the protected path", p, err)
+		}
+		for _, d := range []string{dir, res} {
+			if q := filepath.Join(d, base); underAny(d, writable) && !slices.Contains(out, q) {
 				out = append(out, q)
 			}
 		}

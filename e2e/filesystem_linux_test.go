@@ -654,10 +654,19 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.local/share/dbus-1/services/x.service", "home/.local/share/direnv/allow/x",
 			"home/.local/share/nvim/site/plugin/x.lua", "home/.local/share/bash-completion/completions/git",
 			"home/.local/share/fish/vendor_conf.d/x.fish", "home/.local/state/mise/trusted-configs/x",
-			"home/.ssh/authorized_keys", "home/.ssh/config", "home/.vim/plugin/x.vim", "home/.bash_aliases"} {
+			"home/.ssh/authorized_keys", "home/.ssh/config", "home/.vim/plugin/x.vim", "home/.bash_aliases",
+			"home/.config/bash_completion", "home/.config/zsh/.zshrc", "home/.zshrc.zwc", "home/.zcompdump",
+			"home/.zcompdump-host-5.9", "home/.config/zsh/.zcompdump", "home/.config/Code/User/profiles/x/settings.json",
+			"home/.config/Code - Insiders/User/mcp.json", "home/.local/state/nvim/trust",
+			"home/.local/share/fish/generated_completions/x.fish", "home/.config/emacs/init.el", "home/.emacs.d/init.el",
+			"home/.npmrc", "home/.cargo/config.toml", "home/.config/gh/config.yml"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
+		// A completion dump that is there stays as it was.
+		s.write("home/.zcompdump-old", "orig\n")
+		tryAppend(s.dir, "home/.zcompdump-old")
+		mustHaveContent(t, s.path("home/.zcompdump-old"), "orig\n", "an existing ~/.zcompdump*")
 		// With ZDOTDIR set, zsh's start-up files there are protected.
 		res := s.fenceWith(opts{env: []string{"ZDOTDIR=" + s.path("zdot")}}, "-s", cfg, "--", "sh", "-c", `mkdir -p "$1" && echo evil > "$1/.zshrc"`, "sh", s.path("zdot"))
 		if ranInside(t, res) && res.code == 0 {
@@ -668,7 +677,7 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		// rest of VS Code's state, ssh's known hosts).
 		s.mustRun("-s", cfg, "-c", "mkdir -p home/.local/share/fish home/.config/Code/User/globalStorage home/.ssh home/.config/other && "+
 			"echo ok > home/.local/share/fish/fish_history && echo ok > home/.config/Code/User/globalStorage/state && "+
-			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc")
+			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc && echo ok > home/.zsh_history")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {

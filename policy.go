@@ -867,6 +867,19 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {
 		denied = append(denied, filepath.Clean(p))
+		if filepath.IsAbs(p) && !strings.ContainsAny(p, "*?[") {
+			// Most built-in names: one lookup that also tells what a
+			// missing one would be created as (guarded asks that next,
+			// answered from the resolver's cache).
+			res, exists, err := s.paths.evalPartial(p, changeable)
+			if err != nil {
+				return denialError("the protected path", p, err)
+			}
+			if exists {
+				protAbs = append(protAbs, res)
+			}
+			continue
+		}
 		abs, err := s.expandDenials("the protected path", []string{p}, changeable)
 		if err != nil {
 			return err

@@ -257,8 +257,16 @@ func whySearchDenied(dir string, err error) error {
 // sandbox (absent): a search refused at a directory the command could
 // make searchable (owned, and at or under one of writable) is a failure.
 func failure(err error, writable []string) error {
-	var sd *searchDenied
-	if errors.As(err, &sd) {
+	sd, ok := err.(*searchDenied)
+	if !ok {
+		// The resolver's lookups fail with an *fs.PathError holding an
+		// errno, which holds no searchDenied: errors.As (reflection)
+		// only for the rest.
+		if pe, isPE := err.(*fs.PathError); !isPE || !isErrno(pe.Err) {
+			ok = errors.As(err, &sd)
+		}
+	}
+	if ok {
 		if sd.owned && underAny(sd.dir, writable) {
 			return err
 		}
@@ -282,7 +290,13 @@ func absent(err error) bool {
 		return true
 	}
 	var e syscall.Errno
-	if !errors.As(err, &e) {
+	// The resolver's own *fs.PathError first: errors.As goes through
+	// reflection, and a plan asks this of ~100 missing names.
+	if pe, ok := err.(*fs.PathError); ok {
+		if e, ok = pe.Err.(syscall.Errno); !ok && !errors.As(err, &e) {
+			return false
+		}
+	} else if !errors.As(err, &e) {
 		return false
 	}
 	switch e {
@@ -326,8 +340,15 @@ func (r *resolver) eval(p string) (string, error) {
 // path leads to is unknown then, and a protection computed from the
 // unresolved path would miss it.
 func (r *resolver) evalMissing(p string, writable []string) (string, error) {
+	res, _, err := r.evalPartial(p, writable)
+	return res, err
+}
+
+// evalPartial is evalMissing, and reports whether all of p exists: then
+// the result is eval's.
+func (r *resolver) evalPartial(p string, writable []string) (string, bool, error) {
 	if !strings.HasPrefix(p, "/") {
-		return "", &fs.PathError{Op: "resolve", Path: p, Err: fs.ErrInvalid}
+		return "", false, &fs.PathError{Op: "resolve", Path: p, Err: fs.ErrInvalid}
 	}
 	if r.done == nil {
 		r.done = map[string]resolved{}
@@ -350,21 +371,24 @@ func (r *resolver) evalMissing(p string, writable []string) (string, error) {
 			continue
 		}
 		if err := failure(res.err, writable); err != nil {
-			return "", err
+			return "", false, err
 		}
-		next := filepath.Join(cur, c)
+		next := cur + "/" + c // cur is resolved, c one name
+		if cur == "/" {
+			next = "/" + c
+		}
 		if missingName(res.err, next) {
 			// The name itself is not there: no symlink to follow. (Most
 			// protected paths are missing: a readlink each was ~100
 			// failing syscalls of a -t code plan.)
-			return filepath.Join(next, rest), nil
+			return filepath.Join(next, rest), false, nil
 		}
 		target, err := os.Readlink(next)
 		if err != nil || links >= maxLinks {
 			// Missing, not a directory, or not to be searched: from
 			// here on the path is the one given. (A loop ends here too,
 			// once the link budget is spent.)
-			return filepath.Join(next, rest), nil
+			return filepath.Join(next, rest), false, nil
 		}
 		// A symlink that leads where something is missing: resolve its
 		// target, then what follows it.
@@ -374,7 +398,7 @@ func (r *resolver) evalMissing(p string, writable []string) (string, error) {
 		}
 		rest = target + "/" + rest
 	}
-	return cur, nil
+	return cur, true, nil
 }
 
 // walk resolves the components of rest starting at dir, which is resolved
@@ -467,10 +491,15 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 // slow file systems do.
 var lstat = unix.Lstat
 
+func isErrno(err error) bool {
+	_, ok := err.(syscall.Errno)
+	return ok
+}
+
 // missingName reports whether err, from walking to the name next, says
 // that next itself does not exist (ENOENT from its own lstat), rather than
 // something it leads to.
 func missingName(err error, next string) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && pe.Op == "lstat" && pe.Path == next && pe.Err == unix.ENOENT
+	pe, ok := err.(*fs.PathError)
+	return ok && pe.Op == "lstat" && pe.Path == next && pe.Err == unix.ENOENT
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/internal/cfgfile"
@@ -315,15 +314,23 @@ func (s *Spec) zshDirs() []string {
 	return out
 }
 
-// zshDumpPatterns returns the patterns of zsh's completion dump files in
-// $HOME and zsh's directories (zshDump): existing ones are protected like
-// the dangerous paths, and no new one may be created (a pattern, which the
-// creation guard checks at every creation).
+// zshDumpPatterns returns the patterns of the files zsh sources that
+// tools write for it: completion dumps in $HOME and zsh's directories
+// (zshDump), and in the cache directories (where `compinit -d` is usually
+// pointed, and prezto's), and powerlevel10k's instant prompt, which a
+// .zshrc sources first. Existing ones are protected like the dangerous
+// paths, and no new one may be created (a pattern, which the creation
+// guard checks at every creation). Globs in the last component only.
 func (s *Spec) zshDumpPatterns() []string {
 	var out []string
 	for _, d := range append([]string{s.Home}, s.zshDirs()...) {
 		if d != "" {
 			out = append(out, filepath.Join(d, zshDump))
+		}
+	}
+	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+		for _, p := range []string{"zsh/" + zshDump, "zsh/zcompdump*", "prezto/zcompdump*", "p10k-instant-prompt-*.zsh", "p10k-dump-*.zsh"} {
+			out = append(out, filepath.Join(d, p))
 		}
 	}
 	return out
@@ -405,6 +412,9 @@ func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
 	inc, err := s.gitIncludes(configs)
 	if err != nil {
 		return nil, err
+	}
+	if g := s.envDir("GIT_CONFIG_GLOBAL"); g != "" {
+		out = append(out, g) // git's global config in place of ~/.gitconfig
 	}
 	return append(out, inc...), nil
 }
@@ -498,152 +508,6 @@ func (s *Spec) findGit() (dot string, dirs []string) {
 			return "", nil
 		}
 	}
-}
-
-// submodule is a [submodule "name"] section of .gitmodules.
-type submodule struct{ name, path string }
-
-// submodules returns the submodules .gitmodules names, with a relative
-// path that stays in the repository, read as git reads the file: section
-// and key names in any case, "#" and ";" comments. A .gitmodules that
-// exists but cannot be read (a FIFO in a checkout, over 1 MiB) is an
-// error: the submodules it names could not be protected.
-func submodules(file string) ([]submodule, error) {
-	b, err := cfgfile.Read(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s to protect the submodules' git files: %w; fence will not run without it: fix the file or use allowGitConfig", file, err)
-	}
-	var out []submodule
-	clean := func(p string) (string, bool) {
-		p = filepath.Clean(p)
-		return p, p != "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../")
-	}
-	gitConfigLines(b, func(section, sub, key, val string) {
-		switch {
-		case key == "":
-			if strings.EqualFold(section, "submodule") {
-				if n, ok := clean(sub); ok {
-					out = append(out, submodule{name: n})
-					return
-				}
-			}
-			out = append(out, submodule{}) // another section: its keys are not ours
-		case strings.EqualFold(key, "path") && len(out) > 0 && out[len(out)-1].name != "":
-			if p, ok := clean(val); ok {
-				out[len(out)-1].path = p
-			}
-		}
-	})
-	kept := out[:0]
-	for _, sm := range out {
-		if sm.name != "" && sm.path != "" {
-			kept = append(kept, sm)
-		}
-	}
-	return kept, nil
-}
-
-// gitConfigLines calls fn for each section header (key "") and each
-// "key = value" line of the git config file b, read simply: section and
-// key names as written (git compares them in any case), a subsection
-// without its quotes, values trimmed and unquoted, "#" and ";" comments
-// outside quotes dropped. Continuation lines and escapes are not decoded.
-func gitConfigLines(b []byte, fn func(section, sub, key, val string)) {
-	value := func(v string) string { return strings.Trim(strings.TrimSpace(v), `"`) }
-	section, sub := "", ""
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if i := strings.IndexAny(line, "#;"); i >= 0 && strings.Count(line[:i], `"`)%2 == 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if rest, ok := strings.CutPrefix(line, "["); ok {
-			head, _, _ := strings.Cut(rest, "]")
-			var name string
-			section, name, _ = strings.Cut(strings.TrimSpace(head), " ")
-			sub = value(name)
-			fn(section, sub, "", "")
-			continue
-		}
-		if key, val, ok := strings.Cut(line, "="); ok {
-			fn(section, sub, strings.TrimSpace(key), value(val))
-		}
-	}
-}
-
-// maxGitIncludeDepth is how deep git follows include.path (its own limit).
-const maxGitIncludeDepth = 10
-
-// gitIncludes returns the files that the git config files configs include
-// ([include] and [includeIf "…"] path, whatever the condition), and the
-// files those include in turn: git reads them as part of the config, so
-// a protected config is only protected with them. A relative path is
-// relative to the including file's directory, "~/" to $HOME, as git
-// resolves them. Missing files are returned too (one planted there would
-// be read), and are not read. A file that exists but cannot be read
-// safely (a FIFO, over 1 MiB) is an error: what it includes is unknown.
-func (s *Spec) gitIncludes(configs []string) ([]string, error) {
-	type file struct {
-		path  string
-		depth int
-	}
-	queue := make([]file, 0, len(configs))
-	for _, c := range configs {
-		queue = append(queue, file{c, 0})
-	}
-	seen := map[string]bool{}
-	var out []string
-	for len(queue) > 0 {
-		f := queue[0]
-		queue = queue[1:]
-		if seen[f.path] || f.depth > maxGitIncludeDepth {
-			continue
-		}
-		seen[f.path] = true
-		if f.depth > 0 {
-			out = append(out, f.path)
-		}
-		b, err := cfgfile.Read(f.path)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) {
-			continue // git cannot read it either
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read git config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
-		}
-		gitConfigLines(b, func(section, _, key, val string) {
-			if key == "" || val == "" || !strings.EqualFold(key, "path") ||
-				!strings.EqualFold(section, "include") && !strings.EqualFold(section, "includeIf") {
-				return
-			}
-			switch {
-			case strings.HasPrefix(val, "~/"):
-				if s.Home == "" {
-					return
-				}
-				val = filepath.Join(s.Home, val[2:])
-			case !filepath.IsAbs(val):
-				val = filepath.Join(filepath.Dir(f.path), val)
-			}
-			queue = append(queue, file{filepath.Clean(val), f.depth + 1})
-		})
-	}
-	return out, nil
-}
-
-// globalGitConfigs are the per-user git config files git reads in every
-// repository: ~/.gitconfig and git/config in the XDG config directory, the
-// environment's and the default (fence protects both).
-func (s *Spec) globalGitConfigs() []string {
-	var out []string
-	if s.Home != "" {
-		out = append(out, filepath.Join(s.Home, ".gitconfig"), filepath.Join(s.Home, ".config", "git", "config"))
-	}
-	if d := s.envDir("XDG_CONFIG_HOME"); d != "" {
-		out = append(out, filepath.Join(d, "git", "config"))
-	}
-	return out
 }
 
 // gitDirsUnder returns the git directories (those with a HEAD) in dir and
@@ -985,7 +849,13 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy, changeable []string) (
 		if gitErr != nil && strings.HasPrefix(abs, gitDir+"/") {
 			continue
 		}
-		res, err := s.paths.evalMissing(abs, changeable)
+		// An absolute path as given: a ".." after a symlink is where the
+		// kernel takes it, not where Clean does (a git include path).
+		src := abs
+		if filepath.IsAbs(p) {
+			src = p
+		}
+		res, err := s.paths.evalMissing(src, changeable)
 		if err != nil {
 			return nil, denialError("the protected path", p, err)
 		}

@@ -659,7 +659,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.zcompdump-host-5.9", "home/.config/zsh/.zcompdump", "home/.config/Code/User/profiles/x/settings.json",
 			"home/.config/Code - Insiders/User/mcp.json", "home/.local/state/nvim/trust",
 			"home/.local/share/fish/generated_completions/x.fish", "home/.config/emacs/init.el", "home/.emacs.d/init.el",
-			"home/.npmrc", "home/.cargo/config.toml", "home/.config/gh/config.yml"} {
+			"home/.npmrc", "home/.cargo/config.toml", "home/.config/gh/config.yml",
+			"home/.cache/zsh/zcompdump-5.9", "home/.cache/p10k-instant-prompt-u.zsh"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -677,7 +678,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		// rest of VS Code's state, ssh's known hosts).
 		s.mustRun("-s", cfg, "-c", "mkdir -p home/.local/share/fish home/.config/Code/User/globalStorage home/.ssh home/.config/other && "+
 			"echo ok > home/.local/share/fish/fish_history && echo ok > home/.config/Code/User/globalStorage/state && "+
-			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc && echo ok > home/.zsh_history")
+			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc && echo ok > home/.zsh_history && "+
+			"mkdir -p home/.cache/zsh && echo ok > home/.cache/zsh/other")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {
@@ -732,11 +734,18 @@ func TestFSGitIncludesProtected(t *testing.T) {
 			}
 			mustHaveContent(t, s.path(p), string(before), "included "+p)
 		}
-		res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", `echo evil > "$1"`, "sh", s.path("dotfiles/planted.inc"))
-		if ranInside(t, res) && res.code == 0 {
-			t.Errorf("creating a missing included file succeeded: %v", res)
+		// ~/.config/git -> dotfiles/gitdir (a dotfile manager's link), whose
+		// config includes ../shared.inc: git reads dotfiles/shared.inc.
+		s.write("dotfiles/gitdir/config", "[include] path = ../shared.inc\n")
+		s.mkdir("home/.config")
+		s.symlink(s.path("dotfiles/gitdir"), "home/.config/git")
+		for _, p := range []string{"dotfiles/planted.inc", "dotfiles/shared.inc"} {
+			res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", `echo evil > "$1"`, "sh", s.path(p))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("creating missing included file %s succeeded: %v", p, res)
+			}
+			mustNotExist(t, s.path(p), "missing included file "+p)
 		}
-		mustNotExist(t, s.path("dotfiles/planted.inc"), "a missing included file")
 		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/other && echo ok >> repo/.git/description")
 	})
 }

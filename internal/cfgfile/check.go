@@ -19,7 +19,7 @@ func check(mode fs.FileMode, size int64) error {
 		case t&fs.ModeSocket != 0:
 			kind = "a socket"
 		}
-		return fmt.Errorf("is %s, not a regular file; replace it with a JSON file or remove it", kind)
+		return fmt.Errorf("is %s, not a regular file; replace it with a regular file or remove it", kind)
 	}
 	if size > MaxSize {
 		return fmt.Errorf("is %d bytes, more than a config file may have (%d); shorten it", size, MaxSize)

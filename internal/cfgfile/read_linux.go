@@ -1,6 +1,7 @@
 package cfgfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -51,10 +52,14 @@ func Read(path string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "fstatfs", Path: path, Err: err}
 	}
 	if name := pseudoFS(int64(sfs.Type)); name != "" {
-		return nil, fmt.Errorf("is a file of %s, not a config file; replace it with a JSON file or remove it", name)
+		return nil, fmt.Errorf("is a file of %s, not a config file; replace it with a regular file or remove it", name)
 	}
 	rfd, err := reopen("/proc/self/fd/"+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY)
 	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			// The file's own mode: this user may not read it.
+			return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.EACCES}
+		}
 		// Not ENOENT as such: the file is there, /proc is not.
 		return nil, fmt.Errorf("reading it needs /proc mounted: %v", err)
 	}

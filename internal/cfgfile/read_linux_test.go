@@ -80,6 +80,14 @@ func TestReadOpensOnlyWhatPassed(t *testing.T) {
 	if _, err := Read(file); err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "/proc mounted") {
 		t.Errorf("without /proc: %v; want an error naming /proc, not ErrNotExist", err)
 	}
+	// A file this user may not read: a permission error naming it, not
+	// a word about /proc.
+	reopen = func(string, int) (int, error) {
+		return -1, &fs.PathError{Op: "open", Path: "/proc/self/fd/3", Err: syscall.EACCES}
+	}
+	if _, err := Read(file); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), file) || strings.Contains(err.Error(), "/proc") {
+		t.Errorf("an unreadable file: %v; want a permission error naming %s", err, file)
+	}
 }
 
 // readAll stops at MaxSize whatever the size the stat said.

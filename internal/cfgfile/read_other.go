@@ -15,7 +15,7 @@ func Read(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() || st.Size() > MaxSize {
-		return nil, fmt.Errorf("is not a regular file of at most %d bytes; replace it with a JSON file or remove it", MaxSize)
+		return nil, fmt.Errorf("is not a regular file of at most %d bytes; replace it with a regular file or remove it", MaxSize)
 	}
 	return os.ReadFile(path)
 }

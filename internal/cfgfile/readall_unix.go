@@ -20,7 +20,7 @@ func readAll(fd int, path string, size int64) ([]byte, error) {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			return nil, fmt.Errorf("reading it would wait (a pseudo-file, not a config file); replace it with a JSON file or remove it")
+			return nil, fmt.Errorf("reading it would wait (a pseudo-file, not a config file); replace it with a regular file or remove it")
 		case err != nil:
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		case n == 0:

@@ -111,8 +111,16 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			o.DenyWrite = append(o.DenyWrite, form)
 		}
 	}
-	// zsh's completion dumps: patterns, which Seatbelt matches itself.
-	for _, p := range s.zshDumpPatterns() {
+	// What ssh's config includes, and zsh's completion dumps: patterns,
+	// which Seatbelt matches itself.
+	sshPaths, sshPatterns, err := s.sshIncludes()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range sshPaths {
+		o.DenyWrite = append(o.DenyWrite, seatbeltForms(seatbelt.Literal(p))...)
+	}
+	for _, p := range append(s.zshDumpPatterns(), sshPatterns...) {
 		dir, base := filepath.Split(p)
 		o.DenyWrite = append(o.DenyWrite, seatbeltForms(filepath.Join(seatbelt.Literal(filepath.Clean(dir)), base))...)
 	}

@@ -722,6 +722,11 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	mandatory := len(prot)
 	prot = append(prot, s.dangerousPaths()...)
 	prot = append(prot, s.zshDumpPatterns()...) // those there; new ones: below
+	sshPaths, sshPatterns, err := s.sshIncludes()
+	if err != nil {
+		return err
+	}
+	prot = append(append(prot, sshPaths...), sshPatterns...)
 	gp, err := s.gitPaths(f.AllowGitConfig)
 	if err != nil {
 		return err
@@ -782,7 +787,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = projectConfigPatterns(*fp)
-	dumps, err := s.resolvedPatterns(s.zshDumpPatterns(), *fp, changeable)
+	dumps, err := s.resolvedPatterns(append(s.zshDumpPatterns(), sshPatterns...), *fp, changeable)
 	if err != nil {
 		return err
 	}

@@ -750,6 +750,35 @@ func TestFSGitIncludesProtected(t *testing.T) {
 	})
 }
 
+// TestFSSSHIncludesProtected: what ~/.ssh/config includes is part of
+// ssh's config (ProxyCommand runs code at the next ssh): an included file
+// stays as it was wherever it is, a missing one cannot be created, and no
+// new file can match an included glob. Neighbours stay writable.
+func TestFSSSHIncludesProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`/dotfiles"]}}`)
+		s.write("home/.ssh/config", "Include "+s.path("dotfiles/ssh/*.conf")+" "+s.path("dotfiles/hosts")+" "+s.path("dotfiles/missing")+"\n")
+		s.write("dotfiles/ssh/a.conf", "Host a\n")
+		s.write("dotfiles/hosts", "Include "+s.path("dotfiles/nested")+"\n")
+		for _, p := range []string{"dotfiles/ssh/a.conf", "dotfiles/hosts"} {
+			before, _ := os.ReadFile(s.path(p))
+			res := s.fence("-s", cfg, "--", "sh", "-c", `echo "ProxyCommand evil" >> "$1"`, "sh", s.path(p))
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("appending to included %s: want EROFS/EACCES: %v", p, res)
+			}
+			mustHaveContent(t, s.path(p), string(before), "included "+p)
+		}
+		for _, p := range []string{"dotfiles/missing", "dotfiles/nested", "dotfiles/ssh/b.conf"} {
+			res := s.fence("-s", cfg, "--", "sh", "-c", `echo "ProxyCommand evil" > "$1"`, "sh", s.path(p))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("creating %s succeeded: %v", p, res)
+			}
+			mustNotExist(t, s.path(p), "included "+p)
+		}
+		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/ssh/notes.txt && echo ok > dotfiles/other")
+	})
+}
+
 // Everyday git keeps working in a repository whose git paths fence
 // protects: commits, linked worktrees added and removed (a protected
 // file in .git/worktrees/* made the removal fail with EBUSY), gc.

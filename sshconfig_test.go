@@ -1,0 +1,57 @@
+package fence
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func TestSSHIncludeArgs(t *testing.T) {
+	got := sshIncludeArgs([]byte(`# Include not-this
+Host x
+	ProxyCommand nc %h %p
+  include config.d/*   other.conf
+Include="~/quoted path/a.conf" b.conf # trailing
+INCLUDE=/abs/c.conf
+Includes not-a-keyword
+Match host y
+	Include  match.conf
+`))
+	want := []string{"config.d/*", "other.conf", "~/quoted path/a.conf", "b.conf", "/abs/c.conf", "match.conf"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sshIncludeArgs = %q, want %q", got, want)
+	}
+}
+
+// TestSSHIncludes: literal includes (relative to ~/.ssh, "~/", absolute;
+// missing ones too) and what they include, a last-component glob as a
+// pattern with its matches, a loop.
+func TestSSHIncludes(t *testing.T) {
+	home := t.TempDir()
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(home, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".ssh/config", "Include config.d/* ~/dots/ssh.conf\nInclude /nonexistent/x.conf\n")
+	write(".ssh/config.d/a", "Host a\n")
+	write("dots/ssh.conf", "Include nested.conf\nInclude ~/dots/ssh.conf\n") // relative: ~/.ssh/nested.conf
+	s := &Spec{Home: home}
+	paths, patterns, err := s.sshIncludes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPaths := []string{filepath.Join(home, ".ssh/config.d/a"), filepath.Join(home, "dots/ssh.conf"), "/nonexistent/x.conf", filepath.Join(home, ".ssh/nested.conf")}
+	if !slices.Equal(paths, wantPaths) {
+		t.Errorf("paths = %q, want %q", paths, wantPaths)
+	}
+	if want := []string{filepath.Join(home, ".ssh/config.d/*")}; !slices.Equal(patterns, want) {
+		t.Errorf("patterns = %q, want %q", patterns, want)
+	}
+}

@@ -85,7 +85,12 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 		loaded = append(loaded, p)
 	case o.Template == "":
 		p := defaultPath(o.ConfigDir, o.Home)
-		if p == "" || !isFile(p) {
+		if p == "" {
+			break
+		}
+		if found, err := configAt(p); err != nil {
+			return nil, nil, fmt.Errorf("user config %w", err)
+		} else if !found {
 			break
 		}
 		l := chainLoader{home: o.Home, sources: sources}
@@ -199,8 +204,15 @@ func FindProjectConfig(cwd string) (string, error) {
 	}
 	nearest := ""
 	for dir := start; ; {
-		if nearest == "" && isFile(filepath.Join(dir, ProjectConfigName)) {
-			nearest = filepath.Join(dir, ProjectConfigName)
+		if nearest == "" {
+			p := filepath.Join(dir, ProjectConfigName)
+			found, err := configAt(p)
+			if err != nil {
+				return "", fmt.Errorf("project config %w", err)
+			}
+			if found {
+				nearest = p
+			}
 		}
 		if exists(filepath.Join(dir, ".git")) {
 			return nearest, nil // dir is the repository root
@@ -324,9 +336,24 @@ func exists(p string) bool {
 	return err == nil
 }
 
-func isFile(p string) bool {
+// configAt reports whether there is a config file at p. Nothing there,
+// nothing this user may look up, or a directory is none; a symlink that
+// leads nowhere is an error: the config it was meant to be (a dotfile
+// manager's link to a moved file) would be skipped without a word.
+func configAt(p string) (bool, error) {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("%s: cannot look it up: %w", p, err)
+	}
 	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("%s is a symlink that leads nowhere (%w); fix the link or remove it", p, err)
+	case fi.IsDir():
+		return false, nil
+	}
+	return true, nil
 }
 
 func sameFileAsAny(p string, others []string) bool {

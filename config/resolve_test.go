@@ -339,6 +339,34 @@ func TestFindProjectConfig(t *testing.T) {
 	write(t, filepath.Join(root, "plain", "fence.json"), "{}")
 	check(plain, "")
 	check(filepath.Join(root, "plain"), filepath.Join(root, "plain", "fence.json"))
+	// A fence.json that is a symlink leading nowhere (a moved shared
+	// config) is an error, not a quiet "no config".
+	broken := filepath.Join(root, "broken")
+	if err := os.MkdirAll(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../shared/fence.json", filepath.Join(broken, "fence.json")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := FindProjectConfig(broken); err == nil || !strings.Contains(err.Error(), "leads nowhere") {
+		t.Errorf("FindProjectConfig with a dangling fence.json = %q, %v; want an error", p, err)
+	}
+}
+
+// TestResolveDanglingUserConfig: a user config that is a dangling symlink
+// stops the run instead of leaving the defaults in its place.
+func TestResolveDanglingUserConfig(t *testing.T) {
+	e := newEnv(t)
+	p := filepath.Join(e.home, ".config", "fence", "fence.json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(e.home, "dotfiles", "fence.json"), p); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(e.opts()); err == nil || !strings.Contains(err.Error(), "user config "+p+" is a symlink that leads nowhere") {
+		t.Errorf("Resolve with a dangling user config: %v", err)
+	}
 }
 
 func TestResolveProjectConfig(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -77,6 +78,23 @@ func (c *Config) Validate() error {
 			if strings.IndexByte(p, 0) >= 0 {
 				return &ValidationError{l.name, i, fmt.Sprintf("%s %q contains a NUL byte; remove it", l.name, p)}
 			}
+			// Upstream takes these literally: "$HOME/x" is a directory
+			// named $HOME under the working directory, and a denyRead
+			// entry so written hides nothing.
+			if envReference(p) {
+				return &ValidationError{l.name, i, fmt.Sprintf("%s %q: environment variables are not expanded; write ~/... or an absolute path", l.name, p)}
+			}
+			if strings.HasPrefix(p, "~") && p != "~" && !strings.HasPrefix(p, "~/") {
+				return &ValidationError{l.name, i, fmt.Sprintf("%s %q: only ~ and ~/ are expanded (not ~user); write the absolute path", l.name, p)}
+			}
+			// A malformed pattern matches nothing: a denyRead entry so
+			// written would hide nothing.
+			if HasGlob(p) {
+				trailing := len(p) - len(strings.TrimRight(p, `\`))
+				if _, err := filepath.Match(p, ""); err != nil || trailing%2 == 1 {
+					return &ValidationError{l.name, i, fmt.Sprintf(`%s %q is not a valid pattern (an unclosed "[" or a trailing "\"); write "\[" for a literal "["`, l.name, p)}
+				}
+			}
 		}
 	}
 	commands := []struct {
@@ -106,6 +124,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// envReference reports whether p holds a shell variable reference ($NAME,
+// ${NAME}).
+func envReference(p string) bool {
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] != '$' {
+			continue
+		}
+		c := p[i+1]
+		if c == '{' || c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' {
+			return true
+		}
+	}
+	return false
 }
 
 // warnings returns the notes a user file deserves although it is valid.

@@ -194,22 +194,56 @@ func (s *Spec) argv(env []string) (path string, args []string, err error) {
 	if s.Command == "" && len(s.Args) == 0 {
 		return "", nil, ErrNoCommand
 	}
-	if s.Command == "" && s.Shell != "user" && !s.ShellLogin && !shellOnly[s.Args[0]] {
+	if s.Command == "" && s.Shell != "user" && !s.ShellLogin && !shellOnly[s.Args[0]] && !assignment(s.Args[0]) {
 		return s.Args[0], s.Args, nil
 	}
 	sh, err := resolveShell(s.Shell, env)
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := s.Command
-	if cmd == "" {
-		cmd = ShellQuote(s.Args)
-	}
+	cmd := s.commandLine()
 	flag := "-c"
 	if s.ShellLogin {
 		flag = "-lc"
 	}
 	return sh, []string{sh, flag, cmd}, nil
+}
+
+// commandLine is the command as one shell string: -c's, or the arguments
+// quoted. Leading NAME=value words stay assignments for the command, as
+// upstream's quoting leaves them (fence -- NODE_ENV=test npm test); their
+// values are quoted.
+func (s *Spec) commandLine() string {
+	if s.Command != "" {
+		return s.Command
+	}
+	var words []string
+	args := s.Args
+	for len(args) > 0 && assignment(args[0]) {
+		name, value, _ := strings.Cut(args[0], "=")
+		words = append(words, name+"="+ShellQuote([]string{value}))
+		args = args[1:]
+	}
+	if len(args) > 0 {
+		words = append(words, ShellQuote(args))
+	}
+	return strings.Join(words, " ")
+}
+
+// assignment reports whether arg is a shell variable assignment
+// (NAME=value), which a shell applies to the command that follows.
+func assignment(arg string) bool {
+	name, _, ok := strings.Cut(arg, "=")
+	if !ok || name == "" || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // ShellQuote joins args into one shell string, single-quoting each argument

@@ -1059,11 +1059,7 @@ func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 	if err != nil {
 		return nil, "", nil, err
 	}
-	line := s.Command
-	if line == "" {
-		line = ShellQuote(s.Args)
-	}
-	if err := config.CheckCommand(line, s.Config); err != nil {
+	if err := config.CheckCommand(s.commandLine(), s.Config); err != nil {
 		return nil, "", nil, fmt.Errorf("failed to wrap command: %w", err)
 	}
 	return env, path, args, nil

@@ -332,3 +332,30 @@ func TestEarlySpawn(t *testing.T) {
 		}
 	})
 }
+
+// TestCLIAssignmentsAndScripts: leading NAME=value arguments are
+// assignments for the command (fence -- NODE_ENV=test npm test), their
+// values taken literally, and checked with the command by the command
+// policy; an executable file without a #! line runs as a shell script, as
+// a shell would run it.
+func TestCLIAssignmentsAndScripts(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("--", "FOO=a b$HOME", "BAR=2", "sh", "-c", `echo "$FOO|$BAR"`)
+		if got := strings.TrimSpace(res.stdout); got != "a b$HOME|2" {
+			t.Errorf("assignments: got %q, want %q", got, "a b$HOME|2")
+		}
+		cfg := s.config("deny.json", `{"command":{"deny":["npm publish"]}}`)
+		res = s.fence("-s", cfg, "--", "FOO=1", "npm", "publish")
+		if res.code == 0 || !strings.Contains(res.stderr, `matches "npm publish"`) {
+			t.Errorf("a denied command after an assignment: %v", res)
+		}
+		script := s.write("script", "echo \"no shebang $1\"\n")
+		if err := os.Chmod(script, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		res = s.mustRun("--", script, "x")
+		if got := strings.TrimSpace(res.stdout); got != "no shebang x" {
+			t.Errorf("a script without #!: got %q", got)
+		}
+	})
+}

@@ -664,6 +664,12 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	var child int
 	if err == nil {
 		child, err = syscall.ForkExec(cmd.path, cmd.args, &cmd.attr)
+		if errors.Is(err, syscall.ENOEXEC) {
+			// An executable file with no #! line: a shell script, as
+			// execvp(3) and shells run it (upstream ran every command
+			// through bash -c).
+			child, err = syscall.ForkExec("/bin/sh", append([]string{"/bin/sh", cmd.path}, cmd.args[1:]...), &cmd.attr)
+		}
 	}
 	if err != nil {
 		name := cmd.args[0]

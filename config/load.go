@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -160,7 +161,7 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 	// targets, which a checkout can name, must be regular files.
 	read := cfgfile.Read
 	if kind == SourceSettings && extendedBy == "" {
-		read = os.ReadFile
+		read = readSettings
 	}
 	data, err := read(abs)
 	if err != nil {
@@ -302,4 +303,37 @@ func extendedByOr(extendedBy, path string) string {
 // template: it contains / or \, or starts with a dot (reference §2.7).
 func IsExtendsPath(v string) bool {
 	return strings.ContainsAny(v, `/\`) || strings.HasPrefix(v, ".")
+}
+
+// readSettings reads the -s file: a regular file or a pipe (-s <(...)),
+// of at most cfgfile.MaxSize bytes; /dev/null reads as empty. A device
+// (/dev/zero, a terminal) is refused before it is read: it would be read
+// for ever, or wait.
+func readSettings(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0 {
+		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
+			return nil, nil
+		}
+		return nil, errors.New("is a device, not a config file; give a file, a pipe (-s <(...)) or /dev/null")
+	}
+	if st.IsDir() {
+		return nil, errors.New("is a directory, not a config file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, cfgfile.MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > cfgfile.MaxSize {
+		return nil, fmt.Errorf("is more than %d bytes, more than a config file may have; shorten it", cfgfile.MaxSize)
+	}
+	return b, nil
 }

@@ -70,6 +70,12 @@ func TestCLIGolden(t *testing.T) {
 			{"unknown-template", []string{"-t", "nope", "--", "true"}, 1},
 			{"blocked-command", []string{"-t", "code", "--", "git", "push", "origin", "main"}, 1},
 			{"blocked-default", []string{"-c", "echo hi && shutdown -h now"}, 1},
+			{"template-twice", []string{"-t", "code", "-t", "git-readonly", "--", "true"}, 1},
+			{"empty-settings", []string{"-s", "", "--", "true"}, 1},
+			{"c-and-command", []string{"-c", "echo a", "--", "echo", "b"}, 1},
+			{"bad-shell-direct", []string{"--shell", "bogus", "--", "true"}, 1},
+			{"port-twice", []string{"-p", "8080", "-p", "8080", "--", "true"}, 1},
+			{"settings-device", []string{"-s", "/dev/zero", "--", "true"}, 1},
 		}
 		for _, c := range cases {
 			res := s.fence(c.args...)

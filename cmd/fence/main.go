@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -135,8 +136,8 @@ Examples:
 	fl.SetInterspersed(false)
 	fl.BoolVarP(&f.debug, "debug", "d", false, "print what fence does on stderr")
 	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log blocked and failed network requests only (proxy decisions)")
-	fl.StringVarP(&f.settings, "settings", "s", "", "config file (JSONC); must exist")
-	fl.StringVarP(&f.template, "template", "t", "", "built-in template to start from (see --list-templates)")
+	fl.VarP(&onceString{&f.settings}, "settings", "s", "config file (JSONC); must exist")
+	fl.VarP(&onceString{&f.template}, "template", "t", "built-in template to start from (see --list-templates)")
 	fl.BoolVar(&f.listTemplates, "list-templates", false, "list built-in templates")
 	fl.StringVarP(&f.command, "c", "c", "", "run this shell command string")
 	fl.StringArrayVarP(&f.ports, "port", "p", nil, "expose a TCP port of the sandbox on the host (repeatable)")
@@ -166,10 +167,21 @@ func runSandbox(f *flags, args []string) error {
 		if err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("invalid port: %s", p)
 		}
+		if slices.Contains(ports, n) {
+			return fmt.Errorf("-p %d is given twice; give each port once", n)
+		}
 		ports = append(ports, n)
 	}
 	if f.command == "" && len(args) == 0 {
 		return fence.ErrNoCommand
+	}
+	// Upstream ran -c and dropped the arguments without a word.
+	if f.command != "" && len(args) > 0 {
+		return fmt.Errorf("both -c and a command (%s) were given; use one: -c \"string\" or -- command args", args[0])
+	}
+	if f.shell != "default" && f.shell != "user" {
+		// Upstream's message, checked whether or not a shell is needed.
+		return fmt.Errorf("invalid shell options: invalid shell mode %q (expected \"default\" or \"user\")", f.shell)
 	}
 	home := config.HomeDir()
 	cwd, err := os.Getwd()
@@ -232,3 +244,29 @@ func runSandbox(f *flags, args []string) error {
 	}
 	return nil
 }
+
+// onceString is a string flag that may be given once, and not empty: with
+// -t twice only the last template applied (the first one's command denies
+// lost), and an empty -s (an unset variable in a script) fell back to the
+// user config.
+type onceString struct{ p *string }
+
+func (o *onceString) String() string {
+	if o.p == nil {
+		return ""
+	}
+	return *o.p
+}
+
+func (o *onceString) Set(v string) error {
+	switch {
+	case *o.p != "":
+		return fmt.Errorf("given twice (%q, then %q); give it once", *o.p, v)
+	case v == "":
+		return errors.New("is empty; give a value or leave the flag out")
+	}
+	*o.p = v
+	return nil
+}
+
+func (o *onceString) Type() string { return "string" }

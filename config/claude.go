@@ -129,6 +129,16 @@ func convertClaudeRule(c *Config, mode, rule string) []string {
 		if arg == "" {
 			return append(warnings, fmt.Sprintf("Rule %q skipped: it names no path", rule))
 		}
+		if strings.Contains(strings.TrimSuffix(arg, "/**"), "**") {
+			// fence refuses these for reads (no tree walk at start):
+			// a config with one would not load.
+			rest, ok := strings.CutPrefix(arg, "**/")
+			if !ok || strings.Contains(strings.TrimSuffix(rest, "/**"), "**") {
+				return append(warnings, fmt.Sprintf("Rule %q skipped: fence cannot hide a \"**\" pattern from reads; list the paths it should hide in filesystem.denyRead", rule))
+			}
+			warnings = append(warnings, fmt.Sprintf("Rule %q imported as %q: fence cannot hide files at any depth from reads, only the working directory's; list deeper ones in filesystem.denyRead", rule, rest))
+			arg = rest
+		}
 		c.Filesystem.DenyRead = append(c.Filesystem.DenyRead, arg)
 	case "Write", "Edit":
 		if arg == "" {

@@ -76,6 +76,7 @@ func TestCLIGolden(t *testing.T) {
 			{"bad-shell-direct", []string{"--shell", "bogus", "--", "true"}, 1},
 			{"port-twice", []string{"-p", "8080", "-p", "8080", "--", "true"}, 1},
 			{"settings-device", []string{"-s", "/dev/zero", "--", "true"}, 1},
+			{"denied-domains-host-network", []string{"-t", "disable-telemetry", "--", "true"}, 0},
 		}
 		for _, c := range cases {
 			res := s.fence(c.args...)

@@ -439,7 +439,10 @@ func TestFSProtectedExisting(t *testing.T) {
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		for _, p := range protected {
-			s.write(p, "orig "+p+"\n")
+			// As comments: git config files (.gitmodules, .gitconfig)
+			// must parse, or fence refuses to run (it could not see
+			// what they include).
+			s.write(p, "# orig "+p+"\n")
 		}
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
 		for _, p := range protected {
@@ -459,7 +462,7 @@ func TestFSProtectedExisting(t *testing.T) {
 			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("renaming a file onto protected %s succeeded: %v", p, res)
 			}
-			mustHaveContent(t, s.path(p), "orig "+p+"\n", "protected "+p)
+			mustHaveContent(t, s.path(p), "# orig "+p+"\n", "protected "+p)
 			mustNotExist(t, s.path(p+".moved"), "renamed protected "+p)
 		}
 		// New files in protected directories.

@@ -197,6 +197,11 @@ func runSandbox(f *flags, args []string) error {
 	for _, w := range config.Warnings(sources) {
 		fmt.Fprintln(os.Stderr, "Warning:", w)
 	}
+	if cfg.Network.AllowsAllDomains() && len(cfg.Network.DeniedDomains) > 0 {
+		// The sandbox shares the host's network: a program that ignores
+		// the proxy variables reaches denied domains directly.
+		fmt.Fprintln(os.Stderr, `Warning: with allowedDomains "*" the sandbox shares the host's network: deniedDomains only stop programs that use fence's proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)`)
+	}
 	policyFiles, err := config.PolicyFiles(lo, sources)
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ func lineAt(src []byte, off int) int {
 // upstream's encoding/json, case-insensitively. null leaves a field unset.
 // An empty or whitespace-only input is an empty config.
 func decode(src []byte, track bool) (*document, error) {
+	// A UTF-8 byte order mark, which some Windows editors write: JSON
+	// parsers refuse it, editors hide it.
+	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
 	doc := &document{cfg: &Config{}, src: src}
 	if track {
 		doc.offs = make(map[string]int)

@@ -205,6 +205,7 @@ func TestParseAccepts(t *testing.T) {
 		{"IP domain", `{"network": {"deniedDomains": ["169.254.169.254"]}}`, func(c *Config) bool { return true }},
 		{"extends kept by Parse", `{"extends": "code"}`, func(c *Config) bool { return c.Extends == "code" }},
 		{"unicode escapes", `{"command": {"deny": ["git\u0020push"]}}`, func(c *Config) bool { return c.Command.Deny[0] == "git push" }},
+		{"byte order mark", "\xef\xbb\xbf{\"command\": {\"deny\": [\"x\"]}}", func(c *Config) bool { return len(c.Command.Deny) == 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

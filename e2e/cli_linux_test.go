@@ -139,6 +139,20 @@ func TestConfigInitWritesFile(t *testing.T) {
 			t.Error("the file was overwritten without an answer")
 		}
 		s.mustRun("config", "init", "-o", p, "--minimal", "-y")
+		// A symlink (a dotfile manager's) stays one: its target is written.
+		link := s.symlink("dots/fence.json", "link.json")
+		s.mustRun("config", "init", "-o", link, "-y")
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("config init -o a symlink replaced the link: %v %v", fi, err)
+		}
+		if b, err := os.ReadFile(s.path("dots/fence.json")); err != nil || !strings.Contains(string(b), `"extends": "code"`) {
+			t.Errorf("the symlink's target: %q %v", b, err)
+		}
+		// A directory is an error, not a question about overwriting it.
+		res = s.fence("config", "init", "-o", s.path("cfg"), "-y")
+		if res.code != 1 || !strings.Contains(res.stderr, "is a directory") {
+			t.Errorf("config init -o a directory: %v", res)
+		}
 		res = s.mustRun("config", "show", "-s", p)
 		if !strings.Contains(res.stdout+res.stderr, p) {
 			t.Errorf("config show does not name the settings file\n%v", res)

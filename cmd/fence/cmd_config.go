@@ -86,6 +86,9 @@ func runConfigInit(f configInitFlags, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if path, err = configTarget(path); err != nil {
+		return err
+	}
 	ok, err := confirmOverwrite(path, f.force, stdin, stdout)
 	if err != nil || !ok {
 		return err
@@ -141,6 +144,35 @@ func confirmOverwrite(path string, force bool, stdin io.Reader, stdout io.Writer
 	}
 	fmt.Fprintln(stdout, "Aborted.")
 	return false, nil
+}
+
+// configTarget is the file to write for path: where a symlink at path
+// leads (a dotfile manager's link stays a link, as upstream's write kept
+// it), followed link by link so that a dangling one names the file to
+// create. A directory is an error.
+func configTarget(path string) (string, error) {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return path, nil
+		case err != nil:
+			return "", fmt.Errorf("check %s: %w", path, err)
+		case fi.IsDir():
+			return "", fmt.Errorf("%s is a directory; give the config file's path with -o", path)
+		case fi.Mode()&fs.ModeSymlink == 0:
+			return path, nil
+		}
+		t, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("check %s: %w", path, err)
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(path), t)
+		}
+		path = t
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
 }
 
 // writeConfigFile writes data to path, mode 0600, creating the directory

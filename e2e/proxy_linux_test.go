@@ -135,42 +135,47 @@ func TestProxyOnLowPort(t *testing.T) {
 }
 
 // TestExposePort: -p PORT makes a server inside reachable from the host's
-// 127.0.0.1:PORT.
+// 127.0.0.1:PORT, whether it listens on 127.0.0.1 or on ::1 only (a dev
+// server bound to localhost that resolved to IPv6).
 func TestExposePort(t *testing.T) {
 	need(t, "python3")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
 		s.write("index.html", "served from inside")
-		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-		defer cancel()
-		cmd := s.command(ctx, opts{}, "-p", strconv.Itoa(port), "--", "python3", "-m", "http.server", strconv.Itoa(port), "--bind", "127.0.0.1")
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		go io.Copy(io.Discard, bufio.NewReader(stderr))
-		var body string
-		deadline := time.Now().Add(15 * time.Second)
-		for time.Now().Before(deadline) {
-			resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/index.html")
-			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				body = string(b)
-				if resp.StatusCode == 200 {
-					break
-				}
+		for _, bind := range []string{"127.0.0.1", "::1"} {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if body != "served from inside" {
-			t.Fatalf("host got %q from the exposed port", body)
+			port := ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			cmd := s.command(ctx, opts{}, "-p", strconv.Itoa(port), "--", "python3", "-m", "http.server", strconv.Itoa(port), "--bind", bind)
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			go io.Copy(io.Discard, bufio.NewReader(stderr))
+			var body string
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) {
+				resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/index.html")
+				if err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					body = string(b)
+					if resp.StatusCode == 200 {
+						break
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			cancel()
+			if body != "served from inside" {
+				t.Errorf("server bound to %s: host got %q from the exposed port", bind, body)
+			}
 		}
 	})
 }

@@ -34,7 +34,7 @@ func TestDialLoopback(t *testing.T) {
 			b, _ := io.ReadAll(c)
 			got <- string(b)
 		}()
-		f, err := dialLoopback(ln.Addr().(*net.TCPAddr).Port, 5*time.Second)
+		f, err := dialLoopback(ln.Addr().(*net.TCPAddr).Port, false, 5*time.Second)
 		if err != nil {
 			t.Fatalf("dialLoopback: %v", err)
 		}
@@ -46,6 +46,23 @@ func TestDialLoopback(t *testing.T) {
 			t.Fatalf("server read %q, want %q", s, "hello")
 		}
 	})
+	t.Run("IPv6", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Skipf("needs IPv6 on lo (::1) for a server to dial: %v", err)
+		}
+		defer ln.Close()
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				c.Close()
+			}
+		}()
+		f, err := dialLoopback(ln.Addr().(*net.TCPAddr).Port, true, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dialLoopback to [::1]: %v", err)
+		}
+		f.Close()
+	})
 	t.Run("refused", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -53,7 +70,7 @@ func TestDialLoopback(t *testing.T) {
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
-		if f, err := dialLoopback(port, 5*time.Second); !errors.Is(err, unix.ECONNREFUSED) {
+		if f, err := dialLoopback(port, false, 5*time.Second); !errors.Is(err, unix.ECONNREFUSED) {
 			if f != nil {
 				f.Close()
 			}
@@ -70,7 +87,7 @@ func TestDialLoopback(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				f, err := dialLoopback(port, 500*time.Millisecond)
+				f, err := dialLoopback(port, false, 500*time.Millisecond)
 				if f != nil {
 					f.Close()
 				}

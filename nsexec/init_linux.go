@@ -957,12 +957,19 @@ func sandboxProcesses() map[int]string {
 	return out
 }
 
-// connectFor connects to 127.0.0.1:port in this network namespace and sends
-// the socket to the supervisor.
+// connectFor connects to 127.0.0.1:port in this network namespace, else to
+// [::1]:port (a dev server listening on IPv6 only), and sends the socket to
+// the supervisor.
 func connectFor(ctrl *os.File, seq, port int) {
 	reply := message{Type: typeConnected, Seq: seq}
 	var oob []byte
-	c, err := dialLoopback(port, 10*time.Second)
+	c, err := dialLoopback(port, false, 10*time.Second)
+	if errors.Is(err, unix.ECONNREFUSED) {
+		// The IPv4 error stands if IPv6 fails too (or is off).
+		if c6, err6 := dialLoopback(port, true, 10*time.Second); err6 == nil {
+			c, err = c6, nil
+		}
+	}
 	if err != nil {
 		reply.Err = err.Error()
 	} else {
@@ -981,19 +988,26 @@ func connectFor(ctrl *os.File, seq, port int) {
 	_ = unix.Sendmsg(controlFD, b, oob, nil, 0)
 }
 
-// dialLoopback connects a TCP socket to 127.0.0.1:port. Raw syscalls, not
+// dialLoopback connects a TCP socket to 127.0.0.1:port, or [::1]:port if
+// v6. Raw syscalls, not
 // package net: net would put the init stage behind most of the supervisor's
 // package initialisation (cmd/fence/internal/stage). Loopback connects
 // finish at once unless the listener's backlog is full; then the kernel
 // retries the SYN, and the wait, bounded by timeout, is in the runtime's
 // poller: a blocking wait would hold an OS thread of PID 1 per pending
 // connect (a local user can queue thousands on a -p port).
-func dialLoopback(port int, timeout time.Duration) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+func dialLoopback(port int, v6 bool, timeout time.Duration) (*os.File, error) {
+	family := unix.AF_INET
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+	if v6 {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: port, Addr: [16]byte{15: 1}}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	err = unix.Connect(fd, sa)
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		unix.Close(fd)
 		return nil, err // the supervisor names the address

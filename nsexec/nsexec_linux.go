@@ -429,7 +429,7 @@ func (p *Process) Connect(port int) (*os.File, error) {
 	}
 	r := <-c
 	if r.err != nil {
-		return nil, fmt.Errorf("connect to 127.0.0.1:%d inside the sandbox: %w", port, r.err)
+		return nil, fmt.Errorf("connect to port %d inside the sandbox (127.0.0.1, then ::1): %w", port, r.err)
 	}
 	return r.f, nil
 }

@@ -44,7 +44,7 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 		"home/u/file/", "home/u/file/.", "home/u/file/..", "home/u/file/../proj", "bin/tool/", "bin/tool/..",
 		"usr/bin/tool/.", "home/u/proj/back/", "home/u/chain1/", "home/u/chain1/.",
 	}
-	shared := &resolver{}
+	shared, sharedPartial := &resolver{}, &resolver{}
 	for pass := 0; pass < 2; pass++ { // the second pass hits the shared cache only
 		for _, rel := range rels {
 			p := filepath.Join(root, rel)
@@ -56,6 +56,24 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 				got, err := r.eval(p)
 				if (err != nil) != (wantErr != nil) || got != want {
 					t.Errorf("eval(%q) = %q, %v; EvalSymlinks = %q, %v", p, got, err, want, wantErr)
+				}
+			}
+			// evalPartial says "exists" exactly when EvalSymlinks
+			// resolves the path, with the same result, also with its
+			// directories remembered from other paths. (Not for a
+			// trailing slash, which it ignores: no protected path has
+			// one.)
+			if strings.HasSuffix(p, "/") {
+				continue
+			}
+			fresh, freshOK, freshErr := (&resolver{}).evalPartial(p, nil)
+			for _, r := range []*resolver{{}, sharedPartial} {
+				got, ok, err := r.evalPartial(p, nil)
+				if err != nil || ok != (wantErr == nil) || ok && got != want {
+					t.Errorf("evalPartial(%q) = %q, %v, %v; EvalSymlinks = %q, %v", p, got, ok, err, want, wantErr)
+				}
+				if got != fresh || ok != freshOK || (err == nil) != (freshErr == nil) {
+					t.Errorf("evalPartial(%q) with a used resolver = %q, %v, %v; fresh = %q, %v, %v", p, got, ok, err, fresh, freshOK, freshErr)
 				}
 			}
 		}
@@ -72,13 +90,21 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 	}
 	must(os.Symlink("../c/c0", filepath.Join(root, "e/e100"))) // e0: 301 links
 	for _, order := range [][]string{{"e/e0", "c/c0", "c/c100"}, {"c/c100", "e/e0", "c/c0"}, {"c/c0", "e/e0"}} {
-		r := &resolver{}
+		r, rp := &resolver{}, &resolver{}
 		for _, rel := range order {
 			p := filepath.Join(root, rel)
 			want, wantErr := filepath.EvalSymlinks(p)
 			got, err := r.eval(p)
 			if (err != nil) != (wantErr != nil) || got != want {
 				t.Errorf("after %v: eval(%s) = %q, %v; EvalSymlinks = %q, %v", order, rel, got, err, want, wantErr)
+			}
+			// A name under the chain: the directory remembered must carry
+			// its link count.
+			q := filepath.Join(p, "x")
+			wantQ, wantQErr := filepath.EvalSymlinks(q)
+			got, ok, err := rp.evalPartial(q, nil)
+			if err != nil || ok != (wantQErr == nil) || ok && got != wantQ {
+				t.Errorf("after %v: evalPartial(%s/x) = %q, %v, %v; EvalSymlinks = %q, %v", order, rel, got, ok, err, wantQ, wantQErr)
 			}
 		}
 	}

@@ -139,10 +139,20 @@ func convertClaudeRule(c *Config, mode, rule string) []string {
 			warnings = append(warnings, fmt.Sprintf("Rule %q imported as %q: fence cannot hide files at any depth from reads, only the working directory's; list deeper ones in filesystem.denyRead", rule, rest))
 			arg = rest
 		}
+		if msg := pathProblem("filesystem.denyRead", arg); msg != "" {
+			return append(warnings, fmt.Sprintf("Rule %q skipped: %s", rule, msg))
+		}
 		c.Filesystem.DenyRead = append(c.Filesystem.DenyRead, arg)
 	case "Write", "Edit":
 		if arg == "" {
 			return append(warnings, fmt.Sprintf("Rule %q skipped: it names no path", rule))
+		}
+		list := "filesystem.allowWrite"
+		if deny {
+			list = "filesystem.denyWrite"
+		}
+		if msg := pathProblem(list, arg); msg != "" {
+			return append(warnings, fmt.Sprintf("Rule %q skipped: %s", rule, msg))
 		}
 		if deny {
 			c.Filesystem.DenyWrite = append(c.Filesystem.DenyWrite, arg)

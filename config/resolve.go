@@ -202,25 +202,34 @@ func FindProjectConfig(cwd string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find project config: %w", err)
 	}
-	nearest := ""
+	// The nearest fence.json, or the error of a broken one found first:
+	// it counts only if that fence.json would have (a stray broken link
+	// in a parent such as /tmp must not stop runs below it).
+	nearest, nearestErr := "", error(nil)
 	for dir := start; ; {
 		if nearest == "" {
 			p := filepath.Join(dir, ProjectConfigName)
 			found, err := configAt(p)
 			if err != nil {
-				return "", fmt.Errorf("project config %w", err)
-			}
-			if found {
+				nearest, nearestErr = p, fmt.Errorf("project config %w", err)
+			} else if found {
 				nearest = p
 			}
 		}
 		if exists(filepath.Join(dir, ".git")) {
-			return nearest, nil // dir is the repository root
+			// dir is the repository root
+			if nearestErr != nil {
+				return "", nearestErr
+			}
+			return nearest, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
 			// No repository: only a fence.json in cwd itself counts.
 			if nearest != "" && filepath.Dir(nearest) == start {
+				if nearestErr != nil {
+					return "", nearestErr
+				}
 				return nearest, nil
 			}
 			return "", nil
@@ -348,6 +357,8 @@ func configAt(p string) (bool, error) {
 	}
 	fi, err := os.Stat(p)
 	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return false, nil // a target this user may not reach: none for it
 	case err != nil:
 		return false, fmt.Errorf("%s is a symlink that leads nowhere (%w); fix the link or remove it", p, err)
 	case fi.IsDir():

@@ -351,6 +351,15 @@ func TestFindProjectConfig(t *testing.T) {
 	if p, err := FindProjectConfig(broken); err == nil || !strings.Contains(err.Error(), "leads nowhere") {
 		t.Errorf("FindProjectConfig with a dangling fence.json = %q, %v; want an error", p, err)
 	}
+	// One in a parent that would not count (outside a repository only the
+	// working directory's does) stops nothing.
+	below := filepath.Join(broken, "below")
+	if err := os.MkdirAll(below, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := FindProjectConfig(below); p != "" || err != nil {
+		t.Errorf("FindProjectConfig under a stray dangling fence.json = %q, %v; want none", p, err)
+	}
 }
 
 // TestResolveDanglingUserConfig: a user config that is a dangling symlink

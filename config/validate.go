@@ -69,31 +69,8 @@ func (c *Config) Validate() error {
 	}
 	for _, l := range paths {
 		for i, p := range l.list {
-			// Upstream rejects only "". A blank path would resolve to the
-			// working directory, which is never what a user meant.
-			if strings.TrimSpace(p) == "" {
-				return &ValidationError{l.name, i, l.name + " contains empty path"}
-			}
-			// No file has one: the lookup would fail with EINVAL.
-			if strings.IndexByte(p, 0) >= 0 {
-				return &ValidationError{l.name, i, fmt.Sprintf("%s %q contains a NUL byte; remove it", l.name, p)}
-			}
-			// Upstream takes these literally: "$HOME/x" is a directory
-			// named $HOME under the working directory, and a denyRead
-			// entry so written hides nothing.
-			if envReference(p) {
-				return &ValidationError{l.name, i, fmt.Sprintf("%s %q: environment variables are not expanded; write ~/... or an absolute path", l.name, p)}
-			}
-			if strings.HasPrefix(p, "~") && p != "~" && !strings.HasPrefix(p, "~/") {
-				return &ValidationError{l.name, i, fmt.Sprintf("%s %q: only ~ and ~/ are expanded (not ~user); write the absolute path", l.name, p)}
-			}
-			// A malformed pattern matches nothing: a denyRead entry so
-			// written would hide nothing.
-			if HasGlob(p) {
-				trailing := len(p) - len(strings.TrimRight(p, `\`))
-				if _, err := filepath.Match(p, ""); err != nil || trailing%2 == 1 {
-					return &ValidationError{l.name, i, fmt.Sprintf(`%s %q is not a valid pattern (an unclosed "[" or a trailing "\"); write "\[" for a literal "["`, l.name, p)}
-				}
+			if msg := pathProblem(l.name, p); msg != "" {
+				return &ValidationError{l.name, i, msg}
 			}
 		}
 	}
@@ -124,6 +101,38 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// pathProblem returns why p cannot be an entry of the filesystem list
+// name, or "".
+func pathProblem(name, p string) string {
+	// Upstream rejects only "". A blank path would resolve to the
+	// working directory, which is never what a user meant.
+	if strings.TrimSpace(p) == "" {
+		return name + " contains empty path"
+	}
+	// No file has one: the lookup would fail with EINVAL.
+	if strings.IndexByte(p, 0) >= 0 {
+		return fmt.Sprintf("%s %q contains a NUL byte; remove it", name, p)
+	}
+	// Upstream takes these literally: "$HOME/x" is a directory named
+	// $HOME under the working directory, and a denyRead entry so written
+	// hides nothing.
+	if envReference(p) {
+		return fmt.Sprintf("%s %q: environment variables are not expanded; write ~/... or an absolute path (a literal $ as [$])", name, p)
+	}
+	if strings.HasPrefix(p, "~") && p != "~" && !strings.HasPrefix(p, "~/") {
+		return fmt.Sprintf("%s %q: only ~ and ~/ are expanded (not ~user); write the absolute path, or ./%s for a name that starts with ~", name, p, p)
+	}
+	// A malformed pattern matches nothing: a denyRead entry so written
+	// would hide nothing.
+	if HasGlob(p) {
+		trailing := len(p) - len(strings.TrimRight(p, `\`))
+		if _, err := filepath.Match(p, ""); err != nil || trailing%2 == 1 {
+			return fmt.Sprintf(`%s %q is not a valid pattern (an unclosed "[" or a trailing "\"); write "\[" for a literal "["`, name, p)
+		}
+	}
+	return ""
 }
 
 // envReference reports whether p holds a shell variable reference ($NAME,

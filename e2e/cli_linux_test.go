@@ -148,6 +148,32 @@ func TestConfigInitWritesFile(t *testing.T) {
 		if b, err := os.ReadFile(s.path("dots/fence.json")); err != nil || !strings.Contains(string(b), `"extends": "code"`) {
 			t.Errorf("the symlink's target: %q %v", b, err)
 		}
+		// Through a linked directory, "../" is where that directory is.
+		s.mkdir("real/sub")
+		s.symlink("real/sub", "linkdir")
+		s.symlink("../shared/fence.json", "real/sub/fence.json")
+		s.mustRun("config", "init", "-o", s.path("linkdir/fence.json"), "-y")
+		if _, err := os.Stat(s.path("real/shared/fence.json")); err != nil {
+			t.Errorf("config init through a linked directory: %v", err)
+		}
+		// Another user's link in a sticky directory is not followed, as
+		// the kernel would not follow it (fs.protected_symlinks).
+		if s.r.root() {
+			sticky := s.mkdir("sticky")
+			if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
+				t.Fatal(err)
+			}
+			victim := s.write("victim", "precious\n")
+			link := s.symlink(victim, "sticky/cfg.json")
+			if err := os.Lchown(link, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			res = s.fence("config", "init", "-o", link, "-y")
+			if res.code != 1 || !strings.Contains(res.stderr, "another user") {
+				t.Errorf("config init -o another user's link in a sticky directory: %v", res)
+			}
+			mustHaveContent(t, victim, "precious\n", "the planted link's target")
+		}
 		// A directory is an error, not a question about overwriting it.
 		res = s.fence("config", "init", "-o", s.path("cfg"), "-y")
 		if res.code != 1 || !strings.Contains(res.stderr, "is a directory") {
@@ -377,6 +403,15 @@ func TestCLIAssignmentsAndScripts(t *testing.T) {
 		res = s.mustRun("--", script, "x")
 		if got := strings.TrimSpace(res.stdout); got != "no shebang x" {
 			t.Errorf("a script without #!: got %q", got)
+		}
+		// A binary for another machine is not handed to sh.
+		bin := s.write("foreign", "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00echo ran as a script\n")
+		if err := os.Chmod(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		res = s.fence("--", bin)
+		if res.code != 126 || !strings.Contains(res.stderr, "exec format error") || strings.Contains(res.stdout, "ran as a script") {
+			t.Errorf("a binary for another machine: want exit 126 and exec format error: %v", res)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package nsexec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -664,11 +665,16 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	var child int
 	if err == nil {
 		child, err = syscall.ForkExec(cmd.path, cmd.args, &cmd.attr)
-		if errors.Is(err, syscall.ENOEXEC) {
+		if errors.Is(err, syscall.ENOEXEC) && !binaryFile(cmd.path) {
 			// An executable file with no #! line: a shell script, as
 			// execvp(3) and shells run it (upstream ran every command
-			// through bash -c).
+			// through bash -c). Not a binary for another machine: sh
+			// would report syntax errors in it.
 			child, err = syscall.ForkExec("/bin/sh", append([]string{"/bin/sh", cmd.path}, cmd.args[1:]...), &cmd.attr)
+			if err != nil {
+				fmt.Fprintf(stderr, "fence: %s has no #! line, and /bin/sh cannot run it: %v\n", cmd.args[0], err)
+				return 126
+			}
 		}
 	}
 	if err != nil {
@@ -955,6 +961,20 @@ func sandboxProcesses() map[int]string {
 		}
 	}
 	return out
+}
+
+// binaryFile reports whether the start of the file at path holds a NUL
+// byte, as a compiled program does (bash's test before it runs a file
+// without #! as a script).
+func binaryFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // unreadable: not for sh either
+	}
+	defer f.Close()
+	b := make([]byte, 80)
+	n, _ := f.Read(b)
+	return bytes.IndexByte(b[:n], 0) >= 0
 }
 
 // connectFor connects to 127.0.0.1:port in this network namespace, else to

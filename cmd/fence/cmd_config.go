@@ -149,7 +149,9 @@ func confirmOverwrite(path string, force bool, stdin io.Reader, stdout io.Writer
 // configTarget is the file to write for path: where a symlink at path
 // leads (a dotfile manager's link stays a link, as upstream's write kept
 // it), followed link by link so that a dangling one names the file to
-// create. A directory is an error.
+// create. A directory is an error, and so is a link the kernel would not
+// follow for this user either (fs.protected_symlinks: another user's link
+// in a sticky, world-writable directory such as /tmp).
 func configTarget(path string) (string, error) {
 	for range 40 {
 		fi, err := os.Lstat(path)
@@ -163,12 +165,21 @@ func configTarget(path string) (string, error) {
 		case fi.Mode()&fs.ModeSymlink == 0:
 			return path, nil
 		}
+		dir := filepath.Dir(path)
+		if err := followable(fi, dir); err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
 		t, err := os.Readlink(path)
 		if err != nil {
 			return "", fmt.Errorf("check %s: %w", path, err)
 		}
 		if !filepath.IsAbs(t) {
-			t = filepath.Join(filepath.Dir(path), t)
+			// The target is relative to where the link's directory
+			// really is ("../x" through a linked directory).
+			if rd, err := filepath.EvalSymlinks(dir); err == nil {
+				dir = rd
+			}
+			t = filepath.Join(dir, t)
 		}
 		path = t
 	}

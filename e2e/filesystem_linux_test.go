@@ -730,12 +730,7 @@ func TestFSGitIncludesProtected(t *testing.T) {
 		s.write("repo/.git/config", "[include]\n\tpath = ../../dotfiles/repo.inc\n")
 		s.write("dotfiles/repo.inc", "orig\n")
 		for _, p := range []string{"dotfiles/git.inc", "dotfiles/nested.inc", "dotfiles/repo.inc"} {
-			before, _ := os.ReadFile(s.path(p))
-			res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", `echo evil >> "$1"`, "sh", s.path(p))
-			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
-				t.Errorf("appending to included %s: want EROFS/EACCES: %v", p, res)
-			}
-			mustHaveContent(t, s.path(p), string(before), "included "+p)
+			refusedAppend(t, s, s.path("repo"), cfg, s.path(p))
 		}
 		// ~/.config/git -> dotfiles/gitdir (a dotfile manager's link), whose
 		// config includes ../shared.inc: git reads dotfiles/shared.inc.
@@ -743,14 +738,33 @@ func TestFSGitIncludesProtected(t *testing.T) {
 		s.mkdir("home/.config")
 		s.symlink(s.path("dotfiles/gitdir"), "home/.config/git")
 		for _, p := range []string{"dotfiles/planted.inc", "dotfiles/shared.inc"} {
-			res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", `echo evil > "$1"`, "sh", s.path(p))
-			if ranInside(t, res) && res.code == 0 {
-				t.Errorf("creating missing included file %s succeeded: %v", p, res)
-			}
-			mustNotExist(t, s.path(p), "missing included file "+p)
+			refusedCreate(t, s, s.path("repo"), cfg, s.path(p))
 		}
 		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/other && echo ok >> repo/.git/description")
 	})
+}
+
+// refusedAppend runs, in dir under config cfg, a command that appends to
+// the file p, and fails t unless the write was refused and p is as it was.
+func refusedAppend(t *testing.T, s *sandbox, dir, cfg, p string) {
+	t.Helper()
+	before, _ := os.ReadFile(p)
+	res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "sh", "-c", `echo evil >> "$1"`, "sh", p)
+	if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+		t.Errorf("appending to %s: want EROFS/EACCES: %v", p, res)
+	}
+	mustHaveContent(t, p, string(before), p)
+}
+
+// refusedCreate runs, in dir under config cfg, a command that creates the
+// missing file p, and fails t unless p is still missing.
+func refusedCreate(t *testing.T, s *sandbox, dir, cfg, p string) {
+	t.Helper()
+	res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "sh", "-c", `echo evil > "$1"`, "sh", p)
+	if ranInside(t, res) && res.code == 0 {
+		t.Errorf("creating %s succeeded: %v", p, res)
+	}
+	mustNotExist(t, p, p)
 }
 
 // TestFSSSHIncludesProtected: what ~/.ssh/config includes is part of
@@ -764,19 +778,10 @@ func TestFSSSHIncludesProtected(t *testing.T) {
 		s.write("dotfiles/ssh/a.conf", "Host a\n")
 		s.write("dotfiles/hosts", "Include "+s.path("dotfiles/nested")+"\n")
 		for _, p := range []string{"dotfiles/ssh/a.conf", "dotfiles/hosts"} {
-			before, _ := os.ReadFile(s.path(p))
-			res := s.fence("-s", cfg, "--", "sh", "-c", `echo "ProxyCommand evil" >> "$1"`, "sh", s.path(p))
-			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
-				t.Errorf("appending to included %s: want EROFS/EACCES: %v", p, res)
-			}
-			mustHaveContent(t, s.path(p), string(before), "included "+p)
+			refusedAppend(t, s, s.dir, cfg, s.path(p))
 		}
 		for _, p := range []string{"dotfiles/missing", "dotfiles/nested", "dotfiles/ssh/b.conf"} {
-			res := s.fence("-s", cfg, "--", "sh", "-c", `echo "ProxyCommand evil" > "$1"`, "sh", s.path(p))
-			if ranInside(t, res) && res.code == 0 {
-				t.Errorf("creating %s succeeded: %v", p, res)
-			}
-			mustNotExist(t, s.path(p), "included "+p)
+			refusedCreate(t, s, s.dir, cfg, s.path(p))
 		}
 		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/ssh/notes.txt && echo ok > dotfiles/other")
 	})

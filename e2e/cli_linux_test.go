@@ -102,6 +102,25 @@ func TestCLIVersionAndCompletion(t *testing.T) {
 				t.Errorf("completion %s: %q", sh, res.stdout)
 			}
 		}
+		// What the scripts ask for: template names for -t, the modes of
+		// --shell, files (directive 0, the shell's default) for the
+		// command, nothing for -p.
+		for _, c := range []struct {
+			args []string
+			want []string
+		}{
+			{[]string{"__complete", "-t", ""}, []string{"code\t", "code-strict\t", ":4"}},
+			{[]string{"__complete", "--shell", ""}, []string{"default\n", "user\n", ":4"}},
+			{[]string{"__complete", ""}, []string{"config\t", ":0"}},
+			{[]string{"__complete", "-p", ""}, []string{":4"}},
+		} {
+			res := s.mustRun(c.args...)
+			for _, w := range c.want {
+				if !strings.Contains(res.stdout, w) {
+					t.Errorf("fence %q: want %q in %q", c.args, w, res.stdout)
+				}
+			}
+		}
 	})
 }
 

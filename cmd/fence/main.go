@@ -145,10 +145,29 @@ Examples:
 	fl.BoolVar(&f.shellLogin, "shell-login", false, "run the shell as a login shell (-lc)")
 	fl.BoolVarP(&f.version, "version", "v", false, "print the version")
 	fl.BoolVar(&f.linuxFeatures, "linux-features", false, "report which Linux sandbox features work here")
+	registerCompletions(root)
 	for _, sub := range subcommands(root) {
 		root.AddCommand(sub)
 	}
 	return root
+}
+
+// registerCompletions tells the completion scripts what fence's arguments
+// are: the command and its arguments complete as the shell completes
+// files, -t as the templates, --shell as its two modes; -p has no files.
+func registerCompletions(root *cobra.Command) {
+	root.ValidArgsFunction = func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveDefault
+	}
+	_ = root.RegisterFlagCompletionFunc("template", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		var out []cobra.Completion
+		for _, t := range config.Templates() {
+			out = append(out, cobra.CompletionWithDesc(t.Name, t.Description))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = root.RegisterFlagCompletionFunc("shell", cobra.FixedCompletions([]cobra.Completion{"default", "user"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("port", cobra.NoFileCompletions)
 }
 
 func runSandbox(f *flags, args []string) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -44,6 +45,9 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 		seen[f.path] = true
 		if f.depth > 0 {
 			paths = append(paths, f.path)
+		}
+		if st, err := os.Stat(f.path); err == nil && !st.Mode().IsRegular() {
+			continue // ssh reads a directory as empty (config.d/old/)
 		}
 		b, err := cfgfile.Read(f.path)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) {

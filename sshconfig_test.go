@@ -41,13 +41,16 @@ func TestSSHIncludes(t *testing.T) {
 	}
 	write(".ssh/config", "Include config.d/* ~/dots/ssh.conf\nInclude /nonexistent/x.conf\n")
 	write(".ssh/config.d/a", "Host a\n")
+	// A directory the glob matches (old configs kept aside): ssh reads it
+	// as empty; it is not an error.
+	write(".ssh/config.d/old/b", "Host b\n")
 	write("dots/ssh.conf", "Include nested.conf\nInclude ~/dots/ssh.conf\n") // relative: ~/.ssh/nested.conf
 	s := &Spec{Home: home}
 	paths, patterns, err := s.sshIncludes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPaths := []string{filepath.Join(home, ".ssh/config.d/a"), filepath.Join(home, "dots/ssh.conf"), "/nonexistent/x.conf", filepath.Join(home, ".ssh/nested.conf")}
+	wantPaths := []string{filepath.Join(home, ".ssh/config.d/a"), filepath.Join(home, ".ssh/config.d/old"), filepath.Join(home, "dots/ssh.conf"), "/nonexistent/x.conf", filepath.Join(home, ".ssh/nested.conf")}
 	if !slices.Equal(paths, wantPaths) {
 		t.Errorf("paths = %q, want %q", paths, wantPaths)
 	}

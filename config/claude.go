@@ -139,6 +139,7 @@ func convertClaudeRule(c *Config, mode, rule string) []string {
 			warnings = append(warnings, fmt.Sprintf("Rule %q imported as %q: fence cannot hide files at any depth from reads, only the working directory's; list deeper ones in filesystem.denyRead", rule, rest))
 			arg = rest
 		}
+		arg = homeVar(arg)
 		if msg := pathProblem("filesystem.denyRead", arg); msg != "" {
 			return append(warnings, fmt.Sprintf("Rule %q skipped: %s", rule, msg))
 		}
@@ -147,6 +148,7 @@ func convertClaudeRule(c *Config, mode, rule string) []string {
 		if arg == "" {
 			return append(warnings, fmt.Sprintf("Rule %q skipped: it names no path", rule))
 		}
+		arg = homeVar(arg)
 		list := "filesystem.allowWrite"
 		if deny {
 			list = "filesystem.denyWrite"
@@ -171,4 +173,15 @@ func mergeKeepExtends(c *Config) *Config {
 	out := Merge(nil, c)
 	out.Extends = ext
 	return out
+}
+
+// homeVar writes a leading $HOME/ or ${HOME}/ as ~/, which fence expands
+// (it expands no variables).
+func homeVar(p string) string {
+	for _, v := range []string{"$HOME/", "${HOME}/"} {
+		if rest, ok := strings.CutPrefix(p, v); ok {
+			return "~/" + rest
+		}
+	}
+	return p
 }

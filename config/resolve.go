@@ -358,7 +358,7 @@ func configAt(p string) (bool, error) {
 	fi, err := os.Stat(p)
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return false, nil // a target this user may not reach: none for it
+		return false, fmt.Errorf("%s leads to a file this user may not reach (%w); fix the link or the permissions", p, err)
 	case err != nil:
 		return false, fmt.Errorf("%s is a symlink that leads nowhere (%w); fix the link or remove it", p, err)
 	case fi.IsDir():

@@ -113,6 +113,9 @@ func TestCLIVersionAndCompletion(t *testing.T) {
 			{[]string{"__complete", "--shell", ""}, []string{"default\n", "user\n", ":4"}},
 			{[]string{"__complete", ""}, []string{"config\t", ":0"}},
 			{[]string{"__complete", "-p", ""}, []string{":4"}},
+			// cobra parses the flags twice while it completes: a -t
+			// before the word must not be "given twice".
+			{[]string{"__complete", "-t", "code", "--sh"}, []string{"--shell\t", ":4"}},
 		} {
 			res := s.mustRun(c.args...)
 			for _, w := range c.want {
@@ -422,6 +425,15 @@ func TestCLIAssignmentsAndScripts(t *testing.T) {
 		res = s.mustRun("--", script, "x")
 		if got := strings.TrimSpace(res.stdout); got != "no shebang x" {
 			t.Errorf("a script without #!: got %q", got)
+		}
+		// A NUL after the first line does not make it a binary (bash's
+		// test looks at the first line).
+		nul := s.write("nul-later", "echo first line\n\x00\n")
+		if err := os.Chmod(nul, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if res = s.fence("--", nul); !strings.Contains(res.stdout, "first line") {
+			t.Errorf("a script with a NUL after its first line: %v", res)
 		}
 		// A binary for another machine is not handed to sh.
 		bin := s.write("foreign", "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00echo ran as a script\n")

@@ -67,6 +67,42 @@ func TestConfigErrors(t *testing.T) {
 	})
 }
 
+// TestConfigLinkTargets: a user config that is a symlink leading nowhere,
+// or to a file this user may not reach, stops the run (its rules would be
+// dropped without a word); one that root may reach loads for root.
+func TestConfigLinkTargets(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		link := s.path("home/.config/fence/fence.json")
+		s.symlink(s.path("moved/fence.json"), "home/.config/fence/fence.json")
+		res := s.fence("--", "true")
+		if res.code != 1 || !strings.Contains(res.stderr, "user config "+link+" is a symlink that leads nowhere") {
+			t.Errorf("a dangling user config: %v", res)
+		}
+		if os.Geteuid() != 0 {
+			return // a file out of this user's reach needs another user
+		}
+		// A directory only root may search, holding the real config.
+		locked := s.path("locked")
+		if err := os.MkdirAll(locked, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(locked, "fence.json"), []byte("{}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(link); err != nil {
+			t.Fatal(err)
+		}
+		s.symlink(filepath.Join(locked, "fence.json"), "home/.config/fence/fence.json")
+		res = s.fence("--", "true")
+		switch {
+		case s.r.root() && res.code != 0:
+			t.Errorf("root, a user config in a root-only directory: %v", res)
+		case !s.r.root() && (res.code != 1 || !strings.Contains(res.stderr, "may not reach")):
+			t.Errorf("a user config out of this user's reach: %v", res)
+		}
+	})
+}
+
 // A working directory reached through a symlink: the sandbox cannot create
 // the project fence.json there (it would loosen the next run started from
 // the same place), as it cannot from the directory's resolved path.

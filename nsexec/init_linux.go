@@ -963,9 +963,9 @@ func sandboxProcesses() map[int]string {
 	return out
 }
 
-// binaryFile reports whether the start of the file at path holds a NUL
-// byte, as a compiled program does (bash's test before it runs a file
-// without #! as a script).
+// binaryFile reports whether the first line of the file at path (up to 80
+// bytes) holds a NUL byte, as a compiled program's does: bash's test
+// before it runs a file without #! as a script.
 func binaryFile(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
@@ -974,6 +974,9 @@ func binaryFile(path string) bool {
 	defer f.Close()
 	b := make([]byte, 80)
 	n, _ := f.Read(b)
+	if i := bytes.IndexByte(b[:n], '\n'); i >= 0 {
+		n = i
+	}
 	return bytes.IndexByte(b[:n], 0) >= 0
 }
 

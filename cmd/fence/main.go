@@ -284,6 +284,8 @@ func (o *onceString) String() string {
 
 func (o *onceString) Set(v string) error {
 	switch {
+	case *o.p == v && v != "":
+		return nil // the same twice is harmless (and cobra's completion parses flags twice)
 	case *o.p != "":
 		return fmt.Errorf("given twice (%q, then %q); give it once", *o.p, v)
 	case v == "":

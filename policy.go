@@ -347,14 +347,6 @@ func (s *Spec) createdRecordPath() string {
 	return filepath.Join(d, "fence", "created.json")
 }
 
-// defaultRecordPath is createdRecordPath without XDG_STATE_HOME.
-func (s *Spec) defaultRecordPath() string {
-	if s.Home == "" {
-		return ""
-	}
-	return filepath.Join(s.Home, ".local/state", "fence", "created.json")
-}
-
 // xdgDir is the XDG base directory in env var name if it is absolute,
 // else def under the home directory, or "" without a home.
 func (s *Spec) xdgDir(name, def string) string {
@@ -701,8 +693,8 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	policyFiles := slices.Clone(s.PolicyFiles)
 	// Wherever XDG_STATE_HOME points, and the default: a run with it set
 	// must not plant the record a later run without it reads.
-	for _, r := range []string{s.createdRecordPath(), s.defaultRecordPath()} {
-		if r != "" && !slices.Contains(policyFiles, r) {
+	for _, d := range s.xdgDirs("XDG_STATE_HOME", ".local/state") {
+		if r := filepath.Join(d, "fence", "created.json"); !slices.Contains(policyFiles, r) {
 			policyFiles = append(policyFiles, r)
 		}
 	}

@@ -139,7 +139,9 @@ func (s *Spec) stderr() io.Writer {
 	if s.Log != nil {
 		return s.Log
 	}
-	return os.Stderr
+	// Not os.Stderr: a warning to a closed stderr would kill fence by
+	// SIGPIPE before the command ran.
+	return nsexec.RawStderr{}
 }
 
 // validShells are the basenames --shell user accepts, as upstream.

@@ -40,10 +40,17 @@ const zshDump = ".zcompdump*"
 // (writable when it is the working directory): what lets someone in over
 // SSH or runs code at the next ssh (ProxyCommand, LocalCommand, an
 // included file), vim's and Emacs's start-up code and packages, npm's user
-// config (node-options, script-shell) and cargo's (a rustc wrapper).
+// config (node-options, script-shell) and cargo's (a rustc wrapper); the
+// programs and libraries the user's shell and Python find first
+// (~/.local/bin and ~/bin early in PATH, cargo's and nvm's scripts that
+// .profile and .bashrc source, the user site-packages with its .pth
+// files); and what bash, X sessions, sensible-editor, gdb and oh-my-zsh
+// read at start.
 var DangerousHomePaths = []string{
 	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/config.d", ".ssh/rc", ".ssh/environment",
 	".vim", ".emacs.d", ".npmrc", ".cargo/config.toml", ".cargo/config",
+	".local/bin", "bin", ".local/lib", ".cargo/env", ".cargo/bin", ".nvm/nvm.sh", ".oh-my-zsh",
+	".bash_completion", ".selected_editor", ".xsessionrc", ".xprofile", ".gdbinit",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -61,7 +68,9 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 // exec lines); direnv's library, which every .envrc evaluation sources;
 // mise's global config (hooks, env sources); starship's custom modules,
 // run at every prompt; the bash completions file Debian's bash sources at
-// login; gh's config (a pager, aliases that run commands); and what
+// login; gh's config (a pager, aliases that run commands); go's env file
+// (GOFLAGS=-toolexec runs a program at every build); gdb's init file;
+// user-dirs.dirs, which xdg-user-dir sources; and what
 // systemd (units, drop-ins, environment.d) or the desktop session
 // (autostart, Plasma's env scripts) starts at the next login. zsh's
 // start-up files in zsh/ come from zshFiles: ZDOTDIR often points there
@@ -69,7 +78,7 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 var DangerousConfigDirs = []string{
 	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
 	"nvim", "vim", "emacs", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
-	"bash_completion", "gh/config.yml",
+	"bash_completion", "gh/config.yml", "go/env", "gdb", "user-dirs.dirs",
 	"wezterm", "kitty", "alacritty", "ghostty",
 	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
 }
@@ -472,6 +481,29 @@ func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	return out, nil
 }
 
+// worktreeGitDirs returns the git directories of a linked worktree or a
+// submodule checkout that is the working directory (or holds it) and is
+// writable: its .git file names them, elsewhere (main/.git/worktrees/X
+// and main/.git, super/.git/modules/X), and git there could not commit
+// without them. They become writable as a checkout's own .git is; their
+// hooks and configs stay protected (gitPaths).
+func (s *Spec) worktreeGitDirs(writable []string) []string {
+	dot, dirs := s.findGit()
+	if dot == "" || len(dirs) == 0 || dirs[0] == dot {
+		return nil // no repository, or an ordinary .git directory
+	}
+	if d, err := s.paths.eval(dot); err != nil || !underAny(d, writable) {
+		return nil
+	}
+	var out []string
+	for _, d := range dirs {
+		if r, err := s.paths.eval(d); err == nil && !underAny(r, writable) && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // findGit returns the .git of the repository the working directory is in
 // (its own, else the nearest directory above with one, whose hooks and
 // config git uses there just the same), or "", and the git directories it
@@ -594,6 +626,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		}
 		fp.Writable = append(fp.Writable, s.expandGrants([]string{w})...)
 	}
+	fp.Writable = append(fp.Writable, s.worktreeGitDirs(fp.Writable)...)
 	// What the command could chmod: anything writable to it, before
 	// denyWrite narrows the writable paths down (see failure).
 	changeable := changeableOf(fp)
@@ -677,6 +710,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// The private /tmp would hide the working directory; keep it
 		// readable (not writable: nothing allowed that).
 		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
+	}
+	// Once the plan holds (a refusal is the only line then).
+	if s.Home != "" {
+		if h, err := s.paths.eval(s.Home); err == nil && underAny(h, changeableOf(fp)) {
+			fmt.Fprintln(s.stderr(), "Warning: your home directory is writable in the sandbox: fence keeps the common start-up files there read-only, not every program or plugin they load (~/.local/bin, ~/.nvm, shell plugins); run fence in a project directory, or narrow allowWrite")
+		}
 	}
 	return fp, nil
 }

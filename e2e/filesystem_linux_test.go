@@ -663,7 +663,10 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.config/Code - Insiders/User/mcp.json", "home/.local/state/nvim/trust",
 			"home/.local/share/fish/generated_completions/x.fish", "home/.config/emacs/init.el", "home/.emacs.d/init.el",
 			"home/.npmrc", "home/.cargo/config.toml", "home/.config/gh/config.yml",
-			"home/.cache/zsh/zcompdump-5.9", "home/.cache/p10k-instant-prompt-u.zsh"} {
+			"home/.cache/zsh/zcompdump-5.9", "home/.cache/p10k-instant-prompt-u.zsh",
+			"home/.config/go/env", "home/.config/gdb/gdbinit", "home/.config/user-dirs.dirs",
+			"home/.local/bin/git", "home/bin/ls", "home/.cargo/env", "home/.local/lib/python3/site-packages/x.pth",
+			"home/.bash_completion", "home/.xsessionrc"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -835,6 +838,25 @@ cd s && git branch modules/foo && git checkout -q -b feature/modules/x && git su
 			t.Errorf("branches named modules/... in a submodule: %v", res)
 		}
 		mustNotExist(t, s.path("repo/.git/worktrees/wt2"), "a removed worktree's git directory")
+		// A linked worktree made outside, the only writable path (the
+		// usual layout for agents working in parallel): git commits
+		// there, and the main repository's hooks, config and files stay
+		// as they were.
+		hostGit(repo, "worktree", "add", "-q", "../wt4")
+		wcfg := s.config("wt.json", `{"filesystem":{"allowWrite":["."]}}`)
+		res = s.fenceWith(opts{dir: s.path("wt4"), env: env}, "-s", wcfg, "-c", `set -e
+echo b > b.txt && git add b.txt && git commit -qm two && echo committed
+echo evil > ../repo/.git/hooks/pre-commit || true
+echo evil >> ../repo/.git/config || true
+echo evil > ../repo/a.txt || true`)
+		if res.code != 0 || !strings.Contains(res.stdout, "committed") {
+			t.Errorf("a commit in a linked worktree made outside: %v", res)
+		}
+		mustNotExist(t, s.path("repo/.git/hooks/pre-commit"), "the main repository's hook")
+		mustHaveContent(t, s.path("repo/a.txt"), "a\n", "the main checkout's file")
+		if b, _ := os.ReadFile(s.path("repo/.git/config")); strings.Contains(string(b), "evil") {
+			t.Error("the main repository's config was written from a linked worktree")
+		}
 	})
 }
 

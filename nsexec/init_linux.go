@@ -309,33 +309,8 @@ func ignoreSignal(sig unix.Signal) error {
 	return nil
 }
 
-// stderr writes to fd 2 with plain write(2). PID 1 must not use os.Stderr:
-// a write to a closed pipe there makes the Go runtime raise SIGPIPE and exit
-// unless os/signal is watching SIGPIPE, and PID 1's exit ends the sandbox.
-// Here EPIPE is just an error.
-type rawStderr struct{}
-
-func (rawStderr) Write(b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := unix.Write(2, b[n:])
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			// A non-blocking stderr (shared with whoever set it so):
-			// wait until it takes more, as os.Stderr would.
-			_, _ = unix.Poll([]unix.PollFd{{Fd: 2, Events: unix.POLLOUT}}, -1)
-			continue
-		case err != nil:
-			return n, err
-		}
-		n += m
-	}
-	return n, nil
-}
-
-var stderr rawStderr
+// stderr is PID 1's: see RawStderr.
+var stderr RawStderr
 
 // setup performs every privileged step, in the only safe order, and leaves
 // the init stage with no capabilities, no_new_privs, Landlock and seccomp.

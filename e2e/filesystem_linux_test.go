@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -856,6 +857,20 @@ echo evil > ../repo/a.txt || true`)
 		mustHaveContent(t, s.path("repo/a.txt"), "a\n", "the main checkout's file")
 		if b, _ := os.ReadFile(s.path("repo/.git/config")); strings.Contains(string(b), "evil") {
 			t.Error("the main repository's config was written from a linked worktree")
+		}
+		// A .git file is the checkout's content: one an archive forged
+		// ("gitdir: <a directory of the user's>", or a worktree's git
+		// directory that does not name this checkout back) makes nothing
+		// writable.
+		s.mkdir("victim")
+		for i, target := range []string{s.path("victim"), s.path("repo/.git/worktrees/wt4")} {
+			dir := fmt.Sprintf("forged%d", i)
+			s.write(dir+"/.git", "gitdir: "+target+"\n")
+			res = s.fenceWith(opts{dir: s.path(dir)}, "-s", wcfg, "--", "sh", "-c", `echo evil > "$1/planted"; echo evil > "$2/planted"`, "sh", s.path("victim"), s.path("repo/.git"))
+			if ranInside(t, res) {
+				mustNotExist(t, s.path("victim/planted"), "a file in the directory a forged .git names")
+				mustNotExist(t, s.path("repo/.git/planted"), "a file in a repository a forged .git names")
+			}
 		}
 	})
 }

@@ -428,6 +428,9 @@ func TestPTYShellCtrlZ(t *testing.T) {
 		if !p.waitFor("got-after") {
 			t.Fatalf("after fg the command did not read the terminal; output %q", p.output())
 		}
+		// Typed before fence ends, the line would go to the sandbox's
+		// terminal and be lost with it (README, Terminal).
+		p.waitFenceGone()
 		p.write("echo rc-$?\n")
 		if !p.waitFor("rc-0") {
 			t.Fatalf("no exit status 0 after fg; output %q", p.output())

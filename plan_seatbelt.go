@@ -92,6 +92,15 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The linked worktrees' git directories, as on Linux.
+	strict, removable, err := s.linkedWorktrees(f.AllowGitConfig, s.expandGrants(f.AllowWrite), s.expandGrants(f.DenyWrite))
+	if err != nil {
+		return nil, err
+	}
+	gp = append(gp, strict...)
+	for _, p := range removable {
+		o.RemoveOnly = append(o.RemoveOnly, seatbeltForms(seatbelt.Literal(p))...)
+	}
 	for _, p := range gp {
 		if !strings.ContainsAny(p, "*?[") {
 			builtin = append(builtin, p)

@@ -143,6 +143,46 @@ func TestSeatbeltPlanWorktree(t *testing.T) {
 	}
 }
 
+// The linked worktrees of the working directory's repository: the git
+// directory of one that is not writable is protected, that of a writable
+// one only removable (as on Linux: TestLinkedWorktreesPolicy).
+func TestSeatbeltPlanLinkedWorktrees(t *testing.T) {
+	s, _, cwd := macSpec(t, &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: []string{"."}}})
+	out := filepath.Join(filepath.Dir(cwd), "out")
+	files := map[string]string{
+		".git/HEAD":                 "ref: refs/heads/main\n",
+		".git/worktrees/out/gitdir": out + "/.git\n",
+		".git/worktrees/in/gitdir":  cwd + "/in/.git\n",
+		"in/.git":                   "gitdir: ../.git/worktrees/in\n",
+	}
+	for f, c := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(cwd, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cwd, f), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, ".git"), []byte("gitdir: "+cwd+"/.git/worktrees/out\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := planMac(t, s).opts
+	for _, n := range []string{"commondir", "config", "hooks", "gitdir", "config.worktree"} {
+		if p := filepath.Join(cwd, ".git/worktrees/out", n); !slices.Contains(o.DenyWrite, p) || slices.Contains(o.RemoveOnly, p) {
+			t.Errorf("%s: want it protected: deny %q, remove-only %q", p, o.DenyWrite, o.RemoveOnly)
+		}
+		if p := filepath.Join(cwd, ".git/worktrees/in", n); slices.Contains(o.DenyWrite, p) || !slices.Contains(o.RemoveOnly, p) {
+			t.Errorf("%s: want it remove-only: deny %q, remove-only %q", p, o.DenyWrite, o.RemoveOnly)
+		}
+	}
+	if p := filepath.Join(cwd, "in/.git"); !slices.Contains(o.RemoveOnly, p) {
+		t.Errorf("a writable worktree's .git file: want it remove-only: %q", o.RemoveOnly)
+	}
+}
+
 // TestSeatbeltPlanSymlinks: Seatbelt sees resolved paths, so every path is
 // given in both forms; but a built-in name must not drag a writable
 // directory into a denial through a symlink.

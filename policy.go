@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/internal/cfgfile"
@@ -779,6 +780,23 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		fmt.Fprintln(s.stderr(), "Warning: allowWrite /tmp is not writable: denyWrite or fence's own protection covers it; the sandbox gets a /tmp of its own")
 		fp.HostTmp = false // the sandbox's own /tmp instead
 	}
+	// The linked worktrees' git directories, now that what is writable is
+	// known.
+	strict, removable, err := s.linkedWorktrees(f.AllowGitConfig, changeableOf(*fp), denied)
+	if err != nil {
+		return err
+	}
+	fp.Removable = removable
+	for _, p := range strict {
+		res, exists, err := s.paths.evalPartial(p, changeable)
+		if err != nil {
+			return denialError("the protected path", p, err)
+		}
+		if exists {
+			protAbs = append(protAbs, res)
+		}
+		prot = append(prot, p)
+	}
 	// Only protected paths inside a writable bind need a read-only bind of
 	// their own: everything else is read-only already.
 	for _, p := range protAbs {
@@ -821,6 +839,97 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	}
 	s.loadCreated(fp)
 	return nil
+}
+
+// linkedWorktrees returns what git reads from the linked worktrees' git
+// directories (NAME in worktrees/ of each git directory findGit finds, and
+// of their submodules'), where they are writable: in each NAME, commondir
+// (the repository git uses there), config and hooks (which git uses there
+// if commondir is gone), config.worktree unless allowConfig, and gitdir
+// (which says where the worktree is). Changed, they would run the
+// sandbox's code at the user's next git command in that worktree.
+//
+// They are strict (protected as the repository's own git paths are) when
+// the worktree is there and the sandbox cannot remove it: then neither git
+// worktree remove nor prune can remove them; also when NAME has a hooks
+// directory. Otherwise (the worktree gone,
+// or writable) they are removable, with NAME itself and the worktree's
+// .git file: git worktree remove and prune delete them, and nothing can
+// put them back in this run. A later run may find a worktree the sandbox
+// removed made again, as it may find any writable directory replaced.
+// Removable paths are given as the kernel resolves them, which the guard
+// compares.
+//
+// writable are the writable paths, denied those protected within them.
+func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (strict, removable []string, err error) {
+	if len(writable) == 0 {
+		return nil, nil, nil
+	}
+	dot, dirs := s.findGit()
+	names := []string{"commondir", "config", "hooks", "gitdir"}
+	if !allowConfig {
+		names = append(names, "config.worktree")
+	}
+	for seen := 0; len(dirs) > 0 && seen < 64; seen++ {
+		d := dirs[0]
+		dirs = dirs[1:]
+		if strings.ContainsAny(d, "*?[") {
+			continue // an unlistable modules directory: refused by gitPaths
+		}
+		dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
+		wt, err := filepath.EvalSymlinks(filepath.Join(d, "worktrees"))
+		if errors.Is(err, fs.ErrNotExist) || err == nil && !underAny(wt, writable) {
+			continue
+		}
+		var es []os.DirEntry
+		if err == nil {
+			es, err = os.ReadDir(wt)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("list the linked worktrees in %s, to protect their git directories: %w (make it readable, or take the repository out of allowWrite)", filepath.Join(d, "worktrees"), err)
+		}
+		for _, e := range es {
+			w := filepath.Join(wt, e.Name())
+			if r, err := filepath.EvalSymlinks(w); err == nil {
+				w = r // a NAME that is a symlink: git makes directories
+			}
+			checkout, gone := worktreeCheckout(w)
+			// A hooks directory there (git makes none) would be
+			// writable inside: removable names are only the names.
+			_, hooksErr := os.Lstat(filepath.Join(w, "hooks"))
+			if hooksErr == nil || !gone && (checkout == "" || checkout == dot || !underAny(checkout, writable) || underAny(checkout, denied)) {
+				for _, n := range names {
+					strict = append(strict, filepath.Join(w, n))
+				}
+				continue
+			}
+			removable = append(removable, filepath.Join(wt, e.Name()), w)
+			for _, n := range names {
+				removable = append(removable, filepath.Join(w, n))
+			}
+			if !gone {
+				removable = append(removable, checkout)
+			}
+		}
+	}
+	return strict, removable, nil
+}
+
+// worktreeCheckout returns the .git file of the worktree whose git
+// directory is w, as w/gitdir names it, where it leads, and whether it is
+// gone (absent). A gitdir that cannot be read gives "", not gone.
+func worktreeCheckout(w string) (dotGit string, gone bool) {
+	p := readGitLink(filepath.Join(w, "gitdir"), "")
+	if p == "" {
+		return "", false
+	}
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return p, true
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r, false
+	}
+	return "", false
 }
 
 // guarded returns the protected literal paths under a writable path: the

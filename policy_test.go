@@ -410,6 +410,97 @@ func TestUnderAny(t *testing.T) {
 	}
 }
 
+// The linked worktrees' git directories: strict (bound read-only and
+// guarded) where the worktree is there and not writable, or protected
+// within a writable path, or where gitdir does not say where it is, or
+// with a hooks directory; removable (with the worktree's .git file) where
+// it is writable or gone.
+func TestLinkedWorktreesPolicy(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(root, "repo")
+	files := map[string]string{
+		"repo/.git/HEAD":                     "ref: refs/heads/main\n",
+		"repo/.git/worktrees/out/gitdir":     root + "/out/.git\n",
+		"out/.git":                           "gitdir: " + ws + "/.git/worktrees/out\n",
+		"repo/.git/worktrees/in/gitdir":      "../../../in/.git\n", // relative (worktree.useRelativePaths)
+		"repo/in/.git":                       "gitdir: ../.git/worktrees/in\n",
+		"repo/.git/worktrees/gone/gitdir":    root + "/gone/.git\n",
+		"repo/.git/worktrees/kept/gitdir":    ws + "/kept/.git\n",
+		"repo/kept/.git":                     "gitdir: ../.git/worktrees/kept\n",
+		"repo/.git/worktrees/nogitdir/HEAD":  "ref: refs/heads/x\n",
+		"repo/.git/worktrees/hooked/gitdir":  root + "/gone2/.git\n",
+		"repo/.git/worktrees/hooked/hooks/x": "",
+	}
+	for f, c := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range []string{"out", "in", "gone", "kept", "nogitdir", "hooked"} {
+		if err := os.WriteFile(filepath.Join(ws, ".git/worktrees", w, "commondir"), []byte("../..\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := config.Default()
+	c.Filesystem.AllowWrite = []string{"."}
+	c.Filesystem.DenyWrite = []string{"kept"}
+	s := &Spec{Config: c, Cwd: ws, Home: filepath.Join(root, "home")}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt := filepath.Join(ws, ".git/worktrees")
+	for _, w := range []string{"out", "kept", "nogitdir", "hooked"} {
+		for _, n := range []string{"commondir", "gitdir", "config", "config.worktree", "hooks"} {
+			p := filepath.Join(wt, w, n)
+			if !slices.Contains(fp.Guarded, p) || slices.Contains(fp.Removable, p) {
+				t.Errorf("%s: want it guarded and not removable; guarded %q, removable %q", p, fp.Guarded, fp.Removable)
+			}
+		}
+		if p := filepath.Join(wt, w, "commondir"); !slices.Contains(fp.Protected, p) {
+			t.Errorf("%s: want it bound read-only; protected %q", p, fp.Protected)
+		}
+	}
+	for _, w := range []string{"in", "gone"} {
+		for _, n := range []string{"", "commondir", "gitdir", "config", "config.worktree", "hooks"} {
+			p := filepath.Join(wt, w, n)
+			if !slices.Contains(fp.Removable, p) || slices.Contains(fp.Protected, p) {
+				t.Errorf("%s: want it removable and not bound read-only; removable %q", p, fp.Removable)
+			}
+		}
+	}
+	if p := filepath.Join(ws, "in/.git"); !slices.Contains(fp.Removable, p) {
+		t.Errorf("a writable worktree's .git file: want it removable; removable %q", fp.Removable)
+	}
+	// allowGitConfig: config.worktree is the user's to change.
+	c.Filesystem.AllowGitConfig = true
+	if fp, err = s.fsPolicy(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(wt, "out/config.worktree"), filepath.Join(wt, "in/config.worktree")} {
+		if slices.Contains(fp.Guarded, p) || slices.Contains(fp.Removable, p) {
+			t.Errorf("allowGitConfig: %s still protected", p)
+		}
+	}
+	// Nothing writable there: nothing listed.
+	c.Filesystem.AllowWrite = []string{filepath.Join(root, "home")}
+	if fp, err = s.fsPolicy(c); err != nil {
+		t.Fatal(err)
+	}
+	if len(fp.Removable) != 0 || slices.Contains(fp.Guarded, filepath.Join(wt, "out/commondir")) {
+		t.Errorf("a repository that is not writable: removable %q, guarded %q", fp.Removable, fp.Guarded)
+	}
+}
+
 // TestGitIncludes: the files git reads through include.path and
 // includeIf.path, relative to the including file, "~/" to $HOME, nested
 // ones, whatever the condition; missing ones returned but not read; loops

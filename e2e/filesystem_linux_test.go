@@ -837,7 +837,132 @@ cd s && git branch modules/foo && git checkout -q -b feature/modules/x && git su
 		if res.code != 0 || !strings.Contains(res.stdout, "branches") {
 			t.Errorf("branches named modules/... in a submodule: %v", res)
 		}
-		mustNotExist(t, s.path("repo/.git/worktrees/wt2"), "a removed worktree's git directory")
+		// git removes the worktrees directory once empty.
+		mustNotExist(t, s.path("repo/.git/worktrees"), "the removed worktrees' directory")
+	})
+}
+
+// A command in the main checkout cannot change the git directory of a
+// linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
+// rewritten or created, and a config or hooks used once commondir is gone,
+// ran the command's code at the user's next git status in that worktree.
+// Where the worktree is writable, the command can remove them with it, as
+// git worktree prune does (remove: TestFSGitWorkflowsInside), and they
+// cannot come back in that run by any name; where it is not, they are
+// protected as the repository's own.
+func TestFSLinkedWorktreeGitDirsProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
+		hostGit := func(dir string, args ...string) string {
+			t.Helper()
+			cmd := exec.Command(git, args...)
+			cmd.Dir, cmd.Env = dir, append(s.env(), env...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("git %q: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		repo := s.path("repo")
+		s.mkdir("repo")
+		s.mkdir("open")
+		hostGit(s.dir, "init", "-q", "-b", "main", repo)
+		hostGit(repo, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(repo, "worktree", "add", "-q", "../wt")
+		hostGit(repo, "worktree", "add", "-q", "../open/wt2")
+		s.write("evil/.keep", "")
+		// The main checkout is writable, as in fence -t code there, and
+		// so is wt2's checkout; wt's is not.
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+repo+`", "`+s.path("evil")+`", "`+s.path("open")+`"]}}`)
+		run := func(script string) result {
+			t.Helper()
+			return s.fenceWith(opts{dir: repo, env: env}, "-s", cfg, "--", "sh", "-c", script, "sh", s.path("evil"))
+		}
+		refused := func(what, script string) {
+			t.Helper()
+			res := run(script)
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr) && !strings.Contains(res.stderr, "cross-device")) {
+				t.Errorf("%s: want it refused (EACCES, EROFS): %v", what, res)
+			}
+		}
+		contents := map[string]string{}
+		for _, w := range []string{"wt", "wt2"} {
+			for _, n := range []string{"commondir", "gitdir"} {
+				b, err := os.ReadFile(s.path("repo/.git/worktrees/" + w + "/" + n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				contents[w+"/"+n] = string(b)
+			}
+		}
+		for _, w := range []string{"wt", "wt2"} {
+			d := ".git/worktrees/" + w
+			for _, c := range []struct{ what, script string }{
+				{"rewriting commondir", `echo "$1" > ` + d + `/commondir`},
+				{"appending to commondir", `echo "$1" >> ` + d + `/commondir`},
+				{"truncating commondir", `truncate -s 0 ` + d + `/commondir`},
+				{"writing commondir through /proc/self/fd", `exec 3<` + d + `/commondir && echo "$1" > /proc/self/fd/3`},
+				{"hard-linking commondir", `ln ` + d + `/commondir "$1/cd" && echo "$1" > "$1/cd"`},
+				{"renaming over commondir", `echo "$1" > "$1/cd" && mv -f "$1/cd" ` + d + `/commondir`},
+				{"renaming commondir away", `mv ` + d + `/commondir "$1/cd"`},
+				{"rewriting gitdir", `echo "$1/.git" > ` + d + `/gitdir`},
+				{"creating config.worktree", `echo '[core]' > ` + d + `/config.worktree`},
+				{"creating config", `echo '[core]' > ` + d + `/config`},
+				{"creating hooks", `mkdir ` + d + `/hooks`},
+				{"renaming the worktree's git directory", `mv ` + d + ` .git/worktrees/moved`},
+				{"renaming the worktrees directory", `mv .git/worktrees .git/moved`},
+			} {
+				refused(w+": "+c.what, c.script)
+			}
+		}
+		refused("wt2: rewriting the worktree's .git file", `echo "gitdir: $1" > ../open/wt2/.git`)
+		for k, v := range contents {
+			mustHaveContent(t, s.path("repo/.git/worktrees/"+k), v, "a linked worktree's "+k)
+		}
+		for _, w := range []string{"wt", "wt2"} {
+			for _, n := range []string{"config.worktree", "config", "hooks"} {
+				mustNotExist(t, s.path("repo/.git/worktrees/"+w+"/"+n), "a linked worktree's "+n)
+			}
+			if out := hostGit(s.path(map[string]string{"wt": "wt", "wt2": "open/wt2"}[w]), "status", "--porcelain", "--branch"); !strings.Contains(out, "## "+w) {
+				t.Errorf("git status in %s after the runs: %q", w, out)
+			}
+		}
+		// Control: the rest of their git directories stays writable (git
+		// status in a worktree writes its index).
+		s.mustRun("-s", cfg, "-c", "echo ok > "+s.path("repo/.git/worktrees/wt/logs-new")+" && echo ok > "+s.path("repo/.git/worktrees/wt2/logs-new"))
+		// wt, not writable, cannot be removed: what git reads there stays
+		// (the rest, HEAD, index, logs, goes: destroyed, not planted).
+		refused("wt: removing its git directory", `rm -r .git/worktrees/wt`)
+		mustHaveContent(t, s.path("repo/.git/worktrees/wt/commondir"), contents["wt/commondir"], "commondir of a worktree that is not writable, after rm -r")
+
+		// wt2, writable, can be removed by git. Its commondir, removed,
+		// cannot come back; nor its git directory, under its name or by a
+		// rename or a symlink; the worktrees directory may be removed and
+		// made again (git worktree add makes it).
+		wt2 := s.path("repo/.git/worktrees/wt2")
+		res := run(`rm .git/worktrees/wt2/commondir && echo "$1" > .git/worktrees/wt2/commondir`)
+		if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+			t.Errorf("commondir removed and made again: want it refused (EACCES): %v", res)
+		}
+		mustNotExist(t, filepath.Join(wt2, "commondir"), "a linked worktree's commondir, removed and made again")
+		// (git worktree remove: TestFSGitWorkflowsInside; it refuses a
+		// worktree without commondir.) In the same run: once pruned, the
+		// directory cannot come back.
+		res = run(`rm -r ../open/wt2 && git worktree prune && test ! -e .git/worktrees/wt2 && echo pruned
+mkdir .git/worktrees/new && echo made-new
+mkdir .git/worktrees/wt2 && echo MADE-mkdir
+mkdir -p "$1/wt2" && mv "$1/wt2" .git/worktrees/wt2 && echo MADE-rename
+echo "$1" > .git/worktrees/new/commondir && mv .git/worktrees/new .git/worktrees/wt2 && echo MADE-rename-new
+ln -s new .git/worktrees/wt2 && echo MADE-symlink`)
+		if !strings.Contains(res.stdout, "pruned") || !strings.Contains(res.stdout, "made-new") {
+			t.Errorf("git worktree prune of a removed writable worktree, then a new worktree directory: %v", res)
+		}
+		if strings.Contains(res.stdout, "MADE") || strings.Count(res.stderr, "Permission denied") < 4 {
+			t.Errorf("a pruned worktree's git directory made again in the same run: want each refused (EACCES): %v", res)
+		}
+		mustNotExist(t, wt2, "a removed worktree's git directory, made again")
 	})
 }
 

@@ -113,6 +113,11 @@ type guard struct {
 	// (ProtectedPatterns): patterns without the exemption for files the
 	// sandbox created (see kept).
 	protected []glob
+	// removable are paths that may be removed, and nothing else
+	// (FSPolicy.Removable); removableAncestors are their proper
+	// ancestors, which may be removed or created but not renamed or
+	// replaced.
+	removable, removableAncestors map[string]bool
 
 	unix UnixPolicy
 	// logf, if set, receives one line per refused operation (-m, -d).
@@ -131,8 +136,10 @@ type guard struct {
 	umasks  umasks
 }
 
-func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}}
+func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{},
+		removable: map[string]bool{}, removableAncestors: map[string]bool{}}
+	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, compileGlob(p))
 	}
@@ -153,6 +160,13 @@ func newGuard(paths, patterns, protected, created []string, up UnixPolicy) *guar
 		g.names[p] = true
 		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
 			g.ancestors[d] = true
+		}
+	}
+	for _, p := range fs.Removable {
+		p = filepath.Clean(p)
+		g.removable[p] = true
+		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
+			g.removableAncestors[d] = true
 		}
 	}
 	return g
@@ -497,7 +511,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
-		if g.refuse(parent, base, full) || g.ancestors[full] {
+		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] {
 			return -1, g.deny(pid, "symlink", full)
 		}
 		err := unix.Symlinkat(target, parent, base)
@@ -533,8 +547,10 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	case opUnlink:
 		// A protected name that exists is mostly a read-only bind,
 		// which cannot be removed anyway; one that is not (a .git that
-		// decides which fence.json applies) must stay.
-		if g.names[full] || g.kept(parent, base, full) || g.ancestors[full] {
+		// decides which fence.json applies) must stay. A removable one
+		// goes, unless a pattern keeps it too; its directories are not
+		// in ancestors.
+		if g.names[full] || g.ancestors[full] || g.kept(parent, base, full) && !g.onlyRemovable(full) {
 			return -1, g.deny(pid, "unlink", full)
 		}
 		gone := g.lastLink(parent, base)
@@ -544,7 +560,8 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opLink, opRename:
-		if g.names[full] || g.ancestors[full] || g.matches(g.protected, full) || g.kept(parent, base, full) {
+		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
+			g.matches(g.protected, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -555,9 +572,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if errno := stillAsking(nfd, req.ID); errno != 0 {
 			return -1, errno
 		}
-		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.kept(oparent, obase, ofull)) {
+		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.removableAncestors[ofull] || g.kept(oparent, obase, ofull)) {
 			// Renaming a directory above a protected path would carry the
-			// read-only binds away and free the protected names.
+			// read-only binds away and free the protected names; one
+			// above a removable path, the path's file, to be changed
+			// elsewhere and renamed back with its directory. (A removable
+			// path itself is kept.)
 			return -1, g.deny(pid, "rename", ofull)
 		}
 		if c.op == opLink {
@@ -588,7 +608,7 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if flags&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	if len(g.patterns) == 0 && len(g.protected) == 0 {
+	if len(g.patterns) == 0 && len(g.protected) == 0 && len(g.removable) == 0 {
 		return errnoOf(unix.Linkat(oparent, obase, parent, base, flags))
 	}
 	oflags := unix.O_PATH | unix.O_CLOEXEC
@@ -710,15 +730,17 @@ func (g *glob) match(full string) bool {
 	return rest == g.name || strings.HasSuffix(rest, "/"+g.name)
 }
 
-// kept reports whether full (base in parent) is a file the patterns keep as
-// it is: it exists, and it matches a protected pattern, or a no-write
-// pattern and the sandbox did not create it. Files the sandbox creates
-// itself (a certificate pip unpacks, a fixture npm installs) stay free for
-// it to change: the no-write patterns protect the user's files, not names.
-// The protected patterns protect names: nothing matching them is the
-// sandbox's (refuse keeps it from creating one).
+// kept reports whether full (base in parent) is a file the guard keeps as
+// it is: it exists, and it is a removable path, or matches a protected
+// pattern, or a no-write pattern and the sandbox did not create it. Files
+// the sandbox creates itself (a certificate pip unpacks, a fixture npm
+// installs) stay free for it to change: the no-write patterns protect the
+// user's files, not names. The protected patterns and the removable paths
+// protect names: nothing matching them is the sandbox's (refuse keeps it
+// from creating one). A kept file cannot be removed, unless it is only
+// removable (onlyRemovable).
 func (g *guard) kept(parent int, base, full string) bool {
-	if !g.denied(full) && !g.matches(g.protected, full) {
+	if !g.removable[full] && !g.denied(full) && !g.matches(g.protected, full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -730,7 +752,7 @@ func (g *guard) kept(parent int, base, full string) bool {
 
 // keptPath is kept for full, the path of the existing file id.
 func (g *guard) keptPath(full string, id fileID) bool {
-	if g.matches(g.protected, full) {
+	if g.removable[full] || g.matches(g.protected, full) {
 		return true
 	}
 	if !g.denied(full) {
@@ -740,6 +762,12 @@ func (g *guard) keptPath(full string, id fileID) bool {
 	defer g.mu.Unlock()
 	_, ours := g.created[id]
 	return !ours
+}
+
+// onlyRemovable reports whether full is a removable path that no pattern
+// keeps as well: it may be removed.
+func (g *guard) onlyRemovable(full string) bool {
+	return g.removable[full] && !g.denied(full) && !g.matches(g.protected, full)
 }
 
 // fileID is a file's identity: its device and inode.
@@ -829,7 +857,7 @@ func (g *guard) madeHere(parent int, base, full string) {
 // fails or succeeds on its own (EEXIST, EROFS, or a read-only open), as it
 // would without the guard. One that matches a protected pattern is kept.
 func (g *guard) refuse(parent int, base, full string) bool {
-	if !g.names[full] && !g.matches(g.protected, full) {
+	if !g.names[full] && !g.removable[full] && !g.matches(g.protected, full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -901,7 +929,7 @@ func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", full)
 	}
-	if len(g.patterns) == 0 && len(g.protected) == 0 || !strings.HasPrefix(full, "/proc/") {
+	if len(g.patterns) == 0 && len(g.protected) == 0 && len(g.removable) == 0 || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
 	}
 	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))

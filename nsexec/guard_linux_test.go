@@ -326,6 +326,107 @@ echo done
 	}
 }
 
+// TestGuardRemovable: a removable path can be removed, with its
+// directories, and nothing else: not written (by open, truncate, a /proc
+// magic link or a hard link), renamed, replaced, or made again by any
+// syscall; its directories can be neither renamed nor replaced, but made
+// again once removed. A protected pattern on a removable path keeps it.
+func TestGuardRemovable(t *testing.T) {
+	bash := requireBash(t)
+	ws := t.TempDir()
+	wt := filepath.Join(ws, "wts/w")
+	for _, f := range []string{"wts/w/commondir", "wts/w/index", "wts/w/fence.json", "other"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(ws, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ws, f), []byte("orig\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `
+cd "$WS"
+try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+try sh -c 'echo x > wts/w/commondir'
+try sh -c 'echo x >> wts/w/commondir'
+try truncate -s 0 wts/w/commondir
+try python3 -c 'import os; fd = os.open("wts/w/commondir", os.O_PATH); os.close(os.open("/proc/self/fd/%d" % fd, os.O_WRONLY))'
+try ln wts/w/commondir hard
+echo x > t && try mv t wts/w/commondir
+try mv wts/w/commondir moved
+try python3 -c 'import os; os.rename("other", "wts/w/commondir", )' 
+try python3 -c 'import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); r = libc.renameat2(-100, b"other", -100, b"wts/w/commondir", 2); assert r == 0, os.strerror(ctypes.get_errno())'
+try sh -c 'echo x > wts/w/config'
+try mkdir wts/w/hooks
+try mv wts/w wts/moved
+try mv wts moved
+try ln -s x wts/w/config
+echo x > wts/w/index && echo index-written
+try rm wts/w/fence.json
+rm wts/w/commondir && echo commondir-removed
+try sh -c 'echo x > wts/w/commondir'
+try mknod wts/w/commondir p
+rm wts/w/index && rm -f wts/w/fence.json; rmdir wts/w 2>/dev/null || echo w-kept
+rm -r wts/w 2>/dev/null; test -e wts/w/fence.json && echo pattern-kept
+`
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", script},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "WS=" + ws},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable:          []string{ws},
+			ProtectedPatterns: []string{filepath.Join(ws, "**/fence.json")},
+			Removable:         []string{wt, filepath.Join(wt, "commondir"), filepath.Join(wt, "config"), filepath.Join(wt, "hooks"), filepath.Join(wt, "fence.json")},
+		},
+	}
+	got := runOK(t, o)
+	if strings.Contains(got, "DONE:") {
+		t.Errorf("a removable path was written, made or renamed:\n%s", got)
+	}
+	for _, want := range []string{"index-written\n", "commondir-removed\n", "w-kept\n", "pattern-kept\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, n := range []string{"hard", "moved", "wts/moved", "wts/w/commondir", "wts/w/config", "wts/w/hooks"} {
+		if _, err := os.Lstat(filepath.Join(ws, n)); err == nil {
+			t.Errorf("%s exists on the host", n)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "other")); err != nil || string(b) != "orig\n" {
+		t.Errorf("other on the host: %q %v", b, err)
+	}
+
+	// Without the pattern's file, the directory goes, and cannot come
+	// back; its parent can be removed and made again.
+	script = `
+cd "$WS"
+try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+rm -r wts/w && echo w-removed
+try mkdir wts/w
+mkdir new && try mv new wts/w
+try ln -s new wts/w
+rmdir wts && mkdir wts && echo wts-remade
+try mkdir wts/w
+`
+	if err := os.Remove(filepath.Join(wt, "fence.json")); err != nil {
+		t.Fatal(err)
+	}
+	o.Args = []string{"bash", "-c", script}
+	got = runOK(t, o)
+	if strings.Contains(got, "DONE:") {
+		t.Errorf("a removed removable path was made again:\n%s", got)
+	}
+	for _, want := range []string{"w-removed\n", "wts-remade\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := os.Lstat(wt); err == nil {
+		t.Errorf("%s exists on the host", wt)
+	}
+}
+
 // TestGuardUnderSignals: guarded syscalls keep their native results while
 // signals fly. The caller has a restarting (SA_RESTART) handler on a fast
 // timer, as Go programs (SIGURG) and libuv (SIGCHLD) do: a signal after PID

@@ -411,12 +411,12 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if len(o.FS.Guarded) > 0 {
 		mode |= seccomp.GuardCreate
 	}
-	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 {
+	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 {
 		mode |= seccomp.GuardWrite
 	}
 	// bind of a unix socket creates a name too: guarded whenever names
 	// are (allowAllUnixSockets lets every connect through, not that).
-	if !o.Unix.AllowAll || len(o.FS.Guarded) > 0 || len(o.FS.ProtectedPatterns) > 0 {
+	if !o.Unix.AllowAll || len(o.FS.Guarded) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 {
 		mode |= seccomp.GuardSocket
 	}
 	if mode != 0 {
@@ -694,7 +694,7 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// goroutines that wake often (reaping, control, guard) run unlocked.
 	var g *guard
 	if guardFD >= 0 {
-		g = newGuard(o.FS.Guarded, o.FS.DenyWritePatterns, o.FS.ProtectedPatterns, o.FS.Created, o.Unix)
+		g = newGuard(&o.FS, o.Unix)
 		if o.Debug || o.Monitor {
 			g.logf = func(line string) { fmt.Fprintln(stderr, line) }
 		}

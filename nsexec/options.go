@@ -151,6 +151,14 @@ type FSPolicy struct {
 	// the policy of later runs (a fence.json anywhere in a writable
 	// directory), and use the write guard.
 	ProtectedPatterns []string
+	// Removable paths may be removed (unlink, rmdir), and nothing else: the
+	// write guard refuses to create, write, truncate, hard-link, rename or
+	// replace them, and to rename or replace their directories, which may
+	// be removed or created. They are the git directories of linked
+	// worktrees (.git/worktrees/NAME, its commondir, config, ...), which
+	// git run outside later trusts, and which `git worktree remove` and
+	// `prune` delete: a read-only bind could not be removed (EBUSY).
+	Removable []string
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string

@@ -209,6 +209,7 @@ func (o *Options) fields(c codec) {
 	c.strs(&f.DenyWritePatterns)
 	c.strs(&f.Created)
 	c.strs(&f.ProtectedPatterns)
+	c.strs(&f.Removable)
 	c.strs(&f.Masked)
 	c.strs(&f.NoExec)
 	c.strs(&o.Listeners)

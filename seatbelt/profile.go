@@ -52,6 +52,11 @@ type Options struct {
 	Writable []string
 	// DenyWrite stay read-only inside Writable.
 	DenyWrite []string
+	// RemoveOnly may be removed (or renamed away) inside Writable, and
+	// nothing else; their directories may be neither removed nor renamed
+	// (linked worktrees' git directories, which git worktree remove
+	// deletes: see fence's linkedWorktrees).
+	RemoveOnly []string
 	// DenyExec are program names (no '/') that may not be executed from
 	// any directory, and absolute program paths that may not be executed.
 	DenyExec []string
@@ -196,6 +201,19 @@ func Profile(o *Options) (string, error) {
 	if err := b.paths("deny file-write*", denyWrite); err != nil {
 		return "", err
 	}
+	// Each path itself, not what is under it (a git directory's index).
+	removeOnly := dedupe(dataForms(o.RemoveOnly))
+	for _, p := range removeOnly {
+		re, err := pathRegex(p, true, false)
+		if err != nil {
+			return "", err
+		}
+		if err := fits(re, p); err != nil {
+			return "", err
+		}
+		b.line("(deny file-write* (regex %s)%s)", quote(re), b.message())
+		b.line("(allow file-write-unlink (regex %s))", quote(re))
+	}
 	// Sockets under a hidden path (gpg-agent's in ~/.gnupg) stay out of
 	// reach whatever unix socket allow is above.
 	if err := b.paths("deny network-outbound network-bind", slices.Concat(hidden, denyRead)); err != nil {
@@ -220,7 +238,12 @@ func Profile(o *Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, a := range dedupe(append(pinned, kept...)) {
+	held, err := ancestors(removeOnly)
+	if err != nil {
+		return "", err
+	}
+	held = slices.DeleteFunc(held, func(a string) bool { return slices.Contains(removeOnly, a) })
+	for _, a := range dedupe(slices.Concat(pinned, kept, held)) {
 		re, err := pathRegex(Literal(a), true, false)
 		if err != nil {
 			return "", err

@@ -554,6 +554,28 @@ func TestAncestorsArePinned(t *testing.T) {
 	}
 }
 
+// TestRemoveOnly: a removable path may be removed and nothing else (the
+// allow of unlink comes after its denial); the directories above it, not
+// themselves removable, may be neither removed nor renamed, but created.
+func TestRemoveOnly(t *testing.T) {
+	p, err := Profile(&Options{Writable: []string{"/w"}, RemoveOnly: []string{"/w/.git/worktrees/x", "/w/.git/worktrees/x/commondir"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := `(regex "^/[wW]/\\.[gG][iI][tT]/[wW][oO][rR][kK][tT][rR][eE][eE][sS]/[xX]/[cC][oO][mM][mM][oO][nN][dD][iI][rR]$")`
+	deny := strings.Index(p, `(deny file-write* `+re)
+	allow := strings.Index(p, `(allow file-write-unlink `+re+`)`)
+	if deny < 0 || allow < deny || strings.Contains(p, `(subpath "/w/.git/worktrees/x`) {
+		t.Errorf("commondir: want its denial, then unlink allowed, for the path itself:\n%s", p)
+	}
+	if !strings.Contains(p, `(deny file-write-unlink (regex "^/[wW]/\\.[gG][iI][tT]/[wW][oO][rR][kK][tT][rR][eE][eE][sS]$"))`) {
+		t.Errorf("the worktrees directory: want it held (no unlink, no rename):\n%s", p)
+	}
+	if strings.Contains(p, "file-write-create") || strings.Contains(p, `(deny file-write-unlink (regex "^/[wW]/\\.[gG][iI][tT]/[wW][oO][rR][kK][tT][rR][eE][eE][sS]/[xX]$"))`) {
+		t.Errorf("a removable directory held, or a directory above pinned against creation:\n%s", p)
+	}
+}
+
 // TestHiddenSocketsStayClosed: allowAllUnixSockets (or a listed
 // directory above) does not open a socket under a hidden path, such as
 // gpg-agent's in ~/.gnupg; the denial comes after the allow.

@@ -482,6 +482,54 @@ func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	return out, nil
 }
 
+// worktreeGitDirs returns the git directories of a linked worktree that is
+// the working directory (or holds it) and is writable: its .git file names
+// them, elsewhere (main/.git/worktrees/NAME and main/.git), and git there
+// could not commit without them. They become writable as a checkout's own
+// .git is; their hooks and configs stay protected (gitPaths), and so do
+// the other worktrees' git directories in main/.git/worktrees
+// (linkedWorktrees), which git trusts at the next command there.
+//
+// The .git file is the checkout's content, which an unpacked archive can
+// forge ("gitdir: /home/you"): the directories count only if they are
+// what git itself would take for this worktree's: NAME's gitdir file names
+// this .git back, and main/.git is a repository (HEAD, objects, refs).
+// Anything else (a submodule checkout too) gets nothing.
+func (s *Spec) worktreeGitDirs(writable []string) []string {
+	dot, dirs := s.findGit()
+	if dot == "" || len(dirs) != 2 {
+		return nil // no repository, an ordinary .git, or not a linked worktree
+	}
+	dotRes, err := s.paths.eval(dot)
+	if err != nil || !underAny(dotRes, writable) {
+		return nil
+	}
+	g, gerr := s.paths.eval(dirs[0])
+	c, cerr := s.paths.eval(dirs[1])
+	if gerr != nil || cerr != nil || filepath.Dir(g) != filepath.Join(c, "worktrees") {
+		return nil
+	}
+	back := readGitLink(filepath.Join(g, "gitdir"), "")
+	if back == "" {
+		return nil
+	}
+	if b, err := s.paths.eval(back); err != nil || b != dotRes {
+		return nil
+	}
+	for _, n := range []string{"HEAD", "objects", "refs"} {
+		if _, err := os.Lstat(filepath.Join(c, n)); err != nil {
+			return nil
+		}
+	}
+	var out []string
+	for _, d := range []string{g, c} {
+		if !underAny(d, writable) && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // findGit returns the .git of the repository the working directory is in
 // (its own, else the nearest directory above with one, whose hooks and
 // config git uses there just the same), or "", and the git directories it
@@ -604,6 +652,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		}
 		fp.Writable = append(fp.Writable, s.expandGrants([]string{w})...)
 	}
+	fp.Writable = append(fp.Writable, s.worktreeGitDirs(fp.Writable)...)
 	// What the command could chmod: anything writable to it, before
 	// denyWrite narrows the writable paths down (see failure).
 	changeable := changeableOf(fp)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -839,6 +840,46 @@ cd s && git branch modules/foo && git checkout -q -b feature/modules/x && git su
 		}
 		// git removes the worktrees directory once empty.
 		mustNotExist(t, s.path("repo/.git/worktrees"), "the removed worktrees' directory")
+		// A linked worktree made outside, the only writable path (the
+		// usual layout for agents working in parallel): git commits
+		// there, and the main repository's hooks, config and files stay
+		// as they were, and so does the git directory of a sibling
+		// worktree (its commondir pointed at a planted repository would
+		// run its config at the next git status there).
+		hostGit(repo, "worktree", "add", "-q", "../wt4")
+		hostGit(repo, "worktree", "add", "-q", "../wt5")
+		wcfg := s.config("wt.json", `{"filesystem":{"allowWrite":["."]}}`)
+		res = s.fenceWith(opts{dir: s.path("wt4"), env: env}, "-s", wcfg, "-c", `set -e
+echo b > b.txt && git add b.txt && git commit -qm two && echo committed
+echo evil > ../repo/.git/hooks/pre-commit || true
+echo evil >> ../repo/.git/config || true
+echo evil > ../repo/a.txt || true
+echo /tmp > ../repo/.git/worktrees/wt5/commondir || true
+echo '[core]' > ../repo/.git/worktrees/wt5/config.worktree || true`)
+		if res.code != 0 || !strings.Contains(res.stdout, "committed") {
+			t.Errorf("a commit in a linked worktree made outside: %v", res)
+		}
+		mustNotExist(t, s.path("repo/.git/hooks/pre-commit"), "the main repository's hook")
+		mustHaveContent(t, s.path("repo/a.txt"), "a\n", "the main checkout's file")
+		if b, _ := os.ReadFile(s.path("repo/.git/config")); strings.Contains(string(b), "evil") {
+			t.Error("the main repository's config was written from a linked worktree")
+		}
+		mustHaveContent(t, s.path("repo/.git/worktrees/wt5/commondir"), "../..\n", "a sibling worktree's commondir")
+		mustNotExist(t, s.path("repo/.git/worktrees/wt5/config.worktree"), "a sibling worktree's config.worktree")
+		// A .git file is the checkout's content: one an archive forged
+		// ("gitdir: <a directory of the user's>", or a worktree's git
+		// directory that does not name this checkout back) makes nothing
+		// writable.
+		s.mkdir("victim")
+		for i, target := range []string{s.path("victim"), s.path("repo/.git/worktrees/wt4")} {
+			dir := fmt.Sprintf("forged%d", i)
+			s.write(dir+"/.git", "gitdir: "+target+"\n")
+			res = s.fenceWith(opts{dir: s.path(dir)}, "-s", wcfg, "--", "sh", "-c", `echo evil > "$1/planted"; echo evil > "$2/planted"`, "sh", s.path("victim"), s.path("repo/.git"))
+			if ranInside(t, res) {
+				mustNotExist(t, s.path("victim/planted"), "a file in the directory a forged .git names")
+				mustNotExist(t, s.path("repo/.git/planted"), "a file in a repository a forged .git names")
+			}
+		}
 	})
 }
 

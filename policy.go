@@ -482,6 +482,48 @@ func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	return out, nil
 }
 
+// xdgHomeDirs are the XDG base directories under $HOME that makeHomeDirs
+// may make.
+var xdgHomeDirs = []string{".cache", ".config", ".local/share", ".local/state"}
+
+// makeHomeDirs makes the missing XDG base directories under $HOME (see
+// xdgHomeDirs) that allowWrite names as "~/dir/**" (as the code template
+// does): a writable path is a bind of what exists, so in a fresh home (a
+// container's) a tool's first mkdir of its cache failed with EROFS (go
+// build in ~/.cache/go-build), where Seatbelt lets the command make it.
+// Every user's tools expect these; a tool's own directory (~/.claude,
+// ~/.cargo/registry) is not made, as its mere presence may mean something
+// to other programs. Only under an existing $HOME of the user's; best effort: what
+// cannot be made stays missing, and unwritable, as before.
+func (s *Spec) makeHomeDirs(allowWrite []string) {
+	if s.Home == "" || !filepath.IsAbs(s.Home) {
+		return
+	}
+	// Not in another user's home (sudo -E): a directory of ours there
+	// would keep its owner out of it.
+	if st, err := os.Stat(s.Home); err != nil || !st.IsDir() {
+		return
+	} else if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Geteuid() {
+		return
+	}
+	for _, w := range allowWrite {
+		d, ok := strings.CutSuffix(w, "/**")
+		rel, home := strings.CutPrefix(d, "~/")
+		if !ok || !home || !slices.Contains(xdgHomeDirs, filepath.Clean(rel)) {
+			continue
+		}
+		p := filepath.Join(s.Home, rel)
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			s.logf("allowWrite %s: could not make the missing %s: %v", w, p, err)
+			continue
+		}
+		s.logf("allowWrite %s: made the missing %s", w, p)
+	}
+}
+
 // worktreeGitDirs returns the git directories of a linked worktree that is
 // the working directory (or holds it) and is writable: its .git file names
 // them, elsewhere (main/.git/worktrees/NAME and main/.git), and git there
@@ -645,6 +687,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			}
 		}
 	}
+	s.makeHomeDirs(f.AllowWrite)
 	for _, w := range f.AllowWrite {
 		if config.ExpandPath(w, s.Home, s.Cwd) == "/tmp" {
 			fp.HostTmp = true

@@ -410,6 +410,63 @@ func TestUnderAny(t *testing.T) {
 	}
 }
 
+// A missing XDG base directory that allowWrite names (the code template's
+// ~/.cache/**) is made, so that it can be bound writable; nothing else is,
+// and nothing in another user's home.
+func TestMakeHomeDirs(t *testing.T) {
+	home, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(home, "..", filepath.Base(home)+"-ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ws) })
+	c := config.Default()
+	c.Filesystem.AllowWrite = []string{"~/.cache/**", "~/.config/**", "~/.local/state/**", "~/.claude/**", "~/.cache2/**", "~/.claude.json", "~/.local/share"}
+	s := &Spec{Config: c, Cwd: ws, Home: home}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{".cache", ".config", ".local/state"} {
+		p := filepath.Join(home, d)
+		if st, err := os.Stat(p); err != nil || !st.IsDir() {
+			t.Errorf("%s not made: %v", p, err)
+		}
+		if !slices.Contains(fp.Writable, p) {
+			t.Errorf("%s not writable: %q", p, fp.Writable)
+		}
+	}
+	for _, d := range []string{".claude", ".cache2", ".claude.json", ".local/share"} {
+		if _, err := os.Lstat(filepath.Join(home, d)); err == nil {
+			t.Errorf("%s made", d)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// Another user's home (sudo -E): nothing made there.
+	other, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(other, 12345, 12345); err != nil {
+		t.Fatal(err)
+	}
+	s.Home = other
+	if _, err := s.fsPolicy(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(other, ".cache")); err == nil {
+		t.Error("~/.cache made in a home of another user")
+	}
+}
+
 // The linked worktrees' git directories: strict (bound read-only and
 // guarded) where the worktree is there and not writable, or protected
 // within a writable path, or where gitdir does not say where it is, or

@@ -883,6 +883,30 @@ echo '[core]' > ../repo/.git/worktrees/wt5/config.worktree || true`)
 	})
 }
 
+// -t code in a fresh home (a container's): the cache directory the
+// template makes writable is made first, so go build and the like can
+// write their caches; before, ~/.cache was missing, so nothing was bound
+// and mkdir failed with EROFS.
+func TestFSFreshHomeCodeTemplate(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		// A home outside /tmp, which the template makes writable whole.
+		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(home) })
+		s.own(home, 0o755)
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", `mkdir -p ~/.cache/go-build && echo ok > ~/.cache/go-build/f && mkdir -p ~/.local/state/x && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Fatalf("-t code in a fresh home: %v", res)
+		}
+		mustHaveContent(t, filepath.Join(home, ".cache/go-build/f"), "ok\n", "a cache file in a fresh home")
+		// A tool's own directory is not made.
+		mustNotExist(t, filepath.Join(home, ".claude"), "~/.claude")
+	})
+}
+
 // A command in the main checkout cannot change the git directory of a
 // linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
 // rewritten or created, and a config or hooks used once commondir is gone,

@@ -93,13 +93,20 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		return nil, err
 	}
 	// The linked worktrees' git directories, as on Linux.
-	strict, removable, err := s.linkedWorktrees(f.AllowGitConfig, s.expandGrants(f.AllowWrite), s.expandGrants(f.DenyWrite))
+	wp, err := s.linkedWorktrees(f.AllowGitConfig, s.expandGrants(f.AllowWrite), append(s.expandGrants(f.DenyWrite), gp...))
 	if err != nil {
 		return nil, err
 	}
-	gp = append(gp, strict...)
-	for _, p := range removable {
+	gp = append(gp, wp.strict...)
+	for _, p := range wp.patterns {
+		dir, base := filepath.Split(p)
+		o.DenyWrite = append(o.DenyWrite, seatbeltForms(filepath.Join(seatbelt.Literal(filepath.Clean(dir)), base))...)
+	}
+	for _, p := range wp.removable {
 		o.RemoveOnly = append(o.RemoveOnly, seatbeltForms(seatbelt.Literal(p))...)
+	}
+	for _, p := range wp.held {
+		o.Held = append(o.Held, seatbeltForms(seatbelt.Literal(p))...)
 	}
 	for _, p := range gp {
 		if !strings.ContainsAny(p, "*?[") {

@@ -424,35 +424,8 @@ func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
 // repoGitPaths is gitPaths without the included files.
 func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	own := filepath.Join(s.Cwd, ".git")
-	in := func(dir string, names ...string) []string {
-		var out []string
-		for _, n := range names {
-			out = append(out, filepath.Join(dir, n))
-		}
-		return out
-	}
-	// Linked worktrees (.git/worktrees/*) are left alone: a read-only
-	// bind, or a guarded name, in one makes `git worktree remove` and
-	// `prune` fail half-way (EBUSY).
-	var dirPaths func(dir string) []string
-	dirPaths = func(dir string) []string {
-		out := in(dir, "commondir")
-		if dir != own {
-			out = append(out, filepath.Join(dir, "hooks")) // own/hooks: DangerousDirs
-		}
-		if !allowConfig {
-			out = append(out, in(dir, "config", "config.worktree")...)
-		}
-		// The submodules' git directories, nested ones included.
-		for _, m := range gitDirsUnder(filepath.Join(dir, "modules"), 0) {
-			if strings.ContainsAny(m, "*?[") {
-				out = append(out, m) // unlistable: its lookup fails the plan
-				continue
-			}
-			out = append(out, dirPaths(m)...)
-		}
-		return out
-	}
+	// Linked worktrees (.git/worktrees/*): linkedWorktrees.
+	dirPaths := func(dir string) []string { return gitDirPaths(dir, own, allowConfig) }
 	dot, dirs := s.findGit()
 	if dot == "" {
 		return nil, nil
@@ -463,6 +436,14 @@ func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	}
 	for _, d := range dirs {
 		out = append(out, dirPaths(d)...)
+	}
+	if len(dirs) == 2 {
+		// A linked worktree's: the main checkout's index, which
+		// worktreeGitDirs makes writable with the rest of the common
+		// directory. A gitlink added there to a repository planted in
+		// this worktree (inside the main checkout, as .claude/worktrees
+		// are) would have git status in the main checkout run it.
+		out = append(out, filepath.Join(dirs[1], "index"))
 	}
 	if allowConfig {
 		return out, nil
@@ -568,6 +549,29 @@ func (s *Spec) worktreeGitDirs(writable []string) []string {
 		if !underAny(d, writable) && !slices.Contains(out, d) {
 			out = append(out, d)
 		}
+	}
+	return out
+}
+
+// gitDirPaths returns what git reads configuration or runs hooks from in
+// the git directory dir (own is the working directory's .git, whose hooks
+// are DangerousDirs): commondir, hooks, config and config.worktree unless
+// allowConfig, and the same in its submodules' git directories, nested
+// ones included.
+func gitDirPaths(dir, own string, allowConfig bool) []string {
+	out := []string{filepath.Join(dir, "commondir")}
+	if dir != own {
+		out = append(out, filepath.Join(dir, "hooks"))
+	}
+	if !allowConfig {
+		out = append(out, filepath.Join(dir, "config"), filepath.Join(dir, "config.worktree"))
+	}
+	for _, m := range gitDirsUnder(filepath.Join(dir, "modules"), 0) {
+		if strings.ContainsAny(m, "*?[") {
+			out = append(out, m) // unlistable: its lookup fails the plan
+			continue
+		}
+		out = append(out, gitDirPaths(m, own, allowConfig)...)
 	}
 	return out
 }
@@ -874,12 +878,12 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	}
 	// The linked worktrees' git directories, now that what is writable is
 	// known.
-	strict, removable, err := s.linkedWorktrees(f.AllowGitConfig, changeableOf(*fp), denied)
+	wp, err := s.linkedWorktrees(f.AllowGitConfig, changeableOf(*fp), denied)
 	if err != nil {
 		return err
 	}
-	fp.Removable = removable
-	for _, p := range strict {
+	fp.Removable, fp.Held = wp.removable, wp.held
+	for _, p := range wp.strict {
 		res, exists, err := s.paths.evalPartial(p, changeable)
 		if err != nil {
 			return denialError("the protected path", p, err)
@@ -909,6 +913,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = append(fp.ProtectedPatterns, dumps...)
+	fp.ProtectedPatterns = append(fp.ProtectedPatterns, wp.patterns...)
 	if !f.AllowGitConfig {
 		// No new submodule git directory, nested ones included: a
 		// planted one (hooks, core.worktree) runs at the user's next
@@ -933,34 +938,55 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	return nil
 }
 
+// worktreePaths are what fence protects of the linked worktrees' git
+// directories (linkedWorktrees).
+type worktreePaths struct {
+	strict    []string // protected paths, as .git/hooks is
+	removable []string // FSPolicy.Removable
+	held      []string // FSPolicy.Held
+	patterns  []string // protected patterns: new submodule git directories
+}
+
 // linkedWorktrees returns what git reads from the linked worktrees' git
 // directories (NAME in worktrees/ of each git directory findGit finds, and
 // of their submodules'), where they are writable: in each NAME, commondir
 // (the repository git uses there), config and hooks (which git uses there
-// if commondir is gone), config.worktree unless allowConfig, and gitdir
-// (which says where the worktree is). Changed, they would run the
-// sandbox's code at the user's next git command in that worktree.
+// if commondir is gone), config.worktree unless allowConfig, gitdir (which
+// says where the worktree is), and its submodules' git directories
+// (NAME/modules, as gitDirPaths).
 //
 // They are strict (protected as the repository's own git paths are) when
 // the worktree is there and the sandbox cannot remove it: then neither git
 // worktree remove nor prune can remove them; also when NAME has a hooks
-// directory. Otherwise (the worktree gone,
-// or writable) they are removable, with NAME itself and the worktree's
-// .git file: git worktree remove and prune delete them, and nothing can
-// put them back in this run. A later run may find a worktree the sandbox
-// removed made again, as it may find any writable directory replaced.
-// Removable paths are given as the kernel resolves them, which the guard
-// compares.
+// directory or submodules, whose files the names alone would not cover.
+// Otherwise (the worktree gone, or writable) they are removable, with NAME
+// itself and the worktree's .git file: git worktree remove and prune
+// delete them, and nothing can put them back in this run. A later run may
+// find a worktree the sandbox removed made again, as it may find any
+// writable directory replaced. Each worktrees directory, there or not, is
+// held: a symlink there (to a repository of the sandbox's) would hold the
+// next worktree git makes. Every path is given as written and as the
+// kernel resolves it (git makes no symlinks there, but either may be).
 //
 // writable are the writable paths, denied those protected within them.
-func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (strict, removable []string, err error) {
+func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (worktreePaths, error) {
+	var wp worktreePaths
 	if len(writable) == 0 {
-		return nil, nil, nil
+		return wp, nil
 	}
 	dot, dirs := s.findGit()
+	if r, err := filepath.EvalSymlinks(dot); err == nil {
+		dot = r
+	}
 	names := []string{"commondir", "config", "hooks", "gitdir"}
 	if !allowConfig {
 		names = append(names, "config.worktree")
+	}
+	forms := func(p string) []string {
+		if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+			return []string{p, r}
+		}
+		return []string{p}
 	}
 	for seen := 0; len(dirs) > 0 && seen < 64; seen++ {
 		d := dirs[0]
@@ -969,8 +995,18 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (str
 			continue // an unlistable modules directory: refused by gitPaths
 		}
 		dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
-		wt, err := filepath.EvalSymlinks(filepath.Join(d, "worktrees"))
-		if errors.Is(err, fs.ErrNotExist) || err == nil && !underAny(wt, writable) {
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			d = r
+		}
+		lit := filepath.Join(d, "worktrees")
+		wt, err := filepath.EvalSymlinks(lit)
+		if errors.Is(err, fs.ErrNotExist) {
+			if underAny(lit, writable) {
+				wp.held = append(wp.held, lit)
+			}
+			continue
+		}
+		if err == nil && !underAny(wt, writable) && !underAny(lit, writable) {
 			continue
 		}
 		var es []os.DirEntry
@@ -978,33 +1014,64 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (str
 			es, err = os.ReadDir(wt)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("list the linked worktrees in %s, to protect their git directories: %w (make it readable, or take the repository out of allowWrite)", filepath.Join(d, "worktrees"), err)
+			return wp, fmt.Errorf("list the linked worktrees in %s, to protect their git directories: %w (make it readable, or take the repository out of allowWrite)", lit, err)
 		}
+		wp.held = append(wp.held, forms(lit)...)
 		for _, e := range es {
-			w := filepath.Join(wt, e.Name())
+			w := filepath.Join(lit, e.Name())
+			res := w // where it leads
 			if r, err := filepath.EvalSymlinks(w); err == nil {
-				w = r // a NAME that is a symlink: git makes directories
+				res = r
 			}
-			checkout, gone := worktreeCheckout(w)
+			var ws []string
+			for _, f := range []string{w, filepath.Join(wt, e.Name()), res} {
+				if !slices.Contains(ws, f) {
+					ws = append(ws, f)
+				}
+			}
+			checkout, gone := worktreeCheckout(res)
 			// A hooks directory there (git makes none) would be
-			// writable inside: removable names are only the names.
-			_, hooksErr := os.Lstat(filepath.Join(w, "hooks"))
-			if hooksErr == nil || !gone && (checkout == "" || checkout == dot || !underAny(checkout, writable) || underAny(checkout, denied)) {
-				for _, n := range names {
-					strict = append(strict, filepath.Join(w, n))
+			// writable inside, as would submodules' git directories:
+			// removable paths are only names.
+			_, hooksErr := os.Lstat(filepath.Join(res, "hooks"))
+			mods := gitDirsUnder(filepath.Join(res, "modules"), 0)
+			if hooksErr == nil || len(mods) > 0 || !gone && (checkout == "" || checkout == dot || !underAny(checkout, writable) || underAny(checkout, denied)) {
+				for _, f := range ws {
+					for _, n := range names {
+						wp.strict = append(wp.strict, filepath.Join(f, n))
+					}
+				}
+				for _, m := range mods {
+					if strings.ContainsAny(m, "*?[") {
+						wp.strict = append(wp.strict, m) // unlistable: its lookup fails the plan
+						continue
+					}
+					wp.strict = append(wp.strict, gitDirPaths(m, "", allowConfig)...)
+				}
+				if !allowConfig {
+					// No new submodule git directory there, nested ones
+					// included (as fsPolicy does for the repository's).
+					wp.patterns = append(wp.patterns, filepath.Join(res, "modules/*"))
+					for _, m := range mods {
+						if !strings.ContainsAny(m, "*?[") {
+							wp.patterns = append(wp.patterns, m+"/modules/*")
+						}
+					}
 				}
 				continue
 			}
-			removable = append(removable, filepath.Join(wt, e.Name()), w)
-			for _, n := range names {
-				removable = append(removable, filepath.Join(w, n))
+			for _, f := range ws {
+				wp.removable = append(wp.removable, f)
+				for _, n := range names {
+					wp.removable = append(wp.removable, filepath.Join(f, n))
+				}
 			}
 			if !gone {
-				removable = append(removable, checkout)
+				wp.removable = append(wp.removable, forms(checkout)...)
 			}
 		}
 	}
-	return strict, removable, nil
+	return wp, nil
 }
 
 // worktreeCheckout returns the .git file of the worktree whose git

@@ -538,6 +538,32 @@ func TestLinkedWorktreesPolicy(t *testing.T) {
 	if p := filepath.Join(ws, "in/.git"); !slices.Contains(fp.Removable, p) {
 		t.Errorf("a writable worktree's .git file: want it removable; removable %q", fp.Removable)
 	}
+	if !slices.Equal(fp.Held, []string{wt}) {
+		t.Errorf("held = %q, want the worktrees directory", fp.Held)
+	}
+	// A worktree with a submodule: strict, its submodule's git directory
+	// too, and no new one.
+	mod := filepath.Join(wt, "in/modules/lib")
+	if err := os.MkdirAll(mod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mod, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fp, err = s.fsPolicy(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(wt, "in/commondir"), filepath.Join(mod, "config"), filepath.Join(mod, "hooks")} {
+		if !slices.Contains(fp.Guarded, p) || slices.Contains(fp.Removable, p) {
+			t.Errorf("%s: want it guarded and not removable; guarded %q", p, fp.Guarded)
+		}
+	}
+	if !slices.Contains(fp.ProtectedPatterns, filepath.Join(wt, "in/modules/*")) {
+		t.Errorf("no pattern for the worktree's new submodules: %q", fp.ProtectedPatterns)
+	}
+	if err := os.RemoveAll(filepath.Join(wt, "in/modules")); err != nil {
+		t.Fatal(err)
+	}
 	// allowGitConfig: config.worktree is the user's to change.
 	c.Filesystem.AllowGitConfig = true
 	if fp, err = s.fsPolicy(c); err != nil {

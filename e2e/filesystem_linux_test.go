@@ -1031,6 +1031,105 @@ ln -s new .git/worktrees/wt2 && echo MADE-symlink`)
 	})
 }
 
+// Ways around the protection of linked worktrees' git directories that a
+// review found (each ran the sandbox's code at a later git command
+// outside): a .git/worktrees made a symlink to a repository of the
+// sandbox's (in a repository without worktrees, at the next git worktree
+// add; or replacing one that is a symlink), the git directories of a
+// sibling worktree's submodules (.git/worktrees/NAME/modules), and the
+// main checkout's index from a linked worktree inside it (a gitlink to a
+// repository planted there).
+func TestFSLinkedWorktreeEscapes(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
+		hostGit := func(dir string, args ...string) string {
+			t.Helper()
+			cmd := exec.Command(git, args...)
+			cmd.Dir, cmd.Env = dir, append(s.env(), env...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("git %q: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		refused := func(dir, what, script string) {
+			t.Helper()
+			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+			res := s.fenceWith(opts{dir: dir, env: env}, "-s", cfg, "--", "sh", "-c", script)
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("%s: want it refused (EACCES, EROFS): %v", what, res)
+			}
+		}
+		for _, r := range []string{"plain", "linked", "sub"} {
+			s.mkdir(r)
+			hostGit(s.path(r), "init", "-q", "-b", "main", ".")
+			hostGit(s.path(r), "commit", "-q", "--allow-empty", "-m", "one")
+		}
+
+		// A repository without worktrees: .git/worktrees can be made,
+		// not as a symlink, nor by a rename.
+		plain := s.path("plain")
+		refused(plain, "a symlink at .git/worktrees", `mkdir -p .git/x/worktrees && ln -s x/worktrees .git/worktrees`)
+		refused(plain, "a directory renamed to .git/worktrees", `mkdir -p .git/y && mv .git/y .git/worktrees`)
+		mustNotExist(t, s.path("plain/.git/worktrees"), "a planted .git/worktrees")
+		s.mustRun("-s", s.config("fence.json", `{"filesystem":{"allowWrite":["`+plain+`"]}}`), "-c", "mkdir "+plain+"/.git/worktrees && rmdir "+plain+"/.git/worktrees")
+
+		// A .git/worktrees that is a symlink (made outside): the worktree
+		// through it is protected, and the symlink cannot be swapped for
+		// a directory of the sandbox's.
+		linked := s.path("linked")
+		hostGit(linked, "worktree", "add", "-q", "../wtl")
+		if err := os.Rename(s.path("linked/.git/worktrees"), s.path("linked/.git/wtreal")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("wtreal", s.path("linked/.git/worktrees")); err != nil {
+			t.Fatal(err)
+		}
+		refused(linked, "writing commondir through a symlinked .git/worktrees", `echo /tmp > .git/worktrees/wtl/commondir`)
+		refused(linked, "replacing a symlinked .git/worktrees", `rm .git/worktrees && mkdir -p .git/worktrees/wtl && echo /tmp > .git/worktrees/wtl/commondir`)
+		if fi, err := os.Lstat(s.path("linked/.git/worktrees")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the symlinked .git/worktrees was replaced: %v", err)
+		}
+		mustHaveContent(t, s.path("linked/.git/wtreal/wtl/commondir"), "../..\n", "commondir through a symlinked .git/worktrees")
+
+		// The git directory of a sibling worktree's submodule.
+		hostGit(plain, "-c", "protocol.file.allow=always", "submodule", "add", "-q", "../sub", "sub")
+		hostGit(plain, "commit", "-q", "-m", "sub")
+		hostGit(plain, "worktree", "add", "-q", "../wtm")
+		hostGit(s.path("wtm"), "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init")
+		mod := ".git/worktrees/wtm/modules/sub"
+		if _, err := os.Stat(s.path("plain/" + mod + "/config")); err != nil {
+			t.Fatalf("git did not put the worktree's submodule in %s: %v", mod, err)
+		}
+		refused(plain, "a sibling worktree's submodule config", `echo '[core]' >> `+mod+`/config`)
+		refused(plain, "a sibling worktree's submodule hooks", `mkdir -p `+mod+`/hooks && echo evil > `+mod+`/hooks/post-checkout`)
+		refused(plain, "a new submodule git directory of a sibling worktree", `mkdir -p .git/worktrees/wtm/modules/other && echo '[core]' > .git/worktrees/wtm/modules/other/config`)
+		mustNotExist(t, s.path("plain/"+mod+"/hooks/post-checkout"), "a hook of a sibling worktree's submodule")
+		mustNotExist(t, s.path("plain/.git/worktrees/wtm/modules/other"), "a new submodule git directory of a sibling worktree")
+		if b, _ := os.ReadFile(s.path("plain/" + mod + "/config")); strings.Contains(string(b), "[core]\n[core]") || strings.HasSuffix(string(b), "[core]\n") {
+			t.Errorf("a sibling worktree's submodule config was written: %q", b)
+		}
+
+		// A linked worktree inside the main checkout, as the working
+		// directory: the main checkout's index stays as it was.
+		hostGit(s.path("sub"), "worktree", "add", "-q", ".claude/worktrees/w1")
+		index := s.path("sub/.git/index")
+		before, err := os.ReadFile(index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(s.path("sub/.claude/worktrees/w1"), "the main checkout's index from a linked worktree", `echo x >> "$(git rev-parse --git-common-dir)/index"`)
+		mustHaveContent(t, index, string(before), "the main checkout's index")
+		// Control: a commit in that worktree works.
+		res := s.fenceWith(opts{dir: s.path("sub/.claude/worktrees/w1"), env: env}, "-s", s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`), "-c", `echo b > b && git add b && git commit -qm two && echo committed`)
+		if res.code != 0 || !strings.Contains(res.stdout, "committed") {
+			t.Errorf("a commit in a linked worktree inside the main checkout: %v", res)
+		}
+	})
+}
+
 // A file matching a denyWrite pattern that one run created stays free for
 // the next run to change or remove (a virtualenv's cacert.pem under -t
 // code's "**/*.pem"): fence records it, pinned by inode and birth time.

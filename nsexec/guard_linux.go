@@ -115,8 +115,8 @@ type guard struct {
 	protected []glob
 	// removable are paths that may be removed, and nothing else
 	// (FSPolicy.Removable); removableAncestors are their proper
-	// ancestors, which may be removed or created but not renamed or
-	// replaced.
+	// ancestors and the held directories (FSPolicy.Held), which may be
+	// removed or created but not renamed or replaced.
 	removable, removableAncestors map[string]bool
 
 	unix UnixPolicy
@@ -168,6 +168,9 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
 			g.removableAncestors[d] = true
 		}
+	}
+	for _, p := range fs.Held {
+		g.removableAncestors[filepath.Clean(p)] = true
 	}
 	return g
 }

@@ -159,6 +159,11 @@ type FSPolicy struct {
 	// git run outside later trusts, and which `git worktree remove` and
 	// `prune` delete: a read-only bind could not be removed (EBUSY).
 	Removable []string
+	// Held are directories that may be made and removed (mkdir, rmdir),
+	// but neither renamed nor replaced (by a symlink, or a directory
+	// renamed there), as the directories above Removable paths are: the
+	// worktrees directory of a git directory, which git may make next.
+	Held []string
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string

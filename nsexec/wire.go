@@ -210,6 +210,7 @@ func (o *Options) fields(c codec) {
 	c.strs(&f.Created)
 	c.strs(&f.ProtectedPatterns)
 	c.strs(&f.Removable)
+	c.strs(&f.Held)
 	c.strs(&f.Masked)
 	c.strs(&f.NoExec)
 	c.strs(&o.Listeners)

@@ -55,8 +55,13 @@ type Options struct {
 	// RemoveOnly may be removed (or renamed away) inside Writable, and
 	// nothing else; their directories may be neither removed nor renamed
 	// (linked worktrees' git directories, which git worktree remove
-	// deletes: see fence's linkedWorktrees).
+	// deletes: see fence's linkedWorktrees). DenyWrite wins over them.
 	RemoveOnly []string
+	// Held directories (each a pattern naming one path: Literal) may be
+	// neither removed, renamed nor created (as a symlink elsewhere):
+	// Seatbelt cannot tell a new directory from a new symlink, nor a
+	// removal from a rename.
+	Held []string
 	// DenyExec are program names (no '/') that may not be executed from
 	// any directory, and absolute program paths that may not be executed.
 	DenyExec []string
@@ -189,19 +194,9 @@ func Profile(o *Options) (string, error) {
 	// carve-outs that must win over the denial just before them.
 	b.line("; denials")
 	hidden, denyRead, denyWrite := dataForms(o.Hidden), dataForms(o.DenyRead), dataForms(o.DenyWrite)
-	if err := b.paths("deny file-read* file-write*", hidden); err != nil {
-		return "", err
-	}
-	if err := b.paths("allow file-read*", o.Unhidden); err != nil {
-		return "", err
-	}
-	if err := b.paths("deny file-read* file-write*", denyRead); err != nil {
-		return "", err
-	}
-	if err := b.paths("deny file-write*", denyWrite); err != nil {
-		return "", err
-	}
-	// Each path itself, not what is under it (a git directory's index).
+	// Removable paths first, so that the denials below win over their
+	// allowed unlink. Each path itself, not what is under it (a git
+	// directory's index).
 	removeOnly := dedupe(dataForms(o.RemoveOnly))
 	for _, p := range removeOnly {
 		re, err := pathRegex(p, true, false)
@@ -213,6 +208,18 @@ func Profile(o *Options) (string, error) {
 		}
 		b.line("(deny file-write* (regex %s)%s)", quote(re), b.message())
 		b.line("(allow file-write-unlink (regex %s))", quote(re))
+	}
+	if err := b.paths("deny file-read* file-write*", hidden); err != nil {
+		return "", err
+	}
+	if err := b.paths("allow file-read*", o.Unhidden); err != nil {
+		return "", err
+	}
+	if err := b.paths("deny file-read* file-write*", denyRead); err != nil {
+		return "", err
+	}
+	if err := b.paths("deny file-write*", denyWrite); err != nil {
+		return "", err
 	}
 	// Sockets under a hidden path (gpg-agent's in ~/.gnupg) stay out of
 	// reach whatever unix socket allow is above.
@@ -233,6 +240,12 @@ func Profile(o *Options) (string, error) {
 	pinned, err := ancestors(denyWrite)
 	if err != nil {
 		return "", err
+	}
+	for _, h := range dataForms(o.Held) {
+		if err := checkPath(h); err != nil {
+			return "", err
+		}
+		pinned = append(pinned, unescape(h)) // a pattern naming one path (Literal)
 	}
 	kept, err := ancestors(slices.Concat(denyRead, hidden))
 	if err != nil {

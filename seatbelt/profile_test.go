@@ -574,6 +574,21 @@ func TestRemoveOnly(t *testing.T) {
 	if strings.Contains(p, "file-write-create") || strings.Contains(p, `(deny file-write-unlink (regex "^/[wW]/\\.[gG][iI][tT]/[wW][oO][rR][kK][tT][rR][eE][eE][sS]/[xX]$"))`) {
 		t.Errorf("a removable directory held, or a directory above pinned against creation:\n%s", p)
 	}
+	// A held directory can be neither removed nor made (as a symlink);
+	// a path also in DenyWrite stays denied whole.
+	p, err = Profile(&Options{Writable: []string{"/w"}, Held: []string{"/w/.git/worktrees"},
+		RemoveOnly: []string{"/w/.git/config"}, DenyWrite: []string{"/w/.git/config"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p, `(deny file-write-unlink file-write-create (regex "^/[wW]/\\.[gG][iI][tT]/[wW][oO][rR][kK][tT][rR][eE][eE][sS]$"))`) {
+		t.Errorf("a held directory:\n%s", p)
+	}
+	allow = strings.Index(p, `(allow file-write-unlink (regex "^/[wW]/\\.[gG][iI][tT]/[cC][oO][nN][fF][iI][gG]$"))`)
+	deny = strings.LastIndex(p, `(deny file-write* (regex "^/[wW]/\\.[gG][iI][tT]/[cC][oO][nN][fF][iI][gG](/.*)?$"))`)
+	if allow < 0 || deny < allow {
+		t.Errorf("a path both removable and denied: want the denial last:\n%s", p)
+	}
 }
 
 // TestHiddenSocketsStayClosed: allowAllUnixSockets (or a listed

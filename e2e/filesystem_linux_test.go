@@ -13,6 +13,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// gitEnv is what git runs with in the git tests, inside and outside
+// fence: no system config, an identity for commits.
+var gitEnv = []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
+
+// hostGit returns a function that runs git (the path) on the host, as the
+// runner's user, with gitEnv, and returns its output; the test ends if git
+// fails.
+func (s *sandbox) hostGit(git string) func(dir string, args ...string) string {
+	return func(dir string, args ...string) string {
+		s.t.Helper()
+		cmd := exec.Command(git, args...)
+		cmd.Dir, cmd.Env = dir, append(s.env(), gitEnv...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			s.t.Fatalf("git %q: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+}
+
 // tryWrite runs `echo x > target` in the sandbox (through sh, exec'd
 // directly by fence) and returns the result.
 func (s *sandbox) tryWrite(cfg, target string) result {
@@ -799,16 +820,8 @@ func TestFSGitWorkflowsInside(t *testing.T) {
 		git := need(t, "git")
 		repo := s.path("repo")
 		s.mkdir("repo")
-		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
-		hostGit := func(dir string, args ...string) {
-			t.Helper()
-			cmd := exec.Command(git, args...)
-			cmd.Dir, cmd.Env = dir, append(s.env(), env...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("git %q: %v\n%s", args, err, out)
-			}
-		}
+		env := gitEnv
+		hostGit := s.hostGit(git)
 		hostGit(s.dir, "init", "-q", "-b", "main", repo)
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
 		res := s.fenceWith(opts{dir: repo, env: env}, "-s", cfg, "-c", `set -e
@@ -918,18 +931,8 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 func TestFSLinkedWorktreeGitDirsProtected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
-		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
-		hostGit := func(dir string, args ...string) string {
-			t.Helper()
-			cmd := exec.Command(git, args...)
-			cmd.Dir, cmd.Env = dir, append(s.env(), env...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("git %q: %v\n%s", args, err, out)
-			}
-			return string(out)
-		}
+		env := gitEnv
+		hostGit := s.hostGit(git)
 		repo := s.path("repo")
 		s.mkdir("repo")
 		s.mkdir("open")
@@ -1042,18 +1045,8 @@ ln -s new .git/worktrees/wt2 && echo MADE-symlink`)
 func TestFSLinkedWorktreeEscapes(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
-		env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
-		hostGit := func(dir string, args ...string) string {
-			t.Helper()
-			cmd := exec.Command(git, args...)
-			cmd.Dir, cmd.Env = dir, append(s.env(), env...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("git %q: %v\n%s", args, err, out)
-			}
-			return string(out)
-		}
+		env := gitEnv
+		hostGit := s.hostGit(git)
 		refused := func(dir, what, script string) {
 			t.Helper()
 			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)

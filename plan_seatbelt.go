@@ -88,7 +88,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			builtin = append(builtin, p)
 		}
 	}
-	gp, err := s.gitPaths(f.AllowGitConfig)
+	gp, unlistable, err := s.gitPaths(f.AllowGitConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -108,13 +108,10 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	for _, p := range wp.held {
 		o.Held = append(o.Held, seatbeltForms(seatbelt.Literal(p))...)
 	}
-	for _, p := range gp {
-		if !strings.ContainsAny(p, "*?[") {
-			builtin = append(builtin, p)
-			continue
-		}
+	builtin = append(builtin, gp...)
+	for _, u := range unlistable {
 		// A directory gitPaths could not list: what can be seen of it.
-		m, _ := filepath.Glob(p)
+		m, _ := filepath.Glob(filepath.Join(seatbelt.Literal(u), "*"))
 		builtin = append(builtin, m...)
 	}
 	for _, p := range builtin {

@@ -147,7 +147,7 @@ var systemReadPaths = []string{
 // callers that hide or protect must not. A "~" path without a home names
 // nothing.
 func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
-	abs := config.ExpandPath(p, s.Home, s.Cwd)
+	abs := s.configPattern(p)
 	if !filepath.IsAbs(abs) {
 		return nil, nil
 	}
@@ -157,8 +157,8 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 			abs = "/"
 		}
 	}
-	if !strings.ContainsAny(abs, "*?[") {
-		r, err := s.paths.eval(abs)
+	if !hasMeta(abs) {
+		r, err := s.paths.eval(globUnescape(abs))
 		if err != nil {
 			return nil, failure(err, writable)
 		}
@@ -182,6 +182,53 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 		out = append(out, r)
 	}
 	return out, err
+}
+
+// escapeAll returns ps escaped (globEscape): fence's own paths, as config
+// paths that name them exactly.
+func escapeAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = globEscape(p)
+	}
+	return out
+}
+
+// lastGlobs returns ps, patterns with globs in their last component only,
+// as config paths: the directory escaped (globEscape).
+func lastGlobs(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		dir, base := filepath.Split(p)
+		out[i] = filepath.Join(globEscape(filepath.Clean(dir)), base)
+	}
+	return out
+}
+
+// configPattern turns a config path into an absolute pattern in
+// filepath.Match's syntax: the home or working directory it is relative to
+// is taken literally (globEscape), whatever characters its name has (a
+// working directory "proj [old]" made every relative path a glob that
+// matched nothing: denyRead and the protections under it named nothing);
+// the config's own part keeps its glob characters. A path without glob
+// characters is a path, backslashes and all. "" for a "~" path without a
+// home.
+func (s *Spec) configPattern(p string) string {
+	switch {
+	case p == "~" || strings.HasPrefix(p, "~/"):
+		if s.Home == "" {
+			return ""
+		}
+		if !config.HasGlob(p) {
+			return globEscape(filepath.Join(s.Home, p[1:]))
+		}
+		return filepath.Join(globEscape(s.Home), p[1:])
+	case !config.HasGlob(p):
+		return globEscape(config.ExpandPath(p, s.Home, s.Cwd))
+	case filepath.IsAbs(p):
+		return filepath.Clean(p)
+	}
+	return filepath.Join(globEscape(s.Cwd), p)
 }
 
 // expandGrants expands paths that grant access: what cannot be resolved is
@@ -398,10 +445,10 @@ func (s *Spec) envDir(name string) string {
 //
 // With them come the files that the user's global git configs and the
 // protected configs above include (gitIncludes), wherever they are.
-func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
-	out, err := s.repoGitPaths(allowConfig)
+func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error) {
+	out, unlistable, err := s.repoGitPaths(allowConfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	configs := s.globalGitConfigs()
 	if !allowConfig {
@@ -413,40 +460,43 @@ func (s *Spec) gitPaths(allowConfig bool) ([]string, error) {
 	}
 	inc, err := s.gitIncludes(configs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if g := s.envDir("GIT_CONFIG_GLOBAL"); g != "" {
 		out = append(out, g) // git's global config in place of ~/.gitconfig
 	}
-	return append(out, inc...), nil
+	return append(out, inc...), unlistable, nil
 }
 
 // repoGitPaths is gitPaths without the included files.
-func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
+func (s *Spec) repoGitPaths(allowConfig bool) (out, unlistable []string, err error) {
 	own := filepath.Join(s.Cwd, ".git")
 	// Linked worktrees (.git/worktrees/*): linkedWorktrees.
-	dirPaths := func(dir string) []string { return gitDirPaths(dir, own, allowConfig) }
 	dot, dirs := s.findGit()
 	if dot == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	var out []string
 	if len(dirs) == 0 || dirs[0] != dot {
 		out = []string{dot} // a .git file (or something stranger)
 	}
 	for _, d := range dirs {
-		out = append(out, dirPaths(d)...)
+		ps, us := gitDirPaths(d, own, allowConfig)
+		out, unlistable = append(out, ps...), append(unlistable, us...)
 	}
 	if len(dirs) == 2 {
 		// A linked worktree's: the main checkout's index, which
 		// worktreeGitDirs makes writable with the rest of the common
 		// directory. A gitlink added there to a repository planted in
 		// this worktree (inside the main checkout, as .claude/worktrees
-		// are) would have git status in the main checkout run it.
-		out = append(out, filepath.Join(dirs[1], "index"))
+		// are) would have git status in the main checkout run it; a
+		// rebase's or cherry-pick's state planted there, its exec lines
+		// at the next git rebase --continue.
+		for _, n := range append([]string{"index"}, sequencerState...) {
+			out = append(out, filepath.Join(dirs[1], n))
+		}
 	}
 	if allowConfig {
-		return out, nil
+		return out, unlistable, nil
 	}
 	// The submodules the repository names: the .git of each checkout,
 	// which says where its git directory is. (New git directories of
@@ -455,12 +505,12 @@ func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 	root := filepath.Dir(dot)
 	sms, err := submodules(filepath.Join(root, ".gitmodules"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, sm := range sms {
 		out = append(out, filepath.Join(root, sm.path, ".git"))
 	}
-	return out, nil
+	return out, unlistable, nil
 }
 
 // xdgHomeDirs are the XDG base directories under $HOME that makeHomeDirs
@@ -468,41 +518,54 @@ func (s *Spec) repoGitPaths(allowConfig bool) ([]string, error) {
 var xdgHomeDirs = []string{".cache", ".config", ".local/share", ".local/state"}
 
 // makeHomeDirs makes the missing XDG base directories under $HOME (see
-// xdgHomeDirs) that allowWrite names as "~/dir/**" (as the code template
-// does): a writable path is a bind of what exists, so in a fresh home (a
-// container's) a tool's first mkdir of its cache failed with EROFS (go
-// build in ~/.cache/go-build), where Seatbelt lets the command make it.
-// Every user's tools expect these; a tool's own directory (~/.claude,
-// ~/.cargo/registry) is not made, as its mere presence may mean something
-// to other programs. Only under an existing $HOME of the user's; best effort: what
-// cannot be made stays missing, and unwritable, as before.
+// xdgHomeDirs) that allowWrite names ("~/.cache/**" or "~/.cache", as the
+// code template does): a writable path is a bind of what exists, so in a
+// fresh home (a container's) a tool's first mkdir of its cache failed with
+// EROFS (go build in ~/.cache/go-build), where Seatbelt lets the command
+// make it. Every user's tools expect these; a tool's own directory
+// (~/.claude, ~/.cargo/registry) is not made, as its mere presence may
+// mean something to other programs. Only in a home of the user's (not
+// "/"); best effort: what cannot be made stays missing, and unwritable,
+// as before.
 func (s *Spec) makeHomeDirs(allowWrite []string) {
-	if s.Home == "" || !filepath.IsAbs(s.Home) {
-		return
-	}
-	// Not in another user's home (sudo -E): a directory of ours there
-	// would keep its owner out of it.
-	if st, err := os.Stat(s.Home); err != nil || !st.IsDir() {
-		return
-	} else if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Geteuid() {
+	home := filepath.Clean(s.Home)
+	if !filepath.IsAbs(home) || home == "/" || !ownDir(home) {
 		return
 	}
 	for _, w := range allowWrite {
-		d, ok := strings.CutSuffix(w, "/**")
-		rel, home := strings.CutPrefix(d, "~/")
-		if !ok || !home || !slices.Contains(xdgHomeDirs, filepath.Clean(rel)) {
+		rel, ok := strings.CutPrefix(strings.TrimSuffix(w, "/**"), "~/")
+		if !ok || !slices.Contains(xdgHomeDirs, filepath.Clean(rel)) {
 			continue
 		}
-		p := filepath.Join(s.Home, rel)
-		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-			continue
+		// Component by component, each there a directory of ours (not
+		// a symlink into another user's tree), each made one 0700, as
+		// the XDG spec asks.
+		p := home
+		for _, c := range strings.Split(filepath.Clean(rel), "/") {
+			p = filepath.Join(p, c)
+			if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+				if err := os.Mkdir(p, 0o700); err != nil {
+					s.logf("allowWrite %s: could not make the missing %s: %v", w, p, err)
+					break
+				}
+				s.logf("allowWrite %s: made the missing %s", w, p)
+			} else if !ownDir(p) {
+				break
+			}
 		}
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			s.logf("allowWrite %s: could not make the missing %s: %v", w, p, err)
-			continue
-		}
-		s.logf("allowWrite %s: made the missing %s", w, p)
 	}
+}
+
+// ownDir reports whether p is a directory (not a symlink) of the
+// effective user's: not another user's home (sudo -E), where a directory
+// of ours would keep its owner out.
+func ownDir(p string) bool {
+	st, err := os.Lstat(p)
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == os.Geteuid()
 }
 
 // worktreeGitDirs returns the git directories of a linked worktree that is
@@ -548,32 +611,37 @@ func (s *Spec) worktreeGitDirs(writable []string) []string {
 	for _, d := range []string{g, c} {
 		if !underAny(d, writable) && !slices.Contains(out, d) {
 			out = append(out, d)
+			s.logf("the working directory is a linked worktree: its git directory %s is writable", d)
 		}
 	}
 	return out
 }
 
+// sequencerState are what an interrupted rebase, cherry-pick or revert
+// keeps in a git directory, whose todo lists can hold commands ("exec")
+// that git runs at --continue.
+var sequencerState = []string{"rebase-merge", "rebase-apply", "sequencer"}
+
 // gitDirPaths returns what git reads configuration or runs hooks from in
 // the git directory dir (own is the working directory's .git, whose hooks
 // are DangerousDirs): commondir, hooks, config and config.worktree unless
 // allowConfig, and the same in its submodules' git directories, nested
-// ones included.
-func gitDirPaths(dir, own string, allowConfig bool) []string {
-	out := []string{filepath.Join(dir, "commondir")}
+// ones included; and the directories of those it could not list
+// (gitDirsUnder).
+func gitDirPaths(dir, own string, allowConfig bool) (out, unlistable []string) {
+	out = []string{filepath.Join(dir, "commondir")}
 	if dir != own {
 		out = append(out, filepath.Join(dir, "hooks"))
 	}
 	if !allowConfig {
 		out = append(out, filepath.Join(dir, "config"), filepath.Join(dir, "config.worktree"))
 	}
-	for _, m := range gitDirsUnder(filepath.Join(dir, "modules"), 0) {
-		if strings.ContainsAny(m, "*?[") {
-			out = append(out, m) // unlistable: its lookup fails the plan
-			continue
-		}
-		out = append(out, gitDirPaths(m, own, allowConfig)...)
+	mods, unlistable := gitDirsUnder(filepath.Join(dir, "modules"), 0)
+	for _, m := range mods {
+		ps, us := gitDirPaths(m, own, allowConfig)
+		out, unlistable = append(out, ps...), append(unlistable, us...)
 	}
-	return out
+	return out, unlistable
 }
 
 // findGit returns the .git of the repository the working directory is in
@@ -608,30 +676,31 @@ func (s *Spec) findGit() (dot string, dirs []string) {
 
 // gitDirsUnder returns the git directories (those with a HEAD) in dir and
 // the directories below it that are not git directories themselves: the
-// submodules under .git/modules, whose names may hold slashes. A directory
-// it cannot list is returned as a "dir/*" glob, whose lookup fails the
-// plan. The walk stops 8 levels down.
-func gitDirsUnder(dir string, depth int) []string {
+// submodules under .git/modules, whose names may hold slashes; and the
+// directories it could not list (whose "dir/*", looked up as a protected
+// pattern, fails the plan where that matters). The walk stops 8 levels
+// down.
+func gitDirsUnder(dir string, depth int) (dirs, unlistable []string) {
 	es, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || depth > 8 {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return []string{filepath.Join(dir, "*")}
+		return nil, []string{dir}
 	}
-	var out []string
 	for _, e := range es {
 		if !e.IsDir() {
 			continue
 		}
 		d := filepath.Join(dir, e.Name())
 		if _, err := os.Lstat(filepath.Join(d, "HEAD")); err == nil {
-			out = append(out, d)
+			dirs = append(dirs, d)
 		} else {
-			out = append(out, gitDirsUnder(d, depth+1)...)
+			ds, us := gitDirsUnder(d, depth+1)
+			dirs, unlistable = append(dirs, ds...), append(unlistable, us...)
 		}
 	}
-	return out
+	return dirs, unlistable
 }
 
 // readGitLink reads a one-line git pointer file (a .git file's "gitdir:
@@ -810,7 +879,10 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			policyFiles = append(policyFiles, r)
 		}
 	}
-	prot := append(append([]string{}, denyWrite...), policyFiles...)
+	// prot are config paths (a pattern's syntax, as the user's denyWrite):
+	// fence's own paths, which are paths whatever their names hold,
+	// escaped (globEscape).
+	prot := append(append([]string{}, denyWrite...), escapeAll(policyFiles)...)
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
@@ -818,32 +890,39 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	if err != nil {
 		return err
 	}
-	policyAbs, err := s.expandDenials("the policy file", policyFiles, changeable)
+	policyAbs, err := s.expandDenials("the policy file", escapeAll(policyFiles), changeable)
 	if err != nil {
 		return err
 	}
 	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
-	prot = append(prot, s.dangerousPaths()...)
-	prot = append(prot, s.zshDumpPatterns()...) // those there; new ones: below
 	sshPaths, sshPatterns, err := s.sshIncludes()
 	if err != nil {
 		return err
 	}
-	prot = append(append(prot, sshPaths...), sshPatterns...)
-	gp, err := s.gitPaths(f.AllowGitConfig)
+	gp, unlistable, err := s.gitPaths(f.AllowGitConfig)
 	if err != nil {
 		return err
 	}
-	prot = append(prot, gp...)
+	// fence's own protected paths, as they are (guarded).
+	lits := slices.Concat(policyFiles, s.dangerousPaths(), sshPaths, gp)
+	prot = append(prot, escapeAll(lits[len(policyFiles):])...)
+	// Patterns in the last component of a directory of fence's: those
+	// there now; new ones: below.
+	pats := append(s.zshDumpPatterns(), sshPatterns...)
+	for _, u := range unlistable {
+		pats = append(pats, filepath.Join(u, "*"))
+	}
+	prot = append(prot, lastGlobs(pats)...)
 	denied := slices.Clone(userAbs)
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {
-		denied = append(denied, filepath.Clean(p))
-		if filepath.IsAbs(p) && !strings.ContainsAny(p, "*?[") {
+		if filepath.IsAbs(p) && !hasMeta(p) {
 			// Most built-in names: one lookup that also tells what a
 			// missing one would be created as (guarded asks that next,
 			// answered from the resolver's cache).
+			p = globUnescape(p)
+			denied = append(denied, filepath.Clean(p))
 			res, exists, err := s.paths.evalPartial(p, changeable)
 			if err != nil {
 				return denialError("the protected path", p, err)
@@ -853,6 +932,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			}
 			continue
 		}
+		denied = append(denied, filepath.Clean(p))
 		abs, err := s.expandDenials("the protected path", []string{p}, changeable)
 		if err != nil {
 			return err
@@ -891,7 +971,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		if exists {
 			protAbs = append(protAbs, res)
 		}
-		prot = append(prot, p)
+		lits = append(lits, p)
 	}
 	// Only protected paths inside a writable bind need a read-only bind of
 	// their own: everything else is read-only already.
@@ -901,7 +981,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		}
 	}
 	// The markers are guarded, never bound read-only (see PolicyMarkers).
-	if fp.Guarded, err = s.guarded(slices.Concat(prot, s.PolicyMarkers), *fp, changeable); err != nil {
+	if fp.Guarded, err = s.guarded(denyWrite, slices.Concat(lits, s.PolicyMarkers), *fp, changeable); err != nil {
 		return err
 	}
 	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, *fp, changeable); err != nil {
@@ -927,11 +1007,14 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		for len(dirs) > 0 {
 			d := dirs[0]
 			dirs = dirs[1:]
-			if !underAny(d, changeable) || strings.ContainsAny(d, "*?[") {
+			// (The guard's patterns have no classes: a "[" in d is
+			// itself; a "*" or "?" matches more names, never fewer.)
+			if !underAny(d, changeable) {
 				continue
 			}
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*")
-			dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
+			mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
+			dirs = append(dirs, mods...)
 		}
 	}
 	s.loadCreated(fp)
@@ -953,14 +1036,16 @@ type worktreePaths struct {
 // (the repository git uses there), config and hooks (which git uses there
 // if commondir is gone), config.worktree unless allowConfig, gitdir (which
 // says where the worktree is), and its submodules' git directories
-// (NAME/modules, as gitDirPaths).
+// (NAME/modules, as gitDirPaths); for a worktree the sandbox cannot write,
+// the state of a rebase there too (sequencerState).
 //
 // They are strict (protected as the repository's own git paths are) when
-// the worktree is there and the sandbox cannot remove it: then neither git
-// worktree remove nor prune can remove them; also when NAME has a hooks
-// directory or submodules, whose files the names alone would not cover.
-// Otherwise (the worktree gone, or writable) they are removable, with NAME
-// itself and the worktree's .git file: git worktree remove and prune
+// the worktree is not writable, there or not (a checkout away for now
+// comes back to them): then neither git worktree remove nor prune can
+// remove them; also when NAME has a hooks directory or submodules, whose
+// files the names alone would not cover. Otherwise (the worktree writable,
+// there or gone) they are removable, with NAME itself and the worktree's
+// .git file: git worktree remove and prune
 // delete them, and nothing can put them back in this run. A later run may
 // find a worktree the sandbox removed made again, as it may find any
 // writable directory replaced. Each worktrees directory, there or not, is
@@ -982,19 +1067,19 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 	if !allowConfig {
 		names = append(names, "config.worktree")
 	}
+	// What a worktree that is not writable keeps besides.
+	strictNames := append(slices.Clone(names), sequencerState...)
 	forms := func(p string) []string {
 		if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
 			return []string{p, r}
 		}
 		return []string{p}
 	}
-	for seen := 0; len(dirs) > 0 && seen < 64; seen++ {
+	for len(dirs) > 0 {
 		d := dirs[0]
 		dirs = dirs[1:]
-		if strings.ContainsAny(d, "*?[") {
-			continue // an unlistable modules directory: refused by gitPaths
-		}
-		dirs = append(dirs, gitDirsUnder(filepath.Join(d, "modules"), 0)...)
+		mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
+		dirs = append(dirs, mods...)
 		if r, err := filepath.EvalSymlinks(d); err == nil {
 			d = r
 		}
@@ -1030,32 +1115,47 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 				}
 			}
 			checkout, gone := worktreeCheckout(res)
+			if gone {
+				// Where it would be: a checkout away for now (a
+				// disk not mounted) comes back to its git directory.
+				if r, err := s.paths.evalMissing(checkout, nil); err == nil {
+					checkout = r
+				} else {
+					checkout = ""
+				}
+			}
+			ours := checkout != "" && checkout != dot && underAny(checkout, writable) && !underAny(checkout, denied)
 			// A hooks directory there (git makes none) would be
 			// writable inside, as would submodules' git directories:
 			// removable paths are only names.
 			_, hooksErr := os.Lstat(filepath.Join(res, "hooks"))
-			mods := gitDirsUnder(filepath.Join(res, "modules"), 0)
-			if hooksErr == nil || len(mods) > 0 || !gone && (checkout == "" || checkout == dot || !underAny(checkout, writable) || underAny(checkout, denied)) {
+			mods, unlistable := gitDirsUnder(filepath.Join(res, "modules"), 0)
+			if len(unlistable) > 0 {
+				return wp, fmt.Errorf("list the submodules' git directories in %s, to protect them: permission denied (make it readable, or take the repository out of allowWrite)", unlistable[0])
+			}
+			if hooksErr == nil || len(mods) > 0 || !ours {
+				sn := strictNames
+				if checkout == dot {
+					sn = names // the working directory's own: its rebases are its own
+				}
 				for _, f := range ws {
-					for _, n := range names {
+					for _, n := range sn {
 						wp.strict = append(wp.strict, filepath.Join(f, n))
 					}
 				}
 				for _, m := range mods {
-					if strings.ContainsAny(m, "*?[") {
-						wp.strict = append(wp.strict, m) // unlistable: its lookup fails the plan
-						continue
+					ps, us := gitDirPaths(m, "", allowConfig)
+					if len(us) > 0 {
+						return wp, fmt.Errorf("list the submodules' git directories in %s, to protect them: permission denied (make it readable, or take the repository out of allowWrite)", us[0])
 					}
-					wp.strict = append(wp.strict, gitDirPaths(m, "", allowConfig)...)
+					wp.strict = append(wp.strict, ps...)
 				}
 				if !allowConfig {
 					// No new submodule git directory there, nested ones
 					// included (as fsPolicy does for the repository's).
 					wp.patterns = append(wp.patterns, filepath.Join(res, "modules/*"))
 					for _, m := range mods {
-						if !strings.ContainsAny(m, "*?[") {
-							wp.patterns = append(wp.patterns, m+"/modules/*")
-						}
+						wp.patterns = append(wp.patterns, m+"/modules/*")
 					}
 				}
 				continue
@@ -1091,7 +1191,9 @@ func worktreeCheckout(w string) (dotGit string, gone bool) {
 	return "", false
 }
 
-// guarded returns the protected literal paths under a writable path: the
+// guarded returns the protected literal paths under a writable path, of
+// the user's denyWrite entries (config paths: globs skipped) and fence's
+// own paths lits (paths, whatever characters their names hold): the
 // creation guard keeps the missing ones from being created and the
 // directories above all of them from being renamed. .git/hooks and
 // .git/config count only if .git exists: a repository created inside the
@@ -1105,7 +1207,7 @@ func worktreeCheckout(w string) (dotGit string, gone bool) {
 // directories, symlinks included, must not be renamed or replaced either,
 // or the next run would find another file under the same name. changeable
 // are the paths the command could chmod (see failure).
-func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy, changeable []string) ([]string, error) {
+func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []string) ([]string, error) {
 	writable := fp.Writable
 	if fp.HostTmp {
 		writable = append(append([]string{}, writable...), "/tmp")
@@ -1118,13 +1220,17 @@ func (s *Spec) guarded(prot []string, fp nsexec.FSPolicy, changeable []string) (
 	// plan already: .git/hooks is a protected path (expandDenials).
 	_, gitErr := os.Lstat(gitDir)
 	var out []string
-	for _, p := range prot {
-		if strings.ContainsAny(p, "*?[") {
+	for i, p := range slices.Concat(user, lits) {
+		abs := filepath.Clean(p)
+		if i < len(user) {
+			// The user's: a path, unless a glob.
+			pat := s.configPattern(p)
+			if !filepath.IsAbs(pat) || hasMeta(pat) {
+				continue // "~" without a home; a glob
+			}
+			abs = globUnescape(pat)
+		} else if !filepath.IsAbs(p) {
 			continue
-		}
-		abs := config.ExpandPath(p, s.Home, s.Cwd)
-		if !filepath.IsAbs(abs) {
-			continue // "~" without a home
 		}
 		if gitErr != nil && strings.HasPrefix(abs, gitDir+"/") {
 			continue
@@ -1284,7 +1390,8 @@ func underAny(p string, dirs []string) bool {
 
 // Plan resolves s into the options for the Linux runtime without running
 // anything. It touches the filesystem only to stat and resolve the listed
-// paths (and read single directories for one-level globs).
+// paths (and read single directories for one-level globs), and to make the
+// missing XDG base directories the config makes writable (makeHomeDirs).
 func (s *Spec) Plan() (*nsexec.Options, error) {
 	o, _, err := s.plan()
 	return o, err

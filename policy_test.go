@@ -410,6 +410,31 @@ func TestUnderAny(t *testing.T) {
 	}
 }
 
+// configPattern: the home or working directory a config path is relative
+// to is taken literally, whatever its name holds; the config's own part
+// keeps its globs; a path without globs is a path, backslashes and all.
+func TestConfigPattern(t *testing.T) {
+	s := &Spec{Cwd: "/w/p[1]", Home: "/h/u*"}
+	for _, c := range []struct{ in, want string }{
+		{".env", `/w/p\[1]/.env`},
+		{"*.key", `/w/p\[1]/*.key`},
+		{"../x/*.pem", `/w/x/*.pem`},
+		{"~/.ssh/id_*", `/h/u\*/.ssh/id_*`},
+		{"~/.cache", `/h/u\*/.cache`},
+		{"~", `/h/u\*`},
+		{"/srv/a[12]/*", "/srv/a[12]/*"},
+		{`/srv/back\slash`, `/srv/back\\slash`},
+	} {
+		got := s.configPattern(c.in)
+		if got != c.want {
+			t.Errorf("configPattern(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := (&Spec{Cwd: "/w"}).configPattern("~/x"); got != "" {
+		t.Errorf(`configPattern("~/x") without a home = %q, want ""`, got)
+	}
+}
+
 // A missing XDG base directory that allowWrite names (the code template's
 // ~/.cache/**) is made, so that it can be bound writable; nothing else is,
 // and nothing in another user's home.
@@ -424,7 +449,7 @@ func TestMakeHomeDirs(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(ws) })
 	c := config.Default()
-	c.Filesystem.AllowWrite = []string{"~/.cache/**", "~/.config/**", "~/.local/state/**", "~/.claude/**", "~/.cache2/**", "~/.claude.json", "~/.local/share"}
+	c.Filesystem.AllowWrite = []string{"~/.cache/**", "~/.config", "~/.local/state/**", "~/.claude/**", "~/.cache2/**", "~/.claude.json", "~/.local/shared/**"}
 	s := &Spec{Config: c, Cwd: ws, Home: home}
 	if err := s.defaults(); err != nil {
 		t.Fatal(err)
@@ -433,19 +458,37 @@ func TestMakeHomeDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{".cache", ".config", ".local/state"} {
+	for _, d := range []string{".cache", ".config", ".local/state", ".local"} {
 		p := filepath.Join(home, d)
-		if st, err := os.Stat(p); err != nil || !st.IsDir() {
-			t.Errorf("%s not made: %v", p, err)
+		if st, err := os.Stat(p); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s not made 0700: %v %v", p, st, err)
+		}
+		if d == ".local" {
+			continue
 		}
 		if !slices.Contains(fp.Writable, p) {
 			t.Errorf("%s not writable: %q", p, fp.Writable)
 		}
 	}
-	for _, d := range []string{".claude", ".cache2", ".claude.json", ".local/share"} {
+	for _, d := range []string{".claude", ".cache2", ".claude.json", ".local/shared", ".local/share"} {
 		if _, err := os.Lstat(filepath.Join(home, d)); err == nil {
 			t.Errorf("%s made", d)
 		}
+	}
+	// Nothing through a symlink (into another tree, maybe another
+	// user's), nor in "/".
+	elsewhere := t.TempDir()
+	if err := os.RemoveAll(filepath.Join(home, ".local")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(home, ".local")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fsPolicy(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(elsewhere, "state")); err == nil {
+		t.Error("~/.local/state made through a symlinked ~/.local")
 	}
 	if os.Geteuid() != 0 {
 		return
@@ -468,10 +511,10 @@ func TestMakeHomeDirs(t *testing.T) {
 }
 
 // The linked worktrees' git directories: strict (bound read-only and
-// guarded) where the worktree is there and not writable, or protected
+// guarded) where the worktree is not writable (there or not), or protected
 // within a writable path, or where gitdir does not say where it is, or
-// with a hooks directory; removable (with the worktree's .git file) where
-// it is writable or gone.
+// with a hooks directory or submodules; removable (with the worktree's
+// .git file) where it is writable, there or gone.
 func TestLinkedWorktreesPolicy(t *testing.T) {
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
@@ -484,7 +527,8 @@ func TestLinkedWorktreesPolicy(t *testing.T) {
 		"out/.git":                           "gitdir: " + ws + "/.git/worktrees/out\n",
 		"repo/.git/worktrees/in/gitdir":      "../../../in/.git\n", // relative (worktree.useRelativePaths)
 		"repo/in/.git":                       "gitdir: ../.git/worktrees/in\n",
-		"repo/.git/worktrees/gone/gitdir":    root + "/gone/.git\n",
+		"repo/.git/worktrees/gone/gitdir":    ws + "/gone/.git\n",
+		"repo/.git/worktrees/away/gitdir":    root + "/away/.git\n", // a disk not mounted now
 		"repo/.git/worktrees/kept/gitdir":    ws + "/kept/.git\n",
 		"repo/kept/.git":                     "gitdir: ../.git/worktrees/kept\n",
 		"repo/.git/worktrees/nogitdir/HEAD":  "ref: refs/heads/x\n",
@@ -499,7 +543,7 @@ func TestLinkedWorktreesPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, w := range []string{"out", "in", "gone", "kept", "nogitdir", "hooked"} {
+	for _, w := range []string{"out", "in", "gone", "away", "kept", "nogitdir", "hooked"} {
 		if err := os.WriteFile(filepath.Join(ws, ".git/worktrees", w, "commondir"), []byte("../..\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -516,7 +560,7 @@ func TestLinkedWorktreesPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	wt := filepath.Join(ws, ".git/worktrees")
-	for _, w := range []string{"out", "kept", "nogitdir", "hooked"} {
+	for _, w := range []string{"out", "away", "kept", "nogitdir", "hooked"} {
 		for _, n := range []string{"commondir", "gitdir", "config", "config.worktree", "hooks"} {
 			p := filepath.Join(wt, w, n)
 			if !slices.Contains(fp.Guarded, p) || slices.Contains(fp.Removable, p) {

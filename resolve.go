@@ -67,6 +67,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 		return nil, nil // a malformed pattern matches nothing, as in filepath.Glob
 	}
 	if !hasMeta(pattern) {
+		pattern = globUnescape(pattern)
 		if lerr := r.lookup(pattern); lerr != nil {
 			return nil, keep(lerr)
 		}
@@ -77,7 +78,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 	if dir == "" {
 		dir = "/"
 	}
-	dirs := []string{dir}
+	dirs := []string{globUnescape(dir)}
 	if hasMeta(dir) {
 		if dirs, err = r.glob(dir, keep); dirs == nil {
 			return nil, err
@@ -85,7 +86,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 	}
 	for _, d := range dirs {
 		if file != "" && !hasMeta(file) {
-			name := filepath.Join(d, file)
+			name := filepath.Join(d, globUnescape(file))
 			if lerr := r.lookup(name); lerr == nil {
 				matches = append(matches, name)
 			} else if e := keep(lerr); e != nil && err == nil {
@@ -106,9 +107,58 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 	return matches, err
 }
 
+// globMeta are the characters filepath.Match gives a meaning: the glob
+// characters and the backslash that escapes them.
 const globMeta = `*?[\`
 
-func hasMeta(p string) bool { return strings.ContainsAny(p, globMeta) }
+// hasMeta reports whether p has a glob character that no backslash
+// escapes (filepath.Match's syntax): the home or working directory a
+// config path is relative to is escaped (Spec.configPattern), whatever
+// characters its name has.
+func hasMeta(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?', '[':
+			return true
+		}
+	}
+	return false
+}
+
+// globEscape escapes p's glob characters and backslashes, so that, as a
+// pattern, it names p exactly (a working directory "proj [old]" is not
+// "proj " and one of 'o', 'l', 'd').
+func globEscape(p string) string {
+	if !strings.ContainsAny(p, globMeta) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if strings.IndexByte(globMeta, p[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// globUnescape drops the escaping backslashes of a pattern without glob
+// characters (hasMeta false), giving the path it names.
+func globUnescape(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '\\' && i+1 < len(p) {
+			i++
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
 
 // lookup reports why the unresolved path p cannot be lstat'ed, if it
 // cannot: a searchDenied for EACCES, else the *fs.PathError.

@@ -166,6 +166,28 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 			t.Errorf("glob(%s) = %v, %v; filepath.Glob = %v", p, got, err, want)
 		}
 	}
+	// Under a directory whose name holds glob characters, escaped
+	// (globEscape), as a working directory is in a config path's pattern.
+	odd := filepath.Join(root, `w[1]*?\b`)
+	for _, f := range []string{"a.key", "b.pem", "c"} {
+		if err := os.MkdirAll(odd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(odd, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"*.key", "a.key", "*", "[ab].*", "missing"} {
+		pat := filepath.Join(globEscape(odd), p)
+		want, _ := filepath.Glob(pat)
+		got, err := r.glob(pat, denials)
+		if fmt.Sprint(got) != fmt.Sprint(want) || err != nil || p != "missing" && len(got) == 0 {
+			t.Errorf("glob(%s) = %v, %v; filepath.Glob = %v", pat, got, err, want)
+		}
+	}
+	if got := globUnescape(globEscape(odd)); got != odd || hasMeta(globEscape(odd)) || !hasMeta(globEscape(odd)+"/*") {
+		t.Errorf("globEscape(%q): unescaped %q, hasMeta %v", odd, got, hasMeta(globEscape(odd)))
+	}
 	// One plan sees each directory as it was when first listed: a name
 	// created since is not matched by the same resolver, only by a new one.
 	if err := os.WriteFile(filepath.Join(root, "proj/late.key"), nil, 0o644); err != nil {

@@ -896,6 +896,43 @@ echo '[core]' > ../repo/.git/worktrees/wt5/config.worktree || true`)
 	})
 }
 
+// A working directory or home whose name holds glob characters ("proj
+// [old]") is a directory like any other: every config path relative to it
+// and every protection under it used to be read as a glob that matched
+// nothing, so denyRead hid nothing, and .env, .bashrc, .git/hooks and
+// .git/config were writable (and "." was not).
+func TestFSGlobCharactersInDirectoryNames(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		for _, name := range []string{"p[1]", "a*b?", `back\slash[x]`} {
+			dir := s.mkdir(name)
+			home := s.mkdir(name + "-home[h]")
+			s.hostGit(git)(dir, "init", "-q", ".")
+			s.write(name+"/secret.txt", "SECRET-A\n")
+			s.write(name+"/k.key", "SECRET-B\n")
+			s.write(name+"-home[h]/.ssh/id_ed25519", "SECRET-C\n")
+			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env"]}}`)
+			res := s.fenceWith(opts{dir: dir, env: []string{"HOME=" + home}}, "-s", cfg, "--", "sh", "-c", `
+cat secret.txt k.key ~/.ssh/id_ed25519 2>/dev/null
+echo x > .env && echo WROTE-env
+echo x > .bashrc && echo WROTE-bashrc
+echo x > .git/hooks/pre-commit && echo WROTE-hook
+echo x >> .git/config && echo WROTE-config
+mkdir -p .git/modules/m && echo WROTE-module
+echo ok > plain && echo wrote-plain`)
+			if !ranInside(t, res) {
+				continue
+			}
+			if strings.Contains(res.stdout, "SECRET") || strings.Contains(res.stdout, "WROTE") || !strings.Contains(res.stdout, "wrote-plain") {
+				t.Errorf("in %q: want the secrets hidden, the protected paths refused, the directory writable: %v", name, res)
+			}
+			for _, p := range []string{".env", ".bashrc", ".git/hooks/pre-commit", ".git/modules/m"} {
+				mustNotExist(t, filepath.Join(dir, p), "protected "+p+" in "+name)
+			}
+		}
+	})
+}
+
 // -t code in a fresh home (a container's): the cache directory the
 // template makes writable is made first, so go build and the like can
 // write their caches; before, ~/.cache was missing, so nothing was bound
@@ -1115,11 +1152,30 @@ func TestFSLinkedWorktreeEscapes(t *testing.T) {
 		}
 		refused(s.path("sub/.claude/worktrees/w1"), "the main checkout's index from a linked worktree", `echo x >> "$(git rev-parse --git-common-dir)/index"`)
 		mustHaveContent(t, index, string(before), "the main checkout's index")
-		// Control: a commit in that worktree works.
-		res := s.fenceWith(opts{dir: s.path("sub/.claude/worktrees/w1"), env: env}, "-s", s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`), "-c", `echo b > b && git add b && git commit -qm two && echo committed`)
-		if res.code != 0 || !strings.Contains(res.stdout, "committed") {
-			t.Errorf("a commit in a linked worktree inside the main checkout: %v", res)
+		// Nor a rebase's state there, whose exec lines git runs at the
+		// next git rebase --continue in the main checkout.
+		refused(s.path("sub/.claude/worktrees/w1"), "a rebase's state in the main checkout's git directory", `mkdir "$(git rev-parse --git-common-dir)/rebase-merge"`)
+		mustNotExist(t, s.path("sub/.git/rebase-merge"), "a rebase's state in the main checkout's git directory")
+		// Control: commits and a rebase in that worktree work.
+		res := s.fenceWith(opts{dir: s.path("sub/.claude/worktrees/w1"), env: env}, "-s", s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`), "-c", `set -e
+echo b > b && git add b && git commit -qm two && echo c > c && git add c && git commit -qm three
+git rebase -q HEAD~2 --exec true && echo rebased`)
+		if res.code != 0 || !strings.Contains(res.stdout, "rebased") {
+			t.Errorf("commits and a rebase in a linked worktree inside the main checkout: %v", res)
 		}
+
+		// A worktree away for now (a disk not mounted) and not writable:
+		// git worktree prune inside does not remove its git directory,
+		// which would let a later run make one of its own for it.
+		hostGit(s.path("linked"), "worktree", "add", "-q", "../away")
+		if err := os.Rename(s.path("away"), s.path("away-unmounted")); err != nil {
+			t.Fatal(err)
+		}
+		res = s.fenceWith(opts{dir: s.path("linked"), env: env}, "-s", s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`), "-c", `git worktree prune; echo /tmp > .git/worktrees/away/commondir; true`)
+		if !ranInside(t, res) {
+			return
+		}
+		mustHaveContent(t, s.path("linked/.git/wtreal/away/commondir"), "../..\n", "the commondir of a worktree away for now")
 	})
 }
 

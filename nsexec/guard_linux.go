@@ -553,7 +553,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// decides which fence.json applies) must stay. A removable one
 		// goes, unless a pattern keeps it too; its directories are not
 		// in ancestors.
-		if g.names[full] || g.ancestors[full] || g.kept(parent, base, full) && !g.onlyRemovable(full) {
+		if g.names[full] || g.ancestors[full] || (g.kept(parent, base, full) && !g.onlyRemovable(full)) {
 			return -1, g.deny(pid, "unlink", full)
 		}
 		gone := g.lastLink(parent, base)

@@ -255,7 +255,10 @@ func Profile(o *Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	held = slices.DeleteFunc(held, func(a string) bool { return slices.Contains(removeOnly, a) })
+	// (ancestors gives paths; removeOnly are patterns naming one path.)
+	held = slices.DeleteFunc(held, func(a string) bool {
+		return slices.ContainsFunc(removeOnly, func(r string) bool { return unescape(r) == a })
+	})
 	for _, a := range dedupe(slices.Concat(pinned, kept, held)) {
 		re, err := pathRegex(Literal(a), true, false)
 		if err != nil {

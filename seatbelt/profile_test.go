@@ -574,6 +574,19 @@ func TestRemoveOnly(t *testing.T) {
 	if strings.Contains(p, "file-write-create") || strings.Contains(p, `(deny file-write-unlink (regex "^/[wW]/\\.[gG][iI][tT]/[wW][oO][rR][kK][tT][rR][eE][eE][sS]/[xX]$"))`) {
 		t.Errorf("a removable directory held, or a directory above pinned against creation:\n%s", p)
 	}
+	// The same under a directory whose name holds glob characters.
+	p, err = Profile(&Options{Writable: []string{"/w[1]"}, RemoveOnly: []string{Literal("/w[1]/.git/worktrees/x"), Literal("/w[1]/.git/worktrees/x/commondir")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(p, "\n") {
+		if strings.HasPrefix(l, "(deny file-write-unlink") && strings.Contains(l, "[xX]$") {
+			t.Errorf("a removable directory under /w[1] held: %s", l)
+		}
+	}
+	if !strings.Contains(p, `(allow file-write-unlink (regex "^/[wW]\\[1\\]/`) {
+		t.Errorf("no removable path under /w[1]:\n%s", p)
+	}
 	// A held directory can be neither removed nor made (as a symlink);
 	// a path also in DenyWrite stays denied whole.
 	p, err = Profile(&Options{Writable: []string{"/w"}, Held: []string{"/w/.git/worktrees"},

@@ -806,10 +806,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	}
 	var credPatterns []string
 	for _, cp := range credentialPaths {
-		lit := config.ExpandPath(cp, s.Home, s.Cwd)
-		if i := strings.IndexAny(lit, "*?["); i >= 0 {
-			lit = lit[:i]
-		}
+		lit := literalPrefix(s.configPattern(cp))
 		// Under a denyRead path it is hidden whole already.
 		if !underAny(lit, allowRead) && !underAny(lit, allowReadAsGiven) && !underAny(lit, masked) && !underAny(lit, maskedAsGiven) {
 			credPatterns = append(credPatterns, cp)

@@ -144,6 +144,20 @@ func globEscape(p string) string {
 	return b.String()
 }
 
+// literalPrefix returns what pattern p names before its first glob
+// character, unescaped: /h/u[1]/.ssh/id_ for /h/u\[1]/.ssh/id_*.
+func literalPrefix(p string) string {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?', '[':
+			return globUnescape(p[:i])
+		}
+	}
+	return globUnescape(p)
+}
+
 // globUnescape drops the escaping backslashes of a pattern without glob
 // characters (hasMeta false), giving the path it names.
 func globUnescape(p string) string {

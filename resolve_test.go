@@ -185,6 +185,9 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 			t.Errorf("glob(%s) = %v, %v; filepath.Glob = %v", pat, got, err, want)
 		}
 	}
+	if got := literalPrefix(globEscape(odd) + "/x*"); got != odd+"/x" {
+		t.Errorf("literalPrefix: %q", got)
+	}
 	if got := globUnescape(globEscape(odd)); got != odd || hasMeta(globEscape(odd)) || !hasMeta(globEscape(odd)+"/*") {
 		t.Errorf("globEscape(%q): unescaped %q, hasMeta %v", odd, got, hasMeta(globEscape(odd)))
 	}

@@ -1291,19 +1291,15 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable [
 		if !config.HasGlob(p) {
 			continue
 		}
-		abs := config.ExpandPath(p, s.Home, s.Cwd)
-		if !filepath.IsAbs(abs) {
-			continue // "~" without a home
+		pat := s.configPattern(p)
+		if !filepath.IsAbs(pat) || !hasMeta(pat) {
+			continue // "~" without a home; "x*/..", the glob cleaned away: a literal path (fsPolicy's prot)
 		}
-		i := strings.IndexAny(abs, "*?[")
-		if i < 0 {
-			continue // "x*/..": the glob was cleaned away; a literal path (fsPolicy's prot)
-		}
-		prefix := abs[:i]
-		prefix = strings.TrimSuffix(prefix[:strings.LastIndexByte(prefix, '/')+1], "/")
-		if prefix == "" {
-			prefix = "/"
-		}
+		// The directory before the first glob, a path (a working
+		// directory "p[1]" is one); the guard's patterns have no
+		// escapes and no classes, so the rest is as written.
+		prefix, rest := patternDir(pat)
+		abs := filepath.Join(prefix, rest)
 		res, err := s.paths.evalMissing(prefix, changeable)
 		if err != nil {
 			return nil, denialError("filesystem.denyWrite", p, err)

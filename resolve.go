@@ -158,6 +158,27 @@ func literalPrefix(p string) string {
 	return globUnescape(p)
 }
 
+// patternDir splits pattern p at the last "/" before its first glob
+// character: dir, the path of the directory there (unescaped, "/" at
+// least), and rest, the pattern below it as p has it.
+func patternDir(p string) (dir, rest string) {
+	end := len(p)
+	for i := 0; i < len(p); i++ {
+		if p[i] == '\\' {
+			i++
+		} else if strings.IndexByte("*?[", p[i]) >= 0 {
+			end = i
+			break
+		}
+	}
+	slash := strings.LastIndexByte(p[:end], '/')
+	dir = globUnescape(p[:slash])
+	if dir == "" {
+		dir = "/"
+	}
+	return dir, p[slash+1:]
+}
+
 // globUnescape drops the escaping backslashes of a pattern without glob
 // characters (hasMeta false), giving the path it names.
 func globUnescape(p string) string {

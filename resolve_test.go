@@ -185,6 +185,12 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 			t.Errorf("glob(%s) = %v, %v; filepath.Glob = %v", pat, got, err, want)
 		}
 	}
+	if dir, rest := patternDir(globEscape(odd) + "/sub/**/*.pem"); dir != odd+"/sub" || rest != "**/*.pem" {
+		t.Errorf("patternDir: %q %q", dir, rest)
+	}
+	if dir, rest := patternDir("/*.pem"); dir != "/" || rest != "*.pem" {
+		t.Errorf("patternDir at the root: %q %q", dir, rest)
+	}
 	if got := literalPrefix(globEscape(odd) + "/x*"); got != odd+"/x" {
 		t.Errorf("literalPrefix: %q", got)
 	}

@@ -910,8 +910,9 @@ func TestFSGlobCharactersInDirectoryNames(t *testing.T) {
 			s.hostGit(git)(dir, "init", "-q", ".")
 			s.write(name+"/secret.txt", "SECRET-A\n")
 			s.write(name+"/k.key", "SECRET-B\n")
+			s.write(name+"/sub/user.pem", "orig\n")
 			s.write(name+"-home[h]/.ssh/id_ed25519", "SECRET-C\n")
-			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env"]}}`)
+			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env","**/*.pem"]}}`)
 			res := s.fenceWith(opts{dir: dir, env: []string{"HOME=" + home}}, "-s", cfg, "--", "sh", "-c", `
 cat secret.txt k.key ~/.ssh/id_ed25519 2>/dev/null
 echo x > .env && echo WROTE-env
@@ -919,6 +920,7 @@ echo x > .bashrc && echo WROTE-bashrc
 echo x > .git/hooks/pre-commit && echo WROTE-hook
 echo x >> .git/config && echo WROTE-config
 mkdir -p .git/modules/m && echo WROTE-module
+echo x >> sub/user.pem && echo WROTE-pem
 echo ok > plain && echo wrote-plain`)
 			if !ranInside(t, res) {
 				continue
@@ -929,6 +931,7 @@ echo ok > plain && echo wrote-plain`)
 			for _, p := range []string{".env", ".bashrc", ".git/hooks/pre-commit", ".git/modules/m"} {
 				mustNotExist(t, filepath.Join(dir, p), "protected "+p+" in "+name)
 			}
+			mustHaveContent(t, filepath.Join(dir, "sub/user.pem"), "orig\n", "a file denyWrite's **/*.pem covers in "+name)
 		}
 	})
 }

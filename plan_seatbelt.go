@@ -223,13 +223,13 @@ func (s *Spec) seatbeltPattern(p string) string {
 		if s.Home == "" {
 			return ""
 		}
-		if !config.HasGlob(p) {
+		if !strings.ContainsAny(p, "*?[") {
 			return seatbelt.Literal(filepath.Join(s.Home, p[1:]))
 		}
 		return filepath.Join(seatbelt.Literal(s.Home), p[1:])
-	case !config.HasGlob(p):
+	case !strings.ContainsAny(p, "*?["):
 		// A path without globs is a path, backslashes and all, as on
-		// Linux.
+		// Linux (a "]" alone is no glob).
 		return seatbelt.Literal(config.ExpandPath(p, s.Home, s.Cwd))
 	case filepath.IsAbs(p):
 		return filepath.Clean(p)

@@ -219,11 +219,12 @@ func (s *Spec) configPattern(p string) string {
 		if s.Home == "" {
 			return ""
 		}
-		if !config.HasGlob(p) {
+		if !strings.ContainsAny(p, "*?[") {
 			return globEscape(filepath.Join(s.Home, p[1:]))
 		}
 		return filepath.Join(globEscape(s.Home), p[1:])
-	case !config.HasGlob(p):
+	case !strings.ContainsAny(p, "*?["):
+		// (A "]" alone is no glob.)
 		return globEscape(config.ExpandPath(p, s.Home, s.Cwd))
 	case filepath.IsAbs(p):
 		return filepath.Clean(p)
@@ -629,6 +630,30 @@ var sequencerState = []string{"rebase-merge", "rebase-apply", "sequencer"}
 // ones included; and the directories of those it could not list
 // (gitDirsUnder).
 func gitDirPaths(dir, own string, allowConfig bool) (out, unlistable []string) {
+	return gitDirPathsOnce(dir, own, allowConfig, gitDirSet{})
+}
+
+// gitDirSet holds the git directories a walk has seen, by where they
+// lead: a modules directory that is a symlink (to "..", planted by an
+// earlier run) must not have the walk go round for ever.
+type gitDirSet map[string]bool
+
+// first reports whether d is new to the set, and adds it.
+func (v gitDirSet) first(d string) bool {
+	if r, err := filepath.EvalSymlinks(d); err == nil {
+		d = r
+	}
+	if v[d] {
+		return false
+	}
+	v[d] = true
+	return true
+}
+
+func gitDirPathsOnce(dir, own string, allowConfig bool, seen gitDirSet) (out, unlistable []string) {
+	if !seen.first(dir) {
+		return nil, nil
+	}
 	out = []string{filepath.Join(dir, "commondir")}
 	if dir != own {
 		out = append(out, filepath.Join(dir, "hooks"))
@@ -638,7 +663,7 @@ func gitDirPaths(dir, own string, allowConfig bool) (out, unlistable []string) {
 	}
 	mods, unlistable := gitDirsUnder(filepath.Join(dir, "modules"), 0)
 	for _, m := range mods {
-		ps, us := gitDirPaths(m, own, allowConfig)
+		ps, us := gitDirPathsOnce(m, own, allowConfig, seen)
 		out, unlistable = append(out, ps...), append(unlistable, us...)
 	}
 	return out, unlistable
@@ -887,9 +912,16 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	if err != nil {
 		return err
 	}
-	policyAbs, err := s.expandDenials("the policy file", escapeAll(policyFiles), changeable)
-	if err != nil {
-		return err
+	var policyAbs []string
+	for _, p := range policyFiles { // paths, whatever characters they hold
+		r, err := s.paths.eval(p)
+		if err != nil {
+			if err = failure(err, changeable); err != nil {
+				return denialError("the policy file", p, err)
+			}
+			continue
+		}
+		policyAbs = append(policyAbs, r)
 	}
 	userAbs = append(userAbs, policyAbs...)
 	mandatory := len(prot)
@@ -1001,12 +1033,13 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		// submodules' included; not "**", which would match refs
 		// (refs/heads/modules/x) too.
 		_, dirs := s.findGit()
+		seen := gitDirSet{}
 		for len(dirs) > 0 {
 			d := dirs[0]
 			dirs = dirs[1:]
 			// (The guard's patterns have no classes: a "[" in d is
 			// itself; a "*" or "?" matches more names, never fewer.)
-			if !underAny(d, changeable) {
+			if !underAny(d, changeable) || !seen.first(d) {
 				continue
 			}
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*")
@@ -1072,9 +1105,13 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 		}
 		return []string{p}
 	}
+	seen := gitDirSet{}
 	for len(dirs) > 0 {
 		d := dirs[0]
 		dirs = dirs[1:]
+		if !seen.first(d) {
+			continue
+		}
 		mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
 		dirs = append(dirs, mods...)
 		if r, err := filepath.EvalSymlinks(d); err == nil {
@@ -1232,10 +1269,10 @@ func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []str
 		if gitErr != nil && strings.HasPrefix(abs, gitDir+"/") {
 			continue
 		}
-		// An absolute path as given: a ".." after a symlink is where the
+		// One of fence's as given: a ".." after a symlink is where the
 		// kernel takes it, not where Clean does (a git include path).
 		src := abs
-		if filepath.IsAbs(p) {
+		if i >= len(user) {
 			src = p
 		}
 		res, err := s.paths.evalMissing(src, changeable)

@@ -896,6 +896,30 @@ echo '[core]' > ../repo/.git/worktrees/wt5/config.worktree || true`)
 	})
 }
 
+// Submodules' git directories whose modules directories are symlinks back
+// up (planted by an earlier run: nothing stops a symlink named modules
+// there) used to send fence's walk of them round for ever: every later run
+// in the repository hung.
+func TestFSGitModulesLoop(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, d := range []string{"a", "a/x", "a/y"} {
+			s.write("repo/.git/modules/"+d+"/HEAD", "ref: refs/heads/main\n")
+		}
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		for _, l := range [][2]string{{"a/x/modules", ".."}, {"a/y/modules", ".."}, {"a/modules", "."}} {
+			if err := os.Symlink(l[1], s.path("repo/.git/modules/"+l[0])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-c", "echo x >> .git/modules/a/config; echo done")
+		if res.code != 0 || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("a run in a repository whose submodules' modules directories loop: %v", res)
+		}
+		mustNotExist(t, s.path("repo/.git/modules/a/config"), "a submodule's config")
+	})
+}
+
 // A working directory or home whose name holds glob characters ("proj
 // [old]") is a directory like any other: every config path relative to it
 // and every protection under it used to be read as a glob that matched

@@ -928,7 +928,7 @@ func TestFSGitModulesLoop(t *testing.T) {
 func TestFSGlobCharactersInDirectoryNames(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
-		for _, name := range []string{"p[1]", "a*b?", `back\slash[x]`} {
+		for _, name := range []string{"p[1]", "a*b?", `back\slash[x]`, `only\back]slash`, `just\backslash`} {
 			dir := s.mkdir(name)
 			home := s.mkdir(name + "-home[h]")
 			s.hostGit(git)(dir, "init", "-q", ".")
@@ -936,8 +936,11 @@ func TestFSGlobCharactersInDirectoryNames(t *testing.T) {
 			s.write(name+"/k.key", "SECRET-B\n")
 			s.write(name+"/sub/user.pem", "orig\n")
 			s.write(name+"-home[h]/.ssh/id_ed25519", "SECRET-C\n")
-			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env","**/*.pem"]}}`)
+			// The settings file there too: fence's own, protected.
+			s.write(name+"/cfg.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env","**/*.pem"]}}`)
+			cfg := filepath.Join(dir, "cfg.json")
 			res := s.fenceWith(opts{dir: dir, env: []string{"HOME=" + home}}, "-s", cfg, "--", "sh", "-c", `
+echo x >> cfg.json && echo WROTE-settings
 cat secret.txt k.key ~/.ssh/id_ed25519 2>/dev/null
 echo x > .env && echo WROTE-env
 echo x > .bashrc && echo WROTE-bashrc

@@ -1090,7 +1090,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 		return wp, nil
 	}
 	dot, dirs := s.findGit()
-	if r, err := filepath.EvalSymlinks(dot); err == nil {
+	if r, err := s.paths.eval(dot); err == nil {
 		dot = r
 	}
 	names := []string{"commondir", "config", "hooks", "gitdir"}
@@ -1100,7 +1100,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 	// What a worktree that is not writable keeps besides.
 	strictNames := append(slices.Clone(names), sequencerState...)
 	forms := func(p string) []string {
-		if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+		if r, err := s.paths.eval(p); err == nil && r != p {
 			return []string{p, r}
 		}
 		return []string{p}
@@ -1114,11 +1114,11 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 		}
 		mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
 		dirs = append(dirs, mods...)
-		if r, err := filepath.EvalSymlinks(d); err == nil {
+		if r, err := s.paths.eval(d); err == nil {
 			d = r
 		}
 		lit := filepath.Join(d, "worktrees")
-		wt, err := filepath.EvalSymlinks(lit)
+		wt, err := s.paths.eval(lit)
 		if errors.Is(err, fs.ErrNotExist) {
 			if underAny(lit, writable) {
 				wp.held = append(wp.held, lit)
@@ -1139,7 +1139,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 		for _, e := range es {
 			w := filepath.Join(lit, e.Name())
 			res := w // where it leads
-			if r, err := filepath.EvalSymlinks(w); err == nil {
+			if r, err := s.paths.eval(w); err == nil {
 				res = r
 			}
 			var ws []string
@@ -1148,7 +1148,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 					ws = append(ws, f)
 				}
 			}
-			checkout, gone := worktreeCheckout(res)
+			checkout, gone := s.worktreeCheckout(res)
 			if gone {
 				// Where it would be: a checkout away for now (a
 				// disk not mounted) comes back to its git directory.
@@ -1211,7 +1211,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 // worktreeCheckout returns the .git file of the worktree whose git
 // directory is w, as w/gitdir names it, where it leads, and whether it is
 // gone (absent). A gitdir that cannot be read gives "", not gone.
-func worktreeCheckout(w string) (dotGit string, gone bool) {
+func (s *Spec) worktreeCheckout(w string) (dotGit string, gone bool) {
 	p := readGitLink(filepath.Join(w, "gitdir"), "")
 	if p == "" {
 		return "", false
@@ -1219,7 +1219,7 @@ func worktreeCheckout(w string) (dotGit string, gone bool) {
 	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return p, true
 	}
-	if r, err := filepath.EvalSymlinks(p); err == nil {
+	if r, err := s.paths.eval(p); err == nil {
 		return r, false
 	}
 	return "", false

@@ -1022,7 +1022,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = append(fp.ProtectedPatterns, dumps...)
-	fp.ProtectedPatterns = append(fp.ProtectedPatterns, wp.patterns...)
+	fp.ProtectedPatterns = append(fp.ProtectedPatterns, lastGlobs(wp.patterns)...)
 	if !f.AllowGitConfig {
 		// No new submodule git directory, nested ones included: a
 		// planted one (hooks, core.worktree) runs at the user's next
@@ -1037,12 +1037,10 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		for len(dirs) > 0 {
 			d := dirs[0]
 			dirs = dirs[1:]
-			// (The guard's patterns have no classes: a "[" in d is
-			// itself; a "*" or "?" matches more names, never fewer.)
 			if !underAny(d, changeable) || !seen.first(d) {
 				continue
 			}
-			fp.ProtectedPatterns = append(fp.ProtectedPatterns, d+"/modules/*")
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, globEscape(d)+"/modules/*")
 			mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
 			dirs = append(dirs, mods...)
 		}
@@ -1303,7 +1301,7 @@ func (s *Spec) resolvedPatterns(ps []string, fp nsexec.FSPolicy, changeable []st
 			return nil, denialError("the protected path", p, err)
 		}
 		for _, d := range []string{dir, res} {
-			if q := filepath.Join(d, base); underAny(d, writable) && !slices.Contains(out, q) {
+			if q := filepath.Join(globEscape(d), base); underAny(d, writable) && !slices.Contains(out, q) {
 				out = append(out, q)
 			}
 		}
@@ -1333,15 +1331,14 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable [
 			continue // "~" without a home; "x*/..", the glob cleaned away: a literal path (fsPolicy's prot)
 		}
 		// The directory before the first glob, a path (a working
-		// directory "p[1]" is one); the guard's patterns have no
-		// escapes and no classes, so the rest is as written.
+		// directory "p[1]" is one), escaped again for the guard.
 		prefix, rest := patternDir(pat)
-		abs := filepath.Join(prefix, rest)
+		abs := filepath.Join(globEscape(prefix), rest)
 		res, err := s.paths.evalMissing(prefix, changeable)
 		if err != nil {
 			return nil, denialError("filesystem.denyWrite", p, err)
 		}
-		for _, pd := range [][2]string{{prefix, abs}, {res, filepath.Join(res, strings.TrimPrefix(abs, prefix))}} {
+		for _, pd := range [][2]string{{prefix, abs}, {res, filepath.Join(globEscape(res), rest)}} {
 			relevant := underAny(pd[0], writable)
 			for _, w := range writable {
 				relevant = relevant || underAny(w, []string{pd[0]})
@@ -1379,7 +1376,7 @@ func projectConfigPatterns(fp nsexec.FSPolicy) []string {
 	}
 	var out []string
 	for _, w := range writable {
-		out = append(out, strings.TrimSuffix(w, "/")+"/**/"+config.ProjectConfigName)
+		out = append(out, globEscape(strings.TrimSuffix(w, "/"))+"/**/"+config.ProjectConfigName)
 	}
 	return out
 }

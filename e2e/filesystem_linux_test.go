@@ -924,7 +924,9 @@ func TestFSGitModulesLoop(t *testing.T) {
 // [old]") is a directory like any other: every config path relative to it
 // and every protection under it used to be read as a glob that matched
 // nothing, so denyRead hid nothing, and .env, .bashrc, .git/hooks and
-// .git/config were writable (and "." was not).
+// .git/config were writable (and "." was not). A class in a denyWrite
+// glob ("**/secret[12].txt") covers files deep down too: the write guard
+// used to take it as literal text.
 func TestFSGlobCharactersInDirectoryNames(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
@@ -935,9 +937,11 @@ func TestFSGlobCharactersInDirectoryNames(t *testing.T) {
 			s.write(name+"/secret.txt", "SECRET-A\n")
 			s.write(name+"/k.key", "SECRET-B\n")
 			s.write(name+"/sub/user.pem", "orig\n")
+			s.write(name+"/sub/deep/secret1.txt", "orig\n")
+			s.write(name+"/sub/deep/secret3.txt", "orig\n")
 			s.write(name+"-home[h]/.ssh/id_ed25519", "SECRET-C\n")
 			// The settings file there too: fence's own, protected.
-			s.write(name+"/cfg.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env","**/*.pem"]}}`)
+			s.write(name+"/cfg.json", `{"filesystem":{"allowWrite":["."],"denyRead":["secret.txt","*.key"],"denyWrite":[".env","**/*.pem","**/secret[12].txt"]}}`)
 			cfg := filepath.Join(dir, "cfg.json")
 			res := s.fenceWith(opts{dir: dir, env: []string{"HOME=" + home}}, "-s", cfg, "--", "sh", "-c", `
 echo x >> cfg.json && echo WROTE-settings
@@ -948,17 +952,22 @@ echo x > .git/hooks/pre-commit && echo WROTE-hook
 echo x >> .git/config && echo WROTE-config
 mkdir -p .git/modules/m && echo WROTE-module
 echo x >> sub/user.pem && echo WROTE-pem
+echo x >> sub/deep/secret1.txt && echo WROTE-class
+mkdir -p sub2 && echo {} > sub2/fence.json && echo WROTE-fencejson
+echo x >> sub/deep/secret3.txt || echo REFUSED-secret3
 echo ok > plain && echo wrote-plain`)
 			if !ranInside(t, res) {
 				continue
 			}
-			if strings.Contains(res.stdout, "SECRET") || strings.Contains(res.stdout, "WROTE") || !strings.Contains(res.stdout, "wrote-plain") {
+			if strings.Contains(res.stdout, "SECRET") || strings.Contains(res.stdout, "WROTE") || strings.Contains(res.stdout, "REFUSED") || !strings.Contains(res.stdout, "wrote-plain") {
 				t.Errorf("in %q: want the secrets hidden, the protected paths refused, the directory writable: %v", name, res)
 			}
 			for _, p := range []string{".env", ".bashrc", ".git/hooks/pre-commit", ".git/modules/m"} {
 				mustNotExist(t, filepath.Join(dir, p), "protected "+p+" in "+name)
 			}
 			mustHaveContent(t, filepath.Join(dir, "sub/user.pem"), "orig\n", "a file denyWrite's **/*.pem covers in "+name)
+			mustHaveContent(t, filepath.Join(dir, "sub/deep/secret1.txt"), "orig\n", "a file denyWrite's **/secret[12].txt covers in "+name)
+			mustNotExist(t, filepath.Join(dir, "sub2/fence.json"), "a fence.json in "+name)
 		}
 	})
 }

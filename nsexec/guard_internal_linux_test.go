@@ -3,6 +3,7 @@ package nsexec
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -198,6 +199,31 @@ func TestGlobRegexpOddNames(t *testing.T) {
 		if got := globRegexp(c.glob).MatchString(c.path); got != c.want {
 			t.Errorf("%q on %q: %v, want %v", c.glob, c.path, got, c.want)
 		}
+	}
+}
+
+// Within one name, the guard's globs mean what filepath.Match (the
+// config's syntax) says: classes, ranges, negation, escapes. A class used
+// to be literal text in the guard, so "**/secret[12].txt" protected no
+// file deeper than a read-only bind reaches.
+func TestGlobRegexpMatchesFilepathMatch(t *testing.T) {
+	names := []string{"secret1.txt", "secret2.txt", "secret3.txt", "secret[12].txt", "a", "b", "c", "-", "]", "^", "x*y", "x?y", "xzy",
+		`x\y`, "[", "a-c", "é", "p[1]", "p1"}
+	for _, pat := range []string{"secret[12].txt", "secret[1-2].txt", "secret[^1].txt", "[a-c]", "[^a-c]", "[-a]", "[a-]", `[\]]`, `[\^]`,
+		`x\*y`, `x\?y`, "x[*]y", `x\\y`, "[é]", `p\[1]`, "p[1]", "[", "a[", "*", "?"} {
+		re := globRegexp("/d/" + pat)
+		for _, n := range names {
+			want, err := filepath.Match(pat, n)
+			if err != nil {
+				continue // refused by the config's checks before it gets here
+			}
+			if got := re.MatchString("/d/" + n); got != want {
+				t.Errorf("%q on %q: %v, filepath.Match says %v", pat, n, got, want)
+			}
+		}
+	}
+	if globRegexp("/d/[^a]").MatchString("/d//") || globRegexp("/d/**/secret[12].txt").MatchString("/d/x/secret3.txt") || !globRegexp("/d/**/secret[12].txt").MatchString("/d/x/y/secret2.txt") {
+		t.Error("a class across names")
 	}
 }
 

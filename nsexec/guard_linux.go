@@ -642,7 +642,10 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 
 // globRegexp compiles a glob: "**/" matches any run of directories (or
 // none), "**" anything, "*" anything within one name, "?" one character of
-// a name; everything else is literal. The match is anchored. Go's regexp
+// a name, "[...]" one character of a class ("[^...]" any other but "/"),
+// as filepath.Match has them; a backslash makes the next character
+// literal (a path's own "[" or "*", escaped by fence); everything else is
+// literal, a "[" without its "]" too. The match is anchored. Go's regexp
 // takes UTF-8 only, and reads each invalid byte of a path as U+FFFD: so
 // does the glob here (a name that is not UTF-8, "caf\xe9", used to make
 // the guard panic). It then matches any invalid byte there, never fewer
@@ -677,12 +680,58 @@ func globRegexp(glob string) *regexp.Regexp {
 			b.WriteString("[^/]*")
 		case glob[i] == '?':
 			b.WriteString("[^/]")
+		case glob[i] == '\\' && i+1 < len(glob):
+			i++
+			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+		case glob[i] == '[':
+			if class, n := globClass(glob[i:]); n > 0 {
+				b.WriteString(class)
+				i += n - 1
+				continue
+			}
+			b.WriteString(`\[`)
 		default:
 			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
 		}
 	}
 	b.WriteString("$")
 	return regexp.MustCompile(b.String())
+}
+
+// globClass translates the class at the start of glob ("[a-c]", "[^x]",
+// escapes inside) into a regexp class, and returns it and the glob bytes
+// it took, or 0 if there is no well-formed class there.
+func globClass(glob string) (string, int) {
+	var b strings.Builder
+	b.WriteByte('[')
+	i := 1
+	if i < len(glob) && glob[i] == '^' {
+		b.WriteString("^/") // a name's character: never a slash
+		i++
+	}
+	items := 0
+	for ; i < len(glob); i++ {
+		c := glob[i]
+		switch {
+		case c == ']' && items > 0:
+			b.WriteByte(']')
+			return b.String(), i + 1
+		case c == '/':
+			return "", 0
+		case c == '-' && items > 0 && i+1 < len(glob) && glob[i+1] != ']':
+			b.WriteByte('-') // a range
+			continue
+		case c == '\\' && i+1 < len(glob):
+			i++
+			c = glob[i]
+		}
+		if strings.IndexByte(`\]-[^`, c) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+		items++
+	}
+	return "", 0
 }
 
 // denied reports whether full matches a no-write pattern.
@@ -710,10 +759,10 @@ type glob struct {
 }
 
 func compileGlob(p string) glob {
-	if prefix, name, ok := strings.Cut(p, "/**/"); ok && !strings.ContainsAny(prefix+name, "*?[") && !strings.Contains(name, "/") && name != "" {
+	if prefix, name, ok := strings.Cut(p, "/**/"); ok && !strings.ContainsAny(prefix+name, `*?[\`) && !strings.Contains(name, "/") && name != "" {
 		return glob{prefix: prefix + "/", name: name}
 	}
-	if prefix, ok := strings.CutSuffix(p, "/*"); ok && !strings.ContainsAny(prefix, "*?[") {
+	if prefix, ok := strings.CutSuffix(p, "/*"); ok && !strings.ContainsAny(prefix, `*?[\`) {
 		return glob{prefix: prefix + "/"}
 	}
 	return glob{re: globRegexp(p)}

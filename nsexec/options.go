@@ -135,7 +135,9 @@ type FSPolicy struct {
 	// with it the cost of a round trip to PID 1 for every file creation.
 	Guarded []string
 	// DenyWritePatterns are absolute glob patterns ("**/" any directories,
-	// "**" anything, "*" and "?" within one name) of paths that may not be
+	// "**" anything, "*", "?" and "[...]" within one name, "\" escaping
+	// the next character, as a path's own glob characters must be) of
+	// paths that may not be
 	// written, created, truncated, renamed or removed, wherever they are and
 	// whenever they appear. The init stage checks them at each such syscall
 	// (the write guard), so no tree walk happens at start.

@@ -751,7 +751,7 @@ func readGitLink(file, prefix string) string {
 // globs followed by "/**" (the directory itself, whole); else p.
 func wholeDir(p string) string {
 	rest, ok := strings.CutSuffix(p, "/**")
-	if !ok || config.HasGlob(rest) {
+	if !ok || hasMeta(rest) {
 		return p
 	}
 	if rest == "" {
@@ -1191,6 +1191,11 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 					}
 				}
 				continue
+			}
+			if !allowConfig {
+				// No submodule git directory there either (it has none:
+				// it would be strict).
+				wp.patterns = append(wp.patterns, filepath.Join(res, "modules/*"))
 			}
 			for _, f := range ws {
 				wp.removable = append(wp.removable, f)

@@ -200,6 +200,14 @@ func TestFSPolicy(t *testing.T) {
 	if want := []string{filepath.Join(ws, "**/secret*/**"), filepath.Join(ws, "**/secret*")}; !slices.Equal(fp.DenyWritePatterns, want) {
 		t.Errorf("denyWrite patterns %q, want %q", fp.DenyWritePatterns, want)
 	}
+	// So are names with a "]" or an escaped glob character: no globs.
+	c.Filesystem.DenyWrite = []string{"new]/**", `new\[1]/**`}
+	fp, _ = s.fsPolicy(c)
+	for _, n := range []string{"new]", "new[1]"} {
+		if !slices.Contains(fp.Guarded, filepath.Join(ws, n)) {
+			t.Errorf("denyWrite %s/**: not guarded: %q", n, fp.Guarded)
+		}
+	}
 	// A built-in protected name that is a symlink to a parent (a hostile
 	// checkout's .vscode -> ..) is not a denyWrite of that parent.
 	c.Filesystem.DenyWrite = nil

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/internal/cfgfile"
 )
 
@@ -57,20 +56,29 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			return nil, nil, fmt.Errorf("read ssh config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
 		}
 		for _, arg := range sshIncludeArgs(b) {
+			// ssh globs what is written; the home or ~/.ssh it is
+			// relative to is a path, whatever its name holds.
+			glob := strings.ContainsAny(arg, "*?[")
+			base := ""
 			switch {
 			case arg == "~" || strings.HasPrefix(arg, "~/"):
-				arg = filepath.Join(s.Home, arg[1:])
+				base, arg = s.Home, arg[1:]
 			case !filepath.IsAbs(arg):
-				arg = filepath.Join(dir, arg)
+				base = dir
 			}
-			if !config.HasGlob(arg) {
-				queue = append(queue, file{arg, f.depth + 1})
+			if !glob {
+				queue = append(queue, file{filepath.Join(base, arg), f.depth + 1})
 				continue
 			}
-			if !config.HasGlob(filepath.Dir(arg)) {
-				patterns = append(patterns, arg)
+			goArg, err := sshGlob(arg)
+			if err != nil {
+				return nil, nil, fmt.Errorf("ssh config %s: Include %s: %w; fence cannot tell which files it includes, to protect them", f.path, arg, err)
 			}
-			matches, _ := filepath.Glob(arg)
+			pat := filepath.Join(globEscape(base), goArg)
+			if d := filepath.Dir(pat); !hasMeta(d) {
+				patterns = append(patterns, filepath.Join(globUnescape(d), filepath.Base(pat)))
+			}
+			matches, _ := filepath.Glob(pat)
 			for _, m := range matches {
 				queue = append(queue, file{m, f.depth + 1})
 			}
@@ -119,4 +127,71 @@ func sshIncludeArgs(b []byte) []string {
 		}
 	}
 	return out
+}
+
+// sshGlob turns an ssh Include glob (glob(3): "[!...]" is negation, "^"
+// is an ordinary character, "[:alpha:]" and the like name classes) into
+// filepath.Match's syntax, which fence's globs use. A class name it does
+// not know is an error.
+func sshGlob(p string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\' && i+1 < len(p):
+			b.WriteString(p[i : i+2])
+			i++
+			continue
+		case c != '[' || !strings.Contains(p[i+1:], "]"):
+			b.WriteByte(c)
+			continue
+		}
+		// A class: up to its "]" (which may come first, as itself).
+		b.WriteByte('[')
+		i++
+		if i < len(p) && p[i] == '!' {
+			b.WriteByte('^')
+			i++
+		} else if i < len(p) && p[i] == '^' {
+			b.WriteString(`\^`)
+			i++
+		}
+		for first := true; i < len(p); i, first = i+1, false {
+			switch {
+			case p[i] == ']' && !first:
+				b.WriteByte(']')
+			case p[i] == ']':
+				b.WriteString(`\]`)
+				continue
+			case strings.HasPrefix(p[i:], "[:"):
+				end := strings.Index(p[i:], ":]")
+				if end < 0 {
+					return "", fmt.Errorf("an unclosed class name in %q", p)
+				}
+				set, ok := posixClasses[p[i+2:i+end]]
+				if !ok {
+					return "", fmt.Errorf("the class [:%s:], which fence does not know", p[i+2:i+end])
+				}
+				b.WriteString(set)
+				i += end + 1
+				continue
+			case p[i] == '\\' && i+1 < len(p):
+				b.WriteString(p[i : i+2])
+				i++
+				continue
+			default:
+				b.WriteByte(p[i])
+				continue
+			}
+			break
+		}
+	}
+	return b.String(), nil
+}
+
+// posixClasses are glob(3)'s named classes of ASCII characters, as
+// filepath.Match ranges.
+var posixClasses = map[string]string{
+	"alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "digit": "0-9", "lower": "a-z", "upper": "A-Z",
+	"xdigit": "0-9a-fA-F", "blank": " \t", "space": " \t\n\r\f\v",
 }

@@ -58,3 +58,32 @@ func TestSSHIncludes(t *testing.T) {
 		t.Errorf("patterns = %q, want %q", patterns, want)
 	}
 }
+
+// sshGlob: ssh's glob(3) syntax in filepath.Match's.
+func TestSSHGlob(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"config.d/*", "config.d/*"},
+		{"hosts/[!_]*.conf", "hosts/[^_]*.conf"},
+		{"[^a]x", `[\^a]x`},
+		{"[[:alnum:]_]*", "[a-zA-Z0-9_]*"},
+		{"[]a]", `[\]a]`},
+		{`a\[b`, `a\[b`},
+		{"x[", "x["},
+	} {
+		got, err := sshGlob(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("sshGlob(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	if _, err := sshGlob("[[:nope:]]"); err == nil {
+		t.Error("an unknown class name: no error")
+	}
+	// Files the glob matches as ssh reads it are what it includes.
+	for _, n := range []string{"a.conf", "_x.conf", "!.conf"} {
+		got, _ := sshGlob("[!_]*.conf")
+		m, _ := filepath.Match(got, n)
+		if want := n != "_x.conf"; m != want {
+			t.Errorf("[!_]*.conf on %q: %v, want %v", n, m, want)
+		}
+	}
+}

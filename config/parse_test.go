@@ -149,6 +149,7 @@ func TestParseErrors(t *testing.T) {
 		{"~user in denyRead", `{"filesystem": {"denyRead": ["~root/.bashrc"]}}`, `filesystem.denyRead "~root/.bashrc": only ~ and ~/ are expanded (not ~user); write the absolute path`},
 		{"unclosed [ in denyRead", `{"filesystem": {"denyRead": ["[abc"]}}`, `filesystem.denyRead "[abc" is not a valid pattern (an unclosed "[" or a trailing "\"); write "\[" for a literal "["`},
 		{"trailing backslash in denyWrite", `{"filesystem": {"denyWrite": ["a*\\"]}}`, `filesystem.denyWrite "a*\\" is not a valid pattern`},
+		{"shell negation in denyWrite", `{"filesystem": {"denyWrite": ["**/x[!a].env"]}}`, `filesystem.denyWrite "**/x[!a].env": "[!...]" is not negation in fence's patterns; write "[^...]"`},
 		{"empty command", `{"command": {"deny": [""]}}`, `command.deny contains empty command`},
 		{"empty allow", `{"command": {"allow": [" "]}}`, `command.allow contains empty command`},
 		{"empty ssh command", `{"ssh": {"allowedCommands": [""]}}`, `ssh.allowedCommands contains empty command`},

@@ -131,8 +131,33 @@ func pathProblem(name, p string) string {
 		if _, err := filepath.Match(p, ""); err != nil || trailing%2 == 1 {
 			return fmt.Sprintf(`%s %q is not a valid pattern (an unclosed "[" or a trailing "\"); write "\[" for a literal "["`, name, p)
 		}
+		// A shell's negation, which here is a "!" in the class: the
+		// pattern would cover the opposite of what was meant.
+		if classOpensWithBang(p) {
+			return fmt.Sprintf(`%s %q: "[!...]" is not negation in fence's patterns; write "[^...]" (or "[\!...]" for a "!" in the class)`, name, p)
+		}
 	}
 	return ""
+}
+
+// classOpensWithBang reports whether pattern p has a class whose first
+// character is an unescaped "!".
+func classOpensWithBang(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '[':
+			if i+1 < len(p) && p[i+1] == '!' {
+				return true
+			}
+			// Skip the class: a "[" inside it is itself.
+			if j := strings.IndexByte(p[i+1:], ']'); j >= 0 {
+				i += j + 1
+			}
+		}
+	}
+	return false
 }
 
 // envReference reports whether p holds a shell variable reference ($NAME,

@@ -809,6 +809,31 @@ func TestFSSSHIncludesProtected(t *testing.T) {
 			refusedCreate(t, s, s.dir, cfg, s.path(p))
 		}
 		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/ssh/notes.txt && echo ok > dotfiles/other")
+
+		// Relative includes in a home whose name holds glob characters
+		// (they were taken as globs that matched nothing), and ssh's own
+		// glob syntax ("[!_]" is negation there, not in Go).
+		for _, h := range []string{"hplain", "h[1]", "h*x"} {
+			home := s.mkdir(h)
+			s.write(h+"/.ssh/config", "Include extra.conf ~/.ssh/other.conf hosts/[!_]*.conf\n")
+			s.write(h+"/.ssh/other.conf", "orig\n")
+			s.write(h+"/.ssh/hosts/a.conf", "orig\n")
+			hcfg := s.config("h.json", `{"filesystem":{"allowWrite":["~"]}}`)
+			for _, c := range []string{`echo x > ~/.ssh/extra.conf`, `echo x >> ~/.ssh/other.conf`, `echo x >> ~/.ssh/hosts/a.conf`, `echo x > ~/.ssh/hosts/b.conf`} {
+				res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", hcfg, "--", "sh", "-c", c)
+				if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+					t.Errorf("home %q: %s: want it refused: %v", h, c, res)
+				}
+			}
+			mustNotExist(t, filepath.Join(home, ".ssh/extra.conf"), "a missing included file in "+h)
+			mustNotExist(t, filepath.Join(home, ".ssh/hosts/b.conf"), "a new file an included glob matches in "+h)
+			mustHaveContent(t, filepath.Join(home, ".ssh/hosts/a.conf"), "orig\n", "an included file in "+h)
+			// Control: a name the glob does not match.
+			res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", hcfg, "--", "sh", "-c", `echo x > ~/.ssh/hosts/_draft.conf && echo ok`)
+			if res.code != 0 || !strings.Contains(res.stdout, "ok") {
+				t.Errorf("home %q: a file the include does not match: %v", h, res)
+			}
+		}
 	})
 }
 

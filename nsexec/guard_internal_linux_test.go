@@ -207,10 +207,11 @@ func TestGlobRegexpOddNames(t *testing.T) {
 // to be literal text in the guard, so "**/secret[12].txt" protected no
 // file deeper than a read-only bind reaches.
 func TestGlobRegexpMatchesFilepathMatch(t *testing.T) {
-	names := []string{"secret1.txt", "secret2.txt", "secret3.txt", "secret[12].txt", "a", "b", "c", "-", "]", "^", "x*y", "x?y", "xzy",
+	names := []string{"secret1.txt", "secret2.txt", "secret3.txt", "secret[12].txt", "a", "b", "c", "-", "]", "^", "!", "x*y", "x?y", "xzy", "z",
 		`x\y`, "[", "a-c", "é", "p[1]", "p1"}
 	for _, pat := range []string{"secret[12].txt", "secret[1-2].txt", "secret[^1].txt", "[a-c]", "[^a-c]", "[-a]", "[a-]", `[\]]`, `[\^]`,
-		`x\*y`, `x\?y`, "x[*]y", `x\\y`, "[é]", `p\[1]`, "p[1]", "[", "a[", "*", "?"} {
+		`x\*y`, `x\?y`, "x[*]y", `x\\y`, "[é]", `p\[1]`, "p[1]", "[", "a[", "*", "?",
+		`[a\-c]`, "[c-a]", "[^c-a]", "[é-a]", `[a-\]]`, "[a-cz-x]", "[!a]"} {
 		re := globRegexp("/d/" + pat)
 		for _, n := range names {
 			want, err := filepath.Match(pat, n)

@@ -698,38 +698,64 @@ func globRegexp(glob string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
+// classChar is r as a regexp class has it: "-" and the class's other
+// special characters escaped.
+func classChar(r rune) string {
+	if strings.ContainsRune(`\]-[^`, r) {
+		return `\` + string(r)
+	}
+	return regexp.QuoteMeta(string(r))
+}
+
 // globClass translates the class at the start of glob ("[a-c]", "[^x]",
 // escapes inside) into a regexp class, and returns it and the glob bytes
-// it took, or 0 if there is no well-formed class there.
+// it took, or 0 if there is no well-formed class there. A range whose ends
+// are reversed ("[z-a]", which filepath.Match takes) is empty, as there.
 func globClass(glob string) (string, int) {
+	// A character of the class at glob[i], unescaped, and its length.
+	char := func(i int) (rune, int) {
+		n := 0
+		if glob[i] == '\\' && i+1 < len(glob) {
+			i, n = i+1, 1
+		}
+		r, w := utf8.DecodeRuneInString(glob[i:])
+		return r, n + w
+	}
 	var b strings.Builder
 	b.WriteByte('[')
 	i := 1
 	if i < len(glob) && glob[i] == '^' {
-		b.WriteString("^/") // a name's character: never a slash
+		b.WriteString(`^/`) // a name's character: never a slash
 		i++
 	}
 	items := 0
-	for ; i < len(glob); i++ {
-		c := glob[i]
-		switch {
-		case c == ']' && items > 0:
+	for i < len(glob) {
+		if glob[i] == ']' && items > 0 {
+			if b.Len() == 1 {
+				return `[^\x00-\x{10FFFF}]`, i + 1 // only empty ranges: nothing
+			}
 			b.WriteByte(']')
 			return b.String(), i + 1
-		case c == '/':
+		}
+		if glob[i] == '/' {
 			return "", 0
-		case c == '-' && items > 0 && i+1 < len(glob) && glob[i+1] != ']':
-			b.WriteByte('-') // a range
-			continue
-		case c == '\\' && i+1 < len(glob):
-			i++
-			c = glob[i]
 		}
-		if strings.IndexByte(`\]-[^`, c) >= 0 {
-			b.WriteByte('\\')
+		lo, n := char(i)
+		i += n
+		hi := lo
+		if i+1 < len(glob) && glob[i] == '-' && glob[i+1] != ']' {
+			hi, n = char(i + 1)
+			i += 1 + n
 		}
-		b.WriteByte(c)
 		items++
+		if lo > hi {
+			continue
+		}
+		b.WriteString(classChar(lo))
+		if hi != lo {
+			b.WriteByte('-')
+			b.WriteString(classChar(hi))
+		}
 	}
 	return "", 0
 }

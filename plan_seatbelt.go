@@ -214,28 +214,8 @@ var macCredentialPaths = []string{"~/Library/Keychains"}
 var macBinDirs = []string{"/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"}
 
 // seatbeltPattern turns a config path into an absolute seatbelt pattern:
-// the home or working directory it is relative to is taken literally
-// (seatbelt.Literal), whatever characters its name has; the config's own
-// part keeps its glob characters. "" for a "~" path without a home.
-func (s *Spec) seatbeltPattern(p string) string {
-	switch {
-	case p == "~" || strings.HasPrefix(p, "~/"):
-		if s.Home == "" {
-			return ""
-		}
-		if !strings.ContainsAny(p, "*?[") {
-			return seatbelt.Literal(filepath.Join(s.Home, p[1:]))
-		}
-		return filepath.Join(seatbelt.Literal(s.Home), p[1:])
-	case !strings.ContainsAny(p, "*?["):
-		// A path without globs is a path, backslashes and all, as on
-		// Linux (a "]" alone is no glob).
-		return seatbelt.Literal(config.ExpandPath(p, s.Home, s.Cwd))
-	case filepath.IsAbs(p):
-		return filepath.Clean(p)
-	}
-	return filepath.Join(seatbelt.Literal(s.Cwd), p)
-}
+// Seatbelt's patterns are written as fence's (configPattern).
+func (s *Spec) seatbeltPattern(p string) string { return s.configPattern(p) }
 
 // seatbeltDeniedPrograms returns the runtime-denied programs for the
 // profile: each name (refused in any directory), and what the name

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/internal/cfgfile"
+	"github.com/nsfence/fence/internal/pathglob"
 	"github.com/nsfence/fence/nsexec"
 )
 
@@ -158,7 +159,7 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 		}
 	}
 	if !hasMeta(abs) {
-		r, err := s.paths.eval(globUnescape(abs))
+		r, err := s.paths.eval(pathglob.Unescape(abs))
 		if err != nil {
 			return nil, failure(err, writable)
 		}
@@ -184,30 +185,30 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 	return out, err
 }
 
-// escapeAll returns ps escaped (globEscape): fence's own paths, as config
+// escapeAll returns ps escaped (pathglob.Literal): fence's own paths, as config
 // paths that name them exactly.
 func escapeAll(ps []string) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
-		out[i] = globEscape(p)
+		out[i] = pathglob.Literal(p)
 	}
 	return out
 }
 
 // lastGlobs returns ps, patterns with globs in their last component only,
-// as config paths: the directory escaped (globEscape).
+// as config paths: the directory escaped (pathglob.Literal).
 func lastGlobs(ps []string) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		dir, base := filepath.Split(p)
-		out[i] = filepath.Join(globEscape(filepath.Clean(dir)), base)
+		out[i] = filepath.Join(pathglob.Literal(filepath.Clean(dir)), base)
 	}
 	return out
 }
 
 // configPattern turns a config path into an absolute pattern in
 // filepath.Match's syntax: the home or working directory it is relative to
-// is taken literally (globEscape), whatever characters its name has (a
+// is taken literally (pathglob.Literal), whatever characters its name has (a
 // working directory "proj [old]" made every relative path a glob that
 // matched nothing: denyRead and the protections under it named nothing);
 // the config's own part keeps its glob characters. A path without glob
@@ -220,16 +221,16 @@ func (s *Spec) configPattern(p string) string {
 			return ""
 		}
 		if !strings.ContainsAny(p, "*?[") {
-			return globEscape(filepath.Join(s.Home, p[1:]))
+			return pathglob.Literal(filepath.Join(s.Home, p[1:]))
 		}
-		return filepath.Join(globEscape(s.Home), p[1:])
+		return filepath.Join(pathglob.Literal(s.Home), p[1:])
 	case !strings.ContainsAny(p, "*?["):
 		// (A "]" alone is no glob.)
-		return globEscape(config.ExpandPath(p, s.Home, s.Cwd))
+		return pathglob.Literal(config.ExpandPath(p, s.Home, s.Cwd))
 	case filepath.IsAbs(p):
 		return filepath.Clean(p)
 	}
-	return filepath.Join(globEscape(s.Cwd), p)
+	return filepath.Join(pathglob.Literal(s.Cwd), p)
 }
 
 // expandGrants expands paths that grant access: what cannot be resolved is
@@ -903,7 +904,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	}
 	// prot are config paths (a pattern's syntax, as the user's denyWrite):
 	// fence's own paths, which are paths whatever their names hold,
-	// escaped (globEscape).
+	// escaped (pathglob.Literal).
 	prot := append(append([]string{}, denyWrite...), escapeAll(policyFiles)...)
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
@@ -950,7 +951,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			// Most built-in names: one lookup that also tells what a
 			// missing one would be created as (guarded asks that next,
 			// answered from the resolver's cache).
-			p = globUnescape(p)
+			p = pathglob.Unescape(p)
 			denied = append(denied, filepath.Clean(p))
 			res, exists, err := s.paths.evalPartial(p, changeable)
 			if err != nil {
@@ -1040,7 +1041,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			if !underAny(d, changeable) || !seen.first(d) {
 				continue
 			}
-			fp.ProtectedPatterns = append(fp.ProtectedPatterns, globEscape(d)+"/modules/*")
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(d)+"/modules/*")
 			mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
 			dirs = append(dirs, mods...)
 		}
@@ -1265,7 +1266,7 @@ func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []str
 			if !filepath.IsAbs(pat) || hasMeta(pat) {
 				continue // "~" without a home; a glob
 			}
-			abs = globUnescape(pat)
+			abs = pathglob.Unescape(pat)
 		} else if !filepath.IsAbs(p) {
 			continue
 		}
@@ -1306,7 +1307,7 @@ func (s *Spec) resolvedPatterns(ps []string, fp nsexec.FSPolicy, changeable []st
 			return nil, denialError("the protected path", p, err)
 		}
 		for _, d := range []string{dir, res} {
-			if q := filepath.Join(globEscape(d), base); underAny(d, writable) && !slices.Contains(out, q) {
+			if q := filepath.Join(pathglob.Literal(d), base); underAny(d, writable) && !slices.Contains(out, q) {
 				out = append(out, q)
 			}
 		}
@@ -1337,13 +1338,14 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable [
 		}
 		// The directory before the first glob, a path (a working
 		// directory "p[1]" is one), escaped again for the guard.
-		prefix, rest := patternDir(pat)
-		abs := filepath.Join(globEscape(prefix), rest)
+		prefix, rest := pathglob.Dir(pat)
+		rest = strings.TrimPrefix(rest, "/")
+		abs := filepath.Join(pathglob.Literal(prefix), rest)
 		res, err := s.paths.evalMissing(prefix, changeable)
 		if err != nil {
 			return nil, denialError("filesystem.denyWrite", p, err)
 		}
-		for _, pd := range [][2]string{{prefix, abs}, {res, filepath.Join(globEscape(res), rest)}} {
+		for _, pd := range [][2]string{{prefix, abs}, {res, filepath.Join(pathglob.Literal(res), rest)}} {
 			relevant := underAny(pd[0], writable)
 			for _, w := range writable {
 				relevant = relevant || underAny(w, []string{pd[0]})
@@ -1381,7 +1383,7 @@ func projectConfigPatterns(fp nsexec.FSPolicy) []string {
 	}
 	var out []string
 	for _, w := range writable {
-		out = append(out, globEscape(strings.TrimSuffix(w, "/"))+"/**/"+config.ProjectConfigName)
+		out = append(out, pathglob.Literal(strings.TrimSuffix(w, "/"))+"/**/"+config.ProjectConfigName)
 	}
 	return out
 }

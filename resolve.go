@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nsfence/fence/internal/pathglob"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +68,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 		return nil, nil // a malformed pattern matches nothing, as in filepath.Glob
 	}
 	if !hasMeta(pattern) {
-		pattern = globUnescape(pattern)
+		pattern = pathglob.Unescape(pattern)
 		if lerr := r.lookup(pattern); lerr != nil {
 			return nil, keep(lerr)
 		}
@@ -78,7 +79,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 	if dir == "" {
 		dir = "/"
 	}
-	dirs := []string{globUnescape(dir)}
+	dirs := []string{pathglob.Unescape(dir)}
 	if hasMeta(dir) {
 		if dirs, err = r.glob(dir, keep); dirs == nil {
 			return nil, err
@@ -86,7 +87,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 	}
 	for _, d := range dirs {
 		if file != "" && !hasMeta(file) {
-			name := filepath.Join(d, globUnescape(file))
+			name := filepath.Join(d, pathglob.Unescape(file))
 			if lerr := r.lookup(name); lerr == nil {
 				matches = append(matches, name)
 			} else if e := keep(lerr); e != nil && err == nil {
@@ -105,94 +106,6 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 		}
 	}
 	return matches, err
-}
-
-// globMeta are the characters filepath.Match gives a meaning: the glob
-// characters and the backslash that escapes them.
-const globMeta = `*?[\`
-
-// hasMeta reports whether p has a glob character that no backslash
-// escapes (filepath.Match's syntax): the home or working directory a
-// config path is relative to is escaped (Spec.configPattern), whatever
-// characters its name has.
-func hasMeta(p string) bool {
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '*', '?', '[':
-			return true
-		}
-	}
-	return false
-}
-
-// globEscape escapes p's glob characters and backslashes, so that, as a
-// pattern, it names p exactly (a working directory "proj [old]" is not
-// "proj " and one of 'o', 'l', 'd').
-func globEscape(p string) string {
-	if !strings.ContainsAny(p, globMeta) {
-		return p
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if strings.IndexByte(globMeta, p[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
-}
-
-// literalPrefix returns what pattern p names before its first glob
-// character, unescaped: /h/u[1]/.ssh/id_ for /h/u\[1]/.ssh/id_*.
-func literalPrefix(p string) string {
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '*', '?', '[':
-			return globUnescape(p[:i])
-		}
-	}
-	return globUnescape(p)
-}
-
-// patternDir splits pattern p at the last "/" before its first glob
-// character: dir, the path of the directory there (unescaped, "/" at
-// least), and rest, the pattern below it as p has it.
-func patternDir(p string) (dir, rest string) {
-	end := len(p)
-	for i := 0; i < len(p); i++ {
-		if p[i] == '\\' {
-			i++
-		} else if strings.IndexByte("*?[", p[i]) >= 0 {
-			end = i
-			break
-		}
-	}
-	slash := strings.LastIndexByte(p[:end], '/')
-	dir = globUnescape(p[:slash])
-	if dir == "" {
-		dir = "/"
-	}
-	return dir, p[slash+1:]
-}
-
-// globUnescape drops the escaping backslashes of a pattern without glob
-// characters (hasMeta false), giving the path it names.
-func globUnescape(p string) string {
-	if !strings.Contains(p, `\`) {
-		return p
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] == '\\' && i+1 < len(p) {
-			i++
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
 }
 
 // lookup reports why the unresolved path p cannot be lstat'ed, if it
@@ -643,4 +556,18 @@ func isErrno(err error) bool {
 func missingName(err error, next string) bool {
 	pe, ok := err.(*fs.PathError)
 	return ok && pe.Op == "lstat" && pe.Path == next && pe.Err == unix.ENOENT
+}
+
+// hasMeta reports whether pattern p has a glob character that no
+// backslash escapes: the home or working directory a config path is
+// relative to is escaped (Spec.configPattern), whatever its name holds.
+func hasMeta(p string) bool { return pathglob.MetaIndex(p) >= 0 }
+
+// literalPrefix returns what pattern p names before its first glob
+// character, unescaped: /h/u[1]/.ssh/id_ for /h/u\[1]/.ssh/id_*.
+func literalPrefix(p string) string {
+	if i := pathglob.MetaIndex(p); i >= 0 {
+		p = p[:i]
+	}
+	return pathglob.Unescape(p)
 }

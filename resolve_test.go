@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/nsfence/fence/internal/pathglob"
 )
 
 // The resolver must agree with filepath.EvalSymlinks on every path, with a
@@ -167,7 +169,7 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 		}
 	}
 	// Under a directory whose name holds glob characters, escaped
-	// (globEscape), as a working directory is in a config path's pattern.
+	// (pathglob.Literal), as a working directory is in a config path's pattern.
 	odd := filepath.Join(root, `w[1]*?\b`)
 	for _, f := range []string{"a.key", "b.pem", "c"} {
 		if err := os.MkdirAll(odd, 0o755); err != nil {
@@ -178,24 +180,24 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"*.key", "a.key", "*", "[ab].*", "missing"} {
-		pat := filepath.Join(globEscape(odd), p)
+		pat := filepath.Join(pathglob.Literal(odd), p)
 		want, _ := filepath.Glob(pat)
 		got, err := r.glob(pat, denials)
 		if fmt.Sprint(got) != fmt.Sprint(want) || err != nil || p != "missing" && len(got) == 0 {
 			t.Errorf("glob(%s) = %v, %v; filepath.Glob = %v", pat, got, err, want)
 		}
 	}
-	if dir, rest := patternDir(globEscape(odd) + "/sub/**/*.pem"); dir != odd+"/sub" || rest != "**/*.pem" {
-		t.Errorf("patternDir: %q %q", dir, rest)
+	if dir, rest := pathglob.Dir(pathglob.Literal(odd) + "/sub/**/*.pem"); dir != odd+"/sub" || rest != "/**/*.pem" {
+		t.Errorf("GlobDir: %q %q", dir, rest)
 	}
-	if dir, rest := patternDir("/*.pem"); dir != "/" || rest != "*.pem" {
-		t.Errorf("patternDir at the root: %q %q", dir, rest)
+	if dir, rest := pathglob.Dir("/*.pem"); dir != "/" || rest != "/*.pem" {
+		t.Errorf("GlobDir at the root: %q %q", dir, rest)
 	}
-	if got := literalPrefix(globEscape(odd) + "/x*"); got != odd+"/x" {
+	if got := literalPrefix(pathglob.Literal(odd) + "/x*"); got != odd+"/x" {
 		t.Errorf("literalPrefix: %q", got)
 	}
-	if got := globUnescape(globEscape(odd)); got != odd || hasMeta(globEscape(odd)) || !hasMeta(globEscape(odd)+"/*") {
-		t.Errorf("globEscape(%q): unescaped %q, hasMeta %v", odd, got, hasMeta(globEscape(odd)))
+	if got := pathglob.Unescape(pathglob.Literal(odd)); got != odd || hasMeta(pathglob.Literal(odd)) || !hasMeta(pathglob.Literal(odd)+"/*") {
+		t.Errorf("pathglob.Literal(%q): unescaped %q, hasMeta %v", odd, got, hasMeta(pathglob.Literal(odd)))
 	}
 	// One plan sees each directory as it was when first listed: a name
 	// created since is not matched by the same resolver, only by a new one.

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/nsfence/fence/internal/cfgfile"
+	"github.com/nsfence/fence/internal/pathglob"
 )
 
 // maxSSHIncludeDepth is how deep ssh follows Include (its own limit).
@@ -74,9 +75,9 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("ssh config %s: Include %s: %w; fence cannot tell which files it includes, to protect them", f.path, arg, err)
 			}
-			pat := filepath.Join(globEscape(base), goArg)
+			pat := filepath.Join(pathglob.Literal(base), goArg)
 			if d := filepath.Dir(pat); !hasMeta(d) {
-				patterns = append(patterns, filepath.Join(globUnescape(d), filepath.Base(pat)))
+				patterns = append(patterns, filepath.Join(pathglob.Unescape(d), filepath.Base(pat)))
 			}
 			matches, _ := filepath.Glob(pat)
 			for _, m := range matches {

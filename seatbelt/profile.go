@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/nsfence/fence/internal/pathglob"
 )
 
 // Options is a policy in the terms of Seatbelt.
@@ -245,7 +247,7 @@ func Profile(o *Options) (string, error) {
 		if err := checkPath(h); err != nil {
 			return "", err
 		}
-		pinned = append(pinned, unescape(h)) // a pattern naming one path (Literal)
+		pinned = append(pinned, pathglob.Unescape(h)) // a pattern naming one path (Literal)
 	}
 	kept, err := ancestors(slices.Concat(denyRead, hidden))
 	if err != nil {
@@ -257,7 +259,7 @@ func Profile(o *Options) (string, error) {
 	}
 	// (ancestors gives paths; removeOnly are patterns naming one path.)
 	held = slices.DeleteFunc(held, func(a string) bool {
-		return slices.ContainsFunc(removeOnly, func(r string) bool { return unescape(r) == a })
+		return slices.ContainsFunc(removeOnly, func(r string) bool { return pathglob.Unescape(r) == a })
 	})
 	for _, a := range dedupe(slices.Concat(pinned, kept, held)) {
 		re, err := pathRegex(Literal(a), true, false)
@@ -477,8 +479,8 @@ func filter(p string, fold bool) (string, error) {
 	if err := checkPath(p); err != nil {
 		return "", err
 	}
-	if !fold && !hasMeta(p) {
-		lit := strings.TrimSuffix(unescape(p), "/")
+	if !fold && !hasGlob(p) {
+		lit := strings.TrimSuffix(pathglob.Unescape(p), "/")
 		if lit == "" {
 			lit = "/"
 		}
@@ -497,65 +499,12 @@ func filter(p string, fold bool) (string, error) {
 // Literal escapes p's glob characters (and backslashes), so that a pattern
 // built from it names p exactly: a working directory called "proj [old]"
 // is not the glob "proj " followed by one of 'o', 'l', 'd'.
-func Literal(p string) string {
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if strings.IndexByte(`\*?[`, p[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
-}
-
-// hasMeta reports whether pattern p has an unescaped glob character.
-func hasMeta(p string) bool {
-	return metaIndex(p) >= 0
-}
-
-// metaIndex returns the index of p's first unescaped glob character, or -1.
-func metaIndex(p string) int {
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '*', '?', '[':
-			return i
-		}
-	}
-	return -1
-}
-
-// unescape removes the backslashes of a pattern without glob characters.
-func unescape(p string) string {
-	if !strings.Contains(p, `\`) {
-		return p
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] == '\\' && i+1 < len(p) {
-			i++
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
-}
+func Literal(p string) string { return pathglob.Literal(p) }
 
 // StaticPrefix splits pattern p at its last '/' before the first glob
 // character: the directory part, unescaped, and the rest as written.
 // A pattern without globs is all prefix.
-func StaticPrefix(p string) (dir, rest string) {
-	i := metaIndex(p)
-	if i < 0 {
-		return unescape(p), ""
-	}
-	j := strings.LastIndexByte(p[:i], '/')
-	dir = unescape(p[:j])
-	if dir == "" {
-		dir = "/"
-	}
-	return dir, p[j:]
-}
+func StaticPrefix(p string) (dir, rest string) { return pathglob.Dir(p) }
 
 // maxLiteral is the longest string sandbox-exec is known to read (about
 // 1 KB, "Error reading string" beyond); a case-folding expression is about
@@ -808,3 +757,6 @@ func hasControl(s string) bool {
 	}
 	return false
 }
+
+// hasGlob reports whether pattern p has an unescaped glob character.
+func hasGlob(p string) bool { return pathglob.MetaIndex(p) >= 0 }

@@ -133,9 +133,8 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	for _, p := range sshPaths {
 		o.DenyWrite = append(o.DenyWrite, seatbeltForms(seatbelt.Literal(p))...)
 	}
-	for _, p := range append(s.zshDumpPatterns(), sshPatterns...) {
-		dir, base := filepath.Split(p)
-		o.DenyWrite = append(o.DenyWrite, seatbeltForms(filepath.Join(seatbelt.Literal(filepath.Clean(dir)), base))...)
+	for _, p := range append(lastGlobs(s.zshDumpPatterns()), sshPatterns...) {
+		o.DenyWrite = append(o.DenyWrite, seatbeltForms(p)...)
 	}
 
 	for _, p := range f.DenyRead {

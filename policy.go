@@ -939,11 +939,11 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	prot = append(prot, escapeAll(lits[len(policyFiles):])...)
 	// Patterns in the last component of a directory of fence's: those
 	// there now; new ones: below.
-	pats := append(s.zshDumpPatterns(), sshPatterns...)
+	pats := s.zshDumpPatterns()
 	for _, u := range unlistable {
 		pats = append(pats, filepath.Join(u, "*"))
 	}
-	prot = append(prot, lastGlobs(pats)...)
+	prot = append(append(prot, lastGlobs(pats)...), sshPatterns...) // ssh's: patterns already
 	denied := slices.Clone(userAbs)
 	protAbs := slices.Clone(userAbs)
 	for _, p := range prot[mandatory:] {
@@ -1018,7 +1018,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = projectConfigPatterns(*fp)
-	dumps, err := s.resolvedPatterns(append(s.zshDumpPatterns(), sshPatterns...), *fp, changeable)
+	dumps, err := s.resolvedPatterns(append(lastGlobs(s.zshDumpPatterns()), sshPatterns...), *fp, changeable)
 	if err != nil {
 		return err
 	}
@@ -1042,6 +1042,12 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 				continue
 			}
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(d)+"/modules/*")
+			// Nor a modules that is a symlink to a directory of the
+			// sandbox's: the pattern is matched where paths lead.
+			fp.Held = append(fp.Held, filepath.Join(d, "modules"))
+			if r, err := s.paths.eval(d); err == nil && r != d {
+				fp.Held = append(fp.Held, filepath.Join(r, "modules"))
+			}
 			mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
 			dirs = append(dirs, mods...)
 		}
@@ -1187,6 +1193,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 					// No new submodule git directory there, nested ones
 					// included (as fsPolicy does for the repository's).
 					wp.patterns = append(wp.patterns, filepath.Join(res, "modules/*"))
+					wp.held = append(wp.held, filepath.Join(res, "modules"))
 					for _, m := range mods {
 						wp.patterns = append(wp.patterns, m+"/modules/*")
 					}
@@ -1197,6 +1204,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 				// No submodule git directory there either (it has none:
 				// it would be strict).
 				wp.patterns = append(wp.patterns, filepath.Join(res, "modules/*"))
+				wp.held = append(wp.held, filepath.Join(res, "modules"))
 			}
 			for _, f := range ws {
 				wp.removable = append(wp.removable, f)
@@ -1292,22 +1300,25 @@ func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []str
 	return out, nil
 }
 
-// resolvedPatterns returns the patterns ps (a glob in the last component
-// only) that can match inside a writable path, each with its directory as
-// given and as the kernel resolves it (as far as it exists), for the write
-// guard, which matches resolved paths.
+// resolvedPatterns returns the patterns ps (fence's syntax, paths in them
+// escaped) that can match inside a writable path, each with the directory
+// before its first glob as given and as the kernel resolves it (as far as
+// it exists), for the write guard, which matches resolved paths.
 func (s *Spec) resolvedPatterns(ps []string, fp nsexec.FSPolicy, changeable []string) ([]string, error) {
 	writable := changeableOf(fp)
 	var out []string
 	for _, p := range ps {
-		dir, base := filepath.Split(p)
-		dir = filepath.Clean(dir)
+		dir, rest := pathglob.Dir(p)
 		res, err := s.paths.evalMissing(dir, changeable)
 		if err != nil {
-			return nil, denialError("the protected path", p, err)
+			return nil, denialError("the protected path", pathglob.Unescape(p), err)
 		}
 		for _, d := range []string{dir, res} {
-			if q := filepath.Join(pathglob.Literal(d), base); underAny(d, writable) && !slices.Contains(out, q) {
+			relevant := underAny(d, writable)
+			for _, w := range writable {
+				relevant = relevant || underAny(w, []string{d}) // a glob above a writable path
+			}
+			if q := pathglob.Literal(d) + rest; relevant && !slices.Contains(out, q) {
 				out = append(out, q)
 			}
 		}

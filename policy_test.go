@@ -590,8 +590,12 @@ func TestLinkedWorktreesPolicy(t *testing.T) {
 	if p := filepath.Join(ws, "in/.git"); !slices.Contains(fp.Removable, p) {
 		t.Errorf("a writable worktree's .git file: want it removable; removable %q", fp.Removable)
 	}
-	if !slices.Equal(fp.Held, []string{wt}) {
-		t.Errorf("held = %q, want the worktrees directory", fp.Held)
+	// Held: the worktrees directory, the modules directories (no symlink
+	// there to a directory of the sandbox's).
+	for _, h := range []string{wt, filepath.Join(wt, "out/modules"), filepath.Join(wt, "in/modules"), filepath.Join(ws, ".git/modules")} {
+		if !slices.Contains(fp.Held, h) {
+			t.Errorf("held = %q, want %s in it", fp.Held, h)
+		}
 	}
 	// A worktree with a submodule: strict, its submodule's git directory
 	// too, and no new one.

@@ -57,28 +57,23 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			return nil, nil, fmt.Errorf("read ssh config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
 		}
 		for _, arg := range sshIncludeArgs(b) {
-			// ssh globs what is written; the home or ~/.ssh it is
-			// relative to is a path, whatever its name holds.
-			glob := strings.ContainsAny(arg, "*?[")
-			base := ""
+			// ssh globs the whole path, the home it puts in front
+			// included (a home "h[1]" reads h1/.ssh/...).
 			switch {
 			case arg == "~" || strings.HasPrefix(arg, "~/"):
-				base, arg = s.Home, arg[1:]
+				arg = filepath.Join(s.Home, arg[1:])
 			case !filepath.IsAbs(arg):
-				base = dir
+				arg = filepath.Join(dir, arg)
 			}
-			if !glob {
-				queue = append(queue, file{filepath.Join(base, arg), f.depth + 1})
-				continue
-			}
-			goArg, err := sshGlob(arg)
+			pat, err := sshGlob(arg)
 			if err != nil {
 				return nil, nil, fmt.Errorf("ssh config %s: Include %s: %w; fence cannot tell which files it includes, to protect them", f.path, arg, err)
 			}
-			pat := filepath.Join(pathglob.Literal(base), goArg)
-			if d := filepath.Dir(pat); !hasMeta(d) {
-				patterns = append(patterns, filepath.Join(pathglob.Unescape(d), filepath.Base(pat)))
+			if !hasMeta(pat) {
+				queue = append(queue, file{pathglob.Unescape(pat), f.depth + 1})
+				continue
 			}
+			patterns = append(patterns, pat)
 			matches, _ := filepath.Glob(pat)
 			for _, m := range matches {
 				queue = append(queue, file{m, f.depth + 1})
@@ -130,64 +125,98 @@ func sshIncludeArgs(b []byte) []string {
 	return out
 }
 
-// sshGlob turns an ssh Include glob (glob(3): "[!...]" is negation, "^"
-// is an ordinary character, "[:alpha:]" and the like name classes) into
-// filepath.Match's syntax, which fence's globs use. A class name it does
-// not know is an error.
+// sshGlob turns an ssh Include path, which ssh hands to glob(3) whole,
+// into filepath.Match's syntax, which fence's globs use: in a class "!"
+// first is negation and "^" an ordinary character, a "]" first is a
+// member, "-" is a range only between two members, "[:alpha:]" and the
+// like name sets; a "[" with no class after it is itself; a backslash
+// makes the next character literal. A class name it does not know is an
+// error. (glob(3)'s "?" and classes match one byte, Go's one character:
+// a name with multi-byte characters may match one and not the other.)
 func sshGlob(p string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
+		switch c := p[i]; {
 		case c == '\\' && i+1 < len(p):
-			b.WriteString(p[i : i+2])
+			b.WriteString(pathglob.Literal(p[i+1 : i+2]))
 			i++
-			continue
-		case c != '[' || !strings.Contains(p[i+1:], "]"):
+		case c == '*' || c == '?':
 			b.WriteByte(c)
-			continue
-		}
-		// A class: up to its "]" (which may come first, as itself).
-		b.WriteByte('[')
-		i++
-		if i < len(p) && p[i] == '!' {
-			b.WriteByte('^')
-			i++
-		} else if i < len(p) && p[i] == '^' {
-			b.WriteString(`\^`)
-			i++
-		}
-		for first := true; i < len(p); i, first = i+1, false {
-			switch {
-			case p[i] == ']' && !first:
-				b.WriteByte(']')
-			case p[i] == ']':
-				b.WriteString(`\]`)
-				continue
-			case strings.HasPrefix(p[i:], "[:"):
-				end := strings.Index(p[i:], ":]")
-				if end < 0 {
-					return "", fmt.Errorf("an unclosed class name in %q", p)
-				}
-				set, ok := posixClasses[p[i+2:i+end]]
-				if !ok {
-					return "", fmt.Errorf("the class [:%s:], which fence does not know", p[i+2:i+end])
-				}
-				b.WriteString(set)
-				i += end + 1
-				continue
-			case p[i] == '\\' && i+1 < len(p):
-				b.WriteString(p[i : i+2])
-				i++
-				continue
-			default:
-				b.WriteByte(p[i])
+		case c == '[':
+			class, n, err := sshClass(p[i:])
+			if err != nil {
+				return "", err
+			}
+			if n == 0 {
+				b.WriteString(`\[`) // no class: itself
 				continue
 			}
-			break
+			b.WriteString(class)
+			i += n - 1
+		default:
+			b.WriteString(pathglob.Literal(p[i : i+1]))
 		}
 	}
 	return b.String(), nil
+}
+
+// sshClass translates the glob(3) class at the start of p, returning it
+// in filepath.Match's syntax and the bytes it took, or 0 if there is no
+// class there (no closing "]", or a "/" before it).
+func sshClass(p string) (string, int, error) {
+	var members []string // each in Go's syntax: a character, a range or a set
+	i := 1
+	neg := i < len(p) && p[i] == '!'
+	if neg {
+		i++
+	}
+	start := i
+	for ; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == ']' && i > start:
+			return "[" + map[bool]string{true: "^"}[neg] + strings.Join(members, "") + "]", i + 1, nil
+		case c == '/':
+			return "", 0, nil
+		case strings.HasPrefix(p[i:], "[:"):
+			end := strings.Index(p[i+2:], ":]")
+			if end < 0 {
+				members = append(members, `\[`)
+				continue
+			}
+			name := p[i+2 : i+2+end]
+			set, ok := posixClasses[name]
+			if !ok {
+				return "", 0, fmt.Errorf("the class [:%s:], which fence does not know", name)
+			}
+			members = append(members, set)
+			i += 2 + end + 1
+		case c == '-' && len(members) > 0 && i+1 < len(p) && p[i+1] != ']' && i > start:
+			// A range: its high end next.
+			hi := p[i+1]
+			n := 1
+			if hi == '\\' && i+2 < len(p) {
+				hi, n = p[i+2], 2
+			}
+			members = append(members, "-"+classMember(hi))
+			i += n
+		default:
+			if c == '\\' && i+1 < len(p) {
+				i++
+				c = p[i]
+			}
+			members = append(members, classMember(c))
+		}
+	}
+	return "", 0, nil
+}
+
+// classMember is c as a member of a filepath.Match class.
+func classMember(c byte) string {
+	if strings.IndexByte(`\]-[^`, c) >= 0 {
+		return `\` + string(c)
+	}
+	return string(c)
 }
 
 // posixClasses are glob(3)'s named classes of ASCII characters, as
@@ -195,4 +224,5 @@ func sshGlob(p string) (string, error) {
 var posixClasses = map[string]string{
 	"alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "digit": "0-9", "lower": "a-z", "upper": "A-Z",
 	"xdigit": "0-9a-fA-F", "blank": " \t", "space": " \t\n\r\f\v",
+	"punct": "!-/:-@\\[-`{-~", "cntrl": "\x00-\x1f\x7f", "graph": "!-~", "print": " -~",
 }

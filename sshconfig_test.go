@@ -65,14 +65,26 @@ func TestSSHGlob(t *testing.T) {
 		{"config.d/*", "config.d/*"},
 		{"hosts/[!_]*.conf", "hosts/[^_]*.conf"},
 		{"[^a]x", `[\^a]x`},
+		{"x[^]y", `x[\^]y`},
+		{"[!]", `\[!]`},
 		{"[[:alnum:]_]*", "[a-zA-Z0-9_]*"},
+		{"[[:]", `[\[:]`},
 		{"[]a]", `[\]a]`},
+		{"[-_]x", `[\-_]x`},
+		{"[_-]x", `[_\-]x`},
+		{"[a-c]", "[a-c]"},
 		{`a\[b`, `a\[b`},
-		{"x[", "x["},
+		{`foo\bar`, "foobar"},
+		{"x[", `x\[`},
+		{"a[b/c]", `a\[b/c]`},
+		{"/h[1]/.ssh/x", "/h[1]/.ssh/x"},
 	} {
 		got, err := sshGlob(c.in)
 		if err != nil || got != c.want {
 			t.Errorf("sshGlob(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+		if _, err := filepath.Match(got, ""); err != nil {
+			t.Errorf("sshGlob(%q) = %q: not a valid pattern: %v", c.in, got, err)
 		}
 	}
 	if _, err := sshGlob("[[:nope:]]"); err == nil {

@@ -281,3 +281,12 @@ func TestDomainPortForm(t *testing.T) {
 		}
 	}
 }
+
+// A "!" in a class that does not open it is no shell negation: accepted.
+func TestParseClassWithBang(t *testing.T) {
+	for _, src := range []string{`{"filesystem": {"denyWrite": ["x[\\][!a]"]}}`, `{"filesystem": {"denyWrite": ["x[^!]", "x[\\!a]", "a\\[!b]"]}}`} {
+		if _, err := Parse([]byte(src)); err != nil {
+			t.Errorf("Parse(%s): %v", src, err)
+		}
+	}
+}

@@ -151,9 +151,15 @@ func classOpensWithBang(p string) bool {
 			if i+1 < len(p) && p[i+1] == '!' {
 				return true
 			}
-			// Skip the class: a "[" inside it is itself.
-			if j := strings.IndexByte(p[i+1:], ']'); j >= 0 {
-				i += j + 1
+			// Skip the class (a "[" inside it is itself) to its "]",
+			// which a backslash escapes.
+			for j := i + 1; j < len(p); j++ {
+				if p[j] == '\\' {
+					j++
+				} else if p[j] == ']' {
+					i = j
+					break
+				}
 			}
 		}
 	}

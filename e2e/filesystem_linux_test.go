@@ -810,28 +810,30 @@ func TestFSSSHIncludesProtected(t *testing.T) {
 		}
 		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/ssh/notes.txt && echo ok > dotfiles/other")
 
-		// Relative includes in a home whose name holds glob characters
-		// (they were taken as globs that matched nothing), and ssh's own
-		// glob syntax ("[!_]" is negation there, not in Go).
-		for _, h := range []string{"hplain", "h[1]", "h*x"} {
-			home := s.mkdir(h)
-			s.write(h+"/.ssh/config", "Include extra.conf ~/.ssh/other.conf hosts/[!_]*.conf\n")
-			s.write(h+"/.ssh/other.conf", "orig\n")
-			s.write(h+"/.ssh/hosts/a.conf", "orig\n")
-			hcfg := s.config("h.json", `{"filesystem":{"allowWrite":["~"]}}`)
-			for _, c := range []string{`echo x > ~/.ssh/extra.conf`, `echo x >> ~/.ssh/other.conf`, `echo x >> ~/.ssh/hosts/a.conf`, `echo x > ~/.ssh/hosts/b.conf`} {
-				res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", hcfg, "--", "sh", "-c", c)
+		// ssh's own glob syntax ("[!_]" is negation there, not in Go),
+		// over the whole path: in a home whose name holds glob
+		// characters, ssh reads what the home's name matches as a glob
+		// (home "h[1]": h1/.ssh/...), which is what must stay as it was.
+		hcfg := s.config("h.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		for _, h := range [][2]string{{"hplain", "hplain"}, {"h[1]", "h1"}, {"h*x", "hAx"}, {"h*x", "h*x"}} {
+			home, read := s.mkdir(h[0]), h[1]
+			s.write(h[0]+"/.ssh/config", "Include extra.conf ~/.ssh/other.conf hosts/[!_]*.conf\n")
+			s.write(read+"/.ssh/other.conf", "orig\n")
+			s.write(read+"/.ssh/hosts/a.conf", "orig\n")
+			r := s.path(read)
+			for _, c := range []string{`echo x > "$1"/.ssh/extra.conf`, `echo x >> "$1"/.ssh/other.conf`, `echo x >> "$1"/.ssh/hosts/a.conf`, `echo x > "$1"/.ssh/hosts/b.conf`} {
+				res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", hcfg, "--", "sh", "-c", c, "sh", r)
 				if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
-					t.Errorf("home %q: %s: want it refused: %v", h, c, res)
+					t.Errorf("home %q, ssh reads %q: %s: want it refused: %v", h[0], read, c, res)
 				}
 			}
-			mustNotExist(t, filepath.Join(home, ".ssh/extra.conf"), "a missing included file in "+h)
-			mustNotExist(t, filepath.Join(home, ".ssh/hosts/b.conf"), "a new file an included glob matches in "+h)
-			mustHaveContent(t, filepath.Join(home, ".ssh/hosts/a.conf"), "orig\n", "an included file in "+h)
+			mustNotExist(t, filepath.Join(r, ".ssh/extra.conf"), "a missing included file, home "+h[0])
+			mustNotExist(t, filepath.Join(r, ".ssh/hosts/b.conf"), "a new file an included glob matches, home "+h[0])
+			mustHaveContent(t, filepath.Join(r, ".ssh/hosts/a.conf"), "orig\n", "an included file, home "+h[0])
 			// Control: a name the glob does not match.
-			res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", hcfg, "--", "sh", "-c", `echo x > ~/.ssh/hosts/_draft.conf && echo ok`)
+			res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", hcfg, "--", "sh", "-c", `echo x > "$1"/.ssh/hosts/_draft.conf && echo ok`, "sh", r)
 			if res.code != 0 || !strings.Contains(res.stdout, "ok") {
-				t.Errorf("home %q: a file the include does not match: %v", h, res)
+				t.Errorf("home %q: a file the include does not match: %v", h[0], res)
 			}
 		}
 	})
@@ -1167,6 +1169,11 @@ func TestFSLinkedWorktreeEscapes(t *testing.T) {
 		plain := s.path("plain")
 		refused(plain, "a symlink at .git/worktrees", `mkdir -p .git/x/worktrees && ln -s x/worktrees .git/worktrees`)
 		refused(plain, "a directory renamed to .git/worktrees", `mkdir -p .git/y && mv .git/y .git/worktrees`)
+		// Nor .git/modules as a symlink to a directory of the
+		// sandbox's, where a planted submodule git directory (hooks) would
+		// serve the next git submodule update --init outside.
+		refused(plain, "a symlink at .git/modules", `mkdir -p "$HOME/evil" 2>/dev/null; ln -s /tmp .git/modules`)
+		mustNotExist(t, s.path("plain/.git/modules"), "a planted .git/modules")
 		mustNotExist(t, s.path("plain/.git/worktrees"), "a planted .git/worktrees")
 		s.mustRun("-s", s.config("fence.json", `{"filesystem":{"allowWrite":["`+plain+`"]}}`), "-c", "mkdir "+plain+"/.git/worktrees && rmdir "+plain+"/.git/worktrees")
 

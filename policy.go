@@ -700,6 +700,32 @@ func (s *Spec) findGit() (dot string, dirs []string) {
 	}
 }
 
+// moduleGroups returns the directories between modules and the git
+// directories mods under it that are not git directories themselves: a
+// submodule named "libs/b" has its git directory in modules/libs/b. No
+// new git directory may be made in them either (a planted libs/b served
+// the next git submodule update --init libs/b).
+func moduleGroups(modules string, mods []string) []string {
+	var out []string
+	for _, m := range mods {
+		for d := filepath.Dir(m); strings.HasPrefix(d, modules+"/"); d = filepath.Dir(d) {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// moduleGroupPatterns are moduleGroups as the write guard's patterns.
+func moduleGroupPatterns(modules string, mods []string) []string {
+	var out []string
+	for _, g := range moduleGroups(modules, mods) {
+		out = append(out, pathglob.Literal(g)+"/*")
+	}
+	return out
+}
+
 // gitDirsUnder returns the git directories (those with a HEAD) in dir and
 // the directories below it that are not git directories themselves: the
 // submodules under .git/modules, whose names may hold slashes; and the
@@ -719,7 +745,11 @@ func gitDirsUnder(dir string, depth int) (dirs, unlistable []string) {
 			continue
 		}
 		d := filepath.Join(dir, e.Name())
-		if _, err := os.Lstat(filepath.Join(d, "HEAD")); err == nil {
+		// HEAD, or the config, which fence protects: a HEAD removed in
+		// one run must not unprotect the config in the next.
+		_, headErr := os.Lstat(filepath.Join(d, "HEAD"))
+		_, configErr := os.Lstat(filepath.Join(d, "config"))
+		if headErr == nil || configErr == nil {
 			dirs = append(dirs, d)
 		} else {
 			ds, us := gitDirsUnder(d, depth+1)
@@ -1042,6 +1072,10 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 				continue
 			}
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(d)+"/modules/*")
+			if r, err := s.paths.eval(filepath.Join(d, "modules")); err == nil && r != filepath.Join(d, "modules") {
+				// The user's symlink: the guard sees where it leads.
+				fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(r)+"/*")
+			}
 			// Nor a modules that is a symlink to a directory of the
 			// sandbox's: the pattern is matched where paths lead.
 			fp.Held = append(fp.Held, filepath.Join(d, "modules"))
@@ -1049,6 +1083,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 				fp.Held = append(fp.Held, filepath.Join(r, "modules"))
 			}
 			mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, moduleGroupPatterns(filepath.Join(d, "modules"), mods)...)
 			dirs = append(dirs, mods...)
 		}
 	}
@@ -1194,6 +1229,9 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 					// included (as fsPolicy does for the repository's).
 					wp.patterns = append(wp.patterns, filepath.Join(res, "modules/*"))
 					wp.held = append(wp.held, filepath.Join(res, "modules"))
+					for _, g := range moduleGroups(filepath.Join(res, "modules"), mods) {
+						wp.patterns = append(wp.patterns, filepath.Join(g, "*"))
+					}
 					for _, m := range mods {
 						wp.patterns = append(wp.patterns, m+"/modules/*")
 					}

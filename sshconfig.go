@@ -58,12 +58,15 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 		}
 		for _, arg := range sshIncludeArgs(b) {
 			// ssh globs the whole path, the home it puts in front
-			// included (a home "h[1]" reads h1/.ssh/...).
+			// included (a home "h[1]" reads h1/.ssh/...), but takes
+			// the home's backslashes as they are (glob(3) reads the
+			// escapes before it expands "~").
+			home := strings.ReplaceAll(s.Home, `\`, `\\`)
 			switch {
 			case arg == "~" || strings.HasPrefix(arg, "~/"):
-				arg = filepath.Join(s.Home, arg[1:])
+				arg = filepath.Join(home, arg[1:])
 			case !filepath.IsAbs(arg):
-				arg = filepath.Join(dir, arg)
+				arg = filepath.Join(home, ".ssh", arg)
 			}
 			pat, err := sshGlob(arg)
 			if err != nil {
@@ -165,6 +168,7 @@ func sshGlob(p string) (string, error) {
 // class there (no closing "]", or a "/" before it).
 func sshClass(p string) (string, int, error) {
 	var members []string // each in Go's syntax: a character, a range or a set
+	single := false      // whether the last member is one character, which a "-" may follow
 	i := 1
 	neg := i < len(p) && p[i] == '!'
 	if neg {
@@ -182,6 +186,7 @@ func sshClass(p string) (string, int, error) {
 			end := strings.Index(p[i+2:], ":]")
 			if end < 0 {
 				members = append(members, `\[`)
+				single = true
 				continue
 			}
 			name := p[i+2 : i+2+end]
@@ -190,8 +195,9 @@ func sshClass(p string) (string, int, error) {
 				return "", 0, fmt.Errorf("the class [:%s:], which fence does not know", name)
 			}
 			members = append(members, set)
+			single = false
 			i += 2 + end + 1
-		case c == '-' && len(members) > 0 && i+1 < len(p) && p[i+1] != ']' && i > start:
+		case c == '-' && single && i+1 < len(p) && p[i+1] != ']':
 			// A range: its high end next.
 			hi := p[i+1]
 			n := 1
@@ -199,6 +205,7 @@ func sshClass(p string) (string, int, error) {
 				hi, n = p[i+2], 2
 			}
 			members = append(members, "-"+classMember(hi))
+			single = false
 			i += n
 		default:
 			if c == '\\' && i+1 < len(p) {
@@ -206,6 +213,7 @@ func sshClass(p string) (string, int, error) {
 				c = p[i]
 			}
 			members = append(members, classMember(c))
+			single = true
 		}
 	}
 	return "", 0, nil

@@ -78,6 +78,8 @@ func TestSSHGlob(t *testing.T) {
 		{"x[", `x\[`},
 		{"a[b/c]", `a\[b/c]`},
 		{"/h[1]/.ssh/x", "/h[1]/.ssh/x"},
+		{"[[:alpha:]-[:digit:]]", `[a-zA-Z\-0-9]`},
+		{"[a-c-e]", `[a-c\-e]`},
 	} {
 		got, err := sshGlob(c.in)
 		if err != nil || got != c.want {

@@ -665,7 +665,7 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		}
 		for _, p := range []string{".git/commondir", ".git/config.worktree", ".git/modules/sub/config.worktree",
 			".git/modules/sub/hooks/post-checkout", ".git/modules/fresh/HEAD", "fresh/.git",
-			".git/modules/unlisted/HEAD", ".git/modules/sub/modules/nested/HEAD"} {
+			".git/modules/unlisted/HEAD", ".git/modules/sub/modules/nested/HEAD", ".git/modules/third_party/newlib/HEAD"} {
 			tryCreate(repo, p)
 			mustNotExist(t, s.path("repo/"+p), "protected "+p)
 		}
@@ -738,6 +738,20 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		mustHaveContent(t, s.path("repo/.git/config"), "orig\n", "the config of the repository above the working directory")
 		// Control: the rest of those git directories stays writable.
 		s.mustRun("-s", cfg, "-c", "echo ok > repo/.git/modules/sub/index && echo ok > main/.git/worktrees/wt/index")
+		// A submodule git directory whose HEAD one run removed keeps its
+		// config protected in the next.
+		s.mustRun("-s", cfg, "-c", "rm repo/.git/modules/sub/HEAD")
+		tryAppend(repo, ".git/modules/sub/config")
+		mustHaveContent(t, s.path("repo/.git/modules/sub/config"), "orig\n", "a submodule's config after its HEAD was removed")
+		// A .git/modules that is the user's symlink: no new git
+		// directory where it leads either.
+		s.write("linkrepo/.git/HEAD", "ref: refs/heads/main\n")
+		s.mkdir("linkrepo/mods")
+		if err := os.Symlink("../mods", s.path("linkrepo/.git/modules")); err != nil {
+			t.Fatal(err)
+		}
+		tryCreate(s.path("linkrepo"), ".git/modules/planted/HEAD")
+		mustNotExist(t, s.path("linkrepo/mods/planted"), "a git directory planted through the user's .git/modules symlink")
 	})
 }
 
@@ -815,7 +829,7 @@ func TestFSSSHIncludesProtected(t *testing.T) {
 		// characters, ssh reads what the home's name matches as a glob
 		// (home "h[1]": h1/.ssh/...), which is what must stay as it was.
 		hcfg := s.config("h.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
-		for _, h := range [][2]string{{"hplain", "hplain"}, {"h[1]", "h1"}, {"h*x", "hAx"}, {"h*x", "h*x"}} {
+		for _, h := range [][2]string{{"hplain", "hplain"}, {"h[1]", "h1"}, {"h*x", "hAx"}, {"h*x", "h*x"}, {`h\z`, `h\z`}} {
 			home, read := s.mkdir(h[0]), h[1]
 			s.write(h[0]+"/.ssh/config", "Include extra.conf ~/.ssh/other.conf hosts/[!_]*.conf\n")
 			s.write(read+"/.ssh/other.conf", "orig\n")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -65,6 +66,14 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			switch {
 			case arg == "~" || strings.HasPrefix(arg, "~/"):
 				arg = filepath.Join(home, arg[1:])
+			case strings.HasPrefix(arg, "~"):
+				// ~user/...: that user's home, as ssh expands it.
+				name, rest, _ := strings.Cut(arg[1:], "/")
+				u, err := user.Lookup(name)
+				if err != nil {
+					continue // ssh cannot read it either
+				}
+				arg = filepath.Join(strings.ReplaceAll(u.HomeDir, `\`, `\\`), rest)
 			case !filepath.IsAbs(arg):
 				arg = filepath.Join(home, ".ssh", arg)
 			}
@@ -87,45 +96,79 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 }
 
 // sshIncludeArgs returns the arguments of the Include lines of the ssh
-// config b: the keyword in any case, separated from its arguments by
-// blanks or "=", arguments in double quotes or bare, "#" lines skipped.
+// config b, split as ssh splits them (readconf.c: strdelim for the
+// keyword, in any case, double quotes allowed, then blanks or "="; then
+// argv_split for the arguments: single or double quotes anywhere in a
+// word, a backslash escaping a quote, a backslash or, outside quotes, a
+// blank, an argument starting with "#" ending the line). A line ssh
+// refuses (an unclosed quote) gives nothing.
 func sshIncludeArgs(b []byte) []string {
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
+		line = strings.TrimRight(strings.TrimLeft(line, " \t\r"), " \t\r\f")
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		i := strings.IndexAny(line, " \t=")
-		if i < 0 || !strings.EqualFold(line[:i], "include") {
+		var kw, rest string
+		if line[0] == '"' {
+			end := strings.IndexByte(line[1:], '"')
+			if end < 0 {
+				continue
+			}
+			kw, rest = line[1:1+end], line[2+end:]
+		} else {
+			j := strings.IndexAny(line, " \t=")
+			if j < 0 {
+				j = len(line)
+			}
+			kw, rest = line[:j], line[j:]
+		}
+		if !strings.EqualFold(kw, "include") {
 			continue
 		}
-		rest := strings.TrimLeft(line[i:], " \t")
+		rest = strings.TrimLeft(rest, " \t")
 		rest = strings.TrimLeft(strings.TrimPrefix(rest, "="), " \t")
-		for rest != "" {
-			var arg string
-			if rest[0] == '"' {
-				end := strings.IndexByte(rest[1:], '"')
-				if end < 0 {
-					break // ssh refuses the line
-				}
-				arg, rest = rest[1:1+end], rest[2+end:]
-			} else {
-				j := strings.IndexAny(rest, " \t")
-				if j < 0 {
-					j = len(rest)
-				}
-				arg, rest = rest[:j], rest[j:]
-			}
-			if arg != "" && arg[0] != '#' {
-				out = append(out, arg)
-			} else if arg != "" {
-				break // a comment after the arguments
-			}
-			rest = strings.TrimLeft(rest, " \t")
+		if args, ok := sshArgv(rest); ok {
+			out = append(out, args...)
 		}
 	}
 	return out
+}
+
+// sshArgv splits s as OpenSSH's argv_split does, comments ending it; ok is
+// false for an unclosed quote.
+func sshArgv(s string) (args []string, ok bool) {
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" || s[0] == '#' {
+			return args, true
+		}
+		var arg []byte
+		var quote byte
+		i := 0
+	word:
+		for ; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c == '\\' && i+1 < len(s) && (s[i+1] == '\'' || s[i+1] == '"' || s[i+1] == '\\' || quote == 0 && s[i+1] == ' '):
+				i++
+				arg = append(arg, s[i])
+			case quote == 0 && (c == ' ' || c == '\t'):
+				break word
+			case quote == 0 && (c == '"' || c == '\''):
+				quote = c
+			case quote != 0 && c == quote:
+				quote = 0
+			default:
+				arg = append(arg, c)
+			}
+		}
+		if quote != 0 {
+			return nil, false
+		}
+		args = append(args, string(arg))
+		s = s[i:]
+	}
 }
 
 // sshGlob turns an ssh Include path, which ssh hands to glob(3) whole,

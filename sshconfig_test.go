@@ -101,3 +101,30 @@ func TestSSHGlob(t *testing.T) {
 		}
 	}
 }
+
+// Include lines split as ssh splits them (argv_split): each case is one
+// that fence used to read otherwise, so that the file ssh includes was
+// not the one fence protected.
+func TestSSHIncludeArgsAsSSH(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want []string
+	}{
+		{`Include 'q1 x'`, []string{"q1 x"}},
+		{`Include q2\ x`, []string{"q2 x"}},
+		{`Include "q3"x`, []string{"q3x"}},
+		{`Include q13"x y"`, []string{"q13x y"}},
+		{`Include q4\\*`, []string{`q4\*`}},
+		{`Include "#q5"`, []string{"#q5"}},
+		{`"Include" q6`, []string{"q6"}},
+		{`Include a b # c`, []string{"a", "b"}},
+		{`include=x`, []string{"x"}},
+		{`Include foo\bar`, []string{`foo\bar`}},
+		{`Include 'unclosed`, nil},
+		{`IncludeX y`, nil},
+	} {
+		if got := sshIncludeArgs([]byte(c.line + "\n")); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.line, got, c.want)
+		}
+	}
+}

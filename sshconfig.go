@@ -86,6 +86,18 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 				continue
 			}
 			patterns = append(patterns, pat)
+			if d := filepath.Dir(pat); hasMeta(d) {
+				// Directories the glob matches now that are symlinks
+				// (the user's): the guard sees where they lead. New ones
+				// cannot be symlinks (the guard holds the pattern's
+				// directories).
+				ds, _ := filepath.Glob(d)
+				for _, m := range ds {
+					if r, err := filepath.EvalSymlinks(m); err == nil && r != m {
+						patterns = append(patterns, filepath.Join(pathglob.Literal(r), filepath.Base(pat)))
+					}
+				}
+			}
 			matches, _ := filepath.Glob(pat)
 			for _, m := range matches {
 				queue = append(queue, file{m, f.depth + 1})

@@ -824,6 +824,26 @@ func TestFSSSHIncludesProtected(t *testing.T) {
 		}
 		s.mustRun("-s", cfg, "-c", "echo ok > dotfiles/ssh/notes.txt && echo ok > dotfiles/other")
 
+		// A glob in a directory of the include, or a directory that is
+		// missing: no symlink (or directory renamed) there may lead the
+		// included files where the guard does not look. The user's own
+		// symlink there is followed.
+		s.write("home/.ssh/config", "Include "+s.path("dotfiles/sub")+"/*/conf "+s.path("dotfiles/inc.d")+"/*\n")
+		s.write("dotfiles/sub/a/conf", "orig\n")
+		s.write("elsewhere/conf", "evil\n")
+		if err := os.Symlink(s.path("dotfiles/users"), s.path("dotfiles/sub/u")); err != nil {
+			t.Fatal(err)
+		}
+		s.write("dotfiles/users/conf", "orig\n")
+		for _, c := range []string{`ln -s "$1/elsewhere" dotfiles/sub/b`, `mkdir dotfiles/e && mv dotfiles/e dotfiles/sub/c`, `ln -s "$1/elsewhere" dotfiles/inc.d`} {
+			res := s.fenceWith(opts{dir: s.dir}, "-s", cfg, "--", "sh", "-c", c, "sh", s.dir)
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("%s: want it refused: %v", c, res)
+			}
+		}
+		refusedAppend(t, s, s.dir, cfg, s.path("dotfiles/users/conf"))
+		s.mustRun("-s", cfg, "-c", "mkdir dotfiles/inc.d && mkdir dotfiles/sub/d")
+
 		// ssh's own glob syntax ("[!_]" is negation there, not in Go),
 		// over the whole path: in a home whose name holds glob
 		// characters, ssh reads what the home's name matches as a glob

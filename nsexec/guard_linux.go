@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/nsfence/fence/internal/pathglob"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,6 +114,12 @@ type guard struct {
 	// (ProtectedPatterns): patterns without the exemption for files the
 	// sandbox created (see kept).
 	protected []glob
+	// heldGlobs are the directories of protected patterns (without "**")
+	// that are globs themselves: like held directories (see
+	// removableAncestors), no name matching one may be a symlink or a
+	// directory renamed there, which would lead the pattern's files where
+	// the guard, matching resolved paths, does not see them.
+	heldGlobs []glob
 	// removable are paths that may be removed, and nothing else
 	// (FSPolicy.Removable); removableAncestors are their proper
 	// ancestors and the held directories (FSPolicy.Held), which may be
@@ -149,6 +156,16 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	}
 	for _, p := range protected {
 		g.protected = append(g.protected, compileGlob(p))
+		if strings.Contains(p, "**") {
+			continue // any directory: refusing renames there would stop ordinary work
+		}
+		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
+			if pathglob.MetaIndex(d) >= 0 {
+				g.heldGlobs = append(g.heldGlobs, compileGlob(d))
+			} else {
+				g.removableAncestors[pathglob.Unescape(d)] = true
+			}
+		}
 	}
 	for _, c := range created {
 		if dev, ino, path, ok := ParseCreated(c); ok {
@@ -514,7 +531,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
-		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] {
+		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) {
 			return -1, g.deny(pid, "symlink", full)
 		}
 		err := unix.Symlinkat(target, parent, base)
@@ -564,7 +581,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return -1, errnoOf(err)
 	case opLink, opRename:
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
-			g.matches(g.protected, full) || g.kept(parent, base, full) {
+			g.matches(g.protected, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)

@@ -746,10 +746,12 @@ func gitDirsUnder(dir string, depth int) (dirs, unlistable []string) {
 		}
 		d := filepath.Join(dir, e.Name())
 		// HEAD, or the config, which fence protects: a HEAD removed in
-		// one run must not unprotect the config in the next.
-		_, headErr := os.Lstat(filepath.Join(d, "HEAD"))
-		_, configErr := os.Lstat(filepath.Join(d, "config"))
-		if headErr == nil || configErr == nil {
+		// one run must not unprotect the config in the next. Files, not
+		// directories: "libs/config" may be a submodule's git directory
+		// in the group libs.
+		head, headErr := os.Lstat(filepath.Join(d, "HEAD"))
+		config, configErr := os.Lstat(filepath.Join(d, "config"))
+		if headErr == nil && !head.IsDir() || configErr == nil && config.Mode().IsRegular() {
 			dirs = append(dirs, d)
 		} else {
 			ds, us := gitDirsUnder(d, depth+1)

@@ -623,7 +623,9 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		s.write("repo/.gitmodules", "[submodule \"sub\"]\n\tpath = sub\n\turl = ../x\n"+
 			"[submodule \"third_party/lib\"]\n\tpath = third_party/lib\n"+
 			"[submodule \"fresh\"]\n\tpath = fresh\n")
-		for _, m := range []string{"sub", "third_party/lib"} {
+		// (A submodule may be named config: its git directory is
+		// modules/third_party/config, a directory, not a group's config.)
+		for _, m := range []string{"sub", "third_party/lib", "third_party/config"} {
 			s.write("repo/.git/modules/"+m+"/HEAD", "ref: refs/heads/main\n")
 			s.write("repo/.git/modules/"+m+"/config", "orig\n")
 			s.write("repo/.git/modules/"+m+"/hooks/pre-commit", "orig\n")
@@ -655,7 +657,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		}
 		repo, wt := s.path("repo"), s.path("wt")
 		for _, p := range []string{".git/modules/sub/config", ".git/modules/sub/hooks/pre-commit",
-			".git/modules/third_party/lib/config", ".git/modules/third_party/lib/hooks/pre-commit"} {
+			".git/modules/third_party/lib/config", ".git/modules/third_party/lib/hooks/pre-commit",
+			".git/modules/third_party/config/config"} {
 			tryAppend(repo, p)
 			mustHaveContent(t, s.path("repo/"+p), "orig\n", "protected "+p)
 		}

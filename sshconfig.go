@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -121,30 +122,45 @@ func sshIncludeArgs(b []byte) []string {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		var kw, rest string
-		if line[0] == '"' {
-			end := strings.IndexByte(line[1:], '"')
-			if end < 0 {
-				continue
-			}
-			kw, rest = line[1:1+end], line[2+end:]
-		} else {
-			j := strings.IndexAny(line, " \t=")
-			if j < 0 {
-				j = len(line)
-			}
-			kw, rest = line[:j], line[j:]
-		}
-		if !strings.EqualFold(kw, "include") {
+		kw, rest, ok := sshKeyword(line)
+		if !ok || !strings.EqualFold(kw, "include") {
 			continue
 		}
-		rest = strings.TrimLeft(rest, " \t")
-		rest = strings.TrimLeft(strings.TrimPrefix(rest, "="), " \t")
-		if args, ok := sshArgv(rest); ok {
-			out = append(out, args...)
+		args, ok := sshArgv(rest)
+		if !ok || slices.Contains(args, "") {
+			continue // ssh refuses the line (and the config)
 		}
+		out = append(out, args...)
 	}
 	return out
+}
+
+// sshKeyword splits the keyword off line as OpenSSH's strdelim does: up
+// to a blank, a "=" or a double quote; a quote is dropped and the keyword
+// goes on to the next one (In"clude"); then blanks, and one "=" with
+// blanks after it, unless the keyword ended in a quote. ok is false for
+// an unclosed quote.
+func sshKeyword(line string) (kw, rest string, ok bool) {
+	i := strings.IndexAny(line, " \t\r\n\"=")
+	if i < 0 {
+		return line, "", true
+	}
+	kw, rest = line[:i], line[i:]
+	switch rest[0] {
+	case '"':
+		end := strings.IndexByte(rest[1:], '"')
+		if end < 0 {
+			return "", "", false
+		}
+		return kw + rest[1:1+end], strings.TrimLeft(rest[2+end:], " \t\r\n"), true
+	case '=':
+		return kw, strings.TrimLeft(rest[1:], " \t\r\n"), true
+	}
+	rest = strings.TrimLeft(rest, " \t\r\n")
+	if strings.HasPrefix(rest, "=") {
+		rest = strings.TrimLeft(rest[1:], " \t\r\n")
+	}
+	return kw, rest, true
 }
 
 // sshArgv splits s as OpenSSH's argv_split does, comments ending it; ok is

@@ -121,6 +121,11 @@ func TestSSHIncludeArgsAsSSH(t *testing.T) {
 		{`include=x`, []string{"x"}},
 		{`Include foo\bar`, []string{`foo\bar`}},
 		{`Include 'unclosed`, nil},
+		{`In"clude" /x`, []string{"/x"}},
+		{`"Include"=/x`, []string{"=/x"}},
+		{`Include = /y`, []string{"/y"}},
+		{`Include=  /z`, []string{"/z"}},
+		{`Include ""`, nil},
 		{`IncludeX y`, nil},
 	} {
 		if got := sshIncludeArgs([]byte(c.line + "\n")); !slices.Equal(got, c.want) {

@@ -158,7 +158,7 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 			abs = "/"
 		}
 	}
-	if !hasMeta(abs) {
+	if !pathglob.HasMeta(abs) {
 		r, err := s.paths.eval(pathglob.Unescape(abs))
 		if err != nil {
 			return nil, failure(err, writable)
@@ -183,16 +183,6 @@ func (s *Spec) expand(p string, writable []string) (paths []string, err error) {
 		out = append(out, r)
 	}
 	return out, err
-}
-
-// escapeAll returns ps escaped (pathglob.Literal): fence's own paths, as config
-// paths that name them exactly.
-func escapeAll(ps []string) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = pathglob.Literal(p)
-	}
-	return out
 }
 
 // lastGlobs returns ps, patterns with globs in their last component only,
@@ -784,7 +774,7 @@ func readGitLink(file, prefix string) string {
 // globs followed by "/**" (the directory itself, whole); else p.
 func wholeDir(p string) string {
 	rest, ok := strings.CutSuffix(p, "/**")
-	if !ok || hasMeta(rest) {
+	if !ok || pathglob.HasMeta(rest) {
 		return p
 	}
 	if rest == "" {
@@ -934,10 +924,6 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			policyFiles = append(policyFiles, r)
 		}
 	}
-	// prot are config paths (a pattern's syntax, as the user's denyWrite):
-	// fence's own paths, which are paths whatever their names hold,
-	// escaped (pathglob.Literal).
-	prot := append(append([]string{}, denyWrite...), escapeAll(policyFiles)...)
 	// The user's entries resolve through symlinks (s.expand); the built-in
 	// names below are taken literally for the precedence rule, so that a
 	// checkout with ".vscode -> .." cannot make the workspace read-only.
@@ -957,7 +943,6 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		policyAbs = append(policyAbs, r)
 	}
 	userAbs = append(userAbs, policyAbs...)
-	mandatory := len(prot)
 	sshPaths, sshPatterns, err := s.sshIncludes()
 	if err != nil {
 		return err
@@ -966,34 +951,42 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	if err != nil {
 		return err
 	}
-	// fence's own protected paths, as they are (guarded).
-	lits := slices.Concat(policyFiles, s.dangerousPaths(), sshPaths, gp)
-	prot = append(prot, escapeAll(lits[len(policyFiles):])...)
-	// Patterns in the last component of a directory of fence's: those
-	// there now; new ones: below.
+	// fence's own protected paths: paths, whatever their names hold
+	// (guarded gets them too).
+	builtin := slices.Concat(s.dangerousPaths(), sshPaths, gp)
+	lits := append(slices.Clone(policyFiles), builtin...)
+	denied := slices.Clone(userAbs)
+	protAbs := slices.Clone(userAbs)
+	for _, p := range builtin {
+		denied = append(denied, filepath.Clean(p))
+		if !filepath.IsAbs(p) {
+			// (None is: they are built from absolute directories.)
+			abs, err := s.expandDenials("the protected path", []string{pathglob.Literal(p)}, changeable)
+			if err != nil {
+				return err
+			}
+			protAbs = append(protAbs, abs...)
+			continue
+		}
+		// One lookup that also tells what a missing one would be
+		// created as (guarded asks that next, answered from the
+		// resolver's cache).
+		res, exists, err := s.paths.evalPartial(p, changeable)
+		if err != nil {
+			return denialError("the protected path", p, err)
+		}
+		if exists {
+			protAbs = append(protAbs, res)
+		}
+	}
+	// Patterns: globs in the last component of a directory of fence's
+	// (those there now; new ones: the guard's patterns, below), and ssh's
+	// includes, patterns already.
 	pats := s.zshDumpPatterns()
 	for _, u := range unlistable {
 		pats = append(pats, filepath.Join(u, "*"))
 	}
-	prot = append(append(prot, lastGlobs(pats)...), sshPatterns...) // ssh's: patterns already
-	denied := slices.Clone(userAbs)
-	protAbs := slices.Clone(userAbs)
-	for _, p := range prot[mandatory:] {
-		if filepath.IsAbs(p) && !hasMeta(p) {
-			// Most built-in names: one lookup that also tells what a
-			// missing one would be created as (guarded asks that next,
-			// answered from the resolver's cache).
-			p = pathglob.Unescape(p)
-			denied = append(denied, filepath.Clean(p))
-			res, exists, err := s.paths.evalPartial(p, changeable)
-			if err != nil {
-				return denialError("the protected path", p, err)
-			}
-			if exists {
-				protAbs = append(protAbs, res)
-			}
-			continue
-		}
+	for _, p := range append(lastGlobs(pats), sshPatterns...) {
 		denied = append(denied, filepath.Clean(p))
 		abs, err := s.expandDenials("the protected path", []string{p}, changeable)
 		if err != nil {
@@ -1311,7 +1304,7 @@ func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []str
 		if i < len(user) {
 			// The user's: a path, unless a glob.
 			pat := s.configPattern(p)
-			if !filepath.IsAbs(pat) || hasMeta(pat) {
+			if !filepath.IsAbs(pat) || pathglob.HasMeta(pat) {
 				continue // "~" without a home; a glob
 			}
 			abs = pathglob.Unescape(pat)
@@ -1384,7 +1377,7 @@ func (s *Spec) denyWritePatterns(deny []string, fp nsexec.FSPolicy, changeable [
 			continue
 		}
 		pat := s.configPattern(p)
-		if !filepath.IsAbs(pat) || !hasMeta(pat) {
+		if !filepath.IsAbs(pat) || !pathglob.HasMeta(pat) {
 			continue // "~" without a home; "x*/..", the glob cleaned away: a literal path (fsPolicy's prot)
 		}
 		// The directory before the first glob, a path (a working

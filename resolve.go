@@ -67,7 +67,7 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, nil // a malformed pattern matches nothing, as in filepath.Glob
 	}
-	if !hasMeta(pattern) {
+	if !pathglob.HasMeta(pattern) {
 		pattern = pathglob.Unescape(pattern)
 		if lerr := r.lookup(pattern); lerr != nil {
 			return nil, keep(lerr)
@@ -80,13 +80,13 @@ func (r *resolver) glob(pattern string, keep func(error) error) (matches []strin
 		dir = "/"
 	}
 	dirs := []string{pathglob.Unescape(dir)}
-	if hasMeta(dir) {
+	if pathglob.HasMeta(dir) {
 		if dirs, err = r.glob(dir, keep); dirs == nil {
 			return nil, err
 		}
 	}
 	for _, d := range dirs {
-		if file != "" && !hasMeta(file) {
+		if file != "" && !pathglob.HasMeta(file) {
 			name := filepath.Join(d, pathglob.Unescape(file))
 			if lerr := r.lookup(name); lerr == nil {
 				matches = append(matches, name)
@@ -557,11 +557,6 @@ func missingName(err error, next string) bool {
 	pe, ok := err.(*fs.PathError)
 	return ok && pe.Op == "lstat" && pe.Path == next && pe.Err == unix.ENOENT
 }
-
-// hasMeta reports whether pattern p has a glob character that no
-// backslash escapes: the home or working directory a config path is
-// relative to is escaped (Spec.configPattern), whatever its name holds.
-func hasMeta(p string) bool { return pathglob.MetaIndex(p) >= 0 }
 
 // literalPrefix returns what pattern p names before its first glob
 // character, unescaped: /h/u[1]/.ssh/id_ for /h/u\[1]/.ssh/id_*.

@@ -196,8 +196,8 @@ func TestResolverGlobMatchesFilepathGlob(t *testing.T) {
 	if got := literalPrefix(pathglob.Literal(odd) + "/x*"); got != odd+"/x" {
 		t.Errorf("literalPrefix: %q", got)
 	}
-	if got := pathglob.Unescape(pathglob.Literal(odd)); got != odd || hasMeta(pathglob.Literal(odd)) || !hasMeta(pathglob.Literal(odd)+"/*") {
-		t.Errorf("pathglob.Literal(%q): unescaped %q, hasMeta %v", odd, got, hasMeta(pathglob.Literal(odd)))
+	if got := pathglob.Unescape(pathglob.Literal(odd)); got != odd || pathglob.HasMeta(pathglob.Literal(odd)) || !pathglob.HasMeta(pathglob.Literal(odd)+"/*") {
+		t.Errorf("pathglob.Literal(%q): unescaped %q, hasMeta %v", odd, got, pathglob.HasMeta(pathglob.Literal(odd)))
 	}
 	// One plan sees each directory as it was when first listed: a name
 	// created since is not matched by the same resolver, only by a new one.

@@ -82,12 +82,12 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("ssh config %s: Include %s: %w; fence cannot tell which files it includes, to protect them", f.path, arg, err)
 			}
-			if !hasMeta(pat) {
+			if !pathglob.HasMeta(pat) {
 				queue = append(queue, file{pathglob.Unescape(pat), f.depth + 1})
 				continue
 			}
 			patterns = append(patterns, pat)
-			if d := filepath.Dir(pat); hasMeta(d) {
+			if d := filepath.Dir(pat); pathglob.HasMeta(d) {
 				// Directories the glob matches now that are symlinks
 				// (the user's): the guard sees where they lead. New ones
 				// cannot be symlinks (the guard holds the pattern's

@@ -163,8 +163,10 @@ type FSPolicy struct {
 	Removable []string
 	// Held are directories that may be made and removed (mkdir, rmdir),
 	// but neither renamed nor replaced (by a symlink, or a directory
-	// renamed there), as the directories above Removable paths are: the
-	// worktrees directory of a git directory, which git may make next.
+	// renamed there), as the directories above Removable paths and
+	// ProtectedPatterns (those without "**") are: a git directory's
+	// worktrees and modules directories, where git puts the next
+	// worktree's or submodule's git directory.
 	Held []string
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).

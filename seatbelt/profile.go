@@ -479,7 +479,7 @@ func filter(p string, fold bool) (string, error) {
 	if err := checkPath(p); err != nil {
 		return "", err
 	}
-	if !fold && !hasGlob(p) {
+	if !fold && !pathglob.HasMeta(p) {
 		lit := strings.TrimSuffix(pathglob.Unescape(p), "/")
 		if lit == "" {
 			lit = "/"
@@ -757,6 +757,3 @@ func hasControl(s string) bool {
 	}
 	return false
 }
-
-// hasGlob reports whether pattern p has an unescaped glob character.
-func hasGlob(p string) bool { return pathglob.MetaIndex(p) >= 0 }

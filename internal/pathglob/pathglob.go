@@ -58,6 +58,10 @@ func MetaIndex(p string) int {
 	return -1
 }
 
+// HasMeta reports whether pattern p has a glob character that no
+// backslash escapes.
+func HasMeta(p string) bool { return MetaIndex(p) >= 0 }
+
 // Dir splits the absolute pattern p at its last '/' before the first
 // glob character: the directory there, a path (unescaped, "/" at least),
 // and the rest as written, from that '/' on. A pattern without globs is

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,15 +45,30 @@ func init() {
 			pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 			fmt.Printf("fence stopped, terminal restored %v, its group too %v\n", err == nil && pg == unix.Getpgrp(), group)
 		}))
+	case "ctrl-z-unread":
+		// As ctrl-z, but a signal came that fence has not passed on
+		// when it is to stop (timeout's SIGTERM and SIGCONT): it does
+		// not stop, and the job goes on as if the signal had come
+		// before the stop: the command is continued with the
+		// terminal. Left stopped, nothing would continue it.
+		os.Exit(jobHelperWith(true, "kill -TSTP $$; read line; echo got:$line", func(pid int) *job {
+			j := &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true}
+			j.stopSelf = func(bool) bool {
+				fmt.Println("fence did not stop: a signal came")
+				return false
+			}
+			return j
+		}))
 	case "ttin-beside":
 		// fence's own group read the terminal while the command had it
 		// (a pager beside it): the job stops, and fg does not give the
 		// command the terminal back; it gets it again when it reads.
 		os.Exit(jobHelperWith(true, "sleep 1; read line; echo got:$line", func(pid int) *job {
 			j := &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true, gave: true, wantTTY: true}
-			j.stopSelf = func(bool) {
+			j.stopSelf = func(bool) bool {
 				fmt.Printf("fence stopped, the command to get the terminal back %v\n", j.wantTTY)
 				j.signal(unix.SIGCONT)
+				return true
 			}
 			go func() { time.Sleep(200 * time.Millisecond); j.signal(unix.SIGTTIN) }()
 			return j
@@ -69,6 +85,10 @@ func init() {
 		// fence stops, and its catcher hears nothing of its own
 		// SIGTSTP once the test continues it.
 		os.Exit(stopSelfHelper())
+	case "stop-self-unread":
+		// A signal has come that is not passed on yet: fence does
+		// not stop, and the peer it stopped is continued again.
+		os.Exit(stopSelfUnreadHelper())
 	}
 	os.Exit(2)
 }
@@ -85,7 +105,7 @@ func stopSelfHelper() int {
 	}
 	defer peer.Process.Kill()
 	fmt.Printf("peer %d\n", peer.Process.Pid)
-	stopSelf(true)
+	stopSelf(true, sigs.Unread)
 	var got []syscall.Signal
 	for done := time.After(300 * time.Millisecond); ; {
 		select {
@@ -99,6 +119,39 @@ func stopSelfHelper() int {
 	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", peer.Process.Pid))
 	state := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))[0]
 	fmt.Printf("caught %v, peer state %s\n", got, state)
+	return 0
+}
+
+// stopSelfUnreadHelper stops a peer of its group and not itself: a caught
+// signal waits in the catcher, unread.
+func stopSelfUnreadHelper() int {
+	sigs, err := sigfwd.Catch([]syscall.Signal{syscall.SIGUSR1, syscall.SIGCONT})
+	if err != nil {
+		sigs = sigfwd.Notify([]syscall.Signal{syscall.SIGUSR1, syscall.SIGCONT})
+	}
+	peer := exec.Command("sleep", "30")
+	if err := peer.Start(); err != nil {
+		fmt.Println("start peer:", err)
+		return 1
+	}
+	defer peer.Process.Kill()
+	_ = unix.Kill(os.Getpid(), unix.SIGUSR1)
+	for deadline := time.Now().Add(5 * time.Second); !sigs.Unread(); {
+		if time.Now().After(deadline) {
+			fmt.Println("SIGUSR1 never came")
+			return 1
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stopped := stopSelf(true, sigs.Unread)
+	var st string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", peer.Process.Pid))
+		if st = strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))[0]; st != "T" {
+			break
+		}
+	}
+	fmt.Printf("stopped %v, first caught %v, peer state %s\n", stopped, <-sigs.C, st)
 	return 0
 }
 
@@ -150,13 +203,40 @@ func TestStopSelf(t *testing.T) {
 	}
 }
 
+// TestStopSelfUnread: with a caught signal not read yet, stopSelf does
+// not stop fence, and continues the peers it stopped.
+func TestStopSelfUnread(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FENCE_TEST_JOB=stop-self-unread")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("helper: %v; output %q", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the helper did not end (stopped with a signal unread?); output %q", out.String())
+	}
+	if !regexp.MustCompile(`stopped false, first caught user defined signal 1, peer state [^T]`).MatchString(out.String()) {
+		t.Errorf("want no stop, the signal still to read and the peer continued; output %q", out.String())
+	}
+}
+
 // jobHelper runs script as a job on the terminal on fd 0, fence's stop
 // replaced by stopSelf.
 func jobHelper(fg bool, script string, stopSelf func(group bool)) int {
 	return jobHelperWith(fg, script, func(pid int) *job {
 		j := &job{pid: pid, ttyFD: 0, ppid: os.Getppid(), stoppable: true}
 		// fence is continued by a SIGCONT, which comes to signal.
-		j.stopSelf = func(group bool) { stopSelf(group); j.signal(unix.SIGCONT) }
+		j.stopSelf = func(group bool) bool { stopSelf(group); j.signal(unix.SIGCONT); return true }
 		return j
 	})
 }
@@ -257,6 +337,10 @@ func TestJobOnTerminal(t *testing.T) {
 	if !strings.Contains(out, "fence stopped, terminal restored true, its group too true") || !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") {
 		t.Errorf("^Z: want fence stopped with the terminal back, then the command continued with it; output:\n%s", out)
 	}
+	out = runOnPTY(t, "ctrl-z-unread", "hello\n", false)
+	if !strings.Contains(out, "fence did not stop: a signal came") || !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil> had-terminal=true") {
+		t.Errorf("^Z with a signal not passed on yet: want fence not stopped and the command continued with the terminal; output:\n%s", out)
+	}
 	out = runOnPTY(t, "orphaned-ctrl-z", "hello\n", true)
 	if !strings.Contains(out, "got:hello") || !strings.Contains(out, "exit=0 err=<nil>") || !strings.Contains(out, "after") {
 		t.Errorf("^Z in an orphaned group: want the command continued, fence not stopped; output:\n%s", out)
@@ -287,6 +371,63 @@ func stoppedWithin(t *testing.T, pid int, d time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// TestJobTermEndsStoppedCommand: a SIGTERM (SIGHUP) that fence passes on
+// to a command that is stopped while fence runs also continues it: a
+// stopped process keeps it pending until then. timeout(1) sends SIGTERM
+// and SIGCONT; passed on in the other order, the command had read the
+// terminal again and stopped with the SIGTERM, and fence stopped with it
+// for good.
+func TestJobTermEndsStoppedCommand(t *testing.T) {
+	for _, sig := range []syscall.Signal{unix.SIGTERM, unix.SIGHUP} {
+		j, _ := startJob(t, "kill -STOP $$; exit 3")
+		j.stopSelf = func(bool) bool { t.Error("fence stopped for a stop it did not pass on"); return true }
+		done := make(chan unix.WaitStatus, 1)
+		go func() {
+			ws, _, err := j.wait()
+			if err != nil {
+				t.Error(err)
+			}
+			done <- ws
+		}()
+		if !stoppedWithin(t, j.pid, 10*time.Second) {
+			t.Fatal("the command did not stop")
+		}
+		j.signal(sig)
+		select {
+		case ws := <-done:
+			if !ws.Signaled() || ws.Signal() != sig {
+				t.Errorf("after %v: %v, want the command killed by it", sig, ws)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %v the command is still stopped", sig)
+		}
+	}
+}
+
+// TestJobStopThatIsOver: a stop reported after the command was continued
+// or died (fence passed a SIGCONT or SIGTERM on meanwhile) does not stop
+// fence: nothing would continue it.
+func TestJobStopThatIsOver(t *testing.T) {
+	for _, script := range []string{"sleep 30", "exit 0"} {
+		j, _ := startJob(t, script)
+		if script == "exit 0" {
+			// A zombie: dead, not yet reaped.
+			for deadline := time.Now().Add(10 * time.Second); procState(t, j.pid) != "Z"; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the command did not end")
+				}
+			}
+		}
+		j.stopSelf = func(bool) bool { t.Errorf("%s: fence stopped for a stop that is over", script); return true }
+		// A ^Z passed on, reported once the command runs again.
+		j.passing.Store(int32(unix.SIGTSTP))
+		j.stopped(unix.SIGSTOP)
+		if procState(t, j.pid) == "T" {
+			t.Errorf("%s: the command was stopped again", script)
+		}
+	}
 }
 
 // TestJobSignal: a SIGTSTP for fence stops the whole group (with SIGSTOP:
@@ -329,7 +470,7 @@ func TestJobSignal(t *testing.T) {
 // that shares its process group, which nothing would continue.
 func TestJobStopsThatAreNotJobControl(t *testing.T) {
 	j, _ := startJob(t, "kill -STOP $$; exit 3")
-	j.stopSelf = func(bool) { t.Error("fence stopped for a stop it did not pass on") }
+	j.stopSelf = func(bool) bool { t.Error("fence stopped for a stop it did not pass on"); return true }
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
 		ws, _, err := j.wait()

@@ -87,9 +87,17 @@ type job struct {
 	// stopSelf stops fence with SIGSTOP, with group the other processes
 	// of its group first with SIGTSTP (a make above it, as ^Z would have
 	// if the command were in its group; stopSelf in parent_*.go). It
-	// returns once fence is continued; the SIGCONT that continued it
-	// comes to signal, which resumes the command. Tests replace it.
-	stopSelf func(group bool)
+	// returns once fence is continued, true; the SIGCONT that continued
+	// it comes to signal, which resumes the command. It returns false
+	// without stopping when unread says a signal has come that signal
+	// has not seen yet. Tests replace it.
+	stopSelf func(group bool) bool
+	// unread reports whether fence has caught a signal that has not
+	// reached signal yet (sigfwd.Catcher.Unread); nil: none can come.
+	unread func() bool
+	// stoppedNow reports whether the command is stopped still (nil:
+	// take a reported stop as it comes). Tests replace it.
+	stoppedNow func() bool
 }
 
 // relayed is the command's terminal when it is a pseudo-terminal that
@@ -116,7 +124,8 @@ type relayed interface {
 func newJob(pid, ttyFD int, noTTY, tstpIgnored bool) *job {
 	j := &job{pid: pid, ttyFD: ttyFD, noTTY: noTTY, ppid: os.Getppid(), orphaned: orphanedGroup}
 	j.stoppable = !tstpIgnored && !orphanedGroup()
-	j.stopSelf = func(group bool) { stopSelf(group) }
+	j.stopSelf = func(group bool) bool { return stopSelf(group, j.unread) }
+	j.stoppedNow = func() bool { return stoppedNow(pid) }
 	return j
 }
 
@@ -278,6 +287,20 @@ func (j *job) signal(sig syscall.Signal) {
 		}
 	default:
 		_ = unix.Kill(-j.pid, sig)
+		if (sig == unix.SIGTERM || sig == unix.SIGHUP) && j.stoppedNow != nil && j.stoppedNow() {
+			// A stopped process keeps the signal pending until it is
+			// continued, and fence is not stopped (it runs this): the
+			// command stopped a moment ago and fence has not followed
+			// yet, or nothing will continue it (a read from the
+			// background with fence's group orphaned, kill -STOP).
+			// The signal is to end the job: continued, as bash's kill
+			// does for a stopped job. Without it, timeout's SIGTERM
+			// and SIGCONT passed on in the other order (two handlers
+			// write them) left a command that had read the terminal
+			// again stopped with the SIGTERM, and fence stopped with
+			// it, for good.
+			_ = unix.Kill(-j.pid, unix.SIGCONT)
+		}
 	}
 }
 
@@ -352,6 +375,14 @@ func (j *job) stopped(sig syscall.Signal) {
 			}
 		}
 	default:
+		if j.stoppedNow != nil && !j.stoppedNow() {
+			// The stop is over: fence has passed a SIGCONT or a
+			// SIGTERM on since the command stopped (timeout sends
+			// both; the command read again, or died, before this
+			// report came). Stopping fence now would leave it
+			// stopped with nothing to continue it.
+			return
+		}
 		// Not back to a command whose terminal fence's own group read
 		// (SIGTTIN passed on: a pager beside it): the pager would stop
 		// again after fg.
@@ -387,6 +418,14 @@ func (j *job) stopped(sig syscall.Signal) {
 		// background, which stops only the reader: a parent that put
 		// fence's group in the background (timeout, a supervisor)
 		// would stop with it, and nothing would continue it.
-		j.stopSelf(cmdFG)
+		if !j.stopSelf(cmdFG) {
+			// A signal came while the job stopped and fence has not
+			// passed it on: timeout's SIGTERM and SIGCONT, sent
+			// while fence was about to stop, would wait with it for
+			// a SIGCONT that has come already. The job goes on as
+			// if it had come before the stop; the command, if it
+			// lives on and stops again, stops fence again then.
+			j.resume()
+		}
 	}
 }

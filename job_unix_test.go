@@ -51,7 +51,8 @@ func startJob(t *testing.T, script string) (*job, io.WriteCloser) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.Close(); _ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL) })
-	return &job{pid: cmd.Process.Pid, noTTY: true, ppid: os.Getppid(), stoppable: true}, in
+	pid := cmd.Process.Pid
+	return &job{pid: pid, noTTY: true, ppid: os.Getppid(), stoppable: true, stoppedNow: func() bool { return stoppedNow(pid) }}, in
 }
 
 // TestJobWaitPassesStopsOn: without a terminal, a SIGTSTP fence receives
@@ -64,7 +65,7 @@ func TestJobWaitPassesStopsOn(t *testing.T) {
 	// While fence is "stopped", the command gets its line: it reads it
 	// once continued.
 	// The stand-in's SIGCONT comes to signal, as fence's own would.
-	j.stopSelf = func(bool) { stops++; _, _ = io.WriteString(in, "go\n"); j.signal(unix.SIGCONT) }
+	j.stopSelf = func(bool) bool { stops++; _, _ = io.WriteString(in, "go\n"); j.signal(unix.SIGCONT); return true }
 	j.signal(unix.SIGTSTP)
 	ws, fg, err := j.wait()
 	if err != nil {
@@ -77,7 +78,7 @@ func TestJobWaitPassesStopsOn(t *testing.T) {
 		t.Errorf("exited %v status %d after %d stops of fence; want 7 after 1", ws.Exited(), ws.ExitStatus(), stops)
 	}
 	j, _ = startJob(t, "kill -TERM $$")
-	j.stopSelf = func(bool) { t.Error("fence stopped") }
+	j.stopSelf = func(bool) bool { t.Error("fence stopped"); return true }
 	if ws, _, err := j.wait(); err != nil || !ws.Signaled() || ws.Signal() != unix.SIGTERM {
 		t.Errorf("signaled %v by %v (%v); want SIGTERM", ws.Signaled(), ws.Signal(), err)
 	}

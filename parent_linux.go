@@ -1,7 +1,9 @@
 package fence
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
@@ -12,20 +14,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// parentOf returns the parent process id of pid, from /proc.
-func parentOf(pid int) (int, error) {
+// procStat returns the state letter and the parent process id of pid,
+// from /proc.
+func procStat(pid int) (state string, ppid int, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	// "PID (comm) STATE PPID ...": comm may hold anything but ends at the
 	// last ')'.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 2 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return "", 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	return strconv.Atoi(f[1])
+	ppid, err = strconv.Atoi(f[1])
+	return f[0], ppid, err
+}
+
+// parentOf returns the parent process id of pid, from /proc.
+func parentOf(pid int) (int, error) {
+	_, ppid, err := procStat(pid)
+	return ppid, err
+}
+
+// stoppedNow reports whether process pid is stopped now: not when it
+// has been continued, has died or is gone since a stop was reported. When
+// /proc cannot tell, it is taken to be stopped, as reported.
+func stoppedNow(pid int) bool {
+	state, _, err := procStat(pid)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
+		return false
+	case err != nil:
+		return true
+	}
+	return state == "T"
 }
 
 // isTerminal reports whether fd is a terminal.
@@ -44,11 +68,26 @@ func isTerminal(fd int) bool {
 //     instruction. Sent to the process, another thread could take it while
 //     this one went on to continue the command (job.stopped resumes it
 //     right after this returns).
-func stopSelf(group bool) {
+//   - unread, if not nil, is asked last, right before the SIGSTOP: a
+//     signal that has come by then and is not passed on yet keeps fence
+//     from stopping (false), and the group is continued again. A SIGCONT
+//     sent after the SIGSTOP continues fence as usual; one sent before it
+//     and not yet handled is discarded by the kernel with the SIGSTOP, but
+//     a signal sent with it (timeout's SIGTERM first) is not.
+func stopSelf(group bool, unread func() bool) bool {
 	if group {
 		sigfwd.WhileIgnored(syscall.SIGTSTP, func() { _ = unix.Kill(0, unix.SIGTSTP) })
 	}
 	runtime.LockOSThread() // the thread that sends is the one that stops
 	defer runtime.UnlockOSThread()
+	if unread != nil && unread() {
+		if group {
+			// fence's own copy comes to signal: the command goes
+			// on, as it does here anyway.
+			_ = unix.Kill(0, unix.SIGCONT)
+		}
+		return false
+	}
 	_ = unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGSTOP)
+	return true
 }

@@ -156,6 +156,7 @@ func Run(s *Spec) (int, error) {
 	pid := cmd.Process.Pid
 	j := newJob(pid, ttyFD, setsid, tstpIgnored)
 	j.gave, j.wantTTY = fg, fg
+	j.unread = sigs.Unread
 	go func() {
 		for sig := range sigs.C {
 			j.signal(sig)

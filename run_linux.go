@@ -255,7 +255,7 @@ func Run(s *Spec) (int, error) {
 		}()
 	} else {
 		jobDone = make(chan *job, 1)
-		go func() { jobDone <- s.passOn(p, sigs.C, ttyFD, tstpIgnored, fg, r) }()
+		go func() { jobDone <- s.passOn(p, sigs, ttyFD, tstpIgnored, fg, r) }()
 	}
 	// The start is over: the CLI's sysmon, slowed down for it
 	// (spawn.CoarsenSysmon), is to poll as usual again, unless the command
@@ -350,8 +350,9 @@ func isCtty(fd int) bool {
 // never came (it did not start, or the kernel has no pidfds).
 //
 // r is the relay of the sandbox's pseudo-terminal, nil without one.
-func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, tstpIgnored, fg bool, r *relay) *job {
+func (s *Spec) passOn(p *nsexec.Process, caught *sigfwd.Catcher, ttyFD int, tstpIgnored, fg bool, r *relay) *job {
 	var j *job
+	sigs := caught.C
 	for {
 		select {
 		case ev, ok := <-p.Jobs:
@@ -374,6 +375,7 @@ func (s *Spec) passOn(p *nsexec.Process, sigs <-chan syscall.Signal, ttyFD int, 
 			case ev.Pid > 0:
 				j = newJob(ev.Pid, ttyFD, false, tstpIgnored)
 				j.gave, j.wantTTY = fg, fg
+				j.unread = caught.Unread
 				j.freeze = func() {
 					if err := p.Freeze(); err != nil {
 						// The command's group at least.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/nsfence/fence/nsexec/internal/rawsig"
@@ -21,6 +22,15 @@ func handlerAddr() uintptr
 // may still be running on another thread when Stop restores the runtime's,
 // and must not write to an fd number that was closed and reused.
 var fwdFD int32 = -1
+
+// handled counts the signals handler wrote to fwdFD: it adds one before it
+// writes and takes it back if the write fails. relayed counts those relay
+// has passed on or dropped. handled is changed only by handler's locked
+// instructions; Go code loads it atomically.
+var (
+	handled atomic.Uint64
+	relayed atomic.Uint64
+)
 
 var (
 	mu     sync.Mutex
@@ -58,13 +68,9 @@ func Catch(sigs []syscall.Signal) (*Catcher, error) {
 		}
 	}
 	ch := make(chan syscall.Signal, 16)
-	cur, curSet = ch, 0
-	for _, sig := range sigs {
-		if sig >= 1 && sig <= 64 {
-			curSet |= 1 << (sig - 1)
-		}
-	}
-	c := &Catcher{C: ch}
+	cur, curSet = ch, sigset(sigs)
+	set := curSet
+	c := &Catcher{C: ch, unread: func() bool { return unread(&handled, &relayed, ch, set) }}
 	c.stop = func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -93,6 +99,7 @@ func relay(r *os.File) {
 				default:
 				}
 			}
+			relayed.Add(1)
 		}
 		mu.Unlock()
 		if err != nil {

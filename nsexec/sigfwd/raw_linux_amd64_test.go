@@ -209,7 +209,9 @@ func TestCatchDeliversOnlyItsSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	// What handler writes, written here directly.
+	// What handler writes, written here directly, and counted as it
+	// counts.
+	handled.Add(2)
 	if _, err := unix.Write(int(fwdFD), []byte{byte(syscall.SIGUSR2), byte(syscall.SIGUSR1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -218,5 +220,33 @@ func TestCatchDeliversOnlyItsSignals(t *testing.T) {
 	case s := <-c.C:
 		t.Fatalf("received %v, which this Catcher did not catch", s)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// Unread covers a caught signal from fence's handler to C's reader.
+func TestCatchUnread(t *testing.T) {
+	c, err := Catch([]syscall.Signal{syscall.SIGUSR1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	checkUnread(t, c, syscall.SIGUSR1)
+	checkUnread(t, c, syscall.SIGUSR1)
+	// Handled and not in C yet: relay holds it (it waits for mu).
+	mu.Lock()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		mu.Unlock()
+		t.Fatal(err)
+	}
+	ok := within(5*time.Second, c.Unread)
+	time.Sleep(20 * time.Millisecond)
+	held := len(c.C) == 0 && c.Unread()
+	mu.Unlock()
+	if !ok || !held {
+		t.Fatalf("a signal between the handler and C: Unread %v, then %v with C empty; want true", ok, held)
+	}
+	receive(t, c.C, syscall.SIGUSR1)
+	if !within(5*time.Second, func() bool { return !c.Unread() }) {
+		t.Fatal("Unread still says so after the signal was read")
 	}
 }

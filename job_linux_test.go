@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -380,8 +381,8 @@ func stoppedWithin(t *testing.T, pid int, d time.Duration) bool {
 // terminal again and stopped with the SIGTERM, and fence stopped with it
 // for good.
 func TestJobTermEndsStoppedCommand(t *testing.T) {
-	for _, sig := range []syscall.Signal{unix.SIGTERM, unix.SIGHUP} {
-		j, _ := startJob(t, "kill -STOP $$; exit 3")
+	for _, sig := range forwarded {
+		j, _ := startJob(t, "ulimit -c 0; kill -STOP $$; exit 3")
 		j.stopSelf = func(bool) bool { t.Error("fence stopped for a stop it did not pass on"); return true }
 		done := make(chan unix.WaitStatus, 1)
 		go func() {
@@ -428,6 +429,60 @@ func TestJobStopThatIsOver(t *testing.T) {
 			t.Errorf("%s: the command was stopped again", script)
 		}
 	}
+}
+
+// TestStoppedNowMainThreadGone: a process whose main thread has exited
+// lives on in its other threads, and /proc/PID/stat shows the main
+// thread's state (Z): stopped is what its threads are. Taken for "ended",
+// the command's stops were not followed (the shell saw the job running;
+// a ^Z left the terminal to nobody).
+func TestStoppedNowMainThreadGone(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is missing: the test's process exits its main thread with it")
+	}
+	nr := map[string]int{"amd64": 60, "arm64": 93}[runtime.GOARCH] // SYS_exit
+	if nr == 0 {
+		t.Skipf("no exit(2) number for %s in this test", runtime.GOARCH)
+	}
+	script := fmt.Sprintf(`import ctypes, threading, time, os
+threading.Thread(target=lambda: time.sleep(60)).start()
+ctypes.CDLL(None).syscall(%d, 0)
+`, nr)
+	cmd := exec.Command(py, "-c", script)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(10 * time.Second); procState(t, pid) != "Z"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the main thread did not exit")
+		}
+	}
+	if stoppedNow(pid) {
+		t.Fatal("running, and stoppedNow says stopped")
+	}
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(10*time.Second, func() bool { return stoppedNow(pid) }) {
+		t.Error("stopped, and stoppedNow does not say so")
+	}
+	_ = unix.Kill(pid, unix.SIGCONT)
+	if !waitUntil(10*time.Second, func() bool { return !stoppedNow(pid) }) {
+		t.Error("continued, and stoppedNow still says stopped")
+	}
+}
+
+// waitUntil reports whether ok turns true within d.
+func waitUntil(d time.Duration, ok func() bool) bool {
+	for deadline := time.Now().Add(d); !ok(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 // TestJobSignal: a SIGTSTP for fence stops the whole group (with SIGSTOP:

@@ -5,6 +5,7 @@ package fence
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 
@@ -287,18 +288,19 @@ func (j *job) signal(sig syscall.Signal) {
 		}
 	default:
 		_ = unix.Kill(-j.pid, sig)
-		if (sig == unix.SIGTERM || sig == unix.SIGHUP) && j.stoppedNow != nil && j.stoppedNow() {
+		if slices.Contains(forwarded, sig) && j.stoppedNow != nil && j.stoppedNow() {
 			// A stopped process keeps the signal pending until it is
 			// continued, and fence is not stopped (it runs this): the
 			// command stopped a moment ago and fence has not followed
 			// yet, or nothing will continue it (a read from the
 			// background with fence's group orphaned, kill -STOP).
-			// The signal is to end the job: continued, as bash's kill
-			// does for a stopped job. Without it, timeout's SIGTERM
-			// and SIGCONT passed on in the other order (two handlers
-			// write them) left a command that had read the terminal
-			// again stopped with the SIGTERM, and fence stopped with
-			// it, for good.
+			// Continued, as bash's kill does for a stopped job with
+			// SIGTERM and SIGHUP. Without it, timeout's signal (any
+			// of these: timeout -s INT) and SIGCONT passed on in the
+			// other order (two handlers write them) left a command
+			// that had read the terminal again stopped with the
+			// signal, and fence stopped with it, for good. Not for
+			// SIGWINCH: a resize is no reason to go on.
 			_ = unix.Kill(-j.pid, unix.SIGCONT)
 		}
 	}

@@ -48,8 +48,32 @@ func stoppedNow(pid int) bool {
 		return false
 	case err != nil:
 		return true
+	case state == "Z":
+		// The main thread has exited; the process lives on while
+		// another thread does, and its stat shows the main thread.
+		return threadStopped(pid)
 	}
 	return state == "T"
+}
+
+// threadStopped reports whether a thread of process pid is stopped.
+func threadStopped(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] == "T" {
+			return true
+		}
+	}
+	return false
 }
 
 // isTerminal reports whether fd is a terminal.

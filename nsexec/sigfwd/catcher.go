@@ -29,13 +29,16 @@ func (c *Catcher) Stop() { c.once.Do(c.stop) }
 // signal still in the runtime's own queue is not seen.
 func (c *Catcher) Unread() bool { return c.unread() }
 
-// unread is Unread for counts of signals: handled by the time they enter
-// the way to C (before the stage that could hold them), passed once they
-// are in C or dropped. Loaded in this order, a signal anywhere between is
-// seen: counted as handled and not passed, or already in C.
-func unread(handled, passed *atomic.Uint64, ch chan syscall.Signal, set uint64) bool {
+// counted is the part of Unread after the kernel, for counts of
+// signals: handled by the time they enter the way to C (before the stage
+// that could hold them), passed once they are in C or dropped. Unread
+// looks in the order a signal goes, so that one that moves on meanwhile
+// is seen at its next stage: pending in the kernel, then counted as
+// handled and not passed, then in C. Not seen: one the kernel has handed
+// to a thread whose handler has not counted it yet.
+func counted(handled, passed *atomic.Uint64, ch chan syscall.Signal) bool {
 	p := passed.Load()
-	return handled.Load() != p || len(ch) > 0 || kernelPending(set)
+	return handled.Load() != p || len(ch) > 0
 }
 
 // sigset returns sigs as a mask: bit n-1 for signal n.
@@ -81,7 +84,9 @@ func Notify(sigs []syscall.Signal) *Catcher {
 	}()
 	set := sigset(sigs)
 	return &Catcher{C: out, stop: func() { signal.Stop(in); close(done) },
-		// in first: a signal that leaves it meanwhile is counted as
-		// handled, or in out.
-		unread: func() bool { return len(in) > 0 || unread(&handled, &passed, out, set) }}
+		// In the order a signal goes (see unread); one in the
+		// runtime's own queue is not seen.
+		unread: func() bool {
+			return kernelPending(set) || len(in) > 0 || counted(&handled, &passed, out)
+		}}
 }

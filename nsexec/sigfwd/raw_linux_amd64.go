@@ -70,7 +70,7 @@ func Catch(sigs []syscall.Signal) (*Catcher, error) {
 	ch := make(chan syscall.Signal, 16)
 	cur, curSet = ch, sigset(sigs)
 	set := curSet
-	c := &Catcher{C: ch, unread: func() bool { return unread(&handled, &relayed, ch, set) }}
+	c := &Catcher{C: ch, unread: func() bool { return kernelPending(set) || counted(&handled, &relayed, ch) }}
 	c.stop = func() {
 		mu.Lock()
 		defer mu.Unlock()

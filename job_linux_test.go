@@ -94,14 +94,24 @@ func init() {
 	os.Exit(2)
 }
 
-func stopSelfHelper() int {
-	sigs, err := sigfwd.Catch([]syscall.Signal{syscall.SIGTSTP, syscall.SIGCONT})
+// catchWithPeer catches sigs as the CLI does and starts a peer in the
+// process group (sleep 30).
+func catchWithPeer(sigs ...syscall.Signal) (*sigfwd.Catcher, *exec.Cmd, error) {
+	c, err := sigfwd.Catch(sigs)
 	if err != nil {
-		sigs = sigfwd.Notify([]syscall.Signal{syscall.SIGTSTP, syscall.SIGCONT})
+		c = sigfwd.Notify(sigs)
 	}
 	peer := exec.Command("sleep", "30")
 	if err := peer.Start(); err != nil {
-		fmt.Println("start peer:", err)
+		return nil, nil, fmt.Errorf("start peer: %w", err)
+	}
+	return c, peer, nil
+}
+
+func stopSelfHelper() int {
+	sigs, peer, err := catchWithPeer(syscall.SIGTSTP, syscall.SIGCONT)
+	if err != nil {
+		fmt.Println(err)
 		return 1
 	}
 	defer peer.Process.Kill()
@@ -126,13 +136,9 @@ func stopSelfHelper() int {
 // stopSelfUnreadHelper stops a peer of its group and not itself: a caught
 // signal waits in the catcher, unread.
 func stopSelfUnreadHelper() int {
-	sigs, err := sigfwd.Catch([]syscall.Signal{syscall.SIGUSR1, syscall.SIGCONT})
+	sigs, peer, err := catchWithPeer(syscall.SIGUSR1, syscall.SIGCONT)
 	if err != nil {
-		sigs = sigfwd.Notify([]syscall.Signal{syscall.SIGUSR1, syscall.SIGCONT})
-	}
-	peer := exec.Command("sleep", "30")
-	if err := peer.Start(); err != nil {
-		fmt.Println("start peer:", err)
+		fmt.Println(err)
 		return 1
 	}
 	defer peer.Process.Kill()
@@ -175,20 +181,28 @@ func TestLibraryGivesTerminalBack(t *testing.T) {
 	}
 }
 
+// startInGroup starts the test binary as scenario in a process group of
+// its own, killed at the end of the test; out collects what it prints.
+func startInGroup(t *testing.T, scenario string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FENCE_TEST_JOB="+scenario)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := new(strings.Builder)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL) })
+	return cmd, out
+}
+
 // TestStopSelf runs stopSelf in a process group of its own: the other
 // processes of the group are stopped by SIGTSTP, fence itself stops (the
 // test sees it stopped and continues it), and fence does not hear its own
 // SIGTSTP afterwards, which signal would take for a ^Z.
 func TestStopSelf(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FENCE_TEST_JOB=stop-self")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	cmd, out := startInGroup(t, "stop-self")
 	if !stoppedWithin(t, cmd.Process.Pid, 10*time.Second) {
 		t.Fatalf("stopSelf did not stop the process; output %q", out.String())
 	}
@@ -207,15 +221,7 @@ func TestStopSelf(t *testing.T) {
 // TestStopSelfUnread: with a caught signal not read yet, stopSelf does
 // not stop fence, and continues the peers it stopped.
 func TestStopSelfUnread(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FENCE_TEST_JOB=stop-self-unread")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	cmd, out := startInGroup(t, "stop-self-unread")
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
@@ -382,19 +388,7 @@ func stoppedWithin(t *testing.T, pid int, d time.Duration) bool {
 // for good.
 func TestJobTermEndsStoppedCommand(t *testing.T) {
 	for _, sig := range forwarded {
-		j, _ := startJob(t, "ulimit -c 0; kill -STOP $$; exit 3")
-		j.stopSelf = func(bool) bool { t.Error("fence stopped for a stop it did not pass on"); return true }
-		done := make(chan unix.WaitStatus, 1)
-		go func() {
-			ws, _, err := j.wait()
-			if err != nil {
-				t.Error(err)
-			}
-			done <- ws
-		}()
-		if !stoppedWithin(t, j.pid, 10*time.Second) {
-			t.Fatal("the command did not stop")
-		}
+		j, done := startStoppedJob(t, "ulimit -c 0; kill -STOP $$; exit 3")
 		j.signal(sig)
 		select {
 		case ws := <-done:
@@ -519,12 +513,12 @@ func TestJobSignal(t *testing.T) {
 	}
 }
 
-// TestJobStopsThatAreNotJobControl: a command without a terminal that is
-// stopped by something else than fence (kill -STOP, a debugger) stays
-// stopped, and fence does not stop: stopping it could stop a launcher
-// that shares its process group, which nothing would continue.
-func TestJobStopsThatAreNotJobControl(t *testing.T) {
-	j, _ := startJob(t, "kill -STOP $$; exit 3")
+// startStoppedJob starts script, which stops itself with SIGSTOP (no job
+// control of fence's), waits for it (done has its status) and returns once
+// it is stopped.
+func startStoppedJob(t *testing.T, script string) (*job, <-chan unix.WaitStatus) {
+	t.Helper()
+	j, _ := startJob(t, script)
 	j.stopSelf = func(bool) bool { t.Error("fence stopped for a stop it did not pass on"); return true }
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
@@ -534,10 +528,19 @@ func TestJobStopsThatAreNotJobControl(t *testing.T) {
 		}
 		done <- ws
 	}()
-	// The command is stopped and stays so until continued from outside.
 	if !stoppedWithin(t, j.pid, 10*time.Second) {
 		t.Fatal("the command did not stop")
 	}
+	return j, done
+}
+
+// TestJobStopsThatAreNotJobControl: a command without a terminal that is
+// stopped by something else than fence (kill -STOP, a debugger) stays
+// stopped, and fence does not stop: stopping it could stop a launcher
+// that shares its process group, which nothing would continue.
+func TestJobStopsThatAreNotJobControl(t *testing.T) {
+	// The command is stopped and stays so until continued from outside.
+	j, done := startStoppedJob(t, "kill -STOP $$; exit 3")
 	time.Sleep(50 * time.Millisecond) // and fence did not act on it
 	_ = unix.Kill(j.pid, unix.SIGCONT)
 	if ws := <-done; !ws.Exited() || ws.ExitStatus() != 3 {

@@ -17,19 +17,29 @@ import (
 // procStat returns the state letter and the parent process id of pid,
 // from /proc.
 func procStat(pid int) (state string, ppid int, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := statFields("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return "", 0, err
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0], ppid, err
+}
+
+// statFields returns the fields after the command name of a process's or
+// thread's stat file (path), two at least: state, parent, ...
+func statFields(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
 	// "PID (comm) STATE PPID ...": comm may hold anything but ends at the
 	// last ')'.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 2 {
-		return "", 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return nil, fmt.Errorf("parse %s", path)
 	}
-	ppid, err = strconv.Atoi(f[1])
-	return f[0], ppid, err
+	return f, nil
 }
 
 // parentOf returns the parent process id of pid, from /proc.
@@ -64,12 +74,7 @@ func threadStopped(pid int) bool {
 		return false
 	}
 	for _, e := range ents {
-		b, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] == "T" {
+		if f, err := statFields(dir + "/" + e.Name() + "/stat"); err == nil && f[0] == "T" {
 			return true
 		}
 	}

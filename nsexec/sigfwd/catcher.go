@@ -84,7 +84,7 @@ func Notify(sigs []syscall.Signal) *Catcher {
 	}()
 	set := sigset(sigs)
 	return &Catcher{C: out, stop: func() { signal.Stop(in); close(done) },
-		// In the order a signal goes (see unread); one in the
+		// In the order a signal goes (see counted); one in the
 		// runtime's own queue is not seen.
 		unread: func() bool {
 			return kernelPending(set) || len(in) > 0 || counted(&handled, &passed, out)

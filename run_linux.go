@@ -352,6 +352,13 @@ func isCtty(fd int) bool {
 // r is the relay of the sandbox's pseudo-terminal, nil without one.
 func (s *Spec) passOn(p *nsexec.Process, caught *sigfwd.Catcher, ttyFD int, tstpIgnored, fg bool, r *relay) *job {
 	var j *job
+	// early is a stop fence caught before the command's pid came: a ^Z
+	// typed as the command started, while fence's terminal was still in
+	// its own modes (the relay puts it in raw mode once the pid is
+	// here), reached fence's group instead of the sandbox's terminal.
+	// It is passed on once the job exists; dropped, the job never
+	// stopped.
+	var early syscall.Signal
 	sigs := caught.C
 	for {
 		select {
@@ -391,6 +398,10 @@ func (s *Spec) passOn(p *nsexec.Process, caught *sigfwd.Catcher, ttyFD int, tstp
 					}
 					r.active(true)
 				}
+				if early != 0 {
+					j.signal(early)
+					early = 0
+				}
 			}
 		case sig, ok := <-sigs:
 			switch {
@@ -403,7 +414,11 @@ func (s *Spec) passOn(p *nsexec.Process, caught *sigfwd.Catcher, ttyFD int, tstp
 					r.stopped.Store(true)
 				}
 				j.signal(sig)
-			case sig != syscall.SIGTSTP && sig != syscall.SIGTTIN && sig != syscall.SIGCONT:
+			case sig == syscall.SIGTSTP || sig == syscall.SIGTTIN:
+				early = sig
+			case sig == syscall.SIGCONT:
+				early = 0 // fg or bg before the pid came: nothing to stop
+			default:
 				_ = p.SignalGroup(sig) // job control waits for the job
 			}
 		}

@@ -701,9 +701,10 @@ func TestPTYSandboxHoldsNoTerminal(t *testing.T) {
 // command through the kernel).
 func TestPTYResize(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		p := s.startPTY("--", "sh", "-c", `trap 'stty size' WINCH; while :; do read x || exit; done`)
-		if !waitUntil(runTimeout, p.raw) {
-			t.Fatalf("fence never relayed the terminal (raw mode); output %q", p.output())
+		// The trap first: a SIGWINCH before it is lost (ignored).
+		p := s.startPTY("--", "sh", "-c", `trap 'stty size' WINCH; echo trap-$((1+1)); while :; do read x || exit; done`)
+		if !waitUntil(runTimeout, func() bool { return p.raw() && strings.Contains(p.output(), "trap-2") }) {
+			t.Fatalf("fence never relayed the terminal (raw mode) to the command; output %q", p.output())
 		}
 		if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 41, Col: 123}); err != nil {
 			t.Fatalf("resize: %v", err)

@@ -238,6 +238,12 @@ func recvMessage(fd int, maxFDs int) (message, []*os.File, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4*max(maxFDs, 1)))
 	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if errors.Is(err, unix.ECONNRESET) {
+		// The init stage exited with a message of ours unread (msgStart,
+		// a signal): a SOCK_SEQPACKET recvmsg reports that (once) before
+		// the packets the init stage sent, which are still queued.
+		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	}
 	if err != nil {
 		return message{}, nil, err
 	}

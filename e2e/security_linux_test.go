@@ -415,3 +415,104 @@ for st in sorted(glob.glob("/proc/1/task/*/status")):
 		}
 	})
 }
+
+// PID 1's guard makes the creations and writes it checks for the command
+// itself, on threads without the command's Landlock domain and through
+// mounts that are not all read-only where the command's are: it must never
+// make a change the command could not make by itself. Before, with any
+// writable path (the guards on) a root-run sandbox wrote host sysctls
+// through /proc/sys (kernel.core_pattern runs a program as the host's
+// root), and any sandbox wrote a read-only file, or created files in a
+// directory, that it had been given as stdin (/dev/stdin, /dev/fd/0/NAME:
+// the guard reopened them on the host's mount). Output fence was given to
+// write stays writable through /dev/stdout. (As a user the kernel refuses
+// the sysctl anyway; the root variant is the one that shows the hole.)
+func TestSecGuardWritesNoMoreThanCommand(t *testing.T) {
+	const sysctl = "/proc/sys/kernel/printk_ratelimit"
+	before, err := os.ReadFile(sysctl)
+	if err != nil {
+		t.Skipf("no %s to try: %v", sysctl, err)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// Writable: ws and nothing else; "outside" is only readable.
+		s.mkdir("ws")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["./ws"],"denyWrite":["**/.env"]}}`)
+		input := s.write("outside/input.txt", "original\n")
+		out := s.write("outside/out.txt", "")
+		run := func(stdin, stdout *os.File, script string) result {
+			t.Helper()
+			cmd := s.command(t.Context(), opts{}, "-s", cfg, "-c", script)
+			var errb strings.Builder
+			cmd.Stdin, cmd.Stderr = stdin, &errb
+			var outb strings.Builder
+			if stdout != nil {
+				cmd.Stdout = stdout
+			} else {
+				cmd.Stdout = &outb
+			}
+			err := cmd.Run()
+			res := result{args: []string{script}, stdout: outb.String(), stderr: errb.String()}
+			if ee, ok := err.(*exec.ExitError); ok {
+				res.code = ee.ExitCode()
+			} else if err != nil {
+				res.err = err
+			}
+			return res
+		}
+
+		v := strings.TrimSpace(string(before))
+		res := run(nil, nil, "echo "+v+" > "+sysctl+" && echo written")
+		if ranInside(t, res) && (strings.Contains(res.stdout, "written") || !writeDenied(res.stderr)) {
+			t.Errorf("the sandbox wrote the host sysctl %s: %v", sysctl, res)
+		}
+
+		f, err := os.Open(input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = run(f, nil, `echo NEW > /dev/stdin; echo NEW2 > /proc/self/fd/0; : > /dev/fd/0`)
+		f.Close()
+		ranInside(t, res)
+		mustHaveContent(t, input, "original\n", "a read-only file given as stdin, written through /dev/stdin")
+
+		d, err := os.Open(s.path("outside"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = run(d, nil, `echo x > /dev/fd/0/planted; mkdir /proc/self/fd/0/made; ln -s x /dev/stdin/link; echo done`)
+		d.Close()
+		if ranInside(t, res) && !strings.Contains(res.stdout, "done") {
+			t.Errorf("the script did not run to its end: %v", res)
+		}
+		for _, n := range []string{"planted", "made", "link"} {
+			mustNotExist(t, s.path("outside/"+n), "created in a read-only directory given as stdin")
+		}
+
+		// Controls: what fence was given to write is written.
+		o, err := os.OpenFile(out, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = run(nil, o, `echo to-file > /dev/stdout`)
+		o.Close()
+		if res.code != 0 || !ranInside(t, res) {
+			t.Errorf("echo > /dev/stdout with fence's output on a file outside the writable places: %v", res)
+		}
+		mustHaveContent(t, out, "to-file\n", "fence's output file, written through /dev/stdout")
+		res = run(nil, nil, `echo made > ws/new && cat ws/new`)
+		if res.code != 0 || res.stdout != "made\n" {
+			t.Errorf("a write where allowed: %v", res)
+		}
+		if s.r.root() {
+			// (The test's pipe is root's: nobody may not reopen it,
+			// sandbox or not.)
+			res = run(nil, nil, `echo piped > /dev/stdout`)
+			if res.code != 0 || res.stdout != "piped\n" {
+				t.Errorf("echo > /dev/stdout on a pipe: %v", res)
+			}
+		}
+	})
+	if after, err := os.ReadFile(sysctl); err == nil && string(after) != string(before) {
+		t.Errorf("%s changed from %q to %q", sysctl, before, after)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,6 +142,10 @@ type guard struct {
 	// procDev is the device of the sandbox's /proc (ownProc).
 	procDev uint64
 	umasks  umasks
+	// writable are the places the command's own Landlock rules let it
+	// write (landlockWritable, and /dev's nodes), as the kernel names them
+	// (resolved): mayWrite.
+	writable []string
 }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
@@ -189,7 +194,101 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	for _, p := range fs.Held {
 		g.removableAncestors[filepath.Clean(p)] = true
 	}
+	for _, p := range append([]string{"/dev", "/tmp"}, fs.Writable...) {
+		if r, err := realPath(p); err == nil && !slices.Contains(g.writable, r) {
+			g.writable = append(g.writable, r)
+		}
+	}
 	return g
+}
+
+// realPath is p as the kernel names it once every symlink is followed.
+func realPath(p string) (string, error) {
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+}
+
+// mayWrite reports whether the command could write the file or directory
+// fd (named path, as /proc/self/fd names it) by itself, under its Landlock
+// rules: whether it is a writable place (g.writable) or below one, and is
+// the file the sandbox sees at that path. PID 1's threads have no Landlock
+// domain (the guard must read its callers' memory, which Landlock forbids
+// across domains), and its mounts are not all the sandbox's: its /proc is
+// writable, and a descriptor the command inherited or reached through
+// /proc/PID/fd is on the host's mount, where nothing is read-only. Every
+// change the guard makes for the command must pass here first, or the
+// guard would write what the command itself cannot: a host sysctl
+// (/proc/sys/kernel/core_pattern, as root), a read-only file or directory
+// passed as stdin.
+//
+// Pipes and sockets reopened through /proc/PID/fd (/dev/stdout on a pipe)
+// are on no path: Landlock lets them through, and so does this, as it
+// does memfds.
+func (g *guard) mayWrite(fd int, path string) bool {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return false
+	}
+	switch uint32(fs.Type) { // int32 on some architectures
+	case unix.PIPEFS_MAGIC, unix.SOCKFS_MAGIC:
+		return true
+	case unix.TMPFS_MAGIC, unix.HUGETLBFS_MAGIC:
+		if strings.HasPrefix(path, "/memfd:") && strings.HasSuffix(path, " (deleted)") {
+			return true
+		}
+	}
+	if !strings.HasPrefix(path, "/") || !underAnyPath(path, g.writable) {
+		return false
+	}
+	// The same file at that path in the sandbox (a descriptor of the
+	// host's /tmp/x, say, is not the sandbox's /tmp/x), on a mount there
+	// that is not read-only (a directory below a writable one can be a
+	// read-only bind: the workspace kept readable in the private /tmp).
+	at, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(at)
+	var a, b unix.Stat_t
+	var mnt unix.Statfs_t
+	return unix.Fstat(fd, &a) == nil && unix.Fstat(at, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino &&
+		unix.Fstatfs(at, &mnt) == nil && mnt.Flags&unix.ST_RDONLY == 0
+}
+
+// mayWriteIn is mayWrite for a change to the name base in the directory
+// parent (full is its path, from named): a new name, or one removed or
+// renamed, needs the directory writable; a write to the file itself (file:
+// an open to write, a truncation) needs the file writable, as the command
+// needs Landlock's write right on the file and a mount of it that is not
+// read-only (the nodes of /dev are binds on a read-only /dev).
+func (g *guard) mayWriteIn(parent int, base, full string, file bool) bool {
+	if file && base != "." {
+		fd, err := unix.Openat(parent, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(fd)
+		return g.mayWrite(fd, full)
+	}
+	dir := full
+	if base != "." {
+		dir = filepath.Dir(full)
+	}
+	return g.mayWrite(parent, dir)
+}
+
+// underAnyPath reports whether path is one of dirs or below one.
+func underAnyPath(path string, dirs []string) bool {
+	for _, d := range dirs {
+		if path == d || d == "/" || strings.HasPrefix(path, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // serveGuard answers notifications on fd until it is closed or fails.
@@ -451,6 +550,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) {
 			return -1, g.deny(pid, "write", full)
 		}
+		// Through /proc (a magic link, or a file of /proc itself) the
+		// file opened is checked instead (openThrough, checkOpened).
+		if openWrites(c.flags, serr == nil) && !strings.HasPrefix(full, "/proc/") && !g.mayWriteIn(parent, base, full, serr == nil) {
+			return -1, g.deny(pid, "write", full)
+		}
 		if c.flags&unix.O_CREAT != 0 {
 			defer g.madeHere(parent, base, full) // after the open: created or not, it is now ours or was free
 		}
@@ -503,16 +607,16 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 				if err != nil {
 					return -1, errnoOf(err)
 				}
-				return g.checkOpened(fd, full)
+				return g.checkOpened(fd, full, openWrites(flags, true))
 			}
 		}
 		fd, err := unix.Openat(parent, base, flags, c.mode&^umask())
 		if err != nil {
 			return -1, errnoOf(err)
 		}
-		return g.checkOpened(fd, full)
+		return g.checkOpened(fd, full, openWrites(flags, true))
 	case opMkdir:
-		if g.refuse(parent, base, full) {
+		if g.refuse(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "mkdir", full)
 		}
 		err := unix.Mkdirat(parent, base, c.mode&^umask())
@@ -521,7 +625,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opMknod:
-		if g.refuse(parent, base, full) {
+		if g.refuse(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "mknod", full)
 		}
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
@@ -531,7 +635,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
-		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) {
+		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "symlink", full)
 		}
 		err := unix.Symlinkat(target, parent, base)
@@ -549,7 +653,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if errno := stillAsking(nfd, req.ID); errno != 0 {
 			return -1, errno
 		}
-		if g.kept(parent, base, full) {
+		if g.kept(parent, base, full) || !strings.HasPrefix(full, "/proc/") && !g.mayWriteIn(parent, base, full, true) {
 			return -1, g.deny(pid, "truncate", full)
 		}
 		// Through an fd, so that a magic link (/proc/PID/fd/N) is checked
@@ -558,7 +662,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if err != nil {
 			return -1, errnoOf(err)
 		}
-		fd, errno := g.checkOpened(fd, full)
+		fd, errno := g.checkOpened(fd, full, true)
 		if errno != 0 {
 			return -1, errno
 		}
@@ -570,7 +674,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// decides which fence.json applies) must stay. A removable one
 		// goes, unless a pattern keeps it too; its directories are not
 		// in ancestors.
-		if g.names[full] || g.ancestors[full] || (g.kept(parent, base, full) && !g.onlyRemovable(full)) {
+		if g.names[full] || g.ancestors[full] || (g.kept(parent, base, full) && !g.onlyRemovable(full)) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "unlink", full)
 		}
 		gone := g.lastLink(parent, base)
@@ -581,7 +685,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		return -1, errnoOf(err)
 	case opLink, opRename:
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
-			g.matches(g.protected, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) {
+			g.matches(g.protected, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -591,6 +695,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		defer unix.Close(oparent)
 		if errno := stillAsking(nfd, req.ID); errno != 0 {
 			return -1, errno
+		}
+		if !g.mayWriteIn(oparent, obase, ofull, false) {
+			// A rename takes the name away; a link across directories
+			// needs Landlock's refer right on both (only writable
+			// directories have it).
+			return -1, g.deny(pid, "link/rename from", ofull)
 		}
 		if c.op == opRename && (g.names[ofull] || g.ancestors[ofull] || g.removableAncestors[ofull] || g.kept(oparent, obase, ofull)) {
 			// Renaming a directory above a protected path would carry the
@@ -1000,7 +1110,7 @@ func (g *guard) openThrough(parent int, base string, flags int, full string) (in
 	if err != nil {
 		return -1, errnoOf(err)
 	}
-	fd, errno := g.checkOpened(fd, full)
+	fd, errno := g.checkOpened(fd, full, openWrites(flags, true))
 	if errno == 0 && flags&unix.O_TRUNC != 0 {
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
@@ -1015,14 +1125,27 @@ func (g *guard) openThrough(parent int, base string, flags int, full string) (in
 
 // checkOpened vets every fd opened for the caller. First, it must not be
 // PID 1's own /proc entry, nor on a procfs other than the sandbox's (see
-// ownProc). Then, for one opened through a /proc magic link (/proc/PID/fd/N,
+// ownProc). An fd opened to write through /proc (write) must be a file
+// the command may write (mayWrite). Then, for one opened through a /proc magic link (/proc/PID/fd/N,
 // /dev/stdout), where the path the caller gave says nothing about the file
 // it reaches, the file's own path is checked against the no-write patterns.
 // Other opens were checked before they happened.
-func (g *guard) checkOpened(fd int, full string) (int, unix.Errno) {
+func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 	if errno := g.ownProc(fd); errno != 0 {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", full)
+	}
+	if write && strings.HasPrefix(full, "/proc/") {
+		// The name said nothing (perform checked nothing): the file
+		// itself must be one the command may write.
+		real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+		if err != nil || !g.mayWrite(fd, real) && !callerWrites(full, fd) {
+			unix.Close(fd)
+			if err == nil {
+				full = real
+			}
+			return -1, g.deny(0, "write", full)
+		}
 	}
 	if len(g.patterns) == 0 && len(g.protected) == 0 && len(g.removable) == 0 || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
@@ -1146,7 +1269,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			if c.op == opBind {
 				// bind creates the name: not a protected one (a .git
 				// that would hide the project's fence.json, .mcp.json).
-				if g.refuse(parent, base, f) || g.ancestors[f] {
+				if g.refuse(parent, base, f) || g.ancestors[f] || !g.mayWriteIn(parent, base, f, false) {
 					unix.Close(parent)
 					return g.deny(pid, "bind", f)
 				}
@@ -1734,4 +1857,53 @@ func readlinkAt(dir int, name string) (string, error) {
 		}
 	}
 	return "", unix.ENAMETOOLONG
+}
+
+// openWrites reports whether an open with flags writes: opens the file for
+// writing, truncates it, or (exists false) creates it.
+func openWrites(flags int, exists bool) bool {
+	return flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0 || flags&unix.O_CREAT != 0 && !exists
+}
+
+// callerWrites reports whether full, a caller's /proc/PID/fd/N (or
+// /proc/PID/task/TID/fd/N), is a descriptor the caller holds open for
+// writing on the file fd is: then opening it again to write gives the
+// caller nothing it does not have. A shell's redirection of fence's output
+// to a file outside the writable places (fence ... > out.log) is one, and
+// `echo > /dev/stdout` there writes to it. The identity check makes a
+// descriptor swapped in meanwhile count for nothing: it would have to be
+// a writable one of the very same file.
+func callerWrites(full string, fd int) bool {
+	rest, ok := strings.CutPrefix(full, "/proc/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) == 5 && parts[1] == "task" {
+		parts = []string{parts[2], parts[3], parts[4]} // the thread's table
+	}
+	if len(parts) != 3 || parts[1] != "fd" {
+		return false
+	}
+	tid, err1 := strconv.Atoi(parts[0])
+	n, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || tid <= 0 || n < 0 {
+		return false
+	}
+	pidfd, err := fdTablePidfd(tid, unix.PidfdOpen)
+	if err != nil {
+		return false
+	}
+	theirs, err := getfdCaller(pidfd, n)
+	unix.Close(pidfd)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(theirs)
+	fl, err := unix.FcntlInt(uintptr(theirs), unix.F_GETFL, 0)
+	if err != nil || fl&unix.O_ACCMODE == unix.O_RDONLY || fl&unix.O_PATH != 0 {
+		return false
+	}
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Fstat(theirs, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }

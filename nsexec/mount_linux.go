@@ -465,8 +465,36 @@ func mountProc() error {
 	if err := ensureDir(stage + "/proc"); err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", stage+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("proc", stage+"/proc", "proc", flags, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w (a container that masks parts of /proc prevents a fresh procfs)", err)
+	}
+	// The files of a fresh procfs that act on the host's kernel are
+	// read-only, as container runtimes make them: sysctls outside the
+	// sandbox's own namespaces (kernel.core_pattern names a program the
+	// host's kernel runs as root), the magic SysRq key and interrupt
+	// affinities. The kernel lets a uid 0 without capabilities write
+	// several of them, and fence run as root maps the sandbox's uid 0 to
+	// the host's: Landlock stops that too, but it may be missing.
+	for _, p := range [...]string{"sys", "sysrq-trigger", "irq"} {
+		p = stage + "/proc/" + p
+		if err := unix.Mount(p, p, "", unix.MS_BIND, ""); errors.Is(err, unix.ENOENT) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("bind %s read-only: %w", strings.TrimPrefix(p, stage), err)
+		}
+		if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|flags, ""); err != nil {
+			return fmt.Errorf("make %s read-only: %w", strings.TrimPrefix(p, stage), err)
+		}
+	}
+	// Except the sysctls of the sandbox's own network namespace, which
+	// PID 1 sets (netns.AllowLowPorts, on another thread, maybe after
+	// this) and which reach nothing outside it. A bind copies the flags of
+	// the read-only mount it comes from: made writable again.
+	if p := stage + "/proc/sys/net"; unix.Mount(p, p, "", unix.MS_BIND, "") == nil {
+		if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|flags, ""); err != nil {
+			return fmt.Errorf("make /proc/sys/net writable: %w", err)
+		}
 	}
 	return nil
 }

@@ -674,3 +674,36 @@ func TestPTY(t *testing.T) {
 		t.Errorf("output %q; want the terminal's name /dev/pts/0 and got-hello", o)
 	}
 }
+
+// TestProcKernelFilesReadOnly: the fresh /proc's files that act on the
+// host's kernel (sysctls, SysRq, IRQ affinities) are read-only mounts, so
+// that even without Landlock (NoLandlock, a kernel that lacks it) a
+// sandbox that fence runs as root cannot write them: the kernel lets a uid
+// 0 without capabilities write kernel.core_pattern, which names a program
+// the host runs as root. The command's own entries stay as they were.
+func TestProcKernelFilesReadOnly(t *testing.T) {
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", `awk '$5 ~ "^/proc/" {print $5, substr($6, 1, 2)}' /proc/self/mountinfo; v=$(cat /proc/sys/kernel/printk_ratelimit) && echo "$v" > /proc/sys/kernel/printk_ratelimit && echo written`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS:   nsexec.FSPolicy{Writable: []string{t.TempDir()}},
+
+		NoLandlock: true,
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := string(outb)
+	if strings.Contains(got, "written") {
+		t.Errorf("the sandbox wrote /proc/sys/kernel/printk_ratelimit without Landlock:\n%s", got)
+	}
+	for _, want := range []string{"/proc/sys ro", "/proc/irq ro"} {
+		if _, err := os.Stat(strings.Fields(want)[0]); err == nil && !strings.Contains(got, want) {
+			t.Errorf("want %q among the mounts under /proc:\n%s", want, got)
+		}
+	}
+}

@@ -44,9 +44,9 @@ type NetworkConfig struct {
 	// AllowLocalOutbound lets the sandbox connect to the host's localhost.
 	// Nil means the value of AllowLocalBinding (see LocalOutbound).
 	AllowLocalOutbound *bool `json:"allowLocalOutbound,omitempty" desc:"Allow connecting to services on the host's localhost. Unset means the value of allowLocalBinding."`
-	// AllowLocalOutboundPorts lists the host loopback ports reachable when
-	// local outbound is allowed.
-	AllowLocalOutboundPorts []int `json:"allowLocalOutboundPorts,omitempty" desc:"Host loopback TCP ports (1-65535) the sandbox may connect to when allowLocalOutbound is on."`
+	// AllowLocalOutboundPorts lists the host loopback ports reachable from
+	// the sandbox (each one listed, whatever AllowLocalOutbound says).
+	AllowLocalOutboundPorts []int `json:"allowLocalOutboundPorts,omitempty" desc:"Host loopback TCP ports (1-65535) the sandbox may connect to: 127.0.0.1:PORT inside reaches the host's. Each listed port is allowed whatever allowLocalOutbound says."`
 	// HTTPProxyPort is the HTTP proxy's port inside the sandbox.
 	HTTPProxyPort int `json:"httpProxyPort,omitempty" desc:"Port of the HTTP proxy on 127.0.0.1 inside the sandbox (default 3128). The sandbox has its own network namespace, so it cannot clash with the host. Ignored with allowedDomains \"*\", where the proxies listen on random host ports."`
 	// SOCKSProxyPort is the SOCKS5 proxy's port inside the sandbox.

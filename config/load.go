@@ -39,6 +39,12 @@ type Source struct {
 	// Warnings are problems that did not stop loading, e.g. "*" in
 	// allowedDomains. Templates never carry warnings.
 	Warnings []string
+	// Loosens is what a project config allows beyond the sources before
+	// it (Loosening); it applies only if trusted.
+	Loosens []string
+	// Untrusted marks a project config with Loosens that is not trusted
+	// as it is; only LoadOptions.Inspect resolves with one.
+	Untrusted bool
 }
 
 // String describes s for `fence config show`.
@@ -55,6 +61,12 @@ func (s Source) String() string {
 		d = "user config " + s.Path
 	case SourceProject:
 		d = "project config " + s.Path
+		switch {
+		case s.Untrusted:
+			d += " (NOT TRUSTED: it loosens the policy, and fence refuses to run commands here until you review it and run `fence config trust`)"
+		case len(s.Loosens) > 0:
+			d += " (trusted; loosens the policy)"
+		}
 	case SourceDefault:
 		return "built-in defaults (no config file found)"
 	default:
@@ -104,6 +116,17 @@ func parseDocument(data []byte) (*document, error) {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return doc, nil
+}
+
+// LoadProject reads the project config at path with its extends chain, as
+// Resolve applies it, for SetTrust's digest.
+func LoadProject(path, home string) (*Config, error) {
+	l := chainLoader{home: home}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return l.file(abs, SourceProject, "", 0)
 }
 
 // LoadFile reads the config file at path, resolves its extends chain and

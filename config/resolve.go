@@ -30,6 +30,13 @@ type LoadOptions struct {
 	ConfigDir string
 	// NoProject skips the per-project fence.json.
 	NoProject bool
+	// TrustStore is the list of trusted project configs; "" means
+	// TrustPath(Home).
+	TrustStore string
+	// Inspect resolves for display (`fence config show`): a project
+	// config that loosens the policy without being trusted is applied and
+	// marked (Source.Untrusted) instead of refused.
+	Inspect bool
 }
 
 // Resolve loads the configuration that applies for o and returns it with the
@@ -41,7 +48,9 @@ type LoadOptions struct {
 //     default config file if it exists (reference §1.6);
 //  3. the nearest fence.json from Cwd up to the repository root (the
 //     nearest directory containing .git), or in Cwd alone outside a
-//     repository, on top of everything else.
+//     repository, on top of everything else. One that loosens the policy
+//     the files before it make (Loosening) must be trusted as it is (see
+//     SetTrust); otherwise Resolve returns an *UntrustedProjectError.
 //
 // Every file's extends chain is resolved where the file applies. With no
 // source at all the result is Default() and the chain is one SourceDefault.
@@ -113,7 +122,23 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			cfg, sources = Merge(cfg, c), l.sources
+			merged := Merge(cfg, c)
+			if loosens := Loosening(cfg, merged); len(loosens) > 0 {
+				abs := l.sources[len(l.sources)-1].Path // the project file, last of its chain
+				trusted, err := readTrust(o.TrustStore)
+				if err != nil {
+					return nil, nil, err
+				}
+				d, ok := trusted[abs]
+				if d != Digest(c) {
+					if !o.Inspect {
+						return nil, nil, &UntrustedProjectError{Path: abs, Loosens: loosens, Changed: ok}
+					}
+					l.sources[len(l.sources)-1].Untrusted = true
+				}
+				l.sources[len(l.sources)-1].Loosens = loosens
+			}
+			cfg, sources = merged, l.sources
 		}
 	}
 
@@ -143,6 +168,9 @@ func (o LoadOptions) withDefaults() (LoadOptions, error) {
 	}
 	if o.ConfigDir == "" {
 		o.ConfigDir = userConfigDir(o.Home)
+	}
+	if o.TrustStore == "" {
+		o.TrustStore = TrustPath(o.Home)
 	}
 	return o, nil
 }
@@ -239,8 +267,9 @@ func FindProjectConfig(cwd string) (string, error) {
 }
 
 // PolicyFiles lists the files whose contents decide the policy for o: every
-// file in sources, the user config locations, and every place a project
-// fence.json would be picked up from (existing or not); and the user config
+// file in sources, the user config locations, the trust stores (TrustPaths),
+// and every place a project fence.json would be picked up from (existing or
+// not); and the user config
 // directory (<config dir>/fence), whose existence decides whether the
 // legacy ~/.fence.json is read at all. A sandbox that lets the command
 // write any of them lets it rewrite its own next policy, so the runtime
@@ -286,6 +315,12 @@ func PolicyFiles(o LoadOptions, sources []Source) ([]string, error) {
 	}
 	if o.Home != "" {
 		add(filepath.Join(o.Home, ".fence.json"))
+	}
+	// The trusted project configs: one planted there would make a
+	// checkout's loosening fence.json apply next time.
+	add(o.TrustStore)
+	for _, p := range TrustPaths(o.Home) {
+		add(p)
 	}
 	chain, inRepo := projectChain(o.Cwd)
 	if !inRepo {

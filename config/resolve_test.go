@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,7 +44,11 @@ func newRepoEnv(t *testing.T) (env, string) {
 }
 
 func (e env) opts() LoadOptions {
-	return LoadOptions{Home: e.home, ConfigDir: e.cfgDir, Cwd: e.cwd}
+	return LoadOptions{Home: e.home, ConfigDir: e.cfgDir, Cwd: e.cwd, TrustStore: e.trustStore()}
+}
+
+func (e env) trustStore() string {
+	return filepath.Join(e.home, ".local", "state", "fence", TrustFileName)
 }
 
 func (e env) userPath() string { return filepath.Join(e.cfgDir, "fence", "fence.json") }
@@ -392,6 +397,13 @@ func TestResolveProjectConfig(t *testing.T) {
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// It adds a domain: applied only once trusted.
+	_, _, err := Resolve(o)
+	var ue *UntrustedProjectError
+	if !errors.As(err, &ue) || !slices.Equal(ue.Loosens, []string{`network.allowedDomains "internal.example.com"`}) {
+		t.Fatalf("untrusted project config that adds a domain: got %v, want an UntrustedProjectError", err)
+	}
+	trust(t, o, filepath.Join(e.cwd, "fence.json"))
 	c, sources, err := Resolve(o)
 	if err != nil {
 		t.Fatal(err)
@@ -435,6 +447,7 @@ func TestResolveProjectConfig(t *testing.T) {
 }
 
 func TestPolicyFiles(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "")
 	e, sub := newRepoEnv(t)
 	write(t, filepath.Join(e.home, "base.json"), "{}")
 	write(t, e.userPath(), `{"extends": "~/base.json"}`)
@@ -453,12 +466,23 @@ func TestPolicyFiles(t *testing.T) {
 		e.userPath(),
 		filepath.Dir(e.userPath()),
 		filepath.Join(e.home, ".fence.json"),
+		e.trustStore(),
 		filepath.Join(sub, "fence.json"),
 		filepath.Join(e.cwd, "a", "fence.json"),
 		filepath.Join(e.cwd, "fence.json"),
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("PolicyFiles =\n%q\nwant\n%q", got, want)
+	}
+	// With XDG_STATE_HOME, its trust store and the default one.
+	xdg := filepath.Join(e.home, "state")
+	t.Setenv("XDG_STATE_HOME", xdg)
+	got, err = PolicyFiles(LoadOptions{Home: e.home, ConfigDir: e.cfgDir, Cwd: sub}, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, filepath.Join(xdg, "fence", TrustFileName)) || !slices.Contains(got, e.trustStore()) {
+		t.Errorf("with XDG_STATE_HOME: PolicyFiles = %q, want both trust stores", got)
 	}
 	// Outside a repository only the working directory's fence.json.
 	o = e.opts()

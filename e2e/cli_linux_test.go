@@ -212,8 +212,23 @@ func TestConfigInitWritesFile(t *testing.T) {
 // on top of the user config, and cannot be rewritten from inside.
 func TestProjectConfigApplies(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		s.config("fence.json", `{"filesystem": {"allowWrite": ["."]}}`)
-		res := s.mustRun("-c", `echo data > out.txt && echo wrote; echo '{"network":{"allowedDomains":["*"]}}' > fence.json; echo "rewrite:$?"`)
+		p := s.config("fence.json", `{"filesystem": {"allowWrite": ["."]}}`)
+		// It comes with the checkout and loosens the policy: refused
+		// until trusted, or left out with --no-project.
+		res := s.fence("-c", "echo data > out.txt")
+		want := "Error: project config " + p + ` is not trusted and loosens the policy (filesystem.allowWrite "."); review it, then run ` + "`fence config trust`"
+		if res.code != 1 || !strings.HasPrefix(res.stderr, want) {
+			t.Errorf("untrusted project config: want exit 1 and %q: %v", want, res)
+		}
+		mustNotExist(t, s.path("out.txt"), "a write the untrusted project config allowed")
+		res = s.fence("--no-project", "-c", "echo data > out.txt; echo rc=$?")
+		if !strings.Contains(res.stdout, "rc=1") || !writeDenied(res.stderr) {
+			t.Errorf("--no-project: want the default policy (no writes): %v", res)
+		}
+		if res := s.mustRun("config", "trust"); !strings.Contains(res.stdout, "trusted "+p) {
+			t.Errorf("config trust: %v", res)
+		}
+		res = s.mustRun("-c", `echo data > out.txt && echo wrote; echo '{"network":{"allowedDomains":["*"]}}' > fence.json; echo "rewrite:$?"`)
 		mustHaveContent(t, s.path("out.txt"), "data\n", "the project config allows writes in the workspace")
 		if !strings.Contains(res.stdout, "rewrite:1") {
 			t.Errorf("the sandbox could rewrite its own project config\n%v", res)

@@ -209,6 +209,7 @@ func TestProjectConfigPlantedInSubdir(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
 		s.write("repo/fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		s.fenceWith(opts{dir: s.path("repo")}, "config", "trust")
 		s.write("repo/pkg2/fence.json", "{}\n")
 		// A fence.json that is a symlink: what it leads to decides a
 		// later run from pkg3 (review: it used to be writable).

@@ -100,7 +100,9 @@ func TestEnvTmpdir(t *testing.T) {
 		}
 		defer os.RemoveAll(hostTmp)
 		s.own(hostTmp, 0o755)
-		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"],"denyWrite":["w/locked"]}}`)
+		// Not fence.json: that would be the project config of the -t
+		// runs below as well.
+		cfg := s.config("tmpdir.json", `{"filesystem":{"allowWrite":["w"],"denyWrite":["w/locked"]}}`)
 		const probe = `printf '%s\n' "$TMPDIR"; f=$(mktemp) && d=$(mktemp -d) && echo ok > "$f" && cat "$f" && test -d "$d" && echo dir-ok`
 		for _, c := range []struct{ why, tmpdir string }{
 			{"read-only in the sandbox", s.mkdir("ro")},

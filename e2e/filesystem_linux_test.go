@@ -1573,7 +1573,7 @@ func TestFSHardLink(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.mkdir("w")
 		target := s.write("outside/target.txt", "original\n")
-		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		cfg := s.config("link.json", `{"filesystem":{"allowWrite":["w"]}}`)
 		res := s.fence("-s", cfg, "-c", "ln outside/target.txt w/hl && echo linked; echo pwned > w/hl")
 		t.Logf("hard link attempt: %v", res)
 		if strings.Contains(res.stdout, "linked") {

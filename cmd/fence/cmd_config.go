@@ -24,7 +24,7 @@ func newConfigCmd() *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newConfigInitCmd(), newConfigShowCmd())
+	cmd.AddCommand(newConfigInitCmd(), newConfigShowCmd(), newConfigTrustCmd())
 	return cmd
 }
 
@@ -249,6 +249,7 @@ func runConfigShow(f configShowFlags, stdout, stderr io.Writer) error {
 	}
 	cfg, sources, err := config.Resolve(config.LoadOptions{
 		SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd, NoProject: f.noProject,
+		Inspect: true,
 	})
 	if err != nil {
 		return err
@@ -274,4 +275,56 @@ func runConfigShow(f configShowFlags, stdout, stderr io.Writer) error {
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+func newConfigTrustCmd() *cobra.Command {
+	var remove bool
+	cmd := &cobra.Command{
+		Use:   "trust",
+		Short: "Let the project's fence.json loosen the policy",
+		Long: `Trust the project config that applies in the working directory (the nearest
+fence.json up to the repository root) as it is now. A project config comes
+with the checkout, so fence applies one that loosens the policy (more
+writable paths, domains, sockets, allowed commands, ...) only once you have
+read it and trusted it; any later change to it, or to a file it extends,
+needs trusting again. Tightening needs no trust.
+
+The list of trusted files is $XDG_STATE_HOME/fence/trusted.json (by default
+~/.local/state/fence/trusted.json), which sandboxed commands cannot write.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConfigTrust(remove, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&remove, "remove", false, "take the trust back")
+	return cmd
+}
+
+func runConfigTrust(remove bool, stdout io.Writer) error {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("get working directory: %w", err)
+	}
+	p, err := config.FindProjectConfig(cwd)
+	if err != nil {
+		return err
+	}
+	if p == "" {
+		return fmt.Errorf("no project config (fence.json) applies in %s; trust is for the fence.json of a project, run this where it applies", cwd)
+	}
+	home := config.HomeDir()
+	c, err := config.LoadProject(p, home)
+	if err != nil {
+		return err
+	}
+	store := config.TrustPath(home)
+	if err := config.SetTrust(store, p, config.Digest(c), !remove); err != nil {
+		return err
+	}
+	if remove {
+		fmt.Fprintf(stdout, "%s is no longer trusted\n", p)
+	} else {
+		fmt.Fprintf(stdout, "trusted %s as it is now (recorded in %s)\n", p, store)
+	}
+	return nil
 }

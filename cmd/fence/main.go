@@ -56,6 +56,7 @@ var killedBy syscall.Signal
 
 type flags struct {
 	debug, monitor, version, listTemplates, linuxFeatures, shellLogin bool
+	noProject                                                         bool
 	settings, template, command, shell                                string
 	ports                                                             []string
 }
@@ -138,6 +139,7 @@ Examples:
 	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log blocked and failed network requests only (proxy decisions)")
 	fl.VarP(&onceString{&f.settings}, "settings", "s", "config file (JSONC); must exist")
 	fl.VarP(&onceString{&f.template}, "template", "t", "built-in template to start from (see --list-templates)")
+	fl.BoolVar(&f.noProject, "no-project", false, "ignore fence.json files in the working directory and above")
 	fl.BoolVar(&f.listTemplates, "list-templates", false, "list built-in templates")
 	fl.StringVarP(&f.command, "c", "c", "", "run this shell command string")
 	fl.StringArrayVarP(&f.ports, "port", "p", nil, "expose a TCP port of the sandbox on the host (repeatable)")
@@ -207,7 +209,7 @@ func runSandbox(f *flags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("get working directory: %w", err)
 	}
-	lo := config.LoadOptions{SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd}
+	lo := config.LoadOptions{SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd, NoProject: f.noProject}
 	cfg, sources, err := config.Resolve(lo)
 	if err != nil {
 		return err

@@ -1,0 +1,231 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nsfence/fence/internal/cfgfile"
+)
+
+// A project fence.json comes with the checkout it sits in, that is, from
+// whoever wrote the code fence is there to contain. It may tighten the
+// policy as it likes; one that loosens it (Loosening) applies only after the
+// user has trusted it as it is now (`fence config trust`), the way direnv
+// and mise treat the files a checkout brings. The trust store records, per
+// project file, the digest of the config it resolves to (its extends chain
+// included), so any later change asks again.
+
+// TrustFileName is the trust store's file name in fence's state directory.
+const TrustFileName = "trusted.json"
+
+// TrustPath returns the trust store for home: $XDG_STATE_HOME/fence/
+// trusted.json if XDG_STATE_HOME is absolute, else ~/.local/state/fence/
+// trusted.json; "" when neither is known.
+func TrustPath(home string) string {
+	if p := TrustPaths(home); len(p) > 0 {
+		return p[0]
+	}
+	return ""
+}
+
+// TrustPaths returns the trust store in use (TrustPath) and the default one
+// under home when XDG_STATE_HOME points elsewhere. Both decide a policy: a
+// sandbox must write neither, or a run with the other setting would read
+// what it planted.
+func TrustPaths(home string) []string {
+	var out []string
+	if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		out = append(out, filepath.Join(filepath.Clean(x), "fence", TrustFileName))
+	}
+	if home != "" {
+		if d := filepath.Join(home, ".local", "state", "fence", TrustFileName); !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// trustFile is the trust store's JSON form.
+type trustFile struct {
+	// Projects maps a project file's absolute path to the Digest of the
+	// config it resolved to when it was trusted.
+	Projects map[string]string `json:"projects"`
+}
+
+// Digest identifies a resolved config (extends applied): the SHA-256 of its
+// JSON form.
+func Digest(c *Config) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// A Config is plain data; Marshal cannot fail on it.
+		panic(fmt.Sprintf("config: marshal for digest: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// readTrust reads the trust store at path; a missing store is empty.
+func readTrust(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := cfgfile.Read(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read trusted project configs %s: %w", path, err)
+	}
+	var tf trustFile
+	if err := json.Unmarshal(data, &tf); err != nil {
+		return nil, fmt.Errorf("read trusted project configs %s: %w; remove the file and trust your projects again", path, err)
+	}
+	return tf.Projects, nil
+}
+
+// SetTrust records (trusted) or removes the trust of the project file
+// project, whose config resolves to digest, in the store at store. The
+// store and its directory are created (0600 and 0700) as needed; it is
+// replaced whole, never written in place.
+func SetTrust(store, project, digest string, trusted bool) error {
+	if store == "" {
+		return errors.New("trust project config: no home directory or XDG_STATE_HOME to keep the list of trusted projects in")
+	}
+	m, err := readTrust(store)
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	if trusted {
+		m[project] = digest
+	} else {
+		delete(m, project)
+	}
+	data, err := json.MarshalIndent(trustFile{Projects: m}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write trusted project configs: %w", err)
+	}
+	dir := filepath.Dir(store)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write trusted project configs: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".trusted-*.json")
+	if err != nil {
+		return fmt.Errorf("write trusted project configs: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write trusted project configs %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write trusted project configs %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), store); err != nil {
+		return fmt.Errorf("write trusted project configs: %w", err)
+	}
+	return nil
+}
+
+// UntrustedProjectError is Resolve's refusal of a project config that
+// loosens the policy and is not trusted as it is.
+type UntrustedProjectError struct {
+	// Path is the project file.
+	Path string
+	// Loosens is what it would allow (Loosening).
+	Loosens []string
+	// Changed says the file was trusted, but resolved to another config.
+	Changed bool
+}
+
+func (e *UntrustedProjectError) Error() string {
+	what := e.Loosens
+	more := ""
+	if len(what) > 4 {
+		what, more = what[:4], fmt.Sprintf(" and %d more", len(e.Loosens)-4)
+	}
+	state := "is not trusted"
+	if e.Changed {
+		state = "changed since you trusted it"
+	}
+	return fmt.Sprintf("project config %s %s and loosens the policy (%s%s); review it, then run `fence config trust` in %s to apply it, or run fence with --no-project",
+		e.Path, state, strings.Join(what, ", "), more, filepath.Dir(e.Path))
+}
+
+// Loosening lists what merged allows that base does not, one entry per
+// field and value ("filesystem.allowWrite \"/\""), in field order; nil when
+// merged is base or stricter. A nil base is the empty config. It compares
+// the configs as fence enforces them: an entry merged repeats from base
+// loosens nothing, and neither do additions that base already allows in
+// full (domains with allowedDomains "*", ssh rules while base has no ssh
+// policy at all).
+func Loosening(base, merged *Config) []string {
+	if base == nil {
+		base = &Config{}
+	}
+	var out []string
+	flag := func(name string, b, m bool) {
+		if m && !b {
+			out = append(out, name)
+		}
+	}
+	list := func(name string, b, m []string) {
+		for _, v := range m {
+			if !slices.Contains(b, v) {
+				out = append(out, fmt.Sprintf("%s %q", name, v))
+			}
+		}
+	}
+	b, m := base, merged
+	flag("allowPty", b.AllowPty, m.AllowPty)
+
+	if !b.Network.AllowsAllDomains() {
+		list("network.allowedDomains", b.Network.AllowedDomains, m.Network.AllowedDomains)
+	}
+	list("network.allowUnixSockets", b.Network.AllowUnixSockets, m.Network.AllowUnixSockets)
+	flag("network.allowAllUnixSockets", b.Network.AllowAllUnixSockets, m.Network.AllowAllUnixSockets)
+	flag("network.allowLocalBinding", b.Network.AllowLocalBinding, m.Network.AllowLocalBinding)
+	flag("network.allowLocalOutbound", b.Network.LocalOutbound(), m.Network.LocalOutbound())
+	for _, p := range m.Network.AllowLocalOutboundPorts {
+		if !slices.Contains(b.Network.AllowLocalOutboundPorts, p) {
+			out = append(out, fmt.Sprintf("network.allowLocalOutboundPorts %d", p))
+		}
+	}
+	list("network.hosts", b.Network.Hosts, m.Network.Hosts)
+
+	isTrue := func(p *bool) bool { return p != nil && *p }
+	flag("filesystem.wslInterop", isTrue(b.Filesystem.WSLInterop), isTrue(m.Filesystem.WSLInterop))
+	list("filesystem.allowRead", b.Filesystem.AllowRead, m.Filesystem.AllowRead)
+	list("filesystem.allowExecute", b.Filesystem.AllowExecute, m.Filesystem.AllowExecute)
+	list("filesystem.allowWrite", b.Filesystem.AllowWrite, m.Filesystem.AllowWrite)
+	flag("filesystem.allowGitConfig", b.Filesystem.AllowGitConfig, m.Filesystem.AllowGitConfig)
+
+	list("command.allow", b.Command.Allow, m.Command.Allow)
+	if b.Command.DefaultsEnabled() && !m.Command.DefaultsEnabled() {
+		out = append(out, "command.useDefaults false")
+	}
+
+	// Without host lists the ssh policy is off: everything is allowed, and
+	// any rule added only narrows that. With only deniedHosts, every other
+	// host is allowed, and a first allowedHosts narrows it too.
+	if sshPolicyActive(b) {
+		if len(b.SSH.AllowedHosts) > 0 {
+			list("ssh.allowedHosts", b.SSH.AllowedHosts, m.SSH.AllowedHosts)
+		}
+		if !b.SSH.AllowAllCommands {
+			list("ssh.allowedCommands", b.SSH.AllowedCommands, m.SSH.AllowedCommands)
+		}
+		flag("ssh.allowAllCommands", b.SSH.AllowAllCommands, m.SSH.AllowAllCommands)
+	}
+	return out
+}

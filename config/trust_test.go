@@ -1,0 +1,199 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// trust records the project file p as trusted in o's store, as `fence config
+// trust` does.
+func trust(t *testing.T, o LoadOptions, p string) {
+	t.Helper()
+	c, err := LoadProject(p, o.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SetTrust(o.TrustStore, p, Digest(c), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustParse(t *testing.T, s string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("parse %s: %v", s, err)
+	}
+	return c
+}
+
+// looseningCases sets each config field in a project config on top of an
+// empty base (or the base given): whether fence then enforces a looser
+// policy. Every field of Config must be here (TestLooseningCoversEveryField),
+// so that a new field cannot slip through the trust check unclassified.
+var looseningCases = []struct {
+	field, base, project string
+	loosens              bool
+}{
+	{"$schema", "", `{"$schema": "x"}`, false},
+	{"extends", "", `{"extends": "code"}`, true}, // its template's allowWrite, domains, ...
+	{"allowPty", "", `{"allowPty": true}`, true},
+	{"network.allowedDomains", "", `{"network": {"allowedDomains": ["a.example"]}}`, true},
+	{"network.allowedDomains", `{"network": {"allowedDomains": ["*"]}}`, `{"network": {"allowedDomains": ["a.example"]}}`, false},
+	{"network.allowedDomains", `{"network": {"allowedDomains": ["a.example"]}}`, `{"network": {"allowedDomains": ["a.example"]}}`, false},
+	{"network.deniedDomains", "", `{"network": {"deniedDomains": ["a.example"]}}`, false},
+	{"network.allowUnixSockets", "", `{"network": {"allowUnixSockets": ["/run/x.sock"]}}`, true},
+	{"network.allowAllUnixSockets", "", `{"network": {"allowAllUnixSockets": true}}`, true},
+	{"network.allowLocalBinding", "", `{"network": {"allowLocalBinding": true}}`, true},
+	{"network.allowLocalOutbound", "", `{"network": {"allowLocalOutbound": true}}`, true},
+	{"network.allowLocalOutbound", `{"network": {"allowLocalOutbound": true}}`, `{"network": {"allowLocalOutbound": false}}`, false},
+	{"network.allowLocalOutboundPorts", "", `{"network": {"allowLocalOutboundPorts": [5432]}}`, true},
+	{"network.httpProxyPort", "", `{"network": {"httpProxyPort": 8080}}`, false},
+	{"network.socksProxyPort", "", `{"network": {"socksProxyPort": 1081}}`, false},
+	{"network.hosts", "", `{"network": {"hosts": ["169.254.169.254 api.example"]}}`, true},
+	{"filesystem.defaultDenyRead", "", `{"filesystem": {"defaultDenyRead": true}}`, false},
+	{"filesystem.wslInterop", "", `{"filesystem": {"wslInterop": true}}`, true},
+	{"filesystem.wslInterop", "", `{"filesystem": {"wslInterop": false}}`, false},
+	{"filesystem.allowRead", "", `{"filesystem": {"allowRead": ["~/.ssh"]}}`, true},
+	{"filesystem.allowExecute", "", `{"filesystem": {"allowExecute": ["/opt/x"]}}`, true},
+	{"filesystem.denyRead", "", `{"filesystem": {"denyRead": ["secret"]}}`, false},
+	{"filesystem.allowWrite", "", `{"filesystem": {"allowWrite": ["/"]}}`, true},
+	{"filesystem.allowWrite", `{"filesystem": {"allowWrite": ["."]}}`, `{"filesystem": {"allowWrite": ["."]}}`, false},
+	{"filesystem.denyWrite", "", `{"filesystem": {"denyWrite": ["x"]}}`, false},
+	{"filesystem.allowGitConfig", "", `{"filesystem": {"allowGitConfig": true}}`, true},
+	{"command.deny", "", `{"command": {"deny": ["x"]}}`, false},
+	{"command.allow", "", `{"command": {"allow": ["git push"]}}`, true},
+	{"command.useDefaults", "", `{"command": {"useDefaults": false}}`, true},
+	{"command.useDefaults", "", `{"command": {"useDefaults": true}}`, false},
+	// No host lists: no ssh policy, everything allowed; any rule narrows.
+	{"ssh.allowedHosts", "", `{"ssh": {"allowedHosts": ["*"], "allowAllCommands": true}}`, false},
+	{"ssh.allowedHosts", `{"ssh": {"allowedHosts": ["a"]}}`, `{"ssh": {"allowedHosts": ["b"]}}`, true},
+	{"ssh.allowedHosts", `{"ssh": {"deniedHosts": ["a"]}}`, `{"ssh": {"allowedHosts": ["b"]}}`, false},
+	{"ssh.deniedHosts", `{"ssh": {"allowedHosts": ["a"]}}`, `{"ssh": {"deniedHosts": ["b"]}}`, false},
+	{"ssh.allowedCommands", `{"ssh": {"allowedHosts": ["a"]}}`, `{"ssh": {"allowedCommands": ["ls"]}}`, true},
+	{"ssh.deniedCommands", `{"ssh": {"allowedHosts": ["a"]}}`, `{"ssh": {"deniedCommands": ["rm"]}}`, false},
+	{"ssh.allowAllCommands", `{"ssh": {"allowedHosts": ["a"]}}`, `{"ssh": {"allowAllCommands": true}}`, true},
+	{"ssh.inheritDeny", `{"ssh": {"allowedHosts": ["a"]}}`, `{"ssh": {"inheritDeny": true}}`, false},
+}
+
+func TestLoosening(t *testing.T) {
+	for _, c := range looseningCases {
+		t.Run(c.field+" "+c.project, func(t *testing.T) {
+			var base *Config
+			if c.base != "" {
+				base = mustParse(t, c.base)
+			}
+			project := mustParse(t, c.project)
+			if project.Extends != "" {
+				var err error
+				l := chainLoader{}
+				if project, err = l.template(project.Extends, "", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := Loosening(base, Merge(base, project))
+			if (len(got) > 0) != c.loosens {
+				t.Errorf("Loosening(%s, +%s) = %q; want loosening %v", c.base, c.project, got, c.loosens)
+			}
+		})
+	}
+}
+
+// Every field of the config, by its JSON path, has a case above.
+func TestLooseningCoversEveryField(t *testing.T) {
+	have := map[string]bool{}
+	for _, c := range looseningCases {
+		have[c.field] = true
+	}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Type.Kind() == reflect.Struct {
+				walk(prefix+name+".", f.Type)
+				continue
+			}
+			if !have[prefix+name] {
+				t.Errorf("config field %s has no loosening case: say whether a project config setting it loosens the policy (Loosening)", prefix+name)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[Config]())
+}
+
+// A project config that loosens the policy applies once trusted as it is,
+// and asks again once it (or what it extends) changes; one that only
+// tightens needs no trust.
+func TestResolveUntrustedProject(t *testing.T) {
+	e, sub := newRepoEnv(t)
+	o := e.opts()
+	o.Cwd = sub
+	p := filepath.Join(e.cwd, "fence.json")
+	write(t, p, `{"extends": "./base.json", "filesystem": {"denyRead": ["secret"]}}`)
+	write(t, filepath.Join(e.cwd, "base.json"), `{}`)
+	if _, _, err := Resolve(o); err != nil {
+		t.Fatalf("a project config that only tightens: %v", err)
+	}
+
+	write(t, filepath.Join(e.cwd, "base.json"), `{"filesystem": {"allowWrite": ["/"]}, "network": {"allowAllUnixSockets": true}}`)
+	_, _, err := Resolve(o)
+	var ue *UntrustedProjectError
+	if !errors.As(err, &ue) || ue.Path != p || ue.Changed ||
+		!slices.Equal(ue.Loosens, []string{"network.allowAllUnixSockets", `filesystem.allowWrite "/"`}) {
+		t.Fatalf("untrusted loosening through extends: got %v", err)
+	}
+	for _, want := range []string{p + " is not trusted", "fence config trust", "--no-project"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	// Shown, marked, by config show.
+	oi := o
+	oi.Inspect = true
+	c, sources, err := Resolve(oi)
+	if err != nil || !sources[len(sources)-1].Untrusted || !slices.Contains(c.Filesystem.AllowWrite, "/") {
+		t.Fatalf("Inspect: %v, %+v", err, sources)
+	}
+	if s := sources[len(sources)-1].String(); !strings.Contains(s, "NOT TRUSTED") {
+		t.Errorf("source string %q does not say it is not trusted", s)
+	}
+	oi.NoProject = true
+	if _, _, err := Resolve(oi); err != nil {
+		t.Fatalf("NoProject: %v", err)
+	}
+
+	trust(t, o, p)
+	c, sources, err = Resolve(o)
+	if err != nil || !slices.Contains(c.Filesystem.AllowWrite, "/") || sources[len(sources)-1].Untrusted {
+		t.Fatalf("trusted: %v", err)
+	}
+	if st, err := os.Stat(o.TrustStore); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("trust store %s: %v (want mode 0600)", o.TrustStore, err)
+	}
+
+	// A change in the extended file is a change.
+	write(t, filepath.Join(e.cwd, "base.json"), `{"filesystem": {"allowWrite": ["/", "/x"]}}`)
+	if _, _, err := Resolve(o); !errors.As(err, &ue) || !ue.Changed || !strings.Contains(err.Error(), "changed since you trusted it") {
+		t.Fatalf("changed after trust: %v", err)
+	}
+	// Trust taken back.
+	trust(t, o, p)
+	c, _ = LoadProject(p, o.Home)
+	if err := SetTrust(o.TrustStore, p, Digest(c), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(o); !errors.As(err, &ue) || ue.Changed {
+		t.Fatalf("trust removed: %v", err)
+	}
+	// A broken store is an error, not an empty one.
+	write(t, o.TrustStore, "{")
+	if _, _, err := Resolve(o); err == nil || !strings.Contains(err.Error(), o.TrustStore) {
+		t.Fatalf("broken trust store: %v", err)
+	}
+}

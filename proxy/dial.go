@@ -111,7 +111,11 @@ func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, bool, 
 	if addrs, ok := s.hosts[name]; ok {
 		return addrs, true, nil
 	}
-	addrs, err := s.resolver.LookupNetIP(ctx, "ip", name)
+	// Rooted, so that the resolver's search list (resolv.conf's search
+	// domains, tried first under Kubernetes' ndots:5) never turns an
+	// allowed name into another one: a made-up label under an allowed
+	// wildcard would reach LABEL.allowed.test.corp.internal.
+	addrs, err := s.resolver.LookupNetIP(ctx, "ip", name+".")
 	if err != nil {
 		return nil, false, fmt.Errorf("resolve %s: %w", name, err)
 	}

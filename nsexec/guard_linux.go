@@ -209,7 +209,7 @@ func realPath(p string) (string, error) {
 		return "", err
 	}
 	defer unix.Close(fd)
-	return readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+	return fdPath(fd)
 }
 
 // mayWrite reports whether the command could write the file or directory
@@ -1138,7 +1138,7 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 	if write && strings.HasPrefix(full, "/proc/") {
 		// The name said nothing (perform checked nothing): the file
 		// itself must be one the command may write.
-		real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+		real, err := fdPath(fd)
 		if err != nil || !g.mayWrite(fd, real) && !callerWrites(full, fd) {
 			unix.Close(fd)
 			if err == nil {
@@ -1150,7 +1150,7 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 	if len(g.patterns) == 0 && len(g.protected) == 0 && len(g.removable) == 0 || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
 	}
-	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+	real, err := fdPath(fd)
 	var st unix.Stat_t
 	if err == nil {
 		err = unix.Fstat(fd, &st)
@@ -1182,7 +1182,7 @@ func (g *guard) ownProc(fd int) unix.Errno {
 	if uint64(st.Dev) != g.procDev {
 		return unix.EACCES
 	}
-	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
+	real, err := fdPath(fd)
 	if err != nil {
 		return errnoOf(err)
 	}
@@ -1776,7 +1776,7 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 // over: it returns p (or, where p led into PID 1's own /proc entries, the
 // caller's same directory instead), base and the full path.
 func named(pid, p int, base string) (int, string, string, unix.Errno) {
-	real, err := readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(p))
+	real, err := fdPath(p)
 	if err != nil {
 		unix.Close(p)
 		return -1, "", "", errnoOf(err)
@@ -1841,6 +1841,11 @@ func rewriteSelf(pid int, path string) string {
 		return p + "/fd/2"
 	}
 	return path
+}
+
+// fdPath is the path of what fd is open on, as the kernel names it.
+func fdPath(fd int) (string, error) {
+	return readlinkAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd))
 }
 
 func readlinkAt(dir int, name string) (string, error) {

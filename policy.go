@@ -893,9 +893,16 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// /tmp is part of "/".
 		fp.DefaultDenyRead, fp.ReadOnly, fp.Links, fp.HostTmp = false, nil, nil, true
 	}
-	if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
+	if fp.DefaultDenyRead {
+		// Only what is listed is there: a working directory that is not
+		// would fail at the chdir, with a message that names no cause.
+		if !underAny(s.Cwd, fp.ReadOnly) && !underAny(s.Cwd, fp.Writable) {
+			return fp, fmt.Errorf("working directory %s is not readable in the sandbox (filesystem.defaultDenyRead); add \".\" to filesystem.allowRead, or run fence from a directory it allows", s.Cwd)
+		}
+	} else if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
 		// The private /tmp would hide the working directory; keep it
-		// readable (not writable: nothing allowed that).
+		// readable (not writable: nothing allowed that). Not under
+		// defaultDenyRead, where only what the policy lists is readable.
 		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
 	}
 	// Once the plan holds (a refusal is the only line then).

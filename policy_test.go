@@ -234,6 +234,42 @@ func TestFSPolicy(t *testing.T) {
 	}
 }
 
+// A working directory under /tmp that nothing makes writable stays
+// readable over the private /tmp, but not under defaultDenyRead, where only
+// what the policy lists is readable: there fence refuses to start, naming
+// the fix, instead of showing the directory.
+func TestFSPolicyCwdUnderTmp(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !underAny(ws, []string{"/tmp"}) {
+		t.Skipf("the test's temporary directory %s is not under /tmp (TMPDIR is set)", ws)
+	}
+	home := t.TempDir()
+	plan := func(ddr bool, allowRead ...string) (nsexec.FSPolicy, error) {
+		c := config.Default()
+		c.Filesystem.DefaultDenyRead = ddr
+		c.Filesystem.AllowRead = allowRead
+		s := &Spec{Config: c, Cwd: ws, Home: home}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		return s.fsPolicy(c)
+	}
+	fp, err := plan(false)
+	if err != nil || !slices.Contains(fp.ReadOnly, ws) {
+		t.Errorf("cwd under /tmp: read-only %q, err %v; want the working directory readable", fp.ReadOnly, err)
+	}
+	_, err = plan(true)
+	if err == nil || !strings.Contains(err.Error(), "working directory "+ws+" is not readable") || !strings.Contains(err.Error(), `add "." to filesystem.allowRead`) {
+		t.Errorf("defaultDenyRead, cwd under /tmp not listed: err %v; want a refusal naming the directory and the fix", err)
+	}
+	if fp, err = plan(true, "."); err != nil || !underAny(ws, fp.ReadOnly) {
+		t.Errorf(`defaultDenyRead with allowRead ["."]: read-only %q, err %v; want the working directory readable`, fp.ReadOnly, err)
+	}
+}
+
 // A TMPDIR the command cannot write in the sandbox is replaced by /tmp.
 func TestSandboxTmpdir(t *testing.T) {
 	ws := t.TempDir()

@@ -147,7 +147,8 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	}
 	o.DenyRead = forms(f.DenyRead)
 	// Credential paths, unless allowRead lifts them: a parent of the
-	// pattern drops it, a path under it is let through.
+	// pattern within its own directory drops it (credentialLifted), a
+	// path under it is let through.
 	lifted := forms(readable)
 	for _, cp := range append(slices.Clone(credentialPaths), macCredentialPaths...) {
 		e := s.seatbeltPattern(cp)
@@ -155,7 +156,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			continue
 		}
 		lit, _ := seatbelt.StaticPrefix(e)
-		if underAny(seatbelt.Literal(lit), lifted) {
+		if credentialLifted(seatbelt.Literal(lit), lifted, forms([]string{credentialOwnDir(cp)})) {
 			continue
 		}
 		o.Hidden = append(o.Hidden, seatbeltForms(e)...)

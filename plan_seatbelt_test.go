@@ -269,8 +269,18 @@ func TestSeatbeltPlanCredentialsLifted(t *testing.T) {
 	if !slices.Contains(o.Hidden, filepath.Join(home, "Library/Keychains")) {
 		t.Errorf("the login keychain is not hidden: %q", o.Hidden)
 	}
+	// A grant above a credential's own directory lifts nothing: the
+	// home, ~/.config or ~/Library asked for, not their keys.
+	c.Filesystem.AllowRead = []string{"~", "~/.config", "~/Library", "/"}
+	o = planMac(t, s).opts
+	for _, want := range []string{".ssh/id_*", ".aws/credentials", ".gnupg", ".netrc", ".config/gh/hosts.yml", "Library/Keychains"} {
+		if !slices.Contains(o.Hidden, filepath.Join(home, want)) {
+			t.Errorf("allowRead of the home, ~/.config, ~/Library and /: ~/%s not hidden: %q", want, o.Hidden)
+		}
+	}
 	// A denyRead entry is not lifted by allowRead: the profile puts
 	// denyRead after the lifted credential (seatbelt's TestDenialsComeLast).
+	c.Filesystem.AllowRead = []string{"~/.ssh/id_ed25519.pub", "~/.aws"}
 	c.Filesystem.DenyRead = []string{"~/.ssh"}
 	o = planMac(t, s).opts
 	if !slices.Contains(o.DenyRead, filepath.Join(home, ".ssh")) || !slices.Contains(o.Unhidden, filepath.Join(home, ".ssh/id_ed25519.pub")) {

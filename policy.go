@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -221,6 +222,49 @@ func (s *Spec) configPattern(p string) string {
 		return filepath.Clean(p)
 	}
 	return filepath.Join(pathglob.Literal(s.Cwd), p)
+}
+
+// credentialOwnDir returns the config path within which a read grant
+// lifts the mask of the credential path cp (see credentialLifted): its own
+// directory (~/.ssh for ~/.ssh/id_*, ~/.config/gh for gh's tokens), or cp
+// itself when its directory is $HOME, ~/.config or ~/Library, which hold
+// far more than credentials.
+func credentialOwnDir(cp string) string {
+	switch own := path.Dir(cp); own {
+	case "~", "~/.config", "~/Library":
+		return cp
+	default:
+		return own
+	}
+}
+
+// credentialDirs returns credentialOwnDir of cp as an absolute path, as
+// given and as it resolves.
+func (s *Spec) credentialDirs(cp string) []string {
+	abs := literalPrefix(s.configPattern(credentialOwnDir(cp)))
+	if abs == "" {
+		return nil
+	}
+	out := []string{abs}
+	if r, err := s.paths.eval(abs); err == nil && r != abs {
+		out = append(out, r)
+	}
+	return out
+}
+
+// credentialLifted reports whether one of grants lifts the credential
+// mask of c (a credential path, or the literal start of a pattern of
+// them): a grant at or above c, and at or below one of c's own
+// directories. allowRead ["~/.ssh"] or ["~/.aws/credentials"] lifts a mask;
+// ["~"], ["~/.config"] or ["/"] do not: under defaultDenyRead they ask
+// for the home or the configuration to be readable, not for its keys.
+func credentialLifted(c string, grants, own []string) bool {
+	for _, g := range grants {
+		if underAny(c, []string{g}) && underAny(g, own) {
+			return true
+		}
+	}
+	return false
 }
 
 // expandGrants expands paths that grant access: what cannot be resolved is
@@ -852,21 +896,22 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			maskedAsGiven = append(maskedAsGiven, strings.TrimSuffix(config.ExpandPath(p, s.Home, s.Cwd), "/**"))
 		}
 	}
-	var credPatterns []string
 	for _, cp := range credentialPaths {
 		lit := literalPrefix(s.configPattern(cp))
-		// Under a denyRead path it is hidden whole already.
-		if !underAny(lit, allowRead) && !underAny(lit, allowReadAsGiven) && !underAny(lit, masked) && !underAny(lit, maskedAsGiven) {
-			credPatterns = append(credPatterns, cp)
+		own := s.credentialDirs(cp)
+		// Under a denyRead path it is hidden whole already; under a grant
+		// that lifts it, nothing is hidden, so nothing can fail.
+		if credentialLifted(lit, allowRead, own) || credentialLifted(lit, allowReadAsGiven, own) || underAny(lit, masked) || underAny(lit, maskedAsGiven) {
+			continue
 		}
-	}
-	creds, err := s.expandDenials("the credential path", credPatterns, changeable)
-	if err != nil {
-		return fp, err
-	}
-	for _, cp := range creds {
-		if !underAny(cp, allowRead) {
-			masked = append(masked, cp)
+		found, err := s.expandDenials("the credential path", []string{cp}, changeable)
+		if err != nil {
+			return fp, err
+		}
+		for _, c := range found {
+			if !credentialLifted(c, allowRead, own) {
+				masked = append(masked, c)
+			}
 		}
 	}
 	pr := s.foreignProcs()

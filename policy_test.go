@@ -174,6 +174,12 @@ func TestFSPolicy(t *testing.T) {
 	if slices.Contains(fp.Masked, filepath.Join(home, ".ssh/id_ed25519")) {
 		t.Error("allowRead did not lift the credential mask")
 	}
+	// A grant above the credential's own directory does not.
+	c.Filesystem.AllowRead = []string{"~", "/"}
+	fp, _ = s.fsPolicy(c)
+	if !slices.Contains(fp.Masked, filepath.Join(home, ".ssh/id_ed25519")) {
+		t.Errorf(`allowRead ["~", "/"] lifted the credential mask: masked %q`, fp.Masked)
+	}
 	// denyWrite takes precedence over allowWrite, also when the denied
 	// path contains the allowed one (nothing binds it read-only then: it
 	// must not be bound writable at all).

@@ -436,7 +436,7 @@ func TestFSCredentialsHidden(t *testing.T) {
 		if !strings.Contains(res.stdout, "ssh-config-visible") {
 			t.Errorf("~/.ssh/config (not a credential) should stay readable: %v", res)
 		}
-		cfg := s.config("fence.json", `{"filesystem":{"allowRead":["~/.ssh/id_rsa"]}}`)
+		cfg := s.config("idrsa.json", `{"filesystem":{"allowRead":["~/.ssh/id_rsa"]}}`)
 		res = s.fence("-s", cfg, "-c", script)
 		if !strings.Contains(res.stdout, "SSH-PRIVATE-KEY-MARKER") {
 			t.Errorf("allowRead ~/.ssh/id_rsa: key not readable: %v", res)
@@ -444,6 +444,26 @@ func TestFSCredentialsHidden(t *testing.T) {
 		for _, m := range []string{"ED25519-KEY-MARKER", "AWS-SECRET-MARKER"} {
 			if strings.Contains(res.stdout+res.stderr, m) {
 				t.Errorf("allowRead of id_rsa exposed %s: %v", m, res)
+			}
+		}
+		// A credential's own directory lifts its masks; a broader grant
+		// (the home, e.g. to read it under defaultDenyRead) does not.
+		cfg = s.config("own.json", `{"filesystem":{"allowRead":["~/.ssh"]}}`)
+		res = s.fence("-s", cfg, "-c", script)
+		if !strings.Contains(res.stdout, "ED25519-KEY-MARKER") || strings.Contains(res.stdout, "AWS-SECRET-MARKER") {
+			t.Errorf("allowRead ~/.ssh: want the ssh keys readable and the AWS credentials not: %v", res)
+		}
+		for _, c := range []string{`{"filesystem":{"allowRead":["~"]}}`, `{"filesystem":{"allowRead":["/"]}}`,
+			`{"filesystem":{"defaultDenyRead":true,"allowRead":[".","~"]}}`} {
+			cfg = s.config("broad.json", c)
+			res = s.fence("-s", cfg, "-c", script)
+			if !strings.Contains(res.stdout, "done") {
+				t.Errorf("%s: the command did not run: %v", c, res)
+			}
+			for _, m := range []string{"SSH-PRIVATE-KEY-MARKER", "ED25519-KEY-MARKER", "AWS-SECRET-MARKER"} {
+				if strings.Contains(res.stdout+res.stderr, m) {
+					t.Errorf("%s exposed the credential %s: %v", c, m, res)
+				}
 			}
 		}
 	})

@@ -68,9 +68,13 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		start := time.Now()
 		req, err := readRequestHead(cc.br)
 		var se *statusError
 		if errors.As(err, &se) {
+			// Logged in -m too: a client that gets 400 for its own
+			// framing would otherwise look like a silent proxy.
+			cc.s.logHTTPReason(failed, "-", se.status, "-", "-", start, errors.New(se.msg))
 			cc.answer(nil, se.status, "fence proxy: "+se.msg+"\n")
 			return
 		}
@@ -106,6 +110,8 @@ func (cc *clientConn) serve(req *request) bool {
 		return false
 	}
 	if !strings.Contains(req.target, "://") {
+		// A server's request (GET /path), sent to the proxy's port.
+		s.logHTTPReason(failed, req.method, 400, req.header.get("Host"), req.target, start, errors.New("not a proxy request"))
 		return cc.answer(req, 400, "fence proxy: not a proxy request\n")
 	}
 	return cc.serveForward(req, start)

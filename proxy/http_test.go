@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -925,5 +926,38 @@ func TestSetRules(t *testing.T) {
 	}
 	if _, _, resp := p.connect(t, "app.test:"+port, ""); resp.StatusCode != 403 {
 		t.Fatalf("CONNECT after SetRules: %d", resp.StatusCode)
+	}
+}
+
+// TestMonitorLogsClientErrors: -m shows every request the proxy turns
+// away, not only policy refusals: a malformed head, a server's request
+// sent to the proxy, a SOCKS client without the credential or with a
+// broken greeting. A connection closed before its first byte is no
+// request and stays unlogged.
+func TestMonitorLogsClientErrors(t *testing.T) {
+	p := startProxy(t, Options{
+		Rules:      mustRules(t, []string{"app.test"}, nil),
+		Monitor:    true,
+		Credential: "fence:s3cret",
+	})
+	auth := "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("fence:s3cret")) + "\r\n"
+	send := func(addr, data string) {
+		c := dialRaw(t, addr)
+		defer c.Close()
+		io.WriteString(c, data)
+		c.(*net.TCPConn).CloseWrite() // the proxy sees the end at once
+		io.Copy(io.Discard, c)
+	}
+	send(p.httpAddr, "")
+	send(p.httpAddr, "GET http://app.test/ HTTP/1.1\r\nHost: app.test\r\n"+auth+"Bad Field: x\r\n\r\n")
+	p.logs.wait(t, `^\[fence:http\] \S+ ! -\s+400 - - \(\S+\) \(.+\)$`)
+	send(p.httpAddr, "GET /index.html HTTP/1.1\r\nHost: app.test\r\n"+auth+"\r\n")
+	p.logs.wait(t, `! GET\s+400 app.test /index.html .*\(not a proxy request\)`)
+	send(p.socksAddr, "\x05\x01\x00")
+	p.logs.wait(t, `\[fence:socks\] \S+ ✗ CONNECT - BLOCKED \(missing or wrong proxy credential\)`)
+	send(p.socksAddr, "\x04\x01")
+	p.logs.wait(t, `\[fence:socks\] \S+ ! CONNECT - ERROR \(version 4, want 5\)`)
+	if n := len(p.logs.all()); n != 4 {
+		t.Errorf("logged %d lines, want 4 (the empty connection unlogged):\n%s", n, strings.Join(p.logs.all(), "\n"))
 	}
 }

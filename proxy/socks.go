@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -65,6 +66,10 @@ func cmdName(cmd byte) string {
 // any, has already been written.
 var errSOCKS = errors.New("socks5 handshake")
 
+// errSOCKSCredential marks a client that did not offer or did not pass
+// the Server's credential.
+var errSOCKSCredential = errors.New("credential")
+
 // serveSOCKSConn serves one SOCKS5 client: handshake, one decision, one
 // dial, then bytes.
 func (s *Server) serveSOCKSConn(c net.Conn) {
@@ -80,9 +85,16 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	req, err := s.socksHandshake(c)
 	if err != nil {
-		if req.cmd != 0 {
+		switch {
+		case req.cmd != 0:
 			// A well-formed request for a command we refuse.
 			s.logSOCKS(blocked, cmdName(req.cmd), req.target(), "command not supported")
+		case errors.Is(err, errSOCKSCredential):
+			s.logSOCKS(blocked, "CONNECT", "-", "missing or wrong proxy credential")
+		case !errors.Is(err, io.EOF):
+			// A connection closed before its first byte is no request;
+			// anything else the client sent wrong is logged, in -m too.
+			s.logSOCKS(failed, "CONNECT", "-", strings.TrimPrefix(err.Error(), errSOCKS.Error()+": "))
 		}
 		return
 	}
@@ -144,6 +156,9 @@ func (s *Server) socksHandshake(rw io.ReadWriter) (socksRequest, error) {
 	}
 	if !offered {
 		_, _ = rw.Write([]byte{socksVersion, methodNoAcceptable})
+		if s.hasCred {
+			return socksRequest{}, fmt.Errorf("%w: client offers no username/password %w", errSOCKS, errSOCKSCredential)
+		}
 		return socksRequest{}, fmt.Errorf("%w: client offers no acceptable method", errSOCKS)
 	}
 	if _, err := rw.Write([]byte{socksVersion, want}); err != nil {
@@ -191,7 +206,7 @@ func (s *Server) socksAuth(rw io.ReadWriter, buf []byte) error {
 	}
 	if !s.checkCredential(u, string(pass)) {
 		_, _ = rw.Write([]byte{userPassVersion, 0x01})
-		return fmt.Errorf("%w: bad credential", errSOCKS)
+		return fmt.Errorf("%w: bad %w", errSOCKS, errSOCKSCredential)
 	}
 	if _, err := rw.Write([]byte{userPassVersion, 0x00}); err != nil {
 		return fmt.Errorf("%w: write auth status: %w", errSOCKS, err)

@@ -232,6 +232,9 @@ func Profile(o *Options) (string, error) {
 	// name that no rule covers; build tools that link (cargo, pnpm) fall
 	// back to copying.
 	b.line("(deny file-link file-clone%s)", b.message())
+	// No set-user-ID or set-group-ID file: one made in a writable path
+	// outlives the sandbox, for anyone who reaches it to run as you.
+	b.line("(deny file-write-setugid%s)", b.message())
 	// Seatbelt matches paths, so a denied path could be moved out of its
 	// rule's reach by renaming a directory above it: no directory above
 	// one can be removed or renamed. A write-protected path could also be

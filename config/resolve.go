@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 )
 
 // ProjectConfigName is the file name of a per-project config.
@@ -93,11 +94,8 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 		cfg, sources = Merge(cfg, c), l.sources
 		loaded = append(loaded, p)
 	case o.Template == "":
-		p := defaultPath(o.ConfigDir, o.Home)
-		if p == "" {
-			break
-		}
-		if found, err := configAt(p); err != nil {
+		p, found, err := userConfig(o.ConfigDir, o.Home)
+		if err != nil {
 			return nil, nil, fmt.Errorf("user config %w", err)
 		} else if !found {
 			break
@@ -183,21 +181,54 @@ func DefaultPath(home string) string {
 	return defaultPath(userConfigDir(home), home)
 }
 
+// defaultPath is DefaultPath for a given config directory. It is for
+// display and for `fence config init`: a path that cannot be looked up
+// counts as absent here, while Resolve, which reads the file, refuses it
+// (userConfig).
 func defaultPath(configDir, home string) string {
-	var p string
+	p, _, err := userConfig(configDir, home)
+	if err != nil && configDir != "" {
+		return filepath.Join(configDir, "fence", ProjectConfigName)
+	}
+	return p
+}
+
+// userConfig returns the user config file of reference §1.6 and whether
+// it exists: <configDir>/fence/fence.json if that directory exists, else
+// the legacy home/.fence.json if that exists, else the first path
+// (found false; "" when neither configDir nor home is known). Only a path
+// that is not there (ENOENT, or ENOTDIR: a component on the way is a
+// file, as with HOME=/dev/null) counts as absent. Any other failure to
+// look one up (a directory this user may not search, an I/O error) is an
+// error naming it: the config it hides would otherwise be skipped without
+// a word, and the defaults, or the legacy file, applied in its place.
+func userConfig(configDir, home string) (p string, found bool, err error) {
 	if configDir != "" {
 		p = filepath.Join(configDir, "fence", ProjectConfigName)
-		if exists(filepath.Dir(p)) {
-			return p
+		dir := filepath.Dir(p)
+		_, err := lstat(dir)
+		switch {
+		case err == nil:
+			fi, err := os.Stat(dir)
+			switch {
+			case err != nil:
+				return p, false, linkError(dir, err)
+			case !fi.IsDir():
+				return p, false, fmt.Errorf("%s is not a directory, but fence looks for its config file in it; remove it or make it a directory", dir)
+			}
+			found, err := configAt(p)
+			return p, found, err
+		case !absent(err):
+			return p, false, lookupError(dir, err)
 		}
 	}
 	if home != "" {
 		legacy := filepath.Join(home, ".fence.json")
-		if exists(legacy) {
-			return legacy
+		if found, err := configAt(legacy); err != nil || found {
+			return legacy, found, err
 		}
 	}
-	return p
+	return p, false, nil
 }
 
 // userConfigDir is os.UserConfigDir for a given home directory.
@@ -243,8 +274,23 @@ func FindProjectConfig(cwd string) (string, error) {
 			} else if found {
 				nearest = p
 			}
+			if nearest != "" && dir == start {
+				// It applies, in a repository or not.
+				if nearestErr != nil {
+					return "", nearestErr
+				}
+				return nearest, nil
+			}
 		}
-		if exists(filepath.Join(dir, ".git")) {
+		isRoot, err := gitAt(dir)
+		if err != nil {
+			// Which fence.json applies depends on it.
+			if nearestErr != nil {
+				return "", nearestErr
+			}
+			return "", fmt.Errorf("project config: %w", err)
+		}
+		if isRoot {
 			// dir is the repository root
 			if nearestErr != nil {
 				return "", nearestErr
@@ -253,17 +299,27 @@ func FindProjectConfig(cwd string) (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			// No repository: only a fence.json in cwd itself counts.
-			if nearest != "" && filepath.Dir(nearest) == start {
-				if nearestErr != nil {
-					return "", nearestErr
-				}
-				return nearest, nil
-			}
+			// No repository: only a fence.json in cwd itself counts,
+			// and there was none.
 			return "", nil
 		}
 		dir = parent
 	}
+}
+
+// gitAt reports whether dir holds a .git entry, which makes it a
+// repository root. A lookup that fails for another reason than its absence
+// is an error.
+func gitAt(dir string) (bool, error) {
+	p := filepath.Join(dir, ".git")
+	_, err := lstat(p)
+	switch {
+	case err == nil:
+		return true, nil
+	case absent(err):
+		return false, nil
+	}
+	return false, lookupError(p, err)
 }
 
 // PolicyFiles lists the files whose contents decide the policy for o: every
@@ -380,26 +436,70 @@ func exists(p string) bool {
 	return err == nil
 }
 
-// configAt reports whether there is a config file at p. Nothing there,
-// nothing this user may look up, or a directory is none; a symlink that
-// leads nowhere is an error: the config it was meant to be (a dotfile
-// manager's link to a moved file) would be skipped without a word.
+// lstat is os.Lstat for the lookups of config files and their
+// directories; a variable so that tests can make a lookup fail as it does
+// for another user, or on a failing disk.
+var lstat = os.Lstat
+
+// absent reports whether err, from looking a path up, means that nothing
+// is there: ENOENT, or ENOTDIR (a component on the way is not a
+// directory, so there is nothing below it).
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// configAt reports whether there is a config file at p. Only nothing
+// there (absent) is none. A lookup that fails otherwise (a directory
+// this user may not search, an I/O error), a directory where the file
+// should be, and a symlink that leads nowhere (a dotfile manager's link
+// to a moved file) are errors: the config meant to be there would be
+// skipped without a word.
 func configAt(p string) (bool, error) {
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+	if _, err := lstat(p); absent(err) {
 		return false, nil
 	} else if err != nil {
-		return false, fmt.Errorf("%s: cannot look it up: %w", p, err)
+		return false, lookupError(p, err)
 	}
 	fi, err := os.Stat(p)
 	switch {
-	case errors.Is(err, fs.ErrPermission):
-		return false, fmt.Errorf("%s leads to a file this user may not reach (%w); fix the link or the permissions", p, err)
 	case err != nil:
-		return false, fmt.Errorf("%s is a symlink that leads nowhere (%w); fix the link or remove it", p, err)
+		return false, linkError(p, err)
 	case fi.IsDir():
-		return false, nil
+		return false, fmt.Errorf("%s is a directory, not a config file; remove it or rename it", p)
 	}
 	return true, nil
+}
+
+// lookupError is the error for a path that could not be looked up for
+// another reason than its absence.
+func lookupError(p string, err error) error {
+	err = errnoOf(err)
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%s: cannot look it up (%w); let this user search the directories above it", p, err)
+	}
+	return fmt.Errorf("%s: cannot look it up (%w); fix or remove it", p, err)
+}
+
+// linkError is the error for p, which exists, when following it fails.
+func linkError(p string, err error) error {
+	err = errnoOf(err)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%s leads to a file this user may not reach (%w); fix the link or the permissions", p, err)
+	case absent(err):
+		return fmt.Errorf("%s is a symlink that leads nowhere (%w); fix the link or remove it", p, err)
+	}
+	return fmt.Errorf("%s cannot be followed (%w); fix the link or remove it", p, err)
+}
+
+// errnoOf returns the error inside a *fs.PathError, whose message would
+// repeat the path.
+func errnoOf(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func sameFileAsAny(p string, others []string) bool {

@@ -3,11 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -325,11 +327,17 @@ func TestFindProjectConfig(t *testing.T) {
 	// A nearer one wins.
 	write(t, filepath.Join(repo, "a", "fence.json"), "{}")
 	check(deep, filepath.Join(repo, "a", "fence.json"))
-	// A directory named fence.json is not a config.
+	// A directory named fence.json where the nearest config would be is
+	// an error, not a reason to use the next one up.
 	if err := os.MkdirAll(filepath.Join(deep, "fence.json"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	check(deep, filepath.Join(repo, "a", "fence.json"))
+	if p, err := FindProjectConfig(deep); err == nil || !strings.Contains(err.Error(), filepath.Join(deep, "fence.json")+" is a directory") {
+		t.Errorf("FindProjectConfig with a directory named fence.json = %q, %v; want an error naming it", p, err)
+	}
+	if err := os.Remove(filepath.Join(deep, "fence.json")); err != nil {
+		t.Fatal(err)
+	}
 	// Worktrees and submodules have a .git file.
 	wt := filepath.Join(root, "wt")
 	write(t, filepath.Join(wt, ".git"), "gitdir: elsewhere")
@@ -645,5 +653,126 @@ func TestFDDir(t *testing.T) {
 		if got := fdDir(dir); got != want {
 			t.Errorf("fdDir(%q) = %v, want %v", dir, got, want)
 		}
+	}
+}
+
+// failLookups makes lstat fail with errno for the paths in fail, as it
+// does for another user (EACCES under a directory it may not search) or on
+// a failing disk (EIO), which root cannot reproduce with mode bits.
+func failLookups(t *testing.T, fail map[string]syscall.Errno) {
+	t.Helper()
+	t.Cleanup(func() { lstat = os.Lstat })
+	lstat = func(p string) (fs.FileInfo, error) {
+		if e, ok := fail[p]; ok {
+			return nil, &fs.PathError{Op: "lstat", Path: p, Err: e}
+		}
+		return os.Lstat(p)
+	}
+}
+
+// TestConfigLookupFailures: only a config file that is not there means "no
+// config". One that cannot be looked up (EACCES, EIO), or a directory in
+// its place, stops Resolve with an error naming it, instead of leaving the
+// defaults (or the legacy file) in its place.
+func TestConfigLookupFailures(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EACCES, syscall.EIO} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			e := newEnv(t)
+			user := e.userPath()
+			write(t, user, `{"filesystem": {"denyRead": ["~/secret"]}}`)
+			write(t, filepath.Join(e.home, ".fence.json"), `{}`)
+			for _, p := range []string{user, filepath.Dir(user), e.cfgDir, filepath.Join(e.home, ".fence.json")} {
+				fail := map[string]syscall.Errno{p: errno}
+				if p == e.cfgDir {
+					// An unsearchable $XDG_CONFIG_HOME: its fence
+					// directory cannot be looked up.
+					fail[filepath.Dir(user)] = errno
+				}
+				failLookups(t, fail)
+				if p == filepath.Join(e.home, ".fence.json") {
+					// The legacy file, read when there is no XDG
+					// directory.
+					if err := os.RemoveAll(filepath.Dir(user)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_, sources, err := Resolve(e.opts())
+				if err == nil || !strings.HasPrefix(err.Error(), "user config ") || !strings.Contains(err.Error(), errno.Error()) {
+					t.Errorf("lookup of %s fails (%v): Resolve = %s, %v; want an error naming it", p, errno, kinds(sources), err)
+				} else if want := filepath.Dir(user); p != user && p != filepath.Join(e.home, ".fence.json") && !strings.Contains(err.Error(), want) {
+					t.Errorf("lookup of %s fails: %v; want it to name %s", p, err, want)
+				} else if (p == user || p == filepath.Join(e.home, ".fence.json")) && !strings.Contains(err.Error(), p) {
+					t.Errorf("lookup of %s fails: %v; want it to name the file", p, err)
+				}
+			}
+		})
+	}
+
+	// The project config: the nearest fence.json, and a .git on the way
+	// (which decides whether the ones above apply).
+	for _, errno := range []syscall.Errno{syscall.EACCES, syscall.EIO} {
+		e, sub := newRepoEnv(t)
+		o := e.opts()
+		o.Cwd = sub
+		write(t, filepath.Join(e.cwd, "fence.json"), `{"filesystem": {"denyRead": ["secret"]}}`)
+		for _, p := range []string{filepath.Join(sub, "fence.json"), filepath.Join(e.cwd, "a", ".git")} {
+			failLookups(t, map[string]syscall.Errno{p: errno})
+			_, sources, err := Resolve(o)
+			if err == nil || !strings.HasPrefix(err.Error(), "project config") || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), errno.Error()) {
+				t.Errorf("lookup of %s fails (%v): Resolve = %s, %v; want an error naming it", p, errno, kinds(sources), err)
+			}
+		}
+		// A parent's that would not apply (outside a repository only the
+		// working directory's does) stops nothing.
+		failLookups(t, map[string]syscall.Errno{filepath.Join(filepath.Dir(e.cwd), "fence.json"): errno})
+		o.Cwd = e.home
+		if _, _, err := Resolve(o); err != nil {
+			t.Errorf("a stray parent fence.json that cannot be looked up (%v): %v", errno, err)
+		}
+	}
+}
+
+// TestConfigPathShapes: a directory where a config file should be is an
+// error; a path under a file (ENOTDIR, as with HOME=/dev/null) is none.
+func TestConfigPathShapes(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(e.userPath(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(e.opts()); err == nil || !strings.Contains(err.Error(), "user config "+e.userPath()+" is a directory") {
+		t.Errorf("a directory as the user config: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Dir(e.userPath())); err != nil {
+		t.Fatal(err)
+	}
+	// A file where the user config directory should be.
+	write(t, filepath.Dir(e.userPath()), "")
+	if _, _, err := Resolve(e.opts()); err == nil || !strings.Contains(err.Error(), filepath.Dir(e.userPath())+" is not a directory") {
+		t.Errorf("a file as the user config directory: %v", err)
+	}
+	// A directory as the legacy file.
+	e = newEnv(t)
+	legacy := filepath.Join(e.home, ".fence.json")
+	if err := os.MkdirAll(legacy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(e.opts()); err == nil || !strings.Contains(err.Error(), legacy+" is a directory") {
+		t.Errorf("a directory as the legacy user config: %v", err)
+	}
+	// A home and config directory that are files: nothing is below them.
+	e = newEnv(t)
+	write(t, filepath.Join(e.home, "file"), "")
+	o := e.opts()
+	o.Home, o.ConfigDir = filepath.Join(e.home, "file"), filepath.Join(e.home, "file", ".config")
+	if _, sources, err := Resolve(o); err != nil || sources[0].Kind != SourceDefault {
+		t.Errorf("home a file: Resolve = %s, %v; want the defaults", kinds(sources), err)
+	}
+	// A directory as the project config, in the working directory.
+	e = newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.cwd, "fence.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(e.opts()); err == nil || !strings.Contains(err.Error(), "project config "+filepath.Join(e.cwd, "fence.json")+" is a directory") {
+		t.Errorf("a directory as the project config: %v", err)
 	}
 }

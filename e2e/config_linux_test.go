@@ -254,3 +254,102 @@ try truncate -s 0 chain`
 		mustHaveContent(t, s.path("repo/pkg2/fence.json"), "{}\n", "an existing fence.json in a subdirectory")
 	})
 }
+
+// TestConfigUnreadable: a config file that exists but cannot be read, or
+// that sits in a directory this user may not search, stops the run with a
+// one-line error naming it; only a file that is not there means "no
+// config". (It used to mean the defaults for the user config: its
+// denyRead and command rules dropped without a word.) Root reads them all,
+// which shows that each config is valid; a directory where the file
+// should be stops both.
+func TestConfigUnreadable(t *testing.T) {
+	const cfg = `{"command":{"deny":["nope-never"]}}`
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		lock := func(rel string) {
+			t.Helper()
+			p := s.path(rel)
+			if err := os.Chmod(p, 0); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.Chmod(p, 0o755) })
+		}
+		cases := []struct {
+			name   string
+			setup  func() (args, env []string, dir string)
+			names  string // the path the error must name
+			denied bool   // only another user is refused (EACCES)
+		}{
+			{"user config directory unsearchable", func() ([]string, []string, string) {
+				s.write("h1/.config/fence/fence.json", cfg)
+				lock("h1/.config/fence")
+				return nil, []string{"HOME=" + s.path("h1")}, ""
+			}, s.path("h1/.config/fence/fence.json"), true},
+			{"user config unreadable", func() ([]string, []string, string) {
+				s.write("h2/.config/fence/fence.json", cfg)
+				lock("h2/.config/fence/fence.json")
+				return nil, []string{"HOME=" + s.path("h2")}, ""
+			}, s.path("h2/.config/fence/fence.json"), true},
+			{"XDG_CONFIG_HOME unsearchable", func() ([]string, []string, string) {
+				s.write("x3/fence/fence.json", cfg)
+				lock("x3")
+				return nil, []string{"HOME=" + s.mkdir("h3"), "XDG_CONFIG_HOME=" + s.path("x3")}, ""
+			}, s.path("x3/fence"), true},
+			{"legacy user config unreadable", func() ([]string, []string, string) {
+				s.write("h4/.fence.json", cfg)
+				lock("h4/.fence.json")
+				return nil, []string{"HOME=" + s.path("h4")}, ""
+			}, s.path("h4/.fence.json"), true},
+			{"settings file unreadable", func() ([]string, []string, string) {
+				s.config("c5.json", cfg)
+				lock("c5.json")
+				return []string{"-s", s.path("c5.json")}, nil, ""
+			}, s.path("c5.json"), true},
+			{"settings file in an unsearchable directory", func() ([]string, []string, string) {
+				s.config("d6/c.json", cfg)
+				lock("d6")
+				return []string{"-s", s.path("d6/c.json")}, nil, ""
+			}, s.path("d6/c.json"), true},
+			{"extends target unreadable", func() ([]string, []string, string) {
+				s.config("b7.json", cfg)
+				lock("b7.json")
+				return []string{"-s", s.config("c7.json", `{"extends":"./b7.json"}`)}, nil, ""
+			}, s.path("b7.json"), true},
+			{"extends target in an unsearchable directory", func() ([]string, []string, string) {
+				s.config("d8/b.json", cfg)
+				lock("d8")
+				return []string{"-s", s.config("c8.json", `{"extends":"./d8/b.json"}`)}, nil, ""
+			}, s.path("d8/b.json"), true},
+			{"project config unreadable", func() ([]string, []string, string) {
+				s.write("p9/fence.json", cfg)
+				lock("p9/fence.json")
+				return nil, nil, s.path("p9")
+			}, s.path("p9/fence.json"), true},
+			{"user config a directory", func() ([]string, []string, string) {
+				s.mkdir("h10/.config/fence/fence.json")
+				return nil, []string{"HOME=" + s.path("h10")}, ""
+			}, s.path("h10/.config/fence/fence.json") + " is a directory", false},
+		}
+		for _, c := range cases {
+			t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+				args, env, dir := c.setup()
+				res := s.fenceWith(opts{env: env, dir: dir}, append(args, "-c", "echo RAN")...)
+				if c.denied && s.r.root() {
+					if res.code != 0 || res.stdout != "RAN\n" {
+						t.Errorf("root reads it: want the command run: %v", res)
+					}
+					return
+				}
+				msg := strings.TrimSuffix(res.stderr, "\n")
+				if res.code != 1 || strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "Error: ") || strings.Contains(res.stdout, "RAN") {
+					t.Errorf("want exit 1 with a one-line error and the command not run: %v", res)
+				}
+				if !strings.Contains(msg, c.names) {
+					t.Errorf("error %q does not name %s", msg, c.names)
+				}
+				if c.denied && !strings.Contains(msg, "permission denied") {
+					t.Errorf("error %q does not say why (permission denied)", msg)
+				}
+			})
+		}
+	})
+}

@@ -201,7 +201,9 @@ func TestConfigLookupsMatchConfig(t *testing.T) {
 		}
 		want, err := config.FindProjectConfig(cwd)
 		if err != nil {
-			t.Fatal(err)
+			// fence stops on it (a directory named fence.json):
+			// early's guess is not used.
+			continue
 		}
 		if got := projectConfig(cwd); got != want {
 			t.Errorf("tree %v: early's project config %q, config's %q", tree, got, want)

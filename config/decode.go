@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tailscale/hujson"
@@ -101,7 +102,11 @@ func (d *decoder) value(v *hujson.Value, rv reflect.Value, path string) error {
 		if !isLit || lit.Kind() != '"' {
 			return d.typeError(v, path, rv.Type())
 		}
-		rv.SetString(unquote(lit))
+		str, at, problem := unquote(lit)
+		if problem != "" {
+			return d.stringError(v.StartOffset+at, fmt.Sprintf("field %q", path), problem)
+		}
+		rv.SetString(str)
 	case reflect.Bool:
 		if !isLit || (lit.Kind() != 't' && lit.Kind() != 'f') {
 			return d.typeError(v, path, rv.Type())
@@ -152,7 +157,11 @@ func (d *decoder) list(arr *hujson.Array, rv reflect.Value, path string) error {
 			if !ok || l.Kind() != '"' {
 				return d.typeError(e, elemPath(i), rv.Type().Elem())
 			}
-			out[i] = unquote(l)
+			str, at, problem := unquote(l)
+			if problem != "" {
+				return d.stringError(e.StartOffset+at, fmt.Sprintf("field %q", elemPath(i)), problem)
+			}
+			out[i] = str
 		}
 		rv.Set(reflect.ValueOf(out))
 	case reflect.Int:
@@ -193,7 +202,14 @@ func (d *decoder) object(obj *hujson.Object, rv reflect.Value, path string) erro
 	var firstAt [64]int
 	for i := range obj.Members {
 		m := &obj.Members[i]
-		name := unquote(m.Name.Value.(hujson.Literal))
+		name, at, problem := unquote(m.Name.Value.(hujson.Literal))
+		if problem != "" {
+			what := "a key"
+			if path != "" {
+				what = fmt.Sprintf("a key in %q", path)
+			}
+			return d.stringError(m.Name.StartOffset+at, what, problem)
+		}
 		idx := fieldIndex(names, name)
 		if idx < 0 {
 			hint := ""
@@ -234,15 +250,107 @@ func fieldNames(t reflect.Type) []string {
 	return names
 }
 
-// unquote decodes a JSON string literal. hujson's Literal.String goes
-// through encoding/json for every string, which dominates the cost of
-// loading a template; most strings have no escapes and need only a slice.
-func unquote(lit hujson.Literal) string {
+// stringError is the error for a string that cannot be decoded (unquote):
+// invalid UTF-8 or a lone UTF-16 surrogate escape ("\udc80") at byte off
+// of the source, in what (`field "x"`). encoding/json would turn them into
+// U+FFFD, so that a denyRead entry, say, would name a file that does not
+// exist and hide nothing.
+func (d *decoder) stringError(off int, what, problem string) error {
+	line, col := lineColumn(d.src, off)
+	return fmt.Errorf("%s at line %d, column %d: %s", what, line, col, problem)
+}
+
+// unquote decodes a JSON string literal, or returns the byte index in lit
+// of what it cannot decode and what is wrong there. hujson's
+// Literal.String goes through encoding/json for every string, which
+// dominates the cost of loading a template, and replaces bad input with
+// U+FFFD; most strings have no escapes and need only a slice.
+func unquote(lit hujson.Literal) (s string, at int, problem string) {
 	b := []byte(lit)
-	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
-		return string(b[1 : len(b)-1])
+	if len(b) < 2 {
+		return "", 0, "a string without its quotes" // hujson does not return one
 	}
-	return lit.String()
+	if bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), 0, ""
+	}
+	out := make([]byte, 0, len(b))
+	for i := 1; i < len(b)-1; {
+		c := b[i]
+		if c != '\\' {
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				return "", i, fmt.Sprintf("byte 0x%02x in a string is not UTF-8; save the file as UTF-8", c)
+			}
+			out = append(out, b[i:i+n]...)
+			i += n
+			continue
+		}
+		// hujson checked the syntax: an escape is complete.
+		switch e := b[i+1]; e {
+		case 'u':
+			r := hex4(b[i+2 : i+6])
+			n := 6
+			switch {
+			case utf16.IsSurrogate(r) && r < 0xdc00 && i+12 <= len(b)-1 && b[i+6] == '\\' && b[i+7] == 'u':
+				if r2 := hex4(b[i+8 : i+12]); r2 >= 0xdc00 && r2 <= 0xdfff {
+					r, n = utf16.DecodeRune(r, r2), 12
+					break
+				}
+				fallthrough
+			case utf16.IsSurrogate(r):
+				return "", i, fmt.Sprintf("%s is half of a UTF-16 surrogate pair, which is no character; write the character itself, or both halves (as in \"\\ud83d\\ude00\")", b[i:i+6])
+			}
+			out = utf8.AppendRune(out, r)
+			i += n
+		default:
+			out = append(out, unescape(e))
+			i += 2
+		}
+	}
+	return string(out), 0, ""
+}
+
+// hex4 is the value of four hexadecimal digits (hujson checked them).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// unescape is the byte a one-letter JSON escape stands for.
+func unescape(e byte) byte {
+	switch e {
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	}
+	return e // '"', '\\', '/'
+}
+
+// lineColumn returns the 1-based line and column (in bytes, as hujson
+// reports syntax errors) of byte off of src.
+func lineColumn(src []byte, off int) (line, col int) {
+	if off > len(src) {
+		off = len(src)
+	}
+	return lineAt(src, off), off - bytes.LastIndexByte(src[:off], '\n')
 }
 
 // fieldIndex finds the field named name, preferring an exact match over a

@@ -1,12 +1,15 @@
 package config
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tailscale/hujson"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/config")
@@ -171,6 +174,18 @@ func TestParseErrors(t *testing.T) {
 		{"host with port", `{"ssh": {"deniedHosts": ["host:22"]}}`, `invalid ssh.deniedHosts "host:22": host pattern cannot contain port; specify port in SSH command instead`},
 		{"host with user", `{"ssh": {"allowedHosts": ["me@host"]}}`, `host pattern should not contain username; specify just the host`},
 		{"empty host", `{"ssh": {"allowedHosts": [""]}}`, `empty host pattern`},
+		{"invalid UTF-8 in a path", "{\"filesystem\": {\n  \"denyRead\": [\"~/.ssh\", \"~/caf\xe9\"]}}",
+			`field "filesystem.denyRead[1]" at line 2, column 32: byte 0xe9 in a string is not UTF-8; save the file as UTF-8`},
+		{"invalid UTF-8 after an escape", "{\"command\": {\"deny\": [\"a\\tb\xff\"]}}",
+			`field "command.deny[0]" at line 1, column 28: byte 0xff in a string is not UTF-8`},
+		{"invalid UTF-8 in a string field", "{\"extends\": \"./b\xc3\"}", `field "extends" at line 1, column 17: byte 0xc3`},
+		{"invalid UTF-8 in a key", "{\"network\": {\"allowed\xffDomains\": []}}", `a key in "network" at line 1, column 22: byte 0xff`},
+		{"lone low surrogate", `{"filesystem": {"denyWrite": ["x\udc80y"]}}`,
+			`field "filesystem.denyWrite[0]" at line 1, column 33: \udc80 is half of a UTF-16 surrogate pair, which is no character; write the character itself, or both halves (as in "\ud83d\ude00")`},
+		{"lone high surrogate", `{"filesystem": {"denyWrite": ["\ud83dx"]}}`, `column 32: \ud83d is half of a UTF-16 surrogate pair`},
+		{"high surrogate before another escape", `{"filesystem": {"denyWrite": ["\ud83d\u0041"]}}`, `column 32: \ud83d is half`},
+		{"two high surrogates", `{"filesystem": {"denyWrite": ["\ud83d\ud83d"]}}`, `column 32: \ud83d is half`},
+		{"high surrogate at the end", `{"filesystem": {"denyWrite": ["\uD83D"]}}`, `column 32: \uD83D is half`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +221,10 @@ func TestParseAccepts(t *testing.T) {
 		{"IP domain", `{"network": {"deniedDomains": ["169.254.169.254"]}}`, func(c *Config) bool { return true }},
 		{"extends kept by Parse", `{"extends": "code"}`, func(c *Config) bool { return c.Extends == "code" }},
 		{"unicode escapes", `{"command": {"deny": ["git\u0020push"]}}`, func(c *Config) bool { return c.Command.Deny[0] == "git push" }},
+		{"escapes", `{"command": {"deny": ["\"\\\/\b\f\n\r\t\u00e9\u20AC\ud83d\ude00x"]}}`,
+			func(c *Config) bool { return c.Command.Deny[0] == "\"\\/\b\f\n\r\té€😀x" }},
+		{"a replacement character written out", "{\"command\": {\"deny\": [\"a\uFFFD\", \"\xef\xbf\xbd\\t\"]}}",
+			func(c *Config) bool { return c.Command.Deny[0] == "a\uFFFD" && c.Command.Deny[1] == "\uFFFD\t" }},
 		{"byte order mark", "\xef\xbb\xbf{\"command\": {\"deny\": [\"x\"]}}", func(c *Config) bool { return len(c.Command.Deny) == 1 }},
 	}
 	for _, tt := range tests {
@@ -288,5 +307,40 @@ func TestParseClassWithBang(t *testing.T) {
 		if _, err := Parse([]byte(src)); err != nil {
 			t.Errorf("Parse(%s): %v", src, err)
 		}
+	}
+}
+
+// TestUnquoteMatchesEncodingJSON: for every valid string, unquote decodes
+// as encoding/json does; for invalid UTF-8 and lone surrogates, where
+// encoding/json writes U+FFFD, it reports the problem instead.
+func TestUnquoteMatchesEncodingJSON(t *testing.T) {
+	for _, lit := range []string{`""`, `"a"`, `"\\"`, `"\u0000"`, `"\u00e9\u00E9é"`, `"\ud800\udc00"`, `"\udbff\udfff"`,
+		`"x\/y\"z"`, `"🙂\ud83d\ude42"`, "\"\xe2\x82\xac\\n\"", `"\uFFFD"`, `"\uffff"`} {
+		got, _, problem := unquote(hujson.Literal(lit))
+		var want string
+		if err := json.Unmarshal([]byte(lit), &want); err != nil {
+			t.Fatal(err)
+		}
+		if problem != "" || got != want {
+			t.Errorf("unquote(%s) = %q, %q; want %q", lit, got, problem, want)
+		}
+	}
+	for lit, at := range map[string]int{"\"\xff\"": 1, "\"ab\xc3\"": 3, "\"\\n\xed\xa0\x80\"": 3, `"\udc00"`: 1, `"a\ud800"`: 2,
+		`"\ud800\ud800"`: 1, `"\ud800\n"`: 1, `"\ud800\u0041"`: 1, `"\udfff\ud800"`: 1} {
+		if got, i, problem := unquote(hujson.Literal(lit)); problem == "" || i != at {
+			t.Errorf("unquote(%q) = %q, %d, %q; want a problem at %d", lit, got, i, problem, at)
+		}
+	}
+}
+
+// TestLoadFileInvalidString: the error names the file, the field, the
+// line and the column.
+func TestLoadFileInvalidString(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fence.json")
+	write(t, p, "{\n  \"filesystem\": {\n    \"denyRead\": [\"~/.aws\", \"~/.ss\xe8\"]\n  }\n}\n")
+	_, err := LoadFile(p)
+	want := "config " + p + `: field "filesystem.denyRead[1]" at line 3, column 34: byte 0xe8 in a string is not UTF-8; save the file as UTF-8`
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadFile = %v\nwant %s", err, want)
 	}
 }

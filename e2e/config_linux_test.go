@@ -28,6 +28,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "wrong type number in array", content: `{"filesystem":{"allowWrite":[".", 5]}}`, field: "allowWrite"},
 		{name: "empty path", content: `{"filesystem":{"allowWrite":["."],"denyWrite":[""]}}`, field: "denyWrite"},
 		{name: "empty allowWrite path", content: `{"filesystem":{"allowWrite":[".", ""]}}`, field: "allowWrite"},
+		{name: "invalid UTF-8 in a path", content: "{\"filesystem\":{\"allowWrite\":[\".\"],\"denyRead\":[\"secr\xe9t\"]}}", field: "denyRead[0]\" at line 1, column 52"},
+		{name: "lone surrogate in a path", content: `{"filesystem":{"allowWrite":["."],"denyWrite":["x\udc80"]}}`, field: "denyWrite[0]\" at line 1, column 50"},
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		for i, c := range cases {

@@ -56,6 +56,14 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(s) == "" {
 			return &ValidationError{"network.allowUnixSockets", i, "network.allowUnixSockets contains empty path"}
 		}
+		if msg := spaceProblem("network.allowUnixSockets", s); msg != "" {
+			return &ValidationError{"network.allowUnixSockets", i, msg}
+		}
+	}
+	if strings.TrimSpace(c.Extends) != "" {
+		if msg := spaceProblem("extends", c.Extends); msg != "" {
+			return &ValidationError{"extends", -1, msg}
+		}
 	}
 	paths := []struct {
 		name string
@@ -111,6 +119,9 @@ func pathProblem(name, p string) string {
 	if strings.TrimSpace(p) == "" {
 		return name + " contains empty path"
 	}
+	if msg := spaceProblem(name, p); msg != "" {
+		return msg
+	}
 	// No file has one: the lookup would fail with EINVAL.
 	if strings.IndexByte(p, 0) >= 0 {
 		return fmt.Sprintf("%s %q contains a NUL byte; remove it", name, p)
@@ -136,6 +147,19 @@ func pathProblem(name, p string) string {
 		if classOpensWithBang(p) {
 			return fmt.Sprintf(`%s %q: "[!...]" is not negation in fence's patterns; write "[^...]" (or "[\!...]" for a "!" in the class)`, name, p)
 		}
+	}
+	return ""
+}
+
+// spaceProblem returns why the path p of field name, which is not blank,
+// cannot start or end with whitespace, or "". Paths are taken as written,
+// so " ./out" is a directory named " ." and "~/.ssh " a file named ".ssh "
+// that do not exist: an entry so written (a stray space in an editor)
+// would protect or allow nothing. Whitespace inside a path ("My
+// Documents") is kept.
+func spaceProblem(name, p string) string {
+	if t := strings.TrimSpace(p); t != p {
+		return fmt.Sprintf("%s %q starts or ends with whitespace, so it names no file you meant; remove the whitespace (%q)", name, p, t)
 	}
 	return ""
 }

@@ -28,6 +28,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "wrong type number in array", content: `{"filesystem":{"allowWrite":[".", 5]}}`, field: "allowWrite"},
 		{name: "empty path", content: `{"filesystem":{"allowWrite":["."],"denyWrite":[""]}}`, field: "denyWrite"},
 		{name: "empty allowWrite path", content: `{"filesystem":{"allowWrite":[".", ""]}}`, field: "allowWrite"},
+		{name: "trailing space in a path", content: `{"filesystem":{"allowWrite":["."],"denyRead":["~/.ssh "]}}`, field: `denyRead "~/.ssh "`},
 		{name: "invalid UTF-8 in a path", content: "{\"filesystem\":{\"allowWrite\":[\".\"],\"denyRead\":[\"secr\xe9t\"]}}", field: "denyRead[0]\" at line 1, column 52"},
 		{name: "lone surrogate in a path", content: `{"filesystem":{"allowWrite":["."],"denyWrite":["x\udc80"]}}`, field: "denyWrite[0]\" at line 1, column 50"},
 	}

@@ -461,3 +461,24 @@ func TestCLIAssignmentsAndScripts(t *testing.T) {
 		}
 	})
 }
+
+// TestDebugNamesConfigSources: -d names each config source on a line of
+// its own, and the defaults without a trailing space.
+func TestDebugNamesConfigSources(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("-d", "--", "true")
+		if !strings.Contains(res.stderr, "\n[fence] config: default (no config file found)\n") && !strings.HasPrefix(res.stderr, "[fence] config: default (no config file found)\n") {
+			t.Errorf("-d without a config: want the defaults named: %q", res.stderr)
+		}
+		for _, line := range strings.Split(res.stderr, "\n") {
+			if strings.HasSuffix(line, " ") {
+				t.Errorf("-d line with a trailing space: %q", line)
+			}
+		}
+		cfg := s.config("dbg.json", `{}`)
+		res = s.mustRun("-d", "-t", "code", "-s", cfg, "--", "true")
+		if !strings.Contains(res.stderr, "[fence] config: template code\n[fence] config: settings "+cfg+"\n") {
+			t.Errorf("-d with -t and -s: want both named: %q", res.stderr)
+		}
+	})
+}

@@ -8,6 +8,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -256,9 +257,7 @@ func runSandbox(f *flags, args []string) error {
 		}
 	}
 	if f.debug {
-		for _, s := range sources {
-			fmt.Fprintf(os.Stderr, "[fence] config: %s %s\n", s.Kind, s.Path)
-		}
+		printSources(os.Stderr, sources)
 	}
 	code, err := fence.Run(spec)
 	killedBy = spec.KilledBy()
@@ -269,6 +268,22 @@ func runSandbox(f *flags, args []string) error {
 		return exitError{code}
 	}
 	return nil
+}
+
+// printSources writes the -d lines that name the config sources, one a
+// line: "[fence] config: KIND PATH", or "[fence] config: default (no
+// config file found)" when none applied.
+func printSources(w io.Writer, sources []config.Source) {
+	for _, s := range sources {
+		switch {
+		case s.Kind == config.SourceDefault:
+			fmt.Fprintln(w, "[fence] config: default (no config file found)")
+		case s.Path == "":
+			fmt.Fprintf(w, "[fence] config: %s\n", s.Kind)
+		default:
+			fmt.Fprintf(w, "[fence] config: %s %s\n", s.Kind, s.Path)
+		}
+	}
 }
 
 // onceString is a string flag that may be given once, and not empty: with

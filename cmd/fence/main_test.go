@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -74,4 +75,23 @@ func TestEarlyGuessMatchesCLI(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPrintSources: the -d lines naming the config sources, without a
+// trailing space when a source has no path (the defaults).
+func TestPrintSources(t *testing.T) {
+	var b bytes.Buffer
+	printSources(&b, []config.Source{{Kind: config.SourceDefault}})
+	printSources(&b, []config.Source{{Kind: config.SourceTemplate, Path: "code"}, {Kind: config.SourceUser, Path: "/h/.config/fence/fence.json"}})
+	want := "[fence] config: default (no config file found)\n" +
+		"[fence] config: template code\n" +
+		"[fence] config: user /h/.config/fence/fence.json\n"
+	if b.String() != want {
+		t.Errorf("printSources wrote\n%q\nwant\n%q", b.String(), want)
+	}
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if strings.HasSuffix(strings.TrimSuffix(line, "\n"), " ") {
+			t.Errorf("trailing space in %q", line)
+		}
+	}
 }

@@ -70,7 +70,9 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 		c, err := l.template(o.Template, "", 0)
 		if err != nil {
 			if errors.Is(err, ErrTemplateNotFound) {
-				return nil, nil, fmt.Errorf("failed to load template: %w; use --list-templates to see the available templates", err)
+				// Upstream's words, whose newline before "Use" is a
+				// period here: an error is one line.
+				return nil, nil, fmt.Errorf("failed to load template: %w. Use --list-templates to see available templates", err)
 			}
 			return nil, nil, fmt.Errorf("failed to load template: %w", err)
 		}

@@ -173,8 +173,13 @@ func TestResolveErrors(t *testing.T) {
 	o = e.opts()
 	o.Template = "npm-install"
 	_, _, err = Resolve(o)
-	if err == nil || err.Error() != `failed to load template: template "npm-install" not found; use --list-templates to see the available templates` {
+	// Upstream's words ("failed to load template: %w\nUse --list-templates
+	// to see available templates"), on one line.
+	if err == nil || err.Error() != `failed to load template: template "npm-install" not found. Use --list-templates to see available templates` {
 		t.Errorf("unknown -t: %v", err)
+	}
+	if !errors.Is(err, ErrTemplateNotFound) {
+		t.Errorf("unknown -t: %v does not match ErrTemplateNotFound", err)
 	}
 	write(t, e.userPath(), `{"filesytem": {}}`)
 	_, _, err = Resolve(e.opts())

@@ -59,8 +59,11 @@ type NetworkConfig struct {
 type FilesystemConfig struct {
 	// DefaultDenyRead denies reads outside system paths and allowRead.
 	DefaultDenyRead bool `json:"defaultDenyRead,omitempty" desc:"Deny reads everywhere except system paths, allowRead and allowExecute."`
-	// WSLInterop forces WSL interop support on or off; nil auto-detects.
-	WSLInterop *bool `json:"wslInterop,omitempty" desc:"Keep WSL interop (running Windows programs) working. Unset means detect WSL automatically."`
+	// WSLInterop is upstream's switch for WSL interop (on WSL, /init stays
+	// available in defaultDenyRead mode). fence accepts it for
+	// compatibility and ignores it: nothing reads it but Merge, Clone and
+	// Loosening.
+	WSLInterop *bool `json:"wslInterop,omitempty" desc:"Accepted for compatibility with upstream Fence, and ignored: fence does nothing WSL-specific. (Upstream, on WSL, keeps /init, which runs Windows programs, available in defaultDenyRead mode; unset means detect WSL.)"`
 	// AllowRead lists extra readable paths.
 	AllowRead []string `json:"allowRead,omitempty" desc:"Paths (globs allowed) that stay readable, chiefly with defaultDenyRead."`
 	// AllowExecute lists extra paths that may be read and executed.

@@ -33,7 +33,11 @@ func BenchmarkResolve(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(repo, "fence.json"), []byte(`{"command": {"allow": ["git push origin docs"]}, "network": {"allowLocalOutboundPorts": [5432]}}`), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	o := LoadOptions{Template: "code", SettingsPath: settings, Cwd: cwd, Home: filepath.Join(root, "home"), ConfigDir: filepath.Join(root, "home", ".config")}
+	o := LoadOptions{Template: "code", SettingsPath: settings, Cwd: cwd, Home: filepath.Join(root, "home"), ConfigDir: filepath.Join(root, "home", ".config"),
+		TrustStore: filepath.Join(root, "trusted.json")}
+	// The project file loosens the policy (command.allow): trusted, as a
+	// user would have it, so that the trust check is part of the cost.
+	trust(b, o, filepath.Join(repo, "fence.json"))
 	if _, sources, err := Resolve(o); err != nil || len(sources) != 3 {
 		b.Fatalf("Resolve: %v %v", sources, err)
 	}

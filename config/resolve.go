@@ -272,7 +272,7 @@ func FindProjectConfig(cwd string) (string, error) {
 			p := filepath.Join(dir, ProjectConfigName)
 			found, err := configAt(p)
 			if err != nil {
-				nearest, nearestErr = p, fmt.Errorf("project config %w", err)
+				nearest, nearestErr = p, fmt.Errorf("project config %w, or run fence with --no-project", err)
 			} else if found {
 				nearest = p
 			}
@@ -290,7 +290,7 @@ func FindProjectConfig(cwd string) (string, error) {
 			if nearestErr != nil {
 				return "", nearestErr
 			}
-			return "", fmt.Errorf("project config: %w", err)
+			return "", fmt.Errorf("project config: %w, or run fence with --no-project", err)
 		}
 		if isRoot {
 			// dir is the repository root

@@ -12,7 +12,7 @@ import (
 
 // trust records the project file p as trusted in o's store, as `fence config
 // trust` does.
-func trust(t *testing.T, o LoadOptions, p string) {
+func trust(t testing.TB, o LoadOptions, p string) {
 	t.Helper()
 	c, err := LoadProject(p, o.Home)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -202,6 +203,12 @@ func splitTarget(hostport string, def int) (string, int, error) {
 	}
 	if host == "" {
 		return "", 0, fmt.Errorf("parse target %q: empty host", hostport)
+	}
+	if strings.HasPrefix(hostport, "[") {
+		// Brackets hold an IPv6 address, nothing else ("[example.com]").
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
+			return "", 0, fmt.Errorf("parse target %q: brackets hold no IPv6 address", hostport)
+		}
 	}
 	if ps == "" {
 		return host, def, nil

@@ -895,6 +895,12 @@ func TestSplitTarget(t *testing.T) {
 		{":443", "", 0, false},
 		{"", "", 0, false},
 		{"[::1", "", 0, false},
+		{"[2001:db8::1]:443", "2001:db8::1", 443, true},
+		// Brackets hold an IPv6 address only.
+		{"[app.test]:80", "", 0, false},
+		{"[app.test]", "", 0, false},
+		{"[127.0.0.1]:80", "", 0, false},
+		{"[fe80::1%25eth0]:80", "", 0, false},
 	} {
 		h, p, err := splitTarget(c.in, 8)
 		if (err == nil) != c.ok || h != c.host || p != c.port {

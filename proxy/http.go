@@ -204,10 +204,11 @@ func splitTarget(hostport string, def int) (string, int, error) {
 	if host == "" {
 		return "", 0, fmt.Errorf("parse target %q: empty host", hostport)
 	}
-	if strings.HasPrefix(hostport, "[") {
-		// Brackets hold an IPv6 address, nothing else ("[example.com]").
+	if strings.HasPrefix(hostport, "[") || strings.Contains(host, ":") {
+		// Brackets, and colons in a host, mean an IPv6 address, nothing
+		// else ("[example.com]", "a:b:c").
 		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
-			return "", 0, fmt.Errorf("parse target %q: brackets hold no IPv6 address", hostport)
+			return "", 0, fmt.Errorf("parse target %q: not an IPv6 address in brackets", hostport)
 		}
 	}
 	if ps == "" {

@@ -901,6 +901,8 @@ func TestSplitTarget(t *testing.T) {
 		{"[app.test]", "", 0, false},
 		{"[127.0.0.1]:80", "", 0, false},
 		{"[fe80::1%25eth0]:80", "", 0, false},
+		{"a:b:c", "", 0, false},
+		{"::1", "::1", 8, true},
 	} {
 		h, p, err := splitTarget(c.in, 8)
 		if (err == nil) != c.ok || h != c.host || p != c.port {

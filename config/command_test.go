@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -428,4 +429,128 @@ func TestDefaultDeniedCommands(t *testing.T) {
 	if DefaultDeniedCommands()[0] != "shutdown" {
 		t.Error("DefaultDeniedCommands returned the shared array")
 	}
+}
+
+// A command substitution that is a plain echo or printf of words known
+// before the command runs is evaluated: its output is the word (split into
+// fields when unquoted), as bash would produce it.
+func TestCheckCommandStaticSubstitution(t *testing.T) {
+	c := policy([]string{"git push", "rm -rf"}, nil)
+	blocked := []string{
+		"git $(echo push)",
+		"git `echo push`",
+		`git "$(echo push)"`,
+		"git $(echo push origin main)",
+		"$(echo git) push",
+		"$(echo git push)",
+		"$(echo git push) origin",
+		"$(echo) git push",
+		"git $(echo -n push)",
+		"git $(echo -e 'pu\\x73h')",
+		"git $(echo -ne 'push\\n')",
+		"git $(echo 'pu\\0163h')", // sh's echo decodes escapes without -e
+		"git $(printf push)",
+		"git $(printf %s push)",
+		"git $(printf '%s\\n' push)",
+		"git $(printf '%s %s' push origin)",
+		"git $(printf 'p%sh' us)",
+		"git $(printf -- push)",
+		"git $(printf '\\x70ush')",
+		"git $(printf %b 'pu\\x73h')",
+		"git $(echo $(echo push))",
+		"X=push; git $(echo $X)",
+		"X=$(echo push); git $X",
+		"git $(echo '  push  ')",
+		"rm $(echo -rf) /",
+		"rm `printf -- '-rf'` /",
+		"git \"`echo push`\"",
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	allowed := []string{
+		"git $(echo status)",
+		"git `echo status`",
+		"git $(echo pu; echo sh)", // git with "pu" and "sh"
+		`git "$(echo pu sh)"`,     // one word "pu sh"
+		"git $(echo pushall)",
+		"git $(printf '%s' pull)",
+		"git $(echo -n)",
+		"echo $(echo git push)", // output is an argument of echo
+		"git $(cat push)",       // not echo: dynamic, as before
+		"git $(echo $UNKNOWN)",
+		"git $(printf %d 1)",
+		"$(echo) true",
+	}
+	for _, cmd := range allowed {
+		assertAllowed(t, c, cmd)
+	}
+}
+
+func TestEchoPrintfOutput(t *testing.T) {
+	echo := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"a", "b"}, []string{"a b\n"}},
+		{[]string{"-n", "a"}, []string{"a"}},
+		{[]string{"-ne", `a\tb`}, []string{"a\tb"}},
+		{[]string{"-e", `a\cb`}, []string{"a"}},
+		{[]string{"-eE", `a\n`}, []string{`a\n` + "\n", "a\n\n"}},
+		{[]string{`a\x41`}, []string{`a\x41` + "\n", "aA\n"}},
+		{[]string{"-e", `\0101\0`}, []string{"A\x00\n"}},
+		{[]string{"--", "-n"}, []string{"-- -n\n"}},
+		{[]string{"-x"}, []string{"-x\n"}},
+		{nil, []string{"\n"}},
+	}
+	for _, tt := range echo {
+		if got := echoOutputs(tt.args); !slices.Equal(got, tt.want) {
+			t.Errorf("echo %q = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	printf := []struct {
+		args []string
+		want string
+		ok   bool
+	}{
+		{[]string{"push"}, "push", true},
+		{[]string{"%s %s\n", "a", "b", "c"}, "a b\nc \n", true},
+		{[]string{"%s"}, "", true},
+		{[]string{"x", "unused"}, "x", true},
+		{[]string{`\x70\165\163h\n`}, "push\n", true},
+		{[]string{"%b", `a\nb\cc`, "d"}, "a\nb", true},
+		{[]string{"%5s|%-3s|%.2s", "a", "b", "xyz"}, "    a|b  |xy", true},
+		{[]string{"%d-%i%%", "12", "-3"}, "12--3%", true},
+		{[]string{"%c", "push"}, "p", true},
+		{[]string{"--", "-rf"}, "-rf", true},
+		{[]string{"%d", "x"}, "", false},
+		{[]string{"%x", "1"}, "", false},
+		{[]string{"%q", "a"}, "", false},
+		{[]string{"%*s", "3", "a"}, "", false},
+		{[]string{"%99999s", "a"}, "", false},
+		{[]string{"-v", "x", "push"}, "", false},
+		{nil, "", false},
+		{[]string{"50%"}, "50%", true},
+	}
+	for _, tt := range printf {
+		got, ok := printfOutput(tt.args)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("printf %q = %q, %v, want %q, %v", tt.args, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// Nested and repeated substitutions are evaluated once each.
+func TestCheckCommandStaticSubstitutionCost(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	deep := "git " + strings.Repeat("$(echo ", 2000) + "push" + strings.Repeat(")", 2000)
+	wide := "git" + strings.Repeat(" $(echo $(echo a b) $(printf '%s ' c d))", 2000)
+	for _, cmd := range []string{deep, wide} {
+		start := time.Now()
+		_ = CheckCommand(cmd, c)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%d bytes took %v", len(cmd), d)
+		}
+	}
+	assertBlocked(t, c, deep)
 }

@@ -52,6 +52,10 @@ type extractor struct {
 	// budget is the number of bytes left to parse, nested scripts
 	// included, so no input costs more than a fixed multiple of its size.
 	budget int
+	// substMemo holds the evaluated command substitutions (see
+	// substOutput). Each is evaluated once, with the variables known at
+	// that time, which keeps nested substitutions linear in cost.
+	substMemo map[*syntax.CmdSubst]substResult
 }
 
 // extractCommands returns every simple command in src, including those in
@@ -311,7 +315,7 @@ func (ex *extractor) argvVariants(src string, words []*syntax.Word) [][]string {
 	// Fast path, the usual case: every word has exactly one value.
 	argv := make([]string, 0, len(words))
 	for _, w := range words {
-		if hasBraces(w) || hasKnownUnquotedParam(w.Parts, ex.vars) {
+		if hasBraces(w) || ex.splitsFields(src, w.Parts) {
 			return ex.argvVariantsSlow(src, words)
 		}
 		v, ok := ex.wordSingle(src, w.Parts)
@@ -384,6 +388,15 @@ func (ex *extractor) appendSingle(b *strings.Builder, src string, parts []syntax
 			b.WriteString(vals[0])
 		case *syntax.BraceExp:
 			b.WriteString(braceText(src, p))
+		case *syntax.CmdSubst:
+			outs, ok := ex.substOutput(src, p)
+			if !ok {
+				b.WriteString(nodeText(src, p))
+			} else if len(outs) != 1 {
+				return false
+			} else {
+				b.WriteString(outs[0])
+			}
 		default:
 			b.WriteString(nodeText(src, p))
 		}
@@ -398,7 +411,7 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 	for _, w := range words {
 		for _, parts := range braceFields(w) {
 			alts := ex.wordAlts(src, parts)
-			split := hasKnownUnquotedParam(parts, ex.vars)
+			split := ex.splitsFields(src, parts)
 			next := make([][]string, 0, len(variants))
 			for _, v := range variants {
 				for _, a := range alts {
@@ -438,6 +451,13 @@ func (ex *extractor) isIFS(r rune) bool {
 		}
 	}
 	return false
+}
+
+// splitsFields reports whether an unquoted expansion in parts is split
+// into fields: a variable with a known value, or a command substitution
+// with a static output.
+func (ex *extractor) splitsFields(src string, parts []syntax.WordPart) bool {
+	return hasKnownUnquotedParam(parts, ex.vars) || ex.hasStaticSubst(src, parts)
 }
 
 // hasKnownUnquotedParam reports whether parts has an unquoted $VAR whose
@@ -499,6 +519,12 @@ func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
 			add(ex.param(src, p)...)
 		case *syntax.BraceExp:
 			add(braceText(src, p))
+		case *syntax.CmdSubst:
+			if outs, ok := ex.substOutput(src, p); ok {
+				add(outs...) // a static echo or printf
+			} else {
+				add(nodeText(src, p))
+			}
 		default: // $(...), `...`, $((...)), <(...), extglobs: runtime values
 			add(nodeText(src, p))
 		}

@@ -487,6 +487,51 @@ func TestCheckCommandStaticSubstitution(t *testing.T) {
 	}
 }
 
+// A script that a shell or source reads from a process substitution or
+// from its standard input is checked when its text is known.
+func TestCheckCommandScriptFromSubstitution(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	blocked := []string{
+		"source <(echo git push)",
+		". <(printf 'git push')",
+		". <(printf '%s %s\\n' git push)",
+		"bash <(echo git push)",
+		"sh <(echo 'ls; git push')",
+		"bash -e <(echo git push)",
+		"bash <(echo 'bash <(echo git push)')",
+		"env bash <(echo git push)",
+		"source <(echo 'X=git; $X push')",
+		"bash < <(echo git push)",
+		"bash /dev/stdin <<< 'git push'",
+		"bash /dev/fd/0 <<< 'git push'",
+		"bash - <<< 'git push'",
+		"sh -s <<< 'git push'",
+		"sh -s arg <<< 'git push'",
+		"bash --rcfile x <<< 'git push'",
+		"source /dev/stdin <<< 'git push'",
+		". /dev/stdin <<EOF\ngit push\nEOF",
+		"echo git push | bash /dev/stdin",
+		"echo git push | source /dev/stdin",
+		"printf '%s %s\\n' git push | sh",
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	allowed := []string{
+		"source <(echo git status)",
+		"source <(fence completion bash)",
+		"bash <(echo echo git push)",
+		"cat <(echo git push)",
+		"diff <(echo git push) <(echo git pull)",
+		"bash script.sh <<< 'git push'", // the script is a file, stdin is data
+		"source env.sh <<< 'git push'",
+		"bash - script.sh <<< 'git push'",
+	}
+	for _, cmd := range allowed {
+		assertAllowed(t, c, cmd)
+	}
+}
+
 func TestEchoPrintfOutput(t *testing.T) {
 	echo := []struct {
 		args []string

@@ -56,6 +56,15 @@ type extractor struct {
 	// substOutput). Each is evaluated once, with the variables known at
 	// that time, which keeps nested substitutions linear in cost.
 	substMemo map[*syntax.CmdSubst]substResult
+	// procs maps the source text of each <(...) to its node, so that a
+	// shell or source given one as its script file can read its output.
+	procs map[string]procRef
+}
+
+// procRef is a process substitution and the source it was parsed from.
+type procRef struct {
+	src  string
+	node *syntax.ProcSubst
 }
 
 // extractCommands returns every simple command in src, including those in
@@ -141,6 +150,13 @@ func (ex *extractor) script(src string, depth int) {
 		case *syntax.BinaryCmd:
 			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
 				pipes = append(pipes, n)
+			}
+		case *syntax.ProcSubst:
+			if n.Op == syntax.CmdIn {
+				if ex.procs == nil {
+					ex.procs = make(map[string]procRef)
+				}
+				ex.procs[nodeText(src, n)] = procRef{src, n}
 			}
 		}
 		return true
@@ -228,11 +244,18 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 		name := baseName(cur[0])
 		if s, ok := shellScript(cur); ok {
 			ex.script(s, depth+1)
-		} else if readsStdin(cur) {
+		} else if file, stdin := scriptSource(cur); stdin {
 			for _, r := range redirs {
-				if s, ok := ex.heredoc(src, r); ok {
+				for _, s := range ex.heredoc(src, r) {
 					ex.script(s, depth+1)
 				}
+			}
+		} else if ref, ok := ex.procs[file]; ok {
+			// bash <(echo git push), source <(printf ...): the script is
+			// the substitution's output, when it is known.
+			outs, _ := ex.stmtsOutput(ref.src, ref.node.Stmts)
+			for _, s := range outs {
+				ex.script(s, depth+1)
 			}
 		}
 		switch name {
@@ -247,18 +270,24 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 	}
 }
 
-// heredoc returns the text a heredoc or here-string feeds to stdin.
-func (ex *extractor) heredoc(src string, r *syntax.Redirect) (string, bool) {
+// heredoc returns the texts a heredoc, here-string or `< <(...)` with a
+// known output feeds to stdin.
+func (ex *extractor) heredoc(src string, r *syntax.Redirect) []string {
 	switch r.Op {
 	case syntax.Hdoc, syntax.DashHdoc:
 		if r.Hdoc == nil {
-			return "", false
+			return nil
 		}
-		return ex.wordString(src, r.Hdoc.Parts), true
+		return []string{ex.wordString(src, r.Hdoc.Parts)}
 	case syntax.WordHdoc:
-		return ex.wordString(src, r.Word.Parts), true
+		return []string{ex.wordString(src, r.Word.Parts)}
+	case syntax.RdrIn:
+		if ps := procSubstIn(r.Word); ps != nil {
+			outs, _ := ex.stmtsOutput(src, ps.Stmts)
+			return outs
+		}
 	}
-	return "", false
+	return nil
 }
 
 // pipeToShell handles `echo 'git push' | sh`: the left side's literal
@@ -283,6 +312,14 @@ func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
 	if !shell {
 		return
 	}
+	if outs, ok := ex.stmtOutput(src, lastStmt(b.X)); ok {
+		for _, s := range outs {
+			ex.script(s, depth+1)
+		}
+		return
+	}
+	// Not known: the words echo or printf are given, loosely, so that
+	// `echo "git push $X" | sh` is still checked.
 	for _, argv := range ex.argvVariants(src, left.Args) {
 		switch baseName(argv[0]) {
 		case "echo", "printf":
@@ -293,6 +330,14 @@ func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
 			ex.script(strings.Join(args, " "), depth+1)
 		}
 	}
+}
+
+// lastStmt returns the statement at the end of a pipeline's left side.
+func lastStmt(s *syntax.Stmt) *syntax.Stmt {
+	if b, ok := s.Cmd.(*syntax.BinaryCmd); ok {
+		return lastStmt(b.Y)
+	}
+	return s
 }
 
 // lastCall returns the simple command at the end of a pipeline's left side.

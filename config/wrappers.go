@@ -81,30 +81,68 @@ func shellScript(argv []string) (string, bool) {
 }
 
 // readsStdin reports whether argv is a shell that reads its script from
-// standard input: no -c string and no script file operand, or -s.
+// standard input (no -c string and no script file operand, -s, or a script
+// file that is standard input), or source/. of standard input.
 func readsStdin(argv []string) bool {
-	if !isShellName(baseName(argv[0])) {
-		return false
+	_, stdin := scriptSource(argv)
+	return stdin
+}
+
+// scriptSource returns the script file a shell or source (.) reads, and
+// whether that script is standard input: a shell without a -c string and
+// without a file operand, one with -s or "-", or a file operand naming
+// standard input (/dev/stdin, /dev/fd/0). file is "" when there is none.
+func scriptSource(argv []string) (file string, stdin bool) {
+	name := baseName(argv[0])
+	if name == "source" || name == "." {
+		args := argv[1:]
+		if len(args) > 0 && args[0] == "--" {
+			args = args[1:]
+		}
+		if len(args) == 0 {
+			return "", false
+		}
+		return args[0], isStdinPath(args[0])
+	}
+	if !isShellName(name) {
+		return "", false
 	}
 	if _, ok := shellScriptIndex(argv); ok {
-		return false
+		return "", false
 	}
 	for i := 1; i < len(argv); i++ {
 		a := argv[i]
 		switch {
 		case a == "--" || a == "-":
-			return i+1 == len(argv)
-		case len(a) > 1 && a[0] == '-' && !strings.HasPrefix(a, "--") && strings.ContainsRune(a[1:], 's'):
-			return true
+			if i+1 == len(argv) {
+				return "", true
+			}
+			return argv[i+1], isStdinPath(argv[i+1])
+		case strings.HasPrefix(a, "--"):
+			switch a {
+			case "--rcfile", "--init-file", "--init-command":
+				i++
+			}
+		case len(a) > 1 && a[0] == '-' && strings.ContainsRune(a[1:], 's'):
+			return "", true
 		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
-			if !strings.HasPrefix(a, "--") && strings.ContainsAny(a[1:], "oO") {
+			if strings.ContainsAny(a[1:], "oO") {
 				i++
 			}
 		default:
-			return false // a script file operand
+			return a, isStdinPath(a)
 		}
 	}
-	return true
+	return "", true
+}
+
+// isStdinPath reports whether a script path names standard input.
+func isStdinPath(p string) bool {
+	switch p {
+	case "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/proc/thread-self/fd/0":
+		return true
+	}
+	return false
 }
 
 // unwrap returns the command a wrapper program would run, or nil if argv is

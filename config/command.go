@@ -235,10 +235,11 @@ func CheckCommand(command string, c *Config) error {
 		}
 	}
 	if ex.tooDeep != "" {
-		return &CommandBlockedError{
-			Command: strings.TrimSpace(command),
-			Reason:  fmt.Sprintf("nests shells more than %d levels deep or too many times over, beyond what preflight checks", maxShellDepth),
+		reason := ex.tooDeepReason
+		if reason == "" {
+			reason = fmt.Sprintf("nests shells more than %d levels deep or too many times over, beyond what preflight checks", maxShellDepth)
 		}
+		return &CommandBlockedError{Command: strings.TrimSpace(command), Reason: reason}
 	}
 	return nil
 }

@@ -532,6 +532,63 @@ func TestCheckCommandScriptFromSubstitution(t *testing.T) {
 	}
 }
 
+// xargs appends the words it reads to the command it runs. When what it
+// reads is known (an echo or printf of literal words, a here-string or
+// heredoc), those words are appended before matching; otherwise the
+// command is matched as written, so `find . | xargs rm` does not match a
+// rule "rm -rf".
+func TestCheckCommandXargsInput(t *testing.T) {
+	c := policy([]string{"git push", "rm -rf"}, nil)
+	blocked := []string{
+		"echo push | xargs git",
+		"echo push origin | xargs git",
+		"printf 'push\\n' | xargs git",
+		"printf '%s\\n' push | xargs -n1 git",
+		"echo -rf / | xargs rm",
+		"echo push | xargs -I{} git {}",
+		"echo push | xargs -I {} git {} origin",
+		"echo push | xargs --replace git {}",
+		"printf 'push\\0' | xargs -0 git",
+		"printf 'push,x' | xargs -d, git",
+		"echo push | xargs -t git",
+		"echo push | env xargs git",
+		"echo push | xargs env git",
+		"echo 'git push' | xargs -I{} sh -c {}",
+		"xargs git <<< push",
+		"xargs git <<EOF\npush\nEOF",
+		"ls && echo push | xargs git",
+		"echo push | xargs timeout 5 git",
+		"echo pull push | xargs -n1 git",
+		"printf 'a\npush\n' | xargs -L1 git",
+		"echo push | xargs -E pull git",
+		"xargs git < <(echo push)",
+		"echo \"'push'\" | xargs git",
+	}
+	for _, cmd := range blocked {
+		assertBlocked(t, c, cmd)
+	}
+	allowed := []string{
+		"find . -name '*.o' | xargs rm",
+		"find . -print0 | xargs -0 rm -f",
+		"ls | xargs git add",
+		"cat list | xargs git",
+		"echo $FILES | xargs rm",
+		"echo status | xargs git",
+		"echo pushall | xargs git",
+		"echo push | xargs -a list git", // reads list, not stdin
+		"echo push | xargs -I{} git log {}",
+		"echo -f x | xargs rm",
+		"echo 'git push' | xargs echo",
+		"echo push | xargs -n1 echo git",
+		"echo push | xargs -0 git", // one item, "push\n"
+		"echo push | xargs -d, git",
+		"echo push pull | xargs -E push git",
+	}
+	for _, cmd := range allowed {
+		assertAllowed(t, c, cmd)
+	}
+}
+
 func TestEchoPrintfOutput(t *testing.T) {
 	echo := []struct {
 		args []string
@@ -598,4 +655,53 @@ func TestCheckCommandStaticSubstitutionCost(t *testing.T) {
 		}
 	}
 	assertBlocked(t, c, deep)
+}
+
+func TestXargsRuns(t *testing.T) {
+	tests := []struct {
+		argv  string
+		input string
+		want  string // runs joined by " | ", words by " "
+	}{
+		{"xargs git", "push origin\nmain\n", "git push origin main"},
+		{"xargs", "a b", "echo a b"},
+		{"xargs -n 1 git", "a b", "git a | git b"},
+		{"xargs -n1 -t git", "a b", "git a | git b"},
+		{"xargs --max-args=2 git", "a b c", "git a b | git c"},
+		{"xargs -L 1 git", "a b\nc\n", "git a b | git c"},
+		{"xargs -I {} git {} x{}", "a b\nc\n", "git a b xa b | git c xc"},
+		{"xargs -I{} git {}", "  'a b'\n", "git a b"},
+		{"xargs -i git {}", "a\n", "git a"},
+		{"xargs --replace=% git %", "a\n", "git a"},
+		{"xargs -0 git", "a b\x00c\x00", "git a b c"},
+		{"xargs -0n1 git", "a b\x00c\x00", "git a b | git c"},
+		{`xargs -d \n git`, "a b\nc\n", "git a b c"},
+		{"xargs -d, -n1 git", "a,b", "git a | git b"},
+		{"xargs -E stop git", "a stop b", "git a"},
+		{"xargs git", `"a b" 'c' d\ e`, "git a b c d e"},
+		{"xargs -a file git", "a", ""},
+		{"xargs --arg-file=f git", "a", ""},
+		{"xargs -d ab git", "a", ""}, // invalid delimiter: xargs fails
+		{"xargs -- -x git", "a", "-x git a"},
+		{"xargs git", "", ""},
+	}
+	for _, tt := range tests {
+		runs, ok := xargsRuns(strings.Fields(tt.argv), tt.input)
+		var got []string
+		for _, r := range runs {
+			got = append(got, strings.Join(r, " "))
+		}
+		if !ok || strings.Join(got, " | ") != tt.want {
+			t.Errorf("xargsRuns(%q, %q) = %q, %v, want %q", tt.argv, tt.input, got, ok, tt.want)
+		}
+	}
+	if _, ok := xargsRuns([]string{"xargs", "-n1", "git", "x"}, strings.Repeat("a ", maxXargsWords)); ok {
+		t.Error("xargsRuns: no limit on the words produced")
+	}
+	// CheckCommand blocks what it cannot check.
+	c := policy([]string{"git push"}, nil)
+	be := assertBlocked(t, c, "printf '%s\\n' "+strings.Repeat("a ", maxXargsWords/2)+"| xargs -n1 git x")
+	if be != nil && !strings.Contains(be.Error(), "xargs") {
+		t.Errorf("error = %v, want an xargs reason", be)
+	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ type extractor struct {
 	// tooDeep holds the text of a command nested beyond maxShellDepth, or
 	// of the script at which the parse budget ran out.
 	tooDeep string
+	// tooDeepReason, when set, says why tooDeep is (the default reason
+	// is nesting).
+	tooDeepReason string
 	// seen holds the nested scripts already extracted: variants of one
 	// command often carry the same nested script, and parsing each copy
 	// again would grow exponentially with nesting.
@@ -161,9 +165,20 @@ func (ex *extractor) script(src string, depth int) {
 		}
 		return true
 	})
+	// The command each simple command in a pipe reads from (for xargs).
+	var pipeIn map[*syntax.CallExpr]*syntax.Stmt
+	for _, b := range pipes {
+		if right, ok := b.Y.Cmd.(*syntax.CallExpr); ok {
+			if pipeIn == nil {
+				pipeIn = make(map[*syntax.CallExpr]*syntax.Stmt)
+			}
+			pipeIn[right] = lastStmt(b.X)
+		}
+	}
 	ex.out = slices.Grow(ex.out, len(stmts))
 	for _, st := range stmts {
-		ex.call(src, st.Cmd.(*syntax.CallExpr), st.Redirs, depth)
+		call := st.Cmd.(*syntax.CallExpr)
+		ex.call(src, call, st.Redirs, pipeIn[call], depth)
 	}
 	for _, b := range pipes {
 		ex.pipeToShell(src, b, depth)
@@ -226,19 +241,21 @@ func (ex *extractor) addVar(name, v string) {
 	}
 }
 
-// call records one simple command and everything it would run.
-func (ex *extractor) call(src string, call *syntax.CallExpr, redirs []*syntax.Redirect, depth int) {
+// call records one simple command and everything it would run. pipeIn
+// is the command whose output it reads through a pipe, or nil.
+func (ex *extractor) call(src string, call *syntax.CallExpr, redirs []*syntax.Redirect, pipeIn *syntax.Stmt, depth int) {
 	idx := len(ex.out)
 	ex.out = append(ex.out, simpleCommand{text: nodeText(src, call)})
 	for _, argv := range ex.argvVariants(src, call.Args) {
 		ex.out[idx].heads = append(ex.out[idx].heads, argv)
-		ex.forms(idx, argv, src, redirs, depth, 0)
+		ex.forms(idx, argv, src, redirs, pipeIn, depth, 0)
 	}
 }
 
 // forms adds argv and the commands it runs through wrappers to command idx,
-// and extracts nested scripts (sh -c, eval, heredocs) as commands of their own.
-func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.Redirect, depth, level int) {
+// and extracts nested scripts (sh -c, eval, heredocs) as commands of their
+// own. redirs and pipeIn are the command's redirections and pipe input.
+func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.Redirect, pipeIn *syntax.Stmt, depth, level int) {
 	for cur := argv; len(cur) > 0 && level < maxUnwrap; level++ {
 		ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
 		name := baseName(cur[0])
@@ -263,7 +280,21 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 			ex.script(strings.Join(cur[1:], " "), depth+1)
 		case "find":
 			for _, inner := range findExec(cur) {
-				ex.forms(idx, inner, src, nil, depth, level+1)
+				ex.forms(idx, inner, src, nil, nil, depth, level+1)
+			}
+		case "xargs":
+			// The words xargs reads are appended to its command (see
+			// xargsRuns), when they are known; unwrap gives the command
+			// as written, which is all there is to check otherwise.
+			for _, in := range ex.stdinTexts(src, pipeIn, redirs) {
+				runs, ok := xargsRuns(cur, in)
+				if !ok && ex.tooDeep == "" {
+					ex.tooDeep = ex.out[idx].text
+					ex.tooDeepReason = fmt.Sprintf("gives xargs more than %d words to run, beyond what preflight checks", maxXargsWords)
+				}
+				for _, run := range runs {
+					ex.forms(idx, run, src, nil, nil, depth, level+1)
+				}
 			}
 		}
 		cur = unwrap(cur)
@@ -288,6 +319,32 @@ func (ex *extractor) heredoc(src string, r *syntax.Redirect) []string {
 		}
 	}
 	return nil
+}
+
+// stdinTexts returns the possible texts a command reads on standard
+// input when they are known: from its last redirection of stdin (a
+// heredoc, a here-string, < <(...)), or else from the command piped into
+// it (see stmtOutput). It returns nil when the input is not known.
+func (ex *extractor) stdinTexts(src string, pipeIn *syntax.Stmt, redirs []*syntax.Redirect) []string {
+	var last *syntax.Redirect
+	for _, r := range redirs {
+		if r.N != nil && r.N.Value != "0" {
+			continue
+		}
+		switch r.Op {
+		case syntax.RdrIn, syntax.RdrInOut, syntax.DplIn, syntax.Hdoc, syntax.DashHdoc, syntax.WordHdoc:
+			last = r
+		}
+	}
+	if last != nil {
+		outs, _ := ex.staticRedirInput(src, last)
+		return outs
+	}
+	if pipeIn == nil {
+		return nil
+	}
+	outs, _ := ex.stmtOutput(src, pipeIn)
+	return outs
 }
 
 // pipeToShell handles `echo 'git push' | sh`: the left side's literal

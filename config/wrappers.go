@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
 
 // isShellName reports whether name is a shell whose -c string preflight
 // parses and checks.
@@ -428,4 +432,291 @@ func (ex *extractor) fallback(src string, depth int) {
 			}
 		}
 	}
+}
+
+// maxXargsWords bounds the words of the commands xargsRuns builds; input
+// that would make more is too complex for preflight (the command is
+// blocked, as for too deep nesting).
+const maxXargsWords = 1 << 14
+
+// xargsRuns returns the commands `xargs [options] [command [args]]` (argv)
+// runs when it reads input, the text known to be on its standard input.
+//
+// This is how preflight sees `echo push | xargs git`: xargs appends the
+// words it reads to its command, which then is `git push`. Input is only
+// known when it is written in the command line (an echo or printf of
+// literal words, a heredoc, a here-string, see stdinTexts); for any other
+// input (`find . | xargs rm`) xargs' command is checked as written,
+// without words appended, so that a rule "rm -rf" does not match it.
+//
+// Items are split as xargs splits them: on blanks and newlines with quotes
+// and backslashes honoured, on NUL with -0, on a delimiter with -d, by
+// lines with -I and -L; -E ends the input. -I replaces its string in the
+// arguments by each line; -n and -L group the items; otherwise all are
+// appended to one command. With -a (--arg-file) xargs does not read its
+// standard input: there are no runs. ok is false when the commands would
+// have more than maxXargsWords words in all.
+func xargsRuns(argv []string, input string) (runs [][]string, ok bool) {
+	var (
+		delim     byte
+		hasDelim  bool
+		replace   string
+		maxArgs   int
+		maxLines  int
+		eof       string
+		hasEOF    bool
+		badOption bool
+	)
+	atoi := func(s string) int {
+		n, _ := strconv.Atoi(s)
+		return max(n, 0)
+	}
+	i := 1
+options:
+	for ; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "--":
+			i++
+			break options
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			value := func() string {
+				if !hasVal && i+1 < len(argv) {
+					i++
+					return argv[i]
+				}
+				return val
+			}
+			switch name {
+			case "null":
+				delim, hasDelim = 0, true
+			case "delimiter":
+				delim, hasDelim = xargsDelimiter(value())
+				badOption = !hasDelim
+			case "arg-file":
+				return nil, true
+			case "replace":
+				replace = "{}"
+				if hasVal {
+					replace = val
+				}
+			case "max-args":
+				maxArgs = atoi(value())
+			case "max-lines":
+				maxLines = 1
+				if hasVal {
+					maxLines = atoi(val)
+				}
+			case "eof":
+				eof, hasEOF = val, hasVal
+			case "max-procs", "max-chars", "process-slot-var":
+				value()
+			}
+		case len(a) > 1 && a[0] == '-':
+			// A cluster of short options; one that takes a value takes
+			// the rest of the cluster, or the next argument.
+		cluster:
+			for j := 1; j < len(a); j++ {
+				rest := a[j+1:]
+				value := func() string {
+					if rest == "" && i+1 < len(argv) {
+						i++
+						return argv[i]
+					}
+					return rest
+				}
+				switch a[j] {
+				case '0':
+					delim, hasDelim = 0, true
+					continue
+				case 'a':
+					return nil, true
+				case 'd':
+					delim, hasDelim = xargsDelimiter(value())
+					badOption = !hasDelim
+				case 'E':
+					eof, hasEOF = value(), true
+				case 'e': // GNU's -e[EOF], optional value attached
+					eof, hasEOF = rest, rest != ""
+				case 'I':
+					replace = value()
+				case 'i': // GNU's -i[REPLACE]
+					replace = "{}"
+					if rest != "" {
+						replace = rest
+					}
+				case 'L':
+					maxLines = atoi(value())
+				case 'l': // GNU's -l[MAX-LINES]
+					maxLines = 1
+					if rest != "" {
+						maxLines = atoi(rest)
+					}
+				case 'n':
+					maxArgs = atoi(value())
+				case 'P', 's':
+					value()
+				default: // -t, -p, -r, -x, -o: no value
+					continue
+				}
+				break cluster
+			}
+		default:
+			break options
+		}
+	}
+	if badOption {
+		return nil, true // xargs refuses to run
+	}
+	cmd := argv[i:]
+	if len(cmd) == 0 {
+		cmd = []string{"echo"}
+	}
+
+	// Items, and with -I or -L the line each comes from.
+	var items [][]string // per line (or one group of all words)
+	switch {
+	case hasDelim:
+		parts := strings.Split(input, string(delim))
+		if parts[len(parts)-1] == "" {
+			parts = parts[:len(parts)-1]
+		}
+		for _, p := range parts {
+			items = append(items, []string{p})
+		}
+		if replace == "" && maxLines == 0 {
+			items = [][]string{slices.Concat(items...)}
+		}
+	case replace != "" || maxLines > 0:
+		for _, line := range strings.Split(input, "\n") {
+			words, end := xargsWords(line, eof, hasEOF)
+			if replace != "" {
+				// The whole line is one item, quotes removed.
+				if len(words) > 0 {
+					items = append(items, []string{strings.Join(words, " ")})
+				}
+			} else if len(words) > 0 {
+				items = append(items, words)
+			}
+			if end {
+				break
+			}
+		}
+	default:
+		words, _ := xargsWords(input, eof, hasEOF)
+		items = [][]string{words}
+	}
+
+	total := 0
+	add := func(run []string) bool {
+		if total += len(run); total > maxXargsWords {
+			return false
+		}
+		runs = append(runs, run)
+		return true
+	}
+	switch {
+	case replace != "":
+		for _, it := range items {
+			run := make([]string, len(cmd))
+			for k, c := range cmd {
+				run[k] = strings.ReplaceAll(c, replace, it[0])
+			}
+			if !add(run) {
+				return nil, false
+			}
+		}
+	case maxLines > 0:
+		for len(items) > 0 {
+			n := min(maxLines, len(items))
+			if !add(slices.Concat(append([][]string{cmd}, items[:n]...)...)) {
+				return nil, false
+			}
+			items = items[n:]
+		}
+	default:
+		words := slices.Concat(items...)
+		if maxArgs == 0 {
+			maxArgs = len(words)
+		}
+		for len(words) > 0 {
+			n := min(maxArgs, len(words))
+			if !add(slices.Concat(cmd, words[:n])) {
+				return nil, false
+			}
+			words = words[n:]
+		}
+	}
+	return runs, true
+}
+
+// xargsDelimiter decodes the value of xargs -d: one character, or a
+// backslash escape (\n, \t, \0, \\, \NNN octal, \xHH).
+func xargsDelimiter(s string) (byte, bool) {
+	if len(s) == 1 {
+		return s[0], true
+	}
+	if len(s) < 2 || s[0] != '\\' {
+		return 0, false
+	}
+	if s[1] >= '0' && s[1] <= '7' {
+		n, err := strconv.ParseUint(s[1:], 8, 8)
+		return byte(n), err == nil
+	}
+	var b strings.Builder
+	if n := decodeEscape(&b, s, 1); n != len(s)-1 || b.Len() != 1 {
+		return 0, false
+	}
+	return b.String()[0], true
+}
+
+// xargsWords splits xargs' default input into words: blanks and newlines
+// separate them, single and double quotes and backslashes quote. A word
+// equal to eof (when hasEOF) ends the input: end is then true.
+func xargsWords(s, eof string, hasEOF bool) (words []string, end bool) {
+	var cur strings.Builder
+	inWord := false
+	var quote byte
+	flush := func() bool {
+		if !inWord {
+			return false
+		}
+		w := cur.String()
+		cur.Reset()
+		inWord = false
+		if hasEOF && w == eof {
+			return true
+		}
+		words = append(words, w)
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if flush() {
+				return words, true
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if flush() {
+		return words, true
+	}
+	return words, false
 }

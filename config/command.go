@@ -13,6 +13,18 @@ type rule struct {
 	text   string
 	first  string   // base name of the program
 	tokens []string // all tokens, tokens[0] == first; nil until needed
+	// canon is tokens spelled canonically (dockerCanonical), or nil when
+	// that is tokens: a rule matches in either spelling.
+	canon []string
+}
+
+// tokenize fills in r.tokens and r.canon.
+func (r *rule) tokenize() {
+	if r.tokens == nil {
+		r.tokens = tokenizeRule(r.text)
+		r.tokens[0] = r.first
+	}
+	r.canon = dockerCanonical(r.tokens)
 }
 
 // compileRules prepares rules for matching. The result is for one
@@ -30,7 +42,7 @@ func compileRules(list []string) []rule {
 				continue
 			}
 			toks[0] = baseName(toks[0])
-			out = append(out, rule{text: r, first: toks[0], tokens: toks})
+			out = append(out, rule{text: r, first: toks[0], tokens: toks, canon: dockerCanonical(toks)})
 			continue
 		}
 		first := t
@@ -84,25 +96,45 @@ func tokenizeRule(s string) []string {
 //
 // The program name must be equal. The rule's other tokens must follow in
 // order, on word boundaries ("git push" does not match "git pushall"), with
-// two refinements over upstream's plain prefix test:
+// these refinements over upstream's plain prefix test:
 //   - before the rule's first subcommand-like token, leading options of the
 //     command are skipped, so "git push" also matches "git -C dir push" and
 //     "git --no-pager push" (upstream misses these);
+//   - after that subcommand, a rule option (a token starting with "-",
+//     with the non-option tokens after it as its values) may come after
+//     other options, so the default "docker run --privileged" matches
+//     "docker run --rm --privileged" and "git push --force" matches
+//     "git push -u origin --force"; other tokens stay adjacent;
 //   - a rule token ending in "=" matches any later argument that starts with
 //     it, so the default "dd if=" matches "dd if=/dev/zero of=x" and
-//     "dd of=x if=/dev/zero" (upstream's prefix test never matched it).
+//     "dd of=x if=/dev/zero" (upstream's prefix test never matched it);
+//   - a rule token that is a mapping ending in "/" (it has a ":" before the
+//     final "/") matches an argument that starts with it, so the default
+//     "docker run -v /:/" matches "docker run -v /:/host" (and not
+//     "-v /etc:/host"). A plain path such as "/" or "/etc/" is still
+//     matched whole: "rm -rf /" does not match "rm -rf /tmp".
+//
+// Docker's spellings of a volume (--volume, -v=, --mount) are made one by
+// dockerCanonical, for the command (see commandPolicy.check) and the rule
+// alike: a rule matches when its tokens as written or canonical do.
 func (r *rule) matches(argv []string) bool {
 	if len(argv) == 0 || argv[0] != r.first {
 		return false
 	}
 	if r.tokens == nil {
-		r.tokens = tokenizeRule(r.text)
-		r.tokens[0] = r.first
+		r.tokenize()
 	}
+	return matchTokens(r.tokens[1:], argv) || r.canon != nil && matchTokens(r.canon[1:], argv)
+}
+
+// matchTokens reports whether argv matches a rule's tokens after the
+// program name, as described at rule.matches.
+func matchTokens(toks, argv []string) bool {
 	pos := 1
 	leading := true
-	for _, want := range r.tokens[1:] {
-		if len(want) > 1 && strings.HasSuffix(want, "=") {
+	for k := 0; k < len(toks); k++ {
+		want := toks[k]
+		if isPresenceToken(want) {
 			found := false
 			for _, got := range argv[pos:] {
 				if strings.HasPrefix(got, want) {
@@ -115,14 +147,80 @@ func (r *rule) matches(argv []string) bool {
 			}
 			continue
 		}
+		if !leading && strings.HasPrefix(want, "-") {
+			end := k + 1
+			for end < len(toks) && !strings.HasPrefix(toks[end], "-") && !isPresenceToken(toks[end]) {
+				end++
+			}
+			p, ok := findOptionGroup(argv, pos, toks[k:end])
+			if !ok {
+				return false
+			}
+			pos = p + end - k
+			k = end - 1
+			continue
+		}
 		if leading && isSubcommandToken(want) {
 			pos = skipLeadingOptions(argv, pos, want)
 			leading = false
 		}
-		if pos >= len(argv) || argv[pos] != want {
+		if pos >= len(argv) || !tokenMatches(want, argv[pos]) {
 			return false
 		}
 		pos++
+	}
+	return true
+}
+
+// isPresenceToken reports whether a rule token ends in "=" (dd's "if="),
+// which matches any later argument that starts with it.
+func isPresenceToken(t string) bool {
+	return len(t) > 1 && strings.HasSuffix(t, "=")
+}
+
+// tokenMatches reports whether the argument got matches the rule token
+// want: equal, or starting with want when want is a mapping ending in "/"
+// (see matches).
+func tokenMatches(want, got string) bool {
+	if want == got {
+		return true
+	}
+	return len(want) > 1 && strings.HasSuffix(want, "/") && strings.Contains(want, ":") && strings.HasPrefix(got, want)
+}
+
+// findOptionGroup returns the position from pos on where the rule tokens
+// group (an option and its values) match argv, skipping other options and
+// what looks like their values on the way: "-x" and "--long" take the next
+// argument when it does not start with "-". It stops at "--" and at the
+// first argument that is not an option. The earliest match is the right
+// one: what follows a group in a rule is another group or an "=" token,
+// which both search onwards, so they have the most arguments left.
+func findOptionGroup(argv []string, pos int, group []string) (int, bool) {
+	for p := pos; p < len(argv); {
+		if groupAt(argv, p, group) {
+			return p, true
+		}
+		t := argv[p]
+		if t == "--" || t == "-" || !strings.HasPrefix(t, "-") {
+			return 0, false
+		}
+		p++
+		takesValue := len(t) == 2 || strings.HasPrefix(t, "--") && !strings.Contains(t, "=")
+		if takesValue && p < len(argv) && !strings.HasPrefix(argv[p], "-") {
+			p++
+		}
+	}
+	return 0, false
+}
+
+func groupAt(argv []string, p int, group []string) bool {
+	if p+len(group) > len(argv) {
+		return false
+	}
+	for i, want := range group {
+		if !tokenMatches(want, argv[p+i]) {
+			return false
+		}
 	}
 	return true
 }
@@ -175,8 +273,7 @@ func defaultRules() []rule {
 		rs := compileRules(defaultDeniedCommands[:])
 		for i := range rs {
 			if rs[i].tokens == nil {
-				rs[i].tokens = tokenizeRule(rs[i].text)
-				rs[i].tokens[0] = rs[i].first
+				rs[i].tokenize()
 			}
 		}
 		defaultRulesCompiled = rs
@@ -189,13 +286,16 @@ var (
 	defaultRulesCompiled []rule
 )
 
-// firstMatch returns the first rule (in config order) that matches argv.
-// A linear scan: rule lists are tens of entries, and the program-name test
-// that rejects almost all of them is one string comparison.
-func firstMatch(rules []rule, argv []string) *rule {
+// firstMatch returns the first rule (in config order) that matches one of
+// forms, the spellings of one argument vector. A linear scan: rule lists
+// are tens of entries, and the program-name test that rejects almost all
+// of them is one string comparison.
+func firstMatch(rules []rule, forms [][]string) *rule {
 	for i := range rules {
-		if rules[i].matches(argv) {
-			return &rules[i]
+		for _, argv := range forms {
+			if rules[i].matches(argv) {
+				return &rules[i]
+			}
 		}
 	}
 	return nil
@@ -245,17 +345,21 @@ func CheckCommand(command string, c *Config) error {
 }
 
 // check applies the policy to each argument vector of one simple command.
+// Each vector is matched as written and, for docker run, with its volumes
+// spelled canonically (dockerCanonical): an allow rule that matches either
+// form allows it, and otherwise a deny rule that matches either denies it.
 func (p *commandPolicy) check(sc *simpleCommand) error {
 	for _, argv := range sc.argvs {
 		if len(argv) == 0 {
 			continue
 		}
 		argv = normalizeArgv(argv)
-		if firstMatch(p.allow, argv) == nil {
-			if r := firstMatch(p.deny, argv); r != nil {
+		forms := spellings(argv)
+		if firstMatch(p.allow, forms) == nil {
+			if r := firstMatch(p.deny, forms); r != nil {
 				return &CommandBlockedError{Command: sc.text, BlockedPrefix: r.text}
 			}
-			if r := firstMatch(p.defaults, argv); r != nil {
+			if r := firstMatch(p.defaults, forms); r != nil {
 				return &CommandBlockedError{Command: sc.text, BlockedPrefix: r.text, IsDefault: true}
 			}
 		}
@@ -266,6 +370,15 @@ func (p *commandPolicy) check(sc *simpleCommand) error {
 		}
 	}
 	return nil
+}
+
+// spellings returns argv and, when it has one, its canonical spelling
+// (dockerCanonical): the forms deny rules are matched against.
+func spellings(argv []string) [][]string {
+	if alt := dockerCanonical(argv); alt != nil {
+		return [][]string{argv, alt}
+	}
+	return [][]string{argv}
 }
 
 // normalizeArgv replaces argv[0] by its base name (reference §2.4 step 4).

@@ -374,6 +374,16 @@ func TestMatchesPrefix(t *testing.T) {
 		{"git push", "/usr/bin/git push", true},
 		{"docker --debug run --privileged x", "docker run --privileged", true},
 		{"", "git", false},
+		// After the subcommand, a rule's option may follow other options.
+		{"docker run --rm --privileged x", "docker run --privileged", true},
+		{"git push -u origin --force", "git push --force", true},
+		{"git push origin --force", "git push --force", false},
+		{"rm -v -rf /", "rm -rf", false},
+		// A HOST:PATH mapping ending in "/" is a prefix; other tokens are not.
+		{"docker run -v /:/host x", "docker run -v /:/", true},
+		{"docker run -v /etc:/host x", "docker run -v /:/", false},
+		{"rm -rf /tmp", "rm -rf /", false},
+		{"ls /etc/passwd", "ls /etc/", false},
 	}
 	for _, tt := range tests {
 		if got := matchesPrefix(tt.cmd, tt.prefix); got != tt.want {
@@ -589,6 +599,58 @@ func TestCheckCommandXargsInput(t *testing.T) {
 	}
 }
 
+// The default "docker run -v /:/" (upstream's text) denies binding the
+// host's root into a container, however the volume is spelled, and only
+// the root.
+func TestCheckCommandDockerRootVolume(t *testing.T) {
+	c := &Config{}
+	blocked := []string{
+		"docker run -v /:/host alpine",
+		"docker run -v /:/ alpine",
+		"docker run --rm -v /:/mnt alpine",
+		"docker run -it --rm -v /:/mnt alpine sh",
+		"docker run -e A=b -v /data:/data -v /:/host alpine",
+		"docker run --volume /:/host alpine",
+		"docker run --volume=/:/host alpine",
+		"docker run -v=/:/host alpine",
+		"docker run -v/:/host alpine",
+		"docker run -itv /:/host alpine",
+		"docker run -v /:/host:ro alpine",
+		"docker run -v //:/host alpine",
+		"docker run -v /.:/host alpine",
+		"docker run --mount type=bind,source=/,target=/host alpine",
+		"docker run --mount=type=bind,src=/,dst=/host,readonly alpine",
+		"docker run --mount source=/,target=/host,type=bind alpine",
+		"docker --context x run -v /:/host alpine",
+		"docker container run -v /:/host alpine",
+		"/usr/bin/docker run -v /:/host alpine",
+		"docker run --rm --privileged alpine",
+		"docker run --name x --privileged alpine",
+	}
+	for _, cmd := range blocked {
+		if be := assertBlocked(t, c, cmd); be != nil && !be.IsDefault {
+			t.Errorf("CheckCommand(%q): IsDefault = false, want true", cmd)
+		}
+	}
+	allowed := []string{
+		"docker run -v /etc:/x alpine",
+		"docker run -v /home/u/src:/src alpine",
+		"docker run -v /data:/ alpine",
+		"docker run --volume /etc:/host alpine",
+		"docker run --mount type=bind,source=/etc,target=/host alpine",
+		"docker run --mount type=volume,source=data,target=/ alpine",
+		"docker run -v data:/data alpine",
+		"docker run --rm alpine echo -v /:/x",
+		"docker ps",
+		"docker build -t x .",
+		"docker run -w / alpine ls",
+		"docker volume create x",
+	}
+	for _, cmd := range allowed {
+		assertAllowed(t, c, cmd)
+	}
+}
+
 func TestEchoPrintfOutput(t *testing.T) {
 	echo := []struct {
 		args []string
@@ -704,4 +766,44 @@ func TestXargsRuns(t *testing.T) {
 	if be != nil && !strings.Contains(be.Error(), "xargs") {
 		t.Errorf("error = %v, want an xargs reason", be)
 	}
+}
+
+func TestDockerCanonical(t *testing.T) {
+	tests := map[string]string{
+		"docker run -v /:/host x":                        "",
+		"docker run --volume /:/host x":                  "docker run -v /:/host x",
+		"docker run --volume=/a:/b -v=/c:/d x":           "docker run -v /a:/b -v /c:/d x",
+		"docker run -itv/x/:/y x":                        "docker run -it -v /x:/y x",
+		"docker run -e A=b -v //:/h x":                   "docker run -e A=b -v /:/h x",
+		"docker run --mount type=bind,src=/,dst=/h x":    "docker run -v /:/h x",
+		"docker run --mount type=tmpfs,dst=/h x":         "",
+		"docker -H tcp://h:1 container run -v /:/h x":    "docker -H tcp://h:1 run -v /:/h x",
+		"podman run --volume /:/h x":                     "podman run -v /:/h x",
+		"docker run x -- --volume /:/h":                  "",
+		"docker ps --volume /:/h":                        "",
+		"docker build --volume /:/h .":                   "",
+		"nerdctl run --volume /:/h x":                    "",
+		"docker run --volume":                            "",
+		"docker run -v data:/data --volume data:/data x": "docker run -v data:/data -v data:/data x",
+	}
+	for in, want := range tests {
+		got := strings.Join(dockerCanonical(strings.Fields(in)), " ")
+		if got != want {
+			t.Errorf("dockerCanonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A rule matches every spelling of a docker volume; an allow rule written
+// for one spelling lifts the deny for the others.
+func TestCheckCommandDockerSpellings(t *testing.T) {
+	c := policy([]string{"docker run"}, []string{"docker run --volume /data:/data"})
+	assertAllowed(t, c, "docker run --volume /data:/data alpine")
+	assertAllowed(t, c, "docker run -v /data:/data alpine")
+	assertBlocked(t, c, "docker run -v /etc:/data alpine")
+	c = &Config{Command: CommandConfig{Allow: []string{"docker run -v /:/host"}}}
+	assertAllowed(t, c, "docker run --volume /:/host alpine")
+	assertBlocked(t, c, "docker run --volume /:/other alpine")
+	c = policy([]string{"docker run -v /var/run/docker.sock:"}, nil)
+	assertAllowed(t, c, "docker run --volume /var/run/docker.sock:/s alpine") // a token not ending in "/" is whole
 }

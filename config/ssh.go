@@ -105,14 +105,14 @@ func checkSSHRemote(host, remote string, c *Config) error {
 	ex := extractCommands(remote)
 	for _, sc := range ex.out {
 		for _, argv := range sc.argvs {
-			argv = normalizeArgv(argv)
-			if r := firstMatch(inheritDeny, argv); r != nil {
+			forms := spellings(normalizeArgv(argv))
+			if r := firstMatch(inheritDeny, forms); r != nil {
 				return block(fmt.Sprintf("command %q matches inherited global deny %q", sc.text, r.text))
 			}
-			if r := firstMatch(inheritDefaults, argv); r != nil {
+			if r := firstMatch(inheritDefaults, forms); r != nil {
 				return block(fmt.Sprintf("command %q matches inherited default deny %q", sc.text, r.text))
 			}
-			if r := firstMatch(denied, argv); r != nil {
+			if r := firstMatch(denied, forms); r != nil {
 				return block(fmt.Sprintf("command %q matches ssh.deniedCommands %q", sc.text, r.text))
 			}
 		}
@@ -125,12 +125,15 @@ func checkSSHRemote(host, remote string, c *Config) error {
 		// Allowlist mode: the command as written must be allowed; a wrapper
 		// (env ls) is a different command from what it wraps.
 		for _, argv := range sc.heads {
-			if firstMatch(allowed, normalizeArgv(argv)) == nil {
+			if firstMatch(allowed, [][]string{normalizeArgv(argv)}) == nil {
 				return block(fmt.Sprintf("command %q not in ssh.allowedCommands", sc.text))
 			}
 		}
 	}
 	if ex.tooDeep != "" {
+		if ex.tooDeepReason != "" {
+			return block("remote command " + ex.tooDeepReason)
+		}
 		return block(fmt.Sprintf("remote command nests shells more than %d levels deep", maxShellDepth))
 	}
 	return nil

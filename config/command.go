@@ -314,8 +314,12 @@ func firstMatch(rules []rule, forms [][]string) *rule {
 // in heredocs and `echo ... |` fed to a shell; and behind the wrappers
 // command, builtin, exec, env, nice, nohup, time, timeout, xargs, setsid,
 // stdbuf, ionice, busybox and find -exec. Literal variable assignments in
-// the same command line are followed (X=git; $X push). Input the parser
-// rejects is split conservatively rather than allowed.
+// the same command line are followed (X=git; $X push), and so is output
+// the command line spells out: $(echo push) is the word push, a shell or
+// source reading <(printf 'git push') or /dev/stdin reads that script, and
+// xargs appends the words echo'd into it (see static.go, xargsRuns).
+// Docker volumes are compared in one spelling (dockerCanonical). Input the
+// parser rejects is split conservatively rather than allowed.
 //
 // Preflight is a guard rail, not the sandbox: a program can always run
 // another program in ways no command line shows. Single-program deny rules

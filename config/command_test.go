@@ -784,6 +784,7 @@ func TestDockerCanonical(t *testing.T) {
 		"docker build --volume /:/h .":                   "",
 		"nerdctl run --volume /:/h x":                    "",
 		"docker run --volume":                            "",
+		"docker run -itv":                                "",
 		"docker run -v data:/data --volume data:/data x": "docker run -v data:/data -v data:/data x",
 	}
 	for in, want := range tests {

@@ -80,7 +80,7 @@ func dockerCanonical(argv []string) []string {
 			for j < len(a) && strings.IndexByte("ditP", a[j]) >= 0 {
 				j++
 			}
-			if j == len(a) || a[j] != 'v' {
+			if j == len(a) || a[j] != 'v' || j+1 == len(a) && i+1 == len(argv) {
 				out = append(out, a)
 				continue
 			}

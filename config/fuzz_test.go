@@ -63,6 +63,8 @@ func FuzzCheckCommand(f *testing.F) {
 		"f() { git push; }; f", "cat <(ls) | xargs -n1 nice -n5 git push", "$'\\x67it' push",
 		"for i in 1 2; do timeout 5 git push; done", "((x++))", "[[ -f x ]] && git push", "a=(1 2); ${a[0]}",
 		"eval \"$(echo git push)\"", "ls 2>&1 >/dev/null &", "case x in x) git push;; esac", "coproc git push",
+		"git $(printf '%-3s%b' pu 'sh\\c')", "source <(echo -e 'git\\x20push')", "bash /dev/stdin <<< 'git push'",
+		"printf 'a\\0push' | xargs -0 -I{} git {}", "docker run -itv /:/h --mount=type=bind,src=/,dst=/x a",
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -626,6 +626,7 @@ func TestCheckCommandDockerRootVolume(t *testing.T) {
 		"/usr/bin/docker run -v /:/host alpine",
 		"docker run --rm --privileged alpine",
 		"docker run --name x --privileged alpine",
+		"docker run --privileged=true alpine",
 	}
 	for _, cmd := range blocked {
 		if be := assertBlocked(t, c, cmd); be != nil && !be.IsDefault {
@@ -645,6 +646,7 @@ func TestCheckCommandDockerRootVolume(t *testing.T) {
 		"docker build -t x .",
 		"docker run -w / alpine ls",
 		"docker volume create x",
+		"docker run --privileged=false alpine",
 	}
 	for _, cmd := range allowed {
 		assertAllowed(t, c, cmd)

@@ -3,6 +3,7 @@ package config
 import (
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -10,7 +11,8 @@ import (
 // spelled one way, for rules written the other: --volume X, --volume=X,
 // -v=X, -vX and -itv X become "-v X"; --mount type=bind,source=S,target=T
 // becomes "-v S:T"; an absolute host path is cleaned ("//" and "/." are
-// "/"); and `docker container run` is `docker run`. So the default rule
+// "/"); --privileged=true is --privileged; and `docker container run` is
+// `docker run`. So the default rule
 // "docker run -v /:/" (upstream's text) matches every way of binding the
 // host's root into a container. It returns nil when argv is not such a
 // command or is spelled that way already.
@@ -63,6 +65,13 @@ func dockerCanonical(argv []string) []string {
 				volume(v)
 			} else {
 				out = append(out, a, argv[i])
+			}
+		case strings.HasPrefix(a, "--privileged="):
+			// A boolean flag's value: --privileged=true is --privileged.
+			if on, err := strconv.ParseBool(a[len("--privileged="):]); err == nil && on {
+				out = append(out, "--privileged")
+			} else {
+				out = append(out, a)
 			}
 		case strings.HasPrefix(a, "--volume="):
 			volume(a[len("--volume="):])

@@ -810,3 +810,24 @@ func TestCheckCommandDockerSpellings(t *testing.T) {
 	c = policy([]string{"docker run -v /var/run/docker.sock:"}, nil)
 	assertAllowed(t, c, "docker run --volume /var/run/docker.sock:/s alpine") // a token not ending in "/" is whole
 }
+
+// Values that double at each assignment are refused once one grows past
+// the static-output limit, instead of growing (with every command that
+// uses them) exponentially: 24 levels took 0.7 s, each level doubling it.
+func TestCheckCommandDoublingVariables(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("A0=ab;")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, " A%d=$A%d$A%d;", i, i-1, i-1)
+	}
+	b.WriteString(" echo $A40 $A39")
+	err := CheckCommand(b.String(), Default())
+	var blocked *CommandBlockedError
+	if !errors.As(err, &blocked) || !strings.Contains(blocked.Reason, "longer than 64 KiB") {
+		t.Fatalf("doubling variables: %v; want a refusal for the value's length", err)
+	}
+	// Short doubling chains are still evaluated: git $P with P=push.
+	if err := CheckCommand("P=pu; Q=sh; R=$P$Q; git $R", &Config{Command: CommandConfig{Deny: []string{"git push"}}}); err == nil {
+		t.Error("R=$P$Q; git $R passed a git push rule")
+	}
+}

@@ -230,6 +230,18 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 		}
 	}
 	for _, v := range vals {
+		if len(v) > maxStaticOutput {
+			// Values that double at each assignment would grow without
+			// bound, and every command using them with it: refused, as
+			// text too large to check.
+			if ex.tooDeep == "" {
+				ex.tooDeep = nodeText(src, a)
+				ex.tooDeepReason = fmt.Sprintf("gives a variable a value longer than %d KiB, beyond what preflight checks", maxStaticOutput>>10)
+			}
+			return
+		}
+	}
+	for _, v := range vals {
 		ex.addVar(name, v)
 	}
 }

@@ -322,7 +322,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	}
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
-	if err := buildRoot(&o.FS); err != nil {
+	if err := buildRoot(&o.FS, o.HostNetwork); err != nil {
 		return nil, err
 	}
 	if err := unix.Chdir(o.Dir); err != nil {

@@ -38,7 +38,9 @@ type detached struct {
 //  4. writable binds (parents first), then protected read-only binds on top
 //     of them, then masks on top of everything, so a deny always wins;
 //  5. pivot_root and drop the old root.
-func buildRoot(fs *FSPolicy) error {
+//
+// hostNet says the sandbox shares the host's network namespace (mountProc).
+func buildRoot(fs *FSPolicy, hostNet bool) error {
 	// 1. A userns-owned mount namespace starts as a copy of the host's with
 	// shared propagation; without MS_PRIVATE our mounts would propagate.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -153,7 +155,7 @@ func buildRoot(fs *FSPolicy) error {
 			}
 		}
 	}
-	if err := mountProc(); err != nil {
+	if err := mountProc(hostNet); err != nil {
 		return err
 	}
 	if err := mountDev(); err != nil {
@@ -460,8 +462,9 @@ func setAttr(path string, recursive bool, set uint64) error {
 }
 
 // mountProc mounts a procfs for the new PID namespace: only the sandbox's
-// own processes are visible.
-func mountProc() error {
+// own processes are visible. hostNet: the sandbox shares the host's network
+// namespace, whose sysctls /proc/sys/net then shows.
+func mountProc(hostNet bool) error {
 	if err := ensureDir(stage + "/proc"); err != nil {
 		return err
 	}
@@ -490,8 +493,10 @@ func mountProc() error {
 	// Except the sysctls of the sandbox's own network namespace, which
 	// PID 1 sets (netns.AllowLowPorts, on another thread, maybe after
 	// this) and which reach nothing outside it. A bind copies the flags of
-	// the read-only mount it comes from: made writable again.
-	if p := stage + "/proc/sys/net"; unix.Mount(p, p, "", unix.MS_BIND, "") == nil {
+	// the read-only mount it comes from: made writable again. Not on the
+	// host's network (HostNetwork): /proc/sys/net is the host's then, and
+	// PID 1 sets nothing there.
+	if p := stage + "/proc/sys/net"; !hostNet && unix.Mount(p, p, "", unix.MS_BIND, "") == nil {
 		if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|flags, ""); err != nil {
 			return fmt.Errorf("make /proc/sys/net writable: %w", err)
 		}

@@ -707,3 +707,39 @@ func TestProcKernelFilesReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestProcHostNetSysctlsReadOnly: a sandbox that shares the host's network
+// namespace (HostNetwork) sees the host's network sysctls under
+// /proc/sys/net, so they stay read-only as the rest of /proc/sys: without
+// Landlock, a sandbox fence runs as root could otherwise change the host's
+// network settings (forwarding, rp_filter, ...), which the kernel lets a
+// uid 0 without capabilities write.
+func TestProcHostNetSysctlsReadOnly(t *testing.T) {
+	const sysctl = "/proc/sys/net/ipv4/ip_default_ttl"
+	before, err := os.ReadFile(sysctl)
+	if err != nil {
+		t.Skipf("no %s: %v", sysctl, err)
+	}
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", `v=$(cat ` + sysctl + `) && echo "$v" > ` + sysctl + ` && echo written`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS:   nsexec.FSPolicy{Writable: []string{t.TempDir()}},
+
+		HostNetwork: true,
+		NoLandlock:  true,
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(outb), "written") {
+		t.Errorf("a sandbox on the host's network wrote the host's %s without Landlock: %s", sysctl, outb)
+	}
+	if after, err := os.ReadFile(sysctl); err == nil && string(after) != string(before) {
+		t.Errorf("%s changed from %q to %q", sysctl, before, after)
+	}
+}

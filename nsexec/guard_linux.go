@@ -1905,8 +1905,12 @@ func callerWrites(full string, fd int) bool {
 		return false
 	}
 	defer unix.Close(theirs)
+	// Open to write: O_WRONLY or O_RDWR. Not O_ACCMODE 3, which reads
+	// and writes nothing (only ioctls) and which Landlock and read-only
+	// mounts let through for that reason: the creation guard does not see
+	// such an open, and it would vouch for a reopen that writes.
 	fl, err := unix.FcntlInt(uintptr(theirs), unix.F_GETFL, 0)
-	if err != nil || fl&unix.O_ACCMODE == unix.O_RDONLY || fl&unix.O_PATH != 0 {
+	if acc := fl & unix.O_ACCMODE; err != nil || acc != unix.O_WRONLY && acc != unix.O_RDWR || fl&unix.O_PATH != 0 {
 		return false
 	}
 	var a, b unix.Stat_t

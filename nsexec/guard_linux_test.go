@@ -879,3 +879,60 @@ stop.append(1)
 		t.Errorf("the protected file on the host: %q, %v", b, err)
 	}
 }
+
+// TestGuardCallerWritesNeedsWriteMode: the guard reopens a caller's
+// /proc/self/fd/N to write only when the caller holds it open for writing.
+// An open with O_ACCMODE 3 (O_WRONLY|O_RDWR: neither read nor write, only
+// ioctls) is not one: Landlock and a read-only mount let it through, as it
+// can write nothing, and it must not vouch for a reopen that can. Here
+// stdin is a host file outside the writable places, opened read-only.
+func TestGuardCallerWritesNeedsWriteMode(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	ws, outside := t.TempDir(), t.TempDir()
+	input := filepath.Join(outside, "input")
+	if err := os.WriteFile(input, []byte("original\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	script := `
+import os
+try:
+    fd = os.open("/proc/self/fd/0", 3)
+except OSError as e:
+    print("no-mode-3:%d" % e.errno)
+    fd = 0
+try:
+    w = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.write(w, b"pwned\n")
+    print("WROTE")
+except OSError as e:
+    print("refused:%d" % e.errno)
+`
+	for _, fs := range []nsexec.FSPolicy{
+		{Writable: []string{ws}, Guarded: []string{filepath.Join(ws, ".bashrc")}},                    // creation guard
+		{Writable: []string{ws}, ProtectedPatterns: []string{filepath.Join(ws, "**", "fence.json")}}, // write guard
+	} {
+		o := &nsexec.Options{
+			Path:  py,
+			Args:  []string{"python3", "-c", script},
+			Env:   []string{"PATH=/usr/bin:/bin"},
+			Dir:   "/",
+			FS:    fs,
+			Stdin: in,
+		}
+		got := runOK(t, o)
+		if strings.Contains(got, "WROTE") || !strings.Contains(got, "refused:") {
+			t.Errorf("reopening stdin (read-only) to write through an O_ACCMODE 3 descriptor: %s", got)
+		}
+	}
+	if b, _ := os.ReadFile(input); string(b) != "original\n" {
+		t.Errorf("the read-only stdin file now holds %q", b)
+	}
+}

@@ -936,3 +936,52 @@ except OSError as e:
 		t.Errorf("the read-only stdin file now holds %q", b)
 	}
 }
+
+// TestGuardNoDeviceNodes: the guard makes no device node, not even the
+// whiteout (char 0:0) the kernel lets a caller without CAP_MKNOD make: the
+// command's Landlock rules allow none (no make_char, make_block), and the
+// guard must not make what the command could not. FIFOs and sockets, which
+// those rules allow, still work.
+func TestGuardNoDeviceNodes(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	ws := t.TempDir()
+	script := `
+import os, stat
+for name, mode in (("wh", stat.S_IFCHR), ("blk", stat.S_IFBLK), ("fifo", stat.S_IFIFO), ("reg", stat.S_IFREG)):
+    try:
+        os.mknod(name, mode | 0o600, os.makedev(0, 0))
+        print("made:" + name)
+    except OSError as e:
+        print("refused:%s:%d" % (name, e.errno))
+`
+	for _, fs := range []nsexec.FSPolicy{
+		{Writable: []string{ws}, Guarded: []string{filepath.Join(ws, ".bashrc")}},
+		{Writable: []string{ws}, ProtectedPatterns: []string{filepath.Join(ws, "**", "fence.json")}},
+	} {
+		o := &nsexec.Options{
+			Path: py,
+			Args: []string{"python3", "-c", script},
+			Env:  []string{"PATH=/usr/bin:/bin"},
+			Dir:  ws,
+			FS:   fs,
+		}
+		got := runOK(t, o)
+		for _, n := range []string{"wh", "blk"} {
+			if strings.Contains(got, "made:"+n+"\n") {
+				t.Errorf("the guard made the device node %s:\n%s", n, got)
+			}
+			if _, err := os.Lstat(filepath.Join(ws, n)); err == nil {
+				t.Errorf("%s exists on the host", n)
+			}
+		}
+		for _, n := range []string{"fifo", "reg"} {
+			if !strings.Contains(got, "made:"+n+"\n") {
+				t.Errorf("mknod of a %s failed:\n%s", n, got)
+			}
+			os.Remove(filepath.Join(ws, n))
+		}
+	}
+}

@@ -482,3 +482,46 @@ func TestDebugNamesConfigSources(t *testing.T) {
 		}
 	})
 }
+
+// TestTrustStoreNotWritable: the list of trusted project configs decides
+// whether a checkout's loosening fence.json applies, so a sandbox must not
+// plant or change it, even where its directory is writable (-t code
+// allows ~/.local/state/**): not by writing, renaming or linking a file
+// there, nor by moving the directory away or putting another in its place.
+// Both the default store and the one $XDG_STATE_HOME names are kept.
+func TestTrustStoreNotWritable(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		state := s.mkdir("xdg-state")
+		attack := `for S in "$HOME/.local/state" "$XDG_STATE_HOME"; do
+mkdir -p "$S/fence" "$S/other" /tmp/x
+echo '{"projects":{}}' > "$S/other/trusted.json"
+echo '{"projects":{}}' > "$S/fence/trusted.json"
+echo '{"projects":{}}' > "$S/fence/.t"; mv "$S/fence/.t" "$S/fence/trusted.json"
+ln "$S/other/trusted.json" "$S/fence/trusted.json"
+ln -s "$S/other/trusted.json" "$S/fence/trusted.json"
+mv "$S/fence" "$S/fence.old" && mv "$S/other" "$S/fence"
+ln -s /tmp/x "$S/fence2" && mv -T "$S/fence2" "$S/fence"
+done 2>/dev/null; echo done`
+		for round, prepare := range []func(){
+			func() {}, // nothing there yet
+			func() { // a store with one entry
+				s.write("home/.local/state/fence/trusted.json", "{\"projects\":{}}\n")
+				s.write("xdg-state/fence/trusted.json", "{\"projects\":{}}\n")
+			},
+		} {
+			prepare()
+			res := s.fenceWith(opts{dir: proj, env: []string{"XDG_STATE_HOME=" + state}}, "-t", "code", "-c", attack)
+			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+				t.Fatalf("round %d: %v", round, res)
+			}
+			for _, store := range []string{s.path("home/.local/state/fence/trusted.json"), filepath.Join(state, "fence/trusted.json")} {
+				if round == 0 {
+					mustNotExist(t, store, "a trust store planted by the sandbox")
+				} else {
+					mustHaveContent(t, store, "{\"projects\":{}}\n", "the trust store, after the sandbox tried to replace it")
+				}
+			}
+		}
+	})
+}

@@ -234,6 +234,8 @@ func Profile(o *Options) (string, error) {
 	b.line("(deny file-link file-clone%s)", b.message())
 	// No set-user-ID or set-group-ID file: one made in a writable path
 	// outlives the sandbox, for anyone who reaches it to run as you.
+	// (Both bits: macOS's chmod does not keep a directory's set-group-ID
+	// bit as GNU chmod does, so work in a shared directory goes on.)
 	b.line("(deny file-write-setugid%s)", b.message())
 	// Seatbelt matches paths, so a denied path could be moved out of its
 	// rule's reach by renaming a directory above it: no directory above

@@ -309,16 +309,16 @@ func Build(goarch string) ([]byte, error) {
 			return nil, fmt.Errorf("deny ioctl %#x: %w", req, err)
 		}
 	}
-	if err := denySetID(f, arch, eperm); err != nil {
+	if err := denySetUID(f, arch, eperm); err != nil {
 		return nil, err
 	}
 	return export(f)
 }
 
-// setIDModes are the mode arguments (by index) of the syscalls that set a
+// setUIDModes are the mode arguments (by index) of the syscalls that set a
 // file's mode, and for open and openat of the flags argument whose
 // creating bits make the mode count (-1: it always counts).
-var setIDModes = []struct {
+var setUIDModes = []struct {
 	name              string
 	modeArg, flagsArg int
 }{
@@ -327,36 +327,36 @@ var setIDModes = []struct {
 	{"mknod", 1, -1}, {"mknodat", 2, -1},
 }
 
-// denySetID makes setting the set-user-ID or set-group-ID bit fail with
-// EPERM: a file the command makes set-ID in a writable path outlives the
-// sandbox on the host, owned by the user fence ran as (root, for fence
-// run as root), for anyone who can reach it to run with that user's
-// rights. The bits are refused on directories too (chmod g+s): the filter
-// cannot tell a directory from a file. Directories still inherit a
-// parent's set-group-ID bit, which the kernel applies itself. openat2
-// carries its mode in memory: it fails with ENOSYS wherever a path is
-// writable (the write guard's programs), and libc falls back to openat.
-func denySetID(f *sc.ScmpFilter, arch sc.ScmpArch, eperm sc.ScmpAction) error {
-	for _, c := range setIDModes {
+// denySetUID makes setting the set-user-ID bit fail with EPERM: a file the
+// command makes set-user-ID in a writable path outlives the sandbox on the
+// host, owned by the user fence ran as (root, for fence run as root), for
+// anyone who can reach it to run as that user. The set-group-ID bit stays
+// allowed: the filter cannot tell a directory from a file, and GNU chmod,
+// cp -a and tar keep a directory's set-group-ID bit whenever they change
+// its mode, so refusing it broke every chmod in a group-shared directory;
+// a set-group-ID file gives only the runner's own groups, which it can
+// hold in the user namespace. openat2 carries its mode in memory: it
+// fails with ENOSYS wherever a path is writable (the write guard's
+// programs), and libc falls back to openat.
+func denySetUID(f *sc.ScmpFilter, arch sc.ScmpArch, eperm sc.ScmpAction) error {
+	for _, c := range setUIDModes {
 		nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
 		if err != nil || nr < 0 {
 			continue // not on this architecture
 		}
-		for _, bit := range []uint64{unix.S_ISUID, unix.S_ISGID} {
-			mode := sc.ScmpCondition{Argument: uint(c.modeArg), Op: sc.CompareMaskedEqual, Operand1: bit, Operand2: bit}
-			if c.flagsArg < 0 {
-				if err := f.AddRuleConditional(nr, eperm, []sc.ScmpCondition{mode}); err != nil {
-					return fmt.Errorf("deny set-id %s: %w", c.name, err)
-				}
-				continue
+		mode := sc.ScmpCondition{Argument: uint(c.modeArg), Op: sc.CompareMaskedEqual, Operand1: unix.S_ISUID, Operand2: unix.S_ISUID}
+		if c.flagsArg < 0 {
+			if err := f.AddRuleConditional(nr, eperm, []sc.ScmpCondition{mode}); err != nil {
+				return fmt.Errorf("deny set-user-id %s: %w", c.name, err)
 			}
-			// The mode counts only when the call creates a file; an
-			// open without O_CREAT may pass anything there.
-			for _, create := range []uint64{unix.O_CREAT, unix.O_TMPFILE &^ unix.O_DIRECTORY} {
-				flags := sc.ScmpCondition{Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: create, Operand2: create}
-				if err := f.AddRuleConditional(nr, eperm, []sc.ScmpCondition{flags, mode}); err != nil {
-					return fmt.Errorf("deny set-id %s: %w", c.name, err)
-				}
+			continue
+		}
+		// The mode counts only when the call creates a file; an open
+		// without O_CREAT may pass anything there.
+		for _, create := range []uint64{unix.O_CREAT, unix.O_TMPFILE &^ unix.O_DIRECTORY} {
+			flags := sc.ScmpCondition{Argument: uint(c.flagsArg), Op: sc.CompareMaskedEqual, Operand1: create, Operand2: create}
+			if err := f.AddRuleConditional(nr, eperm, []sc.ScmpCondition{flags, mode}); err != nil {
+				return fmt.Errorf("deny set-user-id %s: %w", c.name, err)
 			}
 		}
 	}

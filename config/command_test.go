@@ -831,3 +831,56 @@ func TestCheckCommandDoublingVariables(t *testing.T) {
 		t.Error("R=$P$Q; git $R passed a git push rule")
 	}
 }
+
+// A value under the 64 KiB limit used many times made one short command
+// line cost seconds (300 uses of a 61 KiB variable in 1.7 KB: 24 s and
+// gigabytes, each word copying the command built so far). What variables
+// and static output put into words is bounded now: past the budget the
+// command is refused as too large to check, and refused fast.
+func TestCheckCommandExpansionBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("A0='a a a a a a a a'")
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&b, "; A%d=$A%d$A%d", i, i-1, i-1)
+	}
+	def := b.String() // A12 is 61440 bytes, 30720 words
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		def + "; :" + strings.Repeat(" $A12", 300),
+		def + "; :" + strings.Repeat(` "$A12"`, 300),
+		def + "; : \"" + strings.Repeat("$A12", 300) + "\"{a,b}",
+		def + "; sh <<EOF\n" + strings.Repeat("$A12 ", 300) + "\nEOF",
+		def + "; xargs git <<EOF\n" + strings.Repeat("$A12 ", 300) + "\nEOF",
+		def + "; :" + strings.Repeat(` $(printf '%s\n' $A12 $A12)`, 50),
+		"F='" + strings.Repeat("%4096s", 1500) + "'; :" + strings.Repeat(` $(printf "$F")`, 100),
+	} {
+		start := time.Now()
+		err := CheckCommand(cmd, c)
+		d := time.Since(start)
+		var blocked *CommandBlockedError
+		if !errors.As(err, &blocked) || blocked.Reason == "" {
+			t.Errorf("%.60q...: %v; want a refusal as too large to check", cmd, err)
+		}
+		if d > time.Second {
+			t.Errorf("%.60q... took %v", cmd, d)
+		}
+	}
+	// Ordinary uses of variables are not near the budget: a heredoc
+	// template with hundreds of expansions, a loop variable, a long list.
+	var tmpl strings.Builder
+	tmpl.WriteString("X=bar; cat > cfg.yaml <<EOF\n")
+	for i := range 300 {
+		fmt.Fprintf(&tmpl, "key%d: $HOME/$USER/${X:-foo} $(echo v%d)\n", i, i)
+	}
+	tmpl.WriteString("EOF")
+	files := "F='" + strings.Repeat("src/some/file.go ", 500) + "'"
+	for _, cmd := range []string{
+		tmpl.String(),
+		"for f in a b c; do cp $f $f.bak && gofmt -l $f $f.bak; done",
+		files + "; gofmt -l $F; go vet $F; wc -l $F $F $F $F $F $F $F $F",
+	} {
+		if err := CheckCommand(cmd, c); err != nil {
+			t.Errorf("%.60q...: %v", cmd, err)
+		}
+	}
+}

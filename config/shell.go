@@ -63,6 +63,38 @@ type extractor struct {
 	// procs maps the source text of each <(...) to its node, so that a
 	// shell or source given one as its script file can read its output.
 	procs map[string]procRef
+	// expanded counts the bytes that known variables and static command
+	// output have put into words, and expandLimit bounds it (see spend):
+	// a 64 KiB value used a few hundred times would otherwise make
+	// preflight copy and split gigabytes.
+	expanded, expandLimit int
+}
+
+// expandBudgetBase is the bytes that expansions may add to words beyond
+// parseBudgetFactor times the input's size. Real command lines use a
+// small fraction of it.
+const expandBudgetBase = 256 << 10
+
+// spend charges n bytes of expanded text to the expansion budget. When
+// the budget is exhausted it marks the command as too large to check
+// (text names where) and returns false: the caller then keeps the
+// expansion's source text, which costs nothing more.
+func (ex *extractor) spend(n int, text string) bool {
+	limit := ex.expandLimit
+	if limit == 0 {
+		limit = expandBudgetBase
+	}
+	if ex.expanded += n; ex.expanded <= limit {
+		return true
+	}
+	if ex.tooDeep == "" {
+		if text == "" {
+			text = "…" // tooDeep must not be empty
+		}
+		ex.tooDeep = text
+		ex.tooDeepReason = fmt.Sprintf("expands variables or command output to more than %d KiB of words, beyond what preflight checks", limit>>10)
+	}
+	return false
 }
 
 // procRef is a process substitution and the source it was parsed from.
@@ -77,7 +109,11 @@ type procRef struct {
 // heredocs fed to a shell. Input the parser rejects is split conservatively
 // instead (see fallback).
 func extractCommands(src string) *extractor {
-	ex := &extractor{vars: map[string][]string{}, budget: parseBudgetFactor*len(src) + parseBudgetBase}
+	ex := &extractor{
+		vars:        map[string][]string{},
+		budget:      parseBudgetFactor*len(src) + parseBudgetBase,
+		expandLimit: parseBudgetFactor*len(src) + expandBudgetBase,
+	}
 	ex.script(src, 0)
 	return ex
 }
@@ -302,7 +338,7 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 				runs, ok := xargsRuns(cur, in)
 				if !ok && ex.tooDeep == "" {
 					ex.tooDeep = ex.out[idx].text
-					ex.tooDeepReason = fmt.Sprintf("gives xargs more than %d words to run, beyond what preflight checks", maxXargsWords)
+					ex.tooDeepReason = fmt.Sprintf("gives xargs more than %d words or %d KiB to run, beyond what preflight checks", maxXargsWords, maxXargsBytes>>10)
 				}
 				for _, run := range runs {
 					ex.forms(idx, run, src, nil, nil, depth, level+1)
@@ -503,7 +539,7 @@ func (ex *extractor) appendSingle(b *strings.Builder, src string, parts []syntax
 		case *syntax.BraceExp:
 			b.WriteString(braceText(src, p))
 		case *syntax.CmdSubst:
-			outs, ok := ex.substOutput(src, p)
+			outs, ok := ex.substUse(src, p)
 			if !ok {
 				b.WriteString(nodeText(src, p))
 			} else if len(outs) != 1 {
@@ -528,7 +564,7 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 			split := ex.splitsFields(src, parts)
 			next := make([][]string, 0, len(variants))
 			for _, v := range variants {
-				for _, a := range alts {
+				for k, a := range alts {
 					if len(next) == maxVariants {
 						break
 					}
@@ -537,6 +573,16 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 						fields = strings.FieldsFunc(a, ex.isIFS) // unquoted expansion: word splitting
 					} else {
 						fields = strings.Split(a, fieldSep)
+					}
+					if k == len(alts)-1 {
+						// v's last use: append in place (each variant
+						// owns its array), so that a long command is
+						// not copied once per word.
+						next = append(next, append(v, fields...))
+						continue
+					}
+					if !ex.spend(len(v), nodeText(src, w)) {
+						break
 					}
 					next = append(next, append(slices.Clip(v), fields...))
 				}
@@ -594,13 +640,36 @@ func (ex *extractor) wordString(src string, parts []syntax.WordPart) string {
 
 // wordAlts returns the possible values of a word (never empty).
 func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
+	return ex.wordAltsQ(src, parts, false)
+}
+
+// wordAltsQ is wordAlts for parts inside double quotes when quoted. Text
+// that every value shares is gathered in one builder, so a word of many
+// parts costs time linear in its length; only a part with several values
+// copies the values built so far, and that copy is charged (see spend).
+func (ex *extractor) wordAltsQ(src string, parts []syntax.WordPart, quoted bool) []string {
 	alts := []string{""}
+	var tail strings.Builder // appended to every value in alts
 	add := func(vals ...string) {
-		next := make([]string, 0, len(alts)*len(vals))
+		if len(vals) == 1 {
+			tail.WriteString(vals[0])
+			return
+		}
+		t := tail.String()
+		tail.Reset()
+		cost := 0
+		for _, a := range alts {
+			cost += len(a) + len(t)
+		}
+		if !ex.spend(cost*len(vals), t) {
+			tail.WriteString(t)
+			return
+		}
+		next := make([]string, 0, min(len(alts)*len(vals), maxVariants))
 		for _, a := range alts {
 			for _, v := range vals {
 				if len(next) < maxVariants {
-					next = append(next, a+v)
+					next = append(next, a+t+v)
 				}
 			}
 		}
@@ -609,7 +678,11 @@ func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *syntax.Lit:
-			add(unescapeUnquoted(p.Value))
+			if quoted {
+				add(unescapeDouble(p.Value))
+			} else {
+				add(unescapeUnquoted(p.Value))
+			}
 		case *syntax.SglQuoted:
 			if p.Dollar {
 				add(decodeANSIC(p.Value))
@@ -617,24 +690,13 @@ func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
 				add(p.Value)
 			}
 		case *syntax.DblQuoted:
-			var inner []string
-			for _, q := range p.Parts {
-				if l, ok := q.(*syntax.Lit); ok {
-					inner = appendAll(inner, unescapeDouble(l.Value))
-				} else {
-					inner = crossAll(inner, ex.wordAlts(src, []syntax.WordPart{q}))
-				}
-			}
-			if inner == nil {
-				inner = []string{""}
-			}
-			add(inner...)
+			add(ex.wordAltsQ(src, p.Parts, true)...)
 		case *syntax.ParamExp:
 			add(ex.param(src, p)...)
 		case *syntax.BraceExp:
 			add(braceText(src, p))
 		case *syntax.CmdSubst:
-			if outs, ok := ex.substOutput(src, p); ok {
+			if outs, ok := ex.substUse(src, p); ok {
 				add(outs...) // a static echo or printf
 			} else {
 				add(nodeText(src, p))
@@ -643,11 +705,31 @@ func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
 			add(nodeText(src, p))
 		}
 	}
+	if tail.Len() > 0 {
+		t := tail.String()
+		for i := range alts {
+			alts[i] += t
+		}
+	}
 	return alts
 }
 
-// param expands $NAME or ${NAME:-default} when the value is known.
+// param expands $NAME or ${NAME:-default} when the value is known. The
+// values are charged to the expansion budget (see spend); past it, the
+// expansion is its source text.
 func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
+	vals := ex.paramValues(src, p)
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	if !ex.spend(n, nodeText(src, p)) {
+		return []string{nodeText(src, p)}
+	}
+	return vals
+}
+
+func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 	if p.Param == nil || p.Excl || p.Length || p.Slice != nil || p.Repl != nil || p.Names != 0 {
 		return []string{nodeText(src, p)}
 	}
@@ -705,16 +787,6 @@ func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
 		return append(ex.wordAlts(src, p.Exp.Word.Parts), nodeText(src, p))
 	}
 	return []string{nodeText(src, p)}
-}
-
-func appendAll(list []string, s string) []string {
-	if list == nil {
-		return []string{s}
-	}
-	for i := range list {
-		list[i] += s
-	}
-	return list
 }
 
 func crossAll(list, vals []string) []string {

@@ -59,6 +59,23 @@ func (ex *extractor) substOutput(src string, cs *syntax.CmdSubst) ([]string, boo
 	return outs, ok
 }
 
+// substUse returns substOutput's outputs for a use of them in a word,
+// charged to the expansion budget (see spend): ok is false past it.
+func (ex *extractor) substUse(src string, cs *syntax.CmdSubst) ([]string, bool) {
+	outs, ok := ex.substOutput(src, cs)
+	if !ok {
+		return nil, false
+	}
+	n := 0
+	for _, o := range outs {
+		n += len(o)
+	}
+	if !ex.spend(n, nodeText(src, cs)) {
+		return nil, false
+	}
+	return outs, true
+}
+
 // stmtsOutput returns the possible outputs of a command list whose every
 // command is static (see stmtOutput), one after the other.
 func (ex *extractor) stmtsOutput(src string, stmts []*syntax.Stmt) ([]string, bool) {
@@ -482,6 +499,10 @@ func printfOnce(b *strings.Builder, format string, args *[]string) (used, stop, 
 				}
 				b.WriteString(fmt.Sprintf(spec+"d", n))
 			default:
+				return used, false, false
+			}
+			if b.Len() > maxStaticOutput {
+				// Wide fields add up within one pass of the format.
 				return used, false, false
 			}
 			i = j

@@ -439,6 +439,10 @@ func (ex *extractor) fallback(src string, depth int) {
 // blocked, as for too deep nesting).
 const maxXargsWords = 1 << 14
 
+// maxXargsBytes bounds the bytes of those commands likewise: with -I, a
+// long argument repeats once per line of input.
+const maxXargsBytes = 1 << 20
+
 // xargsRuns returns the commands `xargs [options] [command [args]]` (argv)
 // runs when it reads input, the text known to be on its standard input.
 //
@@ -455,7 +459,7 @@ const maxXargsWords = 1 << 14
 // arguments by each line; -n and -L group the items; otherwise all are
 // appended to one command. With -a (--arg-file) xargs does not read its
 // standard input: there are no runs. ok is false when the commands would
-// have more than maxXargsWords words in all.
+// have more than maxXargsWords words or maxXargsBytes bytes in all.
 func xargsRuns(argv []string, input string) (runs [][]string, ok bool) {
 	var (
 		delim     byte
@@ -608,9 +612,12 @@ options:
 		items = [][]string{words}
 	}
 
-	total := 0
+	total, bytes := 0, 0
 	add := func(run []string) bool {
-		if total += len(run); total > maxXargsWords {
+		for _, w := range run {
+			bytes += len(w)
+		}
+		if total += len(run); total > maxXargsWords || bytes > maxXargsBytes {
 			return false
 		}
 		runs = append(runs, run)

@@ -467,6 +467,9 @@ func TestCheckCommandStaticSubstitution(t *testing.T) {
 		"git $(printf -- push)",
 		"git $(printf '\\x70ush')",
 		"git $(printf %b 'pu\\x73h')",
+		"git $(printf %05s push)", // " push", split
+		"printf %05s push | xargs git",
+		"bash <(printf 'git%05s' push)",
 		"git $(echo $(echo push))",
 		"X=push; git $(echo $X)",
 		"X=$(echo push); git $X",
@@ -697,6 +700,8 @@ func TestEchoPrintfOutput(t *testing.T) {
 		{[]string{"-v", "x", "push"}, "", false},
 		{nil, "", false},
 		{[]string{"50%"}, "50%", true},
+		// bash pads strings with blanks, "0" flag or not.
+		{[]string{"%05s|%-05s|%05b|%03c|%05d", "ab", "ab", "ab", "ab", "7"}, "   ab|ab   |   ab|  a|00007", true},
 	}
 	for _, tt := range printf {
 		got, ok := printfOutput(tt.args)

@@ -471,14 +471,18 @@ func printfOnce(b *strings.Builder, format string, args *[]string) (used, stop, 
 				return used, false, false
 			}
 			spec := "%" + flags + width + prec
+			// C's printf pads a string with blanks whatever the flags;
+			// Go's pads it with zeros for "0" ("%05s" of push is
+			// " push" in bash, which a split turns into push).
+			strSpec := "%" + strings.ReplaceAll(flags, "0", "") + width + prec
 			switch conv := format[j]; conv {
 			case '%':
 				b.WriteByte('%')
 			case 's':
-				b.WriteString(fmt.Sprintf(spec+"s", next()))
+				b.WriteString(fmt.Sprintf(strSpec+"s", next()))
 			case 'b':
 				s, st := decodeEcho(next())
-				b.WriteString(fmt.Sprintf(spec+"s", s))
+				b.WriteString(fmt.Sprintf(strSpec+"s", s))
 				if st {
 					return used, true, true
 				}
@@ -487,7 +491,7 @@ func printfOnce(b *strings.Builder, format string, args *[]string) (used, stop, 
 				if a != "" {
 					a = a[:1]
 				}
-				b.WriteString(fmt.Sprintf(spec+"s", a))
+				b.WriteString(fmt.Sprintf(strSpec+"s", a))
 			case 'd', 'i':
 				a := next()
 				n := int64(0)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -928,45 +927,6 @@ func decodeANSIC(s string) string {
 		}
 		i++
 		switch c = s[i]; c {
-		case 'n':
-			b.WriteByte('\n')
-		case 't':
-			b.WriteByte('\t')
-		case 'r':
-			b.WriteByte('\r')
-		case 'a':
-			b.WriteByte('\a')
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'v':
-			b.WriteByte('\v')
-		case 'e', 'E':
-			b.WriteByte(0x1b)
-		case 'x', 'u', 'U':
-			maxDigits := 2
-			if c == 'u' {
-				maxDigits = 4
-			} else if c == 'U' {
-				maxDigits = 8
-			}
-			j := i + 1
-			for j < len(s) && j-i-1 < maxDigits && isHex(s[j]) {
-				j++
-			}
-			if j == i+1 {
-				b.WriteByte('\\')
-				b.WriteByte(c)
-				continue
-			}
-			n, _ := strconv.ParseUint(s[i+1:j], 16, 32)
-			if c == 'x' {
-				b.WriteByte(byte(n))
-			} else if utf8.ValidRune(rune(n)) {
-				b.WriteRune(rune(n))
-			}
-			i = j - 1
 		case '0', '1', '2', '3', '4', '5', '6', '7':
 			j := i
 			for j < len(s) && j-i < 3 && s[j] >= '0' && s[j] <= '7' {
@@ -975,8 +935,15 @@ func decodeANSIC(s string) string {
 			n, _ := strconv.ParseUint(s[i:j], 8, 16)
 			b.WriteByte(byte(n))
 			i = j - 1
-		default: // \\ \' \" \? and unknown escapes
-			b.WriteByte(c)
+		default:
+			if n := decodeEscape(&b, s, i); n > 0 {
+				i += n - 1
+			} else if c == 'x' || c == 'u' || c == 'U' {
+				b.WriteByte('\\') // no digits: taken literally
+				b.WriteByte(c)
+			} else {
+				b.WriteByte(c) // \' \" \? and unknown escapes
+			}
 		}
 	}
 	return b.String()

@@ -335,7 +335,7 @@ func decodeEcho(s string) (string, bool) {
 }
 
 // decodeEscape decodes the escape whose letter is s[i] (after a
-// backslash) into b, for the escapes echo -e and printf share. It returns
+// backslash) into b, for the escapes echo -e, printf and $'...' share. It returns
 // how many bytes of s it used, 0 if s[i] starts no such escape.
 func decodeEscape(b *strings.Builder, s string, i int) int {
 	switch c := s[i]; c {
@@ -358,7 +358,12 @@ func decodeEscape(b *strings.Builder, s string, i int) int {
 	case '\\':
 		b.WriteByte('\\')
 	case 'x', 'u', 'U':
-		maxDigits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[c]
+		maxDigits := 2
+		if c == 'u' {
+			maxDigits = 4
+		} else if c == 'U' {
+			maxDigits = 8
+		}
 		j := i + 1
 		for j < len(s) && j-i-1 < maxDigits && isHex(s[j]) {
 			j++

@@ -941,7 +941,9 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if fp.DefaultDenyRead {
 		// Only what is listed is there: a working directory that is not
 		// would fail at the chdir, with a message that names no cause.
-		if !underAny(s.Cwd, fp.ReadOnly) && !underAny(s.Cwd, fp.Writable) {
+		// One above a listed path is there, in the scaffold that holds
+		// the mount point ("/" always is), showing only what is listed.
+		if !underAny(s.Cwd, fp.ReadOnly) && !underAny(s.Cwd, fp.Writable) && !aboveAny(s.Cwd, fp.ReadOnly) && !aboveAny(s.Cwd, fp.Writable) {
 			return fp, fmt.Errorf("working directory %s is not readable in the sandbox (filesystem.defaultDenyRead); add \".\" to filesystem.allowRead, or run fence from a directory it allows", s.Cwd)
 		}
 	} else if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
@@ -1512,6 +1514,16 @@ func underAny(p string, dirs []string) bool {
 		// thousands of these comparisons).
 		d = strings.TrimSuffix(d, "/")
 		if len(p) > len(d) && p[len(d)] == '/' && p[:len(d)] == d {
+			return true
+		}
+	}
+	return false
+}
+
+// aboveAny reports whether one of paths lies under dir (strictly).
+func aboveAny(dir string, paths []string) bool {
+	for _, p := range paths {
+		if p != dir && underAny(p, []string{dir}) {
 			return true
 		}
 	}

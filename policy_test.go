@@ -276,6 +276,46 @@ func TestFSPolicyCwdUnderTmp(t *testing.T) {
 	}
 }
 
+// Under defaultDenyRead, a working directory above a listed path is
+// there too: the scaffold holds it, with only what is listed below it, as
+// it always held "/". fence ran there before it learnt to refuse an
+// unlisted working directory, and must still (fence -s strict.json from
+// "/", from $HOME with only ~/project listed).
+func TestFSPolicyCwdAboveListedPath(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj := filepath.Join(ws, "proj")
+	if err := os.Mkdir(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	plan := func(cwd string, allowRead ...string) error {
+		c := config.Default()
+		c.Filesystem.DefaultDenyRead = true
+		c.Filesystem.AllowRead = allowRead
+		s := &Spec{Config: c, Cwd: cwd, Home: home}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.fsPolicy(c)
+		return err
+	}
+	if err := plan(ws, proj); err != nil {
+		t.Errorf("cwd %s above the listed %s: %v; want it allowed", ws, proj, err)
+	}
+	if err := plan("/"); err != nil {
+		t.Errorf("cwd /: %v; want it allowed", err)
+	}
+	if err := plan(ws, filepath.Join(ws, "missing")); err == nil {
+		t.Errorf("cwd %s above nothing that exists: want a refusal", ws)
+	}
+	if err := plan(proj, filepath.Join(ws, "proj2")); err == nil {
+		t.Errorf("cwd %s beside a listed path: want a refusal", proj)
+	}
+}
+
 // A TMPDIR the command cannot write in the sandbox is replaced by /tmp.
 func TestSandboxTmpdir(t *testing.T) {
 	ws := t.TempDir()

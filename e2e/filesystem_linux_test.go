@@ -1648,6 +1648,32 @@ func TestFSDefaultDenyRead(t *testing.T) {
 	})
 }
 
+// Under defaultDenyRead fence also runs in a directory above a listed
+// path, which the scaffold holds with only what is listed below it: the
+// workspace with only ./proj listed, and "/". Such runs were refused
+// ("working directory ... is not readable") once fence started refusing
+// unlisted working directories.
+func TestFSDefaultDenyReadCwdAboveListed(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("proj/f.txt", "in proj\n")
+		s.write("other.txt", "hidden\n")
+		cfg := s.config("ddr-above.json", `{"filesystem": {"defaultDenyRead": true, "allowRead": ["./proj"]}}`)
+		res := s.fence("-s", cfg, "-c", `cat proj/f.txt; cat other.txt 2>/dev/null || echo other-hidden`)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, want := range []string{"in proj\n", "other-hidden\n"} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("output lacks %q\n%v", want, res)
+			}
+		}
+		res = s.fenceWith(opts{dir: "/"}, "-s", cfg, "-c", `pwd; test -d /usr && echo usr-there`)
+		if res.code != 0 || !strings.Contains(res.stdout, "/\nusr-there\n") {
+			t.Errorf("run from /: want it to run there\n%v", res)
+		}
+	})
+}
+
 // A $HOME reached through a symlink (Fedora Atomic's /home -> /var/home)
 // keeps its protections: the protected names and policy files that do not
 // exist yet cannot be created there, and denyWrite's "~" paths and globs

@@ -114,8 +114,16 @@ func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, bool, 
 	// Rooted, so that the resolver's search list (resolv.conf's search
 	// domains, tried first under Kubernetes' ndots:5) never turns an
 	// allowed name into another one: a made-up label under an allowed
-	// wildcard would reach LABEL.allowed.test.corp.internal.
-	addrs, err := s.resolver.LookupNetIP(ctx, "ip", name+".")
+	// wildcard would reach LABEL.allowed.test.corp.internal. A name of
+	// one label is looked up as given: the hosts file keys such names
+	// without the dot, so the rooted form would miss "localhost" there,
+	// and only a pattern naming it exactly (or "*") allows one, never a
+	// wildcard.
+	query := name + "."
+	if !strings.Contains(name, ".") {
+		query = name
+	}
+	addrs, err := s.resolver.LookupNetIP(ctx, "ip", query)
 	if err != nil {
 		return nil, false, fmt.Errorf("resolve %s: %w", name, err)
 	}

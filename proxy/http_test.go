@@ -715,6 +715,35 @@ func TestAddressPolicy(t *testing.T) {
 	}
 }
 
+// A name of one label ("localhost", a hosts-file alias) is found in the
+// system's hosts file, which keys such names without the root's dot: the
+// rooted lookup that keeps allowed names away from the search list missed
+// them, so allowedDomains ["localhost:PORT"] answered 502 "no such host"
+// wherever DNS does not know localhost. DNS here fails every query: only
+// the hosts file can answer.
+func TestSingleLabelNameFromHostsFile(t *testing.T) {
+	noDNS := &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return nil, errors.New("no DNS in this test")
+		},
+	}
+	if _, err := noDNS.LookupNetIP(context.Background(), "ip4", "localhost"); err != nil {
+		t.Skipf("the hosts file does not map localhost: %v", err)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") }))
+	defer up.Close()
+	_, port := hostPort(t, up.Listener.Addr().String())
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"localhost:" + port}, nil), Resolver: noDNS})
+	resp, err := p.client(t, nil).Get("http://localhost:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, resp); resp.StatusCode != 200 || body != "reached" {
+		t.Fatalf("GET localhost:%s: %d %q, want 200 \"reached\"", port, resp.StatusCode, body)
+	}
+}
+
 func TestRefusedKind(t *testing.T) {
 	for _, c := range []struct {
 		addr string

@@ -280,7 +280,7 @@ func (cc *clientConn) serveConnect(req *request, start time.Time) {
 	url := "https://" + target
 	host, port, err := splitTarget(target, 443)
 	if err != nil {
-		s.logHTTP(failed, "CONNECT", 400, target, url, start)
+		s.logHTTPReason(failed, "CONNECT", 400, target, url, start, err)
 		cc.refuse(400, "fence proxy: "+err.Error()+"\n")
 		return
 	}
@@ -330,7 +330,7 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	}
 	t, err := parseAbsolute(req.target)
 	if err != nil {
-		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", nil)
+		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", err)
 	}
 	def := 80
 	switch t.scheme {
@@ -339,11 +339,11 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		def = 443
 	default:
 		host, _, _ := splitTarget(t.authority, 0)
-		return fail(failed, 400, host, "fence proxy: unsupported scheme "+strconv.Quote(t.scheme)+"\n", nil)
+		return fail(failed, 400, host, "fence proxy: unsupported scheme "+strconv.Quote(t.scheme)+"\n", errors.New("unsupported scheme "+strconv.Quote(t.scheme)))
 	}
 	host, port, err := splitTarget(t.authority, def)
 	if err != nil {
-		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", nil)
+		return fail(failed, 400, "", "fence proxy: "+err.Error()+"\n", err)
 	}
 	if d := s.Rules().Decide(host, port); !d.Allow {
 		return fail(blocked, 403, host, blockedBody, errors.New(d.reason()))

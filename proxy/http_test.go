@@ -744,6 +744,26 @@ func TestSingleLabelNameFromHostsFile(t *testing.T) {
 	}
 }
 
+// -m says why it turned a request away for its form: a malformed target
+// (brackets around a name, an unknown scheme) got a "!" line with no
+// reason, so the user saw a 400 and a log line that named no cause.
+func TestMonitorLogsWhyTargetIsMalformed(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true})
+	send := func(data string) {
+		c := dialRaw(t, p.httpAddr)
+		defer c.Close()
+		io.WriteString(c, data)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+	}
+	send("GET http://[app.test]/ HTTP/1.1\r\nHost: app.test\r\n\r\n")
+	p.logs.wait(t, `! GET\s+400 .*\(parse target .*\)$`)
+	send("CONNECT [app.test]:443 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+	p.logs.wait(t, `! CONNECT 400 .*\(parse target .*\)$`)
+	send("GET ftp://app.test/ HTTP/1.1\r\nHost: app.test\r\n\r\n")
+	p.logs.wait(t, `! GET\s+400 app.test .*\(unsupported scheme "ftp"\)$`)
+}
+
 func TestRefusedKind(t *testing.T) {
 	for _, c := range []struct {
 		addr string

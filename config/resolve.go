@@ -120,7 +120,9 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 			l := chainLoader{home: o.Home, sources: sources}
 			c, err := l.file(p, SourceProject, "", 0)
 			if err != nil {
-				return nil, nil, err
+				// It comes with the checkout: the user may not be
+				// the one to fix it.
+				return nil, nil, fmt.Errorf("%w, or run fence with --no-project", err)
 			}
 			merged := Merge(cfg, c)
 			if loosens := Loosening(cfg, merged); len(loosens) > 0 {

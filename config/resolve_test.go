@@ -457,6 +457,15 @@ func TestResolveProjectConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(e.cwd, "fence.json")) || !strings.Contains(err.Error(), `did you mean "command"?`) {
 		t.Errorf("broken project file: %v", err)
 	}
+	// It names the way to run without it, as the lookup errors do: a
+	// checkout whose fence.json fence now refuses (a path padded with
+	// whitespace, invalid UTF-8) is not always the user's to fix.
+	for _, content := range []string{`{"comand": {}}`, `{"filesystem": {"denyRead": ["secrets "]}}`} {
+		write(t, filepath.Join(e.cwd, "fence.json"), content)
+		if _, _, err = Resolve(o); err == nil || !strings.HasSuffix(err.Error(), ", or run fence with --no-project") {
+			t.Errorf("broken project file %s: %v; want it to name --no-project", content, err)
+		}
+	}
 }
 
 func TestPolicyFiles(t *testing.T) {

@@ -549,18 +549,20 @@ func (s *Spec) repoGitPaths(allowConfig bool) (out, unlistable []string, err err
 	return out, unlistable, nil
 }
 
-// xdgHomeDirs are the XDG base directories under $HOME that makeHomeDirs
-// may make.
-var xdgHomeDirs = []string{".cache", ".config", ".local/share", ".local/state"}
+// madeHomeDirs are the directories under $HOME that makeHomeDirs may
+// make: the XDG base directories, and npm's cache (the code template's
+// ~/.npm/_cacache), without which npm stops at its first mkdir of
+// ~/.npm in a fresh home.
+var madeHomeDirs = []string{".cache", ".config", ".local/share", ".local/state", ".npm/_cacache"}
 
-// makeHomeDirs makes the missing XDG base directories under $HOME (see
-// xdgHomeDirs) that allowWrite names ("~/.cache/**" or "~/.cache", as the
-// code template does): a writable path is a bind of what exists, so in a
-// fresh home (a container's) a tool's first mkdir of its cache failed with
-// EROFS (go build in ~/.cache/go-build), where Seatbelt lets the command
-// make it. Every user's tools expect these; a tool's own directory
-// (~/.claude, ~/.cargo/registry) is not made, as its mere presence may
-// mean something to other programs. Only in a home of the user's (not
+// makeHomeDirs makes the missing directories under $HOME of madeHomeDirs
+// that allowWrite names ("~/.cache/**" or "~/.cache", as the code template
+// does): a writable path is a bind of what exists, so in a fresh home (a
+// container's) a tool's first mkdir of its cache failed with EROFS (go
+// build in ~/.cache/go-build), where Seatbelt lets the command make it.
+// Every user's tools expect these, and npm's cache means nothing to other
+// programs; a tool's own directory (~/.claude, ~/.cargo/registry) is not
+// made, as its mere presence may mean something to them. Only in a home of the user's (not
 // "/"); best effort: what cannot be made stays missing, and unwritable,
 // as before.
 func (s *Spec) makeHomeDirs(allowWrite []string) {
@@ -570,7 +572,7 @@ func (s *Spec) makeHomeDirs(allowWrite []string) {
 	}
 	for _, w := range allowWrite {
 		rel, ok := strings.CutPrefix(strings.TrimSuffix(w, "/**"), "~/")
-		if !ok || !slices.Contains(xdgHomeDirs, filepath.Clean(rel)) {
+		if !ok || !slices.Contains(madeHomeDirs, filepath.Clean(rel)) {
 			continue
 		}
 		// Component by component, each there a directory of ours (not

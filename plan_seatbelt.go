@@ -150,13 +150,17 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// pattern within its own directory drops it (credentialLifted), a
 	// path under it is let through.
 	lifted := forms(readable)
-	for _, cp := range append(slices.Clone(credentialPaths), macCredentialPaths...) {
-		e := s.seatbeltPattern(cp)
+	creds := s.credentials()
+	for _, cp := range macCredentialPaths {
+		creds = append(creds, credential{cp, credentialOwnDir(cp)})
+	}
+	for _, cr := range creds {
+		e := s.seatbeltPattern(cr.pattern)
 		if e == "" {
 			continue
 		}
 		lit, _ := seatbelt.StaticPrefix(e)
-		if credentialLifted(seatbelt.Literal(lit), lifted, forms([]string{credentialOwnDir(cp)})) {
+		if credentialLifted(seatbelt.Literal(lit), lifted, forms([]string{cr.own})) {
 			continue
 		}
 		o.Hidden = append(o.Hidden, seatbeltForms(e)...)

@@ -278,6 +278,14 @@ func TestSeatbeltPlanCredentialsLifted(t *testing.T) {
 			t.Errorf("allowRead of the home, ~/.config, ~/Library and /: ~/%s not hidden: %q", want, o.Hidden)
 		}
 	}
+	// Where the environment moves credentials, they are hidden there.
+	s.Env = append(s.Env, "DOCKER_CONFIG=/Volumes/ci/dock", "KUBECONFIG=/Volumes/ci/k1:relative/k2")
+	o = planMac(t, s).opts
+	for _, want := range []string{"/Volumes/ci/dock/config.json", "/Volumes/ci/k1"} {
+		if !slices.Contains(o.Hidden, want) {
+			t.Errorf("credential from the environment %s not hidden: %q", want, o.Hidden)
+		}
+	}
 	// A denyRead entry is not lifted by allowRead: the profile puts
 	// denyRead after the lifted credential (seatbelt's TestDenialsComeLast).
 	c.Filesystem.AllowRead = []string{"~/.ssh/id_ed25519.pub", "~/.aws"}

@@ -122,8 +122,10 @@ var DangerousDataDirs = []string{
 // unasked) and Neovim (.nvim.lua, exrc).
 var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 
-// credentialPaths are hidden from reads unless allowRead names them (or a
-// parent): the keys and tokens a compromised build would exfiltrate first.
+// credentialPaths are hidden from reads unless allowRead names them (or
+// their own directory, credentialOwnDir): the keys and tokens a
+// compromised build would exfiltrate first. credentialEnv adds where the
+// command's environment moves them.
 var credentialPaths = []string{
 	"~/.ssh/id_*", "~/.gnupg", "~/.aws/credentials", "~/.netrc", "~/.git-credentials",
 	"~/.docker/config.json", "~/.kube/config", "~/.config/gh/hosts.yml", "~/.pypirc",
@@ -224,6 +226,86 @@ func (s *Spec) configPattern(p string) string {
 	return filepath.Join(pathglob.Literal(s.Cwd), p)
 }
 
+// credentialEnv are the variables that move credentials elsewhere, for
+// the tools the command runs: each names a directory holding the files
+// in files ("" the directory itself, hidden whole), or, with files nil,
+// the credential files themselves (a list for KUBECONFIG).
+var credentialEnv = []struct {
+	name  string
+	files []string
+}{
+	{"GNUPGHOME", []string{""}},
+	{"DOCKER_CONFIG", []string{"config.json"}},
+	{"GH_CONFIG_DIR", []string{"hosts.yml"}},
+	{"CLOUDSDK_CONFIG", []string{"credentials.db", "application_default_credentials.json"}},
+	{"CARGO_HOME", []string{"credentials", "credentials.toml"}},
+	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json"}},
+	{"AWS_SHARED_CREDENTIALS_FILE", nil},
+	{"KUBECONFIG", nil},
+}
+
+// credential is a credential path to hide (a config path, "~/" or
+// absolute; a pattern for ~/.ssh/id_*) and the directory within which a
+// read grant lifts it (see credentialLifted).
+type credential struct{ pattern, own string }
+
+// credentials returns credentialPaths and the places credentialEnv's
+// variables in the command's environment give. Only absolute values
+// count, as tools resolve relative ones elsewhere; a value with glob
+// characters or backslashes is taken as nothing (-d says so) rather than
+// as a pattern.
+func (s *Spec) credentials() []credential {
+	out := make([]credential, 0, len(credentialPaths)+4)
+	for _, cp := range credentialPaths {
+		out = append(out, credential{cp, credentialOwnDir(cp)})
+	}
+	add := func(p, own string) {
+		if strings.ContainsAny(p, `\*?[`) {
+			s.logf("credential path %s: not hidden, its name has glob characters", p)
+			return
+		}
+		for _, c := range out {
+			if c.pattern == p {
+				return
+			}
+		}
+		out = append(out, credential{p, own})
+	}
+	for _, e := range credentialEnv {
+		v, ok := "", false
+		for _, kv := range s.Env {
+			if v, ok = strings.CutPrefix(kv, e.name+"="); ok {
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		if e.files == nil {
+			for _, f := range filepath.SplitList(v) {
+				if filepath.IsAbs(f) {
+					f = filepath.Clean(f)
+					add(f, f)
+				}
+			}
+			continue
+		}
+		if !filepath.IsAbs(v) {
+			continue
+		}
+		dir := filepath.Clean(v)
+		for _, f := range e.files {
+			p := filepath.Join(dir, f)
+			own := filepath.Dir(p)
+			if f == "" || own == dir && e.name == "XDG_CONFIG_HOME" {
+				own = p
+			}
+			add(p, own)
+		}
+	}
+	return out
+}
+
 // credentialOwnDir returns the config path within which a read grant
 // lifts the mask of the credential path cp (see credentialLifted): its own
 // directory (~/.ssh for ~/.ssh/id_*, ~/.config/gh for gh's tokens), or cp
@@ -238,10 +320,10 @@ func credentialOwnDir(cp string) string {
 	}
 }
 
-// credentialDirs returns credentialOwnDir of cp as an absolute path, as
+// credentialDirs returns own (credential.own) as an absolute path, as
 // given and as it resolves.
-func (s *Spec) credentialDirs(cp string) []string {
-	abs := literalPrefix(s.configPattern(credentialOwnDir(cp)))
+func (s *Spec) credentialDirs(own string) []string {
+	abs := literalPrefix(s.configPattern(own))
 	if abs == "" {
 		return nil
 	}
@@ -898,9 +980,10 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			maskedAsGiven = append(maskedAsGiven, strings.TrimSuffix(config.ExpandPath(p, s.Home, s.Cwd), "/**"))
 		}
 	}
-	for _, cp := range credentialPaths {
+	for _, cr := range s.credentials() {
+		cp := cr.pattern
 		lit := literalPrefix(s.configPattern(cp))
-		own := s.credentialDirs(cp)
+		own := s.credentialDirs(cr.own)
 		// Under a denyRead path it is hidden whole already; under a grant
 		// that lifts it, nothing is hidden, so nothing can fail.
 		if credentialLifted(lit, allowRead, own) || credentialLifted(lit, allowReadAsGiven, own) || underAny(lit, masked) || underAny(lit, maskedAsGiven) {
@@ -911,7 +994,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			return fp, err
 		}
 		for _, c := range found {
-			if !credentialLifted(c, allowRead, own) {
+			if !credentialLifted(c, allowRead, own) && !slices.Contains(masked, c) {
 				masked = append(masked, c)
 			}
 		}

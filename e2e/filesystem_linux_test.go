@@ -469,6 +469,50 @@ func TestFSCredentialsHidden(t *testing.T) {
 	})
 }
 
+// Credentials that the command's environment moves elsewhere (CI sets
+// DOCKER_CONFIG, KUBECONFIG and the like) are hidden there too, and a
+// grant of their own directory lifts them as it does at home.
+func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		files := map[string]string{
+			"dock/config.json": "DOCKER-AUTH", "kube/a.conf": "KUBE-A", "kube/b.conf": "KUBE-B",
+			"gpg/private-keys-v1.d/k.key": "GPG-KEY", "aws/creds": "AWS-KEY", "gh/hosts.yml": "GH-TOKEN",
+			"xdg/gh/hosts.yml": "XDG-GH-TOKEN", "cargo/credentials.toml": "CARGO-TOKEN",
+			"gcloud/application_default_credentials.json": "GCLOUD-ADC",
+		}
+		var paths []string
+		for f, v := range files {
+			s.write(f, v+"\n")
+			paths = append(paths, s.path(f))
+		}
+		s.write("dock/other.json", "not-a-secret\n")
+		env := []string{
+			"DOCKER_CONFIG=" + s.path("dock"), "KUBECONFIG=" + s.path("kube/a.conf") + ":" + s.path("kube/b.conf"),
+			"GNUPGHOME=" + s.path("gpg"), "AWS_SHARED_CREDENTIALS_FILE=" + s.path("aws/creds"),
+			"GH_CONFIG_DIR=" + s.path("gh"), "XDG_CONFIG_HOME=" + s.path("xdg"), "CARGO_HOME=" + s.path("cargo"),
+			"CLOUDSDK_CONFIG=" + s.path("gcloud"),
+		}
+		script := `cat "$@" dock/other.json 2>&1; echo done`
+		res := s.fenceWith(opts{env: env}, append([]string{"--", "sh", "-c", script, "sh"}, paths...)...)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		for _, v := range files {
+			if strings.Contains(res.stdout, v) {
+				t.Errorf("credential %s readable through its environment variable: %v", v, res)
+			}
+		}
+		if !strings.Contains(res.stdout, "not-a-secret") {
+			t.Errorf("a file beside DOCKER_CONFIG's config.json should stay readable: %v", res)
+		}
+		cfg := s.config("dock.json", `{"filesystem":{"allowRead":["`+s.path("dock")+`"]}}`)
+		res = s.fenceWith(opts{env: env}, append([]string{"-s", cfg, "--", "sh", "-c", script, "sh"}, paths...)...)
+		if !strings.Contains(res.stdout, "DOCKER-AUTH") || strings.Contains(res.stdout, "KUBE-A") {
+			t.Errorf("allowRead of DOCKER_CONFIG's directory: want its config readable and nothing else: %v", res)
+		}
+	})
+}
+
 // Existing protected files and directories are read-only even in a
 // writable working directory: in the working directory and in $HOME.
 func TestFSProtectedExisting(t *testing.T) {

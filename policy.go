@@ -283,10 +283,18 @@ func (s *Spec) credentials() []credential {
 		}
 		if e.files == nil {
 			for _, f := range filepath.SplitList(v) {
-				if filepath.IsAbs(f) {
-					f = filepath.Clean(f)
-					add(f, f)
+				if !filepath.IsAbs(f) {
+					continue
 				}
+				f = filepath.Clean(f)
+				// A file list naming the working directory, $HOME or
+				// a directory above them names no credential file,
+				// and hiding it would hide the work.
+				if s.holdsWork(f) {
+					s.logf("credential path %s (%s): not hidden, it holds the working directory or $HOME", f, e.name)
+					continue
+				}
+				add(f, f)
 			}
 			continue
 		}
@@ -294,16 +302,51 @@ func (s *Spec) credentials() []credential {
 			continue
 		}
 		dir := filepath.Clean(v)
-		for _, f := range e.files {
+		files := e.files
+		if slices.Contains(files, "") && s.holdsWork(dir) {
+			// GNUPGHOME=$PWD (a test keyring), $HOME or "/": hiding
+			// it whole would hide the workspace or the home; its
+			// secret keys are hidden instead.
+			s.logf("credential path %s (%s): holds the working directory or $HOME; hiding its secret keys only", dir, e.name)
+			files = gnupgSecrets
+		}
+		for _, f := range files {
 			p := filepath.Join(dir, f)
 			own := filepath.Dir(p)
-			if f == "" || own == dir && e.name == "XDG_CONFIG_HOME" {
+			if f == "" || own == dir && (e.name == "XDG_CONFIG_HOME" || e.name == "GNUPGHOME") {
 				own = p
 			}
 			add(p, own)
 		}
 	}
 	return out
+}
+
+// gnupgSecrets are the files of a GnuPG home that hold secret keys
+// (GnuPG 2.1 and later, and GnuPG 1), hidden when the home itself cannot
+// be (credentials).
+var gnupgSecrets = []string{"private-keys-v1.d", "secring.gpg"}
+
+// holdsWork reports whether the absolute path p, as given or as it
+// resolves, is the working directory or $HOME (as given or resolved), or
+// a directory above one of them.
+func (s *Spec) holdsWork(p string) bool {
+	ps := []string{p}
+	if r, err := s.paths.eval(p); err == nil && r != p {
+		ps = append(ps, r)
+	}
+	for _, w := range []string{s.Cwd, s.Home} {
+		if w == "" || !filepath.IsAbs(w) {
+			continue
+		}
+		if underAny(w, ps) {
+			return true
+		}
+		if r, err := s.paths.eval(w); err == nil && underAny(r, ps) {
+			return true
+		}
+	}
+	return false
 }
 
 // credentialOwnDir returns the config path within which a read grant

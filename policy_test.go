@@ -316,6 +316,54 @@ func TestFSPolicyCwdAboveListedPath(t *testing.T) {
 	}
 }
 
+// A credential variable naming the working directory, $HOME or "/" does
+// not hide the work: GNUPGHOME there hides its secret keys only, a file
+// list naming a directory nothing.
+func TestFSPolicyCredentialEnvHoldingWork(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(ws, "private-keys-v1.d"), filepath.Join(home, "private-keys-v1.d")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, "credentials.toml"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(c *config.Config, env ...string) nsexec.FSPolicy {
+		t.Helper()
+		s := &Spec{Config: c, Cwd: ws, Home: home, Env: env}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp, err := s.fsPolicy(c)
+		if err != nil {
+			t.Fatalf("env %q: %v", env, err)
+		}
+		return fp
+	}
+	for _, env := range [][]string{{"GNUPGHOME=" + ws}, {"GNUPGHOME=" + home}, {"GNUPGHOME=/"}, {"KUBECONFIG=" + ws + ":/"}, {"AWS_SHARED_CREDENTIALS_FILE=" + home}} {
+		fp := plan(config.Default(), env...)
+		for _, p := range []string{"/", ws, home} {
+			if slices.Contains(fp.Masked, p) {
+				t.Errorf("env %q hides %s: masked %q", env, p, fp.Masked)
+			}
+		}
+		if strings.HasPrefix(env[0], "GNUPGHOME=") {
+			dir := strings.TrimPrefix(env[0], "GNUPGHOME=")
+			if k := filepath.Join(dir, "private-keys-v1.d"); dir != "/" && !slices.Contains(fp.Masked, k) {
+				t.Errorf("env %q: want %s hidden: masked %q", env, k, fp.Masked)
+			}
+		}
+	}
+}
+
 // A TMPDIR the command cannot write in the sandbox is replaced by /tmp.
 func TestSandboxTmpdir(t *testing.T) {
 	ws := t.TempDir()

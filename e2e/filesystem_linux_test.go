@@ -513,6 +513,25 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 	})
 }
 
+// A GNUPGHOME that is the workspace (a test keyring kept in the
+// repository) does not hide the workspace: its secret keys are hidden.
+func TestFSCredentialsGnupgHomeIsWorkspace(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("private-keys-v1.d/k.key", "GPG-KEY\n")
+		s.write("notes.txt", "WORK-NOTES\n")
+		res := s.fenceWith(opts{env: []string{"GNUPGHOME=" + s.dir}}, "--", "sh", "-c", `cat notes.txt private-keys-v1.d/k.key 2>&1; echo done`)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		if !strings.Contains(res.stdout, "WORK-NOTES") {
+			t.Errorf("GNUPGHOME=workspace hid the workspace: %v", res)
+		}
+		if strings.Contains(res.stdout, "GPG-KEY") {
+			t.Errorf("GNUPGHOME=workspace: its secret key is readable: %v", res)
+		}
+	})
+}
+
 // Existing protected files and directories are read-only even in a
 // writable working directory: in the working directory and in $HOME.
 func TestFSProtectedExisting(t *testing.T) {

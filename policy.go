@@ -310,10 +310,14 @@ func (s *Spec) credentials() []credential {
 			s.logf("credential path %s (%s): holds the working directory or $HOME; hiding its secret keys only", dir, e.name)
 			files = gnupgSecrets
 		}
+		// A grant of the directory lifts its files, unless the directory
+		// holds the working directory or $HOME: a grant there asks for
+		// the work or the home, not for the keys (credentialOwnDir).
+		broad := s.holdsWork(dir)
 		for _, f := range files {
 			p := filepath.Join(dir, f)
 			own := filepath.Dir(p)
-			if f == "" || own == dir && (e.name == "XDG_CONFIG_HOME" || e.name == "GNUPGHOME") {
+			if f == "" || own == dir && (e.name == "XDG_CONFIG_HOME" || broad) {
 				own = p
 			}
 			add(p, own)

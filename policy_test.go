@@ -318,7 +318,8 @@ func TestFSPolicyCwdAboveListedPath(t *testing.T) {
 
 // A credential variable naming the working directory, $HOME or "/" does
 // not hide the work: GNUPGHOME there hides its secret keys only, a file
-// list naming a directory nothing.
+// list naming a directory nothing, and a grant of such a directory does
+// not lift the credentials in it.
 func TestFSPolicyCredentialEnvHoldingWork(t *testing.T) {
 	ws, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
@@ -361,6 +362,14 @@ func TestFSPolicyCredentialEnvHoldingWork(t *testing.T) {
 				t.Errorf("env %q: want %s hidden: masked %q", env, k, fp.Masked)
 			}
 		}
+	}
+	// CARGO_HOME=$HOME: allowRead ["~"] asks for the home, not the token.
+	c := config.Default()
+	c.Filesystem.DefaultDenyRead = true
+	c.Filesystem.AllowRead = []string{"~", "."}
+	fp := plan(c, "CARGO_HOME="+home)
+	if k := filepath.Join(home, "credentials.toml"); !slices.Contains(fp.Masked, k) {
+		t.Errorf(`CARGO_HOME=$HOME, allowRead ["~"]: want %s hidden: masked %q`, k, fp.Masked)
 	}
 }
 

@@ -286,6 +286,12 @@ func TestSeatbeltPlanCredentialsLifted(t *testing.T) {
 			t.Errorf("credential from the environment %s not hidden: %q", want, o.Hidden)
 		}
 	}
+	// A value with glob characters is a path too.
+	s.Env = append(s.Env, "GNUPGHOME=/Volumes/ci [1]/gpg*")
+	o = planMac(t, s).opts
+	if want := `/Volumes/ci \[1]/gpg\*`; !slices.ContainsFunc(o.Hidden, func(h string) bool { return strings.HasPrefix(h, want) }) {
+		t.Errorf("GNUPGHOME with glob characters not hidden: %q", o.Hidden)
+	}
 	// A denyRead entry is not lifted by allowRead: the profile puts
 	// denyRead after the lifted credential (seatbelt's TestDenialsComeLast).
 	c.Filesystem.AllowRead = []string{"~/.ssh/id_ed25519.pub", "~/.aws"}

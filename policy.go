@@ -251,19 +251,24 @@ type credential struct{ pattern, own string }
 
 // credentials returns credentialPaths and the places credentialEnv's
 // variables in the command's environment give. Only absolute values
-// count, as tools resolve relative ones elsewhere; a value with glob
-// characters or backslashes is taken as nothing (-d says so) rather than
-// as a pattern.
+// count, as tools resolve relative ones elsewhere; a value is a path,
+// never a pattern, whatever characters it holds.
 func (s *Spec) credentials() []credential {
 	out := make([]credential, 0, len(credentialPaths)+4)
 	for _, cp := range credentialPaths {
 		out = append(out, credential{cp, credentialOwnDir(cp)})
 	}
-	add := func(p, own string) {
-		if strings.ContainsAny(p, `\*?[`) {
-			s.logf("credential path %s: not hidden, its name has glob characters", p)
-			return
+	// A value is a path, whatever characters it holds: glob characters
+	// are escaped (a path without them is taken literally, backslashes
+	// and all, by configPattern).
+	lit := func(p string) string {
+		if strings.ContainsAny(p, "*?[") {
+			return pathglob.Literal(p)
 		}
+		return p
+	}
+	add := func(p, own string) {
+		p, own = lit(p), lit(own)
 		for _, c := range out {
 			if c.pattern == p {
 				return

@@ -373,6 +373,47 @@ func TestFSPolicyCredentialEnvHoldingWork(t *testing.T) {
 	}
 }
 
+// A credential variable's value is a path, glob characters and
+// backslashes and all: it is hidden, and lifted by a grant of it.
+func TestFSPolicyCredentialEnvGlobCharacters(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := filepath.Join(ws, `ci [1]*?\x`)
+	for _, f := range []string{"dock/config.json", "gpg/pubring.kbx", "kube"} {
+		p := filepath.Join(ci, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"DOCKER_CONFIG=" + filepath.Join(ci, "dock"), "GNUPGHOME=" + filepath.Join(ci, "gpg"), "KUBECONFIG=" + filepath.Join(ci, "kube")}
+	c := config.Default()
+	s := &Spec{Config: c, Cwd: ws, Home: t.TempDir(), Env: env}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dock/config.json", "gpg", "kube"} {
+		if p := filepath.Join(ci, want); !slices.Contains(fp.Masked, p) {
+			t.Errorf("%s not hidden: masked %q", p, fp.Masked)
+		}
+	}
+	c.Filesystem.AllowRead = []string{filepath.Join(ci, "dock")}
+	if fp, err = s.fsPolicy(c); err != nil {
+		t.Fatal(err)
+	}
+	if p := filepath.Join(ci, "dock/config.json"); slices.Contains(fp.Masked, p) {
+		t.Errorf("allowRead of its directory did not lift %s: masked %q", p, fp.Masked)
+	}
+}
+
 // A TMPDIR the command cannot write in the sandbox is replaced by /tmp.
 func TestSandboxTmpdir(t *testing.T) {
 	ws := t.TempDir()

@@ -240,8 +240,11 @@ var credentialEnv = []struct {
 	{"CLOUDSDK_CONFIG", []string{"credentials.db", "application_default_credentials.json"}},
 	{"CARGO_HOME", []string{"credentials", "credentials.toml"}},
 	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json"}},
+	{"DOCKER_CERT_PATH", []string{"key.pem"}},
 	{"AWS_SHARED_CREDENTIALS_FILE", nil},
 	{"KUBECONFIG", nil},
+	{"GOOGLE_APPLICATION_CREDENTIALS", nil},
+	{"NETRC", nil},
 }
 
 // credential is a credential path to hide (a config path, "~/" or

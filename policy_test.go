@@ -414,6 +414,43 @@ func TestFSPolicyCredentialEnvGlobCharacters(t *testing.T) {
 	}
 }
 
+// The key files CI points to with GOOGLE_APPLICATION_CREDENTIALS (a
+// service account key), NETRC and DOCKER_CERT_PATH (the TLS client key for
+// the Docker daemon) are hidden.
+func TestFSPolicyCredentialEnvKeyFiles(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"gha-creds-1.json", "netrc", "certs/key.pem", "certs/ca.pem"} {
+		p := filepath.Join(ws, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"GOOGLE_APPLICATION_CREDENTIALS=" + filepath.Join(ws, "gha-creds-1.json"), "NETRC=" + filepath.Join(ws, "netrc"), "DOCKER_CERT_PATH=" + filepath.Join(ws, "certs")}
+	c := config.Default()
+	s := &Spec{Config: c, Cwd: ws, Home: t.TempDir(), Env: env}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"gha-creds-1.json", "netrc", "certs/key.pem"} {
+		if p := filepath.Join(ws, want); !slices.Contains(fp.Masked, p) {
+			t.Errorf("%s not hidden: masked %q", p, fp.Masked)
+		}
+	}
+	if p := filepath.Join(ws, "certs/ca.pem"); slices.Contains(fp.Masked, p) {
+		t.Errorf("%s hidden: masked %q", p, fp.Masked)
+	}
+}
+
 // A TMPDIR the command cannot write in the sandbox is replaced by /tmp.
 func TestSandboxTmpdir(t *testing.T) {
 	ws := t.TempDir()

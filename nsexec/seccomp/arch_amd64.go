@@ -2,7 +2,11 @@
 
 package seccomp
 
-import _ "embed"
+import (
+	_ "embed"
+
+	"golang.org/x/sys/unix"
+)
 
 //go:embed filter_amd64.bpf
 var program []byte
@@ -23,3 +27,11 @@ var guardCreateSocket []byte
 var guardWriteSocket []byte
 
 const personalityNr = 135
+
+// setGIDModes are the syscalls that set a file's mode (commandFilter),
+// as gen.go's setUIDModes.
+var setGIDModes = [...]modeCall{
+	{unix.SYS_CHMOD, 1, -1}, {unix.SYS_FCHMOD, 1, -1}, {unix.SYS_FCHMODAT, 2, -1}, {unix.SYS_FCHMODAT2, 2, -1},
+	{unix.SYS_CREAT, 1, -1}, {unix.SYS_OPEN, 2, 1}, {unix.SYS_OPENAT, 3, 2},
+	{unix.SYS_MKNOD, 1, -1}, {unix.SYS_MKNODAT, 2, -1},
+}

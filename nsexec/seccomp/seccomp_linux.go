@@ -36,10 +36,12 @@ func Load() error {
 // LoadCommand installs, on the calling thread only, the rules that the
 // command needs and PID 1's other threads must not have: process_vm_readv
 // fails with EPERM (it reads another process's memory; the guard reads its
-// callers' paths with it). The command, forked from this thread, inherits
-// the filter. The caller must have set no_new_privs.
+// callers' paths with it), and, when the calling thread holds group root
+// (fence run as root), so does setting the set-group-ID bit (see
+// commandFilter). The command, forked from this thread, inherits the
+// filter. The caller must have set no_new_privs.
 func LoadCommand() error {
-	prog, err := commandFilter()
+	prog, err := commandFilter(holdsRootGroup())
 	if err != nil {
 		return fmt.Errorf("assemble command filter: %w", err)
 	}
@@ -55,13 +57,85 @@ func LoadCommand() error {
 
 // commandFilter returns LoadCommand's program. Only the native ABI needs a
 // rule: the main filter kills every other.
-func commandFilter() ([]byte, error) {
-	return assemble([]bpf.Instruction{
-		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+//
+// With noSetGID, setting the set-group-ID bit (setGIDModes) fails with
+// EPERM too. The main filter refuses only set-user-ID, since GNU chmod and
+// cp -a keep a group-shared directory's set-group-ID bit and the filter
+// cannot tell a directory from a file; a set-group-ID file then gives
+// whoever runs it the runner's group. For root that is group root (egid
+// 0, /etc/sudoers and every root:root 0640 file): one planted in a
+// writable path outlives the sandbox for every user who can reach it.
+func commandFilter(noSetGID bool) ([]byte, error) {
+	eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
+	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
+	// argLo is the offset of the low half of seccomp_data.args[i]
+	// (little-endian); modes and open flags are ints.
+	argLo := func(i int) uint32 { return uint32(16 + 8*i) }
+	var calls []modeCall
+	var blocks [][]bpf.Instruction
+	if noSetGID {
+		calls = setGIDModes[:]
+		for _, c := range calls {
+			var b []bpf.Instruction
+			if c.flagsArg >= 0 {
+				// The mode counts only when the call creates a file.
+				b = append(b,
+					bpf.LoadAbsolute{Off: argLo(c.flagsArg), Size: 4},
+					bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.O_CREAT, SkipTrue: 2},
+					bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.O_TMPFILE &^ unix.O_DIRECTORY, SkipTrue: 1},
+					allow)
+			}
+			b = append(b,
+				bpf.LoadAbsolute{Off: argLo(c.modeArg), Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.S_ISGID, SkipFalse: 1},
+				eperm, allow)
+			blocks = append(blocks, b)
+		}
+	}
+	ins := []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}} // seccomp_data.nr
+	tail := []bpf.Instruction{
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.SYS_PROCESS_VM_READV, SkipTrue: 1},
-		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
-		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
-	})
+		eperm, allow,
+	}
+	// Each call jumps over the calls after it, the tail and the blocks
+	// before its own.
+	skip := len(calls) - 1 + len(tail)
+	for i, c := range calls {
+		if skip > 255 {
+			return nil, fmt.Errorf("command filter: jump of %d too long", skip)
+		}
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: c.nr, SkipTrue: uint8(skip)})
+		skip += len(blocks[i]) - 1
+	}
+	ins = append(ins, tail...)
+	for _, b := range blocks {
+		ins = append(ins, b...)
+	}
+	return assemble(ins)
+}
+
+// modeCall is a syscall that sets a file's mode: the index of its mode
+// argument and, for open and openat, of its flags (-1: none; the mode
+// counts only with O_CREAT or O_TMPFILE).
+type modeCall struct {
+	nr                uint32
+	modeArg, flagsArg int
+}
+
+// holdsRootGroup reports whether the calling thread's effective or
+// supplementary groups include group root (gid 0 inside the sandbox is
+// gid 0 on the host: fence maps ids to themselves).
+func holdsRootGroup() bool {
+	if unix.Getegid() == 0 {
+		return true
+	}
+	groups, _ := unix.Getgroups()
+	for _, g := range groups {
+		if g == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Program returns the embedded libseccomp-generated program (for tests).

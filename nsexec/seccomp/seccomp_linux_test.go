@@ -95,3 +95,84 @@ func TestEmbeddedProgramChecksArch(t *testing.T) {
 		t.Fatalf("first instruction is op %#x k %d, want ld [4]", op, k)
 	}
 }
+
+// commandVM runs commandFilter(noSetGID) in the BPF VM on the syscall nr
+// with args (each stored as seccompData stores args[0]).
+func commandVM(t *testing.T, noSetGID bool) func(nr uint32, args ...uint64) uint32 {
+	t.Helper()
+	prog, err := commandFilter(noSetGID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []bpf.RawInstruction
+	for i := 0; i < len(prog); i += 8 {
+		raw = append(raw, bpf.RawInstruction{
+			Op: binary.LittleEndian.Uint16(prog[i:]), Jt: prog[i+2], Jf: prog[i+3],
+			K: binary.LittleEndian.Uint32(prog[i+4:]),
+		})
+	}
+	ins, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("command filter does not disassemble")
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(nr uint32, args ...uint64) uint32 {
+		b := make([]byte, 64)
+		binary.BigEndian.PutUint32(b[0:], nr)
+		for i, a := range args {
+			binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
+			binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))
+		}
+		got, err := vm.Run(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint32(got)
+	}
+}
+
+// The command filter refuses process_vm_readv always, and the
+// set-group-ID bit (on every mode-setting call) when fence runs as root.
+func TestCommandFilter(t *testing.T) {
+	const allow, deny = unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	const tmpfile = unix.O_TMPFILE | unix.O_WRONLY
+	for _, noSetGID := range []bool{false, true} {
+		run := commandVM(t, noSetGID)
+		setgid := uint32(allow)
+		if noSetGID {
+			setgid = deny
+		}
+		if got := run(unix.SYS_PROCESS_VM_READV); got != deny {
+			t.Errorf("noSetGID %v: process_vm_readv: %#x, want EPERM", noSetGID, got)
+		}
+		for _, c := range setGIDModes {
+			args := make([]uint64, 6)
+			if c.flagsArg >= 0 {
+				args[c.flagsArg] = unix.O_RDONLY
+				args[c.modeArg] = 0o2755
+				if got := run(c.nr, args...); got != allow {
+					t.Errorf("noSetGID %v: syscall %d without O_CREAT, mode 02755: %#x, want allowed", noSetGID, c.nr, got)
+				}
+				for _, flags := range []uint64{unix.O_CREAT | unix.O_WRONLY, tmpfile} {
+					args[c.flagsArg] = flags
+					if got := run(c.nr, args...); got != setgid {
+						t.Errorf("noSetGID %v: syscall %d flags %#x mode 02755: %#x, want %#x", noSetGID, c.nr, flags, got, setgid)
+					}
+				}
+				args[c.flagsArg] = unix.O_CREAT | unix.O_WRONLY
+			}
+			for mode, want := range map[uint64]uint32{0o2755: setgid, 0o2000: setgid, 0o755: allow, 0o1777: allow, 0xffff_0000_0000_0000 | 0o755: allow} {
+				args[c.modeArg] = mode
+				if got := run(c.nr, args...); got != want {
+					t.Errorf("noSetGID %v: syscall %d mode %#o: %#x, want %#x", noSetGID, c.nr, mode, got, want)
+				}
+			}
+		}
+		if got := run(unix.SYS_GETPID); got != allow {
+			t.Errorf("noSetGID %v: getpid: %#x, want allowed", noSetGID, got)
+		}
+	}
+}

@@ -335,7 +335,8 @@ var setUIDModes = []struct {
 // cp -a and tar keep a directory's set-group-ID bit whenever they change
 // its mode, so refusing it broke every chmod in a group-shared directory;
 // a set-group-ID file gives only the runner's own groups, which it can
-// hold in the user namespace. openat2 carries its mode in memory: it
+// hold in the user namespace; for root that is group root, and
+// seccomp.LoadCommand refuses the bit then. openat2 carries its mode in memory: it
 // fails with ENOSYS wherever a path is writable (the write guard's
 // programs), and libc falls back to openat.
 func denySetUID(f *sc.ScmpFilter, arch sc.ScmpArch, eperm sc.ScmpAction) error {

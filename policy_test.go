@@ -373,16 +373,12 @@ func TestFSPolicyCredentialEnvHoldingWork(t *testing.T) {
 	}
 }
 
-// A credential variable's value is a path, glob characters and
-// backslashes and all: it is hidden, and lifted by a grant of it.
-func TestFSPolicyCredentialEnvGlobCharacters(t *testing.T) {
-	ws, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ci := filepath.Join(ws, `ci [1]*?\x`)
-	for _, f := range []string{"dock/config.json", "gpg/pubring.kbx", "kube"} {
-		p := filepath.Join(ci, f)
+// credentialEnvPolicy makes the empty files under dir and plans the
+// default config in ws with env.
+func credentialEnvPolicy(t *testing.T, ws, dir string, env []string, files ...string) (*Spec, *config.Config, nsexec.FSPolicy) {
+	t.Helper()
+	for _, f := range files {
+		p := filepath.Join(dir, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +386,6 @@ func TestFSPolicyCredentialEnvGlobCharacters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env := []string{"DOCKER_CONFIG=" + filepath.Join(ci, "dock"), "GNUPGHOME=" + filepath.Join(ci, "gpg"), "KUBECONFIG=" + filepath.Join(ci, "kube")}
 	c := config.Default()
 	s := &Spec{Config: c, Cwd: ws, Home: t.TempDir(), Env: env}
 	if err := s.defaults(); err != nil {
@@ -400,6 +395,19 @@ func TestFSPolicyCredentialEnvGlobCharacters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, c, fp
+}
+
+// A credential variable's value is a path, glob characters and
+// backslashes and all: it is hidden, and lifted by a grant of it.
+func TestFSPolicyCredentialEnvGlobCharacters(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := filepath.Join(ws, `ci [1]*?\x`)
+	env := []string{"DOCKER_CONFIG=" + filepath.Join(ci, "dock"), "GNUPGHOME=" + filepath.Join(ci, "gpg"), "KUBECONFIG=" + filepath.Join(ci, "kube")}
+	s, c, fp := credentialEnvPolicy(t, ws, ci, env, "dock/config.json", "gpg/pubring.kbx", "kube")
 	for _, want := range []string{"dock/config.json", "gpg", "kube"} {
 		if p := filepath.Join(ci, want); !slices.Contains(fp.Masked, p) {
 			t.Errorf("%s not hidden: masked %q", p, fp.Masked)
@@ -422,25 +430,8 @@ func TestFSPolicyCredentialEnvKeyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"gha-creds-1.json", "netrc", "certs/key.pem", "certs/ca.pem"} {
-		p := filepath.Join(ws, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	env := []string{"GOOGLE_APPLICATION_CREDENTIALS=" + filepath.Join(ws, "gha-creds-1.json"), "NETRC=" + filepath.Join(ws, "netrc"), "DOCKER_CERT_PATH=" + filepath.Join(ws, "certs")}
-	c := config.Default()
-	s := &Spec{Config: c, Cwd: ws, Home: t.TempDir(), Env: env}
-	if err := s.defaults(); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := s.fsPolicy(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, fp := credentialEnvPolicy(t, ws, ws, env, "gha-creds-1.json", "netrc", "certs/key.pem", "certs/ca.pem")
 	for _, want := range []string{"gha-creds-1.json", "netrc", "certs/key.pem"} {
 		if p := filepath.Join(ws, want); !slices.Contains(fp.Masked, p) {
 			t.Errorf("%s not hidden: masked %q", p, fp.Masked)

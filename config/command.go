@@ -206,11 +206,29 @@ func findOptionGroup(argv []string, pos int, group []string) (int, bool) {
 		}
 		p++
 		takesValue := len(t) == 2 || strings.HasPrefix(t, "--") && !strings.Contains(t, "=")
-		if takesValue && p < len(argv) && !strings.HasPrefix(argv[p], "-") {
+		if takesValue && !isDockerFlag(argv[0], t) && p < len(argv) && !strings.HasPrefix(argv[p], "-") {
 			p++
 		}
 	}
 	return 0, false
+}
+
+// isDockerFlag reports whether opt is one of docker run's (and podman's)
+// common options that take no value. The first argument after the
+// options is the image, and what follows it the container's own command:
+// guessing that --rm took "ubuntu" as its value would take the
+// container's arguments for docker's ("docker run --rm ubuntu
+// --privileged" runs nothing privileged).
+func isDockerFlag(prog, opt string) bool {
+	if prog != "docker" && prog != "podman" {
+		return false
+	}
+	switch opt {
+	case "-d", "-i", "-t", "-P", "--rm", "--detach", "--interactive", "--tty", "--init", "--privileged",
+		"--read-only", "--publish-all", "--no-healthcheck", "--oom-kill-disable", "--sig-proxy":
+		return true
+	}
+	return false
 }
 
 func groupAt(argv []string, p int, group []string) bool {

@@ -645,6 +645,10 @@ func TestCheckCommandDockerRootVolume(t *testing.T) {
 		"docker run --mount type=volume,source=data,target=/ alpine",
 		"docker run -v data:/data alpine",
 		"docker run --rm alpine echo -v /:/x",
+		// What follows the image is the container's command, also
+		// after docker's own valueless options.
+		"docker run --rm ubuntu --privileged",
+		"docker run -d --init alpine --privileged",
 		"docker ps",
 		"docker build -t x .",
 		"docker run -w / alpine ls",

@@ -1038,7 +1038,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	for _, cr := range s.credentials() {
 		cp := cr.pattern
 		lit := literalPrefix(s.configPattern(cp))
-		own := s.credentialDirs(cr.own)
+		var own []string
+		if len(readable) > 0 {
+			// Only a grant can lift a mask: no lookups otherwise (the
+			// default config's start).
+			own = s.credentialDirs(cr.own)
+		}
 		// Under a denyRead path it is hidden whole already; under a grant
 		// that lifts it, nothing is hidden, so nothing can fail.
 		if credentialLifted(lit, allowRead, own) || credentialLifted(lit, allowReadAsGiven, own) || underAny(lit, masked) || underAny(lit, maskedAsGiven) {

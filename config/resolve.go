@@ -98,6 +98,10 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 	case o.Template == "":
 		p, found, err := userConfig(o.ConfigDir, o.Home)
 		if err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				// sudo -u and su without -l keep another user's HOME.
+				return nil, nil, fmt.Errorf("user config %w, or set HOME (or XDG_CONFIG_HOME) to a directory of this user's", err)
+			}
 			return nil, nil, fmt.Errorf("user config %w", err)
 		} else if !found {
 			break

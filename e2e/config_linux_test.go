@@ -352,6 +352,10 @@ func TestConfigUnreadable(t *testing.T) {
 				if c.denied && !strings.Contains(msg, "permission denied") {
 					t.Errorf("error %q does not say why (permission denied)", msg)
 				}
+				// Another user's home kept by sudo -u: the fix names HOME.
+				if c.denied && strings.HasPrefix(msg, "Error: user config ") && !strings.Contains(msg, "set HOME") {
+					t.Errorf("error %q does not offer to set HOME", msg)
+				}
 			})
 		}
 	})

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/proxy"
@@ -220,13 +222,23 @@ func (n *network) close() {
 }
 
 // forward accepts on ln and splices each connection to one from dial, until
-// ln is closed.
+// ln is closed. Out of descriptors or memory (the sandbox can open
+// connections until the supervisor runs out), it waits and accepts again,
+// as the proxies do: returning would leave the port dead for the rest of
+// the run, its connections queued and never answered.
 func forward(ln net.Listener, dial func() (net.Conn, error)) {
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			return
+			if !retryAccept(err) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		go func() {
 			defer c.Close()
 			u, err := dial()
@@ -248,4 +260,15 @@ func forward(ln net.Listener, dial func() (net.Conn, error)) {
 			<-done
 		}()
 	}
+}
+
+// retryAccept reports whether an Accept error is a shortage that passes
+// (proxy.Server's accept loop waits on the same ones).
+func retryAccept(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

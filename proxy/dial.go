@@ -104,10 +104,19 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 // resolve returns the addresses of host, an IP literal or a name, and
 // whether they came from Hosts.
 func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, bool, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
+	// Brackets and one trailing dot are ignored, as Rules.Decide ignores
+	// them: an IP literal so written ("127.0.0.1.", a SOCKS5 domain
+	// "[::1]") is the address it names, which is what the rules decided
+	// on, not a name for DNS.
+	name := host
+	if n := len(name); n > 1 && name[0] == '[' && name[n-1] == ']' {
+		name = name[1 : n-1]
+	}
+	name = strings.TrimSuffix(name, ".")
+	if a, err := netip.ParseAddr(name); err == nil {
 		return []netip.Addr{a.Unmap()}, false, nil
 	}
-	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	name = strings.ToLower(name)
 	if addrs, ok := s.hosts[name]; ok {
 		return addrs, true, nil
 	}

@@ -74,7 +74,11 @@
 // differently: Content-Length with Transfer-Encoding, disagreeing or signed
 // lengths, transfer codings other than chunked, bare LF or control
 // characters in chunked framing, folded header lines, control characters in
-// fields. Heads are limited to 1 MiB. An https request in absolute form
+// fields. Heads are limited to 1 MiB; what request heads and trailers
+// hold beyond their first 16 KiB shares a budget of 32 MiB over all
+// connections, and a head that finds it spent gets 503, so that slow
+// large heads on many connections cannot run the supervisor out of
+// memory. An https request in absolute form
 // (axios sends them) is forwarded over TLS that the proxy originates and
 // verifies against the host's roots. Upstream connections wait between
 // requests in an idle pool (16 per origin, 128 in all, 90 s), reused only

@@ -70,7 +70,7 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 		}
 		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
 		start := time.Now()
-		req, err := readRequestHead(cc.br)
+		req, err := readRequestHeadIn(cc.br, &s.heads)
 		var se *statusError
 		if errors.As(err, &se) {
 			// Logged in -m too: a client that gets 400 for its own
@@ -526,6 +526,7 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 		defer close(x.done)
 		if f.hasContent() {
 			body := newBodyReader(cc.br, f)
+			body.budget = &cc.s.heads
 			x.bodyErr = copyBody(up.bw, body, f.kind != fixedBody, nil)
 			if body.err != nil && body.err != io.EOF {
 				x.requestErr = body.err
@@ -877,6 +878,8 @@ func statusText(status int) string {
 		return "Not Implemented"
 	case 502:
 		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
 	case 505:
 		return "HTTP Version Not Supported"
 	}

@@ -92,6 +92,7 @@ type Server struct {
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
+	heads headBudget     // large client heads being read (wire.go)
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context

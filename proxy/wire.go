@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // HTTP/1.1 message syntax (RFC 9112) as the HTTP proxy reads and writes
@@ -28,6 +29,41 @@ const maxFields = 4096
 const maxChunkLine = 4096
 
 var errHeadTooLarge = errors.New("message head larger than 1 MiB or with more than 4096 fields")
+
+// A client may send heads (and request trailers) of up to maxHeadBytes,
+// which the proxy holds while it reads them: ~1.7 MB of the supervisor's
+// memory for each connection that sends one slowly, on as many
+// connections as the sandbox can open. A Server's headBudget bounds
+// those bytes over all its connections: each head reads its first
+// freeHeadBytes (every real head fits) on its own, and the rest only
+// while the budget has room; a head that finds none gets 503.
+const (
+	freeHeadBytes        = 16 << 10
+	maxHeadBytesInFlight = 32 << 20
+)
+
+var errBusy = errors.New("the proxy is reading too many large request heads at once; retry")
+
+// headBudget counts the bytes of client heads being read beyond their
+// first freeHeadBytes. A nil *headBudget has no limit.
+type headBudget struct{ used atomic.Int64 }
+
+func (b *headBudget) take(n int) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	if b.used.Add(int64(n)) > maxHeadBytesInFlight {
+		b.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (b *headBudget) give(n int) {
+	if b != nil && n > 0 {
+		b.used.Add(-int64(n))
+	}
+}
 
 // syntaxError is a message that does not parse as HTTP/1.1.
 type syntaxError string
@@ -210,6 +246,16 @@ type headReader struct {
 	// whitespace before the colon is removed, and a folded line joins the
 	// one before it with a space. Requests get 400 for either.
 	lenient bool
+	// budget, if set, is charged for what the head holds beyond its
+	// first freeHeadBytes; taken is that charge, for release.
+	budget *headBudget
+	taken  int
+}
+
+// release gives back what r took from its budget.
+func (r *headReader) release() {
+	r.budget.give(r.taken)
+	r.taken = 0
 }
 
 // line returns the next line without its CRLF (or bare LF). It returns
@@ -220,6 +266,14 @@ func (r *headReader) line() (string, error) {
 		chunk, err := r.br.ReadSlice('\n')
 		if r.left -= len(chunk); r.left < 0 {
 			return "", errHeadTooLarge
+		}
+		if r.budget != nil {
+			if over := maxHeadBytes - r.left - freeHeadBytes - r.taken; over > 0 {
+				if !r.budget.take(over) {
+					return "", errBusy
+				}
+				r.taken += over
+			}
 		}
 		if err == nil && buf == nil {
 			return r.trimEOL(string(chunk))
@@ -325,7 +379,13 @@ type request struct {
 // connection ended before a request began, and *statusError for a request
 // that must be answered with an error status.
 func readRequestHead(br *bufio.Reader) (*request, error) {
-	r := headReader{br: br, left: maxHeadBytes}
+	return readRequestHeadIn(br, nil)
+}
+
+// readRequestHeadIn is readRequestHead charging budget while it reads.
+func readRequestHeadIn(br *bufio.Reader, budget *headBudget) (*request, error) {
+	r := headReader{br: br, left: maxHeadBytes, budget: budget}
+	defer r.release()
 	line, err := r.line()
 	if err == nil && line == "" {
 		// RFC 9112 §2.2: ignore an empty line before the request line
@@ -358,6 +418,8 @@ func headError(err error) error {
 	switch {
 	case err == errHeadTooLarge:
 		return &statusError{431, "request head larger than 1 MiB or with more than 4096 fields"}
+	case err == errBusy:
+		return &statusError{503, err.Error()}
 	case errors.As(err, &se):
 		return badRequest("%s", se)
 	}
@@ -517,6 +579,8 @@ type bodyReader struct {
 	left    int64 // bytes left in the body (fixed) or the current chunk
 	trailer header
 	err     error // sticky: io.EOF at the end of the body
+	// budget, if set, bounds the trailer as a request head (headBudget).
+	budget *headBudget
 }
 
 func newBodyReader(br *bufio.Reader, f framing) *bodyReader {
@@ -612,8 +676,10 @@ func (b *bodyReader) nextChunk() error {
 		b.left = int64(n)
 		return nil
 	}
-	tr := headReader{br: b.br, left: maxHeadBytes}
-	if b.trailer, err = tr.fields(); err != nil {
+	tr := headReader{br: b.br, left: maxHeadBytes, budget: b.budget}
+	b.trailer, err = tr.fields()
+	tr.release()
+	if err != nil {
 		return fmt.Errorf("read trailer: %w", err)
 	}
 	return io.EOF

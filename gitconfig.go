@@ -313,6 +313,14 @@ const maxGitIncludeDepth = 10
 // read. A file that exists but cannot be read safely (a FIFO, over 1 MiB)
 // or parsed is an error: what it includes is unknown.
 func (s *Spec) gitIncludes(configs []string) ([]string, error) {
+	inc, _, err := s.gitConfigWalk(configs)
+	return inc, err
+}
+
+// gitConfigWalk is gitIncludes, and also returns the core.hooksPath values
+// of every file it read (configs and includes), "~/" and "~user/"
+// expanded as git expands them; a relative one is the work tree's.
+func (s *Spec) gitConfigWalk(configs []string) (includes, hooks []string, err error) {
 	type file struct {
 		path  string
 		depth int
@@ -348,9 +356,15 @@ func (s *Spec) gitIncludes(configs []string) ([]string, error) {
 			es, err = parseGitConfig(b)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read git config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
+			return nil, nil, fmt.Errorf("read git config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
 		}
 		for _, e := range es {
+			if e.section == "core" && e.sub == "" && e.key == "hookspath" && e.value != "" {
+				if p, ok := s.gitHomePath(e.value); ok {
+					hooks = append(hooks, p)
+				}
+				continue
+			}
 			if e.key != "path" || e.value == "" || !(e.section == "include" && e.sub == "" || e.section == "includeif") {
 				continue
 			}
@@ -360,12 +374,24 @@ func (s *Spec) gitIncludes(configs []string) ([]string, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, hooks, nil
 }
 
 // gitIncludePath is the file an include.path value v in the config file
 // from names, as git forms it; false if git could not expand it.
 func (s *Spec) gitIncludePath(v, from string) (string, bool) {
+	p, ok := s.gitHomePath(v)
+	if !ok || strings.HasPrefix(p, "/") {
+		return p, ok
+	}
+	// Unclean on purpose: "dir/../x" is where the kernel takes it.
+	return from[:strings.LastIndexByte(from, '/')+1] + p, true
+}
+
+// gitHomePath is a path value v of a git config with "~/" and "~user/"
+// expanded as git expands them (interpolate_path); a relative one stays
+// so. False if git could not expand it.
+func (s *Spec) gitHomePath(v string) (string, bool) {
 	if rest, ok := strings.CutPrefix(v, "~"); ok {
 		name, tail, _ := strings.Cut(rest, "/")
 		home := s.Home
@@ -381,11 +407,7 @@ func (s *Spec) gitIncludePath(v, from string) (string, bool) {
 		}
 		return strings.TrimSuffix(home, "/") + "/" + tail, true
 	}
-	if strings.HasPrefix(v, "/") {
-		return v, true
-	}
-	// Unclean on purpose: "dir/../x" is where the kernel takes it.
-	return from[:strings.LastIndexByte(from, '/')+1] + v, true
+	return v, true
 }
 
 // globalGitConfigs are the git config files git reads in every repository

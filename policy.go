@@ -631,14 +631,47 @@ func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error
 			}
 		}
 	}
-	inc, err := s.gitIncludes(configs)
+	inc, hooks, err := s.gitConfigWalk(configs)
 	if err != nil {
 		return nil, nil, err
 	}
 	if g := s.envDir("GIT_CONFIG_GLOBAL"); g != "" {
 		out = append(out, g) // git's global config in place of ~/.gitconfig
 	}
-	return append(out, inc...), unlistable, nil
+	return slices.Concat(out, inc, s.hooksDirs(hooks)), unlistable, nil
+}
+
+// hooksDirs returns the directories that the core.hooksPath values hooks
+// (gitConfigWalk) name: git runs its hooks from there instead of
+// .git/hooks, so they are protected as .git/hooks is. Husky points it into
+// the work tree (".husky/_", which it git-ignores: a planted hook would
+// not even show in git status). A relative one is taken from the top of
+// the work tree, where git runs hooks; without a repository it names
+// nothing fence can tell. A device (hooksPath = /dev/null, which turns
+// hooks off) holds no hooks and is left alone.
+func (s *Spec) hooksDirs(hooks []string) []string {
+	var root string
+	if dot, _ := s.findGit(); dot != "" {
+		root = filepath.Dir(dot)
+	}
+	var out []string
+	for _, h := range hooks {
+		if !filepath.IsAbs(h) {
+			if root == "" {
+				continue
+			}
+			// Unclean on purpose, as git's include paths: "a/../b" is
+			// where the kernel takes it.
+			h = strings.TrimSuffix(root, "/") + "/" + h
+		}
+		if fi, err := os.Stat(h); err == nil && fi.Mode()&os.ModeDevice != 0 {
+			continue
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // repoGitPaths is gitPaths without the included files.

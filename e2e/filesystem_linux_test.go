@@ -869,6 +869,38 @@ func TestFSGitIncludesProtected(t *testing.T) {
 	})
 }
 
+// TestFSGitHooksPathProtected: core.hooksPath moves git's hooks out of
+// .git/hooks, into the work tree as husky does (".husky/_", which husky
+// git-ignores, so a change there is not in git status) or elsewhere
+// (~/.githooks). The hooks there run at the user's next commit outside the
+// sandbox, as .git/hooks would: they stay as they were, and a missing
+// hooks directory cannot be made. A relative one is the work tree's, from
+// a subdirectory too. Neighbours stay writable.
+func TestFSGitHooksPathProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("home/.gitconfig", "[core]\n\thooksPath = ~/.githooks\n")
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/.git/config", "[core]\n\thooksPath = .husky/_\n[include]\n\tpath = ../../dotfiles/repo.inc\n")
+		s.write("dotfiles/repo.inc", "[core]\n\thooksPath = \"../hooks-from-include\"\n")
+		s.write("repo/.husky/_/.gitignore", "*\n")
+		s.write("repo/.husky/_/pre-commit", "#!/bin/sh\n")
+		s.mkdir("repo/sub")
+		for _, dir := range []string{s.path("repo"), s.path("repo/sub")} {
+			refusedAppend(t, s, dir, cfg, s.path("repo/.husky/_/pre-commit"))
+			refusedCreate(t, s, dir, cfg, s.path("repo/.husky/_/pre-push"))
+			for _, d := range []string{"home/.githooks", "hooks-from-include"} {
+				res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "mkdir", s.path(d))
+				if ranInside(t, res) && res.code == 0 {
+					t.Errorf("mkdir %s, a hooks directory git would use: %v", d, res)
+				}
+				mustNotExist(t, s.path(d), "a planted hooks directory")
+			}
+		}
+		s.mustRun("-s", cfg, "-c", "echo ok > repo/.husky/pre-commit-notes && mkdir repo/.husky/other")
+	})
+}
+
 // refusedAppend runs, in dir under config cfg, a command that appends to
 // the file p, and fails t unless the write was refused and p is as it was.
 func refusedAppend(t *testing.T, s *sandbox, dir, cfg, p string) {

@@ -21,11 +21,10 @@ func seccompData(nr int32, arg0 uint64) []byte {
 	return b
 }
 
-func TestArgumentFilter(t *testing.T) {
-	prog, err := argumentFilter()
-	if err != nil {
-		t.Fatal(err)
-	}
+// loadVM loads an assembled program (struct sock_filter, little-endian)
+// into the BPF VM.
+func loadVM(t *testing.T, prog []byte, what string) *bpf.VM {
+	t.Helper()
 	var raw []bpf.RawInstruction
 	for i := 0; i < len(prog); i += 8 {
 		raw = append(raw, bpf.RawInstruction{
@@ -35,12 +34,21 @@ func TestArgumentFilter(t *testing.T) {
 	}
 	ins, ok := bpf.Disassemble(raw)
 	if !ok {
-		t.Fatal("argument filter does not disassemble")
+		t.Fatalf("%s does not disassemble", what)
 	}
 	vm, err := bpf.NewVM(ins)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return vm
+}
+
+func TestArgumentFilter(t *testing.T) {
+	prog, err := argumentFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := loadVM(t, prog, "argument filter")
 	const allow, deny = unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
 	const noFamily = unix.SECCOMP_RET_ERRNO | uint32(unix.EAFNOSUPPORT)
 	cases := []struct {
@@ -104,21 +112,7 @@ func commandVM(t *testing.T, noSetGID bool) func(nr uint32, args ...uint64) uint
 	if err != nil {
 		t.Fatal(err)
 	}
-	var raw []bpf.RawInstruction
-	for i := 0; i < len(prog); i += 8 {
-		raw = append(raw, bpf.RawInstruction{
-			Op: binary.LittleEndian.Uint16(prog[i:]), Jt: prog[i+2], Jf: prog[i+3],
-			K: binary.LittleEndian.Uint32(prog[i+4:]),
-		})
-	}
-	ins, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatal("command filter does not disassemble")
-	}
-	vm, err := bpf.NewVM(ins)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := loadVM(t, prog, "command filter")
 	return func(nr uint32, args ...uint64) uint32 {
 		b := make([]byte, 64)
 		binary.BigEndian.PutUint32(b[0:], nr)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,6 +394,35 @@ func TestEarlySpawn(t *testing.T) {
 				t.Errorf("fence %q: the init stage was not spawned before main: stages %v", tc.args, names)
 			case !tc.early && spawn < planned:
 				t.Errorf("fence %q: the sandbox that ran was spawned with the wrong network mode: stages %v", tc.args, names)
+			}
+		}
+		// FENCE_TIMELINE_LAUNCH (the perf harness's launch time) starts
+		// the timeline before fence-start; a value that is no time before
+		// now is named and ignored.
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		now := ts.Nano()
+		for _, tc := range []struct {
+			launch string
+			ok     bool
+		}{
+			{strconv.FormatInt(now, 10), true},
+			{"soon", false},
+			{strconv.FormatInt(now+int64(time.Hour), 10), false},
+			{strconv.FormatInt(now-int64(time.Hour), 10), false},
+		} {
+			res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1", "FENCE_TIMELINE_LAUNCH=" + tc.launch}}, "--", "true")
+			names := stages(t, res)
+			warned := strings.Contains(res.stderr, "FENCE_TIMELINE_LAUNCH ignored")
+			switch {
+			case res.code != 0:
+				t.Errorf("FENCE_TIMELINE_LAUNCH=%s: %v", tc.launch, res)
+			case tc.ok && (index(names, "launch") != 0 || index(names, "fence-start") != 1 || warned):
+				t.Errorf("FENCE_TIMELINE_LAUNCH=%s: stages %v\n%s", tc.launch, names, res.stderr)
+			case !tc.ok && (index(names, "launch") >= 0 || !warned):
+				t.Errorf("FENCE_TIMELINE_LAUNCH=%s was not refused: stages %v\n%s", tc.launch, names, res.stderr)
 			}
 		}
 		// An init stage spawned for a run that fails before its sandbox

@@ -229,7 +229,7 @@ func benchEnv() []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToUpper(k) {
-		case "FENCE_TIMELINE", "FENCE_SANDBOX", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY":
+		case "FENCE_TIMELINE", "FENCE_TIMELINE_LAUNCH", "FENCE_SANDBOX", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY":
 			continue
 		}
 		env = append(env, kv)

@@ -83,10 +83,19 @@ func TestHarnessQuick(t *testing.T) {
 		for _, s := range p.Timeline.Stages {
 			names[s.Name] = true
 		}
-		for _, s := range []string{"fence-start", "config-loaded", "planned", "policy-received", "exec", "exited"} {
+		for _, s := range []string{"launch", "fence-start", "config-loaded", "planned", "policy-received", "exec", "exited", "reaped"} {
 			if !names[s] {
 				t.Errorf("timeline has no stage %q: %+v", s, p.Timeline.Stages)
 			}
+		}
+		// The launch comes first and the reaping last: what the
+		// process's own start and exit cost is in the timeline.
+		st := p.Timeline.Stages
+		if len(st) > 0 && (st[0].Name != "launch" || st[0].AtMs != 0 || st[len(st)-1].Name != "reaped" || st[len(st)-1].AtMs <= st[0].AtMs) {
+			t.Errorf("timeline does not run from launch to reaped: %+v", st)
+		}
+		if p.Timeline.BareTrueMs <= 0 {
+			t.Errorf("no bare true launched the same way: %+v", p.Timeline)
 		}
 	}
 	s := r.Scaling

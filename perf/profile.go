@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -342,6 +343,37 @@ func parseStraceProcesses(b []byte) (procs, threads, execs int) {
 	return procs, threads, execs
 }
 
+// launch starts argv with env plus FENCE_TIMELINE_LAUNCH (now), its stderr
+// in errFile, and waits. It returns what it wrote there and how long after
+// the launch time the wait returned, in ms (0 without a monotonic clock).
+func (h *harness) launch(env []string, errFile *os.File, argv ...string) ([]byte, float64, error) {
+	if err := errFile.Truncate(0); err != nil {
+		return nil, 0, err
+	}
+	if _, err := errFile.Seek(0, io.SeekStart); err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Dir, c.Stderr = h.ws.Repo, errFile
+	t0 := monoNow()
+	c.Env = append(env[:len(env):len(env)], "FENCE_TIMELINE_LAUNCH="+strconv.FormatInt(t0, 10))
+	err := c.Run()
+	t1 := monoNow()
+	if _, serr := errFile.Seek(0, io.SeekStart); serr != nil && err == nil {
+		err = serr
+	}
+	out, rerr := io.ReadAll(errFile)
+	if rerr != nil && err == nil {
+		err = rerr
+	}
+	if t0 == 0 || t1 == 0 {
+		return out, 0, err
+	}
+	return out, float64(t1-t0) / 1e6, err
+}
+
 var timelineRE = regexp.MustCompile(`^\[fence:timeline\]\s+(\S+)\s+\+\s*([0-9.]+)\s*ms`)
 
 // ParseTimeline reads the FENCE_TIMELINE=1 lines of one invocation's stderr:
@@ -367,7 +399,12 @@ func ParseTimeline(b []byte) (names []string, at map[string]float64) {
 }
 
 // timeline runs `FENCE_TIMELINE=1 fence -- true` several times and returns
-// the median offset of each stage, in order of those medians.
+// the median offset of each stage, in order of those medians. Each run is
+// given FENCE_TIMELINE_LAUNCH, the time just before it is started, so the
+// timeline begins at "launch" and shows the process's own start before
+// fence-start; "reaped" is when the harness's wait returned, after the
+// supervisor's exit. Bare `true`, started and waited for the same way in
+// the same rounds, gives the launcher's own share (BareTrueMs).
 func (h *harness) timeline() (*Timeline, string) {
 	n := 21
 	if h.o.Quick {
@@ -377,35 +414,51 @@ func (h *harness) timeline() (*Timeline, string) {
 		n = h.o.Runs
 	}
 	env := append(append([]string(nil), h.env...), "FENCE_TIMELINE=1")
+	// A file, not a pipe: the wait then ends with fence's exit, not with
+	// the last holder of the pipe (PID 1 finishes its exit after fence).
+	errFile, err := os.CreateTemp("", "fence-perf-timeline-")
+	if err != nil {
+		return nil, fmt.Sprintf("timeline: %v", err)
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
 	per := map[string][]float64{}
-	var order []string
+	var bare []float64
+	var names []string
 	for i := 0; i < n+1; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		c := exec.CommandContext(ctx, h.fence, "-s", h.ws.Config, "--", h.tools["true"])
-		c.Dir, c.Env = h.ws.Repo, env
-		var stderr bytes.Buffer
-		c.Stderr = &stderr
-		err := c.Run()
-		cancel()
+		stderr, reaped, err := h.launch(env, errFile, h.fence, "-s", h.ws.Config, "--", h.tools["true"])
 		if err != nil {
-			return nil, fmt.Sprintf("fence -- true: %v%s", err, tail(stderr.Bytes()))
+			return nil, fmt.Sprintf("fence -- true: %v%s", err, tail(stderr))
+		}
+		_, bareMs, err := h.launch(env, errFile, h.tools["true"])
+		if err != nil {
+			return nil, fmt.Sprintf("true: %v", err)
 		}
 		if i == 0 {
 			continue // warm-up
 		}
-		names, at := ParseTimeline(stderr.Bytes())
-		if len(names) == 0 {
+		stages, at := ParseTimeline(stderr)
+		if len(stages) == 0 {
 			return nil, "fence printed no [fence:timeline] lines with FENCE_TIMELINE=1"
 		}
-		for _, s := range names {
+		if _, ok := at["launch"]; ok && reaped > 0 {
+			stages, at["reaped"] = append(stages, "reaped"), reaped
+		}
+		for _, s := range stages {
 			if _, ok := per[s]; !ok {
-				order = append(order, s)
+				names = append(names, s)
 			}
 			per[s] = append(per[s], at[s])
 		}
+		if bareMs > 0 {
+			bare = append(bare, bareMs)
+		}
 	}
 	t := &Timeline{Runs: n}
-	for _, s := range order {
+	if len(bare) > 0 {
+		t.BareTrueMs = roundMs(medianFloat(bare))
+	}
+	for _, s := range names {
 		t.Stages = append(t.Stages, Stage{Name: s, AtMs: roundMs(medianFloat(per[s]))})
 	}
 	sort.SliceStable(t.Stages, func(i, j int) bool { return t.Stages[i].AtMs < t.Stages[j].AtMs })

@@ -186,10 +186,14 @@ type SyscallCount struct {
 type Timeline struct {
 	Runs   int     `json:"runs"`
 	Stages []Stage `json:"stages"`
+	// BareTrueMs is bare `true` from launch to reaped, started and waited
+	// for as fence was: the launcher's and the process's own share.
+	BareTrueMs float64 `json:"bare_true_ms,omitempty"`
 }
 
-// Stage is one timeline stage: its median offset from fence-start and the
-// median time since the previous stage.
+// Stage is one timeline stage: its median offset from the first stage
+// (launch, or fence-start when the launch time is unknown) and the time
+// since the previous stage.
 type Stage struct {
 	Name    string  `json:"name"`
 	AtMs    float64 `json:"at_ms"`
@@ -505,6 +509,9 @@ func (r *Report) writeProfile(w io.Writer, p *Profile) {
 			t = append(t, []string{"    " + s.Name, fmt.Sprintf("+%.3f ms", s.AtMs), fmt.Sprintf("%.3f ms", s.DeltaMs)})
 		}
 		writeTab(w, t)
+		if p.Timeline.BareTrueMs > 0 {
+			fmt.Fprintf(w, "    bare `true`, launched and reaped the same way: %.3f ms\n", p.Timeline.BareTrueMs)
+		}
 	}
 	if p.CPUSkipped != "" {
 		fmt.Fprintln(w, "  CPU breakdown: skipped:", p.CPUSkipped)

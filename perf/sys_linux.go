@@ -13,6 +13,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// monoNow is CLOCK_MONOTONIC in nanoseconds, fence's timeline clock
+// (FENCE_TIMELINE_LAUNCH).
+func monoNow() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
 // noExec reports whether dir is on a filesystem mounted noexec.
 func noExec(dir string) bool {
 	var st unix.Statfs_t

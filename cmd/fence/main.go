@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/cmd/fence/internal/early"
@@ -68,6 +69,23 @@ var pending *nsexec.Pending
 // startMono is when main started, or package early's init if it spawned,
 // for FENCE_TIMELINE=1; mainMono is when main started if early spawned.
 var startMono, mainMono int64
+
+// launchMono parses FENCE_TIMELINE_LAUNCH: the CLOCK_MONOTONIC time, in
+// nanoseconds, at which whoever started fence was about to exec it (the
+// perf harness sets it), so that the timeline also shows what comes before
+// fence-start: the exec, the Go runtime's start and the package init
+// functions before package early's. It must lie before now, and within a
+// minute of it.
+func launchMono(v string, now int64) (int64, error) {
+	m, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || m <= 0 {
+		return 0, fmt.Errorf("%q is not a CLOCK_MONOTONIC time in nanoseconds", v)
+	}
+	if m > now || now-m > int64(time.Minute) {
+		return 0, fmt.Errorf("%s ns is not within the minute before fence started; set it just before starting fence", v)
+	}
+	return m, nil
+}
 
 // exitError carries a specific exit code through cobra.
 type exitError struct{ code int }
@@ -254,6 +272,13 @@ func runSandbox(f *flags, args []string) error {
 		}
 		if m := early.SysmonCoarsened(); m != 0 {
 			spec.Marks = append(spec.Marks, nsexec.Stage{Name: "sysmon", Mono: m})
+		}
+		if v, ok := os.LookupEnv("FENCE_TIMELINE_LAUNCH"); ok {
+			if m, err := launchMono(v, configMono); err != nil {
+				fmt.Fprintf(os.Stderr, "[fence:timeline] FENCE_TIMELINE_LAUNCH ignored: %v\n", err)
+			} else {
+				spec.Marks = append(spec.Marks, nsexec.Stage{Name: "launch", Mono: m})
+			}
 		}
 	}
 	if f.debug {

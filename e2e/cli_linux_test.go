@@ -425,6 +425,49 @@ func TestEarlySpawn(t *testing.T) {
 				t.Errorf("FENCE_TIMELINE_LAUNCH=%s was not refused: stages %v\n%s", tc.launch, names, res.stderr)
 			}
 		}
+		// A launch time after fence-start is no launch, even one before
+		// the config was loaded: here fence waits for its -s file, a
+		// FIFO, which is written only once the launch time has passed.
+		// Should fence start after that time (a very slow machine), the
+		// launch is a true one and must come first.
+		fifo := s.path("slow.json")
+		if err := unix.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.own(fifo, 0o644)
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		late := ts.Nano() + int64(300*time.Millisecond)
+		done, written := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(written)
+			time.Sleep(500 * time.Millisecond)
+			for {
+				// Non-blocking: ENXIO until fence opens it to read.
+				if w, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+					_, _ = w.WriteString("{}")
+					w.Close()
+					return
+				}
+				select {
+				case <-done:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+		res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1", "FENCE_TIMELINE_LAUNCH=" + strconv.FormatInt(late, 10)}}, "-s", fifo, "--", "true")
+		close(done)
+		<-written
+		names := stages(t, res)
+		warned := strings.Contains(res.stderr, "FENCE_TIMELINE_LAUNCH ignored")
+		switch launch := index(names, "launch"); {
+		case res.code != 0:
+			t.Errorf("FENCE_TIMELINE_LAUNCH after fence-start: %v", res)
+		case launch < 0 && !warned, launch > 0, launch == 0 && warned:
+			t.Errorf("FENCE_TIMELINE_LAUNCH after fence-start was not refused: stages %v\n%s", names, res.stderr)
+		}
 		// An init stage spawned for a run that fails before its sandbox
 		// starts is ended and reaped (fence prints "aborted" then); none is
 		// spawned for informational flags and subcommands.

@@ -74,14 +74,15 @@ var startMono, mainMono int64
 // nanoseconds, at which whoever started fence was about to exec it (the
 // perf harness sets it), so that the timeline also shows what comes before
 // fence-start: the exec, the Go runtime's start and the package init
-// functions before package early's. It must lie before now, and within a
-// minute of it.
-func launchMono(v string, now int64) (int64, error) {
+// functions before package early's. It must lie before start (fence-start,
+// the earliest of fence's own stages, so that the timeline begins at the
+// launch), and within a minute of it.
+func launchMono(v string, start int64) (int64, error) {
 	m, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || m <= 0 {
 		return 0, fmt.Errorf("%q is not a CLOCK_MONOTONIC time in nanoseconds", v)
 	}
-	if m > now || now-m > int64(time.Minute) {
+	if m >= start || start-m > int64(time.Minute) {
 		return 0, fmt.Errorf("%s ns is not within the minute before fence started; set it just before starting fence", v)
 	}
 	return m, nil
@@ -274,7 +275,7 @@ func runSandbox(f *flags, args []string) error {
 			spec.Marks = append(spec.Marks, nsexec.Stage{Name: "sysmon", Mono: m})
 		}
 		if v, ok := os.LookupEnv("FENCE_TIMELINE_LAUNCH"); ok {
-			if m, err := launchMono(v, configMono); err != nil {
+			if m, err := launchMono(v, startMono); err != nil {
 				fmt.Fprintf(os.Stderr, "[fence:timeline] FENCE_TIMELINE_LAUNCH ignored: %v\n", err)
 			} else {
 				spec.Marks = append(spec.Marks, nsexec.Stage{Name: "launch", Mono: m})

@@ -358,7 +358,10 @@ func (h *harness) launch(env []string, errFile *os.File, argv ...string) ([]byte
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Dir, c.Stderr = h.ws.Repo, errFile
 	t0 := monoNow()
-	c.Env = append(env[:len(env):len(env)], "FENCE_TIMELINE_LAUNCH="+strconv.FormatInt(t0, 10))
+	c.Env = env
+	if t0 != 0 {
+		c.Env = append(env[:len(env):len(env)], "FENCE_TIMELINE_LAUNCH="+strconv.FormatInt(t0, 10))
+	}
 	err := c.Run()
 	t1 := monoNow()
 	if _, serr := errFile.Seek(0, io.SeekStart); serr != nil && err == nil {
@@ -416,7 +419,7 @@ func (h *harness) timeline() (*Timeline, string) {
 	env := append(append([]string(nil), h.env...), "FENCE_TIMELINE=1")
 	// A file, not a pipe: the wait then ends with fence's exit, not with
 	// the last holder of the pipe (PID 1 finishes its exit after fence).
-	errFile, err := os.CreateTemp("", "fence-perf-timeline-")
+	errFile, err := os.CreateTemp(h.ws.Dir, "timeline-stderr-")
 	if err != nil {
 		return nil, fmt.Sprintf("timeline: %v", err)
 	}

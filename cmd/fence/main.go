@@ -80,7 +80,7 @@ var startMono, mainMono int64
 func launchMono(v string, start int64) (int64, error) {
 	m, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || m <= 0 {
-		return 0, fmt.Errorf("%q is not a CLOCK_MONOTONIC time in nanoseconds", v)
+		return 0, fmt.Errorf("%q is not a CLOCK_MONOTONIC time in nanoseconds; set it to clock_gettime(CLOCK_MONOTONIC) just before starting fence", v)
 	}
 	if m >= start || start-m > int64(time.Minute) {
 		return 0, fmt.Errorf("%s ns is not within the minute before fence started; set it just before starting fence", v)

@@ -39,9 +39,44 @@ func isMetadata(a netip.Addr) bool {
 	return a.WithZone("").As16() == [16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 14: 0x02, 15: 0x54}
 }
 
-// permitted reports whether the connection decided by d may go to a.
-func (s *Server) permitted(a netip.Addr, d Decision) bool {
-	if refusedKind(a) == "" || d.explicit {
+// ownAddrs returns the addresses of the host's own interfaces, unmapped
+// and without zones. A connection to one of them reaches the host's
+// services that listen on every address (0.0.0.0, [::]) as surely as
+// loopback does.
+func ownAddrs() []netip.Addr {
+	ifas, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	out := make([]netip.Addr, 0, len(ifas))
+	for _, ifa := range ifas {
+		if p, err := netip.ParsePrefix(ifa.String()); err == nil {
+			out = append(out, p.Addr().WithZone("").Unmap())
+		}
+	}
+	return out
+}
+
+// refusal names the class of a that the address policy refuses, or "":
+// refusedKind, or an address of the host itself (own lists the host's
+// addresses).
+func refusal(a netip.Addr, own []netip.Addr) string {
+	if k := refusedKind(a); k != "" {
+		return k
+	}
+	a = a.WithZone("")
+	for _, o := range own {
+		if o == a {
+			return "the host's own"
+		}
+	}
+	return ""
+}
+
+// permitted reports whether the connection decided by d may go to a; own
+// lists the host's addresses.
+func (s *Server) permitted(a netip.Addr, d Decision, own []netip.Addr) bool {
+	if d.explicit || refusal(a, own) == "" {
 		return true
 	}
 	for _, p := range s.allow {
@@ -73,9 +108,13 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 	var (
 		dialErr error
 		refused netip.Addr
+		own     []netip.Addr
 	)
+	if !(listed && s.trustHosts) && !d.explicit {
+		own = s.ownAddrs()
+	}
 	for _, a := range addrs {
-		if !(listed && s.trustHosts) && !s.permitted(a, d) {
+		if !(listed && s.trustHosts) && !s.permitted(a, d, own) {
 			if !refused.IsValid() {
 				refused = a
 			}
@@ -96,7 +135,7 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 		return nil, fmt.Errorf("connect %s: %w", target, dialErr)
 	}
 	if refused.IsValid() {
-		return nil, fmt.Errorf("connect %s: %w: refused %s address %s", target, ErrBlocked, refusedKind(refused), refused)
+		return nil, fmt.Errorf("connect %s: %w: refused %s address %s", target, ErrBlocked, refusal(refused, own), refused)
 	}
 	return nil, fmt.Errorf("connect %s: resolve %s: no addresses", target, host)
 }

@@ -28,7 +28,9 @@
 // never causes a DNS lookup. Options.Hosts is consulted before DNS. The
 // proxy then dials the resolved addresses itself (there is no second
 // lookup), and refuses loopback, link-local, unspecified and cloud-metadata
-// addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200) unless the
+// addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200), and the
+// addresses of the host's own interfaces (which reach every host service
+// listening on 0.0.0.0 or [::], as loopback does), unless the
 // address is in Options.AllowAddrs, the allowing pattern named it
 // explicitly (an IP literal, or "localhost"), or, with Options.TrustHosts,
 // the name's entry in Options.Hosts gave it. Private LAN ranges are not

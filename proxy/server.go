@@ -89,6 +89,10 @@ type Server struct {
 	hasCred    bool
 	resolver   *net.Resolver
 	dialer     net.Dialer
+	// ownAddrs lists the host's own addresses, which the address policy
+	// refuses as it refuses loopback; ownAddrs (dial.go) unless a test
+	// sets another.
+	ownAddrs func() []netip.Addr
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
@@ -116,6 +120,7 @@ func New(o Options) *Server {
 		trustHosts: o.TrustHosts,
 		resolver:   o.Resolver,
 		dialer:     net.Dialer{Timeout: dialTimeout},
+		ownAddrs:   ownAddrs,
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[io.Closer]struct{}),
 	}

@@ -689,6 +689,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opLink, opRename:
+		if c.op == opRename && c.flags&unix.RENAME_WHITEOUT != 0 {
+			// A whiteout left at the old name is the char device 0:0
+			// that opMknod refuses: the command's Landlock rules grant
+			// no make_char, and an overlay layer reads it as a deletion.
+			return -1, g.deny(pid, "rename (whiteout)", full)
+		}
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
 			g.matches(g.protected, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "link/rename to", full)

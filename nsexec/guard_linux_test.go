@@ -956,6 +956,14 @@ for name, mode in (("wh", stat.S_IFCHR), ("blk", stat.S_IFBLK), ("fifo", stat.S_
         print("made:" + name)
     except OSError as e:
         print("refused:%s:%d" % (name, e.errno))
+# renameat2(RENAME_WHITEOUT) leaves a whiteout at the old name.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+open("wsrc", "w").close()
+if libc.syscall(316 if os.uname().machine == "x86_64" else 276, -100, b"wsrc", -100, b"wdst", 4) == 0:
+    print("made:wrename")
+else:
+    print("refused:wrename:%d" % ctypes.get_errno())
 `
 	for _, fs := range []nsexec.FSPolicy{
 		{Writable: []string{ws}, Guarded: []string{filepath.Join(ws, ".bashrc")}},
@@ -969,7 +977,13 @@ for name, mode in (("wh", stat.S_IFCHR), ("blk", stat.S_IFBLK), ("fifo", stat.S_
 			FS:   fs,
 		}
 		got := runOK(t, o)
-		for _, n := range []string{"wh", "blk"} {
+		if st, err := os.Lstat(filepath.Join(ws, "wsrc")); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			t.Errorf("rename with RENAME_WHITEOUT left a whiteout on the host:\n%s", got)
+		}
+		for _, n := range []string{"wsrc", "wdst"} {
+			os.Remove(filepath.Join(ws, n))
+		}
+		for _, n := range []string{"wh", "blk", "wrename"} {
 			if strings.Contains(got, "made:"+n+"\n") {
 				t.Errorf("the guard made the device node %s:\n%s", n, got)
 			}

@@ -161,16 +161,18 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	}
 	for _, p := range protected {
 		g.protected = append(g.protected, compileGlob(p))
-		if strings.Contains(p, "**") {
-			continue // any directory: refusing renames there would stop ordinary work
-		}
-		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
-			if pathglob.MetaIndex(d) >= 0 {
-				g.heldGlobs = append(g.heldGlobs, compileGlob(d))
-			} else {
-				g.removableAncestors[pathglob.Unescape(d)] = true
-			}
-		}
+		g.holdDirs(p, true)
+	}
+	// The directories of no-write patterns are held too: renamed away,
+	// they would carry the matches (bound read-only when one level deep)
+	// out of the pattern's reach and free their paths for new files of
+	// the sandbox's, which the user then finds in place of theirs
+	// (mv config x && mkdir config && echo evil > config/app.yml for
+	// config/*.yml). Only the literal ones: a glob directory
+	// (config/*/x.yml) matches names that renames in config/ must not
+	// be refused (the documented exception, as for **).
+	for _, p := range patterns {
+		g.holdDirs(p, false)
 	}
 	for _, c := range created {
 		if dev, ino, path, ok := ParseCreated(c); ok {
@@ -200,6 +202,26 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 		}
 	}
 	return g
+}
+
+// holdDirs holds the directories of pattern p (see heldGlobs and
+// removableAncestors): none may be renamed or replaced. Not for patterns
+// with "**": any directory, and refusing renames there would stop
+// ordinary work. globs: hold the directories that are globs themselves
+// too (heldGlobs), not only the literal ones.
+func (g *guard) holdDirs(p string, globs bool) {
+	if strings.Contains(p, "**") {
+		return
+	}
+	for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
+		if pathglob.MetaIndex(d) >= 0 {
+			if globs {
+				g.heldGlobs = append(g.heldGlobs, compileGlob(d))
+			}
+		} else {
+			g.removableAncestors[pathglob.Unescape(d)] = true
+		}
+	}
 }
 
 // realPath is p as the kernel names it once every symlink is followed.

@@ -252,6 +252,56 @@ echo done
 	}
 }
 
+// TestWriteGuardHeldPatternDirs: the directory of a no-write pattern
+// without "**" (config/*.yml) cannot be renamed away and replaced by one
+// of the sandbox's holding a new config/app.yml in place of the user's.
+func TestWriteGuardHeldPatternDirs(t *testing.T) {
+	bash := requireBash(t)
+	ws := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ws, "config", "d1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config/app.yml", "config/d1/x.yml", "config/notes.txt"} {
+		if err := os.WriteFile(filepath.Join(ws, f), []byte("orig\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `
+cd "$WS"
+try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+try sh -c 'mv config old && mkdir config && echo evil > config/app.yml'
+try sh -c 'ln -s . link'
+mv config/notes.txt config/notes2.txt && echo renamed-plain
+echo done
+`
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", script},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "WS=" + ws},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable:          []string{ws},
+			DenyWritePatterns: []string{filepath.Join(ws, "config/*.yml"), filepath.Join(ws, "config/*/x.yml")},
+		},
+	}
+	got := runOK(t, o)
+	for _, bad := range []string{"DONE:sh -c mv config old"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("a pattern's directory was replaced:\n%s", got)
+		}
+	}
+	for _, want := range []string{"renamed-plain\n", "done\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, f := range []string{"config/app.yml"} {
+		if b, err := os.ReadFile(filepath.Join(ws, f)); err != nil || string(b) != "orig\n" {
+			t.Errorf("%s on the host: %q %v", f, b, err)
+		}
+	}
+}
+
 // TestGuardProtectedPatterns: a name matching a protected pattern can be
 // neither created (by any syscall) nor changed, removed or renamed, whoever
 // made it; a guarded name that exists but is not bound read-only (a .git

@@ -131,6 +131,11 @@ var credentialPaths = []string{
 	"~/.docker/config.json", "~/.kube/config", "~/.config/gh/hosts.yml", "~/.pypirc",
 	"~/.cargo/credentials", "~/.cargo/credentials.toml", "~/.config/gcloud/credentials.db",
 	"~/.config/gcloud/application_default_credentials.json",
+	// Tokens the same tools keep beside those: AWS SSO's access tokens and
+	// the CLI's temporary STS keys, gcloud's per-account refresh tokens and
+	// cached access tokens, git's credential store under XDG.
+	"~/.aws/sso/cache", "~/.aws/cli/cache", "~/.config/gcloud/legacy_credentials",
+	"~/.config/gcloud/access_tokens.db", "~/.config/git/credentials",
 }
 
 // systemReadPaths stay visible in defaultDenyRead mode, as upstream.
@@ -237,9 +242,10 @@ var credentialEnv = []struct {
 	{"GNUPGHOME", []string{""}},
 	{"DOCKER_CONFIG", []string{"config.json"}},
 	{"GH_CONFIG_DIR", []string{"hosts.yml"}},
-	{"CLOUDSDK_CONFIG", []string{"credentials.db", "application_default_credentials.json"}},
+	{"CLOUDSDK_CONFIG", []string{"credentials.db", "application_default_credentials.json", "legacy_credentials", "access_tokens.db"}},
 	{"CARGO_HOME", []string{"credentials", "credentials.toml"}},
-	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json"}},
+	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json",
+		"gcloud/legacy_credentials", "gcloud/access_tokens.db", "git/credentials"}},
 	{"DOCKER_CERT_PATH", []string{"key.pem"}},
 	{"AWS_SHARED_CREDENTIALS_FILE", nil},
 	{"KUBECONFIG", nil},
@@ -362,17 +368,28 @@ func (s *Spec) holdsWork(p string) bool {
 }
 
 // credentialOwnDir returns the config path within which a read grant
-// lifts the mask of the credential path cp (see credentialLifted): its own
-// directory (~/.ssh for ~/.ssh/id_*, ~/.config/gh for gh's tokens), or cp
-// itself when its directory is $HOME, ~/.config or ~/Library, which hold
-// far more than credentials.
+// lifts the mask of the credential path cp (see credentialLifted): the
+// directory of the tool it belongs to (~/.ssh for ~/.ssh/id_*, ~/.aws for
+// ~/.aws/sso/cache, ~/.config/gh for gh's tokens), or cp itself when it
+// lies directly in $HOME, ~/.config or ~/Library, which hold far more
+// than credentials.
 func credentialOwnDir(cp string) string {
-	switch own := path.Dir(cp); own {
-	case "~", "~/.config", "~/Library":
-		return cp
-	default:
-		return own
+	rest, ok := strings.CutPrefix(cp, "~/")
+	if !ok {
+		return path.Dir(cp)
 	}
+	base := "~"
+	for _, top := range []string{".config", "Library"} {
+		if r, ok := strings.CutPrefix(rest, top+"/"); ok {
+			base, rest = base+"/"+top, r
+			break
+		}
+	}
+	tool, _, deeper := strings.Cut(rest, "/")
+	if !deeper {
+		return cp
+	}
+	return base + "/" + tool
 }
 
 // credentialDirs returns own (credential.own) as an absolute path, as

@@ -469,6 +469,56 @@ func TestFSCredentialsHidden(t *testing.T) {
 	})
 }
 
+// The tokens AWS, gcloud and git keep beside their credential files (SSO
+// and STS caches, per-account refresh tokens, git's XDG credential store)
+// are hidden too; a grant of the tool's directory lifts them, a grant of
+// ~/.config does not.
+func TestFSCredentialsToolCaches(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		files := map[string]string{
+			"home/.aws/sso/cache/a1.json": "AWS-SSO-MARKER", "home/.aws/cli/cache/b2.json": "AWS-STS-MARKER",
+			"home/.config/gcloud/legacy_credentials/me@example.com/adc.json": "GCLOUD-LEGACY-MARKER",
+			"home/.config/gcloud/access_tokens.db":                           "GCLOUD-ACCESS-MARKER",
+			"home/.config/git/credentials":                                   "GIT-XDG-MARKER",
+			"home/.aws/config":                                               "aws-config-visible",
+		}
+		var paths []string
+		for f, v := range files {
+			s.write(f, v+"\n")
+			paths = append(paths, s.path(f))
+		}
+		script := `cat "$@" 2>&1; echo done`
+		run := func(cfg string) result {
+			t.Helper()
+			args := []string{"--", "sh", "-c", script, "sh"}
+			if cfg != "" {
+				args = append([]string{"-s", s.config("caches.json", cfg)}, args...)
+			}
+			res := s.fence(append(args, paths...)...)
+			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") || !strings.Contains(res.stdout, "aws-config-visible") {
+				t.Fatalf("%s: the command did not run, or ~/.aws/config is hidden: %v", cfg, res)
+			}
+			return res
+		}
+		res := run("")
+		for f, v := range files {
+			if v != "aws-config-visible" && strings.Contains(res.stdout, v) {
+				t.Errorf("%s readable inside: %v", f, res)
+			}
+		}
+		res = run(`{"filesystem":{"allowRead":["~/.aws"]}}`)
+		if !strings.Contains(res.stdout, "AWS-SSO-MARKER") || !strings.Contains(res.stdout, "AWS-STS-MARKER") || strings.Contains(res.stdout, "GCLOUD-LEGACY-MARKER") {
+			t.Errorf("allowRead ~/.aws: want the AWS caches readable and gcloud's tokens not: %v", res)
+		}
+		res = run(`{"filesystem":{"allowRead":["~/.config"]}}`)
+		for _, m := range []string{"GCLOUD-LEGACY-MARKER", "GCLOUD-ACCESS-MARKER", "GIT-XDG-MARKER"} {
+			if strings.Contains(res.stdout, m) {
+				t.Errorf("allowRead ~/.config exposed %s: %v", m, res)
+			}
+		}
+	})
+}
+
 // Credentials that the command's environment moves elsewhere (CI sets
 // DOCKER_CONFIG, KUBECONFIG and the like) are hidden there too, and a
 // grant of their own directory lifts them as it does at home.
@@ -478,7 +528,8 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"dock/config.json": "DOCKER-AUTH", "kube/a.conf": "KUBE-A", "kube/b.conf": "KUBE-B",
 			"gpg/private-keys-v1.d/k.key": "GPG-KEY", "aws/creds": "AWS-KEY", "gh/hosts.yml": "GH-TOKEN",
 			"xdg/gh/hosts.yml": "XDG-GH-TOKEN", "cargo/credentials.toml": "CARGO-TOKEN",
-			"gcloud/application_default_credentials.json": "GCLOUD-ADC",
+			"gcloud/application_default_credentials.json":       "GCLOUD-ADC",
+			"gcloud/legacy_credentials/me@example.com/adc.json": "GCLOUD-LEGACY", "xdg/git/credentials": "XDG-GIT-CRED",
 		}
 		var paths []string
 		for f, v := range files {

@@ -282,8 +282,16 @@ func skipOptions(args, shortWithArg, longWithArg []string) []string {
 				i++
 			}
 		case len(a) > 1 && a[0] == '-':
-			if contains(shortWithArg, a) {
-				i++
+			// A cluster of short options (-vs KILL, -tn 1): the first
+			// one that takes a value takes the rest of the cluster, or,
+			// when it ends the cluster, the next argument.
+			for j := 1; j < len(a); j++ {
+				if contains(shortWithArg, "-"+a[j:j+1]) {
+					if j == len(a)-1 {
+						i++
+					}
+					break
+				}
 			}
 		default:
 			return args[i:]
@@ -311,8 +319,31 @@ func unwrapEnv(args []string) []string {
 			return append(strings.Fields(stripQuotes(a[2:])), args[i+1:]...)
 		case a == "-u" || a == "-C" || a == "--unset" || a == "--chdir":
 			i++
+		case len(a) > 1 && a[0] == '-' && a[1] != '-':
+			// A cluster of short options (-i, -0, -v, -uNAME, -iu NAME,
+			// -iS 'cmd'): -u and -C take the rest of the cluster or the
+			// next argument; so does -S, whose value leads the command.
+			for j := 1; j < len(a); j++ {
+				switch a[j] {
+				case 'u', 'C', 'S':
+					val := a[j+1:]
+					if val == "" {
+						if i+1 >= len(args) {
+							return nil
+						}
+						i++
+						val = args[i]
+					}
+					if a[j] == 'S' {
+						return append(strings.Fields(stripQuotes(val)), args[i+1:]...)
+					}
+				default:
+					continue
+				}
+				break
+			}
 		case strings.HasPrefix(a, "-") && len(a) > 1, a == "-":
-			// -i, -0, -v, -uNAME, --unset=NAME, --ignore-environment, ...
+			// --unset=NAME, --ignore-environment, -, ...
 		case isAssignment(a):
 		default:
 			return args[i:]

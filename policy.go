@@ -686,7 +686,57 @@ func (s *Spec) hooksDirs(hooks []string) []string {
 		}
 		if !slices.Contains(out, h) {
 			out = append(out, h)
+			out = append(out, huskyHooks(h)...)
 		}
+	}
+	return out
+}
+
+// bareRepoHeads returns the HEAD beside each .git of markers (see
+// PolicyMarkers: the working directory up to the repository's root). To
+// git a directory holding HEAD, objects/ and refs/ is a repository, a bare
+// one, and git takes it when the .git beside it is not a valid one, which
+// the sandbox can arrange (.git/HEAD, which git itself writes, stays
+// writable). Its config would then be the one git reads, outside the
+// sandbox too: pager and alias commands run at the next git status. With
+// HEAD refused where .git is, no such repository can be made there.
+func bareRepoHeads(markers []string) []string {
+	out := make([]string, 0, len(markers))
+	for _, m := range markers {
+		if filepath.Base(m) == ".git" {
+			out = append(out, filepath.Join(filepath.Dir(m), "HEAD"))
+		}
+	}
+	return out
+}
+
+// gitHookNames are the hooks git runs (githooks(5)).
+var gitHookNames = []string{
+	"applypatch-msg", "pre-applypatch", "post-applypatch", "pre-commit", "pre-merge-commit",
+	"prepare-commit-msg", "commit-msg", "post-commit", "pre-rebase", "post-checkout", "post-merge",
+	"pre-push", "pre-receive", "update", "proc-receive", "post-receive", "post-update",
+	"reference-transaction", "push-to-checkout", "pre-auto-gc", "post-rewrite", "sendemail-validate",
+	"fsmonitor-watchman", "p4-changelist", "p4-prepare-changelist", "p4-post-changelist",
+	"p4-pre-submit", "post-index-change",
+}
+
+// huskyHooks returns, for a hooks directory that is husky's (9 and later:
+// core.hooksPath = .husky/_, or DIR/_ holding husky's runner h), the hook
+// scripts its stubs run: DIR/<hook>, one level up, ordinary files of the
+// work tree that git would otherwise run at the next commit.
+func huskyHooks(hooksDir string) []string {
+	if filepath.Base(hooksDir) != "_" {
+		return nil
+	}
+	dir := filepath.Dir(hooksDir)
+	if filepath.Base(dir) != ".husky" {
+		if fi, err := os.Lstat(filepath.Join(hooksDir, "h")); err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+	}
+	out := make([]string, len(gitHookNames))
+	for i, h := range gitHookNames {
+		out[i] = filepath.Join(dir, h)
 	}
 	return out
 }
@@ -1285,7 +1335,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		}
 	}
 	// The markers are guarded, never bound read-only (see PolicyMarkers).
-	if fp.Guarded, err = s.guarded(denyWrite, slices.Concat(lits, s.PolicyMarkers), *fp, changeable); err != nil {
+	if fp.Guarded, err = s.guarded(denyWrite, slices.Concat(lits, s.PolicyMarkers, bareRepoHeads(s.PolicyMarkers)), *fp, changeable); err != nil {
 		return err
 	}
 	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, *fp, changeable); err != nil {

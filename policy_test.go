@@ -906,3 +906,34 @@ func TestGitIncludes(t *testing.T) {
 		t.Error("an included FIFO read as empty")
 	}
 }
+
+// huskyHooks: husky's hooks directory (.husky/_, or any DIR/_ holding
+// husky's runner h) names the hook scripts its stubs run, DIR/<hook>;
+// another directory named _ names nothing.
+func TestHuskyHooks(t *testing.T) {
+	dir := t.TempDir()
+	custom := filepath.Join(dir, "githooks", "_")
+	if err := os.MkdirAll(custom, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(custom, "h"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "plain", "_"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hooks string
+		want  string // one of the hooks it must name, or "" for none
+	}{
+		{filepath.Join(dir, ".husky", "_"), filepath.Join(dir, ".husky", "pre-commit")},
+		{custom, filepath.Join(dir, "githooks", "commit-msg")},
+		{filepath.Join(dir, "plain", "_"), ""},
+		{filepath.Join(dir, ".husky"), ""},
+	} {
+		got := huskyHooks(tc.hooks)
+		if tc.want == "" && len(got) != 0 || tc.want != "" && !slices.Contains(got, tc.want) {
+			t.Errorf("huskyHooks(%s) = %v, want it to name %q", tc.hooks, got, tc.want)
+		}
+	}
+}

@@ -948,7 +948,41 @@ func TestFSGitHooksPathProtected(t *testing.T) {
 				mustNotExist(t, s.path(d), "a planted hooks directory")
 			}
 		}
+		// Husky 9's stubs in .husky/_ run .husky/<hook>: those are
+		// hooks too, existing or not.
+		s.write("repo/.husky/commit-msg", "#!/bin/sh\nnpx commitlint --edit\n")
+		refusedAppend(t, s, s.path("repo"), cfg, s.path("repo/.husky/commit-msg"))
+		refusedCreate(t, s, s.path("repo"), cfg, s.path("repo/.husky/pre-commit"))
 		s.mustRun("-s", cfg, "-c", "echo ok > repo/.husky/pre-commit-notes && mkdir repo/.husky/other")
+	})
+}
+
+// TestFSGitBareRepoNotPlanted: a directory holding HEAD, objects/ and
+// refs/ is a (bare) repository to git, which git takes when the .git
+// beside it is broken; its config would then be what git reads outside
+// the sandbox (a pager command runs at the next git status). HEAD cannot
+// be created where .git cannot: the working directory up to the
+// repository's root.
+func TestFSGitBareRepoNotPlanted(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/.git/config", "[core]\n\tbare = false\n")
+		s.mkdir("repo/.git/objects")
+		s.mkdir("repo/.git/refs")
+		s.mkdir("repo/sub")
+		plant := `echo garbage > "$1"/.git/HEAD; mkdir -p objects refs; printf '[core]\n\tbare = true\n[pager]\n\tstatus = touch planted\n' > config; echo "ref: refs/heads/main" > HEAD`
+		for _, dir := range []string{s.path("repo"), s.path("repo/sub")} {
+			res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "sh", "-c", plant, "sh", s.path("repo"))
+			if !ranInside(t, res) {
+				continue
+			}
+			mustNotExist(t, filepath.Join(dir, "HEAD"), "a HEAD planted in "+dir)
+			mustNotExist(t, s.path("repo/HEAD"), "a HEAD planted at the repository's root")
+			s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		}
+		// A HEAD elsewhere (a directory the sandbox made) is its own.
+		s.mustRun("-s", cfg, "-c", "mkdir -p other && echo x > other/HEAD")
 	})
 }
 

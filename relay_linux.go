@@ -470,11 +470,28 @@ func (r *relay) typed(sig syscall.Signal) bool {
 // group through job.stopped. Called from copyInput only, after b went to
 // the master: the modes are the ones the line discipline applied, give or
 // take a change made at the same moment.
+//
+// The sandbox sets the pseudo-terminal's modes: a VINTR of '\r' would make
+// every Enter a "typed ^C", and fence would then pass the command's SIGINT
+// on to its own group, outside the sandbox. So a byte counts only if
+// fence's terminal, in the modes it had before raw mode (saved), would
+// have sent the same signal for it: as it would have without fence.
 func (r *relay) typedSignals(b []byte) []syscall.Signal {
+	r.mu.Lock()
+	host := r.saved
+	r.mu.Unlock()
 	t, err := unix.IoctlGetTermios(r.master, unix.TCGETS)
-	if err != nil || t.Lflag&unix.ISIG == 0 || t.Lflag&unix.EXTPROC != 0 {
+	if err != nil || t.Lflag&unix.ISIG == 0 || t.Lflag&unix.EXTPROC != 0 ||
+		host == nil || host.Lflag&unix.ISIG == 0 {
 		r.lnext = false
 		return nil
+	}
+	hostSig := func(c byte, cc int) bool {
+		h := host.Cc[cc]
+		if host.Iflag&unix.ISTRIP != 0 {
+			h &= 0x7f
+		}
+		return c == h
 	}
 	// VLNEXT quotes the next character in canonical mode with IEXTEN.
 	lnext := t.Lflag&(unix.ICANON|unix.IEXTEN) == unix.ICANON|unix.IEXTEN
@@ -489,9 +506,13 @@ func (r *relay) typedSignals(b []byte) []syscall.Signal {
 		case lnext && c == t.Cc[unix.VLNEXT] && c != 0:
 			r.lnext = true
 		case c == t.Cc[unix.VINTR] && c != 0:
-			sigs = append(sigs, unix.SIGINT)
+			if hostSig(c, unix.VINTR) {
+				sigs = append(sigs, unix.SIGINT)
+			}
 		case c == t.Cc[unix.VQUIT] && c != 0:
-			sigs = append(sigs, unix.SIGQUIT)
+			if hostSig(c, unix.VQUIT) {
+				sigs = append(sigs, unix.SIGQUIT)
+			}
 		}
 	}
 	return sigs

@@ -297,12 +297,16 @@ func Build(goarch string) ([]byte, error) {
 	// personality(2) and socket(2) are restricted by a second, hand-assembled filter (see
 	// package seccomp, argumentFilter): libseccomp cannot express "arg0 not in a set".
 	// Keystroke injection into the terminal: TIOCSTI pushes input, TIOCLINUX
-	// can paste the console selection. The request is 32 bits wide.
+	// can paste the console selection. TIOCSETD changes the terminal's line
+	// discipline, which outlives the sandbox on a terminal fence passes
+	// through (one on stdio that is not its controlling terminal: N_NULL
+	// leaves it dead), and would load line-discipline modules on demand.
+	// The request is 32 bits wide.
 	ioctl, err := sc.GetSyscallFromNameByArch("ioctl", arch)
 	if err != nil {
 		return nil, err
 	}
-	for _, req := range []uint64{unix.TIOCSTI, 0x541C /* TIOCLINUX */} {
+	for _, req := range []uint64{unix.TIOCSTI, 0x541C /* TIOCLINUX */, unix.TIOCSETD} {
 		if err := f.AddRuleConditional(ioctl, eperm, []sc.ScmpCondition{{
 			Argument: 1, Op: sc.CompareMaskedEqual, Operand1: 0xffffffff, Operand2: req,
 		}}); err != nil {

@@ -335,6 +335,48 @@ for t in ["1"] + tids:
 	})
 }
 
+// PID 1's Go runtime takes a SIGSEGV, SIGBUS, ... that no kill or tgkill
+// sent for a fault, and crashes: the sandbox would end with a Go stack dump
+// and exit status 2 in place of the command's. The ways to send one with
+// another code fail with EPERM (sigqueue to PID 1, pidfd_send_signal with
+// a siginfo, F_SETSIG with a fault signal); kill still reaches PID 1, which
+// drops it; the command's own exit status comes through.
+func TestSecPID1FaultSignals(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		s.write("probe.py", `import ctypes, fcntl, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+nr = {"x86_64": (129, 424), "aarch64": (138, 424)}[os.uname().machine]
+info = (ctypes.c_int * 32)()
+info[0], info[2] = signal.SIGSEGV, -1  # si_signo, si_code SI_QUEUE
+def attempt(name, f):
+    r = f()
+    print(name, "EPERM" if r == -1 and ctypes.get_errno() == 1 else "sent")
+attempt("sigqueue", lambda: libc.syscall(nr[0], 1, signal.SIGSEGV, info))
+pidfd = os.open("/proc/1", os.O_RDONLY | os.O_DIRECTORY)
+attempt("pidfd", lambda: libc.syscall(nr[1], pidfd, signal.SIGSEGV, info, 0))
+r, w = os.pipe()
+try:
+    fcntl.fcntl(r, 10, signal.SIGBUS)  # F_SETSIG
+    print("setsig", "sent")
+except PermissionError:
+    print("setsig", "EPERM")
+os.kill(1, signal.SIGSEGV)
+print("alive")
+raise SystemExit(3)
+`)
+		res := s.fence("--", "python3", "probe.py")
+		for _, want := range []string{"sigqueue EPERM", "pidfd EPERM", "setsig EPERM", "alive"} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("want %q: %v", want, res)
+			}
+		}
+		if res.code != 3 || strings.Contains(res.stderr, "goroutine") {
+			t.Errorf("want the command's exit status 3 and no crash of PID 1: %v", res)
+		}
+	})
+}
+
 // Only unix, IP and netlink sockets can be created. AF_VSOCK reaches the
 // hypervisor whatever the network namespace (it used to be allowed: on a
 // VM the command could talk to the host past the proxies); packet and

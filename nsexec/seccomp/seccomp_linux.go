@@ -65,17 +65,31 @@ func LoadCommand() error {
 // whoever runs it the runner's group. For root that is group root (egid
 // 0, /etc/sudoers and every root:root 0640 file): one planted in a
 // writable path outlives the sandbox for every user who can reach it.
+//
+// Signals that PID 1's Go runtime would take for faults fail with EPERM:
+// it crashes on a SIGSEGV, SIGBUS, SIGFPE, ... that no kill or tgkill sent
+// (it drops those), and a crashed PID 1 ends the sandbox with a Go stack
+// dump and exit status 2 in place of the command's. Landlock's signal
+// scope does not cover PID 1's main thread, from which the command was
+// forked. So: rt_sigqueueinfo and rt_tgsigqueueinfo to PID 1 (pid_t is an
+// int: the low half), pidfd_send_signal with a siginfo of the caller's,
+// and fcntl(F_SETSIG) with a standard signal other than SIGIO (with
+// F_SETOWN the kernel sends it with a code no process can send).
 func commandFilter(noSetGID bool) ([]byte, error) {
 	eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
-	// argLo is the offset of the low half of seccomp_data.args[i]
-	// (little-endian); modes and open flags are ints.
+	// argLo and argHi are the offsets of the halves of
+	// seccomp_data.args[i] (little-endian); modes, flags and pids are
+	// ints.
 	argLo := func(i int) uint32 { return uint32(16 + 8*i) }
-	var calls []modeCall
-	var blocks [][]bpf.Instruction
+	argHi := func(i int) uint32 { return argLo(i) + 4 }
+	type rule struct {
+		nr    uint32
+		block []bpf.Instruction // ends with its own returns
+	}
+	var rules []rule
 	if noSetGID {
-		calls = setGIDModes[:]
-		for _, c := range calls {
+		for _, c := range setGIDModes {
 			var b []bpf.Instruction
 			if c.flagsArg >= 0 {
 				// The mode counts only when the call creates a file.
@@ -89,27 +103,51 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 				bpf.LoadAbsolute{Off: argLo(c.modeArg), Size: 4},
 				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.S_ISGID, SkipFalse: 1},
 				eperm, allow)
-			blocks = append(blocks, b)
+			rules = append(rules, rule{c.nr, b})
 		}
 	}
-	ins := []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}} // seccomp_data.nr
-	tail := []bpf.Instruction{
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.SYS_PROCESS_VM_READV, SkipTrue: 1},
+	toPID1 := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(0), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipFalse: 1},
 		eperm, allow,
 	}
-	// Each call jumps over the calls after it, the tail and the blocks
-	// before its own.
-	skip := len(calls) - 1 + len(tail)
-	for i, c := range calls {
+	withInfo := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(2), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 2}, // → eperm
+		bpf.LoadAbsolute{Off: argHi(2), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 1}, // → allow
+		eperm, allow,
+	}
+	setSig := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(1), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.F_SETSIG, SkipTrue: 5}, // → allow
+		bpf.LoadAbsolute{Off: argLo(2), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 3},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(unix.SIGIO), SkipTrue: 2},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: 32, SkipTrue: 1}, // real-time signals
+		eperm, allow,
+	}
+	rules = append(rules,
+		rule{unix.SYS_PROCESS_VM_READV, []bpf.Instruction{eperm}},
+		rule{unix.SYS_RT_SIGQUEUEINFO, toPID1},
+		rule{unix.SYS_RT_TGSIGQUEUEINFO, toPID1},
+		rule{unix.SYS_PIDFD_SEND_SIGNAL, withInfo},
+		rule{unix.SYS_FCNTL, setSig},
+	)
+	// seccomp_data.nr, a jump per rule to its block, allow, the blocks.
+	ins := []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}}
+	at := 1 + len(rules) + 1 // where the first block starts
+	for i, r := range rules {
+		skip := at - (1 + i + 1)
 		if skip > 255 {
 			return nil, fmt.Errorf("command filter: jump of %d too long", skip)
 		}
-		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: c.nr, SkipTrue: uint8(skip)})
-		skip += len(blocks[i]) - 1
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: r.nr, SkipTrue: uint8(skip)})
+		at += len(r.block)
 	}
-	ins = append(ins, tail...)
-	for _, b := range blocks {
-		ins = append(ins, b...)
+	ins = append(ins, allow)
+	for _, r := range rules {
+		ins = append(ins, r.block...)
 	}
 	return assemble(ins)
 }

@@ -168,5 +168,31 @@ func TestCommandFilter(t *testing.T) {
 		if got := run(unix.SYS_GETPID); got != allow {
 			t.Errorf("noSetGID %v: getpid: %#x, want allowed", noSetGID, got)
 		}
+		// Signals PID 1's runtime would take for faults (see
+		// commandFilter).
+		for _, c := range []struct {
+			nr   uint32
+			args []uint64
+			want uint32
+		}{
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{1, 11, 0x1000}, deny},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{0xffff_ffff_0000_0001, 11, 0x1000}, deny},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 11, 0x1000}, allow},
+			{unix.SYS_RT_TGSIGQUEUEINFO, []uint64{1, 1, 7, 0x1000}, deny},
+			{unix.SYS_RT_TGSIGQUEUEINFO, []uint64{7, 7, 7, 0x1000}, allow},
+			{unix.SYS_PIDFD_SEND_SIGNAL, []uint64{3, 11, 0}, allow},
+			{unix.SYS_PIDFD_SEND_SIGNAL, []uint64{3, 11, 0x1000}, deny},
+			{unix.SYS_PIDFD_SEND_SIGNAL, []uint64{3, 11, 0x7f00_0000_0000}, deny},
+			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, 7}, deny},
+			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, 11}, deny},
+			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, 0}, allow},
+			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, uint64(unix.SIGIO)}, allow},
+			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, 34}, allow},
+			{unix.SYS_FCNTL, []uint64{3, unix.F_SETFL, 11}, allow},
+		} {
+			if got := run(c.nr, c.args...); got != c.want {
+				t.Errorf("noSetGID %v: syscall %d %#x: %#x, want %#x", noSetGID, c.nr, c.args, got, c.want)
+			}
+		}
 	}
 }

@@ -171,6 +171,17 @@ func TestCheckCommandEdgeCases(t *testing.T) {
 func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 	c := policy([]string{"git push", "python3"}, nil)
 	blocked := []string{
+		// Positional parameters of sh -c, set -- and function calls,
+		// and ${!name} indirection.
+		`bash -c 'git "$@"' _ push`,
+		`bash -c 'git $0' push`,
+		`sh -c 'git "$1"' sh push`,
+		`sh -c 'exec "$@"' sh git push`,
+		`set -- push; git "$1"`,
+		`set -- git push; "$@"`,
+		`f(){ git "$@"; }; f push`,
+		`f(){ "$@"; }; f git push`,
+		`y=x; x=push; git ${!y}`,
 		"command git push",
 		"command -p git push",
 		"env git push",
@@ -275,6 +286,9 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"x=(echo git push); \"${x[@]}\"",
 		"git pushall",
 		"git -C /src status",
+		`bash -c 'git "$@"' _ status`,
+		`set -- status; git "$1"`,
+		`f(){ git "$@"; }; f log`,
 	}
 	for _, cmd := range allowed {
 		assertAllowed(t, c, cmd)

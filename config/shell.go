@@ -163,8 +163,13 @@ func (ex *extractor) script(src string, depth int) {
 	// document order (functions, loops) resolves too.
 	var stmts []*syntax.Stmt
 	var pipes []*syntax.BinaryCmd
+	funcs := map[string]bool{}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
+		case *syntax.FuncDecl:
+			if n.Name != nil {
+				funcs[n.Name.Value] = true
+			}
 		case *syntax.Stmt:
 			if call, ok := n.Cmd.(*syntax.CallExpr); ok {
 				if len(call.Args) > 0 {
@@ -208,6 +213,19 @@ func (ex *extractor) script(src string, depth int) {
 				pipeIn = make(map[*syntax.CallExpr]*syntax.Stmt)
 			}
 			pipeIn[right] = lastStmt(b.X)
+		}
+	}
+	// Positional parameters: `set -- a b` and a call of a function of
+	// this script (f push for f(){ git "$@"; }) give $1, $2, ... and "$@",
+	// recorded like variables (a superset), before any use is expanded.
+	for _, st := range stmts {
+		args := st.Cmd.(*syntax.CallExpr).Args
+		name := args[0].Lit()
+		switch {
+		case name == "set" && len(args) > 1 && args[1].Lit() == "--":
+			ex.positional(src, nil, args[2:])
+		case funcs[name]:
+			ex.positional(src, nil, args[1:])
 		}
 	}
 	ex.out = slices.Grow(ex.out, len(stmts))
@@ -281,6 +299,34 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 	}
 }
 
+// positional records words as the positional parameters $1, $2, ... and
+// "$@" ("$*"), and zero, if given, as $0: for `set --`, a function call,
+// and `sh -c STRING zero words...` (see forms). words are shell words of
+// src, or literal argv words when src is "".
+func (ex *extractor) positional(src string, zero *string, words []*syntax.Word) {
+	vals := make([]string, len(words))
+	for i, w := range words {
+		if alts := ex.wordAlts(src, w.Parts); len(alts) > 0 {
+			vals[i] = alts[0]
+		}
+	}
+	ex.positionalValues(zero, vals)
+}
+
+func (ex *extractor) positionalValues(zero *string, vals []string) {
+	if zero != nil {
+		ex.addVar("0", *zero)
+	}
+	for i, v := range vals {
+		ex.addVar(strconv.Itoa(i+1), v)
+	}
+	if len(vals) > 0 {
+		all := strings.Join(vals, fieldSep)
+		ex.addVar("@", all)
+		ex.addVar("*", all)
+	}
+}
+
 func (ex *extractor) addVar(name, v string) {
 	vals := ex.vars[name]
 	if len(vals) < maxVariants && !slices.Contains(vals, v) {
@@ -307,6 +353,11 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 		ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
 		name := baseName(cur[0])
 		if s, ok := shellScript(cur); ok {
+			// sh -c STRING [zero [words...]]: $0 and the positional
+			// parameters of the script.
+			if i, ok := shellScriptIndex(cur); ok && i+1 < len(cur) {
+				ex.positionalValues(&cur[i+1], cur[i+2:])
+			}
 			ex.script(s, depth+1)
 		} else if file, stdin := scriptSource(cur); stdin {
 			for _, r := range redirs {
@@ -729,14 +780,37 @@ func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
 }
 
 func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
-	if p.Param == nil || p.Excl || p.Length || p.Slice != nil || p.Repl != nil || p.Names != 0 {
+	if p.Param == nil || p.Length || p.Slice != nil || p.Repl != nil || p.Names != 0 {
 		return []string{nodeText(src, p)}
+	}
+	if p.Excl {
+		// ${!y}: the value of the variable whose name is y's value.
+		names, known := ex.vars[p.Param.Value]
+		if !known || p.Index != nil || p.Exp != nil {
+			return []string{nodeText(src, p)}
+		}
+		var out []string
+		for _, n := range names {
+			vals, ok := ex.vars[n]
+			if !ok {
+				out = append(out, nodeText(src, p))
+				continue
+			}
+			for _, v := range vals {
+				out = append(out, strings.Split(v, fieldSep)[0])
+			}
+		}
+		return out
 	}
 	vals, known := ex.vars[p.Param.Value]
 	if known {
 		// $x and ${x} are an array's first element; ${x[@]} and ${x[*]}
-		// all of them (split into words later); ${x[N]} the Nth.
+		// all of them (split into words later); ${x[N]} the Nth. $@ and
+		// $* are all the positional parameters.
 		elem := 0
+		if p.Param.Value == "@" || p.Param.Value == "*" {
+			elem = -1
+		}
 		if p.Index != nil {
 			w, ok := p.Index.(*syntax.Word)
 			if !ok {

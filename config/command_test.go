@@ -182,6 +182,9 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		`f(){ git "$@"; }; f push`,
 		`f(){ "$@"; }; f git push`,
 		`y=x; x=push; git ${!y}`,
+		`trap 'git push' EXIT`,
+		`trap -- 'git push' INT TERM; sleep 9`,
+		`bash -c "trap 'git push' EXIT"`,
 		"command git push",
 		"command -p git push",
 		"env git push",
@@ -289,6 +292,8 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		`bash -c 'git "$@"' _ status`,
 		`set -- status; git "$1"`,
 		`f(){ git "$@"; }; f log`,
+		`trap 'echo git push' EXIT`,
+		`trap - INT; trap -p`,
 	}
 	for _, cmd := range allowed {
 		assertAllowed(t, c, cmd)

@@ -376,6 +376,16 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 		switch name {
 		case "eval":
 			ex.script(strings.Join(cur[1:], " "), depth+1)
+		case "trap":
+			// trap [--] ACTION SIGNAL...: the action is shell code that
+			// runs at the signal or at EXIT. -p and -l print; "-" resets.
+			args := cur[1:]
+			if len(args) > 0 && args[0] == "--" {
+				args = args[1:]
+			}
+			if len(args) > 1 && (args[0] == "" || args[0][0] != '-') {
+				ex.script(args[0], depth+1)
+			}
 		case "find":
 			for _, inner := range findExec(cur) {
 				ex.forms(idx, inner, src, nil, nil, depth, level+1)

@@ -152,7 +152,8 @@ func isStdinPath(p string) bool {
 // unwrap returns the command a wrapper program would run, or nil if argv is
 // not a known wrapper or names no command. Wrappers: command, builtin, exec,
 // nohup, time, nice, env, xargs, timeout, setsid, stdbuf, ionice, busybox,
-// watch, flock, taskset, chrt.
+// watch, flock, taskset, chrt, setpriv, prlimit, dbus-run-session, script
+// -c, npx and npm exec (npm x).
 func unwrap(argv []string) []string {
 	if len(argv) < 2 {
 		return nil
@@ -201,11 +202,102 @@ func unwrap(argv []string) []string {
 	case "xargs":
 		rest = skipOptions(args, []string{"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"},
 			[]string{"--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"})
+	case "setpriv":
+		rest = skipOptions(args, nil, []string{"--reuid", "--regid", "--ruid", "--euid", "--rgid", "--egid",
+			"--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig",
+			"--selinux-label", "--apparmor-profile", "--landlock-access", "--landlock-rule"})
+	case "prlimit":
+		// Limits are attached (--nofile=N, -n1024); -p works on a pid.
+		rest = skipOptions(args, []string{"-p", "-o"}, []string{"--pid", "--output"})
+	case "dbus-run-session":
+		rest = skipOptions(args, nil, []string{"--config-file", "--dbus-daemon"})
+	case "script":
+		// script [options] [file]: only -c runs a command, through a shell.
+		return shellOption(args, []string{"-c"}, []string{"--command"},
+			[]string{"-E", "-I", "-O", "-B", "-T", "-m", "-o"},
+			[]string{"--echo", "--log-in", "--log-out", "--log-io", "--log-timing", "--logging-format", "--output-limit"})
+	case "npx":
+		return unwrapNpx(args)
+	case "npm":
+		if len(args) > 0 && (args[0] == "exec" || args[0] == "x") {
+			return unwrapNpx(args[1:])
+		}
+		return nil
 	default:
 		return nil
 	}
 	if len(rest) == 0 {
 		return nil
+	}
+	return rest
+}
+
+// shellOption returns `sh -c CMD` for the value of the option in short
+// (one letter, as "-c") or long among args (script -c CMD, npx -c CMD), or
+// nil; valShort and valLong are the other options that take a value. A
+// cluster of short options (-qc CMD) is read letter by letter: the first
+// that takes a value takes the rest of the cluster, or the next argument.
+func shellOption(args, short, long, valShort, valLong []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return nil
+		case strings.HasPrefix(a, "--"):
+			for _, l := range long {
+				if v, ok := strings.CutPrefix(a, l+"="); ok {
+					return []string{"sh", "-c", v}
+				}
+				if a == l {
+					if i+1 < len(args) {
+						return []string{"sh", "-c", args[i+1]}
+					}
+					return nil
+				}
+			}
+			if contains(valLong, a) {
+				i++
+			}
+		case len(a) > 1 && a[0] == '-':
+			for j := 1; j < len(a); j++ {
+				opt := "-" + a[j:j+1]
+				if !contains(short, opt) && !contains(valShort, opt) {
+					continue
+				}
+				val := a[j+1:]
+				if val == "" {
+					if i+1 >= len(args) {
+						return nil
+					}
+					i++
+					val = args[i]
+				}
+				if contains(short, opt) {
+					return []string{"sh", "-c", val}
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// unwrapNpx returns what npx (or npm exec) runs: the -c/--call string as
+// a shell command, or the package's command and its arguments (npx npm
+// publish runs npm publish).
+func unwrapNpx(args []string) []string {
+	rest := skipOptions(args, []string{"-p", "-w", "-c"}, []string{"--package", "--workspace", "--call"})
+	// npx's own options end at the package: a -c after it is the
+	// package's.
+	if r := shellOption(args[:len(args)-len(rest)], []string{"-c"}, []string{"--call"}, []string{"-p", "-w"}, []string{"--package", "--workspace"}); r != nil {
+		return r
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	// A package spec names its command without the version (eslint@8).
+	if i := strings.LastIndexByte(rest[0], '@'); i > 0 {
+		rest = append([]string{rest[0][:i]}, rest[1:]...)
 	}
 	return rest
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -395,12 +396,105 @@ func (p *commandPolicy) check(sc *simpleCommand) error {
 }
 
 // spellings returns argv and, when it has one, its canonical spelling
-// (dockerCanonical): the forms deny rules are matched against.
+// (dockerCanonical, npmCanonical): the forms deny rules are matched
+// against.
 func spellings(argv []string) [][]string {
 	if alt := dockerCanonical(argv); alt != nil {
 		return [][]string{argv, alt}
 	}
+	if alt := npmCanonical(argv); alt != nil {
+		return [][]string{argv, alt}
+	}
 	return [][]string{argv}
+}
+
+// npmCommands are npm's commands (npm 10 and 11), and npmAliases its
+// aliases of them: npm runs a command given by any unique prefix of these
+// names (npm pu, npm publ: publish) or by an alias (npm x: exec).
+var (
+	npmCommands = []string{
+		"access", "adduser", "audit", "bugs", "cache", "ci", "completion", "config", "dedupe",
+		"deprecate", "diff", "dist-tag", "docs", "doctor", "edit", "exec", "explain", "explore",
+		"find-dupes", "fund", "get", "help", "help-search", "init", "install", "install-ci-test",
+		"install-test", "link", "ll", "login", "logout", "ls", "org", "outdated", "owner", "pack",
+		"ping", "pkg", "prefix", "profile", "prune", "publish", "query", "rebuild", "repo",
+		"restart", "root", "run-script", "sbom", "search", "set", "shrinkwrap", "star", "stars",
+		"start", "stop", "team", "test", "token", "undeprecate", "uninstall", "unpublish",
+		"unstar", "update", "version", "view", "whoami",
+	}
+	npmAliases = map[string]string{
+		"author": "owner", "home": "docs", "issues": "bugs", "info": "view", "show": "view",
+		"find": "search", "add": "install", "unlink": "uninstall", "remove": "uninstall",
+		"rm": "uninstall", "r": "uninstall", "un": "uninstall", "rb": "rebuild", "list": "ls",
+		"ln": "link", "create": "init", "i": "install", "it": "install-test",
+		"cit": "install-ci-test", "up": "update", "c": "config", "s": "search", "se": "search",
+		"tst": "test", "t": "test", "ddp": "dedupe", "v": "view", "run": "run-script",
+		"clean-install": "ci", "clean-install-test": "install-ci-test", "x": "exec",
+		"why": "explain", "la": "ll", "verison": "version", "ic": "ci", "innit": "init",
+		"in": "install", "ins": "install", "inst": "install", "insta": "install",
+		"instal": "install", "isnt": "install", "isnta": "install", "isntal": "install",
+		"isntall": "install", "install-clean": "ci", "isntall-clean": "ci", "hlep": "help",
+		"dist-tags": "dist-tag", "upgrade": "update", "udpate": "update", "rum": "run-script",
+		"sit": "install-ci-test", "urn": "run-script", "ogr": "org", "add-user": "adduser",
+	}
+)
+
+// npmCommand returns the command npm runs for word w, or "" if w names
+// none: a command, an alias, or a unique prefix of their names.
+func npmCommand(w string) string {
+	if slices.Contains(npmCommands, w) {
+		return w
+	}
+	if c, ok := npmAliases[w]; ok {
+		return c
+	}
+	if w == "" {
+		return ""
+	}
+	found := ""
+	for _, n := range npmCommands {
+		if strings.HasPrefix(n, w) {
+			if found != "" && found != n {
+				return ""
+			}
+			found = n
+		}
+	}
+	for a, c := range npmAliases {
+		if strings.HasPrefix(a, w) {
+			if found != "" && found != c && found != a {
+				return ""
+			}
+			if found == "" {
+				found = c
+			}
+		}
+	}
+	return found
+}
+
+// npmCanonical returns npm's argv with each word that npm would take for
+// a command spelled out (npm pu --dry-run: npm publish --dry-run), or nil
+// when nothing changes. Every word, not only the first: npm's options may
+// come first and some take values; a rule matches a subcommand only where
+// the subcommand stands.
+func npmCanonical(argv []string) []string {
+	if len(argv) < 2 || baseName(argv[0]) != "npm" {
+		return nil
+	}
+	var out []string
+	for i, w := range argv[1:] {
+		if strings.HasPrefix(w, "-") {
+			continue
+		}
+		if c := npmCommand(w); c != "" && c != w {
+			if out == nil {
+				out = slices.Clone(argv)
+			}
+			out[i+1] = c
+		}
+	}
+	return out
 }
 
 // normalizeArgv replaces argv[0] by its base name (reference §2.4 step 4).

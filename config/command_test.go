@@ -321,6 +321,20 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 	assertBlocked(t, c, "git -C push status")
 }
 
+// npm runs a command given by a unique prefix of its name or by an alias:
+// a rule names the command, and its spellings match too.
+func TestCheckCommandNpmSpellings(t *testing.T) {
+	c := policy([]string{"npm publish", "npm run-script"}, nil)
+	for _, cmd := range []string{"npm publish", "npm pu --dry-run", "npm publ", "npm --dry-run publi",
+		"npm -g pu", "npm run build", "npm rum build", "npm run-s build", "npx npm pu"} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{"npm install", "npm i pu", "npm p", "npm pack", "npm test", "npm install publish",
+		"npm unpublish", "npm exec -- eslint"} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
 // Unparseable input is checked by a conservative split, never waved through.
 func TestCheckCommandUnparseable(t *testing.T) {
 	c := policy([]string{"git push"}, nil)

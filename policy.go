@@ -73,15 +73,17 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 // run at every prompt; the bash completions file Debian's bash sources at
 // login; gh's config (a pager, aliases that run commands); go's env file
 // (GOFLAGS=-toolexec runs a program at every build); gdb's init file;
-// user-dirs.dirs, which xdg-user-dir sources; and what
-// systemd (units, drop-ins, environment.d) or the desktop session
-// (autostart, Plasma's env scripts) starts at the next login. zsh's
+// user-dirs.dirs, which xdg-user-dir sources; husky's init.sh, which
+// husky 9's hook runner sources before every hook of every repository
+// that uses it (so its hook scripts' protection is not undone from
+// here); and what systemd (units, drop-ins, environment.d) or the desktop
+// session (autostart, Plasma's env scripts) starts at the next login. zsh's
 // start-up files in zsh/ come from zshFiles: ZDOTDIR often points there
 // from ~/.zshenv, where fence cannot see it.
 var DangerousConfigDirs = []string{
 	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
 	"nvim", "vim", "emacs", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
-	"bash_completion", "gh/config.yml", "go/env", "gdb", "user-dirs.dirs",
+	"bash_completion", "gh/config.yml", "go/env", "gdb", "user-dirs.dirs", "husky",
 	"wezterm", "kitty", "alacritty", "ghostty",
 	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
 }

@@ -823,7 +823,7 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.local/share/fish/generated_completions/x.fish", "home/.config/emacs/init.el", "home/.emacs.d/init.el",
 			"home/.npmrc", "home/.cargo/config.toml", "home/.config/gh/config.yml",
 			"home/.cache/zsh/zcompdump-5.9", "home/.cache/p10k-instant-prompt-u.zsh",
-			"home/.config/go/env", "home/.config/gdb/gdbinit", "home/.config/user-dirs.dirs",
+			"home/.config/go/env", "home/.config/gdb/gdbinit", "home/.config/user-dirs.dirs", "home/.config/husky/init.sh",
 			"home/.local/bin/git", "home/bin/ls", "home/.cargo/env", "home/.local/lib/python3/site-packages/x.pth",
 			"home/.bash_completion", "home/.xsessionrc"} {
 			tryCreate(s.dir, p)

@@ -725,20 +725,28 @@ var gitHookNames = []string{
 // huskyHooks returns, for a hooks directory that is husky's (9 and later:
 // core.hooksPath = .husky/_, or DIR/_ holding husky's runner h), the hook
 // scripts its stubs run: DIR/<hook>, one level up, ordinary files of the
-// work tree that git would otherwise run at the next commit.
+// work tree that git would otherwise run at the next commit. DIR is what
+// h takes, dirname(1) twice of the stub git ran: lexical, trailing slashes
+// dropped (core.hooksPath = .husky/_/ runs .husky/pre-commit too), and a
+// ".." left for the kernel, as hooksDirs leaves it.
 func huskyHooks(hooksDir string) []string {
-	if filepath.Base(hooksDir) != "_" {
+	d := strings.TrimRight(hooksDir, "/")
+	i := strings.LastIndexByte(d, '/')
+	if i < 0 || d[i+1:] != "_" {
 		return nil
 	}
-	dir := filepath.Dir(hooksDir)
+	dir := strings.TrimRight(d[:i], "/")
+	if dir == "" {
+		dir = "/"
+	}
 	if filepath.Base(dir) != ".husky" {
-		if fi, err := os.Lstat(filepath.Join(hooksDir, "h")); err != nil || !fi.Mode().IsRegular() {
+		if fi, err := os.Lstat(d + "/h"); err != nil || !fi.Mode().IsRegular() {
 			return nil
 		}
 	}
 	out := make([]string, len(gitHookNames))
 	for i, h := range gitHookNames {
-		out[i] = filepath.Join(dir, h)
+		out[i] = strings.TrimSuffix(dir, "/") + "/" + h
 	}
 	return out
 }

@@ -927,6 +927,10 @@ func TestHuskyHooks(t *testing.T) {
 		want  string // one of the hooks it must name, or "" for none
 	}{
 		{filepath.Join(dir, ".husky", "_"), filepath.Join(dir, ".husky", "pre-commit")},
+		// As husky's h takes it: dirname(1) drops trailing slashes.
+		{filepath.Join(dir, ".husky", "_") + "/", filepath.Join(dir, ".husky", "pre-commit")},
+		{filepath.Join(dir, ".husky") + "//_//", filepath.Join(dir, ".husky", "pre-commit")},
+		{custom + "/", filepath.Join(dir, "githooks", "commit-msg")},
 		{custom, filepath.Join(dir, "githooks", "commit-msg")},
 		{filepath.Join(dir, "plain", "_"), ""},
 		{filepath.Join(dir, ".husky"), ""},

@@ -487,11 +487,12 @@ func (r *relay) typedSignals(b []byte) []syscall.Signal {
 		return nil
 	}
 	hostSig := func(c byte, cc int) bool {
-		h := host.Cc[cc]
+		// ISTRIP strips the byte typed, not the special character: a
+		// VINTR above 0x7f then never matches.
 		if host.Iflag&unix.ISTRIP != 0 {
-			h &= 0x7f
+			c &= 0x7f
 		}
-		return c == h
+		return c != 0 && c == host.Cc[cc]
 	}
 	// VLNEXT quotes the next character in canonical mode with IEXTEN.
 	lnext := t.Lflag&(unix.ICANON|unix.IEXTEN) == unix.ICANON|unix.IEXTEN

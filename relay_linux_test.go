@@ -46,6 +46,15 @@ func TestTypedSignalsNeedFenceTerminalsCharacter(t *testing.T) {
 	if got := r.typedSignals([]byte{3, 0x1c}); len(got) != 2 || got[0] != unix.SIGINT || got[1] != unix.SIGQUIT {
 		t.Errorf("^C ^\\ typed = %v, want [SIGINT SIGQUIT]", got)
 	}
+	// With ISTRIP, fence's terminal strips the byte typed: a VINTR of
+	// 0x83 there never fires, so a ^C is none of its.
+	host.Iflag |= unix.ISTRIP
+	host.Cc[unix.VINTR] = 0x83
+	if got := r.typedSignals([]byte{3}); len(got) != 0 {
+		t.Errorf("^C counts as typed %v although fence's terminal (ISTRIP, VINTR 0x83) would not have sent SIGINT; want none", got)
+	}
+	host.Iflag &^= unix.ISTRIP
+	host.Cc[unix.VINTR] = 3
 	host.Lflag &^= unix.ISIG
 	if got := r.typedSignals([]byte{3}); len(got) != 0 {
 		t.Errorf("^C counts as typed %v although fence's terminal had no ISIG; want none", got)

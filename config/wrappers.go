@@ -200,8 +200,11 @@ func unwrap(argv []string) []string {
 		// chrt [options] priority command... (-p works on a pid instead)
 		rest = afterOperand(skipOptions(args, []string{"-T", "-P", "-D"}, []string{"--sched-runtime", "--sched-period", "--sched-deadline"}))
 	case "xargs":
+		// -e, -i and -l take an optional value, only in the same word
+		// (-iI is -i with the replace string "I", not -I).
 		rest = skipOptions(args, []string{"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"},
-			[]string{"--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"})
+			[]string{"--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"},
+			"-e", "-i", "-l")
 	case "setpriv":
 		rest = skipOptions(args, nil, []string{"--reuid", "--regid", "--ruid", "--euid", "--rgid", "--egid",
 			"--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig",
@@ -362,8 +365,10 @@ loop:
 
 // skipOptions drops leading options: any "-x" or "--long[=v]" token, the
 // next token too for the listed short and long options that take a value
-// as a separate argument, and a closing "--".
-func skipOptions(args, shortWithArg, longWithArg []string) []string {
+// as a separate argument, and a closing "--". The short options in
+// shortOptArg take an optional value: the rest of their cluster, never
+// the next token.
+func skipOptions(args, shortWithArg, longWithArg []string, shortOptArg ...string) []string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -376,8 +381,12 @@ func skipOptions(args, shortWithArg, longWithArg []string) []string {
 		case len(a) > 1 && a[0] == '-':
 			// A cluster of short options (-vs KILL, -tn 1): the first
 			// one that takes a value takes the rest of the cluster, or,
-			// when it ends the cluster, the next argument.
+			// when it ends the cluster, the next argument (not an
+			// optional value: -iI is -i with the value "I").
 			for j := 1; j < len(a); j++ {
+				if contains(shortOptArg, "-"+a[j:j+1]) {
+					break
+				}
 				if contains(shortWithArg, "-"+a[j:j+1]) {
 					if j == len(a)-1 {
 						i++

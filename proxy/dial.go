@@ -43,10 +43,10 @@ func isMetadata(a netip.Addr) bool {
 // and without zones. A connection to one of them reaches the host's
 // services that listen on every address (0.0.0.0, [::]) as surely as
 // loopback does.
-func ownAddrs() []netip.Addr {
+func ownAddrs() ([]netip.Addr, error) {
 	ifas, err := net.InterfaceAddrs()
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	out := make([]netip.Addr, 0, len(ifas))
 	for _, ifa := range ifas {
@@ -54,7 +54,7 @@ func ownAddrs() []netip.Addr {
 			out = append(out, p.Addr().WithZone("").Unmap())
 		}
 	}
-	return out
+	return out, nil
 }
 
 // refusal names the class of a that the address policy refuses, or "":
@@ -111,7 +111,12 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 		own     []netip.Addr
 	)
 	if !(listed && s.trustHosts) && !d.explicit {
-		own = s.ownAddrs()
+		var err error
+		if own, err = s.ownAddrs(); err != nil {
+			// Without the list, an address of the host's own would
+			// pass for any other: refused, not dialled.
+			return nil, fmt.Errorf("connect %s: %w: list the host's own addresses: %v", target, ErrBlocked, err)
+		}
 	}
 	for _, a := range addrs {
 		if !(listed && s.trustHosts) && !s.permitted(a, d, own) {

@@ -29,7 +29,7 @@ func TestOwnAddressRefused(t *testing.T) {
 			},
 			TrustHosts: trust,
 		})
-		s.ownAddrs = func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("127.0.0.1"), own} }
+		s.ownAddrs = func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("127.0.0.1"), own}, nil }
 		s.dialer.Control = func(string, string, syscall.RawConn) error { return errDialled }
 		t.Cleanup(func() { s.Close() })
 		return s
@@ -54,5 +54,22 @@ func TestOwnAddressRefused(t *testing.T) {
 		if !tc.blocked && !errors.Is(err, errDialled) {
 			t.Errorf("dial %s (trust %v): %v, want the dial attempted", tc.host, tc.trust, err)
 		}
+	}
+}
+
+// A host whose addresses cannot be listed refuses the dial rather than
+// let one of them pass for another address.
+func TestOwnAddressesUnknownRefused(t *testing.T) {
+	errDialled := errors.New("dialled")
+	s := New(Options{
+		Rules: mustRules(t, []string{"*.rebound.example"}, nil),
+		Hosts: map[string][]netip.Addr{"other.rebound.example": {netip.MustParseAddr("192.0.2.78")}},
+	})
+	t.Cleanup(func() { s.Close() })
+	s.ownAddrs = func() ([]netip.Addr, error) { return nil, errors.New("netlink: no") }
+	s.dialer.Control = func(string, string, syscall.RawConn) error { return errDialled }
+	_, err := s.dial(context.Background(), "other.rebound.example", 80, s.Rules().Decide("other.rebound.example", 80))
+	if !isBlocked(err) || errors.Is(err, errDialled) {
+		t.Errorf("dial with the host's addresses unknown: %v, want it refused before dialling", err)
 	}
 }

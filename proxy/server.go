@@ -92,7 +92,7 @@ type Server struct {
 	// ownAddrs lists the host's own addresses, which the address policy
 	// refuses as it refuses loopback; ownAddrs (dial.go) unless a test
 	// sets another.
-	ownAddrs func() []netip.Addr
+	ownAddrs func() ([]netip.Addr, error)
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests

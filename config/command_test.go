@@ -182,6 +182,13 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		`f(){ git "$@"; }; f push`,
 		`f(){ "$@"; }; f git push`,
 		`y=x; x=push; git ${!y}`,
+		// The same script with other positional parameters, and a word
+		// with several values, give every value.
+		`sh -c 'git "$1"' _ status; sh -c 'git "$1"' _ push`,
+		`for a in status push; do sh -c 'git "$1"' _ "$a"; done`,
+		`bash -c 'git "$@"' _ log; bash -c 'git "$@"' _ push`,
+		`x=status; x=push; f(){ git "$1"; }; f "$x"`,
+		`x=status; x=push; set -- "$x" a; git "$@"`,
 		`script -qc 'git push' /dev/null`,
 		`script -q -c "git push"`,
 		`script --command='git push' /dev/null`,

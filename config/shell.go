@@ -304,34 +304,67 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 // and `sh -c STRING zero words...` (see forms). words are shell words of
 // src, or literal argv words when src is "".
 func (ex *extractor) positional(src string, zero *string, words []*syntax.Word) {
-	vals := make([]string, len(words))
+	vals := make([][]string, len(words))
 	for i, w := range words {
-		if alts := ex.wordAlts(src, w.Parts); len(alts) > 0 {
-			vals[i] = alts[0]
-		}
+		vals[i] = ex.wordAlts(src, w.Parts)
 	}
 	ex.positionalValues(zero, vals)
 }
 
-func (ex *extractor) positionalValues(zero *string, vals []string) {
+// positionalValues records each word's possible values (vals[i] for
+// $i+1; never empty) and reports whether a value was new. "$@" gets the
+// combinations of the words' values, at most maxVariants of them.
+func (ex *extractor) positionalValues(zero *string, vals [][]string) bool {
+	changed := false
 	if zero != nil {
-		ex.addVar("0", *zero)
+		changed = ex.addVar("0", *zero) || changed
 	}
-	for i, v := range vals {
-		ex.addVar(strconv.Itoa(i+1), v)
+	for i, alts := range vals {
+		for _, v := range alts {
+			changed = ex.addVar(strconv.Itoa(i+1), v) || changed
+		}
 	}
 	if len(vals) > 0 {
-		all := strings.Join(vals, fieldSep)
-		ex.addVar("@", all)
-		ex.addVar("*", all)
+		// As argvVariantsSlow: a variant's last use extends it in place,
+		// and each copy is charged, so that many words with several
+		// values stay linear in cost.
+		combos := [][]string{nil}
+		for _, alts := range vals {
+			next := make([][]string, 0, len(combos))
+			for _, c := range combos {
+				for k, a := range alts {
+					if len(next) == maxVariants {
+						break
+					}
+					if k == len(alts)-1 {
+						next = append(next, append(c, a))
+						continue
+					}
+					if !ex.spend(len(c), a) {
+						break
+					}
+					next = append(next, append(slices.Clip(c), a))
+				}
+			}
+			combos = next
+		}
+		for _, c := range combos {
+			all := strings.Join(c, fieldSep)
+			changed = ex.addVar("@", all) || changed
+			changed = ex.addVar("*", all) || changed
+		}
 	}
+	return changed
 }
 
-func (ex *extractor) addVar(name, v string) {
+// addVar records v as a value of name, and reports whether it was new.
+func (ex *extractor) addVar(name, v string) bool {
 	vals := ex.vars[name]
 	if len(vals) < maxVariants && !slices.Contains(vals, v) {
 		ex.vars[name] = append(vals, v)
+		return true
 	}
+	return false
 }
 
 // call records one simple command and everything it would run. pipeIn
@@ -355,8 +388,17 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 		if s, ok := shellScript(cur); ok {
 			// sh -c STRING [zero [words...]]: $0 and the positional
 			// parameters of the script.
+			// A script already read with other values is read again
+			// (sh -c 'git "$1"' _ status; sh -c 'git "$1"' _ push):
+			// each reading is charged to the parse budget.
 			if i, ok := shellScriptIndex(cur); ok && i+1 < len(cur) {
-				ex.positionalValues(&cur[i+1], cur[i+2:])
+				vals := make([][]string, len(cur)-i-2)
+				for k, v := range cur[i+2:] {
+					vals[k] = []string{v}
+				}
+				if ex.positionalValues(&cur[i+1], vals) {
+					delete(ex.seen, s)
+				}
 			}
 			ex.script(s, depth+1)
 		} else if file, stdin := scriptSource(cur); stdin {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 )
 
 // rule is a compiled command rule. Compiling is cheap: only the program
@@ -14,7 +15,7 @@ type rule struct {
 	text   string
 	first  string   // base name of the program
 	tokens []string // all tokens, tokens[0] == first; nil until needed
-	// canon is tokens spelled canonically (dockerCanonical), or nil when
+	// canon is tokens spelled canonically (ruleCanonical), or nil when
 	// that is tokens: a rule matches in either spelling.
 	canon []string
 }
@@ -25,7 +26,17 @@ func (r *rule) tokenize() {
 		r.tokens = tokenizeRule(r.text)
 		r.tokens[0] = r.first
 	}
-	r.canon = dockerCanonical(r.tokens)
+	r.canon = ruleCanonical(r.tokens)
+}
+
+// ruleCanonical is a rule's tokens spelled canonically, or nil: a rule
+// that names npm's command by an alias (npm run, npm i) matches its
+// other spellings (npm run-script, npm install) too.
+func ruleCanonical(toks []string) []string {
+	if c := dockerCanonical(toks); c != nil {
+		return c
+	}
+	return npmCanonical(toks)
 }
 
 // compileRules prepares rules for matching. The result is for one
@@ -43,7 +54,7 @@ func compileRules(list []string) []rule {
 				continue
 			}
 			toks[0] = baseName(toks[0])
-			out = append(out, rule{text: r, first: toks[0], tokens: toks, canon: dockerCanonical(toks)})
+			out = append(out, rule{text: r, first: toks[0], tokens: toks, canon: ruleCanonical(toks)})
 			continue
 		}
 		first := t
@@ -442,6 +453,18 @@ var (
 // npmCommand returns the command npm runs for word w, or "" if w names
 // none: a command, an alias, or a unique prefix of their names.
 func npmCommand(w string) string {
+	// npm reads camelCase as dashes: runScript is run-script.
+	if strings.ContainsFunc(w, unicode.IsUpper) {
+		var b strings.Builder
+		for _, r := range w {
+			if unicode.IsUpper(r) {
+				b.WriteByte('-')
+				r = unicode.ToLower(r)
+			}
+			b.WriteRune(r)
+		}
+		w = b.String()
+	}
 	if slices.Contains(npmCommands, w) {
 		return w
 	}

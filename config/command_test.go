@@ -343,6 +343,18 @@ func TestCheckCommandNpmSpellings(t *testing.T) {
 		"npm unpublish", "npm exec -- eslint"} {
 		assertAllowed(t, c, cmd)
 	}
+	// npm reads camelCase as dashes.
+	assertBlocked(t, c, "npm runScript build")
+	assertAllowed(t, c, "npm Publish")
+	// A rule naming a command by its alias matches its other spellings.
+	c = policy([]string{"npm run", "npm i", "npm x"}, nil)
+	for _, cmd := range []string{"npm run build", "npm run-script build", "npm rum build", "npm run-s build",
+		"npm i x", "npm install x", "npm add x", "npm x foo", "npm exec foo"} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{"npm test", "npm ci", "npm start", "npm uninstall x", "npm init"} {
+		assertAllowed(t, c, cmd)
+	}
 }
 
 // Unparseable input is checked by a conservative split, never waved through.

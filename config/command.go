@@ -450,6 +450,16 @@ var (
 	}
 )
 
+// npmValueOptions are npm's common settings that take their value as the
+// next word (npm -w pkg test, npx --registry URL pkg), as npm's own
+// option parser reads them.
+var npmValueOptions = []string{
+	"-w", "--workspace", "-p", "--package", "-c", "--call", "--prefix", "-C", "--registry",
+	"--cache", "--userconfig", "--globalconfig", "--loglevel", "--tag", "--scope", "--otp",
+	"--script-shell", "--node-options", "--init-module", "--include", "--omit", "--before",
+	"--access", "--auth-type", "--shell", "--editor", "--browser", "--location",
+}
+
 // npmCommand returns the command npm runs for word w, or "" if w names
 // none: a command, an alias, or a unique prefix of their names.
 func npmCommand(w string) string {
@@ -509,6 +519,9 @@ func npmCanonical(argv []string) []string {
 	for i, w := range argv[1:] {
 		if strings.HasPrefix(w, "-") {
 			continue
+		}
+		if i > 0 && slices.Contains(npmValueOptions, argv[i]) {
+			continue // a value (npm -w pu test: the workspace "pu")
 		}
 		if c := npmCommand(w); c != "" && c != w {
 			if out == nil {

@@ -199,6 +199,8 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"dbus-run-session -- git push",
 		"npx git push",
 		"npx -y git@2 push",
+		"npx --prefix /tmp git push",
+		"npx --registry http://127.0.0.1:9/ git push",
 		"npm exec -- git push",
 		`npm x -c 'git push'`,
 		`npx -c 'git push'`,
@@ -340,7 +342,7 @@ func TestCheckCommandNpmSpellings(t *testing.T) {
 		assertBlocked(t, c, cmd)
 	}
 	for _, cmd := range []string{"npm install", "npm i pu", "npm p", "npm pack", "npm test", "npm install publish",
-		"npm unpublish", "npm exec -- eslint"} {
+		"npm unpublish", "npm exec -- eslint", "npm -w pu test", "npm --workspace pub run-script-x"} {
 		assertAllowed(t, c, cmd)
 	}
 	// npm reads camelCase as dashes.

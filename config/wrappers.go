@@ -289,7 +289,15 @@ func shellOption(args, short, long, valShort, valLong []string) []string {
 // a shell command, or the package's command and its arguments (npx npm
 // publish runs npm publish).
 func unwrapNpx(args []string) []string {
-	rest := skipOptions(args, []string{"-p", "-w", "-c"}, []string{"--package", "--workspace", "--call"})
+	var short, long []string
+	for _, o := range npmValueOptions {
+		if strings.HasPrefix(o, "--") {
+			long = append(long, o)
+		} else {
+			short = append(short, o)
+		}
+	}
+	rest := skipOptions(args, short, long)
 	// npx's own options end at the package: a -c after it is the
 	// package's.
 	if r := shellOption(args[:len(args)-len(rest)], []string{"-c"}, []string{"--call"}, []string{"-p", "-w"}, []string{"--package", "--workspace"}); r != nil {

@@ -58,3 +58,45 @@ func TestLargeHeadsShareABudget(t *testing.T) {
 		}
 	}
 }
+
+// The proxies serve at most MaxClients connections at once: one more
+// waits, unanswered, until one of them ends (each served connection holds
+// ~30 KiB of the supervisor's memory, and the sandbox may open as many as
+// fence has descriptors).
+func TestClientConnectionsCapped(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 2})
+	a := dialRaw(t, p.httpAddr)
+	b := dialRaw(t, p.socksAddr)
+	// Both served: a request on the first is answered.
+	io.WriteString(a, "GET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n")
+	ra := bufio.NewReader(a)
+	if resp, err := http.ReadResponse(ra, nil); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("first connection: %v %v, want 403", resp, err)
+	}
+	c := dialRaw(t, p.httpAddr)
+	io.WriteString(c, "GET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n")
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			got <- -1
+			return
+		}
+		got <- resp.StatusCode
+	}()
+	select {
+	case code := <-got:
+		t.Fatalf("a third connection was served (%d) while two were open", code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	p.logs.wait(t, `2 client connections open; new ones wait`)
+	b.Close()
+	select {
+	case code := <-got:
+		if code != 403 {
+			t.Fatalf("third connection once one ended: %d, want 403", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third connection was not served after one ended")
+	}
+}

@@ -44,6 +44,11 @@ type Options struct {
 	// Monitor logs only blocked connections and errors (fence -m).
 	Monitor bool
 
+	// MaxClients bounds the client connections the proxies serve at once,
+	// over both: further ones wait in the listeners' backlogs until one
+	// ends. 0 means DefaultMaxClients.
+	MaxClients int
+
 	// Hosts maps names to addresses, hosts-file style. It is consulted after
 	// the rules allowed a name and before DNS; a listed name is never looked
 	// up. Keys are matched case-insensitively, without a trailing dot. The
@@ -97,6 +102,11 @@ type Server struct {
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
 	heads headBudget     // large client heads being read (wire.go)
+	// slots holds a token per client connection being served (MaxClients):
+	// each costs the supervisor ~30 KiB, and the sandbox can open as many
+	// as fence may have descriptors.
+	slots chan struct{}
+	full  atomic.Bool // logged that slots ran out, until one frees
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context
@@ -108,6 +118,11 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[io.Closer]struct{} // client and upstream connections
 }
+
+// DefaultMaxClients is Options.MaxClients's default: far more than a
+// package manager or a browser opens at once, ~120 MiB of the supervisor's
+// memory when all are held.
+const DefaultMaxClients = 4096
 
 // New returns a Server for o. It starts nothing; call ServeHTTP and
 // ServeSOCKS.
@@ -124,6 +139,11 @@ func New(o Options) *Server {
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[io.Closer]struct{}),
 	}
+	n := o.MaxClients
+	if n <= 0 {
+		n = DefaultMaxClients
+	}
+	s.slots = make(chan struct{}, n)
 	s.rules.Store(o.Rules)
 	s.done, s.cancel = context.WithCancel(context.Background())
 	if s.resolver == nil {
@@ -191,8 +211,23 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 
 	var backoff time.Duration
 	for {
+		// A slot first: with none free, new connections wait in the
+		// listen backlog instead of growing the supervisor.
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			if !s.full.Swap(true) && s.logs(failed) {
+				s.log(fmt.Sprintf("[fence:proxy] %s %s %d client connections open; new ones wait for one to end", time.Now().Format(time.TimeOnly), marks[failed], cap(s.slots)))
+			}
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.done.Done():
+				return nil
+			}
+		}
 		c, err := ln.Accept()
 		if err != nil {
+			<-s.slots
 			if errors.Is(err, net.ErrClosed) || s.isClosed() {
 				return nil
 			}
@@ -206,7 +241,13 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 			continue
 		}
 		backoff = 0
-		go handle(c)
+		go func() {
+			defer func() {
+				<-s.slots
+				s.full.Store(false)
+			}()
+			handle(c)
+		}()
 	}
 }
 

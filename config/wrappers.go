@@ -153,7 +153,7 @@ func isStdinPath(p string) bool {
 // not a known wrapper or names no command. Wrappers: command, builtin, exec,
 // nohup, time, nice, env, xargs, timeout, setsid, stdbuf, ionice, busybox,
 // watch, flock, taskset, chrt, setpriv, prlimit, dbus-run-session, script
-// -c, npx and npm exec (npm x).
+// -c, npx, npm exec (npm x), bunx, pnpm dlx|exec and yarn dlx|exec.
 func unwrap(argv []string) []string {
 	if len(argv) < 2 {
 		return nil
@@ -223,6 +223,15 @@ func unwrap(argv []string) []string {
 		return unwrapNpx(args)
 	case "npm":
 		if len(args) > 0 && (args[0] == "exec" || args[0] == "x") {
+			return unwrapNpx(args[1:])
+		}
+		return nil
+	case "bunx":
+		return unwrapNpx(args)
+	case "pnpm", "yarn":
+		// pnpm dlx|exec and yarn dlx|exec run a package's command, or
+		// one of the project's: the words after their own options.
+		if len(args) > 0 && (args[0] == "dlx" || args[0] == "exec") {
 			return unwrapNpx(args[1:])
 		}
 		return nil

@@ -209,6 +209,8 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"npm exec -- git push",
 		`npm x -c 'git push'`,
 		`npx -c 'git push'`,
+		"cat <<< 'git push' | bash",
+		"cat <<EOF | sh\ngit push\nEOF",
 		`trap 'git push' EXIT`,
 		`trap -- 'git push' INT TERM; sleep 9`,
 		`bash -c "trap 'git push' EXIT"`,

@@ -505,7 +505,7 @@ func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
 		return
 	}
 	left, ok := lastCall(b.X)
-	if !ok || len(left.Args) < 2 {
+	if !ok || len(left.Args) == 0 {
 		return
 	}
 	shell := false

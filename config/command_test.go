@@ -211,6 +211,8 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		`npx -c 'git push'`,
 		"cat <<< 'git push' | bash",
 		"cat <<EOF | sh\ngit push\nEOF",
+		`cleanup(){ git "$@"; }; trap 'cleanup push' EXIT`,
+		`f(){ git "$@"; }; eval "f push"`,
 		`trap 'git push' EXIT`,
 		`trap -- 'git push' INT TERM; sleep 9`,
 		`bash -c "trap 'git push' EXIT"`,

@@ -62,6 +62,10 @@ type extractor struct {
 	// procs maps the source text of each <(...) to its node, so that a
 	// shell or source given one as its script file can read its output.
 	procs map[string]procRef
+	// funcs maps the name of each function defined so far to its body's
+	// text, so that a call in a nested script (trap 'f push' EXIT, eval
+	// "f push") reads the body again with the call's arguments.
+	funcs map[string]string
 	// expanded counts the bytes that known variables and static command
 	// output have put into words, and expandLimit bounds it (see spend):
 	// a 64 KiB value used a few hundred times would otherwise make
@@ -169,6 +173,12 @@ func (ex *extractor) script(src string, depth int) {
 		case *syntax.FuncDecl:
 			if n.Name != nil {
 				funcs[n.Name.Value] = true
+				if ex.funcs == nil {
+					ex.funcs = make(map[string]string)
+				}
+				if n.Body != nil {
+					ex.funcs[n.Name.Value] = nodeText(src, n.Body)
+				}
 			}
 		case *syntax.Stmt:
 			if call, ok := n.Cmd.(*syntax.CallExpr); ok {
@@ -226,6 +236,13 @@ func (ex *extractor) script(src string, depth int) {
 			ex.positional(src, nil, args[2:])
 		case funcs[name]:
 			ex.positional(src, nil, args[1:])
+		case ex.funcs[name] != "":
+			// A function of an enclosing script: its body was read
+			// there, before these arguments were known.
+			if body := ex.funcs[name]; ex.positional(src, nil, args[1:]) {
+				delete(ex.seen, body)
+				ex.script(body, depth+1)
+			}
 		}
 	}
 	ex.out = slices.Grow(ex.out, len(stmts))
@@ -300,15 +317,14 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 }
 
 // positional records words as the positional parameters $1, $2, ... and
-// "$@" ("$*"), and zero, if given, as $0: for `set --`, a function call,
-// and `sh -c STRING zero words...` (see forms). words are shell words of
-// src, or literal argv words when src is "".
-func (ex *extractor) positional(src string, zero *string, words []*syntax.Word) {
+// "$@" ("$*"), and zero, if given, as $0: for `set --` and a function
+// call, and reports whether a value was new (see positionalValues).
+func (ex *extractor) positional(src string, zero *string, words []*syntax.Word) bool {
 	vals := make([][]string, len(words))
 	for i, w := range words {
 		vals[i] = ex.wordAlts(src, w.Parts)
 	}
-	ex.positionalValues(zero, vals)
+	return ex.positionalValues(zero, vals)
 }
 
 // positionalValues records each word's possible values (vals[i] for

@@ -448,6 +448,16 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 			for _, inner := range findExec(cur) {
 				ex.forms(idx, inner, src, nil, nil, depth, level+1)
 			}
+		case "git":
+			// git -c alias.p=push p runs git push; an alias that starts
+			// with "!" is a shell command.
+			if run, script, ok := gitCommandLineAlias(cur); ok {
+				if script != "" {
+					ex.script(script, depth+1)
+				} else {
+					ex.forms(idx, run, src, nil, nil, depth, level+1)
+				}
+			}
 		case "xargs":
 			// The words xargs reads are appended to its command (see
 			// xargsRuns), when they are known; unwrap gives the command

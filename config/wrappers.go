@@ -322,6 +322,47 @@ func unwrapNpx(args []string) []string {
 	return rest
 }
 
+// gitCommandLineAlias returns what git runs when its subcommand is an alias
+// defined on the command line (git -c alias.p=push p, git -c
+// 'alias.p=!git push' p): the argv with the alias replaced by its value,
+// or the shell command of a "!" alias. ok is false when there is none.
+func gitCommandLineAlias(argv []string) (run []string, script string, ok bool) {
+	aliases := map[string]string{}
+	i := 1
+	for ; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "-c" || a == "-C" || a == "--config-env" || a == "--git-dir" || a == "--work-tree" ||
+			a == "--namespace" || a == "--exec-path" || a == "--super-prefix" || a == "--list-cmds" || a == "--attr-source":
+			if i+1 >= len(argv) {
+				return nil, "", false
+			}
+			if a == "-c" {
+				if k, v, found := strings.Cut(argv[i+1], "="); found && strings.HasPrefix(strings.ToLower(k), "alias.") {
+					aliases[k[len("alias."):]] = v
+				}
+			}
+			i++
+			continue
+		case strings.HasPrefix(a, "-"):
+			continue
+		}
+		break
+	}
+	if i >= len(argv) {
+		return nil, "", false
+	}
+	v, found := aliases[argv[i]]
+	if !found {
+		return nil, "", false
+	}
+	if sh, bang := strings.CutPrefix(v, "!"); bang {
+		return nil, sh, true
+	}
+	run = append(append(append([]string{}, argv[:i]...), strings.Fields(v)...), argv[i+1:]...)
+	return run, "", true
+}
+
 // afterOperand drops the wrapper's first operand (timeout's duration,
 // flock's file, taskset's mask, chrt's priority) from args.
 func afterOperand(args []string) []string {

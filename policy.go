@@ -261,9 +261,9 @@ var credentialEnv = []struct {
 type credential struct{ pattern, own string }
 
 // credentials returns credentialPaths and the places credentialEnv's
-// variables in the command's environment give. Only absolute values
-// count, as tools resolve relative ones elsewhere; a value is a path,
-// never a pattern, whatever characters it holds.
+// variables in the command's environment give (envPath: relative values
+// from the working directory, "~/" from $HOME); a value is a path, never
+// a pattern, whatever characters it holds.
 func (s *Spec) credentials() []credential {
 	out := make([]credential, 0, len(credentialPaths)+4)
 	for _, cp := range credentialPaths {
@@ -299,10 +299,10 @@ func (s *Spec) credentials() []credential {
 		}
 		if e.files == nil {
 			for _, f := range filepath.SplitList(v) {
-				if !filepath.IsAbs(f) {
+				f, ok := s.envPath(f)
+				if !ok {
 					continue
 				}
-				f = filepath.Clean(f)
 				// A file list naming the working directory, $HOME or
 				// a directory above them names no credential file,
 				// and hiding it would hide the work.
@@ -314,10 +314,10 @@ func (s *Spec) credentials() []credential {
 			}
 			continue
 		}
-		if !filepath.IsAbs(v) {
+		dir, ok := s.envPath(v)
+		if !ok {
 			continue
 		}
-		dir := filepath.Clean(v)
 		files := e.files
 		if slices.Contains(files, "") && s.holdsWork(dir) {
 			// GNUPGHOME=$PWD (a test keyring), $HOME or "/": hiding
@@ -340,6 +340,30 @@ func (s *Spec) credentials() []credential {
 		}
 	}
 	return out
+}
+
+// envPath returns the path a tool takes a credential variable's value v
+// for: a relative one from the working directory the command starts in
+// (KUBECONFIG=../kubecfg), a leading "~/" from $HOME (botocore expands
+// AWS_SHARED_CREDENTIALS_FILE='~/x' itself); false for an empty value or
+// one fence cannot place.
+func (s *Spec) envPath(v string) (string, bool) {
+	switch {
+	case v == "":
+		return "", false
+	case filepath.IsAbs(v):
+		return filepath.Clean(v), true
+	case v == "~" || strings.HasPrefix(v, "~/"):
+		if !filepath.IsAbs(s.Home) {
+			return "", false
+		}
+		return filepath.Join(s.Home, v[1:]), true
+	case strings.HasPrefix(v, "~"):
+		return "", false // ~user: another user's home
+	case filepath.IsAbs(s.Cwd):
+		return filepath.Join(s.Cwd, v), true
+	}
+	return "", false
 }
 
 // gnupgSecrets are the files of a GnuPG home that hold secret keys

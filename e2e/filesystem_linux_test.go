@@ -564,6 +564,27 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 	})
 }
 
+// A credential variable with a relative value is the tools' path from the
+// working directory, and one starting with "~/" from $HOME (botocore
+// expands it): both are hidden where the tools would read them.
+func TestFSCredentialsFromRelativeEnvironmentHidden(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("cfg/kubecfg", "KUBE-REL\n")
+		s.write("cfg/other", "not-a-secret\n")
+		s.write("home/aws-work/credentials", "AWS-TILDE\n")
+		env := []string{"KUBECONFIG=cfg/kubecfg", "AWS_SHARED_CREDENTIALS_FILE=~/aws-work/credentials"}
+		res := s.fenceWith(opts{env: env}, "--", "sh", "-c", `cat cfg/kubecfg cfg/other "$HOME"/aws-work/credentials 2>&1; echo done`)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") || !strings.Contains(res.stdout, "not-a-secret") {
+			t.Fatalf("the command did not run, or a file beside the credential is hidden: %v", res)
+		}
+		for _, m := range []string{"KUBE-REL", "AWS-TILDE"} {
+			if strings.Contains(res.stdout, m) {
+				t.Errorf("credential %s readable through a relative or ~ value: %v", m, res)
+			}
+		}
+	})
+}
+
 // A GNUPGHOME that is the workspace (a test keyring kept in the
 // repository) does not hide the workspace: its secret keys are hidden.
 func TestFSCredentialsGnupgHomeIsWorkspace(t *testing.T) {

@@ -1004,6 +1004,11 @@ func TestFSGitBareRepoNotPlanted(t *testing.T) {
 		}
 		// A HEAD elsewhere (a directory the sandbox made) is its own.
 		s.mustRun("-s", cfg, "-c", "mkdir -p other && echo x > other/HEAD")
+		// rm -f of the missing protected names goes on (ENOENT), as a
+		// cleanup script under set -e expects.
+		if res := s.fenceWith(opts{dir: s.path("repo")}, "-s", cfg, "--", "sh", "-ec", "rm -f HEAD .mcp.json fence.json; echo cleaned"); !strings.Contains(res.stdout, "cleaned") {
+			t.Errorf("rm -f of missing protected names: %v", res)
+		}
 	})
 }
 

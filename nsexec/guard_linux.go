@@ -702,6 +702,13 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// goes, unless a pattern keeps it too; its directories are not
 		// in ancestors.
 		if g.names[full] || g.ancestors[full] || (g.kept(parent, base, full) && !g.onlyRemovable(full)) || !g.mayWriteIn(parent, base, full, false) {
+			// A name that is not there is reported so (rm -f of a
+			// missing HEAD or .mcp.json goes on), as a read-only bind
+			// would not: nothing is removed either way.
+			var st unix.Stat_t
+			if err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+				return -1, unix.ENOENT
+			}
 			return -1, g.deny(pid, "unlink", full)
 		}
 		gone := g.lastLink(parent, base)

@@ -287,12 +287,22 @@ func (s *Spec) credentials() []credential {
 		}
 		out = append(out, credential{p, own})
 	}
-	for _, e := range credentialEnv {
-		v, ok := "", false
-		for _, kv := range s.Env {
-			if v, ok = strings.CutPrefix(kv, e.name+"="); ok {
+	// The command's environment: fence's, then the NAME=value words that
+	// lead its argv (fence -- GNUPGHOME=/x gpg), which a shell applies to
+	// the command; the last value of a name counts.
+	env := slices.Clone(s.Env)
+	if s.Command == "" {
+		for _, a := range s.Args {
+			if !assignment(a) {
 				break
 			}
+			env = append(env, a)
+		}
+	}
+	for _, e := range credentialEnv {
+		v, ok := "", false
+		for i := len(env) - 1; i >= 0 && !ok; i-- {
+			v, ok = strings.CutPrefix(env[i], e.name+"=")
 		}
 		if !ok {
 			continue

@@ -582,6 +582,12 @@ func TestFSCredentialsFromRelativeEnvironmentHidden(t *testing.T) {
 				t.Errorf("credential %s readable through a relative or ~ value: %v", m, res)
 			}
 		}
+		// A leading NAME=value word is the command's environment too.
+		s.write("gpg/private-keys-v1.d/k.key", "GPG-ASSIGNED\n")
+		res = s.fence("--", "GNUPGHOME="+s.path("gpg"), "sh", "-c", `cat "$GNUPGHOME"/private-keys-v1.d/k.key 2>&1; echo done`)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") || strings.Contains(res.stdout, "GPG-ASSIGNED") {
+			t.Errorf("GNUPGHOME given as a leading assignment: want its keys hidden: %v", res)
+		}
 	})
 }
 

@@ -276,14 +276,11 @@ func shellOption(args, short, long, valShort, valLong []string) []string {
 				if !contains(short, opt) && !contains(valShort, opt) {
 					continue
 				}
-				val := a[j+1:]
-				if val == "" {
-					if i+1 >= len(args) {
-						return nil
-					}
-					i++
-					val = args[i]
+				val, next, ok := clusterValue(args, i, j)
+				if !ok {
+					return nil
 				}
+				i = next
 				if contains(short, opt) {
 					return []string{"sh", "-c", val}
 				}
@@ -292,6 +289,20 @@ func shellOption(args, short, long, valShort, valLong []string) []string {
 		}
 	}
 	return nil
+}
+
+// clusterValue returns the value of the short option at byte j of the
+// cluster args[i] (-uNAME, -iu NAME): the rest of the cluster, or else the
+// next argument, and the index of the last argument it used; ok is false
+// when the value is missing.
+func clusterValue(args []string, i, j int) (val string, last int, ok bool) {
+	if val = args[i][j+1:]; val != "" {
+		return val, i, true
+	}
+	if i+1 >= len(args) {
+		return "", i, false
+	}
+	return args[i+1], i + 1, true
 }
 
 // unwrapNpx returns what npx (or npm exec) runs: the -c/--call string as
@@ -485,14 +496,11 @@ func unwrapEnv(args []string) []string {
 			for j := 1; j < len(a); j++ {
 				switch a[j] {
 				case 'u', 'C', 'S':
-					val := a[j+1:]
-					if val == "" {
-						if i+1 >= len(args) {
-							return nil
-						}
-						i++
-						val = args[i]
+					val, next, ok := clusterValue(args, i, j)
+					if !ok {
+						return nil
 					}
+					i = next
 					if a[j] == 'S' {
 						return append(strings.Fields(stripQuotes(val)), args[i+1:]...)
 					}

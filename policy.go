@@ -3,6 +3,7 @@ package fence
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -299,6 +300,11 @@ func (s *Spec) credentials() []credential {
 			env = append(env, a)
 		}
 	}
+	// Private keys in ~/.ssh that are not named id_* (github_key,
+	// work.pem): found by what they hold, lifted like ~/.ssh/id_*.
+	for _, k := range s.sshPrivateKeys() {
+		add(k, "~/.ssh")
+	}
 	for _, e := range credentialEnv {
 		v, ok := "", false
 		for i := len(env) - 1; i >= 0 && !ok; i-- {
@@ -347,6 +353,54 @@ func (s *Spec) credentials() []credential {
 				own = p
 			}
 			add(p, own)
+		}
+	}
+	return out
+}
+
+// privateKeyMarkers start the private key files ssh reads: OpenSSH's own
+// format, PEM (PKCS#1, SEC1, PKCS#8, encrypted or not) and PuTTY's.
+var privateKeyMarkers = []string{"-----BEGIN OPENSSH PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
+	"-----BEGIN EC PRIVATE KEY-----", "-----BEGIN DSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----",
+	"-----BEGIN ENCRYPTED PRIVATE KEY-----", "PuTTY-User-Key-File-"}
+
+// sshPrivateKeys returns the files directly in ~/.ssh, other than id_*
+// (hidden by name), that start like a private key. A file fence cannot
+// read is left out: the command, running as the same user, cannot read it
+// either.
+func (s *Spec) sshPrivateKeys() []string {
+	if !filepath.IsAbs(s.Home) {
+		return nil
+	}
+	dir := filepath.Join(s.Home, ".ssh")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasPrefix(name, "id_"), strings.HasSuffix(name, ".pub"),
+			strings.HasPrefix(name, "known_hosts"), strings.HasPrefix(name, "authorized_keys"),
+			name == "config", name == "environment", name == "rc":
+			continue // hidden by name, or ssh's public files: no need to look
+		case e.Type() != 0 && e.Type() != fs.ModeSymlink:
+			continue // a directory, a socket (ControlPath), ...
+		}
+		p := filepath.Join(dir, name)
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+		if err != nil {
+			continue
+		}
+		var head [40]byte
+		n, _ := io.ReadFull(f, head[:])
+		f.Close()
+		for _, m := range privateKeyMarkers {
+			if strings.HasPrefix(string(head[:n]), m) {
+				out = append(out, p)
+				break
+			}
 		}
 	}
 	return out

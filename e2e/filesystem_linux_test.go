@@ -426,12 +426,18 @@ func TestFSCredentialsHidden(t *testing.T) {
 		s.write("home/.ssh/id_ed25519", "ED25519-KEY-MARKER\n")
 		s.write("home/.ssh/config", "ssh-config-visible\n")
 		s.write("home/.aws/credentials", "AWS-SECRET-MARKER\n")
-		script := "cat ~/.ssh/id_rsa ~/.ssh/id_ed25519 ~/.ssh/config ~/.aws/credentials 2>&1; echo done"
+		// A private key not named id_*, found by its content.
+		s.write("home/.ssh/github", "-----BEGIN OPENSSH PRIVATE KEY-----\nGITHUB-KEY-MARKER\n")
+		s.write("home/.ssh/notes", "ssh-notes-visible\n")
+		script := "cat ~/.ssh/id_rsa ~/.ssh/id_ed25519 ~/.ssh/config ~/.aws/credentials ~/.ssh/github ~/.ssh/notes 2>&1; echo done"
 		res := s.fence("-c", script)
-		for _, m := range []string{"SSH-PRIVATE-KEY-MARKER", "ED25519-KEY-MARKER", "AWS-SECRET-MARKER"} {
+		for _, m := range []string{"SSH-PRIVATE-KEY-MARKER", "ED25519-KEY-MARKER", "AWS-SECRET-MARKER", "GITHUB-KEY-MARKER"} {
 			if strings.Contains(res.stdout+res.stderr, m) {
 				t.Errorf("credential content %s readable inside: %v", m, res)
 			}
+		}
+		if !strings.Contains(res.stdout, "ssh-notes-visible") {
+			t.Errorf("~/.ssh/notes (not a key) should stay readable: %v", res)
 		}
 		if !strings.Contains(res.stdout, "ssh-config-visible") {
 			t.Errorf("~/.ssh/config (not a credential) should stay readable: %v", res)
@@ -450,7 +456,7 @@ func TestFSCredentialsHidden(t *testing.T) {
 		// (the home, e.g. to read it under defaultDenyRead) does not.
 		cfg = s.config("own.json", `{"filesystem":{"allowRead":["~/.ssh"]}}`)
 		res = s.fence("-s", cfg, "-c", script)
-		if !strings.Contains(res.stdout, "ED25519-KEY-MARKER") || strings.Contains(res.stdout, "AWS-SECRET-MARKER") {
+		if !strings.Contains(res.stdout, "ED25519-KEY-MARKER") || !strings.Contains(res.stdout, "GITHUB-KEY-MARKER") || strings.Contains(res.stdout, "AWS-SECRET-MARKER") {
 			t.Errorf("allowRead ~/.ssh: want the ssh keys readable and the AWS credentials not: %v", res)
 		}
 		for _, c := range []string{`{"filesystem":{"allowRead":["~"]}}`, `{"filesystem":{"allowRead":["/"]}}`,

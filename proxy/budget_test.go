@@ -66,24 +66,14 @@ func TestLargeHeadsShareABudget(t *testing.T) {
 func TestClientConnectionsCapped(t *testing.T) {
 	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 2})
 	a := dialRaw(t, p.httpAddr)
-	b := dialRaw(t, p.socksAddr)
+	b := socksGreeted(t, p.socksAddr)
 	// Both served: a request on the first is answered.
-	io.WriteString(a, "GET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n")
-	ra := bufio.NewReader(a)
-	if resp, err := http.ReadResponse(ra, nil); err != nil || resp.StatusCode != 403 {
-		t.Fatalf("first connection: %v %v, want 403", resp, err)
+	if code := deniedRequest(a); code != 403 {
+		t.Fatalf("first connection: %d, want 403", code)
 	}
 	c := dialRaw(t, p.httpAddr)
-	io.WriteString(c, "GET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n")
 	got := make(chan int, 1)
-	go func() {
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			got <- -1
-			return
-		}
-		got <- resp.StatusCode
-	}()
+	go func() { got <- deniedRequest(c) }()
 	select {
 	case code := <-got:
 		t.Fatalf("a third connection was served (%d) while two were open", code)
@@ -99,4 +89,81 @@ func TestClientConnectionsCapped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the third connection was not served after one ended")
 	}
+}
+
+// A proxy with nothing to accept holds no slot: with MaxClients 2, one
+// connection open on the HTTP proxy and none on the SOCKS one, a second
+// HTTP connection is served (a slot taken before Accept was held by the
+// idle SOCKS loop, and a freed one could go to it).
+func TestIdleProxyHoldsNoClientSlot(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 2})
+	// The SOCKS loop has run: it served one connection, which ended.
+	d := socksGreeted(t, p.socksAddr)
+	d.Close()
+	time.Sleep(50 * time.Millisecond)
+	for round := 0; round < 3; round++ {
+		a := dialRaw(t, p.httpAddr)
+		if code := deniedRequest(a); code != 403 {
+			t.Fatalf("round %d, first connection: %d, want 403", round, code)
+		}
+		c := dialRaw(t, p.httpAddr)
+		got := make(chan int, 1)
+		go func() { got <- deniedRequest(c) }()
+		select {
+		case code := <-got:
+			if code != 403 {
+				t.Fatalf("round %d, second connection: %d, want 403", round, code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: a second connection waits while one of two slots is used", round)
+		}
+		a.Close()
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close ends a wait for a slot: the connection waiting is closed, and
+// the serving loops return (the cleanup waits for them).
+func TestCloseEndsSlotWait(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 1})
+	a := dialRaw(t, p.httpAddr)
+	if code := deniedRequest(a); code != 403 {
+		t.Fatalf("first connection: %d, want 403", code)
+	}
+	c := dialRaw(t, p.httpAddr)
+	p.logs.wait(t, `1 client connections open; new ones wait`)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code := deniedRequest(c); code != -1 {
+		t.Fatalf("waiting connection after Close: %d, want none", code)
+	}
+}
+
+// socksGreeted dials the SOCKS proxy and completes the greeting, so that
+// the connection is known to be served.
+func socksGreeted(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c := dialRaw(t, addr)
+	if _, err := c.Write([]byte{5, 1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	var reply [2]byte
+	if _, err := io.ReadFull(c, reply[:]); err != nil || reply != [2]byte{5, 0} {
+		t.Fatalf("SOCKS greeting: %v %v", reply, err)
+	}
+	return c
+}
+
+// deniedRequest sends a request for a denied host on c and returns the
+// status, or -1 if none came.
+func deniedRequest(c net.Conn) int {
+	io.WriteString(c, "GET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return -1
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -81,10 +81,11 @@
 // connections, and a head that finds it spent gets 503, so that slow
 // large heads on many connections cannot run the supervisor out of
 // memory. At most Options.MaxClients client connections (4096) are served
-// at once over both proxies; further ones wait in the listen backlog until
-// one ends (-m logs it once). An https request in absolute form
-// (axios sends them) is forwarded over TLS that the proxy originates and
-// verifies against the host's roots. Upstream connections wait between
+// at once over both proxies; further ones wait unserved (one accepted per
+// proxy, the rest in the listen backlog) until one ends (-m logs it
+// once). An https request in absolute form (axios sends them) is
+// forwarded over TLS that the proxy originates and verifies against the
+// host's roots. Upstream connections wait between
 // requests in an idle pool (16 per origin, 128 in all, 90 s), reused only
 // for the same scheme, host and port under the same Rules. Only a 100
 // Continue the client asked for is passed on of the interim answers

@@ -45,8 +45,8 @@ type Options struct {
 	Monitor bool
 
 	// MaxClients bounds the client connections the proxies serve at once,
-	// over both: further ones wait in the listeners' backlogs until one
-	// ends. 0 means DefaultMaxClients.
+	// over both: further ones wait unserved (one accepted per listener,
+	// the rest in its backlog) until one ends. 0 means DefaultMaxClients.
 	MaxClients int
 
 	// Hosts maps names to addresses, hosts-file style. It is consulted after
@@ -211,23 +211,8 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 
 	var backoff time.Duration
 	for {
-		// A slot first: with none free, new connections wait in the
-		// listen backlog instead of growing the supervisor.
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			if !s.full.Swap(true) && s.logs(failed) {
-				s.log(fmt.Sprintf("[fence:proxy] %s %s %d client connections open; new ones wait for one to end", time.Now().Format(time.TimeOnly), marks[failed], cap(s.slots)))
-			}
-			select {
-			case s.slots <- struct{}{}:
-			case <-s.done.Done():
-				return nil
-			}
-		}
 		c, err := ln.Accept()
 		if err != nil {
-			<-s.slots
 			if errors.Is(err, net.ErrClosed) || s.isClosed() {
 				return nil
 			}
@@ -241,14 +226,44 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 			continue
 		}
 		backoff = 0
+		// A slot for c: with none free, c waits here unserved and further
+		// connections wait in the listen backlog, instead of growing the
+		// supervisor. Taken after Accept, so that a listener with nothing
+		// to accept holds no slot that the other proxy's clients wait for.
+		if !s.acquire() {
+			c.Close()
+			return nil
+		}
 		go func() {
-			defer func() {
-				<-s.slots
-				s.full.Store(false)
-			}()
+			defer s.release()
 			handle(c)
 		}()
 	}
+}
+
+// acquire takes a client slot (Options.MaxClients), waiting for one to
+// free; it reports false when Close ends the wait.
+func (s *Server) acquire() bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if !s.full.Swap(true) && s.logs(failed) {
+		s.log(fmt.Sprintf("[fence:proxy] %s %s %d client connections open; new ones wait for one to end", time.Now().Format(time.TimeOnly), marks[failed], cap(s.slots)))
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-s.done.Done():
+		return false
+	}
+}
+
+// release frees a slot taken by acquire.
+func (s *Server) release() {
+	<-s.slots
+	s.full.Store(false)
 }
 
 func retryAccept(err error) bool {

@@ -452,7 +452,8 @@ var (
 
 // npmValueOptions are npm's common settings that take their value as the
 // next word (npm -w pkg test, npx --registry URL pkg), as npm's own
-// option parser reads them.
+// option parser reads them, and npx's -p (--package); npm's own -p is
+// --parseable, which takes none (npm -p pu is npm publish).
 var npmValueOptions = []string{
 	"-w", "--workspace", "-p", "--package", "-c", "--call", "--prefix", "-C", "--registry",
 	"--cache", "--userconfig", "--globalconfig", "--loglevel", "--tag", "--scope", "--otp",
@@ -520,7 +521,7 @@ func npmCanonical(argv []string) []string {
 		if strings.HasPrefix(w, "-") {
 			continue
 		}
-		if i > 0 && slices.Contains(npmValueOptions, argv[i]) {
+		if i > 0 && argv[i] != "-p" && slices.Contains(npmValueOptions, argv[i]) {
 			continue // a value (npm -w pu test: the workspace "pu")
 		}
 		if c := npmCommand(w); c != "" && c != w {

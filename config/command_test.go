@@ -215,6 +215,11 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		`f(){ git "$@"; }; eval "f push"`,
 		"git -c alias.p=push p",
 		"git -c alias.p=push -C /src p origin",
+		"git -c alias.P=push p",
+		"git -c ALIAS.p=push P",
+		"npm exec -p git push",
+		"npm x -p git push",
+		"npm exec -pc 'git push'",
 		`git -c 'alias.p=!git push' p`,
 		`trap 'git push' EXIT`,
 		`trap -- 'git push' INT TERM; sleep 9`,
@@ -355,7 +360,7 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 func TestCheckCommandNpmSpellings(t *testing.T) {
 	c := policy([]string{"npm publish", "npm run-script"}, nil)
 	for _, cmd := range []string{"npm publish", "npm pu --dry-run", "npm publ", "npm --dry-run publi",
-		"npm -g pu", "npm run build", "npm rum build", "npm run-s build", "npx npm pu"} {
+		"npm -g pu", "npm -p pu", "npm --parseable pu", "npm run build", "npm rum build", "npm run-s build", "npx npm pu"} {
 		assertBlocked(t, c, cmd)
 	}
 	for _, cmd := range []string{"npm install", "npm i pu", "npm p", "npm pack", "npm test", "npm install publish",

@@ -220,19 +220,21 @@ func unwrap(argv []string) []string {
 			[]string{"-E", "-I", "-O", "-B", "-T", "-m", "-o"},
 			[]string{"--echo", "--log-in", "--log-out", "--log-io", "--log-timing", "--logging-format", "--output-limit"})
 	case "npx":
-		return unwrapNpx(args)
+		return unwrapNpx(args, true)
 	case "npm":
 		if len(args) > 0 && (args[0] == "exec" || args[0] == "x") {
-			return unwrapNpx(args[1:])
+			// npm's own -p is --parseable (npx alone reads it as
+			// --package): npm exec -p git push runs git push.
+			return unwrapNpx(args[1:], false)
 		}
 		return nil
 	case "bunx":
-		return unwrapNpx(args)
+		return unwrapNpx(args, true)
 	case "pnpm", "yarn":
 		// pnpm dlx|exec and yarn dlx|exec run a package's command, or
 		// one of the project's: the words after their own options.
 		if len(args) > 0 && (args[0] == "dlx" || args[0] == "exec") {
-			return unwrapNpx(args[1:])
+			return unwrapNpx(args[1:], true)
 		}
 		return nil
 	default:
@@ -307,10 +309,14 @@ func clusterValue(args []string, i, j int) (val string, last int, ok bool) {
 
 // unwrapNpx returns what npx (or npm exec) runs: the -c/--call string as
 // a shell command, or the package's command and its arguments (npx npm
-// publish runs npm publish).
-func unwrapNpx(args []string) []string {
+// publish runs npm publish). pPackage says -p is --package (npx, bunx,
+// yarn and pnpm), not npm's own -p, --parseable, which takes no value.
+func unwrapNpx(args []string, pPackage bool) []string {
 	var short, long []string
 	for _, o := range npmValueOptions {
+		if o == "-p" && !pPackage {
+			continue
+		}
 		if strings.HasPrefix(o, "--") {
 			long = append(long, o)
 		} else {
@@ -320,7 +326,11 @@ func unwrapNpx(args []string) []string {
 	rest := skipOptions(args, short, long)
 	// npx's own options end at the package: a -c after it is the
 	// package's.
-	if r := shellOption(args[:len(args)-len(rest)], []string{"-c"}, []string{"--call"}, []string{"-p", "-w"}, []string{"--package", "--workspace"}); r != nil {
+	valShort := []string{"-w"}
+	if pPackage {
+		valShort = append(valShort, "-p")
+	}
+	if r := shellOption(args[:len(args)-len(rest)], []string{"-c"}, []string{"--call"}, valShort, []string{"--package", "--workspace"}); r != nil {
 		return r
 	}
 	if len(rest) == 0 {
@@ -349,8 +359,10 @@ func gitCommandLineAlias(argv []string) (run []string, script string, ok bool) {
 				return nil, "", false
 			}
 			if a == "-c" {
+				// Names are case-insensitive: git -c alias.P=push p
+				// runs git push, and so does git -c alias.p=push P.
 				if k, v, found := strings.Cut(argv[i+1], "="); found && strings.HasPrefix(strings.ToLower(k), "alias.") {
-					aliases[k[len("alias."):]] = v
+					aliases[strings.ToLower(k[len("alias."):])] = v
 				}
 			}
 			i++
@@ -363,7 +375,7 @@ func gitCommandLineAlias(argv []string) (run []string, script string, ok bool) {
 	if i >= len(argv) {
 		return nil, "", false
 	}
-	v, found := aliases[argv[i]]
+	v, found := aliases[strings.ToLower(argv[i])]
 	if !found {
 		return nil, "", false
 	}

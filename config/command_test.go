@@ -1001,3 +1001,70 @@ func TestCheckCommandExpansionBudget(t *testing.T) {
 		}
 	}
 }
+
+// A variable, word or static output keeps at most maxVariants values.
+// Past that, values used to be dropped unchecked (`for x in a ... i push;
+// do git "$x"; done` with eight kept passed a git push rule); the command
+// line is refused now, and a loop over dozens of words is still checked
+// value by value.
+func TestCheckCommandTooManyValues(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	words := func(n int, last string) string {
+		w := make([]string, 0, n+1)
+		for i := range n {
+			w = append(w, fmt.Sprintf("w%d", i))
+		}
+		return strings.Join(append(w, last), " ")
+	}
+	assign := func(n int, last string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "X=w%d; ", i)
+		}
+		fmt.Fprintf(&b, "X=%s; ", last)
+		return b.String()
+	}
+	// Within the limit: every value is checked, so the one that
+	// matters is found wherever it comes.
+	for _, cmd := range []string{
+		"for x in " + words(40, "push") + `; do git "$x"; done`,
+		assign(40, "push") + "git $X",
+		"git {" + strings.Repeat("-p,", 40) + "push}",
+		"X=status; X=push; a=(log $X); git ${a[1]}",
+		"X=status; X=push; a=($X); git \"${a[@]}\"",
+		"X=status; X=push; sh <<EOF\ngit $X\nEOF",
+		"X=status; X=push; sh <<< \"git $X\"",
+	} {
+		be := assertBlocked(t, c, cmd)
+		if be != nil && be.BlockedPrefix != "git push" {
+			t.Errorf("%.50q...: %v, want the git push rule", cmd, be)
+		}
+	}
+	// Past the limit: refused as beyond what preflight checks, the
+	// value that matters being first or last.
+	for _, cmd := range []string{
+		"for x in " + words(maxVariants, "push") + `; do git "$x"; done`,
+		"for x in push " + words(maxVariants, "x") + `; do git "$x"; done`,
+		assign(maxVariants, "push") + "git $X",
+		assign(maxVariants, "push") + "y=X; git ${!y}",
+		"git {" + strings.Repeat("-p,", maxBraceFields) + "push}",
+		"for x in " + words(10, "pu") + "; do for y in " + words(10, "sh") + `; do git "$x$y"; done; done`,
+		"for x in " + words(10, "git") + "; do for y in " + words(10, "push") + `; do "$x" "$y"; done; done`,
+		"for x in " + words(10, "a") + "; do for y in " + words(10, "push") + `; do f(){ git "$@"; }; f "$x" "$y"; done; done`,
+		"for x in " + words(10, "a") + "; do for y in " + words(10, "push") + `; do a=("$x" "$y"); git "${a[@]}"; done; done`,
+	} {
+		be := assertBlocked(t, c, cmd)
+		if be != nil && !strings.Contains(be.Reason, fmt.Sprintf("more than %d possible values", maxVariants)) && !strings.Contains(be.Reason, fmt.Sprintf("braces to more than %d words", maxBraceFields)) {
+			t.Errorf("%.50q...: %v, want a refusal for too many values", cmd, be)
+		}
+	}
+	// A variable with too many values that is never used, and loops
+	// within the limit, are checked as usual.
+	for _, cmd := range []string{
+		"for x in " + words(maxVariants, "x") + "; do :; done; git status",
+		"for f in " + words(40, "z.go") + `; do gofmt -l "$f"; done`,
+		"for x in " + words(7, "a") + "; do for y in " + words(7, "b") + `; do echo "$x$y"; done; done`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

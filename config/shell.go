@@ -15,9 +15,12 @@ const (
 	// maxShellDepth bounds nesting of sh -c, eval and heredocs fed to a
 	// shell. A command nested deeper is blocked, not waved through.
 	maxShellDepth = 16
-	// maxVariants bounds the argument vectors tried per simple command when
-	// a variable has several possible values.
-	maxVariants = 8
+	// maxVariants bounds the values kept for one variable, word or static
+	// output, and the argument vectors tried per simple command. Past it
+	// the command line is refused (see tooMany), never checked in part: a
+	// value dropped unchecked could be the one a rule denies. Loops over
+	// a few dozen literal words stay within it.
+	maxVariants = 64
 	// maxBraceFields bounds the words one brace expansion may produce.
 	maxBraceFields = 64
 	// maxUnwrap bounds wrapper chains such as env nice command git.
@@ -71,6 +74,9 @@ type extractor struct {
 	// a 64 KiB value used a few hundred times would otherwise make
 	// preflight copy and split gigabytes.
 	expanded, expandLimit int
+	// lost holds the variables that were given more than maxVariants
+	// values: using one refuses the command line (see paramValues).
+	lost map[string]bool
 }
 
 // expandBudgetBase is the bytes that expansions may add to words beyond
@@ -271,13 +277,25 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 	var vals []string
 	switch {
 	case a.Array != nil:
-		elems := make([]string, 0, len(a.Array.Elems))
+		// One value per combination of the elements' values, as
+		// argvVariantsSlow for a command's words.
+		vals = []string{""}
+		sep := ""
 		for _, e := range a.Array.Elems {
-			if e.Value != nil && e.Index == nil {
-				elems = append(elems, ex.wordAlts(src, e.Value.Parts)[0])
+			if e.Value == nil || e.Index != nil {
+				continue
 			}
+			alts := ex.wordAlts(src, e.Value.Parts)
+			for i := range alts {
+				alts[i] = sep + alts[i]
+			}
+			if len(vals)*len(alts) > maxVariants {
+				ex.markLost(a.Name.Value) // refused where it is used
+				return
+			}
+			vals = ex.crossAll(nodeText(src, a), "$"+a.Name.Value, vals, alts)
+			sep = fieldSep
 		}
-		vals = []string{strings.Join(elems, fieldSep)}
 	case a.Value != nil:
 		vals = ex.wordAlts(src, a.Value.Parts)
 	default:
@@ -350,6 +368,8 @@ func (ex *extractor) positionalValues(zero *string, vals [][]string) bool {
 			for _, c := range combos {
 				for k, a := range alts {
 					if len(next) == maxVariants {
+						// "$@" is lost, not checked in part.
+						ex.markLost("@", "*")
 						break
 					}
 					if k == len(alts)-1 {
@@ -374,13 +394,42 @@ func (ex *extractor) positionalValues(zero *string, vals [][]string) bool {
 }
 
 // addVar records v as a value of name, and reports whether it was new.
+// A value past maxVariants is not kept, and name is then lost: a use of
+// it refuses the command line.
 func (ex *extractor) addVar(name, v string) bool {
 	vals := ex.vars[name]
-	if len(vals) < maxVariants && !slices.Contains(vals, v) {
-		ex.vars[name] = append(vals, v)
-		return true
+	if slices.Contains(vals, v) {
+		return false
 	}
-	return false
+	if len(vals) == maxVariants {
+		ex.markLost(name)
+		return false
+	}
+	ex.vars[name] = append(vals, v)
+	return true
+}
+
+// markLost records that names have more values than preflight keeps.
+func (ex *extractor) markLost(names ...string) {
+	if ex.lost == nil {
+		ex.lost = make(map[string]bool)
+	}
+	for _, n := range names {
+		ex.lost[n] = true
+	}
+}
+
+// tooMany marks the command line as beyond what preflight checks
+// because what (a variable, a word, a command's arguments) has more
+// possible values than it keeps; text names where.
+func (ex *extractor) tooMany(text, what string) {
+	if ex.tooDeep == "" {
+		if text == "" {
+			text = "…" // tooDeep must not be empty
+		}
+		ex.tooDeep = text
+		ex.tooDeepReason = fmt.Sprintf("gives %s more than %d possible values, beyond what preflight checks", what, maxVariants)
+	}
 }
 
 // call records one simple command and everything it would run. pipeIn
@@ -485,9 +534,9 @@ func (ex *extractor) heredoc(src string, r *syntax.Redirect) []string {
 		if r.Hdoc == nil {
 			return nil
 		}
-		return []string{ex.wordString(src, r.Hdoc.Parts)}
+		return ex.wordAlts(src, r.Hdoc.Parts)
 	case syntax.WordHdoc:
-		return []string{ex.wordString(src, r.Word.Parts)}
+		return ex.wordAlts(src, r.Word.Parts)
 	case syntax.RdrIn:
 		if ps := procSubstIn(r.Word); ps != nil {
 			outs, _ := ex.stmtsOutput(src, ps.Stmts)
@@ -687,13 +736,19 @@ func (ex *extractor) appendSingle(b *strings.Builder, src string, parts []syntax
 func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]string {
 	variants := [][]string{nil}
 	for _, w := range words {
-		for _, parts := range braceFields(w) {
+		fields, whole := braceFields(w)
+		if !whole && ex.tooDeep == "" {
+			ex.tooDeep = nodeText(src, w)
+			ex.tooDeepReason = fmt.Sprintf("expands braces to more than %d words, beyond what preflight checks", maxBraceFields)
+		}
+		for _, parts := range fields {
 			alts := ex.wordAlts(src, parts)
 			split := ex.splitsFields(src, parts)
 			next := make([][]string, 0, len(variants))
 			for _, v := range variants {
 				for k, a := range alts {
 					if len(next) == maxVariants {
+						ex.tooMany(nodeText(src, w), "the command's arguments")
 						break
 					}
 					var fields []string
@@ -761,11 +816,6 @@ func hasKnownUnquotedParam(parts []syntax.WordPart, vars map[string][]string) bo
 	return false
 }
 
-// wordString is the first expansion of parts, for heredoc bodies.
-func (ex *extractor) wordString(src string, parts []syntax.WordPart) string {
-	return ex.wordAlts(src, parts)[0]
-}
-
 // wordAlts returns the possible values of a word (never empty).
 func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
 	return ex.wordAltsQ(src, parts, false)
@@ -792,6 +842,9 @@ func (ex *extractor) wordAltsQ(src string, parts []syntax.WordPart, quoted bool)
 		if !ex.spend(cost*len(vals), t) {
 			tail.WriteString(t)
 			return
+		}
+		if len(alts)*len(vals) > maxVariants {
+			ex.tooMany(wordText(src, parts), "a word")
 		}
 		next := make([]string, 0, min(len(alts)*len(vals), maxVariants))
 		for _, a := range alts {
@@ -861,6 +914,10 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 	if p.Param == nil || p.Length || p.Slice != nil || p.Repl != nil || p.Names != 0 {
 		return []string{nodeText(src, p)}
 	}
+	if ex.lost[p.Param.Value] {
+		ex.tooMany(nodeText(src, p), "$"+p.Param.Value)
+		return []string{nodeText(src, p)}
+	}
 	if p.Excl {
 		// ${!y}: the value of the variable whose name is y's value.
 		names, known := ex.vars[p.Param.Value]
@@ -869,6 +926,9 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		}
 		var out []string
 		for _, n := range names {
+			if ex.lost[n] {
+				ex.tooMany(nodeText(src, p), "$"+n)
+			}
 			vals, ok := ex.vars[n]
 			if !ok {
 				out = append(out, nodeText(src, p))
@@ -940,11 +1000,17 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 	return []string{nodeText(src, p)}
 }
 
-func crossAll(list, vals []string) []string {
+// crossAll returns each value of list followed by each of vals, at most
+// maxVariants of them; past it the command line is refused (what has
+// too many values, text names where).
+func (ex *extractor) crossAll(text, what string, list, vals []string) []string {
 	if list == nil {
 		list = []string{""}
 	}
-	out := make([]string, 0, len(list)*len(vals))
+	if len(list)*len(vals) > maxVariants {
+		ex.tooMany(text, what)
+	}
+	out := make([]string, 0, min(len(list)*len(vals), maxVariants))
 	for _, a := range list {
 		for _, v := range vals {
 			if len(out) < maxVariants {
@@ -956,18 +1022,20 @@ func crossAll(list, vals []string) []string {
 }
 
 // braceFields splits a word on its brace expansions ({a,b}), which bash
-// turns into separate words before anything else.
-func braceFields(w *syntax.Word) [][]syntax.WordPart {
+// turns into separate words before anything else. whole is false when
+// more than maxBraceFields words were cut to that many.
+func braceFields(w *syntax.Word) (fields [][]syntax.WordPart, whole bool) {
 	// SplitBraces replaces the word's parts: work on a copy, so the tree
 	// being walked keeps only node types syntax.Walk knows.
 	cp := *w
 	if !syntax.SplitBraces(&cp) {
-		return [][]syntax.WordPart{w.Parts}
+		return [][]syntax.WordPart{w.Parts}, true
 	}
-	return expandBraces(cp.Parts)
+	whole = true
+	return expandBraces(cp.Parts, &whole), whole
 }
 
-func expandBraces(parts []syntax.WordPart) [][]syntax.WordPart {
+func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 	results := [][]syntax.WordPart{nil}
 	for _, p := range parts {
 		be, ok := p.(*syntax.BraceExp)
@@ -980,9 +1048,11 @@ func expandBraces(parts []syntax.WordPart) [][]syntax.WordPart {
 		var next [][]syntax.WordPart
 		for _, r := range results {
 			for _, e := range be.Elems {
-				for _, sub := range expandBraces(e.Parts) {
+				for _, sub := range expandBraces(e.Parts, whole) {
 					if len(next) < maxBraceFields {
 						next = append(next, slices.Concat(r, sub))
+					} else {
+						*whole = false
 					}
 				}
 			}
@@ -1011,6 +1081,22 @@ func braceText(src string, b *syntax.BraceExp) string {
 		elems[i] = s.String()
 	}
 	return "{" + strings.Join(elems, sep) + "}"
+}
+
+// wordText is the source text of a word's parts, as nodeText.
+func wordText(src string, parts []syntax.WordPart) string {
+	if len(parts) == 0 {
+		return ""
+	}
+	start, end := parts[0].Pos(), parts[len(parts)-1].End()
+	if !start.IsValid() || !end.IsValid() {
+		return ""
+	}
+	s, e := int(start.Offset()), int(end.Offset())
+	if s < 0 || e > len(src) || s > e {
+		return ""
+	}
+	return src[s:e]
 }
 
 // nodeText is the source text of n, or "" if its position is unknown (a

@@ -85,7 +85,7 @@ func (ex *extractor) stmtsOutput(src string, stmts []*syntax.Stmt) ([]string, bo
 		if !ok {
 			return nil, false
 		}
-		outs = crossAll(outs, o)
+		outs = ex.crossAll(nodeText(src, st), "a command's output", outs, o)
 		for _, s := range outs {
 			if len(s) > maxStaticOutput {
 				return nil, false
@@ -142,6 +142,9 @@ func (ex *extractor) stmtOutput(src string, st *syntax.Stmt) ([]string, bool) {
 			o = stdin
 		default:
 			return nil, false
+		}
+		if len(outs)+len(o) > maxVariants {
+			ex.tooMany(nodeText(src, call), "a command's output")
 		}
 		for _, s := range o {
 			if len(outs) < maxVariants {

@@ -92,6 +92,7 @@ type Spec struct {
 	Marks []nsexec.Stage
 
 	paths    resolver         // symlink resolution for the current plan
+	ssh      *sshConfigFiles  // what the user's ssh config names, for the current plan
 	procs    chan procsResult // foreignProcs read beside planFS
 	killedBy syscall.Signal   // see KilledBy
 }

@@ -300,10 +300,25 @@ func (s *Spec) credentials() []credential {
 			env = append(env, a)
 		}
 	}
-	// Private keys in ~/.ssh that are not named id_* (github_key,
-	// work.pem): found by what they hold, lifted like ~/.ssh/id_*.
+	// Private keys in ~/.ssh and its subdirectories that are not named
+	// id_* (github_key, keys/work.pem): found by what they hold, lifted
+	// like ~/.ssh/id_*. Keys the ssh config names (IdentityFile) are
+	// hidden wherever they are; one outside ~/.ssh only by a grant of
+	// itself, since a grant of its directory (~/keys, the home) may
+	// ask for the rest of it.
+	sshDir := filepath.Join(s.Home, ".ssh")
 	for _, k := range s.sshPrivateKeys() {
 		add(k, "~/.ssh")
+	}
+	for _, k := range s.sshIdentities() {
+		if st, err := os.Stat(k); err != nil || !st.Mode().IsRegular() || s.holdsWork(k) {
+			continue
+		}
+		if underAny(k, []string{sshDir}) {
+			add(k, "~/.ssh")
+		} else {
+			add(k, k)
+		}
 	}
 	for _, e := range credentialEnv {
 		v, ok := "", false
@@ -364,7 +379,8 @@ var privateKeyMarkers = []string{"-----BEGIN OPENSSH PRIVATE KEY-----", "-----BE
 	"-----BEGIN EC PRIVATE KEY-----", "-----BEGIN DSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----",
 	"-----BEGIN ENCRYPTED PRIVATE KEY-----", "PuTTY-User-Key-File-"}
 
-// sshPrivateKeys returns the files directly in ~/.ssh, other than id_*
+// sshPrivateKeys returns the files in ~/.ssh and in its subdirectories
+// (one level: ~/.ssh/keys/work), other than id_* directly in ~/.ssh
 // (hidden by name), that start like a private key. A file fence cannot
 // read is left out: the command, running as the same user, cannot read it
 // either.
@@ -373,6 +389,19 @@ func (s *Spec) sshPrivateKeys() []string {
 		return nil
 	}
 	dir := filepath.Join(s.Home, ".ssh")
+	out := privateKeysIn(dir, true)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, privateKeysIn(filepath.Join(dir, e.Name()), false)...)
+		}
+	}
+	return out
+}
+
+// privateKeysIn returns the files in dir that start like a private key;
+// top says dir is ~/.ssh itself, whose id_* are hidden by name.
+func privateKeysIn(dir string, top bool) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
@@ -381,12 +410,14 @@ func (s *Spec) sshPrivateKeys() []string {
 	for _, e := range ents {
 		name := e.Name()
 		switch {
-		case strings.HasPrefix(name, "id_"), strings.HasSuffix(name, ".pub"),
-			strings.HasPrefix(name, "known_hosts"), strings.HasPrefix(name, "authorized_keys"),
-			name == "config", name == "environment", name == "rc":
-			continue // hidden by name, or ssh's public files: no need to look
+		case strings.HasSuffix(name, ".pub"):
+			continue // public keys
 		case e.Type() != 0 && e.Type() != fs.ModeSymlink:
 			continue // a directory, a socket (ControlPath), ...
+		case top && (strings.HasPrefix(name, "id_") ||
+			strings.HasPrefix(name, "known_hosts") || strings.HasPrefix(name, "authorized_keys") ||
+			name == "config" || name == "environment" || name == "rc"):
+			continue // hidden by name, or ssh's public files: no need to look
 		}
 		p := filepath.Join(dir, name)
 		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
@@ -1934,6 +1965,7 @@ func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 
 func (s *Spec) planFS() (*nsexec.Options, error) {
 	s.paths = resolver{} // a plan sees the filesystem as it is now
+	s.ssh = nil
 	// The mount table, read meanwhile: its ~0.1 ms on another CPU, where
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)

@@ -18,6 +18,24 @@ import (
 // maxSSHIncludeDepth is how deep ssh follows Include (its own limit).
 const maxSSHIncludeDepth = 16
 
+// sshConfigFiles is what the user's ssh config names: the files it
+// includes (see sshIncludes) and the private keys its IdentityFile lines
+// name (see sshIdentities).
+type sshConfigFiles struct {
+	paths, patterns, identities []string
+	err                         error
+}
+
+// sshConfig reads the user's ssh config once per plan.
+func (s *Spec) sshConfig() *sshConfigFiles {
+	if s.ssh == nil {
+		c := &sshConfigFiles{}
+		c.paths, c.patterns, c.identities, c.err = s.readSSHConfig()
+		s.ssh = c
+	}
+	return s.ssh
+}
+
 // sshIncludes returns what the user's ssh config (~/.ssh/config) includes
 // (Include, in a Match or Host block too), and what those include in turn:
 // ssh reads them as part of the config (ProxyCommand, LocalCommand run
@@ -28,8 +46,22 @@ const maxSSHIncludeDepth = 16
 // in ~/.ssh, as ssh takes it. A file that exists but cannot be read safely
 // is an error.
 func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
+	c := s.sshConfig()
+	return c.paths, c.patterns, c.err
+}
+
+// sshIdentities returns the files the IdentityFile lines of the user's ssh
+// config (and of the files it includes) name, "~", "%d" and "%u" expanded
+// as ssh expands them. An argument with another token (%h, %r, ${VAR}) or
+// a relative one depends on the connection or the directory ssh runs in:
+// left out.
+func (s *Spec) sshIdentities() []string {
+	return s.sshConfig().identities
+}
+
+func (s *Spec) readSSHConfig() (paths, patterns, identities []string, err error) {
 	if s.Home == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	dir := filepath.Join(s.Home, ".ssh")
 	type file struct {
@@ -56,9 +88,10 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			continue // ssh cannot read it either
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read ssh config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
+			return nil, nil, nil, fmt.Errorf("read ssh config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
 		}
-		for _, arg := range sshIncludeArgs(b) {
+		identities = append(identities, s.identityArgs(b)...)
+		for _, arg := range sshArgs(b, "include") {
 			// ssh globs the whole path, the home it puts in front
 			// included (a home "h[1]" reads h1/.ssh/...), but takes
 			// the home's backslashes as they are (glob(3) reads the
@@ -80,7 +113,7 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			}
 			pat, err := sshGlob(arg)
 			if err != nil {
-				return nil, nil, fmt.Errorf("ssh config %s: Include %s: %w; fence cannot tell which files it includes, to protect them", f.path, arg, err)
+				return nil, nil, nil, fmt.Errorf("ssh config %s: Include %s: %w; fence cannot tell which files it includes, to protect them", f.path, arg, err)
 			}
 			if !pathglob.HasMeta(pat) {
 				queue = append(queue, file{pathglob.Unescape(pat), f.depth + 1})
@@ -105,25 +138,77 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 			}
 		}
 	}
-	return paths, patterns, nil
+	return paths, patterns, identities, nil
 }
 
-// sshIncludeArgs returns the arguments of the Include lines of the ssh
-// config b, split as ssh splits them (readconf.c: strdelim for the
+// identityArgs returns the paths the IdentityFile lines of the ssh config
+// b name (see sshIdentities).
+func (s *Spec) identityArgs(b []byte) []string {
+	var out []string
+	for _, arg := range sshArgs(b, "identityfile") {
+		if strings.EqualFold(arg, "none") {
+			continue
+		}
+		var sb strings.Builder
+		known := true
+		for i := 0; i < len(arg) && known; i++ {
+			c := arg[i]
+			switch {
+			case c == '$' && i+1 < len(arg) && arg[i+1] == '{':
+				known = false
+			case c != '%':
+				sb.WriteByte(c)
+			case i+1 == len(arg):
+				known = false
+			default:
+				i++
+				switch arg[i] {
+				case '%':
+					sb.WriteByte('%')
+				case 'd':
+					sb.WriteString(s.Home)
+				case 'u':
+					u, err := user.Current()
+					if err != nil {
+						known = false
+					} else {
+						sb.WriteString(u.Username)
+					}
+				default:
+					known = false
+				}
+			}
+		}
+		p := sb.String()
+		switch {
+		case !known:
+			continue
+		case p == "~" || strings.HasPrefix(p, "~/"):
+			p = filepath.Join(s.Home, p[1:])
+		case !filepath.IsAbs(p):
+			continue
+		}
+		out = append(out, filepath.Clean(p))
+	}
+	return out
+}
+
+// sshArgs returns the arguments of the lines of the ssh config b whose
+// keyword is kw (lower case), split as ssh splits them (readconf.c: strdelim for the
 // keyword, in any case, double quotes allowed, then blanks or "="; then
 // argv_split for the arguments: single or double quotes anywhere in a
 // word, a backslash escaping a quote, a backslash or, outside quotes, a
 // blank, an argument starting with "#" ending the line). A line ssh
 // refuses (an unclosed quote) gives nothing.
-func sshIncludeArgs(b []byte) []string {
+func sshArgs(b []byte, kw string) []string {
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimRight(strings.TrimLeft(line, " \t\r"), " \t\r\f")
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		kw, rest, ok := sshKeyword(line)
-		if !ok || !strings.EqualFold(kw, "include") {
+		k, rest, ok := sshKeyword(line)
+		if !ok || !strings.EqualFold(k, kw) {
 			continue
 		}
 		args, ok := sshArgv(rest)

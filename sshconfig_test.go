@@ -8,7 +8,7 @@ import (
 )
 
 func TestSSHIncludeArgs(t *testing.T) {
-	got := sshIncludeArgs([]byte(`# Include not-this
+	got := sshArgs([]byte(`# Include not-this
 Host x
 	ProxyCommand nc %h %p
   include config.d/*   other.conf
@@ -17,10 +17,10 @@ INCLUDE=/abs/c.conf
 Includes not-a-keyword
 Match host y
 	Include  match.conf
-`))
+`), "include")
 	want := []string{"config.d/*", "other.conf", "~/quoted path/a.conf", "b.conf", "/abs/c.conf", "match.conf"}
 	if !slices.Equal(got, want) {
-		t.Errorf("sshIncludeArgs = %q, want %q", got, want)
+		t.Errorf("sshArgs include = %q, want %q", got, want)
 	}
 }
 
@@ -128,8 +128,30 @@ func TestSSHIncludeArgsAsSSH(t *testing.T) {
 		{`Include ""`, nil},
 		{`IncludeX y`, nil},
 	} {
-		if got := sshIncludeArgs([]byte(c.line + "\n")); !slices.Equal(got, c.want) {
+		if got := sshArgs([]byte(c.line + "\n"), "include"); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %q, want %q", c.line, got, c.want)
 		}
+	}
+}
+
+// IdentityFile arguments as ssh expands them: "~" and %d are the home, %%
+// a percent sign; one that depends on the connection (%h, %r), on the
+// environment (${VAR}) or on the directory ssh runs in is left out, and
+// so is "none".
+func TestIdentityArgs(t *testing.T) {
+	s := &Spec{Home: "/h"}
+	got := s.identityArgs([]byte(`IdentityFile ~/.ssh/a
+Host x
+  IdentityFile %d/b%%c
+  identityfile="/k/d"
+  IdentityFile none
+  IdentityFile ~/%h/e
+  IdentityFile ${HOME}/f
+  IdentityFile rel/g
+  IdentityFile /k/h%
+`))
+	want := []string{"/h/.ssh/a", "/h/b%c", "/k/d"}
+	if !slices.Equal(got, want) {
+		t.Errorf("identityArgs = %q, want %q", got, want)
 	}
 }

@@ -475,6 +475,57 @@ func TestFSCredentialsHidden(t *testing.T) {
 	})
 }
 
+// Private keys elsewhere than directly in ~/.ssh are hidden too: in a
+// subdirectory of ~/.ssh (found by what they hold), and wherever an
+// IdentityFile line of the ssh config (or of a file it includes) names
+// one. A grant of ~/.ssh lifts the first kind; a key outside ~/.ssh only
+// by a grant of itself.
+func TestFSCredentialsSSHKeysElsewhere(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		key := func(m string) string { return "-----BEGIN OPENSSH PRIVATE KEY-----\n" + m + "\n" }
+		s.write("home/.ssh/keys/work", key("SUBDIR-KEY-MARKER"))
+		s.write("home/.ssh/keys/work.pub", "ssh-ed25519 SUBDIR-PUB-VISIBLE\n")
+		s.write("home/.ssh/keys/notes", "subdir-notes-visible\n")
+		s.write("home/deploy/ci.pem", "DEPLOY-KEY-MARKER\n") // named by IdentityFile, whatever it holds
+		s.write("home/deploy/readme", "deploy-readme-visible\n")
+		s.write("home/other/k", "PERCENT-D-KEY-MARKER\n")
+		s.write("home/inc/k", "INCLUDED-KEY-MARKER\n")
+		s.write("home/.ssh/config", "Host a\n  IdentityFile ~/deploy/ci.pem\nHost b\n  IdentityFile=%d/other/k\n  IdentityFile ~/%h/k\nInclude extra.conf\n")
+		s.write("home/.ssh/extra.conf", "Host c\n  identityfile \"~/inc/k\"\n")
+		script := "cat ~/.ssh/keys/work ~/.ssh/keys/work.pub ~/.ssh/keys/notes ~/deploy/ci.pem ~/deploy/readme ~/other/k ~/inc/k 2>&1; echo done"
+		markers := []string{"SUBDIR-KEY-MARKER", "DEPLOY-KEY-MARKER", "PERCENT-D-KEY-MARKER", "INCLUDED-KEY-MARKER"}
+		res := s.fence("-c", script)
+		if !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		for _, m := range markers {
+			if strings.Contains(res.stdout+res.stderr, m) {
+				t.Errorf("private key %s readable inside: %v", m, res)
+			}
+		}
+		for _, m := range []string{"SUBDIR-PUB-VISIBLE", "subdir-notes-visible", "deploy-readme-visible"} {
+			if !strings.Contains(res.stdout, m) {
+				t.Errorf("%s: not a private key, should stay readable: %v", m, res)
+			}
+		}
+		cfg := s.config("ssh.json", `{"filesystem":{"allowRead":["~/.ssh"]}}`)
+		res = s.fence("-s", cfg, "-c", script)
+		if !strings.Contains(res.stdout, "SUBDIR-KEY-MARKER") || strings.Contains(res.stdout, "DEPLOY-KEY-MARKER") {
+			t.Errorf("allowRead ~/.ssh: want the key under ~/.ssh readable and ~/deploy/ci.pem not: %v", res)
+		}
+		cfg = s.config("deploy.json", `{"filesystem":{"allowRead":["~/deploy"]}}`)
+		res = s.fence("-s", cfg, "-c", script)
+		if strings.Contains(res.stdout, "DEPLOY-KEY-MARKER") {
+			t.Errorf("allowRead ~/deploy lifted the key the ssh config names: %v", res)
+		}
+		cfg = s.config("ci.json", `{"filesystem":{"allowRead":["~/deploy/ci.pem"]}}`)
+		res = s.fence("-s", cfg, "-c", script)
+		if !strings.Contains(res.stdout, "DEPLOY-KEY-MARKER") {
+			t.Errorf("allowRead ~/deploy/ci.pem: key not readable: %v", res)
+		}
+	})
+}
+
 // The tokens AWS, gcloud and git keep beside their credential files (SSO
 // and STS caches, per-account refresh tokens, git's XDG credential store)
 // are hidden too; a grant of the tool's directory lifts them, a grant of

@@ -128,7 +128,7 @@ func TestSSHIncludeArgsAsSSH(t *testing.T) {
 		{`Include ""`, nil},
 		{`IncludeX y`, nil},
 	} {
-		if got := sshArgs([]byte(c.line + "\n"), "include"); !slices.Equal(got, c.want) {
+		if got := sshArgs([]byte(c.line+"\n"), "include"); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %q, want %q", c.line, got, c.want)
 		}
 	}

@@ -1068,3 +1068,21 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// A wrapper chain longer than maxUnwrap used to be cut there silently,
+// so that `nice` seventeen times before `git push` passed a git push
+// rule; it is refused now, in the parsed and the fallback path alike.
+func TestCheckCommandTooManyWrappers(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		strings.Repeat("nice ", maxUnwrap+1) + "git push",
+		strings.Repeat("env ", maxUnwrap+4) + "git push",
+		strings.Repeat("command ", maxUnwrap) + "git push",
+		"echo push | " + strings.Repeat("nice ", maxUnwrap) + "xargs git",
+		strings.Repeat("nice ", maxUnwrap+1) + "git push '", // fallback
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	assertAllowed(t, c, strings.Repeat("nice ", maxUnwrap-2)+"git status")
+	assertBlocked(t, c, strings.Repeat("nice ", maxUnwrap-2)+"git push")
+}

@@ -447,7 +447,8 @@ func (ex *extractor) call(src string, call *syntax.CallExpr, redirs []*syntax.Re
 // and extracts nested scripts (sh -c, eval, heredocs) as commands of their
 // own. redirs and pipeIn are the command's redirections and pipe input.
 func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.Redirect, pipeIn *syntax.Stmt, depth, level int) {
-	for cur := argv; len(cur) > 0 && level < maxUnwrap; level++ {
+	cur := argv
+	for ; len(cur) > 0 && level < maxUnwrap; level++ {
 		ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
 		name := baseName(cur[0])
 		if s, ok := shellScript(cur); ok {
@@ -523,6 +524,24 @@ func (ex *extractor) forms(idx int, argv []string, src string, redirs []*syntax.
 			}
 		}
 		cur = unwrap(cur)
+	}
+	if len(cur) > 0 {
+		// A wrapper chain longer than maxUnwrap: what it runs last is
+		// not checked, so the command line is refused.
+		ex.tooManyWrappers(ex.out[idx].text)
+	}
+}
+
+// tooManyWrappers marks the command line as beyond what preflight checks
+// because a command (text) wraps another more than maxUnwrap times
+// (nice nice ... git push).
+func (ex *extractor) tooManyWrappers(text string) {
+	if ex.tooDeep == "" {
+		if text == "" {
+			text = "…" // tooDeep must not be empty
+		}
+		ex.tooDeep = text
+		ex.tooDeepReason = fmt.Sprintf("wraps a command in more than %d wrappers, beyond what preflight checks", maxUnwrap)
 	}
 }
 

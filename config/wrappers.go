@@ -624,7 +624,8 @@ func (ex *extractor) fallback(src string, depth int) {
 		}
 		idx := len(ex.out)
 		ex.out = append(ex.out, simpleCommand{text: strings.TrimSpace(seg), heads: [][]string{toks}})
-		for cur, n := toks, 0; len(cur) > 0 && n < maxUnwrap; cur, n = unwrap(cur), n+1 {
+		cur, n := toks, 0
+		for ; len(cur) > 0 && n < maxUnwrap; cur, n = unwrap(cur), n+1 {
 			ex.out[idx].argvs = append(ex.out[idx].argvs, cur)
 			if i, ok := shellScriptIndex(cur); ok {
 				// The string was split by the loose tokenizer: rejoin it.
@@ -640,6 +641,9 @@ func (ex *extractor) fallback(src string, depth int) {
 			if baseName(cur[0]) == "find" {
 				ex.out[idx].argvs = append(ex.out[idx].argvs, findExec(cur)...)
 			}
+		}
+		if len(cur) > 0 {
+			ex.tooManyWrappers(strings.TrimSpace(seg))
 		}
 	}
 }

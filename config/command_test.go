@@ -1086,3 +1086,19 @@ func TestCheckCommandTooManyWrappers(t *testing.T) {
 	assertAllowed(t, c, strings.Repeat("nice ", maxUnwrap-2)+"git status")
 	assertBlocked(t, c, strings.Repeat("nice ", maxUnwrap-2)+"git push")
 }
+
+// A nested script already read was skipped when it came again, even
+// when a variable had gained a value in between (by eval, sh -c, a
+// trap...): `eval 'git $X'; eval X=push; eval 'git $X'` runs git push
+// the second time, and passed a git push rule.
+func TestCheckCommandNestedScriptReadAgain(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`eval 'git $X'; eval X=push; eval 'git $X'`,
+		`trap 'git $X' EXIT; eval X=push; trap 'git $X' EXIT`,
+		`eval 'git $X'; source <(echo X=push); eval 'git $X'`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	assertAllowed(t, c, `eval 'git $X'; eval X=status; eval 'git $X'`)
+}

@@ -53,8 +53,14 @@ type extractor struct {
 	tooDeepReason string
 	// seen holds the nested scripts already extracted: variants of one
 	// command often carry the same nested script, and parsing each copy
-	// again would grow exponentially with nesting.
-	seen map[string]struct{}
+	// again would grow exponentially with nesting. It maps each to the
+	// value of gen when it was read: a script is read again once a
+	// variable has gained a value since (eval 'git $X'; eval X=push;
+	// eval 'git $X' runs git push the second time).
+	seen map[string]int
+	// gen counts the values added to vars (and the variables lost), so
+	// that seen can tell whether a script would expand differently now.
+	gen int
 	// budget is the number of bytes left to parse, nested scripts
 	// included, so no input costs more than a fixed multiple of its size.
 	budget int
@@ -147,13 +153,13 @@ func (ex *extractor) script(src string, depth int) {
 		return
 	}
 	if depth > 0 {
-		if _, dup := ex.seen[src]; dup {
+		if g, dup := ex.seen[src]; dup && g == ex.gen {
 			return
 		}
 		if ex.seen == nil {
-			ex.seen = make(map[string]struct{})
+			ex.seen = make(map[string]int)
 		}
-		ex.seen[src] = struct{}{}
+		ex.seen[src] = ex.gen
 	}
 	if ex.budget -= len(src); ex.budget < 0 {
 		if ex.tooDeep == "" {
@@ -406,6 +412,7 @@ func (ex *extractor) addVar(name, v string) bool {
 		return false
 	}
 	ex.vars[name] = append(vals, v)
+	ex.gen++
 	return true
 }
 
@@ -415,7 +422,10 @@ func (ex *extractor) markLost(names ...string) {
 		ex.lost = make(map[string]bool)
 	}
 	for _, n := range names {
-		ex.lost[n] = true
+		if !ex.lost[n] {
+			ex.lost[n] = true
+			ex.gen++
+		}
 	}
 }
 

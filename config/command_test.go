@@ -1102,3 +1102,17 @@ func TestCheckCommandNestedScriptReadAgain(t *testing.T) {
 	}
 	assertAllowed(t, c, `eval 'git $X'; eval X=status; eval 'git $X'`)
 }
+
+// A function defined twice kept only its last body for calls in nested
+// scripts: `f(){ git "$1"; }; eval 'f push'; f(){ :; }` runs git push, and
+// passed a git push rule. Every body is read again with the arguments.
+func TestCheckCommandFunctionRedefined(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`f(){ git "$1"; }; eval 'f push'; f(){ :; }`,
+		`f(){ git "$1"; }; f(){ :; }; trap 'f push' EXIT`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	assertAllowed(t, c, `f(){ git "$1"; }; eval 'f status'; f(){ :; }`)
+}

@@ -73,8 +73,10 @@ type extractor struct {
 	procs map[string]procRef
 	// funcs maps the name of each function defined so far to its body's
 	// text, so that a call in a nested script (trap 'f push' EXIT, eval
-	// "f push") reads the body again with the call's arguments.
-	funcs map[string]string
+	// "f push") reads the body again with the call's arguments. A
+	// function defined more than once has each body (a superset: the
+	// call may come before a later definition).
+	funcs map[string][]string
 	// expanded counts the bytes that known variables and static command
 	// output have put into words, and expandLimit bounds it (see spend):
 	// a 64 KiB value used a few hundred times would otherwise make
@@ -186,10 +188,12 @@ func (ex *extractor) script(src string, depth int) {
 			if n.Name != nil {
 				funcs[n.Name.Value] = true
 				if ex.funcs == nil {
-					ex.funcs = make(map[string]string)
+					ex.funcs = make(map[string][]string)
 				}
 				if n.Body != nil {
-					ex.funcs[n.Name.Value] = nodeText(src, n.Body)
+					if body := nodeText(src, n.Body); !slices.Contains(ex.funcs[n.Name.Value], body) {
+						ex.funcs[n.Name.Value] = append(ex.funcs[n.Name.Value], body)
+					}
 				}
 			}
 		case *syntax.Stmt:
@@ -248,12 +252,14 @@ func (ex *extractor) script(src string, depth int) {
 			ex.positional(src, nil, args[2:])
 		case funcs[name]:
 			ex.positional(src, nil, args[1:])
-		case ex.funcs[name] != "":
-			// A function of an enclosing script: its body was read
+		case len(ex.funcs[name]) > 0:
+			// A function of an enclosing script: its bodies were read
 			// there, before these arguments were known.
-			if body := ex.funcs[name]; ex.positional(src, nil, args[1:]) {
-				delete(ex.seen, body)
-				ex.script(body, depth+1)
+			if ex.positional(src, nil, args[1:]) {
+				for _, body := range ex.funcs[name] {
+					delete(ex.seen, body)
+					ex.script(body, depth+1)
+				}
 			}
 		}
 	}

@@ -1116,3 +1116,30 @@ func TestCheckCommandFunctionRedefined(t *testing.T) {
 	}
 	assertAllowed(t, c, `f(){ git "$1"; }; eval 'f status'; f(){ :; }`)
 }
+
+// A function called by a name that is not a plain literal ("f", \f, $F,
+// "${a[@]}") gave no positional parameters, and set without "--" (set
+// push, set -eo pipefail push) none either: each ran git push with
+// f(){ git "$1"; } and passed a git push rule.
+func TestCheckCommandPositionalCallSpelling(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`f(){ git "$1"; }; "f" push`,
+		`f(){ git "$1"; }; \f push`,
+		`f(){ git "$1"; }; F=f; $F push`,
+		`f(){ git "$1"; }; a=(f push); "${a[@]}"`,
+		`f(){ git "$1"; }; f$(echo) push`,
+		`f(){ git "$1"; }; eval '"f" push'`,
+		`set push; git "$1"`,
+		`set -eo pipefail push; git "$@"`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`f(){ git "$1"; }; "f" status`,
+		`set -eo pipefail; git "$1" status`,
+		`set -x; git status`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

@@ -244,22 +244,29 @@ func (ex *extractor) script(src string, depth int) {
 	// Positional parameters: `set -- a b` and a call of a function of
 	// this script (f push for f(){ git "$@"; }) give $1, $2, ... and "$@",
 	// recorded like variables (a superset), before any use is expanded.
+	// A command name that is not a plain literal ("f", \f, $F,
+	// "${a[@]}") is expanded first: bash calls the function all the same.
 	for _, st := range stmts {
 		args := st.Cmd.(*syntax.CallExpr).Args
-		name := args[0].Lit()
-		switch {
-		case name == "set" && len(args) > 1 && args[1].Lit() == "--":
-			ex.positional(src, nil, args[2:])
-		case funcs[name]:
-			ex.positional(src, nil, args[1:])
-		case len(ex.funcs[name]) > 0:
-			// A function of an enclosing script: its bodies were read
-			// there, before these arguments were known.
-			if ex.positional(src, nil, args[1:]) {
-				for _, body := range ex.funcs[name] {
-					delete(ex.seen, body)
-					ex.script(body, depth+1)
-				}
+		if name := args[0].Lit(); name != "" && !strings.Contains(name, `\`) {
+			k, ok := positionalFrom(name, len(args), func(i int) string { return args[i].Lit() }, funcs[name] || len(ex.funcs[name]) > 0)
+			if ok && ex.positional(src, nil, args[k:]) && !funcs[name] {
+				ex.readFuncs(name, depth)
+			}
+			continue
+		}
+		for _, argv := range ex.argvVariants(src, args) {
+			name := argv[0]
+			k, ok := positionalFrom(name, len(argv), func(i int) string { return argv[i] }, funcs[name] || len(ex.funcs[name]) > 0)
+			if !ok {
+				continue
+			}
+			vals := make([][]string, 0, len(argv)-k)
+			for _, a := range argv[k:] {
+				vals = append(vals, []string{a})
+			}
+			if ex.positionalValues(nil, vals) && !funcs[name] {
+				ex.readFuncs(name, depth)
 			}
 		}
 	}
@@ -271,6 +278,42 @@ func (ex *extractor) script(src string, depth int) {
 	for _, b := range pipes {
 		ex.pipeToShell(src, b, depth)
 	}
+}
+
+// readFuncs reads again the bodies of function name of an enclosing
+// script: they were read there, before the arguments of a call in this
+// one were known.
+func (ex *extractor) readFuncs(name string, depth int) {
+	for _, body := range ex.funcs[name] {
+		delete(ex.seen, body)
+		ex.script(body, depth+1)
+	}
+}
+
+// positionalFrom returns the index of the first word that a call of
+// name (n words, word i being arg(i)) makes a positional parameter, and
+// whether it sets them at all: a function call (isFunc), or set with
+// words after its options (set -- a b, set a b, set -eo pipefail a b).
+func positionalFrom(name string, n int, arg func(int) string, isFunc bool) (int, bool) {
+	if isFunc {
+		return 1, true
+	}
+	if name != "set" {
+		return 0, false
+	}
+	for i := 1; i < n; i++ {
+		switch a := arg(i); {
+		case a == "--" || a == "-":
+			return i + 1, true
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
+			if strings.ContainsRune(a[1:], 'o') {
+				i++ // -o NAME
+			}
+		default:
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // parserPool reuses bash parsers; a parser is large and resets on Parse.

@@ -1143,3 +1143,24 @@ func TestCheckCommandPositionalCallSpelling(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// Static output too long to evaluate (a printf field wider than
+// maxPrintfWidth, output past maxStaticOutput) was taken for a runtime
+// value, so that git $(printf 'push%5000s') (git push and blanks) passed a
+// git push rule. It is refused now.
+func TestCheckCommandStaticOutputTooLong(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`git $(printf 'push%5000s')`,
+		`git $(printf '%.5000s' push)`,
+		`printf 'git push\n%5000s' | sh`,
+		"git $(echo push; printf '" + strings.Repeat("%4000s", 17) + "')",
+		"cat <<EOF | sh\n" + strings.Repeat(" ", 70000) + "git push\nEOF",
+	} {
+		be := assertBlocked(t, c, cmd)
+		if be != nil && be.BlockedPrefix == "" && !strings.Contains(be.Reason, "KiB") {
+			t.Errorf("%.50q...: %v, want a refusal as too long", cmd, be)
+		}
+	}
+	assertAllowed(t, c, `git $(printf '%-20s' status)`)
+}

@@ -88,11 +88,26 @@ func (ex *extractor) stmtsOutput(src string, stmts []*syntax.Stmt) ([]string, bo
 		outs = ex.crossAll(nodeText(src, st), "a command's output", outs, o)
 		for _, s := range outs {
 			if len(s) > maxStaticOutput {
+				ex.tooLong(nodeText(src, st))
 				return nil, false
 			}
 		}
 	}
 	return outs, true
+}
+
+// tooLong marks the command line as beyond what preflight checks because
+// a static output (text names where) is longer than maxStaticOutput: it
+// is known, and what it runs could not be checked if it were taken for a
+// runtime value (git $(printf 'push%5000s') runs git push).
+func (ex *extractor) tooLong(text string) {
+	if ex.tooDeep == "" {
+		if text == "" {
+			text = "…" // tooDeep must not be empty
+		}
+		ex.tooDeep = text
+		ex.tooDeepReason = fmt.Sprintf("prints more than %d KiB or a field wider than %d, beyond what preflight checks", maxStaticOutput>>10, maxPrintfWidth)
+	}
 }
 
 // stmtOutput returns the possible outputs of one command: echo or printf
@@ -130,7 +145,10 @@ func (ex *extractor) stmtOutput(src string, st *syntax.Stmt) ([]string, bool) {
 		case "echo":
 			o = echoOutputs(argv[1:])
 		case "printf":
-			s, ok := printfOutput(argv[1:])
+			s, ok, big := printfEval(argv[1:])
+			if big {
+				ex.tooLong(nodeText(src, call))
+			}
 			if !ok {
 				return nil, false
 			}
@@ -395,23 +413,34 @@ func decodeEscape(b *strings.Builder, s string, i int) int {
 // conversions (%x, %f, %q, ...) and `printf -v VAR` (which prints nothing,
 // but assigns) are not.
 func printfOutput(args []string) (string, bool) {
+	s, ok, _ := printfEval(args)
+	return s, ok
+}
+
+// printfEval is printfOutput, and big reports that ok is false because
+// the output would be longer than maxStaticOutput (or a field wider than
+// maxPrintfWidth): output that is known, only too long to evaluate.
+func printfEval(args []string) (out string, ok, big bool) {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	} else if len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
-		return "", false // -v VAR, or an invalid option
+		return "", false, false // -v VAR, or an invalid option
 	}
 	if len(args) == 0 {
-		return "", false
+		return "", false, false
 	}
 	format, args := args[0], args[1:]
 	var b strings.Builder
 	for {
-		used, stop, ok := printfOnce(&b, format, &args)
-		if !ok || b.Len() > maxStaticOutput {
-			return "", false
+		used, stop, ok := printfOnce(&b, format, &args, &big)
+		if big || b.Len() > maxStaticOutput {
+			return "", false, true
+		}
+		if !ok {
+			return "", false, false
 		}
 		if stop || !used || len(args) == 0 {
-			return b.String(), true
+			return b.String(), true, false
 		}
 	}
 }
@@ -419,7 +448,9 @@ func printfOutput(args []string) (string, bool) {
 // printfOnce writes one pass of format to b, consuming arguments from
 // *args. used reports whether a conversion consumed an argument; stop is
 // true at a \c in a %b argument.
-func printfOnce(b *strings.Builder, format string, args *[]string) (used, stop, ok bool) {
+// *big is set when a field is wider than maxPrintfWidth or the output
+// longer than maxStaticOutput.
+func printfOnce(b *strings.Builder, format string, args *[]string, big *bool) (used, stop, ok bool) {
 	next := func() string {
 		if len(*args) == 0 {
 			return ""
@@ -475,7 +506,11 @@ func printfOnce(b *strings.Builder, format string, args *[]string) (used, stop, 
 				}
 				prec = format[p:j]
 			}
-			if j == len(format) || !smallNumber(width) || len(prec) > 1 && !smallNumber(prec[1:]) {
+			if j == len(format) {
+				return used, false, false
+			}
+			if !smallNumber(width) || len(prec) > 1 && !smallNumber(prec[1:]) {
+				*big = true
 				return used, false, false
 			}
 			spec := "%" + flags + width + prec
@@ -515,6 +550,7 @@ func printfOnce(b *strings.Builder, format string, args *[]string) (used, stop, 
 			}
 			if b.Len() > maxStaticOutput {
 				// Wide fields add up within one pass of the format.
+				*big = true
 				return used, false, false
 			}
 			i = j

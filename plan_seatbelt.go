@@ -108,6 +108,32 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	for _, p := range wp.held {
 		o.Held = append(o.Held, seatbeltForms(seatbelt.Literal(p))...)
 	}
+	// No new submodule git directory, as on Linux (fsPolicy): a planted
+	// .git/modules/NAME (hooks, core.hooksPath in its config) serves the
+	// user's next git submodule update --init, outside the sandbox. Those
+	// there are protected (gitPaths) but stay writable inside, for git:
+	// only making a new one is refused, in modules/ of each git directory
+	// and of the submodules' (and in the directories that group them:
+	// modules/libs for libs/b), and modules itself is held.
+	if !f.AllowGitConfig {
+		_, dirs := s.findGit()
+		seen := gitDirSet{}
+		for len(dirs) > 0 {
+			d := dirs[0]
+			dirs = dirs[1:]
+			if !seen.first(d) {
+				continue
+			}
+			mdir := filepath.Join(d, "modules")
+			mods, _ := gitDirsUnder(mdir, 0) // unlistable: gitPaths
+			o.Held = append(o.Held, seatbeltForms(seatbelt.Literal(mdir))...)
+			o.NoCreate = append(o.NoCreate, seatbeltForms(seatbelt.Literal(mdir)+"/*")...)
+			for _, g := range moduleGroups(mdir, mods) {
+				o.NoCreate = append(o.NoCreate, seatbeltForms(seatbelt.Literal(g)+"/*")...)
+			}
+			dirs = append(dirs, mods...)
+		}
+	}
 	builtin = append(builtin, gp...)
 	for _, u := range unlistable {
 		// A directory gitPaths could not list: what can be seen of it.

@@ -116,6 +116,52 @@ func TestSeatbeltPlanRepository(t *testing.T) {
 	}
 }
 
+// TestSeatbeltPlanNoNewSubmoduleGitDir: as on Linux (fsPolicy), no new
+// submodule git directory can be made in a writable repository without
+// allowGitConfig: a planted .git/modules/NAME (hooks, core.hooksPath) would
+// serve the user's next "git submodule update --init" outside the sandbox.
+// The existing ones stay writable (git fetches and commits there).
+func TestSeatbeltPlanNoNewSubmoduleGitDir(t *testing.T) {
+	c := &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: []string{"."}}}
+	s, _, cwd := macSpec(t, c)
+	for f, body := range map[string]string{".git/HEAD": "ref: refs/heads/main\n", ".git/modules/sub/HEAD": "ref: refs/heads/main\n",
+		".git/modules/libs/b/HEAD": "ref: refs/heads/main\n"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(cwd, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cwd, f), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	profile := func() string {
+		o := planMac(t, s).opts
+		o.Network.ProxyPorts = []int{1, 2}
+		p, err := seatbelt.Profile(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	created := func(p, path string) bool {
+		return deniedBy(p, "deny file-write-create", path) || deniedBy(p, "deny file-write-unlink file-write-create", path) || deniedBy(p, "deny file-write*", path)
+	}
+	p := profile()
+	for _, planted := range []string{".git/modules/evil", ".git/modules/EVIL", ".git/modules/sub/modules/evil", ".git/modules/libs/c", ".git/modules/libs/b/modules/x"} {
+		if !created(p, filepath.Join(cwd, planted)) {
+			t.Errorf("%s can be created:\n%s", planted, p)
+		}
+	}
+	for _, kept := range []string{".git/modules/sub/objects/ab/cd", ".git/modules/sub/index", ".git/modules/libs/b/refs/heads/main"} {
+		if deniedBy(p, "deny file-write*", filepath.Join(cwd, kept)) || deniedBy(p, "deny file-write-create", filepath.Join(cwd, kept)) {
+			t.Errorf("%s in an existing submodule git directory is not writable", kept)
+		}
+	}
+	c.Filesystem.AllowGitConfig = true
+	if p := profile(); created(p, filepath.Join(cwd, ".git/modules/evil")) {
+		t.Errorf("a new submodule git directory refused with allowGitConfig")
+	}
+}
+
 // A linked worktree as the working directory: its .git file and the git
 // directories it leads to are protected.
 func TestSeatbeltPlanWorktree(t *testing.T) {

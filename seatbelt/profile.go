@@ -64,6 +64,13 @@ type Options struct {
 	// Seatbelt cannot tell a new directory from a new symlink, nor a
 	// removal from a rename.
 	Held []string
+	// NoCreate are patterns whose matches may not be created (made, or
+	// renamed or linked to), whatever Writable allows; an existing match
+	// stays as writable as it is: submodule git directories under a
+	// repository's modules/, which a later git submodule update would
+	// take up (see fence's planSeatbelt). The directories above each
+	// pattern's fixed part are pinned as DenyWrite's are.
+	NoCreate []string
 	// DenyExec are program names (no '/') that may not be executed from
 	// any directory, and absolute program paths that may not be executed.
 	DenyExec []string
@@ -223,6 +230,20 @@ func Profile(o *Options) (string, error) {
 	if err := b.paths("deny file-write*", denyWrite); err != nil {
 		return "", err
 	}
+	noCreate := dedupe(dataForms(o.NoCreate))
+	for _, p := range noCreate {
+		if err := checkPath(p); err != nil {
+			return "", err
+		}
+		re, err := pathRegex(p, true, false)
+		if err != nil {
+			return "", err
+		}
+		if err := fits(re, p); err != nil {
+			return "", err
+		}
+		b.line("(deny file-write-create (regex %s)%s)", quote(re), b.message())
+	}
 	// Sockets under a hidden path (gpg-agent's in ~/.gnupg) stay out of
 	// reach whatever unix socket allow is above.
 	if err := b.paths("deny network-outbound network-bind", slices.Concat(hidden, denyRead)); err != nil {
@@ -244,7 +265,7 @@ func Profile(o *Options) (string, error) {
 	// elsewhere (or renaming one there): the directories above those
 	// cannot be created either. (A missing directory above a hidden path
 	// holds nothing to read.)
-	pinned, err := ancestors(denyWrite)
+	pinned, err := ancestors(slices.Concat(denyWrite, noCreate))
 	if err != nil {
 		return "", err
 	}

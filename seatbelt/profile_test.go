@@ -604,6 +604,28 @@ func TestRemoveOnly(t *testing.T) {
 	}
 }
 
+// TestNoCreate: a NoCreate pattern refuses creating a match, either case,
+// and nothing else: an existing match stays writable; the directories
+// above its fixed part are pinned.
+func TestNoCreate(t *testing.T) {
+	p, err := Profile(&Options{Writable: []string{"/w"}, NoCreate: []string{"/w/.git/modules/*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := `(deny file-write-create (regex "^/[wW]/\\.[gG][iI][tT]/[mM][oO][dD][uU][lL][eE][sS]/[^/]*$"))`
+	if i := strings.Index(p, create); i < 0 || i < strings.Index(p, `(allow file-write* (subpath "/w"))`) {
+		t.Errorf("want %s after the allow:\n%s", create, p)
+	}
+	if !strings.Contains(p, `(deny file-write-unlink file-write-create (regex "^/[wW]/\\.[gG][iI][tT]/[mM][oO][dD][uU][lL][eE][sS]$"))`) {
+		t.Errorf("modules not pinned:\n%s", p)
+	}
+	for _, r := range rules(t, p) {
+		if r.action == "deny" && slices.Contains(r.ops, "file-write*") && strings.Contains(fmt.Sprint(r.filters), "[mM][oO][dD][uU][lL][eE][sS]") {
+			t.Errorf("a NoCreate pattern denies writes: %v %v", r.ops, r.filters)
+		}
+	}
+}
+
 // TestHiddenSocketsStayClosed: allowAllUnixSockets (or a listed
 // directory above) does not open a socket under a hidden path, such as
 // gpg-agent's in ~/.gnupg; the denial comes after the allow.

@@ -581,8 +581,12 @@ func quote(s string) string {
 // differently. No other backslash sequence (\w, \<, \b) is ever emitted.
 func pathRegex(p string, fold, below bool) (string, error) {
 	p = strings.TrimSuffix(p, "/**")
-	for len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasSuffix(p, `\/`) {
-		p = p[:len(p)-1]
+	// Trailing slashes go, escaped ones too ("\/" is a slash); a
+	// backslash before them that is itself escaped ("b\\/", a name
+	// ending in a backslash) stays: only an odd run escapes the slash.
+	for len(p) > 1 && strings.HasSuffix(p, "/") {
+		run := len(p) - 1 - len(strings.TrimRight(p[:len(p)-1], `\`))
+		p = p[:len(p)-1-run%2]
 	}
 	if p == "/" {
 		// The root: everything, or the root itself.

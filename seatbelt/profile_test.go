@@ -349,6 +349,12 @@ func TestPathRegex(t *testing.T) {
 		{glob: "/", match: []string{"/", "/etc/passwd"}},
 		{glob: "/", fold: true, match: []string{"/", "/etc/passwd"}},
 		{glob: "/a/b/", fold: true, match: []string{"/a/b", "/A/b/c"}, nomatch: []string{"/a/bc"}},
+		// A trailing slash after a name that ends in a backslash (escaped):
+		// the slash goes, the escaped backslash stays.
+		{glob: Literal(`/a/b\`) + "/", fold: true, match: []string{`/a/b\`, `/A/b\/c`}, nomatch: []string{`/a/b\x`, `/a/b`}},
+		{glob: Literal(`/a/b\`) + "//", match: []string{`/a/b\`, `/a/b\/c`}},
+		// An escaped slash is a slash too.
+		{glob: `/a/b\/`, match: []string{"/a/b", "/a/b/c"}, nomatch: []string{`/a/b\`}},
 		// Any character can be written: quotes, '^', backslashes, ']'.
 		{glob: Literal(`/a/"q"^\]`) + "*", fold: true, match: []string{`/a/"q"^\]`, `/A/"Q"^\]x`}, nomatch: []string{`/a/"q"x\]`, `/a/q`}},
 		{glob: "/p/a+b(c){d}|e$*", match: []string{"/p/a+b(c){d}|e$", "/p/a+b(c){d}|e$f"}, nomatch: []string{"/p/aab(c){d}|e$", "/p/e"}},

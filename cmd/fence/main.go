@@ -156,7 +156,7 @@ Examples:
 	// `ls -l` (upstream parses flags after the command too).
 	fl.SetInterspersed(false)
 	fl.BoolVarP(&f.debug, "debug", "d", false, "print what fence does on stderr")
-	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log blocked and failed network requests only (proxy decisions)")
+	fl.BoolVarP(&f.monitor, "monitor", "m", false, "log refused network requests (proxy decisions) and file or socket operations the write guard refuses")
 	fl.VarP(&onceString{&f.settings}, "settings", "s", "config file (JSONC); must exist")
 	fl.VarP(&onceString{&f.template}, "template", "t", "built-in template to start from (see --list-templates)")
 	fl.BoolVar(&f.noProject, "no-project", false, "ignore fence.json files in the working directory and above")
@@ -206,7 +206,7 @@ func runSandbox(f *flags, args []string) error {
 	for _, p := range f.ports {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("invalid port: %s", p)
+			return fmt.Errorf("invalid port %q for -p: give a TCP port from 1 to 65535", p)
 		}
 		if slices.Contains(ports, n) {
 			return fmt.Errorf("-p %d is given twice; give each port once", n)

@@ -77,6 +77,23 @@ func TestEarlyGuessMatchesCLI(t *testing.T) {
 	})
 }
 
+// A -p value that is not a port is refused before anything runs, with a
+// message that says what -p takes.
+func TestPortFlagErrors(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"-p 0 -- true", `invalid port "0" for -p: give a TCP port from 1 to 65535`},
+		{"-p 70000 -- true", `invalid port "70000" for -p: give a TCP port from 1 to 65535`},
+		{"-p abc -- true", `invalid port "abc" for -p: give a TCP port from 1 to 65535`},
+		{"-p 9012 -p 9012 -- true", "-p 9012 is given twice; give each port once"},
+	} {
+		root := newRootCmd()
+		root.SetArgs(strings.Fields(tc.args))
+		if err := root.Execute(); err == nil || err.Error() != tc.want {
+			t.Errorf("fence %s: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
 // TestPrintSources: the -d lines naming the config sources, without a
 // trailing space when a source has no path (the defaults).
 func TestPrintSources(t *testing.T) {

@@ -231,6 +231,11 @@ func (l *chainLoader) extends(doc *document, abs string, depth int) (*Config, er
 			if errors.As(err, &fe) {
 				return nil, err
 			}
+			if errors.Is(err, ErrTemplateNotFound) {
+				// "base.json" names a template, as upstream reads it;
+				// the user most likely meant the file beside the config.
+				err = fmt.Errorf("%w: fence --list-templates lists the templates; a file is named with a / or a leading dot (%q)", err, "./"+ext)
+			}
 			if l := doc.line("extends"); l > 0 {
 				return nil, wrapFile(abs, "", fmt.Errorf("extends (line %d): %w", l, err))
 			}

@@ -245,15 +245,17 @@ func TestExtendsErrors(t *testing.T) {
 	write(t, filepath.Join(d, "invalid.json"), `{"filesystem": {"allowWrite": [""]}}`)
 	write(t, filepath.Join(d, "tmpl.json"), "{\n\n\"extends\": \"no-such-template\"}")
 	write(t, filepath.Join(d, "num.json"), `{"extends": 3}`)
+	write(t, filepath.Join(d, "file-as-template.json"), `{"extends": "base.jsonc"}`)
 	tests := map[string][]string{
-		"a.json":            {"circular extends detected", filepath.Join(d, "a.json") + " -> " + filepath.Join(d, "b.json") + " -> " + filepath.Join(d, "a.json")},
-		"self.json":         {"circular extends detected"},
-		"missing.json":      {"config " + filepath.Join(d, "missing.json") + ": extends file not found: " + filepath.Join(d, "nope.json")},
-		"empty-base.json":   {"extends file is empty: " + filepath.Join(d, "empty.json")},
-		"badjson-base.json": {"config " + filepath.Join(d, "bad.json") + " (extended by " + filepath.Join(d, "badjson-base.json") + "): invalid JSON in config file"},
-		"invalid-base.json": {"(extended by", "invalid configuration: filesystem.allowWrite contains empty path"},
-		"tmpl.json":         {`extends (line 3): template "no-such-template" not found`},
-		"num.json":          {`field "extends" at line 1: expected a string, got a number`},
+		"a.json":                {"circular extends detected", filepath.Join(d, "a.json") + " -> " + filepath.Join(d, "b.json") + " -> " + filepath.Join(d, "a.json")},
+		"self.json":             {"circular extends detected"},
+		"missing.json":          {"config " + filepath.Join(d, "missing.json") + ": extends file not found: " + filepath.Join(d, "nope.json")},
+		"empty-base.json":       {"extends file is empty: " + filepath.Join(d, "empty.json")},
+		"badjson-base.json":     {"config " + filepath.Join(d, "bad.json") + " (extended by " + filepath.Join(d, "badjson-base.json") + "): invalid JSON in config file"},
+		"invalid-base.json":     {"(extended by", "invalid configuration: filesystem.allowWrite contains empty path"},
+		"tmpl.json":             {`extends (line 3): template "no-such-template" not found`},
+		"file-as-template.json": {`template "base.jsonc" not found: fence --list-templates lists the templates; a file is named with a / or a leading dot ("./base.jsonc")`},
+		"num.json":              {`field "extends" at line 1: expected a string, got a number`},
 	}
 	for name, wants := range tests {
 		_, err := LoadFile(filepath.Join(d, name))

@@ -236,7 +236,7 @@ func validateDomainPattern(p string) error {
 		return nil
 	}
 	if strings.Contains(p, "/") {
-		return errors.New("domain pattern cannot contain protocol, path, or port")
+		return errors.New("domain pattern cannot contain a protocol or path; give a host name: example.com, *.example.com, example.com:8080 or example.com:*")
 	}
 	if strings.Contains(p, ":") {
 		if _, err := netip.ParseAddr(p); err == nil {
@@ -260,6 +260,11 @@ func validateDomainPattern(p string) error {
 	}
 	if strings.Contains(p, "*") {
 		return errors.New("only *.domain.com wildcard patterns are allowed")
+	}
+	if !strings.Contains(p, ".") && !strings.ContainsAny(p, " \t") {
+		// As upstream: a name of one label is refused. Say what to do
+		// instead of only that it is malformed.
+		return errors.New("invalid domain format: a name of one label (other than localhost) is refused; use a name with a dot, mapped to its address in network.hosts if DNS does not know it")
 	}
 	if !strings.Contains(p, ".") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") {
 		return errors.New("invalid domain format")

@@ -145,6 +145,12 @@ func (s *Spec) stderr() io.Writer {
 	return nsexec.RawStderr{}
 }
 
+// bashDefaultPath is the search path bash uses when PATH is unset; it ends
+// with the working directory. With PATH unset (env -i), fence finds the
+// command and the shell for -c there, as upstream's bash -c did, and masks
+// denied programs there (runtimeDenied). nsexec's lookPath keeps a copy.
+const bashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
+
 // validShells are the basenames --shell user accepts, as upstream.
 var validShells = map[string]bool{"sh": true, "bash": true, "zsh": true, "ksh": true, "dash": true, "fish": true}
 
@@ -152,6 +158,14 @@ var validShells = map[string]bool{"sh": true, "bash": true, "zsh": true, "ksh": 
 func resolveShell(mode string, env []string) (string, error) {
 	switch mode {
 	case "", "default":
+		if !hasEnv(env, "PATH") {
+			for _, dir := range filepath.SplitList(bashDefaultPath) {
+				if p := filepath.Join(dir, "bash"); dir != "." && isExecutable(p) {
+					return p, nil
+				}
+			}
+			return "", fmt.Errorf("bash not found in bash's default PATH (PATH is unset); set PATH, install bash or use --shell user")
+		}
 		p, err := exec.LookPath("bash")
 		if err != nil {
 			return "", fmt.Errorf("bash not found in PATH; install bash or use --shell user")
@@ -283,6 +297,13 @@ func hasControl(s string) bool {
 // hasEnv reports whether env sets key, if only to "".
 func hasEnv(env []string, key string) bool {
 	return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
+}
+
+// isExecutable reports whether p is a file (not a directory) with an
+// execute bit.
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
 func getenv(env []string, key string) string {

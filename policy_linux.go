@@ -21,10 +21,6 @@ const (
 	unmaskedPathFix = "fence will not run with a denied program it could not mask: fix the file system or remove it from command.deny"
 )
 
-// bashDefaultPath is the search path bash uses when PATH is unset; it ends
-// with the working directory.
-const bashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
-
 // runtimeDenied returns every path under which a denied program can be
 // executed by name: each PATH directory's entry of that name, as it is (a
 // symlink stays a symlink). Masking the name, not the symlink's target,

@@ -612,13 +612,22 @@ func prepareCommand(o *Options) (*command, error) {
 	return c, nil
 }
 
-// lookPath searches PATH from the command's environment, not ours.
+// bashDefaultPath is fence.bashDefaultPath: where bash looks for commands
+// when PATH is unset, and where fence masks the denied ones then.
+const bashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
+
+// lookPath searches PATH from the command's environment, not ours; bash's
+// default search path when the environment has no PATH (env -i), as
+// upstream's bash -c did. An empty PATH is the working directory.
 func lookPath(file string, env []string) (string, error) {
-	path := ""
+	path, set := "", false
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
+			path, set = v, true
 		}
+	}
+	if !set {
+		path = bashDefaultPath
 	}
 	for _, dir := range strings.Split(path, ":") {
 		if dir == "" {

@@ -145,12 +145,6 @@ func (s *Spec) stderr() io.Writer {
 	return nsexec.RawStderr{}
 }
 
-// bashDefaultPath is the search path bash uses when PATH is unset; it ends
-// with the working directory. With PATH unset (env -i), fence finds the
-// command and the shell for -c there, as upstream's bash -c did, and masks
-// denied programs there (runtimeDenied). nsexec's lookPath keeps a copy.
-const bashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
-
 // validShells are the basenames --shell user accepts, as upstream.
 var validShells = map[string]bool{"sh": true, "bash": true, "zsh": true, "ksh": true, "dash": true, "fish": true}
 
@@ -159,7 +153,7 @@ func resolveShell(mode string, env []string) (string, error) {
 	switch mode {
 	case "", "default":
 		if !hasEnv(env, "PATH") {
-			for _, dir := range filepath.SplitList(bashDefaultPath) {
+			for _, dir := range filepath.SplitList(nsexec.BashDefaultPath) {
 				if p := filepath.Join(dir, "bash"); dir != "." && isExecutable(p) {
 					return p, nil
 				}

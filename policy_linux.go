@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/nsfence/fence/nsexec"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ func runtimeDenied(res *resolver, tokens []string, path string, pathSet bool, cw
 	dirs := filepath.SplitList(path)
 	switch {
 	case !pathSet:
-		dirs = filepath.SplitList(bashDefaultPath)
+		dirs = filepath.SplitList(nsexec.BashDefaultPath)
 	case path == "":
 		dirs = []string{""}
 	}

@@ -1,7 +1,6 @@
 package fence
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -19,18 +18,5 @@ func TestResolveShellUnsetPATH(t *testing.T) {
 	}
 	if !strings.HasSuffix(sh, "/bash") {
 		t.Errorf("resolveShell without PATH = %s", sh)
-	}
-}
-
-// nsexec's lookPath keeps a copy of bashDefaultPath (it cannot import this
-// package): the command lookup and the denied-program masks must search
-// the same directories.
-func TestBashDefaultPathInSync(t *testing.T) {
-	b, err := os.ReadFile("nsexec/init_linux.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `const bashDefaultPath = "` + bashDefaultPath + `"`; !strings.Contains(string(b), want) {
-		t.Errorf("nsexec/init_linux.go lacks %s", want)
 	}
 }

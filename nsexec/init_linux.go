@@ -612,10 +612,6 @@ func prepareCommand(o *Options) (*command, error) {
 	return c, nil
 }
 
-// bashDefaultPath is fence.bashDefaultPath: where bash looks for commands
-// when PATH is unset, and where fence masks the denied ones then.
-const bashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
-
 // lookPath searches PATH from the command's environment, not ours; bash's
 // default search path when the environment has no PATH (env -i), as
 // upstream's bash -c did. An empty PATH is the working directory.
@@ -627,7 +623,7 @@ func lookPath(file string, env []string) (string, error) {
 		}
 	}
 	if !set {
-		path = bashDefaultPath
+		path = BashDefaultPath
 	}
 	for _, dir := range strings.Split(path, ":") {
 		if dir == "" {

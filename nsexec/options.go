@@ -2,6 +2,12 @@ package nsexec
 
 import "os"
 
+// BashDefaultPath is the search path bash uses when PATH is unset; it ends
+// with the working directory. With PATH unset (env -i), fence finds the
+// command (lookPath) and the shell for -c there, as upstream's bash -c did,
+// and masks denied programs there.
+const BashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
+
 // Options describes one sandboxed command. It is built by the orchestration
 // layer from a resolved policy and sent to the init stage over the control
 // socket (wire.go). All paths are absolute host paths.

@@ -150,6 +150,7 @@ func TestParseErrors(t *testing.T) {
 		{"$HOME in denyRead", `{"filesystem": {"denyRead": ["$HOME/docs"]}}`, `filesystem.denyRead "$HOME/docs": environment variables are not expanded; write ~/... or an absolute path`},
 		{"${HOME} in allowWrite", `{"filesystem": {"allowWrite": ["/x/${HOME}"]}}`, `filesystem.allowWrite "/x/${HOME}": environment variables are not expanded`},
 		{"~user in denyRead", `{"filesystem": {"denyRead": ["~root/.bashrc"]}}`, `filesystem.denyRead "~root/.bashrc": only ~ and ~/ are expanded (not ~user); write the absolute path`},
+		{"** inside a denyRead pattern", `{"filesystem": {"denyRead": ["src/**/x"]}}`, `filesystem.denyRead "src/**/x": a "**" inside a pattern is not supported for reads`},
 		{"unclosed [ in denyRead", `{"filesystem": {"denyRead": ["[abc"]}}`, `filesystem.denyRead "[abc" is not a valid pattern (an unclosed "[" or a trailing "\"); write "\[" for a literal "["`},
 		{"trailing backslash in denyWrite", `{"filesystem": {"denyWrite": ["a*\\"]}}`, `filesystem.denyWrite "a*\\" is not a valid pattern`},
 		{"shell negation in denyWrite", `{"filesystem": {"denyWrite": ["**/x[!a].env"]}}`, `filesystem.denyWrite "**/x[!a].env": "[!...]" is not negation in fence's patterns; write "[^...]"`},

@@ -147,6 +147,13 @@ func pathProblem(name, p string) string {
 		if classOpensWithBang(p) {
 			return fmt.Sprintf(`%s %q: "[!...]" is not negation in fence's patterns; write "[^...]" (or "[\!...]" for a "!" in the class)`, name, p)
 		}
+		// Hiding every match would need a walk of the tree at start
+		// or a check on every open; fence does neither (the plan
+		// refuses it too), and says so here, where the file and line
+		// are known.
+		if name == "filesystem.denyRead" && strings.Contains(strings.TrimSuffix(p, "/**"), "**") {
+			return fmt.Sprintf(`%s %q: a "**" inside a pattern is not supported for reads; list a directory (dir/**) or a one-level glob (dir/*.pem) instead`, name, p)
+		}
 	}
 	return ""
 }

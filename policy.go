@@ -139,6 +139,9 @@ var credentialPaths = []string{
 	// cached access tokens, git's credential store under XDG.
 	"~/.aws/sso/cache", "~/.aws/cli/cache", "~/.config/gcloud/legacy_credentials",
 	"~/.config/gcloud/access_tokens.db", "~/.config/git/credentials",
+	// Registry logins of podman, buildah and skopeo (docker's are
+	// config.json above); also in $XDG_RUNTIME_DIR, where they look first.
+	"~/.config/containers/auth.json",
 }
 
 // systemReadPaths stay visible in defaultDenyRead mode, as upstream.
@@ -248,7 +251,9 @@ var credentialEnv = []struct {
 	{"CLOUDSDK_CONFIG", []string{"credentials.db", "application_default_credentials.json", "legacy_credentials", "access_tokens.db"}},
 	{"CARGO_HOME", []string{"credentials", "credentials.toml"}},
 	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json",
-		"gcloud/legacy_credentials", "gcloud/access_tokens.db", "git/credentials"}},
+		"gcloud/legacy_credentials", "gcloud/access_tokens.db", "git/credentials", "containers/auth.json"}},
+	{"XDG_RUNTIME_DIR", []string{"containers/auth.json"}},
+	{"REGISTRY_AUTH_FILE", nil},
 	{"DOCKER_CERT_PATH", []string{"key.pem"}},
 	{"AWS_SHARED_CREDENTIALS_FILE", nil},
 	{"KUBECONFIG", nil},

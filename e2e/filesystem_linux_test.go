@@ -426,12 +426,13 @@ func TestFSCredentialsHidden(t *testing.T) {
 		s.write("home/.ssh/id_ed25519", "ED25519-KEY-MARKER\n")
 		s.write("home/.ssh/config", "ssh-config-visible\n")
 		s.write("home/.aws/credentials", "AWS-SECRET-MARKER\n")
+		s.write("home/.config/containers/auth.json", "PODMAN-AUTH-MARKER\n")
 		// A private key not named id_*, found by its content.
 		s.write("home/.ssh/github", "-----BEGIN OPENSSH PRIVATE KEY-----\nGITHUB-KEY-MARKER\n")
 		s.write("home/.ssh/notes", "ssh-notes-visible\n")
-		script := "cat ~/.ssh/id_rsa ~/.ssh/id_ed25519 ~/.ssh/config ~/.aws/credentials ~/.ssh/github ~/.ssh/notes 2>&1; echo done"
+		script := "cat ~/.ssh/id_rsa ~/.ssh/id_ed25519 ~/.ssh/config ~/.aws/credentials ~/.ssh/github ~/.ssh/notes ~/.config/containers/auth.json 2>&1; echo done"
 		res := s.fence("-c", script)
-		for _, m := range []string{"SSH-PRIVATE-KEY-MARKER", "ED25519-KEY-MARKER", "AWS-SECRET-MARKER", "GITHUB-KEY-MARKER"} {
+		for _, m := range []string{"SSH-PRIVATE-KEY-MARKER", "ED25519-KEY-MARKER", "AWS-SECRET-MARKER", "GITHUB-KEY-MARKER", "PODMAN-AUTH-MARKER"} {
 			if strings.Contains(res.stdout+res.stderr, m) {
 				t.Errorf("credential content %s readable inside: %v", m, res)
 			}
@@ -587,6 +588,8 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"xdg/gh/hosts.yml": "XDG-GH-TOKEN", "cargo/credentials.toml": "CARGO-TOKEN",
 			"gcloud/application_default_credentials.json":       "GCLOUD-ADC",
 			"gcloud/legacy_credentials/me@example.com/adc.json": "GCLOUD-LEGACY", "xdg/git/credentials": "XDG-GIT-CRED",
+			"run/containers/auth.json": "PODMAN-RUN-AUTH", "xdg/containers/auth.json": "PODMAN-XDG-AUTH",
+			"reg/auth.json": "REGISTRY-AUTH-FILE",
 		}
 		var paths []string
 		for f, v := range files {
@@ -598,7 +601,8 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"DOCKER_CONFIG=" + s.path("dock"), "KUBECONFIG=" + s.path("kube/a.conf") + ":" + s.path("kube/b.conf"),
 			"GNUPGHOME=" + s.path("gpg"), "AWS_SHARED_CREDENTIALS_FILE=" + s.path("aws/creds"),
 			"GH_CONFIG_DIR=" + s.path("gh"), "XDG_CONFIG_HOME=" + s.path("xdg"), "CARGO_HOME=" + s.path("cargo"),
-			"CLOUDSDK_CONFIG=" + s.path("gcloud"),
+			"CLOUDSDK_CONFIG=" + s.path("gcloud"), "XDG_RUNTIME_DIR=" + s.path("run"),
+			"REGISTRY_AUTH_FILE=" + s.path("reg/auth.json"),
 		}
 		script := `cat "$@" dock/other.json 2>&1; echo done`
 		res := s.fenceWith(opts{env: env}, append([]string{"--", "sh", "-c", script, "sh"}, paths...)...)

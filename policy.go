@@ -319,6 +319,9 @@ func (s *Spec) credentials() []credential {
 		if st, err := os.Stat(k); err != nil || !st.Mode().IsRegular() || s.holdsWork(k) {
 			continue
 		}
+		if head, ok := fileHead(k); ok && slices.ContainsFunc(publicKeyMarkers, func(m string) bool { return strings.HasPrefix(head, m) }) {
+			continue // a public key (see publicKeyMarkers)
+		}
 		if underAny(k, []string{sshDir}) {
 			add(k, "~/.ssh")
 		} else {
@@ -397,8 +400,18 @@ func (s *Spec) sshPrivateKeys() []string {
 	out := privateKeysIn(dir, true)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
+		sub := filepath.Join(dir, e.Name())
+		// A symlink to a directory (~/.ssh/keys -> ~/secure/keys, a
+		// dotfiles checkout) is a subdirectory to ssh and to the
+		// command alike.
+		if e.Type() == fs.ModeSymlink {
+			if st, err := os.Stat(sub); err == nil && st.IsDir() {
+				out = append(out, privateKeysIn(sub, false)...)
+			}
+			continue
+		}
 		if e.IsDir() {
-			out = append(out, privateKeysIn(filepath.Join(dir, e.Name()), false)...)
+			out = append(out, privateKeysIn(sub, false)...)
 		}
 	}
 	return out
@@ -425,15 +438,12 @@ func privateKeysIn(dir string, top bool) []string {
 			continue // hidden by name, or ssh's public files: no need to look
 		}
 		p := filepath.Join(dir, name)
-		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-		if err != nil {
+		head, ok := fileHead(p)
+		if !ok {
 			continue
 		}
-		var head [40]byte
-		n, _ := io.ReadFull(f, head[:])
-		f.Close()
 		for _, m := range privateKeyMarkers {
-			if strings.HasPrefix(string(head[:n]), m) {
+			if strings.HasPrefix(head, m) {
 				out = append(out, p)
 				break
 			}
@@ -441,6 +451,26 @@ func privateKeysIn(dir string, top bool) []string {
 	}
 	return out
 }
+
+// fileHead returns the first bytes of the file p (enough for
+// privateKeyMarkers and publicKeyMarkers); false when it cannot be read.
+func fileHead(p string) (string, bool) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return "", false
+	}
+	var head [40]byte
+	n, _ := io.ReadFull(f, head[:])
+	f.Close()
+	return string(head[:n]), true
+}
+
+// publicKeyMarkers start the public key files ssh reads: OpenSSH's one
+// line (ssh-ed25519 AAAA..., ecdsa-sha2-..., sk-...; certificates too)
+// and RFC 4716's. An IdentityFile may name one (IdentitiesOnly with an
+// agent that holds the private key: 1Password, Secretive, a token):
+// ssh reads it to pick the agent's key, and it is no secret.
+var publicKeyMarkers = []string{"ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-", "---- BEGIN SSH2 PUBLIC KEY"}
 
 // envPath returns the path a tool takes a credential variable's value v
 // for: a relative one from the working directory the command starts in

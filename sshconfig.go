@@ -51,9 +51,10 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 }
 
 // sshIdentities returns the files the IdentityFile lines of the user's ssh
-// config (and of the files it includes) name, "~", "%d" and "%u" expanded
-// as ssh expands them. An argument with another token (%h, %r, ${VAR}) or
-// a relative one depends on the connection or the directory ssh runs in:
+// config (and of the files it includes) name, "~", "%d", "%u" and ${VAR}
+// (from the command's environment) expanded as ssh expands them. An
+// argument with another token (%h, %r), a variable that is not set or a
+// relative path depends on the connection or the directory ssh runs in:
 // left out.
 func (s *Spec) sshIdentities() []string {
 	return s.sshConfig().identities
@@ -155,7 +156,15 @@ func (s *Spec) identityArgs(b []byte) []string {
 			c := arg[i]
 			switch {
 			case c == '$' && i+1 < len(arg) && arg[i+1] == '{':
-				known = false
+				// ${NAME}: from the environment ssh runs in, the
+				// command's (ssh refuses a name that is not set).
+				end := strings.IndexByte(arg[i+2:], '}')
+				if end <= 0 || !hasEnv(s.Env, arg[i+2:i+2+end]) {
+					known = false
+					break
+				}
+				sb.WriteString(getenv(s.Env, arg[i+2:i+2+end]))
+				i += 2 + end
 			case c != '%':
 				sb.WriteByte(c)
 			case i+1 == len(arg):

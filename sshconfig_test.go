@@ -154,4 +154,59 @@ Host x
 	if !slices.Equal(got, want) {
 		t.Errorf("identityArgs = %q, want %q", got, want)
 	}
+	// ${VAR} is the command's environment, as ssh expands it; a name
+	// that is not set (ssh refuses the line) or an unclosed one names
+	// nothing.
+	s = &Spec{Home: "/h", Env: []string{"KEYS=/old", "KEYS=/keys", "EMPTY="}}
+	got = s.identityArgs([]byte(`IdentityFile ${KEYS}/work.pem
+IdentityFile ${EMPTY}/root.pem
+IdentityFile ~/${KEYS}x
+IdentityFile ${UNSET}/a
+IdentityFile ${KEYS/b
+IdentityFile ${}/c
+`))
+	want = []string{"/keys/work.pem", "/root.pem", "/h/keysx"}
+	if !slices.Equal(got, want) {
+		t.Errorf("identityArgs with ${VAR} = %q, want %q", got, want)
+	}
+}
+
+// Private keys in a subdirectory of ~/.ssh that is a symlink to a
+// directory (~/.ssh/keys -> ~/secure/keys) are hidden, as in a real one;
+// a public key that an IdentityFile names (IdentitiesOnly with an agent:
+// ~/.ssh/github.pub, ~/agent/github.pub) is not hidden, whatever its name,
+// and a private key named x.pub is.
+func TestSSHKeysSymlinkedDirAndPublicIdentity(t *testing.T) {
+	home := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(home, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	priv := "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n"
+	write("secure/keys/work", priv)
+	write("agent/github.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA me@host\n")
+	write("agent/odd.pub", priv)
+	write("agent/deploy", "whatever it holds\n")
+	write(".ssh/config", "Host *\n  IdentityFile ~/agent/github.pub\n  IdentityFile ~/agent/odd.pub\n  IdentityFile ~/agent/deploy\n")
+	if err := os.Symlink(filepath.Join(home, "secure/keys"), filepath.Join(home, ".ssh/keys")); err != nil {
+		t.Fatal(err)
+	}
+	s := &Spec{Home: home, Cwd: home}
+	var got []string
+	for _, c := range s.credentials() {
+		got = append(got, c.pattern)
+	}
+	for _, want := range []string{filepath.Join(home, ".ssh/keys/work"), filepath.Join(home, "agent/odd.pub"), filepath.Join(home, "agent/deploy")} {
+		if !slices.Contains(got, want) {
+			t.Errorf("%s not hidden: %q", want, got)
+		}
+	}
+	if p := filepath.Join(home, "agent/github.pub"); slices.Contains(got, p) {
+		t.Errorf("public key %s hidden", p)
+	}
 }

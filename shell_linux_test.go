@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -12,6 +13,10 @@ func TestResolveShellUnsetPATH(t *testing.T) {
 	if !isExecutable("/usr/bin/bash") && !isExecutable("/bin/bash") {
 		t.Skip("no bash in /usr/bin or /bin")
 	}
+	// fence's own PATH is unset too (env -i fence -c ...): a lookup in
+	// the test process's PATH would pass whatever resolveShell does.
+	t.Setenv("PATH", "")
+	os.Unsetenv("PATH")
 	sh, err := resolveShell("default", []string{"HOME=/"})
 	if err != nil {
 		t.Fatalf("resolveShell without PATH: %v", err)

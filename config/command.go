@@ -354,6 +354,10 @@ func firstMatch(rules []rule, forms [][]string) *rule {
 // Preflight is a guard rail, not the sandbox: a program can always run
 // another program in ways no command line shows. Single-program deny rules
 // are therefore also enforced at exec time (see RuntimeDenyTokens).
+// maxReasonPart bounds the part of a refused command line that the
+// refusal names (see CheckCommand).
+const maxReasonPart = 200
+
 func CheckCommand(command string, c *Config) error {
 	if c == nil {
 		c = Default()
@@ -372,6 +376,15 @@ func CheckCommand(command string, c *Config) error {
 		reason := ex.tooDeepReason
 		if reason == "" {
 			reason = fmt.Sprintf("nests shells more than %d levels deep or too many times over, beyond what preflight checks", maxShellDepth)
+		}
+		// Name the part that is beyond it (a word, a loop's variable, a
+		// command) when it is not the whole command line: "a word" alone
+		// does not tell which of a long script's.
+		if part := strings.TrimSpace(ex.tooDeep); part != strings.TrimSpace(command) && part != "…" {
+			if len(part) > maxReasonPart {
+				part = part[:maxReasonPart] + "…"
+			}
+			reason = fmt.Sprintf("(at %q) %s", part, reason)
 		}
 		return &CommandBlockedError{Command: strings.TrimSpace(command), Reason: reason}
 	}

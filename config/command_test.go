@@ -1069,6 +1069,24 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 	}
 }
 
+// A refusal as beyond what preflight checks names the part of a long
+// command line that is (the word, the loop's variable), not only "a
+// word", and says what to do instead.
+func TestCheckCommandTooManyNamesThePart(t *testing.T) {
+	cmd := "cd /src && make\nfor a in 1 2 3 4 5; do for b in 1 2 3 4 5; do for c in 1 2 3; do echo \"$a$b$c\"; done; done; done"
+	be := assertBlocked(t, nil, cmd)
+	if be == nil {
+		return
+	}
+	if msg := be.Error(); !strings.Contains(msg, `(at "$a$b$c")`) || !strings.Contains(msg, "split the loop or the command line") {
+		t.Errorf("refusal names no part or no fix: %s", msg)
+	}
+	be = assertBlocked(t, nil, `git commit -m "$(printf '%5000s' x)"`)
+	if be != nil && !strings.Contains(be.Error(), `(at "printf '%5000s' x")`) {
+		t.Errorf("refusal names no part: %v", be)
+	}
+}
+
 // A wrapper chain longer than maxUnwrap used to be cut there silently,
 // so that `nice` seventeen times before `git push` passed a git push
 // rule; it is refused now, in the parsed and the fallback path alike.

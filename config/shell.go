@@ -487,7 +487,7 @@ func (ex *extractor) tooMany(text, what string) {
 			text = "…" // tooDeep must not be empty
 		}
 		ex.tooDeep = text
-		ex.tooDeepReason = fmt.Sprintf("gives %s more than %d possible values, beyond what preflight checks", what, maxVariants)
+		ex.tooDeepReason = fmt.Sprintf("gives %s more than %d possible values, beyond what preflight checks; give it fewer (split the loop or the command line)", what, maxVariants)
 	}
 }
 
@@ -600,7 +600,7 @@ func (ex *extractor) tooManyWrappers(text string) {
 			text = "…" // tooDeep must not be empty
 		}
 		ex.tooDeep = text
-		ex.tooDeepReason = fmt.Sprintf("wraps a command in more than %d wrappers, beyond what preflight checks", maxUnwrap)
+		ex.tooDeepReason = fmt.Sprintf("wraps a command in more than %d wrappers, beyond what preflight checks; drop the repeated wrappers", maxUnwrap)
 	}
 }
 
@@ -817,7 +817,7 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 		fields, whole := braceFields(w)
 		if !whole && ex.tooDeep == "" {
 			ex.tooDeep = nodeText(src, w)
-			ex.tooDeepReason = fmt.Sprintf("expands braces to more than %d words, beyond what preflight checks", maxBraceFields)
+			ex.tooDeepReason = fmt.Sprintf("expands braces to more than %d words, beyond what preflight checks; list fewer (split the command line)", maxBraceFields)
 		}
 		for _, parts := range fields {
 			alts := ex.wordAlts(src, parts)

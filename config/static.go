@@ -106,7 +106,7 @@ func (ex *extractor) tooLong(text string) {
 			text = "…" // tooDeep must not be empty
 		}
 		ex.tooDeep = text
-		ex.tooDeepReason = fmt.Sprintf("prints more than %d KiB or a field wider than %d, beyond what preflight checks", maxStaticOutput>>10, maxPrintfWidth)
+		ex.tooDeepReason = fmt.Sprintf("prints more than %d KiB or a field wider than %d, beyond what preflight checks; put the text in a file and have the command read it", maxStaticOutput>>10, maxPrintfWidth)
 	}
 }
 

@@ -962,6 +962,10 @@ func TestCheckCommandExpansionBudget(t *testing.T) {
 	}
 	def := b.String() // A12 is 61440 bytes, 30720 words
 	c := policy([]string{"git push"}, nil)
+	var many strings.Builder
+	for i := range maxVariants {
+		fmt.Fprintf(&many, " w%d", i)
+	}
 	for _, cmd := range []string{
 		def + "; :" + strings.Repeat(" $A12", 300),
 		def + "; :" + strings.Repeat(` "$A12"`, 300),
@@ -970,6 +974,10 @@ func TestCheckCommandExpansionBudget(t *testing.T) {
 		def + "; xargs git <<EOF\n" + strings.Repeat("$A12 ", 300) + "\nEOF",
 		def + "; :" + strings.Repeat(` $(printf '%s\n' $A12 $A12)`, 50),
 		"F='" + strings.Repeat("%4096s", 1500) + "'; :" + strings.Repeat(` $(printf "$F")`, 100),
+		// A variable of many values used all over a script fed to a
+		// shell: every line's uses multiply (1.3 s before the
+		// extraction stopped at the first refusal).
+		"for x in" + many.String() + "; do :; done\nsh <<EOF\n" + strings.Repeat("git $x $x\n", 3000) + "EOF\n",
 	} {
 		start := time.Now()
 		err := CheckCommand(cmd, c)
@@ -1040,6 +1048,11 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 			t.Errorf("%.50q...: %v, want the git push rule", cmd, be)
 		}
 	}
+	// Two nested loops whose words combine past the limit.
+	nest := 1
+	for nest*nest <= maxVariants {
+		nest++
+	}
 	// Past the limit: refused as beyond what preflight checks, the
 	// value that matters being first or last.
 	for _, cmd := range []string{
@@ -1048,10 +1061,10 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 		assign(maxVariants, "push") + "git $X",
 		assign(maxVariants, "push") + "y=X; git ${!y}",
 		"git {" + strings.Repeat("-p,", maxBraceFields) + "push}",
-		"for x in " + words(10, "pu") + "; do for y in " + words(10, "sh") + `; do git "$x$y"; done; done`,
-		"for x in " + words(10, "git") + "; do for y in " + words(10, "push") + `; do "$x" "$y"; done; done`,
-		"for x in " + words(10, "a") + "; do for y in " + words(10, "push") + `; do f(){ git "$@"; }; f "$x" "$y"; done; done`,
-		"for x in " + words(10, "a") + "; do for y in " + words(10, "push") + `; do a=("$x" "$y"); git "${a[@]}"; done; done`,
+		"for x in " + words(nest, "pu") + "; do for y in " + words(nest, "sh") + `; do git "$x$y"; done; done`,
+		"for x in " + words(nest, "git") + "; do for y in " + words(nest, "push") + `; do "$x" "$y"; done; done`,
+		"for x in " + words(nest, "a") + "; do for y in " + words(nest, "push") + `; do f(){ git "$@"; }; f "$x" "$y"; done; done`,
+		"for x in " + words(nest, "a") + "; do for y in " + words(nest, "push") + `; do a=("$x" "$y"); git "${a[@]}"; done; done`,
 	} {
 		be := assertBlocked(t, c, cmd)
 		if be != nil && !strings.Contains(be.Reason, fmt.Sprintf("more than %d possible values", maxVariants)) && !strings.Contains(be.Reason, fmt.Sprintf("braces to more than %d words", maxBraceFields)) {
@@ -1063,6 +1076,8 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 	for _, cmd := range []string{
 		"for x in " + words(maxVariants, "x") + "; do :; done; git status",
 		"for f in " + words(40, "z.go") + `; do gofmt -l "$f"; done`,
+		"for t in " + words(70, "TestZ") + `; do go test -run "$t" ./...; done`,
+		`for a in 1 2 3 4 5; do for b in 1 2 3 4 5; do for c in 1 2 3; do echo "$a$b$c"; done; done; done`,
 		"for x in " + words(7, "a") + "; do for y in " + words(7, "b") + `; do echo "$x$y"; done; done`,
 	} {
 		assertAllowed(t, c, cmd)
@@ -1073,7 +1088,7 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 // command line that is (the word, the loop's variable), not only "a
 // word", and says what to do instead.
 func TestCheckCommandTooManyNamesThePart(t *testing.T) {
-	cmd := "cd /src && make\nfor a in 1 2 3 4 5; do for b in 1 2 3 4 5; do for c in 1 2 3; do echo \"$a$b$c\"; done; done; done"
+	cmd := "cd /src && make\nfor a in 1 2 3 4 5 6 7; do for b in 1 2 3 4 5 6 7; do for c in 1 2 3 4 5 6; do echo \"$a$b$c\"; done; done; done"
 	be := assertBlocked(t, nil, cmd)
 	if be == nil {
 		return

@@ -19,8 +19,9 @@ const (
 	// output, and the argument vectors tried per simple command. Past it
 	// the command line is refused (see tooMany), never checked in part: a
 	// value dropped unchecked could be the one a rule denies. Loops over
-	// a few dozen literal words stay within it.
-	maxVariants = 64
+	// a couple of hundred literal words, and nested loops of a few
+	// words each, stay within it.
+	maxVariants = 256
 	// maxBraceFields bounds the words one brace expansion may produce.
 	maxBraceFields = 64
 	// maxUnwrap bounds wrapper chains such as env nice command git.
@@ -145,6 +146,12 @@ const (
 
 // script parses src and records its commands. depth counts nesting.
 func (ex *extractor) script(src string, depth int) {
+	if ex.tooDeep != "" {
+		// The command line is refused whatever else it holds:
+		// reading on would only cost time (a crafted input could make
+		// every nested script expensive).
+		return
+	}
 	if depth > maxShellDepth {
 		if ex.tooDeep == "" {
 			ex.tooDeep = src
@@ -494,6 +501,9 @@ func (ex *extractor) tooMany(text, what string) {
 // call records one simple command and everything it would run. pipeIn
 // is the command whose output it reads through a pipe, or nil.
 func (ex *extractor) call(src string, call *syntax.CallExpr, redirs []*syntax.Redirect, pipeIn *syntax.Stmt, depth int) {
+	if ex.tooDeep != "" {
+		return // refused anyway (see script)
+	}
 	idx := len(ex.out)
 	ex.out = append(ex.out, simpleCommand{text: nodeText(src, call)})
 	for _, argv := range ex.argvVariants(src, call.Args) {
@@ -1046,7 +1056,11 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		if elem >= 0 {
 			picked := make([]string, 0, len(vals))
 			for _, v := range vals {
-				if f := strings.Split(v, fieldSep); elem < len(f) {
+				if !strings.Contains(v, fieldSep) {
+					if elem == 0 {
+						picked = append(picked, v) // a scalar: no copy
+					}
+				} else if f := strings.Split(v, fieldSep); elem < len(f) {
 					picked = append(picked, f[elem])
 				}
 			}

@@ -417,12 +417,31 @@ func (s *Spec) sshPrivateKeys() []string {
 	return out
 }
 
+// maxKeyCandidates bounds the files of one subdirectory of ~/.ssh whose
+// first line is read; one holding more is hidden whole (see privateKeysIn).
+const maxKeyCandidates = 256
+
 // privateKeysIn returns the files in dir that start like a private key;
-// top says dir is ~/.ssh itself, whose id_* are hidden by name.
+// top says dir is ~/.ssh itself, whose id_* are hidden by name. A
+// subdirectory with more than maxKeyCandidates files is returned itself:
+// reading each (20,000 files took 0.1 s of every start) is not worth it
+// for a directory of keys, and leaving it unread would leave its keys
+// readable.
 func privateKeysIn(dir string, top bool) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
+	}
+	if !top {
+		n := 0
+		for _, e := range ents {
+			if (e.Type() == 0 || e.Type() == fs.ModeSymlink) && !strings.HasSuffix(e.Name(), ".pub") {
+				n++
+			}
+		}
+		if n > maxKeyCandidates {
+			return []string{dir}
+		}
 	}
 	var out []string
 	for _, e := range ents {

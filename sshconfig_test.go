@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,5 +209,34 @@ func TestSSHKeysSymlinkedDirAndPublicIdentity(t *testing.T) {
 	}
 	if p := filepath.Join(home, "agent/github.pub"); slices.Contains(got, p) {
 		t.Errorf("public key %s hidden", p)
+	}
+}
+
+// A subdirectory of ~/.ssh with more files than fence reads the first line
+// of is hidden whole; a smaller one has only its private keys hidden.
+func TestSSHKeysLargeSubdirHiddenWhole(t *testing.T) {
+	home := t.TempDir()
+	big, small := filepath.Join(home, ".ssh", "big"), filepath.Join(home, ".ssh", "small")
+	for _, d := range []string{big, small} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range maxKeyCandidates + 1 {
+		if err := os.WriteFile(filepath.Join(big, fmt.Sprintf("f%d", i)), []byte("note\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(small, "k"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(small, "note"), []byte("note\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Spec{Home: home, Cwd: home}
+	got := s.sshPrivateKeys()
+	slices.Sort(got)
+	if want := []string{big, filepath.Join(small, "k")}; !slices.Equal(got, want) {
+		t.Errorf("sshPrivateKeys = %q, want %q", got, want)
 	}
 }

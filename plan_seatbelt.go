@@ -40,6 +40,8 @@ type macPlan struct {
 // What the file system is asked is where symlinks lead, because Seatbelt
 // matches the path a lookup resolved to.
 func (s *Spec) planSeatbelt() (*macPlan, error) {
+	s.paths = resolver{} // a plan sees the filesystem as it is now (as planFS)
+	s.ssh = nil
 	env, path, args, err := s.prepare()
 	if err != nil {
 		return nil, err

@@ -1197,3 +1197,29 @@ func TestCheckCommandStaticOutputTooLong(t *testing.T) {
 	}
 	assertAllowed(t, c, `git $(printf '%-20s' status)`)
 }
+
+// declare, export, local, readonly and typeset with a quoted argument
+// ("X=push") or one built by an expansion gave no value to X: the parser
+// sees no NAME=value there, so `declare "X=push"; git $X` passed a git
+// push rule.
+func TestCheckCommandQuotedDeclare(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`declare "X=push"; git $X`,
+		`export "X=push"; git $X`,
+		`f(){ local "X=push"; git $X; }; f`,
+		`readonly X"=push"; git $X`,
+		`typeset -x "X=pu"; typeset "X+=sh"; git $X`,
+		`V="X=push"; export $V; git $X`,
+		`declare "a=(status push)"; git "${a[1]}"`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`declare "X=status"; git $X`,
+		`export "-n" "X=status"; git $X`,
+		`declare "=push" "1X=push"; git $X`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

@@ -215,9 +215,7 @@ func (ex *extractor) script(src string, depth int) {
 				}
 			}
 		case *syntax.DeclClause:
-			for _, a := range n.Args {
-				ex.assign(src, a)
-			}
+			ex.declare(src, n)
 		case *syntax.WordIter:
 			for _, w := range n.Items {
 				for _, v := range ex.wordAlts(src, w.Parts) {
@@ -363,11 +361,56 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 	default:
 		return
 	}
-	name := a.Name.Value
-	if a.Append {
+	ex.record(nodeText(src, a), a.Name.Value, vals, a.Append, a.Array != nil)
+}
+
+// declare records the assignments of declare, export, local, readonly
+// and typeset. An argument the parser does not see as NAME=value, being
+// quoted (declare "X=push") or built by expansions (export $V), is
+// expanded as a command's argument would be, and each of its words that
+// is NAME=value or NAME+=value is an assignment too.
+func (ex *extractor) declare(src string, d *syntax.DeclClause) {
+	for _, a := range d.Args {
+		if a.Name != nil {
+			ex.assign(src, a)
+			continue
+		}
+		if !a.Naked || a.Value == nil {
+			continue
+		}
+		text := nodeText(src, a)
+		if text == "" {
+			text = "…" // tooDeep must not be empty
+		}
+		for _, argv := range ex.argvVariants(src, []*syntax.Word{a.Value}) {
+			for _, w := range argv {
+				name, val, ok := strings.Cut(w, "=")
+				if !ok {
+					continue
+				}
+				name, appendTo := strings.CutSuffix(name, "+")
+				if !isAssignment(name + "=") {
+					continue
+				}
+				ex.record(text, name, []string{val}, appendTo, false)
+				if len(val) > 1 && val[0] == '(' && val[len(val)-1] == ')' {
+					// Bash before 5.2 takes declare "a=(x y)" for
+					// an array: its elements count too.
+					ex.record(text, name, []string{strings.Join(strings.Fields(val[1:len(val)-1]), fieldSep)}, appendTo, true)
+				}
+			}
+		}
+	}
+}
+
+// record adds vals as values of name, assigned by text (for messages);
+// appended to each old value when appendTo (NAME+=), as array elements
+// when array.
+func (ex *extractor) record(text, name string, vals []string, appendTo, array bool) {
+	if appendTo {
 		if old, ok := ex.vars[name]; ok {
 			sep := ""
-			if a.Array != nil {
+			if array {
 				sep = fieldSep
 			}
 			var joined []string
@@ -385,7 +428,7 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 			// bound, and every command using them with it: refused, as
 			// text too large to check.
 			if ex.tooDeep == "" {
-				ex.tooDeep = nodeText(src, a)
+				ex.tooDeep = text
 				ex.tooDeepReason = fmt.Sprintf("gives a variable a value longer than %d KiB, beyond what preflight checks", maxStaticOutput>>10)
 			}
 			return

@@ -1223,3 +1223,32 @@ func TestCheckCommandQuotedDeclare(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// ${X:+word} and ${X+word} were kept as their source text: `X=1; git
+// ${X:+push}` runs git push and passed a git push rule. The word counts
+// when X is known with a value (a non-empty one for :+), and both the
+// word and "" when X is unknown. Likewise ${X:-word} and ${X:=word} were
+// only the values of a known X, even an empty one (X=""; git ${X:-push}).
+func TestCheckCommandAlternateValue(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`X=1; git ${X:+push}`,
+		`X=; git ${X+push}`,
+		`git ${X:+push}`,
+		`X=1; ${X:+git push}`,
+		`${X+git push}`,
+		`X=1; Y=push; git "${X:+$Y}"`,
+		`X=""; git ${X:-push}`,
+		`X=; git ${X:=push}`,
+		`X=status; X=; git ${X:-push}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`X=; git ${X:+push} status`,
+		`X=1; git ${X:+status}`,
+		`git ${X:+-C dir} status`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

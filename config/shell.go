@@ -358,6 +358,8 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 		}
 	case a.Value != nil:
 		vals = ex.wordAlts(src, a.Value.Parts)
+	case !a.Naked:
+		vals = []string{""} // X=
 	default:
 		return
 	}
@@ -935,12 +937,22 @@ func (ex *extractor) splitsFields(src string, parts []syntax.WordPart) bool {
 }
 
 // hasKnownUnquotedParam reports whether parts has an unquoted $VAR whose
-// value is known, whose expansion is then split on whitespace.
+// value is known, or a default or alternate word (${X:-w}, ${X:+w}),
+// whose expansion is then split on whitespace.
 func hasKnownUnquotedParam(parts []syntax.WordPart, vars map[string][]string) bool {
 	for _, p := range parts {
 		if pe, ok := p.(*syntax.ParamExp); ok && pe.Param != nil {
 			if _, known := vars[pe.Param.Value]; known {
 				return true
+			}
+			if pe.Exp != nil && pe.Exp.Word != nil {
+				// ${X:-git push}, ${X:+git push}: the word may be
+				// the value, split like one.
+				switch pe.Exp.Op {
+				case syntax.DefaultUnset, syntax.DefaultUnsetOrNull, syntax.AssignUnset,
+					syntax.AssignUnsetOrNull, syntax.AlternateUnset, syntax.AlternateUnsetOrNull:
+					return true
+				}
 			}
 		}
 	}
@@ -1124,13 +1136,46 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 	switch p.Exp.Op {
 	case syntax.DefaultUnset, syntax.DefaultUnsetOrNull, syntax.AssignUnset, syntax.AssignUnsetOrNull:
 		if known {
-			return vals
+			null := p.Exp.Op == syntax.DefaultUnsetOrNull || p.Exp.Op == syntax.AssignUnsetOrNull
+			if !null || !slices.Contains(vals, "") {
+				return vals
+			}
+			// X='': ${X:-word} is word.
+			word := []string{""}
+			if p.Exp.Word != nil {
+				word = ex.wordAlts(src, p.Exp.Word.Parts)
+			}
+			out := slices.DeleteFunc(slices.Clone(vals), func(v string) bool { return v == "" })
+			return append(out, word...)
 		}
 		if p.Exp.Word == nil {
 			return []string{""}
 		}
 		// The variable is unknown: it may be unset, so the default counts.
 		return append(ex.wordAlts(src, p.Exp.Word.Parts), nodeText(src, p))
+	case syntax.AlternateUnset, syntax.AlternateUnsetOrNull:
+		// ${X:+word}, ${X+word}: word when X is set (and, for :+, not
+		// empty), else "". An unknown X may be either.
+		word := []string{""}
+		if p.Exp.Word != nil {
+			word = ex.wordAlts(src, p.Exp.Word.Parts)
+		}
+		if !known {
+			return append(word, "")
+		}
+		var out []string
+		empty := false
+		for _, v := range vals {
+			if v == "" && p.Exp.Op == syntax.AlternateUnsetOrNull {
+				empty = true
+			} else if out == nil {
+				out = word
+			}
+		}
+		if empty || out == nil {
+			out = append(slices.Clip(out), "")
+		}
+		return out
 	}
 	return []string{nodeText(src, p)}
 }

@@ -1252,3 +1252,25 @@ func TestCheckCommandAlternateValue(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// A command with several redirections of standard input had no known
+// output: `cat <<< x <<< 'git push' | sh` runs git push (bash reads the
+// last one) and passed a git push rule.
+func TestCheckCommandLastStdinRedirection(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`cat <<< x <<< 'git push' | sh`,
+		"cat <<< x <<EOF | sh\ngit push\nEOF",
+		`sh -c "$(cat <<< x <<< 'git push')"`,
+		`cat <<< x < <(echo git push) | sh`,
+		`git $(cat 2>/dev/null <<< x <<< push)`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`cat <<< 'git push' <<< 'git status' | sh`,
+		`cat <<< 'git push' < file | sh`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

@@ -119,13 +119,26 @@ func (ex *extractor) stmtOutput(src string, st *syntax.Stmt) ([]string, bool) {
 	if !ok || st.Negated || st.Background || st.Coprocess || len(call.Args) == 0 {
 		return nil, false
 	}
-	var stdin []string
+	// Standard input is the last redirection of it (cat <<< x <<< y
+	// reads y); one that is not known makes the output unknown.
+	var last *syntax.Redirect
 	for _, r := range st.Redirs {
 		if r.N != nil && r.N.Value == "2" {
 			continue // stderr
 		}
-		in, ok := ex.staticRedirInput(src, r)
-		if !ok || stdin != nil {
+		switch r.Op {
+		case syntax.RdrIn, syntax.RdrInOut, syntax.DplIn, syntax.Hdoc, syntax.DashHdoc, syntax.WordHdoc:
+			if r.N == nil || r.N.Value == "0" {
+				last = r
+				continue
+			}
+		}
+		return nil, false // output redirected, or another descriptor
+	}
+	var stdin []string
+	if last != nil {
+		in, ok := ex.staticRedirInput(src, last)
+		if !ok {
 			return nil, false
 		}
 		stdin = in

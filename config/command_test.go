@@ -1274,3 +1274,38 @@ func TestCheckCommandLastStdinRedirection(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// A { } group or ( ) subshell piped into a shell was not read: its
+// output was unknown, and only a simple echo or printf was read loosely,
+// so `{ echo git push; } | sh` passed a git push rule. A group prints its
+// statements' outputs one after the other; when one is not known, those
+// that are, and the words of each echo or printf, are read as scripts.
+func TestCheckCommandGroupPipedToShell(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`{ echo git push; } | sh`,
+		`( echo git push ) | sh`,
+		`{ printf 'git '; echo push; } | sh`,
+		`( { echo push; } ) | xargs git`,
+		`git $( { echo push; } )`,
+		`{ echo git push; ls; } | sh`,
+		`( ls && echo "git push $X" ) | bash`,
+		`{ echo git push; } 2>/dev/null | sh`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`{ echo git status; echo git log; } | sh`,
+		`{ echo git status; ls; } | sh`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	// Groups nested in groups are evaluated once each.
+	n := 20000
+	deep := strings.Repeat("{ ", n) + "echo git push; ls;" + strings.Repeat(" }", n) + " | sh"
+	start := time.Now()
+	assertBlocked(t, c, deep)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("%d nested groups took %v", n, d)
+	}
+}

@@ -69,6 +69,8 @@ type extractor struct {
 	// substOutput). Each is evaluated once, with the variables known at
 	// that time, which keeps nested substitutions linear in cost.
 	substMemo map[*syntax.CmdSubst]substResult
+	// outMemo holds the evaluated outputs of statements (see stmtOutput).
+	outMemo map[*syntax.Stmt]outResult
 	// procs maps the source text of each <(...) to its node, so that a
 	// shell or source given one as its script file can read its output.
 	procs map[string]procRef
@@ -712,10 +714,6 @@ func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
 	if !ok || len(right.Args) == 0 {
 		return
 	}
-	left, ok := lastCall(b.X)
-	if !ok || len(left.Args) == 0 {
-		return
-	}
 	shell := false
 	for _, argv := range ex.argvVariants(src, right.Args) {
 		for cur, n := argv, 0; len(cur) > 0 && n < maxUnwrap; cur, n = unwrap(cur), n+1 {
@@ -727,23 +725,59 @@ func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
 	if !shell {
 		return
 	}
-	if outs, ok := ex.stmtOutput(src, lastStmt(b.X)); ok {
+	left := lastStmt(b.X)
+	if outs, ok := ex.stmtOutput(src, left); ok {
 		for _, s := range outs {
 			ex.script(s, depth+1)
 		}
 		return
 	}
-	// Not known: the words echo or printf are given, loosely, so that
-	// `echo "git push $X" | sh` is still checked.
-	for _, argv := range ex.argvVariants(src, left.Args) {
-		switch baseName(argv[0]) {
-		case "echo", "printf":
-			args := argv[1:]
-			for len(args) > 0 && strings.HasPrefix(args[0], "-") {
-				args = args[1:]
-			}
-			ex.script(strings.Join(args, " "), depth+1)
+	ex.looseScripts(src, left, depth)
+}
+
+// looseScripts reads as scripts, when the output of st is not known,
+// the parts of it that are: what each statement of a { } group or ( )
+// subshell with a known output prints, and, loosely, the words given to
+// each echo or printf, so that `echo "git push $X" | sh` and
+// `{ echo git push; ls; } | sh` are still checked.
+func (ex *extractor) looseScripts(src string, st *syntax.Stmt, depth int) {
+	switch c := st.Cmd.(type) {
+	case *syntax.CallExpr:
+		if len(c.Args) == 0 {
+			return
 		}
+		for _, argv := range ex.argvVariants(src, c.Args) {
+			switch baseName(argv[0]) {
+			case "echo", "printf":
+				args := argv[1:]
+				for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+					args = args[1:]
+				}
+				ex.script(strings.Join(args, " "), depth+1)
+			}
+		}
+	case *syntax.Block:
+		ex.looseStmts(src, c.Stmts, depth)
+	case *syntax.Subshell:
+		ex.looseStmts(src, c.Stmts, depth)
+	case *syntax.BinaryCmd:
+		switch c.Op {
+		case syntax.AndStmt, syntax.OrStmt:
+			ex.looseScripts(src, c.X, depth)
+		}
+		ex.looseScripts(src, c.Y, depth)
+	}
+}
+
+func (ex *extractor) looseStmts(src string, stmts []*syntax.Stmt, depth int) {
+	for _, st := range stmts {
+		if outs, ok := ex.stmtOutput(src, st); ok {
+			for _, s := range outs {
+				ex.script(s, depth+1)
+			}
+			continue
+		}
+		ex.looseScripts(src, st, depth)
 	}
 }
 
@@ -753,17 +787,6 @@ func lastStmt(s *syntax.Stmt) *syntax.Stmt {
 		return lastStmt(b.Y)
 	}
 	return s
-}
-
-// lastCall returns the simple command at the end of a pipeline's left side.
-func lastCall(s *syntax.Stmt) (*syntax.CallExpr, bool) {
-	switch c := s.Cmd.(type) {
-	case *syntax.CallExpr:
-		return c, true
-	case *syntax.BinaryCmd:
-		return lastCall(c.Y)
-	}
-	return nil, false
 }
 
 // argvVariants expands words into the argument vectors bash could produce:

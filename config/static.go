@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -113,10 +114,54 @@ func (ex *extractor) tooLong(text string) {
 // stmtOutput returns the possible outputs of one command: echo or printf
 // with known arguments, or cat (no file operands) of a heredoc or
 // here-string with a known body. Redirections other than of stderr make it
-// unknown, and so does anything else (pipelines, other programs).
+// unknown, and so does anything else (pipelines, other programs). A { }
+// group or ( ) subshell prints its statements' outputs one after the
+// other, when they are all known.
+//
+// Each result is kept until a variable gains a value: a group nested in
+// groups is evaluated for each enclosing one, which would otherwise cost
+// time quadratic in the nesting.
 func (ex *extractor) stmtOutput(src string, st *syntax.Stmt) ([]string, bool) {
+	if r, ok := ex.outMemo[st]; ok && r.gen == ex.gen {
+		return slices.Clone(r.outs), r.ok
+	}
+	gen := ex.gen
+	outs, ok := ex.stmtOutputOnce(src, st)
+	if ex.outMemo == nil {
+		ex.outMemo = make(map[*syntax.Stmt]outResult)
+	}
+	ex.outMemo[st] = outResult{gen, slices.Clone(outs), ok}
+	return outs, ok
+}
+
+// outResult is a memoized stmtOutput, valid while ex.gen is gen.
+type outResult struct {
+	gen  int
+	outs []string
+	ok   bool
+}
+
+func (ex *extractor) stmtOutputOnce(src string, st *syntax.Stmt) ([]string, bool) {
+	if st.Negated || st.Background || st.Coprocess {
+		return nil, false
+	}
+	var stmts []*syntax.Stmt
+	switch c := st.Cmd.(type) {
+	case *syntax.Block:
+		stmts = c.Stmts
+	case *syntax.Subshell:
+		stmts = c.Stmts
+	}
+	if stmts != nil {
+		for _, r := range st.Redirs {
+			if r.N == nil || r.N.Value != "2" {
+				return nil, false // only stderr may be redirected
+			}
+		}
+		return ex.stmtsOutput(src, stmts)
+	}
 	call, ok := st.Cmd.(*syntax.CallExpr)
-	if !ok || st.Negated || st.Background || st.Coprocess || len(call.Args) == 0 {
+	if !ok || len(call.Args) == 0 {
 		return nil, false
 	}
 	// Standard input is the last redirection of it (cat <<< x <<< y

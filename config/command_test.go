@@ -1309,3 +1309,42 @@ func TestCheckCommandGroupPipedToShell(t *testing.T) {
 		t.Errorf("%d nested groups took %v", n, d)
 	}
 }
+
+// A pipeline's output was only its last command's, and cat passed no
+// input on: `echo git push | cat | sh` runs git push and passed a git push
+// rule. cat with no file operand (and tee) reading a pipe prints what
+// the commands before it print.
+func TestCheckCommandPipeThroughCat(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`echo git push | cat | sh`,
+		`echo git push | cat - | cat | bash`,
+		`printf 'git push' | tee log | sh`,
+		`echo push | cat | xargs git`,
+		`git $(echo push | cat)`,
+		`echo git push | { cat; } | sh`,
+		`echo "git push $X" | cat | sh`,
+		`{ echo git push; } | cat | sh`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`echo git push | cat file | sh`,
+		`echo git push | grep -v push | cat | sh`,
+		`echo git status | cat | sh`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	// A long pipeline is evaluated once, however many commands read it.
+	long := "echo push" + strings.Repeat(" | cat", 20000)
+	for _, cmd := range []string{
+		long + " | xargs {git,git,git,git,git,git,git,git} status",
+		long + " | sh" + strings.Repeat(" | cat | sh", 2000),
+	} {
+		start := time.Now()
+		CheckCommand(cmd, c)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%.40q...: took %v", cmd, d)
+		}
+	}
+}

@@ -245,7 +245,7 @@ func (ex *extractor) script(src string, depth int) {
 			if pipeIn == nil {
 				pipeIn = make(map[*syntax.CallExpr]*syntax.Stmt)
 			}
-			pipeIn[right] = lastStmt(b.X)
+			pipeIn[right] = b.X
 		}
 	}
 	// Positional parameters: `set -- a b` and a call of a function of
@@ -725,14 +725,13 @@ func (ex *extractor) pipeToShell(src string, b *syntax.BinaryCmd, depth int) {
 	if !shell {
 		return
 	}
-	left := lastStmt(b.X)
-	if outs, ok := ex.stmtOutput(src, left); ok {
+	if outs, ok := ex.stmtOutput(src, b.X); ok {
 		for _, s := range outs {
 			ex.script(s, depth+1)
 		}
 		return
 	}
-	ex.looseScripts(src, left, depth)
+	ex.looseScripts(src, b.X, depth)
 }
 
 // looseScripts reads as scripts, when the output of st is not known,
@@ -764,9 +763,21 @@ func (ex *extractor) looseScripts(src string, st *syntax.Stmt, depth int) {
 		switch c.Op {
 		case syntax.AndStmt, syntax.OrStmt:
 			ex.looseScripts(src, c.X, depth)
+		case syntax.Pipe, syntax.PipeAll:
+			if ex.passesInput(src, c.Y) {
+				ex.looseScripts(src, c.X, depth)
+			}
 		}
 		ex.looseScripts(src, c.Y, depth)
 	}
+}
+
+// passesInput reports whether st is cat or tee passing its input on
+// (see stmtOutputIn).
+func (ex *extractor) passesInput(src string, st *syntax.Stmt) bool {
+	const mark = fieldSep + "input" // no shell word holds a NUL
+	out, ok := ex.stmtOutputIn(src, st, func() ([]string, bool) { return []string{mark}, true })
+	return ok && len(out) == 1 && out[0] == mark
 }
 
 func (ex *extractor) looseStmts(src string, stmts []*syntax.Stmt, depth int) {
@@ -779,14 +790,6 @@ func (ex *extractor) looseStmts(src string, stmts []*syntax.Stmt, depth int) {
 		}
 		ex.looseScripts(src, st, depth)
 	}
-}
-
-// lastStmt returns the statement at the end of a pipeline's left side.
-func lastStmt(s *syntax.Stmt) *syntax.Stmt {
-	if b, ok := s.Cmd.(*syntax.BinaryCmd); ok {
-		return lastStmt(b.Y)
-	}
-	return s
 }
 
 // argvVariants expands words into the argument vectors bash could produce:

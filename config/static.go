@@ -80,9 +80,16 @@ func (ex *extractor) substUse(src string, cs *syntax.CmdSubst) ([]string, bool) 
 // stmtsOutput returns the possible outputs of a command list whose every
 // command is static (see stmtOutput), one after the other.
 func (ex *extractor) stmtsOutput(src string, stmts []*syntax.Stmt) ([]string, bool) {
+	return ex.stmtsOutputIn(src, stmts, nil)
+}
+
+// stmtsOutputIn is stmtsOutput for commands whose standard input is
+// in's output (see stmtOutputIn). Each may read it: a superset, as only
+// the first to read takes it.
+func (ex *extractor) stmtsOutputIn(src string, stmts []*syntax.Stmt, in stdinFunc) ([]string, bool) {
 	outs := []string{""}
 	for _, st := range stmts {
-		o, ok := ex.stmtOutput(src, st)
+		o, ok := ex.stmtOutputIn(src, st, in)
 		if !ok {
 			return nil, false
 		}
@@ -122,11 +129,28 @@ func (ex *extractor) tooLong(text string) {
 // groups is evaluated for each enclosing one, which would otherwise cost
 // time quadratic in the nesting.
 func (ex *extractor) stmtOutput(src string, st *syntax.Stmt) ([]string, bool) {
+	return ex.stmtOutputIn(src, st, nil)
+}
+
+// stdinFunc returns the possible texts of a command's standard input,
+// or ok false when they are not known. It is called only when a command
+// reads its input, so that the commands piped into one that does not
+// are not evaluated.
+type stdinFunc func() (ins []string, ok bool)
+
+// stmtOutputIn is stmtOutput for a command whose standard input is in's
+// output (a pipe), or its own stdin when in is nil. A pipeline's output
+// is its last command's, which cat (no file operand) or tee reading the
+// pipe passes through: echo git push | cat | sh runs git push.
+func (ex *extractor) stmtOutputIn(src string, st *syntax.Stmt, in stdinFunc) ([]string, bool) {
+	if in != nil {
+		return ex.stmtOutputOnce(src, st, in)
+	}
 	if r, ok := ex.outMemo[st]; ok && r.gen == ex.gen {
 		return slices.Clone(r.outs), r.ok
 	}
 	gen := ex.gen
-	outs, ok := ex.stmtOutputOnce(src, st)
+	outs, ok := ex.stmtOutputOnce(src, st, nil)
 	if ex.outMemo == nil {
 		ex.outMemo = make(map[*syntax.Stmt]outResult)
 	}
@@ -141,7 +165,7 @@ type outResult struct {
 	ok   bool
 }
 
-func (ex *extractor) stmtOutputOnce(src string, st *syntax.Stmt) ([]string, bool) {
+func (ex *extractor) stmtOutputOnce(src string, st *syntax.Stmt, in stdinFunc) ([]string, bool) {
 	if st.Negated || st.Background || st.Coprocess {
 		return nil, false
 	}
@@ -151,6 +175,15 @@ func (ex *extractor) stmtOutputOnce(src string, st *syntax.Stmt) ([]string, bool
 		stmts = c.Stmts
 	case *syntax.Subshell:
 		stmts = c.Stmts
+	case *syntax.BinaryCmd:
+		if c.Op != syntax.Pipe && c.Op != syntax.PipeAll {
+			return nil, false
+		}
+		// The right side first: when it does not read its input, the
+		// left side's output is not needed.
+		return ex.stmtOutputIn(src, c.Y, func() ([]string, bool) {
+			return ex.stmtOutputIn(src, c.X, in)
+		})
 	}
 	if stmts != nil {
 		for _, r := range st.Redirs {
@@ -158,7 +191,7 @@ func (ex *extractor) stmtOutputOnce(src string, st *syntax.Stmt) ([]string, bool
 				return nil, false // only stderr may be redirected
 			}
 		}
-		return ex.stmtsOutput(src, stmts)
+		return ex.stmtsOutputIn(src, stmts, in)
 	}
 	call, ok := st.Cmd.(*syntax.CallExpr)
 	if !ok || len(call.Args) == 0 {
@@ -211,11 +244,25 @@ func (ex *extractor) stmtOutputOnce(src string, st *syntax.Stmt) ([]string, bool
 				return nil, false
 			}
 			o = []string{s}
-		case "cat":
-			if stdin == nil || len(argv) > 2 || len(argv) == 2 && argv[1] != "-" {
+		case "cat", "tee":
+			if name == "cat" && (len(argv) > 2 || len(argv) == 2 && argv[1] != "-") {
+				return nil, false // a file operand
+			}
+			if name == "tee" && last != nil {
 				return nil, false
 			}
-			o = stdin
+			switch {
+			case last != nil:
+				o = stdin
+			case in != nil:
+				ins, ok := in()
+				if !ok {
+					return nil, false
+				}
+				o = ins
+			default:
+				return nil, false
+			}
 		default:
 			return nil, false
 		}

@@ -1348,3 +1348,26 @@ func TestCheckCommandPipeThroughCat(t *testing.T) {
 		}
 	}
 }
+
+// ${!y} with y naming an array element (y='a[1]') was kept as its source
+// text: `a=(status push); y='a[1]'; git ${!y}` runs git push and passed a
+// git push rule.
+func TestCheckCommandIndirectArrayElement(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`a=(status push); y='a[1]'; git ${!y}`,
+		`a=(git push); y=a[@]; "${!y}"`,
+		`a=(git push); y='a[*]'; ${!y}`,
+		`a=(status push); y='a[-1]'; git ${!y}`,
+		`a=(status push); y='a[i+1]'; git ${!y}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`a=(status push); y='a[0]'; git ${!y}`,
+		`a=(status push); y=a; git ${!y}`,
+		`a=(status push); y='a[5]'; git ${!y} log`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

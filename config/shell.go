@@ -1088,19 +1088,21 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		return []string{nodeText(src, p)}
 	}
 	if p.Excl {
-		// ${!y}: the value of the variable whose name is y's value.
+		// ${!y}: the value of the variable whose name is y's value,
+		// an array element if y names one (y='a[1]').
 		names, known := ex.vars[p.Param.Value]
 		if !known || p.Index != nil || p.Exp != nil {
 			return []string{nodeText(src, p)}
 		}
 		var out []string
 		for _, n := range names {
-			if ex.lost[n] {
-				ex.tooMany(nodeText(src, p), "$"+n)
-			}
-			vals, ok := ex.vars[n]
+			vals, ok := ex.refValues(nodeText(src, p), n)
 			if !ok {
 				out = append(out, nodeText(src, p))
+				continue
+			}
+			if strings.HasSuffix(n, "[@]") || strings.HasSuffix(n, "[*]") {
+				out = append(out, vals...) // every element
 				continue
 			}
 			for _, v := range vals {
@@ -1204,6 +1206,54 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		return out
 	}
 	return []string{nodeText(src, p)}
+}
+
+// refValues returns the values of the variable that ref names, as ${!y}
+// and a nameref read it: NAME, NAME[@] and NAME[*] (an array whole, its
+// elements joined by fieldSep), NAME[N] (element N) and NAME[expr] (each
+// element, a superset). known is false when ref names no variable with
+// known values; text names the use, for tooMany.
+func (ex *extractor) refValues(text, ref string) (vals []string, known bool) {
+	name, idx, indexed := strings.Cut(ref, "[")
+	if indexed {
+		var ok bool
+		if idx, ok = strings.CutSuffix(idx, "]"); !ok {
+			return nil, false
+		}
+	}
+	if ex.lost[name] {
+		ex.tooMany(text, "$"+name)
+	}
+	vals, known = ex.vars[name]
+	if !known || !indexed || idx == "@" || idx == "*" {
+		return vals, known
+	}
+	n, err := strconv.Atoi(idx)
+	var out []string
+	for _, v := range vals {
+		f := strings.Split(v, fieldSep)
+		if err == nil && n >= 0 {
+			if n < len(f) && !slices.Contains(out, f[n]) {
+				out = append(out, f[n])
+			}
+			continue
+		}
+		// a[-1], a[i], a[1+1]: any element.
+		for _, e := range f {
+			if slices.Contains(out, e) {
+				continue
+			}
+			if len(out) == maxVariants {
+				ex.tooMany(text, "$"+name)
+				break
+			}
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "")
+	}
+	return out, true
 }
 
 // crossAll returns each value of list followed by each of vals, at most

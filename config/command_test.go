@@ -1371,3 +1371,29 @@ func TestCheckCommandIndirectArrayElement(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// A nameref (declare -n r=X) was read as a plain variable: `declare -n
+// r=X; X=push; git $r` runs git push and passed a git push rule. $r of
+// a nameref is ${!r}, and an assignment to r assigns the variable it
+// names.
+func TestCheckCommandNameref(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`declare -n r=X; X=push; git $r`,
+		`X=push; f(){ local -n r=X; git "$r"; }; f`,
+		`typeset -gn r=X; X=push; git ${r}`,
+		`declare "-n" "r=X"; X=push; git $r`,
+		`a=(status push); declare -n r='a[1]'; git $r`,
+		`a=(status push); declare -n r=a; git "${r[1]}"`,
+		`declare -n r=X; r=push; git $X`,
+		`declare -n r=push; git ${!r}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`declare -n r=X; X=status; git $r`,
+		`declare r=X; X=push; git $r`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

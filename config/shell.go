@@ -85,6 +85,10 @@ type extractor struct {
 	// a 64 KiB value used a few hundred times would otherwise make
 	// preflight copy and split gigabytes.
 	expanded, expandLimit int
+	// namerefs holds the variables declared namerefs (declare -n).
+	namerefs map[string]bool
+	// refMemo holds the values of namerefs (see namerefValues).
+	refMemo map[string]refResult
 	// lost holds the variables that were given more than maxVariants
 	// values: using one refuses the command line (see paramValues).
 	lost map[string]bool
@@ -374,26 +378,46 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 // expanded as a command's argument would be, and each of its words that
 // is NAME=value or NAME+=value is an assignment too.
 func (ex *extractor) declare(src string, d *syntax.DeclClause) {
-	for _, a := range d.Args {
-		if a.Name != nil {
-			ex.assign(src, a)
+	// The words of the arguments the parser does not split, and whether
+	// an option makes the names namerefs (declare -n r=X: $r is $X).
+	words := make([][][]string, len(d.Args))
+	nameref := d.Variant.Value == "nameref"
+	for i, a := range d.Args {
+		if a.Name != nil || !a.Naked || a.Value == nil {
 			continue
 		}
-		if !a.Naked || a.Value == nil {
+		words[i] = ex.argvVariants(src, []*syntax.Word{a.Value})
+		for _, argv := range words[i] {
+			for _, w := range argv {
+				if len(w) > 1 && w[0] == '-' && !strings.Contains(w, "=") && strings.ContainsRune(w, 'n') {
+					nameref = true
+				}
+			}
+		}
+	}
+	for i, a := range d.Args {
+		if a.Name != nil {
+			if nameref {
+				ex.markNameref(a.Name.Value)
+			}
+			ex.assign(src, a)
 			continue
 		}
 		text := nodeText(src, a)
 		if text == "" {
 			text = "…" // tooDeep must not be empty
 		}
-		for _, argv := range ex.argvVariants(src, []*syntax.Word{a.Value}) {
+		for _, argv := range words[i] {
 			for _, w := range argv {
 				name, val, ok := strings.Cut(w, "=")
-				if !ok {
-					continue
-				}
 				name, appendTo := strings.CutSuffix(name, "+")
 				if !isAssignment(name + "=") {
+					continue
+				}
+				if nameref {
+					ex.markNameref(name)
+				}
+				if !ok {
 					continue
 				}
 				ex.record(text, name, []string{val}, appendTo, false)
@@ -402,6 +426,28 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 					// an array: its elements count too.
 					ex.record(text, name, []string{strings.Join(strings.Fields(val[1:len(val)-1]), fieldSep)}, appendTo, true)
 				}
+			}
+		}
+	}
+}
+
+// markNameref records that name is a nameref (declare -n): $name is the
+// variable its value names, and an assignment to name assigns that
+// variable. The values name had are given to the variables they name.
+func (ex *extractor) markNameref(name string) {
+	if ex.namerefs[name] {
+		return
+	}
+	if ex.namerefs == nil {
+		ex.namerefs = make(map[string]bool)
+	}
+	ex.namerefs[name] = true
+	ex.gen++
+	vals := ex.vars[name]
+	for _, t := range vals {
+		if t != name && isAssignment(t+"=") {
+			for _, v := range vals {
+				ex.addVar(t, v)
 			}
 		}
 	}
@@ -440,6 +486,17 @@ func (ex *extractor) record(text, name string, vals []string, appendTo, array bo
 	}
 	for _, v := range vals {
 		ex.addVar(name, v)
+	}
+	if ex.namerefs[name] {
+		// r=push for declare -n r=X assigns X (a superset: the value
+		// is also r's, and any variable r ever named gets it).
+		for _, t := range ex.vars[name] {
+			if t != name && isAssignment(t+"=") {
+				for _, v := range vals {
+					ex.addVar(t, v)
+				}
+			}
+		}
 	}
 }
 
@@ -1095,6 +1152,9 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 			return []string{nodeText(src, p)}
 		}
 		var out []string
+		if ex.namerefs[p.Param.Value] {
+			out = append(out, names...) // ${!r} of a nameref is the name
+		}
 		for _, n := range names {
 			vals, ok := ex.refValues(nodeText(src, p), n)
 			if !ok {
@@ -1112,6 +1172,9 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		return out
 	}
 	vals, known := ex.vars[p.Param.Value]
+	if known && ex.namerefs[p.Param.Value] {
+		vals = ex.namerefValues(nodeText(src, p), p.Param.Value, vals)
+	}
 	if known {
 		// $x and ${x} are an array's first element; ${x[@]} and ${x[*]}
 		// all of them (split into words later); ${x[N]} the Nth. $@ and
@@ -1206,6 +1269,47 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		return out
 	}
 	return []string{nodeText(src, p)}
+}
+
+// namerefValues returns the values of a nameref whose own values are
+// names: those of the variables they name ($r is ${!r}, but whole
+// arrays), and names themselves (a superset: r may be used where it is
+// no nameref). text names the use.
+func (ex *extractor) namerefValues(text, name string, names []string) []string {
+	if m, ok := ex.refMemo[name]; ok && m.gen == ex.gen {
+		return m.vals
+	}
+	out := slices.Clone(names)
+	add := func(v string) {
+		if slices.Contains(out, v) {
+			return
+		}
+		if len(out) == maxVariants {
+			ex.tooMany(text, "a nameref")
+			return
+		}
+		out = append(out, v)
+	}
+	for _, n := range names {
+		vals, ok := ex.refValues(text, n)
+		if !ok {
+			add(text)
+		}
+		for _, v := range vals {
+			add(v)
+		}
+	}
+	if ex.refMemo == nil {
+		ex.refMemo = make(map[string]refResult)
+	}
+	ex.refMemo[name] = refResult{ex.gen, out}
+	return out
+}
+
+// refResult is a memoized namerefValues, valid while ex.gen is gen.
+type refResult struct {
+	gen  int
+	vals []string
 }
 
 // refValues returns the values of the variable that ref names, as ${!y}

@@ -1397,3 +1397,63 @@ func TestCheckCommandNameref(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// Brace sequences ({a..c}, {1..3}) were kept whole: `git pu{s..s}h` runs
+// git push and passed a git push rule. They are split into words as bash
+// splits them, and refused past maxBraceFields words.
+func TestCheckCommandBraceSequence(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`git pu{s..s}h`,
+		`git {p..p}ush`,
+		`git pu{s..s..3}h`,
+		`{g..g}it push`,
+		`git push{,}`,
+		`git p{u..a..20}sh`,
+		`echo git pu{s..s}h | sh`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`git pu{t..z}h`,
+		`git {1..3} push`,
+		`git pu{s..s..}h`,
+		`git {o..p}ush`, // git oush push
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		"git {1.." + fmt.Sprint(maxBraceFields+1) + "}",
+		"git {1..9223372036854775807}{-9223372036854775808..9223372036854775807}",
+		"git {0..9223372036854775807..2}x",
+	} {
+		start := time.Now()
+		be := assertBlocked(t, c, cmd)
+		if be != nil && !strings.Contains(be.Reason, "braces to more than") {
+			t.Errorf("%q: %v, want a refusal for too many words", cmd, be)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%q took %v", cmd, d)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"{a..e..2}", "a c e"},
+		{"{5..1}", "5 4 3 2 1"},
+		{"{-2..2..2}", "-2 0 2"},
+		{"{01..10..3}", "01 04 07 10"},
+		{"{Z..a}", "Z [ \\ ] ^ _ ` a"},
+		{"{-05..-3}", "-05 -04 -03"},
+		{"{1..3..-1}", "1 2 3"},
+		{"x{1..2}{a..b}y", "x1ay x1by x2ay x2by"},
+		{"{a..3}", "{a..3}"},
+	} {
+		argvs := extractCommands("echo " + tc.in).out[0].heads
+		var got []string
+		for _, argv := range argvs {
+			got = append(got, strings.Join(argv[1:], " "))
+		}
+		if g := strings.Join(got, " "); g != tc.want {
+			t.Errorf("%s: %q, want %q", tc.in, g, tc.want)
+		}
+	}
+}

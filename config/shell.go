@@ -1399,7 +1399,23 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 	results := [][]syntax.WordPart{nil}
 	for _, p := range parts {
 		be, ok := p.(*syntax.BraceExp)
-		if !ok || be.Sequence {
+		var elems [][]syntax.WordPart
+		if ok && be.Sequence {
+			seq, all := braceSequence(be, maxBraceFields)
+			if !all {
+				*whole = false
+			}
+			for _, s := range seq {
+				// Quoted: {Z..a} includes a backslash and a backquote,
+				// which are text, not escapes.
+				elems = append(elems, []syntax.WordPart{&syntax.SglQuoted{Value: s}})
+			}
+		} else if ok {
+			for _, e := range be.Elems {
+				elems = append(elems, expandBraces(e.Parts, whole)...)
+			}
+		}
+		if elems == nil {
 			for i := range results {
 				results[i] = append(slices.Clip(results[i]), p)
 			}
@@ -1407,19 +1423,89 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 		}
 		var next [][]syntax.WordPart
 		for _, r := range results {
-			for _, e := range be.Elems {
-				for _, sub := range expandBraces(e.Parts, whole) {
-					if len(next) < maxBraceFields {
-						next = append(next, slices.Concat(r, sub))
-					} else {
-						*whole = false
-					}
+			for _, sub := range elems {
+				if len(next) < maxBraceFields {
+					next = append(next, slices.Concat(r, sub))
+				} else {
+					*whole = false
 				}
 			}
 		}
 		results = next
 	}
 	return results
+}
+
+// braceSequence returns the words of a sequence expansion, {a..e},
+// {1..10}, {01..10..2}: single letters or integers, with an optional
+// step, as bash expands them (and as mvdan.cc/sh/v3/expand does). It
+// returns at most limit words; all is false when there are more. seq is
+// nil when b is not a sequence bash expands.
+func braceSequence(b *syntax.BraceExp, limit int) (seq []string, all bool) {
+	if len(b.Elems) != 2 && len(b.Elems) != 3 {
+		return nil, true
+	}
+	fromLit, toLit := b.Elems[0].Lit(), b.Elems[1].Lit()
+	step := uint64(1)
+	if len(b.Elems) == 3 {
+		n, err := strconv.ParseInt(b.Elems[2].Lit(), 10, 64)
+		if err != nil {
+			return nil, true
+		}
+		// Only the step's size counts; the ends give the direction.
+		if n < 0 {
+			step = uint64(-(n + 1)) + 1 // no overflow at the minimum
+		} else if n > 0 {
+			step = uint64(n)
+		}
+	}
+	from, err1 := strconv.ParseInt(fromLit, 10, 64)
+	to, err2 := strconv.ParseInt(toLit, 10, 64)
+	chars := false
+	if err1 != nil || err2 != nil {
+		if len(fromLit) != 1 || len(toLit) != 1 || !isASCIILetter(fromLit[0]) || !isASCIILetter(toLit[0]) {
+			return nil, true
+		}
+		chars, from, to = true, int64(fromLit[0]), int64(toLit[0])
+	}
+	width := 0
+	if !chars && (hasLeadingZero(fromLit) || hasLeadingZero(toLit)) {
+		width = max(len(fromLit), len(toLit))
+	}
+	// In uint64, where no difference of two int64 overflows.
+	diff := uint64(to) - uint64(from)
+	if from > to {
+		diff = uint64(from) - uint64(to)
+	}
+	n := diff / step // the words are n+1
+	all = n < uint64(limit)
+	count := uint64(limit)
+	if all {
+		count = n + 1
+	}
+	seq = make([]string, 0, count)
+	for i := range count {
+		v := int64(uint64(from) + i*step)
+		if from > to {
+			v = int64(uint64(from) - i*step)
+		}
+		switch {
+		case chars:
+			seq = append(seq, string(rune(v)))
+		case width > 0:
+			seq = append(seq, fmt.Sprintf("%0*d", width, v))
+		default:
+			seq = append(seq, strconv.FormatInt(v, 10))
+		}
+	}
+	return seq, all
+}
+
+// hasLeadingZero reports whether an integer is written with a leading
+// zero (01, -05), which pads a sequence's words to the same width.
+func hasLeadingZero(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	return len(s) > 1 && s[0] == '0'
 }
 
 // braceText renders a brace expansion that is not split ({1..3}).

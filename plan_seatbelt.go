@@ -118,23 +118,14 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// and of the submodules' (and in the directories that group them:
 	// modules/libs for libs/b), and modules itself is held.
 	if !f.AllowGitConfig {
-		_, dirs := s.findGit()
-		seen := gitDirSet{}
-		for len(dirs) > 0 {
-			d := dirs[0]
-			dirs = dirs[1:]
-			if !seen.first(d) {
-				continue
-			}
-			mdir := filepath.Join(d, "modules")
-			mods, _ := gitDirsUnder(mdir, 0) // unlistable: gitPaths
+		all := func(string) bool { return true }
+		s.eachModulesDir(all, func(_, mdir string, mods []string) {
 			o.Held = append(o.Held, seatbeltForms(seatbelt.Literal(mdir))...)
 			o.NoCreate = append(o.NoCreate, seatbeltForms(seatbelt.Literal(mdir)+"/*")...)
 			for _, g := range moduleGroups(mdir, mods) {
 				o.NoCreate = append(o.NoCreate, seatbeltForms(seatbelt.Literal(g)+"/*")...)
 			}
-			dirs = append(dirs, mods...)
-		}
+		})
 	}
 	builtin = append(builtin, gp...)
 	for _, u := range unlistable {

@@ -1173,6 +1173,26 @@ func moduleGroups(modules string, mods []string) []string {
 	return out
 }
 
+// eachModulesDir calls visit for each git directory (findGit) that keep
+// accepts, and then for its submodules' git directories, breadth first,
+// each once: with its modules directory and the submodule git directories
+// found in it (one that cannot be listed is gitPaths' concern).
+func (s *Spec) eachModulesDir(keep func(gitDir string) bool, visit func(gitDir, modules string, mods []string)) {
+	_, dirs := s.findGit()
+	seen := gitDirSet{}
+	for len(dirs) > 0 {
+		d := dirs[0]
+		dirs = dirs[1:]
+		if !keep(d) || !seen.first(d) {
+			continue
+		}
+		modules := filepath.Join(d, "modules")
+		mods, _ := gitDirsUnder(modules, 0)
+		visit(d, modules, mods)
+		dirs = append(dirs, mods...)
+	}
+}
+
 // moduleGroupPatterns are moduleGroups as the write guard's patterns.
 func moduleGroupPatterns(modules string, mods []string) []string {
 	var out []string
@@ -1540,14 +1560,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		// Directly under modules/ of each git directory, the nested
 		// submodules' included; not "**", which would match refs
 		// (refs/heads/modules/x) too.
-		_, dirs := s.findGit()
-		seen := gitDirSet{}
-		for len(dirs) > 0 {
-			d := dirs[0]
-			dirs = dirs[1:]
-			if !underAny(d, changeable) || !seen.first(d) {
-				continue
-			}
+		s.eachModulesDir(func(d string) bool { return underAny(d, changeable) }, func(d, modules string, mods []string) {
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(d)+"/modules/*")
 			if r, err := s.paths.eval(filepath.Join(d, "modules")); err == nil && r != filepath.Join(d, "modules") {
 				// The user's symlink: the guard sees where it leads.
@@ -1555,14 +1568,12 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			}
 			// Nor a modules that is a symlink to a directory of the
 			// sandbox's: the pattern is matched where paths lead.
-			fp.Held = append(fp.Held, filepath.Join(d, "modules"))
+			fp.Held = append(fp.Held, modules)
 			if r, err := s.paths.eval(d); err == nil && r != d {
 				fp.Held = append(fp.Held, filepath.Join(r, "modules"))
 			}
-			mods, _ := gitDirsUnder(filepath.Join(d, "modules"), 0) // unlistable: gitPaths
-			fp.ProtectedPatterns = append(fp.ProtectedPatterns, moduleGroupPatterns(filepath.Join(d, "modules"), mods)...)
-			dirs = append(dirs, mods...)
-		}
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, moduleGroupPatterns(modules, mods)...)
+		})
 	}
 	s.loadCreated(fp)
 	return nil

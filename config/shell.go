@@ -1534,21 +1534,17 @@ func wordText(src string, parts []syntax.WordPart) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	start, end := parts[0].Pos(), parts[len(parts)-1].End()
-	if !start.IsValid() || !end.IsValid() {
-		return ""
-	}
-	s, e := int(start.Offset()), int(end.Offset())
-	if s < 0 || e > len(src) || s > e {
-		return ""
-	}
-	return src[s:e]
+	return spanText(src, parts[0].Pos(), parts[len(parts)-1].End())
 }
 
 // nodeText is the source text of n, or "" if its position is unknown (a
 // node made by SplitBraces).
 func nodeText(src string, n syntax.Node) string {
-	start, end := n.Pos(), n.End()
+	return spanText(src, n.Pos(), n.End())
+}
+
+// spanText is src from start to end, or "" if either is unknown.
+func spanText(src string, start, end syntax.Pos) string {
 	if !start.IsValid() || !end.IsValid() {
 		return ""
 	}

@@ -1457,3 +1457,26 @@ func TestCheckCommandBraceSequence(t *testing.T) {
 		}
 	}
 }
+
+// A loop's words and a function's arguments are the words bash makes of
+// them: brace expansion and the splitting of unquoted expansions apply.
+func TestCheckCommandLoopAndArgumentFields(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`for x in {push,a}; do git $x; done`,
+		`L="a push"; for x in $L; do git "$x"; done`,
+		`f(){ git "$1"; }; f {push,a}`,
+		`f(){ git "$2"; }; L="a push"; f $L`,
+		`set -- {a,push}; git "$2"`,
+		`sh -c 'git "$1"' _ {push,a}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`for x in {status,log}; do git $x; done`,
+		`L="status log"; for x in $L; do git "$x"; done`,
+		`f(){ git "$1" "$2"; }; f {status,--short}`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

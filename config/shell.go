@@ -223,8 +223,11 @@ func (ex *extractor) script(src string, depth int) {
 		case *syntax.DeclClause:
 			ex.declare(src, n)
 		case *syntax.WordIter:
-			for _, w := range n.Items {
-				for _, v := range ex.wordAlts(src, w.Parts) {
+			// The words bash iterates over: brace expansion and the
+			// splitting of unquoted expansions apply (for x in {a,b},
+			// for x in $LIST).
+			for _, argv := range ex.argvVariants(src, n.Items) {
+				for _, v := range argv {
 					ex.addVar(n.Name.Value, v)
 				}
 			}
@@ -504,9 +507,19 @@ func (ex *extractor) record(text, name string, vals []string, appendTo, array bo
 // "$@" ("$*"), and zero, if given, as $0: for `set --` and a function
 // call, and reports whether a value was new (see positionalValues).
 func (ex *extractor) positional(src string, zero *string, words []*syntax.Word) bool {
-	vals := make([][]string, len(words))
-	for i, w := range words {
-		vals[i] = ex.wordAlts(src, w.Parts)
+	// The arguments bash passes: brace expansion and the splitting of
+	// unquoted expansions apply (f {a,b}, f $LIST), so a word may give
+	// several parameters.
+	var vals [][]string
+	for _, argv := range ex.argvVariants(src, words) {
+		for i, w := range argv {
+			if i == len(vals) {
+				vals = append(vals, nil)
+			}
+			if !slices.Contains(vals[i], w) {
+				vals[i] = append(vals[i], w)
+			}
+		}
 	}
 	return ex.positionalValues(zero, vals)
 }

@@ -319,8 +319,8 @@ func (s *Spec) credentials() []credential {
 		if st, err := os.Stat(k); err != nil || !st.Mode().IsRegular() || s.holdsWork(k) {
 			continue
 		}
-		if head, ok := fileHead(k); ok && slices.ContainsFunc(publicKeyMarkers, func(m string) bool { return strings.HasPrefix(head, m) }) {
-			continue // a public key (see publicKeyMarkers)
+		if head, ok := fileHead(k); ok && !holdsPrivateKey(head) && slices.ContainsFunc(publicKeyMarkers, func(m string) bool { return strings.HasPrefix(head, m) }) {
+			continue // a public key (see publicKeyMarkers), not a PEM key after a line "ssh-..."
 		}
 		if underAny(k, []string{sshDir}) {
 			add(k, "~/.ssh")
@@ -458,30 +458,43 @@ func privateKeysIn(dir string, top bool) []string {
 		}
 		p := filepath.Join(dir, name)
 		head, ok := fileHead(p)
-		if !ok {
-			continue
-		}
-		for _, m := range privateKeyMarkers {
-			if strings.HasPrefix(head, m) {
-				out = append(out, p)
-				break
-			}
+		if ok && holdsPrivateKey(head) {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// fileHead returns the first bytes of the file p (enough for
-// privateKeyMarkers and publicKeyMarkers); false when it cannot be read.
+// keyHeadSize is how much of a file fence reads to tell a private key:
+// the largest PEM keys (RSA 16384) and the text OpenSSL writes before one
+// ("Bag Attributes" of openssl pkcs12 -nodes) fit in it.
+const keyHeadSize = 16 << 10
+
+// fileHead returns the first bytes of the file p (up to keyHeadSize, see
+// holdsPrivateKey); false when it cannot be read.
 func fileHead(p string) (string, bool) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return "", false
 	}
-	var head [40]byte
-	n, _ := io.ReadFull(f, head[:])
+	head := make([]byte, keyHeadSize)
+	n, _ := io.ReadFull(f, head)
 	f.Close()
 	return string(head[:n]), true
+}
+
+// holdsPrivateKey reports whether head, the start of a file, holds a
+// private key ssh reads: one starting with a privateKeyMarker, or a PEM
+// key after other lines. ssh hands PEM files to OpenSSL, which skips every
+// line before "-----BEGIN ...": "Bag Attributes" from openssl pkcs12, a
+// comment or a blank line first make no difference to ssh -i.
+func holdsPrivateKey(head string) bool {
+	for _, m := range privateKeyMarkers {
+		if strings.HasPrefix(head, m) || strings.HasPrefix(m, "-----") && strings.Contains(head, "\n"+m) {
+			return true
+		}
+	}
+	return false
 }
 
 // publicKeyMarkers start the public key files ssh reads: OpenSSH's one

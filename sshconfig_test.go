@@ -212,6 +212,50 @@ func TestSSHKeysSymlinkedDirAndPublicIdentity(t *testing.T) {
 	}
 }
 
+// A PEM private key after other lines ("Bag Attributes" from openssl
+// pkcs12 -nodes, a comment, a blank line), which ssh -i reads as a key
+// (OpenSSL skips what comes before "-----BEGIN"), is hidden in ~/.ssh and
+// its subdirectories, and one that an IdentityFile names is not taken for
+// a public key because its first line starts with "ssh-".
+func TestSSHKeysPEMAfterOtherLines(t *testing.T) {
+	home := t.TempDir()
+	write := func(rel, body string) string {
+		p := filepath.Join(home, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pem := "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n"
+	want := []string{
+		write(".ssh/work.pem", "Bag Attributes\n    friendlyName: work\nKey Attributes: <No Attributes>\n"+pem),
+		write(".ssh/keys/deploy.pem", "# deploy key\r\n"+pem),
+		write(".ssh/keys/blank", "\n"+pem),
+		write("keys/prod", "ssh-rsa key for prod\n"+pem),
+	}
+	pub := write("keys/agent.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA me@host\n")
+	notes := write(".ssh/keys/notes", "keys are in the vault\n")
+	write(".ssh/config", "Host *\n  IdentityFile ~/keys/prod\n  IdentityFile ~/keys/agent.pub\n")
+	s := &Spec{Home: home, Cwd: home}
+	var got []string
+	for _, c := range s.credentials() {
+		got = append(got, c.pattern)
+	}
+	for _, p := range want {
+		if !slices.Contains(got, p) {
+			t.Errorf("%s not hidden: %q", p, got)
+		}
+	}
+	for _, p := range []string{pub, notes} {
+		if slices.Contains(got, p) {
+			t.Errorf("%s hidden: %q", p, got)
+		}
+	}
+}
+
 // A subdirectory of ~/.ssh with more files than fence reads the first line
 // of is hidden whole; a smaller one has only its private keys hidden.
 func TestSSHKeysLargeSubdirHiddenWhole(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -51,7 +52,7 @@ func (s *Spec) sshIncludes() (paths, patterns []string, err error) {
 }
 
 // sshIdentities returns the files the IdentityFile lines of the user's ssh
-// config (and of the files it includes) name, "~", "%d", "%u" and ${VAR}
+// config (and of the files it includes) name, "~", "%d", "%u", "%i", "%l", "%L" and ${VAR}
 // (from the command's environment) expanded as ssh expands them. An
 // argument with another token (%h, %r), a variable that is not set or a
 // relative path depends on the connection or the directory ssh runs in:
@@ -176,6 +177,20 @@ func (s *Spec) identityArgs(b []byte) []string {
 					sb.WriteByte('%')
 				case 'd':
 					sb.WriteString(s.Home)
+				case 'i':
+					sb.WriteString(strconv.Itoa(os.Getuid()))
+				case 'l', 'L':
+					// ssh's gethostname(), whole or up to the first
+					// dot: the host's, fixed for every connection.
+					h, err := os.Hostname()
+					if err != nil || h == "" {
+						known = false
+						break
+					}
+					if arg[i] == 'L' {
+						h, _, _ = strings.Cut(h, ".")
+					}
+					sb.WriteString(h)
 				case 'u':
 					u, err := user.Current()
 					if err != nil {

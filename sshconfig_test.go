@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -169,6 +170,20 @@ IdentityFile ${}/c
 	want = []string{"/keys/work.pem", "/root.pem", "/h/keysx"}
 	if !slices.Equal(got, want) {
 		t.Errorf("identityArgs with ${VAR} = %q, want %q", got, want)
+	}
+	// %i, %l and %L (the uid, the host name, whole and up to its first
+	// dot) are the same for every connection: ~/keys/%L.key names a
+	// fixed file, which ssh reads.
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	short, _, _ := strings.Cut(host, ".")
+	s = &Spec{Home: "/h"}
+	got = s.identityArgs([]byte("IdentityFile ~/keys/%L.key\nIdentityFile /k/%l-%i\n"))
+	want = []string{"/h/keys/" + short + ".key", fmt.Sprintf("/k/%s-%d", host, os.Getuid())}
+	if !slices.Equal(got, want) {
+		t.Errorf("identityArgs with %%i, %%l, %%L = %q, want %q", got, want)
 	}
 }
 

@@ -1436,6 +1436,32 @@ func TestCheckCommandBraceSequence(t *testing.T) {
 			t.Errorf("%q took %v", cmd, d)
 		}
 	}
+	// Sequences of a hundred or so words, as agents write them, are
+	// checked (they were refused at 64 words), and still split.
+	for _, cmd := range []string{
+		`printf '=%.0s' {1..80}; echo`,
+		`touch test_{001..100}.txt`,
+		`mkdir -p out/{1..100}`,
+		`echo {a..y}{a..j}`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	assertBlocked(t, c, "git pu{s..s}h {1..200}")
+	// Crafted words stay fast: each was seconds to minutes (a word of
+	// 12,000 sequences, 12,000 {1..1} parts, 5,000 words of
+	// {1..256}$X, 12,000 words of {1..256}).
+	for _, cmd := range []string{
+		"echo " + strings.Repeat("{1..256}", 12000),
+		"echo " + strings.Repeat("x{1..1}", 12000),
+		"X=a; X=b; echo " + strings.Repeat("{1..256}$X ", 5000),
+		"echo " + strings.Repeat("{1..256} ", 12000),
+	} {
+		start := time.Now()
+		CheckCommand(cmd, c)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%.40q...: took %v", cmd, d)
+		}
+	}
 	for _, tc := range []struct{ in, want string }{
 		{"{a..e..2}", "a c e"},
 		{"{5..1}", "5 4 3 2 1"},

@@ -22,8 +22,10 @@ const (
 	// a couple of hundred literal words, and nested loops of a few
 	// words each, stay within it.
 	maxVariants = 256
-	// maxBraceFields bounds the words one brace expansion may produce.
-	maxBraceFields = 64
+	// maxBraceFields bounds the words one brace expansion may produce, as
+	// many as a variable's values: printf '=%.0s' {1..80} and touch
+	// test_{001..100}.txt were refused at 64.
+	maxBraceFields = 256
 	// maxUnwrap bounds wrapper chains such as env nice command git.
 	maxUnwrap = 16
 )
@@ -116,7 +118,7 @@ func (ex *extractor) spend(n int, text string) bool {
 			text = "…" // tooDeep must not be empty
 		}
 		ex.tooDeep = text
-		ex.tooDeepReason = fmt.Sprintf("expands variables or command output to more than %d KiB of words, beyond what preflight checks", limit>>10)
+		ex.tooDeepReason = fmt.Sprintf("expands variables, braces or command output to more than %d KiB of words, beyond what preflight checks", limit>>10)
 	}
 	return false
 }
@@ -965,12 +967,27 @@ func (ex *extractor) appendSingle(b *strings.Builder, src string, parts []syntax
 func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]string {
 	variants := [][]string{nil}
 	for _, w := range words {
+		if ex.tooDeep != "" {
+			// Refused anyway: the rest of the words would only cost
+			// time (5,000 words of {1..64}$X took 5 s).
+			break
+		}
 		fields, whole := braceFields(w)
-		if !whole && ex.tooDeep == "" {
+		if !whole {
 			ex.tooDeep = nodeText(src, w)
 			ex.tooDeepReason = fmt.Sprintf("expands braces to more than %d words, beyond what preflight checks; list fewer (split the command line)", maxBraceFields)
+			break
+		}
+		// Each word of a brace expansion is one more copy of the word,
+		// charged like an expansion's bytes: {1..256} repeated would
+		// otherwise make a 100 KB command line millions of words.
+		if text := nodeText(src, w); len(fields) > 1 && !ex.spend((len(fields)-1)*len(text), text) {
+			break
 		}
 		for _, parts := range fields {
+			if ex.tooDeep != "" {
+				break
+			}
 			alts := ex.wordAlts(src, parts)
 			split := ex.splitsFields(src, parts)
 			next := make([][]string, 0, len(variants))
@@ -1411,6 +1428,11 @@ func braceFields(w *syntax.Word) (fields [][]syntax.WordPart, whole bool) {
 func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 	results := [][]syntax.WordPart{nil}
 	for _, p := range parts {
+		if !*whole {
+			// Refused anyway: expanding the rest would only cost time
+			// (12,000 sequences in one word took 40 s).
+			return results
+		}
 		be, ok := p.(*syntax.BraceExp)
 		var elems [][]syntax.WordPart
 		if ok && be.Sequence {
@@ -1428,19 +1450,27 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 				elems = append(elems, expandBraces(e.Parts, whole)...)
 			}
 		}
+		// Each result owns its array (made by append or slices.Concat
+		// below), so it grows in place at its last use: copying it at
+		// every part made a word of 12,000 {1..1} take seconds.
 		if elems == nil {
 			for i := range results {
-				results[i] = append(slices.Clip(results[i]), p)
+				results[i] = append(results[i], p)
 			}
 			continue
 		}
 		var next [][]syntax.WordPart
+	combine:
 		for _, r := range results {
-			for _, sub := range elems {
-				if len(next) < maxBraceFields {
-					next = append(next, slices.Concat(r, sub))
-				} else {
+			for k, sub := range elems {
+				if len(next) == maxBraceFields {
 					*whole = false
+					break combine
+				}
+				if k == len(elems)-1 {
+					next = append(next, append(r, sub...))
+				} else {
+					next = append(next, slices.Concat(r, sub))
 				}
 			}
 		}

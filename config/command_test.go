@@ -1423,9 +1423,10 @@ func TestCheckCommandBraceSequence(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 	for _, cmd := range []string{
-		"git {1.." + fmt.Sprint(maxBraceFields+1) + "}",
-		"git {1..9223372036854775807}{-9223372036854775808..9223372036854775807}",
-		"git {0..9223372036854775807..2}x",
+		"git {a..z}{a..z}",
+		"git {a,b}{a..z}{a..z}",
+		"git {a..z}{1..9223372036854775807}{a..z}",
+		"git " + strings.Repeat("{x,y}", 9),
 	} {
 		start := time.Now()
 		be := assertBlocked(t, c, cmd)
@@ -1443,10 +1444,22 @@ func TestCheckCommandBraceSequence(t *testing.T) {
 		`touch test_{001..100}.txt`,
 		`mkdir -p out/{1..100}`,
 		`echo {a..y}{a..j}`,
+		// Integer sequences past the limit are left as written
+		// (numericKept), the largest first.
+		`for i in {1..1000}; do curl -s "127.0.0.1:8080/$i"; done`,
+		`mkdir -p d/{a..z}/{1..20}`,
+		"git {1.." + fmt.Sprint(maxBraceFields+1) + "}",
+		"git {1..9223372036854775807}{-9223372036854775808..9223372036854775807}",
+		"git {0..9223372036854775807..2}x",
 	} {
+		start := time.Now()
 		assertAllowed(t, c, cmd)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%q took %v", cmd, d)
+		}
 	}
 	assertBlocked(t, c, "git pu{s..s}h {1..200}")
+	assertBlocked(t, c, "for i in {1..1000}; do git push; done")
 	// Crafted words stay fast: each was seconds to minutes (a word of
 	// 12,000 sequences, 12,000 {1..1} parts, 5,000 words of
 	// {1..256}$X, 12,000 words of {1..256}).

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -1427,7 +1429,8 @@ func braceFields(w *syntax.Word) (fields [][]syntax.WordPart, whole bool) {
 
 func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 	results := [][]syntax.WordPart{nil}
-	for _, p := range parts {
+	keep := numericKept(parts)
+	for i, p := range parts {
 		if !*whole {
 			// Refused anyway: expanding the rest would only cost time
 			// (12,000 sequences in one word took 40 s).
@@ -1435,7 +1438,9 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 		}
 		be, ok := p.(*syntax.BraceExp)
 		var elems [][]syntax.WordPart
-		if ok && be.Sequence {
+		if keep[i] {
+			// Left as written: see numericKept.
+		} else if ok && be.Sequence {
 			seq, all := braceSequence(be, maxBraceFields)
 			if !all {
 				*whole = false
@@ -1479,69 +1484,142 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 	return results
 }
 
+// numericKept marks the integer sequences ({1..1000}) among a word's parts
+// that are left unexpanded, largest first, until the words the rest
+// expand to are within maxBraceFields: for i in {1..1000} and mkdir
+// d/{a..z}/{1..20} are everyday command lines, and integers alone spell
+// no program or subcommand a rule names (rules that name a number, such
+// as chmod 777, are not matched through such a sequence).
+func numericKept(parts []syntax.WordPart) map[int]bool {
+	type numPart struct {
+		i int
+		n uint64
+	}
+	var nums []numPart
+	rest := uint64(1) // the other brace expansions' words, saturating
+	for i, p := range parts {
+		be, ok := p.(*syntax.BraceExp)
+		if !ok {
+			continue
+		}
+		if be.Sequence {
+			if sq, ok := parseSequence(be); ok && !sq.chars {
+				nums = append(nums, numPart{i, sq.words()})
+				continue
+			} else if ok {
+				rest = min(rest*sq.words(), maxBraceFields+1) // letters: at most 58
+				continue
+			}
+			continue // not expanded by bash
+		}
+		rest = min(rest*uint64(max(len(be.Elems), 1)), maxBraceFields+1) // nested lists: at least
+	}
+	if len(nums) == 0 || rest > maxBraceFields {
+		return nil // fits, or refused whatever is kept
+	}
+	// The smallest integer sequences are expanded while the words fit;
+	// the rest (the largest) are kept.
+	slices.SortStableFunc(nums, func(a, b numPart) int { return cmp.Compare(a.n, b.n) })
+	keep := map[int]bool{}
+	words := rest
+	for _, np := range nums {
+		if np.n <= maxBraceFields && words*np.n <= maxBraceFields {
+			words *= np.n
+			continue
+		}
+		keep[np.i] = true
+	}
+	return keep
+}
+
 // braceSequence returns the words of a sequence expansion, {a..e},
 // {1..10}, {01..10..2}: single letters or integers, with an optional
 // step, as bash expands them (and as mvdan.cc/sh/v3/expand does). It
 // returns at most limit words; all is false when there are more. seq is
 // nil when b is not a sequence bash expands.
 func braceSequence(b *syntax.BraceExp, limit int) (seq []string, all bool) {
-	if len(b.Elems) != 2 && len(b.Elems) != 3 {
+	sq, ok := parseSequence(b)
+	if !ok {
 		return nil, true
 	}
-	fromLit, toLit := b.Elems[0].Lit(), b.Elems[1].Lit()
-	step := uint64(1)
-	if len(b.Elems) == 3 {
-		n, err := strconv.ParseInt(b.Elems[2].Lit(), 10, 64)
-		if err != nil {
-			return nil, true
-		}
-		// Only the step's size counts; the ends give the direction.
-		if n < 0 {
-			step = uint64(-(n + 1)) + 1 // no overflow at the minimum
-		} else if n > 0 {
-			step = uint64(n)
-		}
-	}
-	from, err1 := strconv.ParseInt(fromLit, 10, 64)
-	to, err2 := strconv.ParseInt(toLit, 10, 64)
-	chars := false
-	if err1 != nil || err2 != nil {
-		if len(fromLit) != 1 || len(toLit) != 1 || !isASCIILetter(fromLit[0]) || !isASCIILetter(toLit[0]) {
-			return nil, true
-		}
-		chars, from, to = true, int64(fromLit[0]), int64(toLit[0])
-	}
-	width := 0
-	if !chars && (hasLeadingZero(fromLit) || hasLeadingZero(toLit)) {
-		width = max(len(fromLit), len(toLit))
-	}
-	// In uint64, where no difference of two int64 overflows.
-	diff := uint64(to) - uint64(from)
-	if from > to {
-		diff = uint64(from) - uint64(to)
-	}
-	n := diff / step // the words are n+1
-	all = n < uint64(limit)
-	count := uint64(limit)
-	if all {
-		count = n + 1
-	}
+	n := sq.words()
+	all = n <= uint64(limit)
+	count := min(n, uint64(limit))
 	seq = make([]string, 0, count)
 	for i := range count {
-		v := int64(uint64(from) + i*step)
-		if from > to {
-			v = int64(uint64(from) - i*step)
+		v := int64(uint64(sq.from) + i*sq.step)
+		if sq.from > sq.to {
+			v = int64(uint64(sq.from) - i*sq.step)
 		}
 		switch {
-		case chars:
+		case sq.chars:
 			seq = append(seq, string(rune(v)))
-		case width > 0:
-			seq = append(seq, fmt.Sprintf("%0*d", width, v))
+		case sq.width > 0:
+			seq = append(seq, fmt.Sprintf("%0*d", sq.width, v))
 		default:
 			seq = append(seq, strconv.FormatInt(v, 10))
 		}
 	}
 	return seq, all
+}
+
+// sequence is a brace sequence bash expands: from, to and step, of
+// letters (chars) or integers (padded to width when an end has a leading
+// zero).
+type sequence struct {
+	from, to int64
+	step     uint64
+	chars    bool
+	width    int
+}
+
+// words is the number of words s expands to (at least 1; at most 2^64-1).
+func (s sequence) words() uint64 {
+	// In uint64, where no difference of two int64 overflows.
+	diff := uint64(s.to) - uint64(s.from)
+	if s.from > s.to {
+		diff = uint64(s.from) - uint64(s.to)
+	}
+	n := diff / s.step
+	if n == math.MaxUint64 {
+		return n
+	}
+	return n + 1
+}
+
+// parseSequence reads b as a sequence bash expands; ok is false for one
+// it leaves as written ({a..3}, {1..2..x}).
+func parseSequence(b *syntax.BraceExp) (sq sequence, ok bool) {
+	if len(b.Elems) != 2 && len(b.Elems) != 3 {
+		return sq, false
+	}
+	fromLit, toLit := b.Elems[0].Lit(), b.Elems[1].Lit()
+	sq.step = 1
+	if len(b.Elems) == 3 {
+		n, err := strconv.ParseInt(b.Elems[2].Lit(), 10, 64)
+		if err != nil {
+			return sq, false
+		}
+		// Only the step's size counts; the ends give the direction.
+		if n < 0 {
+			sq.step = uint64(-(n + 1)) + 1 // no overflow at the minimum
+		} else if n > 0 {
+			sq.step = uint64(n)
+		}
+	}
+	var err1, err2 error
+	sq.from, err1 = strconv.ParseInt(fromLit, 10, 64)
+	sq.to, err2 = strconv.ParseInt(toLit, 10, 64)
+	if err1 != nil || err2 != nil {
+		if len(fromLit) != 1 || len(toLit) != 1 || !isASCIILetter(fromLit[0]) || !isASCIILetter(toLit[0]) {
+			return sq, false
+		}
+		sq.chars, sq.from, sq.to = true, int64(fromLit[0]), int64(toLit[0])
+	}
+	if !sq.chars && (hasLeadingZero(fromLit) || hasLeadingZero(toLit)) {
+		sq.width = max(len(fromLit), len(toLit))
+	}
+	return sq, true
 }
 
 // hasLeadingZero reports whether an integer is written with a leading

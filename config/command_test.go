@@ -1088,12 +1088,13 @@ func TestCheckCommandTooManyValues(t *testing.T) {
 // command line that is (the word, the loop's variable), not only "a
 // word", and says what to do instead.
 func TestCheckCommandTooManyNamesThePart(t *testing.T) {
-	cmd := "cd /src && make\nfor a in 1 2 3 4 5 6 7; do for b in 1 2 3 4 5 6 7; do for c in 1 2 3 4 5 6; do echo \"$a$b$c\"; done; done; done"
+	seq := strings.TrimSpace(strings.Repeat("1 2 3 4 5 6 7 8 9 ", 2)) // 9 values, 729 words of three
+	cmd := "cd /src && make\nfor a in " + seq + "; do for b in " + seq + "; do for c in " + seq + "; do for d in 1 2 3 4 5 6; do echo \"$a$b$c$d\"; done; done; done; done"
 	be := assertBlocked(t, nil, cmd)
 	if be == nil {
 		return
 	}
-	if msg := be.Error(); !strings.Contains(msg, `(at "$a$b$c")`) || !strings.Contains(msg, "split the loop or the command line") {
+	if msg := be.Error(); !strings.Contains(msg, `(at "$a$b$c$d")`) || !strings.Contains(msg, "split the loop or the command line") {
 		t.Errorf("refusal names no part or no fix: %s", msg)
 	}
 	be = assertBlocked(t, nil, `git commit -m "$(printf '%5000s' x)"`)
@@ -1423,10 +1424,10 @@ func TestCheckCommandBraceSequence(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 	for _, cmd := range []string{
-		"git {a..z}{a..z}",
-		"git {a,b}{a..z}{a..z}",
-		"git {a..z}{1..9223372036854775807}{a..z}",
-		"git " + strings.Repeat("{x,y}", 9),
+		"git {a..z}{a..z}{a..z}",
+		"git {a,b}{a..z}{a..z}{a..z}",
+		"git {a..z}{1..9223372036854775807}{a..z}{a..z}",
+		"git " + strings.Repeat("{x,y}", 13),
 	} {
 		start := time.Now()
 		be := assertBlocked(t, c, cmd)

@@ -21,13 +21,14 @@ const (
 	// output, and the argument vectors tried per simple command. Past it
 	// the command line is refused (see tooMany), never checked in part: a
 	// value dropped unchecked could be the one a rule denies. Loops over
-	// a couple of hundred literal words, and nested loops of a few
-	// words each, stay within it.
-	maxVariants = 256
+	// thousands of literal words, and nested loops of a dozen words
+	// each, stay within it; the expansion budget (spend) bounds the work
+	// whatever the count.
+	maxVariants = 4096
 	// maxBraceFields bounds the words one brace expansion may produce, as
 	// many as a variable's values: printf '=%.0s' {1..80} and touch
 	// test_{001..100}.txt were refused at 64.
-	maxBraceFields = 256
+	maxBraceFields = 4096
 	// maxUnwrap bounds wrapper chains such as env nice command git.
 	maxUnwrap = 16
 )
@@ -93,6 +94,9 @@ type extractor struct {
 	namerefs map[string]bool
 	// refMemo holds the values of namerefs (see namerefValues).
 	refMemo map[string]refResult
+	// varSets indexes the values of the variables that have more than a
+	// few (see addVar).
+	varSets map[string]map[string]struct{}
 	// lost holds the variables that were given more than maxVariants
 	// values: using one refuses the command line (see paramValues).
 	lost map[string]bool
@@ -581,8 +585,30 @@ func (ex *extractor) positionalValues(zero *string, vals [][]string) bool {
 // it refuses the command line.
 func (ex *extractor) addVar(name, v string) bool {
 	vals := ex.vars[name]
-	if slices.Contains(vals, v) {
-		return false
+	if len(vals) < 16 {
+		if slices.Contains(vals, v) {
+			return false
+		}
+	} else {
+		// A set past a few values: a linear search per value made
+		// variables of thousands of values cost seconds.
+		set := ex.varSets[name]
+		if set == nil {
+			set = make(map[string]struct{}, 2*len(vals))
+			for _, o := range vals {
+				set[o] = struct{}{}
+			}
+			if ex.varSets == nil {
+				ex.varSets = make(map[string]map[string]struct{})
+			}
+			ex.varSets[name] = set
+		}
+		if _, dup := set[v]; dup {
+			return false
+		}
+		if len(vals) < maxVariants {
+			set[v] = struct{}{}
+		}
 	}
 	if len(vals) == maxVariants {
 		ex.markLost(name)
@@ -1115,6 +1141,9 @@ func (ex *extractor) wordAltsQ(src string, parts []syntax.WordPart, quoted bool)
 		alts = next
 	}
 	for _, p := range parts {
+		if ex.tooDeep != "" {
+			break // refused anyway (see script): the rest would only cost time
+		}
 		switch p := p.(type) {
 		case *syntax.Lit:
 			if quoted {

@@ -1445,16 +1445,39 @@ func TestCheckCommandBraceSequence(t *testing.T) {
 		`touch test_{001..100}.txt`,
 		`mkdir -p out/{1..100}`,
 		`echo {a..y}{a..j}`,
-		// Integer sequences past the limit are left as written
-		// (numericKept), the largest first.
-		`for i in {1..1000}; do curl -s "127.0.0.1:8080/$i"; done`,
 		`mkdir -p d/{a..z}/{1..20}`,
-		"git {1.." + fmt.Sprint(maxBraceFields+1) + "}",
-		"git {1..9223372036854775807}{-9223372036854775808..9223372036854775807}",
-		"git {0..9223372036854775807..2}x",
+		// A loop's integer sequences past the limit are left as
+		// written (numericKept), the largest first.
+		`for i in {1..10000}; do curl -s "127.0.0.1:8080/$i"; done`,
+		"for i in {1.." + fmt.Sprint(maxBraceFields+1) + "}; do git $i; done",
+		"for i in {1..9223372036854775807}{0..9223372036854775807}; do git $i; done",
+		"for i in {0..9223372036854775807..2}x; do git $i; done",
 	} {
 		start := time.Now()
 		assertAllowed(t, c, cmd)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%q took %v", cmd, d)
+		}
+	}
+	// Elsewhere, one word kept for thousands would move the words
+	// after it, which set, functions, printf and xargs -n read by
+	// position: such a word is refused like any other past the limit.
+	for _, cmd := range []string{
+		"echo {1..5000} push | xargs -n 2 git",
+		`printf '%s%.0s\n' {1..5000} 'git push' | sh`,
+		"set -- {1..5000} push; git ${5001}",
+		"f() { shift 5000; git $1; }; f {1..5000} push",
+		"git {1.." + fmt.Sprint(maxBraceFields+1) + "}",
+		"git {1..9223372036854775807}{-9223372036854775808..9223372036854775807}",
+		// Negative integers read as options (git -7 push): not kept
+		// in a loop either.
+		"for i in {-5000..-1}; do git $i push; done",
+	} {
+		start := time.Now()
+		be := assertBlocked(t, c, cmd)
+		if be != nil && !strings.Contains(be.Reason, "braces to more than") {
+			t.Errorf("%q: %v, want a refusal for too many words", cmd, be)
+		}
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("%q took %v", cmd, d)
 		}

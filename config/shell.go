@@ -100,6 +100,9 @@ type extractor struct {
 	// lost holds the variables that were given more than maxVariants
 	// values: using one refuses the command line (see paramValues).
 	lost map[string]bool
+	// loopWords is set while a loop's words are expanded, where an
+	// integer sequence too long to expand is kept (see numericKept).
+	loopWords bool
 }
 
 // expandBudgetBase is the bytes that expansions may add to words beyond
@@ -234,7 +237,10 @@ func (ex *extractor) script(src string, depth int) {
 			// The words bash iterates over: brace expansion and the
 			// splitting of unquoted expansions apply (for x in {a,b},
 			// for x in $LIST).
-			for _, argv := range ex.argvVariants(src, n.Items) {
+			ex.loopWords = true
+			argvs := ex.argvVariants(src, n.Items)
+			ex.loopWords = false
+			for _, argv := range argvs {
 				for _, v := range argv {
 					ex.addVar(n.Name.Value, v)
 				}
@@ -1000,7 +1006,7 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 			// time (5,000 words of {1..64}$X took 5 s).
 			break
 		}
-		fields, whole := braceFields(w)
+		fields, whole := braceFields(w, ex.loopWords)
 		if !whole {
 			ex.tooDeep = nodeText(src, w)
 			ex.tooDeepReason = fmt.Sprintf("expands braces to more than %d words, beyond what preflight checks; list fewer (split the command line)", maxBraceFields)
@@ -1444,8 +1450,9 @@ func (ex *extractor) crossAll(text, what string, list, vals []string) []string {
 
 // braceFields splits a word on its brace expansions ({a,b}), which bash
 // turns into separate words before anything else. whole is false when
-// more than maxBraceFields words were cut to that many.
-func braceFields(w *syntax.Word) (fields [][]syntax.WordPart, whole bool) {
+// more than maxBraceFields words were cut to that many. keepNumeric says
+// the word is a loop's (see numericKept).
+func braceFields(w *syntax.Word, keepNumeric bool) (fields [][]syntax.WordPart, whole bool) {
 	// SplitBraces replaces the word's parts: work on a copy, so the tree
 	// being walked keeps only node types syntax.Walk knows.
 	cp := *w
@@ -1453,12 +1460,15 @@ func braceFields(w *syntax.Word) (fields [][]syntax.WordPart, whole bool) {
 		return [][]syntax.WordPart{w.Parts}, true
 	}
 	whole = true
-	return expandBraces(cp.Parts, &whole), whole
+	return expandBraces(cp.Parts, &whole, keepNumeric), whole
 }
 
-func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
+func expandBraces(parts []syntax.WordPart, whole *bool, keepNumeric bool) [][]syntax.WordPart {
 	results := [][]syntax.WordPart{nil}
-	keep := numericKept(parts)
+	var keep map[int]bool
+	if keepNumeric {
+		keep = numericKept(parts)
+	}
 	for i, p := range parts {
 		if !*whole {
 			// Refused anyway: expanding the rest would only cost time
@@ -1481,7 +1491,7 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 			}
 		} else if ok {
 			for _, e := range be.Elems {
-				elems = append(elems, expandBraces(e.Parts, whole)...)
+				elems = append(elems, expandBraces(e.Parts, whole, keepNumeric)...)
 			}
 		}
 		// Each result owns its array (made by append or slices.Concat
@@ -1513,12 +1523,18 @@ func expandBraces(parts []syntax.WordPart, whole *bool) [][]syntax.WordPart {
 	return results
 }
 
-// numericKept marks the integer sequences ({1..1000}) among a word's parts
-// that are left unexpanded, largest first, until the words the rest
-// expand to are within maxBraceFields: for i in {1..1000} and mkdir
-// d/{a..z}/{1..20} are everyday command lines, and integers alone spell
-// no program or subcommand a rule names (rules that name a number, such
-// as chmod 777, are not matched through such a sequence).
+// numericKept marks the integer sequences ({1..10000}) among a loop's
+// word's parts that are left unexpanded, largest first, until the words
+// the rest expand to are within maxBraceFields: for i in {1..10000} is an
+// everyday command line, and non-negative integers alone spell no
+// program, subcommand or option a rule names (rules that name a number,
+// such as chmod 777, are not matched through such a sequence).
+//
+// Only a loop's words: the loop's variable takes one word at a time, so
+// how many there are does not matter. Anywhere else it does: one word
+// kept for thousands moves the words after it, which set, a function, sh
+// -c, printf's format and xargs -n read by position (echo {1..5000} push
+// | xargs -n 2 git runs git push).
 func numericKept(parts []syntax.WordPart) map[int]bool {
 	type numPart struct {
 		i int
@@ -1532,11 +1548,13 @@ func numericKept(parts []syntax.WordPart) map[int]bool {
 			continue
 		}
 		if be.Sequence {
-			if sq, ok := parseSequence(be); ok && !sq.chars {
+			if sq, ok := parseSequence(be); ok && !sq.chars && sq.from >= 0 && sq.to >= 0 {
 				nums = append(nums, numPart{i, sq.words()})
 				continue
 			} else if ok {
-				rest = min(rest*sq.words(), maxBraceFields+1) // letters: at most 58
+				// Letters (at most 58), and negative integers,
+				// which read as options (-1).
+				rest = min(rest*min(sq.words(), maxBraceFields+1), maxBraceFields+1)
 				continue
 			}
 			continue // not expanded by bash

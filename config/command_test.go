@@ -1543,3 +1543,52 @@ func TestCheckCommandLoopAndArgumentFields(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// A loop's words and a function body's assignments are expanded with
+// the positional parameters and the variables the script gives them,
+// wherever in it: the walk meets them before a call of the function
+// and before a later assignment.
+func TestCheckCommandFunctionBodyReadAfterCalls(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`f(){ local y=$1; git $y; }; f push`,
+		`f(){ y="$1"; git "$y"; }; f push`,
+		`f(){ Y=$1; }; f push; git $Y`,
+		`f(){ for x in "$@"; do git "$x"; done; }; f status push`,
+		`f(){ for x; do git $x; done; }; f push`,
+		`set -- push; for x in "$@"; do git $x; done`,
+		`set -- push; for x; do git $x; done`,
+		`sh -c 'for x; do git $x; done' _ push`,
+		`f(){ for x in $L; do git $x; done; }; L=push; f`,
+		`g(){ for y in $1; do git $y; done; }; g push`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`add(){ for f in "$@"; do git add "$f"; done; }; add a.go b.go; git commit -m x`,
+		`main(){ local dir=$1; cd "$dir" && make; }; main "$@"`,
+		`f(){ local y=$1; git $y; }; f status; f log`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	// Each body is read once more, not once per call, and nested
+	// definitions stay cheap.
+	var calls, nested strings.Builder
+	calls.WriteString(`f(){ local y=$1; for x in "$@"; do echo "$y$x"; done; }; `)
+	for range 20000 {
+		calls.WriteString("f a; ")
+	}
+	nested.WriteString("git $1")
+	for i := range 15 {
+		s := nested.String()
+		nested.Reset()
+		fmt.Fprintf(&nested, "f%d(){ x%d=$1; %s; }; f%d a%d", i, i, s, i, i)
+	}
+	for _, cmd := range []string{calls.String(), nested.String()} {
+		start := time.Now()
+		assertAllowed(t, c, cmd)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%.40q...: took %v", cmd, d)
+		}
+	}
+}

@@ -205,8 +205,25 @@ func (ex *extractor) script(src string, depth int) {
 	// document order (functions, loops) resolves too.
 	var stmts []*syntax.Stmt
 	var pipes []*syntax.BinaryCmd
+	var loops []*syntax.WordIter
+	// The bodies of this script's functions, each with the value of gen
+	// once it was walked (see below).
+	type funcBody struct {
+		body string
+		gen  int
+	}
+	var bodies []funcBody
+	var path []syntax.Node // the nodes being walked, for the end of a body
 	funcs := map[string]bool{}
 	syntax.Walk(f, func(n syntax.Node) bool {
+		if n == nil {
+			if fd, ok := path[len(path)-1].(*syntax.FuncDecl); ok && fd.Body != nil {
+				bodies = append(bodies, funcBody{nodeText(src, fd.Body), ex.gen})
+			}
+			path = path[:len(path)-1]
+			return true
+		}
+		path = append(path, n)
 		switch n := n.(type) {
 		case *syntax.FuncDecl:
 			if n.Name != nil {
@@ -237,14 +254,8 @@ func (ex *extractor) script(src string, depth int) {
 			// The words bash iterates over: brace expansion and the
 			// splitting of unquoted expansions apply (for x in {a,b},
 			// for x in $LIST).
-			ex.loopWords = true
-			argvs := ex.argvVariants(src, n.Items)
-			ex.loopWords = false
-			for _, argv := range argvs {
-				for _, v := range argv {
-					ex.addVar(n.Name.Value, v)
-				}
-			}
+			ex.loop(src, n)
+			loops = append(loops, n)
 		case *syntax.BinaryCmd:
 			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
 				pipes = append(pipes, n)
@@ -298,6 +309,21 @@ func (ex *extractor) script(src string, depth int) {
 			}
 		}
 	}
+	// The walk expanded a loop's words, and the assignments of a
+	// function's body, where it met them: before the positional
+	// parameters above, and before the variables assigned later in the
+	// script (f(){ local y=$1; git $y; }; f push, f(){ for x in "$@";
+	// do git $x; done; }; f push, f(){ for x in $L; ...; }; L=push; f).
+	// The loops are expanded again, and a body read again, as a nested
+	// script, when a variable has gained a value since it was walked.
+	for _, n := range loops {
+		ex.loop(src, n)
+	}
+	for _, b := range bodies {
+		if b.gen != ex.gen {
+			ex.script(b.body, depth+1)
+		}
+	}
 	ex.out = slices.Grow(ex.out, len(stmts))
 	for _, st := range stmts {
 		call := st.Cmd.(*syntax.CallExpr)
@@ -305,6 +331,32 @@ func (ex *extractor) script(src string, depth int) {
 	}
 	for _, b := range pipes {
 		ex.pipeToShell(src, b, depth)
+	}
+}
+
+// loop records the words a for or select loop (n) gives its variable:
+// its words as bash expands them, or without "in" (for x; do) the
+// positional parameters.
+func (ex *extractor) loop(src string, n *syntax.WordIter) {
+	if !n.InPos.IsValid() && len(n.Items) == 0 {
+		if ex.lost["@"] {
+			ex.tooMany(nodeText(src, n), "$@")
+			return
+		}
+		for _, all := range ex.vars["@"] {
+			for _, v := range strings.Split(all, fieldSep) {
+				ex.addVar(n.Name.Value, v)
+			}
+		}
+		return
+	}
+	ex.loopWords = true
+	argvs := ex.argvVariants(src, n.Items)
+	ex.loopWords = false
+	for _, argv := range argvs {
+		for _, v := range argv {
+			ex.addVar(n.Name.Value, v)
+		}
 	}
 }
 

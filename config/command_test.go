@@ -1592,3 +1592,24 @@ func TestCheckCommandFunctionBodyReadAfterCalls(t *testing.T) {
 		}
 	}
 }
+
+// An array's elements are the words bash makes of them, as a command's.
+func TestCheckCommandArrayElementFields(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`a=({push,x}); git ${a[0]}`,
+		`a=(x pu{s..s}h); git ${a[1]}`,
+		`declare -a a=({push,x}); git ${a[0]}`,
+		`L='a push'; a=($L); git ${a[1]}`,
+		`a=(x {push,y}); git "${a[@]:1}" || git ${a[1]}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`a=({status,log}); git ${a[0]}`,
+		`a=(); git status "${a[@]}"`,
+		`L='a push'; a=("$L"); git ${a[1]}`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}

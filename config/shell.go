@@ -413,23 +413,23 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 	switch {
 	case a.Array != nil:
 		// One value per combination of the elements' values, as
-		// argvVariantsSlow for a command's words.
-		vals = []string{""}
-		sep := ""
+		// for a command's words: brace expansion and the splitting
+		// of unquoted expansions apply (a=({push,x}), a=($L)).
+		var words []*syntax.Word
 		for _, e := range a.Array.Elems {
 			if e.Value == nil || e.Index != nil {
 				continue
 			}
-			alts := ex.wordAlts(src, e.Value.Parts)
-			for i := range alts {
-				alts[i] = sep + alts[i]
-			}
-			if len(vals)*len(alts) > maxVariants {
-				ex.markLost(a.Name.Value) // refused where it is used
-				return
-			}
-			vals = ex.crossAll(nodeText(src, a), "$"+a.Name.Value, vals, alts)
-			sep = fieldSep
+			words = append(words, e.Value)
+		}
+		for _, argv := range ex.argvVariants(src, words) {
+			vals = append(vals, strings.Join(argv, fieldSep))
+		}
+		if ex.tooDeep != "" {
+			return // refused anyway
+		}
+		if len(vals) == 0 {
+			vals = []string{""} // a=(), or words that expand to none
 		}
 	case a.Value != nil:
 		vals = ex.wordAlts(src, a.Value.Parts)

@@ -1613,3 +1613,31 @@ func TestCheckCommandArrayElementFields(t *testing.T) {
 		assertAllowed(t, c, cmd)
 	}
 }
+
+// A variable used more than once in one word has one value in all its
+// uses, as bash expands the word at once: a heredoc using a two-valued
+// variable a dozen times has two values, not 2^12 (it was refused as too
+// many), and each value is still checked, in the substitutions of the
+// word too.
+func TestCheckCommandRepeatedVariableBound(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	body := strings.Repeat("echo $E $E\n", 12)
+	for _, cmd := range []string{
+		"E=dev; E=prod; bash <<EOF\n" + body + "EOF",
+		"E=dev; E=prod; bash <<EOF\n" + body + "git $E\nEOF",
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		"X=status; X=push; bash <<EOF\n" + strings.Repeat("echo $X\n", 20) + "git $X\nEOF",
+		"X=status; X=push; bash <<EOF\n$X $X\n$(echo git $X)\nEOF",
+		"X=status; X=push; bash <<EOF\necho $X $X\n$(echo git $X) $(echo $X)\nEOF",
+		`X=status; X=push; f(){ git "$X$Y"; }; Y=; f "$X" "$X"`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	// A substitution evaluated before a variable gains a value is
+	// evaluated again after: f's loop word reads $1, known once f's
+	// call is read.
+	assertBlocked(t, c, `f(){ for x in $(echo $1); do git $x; done; }; f push`)
+}

@@ -94,6 +94,9 @@ type extractor struct {
 	namerefs map[string]bool
 	// refMemo holds the values of namerefs (see namerefValues).
 	refMemo map[string]refResult
+	// bound holds the value each variable has for the word being
+	// expanded, when it is used there more than once (see wordAlts).
+	bound map[string]string
 	// varSets indexes the values of the variables that have more than a
 	// few (see addVar).
 	varSets map[string]map[string]struct{}
@@ -1160,7 +1163,98 @@ func hasKnownUnquotedParam(parts []syntax.WordPart, vars map[string][]string) bo
 
 // wordAlts returns the possible values of a word (never empty).
 func (ex *extractor) wordAlts(src string, parts []syntax.WordPart) []string {
-	return ex.wordAltsQ(src, parts, false)
+	names := ex.repeatedVars(parts)
+	if len(names) == 0 {
+		return ex.wordAltsQ(src, parts, false)
+	}
+	// A variable used more than once in one word has one value in all
+	// its uses (bash expands the word at once): its values are taken
+	// one at a time, not crossed with themselves. A heredoc using $x
+	// thirteen times has as many values as x, not 2^13.
+	bindings := [][]string{nil}
+	for _, n := range names {
+		bindings = ex.crossBind(wordText(src, parts), bindings, ex.vars[n])
+	}
+	if ex.bound == nil {
+		ex.bound = make(map[string]string)
+	}
+	var out []string
+	for _, b := range bindings {
+		for i, n := range names {
+			ex.bound[n] = b[i]
+		}
+		for _, v := range ex.wordAltsQ(src, parts, false) {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+		if len(out) > maxVariants {
+			ex.tooMany(wordText(src, parts), "a word")
+			out = out[:maxVariants]
+			break
+		}
+	}
+	for _, n := range names {
+		delete(ex.bound, n)
+	}
+	return out
+}
+
+// crossBind extends each binding (values of the variables bound so far)
+// with each of vals, at most maxVariants of them; past it the command
+// line is refused (text names where).
+func (ex *extractor) crossBind(text string, bindings [][]string, vals []string) [][]string {
+	if len(bindings)*len(vals) > maxVariants {
+		ex.tooMany(text, "a word")
+	}
+	next := make([][]string, 0, min(len(bindings)*len(vals), maxVariants))
+	for _, b := range bindings {
+		for _, v := range vals {
+			if len(next) < maxVariants {
+				next = append(next, append(slices.Clip(b), v))
+			}
+		}
+	}
+	return next
+}
+
+// repeatedVars returns the variables with several known values that parts
+// use more than once as plain $x or ${x} (in double quotes too), and that
+// are not bound already.
+func (ex *extractor) repeatedVars(parts []syntax.WordPart) []string {
+	var count map[string]int
+	var walk func([]syntax.WordPart)
+	walk = func(parts []syntax.WordPart) {
+		for _, p := range parts {
+			switch p := p.(type) {
+			case *syntax.DblQuoted:
+				walk(p.Parts)
+			case *syntax.ParamExp:
+				if p.Param == nil || p.Excl || p.Length || p.Index != nil || p.Slice != nil ||
+					p.Repl != nil || p.Names != 0 || p.Exp != nil {
+					continue
+				}
+				n := p.Param.Value
+				if _, b := ex.bound[n]; b || len(ex.vars[n]) < 2 || ex.lost[n] || ex.namerefs[n] ||
+					n == "@" || n == "*" {
+					continue
+				}
+				if count == nil {
+					count = make(map[string]int)
+				}
+				count[n]++
+			}
+		}
+	}
+	walk(parts)
+	var out []string
+	for n, c := range count {
+		if c > 1 {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // wordAltsQ is wordAlts for parts inside double quotes when quoted. Text
@@ -1289,6 +1383,9 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 			}
 		}
 		return out
+	}
+	if v, ok := ex.bound[p.Param.Value]; ok && p.Index == nil && p.Exp == nil {
+		return []string{v} // see wordAlts
 	}
 	vals, known := ex.vars[p.Param.Value]
 	if known && ex.namerefs[p.Param.Value] {

@@ -29,8 +29,10 @@ const (
 	maxPrintfWidth = 4096
 )
 
-// substResult is the memoized evaluation of one command substitution.
+// substResult is the memoized evaluation of one command substitution,
+// valid while ex.gen is gen.
 type substResult struct {
+	gen  int
 	outs []string
 	ok   bool
 }
@@ -44,19 +46,26 @@ func (ex *extractor) substOutput(src string, cs *syntax.CmdSubst) ([]string, boo
 	}
 	// A word is expanded several times (fast path, slow path, variants):
 	// without the memo, nested substitutions would cost exponential time.
-	if r, ok := ex.substMemo[cs]; ok {
+	// It holds while no variable gains a value, and not while a word
+	// binds its variables (see wordAlts): the output depends on them.
+	memo := len(ex.bound) == 0
+	if r, ok := ex.substMemo[cs]; ok && memo && r.gen == ex.gen {
 		return r.outs, r.ok
 	}
+	gen := ex.gen
 	outs, ok := ex.stmtsOutput(src, cs.Stmts)
 	if ok {
 		for i, o := range outs {
 			outs[i] = strings.TrimRight(o, "\n")
 		}
 	}
+	if !memo {
+		return outs, ok
+	}
 	if ex.substMemo == nil {
 		ex.substMemo = make(map[*syntax.CmdSubst]substResult)
 	}
-	ex.substMemo[cs] = substResult{outs, ok}
+	ex.substMemo[cs] = substResult{gen, outs, ok}
 	return outs, ok
 }
 
@@ -145,6 +154,9 @@ type stdinFunc func() (ins []string, ok bool)
 func (ex *extractor) stmtOutputIn(src string, st *syntax.Stmt, in stdinFunc) ([]string, bool) {
 	if in != nil {
 		return ex.stmtOutputOnce(src, st, in)
+	}
+	if len(ex.bound) > 0 {
+		return ex.stmtOutputOnce(src, st, nil) // see substOutput
 	}
 	if r, ok := ex.outMemo[st]; ok && r.gen == ex.gen {
 		return slices.Clone(r.outs), r.ok

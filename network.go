@@ -150,8 +150,15 @@ func (s *Spec) newProxy(np *netPlan) *proxy.Server {
 			mu.Unlock()
 		}
 	}
+	var lim syscall.Rlimit
+	nofile := uint64(1 << 20)
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		nofile = uint64(lim.Cur)
+	}
+	clients, forwards := connLimits(nofile)
+	forwardSlots = make(chan struct{}, forwards)
 	return proxy.New(proxy.Options{
-		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor,
+		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor, MaxClients: clients,
 		// A name the user maps to an address explicitly may reach it,
 		// loopback included; no other name may (TrustHosts).
 		Hosts: np.hosts, TrustHosts: true, Credential: np.credential,
@@ -205,7 +212,7 @@ func (n *network) serve(np *netPlan, files []*os.File) error {
 	go func() { _ = n.srv.ServeHTTP(lns[0]) }()
 	go func() { _ = n.srv.ServeSOCKS(lns[1]) }()
 	for i, p := range np.localPorts {
-		go forward(lns[2+i], func() (net.Conn, error) { return net.Dial("tcp", addr(p)) })
+		go forward(lns[2+i], func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
 	}
 	return nil
 }
@@ -221,12 +228,51 @@ func (n *network) close() {
 	}
 }
 
+// forwardSlots bounds the connections all forwards (allowLocalOutboundPorts,
+// -p) carry at once, as proxy.Options.MaxClients bounds the proxies': each
+// holds two of the supervisor's descriptors (four more while splicing), and
+// without a bound the sandbox could open connections to a forwarded port
+// until fence ran out of descriptors, and its proxies, its guard and the
+// other forwards with it. Connections beyond it wait unserved (one accepted
+// per forward, the rest in the listen backlog) until one ends.
+var forwardSlots = make(chan struct{}, proxy.DefaultMaxClients)
+
+// fdCost is what a connection that a proxy or a forward carries costs the
+// supervisor in descriptors: the two sockets and, while the runtime splices
+// them, a pipe (two descriptors) each way.
+const fdCost = 6
+
+// connLimits returns the proxies' MaxClients and the forwards' bound for a
+// supervisor that may hold nofile descriptors: together they may take three
+// quarters of what is left after a reserve of 1024 for everything else
+// (the guard's opens, the command's pipes), each no more than
+// proxy.DefaultMaxClients. With a fixed 4096, 4000 CONNECT tunnels held
+// 20000 descriptors, all a 20000 limit allows: every later request, open
+// and accept in fence failed.
+func connLimits(nofile uint64) (proxies, forwards int) {
+	avail := nofile / 2
+	if nofile > 2048 {
+		avail = nofile - 1024
+	}
+	per := avail / fdCost
+	proxies = int(min(uint64(proxy.DefaultMaxClients), max(64, per/2)))
+	forwards = int(min(uint64(proxy.DefaultMaxClients), max(16, per/4)))
+	return proxies, forwards
+}
+
+// forwardDialTimeout bounds a forward's connect, as the proxies' dials are
+// bounded: a host service whose backlog is full drops the SYN, and the
+// kernel would retry for two minutes.
+const forwardDialTimeout = 10 * time.Second
+
 // forward accepts on ln and splices each connection to one from dial, until
 // ln is closed. Out of descriptors or memory (the sandbox can open
 // connections until the supervisor runs out), it waits and accepts again,
 // as the proxies do: returning would leave the port dead for the rest of
-// the run, its connections queued and never answered.
+// the run, its connections queued and never answered. At most
+// cap(forwardSlots) connections are carried at once over all forwards.
 func forward(ln net.Listener, dial func() (net.Conn, error)) {
+	slots := forwardSlots
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -239,7 +285,9 @@ func forward(ln net.Listener, dial func() (net.Conn, error)) {
 			continue
 		}
 		backoff = 0
+		slots <- struct{}{}
 		go func() {
+			defer func() { <-slots }()
 			defer c.Close()
 			u, err := dial()
 			if err != nil {

@@ -134,9 +134,30 @@ type network struct {
 	srv *proxy.Server
 	mu  sync.Mutex
 	lns []net.Listener
+	// slots bounds the connections all forwards (allowLocalOutboundPorts,
+	// -p) carry at once, as proxy.Options.MaxClients bounds the
+	// proxies': each holds two of the supervisor's descriptors (four
+	// more while splicing), and without a bound the sandbox could open
+	// connections to a forwarded port until fence ran out of
+	// descriptors, and its proxies, its guard and the other forwards with
+	// it. Connections beyond it wait unserved (one accepted per forward,
+	// the rest in the listen backlog) until one ends.
+	slots chan struct{}
 }
 
-func (s *Spec) newProxy(np *netPlan) *proxy.Server {
+// newNetwork makes the proxies and the forwards' bound for np, both sized
+// to the descriptors fence may hold (connLimits).
+func (s *Spec) newNetwork(np *netPlan) *network {
+	var lim syscall.Rlimit
+	nofile := uint64(1 << 20)
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		nofile = uint64(lim.Cur)
+	}
+	clients, forwards := connLimits(nofile)
+	return &network{srv: s.newProxy(np, clients), slots: make(chan struct{}, forwards)}
+}
+
+func (s *Spec) newProxy(np *netPlan, maxClients int) *proxy.Server {
 	var logf func(string)
 	if s.Debug || s.Monitor {
 		w := s.Log
@@ -150,15 +171,8 @@ func (s *Spec) newProxy(np *netPlan) *proxy.Server {
 			mu.Unlock()
 		}
 	}
-	var lim syscall.Rlimit
-	nofile := uint64(1 << 20)
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		nofile = uint64(lim.Cur)
-	}
-	clients, forwards := connLimits(nofile)
-	forwardSlots = make(chan struct{}, forwards)
 	return proxy.New(proxy.Options{
-		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor, MaxClients: clients,
+		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor, MaxClients: maxClients,
 		// A name the user maps to an address explicitly may reach it,
 		// loopback included; no other name may (TrustHosts).
 		Hosts: np.hosts, TrustHosts: true, Credential: np.credential,
@@ -212,7 +226,7 @@ func (n *network) serve(np *netPlan, files []*os.File) error {
 	go func() { _ = n.srv.ServeHTTP(lns[0]) }()
 	go func() { _ = n.srv.ServeSOCKS(lns[1]) }()
 	for i, p := range np.localPorts {
-		go forward(lns[2+i], func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
+		go n.forward(lns[2+i], func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
 	}
 	return nil
 }
@@ -227,15 +241,6 @@ func (n *network) close() {
 		n.srv.Close()
 	}
 }
-
-// forwardSlots bounds the connections all forwards (allowLocalOutboundPorts,
-// -p) carry at once, as proxy.Options.MaxClients bounds the proxies': each
-// holds two of the supervisor's descriptors (four more while splicing), and
-// without a bound the sandbox could open connections to a forwarded port
-// until fence ran out of descriptors, and its proxies, its guard and the
-// other forwards with it. Connections beyond it wait unserved (one accepted
-// per forward, the rest in the listen backlog) until one ends.
-var forwardSlots = make(chan struct{}, proxy.DefaultMaxClients)
 
 // fdCost is what a connection that a proxy or a forward carries costs the
 // supervisor in descriptors: the two sockets and, while the runtime splices
@@ -270,9 +275,9 @@ const forwardDialTimeout = 10 * time.Second
 // connections until the supervisor runs out), it waits and accepts again,
 // as the proxies do: returning would leave the port dead for the rest of
 // the run, its connections queued and never answered. At most
-// cap(forwardSlots) connections are carried at once over all forwards.
-func forward(ln net.Listener, dial func() (net.Conn, error)) {
-	slots := forwardSlots
+// cap(n.slots) connections are carried at once over all forwards.
+func (n *network) forward(ln net.Listener, dial func() (net.Conn, error)) {
+	slots := n.slots
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()

@@ -36,7 +36,8 @@ func TestForwardSurvivesAcceptErrors(t *testing.T) {
 	defer ln.Close()
 	fl := &flakyListener{Listener: ln}
 	fl.fails.Store(3)
-	go forward(fl, func() (net.Conn, error) {
+	n := &network{slots: make(chan struct{}, 4)}
+	go n.forward(fl, func() (net.Conn, error) {
 		a, b := net.Pipe()
 		go func() {
 			defer b.Close()
@@ -64,7 +65,7 @@ func TestForwardEndsWithListener(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() {
-		forward(ln, func() (net.Conn, error) { return nil, io.EOF })
+		(&network{slots: make(chan struct{}, 4)}).forward(ln, func() (net.Conn, error) { return nil, io.EOF })
 		close(done)
 	}()
 	ln.Close()
@@ -75,15 +76,13 @@ func TestForwardEndsWithListener(t *testing.T) {
 	}
 }
 
-// The forwards carry at most cap(forwardSlots) connections at once: the
+// The forwards carry at most cap(network.slots) connections at once: the
 // sandbox could otherwise open connections to an allowLocalOutboundPorts
 // port until the supervisor ran out of descriptors (20000 of 20000 held,
 // and the proxies answered "socket: too many open files"). Further
 // connections wait, and are served once one ends.
 func TestForwardBoundsConnections(t *testing.T) {
-	saved := forwardSlots
-	forwardSlots = make(chan struct{}, 2)
-	defer func() { forwardSlots = saved }()
+	n := &network{slots: make(chan struct{}, 2)}
 
 	// The host service: holds each connection until its client's EOF.
 	svc, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,7 +114,7 @@ func TestForwardBoundsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go forward(ln, func() (net.Conn, error) { return net.Dial("tcp", svc.Addr().String()) })
+	go n.forward(ln, func() (net.Conn, error) { return net.Dial("tcp", svc.Addr().String()) })
 	var cs []net.Conn
 	for range 5 {
 		c, err := net.Dial("tcp", ln.Addr().String())

@@ -53,7 +53,7 @@ func Run(s *Spec) (int, error) {
 	mp.opts.Writable = append(mp.opts.Writable, seatbeltForms(seatbelt.Literal(tmp))...)
 	env := setEnv(mp.env, "TMPDIR="+tmp)
 
-	nw := &network{srv: s.newProxy(mp.np)}
+	nw := s.newNetwork(mp.np)
 	defer nw.close()
 	hp, sp, err := nw.serveOnHost(mp.np)
 	if err != nil {

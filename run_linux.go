@@ -124,7 +124,7 @@ func Run(s *Spec) (int, error) {
 		return 1, err
 	}
 	s.mark("planned")
-	nw := &network{srv: s.newProxy(np)}
+	nw := s.newNetwork(np)
 	defer nw.close()
 	if np.hostNet {
 		// Relaxed mode: no network namespace, so the proxies listen on the
@@ -233,7 +233,7 @@ func Run(s *Spec) (int, error) {
 	}
 	for i, ln := range exposed {
 		port := s.Ports[i]
-		go forward(ln, func() (net.Conn, error) {
+		go nw.forward(ln, func() (net.Conn, error) {
 			f, err := p.Connect(port)
 			if err != nil {
 				return nil, err

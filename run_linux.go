@@ -250,7 +250,12 @@ func Run(s *Spec) (int, error) {
 	if p.Jobs == nil {
 		go func() {
 			for sig := range sigs.C {
-				_ = p.Signal(sig)
+				// To the command's group, as passOn does and as
+				// without fence, where the command would share
+				// fence's group: a SIGINT to fence's group
+				// (timeout -s INT) passed to a shell alone let it
+				// wait for its child and go on.
+				_ = p.SignalGroup(sig)
 			}
 		}()
 	} else {

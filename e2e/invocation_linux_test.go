@@ -350,6 +350,31 @@ func TestInitSurvivesSignals(t *testing.T) {
 	})
 }
 
+// Without a terminal, a SIGINT to fence's process group (timeout -s INT, a
+// harness's killpg) reaches the command's whole process group, as it would
+// without fence, where the command shares fence's group (and as it does
+// with a terminal, and on macOS): a shell waiting for its child stops with
+// it. Passed to the shell alone, the shell waited for sleep to end and went
+// on to its next command.
+func TestSignalReachesCommandGroup(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		r := s.startReady(ctx, true, `echo ready; sleep 20; echo after`)
+		defer func() { _ = r.cmd.Process.Kill(); _ = r.cmd.Wait() }()
+		start := time.Now()
+		if err := syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(r.out)
+		_ = r.cmd.Wait()
+		if took := time.Since(start); took > 10*time.Second || len(rest) != 0 {
+			t.Errorf("after SIGINT to fence's process group: output %q after %v; want nothing, at once (the command's sleep interrupted); stderr %q",
+				rest, took.Round(time.Millisecond), r.stderr.String())
+		}
+	})
+}
+
 // A command that signals PID 1 the instant it starts: PID 1 may still be
 // inside the fork of the command then, with every signal blocked on that
 // thread, and a signal must not find a fatal disposition on another thread.

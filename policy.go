@@ -60,6 +60,14 @@ var DangerousHomePaths = []string{
 // DangerousDirs are protected like DangerousFiles, in the working directory.
 var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks"}
 
+// childRepoFiles are protected in the work tree of each repository one
+// level below the working directory (childRepos): what runs code when the
+// user works there outside the sandbox (an editor's tasks, an agent's
+// commands and MCP servers, the submodules git fetches). The shell
+// start-up files of DangerousFiles matter in $HOME and the working
+// directory only; .git/hooks is gitPaths'.
+var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".mcp.json", ".gitmodules"}
+
 // DangerousConfigDirs are protected like DangerousFiles, in the user's
 // configuration directories ($XDG_CONFIG_HOME and ~/.config), which
 // templates such as code make writable. Each runs code the next time the
@@ -696,6 +704,11 @@ func (s *Spec) dangerousPaths() []string {
 	in(s.Cwd, DangerousFiles)
 	in(s.Home, DangerousFiles)
 	in(s.Cwd, DangerousDirs)
+	// The work trees of the repositories just below (childRepos): the
+	// same names, which run code when the user works there outside.
+	for _, dot := range s.childRepos() {
+		in(filepath.Dir(dot), childRepoFiles)
+	}
 	in(s.Home, DangerousHomePaths)
 	// In $HOME, DangerousFiles has the plain ones already.
 	in(s.Home, slices.DeleteFunc(slices.Clone(zshFiles), func(n string) bool { return slices.Contains(DangerousFiles, n) }))
@@ -843,7 +856,98 @@ func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error
 	if g := s.envDir("GIT_CONFIG_GLOBAL"); g != "" {
 		out = append(out, g) // git's global config in place of ~/.gitconfig
 	}
-	return slices.Concat(out, inc, s.hooksDirs(hooks)), unlistable, nil
+	var root string
+	if dot, _ := s.findGit(); dot != "" {
+		root = filepath.Dir(dot)
+	}
+	out = slices.Concat(out, inc, hooksDirs(root, hooks))
+	// The repositories one level below the working directory (started
+	// in ~/src, which holds proj/.git): their git directories, configs
+	// and hooks directories as the working directory's own, since the
+	// next git commit in proj, outside the sandbox, runs what is there.
+	for _, dot := range s.childRepos() {
+		ps, us := gitDirPaths(dot, "", allowConfig)
+		out, unlistable = append(out, ps...), append(unlistable, us...)
+		var cfgs []string
+		if !allowConfig {
+			for _, p := range ps {
+				if b := filepath.Base(p); b == "config" || b == "config.worktree" {
+					cfgs = append(cfgs, p)
+				}
+			}
+			// The .git of each submodule checkout, as repoGitPaths.
+			sms, err := submodules(filepath.Join(filepath.Dir(dot), ".gitmodules"))
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, sm := range sms {
+				out = append(out, filepath.Join(filepath.Dir(dot), sm.path, ".git"))
+			}
+		}
+		inc, chooks, err := s.gitConfigWalk(cfgs)
+		if err != nil {
+			return nil, nil, err
+		}
+		// A relative core.hooksPath, the global one's too, is taken from
+		// the top of the repository git runs it in.
+		out = slices.Concat(out, inc, hooksDirs(filepath.Dir(dot), slices.Concat(hooks, chooks)))
+	}
+	return out, unlistable, nil
+}
+
+// childRepos returns the repositories directly below the working
+// directory (DIR/.git for each directory DIR in it), which the git
+// protections cover as they cover the working directory's own.
+func (s *Spec) childRepos() []string {
+	if s.children != nil {
+		return *s.children
+	}
+	var out []string
+	s.children = &out
+	if !filepath.IsAbs(s.Cwd) {
+		return nil
+	}
+	ents, err := os.ReadDir(s.Cwd)
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		if !e.IsDir() && e.Type() != fs.ModeSymlink {
+			continue
+		}
+		// A repository of its own: a .git directory. (A .git file is a
+		// linked worktree's or a submodule checkout's, which the
+		// working directory's repository accounts for: linkedWorktrees,
+		// repoGitPaths.)
+		dot := filepath.Join(s.Cwd, e.Name(), ".git")
+		if st, err := os.Lstat(dot); err == nil && st.IsDir() {
+			out = append(out, dot)
+		}
+	}
+	s.children = &out
+	return out
+}
+
+// gitDirsOf returns the git directories the .git at dot stands for:
+// itself if it is a directory; for a .git file, the directory it names
+// and that one's common directory. ok is false when there is no .git.
+func gitDirsOf(dot string) (dirs []string, ok bool) {
+	st, err := os.Lstat(dot)
+	switch {
+	case err != nil:
+		return nil, false
+	case st.IsDir():
+		return []string{dot}, true
+	case st.Mode().IsRegular():
+		if g := readGitLink(dot, "gitdir: "); g != "" {
+			dirs = append(dirs, g)
+			if c := readGitLink(filepath.Join(g, "commondir"), ""); c != "" {
+				dirs = append(dirs, c)
+			}
+		}
+		return dirs, true
+	}
+	return nil, true
 }
 
 // hooksDirs returns the directories that the core.hooksPath values hooks
@@ -854,11 +958,7 @@ func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error
 // the work tree, where git runs hooks; without a repository it names
 // nothing fence can tell. A device (hooksPath = /dev/null, which turns
 // hooks off) holds no hooks and is left alone.
-func (s *Spec) hooksDirs(hooks []string) []string {
-	var root string
-	if dot, _ := s.findGit(); dot != "" {
-		root = filepath.Dir(dot)
-	}
+func hooksDirs(root string, hooks []string) []string {
 	var out []string
 	for _, h := range hooks {
 		if !filepath.IsAbs(h) {
@@ -1147,20 +1247,11 @@ func gitDirPathsOnce(dir, own string, allowConfig bool, seen gitDirSet) (out, un
 func (s *Spec) findGit() (dot string, dirs []string) {
 	for d := s.Cwd; ; d = filepath.Dir(d) {
 		dot = filepath.Join(d, ".git")
-		st, err := os.Lstat(dot)
+		_, err := os.Lstat(dot)
 		switch {
-		case err == nil && st.IsDir():
-			return dot, []string{dot}
-		case err == nil && st.Mode().IsRegular():
-			if g := readGitLink(dot, "gitdir: "); g != "" {
-				dirs = append(dirs, g)
-				if c := readGitLink(filepath.Join(g, "commondir"), ""); c != "" {
-					dirs = append(dirs, c)
-				}
-			}
-			return dot, dirs
 		case err == nil:
-			return dot, nil
+			dirs, _ := gitDirsOf(dot)
+			return dot, dirs
 		case !errors.Is(err, fs.ErrNotExist), d == "/":
 			// One that cannot be looked up is taken as absent: as a
 			// protected path (.git/hooks) it fails the plan.
@@ -2043,7 +2134,7 @@ func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 
 func (s *Spec) planFS() (*nsexec.Options, error) {
 	s.paths = resolver{} // a plan sees the filesystem as it is now
-	s.ssh = nil
+	s.ssh, s.children = nil, nil
 	// The mount table, read meanwhile: its ~0.1 ms on another CPU, where
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)

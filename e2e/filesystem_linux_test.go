@@ -1045,6 +1045,33 @@ func TestFSGitHooksPathProtected(t *testing.T) {
 	})
 }
 
+// Started in a directory of repositories (~/src holding proj/.git), the
+// repositories one level down are protected as the working directory's
+// own: their hooks, configs, core.hooksPath directories and work-tree
+// files that run code (.vscode), which the next git commit or editor
+// session in proj, outside the sandbox, runs. Their other files, and a
+// repository the sandbox makes itself, stay writable.
+func TestFSGitChildRepositoriesProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("src/proj/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("src/proj/.git/config", "[core]\n\thooksPath = .husky/_\n")
+		s.write("src/proj/.git/hooks/pre-commit", "#!/bin/sh\n")
+		s.write("src/proj/.husky/_/pre-commit", "#!/bin/sh\n")
+		s.write("src/proj/main.go", "package main\n")
+		src := s.path("src")
+		refusedAppend(t, s, src, cfg, s.path("src/proj/.git/hooks/pre-commit"))
+		refusedCreate(t, s, src, cfg, s.path("src/proj/.git/hooks/post-checkout"))
+		refusedAppend(t, s, src, cfg, s.path("src/proj/.git/config"))
+		refusedAppend(t, s, src, cfg, s.path("src/proj/.husky/_/pre-commit"))
+		refusedCreate(t, s, src, cfg, s.path("src/proj/.vscode"))
+		res := s.fenceWith(opts{dir: src}, "-s", cfg, "-c", "echo x >> proj/main.go && mkdir other && cd other && git init -q . && git config user.name t && echo '#!/bin/sh' > .git/hooks/pre-commit && echo ok")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "ok") {
+			t.Errorf("a file of a repository below, and a repository made in the sandbox, should stay writable: %v", res)
+		}
+	})
+}
+
 // TestFSGitBareRepoNotPlanted: a directory holding HEAD, objects/ and
 // refs/ is a (bare) repository to git, which git takes when the .git
 // beside it is broken; its config would then be what git reads outside

@@ -94,6 +94,13 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The repositories one level down: denials here, which cost no
+	// mounts (Linux makes them the write guard's patterns).
+	cps, cus, err := s.childRepoPaths(f.AllowGitConfig)
+	if err != nil {
+		return nil, err
+	}
+	builtin, unlistable = append(builtin, cps...), append(unlistable, cus...)
 	// The linked worktrees' git directories, as on Linux.
 	wp, err := s.linkedWorktrees(f.AllowGitConfig, s.expandGrants(f.AllowWrite), append(s.expandGrants(f.DenyWrite), gp...))
 	if err != nil {

@@ -246,3 +246,27 @@ func TestCompileGlobAgrees(t *testing.T) {
 		t.Error("the simple forms went to a regexp")
 	}
 }
+
+// Literal protected patterns (PATH, PATH/**) are looked up by path and
+// directory, not matched one by one; they must decide as the patterns'
+// regexps do, escaped and glob patterns staying regexps.
+func TestProtectedLiteralPatterns(t *testing.T) {
+	pats := []string{"/w/proj/.git/config", "/w/proj/.git/hooks", "/w/proj/.git/hooks/**", `/w/a\*b/x`, "/w/**/fence.json", "/w/g*/y"}
+	g := newGuard(&FSPolicy{ProtectedPatterns: pats}, UnixPolicy{AllowAll: true})
+	if len(g.protectedPaths) != 2 || len(g.protectedTrees) != 1 {
+		t.Fatalf("literal patterns: %d paths, %d trees, want 2 and 1", len(g.protectedPaths), len(g.protectedTrees))
+	}
+	for _, p := range []string{"/w/proj/.git/config", "/w/proj/.git/hooks", "/w/proj/.git/hooks/pre-commit", "/w/proj/.git/hooks/a/b",
+		"/w/a*b/x", "/w/x/fence.json", "/w/gz/y",
+		"/w/proj/.git/configx", "/w/proj/.git/hooksx", "/w/proj/.git", "/w/proj/.git/hooks2/x", "/w/aXb/x", "/w/g/z/y", "/x/proj/.git/config"} {
+		want := false
+		for _, q := range pats {
+			if globRegexp(q).MatchString(p) {
+				want = true
+			}
+		}
+		if got := g.isProtected(p); got != want {
+			t.Errorf("isProtected(%q) = %v, want %v (the patterns' regexps)", p, got, want)
+		}
+	}
+}

@@ -113,8 +113,14 @@ type guard struct {
 	patterns []glob
 	// protected are paths that may be neither created nor written
 	// (ProtectedPatterns): patterns without the exemption for files the
-	// sandbox created (see kept).
-	protected []glob
+	// sandbox created (see kept). The literal ones are in protectedPaths
+	// (PATH) and protectedTrees (PATH/**, what is below PATH), looked up
+	// by a path and its directories instead of matched one by one: a
+	// directory of a hundred repositories gives thousands of them (see
+	// isProtected).
+	protected      []glob
+	protectedPaths map[string]bool
+	protectedTrees map[string]bool
 	// heldGlobs are the directories of protected patterns (without "**")
 	// that are globs themselves: like held directories (see
 	// removableAncestors), no name matching one may be a symlink or a
@@ -150,7 +156,7 @@ type guard struct {
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{},
-		removable: map[string]bool{}, removableAncestors: map[string]bool{}}
+		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, compileGlob(p))
@@ -160,8 +166,16 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 		g.procDev = uint64(st.Dev)
 	}
 	for _, p := range protected {
-		g.protected = append(g.protected, compileGlob(p))
 		g.holdDirs(p, true)
+		if !strings.ContainsAny(p, `*?[\`) {
+			g.protectedPaths[p] = true
+			continue
+		}
+		if dir, ok := strings.CutSuffix(p, "/**"); ok && dir != "" && !strings.ContainsAny(dir, `*?[\`) {
+			g.protectedTrees[dir] = true
+			continue
+		}
+		g.protected = append(g.protected, compileGlob(p))
 	}
 	// The directories of no-write patterns are held too: renamed away,
 	// they would carry the matches (bound read-only when one level deep)
@@ -725,7 +739,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "rename (whiteout)", full)
 		}
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
-			g.matches(g.protected, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
+			g.isProtected(full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -778,7 +792,7 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if flags&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	if len(g.patterns) == 0 && len(g.protected) == 0 && len(g.removable) == 0 {
+	if len(g.patterns) == 0 && !g.hasProtected() && len(g.removable) == 0 {
 		return errnoOf(unix.Linkat(oparent, obase, parent, base, flags))
 	}
 	oflags := unix.O_PATH | unix.O_CLOEXEC
@@ -933,6 +947,29 @@ func (g *guard) denied(full string) bool {
 }
 
 // matches reports whether full matches one of globs.
+// hasProtected reports whether there are protected patterns.
+func (g *guard) hasProtected() bool {
+	return len(g.protected) > 0 || len(g.protectedPaths) > 0 || len(g.protectedTrees) > 0
+}
+
+// isProtected reports whether full matches a protected pattern.
+func (g *guard) isProtected(full string) bool {
+	if g.protectedPaths[full] {
+		return true
+	}
+	if len(g.protectedTrees) > 0 {
+		for d := filepath.Dir(full); ; d = filepath.Dir(d) {
+			if g.protectedTrees[d] {
+				return true
+			}
+			if d == "/" || d == "." {
+				break
+			}
+		}
+	}
+	return g.matches(g.protected, full)
+}
+
 func (g *guard) matches(globs []glob, full string) bool {
 	for i := range globs {
 		if globs[i].match(full) {
@@ -985,7 +1022,7 @@ func (g *glob) match(full string) bool {
 // from creating one). A kept file cannot be removed, unless it is only
 // removable (onlyRemovable).
 func (g *guard) kept(parent int, base, full string) bool {
-	if !g.removable[full] && !g.denied(full) && !g.matches(g.protected, full) {
+	if !g.removable[full] && !g.denied(full) && !g.isProtected(full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -997,7 +1034,7 @@ func (g *guard) kept(parent int, base, full string) bool {
 
 // keptPath is kept for full, the path of the existing file id.
 func (g *guard) keptPath(full string, id fileID) bool {
-	if g.removable[full] || g.matches(g.protected, full) {
+	if g.removable[full] || g.isProtected(full) {
 		return true
 	}
 	if !g.denied(full) {
@@ -1012,7 +1049,7 @@ func (g *guard) keptPath(full string, id fileID) bool {
 // onlyRemovable reports whether full is a removable path that no pattern
 // keeps as well: it may be removed.
 func (g *guard) onlyRemovable(full string) bool {
-	return g.removable[full] && !g.denied(full) && !g.matches(g.protected, full)
+	return g.removable[full] && !g.denied(full) && !g.isProtected(full)
 }
 
 // fileID is a file's identity: its device and inode.
@@ -1102,7 +1139,7 @@ func (g *guard) madeHere(parent int, base, full string) {
 // fails or succeeds on its own (EEXIST, EROFS, or a read-only open), as it
 // would without the guard. One that matches a protected pattern is kept.
 func (g *guard) refuse(parent int, base, full string) bool {
-	if !g.names[full] && !g.removable[full] && !g.matches(g.protected, full) {
+	if !g.names[full] && !g.removable[full] && !g.isProtected(full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -1187,7 +1224,7 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 			return -1, g.deny(0, "write", full)
 		}
 	}
-	if len(g.patterns) == 0 && len(g.protected) == 0 && len(g.removable) == 0 || !strings.HasPrefix(full, "/proc/") {
+	if len(g.patterns) == 0 && !g.hasProtected() && len(g.removable) == 0 || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
 	}
 	real, err := fdPath(fd)

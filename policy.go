@@ -66,7 +66,9 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 // commands and MCP servers, the submodules git fetches). The shell
 // start-up files of DangerousFiles matter in $HOME and the working
 // directory only; .git/hooks is gitPaths'.
-var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".mcp.json", ".gitmodules"}
+// HEAD: with the .git beside it broken (its HEAD, which git writes, stays
+// writable), git takes DIR itself for a bare repository (bareRepoHeads).
+var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".mcp.json", ".gitmodules", "HEAD"}
 
 // DangerousConfigDirs are protected like DangerousFiles, in the user's
 // configuration directories ($XDG_CONFIG_HOME and ~/.config), which
@@ -884,8 +886,21 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 		for _, n := range childRepoFiles {
 			out = append(out, filepath.Join(top, n))
 		}
-		ps, us := gitDirPaths(dot, "", allowConfig)
-		out, unlistable = append(out, ps...), append(unlistable, us...)
+		// A .git file (a sibling's linked worktree, a repository made
+		// with --separate-git-dir) leads to git directories of its own:
+		// the file and what it leads to, as for the working directory's.
+		dirs, _ := gitDirsOf(dot)
+		if st, err := os.Stat(dot); err == nil && st.IsDir() {
+			dirs = []string{dot} // a .git that is a symlink to one too
+		} else {
+			out = append(out, dot)
+		}
+		var ps []string
+		for _, d := range dirs {
+			p, us := gitDirPaths(d, "", allowConfig)
+			ps, unlistable = append(ps, p...), append(unlistable, us...)
+		}
+		out = append(out, ps...)
 		var cfgs []string
 		if !allowConfig {
 			for _, p := range ps {
@@ -940,6 +955,27 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 			add(res)
 		}
 	}
+	// The names that decide which git directory git in proj finds, alone
+	// (not what is below them, which git writes): each .git, and a
+	// repository's top that is a symlink (removed, then made again with a
+	// .git file of the sandbox's). Without a repository of its own the
+	// working directory can hold neither .git nor HEAD: git in proj, its
+	// .git/HEAD broken, would go on up and take that one.
+	var marks []string
+	for _, dot := range s.childRepos() {
+		marks = append(marks, dot)
+		if st, err := os.Lstat(filepath.Dir(dot)); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			marks = append(marks, filepath.Dir(dot))
+		}
+	}
+	if len(marks) > 0 {
+		if dot, _ := s.findGit(); dot == "" {
+			marks = append(marks, filepath.Join(s.Cwd, ".git"), filepath.Join(s.Cwd, "HEAD"))
+		}
+	}
+	for _, p := range marks {
+		fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p))
+	}
 	return nil
 }
 
@@ -955,6 +991,11 @@ func (s *Spec) childRepos() []string {
 	if !filepath.IsAbs(s.Cwd) {
 		return nil
 	}
+	// In a repository, a .git file below is one of its linked worktrees
+	// or submodule checkouts, which it accounts for (linkedWorktrees,
+	// repoGitPaths): one kept here could not be removed.
+	dot, _ := s.findGit()
+	inRepo := dot != ""
 	ents, err := os.ReadDir(s.Cwd)
 	if err != nil {
 		return nil
@@ -963,12 +1004,14 @@ func (s *Spec) childRepos() []string {
 		if !e.IsDir() && e.Type() != fs.ModeSymlink {
 			continue
 		}
-		// A repository of its own: a .git directory. (A .git file is a
-		// linked worktree's or a submodule checkout's, which the
-		// working directory's repository accounts for: linkedWorktrees,
-		// repoGitPaths.)
+		// A repository: a .git directory, a symlink to one, or a .git
+		// file (a linked worktree of a sibling, a repository made with
+		// --separate-git-dir), outside a repository of the working
+		// directory.s.
 		dot := filepath.Join(s.Cwd, e.Name(), ".git")
-		if st, err := os.Lstat(dot); err == nil && st.IsDir() {
+		if st, err := os.Lstat(dot); err == nil && (st.IsDir() || st.Mode().IsRegular() && !inRepo) {
+			out = append(out, dot)
+		} else if st, err := os.Stat(dot); err == nil && st.IsDir() {
 			out = append(out, dot)
 		}
 	}

@@ -1072,6 +1072,52 @@ func TestFSGitChildRepositoriesProtected(t *testing.T) {
 	})
 }
 
+// Started in ~/src, git in a repository below must find the git directory
+// it found before: not one the sandbox put at a .git file (a sibling's
+// linked worktree, a repository made with --separate-git-dir), behind a
+// .git that is a symlink, or at a repository's top that is a symlink
+// (removed and made again); nor, once proj/.git/HEAD is broken (git
+// writes it), proj itself taken for a bare repository (proj/HEAD) or a
+// .git made in ~/src.
+func TestFSGitChildRepositoriesNotRedirected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("src/proj/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("src/proj/.git/config", "[core]\n")
+		s.write("gd/wt/HEAD", "ref: refs/heads/main\n")
+		s.write("gd/wt/commondir", "../sep\n")
+		s.write("gd/sep/HEAD", "ref: refs/heads/main\n")
+		s.write("gd/sep/config", "[core]\n")
+		s.mkdir("gd/sep/hooks")
+		s.write("src/wt/.git", "gitdir: "+s.path("gd/wt")+"\n")
+		s.write("src/sep/.git", "gitdir: "+s.path("gd/sep")+"\n")
+		s.write("gd/sym/HEAD", "ref: refs/heads/main\n")
+		s.mkdir("gd/sym/hooks")
+		s.mkdir("src/sym")
+		s.symlink(s.path("gd/sym"), "src/sym/.git")
+		s.write("real/top/.git/HEAD", "ref: refs/heads/main\n")
+		s.symlink(s.path("real/top"), "src/top")
+		src := s.path("src")
+		refusedAppend(t, s, src, cfg, s.path("src/wt/.git"))
+		refusedAppend(t, s, src, cfg, s.path("src/sep/.git"))
+		refusedAppend(t, s, src, cfg, s.path("gd/sep/config"))
+		refusedCreate(t, s, src, cfg, s.path("gd/sep/hooks/pre-commit"))
+		refusedCreate(t, s, src, cfg, s.path("src/sym/.git/hooks/pre-commit"))
+		refusedCreate(t, s, src, cfg, s.path("src/proj/HEAD"))
+		refusedCreate(t, s, src, cfg, s.path("src/HEAD"))
+		for _, p := range []string{"src/sym/.git", "src/top", ".git"} {
+			res := s.fenceWith(opts{dir: src}, "-s", cfg, "--", "sh", "-c", `rm -f "$1" || exit 1; mkdir "$1"`, "sh", s.path(p))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%s could be removed or made: %v", p, res)
+			}
+		}
+		res := s.fenceWith(opts{dir: src}, "-s", cfg, "-c", "mkdir .git")
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("a .git could be made in a directory of repositories: %v", res)
+		}
+	})
+}
+
 // TestFSGitBareRepoNotPlanted: a directory holding HEAD, objects/ and
 // refs/ is a (bare) repository to git, which git takes when the .git
 // beside it is broken; its config would then be what git reads outside

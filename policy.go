@@ -947,12 +947,18 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 	}
 	for _, p := range slices.Concat(ps, unlistable) {
 		add(p)
-		res, _, err := s.paths.evalPartial(p, changeable)
+		res, exists, err := s.paths.evalPartial(p, changeable)
 		if err != nil {
 			return denialError("the protected path", p, err)
 		}
 		if res != p {
 			add(res)
+		}
+		// The write guard does not see chmod: a hook the user left
+		// without its execute bit (turned off) could be made to run.
+		// A directory holding one is bound read-only instead.
+		if exists && underAny(res, fp.Writable) && holdsDisabledHook(res) {
+			fp.Protected = append(fp.Protected, res)
 		}
 	}
 	// The names that decide which git directory git in proj finds, alone
@@ -977,6 +983,25 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 		fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p))
 	}
 	return nil
+}
+
+// holdsDisabledHook reports whether dir holds a regular file named like
+// a hook (no dot: pre-commit, not pre-commit.sample) that has no execute
+// bit, which git skips until it has one.
+func holdsDisabledHook(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || strings.Contains(e.Name(), ".") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Mode()&0o111 == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // childRepos returns the repositories directly below the working

@@ -1065,7 +1065,18 @@ func TestFSGitChildRepositoriesProtected(t *testing.T) {
 		refusedAppend(t, s, src, cfg, s.path("src/proj/.git/config"))
 		refusedAppend(t, s, src, cfg, s.path("src/proj/.husky/_/pre-commit"))
 		refusedCreate(t, s, src, cfg, s.path("src/proj/.vscode"))
-		res := s.fenceWith(opts{dir: src}, "-s", cfg, "-c", "echo x >> proj/main.go && mkdir other && cd other && git init -q . && git config user.name t && echo '#!/bin/sh' > .git/hooks/pre-commit && echo ok")
+		// A hook the user turned off (no execute bit) stays off: the
+		// write guard does not see chmod, its directory is bound
+		// read-only.
+		off := s.write("src/proj/.git/hooks/pre-push", "#!/bin/sh\n")
+		if err := os.Chmod(off, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := s.fenceWith(opts{dir: src}, "-s", cfg, "--", "chmod", "+x", off)
+		if st, err := os.Stat(off); ranInside(t, res) && (res.code == 0 || err != nil || st.Mode()&0o111 != 0) {
+			t.Errorf("chmod +x of a turned-off hook of a repository below: %v", res)
+		}
+		res = s.fenceWith(opts{dir: src}, "-s", cfg, "-c", "echo x >> proj/main.go && mkdir other && cd other && git init -q . && git config user.name t && echo '#!/bin/sh' > .git/hooks/pre-commit && echo ok")
 		if !ranInside(t, res) || !strings.Contains(res.stdout, "ok") {
 			t.Errorf("a file of a repository below, and a repository made in the sandbox, should stay writable: %v", res)
 		}

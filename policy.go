@@ -1004,6 +1004,28 @@ func holdsDisabledHook(dir string) bool {
 	return false
 }
 
+// gitAbove returns .git and HEAD in each writable directory above the
+// top of the working directory's repository: git there, its .git/HEAD
+// broken (git writes it, so it stays writable), goes on up and takes the
+// first .git (or bare repository) it finds, whose config it then reads
+// outside the sandbox too (an fsmonitor or pager command runs at the next
+// git status). The working directory up to the top has them guarded
+// already (PolicyMarkers, bareRepoHeads).
+func (s *Spec) gitAbove(fp nsexec.FSPolicy) []string {
+	dot, _ := s.findGit()
+	if dot == "" {
+		return nil
+	}
+	var out []string
+	for d := filepath.Dir(filepath.Dir(dot)); underAny(d, fp.Writable); d = filepath.Dir(d) {
+		out = append(out, filepath.Join(d, ".git"), filepath.Join(d, "HEAD"))
+		if d == "/" {
+			break
+		}
+	}
+	return out
+}
+
 // childRepos returns the repositories directly below the working
 // directory (DIR/.git for each directory DIR in it), which the git
 // protections cover as they cover the working directory's own.
@@ -1758,7 +1780,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		}
 	}
 	// The markers are guarded, never bound read-only (see PolicyMarkers).
-	if fp.Guarded, err = s.guarded(denyWrite, slices.Concat(lits, s.PolicyMarkers, bareRepoHeads(s.PolicyMarkers)), *fp, changeable); err != nil {
+	if fp.Guarded, err = s.guarded(denyWrite, slices.Concat(lits, s.PolicyMarkers, bareRepoHeads(s.PolicyMarkers), s.gitAbove(*fp)), *fp, changeable); err != nil {
 		return err
 	}
 	if fp.DenyWritePatterns, err = s.denyWritePatterns(denyWrite, *fp, changeable); err != nil {

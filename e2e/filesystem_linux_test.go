@@ -1129,6 +1129,29 @@ func TestFSGitChildRepositoriesNotRedirected(t *testing.T) {
 	})
 }
 
+// Started at a repository's top whose parent is writable too, no .git or
+// HEAD can be made above it: git in the repository, its .git/HEAD broken
+// (git writes it), would go on up and take that one, and run its
+// fsmonitor or pager outside the sandbox.
+func TestFSGitNothingPlantedAboveRepository(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.write("src/proj/.git/HEAD", "ref: refs/heads/main\n")
+		s.mkdir("src/proj/.git/objects")
+		s.mkdir("src/proj/.git/refs")
+		proj := s.path("src/proj")
+		for _, p := range []string{"src/.git", "src/HEAD", ".git", "HEAD"} {
+			refusedCreate(t, s, proj, cfg, s.path(p))
+			res := s.fenceWith(opts{dir: proj}, "-s", cfg, "--", "mkdir", s.path(p))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("mkdir %s above the repository: %v", p, res)
+			}
+			mustNotExist(t, s.path(p), "a .git or HEAD above the repository")
+		}
+		s.mustRun("-s", cfg, "-c", "mkdir -p "+s.path("src/other")+" && git init -q "+s.path("src/other"))
+	})
+}
+
 // TestFSGitBareRepoNotPlanted: a directory holding HEAD, objects/ and
 // refs/ is a (bare) repository to git, which git takes when the .git
 // beside it is broken; its config would then be what git reads outside

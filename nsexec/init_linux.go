@@ -47,16 +47,16 @@ func Init() {
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		os.Exit(255)
 	}
-	// Non-blocking, so that reads wait in the runtime's poller and never
-	// hold one of PID 1's two Ps in a blocking syscall.
+	// Until the policy arrives the init stage would sit idle while the
+	// supervisor loads its config: do the policy-independent work now.
+	early := startEarly(len(os.Args) > 1 && os.Args[1] == initNetArg)
+	o, err := readOptions(controlFD)
+	// Non-blocking from here, so that reads wait in the runtime's poller
+	// and never hold one of PID 1's two Ps in a blocking syscall.
 	if err := unix.SetNonblock(controlFD, true); err != nil {
 		os.Exit(255)
 	}
 	ctrl := os.NewFile(controlFD, "fence-control")
-	// Until the policy arrives the init stage would sit idle while the
-	// supervisor loads its config: do the policy-independent work now.
-	early := startEarly(len(os.Args) > 1 && os.Args[1] == initNetArg)
-	o, err := readOptions(ctrl)
 	if errors.Is(err, io.EOF) {
 		os.Exit(255) // the supervisor aborted a pending sandbox
 	}
@@ -93,24 +93,22 @@ func Init() {
 	os.Exit(run(ctrl, cmd, o))
 }
 
-func readOptions(ctrl *os.File) (*Options, error) {
+// readOptions reads the policy from the control socket fd with blocking
+// calls on this (locked) thread. Not through the runtime's poller: while
+// this thread is locked and the other one busy creating the network
+// namespace, no thread of PID 1 waits in epoll, and a policy that arrived
+// was noticed only at sysmon's next poll, coarsened to a millisecond
+// (0.3–0.5 ms later; a blocking read wakes ~0.05 ms after the send).
+func readOptions(fd int) (*Options, error) {
 	// Peek at the packet's size first: a maxMessage buffer would be 4 MiB of
 	// fresh pages to fault in, on every start, for a policy of a few KiB.
-	rc, err := ctrl.SyscallConn()
+	var b [1]byte
+	size, err := retryEINTR(func() (int, error) {
+		n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_TRUNC)
+		return n, err
+	})
 	if err != nil {
 		return nil, err
-	}
-	size := 0
-	var rerr error
-	if err := rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		size, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_TRUNC)
-		return !errors.Is(rerr, unix.EAGAIN)
-	}); err != nil {
-		return nil, err
-	}
-	if rerr != nil {
-		return nil, rerr
 	}
 	if size == 0 {
 		return nil, io.EOF
@@ -119,7 +117,7 @@ func readOptions(ctrl *os.File) (*Options, error) {
 		return nil, fmt.Errorf("policy message of %d bytes exceeds %d", size, maxMessage)
 	}
 	buf := make([]byte, size)
-	n, err := ctrl.Read(buf)
+	n, err := retryEINTR(func() (int, error) { return unix.Read(fd, buf) })
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +132,16 @@ func readOptions(ctrl *os.File) (*Options, error) {
 		return nil, fmt.Errorf("unexpected message %q", m.Type)
 	}
 	return m.Options, nil
+}
+
+// retryEINTR calls f until it fails with something other than EINTR.
+func retryEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
 }
 
 // waitStart waits for msgStart (Options.HoldStart). Nothing else may come

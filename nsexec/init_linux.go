@@ -211,7 +211,7 @@ func sendReady(ctrl *os.File, listeners []*os.File, tl timeline) error {
 // newNetworkNamespace moves the calling thread, alone, into a new network
 // namespace, brings its lo up, and returns an fd of the namespace. The
 // caller's goroutine must be locked to its thread and stay so.
-func newNetworkNamespace(procReady <-chan struct{}) (int, error) {
+func newNetworkNamespace() (int, error) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		return -1, fmt.Errorf("create the sandbox's network namespace: %w (the kernel refused a new network namespace; see README#troubleshooting)", err)
 	}
@@ -223,13 +223,6 @@ func newNetworkNamespace(procReady <-chan struct{}) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	// Through the sandbox's /proc: the host's, which buildRoot makes
-	// read-only (when it keeps the namespace's copy of the host's tree),
-	// would refuse the write. It loosens nothing outside the sandbox's own
-	// lo: a kernel that refuses it only keeps ports below 1024 closed
-	// there.
-	<-procReady
-	_ = netns.AllowLowPorts()
 	return fd, nil
 }
 
@@ -240,16 +233,10 @@ type early struct {
 	// ptracer's thread (see startEarly); -1 when the sandbox shares the
 	// host's network. Valid once tracer.wait has returned nil.
 	netns int
-	// proc is closed by procMounted, once the sandbox's /proc is mounted.
-	proc chan struct{}
 }
 
-// procMounted tells the network namespace's set-up that the sandbox's
-// /proc is in place (buildRoot).
-func (e *early) procMounted() { close(e.proc) }
-
 func startEarly(newNetns bool) *early {
-	e := &early{netns: -1, proc: make(chan struct{})}
+	e := &early{netns: -1}
 	// The ptracer's thread costs a thread start (~0.3 ms here): started
 	// now, it comes up while PID 1 reads the policy and builds the mounts.
 	// It must exist before the capabilities are dropped (dropCapabilities
@@ -266,7 +253,7 @@ func startEarly(newNetns bool) *early {
 	var first func() error
 	if newNetns {
 		first = func() error {
-			fd, err := newNetworkNamespace(e.proc)
+			fd, err := newNetworkNamespace()
 			e.netns = fd
 			return err
 		}
@@ -340,7 +327,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	}
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
-	if err := buildRoot(&o.FS, o.HostNetwork, e.procMounted); err != nil {
+	if err := buildRoot(&o.FS, o.HostNetwork); err != nil {
 		return nil, err
 	}
 	if err := unix.Chdir(o.Dir); err != nil {
@@ -385,6 +372,14 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 			return nil, fmt.Errorf("enter the sandbox's network namespace: %w", errno)
 		}
 		unix.Close(e.netns)
+		// On this thread, now in the namespace (/proc/sys/net is the
+		// namespace of the thread that opens it), through the sandbox's
+		// /proc: not on the thread that made the namespace, whose
+		// /proc could still be the host's, read-only in the tree that
+		// buildRoot keeps, and which would wait for the mounts. It
+		// loosens nothing outside the sandbox's own lo: a kernel that
+		// refuses it only keeps ports below 1024 closed there.
+		_ = netns.AllowLowPorts()
 		// Listeners need lo up and capabilities: before the drop too.
 		for _, addr := range o.Listeners {
 			f, err := netns.Listen(addr)

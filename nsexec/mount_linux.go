@@ -49,10 +49,8 @@ type detached struct {
 // using it saves the clone, the pivot and the detach of the old root, an
 // RCU grace period (~0.2 ms of every start).
 //
-// hostNet says the sandbox shares the host's network namespace (mountProc);
-// procMounted, if not nil, is called once the sandbox's /proc is in place,
-// or not at all if buildRoot fails before that.
-func buildRoot(fs *FSPolicy, hostNet bool, procMounted func()) error {
+// hostNet says the sandbox shares the host's network namespace (mountProc).
+func buildRoot(fs *FSPolicy, hostNet bool) error {
 	writable := fs.Writable
 	if fs.HostTmp {
 		writable = append([]string{"/tmp"}, writable...)
@@ -194,9 +192,6 @@ func buildRoot(fs *FSPolicy, hostNet bool, procMounted func()) error {
 	}
 	if err := mountProc(at, hostNet); err != nil {
 		return err
-	}
-	if procMounted != nil {
-		procMounted()
 	}
 	if err := mountDev(at, &nodes); err != nil {
 		return err

@@ -87,13 +87,23 @@ func (s *Server) permitted(a netip.Addr, d Decision, own []netip.Addr) bool {
 	return false
 }
 
+// joinHostPort is net.JoinHostPort for a host that may come in brackets
+// already (a SOCKS5 domain "[::1]"): the brackets are kept, not doubled,
+// so that logs and errors show "[::1]:443", never "[[::1]]:443".
+func joinHostPort(host string, port int) string {
+	if n := len(host); n > 1 && host[0] == '[' && host[n-1] == ']' {
+		return host + ":" + strconv.Itoa(port)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
 // dial connects to host:port for a connection that d allowed. It resolves
 // host (Hosts first, then DNS) only now, after the rule check, drops
 // addresses the address policy refuses, and dials the remaining addresses
 // in order. The error wraps ErrBlocked when the policy refused the
 // connection, and is a connection error otherwise.
 func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (net.Conn, error) {
-	target := net.JoinHostPort(host, strconv.Itoa(port))
+	target := joinHostPort(host, port)
 	if !d.Allow {
 		return nil, fmt.Errorf("connect %s: %w", target, ErrBlocked)
 	}

@@ -48,7 +48,7 @@ type socksRequest struct {
 	port int
 }
 
-func (r socksRequest) target() string { return net.JoinHostPort(r.host, strconv.Itoa(r.port)) }
+func (r socksRequest) target() string { return joinHostPort(r.host, r.port) }
 
 func cmdName(cmd byte) string {
 	switch cmd {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,6 +263,33 @@ func TestSOCKSHalfClose(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "got 5" {
 		t.Fatalf("after half-close read %q, %v", got, err)
+	}
+}
+
+// A SOCKS5 domain may be an IPv6 literal in brackets ("[::1]", as some
+// clients send a bracketed host): the -m lines show it bracketed once,
+// in the target and in the reason, not as "[[::1]]:443".
+func TestSOCKSBracketedDomainLoggedOnce(t *testing.T) {
+	// A port nobody listens on at [::1] (any port will do without IPv6:
+	// the connect fails either way).
+	port := "9"
+	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		_, port = hostPort(t, ln.Addr().String())
+		ln.Close()
+	}
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"[::1]:" + port}, nil), Monitor: true})
+	if rep := p.socksReply(t, "[::1]", "443"); rep != repNotAllowed {
+		t.Errorf("[::1]:443: reply %#x, want 0x02", rep)
+	}
+	if rep := p.socksReply(t, "[::1]", port); rep == repSucceeded || rep == repNotAllowed {
+		t.Errorf("[::1]:%s with nobody listening: reply %#x, want a connect failure", port, rep)
+	}
+	p.logs.wait(t, `^\[fence:socks\] `+timeRE+` ✗ CONNECT \[::1\]:443 BLOCKED \(no allowedDomains pattern allows this host and port\)$`)
+	p.logs.wait(t, `^\[fence:socks\] `+timeRE+` ! CONNECT \[::1\]:`+port+` ERROR \(connect \[::1\]:`+port+`: .+\)$`)
+	for _, line := range p.logs.all() {
+		if strings.Contains(line, "[[") || strings.Contains(line, "]]") {
+			t.Errorf("doubled brackets in %q", line)
+		}
 	}
 }
 

@@ -246,7 +246,16 @@ func validateDomainPattern(p string) error {
 		return errors.New("domain pattern cannot contain a protocol or path; give a host name: example.com, *.example.com, example.com:8080 or example.com:*")
 	}
 	if strings.Contains(p, ":") {
-		if _, err := netip.ParseAddr(p); err == nil {
+		_, err := netip.ParseAddr(p)
+		if addr, port, ok := cutIPv6Port(p); ok {
+			if err == nil {
+				// "::1:8002" is an address, but most likely meant as
+				// port 8002 of ::1: neither reading is guessed.
+				return fmt.Errorf("ambiguous IPv6 address: for port %s of %s write [%s]:%s; for the address %s write it in brackets with a port, as [%s]:443", port, addr, addr, port, p, p)
+			}
+			return fmt.Errorf("an IPv6 address with a port needs brackets: [%s]:%s", addr, port)
+		}
+		if err == nil {
 			return errors.New("an IPv6 address needs brackets and a port: [::1]:8080")
 		}
 		return errors.New("domain pattern cannot contain protocol, path, or port other than host:port (1-65535) or host:*")
@@ -302,6 +311,28 @@ func cutPort(p string) (host, port string, ok bool) {
 		return "", "", false
 	}
 	return host, port, true
+}
+
+// cutIPv6Port splits an unbracketed "addr:port" whose last group reads as
+// a port (1-65535 or "*") after an IPv6 address without a zone ("::1:8002"
+// gives "::1" and "8002"). The whole may be an IPv6 address as well.
+func cutIPv6Port(p string) (addr, port string, ok bool) {
+	i := strings.LastIndexByte(p, ':')
+	if i < 0 {
+		return "", "", false
+	}
+	addr, port = p[:i], p[i+1:]
+	if port != "*" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return "", "", false
+		}
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return "", "", false
+	}
+	return addr, port, true
 }
 
 // validateHostPattern applies upstream's SSH host rules (reference §2.5).

@@ -18,7 +18,10 @@
 //   - "*" matches every host on every port.
 //
 // Ports: any pattern may carry one, as "example.com:8443", "[::1]:5432", or
-// "example.com:*" for every port. In allowedDomains a pattern WITHOUT a port
+// "example.com:*" for every port. An IPv6 literal with a port needs its
+// brackets; one without brackets whose last group reads as a port
+// ("::1:8002": port 8002 of ::1, or the address ::1:8002?) is refused as
+// ambiguous, with both spellings in the error. In allowedDomains a pattern WITHOUT a port
 // allows only ports 80 and 443. In deniedDomains a pattern without a port
 // denies every port. An empty allow list allows nothing.
 //

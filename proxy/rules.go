@@ -268,7 +268,16 @@ func parsePattern(p string) (pattern, error) {
 		hasPort = true
 	case strings.Count(p, ":") > 1:
 		// A bare IPv6 literal; with a port it must be bracketed.
-		if _, err := netip.ParseAddr(p); err != nil {
+		_, err := netip.ParseAddr(p)
+		if addr, port, ok := cutIPv6Port(p); ok {
+			if err == nil {
+				// "::1:8002" is an address, but most likely meant
+				// as port 8002 of ::1: neither reading is guessed.
+				return pp, invalid("ambiguous: host %s port %s (write [%s]:%s) or the address %s (write [%s])", addr, port, addr, port, p, p)
+			}
+			return pp, invalid("an IPv6 literal with a port needs brackets; write [%s]:%s", addr, port)
+		}
+		if err != nil {
 			return pp, invalid("not an IPv6 address; write an IPv6 literal with a port as [addr]:port")
 		}
 	}
@@ -336,6 +345,29 @@ func parsePattern(p string) (pattern, error) {
 	}
 	pp.host = host
 	return pp, nil
+}
+
+// cutIPv6Port splits an unbracketed "addr:port" whose last group reads as
+// a port (1-65535 or "*") after an IPv6 address without a zone ("::1:8002"
+// gives "::1" and "8002"). Such a pattern may itself be an IPv6 address as
+// well; only brackets tell the two readings apart.
+func cutIPv6Port(p string) (addr, port string, ok bool) {
+	i := strings.LastIndexByte(p, ':')
+	if i < 0 {
+		return "", "", false
+	}
+	addr, port = p[:i], p[i+1:]
+	if port != "*" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 || port[0] == '+' {
+			return "", "", false
+		}
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return "", "", false
+	}
+	return addr, port, true
 }
 
 // checkDomain accepts a lower-case name of two or more labels, each 1-63 of

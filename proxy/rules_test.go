@@ -265,7 +265,7 @@ func TestNewRulesValidation(t *testing.T) {
 		"example.com", "*.example.com", "EXAMPLE.com", "example.com.",
 		"a-b.example.co.uk", "_acme.example.com", "xn--bcher-kva.de",
 		"localhost", "localhost:8080", "*", "*:443",
-		"127.0.0.1", "10.0.0.1:5432", "::1", "[::1]", "[::1]:8080", "2001:db8::1",
+		"127.0.0.1", "10.0.0.1:5432", "::1", "[::1]", "[::1]:8080", "2001:db8::1", "[::1:8002]", "[fd00::1:443]:443",
 		"example.com:443", "example.com:*", "*.example.com:8443",
 		"1e100.net",
 	}
@@ -309,6 +309,11 @@ func TestNewRulesValidation(t *testing.T) {
 		{"[::1", "missing ']'"},
 		{"[::1]x", "unexpected"},
 		{"::1:80x", "not an IPv6 address"},
+		// An address whose last group reads as a port: both readings named.
+		{"::1:8002", "ambiguous: host ::1 port 8002 (write [::1]:8002) or the address ::1:8002 (write [::1:8002])"},
+		{"fd00::1:443", "ambiguous: host fd00::1 port 443"},
+		{"::1:*", "an IPv6 literal with a port needs brackets; write [::1]:*"},
+		{"::1:65535", "needs brackets; write [::1]:65535"},
 		{"fe80::1%eth0", "zones are not supported"},
 		{"[fe80::1%eth0]", "zones are not supported"},
 		{strings.Repeat("a", 64) + ".com", "longer than 63"},
@@ -332,6 +337,9 @@ func TestNewRulesValidation(t *testing.T) {
 		if !strings.HasPrefix(msg, `check allowed domain "`) {
 			t.Errorf("NewRules(%q) error = %q, want it to name the list and the pattern", c.pattern, msg)
 		}
+	}
+	if _, err := NewRules(nil, []string{"::1:8002"}); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("ambiguous denied pattern: err = %v, want it refused as ambiguous", err)
 	}
 	if _, err := NewRules(nil, []string{"http://x.com"}); err == nil || !strings.HasPrefix(err.Error(), "check denied domain") {
 		t.Errorf("invalid denied pattern: err = %v, want it to name the denied list", err)

@@ -143,6 +143,10 @@ type network struct {
 	// it. Connections beyond it wait unserved (one accepted per forward,
 	// the rest in the listen backlog) until one ends.
 	slots chan struct{}
+	// logf, set with -m and -d, gets a line for each forward connection
+	// whose other end could not be reached, as fails allows.
+	logf  func(string)
+	fails logLimiter
 }
 
 // newNetwork makes the proxies and the forwards' bound for np, both sized
@@ -154,23 +158,29 @@ func (s *Spec) newNetwork(np *netPlan) *network {
 		nofile = uint64(lim.Cur)
 	}
 	clients, forwards := connLimits(nofile)
-	return &network{srv: s.newProxy(np, clients), slots: make(chan struct{}, forwards)}
+	logf := s.networkLog()
+	return &network{srv: s.newProxy(np, clients, logf), slots: make(chan struct{}, forwards), logf: logf}
 }
 
-func (s *Spec) newProxy(np *netPlan, maxClients int) *proxy.Server {
-	var logf func(string)
-	if s.Debug || s.Monitor {
-		w := s.Log
-		if w == nil {
-			w = os.Stderr
-		}
-		var mu sync.Mutex
-		logf = func(line string) {
-			mu.Lock()
-			fmt.Fprintln(w, line)
-			mu.Unlock()
-		}
+// networkLog returns where the proxies and the forwards write their lines
+// with -m or -d (whole lines, one at a time), or nil.
+func (s *Spec) networkLog() func(string) {
+	if !s.Debug && !s.Monitor {
+		return nil
 	}
+	w := s.Log
+	if w == nil {
+		w = os.Stderr
+	}
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		fmt.Fprintln(w, line)
+		mu.Unlock()
+	}
+}
+
+func (s *Spec) newProxy(np *netPlan, maxClients int, logf func(string)) *proxy.Server {
 	return proxy.New(proxy.Options{
 		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor, MaxClients: maxClients,
 		// A name the user maps to an address explicitly may reach it,
@@ -226,7 +236,7 @@ func (n *network) serve(np *netPlan, files []*os.File) error {
 	go func() { _ = n.srv.ServeHTTP(lns[0]) }()
 	go func() { _ = n.srv.ServeSOCKS(lns[1]) }()
 	for i, p := range np.localPorts {
-		go n.forward(lns[2+i], func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
+		go n.forward(lns[2+i], "host "+addr(p), func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
 	}
 	return nil
 }
@@ -275,8 +285,9 @@ const forwardDialTimeout = 10 * time.Second
 // connections until the supervisor runs out), it waits and accepts again,
 // as the proxies do: returning would leave the port dead for the rest of
 // the run, its connections queued and never answered. At most
-// cap(n.slots) connections are carried at once over all forwards.
-func (n *network) forward(ln net.Listener, dial func() (net.Conn, error)) {
+// cap(n.slots) connections are carried at once over all forwards. dest
+// names the other end in the log line of a connection dial fails for.
+func (n *network) forward(ln net.Listener, dest string, dial func() (net.Conn, error)) {
 	slots := n.slots
 	var backoff time.Duration
 	for {
@@ -296,6 +307,9 @@ func (n *network) forward(ln net.Listener, dial func() (net.Conn, error)) {
 			defer c.Close()
 			u, err := dial()
 			if err != nil {
+				// Logged before the connection closes: its client
+				// sees the end after the line is out.
+				n.logFailedConnect(dest, err)
 				return
 			}
 			defer u.Close()
@@ -313,6 +327,70 @@ func (n *network) forward(ln net.Listener, dial func() (net.Conn, error)) {
 			<-done
 		}()
 	}
+}
+
+// logFailedConnect writes the -m line for a forward connection whose
+// other end (dest) could not be reached, in the proxies' style:
+//
+//	[fence:forward] 21:11:11 ! host 127.0.0.1:5432 ERROR (dial tcp 127.0.0.1:5432: connect: connection refused)
+//
+// A client that retries in a loop would write a line per attempt: the
+// lines are rate-limited (logLimiter), and the next one written after
+// some were left out says how many.
+func (n *network) logFailedConnect(dest string, err error) {
+	if n.logf == nil {
+		return
+	}
+	ok, dropped := n.fails.allow()
+	if !ok {
+		return
+	}
+	line := fmt.Sprintf("[fence:forward] %s ! %s ERROR (%v)", time.Now().Format(time.TimeOnly), dest, err)
+	if dropped > 0 {
+		line += fmt.Sprintf(" (%d more failed connections not logged)", dropped)
+	}
+	n.logf(line)
+}
+
+// A logLimiter lets logBurst lines through at once, then one per
+// logInterval.
+const (
+	logBurst    = 5
+	logInterval = time.Second
+)
+
+// logLimiter is a token bucket for log lines. The zero value is ready to
+// use; now is time.Now unless a test sets it.
+type logLimiter struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	tokens  int
+	last    time.Time // when tokens were last counted
+	dropped int       // lines refused since the last one allowed
+}
+
+// allow reports whether a line may be written now and, if so, how many
+// were refused before it.
+func (l *logLimiter) allow() (ok bool, dropped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if l.now != nil {
+		now = l.now()
+	}
+	if l.last.IsZero() {
+		l.tokens, l.last = logBurst, now
+	} else if k := now.Sub(l.last) / logInterval; k > 0 {
+		l.tokens = int(min(logBurst, int64(l.tokens)+int64(k)))
+		l.last = l.last.Add(k * logInterval)
+	}
+	if l.tokens == 0 {
+		l.dropped++
+		return false, 0
+	}
+	l.tokens--
+	dropped, l.dropped = l.dropped, 0
+	return true, dropped
 }
 
 // retryAccept reports whether an Accept error is a shortage that passes

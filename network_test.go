@@ -4,6 +4,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -37,7 +40,7 @@ func TestForwardSurvivesAcceptErrors(t *testing.T) {
 	fl := &flakyListener{Listener: ln}
 	fl.fails.Store(3)
 	n := &network{slots: make(chan struct{}, 4)}
-	go n.forward(fl, func() (net.Conn, error) {
+	go n.forward(fl, "test", func() (net.Conn, error) {
 		a, b := net.Pipe()
 		go func() {
 			defer b.Close()
@@ -65,7 +68,7 @@ func TestForwardEndsWithListener(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() {
-		(&network{slots: make(chan struct{}, 4)}).forward(ln, func() (net.Conn, error) { return nil, io.EOF })
+		(&network{slots: make(chan struct{}, 4)}).forward(ln, "test", func() (net.Conn, error) { return nil, io.EOF })
 		close(done)
 	}()
 	ln.Close()
@@ -114,7 +117,7 @@ func TestForwardBoundsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go n.forward(ln, func() (net.Conn, error) { return net.Dial("tcp", svc.Addr().String()) })
+	go n.forward(ln, "test", func() (net.Conn, error) { return net.Dial("tcp", svc.Addr().String()) })
 	var cs []net.Conn
 	for range 5 {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -138,6 +141,81 @@ func TestForwardBoundsConnections(t *testing.T) {
 	}
 	if m := most.Load(); m > 2 {
 		t.Fatalf("%d connections forwarded at once, want at most 2", m)
+	}
+}
+
+// A forward whose host service is down (allowLocalOutboundPorts, -p)
+// logged nothing under -m: the sandbox's client saw its connection
+// accepted and closed, and nothing said why. Each failed connect now
+// writes a line, at most logBurst at once and then one a second, the next
+// line counting those left out, so that a client retrying in a loop cannot
+// flood fence's stderr.
+func TestForwardLogsFailedConnects(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	n := &network{slots: make(chan struct{}, 4), logf: func(l string) {
+		mu.Lock()
+		lines = append(lines, l)
+		mu.Unlock()
+	}}
+	var clock atomic.Int64 // seconds
+	clock.Store(1000)
+	n.fails.now = func() time.Time { return time.Unix(clock.Load(), 0) }
+	logged := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), lines...)
+	}
+
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // nobody listens there now
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go n.forward(ln, "host "+deadAddr, func() (net.Conn, error) { return net.DialTimeout("tcp", deadAddr, 5*time.Second) })
+	// connect opens a connection through the forward and waits for the
+	// forward to close it (after its line, if any, is written).
+	connect := func() {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if b, err := io.ReadAll(c); err != nil || len(b) > 0 {
+			t.Fatalf("connection to a dead service: read %q, %v; want the forward to close it", b, err)
+		}
+	}
+
+	for range 20 {
+		connect()
+	}
+	got := logged()
+	if len(got) != logBurst {
+		t.Fatalf("20 failed connects at once logged %d lines, want %d:\n%s", len(got), logBurst, strings.Join(got, "\n"))
+	}
+	re := regexp.MustCompile(`^\[fence:forward\] \d\d:\d\d:\d\d ! host ` + regexp.QuoteMeta(deadAddr) + ` ERROR \(dial tcp ` + regexp.QuoteMeta(deadAddr) + `: connect: connection refused\)$`)
+	for _, l := range got {
+		if !re.MatchString(l) {
+			t.Errorf("line %q does not match %s", l, re)
+		}
+	}
+	// A second later, one more line, with the count of those left out.
+	clock.Add(1)
+	connect()
+	connect()
+	got = logged()
+	if len(got) != logBurst+1 || !strings.HasSuffix(got[logBurst], "connection refused) (15 more failed connections not logged)") {
+		t.Fatalf("after a second, want one more line counting 15 left out; have:\n%s", strings.Join(got, "\n"))
 	}
 }
 

@@ -117,6 +117,38 @@ func TestLocalOutboundPorts(t *testing.T) {
 	}
 }
 
+// TestLocalOutboundPortDownLogged: with -m, a connection to an
+// allowLocalOutboundPorts port whose host service is down is logged (it
+// used to be closed without a word, so the sandbox's client's failure
+// looked like fence's).
+func TestLocalOutboundPortDownLogged(t *testing.T) {
+	need(t, "curl")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close() // nobody listens on the host's port now
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("down.json", `{"network": {"allowLocalOutboundPorts": [`+p+`]}}`)
+		res := s.fence("-m", "-s", cfg, "-c", `curl -sS --max-time 5 http://127.0.0.1:`+p+`/ 2>/dev/null; echo "curl:$?"`)
+		if !ranInside(t, res) {
+			return
+		}
+		if strings.Contains(res.stdout, "curl:0") {
+			t.Fatalf("curl reached a host port nobody listens on\n%v", res)
+		}
+		want := "! host 127.0.0.1:" + p + " ERROR (dial tcp 127.0.0.1:" + p + ": connect: connection refused)"
+		var found bool
+		for _, line := range lines(res.stderr) {
+			found = found || strings.HasPrefix(line, "[fence:forward] ") && strings.HasSuffix(line, want)
+		}
+		if !found {
+			t.Errorf("stderr lacks a [fence:forward] line ending in %q\n%v", want, res)
+		}
+	})
+}
+
 // TestProxyOnLowPort: the proxies can listen on ports below 1024 inside the
 // sandbox (its own network namespace: nothing on the host is touched), for
 // root and for a user alike; a port that could not be bound would fail the

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -56,6 +57,96 @@ func TestLargeHeadsShareABudget(t *testing.T) {
 		if resp.StatusCode != 503 || time.Now().After(deadline) {
 			t.Fatalf("large head after the others ended: %d %q, want 403", resp.StatusCode, body)
 		}
+	}
+}
+
+// An allowed origin could make the supervisor hold ~1 MiB per connection
+// too, by answering with a response head of nearly 1 MiB that it never
+// finishes: response heads were not counted against the budget that
+// bounds request heads. They now share it: once it is spent, a large
+// response head gets 502, ordinary responses go on being served, and the
+// budget comes back as the heads end.
+func TestLargeResponseHeadsShareTheBudget(t *testing.T) {
+	big := strings.Repeat("a", 1_000_000)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	addr := tcpServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			switch req.URL.Path {
+			case "/hold": // a large head, never finished
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+big)
+				<-release
+				return
+			case "/big":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nok")
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	_, port := hostPort(t, addr)
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"127.0.0.1:" + port}, nil), Monitor: true})
+	get := func(path string) string {
+		return "GET http://127.0.0.1:" + port + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n\r\n"
+	}
+
+	// Forty unfinished response heads of ~1 MB each: more than the budget.
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make(chan answer, 40)
+	for range 40 {
+		c := dialRaw(t, p.httpAddr)
+		go func() {
+			io.WriteString(c, get("/hold"))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- answer{status: -1, body: err.Error()}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			answers <- answer{resp.StatusCode, string(b)}
+		}()
+	}
+	p.logs.wait(t, `! GET\s+502 127\.0\.0\.1 .*too many large response heads`)
+	select {
+	case a := <-answers:
+		if a.status != 502 || !strings.Contains(a.body, "fence proxy: read response: the proxy is reading too many large response heads at once; retry") {
+			t.Fatalf("response head beyond the budget: %d %q, want 502 saying so", a.status, a.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer to a request whose response head found the budget spent")
+	}
+
+	// An ordinary response is still served meanwhile.
+	if resp, body := p.roundTrip(t, get("/small"), "GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("ordinary response while the budget is spent: %d %q, want 200 \"ok\"", resp.StatusCode, body)
+	}
+
+	// Once the origin ends the heads, their charge is given back (before
+	// their clients are answered).
+	free()
+	for i := 1; i < 40; i++ {
+		select {
+		case a := <-answers:
+			if a.status != 502 {
+				t.Errorf("held response head, ended by the origin: %d %q, want 502", a.status, a.body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 40 held requests unanswered after the origin closed", 40-i)
+		}
+	}
+	if resp, body := p.roundTrip(t, get("/big"), "GET"); resp.StatusCode != 200 || body != "ok" || len(resp.Header.Get("X-Big")) != len(big) {
+		t.Fatalf("large response head after the others ended: %d %q, want 200 \"ok\" with its X-Big", resp.StatusCode, body)
 	}
 }
 

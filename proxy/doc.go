@@ -79,11 +79,12 @@
 // differently: Content-Length with Transfer-Encoding, disagreeing or signed
 // lengths, transfer codings other than chunked, bare LF or control
 // characters in chunked framing, folded header lines, control characters in
-// fields. Heads are limited to 1 MiB; what request heads and trailers
-// hold beyond their first 16 KiB shares a budget of 32 MiB over all
-// connections, and a head that finds it spent gets 503, so that slow
-// large heads on many connections cannot run the supervisor out of
-// memory. At most Options.MaxClients client connections (4096) are served
+// fields. Heads are limited to 1 MiB; what heads and trailers hold
+// beyond their first 16 KiB, requests' and responses' alike, shares a
+// budget of 32 MiB over all connections, and a request head that finds it
+// spent gets 503, a response head 502, so that slow large heads on many
+// connections (from the sandbox, or from an allowed origin) cannot run
+// the supervisor out of memory. At most Options.MaxClients client connections (4096) are served
 // at once over both proxies; further ones wait unserved (one accepted per
 // proxy, the rest in the listen backlog) until one ends (-m logs it
 // once). An https request in absolute form (axios sends them) is

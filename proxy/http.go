@@ -695,7 +695,7 @@ func (cc *clientConn) finalResponse(req *request, up *upstream) (*response, erro
 		if _, err := up.br.Peek(1); err != nil {
 			return nil, fmt.Errorf("%w: %w", errNoResponse, err)
 		}
-		resp, err := readResponseHead(up.br)
+		resp, err := readResponseHeadIn(up.br, &cc.s.heads)
 		if err != nil {
 			return nil, err
 		}
@@ -771,7 +771,9 @@ func (cc *clientConn) writeResponse(req *request, resp *response, f framing, up 
 	}
 	w.WriteString("\r\n")
 
-	if err := copyBody(w, newBodyReader(up.br, f), chunkedOut, release); err != nil {
+	body := newBodyReader(up.br, f)
+	body.budget, body.busy = &cc.s.heads, errBusyResponse // for the trailer
+	if err := copyBody(w, body, chunkedOut, release); err != nil {
 		cc.c.Close()
 		return false
 	}

@@ -101,7 +101,7 @@ type Server struct {
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
-	heads headBudget     // large client heads being read (wire.go)
+	heads headBudget     // large heads being read, requests and responses (wire.go)
 	// slots holds a token per client connection being served (MaxClients):
 	// each costs the supervisor ~30 KiB, and the sandbox can open as many
 	// as fence may have descriptors.

@@ -33,19 +33,24 @@ var errHeadTooLarge = errors.New("message head larger than 1 MiB or with more th
 // A client may send heads (and request trailers) of up to maxHeadBytes,
 // which the proxy holds while it reads them: ~1.7 MB of the supervisor's
 // memory for each connection that sends one slowly, on as many
-// connections as the sandbox can open. A Server's headBudget bounds
-// those bytes over all its connections: each head reads its first
-// freeHeadBytes (every real head fits) on its own, and the rest only
-// while the budget has room; a head that finds none gets 503.
+// connections as the sandbox can open. An allowed origin may answer each
+// of those connections with a response head (or trailer) as large and as
+// slow. A Server's headBudget bounds those bytes over all its
+// connections, both ways: each head reads its first freeHeadBytes (every
+// real head fits) on its own, and the rest only while the budget has
+// room; a request head that finds none gets 503, a response head 502.
 const (
 	freeHeadBytes        = 16 << 10
 	maxHeadBytesInFlight = 32 << 20
 )
 
-var errBusy = errors.New("the proxy is reading too many large request heads at once; retry")
+var (
+	errBusy         = errors.New("the proxy is reading too many large request heads at once; retry")
+	errBusyResponse = errors.New("the proxy is reading too many large response heads at once; retry")
+)
 
-// headBudget counts the bytes of client heads being read beyond their
-// first freeHeadBytes. A nil *headBudget has no limit.
+// headBudget counts the bytes of heads being read beyond their first
+// freeHeadBytes. A nil *headBudget has no limit.
 type headBudget struct{ used atomic.Int64 }
 
 func (b *headBudget) take(n int) bool {
@@ -247,9 +252,11 @@ type headReader struct {
 	// one before it with a space. Requests get 400 for either.
 	lenient bool
 	// budget, if set, is charged for what the head holds beyond its
-	// first freeHeadBytes; taken is that charge, for release.
+	// first freeHeadBytes; taken is that charge, for release. busy is
+	// the error when the budget is spent (errBusy if nil).
 	budget *headBudget
 	taken  int
+	busy   error
 }
 
 // release gives back what r took from its budget.
@@ -270,6 +277,9 @@ func (r *headReader) line() (string, error) {
 		if r.budget != nil {
 			if over := maxHeadBytes - r.left - freeHeadBytes - r.taken; over > 0 {
 				if !r.budget.take(over) {
+					if r.busy != nil {
+						return "", r.busy
+					}
 					return "", errBusy
 				}
 				r.taken += over
@@ -455,7 +465,14 @@ type response struct {
 
 // readResponseHead reads an upstream server's response head.
 func readResponseHead(br *bufio.Reader) (*response, error) {
-	r := headReader{br: br, left: maxHeadBytes, lenient: true}
+	return readResponseHeadIn(br, nil)
+}
+
+// readResponseHeadIn is readResponseHead charging budget while it reads;
+// a spent budget is errBusyResponse.
+func readResponseHeadIn(br *bufio.Reader, budget *headBudget) (*response, error) {
+	r := headReader{br: br, left: maxHeadBytes, lenient: true, budget: budget, busy: errBusyResponse}
+	defer r.release()
 	line, err := r.line()
 	if err != nil {
 		return nil, err
@@ -579,8 +596,10 @@ type bodyReader struct {
 	left    int64 // bytes left in the body (fixed) or the current chunk
 	trailer header
 	err     error // sticky: io.EOF at the end of the body
-	// budget, if set, bounds the trailer as a request head (headBudget).
+	// budget, if set, bounds the trailer as a head (headBudget); busy
+	// is the error when it is spent (errBusy if nil).
 	budget *headBudget
+	busy   error
 }
 
 func newBodyReader(br *bufio.Reader, f framing) *bodyReader {
@@ -676,7 +695,7 @@ func (b *bodyReader) nextChunk() error {
 		b.left = int64(n)
 		return nil
 	}
-	tr := headReader{br: b.br, left: maxHeadBytes, budget: b.budget}
+	tr := headReader{br: b.br, left: maxHeadBytes, budget: b.budget, busy: b.busy}
 	b.trailer, err = tr.fields()
 	tr.release()
 	if err != nil {

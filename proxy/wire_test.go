@@ -244,3 +244,34 @@ func TestFoldedResponseFields(t *testing.T) {
 		t.Fatal("a folded request field was accepted")
 	}
 }
+
+// Response heads and trailers are charged to the head budget as request
+// heads are: with the budget spent, a head or trailer beyond its first
+// freeHeadBytes fails with errBusyResponse, smaller ones are read, and a
+// read gives back what it took.
+func TestResponseHeadsChargeTheBudget(t *testing.T) {
+	var b headBudget
+	b.used.Store(maxHeadBytesInFlight)
+	large := "X-Big: " + strings.Repeat("a", freeHeadBytes) + "\r\n"
+	if _, err := readResponseHeadIn(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\n"+large+"\r\n")), &b); err != errBusyResponse {
+		t.Fatalf("large response head with the budget spent: %v, want errBusyResponse", err)
+	}
+	if resp, err := readResponseHeadIn(bufio.NewReader(strings.NewReader("HTTP/1.1 204 No Content\r\nX: 1\r\n\r\n")), &b); err != nil || resp.status != 204 {
+		t.Fatalf("small response head with the budget spent: %+v, %v", resp, err)
+	}
+	body := newBodyReader(bufio.NewReader(strings.NewReader("1\r\nx\r\n0\r\n"+large+"\r\n")), framing{kind: chunkedBody})
+	body.budget, body.busy = &b, errBusyResponse
+	if _, err := io.ReadAll(body); !errors.Is(err, errBusyResponse) {
+		t.Fatalf("large response trailer with the budget spent: %v, want errBusyResponse", err)
+	}
+	if got := b.used.Load(); got != maxHeadBytesInFlight {
+		t.Fatalf("budget after the reads: %d used, want %d", got, maxHeadBytesInFlight)
+	}
+	b.used.Store(0)
+	if _, err := readResponseHeadIn(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\n"+large+"Content-Length: 0\r\n\r\n")), &b); err != nil {
+		t.Fatalf("large response head with room in the budget: %v", err)
+	}
+	if got := b.used.Load(); got != 0 {
+		t.Fatalf("budget after a large head was read: %d used, want 0", got)
+	}
+}

@@ -35,8 +35,11 @@ func Init() {
 	// seccomp without TSYNC); the command is forked from this thread.
 	runtime.LockOSThread()
 	// PID 1's sysmon would poll every 20 µs through the whole set-up, on
-	// two CPUs shared with the supervisor (spawn.CoarsenSysmon). Done by
-	// the time the policy has been read.
+	// two CPUs shared with the supervisor (spawn.CoarsenSysmon). It takes
+	// effect when sysmon's thread handles the request, which finishSysmon
+	// waits for: called once the set-up is over, not here, where the wait
+	// (sysmon's thread may need this CPU) delayed reading the policy, by
+	// up to its 2 ms bound on a busy machine.
 	finishSysmon := spawn.CoarsenSysmon(spawn.SysmonSlack)
 	tl := timeline{{"init-main", Now()}}
 	// Only stdin, stdout and stderr reach the command. The control socket
@@ -63,9 +66,6 @@ func Init() {
 	if err != nil {
 		fail(ctrl, fmt.Errorf("read policy: %w", err))
 	}
-	if finishSysmon() {
-		tl.mark("init-sysmon")
-	}
 	tl.mark("policy-received")
 	if o.HostNetwork == (len(os.Args) > 1 && os.Args[1] == initNetArg) {
 		fail(ctrl, errors.New("init stage started with the wrong network mode"))
@@ -73,6 +73,10 @@ func Init() {
 	listeners, err := setup(o, early, &tl)
 	if err != nil {
 		fail(ctrl, err)
+	}
+	// Before run's RestoreSysmonLater, which borrows the same signal.
+	if finishSysmon() {
+		tl.mark("init-sysmon")
 	}
 	cmd, err := prepareCommand(o)
 	if err != nil {

@@ -296,6 +296,43 @@ echo full-write $(echo x 2>/dev/null > /dev/full && echo ok || echo enospc)`)
 	})
 }
 
+// The host's device nodes bound into /dev can be used, not changed: their
+// inodes are the host's own (/dev/null of the whole machine), and a
+// sandbox that root runs is their owner, whom the kernel lets chmod and
+// set times without a capability (chmod 000 /dev/null breaks the host).
+// Each probe sets what is already there (the same mode, the node's own
+// times), so a failure changes nothing but ctime.
+func TestFSDevNodesUnchangeable(t *testing.T) {
+	nodes := []string{"null", "zero", "full", "random", "urandom", "tty"}
+	modes := map[string]os.FileMode{}
+	for _, n := range nodes {
+		if st, err := os.Stat("/dev/" + n); err == nil {
+			modes[n] = st.Mode()
+		}
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.mustRun("-c", `for d in `+strings.Join(nodes, " ")+`; do
+	test -e /dev/$d || continue
+	chmod "$(stat -c %a /dev/$d)" /dev/$d 2>/dev/null && echo chmod $d
+	touch -c -r /dev/$d /dev/$d 2>/dev/null && echo touch $d
+done
+echo x > /dev/null && echo null-ok`)
+		for _, l := range lines(res.stdout) {
+			if strings.HasPrefix(l, "chmod ") || strings.HasPrefix(l, "touch ") {
+				t.Errorf("the sandbox could %s the host's /dev/%s", strings.Fields(l)[0], strings.Fields(l)[1])
+			}
+		}
+		if !strings.Contains(res.stdout, "null-ok\n") {
+			t.Errorf("/dev/null not writable inside: %q", res.stdout)
+		}
+		for n, m := range modes {
+			if st, err := os.Stat("/dev/" + n); err == nil && st.Mode() != m {
+				t.Errorf("the host's /dev/%s changed mode from %v to %v", n, m, st.Mode())
+			}
+		}
+	})
+}
+
 // PTYs work inside: a new devpts instance with Landlock allowing its ioctls.
 func TestFSPty(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -290,17 +290,27 @@ func (g *guard) mayWrite(fd int, path string) bool {
 	}
 	defer unix.Close(at)
 	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Fstat(at, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return false
+	}
+	// A device node, FIFO or socket is written on a read-only mount too:
+	// the kernel checks a mount's read-only flag for changes to the file
+	// system, not for I/O on a special file. The nodes of /dev are
+	// read-only binds (cloneDevNodes) that the command writes itself.
+	switch b.Mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
+		return true
+	}
 	var mnt unix.Statfs_t
-	return unix.Fstat(fd, &a) == nil && unix.Fstat(at, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino &&
-		unix.Fstatfs(at, &mnt) == nil && mnt.Flags&unix.ST_RDONLY == 0
+	return unix.Fstatfs(at, &mnt) == nil && mnt.Flags&unix.ST_RDONLY == 0
 }
 
 // mayWriteIn is mayWrite for a change to the name base in the directory
 // parent (full is its path, from named): a new name, or one removed or
 // renamed, needs the directory writable; a write to the file itself (file:
 // an open to write, a truncation) needs the file writable, as the command
-// needs Landlock's write right on the file and a mount of it that is not
-// read-only (the nodes of /dev are binds on a read-only /dev).
+// needs Landlock's write right on the file and, unless it is a special
+// file (the nodes of /dev), a mount of it that is not read-only.
 func (g *guard) mayWriteIn(parent int, base, full string, file bool) bool {
 	if file && base != "." {
 		fd, err := unix.Openat(parent, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

@@ -548,7 +548,8 @@ func mountProc(at string, hostNet bool) error {
 // devNodes are the only host device nodes visible inside.
 var devNodes = [...]string{"null", "zero", "full", "random", "urandom", "tty"}
 
-// cloneDevNodes clones the host's devNodes for mountDev, in their order.
+// cloneDevNodes clones the host's devNodes for mountDev, in their order,
+// read-only, nosuid and noexec.
 func cloneDevNodes() (nodes [len(devNodes)]int, err error) {
 	for i := range nodes {
 		nodes[i] = -1
@@ -558,6 +559,19 @@ func cloneDevNodes() (nodes [len(devNodes)]int, err error) {
 		if err != nil {
 			closeFDs(nodes[:])
 			return nodes, fmt.Errorf("clone /dev/%s: %w", n, err)
+		}
+		// Read-only: each node is the host's own inode (the /dev/null
+		// of the whole machine), and a sandbox that root runs owns it:
+		// the kernel lets an owner chmod it and set its times with no
+		// capability, and Landlock does not cover either. On a
+		// read-only mount both fail with EROFS, while a device node is
+		// still opened for writing there (the kernel checks a mount's
+		// read-only flag only for regular files).
+		if err := unix.MountSetattr(nodes[i], "", unix.AT_EMPTY_PATH, &unix.MountAttr{
+			Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC,
+		}); err != nil {
+			closeFDs(nodes[:])
+			return nodes, fmt.Errorf("make /dev/%s read-only: %w", n, err)
 		}
 	}
 	return nodes, nil

@@ -398,6 +398,56 @@ func TestMountOnStagedRoot(t *testing.T) {
 	}
 }
 
+// TestHostMountsReadOnly: the sandbox's root is the mount namespace's copy
+// of the host's tree, made read-only, nosuid and nodev in place; every
+// mount of it must be, the host's submounts too (/sys/fs/cgroup, a disk
+// on /mnt), or without Landlock the sandbox could write there. Only the
+// sandbox's own /proc, /dev and /tmp, and the writable binds, are not.
+func TestHostMountsReadOnly(t *testing.T) {
+	w := t.TempDir()
+	o := &nsexec.Options{
+		Path: "/bin/cat",
+		Args: []string{"cat", "/proc/self/mountinfo"},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS:   nsexec.FSPolicy{Writable: []string{w}},
+
+		NoLandlock: true,
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	own := func(mp string) bool {
+		for _, d := range []string{"/proc", "/dev", "/tmp", w} {
+			if mp == d || strings.HasPrefix(mp, d+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(outb)), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || own(f[4]) {
+			continue
+		}
+		n++
+		opts := map[string]bool{}
+		for _, o := range strings.Split(f[5], ",") {
+			opts[o] = true
+		}
+		if !opts["ro"] || !opts["nosuid"] || !opts["nodev"] {
+			t.Errorf("host mount %s inside is %s, want ro,nosuid,nodev", f[4], f[5])
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no host mount in the sandbox's mountinfo:\n%s", outb)
+	}
+}
+
 // TestJobEvents: with JobControl, PID 1 reports the command's pid as the
 // supervisor sees it, then its stops; SignalGroup reaches its whole group.
 // No terminal is needed: TTY without Foreground only makes the command a

@@ -1038,11 +1038,34 @@ func (s *Spec) childRepos() []string {
 	if !filepath.IsAbs(s.Cwd) {
 		return nil
 	}
-	// In a repository, a .git file below is one of its linked worktrees
-	// or submodule checkouts, which it accounts for (linkedWorktrees,
-	// repoGitPaths): one kept here could not be removed.
-	dot, _ := s.findGit()
-	inRepo := dot != ""
+	// In a repository, a .git file below that leads into its git
+	// directories is one of its linked worktrees or submodule checkouts,
+	// which it accounts for (linkedWorktrees, repoGitPaths): one kept
+	// here could not be removed. Any other .git file is a repository of
+	// its own (a repository made with --separate-git-dir, a worktree of
+	// another one), even inside the working directory's ($HOME a
+	// dotfiles repository, ~/src a monorepo): the sandbox rewrote it to
+	// lead to a repository of its own, whose config the next git status
+	// there ran outside.
+	_, own := s.findGit()
+	ownDirs := make([]string, 0, len(own))
+	for _, d := range own {
+		if r, err := s.paths.eval(d); err == nil {
+			d = r
+		}
+		ownDirs = append(ownDirs, d)
+	}
+	ownFile := func(dot string) bool {
+		dirs, _ := gitDirsOf(dot)
+		if len(ownDirs) == 0 || len(dirs) == 0 {
+			return false
+		}
+		g := dirs[0]
+		if r, err := s.paths.eval(g); err == nil {
+			g = r
+		}
+		return underAny(g, ownDirs)
+	}
 	ents, err := os.ReadDir(s.Cwd)
 	if err != nil {
 		return nil
@@ -1053,10 +1076,10 @@ func (s *Spec) childRepos() []string {
 		}
 		// A repository: a .git directory, a symlink to one, or a .git
 		// file (a linked worktree of a sibling, a repository made with
-		// --separate-git-dir), outside a repository of the working
-		// directory.s.
+		// --separate-git-dir) that is not the working directory's
+		// repository's.
 		dot := filepath.Join(s.Cwd, e.Name(), ".git")
-		if st, err := os.Lstat(dot); err == nil && (st.IsDir() || st.Mode().IsRegular() && !inRepo) {
+		if st, err := os.Lstat(dot); err == nil && (st.IsDir() || st.Mode().IsRegular() && !ownFile(dot)) {
 			out = append(out, dot)
 		} else if st, err := os.Stat(dot); err == nil && st.IsDir() {
 			out = append(out, dot)

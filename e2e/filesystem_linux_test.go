@@ -1166,6 +1166,44 @@ func TestFSGitChildRepositoriesNotRedirected(t *testing.T) {
 	})
 }
 
+// Started in a directory of repositories that is itself in a repository
+// ($HOME a dotfiles repository, ~/src a monorepo), a .git file one level
+// down that leads elsewhere than that repository's git directories (a
+// repository made with --separate-git-dir, a worktree of another one) is
+// a repository of its own: the sandbox must not rewrite it to lead to a
+// repository it made, whose fsmonitor the next git status there, outside,
+// runs. The outer repository's own linked worktree there stays removable.
+func TestFSGitChildRepositoryFileInsideRepository(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		s.mkdir("top/src")
+		s.mkdir("gd")
+		top, sep := s.path("top"), s.path("top/src/sep")
+		hostGit(s.dir, "init", "-q", "-b", "main", top)
+		hostGit(top, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(s.dir, "init", "-q", "-b", "main", "--separate-git-dir", s.path("gd/sep"), sep)
+		hostGit(top, "worktree", "add", "-q", "src/wt")
+		before, err := os.ReadFile(filepath.Join(sep, ".git"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, marker := s.path("top/src"), s.path("planted")
+		plant := `git init -q --bare "$1" && git --git-dir="$1" config core.bare false && git --git-dir="$1" config core.worktree "$2" && git --git-dir="$1" config core.fsmonitor "touch $3; false" && echo "gitdir: $1" > "$2/.git"`
+		res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "--", "sh", "-c", plant, "sh", s.path("evil"), sep, marker)
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("a repository's .git file below the working directory, in a repository, rewritten: %v", res)
+		}
+		mustHaveContent(t, filepath.Join(sep, ".git"), string(before), "the .git file of a repository made with --separate-git-dir")
+		hostGit(sep, "status", "--porcelain")
+		mustNotExist(t, marker, "what git status ran from a repository the sandbox planted")
+		if res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "--", "git", "worktree", "remove", "wt"); res.code != 0 {
+			t.Errorf("git worktree remove of the outer repository's worktree below the working directory: %v", res)
+		}
+	})
+}
+
 // Started at a repository's top whose parent is writable too, no .git or
 // HEAD can be made above it: git in the repository, its .git/HEAD broken
 // (git writes it), would go on up and take that one, and run its

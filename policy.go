@@ -895,8 +895,26 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 		} else {
 			out = append(out, dot)
 		}
-		var ps []string
+		// The linked worktrees of those git directories, wherever their
+		// checkouts are (~/worktrees/proj-x, or proj/.claude/worktrees/x
+		// inside proj): git in a checkout reads the common directory its
+		// worktrees/NAME/commondir names (NAME's own config and hooks
+		// without one), and gets to NAME by the checkout's .git file,
+		// which NAME/gitdir names. The sandbox rewrote that commondir or
+		// .git file to lead to a repository of its own, whose fsmonitor
+		// the next git status in the checkout ran outside.
+		var wts []string
 		for _, d := range dirs {
+			ws, files, us := linkedWorktreesOf(d)
+			for _, w := range ws {
+				if !slices.Contains(dirs, w) && !slices.Contains(wts, w) {
+					wts = append(wts, w)
+				}
+			}
+			out, unlistable = append(out, files...), append(unlistable, us...)
+		}
+		var ps []string
+		for _, d := range slices.Concat(dirs, wts) {
 			p, us := gitDirPaths(d, "", allowConfig)
 			ps, unlistable = append(ps, p...), append(unlistable, us...)
 		}
@@ -983,6 +1001,34 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 		fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p))
 	}
 	return nil
+}
+
+// linkedWorktreesOf returns the linked worktrees' git directories in the
+// git directory dir (dir/worktrees/NAME), and for each the files that
+// lead a checkout to it: NAME/gitdir and the checkout's .git file it
+// names (there or not: a checkout away for now comes back to it); and
+// dir/worktrees if it cannot be listed.
+func linkedWorktreesOf(dir string) (gitDirs, files, unlistable []string) {
+	wt := filepath.Join(dir, "worktrees")
+	es, err := os.ReadDir(wt)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, []string{wt}
+	}
+	for _, e := range es {
+		w := filepath.Join(wt, e.Name())
+		if st, err := os.Stat(w); err != nil || !st.IsDir() {
+			continue
+		}
+		gitDirs = append(gitDirs, w)
+		files = append(files, filepath.Join(w, "gitdir"))
+		if p := readGitLink(filepath.Join(w, "gitdir"), ""); p != "" {
+			files = append(files, p)
+		}
+	}
+	return gitDirs, files, nil
 }
 
 // holdsDisabledHook reports whether dir holds a regular file named like

@@ -1166,6 +1166,51 @@ func TestFSGitChildRepositoriesNotRedirected(t *testing.T) {
 	})
 }
 
+// Started in ~/src, the linked worktrees of a repository below are
+// protected as its git directory is, wherever their checkouts are (inside
+// it, as .claude/worktrees/x, or elsewhere): git in a checkout reads
+// worktrees/NAME/commondir, and gets to NAME by the checkout's .git file;
+// neither may lead to a repository of the sandbox's, whose fsmonitor the
+// next git status in the checkout, outside, runs. git still works in a
+// worktree inside.
+func TestFSGitChildRepositoryWorktreesProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		proj, away, src := s.mkdir("src/proj"), s.path("away"), s.path("src")
+		hostGit(proj, "init", "-q", "-b", "main", ".")
+		hostGit(proj, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(proj, "worktree", "add", "-q", ".claude/worktrees/x")
+		hostGit(proj, "worktree", "add", "-q", away)
+		marker := s.path("planted")
+		evil := `git init -q --bare "$1" && git --git-dir="$1" config core.fsmonitor "touch $2; false" && `
+		for _, plant := range []string{
+			`echo "$1" > proj/.git/worktrees/x/commondir`,
+			`echo "$1" > proj/.git/worktrees/away/commondir`,
+			`rm proj/.git/worktrees/away/commondir`,
+			`echo "gitdir: $1" > proj/.claude/worktrees/x/.git`,
+			`echo "gitdir: $1" > "$3/.git"`,
+			`echo "$3" > proj/.git/worktrees/away/gitdir`,
+			`printf '[core]\n\tfsmonitor = "touch %s; false"\n' "$2" > proj/.git/worktrees/x/config.worktree`,
+			`mkdir proj/.git/worktrees/x/hooks`,
+		} {
+			res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "--", "sh", "-c", evil+plant, "sh", s.path("evil"), marker, away)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%s: want it refused: %v", plant, res)
+			}
+		}
+		for _, w := range []string{s.path("src/proj/.claude/worktrees/x"), away} {
+			hostGit(w, "status", "--porcelain")
+		}
+		mustNotExist(t, marker, "what git status in a linked worktree ran from a repository the sandbox planted")
+		res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "-c", "cd proj/.claude/worktrees/x && echo x > f && git add f && git commit -q -m f && echo ok")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "ok") {
+			t.Errorf("a commit in a linked worktree of a repository below: %v", res)
+		}
+	})
+}
+
 // Started in a directory of repositories that is itself in a repository
 // ($HOME a dotfiles repository, ~/src a monorepo), a .git file one level
 // down that leads elsewhere than that repository's git directories (a

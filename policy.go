@@ -886,35 +886,10 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 		for _, n := range childRepoFiles {
 			out = append(out, filepath.Join(top, n))
 		}
-		// A .git file (a sibling's linked worktree, a repository made
-		// with --separate-git-dir) leads to git directories of its own:
-		// the file and what it leads to, as for the working directory's.
-		dirs, _ := gitDirsOf(dot)
-		if st, err := os.Stat(dot); err == nil && st.IsDir() {
-			dirs = []string{dot} // a .git that is a symlink to one too
-		} else {
-			out = append(out, dot)
-		}
-		// The linked worktrees of those git directories, wherever their
-		// checkouts are (~/worktrees/proj-x, or proj/.claude/worktrees/x
-		// inside proj): git in a checkout reads the common directory its
-		// worktrees/NAME/commondir names (NAME's own config and hooks
-		// without one), and gets to NAME by the checkout's .git file,
-		// which NAME/gitdir names. The sandbox rewrote that commondir or
-		// .git file to lead to a repository of its own, whose fsmonitor
-		// the next git status in the checkout ran outside.
-		var wts []string
-		for _, d := range dirs {
-			ws, files, us := linkedWorktreesOf(d)
-			for _, w := range ws {
-				if !slices.Contains(dirs, w) && !slices.Contains(wts, w) {
-					wts = append(wts, w)
-				}
-			}
-			out, unlistable = append(out, files...), append(unlistable, us...)
-		}
+		dirs, files, us := childGitDirs(dot)
+		out, unlistable = append(out, files...), append(unlistable, us...)
 		var ps []string
-		for _, d := range slices.Concat(dirs, wts) {
+		for _, d := range dirs {
 			p, us := gitDirPaths(d, "", allowConfig)
 			ps, unlistable = append(ps, p...), append(unlistable, us...)
 		}
@@ -1001,6 +976,40 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 		fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p))
 	}
 	return nil
+}
+
+// childGitDirs returns the git directories of the repository below the
+// working directory whose .git is dot (childRepos), the files besides
+// them that lead git there, and the directories it could not list.
+func childGitDirs(dot string) (dirs, files, unlistable []string) {
+	// A .git file (a sibling's linked worktree, a repository made
+	// with --separate-git-dir) leads to git directories of its own:
+	// the file and what it leads to, as for the working directory's.
+	dirs, _ = gitDirsOf(dot)
+	if st, err := os.Stat(dot); err == nil && st.IsDir() {
+		dirs = []string{dot} // a .git that is a symlink to one too
+	} else {
+		files = append(files, dot)
+	}
+	// The linked worktrees of those git directories, wherever their
+	// checkouts are (~/worktrees/proj-x, or proj/.claude/worktrees/x
+	// inside proj): git in a checkout reads the common directory its
+	// worktrees/NAME/commondir names (NAME's own config and hooks
+	// without one), and gets to NAME by the checkout's .git file,
+	// which NAME/gitdir names. The sandbox rewrote that commondir or
+	// .git file to lead to a repository of its own, whose fsmonitor
+	// the next git status in the checkout ran outside.
+	var wts []string
+	for _, d := range dirs {
+		ws, wf, us := linkedWorktreesOf(d)
+		for _, w := range ws {
+			if !slices.Contains(dirs, w) && !slices.Contains(wts, w) {
+				wts = append(wts, w)
+			}
+		}
+		files, unlistable = append(files, wf...), append(unlistable, us...)
+	}
+	return append(dirs, wts...), files, unlistable
 }
 
 // linkedWorktreesOf returns the linked worktrees' git directories in the
@@ -1484,12 +1493,22 @@ func moduleGroups(modules string, mods []string) []string {
 	return out
 }
 
-// eachModulesDir calls visit for each git directory (findGit) that keep
-// accepts, and then for its submodules' git directories, breadth first,
-// each once: with its modules directory and the submodule git directories
-// found in it (one that cannot be listed is gitPaths' concern).
+// eachModulesDir calls visit for each git directory of the working
+// directory's repository (findGit) and of the repositories one level
+// below it (childRepos) that keep accepts, and then for its submodules'
+// git directories, breadth first, each once: with its modules directory
+// and the submodule git directories found in it (one that cannot be
+// listed is gitPaths' concern).
 func (s *Spec) eachModulesDir(keep func(gitDir string) bool, visit func(gitDir, modules string, mods []string)) {
 	_, dirs := s.findGit()
+	// The repositories below too: started in ~/src, a git directory
+	// planted in proj/.git/modules/lib (a submodule not yet cloned)
+	// served the next git submodule update --init in proj outside,
+	// which ran its post-checkout hook.
+	for _, dot := range s.childRepos() {
+		ds, _, _ := childGitDirs(dot)
+		dirs = append(dirs, ds...)
+	}
 	seen := gitDirSet{}
 	for len(dirs) > 0 {
 		d := dirs[0]

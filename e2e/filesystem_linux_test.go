@@ -1211,6 +1211,40 @@ func TestFSGitChildRepositoryWorktreesProtected(t *testing.T) {
 	})
 }
 
+// Started in ~/src, no new submodule git directory can be made in a
+// repository below, as in the working directory's: one planted in
+// proj/.git/modules/lib, for a submodule not yet cloned, serves the next
+// git submodule update --init in proj outside, which runs its hooks.
+func TestFSGitChildRepositoryNoNewSubmoduleGitDir(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		lib, orig, src := s.mkdir("up/lib"), s.mkdir("up/proj"), s.mkdir("src")
+		hostGit(lib, "init", "-q", "-b", "main", ".")
+		hostGit(lib, "commit", "-q", "--allow-empty", "-m", "lib")
+		hostGit(orig, "init", "-q", "-b", "main", ".")
+		hostGit(orig, "-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "lib")
+		hostGit(orig, "commit", "-q", "-m", "lib")
+		hostGit(src, "clone", "-q", orig, "proj")
+		marker := s.path("planted")
+		for _, plant := range []string{
+			`git clone -q --bare "$1" proj/.git/modules/lib`,
+			`git clone -q --bare "$1" "$3/lib" && mv "$3/lib" proj/.git/modules/lib`,
+			`git clone -q --bare "$1" "$3/lib" && ln -s "$3" proj/.git/modules`,
+		} {
+			hook := ` && m=proj/.git/modules/lib && git --git-dir=$m config core.bare false && git --git-dir=$m config core.worktree ../../../lib` +
+				` && printf '#!/bin/sh\ntouch %s\n' "$2" > $m/hooks/post-checkout && chmod +x $m/hooks/post-checkout`
+			res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "--", "sh", "-c", plant+hook, "sh", lib, marker, s.mkdir("evil"))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%s: want it refused: %v", plant, res)
+			}
+		}
+		hostGit(s.path("src/proj"), "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init")
+		mustNotExist(t, marker, "the hook of a submodule git directory the sandbox planted")
+	})
+}
+
 // Started in a directory of repositories that is itself in a repository
 // ($HOME a dotfiles repository, ~/src a monorepo), a .git file one level
 // down that leads elsewhere than that repository's git directories (a

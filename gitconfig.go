@@ -248,6 +248,31 @@ func gitAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 
 func gitKeyChar(c byte) bool { return gitAlpha(c) || c >= '0' && c <= '9' || c == '-' }
 
+// coreWorktree returns the work tree that core.worktree in the git config
+// file names (its last value), made absolute against the file's directory
+// (the git directory), as git takes it; "" if it names none or the file
+// cannot be read or parsed (gitConfigWalk reports that).
+func coreWorktree(file string) string {
+	b, err := cfgfile.Read(file)
+	if err != nil {
+		return ""
+	}
+	es, err := parseGitConfig(b)
+	if err != nil {
+		return ""
+	}
+	wt := ""
+	for _, e := range es {
+		if e.section == "core" && e.sub == "" && e.key == "worktree" {
+			wt = e.value
+		}
+	}
+	if wt != "" && !filepath.IsAbs(wt) {
+		wt = filepath.Join(filepath.Dir(file), wt)
+	}
+	return wt
+}
+
 // submodule is a [submodule "name"] section of .gitmodules.
 type submodule struct{ name, path string }
 

@@ -1451,6 +1451,18 @@ func gitDirPathsOnce(dir, own string, allowConfig bool, seen gitDirSet) (out, un
 	for _, m := range mods {
 		ps, us := gitDirPathsOnce(m, own, allowConfig, seen)
 		out, unlistable = append(out, ps...), append(unlistable, us...)
+		if !allowConfig {
+			// The .git file of its checkout, which leads git there:
+			// where its config, protected, says the checkout is. A
+			// nested submodule's is named only in its parent's
+			// .gitmodules, a file of that checkout, the sandbox's to
+			// change: rewritten, lib/deep/.git led git status in the
+			// repository's top, outside, into a repository of the
+			// sandbox's, and ran its fsmonitor.
+			if wt := coreWorktree(filepath.Join(m, "config")); wt != "" {
+				out = append(out, filepath.Join(wt, ".git"))
+			}
+		}
 	}
 	return out, unlistable
 }

@@ -1211,6 +1211,45 @@ func TestFSGitChildRepositoryWorktreesProtected(t *testing.T) {
 	})
 }
 
+// The .git file of a nested submodule's checkout (lib/deep, named only in
+// lib/.gitmodules, a file of lib's checkout) is protected as a top-level
+// submodule's is, started in the repository or in the directory above
+// it: rewritten to lead to a repository of the sandbox's, git status in
+// the repository, outside, recursed into it and ran its fsmonitor.
+func TestFSGitNestedSubmoduleGitFileProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		deep, lib, repo := s.mkdir("up/deep"), s.mkdir("up/lib"), s.mkdir("src/repo")
+		for _, d := range []string{deep, lib, repo} {
+			hostGit(d, "init", "-q", "-b", "main", ".")
+		}
+		hostGit(deep, "commit", "-q", "--allow-empty", "-m", "deep")
+		hostGit(lib, "-c", "protocol.file.allow=always", "submodule", "add", "-q", deep, "deep")
+		hostGit(lib, "commit", "-q", "-m", "deep")
+		hostGit(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "lib")
+		hostGit(repo, "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init", "--recursive")
+		hostGit(repo, "commit", "-q", "-m", "lib")
+		dotGit := filepath.Join(repo, "lib/deep/.git")
+		before, err := os.ReadFile(dotGit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		marker := s.path("planted")
+		plant := `git init -q --bare "$1" && git --git-dir="$1" config core.bare false && git --git-dir="$1" config core.worktree "$(dirname "$3")" && git --git-dir="$1" config core.fsmonitor "touch $2; false" && echo "gitdir: $1" > "$3"`
+		for _, dir := range []string{repo, s.path("src")} {
+			res := s.fenceWith(opts{dir: dir, env: gitEnv}, "-s", cfg, "--", "sh", "-c", plant, "sh", s.path("evil"), marker, dotGit)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("started in %s, a nested submodule's .git file rewritten: %v", dir, res)
+			}
+			mustHaveContent(t, dotGit, string(before), "a nested submodule's .git file")
+		}
+		hostGit(repo, "status", "--porcelain")
+		mustNotExist(t, marker, "what git status ran from a repository the sandbox planted")
+	})
+}
+
 // Started in ~/src, no new submodule git directory can be made in a
 // repository below, as in the working directory's: one planted in
 // proj/.git/modules/lib, for a submodule not yet cloned, serves the next

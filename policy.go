@@ -882,9 +882,11 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 		}
 	}
 	for _, dot := range s.childRepos() {
-		top := filepath.Dir(dot)
-		for _, n := range childRepoFiles {
-			out = append(out, filepath.Join(top, n))
+		top, bare := childTop(dot)
+		if !bare { // a bare repository has no work tree; git writes its HEAD
+			for _, n := range childRepoFiles {
+				out = append(out, filepath.Join(top, n))
+			}
 		}
 		dirs, files, us := childGitDirs(dot)
 		out, unlistable = append(out, files...), append(unlistable, us...)
@@ -902,9 +904,11 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 				}
 			}
 			// The .git of each submodule checkout, as repoGitPaths.
-			sms, err := submodules(filepath.Join(top, ".gitmodules"))
-			if err != nil {
-				return nil, nil, err
+			var sms []submodule
+			if !bare {
+				if sms, err = submodules(filepath.Join(top, ".gitmodules")); err != nil {
+					return nil, nil, err
+				}
 			}
 			for _, sm := range sms {
 				out = append(out, filepath.Join(top, sm.path, ".git"))
@@ -962,9 +966,11 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 	// .git/HEAD broken, would go on up and take that one.
 	var marks []string
 	for _, dot := range s.childRepos() {
-		marks = append(marks, dot)
-		if st, err := os.Lstat(filepath.Dir(dot)); err == nil && st.Mode()&fs.ModeSymlink != 0 {
-			marks = append(marks, filepath.Dir(dot))
+		marks = append(marks, dot) // a bare repository's directory itself
+		if top, bare := childTop(dot); !bare {
+			if st, err := os.Lstat(top); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+				marks = append(marks, top)
+			}
 		}
 	}
 	if len(marks) > 0 {
@@ -1082,8 +1088,9 @@ func (s *Spec) gitAbove(fp nsexec.FSPolicy) []string {
 }
 
 // childRepos returns the repositories directly below the working
-// directory (DIR/.git for each directory DIR in it), which the git
-// protections cover as they cover the working directory's own.
+// directory (DIR/.git for each directory DIR in it, or DIR itself for a
+// bare repository: childTop), which the git protections cover as they
+// cover the working directory's own.
 func (s *Spec) childRepos() []string {
 	if s.children != nil {
 		return *s.children
@@ -1138,10 +1145,50 @@ func (s *Spec) childRepos() []string {
 			out = append(out, dot)
 		} else if st, err := os.Stat(dot); err == nil && st.IsDir() {
 			out = append(out, dot)
+		} else if dir := filepath.Dir(dot); isGitDir(dir) && !underAny(resolvedOr(&s.paths, dir), ownDirs) {
+			// A bare repository (a local remote the user pushes to, the
+			// .bare of a layout of worktrees), not the working
+			// directory's own .git: the sandbox planted its hooks, and
+			// the next git push to it outside ran them.
+			out = append(out, dir)
 		}
 	}
 	s.children = &out
 	return out
+}
+
+// isGitDir reports whether git takes dir for a git directory, a bare
+// repository where it finds one: HEAD, objects/ and refs/ in it
+// (setup.c's is_git_directory).
+func isGitDir(dir string) bool {
+	head, err := os.Stat(filepath.Join(dir, "HEAD"))
+	if err != nil || !head.Mode().IsRegular() {
+		return false
+	}
+	for _, n := range []string{"objects", "refs"} {
+		if st, err := os.Stat(filepath.Join(dir, n)); err != nil || !st.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// resolvedOr is p where its symlinks lead, or p if that cannot be told.
+func resolvedOr(r *resolver, p string) string {
+	if res, err := r.eval(p); err == nil {
+		return res
+	}
+	return p
+}
+
+// childTop returns the top of the child repository whose .git (or, for a
+// bare repository, git directory) is dot (childRepos), where git runs its
+// hooks, and whether it is bare: then it has no work tree.
+func childTop(dot string) (top string, bare bool) {
+	if filepath.Base(dot) != ".git" {
+		return dot, true
+	}
+	return filepath.Dir(dot), false
 }
 
 // gitDirsOf returns the git directories the .git at dot stands for:

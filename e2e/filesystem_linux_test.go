@@ -1250,6 +1250,39 @@ func TestFSGitNestedSubmoduleGitFileProtected(t *testing.T) {
 	})
 }
 
+// Started in ~/src, a bare repository there (a local remote the user
+// pushes to) is protected as a repository below is: its hooks, which the
+// next git push to it outside runs, and its config. Pushing to it from
+// inside still works.
+func TestFSGitChildBareRepositoryProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.path("src")+`"]}}`)
+		src, work := s.mkdir("src"), s.mkdir("work")
+		hostGit(src, "init", "-q", "--bare", "-b", "main", "remote.git")
+		hostGit(work, "init", "-q", "-b", "main", ".")
+		hostGit(work, "commit", "-q", "--allow-empty", "-m", "one")
+		marker := s.path("planted")
+		for _, plant := range []string{
+			`printf '#!/bin/sh\ntouch %s\n' "$1" > remote.git/hooks/post-receive && chmod +x remote.git/hooks/post-receive`,
+			`printf '[alias]\n\tst = !touch %s\n' "$1" >> remote.git/config`,
+			`mv remote.git old.git && mv old.git remote.git`,
+		} {
+			res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "--", "sh", "-c", plant, "sh", marker)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%s: want it refused: %v", plant, res)
+			}
+		}
+		hostGit(work, "push", "-q", filepath.Join(src, "remote.git"), "main")
+		mustNotExist(t, marker, "a hook the sandbox planted in a bare repository")
+		res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "-c", "git init -q -b main w && cd w && git commit -q --allow-empty -m two && git push -q ../remote.git main:other && echo ok")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "ok") {
+			t.Errorf("a push to a bare repository below from inside: %v", res)
+		}
+	})
+}
+
 // Started in ~/src, no new submodule git directory can be made in a
 // repository below, as in the working directory's: one planted in
 // proj/.git/modules/lib, for a submodule not yet cloned, serves the next

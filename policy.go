@@ -854,11 +854,45 @@ func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error
 		out = append(out, g) // git's global config in place of ~/.gitconfig
 	}
 	var root string
-	if dot, _ := s.findGit(); dot != "" {
+	var dirs []string
+	if dot, ds := s.findGit(); dot != "" {
 		root = filepath.Dir(dot)
+		dirs = ds
+		for _, d := range ds {
+			ws, _, _ := linkedWorktreesOf(d)
+			dirs = append(dirs, ws...)
+		}
 	}
 	out = slices.Concat(out, inc, hooksDirs(root, hooks))
+	// A relative core.hooksPath (husky's .husky/_) is taken from the
+	// top of the checkout git runs in: in each linked worktree's too,
+	// where the sandbox planted .claude/worktrees/x/.husky/_/pre-commit,
+	// which the next commit there outside ran.
+	for _, t := range checkoutTops(dirs) {
+		if t != root {
+			out = append(out, hooksDirs(t, hooks)...)
+		}
+	}
 	return out, unlistable, nil
+}
+
+// checkoutTops returns the tops of the work trees whose git directories
+// are dirs: a .git directory's parent, a linked worktree's checkout as
+// its gitdir file names it (there or not).
+func checkoutTops(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		t := ""
+		if filepath.Base(d) == ".git" {
+			t = filepath.Dir(d)
+		} else if p := readGitLink(filepath.Join(d, "gitdir"), ""); p != "" {
+			t = filepath.Dir(p)
+		}
+		if t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // childRepoPaths returns what is protected of the repositories one level
@@ -918,7 +952,15 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 		if err != nil {
 			return nil, nil, err
 		}
-		out = slices.Concat(out, inc, hooksDirs(top, slices.Concat(hooks, chooks)))
+		all := slices.Concat(hooks, chooks)
+		out = slices.Concat(out, inc, hooksDirs(top, all))
+		// A relative one from each linked worktree's top too, where git
+		// runs hooks there (gitPaths).
+		for _, t := range checkoutTops(dirs) {
+			if t != top {
+				out = append(out, hooksDirs(t, all)...)
+			}
+		}
 	}
 	return out, unlistable, nil
 }

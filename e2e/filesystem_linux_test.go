@@ -1250,6 +1250,44 @@ func TestFSGitNestedSubmoduleGitFileProtected(t *testing.T) {
 	})
 }
 
+// A relative core.hooksPath (husky's .husky/_) is taken from the top of
+// the checkout git runs in: a linked worktree's hooks are in its own
+// .husky/_, protected as the main checkout's are, started in the
+// repository or in the directory above it. Planted in
+// .claude/worktrees/x/.husky/_, a hook ran at the next commit there
+// outside.
+func TestFSGitWorktreeRelativeHooksPathProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		repo := s.mkdir("src/repo")
+		hostGit(repo, "init", "-q", "-b", "main", ".")
+		hostGit(repo, "config", "core.hooksPath", ".husky/_")
+		s.write("src/repo/.husky/_/pre-commit", "#!/bin/sh\nexit 0\n")
+		if err := os.Chmod(s.path("src/repo/.husky/_/pre-commit"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		hostGit(repo, "add", "-A")
+		hostGit(repo, "commit", "-q", "-m", "husky")
+		hostGit(repo, "worktree", "add", "-q", ".claude/worktrees/x")
+		wt, marker := filepath.Join(repo, ".claude/worktrees/x"), s.path("planted")
+		for _, dir := range []string{repo, s.path("src")} {
+			for _, p := range []string{".husky/_/pre-commit", ".husky/pre-commit"} {
+				res := s.fenceWith(opts{dir: dir}, "-s", cfg, "--", "sh", "-c", `printf '#!/bin/sh\ntouch %s\n' "$1" > "$2"`, "sh", marker, filepath.Join(wt, p))
+				if ranInside(t, res) && res.code == 0 {
+					t.Errorf("started in %s, a hook planted in a linked worktree's %s: %v", dir, p, res)
+				}
+			}
+		}
+		s.write("src/repo/.claude/worktrees/x/new", "x\n")
+		hostGit(wt, "add", "new")
+		hostGit(wt, "commit", "-q", "-m", "new")
+		mustNotExist(t, marker, "what the next commit in the worktree ran from a hook the sandbox planted")
+		s.mustRun("-s", cfg, "-c", "echo ok > "+filepath.Join(wt, ".husky/notes"))
+	})
+}
+
 // Started in ~/src, a bare repository there (a local remote the user
 // pushes to) is protected as a repository below is: its hooks, which the
 // next git push to it outside runs, and its config. Pushing to it from

@@ -94,6 +94,7 @@ type Spec struct {
 	paths    resolver         // symlink resolution for the current plan
 	ssh      *sshConfigFiles  // what the user's ssh config names, for the current plan
 	children *[]string        // the repositories below the working directory (childRepos)
+	childErr error            // why childRepos could not list them all
 	procs    chan procsResult // foreignProcs read beside planFS
 	killedBy syscall.Signal   // see KilledBy
 }

@@ -908,6 +908,9 @@ func checkoutTops(dirs []string) []string {
 // hundred mounts, 37 ms of every start.
 func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err error) {
 	var hooks []string
+	if s.childRepos(); s.childErr != nil {
+		return nil, nil, s.childErr
+	}
 	if len(s.childRepos()) > 0 {
 		// core.hooksPath of the global configs applies in every
 		// repository; relative, from each one's top.
@@ -1170,8 +1173,19 @@ func (s *Spec) childRepos() []string {
 		}
 		return underAny(g, ownDirs)
 	}
+	// chmod is not guarded: a run could make the working directory, or
+	// a repository in it, impossible to list or search (chmod 300 .,
+	// chmod 000 proj), so that the next run found no repository there,
+	// made it searchable again, and planted proj/.git/hooks/pre-commit.
+	// What cannot be looked up is taken for a repository (its protected
+	// paths, which cannot be looked up either, then stop the plan where
+	// the command could have done that: failure); a working directory of
+	// ours that cannot be listed stops it here.
 	ents, err := os.ReadDir(s.Cwd)
 	if err != nil {
+		if !absent(err) || ownDir(s.Cwd) {
+			s.childErr = fmt.Errorf("list the working directory %s to protect the repositories in it: %w (make it readable: chmod u+r)", s.Cwd, err)
+		}
 		return nil
 	}
 	for _, e := range ents {
@@ -1183,7 +1197,10 @@ func (s *Spec) childRepos() []string {
 		// --separate-git-dir) that is not the working directory's
 		// repository's.
 		dot := filepath.Join(s.Cwd, e.Name(), ".git")
-		if st, err := os.Lstat(dot); err == nil && (st.IsDir() || st.Mode().IsRegular() && !ownFile(dot)) {
+		st, err := os.Lstat(dot)
+		// One of ours that cannot be looked up: see above.
+		unknown := err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && ownDir(filepath.Dir(dot))
+		if err == nil && (st.IsDir() || st.Mode().IsRegular() && !ownFile(dot)) || unknown {
 			out = append(out, dot)
 		} else if st, err := os.Stat(dot); err == nil && st.IsDir() {
 			out = append(out, dot)
@@ -2464,7 +2481,7 @@ func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 
 func (s *Spec) planFS() (*nsexec.Options, error) {
 	s.paths = resolver{} // a plan sees the filesystem as it is now
-	s.ssh, s.children = nil, nil
+	s.ssh, s.children, s.childErr = nil, nil, nil
 	// The mount table, read meanwhile: its ~0.1 ms on another CPU, where
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)

@@ -1250,6 +1250,36 @@ func TestFSGitNestedSubmoduleGitFileProtected(t *testing.T) {
 	})
 }
 
+// chmod is not guarded: one run made a repository below the working
+// directory, or the working directory itself, impossible to search or
+// list (chmod 000 proj, chmod 300 .), so that the next run found no
+// repository there, made it searchable again and planted a hook. That
+// next run now stops before the command, or finds the repository
+// protected.
+func TestFSGitChildRepositoryNotHiddenByChmod(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.path("src")+`"]}}`)
+		s.write("src/proj/.git/HEAD", "ref: refs/heads/main\n")
+		s.mkdir("src/proj/.git/hooks")
+		src, hook := s.path("src"), s.path("src/proj/.git/hooks/pre-commit")
+		for _, hide := range []string{"chmod 000 proj", "chmod 300 .", "chmod 100 .", "chmod 000 proj/.git"} {
+			if res := s.fenceWith(opts{dir: src}, "-s", cfg, "--", "sh", "-c", hide); !ranInside(t, res) || res.code != 0 {
+				t.Fatalf("%s: %v", hide, res)
+			}
+			res := s.fenceWith(opts{dir: src}, "-s", cfg, "--", "sh", "-c", `chmod 755 . proj proj/.git && echo evil > "$1"`, "sh", hook)
+			for _, d := range []string{src, s.path("src/proj"), s.path("src/proj/.git")} {
+				if err := os.Chmod(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if res.code == 0 {
+				t.Errorf("after %s in one run, the next planted %s: %v", hide, hook, res)
+			}
+			mustNotExist(t, hook, "a hook planted after the repository was hidden by chmod")
+		}
+	})
+}
+
 // A relative core.hooksPath (husky's .husky/_) is taken from the top of
 // the checkout git runs in: a linked worktree's hooks are in its own
 // .husky/_, protected as the main checkout's are, started in the

@@ -373,9 +373,13 @@ func (s *Spec) gitConfigWalk(configs []string) (includes, hooks []string, err er
 			out = append(out, f.path)
 		}
 		b, err := cfgfile.Read(f.path)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) && !unreadableOwn(f.path, err) || errors.Is(err, syscall.ENOTDIR) {
 			continue // git cannot read it either
 		}
+		// One of the user's that cannot be read (unreadableOwn: a run
+		// did chmod 000 proj/.git/config, the next found no
+		// core.hooksPath there, made it readable again and planted
+		// proj/.husky/_/pre-commit) stops fence below.
 		var es []gitEntry
 		if err == nil {
 			es, err = parseGitConfig(b)

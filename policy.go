@@ -859,7 +859,10 @@ func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error
 		root = filepath.Dir(dot)
 		dirs = ds
 		for _, d := range ds {
-			ws, _, _ := linkedWorktreesOf(d)
+			ws, _, _, err := linkedWorktreesOf(d)
+			if err != nil {
+				return nil, nil, err
+			}
 			dirs = append(dirs, ws...)
 		}
 	}
@@ -925,7 +928,10 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 				out = append(out, filepath.Join(top, n))
 			}
 		}
-		dirs, files, us := childGitDirs(dot)
+		dirs, files, us, err := childGitDirs(dot)
+		if err != nil {
+			return nil, nil, err
+		}
 		out, unlistable = append(out, files...), append(unlistable, us...)
 		var ps []string
 		for _, d := range dirs {
@@ -1032,7 +1038,7 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 // childGitDirs returns the git directories of the repository below the
 // working directory whose .git is dot (childRepos), the files besides
 // them that lead git there, and the directories it could not list.
-func childGitDirs(dot string) (dirs, files, unlistable []string) {
+func childGitDirs(dot string) (dirs, files, unlistable []string, err error) {
 	// A .git file (a sibling's linked worktree, a repository made
 	// with --separate-git-dir) leads to git directories of its own:
 	// the file and what it leads to, as for the working directory's.
@@ -1041,6 +1047,15 @@ func childGitDirs(dot string) (dirs, files, unlistable []string) {
 		dirs = []string{dot} // a .git that is a symlink to one too
 	} else {
 		files = append(files, dot)
+		// One that cannot be read stops fence (unreadableOwn), as
+		// does its git directory's commondir.
+		g, err := gitLink(dot, "gitdir: ")
+		if err == nil && g != "" {
+			_, err = gitLink(filepath.Join(g, "commondir"), "")
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	// The linked worktrees of those git directories, wherever their
 	// checkouts are (~/worktrees/proj-x, or proj/.claude/worktrees/x
@@ -1052,7 +1067,10 @@ func childGitDirs(dot string) (dirs, files, unlistable []string) {
 	// the next git status in the checkout ran outside.
 	var wts []string
 	for _, d := range dirs {
-		ws, wf, us := linkedWorktreesOf(d)
+		ws, wf, us, err := linkedWorktreesOf(d)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		for _, w := range ws {
 			if !slices.Contains(dirs, w) && !slices.Contains(wts, w) {
 				wts = append(wts, w)
@@ -1060,7 +1078,7 @@ func childGitDirs(dot string) (dirs, files, unlistable []string) {
 		}
 		files, unlistable = append(files, wf...), append(unlistable, us...)
 	}
-	return append(dirs, wts...), files, unlistable
+	return append(dirs, wts...), files, unlistable, nil
 }
 
 // linkedWorktreesOf returns the linked worktrees' git directories in the
@@ -1068,14 +1086,14 @@ func childGitDirs(dot string) (dirs, files, unlistable []string) {
 // lead a checkout to it: NAME/gitdir and the checkout's .git file it
 // names (there or not: a checkout away for now comes back to it); and
 // dir/worktrees if it cannot be listed.
-func linkedWorktreesOf(dir string) (gitDirs, files, unlistable []string) {
+func linkedWorktreesOf(dir string) (gitDirs, files, unlistable []string, err error) {
 	wt := filepath.Join(dir, "worktrees")
-	es, err := os.ReadDir(wt)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil, nil, nil
+	es, rerr := os.ReadDir(wt)
+	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, syscall.ENOTDIR) {
+		return nil, nil, nil, nil
 	}
-	if err != nil {
-		return nil, nil, []string{wt}
+	if rerr != nil {
+		return nil, nil, []string{wt}, nil
 	}
 	for _, e := range es {
 		w := filepath.Join(wt, e.Name())
@@ -1084,11 +1102,15 @@ func linkedWorktreesOf(dir string) (gitDirs, files, unlistable []string) {
 		}
 		gitDirs = append(gitDirs, w)
 		files = append(files, filepath.Join(w, "gitdir"))
-		if p := readGitLink(filepath.Join(w, "gitdir"), ""); p != "" {
+		p, err := gitLink(filepath.Join(w, "gitdir"), "")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if p != "" {
 			files = append(files, p)
 		}
 	}
-	return gitDirs, files, nil
+	return gitDirs, files, nil, nil
 }
 
 // holdsDisabledHook reports whether dir holds a regular file named like
@@ -1624,7 +1646,7 @@ func (s *Spec) eachModulesDir(keep func(gitDir string) bool, visit func(gitDir, 
 	// served the next git submodule update --init in proj outside,
 	// which ran its post-checkout hook.
 	for _, dot := range s.childRepos() {
-		ds, _, _ := childGitDirs(dot)
+		ds, _, _, _ := childGitDirs(dot) // an error stopped childRepoPaths
 		dirs = append(dirs, ds...)
 	}
 	seen := gitDirSet{}
@@ -1689,19 +1711,50 @@ func gitDirsUnder(dir string, depth int) (dirs, unlistable []string) {
 // PATH", a commondir's PATH) and returns the path it names, made absolute
 // against the file's directory, or "".
 func readGitLink(file, prefix string) string {
+	p, _ := gitLink(file, prefix)
+	return p
+}
+
+// unreadableOwn reports whether err, from reading the file p, says that
+// p is there, the user's, and may not be read. chmod is not guarded: a
+// run could make a file that fence reads to know what to protect (a .git
+// file, a worktree's gitdir, a repository's config protected by the
+// write guard alone) unreadable, so that the next run's plan missed what
+// it leads to, and that run could make it readable again and change it.
+// Such a file stops fence instead. (Another user's is not the command's
+// to chmod; a directory on the way that may not be searched fails the
+// protected paths' own lookups.)
+func unreadableOwn(p string, err error) bool {
+	if !errors.Is(err, fs.ErrPermission) {
+		return false
+	}
+	st, lerr := os.Lstat(p)
+	if lerr != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == os.Geteuid()
+}
+
+// gitLink is readGitLink, with an error for a file of the user's that is
+// there but cannot be read (unreadableOwn).
+func gitLink(file, prefix string) (string, error) {
 	b, err := cfgfile.Read(file) // a regular file: not a FIFO to hang on
 	if err != nil {
-		return ""
+		if unreadableOwn(file, err) {
+			return "", fmt.Errorf("read %s, a git pointer file, to protect what it leads to: %w; it is yours and the command could chmod it: make it readable (chmod u+r)", file, err)
+		}
+		return "", nil
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	p, ok := strings.CutPrefix(strings.TrimRight(line, "\r "), prefix)
 	if !ok || p == "" {
-		return ""
+		return "", nil
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(filepath.Dir(file), p)
 	}
-	return filepath.Clean(p)
+	return filepath.Clean(p), nil
 }
 
 // wholeDir returns the directory that p names when p is a path without
@@ -2126,6 +2179,12 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 				if !slices.Contains(ws, f) {
 					ws = append(ws, f)
 				}
+			}
+			// A gitdir of the user's that cannot be read would hide
+			// the checkout, whose .git file then went unprotected
+			// (unreadableOwn).
+			if _, err := gitLink(filepath.Join(res, "gitdir"), ""); err != nil {
+				return wp, err
 			}
 			checkout, gone := s.worktreeCheckout(res)
 			if gone {

@@ -1280,6 +1280,55 @@ func TestFSGitChildRepositoryNotHiddenByChmod(t *testing.T) {
 	})
 }
 
+// chmod is not guarded, and the files fence reads to know what to protect
+// are protected by the write guard alone in the repositories below the
+// working directory and in writable worktrees: one run made such a file
+// unreadable (a config naming core.hooksPath, a worktree's gitdir, a .git
+// file), so that the next run's plan missed what it leads to; that run
+// made it readable again and planted a hook or rewrote a .git file. A
+// file of the user's that cannot be read now stops fence.
+func TestFSGitPointerFilesNotHiddenByChmod(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.path("src")+`", "`+s.path("gd")+`"]}}`)
+		src, proj := s.mkdir("src"), s.mkdir("src/proj")
+		s.mkdir("gd")
+		hostGit(proj, "init", "-q", "-b", "main", ".")
+		hostGit(proj, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(proj, "worktree", "add", "-q", ".claude/worktrees/x")
+		hostGit(proj, "config", "core.hooksPath", ".husky/_")
+		s.mkdir("src/proj/.husky/_")
+		hostGit(src, "init", "-q", "-b", "main", "--separate-git-dir", s.path("gd/sep"), "sep")
+		for _, c := range []struct{ dir, file, plant, check string }{
+			{src, "proj/.git/config", `echo evil > proj/.husky/_/pre-commit`, "src/proj/.husky/_/pre-commit"},
+			{src, "proj/.git/worktrees/x/gitdir", `echo "gitdir: $PWD" > proj/.claude/worktrees/x/.git`, ""},
+			{proj, ".git/worktrees/x/gitdir", `echo "gitdir: $PWD" > .claude/worktrees/x/.git`, ""},
+			{src, "sep/.git", `echo evil > ` + s.path("gd/sep/hooks/pre-commit"), "gd/sep/hooks/pre-commit"},
+		} {
+			before, err := os.ReadFile(s.path("src/proj/.claude/worktrees/x/.git"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "--", "chmod", "000", c.file); !ranInside(t, res) || res.code != 0 {
+				t.Fatalf("chmod 000 %s: %v", c.file, res)
+			}
+			res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "--", "sh", "-c", `chmod 644 "$1"; `+c.plant, "sh", c.file)
+			if err := os.Chmod(filepath.Join(c.dir, c.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if res.code == 0 {
+				t.Errorf("after chmod 000 %s in one run, the next ran %s: %v", c.file, c.plant, res)
+			}
+			if c.check != "" {
+				mustNotExist(t, s.path(c.check), "a hook planted after "+c.file+" was made unreadable")
+			}
+			mustHaveContent(t, s.path("src/proj/.claude/worktrees/x/.git"), string(before), "a linked worktree's .git file")
+			s.write("src/proj/.claude/worktrees/x/.git", string(before))
+		}
+	})
+}
+
 // A relative core.hooksPath (husky's .husky/_) is taken from the top of
 // the checkout git runs in: a linked worktree's hooks are in its own
 // .husky/_, protected as the main checkout's are, started in the

@@ -344,8 +344,9 @@ func firstMatch(rules []rule, forms [][]string) *rule {
 // in heredocs and `echo ... |` fed to a shell; and behind the wrappers
 // command, builtin, exec, env, nice, nohup, time, timeout, xargs, setsid,
 // stdbuf, ionice, busybox and find -exec. Literal variable assignments in
-// the same command line are followed (X=git; $X push), and so is output
-// the command line spells out: $(echo push) is the word push, a shell or
+// the same command line are followed (X=git; $X push; printf -v X push),
+// and so is output the command line spells out: $(echo push) is the
+// word push, a shell or
 // source reading <(printf 'git push') or /dev/stdin reads that script, and
 // xargs appends the words echo'd into it (see static.go, xargsRuns).
 // Docker volumes are compared in one spelling (dockerCanonical). Input the

@@ -1641,3 +1641,50 @@ func TestCheckCommandRepeatedVariableBound(t *testing.T) {
 	// call is read.
 	assertBlocked(t, c, `f(){ for x in $(echo $1); do git $x; done; }; f push`)
 }
+
+// printf -v NAME assigns what printf would print, and preflight did not
+// follow it: `printf -v x push; git "$x"` passed a git push rule. The
+// value is evaluated as printf's output is; a format or words it does not
+// evaluate give the variable a value it does not know, kept as the
+// source text of each use (x=echo; printf -v x %x 1; $x -c '...' may run
+// a shell), as an unknown variable's.
+func TestCheckCommandPrintfAssign(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`printf -v x push; git "$x"`,
+		`printf -v x '%s' push; git $x`,
+		`printf -v x 'pu%s' sh; git $x`,
+		`printf -v x '%b' 'pu\x73h'; git $x`,
+		`printf -vx push; git $x`,
+		`printf -v x -- push; git $x`,
+		`builtin printf -v x push; git $x`,
+		`command printf -v x push; git $x`,
+		`"printf" -v x push; git $x`,
+		`P=printf; $P -v x push; git $x`,
+		`y=sh; printf -v x "pu$y"; git $x`,
+		`printf -v x push; y=$x; git $y`,
+		`f(){ printf -v x '%s' "$1"; git $x; }; f push`,
+		`printf -v x 'git push'; eval "$x"`,
+		`declare -n r=x; printf -v r push; git $x`,
+		// A value not evaluated is unknown, not the values known.
+		`x=echo; printf -v x '%x' 1; $x -c 'git push'`,
+		`x=echo; printf -v x "$(cat f)"; "$x" -c 'git push'`,
+		`x=echo; printf -v x "$(cat f)"; ${x:-echo} -c 'git push'`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`printf -v x status; git $x`,
+		`printf -v x '%x' 255; git $x`,
+		`printf -v x "$(cat f)"; git $x`,
+		`printf -v 'a[1]' push; git status`,
+		`printf -v x -n push; git $x`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	// Known, but too long to evaluate: refused, as printf's output is.
+	be := assertBlocked(t, c, `printf -v x '%5000s' push; git $x`)
+	if be != nil && !strings.Contains(be.Reason, "field wider than") {
+		t.Errorf("printf -v of a wide field: %v, want a refusal as too long", be)
+	}
+}

@@ -103,6 +103,9 @@ type extractor struct {
 	// lost holds the variables that were given more than maxVariants
 	// values: using one refuses the command line (see paramValues).
 	lost map[string]bool
+	// runtime holds the variables that a command may give a value
+	// preflight does not know (see markRuntime).
+	runtime map[string]bool
 	// loopWords is set while a loop's words are expanded, where an
 	// integer sequence too long to expand is kept (see numericKept).
 	loopWords bool
@@ -249,6 +252,11 @@ func (ex *extractor) script(src string, depth int) {
 				// shell reads it: recorded too (a superset again).
 				for _, a := range call.Assigns {
 					ex.assign(src, a)
+				}
+				// printf -v NAME: where it is met, as an
+				// assignment, so that a later NAME=$x sees it.
+				if len(call.Args) > 0 && mayAssign(call.Args[0]) {
+					ex.builtinAssign(src, call)
 				}
 			}
 		case *syntax.DeclClause:
@@ -498,6 +506,104 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 					// an array: its elements count too.
 					ex.record(text, name, []string{strings.Join(strings.Fields(val[1:len(val)-1]), fieldSep)}, appendTo, true)
 				}
+			}
+		}
+	}
+}
+
+// mayAssign reports whether a command whose first word is w may be a
+// builtin that assigns variables (see builtinAssign): printf, or a name
+// given through builtin or command, or built by expansions or quotes
+// ("printf", $P), which bash looks up all the same.
+func mayAssign(w *syntax.Word) bool {
+	name := w.Lit()
+	if name == "" || strings.Contains(name, `\`) {
+		return true
+	}
+	switch name {
+	case "printf", "builtin", "command":
+		return true
+	}
+	return false
+}
+
+// builtinAssign records the values that a builtin gives variables:
+// printf -v NAME (see printfAssign).
+func (ex *extractor) builtinAssign(src string, call *syntax.CallExpr) {
+	text := nodeText(src, call)
+	static := -1 // whether every word is static, once known
+	for _, argv := range ex.argvVariants(src, call.Args) {
+		argv = builtinArgv(argv)
+		if len(argv) == 0 {
+			continue
+		}
+		switch argv[0] {
+		case "printf":
+			if static < 0 {
+				static = 0
+				if _, ok := ex.staticArgvs(src, call.Args); ok {
+					static = 1
+				}
+			}
+			ex.printfAssign(text, argv[1:], static == 1)
+		}
+	}
+}
+
+// isName reports whether s is a variable's name (not an array element).
+func isName(s string) bool {
+	return s != "" && !strings.Contains(s, "=") && isAssignment(s+"=")
+}
+
+// builtinArgv returns argv without the builtin and command before a
+// builtin's name (builtin printf -v x, command printf -v x), or nil for
+// command -v and -V, which run nothing.
+func builtinArgv(argv []string) []string {
+	for range maxUnwrap {
+		if len(argv) == 0 {
+			return nil
+		}
+		switch argv[0] {
+		case "builtin":
+			argv = argv[1:]
+		case "command":
+			argv = argv[1:]
+			for len(argv) > 0 && len(argv[0]) > 1 && argv[0][0] == '-' {
+				if argv[0] == "--" {
+					argv = argv[1:]
+					break
+				}
+				if strings.ContainsAny(argv[0], "vV") {
+					return nil
+				}
+				argv = argv[1:]
+			}
+		default:
+			return argv
+		}
+	}
+	return argv
+}
+
+// markRuntime records that a command gives name a value at run time
+// that preflight does not compute (printf -v of a format it does not
+// evaluate, or of words that are not static): a use of name then keeps
+// its source text too, as an unknown variable's use does, besides the
+// values name is known to have.
+func (ex *extractor) markRuntime(name string) {
+	if ex.runtime[name] {
+		return
+	}
+	if ex.runtime == nil {
+		ex.runtime = make(map[string]bool)
+	}
+	ex.runtime[name] = true
+	ex.gen++
+	if ex.namerefs[name] {
+		// Through a nameref: the variables it names.
+		for _, t := range ex.vars[name] {
+			if t != name && isAssignment(t+"=") {
+				ex.markRuntime(t)
 			}
 		}
 	}
@@ -1235,7 +1341,7 @@ func (ex *extractor) repeatedVars(parts []syntax.WordPart) []string {
 					continue
 				}
 				n := p.Param.Value
-				if _, b := ex.bound[n]; b || len(ex.vars[n]) < 2 || ex.lost[n] || ex.namerefs[n] ||
+				if _, b := ex.bound[n]; b || len(ex.vars[n]) < 2 || ex.lost[n] || ex.namerefs[n] || ex.runtime[n] ||
 					n == "@" || n == "*" {
 					continue
 				}
@@ -1368,11 +1474,14 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		if ex.namerefs[p.Param.Value] {
 			out = append(out, names...) // ${!r} of a nameref is the name
 		}
+		if ex.runtime[p.Param.Value] {
+			out = append(out, nodeText(src, p))
+		}
 		for _, n := range names {
+			// Not known (or not only): the value is unknown.
 			vals, ok := ex.refValues(nodeText(src, p), n)
 			if !ok {
 				out = append(out, nodeText(src, p))
-				continue
 			}
 			if strings.HasSuffix(n, "[@]") || strings.HasSuffix(n, "[*]") {
 				out = append(out, vals...) // every element
@@ -1434,32 +1543,47 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 	} else if p.Index != nil {
 		return []string{nodeText(src, p)}
 	}
+	// A variable a command may give a value preflight does not know
+	// (see markRuntime) has that value too, besides those it knows:
+	// its use's source text, as an unknown variable's.
+	unknown := !known || ex.runtime[p.Param.Value]
 	if p.Exp == nil {
-		if known {
-			return vals
+		if !known {
+			return []string{nodeText(src, p)}
 		}
-		return []string{nodeText(src, p)}
+		if unknown {
+			return append(slices.Clip(vals), nodeText(src, p))
+		}
+		return vals
 	}
 	switch p.Exp.Op {
 	case syntax.DefaultUnset, syntax.DefaultUnsetOrNull, syntax.AssignUnset, syntax.AssignUnsetOrNull:
+		var out []string
 		if known {
 			null := p.Exp.Op == syntax.DefaultUnsetOrNull || p.Exp.Op == syntax.AssignUnsetOrNull
 			if !null || !slices.Contains(vals, "") {
-				return vals
+				out = slices.Clip(vals)
+			} else {
+				// X='': ${X:-word} is word.
+				word := []string{""}
+				if p.Exp.Word != nil {
+					word = ex.wordAlts(src, p.Exp.Word.Parts)
+				}
+				out = slices.DeleteFunc(slices.Clone(vals), func(v string) bool { return v == "" })
+				out = append(out, word...)
 			}
-			// X='': ${X:-word} is word.
-			word := []string{""}
-			if p.Exp.Word != nil {
-				word = ex.wordAlts(src, p.Exp.Word.Parts)
+		}
+		if unknown {
+			// The value is unknown: it may be unset or empty, so the
+			// default counts.
+			if p.Exp.Word == nil {
+				out = append(out, "")
+			} else {
+				out = append(out, ex.wordAlts(src, p.Exp.Word.Parts)...)
 			}
-			out := slices.DeleteFunc(slices.Clone(vals), func(v string) bool { return v == "" })
-			return append(out, word...)
+			out = append(out, nodeText(src, p))
 		}
-		if p.Exp.Word == nil {
-			return []string{""}
-		}
-		// The variable is unknown: it may be unset, so the default counts.
-		return append(ex.wordAlts(src, p.Exp.Word.Parts), nodeText(src, p))
+		return out
 	case syntax.AlternateUnset, syntax.AlternateUnsetOrNull:
 		// ${X:+word}, ${X+word}: word when X is set (and, for :+, not
 		// empty), else "". An unknown X may be either.
@@ -1467,7 +1591,7 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 		if p.Exp.Word != nil {
 			word = ex.wordAlts(src, p.Exp.Word.Parts)
 		}
-		if !known {
+		if unknown {
 			return append(word, "")
 		}
 		var out []string
@@ -1532,7 +1656,9 @@ type refResult struct {
 // and a nameref read it: NAME, NAME[@] and NAME[*] (an array whole, its
 // elements joined by fieldSep), NAME[N] (element N) and NAME[expr] (each
 // element, a superset). known is false when ref names no variable with
-// known values; text names the use, for tooMany.
+// known values, or one that may also have a value preflight does not
+// know (see markRuntime): vals are then those it knows. text names the
+// use, for tooMany.
 func (ex *extractor) refValues(text, ref string) (vals []string, known bool) {
 	name, idx, indexed := strings.Cut(ref, "[")
 	if indexed {
@@ -1545,8 +1671,9 @@ func (ex *extractor) refValues(text, ref string) (vals []string, known bool) {
 		ex.tooMany(text, "$"+name)
 	}
 	vals, known = ex.vars[name]
+	rt := ex.runtime[name]
 	if !known || !indexed || idx == "@" || idx == "*" {
-		return vals, known
+		return vals, known && !rt
 	}
 	n, err := strconv.Atoi(idx)
 	var out []string
@@ -1573,7 +1700,7 @@ func (ex *extractor) refValues(text, ref string) (vals []string, known bool) {
 	if len(out) == 0 {
 		out = append(out, "")
 	}
-	return out, true
+	return out, !rt
 }
 
 // crossAll returns each value of list followed by each of vals, at most

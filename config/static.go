@@ -527,11 +527,66 @@ func decodeEscape(b *strings.Builder, s string, i int) int {
 // decodeEscape, plus \" \' \? and \NNN octal) and the conversions %%, %s,
 // %b, %c, %d and %i with flags, width and precision are evaluated; the
 // format is reused while arguments remain, as printf does. Other
-// conversions (%x, %f, %q, ...) and `printf -v VAR` (which prints nothing,
-// but assigns) are not.
+// conversions (%x, %f, %q, ...) are not, and `printf -v VAR` prints
+// nothing (see printfAssign).
 func printfOutput(args []string) (string, bool) {
 	s, ok, _ := printfEval(args)
 	return s, ok
+}
+
+// printfAssign records the value that bash's printf -v NAME FORMAT
+// [ARGS] (args, after printf) gives NAME: what printf would print, as
+// printfOutput evaluates it, when static says every word is known.
+// Otherwise, or for a conversion printfOutput does not evaluate, NAME
+// gets a value preflight does not know (see markRuntime). A value known
+// but too long to evaluate refuses the command line (text), as printf's
+// output does.
+func (ex *extractor) printfAssign(text string, args []string, static bool) {
+	name := ""
+	for len(args) > 0 {
+		a := args[0]
+		if a == "--" {
+			args = args[1:]
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break
+		}
+		if a == "-v" {
+			if len(args) < 2 {
+				return
+			}
+			name, args = args[1], args[2:]
+			continue
+		}
+		if v, ok := strings.CutPrefix(a, "-v"); ok {
+			name, args = v, args[1:]
+			continue
+		}
+		return // an invalid option: printf fails
+	}
+	if name == "" || len(args) == 0 {
+		return // it prints (see stmtOutput), or fails
+	}
+	if !isName(name) {
+		// An array element (printf -v 'a[1]'): not followed, as
+		// a[1]=value is not.
+		return
+	}
+	if !static {
+		ex.markRuntime(name)
+		return
+	}
+	out, ok, big := printfEval(append([]string{"--"}, args...))
+	if big {
+		ex.tooLong(text)
+		return
+	}
+	if !ok {
+		ex.markRuntime(name)
+		return
+	}
+	ex.record(text, name, []string{out}, false, false)
 }
 
 // printfEval is printfOutput, and big reports that ok is false because

@@ -1688,3 +1688,108 @@ func TestCheckCommandPrintfAssign(t *testing.T) {
 		t.Errorf("printf -v of a wide field: %v, want a refusal as too long", be)
 	}
 }
+
+// read gave its names no value: `read -r x <<< push; git $x` passed a git
+// push rule. A read of input the command line spells out (a heredoc, a
+// here-string, <(...) or a command piped in, on the read or on a loop or
+// group around it) splits it as bash does; any other input gives the
+// names a value preflight does not know.
+func TestCheckCommandReadAssign(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`read -r x <<< push; git $x`,
+		`read x <<< push; git "$x"`,
+		`y=push; read x <<< "$y"; git $x`,
+		`read a b <<< "p push"; git $b`,
+		`read a b <<< "p push x"; git $b`,
+		`read a b <<< "  p   push  "; git "$b"`,
+		`IFS=, read -r a b <<< "x,push"; git "$b"`,
+		`IFS=, read -r a b <<< "x,push,"; git "$b"`,
+		"read x <<EOF\npush\nEOF\ngit $x",
+		"read x <<'EOF'\npush\nEOF\ngit $x",
+		`read <<< push; git $REPLY`,
+		`read -a a <<< "x push"; git "${a[1]}"`,
+		`read -ra a <<< "x push"; git "${a[@]:1:1}" || git "${a[1]}"`,
+		`read x <<< 'pu\sh'; git $x`,
+		"read x <<< 'pu\\\nsh'; git $x",
+		`read a b <<< 'x\ y push'; git $b`,
+		`read -d , x <<< "push,x"; git $x`,
+		`read -d '' x <<< push; git $x`,
+		`read -n 4 x <<< pushy; git $x`,
+		`read -N 4 x <<< push; git $x`,
+		`read -u 3 x 3<<< push; git $x`,
+		`read x < <(echo push); git $x`,
+		`echo push | { read x; git $x; }`,
+		`echo push | read x; git $x`,
+		"while read -r x; do git $x; done <<< $'status\\npush'",
+		`printf '%s\n' status push | while read x; do git "$x"; done`,
+		`while read a b; do git $b; done < <(echo x push)`,
+		`if read x; then git $x; fi <<< push`,
+		`{ read a; read b; git $b; } <<< $'status\npush'`,
+		// Another command of the group may read part of a line first:
+		// what read gets is not known, besides the lines.
+		`x=echo; { head -c 1 >/dev/null; read x; $x -c 'git push'; } <<< echo`,
+		`read x <<< push; y=$x; git $y`,
+		`f(){ read x <<< "$1"; git $x; }; f push`,
+		`builtin read x <<< push; git $x`,
+		`"read" x <<< push; git $x`,
+		// Input not known: the value is not known either.
+		`x=echo; read x < f; $x -c 'git push'`,
+		`x=echo; read x; "$x" -c 'git push'`,
+		`x=echo; cat f | while read x; do $x -c 'git push'; done`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`read -r x <<< status; git $x`,
+		`read a b <<< "push status"; git $b`,
+		"read x <<< $'status\\npush'; git $x",
+		`read -r x <<< 'pu\sh'; git $x`,
+		`read x < f; git $x`,
+		`read -n 2 x <<< push; git $x`,
+		`read -N 3 a b <<< "p push"; git $b`,
+		`read a b <<< "p push"; git $a`,
+		`read -a a <<< "push x"; git "${a[1]}"`,
+		"while read -r x; do git $x; done <<EOF\n" + strings.Repeat("status\n", 20000) + "EOF",
+	} {
+		start := time.Now()
+		assertAllowed(t, c, cmd)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%.40q...: took %v", cmd, d)
+		}
+	}
+	// Reads of long input stay cheap: each line read is charged to the
+	// expansion budget.
+	long := "{ " + strings.Repeat("read x; ", 5000) + "} <<< '" + strings.Repeat("a ", 30000) + "'"
+	start := time.Now()
+	CheckCommand(long, c)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("%.40q...: took %v", long, d)
+	}
+}
+
+// read splits a line as bash's read does.
+func TestReadSplit(t *testing.T) {
+	for _, tc := range []struct {
+		line, ifs string
+		n         int
+		all       bool
+		want      []string
+	}{
+		{"x,y,", ",", 2, false, []string{"x", "y"}},
+		{"x,y,,", ",", 2, false, []string{"x", "y,,"}},
+		{" x , y , ", ", ", 2, false, []string{"x", "y"}},
+		{"  p   push  it  ", " \t\n", 2, false, []string{"p", "push  it"}},
+		{" p push ", "", 2, false, []string{" p push ", ""}},
+		{" x , y", ",", 3, false, []string{" x ", " y", ""}},
+		{"x, ,y", ", ", 1, true, []string{"x\x00\x00y"}},
+		{"x,,y,", ",", 1, true, []string{"x\x00\x00y"}},
+		{"p\nq\n", " \t\n", 1, false, []string{"p\nq"}},
+	} {
+		rec := []rune(tc.line)
+		got := readSplit(rec, make([]bool, len(rec)), tc.ifs, tc.n, tc.all)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("readSplit(%q, IFS=%q, %d, %v) = %q, want %q", tc.line, tc.ifs, tc.n, tc.all, got, tc.want)
+		}
+	}
+}

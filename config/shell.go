@@ -253,10 +253,10 @@ func (ex *extractor) script(src string, depth int) {
 				for _, a := range call.Assigns {
 					ex.assign(src, a)
 				}
-				// printf -v NAME: where it is met, as an
-				// assignment, so that a later NAME=$x sees it.
+				// printf -v NAME, read NAME: where it is met, as
+				// an assignment, so that a later Y=$NAME sees it.
 				if len(call.Args) > 0 && mayAssign(call.Args[0]) {
-					ex.builtinAssign(src, call)
+					ex.builtinAssign(src, n, path)
 				}
 			}
 		case *syntax.DeclClause:
@@ -521,15 +521,17 @@ func mayAssign(w *syntax.Word) bool {
 		return true
 	}
 	switch name {
-	case "printf", "builtin", "command":
+	case "printf", "read", "builtin", "command":
 		return true
 	}
 	return false
 }
 
-// builtinAssign records the values that a builtin gives variables:
-// printf -v NAME (see printfAssign).
-func (ex *extractor) builtinAssign(src string, call *syntax.CallExpr) {
+// builtinAssign records the values that a builtin (statement st, inside
+// path, the nodes around it, innermost last) gives variables: printf -v
+// NAME (see printfAssign) and read (see readAssign).
+func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.Node) {
+	call := st.Cmd.(*syntax.CallExpr)
 	text := nodeText(src, call)
 	static := -1 // whether every word is static, once known
 	for _, argv := range ex.argvVariants(src, call.Args) {
@@ -546,6 +548,8 @@ func (ex *extractor) builtinAssign(src string, call *syntax.CallExpr) {
 				}
 			}
 			ex.printfAssign(text, argv[1:], static == 1)
+		case "read":
+			ex.readAssign(src, text, st, path, argv[1:])
 		}
 	}
 }

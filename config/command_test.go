@@ -1768,6 +1768,48 @@ func TestCheckCommandReadAssign(t *testing.T) {
 	}
 }
 
+// mapfile and readarray gave their array no value: `mapfile -t a <<< push;
+// git "${a[@]}"` passed a git push rule, and the callback (-C) ran
+// unchecked. The array holds the lines of input the command line spells
+// out, as read's; other input gives it a value preflight does not know.
+func TestCheckCommandMapfileAssign(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`mapfile -t a <<< push; git "${a[@]}"`,
+		`readarray -t a <<< push; git "${a[0]}"`,
+		`mapfile a <<< push; git ${a[0]}`,
+		`mapfile -t <<< push; git "${MAPFILE[@]}"`,
+		`mapfile -t a < <(printf '%s\n' status push); git "${a[1]}"`,
+		`printf 'x\npush\n' | { mapfile -t a; git "${a[1]}"; }`,
+		"mapfile -t -s 1 a <<< $'x\\npush'; git \"${a[0]}\"",
+		`mapfile -d , -t a <<< "x,push"; git ${a[1]}`,
+		`mapfile -td, a <<< "x,push"; git ${a[1]}`,
+		`a=(x status); mapfile -t -O 1 a <<< push; git "${a[1]}"`,
+		"mapfile -t a <<EOF\nstatus\npush\nEOF\nfor x in \"${a[@]}\"; do git $x; done",
+		`mapfile -u 3 -t a 3<<< push; git "${a[@]}"`,
+		`builtin mapfile -t a <<< push; git "${a[@]}"`,
+		// Lines another command of the group read first.
+		"{ read h; mapfile -t a; git \"${a[0]}\"; } <<< $'x\\npush'",
+		// The callback runs with each line's index and the line.
+		`mapfile -t -C 'git push #' -c 1 a <<< x`,
+		`mapfile -t -C 'f(){ git "$2"; }; f' -c 1 a <<< push`,
+		`mapfile -C 'git push #' a < f`,
+		// Input not known: the value is not known either.
+		`a=(echo); mapfile -t a < f; "${a[0]}" -c 'git push'`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`mapfile -t a <<< status; git "${a[@]}"`,
+		"mapfile -t -n 1 a <<< $'status\\npush'; git \"${a[@]}\"",
+		`mapfile -t a < f; git "${a[@]}"`,
+		`mapfile -t -C 'echo' -c 1 a <<< push; git status`,
+		"mapfile -t a <<< $'push\\nstatus'; git \"${a[1]}\"",
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
 // read splits a line as bash's read does.
 func TestReadSplit(t *testing.T) {
 	for _, tc := range []struct {

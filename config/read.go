@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -35,11 +36,39 @@ type readOptions struct {
 // read fails on them (an unknown option, a count that is no number).
 func parseReadArgs(args []string) (o readOptions, ok bool) {
 	o = readOptions{delim: '\n', count: -1, fd: "0"}
+	o.names, ok = builtinOptions(args, "ers", "adinptuN", func(opt byte, val string) bool {
+		switch opt {
+		case 'r':
+			o.raw = true
+		case 'a':
+			o.array = val
+		case 'd':
+			o.delim = delimiter(val)
+		case 'n', 'N':
+			n, valid := count(val)
+			o.count, o.exact = n, opt == 'N'
+			return valid
+		case 'u':
+			_, valid := count(val)
+			o.fd = val
+			return valid
+		}
+		return true
+	})
+	return o, ok
+}
+
+// builtinOptions parses a builtin's options as bash does: clusters of
+// the letters in flags (-rs), and the letters in valued, which take the
+// rest of their word or else the next word as their value (-d, or -d:).
+// It calls set with each, and returns the words after the options. ok
+// is false when the builtin fails on them: an unknown option, a value
+// missing, or one set refuses.
+func builtinOptions(args []string, flags, valued string, set func(opt byte, val string) bool) (rest []string, ok bool) {
 	for len(args) > 0 {
 		a := args[0]
 		if a == "--" {
-			args = args[1:]
-			break
+			return args[1:], true
 		}
 		if len(a) < 2 || a[0] != '-' {
 			break
@@ -47,50 +76,45 @@ func parseReadArgs(args []string) (o readOptions, ok bool) {
 		args = args[1:]
 		for i := 1; i < len(a); i++ {
 			c := a[i]
-			switch c {
-			case 'r':
-				o.raw = true
+			if strings.IndexByte(flags, c) >= 0 {
+				if !set(c, "") {
+					return nil, false
+				}
 				continue
-			case 'e', 's':
-				continue
-			case 'a', 'd', 'i', 'n', 'p', 't', 'u', 'N':
-			default:
-				return o, false
 			}
-			// An option with a value: the rest of the word, or the
-			// next word.
+			if strings.IndexByte(valued, c) < 0 {
+				return nil, false
+			}
 			val := a[i+1:]
 			if val == "" {
 				if len(args) == 0 {
-					return o, false
+					return nil, false
 				}
 				val, args = args[0], args[1:]
 			}
-			i = len(a)
-			switch c {
-			case 'a':
-				o.array = val
-			case 'd':
-				o.delim = 0 // -d '': NUL
-				if val != "" {
-					o.delim, _ = utf8.DecodeRuneInString(val)
-				}
-			case 'n', 'N':
-				n, err := strconv.Atoi(val)
-				if err != nil || n < 0 {
-					return o, false
-				}
-				o.count, o.exact = n, c == 'N'
-			case 'u':
-				if _, err := strconv.Atoi(val); err != nil {
-					return o, false
-				}
-				o.fd = val
+			if !set(c, val) {
+				return nil, false
 			}
+			break
 		}
 	}
-	o.names = args
-	return o, true
+	return args, true
+}
+
+// delimiter is the line delimiter of read -d and mapfile -d: the first
+// character of s, or NUL for "".
+func delimiter(s string) rune {
+	if s == "" {
+		return 0
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return r
+}
+
+// count reads a non-negative count (-n, -s, -O) or descriptor (-u).
+func count(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
 }
 
 // readAssign records the values that read (args after its name; st,
@@ -148,6 +172,126 @@ func (ex *extractor) readAssign(src, text string, st *syntax.Stmt, path []syntax
 			ex.record(text, n, vals[i], false, o.array != "")
 		}
 	}
+}
+
+// mapfileAssign records the array that mapfile or readarray (args after
+// its name; st, inside path, the nodes around it, innermost last; text
+// names it) makes of its input's lines, and returns the scripts its
+// callback (-C) runs: the callback with each line's index and the line.
+func (ex *extractor) mapfileAssign(src, text string, st *syntax.Stmt, path []syntax.Node, args []string) (scripts []string) {
+	var (
+		delim             = '\n'
+		chop, hasCallback bool
+		limit, skip       int
+		origin            = -1
+		fd                = "0"
+		callback          string
+	)
+	args, ok := builtinOptions(args, "t", "dnOsuCc", func(opt byte, val string) bool {
+		valid := true
+		switch opt {
+		case 't':
+			chop = true
+		case 'd':
+			delim = delimiter(val)
+		case 'n':
+			limit, valid = count(val)
+		case 's':
+			skip, valid = count(val)
+		case 'O':
+			origin, valid = count(val)
+		case 'u':
+			fd = val
+			_, valid = count(val)
+		case 'C':
+			callback, hasCallback = val, true
+		}
+		return valid
+	})
+	array := "MAPFILE"
+	if len(args) > 0 {
+		array = args[0]
+	}
+	if !ok || !isName(array) {
+		return nil // mapfile fails
+	}
+	texts, static, shared, found := ex.readInput(src, st, path, fd)
+	if !found || !static || shared {
+		// Not known, or read in part by another command first (see
+		// readAssign).
+		ex.markRuntime(array)
+	}
+	if hasCallback && (!found || len(texts) == 0) {
+		scripts = append(scripts, callback+" 0 ''")
+	}
+	if !found {
+		return scripts
+	}
+	var vals []string
+	for _, t := range texts {
+		lines := strings.SplitAfter(t, string(delim))
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1] // after the last delimiter
+		}
+		// The lines from the first on or, when other commands may have
+		// read lines first (shared), from each line on.
+		for k := 0; k == 0 || shared && k < len(lines); k++ {
+			var elems []string
+			n := 0
+			for _, line := range lines[min(k, len(lines)):] {
+				if n++; n <= skip {
+					continue
+				}
+				if limit > 0 && len(elems) == limit {
+					break
+				}
+				if chop {
+					line = strings.TrimSuffix(line, string(delim))
+				}
+				if hasCallback && k == 0 {
+					scripts = append(scripts, callback+" "+strconv.Itoa(max(origin, 0)+len(elems))+" "+singleQuote(line))
+				}
+				elems = append(elems, line)
+			}
+			if !ex.spend(len(t)-k, text) {
+				return scripts
+			}
+			vals = append(vals, ex.mapfileValues(array, origin, elems)...)
+		}
+	}
+	ex.record(text, array, vals, false, true)
+	return scripts
+}
+
+// mapfileValues returns the values of array once mapfile has read elems
+// into it: elems, and with -O origin (origin > 0) elems from there on
+// over each value the array had.
+func (ex *extractor) mapfileValues(array string, origin int, elems []string) []string {
+	vals := []string{strings.Join(elems, fieldSep)}
+	if origin <= 0 {
+		return vals
+	}
+	// The array keeps its elements before origin, and those after the
+	// ones read; the elements read alone count too, as ${a[@]} of an
+	// array that had none below origin.
+	for _, old := range ex.vars[array] {
+		o := strings.Split(old, fieldSep)
+		for len(o) < origin {
+			o = append(o, "")
+		}
+		merged := append(slices.Clip(o[:origin]), elems...)
+		if len(o) > origin+len(elems) {
+			merged = append(merged, o[origin+len(elems):]...)
+		}
+		vals = append(vals, strings.Join(merged, fieldSep))
+	}
+	return vals
+}
+
+// singleQuote quotes s for the shell, as bash quotes a line it passes to
+// mapfile's callback.
+func singleQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // readLines calls each with each line (record) that a read takes from

@@ -219,7 +219,8 @@ func (ex *extractor) script(src string, depth int) {
 		gen  int
 	}
 	var bodies []funcBody
-	var path []syntax.Node // the nodes being walked, for the end of a body
+	var path []syntax.Node // the nodes being walked, innermost last
+	var callbacks []string // the scripts builtins run (mapfile -C)
 	funcs := map[string]bool{}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if n == nil {
@@ -256,7 +257,7 @@ func (ex *extractor) script(src string, depth int) {
 				// printf -v NAME, read NAME: where it is met, as
 				// an assignment, so that a later Y=$NAME sees it.
 				if len(call.Args) > 0 && mayAssign(call.Args[0]) {
-					ex.builtinAssign(src, n, path)
+					callbacks = append(callbacks, ex.builtinAssign(src, n, path)...)
 				}
 			}
 		case *syntax.DeclClause:
@@ -342,6 +343,9 @@ func (ex *extractor) script(src string, depth int) {
 	}
 	for _, b := range pipes {
 		ex.pipeToShell(src, b, depth)
+	}
+	for _, s := range callbacks {
+		ex.script(s, depth+1)
 	}
 }
 
@@ -521,7 +525,7 @@ func mayAssign(w *syntax.Word) bool {
 		return true
 	}
 	switch name {
-	case "printf", "read", "builtin", "command":
+	case "printf", "read", "mapfile", "readarray", "builtin", "command":
 		return true
 	}
 	return false
@@ -529,8 +533,10 @@ func mayAssign(w *syntax.Word) bool {
 
 // builtinAssign records the values that a builtin (statement st, inside
 // path, the nodes around it, innermost last) gives variables: printf -v
-// NAME (see printfAssign) and read (see readAssign).
-func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.Node) {
+// NAME (see printfAssign), read (see readAssign), mapfile and readarray
+// (see mapfileAssign). It returns the scripts the builtin runs
+// (mapfile's callback).
+func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.Node) (scripts []string) {
 	call := st.Cmd.(*syntax.CallExpr)
 	text := nodeText(src, call)
 	static := -1 // whether every word is static, once known
@@ -550,8 +556,11 @@ func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.No
 			ex.printfAssign(text, argv[1:], static == 1)
 		case "read":
 			ex.readAssign(src, text, st, path, argv[1:])
+		case "mapfile", "readarray":
+			scripts = append(scripts, ex.mapfileAssign(src, text, st, path, argv[1:])...)
 		}
 	}
+	return scripts
 }
 
 // isName reports whether s is a variable's name (not an array element).

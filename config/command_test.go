@@ -1810,6 +1810,55 @@ func TestCheckCommandMapfileAssign(t *testing.T) {
 	}
 }
 
+// shift did not move the positional parameters: `set -- a push; shift;
+// git $1` passed a git push rule. A shift by n gives $i the values of
+// $(i+n), $(i+2n), ... and "$@" its words from n, 2n, ... on, as a shift
+// in a loop, or in a function called again, may be run any number of
+// times.
+func TestCheckCommandShift(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`set -- a push; shift; git $1`,
+		`set -- a b push; shift 2; git "$1"`,
+		`set -- a push; shift; git "$@"`,
+		`set -- x git push; shift; "$@"`,
+		`f(){ shift; git "$1"; }; f a push`,
+		`f(){ shift 2; git "$@"; }; f a b push`,
+		`f(){ while [ $# -gt 0 ]; do git "$1"; shift; done; }; f a b push`,
+		`f(){ shift; shift; git $1; }; f a b push`,
+		`f(){ shift 2; shift 3; git $1; }; f a b c d e push`,
+		`sh -c 'shift; git "$1"' _ a push`,
+		`f(){ n=1; shift $n; git $1; }; f a push`,
+		`f(){ shift "$N"; git $1; }; f a b push`,
+		`f(){ builtin shift; git $1; }; f a push`,
+		`f(){ shift -- 1; git $1; }; f a push`,
+		`f(){ shift; g "$@"; }; g(){ git "$1"; }; f a push`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`set -- a status; shift; git $1`,
+		`f(){ shift 2; git "$1"; }; f a push status`,
+		`set -- a status; shift 0; git $1`,
+		`f(){ shift 1 2; git $1; }; f status push`,
+		`f(){ while [ $# -gt 0 ]; do echo "$1"; shift; done; }; f {1..100}`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	// Shifting thousands of parameters stays cheap: the values moved are
+	// charged to the expansion budget.
+	for _, cmd := range []string{
+		`f(){ while :; do shift; git "$1"; done; }; f {1..4000}`,
+		"f(){ " + strings.Repeat("shift; ", 10000) + "git \"$@\"; }; f {1..2000}",
+	} {
+		start := time.Now()
+		CheckCommand(cmd, c)
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%.40q...: took %v", cmd, d)
+		}
+	}
+}
+
 // read splits a line as bash's read does.
 func TestReadSplit(t *testing.T) {
 	for _, tc := range []struct {

@@ -106,6 +106,14 @@ type extractor struct {
 	// runtime holds the variables that a command may give a value
 	// preflight does not know (see markRuntime).
 	runtime map[string]bool
+	// walked holds what the builtins met in the walk of a script leave
+	// to do after it (see builtinAssign). A walk reads no nested
+	// script, so one is enough: script takes it once its walk is over.
+	walked walkedBuiltins
+	// shiftDone holds, per count shift shifts by, how many values of
+	// each positional parameter (index i for $i, 0 for "$@") have been
+	// moved (see shiftPositional).
+	shiftDone map[int][]int
 	// loopWords is set while a loop's words are expanded, where an
 	// integer sequence too long to expand is kept (see numericKept).
 	loopWords bool
@@ -136,6 +144,22 @@ func (ex *extractor) spend(n int, text string) bool {
 		ex.tooDeepReason = fmt.Sprintf("expands variables, braces or command output to more than %d KiB of words, beyond what preflight checks", limit>>10)
 	}
 	return false
+}
+
+// walkedBuiltins is what the builtins met in a script's walk leave to do
+// after it: the scripts they run (mapfile -C), and the counts shift
+// shifts the positional parameters by, each once with the text of a
+// shift, which apply once set and the function calls have given them
+// (see shiftPositional).
+type walkedBuiltins struct {
+	scripts []string
+	shifts  []shiftUse
+}
+
+// shiftUse is a count shift shifts by, and the shift's text.
+type shiftUse struct {
+	text string
+	n    int
 }
 
 // procRef is a process substitution and the source it was parsed from.
@@ -220,7 +244,6 @@ func (ex *extractor) script(src string, depth int) {
 	}
 	var bodies []funcBody
 	var path []syntax.Node // the nodes being walked, innermost last
-	var callbacks []string // the scripts builtins run (mapfile -C)
 	funcs := map[string]bool{}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if n == nil {
@@ -257,7 +280,7 @@ func (ex *extractor) script(src string, depth int) {
 				// printf -v NAME, read NAME: where it is met, as
 				// an assignment, so that a later Y=$NAME sees it.
 				if len(call.Args) > 0 && mayAssign(call.Args[0]) {
-					callbacks = append(callbacks, ex.builtinAssign(src, n, path)...)
+					ex.builtinAssign(src, n, path)
 				}
 			}
 		case *syntax.DeclClause:
@@ -282,6 +305,10 @@ func (ex *extractor) script(src string, depth int) {
 		}
 		return true
 	})
+	// What the builtins met in the walk left to do (see walked): taken
+	// before any nested script is read, which walks its own.
+	walked := ex.walked
+	ex.walked = walkedBuiltins{}
 	// The command each simple command in a pipe reads from (for xargs).
 	var pipeIn map[*syntax.CallExpr]*syntax.Stmt
 	for _, b := range pipes {
@@ -321,6 +348,12 @@ func (ex *extractor) script(src string, depth int) {
 			}
 		}
 	}
+	// shift moves the positional parameters that set and the calls
+	// above give (set -- a push; shift; git $1, f(){ shift; git $1; };
+	// f a push).
+	for _, s := range walked.shifts {
+		ex.shiftPositional(s.text, s.n)
+	}
 	// The walk expanded a loop's words, and the assignments of a
 	// function's body, where it met them: before the positional
 	// parameters above, and before the variables assigned later in the
@@ -344,7 +377,7 @@ func (ex *extractor) script(src string, depth int) {
 	for _, b := range pipes {
 		ex.pipeToShell(src, b, depth)
 	}
-	for _, s := range callbacks {
+	for _, s := range walked.scripts {
 		ex.script(s, depth+1)
 	}
 }
@@ -516,16 +549,17 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 }
 
 // mayAssign reports whether a command whose first word is w may be a
-// builtin that assigns variables (see builtinAssign): printf, or a name
-// given through builtin or command, or built by expansions or quotes
-// ("printf", $P), which bash looks up all the same.
+// builtin that assigns variables (see builtinAssign): printf, read,
+// mapfile, readarray, shift, or a name given through builtin or command,
+// or built by expansions or quotes ("printf", $P), which bash looks up
+// all the same.
 func mayAssign(w *syntax.Word) bool {
 	name := w.Lit()
 	if name == "" || strings.Contains(name, `\`) {
 		return true
 	}
 	switch name {
-	case "printf", "read", "mapfile", "readarray", "builtin", "command":
+	case "printf", "read", "mapfile", "readarray", "shift", "builtin", "command":
 		return true
 	}
 	return false
@@ -534,9 +568,10 @@ func mayAssign(w *syntax.Word) bool {
 // builtinAssign records the values that a builtin (statement st, inside
 // path, the nodes around it, innermost last) gives variables: printf -v
 // NAME (see printfAssign), read (see readAssign), mapfile and readarray
-// (see mapfileAssign). It returns the scripts the builtin runs
-// (mapfile's callback).
-func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.Node) (scripts []string) {
+// (see mapfileAssign). What is left to do after the walk, the scripts
+// the builtin runs (mapfile's callback) and the counts shift shifts the
+// positional parameters by, goes to ex.walked.
+func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.Node) {
 	call := st.Cmd.(*syntax.CallExpr)
 	text := nodeText(src, call)
 	static := -1 // whether every word is static, once known
@@ -557,10 +592,91 @@ func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.No
 		case "read":
 			ex.readAssign(src, text, st, path, argv[1:])
 		case "mapfile", "readarray":
-			scripts = append(scripts, ex.mapfileAssign(src, text, st, path, argv[1:])...)
+			ex.walked.scripts = append(ex.walked.scripts, ex.mapfileAssign(src, text, st, path, argv[1:])...)
+		case "shift":
+			n, ok := shiftCount(argv[1:])
+			if ok && !slices.ContainsFunc(ex.walked.shifts, func(s shiftUse) bool { return s.n == n }) {
+				ex.walked.shifts = append(ex.walked.shifts, shiftUse{text, n})
+			}
 		}
 	}
-	return scripts
+}
+
+// shiftCount returns the count shift (args after its name) shifts the
+// positional parameters by: 1 by default, or the number given. A count
+// that is not known (shift $n) is 1, which shiftPositional takes any
+// number of times, so that every count is covered. ok is false when
+// shift shifts nothing (shift 0) or fails (shift -1, shift 1 2).
+func shiftCount(args []string) (int, bool) {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	switch len(args) {
+	case 0:
+		return 1, true
+	case 1:
+		n, err := strconv.Atoi(args[0])
+		if err != nil {
+			return 1, !strings.HasPrefix(args[0], "-")
+		}
+		return n, n > 0
+	}
+	return 0, false
+}
+
+// shiftPositional records what shift n (n > 0), run any number of times
+// (in a loop, or in a function called again), makes of the positional
+// parameters: $i gets the values of $(i+n), $(i+2n), ..., and "$@" and
+// "$*" each of their values without its first n, 2n, ... words. The
+// values added are charged to the expansion budget (see spend; text
+// names the shift).
+//
+// A shift read again (a function's body read again) moves only the
+// values added since (see shiftDone): the values it added are closed
+// under it already.
+func (ex *extractor) shiftPositional(text string, n int) {
+	top := 0
+	for {
+		if _, ok := ex.vars[strconv.Itoa(top+1)]; !ok {
+			break
+		}
+		top++
+	}
+	if ex.shiftDone == nil {
+		ex.shiftDone = make(map[int][]int)
+	}
+	done := ex.shiftDone[n]
+	if len(done) <= top {
+		done = append(done, make([]int, top+1-len(done))...)
+		ex.shiftDone[n] = done
+	}
+	// Downwards, so that $(i+n) has the values of $(i+2n), ... already.
+	for i := top - n; i >= 1; i-- {
+		from := ex.vars[strconv.Itoa(i+n)]
+		for _, v := range from[done[i+n]:] {
+			if !ex.spend(len(v), text) {
+				return
+			}
+			ex.addVar(strconv.Itoa(i), v)
+		}
+		done[i+n] = len(from)
+	}
+	if ex.lost["@"] {
+		return // a use refuses the command line already
+	}
+	all := ex.vars["@"]
+	for _, c := range all[done[0]:] {
+		words := strings.Split(c, fieldSep)
+		for k := n; k <= len(words); k += n {
+			rest := strings.Join(words[k:], fieldSep)
+			if !ex.spend(len(rest)+1, text) {
+				return
+			}
+			ex.addVar("@", rest)
+			ex.addVar("*", rest)
+		}
+	}
+	done[0] = len(ex.vars["@"])
 }
 
 // isName reports whether s is a variable's name (not an array element).

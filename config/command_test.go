@@ -1859,6 +1859,106 @@ func TestCheckCommandShift(t *testing.T) {
 	}
 }
 
+// Parameter expansions with an operator (${X#x}, ${X/a/b}, ${X:1:4},
+// ${X,,}, ...) were kept as their source text: `X=xpush; git ${X#x}`
+// passed a git push rule. They are evaluated over each value known, with
+// bash's patterns; a pattern or offset not known leaves the values as
+// they are (it may match nothing, or be 0) besides the source text.
+func TestCheckCommandParamOperators(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`X=xpush; git ${X#x}`,
+		`X=xxpush; git ${X##*x}`,
+		`X=push.x; git ${X%.x}`,
+		`X=push.x.y; git ${X%%.*}`,
+		`X=pull; git ${X/ll/sh}`,
+		`X=pxuxsxh; git ${X//x}`,
+		`X=p.u.s.h; git ${X//./}`,
+		`X='pu*sh'; git ${X/\*/}`,
+		`X=pu; git ${X/%u/ush}`,
+		`X=pu; Y=sh; git ${X/%/$Y}`,
+		`X=pu; git ${X/u/&sh}`,
+		`X=xpushx; git ${X:1:4}`,
+		`X=xpush; git "${X: -4}"`,
+		`X=hsup; git ${X: -1}${X:2:1}${X:1:1}${X:0:1}`,
+		`X=xpush; n=1; git ${X:n}`,
+		`set -- a push; git ${@: -1}`,
+		`set -- a push; git "${@:2}"`,
+		`a=(status push); git "${a[@]:1}"`,
+		`a=(xpush ypush); git "${a[@]#?}"`,
+		`X=PUSH; git ${X,,}`,
+		`X=pUSH; git ${X,,[A-Z]}`,
+		`X=Push; git ${X,}`,
+		`X=PUSH; git ${X@L}`,
+		`X=push; eval "git ${X@Q}"`,
+		`X='pu\x73h'; git ${X@E}`,
+		`X=xpush; p=x; git ${X#$p}`,
+		`X=xpush; git ${X#[a-z]}`,
+		`X=1push; git ${X#[[:digit:]]}`,
+		`y=X; X=xpush; git ${!y#x}`,
+		`X=push; git ${X:?}`,
+		`for x in xpush ypush; do git ${x#?}; done`,
+		`f(){ git "${1#x}"; }; f xpush`,
+		// A pattern or offset not known may match nothing, or be 0.
+		`X=push; git ${X#$UNSET}`,
+		`X=push; git ${X/$UNSET/x}`,
+		`X=push; git ${X:$UNSET}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`X=xpush; git ${X#y}`,
+		`X=push; git ${X:1}`,
+		`X=push; git ${#X}`,
+		`X=push; git ${X/push/status}`,
+		`X=push; git ${X@Q}`,
+		`X=PUSH; git ${X}`,
+		`X=a.b; git ${X%.*}`,
+		`X=xpush; git ${X#$(cat f)}`,
+		`X=xpush; git ${X#"*"}`,
+		`X=pu; git ${X/u/\&sh}`,
+		`a=(status push); git "${a[@]:0:1}"`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	// Quadratic matching stays bounded: refused past maxPatternSteps.
+	long := "X=" + strings.Repeat("a", 60000) + "; git ${X//*b/}"
+	start := time.Now()
+	be := assertBlocked(t, c, long)
+	if be != nil && !strings.Contains(be.Reason, "matches patterns") {
+		t.Errorf("%.40q...: %v, want a refusal for pattern matching", long, be)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("%.40q...: took %v", long, d)
+	}
+	assertAllowed(t, c, "X="+strings.Repeat("a", 60000)+"; git ${X//a/b}")
+	// Values as bash expands them.
+	for _, tc := range []struct{ setup, expr, want string }{
+		{"X=abcabc", "${X#*b} ${X##*b} ${X%b*} ${X%%b*} ${X#z}", "cabc c abca a abcabc"},
+		{"X=abcabc", "${X/b/Z} ${X//b/Z} ${X/#a/Z} ${X/%c/Z} ${X/#b/Z}", "aZcabc aZcaZc Zbcabc abcabZ abcabc"},
+		{"X=abcabc", "${X//[bc]/Z} ${X//[!b]/Z} ${X/b*/Z} ${X//b?/Z} ${X//b}", "aZZaZZ ZbZZbZ aZ aZaZ acac"},
+		{"X=abcabc", "${X//#a/Z} ${X/[/Z} ${X/#/Z} ${X/%/Z} ${X//?/-}", "abcabc abcabc Zabcabc abcabcZ ------"},
+		{"X=abcabc", "${X:1:2} ${X: -2:1} ${X:(-3)} ${X:1:-1} ${X:10}. ${#X}", "bc b abc bcab . 6"},
+		{"X=abcabc", "${X^} ${X^^[ab]} ${X#\"a\"b} ${X#'a'?}", "Abcabc ABcABc cabc cabc"},
+		{"Z='a*b'", "${Z/\\*/Q} ${Z/\"*\"/Q} ${Z#a\\*} ${Z#a*}", "aQb aQb b *b"},
+		{"W=pu R='&sh'", "${W/pu/\\&sh} ${W/u/\"&\"} ${W/pu/\"$R\"}", "&sh p& &sh"},
+		{"a=(xa ya za)", "${a[@]#?} ${a[@]: -1} ${#a[@]} ${#a[1]} ${a[1]:1} ${a:1}", "a a a za 3 2 a a"},
+		{"set -- p q r", "${@:2} ${*:1:2} ${#@} ${@/q/Q} ${@#p}", "q r p q 3 p Q r q r"},
+		{"E=", "${E/*/Z} ${E/#/Z} ${E//*/Z}", "Z Z Z"},
+		{"C=a1B2", "${C//[[:digit:]]/} ${C//[[:upper:]]/} ${C//[a-z]/} ${C//[]a]/}", "aB a12 1B2 1B2"},
+		{"V=push n=1", "${V:n} ${V:$n:2} ${V:n+1} ${V:n*2:1} ${V:(n-2)}", "ush us sh s h"},
+	} {
+		ex := extractCommands(tc.setup + "; echo " + tc.expr)
+		var got []string
+		for _, argv := range ex.out[len(ex.out)-1].heads {
+			got = append(got, strings.Join(argv[1:], " "))
+		}
+		if g := strings.Join(got, " | "); g != tc.want {
+			t.Errorf("%s; echo %s: %q, want %q", tc.setup, tc.expr, g, tc.want)
+		}
+	}
+}
+
 // read splits a line as bash's read does.
 func TestReadSplit(t *testing.T) {
 	for _, tc := range []struct {

@@ -65,6 +65,9 @@ func FuzzCheckCommand(f *testing.F) {
 		"eval \"$(echo git push)\"", "ls 2>&1 >/dev/null &", "case x in x) git push;; esac", "coproc git push",
 		"git $(printf '%-3s%b' pu 'sh\\c')", "source <(echo -e 'git\\x20push')", "bash /dev/stdin <<< 'git push'",
 		"printf 'a\\0push' | xargs -0 -I{} git {}", "docker run -itv /:/h --mount=type=bind,src=/,dst=/x a",
+		"printf -v x '%s' push; git $x", "IFS=, read -ra a <<< 'x,push'; git ${a[1]}",
+		"printf 'a\\npush\\n' | while read x; do git $x; done", "mapfile -t -C 'git #' -c 1 a <<< push",
+		"f(){ shift 2; git \"$@\"; }; f a b push", "X=xpush; git ${X#?} ${X//[!a-z]/} ${X:1:4} ${X^^} ${@: -1}",
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -110,6 +110,9 @@ type extractor struct {
 	// to do after it (see builtinAssign). A walk reads no nested
 	// script, so one is enough: script takes it once its walk is over.
 	walked walkedBuiltins
+	// patternSteps counts the steps of pattern matching in parameter
+	// expansions (see match).
+	patternSteps int
 	// shiftDone holds, per count shift shifts by, how many values of
 	// each positional parameter (index i for $i, 0 for "$@") have been
 	// moved (see shiftPositional).
@@ -1569,9 +1572,10 @@ func (ex *extractor) wordAltsQ(src string, parts []syntax.WordPart, quoted bool)
 	return alts
 }
 
-// param expands $NAME or ${NAME:-default} when the value is known. The
-// values are charged to the expansion budget (see spend); past it, the
-// expansion is its source text.
+// param expands $NAME, ${NAME:-default} or ${NAME#pattern} and the other
+// operators (see paramOp) when the value is known. The values are
+// charged to the expansion budget (see spend); past it, the expansion is
+// its source text.
 func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
 	vals := ex.paramValues(src, p)
 	n := 0
@@ -1585,106 +1589,145 @@ func (ex *extractor) param(src string, p *syntax.ParamExp) []string {
 }
 
 func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
-	if p.Param == nil || p.Length || p.Slice != nil || p.Repl != nil || p.Names != 0 {
+	if p.Param == nil || p.Names != 0 {
 		return []string{nodeText(src, p)}
 	}
 	if ex.lost[p.Param.Value] {
 		ex.tooMany(nodeText(src, p), "$"+p.Param.Value)
 		return []string{nodeText(src, p)}
 	}
+	// vals are the values the parameter is known to have (none when
+	// known is false); unknown says it may have one preflight does not
+	// know too. whole says vals are whole arrays, their elements joined
+	// by fieldSep (${x[@]}, $@), for the operators that take them whole
+	// (${#x[@]}, ${x[@]:1}).
+	var vals []string
+	var known, unknown, whole bool
 	if p.Excl {
 		// ${!y}: the value of the variable whose name is y's value,
 		// an array element if y names one (y='a[1]').
-		names, known := ex.vars[p.Param.Value]
-		if !known || p.Index != nil || p.Exp != nil {
+		names, ok := ex.vars[p.Param.Value]
+		if !ok || p.Index != nil || p.Length || p.Slice != nil {
 			return []string{nodeText(src, p)}
 		}
-		var out []string
-		if ex.namerefs[p.Param.Value] {
-			out = append(out, names...) // ${!r} of a nameref is the name
+		vals, unknown = ex.indirectValues(nodeText(src, p), p.Param.Value, names)
+		known = len(vals) > 0
+		unknown = unknown || !known
+	} else if v, ok := ex.bound[p.Param.Value]; ok && p.Index == nil {
+		vals, known = []string{v}, true // see wordAlts
+	} else {
+		vals, known = ex.vars[p.Param.Value]
+		if known && ex.namerefs[p.Param.Value] {
+			vals = ex.namerefValues(nodeText(src, p), p.Param.Value, vals)
 		}
-		if ex.runtime[p.Param.Value] {
-			out = append(out, nodeText(src, p))
+		var ok bool
+		if vals, whole, ok = ex.paramElems(p, vals, known); !ok {
+			return []string{nodeText(src, p)}
 		}
-		for _, n := range names {
-			// Not known (or not only): the value is unknown.
-			vals, ok := ex.refValues(nodeText(src, p), n)
-			if !ok {
-				out = append(out, nodeText(src, p))
-			}
-			if strings.HasSuffix(n, "[@]") || strings.HasSuffix(n, "[*]") {
-				out = append(out, vals...) // every element
-				continue
-			}
-			for _, v := range vals {
-				out = append(out, strings.Split(v, fieldSep)[0])
-			}
-		}
-		return out
+		// A variable a command may give a value preflight does not
+		// know (see markRuntime) has that value too, besides those it
+		// knows: its use's source text, as an unknown variable's.
+		unknown = !known || ex.runtime[p.Param.Value]
 	}
-	if v, ok := ex.bound[p.Param.Value]; ok && p.Index == nil && p.Exp == nil {
-		return []string{v} // see wordAlts
+	if p.Exp != nil {
+		switch p.Exp.Op {
+		case syntax.DefaultUnset, syntax.DefaultUnsetOrNull, syntax.AssignUnset, syntax.AssignUnsetOrNull,
+			syntax.AlternateUnset, syntax.AlternateUnsetOrNull:
+			return ex.defaultValues(src, p, vals, known, unknown)
+		}
 	}
-	vals, known := ex.vars[p.Param.Value]
-	if known && ex.namerefs[p.Param.Value] {
-		vals = ex.namerefValues(nodeText(src, p), p.Param.Value, vals)
-	}
-	if known {
-		// $x and ${x} are an array's first element; ${x[@]} and ${x[*]}
-		// all of them (split into words later); ${x[N]} the Nth. $@ and
-		// $* are all the positional parameters.
-		elem := 0
-		if p.Param.Value == "@" || p.Param.Value == "*" {
-			elem = -1
-		}
-		if p.Index != nil {
-			w, ok := p.Index.(*syntax.Word)
-			if !ok {
-				return []string{nodeText(src, p)}
-			}
-			switch lit := w.Lit(); lit {
-			case "@", "*":
-				elem = -1
-			default:
-				n, err := strconv.Atoi(lit)
-				if err != nil || n < 0 {
-					return []string{nodeText(src, p)}
-				}
-				elem = n
-			}
-		}
-		if elem >= 0 {
-			picked := make([]string, 0, len(vals))
-			for _, v := range vals {
-				if !strings.Contains(v, fieldSep) {
-					if elem == 0 {
-						picked = append(picked, v) // a scalar: no copy
-					}
-				} else if f := strings.Split(v, fieldSep); elem < len(f) {
-					picked = append(picked, f[elem])
-				}
-			}
-			if len(picked) == 0 {
-				picked = append(picked, "")
-			}
-			vals = picked
-		}
-	} else if p.Index != nil {
+	if !known {
 		return []string{nodeText(src, p)}
 	}
-	// A variable a command may give a value preflight does not know
-	// (see markRuntime) has that value too, besides those it knows:
-	// its use's source text, as an unknown variable's.
-	unknown := !known || ex.runtime[p.Param.Value]
-	if p.Exp == nil {
-		if !known {
-			return []string{nodeText(src, p)}
-		}
-		if unknown {
-			return append(slices.Clip(vals), nodeText(src, p))
-		}
-		return vals
+	// The other operators (${x#pat}, ${x/a/b}, ${x:1:2}, ${#x}, ${x^^},
+	// ${x@Q}) apply to each value known (see paramOp): one not known, or
+	// what an operand not known makes of a value, is the source text.
+	out, sure := ex.paramOp(src, p, vals, whole)
+	if unknown || !sure {
+		out = append(slices.Clip(out), nodeText(src, p))
+	} else if len(out) == 0 {
+		out = []string{""} // ${a[@]:0:-1}: an error, no command
 	}
+	return out
+}
+
+// indirectValues returns the values of ${!y}, names being y's values:
+// those of the variables they name (see refValues), and for a nameref
+// the names themselves. unknown is true when one may have a value
+// preflight does not know.
+func (ex *extractor) indirectValues(text, name string, names []string) (out []string, unknown bool) {
+	if ex.namerefs[name] {
+		out = append(out, names...) // ${!r} of a nameref is the name
+	}
+	unknown = ex.runtime[name]
+	for _, n := range names {
+		vals, ok := ex.refValues(text, n)
+		unknown = unknown || !ok
+		if strings.HasSuffix(n, "[@]") || strings.HasSuffix(n, "[*]") {
+			out = append(out, vals...) // every element
+			continue
+		}
+		for _, v := range vals {
+			out = append(out, strings.Split(v, fieldSep)[0])
+		}
+	}
+	return out, unknown
+}
+
+// paramElems returns the values of the elements that p takes of vals,
+// the values of its parameter (known or not): $x and ${x} are an array's
+// first element; ${x[@]} and ${x[*]} all of them (whole, split into
+// words later); ${x[N]} the Nth. $@ and $* are all the positional
+// parameters. ok is false for an index preflight does not evaluate
+// (${x[i]}), or any index of a parameter not known.
+func (ex *extractor) paramElems(p *syntax.ParamExp, vals []string, known bool) (elems []string, whole, ok bool) {
+	if !known {
+		return vals, false, p.Index == nil
+	}
+	elem := 0
+	if p.Param.Value == "@" || p.Param.Value == "*" {
+		elem = -1
+	}
+	if p.Index != nil {
+		w, ok := p.Index.(*syntax.Word)
+		if !ok {
+			return nil, false, false
+		}
+		switch lit := w.Lit(); lit {
+		case "@", "*":
+			elem = -1
+		default:
+			n, err := strconv.Atoi(lit)
+			if err != nil || n < 0 {
+				return nil, false, false
+			}
+			elem = n
+		}
+	}
+	if elem < 0 {
+		return vals, true, true
+	}
+	picked := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if !strings.Contains(v, fieldSep) {
+			if elem == 0 {
+				picked = append(picked, v) // a scalar: no copy
+			}
+		} else if f := strings.Split(v, fieldSep); elem < len(f) {
+			picked = append(picked, f[elem])
+		}
+	}
+	if len(picked) == 0 {
+		picked = append(picked, "")
+	}
+	return picked, false, true
+}
+
+// defaultValues returns the values of ${x:-word}, ${x:=word}, ${x:+word}
+// and their forms without a colon, vals being those x is known to have
+// (none when known is false), unknown saying it may have one preflight
+// does not know too.
+func (ex *extractor) defaultValues(src string, p *syntax.ParamExp, vals []string, known, unknown bool) []string {
 	switch p.Exp.Op {
 	case syntax.DefaultUnset, syntax.DefaultUnsetOrNull, syntax.AssignUnset, syntax.AssignUnsetOrNull:
 		var out []string

@@ -294,6 +294,8 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"x=(push git); ${x[1]} ${x[0]}",
 		"x=(git); x+=(push); \"${x[@]}\"",
 		"x=gi; x+=t; $x push",
+		"x=(gi push); x+=t; ${x[@]}",
+		"declare -a x=(pu y); x+=sh; git $x",
 		"IFS=,; x=git,push; $x",
 		"X=git sh -c '$X push'",
 		"x='git push'; $x",

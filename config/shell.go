@@ -776,6 +776,12 @@ func (ex *extractor) record(text, name string, vals []string, appendTo, array bo
 			var joined []string
 			for _, o := range old {
 				for _, v := range vals {
+					if first, rest, isArray := strings.Cut(o, fieldSep); isArray && !array {
+						// a=(pu y); a+=sh: the first element
+						// grows (a is push y).
+						joined = append(joined, first+v+fieldSep+rest)
+						continue
+					}
 					joined = append(joined, o+sep+v)
 				}
 			}

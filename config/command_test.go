@@ -1961,6 +1961,29 @@ func TestCheckCommandParamOperators(t *testing.T) {
 	}
 }
 
+// set -- gave the positional parameters only after the walk, where the
+// assignments had been read already: `set -- push; y=$1; git $y` passed a
+// git push rule. set and shift are followed where they are met too.
+func TestCheckCommandPositionalBeforeAssignment(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`set -- push; y=$1; git $y`,
+		`set -- a push; y="$2"; git "$y"`,
+		`set -- a push; shift; y=$1; git $y`,
+		`set -- a push; shift; read x <<< "$1"; git $x`,
+		`set -- x push; printf -v y %s "$2"; git $y`,
+		`set -- a push; a=("$@"); git "${a[1]}"`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`set -- status; y=$1; git $y`,
+		`set -- push status; shift; y=$1; git status`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+}
+
 // read splits a line as bash's read does.
 func TestReadSplit(t *testing.T) {
 	for _, tc := range []struct {

@@ -553,7 +553,7 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 
 // mayAssign reports whether a command whose first word is w may be a
 // builtin that assigns variables (see builtinAssign): printf, read,
-// mapfile, readarray, shift, or a name given through builtin or command,
+// mapfile, readarray, shift, set, or a name given through builtin or command,
 // or built by expansions or quotes ("printf", $P), which bash looks up
 // all the same.
 func mayAssign(w *syntax.Word) bool {
@@ -562,7 +562,7 @@ func mayAssign(w *syntax.Word) bool {
 		return true
 	}
 	switch name {
-	case "printf", "read", "mapfile", "readarray", "shift", "builtin", "command":
+	case "printf", "read", "mapfile", "readarray", "shift", "set", "builtin", "command":
 		return true
 	}
 	return false
@@ -571,9 +571,10 @@ func mayAssign(w *syntax.Word) bool {
 // builtinAssign records the values that a builtin (statement st, inside
 // path, the nodes around it, innermost last) gives variables: printf -v
 // NAME (see printfAssign), read (see readAssign), mapfile and readarray
-// (see mapfileAssign). What is left to do after the walk, the scripts
-// the builtin runs (mapfile's callback) and the counts shift shifts the
-// positional parameters by, goes to ex.walked.
+// (see mapfileAssign), and set and shift the positional parameters
+// (see positionalFrom, shiftPositional). What is left to do after the
+// walk, the scripts the builtin runs (mapfile's callback) and the counts
+// shift shifts the positional parameters by, goes to ex.walked.
 func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.Node) {
 	call := st.Cmd.(*syntax.CallExpr)
 	text := nodeText(src, call)
@@ -596,9 +597,27 @@ func (ex *extractor) builtinAssign(src string, st *syntax.Stmt, path []syntax.No
 			ex.readAssign(src, text, st, path, argv[1:])
 		case "mapfile", "readarray":
 			ex.walked.scripts = append(ex.walked.scripts, ex.mapfileAssign(src, text, st, path, argv[1:])...)
+		case "set":
+			// set -- a b where it is met, so that a later y=$1
+			// sees it; it is read again after the walk, with the
+			// function calls (see script).
+			if k, ok := positionalFrom("set", len(argv), func(i int) string { return argv[i] }, false); ok {
+				vals := make([][]string, 0, len(argv)-k)
+				for _, a := range argv[k:] {
+					vals = append(vals, []string{a})
+				}
+				ex.positionalValues(nil, vals)
+			}
 		case "shift":
+			// Where it is met, for the positional parameters known
+			// by then (set -- a push; shift; y=$1), and again after
+			// the walk, once the function calls have given theirs.
 			n, ok := shiftCount(argv[1:])
-			if ok && !slices.ContainsFunc(ex.walked.shifts, func(s shiftUse) bool { return s.n == n }) {
+			if !ok {
+				continue
+			}
+			ex.shiftPositional(text, n)
+			if !slices.ContainsFunc(ex.walked.shifts, func(s shiftUse) bool { return s.n == n }) {
 				ex.walked.shifts = append(ex.walked.shifts, shiftUse{text, n})
 			}
 		}

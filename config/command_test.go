@@ -1984,6 +1984,45 @@ func TestCheckCommandPositionalBeforeAssignment(t *testing.T) {
 	}
 }
 
+// An array element's assignment (a[1]=push, m[key]=push, [5]=push in an
+// array literal) was not followed, and an element read by an index that
+// is not a number (${m[key]}, ${a[i]}) was its source text: `a[1]=push;
+// git "${a[1]}"` and `declare -A m=([k]=push); git "${m[k]}"` passed a git
+// push rule.
+func TestCheckCommandArrayElementAssign(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`a[1]=push; git "${a[1]}"`,
+		`a[1]=push; git "${a[@]}"`,
+		`a=(x y); a[1]=push; git "${a[1]}"`,
+		`a[0]=push; git $a`,
+		`a=(pu y); a[0]+=sh; git $a`,
+		`a[010]=push; git "${a[8]}"`,
+		`a=(x y); a[i]=push; git "${a[0]}"`,
+		`m[k]=push; git "${m[k]}"`,
+		`declare -A m=([k]=push); git "${m[k]}"`,
+		`declare -A m; m[k]=push; git "${m[@]}"`,
+		`a=([5]=push); git "${a[5]}"`,
+		`a=([5]=push); git "${a[@]}"`,
+		`a=([1]=x push); git "${a[2]}"`,
+		`a=(status push); git "${a[i]}"`,
+		`printf -v 'a[1]' push; git "${a[1]}"`,
+		`read 'a[1]' <<< push; git "${a[1]}"`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	for _, cmd := range []string{
+		`a=(x y); a[1]=status; git "${a[1]}"`,
+		`a=([5]=status); git "${a[5]}"`,
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	be := assertBlocked(t, c, `a[100000]=x; git "${a[100000]}"`)
+	if be != nil && !strings.Contains(be.Reason, "index above") {
+		t.Errorf("a[100000]=x: %v, want a refusal for the index", be)
+	}
+}
+
 // read splits a line as bash's read does.
 func TestReadSplit(t *testing.T) {
 	for _, tc := range []struct {

@@ -138,8 +138,8 @@ func (ex *extractor) readAssign(src, text string, st *syntax.Stmt, path []syntax
 	// its input is not (see stmtsOutputIn).
 	if !found || !static || shared {
 		for _, n := range targets {
-			if isName(n) {
-				ex.markRuntime(n)
+			if v := targetName(n); v != "" {
+				ex.markRuntime(v)
 			}
 		}
 	}
@@ -168,8 +168,8 @@ func (ex *extractor) readAssign(src, text string, st *syntax.Stmt, path []syntax
 		}
 	})
 	for i, n := range targets {
-		if isName(n) && len(vals[i]) > 0 {
-			ex.record(text, n, vals[i], false, o.array != "")
+		if len(vals[i]) > 0 {
+			ex.assignTarget(text, n, vals[i], o.array != "")
 		}
 	}
 }

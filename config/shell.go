@@ -457,7 +457,16 @@ const fieldSep = "\x00"
 // assign records the literal values of NAME=value, NAME+=value and
 // NAME=(a b c). Array values are their elements joined by fieldSep.
 func (ex *extractor) assign(src string, a *syntax.Assign) {
-	if a.Name == nil || a.Index != nil {
+	if a.Name == nil {
+		return
+	}
+	if a.Index != nil {
+		// a[N]=value, m[key]=value.
+		vals := []string{""}
+		if a.Value != nil {
+			vals = ex.wordAlts(src, a.Value.Parts)
+		}
+		ex.assignElem(nodeText(src, a), a.Name.Value, arrayIndex(a.Index), vals, a.Append)
 		return
 	}
 	var vals []string
@@ -466,12 +475,16 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 		// One value per combination of the elements' values, as
 		// for a command's words: brace expansion and the splitting
 		// of unquoted expansions apply (a=({push,x}), a=($L)).
+		// Elements given an index ([5]=x, [key]=x) come in order
+		// too, as "${a[@]}" has them, and at their index besides
+		// (see indexedArrayValues).
 		var words []*syntax.Word
+		indexed := false
 		for _, e := range a.Array.Elems {
-			if e.Value == nil || e.Index != nil {
-				continue
+			indexed = indexed || e.Index != nil
+			if e.Value != nil {
+				words = append(words, e.Value)
 			}
-			words = append(words, e.Value)
 		}
 		for _, argv := range ex.argvVariants(src, words) {
 			vals = append(vals, strings.Join(argv, fieldSep))
@@ -482,6 +495,9 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 		if len(vals) == 0 {
 			vals = []string{""} // a=(), or words that expand to none
 		}
+		if indexed {
+			vals = append(vals, ex.indexedArrayValues(src, nodeText(src, a), a.Array.Elems)...)
+		}
 	case a.Value != nil:
 		vals = ex.wordAlts(src, a.Value.Parts)
 	case !a.Naked:
@@ -490,6 +506,200 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 		return
 	}
 	ex.record(nodeText(src, a), a.Name.Value, vals, a.Append, a.Array != nil)
+}
+
+// maxIndex bounds the index of an array element that preflight places:
+// elements are kept in a list, the ones below empty.
+const maxIndex = maxBraceFields
+
+// arrayIndex returns the index of a[N] when N is an integer literal (1,
+// 010, 0x1f), or -1 for any other (a[i], a[i+1], m[key]).
+func arrayIndex(e syntax.ArithmExpr) int {
+	w, ok := e.(*syntax.Word)
+	if !ok {
+		return -1
+	}
+	return indexLit(w.Lit())
+}
+
+// indexLit is arrayIndex of an index's text.
+func indexLit(s string) int {
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil || n < 0 || n > math.MaxInt32 {
+		return -1
+	}
+	return int(n)
+}
+
+// cutElem splits an array element's reference, a[1] or m[key], into
+// the array's name and the index's text.
+func cutElem(ref string) (name, index string, ok bool) {
+	name, index, ok = strings.Cut(ref, "[")
+	if !ok || !isName(name) {
+		return "", "", false
+	}
+	index, ok = strings.CutSuffix(index, "]")
+	return name, index, ok
+}
+
+// targetName returns the variable that a builtin (printf -v, read)
+// assigns for target: target itself, or the array of an element (a[1],
+// m[key]); "" for a name that is not valid.
+func targetName(target string) string {
+	if isName(target) {
+		return target
+	}
+	name, _, _ := cutElem(target)
+	return name
+}
+
+// assignTarget records vals as the values a builtin (text names it)
+// gives target: a variable (whole arrays when array, as read -a gives),
+// or an array element (see assignElem).
+func (ex *extractor) assignTarget(text, target string, vals []string, array bool) {
+	if isName(target) {
+		ex.record(text, target, vals, false, array)
+		return
+	}
+	if name, index, ok := cutElem(target); ok && !array {
+		ex.assignElem(text, name, indexLit(index), vals, false)
+	}
+}
+
+// tooHighIndex marks the command line as beyond what preflight checks
+// because it sets an array element (text) at an index above maxIndex.
+func (ex *extractor) tooHighIndex(text string) {
+	if ex.tooDeep == "" {
+		if text == "" {
+			text = "…" // tooDeep must not be empty
+		}
+		ex.tooDeep = text
+		ex.tooDeepReason = fmt.Sprintf("sets an array element at an index above %d, beyond what preflight checks", maxIndex)
+	}
+}
+
+// assignElem records vals, the values of element index of array name
+// (a[1]=v; index -1 for one preflight does not read: a[i]=v, m[key]=v),
+// appended to the element when appendTo (a[1]+=v). An element past the
+// array's end is placed at its index, with empty ones before it, as
+// ${a[5]} reads it, and after the last element besides, as "${a[@]}"
+// has it (bash's arrays have no empty elements between). An index not
+// read may be any element's, or a new one's. text names the assignment.
+func (ex *extractor) assignElem(text, name string, index int, vals []string, appendTo bool) {
+	if index > maxIndex {
+		ex.tooHighIndex(text)
+		return
+	}
+	olds, known := ex.vars[name]
+	if !known {
+		olds = []string{""}
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(elems []string) bool {
+		v := strings.Join(elems, fieldSep)
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+		if len(out) > maxVariants {
+			// More values than preflight keeps: the array is lost,
+			// and a use of it refuses the command line.
+			ex.markLost(name)
+			return false
+		}
+		return ex.spend(len(v), text)
+	}
+	set := func(elems []string, i int, v string) []string {
+		elems = slices.Clone(elems)
+		for len(elems) <= i {
+			elems = append(elems, "")
+		}
+		if appendTo {
+			elems[i] += v
+		} else {
+			elems[i] = v
+		}
+		return elems
+	}
+	for _, o := range olds {
+		var elems []string
+		if known {
+			elems = strings.Split(o, fieldSep)
+		}
+		for _, v := range vals {
+			switch {
+			case index >= 0 && index < len(elems):
+				if !add(set(elems, index, v)) {
+					return
+				}
+			case index >= 0:
+				if !add(set(elems, index, v)) || !add(append(slices.Clip(elems), v)) {
+					return
+				}
+			default:
+				if !add(append(slices.Clip(elems), v)) {
+					return
+				}
+				for i := range elems {
+					if !add(set(elems, i, v)) {
+						return
+					}
+				}
+			}
+		}
+	}
+	ex.record(text, name, out, false, true)
+}
+
+// indexedArrayValues returns the values of an array literal (elems; text
+// names it) some of whose elements are given an index ([5]=x): each
+// element at its index, the ones between empty, as ${a[5]} reads them.
+// An element whose index is not read ([key]=x) comes next in order.
+func (ex *extractor) indexedArrayValues(src, text string, elems []*syntax.ArrayElem) []string {
+	combos := [][]string{nil}
+	next := 0
+	for _, e := range elems {
+		pos := next
+		if e.Index != nil {
+			if n := arrayIndex(e.Index); n >= 0 {
+				pos = n
+			}
+		}
+		if pos > maxIndex {
+			ex.tooHighIndex(text)
+			return nil
+		}
+		next = pos + 1
+		alts := []string{""}
+		if e.Value != nil {
+			alts = ex.wordAlts(src, e.Value.Parts)
+		}
+		if len(combos)*len(alts) > maxVariants {
+			ex.tooMany(text, "an array")
+			return nil
+		}
+		grown := make([][]string, 0, len(combos)*len(alts))
+		for _, c := range combos {
+			for _, v := range alts {
+				g := slices.Clone(c)
+				for len(g) <= pos {
+					g = append(g, "")
+				}
+				g[pos] = v
+				if !ex.spend(len(g), text) {
+					return nil
+				}
+				grown = append(grown, g)
+			}
+		}
+		combos = grown
+	}
+	out := make([]string, 0, len(combos))
+	for _, c := range combos {
+		out = append(out, strings.Join(c, fieldSep))
+	}
+	return out
 }
 
 // declare records the assignments of declare, export, local, readonly
@@ -1646,7 +1856,7 @@ func (ex *extractor) paramValues(src string, p *syntax.ParamExp) []string {
 			vals = ex.namerefValues(nodeText(src, p), p.Param.Value, vals)
 		}
 		var ok bool
-		if vals, whole, ok = ex.paramElems(p, vals, known); !ok {
+		if vals, whole, ok = ex.paramElems(src, p, vals, known); !ok {
 			return []string{nodeText(src, p)}
 		}
 		// A variable a command may give a value preflight does not
@@ -1702,10 +1912,10 @@ func (ex *extractor) indirectValues(text, name string, names []string) (out []st
 // paramElems returns the values of the elements that p takes of vals,
 // the values of its parameter (known or not): $x and ${x} are an array's
 // first element; ${x[@]} and ${x[*]} all of them (whole, split into
-// words later); ${x[N]} the Nth. $@ and $* are all the positional
-// parameters. ok is false for an index preflight does not evaluate
-// (${x[i]}), or any index of a parameter not known.
-func (ex *extractor) paramElems(p *syntax.ParamExp, vals []string, known bool) (elems []string, whole, ok bool) {
+// words later); ${x[N]} the Nth, and ${x[i]} or ${m[key]} any (see
+// anyElem). $@ and $* are all the positional parameters. ok is false
+// for any index of a parameter not known.
+func (ex *extractor) paramElems(src string, p *syntax.ParamExp, vals []string, known bool) (elems []string, whole, ok bool) {
 	if !known {
 		return vals, false, p.Index == nil
 	}
@@ -1714,19 +1924,18 @@ func (ex *extractor) paramElems(p *syntax.ParamExp, vals []string, known bool) (
 		elem = -1
 	}
 	if p.Index != nil {
-		w, ok := p.Index.(*syntax.Word)
-		if !ok {
-			return nil, false, false
+		lit := ""
+		if w, ok := p.Index.(*syntax.Word); ok {
+			lit = w.Lit()
 		}
-		switch lit := w.Lit(); lit {
+		switch lit {
 		case "@", "*":
 			elem = -1
 		default:
-			n, err := strconv.Atoi(lit)
-			if err != nil || n < 0 {
-				return nil, false, false
+			if elem = arrayIndex(p.Index); elem < 0 {
+				// ${a[i]}, ${m[key]}: any element, or none.
+				return ex.anyElem(nodeText(src, p), vals), false, true
 			}
-			elem = n
 		}
 	}
 	if elem < 0 {
@@ -1746,6 +1955,28 @@ func (ex *extractor) paramElems(p *syntax.ParamExp, vals []string, known bool) (
 		picked = append(picked, "")
 	}
 	return picked, false, true
+}
+
+// anyElem returns each element of each of vals, and "" (an element not
+// set): the values of ${a[i]} or ${m[key]}, whose index preflight does
+// not read, a superset. text names the use, for tooMany.
+func (ex *extractor) anyElem(text string, vals []string) []string {
+	out := []string{""}
+	seen := map[string]bool{"": true}
+	for _, v := range vals {
+		for _, e := range strings.Split(v, fieldSep) {
+			if seen[e] {
+				continue
+			}
+			if len(out) == maxVariants {
+				ex.tooMany(text, "an array element")
+				return out
+			}
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // defaultValues returns the values of ${x:-word}, ${x:=word}, ${x:+word}

@@ -568,13 +568,13 @@ func (ex *extractor) printfAssign(text string, args []string, static bool) {
 	if name == "" || len(args) == 0 {
 		return // it prints (see stmtOutput), or fails
 	}
-	if !isName(name) {
-		// An array element (printf -v 'a[1]'): not followed, as
-		// a[1]=value is not.
+	// A variable, or an array element (printf -v 'a[1]').
+	variable := targetName(name)
+	if variable == "" {
 		return
 	}
 	if !static {
-		ex.markRuntime(name)
+		ex.markRuntime(variable)
 		return
 	}
 	out, ok, big := printfEval(append([]string{"--"}, args...))
@@ -583,10 +583,10 @@ func (ex *extractor) printfAssign(text string, args []string, static bool) {
 		return
 	}
 	if !ok {
-		ex.markRuntime(name)
+		ex.markRuntime(variable)
 		return
 	}
-	ex.record(text, name, []string{out}, false, false)
+	ex.assignTarget(text, name, []string{out}, false)
 }
 
 // printfEval is printfOutput, and big reports that ok is false because

@@ -145,6 +145,11 @@ type guard struct {
 	// a file of the user's moved to such a path (its directory renamed
 	// there) is not the sandbox's.
 	created map[fileID]string
+	// gitDirs and gitAllowConfig are FSPolicy's GitDirs and
+	// AllowGitConfig (gitKept); started is when the guard was made, on
+	// the clock file systems stamp birth times with (madeInRun).
+	gitDirs, gitAllowConfig bool
+	started                 unix.Timespec
 	// procDev is the device of the sandbox's /proc (ownProc).
 	procDev uint64
 	umasks  umasks
@@ -164,6 +169,15 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	var st unix.Stat_t
 	if unix.Stat("/proc", &st) == nil {
 		g.procDev = uint64(st.Dev)
+	}
+	g.gitDirs, g.gitAllowConfig = fs.GitDirs, fs.AllowGitConfig
+	if g.gitDirs {
+		// The coarse clock is the one the kernel stamps new inodes
+		// with: a directory made after this reads no earlier. Without
+		// it, nothing counts as made in this run.
+		if unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &g.started) != nil {
+			g.started = unix.Timespec{Sec: 1<<63 - 1}
+		}
 	}
 	for _, p := range protected {
 		g.holdDirs(p, true)
@@ -593,7 +607,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// slash, or on an existing directory (O_EXCL: EEXIST below).
 			return -1, unix.EISDIR
 		}
-		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) {
+		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) || g.dotGitRefused(parent, base, putsFile) {
 			return -1, g.deny(pid, "write", full)
 		}
 		// Through /proc (a magic link, or a file of /proc itself) the
@@ -676,7 +690,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// without CAP_MKNOD make one of them, the whiteout (0:0) that an
 		// overlay layer reads as a deletion.
 		if t := c.mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK ||
-			g.refuse(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
+			g.refuse(parent, base, full) || g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "mknod", full)
 		}
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
@@ -686,7 +700,8 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
-		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) || !g.mayWriteIn(parent, base, full, false) {
+		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) ||
+			g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "symlink", full)
 		}
 		err := unix.Symlinkat(target, parent, base)
@@ -704,7 +719,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if errno := stillAsking(nfd, req.ID); errno != 0 {
 			return -1, errno
 		}
-		if g.kept(parent, base, full) || !strings.HasPrefix(full, "/proc/") && !g.mayWriteIn(parent, base, full, true) {
+		if g.kept(parent, base, full) || g.dotGitRefused(parent, base, putsFile) || !strings.HasPrefix(full, "/proc/") && !g.mayWriteIn(parent, base, full, true) {
 			return -1, g.deny(pid, "truncate", full)
 		}
 		// Through an fd, so that a magic link (/proc/PID/fd/N) is checked
@@ -724,8 +739,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// which cannot be removed anyway; one that is not (a .git that
 		// decides which fence.json applies) must stay. A removable one
 		// goes, unless a pattern keeps it too; its directories are not
-		// in ancestors.
-		if g.names[full] || g.ancestors[full] || (g.kept(parent, base, full) && !g.onlyRemovable(full)) || !g.mayWriteIn(parent, base, full, false) {
+		// in ancestors. So does a linked worktree's .git file that the
+		// policy made removable (git worktree remove), which
+		// dotGitRefused would keep.
+		if g.names[full] || g.ancestors[full] || (g.kept(parent, base, full) && !g.onlyRemovable(full)) ||
+			g.dotGitRefused(parent, base, putsNothing) && !g.removable[full] || !g.mayWriteIn(parent, base, full, false) {
 			// A name that is not there is reported so (rm -f of a
 			// missing HEAD or .mcp.json goes on), as a read-only bind
 			// would not: nothing is removed either way.
@@ -749,7 +767,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "rename (whiteout)", full)
 		}
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
-			g.isProtected(full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
+			g.isProtected(full) || g.gitKept(full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -773,6 +791,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// elsewhere and renamed back with its directory. (A removable
 			// path itself is kept.)
 			return -1, g.deny(pid, "rename", ofull)
+		}
+		if g.gitDirs && g.dotGitMove(c, oparent, obase, ofull, parent, base, full) {
+			return -1, g.deny(pid, "link/rename", full)
 		}
 		if c.op == opLink {
 			errno = g.link(pid, oparent, obase, parent, base, c.flags)
@@ -802,7 +823,7 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if flags&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	if len(g.patterns) == 0 && !g.hasProtected() && len(g.removable) == 0 {
+	if len(g.patterns) == 0 && !g.hasProtected() && len(g.removable) == 0 && !g.gitDirs {
 		return errnoOf(unix.Linkat(oparent, obase, parent, base, flags))
 	}
 	oflags := unix.O_PATH | unix.O_CLOEXEC
@@ -1030,9 +1051,11 @@ func (g *glob) match(full string) bool {
 // user's files, not names. The protected patterns and the removable paths
 // protect names: nothing matching them is the sandbox's (refuse keeps it
 // from creating one). A kept file cannot be removed, unless it is only
-// removable (onlyRemovable).
+// removable (onlyRemovable). What gitKept keeps (hooks and configs of a
+// git directory that existed before the run) is kept as protected names
+// are.
 func (g *guard) kept(parent int, base, full string) bool {
-	if !g.removable[full] && !g.denied(full) && !g.isProtected(full) {
+	if !g.removable[full] && !g.denied(full) && !g.isProtected(full) && !g.gitKept(full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -1044,7 +1067,7 @@ func (g *guard) kept(parent int, base, full string) bool {
 
 // keptPath is kept for full, the path of the existing file id.
 func (g *guard) keptPath(full string, id fileID) bool {
-	if g.removable[full] || g.isProtected(full) {
+	if g.removable[full] || g.isProtected(full) || g.gitKept(full) {
 		return true
 	}
 	if !g.denied(full) {
@@ -1129,14 +1152,20 @@ func (g *guard) forget(id fileID) {
 }
 
 // madeHere records that the sandbox created full (base in parent), if a
-// pattern matches it, by the identity of the file there now.
+// pattern matches it, or if it is a .git directory (GitDirs: one of the
+// sandbox's, git init's or git clone's, which gitKept leaves to it), by
+// the identity of the file there now.
 func (g *guard) madeHere(parent int, base, full string) {
-	if !g.denied(full) {
+	dotGit := g.gitDirs && base == ".git"
+	if !dotGit && !g.denied(full) {
 		return
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return
+	}
+	if !g.denied(full) && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return // a .git file: nothing of its own to free
 	}
 	g.mu.Lock()
 	g.created[idOf(&st)] = full
@@ -1149,7 +1178,7 @@ func (g *guard) madeHere(parent int, base, full string) {
 // fails or succeeds on its own (EEXIST, EROFS, or a read-only open), as it
 // would without the guard. One that matches a protected pattern is kept.
 func (g *guard) refuse(parent int, base, full string) bool {
-	if !g.names[full] && !g.removable[full] && !g.isProtected(full) {
+	if !g.names[full] && !g.removable[full] && !g.isProtected(full) && !g.gitKept(full) {
 		return false
 	}
 	var st unix.Stat_t
@@ -1234,7 +1263,7 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 			return -1, g.deny(0, "write", full)
 		}
 	}
-	if len(g.patterns) == 0 && !g.hasProtected() && len(g.removable) == 0 || !strings.HasPrefix(full, "/proc/") {
+	if len(g.patterns) == 0 && !g.hasProtected() && len(g.removable) == 0 && !g.gitDirs || !strings.HasPrefix(full, "/proc/") {
 		return fd, 0
 	}
 	real, err := fdPath(fd)
@@ -1356,7 +1385,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			if c.op == opBind {
 				// bind creates the name: not a protected one (a .git
 				// that would hide the project's fence.json, .mcp.json).
-				if g.refuse(parent, base, f) || g.ancestors[f] || !g.mayWriteIn(parent, base, f, false) {
+				if g.refuse(parent, base, f) || g.ancestors[f] || g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, f, false) {
 					unix.Close(parent)
 					return g.deny(pid, "bind", f)
 				}

@@ -379,6 +379,121 @@ echo done
 	}
 }
 
+// TestGuardGitDirs: with GitDirs, what git runs code from in a .git that
+// existed before the run, at any depth, can be neither created, changed,
+// renamed, linked nor removed, by any syscall; nor can that .git, or the
+// directory holding it, be moved, nor a .git file be made or changed in a
+// directory that was there before. Git's own work there goes on, and a
+// .git the sandbox makes (or one the record says an earlier run made) is
+// its own.
+func TestGuardGitDirs(t *testing.T) {
+	bash := requireBash(t)
+	ws := t.TempDir()
+	for _, f := range []string{
+		"a/b/proj/.git/HEAD", "a/b/proj/.git/config", "a/b/proj/.git/hooks/pre-commit.sample",
+		"a/b/proj/.git/modules/x/HEAD", "a/b/proj/.git/modules/x/config", "a/b/proj/.git/modules/x/hooks/keep",
+		"a/b/proj/.git/worktrees/w/gitdir", "a/b/proj/.git/worktrees/w/HEAD", "a/b/proj/.git/refs/heads/main",
+		"a/b/proj/.git/objects/keep", "a/b/wt/.git", "a/notes/n", "rec/.git/config",
+	} {
+		p := filepath.Join(ws, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("orig\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(ws, "rec/.git"), &st); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+cd "$WS/a/b"
+try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+try sh -c 'echo x > proj/.git/hooks/pre-commit'
+try sh -c 'echo x >> proj/.git/hooks/pre-commit.sample'
+try truncate -s 0 proj/.git/hooks/pre-commit.sample
+try rm proj/.git/hooks/pre-commit.sample
+try mv proj/.git/hooks/pre-commit.sample proj/.git/hooks/pre-commit
+try ln -s /bin/true proj/.git/hooks/post-checkout
+echo '#!/bin/sh' > ../hook && try ln ../hook proj/.git/hooks/post-merge
+try mv ../hook proj/.git/hooks/post-merge
+try mv proj/.git/hooks proj/.git/hooks2
+try sh -c 'echo x >> proj/.git/config'
+echo x > proj/.git/config.lock && try mv proj/.git/config.lock proj/.git/config
+try ln proj/.git/config ../config-link
+try python3 -c 'import os; fd = os.open("proj/.git/config", os.O_PATH); os.close(os.open("/proc/self/fd/%d" % fd, os.O_WRONLY))'
+try sh -c 'echo x > proj/.git/commondir'
+try sh -c 'echo x > proj/.git/config.worktree'
+try mkdir -p proj/.git/modules/y/hooks
+try sh -c 'echo x > proj/.git/modules/x/hooks/post-checkout'
+try sh -c 'echo x >> proj/.git/modules/x/config'
+try mv proj/.git/modules/x ../x
+try mv proj/.git/modules ../modules
+mkdir ../prepared && try mv ../prepared proj/.git/modules/z
+try sh -c 'echo x > proj/.git/worktrees/w/gitdir'
+try sh -c 'echo x > proj/.git/worktrees/w/commondir'
+try mv proj/.git proj/moved
+try mv proj proj2
+try rmdir proj/.git
+try sh -c 'echo gitdir: /tmp > wt/.git'
+try rm wt/.git
+try mv wt wt2
+try sh -c 'echo gitdir: /tmp > ../notes/.git'
+try ln -s /tmp ../notes/.git
+try mkfifo ../notes/.git
+# Git's own work goes on.
+echo obj > proj/.git/objects/o && echo ref > proj/.git/refs/heads/feat && echo h > proj/.git/HEAD.lock && mv proj/.git/HEAD.lock proj/.git/HEAD &&
+echo m > proj/.git/COMMIT_EDITMSG && echo i > proj/.git/index && rm proj/.git/refs/heads/feat && echo x > proj/.git/modules/x/index && echo git-work
+# A worktree of the sandbox's: its git directory and .git file.
+mkdir proj/.git/worktrees/n new && echo g > proj/.git/worktrees/n/gitdir && echo gitdir: x > new/.git && rm new/.git && echo new-worktree
+# Repositories of the sandbox's: made here, or recorded.
+mkdir -p c/d/.git/hooks && echo x > c/d/.git/hooks/pre-commit && echo x > c/d/.git/config && mv c/d/.git c/d/g && mv c/d/g c/d/.git && rm -rf c && echo made-here
+mkdir tmpgit made && mv tmpgit made/.git && echo x > made/.git/config && echo renamed-in
+echo x > "$WS/rec/.git/hooks-not-yet" && mkdir "$WS/rec/.git/hooks" && echo x > "$WS/rec/.git/hooks/pre-commit" && echo x >> "$WS/rec/.git/config" && echo recorded
+# Last: it removes what git's own files it can.
+try rm -rf proj/.git
+echo done
+`
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", script},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "WS=" + ws},
+		Dir:  "/",
+		FS: nsexec.FSPolicy{
+			Writable: []string{ws},
+			GitDirs:  true,
+			Created:  []string{nsexec.FormatCreated(uint64(st.Dev), st.Ino, filepath.Join(ws, "rec/.git"))},
+		},
+	}
+	got := runOK(t, o)
+	if strings.Contains(got, "DONE:") {
+		t.Errorf("what git runs in a repository that was there was changed:\n%s", got)
+	}
+	for _, want := range []string{"git-work\n", "new-worktree\n", "made-here\n", "renamed-in\n", "recorded\n", "done\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, n := range []string{"a/b/proj/.git/hooks/pre-commit", "a/b/proj/.git/hooks/post-checkout", "a/b/proj/.git/hooks/post-merge",
+		"a/b/proj/.git/modules/y/hooks", "a/b/proj/.git/modules/z", "a/b/proj/.git/modules/x/hooks/post-checkout", "a/b/proj/.git/commondir", "a/notes/.git", "a/b/proj2"} {
+		if _, err := os.Lstat(filepath.Join(ws, n)); err == nil {
+			t.Errorf("%s exists on the host", n)
+		}
+	}
+	for _, f := range []string{"a/b/proj/.git/config", "a/b/proj/.git/hooks/pre-commit.sample", "a/b/proj/.git/modules/x/config", "a/b/proj/.git/worktrees/w/gitdir", "a/b/wt/.git"} {
+		if b, err := os.ReadFile(filepath.Join(ws, f)); err != nil || string(b) != "orig\n" {
+			t.Errorf("%s on the host: %q %v", f, b, err)
+		}
+	}
+	// Without GitDirs, the same hook is written: the test sees the guard.
+	o.FS.GitDirs = false
+	o.Args = []string{"bash", "-c", `echo x > "$WS/a/b/proj/.git/hooks/pre-commit" && echo written`}
+	if got := runOK(t, o); !strings.Contains(got, "written") {
+		t.Errorf("without GitDirs: %s", got)
+	}
+}
+
 // TestGuardRemovable: a removable path can be removed, with its
 // directories, and nothing else: not written (by open, truncate, a /proc
 // magic link or a hard link), renamed, replaced, or made again by any

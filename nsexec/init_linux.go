@@ -428,12 +428,12 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if len(o.FS.Guarded) > 0 {
 		mode |= seccomp.GuardCreate
 	}
-	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 || len(o.FS.Held) > 0 {
+	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 || len(o.FS.Held) > 0 || o.FS.GitDirs {
 		mode |= seccomp.GuardWrite
 	}
 	// bind of a unix socket creates a name too: guarded whenever names
 	// are (allowAllUnixSockets lets every connect through, not that).
-	if !o.Unix.AllowAll || len(o.FS.Guarded) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 {
+	if !o.Unix.AllowAll || len(o.FS.Guarded) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 || o.FS.GitDirs {
 		mode |= seccomp.GuardSocket
 	}
 	if mode != 0 {

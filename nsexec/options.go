@@ -174,6 +174,23 @@ type FSPolicy struct {
 	// worktrees and modules directories, where git puts the next
 	// worktree's or submodule's git directory.
 	Held []string
+	// GitDirs has the write guard protect every git directory named .git
+	// that existed before the run, wherever it is: nothing of GitDirNames
+	// (hooks, config, ...) may be created, written, truncated, renamed,
+	// linked or removed there, nor in its submodules' and linked
+	// worktrees' git directories (GitProtected); such a .git may be
+	// neither renamed nor removed, nor may the directory holding it be
+	// renamed; and no .git that is not a directory (a file naming a git
+	// directory elsewhere, a symlink) may be made, changed or removed,
+	// except in a directory made in this run. A .git directory the
+	// sandbox makes (git init, git clone: mkdir, or a rename into place)
+	// is its own, and so is one in Created. It costs nothing at start
+	// and a few string comparisons per guarded syscall; a lookup only
+	// where a path reaches a protected name below a .git.
+	GitDirs bool
+	// AllowGitConfig leaves config and config.worktree out of GitDirs'
+	// protection (filesystem.allowGitConfig).
+	AllowGitConfig bool
 	// Masked paths are hidden: a directory becomes an empty read-only tmpfs,
 	// a file an empty read-only file (denyRead, credential files).
 	Masked []string

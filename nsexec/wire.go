@@ -211,6 +211,8 @@ func (o *Options) fields(c codec) {
 	c.strs(&f.ProtectedPatterns)
 	c.strs(&f.Removable)
 	c.strs(&f.Held)
+	c.bool(&f.GitDirs)
+	c.bool(&f.AllowGitConfig)
 	c.strs(&f.Masked)
 	c.strs(&f.NoExec)
 	c.strs(&o.Listeners)

@@ -1,0 +1,236 @@
+package nsexec
+
+import (
+	"errors"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The write guard's protection of git directories at any depth
+// (FSPolicy.GitDirs). The supervisor finds the repositories of the working
+// directory and those one level below it at start; a repository deeper
+// down (~/src/github.com/org/proj, started in ~/src) it could only find by
+// walking the tree at every start. The guard needs no walk: it sees every
+// change in the writable directories as it happens, by path, and a path
+// that reaches what git runs code from holds a ".git" component. So: a
+// string search per guarded syscall, and a lookup only for a path that
+// reaches one of GitDirNames below a .git.
+//
+// A .git directory is kept when it existed before the run: git init and
+// git clone in the sandbox make theirs (mkdir, or a directory renamed to
+// .git), which madeHere records by identity, as the supervisor's record
+// of created files does across runs (FSPolicy.Created). The identity, not
+// the name: a .git of the user's moved elsewhere is still the user's, and
+// it cannot be moved (dotGitRefused, holdsKeptGit).
+
+// gitKept reports whether full is one of GitDirNames (or below hooks) in
+// a .git directory that existed before the run, or in a submodule's or
+// linked worktree's git directory inside one that was not made in this
+// run (GitProtected's owner).
+func (g *guard) gitKept(full string) bool {
+	if !g.gitDirs {
+		return false
+	}
+	// Each .git component in turn (a path rarely holds two): full[:i+5]
+	// is the .git, full[i+6:] the path below it.
+	for i := strings.Index(full, "/.git/"); i >= 0; {
+		dot := full[:i+5]
+		owner, ok := GitProtected(full[i+6:], g.gitAllowConfig)
+		if ok && g.gitDirBefore(dot) && !g.newGitDir(dot, owner) {
+			return true
+		}
+		j := strings.Index(full[i+5:], "/.git/")
+		if j < 0 {
+			break
+		}
+		i += 5 + j
+	}
+	return false
+}
+
+// newGitDir reports whether owner (GitProtected's, below the .git dot
+// that existed before the run) is a git directory the sandbox made in
+// this run, whose hooks and configs are its own: a linked worktree's
+// (git worktree add; git in the user's repository uses it only from the
+// checkout whose .git file names it, and that file can only be in a
+// directory made in this run too, dotGitRefused), or with allowConfig a
+// submodule's (git submodule update --init, which needs .git/config
+// written anyway). Without allowConfig a new submodule git directory is
+// not the sandbox's: the user's next git submodule update, outside, would
+// take it, hooks and all.
+func (g *guard) newGitDir(dot, owner string) bool {
+	if owner == "" || !strings.HasPrefix(owner, "worktrees/") && !g.gitAllowConfig {
+		return false
+	}
+	return g.madeInRun(dot + "/" + owner)
+}
+
+// gitTreeMoved reports whether a directory renamed from full (to: renamed
+// to full) must be refused: in a .git that existed before the run, one in
+// modules/ or worktrees/ (or either itself) carries the hooks and configs
+// of the git directories there out of reach of gitKept's paths, to be
+// changed and brought back; one renamed in brings whatever was made in
+// it, while not below a .git, as a git directory of the user's
+// repository. Git renames no directory there (git submodule
+// absorbgitdirs, which moves a checkout's .git in, is refused already by
+// dotGitRefused). A directory made in this run may go where newGitDir
+// would let it be changed.
+func (g *guard) gitTreeMoved(full string, to bool) bool {
+	for i := strings.Index(full, "/.git/"); i >= 0; {
+		dot, rel := full[:i+5], full[i+6:]
+		first, _, _ := strings.Cut(rel, "/")
+		if (first == "modules" || first == "worktrees") && g.gitDirBefore(dot) {
+			if to || !((first == "worktrees" || g.gitAllowConfig) && g.madeInRun(full)) {
+				return true
+			}
+		}
+		j := strings.Index(full[i+5:], "/.git/")
+		if j < 0 {
+			break
+		}
+		i += 5 + j
+	}
+	return false
+}
+
+// dotGitMove reports whether the link or rename c (from obase in oparent
+// to base in parent, both resolved) must be refused for what it does to a
+// .git (dotGitRefused), a repository's top (holdsKeptGit), or a git
+// directory's modules or worktrees (gitTreeMoved). ofull and full are the
+// paths.
+func (g *guard) dotGitMove(c creation, oparent int, obase, ofull string, parent int, base, full string) bool {
+	if c.op == opLink {
+		// A second name for a .git file would let it be written.
+		return g.dotGitRefused(parent, base, putsFile) || g.dotGitRefused(oparent, obase, putsFile)
+	}
+	kind := func(dir int, name string) (puts int, isDir bool) {
+		var st unix.Stat_t
+		if unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return putsDir, true
+		}
+		return putsFile, false
+	}
+	srcPuts, srcDir := kind(oparent, obase)
+	// What the old name gets: nothing, or with RENAME_EXCHANGE what
+	// the new name held, which moves too.
+	oldPuts, dstDir := putsNothing, false
+	if c.flags&unix.RENAME_EXCHANGE != 0 {
+		oldPuts, dstDir = kind(parent, base)
+		if g.holdsKeptGit(parent, base) || dstDir && g.gitTreeMoved(full, false) || dstDir && g.gitTreeMoved(ofull, true) {
+			return true
+		}
+	}
+	return g.dotGitRefused(parent, base, srcPuts) || g.dotGitRefused(oparent, obase, oldPuts) ||
+		g.holdsKeptGit(oparent, obase) || srcDir && (g.gitTreeMoved(ofull, false) || g.gitTreeMoved(full, true))
+}
+
+// gitDirBefore reports whether the .git directory dot existed before the
+// run: it is not one the sandbox made (ours). One that cannot be looked
+// up is taken as the user's: the operation on what is below it fails
+// anyway, or must.
+func (g *guard) gitDirBefore(dot string) bool {
+	var st unix.Stat_t
+	if err := unix.Lstat(dot, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return true
+	}
+	return !g.ours(idOf(&st))
+}
+
+// ours reports whether the sandbox made the file id (created: by this
+// run, or an earlier one the supervisor recorded).
+func (g *guard) ours(id fileID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.created[id]
+	return ok
+}
+
+// madeInRun reports whether the file at path (not followed through a
+// final symlink) was born after the guard started: made in this run, by
+// the sandbox (or, at the same time, outside it). A birth time cannot be
+// set, only read; a file system without one makes nothing new.
+func (g *guard) madeInRun(path string) bool {
+	return g.bornAfterStart(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// madeInRunAt is madeInRun for the directory dirfd itself.
+func (g *guard) madeInRunAt(dirfd int) bool {
+	return g.bornAfterStart(dirfd, "", unix.AT_EMPTY_PATH)
+}
+
+func (g *guard) bornAfterStart(dirfd int, path string, flags int) bool {
+	var stx unix.Statx_t
+	if unix.Statx(dirfd, path, flags, unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {
+		return false
+	}
+	b := stx.Btime
+	return b.Sec > g.started.Sec || b.Sec == g.started.Sec && int64(b.Nsec) >= int64(g.started.Nsec)
+}
+
+// What an operation on the name .git puts there (dotGitRefused).
+const (
+	putsNothing = iota // it is removed, or renamed away
+	putsDir            // a directory renamed there (mkdir is always let through)
+	putsFile           // anything else: a file made, written or truncated, a symlink, a hard link
+)
+
+// dotGitRefused reports whether an operation on base in parent that puts
+// what puts says there must be refused, when base is ".git". Git takes a
+// .git that is not a directory (a file "gitdir: PATH", a symlink) for a
+// pointer to the git directory it uses, whose hooks and config would then
+// be the sandbox's: none may be made, changed or removed (to make a .git
+// directory of the sandbox's there), except in a directory made in this
+// run (git worktree add, git submodule update --init in a new clone). A
+// .git directory that existed before the run may be neither removed nor
+// replaced, nor renamed away (which would free its name for the
+// sandbox's and take its hooks out of a .git path). Making a .git
+// directory is git init's: always let through, and recorded (madeHere).
+func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
+	if !g.gitDirs || base != ".git" {
+		return false
+	}
+	var st unix.Stat_t
+	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		if puts != putsFile {
+			return false // nothing to remove, or a directory of the sandbox's
+		}
+	case err != nil:
+		return true // what it is cannot be told: kept
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		if !g.ours(idOf(&st)) {
+			return true // the user's git directory
+		}
+		if puts != putsFile {
+			return false // the sandbox's own: removed, or replaced by a directory
+		}
+	}
+	// A .git file or symlink is there, or is to be: only in a directory
+	// made in this run.
+	return !g.madeInRunAt(parent)
+}
+
+// holdsKeptGit reports whether the directory base in parent (about to be
+// renamed) is the top of a repository whose .git is kept: a .git
+// directory that existed before the run, or a .git file or symlink in a
+// directory not made in this run. Renamed, the repository would leave
+// its path free for a copy of the sandbox's (whose .git is new, hooks
+// and all), which the user's next git commit there runs. Anything that is
+// not a directory, or holds no .git, may go.
+func (g *guard) holdsKeptGit(parent int, base string) bool {
+	if !g.gitDirs {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false // the rename fails on its own, or moves no repository
+	}
+	dir, err := unix.Openat(parent, base, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true // a directory that cannot be looked into: kept
+	}
+	defer unix.Close(dir)
+	return g.dotGitRefused(dir, ".git", putsNothing)
+}

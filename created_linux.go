@@ -18,7 +18,9 @@ import (
 // itself, nsexec.FSPolicy.DenyWritePatterns). Without it, a later run
 // could not change them either: a virtualenv's certifi/cacert.pem, or the
 // .pem fixtures of an npm package, stuck under -t code's "**/*.pem" until
-// the user removed them by hand.
+// the user removed them by hand. With them, the .git directories it made
+// (git init, git clone), whose hooks and configs stay its own in later
+// runs (nsexec.FSPolicy.GitDirs) as they are in the run that made them.
 //
 // Each entry pins the file it names by device, inode and birth time, so a
 // file of the user's that later takes the same path, or the same inode
@@ -40,15 +42,25 @@ type createdRecord struct {
 	Files []createdEntry `json:"files"`
 }
 
-// pin returns path's entry: a regular file, not followed through a
-// symlink, on a file system that reports its birth time.
+// pin returns path's entry: a regular file, or a directory named .git (a
+// repository the sandbox made, nsexec.FSPolicy.GitDirs), not followed
+// through a symlink, on a file system that reports its birth time.
 func pin(path string) (createdEntry, bool) {
 	var st unix.Statx_t
 	mask := uint32(unix.STATX_TYPE | unix.STATX_INO | unix.STATX_BTIME)
 	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, int(mask), &st); err != nil {
 		return createdEntry{}, false
 	}
-	if st.Mask&mask != mask || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if st.Mask&mask != mask {
+		return createdEntry{}, false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		if filepath.Base(path) != ".git" {
+			return createdEntry{}, false
+		}
+	default:
 		return createdEntry{}, false
 	}
 	return createdEntry{
@@ -85,10 +97,24 @@ func (s *Spec) readCreated() []createdEntry {
 	return out
 }
 
+// recordedGitDirs returns the .git directories of the record, still the
+// ones it was made for: repositories an earlier sandbox made.
+func (s *Spec) recordedGitDirs() map[string]bool {
+	out := map[string]bool{}
+	for _, e := range s.readCreated() {
+		if filepath.Base(e.Path) == ".git" {
+			if st, err := os.Lstat(e.Path); err == nil && st.IsDir() {
+				out[e.Path] = true
+			}
+		}
+	}
+	return out
+}
+
 // loadCreated fills fp.Created from the record, when the write guard has
-// patterns to apply.
+// patterns to apply or git directories to keep.
 func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
-	if len(fp.DenyWritePatterns) == 0 {
+	if len(fp.DenyWritePatterns) == 0 && !fp.GitDirs {
 		return
 	}
 	for _, e := range s.readCreated() {
@@ -106,7 +132,7 @@ func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
 // are dropped. Failures are only logged: a file missing from the record
 // stays protected.
 func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
-	if len(fs.DenyWritePatterns) == 0 {
+	if len(fs.DenyWritePatterns) == 0 && !fs.GitDirs {
 		return
 	}
 	path := s.createdRecordPath()

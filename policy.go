@@ -1210,6 +1210,7 @@ func (s *Spec) childRepos() []string {
 		}
 		return nil
 	}
+	var made map[string]bool
 	for _, e := range ents {
 		if !e.IsDir() && e.Type() != fs.ModeSymlink {
 			continue
@@ -1222,6 +1223,17 @@ func (s *Spec) childRepos() []string {
 		st, err := os.Lstat(dot)
 		// One of ours that cannot be looked up: see above.
 		unknown := err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && ownDir(filepath.Dir(dot))
+		if err == nil && st.IsDir() {
+			// One an earlier sandbox made (git clone in the working
+			// directory, recorded) stays its own, as in the run that
+			// made it and as at any depth (nsexec.FSPolicy.GitDirs).
+			if made == nil {
+				made = s.recordedGitDirs()
+			}
+			if made[dot] {
+				continue
+			}
+		}
 		if err == nil && (st.IsDir() || st.Mode().IsRegular() && !ownFile(dot)) || unknown {
 			out = append(out, dot)
 		} else if st, err := os.Stat(dot); err == nil && st.IsDir() {
@@ -1568,12 +1580,10 @@ func gitDirPathsOnce(dir, own string, allowConfig bool, seen gitDirSet) (out, un
 	if !seen.first(dir) {
 		return nil, nil
 	}
-	out = []string{filepath.Join(dir, "commondir")}
-	if dir != own {
-		out = append(out, filepath.Join(dir, "hooks"))
-	}
-	if !allowConfig {
-		out = append(out, filepath.Join(dir, "config"), filepath.Join(dir, "config.worktree"))
+	for _, n := range nsexec.GitDirNames(allowConfig) {
+		if n != "hooks" || dir != own { // own's hooks: DangerousDirs
+			out = append(out, filepath.Join(dir, n))
+		}
 	}
 	mods, unlistable := gitDirsUnder(filepath.Join(dir, "modules"), 0)
 	for _, m := range mods {
@@ -2079,6 +2089,11 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, moduleGroupPatterns(modules, mods)...)
 		})
 	}
+	// Every git directory that existed before the run, at any depth:
+	// the write guard finds them as paths reach them (a walk of the
+	// tree here would cost every start), as it keeps the repositories'
+	// above.
+	fp.GitDirs, fp.AllowGitConfig = true, f.AllowGitConfig
 	s.loadCreated(fp)
 	return nil
 }
@@ -2125,10 +2140,7 @@ func (s *Spec) linkedWorktrees(allowConfig bool, writable, denied []string) (wor
 	if r, err := s.paths.eval(dot); err == nil {
 		dot = r
 	}
-	names := []string{"commondir", "config", "hooks", "gitdir"}
-	if !allowConfig {
-		names = append(names, "config.worktree")
-	}
+	names := nsexec.GitWorktreeNames(allowConfig)
 	// What a worktree that is not writable keeps besides.
 	strictNames := append(slices.Clone(names), sequencerState...)
 	forms := func(p string) []string {

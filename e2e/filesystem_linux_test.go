@@ -1472,6 +1472,85 @@ func TestFSGitChildRepositoryFileInsideRepository(t *testing.T) {
 	})
 }
 
+// Started in ~/src, a repository further down (~/src/a/b/proj, which no
+// scan at start finds) keeps what git runs code from: its hooks, its
+// config, its .git (moved away, replaced by a .git file), its
+// submodules' hooks; so the next git commit there, outside the sandbox,
+// runs nothing the sandbox planted. Git works there inside, and a
+// repository the sandbox makes is its own, in a later run too.
+func TestFSGitDeepRepositoriesProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		s.mkdir("src/a/b/proj")
+		proj := s.path("src/a/b/proj")
+		hostGit(proj, "init", "-q", "-b", "main", ".")
+		s.write("src/a/b/proj/f", "one\n")
+		hostGit(proj, "add", "f")
+		hostGit(proj, "commit", "-qm", "one")
+		marker := s.path("planted-ran")
+		hooks := s.path("planted-hooks")
+		s.write("planted-hooks/pre-commit", "#!/bin/sh\ntouch "+marker+"\n")
+		if err := os.Chmod(s.path("planted-hooks/pre-commit"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.write("planted-git/HEAD", "ref: refs/heads/main\n")
+		s.write("planted-git/config", "[core]\n\thooksPath = "+hooks+"\n")
+		config, err := os.ReadFile(s.path("src/a/b/proj/.git/config"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := s.path("src")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+src+`"]}}`)
+		hook := `printf '#!/bin/sh\ntouch %s\n' "$1" > "$3" && chmod +x "$3"`
+		for _, script := range []string{
+			`p=a/b/proj/.git/hooks/pre-commit; ` + strings.ReplaceAll(hook, `"$3"`, `$p`),
+			`printf '[core]\n\thooksPath = %s\n' "$2" >> a/b/proj/.git/config`,
+			`git -C a/b/proj config core.hooksPath "$2"`,
+			`mv a/b/proj/.git a/b/proj/.git.old && printf 'gitdir: %s\n' "$4" > a/b/proj/.git`,
+			`rm -f a/b/proj/.git; printf 'gitdir: %s\n' "$4" > a/b/proj/.git`,
+			`mv a/b/proj a/b/proj.old && git clone -q a/b/proj.old a/b/proj && cp -r "$2" a/b/proj/.git/hooks.new && rm -rf a/b/proj/.git/hooks && mv a/b/proj/.git/hooks.new a/b/proj/.git/hooks`,
+			`mkdir -p a/b/proj/.git/modules/x/hooks && p=a/b/proj/.git/modules/x/hooks/post-checkout; ` + strings.ReplaceAll(hook, `"$3"`, `$p`),
+		} {
+			res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "--", "sh", "-c", script, "sh", marker, hooks, "", s.path("planted-git"))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%s succeeded in a repository two levels down: %v", script, res)
+			}
+		}
+		mustNotExist(t, s.path("src/a/b/proj/.git/hooks/pre-commit"), "a hook planted two levels down")
+		mustNotExist(t, s.path("src/a/b/proj/.git/modules/x/hooks/post-checkout"), "a submodule's hook planted two levels down")
+		mustNotExist(t, s.path("src/a/b/proj.old"), "the repository moved away")
+		mustHaveContent(t, s.path("src/a/b/proj/.git/config"), string(config), "the config of a repository two levels down")
+
+		// Git works there inside; a repository made there is the sandbox's.
+		res := s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "-c", `set -e
+echo two > a/b/proj/f && git -C a/b/proj commit -qam two
+git -C a/b/proj checkout -q -b feature && git -C a/b/proj checkout -q main
+echo wip > a/b/proj/f && git -C a/b/proj stash -q && git -C a/b/proj stash pop -q && git -C a/b/proj checkout -q -- f
+git -C a/b/proj gc -q
+git init -q new/deep/repo && echo x > new/deep/repo/.git/hooks/pre-commit && echo '[x]' >> new/deep/repo/.git/config
+git clone -q a/b/proj new/clone
+echo ok`)
+		if res.code != 0 || !strings.Contains(res.stdout, "ok") {
+			t.Fatalf("git in a repository two levels down, and a repository made there: %v", res)
+		}
+		// The clone, in a later run: the record of created files says it
+		// is the sandbox's.
+		res = s.fenceWith(opts{dir: src, env: gitEnv}, "-s", cfg, "-c", `echo x > new/clone/.git/hooks/pre-commit && echo '[x]' >> new/clone/.git/config && echo ok`)
+		if res.code != 0 || !strings.Contains(res.stdout, "ok") {
+			t.Errorf("a repository cloned in an earlier run: %v", res)
+		}
+
+		// Outside, the next commit runs nothing planted.
+		s.write("src/a/b/proj/f", "three\n")
+		hostGit(proj, "commit", "-qam", "three")
+		mustNotExist(t, marker, "what a hook planted from the sandbox makes")
+		if n := len(lines(hostGit(proj, "log", "--oneline"))); n != 3 {
+			t.Errorf("%d commits in the repository two levels down, want 3", n)
+		}
+	})
+}
+
 // Started at a repository's top whose parent is writable too, no .git or
 // HEAD can be made above it: git in the repository, its .git/HEAD broken
 // (git writes it), would go on up and take that one, and run its

@@ -122,7 +122,7 @@ func (g *guard) dotGitMove(c creation, oparent int, obase, ofull string, parent 
 		}
 	}
 	return g.dotGitRefused(parent, base, srcPuts) || g.dotGitRefused(oparent, obase, oldPuts) ||
-		g.holdsKeptGit(oparent, obase) || srcDir && (g.gitTreeMoved(ofull, false) || g.gitTreeMoved(full, true))
+		srcDir && (g.holdsKeptGit(oparent, obase) || g.gitTreeMoved(ofull, false) || g.gitTreeMoved(full, true))
 }
 
 // gitDirBefore reports whether the .git directory dot existed before the

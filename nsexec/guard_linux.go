@@ -146,8 +146,8 @@ type guard struct {
 	// there) is not the sandbox's.
 	created map[fileID]string
 	// gitDirs and gitAllowConfig are FSPolicy's GitDirs and
-	// AllowGitConfig (gitKept); started is when the guard was made, on
-	// the clock file systems stamp birth times with (madeInRun).
+	// AllowGitConfig (gitKept); started is when the guard was made, in
+	// real time, which birth times are read against (madeInRun).
 	gitDirs, gitAllowConfig bool
 	started                 unix.Timespec
 	// procDev is the device of the sandbox's /proc (ownProc).
@@ -172,10 +172,15 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	}
 	g.gitDirs, g.gitAllowConfig = fs.GitDirs, fs.AllowGitConfig
 	if g.gitDirs {
-		// The coarse clock is the one the kernel stamps new inodes
-		// with: a directory made after this reads no earlier. Without
-		// it, nothing counts as made in this run.
-		if unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &g.started) != nil {
+		// The fine clock, not the coarse one: a file system stamps a
+		// new inode with the coarse time or (multigrain timestamps,
+		// Linux 6.13 on) a finer one, never later than the real time
+		// then. So a directory made before this reads earlier, always
+		// (with the coarse clock here, one made a tick before read as
+		// new); one made in the first tick after may read earlier too,
+		// and is taken for the user's: refused, never let through.
+		// Without a clock, nothing counts as made in this run.
+		if unix.ClockGettime(unix.CLOCK_REALTIME, &g.started) != nil {
 			g.started = unix.Timespec{Sec: 1<<63 - 1}
 		}
 	}

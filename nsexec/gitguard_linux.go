@@ -24,20 +24,51 @@ import (
 // the name: a .git of the user's moved elsewhere is still the user's, and
 // it cannot be moved (dotGitRefused, holdsKeptGit).
 
-// gitKept reports whether full is one of GitDirNames (or below hooks) in
-// a .git directory that existed before the run, or in a submodule's or
-// linked worktree's git directory inside one that was not made in this
-// run (GitProtected's owner).
-func (g *guard) gitKept(full string) bool {
+// gitKept reports whether full (base in parent, as named gives them) is
+// one of GitDirNames (or below hooks) in a .git directory that existed
+// before the run, or in a submodule's or linked worktree's git directory
+// inside one that was not made in this run (GitProtected's owner).
+//
+// The .git is looked up from parent, up the tree ("..", which follows
+// no symlink), not by its path: the path is what parent was a moment ago,
+// and a directory above the repository renamed meanwhile (mv a a2; git
+// init a/b/proj) would have the path name a .git of the sandbox's while
+// parent is still in the user's.
+func (g *guard) gitKept(parent int, base, full string) bool {
 	if !g.gitDirs {
 		return false
 	}
-	// Each .git component in turn (a path rarely holds two): full[:i+5]
-	// is the .git, full[i+6:] the path below it.
+	// Each .git component in turn (a path rarely holds two): full[i+6:]
+	// is the path below it.
 	for i := strings.Index(full, "/.git/"); i >= 0; {
-		dot := full[:i+5]
-		owner, ok := GitProtected(full[i+6:], g.gitAllowConfig)
-		if ok && g.gitDirBefore(dot) && !g.newGitDir(dot, owner) {
+		rel := full[i+6:]
+		if owner, ok := GitProtected(rel, g.gitAllowConfig); ok {
+			// How far up parent the .git is: parent is rel's
+			// directory, or rel itself when base is ".".
+			n := strings.Count(rel, "/")
+			if base == "." {
+				n++
+			}
+			if g.gitDirBefore(parent, up(n)) && !g.newGitDir(parent, n, owner) {
+				return true
+			}
+		}
+		j := strings.Index(full[i+5:], "/.git/")
+		if j < 0 {
+			break
+		}
+		i += 5 + j
+	}
+	return false
+}
+
+// gitNamed is gitKept for a file known by its path alone (one opened
+// through a /proc magic link, the source of a hard link): what it names
+// below any .git, whoever made that .git. Git does neither to these
+// files, in its own repositories either.
+func gitNamed(full string, allowConfig bool) bool {
+	for i := strings.Index(full, "/.git/"); i >= 0; {
+		if _, ok := GitProtected(full[i+6:], allowConfig); ok {
 			return true
 		}
 		j := strings.Index(full[i+5:], "/.git/")
@@ -49,39 +80,49 @@ func (g *guard) gitKept(full string) bool {
 	return false
 }
 
-// newGitDir reports whether owner (GitProtected's, below the .git dot
-// that existed before the run) is a git directory the sandbox made in
-// this run, whose hooks and configs are its own: a linked worktree's
-// (git worktree add; git in the user's repository uses it only from the
-// checkout whose .git file names it, and that file can only be in a
-// directory made in this run too, dotGitRefused), or with allowConfig a
-// submodule's (git submodule update --init, which needs .git/config
-// written anyway). Without allowConfig a new submodule git directory is
-// not the sandbox's: the user's next git submodule update, outside, would
-// take it, hooks and all.
-func (g *guard) newGitDir(dot, owner string) bool {
+// up is the path from a directory to its ancestor n levels up.
+func up(n int) string {
+	if n == 0 {
+		return "."
+	}
+	return strings.Repeat("../", n-1) + ".."
+}
+
+// newGitDir reports whether owner (GitProtected's, below the .git n
+// levels above parent, which existed before the run) is a git directory
+// the sandbox made in this run, whose hooks and configs are its own: a
+// linked worktree's (git worktree add; git in the user's repository uses
+// it only from the checkout whose .git file names it, and that file can
+// only be in a directory made in this run too, dotGitRefused), or with
+// allowConfig a submodule's (git submodule update --init, which needs
+// .git/config written anyway). Without allowConfig a new submodule git
+// directory is not the sandbox's: the user's next git submodule update,
+// outside, would take it, hooks and all.
+func (g *guard) newGitDir(parent, n int, owner string) bool {
 	if owner == "" || !strings.HasPrefix(owner, "worktrees/") && !g.gitAllowConfig {
 		return false
 	}
-	return g.madeInRun(dot + "/" + owner)
+	return g.bornAfterStart(parent, up(n-strings.Count(owner, "/")-1), unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// gitTreeMoved reports whether a directory renamed from full (to: renamed
-// to full) must be refused: in a .git that existed before the run, one in
-// modules/ or worktrees/ (or either itself) carries the hooks and configs
-// of the git directories there out of reach of gitKept's paths, to be
-// changed and brought back; one renamed in brings whatever was made in
-// it, while not below a .git, as a git directory of the user's
-// repository. Git renames no directory there (git submodule
-// absorbgitdirs, which moves a checkout's .git in, is refused already by
-// dotGitRefused). A directory made in this run may go where newGitDir
-// would let it be changed.
-func (g *guard) gitTreeMoved(full string, to bool) bool {
+// gitTreeMoved reports whether a directory renamed from full, base in
+// parent (to: renamed to full), must be refused: in a .git that existed
+// before the run, one in modules/ or worktrees/ (or either itself)
+// carries the hooks and configs of the git directories there out of
+// reach of gitKept's paths, to be changed and brought back; one renamed
+// in brings whatever was made in it, while not below a .git, as a git
+// directory of the user's repository. Git renames no directory there
+// (git submodule absorbgitdirs, which moves a checkout's .git in, is
+// refused already by dotGitRefused). A directory made in this run may go
+// where newGitDir would let it be changed.
+func (g *guard) gitTreeMoved(parent int, base, full string, to bool) bool {
 	for i := strings.Index(full, "/.git/"); i >= 0; {
-		dot, rel := full[:i+5], full[i+6:]
+		rel := full[i+6:]
 		first, _, _ := strings.Cut(rel, "/")
-		if (first == "modules" || first == "worktrees") && g.gitDirBefore(dot) {
-			if to || !((first == "worktrees" || g.gitAllowConfig) && g.madeInRun(full)) {
+		// parent is rel's directory: the .git is as far up as rel has
+		// slashes.
+		if (first == "modules" || first == "worktrees") && g.gitDirBefore(parent, up(strings.Count(rel, "/"))) {
+			if to || !((first == "worktrees" || g.gitAllowConfig) && g.bornAfterStart(parent, base, unix.AT_SYMLINK_NOFOLLOW)) {
 				return true
 			}
 		}
@@ -117,21 +158,21 @@ func (g *guard) dotGitMove(c creation, oparent int, obase, ofull string, parent 
 	oldPuts, dstDir := putsNothing, false
 	if c.flags&unix.RENAME_EXCHANGE != 0 {
 		oldPuts, dstDir = kind(parent, base)
-		if g.holdsKeptGit(parent, base) || dstDir && g.gitTreeMoved(full, false) || dstDir && g.gitTreeMoved(ofull, true) {
+		if g.holdsKeptGit(parent, base) || dstDir && (g.gitTreeMoved(parent, base, full, false) || g.gitTreeMoved(oparent, obase, ofull, true)) {
 			return true
 		}
 	}
 	return g.dotGitRefused(parent, base, srcPuts) || g.dotGitRefused(oparent, obase, oldPuts) ||
-		srcDir && (g.holdsKeptGit(oparent, obase) || g.gitTreeMoved(ofull, false) || g.gitTreeMoved(full, true))
+		srcDir && (g.holdsKeptGit(oparent, obase) || g.gitTreeMoved(oparent, obase, ofull, false) || g.gitTreeMoved(parent, base, full, true))
 }
 
-// gitDirBefore reports whether the .git directory dot existed before the
-// run: it is not one the sandbox made (ours). One that cannot be looked
-// up is taken as the user's: the operation on what is below it fails
-// anyway, or must.
-func (g *guard) gitDirBefore(dot string) bool {
+// gitDirBefore reports whether the .git directory dot (relative to dir)
+// existed before the run: it is not one the sandbox made (ours). One that
+// cannot be looked up is taken as the user's: the operation on what is
+// below it fails anyway, or must.
+func (g *guard) gitDirBefore(dir int, dot string) bool {
 	var st unix.Stat_t
-	if err := unix.Lstat(dot, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+	if err := unix.Fstatat(dir, dot, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return true
 	}
 	return !g.ours(idOf(&st))
@@ -146,19 +187,16 @@ func (g *guard) ours(id fileID) bool {
 	return ok
 }
 
-// madeInRun reports whether the file at path (not followed through a
-// final symlink) was born after the guard started: made in this run, by
-// the sandbox (or, at the same time, outside it). A birth time cannot be
-// set, only read; a file system without one makes nothing new.
-func (g *guard) madeInRun(path string) bool {
-	return g.bornAfterStart(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-// madeInRunAt is madeInRun for the directory dirfd itself.
+// madeInRunAt reports whether the directory dirfd was born after the
+// guard started (bornAfterStart).
 func (g *guard) madeInRunAt(dirfd int) bool {
 	return g.bornAfterStart(dirfd, "", unix.AT_EMPTY_PATH)
 }
 
+// bornAfterStart reports whether the file path (relative to dirfd, with
+// statx's flags) was born after the guard started: made in this run, by
+// the sandbox (or, at the same time, outside it). A birth time cannot be
+// set, only read; a file system without one makes nothing new.
 func (g *guard) bornAfterStart(dirfd int, path string, flags int) bool {
 	var stx unix.Statx_t
 	if unix.Statx(dirfd, path, flags, unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -268,5 +269,126 @@ func TestProtectedLiteralPatterns(t *testing.T) {
 		if got := g.isProtected(p); got != want {
 			t.Errorf("isProtected(%q) = %v, want %v (the patterns' regexps)", p, got, want)
 		}
+	}
+}
+
+// TestGuardGitDecisions: the guard's git decisions (GitDirs), on a user's
+// repository made before the guard and one of the sandbox's (recorded as
+// created): what is kept, looked up from the directory the operation is
+// in, not from its path, which may be stale (a directory above renamed
+// meanwhile) or name the other repository.
+func TestGuardGitDecisions(t *testing.T) {
+	ws := t.TempDir()
+	mk := func(rel string) {
+		t.Helper()
+		p := filepath.Join(ws, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"user/.git/hooks/a", "user/.git/config", "user/.git/modules/m/hooks/a", "user/.git/worktrees/w/gitdir",
+		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git"} {
+		mk(f)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(ws, "sbx/.git"), &st); err != nil {
+		t.Fatal(err)
+	}
+	g := newGuard(&FSPolicy{GitDirs: true, Created: []string{FormatCreated(uint64(st.Dev), st.Ino, filepath.Join(ws, "sbx/.git"))}}, UnixPolicy{AllowAll: true})
+	open := func(rel string) int {
+		t.Helper()
+		fd, err := unix.Open(filepath.Join(ws, rel), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		return fd
+	}
+	for _, c := range []struct {
+		dir, base, path string // path: what the guard was told full is
+		want            bool
+	}{
+		{"user/.git/hooks", "pre-commit", "user/.git/hooks/pre-commit", true},
+		{"user/.git/hooks", "a", "user/.git/hooks/a", true},
+		{"user/.git", "config", "user/.git/config", true},
+		{"user/.git", "hooks", "user/.git/hooks", true},
+		{"user/.git/hooks", ".", "user/.git/hooks", true},
+		{"user/.git", "HEAD", "user/.git/HEAD", false},
+		{"user/.git/objects", "o", "user/.git/objects/o", false},
+		{"user/.git/modules/m/hooks", "a", "user/.git/modules/m/hooks/a", true},
+		{"user/.git/worktrees/w", "gitdir", "user/.git/worktrees/w/gitdir", true},
+		{"sbx/.git/hooks", "a", "sbx/.git/hooks/a", false},
+		{"sbx/.git", "config", "sbx/.git/config", false},
+		// A stale path: the directory is the user's, whatever it says.
+		{"user/.git/hooks", "a", "sbx/.git/hooks/a", true},
+		{"sbx/.git/hooks", "a", "user/.git/hooks/a", false},
+	} {
+		if got := g.gitKept(open(c.dir), c.base, filepath.Join(ws, c.path)); got != c.want {
+			t.Errorf("gitKept(%s, %s, %s) = %v, want %v", c.dir, c.base, c.path, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		dir, base string
+		puts      int
+		want      bool
+	}{
+		{"user", ".git", putsNothing, true},  // the user's .git removed or renamed
+		{"user", ".git", putsDir, true},      // replaced
+		{"sbx", ".git", putsNothing, false},  // the sandbox's
+		{"sbx", ".git", putsFile, true},      // made a file, in a directory there before
+		{"plain/wt", ".git", putsFile, true}, // a .git file of the user's changed
+		{"plain/wt", ".git", putsNothing, true},
+		{"plain", ".git", putsFile, true}, // a new .git file in a directory there before
+		{"plain", ".git", putsDir, false}, // git init
+		{"plain", "git", putsFile, false},
+	} {
+		if got := g.dotGitRefused(open(c.dir), c.base, c.puts); got != c.want {
+			t.Errorf("dotGitRefused(%s, %s, %d) = %v, want %v", c.dir, c.base, c.puts, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		dir, base string
+		want      bool
+	}{
+		{".", "user", true}, {".", "sbx", false}, {"plain", "wt", true}, {".", "plain", false},
+	} {
+		if got := g.holdsKeptGit(open(c.dir), c.base); got != c.want {
+			t.Errorf("holdsKeptGit(%s, %s) = %v, want %v", c.dir, c.base, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		dir, base, path string
+		to, want        bool
+	}{
+		{"user/.git/modules", "m", "user/.git/modules/m", false, true},
+		{"user/.git", "modules", "user/.git/modules", false, true},
+		{"user/.git/modules", "new", "user/.git/modules/new", true, true},
+		{"user/.git/worktrees", "w", "user/.git/worktrees/w", false, true},
+		{"user/.git", "objects", "user/.git/objects", false, false},
+		{"sbx/.git", "modules", "sbx/.git/modules", true, false},
+	} {
+		if got := g.gitTreeMoved(open(c.dir), c.base, filepath.Join(ws, c.path), c.to); got != c.want {
+			t.Errorf("gitTreeMoved(%s, %s, to %v) = %v, want %v", c.dir, c.base, c.to, got, c.want)
+		}
+	}
+	// Made in this run: a linked worktree's git directory is the
+	// sandbox's, a new submodule's is not (without allowGitConfig). A
+	// tick of the coarse clock later: a directory made within one tick of
+	// the guard's start may read as older (and is kept).
+	time.Sleep(30 * time.Millisecond)
+	for _, f := range []string{"user/.git/worktrees/n/gitdir", "user/.git/modules/n/config"} {
+		mk(f)
+	}
+	if g.gitKept(open("user/.git/worktrees/n"), "gitdir", filepath.Join(ws, "user/.git/worktrees/n/gitdir")) {
+		t.Error("a worktree's git directory made in the run is kept")
+	}
+	if !g.gitKept(open("user/.git/modules/n"), "config", filepath.Join(ws, "user/.git/modules/n/config")) {
+		t.Error("a submodule's git directory made in the run is not kept")
+	}
+	if !gitNamed(filepath.Join(ws, "sbx/.git/config"), false) || gitNamed(filepath.Join(ws, "sbx/.git/index"), false) {
+		t.Error("gitNamed: a path alone")
 	}
 }

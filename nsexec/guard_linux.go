@@ -772,7 +772,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "rename (whiteout)", full)
 		}
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
-			g.isProtected(full) || g.gitKept(full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
+			g.isProtected(full) || g.gitKept(parent, base, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
@@ -1060,19 +1060,27 @@ func (g *glob) match(full string) bool {
 // git directory that existed before the run) is kept as protected names
 // are.
 func (g *guard) kept(parent int, base, full string) bool {
-	if !g.removable[full] && !g.denied(full) && !g.isProtected(full) && !g.gitKept(full) {
+	git := g.gitKept(parent, base, full)
+	if !git && !g.removable[full] && !g.denied(full) && !g.isProtected(full) {
 		return false
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return false
 	}
-	return g.keptPath(full, idOf(&st))
+	return git || g.keptFile(full, idOf(&st))
 }
 
-// keptPath is kept for full, the path of the existing file id.
+// keptPath is kept for full, the path of the existing file id, known by
+// its path alone (no directory to look up its .git from): what a .git
+// names is kept whoever made the .git (gitNamed).
 func (g *guard) keptPath(full string, id fileID) bool {
-	if g.removable[full] || g.isProtected(full) || g.gitKept(full) {
+	return g.gitDirs && gitNamed(full, g.gitAllowConfig) || g.keptFile(full, id)
+}
+
+// keptFile is kept without gitKept, for the existing file id at full.
+func (g *guard) keptFile(full string, id fileID) bool {
+	if g.removable[full] || g.isProtected(full) {
 		return true
 	}
 	if !g.denied(full) {
@@ -1183,7 +1191,7 @@ func (g *guard) madeHere(parent int, base, full string) {
 // fails or succeeds on its own (EEXIST, EROFS, or a read-only open), as it
 // would without the guard. One that matches a protected pattern is kept.
 func (g *guard) refuse(parent int, base, full string) bool {
-	if !g.names[full] && !g.removable[full] && !g.isProtected(full) && !g.gitKept(full) {
+	if !g.names[full] && !g.removable[full] && !g.isProtected(full) && !g.gitKept(parent, base, full) {
 		return false
 	}
 	var st unix.Stat_t

@@ -203,7 +203,7 @@ func (g *guard) bornAfterStart(dirfd int, path string, flags int) bool {
 		return false
 	}
 	b := stx.Btime
-	return b.Sec > g.started.Sec || b.Sec == g.started.Sec && int64(b.Nsec) >= int64(g.started.Nsec)
+	return b.Sec > g.startSec || b.Sec == g.startSec && int64(b.Nsec) >= g.startNsec
 }
 
 // What an operation on the name .git puts there (dotGitRefused).

@@ -146,10 +146,11 @@ type guard struct {
 	// there) is not the sandbox's.
 	created map[fileID]string
 	// gitDirs and gitAllowConfig are FSPolicy's GitDirs and
-	// AllowGitConfig (gitKept); started is when the guard was made, in
-	// real time, which birth times are read against (madeInRun).
+	// AllowGitConfig (gitKept); startSec and startNsec are when the
+	// guard was made, in real time, which birth times are read against
+	// (bornAfterStart).
 	gitDirs, gitAllowConfig bool
-	started                 unix.Timespec
+	startSec, startNsec     int64
 	// procDev is the device of the sandbox's /proc (ownProc).
 	procDev uint64
 	umasks  umasks
@@ -180,8 +181,11 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 		// new); one made in the first tick after may read earlier too,
 		// and is taken for the user's: refused, never let through.
 		// Without a clock, nothing counts as made in this run.
-		if unix.ClockGettime(unix.CLOCK_REALTIME, &g.started) != nil {
-			g.started = unix.Timespec{Sec: 1<<63 - 1}
+		var now unix.Timespec
+		if unix.ClockGettime(unix.CLOCK_REALTIME, &now) != nil {
+			g.startSec = 1<<63 - 1
+		} else {
+			g.startSec, g.startNsec = int64(now.Sec), int64(now.Nsec) // int32 on 386 and arm
 		}
 	}
 	for _, p := range protected {

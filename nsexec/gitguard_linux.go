@@ -98,11 +98,22 @@ func up(n int) string {
 // .git/config written anyway). Without allowConfig a new submodule git
 // directory is not the sandbox's: the user's next git submodule update,
 // outside, would take it, hooks and all.
+//
+// A worktree's git directory is worktrees/NAME, two levels below the
+// .git: it decides for all below it. Not the owner itself, which may be a
+// submodule's git directory in one (worktrees/NAME/modules/SUB): in a
+// worktree of the user's, a new one there is what the user's next git
+// submodule update in that worktree takes, as one in modules/ is in the
+// main one (a sandbox planted worktrees/w/modules/lib/hooks/post-checkout,
+// which git submodule update --init in the user's worktree ran).
 func (g *guard) newGitDir(parent, n int, owner string) bool {
-	if owner == "" || !strings.HasPrefix(owner, "worktrees/") && !g.gitAllowConfig {
+	if owner == "" {
 		return false
 	}
-	return g.bornAfterStart(parent, up(n-strings.Count(owner, "/")-1), unix.AT_SYMLINK_NOFOLLOW)
+	if strings.HasPrefix(owner, "worktrees/") && g.bornAfterStart(parent, up(n-2), unix.AT_SYMLINK_NOFOLLOW) {
+		return true // a worktree the sandbox added, all of it
+	}
+	return g.gitAllowConfig && g.bornAfterStart(parent, up(n-strings.Count(owner, "/")-1), unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // gitTreeMoved reports whether a directory renamed from full, base in

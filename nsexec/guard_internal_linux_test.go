@@ -379,11 +379,20 @@ func TestGuardGitDecisions(t *testing.T) {
 	// tick of the coarse clock later: a directory made within one tick of
 	// the guard's start may read as older (and is kept).
 	time.Sleep(30 * time.Millisecond)
-	for _, f := range []string{"user/.git/worktrees/n/gitdir", "user/.git/modules/n/config"} {
+	for _, f := range []string{"user/.git/worktrees/n/gitdir", "user/.git/modules/n/config", "user/.git/worktrees/n/modules/s/config",
+		"user/.git/worktrees/w/modules/s/hooks/post-checkout"} {
 		mk(f)
 	}
 	if g.gitKept(open("user/.git/worktrees/n"), "gitdir", filepath.Join(ws, "user/.git/worktrees/n/gitdir")) {
 		t.Error("a worktree's git directory made in the run is kept")
+	}
+	if g.gitKept(open("user/.git/worktrees/n/modules/s"), "config", filepath.Join(ws, "user/.git/worktrees/n/modules/s/config")) {
+		t.Error("a submodule's git directory in a worktree made in the run is kept")
+	}
+	// A new submodule git directory in a worktree of the user's is not
+	// the sandbox's: the user's next git submodule update there takes it.
+	if !g.gitKept(open("user/.git/worktrees/w/modules/s/hooks"), "post-checkout", filepath.Join(ws, "user/.git/worktrees/w/modules/s/hooks/post-checkout")) {
+		t.Error("a submodule's git directory made in the run in a worktree of the user's is not kept")
 	}
 	if !g.gitKept(open("user/.git/modules/n"), "config", filepath.Join(ws, "user/.git/modules/n/config")) {
 		t.Error("a submodule's git directory made in the run is not kept")

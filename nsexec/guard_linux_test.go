@@ -433,6 +433,7 @@ try mv proj/.git/modules ../modules
 mkdir ../prepared && try mv ../prepared proj/.git/modules/z
 try sh -c 'echo x > proj/.git/worktrees/w/gitdir'
 try sh -c 'echo x > proj/.git/worktrees/w/commondir'
+try mkdir -p proj/.git/worktrees/w/modules/s/hooks
 try mv proj/.git proj/moved
 try mv proj proj2
 try rmdir proj/.git
@@ -446,7 +447,7 @@ try mkfifo ../notes/.git
 echo obj > proj/.git/objects/o && echo ref > proj/.git/refs/heads/feat && echo h > proj/.git/HEAD.lock && mv proj/.git/HEAD.lock proj/.git/HEAD &&
 echo m > proj/.git/COMMIT_EDITMSG && echo i > proj/.git/index && rm proj/.git/refs/heads/feat && echo x > proj/.git/modules/x/index && echo git-work
 # A worktree of the sandbox's: its git directory and .git file.
-mkdir proj/.git/worktrees/n new && echo g > proj/.git/worktrees/n/gitdir && echo gitdir: x > new/.git && rm new/.git && echo new-worktree
+mkdir proj/.git/worktrees/n new && echo g > proj/.git/worktrees/n/gitdir && mkdir -p proj/.git/worktrees/n/modules/s/hooks && echo x > proj/.git/worktrees/n/modules/s/hooks/post-checkout && echo gitdir: x > new/.git && rm new/.git && echo new-worktree
 # Repositories of the sandbox's: made here, or recorded.
 mkdir -p c/d/.git/hooks && echo x > c/d/.git/hooks/pre-commit && echo x > c/d/.git/config && mv c/d/.git c/d/g && mv c/d/g c/d/.git && rm -rf c && echo made-here
 mkdir tmpgit made && mv tmpgit made/.git && echo x > made/.git/config && echo renamed-in
@@ -476,7 +477,7 @@ echo done
 		}
 	}
 	for _, n := range []string{"a/b/proj/.git/hooks/pre-commit", "a/b/proj/.git/hooks/post-checkout", "a/b/proj/.git/hooks/post-merge",
-		"a/b/proj/.git/modules/y/hooks", "a/b/proj/.git/modules/z", "a/b/proj/.git/modules/x/hooks/post-checkout", "a/b/proj/.git/commondir", "a/notes/.git", "a/b/proj2"} {
+		"a/b/proj/.git/modules/y/hooks", "a/b/proj/.git/modules/z", "a/b/proj/.git/worktrees/w/modules/s/hooks", "a/b/proj/.git/modules/x/hooks/post-checkout", "a/b/proj/.git/commondir", "a/notes/.git", "a/b/proj2"} {
 		if _, err := os.Lstat(filepath.Join(ws, n)); err == nil {
 			t.Errorf("%s exists on the host", n)
 		}

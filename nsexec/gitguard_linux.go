@@ -110,10 +110,10 @@ func (g *guard) newGitDir(parent, n int, owner string) bool {
 	if owner == "" {
 		return false
 	}
-	if strings.HasPrefix(owner, "worktrees/") && g.bornAfterStart(parent, up(n-2), unix.AT_SYMLINK_NOFOLLOW) {
+	if strings.HasPrefix(owner, "worktrees/") && g.madeInRun(parent, up(n-2), unix.AT_SYMLINK_NOFOLLOW) {
 		return true // a worktree the sandbox added, all of it
 	}
-	return g.gitAllowConfig && g.bornAfterStart(parent, up(n-strings.Count(owner, "/")-1), unix.AT_SYMLINK_NOFOLLOW)
+	return g.gitAllowConfig && g.madeInRun(parent, up(n-strings.Count(owner, "/")-1), unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // gitTreeMoved reports whether a directory renamed from full, base in
@@ -133,7 +133,7 @@ func (g *guard) gitTreeMoved(parent int, base, full string, to bool) bool {
 		// parent is rel's directory: the .git is as far up as rel has
 		// slashes.
 		if (first == "modules" || first == "worktrees") && g.gitDirBefore(parent, up(strings.Count(rel, "/"))) {
-			if to || !((first == "worktrees" || g.gitAllowConfig) && g.bornAfterStart(parent, base, unix.AT_SYMLINK_NOFOLLOW)) {
+			if to || !((first == "worktrees" || g.gitAllowConfig) && g.madeInRun(parent, base, unix.AT_SYMLINK_NOFOLLOW)) {
 				return true
 			}
 		}
@@ -198,23 +198,50 @@ func (g *guard) ours(id fileID) bool {
 	return ok
 }
 
-// madeInRunAt reports whether the directory dirfd was born after the
-// guard started (bornAfterStart).
+// madeInRunAt reports whether the directory dirfd was made in this run
+// (madeInRun).
 func (g *guard) madeInRunAt(dirfd int) bool {
-	return g.bornAfterStart(dirfd, "", unix.AT_EMPTY_PATH)
+	return g.madeInRun(dirfd, "", unix.AT_EMPTY_PATH)
 }
 
-// bornAfterStart reports whether the file path (relative to dirfd, with
-// statx's flags) was born after the guard started: made in this run, by
-// the sandbox (or, at the same time, outside it). A birth time cannot be
-// set, only read; a file system without one makes nothing new.
-func (g *guard) bornAfterStart(dirfd int, path string, flags int) bool {
+// madeInRun reports whether the directory path (relative to dirfd, with
+// statx's flags) was made in this run by the sandbox: the guard made it
+// (madeDirs: a mkdir, by identity, which a rename keeps) and it was born
+// after the guard started (a file system without birth times makes
+// nothing new). Not the birth time alone: it is not a directory's own on
+// every file system. Overlayfs gives a directory of a lower layer (an
+// image's) a new one when it copies it up, which any change in it does
+// (touch lib/x made the user's submodule checkout lib new, and its .git
+// file could then be made to lead to a repository of the sandbox's); SMB
+// lets the owner set it (user.cifs.creationtime: setxattr is not
+// guarded).
+func (g *guard) madeInRun(dirfd int, path string, flags int) bool {
 	var stx unix.Statx_t
-	if unix.Statx(dirfd, path, flags, unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {
+	if unix.Statx(dirfd, path, flags, unix.STATX_INO|unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {
 		return false
 	}
+	// The same identity as idOf's (Stat_t's st_dev), as the record of
+	// created files has it.
+	id := fileID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), ino: stx.Ino}
+	g.mu.Lock()
+	made := g.madeDirs[id]
+	g.mu.Unlock()
 	b := stx.Btime
-	return b.Sec > g.startSec || b.Sec == g.startSec && int64(b.Nsec) >= g.startNsec
+	return made && (b.Sec > g.startSec || b.Sec == g.startSec && int64(b.Nsec) >= g.startNsec)
+}
+
+// madeDir records base in parent, a directory the guard has just made
+// for the sandbox, as made in this run (madeInRun). Nothing has renamed
+// it meanwhile: renames go through the guard, which serves one request
+// at a time.
+func (g *guard) madeDir(parent int, base string) {
+	var st unix.Stat_t
+	if !g.gitDirs || unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return
+	}
+	g.mu.Lock()
+	g.madeDirs[idOf(&st)] = true
+	g.mu.Unlock()
 }
 
 // What an operation on the name .git puts there (dotGitRefused).

@@ -380,8 +380,21 @@ func TestGuardGitDecisions(t *testing.T) {
 	// the guard's start may read as older (and is kept).
 	time.Sleep(30 * time.Millisecond)
 	for _, f := range []string{"user/.git/worktrees/n/gitdir", "user/.git/modules/n/config", "user/.git/worktrees/n/modules/s/config",
-		"user/.git/worktrees/w/modules/s/hooks/post-checkout"} {
+		"user/.git/worktrees/w/modules/s/hooks/post-checkout", "plain/new/f", "plain/born/f"} {
 		mk(f)
+	}
+	// What the guard made (madeDir after its mkdir); plain/born is new
+	// too, but not the guard's (as a directory of the user's that
+	// overlayfs copied up reads).
+	for _, d := range []string{"user/.git/worktrees/n", "user/.git/modules/n", "user/.git/worktrees/n/modules", "user/.git/worktrees/n/modules/s",
+		"user/.git/worktrees/w/modules", "user/.git/worktrees/w/modules/s", "user/.git/worktrees/w/modules/s/hooks", "plain/new"} {
+		g.madeDir(open(filepath.Dir(d)), filepath.Base(d))
+	}
+	if g.dotGitRefused(open("plain/new"), ".git", putsFile) {
+		t.Error("a .git file in a directory made in the run is refused")
+	}
+	if !g.dotGitRefused(open("plain/born"), ".git", putsFile) {
+		t.Error("a .git file in a directory born in the run that the guard did not make is not refused")
 	}
 	if g.gitKept(open("user/.git/worktrees/n"), "gitdir", filepath.Join(ws, "user/.git/worktrees/n/gitdir")) {
 		t.Error("a worktree's git directory made in the run is kept")

@@ -147,10 +147,12 @@ type guard struct {
 	created map[fileID]string
 	// gitDirs and gitAllowConfig are FSPolicy's GitDirs and
 	// AllowGitConfig (gitKept); startSec and startNsec are when the
-	// guard was made, in real time, which birth times are read against
-	// (bornAfterStart).
+	// guard was made, in real time, which birth times are read against;
+	// madeDirs are the directories the guard made for the sandbox (with
+	// GitDirs), by identity, until they are removed (madeInRun).
 	gitDirs, gitAllowConfig bool
 	startSec, startNsec     int64
+	madeDirs                map[fileID]bool
 	// procDev is the device of the sandbox's /proc (ownProc).
 	procDev uint64
 	umasks  umasks
@@ -161,7 +163,7 @@ type guard struct {
 }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{},
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{},
 		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	for _, p := range patterns {
@@ -690,6 +692,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		err := unix.Mkdirat(parent, base, c.mode&^umask())
 		if err == nil {
+			g.madeDir(parent, base)
 			g.madeHere(parent, base, full)
 		}
 		return -1, errnoOf(err)
@@ -1143,7 +1146,7 @@ func (g *guard) createdFiles() []string {
 // may be the user's (forget).
 func (g *guard) lastLink(parent int, base string) (id fileID) {
 	g.mu.Lock()
-	none := len(g.created) == 0 && len(g.bound) == 0
+	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0
 	g.mu.Unlock()
 	if none {
 		return fileID{}
@@ -1156,8 +1159,8 @@ func (g *guard) lastLink(parent int, base string) (id fileID) {
 	return idOf(&st)
 }
 
-// forget drops id, gone, from the files the sandbox created and the
-// sockets it bound.
+// forget drops id, gone, from the files the sandbox created, the
+// directories it made and the sockets it bound.
 func (g *guard) forget(id fileID) {
 	if id == (fileID{}) {
 		return
@@ -1165,6 +1168,7 @@ func (g *guard) forget(id fileID) {
 	g.mu.Lock()
 	delete(g.created, id)
 	delete(g.bound, id)
+	delete(g.madeDirs, id)
 	g.mu.Unlock()
 }
 

@@ -495,6 +495,76 @@ echo done
 	}
 }
 
+// TestGuardGitDirsCopiedUp: on overlayfs (a container's root, the
+// repository in its image), a directory of the lower layer that anything
+// changes is copied up, and reads as born then: "made in this run" is
+// what the guard made, not a birth time. Else touch lib/x made the user's
+// submodule checkout lib new, and its .git file could then lead to a
+// repository of the sandbox's (git status in the repository recurses
+// into it and runs its fsmonitor); so for a worktree's git directory.
+// Mounting needs root.
+func TestGuardGitDirsCopiedUp(t *testing.T) {
+	bash := requireBash(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlayfs needs root")
+	}
+	d := t.TempDir()
+	lower, upper, work, ws := filepath.Join(d, "lower"), filepath.Join(d, "upper"), filepath.Join(d, "work"), filepath.Join(d, "ws")
+	for _, f := range []string{"a/b/proj/.git/HEAD", "a/b/proj/.git/worktrees/w/gitdir", "a/b/proj/lib/.git"} {
+		p := filepath.Join(lower, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("orig\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{upper, work, ws} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount("overlay", ws, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+work); err != nil {
+		t.Skipf("mount overlayfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(ws, unix.MNT_DETACH) })
+	script := `
+cd "$WS/a/b"
+try() { if "$@" 2>/dev/null; then echo "DONE:$*"; fi; }
+touch proj/lib/x proj/.git/worktrees/w/x
+try sh -c 'echo gitdir: /tmp > proj/lib/.git'
+try rm proj/lib/.git
+try mv proj/lib lib2
+try sh -c 'echo x > proj/.git/worktrees/w/commondir'
+try sh -c 'echo x > proj/.git/worktrees/w/gitdir'
+mkdir new && echo gitdir: x > new/.git && echo new-dir
+`
+	o := &nsexec.Options{
+		Path: bash,
+		Args: []string{"bash", "-c", script},
+		Env:  []string{"PATH=/usr/local/bin:/usr/bin:/bin", "WS=" + ws},
+		Dir:  "/",
+		FS:   nsexec.FSPolicy{Writable: []string{ws}, GitDirs: true},
+	}
+	var before unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Join(ws, "a/b/proj/lib"), 0, unix.STATX_BTIME, &before); err != nil || before.Mask&unix.STATX_BTIME == 0 {
+		t.Skipf("no birth times on overlayfs here: %v", err)
+	}
+	got := runOK(t, o)
+	if strings.Contains(got, "DONE:") || !strings.Contains(got, "new-dir\n") {
+		t.Errorf("a directory copied up was taken for one made in the run:\n%s", got)
+	}
+	for _, f := range []string{"a/b/proj/lib/.git", "a/b/proj/.git/worktrees/w/gitdir"} {
+		if b, err := os.ReadFile(filepath.Join(ws, f)); err != nil || string(b) != "orig\n" {
+			t.Errorf("%s on the host: %q %v", f, b, err)
+		}
+	}
+	var after unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Join(ws, "a/b/proj/lib"), 0, unix.STATX_BTIME, &after); err != nil || after.Btime == before.Btime {
+		t.Errorf("the copy-up kept lib's birth time (%v): the test proves nothing", err)
+	}
+}
+
 // TestGuardRemovable: a removable path can be removed, with its
 // directories, and nothing else: not written (by open, truncate, a /proc
 // magic link or a hard link), renamed, replaced, or made again by any

@@ -876,7 +876,14 @@ func (s *Spec) gitPaths(allowConfig bool) (paths, unlistable []string, err error
 			out = append(out, hooksDirs(t, hooks)...)
 		}
 	}
-	return out, unlistable, nil
+	// What the hooks that are symlinks lead to: in the working
+	// directory's .git/hooks (DangerousDirs) and every hooks directory
+	// above (those that are not directories hold none).
+	targets, err := hookTargets(append([]string{filepath.Join(s.Cwd, ".git", "hooks")}, out...))
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(out, targets...), unlistable, nil
 }
 
 // checkoutTops returns the tops of the work trees whose git directories
@@ -962,14 +969,27 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 			return nil, nil, err
 		}
 		all := slices.Concat(hooks, chooks)
-		out = slices.Concat(out, inc, hooksDirs(top, all))
+		hds := hooksDirs(top, all)
 		// A relative one from each linked worktree's top too, where git
 		// runs hooks there (gitPaths).
 		for _, t := range checkoutTops(dirs) {
 			if t != top {
-				out = append(out, hooksDirs(t, all)...)
+				hds = append(hds, hooksDirs(t, all)...)
 			}
 		}
+		// What the hooks that are symlinks lead to, as gitPaths: in the
+		// git directories' hooks and the core.hooksPath directories.
+		scan := slices.Clone(hds)
+		for _, p := range ps {
+			if filepath.Base(p) == "hooks" {
+				scan = append(scan, p)
+			}
+		}
+		targets, err := hookTargets(scan)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = slices.Concat(out, inc, hds, targets)
 	}
 	return out, unlistable, nil
 }
@@ -1334,6 +1354,62 @@ func hooksDirs(root string, hooks []string) []string {
 		}
 	}
 	return out
+}
+
+// hookTargets returns where the symlinks directly in the hooks
+// directories dirs lead. Git runs a hook that is a symlink from its
+// target, and what keeps a hooks directory (its read-only bind, the write
+// guard's patterns) keeps the link, not the file it leads to: with
+// .git/hooks/pre-commit -> ../../tools/pre-commit, a common set-up, the
+// sandbox wrote tools/pre-commit, a file of the work tree, and the next
+// git commit outside ran it. A relative target is taken from the
+// directory as the kernel resolves it, unclean (as hooksDirs'): the
+// caller resolves it as any protected path, and one that is missing
+// cannot be made. A directory that is not there, or not a directory,
+// holds none; one of the user's that cannot be listed stops fence (chmod
+// is not guarded: a run could hide its links from the next).
+func hookTargets(dirs []string) ([]string, error) {
+	var out []string
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				continue
+			}
+			if st, serr := os.Stat(d); serr == nil && st.IsDir() && int(st.Sys().(*syscall.Stat_t).Uid) == os.Geteuid() {
+				return nil, fmt.Errorf("list the hooks directory %s to protect what its symlinks lead to: %w (make it readable: chmod u+r)", d, err)
+			}
+			continue
+		}
+		real := ""
+		for _, e := range ents {
+			// Only what git runs: a link by another name, or to a
+			// directory (a checkout can hold a .git with hooks/x ->
+			// ../../..), must not make the work tree read-only.
+			if e.Type()&fs.ModeSymlink == 0 || !slices.Contains(gitHookNames, e.Name()) {
+				continue
+			}
+			if st, err := os.Stat(filepath.Join(d, e.Name())); err == nil && st.IsDir() {
+				continue
+			}
+			t, err := os.Readlink(filepath.Join(d, e.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("read the hook %s to protect what it leads to: %w", filepath.Join(d, e.Name()), err)
+			}
+			if !filepath.IsAbs(t) {
+				if real == "" {
+					if real, err = filepath.EvalSymlinks(d); err != nil {
+						return nil, fmt.Errorf("resolve the hooks directory %s to protect what its symlinks lead to: %w", d, err)
+					}
+				}
+				t = strings.TrimSuffix(real, "/") + "/" + t
+			}
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, nil
 }
 
 // bareRepoHeads returns the HEAD beside each .git of markers (see

@@ -941,3 +941,55 @@ func TestHuskyHooks(t *testing.T) {
 		}
 	}
 }
+
+// hookTargets: where the symlinks in a hooks directory lead, a relative
+// one from where the directory is (itself a symlink here); regular hooks,
+// links by other names or to directories, and directories that are not
+// there or are files, name nothing. One of
+// the user's that cannot be listed stops fence.
+func TestHookTargets(t *testing.T) {
+	dir := t.TempDir()
+	hooks := filepath.Join(dir, "repo", ".git", "hooks")
+	if err := os.MkdirAll(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("repo", ".git", "hooks"), filepath.Join(dir, "hooks-link")); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"pre-commit": "../../tools/pre-commit", "post-merge": "/abs/post-merge"} {
+		if err := os.Symlink(target, filepath.Join(hooks, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(hooks, "commit-msg"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Not hooks git runs: another name, a directory.
+	for name, target := range map[string]string{"notes": "../../notes", "post-checkout": "../../.."} {
+		if err := os.Symlink(target, filepath.Join(hooks, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := hookTargets([]string{filepath.Join(dir, "hooks-link"), filepath.Join(dir, "missing"), filepath.Join(hooks, "commit-msg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	real, err := filepath.EvalSymlinks(hooks) // a TMPDIR may be a symlink
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/abs/post-merge", real + "/../../tools/pre-commit"}
+	if !slices.Equal(got, want) {
+		t.Errorf("hookTargets = %q, want %q", got, want)
+	}
+	if os.Geteuid() != 0 { // root lists it anyway
+		if err := os.Chmod(hooks, 0); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chmod(hooks, 0o755)
+		if _, err := hookTargets([]string{hooks}); err == nil {
+			t.Error("a hooks directory of the user's that cannot be listed: no error")
+		}
+	}
+}

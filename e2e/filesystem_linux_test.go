@@ -1551,6 +1551,46 @@ echo ok`)
 	})
 }
 
+// TestFSGitHookSymlinkTargets: a hook that is a symlink to a script in the
+// work tree (ln -s ../../tools/pre-commit .git/hooks/pre-commit) runs
+// that script: it is protected as the hook is, in the working directory's
+// repository and in one below it, and one that leads nowhere yet cannot
+// be made.
+func TestFSGitHookSymlinkTargets(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		marker := s.path("planted-ran")
+		for _, top := range []string{".", "proj"} {
+			s.mkdir(top + "/sub")
+			root := s.path(top)
+			hostGit(root, "init", "-q", "-b", "main", ".")
+			s.write(top+"/tools/pre-commit", "#!/bin/sh\nexit 0\n")
+			s.own(s.path(top+"/tools/pre-commit"), 0o755)
+			s.symlink("../../tools/pre-commit", top+"/.git/hooks/pre-commit")
+			s.symlink("../../tools/post-commit", top+"/.git/hooks/post-commit")
+			hostGit(root, "add", "tools")
+			hostGit(root, "commit", "-qm", "one")
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		plant := `printf '#!/bin/sh\ntouch %s\n' "$1" > "$2" && chmod +x "$2"`
+		for _, p := range []string{"tools/pre-commit", "tools/post-commit", "proj/tools/pre-commit", "proj/tools/post-commit"} {
+			res := s.fenceWith(opts{dir: s.dir}, "-s", cfg, "--", "sh", "-c", plant, "sh", marker, p)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("planting %s, where a hook's symlink leads: %v", p, res)
+			}
+		}
+		// The rest of the work tree stays writable.
+		s.mustRun("-s", cfg, "-c", "echo x > tools/other && echo x > proj/tools/other")
+		for _, top := range []string{".", "proj"} {
+			s.write(top+"/sub/f", "two\n")
+			hostGit(s.path(top), "add", "sub")
+			hostGit(s.path(top), "commit", "-qm", "two")
+		}
+		mustNotExist(t, marker, "what a hook's target planted from the sandbox makes")
+	})
+}
+
 // Started at a repository's top whose parent is writable too, no .git or
 // HEAD can be made above it: git in the repository, its .git/HEAD broken
 // (git writes it), would go on up and take that one, and run its

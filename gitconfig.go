@@ -280,10 +280,15 @@ type submodule struct{ name, path string }
 // path that stays in the repository, read as git reads the file
 // (parseGitConfig). A .gitmodules that exists but cannot be read (a FIFO
 // in a checkout, over 1 MiB) or parsed is an error: the submodules it
-// names could not be protected.
+// names could not be protected. One that cannot be read for want of
+// permission is an error only when it is the user's (unreadableOwn), as
+// in gitConfigWalk: a directory on the way that may not be searched (a
+// directory of the user's, mode 000, below the working directory, which
+// childRepos takes for a repository) fails the protected paths' own
+// lookups, with the fix, and only where the command could chmod it.
 func submodules(file string) ([]submodule, error) {
 	b, err := cfgfile.Read(file)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) && !unreadableOwn(file, err) {
 		return nil, nil
 	}
 	var es []gitEntry

@@ -1280,6 +1280,46 @@ func TestFSGitChildRepositoryNotHiddenByChmod(t *testing.T) {
 	})
 }
 
+// A directory of the user's that may not be searched (mode 000: a
+// test's leftover, a run's chmod) right below the working directory is
+// taken for a repository whose paths fence cannot check. Where the
+// command could chmod it (it is in a writable path), fence stops with the
+// fix, chmod u+x on that directory; where it could not (another path is
+// the writable one), fence runs. It stopped in both cases, blaming the
+// directory's .gitmodules ("fix the file or use allowGitConfig"), which
+// it could not read for the same reason and which may not exist.
+func TestFSGitUnsearchableDirectoryBelow(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		src := s.mkdir("src")
+		s.write("src/proj/.git/HEAD", "ref: refs/heads/main\n")
+		other := s.mkdir("other")
+		locked := s.mkdir("src/locked")
+		s.own(locked, 0)
+		t.Cleanup(func() { _ = os.Chmod(locked, 0o755) })
+		for _, tc := range []struct{ writable, refusal string }{
+			{src, "chmod u+x"},
+			{other, ""},
+		} {
+			cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+tc.writable+`"]}}`)
+			res := s.fenceWith(opts{dir: src}, "-s", cfg, "--", "echo", "RAN")
+			if s.r.root() || tc.refusal == "" {
+				if ranInside(t, res) && !strings.Contains(res.stdout, "RAN") {
+					t.Errorf("allowWrite %s: the command did not run: %v", tc.writable, res)
+				}
+				continue
+			}
+			msg := strings.TrimSpace(res.stderr)
+			if res.code != 1 || !strings.Contains(msg, locked+" searchable") || !strings.Contains(msg, tc.refusal) ||
+				strings.Contains(msg, ".gitmodules") || strings.Contains(msg, "\n") {
+				t.Errorf("allowWrite %s: want exit 1 and one line saying to make %s searchable (%s): %v", tc.writable, locked, tc.refusal, res)
+			}
+			if strings.Contains(res.stdout, "RAN") {
+				t.Error("the command ran")
+			}
+		}
+	})
+}
+
 // chmod is not guarded, and the files fence reads to know what to protect
 // are protected by the write guard alone in the repositories below the
 // working directory and in writable worktrees: one run made such a file

@@ -637,3 +637,42 @@ func TestSecGuardWritesNoMoreThanCommand(t *testing.T) {
 		t.Errorf("%s changed from %q to %q", sysctl, before, after)
 	}
 }
+
+// Creating a name that exists fails with EEXIST wherever it is, as the
+// kernel answers before it checks the directory's write permission, the
+// mount's read-only flag or Landlock: nothing is made either way. Node's
+// fs.mkdir(p, {recursive: true}) takes EEXIST for "already there" and any
+// other error for a failure. The guard (on with any writable path)
+// answered EACCES where the directory holding the name was not writable,
+// so a writable working directory whose parent is not, the usual case,
+// failed `npm install` at its first step, a recursive mkdir of the
+// project itself ("EACCES: permission denied, mkdir '/home/u/proj'").
+// A new name there is still refused.
+func TestSecGuardCreateExistingNameIsEEXIST(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("ws")
+		s.mkdir("outside/dir")
+		s.write("outside/file", "x\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["./ws"]}}`)
+		res := s.fence("-s", cfg, "--", "sh", "-c",
+			`for p in ws outside/dir outside/file /usr; do mkdir "$p" 2>&1; done
+			ln -s x outside/file 2>&1; mkfifo outside/file 2>&1
+			mkdir outside/new 2>&1; echo done`)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the script did not run to its end: %v", res)
+		}
+		ls := lines(res.stdout)
+		if len(ls) != 8 {
+			t.Fatalf("want 8 lines: %v", res)
+		}
+		for i, l := range ls[:6] {
+			if !strings.Contains(l, "File exists") {
+				t.Errorf("line %d: creating an existing name: want EEXIST, got %q", i+1, l)
+			}
+		}
+		if !writeDenied(ls[6]) {
+			t.Errorf("mkdir of a new name where nothing is writable: want a refusal, got %q", ls[6])
+		}
+		mustNotExist(t, s.path("outside/new"), "a directory made outside the writable paths")
+	})
+}

@@ -687,6 +687,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return g.checkOpened(fd, full, openWrites(flags, true))
 	case opMkdir:
+		if taken(parent, base) {
+			return -1, unix.EEXIST
+		}
 		if g.refuse(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "mkdir", full)
 		}
@@ -701,6 +704,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// make_char nor make_block anywhere, and the kernel lets a caller
 		// without CAP_MKNOD make one of them, the whiteout (0:0) that an
 		// overlay layer reads as a deletion.
+		if taken(parent, base) {
+			return -1, unix.EEXIST
+		}
 		if t := c.mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK ||
 			g.refuse(parent, base, full) || g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "mknod", full)
@@ -712,6 +718,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
+		if taken(parent, base) {
+			return -1, unix.EEXIST
+		}
 		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) ||
 			g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "symlink", full)
@@ -1204,6 +1213,20 @@ func (g *guard) refuse(parent int, base, full string) bool {
 	}
 	var st unix.Stat_t
 	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil
+}
+
+// taken reports whether base in parent exists (a symlink, dangling too,
+// counts as itself). Creating a name that exists fails with EEXIST, which
+// the kernel answers before it checks the directory's write permission,
+// the mount's read-only flag or Landlock, so mkdir, mknod and symlink give
+// that answer for it here too, before the guard's own checks: nothing is
+// made either way, and callers rely on it (Node's recursive mkdir, which
+// npm runs on the project itself, fails on anything but EEXIST; the guard
+// answered EACCES where the directory holding the name was not writable,
+// the working directory's parent).
+func taken(parent int, base string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }
 
 // followFinal resolves a final symlink (base in parent) the way open and

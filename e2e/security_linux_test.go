@@ -657,21 +657,26 @@ func TestSecGuardCreateExistingNameIsEEXIST(t *testing.T) {
 		res := s.fence("-s", cfg, "--", "sh", "-c",
 			`for p in ws outside/dir outside/file /usr; do mkdir "$p" 2>&1; done
 			ln -s x outside/file 2>&1; mkfifo outside/file 2>&1
+			python3 -c 'import os
+try: os.open("outside/file", os.O_WRONLY|os.O_CREAT|os.O_EXCL)
+except OSError as e: print(e.strerror)
+try: os.link("ws", "outside/file")
+except OSError as e: print(e.strerror)' 2>&1
 			mkdir outside/new 2>&1; echo done`)
 		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
 			t.Fatalf("the script did not run to its end: %v", res)
 		}
 		ls := lines(res.stdout)
-		if len(ls) != 8 {
-			t.Fatalf("want 8 lines: %v", res)
+		if len(ls) != 10 {
+			t.Fatalf("want 10 lines: %v", res)
 		}
-		for i, l := range ls[:6] {
+		for i, l := range ls[:8] {
 			if !strings.Contains(l, "File exists") {
-				t.Errorf("line %d: creating an existing name: want EEXIST, got %q", i+1, l)
+				t.Errorf("line %d: creating an existing name (mkdir, symlink, mkfifo, open O_EXCL, link): want EEXIST, got %q", i+1, l)
 			}
 		}
-		if !writeDenied(ls[6]) {
-			t.Errorf("mkdir of a new name where nothing is writable: want a refusal, got %q", ls[6])
+		if !writeDenied(ls[8]) {
+			t.Errorf("mkdir of a new name where nothing is writable: want a refusal, got %q", ls[8])
 		}
 		mustNotExist(t, s.path("outside/new"), "a directory made outside the writable paths")
 	})

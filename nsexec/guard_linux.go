@@ -618,6 +618,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// slash, or on an existing directory (O_EXCL: EEXIST below).
 			return -1, unix.EISDIR
 		}
+		if c.flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL && serr == nil {
+			// Before the checks below, as the kernel answers it before
+			// any write permission (see taken): nothing is opened.
+			return -1, unix.EEXIST
+		}
 		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) || g.dotGitRefused(parent, base, putsFile) {
 			return -1, g.deny(pid, "write", full)
 		}
@@ -786,6 +791,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// that opMknod refuses: the command's Landlock rules grant
 			// no make_char, and an overlay layer reads it as a deletion.
 			return -1, g.deny(pid, "rename (whiteout)", full)
+		}
+		if c.op == opLink && taken(parent, base) {
+			return -1, unix.EEXIST // see taken
 		}
 		if g.names[full] || g.ancestors[full] || g.removable[full] || g.removableAncestors[full] ||
 			g.isProtected(full) || g.gitKept(parent, base, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {

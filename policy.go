@@ -1515,10 +1515,11 @@ func (s *Spec) repoGitPaths(allowConfig bool) (out, unlistable []string, err err
 }
 
 // madeHomeDirs are the directories under $HOME that makeHomeDirs may
-// make: the XDG base directories, and npm's cache (the code template's
-// ~/.npm/_cacache), without which npm stops at its first mkdir of
-// ~/.npm in a fresh home.
-var madeHomeDirs = []string{".cache", ".config", ".local/share", ".local/state", ".npm/_cacache"}
+// make: the XDG base directories, and npm's cache and logs (the code
+// template's ~/.npm/_cacache and ~/.npm/_logs), without which npm stops at
+// its first mkdir of ~/.npm in a fresh home, and ends every error with
+// "Log files were not written".
+var madeHomeDirs = []string{".cache", ".config", ".local/share", ".local/state", ".npm/_cacache", ".npm/_logs"}
 
 // makeHomeDirs makes the missing directories under $HOME of madeHomeDirs
 // that allowWrite names ("~/.cache/**" or "~/.cache", as the code template

@@ -665,7 +665,7 @@ func TestMakeHomeDirs(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(ws) })
 	c := config.Default()
-	c.Filesystem.AllowWrite = []string{"~/.cache/**", "~/.config", "~/.local/state/**", "~/.claude/**", "~/.cache2/**", "~/.claude.json", "~/.local/shared/**", "~/.npm/_cacache"}
+	c.Filesystem.AllowWrite = []string{"~/.cache/**", "~/.config", "~/.local/state/**", "~/.claude/**", "~/.cache2/**", "~/.claude.json", "~/.local/shared/**", "~/.npm/_cacache", "~/.npm/_logs"}
 	s := &Spec{Config: c, Cwd: ws, Home: home}
 	if err := s.defaults(); err != nil {
 		t.Fatal(err)
@@ -674,7 +674,7 @@ func TestMakeHomeDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{".cache", ".config", ".local/state", ".local", ".npm/_cacache", ".npm"} {
+	for _, d := range []string{".cache", ".config", ".local/state", ".local", ".npm/_cacache", ".npm/_logs", ".npm"} {
 		p := filepath.Join(home, d)
 		if st, err := os.Stat(p); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
 			t.Errorf("%s not made 0700: %v %v", p, st, err)

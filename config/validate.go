@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/nsfence/fence/proxy"
 )
 
 // Validate checks the values of c. It accepts "*" in allowedDomains (see
@@ -249,7 +247,7 @@ func validateDomainPattern(p string) error {
 	}
 	if strings.Contains(p, ":") {
 		_, err := netip.ParseAddr(p)
-		if addr, port, ok := proxy.CutIPv6Port(p); ok {
+		if addr, port, ok := cutIPv6Port(p); ok {
 			if err == nil {
 				// "::1:8002" is an address, but most likely meant as
 				// port 8002 of ::1: neither reading is guessed.
@@ -313,6 +311,32 @@ func cutPort(p string) (host, port string, ok bool) {
 		return "", "", false
 	}
 	return host, port, true
+}
+
+// cutIPv6Port splits an unbracketed "addr:port" whose last group reads as
+// a port (1-65535 or "*") after an IPv6 address without a zone ("::1:8002"
+// gives "::1" and "8002"). The whole may be an IPv6 address as well.
+//
+// proxy/rules.go has its twin, for the proxy's own parsing of the rules:
+// config may not import the proxy (DESIGN §2, deps_test.go). Keep the two
+// in step.
+func cutIPv6Port(p string) (addr, port string, ok bool) {
+	i := strings.LastIndexByte(p, ':')
+	if i < 0 {
+		return "", "", false
+	}
+	addr, port = p[:i], p[i+1:]
+	if port != "*" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return "", "", false
+		}
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return "", "", false
+	}
+	return addr, port, true
 }
 
 // validateHostPattern applies upstream's SSH host rules (reference §2.5).

@@ -269,7 +269,7 @@ func parsePattern(p string) (pattern, error) {
 	case strings.Count(p, ":") > 1:
 		// A bare IPv6 literal; with a port it must be bracketed.
 		_, err := netip.ParseAddr(p)
-		if addr, port, ok := CutIPv6Port(p); ok {
+		if addr, port, ok := cutIPv6Port(p); ok {
 			if err == nil {
 				// "::1:8002" is an address, but most likely meant
 				// as port 8002 of ::1: neither reading is guessed.
@@ -347,12 +347,14 @@ func parsePattern(p string) (pattern, error) {
 	return pp, nil
 }
 
-// CutIPv6Port splits an unbracketed "addr:port" whose last group reads as
+// cutIPv6Port splits an unbracketed "addr:port" whose last group reads as
 // a port (1-65535 or "*") after an IPv6 address without a zone ("::1:8002"
 // gives "::1" and "8002"). Such a pattern may itself be an IPv6 address as
-// well; only brackets tell the two readings apart. Config validation uses
-// it too, so that both refuse the same patterns.
-func CutIPv6Port(p string) (addr, port string, ok bool) {
+// well; only brackets tell the two readings apart.
+//
+// config/validate.go has its twin, for config validation, which may not
+// import the proxy (DESIGN §2, deps_test.go). Keep the two in step.
+func cutIPv6Port(p string) (addr, port string, ok bool) {
 	i := strings.LastIndexByte(p, ':')
 	if i < 0 {
 		return "", "", false

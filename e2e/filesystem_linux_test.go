@@ -2014,7 +2014,7 @@ func TestFSLinkedWorktreeGitDirsProtected(t *testing.T) {
 				{"appending to commondir", `echo "$1" >> ` + d + `/commondir`},
 				{"truncating commondir", `truncate -s 0 ` + d + `/commondir`},
 				{"writing commondir through /proc/self/fd", `exec 3<` + d + `/commondir && echo "$1" > /proc/self/fd/3`},
-				{"hard-linking commondir", `ln ` + d + `/commondir "$1/cd" && echo "$1" > "$1/cd"`},
+				{"hard-linking commondir", `rm -f "$1/cd"; ln ` + d + `/commondir "$1/cd" && echo "$1" > "$1/cd"`}, // onto a free name: one taken is EEXIST
 				{"renaming over commondir", `echo "$1" > "$1/cd" && mv -f "$1/cd" ` + d + `/commondir`},
 				{"renaming commondir away", `mv ` + d + `/commondir "$1/cd"`},
 				{"rewriting gitdir", `echo "$1/.git" > ` + d + `/gitdir`},

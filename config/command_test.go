@@ -1787,6 +1787,9 @@ func TestCheckCommandMapfileAssign(t *testing.T) {
 		`mapfile -d , -t a <<< "x,push"; git ${a[1]}`,
 		`mapfile -td, a <<< "x,push"; git ${a[1]}`,
 		`a=(x status); mapfile -t -O 1 a <<< push; git "${a[1]}"`,
+		// -O of an array with no value known: the lines from there on.
+		`mapfile -t -O 1 a <<< push; git "${a[1]}"`,
+		`mapfile -t -O 5 a <<< push; git "${a[5]}"`,
 		"mapfile -t a <<EOF\nstatus\npush\nEOF\nfor x in \"${a[@]}\"; do git $x; done",
 		`mapfile -u 3 -t a 3<<< push; git "${a[@]}"`,
 		`builtin mapfile -t a <<< push; git "${a[@]}"`,
@@ -1809,6 +1812,13 @@ func TestCheckCommandMapfileAssign(t *testing.T) {
 		"mapfile -t a <<< $'push\\nstatus'; git \"${a[1]}\"",
 	} {
 		assertAllowed(t, c, cmd)
+	}
+	// An origin past maxIndex is refused, as a[N]=x is: the array was
+	// grown to it element by element (-O 200000000 held the supervisor
+	// for over a minute and 13 GB).
+	be := assertBlocked(t, c, `a=(x); mapfile -t -O 100000 a <<< push; git status`)
+	if be != nil && !strings.Contains(be.Reason, "index above") {
+		t.Errorf("mapfile -O 100000: %v, want a refusal for the index", be)
 	}
 }
 
@@ -1905,6 +1915,13 @@ func TestCheckCommandParamOperators(t *testing.T) {
 		`X=push; git ${X#$UNSET}`,
 		`X=push; git ${X/$UNSET/x}`,
 		`X=push; git ${X:$UNSET}`,
+		// A length not known may be any, the whole value's too: it
+		// was taken for 0 alone, the empty string.
+		`X=push; git ${X:0:$UNSET}`,
+		`X=push; git ${X:0:n}`,
+		// An arithmetic expansion is evaluated as its expression.
+		`X=push; git ${X:0:$((4))}`,
+		`X=xpush; git ${X:$((2-1))}`,
 	} {
 		assertBlocked(t, c, cmd)
 	}
@@ -2008,6 +2025,13 @@ func TestCheckCommandArrayElementAssign(t *testing.T) {
 		`a=(status push); git "${a[i]}"`,
 		`printf -v 'a[1]' push; git "${a[1]}"`,
 		`read 'a[1]' <<< push; git "${a[1]}"`,
+		// An index not read may be any element's, one past the end
+		// too: a[i] with i=1 is ${a[1]} (it read as element 0 only).
+		`a[i]=push; git "${a[1]}"`,
+		`a[1+0]=push; git "${a[1]}"`,
+		`a=(x); a[i]=push; git "${a[3]}"`,
+		`a=([1+0]=push); git "${a[1]}"`,
+		`declare -a a=([i]=push); git "${a[2]}"`,
 	} {
 		assertBlocked(t, c, cmd)
 	}

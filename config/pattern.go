@@ -697,12 +697,28 @@ func (ex *extractor) match(text string, g glob, s []rune, longest bool) int {
 // or for a whole array its elements ($0 first, for $@ and $*), from the
 // offset (from the end when negative) on, as many as the length (when
 // negative, all but as many at the end). Operands not known count as 0,
-// as an unset variable does, and sure is false.
+// as an unset variable does, and sure is false; a length not known may
+// be any too, so the rest of the value from the offset counts as well
+// (counted as 0 alone, ${X:0:$n} was only the empty string).
 func (ex *extractor) sliceValues(src string, p *syntax.ParamExp, vals []string, whole bool) (out []string, sure bool) {
 	offs, offUnknown := ex.arithValues(src, p.Slice.Offset)
-	lens, lenUnknown := []int64{-1}, false
+	// The lengths, each bounded, or one not: no length at all.
+	type span struct {
+		n       int64
+		bounded bool
+	}
+	spans := []span{{-1, false}}
+	lenUnknown := false
 	if p.Slice.Length != nil {
+		var lens []int64
 		lens, lenUnknown = ex.arithValues(src, p.Slice.Length)
+		spans = spans[:0]
+		for _, n := range lens {
+			spans = append(spans, span{n, true})
+		}
+		if lenUnknown {
+			spans = append(spans, span{-1, false})
+		}
 	}
 	sure = !offUnknown && !lenUnknown
 	positional := p.Param.Value == "@" || p.Param.Value == "*"
@@ -716,13 +732,11 @@ func (ex *extractor) sliceValues(src string, p *syntax.ParamExp, vals []string, 
 			}
 		}
 		for _, off := range offs {
-			for _, n := range lens {
-				if p.Slice.Length == nil {
-					n = -1
-				} else if n < 0 && whole {
+			for _, sp := range spans {
+				if sp.bounded && sp.n < 0 && whole {
 					continue // a negative length of an array: an error
 				}
-				for _, s := range ex.slice(items, off, n, p.Slice.Length != nil, positional && whole) {
+				for _, s := range ex.slice(items, off, sp.n, sp.bounded, positional && whole) {
 					if whole {
 						out = appendNew(out, strings.Join(s, fieldSep))
 					} else {
@@ -791,12 +805,19 @@ func (ex *extractor) slice(items []string, off, n int64, bounded, positional boo
 const maxArithValues = 64
 
 // arithValues returns the possible values of a slice's offset or length:
-// integers, variables (by name or expansion) with integer values, unary
-// - and +, + - * / % and parentheses. A part that is not known counts as
-// 0, as an unset variable does, and unknown is true.
+// integers, variables (by name or expansion) with integer values, an
+// arithmetic expansion's expression ($((4))), unary - and +, + - * / %
+// and parentheses. A part that is not known counts as 0, as an unset
+// variable does, and unknown is true.
 func (ex *extractor) arithValues(src string, e syntax.ArithmExpr) (vals []int64, unknown bool) {
 	switch e := e.(type) {
 	case *syntax.Word:
+		if len(e.Parts) == 1 {
+			if a, ok := e.Parts[0].(*syntax.ArithmExp); ok && a.X != nil {
+				// $((expr)), $[expr]: the expression's values.
+				return ex.arithValues(src, a.X)
+			}
+		}
 		var words []string
 		if lit := e.Lit(); isName(lit) {
 			var ok bool

@@ -215,6 +215,12 @@ func (ex *extractor) mapfileAssign(src, text string, st *syntax.Stmt, path []syn
 	if !ok || !isName(array) {
 		return nil // mapfile fails
 	}
+	if origin > maxIndex {
+		// mapfileValues places the lines at origin, the elements
+		// below it empty: as a[N]=x, past maxIndex is refused.
+		ex.tooHighIndex(text)
+		return nil
+	}
 	texts, static, shared, found := ex.readInput(src, st, path, fd)
 	if !found || !static || shared {
 		// Not known, or read in part by another command first (see
@@ -273,7 +279,9 @@ func (ex *extractor) mapfileValues(array string, origin int, elems []string) []s
 	}
 	// The array keeps its elements before origin, and those after the
 	// ones read; the elements read alone count too, as ${a[@]} of an
-	// array that had none below origin.
+	// array that had none below origin, and at origin, as ${a[N]} of
+	// one whose values are not known reads them.
+	vals = append(vals, strings.Join(append(make([]string, origin), elems...), fieldSep))
 	for _, old := range ex.vars[array] {
 		o := strings.Split(old, fieldSep)
 		for len(o) < origin {

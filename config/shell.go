@@ -120,6 +120,10 @@ type extractor struct {
 	// loopWords is set while a loop's words are expanded, where an
 	// integer sequence too long to expand is kept (see numericKept).
 	loopWords bool
+	// anyIndex holds the arrays given an element at an index preflight
+	// does not read (a[i]=v, a=([i+1]=v)): it may be any index, so
+	// ${a[N]} reads any element of theirs (see paramElems).
+	anyIndex map[string]bool
 }
 
 // expandBudgetBase is the bytes that expansions may add to words beyond
@@ -496,7 +500,7 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 			vals = []string{""} // a=(), or words that expand to none
 		}
 		if indexed {
-			vals = append(vals, ex.indexedArrayValues(src, nodeText(src, a), a.Array.Elems)...)
+			vals = append(vals, ex.indexedArrayValues(src, nodeText(src, a), a.Name.Value, a.Array.Elems)...)
 		}
 	case a.Value != nil:
 		vals = ex.wordAlts(src, a.Value.Parts)
@@ -590,6 +594,11 @@ func (ex *extractor) assignElem(text, name string, index int, vals []string, app
 		ex.tooHighIndex(text)
 		return
 	}
+	if index < 0 {
+		// Placed after the last element below, but it may be at
+		// any index: a[i]=push with i=1 is what ${a[1]} reads.
+		ex.markAnyIndex(name)
+	}
 	olds, known := ex.vars[name]
 	if !known {
 		olds = []string{""}
@@ -652,11 +661,21 @@ func (ex *extractor) assignElem(text, name string, index int, vals []string, app
 	ex.record(text, name, out, false, true)
 }
 
+// markAnyIndex records that array name was given an element at an index
+// preflight does not read (anyIndex).
+func (ex *extractor) markAnyIndex(name string) {
+	if ex.anyIndex == nil {
+		ex.anyIndex = map[string]bool{}
+	}
+	ex.anyIndex[name] = true
+}
+
 // indexedArrayValues returns the values of an array literal (elems; text
-// names it) some of whose elements are given an index ([5]=x): each
-// element at its index, the ones between empty, as ${a[5]} reads them.
-// An element whose index is not read ([key]=x) comes next in order.
-func (ex *extractor) indexedArrayValues(src, text string, elems []*syntax.ArrayElem) []string {
+// names it) of array name, some of whose elements are given an index
+// ([5]=x): each element at its index, the ones between empty, as ${a[5]}
+// reads them. An element whose index is not read ([key]=x) comes next in
+// order, and may be at any index (anyIndex).
+func (ex *extractor) indexedArrayValues(src, text, name string, elems []*syntax.ArrayElem) []string {
 	combos := [][]string{nil}
 	next := 0
 	for _, e := range elems {
@@ -664,6 +683,8 @@ func (ex *extractor) indexedArrayValues(src, text string, elems []*syntax.ArrayE
 		if e.Index != nil {
 			if n := arrayIndex(e.Index); n >= 0 {
 				pos = n
+			} else {
+				ex.markAnyIndex(name)
 			}
 		}
 		if pos > maxIndex {
@@ -1932,8 +1953,10 @@ func (ex *extractor) paramElems(src string, p *syntax.ParamExp, vals []string, k
 		case "@", "*":
 			elem = -1
 		default:
-			if elem = arrayIndex(p.Index); elem < 0 {
-				// ${a[i]}, ${m[key]}: any element, or none.
+			if elem = arrayIndex(p.Index); elem < 0 || ex.anyIndex[p.Param.Value] {
+				// ${a[i]}, ${m[key]}: any element, or none. So
+				// is ${a[N]} of an array given an element at an
+				// index not read, which may be N.
 				return ex.anyElem(nodeText(src, p), vals), false, true
 			}
 		}

@@ -156,6 +156,27 @@ func TestCheckCommandQuotes(t *testing.T) {
 	assertAllowed(t, c, `"git push"`) // one word: a program named "git push"
 }
 
+// A NUL in $'...' (or a value of ${X@E}) ends the string there, as bash
+// has it, and is no word break: preflight took the NUL for its own
+// separator of array elements, and `git pu$'\0'sh` (git push) was
+// checked as git pu sh.
+func TestCheckCommandANSICNul(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`git pu$'\0'sh`,
+		`git pu$'\x00x'sh`,
+		`git pu$'\c@'sh`,
+		`git pu$'\u0000'sh`,
+		`X=pu$'\0'sh; git $X`,
+		`git "pu"$'s\0x'h`,
+		`read -r -d $'\0' x < <(printf 'push\0'); git $x`,
+		`X='push\0x'; git ${X@E}`,
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	assertAllowed(t, c, `git $'status\0push'`)
+}
+
 // §7.3 Edge cases.
 func TestCheckCommandEdgeCases(t *testing.T) {
 	c := policy([]string{"rm -rf"}, nil)
@@ -2032,6 +2053,13 @@ func TestCheckCommandArrayElementAssign(t *testing.T) {
 		`a=(x); a[i]=push; git "${a[3]}"`,
 		`a=([1+0]=push); git "${a[1]}"`,
 		`declare -a a=([i]=push); git "${a[2]}"`,
+		// Appended at an index: a+=([3]=push) is ${a[3]}, not after
+		// the elements there were.
+		`a=(x); a+=([3]=push); git "${a[3]}"`,
+		// Appended to an empty array: the first element (a=() was
+		// taken for one empty element, and push for the second).
+		`a=(); a+=(push); git "${a[0]}"`,
+		`a=(); a+=(push); git "${a[@]}"`,
 	} {
 		assertBlocked(t, c, cmd)
 	}

@@ -501,6 +501,11 @@ func (ex *extractor) assign(src string, a *syntax.Assign) {
 		}
 		if indexed {
 			vals = append(vals, ex.indexedArrayValues(src, nodeText(src, a), a.Name.Value, a.Array.Elems)...)
+			if a.Append {
+				// a+=([3]=x) sets a[3], which record appends
+				// after the elements there were: any index.
+				ex.markAnyIndex(a.Name.Value)
+			}
 		}
 	case a.Value != nil:
 		vals = ex.wordAlts(src, a.Value.Parts)
@@ -1031,6 +1036,11 @@ func (ex *extractor) record(text, name string, vals []string, appendTo, array bo
 						// grows (a is push y).
 						joined = append(joined, first+v+fieldSep+rest)
 						continue
+					}
+					if o == "" && array {
+						// "" is an empty array too (a=()),
+						// which a+=(push) makes (push).
+						joined = append(joined, v)
 					}
 					joined = append(joined, o+sep+v)
 				}
@@ -2488,7 +2498,9 @@ func unescapeDouble(s string) string {
 	return b.String()
 }
 
-// decodeANSIC decodes the body of a $'...' string.
+// decodeANSIC decodes the body of a $'...' string. Bash ends the string
+// at a NUL it decodes (pu$'\0x'sh is push): so does decodeANSIC, whose
+// NUL would otherwise read as fieldSep, a break between words.
 func decodeANSIC(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
@@ -2510,6 +2522,18 @@ func decodeANSIC(s string) string {
 			n, _ := strconv.ParseUint(s[i:j], 8, 16)
 			b.WriteByte(byte(n))
 			i = j - 1
+		case 'c':
+			// \cX, control-X (\c@ is NUL), as bash's TOCTRL.
+			if i+1 == len(s) {
+				b.WriteString(`\c`)
+				continue
+			}
+			i++
+			if x := s[i]; x == '?' {
+				b.WriteByte(0x7f)
+			} else {
+				b.WriteByte(x & 0x1f) // the same for upper and lower case
+			}
 		default:
 			if n := decodeEscape(&b, s, i); n > 0 {
 				i += n - 1
@@ -2521,7 +2545,11 @@ func decodeANSIC(s string) string {
 			}
 		}
 	}
-	return b.String()
+	out := b.String()
+	if i := strings.IndexByte(out, 0); i >= 0 {
+		out = out[:i]
+	}
+	return out
 }
 
 func isHex(c byte) bool {

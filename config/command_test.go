@@ -318,6 +318,11 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"x=(gi push); x+=t; ${x[@]}",
 		"declare -a x=(pu y); x+=sh; git $x",
 		"IFS=,; x=git,push; $x",
+		// A prefix assignment leaves IFS as it was: $X is push there,
+		// which splitting on u too (p sh) alone would miss.
+		"IFS=u true; X=push; git $X",
+		"IFS=u read a b <<< x; X=push; git $X",
+		"IFS=p; IFS=' '; X=push; git $X",
 		"X=git sh -c '$X push'",
 		"x='git push'; $x",
 		"{git,push}",

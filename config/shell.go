@@ -1586,27 +1586,33 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 			next := make([][]string, 0, len(variants))
 			for _, v := range variants {
 				for k, a := range alts {
-					if len(next) == maxVariants {
-						ex.tooMany(nodeText(src, w), "the command's arguments")
-						break
-					}
-					var fields []string
+					var splits [][]string
 					if split {
-						fields = strings.FieldsFunc(a, ex.isIFS) // unquoted expansion: word splitting
+						splits = ex.splitFields(a) // unquoted expansion: word splitting
 					} else {
-						fields = strings.Split(a, fieldSep)
+						splits = [][]string{strings.Split(a, fieldSep)}
 					}
-					if k == len(alts)-1 {
-						// v's last use: append in place (each variant
-						// owns its array), so that a long command is
-						// not copied once per word.
-						next = append(next, append(v, fields...))
-						continue
+					for j, fields := range splits {
+						if len(next) == maxVariants {
+							ex.tooMany(nodeText(src, w), "the command's arguments")
+							break
+						}
+						if k == len(alts)-1 && j == len(splits)-1 {
+							// v's last use: append in place (each
+							// variant owns its array), so that a
+							// long command is not copied once per
+							// word.
+							next = append(next, append(v, fields...))
+							continue
+						}
+						if !ex.spend(len(v), nodeText(src, w)) {
+							break
+						}
+						next = append(next, append(slices.Clip(v), fields...))
 					}
-					if !ex.spend(len(v), nodeText(src, w)) {
+					if ex.tooDeep != "" {
 						break
 					}
-					next = append(next, append(slices.Clip(v), fields...))
 				}
 			}
 			variants = next
@@ -1621,18 +1627,22 @@ func (ex *extractor) argvVariantsSlow(src string, words []*syntax.Word) [][]stri
 	return out
 }
 
-// isIFS reports whether r separates words in an unquoted expansion: blanks,
-// any character of a literal IFS assigned in the command line, and fieldSep.
-func (ex *extractor) isIFS(r rune) bool {
-	if r == ' ' || r == '\t' || r == '\n' || r == 0 {
-		return true
-	}
+// splitFields returns the words an unquoted expansion of a may split
+// into: on the default IFS (blanks), and on each literal IFS assigned in
+// the command line, fieldSep always separating. One split, on all of
+// them at once, was no superset: IFS=u true; X=push; git $X (a prefix
+// assignment, IFS unchanged after it) was checked as git p sh only.
+func (ex *extractor) splitFields(a string) [][]string {
+	out := [][]string{strings.FieldsFunc(a, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == 0
+	})}
 	for _, ifs := range ex.vars["IFS"] {
-		if strings.ContainsRune(ifs, r) {
-			return true
+		f := strings.FieldsFunc(a, func(r rune) bool { return r == 0 || strings.ContainsRune(ifs, r) })
+		if !slices.ContainsFunc(out, func(o []string) bool { return slices.Equal(o, f) }) {
+			out = append(out, f)
 		}
 	}
-	return false
+	return out
 }
 
 // splitsFields reports whether an unquoted expansion in parts is split

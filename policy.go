@@ -1404,12 +1404,39 @@ func hookTargets(dirs []string) ([]string, error) {
 				}
 				t = strings.TrimSuffix(real, "/") + "/" + t
 			}
-			if !slices.Contains(out, t) {
-				out = append(out, t)
+			// And the target's own name as the write guard sees it (its
+			// directory resolved, "..", taken after the links before
+			// it as the kernel takes it, included): the caller resolves
+			// t through a final symlink (tools/pre-commit -> run.sh),
+			// and a pattern of t itself, with its "..", matched
+			// nothing, so the link could be removed and made again
+			// as a script of the sandbox's, in a repository below
+			// the working directory.
+			for _, p := range []string{t, canonicalName(t)} {
+				if p != "" && !slices.Contains(out, p) {
+					out = append(out, p)
+				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// canonicalName returns the absolute path p with its directory resolved
+// (filepath.EvalSymlinks, which takes each ".." after the links before
+// it) and its last name kept as it is, not followed; "" when the
+// directory cannot be resolved (the caller resolves what is missing).
+func canonicalName(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	base := p[i+1:]
+	if base == "" || base == "." || base == ".." {
+		return ""
+	}
+	dir, err := filepath.EvalSymlinks(p[:i+1])
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, base)
 }
 
 // bareRepoHeads returns the HEAD beside each .git of markers (see

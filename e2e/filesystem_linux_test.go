@@ -1595,7 +1595,10 @@ echo ok`)
 // work tree (ln -s ../../tools/pre-commit .git/hooks/pre-commit) runs
 // that script: it is protected as the hook is, in the working directory's
 // repository and in one below it, and one that leads nowhere yet cannot
-// be made.
+// be made. So is a target that is a symlink itself (commit-msg ->
+// ../../tools/commit-msg -> msg.sh), which in the repository below could
+// be removed and made again as a script of the sandbox's: it was kept by
+// a path with "..", which the write guard never matches.
 func TestFSGitHookSymlinkTargets(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
@@ -1609,12 +1612,16 @@ func TestFSGitHookSymlinkTargets(t *testing.T) {
 			s.own(s.path(top+"/tools/pre-commit"), 0o755)
 			s.symlink("../../tools/pre-commit", top+"/.git/hooks/pre-commit")
 			s.symlink("../../tools/post-commit", top+"/.git/hooks/post-commit")
+			s.write(top+"/tools/msg.sh", "#!/bin/sh\nexit 0\n")
+			s.own(s.path(top+"/tools/msg.sh"), 0o755)
+			s.symlink("msg.sh", top+"/tools/commit-msg")
+			s.symlink("../../tools/commit-msg", top+"/.git/hooks/commit-msg")
 			hostGit(root, "add", "tools")
 			hostGit(root, "commit", "-qm", "one")
 		}
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
-		plant := `printf '#!/bin/sh\ntouch %s\n' "$1" > "$2" && chmod +x "$2"`
-		for _, p := range []string{"tools/pre-commit", "tools/post-commit", "proj/tools/pre-commit", "proj/tools/post-commit"} {
+		plant := `rm -f "$2"; printf '#!/bin/sh\ntouch %s\n' "$1" > "$2" && chmod +x "$2"`
+		for _, p := range []string{"tools/pre-commit", "tools/post-commit", "tools/commit-msg", "proj/tools/pre-commit", "proj/tools/post-commit", "proj/tools/commit-msg"} {
 			res := s.fenceWith(opts{dir: s.dir}, "-s", cfg, "--", "sh", "-c", plant, "sh", marker, p)
 			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("planting %s, where a hook's symlink leads: %v", p, res)

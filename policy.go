@@ -1022,6 +1022,18 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 		if res != p {
 			add(res)
 		}
+		// And p's own name as the write guard sees it, its directory
+		// resolved ("..", taken after the links before it as the
+		// kernel takes it, included): the guard matches paths that
+		// hold no "..", and res is what a final symlink leads to. A
+		// hook's target or an included config given with ".."
+		// (proj/.git/hooks/../../tools/commit-msg, proj/.git/../inc.cfg)
+		// that is a link itself was kept by no pattern: it could be
+		// removed and made again as a script or config of the
+		// sandbox's, which git in proj, outside, then ran.
+		if c := canonicalName(p); c != "" && c != p && c != res {
+			add(c)
+		}
 		// The write guard does not see chmod: a hook the user left
 		// without its execute bit (turned off) could be made to run.
 		// A directory holding one is bound read-only instead.
@@ -1404,18 +1416,8 @@ func hookTargets(dirs []string) ([]string, error) {
 				}
 				t = strings.TrimSuffix(real, "/") + "/" + t
 			}
-			// And the target's own name as the write guard sees it (its
-			// directory resolved, "..", taken after the links before
-			// it as the kernel takes it, included): the caller resolves
-			// t through a final symlink (tools/pre-commit -> run.sh),
-			// and a pattern of t itself, with its "..", matched
-			// nothing, so the link could be removed and made again
-			// as a script of the sandbox's, in a repository below
-			// the working directory.
-			for _, p := range []string{t, canonicalName(t)} {
-				if p != "" && !slices.Contains(out, p) {
-					out = append(out, p)
-				}
+			if !slices.Contains(out, t) {
+				out = append(out, t)
 			}
 		}
 	}

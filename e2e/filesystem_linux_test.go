@@ -1596,9 +1596,11 @@ echo ok`)
 // that script: it is protected as the hook is, in the working directory's
 // repository and in one below it, and one that leads nowhere yet cannot
 // be made. So is a target that is a symlink itself (commit-msg ->
-// ../../tools/commit-msg -> msg.sh), which in the repository below could
-// be removed and made again as a script of the sandbox's: it was kept by
-// a path with "..", which the write guard never matches.
+// ../../tools/commit-msg -> msg.sh), and an included config that is one
+// (include.path ../inc.cfg, inc.cfg -> real.cfg), which in the repository
+// below could be removed and made again as a script or config of the
+// sandbox's: each was kept by a path with "..", which the write guard
+// never matches, and by what the link leads to.
 func TestFSGitHookSymlinkTargets(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
@@ -1616,6 +1618,9 @@ func TestFSGitHookSymlinkTargets(t *testing.T) {
 			s.own(s.path(top+"/tools/msg.sh"), 0o755)
 			s.symlink("msg.sh", top+"/tools/commit-msg")
 			s.symlink("../../tools/commit-msg", top+"/.git/hooks/commit-msg")
+			s.write(top+"/real.cfg", "[user]\n\tname = x\n")
+			s.symlink("real.cfg", top+"/inc.cfg")
+			hostGit(root, "config", "include.path", "../inc.cfg")
 			hostGit(root, "add", "tools")
 			hostGit(root, "commit", "-qm", "one")
 		}
@@ -1625,6 +1630,15 @@ func TestFSGitHookSymlinkTargets(t *testing.T) {
 			res := s.fenceWith(opts{dir: s.dir}, "-s", cfg, "--", "sh", "-c", plant, "sh", marker, p)
 			if ranInside(t, res) && res.code == 0 {
 				t.Errorf("planting %s, where a hook's symlink leads: %v", p, res)
+			}
+		}
+		for _, p := range []string{"inc.cfg", "proj/inc.cfg"} {
+			res := s.fenceWith(opts{dir: s.dir}, "-s", cfg, "--", "sh", "-c", `rm -f "$1"; echo '[core] fsmonitor = x' > "$1"`, "sh", p)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("replacing %s, an included config that is a symlink: %v", p, res)
+			}
+			if st, err := os.Lstat(s.path(p)); err != nil || st.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("%s on the host is no longer the symlink (%v)", p, err)
 			}
 		}
 		// The rest of the work tree stays writable.

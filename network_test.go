@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/proxy"
 )
 
 // flakyListener fails its first Accepts as a listener does when the
@@ -234,5 +237,33 @@ func TestConnLimitsFitDescriptors(t *testing.T) {
 	}
 	if p, f := connLimits(1 << 20); p != 4096 || f != 4096 {
 		t.Errorf("a large limit gives %d and %d, want 4096 each", p, f)
+	}
+}
+
+// Config validation and the proxy's rules each split an unbracketed IPv6
+// host:port with a twin of cutIPv6Port (config may not import the proxy):
+// a pattern validation accepts must be one the proxy takes, and the
+// ambiguous ones ("::1:8002", an address or port 8002 of ::1) and the
+// unbracketed ones with a port ("::1:*") are refused by both. Nothing
+// else kept the two in step.
+func TestIPv6PatternsAgree(t *testing.T) {
+	for _, c := range []struct {
+		p       string
+		refused bool // by both, for a port after an unbracketed address
+	}{
+		{"::1:8002", true}, {"::1:80", true}, {"::1:*", true}, {"fe80::1:443", true}, {"2001:db8::1:65535", true},
+		{"::ffff:1.2.3.4:80", true}, {"1:2:3:4:5:6:7:8:9", true}, {"1:2:3:4:5:6:7:8:*", true},
+		{"2001:db8::1:65536", false}, {"::1:0", false}, {"::1:+80", false}, {"::1%eth0:80", false}, {"fe80::1%eth0", false},
+		{"[::1]:8002", false}, {"[::1]:*", false}, {"[::1]", false}, {"::1", false}, {"1:2:3:4:5:6:7:8", false},
+		{"example.com:8080", false},
+	} {
+		cerr := (&config.Config{Network: config.NetworkConfig{AllowedDomains: []string{c.p}}}).Validate()
+		_, perr := proxy.NewRules([]string{c.p}, nil)
+		if cerr == nil && perr != nil {
+			t.Errorf("%q: valid in a config, refused by the proxy: %v", c.p, perr)
+		}
+		if c.refused && (cerr == nil || perr == nil) {
+			t.Errorf("%q: an IPv6 address with a port, unbracketed: config %v, proxy %v; want both refused", c.p, cerr, perr)
+		}
 	}
 }

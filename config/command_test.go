@@ -317,6 +317,12 @@ func TestCheckCommandWrappersAndBypasses(t *testing.T) {
 		"x=gi; x+=t; $x push",
 		"x=(gi push); x+=t; ${x[@]}",
 		"declare -a x=(pu y); x+=sh; git $x",
+		// The case attributes change each value assigned.
+		"declare -l x=PUSH; git $x",
+		"typeset -l x; x=PUSH; git $x",
+		"x=PUSH; declare -l x; x=$x; git $x",
+		"f(){ local -u x=$1; git ${x,,}; }; f push",
+		`declare "-l" x; x=PuSh; git $x`,
 		"IFS=,; x=git,push; $x",
 		// A prefix assignment leaves IFS as it was: $X is push there,
 		// which splitting on u too (p sh) alone would miss.

@@ -124,6 +124,9 @@ type extractor struct {
 	// does not read (a[i]=v, a=([i+1]=v)): it may be any index, so
 	// ${a[N]} reads any element of theirs (see paramElems).
 	anyIndex map[string]bool
+	// caseAttr holds the case attributes of variables declared with -l
+	// or -u ("l", "u", or both): see markCase.
+	caseAttr map[string]string
 }
 
 // expandBudgetBase is the bytes that expansions may add to words beyond
@@ -738,6 +741,9 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 	// an option makes the names namerefs (declare -n r=X: $r is $X).
 	words := make([][][]string, len(d.Args))
 	nameref := d.Variant.Value == "nameref"
+	// The case attributes the options give (-l, -u): the names'
+	// values are lowered or raised at each assignment.
+	cases := ""
 	for i, a := range d.Args {
 		if a.Name != nil || !a.Naked || a.Value == nil {
 			continue
@@ -745,8 +751,13 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 		words[i] = ex.argvVariants(src, []*syntax.Word{a.Value})
 		for _, argv := range words[i] {
 			for _, w := range argv {
-				if len(w) > 1 && w[0] == '-' && !strings.Contains(w, "=") && strings.ContainsRune(w, 'n') {
-					nameref = true
+				if len(w) > 1 && w[0] == '-' && !strings.Contains(w, "=") {
+					nameref = nameref || strings.ContainsRune(w, 'n')
+					for _, c := range "lu" {
+						if strings.ContainsRune(w, c) && !strings.ContainsRune(cases, c) {
+							cases += string(c)
+						}
+					}
 				}
 			}
 		}
@@ -756,6 +767,7 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 			if nameref {
 				ex.markNameref(a.Name.Value)
 			}
+			ex.markCase(a.Name.Value, cases)
 			ex.assign(src, a)
 			continue
 		}
@@ -773,6 +785,7 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 				if nameref {
 					ex.markNameref(name)
 				}
+				ex.markCase(name, cases)
 				if !ok {
 					continue
 				}
@@ -785,6 +798,42 @@ func (ex *extractor) declare(src string, d *syntax.DeclClause) {
 			}
 		}
 	}
+}
+
+// markCase records the case attributes cases ("l", "u" or both) of the
+// variable name (declare -l X: X=PUSH makes X push), and gives the values
+// it has already their lowered or raised forms too (the attribute may
+// have been set first: order is ignored).
+func (ex *extractor) markCase(name, cases string) {
+	if cases == "" {
+		return
+	}
+	if ex.caseAttr == nil {
+		ex.caseAttr = map[string]string{}
+	}
+	for _, c := range cases {
+		if !strings.ContainsRune(ex.caseAttr[name], c) {
+			ex.caseAttr[name] += string(c)
+		}
+	}
+	for _, v := range slices.Clone(ex.vars[name]) {
+		for _, cv := range caseForms(ex.caseAttr[name], v) {
+			ex.addVar(name, cv)
+		}
+	}
+}
+
+// caseForms returns v lowered and raised, as the case attributes cases
+// make it.
+func caseForms(cases, v string) []string {
+	var out []string
+	if strings.ContainsRune(cases, 'l') {
+		out = append(out, strings.ToLower(v))
+	}
+	if strings.ContainsRune(cases, 'u') {
+		out = append(out, strings.ToUpper(v))
+	}
+	return out
 }
 
 // mayAssign reports whether a command whose first word is w may be a
@@ -1062,6 +1111,9 @@ func (ex *extractor) record(text, name string, vals []string, appendTo, array bo
 	}
 	for _, v := range vals {
 		ex.addVar(name, v)
+		for _, cv := range caseForms(ex.caseAttr[name], v) {
+			ex.addVar(name, cv)
+		}
 	}
 	if ex.namerefs[name] {
 		// r=push for declare -n r=X assigns X (a superset: the value

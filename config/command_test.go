@@ -2111,3 +2111,28 @@ func TestReadSplit(t *testing.T) {
 		}
 	}
 }
+
+// Input the parser rejects is split loosely (fallback), which cannot
+// evaluate an expansion: X=push; git ${X::}push (rejected by the parser,
+// bash runs git push) passed a git push rule. Such input with a $ in it
+// is refused now; without one it is still split and checked as before.
+func TestCheckCommandUnparsedExpansion(t *testing.T) {
+	c := policy([]string{"git push"}, nil)
+	for _, cmd := range []string{
+		`X=push; git ${X::}push`,
+		`X=PUSH; git ${X~~}`,
+		`echo "$(git status)" '`,
+	} {
+		err := CheckCommand(cmd, c)
+		var be *CommandBlockedError
+		if !errors.As(err, &be) || !strings.Contains(be.Reason, "cannot parse") {
+			t.Errorf("%q: want it refused as unparsed, got %v", cmd, err)
+		}
+	}
+	if err := CheckCommand(`echo 'unbalanced`, c); err != nil {
+		t.Errorf("unparsable input without an expansion: %v", err)
+	}
+	if err := CheckCommand(`git push 'unbalanced`, c); err == nil {
+		t.Error("unparsable git push: want it blocked")
+	}
+}

@@ -611,7 +611,15 @@ func isShellKeyword(s string) bool {
 // other shells). It errs towards checking too much: it splits at every
 // shell operator character regardless of quoting, strips quotes, and
 // checks every segment as a command, including what follows a shell's -c.
+//
+// An expansion ($X, ${X…}, $(…)) in such input is refused: the loose
+// tokenizer cannot evaluate it, and bash can (X=push; git ${X::}push, which
+// the parser rejects, runs git push).
 func (ex *extractor) fallback(src string, depth int) {
+	if strings.Contains(src, "$") && ex.tooDeep == "" {
+		ex.tooDeep = src
+		ex.tooDeepReason = "has a $ expansion in shell syntax preflight cannot parse, so it cannot tell what runs; write it in plain bash syntax"
+	}
 	for _, seg := range strings.FieldsFunc(src, func(r rune) bool {
 		return strings.ContainsRune(";&|(){}`<>\n", r)
 	}) {

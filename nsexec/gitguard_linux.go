@@ -2,6 +2,7 @@ package nsexec
 
 import (
 	"errors"
+	"iter"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -38,10 +39,7 @@ func (g *guard) gitKept(parent int, base, full string) bool {
 	if !g.gitDirs {
 		return false
 	}
-	// Each .git component in turn (a path rarely holds two): full[i+6:]
-	// is the path below it.
-	for i := strings.Index(full, "/.git/"); i >= 0; {
-		rel := full[i+6:]
+	for rel := range belowGits(full) {
 		if owner, ok := GitProtected(rel, g.gitAllowConfig); ok {
 			// How far up parent the .git is: parent is rel's
 			// directory, or rel itself when base is ".".
@@ -53,11 +51,6 @@ func (g *guard) gitKept(parent int, base, full string) bool {
 				return true
 			}
 		}
-		j := strings.Index(full[i+5:], "/.git/")
-		if j < 0 {
-			break
-		}
-		i += 5 + j
 	}
 	return false
 }
@@ -67,17 +60,30 @@ func (g *guard) gitKept(parent int, base, full string) bool {
 // below any .git, whoever made that .git. Git does neither to these
 // files, in its own repositories either.
 func gitNamed(full string, allowConfig bool) bool {
-	for i := strings.Index(full, "/.git/"); i >= 0; {
-		if _, ok := GitProtected(full[i+6:], allowConfig); ok {
+	for rel := range belowGits(full) {
+		if _, ok := GitProtected(rel, allowConfig); ok {
 			return true
 		}
-		j := strings.Index(full[i+5:], "/.git/")
-		if j < 0 {
-			break
-		}
-		i += 5 + j
 	}
 	return false
+}
+
+// belowGits yields, for each .git component of full in turn (a path rarely
+// holds two), the path below it: "hooks/x" and then "y" for
+// /a/.git/hooks/x/.git/y.
+func belowGits(full string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := strings.Index(full, "/.git/"); i >= 0; {
+			if !yield(full[i+6:]) {
+				return
+			}
+			j := strings.Index(full[i+5:], "/.git/")
+			if j < 0 {
+				return
+			}
+			i += 5 + j
+		}
+	}
 }
 
 // up is the path from a directory to its ancestor n levels up.
@@ -127,8 +133,7 @@ func (g *guard) newGitDir(parent, n int, owner string) bool {
 // refused already by dotGitRefused). A directory made in this run may go
 // where newGitDir would let it be changed.
 func (g *guard) gitTreeMoved(parent int, base, full string, to bool) bool {
-	for i := strings.Index(full, "/.git/"); i >= 0; {
-		rel := full[i+6:]
+	for rel := range belowGits(full) {
 		first, _, _ := strings.Cut(rel, "/")
 		// parent is rel's directory: the .git is as far up as rel has
 		// slashes.
@@ -137,11 +142,6 @@ func (g *guard) gitTreeMoved(parent int, base, full string, to bool) bool {
 				return true
 			}
 		}
-		j := strings.Index(full[i+5:], "/.git/")
-		if j < 0 {
-			break
-		}
-		i += 5 + j
 	}
 	return false
 }

@@ -2126,6 +2126,13 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		writable = append(writable, w)
 	}
 	fp.Writable = writable
+	if blocked, uid, mode := rootBlocked(writable); len(blocked) > 0 {
+		more := ""
+		if len(blocked) > 1 {
+			more = fmt.Sprintf(" (and %d more writable paths)", len(blocked)-1)
+		}
+		fmt.Fprintf(s.stderr(), "Warning: fence runs as root, and root has no privileges in the sandbox: %s (owner uid %d, mode %04o) is not writable there%s; run fence as its owner (sudo -u '#%d' fence ...), or change its owner or mode\n", blocked[0], uid, mode, more, uid)
+	}
 	if fp.HostTmp && underAny("/tmp", denied) {
 		fmt.Fprintln(s.stderr(), "Warning: allowWrite /tmp is not writable: denyWrite or fence's own protection covers it; the sandbox gets a /tmp of its own")
 		fp.HostTmp = false // the sandbox's own /tmp instead

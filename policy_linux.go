@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -220,4 +221,50 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// rootBlocked returns, when fence runs as root, the writable paths that
+// root cannot write in the sandbox, with the first one's owner and mode.
+// The sandbox keeps no capabilities, so root's writes there pass a file's
+// permission bits like anyone's: a workspace owned by another user (a
+// checkout mounted into a CI container, sudo fence in a user's project) is
+// read-only in practice, and the command sees only EACCES. A path with a
+// POSIX ACL is left out: its bits do not tell.
+func rootBlocked(writable []string) (blocked []string, uid uint32, mode uint32) {
+	if unix.Geteuid() != 0 {
+		return nil, 0, 0
+	}
+	groups, _ := unix.Getgroups()
+	groups = append(groups, unix.Getegid())
+	for _, w := range writable {
+		var st unix.Stat_t
+		if unix.Stat(w, &st) != nil || dacWritable(&st, 0, groups) {
+			continue
+		}
+		if n, err := unix.Getxattr(w, "system.posix_acl_access", nil); err == nil && n > 0 {
+			continue
+		}
+		if len(blocked) == 0 {
+			uid, mode = st.Uid, st.Mode&0o7777
+		}
+		blocked = append(blocked, w)
+	}
+	return blocked, uid, mode
+}
+
+// dacWritable reports whether a process of uid and groups, without
+// capabilities, may write st by its permission bits: create and remove
+// names in a directory (write and search), write to anything else.
+func dacWritable(st *unix.Stat_t, uid int, groups []int) bool {
+	want := uint32(0o2)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		want = 0o3
+	}
+	switch {
+	case int(st.Uid) == uid:
+		return (st.Mode>>6)&want == want
+	case slices.Contains(groups, int(st.Gid)):
+		return (st.Mode>>3)&want == want
+	}
+	return st.Mode&want == want
 }

@@ -3,7 +3,38 @@ package fence
 import (
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
+
+// dacWritable reads the permission bits as the kernel does for a process
+// without capabilities: the owner's, else the group's, else the others'
+// (never a union), and a directory needs search as well as write.
+func TestDACWritable(t *testing.T) {
+	dir, file := uint32(unix.S_IFDIR), uint32(unix.S_IFREG)
+	for _, c := range []struct {
+		typ, mode, uid, gid uint32
+		want                bool
+	}{
+		{dir, 0o755, 0, 5, true},
+		{dir, 0o755, 1000, 1000, false},
+		{dir, 0o775, 1000, 0, true},
+		{dir, 0o757, 1000, 1000, true},
+		{dir, 0o577, 0, 0, false}, // the owner's bits, not the others'
+		{dir, 0o1777, 1000, 1000, true},
+		{dir, 0o752, 1000, 1000, false}, // write without search
+		{dir, 0o733, 1000, 1000, true},
+		{file, 0o644, 1000, 1000, false},
+		{file, 0o646, 1000, 1000, true},
+		{file, 0o464, 1000, 0, true},
+		{file, 0o444, 0, 0, false},
+	} {
+		st := unix.Stat_t{Mode: c.typ | c.mode, Uid: c.uid, Gid: c.gid}
+		if got := dacWritable(&st, 0, []int{0, 4}); got != c.want {
+			t.Errorf("mode %#o owner %d:%d: writable by uid 0 without capabilities = %v, want %v", c.typ|c.mode, c.uid, c.gid, got, c.want)
+		}
+	}
+}
 
 // Procfs mounts other than /proc are found in the mount table, whatever
 // their mount point's escapes; /proc and what is mounted under it are not.

@@ -126,6 +126,56 @@ func TestFSWriteAllowedSingleFile(t *testing.T) {
 	})
 }
 
+// Root keeps no privileges in the sandbox: a writable directory owned by
+// another user (a CI container's checkout, sudo fence in a user's project)
+// refuses root's writes there, and fence says so at the start instead of
+// leaving the command with a bare EACCES. A directory the runner may write
+// by its bits gets no warning.
+func TestFSRootWarnedOfUnwritableDirectory(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		theirs := s.mkdir("theirs")
+		s.mkdir("mine")
+		if s.r.root() {
+			if err := os.Chown(theirs, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["theirs", "mine"]}}`)
+		res := s.fence("-s", cfg, "-c", "echo x > theirs/f")
+		if !ranInside(t, res) {
+			return
+		}
+		warned := strings.Contains(res.stderr, "Warning: fence runs as root")
+		if !s.r.root() {
+			if res.code != 0 || warned {
+				t.Errorf("a directory the runner owns: want the write to succeed with no warning: %v", res)
+			}
+			return
+		}
+		if res.code == 0 || !writeDenied(res.stderr) {
+			t.Errorf("root writing in another user's 0755 directory: want EACCES inside: %v", res)
+		}
+		if !warned || !strings.Contains(res.stderr, theirs+" (owner uid 65534, mode 0755)") || !strings.Contains(res.stderr, "sudo -u '#65534'") {
+			t.Errorf("want a warning naming %s, its owner and the fix: %v", theirs, res)
+		}
+		if strings.Contains(res.stderr, "more writable paths") {
+			t.Errorf("root's own directory counted as unwritable: %v", res)
+		}
+		mustNotExist(t, filepath.Join(theirs, "f"), "root's write in another user's directory")
+		// Group-writable for a group root is in: no warning.
+		if err := os.Chown(theirs, 65534, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(theirs, 0o775); err != nil {
+			t.Fatal(err)
+		}
+		res = s.fence("-s", cfg, "-c", "echo x > theirs/f")
+		if res.code != 0 || strings.Contains(res.stderr, "Warning: fence runs as root") {
+			t.Errorf("a directory group root may write: want the write to succeed with no warning: %v", res)
+		}
+	})
+}
+
 // Writes outside allowWrite fail with EROFS/EACCES and nothing reaches the
 // host: a sibling directory, the workspace root, $HOME, /etc, /var/tmp, and
 // a host directory next to the workspace (hidden by the private /tmp).

@@ -296,7 +296,7 @@ func submodules(file string) ([]submodule, error) {
 		es, err = parseGitConfig(b)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s to protect the submodules' git files: %w; fence will not run without it: fix the file or use allowGitConfig", file, err)
+		return nil, fmt.Errorf("read %s to protect the submodules' git files: %w; fence will not run without it: %s, or use allowGitConfig", file, err, readFix(err))
 	}
 	clean := func(p string) (string, bool) {
 		p = filepath.Clean(p)
@@ -390,7 +390,7 @@ func (s *Spec) gitConfigWalk(configs []string) (includes, hooks []string, err er
 			es, err = parseGitConfig(b)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read git config %s to protect the files it includes: %w; fence will not run without it: fix the file", f.path, err)
+			return nil, nil, fmt.Errorf("read git config %s to protect the files it includes: %w; fence will not run without it: %s", f.path, err, readFix(err))
 		}
 		for _, e := range es {
 			if e.section == "core" && e.sub == "" && e.key == "hookspath" && e.value != "" {
@@ -467,4 +467,14 @@ func (s *Spec) globalGitConfigs() []string {
 		out = append(out, "/etc/gitconfig")
 	}
 	return out
+}
+
+// readFix is the fix to name for a file of the user's that fence must read
+// and could not: only one it may read by its permissions (unreadableOwn)
+// gets this far with a permission error.
+func readFix(err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return "make it readable (chmod u+r)"
+	}
+	return "fix the file"
 }

@@ -1410,6 +1410,11 @@ func TestFSGitPointerFilesNotHiddenByChmod(t *testing.T) {
 			if res.code == 0 {
 				t.Errorf("after chmod 000 %s in one run, the next ran %s: %v", c.file, c.plant, res)
 			}
+			// Root reads the file whatever its mode; the user is told
+			// the fix.
+			if !s.r.root() && strings.HasSuffix(c.file, "/config") && !strings.Contains(res.stderr, c.file+": permission denied; fence will not run without it: make it readable (chmod u+r)") {
+				t.Errorf("after chmod 000 %s: want the refusal to name the fix, chmod u+r: %v", c.file, res)
+			}
 			if c.check != "" {
 				mustNotExist(t, s.path(c.check), "a hook planted after "+c.file+" was made unreadable")
 			}

@@ -97,15 +97,14 @@ func (s *Spec) readCreated() []createdEntry {
 	return out
 }
 
-// recordedGitDirs returns the .git directories of the record, still the
-// ones it was made for: repositories an earlier sandbox made.
-func (s *Spec) recordedGitDirs() map[string]bool {
+// recordedGit returns the .git directories and files of the record, still
+// the ones it was made for: repositories an earlier sandbox made, and the
+// checkouts of their submodules and linked worktrees.
+func (s *Spec) recordedGit() map[string]bool {
 	out := map[string]bool{}
 	for _, e := range s.readCreated() {
 		if filepath.Base(e.Path) == ".git" {
-			if st, err := os.Lstat(e.Path); err == nil && st.IsDir() {
-				out[e.Path] = true
-			}
+			out[e.Path] = true
 		}
 	}
 	return out

@@ -8,5 +8,5 @@ import "github.com/nsfence/fence/nsexec"
 // files are written, with no notion of a file the sandbox created.
 func (s *Spec) loadCreated(*nsexec.FSPolicy) {}
 
-// recordedGitDirs is empty off Linux: no record of what a sandbox made.
-func (s *Spec) recordedGitDirs() map[string]bool { return map[string]bool{} }
+// recordedGit is empty off Linux: no record of what a sandbox made.
+func (s *Spec) recordedGit() map[string]bool { return map[string]bool{} }

@@ -1255,12 +1255,13 @@ func (s *Spec) childRepos() []string {
 		st, err := os.Lstat(dot)
 		// One of ours that cannot be looked up: see above.
 		unknown := err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && ownDir(filepath.Dir(dot))
-		if err == nil && st.IsDir() {
+		if err == nil && (st.IsDir() || st.Mode().IsRegular()) {
 			// One an earlier sandbox made (git clone in the working
-			// directory, recorded) stays its own, as in the run that
-			// made it and as at any depth (nsexec.FSPolicy.GitDirs).
+			// directory, a linked worktree of its own repository,
+			// recorded) stays its own, as in the run that made it and
+			// as at any depth (nsexec.FSPolicy.GitDirs).
 			if made == nil {
-				made = s.recordedGitDirs()
+				made = s.recordedGit()
 			}
 			if made[dot] {
 				continue

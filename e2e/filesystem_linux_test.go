@@ -1646,6 +1646,54 @@ echo ok`)
 	})
 }
 
+// The .git files of a repository the sandbox made (a submodule's checkout,
+// a linked worktree) are its own in a later run too, as the repository's
+// .git directory is: git worktree remove and rm -rf of the whole
+// repository worked only in the run that made them, and later left the
+// .git files behind, leading nowhere. A linked worktree's .git file that
+// the user made stays kept.
+func TestFSGitSandboxRepositoryGitFilesLater(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		lib := s.mkdir("lib")
+		hostGit(lib, "init", "-q", "-b", "main", ".")
+		hostGit(lib, "commit", "-q", "--allow-empty", "-m", "lib")
+		mine := s.mkdir("w/mine")
+		hostGit(mine, "init", "-q", "-b", "main", ".")
+		hostGit(mine, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(mine, "worktree", "add", "-q", "../mine-wt")
+		userFile, err := os.ReadFile(s.path("w/mine-wt/.git"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := s.path("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
+		res := s.fenceWith(opts{dir: w, env: gitEnv}, "-s", cfg, "-c", `set -e
+git init -q -b main p && cd p && git commit -q --allow-empty -m x
+git -c protocol.file.allow=always submodule add -q `+lib+` s && git commit -qm s
+git worktree add -q ../p-wt && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Fatalf("a repository with a submodule and a linked worktree, made inside: %v", res)
+		}
+		res = s.fenceWith(opts{dir: w, env: gitEnv}, "-s", cfg, "-c", `set -e
+git -C p worktree remove ../p-wt
+rm -rf p && echo removed`)
+		if res.code != 0 || !strings.Contains(res.stdout, "removed") {
+			t.Errorf("git worktree remove and rm -rf, in a later run, of a repository an earlier run made: %v", res)
+		}
+		mustNotExist(t, s.path("w/p"), "a repository an earlier run made, removed")
+		mustNotExist(t, s.path("w/p-wt"), "its linked worktree, removed")
+		for _, script := range []string{`rm -f mine-wt/.git`, `echo "gitdir: $PWD/p" > mine-wt/.git`} {
+			res := s.fenceWith(opts{dir: w, env: gitEnv}, "-s", cfg, "-c", script)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%s, the user's linked worktree's .git file: %v", script, res)
+			}
+		}
+		mustHaveContent(t, s.path("w/mine-wt/.git"), string(userFile), "the user's linked worktree's .git file")
+	})
+}
+
 // TestFSGitHookSymlinkTargets: a hook that is a symlink to a script in the
 // work tree (ln -s ../../tools/pre-commit .git/hooks/pre-commit) runs
 // that script: it is protected as the hook is, in the working directory's

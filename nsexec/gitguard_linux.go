@@ -282,6 +282,12 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 		if puts != putsFile {
 			return false // the sandbox's own: removed, or replaced by a directory
 		}
+	case g.ours(idOf(&st)):
+		// A .git file the sandbox made, in this run or an earlier one
+		// (madeHere), in a directory made in the same run: where it
+		// leads, and what git finds without it, were the sandbox's to
+		// choose already.
+		return false
 	}
 	// A .git file or symlink is there, or is to be: only in a directory
 	// made in this run.

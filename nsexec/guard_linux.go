@@ -1191,8 +1191,11 @@ func (g *guard) forget(id fileID) {
 
 // madeHere records that the sandbox created full (base in parent), if a
 // pattern matches it, or if it is a .git directory (GitDirs: one of the
-// sandbox's, git init's or git clone's, which gitKept leaves to it), by
-// the identity of the file there now.
+// sandbox's, git init's or git clone's, which gitKept leaves to it) or a
+// .git file (a linked worktree's or a submodule's checkout, which
+// dotGitRefused leaves to it: made in a directory made in the same run,
+// git worktree remove and rm -rf of the repository in a later run must
+// be able to remove it), by the identity of the file there now.
 func (g *guard) madeHere(parent int, base, full string) {
 	dotGit := g.gitDirs && base == ".git"
 	if !dotGit && !g.denied(full) {
@@ -1202,8 +1205,8 @@ func (g *guard) madeHere(parent int, base, full string) {
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return
 	}
-	if !g.denied(full) && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return // a .git file: nothing of its own to free
+	if t := st.Mode & unix.S_IFMT; !g.denied(full) && t != unix.S_IFDIR && t != unix.S_IFREG {
+		return // a .git symlink: the record pins regular files and directories only
 	}
 	g.mu.Lock()
 	g.created[idOf(&st)] = full

@@ -2018,6 +2018,15 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// defaultDenyRead, where only what the policy lists is readable.
 		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
 	}
+	if !fp.DefaultDenyRead && !fp.HostTmp && s.Home != "" {
+		// The same for a home directory under /tmp (a CI job's, a
+		// service user's): hidden, it took ~/.gitconfig, ~/.npmrc and
+		// the rest with it, with no word. Not a home that is /tmp
+		// itself, which would bring back the whole of the host's /tmp.
+		if h, err := s.paths.eval(s.Home); err == nil && h != "/tmp" && underAny(h, []string{"/tmp"}) && !underAny(h, fp.Writable) && !underAny(h, fp.ReadOnly) {
+			fp.ReadOnly = append(fp.ReadOnly, h)
+		}
+	}
 	// Once the plan holds (a refusal is the only line then).
 	if s.Home != "" {
 		if h, err := s.paths.eval(s.Home); err == nil && underAny(h, changeableOf(fp)) {

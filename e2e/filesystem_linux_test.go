@@ -247,6 +247,41 @@ func TestFSPrivateTmp(t *testing.T) {
 	})
 }
 
+// A home directory under the host's /tmp (a CI job's, a service user's) is
+// kept readable over the private /tmp, as the working directory is, with
+// its credentials hidden: the private /tmp took it away, ~/.gitconfig and
+// all, with no word. It stays read-only.
+func TestFSHomeUnderTmpReadable(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		home, err := os.MkdirTemp("/tmp", "fence-e2e-home-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(home) })
+		s.own(home, 0o755)
+		s.mkdir(filepath.Join(home, ".ssh"))
+		s.write(filepath.Join(home, ".gitconfig"), "[user]\n\tname = home-under-tmp\n")
+		s.write(filepath.Join(home, ".ssh/id_ed25519"), "SECRET KEY\n")
+		proj := s.mkdir("proj")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+proj+`"]}}`)
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-s", cfg, "-c",
+			`cat ~/.gitconfig; echo "key[$(cat ~/.ssh/id_ed25519)]"; echo x > ~/new && echo wrote`)
+		if !ranInside(t, res) {
+			return
+		}
+		if !strings.Contains(res.stdout, "name = home-under-tmp") {
+			t.Errorf("~/.gitconfig in a home under /tmp: want it readable: %v", res)
+		}
+		if !strings.Contains(res.stdout, "key[]") || strings.Contains(res.stdout, "SECRET") {
+			t.Errorf("a private key in a home under /tmp: want it hidden: %v", res)
+		}
+		if strings.Contains(res.stdout, "wrote") {
+			t.Errorf("a home under /tmp, not in allowWrite: want it read-only: %v", res)
+		}
+		mustNotExist(t, filepath.Join(home, "new"), "a write in a home under /tmp")
+	})
+}
+
 // allowWrite "/tmp" gives the host's /tmp, writable.
 func TestFSHostTmpAllowed(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -2217,9 +2217,18 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	// tree here would cost every start), as it keeps the repositories'
 	// above.
 	fp.GitDirs, fp.AllowGitConfig = true, f.AllowGitConfig
+	fp.RecordNames = recordNames
 	s.loadCreated(fp)
 	return nil
 }
+
+// recordNames are the names that the built-in templates' denyWrite globs
+// keep (the last component of each; TestRecordNamesCoverTemplates keeps
+// them in step). Files of these names that a sandbox creates are recorded
+// whatever its own patterns (nsexec.FSPolicy.RecordNames): a venv made
+// with plain fence could not be removed under -t code, its cacert.pem
+// taken for one of the user's.
+var recordNames = []string{".env", ".env.*", "*.key", "*.pem", "*.p12", "*.pfx"}
 
 // worktreePaths are what fence protects of the linked worktrees' git
 // directories (linkedWorktrees).

@@ -993,3 +993,23 @@ func TestHookTargets(t *testing.T) {
 		}
 	}
 }
+
+// Every name a built-in template's denyWrite glob keeps is recorded when a
+// sandbox creates it, whatever that sandbox's own patterns: a run under
+// the template may then change what a run without it made.
+func TestRecordNamesCoverTemplates(t *testing.T) {
+	for _, ti := range config.Templates() {
+		c, err := config.Template(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range c.Filesystem.DenyWrite {
+			if !config.HasGlob(p) {
+				continue
+			}
+			if name := p[strings.LastIndex(p, "/")+1:]; !slices.Contains(recordNames, name) {
+				t.Errorf("template %s: denyWrite %q keeps files named %q, which recordNames lacks", ti.Name, p, name)
+			}
+		}
+	}
+}

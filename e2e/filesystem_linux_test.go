@@ -2444,6 +2444,29 @@ stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
 	})
 }
 
+// A file that the code template's denyWrite keeps (*.pem, .env), created by
+// a run without that pattern (plain fence, a venv's cacert.pem), is the
+// sandbox's under the template too: rm -rf venv with -t code failed on it.
+// A file of the user's of that name stays kept.
+func TestFSCreatedFilesRecordedWithoutPattern(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		plain := s.config("plain.json", `{"filesystem":{"allowWrite":["."]}}`)
+		code := s.config("code.json", `{"extends":"code"}`)
+		s.write("user.pem", "orig\n")
+		s.mustRun("-s", plain, "-c", "mkdir -p venv/certifi && echo one > venv/certifi/cacert.pem && echo A=1 > venv/.env")
+		res := s.fence("-s", code, "-c", "echo two >> venv/.env && rm -rf venv && echo removed")
+		if res.code != 0 || !strings.Contains(res.stdout, "removed") {
+			t.Errorf("under the code template, files a plain run created (venv/certifi/cacert.pem, venv/.env): want them changed and removed: %v", res)
+		}
+		mustNotExist(t, s.path("venv"), "a venv a plain run made, removed under the code template")
+		res = s.fence("-s", code, "-c", "echo evil >> user.pem")
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("under the code template, appending to the user's user.pem succeeded: %v", res)
+		}
+		mustHaveContent(t, s.path("user.pem"), "orig\n", "the user's file under the code template")
+	})
+}
+
 // bind(2) of a unix socket creates a name like open does: not a protected
 // one, with or without allowAllUnixSockets (which used to leave bind
 // unguarded; without it bind was checked only for where sockets may go).

@@ -111,6 +111,9 @@ type guard struct {
 
 	// patterns are paths that may not be written (DenyWritePatterns).
 	patterns []glob
+	// recordNames are the names of files recorded when the sandbox
+	// creates them, though no pattern keeps them (RecordNames).
+	recordNames []string
 	// protected are paths that may be neither created nor written
 	// (ProtectedPatterns): patterns without the exemption for files the
 	// sandbox created (see kept). The literal ones are in protectedPaths
@@ -166,6 +169,7 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{},
 		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
+	g.recordNames = fs.RecordNames
 	for _, p := range patterns {
 		g.patterns = append(g.patterns, compileGlob(p))
 	}
@@ -1006,6 +1010,17 @@ func (g *guard) denied(full string) bool {
 	return g.matches(g.patterns, full)
 }
 
+// recordable reports whether base is one of the names recorded without a
+// pattern (RecordNames).
+func (g *guard) recordable(base string) bool {
+	for _, n := range g.recordNames {
+		if ok, _ := filepath.Match(n, base); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // matches reports whether full matches one of globs.
 // hasProtected reports whether there are protected patterns.
 func (g *guard) hasProtected() bool {
@@ -1190,7 +1205,7 @@ func (g *guard) forget(id fileID) {
 }
 
 // madeHere records that the sandbox created full (base in parent), if a
-// pattern matches it, or if it is a .git directory (GitDirs: one of the
+// pattern or one of RecordNames matches it, or if it is a .git directory (GitDirs: one of the
 // sandbox's, git init's or git clone's, which gitKept leaves to it) or a
 // .git file (a linked worktree's or a submodule's checkout, which
 // dotGitRefused leaves to it: made in a directory made in the same run,
@@ -1198,14 +1213,15 @@ func (g *guard) forget(id fileID) {
 // be able to remove it), by the identity of the file there now.
 func (g *guard) madeHere(parent int, base, full string) {
 	dotGit := g.gitDirs && base == ".git"
-	if !dotGit && !g.denied(full) {
+	named := g.denied(full) || g.recordable(base)
+	if !dotGit && !named {
 		return
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return
 	}
-	if t := st.Mode & unix.S_IFMT; !g.denied(full) && t != unix.S_IFDIR && t != unix.S_IFREG {
+	if t := st.Mode & unix.S_IFMT; !named && t != unix.S_IFDIR && t != unix.S_IFREG {
 		return // a .git symlink: the record pins regular files and directories only
 	}
 	g.mu.Lock()

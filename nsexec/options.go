@@ -152,6 +152,13 @@ type FSPolicy struct {
 	// created (fence's record, checked unchanged before the start): the
 	// write guard treats them as created by this one.
 	Created []string
+	// RecordNames are names (filepath.Match patterns of a path's last
+	// component) of files that the write guard, when it is on, records as
+	// the sandbox's when it creates them, as it does those matching
+	// DenyWritePatterns, though nothing here keeps them: so that a later
+	// run whose patterns do (under -t code: a venv's cacert.pem, a test
+	// fixture's .env) may change what this one made.
+	RecordNames []string
 	// ProtectedPatterns are patterns in the same syntax of paths that may
 	// be neither created nor changed: nothing matching one may be created
 	// (in any way: open, mkdir, mknod, symlink, link, rename), written,

@@ -208,6 +208,7 @@ func (o *Options) fields(c codec) {
 	c.strs(&f.Guarded)
 	c.strs(&f.DenyWritePatterns)
 	c.strs(&f.Created)
+	c.strs(&f.RecordNames)
 	c.strs(&f.ProtectedPatterns)
 	c.strs(&f.Removable)
 	c.strs(&f.Held)

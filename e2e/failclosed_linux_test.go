@@ -25,6 +25,18 @@ func TestFailClosedWithoutUserNamespaces(t *testing.T) {
 	})
 }
 
+// TestFailClosedInsideFence: fence run inside a fence sandbox refuses, and
+// says why: the sandbox allows no new namespaces. It blamed the kernel or
+// a container's seccomp profile.
+func TestFailClosedInsideFence(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		inner := s.copyIn(fenceBin, "fence-inner", 0o755)
+		marker := s.path("ran")
+		s.mustRefuse(exec.Command(fenceBin, "--", inner, "--", "touch", marker), marker,
+			"create sandbox namespaces", "inside a fence sandbox (FENCE_SANDBOX=1)", "start this fence outside it")
+	})
+}
+
 // mustRefuse runs cmd, a fence that must refuse to run a command that
 // would create marker: exit 1, one line of output holding each of wants,
 // no marker.

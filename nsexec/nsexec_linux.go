@@ -587,6 +587,11 @@ func diagnoseSpawn(err error) error {
 	if reason := userNSBlocker(); reason != "" {
 		return fmt.Errorf("create sandbox namespaces: %w: %s", err, reason)
 	}
+	if os.Getenv("FENCE_SANDBOX") == "1" {
+		// Set by fence for its command: the seccomp filter refuses new
+		// namespaces to it, as it does to every process in a sandbox.
+		return fmt.Errorf("create sandbox namespaces: %w: this fence runs inside a fence sandbox (FENCE_SANDBOX=1), which allows no sandbox in it; run the command in the outer sandbox as it is, or start this fence outside it", err)
+	}
 	return fmt.Errorf("create sandbox namespaces: %w (the kernel refused new user/mount/pid/net namespaces; a container's seccomp profile may block them; see README#troubleshooting)", err)
 }
 

@@ -135,7 +135,7 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 				if err != nil {
 					return nil, nil, err
 				}
-				d, ok := trusted[abs]
+				d, ok := trusted[trustKey(abs)]
 				if d != Digest(c) {
 					if !o.Inspect {
 						return nil, nil, &UntrustedProjectError{Path: abs, Loosens: loosens, Changed: ok}

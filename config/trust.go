@@ -107,9 +107,10 @@ func SetTrust(store, project, digest string, trusted bool) error {
 		m = map[string]string{}
 	}
 	if trusted {
-		m[project] = digest
+		m[trustKey(project)] = digest
 	} else {
-		delete(m, project)
+		delete(m, trustKey(project))
+		delete(m, project) // recorded before trustKey
 	}
 	data, err := json.MarshalIndent(trustFile{Projects: m}, "", "  ")
 	if err != nil {
@@ -135,6 +136,18 @@ func SetTrust(store, project, digest string, trusted bool) error {
 		return fmt.Errorf("write trusted project configs: %w", err)
 	}
 	return nil
+}
+
+// trustKey is the trust store's key for the project file p: where its
+// symlinks lead, so that trust given in a directory holds where a symlink
+// to it is the working directory, and the other way round (fence counts
+// the working directory where its symlinks lead). A path that cannot be
+// resolved is its own key.
+func trustKey(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 // UntrustedProjectError is Resolve's refusal of a project config that

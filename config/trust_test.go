@@ -177,6 +177,26 @@ func TestResolveUntrustedProject(t *testing.T) {
 		t.Errorf("trust store %s: %v (want mode 0600)", o.TrustStore, err)
 	}
 
+	// Trust holds where a symlink to the project is the working
+	// directory, and trust given there holds in the project itself.
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(e.cwd, link); err != nil {
+		t.Fatal(err)
+	}
+	ol := o
+	ol.Cwd = link
+	if _, _, err := Resolve(ol); err != nil {
+		t.Fatalf("trusted, through a symlink to the project: %v", err)
+	}
+	c, _ = LoadProject(p, o.Home)
+	if err := SetTrust(o.TrustStore, p, Digest(c), false); err != nil {
+		t.Fatal(err)
+	}
+	trust(t, ol, filepath.Join(link, "fence.json"))
+	if _, _, err := Resolve(o); err != nil {
+		t.Fatalf("trusted through a symlink, in the project: %v", err)
+	}
+
 	// A change in the extended file is a change.
 	write(t, filepath.Join(e.cwd, "base.json"), `{"filesystem": {"allowWrite": ["/", "/x"]}}`)
 	if _, _, err := Resolve(o); !errors.As(err, &ue) || !ue.Changed || !strings.Contains(err.Error(), "changed since you trusted it") {

@@ -2467,6 +2467,81 @@ func TestFSCreatedFilesRecordedWithoutPattern(t *testing.T) {
 	})
 }
 
+// Only a file the sandbox made is recorded for its name alone (RecordNames,
+// or a .git file): not a file of the user's that a run without the code
+// template's patterns opened with O_CREAT (touch, >>), renamed away and
+// back, or gave a second name by a hard link (one of those names, or
+// .git in a directory the run made). Recorded, the user's file was the
+// sandbox's under -t code in every later run, whatever the user wrote in
+// it meanwhile. A file the sandbox wrote under a temporary name and
+// renamed into place is still its own.
+func TestFSUserFilesNotRecordedByName(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		plain := s.config("plain.json", `{"filesystem":{"allowWrite":["."]}}`)
+		code := s.config("code.json", `{"extends":"code"}`)
+		files := []string{"sub/.env", "sub/x.key", "sub/k.pem", "sub/l.p12", "sub/g.pfx"}
+		for _, f := range files {
+			s.write(f, "orig\n")
+		}
+		s.mustRun("-s", plain, "-c", `touch sub/.env; : >> sub/x.key
+mv sub/k.pem sub/t && mv sub/t sub/k.pem
+ln sub/l.p12 sub/l2.p12
+mkdir n && ln sub/g.pfx n/.git
+echo A=1 > sub/.env.tmp && mv sub/.env.tmp sub/.env.mine`)
+		for _, f := range files {
+			// The user's edit after the plain run.
+			s.write(f, "user\n")
+		}
+		for _, f := range files {
+			res := s.fence("-s", code, "-c", "echo evil >> "+f)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("under the code template, after a plain run touched it, appending to the user's %s succeeded: %v", f, res)
+			}
+			mustHaveContent(t, s.path(f), "user\n", "the user's "+f+" under the code template")
+		}
+		res := s.fence("-s", code, "-c", "echo B=2 >> sub/.env.mine && echo changed")
+		if res.code != 0 || !strings.Contains(res.stdout, "changed") {
+			t.Errorf("under the code template, a .env a plain run wrote under a temporary name: want it changeable: %v", res)
+		}
+	})
+}
+
+// A hard link cannot give a .git file of the user's a second name in a
+// directory the sandbox made (ln -L through a symlink to it): written
+// there, the user's file led git to a repository of the sandbox's, whose
+// hooks and core.fsmonitor run at the user's next git status; recorded as
+// a .git file the sandbox made, it was the sandbox's to change directly,
+// in later runs too.
+func TestFSGitFileNotHardLinked(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		main := s.mkdir("w/deep/main")
+		hostGit(main, "init", "-q", "-b", "main", ".")
+		hostGit(main, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(main, "worktree", "add", "-q", "../wt")
+		userFile, err := os.ReadFile(s.path("w/deep/wt/.git"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := s.path("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
+		res := s.fenceWith(opts{dir: w}, "-s", cfg, "-c", `sleep 0.1; mkdir n && ln -s ../deep/wt/.git n/lnk
+ln -L n/lnk n/.git && echo linked
+echo "gitdir: $PWD/evil/.git" > n/.git
+ln -L n/lnk n/other && echo linked-other
+echo "gitdir: $PWD/evil/.git" > n/other`)
+		if strings.Contains(res.stdout, "linked") {
+			t.Errorf("ln -L of the user's .git file: want it refused: %v", res)
+		}
+		res = s.fenceWith(opts{dir: w}, "-s", cfg, "-c", `echo "gitdir: $PWD/evil/.git" > deep/wt/.git && echo wrote`)
+		if strings.Contains(res.stdout, "wrote") {
+			t.Errorf("writing the user's .git file in a later run: want it refused: %v", res)
+		}
+		mustHaveContent(t, s.path("w/deep/wt/.git"), string(userFile), "the user's linked worktree's .git file")
+	})
+}
+
 // bind(2) of a unix socket creates a name like open does: not a protected
 // one, with or without allowAllUnixSockets (which used to leave bind
 // unguarded; without it bind was checked only for where sockets may go).

@@ -156,6 +156,12 @@ type guard struct {
 	gitDirs, gitAllowConfig bool
 	startSec, startNsec     int64
 	madeDirs                map[fileID]bool
+	// fresh are the files the guard created for the sandbox in this run
+	// (an O_CREAT open of a free name, mknod, symlink), by identity,
+	// until they are removed: what a rename or a hard link puts at a
+	// name of RecordNames, or at .git, is recorded only if it is one of
+	// these or already the sandbox's (madeHere). Bounded by maxFresh.
+	fresh map[fileID]bool
 	// procDev is the device of the sandbox's /proc (ownProc).
 	procDev uint64
 	umasks  umasks
@@ -166,7 +172,7 @@ type guard struct {
 }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{},
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, fresh: map[fileID]bool{},
 		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	g.recordNames = fs.RecordNames
@@ -636,7 +642,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "write", full)
 		}
 		if c.flags&unix.O_CREAT != 0 {
-			defer g.madeHere(parent, base, full) // after the open: created or not, it is now ours or was free
+			// After the open: created or not, it is now ours or was free.
+			// Made by it only if the name was free (serr, of the final
+			// name): an O_CREAT open of a file of the user's (touch, >>)
+			// does not make it the sandbox's.
+			fresh := errors.Is(serr, unix.ENOENT)
+			defer func() { g.madeHere(parent, base, full, fresh) }()
 		}
 		if full == "/dev/tty" && !hasTTY(pid) {
 			// PID 1 has the terminal; a command without one must not get
@@ -705,7 +716,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		err := unix.Mkdirat(parent, base, c.mode&^umask())
 		if err == nil {
 			g.madeDir(parent, base)
-			g.madeHere(parent, base, full)
+			g.madeHere(parent, base, full, true)
 		}
 		return -1, errnoOf(err)
 	case opMknod:
@@ -723,7 +734,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		mode := c.mode&unix.S_IFMT | (c.mode&^unix.S_IFMT)&^umask()
 		err := unix.Mknodat(parent, base, mode, int(c.dev))
 		if err == nil {
-			g.madeHere(parent, base, full)
+			g.madeHere(parent, base, full, true)
 		}
 		return -1, errnoOf(err)
 	case opSymlink:
@@ -736,7 +747,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		err := unix.Symlinkat(target, parent, base)
 		if err == nil {
-			g.madeHere(parent, base, full)
+			g.madeHere(parent, base, full, true)
 		}
 		return -1, errnoOf(err)
 	case opTruncate:
@@ -839,7 +850,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			}
 		}
 		if errno == 0 {
-			g.madeHere(parent, base, full)
+			// What it moved or linked there: a file of the sandbox's,
+			// or of the user's.
+			g.madeHere(parent, base, full, false)
 		}
 		return -1, errno
 	}
@@ -877,12 +890,29 @@ func (g *guard) link(pid, oparent int, obase string, parent int, base string, fl
 	if err := unix.Fstat(fd, &st); err != nil {
 		return errnoOf(err)
 	}
-	if g.keptPath(real, idOf(&st)) {
+	if g.keptPath(real, idOf(&st)) || g.gitFileLinked(real, &st) {
 		return g.deny(pid, "link", real)
 	}
 	// Following the magic link reaches the file fd holds, a symlink
 	// itself included.
 	return errnoOf(unix.Linkat(unix.AT_FDCWD, self, parent, base, unix.AT_SYMLINK_FOLLOW))
+}
+
+// gitFileLinked reports whether linking the file st, opened as real, must
+// be refused: a .git file (or symlink) that the sandbox did not make.
+// dotGitMove sees only the names given, not a symlink to a .git file
+// (ln -L n/lnk n/x, n/lnk -> ../repo/.git): a second name for the user's
+// .git file would let it be written, and lead git in the user's checkout
+// to a repository of the sandbox's.
+func (g *guard) gitFileLinked(real string, st *unix.Stat_t) bool {
+	if !g.gitDirs || filepath.Base(real) != ".git" || st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return false
+	}
+	id := idOf(st)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ours := g.created[id]
+	return !ours && !g.fresh[id]
 }
 
 // globRegexp compiles a glob: "**/" matches any run of directories (or
@@ -1178,7 +1208,7 @@ func (g *guard) createdFiles() []string {
 // may be the user's (forget).
 func (g *guard) lastLink(parent int, base string) (id fileID) {
 	g.mu.Lock()
-	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0
+	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0 && len(g.fresh) == 0
 	g.mu.Unlock()
 	if none {
 		return fileID{}
@@ -1201,6 +1231,7 @@ func (g *guard) forget(id fileID) {
 	delete(g.created, id)
 	delete(g.bound, id)
 	delete(g.madeDirs, id)
+	delete(g.fresh, id)
 	g.mu.Unlock()
 }
 
@@ -1210,24 +1241,52 @@ func (g *guard) forget(id fileID) {
 // .git file (a linked worktree's or a submodule's checkout, which
 // dotGitRefused leaves to it: made in a directory made in the same run,
 // git worktree remove and rm -rf of the repository in a later run must
-// be able to remove it), by the identity of the file there now.
-func (g *guard) madeHere(parent int, base, full string) {
+// be able to remove it), by the identity of the file there now. made says
+// whether the call made that file (a new name, not a rename or link, nor
+// an O_CREAT open of an existing file); if so, it is fresh.
+//
+// A name that no pattern keeps (one of RecordNames, or a .git file) is
+// recorded only for a file the sandbox made: fresh, or the sandbox's
+// already. Nothing kept the user's file there in this run, so an O_CREAT
+// open of it (touch .env), a rename of it away and back, or a hard link
+// to it under such a name (sub/.env.bak, n/.git) would otherwise make it
+// the sandbox's in every later run, whose patterns keep it (-t code).
+func (g *guard) madeHere(parent int, base, full string, made bool) {
 	dotGit := g.gitDirs && base == ".git"
-	named := g.denied(full) || g.recordable(base)
-	if !dotGit && !named {
+	pattern := g.denied(full)
+	named := pattern || g.recordable(base)
+	if !dotGit && !named && !made {
 		return
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return
 	}
-	if t := st.Mode & unix.S_IFMT; !named && t != unix.S_IFDIR && t != unix.S_IFREG {
+	id := idOf(&st)
+	t := st.Mode & unix.S_IFMT
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if made && t != unix.S_IFDIR && len(g.fresh) < maxFresh {
+		g.fresh[id] = true
+	}
+	if !dotGit && !named {
+		return
+	}
+	if !named && t != unix.S_IFDIR && t != unix.S_IFREG {
 		return // a .git symlink: the record pins regular files and directories only
 	}
-	g.mu.Lock()
-	g.created[idOf(&st)] = full
-	g.mu.Unlock()
+	if !pattern && t != unix.S_IFDIR {
+		if _, ours := g.created[id]; !ours && !g.fresh[id] {
+			return // a file of the user's, given this name
+		}
+	}
+	g.created[id] = full
 }
+
+// maxFresh bounds guard.fresh: a file created beyond it is not recorded
+// when renamed to a name of RecordNames or .git (it stays kept in later
+// runs, as before RecordNames).
+const maxFresh = 1 << 18
 
 // refuse reports whether creating full (base in parent) must be refused: it
 // is a protected name, or matches a protected pattern, and does not exist.

@@ -138,14 +138,17 @@ func SetTrust(store, project, digest string, trusted bool) error {
 	return nil
 }
 
-// trustKey is the trust store's key for the project file p: where its
-// symlinks lead, so that trust given in a directory holds where a symlink
-// to it is the working directory, and the other way round (fence counts
-// the working directory where its symlinks lead). A path that cannot be
-// resolved is its own key.
+// trustKey is the trust store's key for the project file p: where the
+// symlinks of its directory lead, so that trust given in a directory holds
+// where a symlink to it is the working directory, and the other way round
+// (fence counts the working directory where its symlinks lead). Not where
+// the file itself leads, if it is a symlink: another checkout's fence.json
+// that is a symlink to a trusted project's would take that project's
+// trust, the loosening the user allowed for that project alone. A
+// directory that cannot be resolved is its own.
 func trustKey(p string) string {
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		return r
+	if r, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+		return filepath.Join(r, filepath.Base(p))
 	}
 	return p
 }

@@ -197,6 +197,21 @@ func TestResolveUntrustedProject(t *testing.T) {
 		t.Fatalf("trusted through a symlink, in the project: %v", err)
 	}
 
+	// Another checkout whose fence.json is a symlink to the trusted one
+	// is not trusted by it: the trust was given to that project, not to
+	// the config wherever a checkout points at it.
+	other := t.TempDir()
+	for _, name := range []string{"fence.json", "base.json"} {
+		if err := os.Symlink(filepath.Join(e.cwd, name), filepath.Join(other, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oo := o
+	oo.Cwd = other
+	if _, _, err := Resolve(oo); !errors.As(err, &ue) || ue.Changed {
+		t.Fatalf("a checkout whose fence.json is a symlink to a trusted project's: want it untrusted, got %v", err)
+	}
+
 	// A change in the extended file is a change.
 	write(t, filepath.Join(e.cwd, "base.json"), `{"filesystem": {"allowWrite": ["/", "/x"]}}`)
 	if _, _, err := Resolve(o); !errors.As(err, &ue) || !ue.Changed || !strings.Contains(err.Error(), "changed since you trusted it") {

@@ -2542,6 +2542,37 @@ echo "gitdir: $PWD/evil/.git" > n/other`)
 	})
 }
 
+// A .git file of the user's (here a linked worktree's, deeper than the
+// planner looks) cannot be written through a /proc magic link to a
+// descriptor the command opened for reading: the guard checked the name
+// (/proc/self/fd/3), and the file's path only against the patterns.
+func TestFSGitFileNotWrittenThroughProc(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		main := s.mkdir("w/deep/main")
+		hostGit(main, "init", "-q", "-b", "main", ".")
+		hostGit(main, "commit", "-q", "--allow-empty", "-m", "one")
+		hostGit(main, "worktree", "add", "-q", "../wt")
+		userFile, err := os.ReadFile(s.path("w/deep/wt/.git"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := s.path("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
+		for _, script := range []string{
+			`exec 3<deep/wt/.git; echo "gitdir: $PWD/evil/.git" > /proc/self/fd/3 && echo wrote`,
+			`exec 3<deep/wt/.git; truncate -s 0 /proc/self/fd/3 && echo wrote`,
+		} {
+			res := s.fenceWith(opts{dir: w}, "-s", cfg, "-c", script)
+			if strings.Contains(res.stdout, "wrote") {
+				t.Errorf("%s: want it refused: %v", script, res)
+			}
+		}
+		mustHaveContent(t, s.path("w/deep/wt/.git"), string(userFile), "the user's linked worktree's .git file")
+	})
+}
+
 // bind(2) of a unix socket creates a name like open does: not a protected
 // one, with or without allowAllUnixSockets (which used to leave bind
 // unguarded; without it bind was checked only for where sockets may go).

@@ -1401,11 +1401,33 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 	if err == nil {
 		err = unix.Fstat(fd, &st)
 	}
-	if err != nil || strings.HasPrefix(real, "/") && g.keptPath(real, idOf(&st)) {
+	if err != nil || strings.HasPrefix(real, "/") && (g.keptPath(real, idOf(&st)) || write && g.gitFileKept(real, &st)) {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", real)
 	}
 	return fd, 0
+}
+
+// gitFileKept reports whether the file st, opened for writing through a
+// /proc magic link (exec 3<repo/.git; echo ... > /proc/self/fd/3), is a
+// .git file that dotGitRefused keeps: its name said nothing, and a .git
+// file of the user's rewritten leads git to a repository of the
+// sandbox's, hooks and all. One that is no longer at its path (renamed
+// meanwhile) is kept too.
+func (g *guard) gitFileKept(real string, st *unix.Stat_t) bool {
+	if !g.gitDirs || filepath.Base(real) != ".git" || st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return false
+	}
+	dir, err := unix.Open(filepath.Dir(real), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(dir)
+	var now unix.Stat_t
+	if unix.Fstatat(dir, ".git", &now, unix.AT_SYMLINK_NOFOLLOW) != nil || idOf(&now) != idOf(st) {
+		return true
+	}
+	return g.dotGitRefused(dir, ".git", putsFile)
 }
 
 // ownProc refuses (EACCES) an fd PID 1 opened on a procfs that is not the

@@ -156,17 +156,16 @@ func TestLargeResponseHeadsShareTheBudget(t *testing.T) {
 // fence has descriptors).
 func TestClientConnectionsCapped(t *testing.T) {
 	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 2})
-	a := dialRaw(t, p.httpAddr)
+	// Two connections served and busy (SOCKS, between greeting and
+	// request: not idle keep-alive connections, which reclaimIdle may
+	// close for a new one).
+	socksGreeted(t, p.socksAddr)
 	b := socksGreeted(t, p.socksAddr)
-	// Both served: a request on the first is answered.
-	if code := deniedRequest(a); code != 403 {
-		t.Fatalf("first connection: %d, want 403", code)
-	}
 	c := dialRaw(t, p.httpAddr)
 	got := make(chan int, 1)
 	go func() { got <- deniedRequest(c) }()
 	// Once the proxy says so, the third waits for a slot: not served.
-	p.logs.wait(t, `2 client connections open; new ones wait`)
+	p.logs.wait(t, `2 client connections open; new ones take an idle keep-alive connection's place, or wait`)
 	select {
 	case code := <-got:
 		t.Fatalf("a third connection was served (%d) while two were open", code)
@@ -180,6 +179,80 @@ func TestClientConnectionsCapped(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the third connection was not served after one ended")
+	}
+}
+
+// With every slot taken, a keep-alive connection waiting for its next
+// request gives its slot to a new connection, the one that has waited
+// longest first: it held it until its idle timeout (5 minutes), and a
+// client with more keep-alive connections than slots, sending a request
+// on each, hung. A connection in the middle of an exchange keeps its
+// slot.
+func TestIdleKeepAliveGivesSlot(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 3})
+	older, newer := dialRaw(t, p.httpAddr), dialRaw(t, p.httpAddr)
+	for _, c := range []net.Conn{older, newer} {
+		if code := deniedRequest(c); code != 403 {
+			t.Fatalf("keep-alive connection: %d, want 403", code)
+		}
+		time.Sleep(20 * time.Millisecond) // older waits longer
+	}
+	busy := socksGreeted(t, p.socksAddr)
+	defer busy.Close()
+	fresh := dialRaw(t, p.httpAddr)
+	got := make(chan int, 1)
+	go func() { got <- deniedRequest(fresh) }()
+	select {
+	case code := <-got:
+		if code != 403 {
+			t.Fatalf("a new connection with every slot taken by idle and busy ones: %d, want 403", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a new connection waited while a keep-alive connection sat idle in a slot")
+	}
+	_ = older.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := older.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("the longest idle keep-alive connection: read %d bytes, %v; want it closed", n, err)
+	}
+	if code := deniedRequest(newer); code != 403 {
+		t.Errorf("the other keep-alive connection, after: %d, want 403", code)
+	}
+	// The SOCKS connection in the middle of its exchange kept its slot:
+	// its request is answered (not allowed, for denied.test).
+	_ = busy.SetDeadline(time.Now().Add(5 * time.Second))
+	rep := make([]byte, 10)
+	if _, err := busy.Write(socksRequestBytes(1, "denied.test", 80)); err != nil {
+		t.Errorf("the busy SOCKS connection: %v", err)
+	} else if _, err := io.ReadFull(busy, rep); err != nil || rep[1] != 2 {
+		t.Errorf("the busy SOCKS connection's request: reply %x, %v; want reply 2 (not allowed)", rep, err)
+	}
+}
+
+// A new connection that waits for a slot takes the place of one that
+// becomes idle meanwhile: served its first request, it waits for its
+// next. (Many connections opened at once, then a request on each: those
+// over the limit hung until the idle timeout.)
+func TestWaitingConnectionTakesIdleSlot(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 1})
+	first := dialRaw(t, p.httpAddr)
+	// Served, so that second waits behind it: its first request is not
+	// in yet, and a connection waiting for its first request keeps its
+	// slot.
+	time.Sleep(50 * time.Millisecond)
+	second := dialRaw(t, p.httpAddr)
+	got := make(chan int, 1)
+	go func() { got <- deniedRequest(second) }()
+	p.logs.wait(t, `1 client connections open`)
+	if code := deniedRequest(first); code != 403 {
+		t.Fatalf("first connection: %d, want 403", code)
+	}
+	select {
+	case code := <-got:
+		if code != 403 {
+			t.Fatalf("the waiting connection, once the first went idle: %d, want 403", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting connection was not served once the only slot's connection went idle")
 	}
 }
 
@@ -219,12 +292,9 @@ func TestIdleProxyHoldsNoClientSlot(t *testing.T) {
 // the serving loops return (the cleanup waits for them).
 func TestCloseEndsSlotWait(t *testing.T) {
 	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true, MaxClients: 1})
-	a := dialRaw(t, p.httpAddr)
-	if code := deniedRequest(a); code != 403 {
-		t.Fatalf("first connection: %d, want 403", code)
-	}
+	socksGreeted(t, p.socksAddr)
 	c := dialRaw(t, p.httpAddr)
-	p.logs.wait(t, `1 client connections open; new ones wait`)
+	p.logs.wait(t, `1 client connections open; new ones take an idle keep-alive connection's place, or wait`)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -84,10 +84,12 @@
 // budget of 32 MiB over all connections, and a request head that finds it
 // spent gets 503, a response head 502, so that slow large heads on many
 // connections (from the sandbox, or from an allowed origin) cannot run
-// the supervisor out of memory. At most Options.MaxClients client connections (4096) are served
-// at once over both proxies; further ones wait unserved (one accepted per
-// proxy, the rest in the listen backlog) until one ends (-m logs it
-// once). An https request in absolute form (axios sends them) is
+// the supervisor out of memory. At most Options.MaxClients client
+// connections (4096 by default; fence sets fewer for a low open-file
+// limit) are served at once over both proxies; for a further one, the
+// HTTP keep-alive connection that has waited longest for its next request
+// is closed, and without one it waits unserved (one accepted per proxy,
+// the rest in the listen backlog) until one ends (-m logs it once). An https request in absolute form (axios sends them) is
 // forwarded over TLS that the proxy originates and verifies against the
 // host's roots. Upstream connections wait between
 // requests in an idle pool (16 per origin, 128 in all, 90 s), reused only

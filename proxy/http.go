@@ -60,12 +60,18 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 		s.untrack(c)
 		c.Close()
 	}()
-	for {
+	for first := true; ; first = false {
 		// A keep-alive connection may wait idleTimeout for its next
-		// request; once the request has begun, its head must arrive
-		// within handshakeTimeout.
+		// request, unless its slot is wanted (reclaimIdle); once the
+		// request has begun, its head must arrive within
+		// handshakeTimeout. Not the wait for the first request: a client
+		// sends it as soon as it has connected.
 		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
-		if _, err := cc.br.Peek(1); err != nil {
+		if !first {
+			s.waitIdle(c, true)
+		}
+		_, err := cc.br.Peek(1)
+		if !first && !s.waitIdle(c, false) || err != nil {
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))

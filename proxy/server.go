@@ -106,7 +106,7 @@ type Server struct {
 	// each costs the supervisor ~30 KiB, and the sandbox can open as many
 	// as fence may have descriptors.
 	slots chan struct{}
-	full  atomic.Bool // logged that slots ran out, until one frees
+	full  atomic.Bool // logged that slots ran out, until a quarter free (release)
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context
@@ -117,6 +117,13 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[io.Closer]struct{} // client and upstream connections
+	// idleClients are the HTTP client connections waiting for their next
+	// request on keep-alive, with when they began to: acquire closes
+	// the longest waiting one when no slot is free (reclaimIdle).
+	idleClients map[net.Conn]time.Time
+	// idleReady wakes an acquire waiting for a slot when a connection
+	// begins to wait idle.
+	idleReady chan struct{}
 }
 
 // DefaultMaxClients is Options.MaxClients's default: far more than a
@@ -128,16 +135,18 @@ const DefaultMaxClients = 4096
 // ServeSOCKS.
 func New(o Options) *Server {
 	s := &Server{
-		log:        o.Log,
-		debug:      o.Debug,
-		monitor:    o.Monitor,
-		allow:      append([]netip.Prefix(nil), o.AllowAddrs...),
-		trustHosts: o.TrustHosts,
-		resolver:   o.Resolver,
-		dialer:     net.Dialer{Timeout: dialTimeout},
-		ownAddrs:   ownAddrs,
-		listeners:  make(map[net.Listener]struct{}),
-		conns:      make(map[io.Closer]struct{}),
+		log:         o.Log,
+		debug:       o.Debug,
+		monitor:     o.Monitor,
+		allow:       append([]netip.Prefix(nil), o.AllowAddrs...),
+		trustHosts:  o.TrustHosts,
+		resolver:    o.Resolver,
+		dialer:      net.Dialer{Timeout: dialTimeout},
+		ownAddrs:    ownAddrs,
+		listeners:   make(map[net.Listener]struct{}),
+		conns:       make(map[io.Closer]struct{}),
+		idleClients: make(map[net.Conn]time.Time),
+		idleReady:   make(chan struct{}, 1),
 	}
 	n := o.MaxClients
 	if n <= 0 {
@@ -249,21 +258,88 @@ func (s *Server) acquire() bool {
 		return true
 	default:
 	}
-	if !s.full.Swap(true) && s.logs(failed) {
-		s.log(fmt.Sprintf("[fence:proxy] %s %s %d client connections open; new ones wait for one to end", time.Now().Format(time.TimeOnly), marks[failed], cap(s.slots)))
-	}
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	case <-s.done.Done():
-		return false
+	for {
+		if s.reclaimIdle() {
+			// Its goroutine ends and frees its slot: wait for that
+			// alone, closing no other.
+			select {
+			case s.slots <- struct{}{}:
+				return true
+			case <-s.done.Done():
+				return false
+			}
+		}
+		if !s.full.Swap(true) && s.logs(failed) {
+			s.log(fmt.Sprintf("[fence:proxy] %s %s %d client connections open; new ones take an idle keep-alive connection's place, or wait for one to end", time.Now().Format(time.TimeOnly), marks[failed], cap(s.slots)))
+		}
+		// A slot, or a connection that begins to wait for its next
+		// request (served its first while this one waited): reclaimed
+		// on the next round.
+		select {
+		case s.slots <- struct{}{}:
+			return true
+		case <-s.idleReady:
+		case <-s.done.Done():
+			return false
+		}
 	}
 }
 
-// release frees a slot taken by acquire.
+// reclaimIdle closes the client connection that has waited longest for
+// its next request on keep-alive, and reports whether there was one. With
+// every slot taken, an idle connection held its slot until idleTimeout (5
+// minutes): a client holding more keep-alive connections than there are
+// slots, then sending a request on each, hung on the first one over. A
+// server may close an idle keep-alive connection at any time; clients
+// open another (and retry a request that crossed the close, if
+// idempotent), as they do when servers time such connections out.
+func (s *Server) reclaimIdle() bool {
+	s.mu.Lock()
+	var oldest net.Conn
+	var since time.Time
+	for c, t := range s.idleClients {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest != nil {
+		delete(s.idleClients, oldest)
+	}
+	s.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.Close()
+	return true
+}
+
+// waitIdle marks c as waiting for its next request (idle) or not, and
+// reports, when unmarking, whether c was still marked: false if
+// reclaimIdle took it meanwhile, which closed it.
+func (s *Server) waitIdle(c net.Conn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idle {
+		s.idleClients[c] = time.Now()
+		select {
+		case s.idleReady <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	_, ok := s.idleClients[c]
+	delete(s.idleClients, c)
+	return ok
+}
+
+// release frees a slot taken by acquire. The shortage is logged again
+// once a quarter of the slots are free: while new connections take idle
+// ones' places, slots free one at a time.
 func (s *Server) release() {
 	<-s.slots
-	s.full.Store(false)
+	if len(s.slots) <= cap(s.slots)*3/4 {
+		s.full.Store(false)
+	}
 }
 
 func retryAccept(err error) bool {

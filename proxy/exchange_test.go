@@ -57,7 +57,8 @@ func TestHEADAnswerHasNoBody(t *testing.T) {
 
 // A client that gives up while the origin has not answered yet: the proxy
 // must not keep the upstream connection (and its goroutine and both fds)
-// until the origin answers, which may be never.
+// until the origin answers, which may be never. -m says the client left,
+// with nginx's 499: it said 502, an answer the proxy never gave.
 func TestClientGoneWhileWaiting(t *testing.T) {
 	closed := make(chan struct{})
 	up := tcpServer(t, func(c net.Conn) {
@@ -66,7 +67,20 @@ func TestClientGoneWhileWaiting(t *testing.T) {
 		close(closed)
 	})
 	_, port := hostPort(t, up)
-	p := appProxy(t, port)
+	p := startProxy(t, Options{
+		Rules:      mustRules(t, []string{"app.test:" + port}, nil),
+		Hosts:      map[string][]netip.Addr{"app.test": local},
+		AllowAddrs: loopback,
+		Monitor:    true,
+	})
+	defer func() {
+		p.logs.wait(t, `GET\s+499 app\.test .*the client closed its connection before the response`)
+		for _, l := range p.logs.all() {
+			if strings.Contains(l, " 502 ") {
+				t.Errorf("logged as a 502 the proxy never sent: %s", l)
+			}
+		}
+	}()
 	c := dialRaw(t, p.httpAddr)
 	io.WriteString(c, "GET http://app.test:"+port+"/slow HTTP/1.1\r\nHost: app.test\r\n\r\n")
 	time.Sleep(200 * time.Millisecond)

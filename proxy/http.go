@@ -383,6 +383,13 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		x.waitBody(bodyGrace)
 		if rerr := x.requestFailed(); rerr != nil {
 			status, what, err = 400, "read request body", rerr
+		} else if cerr := x.clientLeft(err); cerr != nil {
+			// No 502 was sent, nor due: the client hung up (curl -m,
+			// ^C) and the watch closed the upstream connection. Logged
+			// as nginx does ("client closed request").
+			s.logHTTPReason(failed, req.method, 499, host, url, start, fmt.Errorf("the client closed its connection before the response: %w", cerr))
+			cc.dropUpstream()
+			return false
 		}
 		s.logHTTPReason(failed, req.method, status, host, url, start, err)
 		body := "fence proxy: " + what + ": " + err.Error() + "\n"
@@ -563,6 +570,28 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 		}
 	}()
 	return x
+}
+
+// clientLeft returns the error with which the client's side ended, when
+// err (reading the response) comes from the watch closing the upstream
+// connection on it (abort), and nil otherwise.
+func (x *exchange) clientLeft(err error) error {
+	if !errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	// If the watch closed the connection, as its last step, it is
+	// ending; otherwise (Close at the end of the run) it may not.
+	t := time.NewTimer(bodyGrace)
+	defer t.Stop()
+	select {
+	case <-x.done:
+	case <-t.C:
+		return nil
+	}
+	if x.bodyErr != nil {
+		return nil
+	}
+	return x.clientErr
 }
 
 // abort closes the upstream connection, unless it went back to the pool.

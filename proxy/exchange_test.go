@@ -474,6 +474,25 @@ func TestBadGatewayKeepsConnection(t *testing.T) {
 	}
 }
 
+// A request head begun and not finished within the handshake timeout gets
+// 408, and -m says so: the connection was closed with no answer and no
+// line.
+func TestIncompleteHeadTimesOut(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true},
+		func(s *Server) { s.handshake = 200 * time.Millisecond })
+	c := dialRaw(t, p.httpAddr)
+	io.WriteString(c, "GET http://app.test/ HTTP/1.1\r\nHost: app.test\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("an incomplete request head: %v, want a 408", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 408 || !resp.Close {
+		t.Errorf("an incomplete request head: %d %v, want 408 and the connection closed", resp.StatusCode, resp.Header)
+	}
+	p.logs.wait(t, `! -\s+408 - - .*request head not complete within 200ms`)
+}
+
 // A request body the proxy cannot read gets 400 naming the problem, and
 // the origin is not left waiting for the rest.
 func TestMalformedRequestBody(t *testing.T) {

@@ -64,7 +64,7 @@ func (l *logRecorder) wait(t *testing.T, re string) string {
 
 // startProxy starts a Server for o (Log defaults to a recorder, and Debug
 // to true) and stops it when the test ends, checking that Serve* return.
-func startProxy(t testing.TB, o Options) *testProxy {
+func startProxy(t testing.TB, o Options, tweaks ...func(*Server)) *testProxy {
 	t.Helper()
 	rec := &logRecorder{}
 	if o.Log == nil {
@@ -74,6 +74,9 @@ func startProxy(t testing.TB, o Options) *testProxy {
 		}
 	}
 	s := New(o)
+	for _, f := range tweaks {
+		f(s) // before it serves
+	}
 	hl := listen(t)
 	sl := listen(t)
 	var wg sync.WaitGroup

@@ -74,7 +74,7 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 		if !first && !s.waitIdle(c, false) || err != nil {
 			return
 		}
-		_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		_ = c.SetReadDeadline(time.Now().Add(s.handshake))
 		start := time.Now()
 		req, err := readRequestHeadIn(cc.br, &s.heads)
 		var se *statusError
@@ -83,6 +83,14 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 			// framing would otherwise look like a silent proxy.
 			cc.s.logHTTPReason(failed, "-", se.status, "-", "-", start, errors.New(se.msg))
 			cc.answer(nil, se.status, "fence proxy: "+se.msg+"\n")
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Begun, never finished: said, as the other refusals are.
+			err := fmt.Errorf("request head not complete within %v", s.handshake)
+			cc.s.logHTTPReason(failed, "-", 408, "-", "-", start, err)
+			_ = c.SetWriteDeadline(time.Now().Add(s.handshake))
+			cc.answer(nil, 408, "fence proxy: "+err.Error()+"\n")
 			return
 		}
 		if err != nil {
@@ -909,6 +917,8 @@ func statusText(status int) string {
 		return "Forbidden"
 	case 407:
 		return "Proxy Authentication Required"
+	case 408:
+		return "Request Timeout"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 501:

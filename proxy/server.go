@@ -102,6 +102,8 @@ type Server struct {
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
 	heads headBudget     // large heads being read, requests and responses (wire.go)
+	// handshake is handshakeTimeout, unless a test shortens it.
+	handshake time.Duration
 	// slots holds a token per client connection being served (MaxClients):
 	// each costs the supervisor ~30 KiB, and the sandbox can open as many
 	// as fence may have descriptors.
@@ -142,6 +144,7 @@ func New(o Options) *Server {
 		trustHosts:  o.TrustHosts,
 		resolver:    o.Resolver,
 		dialer:      net.Dialer{Timeout: dialTimeout},
+		handshake:   handshakeTimeout,
 		ownAddrs:    ownAddrs,
 		listeners:   make(map[net.Listener]struct{}),
 		conns:       make(map[io.Closer]struct{}),

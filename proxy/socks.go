@@ -82,7 +82,7 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 	}()
 
 	// The deadline covers the handshake only; the tunnel has none.
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	_ = c.SetDeadline(time.Now().Add(s.handshake))
 	req, err := s.socksHandshake(c)
 	if err != nil {
 		switch {

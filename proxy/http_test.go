@@ -1013,7 +1013,7 @@ func TestMonitorLogsClientErrors(t *testing.T) {
 	send(p.socksAddr, "\x05\x01\x00")
 	p.logs.wait(t, `\[fence:socks\] \S+ ✗ CONNECT - BLOCKED \(missing or wrong proxy credential\)`)
 	send(p.socksAddr, "\x04\x01")
-	p.logs.wait(t, `\[fence:socks\] \S+ ! CONNECT - ERROR \(version 4, want 5\)`)
+	p.logs.wait(t, `\[fence:socks\] \S+ ! CONNECT - ERROR \(version 4, want 5: fence serves SOCKS5 only, use socks5h://\)`)
 	if n := len(p.logs.all()); n != 4 {
 		t.Errorf("logged %d lines, want 4 (the empty connection unlogged):\n%s", n, strings.Join(p.logs.all(), "\n"))
 	}

@@ -139,6 +139,13 @@ func (s *Server) socksHandshake(rw io.ReadWriter) (socksRequest, error) {
 	if _, err := io.ReadFull(rw, buf[:2]); err != nil {
 		return socksRequest{}, fmt.Errorf("%w: read greeting: %w", errSOCKS, err)
 	}
+	if buf[0] == 4 {
+		// A SOCKS4 or 4a client (curl -x socks4a://): its "request
+		// rejected" reply (VN 0, CD 91) tells it what a reset did not.
+		// Its request is not read: nothing of it is served.
+		_, _ = rw.Write([]byte{0, 91, 0, 0, 0, 0, 0, 0})
+		return socksRequest{}, fmt.Errorf("%w: version 4, want 5: fence serves SOCKS5 only, use socks5h://", errSOCKS)
+	}
 	if buf[0] != socksVersion {
 		return socksRequest{}, fmt.Errorf("%w: version %d, want 5", errSOCKS, buf[0])
 	}

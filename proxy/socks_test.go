@@ -162,9 +162,9 @@ func TestSOCKSProtocolErrors(t *testing.T) {
 		got, _ := io.ReadAll(io.LimitReader(c, int64(wantLen)+1))
 		return got
 	}
-	// SOCKS4 is not spoken: closed without a reply.
-	if got := exchange([]byte{4, 1, 0, 80, 127, 0, 0, 1, 0}, 0); len(got) != 0 {
-		t.Errorf("SOCKS4: got %x, want silence", got)
+	// SOCKS4 is not spoken: SOCKS4's "request rejected", then closed.
+	if got := exchange([]byte{4, 1, 0, 80, 127, 0, 0, 1, 0}, 8); !bytes.Equal(got, []byte{0, 91, 0, 0, 0, 0, 0, 0}) {
+		t.Errorf("SOCKS4: got %x, want 005b000000000000 and the end", got)
 	}
 	// Only user/pass offered without a credential configured: no method.
 	if got := exchange([]byte{5, 1, methodUserPass}, 2); !bytes.Equal(got, []byte{5, methodNoAcceptable}) {
@@ -301,4 +301,18 @@ func TestSOCKSRefusedUpstream(t *testing.T) {
 		t.Fatalf("reply %#x, want 0x05", rep)
 	}
 	p.logs.wait(t, `! CONNECT 127\.0\.0\.1:`+port+` ERROR \(.*connection refused\)`)
+}
+
+// A SOCKS4 or 4a client gets SOCKS4's "request rejected" (curl: "request
+// rejected or failed"), not a reset it cannot explain.
+func TestSOCKS4Rejected(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true})
+	c := dialRaw(t, p.socksAddr)
+	// SOCKS4a CONNECT app.test:80, user "u".
+	c.Write([]byte("\x04\x01\x00\x50\x00\x00\x00\x01u\x00app.test\x00"))
+	rep := make([]byte, 8)
+	if _, err := io.ReadFull(c, rep); err != nil || rep[0] != 0 || rep[1] != 91 {
+		t.Fatalf("SOCKS4a request: reply %x, %v; want 00 5b (request rejected)", rep, err)
+	}
+	p.logs.wait(t, `version 4, want 5: fence serves SOCKS5 only`)
 }

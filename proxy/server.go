@@ -109,6 +109,12 @@ type Server struct {
 	// as fence may have descriptors.
 	slots chan struct{}
 	full  atomic.Bool // logged that slots ran out, until a quarter free (release)
+	// acquiring is held by the acquire in progress: the HTTP and SOCKS
+	// proxies take slots one at a time, so that the slot an idle
+	// connection's close frees (reclaimIdle) goes to the acquire that
+	// closed it, not to the other proxy's, which would leave it waiting
+	// for a slot alone while another connection sits idle.
+	acquiring sync.Mutex
 
 	// done is cancelled by Close; it ends dials and lookups in flight.
 	done   context.Context
@@ -256,6 +262,8 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 // acquire takes a client slot (Options.MaxClients), waiting for one to
 // free; it reports false when Close ends the wait.
 func (s *Server) acquire() bool {
+	s.acquiring.Lock()
+	defer s.acquiring.Unlock()
 	select {
 	case s.slots <- struct{}{}:
 		return true

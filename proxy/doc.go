@@ -88,7 +88,7 @@
 // connections (4096 by default; fence sets fewer for a low open-file
 // limit) are served at once over both proxies; for a further one, the
 // HTTP keep-alive connection that has waited longest for its next request
-// is closed, and without one it waits unserved (one accepted per proxy,
+// is closed once it has waited a second (a busy one is not), and without one it waits unserved (one accepted per proxy,
 // the rest in the listen backlog) until one ends (-m logs it once). An https request in absolute form (axios sends them) is
 // forwarded over TLS that the proxy originates and verifies against the
 // host's roots. Upstream connections wait between

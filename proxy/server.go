@@ -27,6 +27,12 @@ const (
 	// idleTimeout closes keep-alive client connections to the HTTP proxy
 	// that carry no request.
 	idleTimeout = 5 * time.Minute
+	// reclaimAge is how long a keep-alive client connection must have
+	// waited for its next request before acquire may close it for a new
+	// one: a client in the middle of a run of requests sends its next
+	// at once, and a close that crosses it fails a request that may not
+	// be retried (a POST: net/http reports EOF).
+	reclaimAge = time.Second
 )
 
 // Options configures a Server. The zero value denies everything and logs
@@ -102,8 +108,10 @@ type Server struct {
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
 	heads headBudget     // large heads being read, requests and responses (wire.go)
-	// handshake is handshakeTimeout, unless a test shortens it.
-	handshake time.Duration
+	// handshake is handshakeTimeout, and reclaimAge reclaimAge, unless
+	// a test shortens them.
+	handshake  time.Duration
+	reclaimAge time.Duration
 	// slots holds a token per client connection being served (MaxClients):
 	// each costs the supervisor ~30 KiB, and the sandbox can open as many
 	// as fence may have descriptors.
@@ -151,6 +159,7 @@ func New(o Options) *Server {
 		resolver:    o.Resolver,
 		dialer:      net.Dialer{Timeout: dialTimeout},
 		handshake:   handshakeTimeout,
+		reclaimAge:  reclaimAge,
 		ownAddrs:    ownAddrs,
 		listeners:   make(map[net.Listener]struct{}),
 		conns:       make(map[io.Closer]struct{}),
@@ -270,7 +279,8 @@ func (s *Server) acquire() bool {
 	default:
 	}
 	for {
-		if s.reclaimIdle() {
+		closed, wait := s.reclaimIdle()
+		if closed {
 			// Its goroutine ends and frees its slot: wait for that
 			// alone, closing no other.
 			select {
@@ -284,27 +294,43 @@ func (s *Server) acquire() bool {
 			s.log(fmt.Sprintf("[fence:proxy] %s %s %d client connections open; new ones take an idle keep-alive connection's place, or wait for one to end", time.Now().Format(time.TimeOnly), marks[failed], cap(s.slots)))
 		}
 		// A slot, or a connection that begins to wait for its next
-		// request (served its first while this one waited): reclaimed
-		// on the next round.
+		// request (served its first while this one waited), or one
+		// that has now waited reclaimAge: reclaimed on the next round.
+		var aged <-chan time.Time
+		var t *time.Timer
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			aged = t.C
+		}
+		got, ok := false, true
 		select {
 		case s.slots <- struct{}{}:
-			return true
+			got = true
 		case <-s.idleReady:
+		case <-aged:
 		case <-s.done.Done():
-			return false
+			ok = false
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if got || !ok {
+			return got
 		}
 	}
 }
 
 // reclaimIdle closes the client connection that has waited longest for
-// its next request on keep-alive, and reports whether there was one. With
+// its next request on keep-alive, if it has waited reclaimAge, and
+// reports whether there was one; if not, how long until the longest
+// waiting one will have (0 when none waits). With
 // every slot taken, an idle connection held its slot until idleTimeout (5
 // minutes): a client holding more keep-alive connections than there are
 // slots, then sending a request on each, hung on the first one over. A
 // server may close an idle keep-alive connection at any time; clients
 // open another (and retry a request that crossed the close, if
 // idempotent), as they do when servers time such connections out.
-func (s *Server) reclaimIdle() bool {
+func (s *Server) reclaimIdle() (bool, time.Duration) {
 	s.mu.Lock()
 	var oldest net.Conn
 	var since time.Time
@@ -313,15 +339,18 @@ func (s *Server) reclaimIdle() bool {
 			oldest, since = c, t
 		}
 	}
-	if oldest != nil {
-		delete(s.idleClients, oldest)
-	}
-	s.mu.Unlock()
 	if oldest == nil {
-		return false
+		s.mu.Unlock()
+		return false, 0
 	}
+	if wait := s.reclaimAge - time.Since(since); wait > 0 {
+		s.mu.Unlock()
+		return false, wait
+	}
+	delete(s.idleClients, oldest)
+	s.mu.Unlock()
 	oldest.Close()
-	return true
+	return true, 0
 }
 
 // waitIdle marks c as waiting for its next request (idle) or not, and

@@ -66,6 +66,9 @@ func cmdName(cmd byte) string {
 // any, has already been written.
 var errSOCKS = errors.New("socks5 handshake")
 
+// errSOCKS4 is a SOCKS4 or 4a client's, answered with SOCKS4's reject.
+var errSOCKS4 = errors.New("version 4, want 5: fence serves SOCKS5 only, use socks5h://")
+
 // errSOCKSCredential marks a client that did not offer or did not pass
 // the Server's credential.
 var errSOCKSCredential = errors.New("credential")
@@ -95,6 +98,18 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 			// A connection closed before its first byte is no request;
 			// anything else the client sent wrong is logged, in -m too.
 			s.logSOCKS(failed, "CONNECT", "-", strings.TrimPrefix(err.Error(), errSOCKS.Error()+": "))
+		}
+		if errors.Is(err, errSOCKS4) {
+			// The request came with the greeting and is unread: a close
+			// now would reset the connection, and a reset may destroy
+			// the reply before the client has read it. The reply is
+			// followed by the end, and what the client sent is read
+			// (a moment, and a few hundred bytes, at most).
+			if cw, ok := c.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+			_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+			_, _ = io.CopyN(io.Discard, c, 1024)
 		}
 		return
 	}
@@ -144,7 +159,7 @@ func (s *Server) socksHandshake(rw io.ReadWriter) (socksRequest, error) {
 		// rejected" reply (VN 0, CD 91) tells it what a reset did not.
 		// Its request is not read: nothing of it is served.
 		_, _ = rw.Write([]byte{0, 91, 0, 0, 0, 0, 0, 0})
-		return socksRequest{}, fmt.Errorf("%w: version 4, want 5: fence serves SOCKS5 only, use socks5h://", errSOCKS)
+		return socksRequest{}, fmt.Errorf("%w: %w", errSOCKS, errSOCKS4)
 	}
 	if buf[0] != socksVersion {
 		return socksRequest{}, fmt.Errorf("%w: version %d, want 5", errSOCKS, buf[0])

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +22,12 @@ func TestBusyKeepAliveNotReclaimed(t *testing.T) {
 	}))
 	defer up.Close()
 	_, port := hostPort(t, strings.TrimPrefix(up.URL, "http://"))
-	p := appProxy(t, port)
-	p.Server.slots = make(chan struct{}, 4) // before any connection
+	p := startProxy(t, Options{
+		Rules:      mustRules(t, []string{"app.test:" + port}, nil),
+		Hosts:      map[string][]netip.Addr{"app.test": local},
+		AllowAddrs: loopback,
+		MaxClients: 4,
+	})
 	const clients, requests = 8, 50
 	var failures atomic.Int64
 	var wg sync.WaitGroup

@@ -6,12 +6,14 @@ package proxy
 import (
 	"bufio"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -491,6 +493,33 @@ func TestIncompleteHeadTimesOut(t *testing.T) {
 		t.Errorf("an incomplete request head: %d %v, want 408 and the connection closed", resp.StatusCode, resp.Header)
 	}
 	p.logs.wait(t, `! -\s+408 - - .*request head not complete within 200ms`)
+}
+
+// A blank line between requests (RFC 9112 §2.2: some clients send one
+// after a POST body) is no request begun: a client that sends one and
+// goes quiet gets no 408, which it could take for its next request's
+// answer, and its next request is served.
+func TestBlankLineIsNoRequest(t *testing.T) {
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"app.test"}, nil), Monitor: true},
+		func(s *Server) { s.handshake = 200 * time.Millisecond })
+	c := dialRaw(t, p.httpAddr)
+	if code := deniedRequest(c); code != 403 {
+		t.Fatalf("first request: %d, want 403", code)
+	}
+	io.WriteString(c, "\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(600 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 64)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after a blank line and nothing more: read %d bytes, %v; want nothing", n, err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if code := deniedRequest(c); code != 403 {
+		t.Errorf("the request after the blank line: %d, want 403", code)
+	}
+	for _, l := range p.logs.all() {
+		if strings.Contains(l, " 408 ") {
+			t.Errorf("logged a 408 for a blank line: %s", l)
+		}
+	}
 }
 
 // A request body the proxy cannot read gets 400 naming the problem, and

@@ -67,11 +67,7 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 		// handshakeTimeout. Not the wait for the first request: a client
 		// sends it as soon as it has connected.
 		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
-		if !first {
-			s.waitIdle(c, true)
-		}
-		_, err := cc.br.Peek(1)
-		if !first && !s.waitIdle(c, false) || err != nil {
+		if !cc.nextRequest(!first) {
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(s.handshake))
@@ -100,6 +96,30 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 		if !cc.serve(req) {
 			return
 		}
+	}
+}
+
+// nextRequest waits for the first byte of the connection's next request
+// and reports whether it came. Blank lines before it are skipped (RFC 9112
+// §2.2: some clients send one after a POST body): read as the start of a
+// request, one that nothing followed got a 408 after the handshake
+// timeout, an answer the client may take for its next request's. While
+// it waits with nothing buffered (a pipelined request is not waited for),
+// a connection with keepAlive set is idle: reclaimIdle may close it.
+func (cc *clientConn) nextRequest(keepAlive bool) bool {
+	for {
+		idle := keepAlive && cc.br.Buffered() == 0
+		if idle {
+			cc.s.waitIdle(cc.c, true)
+		}
+		b, err := cc.br.Peek(1)
+		if idle && !cc.s.waitIdle(cc.c, false) || err != nil {
+			return false
+		}
+		if b[0] != '\r' && b[0] != '\n' {
+			return true
+		}
+		_, _ = cc.br.Discard(1)
 	}
 }
 
@@ -596,8 +616,8 @@ func (x *exchange) clientLeft(err error) error {
 	case <-t.C:
 		return nil
 	}
-	if x.bodyErr != nil {
-		return nil
+	if x.bodyErr != nil || errors.Is(x.clientErr, net.ErrClosed) {
+		return nil // the body's copy failed; or Close closed both ends
 	}
 	return x.clientErr
 }

@@ -34,6 +34,23 @@ func (s *sandbox) hostGit(git string) func(dir string, args ...string) string {
 	}
 }
 
+// userWorktree makes, as the runner on the host, a repository with one
+// commit at rel and a linked worktree of it at rel/wt (relative to the
+// repository, e.g. "../wt"), and returns the worktree's .git file.
+func (s *sandbox) userWorktree(git, rel, wt string) string {
+	s.t.Helper()
+	hostGit := s.hostGit(git)
+	dir := s.mkdir(rel)
+	hostGit(dir, "init", "-q", "-b", "main", ".")
+	hostGit(dir, "commit", "-q", "--allow-empty", "-m", "one")
+	hostGit(dir, "worktree", "add", "-q", wt)
+	b, err := os.ReadFile(filepath.Join(dir, wt, ".git"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(b)
+}
+
 // tryWrite runs `echo x > target` in the sandbox (through sh, exec'd
 // directly by fence) and returns the result.
 func (s *sandbox) tryWrite(cfg, target string) result {
@@ -1694,14 +1711,7 @@ func TestFSGitSandboxRepositoryGitFilesLater(t *testing.T) {
 		lib := s.mkdir("lib")
 		hostGit(lib, "init", "-q", "-b", "main", ".")
 		hostGit(lib, "commit", "-q", "--allow-empty", "-m", "lib")
-		mine := s.mkdir("w/mine")
-		hostGit(mine, "init", "-q", "-b", "main", ".")
-		hostGit(mine, "commit", "-q", "--allow-empty", "-m", "one")
-		hostGit(mine, "worktree", "add", "-q", "../mine-wt")
-		userFile, err := os.ReadFile(s.path("w/mine-wt/.git"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		userFile := s.userWorktree(git, "w/mine", "../mine-wt")
 		w := s.path("w")
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
 		res := s.fenceWith(opts{dir: w, env: gitEnv}, "-s", cfg, "-c", `set -e
@@ -1725,7 +1735,7 @@ rm -rf p && echo removed`)
 				t.Errorf("%s, the user's linked worktree's .git file: %v", script, res)
 			}
 		}
-		mustHaveContent(t, s.path("w/mine-wt/.git"), string(userFile), "the user's linked worktree's .git file")
+		mustHaveContent(t, s.path("w/mine-wt/.git"), userFile, "the user's linked worktree's .git file")
 	})
 }
 
@@ -2515,15 +2525,7 @@ echo A=1 > sub/.env.tmp && mv sub/.env.tmp sub/.env.mine`)
 func TestFSGitFileNotHardLinked(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
-		hostGit := s.hostGit(git)
-		main := s.mkdir("w/deep/main")
-		hostGit(main, "init", "-q", "-b", "main", ".")
-		hostGit(main, "commit", "-q", "--allow-empty", "-m", "one")
-		hostGit(main, "worktree", "add", "-q", "../wt")
-		userFile, err := os.ReadFile(s.path("w/deep/wt/.git"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		userFile := s.userWorktree(git, "w/deep/main", "../wt")
 		w := s.path("w")
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
 		res := s.fenceWith(opts{dir: w}, "-s", cfg, "-c", `sleep 0.1; mkdir n && ln -s ../deep/wt/.git n/lnk
@@ -2538,7 +2540,7 @@ echo "gitdir: $PWD/evil/.git" > n/other`)
 		if strings.Contains(res.stdout, "wrote") {
 			t.Errorf("writing the user's .git file in a later run: want it refused: %v", res)
 		}
-		mustHaveContent(t, s.path("w/deep/wt/.git"), string(userFile), "the user's linked worktree's .git file")
+		mustHaveContent(t, s.path("w/deep/wt/.git"), userFile, "the user's linked worktree's .git file")
 	})
 }
 
@@ -2549,15 +2551,7 @@ echo "gitdir: $PWD/evil/.git" > n/other`)
 func TestFSGitFileNotWrittenThroughProc(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		git := need(t, "git")
-		hostGit := s.hostGit(git)
-		main := s.mkdir("w/deep/main")
-		hostGit(main, "init", "-q", "-b", "main", ".")
-		hostGit(main, "commit", "-q", "--allow-empty", "-m", "one")
-		hostGit(main, "worktree", "add", "-q", "../wt")
-		userFile, err := os.ReadFile(s.path("w/deep/wt/.git"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		userFile := s.userWorktree(git, "w/deep/main", "../wt")
 		w := s.path("w")
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
 		for _, script := range []string{
@@ -2569,7 +2563,7 @@ func TestFSGitFileNotWrittenThroughProc(t *testing.T) {
 				t.Errorf("%s: want it refused: %v", script, res)
 			}
 		}
-		mustHaveContent(t, s.path("w/deep/wt/.git"), string(userFile), "the user's linked worktree's .git file")
+		mustHaveContent(t, s.path("w/deep/wt/.git"), userFile, "the user's linked worktree's .git file")
 	})
 }
 

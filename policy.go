@@ -2025,6 +2025,18 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// itself, which would bring back the whole of the host's /tmp.
 		if h, err := s.paths.eval(s.Home); err == nil && h != "/tmp" && underAny(h, []string{"/tmp"}) && !underAny(h, fp.Writable) && !underAny(h, fp.ReadOnly) {
 			fp.ReadOnly = append(fp.ReadOnly, h)
+			// A home that is a symlink in /tmp to it (HOME=/tmp/x/h
+			// -> real): the link too, or ~ would not exist inside.
+			// Only a link straight to it, in a directory that is
+			// itself, not a chain. (s.Home is resolved; the command
+			// gets HOME as it is.)
+			home := s.envDir("HOME")
+			if t, err := os.Readlink(home); err == nil && home != h && underAny(home, []string{"/tmp"}) {
+				dir := filepath.Dir(home)
+				if d, err := s.paths.eval(dir); err == nil && d == dir && (t == h || !filepath.IsAbs(t) && filepath.Join(dir, t) == h) {
+					fp.Links = append(fp.Links, [2]string{home, t})
+				}
+			}
 		}
 	}
 	// Once the plan holds (a refusal is the only line then).

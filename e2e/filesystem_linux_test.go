@@ -296,6 +296,19 @@ func TestFSHomeUnderTmpReadable(t *testing.T) {
 			t.Errorf("a home under /tmp, not in allowWrite: want it read-only: %v", res)
 		}
 		mustNotExist(t, filepath.Join(home, "new"), "a write in a home under /tmp")
+		// HOME a symlink in /tmp to it: ~ is there too (the link was
+		// missing from the private /tmp).
+		for _, target := range []string{home, filepath.Base(home)} {
+			link := filepath.Join("/tmp", unique("fence-e2e-homelink-"))
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(link)
+			res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + link}}, "-s", cfg, "-c", `cat ~/.gitconfig; echo "key[$(cat ~/.ssh/id_ed25519)]"`)
+			if !strings.Contains(res.stdout, "name = home-under-tmp") || !strings.Contains(res.stdout, "key[]") {
+				t.Errorf("HOME a symlink (to %s) in /tmp to a home there: want ~/.gitconfig read, the key hidden: %v", target, res)
+			}
+		}
 	})
 }
 

@@ -203,6 +203,24 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 		if err := unix.Mount("tmpfs", at+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
 			return fmt.Errorf("mount private /tmp: %w", err)
 		}
+		// Outside a defaultDenyRead scaffold, Links are symlinks of the
+		// host's /tmp recreated in the private one (a home that is a
+		// symlink there, bound read-only below), before the binds that
+		// go under them. Nothing else may be put there.
+		for _, l := range fs.Links {
+			if fs.DefaultDenyRead {
+				break
+			}
+			if !strings.HasPrefix(l[0], "/tmp/") || strings.Contains(l[0], "/../") {
+				return fmt.Errorf("symlink %s: not in the private /tmp", l[0])
+			}
+			if err := ensureDir(filepath.Dir(at + l[0])); err != nil {
+				return err
+			}
+			if err := os.Symlink(l[1], at+l[0]); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("create symlink %s: %w", l[0], err)
+			}
+		}
 	}
 
 	// 4. Read-only binds (visible parts of a defaultDenyRead root, or paths

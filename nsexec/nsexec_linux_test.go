@@ -199,6 +199,26 @@ func TestInitFailureReported(t *testing.T) {
 	}
 }
 
+// TestPrivateTmpLinks: outside a defaultDenyRead root, Links are made in
+// the private /tmp (a home that is a symlink there) and nowhere else: one
+// elsewhere stops the start.
+func TestPrivateTmpLinks(t *testing.T) {
+	o := &nsexec.Options{Path: "/bin/sh", Args: []string{"sh", "-c", "readlink /tmp/x/home"}, Dir: "/"}
+	o.FS.Links = [][2]string{{"/tmp/x/home", "real"}}
+	p, r := start(t, o)
+	out, _ := io.ReadAll(r)
+	if code, err := p.Wait(); err != nil || code != 0 || string(out) != "real\n" {
+		t.Errorf("a link in the private /tmp: exit %d, %v, output %q; want \"real\"", code, err, out)
+	}
+	for _, bad := range []string{"/etc/x", "/tmp/../etc/x", "/tmpx"} {
+		o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/"}
+		o.FS.Links = [][2]string{{bad, "real"}}
+		if _, err := nsexec.Start(o); err == nil || !strings.Contains(err.Error(), "not in the private /tmp") {
+			t.Errorf("a link at %s: start error %v, want a refusal", bad, err)
+		}
+	}
+}
+
 // TestPendingEndsOnce: a pending init stage that Start refuses (here the
 // network mode differs) is aborted by Start itself; the caller's own Abort
 // afterwards (deferred, as in fence.Run) and a second Start must then do

@@ -120,7 +120,9 @@ type FSPolicy struct {
 	// stay readable (the working directory). Missing paths are skipped.
 	ReadOnly []string
 	// Links are symlinks (path, target) recreated in a DefaultDenyRead
-	// scaffold before the binds, e.g. /lib64 -> usr/lib64.
+	// scaffold before the binds, e.g. /lib64 -> usr/lib64; otherwise, in
+	// the private /tmp (paths under /tmp only), e.g. a home that is a
+	// symlink there to the directory bound read-only.
 	Links [][2]string
 	// Writable paths (directories or files) are bound read-write. Missing
 	// paths are skipped.

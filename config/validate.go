@@ -344,6 +344,11 @@ func validateHostPattern(p string) error {
 	switch {
 	case p == "":
 		return errors.New("empty host pattern")
+	case strings.TrimSpace(p) != p && strings.TrimSpace(p) != "" && !strings.ContainsAny(strings.TrimSpace(p), " \t\r\n\v\f"):
+		// No host name has one: " prod-db" in deniedHosts denied nothing.
+		return fmt.Errorf("host pattern starts or ends with whitespace, so it matches no host; remove the whitespace (%q)", strings.TrimSpace(p))
+	case strings.ContainsAny(p, " \t\r\n\v\f"):
+		return errors.New("host pattern contains whitespace, which no host name has")
 	case strings.Contains(p, "/"):
 		return errors.New("host pattern cannot contain protocol or path")
 	case strings.Contains(p, ":") && strings.Count(p, ":") < 2:

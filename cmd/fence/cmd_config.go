@@ -57,9 +57,10 @@ Examples:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.template, "template", "code", "template to extend")
+	f.template = "code"
+	fl.Var(nonEmptyString{&f.template}, "template", "template to extend")
 	fl.BoolVar(&f.minimal, "minimal", false, "extend no template")
-	fl.StringVarP(&f.output, "output", "o", "", "file to write (default: the user config path)")
+	fl.VarP(nonEmptyString{&f.output}, "output", "o", "file to write (default: the user config path)")
 	fl.BoolVarP(&f.force, "force", "y", false, "overwrite an existing file without asking")
 	fl.BoolVar(&f.print, "print", false, "print the config instead of writing a file")
 	fl.BoolVar(&f.scaffold, "scaffold", false, "include every list field as an empty array")
@@ -235,8 +236,8 @@ JSON on stdout. -s and -t select sources as they do for running a command.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.settings, "settings", "s", "", "config file (JSONC); must exist")
-	fl.StringVarP(&f.template, "template", "t", "", "built-in template to start from")
+	fl.VarP(nonEmptyString{&f.settings}, "settings", "s", "config file (JSONC); must exist")
+	fl.VarP(nonEmptyString{&f.template}, "template", "t", "built-in template to start from")
 	fl.BoolVar(&f.noProject, "no-project", false, "ignore fence.json files in the working directory and above")
 	return cmd
 }

@@ -47,11 +47,12 @@ Examples:
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.claude, "claude", false, "import Claude Code permissions")
-	fl.StringVarP(&f.file, "file", "f", "", "settings file to read (default: ~/.claude/settings.json)")
-	fl.StringVarP(&f.output, "output", "o", "", "file to write")
+	fl.VarP(nonEmptyString{&f.file}, "file", "f", "settings file to read (default: ~/.claude/settings.json)")
+	fl.VarP(nonEmptyString{&f.output}, "output", "o", "file to write")
 	fl.BoolVar(&f.save, "save", false, "write to the user config path")
 	fl.BoolVarP(&f.force, "force", "y", false, "overwrite an existing file without asking")
-	fl.StringVar(&f.extend, "extend", "code", "template the config extends")
+	f.extend = "code"
+	fl.Var(nonEmptyString{&f.extend}, "extend", "template the config extends")
 	fl.BoolVar(&f.noExtend, "no-extend", false, "extend no template")
 	cmd.MarkFlagsMutuallyExclusive("extend", "no-extend")
 	cmd.MarkFlagsMutuallyExclusive("save", "output")

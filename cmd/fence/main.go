@@ -339,3 +339,26 @@ func (o *onceString) Set(v string) error {
 }
 
 func (o *onceString) Type() string { return "string" }
+
+// nonEmptyString is a string flag that may not be given empty: empty, the
+// subcommands' -o, -f, --template and --extend meant "not given" (an
+// unset variable in `fence config init -y -o "$OUT"` overwrote the user
+// config; an empty --extend dropped the template's command denies).
+type nonEmptyString struct{ p *string }
+
+func (n nonEmptyString) String() string {
+	if n.p == nil {
+		return ""
+	}
+	return *n.p
+}
+
+func (n nonEmptyString) Set(v string) error {
+	if v == "" {
+		return errors.New("is empty; give a value or leave the flag out")
+	}
+	*n.p = v
+	return nil
+}
+
+func (n nonEmptyString) Type() string { return "string" }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -91,6 +93,36 @@ func TestPortFlagErrors(t *testing.T) {
 		if err := root.Execute(); err == nil || err.Error() != tc.want {
 			t.Errorf("fence %s: error %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// An empty value for a subcommand's file or template flag is refused: it
+// meant "not given" (config init -y -o "" overwrote the user config;
+// import --extend "" dropped the template's command denies). Nothing is
+// written.
+func TestSubcommandEmptyFlags(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	for _, args := range [][]string{
+		{"config", "init", "-y", "--minimal", "-o", ""},
+		{"config", "init", "-y", "--template", ""},
+		{"config", "show", "-s", ""},
+		{"config", "show", "-t", ""},
+		{"import", "--claude", "-f", ""},
+		{"import", "--claude", "-o", ""},
+		{"import", "--claude", "--extend", ""},
+	} {
+		root := newRootCmd()
+		root.SetArgs(args)
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "is empty; give a value or leave the flag out") {
+			t.Errorf("fence %q: error %v, want the empty value refused", args, err)
+		}
+	}
+	if ents, _ := os.ReadDir(home); len(ents) != 0 {
+		t.Errorf("files written in $HOME: %v", ents)
 	}
 }
 

@@ -66,7 +66,14 @@ func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
 		np.socksPort = n.SOCKSProxyPort
 	}
 	if np.httpPort == np.socksPort {
-		return nil, fmt.Errorf("network.httpProxyPort and network.socksProxyPort are both %d; use two different ports", np.httpPort)
+		which := ""
+		switch {
+		case n.SOCKSProxyPort == 0:
+			which = " (socksProxyPort's default)"
+		case n.HTTPProxyPort == 0:
+			which = " (httpProxyPort's default)"
+		}
+		return nil, fmt.Errorf("network.httpProxyPort and network.socksProxyPort are both %d%s; use two different ports", np.httpPort, which)
 	}
 	if n.LocalOutbound() || len(n.AllowLocalOutboundPorts) > 0 {
 		np.localPorts = append(np.localPorts, n.AllowLocalOutboundPorts...)

@@ -267,3 +267,22 @@ func TestIPv6PatternsAgree(t *testing.T) {
 		}
 	}
 }
+
+// Proxy ports that clash say which value came from a default: with only
+// httpProxyPort 1080 set, "both 1080" named a socksProxyPort the user never
+// wrote.
+func TestProxyPortClash(t *testing.T) {
+	for _, tc := range []struct {
+		http, socks int
+		want        string
+	}{
+		{1080, 0, "network.httpProxyPort and network.socksProxyPort are both 1080 (socksProxyPort's default); use two different ports"},
+		{0, 3128, "network.httpProxyPort and network.socksProxyPort are both 3128 (httpProxyPort's default); use two different ports"},
+		{9000, 9000, "network.httpProxyPort and network.socksProxyPort are both 9000; use two different ports"},
+	} {
+		n := config.NetworkConfig{HTTPProxyPort: tc.http, SOCKSProxyPort: tc.socks}
+		if _, err := planNetwork(&n); err == nil || err.Error() != tc.want {
+			t.Errorf("ports %d/%d: error %v, want %q", tc.http, tc.socks, err, tc.want)
+		}
+	}
+}

@@ -159,6 +159,8 @@ func TestParseErrors(t *testing.T) {
 		{"empty ssh command", `{"ssh": {"allowedCommands": [""]}}`, `ssh.allowedCommands contains empty command`},
 		{"domain with scheme", `{"network": {"allowedDomains": ["https://github.com"]}}`, `invalid allowed domain "https://github.com": domain pattern cannot contain a protocol or path; give a host name: example.com, *.example.com, example.com:8080 or example.com:*`},
 		{"domain with bad port", `{"network": {"allowedDomains": ["github.com:99999"]}}`, `invalid allowed domain "github.com:99999": invalid port "99999" (expected 1-65535)`},
+		{"non-ASCII domain", `{"network": {"deniedDomains": ["bücher.de"]}}`, `invalid denied domain "bücher.de": non-ASCII name; write it in punycode (xn--...) (line 1)`},
+		{"domain with a trailing space", `{"network": {"allowedDomains": ["example.com "]}}`, `invalid allowed domain "example.com ": domain pattern contains whitespace or a control character; remove it`},
 		{"domain with port and path", `{"network": {"allowedDomains": ["github.com:443/x"]}}`, `domain pattern cannot contain a protocol or path`},
 		{"bare IPv6", `{"network": {"allowedDomains": ["::1"]}}`, `invalid allowed domain "::1": an IPv6 address needs brackets and a port: [::1]:8080`},
 		{"IPv6 address or port", `{"network": {"allowedDomains": ["::1:8002"]}}`, `invalid allowed domain "::1:8002": ambiguous IPv6 address: for port 8002 of ::1 write [::1]:8002; for the address ::1:8002 write it in brackets with a port, as [::1:8002]:443`},

@@ -224,6 +224,16 @@ func (c *Config) warnings() []string {
 // validateDomainPattern applies upstream's domain rules (reference §2.2).
 // "*" is handled by the caller.
 func validateDomainPattern(p string) error {
+	// As the proxy's own check (proxy.NewRules), here too, so that the
+	// error names the file and line, and fence config show refuses it.
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c <= ' ' || c == 0x7f:
+			return errors.New("domain pattern contains whitespace or a control character; remove it")
+		case c >= 0x80:
+			return errors.New("non-ASCII name; write it in punycode (xn--...)")
+		}
+	}
 	// fence extension: an optional ":port" suffix ("api.example.com:8443",
 	// "[::1]:8080", or ":*" for every port); without one, the proxy
 	// allows ports 80 and 443.

@@ -147,6 +147,8 @@ func TestParseErrors(t *testing.T) {
 		{"blank denyRead", `{"filesystem": {"denyRead": ["  "]}}`, `filesystem.denyRead contains empty path`},
 		{"NUL in a path", `{"filesystem": {"denyWrite": ["a\u0000b"]}}`, `filesystem.denyWrite "a\x00b" contains a NUL byte; remove it`},
 		{"empty allowRead", `{"filesystem": {"allowRead": [""]}}`, `filesystem.allowRead contains empty path`},
+		{"${HOME} in allowUnixSockets", `{"network": {"allowUnixSockets": ["${HOME}/x.sock"]}}`, `network.allowUnixSockets "${HOME}/x.sock": environment variables are not expanded`},
+		{"~user in allowUnixSockets", `{"network": {"allowUnixSockets": ["~root/x.sock"]}}`, `network.allowUnixSockets "~root/x.sock": only ~ and ~/ are expanded`},
 		{"$HOME in denyRead", `{"filesystem": {"denyRead": ["$HOME/docs"]}}`, `filesystem.denyRead "$HOME/docs": environment variables are not expanded; write ~/... or an absolute path`},
 		{"${HOME} in allowWrite", `{"filesystem": {"allowWrite": ["/x/${HOME}"]}}`, `filesystem.allowWrite "/x/${HOME}": environment variables are not expanded`},
 		{"~user in denyRead", `{"filesystem": {"denyRead": ["~root/.bashrc"]}}`, `filesystem.denyRead "~root/.bashrc": only ~ and ~/ are expanded (not ~user); write the absolute path`},

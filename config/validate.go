@@ -52,11 +52,10 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	// Expanded as the filesystem grants are (expandGrants): checked as
+	// they are, or "${HOME}/x.sock" would grant nothing with no word.
 	for i, s := range c.Network.AllowUnixSockets {
-		if strings.TrimSpace(s) == "" {
-			return &ValidationError{"network.allowUnixSockets", i, "network.allowUnixSockets contains empty path"}
-		}
-		if msg := spaceProblem("network.allowUnixSockets", s); msg != "" {
+		if msg := pathProblem("network.allowUnixSockets", s); msg != "" {
 			return &ValidationError{"network.allowUnixSockets", i, msg}
 		}
 	}

@@ -354,7 +354,7 @@ func readSettings(path string) ([]byte, error) {
 		return nil, errors.New("is a device, not a config file; give a file, a pipe (-s <(...)) or /dev/null")
 	}
 	if st.IsDir() {
-		return nil, errors.New("is a directory, not a config file")
+		return nil, errors.New("is a directory, not a config file; give the path of a config file (JSONC)")
 	}
 	b, err := io.ReadAll(io.LimitReader(f, cfgfile.MaxSize+1))
 	if err != nil {

@@ -19,7 +19,12 @@ func newCompletionCmd(root *cobra.Command) *cobra.Command {
   zsh:        fence completion zsh > "${fpath[1]}/_fence"
   fish:       fence completion fish > ~/.config/fish/completions/fence.fish
   powershell: fence completion powershell | Out-String | Invoke-Expression`,
-		Args:                  cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("give one shell: bash, zsh, fish or powershell (got %d arguments)", len(args))
+			}
+			return nil
+		},
 		ValidArgs:             []string{"bash", "zsh", "fish", "powershell"},
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -126,6 +126,27 @@ func TestSubcommandEmptyFlags(t *testing.T) {
 	}
 }
 
+// Errors that said what was wrong and not what to give: fence completion
+// without a shell, and -s naming a directory.
+func TestUsageErrorsNameTheFix(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"completion"}, "give one shell: bash, zsh, fish or powershell (got 0 arguments)"},
+		{[]string{"config", "show", "-s", dir}, "is a directory, not a config file; give the path of a config file (JSONC)"},
+	} {
+		root := newRootCmd()
+		root.SetArgs(tc.args)
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("fence %q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
 // TestPrintSources: the -d lines naming the config sources, without a
 // trailing space when a source has no path (the defaults).
 func TestPrintSources(t *testing.T) {

@@ -161,7 +161,9 @@ Examples:
 	fl.VarP(&onceString{&f.template}, "template", "t", "built-in template to start from (see --list-templates)")
 	fl.BoolVar(&f.noProject, "no-project", false, "ignore fence.json files in the working directory and above")
 	fl.BoolVar(&f.listTemplates, "list-templates", false, "list built-in templates")
-	fl.StringVarP(&f.command, "c", "c", "", "run this shell command string")
+	// Once: with two, only the last ran (a script's mistake, as -t
+	// twice is).
+	fl.VarP(&onceString{&f.command}, "c", "c", "run this shell command string")
 	fl.StringArrayVarP(&f.ports, "port", "p", nil, "expose a TCP port of the sandbox on the host (repeatable)")
 	fl.StringVar(&f.shell, "shell", "default", `shell for -c and shell commands: "default" (bash) or "user" ($SHELL)`)
 	fl.BoolVar(&f.shellLogin, "shell-login", false, "run the shell as a login shell (-lc)")

@@ -135,6 +135,7 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 		want string
 	}{
 		{[]string{"completion"}, "give one shell: bash, zsh, fish or powershell (got 0 arguments)"},
+		{[]string{"-c", "echo a", "-c", "echo b"}, `given twice ("echo a", then "echo b"); give it once`},
 		{[]string{"config", "show", "-s", dir}, "is a directory, not a config file; give the path of a config file (JSONC)"},
 	} {
 		root := newRootCmd()

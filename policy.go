@@ -2711,7 +2711,36 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		return nil, err
 	}
 	c := s.Config
+	// The exec deny's lookups (~200 of them, ~0.3 ms cold), meanwhile on
+	// another CPU, with a resolver of their own, when there is something
+	// writable: then the protections make the plan what the init stage
+	// waits for (-t code: planned 0.42 ms sooner, the init stage's own
+	// start 0.24 ms later for the CPU it shares; end to end −0.15 ms,
+	// −0.28…−0.02, 600 paired runs). With nothing
+	// writable the plan is short, and the lookups would only take CPU
+	// from the init stage's start. They need the writable paths only to
+	// judge a directory of the user's that may not be searched; taking
+	// every path for writable makes each such directory an error, and an
+	// error is judged again below, with the real ones.
+	tokens, pathVar, pathSet, cwd := config.RuntimeDenyTokens(c), getenv(env, "PATH"), hasEnv(env, "PATH"), s.Cwd
+	type deniedResult struct {
+		paths []string
+		err   error
+	}
+	var denied chan deniedResult
+	if len(c.Filesystem.AllowWrite) > 0 {
+		denied = make(chan deniedResult, 1)
+		go func() {
+			var res resolver
+			p, err := runtimeDenied(&res, tokens, pathVar, pathSet, cwd, []string{"/"})
+			denied <- deniedResult{p, err}
+		}()
+	}
 	fp, err := s.fsPolicy(c)
+	d := deniedResult{err: errors.New("not looked up yet")}
+	if denied != nil {
+		d = <-denied // either way: no lookup outlives the plan
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -2724,8 +2753,11 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Debug:   s.Debug,
 		Monitor: s.Monitor,
 	}
-	if o.FS.NoExec, err = runtimeDenied(&s.paths, config.RuntimeDenyTokens(c), getenv(env, "PATH"), hasEnv(env, "PATH"), s.Cwd, changeableOf(fp)); err != nil {
-		return nil, err
+	o.FS.NoExec = d.paths
+	if d.err != nil {
+		if o.FS.NoExec, err = runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp)); err != nil {
+			return nil, err
+		}
 	}
 	n := &c.Network
 	o.Unix = nsexec.UnixPolicy{

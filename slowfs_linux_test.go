@@ -483,6 +483,17 @@ func TestDenyListsFailClosedAcrossDirectories(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "command.deny") {
 		t.Errorf("a denied program below an unsearchable writable directory of the user's: %v; want a refusal", err)
 	}
+	// The same directory not writable (something else is: the exec deny's
+	// lookups run beside the rest of the plan, taking every path for
+	// writable, and an error there is judged again with the real ones):
+	// the command cannot chmod it, so nothing runs from it.
+	err = plan(func(c *config.Config) {
+		c.Filesystem.AllowWrite = []string{"~"}
+		c.Command.Deny = []string{filepath.Join(ws, "bin/tool")}
+	})
+	if err != nil {
+		t.Errorf("a denied program below an unsearchable directory of the user's that is not writable: %v; want the plan to hold", err)
+	}
 	// The host's /tmp counts as writable when allowWrite lists it.
 	tmp, err := os.MkdirTemp("/tmp", "fence-test-")
 	if err != nil {

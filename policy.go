@@ -2023,13 +2023,17 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// service user's): hidden, it took ~/.gitconfig, ~/.npmrc and
 		// the rest with it, with no word. Not a home that is /tmp
 		// itself, which would bring back the whole of the host's /tmp.
-		if h, err := s.paths.eval(s.Home); err == nil && h != "/tmp" && underAny(h, []string{"/tmp"}) && !underAny(h, fp.Writable) && !underAny(h, fp.ReadOnly) {
-			fp.ReadOnly = append(fp.ReadOnly, h)
+		if h, err := s.paths.eval(s.Home); err == nil && h != "/tmp" && underAny(h, []string{"/tmp"}) {
+			if !underAny(h, fp.Writable) && !underAny(h, fp.ReadOnly) {
+				fp.ReadOnly = append(fp.ReadOnly, h)
+			}
 			// A home that is a symlink in /tmp to it (HOME=/tmp/x/h
-			// -> real): the link too, or ~ would not exist inside.
-			// Only a link straight to it, in a directory that is
-			// itself, not a chain. (s.Home is resolved; the command
-			// gets HOME as it is.)
+			// -> real): the link too, or ~ would not exist inside;
+			// whichever bind shows the home (read-only here, the
+			// working directory's, or a writable one). Only a link
+			// straight to it, in a directory that is itself, not a
+			// chain. (s.Home is resolved; the command gets HOME as
+			// it is.)
 			home := s.envDir("HOME")
 			if t, err := os.Readlink(home); err == nil && home != h && underAny(home, []string{"/tmp"}) {
 				dir := filepath.Dir(home)

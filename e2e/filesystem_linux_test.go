@@ -308,6 +308,17 @@ func TestFSHomeUnderTmpReadable(t *testing.T) {
 			if !strings.Contains(res.stdout, "name = home-under-tmp") || !strings.Contains(res.stdout, "key[]") {
 				t.Errorf("HOME a symlink (to %s) in /tmp to a home there: want ~/.gitconfig read, the key hidden: %v", target, res)
 			}
+			// The same from the home itself (the working directory's
+			// bind shows it), and with the home writable.
+			res = s.fenceWith(opts{dir: home, env: []string{"HOME=" + link}}, "-s", cfg, "-c", `cat ~/.gitconfig`)
+			if !strings.Contains(res.stdout, "name = home-under-tmp") {
+				t.Errorf("HOME a symlink (to %s) in /tmp to a home there, run from the home: want ~/.gitconfig read: %v", target, res)
+			}
+			wcfg := s.config("fence-whome.json", `{"filesystem":{"allowWrite":["`+home+`"]}}`)
+			res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + link}}, "-s", wcfg, "-c", `cat ~/.gitconfig; echo "key[$(cat ~/.ssh/id_ed25519)]"`)
+			if !strings.Contains(res.stdout, "name = home-under-tmp") || !strings.Contains(res.stdout, "key[]") {
+				t.Errorf("HOME a symlink (to %s) in /tmp to a writable home there: want ~/.gitconfig read, the key hidden: %v", target, res)
+			}
 		}
 	})
 }

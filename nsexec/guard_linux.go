@@ -908,11 +908,16 @@ func (g *guard) gitFileLinked(real string, st *unix.Stat_t) bool {
 	if !g.gitDirs || filepath.Base(real) != ".git" || st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return false
 	}
-	id := idOf(st)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return !g.sandboxMade(idOf(st))
+}
+
+// sandboxMade reports whether the file id is one the sandbox made: in this
+// run (fresh) or recorded as its own (created). The caller holds g.mu.
+func (g *guard) sandboxMade(id fileID) bool {
 	_, ours := g.created[id]
-	return !ours && !g.fresh[id]
+	return ours || g.fresh[id]
 }
 
 // globRegexp compiles a glob: "**/" matches any run of directories (or
@@ -1276,7 +1281,7 @@ func (g *guard) madeHere(parent int, base, full string, made bool) {
 		return // a .git symlink: the record pins regular files and directories only
 	}
 	if !pattern && t != unix.S_IFDIR {
-		if _, ours := g.created[id]; !ours && !g.fresh[id] {
+		if !g.sandboxMade(id) {
 			return // a file of the user's, given this name
 		}
 	}

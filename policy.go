@@ -2170,6 +2170,9 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.Removable, fp.Held = wp.removable, wp.held
+	held, heldPatterns := s.heldGrants(slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute), changeableOf(*fp))
+	fp.Held = append(fp.Held, held...)
+	fp.HeldPatterns = heldPatterns
 	for _, p := range wp.strict {
 		res, exists, err := s.paths.evalPartial(p, changeable)
 		if err != nil {
@@ -2236,6 +2239,60 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	fp.RecordNames = recordNames
 	s.loadCreated(fp)
 	return nil
+}
+
+// heldGrants returns what of the granting entries ps (allowWrite,
+// allowRead, allowExecute) lies inside a path writable in the sandbox
+// (writable, resolved): each literal entry and its directories there
+// (FSPolicy.Held), and each entry with a glob in its last component whose
+// directory is writable (FSPolicy.HeldPatterns). Every start resolves
+// them through symlinks, so a symlink the command made where such an
+// entry did not exist yet (~/.codex or ~/.claude-x in a writable home,
+// ~/x under a writable /tmp), or a directory it renamed above one, would
+// make the next run grant where it leads: any directory of the user's,
+// read-write, or readable with defaultDenyRead, or a credential file
+// unmasked (allowRead lifts the mask of the file it resolves to). Held,
+// such a name can still be made a directory, or removed, but not a
+// symlink, and nothing can be renamed there or away.
+func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
+	// inside: strictly below a writable path, where the command makes
+	// and renames names.
+	inside := func(p string) bool {
+		for _, w := range writable {
+			if p != w && underAny(p, []string{w}) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range ps {
+		abs := s.configPattern(p)
+		if !filepath.IsAbs(abs) || strings.Contains(abs, "**") && !strings.HasSuffix(abs, "/**") {
+			continue // nothing granted (expand)
+		}
+		abs = strings.TrimSuffix(abs, "/**")
+		glob := ""
+		if i := pathglob.MetaIndex(abs); i >= 0 {
+			dir, base := filepath.Split(abs)
+			if i < len(dir) {
+				continue // a glob above the last name: granted one level only, held as granted
+			}
+			abs, glob = filepath.Clean(dir), base
+		}
+		res, _, err := s.paths.evalPartial(pathglob.Unescape(abs), writable)
+		if err != nil {
+			continue // nothing granted there either
+		}
+		if glob != "" && (inside(res) || slices.Contains(writable, res)) {
+			patterns = append(patterns, filepath.Join(pathglob.Literal(res), glob))
+		}
+		for d := res; d != "/" && inside(d); d = filepath.Dir(d) {
+			if !slices.Contains(held, d) {
+				held = append(held, d)
+			}
+		}
+	}
+	return held, patterns
 }
 
 // recordNames are the names that the built-in templates' denyWrite globs

@@ -2155,6 +2155,60 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 	})
 }
 
+// An allowWrite path inside another writable path cannot be made a
+// symlink, or have a directory renamed there, by the command: every run
+// resolves allowWrite through symlinks, so the next run would grant where
+// the link leads (a directory of the user's outside every writable path)
+// read-write. The name can still be made a directory, as a tool does on
+// its first run.
+func TestFSAllowWriteNotRedirected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(victim) })
+		s.own(victim, 0o755)
+		// The home is in the writable working directory, as it is
+		// under -t code started in $HOME.
+		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool/**", "~/.tool-*", "~/deep/er/dir"]}}`)
+		res := s.fence("-s", cfg, "-c", `ln -s `+victim+` ~/.tool || echo refused-link
+ln -s `+victim+` ~/.tool-x || echo refused-glob
+mkdir ~/deep && ln -s `+victim+` ~/deep/er || echo refused-above
+mkdir d && mv d ~/.tool || echo refused-rename
+mkdir ~/.tool-y && echo made-dir`)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, want := range []string{"refused-link", "refused-glob", "refused-above", "refused-rename", "made-dir"} {
+			if !strings.Contains(res.stdout, want+"\n") {
+				t.Errorf("want %s: %v", want, res)
+			}
+		}
+		mustNotExist(t, filepath.Join(s.home, ".tool"), "a symlink or renamed directory at an allowWrite path")
+		mustNotExist(t, filepath.Join(s.home, ".tool-x"), "a symlink at a match of an allowWrite glob")
+		// Had one been planted, the next run would write here.
+		s.fence("-s", cfg, "-c", `for d in ~/.tool ~/.tool-x ~/deep/er/dir; do echo pwned > $d/f; done 2>/dev/null`)
+		mustNotExist(t, filepath.Join(victim, "f"), "a write through a planted allowWrite path")
+		mustNotExist(t, filepath.Join(victim, "dir"), "a write through a planted allowWrite path")
+
+		// The same for allowRead: with defaultDenyRead, a planted link
+		// would make the next run read where it leads.
+		if err := os.WriteFile(filepath.Join(victim, "secret"), []byte("TOPSECRET\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rcfg := s.config("read.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":["~/.reads"],"allowWrite":["."]}}`)
+		res = s.fence("-s", rcfg, "-c", `ln -s `+victim+` ~/.reads || echo refused-read-link`)
+		if ranInside(t, res) && !strings.Contains(res.stdout, "refused-read-link\n") {
+			t.Errorf("want refused-read-link: %v", res)
+		}
+		res = s.fence("-s", rcfg, "-c", `cat ~/.reads/secret 2>/dev/null`)
+		if strings.Contains(res.stdout, "TOPSECRET") {
+			t.Errorf("a planted allowRead link read %s in the next run: %v", victim, res)
+		}
+	})
+}
+
 // A command in the main checkout cannot change the git directory of a
 // linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
 // rewritten or created, and a config or hooks used once commondir is gone,

@@ -128,7 +128,8 @@ type guard struct {
 	// that are globs themselves: like held directories (see
 	// removableAncestors), no name matching one may be a symlink or a
 	// directory renamed there, which would lead the pattern's files where
-	// the guard, matching resolved paths, does not see them.
+	// the guard, matching resolved paths, does not see them. The
+	// HeldPatterns (allowWrite globs) are held the same way.
 	heldGlobs []glob
 	// removable are paths that may be removed, and nothing else
 	// (FSPolicy.Removable); removableAncestors are their proper
@@ -244,6 +245,9 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	}
 	for _, p := range fs.Held {
 		g.removableAncestors[filepath.Clean(p)] = true
+	}
+	for _, p := range fs.HeldPatterns {
+		g.heldGlobs = append(g.heldGlobs, compileGlob(p))
 	}
 	for _, p := range append([]string{"/dev", "/tmp"}, fs.Writable...) {
 		if r, err := realPath(p); err == nil && !slices.Contains(g.writable, r) {

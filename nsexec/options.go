@@ -183,6 +183,12 @@ type FSPolicy struct {
 	// worktrees and modules directories, where git puts the next
 	// worktree's or submodule's git directory.
 	Held []string
+	// HeldPatterns are patterns in DenyWritePatterns' syntax of names
+	// held as Held's are: what matches may be made a directory or a file,
+	// but not a symlink, a hard link or a directory renamed there (the
+	// allowWrite globs in a writable directory, ~/.claude* in a writable
+	// home: a later run grants what a match leads to).
+	HeldPatterns []string
 	// GitDirs has the write guard protect every git directory named .git
 	// that existed before the run, wherever it is: nothing of GitDirNames
 	// (hooks, config, ...) may be created, written, truncated, renamed,

@@ -212,6 +212,7 @@ func (o *Options) fields(c codec) {
 	c.strs(&f.ProtectedPatterns)
 	c.strs(&f.Removable)
 	c.strs(&f.Held)
+	c.strs(&f.HeldPatterns)
 	c.bool(&f.GitDirs)
 	c.bool(&f.AllowGitConfig)
 	c.strs(&f.Masked)

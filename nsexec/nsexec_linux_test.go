@@ -813,3 +813,46 @@ func TestProcHostNetSysctlsReadOnly(t *testing.T) {
 		t.Errorf("%s changed from %q to %q", sysctl, before, after)
 	}
 }
+
+// TestPID1FaultSignalsToThreads: sigqueue takes any thread id for its pid,
+// and a thread of PID 1 other than the first stands for PID 1; a SIGSEGV
+// queued there (code SI_QUEUE, not a kill's) crashed PID 1's Go runtime,
+// which ended the sandbox with a stack dump and exit status 2 in place of
+// the command's. Landlock's signal scope (Linux 6.12) refuses it; without
+// Landlock (NoLandlock, an older kernel) only the command's seccomp filter
+// stands, and must.
+func TestPID1FaultSignalsToThreads(t *testing.T) {
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("python3 not installed")
+	}
+	o := &nsexec.Options{
+		Path: python,
+		Args: []string{"python3", "-c", `import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+nr = {"x86_64": 129, "aarch64": 138}[os.uname().machine]
+for sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL):
+    info = (ctypes.c_int * 32)()
+    info[0], info[2] = sig, -1  # si_signo, si_code SI_QUEUE
+    for tid in sorted(int(t) for t in os.listdir("/proc/1/task")):
+        if tid != 1 and libc.syscall(nr, tid, sig, info) == 0:
+            print("sent", sig, "to", tid, flush=True)
+time.sleep(0.2)
+print("alive")
+raise SystemExit(3)`},
+		Env: []string{"PATH=/usr/bin:/bin"},
+		Dir: "/",
+
+		NoLandlock: true,
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	code, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 3 || strings.Contains(string(outb), "sent") {
+		t.Errorf("exit %d, want the command's 3, and no signal sent: %s", code, outb)
+	}
+}

@@ -71,10 +71,12 @@ func LoadCommand() error {
 // (it drops those), and a crashed PID 1 ends the sandbox with a Go stack
 // dump and exit status 2 in place of the command's. Landlock's signal
 // scope does not cover PID 1's main thread, from which the command was
-// forked. So: rt_sigqueueinfo and rt_tgsigqueueinfo to PID 1 (pid_t is an
-// int: the low half), pidfd_send_signal with a siginfo of the caller's,
+// forked, nor any thread before Linux 6.12. So: rt_sigqueueinfo and
+// rt_tgsigqueueinfo to PID 1 (pid_t is an int: the low half),
+// pidfd_send_signal with a siginfo of the caller's,
 // and fcntl(F_SETSIG) with a standard signal other than SIGIO (with
-// F_SETOWN the kernel sends it with a code no process can send).
+// F_SETOWN the kernel sends it with a code no process can send); and
+// rt_sigqueueinfo of faultSignals to any pid (one of PID 1's threads).
 func commandFilter(noSetGID bool) ([]byte, error) {
 	eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
@@ -111,6 +113,22 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipFalse: 1},
 		eperm, allow,
 	}
+	// rt_sigqueueinfo takes any thread id for its pid and signals that
+	// thread's process: a thread of PID 1 other than the first stands for
+	// PID 1 (ls /proc/1/task), and the runtime starts those whenever it
+	// needs one, so no list of ids can be in the filter. The signals
+	// PID 1's runtime takes for faults fail to every pid instead: before
+	// Linux 6.12 (Landlock's signal scope) nothing else stops them.
+	n := uint8(len(faultSignals))
+	queue := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(0), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: n + 2}, // → eperm
+		bpf.LoadAbsolute{Off: argLo(1), Size: 4},
+	}
+	for i, sig := range faultSignals {
+		queue = append(queue, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(sig), SkipTrue: n - uint8(i)}) // → eperm
+	}
+	queue = append(queue, allow, eperm)
 	withInfo := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: argLo(2), Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 2}, // → eperm
@@ -129,7 +147,7 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 	}
 	rules = append(rules,
 		rule{unix.SYS_PROCESS_VM_READV, []bpf.Instruction{eperm}},
-		rule{unix.SYS_RT_SIGQUEUEINFO, toPID1},
+		rule{unix.SYS_RT_SIGQUEUEINFO, queue},
 		rule{unix.SYS_RT_TGSIGQUEUEINFO, toPID1},
 		rule{unix.SYS_PIDFD_SEND_SIGNAL, withInfo},
 		rule{unix.SYS_FCNTL, setSig},
@@ -151,6 +169,11 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 	}
 	return assemble(ins)
 }
+
+// faultSignals are the signals PID 1's Go runtime takes for a fault of its
+// own (and crashes on) when their code is not a kill's or tgkill's: the ones
+// PID 1 ignores only as sent by kill (nsexec's signal.Ignore).
+var faultSignals = [...]unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS, unix.SIGSTKFLT}
 
 // modeCall is a syscall that sets a file's mode: the index of its mode
 // argument and, for open and openat, of its flags (-1: none; the mode

@@ -177,7 +177,15 @@ func TestCommandFilter(t *testing.T) {
 		}{
 			{unix.SYS_RT_SIGQUEUEINFO, []uint64{1, 11, 0x1000}, deny},
 			{unix.SYS_RT_SIGQUEUEINFO, []uint64{0xffff_ffff_0000_0001, 11, 0x1000}, deny},
-			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 11, 0x1000}, allow},
+			// Any pid may be a thread of PID 1: the fault signals fail
+			// to all, the others only to PID 1.
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 11, 0x1000}, deny},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 7, 0x1000}, deny},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, uint64(unix.SIGSTKFLT), 0x1000}, deny},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 0xffff_ffff_0000_0000 | 31, 0x1000}, deny},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 10, 0x1000}, allow},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{2, 34, 0x1000}, allow},
+			{unix.SYS_RT_SIGQUEUEINFO, []uint64{1, 34, 0x1000}, deny},
 			{unix.SYS_RT_TGSIGQUEUEINFO, []uint64{1, 1, 7, 0x1000}, deny},
 			{unix.SYS_RT_TGSIGQUEUEINFO, []uint64{7, 7, 7, 0x1000}, allow},
 			{unix.SYS_PIDFD_SEND_SIGNAL, []uint64{3, 11, 0}, allow},

@@ -535,10 +535,14 @@ func mountProc(at string, hostNet bool) error {
 	// read-only, as container runtimes make them: sysctls outside the
 	// sandbox's own namespaces (kernel.core_pattern names a program the
 	// host's kernel runs as root), the magic SysRq key and interrupt
-	// affinities. The kernel lets a uid 0 without capabilities write
-	// several of them, and fence run as root maps the sandbox's uid 0 to
-	// the host's: Landlock stops that too, but it may be missing.
-	for _, p := range [...]string{"sys", "sysrq-trigger", "irq"} {
+	// affinities; and, as container runtimes keep them, the devices' and
+	// file systems' own entries: bus (/proc/bus/pci/BUS/DEV is the
+	// device's PCI configuration space, which the kernel writes for any
+	// uid 0 that may open it, unless locked down), fs (nfsd's controls),
+	// acpi, asound and scsi. The kernel lets a uid 0 without capabilities
+	// write several of them, and fence run as root maps the sandbox's uid
+	// 0 to the host's: Landlock stops that too, but it may be missing.
+	for _, p := range [...]string{"sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "asound", "scsi"} {
 		p = at + "/proc/" + p
 		if err := unix.Mount(p, p, "", unix.MS_BIND, ""); errors.Is(err, unix.ENOENT) {
 			continue

@@ -771,10 +771,43 @@ func TestProcKernelFilesReadOnly(t *testing.T) {
 	if strings.Contains(got, "written") {
 		t.Errorf("the sandbox wrote /proc/sys/kernel/printk_ratelimit without Landlock:\n%s", got)
 	}
-	for _, want := range []string{"/proc/sys ro", "/proc/irq ro"} {
+	for _, want := range []string{"/proc/sys ro", "/proc/irq ro", "/proc/bus ro", "/proc/fs ro", "/proc/acpi ro"} {
 		if _, err := os.Stat(strings.Fields(want)[0]); err == nil && !strings.Contains(got, want) {
 			t.Errorf("want %q among the mounts under /proc:\n%s", want, got)
 		}
+	}
+}
+
+// TestProcDeviceFilesReadOnly: /proc/bus/pci/BUS/DEV is a PCI device's
+// configuration space, which the kernel writes for any uid 0 that could
+// open the file (the only check after the open is lockdown's). Without
+// Landlock and without a writable path (no write guard to refuse the
+// open), a sandbox that fence runs as root opened it to write. It is a
+// read-only mount now; nothing is written here (an open with O_APPEND and
+// no write).
+func TestProcDeviceFilesReadOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root can open the files to write at all")
+	}
+	if _, err := os.Stat("/proc/bus/pci"); err != nil {
+		t.Skip("no /proc/bus/pci")
+	}
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", `for f in /proc/bus/pci/*/*; do [ -f "$f" ] && (: >> "$f") 2>/dev/null && echo "opened $f to write"; done; echo checked`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+
+		NoLandlock: true,
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(outb); got != "checked\n" {
+		t.Errorf("want no PCI configuration file opened to write:\n%s", got)
 	}
 }
 

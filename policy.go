@@ -2170,9 +2170,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.Removable, fp.Held = wp.removable, wp.held
-	held, heldPatterns := s.heldGrants(slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute), changeableOf(*fp))
-	fp.Held = append(fp.Held, held...)
-	fp.HeldPatterns = heldPatterns
+	fp.Grants, fp.GrantPatterns = s.heldGrants(slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute), changeableOf(*fp))
 	for _, p := range wp.strict {
 		res, exists, err := s.paths.evalPartial(p, changeable)
 		if err != nil {
@@ -2244,16 +2242,17 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 // heldGrants returns what of the granting entries ps (allowWrite,
 // allowRead, allowExecute) lies inside a path writable in the sandbox
 // (writable, resolved): each literal entry and its directories there
-// (FSPolicy.Held), and each entry with a glob in its last component whose
-// directory is writable (FSPolicy.HeldPatterns). Every start resolves
+// (FSPolicy.Grants), and each entry with a glob in its last component whose
+// directory is writable (FSPolicy.GrantPatterns). Every start resolves
 // them through symlinks, so a symlink the command made where such an
 // entry did not exist yet (~/.codex or ~/.claude-x in a writable home,
 // ~/x under a writable /tmp), or a directory it renamed above one, would
 // make the next run grant where it leads: any directory of the user's,
 // read-write, or readable with defaultDenyRead, or a credential file
 // unmasked (allowRead lifts the mask of the file it resolves to). Held,
-// such a name can still be made a directory, or removed, but not a
-// symlink, and nothing can be renamed there or away.
+// such a name can still be made a directory or a file, or removed, but
+// not a symlink or a hard link, and nothing but a plain file can be
+// renamed there or away (see FSPolicy.Grants).
 func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
 	// inside: strictly below a writable path, where the command makes
 	// and renames names.

@@ -2171,16 +2171,23 @@ func TestFSAllowWriteNotRedirected(t *testing.T) {
 		s.own(victim, 0o755)
 		// The home is in the writable working directory, as it is
 		// under -t code started in $HOME.
-		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool/**", "~/.tool-*", "~/deep/er/dir"]}}`)
+		if err := os.WriteFile(filepath.Join(victim, "theirs"), []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool/**", "~/.tool-*", "~/deep/er/dir", "~/.tool.json"]}}`)
 		res := s.fence("-s", cfg, "-c", `ln -s `+victim+` ~/.tool || echo refused-link
 ln -s `+victim+` ~/.tool-x || echo refused-glob
 mkdir ~/deep && ln -s `+victim+` ~/deep/er || echo refused-above
 mkdir d && mv d ~/.tool || echo refused-rename
-mkdir ~/.tool-y && echo made-dir`)
+mkdir ~/.tool-y && echo made-dir
+echo saved > ~/.tool.json.tmp && mv ~/.tool.json.tmp ~/.tool.json && echo saved-by-rename
+echo saved > ~/.tool-z.tmp && mv ~/.tool-z.tmp ~/.tool-z && mv ~/.tool-z ~/.tool-z.old && echo glob-saved-by-rename
+ln `+victim+`/theirs ~/.tool-h 2>/dev/null || ln ~/.tool-z.old ~/.tool-h || echo refused-hardlink
+mv ~/.tool-y ~/.tool-moved || echo refused-dir-away`)
 		if !ranInside(t, res) {
 			return
 		}
-		for _, want := range []string{"refused-link", "refused-glob", "refused-above", "refused-rename", "made-dir"} {
+		for _, want := range []string{"refused-link", "refused-glob", "refused-above", "refused-rename", "made-dir", "saved-by-rename", "glob-saved-by-rename", "refused-hardlink", "refused-dir-away"} {
 			if !strings.Contains(res.stdout, want+"\n") {
 				t.Errorf("want %s: %v", want, res)
 			}

@@ -128,9 +128,13 @@ type guard struct {
 	// that are globs themselves: like held directories (see
 	// removableAncestors), no name matching one may be a symlink or a
 	// directory renamed there, which would lead the pattern's files where
-	// the guard, matching resolved paths, does not see them. The
-	// HeldPatterns (allowWrite globs) are held the same way.
+	// the guard, matching resolved paths, does not see them.
 	heldGlobs []glob
+	// grants and grantGlobs are FSPolicy.Grants and GrantPatterns: held
+	// like removableAncestors, except that a plain file may be renamed
+	// there or away (see isGrant and plainFile).
+	grants     map[string]bool
+	grantGlobs []glob
 	// removable are paths that may be removed, and nothing else
 	// (FSPolicy.Removable); removableAncestors are their proper
 	// ancestors and the held directories (FSPolicy.Held), which may be
@@ -246,8 +250,12 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	for _, p := range fs.Held {
 		g.removableAncestors[filepath.Clean(p)] = true
 	}
-	for _, p := range fs.HeldPatterns {
-		g.heldGlobs = append(g.heldGlobs, compileGlob(p))
+	g.grants = map[string]bool{}
+	for _, p := range fs.Grants {
+		g.grants[filepath.Clean(p)] = true
+	}
+	for _, p := range fs.GrantPatterns {
+		g.grantGlobs = append(g.grantGlobs, compileGlob(p))
 	}
 	for _, p := range append([]string{"/dev", "/tmp"}, fs.Writable...) {
 		if r, err := realPath(p); err == nil && !slices.Contains(g.writable, r) {
@@ -275,6 +283,21 @@ func (g *guard) holdDirs(p string, globs bool) {
 			g.removableAncestors[pathglob.Unescape(d)] = true
 		}
 	}
+}
+
+// isGrant reports whether full is a name a later run grants (see
+// FSPolicy.Grants).
+func (g *guard) isGrant(full string) bool {
+	return g.grants[full] || g.matches(g.grantGlobs, full)
+}
+
+// plainFile reports whether base in parent is a regular file with one
+// link: renamed to a name a later run grants, it grants that file and no
+// other name of it.
+func plainFile(parent int, base string) bool {
+	var st unix.Stat_t
+	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1
 }
 
 // realPath is p as the kernel names it once every symlink is followed.
@@ -745,7 +768,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if taken(parent, base) {
 			return -1, unix.EEXIST
 		}
-		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) ||
+		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) || g.isGrant(full) ||
 			g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "symlink", full)
 		}
@@ -818,6 +841,13 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			g.isProtected(full) || g.gitKept(parent, base, full) || g.matches(g.heldGlobs, full) || g.kept(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
+		// A name a later run grants takes a plain file only (checked
+		// below, once the old name is known): no hard link of a file of
+		// the user's, no symlink or directory leading elsewhere.
+		toGrant := g.isGrant(full)
+		if toGrant && (c.op == opLink || c.flags&unix.RENAME_EXCHANGE != 0) {
+			return -1, g.deny(pid, "link/rename to", full)
+		}
 		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
 		if errno != 0 {
 			return -1, errno
@@ -838,6 +868,12 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// above a removable path, the path's file, to be changed
 			// elsewhere and renamed back with its directory. (A removable
 			// path itself is kept.)
+			return -1, g.deny(pid, "rename", ofull)
+		}
+		if (toGrant || c.op == opRename && g.isGrant(ofull)) && !plainFile(oparent, obase) {
+			// No renames run beside this one (the guard answers one
+			// call at a time, and every rename, link and unlink comes
+			// here), so the file checked is the file renamed.
 			return -1, g.deny(pid, "rename", ofull)
 		}
 		if g.gitDirs && g.dotGitMove(c, oparent, obase, ofull, parent, base, full) {

@@ -428,7 +428,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if len(o.FS.Guarded) > 0 {
 		mode |= seccomp.GuardCreate
 	}
-	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 || len(o.FS.Held) > 0 || len(o.FS.HeldPatterns) > 0 || o.FS.GitDirs {
+	if len(o.FS.DenyWritePatterns) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 || len(o.FS.Held) > 0 || len(o.FS.Grants) > 0 || len(o.FS.GrantPatterns) > 0 || o.FS.GitDirs {
 		mode |= seccomp.GuardWrite
 	}
 	// bind of a unix socket creates a name too: guarded whenever names

@@ -183,12 +183,15 @@ type FSPolicy struct {
 	// worktrees and modules directories, where git puts the next
 	// worktree's or submodule's git directory.
 	Held []string
-	// HeldPatterns are patterns in DenyWritePatterns' syntax of names
-	// held as Held's are: what matches may be made a directory or a file,
-	// but not a symlink, a hard link or a directory renamed there (the
-	// allowWrite globs in a writable directory, ~/.claude* in a writable
-	// home: a later run grants what a match leads to).
-	HeldPatterns []string
+	// Grants and GrantPatterns are the names, literal and in
+	// DenyWritePatterns' syntax, that a later run grants whatever they lead
+	// to (allowWrite, allowRead, allowExecute entries inside a writable
+	// path, and their directories there: ~/.codex or ~/.claude* with a
+	// writable home). They may be made a directory or a file and removed,
+	// but not made a symlink or a hard link, and nothing but a plain file
+	// (one link, not a directory or a symlink) may be renamed there or
+	// away: a saved-by-rename ~/.claude.json keeps working.
+	Grants, GrantPatterns []string
 	// GitDirs has the write guard protect every git directory named .git
 	// that existed before the run, wherever it is: nothing of GitDirNames
 	// (hooks, config, ...) may be created, written, truncated, renamed,

@@ -44,7 +44,9 @@
 // A refused connection gets 403 with upstream Fence's body "Connection
 // blocked by network allowlist" over HTTP, and reply 0x02 over SOCKS5. An
 // allowed connection whose upstream cannot be reached gets 502 with the
-// reason. SOCKS5 BIND and UDP ASSOCIATE get reply 0x07. Options.Log
+// reason. A CONNECT target must be host:port, and a request target's port
+// plain decimal (no sign, no leading zero); anything else gets 400.
+// SOCKS5 BIND and UDP ASSOCIATE get reply 0x07. Options.Log
 // receives one line per request or connection in upstream's format, every
 // line with Debug, only refusals and errors with Monitor.
 //

@@ -181,7 +181,7 @@ func withoutUserinfo(target string) string {
 // targetHost is the host a request is logged with, best effort.
 func targetHost(req *request) string {
 	if req.method == "CONNECT" {
-		if h, _, err := splitTarget(req.target, 443); err == nil {
+		if h, _, err := splitTarget(req.target, 0); err == nil {
 			return h
 		}
 		return req.target
@@ -219,7 +219,9 @@ func (s *Server) checkCredential(user, pass string) bool {
 }
 
 // splitTarget splits "host:port" or "host" (then port is def); IPv6 hosts
-// come back without brackets.
+// come back without brackets. With def 0 the port is required: a CONNECT
+// target is authority-form, host:port (RFC 9110 §9.3.6), and one without
+// a port is malformed, not a request for 443.
 func splitTarget(hostport string, def int) (string, int, error) {
 	host, ps, err := net.SplitHostPort(hostport)
 	if err != nil {
@@ -246,13 +248,35 @@ func splitTarget(hostport string, def int) (string, int, error) {
 		}
 	}
 	if ps == "" {
+		if def == 0 {
+			return "", 0, fmt.Errorf("parse target %q: no port; CONNECT needs host:port", hostport)
+		}
 		return host, def, nil
 	}
-	port, err := strconv.Atoi(ps)
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, fmt.Errorf("parse target %q: bad port %q", hostport, ps)
+	port, ok := parsePort(ps)
+	if !ok {
+		return "", 0, fmt.Errorf("parse target %q: bad port %q (want 1-65535, plain decimal)", hostport, ps)
 	}
 	return host, port, nil
+}
+
+// parsePort reads a request target's port: 1-65535 in plain decimal.
+// strconv.Atoi would also take "+443" and "0443": a sign is not part of a
+// port, and a leading zero is octal to some parsers (strtol with base 0),
+// so the proxy and whatever reads the target after it could disagree on
+// which port was asked for. Both are refused rather than guessed.
+func parsePort(s string) (int, bool) {
+	if s == "" || len(s) > 5 || s[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n <= 65535
 }
 
 // absTarget is an absolute-form request target, split.
@@ -312,7 +336,7 @@ func (cc *clientConn) serveConnect(req *request, start time.Time) {
 	s := cc.s
 	target := req.target // the authority-form request target
 	url := "https://" + target
-	host, port, err := splitTarget(target, 443)
+	host, port, err := splitTarget(target, 0)
 	if err != nil {
 		s.logHTTPReason(failed, "CONNECT", 400, target, url, start, err)
 		cc.refuse(400, "fence proxy: "+err.Error()+"\n")
@@ -372,7 +396,7 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 	case "https":
 		def = 443
 	default:
-		host, _, _ := splitTarget(t.authority, 0)
+		host, _, _ := splitTarget(t.authority, 80)
 		return fail(failed, 400, host, "fence proxy: unsupported scheme "+strconv.Quote(t.scheme)+"\n", errors.New("unsupported scheme "+strconv.Quote(t.scheme)))
 	}
 	host, port, err := splitTarget(t.authority, def)

@@ -129,14 +129,8 @@ func TestConnectBlocked(t *testing.T) {
 	}
 	p.logs.wait(t, `^\[fence:http\] `+timeRE+` ✗ CONNECT 403 blocked\.example https://blocked\.example:443 \(0s\) \(no allowedDomains pattern allows this host and port\)$`)
 
-	// Without a port CONNECT means 443, as upstream.
-	if _, _, resp := p.connect(t, "blocked.example", ""); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("CONNECT without port: status %d", resp.StatusCode)
-	}
-	p.logs.wait(t, `✗ CONNECT 403 blocked\.example https://blocked\.example:443 \(`)
-	if _, _, resp := p.connect(t, "example.com", ""); resp.StatusCode == http.StatusForbidden {
-		t.Errorf("CONNECT example.com (port 443 implied) was blocked")
-	}
+	// Without a port CONNECT is malformed (upstream took it for 443):
+	// TestConnectMalformedPort.
 
 	// Allowed names on other ports are blocked too: no port means 80/443.
 	_, _, resp = p.connect(t, "example.com:22", "")
@@ -952,10 +946,68 @@ func TestSplitTarget(t *testing.T) {
 		{"[fe80::1%25eth0]:80", "", 0, false},
 		{"a:b:c", "", 0, false},
 		{"::1", "::1", 8, true},
+		// A port is plain decimal: no sign, no leading zero, no space.
+		{"example.com:+443", "", 0, false},
+		{"example.com:-443", "", 0, false},
+		{"example.com:0443", "", 0, false},
+		{"example.com:00", "", 0, false},
+		{"example.com: 443", "", 0, false},
+		{"example.com:443 ", "", 0, false},
+		{"example.com:4_43", "", 0, false},
+		{"example.com:065535", "", 0, false},
+		{"example.com:65535", "example.com", 65535, true},
+		{"example.com:1", "example.com", 1, true},
+		{"[::1]:+80", "", 0, false},
+		{"example.com:", "example.com", 8, true}, // an empty port is the default (RFC 3986 §3.2.3)
 	} {
 		h, p, err := splitTarget(c.in, 8)
 		if (err == nil) != c.ok || h != c.host || p != c.port {
 			t.Errorf("splitTarget(%q) = %q, %d, %v; want %q, %d, ok=%v", c.in, h, p, err, c.host, c.port, c.ok)
+		}
+	}
+	// Without a default (CONNECT), the port is required.
+	for _, in := range []string{"example.com", "example.com:", "[::1]", "::1", "::1:443"} {
+		if h, p, err := splitTarget(in, 0); err == nil {
+			t.Errorf("splitTarget(%q, 0) = %q, %d; want an error: no port", in, h, p)
+		}
+	}
+	if h, p, err := splitTarget("[::1]:443", 0); err != nil || h != "::1" || p != 443 {
+		t.Errorf("splitTarget(%q, 0) = %q, %d, %v", "[::1]:443", h, p, err)
+	}
+}
+
+// TestConnectMalformedPort: a CONNECT target's port must be there and be
+// plain decimal. "host:+P" and "host:0P" were taken as port P, and "host"
+// as port 443; each is a malformed request: 400, nothing dialled.
+func TestConnectMalformedPort(t *testing.T) {
+	addr := tcpServer(t, echo)
+	_, port := hostPort(t, addr)
+	p := startProxy(t, Options{Rules: mustRules(t, []string{"127.0.0.1:*"}, nil)})
+	if _, _, resp := p.connect(t, "127.0.0.1:"+port, ""); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT 127.0.0.1:%s: %d, want 200", port, resp.StatusCode)
+	}
+	for _, target := range []string{
+		"127.0.0.1:+" + port,
+		"127.0.0.1:0" + port,
+		"127.0.0.1", // not 443
+		"127.0.0.1:",
+		"[::1]",
+	} {
+		_, _, resp := p.connect(t, target, "")
+		if resp.StatusCode != 400 {
+			t.Errorf("CONNECT %s: %d, want 400", target, resp.StatusCode)
+		}
+	}
+	// Absolute-form targets use the same port syntax.
+	for _, u := range []string{"http://127.0.0.1:+" + port + "/", "http://127.0.0.1:0" + port + "/"} {
+		c := dialRaw(t, p.httpAddr)
+		io.WriteString(c, "GET "+u+" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		if resp.StatusCode != 400 {
+			t.Errorf("GET %s: %d, want 400", u, resp.StatusCode)
 		}
 	}
 }

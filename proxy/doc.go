@@ -46,7 +46,9 @@
 // allowed connection whose upstream cannot be reached gets 502 with the
 // reason. A CONNECT target must be host:port, and a request target's port
 // plain decimal (no sign, no leading zero); anything else gets 400.
-// SOCKS5 BIND and UDP ASSOCIATE get reply 0x07. Options.Log
+// SOCKS5 BIND and UDP ASSOCIATE get reply 0x07, a malformed request (an
+// empty domain name, a request version other than 5) 0x01, an unknown
+// address type 0x08. Options.Log
 // receives one line per request or connection in upstream's format, every
 // line with Debug, only refusals and errors with Monitor.
 //

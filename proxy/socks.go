@@ -281,7 +281,11 @@ func readRequest(r io.Reader, buf []byte) (socksRequest, error) {
 			return req, fmt.Errorf("read domain: %w", err)
 		}
 		if len(b) == 2 {
-			return req, &replyError{repHostUnreachable, "empty domain name"}
+			// A malformed request, as one of another version: general
+			// failure. Not 0x04 (host unreachable), which reports a
+			// network fault on the way to a host, nor 0x02: no rule
+			// was asked, there is no host to ask about.
+			return req, &replyError{repGeneralFailure, "empty domain name"}
 		}
 		req.host = string(b[:len(b)-2])
 		req.port = int(b[len(b)-2])<<8 | int(b[len(b)-1])

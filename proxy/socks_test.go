@@ -175,10 +175,11 @@ func TestSOCKSProtocolErrors(t *testing.T) {
 	if len(got) != 12 || got[3] != 0x08 {
 		t.Errorf("unknown ATYP: got %x, want reply 0x08", got)
 	}
-	// Empty domain name: 0x04.
+	// Empty domain name: a malformed request, 0x01 (general failure);
+	// 0x04 (host unreachable) would report a network fault instead.
 	got = exchange([]byte{5, 1, 0, 5, 1, 0, atypDomain, 0, 0, 80}, 12)
-	if len(got) != 12 || got[3] != repHostUnreachable {
-		t.Errorf("empty domain: got %x", got)
+	if len(got) != 12 || got[3] != repGeneralFailure {
+		t.Errorf("empty domain: got %x, want reply 0x01", got)
 	}
 }
 

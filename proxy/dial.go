@@ -29,12 +29,14 @@ func refusedKind(a netip.Addr) string {
 }
 
 // isMetadata reports cloud metadata endpoints: 169.254.169.254 (most
-// clouds), fd00:ec2::254 (AWS IMDS over IPv6) and 100.100.100.200 (Alibaba
-// Cloud).
+// clouds), fd00:ec2::254 (AWS IMDS over IPv6), 100.100.100.200 (Alibaba
+// Cloud) and 168.63.129.16 (Azure's WireServer, which hands a VM's
+// extension settings and certificates to root, as a supervisor run as
+// root is).
 func isMetadata(a netip.Addr) bool {
 	if a.Is4() {
 		b := a.As4()
-		return b == [4]byte{169, 254, 169, 254} || b == [4]byte{100, 100, 100, 200}
+		return b == [4]byte{169, 254, 169, 254} || b == [4]byte{100, 100, 100, 200} || b == [4]byte{168, 63, 129, 16}
 	}
 	return a.WithZone("").As16() == [16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 14: 0x02, 15: 0x54}
 }

@@ -774,6 +774,7 @@ func TestRefusedKind(t *testing.T) {
 		{"fe80::1", "link-local"},
 		{"fd00:ec2::254", "cloud metadata"},
 		{"100.100.100.200", "cloud metadata"},
+		{"168.63.129.16", "cloud metadata"},
 		{"224.0.0.1", "link-local"},
 		{"10.0.0.1", ""},
 		{"192.168.1.1", ""},

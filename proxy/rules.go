@@ -139,7 +139,12 @@ func (r *Rules) Decide(host string, port int) Decision {
 	}
 	if last := host[len(host)-1]; strings.IndexByte(host, ':') >= 0 || '0' <= last && last <= '9' {
 		if a, err := netip.ParseAddr(host); err == nil {
-			return r.decideAddr(a.WithZone("").Unmap(), port)
+			if a.Zone() != "" {
+				// A zone picks the interface the dial leaves by, which
+				// no rule speaks of (rules refuse zones): not decided.
+				return Decision{}
+			}
+			return r.decideAddr(a.Unmap(), port)
 		}
 	}
 

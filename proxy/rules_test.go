@@ -149,7 +149,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "IP literals are plain strings",
-			allowed: []string{"10.0.0.7", "127.0.0.1:5432", "::1", "[2001:db8::1]:8080"},
+			allowed: []string{"10.0.0.7", "127.0.0.1:5432", "::1", "[2001:db8::1]:8080", "fe80::1"},
 			checks: []check{
 				{"10.0.0.7", 443, true, "10.0.0.7"},
 				{"10.0.0.70", 443, false, ""},
@@ -160,7 +160,10 @@ func TestDecide(t *testing.T) {
 				{"0:0::1", 443, true, "::1"},
 				{"2001:DB8::1", 8080, true, "[2001:db8::1]:8080"},
 				{"::ffff:10.0.0.7", 443, true, "10.0.0.7"},
+				// A zone picks the interface: no rule speaks of one.
+				{"fe80::1", 443, true, "fe80::1"},
 				{"fe80::1%eth0", 443, false, ""},
+				{"[fe80::1%lo]", 443, false, ""},
 				// Not a name: an IP literal never matches a domain pattern.
 				{"127.0.0.2", 5432, false, ""},
 			},

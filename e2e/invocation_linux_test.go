@@ -133,6 +133,25 @@ func TestExitCodeCommandNotFound(t *testing.T) {
 	})
 }
 
+// A directory given as the command: 126, as in a shell, and said to be a
+// directory (bash: "Is a directory"), not a permission problem; a file
+// without the execute bit stays "permission denied".
+func TestExitCodeDirectory(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("noexec", "echo x\n")
+		for _, c := range []struct{ arg, want string }{
+			{"/etc", "fence: /etc: is a directory\n"},
+			{"./", "fence: ./: is a directory\n"},
+			{"./noexec", "fence: ./noexec: permission denied\n"},
+		} {
+			res := s.fence("--", c.arg)
+			if res.code != 126 || res.stderr != c.want {
+				t.Errorf("fence -- %s: want exit 126 and %q: %v", c.arg, c.want, res)
+			}
+		}
+	})
+}
+
 // stdin, stdout and stderr pass through untouched, binary data included.
 func TestStdioPassThrough(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

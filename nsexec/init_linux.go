@@ -654,6 +654,17 @@ func lookPath(file string, env []string) (string, error) {
 	return "", os.ErrNotExist
 }
 
+// isDir reports whether path, relative to dir if it is not absolute, is a
+// directory. PID 1's threads have no effective capabilities by now, so it
+// sees no more than the command could.
+func isDir(path, dir string) bool {
+	if !strings.HasPrefix(path, "/") && dir != "" {
+		path = dir + "/" + path
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
 // run starts the command, forwards signals asked for by the supervisor and
 // reaps every child until the command exits. It returns the exit status for
 // PID 1, which the supervisor passes on as fence's own.
@@ -680,6 +691,10 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		case errors.Is(err, os.ErrNotExist):
 			fmt.Fprintf(stderr, "fence: %s: command not found\n", name)
 			return 127
+		case errors.Is(err, os.ErrPermission) && isDir(cmd.path, cmd.attr.Dir):
+			// execve's EACCES for a directory; bash says "Is a
+			// directory" (126 too).
+			fmt.Fprintf(stderr, "fence: %s: is a directory\n", name)
 		case errors.Is(err, os.ErrPermission):
 			fmt.Fprintf(stderr, "fence: %s: permission denied\n", name)
 		default:

@@ -146,9 +146,41 @@ func LoadFile(path string) (*Config, error) {
 type chainLoader struct {
 	home    string
 	sources []Source
-	// stack holds the keys ("file:/abs" or "template:name") of the chain
-	// being resolved, for cycle detection.
-	stack []string
+	// stack holds the chain being resolved, for cycle detection.
+	stack []frame
+}
+
+// frame is one file or template of the extends chain being resolved.
+type frame struct {
+	// key identifies it: "file:" and where the file's symlinks lead
+	// (two names of one file are one file), or "template:" and the name.
+	key string
+	// path is the file's absolute path as named, or the template's name;
+	// real is where path leads (path for a template).
+	path, real string
+	// link says path itself is a symlink.
+	link bool
+}
+
+// name is f as a cycle's message shows it.
+func (f frame) name() string {
+	if f.link {
+		return f.path + " (a symlink to " + f.real + ")"
+	}
+	return f.path
+}
+
+// fileFrame is the frame of the config file at abs.
+func fileFrame(abs string) frame {
+	f := frame{path: abs, real: abs}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		f.real = r
+	}
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		f.link = true
+	}
+	f.key = "file:" + f.real
+	return f
 }
 
 // fileError marks an error that already names its file, so outer levels of
@@ -175,7 +207,7 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := l.push("file:"+abs, abs); err != nil {
+	if err := l.push(fileFrame(abs)); err != nil {
 		return nil, wrapFile(extendedByOr(extendedBy, abs), "", err)
 	}
 	defer l.pop()
@@ -271,7 +303,7 @@ func fdDir(dir string) bool {
 // template loads a built-in template with its extends chain.
 func (l *chainLoader) template(name, extendedBy string, depth int) (*Config, error) {
 	name = strings.TrimSuffix(name, ".json")
-	if err := l.push("template:"+name, name); err != nil {
+	if err := l.push(frame{key: "template:" + name, path: name, real: name}); err != nil {
 		return nil, err
 	}
 	defer l.pop()
@@ -302,19 +334,29 @@ func loadTemplate(name string, sources []Source, depth int) (*Config, []Source, 
 	return c, l.sources, err
 }
 
-func (l *chainLoader) push(key, display string) error {
-	for i, k := range l.stack {
-		if k == key {
-			chain := make([]string, 0, len(l.stack)-i+1)
-			for _, s := range l.stack[i:] {
-				_, name, _ := strings.Cut(s, ":")
-				chain = append(chain, name)
-			}
-			chain = append(chain, display)
-			return fmt.Errorf("circular extends detected: %s", strings.Join(chain, " -> "))
+// push adds f to the chain, or returns the error of the cycle it closes,
+// naming the files as they were named and, through a symlink, where they
+// lead: "a.json -> b.json (a symlink to a.json)", not "b.json -> b.json".
+func (l *chainLoader) push(f frame) error {
+	for i, g := range l.stack {
+		if g.key != f.key {
+			continue
 		}
+		chain := make([]string, 0, len(l.stack)-i+1)
+		for _, s := range l.stack[i:] {
+			chain = append(chain, s.name())
+		}
+		last := f.name()
+		switch {
+		case f.path == g.path:
+			last = f.path // named in full where the cycle starts
+		case !f.link && f.real != f.path:
+			last = f.path + " (which is " + f.real + ")" // through a linked directory
+		}
+		chain = append(chain, last)
+		return fmt.Errorf("circular extends detected: %s", strings.Join(chain, " -> "))
 	}
-	l.stack = append(l.stack, key)
+	l.stack = append(l.stack, f)
 	return nil
 }
 

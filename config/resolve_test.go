@@ -271,6 +271,41 @@ func TestExtendsErrors(t *testing.T) {
 	}
 }
 
+// A cycle through a symlink names the files as the chain named them and
+// where the links lead, not the link twice.
+func TestExtendsCycleThroughSymlink(t *testing.T) {
+	d := t.TempDir()
+	rd, err := filepath.EvalSymlinks(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := func(name string) string { return filepath.Join(d, name) }
+	r := func(name string) string { return filepath.Join(rd, name) }
+	write(t, p("real.json"), `{"extends": "./lnk.json"}`)
+	if err := os.Symlink("real.json", p("lnk.json")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p("self.json"), `{"extends": "./to-self.json"}`)
+	if err := os.Symlink("self.json", p("to-self.json")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p("sub/x.json"), `{"extends": "./up/sub/x.json"}`)
+	if err := os.Symlink("..", p("sub/up")); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"lnk.json":   p("lnk.json") + " (a symlink to " + r("real.json") + ") -> " + p("lnk.json"),
+		"real.json":  p("real.json") + " -> " + p("lnk.json") + " (a symlink to " + r("real.json") + ")",
+		"self.json":  p("self.json") + " -> " + p("to-self.json") + " (a symlink to " + r("self.json") + ")",
+		"sub/x.json": p("sub/x.json") + " -> " + p("sub/up/sub/x.json") + " (which is " + r("sub/x.json") + ")",
+	} {
+		_, err := LoadFile(p(file))
+		if err == nil || !strings.HasSuffix(err.Error(), "circular extends detected: "+want) {
+			t.Errorf("%s: error %v\nwant it to end with circular extends detected: %s", file, err, want)
+		}
+	}
+}
+
 func TestExtendsDepthLimit(t *testing.T) {
 	d := t.TempDir()
 	// f0 extends f1 ... f(n-1) extends nothing: n-1 extends hops.

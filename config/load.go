@@ -45,6 +45,9 @@ type Source struct {
 	// Untrusted marks a project config with Loosens that is not trusted
 	// as it is; only LoadOptions.Inspect resolves with one.
 	Untrusted bool
+	// digest is fileDigest of a file's contents as read ("" for a
+	// template), for the trust store.
+	digest string
 }
 
 // String describes s for `fence config show`.
@@ -239,7 +242,7 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 	if err != nil {
 		return nil, err
 	}
-	src := Source{Kind: kind, Path: abs, ExtendedBy: extendedBy, Warnings: doc.cfg.warnings()}
+	src := Source{Kind: kind, Path: abs, ExtendedBy: extendedBy, Warnings: doc.cfg.warnings(), digest: fileDigest(data)}
 	if extendedBy != "" {
 		src.Kind = SourceExtends
 	}

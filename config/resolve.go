@@ -135,10 +135,16 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 				if err != nil {
 					return nil, nil, err
 				}
-				d, ok := trusted[trustKey(abs)]
+				key := trustKey(abs)
+				d, ok := trusted.Projects[key]
 				if d != Digest(c) {
 					if !o.Inspect {
-						return nil, nil, &UntrustedProjectError{Path: abs, Loosens: loosens, Changed: ok}
+						ue := &UntrustedProjectError{Path: abs, Loosens: loosens, Changed: ok}
+						if rec, known := trusted.Files[key]; ok && known {
+							// The project's own chain: l.sources after sources.
+							ue.FilesKnown, ue.ChangedFiles = true, changedFiles(rec, l.sources[len(sources):])
+						}
+						return nil, nil, ue
 					}
 					l.sources[len(l.sources)-1].Untrusted = true
 				}

@@ -58,6 +58,42 @@ type trustFile struct {
 	// Projects maps a project file's absolute path to the Digest of the
 	// config it resolved to when it was trusted.
 	Projects map[string]string `json:"projects"`
+	// Files maps the same key to the files of its extends chain (the
+	// project file included) as they were when it was trusted: trustKey of
+	// the path to fileDigest of the contents. It only serves to name the file that
+	// changed; Projects decides. Stores written before it have none.
+	Files map[string]map[string]string `json:"files,omitempty"`
+}
+
+// fileDigest identifies a config file's contents.
+func fileDigest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// fileDigests maps each file among sources (by trustKey, so that the
+// files are the same through a symlink to the project's directory) to the
+// digest of its contents as it was read.
+func fileDigests(sources []Source) map[string]string {
+	m := map[string]string{}
+	for _, s := range sources {
+		if s.digest != "" {
+			m[trustKey(s.Path)] = s.digest
+		}
+	}
+	return m
+}
+
+// changedFiles lists the files of sources (in chain order) whose contents
+// differ from what was recorded, or that were not in the chain then.
+func changedFiles(recorded map[string]string, sources []Source) []string {
+	var out []string
+	for _, s := range sources {
+		if s.digest != "" && recorded[trustKey(s.Path)] != s.digest && !slices.Contains(out, s.Path) {
+			out = append(out, s.Path)
+		}
+	}
+	return out
 }
 
 // Digest identifies a resolved config (extends applied): the SHA-256 of its
@@ -73,46 +109,80 @@ func Digest(c *Config) string {
 }
 
 // readTrust reads the trust store at path; a missing store is empty.
-func readTrust(path string) (map[string]string, error) {
+func readTrust(path string) (trustFile, error) {
+	var tf trustFile
 	if path == "" {
-		return nil, nil
+		return tf, nil
 	}
 	data, err := cfgfile.Read(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return tf, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read trusted project configs %s: %w", path, err)
+		return tf, fmt.Errorf("read trusted project configs %s: %w", path, err)
 	}
-	var tf trustFile
 	if err := json.Unmarshal(data, &tf); err != nil {
-		return nil, fmt.Errorf("read trusted project configs %s: %w; remove the file and trust your projects again", path, err)
+		return trustFile{}, fmt.Errorf("read trusted project configs %s: %w; remove the file and trust your projects again", path, err)
 	}
-	return tf.Projects, nil
+	return tf, nil
+}
+
+// TrustProject records (trusted) or removes the trust of the project
+// config at project as it resolves now, with its extends chain, in the
+// store at store, as `fence config trust` does. Beside the digest of the
+// resolved config (what Resolve checks), it records each file of the
+// chain, so that a later refusal can name the one that changed.
+func TrustProject(store, project, home string, trusted bool) error {
+	project, err := filepath.Abs(project)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", project, err)
+	}
+	l := chainLoader{home: home}
+	c, err := l.file(project, SourceProject, "", 0)
+	if err != nil {
+		return err
+	}
+	return setTrust(store, project, Digest(c), fileDigests(l.sources), trusted)
 }
 
 // SetTrust records (trusted) or removes the trust of the project file
 // project, whose config resolves to digest, in the store at store. The
 // store and its directory are created (0600 and 0700) as needed; it is
-// replaced whole, never written in place.
+// replaced whole, never written in place. It records no file of the
+// chain (TrustProject does).
 func SetTrust(store, project, digest string, trusted bool) error {
+	return setTrust(store, project, digest, nil, trusted)
+}
+
+func setTrust(store, project, digest string, files map[string]string, trusted bool) error {
 	if store == "" {
 		return errors.New("trust project config: no home directory or XDG_STATE_HOME to keep the list of trusted projects in")
 	}
-	m, err := readTrust(store)
+	tf, err := readTrust(store)
 	if err != nil {
 		return err
 	}
+	m := tf.Projects
 	if m == nil {
 		m = map[string]string{}
 	}
-	if trusted {
-		m[trustKey(project)] = digest
-	} else {
-		delete(m, trustKey(project))
-		delete(m, project) // recorded before trustKey
+	fm := tf.Files
+	if fm == nil {
+		fm = map[string]map[string]string{}
 	}
-	data, err := json.MarshalIndent(trustFile{Projects: m}, "", "  ")
+	key := trustKey(project)
+	delete(fm, key)
+	if trusted {
+		m[key] = digest
+		if len(files) > 0 {
+			fm[key] = files
+		}
+	} else {
+		delete(m, key)
+		delete(m, project) // recorded before trustKey
+		delete(fm, project)
+	}
+	data, err := json.MarshalIndent(trustFile{Projects: m, Files: fm}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write trusted project configs: %w", err)
 	}
@@ -162,6 +232,13 @@ type UntrustedProjectError struct {
 	Loosens []string
 	// Changed says the file was trusted, but resolved to another config.
 	Changed bool
+	// FilesKnown says the trust recorded the files of its extends chain
+	// (stores written before fence recorded them did not), and
+	// ChangedFiles lists those whose contents changed since, or that are
+	// new in the chain: the project file, the files it extends, both,
+	// or none (a template it extends changed with fence).
+	FilesKnown   bool
+	ChangedFiles []string
 }
 
 func (e *UntrustedProjectError) Error() string {
@@ -170,12 +247,39 @@ func (e *UntrustedProjectError) Error() string {
 	if len(what) > 4 {
 		what, more = what[:4], fmt.Sprintf(" and %d more", len(e.Loosens)-4)
 	}
-	state := "is not trusted"
-	if e.Changed {
-		state = "changed since you trusted it"
+	self := slices.Contains(e.ChangedFiles, e.Path)
+	var others []string
+	for _, f := range e.ChangedFiles {
+		if f != e.Path {
+			others = append(others, f)
+		}
 	}
-	return fmt.Sprintf("project config %s %s and loosens the policy (%s%s); review it, then run `fence config trust` in %s to apply it, or run fence with --no-project",
-		e.Path, state, strings.Join(what, ", "), more, filepath.Dir(e.Path))
+	review := "it"
+	var state string
+	switch {
+	case !e.Changed:
+		state = "is not trusted and loosens the policy"
+	case !e.FilesKnown:
+		state, review = "or a file it extends changed since you trusted it, and it loosens the policy", "them"
+	case len(others) == 0 && self:
+		state = "changed since you trusted it and loosens the policy"
+	case len(others) == 0:
+		state = "is trusted, but the config it resolves to changed (its files did not: a template it extends changed with fence), and it loosens the policy"
+	case self:
+		state, review = "changed since you trusted it, and so did "+joinAnd(others)+", which it extends; it loosens the policy", "them"
+	default:
+		state, review = "is trusted, but "+joinAnd(others)+", which it extends, changed since; it loosens the policy", "them"
+	}
+	return fmt.Sprintf("project config %s %s (%s%s); review %s, then run `fence config trust` in %s to apply it, or run fence with --no-project",
+		e.Path, state, strings.Join(what, ", "), more, review, filepath.Dir(e.Path))
+}
+
+// joinAnd joins names as "a", "a and b", "a, b and c".
+func joinAnd(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // Loosening lists what merged allows that base does not, one entry per

@@ -14,11 +14,7 @@ import (
 // trust` does.
 func trust(t testing.TB, o LoadOptions, p string) {
 	t.Helper()
-	c, err := LoadProject(p, o.Home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := SetTrust(o.TrustStore, p, Digest(c), true); err != nil {
+	if err := TrustProject(o.TrustStore, p, o.Home, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -212,10 +208,35 @@ func TestResolveUntrustedProject(t *testing.T) {
 		t.Fatalf("a checkout whose fence.json is a symlink to a trusted project's: want it untrusted, got %v", err)
 	}
 
-	// A change in the extended file is a change.
-	write(t, filepath.Join(e.cwd, "base.json"), `{"filesystem": {"allowWrite": ["/", "/x"]}}`)
-	if _, _, err := Resolve(o); !errors.As(err, &ue) || !ue.Changed || !strings.Contains(err.Error(), "changed since you trusted it") {
-		t.Fatalf("changed after trust: %v", err)
+	// A change in the extended file is a change, and the error names
+	// that file, not the project file.
+	base := filepath.Join(e.cwd, "base.json")
+	write(t, base, `{"filesystem": {"allowWrite": ["/", "/x"]}}`)
+	if _, _, err := Resolve(o); !errors.As(err, &ue) || !ue.Changed || !slices.Equal(ue.ChangedFiles, []string{base}) ||
+		!strings.Contains(err.Error(), p+" is trusted, but "+base+", which it extends, changed since; it loosens the policy") {
+		t.Fatalf("extended file changed after trust: %v", err)
+	}
+	// The project file itself, alone or with the file it extends.
+	trust(t, o, p)
+	write(t, p, `{"extends": "./base.json", "filesystem": {"denyRead": ["secret"], "allowWrite": ["/y"]}}`)
+	if _, _, err := Resolve(o); !errors.As(err, &ue) || !slices.Equal(ue.ChangedFiles, []string{p}) ||
+		!strings.Contains(err.Error(), p+" changed since you trusted it and loosens the policy") {
+		t.Fatalf("project file changed after trust: %v", err)
+	}
+	write(t, base, `{"filesystem": {"allowWrite": ["/", "/z"]}}`)
+	if _, _, err := Resolve(o); !errors.As(err, &ue) ||
+		!strings.Contains(err.Error(), p+" changed since you trusted it, and so did "+base+", which it extends; it loosens the policy") {
+		t.Fatalf("both changed after trust: %v", err)
+	}
+	// Trust recorded without the files (a store written before fence
+	// recorded them): which one changed is not known.
+	c, _ = LoadProject(p, o.Home)
+	if err := SetTrust(o.TrustStore, p, "sha256:old", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(o); !errors.As(err, &ue) || ue.FilesKnown ||
+		!strings.Contains(err.Error(), p+" or a file it extends changed since you trusted it") {
+		t.Fatalf("changed after trust, files not recorded: %v", err)
 	}
 	// Trust taken back.
 	trust(t, o, p)

@@ -237,6 +237,24 @@ func TestProjectConfigApplies(t *testing.T) {
 	})
 }
 
+// TestProjectConfigExtendsChanged: when the file a trusted project config
+// extends changes, the refusal names that file, not the project file,
+// which did not change.
+func TestProjectConfigExtendsChanged(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.config("fence.json", `{"extends": "./base.json"}`)
+		base := s.config("base.json", `{"filesystem": {"allowWrite": ["."]}}`)
+		s.mustRun("config", "trust")
+		s.mustRun("--", "true")
+		s.config("base.json", `{"filesystem": {"allowWrite": [".", "/tmp"]}}`)
+		res := s.fence("--", "true")
+		want := "Error: project config " + p + " is trusted, but " + base + ", which it extends, changed since; it loosens the policy ("
+		if res.code != 1 || !strings.HasPrefix(res.stderr, want) {
+			t.Errorf("extends target changed after trust: want exit 1 and %q: %v", want, res)
+		}
+	})
+}
+
 // TestRuntimeExecDeny: a single-program deny rule stops the program when a
 // child execs it (env python3), where preflight cannot see it; other names
 // of the same binary keep working.

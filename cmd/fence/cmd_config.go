@@ -314,12 +314,8 @@ func runConfigTrust(remove bool, stdout io.Writer) error {
 		return fmt.Errorf("no project config (fence.json) applies in %s; trust is for the fence.json of a project, run this where it applies", cwd)
 	}
 	home := config.HomeDir()
-	c, err := config.LoadProject(p, home)
-	if err != nil {
-		return err
-	}
 	store := config.TrustPath(home)
-	if err := config.SetTrust(store, p, config.Digest(c), !remove); err != nil {
+	if err := config.TrustProject(store, p, home, !remove); err != nil {
 		return err
 	}
 	if remove {

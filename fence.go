@@ -41,6 +41,10 @@ import (
 type Spec struct {
 	// Config is the resolved policy. nil means config.Default().
 	Config *config.Config
+	// Sources are the files and templates Config was resolved from
+	// (config.Resolve), if known: errors about its values then name the
+	// files they came from.
+	Sources []config.Source
 	// Args is the command as argv (fence -- cmd args...).
 	Args []string
 	// Command is a shell string (fence -c "..."); it wins over Args.

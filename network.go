@@ -52,8 +52,9 @@ func (n *netPlan) listeners() []string {
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// planNetwork validates the network section and decides ports.
-func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
+// planNetwork validates the network section and decides ports. from
+// names the files a field's value came from (Spec.from), "" if unknown.
+func planNetwork(n *config.NetworkConfig, from func(field string, value any) string) (*netPlan, error) {
 	rules, err := proxy.NewRules(n.AllowedDomains, n.DeniedDomains)
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
@@ -66,21 +67,38 @@ func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
 		np.socksPort = n.SOCKSProxyPort
 	}
 	if np.httpPort == np.socksPort {
-		which := ""
-		switch {
-		case n.SOCKSProxyPort == 0:
-			which = " (socksProxyPort's default)"
-		case n.HTTPProxyPort == 0:
-			which = " (httpProxyPort's default)"
+		// Which value is a default, and where the others come from.
+		var which []string
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"httpProxyPort", n.HTTPProxyPort != 0}, {"socksProxyPort", n.SOCKSProxyPort != 0}} {
+			if !f.set {
+				which = append(which, f.name+"'s default")
+			} else if src := from("network."+f.name, np.httpPort); src != "" {
+				which = append(which, f.name+" from "+src)
+			}
 		}
-		return nil, fmt.Errorf("network.httpProxyPort and network.socksProxyPort are both %d%s; use two different ports", np.httpPort, which)
+		paren := ""
+		if len(which) > 0 {
+			paren = " (" + strings.Join(which, "; ") + ")"
+		}
+		return nil, fmt.Errorf("network.httpProxyPort and network.socksProxyPort are both %d%s; use two different ports", np.httpPort, paren)
 	}
 	if n.LocalOutbound() || len(n.AllowLocalOutboundPorts) > 0 {
 		np.localPorts = append(np.localPorts, n.AllowLocalOutboundPorts...)
 	}
 	for _, p := range np.localPorts {
 		if p == np.httpPort || p == np.socksPort {
-			return nil, fmt.Errorf("network.allowLocalOutboundPorts has %d, which is a proxy port inside the sandbox; move the proxy with httpProxyPort/socksProxyPort", p)
+			field, set := "httpProxyPort", n.HTTPProxyPort != 0
+			if p == np.socksPort {
+				field, set = "socksProxyPort", n.SOCKSProxyPort != 0
+			}
+			proxy := field + "'s default"
+			if set {
+				proxy = "network." + field + fromSuffix(from("network."+field, p))
+			}
+			return nil, fmt.Errorf("network.allowLocalOutboundPorts has %d%s, which is a proxy port inside the sandbox (%s); move the proxy with httpProxyPort/socksProxyPort", p, fromParen(from("network.allowLocalOutboundPorts", p)), proxy)
 		}
 	}
 	if np.hostNet {
@@ -89,6 +107,22 @@ func planNetwork(n *config.NetworkConfig) (*netPlan, error) {
 		}
 	}
 	return np, nil
+}
+
+// fromSuffix is ", from SRC" for SRC (Spec.from), or "".
+func fromSuffix(src string) string {
+	if src == "" {
+		return ""
+	}
+	return ", from " + src
+}
+
+// fromParen is " (from SRC)" for SRC (Spec.from), or "".
+func fromParen(src string) string {
+	if src == "" {
+		return ""
+	}
+	return " (from " + src + ")"
 }
 
 // newCredential returns a per-run proxy credential (user:password). Proxies

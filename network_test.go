@@ -268,6 +268,9 @@ func TestIPv6PatternsAgree(t *testing.T) {
 	}
 }
 
+// noSources is Spec.from without sources: nothing is known.
+func noSources(string, any) string { return "" }
+
 // Proxy ports that clash say which value came from a default: with only
 // httpProxyPort 1080 set, "both 1080" named a socksProxyPort the user never
 // wrote.
@@ -281,7 +284,7 @@ func TestProxyPortClash(t *testing.T) {
 		{9000, 9000, "network.httpProxyPort and network.socksProxyPort are both 9000; use two different ports"},
 	} {
 		n := config.NetworkConfig{HTTPProxyPort: tc.http, SOCKSProxyPort: tc.socks}
-		if _, err := planNetwork(&n); err == nil || err.Error() != tc.want {
+		if _, err := planNetwork(&n, noSources); err == nil || err.Error() != tc.want {
 			t.Errorf("ports %d/%d: error %v, want %q", tc.http, tc.socks, err, tc.want)
 		}
 	}

@@ -209,7 +209,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		}
 	}
 
-	np, err := planNetwork(&c.Network)
+	np, err := planNetwork(&c.Network, s.from)
 	if err != nil {
 		return nil, err
 	}

@@ -2010,7 +2010,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// One above a listed path is there, in the scaffold that holds
 		// the mount point ("/" always is), showing only what is listed.
 		if !underAny(s.Cwd, fp.ReadOnly) && !underAny(s.Cwd, fp.Writable) && !aboveAny(s.Cwd, fp.ReadOnly) && !aboveAny(s.Cwd, fp.Writable) {
-			return fp, fmt.Errorf("working directory %s is not readable in the sandbox (filesystem.defaultDenyRead); add \".\" to filesystem.allowRead, or run fence from a directory it allows", s.Cwd)
+			return fp, fmt.Errorf("working directory %s is not readable in the sandbox (filesystem.defaultDenyRead%s); add \".\" to filesystem.allowRead, or run fence from a directory it allows", s.Cwd, fromSuffix(s.from("filesystem.defaultDenyRead", nil)))
 		}
 	} else if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
 		// The private /tmp would hide the working directory; keep it
@@ -2704,12 +2704,26 @@ func (s *Spec) Plan() (*nsexec.Options, error) {
 	return o, err
 }
 
+// from names the sources (Spec.Sources) that gave the resolved config's
+// field its value (config.SetBy): "/p/fence.json", `template "code"`,
+// "a and b"; "" when unknown or a default.
+func (s *Spec) from(field string, value any) string {
+	names := config.SetBy(s.Sources, field, value)
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
 func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 	o, err := s.planFS()
 	if err != nil {
 		return nil, nil, err
 	}
-	np, err := planNetwork(&s.Config.Network)
+	np, err := planNetwork(&s.Config.Network, s.from)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -2717,12 +2731,16 @@ func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 	// to every local user on the host's 127.0.0.1.
 	for _, p := range s.Ports {
 		if !np.hostNet && (p == np.httpPort || p == np.socksPort) {
-			return nil, nil, fmt.Errorf("-p %d: that is fence's own proxy port inside the sandbox; expose another port, or move the proxy with network.httpProxyPort/socksProxyPort", p)
+			field := "network.httpProxyPort"
+			if p == np.socksPort {
+				field = "network.socksProxyPort"
+			}
+			return nil, nil, fmt.Errorf("-p %d: that is fence's own proxy port inside the sandbox%s; expose another port, or move the proxy with network.httpProxyPort/socksProxyPort", p, fromParen(s.from(field, p)))
 		}
 		// Both ways at once, each end would forward to the other: one
 		// connection would loop until fence ran out of descriptors.
 		if !np.hostNet && slices.Contains(np.localPorts, p) {
-			return nil, nil, fmt.Errorf("-p %d: network.allowLocalOutboundPorts forwards that port from the sandbox to the host already; use one direction", p)
+			return nil, nil, fmt.Errorf("-p %d: network.allowLocalOutboundPorts%s forwards that port from the sandbox to the host already; use one direction", p, fromParen(s.from("network.allowLocalOutboundPorts", p)))
 		}
 	}
 	o.HostNetwork = np.hostNet

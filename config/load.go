@@ -48,6 +48,9 @@ type Source struct {
 	// digest is fileDigest of a file's contents as read ("" for a
 	// template), for the trust store.
 	digest string
+	// own is the file's or template's own config, before merging, for
+	// SetBy.
+	own *Config
 }
 
 // String describes s for `fence config show`.
@@ -242,7 +245,7 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 	if err != nil {
 		return nil, err
 	}
-	src := Source{Kind: kind, Path: abs, ExtendedBy: extendedBy, Warnings: doc.cfg.warnings(), digest: fileDigest(data)}
+	src := Source{Kind: kind, Path: abs, ExtendedBy: extendedBy, Warnings: doc.cfg.warnings(), digest: fileDigest(data), own: doc.cfg}
 	if extendedBy != "" {
 		src.Kind = SourceExtends
 	}
@@ -326,7 +329,7 @@ func (l *chainLoader) template(name, extendedBy string, depth int) (*Config, err
 			return nil, err
 		}
 	}
-	l.sources = append(l.sources, Source{Kind: SourceTemplate, Path: name, ExtendedBy: extendedBy})
+	l.sources = append(l.sources, Source{Kind: SourceTemplate, Path: name, ExtendedBy: extendedBy, own: c})
 	return Merge(base, c), nil
 }
 

@@ -31,6 +31,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "trailing space in a path", content: `{"filesystem":{"allowWrite":["."],"denyRead":["~/.ssh "]}}`, field: `denyRead "~/.ssh "`},
 		{name: "invalid UTF-8 in a path", content: "{\"filesystem\":{\"allowWrite\":[\".\"],\"denyRead\":[\"secr\xe9t\"]}}", field: "denyRead[0]\" at line 1, column 52"},
 		{name: "lone surrogate in a path", content: `{"filesystem":{"allowWrite":["."],"denyWrite":["x\udc80"]}}`, field: "denyWrite[0]\" at line 1, column 50"},
+		// Found when the merged config is planned, and named all the same.
+		{name: "clashing proxy ports", content: `{"network":{"httpProxyPort":1080}}`, field: "httpProxyPort from "},
+		{name: "local port on a proxy port", content: `{"network":{"allowLocalOutboundPorts":[3128]}}`, field: "allowLocalOutboundPorts has 3128 (from "},
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		for i, c := range cases {
@@ -67,6 +70,26 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("good config: stdout %q, want RAN", res.stdout)
 		}
 		mustHaveContent(t, s.path("good-marker"), "", "good config: the command's marker")
+	})
+}
+
+// TestConfigErrorsNameSources: an error about a value of the merged config
+// names the file of the extends chain the value came from.
+func TestConfigErrorsNameSources(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		base := s.config("base.json", `{"network":{"allowLocalOutboundPorts":[5000]}, "filesystem":{"defaultDenyRead":true}}`)
+		top := s.config("top.json", `{"extends":"./base.json", "filesystem":{"allowRead":["."]}}`)
+		res := s.fence("-s", top, "-p", "5000", "--", "true")
+		want := "Error: -p 5000: network.allowLocalOutboundPorts (from " + base + ") forwards that port from the sandbox to the host already; use one direction\n"
+		if res.code != 1 || res.stderr != want {
+			t.Errorf("-p of a port the config forwards: want exit 1 and %q: %v", want, res)
+		}
+		top = s.config("top2.json", `{"extends":"./base.json"}`)
+		res = s.fence("-s", top, "--", "true")
+		want = "(filesystem.defaultDenyRead, from " + base + ")"
+		if res.code != 1 || !strings.Contains(res.stderr, want) {
+			t.Errorf("working directory not readable: want exit 1 and %q: %v", want, res)
+		}
 	})
 }
 

@@ -231,6 +231,8 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 			return nil, wrapFile(extendedBy, "", fmt.Errorf("extends file not found: %s", abs))
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, &fileError{fmt.Errorf("config file %s does not exist", abs)}
+		case errors.Is(err, fs.ErrPermission):
+			return nil, wrapFile(abs, extendedBy, fmt.Errorf("%w; %s", errnoOf(err), unreadableFix(kind, extendedBy)))
 		}
 		return nil, wrapFile(abs, extendedBy, err)
 	}
@@ -251,6 +253,23 @@ func (l *chainLoader) file(path, kind, extendedBy string, depth int) (*Config, e
 	}
 	l.sources = append(l.sources, src)
 	return Merge(base, doc.cfg), nil
+}
+
+// unreadableFix says how to get past a config file of kind that this user
+// may not read (the file's mode, or a directory above it that it may not
+// search).
+func unreadableFix(kind, extendedBy string) string {
+	const fix = "make it (and the directories above it) readable by this user with chmod or chown"
+	switch {
+	case extendedBy != "":
+		return fix
+	case kind == SourceSettings:
+		return fix + ", or give another file with -s"
+	case kind == SourceUser:
+		// sudo -u and su without -l keep another user's HOME.
+		return fix + ", give another file with -s, or set HOME (or XDG_CONFIG_HOME) to a directory of this user's"
+	}
+	return fix // the project config: Resolve adds --no-project
 }
 
 // extends resolves doc's extends value, if any, for the file at abs.

@@ -375,6 +375,14 @@ func TestConfigUnreadable(t *testing.T) {
 				if c.denied && !strings.Contains(msg, "permission denied") {
 					t.Errorf("error %q does not say why (permission denied)", msg)
 				}
+				// It names a fix, and the path once, not an open(2)
+				// error that repeats it.
+				if c.denied && !strings.Contains(msg, "chmod") && !strings.Contains(msg, "searchable") && !strings.Contains(msg, "search the directories") {
+					t.Errorf("error %q does not say how to fix it", msg)
+				}
+				if strings.Contains(msg, "open "+c.names) {
+					t.Errorf("error %q repeats the path in an open error", msg)
+				}
 				// Another user's home kept by sudo -u: the fix names HOME.
 				if c.denied && strings.HasPrefix(msg, "Error: user config ") && !strings.Contains(msg, "set HOME") {
 					t.Errorf("error %q does not offer to set HOME", msg)

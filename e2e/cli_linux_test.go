@@ -209,6 +209,34 @@ func TestConfigInitWritesFile(t *testing.T) {
 	})
 }
 
+// TestConfigWriteErrors: config init and import that cannot write their
+// file name it (not the temporary file beside it) and the way out.
+func TestConfigWriteErrors(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		if s.r.root() {
+			t.Skip("root may write /etc")
+		}
+		claude := s.config("claude.json", `{"permissions": {"deny": ["Bash(git push)"]}}`)
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"config", "init", "-o", "/etc/fence-e2e.json"},
+				"Error: write /etc/fence-e2e.json: permission denied (this user may not create files in /etc); choose another path with -o\n"},
+			{[]string{"import", "--claude", "-f", claude, "-o", "/etc/fence-e2e.json"},
+				"Error: write /etc/fence-e2e.json: permission denied (this user may not create files in /etc); choose another path with -o\n"},
+			{[]string{"config", "init", "-o", "/etc/fence-e2e-dir/sub/x.json"},
+				"Error: write /etc/fence-e2e-dir/sub/x.json: create /etc/fence-e2e-dir: permission denied; choose another path with -o\n"},
+		} {
+			res := s.fence(c.args...)
+			if res.code != 1 || res.stderr != c.want {
+				t.Errorf("want exit 1 and %q: %v", c.want, res)
+			}
+		}
+		mustNotExist(t, "/etc/fence-e2e.json", "a config nobody may not write")
+	})
+}
+
 // TestProjectConfigApplies: a fence.json in the working directory applies
 // on top of the user config, and cannot be rewritten from inside.
 func TestProjectConfigApplies(t *testing.T) {

@@ -189,32 +189,64 @@ func configTarget(path string) (string, error) {
 
 // writeConfigFile writes data to path, mode 0600, creating the directory
 // (0750) if needed. It writes a temporary file next to path and renames it,
-// so a failure never leaves a half-written config behind.
+// so a failure never leaves a half-written config behind. Its errors name
+// path, not the temporary file, and how to get past them.
 func writeConfigFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// The directory that could not be made, maybe one above dir.
+			return fmt.Errorf("write %s: create %s: %w; choose another path with -o", path, pe.Path, pe.Err)
+		}
+		return fmt.Errorf("write %s: create %s: %w; choose another path with -o", path, dir, err)
 	}
 	tmp, err := os.CreateTemp(dir, ".fence-*.json")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("write %s: %w (this user may not create files in %s); choose another path with -o", path, errnoOf(err), dir)
+		}
+		return writeError(path, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("write %s: %w (this user may not replace it); choose another path with -o", path, errnoOf(err))
+		}
+		return writeError(path, err)
 	}
 	return nil
+}
+
+// writeError is writeConfigFile's error for path: the error without the
+// temporary file's name, and the way out.
+func writeError(path string, err error) error {
+	return fmt.Errorf("write %s: %w; choose another path with -o", path, errnoOf(err))
+}
+
+// errnoOf returns the error inside a *fs.PathError or *os.LinkError, whose
+// message names a path (here the temporary file's).
+func errnoOf(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 type configShowFlags struct {

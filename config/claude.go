@@ -70,7 +70,7 @@ func ImportClaude(settingsJSON []byte, extend string) (*Config, []string, error)
 	}
 	std, err := hujson.Standardize(bytes.Clone(settingsJSON))
 	if err != nil {
-		return nil, nil, fmt.Errorf("invalid JSON in Claude settings: %s", strings.TrimPrefix(err.Error(), "hujson: "))
+		return nil, nil, fmt.Errorf("invalid JSON in Claude settings: %s", syntaxError(settingsJSON, err))
 	}
 	var s claudeSettings
 	if err := json.Unmarshal(std, &s); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -57,8 +58,7 @@ func decode(src []byte, track bool) (*document, error) {
 	}
 	v, err := hujson.Parse(src)
 	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "hujson: ")
-		return nil, fmt.Errorf("invalid JSON in config file: %s", msg)
+		return nil, fmt.Errorf("invalid JSON in config file: %s", syntaxError(src, err))
 	}
 	if _, ok := v.Value.(*hujson.Object); !ok {
 		return nil, fmt.Errorf("invalid JSON in config file: line %d: the top level must be an object, got %s",
@@ -69,6 +69,96 @@ func decode(src []byte, track bool) (*document, error) {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// syntaxError is hujson's message for err, a syntax error in src ("line
+// L, column C: what"), with the text found there quoted and what to do:
+// hujson names a character or a literal, not the string or word it
+// starts, and nothing at all at the end of the file.
+func syntaxError(src []byte, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "hujson: ")
+	var line, col int
+	if _, e := fmt.Sscanf(msg, "line %d, column %d:", &line, &col); e != nil || line < 1 || col < 1 {
+		return msg + "; fix the syntax there"
+	}
+	off := 0
+	for range line - 1 {
+		i := bytes.IndexByte(src[off:], '\n')
+		if i < 0 {
+			return msg + "; fix the syntax there"
+		}
+		off += i + 1
+	}
+	off += col - 1
+	if off >= len(bytes.TrimRight(src, " \t\r\n")) {
+		return msg + ", at the end of the file; close every { and [ that is open, and end every string"
+	}
+	tok := syntaxToken(src[off:])
+	var fix string
+	switch {
+	case tok[0] == '\'':
+		fix = "; JSON strings take double quotes"
+	case strings.Contains(msg, "invalid literal"):
+		fix = "; quote strings with double quotes (only true, false, null and numbers go without)"
+	case strings.Contains(msg, "(expecting ','"):
+		fix = "; add the comma missing before it"
+	case strings.Contains(msg, "after object name"):
+		fix = "; put a colon between the name and its value"
+	case strings.Contains(msg, "after top-level value"):
+		fix = "; remove what follows the config's closing }"
+	default:
+		fix = "; fix the syntax there"
+	}
+	if utf8.RuneCountInString(tok) == 1 || strings.HasSuffix(msg, ": "+tok) {
+		return msg + fix // hujson has named it already
+	}
+	shown := strconv.Quote(tok)
+	if tok[0] == '"' && !strings.ContainsFunc(tok, unicode.IsControl) {
+		shown = tok // a string: shown as written, cut short if long
+		if len(tok) < 2 || tok[len(tok)-1] != '"' {
+			shown += "..."
+		}
+	}
+	return msg + ", at " + shown + fix
+}
+
+// syntaxToken returns the token b starts with: a quoted string (up to its
+// closing quote or the end of the line), a run of word characters, or one
+// character; at most 40 bytes, cut at a character boundary.
+func syntaxToken(b []byte) string {
+	const max = 40
+	n := 0
+	switch q := b[0]; {
+	case q == '"' || q == '\'':
+		n = 1
+		for n < len(b) && b[n] != '\n' && n < max {
+			if b[n] == '\\' && n+1 < len(b) {
+				n += 2
+				continue
+			}
+			n++
+			if b[n-1] == q {
+				break
+			}
+		}
+	case isWordByte(q):
+		for n < len(b) && isWordByte(b[n]) && n < max {
+			n++
+		}
+	default:
+		_, n = utf8.DecodeRune(b)
+	}
+	if n > len(b) {
+		n = len(b)
+	}
+	for n > 1 && !utf8.Valid(b[:n]) {
+		n--
+	}
+	return string(b[:n])
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '-' || c == '+' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 type decoder struct {

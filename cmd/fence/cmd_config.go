@@ -76,7 +76,9 @@ func runConfigInit(f configInitFlags, stdin io.Reader, stdout io.Writer) error {
 		opts.Template = strings.TrimSuffix(f.template, ".json")
 	}
 	body, err := config.InitConfig(opts)
-	if err != nil {
+	if errors.Is(err, config.ErrTemplateNotFound) {
+		return fmt.Errorf("%w; fence --list-templates lists the templates", err)
+	} else if err != nil {
 		return err
 	}
 	if f.print {

@@ -82,7 +82,9 @@ func runImport(f importFlags, stdin io.Reader, stdout, stderr io.Writer) error {
 		extend = ""
 	}
 	cfg, warnings, err := config.ImportClaude(data, extend)
-	if err != nil {
+	if errors.Is(err, config.ErrTemplateNotFound) {
+		return fmt.Errorf("import %s: %w; fence --list-templates lists the templates", src, err)
+	} else if err != nil {
 		return fmt.Errorf("import %s: %w", src, err)
 	}
 	for _, w := range warnings {

@@ -137,6 +137,8 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 		{[]string{"completion"}, "give one shell: bash, zsh, fish or powershell (got 0 arguments)"},
 		{[]string{"-c", "echo a", "-c", "echo b"}, `given twice ("echo a", then "echo b"); give it once`},
 		{[]string{"config", "show", "-s", dir}, "is a directory, not a config file; give the path of a config file (JSONC)"},
+		{[]string{"config", "init", "--print", "--template", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},
+		{[]string{"import", "--claude", "-f", os.DevNull, "--extend", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},
 	} {
 		root := newRootCmd()
 		root.SetArgs(tc.args)

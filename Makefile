@@ -19,12 +19,14 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o fence.link ./cmd/fence
 	cp fence.link fence.tmp && mv -f fence.tmp fence && rm -f fence.link
 
-# Test dependencies: libseccomp-dev (the filter sync test compiles the policy
-# with libseccomp), and the tools the end-to-end tests drive inside the
-# sandbox. Installed only when missing.
+# Test dependencies: libseccomp-dev and pkg-config (the filter sync test
+# compiles the policy with libseccomp, which cgo finds with pkg-config), and
+# the tools the end-to-end tests drive inside the sandbox. Installed only
+# when missing.
 test-deps:
 	@missing=""; \
 	[ -f /usr/include/seccomp.h ] || missing="$$missing libseccomp-dev"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	command -v script >/dev/null || missing="$$missing bsdutils"; \

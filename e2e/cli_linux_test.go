@@ -213,10 +213,26 @@ func TestConfigInitWritesFile(t *testing.T) {
 // file name it (not the temporary file beside it) and the way out.
 func TestConfigWriteErrors(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		if s.r.root() {
-			t.Skip("root may write /etc")
-		}
 		claude := s.config("claude.json", `{"permissions": {"deny": ["Bash(git push)"]}}`)
+		if s.r.root() {
+			// Root may write /etc: a read-only file system stops it.
+			ro := t.TempDir()
+			if err := unix.Mount("tmpfs", ro, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+				t.Fatalf("mount a read-only tmpfs on %s: %v", ro, err)
+			}
+			t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+			target := filepath.Join(ro, "x.json")
+			for _, args := range [][]string{
+				{"config", "init", "-o", target},
+				{"import", "--claude", "-f", claude, "-o", target},
+			} {
+				want := "Error: write " + target + ": read-only file system; choose another path with -o\n"
+				if res := s.fence(args...); res.code != 1 || res.stderr != want {
+					t.Errorf("want exit 1 and %q: %v", want, res)
+				}
+			}
+			return
+		}
 		for _, c := range []struct {
 			args []string
 			want string

@@ -142,7 +142,17 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if fs.HostTmp {
 		host = append(append([]string{}, host...), "/tmp")
 	}
+	// created holds the entries this run loaded (fs.Created) too: only
+	// the others are news. Replacing the record when nothing changed
+	// would do more than waste a write: a concurrent run's read-only
+	// bind of it goes with the file it was on, and one starting then
+	// fails to bind it.
+	known := make(map[string]bool, len(fs.Created))
+	for _, c := range fs.Created {
+		known[c] = true
+	}
 	var add []createdEntry
+	fresh := 0
 	for _, c := range created {
 		dev, ino, path, ok := nsexec.ParseCreated(c)
 		if !ok || !underAny(path, host) {
@@ -150,10 +160,13 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 		}
 		if e, ok := pin(path); ok && e.Dev == dev && e.Ino == ino {
 			add = append(add, e)
+			if !known[nsexec.FormatCreated(e.Dev, e.Ino, e.Path)] {
+				fresh++
+			}
 		}
 	}
 	old := s.readCreated()
-	if len(add) == 0 && len(old) == len(fs.Created) {
+	if fresh == 0 && len(old) == len(fs.Created) {
 		return // nothing new, nothing gone that this run knew of
 	}
 	seen := map[string]bool{}

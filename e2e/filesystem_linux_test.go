@@ -2539,6 +2539,33 @@ stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
 	})
 }
 
+// A run that creates nothing leaves the record of created files as it is,
+// the same file: every run with a record to load replaced it on exit,
+// which took the read-only bind of it away from a run going on meanwhile
+// (two agents, or an agent and a test run) and made a run starting then
+// fail with "bind .../created.json: no such file or directory".
+func TestFSCreatedRecordKeptByIdleRun(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["**/.env"]}}`)
+		s.mustRun("-s", cfg, "-c", "mkdir -p app && echo A=1 > app/.env")
+		record := filepath.Join(s.home, ".local/state/fence/created.json")
+		before, err := os.Stat(record)
+		if err != nil {
+			t.Fatalf("no record of created files: %v", err)
+		}
+		s.mustRun("-s", cfg, "--", "true")
+		s.mustRun("-s", cfg, "-c", "echo A=2 >> app/.env")
+		after, err := os.Stat(record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !os.SameFile(before, after) {
+			t.Errorf("runs that created nothing replaced the record of created files")
+		}
+		mustHaveContent(t, s.path("app/.env"), "A=1\nA=2\n", "a .env an earlier run created")
+	})
+}
+
 // A file that the code template's denyWrite keeps (*.pem, .env), created by
 // a run without that pattern (plain fence, a venv's cacert.pem), is the
 // sandbox's under the template too: rm -rf venv with -t code failed on it.

@@ -890,6 +890,49 @@ func TestFSProtectedExisting(t *testing.T) {
 	})
 }
 
+// A protected file that the host replaces while fence starts (an editor
+// saving it with a rename; the record of created files, which a run ending
+// meanwhile replaces) is bound where it is then: between the clone of the
+// old file and its bind, the start failed with "Error: bind .../.bashrc: no
+// such file or directory".
+func TestFSProtectedReplacedDuringStart(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		rc := s.write(".bashrc", "# orig\n")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tmp := s.path(".bashrc.new")
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if os.WriteFile(tmp, []byte("# saved\n"), 0o644) == nil {
+					_ = os.Rename(tmp, rc)
+				}
+			}
+		}()
+		var failed []result
+		for range 40 {
+			if res := s.fence("-s", cfg, "--", "true"); res.code != 0 || res.err != nil {
+				failed = append(failed, res)
+			}
+		}
+		close(stop)
+		<-done
+		if len(failed) > 0 {
+			t.Errorf("%d of 40 runs failed while .bashrc was saved over and over; the first: %v", len(failed), failed[0])
+		}
+		res := s.fence("-s", cfg, "--", "sh", "-c", `echo evil >> .bashrc`)
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("appending to the protected .bashrc succeeded: %v", res)
+		}
+	})
+}
+
 // allowGitConfig makes .git/config writable; .git/hooks stays protected.
 func TestFSAllowGitConfig(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -236,17 +236,17 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 		}
 	}
 	for _, d := range readOnly {
-		if err := attach(rootfd, d); err != nil {
+		if err := attachSource(rootfd, d, true); err != nil {
 			return err
 		}
 	}
 	for _, d := range rw {
-		if err := attach(rootfd, d); err != nil {
+		if err := attachSource(rootfd, d, false); err != nil {
 			return err
 		}
 	}
 	for _, d := range prot {
-		if err := attach(rootfd, d); err != nil {
+		if err := attachSource(rootfd, d, true); err != nil {
 			return err
 		}
 	}
@@ -405,6 +405,30 @@ func attach(root *stagedRoot, d detached) error {
 		return root.reopen()
 	}
 	return nil
+}
+
+// attachSource attaches d, a clone of the host's path d.target
+// (cloneSource), there. A file renamed over on the host since the clone (an
+// editor's save, the record of created files that another run ending
+// meanwhile replaces) is no longer where the clone came from, and
+// move_mount refuses it (ENOENT): the path is cloned again, a few times at
+// most. One removed meanwhile has nothing left to bind.
+func attachSource(root *stagedRoot, d detached, ro bool) error {
+	for try := 0; ; try++ {
+		err := attach(root, d)
+		if err == nil || try == 3 || !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+		n, cerr := cloneSource(d.target, ro)
+		if cerr != nil {
+			return cerr
+		}
+		if n == nil {
+			return nil
+		}
+		n.noFollow = d.noFollow
+		d = *n
+	}
 }
 
 // openTarget opens the mount point for p inside the staged root without

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nsfence/fence/nsexec"
 	"golang.org/x/sys/unix"
@@ -169,6 +170,12 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if fresh == 0 && len(old) == len(fs.Created) {
 		return // nothing new, nothing gone that this run knew of
 	}
+	// Runs that end at the same time would each write what they read
+	// with their own entries, and the last one's rename would drop the
+	// others' (their files then taken for the user's): read again, and
+	// write, under a lock.
+	defer lockRecordDir(filepath.Dir(path))()
+	old = s.readCreated()
 	seen := map[string]bool{}
 	for _, e := range add {
 		seen[e.Path] = true
@@ -187,6 +194,33 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if err := writeRecord(path, &rec); err != nil {
 		s.logf("record of created files: %v", err)
 	}
+}
+
+// recordLockWait bounds the wait for the lock of the record's directory:
+// a sandbox can read that directory, and so flock it, for as long as it
+// likes. Past the wait the record is written without the lock, as it
+// always was.
+const recordLockWait = 2 * time.Second
+
+// lockRecordDir takes an exclusive flock(2) on dir (made 0700 if missing),
+// waiting at most recordLockWait, and returns what releases it. The
+// directory, not a file in it: the record is replaced by a rename, and a
+// lock file would be one more file there for a sandbox to be kept from.
+func lockRecordDir(dir string) (unlock func()) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return func() {}
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return func() {}
+	}
+	for deadline := time.Now().Add(recordLockWait); ; time.Sleep(2 * time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil || !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			break
+		}
+	}
+	return func() { unix.Close(fd) }
 }
 
 // writeRecord replaces path with rec, atomically (a temporary file beside

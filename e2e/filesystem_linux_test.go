@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -2606,6 +2607,37 @@ func TestFSCreatedRecordKeptByIdleRun(t *testing.T) {
 			t.Errorf("runs that created nothing replaced the record of created files")
 		}
 		mustHaveContent(t, s.path("app/.env"), "A=1\nA=2\n", "a .env an earlier run created")
+	})
+}
+
+// Runs that end together each add what they created to the record: each
+// wrote what it had read with its own entries, and the last rename won,
+// so that of 20 runs started at once (parallel agents, a test matrix)
+// about 3 had their files recorded, the others' .env files then taken for
+// the user's and kept from the next run.
+func TestFSCreatedRecordConcurrentRuns(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["**/.env"]}}`)
+		const n = 16
+		var wg sync.WaitGroup
+		results := make([]result, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = s.fence("-s", cfg, "-c", fmt.Sprintf("mkdir d%d && echo A=1 > d%d/.env", i, i))
+			}()
+		}
+		wg.Wait()
+		for _, res := range results {
+			if res.code != 0 || res.err != nil {
+				t.Fatalf("want exit 0: %v", res)
+			}
+		}
+		res := s.fence("-s", cfg, "-c", fmt.Sprintf(`for i in $(seq 0 %d); do echo A=2 >> d$i/.env || echo "kept: d$i/.env"; done`, n-1))
+		if res.code != 0 || strings.Contains(res.stdout, "kept") {
+			t.Errorf("files concurrent runs created, not free for the next run: %v", res)
+		}
 	})
 }
 

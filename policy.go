@@ -2196,6 +2196,17 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = projectConfigPatterns(*fp)
+	// The policy files in a writable path by name too, as they are and
+	// where they lead: their read-only binds sit on the files there at
+	// the start, and the kernel drops such a bind once the file is
+	// renamed over on the host (the record of created files, which a run
+	// ending meanwhile replaces; `fence config trust`; an editor saving
+	// the user config), leaving the new file writable inside.
+	for _, p := range slices.Concat(policyFiles, policyAbs) {
+		if underAny(p, changeableOf(*fp)) {
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p))
+		}
+	}
 	dumps, err := s.resolvedPatterns(append(lastGlobs(s.zshDumpPatterns()), sshPatterns...), *fp, changeable)
 	if err != nil {
 		return err

@@ -2583,6 +2583,58 @@ stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
 	})
 }
 
+// The files that decide fence's policy stay unwritable inside when the
+// host replaces them during the run: the record of created files, which
+// another run ending meanwhile rewrites, the trusted project configs
+// (`fence config trust`), and the user config saved by an editor that
+// renames. Their read-only binds went with the old files, and
+// the sandbox could then write the new ones (planting entries in the
+// record makes the user's files and repositories the sandbox's in later
+// runs).
+func TestFSPolicyFilesReplacedDuringRun(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["**/.env"]}}`)
+		s.mustRun("-s", cfg, "-c", "mkdir -p app && echo A=1 > app/.env")
+		record := filepath.Join(s.home, ".local/state/fence/created.json")
+		if _, err := os.Stat(record); err != nil {
+			t.Fatalf("no record of created files: %v", err)
+		}
+		user := s.write("home/.config/fence/fence.json", "{}\n")
+		trust := s.write("home/.local/state/fence/trusted.json", `{"projects":{}}`+"\n")
+		replaced := map[string]string{}
+		for _, p := range []string{record, user, trust} {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replaced[p] = string(b)
+		}
+		go func() {
+			if !waitUntil(runTimeout, func() bool { _, err := os.Stat(s.path("started")); return err == nil }) {
+				return
+			}
+			for p, content := range replaced {
+				tmp := p + ".new"
+				s.write(tmp, content)
+				if err := os.Rename(tmp, p); err != nil {
+					t.Error(err)
+				}
+			}
+			_ = os.WriteFile(s.path("replaced"), nil, 0o644)
+		}()
+		res := s.fence("-s", cfg, "--", "sh", "-c", `touch started
+while [ ! -e replaced ]; do sleep 0.05; done
+for f in "$@"; do printf '{"files":[]}' > "$f" && echo "wrote $f"; done
+true`, "sh", record, user, trust)
+		if ranInside(t, res) && strings.Contains(res.stdout, "wrote") {
+			t.Errorf("the sandbox wrote a policy file the host replaced during the run: %v", res)
+		}
+		for p, content := range replaced {
+			mustHaveContent(t, p, content, "a policy file replaced during the run")
+		}
+	})
+}
+
 // A run that creates nothing leaves the record of created files as it is,
 // the same file: every run with a record to load replaced it on exit,
 // which took the read-only bind of it away from a run going on meanwhile

@@ -2046,7 +2046,24 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// Once the plan holds (a refusal is the only line then).
 	if s.Home != "" {
 		if h, err := s.paths.eval(s.Home); err == nil && underAny(h, changeableOf(fp)) {
-			fmt.Fprintln(s.stderr(), "Warning: your home directory is writable in the sandbox: fence keeps the common start-up files there read-only, not every program or plugin they load (~/.local/bin, ~/.nvm, shell plugins); run fence in a project directory, or narrow allowWrite")
+			// Name what holds it when it is not the working
+			// directory (a home under /tmp, which -t code lists):
+			// running fence in a project directory changes nothing
+			// then.
+			fix := "run fence in a project directory, or narrow allowWrite"
+			if !underAny(h, []string{s.Cwd}) {
+				for _, w := range changeableOf(fp) {
+					if h == w {
+						fix = fmt.Sprintf("allowWrite %q is it: narrow allowWrite", w)
+						break
+					}
+					if underAny(h, []string{w}) {
+						fix = fmt.Sprintf("allowWrite %q holds it: narrow allowWrite, or use a home outside %s", w, w)
+						break
+					}
+				}
+			}
+			fmt.Fprintln(s.stderr(), "Warning: your home directory is writable in the sandbox: fence keeps the common start-up files there read-only, not every program or plugin they load (~/.local/bin, ~/.nvm, shell plugins); "+fix)
 		}
 	}
 	return fp, nil

@@ -324,6 +324,33 @@ func TestFSHomeUnderTmpReadable(t *testing.T) {
 	})
 }
 
+// A home under /tmp with the host's /tmp writable (-t code lists it; a CI
+// job's or a container's HOME=/tmp/...): the warning that the home is
+// writable names what makes it so. It said "run fence in a project
+// directory", which fence already was, on every run.
+func TestFSHomeWritableWarningNamesCause(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		home, err := os.MkdirTemp("/tmp", "fence-e2e-home-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(home) })
+		s.own(home, 0o755)
+		proj := s.mkdir("proj")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":[".","/tmp"]}}`)
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-s", cfg, "--", "true")
+		if res.code != 0 || !strings.Contains(res.stderr, `home directory is writable`) ||
+			!strings.Contains(res.stderr, `allowWrite "/tmp" holds it`) || strings.Contains(res.stderr, "project directory") {
+			t.Errorf("a home under the writable /tmp: want the warning to name allowWrite \"/tmp\": %v", res)
+		}
+		// Run in the home itself: that is what to change.
+		res = s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-s", cfg, "--", "true")
+		if res.code != 0 || !strings.Contains(res.stderr, "run fence in a project directory") {
+			t.Errorf("run in a writable home: want the warning to say to run fence in a project directory: %v", res)
+		}
+	})
+}
+
 // allowWrite "/tmp" gives the host's /tmp, writable.
 func TestFSHostTmpAllowed(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

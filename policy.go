@@ -2213,15 +2213,20 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.ProtectedPatterns = projectConfigPatterns(*fp)
-	// The policy files in a writable path by name too, as they are and
-	// where they lead: their read-only binds sit on the files there at
-	// the start, and the kernel drops such a bind once the file is
-	// renamed over on the host (the record of created files, which a run
+	// What is protected in a writable path, by name too, as given and
+	// where it leads (fp.Protected: the policy files, denyWrite's literal
+	// paths, the built-in names): a read-only bind sits on the file there
+	// at the start, and the kernel drops it once the file is renamed over
+	// or removed on the host (the record of created files, which a run
 	// ending meanwhile replaces; `fence config trust`; an editor saving
-	// the user config), leaving the new file writable inside.
-	for _, p := range slices.Concat(policyFiles, policyAbs) {
-		if underAny(p, changeableOf(*fp)) {
-			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p))
+	// .bashrc; git checking out .mcp.json), leaving the new file writable
+	// inside, as is one the host creates where none was. With what is
+	// below it: a directory's bind goes the same way.
+	seen := map[string]bool{}
+	for _, p := range slices.Concat(lits, fp.Protected) {
+		if !seen[p] && underAny(p, changeableOf(*fp)) {
+			seen[p] = true
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p), pathglob.Literal(p)+"/**")
 		}
 	}
 	dumps, err := s.resolvedPatterns(append(lastGlobs(s.zshDumpPatterns()), sshPatterns...), *fp, changeable)

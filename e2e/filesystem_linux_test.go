@@ -2662,6 +2662,49 @@ true`, "sh", record, user, trust)
 	})
 }
 
+// A protected file in a writable directory stays unwritable inside when the
+// host replaces or creates it during the run: an editor saving .bashrc or
+// a denyWrite file by a rename, git on the host checking out a .mcp.json
+// or a .vscode/tasks.json where there was none. The read-only bind went
+// with the old file and the creation guard only stops the sandbox's own
+// creations, so the sandbox wrote the new files (a .mcp.json runs its
+// servers at the user's next agent session).
+func TestFSProtectedReplacedOnHostDuringRun(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write(".bashrc", "# orig\n")
+		s.write("home/.profile", "# orig\n")
+		s.write("secret.txt", "orig\n")
+		s.mkdir(".vscode")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["secret.txt"]}}`)
+		files := []string{".bashrc", "home/.profile", "secret.txt", ".mcp.json", ".vscode/tasks.json"}
+		go func() {
+			if !waitUntil(runTimeout, func() bool { _, err := os.Stat(s.path("started")); return err == nil }) {
+				return
+			}
+			for _, f := range files {
+				s.write(f+".new", "# host\n")
+				if err := os.Rename(s.path(f+".new"), s.path(f)); err != nil {
+					t.Error(err)
+				}
+			}
+			_ = os.WriteFile(s.path("replaced"), nil, 0o644)
+		}()
+		res := s.fence(append([]string{"-s", cfg, "--", "sh", "-c", `touch started
+while [ ! -e replaced ]; do sleep 0.05; done
+for f in "$@"; do echo evil >> "$f" && echo "wrote $f"; done
+echo x > ordinary.txt && echo "wrote ordinary"`, "sh"}, files...)...)
+		if !ranInside(t, res) {
+			return
+		}
+		if strings.Contains(strings.ReplaceAll(res.stdout, "wrote ordinary", ""), "wrote") || !strings.Contains(res.stdout, "wrote ordinary") {
+			t.Errorf("protected files the host replaced or created during the run: want them unwritable, an ordinary file written: %v", res)
+		}
+		for _, f := range files {
+			mustHaveContent(t, s.path(f), "# host\n", "a protected file the host replaced during the run")
+		}
+	})
+}
+
 // A run that creates nothing leaves the record of created files as it is,
 // the same file: every run with a record to load replaced it on exit,
 // which took the read-only bind of it away from a run going on meanwhile

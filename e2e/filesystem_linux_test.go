@@ -1642,6 +1642,41 @@ func TestFSGitChildBareRepositoryProtected(t *testing.T) {
 	})
 }
 
+// With allowGitConfig, git submodule update works inside for a submodule
+// checked out already (it writes the submodule's config); one not checked
+// out yet cannot be (update --init): its checkout's .git file would be made
+// in a directory that was there before the run. The README said only that
+// update needs allowGitConfig.
+func TestFSGitSubmoduleUpdateWithGitConfig(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"allowGitConfig":true}}`)
+		lib, orig := s.mkdir("up/lib"), s.mkdir("up/proj")
+		hostGit(lib, "init", "-q", "-b", "main", ".")
+		hostGit(lib, "commit", "-q", "--allow-empty", "-m", "lib")
+		hostGit(orig, "init", "-q", "-b", "main", ".")
+		hostGit(orig, "-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "lib")
+		hostGit(orig, "commit", "-q", "-m", "lib")
+		hostGit(s.dir, "clone", "-q", orig, "proj")
+		proj := s.path("proj")
+		res := s.fenceWith(opts{env: gitEnv}, "-s", cfg, "--", "git", "-C", "proj", "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init")
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("git submodule update --init of a submodule not checked out: want it refused, as the README says: %v", res)
+		}
+		mustNotExist(t, filepath.Join(proj, "lib/.git"), "the .git file of a submodule checkout made inside")
+		hostGit(proj, "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init")
+		hostGit(lib, "commit", "-q", "--allow-empty", "-m", "lib2")
+		res = s.fenceWith(opts{env: gitEnv}, "-s", cfg, "--", "git", "-C", "proj", "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--remote")
+		if res.code != 0 || res.err != nil {
+			t.Errorf("git submodule update --remote of a submodule checked out, with allowGitConfig: want it to work: %v", res)
+		}
+		if got, want := hostGit(filepath.Join(proj, "lib"), "rev-parse", "HEAD"), hostGit(lib, "rev-parse", "HEAD"); got != want {
+			t.Errorf("the submodule is at %q after update --remote, want %q", got, want)
+		}
+	})
+}
+
 // Started in ~/src, no new submodule git directory can be made in a
 // repository below, as in the working directory's: one planted in
 // proj/.git/modules/lib, for a submodule not yet cloned, serves the next

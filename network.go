@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,6 +108,62 @@ func planNetwork(n *config.NetworkConfig, from func(field string, value any) str
 		}
 	}
 	return np, nil
+}
+
+// loopbackHints returns a line for each allowedDomains pattern that names
+// a loopback host (localhost, 127.0.0.0/8, ::1) on ports the sandbox does
+// not forward: the command's NO_PROXY exempts those hosts, so most clients
+// go to the sandbox's own loopback, where nothing listens, and get
+// "connection refused" with nothing in fence's log. -m and -d print them.
+func loopbackHints(n *config.NetworkConfig, np *netPlan) []string {
+	if np.hostNet {
+		return nil
+	}
+	var out []string
+	for _, p := range n.AllowedDomains {
+		host, port := p, ""
+		if rest, ok := strings.CutPrefix(p, "["); ok {
+			h, after, ok := strings.Cut(rest, "]")
+			if !ok {
+				continue
+			}
+			host, port = h, strings.TrimPrefix(after, ":")
+		} else if h, pt, ok := strings.Cut(p, ":"); ok && !strings.Contains(pt, ":") {
+			host, port = h, pt
+		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.Unmap().IsLoopback()) {
+			continue
+		}
+		ports := []int{80, 443}
+		switch port {
+		case "":
+		case "*":
+			ports = nil
+		default:
+			n, err := strconv.Atoi(port)
+			if err != nil {
+				continue
+			}
+			ports = []int{n}
+		}
+		missing := ""
+		for _, pt := range ports {
+			if !slices.Contains(np.localPorts, pt) {
+				missing = strconv.Itoa(pt)
+				break
+			}
+		}
+		if ports != nil && missing == "" {
+			continue
+		}
+		reach := "to reach a port of the host's, list it in network.allowLocalOutboundPorts"
+		if missing != "" {
+			reach = "to reach the host's port " + missing + ", add " + missing + " to network.allowLocalOutboundPorts"
+		}
+		out = append(out, fmt.Sprintf("[fence] allowedDomains has %q, but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; %s", p, reach))
+	}
+	return out
 }
 
 // fromSuffix is ", from SRC" for SRC (Spec.from), or "".

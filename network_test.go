@@ -289,3 +289,31 @@ func TestProxyPortClash(t *testing.T) {
 		}
 	}
 }
+
+// A loopback host in allowedDomains on a port not forwarded gets a hint
+// (-m, -d): NO_PROXY sends clients to the sandbox's own loopback.
+func TestLoopbackHints(t *testing.T) {
+	n := config.NetworkConfig{
+		AllowedDomains:          []string{"127.0.0.1:8765", "LOCALHOST.", "[::1]:9000", "127.0.0.2:*", "localhost:7000", "example.com", "10.0.0.1:8765", "[::ffff:127.0.0.1]:81"},
+		AllowLocalOutboundPorts: []int{9000, 7000},
+	}
+	got := loopbackHints(&n, &netPlan{localPorts: n.AllowLocalOutboundPorts})
+	want := []string{
+		`"127.0.0.1:8765"` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's port 8765, add 8765 to network.allowLocalOutboundPorts",
+		`"LOCALHOST."` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's port 80, add 80 to network.allowLocalOutboundPorts",
+		`"127.0.0.2:*"` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach a port of the host's, list it in network.allowLocalOutboundPorts",
+		`"[::ffff:127.0.0.1]:81"` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's port 81, add 81 to network.allowLocalOutboundPorts",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d hints, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if got[i] != "[fence] allowedDomains has "+want[i] {
+			t.Errorf("hint %d:\n got %s\nwant [fence] allowedDomains has %s", i, got[i], want[i])
+		}
+	}
+	// The host's network (allowedDomains "*"): no namespace, no hint.
+	if h := loopbackHints(&n, &netPlan{hostNet: true}); len(h) != 0 {
+		t.Errorf("host network: want no hints, got %q", h)
+	}
+}

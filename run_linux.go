@@ -126,6 +126,11 @@ func Run(s *Spec) (int, error) {
 	s.mark("planned")
 	nw := s.newNetwork(np)
 	defer nw.close()
+	if nw.logf != nil {
+		for _, h := range loopbackHints(&s.Config.Network, np) {
+			nw.logf(h)
+		}
+	}
 	if np.hostNet {
 		// Relaxed mode: no network namespace, so the proxies listen on the
 		// host's loopback.

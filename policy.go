@@ -1985,6 +1985,23 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		return fp, pr.err
 	}
 	fp.Masked = append(masked, pr.paths...)
+	// A mask sits on the path as it was at the start, and a directory
+	// above it in a writable path could be renamed (mv ~/.aws ~/.aws2,
+	// mv config config.old for a denyRead config/prod.key): the mask goes
+	// with it, and the next run, hiding the path where it was, finds
+	// nothing there and shows the file at its new name. Held (the write
+	// guard's), such a directory can be neither renamed nor replaced, as
+	// Seatbelt keeps the directories above a hidden path on macOS.
+	held := map[string]bool{}
+	for _, h := range fp.Held {
+		held[h] = true
+	}
+	for _, m := range fp.Masked {
+		for d := filepath.Dir(m); d != "/" && underAny(d, changeable) && !held[d]; d = filepath.Dir(d) {
+			held[d] = true
+			fp.Held = append(fp.Held, d)
+		}
+	}
 	if f.DefaultDenyRead {
 		fp.DefaultDenyRead = true
 		fp.ReadOnly = append(s.expandGrants(systemReadPaths), allowRead...)

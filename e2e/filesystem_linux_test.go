@@ -610,6 +610,35 @@ func TestFSDenyRead(t *testing.T) {
 	})
 }
 
+// A mask sits on a path as it was at the start: a directory above a hidden
+// file, in a writable path, must not be renamed, or the mask would go with
+// it and the next run, hiding the path where it was, would show the file
+// at its new name.
+func TestFSMaskedPathsNotRenamedAway(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.aws/credentials", "AWS-SECRET-MARKER\n")
+		s.write("home/.config/containers/auth.json", "PODMAN-AUTH-MARKER\n")
+		s.write("conf/prod/key.txt", "DENYREAD-MARKER\n")
+		s.mkdir("other")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["conf/prod/key.txt"]}}`)
+		res := s.fence("-s", cfg, "-c", "mv ~/.aws ~/.aws2; mv ~/.config/containers ~/.config/c2; mv conf conf2; mv conf/prod conf/prod2; mv other other2 && echo renamed")
+		if ranInside(t, res) && !strings.Contains(res.stdout, "renamed") {
+			t.Errorf("a directory that holds nothing hidden could not be renamed: %v", res)
+		}
+		res = s.fence("-s", cfg, "-c", "cat ~/.aws2/credentials ~/.config/c2/auth.json conf2/prod/key.txt conf/prod2/key.txt; cat ~/.aws/credentials ~/.config/containers/auth.json conf/prod/key.txt; echo done")
+		if !strings.Contains(res.stdout, "done") {
+			t.Errorf("the second run did not run: %v", res)
+		}
+		for _, m := range []string{"AWS-SECRET-MARKER", "PODMAN-AUTH-MARKER", "DENYREAD-MARKER"} {
+			if strings.Contains(res.stdout+res.stderr, m) {
+				t.Errorf("%s readable after a run renamed its directory: %v", m, res)
+			}
+		}
+		mustHaveContent(t, s.path("home/.aws/credentials"), "AWS-SECRET-MARKER\n", "credential directory")
+		mustHaveContent(t, s.path("conf/prod/key.txt"), "DENYREAD-MARKER\n", "denyRead directory")
+	})
+}
+
 // Credential files are hidden unless allowRead names them.
 func TestFSCredentialsHidden(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -154,6 +154,20 @@ var credentialPaths = []string{
 	"~/.config/containers/auth.json",
 }
 
+// systemCredentials are hidden on Linux beside credentialPaths: the
+// system's secrets that only root (or a group such as shadow or ssl-cert)
+// may read: password hashes, the ssh host keys, TLS private keys. Run as
+// root, fence maps the sandbox's uid 0 to the host's: without
+// capabilities it still owns these files, and their owner bits let it
+// read them. Only a grant of the path itself (or of /etc/ssh for the host
+// keys) lifts one: allowRead ["/etc"] asks for the configuration, not for
+// the keys.
+var systemCredentials = []credential{
+	{"/etc/shadow", "/etc/shadow"}, {"/etc/shadow-", "/etc/shadow-"},
+	{"/etc/gshadow", "/etc/gshadow"}, {"/etc/gshadow-", "/etc/gshadow-"},
+	{"/etc/ssh/ssh_host_*_key", "/etc/ssh"}, {"/etc/ssl/private", "/etc/ssl/private"},
+}
+
 // systemReadPaths stay visible in defaultDenyRead mode, as upstream.
 var systemReadPaths = []string{
 	"/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run",
@@ -1956,7 +1970,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			maskedAsGiven = append(maskedAsGiven, strings.TrimSuffix(config.ExpandPath(p, s.Home, s.Cwd), "/**"))
 		}
 	}
-	for _, cr := range s.credentials() {
+	for _, cr := range append(s.credentials(), systemCredentials...) {
 		cp := cr.pattern
 		lit := literalPrefix(s.configPattern(cp))
 		var own []string

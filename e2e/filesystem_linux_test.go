@@ -696,6 +696,35 @@ func TestFSCredentialsHidden(t *testing.T) {
 	})
 }
 
+// The system's root-only secrets are hidden: fence run as root maps the
+// sandbox's uid 0 to the host's, which owns /etc/shadow and may read it by
+// its owner bits, capabilities or not. allowRead of the file lifts the
+// mask; of /etc it does not.
+func TestFSSystemCredentialsHidden(t *testing.T) {
+	b, err := os.ReadFile("/etc/shadow")
+	if err != nil || !strings.HasPrefix(string(b), "root:") {
+		t.Skipf("no /etc/shadow that starts with root's line to test with (%v)", err)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		script := "cat /etc/shadow /etc/gshadow; echo done"
+		for _, c := range []string{`{}`, `{"filesystem":{"allowRead":["/etc"]}}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."]}}`} {
+			res := s.fence("-s", s.config("fence.json", c), "-c", script)
+			if !strings.Contains(res.stdout, "done") {
+				t.Errorf("%s: the command did not run: %v", c, res)
+			}
+			if strings.Contains(res.stdout, "root:") {
+				t.Errorf("%s: /etc/shadow readable inside: %v", c, res)
+			}
+		}
+		if s.r.root() {
+			res := s.fence("-s", s.config("fence.json", `{"filesystem":{"allowRead":["/etc/shadow"]}}`), "-c", script)
+			if !strings.Contains(res.stdout, "root:") {
+				t.Errorf("allowRead /etc/shadow: want it readable by root: %v", res)
+			}
+		}
+	})
+}
+
 // Private keys elsewhere than directly in ~/.ssh are hidden too: in a
 // subdirectory of ~/.ssh (found by what they hold), and wherever an
 // IdentityFile line of the ssh config (or of a file it includes) names

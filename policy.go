@@ -8,7 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -400,6 +402,17 @@ func (s *Spec) credentials() []credential {
 				own = p
 			}
 			add(p, own)
+		}
+	}
+	if runtime.GOOS == "linux" {
+		// Where podman's login file is when the environment has no
+		// XDG_RUNTIME_DIR (sudo -u, su, cron, a CI job): podman takes
+		// /run/user/UID for it, the containers/image library
+		// /run/containers/UID. The tools the command runs look there
+		// too, so the file is hidden there whatever the variable says.
+		uid := strconv.Itoa(os.Getuid())
+		for _, d := range []string{filepath.Join("/run/user", uid, "containers"), filepath.Join("/run/containers", uid)} {
+			add(filepath.Join(d, "auth.json"), d)
 		}
 	}
 	return out

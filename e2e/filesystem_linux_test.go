@@ -874,6 +874,65 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 	})
 }
 
+// Without XDG_RUNTIME_DIR in the environment, podman keeps its login in
+// /run/user/UID/containers/auth.json and the containers/image library in
+// /run/containers/UID/auth.json: hidden there, as the tools inside would
+// read them. Needs root to make them (and never replaces one there).
+func TestFSCredentialsRuntimeDirDefaults(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make files in /run")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		uid := strconv.Itoa(s.r.uid)
+		var files []string
+		for _, d := range []string{filepath.Join("/run/user", uid, "containers"), filepath.Join("/run/containers", uid)} {
+			f := filepath.Join(d, "auth.json")
+			if _, err := os.Lstat(f); err == nil {
+				t.Skipf("%s exists: not replacing it", f)
+			}
+			// Remove what the test made, the directories included,
+			// deepest first.
+			made := []string{f}
+			for p := d; ; p = filepath.Dir(p) {
+				if _, err := os.Lstat(p); err == nil {
+					break
+				}
+				made = append(made, p)
+			}
+			t.Cleanup(func() {
+				for _, p := range made {
+					_ = os.Remove(p)
+				}
+			})
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f, []byte("RUNTIME-AUTH-"+uid+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for p := f; p != "/run"; p = filepath.Dir(p) {
+				if err := os.Lchown(p, s.r.uid, s.r.gid); err != nil {
+					t.Fatal(err)
+				}
+				if p == filepath.Join("/run/user", uid) || p == filepath.Join("/run/containers", uid) {
+					break
+				}
+			}
+			files = append(files, f)
+		}
+		script := `cat "$@" 2>&1; echo done`
+		for _, c := range []string{`{}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."]}}`} {
+			res := s.fence(append([]string{"-s", s.config("fence.json", c), "--", "sh", "-c", script, "sh"}, files...)...)
+			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+				t.Fatalf("%s: the command did not run: %v", c, res)
+			}
+			if strings.Contains(res.stdout, "RUNTIME-AUTH") {
+				t.Errorf("%s: a podman login in the runtime directories readable inside: %v", c, res)
+			}
+		}
+	})
+}
+
 // A credential variable with a relative value is the tools' path from the
 // working directory, and one starting with "~/" from $HOME (botocore
 // expands it): both are hidden where the tools would read them.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -341,6 +342,20 @@ func (s *Spec) credentials() []credential {
 	for _, k := range s.sshPrivateKeys() {
 		add(k, "~/.ssh")
 	}
+	// The home of the account fence runs as, where $HOME is elsewhere (a
+	// fresh HOME=$(mktemp -d) for an agent; sudo -E, which keeps the
+	// caller's HOME for root): its keys and tokens are the user's as much
+	// as $HOME's, and the command, running as that user, could read them.
+	// Lifted as at $HOME, by a grant of the file or of its own directory
+	// there.
+	if h := s.accountHome(); h != "" {
+		for _, cp := range credentialPaths {
+			out = append(out, credential{h + cp[1:], h + credentialOwnDir(cp)[1:]})
+		}
+		for _, k := range sshPrivateKeys(h) {
+			add(k, filepath.Join(h, ".ssh"))
+		}
+	}
 	for _, k := range s.sshIdentities() {
 		if st, err := os.Stat(k); err != nil || !st.Mode().IsRegular() || s.holdsWork(k) {
 			continue
@@ -418,6 +433,39 @@ func (s *Spec) credentials() []credential {
 	return out
 }
 
+// lookupAccountHome returns the home directory of the account fence runs
+// as, from the password database, or "". A variable: tests give their own.
+var lookupAccountHome = func() string {
+	u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		return ""
+	}
+	return u.HomeDir
+}
+
+// accountHome returns the home directory of the account fence runs as,
+// resolved, if it exists and is not $HOME (s.Home): "" otherwise, and on
+// macOS, whose accounts are not in /etc/passwd. One with glob characters
+// in its name is left out (logged): its credential paths are patterns.
+func (s *Spec) accountHome() string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
+	h := lookupAccountHome()
+	if !filepath.IsAbs(h) || filepath.Clean(h) == s.Home {
+		return ""
+	}
+	r, err := s.paths.eval(h)
+	if err != nil || r == s.Home || r == "/" {
+		return ""
+	}
+	if strings.ContainsAny(r, `*?[\`) {
+		s.logf("credential paths in the account's home %s: not hidden, the name has glob characters", r)
+		return ""
+	}
+	return r
+}
+
 // privateKeyMarkers start the private key files ssh reads: OpenSSH's own
 // format, PEM (PKCS#1, SEC1, PKCS#8, encrypted or not) and PuTTY's.
 var privateKeyMarkers = []string{"-----BEGIN OPENSSH PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
@@ -429,11 +477,14 @@ var privateKeyMarkers = []string{"-----BEGIN OPENSSH PRIVATE KEY-----", "-----BE
 // (hidden by name), that start like a private key. A file fence cannot
 // read is left out: the command, running as the same user, cannot read it
 // either.
-func (s *Spec) sshPrivateKeys() []string {
-	if !filepath.IsAbs(s.Home) {
+func (s *Spec) sshPrivateKeys() []string { return sshPrivateKeys(s.Home) }
+
+// sshPrivateKeys is Spec.sshPrivateKeys for the home directory home.
+func sshPrivateKeys(home string) []string {
+	if !filepath.IsAbs(home) {
 		return nil
 	}
-	dir := filepath.Join(s.Home, ".ssh")
+	dir := filepath.Join(home, ".ssh")
 	out := privateKeysIn(dir, true)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {

@@ -1,8 +1,12 @@
 package fence
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/nsfence/fence/config"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,5 +54,82 @@ func TestParseForeignProcs(t *testing.T) {
 	want := []string{"/mnt/host proc", "/srv/chroot/proc"}
 	if !slices.Equal(got, want) {
 		t.Errorf("parseForeignProcs = %q, want %q", got, want)
+	}
+}
+
+// The credential files of the account's own home are hidden when $HOME is
+// elsewhere (HOME=$(mktemp -d) for an agent, sudo -E for root): the command
+// runs as that user and could read them. Lifted by a grant of their own
+// directory there, as at $HOME; not by a grant of the home.
+func TestFSPolicyAccountHomeCredentials(t *testing.T) {
+	ws, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		".ssh/id_ed25519": "k", ".aws/credentials": "a", ".git-credentials": "g",
+		".ssh/keys/work": "-----BEGIN OPENSSH PRIVATE KEY-----\n", ".ssh/known_hosts": "h",
+	}
+	for f, c := range files {
+		p := filepath.Join(account, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev := lookupAccountHome
+	t.Cleanup(func() { lookupAccountHome = prev })
+	plan := func(accountHome string, allowRead ...string) []string {
+		t.Helper()
+		lookupAccountHome = func() string { return accountHome }
+		c := config.Default()
+		c.Filesystem.AllowRead = allowRead
+		s := &Spec{Config: c, Cwd: ws, Home: home, Env: []string{}}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp, err := s.fsPolicy(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp.Masked
+	}
+	hidden := []string{".ssh/id_ed25519", ".aws/credentials", ".git-credentials", ".ssh/keys/work"}
+	masked := plan(account)
+	for _, f := range hidden {
+		if p := filepath.Join(account, f); !slices.Contains(masked, p) {
+			t.Errorf("%s in the account's home not hidden: masked %q", p, masked)
+		}
+	}
+	if p := filepath.Join(account, ".ssh/known_hosts"); slices.Contains(masked, p) {
+		t.Errorf("%s hidden: masked %q", p, masked)
+	}
+	masked = plan(account, account)
+	if p := filepath.Join(account, ".ssh/id_ed25519"); !slices.Contains(masked, p) {
+		t.Errorf("a grant of the account's home lifted %s: masked %q", p, masked)
+	}
+	masked = plan(account, filepath.Join(account, ".ssh"))
+	if p := filepath.Join(account, ".ssh/id_ed25519"); slices.Contains(masked, p) {
+		t.Errorf("a grant of the account's ~/.ssh did not lift %s: masked %q", p, masked)
+	}
+	if p := filepath.Join(account, ".aws/credentials"); !slices.Contains(masked, p) {
+		t.Errorf("a grant of the account's ~/.ssh lifted %s: masked %q", p, masked)
+	}
+	// $HOME itself: nothing twice.
+	masked = plan(home)
+	for _, f := range hidden {
+		if p := filepath.Join(account, f); slices.Contains(masked, p) {
+			t.Errorf("%s hidden with the account's home at $HOME: masked %q", p, masked)
+		}
 	}
 }

@@ -2063,6 +2063,19 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		return fp, pr.err
 	}
 	fp.Masked = append(masked, pr.paths...)
+	// Another mount of the same file system shows the same files at
+	// other paths (a bind mount of /home at /srv/home, a btrfs pool
+	// mounted whole beside its subvolumes): masked there too.
+	// Not /proc and /dev, the sandbox's own, nor the other procfs
+	// mounts' views (one of /proc is /proc).
+	for _, m := range masked {
+		for _, v := range otherViews(pr.mounts, m) {
+			if !underAny(v, []string{"/proc", "/dev"}) && !slices.Contains(fp.Masked, v) {
+				s.logf("hidden path %s: also at %s, another mount of its file system", m, v)
+				fp.Masked = append(fp.Masked, v)
+			}
+		}
+	}
 	// A mask sits on the path as it was at the start, and a directory
 	// above it in a writable path could be renamed (mv ~/.aws ~/.aws2,
 	// mv config config.old for a denyRead config/prod.key): the mask goes
@@ -2779,22 +2792,65 @@ func projectConfigPatterns(fp nsexec.FSPolicy) []string {
 	return out
 }
 
-// procsResult is foreignProcs' answer.
+// procsResult is foreignProcs' answer: the other procfs mounts, and the
+// mount table.
 type procsResult struct {
-	paths []string
-	err   error
+	paths  []string
+	mounts []mountEntry
+	err    error
 }
 
 // foreignProcs returns what planFS's read of the mount table found, or
 // reads it now (fsPolicy called on its own).
 func (s *Spec) foreignProcs() procsResult {
 	if s.procs == nil {
-		p, err := foreignProcs()
-		return procsResult{p, err}
+		p, m, err := foreignProcs()
+		return procsResult{p, m, err}
 	}
 	r := <-s.procs
 	s.procs = nil
 	return r
+}
+
+// mountEntry is a line of the mount table: the file system's device
+// (major:minor), the directory of it that is mounted (root) and where
+// (point), as they are written there (unescaped).
+type mountEntry struct{ dev, root, point string }
+
+// otherViews returns the other paths at which p (resolved) can be reached
+// through mounts of the same file system as the one that shows p, each
+// where no mount above hides it. mounts are in the mount table's order:
+// of two at the same point, the later one is on top.
+func otherViews(mounts []mountEntry, p string) []string {
+	own := mountHolding(mounts, p)
+	if own < 0 {
+		return nil
+	}
+	m := mounts[own]
+	in := path.Join(m.root, strings.TrimPrefix(p, m.point))
+	var out []string
+	for i, e := range mounts {
+		if i == own || e.dev != m.dev || !underAny(in, []string{e.root}) {
+			continue
+		}
+		v := path.Join(e.point, strings.TrimPrefix(in, strings.TrimSuffix(e.root, "/")))
+		if v != p && mountHolding(mounts, v) == i && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// mountHolding returns the index in mounts of the mount that shows p (the
+// topmost at the nearest mount point at or above p), or -1.
+func mountHolding(mounts []mountEntry, p string) int {
+	best, n := -1, -1
+	for i, e := range mounts {
+		if len(e.point) >= n && underAny(p, []string{e.point}) {
+			best, n = i, len(e.point)
+		}
+	}
+	return best
 }
 
 // underAny reports whether p equals or lies under one of dirs.
@@ -2907,8 +2963,8 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)
 	go func() {
-		p, err := foreignProcs()
-		procs <- procsResult{p, err}
+		p, m, err := foreignProcs()
+		procs <- procsResult{p, m, err}
 	}()
 	s.procs = procs
 	defer func() { s.procs = nil }() // read by this plan or by none

@@ -174,34 +174,48 @@ var lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
 // /proc (a chroot's, a build tool's, mounted on the host): the sandbox's
 // own /proc shows only its processes, these show the host's (their
 // command lines and environments). fsPolicy hides them like denyRead.
-// If the mount table cannot be read, it fails: fence would not know what
-// the sandbox could see.
-func foreignProcs() ([]string, error) {
+// It returns the mount table too, in which fsPolicy finds the other
+// views of hidden paths (otherViews). If the mount table cannot be read,
+// it fails: fence would not know what the sandbox could see.
+func foreignProcs() ([]string, []mountEntry, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
+		return nil, nil, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
 	}
-	return parseForeignProcs(string(b)), nil
+	procs, mounts := parseMountTable(string(b))
+	return procs, mounts, nil
 }
 
 // parseForeignProcs is foreignProcs on a mountinfo text.
 func parseForeignProcs(mountinfo string) []string {
-	var out []string
-	for _, line := range strings.Split(mountinfo, "\n") {
+	procs, _ := parseMountTable(mountinfo)
+	return procs
+}
+
+// parseMountTable returns the other procfs mounts (foreignProcs) and the
+// mounts of a mountinfo text, in its order.
+func parseMountTable(mountinfo string) (procs []string, mounts []mountEntry) {
+	for line := range strings.SplitSeq(mountinfo, "\n") {
 		pre, post, ok := strings.Cut(line, " - ")
-		if !ok || !strings.HasPrefix(post, "proc ") {
+		if !ok {
 			continue
 		}
-		f := strings.Fields(pre)
+		// ID, parent ID, major:minor, root, mount point, ...
+		f := strings.SplitN(pre, " ", 6)
 		if len(f) < 5 {
 			continue
 		}
 		mp := unescapeMount(f[4])
-		if mp != "/proc" && !strings.HasPrefix(mp, "/proc/") && filepath.IsAbs(mp) {
-			out = append(out, filepath.Clean(mp))
+		if !filepath.IsAbs(mp) {
+			continue
+		}
+		mp = filepath.Clean(mp)
+		mounts = append(mounts, mountEntry{dev: f[2], root: filepath.Clean(unescapeMount(f[3])), point: mp})
+		if strings.HasPrefix(post, "proc ") && mp != "/proc" && !strings.HasPrefix(mp, "/proc/") {
+			procs = append(procs, mp)
 		}
 	}
-	return out
+	return procs, mounts
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).

@@ -1013,3 +1013,34 @@ func TestRecordNamesCoverTemplates(t *testing.T) {
 		}
 	}
 }
+
+// otherViews finds a path through the other mounts of its file system:
+// a bind mount of a directory above it, a btrfs pool mounted whole beside
+// its subvolume; not through a mount of another file system, nor where a
+// mount on top hides it.
+func TestOtherViews(t *testing.T) {
+	mounts := []mountEntry{
+		{"8:1", "/", "/"},
+		{"0:40", "/@home", "/home"},
+		{"0:40", "/", "/mnt/pool"},
+		{"8:1", "/home2", "/srv/h"},
+		{"0:40", "/@home/alice", "/srv/alice"},
+		{"0:50", "/", "/srv/alice/.ssh"}, // hides the view's .ssh
+		{"0:40", "/@home/bob", "/srv/bob"},
+	}
+	for _, c := range []struct {
+		p    string
+		want []string
+	}{
+		{"/home/alice/.ssh/id_rsa", []string{"/mnt/pool/@home/alice/.ssh/id_rsa"}},
+		{"/home/bob/.aws/credentials", []string{"/mnt/pool/@home/bob/.aws/credentials", "/srv/bob/.aws/credentials"}},
+		{"/mnt/pool/@home/bob/.netrc", []string{"/home/bob/.netrc", "/srv/bob/.netrc"}},
+		{"/home2/x/secret", []string{"/srv/h/x/secret"}},
+		{"/etc/shadow", nil},
+		{"/srv/alice/.ssh/id_rsa", nil},
+	} {
+		if got := otherViews(mounts, c.p); !slices.Equal(got, c.want) {
+			t.Errorf("otherViews(%s) = %q, want %q", c.p, got, c.want)
+		}
+	}
+}

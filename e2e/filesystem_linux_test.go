@@ -639,6 +639,42 @@ func TestFSMaskedPathsNotRenamedAway(t *testing.T) {
 	})
 }
 
+// Another mount of the same file system shows a hidden file at another
+// path (a bind mount of the home elsewhere, a btrfs pool mounted whole):
+// masked there too. Mounting on the host needs root.
+func TestFSMaskedPathsOtherMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bind mounts on the host need root: run the tests as root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		s.write("conf/key.txt", "DENYREAD-MARKER\n")
+		s.write("conf/open.txt", "open-visible\n")
+		for _, b := range [][2]string{{"home", "homeview"}, {"conf", "confview"}} {
+			dst := s.mkdir(b[1])
+			if err := unix.Mount(s.path(b[0]), dst, "", unix.MS_BIND, ""); err != nil {
+				t.Fatalf("bind %s at %s: %v", b[0], dst, err)
+			}
+			t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		}
+		script := "cat homeview/.ssh/id_rsa confview/key.txt confview/open.txt; echo done"
+		for _, c := range []string{`{"filesystem":{"denyRead":["conf/key.txt"]}}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."],"denyRead":["conf/key.txt"]}}`} {
+			res := s.fence("-s", s.config("fence.json", c), "-c", script)
+			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+				t.Fatalf("%s: the command did not run: %v", c, res)
+			}
+			for _, m := range []string{"SSH-KEY-MARKER", "DENYREAD-MARKER"} {
+				if strings.Contains(res.stdout, m) {
+					t.Errorf("%s: %s readable through a bind mount of its directory: %v", c, m, res)
+				}
+			}
+			if !strings.Contains(res.stdout, "open-visible") {
+				t.Errorf("%s: a file beside the hidden one should stay readable there: %v", c, res)
+			}
+		}
+	})
+}
+
 // Credential files are hidden unless allowRead names them.
 func TestFSCredentialsHidden(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -159,16 +159,20 @@ var credentialPaths = []string{
 
 // systemCredentials are hidden on Linux beside credentialPaths: the
 // system's secrets that only root (or a group such as shadow or ssl-cert)
-// may read: password hashes, the ssh host keys, TLS private keys. Run as
+// may read, password hashes, the ssh host keys, TLS private keys (run as
 // root, fence maps the sandbox's uid 0 to the host's: without
 // capabilities it still owns these files, and their owner bits let it
-// read them. Only a grant of the path itself (or of /etc/ssh for the host
-// keys) lifts one: allowRead ["/etc"] asks for the configuration, not for
-// the keys.
+// read them); and a container's, which every uid there may read. Only a
+// grant of the path itself (or of /etc/ssh for the host keys) lifts one:
+// allowRead ["/etc"] asks for the configuration, not for the keys.
 var systemCredentials = []credential{
 	{"/etc/shadow", "/etc/shadow"}, {"/etc/shadow-", "/etc/shadow-"},
 	{"/etc/gshadow", "/etc/gshadow"}, {"/etc/gshadow-", "/etc/gshadow-"},
 	{"/etc/ssh/ssh_host_*_key", "/etc/ssh"}, {"/etc/ssl/private", "/etc/ssl/private"},
+	// A container's secrets: Docker's and Compose's in /run/secrets,
+	// Kubernetes' service account token (the cluster's API to whoever
+	// holds it) in /var/run/secrets, readable by every uid there.
+	{"/run/secrets", "/run/secrets"}, {"/var/run/secrets", "/var/run/secrets"},
 }
 
 // systemReadPaths stay visible in defaultDenyRead mode, as upstream.

@@ -910,6 +910,44 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 	})
 }
 
+// A container's secrets (Docker's /run/secrets, Kubernetes' service
+// account token in /var/run/secrets) are hidden: every uid there may read
+// them. Needs root to make them (and never replaces them).
+func TestFSContainerSecretsHidden(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make /run/secrets")
+	}
+	if _, err := os.Lstat("/run/secrets"); err == nil {
+		t.Skip("/run/secrets exists: not replacing it")
+	}
+	token := "/run/secrets/kubernetes.io/serviceaccount/token"
+	if err := os.MkdirAll(filepath.Dir(token), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll("/run/secrets") })
+	for f, c := range map[string]string{token: "K8S-TOKEN-MARKER\n", "/run/secrets/db_password": "DB-SECRET-MARKER\n"} {
+		if err := os.WriteFile(f, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		script := "cat /run/secrets/db_password /var/run/secrets/kubernetes.io/serviceaccount/token " + token + "; echo done"
+		for _, c := range []string{`{}`, `{"filesystem":{"allowRead":["/run"]}}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."]}}`} {
+			res := s.fence("-s", s.config("fence.json", c), "-c", script)
+			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+				t.Fatalf("%s: the command did not run: %v", c, res)
+			}
+			if strings.Contains(res.stdout, "MARKER") {
+				t.Errorf("%s: a container secret readable inside: %v", c, res)
+			}
+		}
+		res := s.fence("-s", s.config("fence.json", `{"filesystem":{"allowRead":["/run/secrets"]}}`), "-c", script)
+		if !strings.Contains(res.stdout, "DB-SECRET-MARKER") {
+			t.Errorf("allowRead /run/secrets: want the secrets readable: %v", res)
+		}
+	})
+}
+
 // Without XDG_RUNTIME_DIR in the environment, podman keeps its login in
 // /run/user/UID/containers/auth.json and the containers/image library in
 // /run/containers/UID/auth.json: hidden there, as the tools inside would

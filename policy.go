@@ -155,6 +155,12 @@ var credentialPaths = []string{
 	// Registry logins of podman, buildah and skopeo (docker's are
 	// config.json above); also in $XDG_RUNTIME_DIR, where they look first.
 	"~/.config/containers/auth.json",
+	// The Azure CLI's tokens and service principals' secrets (plain JSON
+	// on Linux; the cache's encrypted form where a keyring is), Vault's
+	// token, Terraform's and RubyGems' API tokens.
+	"~/.azure/msal_token_cache.json", "~/.azure/msal_token_cache.bin", "~/.azure/accessTokens.json",
+	"~/.azure/service_principal_entries.json", "~/.azure/service_principal_entries.bin",
+	"~/.vault-token", "~/.terraform.d/credentials.tfrc.json", "~/.gem/credentials",
 }
 
 // systemCredentials are hidden on Linux beside credentialPaths: the
@@ -281,6 +287,8 @@ var credentialEnv = []struct {
 	{"GH_CONFIG_DIR", []string{"hosts.yml"}},
 	{"CLOUDSDK_CONFIG", []string{"credentials.db", "application_default_credentials.json", "legacy_credentials", "access_tokens.db"}},
 	{"CARGO_HOME", []string{"credentials", "credentials.toml"}},
+	{"AZURE_CONFIG_DIR", []string{"msal_token_cache.json", "msal_token_cache.bin", "accessTokens.json",
+		"service_principal_entries.json", "service_principal_entries.bin"}},
 	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json",
 		"gcloud/legacy_credentials", "gcloud/access_tokens.db", "git/credentials", "containers/auth.json"}},
 	{"XDG_RUNTIME_DIR", []string{"containers/auth.json"}},

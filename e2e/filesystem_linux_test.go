@@ -824,6 +824,11 @@ func TestFSCredentialsToolCaches(t *testing.T) {
 			"home/.config/gcloud/access_tokens.db":                           "GCLOUD-ACCESS-MARKER",
 			"home/.config/git/credentials":                                   "GIT-XDG-MARKER",
 			"home/.aws/config":                                               "aws-config-visible",
+			"home/.azure/msal_token_cache.json":                              "AZURE-TOKEN-MARKER",
+			"home/.azure/service_principal_entries.json":                     "AZURE-SP-MARKER",
+			"home/.vault-token":                                              "VAULT-TOKEN-MARKER",
+			"home/.terraform.d/credentials.tfrc.json":                        "TERRAFORM-TOKEN-MARKER",
+			"home/.gem/credentials":                                          "GEM-TOKEN-MARKER",
 		}
 		var paths []string
 		for f, v := range files {
@@ -874,7 +879,7 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"gcloud/application_default_credentials.json":       "GCLOUD-ADC",
 			"gcloud/legacy_credentials/me@example.com/adc.json": "GCLOUD-LEGACY", "xdg/git/credentials": "XDG-GIT-CRED",
 			"run/containers/auth.json": "PODMAN-RUN-AUTH", "xdg/containers/auth.json": "PODMAN-XDG-AUTH",
-			"reg/auth.json": "REGISTRY-AUTH-FILE",
+			"reg/auth.json": "REGISTRY-AUTH-FILE", "az/msal_token_cache.json": "AZURE-DIR-TOKEN",
 		}
 		var paths []string
 		for f, v := range files {
@@ -887,7 +892,7 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"GNUPGHOME=" + s.path("gpg"), "AWS_SHARED_CREDENTIALS_FILE=" + s.path("aws/creds"),
 			"GH_CONFIG_DIR=" + s.path("gh"), "XDG_CONFIG_HOME=" + s.path("xdg"), "CARGO_HOME=" + s.path("cargo"),
 			"CLOUDSDK_CONFIG=" + s.path("gcloud"), "XDG_RUNTIME_DIR=" + s.path("run"),
-			"REGISTRY_AUTH_FILE=" + s.path("reg/auth.json"),
+			"REGISTRY_AUTH_FILE=" + s.path("reg/auth.json"), "AZURE_CONFIG_DIR=" + s.path("az"),
 		}
 		script := `cat "$@" dock/other.json 2>&1; echo done`
 		res := s.fenceWith(opts{env: env}, append([]string{"--", "sh", "-c", script, "sh"}, paths...)...)

@@ -38,6 +38,16 @@ func Run(s *Spec) (int, error) {
 			stdio[i] = int(f.Fd())
 		}
 	}
+	// A directory among them would be the host's view of it inside: paths
+	// through it (/proc/self/fd/0/.ssh/id_rsa, openat) skip every mask and
+	// read-only bind, which are mounts of the sandbox's own tree.
+	for i, fd := range stdio {
+		var st syscall.Stat_t
+		if syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+			name := [...]string{"standard input", "standard output", "standard error"}[i]
+			return 1, fmt.Errorf("%s is a directory: through it the sandbox would see the host's files past fence's masks and read-only paths; redirect it from or to a file, or /dev/null", name)
+		}
+	}
 	// Job control is the CLI's (OwnSignals): passing a stop on stops
 	// fence, which in a library is the calling program. It needs the
 	// command's pid (pidfds, Linux 5.3).

@@ -675,6 +675,26 @@ func TestFSMaskedPathsOtherMounts(t *testing.T) {
 	})
 }
 
+// A directory as fence's standard input is refused: inside, paths through
+// it (/proc/self/fd/0/...) are the host's, past every mask.
+func TestFSDirectoryAsStdioRefused(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-PRIVATE-KEY-MARKER\n")
+		dir, err := os.Open(s.path("home"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dir.Close()
+		res := s.fenceWith(opts{stdin: dir}, "-c", "cat /proc/self/fd/0/.ssh/id_rsa; echo RAN")
+		if strings.Contains(res.stdout+res.stderr, "SSH-PRIVATE-KEY-MARKER") || strings.Contains(res.stdout, "RAN") {
+			t.Errorf("a directory on stdin: the command ran, or read a hidden key through it: %v", res)
+		}
+		if res.code != 1 || !strings.Contains(res.stderr, "standard input is a directory") {
+			t.Errorf("want exit 1 and \"standard input is a directory\": %v", res)
+		}
+	})
+}
+
 // Credential files are hidden unless allowRead names them.
 func TestFSCredentialsHidden(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

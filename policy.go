@@ -2341,9 +2341,20 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	// ending meanwhile replaces; `fence config trust`; an editor saving
 	// .bashrc; git checking out .mcp.json), leaving the new file writable
 	// inside, as is one the host creates where none was. With what is
-	// below it: a directory's bind goes the same way.
+	// below it: a directory's bind goes the same way. Not the names in a
+	// working directory's .git that is not there (.git/hooks of
+	// DangerousDirs, gitPaths'), as guarded leaves them out: git init
+	// makes that .git and what is in it, and it is the sandbox's (GitDirs
+	// keeps the git directories that existed before the run); held by
+	// name, they failed every git init and git clone into the working
+	// directory ("mkdir .git/hooks: permission denied").
+	gitDir := filepath.Join(s.Cwd, ".git")
+	_, gitErr := os.Lstat(gitDir)
 	seen := map[string]bool{}
 	for _, p := range slices.Concat(lits, fp.Protected) {
+		if gitErr != nil && strings.HasPrefix(p, gitDir+"/") {
+			continue
+		}
 		if !seen[p] && underAny(p, changeableOf(*fp)) {
 			seen[p] = true
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p), pathglob.Literal(p)+"/**")

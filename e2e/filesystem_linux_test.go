@@ -1533,6 +1533,35 @@ func TestFSGitChildRepositoriesProtected(t *testing.T) {
 	})
 }
 
+// git init and git clone into a writable working directory that has no
+// .git yet make it there with all that is in it: the repository is the
+// sandbox's. The working directory's .git/hooks, a protected name, was
+// held by name too (the protected paths in a writable path are the write
+// guard's), and every such git init failed with "mkdir .git/hooks:
+// permission denied".
+func TestFSGitInitInWorkingDirectory(t *testing.T) {
+	need(t, "git")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence-init.json", `{"filesystem":{"allowWrite":["."]}}`)
+		fresh := s.mkdir("fresh")
+		res := s.fenceWith(opts{dir: fresh, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			"git init -q . && git commit -q --allow-empty -m x && echo '#!/bin/sh' > .git/hooks/pre-commit && echo inited")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "inited\n") {
+			t.Errorf("git init in the working directory failed: %v", res)
+		}
+		clone := s.mkdir("clone")
+		// The workspace is under the host's /tmp, which the sandbox
+		// replaces with its own: the repository cloned is listed to be
+		// seen there.
+		ccfg := s.config("fence-clone.json", `{"filesystem":{"allowWrite":[".", "`+fresh+`"]}}`)
+		res = s.fenceWith(opts{dir: clone, env: gitEnv}, "-s", ccfg, "--", "sh", "-c",
+			"git clone -q "+fresh+" . && echo cloned")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "cloned\n") {
+			t.Errorf("git clone into the working directory failed: %v", res)
+		}
+	})
+}
+
 // Started in ~/src, git in a repository below must find the git directory
 // it found before: not one the sandbox put at a .git file (a sibling's
 // linked worktree, a repository made with --separate-git-dir), behind a

@@ -2567,6 +2567,50 @@ mv ~/.tool-y ~/.tool-moved || echo refused-dir-away`)
 	})
 }
 
+// A name a later run grants (an allowWrite path inside a writable path)
+// cannot be made a symlink by exchanging it with one either: renameat2's
+// RENAME_EXCHANGE puts the new name's file at the old name, and with the
+// granted name given as the old one, only its own file (a plain file the
+// command had just made) was checked. The next run bound where the
+// symlink led read-write.
+func TestFSAllowWriteNotExchanged(t *testing.T) {
+	python := need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(victim) })
+		s.own(victim, 0o755)
+		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool-*", "~/.tool.json"]}}`)
+		exchange := `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0:
+    print("refused-" + sys.argv[3])
+`
+		res := s.fence("-s", cfg, "--", "sh", "-c", `ln -s "$1" ~/evil && echo x > ~/.tool-z && echo x > ~/.tool.json || exit 1
+"$2" -c "$3" ~/.tool-z ~/evil glob
+"$2" -c "$3" ~/.tool.json ~/evil literal
+"$2" -c "$3" ~/evil ~/.tool-z glob-new`, "sh", victim, python, exchange)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, want := range []string{"refused-glob", "refused-literal", "refused-glob-new"} {
+			if !strings.Contains(res.stdout, want+"\n") {
+				t.Errorf("want %s: %v", want, res)
+			}
+		}
+		for _, n := range []string{".tool-z", ".tool.json"} {
+			if st, err := os.Lstat(filepath.Join(s.home, n)); err != nil || !st.Mode().IsRegular() {
+				t.Errorf("~/%s is no longer the plain file made: %v", n, err)
+			}
+		}
+		// Had one been swapped in, the next run would write here.
+		s.fence("-s", cfg, "-c", `echo pwned > ~/.tool-z/f; echo pwned > ~/.tool.json/f; true`)
+		mustNotExist(t, filepath.Join(victim, "f"), "a write through an allowWrite path exchanged with a symlink")
+	})
+}
+
 // A command in the main checkout cannot change the git directory of a
 // linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
 // rewritten or created, and a config or hooks used once commondir is gone,

@@ -870,6 +870,15 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// path itself is kept.)
 			return -1, g.deny(pid, "rename", ofull)
 		}
+		if c.op == opRename && c.flags&unix.RENAME_EXCHANGE != 0 && (g.isGrant(ofull) || g.matches(g.heldGlobs, ofull)) {
+			// An exchange puts the new name's file at the old name too:
+			// the old name is a "there" as well, and what is refused
+			// at full by name is refused here. (The checks of the file
+			// below see the old name's file only: a plain file at a
+			// granted name swapped with a symlink left the symlink
+			// there, and the next run granted where it leads.)
+			return -1, g.deny(pid, "rename (exchange) to", ofull)
+		}
 		if (toGrant || c.op == opRename && g.isGrant(ofull)) && !plainFile(oparent, obase) {
 			// No renames run beside this one (the guard answers one
 			// call at a time, and every rename, link and unlink comes

@@ -2405,8 +2405,9 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 
 // heldGrants returns what of the granting entries ps (allowWrite,
 // allowRead, allowExecute) lies inside a path writable in the sandbox
-// (writable, resolved): each literal entry and its directories there
-// (FSPolicy.Grants), and each entry with a glob in its last component whose
+// (writable, resolved): each literal entry and its directories there, with
+// every symlink resolving it goes through there (FSPolicy.Grants), and
+// each entry with a glob in its last component whose
 // directory is writable (FSPolicy.GrantPatterns). Every start resolves
 // them through symlinks, so a symlink the command made where such an
 // entry did not exist yet (~/.codex or ~/.claude-x in a writable home,
@@ -2427,6 +2428,11 @@ func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
 			}
 		}
 		return false
+	}
+	hold := func(n string) {
+		if inside(n) && !slices.Contains(held, n) {
+			held = append(held, n)
+		}
 	}
 	for _, p := range ps {
 		abs := s.configPattern(p)
@@ -2450,8 +2456,29 @@ func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
 			patterns = append(patterns, filepath.Join(pathglob.Literal(res), glob))
 		}
 		for d := res; d != "/" && inside(d); d = filepath.Dir(d) {
-			if !slices.Contains(held, d) {
-				held = append(held, d)
+			hold(d)
+		}
+		// A symlink of the user's on the way there (a dotfiles
+		// manager's ~/.codex -> dotfiles/codex, or a chain of them) is
+		// as much a part of what is granted as where it ends: removed
+		// and made again leading elsewhere, the next run would grant
+		// there. So every name the resolution looks up is held, for the
+		// entry and for each match of a glob that goes through a
+		// symlink (the match's own name is the pattern's already).
+		if lit := pathglob.Unescape(abs); res != filepath.Clean(lit) {
+			for _, n := range lookedUp(lit) {
+				hold(n)
+			}
+		}
+		if glob != "" {
+			matches, _ := s.paths.glob(filepath.Join(pathglob.Literal(res), glob), nil)
+			for _, m := range matches {
+				if r, err := s.paths.eval(m); err == nil && r == m {
+					continue // no symlink on the way
+				}
+				for _, n := range lookedUp(m) {
+					hold(n)
+				}
 			}
 		}
 	}

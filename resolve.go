@@ -541,6 +541,52 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 	return r.walk(dir, target, links)
 }
 
+// lookedUp returns every name that resolving the absolute path p looks up,
+// each in its directory resolved (the path the write guard sees for it):
+// p's own components, and those of each symlink's target met on the way
+// (~/.codex -> l1, l1 -> dotfiles/codex: ~/.codex, ~/l1, ~/dotfiles,
+// ~/dotfiles/codex). Past a name that cannot be looked up, the rest is
+// taken as given, as evalPartial takes it.
+func lookedUp(p string) []string {
+	var out []string
+	cur, rest, links := "/", p, 0
+	for rest != "" {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			// cur has no symlinks left, so its parent is lexical.
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		out = append(out, next)
+		var st unix.Stat_t
+		if lstat(next, &st) != nil {
+			for d := filepath.Join(next, rest); d != next && d != "/"; d = filepath.Dir(d) {
+				out = append(out, d)
+			}
+			return out
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK && links < maxLinks {
+			target, err := os.Readlink(next)
+			if err != nil {
+				return out
+			}
+			links++
+			if strings.HasPrefix(target, "/") {
+				cur = "/"
+			}
+			rest = target + "/" + rest
+			continue
+		}
+		cur = next
+	}
+	return out
+}
+
 // lstat is unix.Lstat; a variable so that tests can make it fail the ways
 // slow file systems do.
 var lstat = unix.Lstat

@@ -281,3 +281,30 @@ func resolverRoot(t *testing.T) (string, func(error)) {
 		}
 	}
 }
+
+// lookedUp names every name resolving a path looks up, in its directory
+// resolved: the symlinks on the way and those of their targets, and past a
+// missing name the rest as given.
+func TestLookedUp(t *testing.T) {
+	root, must := resolverRoot(t)
+	must(os.MkdirAll(filepath.Join(root, "h/dotfiles/codex"), 0o755))
+	must(os.Symlink("l1", filepath.Join(root, "h/.codex")))
+	must(os.Symlink("dotfiles/codex", filepath.Join(root, "h/l1")))
+	must(os.Symlink(filepath.Join(root, "h/dotfiles"), filepath.Join(root, "h/abs")))
+	for _, tc := range []struct{ path, want string }{
+		{"h/.codex", "h h/.codex h/l1 h/dotfiles h/dotfiles/codex"},
+		{"h/.codex/x/y", "h h/.codex h/l1 h/dotfiles h/dotfiles/codex h/dotfiles/codex/x h/dotfiles/codex/x/y"},
+		{"h/abs/../.codex", "h h/abs h h/dotfiles h/.codex h/l1 h/dotfiles h/dotfiles/codex"}, // abs is absolute: from / again
+		{"h/plain", "h h/plain"},
+	} {
+		var got []string
+		for _, n := range lookedUp(root + "/" + tc.path) { // not Join, which would take the ".." lexically
+			if rel, ok := strings.CutPrefix(n, root+"/"); ok {
+				got = append(got, rel)
+			}
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("lookedUp(%s) = %q, want %q", tc.path, strings.Join(got, " "), tc.want)
+		}
+	}
+}

@@ -2611,6 +2611,45 @@ if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 
 	})
 }
 
+// An allowWrite path that is the user's symlink inside a writable path (a
+// dotfiles manager's ~/.tool -> dotfiles/tool), or that leads through
+// one, is held by every name its resolution looks up: only where it ended
+// was, so the command could remove the symlink and make it again leading
+// anywhere, and the next run bound that read-write.
+func TestFSAllowWriteUserSymlinkNotRedirected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(victim) })
+		s.own(victim, 0o755)
+		for _, d := range []string{"home/dotfiles/tool", "home/dotfiles/tool2", "home/dotfiles/a"} {
+			s.mkdir(d)
+		}
+		for link, to := range map[string]string{".tool": "dotfiles/tool", ".tool2": "l1", "l1": "dotfiles/tool2", ".tool-a": "l2", "l2": "dotfiles/a"} {
+			if err := os.Symlink(to, filepath.Join(s.home, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool/**", "~/.tool2/**", "~/.tool-*"]}}`)
+		res := s.fence("-s", cfg, "--", "sh", "-c", `rm ~/.tool && ln -s "$1" ~/.tool || echo refused-direct
+rm ~/l1 && ln -s "$1" ~/l1 || echo refused-chain
+rm ~/l2 && ln -s "$1" ~/l2 || echo refused-glob-chain`, "sh", victim)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, want := range []string{"refused-direct", "refused-chain", "refused-glob-chain"} {
+			if !strings.Contains(res.stdout, want+"\n") {
+				t.Errorf("want %s: %v", want, res)
+			}
+		}
+		// Had one been planted, the next run would write here.
+		s.fence("-s", cfg, "-c", `for d in ~/.tool ~/.tool2 ~/.tool-a; do echo pwned > $d/f; done 2>/dev/null; true`)
+		mustNotExist(t, filepath.Join(victim, "f"), "a write through a symlink of the user's replaced on the way to an allowWrite path")
+	})
+}
+
 // A command in the main checkout cannot change the git directory of a
 // linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
 // rewritten or created, and a config or hooks used once commondir is gone,

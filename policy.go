@@ -2440,20 +2440,28 @@ func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
 			continue // nothing granted (expand)
 		}
 		abs = strings.TrimSuffix(abs, "/**")
-		glob := ""
+		// globs are the patterns, below abs, of the names from the
+		// first one with a glob on (".tool*" and ".tool*/x" of
+		// ~/.tool*/x): each name matching one is granted or leads to
+		// what is, and is held as the literal names are. A glob above
+		// the last name is no exception: a directory made or renamed
+		// to ~/.toolA, holding a symlink x, was granted where x led.
+		var globs []string
 		if i := pathglob.MetaIndex(abs); i >= 0 {
-			dir, base := filepath.Split(abs)
-			if i < len(dir) {
-				continue // a glob above the last name: granted one level only, held as granted
+			j := strings.LastIndexByte(abs[:i], '/')
+			rest := abs[j+1:]
+			if abs = abs[:j]; abs == "" {
+				abs = "/"
 			}
-			abs, glob = filepath.Clean(dir), base
+			g := ""
+			for _, c := range strings.Split(rest, "/") {
+				g = filepath.Join(g, c)
+				globs = append(globs, g)
+			}
 		}
 		res, _, err := s.paths.evalPartial(pathglob.Unescape(abs), writable)
 		if err != nil {
 			continue // nothing granted there either
-		}
-		if glob != "" && (inside(res) || slices.Contains(writable, res)) {
-			patterns = append(patterns, filepath.Join(pathglob.Literal(res), glob))
 		}
 		for d := res; d != "/" && inside(d); d = filepath.Dir(d) {
 			hold(d)
@@ -2470,8 +2478,12 @@ func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
 				hold(n)
 			}
 		}
-		if glob != "" {
-			matches, _ := s.paths.glob(filepath.Join(pathglob.Literal(res), glob), nil)
+		for _, g := range globs {
+			pat := filepath.Join(pathglob.Literal(res), g)
+			if inside(res) || slices.Contains(writable, res) {
+				patterns = append(patterns, pat)
+			}
+			matches, _ := s.paths.glob(pat, nil)
 			for _, m := range matches {
 				if r, err := s.paths.eval(m); err == nil && r == m {
 					continue // no symlink on the way

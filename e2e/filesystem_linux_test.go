@@ -2650,6 +2650,40 @@ rm ~/l2 && ln -s "$1" ~/l2 || echo refused-glob-chain`, "sh", victim)
 	})
 }
 
+// An allowWrite entry with a glob above its last name (~/.tool*/x) inside
+// a writable path is held as one with a glob in its last name is: a
+// directory made there holding a symlink x, a symlink that matches the
+// glob, or a directory renamed there, each made the next run grant
+// where the link led. A directory made there, and in it, still can be.
+func TestFSAllowWriteGlobAboveNotRedirected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(victim) })
+		s.own(victim, 0o755)
+		s.mkdir(filepath.Join(victim, "x"))
+		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool*/x"]}}`)
+		res := s.fence("-s", cfg, "--", "sh", "-c", `mkdir ~/.toolA && ln -s "$1" ~/.toolA/x || echo refused-link-below
+ln -s "$1" ~/.toolB || echo refused-link-above
+mkdir d && ln -s "$1" d/x && mv d ~/.toolC || echo refused-rename
+mkdir -p ~/.toolD/x && echo made-dirs`, "sh", victim)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, want := range []string{"refused-link-below", "refused-link-above", "refused-rename", "made-dirs"} {
+			if !strings.Contains(res.stdout, want+"\n") {
+				t.Errorf("want %s: %v", want, res)
+			}
+		}
+		// Had one been planted, the next run would write here.
+		s.fence("-s", cfg, "-c", `for d in ~/.toolA/x ~/.toolB/x ~/.toolC/x; do echo pwned > $d/f; done 2>/dev/null; true`)
+		mustNotExist(t, filepath.Join(victim, "f"), "a write through a planted match of an allowWrite glob")
+		mustNotExist(t, filepath.Join(victim, "x/f"), "a write through a planted match of an allowWrite glob")
+	})
+}
+
 // A command in the main checkout cannot change the git directory of a
 // linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
 // rewritten or created, and a config or hooks used once commondir is gone,

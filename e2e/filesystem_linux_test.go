@@ -2684,6 +2684,58 @@ mkdir -p ~/.toolD/x && echo made-dirs`, "sh", victim)
 	})
 }
 
+// A rename to a name a later run grants moves the plain file the guard
+// checked, not what another sandbox writing the same directory put at the
+// old name meanwhile: two runs in the same writable home, one renaming a
+// file it makes to ~/.tool-race over and over, the other renaming a
+// symlink over that file's name, got the symlink to ~/.tool-race within a
+// few hundred tries (each guard answers its own sandbox's calls one at a
+// time, not the other's).
+func TestFSAllowWriteRenameRace(t *testing.T) {
+	python := need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool-*"]}}`)
+		mover := `import os, sys, time
+h = os.environ["HOME"]; p, g = h + "/racep", h + "/.tool-race"
+moved = 0
+end = time.time() + 2
+for i in range(20000):
+    if time.time() > end: break
+    try: os.unlink(p)
+    except OSError: pass
+    try: os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError: pass
+    try: os.rename(p, g); moved += 1
+    except OSError: continue
+    if os.path.islink(g):
+        print("symlink at the granted name after", i); break
+    os.unlink(g)
+print("moved", moved)
+open(h + "/race-done", "w").close()
+`
+		swapper := `import os, time
+h = os.environ["HOME"]; p, s = h + "/racep", h + "/races"
+end = time.time() + 10
+while not os.path.exists(h + "/race-done") and time.time() < end:
+    try: os.symlink("/", s); os.rename(s, p)
+    except OSError: pass
+`
+		done := make(chan result)
+		go func() { done <- s.fence("-s", cfg, "--", python, "-c", swapper) }()
+		res := s.fence("-s", cfg, "--", python, "-c", mover)
+		<-done
+		if !ranInside(t, res) {
+			return
+		}
+		if strings.Contains(res.stdout, "symlink at") || !strings.Contains(res.stdout, "moved ") || strings.Contains(res.stdout, "moved 0\n") {
+			t.Errorf("want files renamed to the granted name, never a symlink: %v", res)
+		}
+		if st, err := os.Lstat(filepath.Join(s.home, ".tool-race")); err == nil && st.Mode()&os.ModeSymlink != 0 {
+			t.Errorf("~/.tool-race is a symlink on the host")
+		}
+	})
+}
+
 // A command in the main checkout cannot change the git directory of a
 // linked worktree (.git/worktrees/NAME): its commondir or config.worktree,
 // rewritten or created, and a config or hooks used once commondir is gone,

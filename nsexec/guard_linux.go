@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -298,6 +299,63 @@ func plainFile(parent int, base string) bool {
 	var st unix.Stat_t
 	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1
+}
+
+// grantTemps numbers renameToGrant's temporary names.
+var grantTemps atomic.Uint64
+
+// renameToGrant renames obase in oparent to base in parent, a name a later
+// run grants, as renameat2 with flags (no RENAME_EXCHANGE) would, if what it
+// moves is a plain file (plainFile), and then that very file. Renamed by
+// name, it would be whatever is at obase when the kernel gets there: the
+// guard answers one call at a time, but another sandbox writing the same
+// directory (a second run in the same writable home) has a guard of its
+// own, and its rename of a symlink over obase between the check and this
+// one put the symlink at the granted name (in a few hundred tries). So the
+// file is opened and checked, linked by its descriptor to a temporary name
+// beside base (what the descriptor holds, whatever obase is by then), and
+// that name is renamed to base, which replaces base atomically as the
+// rename would have; obase goes last, if it is still that file (if not,
+// it is no name of the file any more).
+func renameToGrant(oparent int, obase string, parent int, base string, flags int) unix.Errno {
+	fd, err := unix.Openat(oparent, obase, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(fd)
+	var st, at unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return errnoOf(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+		return unix.EACCES
+	}
+	if unix.Fstatat(parent, base, &at, unix.AT_SYMLINK_NOFOLLOW) == nil && at.Dev == st.Dev && at.Ino == st.Ino {
+		// The file's only name is base already: rename(2) does
+		// nothing then, and so does this (a link and a removal would
+		// leave it nowhere but at the temporary name).
+		return 0
+	}
+	self := "/proc/self/fd/" + strconv.Itoa(fd)
+	var tmp string
+	for try := 0; ; try++ {
+		tmp = ".fence-grant-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(grantTemps.Add(1), 36)
+		err = unix.Linkat(unix.AT_FDCWD, self, parent, tmp, unix.AT_SYMLINK_FOLLOW)
+		if !errors.Is(err, unix.EEXIST) || try == 3 {
+			break
+		}
+	}
+	if err != nil {
+		return errnoOf(err)
+	}
+	if err := unix.Renameat2(parent, tmp, parent, base, uint(flags)); err != nil {
+		_ = unix.Unlinkat(parent, tmp, 0)
+		return errnoOf(err)
+	}
+	if unix.Fstatat(oparent, obase, &at, unix.AT_SYMLINK_NOFOLLOW) == nil && at.Dev == st.Dev && at.Ino == st.Ino {
+		_ = unix.Unlinkat(oparent, obase, 0)
+	}
+	return 0
 }
 
 // realPath is p as the kernel names it once every symlink is followed.
@@ -880,9 +938,8 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "rename (exchange) to", ofull)
 		}
 		if (toGrant || c.op == opRename && g.isGrant(ofull)) && !plainFile(oparent, obase) {
-			// No renames run beside this one (the guard answers one
-			// call at a time, and every rename, link and unlink comes
-			// here), so the file checked is the file renamed.
+			// What is there now; a rename to a granted name checks
+			// again the file it moves (renameToGrant).
 			return -1, g.deny(pid, "rename", ofull)
 		}
 		if g.gitDirs && g.dotGitMove(c, oparent, obase, ofull, parent, base, full) {
@@ -893,7 +950,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		} else {
 			// The file a rename replaces, gone with it.
 			gone := g.lastLink(parent, base)
-			errno = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
+			if toGrant {
+				errno = renameToGrant(oparent, obase, parent, base, c.flags)
+			} else {
+				errno = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
+			}
 			if errno == 0 && c.flags&unix.RENAME_EXCHANGE == 0 {
 				g.forget(gone)
 			}

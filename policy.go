@@ -2201,9 +2201,16 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	policyFiles := slices.Clone(s.PolicyFiles)
 	// Wherever XDG_STATE_HOME points, and the default: a run with it set
 	// must not plant the record a later run without it reads.
+	// The directory too (the trust store's, by default): a command that
+	// could chmod it made every later run fail to read the trust store,
+	// and one that could make it would choose what it holds. Bound
+	// read-only, it also keeps the record read-only when another run
+	// replaces the file in it.
 	for _, d := range s.xdgDirs("XDG_STATE_HOME", ".local/state") {
-		if r := filepath.Join(d, "fence", "created.json"); !slices.Contains(policyFiles, r) {
-			policyFiles = append(policyFiles, r)
+		for _, r := range []string{filepath.Join(d, "fence"), filepath.Join(d, "fence", "created.json")} {
+			if !slices.Contains(policyFiles, r) {
+				policyFiles = append(policyFiles, r)
+			}
 		}
 	}
 	// The user's entries resolve through symlinks (s.expand); the built-in

@@ -3059,6 +3059,35 @@ stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
 	})
 }
 
+// fence's state directory (the record of created files, the trust store)
+// is read-only inside, also where the home is writable: a command that
+// chmod'ed it 000 made every later run fail, and one that could make it
+// (or a file in it) would choose what later runs read.
+func TestFSStateDirReadOnly(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		state := filepath.Join(s.home, ".local/state/fence")
+		res := s.fence("-s", cfg, "-c", `mkdir -p ~/.local/state/fence && echo made-dir; touch ~/.local/state/fence/x && echo made-file; true`)
+		if ranInside(t, res) && strings.Contains(res.stdout, "made") {
+			t.Errorf("the sandbox made fence's state directory or a file in it: %v", res)
+		}
+		mustNotExist(t, filepath.Join(state, "x"), "a file made in fence's state directory")
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		s.own(state, 0o700)
+		res = s.fence("-s", cfg, "-c", `chmod 000 ~/.local/state/fence && echo chmodded; touch ~/.local/state/fence/x && echo made-file; true`)
+		if ranInside(t, res) && (strings.Contains(res.stdout, "chmodded") || strings.Contains(res.stdout, "made-file")) {
+			t.Errorf("the sandbox changed fence's state directory: %v", res)
+		}
+		if st, err := os.Stat(state); err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("fence's state directory after the run: %v %v, want mode 0700", st.Mode(), err)
+		}
+		// And the next run starts.
+		s.mustRun("-s", cfg, "-c", "true")
+	})
+}
+
 // The files that decide fence's policy stay unwritable inside when the
 // host replaces them during the run: the record of created files, which
 // another run ending meanwhile rewrites, the trusted project configs

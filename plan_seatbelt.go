@@ -62,11 +62,15 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		return out
 	}
 	o.Writable = forms(f.AllowWrite)
-	readable := append(slices.Clone(f.AllowRead), f.AllowExecute...)
+	readable := forms(append(slices.Clone(f.AllowRead), f.AllowExecute...))
 	if f.DefaultDenyRead {
 		o.Readable = append(forms(systemReadPaths), forms(macSystemReadPaths)...)
-		o.Readable = append(o.Readable, forms(readable)...)
+		o.Readable = append(o.Readable, readable...)
 	}
+	// The granting entries' names inside a writable path, as on Linux
+	// (heldGrants): a symlink planted there would be resolved by the next
+	// run's forms, which would grant where it leads.
+	o.Grants, o.Held = seatbeltGrants(slices.Concat(o.Writable, readable), o.Writable)
 	o.DenyWrite = forms(f.DenyWrite)
 	// The config files are paths, not patterns.
 	for _, p := range s.PolicyFiles {
@@ -175,7 +179,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// Credential paths, unless allowRead lifts them: a parent of the
 	// pattern within its own directory drops it (credentialLifted), a
 	// path under it is let through.
-	lifted := forms(readable)
+	lifted := readable
 	creds := s.credentials()
 	for _, cp := range macCredentialPaths {
 		creds = append(creds, credential{cp, credentialOwnDir(cp)})
@@ -233,6 +237,52 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		o.Network.LocalOutbound = n.LocalOutbound()
 	}
 	return &macPlan{opts: o, path: path, args: args, env: env, np: np}, nil
+}
+
+// seatbeltGrants returns what of the granting patterns ps (allowWrite,
+// allowRead, allowExecute, in every form: seatbeltForms) lies strictly
+// inside a path writable in the sandbox (writable, the profile's): the
+// fixed part of each pattern (the path itself, dir for dir/** or for a
+// glob dir/*.json) as a grant (seatbelt.Options.Grants), and the
+// directories above it there as held (seatbelt.Options.Held). Every start
+// resolves that fixed part through symlinks (seatbeltForms), so a symlink
+// the command made there where the name did not exist yet (~/.codex or
+// ~/.npm/_cacache with a writable home, ~/x under a writable /tmp) would
+// make the next run grant where it leads: any directory of the user's,
+// read-write, or readable with defaultDenyRead, or a credential file
+// unmasked. What a glob matches below it is not resolved: Seatbelt matches
+// the resolved path of an access against the pattern, and a match that is
+// a symlink leads out of it. A grant can still be made a directory or a
+// file; a directory above one can be neither made nor removed (Seatbelt
+// cannot tell mkdir from a directory renamed there, which could hold a
+// symlink at the next name down).
+func seatbeltGrants(ps, writable []string) (grants, held []string) {
+	var covers []func(string) bool
+	for _, w := range writable {
+		if c, err := seatbelt.Covers(w); err == nil {
+			covers = append(covers, c) // (Profile refuses the others)
+		}
+	}
+	// inside: strictly below a writable path, where the command makes
+	// and renames names.
+	inside := func(p string) bool {
+		return p != "/" && slices.ContainsFunc(covers, func(c func(string) bool) bool { return c(filepath.Dir(p)) })
+	}
+	for _, p := range ps {
+		dir, _ := seatbelt.StaticPrefix(strings.TrimSuffix(p, "/**"))
+		if !filepath.IsAbs(dir) || !inside(dir) {
+			continue
+		}
+		if g := seatbelt.Literal(dir); !slices.Contains(grants, g) {
+			grants = append(grants, g)
+		}
+		for d := filepath.Dir(dir); d != "/" && inside(d); d = filepath.Dir(d) {
+			if h := seatbelt.Literal(d); !slices.Contains(held, h) {
+				held = append(held, h)
+			}
+		}
+	}
+	return grants, held
 }
 
 // macCredentialPaths are hidden on macOS beside credentialPaths: the login

@@ -443,6 +443,75 @@ func TestSeatbeltPlanNetwork(t *testing.T) {
 	}
 }
 
+// TestSeatbeltPlanGrantsHeld: as on Linux (heldGrants), an allowWrite or
+// allowRead path inside another writable path (-t code run in $HOME:
+// ~/.codex/**) cannot be made a symlink by the command, and the
+// directories above it there can be neither made nor removed: the next
+// run resolves the entry through symlinks, and would grant where a planted
+// link leads. A glob's matches are not resolved, only its fixed part. Not
+// held: what is not inside a writable path (the home, with the workspace
+// elsewhere), and the writable path itself.
+func TestSeatbeltPlanGrantsHeld(t *testing.T) {
+	c := &config.Config{Filesystem: config.FilesystemConfig{
+		AllowWrite: []string{".", "~/.tool/**", "~/.tool-*", "~/deep/er/dir", "~/.tool.json", "~/link/x", "~/d/*.json"},
+		AllowRead:  []string{"~/.reads"}, AllowExecute: []string{"~/.exec/bin"},
+	}}
+	s, home, cwd := macSpec(t, c)
+	if err := os.MkdirAll(filepath.Join(home, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(home, "link")); err != nil { // the user's own
+		t.Fatal(err)
+	}
+	// Started in $HOME: the home is writable.
+	s.Cwd = home
+	mp := planMac(t, s)
+	o := mp.opts
+	for _, want := range []string{".tool", "deep/er/dir", ".tool.json", ".reads", ".exec/bin", "link/x", "real/x", "d"} {
+		if !slices.Contains(o.Grants, filepath.Join(home, want)) {
+			t.Errorf("grant ~/%s not held: %q", want, o.Grants)
+		}
+	}
+	for _, want := range []string{"deep/er", "deep", "link", "real", ".exec"} {
+		if !slices.Contains(o.Held, filepath.Join(home, want)) {
+			t.Errorf("~/%s, above a grant, not held: %q", want, o.Held)
+		}
+	}
+	if slices.Contains(o.Grants, home) || slices.Contains(o.Held, home) || slices.ContainsFunc(o.Grants, func(g string) bool { return strings.Contains(g, "tool-") }) {
+		t.Errorf("the writable home, or a glob's match, held: grants %q, held %q", o.Grants, o.Held)
+	}
+	mp.opts.Network.ProxyPorts = []int{40000, 40001}
+	p, err := seatbelt.Profile(mp.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A symlink at ~/.tool: its creation is denied unless a directory or
+	// a file; ~/deep, above a grant, cannot be created at all.
+	if !grantDenied(p, filepath.Join(home, ".tool")) || !grantDenied(p, filepath.Join(home, ".reads")) {
+		t.Errorf("a symlink can be planted at ~/.tool or ~/.reads:\n%s", p)
+	}
+	if !deniedBy(p, "deny file-write-unlink file-write-create", filepath.Join(home, "deep")) {
+		t.Errorf("~/deep can be made (a directory renamed there, holding a symlink er):\n%s", p)
+	}
+	if grantDenied(p, home) || grantDenied(p, filepath.Join(home, ".tool-x")) || grantDenied(p, filepath.Join(home, "other")) {
+		t.Errorf("more than the grants held:\n%s", p)
+	}
+
+	// Started in a workspace: the home is not writable, nothing there is
+	// held.
+	s.Cwd = cwd
+	o = planMac(t, s).opts
+	if len(o.Grants) != 0 || slices.ContainsFunc(o.Held, func(h string) bool { return strings.HasPrefix(h, home+"/") }) {
+		t.Errorf("grants in a read-only home held: grants %q, held %q", o.Grants, o.Held)
+	}
+}
+
+// grantDenied reports whether profile p has a grant's rule, a denial of
+// file-write-create unless a directory or a regular file, for path.
+func grantDenied(p, path string) bool {
+	return deniedBy(p, "deny file-write-create (require-all", path)
+}
+
 // TestSeatbeltPlanTemplates: every built-in template renders a profile,
 // and defaultDenyRead keeps the system readable.
 func TestSeatbeltPlanTemplates(t *testing.T) {

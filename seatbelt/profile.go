@@ -19,6 +19,7 @@ package seatbelt
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -71,6 +72,15 @@ type Options struct {
 	// take up (see fence's planSeatbelt). The directories above each
 	// pattern's fixed part are pinned as DenyWrite's are.
 	NoCreate []string
+	// Grants (each a pattern naming one path: Literal) are names that a
+	// later run grants whatever they lead to, inside a writable path
+	// (fence resolves allowWrite and allowRead through symlinks at every
+	// start): they may be created as a directory or a regular file only,
+	// not as a symlink (nor a FIFO, socket or device), whether made there
+	// or renamed there. What is there may be written and removed as
+	// Writable allows. Nothing is pinned above them: the caller holds
+	// those directories (Held).
+	Grants []string
 	// DenyExec are program names (no '/') that may not be executed from
 	// any directory, and absolute program paths that may not be executed.
 	DenyExec []string
@@ -243,6 +253,24 @@ func Profile(o *Options) (string, error) {
 			return "", err
 		}
 		b.line("(deny file-write-create (regex %s)%s)", quote(re), b.message())
+	}
+	// A grant's name: a directory or a regular file, nothing else. The
+	// type is that of the node created (Firefox's content sandbox allows
+	// file-write-create by (vnode-type REGULAR-FILE), its Flash profile
+	// denies it by (vnode-type SYMLINK)); a rename that left the type
+	// unknown would match neither allowed type and be refused.
+	for _, p := range dedupe(dataForms(o.Grants)) {
+		if err := checkPath(p); err != nil {
+			return "", err
+		}
+		re, err := pathRegex(p, true, false)
+		if err != nil {
+			return "", err
+		}
+		if err := fits(re, p); err != nil {
+			return "", err
+		}
+		b.line("(deny file-write-create (require-all (regex %s) (require-not (vnode-type DIRECTORY)) (require-not (vnode-type REGULAR-FILE)))%s)", quote(re), b.message())
 	}
 	// Sockets under a hidden path (gpg-agent's in ~/.gnupg) stay out of
 	// reach whatever unix socket allow is above.
@@ -526,6 +554,30 @@ func filter(p string, fold bool) (string, error) {
 // built from it names p exactly: a working directory called "proj [old]"
 // is not the glob "proj " followed by one of 'o', 'l', 'd'.
 func Literal(p string) string { return pathglob.Literal(p) }
+
+// Covers returns a test of whether an allow of pattern p (Writable,
+// Readable) covers a path: a match, or a path below one, as Profile
+// renders it (case as written).
+func Covers(p string) (func(path string) bool, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	if !pathglob.HasMeta(p) {
+		lit := strings.TrimSuffix(pathglob.Unescape(p), "/")
+		return func(path string) bool {
+			return lit == "" || path == lit || strings.HasPrefix(path, lit+"/")
+		}, nil
+	}
+	re, err := pathRegex(p, false, true)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := regexp.CompilePOSIX(re)
+	if err != nil {
+		return nil, fmt.Errorf("seatbelt pattern %q: %w", p, err)
+	}
+	return rx.MatchString, nil
+}
 
 // StaticPrefix splits pattern p at its last '/' before the first glob
 // character: the directory part, unescaped, and the rest as written.

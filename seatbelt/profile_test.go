@@ -138,6 +138,7 @@ func sample() *Options {
 		Unhidden:        []string{"/Users/u/.ssh/id_ed25519.pub"},
 		Writable:        []string{"/Users/u/proj", "/private/var/folders/xy/T/fence-1"},
 		DenyWrite:       []string{"/Users/u/proj/.bashrc", "/Users/u/proj/.git/hooks", "/Users/u/proj/**/*.key"},
+		Grants:          []string{"/Users/u/proj/.tool"},
 		DenyExec:        []string{"reboot", "mkfs.ext4", "/usr/local/bin/danger"},
 		Network: Network{
 			ProxyPorts: []int{50001, 50002}, LocalBinding: true, BindPorts: []int{8080},
@@ -629,6 +630,98 @@ func TestNoCreate(t *testing.T) {
 		if r.action == "deny" && slices.Contains(r.ops, "file-write*") && strings.Contains(fmt.Sprint(r.filters), "[mM][oO][dD][uU][lL][eE][sS]") {
 			t.Errorf("a NoCreate pattern denies writes: %v %v", r.ops, r.filters)
 		}
+	}
+}
+
+// TestGrants: a grant's name (a path a later run grants whatever it leads
+// to) may be created as a directory or a regular file, in either case of
+// its letters, and as nothing else: the denial comes after the allow,
+// names that path alone, and covers its data-volume name. Nothing above it
+// is pinned, and nothing but its creation is denied.
+func TestGrants(t *testing.T) {
+	p, err := Profile(&Options{Writable: []string{"/Users/u"}, Grants: []string{"/Users/u/.codex"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := strings.Index(p, `(allow file-write* (subpath "/Users/u"))`)
+	var found []string
+	for _, r := range rules(t, p) {
+		if r.action != "deny" || !slices.Contains(r.ops, "file-write-create") {
+			continue
+		}
+		if !slices.Equal(r.ops, []string{"file-write-create"}) || len(r.filters) != 1 {
+			t.Errorf("a grant's rule denies more than creation: %v %v", r.ops, r.filters)
+			continue
+		}
+		f := r.filters[0]
+		if f.kind != "list" || len(f.list) != 4 || f.list[0].text != "require-all" || f.list[1].list[0].text != "regex" ||
+			fmt.Sprint(f.list[2]) != fmt.Sprint(form{kind: "list", list: []form{{kind: "atom", text: "require-not"}, {kind: "list", list: []form{{kind: "atom", text: "vnode-type"}, {kind: "atom", text: "DIRECTORY"}}}}}) ||
+			fmt.Sprint(f.list[3]) != fmt.Sprint(form{kind: "list", list: []form{{kind: "atom", text: "require-not"}, {kind: "list", list: []form{{kind: "atom", text: "vnode-type"}, {kind: "atom", text: "REGULAR-FILE"}}}}}) {
+			t.Errorf("want (require-all (regex ...) (require-not (vnode-type DIRECTORY)) (require-not (vnode-type REGULAR-FILE))), got %v", f)
+			continue
+		}
+		rx := regexp.MustCompilePOSIX(f.list[1].list[1].text)
+		for _, path := range []string{"/Users/u/.codex", "/Users/u/.CODEX", "/System/Volumes/Data/Users/u/.codex"} {
+			if rx.MatchString(path) {
+				found = append(found, path)
+			}
+		}
+		for _, path := range []string{"/Users/u/.codex/x", "/Users/u", "/Users/u/.codex2"} {
+			if rx.MatchString(path) {
+				t.Errorf("a grant's rule %s matches %s", rx, path)
+			}
+		}
+	}
+	slices.Sort(found)
+	if strings.Join(found, " ") != "/System/Volumes/Data/Users/u/.codex /Users/u/.CODEX /Users/u/.codex" {
+		t.Errorf("grant rules match %q:\n%s", found, p)
+	}
+	if i := strings.Index(p, "(deny file-write-create (require-all"); i < allow {
+		t.Errorf("the grant's denial does not follow the allow:\n%s", p)
+	}
+	if strings.Contains(p, "file-write-unlink") {
+		t.Errorf("a grant pins a directory:\n%s", p)
+	}
+	// A name with glob characters is one path.
+	p, err = Profile(&Options{Writable: []string{"/w"}, Grants: []string{Literal("/w/a*[1]")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p, `(regex "^/[wW]/[aA]\\*\\[1\\]$")`) {
+		t.Errorf("a grant with glob characters:\n%s", p)
+	}
+}
+
+// TestCovers: what an allow of a pattern covers, a match and what is below
+// it, as the profile's (subpath) and expressions do.
+func TestCovers(t *testing.T) {
+	for _, c := range []struct {
+		p        string
+		yes, not []string
+	}{
+		{"/Users/u", []string{"/Users/u", "/Users/u/x/y"}, []string{"/Users/uv", "/Users", "/"}},
+		{"/", []string{"/", "/x"}, nil},
+		{"/Users/u/.claude*", []string{"/Users/u/.claude", "/Users/u/.claude-x/y"}, []string{"/Users/u", "/Users/u/x/.claude"}},
+		{"/w/**/b", []string{"/w/b", "/w/a/c/b/d"}, []string{"/w", "/w/a"}},
+		{Literal("/w[1]"), []string{"/w[1]/x"}, []string{"/w1/x"}},
+	} {
+		covers, err := Covers(c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, y := range c.yes {
+			if !covers(y) {
+				t.Errorf("%s does not cover %s", c.p, y)
+			}
+		}
+		for _, n := range c.not {
+			if covers(n) {
+				t.Errorf("%s covers %s", c.p, n)
+			}
+		}
+	}
+	if _, err := Covers("rel"); err == nil {
+		t.Errorf("a relative pattern accepted")
 	}
 }
 

@@ -181,8 +181,14 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// path under it is let through.
 	lifted := readable
 	creds := s.credentials()
+	// The account's own home too, where $HOME is elsewhere, as
+	// credentials does for the shared list.
+	account := s.accountHome()
 	for _, cp := range macCredentialPaths {
 		creds = append(creds, credential{cp, credentialOwnDir(cp)})
+		if account != "" {
+			creds = append(creds, credential{account + cp[1:], account + credentialOwnDir(cp)[1:]})
+		}
 	}
 	for _, cr := range creds {
 		e := s.seatbeltPattern(cr.pattern)

@@ -512,6 +512,55 @@ func grantDenied(p, path string) bool {
 	return deniedBy(p, "deny file-write-create (require-all", path)
 }
 
+// TestSeatbeltPlanAccountHomeCredentials: on macOS as on Linux, the
+// credential files of the account's own home (directory services') are
+// hidden when $HOME is elsewhere (HOME=$(mktemp -d) for an agent, sudo -E
+// for root), the login keychain with them; lifted by a grant of their own
+// directory there, not by one of that home.
+func TestSeatbeltPlanAccountHomeCredentials(t *testing.T) {
+	if !accountHomeOS("darwin") {
+		t.Errorf("the account's home is not looked up on macOS")
+	}
+	account, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(account, ".ssh/keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(account, ".ssh/keys/work"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prev := lookupAccountHome
+	t.Cleanup(func() { lookupAccountHome = prev })
+	lookupAccountHome = func() string { return account }
+	c := &config.Config{}
+	s, home, _ := macSpec(t, c)
+	o := planMac(t, s).opts
+	for _, f := range []string{".ssh/id_*", ".aws/credentials", ".git-credentials", ".azure/msal_token_cache.json", ".ssh/keys/work", "Library/Keychains"} {
+		if p := filepath.Join(account, f); !slices.Contains(o.Hidden, p) {
+			t.Errorf("%s in the account's home not hidden: %q", p, o.Hidden)
+		}
+	}
+	if p := filepath.Join(home, "Library/Keychains"); !slices.Contains(o.Hidden, p) {
+		t.Errorf("$HOME's keychains not hidden: %q", o.Hidden)
+	}
+	c.Filesystem.AllowRead = []string{account}
+	if o = planMac(t, s).opts; !slices.Contains(o.Hidden, filepath.Join(account, "Library/Keychains")) {
+		t.Errorf("a grant of the account's home lifted its keychains: %q", o.Hidden)
+	}
+	c.Filesystem.AllowRead = []string{filepath.Join(account, "Library/Keychains")}
+	if o = planMac(t, s).opts; slices.Contains(o.Hidden, filepath.Join(account, "Library/Keychains")) {
+		t.Errorf("a grant of the account's keychains did not lift them: %q", o.Hidden)
+	}
+	// The account's home at $HOME: nothing twice.
+	lookupAccountHome = func() string { return home }
+	c.Filesystem.AllowRead = nil
+	if o = planMac(t, s).opts; slices.ContainsFunc(o.Hidden, func(h string) bool { return strings.HasPrefix(h, account+"/") }) {
+		t.Errorf("another home's credentials hidden: %q", o.Hidden)
+	}
+}
+
 // TestSeatbeltPlanTemplates: every built-in template renders a profile,
 // and defaultDenyRead keeps the system readable.
 func TestSeatbeltPlanTemplates(t *testing.T) {

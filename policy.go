@@ -445,6 +445,12 @@ func (s *Spec) credentials() []credential {
 	return out
 }
 
+// accountHomeOS reports whether the account's own home is looked up on
+// goos: Linux's password database, and macOS's directory services (whose
+// accounts are not in /etc/passwd: os/user calls libSystem's getpwuid_r
+// there, with cgo or without, unless built with the osusergo tag).
+func accountHomeOS(goos string) bool { return goos == "linux" || goos == "darwin" }
+
 // lookupAccountHome returns the home directory of the account fence runs
 // as, from the password database, or "". A variable: tests give their own.
 var lookupAccountHome = func() string {
@@ -456,11 +462,11 @@ var lookupAccountHome = func() string {
 }
 
 // accountHome returns the home directory of the account fence runs as,
-// resolved, if it exists and is not $HOME (s.Home): "" otherwise, and on
-// macOS, whose accounts are not in /etc/passwd. One with glob characters
-// in its name is left out (logged): its credential paths are patterns.
+// resolved, if it exists and is not $HOME (s.Home): "" otherwise, and
+// where accountHomeOS says no. One with glob characters in its name is
+// left out (logged): its credential paths are patterns.
 func (s *Spec) accountHome() string {
-	if runtime.GOOS != "linux" {
+	if !accountHomeOS(runtime.GOOS) {
 		return ""
 	}
 	h := lookupAccountHome()

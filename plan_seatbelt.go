@@ -190,6 +190,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			creds = append(creds, credential{account + cp[1:], account + credentialOwnDir(cp)[1:]})
 		}
 	}
+	creds = append(creds, macSystemCredentials...)
 	for _, cr := range creds {
 		e := s.seatbeltPattern(cr.pattern)
 		if e == "" {
@@ -295,6 +296,23 @@ func seatbeltGrants(ps, writable []string) (grants, held []string) {
 // keychain holds the tokens other platforms keep in files (gh, through
 // go-keyring, among them).
 var macCredentialPaths = []string{"~/Library/Keychains"}
+
+// macSystemCredentials are hidden on macOS beside the credential paths, as
+// systemCredentials are on Linux: the system's secrets that only root may
+// read. fence run as root (sudo fence) runs the command as root, which
+// Seatbelt leaves its permissions, so their owner bits let it read them:
+// the local accounts' password hashes (ShadowHashData in directory
+// services' local node; master.passwd is the BSD file, which macOS keeps
+// beside it), the automatic login's password (kcpassword, obfuscated, not
+// encrypted), the key of the System keychain, and the ssh host keys. Only
+// a grant of the path itself (or of /etc/ssh for the host keys) lifts one.
+// Programs look accounts up through directory services' daemon, outside
+// the sandbox, not in these files.
+var macSystemCredentials = []credential{
+	{"/var/db/dslocal/nodes/Default/users", "/var/db/dslocal/nodes/Default/users"},
+	{"/etc/master.passwd", "/etc/master.passwd"}, {"/etc/kcpassword", "/etc/kcpassword"},
+	{"/var/db/SystemKey", "/var/db/SystemKey"}, {"/etc/ssh/ssh_host_*_key", "/etc/ssh"},
+}
 
 // macBinDirs are searched for denied programs beside the command's PATH.
 var macBinDirs = []string{"/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"}

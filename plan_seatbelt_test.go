@@ -561,6 +561,42 @@ func TestSeatbeltPlanAccountHomeCredentials(t *testing.T) {
 	}
 }
 
+// TestSeatbeltPlanSystemCredentials: as on Linux, the system's root-only
+// secrets are hidden (fence run as root runs the command as root): the
+// local accounts' password hashes, master.passwd, kcpassword, the System
+// keychain's key and the ssh host keys, not their public halves. A grant
+// of the path, or of /etc/ssh for the host keys, lifts one; one of /etc
+// does not.
+func TestSeatbeltPlanSystemCredentials(t *testing.T) {
+	c := &config.Config{}
+	s, _, _ := macSpec(t, c)
+	mp := planMac(t, s)
+	mp.opts.Network.ProxyPorts = []int{40000, 40001}
+	p, err := seatbelt.Profile(mp.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"/var/db/dslocal/nodes/Default/users/u.plist", "/etc/master.passwd", "/etc/kcpassword", "/var/db/SystemKey",
+		"/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key"} {
+		if !deniedBy(p, "deny file-read* file-write*", f) {
+			t.Errorf("%s readable:\n%s", f, p)
+		}
+	}
+	for _, f := range []string{"/etc/ssh/ssh_host_ed25519_key.pub", "/etc/ssh/ssh_config", "/etc/passwd", "/var/db/dslocal/nodes/Default/groups/staff.plist"} {
+		if deniedBy(p, "deny file-read* file-write*", f) {
+			t.Errorf("%s hidden", f)
+		}
+	}
+	c.Filesystem.AllowRead = []string{"/etc"}
+	if o := planMac(t, s).opts; !slices.Contains(o.Hidden, "/etc/ssh/ssh_host_*_key") || !slices.Contains(o.Hidden, "/etc/master.passwd") {
+		t.Errorf("allowRead /etc lifted a system secret: %q", o.Hidden)
+	}
+	c.Filesystem.AllowRead = []string{"/etc/ssh", "/var/db/SystemKey"}
+	if o := planMac(t, s).opts; slices.Contains(o.Hidden, "/etc/ssh/ssh_host_*_key") || slices.Contains(o.Hidden, "/var/db/SystemKey") {
+		t.Errorf("a grant of /etc/ssh or of the key did not lift it: %q", o.Hidden)
+	}
+}
+
 // TestSeatbeltPlanTemplates: every built-in template renders a profile,
 // and defaultDenyRead keeps the system readable.
 func TestSeatbeltPlanTemplates(t *testing.T) {

@@ -597,6 +597,57 @@ func TestSeatbeltPlanSystemCredentials(t *testing.T) {
 	}
 }
 
+// TestSeatbeltPlanSharedCredentials: macOS hides every entry of the
+// shared credential list (Azure's, Vault's, Terraform's and RubyGems'
+// tokens among them) and the files the environment moves them to, as
+// Linux does.
+func TestSeatbeltPlanSharedCredentials(t *testing.T) {
+	c := &config.Config{}
+	s, home, cwd := macSpec(t, c)
+	az := filepath.Join(cwd, "..", "az")
+	s.Env = append(s.Env, "AZURE_CONFIG_DIR="+az)
+	o := planMac(t, s).opts
+	for _, cp := range credentialPaths {
+		if p := filepath.Join(home, strings.TrimPrefix(cp, "~/")); !slices.Contains(o.Hidden, p) {
+			t.Errorf("credential %s not hidden: %q", p, o.Hidden)
+		}
+	}
+	for _, f := range []string{"msal_token_cache.json", "msal_token_cache.bin", "accessTokens.json", "service_principal_entries.json"} {
+		if p := filepath.Join(filepath.Clean(az), f); !slices.Contains(o.Hidden, p) {
+			t.Errorf("AZURE_CONFIG_DIR's %s not hidden: %q", p, o.Hidden)
+		}
+	}
+}
+
+// TestSeatbeltPlanHiddenAncestorsHeld: the directories above a hidden
+// path (a credential, a denyRead entry) in a writable path cannot be
+// removed or renamed on macOS either (Linux holds them since 28fbbcd): mv
+// ~/.aws ~/.aws2 would carry ~/.aws/credentials out of its rule's reach.
+// They may be made (a first aws configure).
+func TestSeatbeltPlanHiddenAncestorsHeld(t *testing.T) {
+	c := &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: []string{"."}, DenyRead: []string{"conf/prod/key.txt"}}}
+	s, home, _ := macSpec(t, c)
+	s.Cwd = home
+	mp := planMac(t, s)
+	mp.opts.Network.ProxyPorts = []int{40000, 40001}
+	p, err := seatbelt.Profile(mp.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{".aws", "conf", "conf/prod", ".config/gcloud"} {
+		if !deniedBy(p, "deny file-write-unlink", filepath.Join(home, d)) {
+			t.Errorf("~/%s, above a hidden path, can be renamed:\n%s", d, p)
+		}
+		if deniedBy(p, "deny file-write-unlink file-write-create", filepath.Join(home, d)) {
+			t.Errorf("~/%s, above a hidden path, cannot be made", d)
+		}
+	}
+	// A hidden directory itself: its own rule.
+	if !deniedBy(p, "deny file-read* file-write*", filepath.Join(home, ".gnupg")) {
+		t.Errorf("~/.gnupg can be renamed:\n%s", p)
+	}
+}
+
 // TestSeatbeltPlanTemplates: every built-in template renders a profile,
 // and defaultDenyRead keeps the system readable.
 func TestSeatbeltPlanTemplates(t *testing.T) {

@@ -242,14 +242,8 @@ func Profile(o *Options) (string, error) {
 	}
 	noCreate := dedupe(dataForms(o.NoCreate))
 	for _, p := range noCreate {
-		if err := checkPath(p); err != nil {
-			return "", err
-		}
-		re, err := pathRegex(p, true, false)
+		re, err := literalRegex(p)
 		if err != nil {
-			return "", err
-		}
-		if err := fits(re, p); err != nil {
 			return "", err
 		}
 		b.line("(deny file-write-create (regex %s)%s)", quote(re), b.message())
@@ -260,14 +254,8 @@ func Profile(o *Options) (string, error) {
 	// denies it by (vnode-type SYMLINK)); a rename that left the type
 	// unknown would match neither allowed type and be refused.
 	for _, p := range dedupe(dataForms(o.Grants)) {
-		if err := checkPath(p); err != nil {
-			return "", err
-		}
-		re, err := pathRegex(p, true, false)
+		re, err := literalRegex(p)
 		if err != nil {
-			return "", err
-		}
-		if err := fits(re, p); err != nil {
 			return "", err
 		}
 		b.line("(deny file-write-create (require-all (regex %s) (require-not (vnode-type DIRECTORY)) (require-not (vnode-type REGULAR-FILE)))%s)", quote(re), b.message())
@@ -838,4 +826,20 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// literalRegex is the regex of exactly the path p (no glob), checked as
+// every path of the profile is (checkPath, fits).
+func literalRegex(p string) (string, error) {
+	if err := checkPath(p); err != nil {
+		return "", err
+	}
+	re, err := pathRegex(p, true, false)
+	if err != nil {
+		return "", err
+	}
+	if err := fits(re, p); err != nil {
+		return "", err
+	}
+	return re, nil
 }

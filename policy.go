@@ -2320,7 +2320,14 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.Removable, fp.Held = wp.removable, wp.held
-	fp.Grants, fp.GrantPatterns = s.heldGrants(slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute), changeableOf(*fp))
+	grants := slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute)
+	if f.DefaultDenyRead {
+		// The system paths shown with defaultDenyRead resolve at each
+		// start too: ~/.nvm or ~/.local/bin planted as a symlink in a
+		// writable home would show where it leads in the next run.
+		grants = append(grants, systemReadPaths...)
+	}
+	fp.Grants, fp.GrantPatterns = s.heldGrants(grants, changeableOf(*fp))
 	for _, p := range wp.strict {
 		res, exists, err := s.paths.evalPartial(p, changeable)
 		if err != nil {

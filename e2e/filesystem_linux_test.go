@@ -2556,9 +2556,10 @@ mv ~/.tool-y ~/.tool-moved || echo refused-dir-away`)
 			t.Fatal(err)
 		}
 		rcfg := s.config("read.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":["~/.reads"],"allowWrite":["."]}}`)
-		res = s.fence("-s", rcfg, "-c", `ln -s `+victim+` ~/.reads || echo refused-read-link`)
-		if ranInside(t, res) && !strings.Contains(res.stdout, "refused-read-link\n") {
-			t.Errorf("want refused-read-link: %v", res)
+		res = s.fence("-s", rcfg, "-c", `ln -s `+victim+` ~/.reads || echo refused-read-link
+ln -s `+victim+` ~/.rustup || echo refused-system-link`)
+		if ranInside(t, res) && (!strings.Contains(res.stdout, "refused-read-link\n") || !strings.Contains(res.stdout, "refused-system-link\n")) {
+			t.Errorf("want refused-read-link and refused-system-link (~/.rustup, shown by defaultDenyRead): %v", res)
 		}
 		res = s.fence("-s", rcfg, "-c", `cat ~/.reads/secret 2>/dev/null`)
 		if strings.Contains(res.stdout, "TOPSECRET") {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -249,6 +250,55 @@ echo done
 	}
 	if _, err := os.Lstat(filepath.Join(ws, "moved")); err == nil {
 		t.Error("a protected file was renamed away")
+	}
+}
+
+// TestWriteGuardManyCreated: a policy naming many files earlier sandboxes
+// created, and a run that creates thousands more, cross the control socket
+// whole. Each went as one packet: a policy over the socket's send buffer
+// (~208 KiB) failed to start ("message too long"), and a msgExit over the
+// supervisor's 64 KiB read was cut, the run's created files lost from the
+// record (a later run could not remove them under -t code).
+func TestWriteGuardManyCreated(t *testing.T) {
+	ws := t.TempDir()
+	var loaded []string
+	for i := range 20000 {
+		// Identities no file has: loaded, reported back, never matched.
+		loaded = append(loaded, nsexec.FormatCreated(1<<40, uint64(i+1), filepath.Join(ws, fmt.Sprintf("old/node_modules/pkg%05d/test/fixtures/key.pem", i))))
+	}
+	const n = 3000
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", `mkdir k && cd k && i=0; while [ $i -lt "$n" ]; do : > f$i.pem; i=$((i+1)); done; echo done`},
+		Env:  []string{"PATH=/usr/bin:/bin", "n=" + strconv.Itoa(n)},
+		Dir:  ws,
+		FS: nsexec.FSPolicy{
+			Writable:          []string{ws},
+			DenyWritePatterns: []string{filepath.Join(ws, "**/*.pem")},
+			Created:           loaded,
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	code, err := p.Wait()
+	b, _ := io.ReadAll(out)
+	if err != nil || code != 0 || string(b) != "done\n" {
+		t.Fatalf("exit %d %v\n%s", code, err, b)
+	}
+	got := map[string]bool{}
+	for _, c := range p.Created() {
+		_, _, path, _ := nsexec.ParseCreated(c)
+		got[path] = true
+	}
+	for _, c := range loaded {
+		if _, _, path, _ := nsexec.ParseCreated(c); !got[path] {
+			t.Fatalf("%s, loaded, not reported back (%d reported)", path, len(got))
+		}
+	}
+	for i := range n {
+		if path := filepath.Join(ws, "k", fmt.Sprintf("f%d.pem", i)); !got[path] {
+			t.Fatalf("%s, created, not reported (%d reported)", path, len(got))
+		}
 	}
 }
 

@@ -104,38 +104,52 @@ func Init() {
 // was noticed only at sysmon's next poll, coarsened to a millisecond
 // (0.3–0.5 ms later; a blocking read wakes ~0.05 ms after the send).
 func readOptions(fd int) (*Options, error) {
-	// Peek at the packet's size first: a maxMessage buffer would be 4 MiB of
-	// fresh pages to fault in, on every start, for a policy of a few KiB.
+	var pt parts // a large policy comes in typePart packets
+	for {
+		m, err := readPacket(fd)
+		if err != nil {
+			return nil, err
+		}
+		m, done, err := pt.add(m)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			if m.Type != typeOptions || m.Options == nil {
+				return nil, fmt.Errorf("unexpected message %q", m.Type)
+			}
+			return m.Options, nil
+		}
+	}
+}
+
+// readPacket reads one packet of the policy (readOptions).
+func readPacket(fd int) (message, error) {
+	// Peek at the packet's size first: a maxPacket buffer would be fresh
+	// pages to fault in, on every start, for a policy of a few KiB.
 	var b [1]byte
 	size, err := retryEINTR(func() (int, error) {
 		n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_TRUNC)
 		return n, err
 	})
 	if err != nil {
-		return nil, err
+		return message{}, err
 	}
 	if size == 0 {
-		return nil, io.EOF
+		return message{}, io.EOF
 	}
 	if size > maxMessage {
-		return nil, fmt.Errorf("policy message of %d bytes exceeds %d", size, maxMessage)
+		return message{}, fmt.Errorf("policy message of %d bytes exceeds %d", size, maxMessage)
 	}
 	buf := make([]byte, size)
 	n, err := retryEINTR(func() (int, error) { return unix.Read(fd, buf) })
 	if err != nil {
-		return nil, err
+		return message{}, err
 	}
 	if n == 0 {
-		return nil, io.EOF
+		return message{}, io.EOF
 	}
-	m, err := decodeMessage(buf[:n])
-	if err != nil {
-		return nil, err
-	}
-	if m.Type != typeOptions || m.Options == nil {
-		return nil, fmt.Errorf("unexpected message %q", m.Type)
-	}
-	return m.Options, nil
+	return decodeMessage(buf[:n])
 }
 
 // retryEINTR calls f until it fails with something other than EINTR.
@@ -846,7 +860,11 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64, g *gua
 		created = g.createdFiles()
 	}
 	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages, Created: created})
-	_, _ = ctrl.Write(b)
+	for _, pk := range packets(b) {
+		if _, err := ctrl.Write(pk); err != nil {
+			break
+		}
+	}
 	return code
 }
 

@@ -194,9 +194,11 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 	if o.Timeline {
 		p.Stages = []Stage{{"spawn", pd.c.T0}, {"spawned", pd.c.T1}, {"policy-sent", Now()}}
 	}
-	if _, err := pd.c.Ctrl.Write(payload); err != nil {
-		p.kill()
-		return nil, fmt.Errorf("send policy to init stage: %w", err)
+	for _, pk := range packets(payload) {
+		if _, err := pd.c.Ctrl.Write(pk); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("send policy to init stage: %w", err)
+		}
 	}
 	var sent chan error
 	if gate != nil {
@@ -232,9 +234,25 @@ func (p *Process) kill() {
 	p.release()
 }
 
-// recvMessage reads one control packet and the fds that came with it.
-// n == 0 (io.EOF) means the init stage closed its end.
-func recvMessage(fd int, maxFDs int) (message, []*os.File, error) {
+// recvMessage reads one control message and the fds that came with it:
+// one packet, or the typePart packets of a larger message, which pt keeps
+// between calls (a packet of PID 1's other goroutines may come between
+// them). n == 0 (io.EOF) means the init stage closed its end.
+func recvMessage(fd int, maxFDs int, pt *parts) (message, []*os.File, error) {
+	for {
+		m, files, err := recvPacket(fd, maxFDs)
+		if err != nil || m.Type != typePart {
+			return m, files, err
+		}
+		closeAll(files) // none belong to a part
+		if m, done, err := pt.add(m); done || err != nil {
+			return m, nil, err
+		}
+	}
+}
+
+// recvPacket reads one control packet and the fds that came with it.
+func recvPacket(fd int, maxFDs int) (message, []*os.File, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4*max(maxFDs, 1)))
 	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -287,7 +305,7 @@ func (p *Process) readReady(nListeners int, pty bool) error {
 	if pty {
 		nFiles++
 	}
-	m, files, err := recvMessage(int(p.ctrl.Fd()), nFiles)
+	m, files, err := recvMessage(int(p.ctrl.Fd()), nFiles, &parts{})
 	if errors.Is(err, io.EOF) {
 		// The child closed the socket without a word: it died before it
 		// could report (e.g. killed, or the runtime failed to start).
@@ -334,8 +352,9 @@ func (p *Process) readLoop() {
 	if p.jobs != nil {
 		defer close(p.jobs)
 	}
+	var pt parts
 	for {
-		m, files, err := recvMessage(int(p.ctrl.Fd()), 1)
+		m, files, err := recvMessage(int(p.ctrl.Fd()), 1, &pt)
 		if err != nil {
 			p.mu.Lock()
 			for _, c := range p.conns {

@@ -58,8 +58,8 @@ const (
 	initNetArg = spawn.NetArg
 	// controlFD is the init stage's end of the control socket.
 	controlFD = spawn.ControlFD
-	// maxMessage bounds one control packet; the policy for thousands of
-	// paths fits comfortably.
+	// maxMessage bounds one control message (all its msgPart packets);
+	// the policy for thousands of paths fits comfortably.
 	maxMessage = 4 << 20
 )
 
@@ -82,6 +82,9 @@ const (
 	// with Options.PTY
 	typeForeground   msgType = "foreground"
 	typeForegrounded msgType = "foregrounded"
+	// typePart carries maxPacket bytes of a larger message in Err, Group
+	// set on all but its last packet (packets, parts).
+	typePart msgType = "part"
 )
 
 type message struct {

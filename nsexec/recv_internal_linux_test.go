@@ -24,11 +24,11 @@ func TestRecvMessageAfterPeerLeftUnread(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(fds[1])
-	m, _, err := recvMessage(fds[0], 0)
+	m, _, err := recvMessage(fds[0], 0, &parts{})
 	if err != nil || m.Type != typeFrozen {
 		t.Fatalf("recvMessage = %q, %v; want the peer's %q", m.Type, err, typeFrozen)
 	}
-	if _, _, err := recvMessage(fds[0], 0); err == nil {
+	if _, _, err := recvMessage(fds[0], 0, &parts{}); err == nil {
 		t.Error("a second message read from a closed peer that sent one")
 	}
 }

@@ -253,3 +253,58 @@ func decodeMessage(b []byte) (message, error) {
 	}
 	return m, nil
 }
+
+// maxPacket bounds the bytes of a message that one control packet carries.
+// A SOCK_SEQPACKET send larger than the socket's send buffer
+// (net.core.wmem_default, 208 KiB on most systems) fails with EMSGSIZE,
+// and the supervisor reads packets of up to 64 KiB: a policy with
+// thousands of created files (FSPolicy.Created, from the record of
+// earlier runs) could not be sent at all ("send policy to init stage:
+// message too long"), and a msgExit naming more than ~1,400 was cut,
+// the record of that run lost. A larger message goes as typePart
+// packets (packets, parts).
+const maxPacket = 32 << 10
+
+// packets returns the packets that carry the encoded message b: b itself
+// when it fits in one, else typePart packets of at most maxPacket of its
+// bytes each, all but the last with Group set (more follow).
+func packets(b []byte) [][]byte {
+	if len(b) <= maxPacket {
+		return [][]byte{b}
+	}
+	var out [][]byte
+	for len(b) > 0 {
+		n := min(len(b), maxPacket)
+		out = append(out, encodeMessage(message{Type: typePart, Err: string(b[:n]), Group: n < len(b)}))
+		b = b[n:]
+	}
+	return out
+}
+
+// parts reassembles a message sent as typePart packets. Other packets may
+// come between them (PID 1's goroutines each send their own).
+type parts struct{ b []byte }
+
+// add takes the decoded packet m: a message of its own is returned as it
+// is (done); a typePart packet is kept, and the last one returns the
+// message they carry.
+func (p *parts) add(m message) (whole message, done bool, err error) {
+	if m.Type != typePart {
+		return m, true, nil
+	}
+	if len(p.b)+len(m.Err) > maxMessage {
+		p.b = nil
+		return message{}, false, fmt.Errorf("control message exceeds %d bytes", maxMessage)
+	}
+	p.b = append(p.b, m.Err...)
+	if m.Group {
+		return message{}, false, nil
+	}
+	b := p.b
+	p.b = nil
+	whole, err = decodeMessage(b)
+	if err == nil && whole.Type == typePart {
+		err = errors.New("control message: a part inside a part")
+	}
+	return whole, err == nil, err
+}

@@ -101,3 +101,54 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// A message larger than maxPacket goes as typePart packets, each within
+// maxPacket and the supervisor's 64 KiB read, and comes back whole, also
+// with other packets between its parts; more than maxMessage is refused.
+func TestWirePackets(t *testing.T) {
+	var created []string
+	for i := range 5000 {
+		created = append(created, fmt.Sprintf("2049 %d /home/u/proj/node_modules/p%d/fixtures/key.pem", i, i))
+	}
+	want := message{Type: typeExit, Code: 3, Created: created}
+	pks := packets(encodeMessage(want))
+	if len(pks) < 2 {
+		t.Fatalf("%d packets for a large message", len(pks))
+	}
+	var pt parts
+	var got []message
+	for i, b := range pks {
+		if len(b) > maxPacket+64 {
+			t.Fatalf("packet %d: %d bytes", i, len(b))
+		}
+		m, err := decodeMessage(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []message{m, {Type: typeStopped, Signal: i}} {
+			if w, done, err := pt.add(m); err != nil {
+				t.Fatal(err)
+			} else if done {
+				got = append(got, w)
+			}
+		}
+	}
+	if len(got) != len(pks)+1 || got[len(pks)-1].Type != typeExit {
+		t.Fatalf("got %d messages, the exit at %d", len(got), len(pks)-1)
+	}
+	if !reflect.DeepEqual(got[len(pks)-1], want) {
+		t.Error("the reassembled message differs")
+	}
+	if small := packets(encodeMessage(message{Type: typeFrozen})); len(small) != 1 {
+		t.Errorf("a small message in %d packets", len(small))
+	}
+	big := string(make([]byte, maxPacket))
+	pt = parts{}
+	var err error
+	for i := 0; err == nil && i <= maxMessage/maxPacket; i++ {
+		_, _, err = pt.add(message{Type: typePart, Err: big, Group: true})
+	}
+	if err == nil {
+		t.Error("parts past maxMessage accepted")
+	}
+}

@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
@@ -180,6 +182,17 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	for _, e := range add {
 		seen[e.Path] = true
 	}
+	if len(add) > maxCreatedRecord {
+		// One run made more than the record holds (npm install of
+		// packages with .pem fixtures): the record keeps its bound,
+		// or every later start reads, pins and sends the lot. The
+		// repositories first: taken for the user's, theirs would
+		// stop git there.
+		slices.SortStableFunc(add, func(a, b createdEntry) int {
+			return cmp.Compare(btoi(filepath.Base(b.Path) == ".git"), btoi(filepath.Base(a.Path) == ".git"))
+		})
+		add = add[:maxCreatedRecord]
+	}
 	rec := createdRecord{Files: add}
 	for i := len(old) - 1; i >= 0 && len(rec.Files) < maxCreatedRecord; i-- {
 		if !seen[old[i].Path] {
@@ -194,6 +207,13 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if err := writeRecord(path, &rec); err != nil {
 		s.logf("record of created files: %v", err)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // recordLockWait bounds the wait for the lock of the record's directory:

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -412,5 +413,43 @@ func TestGuardGitDecisions(t *testing.T) {
 	}
 	if !gitNamed(filepath.Join(ws, "sbx/.git/config"), false) || gitNamed(filepath.Join(ws, "sbx/.git/index"), false) {
 		t.Error("gitNamed: a path alone")
+	}
+}
+
+// The created files PID 1 reports fit in one msgExit, the repositories
+// first: 120,000 .pem files made a message the supervisor refused whole,
+// and none of them was recorded.
+func TestCreatedFilesBounded(t *testing.T) {
+	var created []string
+	for i := range 120000 {
+		created = append(created, FormatCreated(2049, uint64(i+10), fmt.Sprintf("/home/u/project/node_modules/pkg%06d/test/key.pem", i)))
+	}
+	created = append(created, FormatCreated(2049, 1, "/home/u/project/sub/.git"))
+	g := newGuard(&FSPolicy{Created: created, GitDirs: true}, UnixPolicy{AllowAll: true})
+	got := g.createdFiles(createdBudget)
+	if len(got) == 0 || len(got) == len(created) {
+		t.Fatalf("%d of %d created files reported", len(got), len(created))
+	}
+	if !slices.Contains(got, created[len(created)-1]) {
+		t.Error("the repository is not among the files reported")
+	}
+	b := encodeMessage(message{Type: typeExit, Created: got, Stages: []Stage{{"exited", 1}}})
+	var pt parts
+	var m message
+	for _, pk := range packets(b) {
+		d, err := decodeMessage(pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var err2 error
+		if m, _, err2 = pt.add(d); err2 != nil {
+			t.Fatalf("msgExit of %d bytes: %v", len(b), err2)
+		}
+	}
+	if len(m.Created) != len(got) {
+		t.Errorf("%d created files arrived, %d sent", len(m.Created), len(got))
+	}
+	if all := g.createdFiles(1 << 30); len(all) != len(created) {
+		t.Errorf("with room for all, %d of %d reported", len(all), len(created))
 	}
 }

@@ -2,6 +2,7 @@ package nsexec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -1307,16 +1308,32 @@ func ParseCreated(s string) (dev, ino uint64, path string, ok bool) {
 
 // createdFiles returns the files the sandbox created (or was told it had)
 // that match a no-write pattern, in FormatCreated's form, for the
-// supervisor's record.
-func (g *guard) createdFiles() []string {
+// supervisor's record: as many as fit in budget bytes of msgExit, the
+// .git directories and files first. A run that made more (100,000 .pem
+// files, ~5 MiB) sent a msgExit over maxMessage, which the supervisor
+// refused whole: none was recorded. The record keeps far fewer anyway.
+func (g *guard) createdFiles(budget int) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make([]string, 0, len(g.created))
-	for id, p := range g.created {
-		out = append(out, FormatCreated(id.dev, id.ino, p))
+	for _, git := range []bool{true, false} {
+		for id, p := range g.created {
+			if (filepath.Base(p) == ".git") != git {
+				continue
+			}
+			c := FormatCreated(id.dev, id.ino, p)
+			if budget -= len(c) + binary.MaxVarintLen64; budget < 0 {
+				return out
+			}
+			out = append(out, c)
+		}
 	}
 	return out
 }
+
+// createdBudget is what msgExit gives createdFiles: all of maxMessage but
+// room for its other fields.
+const createdBudget = maxMessage - 64<<10
 
 // lastLink returns the identity of base in parent if it is the last link
 // of its file: removed, its inode number is free for the next file, which

@@ -857,7 +857,7 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64, g *gua
 	var created []string
 	if g != nil {
 		// After the sandbox is empty: nothing can create more.
-		created = g.createdFiles()
+		created = g.createdFiles(createdBudget)
 	}
 	b := encodeMessage(message{Type: typeExit, Code: code, Signal: killedBy, Stages: exitStages, Created: created})
 	for _, pk := range packets(b) {

@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
@@ -74,6 +76,17 @@ func pin(path string) (createdEntry, bool) {
 	}, true
 }
 
+// planCreated returns readCreated's entries, read once per plan: a full
+// record (maxCreatedRecord entries) takes ~30 ms to decode and pin here,
+// and recordedGit and loadCreated both want it.
+func (s *Spec) planCreated() []createdEntry {
+	if s.created == nil {
+		c := s.readCreated()
+		s.created = &c
+	}
+	return *s.created
+}
+
 // readCreated returns the entries of the record that still name the file
 // they were made for.
 func (s *Spec) readCreated() []createdEntry {
@@ -91,9 +104,22 @@ func (s *Spec) readCreated() []createdEntry {
 		s.logf("record of created files %s: %v; ignored", p, err)
 		return nil
 	}
+	// One statx each (~2 µs here, more for deep paths): on every CPU.
+	valid := make([]bool, len(rec.Files))
+	workers := min(runtime.GOMAXPROCS(0), len(rec.Files)/256+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(rec.Files); i += workers {
+				now, ok := pin(rec.Files[i].Path)
+				valid[i] = ok && now == rec.Files[i]
+			}
+		})
+	}
+	wg.Wait()
 	var out []createdEntry
-	for _, e := range rec.Files {
-		if now, ok := pin(e.Path); ok && now == e {
+	for i, e := range rec.Files {
+		if valid[i] {
 			out = append(out, e)
 		}
 	}
@@ -105,7 +131,7 @@ func (s *Spec) readCreated() []createdEntry {
 // checkouts of their submodules and linked worktrees.
 func (s *Spec) recordedGit() map[string]bool {
 	out := map[string]bool{}
-	for _, e := range s.readCreated() {
+	for _, e := range s.planCreated() {
 		if filepath.Base(e.Path) == ".git" {
 			out[e.Path] = true
 		}
@@ -119,7 +145,7 @@ func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
 	if len(fp.DenyWritePatterns) == 0 && !fp.GitDirs {
 		return
 	}
-	for _, e := range s.readCreated() {
+	for _, e := range s.planCreated() {
 		fp.Created = append(fp.Created, nsexec.FormatCreated(e.Dev, e.Ino, e.Path))
 	}
 	if len(fp.Created) > 0 {
@@ -150,34 +176,49 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	// would do more than waste a write: a concurrent run's read-only
 	// bind of it goes with the file it was on, and one starting then
 	// fails to bind it.
+	// An entry of the record that went stale meanwhile (its file
+	// removed, or another in its place) is dropped by every read
+	// (readCreated pins each), so it is no reason to write either:
+	// only the files this run made are looked at first. A run that
+	// made none, with a full record, pinned its 10,000 entries twice
+	// and decoded it once more (~60 ms at every exit here).
 	known := make(map[string]bool, len(fs.Created))
 	for _, c := range fs.Created {
 		known[c] = true
 	}
-	var add []createdEntry
-	fresh := 0
-	for _, c := range created {
+	entry := func(c string) (createdEntry, bool) {
 		dev, ino, path, ok := nsexec.ParseCreated(c)
 		if !ok || !underAny(path, host) {
+			return createdEntry{}, false
+		}
+		e, ok := pin(path)
+		return e, ok && e.Dev == dev && e.Ino == ino
+	}
+	fresh := false
+	for _, c := range created {
+		if known[c] {
 			continue
 		}
-		if e, ok := pin(path); ok && e.Dev == dev && e.Ino == ino {
-			add = append(add, e)
-			if !known[nsexec.FormatCreated(e.Dev, e.Ino, e.Path)] {
-				fresh++
-			}
+		if _, ok := entry(c); ok {
+			fresh = true
+			break
 		}
 	}
-	old := s.readCreated()
-	if fresh == 0 && len(old) == len(fs.Created) {
-		return // nothing new, nothing gone that this run knew of
+	if !fresh {
+		return
+	}
+	var add []createdEntry
+	for _, c := range created {
+		if e, ok := entry(c); ok {
+			add = append(add, e)
+		}
 	}
 	// Runs that end at the same time would each write what they read
 	// with their own entries, and the last one's rename would drop the
 	// others' (their files then taken for the user's): read again, and
 	// write, under a lock.
 	defer lockRecordDir(filepath.Dir(path))()
-	old = s.readCreated()
+	old := s.readCreated()
 	seen := map[string]bool{}
 	for _, e := range add {
 		seen[e.Path] = true

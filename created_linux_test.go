@@ -52,3 +52,56 @@ func TestSaveCreatedBounded(t *testing.T) {
 		t.Error("the repository the run made is not in the record")
 	}
 }
+
+// fullRecord makes maxCreatedRecord files and a record of them.
+func fullRecord(b *testing.B) (*Spec, *nsexec.FSPolicy, []string) {
+	home, ws := b.TempDir(), b.TempDir()
+	var created []string
+	for i := range maxCreatedRecord {
+		p := filepath.Join(ws, fmt.Sprintf("node_modules/pkg%03d/test/fixtures/key%05d.pem", i/100, i))
+		if i%100 == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			b.Fatal(err)
+		}
+		created = append(created, nsexec.FormatCreated(uint64(st.Dev), st.Ino, p))
+	}
+	s := &Spec{Home: home, Env: []string{}}
+	fs := &nsexec.FSPolicy{Writable: []string{ws}, DenyWritePatterns: []string{filepath.Join(ws, "**/*.pem")}}
+	s.saveCreated(fs, created)
+	if n := len(s.readCreated()); n != maxCreatedRecord {
+		b.Skipf("record of %d entries (no birth times?)", n)
+	}
+	return s, fs, created
+}
+
+// BenchmarkReadCreated: a start with a full record (maxCreatedRecord
+// files, as npm installs with .pem fixtures leave it) reads and pins it.
+func BenchmarkReadCreated(b *testing.B) {
+	s, fs, _ := fullRecord(b)
+	for b.Loop() {
+		s.created = nil // a new plan
+		var fp nsexec.FSPolicy
+		fp.DenyWritePatterns = fs.DenyWritePatterns
+		s.recordedGit()
+		s.loadCreated(&fp)
+	}
+}
+
+// BenchmarkSaveCreatedNothingNew: the end of a run that created no
+// recorded file, with a full record (PID 1 reports the loaded entries
+// back).
+func BenchmarkSaveCreatedNothingNew(b *testing.B) {
+	s, fs, created := fullRecord(b)
+	fs.Created = created
+	for b.Loop() {
+		s.saveCreated(fs, created)
+	}
+}

@@ -10,3 +10,6 @@ func (s *Spec) loadCreated(*nsexec.FSPolicy) {}
 
 // recordedGit is empty off Linux: no record of what a sandbox made.
 func (s *Spec) recordedGit() map[string]bool { return map[string]bool{} }
+
+// createdEntry is an entry of the record of created files, kept on Linux only.
+type createdEntry struct{}

@@ -99,6 +99,7 @@ type Spec struct {
 	ssh      *sshConfigFiles  // what the user's ssh config names, for the current plan
 	children *[]string        // the repositories below the working directory (childRepos)
 	childErr error            // why childRepos could not list them all
+	created  *[]createdEntry  // the record of created files, read once by the current plan (readCreated)
 	procs    chan procsResult // foreignProcs read beside planFS
 	killedBy syscall.Signal   // see KilledBy
 }

@@ -3040,7 +3040,7 @@ func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 
 func (s *Spec) planFS() (*nsexec.Options, error) {
 	s.paths = resolver{} // a plan sees the filesystem as it is now
-	s.ssh, s.children, s.childErr = nil, nil, nil
+	s.ssh, s.children, s.childErr, s.created = nil, nil, nil, nil
 	// The mount table, read meanwhile: its ~0.1 ms on another CPU, where
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)

@@ -1,9 +1,12 @@
 package fence
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/nsfence/fence/nsexec"
@@ -104,4 +107,74 @@ func BenchmarkSaveCreatedNothingNew(b *testing.B) {
 	for b.Loop() {
 		s.saveCreated(fs, created)
 	}
+}
+
+// parseRecord reads what writeRecord writes as encoding/json does, and
+// leaves everything else to it.
+func TestParseRecord(t *testing.T) {
+	recs := []createdRecord{
+		{},
+		{Files: []createdEntry{{Path: "/p/a.pem", Dev: 2049, Ino: 12, Btime: 1795792713692182412}}},
+		{Files: []createdEntry{{Path: "/p/\"q\"/<&>\\x.pem", Dev: 1, Ino: 2, Btime: -3}, {Path: "/p/caf\xe9/\u00e9\x01.env", Ino: 1 << 63}}},
+		{Files: []createdEntry{{Path: "/a/.git", Dev: 0, Ino: 0, Btime: 0}, {Path: "/b/ü .env"}}},
+	}
+	for i, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkParseRecord(t, b)
+		if _, ok := parseRecord(b); !ok && (i == 1 || i == 3) {
+			t.Errorf("%s left to encoding/json", b)
+		}
+	}
+	for _, s := range []string{`{"files":[]}`, `{"files":null}`, `{"files":[{"path":"/a","dev":01,"ino":2,"btime":3}]}`,
+		`{"files":[{"path":"/a","dev":1,"ino":2,"btime":-0}]}`, `{"files":[{"path":"/a","dev":1,"ino":2,"btime":3}]} `,
+		`{"files":[{"path":"/a","ino":2,"dev":1,"btime":3}]}`, `{"files":[{"path":"/a","dev":1,"ino":2,"btime":3},]}`,
+		`{"files":[{"path":"/a","dev":-1,"ino":2,"btime":3}]}`, `{"files":[{"path":"/a","dev":1,"ino":2,"btime":3}`, ``} {
+		checkParseRecord(t, []byte(s))
+	}
+}
+
+func checkParseRecord(t *testing.T, b []byte) {
+	t.Helper()
+	var want createdRecord
+	werr := json.NewDecoder(bytes.NewReader(b)).Decode(&want)
+	got, ok := parseRecord(b)
+	if ok && (werr != nil || !slices.Equal(got.Files, want.Files)) {
+		t.Errorf("parseRecord(%q) = %+v; encoding/json: %+v, %v", b, got, want, werr)
+	}
+}
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add([]byte(`{"files":[{"path":"/p/a.pem","dev":2049,"ino":12,"btime":1795792713692182412},{"path":"/x/.git","dev":1,"ino":2,"btime":-3}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkParseRecord(t, b) })
+}
+
+// BenchmarkParseRecord: decoding a full record (no pins), parseRecord
+// against encoding/json.
+func BenchmarkParseRecord(b *testing.B) {
+	var rec createdRecord
+	for i := range maxCreatedRecord {
+		rec.Files = append(rec.Files, createdEntry{Path: fmt.Sprintf("/home/u/proj/node_modules/pkg%03d/test/fixtures/key%05d.pem", i/100, i), Dev: 2049, Ino: uint64(1e6 + i), Btime: 1795792713692182412 + int64(i)})
+	}
+	data, err := json.Marshal(&rec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("parseRecord", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := parseRecord(data); !ok {
+				b.Fatal("not parsed")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var r createdRecord
+			if err := json.NewDecoder(bytes.NewReader(data)).Decode(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

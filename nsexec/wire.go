@@ -267,15 +267,17 @@ const maxPacket = 32 << 10
 
 // packets returns the packets that carry the encoded message b: b itself
 // when it fits in one, else typePart packets of at most maxPacket of its
-// bytes each, all but the last with Group set (more follow).
+// bytes each, all but the last with Group set (more follow), each with the
+// message's size in Code.
 func packets(b []byte) [][]byte {
 	if len(b) <= maxPacket {
 		return [][]byte{b}
 	}
 	var out [][]byte
+	total := len(b)
 	for len(b) > 0 {
 		n := min(len(b), maxPacket)
-		out = append(out, encodeMessage(message{Type: typePart, Err: string(b[:n]), Group: n < len(b)}))
+		out = append(out, encodeMessage(message{Type: typePart, Err: string(b[:n]), Group: n < len(b), Code: total}))
 		b = b[n:]
 	}
 	return out
@@ -295,6 +297,9 @@ func (p *parts) add(m message) (whole message, done bool, err error) {
 	if len(p.b)+len(m.Err) > maxMessage {
 		p.b = nil
 		return message{}, false, fmt.Errorf("control message exceeds %d bytes", maxMessage)
+	}
+	if p.b == nil && m.Code > 0 && m.Code <= maxMessage {
+		p.b = make([]byte, 0, m.Code)
 	}
 	p.b = append(p.b, m.Err...)
 	if m.Group {

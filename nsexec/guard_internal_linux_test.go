@@ -235,8 +235,12 @@ func TestCompileGlobAgrees(t *testing.T) {
 	paths := []string{"/ws/fence.json", "/ws/a/fence.json", "/ws/a/b/fence.json", "/ws/xfence.json", "/ws/a/xfence.json",
 		"/ws", "/ws/", "/wsx/fence.json", "/ws/fence.json/x", "/ws/a\nb/fence.json", "/g/modules/x", "/g/modules/x/y",
 		"/g/modules/", "/g/modules", "/g/modulesx/y", "/ws/.env", "/ws/a/.env", "/ws/.envx",
-		"/", "//fence.json", "/ws//fence.json", "/a.b+c/fence.json", "/a.b+c/x/fence.json"}
-	for _, p := range []string{"/ws/**/fence.json", "/g/modules/*", "/ws/**/.env", "/ws/**/*.pem", "/ws/*.pem", "/**/fence.json", "/a.b+c/**/fence.json"} {
+		"/", "//fence.json", "/ws//fence.json", "/a.b+c/fence.json", "/a.b+c/x/fence.json",
+		"/ws/k.pem", "/ws/a/k.pem", "/ws/.pem", "/ws/k.pemx", "/ws/k.pem/x", "/ws/a/b/c.pem", "/ws/a\nb.pem", "/ws/\xff.pem", "/ws/\xe2\x82.pem",
+		"/ws/.env.local", "/ws/a/.env.", "/ws/a/.envx", "/ws/a/x.env.y", "/h/.zcompdump", "/h/.zcompdump-host-5.9", "/h/x/.zcompdump",
+		"/h/p10k-instant-prompt-u.zsh", "/h/p10k-instant-prompt-.zsh", "/h/p10k-.zsh.zsh", "/h/p10k-a/b.zsh", "/ws/ab", "/ws/aXbYb", "/ws/a/ab"}
+	for _, p := range []string{"/ws/**/fence.json", "/g/modules/*", "/ws/**/.env", "/ws/**/*.pem", "/ws/*.pem", "/**/fence.json", "/a.b+c/**/fence.json",
+		"/ws/**/.env.*", "/ws/.env.*", "/h/.zcompdump*", "/h/p10k-instant-prompt-*.zsh", "/h/p10k-*.zsh", "/ws/**/*", "/ws/a*b", "/ws/**/a*b*", "/ws/*\xff.pem", "/ws/**/\uFFFD.pem"} {
 		g, re := compileGlob(p), globRegexp(p)
 		for _, path := range paths {
 			if got, want := g.match(path), re.MatchString(path); got != want {
@@ -244,9 +248,26 @@ func TestCompileGlobAgrees(t *testing.T) {
 			}
 		}
 	}
-	if compileGlob("/ws/**/fence.json").re != nil || compileGlob("/g/modules/*").re != nil {
-		t.Error("the simple forms went to a regexp")
+	for _, p := range []string{"/ws/**/fence.json", "/g/modules/*", "/ws/**/*.pem", "/ws/*.key", "/ws/**/.env.*", "/h/.zcompdump*"} {
+		if compileGlob(p).re != nil {
+			t.Errorf("%s went to a regexp", p)
+		}
 	}
+}
+
+// FuzzCompileGlobAgrees: compileGlob's forms without a regexp match what
+// globRegexp matches, on any path.
+func FuzzCompileGlobAgrees(f *testing.F) {
+	f.Add("/ws/a/k.pem")
+	f.Add("/ws/\xe2\x82\xac*.pem")
+	f.Fuzz(func(t *testing.T, path string) {
+		for _, p := range []string{"/ws/**/*.pem", "/ws/*.pem", "/ws/**/.env.*", "/h/p10k-*.zsh", "/ws/**/a*b*c", "/ws/**/€*"} {
+			g := compileGlob(p)
+			if got, want := g.match(path), globRegexp(p).MatchString(path); got != want {
+				t.Errorf("%q on %q: %v, the regexp says %v", p, path, got, want)
+			}
+		}
+	})
 }
 
 // Literal protected patterns (PATH, PATH/**) are looked up by path and
@@ -451,5 +472,32 @@ func TestCreatedFilesBounded(t *testing.T) {
 	}
 	if all := g.createdFiles(1 << 30); len(all) != len(created) {
 		t.Errorf("with room for all, %d of %d reported", len(all), len(created))
+	}
+}
+
+// BenchmarkGuardPatterns: the patterns -t code gives the write guard,
+// matched against a file npm install creates (each created file is).
+func BenchmarkGuardPatterns(b *testing.B) {
+	var pats []string
+	for _, p := range []string{".env.*", "**/.env", "**/.env.*", "*.key", "*.pem", "*.p12", "*.pfx", "**/*.key", "**/*.pem", "**/*.p12", "**/*.pfx", "**/fence.json"} {
+		pats = append(pats, "/home/u/proj/"+p)
+	}
+	path := "/home/u/proj/node_modules/@scope/pkg/dist/esm/index.module.js"
+	for _, c := range []struct {
+		name    string
+		compile func(string) glob
+	}{{"compiled", compileGlob}, {"regexp", func(p string) glob { return glob{re: globRegexp(p)} }}} {
+		b.Run(c.name, func(b *testing.B) {
+			var gs []glob
+			for _, p := range pats {
+				gs = append(gs, c.compile(p))
+			}
+			g := &guard{}
+			for b.Loop() {
+				if g.matches(gs, path) {
+					b.Fatal("matched")
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package nsexec
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -499,5 +500,33 @@ func BenchmarkGuardPatterns(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkUmaskGetPending: the umask of a caller while 4 processes that
+// called umask(2) compute (they stay pending: leftUmask cannot tell).
+func BenchmarkUmaskGetPending(b *testing.B) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("python3 not installed")
+	}
+	var pids []int
+	for range 4 {
+		cmd := exec.Command(python, "-c", "while True: pass")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer cmd.Process.Kill()
+		pids = append(pids, cmd.Process.Pid)
+	}
+	time.Sleep(300 * time.Millisecond) // past their start, computing
+	var u umasks
+	for _, pid := range pids {
+		u.set(pid)
+	}
+	me := unix.Gettid()
+	for b.Loop() {
+		u.get(me)
 	}
 }

@@ -2010,7 +2010,17 @@ type umasks struct {
 	cached  map[int]umaskEntry // by thread id
 	pending map[int]int        // thread id → pidfd (-1: none) of umask(2) let through
 	off     bool               // too many pending: no cache from now on
+	pruned  time.Time          // when get last pruned pending (prunePeriod)
 }
+
+// prunePeriod spaces get's prunes of pending umask(2) calls. A thread
+// that called umask(2) and then only computes stays pending (it shows
+// "running", which tells nothing, leftUmask), and each prune reads
+// every pending thread's /proc/TID/syscall: with 4 such processes (a
+// build's workers) every file the sandbox created cost twice as much.
+// Until a prune clears them, get reads the umask from /proc, which is
+// always right.
+const prunePeriod = 10 * time.Millisecond
 
 type umaskEntry struct {
 	pidfd int
@@ -2066,7 +2076,12 @@ func (u *umasks) set(tid int) {
 func (u *umasks) get(tid int) uint32 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.prune()
+	if len(u.pending) > 0 {
+		if now := time.Now(); now.Sub(u.pruned) >= prunePeriod {
+			u.prune()
+			u.pruned = now
+		}
+	}
 	if len(u.pending) > 0 || u.off {
 		m, err := procUmask(tid)
 		if err != nil {

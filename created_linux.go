@@ -2,7 +2,6 @@ package fence
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -271,46 +269,38 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 		host = append(append([]string{}, host...), "/tmp")
 	}
 	// created holds the entries this run loaded (fs.Created) too: only
-	// the others are news. Replacing the record when nothing changed
-	// would do more than waste a write: a concurrent run's read-only
-	// bind of it goes with the file it was on, and one starting then
-	// fails to bind it.
-	// An entry of the record that went stale meanwhile (its file
-	// removed, or another in its place) is dropped by every read
-	// (readCreated pins each), so it is no reason to write either:
-	// only the files this run made are looked at first. A run that
-	// made none, with a full record, pinned its 10,000 entries twice
-	// and decoded it once more (~60 ms at every exit here).
+	// the others are news, and only they are added to the record as it
+	// is then (the loaded ones still valid are in it). Replacing the
+	// record when nothing changed would do more than waste a write: a
+	// concurrent run's read-only bind of it goes with the file it was
+	// on, and one starting then fails to bind it. An entry of the
+	// record that went stale meanwhile (its file removed, or another in
+	// its place) is dropped by every read (readCreated pins each), so it
+	// is no reason to write either. (A run that made nothing, with a
+	// full record, pinned its 10,000 entries twice and decoded it once
+	// more, ~60 ms at every exit here; and with a full record, the
+	// loaded entries went first and took the room of what concurrent
+	// runs had added meanwhile: of 20 runs ending together, each adding
+	// 5 .pem files, 5 were recorded.)
 	known := make(map[string]bool, len(fs.Created))
 	for _, c := range fs.Created {
 		known[c] = true
 	}
-	entry := func(c string) (createdEntry, bool) {
-		dev, ino, path, ok := nsexec.ParseCreated(c)
-		if !ok || !underAny(path, host) {
-			return createdEntry{}, false
-		}
-		e, ok := pin(path)
-		return e, ok && e.Dev == dev && e.Ino == ino
-	}
-	fresh := false
+	var add []createdEntry
 	for _, c := range created {
 		if known[c] {
 			continue
 		}
-		if _, ok := entry(c); ok {
-			fresh = true
-			break
+		dev, ino, path, ok := nsexec.ParseCreated(c)
+		if !ok || !underAny(path, host) {
+			continue
 		}
-	}
-	if !fresh {
-		return
-	}
-	var add []createdEntry
-	for _, c := range created {
-		if e, ok := entry(c); ok {
+		if e, ok := pin(path); ok && e.Dev == dev && e.Ino == ino {
 			add = append(add, e)
 		}
+	}
+	if len(add) == 0 {
+		return
 	}
 	// Runs that end at the same time would each write what they read
 	// with their own entries, and the last one's rename would drop the
@@ -322,22 +312,38 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	for _, e := range add {
 		seen[e.Path] = true
 	}
-	if len(add) > maxCreatedRecord {
-		// One run made more than the record holds (npm install of
-		// packages with .pem fixtures): the record keeps its bound,
-		// or every later start reads, pins and sends the lot. The
-		// repositories first: taken for the user's, theirs would
-		// stop git there.
-		slices.SortStableFunc(add, func(a, b createdEntry) int {
-			return cmp.Compare(btoi(filepath.Base(b.Path) == ".git"), btoi(filepath.Base(a.Path) == ".git"))
-		})
-		add = add[:maxCreatedRecord]
-	}
-	rec := createdRecord{Files: add}
-	for i := len(old) - 1; i >= 0 && len(rec.Files) < maxCreatedRecord; i-- {
+	// Newest first: this run's, then the record's from its end.
+	all := add
+	for i := len(old) - 1; i >= 0; i-- {
 		if !seen[old[i].Path] {
 			seen[old[i].Path] = true
-			rec.Files = append(rec.Files, old[i])
+			all = append(all, old[i])
+		}
+	}
+	rec := createdRecord{Files: all}
+	if len(all) > maxCreatedRecord {
+		// The record keeps its bound, or every later start reads,
+		// pins and sends the lot (one npm install of packages with
+		// .pem fixtures can make more). The repositories first:
+		// taken for the user's, theirs would stop git there; then the
+		// newest.
+		gits := 0
+		for _, e := range all {
+			if filepath.Base(e.Path) == ".git" {
+				gits++
+			}
+		}
+		room := max(maxCreatedRecord-gits, 0)
+		rec.Files = nil
+		for _, e := range all {
+			if filepath.Base(e.Path) == ".git" {
+				if len(rec.Files) < maxCreatedRecord {
+					rec.Files = append(rec.Files, e)
+				}
+			} else if room > 0 {
+				rec.Files = append(rec.Files, e)
+				room--
+			}
 		}
 	}
 	// Newest last, so that trimming drops the oldest.
@@ -347,13 +353,6 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if err := writeRecord(path, &rec); err != nil {
 		s.logf("record of created files: %v", err)
 	}
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // recordLockWait bounds the wait for the lock of the record's directory:

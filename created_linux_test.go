@@ -17,7 +17,9 @@ import (
 // record of maxCreatedRecord entries, its repositories among them: the
 // bound held only for the entries of earlier runs, so one npm install with
 // thousands of .pem fixtures made a record every later start read, pinned
-// and sent whole.
+// and sent whole. Runs that end together with a full record each keep what
+// they made: the entries each had loaded went first, and took the room of
+// the others' new files.
 func TestSaveCreatedBounded(t *testing.T) {
 	home, ws := t.TempDir(), t.TempDir()
 	var created []string
@@ -53,6 +55,41 @@ func TestSaveCreatedBounded(t *testing.T) {
 	}
 	if !s.recordedGit()[repo] {
 		t.Error("the repository the run made is not in the record")
+	}
+
+	// Two runs that loaded the full record end together, each with 5
+	// new files: both keep theirs, the record its bound.
+	var loaded []string
+	for _, e := range got {
+		loaded = append(loaded, nsexec.FormatCreated(e.Dev, e.Ino, e.Path))
+	}
+	var news []string
+	for r := range 2 {
+		run := append([]string{}, loaded...) // PID 1 reports the loaded files back
+		for i := range 5 {
+			p := filepath.Join(ws, fmt.Sprintf("run%d-%d.pem", r, i))
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			created = created[:0]
+			add(p)
+			run = append(run, created[0])
+			news = append(news, p)
+		}
+		s.saveCreated(&nsexec.FSPolicy{Writable: fs.Writable, DenyWritePatterns: fs.DenyWritePatterns, GitDirs: true, Created: loaded}, run)
+	}
+	got = s.readCreated()
+	if len(got) != maxCreatedRecord {
+		t.Errorf("record of %d entries, want %d", len(got), maxCreatedRecord)
+	}
+	have := map[string]bool{}
+	for _, e := range got {
+		have[e.Path] = true
+	}
+	for _, p := range append(news, repo) {
+		if !have[p] {
+			t.Errorf("%s is not in the record", p)
+		}
 	}
 }
 

@@ -268,9 +268,9 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	if fs.HostTmp {
 		host = append(append([]string{}, host...), "/tmp")
 	}
-	// created holds the entries this run loaded (fs.Created) too: only
-	// the others are news, and only they are added to the record as it
-	// is then (the loaded ones still valid are in it). Replacing the
+	// Only what is not among the entries this run loaded (fs.Created,
+	// which PID 1 leaves out anyway) is news, and only that is added to
+	// the record as it is then (the loaded ones still valid are in it). Replacing the
 	// record when nothing changed would do more than waste a write: a
 	// concurrent run's read-only bind of it goes with the file it was
 	// on, and one starting then fails to bind it. An entry of the

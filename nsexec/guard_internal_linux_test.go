@@ -447,7 +447,11 @@ func TestCreatedFilesBounded(t *testing.T) {
 		created = append(created, FormatCreated(2049, uint64(i+10), fmt.Sprintf("/home/u/project/node_modules/pkg%06d/test/key.pem", i)))
 	}
 	created = append(created, FormatCreated(2049, 1, "/home/u/project/sub/.git"))
-	g := newGuard(&FSPolicy{Created: created, GitDirs: true}, UnixPolicy{AllowAll: true})
+	g := newGuard(&FSPolicy{GitDirs: true}, UnixPolicy{AllowAll: true})
+	for _, c := range created { // made in this run
+		dev, ino, path, _ := ParseCreated(c)
+		g.created[fileID{dev, ino}] = path
+	}
 	got := g.createdFiles(createdBudget)
 	if len(got) == 0 || len(got) == len(created) {
 		t.Fatalf("%d of %d created files reported", len(got), len(created))
@@ -473,6 +477,12 @@ func TestCreatedFilesBounded(t *testing.T) {
 	}
 	if all := g.createdFiles(1 << 30); len(all) != len(created) {
 		t.Errorf("with room for all, %d of %d reported", len(all), len(created))
+	}
+	// Those it was told of are left out, unless renamed.
+	l := newGuard(&FSPolicy{GitDirs: true, Created: created[:3]}, UnixPolicy{AllowAll: true})
+	l.created[fileID{2049, 10}] = "/home/u/project/renamed.pem"
+	if got := l.createdFiles(createdBudget); len(got) != 1 || got[0] != FormatCreated(2049, 10, "/home/u/project/renamed.pem") {
+		t.Errorf("with 3 files loaded, one renamed: %q reported", got)
 	}
 }
 

@@ -155,6 +155,9 @@ type guard struct {
 	// a file of the user's moved to such a path (its directory renamed
 	// there) is not the sandbox's.
 	created map[fileID]string
+	// loaded are FSPolicy.Created, which createdFiles leaves out while
+	// created still has them as they were: the supervisor has them.
+	loaded map[fileID]string
 	// gitDirs and gitAllowConfig are FSPolicy's GitDirs and
 	// AllowGitConfig (gitKept); startSec and startNsec are when the
 	// guard was made, in real time, which birth times are read against;
@@ -230,9 +233,11 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	for _, p := range patterns {
 		g.holdDirs(p, false)
 	}
+	g.loaded = make(map[fileID]string, len(created))
 	for _, c := range created {
 		if dev, ino, path, ok := ParseCreated(c); ok {
 			g.created[fileID{dev, ino}] = path
+			g.loaded[fileID{dev, ino}] = path
 		}
 	}
 	for _, p := range paths {
@@ -1375,12 +1380,14 @@ func ParseCreated(s string) (dev, ino uint64, path string, ok bool) {
 	return dev, ino, path, true
 }
 
-// createdFiles returns the files the sandbox created (or was told it had)
-// that match a no-write pattern, in FormatCreated's form, for the
-// supervisor's record: as many as fit in budget bytes of msgExit, the
-// .git directories and files first. A run that made more (100,000 .pem
-// files, ~5 MiB) sent a msgExit over maxMessage, which the supervisor
-// refused whole: none was recorded. The record keeps far fewer anyway.
+// createdFiles returns the files the sandbox created that match a no-write
+// pattern, in FormatCreated's form, for the supervisor's record: as many
+// as fit in budget bytes of msgExit, the .git directories and files
+// first. A run that made more (100,000 .pem files, ~5 MiB) sent a msgExit
+// over maxMessage, which the supervisor refused whole: none was recorded.
+// The record keeps far fewer anyway. What it was told the sandbox had
+// (FSPolicy.Created), and still is so under the same name, is left out:
+// a full record (10,000 files) cost every run's end ~8 ms to send back.
 func (g *guard) createdFiles(budget int) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -1388,6 +1395,9 @@ func (g *guard) createdFiles(budget int) []string {
 	for _, git := range []bool{true, false} {
 		for id, p := range g.created {
 			if (filepath.Base(p) == ".git") != git {
+				continue
+			}
+			if was, ok := g.loaded[id]; ok && was == p {
 				continue
 			}
 			c := FormatCreated(id.dev, id.ino, p)
@@ -1430,6 +1440,7 @@ func (g *guard) forget(id fileID) {
 	}
 	g.mu.Lock()
 	delete(g.created, id)
+	delete(g.loaded, id)
 	delete(g.bound, id)
 	delete(g.madeDirs, id)
 	delete(g.fresh, id)

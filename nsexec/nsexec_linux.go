@@ -479,8 +479,9 @@ func (p *Process) signal(sig syscall.Signal, group bool) error {
 func (p *Process) KilledBy() syscall.Signal { return p.killedBy }
 
 // Created returns, after Wait, the files matching FSPolicy's
-// DenyWritePatterns that the sandbox created (FSPolicy.Created included),
-// as PID 1 reported them once the sandbox was empty. Some may be gone.
+// DenyWritePatterns that the sandbox created, as PID 1 reported them once
+// the sandbox was empty; of FSPolicy.Created, only those it renamed. Some
+// may be gone.
 func (p *Process) Created() []string {
 	<-p.exited
 	return p.created

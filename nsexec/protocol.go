@@ -101,7 +101,7 @@ type message struct {
 	// supervisor asked for a timeline.
 	Stages []Stage
 	// Created (typeExit) are the files matching DenyWritePatterns that the
-	// sandbox created, or was told it had (FSPolicy.Created).
+	// sandbox created (guard.createdFiles).
 	Created []string
 }
 

@@ -407,16 +407,21 @@ func attach(root *stagedRoot, d detached) error {
 	return nil
 }
 
+// attachTries bounds attachSource's attempts for one path.
+const attachTries = 32
+
 // attachSource attaches d, a clone of the host's path d.target
 // (cloneSource), there. A file renamed over on the host since the clone (an
 // editor's save, the record of created files that another run ending
 // meanwhile replaces) is no longer where the clone came from, and
-// move_mount refuses it (ENOENT): the path is cloned again, a few times at
-// most. One removed meanwhile has nothing left to bind.
+// move_mount refuses it (ENOENT): the path is cloned again, up to
+// attachTries times (a file saved over in a tight loop on the other CPU
+// beat four tries about once in 40 starts). One removed meanwhile has
+// nothing left to bind.
 func attachSource(root *stagedRoot, d detached, ro bool) error {
-	for try := 0; ; try++ {
+	for try := 1; ; try++ {
 		err := attach(root, d)
-		if err == nil || try == 3 || !errors.Is(err, unix.ENOENT) {
+		if err == nil || try == attachTries || !errors.Is(err, unix.ENOENT) {
 			return err
 		}
 		n, cerr := cloneSource(d.target, ro)

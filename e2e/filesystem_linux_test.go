@@ -2506,6 +2506,55 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 	})
 }
 
+// -t code runs aider: its version check, at every start once a day,
+// creates its caches directory and touches a file there outside any
+// try (aider/versioncheck.py), so an unwritable ~/.aider/caches ended
+// aider with an uncaught PermissionError before its prompt. Its caches
+// and run records are writable now; its oauth-keys.env, which aider
+// loads as its environment, is not.
+func TestFSCodeTemplateAider(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		// A home outside /tmp, which the template makes writable whole.
+		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(home) })
+		s.own(home, 0o755)
+		for _, d := range []string{".aider", ".aider/caches"} {
+			s.mkdir(filepath.Join(home, d))
+		}
+		s.write(filepath.Join(home, ".aider/oauth-keys.env"), "OPENROUTER_API_KEY=orig\n")
+		s.write(filepath.Join(home, ".aider/installs.json"), "{}\n")
+		// aider's own calls: versioncheck.py's finally block, models.py's
+		// cache, main.py's installs.json.
+		script := `from pathlib import Path
+f = Path.home() / ".aider" / "caches" / "versioncheck"
+f.parent.mkdir(parents=True, exist_ok=True)
+f.touch()
+(Path.home() / ".aider" / "caches" / "model_prices_and_context_window.json").write_text("{}")
+(Path.home() / ".aider" / "installs.json").write_text('{"v": true}')
+try:
+    with open(Path.home() / ".aider" / "oauth-keys.env", "a") as k:
+        k.write("AIDER_LINT_CMD=evil\n")
+    print("WROTE-KEYS")
+except OSError:
+    pass
+print("started")
+`
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "python3", "-c", script)
+		if res.code != 0 || !strings.Contains(res.stdout, "started") || strings.Contains(res.stdout, "WROTE-KEYS") {
+			t.Fatalf("aider's start under -t code: %v", res)
+		}
+		if _, err := os.Stat(filepath.Join(home, ".aider/caches/versioncheck")); err != nil {
+			t.Errorf("the version check's file: %v", err)
+		}
+		mustHaveContent(t, filepath.Join(home, ".aider/installs.json"), `{"v": true}`, "aider's installs.json")
+		mustHaveContent(t, filepath.Join(home, ".aider/oauth-keys.env"), "OPENROUTER_API_KEY=orig\n", "aider's oauth-keys.env")
+	})
+}
+
 // An allowWrite path inside another writable path cannot be made a
 // symlink, or have a directory renamed there, by the command: every run
 // resolves allowWrite through symlinks, so the next run would grant where

@@ -63,6 +63,17 @@ var DangerousHomePaths = []string{
 // DangerousDirs are protected like DangerousFiles, in the working directory.
 var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks"}
 
+// agentProjectDirs are protected like DangerousDirs, in the working
+// directory and in the work trees of childRepos: Codex's project
+// configuration (.codex/config.toml), whose hooks, MCP servers and
+// sandbox mode the next codex run in the repository, outside the
+// sandbox, takes (in a repository the user trusted, as one works in).
+// Codex's own Linux sandbox keeps .codex read-only in the roots it lets
+// commands write, for that reason. Not where it is Codex's own home
+// (agentHome): ~/.codex, fence started in $HOME, or $CODEX_HOME in the
+// project (CODEX_HOME=$PWD/.codex), which codex writes.
+var agentProjectDirs = []string{".codex"}
+
 // childRepoFiles are protected in the work tree of each repository one
 // level below the working directory (childRepos): what runs code when the
 // user works there outside the sandbox (an editor's tasks, an agent's
@@ -802,6 +813,7 @@ func (s *Spec) dangerousPaths() []string {
 	in(s.Cwd, DangerousFiles)
 	in(s.Home, DangerousFiles)
 	in(s.Cwd, DangerousDirs)
+	out = append(out, s.agentProjectPaths(s.Cwd)...)
 	in(s.Home, DangerousHomePaths)
 	// In $HOME, DangerousFiles has the plain ones already.
 	in(s.Home, slices.DeleteFunc(slices.Clone(zshFiles), func(n string) bool { return slices.Contains(DangerousFiles, n) }))
@@ -819,6 +831,57 @@ func (s *Spec) dangerousPaths() []string {
 		in(d, DangerousStateDirs)
 	}
 	return out
+}
+
+// agentProjectPaths returns agentProjectDirs in dir, less an agent's own
+// home (agentHome).
+func (s *Spec) agentProjectPaths(dir string) []string {
+	var out []string
+	for _, n := range agentProjectDirs {
+		if p := filepath.Join(dir, n); !s.agentHome(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// agentHome reports whether p is, or holds, the directory where an agent
+// of agentProjectDirs keeps its own state: ~/.codex, or $CODEX_HOME
+// (relative to the working directory, as codex takes it; where its
+// symlinks lead too).
+func (s *Spec) agentHome(p string) bool {
+	var homes []string
+	if s.Home != "" {
+		homes = append(homes, filepath.Join(s.Home, ".codex"))
+	}
+	// The command's environment: fence's, and the NAME=value words that
+	// lead its argv (fence -- CODEX_HOME=$PWD/.codex codex).
+	env := slices.Clone(s.Env)
+	if s.Command == "" {
+		for _, a := range s.Args {
+			if !assignment(a) {
+				break
+			}
+			env = append(env, a)
+		}
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "CODEX_HOME="); ok && v != "" {
+			if !filepath.IsAbs(v) {
+				v = filepath.Join(s.Cwd, v)
+			}
+			homes = append(homes, filepath.Clean(v))
+			if r, err := filepath.EvalSymlinks(v); err == nil {
+				homes = append(homes, r)
+			}
+		}
+	}
+	for _, h := range homes {
+		if h == p || strings.HasPrefix(h, p+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 // xdgDirs returns the XDG base directory in env var name (xdgDir) and the
@@ -1030,6 +1093,7 @@ func (s *Spec) childRepoPaths(allowConfig bool) (out, unlistable []string, err e
 			for _, n := range childRepoFiles {
 				out = append(out, filepath.Join(top, n))
 			}
+			out = append(out, s.agentProjectPaths(top)...)
 		}
 		dirs, files, us, err := childGitDirs(dot)
 		if err != nil {

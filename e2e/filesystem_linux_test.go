@@ -2506,6 +2506,62 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 	})
 }
 
+// Codex's project configuration, .codex/config.toml (hooks, MCP servers,
+// the sandbox mode), is taken by the next codex run in the repository,
+// outside fence: it is protected in the working directory and in the
+// repositories one level below it, as .vscode is, and cannot be made
+// where it is missing. Codex's own home stays writable: ~/.codex with
+// fence started in $HOME, and $CODEX_HOME in the project.
+func TestFSCodexProjectConfig(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		proj := s.mkdir("proj")
+		s.write("proj/.codex/config.toml", "# orig\n")
+		child := s.mkdir("src/child")
+		hostGit(child, "init", "-q", "-b", "main", ".")
+		s.write("src/child/.codex/config.toml", "# orig\n")
+		empty := s.mkdir("empty")
+		for _, c := range []struct{ dir, script string }{
+			{proj, `echo 'notify = ["sh", "-c", "evil"]' >> .codex/config.toml`},
+			{proj, `echo '[hooks]' > .codex/hooks.toml`},
+			{proj, `rm .codex/config.toml`},
+			{proj, `mv .codex codex-moved`},
+			{proj, `echo evil > x && mv -f x .codex/config.toml`},
+			{s.path("src"), `echo 'notify = ["sh", "-c", "evil"]' >> child/.codex/config.toml`},
+			{s.path("src"), `mv child/.codex child/codex-moved`},
+			{empty, `mkdir .codex`},
+			{empty, `mkdir made && mv made .codex`},
+		} {
+			res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "-c", c.script)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("in %s, %q succeeded: %v", c.dir, c.script, res)
+			}
+		}
+		mustHaveContent(t, s.path("proj/.codex/config.toml"), "# orig\n", "the project's .codex/config.toml")
+		mustHaveContent(t, s.path("src/child/.codex/config.toml"), "# orig\n", "a child repository's .codex/config.toml")
+		mustNotExist(t, s.path("proj/.codex/hooks.toml"), "a new file in .codex")
+		mustNotExist(t, s.path("empty/.codex"), "a new .codex")
+		// Codex's own state: started in $HOME, and with $CODEX_HOME in
+		// the project (from fence's environment or the command's words).
+		s.mkdir("home/.codex")
+		s.mustRun("-s", cfg, "-c", `cd ~ && mkdir -p .codex/sessions && echo ok > .codex/sessions/s`)
+		res := s.fenceWith(opts{dir: s.home}, "-s", cfg, "-c", `mkdir -p .codex/sessions && echo ok > .codex/sessions/t && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Errorf("started in $HOME, ~/.codex is codex's: %v", res)
+		}
+		res = s.fenceWith(opts{dir: empty, env: []string{"CODEX_HOME=" + filepath.Join(empty, ".codex")}}, "-s", cfg, "-c", `mkdir .codex && echo ok > .codex/auth.json && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Errorf("CODEX_HOME=$PWD/.codex is codex's: %v", res)
+		}
+		res = s.fenceWith(opts{dir: proj}, "-s", cfg, "--", "CODEX_HOME=.codex", "sh", "-c", `echo ok > .codex/state && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Errorf("fence -- CODEX_HOME=.codex: %v", res)
+		}
+	})
+}
+
 // -t code runs aider: its version check, at every start once a day,
 // creates its caches directory and touches a file there outside any
 // try (aider/versioncheck.py), so an unwritable ~/.aider/caches ended

@@ -2506,6 +2506,41 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 	})
 }
 
+// -t code started in $HOME: Claude Code saves ~/.claude.json by writing
+// ~/.claude.json.tmp.PID.HEX and renaming it over the file, under a lock
+// directory ~/.claude.json.lock. The home is writable there, but the
+// template's ~/.claude* made the existing file a bind of its own, a mount
+// point, and the rename failed with EBUSY (Claude Code fell back to an
+// unlocked write in place). A path in a writable directory is not bound
+// again; the rules for a name a later run grants still hold.
+func TestFSCodeTemplateSaveByRenameInHome(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(home) })
+		s.own(home, 0o755)
+		s.mkdir(filepath.Join(home, ".claude"))
+		s.write(filepath.Join(home, ".claude.json"), "{}\n")
+		s.write(filepath.Join(home, ".claude/settings.json"), "{}\n")
+		res := s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-t", "code", "-c", `mkdir ~/.claude.json.lock &&
+echo '{"numStartups":2}' > ~/.claude.json.tmp.7.ab && mv ~/.claude.json.tmp.7.ab ~/.claude.json &&
+rmdir ~/.claude.json.lock && echo saved
+echo '{"model":"x"}' > ~/.claude/settings.json.tmp && mv ~/.claude/settings.json.tmp ~/.claude/settings.json && echo saved-inside
+ln -s /etc ~/.claude.json.bak 2>/dev/null || echo refused-link
+echo evil >> ~/.bashrc 2>/dev/null || echo refused-bashrc`)
+		for _, want := range []string{"saved", "saved-inside", "refused-link", "refused-bashrc"} {
+			if !strings.Contains(res.stdout, want+"\n") {
+				t.Errorf("want %s: %v", want, res)
+			}
+		}
+		mustHaveContent(t, filepath.Join(home, ".claude.json"), "{\"numStartups\":2}\n", "~/.claude.json saved by rename")
+		mustHaveContent(t, filepath.Join(home, ".claude/settings.json"), "{\"model\":\"x\"}\n", "a file saved by rename in ~/.claude")
+		mustNotExist(t, filepath.Join(home, ".claude.json.bak"), "a symlink at a name ~/.claude* grants")
+	})
+}
+
 // Codex's project configuration, .codex/config.toml (hooks, MCP servers,
 // the sandbox mode), is taken by the next codex run in the repository,
 // outside fence: it is protected in the working directory and in the

@@ -98,13 +98,26 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 		}
 	}
 	var rw []detached
+	var rwDirs []string
 	for _, p := range sortedPaths(writable) {
+		// A path in a writable directory bound already (parents come
+		// first) is in that bind's clone, the same file and as
+		// writable: a bind of its own only made it a mount point, which
+		// a rename onto it fails with EBUSY (a save by rename of
+		// ~/.claude.json, -t code started in $HOME). Not below "/",
+		// whose bind is the staged root's.
+		if underAnyPath(p, rwDirs) {
+			continue
+		}
 		d, err := cloneSource(p, false)
 		if err != nil {
 			return err
 		}
 		if d != nil {
 			rw = append(rw, *d)
+			if d.isDir && p != "/" {
+				rwDirs = append(rwDirs, p)
+			}
 		}
 	}
 	var prot []detached

@@ -1227,6 +1227,54 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 	return nil
 }
 
+// homeBinDirs are the directories of DangerousHomePaths that hold the
+// programs the user's shell finds first.
+var homeBinDirs = []string{".local/bin", "bin", ".cargo/bin"}
+
+// protectBinTargets makes the files that the symlinks in the user's bin
+// directories (homeBinDirs) lead to the write guard's patterns, where they
+// lie in a writable path, and holds the directories above them there.
+// The bin directory keeps its links, not what they lead to: Claude Code's
+// native install is ~/.local/bin/claude -> ~/.local/share/claude/versions/V,
+// a single executable that -t code's ~/.local/share made writable, and a
+// program the sandbox wrote there was what the user's next `claude`,
+// outside, ran. As for hooks (hookTargets), the file alone: what it loads
+// from beside it (a tool's virtualenv, cursor-agent's index.js) is not
+// covered. A link that leads nowhere, or to a directory, is skipped.
+func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
+	if s.Home == "" {
+		return
+	}
+	changeable := changeableOf(*fp)
+	held := map[string]bool{}
+	for _, b := range homeBinDirs {
+		d := filepath.Join(s.Home, b)
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.Type()&fs.ModeSymlink == 0 {
+				continue
+			}
+			t, err := filepath.EvalSymlinks(filepath.Join(d, e.Name()))
+			if err != nil || !underAny(t, changeable) {
+				continue
+			}
+			if st, err := os.Stat(t); err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(t))
+			for p := filepath.Dir(t); p != "/" && underAny(p, fp.Writable) && !slices.Contains(fp.Writable, p); p = filepath.Dir(p) {
+				if !held[p] {
+					held[p] = true
+					fp.Held = append(fp.Held, p)
+				}
+			}
+		}
+	}
+}
+
 // childGitDirs returns the git directories of the repository below the
 // working directory whose .git is dot (childRepos), the files besides
 // them that lead git there, and the directories it could not list.
@@ -2453,6 +2501,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 	if err := s.protectChildRepos(fp, f.AllowGitConfig, changeable); err != nil {
 		return err
 	}
+	s.protectBinTargets(fp)
 	if !f.AllowGitConfig {
 		// No new submodule git directory, nested ones included: a
 		// planted one (hooks, core.worktree) runs at the user's next

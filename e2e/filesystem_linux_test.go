@@ -2506,6 +2506,59 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 	})
 }
 
+// ~/.local/bin is protected, but what its symlinks lead to was not:
+// Claude Code's native install is ~/.local/bin/claude ->
+// ~/.local/share/claude/versions/V, one executable, and -t code makes
+// ~/.local/share writable, so the sandbox could rewrite the program the
+// user's next `claude`, outside, ran. The targets of the bin directories'
+// links are protected where they are writable; the rest of the directory
+// they are in is not.
+func TestFSHomeBinLinkTargetsProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(home) })
+		s.own(home, 0o755)
+		bin := filepath.Join(home, ".local/share/claude/versions/2.1.197")
+		s.write(bin, "#!/bin/sh\necho claude\n")
+		s.write(filepath.Join(home, "tools/tool.sh"), "#!/bin/sh\necho tool\n")
+		s.symlink(bin, filepath.Join(home, ".local/bin/claude"))
+		s.symlink("../tools/tool.sh", filepath.Join(home, "bin/tool")) // relative, in ~/bin
+		s.symlink("/usr/bin/env", filepath.Join(home, ".local/bin/env"))
+		s.symlink(filepath.Join(home, "missing"), filepath.Join(home, ".local/bin/gone"))
+		for _, script := range []string{
+			`echo "echo pwned" >> ~/.local/share/claude/versions/2.1.197`,
+			`echo evil > ~/.local/share/x && mv ~/.local/share/x ~/.local/share/claude/versions/2.1.197`,
+			`rm ~/.local/share/claude/versions/2.1.197`,
+			`mv ~/.local/share/claude ~/.local/share/claude.old`,
+			`mv ~/.local/share/claude/versions ~/.local/share/claude/v2`,
+		} {
+			res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "-c", script)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%q succeeded: %v", script, res)
+			}
+		}
+		mustHaveContent(t, bin, "#!/bin/sh\necho claude\n", "what ~/.local/bin/claude leads to")
+		// The rest of ~/.local/share stays writable: a new version
+		// beside it, another tool's data.
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "-c",
+			`echo v > ~/.local/share/claude/versions/2.1.198 && mkdir -p ~/.local/share/other && echo ok > ~/.local/share/other/f && echo written`)
+		if res.code != 0 || !strings.Contains(res.stdout, "written") {
+			t.Errorf("the rest of ~/.local/share: %v", res)
+		}
+		// Started in $HOME, which is writable then: the target of a
+		// relative link in ~/bin.
+		res = s.fenceWith(opts{dir: home, env: []string{"HOME=" + home}}, "-t", "code", "-c", `echo "echo pwned" >> tools/tool.sh`)
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("what ~/bin/tool leads to was written: %v", res)
+		}
+		mustHaveContent(t, filepath.Join(home, "tools/tool.sh"), "#!/bin/sh\necho tool\n", "what ~/bin/tool leads to")
+	})
+}
+
 // -t code started in $HOME: Claude Code saves ~/.claude.json by writing
 // ~/.claude.json.tmp.PID.HEX and renaming it over the file, under a lock
 // directory ~/.claude.json.lock. The home is writable there, but the

@@ -1766,17 +1766,25 @@ var madeHomeDirs = []string{".cache", ".config", ".local/share", ".local/state",
 // build in ~/.cache/go-build), where Seatbelt lets the command make it.
 // Every user's tools expect these, and npm's cache means nothing to other
 // programs; a tool's own directory (~/.claude, ~/.cargo/registry) is not
-// made, as its mere presence may mean something to them. Only in a home of the user's (not
-// "/"); best effort: what cannot be made stays missing, and unwritable,
-// as before.
+// made, as its mere presence may mean something to them, except the one
+// named after the program fence runs (~/.claude for fence -t code --
+// claude, ~/.codex for codex, ~/.gemini for gemini): that program makes it
+// at its first start, and could not inside, where a fresh home broke it
+// (codex stopped at its start, Claude Code's every shell call failed).
+// Only in a home of the user's (not "/"); best effort: what cannot be made
+// stays missing, and unwritable, as before.
 func (s *Spec) makeHomeDirs(allowWrite []string) {
 	home := filepath.Clean(s.Home)
 	if !filepath.IsAbs(home) || home == "/" || !ownDir(home) {
 		return
 	}
+	own := ""
+	if prog := s.program(); prog != "" {
+		own = "." + prog
+	}
 	for _, w := range allowWrite {
 		rel, ok := strings.CutPrefix(strings.TrimSuffix(w, "/**"), "~/")
-		if !ok || !slices.Contains(madeHomeDirs, filepath.Clean(rel)) {
+		if !ok || !slices.Contains(madeHomeDirs, filepath.Clean(rel)) && (own == "" || rel != own) {
 			continue
 		}
 		// Component by component, each there a directory of ours (not
@@ -1796,6 +1804,31 @@ func (s *Spec) makeHomeDirs(allowWrite []string) {
 			}
 		}
 	}
+}
+
+// program returns the name of the program fence runs: the base name of
+// the command's first word (fence -- /usr/bin/claude, fence -c "claude
+// -p hi"), or "" when it is not a plain name (a shell construct, a
+// variable, a name with characters a directory name would not take).
+func (s *Spec) program() string {
+	first := ""
+	if s.Command != "" {
+		if f := strings.Fields(s.Command); len(f) > 0 {
+			first = f[0]
+		}
+	} else if len(s.Args) > 0 {
+		first = s.Args[0]
+	}
+	name := filepath.Base(first)
+	if name == "" || name == "." || name == ".." || name == "/" {
+		return ""
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return ""
+		}
+	}
+	return name
 }
 
 // ownDir reports whether p is a directory (not a symlink) of the

@@ -2501,8 +2501,30 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 			t.Fatalf("-t code in a fresh home: %v", res)
 		}
 		mustHaveContent(t, filepath.Join(home, ".cache/go-build/f"), "ok\n", "a cache file in a fresh home")
-		// A tool's own directory is not made.
+		// A tool's own directory is not made...
 		mustNotExist(t, filepath.Join(home, ".claude"), "~/.claude")
+		// ...unless fence runs that tool, which makes it at its first
+		// start: an agent in a fresh home (codex stopped at its start,
+		// Claude Code's every shell call failed).
+		s.write("proj/bin/claude", "#!/bin/sh\nmkdir -p ~/.claude/todos && echo started\n")
+		if err := os.Chmod(s.path("proj/bin/claude"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := "PATH=" + s.path("proj/bin") + ":" + strings.Join(stdPath, ":")
+		for _, args := range [][]string{{"--", "claude"}, {"-c", "claude --resume"}} {
+			os.RemoveAll(filepath.Join(home, ".claude"))
+			res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home, path}}, append([]string{"-t", "code"}, args...)...)
+			if res.code != 0 || res.stdout != "started\n" {
+				t.Errorf("fence -t code %q in a fresh home: want its own ~/.claude made: %v", args, res)
+			}
+			if st, err := os.Stat(filepath.Join(home, ".claude/todos")); err != nil || !st.IsDir() {
+				t.Errorf("~/.claude/todos after %q: %v", args, err)
+			}
+			if st, err := os.Stat(filepath.Join(home, ".claude")); err == nil && st.Mode().Perm() != 0o700 {
+				t.Errorf("~/.claude made with mode %v, want 0700", st.Mode().Perm())
+			}
+		}
+		mustNotExist(t, filepath.Join(home, ".codex"), "~/.codex (another tool's)")
 	})
 }
 

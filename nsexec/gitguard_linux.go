@@ -240,7 +240,9 @@ func (g *guard) madeDir(parent int, base string) {
 		return
 	}
 	g.mu.Lock()
-	g.madeDirs[idOf(&st)] = true
+	if len(g.madeDirs) < maxFresh {
+		g.madeDirs[idOf(&st)] = true
+	}
 	g.mu.Unlock()
 }
 

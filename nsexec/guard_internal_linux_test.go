@@ -540,3 +540,40 @@ func BenchmarkUmaskGetPending(b *testing.B) {
 		u.get(me)
 	}
 }
+
+// The guard's per-run sets are bounded (maxFresh): past the bound, a file
+// or directory made is not tracked, which is the stricter answer (a
+// pattern file is kept as the user's would be, a directory taken for one
+// that was there before), and PID 1's memory stays flat however many the
+// sandbox makes.
+func TestGuardRunSetsBounded(t *testing.T) {
+	dir := t.TempDir()
+	g := newGuard(&FSPolicy{GitDirs: true, DenyWritePatterns: []string{filepath.Join(dir, "*.pem")}}, UnixPolicy{AllowAll: true})
+	for i := range maxFresh {
+		id := fileID{dev: 1, ino: uint64(i + 1)}
+		g.created[id], g.madeDirs[id], g.fresh[id] = "/x", true, true
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := os.WriteFile(filepath.Join(dir, "k.pem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	g.madeHere(fd, "k.pem", filepath.Join(dir, "k.pem"), true)
+	g.madeDir(fd, "d")
+	if len(g.created) != maxFresh || len(g.madeDirs) != maxFresh || len(g.fresh) != maxFresh {
+		t.Errorf("past the bound: created %d, madeDirs %d, fresh %d entries, want %d each", len(g.created), len(g.madeDirs), len(g.fresh), maxFresh)
+	}
+	// Below it, the same calls track both.
+	g = newGuard(&FSPolicy{GitDirs: true, DenyWritePatterns: []string{filepath.Join(dir, "*.pem")}}, UnixPolicy{AllowAll: true})
+	g.madeHere(fd, "k.pem", filepath.Join(dir, "k.pem"), true)
+	g.madeDir(fd, "d")
+	if len(g.created) != 1 || len(g.madeDirs) != 1 {
+		t.Errorf("below the bound: created %d, madeDirs %d entries, want 1 each", len(g.created), len(g.madeDirs))
+	}
+}

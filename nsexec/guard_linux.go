@@ -1492,12 +1492,19 @@ func (g *guard) madeHere(parent int, base, full string, made bool) {
 			return // a file of the user's, given this name
 		}
 	}
-	g.created[id] = full
+	if _, ok := g.created[id]; ok || len(g.created) < maxFresh {
+		g.created[id] = full
+	}
 }
 
-// maxFresh bounds guard.fresh: a file created beyond it is not recorded
-// when renamed to a name of RecordNames or .git (it stays kept in later
-// runs, as before RecordNames).
+// maxFresh bounds guard.fresh, guard.created and guard.madeDirs, each
+// entry ~70 bytes of PID 1's memory (1M .pem files made in one run took
+// ~100 MB): past it, a file created is not recorded when renamed to a
+// name of RecordNames or .git (it stays kept in later runs, as before
+// RecordNames), one matching a pattern is kept as the user's would be
+// (opened again for writing, it is refused), and a directory made is
+// taken for one that was there before the run (no .git file may be made
+// in it). Each is the stricter answer.
 const maxFresh = 1 << 18
 
 // refuse reports whether creating full (base in parent) must be refused: it

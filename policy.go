@@ -1240,7 +1240,9 @@ var homeBinDirs = []string{".local/bin", "bin", ".cargo/bin"}
 // program the sandbox wrote there was what the user's next `claude`,
 // outside, ran. As for hooks (hookTargets), the file alone: what it loads
 // from beside it (a tool's virtualenv, cursor-agent's index.js) is not
-// covered. A link that leads nowhere, or to a directory, is skipped.
+// covered. Every name the link's resolution looks up there is held too
+// (a symlink on the way, a file it leads to that is not there yet), as a
+// granting entry's are (heldGrants). A link to a directory is skipped.
 func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
 	if s.Home == "" {
 		return
@@ -1257,19 +1259,34 @@ func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
 			if e.Type()&fs.ModeSymlink == 0 {
 				continue
 			}
-			t, err := filepath.EvalSymlinks(filepath.Join(d, e.Name()))
-			if err != nil || !underAny(t, changeable) {
+			// Every name the link's resolution looks up, the file it
+			// ends at last: a symlink on the way in a writable path
+			// (~/.local/share/tool/current -> versions/V) made again
+			// leading elsewhere, or a file the link leads to that does
+			// not exist yet, made there, was what the user's next run
+			// of the program ran as much as a rewritten file.
+			names := lookedUp(filepath.Join(d, e.Name()))
+			if len(names) == 0 {
 				continue
 			}
-			if st, err := os.Stat(t); err != nil || !st.Mode().IsRegular() {
+			t := names[len(names)-1]
+			if st, err := os.Stat(t); err == nil && !st.Mode().IsRegular() {
+				continue
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(t))
-			for p := filepath.Dir(t); p != "/" && underAny(p, fp.Writable) && !slices.Contains(fp.Writable, p); p = filepath.Dir(p) {
-				if !held[p] {
-					held[p] = true
-					fp.Held = append(fp.Held, p)
+			for i, n := range names {
+				if !underAny(n, changeable) || slices.Contains(changeable, n) {
+					continue
 				}
+				if st, err := os.Lstat(n); i < len(names)-1 && (err != nil || st.IsDir()) {
+					if !held[n] {
+						held[n] = true
+						fp.Held = append(fp.Held, n)
+					}
+					continue
+				}
+				fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(n))
 			}
 		}
 	}

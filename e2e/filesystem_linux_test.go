@@ -2564,6 +2564,28 @@ func TestFSHomeBinLinkTargetsProtected(t *testing.T) {
 			}
 		}
 		mustHaveContent(t, bin, "#!/bin/sh\necho claude\n", "what ~/.local/bin/claude leads to")
+		// A symlink on the way there (~/.local/bin/cursor-agent ->
+		// ~/.local/share/cursor-agent/current/cursor-agent, current ->
+		// versions/1), and a file a link leads to that is not there yet,
+		// are held as the file is: made again leading elsewhere, or made,
+		// they were what the user's next run of the program ran.
+		s.write(filepath.Join(home, ".local/share/cursor-agent/versions/1/cursor-agent"), "#!/bin/sh\necho cursor\n")
+		s.symlink("versions/1", filepath.Join(home, ".local/share/cursor-agent/current"))
+		s.symlink("../share/cursor-agent/current/cursor-agent", filepath.Join(home, ".local/bin/cursor-agent"))
+		s.symlink(filepath.Join(home, ".local/share/later/v1/later"), filepath.Join(home, ".local/bin/later"))
+		for _, script := range []string{
+			`mkdir -p ~/.local/share/evil && echo evil > ~/.local/share/evil/cursor-agent && ln -sfn ../evil ~/.local/share/cursor-agent/current`,
+			`rm ~/.local/share/cursor-agent/current`,
+			`mv ~/.local/share/cursor-agent/current ~/.local/share/cursor-agent/old`,
+			`mkdir -p ~/.local/share/later/v1 && echo evil > ~/.local/share/later/v1/later`,
+		} {
+			res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "-c", script)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("%q succeeded: %v", script, res)
+			}
+		}
+		mustHaveContent(t, filepath.Join(home, ".local/bin/cursor-agent"), "#!/bin/sh\necho cursor\n", "what ~/.local/bin/cursor-agent leads to")
+		mustNotExist(t, filepath.Join(home, ".local/share/later/v1/later"), "what the dangling ~/.local/bin/later leads to")
 		// The rest of ~/.local/share stays writable: a new version
 		// beside it, another tool's data.
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "-c",

@@ -343,18 +343,8 @@ func (s *Spec) credentials() []credential {
 		}
 		out = append(out, credential{p, own})
 	}
-	// The command's environment: fence's, then the NAME=value words that
-	// lead its argv (fence -- GNUPGHOME=/x gpg), which a shell applies to
-	// the command; the last value of a name counts.
-	env := slices.Clone(s.Env)
-	if s.Command == "" {
-		for _, a := range s.Args {
-			if !assignment(a) {
-				break
-			}
-			env = append(env, a)
-		}
-	}
+	// The last value of a name counts.
+	env := s.commandEnv()
 	// Private keys in ~/.ssh and its subdirectories that are not named
 	// id_* (github_key, keys/work.pem): found by what they hold, lifted
 	// like ~/.ssh/id_*. Keys the ssh config names (IdentityFile) are
@@ -854,17 +844,7 @@ func (s *Spec) agentHome(p string) bool {
 	if s.Home != "" {
 		homes = append(homes, filepath.Join(s.Home, ".codex"))
 	}
-	// The command's environment: fence's, and the NAME=value words that
-	// lead its argv (fence -- CODEX_HOME=$PWD/.codex codex).
-	env := slices.Clone(s.Env)
-	if s.Command == "" {
-		for _, a := range s.Args {
-			if !assignment(a) {
-				break
-			}
-			env = append(env, a)
-		}
-	}
+	env := s.commandEnv() // fence -- CODEX_HOME=$PWD/.codex codex
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "CODEX_HOME="); ok && v != "" {
 			if !filepath.IsAbs(v) {
@@ -1823,18 +1803,38 @@ func (s *Spec) makeHomeDirs(allowWrite []string) {
 	}
 }
 
-// program returns the name of the program fence runs: the base name of
-// the command's first word (fence -- /usr/bin/claude, fence -c "claude
-// -p hi"), or "" when it is not a plain name (a shell construct, a
-// variable, a name with characters a directory name would not take).
-func (s *Spec) program() string {
-	first := ""
-	if s.Command != "" {
-		if f := strings.Fields(s.Command); len(f) > 0 {
-			first = f[0]
+// commandEnv returns the command's environment: fence's, then the
+// NAME=value words that lead its argv (fence -- GNUPGHOME=/x gpg), which
+// a shell applies to the command.
+func (s *Spec) commandEnv() []string {
+	env := slices.Clone(s.Env)
+	if s.Command == "" {
+		for _, a := range s.Args {
+			if !assignment(a) {
+				break
+			}
+			env = append(env, a)
 		}
-	} else if len(s.Args) > 0 {
-		first = s.Args[0]
+	}
+	return env
+}
+
+// program returns the name of the program fence runs: the base name of
+// the command's first word past its NAME=value words (fence --
+// /usr/bin/claude, fence -c "claude -p hi"), or "" when it is not a plain
+// name (a shell construct, a variable, a name with characters a directory
+// name would not take).
+func (s *Spec) program() string {
+	words := s.Args
+	if s.Command != "" {
+		words = strings.Fields(s.Command)
+	}
+	first := ""
+	for _, w := range words {
+		if !assignment(w) {
+			first = w
+			break
+		}
 	}
 	name := filepath.Base(first)
 	if name == "" || name == "." || name == ".." || name == "/" {

@@ -2511,7 +2511,7 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := "PATH=" + s.path("proj/bin") + ":" + strings.Join(stdPath, ":")
-		for _, args := range [][]string{{"--", "claude"}, {"-c", "claude --resume"}} {
+		for _, args := range [][]string{{"--", "claude"}, {"-c", "claude --resume"}, {"--", "AGENT_X=1", "claude"}} {
 			os.RemoveAll(filepath.Join(home, ".claude"))
 			res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home, path}}, append([]string{"-t", "code"}, args...)...)
 			if res.code != 0 || res.stdout != "started\n" {

@@ -269,7 +269,7 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 		host = append(append([]string{}, host...), "/tmp")
 	}
 	// Only what is not among the entries this run loaded (fs.Created,
-	// which PID 1 leaves out anyway) is news, and only that is added to
+	// which PID 1 leaves out unless it saw them go) is news, and only that is added to
 	// the record as it is then (the loaded ones still valid are in it). Replacing the
 	// record when nothing changed would do more than waste a write: a
 	// concurrent run's read-only bind of it goes with the file it was
@@ -286,20 +286,26 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	for _, c := range fs.Created {
 		known[c] = true
 	}
-	var add []createdEntry
+	// One in the form loaded may yet be news: removed and made again
+	// under its name, a file often gets its inode number back (ext4),
+	// and only its birth time tells it from the entry (PID 1 reports it
+	// because it saw it go). Such ones are news unless the record has
+	// them as they are now.
+	var add, again []createdEntry
 	for _, c := range created {
-		if known[c] {
-			continue
-		}
 		dev, ino, path, ok := nsexec.ParseCreated(c)
 		if !ok || !underAny(path, host) {
 			continue
 		}
 		if e, ok := pin(path); ok && e.Dev == dev && e.Ino == ino {
-			add = append(add, e)
+			if known[c] {
+				again = append(again, e)
+			} else {
+				add = append(add, e)
+			}
 		}
 	}
-	if len(add) == 0 {
+	if len(add) == 0 && len(again) == 0 {
 		return
 	}
 	// Runs that end at the same time would each write what they read
@@ -308,6 +314,20 @@ func (s *Spec) saveCreated(fs *nsexec.FSPolicy, created []string) {
 	// write, under a lock.
 	defer lockRecordDir(filepath.Dir(path))()
 	old := s.readCreated()
+	if len(again) > 0 {
+		have := make(map[createdEntry]bool, len(old))
+		for _, e := range old {
+			have[e] = true
+		}
+		for _, e := range again {
+			if !have[e] {
+				add = append(add, e)
+			}
+		}
+		if len(add) == 0 {
+			return
+		}
+	}
 	seen := map[string]bool{}
 	for _, e := range add {
 		seen[e.Path] = true

@@ -93,6 +93,51 @@ func TestSaveCreatedBounded(t *testing.T) {
 	}
 }
 
+// A recorded file the sandbox removed and made again under the same name
+// often gets the same inode number back (ext4): PID 1 reports it in the
+// form the run loaded it, and it must still be recorded again, pinned by
+// its new birth time. It was skipped as already known, and the record's
+// entry, stale, was dropped by the next read: the sandbox's file (a .pem
+// of npm ci's, a .git of a clone made again) was taken for the user's.
+func TestSaveCreatedMadeAgain(t *testing.T) {
+	home, ws := t.TempDir(), t.TempDir()
+	p := filepath.Join(ws, "key.pem")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := pin(p)
+	if !ok {
+		t.Skip("no birth times on this file system")
+	}
+	s := &Spec{Home: home, Env: []string{}}
+	fs := &nsexec.FSPolicy{Writable: []string{ws}, DenyWritePatterns: []string{filepath.Join(ws, "*.pem")}}
+	c := nsexec.FormatCreated(e.Dev, e.Ino, p)
+	s.saveCreated(fs, []string{c})
+	if got := s.readCreated(); len(got) != 1 {
+		t.Fatalf("record %v after the first run", got)
+	}
+	fs.Created = []string{c} // the next run loads it
+	var again createdEntry
+	for range 100 {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ = pin(p); again.Ino == e.Ino && again.Btime != e.Btime {
+			break
+		}
+	}
+	if again.Ino != e.Ino || again.Btime == e.Btime {
+		t.Skip("the inode number was not given back")
+	}
+	s.saveCreated(fs, []string{c})
+	if got := s.readCreated(); len(got) != 1 || got[0] != again {
+		t.Errorf("record %v after the file was made again as %v", got, again)
+	}
+}
+
 // fullRecord makes maxCreatedRecord files and a record of them.
 func fullRecord(b *testing.B) (*Spec, *nsexec.FSPolicy, []string) {
 	home, ws := b.TempDir(), b.TempDir()

@@ -165,12 +165,13 @@ func parseRecord(b []byte) (rec createdRecord, ok bool) {
 	}
 }
 
-// planCreated returns readCreated's entries, read once per plan: a full
-// record (maxCreatedRecord entries) takes ~30 ms to decode and pin here,
-// and recordedGit and loadCreated both want it.
+// planCreated returns the record's entries as read (readRecord), once per
+// plan: recordedGit and loadCreated both want it, and each pins only
+// what it needs (a full record, maxCreatedRecord entries, took ~25 ms to
+// pin whole here).
 func (s *Spec) planCreated() []createdEntry {
 	if s.created == nil {
-		c := s.readCreated()
+		c := s.readRecord()
 		s.created = &c
 	}
 	return *s.created
@@ -179,6 +180,11 @@ func (s *Spec) planCreated() []createdEntry {
 // readCreated returns the entries of the record that still name the file
 // they were made for.
 func (s *Spec) readCreated() []createdEntry {
+	return pinned(s.readRecord())
+}
+
+// readRecord returns the record's entries as read, not pinned.
+func (s *Spec) readRecord() []createdEntry {
 	p := s.createdRecordPath()
 	if p == "" {
 		return nil
@@ -201,21 +207,27 @@ func (s *Spec) readCreated() []createdEntry {
 			return nil
 		}
 	}
-	// One statx each (~2 µs here, more for deep paths): on every CPU.
-	valid := make([]bool, len(rec.Files))
-	workers := min(runtime.GOMAXPROCS(0), len(rec.Files)/256+1)
+	return rec.Files
+}
+
+// pinned returns the entries of es that still name the file they were
+// made for (pin). One statx each (~2 µs here, more for deep paths): on
+// every CPU.
+func pinned(es []createdEntry) []createdEntry {
+	valid := make([]bool, len(es))
+	workers := min(runtime.GOMAXPROCS(0), len(es)/256+1)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(rec.Files); i += workers {
-				now, ok := pin(rec.Files[i].Path)
-				valid[i] = ok && now == rec.Files[i]
+			for i := w; i < len(es); i += workers {
+				now, ok := pin(es[i].Path)
+				valid[i] = ok && now == es[i]
 			}
 		})
 	}
 	wg.Wait()
 	var out []createdEntry
-	for i, e := range rec.Files {
+	for i, e := range es {
 		if valid[i] {
 			out = append(out, e)
 		}
@@ -227,11 +239,15 @@ func (s *Spec) readCreated() []createdEntry {
 // the ones it was made for: repositories an earlier sandbox made, and the
 // checkouts of their submodules and linked worktrees.
 func (s *Spec) recordedGit() map[string]bool {
-	out := map[string]bool{}
+	var git []createdEntry
 	for _, e := range s.planCreated() {
 		if filepath.Base(e.Path) == ".git" {
-			out[e.Path] = true
+			git = append(git, e)
 		}
+	}
+	out := map[string]bool{}
+	for _, e := range pinned(git) {
+		out[e.Path] = true
 	}
 	return out
 }
@@ -242,7 +258,25 @@ func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
 	if len(fp.DenyWritePatterns) == 0 && !fp.GitDirs {
 		return
 	}
+	// Only the entries in what this run may change matter to the guard
+	// (elsewhere nothing is written, and a hard link or rename needs
+	// both directories writable): a full record pinned whole cost every
+	// start ~25 ms, most of it for other projects' files. An entry left
+	// out is taken for the user's file, the stricter answer.
+	var scope []string
+	for _, w := range changeableOf(*fp) {
+		if r, err := s.paths.eval(w); err == nil {
+			scope = append(scope, r)
+		}
+		scope = append(scope, w)
+	}
+	var mine []createdEntry
 	for _, e := range s.planCreated() {
+		if underAny(e.Path, scope) {
+			mine = append(mine, e)
+		}
+	}
+	for _, e := range pinned(mine) {
 		fp.Created = append(fp.Created, nsexec.FormatCreated(e.Dev, e.Ino, e.Path))
 	}
 	if len(fp.Created) > 0 {

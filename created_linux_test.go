@@ -168,15 +168,62 @@ func fullRecord(b *testing.B) (*Spec, *nsexec.FSPolicy, []string) {
 }
 
 // BenchmarkReadCreated: a start with a full record (maxCreatedRecord
-// files, as npm installs with .pem fixtures leave it) reads and pins it.
+// files, as npm installs with .pem fixtures leave it) reads it, and pins
+// the entries in what the run may change: all of them in the project
+// that made them, none in another.
 func BenchmarkReadCreated(b *testing.B) {
 	s, fs, _ := fullRecord(b)
-	for b.Loop() {
-		s.created = nil // a new plan
-		var fp nsexec.FSPolicy
-		fp.DenyWritePatterns = fs.DenyWritePatterns
-		s.recordedGit()
-		s.loadCreated(&fp)
+	for _, bc := range []struct {
+		name     string
+		writable []string
+	}{{"same-project", fs.Writable}, {"other-project", []string{b.TempDir()}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				s.created = nil // a new plan
+				fp := nsexec.FSPolicy{DenyWritePatterns: fs.DenyWritePatterns, Writable: bc.writable}
+				s.recordedGit()
+				s.loadCreated(&fp)
+			}
+		})
+	}
+}
+
+// loadCreated gives PID 1 the entries in what the run may change, pinned,
+// and only those: another project's files cannot be written anyway, and
+// pinning a full record whole cost every start ~25 ms.
+func TestLoadCreatedScope(t *testing.T) {
+	home, ws1, ws2 := t.TempDir(), t.TempDir(), t.TempDir()
+	var created []string
+	for _, p := range []string{filepath.Join(ws1, "a.pem"), filepath.Join(ws2, "b.pem")} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, nsexec.FormatCreated(uint64(st.Dev), st.Ino, p))
+	}
+	s := &Spec{Home: home, Env: []string{}}
+	s.saveCreated(&nsexec.FSPolicy{Writable: []string{ws1, ws2}, DenyWritePatterns: []string{"/**/*.pem"}}, created)
+	if n := len(s.readCreated()); n != 2 {
+		t.Skipf("record of %d entries, want 2: the file system under %s keeps no birth times", n, ws1)
+	}
+	fp := nsexec.FSPolicy{Writable: []string{ws1}, DenyWritePatterns: []string{"/**/*.pem"}}
+	s.created = nil
+	s.loadCreated(&fp)
+	if !slices.Equal(fp.Created, created[:1]) {
+		t.Errorf("run in %s: Created %q, want only %q", ws1, fp.Created, created[:1])
+	}
+	// A stale entry in scope is not given (pinned): the file replaced.
+	if err := os.Remove(filepath.Join(ws1, "a.pem")); err != nil {
+		t.Fatal(err)
+	}
+	fp = nsexec.FSPolicy{Writable: []string{ws1}, DenyWritePatterns: []string{"/**/*.pem"}}
+	s.created = nil
+	s.loadCreated(&fp)
+	if len(fp.Created) != 0 {
+		t.Errorf("a removed file's entry given to PID 1: %q", fp.Created)
 	}
 }
 

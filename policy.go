@@ -1781,7 +1781,7 @@ func (s *Spec) makeHomeDirs(allowWrite []string) {
 	}
 	for _, w := range allowWrite {
 		rel, ok := strings.CutPrefix(strings.TrimSuffix(w, "/**"), "~/")
-		if !ok || !slices.Contains(madeHomeDirs, filepath.Clean(rel)) && (own == "" || rel != own) {
+		if !ok || !slices.Contains(madeHomeDirs, filepath.Clean(rel)) && (own == "" || rel != own || !s.programFound()) {
 			continue
 		}
 		// Component by component, each there a directory of ours (not
@@ -1819,23 +1819,28 @@ func (s *Spec) commandEnv() []string {
 	return env
 }
 
+// firstWord returns the command's first word past its NAME=value words
+// (its argv's, or its shell string's split at blanks).
+func (s *Spec) firstWord() string {
+	words := s.Args
+	if s.Command != "" {
+		words = strings.Fields(s.Command)
+	}
+	for _, w := range words {
+		if !assignment(w) {
+			return w
+		}
+	}
+	return ""
+}
+
 // program returns the name of the program fence runs: the base name of
 // the command's first word past its NAME=value words (fence --
 // /usr/bin/claude, fence -c "claude -p hi"), or "" when it is not a plain
 // name (a shell construct, a variable, a name with characters a directory
 // name would not take).
 func (s *Spec) program() string {
-	words := s.Args
-	if s.Command != "" {
-		words = strings.Fields(s.Command)
-	}
-	first := ""
-	for _, w := range words {
-		if !assignment(w) {
-			first = w
-			break
-		}
-	}
+	first := s.firstWord()
 	name := filepath.Base(first)
 	if name == "" || name == "." || name == ".." || name == "/" {
 		return ""
@@ -1846,6 +1851,39 @@ func (s *Spec) program() string {
 		}
 	}
 	return name
+}
+
+// programFound reports whether program() names an executable file the
+// command will find: given as a path, from the working directory; else
+// in the PATH the command gets. A typo (fence -t code -- cladue) or a
+// missing agent then makes nothing in $HOME.
+func (s *Spec) programFound() bool {
+	first := s.firstWord()
+	var cands []string
+	if strings.Contains(first, "/") {
+		cands = []string{first}
+		if !filepath.IsAbs(first) {
+			cands[0] = filepath.Join(s.Cwd, first)
+		}
+	} else {
+		path := os.Getenv("PATH")
+		for _, kv := range s.commandEnv() {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				path = v
+			}
+		}
+		for _, d := range filepath.SplitList(path) {
+			if filepath.IsAbs(d) {
+				cands = append(cands, filepath.Join(d, first))
+			}
+		}
+	}
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // ownDir reports whether p is a directory (not a symlink) of the

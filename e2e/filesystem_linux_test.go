@@ -2525,6 +2525,14 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 			}
 		}
 		mustNotExist(t, filepath.Join(home, ".codex"), "~/.codex (another tool's)")
+		// A program that is not there (a typo, an agent not installed)
+		// gets nothing made for it.
+		cfg := s.config("missing.json", `{"filesystem":{"allowWrite":[".", "~/.fence-e2e-missing/**"]}}`)
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home, path}}, "-s", cfg, "--", "fence-e2e-missing")
+		if res.code != 127 {
+			t.Errorf("fence -- fence-e2e-missing (not installed): want exit 127: %v", res)
+		}
+		mustNotExist(t, filepath.Join(home, ".fence-e2e-missing"), "~/.fence-e2e-missing for a program that is not installed")
 	})
 }
 

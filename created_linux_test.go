@@ -138,6 +138,20 @@ func TestSaveCreatedMadeAgain(t *testing.T) {
 	}
 }
 
+// makeCreated makes the empty file p and returns it as PID 1 reports a
+// file it created (nsexec.FormatCreated).
+func makeCreated(tb testing.TB, p string) string {
+	tb.Helper()
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		tb.Fatal(err)
+	}
+	return nsexec.FormatCreated(uint64(st.Dev), st.Ino, p)
+}
+
 // fullRecord makes maxCreatedRecord files and a record of them.
 func fullRecord(b *testing.B) (*Spec, *nsexec.FSPolicy, []string) {
 	home, ws := b.TempDir(), b.TempDir()
@@ -149,14 +163,7 @@ func fullRecord(b *testing.B) (*Spec, *nsexec.FSPolicy, []string) {
 				b.Fatal(err)
 			}
 		}
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			b.Fatal(err)
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			b.Fatal(err)
-		}
-		created = append(created, nsexec.FormatCreated(uint64(st.Dev), st.Ino, p))
+		created = append(created, makeCreated(b, p))
 	}
 	s := &Spec{Home: home, Env: []string{}}
 	fs := &nsexec.FSPolicy{Writable: []string{ws}, DenyWritePatterns: []string{filepath.Join(ws, "**/*.pem")}}
@@ -195,14 +202,7 @@ func TestLoadCreatedScope(t *testing.T) {
 	home, ws1, ws2 := t.TempDir(), t.TempDir(), t.TempDir()
 	var created []string
 	for _, p := range []string{filepath.Join(ws1, "a.pem"), filepath.Join(ws2, "b.pem")} {
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			t.Fatal(err)
-		}
-		created = append(created, nsexec.FormatCreated(uint64(st.Dev), st.Ino, p))
+		created = append(created, makeCreated(t, p))
 	}
 	s := &Spec{Home: home, Env: []string{}}
 	s.saveCreated(&nsexec.FSPolicy{Writable: []string{ws1, ws2}, DenyWritePatterns: []string{"/**/*.pem"}}, created)

@@ -2490,12 +2490,7 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		proj := s.mkdir("proj")
 		// A home outside /tmp, which the template makes writable whole.
-		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(home) })
-		s.own(home, 0o755)
+		home := s.outsideDir("fence-e2e-home-")
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", `mkdir -p ~/.cache/go-build && echo ok > ~/.cache/go-build/f && mkdir -p ~/.local/state/x && echo made`)
 		if res.code != 0 || !strings.Contains(res.stdout, "made") {
 			t.Fatalf("-t code in a fresh home: %v", res)
@@ -2546,12 +2541,7 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 func TestFSHomeBinLinkTargetsProtected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		proj := s.mkdir("proj")
-		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(home) })
-		s.own(home, 0o755)
+		home := s.outsideDir("fence-e2e-home-")
 		bin := filepath.Join(home, ".local/share/claude/versions/2.1.197")
 		s.write(bin, "#!/bin/sh\necho claude\n")
 		s.write(filepath.Join(home, "tools/tool.sh"), "#!/bin/sh\necho tool\n")
@@ -2620,12 +2610,7 @@ func TestFSHomeBinLinkTargetsProtected(t *testing.T) {
 // again; the rules for a name a later run grants still hold.
 func TestFSCodeTemplateSaveByRenameInHome(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(home) })
-		s.own(home, 0o755)
+		home := s.outsideDir("fence-e2e-home-")
 		s.mkdir(filepath.Join(home, ".claude"))
 		s.write(filepath.Join(home, ".claude.json"), "{}\n")
 		s.write(filepath.Join(home, ".claude/settings.json"), "{}\n")
@@ -2712,12 +2697,7 @@ func TestFSCodeTemplateAider(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		proj := s.mkdir("proj")
 		// A home outside /tmp, which the template makes writable whole.
-		home, err := os.MkdirTemp("/var/tmp", "fence-e2e-home-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(home) })
-		s.own(home, 0o755)
+		home := s.outsideDir("fence-e2e-home-")
 		for _, d := range []string{".aider", ".aider/caches"} {
 			s.mkdir(filepath.Join(home, d))
 		}
@@ -2759,12 +2739,7 @@ print("started")
 // its first run.
 func TestFSAllowWriteNotRedirected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(victim) })
-		s.own(victim, 0o755)
+		victim := s.outsideDir("fence-e2e-victim-")
 		// The home is in the writable working directory, as it is
 		// under -t code started in $HOME.
 		if err := os.WriteFile(filepath.Join(victim, "theirs"), []byte("x\n"), 0o644); err != nil {
@@ -2822,12 +2797,7 @@ ln -s `+victim+` ~/.rustup || echo refused-system-link`)
 func TestFSAllowWriteNotExchanged(t *testing.T) {
 	python := need(t, "python3")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(victim) })
-		s.own(victim, 0o755)
+		victim := s.outsideDir("fence-e2e-victim-")
 		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool-*", "~/.tool.json"]}}`)
 		exchange := `import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -2864,12 +2834,7 @@ if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 
 // anywhere, and the next run bound that read-write.
 func TestFSAllowWriteUserSymlinkNotRedirected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(victim) })
-		s.own(victim, 0o755)
+		victim := s.outsideDir("fence-e2e-victim-")
 		for _, d := range []string{"home/dotfiles/tool", "home/dotfiles/tool2", "home/dotfiles/a"} {
 			s.mkdir(d)
 		}
@@ -2903,12 +2868,7 @@ rm ~/l2 && ln -s "$1" ~/l2 || echo refused-glob-chain`, "sh", victim)
 // where the link led. A directory made there, and in it, still can be.
 func TestFSAllowWriteGlobAboveNotRedirected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		victim, err := os.MkdirTemp("/var/tmp", "fence-e2e-victim-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(victim) })
-		s.own(victim, 0o755)
+		victim := s.outsideDir("fence-e2e-victim-")
 		s.mkdir(filepath.Join(victim, "x"))
 		cfg := s.config("write.json", `{"filesystem":{"allowWrite":[".", "~/.tool*/x"]}}`)
 		res := s.fence("-s", cfg, "--", "sh", "-c", `mkdir ~/.toolA && ln -s "$1" ~/.toolA/x || echo refused-link-below

@@ -166,6 +166,21 @@ func checkTraversable(t *testing.T, r runner, dir string) {
 	}
 }
 
+// outsideDir makes a directory of the runner's, mode 0755, in /var/tmp:
+// outside the workspace and outside /tmp, which -t code makes writable
+// whole (a home, or a directory of the user's a planted link could lead
+// to). It is removed after the test.
+func (s *sandbox) outsideDir(prefix string) string {
+	s.t.Helper()
+	d, err := os.MkdirTemp("/var/tmp", prefix)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { os.RemoveAll(d) })
+	s.own(d, 0o755)
+	return d
+}
+
 // own gives path to the runner with mode perm.
 func (s *sandbox) own(path string, perm os.FileMode) {
 	s.t.Helper()

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -55,6 +57,73 @@ func TestSandboxDiesWithFence(t *testing.T) {
 			}
 		}
 	})
+}
+
+// reaperEnv puts the test binary in nonReapingParent's role (TestMain):
+// its value is fence's path, then the uid and gid to run it as, separated
+// by spaces.
+const reaperEnv = "FENCE_E2E_NON_REAPING_PARENT"
+
+// fence reaps its init stage before it exits. A child left behind goes to
+// the nearest subreaper or to the PID namespace's init, which in a
+// container is often a program that never reaps what it did not start
+// (node, java, python): one zombie per run, until the pid limit. Here the
+// parent is a subreaper that waits for fence alone, as such a program
+// does, and checks after each run that nothing else was left to it.
+func TestInitStageReapedBeforeExit(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, exe, "--", "true")
+		cmd.Dir = s.dir
+		cmd.Env = append(s.env(), fmt.Sprintf("%s=%s %d %d", reaperEnv, fenceBin, s.r.uid, s.r.gid))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("fence under a parent that does not reap orphans: %v\n%s", err, out)
+		}
+	})
+}
+
+// nonReapingParent is the test binary as TestInitStageReapedBeforeExit's
+// parent: a subreaper that runs fence with args five times, waiting for
+// fence's pid only, and fails if any other child was given to it by then.
+func nonReapingParent(args []string) int {
+	var bin string
+	var uid, gid uint32
+	if _, err := fmt.Sscanf(os.Getenv(reaperEnv), "%s %d %d", &bin, &uid, &gid); err != nil {
+		fmt.Println("bad", reaperEnv, err)
+		return 2
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Println("become a subreaper:", err)
+		return 2
+	}
+	env := slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, reaperEnv+"=") })
+	for range 5 {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if uint32(os.Geteuid()) != uid {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		}
+		if err := cmd.Run(); err != nil {
+			fmt.Println("fence:", err)
+			return 1
+		}
+		// Whatever fence left is our child now, running or a zombie.
+		if left := children(os.Getpid()); len(left) > 0 {
+			fmt.Println("fence exited leaving children to its parent:", left)
+			for range left {
+				_, _ = unix.Wait4(-1, nil, 0, nil)
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 // processesWithCmdline lists the host pids whose cmdline is exactly cmdline.
@@ -318,7 +387,7 @@ func TestTimerSlack(t *testing.T) {
 		restored := func() bool {
 			odd = nil
 			pids := []int{sup}
-			if c := children(t, sup); len(c) == 1 {
+			if c := children(sup); len(c) == 1 {
 				pids = append(pids, c[0]) // PID 1
 			} else {
 				odd = append(odd, fmt.Sprintf("the supervisor's children are %v, want PID 1 alone", c))
@@ -368,10 +437,14 @@ func threads(t *testing.T, pid int) []int {
 }
 
 // children lists the child processes of pid (of all its threads).
-func children(t *testing.T, pid int) []int {
-	t.Helper()
+func children(pid int) []int {
 	var out []int
-	for _, tid := range threads(t, pid) {
+	entries, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	for _, e := range entries {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/children")
 		if err != nil {
 			continue // the thread ended

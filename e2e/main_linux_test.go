@@ -36,6 +36,9 @@ var stdPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/b
 const runTimeout = 30 * time.Second
 
 func TestMain(m *testing.M) {
+	if os.Getenv(reaperEnv) != "" {
+		os.Exit(nonReapingParent(os.Args[1:]))
+	}
 	os.Exit(testMain(m))
 }
 

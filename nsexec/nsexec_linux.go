@@ -29,6 +29,8 @@ type Process struct {
 	ctrl     *os.File
 	release  func()         // lets the spawning thread exit (spawn.Child.Release)
 	exited   chan struct{}  // closed by readLoop
+	reaped   chan struct{}  // closed once PID 1 is reaped (Reaped)
+	reapedAt int64          // Now() at the reap, valid once reaped is closed
 	code     int            // valid if reported
 	killedBy syscall.Signal // the signal that killed the command, if reported
 	reported bool
@@ -182,7 +184,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		return nil, fmt.Errorf("sandbox policy is too large (%d bytes, max %d)", len(payload), maxMessage)
 	}
 	pd.used = true // the Process owns the init stage from here
-	p := &Process{ctrl: pd.c.Ctrl, Pid: pd.c.Pid, release: pd.c.Release}
+	p := &Process{ctrl: pd.c.Ctrl, Pid: pd.c.Pid, release: pd.c.Release, reaped: make(chan struct{})}
 	if o.JobControl {
 		// Buffered: readLoop must not wait long for the supervisor,
 		// which may be stopped (job control) while PID 1 reports.
@@ -495,14 +497,17 @@ func (p *Process) Wait() (int, error) {
 	if p.reported {
 		p.ctrl.Close()
 		// Reap PID 1 in the background: its exit only frees the
-		// namespaces now.
-		go func() { _, _ = waitPID(p.Pid); p.release() }()
+		// namespaces now, and the caller has the exit status to act on
+		// meanwhile. Reaped tells when it is done.
+		go func() { _, _ = waitPID(p.Pid); p.release(); p.reapedAt = Now(); close(p.reaped) }()
 		return p.code, nil
 	}
 	// PID 1 died without reporting; wait4 tells how.
 	p.ctrl.Close()
 	st, err := waitPID(p.Pid)
 	p.release()
+	p.reapedAt = Now()
+	close(p.reaped)
 	if err != nil {
 		return 1, fmt.Errorf("wait for sandbox init stage %d: %w", p.Pid, err)
 	}
@@ -515,6 +520,18 @@ func (p *Process) Wait() (int, error) {
 	}
 	return st.ExitStatus(), nil
 }
+
+// Reaped is closed once Wait (or its background part) has reaped PID 1.
+// A program that exits right after Wait should wait for it first: PID 1
+// is still exiting when Wait returns (tearing its namespaces down), and a
+// child left behind by an exiting parent goes to the nearest subreaper or
+// to the PID namespace's init, which in a container is often a program
+// that never reaps children it did not start (node, java, python, sleep):
+// one zombie per run, until the container's pid limit is reached.
+func (p *Process) Reaped() <-chan struct{} { return p.reaped }
+
+// ReapedAt is when PID 1 was reaped (Now()), once Reaped is closed.
+func (p *Process) ReapedAt() int64 { return p.reapedAt }
 
 // Freeze stops every process of the sandbox (Options.JobControl: the job
 // stopped) and waits until PID 1 has done so.

@@ -52,12 +52,28 @@ const zshDump = ".zcompdump*"
 // (~/.local/bin and ~/bin early in PATH, cargo's and nvm's scripts that
 // .profile and .bashrc source, the user site-packages with its .pth
 // files); and what bash, X sessions, sensible-editor, gdb and oh-my-zsh
-// read at start.
+// read at start. Then what runs code at the next use of a tool: yarn's
+// and bun's global configs (yarnPath, preload scripts), pip's legacy
+// config directory (an index of the sandbox's choice: its packages' build
+// code runs at the next pip install), the start-up files of REPLs and
+// database shells (irb, pry, psql's \!, sqlite's .shell, the MySQL
+// client's pager, Python's PYTHONSTARTUP file, IPython's and Jupyter's
+// profiles and configs, R, Julia, GHCi), curl's defaults (an output file
+// of the config's choice for every download), readline's key bindings (a
+// macro bound to Enter types a command into every bash), less's (its #env
+// section sets LESSOPEN, a program run for every file that git and man
+// page through less), screen's, Mercurial's hooks, WezTerm's and
+// Alacritty's home-level configs, and what zsh and bash start-up files
+// commonly source (powerlevel10k's and fzf's scripts).
 var DangerousHomePaths = []string{
 	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/config.d", ".ssh/rc", ".ssh/environment",
 	".vim", ".emacs.d", ".npmrc", ".cargo/config.toml", ".cargo/config",
 	".local/bin", "bin", ".local/lib", ".cargo/env", ".cargo/bin", ".nvm/nvm.sh", ".oh-my-zsh",
 	".bash_completion", ".selected_editor", ".xsessionrc", ".xprofile", ".gdbinit",
+	".yarnrc", ".yarnrc.yml", ".bunfig.toml", ".pip",
+	".irbrc", ".pryrc", ".psqlrc", ".sqliterc", ".my.cnf", ".pythonrc", ".pythonrc.py", ".ipython", ".jupyter",
+	".Rprofile", ".julia/config", ".ghci", ".curlrc", ".inputrc", ".lesskey", ".less", ".screenrc", ".hgrc",
+	".wezterm.lua", ".alacritty.toml", ".p10k.zsh", ".fzf.bash", ".fzf.zsh",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -105,12 +121,28 @@ var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/a
 // session (autostart, Plasma's env scripts) starts at the next login. zsh's
 // start-up files in zsh/ come from zshFiles: ZDOTDIR often points there
 // from ~/.zshenv, where fence cannot see it.
+// Also: package managers' configs (pip's and uv's index, whose packages'
+// build code runs at the next install; pnpm's and npm's rc files with
+// script-shell and node-options; yarn's global packages, run as commands;
+// podman's hooks, registries and signature policy); version control and
+// pagers (jj's and lazygit's commands and pagers, bat's pager, less's
+// LESSOPEN in lesskey, curl's defaults, readline's key bindings); editors
+// that start language servers or plugins from their config (Helix, Zed,
+// micro, Kakoune, Doom Emacs, Sublime Text, JetBrains IDEs) and IPython's
+// start-up scripts; file managers that run commands at start (ranger,
+// lf, yazi); PipeWire's context.exec and WirePlumber's scripts; more
+// window managers and bars.
 var DangerousConfigDirs = []string{
 	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
 	"nvim", "vim", "emacs", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
 	"bash_completion", "gh/config.yml", "go/env", "gdb", "user-dirs.dirs", "husky",
 	"wezterm", "kitty", "alacritty", "ghostty",
 	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
+	"pip", "uv", "pnpm", "npm", "yarn", "containers",
+	"jj", "lazygit", "bat", "lesskey", ".curlrc", "readline",
+	"helix", "zed", "micro", "kak", "doom", "sublime-text", "JetBrains", "ipython",
+	"ranger", "lf", "yazi", "pipewire", "wireplumber",
+	"awesome", "qtile", "bspwm", "sxhkd", "xmonad", "herbstluftwm", "polybar", "waybar",
 }
 
 // vscodeUserFiles returns what VS Code and its forks run commands from,
@@ -136,10 +168,15 @@ func vscodeUserFiles() []string {
 // name), Neovim's plugins, bash's completions and fish's vendor snippets
 // and generated completions (sourced by the shell), and direnv's list of
 // approved .envrc files (an entry planted there runs a .envrc without
-// asking).
+// asking). Also the programs that version managers install and the host
+// then runs (mise's tools and shims, fnm's Node.js versions), zsh plugin
+// managers' plugins (zinit, sheldon), editors' language servers and
+// plugins (Zed, JetBrains IDEs), GNOME Shell's extensions, KDE's service
+// menus and plasmoids, and Flatpak's per-user applications.
 var DangerousDataDirs = []string{
 	"systemd", "applications", "dbus-1", "nvim", "bash-completion", "direnv",
 	"fish/vendor_conf.d", "fish/vendor_functions.d", "fish/vendor_completions.d", "fish/generated_completions",
+	"mise", "fnm", "zinit", "sheldon", "zed", "JetBrains", "gnome-shell", "kio", "kservices5", "plasma", "flatpak",
 }
 
 // DangerousStateDirs are protected like DangerousFiles, in the user's state

@@ -1363,7 +1363,30 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.cache/zsh/zcompdump-5.9", "home/.cache/p10k-instant-prompt-u.zsh",
 			"home/.config/go/env", "home/.config/gdb/gdbinit", "home/.config/user-dirs.dirs", "home/.config/husky/init.sh",
 			"home/.local/bin/git", "home/bin/ls", "home/.cargo/env", "home/.local/lib/python3/site-packages/x.pth",
-			"home/.bash_completion", "home/.xsessionrc"} {
+			"home/.bash_completion", "home/.xsessionrc",
+			"home/.config/pip/pip.conf", "home/.config/uv/uv.toml", "home/.config/pnpm/rc", "home/.config/npm/npmrc",
+			"home/.config/yarn/global/node_modules/x/cli.js", "home/.config/containers/containers.conf",
+			"home/.config/jj/config.toml", "home/.config/lazygit/config.yml", "home/.config/bat/config",
+			"home/.config/lesskey", "home/.config/.curlrc", "home/.config/readline/inputrc",
+			"home/.config/helix/languages.toml", "home/.config/zed/settings.json", "home/.config/micro/init.lua",
+			"home/.config/kak/kakrc", "home/.config/doom/init.el", "home/.config/sublime-text/Packages/User/x.py",
+			"home/.config/JetBrains/IDE/options/x.xml", "home/.config/ipython/profile_default/startup/x.py",
+			"home/.config/ranger/rc.conf", "home/.config/lf/lfrc", "home/.config/yazi/init.lua",
+			"home/.config/pipewire/pipewire.conf", "home/.config/wireplumber/x.lua", "home/.config/awesome/rc.lua",
+			"home/.config/qtile/config.py", "home/.config/bspwm/bspwmrc", "home/.config/sxhkd/sxhkdrc",
+			"home/.config/xmonad/xmonad.hs", "home/.config/herbstluftwm/autostart", "home/.config/polybar/config.ini",
+			"home/.config/waybar/config", "home/.local/share/mise/shims/node", "home/.local/share/fnm/aliases/default/bin/node",
+			"home/.local/share/zinit/plugins/x/x.plugin.zsh", "home/.local/share/sheldon/repos/x/x.zsh",
+			"home/.local/share/zed/languages/x/server", "home/.local/share/JetBrains/IDE/plugin/x.jar",
+			"home/.local/share/gnome-shell/extensions/x/extension.js", "home/.local/share/kio/servicemenus/x.desktop",
+			"home/.local/share/kservices5/x.desktop", "home/.local/share/plasma/plasmoids/x/main.qml",
+			"home/.local/share/flatpak/exports/bin/x",
+			"home/.yarnrc", "home/.yarnrc.yml", "home/.bunfig.toml", "home/.pip/pip.conf", "home/.irbrc", "home/.pryrc",
+			"home/.psqlrc", "home/.sqliterc", "home/.my.cnf", "home/.pythonrc", "home/.pythonrc.py",
+			"home/.ipython/profile_default/startup/x.py", "home/.jupyter/jupyter_server_config.py", "home/.Rprofile",
+			"home/.julia/config/startup.jl", "home/.ghci", "home/.curlrc", "home/.inputrc", "home/.lesskey", "home/.less",
+			"home/.screenrc", "home/.hgrc", "home/.wezterm.lua", "home/.alacritty.toml", "home/.p10k.zsh",
+			"home/.fzf.bash", "home/.fzf.zsh"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -1382,7 +1405,9 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		s.mustRun("-s", cfg, "-c", "mkdir -p home/.local/share/fish home/.config/Code/User/globalStorage home/.ssh home/.config/other && "+
 			"echo ok > home/.local/share/fish/fish_history && echo ok > home/.config/Code/User/globalStorage/state && "+
 			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc && echo ok > home/.zsh_history && "+
-			"mkdir -p home/.cache/zsh && echo ok > home/.cache/zsh/other")
+			"mkdir -p home/.cache/zsh && echo ok > home/.cache/zsh/other && "+
+			"mkdir -p home/.julia/packages home/.local/share/pnpm/store && echo ok > home/.julia/packages/x && "+
+			"echo ok > home/.local/share/pnpm/store/x && echo ok > home/.config/pipx")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {

@@ -85,10 +85,16 @@ var DangerousDirs = []string{".vscode", ".idea", ".claude/commands", ".claude/ag
 // sandbox mode the next codex run in the repository, outside the
 // sandbox, takes (in a repository the user trusted, as one works in).
 // Codex's own Linux sandbox keeps .codex read-only in the roots it lets
-// commands write, for that reason. Not where it is Codex's own home
-// (agentHome): ~/.codex, fence started in $HOME, or $CODEX_HOME in the
-// project (CODEX_HOME=$PWD/.codex), which codex writes.
-var agentProjectDirs = []string{".codex"}
+// commands write, for that reason. Likewise the project settings of
+// Claude Code and Gemini CLI (hooks: commands run at the agent's events),
+// Cursor's project MCP servers, and aider's config (its lint and test
+// commands), none of which the agents write in their normal work (Claude
+// Code saves the permissions one allows to .claude/settings.local.json,
+// left writable). Not where one is an agent's own home (agentHome):
+// ~/.codex, ~/.claude, ~/.gemini, ~/.cursor with fence started in $HOME,
+// or $CODEX_HOME or $CLAUDE_CONFIG_DIR in the project
+// (CODEX_HOME=$PWD/.codex), which the agents write.
+var agentProjectDirs = []string{".codex", ".claude/settings.json", ".gemini/settings.json", ".cursor/mcp.json", ".aider.conf.yml"}
 
 // childRepoFiles are protected in the work tree of each repository one
 // level below the working directory (childRepos): what runs code when the
@@ -872,18 +878,22 @@ func (s *Spec) agentProjectPaths(dir string) []string {
 	return out
 }
 
-// agentHome reports whether p is, or holds, the directory where an agent
-// of agentProjectDirs keeps its own state: ~/.codex, or $CODEX_HOME
-// (relative to the working directory, as codex takes it; where its
-// symlinks lead too).
+// agentHome reports whether p is, holds, or is in the directory where an
+// agent of agentProjectDirs keeps its own state: ~/.codex, ~/.claude,
+// ~/.gemini, ~/.cursor, or $CODEX_HOME or $CLAUDE_CONFIG_DIR (relative to
+// the working directory, as the agents take them; where their symlinks
+// lead too).
 func (s *Spec) agentHome(p string) bool {
 	var homes []string
 	if s.Home != "" {
-		homes = append(homes, filepath.Join(s.Home, ".codex"))
+		for _, n := range []string{".codex", ".claude", ".gemini", ".cursor"} {
+			homes = append(homes, filepath.Join(s.Home, n))
+		}
 	}
 	env := s.commandEnv() // fence -- CODEX_HOME=$PWD/.codex codex
 	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "CODEX_HOME="); ok && v != "" {
+		k, v, _ := strings.Cut(kv, "=")
+		if (k == "CODEX_HOME" || k == "CLAUDE_CONFIG_DIR") && v != "" {
 			if !filepath.IsAbs(v) {
 				v = filepath.Join(s.Cwd, v)
 			}
@@ -893,8 +903,9 @@ func (s *Spec) agentHome(p string) bool {
 			}
 		}
 	}
+	sep := string(filepath.Separator)
 	for _, h := range homes {
-		if h == p || strings.HasPrefix(h, p+string(filepath.Separator)) {
+		if h == p || strings.HasPrefix(h, p+sep) || strings.HasPrefix(p, h+sep) {
 			return true
 		}
 	}

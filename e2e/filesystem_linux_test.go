@@ -2712,6 +2712,58 @@ func TestFSCodexProjectConfig(t *testing.T) {
 	})
 }
 
+// The project settings of Claude Code and Gemini CLI (hooks run commands
+// at the agent's events), Cursor's project MCP servers and aider's config
+// (its lint and test commands) are taken by the next agent run in the
+// project, outside fence too: protected in the working directory and the
+// repositories one level below, like .codex. Claude Code's own local
+// settings (the permissions one allows) and the agents' homes, fence
+// started in $HOME or $CLAUDE_CONFIG_DIR in the project, stay writable.
+func TestFSAgentProjectSettings(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		git := need(t, "git")
+		hostGit := s.hostGit(git)
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]}}`)
+		proj := s.mkdir("proj")
+		s.write("proj/.claude/settings.json", "{}\n")
+		child := s.mkdir("src/child")
+		hostGit(child, "init", "-q", "-b", "main", ".")
+		s.write("src/child/.gemini/settings.json", "{}\n")
+		for _, c := range []struct{ dir, script string }{
+			{proj, `echo '{"hooks":{}}' > .claude/settings.json`},
+			{proj, `rm .claude/settings.json`},
+			{proj, `mv .claude claude-moved`},
+			{proj, `mkdir -p .gemini && echo '{}' > .gemini/settings.json`},
+			{proj, `mkdir -p .cursor && echo '{}' > .cursor/mcp.json`},
+			{proj, `echo 'lint-cmd: evil' > .aider.conf.yml`},
+			{s.path("src"), `echo '{"hooks":{}}' > child/.gemini/settings.json`},
+			{s.path("src"), `echo '{}' > child/.claude/settings.json`},
+		} {
+			res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "-c", c.script)
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("in %s, %q succeeded: %v", c.dir, c.script, res)
+			}
+		}
+		mustHaveContent(t, s.path("proj/.claude/settings.json"), "{}\n", "the project's .claude/settings.json")
+		mustHaveContent(t, s.path("src/child/.gemini/settings.json"), "{}\n", "a child repository's .gemini/settings.json")
+		for _, p := range []string{"proj/.gemini/settings.json", "proj/.cursor/mcp.json", "proj/.aider.conf.yml", "src/child/.claude/settings.json"} {
+			mustNotExist(t, s.path(p), "a new "+p)
+		}
+		// What the agents write: Claude Code's local settings in the
+		// project, their homes with fence started in $HOME, and
+		// $CLAUDE_CONFIG_DIR in the project.
+		s.mustRun("-s", cfg, "-c", `cd proj && echo '{}' > .claude/settings.local.json`)
+		res := s.fenceWith(opts{dir: s.home}, "-s", cfg, "-c", `mkdir -p .claude .gemini && echo '{}' > .claude/settings.json && echo '{}' > .gemini/settings.json && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Errorf("started in $HOME, ~/.claude and ~/.gemini are the agents': %v", res)
+		}
+		res = s.fenceWith(opts{dir: proj, env: []string{"CLAUDE_CONFIG_DIR=" + filepath.Join(proj, ".claude")}}, "-s", cfg, "-c", `echo '{}' > .claude/settings.json && echo made`)
+		if res.code != 0 || !strings.Contains(res.stdout, "made") {
+			t.Errorf("CLAUDE_CONFIG_DIR=$PWD/.claude is Claude Code's: %v", res)
+		}
+	})
+}
+
 // -t code runs aider: its version check, at every start once a day,
 // creates its caches directory and touches a file there outside any
 // try (aider/versioncheck.py), so an unwritable ~/.aider/caches ended

@@ -96,8 +96,15 @@ func TestTemplateContents(t *testing.T) {
 			t.Errorf("code makes %q writable: its oauth-keys.env with it", w)
 		}
 	}
-	if len(code.Filesystem.AllowWrite) != 24 || len(code.Filesystem.DenyWrite) != 12 || len(code.Filesystem.DenyRead) != 14 {
-		t.Errorf("code: allowWrite %d, denyWrite %d, denyRead %d; want 24, 12, 14",
+	// Upstream's 14 credentials and 13 shell and REPL histories (not
+	// upstream's: commands typed with tokens in them).
+	for _, h := range []string{"~/.bash_history", "~/.zsh_history", "~/.local/share/fish/fish_history", "~/.python_history"} {
+		if !slices.Contains(code.Filesystem.DenyRead, h) {
+			t.Errorf("code lacks %q in denyRead", h)
+		}
+	}
+	if len(code.Filesystem.AllowWrite) != 24 || len(code.Filesystem.DenyWrite) != 12 || len(code.Filesystem.DenyRead) != 27 {
+		t.Errorf("code: allowWrite %d, denyWrite %d, denyRead %d; want 24, 12, 27",
 			len(code.Filesystem.AllowWrite), len(code.Filesystem.DenyWrite), len(code.Filesystem.DenyRead))
 	}
 	if code.Command.UseDefaults == nil || !*code.Command.UseDefaults {

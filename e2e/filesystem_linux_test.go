@@ -2808,6 +2808,34 @@ print("started")
 	})
 }
 
+// -t code hides shell and REPL histories (commands typed with a token in
+// them) as it hides credentials, fish's in the writable ~/.local/share
+// too, which then cannot be written either; other files there stay
+// readable and writable.
+func TestFSCodeTemplateHistories(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		home := s.outsideDir("fence-e2e-home-")
+		s.mkdir(filepath.Join(home, ".local"))
+		s.mkdir(filepath.Join(home, ".local/share"))
+		s.mkdir(filepath.Join(home, ".local/share/fish"))
+		hist := []string{".bash_history", ".zsh_history", ".python_history", ".psql_history", ".local/share/fish/fish_history"}
+		for _, h := range hist {
+			s.write(filepath.Join(home, h), "export TOKEN=secret\n")
+		}
+		s.write(filepath.Join(home, ".local/share/fish/other"), "visible\n")
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c",
+			`cat ~/.bash_history ~/.zsh_history ~/.python_history ~/.psql_history ~/.local/share/fish/fish_history ~/.local/share/fish/other
+echo x >> ~/.local/share/fish/fish_history || echo refused
+echo y >> ~/.local/share/fish/other && echo wrote`)
+		if res.code != 0 || strings.Contains(res.stdout, "secret") || !strings.Contains(res.stdout, "visible") ||
+			!strings.Contains(res.stdout, "refused") || !strings.Contains(res.stdout, "wrote") {
+			t.Errorf("histories under -t code: want hidden and fish's unwritable, the rest as usual: %v", res)
+		}
+		mustHaveContent(t, filepath.Join(home, ".local/share/fish/fish_history"), "export TOKEN=secret\n", "fish's history")
+	})
+}
+
 // An allowWrite path inside another writable path cannot be made a
 // symlink, or have a directory renamed there, by the command: every run
 // resolves allowWrite through symlinks, so the next run would grant where

@@ -2278,7 +2278,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// With nothing writable there is nothing to protect: the whole tree
 	// is read-only. No lookups then (the default config's start).
 	if len(fp.Writable) > 0 || fp.HostTmp {
-		if err := s.protect(&fp, f, denyWrite, changeable); err != nil {
+		if err := s.protect(&fp, f, c.Network.AllowUnixSockets, denyWrite, changeable); err != nil {
 			return fp, err
 		}
 	}
@@ -2447,7 +2447,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 // files, the built-in protected names and git paths as read-only binds and
 // guarded names, the write guard's patterns, and the record of created
 // files.
-func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite, changeable []string) error {
+func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSockets, denyWrite, changeable []string) error {
 	// Protected: denyWrite, the files that decide fence's own policy (a
 	// command that could write them would loosen its next run: the config
 	// files, the record of created files), then the dangerous names in cwd
@@ -2568,7 +2568,12 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, denyWrite
 		return err
 	}
 	fp.Removable, fp.Held = wp.removable, wp.held
-	grants := slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute)
+	// allowUnixSockets grants too: its paths resolve at every start, and
+	// the guard lets a connect through where they lead (/var/run/docker.sock
+	// for a socket name in a writable directory that a run replaced by a
+	// symlink). Held, the name can still be bound by a server and
+	// removed.
+	grants := slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute, unixSockets)
 	if f.DefaultDenyRead {
 		// The system paths shown with defaultDenyRead resolve at each
 		// start too: ~/.nvm or ~/.local/bin planted as a symlink in a

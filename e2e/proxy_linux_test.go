@@ -277,6 +277,67 @@ except OSError as e:
 	})
 }
 
+// An allowUnixSockets path in a writable directory is resolved at every
+// start, and connects go through where it leads: a run that replaced it
+// by a symlink to another host socket (docker's, in real life) would have
+// the next run reach that one. The name is held: a server in the sandbox
+// can still bind and remove it, but not make it a symlink, a hard link or
+// a directory renamed there, nor rename a directory above it.
+func TestUnixSocketNotRedirected(t *testing.T) {
+	need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		victimDir := s.outsideDir("fence-e2e-victim-")
+		victim := filepath.Join(victimDir, "docker.sock")
+		ln, err := net.Listen("unix", victim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if err := os.Chmod(victim, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				io.WriteString(c, "host-root\n")
+				c.Close()
+			}
+		}()
+		s.mkdir("run")
+		cfg := s.config("unix.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]},"network":{"allowUnixSockets":["`+s.path("run/app.sock")+`"]}}`)
+		script := `import os, socket, sys
+srv = socket.socket(socket.AF_UNIX); srv.bind("run/app.sock"); srv.listen()
+c = socket.socket(socket.AF_UNIX); c.connect("run/app.sock"); print("served")
+srv.close(); os.unlink("run/app.sock"); print("removed")
+for name, f in (("symlink", lambda: os.symlink(sys.argv[1], "run/app.sock")),
+                ("hardlink", lambda: os.link(sys.argv[1], "run/app.sock")),
+                ("rename-above", lambda: (os.rename("run", "run2"), os.mkdir("run"), os.symlink(sys.argv[1], "run/app.sock")))):
+    try:
+        f(); print(name + ": made")
+    except OSError as e:
+        print(name + ": refused")
+`
+		res := s.fenceWith(opts{}, "-s", cfg, "--", "python3", "-c", script, victim)
+		if res.code != 0 || res.stdout != "served\nremoved\nsymlink: refused\nhardlink: refused\nrename-above: refused\n" {
+			t.Errorf("the allowUnixSockets name in a writable directory: %v", res)
+		}
+		// Whatever the first run left, the next one does not reach the
+		// host's other socket through the listed name.
+		res = s.fenceWith(opts{}, "-s", cfg, "--", "python3", "-c", `import socket
+c = socket.socket(socket.AF_UNIX)
+try:
+    c.connect("run/app.sock"); print("got:" + c.recv(64).decode().strip())
+except OSError as e:
+    print("refused")`)
+		if strings.Contains(res.stdout, "host-root") {
+			t.Errorf("the next run reached the host socket through the listed name: %v", res)
+		}
+	})
+}
+
 // TestRelaxedMode: allowedDomains ["*"] shares the host network, and the
 // proxies it still runs on the host's loopback demand the per-run
 // credential from anyone else.

@@ -31,6 +31,7 @@ type Process struct {
 	exited   chan struct{}  // closed by readLoop
 	reaped   chan struct{}  // closed once PID 1 is reaped (Reaped)
 	reapedAt int64          // Now() at the reap, valid once reaped is closed
+	reapOnce sync.Once      // closes reaped: Wait may be called again
 	code     int            // valid if reported
 	killedBy syscall.Signal // the signal that killed the command, if reported
 	reported bool
@@ -499,15 +500,14 @@ func (p *Process) Wait() (int, error) {
 		// Reap PID 1 in the background: its exit only frees the
 		// namespaces now, and the caller has the exit status to act on
 		// meanwhile. Reaped tells when it is done.
-		go func() { _, _ = waitPID(p.Pid); p.release(); p.reapedAt = Now(); close(p.reaped) }()
+		go func() { _, _ = waitPID(p.Pid); p.release(); p.markReaped() }()
 		return p.code, nil
 	}
 	// PID 1 died without reporting; wait4 tells how.
 	p.ctrl.Close()
 	st, err := waitPID(p.Pid)
 	p.release()
-	p.reapedAt = Now()
-	close(p.reaped)
+	p.markReaped()
 	if err != nil {
 		return 1, fmt.Errorf("wait for sandbox init stage %d: %w", p.Pid, err)
 	}
@@ -528,7 +528,14 @@ func (p *Process) Wait() (int, error) {
 // to the PID namespace's init, which in a container is often a program
 // that never reaps children it did not start (node, java, python, sleep):
 // one zombie per run, until the container's pid limit is reached.
+// Without a call to Wait it is never closed.
 func (p *Process) Reaped() <-chan struct{} { return p.reaped }
+
+// markReaped closes reaped, once: a second Wait (its wait4 fails with
+// ECHILD, or its background reap does) must not close it again.
+func (p *Process) markReaped() {
+	p.reapOnce.Do(func() { p.reapedAt = Now(); close(p.reaped) })
+}
 
 // ReapedAt is when PID 1 was reaped (Now()), once Reaped is closed.
 func (p *Process) ReapedAt() int64 { return p.reapedAt }

@@ -219,6 +219,30 @@ func TestPrivateTmpLinks(t *testing.T) {
 	}
 }
 
+// TestWaitTwice: Reaped is closed once PID 1 is reaped, and a second Wait
+// (its background reap finds nothing left) must not close it again, which
+// panicked in a goroutine of its own, taking the whole program down.
+func TestWaitTwice(t *testing.T) {
+	p, r := start(t, &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/"})
+	defer r.Close()
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v; want 0", code, err)
+	}
+	select {
+	case <-p.Reaped():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Reaped not closed 10 s after Wait")
+	}
+	if _, err := p.Wait(); err != nil {
+		t.Errorf("second Wait: %v", err)
+	}
+	// The second Wait's background reap must have ended quietly.
+	time.Sleep(50 * time.Millisecond)
+	if _, err := unix.Wait4(p.Pid, nil, unix.WNOHANG, nil); err != unix.ECHILD {
+		t.Errorf("wait4(%d) after Wait = %v, want ECHILD (PID 1 reaped)", p.Pid, err)
+	}
+}
+
 // TestPendingEndsOnce: a pending init stage that Start refuses (here the
 // network mode differs) is aborted by Start itself; the caller's own Abort
 // afterwards (deferred, as in fence.Run) and a second Start must then do

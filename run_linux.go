@@ -234,6 +234,7 @@ func Run(s *Spec) (int, error) {
 		if r, err = newRelay(p, ttyRelay, &raw); err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			_, _ = p.Wait()
+			s.awaitReaped(p)
 			return 1, err
 		}
 	}
@@ -244,6 +245,7 @@ func Run(s *Spec) (int, error) {
 			if r != nil {
 				r.close(nil)
 			}
+			s.awaitReaped(p)
 			return 1, err
 		}
 	}
@@ -304,21 +306,9 @@ func Run(s *Spec) (int, error) {
 			sigfwd.WhileIgnored(k, func() { _ = unix.Kill(0, k) })
 		}
 	}
-	// PID 1 is still exiting: reap it before fence exits, so that it is
-	// not left to whatever reaps orphans here (in a container often a
-	// program that never does: a zombie per run). Bounded, for a PID 1
-	// stuck in the kernel (a hung network file system): then the orphan
-	// is the lesser harm. Costs ~0.3 ms of each run (docs/benchmarking.md).
-	reaped := time.NewTimer(reapWait)
-	select {
-	case <-p.Reaped():
-		if s.Timeline != nil {
-			p.Stages = append(p.Stages, nsexec.Stage{Name: "init-reaped", Mono: p.ReapedAt()})
-		}
-	case <-reaped.C:
-		s.logf("sandbox init stage %d still exiting after %v; not waiting for it", p.Pid, reapWait)
+	if s.awaitReaped(p) && s.Timeline != nil {
+		p.Stages = append(p.Stages, nsexec.Stage{Name: "init-reaped", Mono: p.ReapedAt()})
 	}
-	reaped.Stop()
 	if s.Timeline != nil {
 		stages := append([]nsexec.Stage{{Name: "fence-start", Mono: s.StartMono}}, s.Marks...)
 		stages = append(append(stages, p.Stages...), nsexec.Stage{Name: "exited", Mono: nsexec.Now()})
@@ -351,6 +341,27 @@ func Run(s *Spec) (int, error) {
 
 // reapWait bounds Run's wait for PID 1's exit once the sandbox is empty.
 const reapWait = 2 * time.Second
+
+// awaitReaped waits, after p.Wait, until PID 1 is reaped, and reports
+// whether it was. PID 1 is still exiting when Wait returns with its
+// report: reap it before fence exits, so that it is not left to whatever
+// reaps orphans here (in a container often a program that never does: a
+// zombie per run). Every return of Run after the start needs it, the
+// early errors too (a command that exited at once had reported).
+// Bounded, for a PID 1 stuck in the kernel (a hung network file system):
+// then the orphan is the lesser harm. Costs ~0.3 ms of each run
+// (docs/benchmarking.md).
+func (s *Spec) awaitReaped(p *nsexec.Process) bool {
+	t := time.NewTimer(reapWait)
+	defer t.Stop()
+	select {
+	case <-p.Reaped():
+		return true
+	case <-t.C:
+		s.logf("sandbox init stage %d still exiting after %v; not waiting for it", p.Pid, reapWait)
+		return false
+	}
+}
 
 // pidfds reports whether the kernel has pidfds with a pid in their fdinfo
 // (Linux 5.3, pidfd_open's).

@@ -62,7 +62,8 @@ const zshDump = ".zcompdump*"
 // of the config's choice for every download), readline's key bindings (a
 // macro bound to Enter types a command into every bash), less's (its #env
 // section sets LESSOPEN, a program run for every file that git and man
-// page through less), screen's, Mercurial's hooks, WezTerm's and
+// page through less), screen's, Mercurial's hooks, jj's legacy config
+// (~/.jjconfig.toml, read beside ~/.config/jj), WezTerm's and
 // Alacritty's home-level configs, and what zsh and bash start-up files
 // commonly source (powerlevel10k's and fzf's scripts).
 var DangerousHomePaths = []string{
@@ -72,7 +73,7 @@ var DangerousHomePaths = []string{
 	".bash_completion", ".selected_editor", ".xsessionrc", ".xprofile", ".gdbinit",
 	".yarnrc", ".yarnrc.yml", ".bunfig.toml", ".pip",
 	".irbrc", ".pryrc", ".psqlrc", ".sqliterc", ".my.cnf", ".pythonrc", ".pythonrc.py", ".ipython", ".jupyter",
-	".Rprofile", ".julia/config", ".ghci", ".curlrc", ".inputrc", ".lesskey", ".less", ".screenrc", ".hgrc",
+	".Rprofile", ".julia/config", ".ghci", ".curlrc", ".inputrc", ".lesskey", ".less", ".screenrc", ".hgrc", ".jjconfig.toml",
 	".wezterm.lua", ".alacritty.toml", ".p10k.zsh", ".fzf.bash", ".fzf.zsh",
 }
 
@@ -131,8 +132,12 @@ var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/a
 // build code runs at the next install; pnpm's and npm's rc files with
 // script-shell and node-options; yarn's global packages, run as commands;
 // podman's hooks, registries and signature policy); version control and
-// pagers (jj's and lazygit's commands and pagers, bat's pager, less's
-// LESSOPEN in lesskey, curl's defaults, readline's key bindings); editors
+// pagers (jj's and lazygit's commands and pagers, lazygit's legacy
+// jesseduffield/lazygit too, which it reads first; bat's pager, less's
+// LESSOPEN in lesskey and in its compiled form, less, which less 590
+// reads from $XDG_CONFIG_HOME; curl's defaults, readline's key bindings;
+// bun's global .bunfig.toml, which bun reads from $XDG_CONFIG_HOME when
+// that is set, instead of ~/.bunfig.toml); editors
 // that start language servers or plugins from their config (Helix, Zed,
 // micro, Kakoune, Doom Emacs, Sublime Text, JetBrains IDEs) and IPython's
 // start-up scripts; file managers that run commands at start (ranger,
@@ -144,8 +149,8 @@ var DangerousConfigDirs = []string{
 	"bash_completion", "gh/config.yml", "go/env", "gdb", "user-dirs.dirs", "husky",
 	"wezterm", "kitty", "alacritty", "ghostty",
 	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
-	"pip", "uv", "pnpm", "npm", "yarn", "containers",
-	"jj", "lazygit", "bat", "lesskey", ".curlrc", "readline",
+	"pip", "uv", "pnpm", "npm", "yarn", ".bunfig.toml", "containers",
+	"jj", "lazygit", "jesseduffield/lazygit", "bat", "lesskey", "less", ".curlrc", "readline",
 	"helix", "zed", "micro", "kak", "doom", "sublime-text", "JetBrains", "ipython",
 	"ranger", "lf", "yazi", "pipewire", "wireplumber",
 	"awesome", "qtile", "bspwm", "sxhkd", "xmonad", "herbstluftwm", "polybar", "waybar",

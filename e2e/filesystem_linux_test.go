@@ -1386,7 +1386,9 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.ipython/profile_default/startup/x.py", "home/.jupyter/jupyter_server_config.py", "home/.Rprofile",
 			"home/.julia/config/startup.jl", "home/.ghci", "home/.curlrc", "home/.inputrc", "home/.lesskey", "home/.less",
 			"home/.screenrc", "home/.hgrc", "home/.wezterm.lua", "home/.alacritty.toml", "home/.p10k.zsh",
-			"home/.fzf.bash", "home/.fzf.zsh"} {
+			"home/.fzf.bash", "home/.fzf.zsh",
+			"home/.config/less", "home/.config/.bunfig.toml", "home/.config/jesseduffield/lazygit/config.yml",
+			"home/.jjconfig.toml"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}

@@ -57,9 +57,11 @@ const zshDump = ".zcompdump*"
 // config directory (an index of the sandbox's choice: its packages' build
 // code runs at the next pip install), the start-up files of REPLs and
 // database shells (irb, pry, psql's \!, sqlite's .shell, the MySQL
-// client's pager, Python's PYTHONSTARTUP file, IPython's and Jupyter's
-// profiles and configs, R, Julia, GHCi), curl's defaults (an output file
-// of the config's choice for every download), readline's key bindings (a
+// client's pager, Python's PYTHONSTARTUP file, IPython's start-up
+// scripts, configs and extensions, not the rest of ~/.ipython, where it
+// keeps its history and without which it does not start; Jupyter's
+// configs, R, Julia, GHCi), curl's defaults (an output file of the
+// config's choice for every download), readline's key bindings (a
 // macro bound to Enter types a command into every bash), less's (its #env
 // section sets LESSOPEN, a program run for every file that git and man
 // page through less), screen's, Mercurial's hooks, jj's legacy config
@@ -72,7 +74,9 @@ var DangerousHomePaths = []string{
 	".local/bin", "bin", ".local/lib", ".cargo/env", ".cargo/bin", ".nvm/nvm.sh", ".oh-my-zsh",
 	".bash_completion", ".selected_editor", ".xsessionrc", ".xprofile", ".gdbinit",
 	".yarnrc", ".yarnrc.yml", ".bunfig.toml", ".pip",
-	".irbrc", ".pryrc", ".psqlrc", ".sqliterc", ".my.cnf", ".pythonrc", ".pythonrc.py", ".ipython", ".jupyter",
+	".irbrc", ".pryrc", ".psqlrc", ".sqliterc", ".my.cnf", ".pythonrc", ".pythonrc.py", ".jupyter",
+	".ipython/profile_default/startup", ".ipython/profile_default/ipython_config.py",
+	".ipython/profile_default/ipython_config.json", ".ipython/profile_default/ipython_kernel_config.py", ".ipython/extensions",
 	".Rprofile", ".julia/config", ".ghci", ".curlrc", ".inputrc", ".lesskey", ".less", ".screenrc", ".hgrc", ".jjconfig.toml",
 	".wezterm.lua", ".alacritty.toml", ".p10k.zsh", ".fzf.bash", ".fzf.zsh",
 }
@@ -130,17 +134,21 @@ var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/a
 // from ~/.zshenv, where fence cannot see it.
 // Also: package managers' configs (pip's and uv's index, whose packages'
 // build code runs at the next install; pnpm's and npm's rc files with
-// script-shell and node-options; yarn's global packages, run as commands;
+// script-shell and node-options; yarn's global packages, run as commands
+// (not yarn/link, which `yarn link` writes);
 // podman's hooks, registries and signature policy); version control and
-// pagers (jj's and lazygit's commands and pagers, lazygit's legacy
-// jesseduffield/lazygit too, which it reads first; bat's pager, less's
+// pagers (jj's commands and pagers; lazygit's config.yml, not its
+// directory, which lazygit makes at start and fails without, and in its
+// legacy jesseduffield/lazygit too, which it reads first; bat's pager, less's
 // LESSOPEN in lesskey and in its compiled form, less, which less 590
 // reads from $XDG_CONFIG_HOME; curl's defaults, readline's key bindings;
 // bun's global .bunfig.toml, which bun reads from $XDG_CONFIG_HOME when
 // that is set, instead of ~/.bunfig.toml); editors
 // that start language servers or plugins from their config (Helix, Zed,
-// micro, Kakoune, Doom Emacs, Sublime Text, JetBrains IDEs) and IPython's
-// start-up scripts; file managers that run commands at start (ranger,
+// micro: its init.lua, plugins, settings and bindings, not its backups
+// and history, nor the directory, which micro makes at every start and
+// fails without; Kakoune, Doom Emacs, Sublime Text, JetBrains IDEs) and
+// IPython's start-up scripts; file managers that run commands at start (ranger,
 // lf, yazi); PipeWire's context.exec and WirePlumber's scripts; more
 // window managers and bars.
 var DangerousConfigDirs = []string{
@@ -149,9 +157,9 @@ var DangerousConfigDirs = []string{
 	"bash_completion", "gh/config.yml", "go/env", "gdb", "user-dirs.dirs", "husky",
 	"wezterm", "kitty", "alacritty", "ghostty",
 	"i3", "sway", "hypr", "niri", "river", "labwc", "openbox",
-	"pip", "uv", "pnpm", "npm", "yarn", ".bunfig.toml", "containers",
-	"jj", "lazygit", "jesseduffield/lazygit", "bat", "lesskey", "less", ".curlrc", "readline",
-	"helix", "zed", "micro", "kak", "doom", "sublime-text", "JetBrains", "ipython",
+	"pip", "uv", "pnpm", "npm", "yarn/global", ".bunfig.toml", "containers",
+	"jj", "lazygit/config.yml", "jesseduffield/lazygit/config.yml", "bat", "lesskey", "less", ".curlrc", "readline",
+	"helix", "zed", "micro/init.lua", "micro/plug", "micro/settings.json", "micro/bindings.json", "kak", "doom", "sublime-text", "JetBrains", "ipython",
 	"ranger", "lf", "yazi", "pipewire", "wireplumber",
 	"awesome", "qtile", "bspwm", "sxhkd", "xmonad", "herbstluftwm", "polybar", "waybar",
 }

@@ -1388,7 +1388,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.screenrc", "home/.hgrc", "home/.wezterm.lua", "home/.alacritty.toml", "home/.p10k.zsh",
 			"home/.fzf.bash", "home/.fzf.zsh",
 			"home/.config/less", "home/.config/.bunfig.toml", "home/.config/jesseduffield/lazygit/config.yml",
-			"home/.jjconfig.toml"} {
+			"home/.jjconfig.toml", "home/.config/micro/plug/x/x.lua", "home/.config/micro/bindings.json",
+			"home/.ipython/profile_default/ipython_config.py", "home/.ipython/extensions/x.py"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -1409,7 +1410,11 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"echo ok > home/.ssh/known_hosts && echo ok > home/.config/other/rc && echo ok > home/.zsh_history && "+
 			"mkdir -p home/.cache/zsh && echo ok > home/.cache/zsh/other && "+
 			"mkdir -p home/.julia/packages home/.local/share/pnpm/store && echo ok > home/.julia/packages/x && "+
-			"echo ok > home/.local/share/pnpm/store/x && echo ok > home/.config/pipx")
+			"echo ok > home/.local/share/pnpm/store/x && echo ok > home/.config/pipx && "+
+			// What these tools write in normal use, beside what they run.
+			"mkdir -p home/.config/micro/buffers home/.config/lazygit home/.ipython/profile_default home/.config/yarn/link && "+
+			"echo ok > home/.config/micro/buffers/history && echo ok > home/.config/lazygit/state.yml && "+
+			"echo ok > home/.ipython/profile_default/history.sqlite && ln -s ../../../../repo home/.config/yarn/link/x")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {

@@ -150,7 +150,10 @@ var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/a
 // fails without; Kakoune, Doom Emacs, Sublime Text, JetBrains IDEs) and
 // IPython's start-up scripts; file managers that run commands at start (ranger,
 // lf, yazi); PipeWire's context.exec and WirePlumber's scripts; more
-// window managers and bars.
+// window managers and bars. Mercurial's hgrc (hooks, as ~/.hgrc), zellij's
+// layouts (commands run in panes at start) and nvm when installed with
+// XDG_CONFIG_HOME set (its nvm.sh, which .bashrc sources, and its Node.js
+// versions).
 var DangerousConfigDirs = []string{
 	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
 	"nvim", "vim", "emacs", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
@@ -162,6 +165,7 @@ var DangerousConfigDirs = []string{
 	"helix", "zed", "micro/init.lua", "micro/plug", "micro/settings.json", "micro/bindings.json", "kak", "doom", "sublime-text", "JetBrains", "ipython",
 	"ranger", "lf", "yazi", "pipewire", "wireplumber",
 	"awesome", "qtile", "bspwm", "sxhkd", "xmonad", "herbstluftwm", "polybar", "waybar",
+	"hg", "zellij", "nvm",
 }
 
 // vscodeUserFiles returns what VS Code and its forks run commands from,
@@ -191,11 +195,20 @@ func vscodeUserFiles() []string {
 // then runs (mise's tools and shims, fnm's Node.js versions), zsh plugin
 // managers' plugins (zinit, sheldon), editors' language servers and
 // plugins (Zed, JetBrains IDEs), GNOME Shell's extensions, KDE's service
-// menus and plasmoids, and Flatpak's per-user applications.
+// menus and plasmoids, and Flatpak's per-user applications. Also gh's
+// extensions (run as `gh NAME`), Jupyter's kernel specs (their argv is
+// what Jupyter and VS Code's notebooks start), the applications pipx and
+// uv install (their venvs: a .pth file or a module there runs at the
+// tool's next start; the launcher in ~/.local/bin is protected, not what it
+// loads), and what shells source at every start from here: oh-my-fish
+// (conf.d/omf.fish sources omf/init.fish), ble.sh, zap's zsh plugins;
+// code-server's extensions and user settings. Not uv's managed Pythons
+// (uv/python) nor pipx's `pipx run` cache: uv and pipx write them inside.
 var DangerousDataDirs = []string{
 	"systemd", "applications", "dbus-1", "nvim", "bash-completion", "direnv",
 	"fish/vendor_conf.d", "fish/vendor_functions.d", "fish/vendor_completions.d", "fish/generated_completions",
 	"mise", "fnm", "zinit", "sheldon", "zed", "JetBrains", "gnome-shell", "kio", "kservices5", "plasma", "flatpak",
+	"gh/extensions", "jupyter/kernels", "pipx/venvs", "uv/tools", "omf", "blesh", "zap", "code-server",
 }
 
 // DangerousStateDirs are protected like DangerousFiles, in the user's state

@@ -1389,7 +1389,12 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.fzf.bash", "home/.fzf.zsh",
 			"home/.config/less", "home/.config/.bunfig.toml", "home/.config/jesseduffield/lazygit/config.yml",
 			"home/.jjconfig.toml", "home/.config/micro/plug/x/x.lua", "home/.config/micro/bindings.json",
-			"home/.ipython/profile_default/ipython_config.py", "home/.ipython/extensions/x.py"} {
+			"home/.ipython/profile_default/ipython_config.py", "home/.ipython/extensions/x.py",
+			"home/.local/share/gh/extensions/gh-x/gh-x", "home/.local/share/jupyter/kernels/x/kernel.json",
+			"home/.local/share/pipx/venvs/x/bin/x", "home/.local/share/uv/tools/x/lib/python3/site-packages/x.pth",
+			"home/.local/share/omf/init.fish", "home/.local/share/blesh/ble.sh", "home/.local/share/zap/zap.zsh",
+			"home/.local/share/code-server/User/settings.json", "home/.config/hg/hgrc", "home/.config/zellij/config.kdl",
+			"home/.config/nvm/nvm.sh"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -1414,7 +1419,10 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			// What these tools write in normal use, beside what they run.
 			"mkdir -p home/.config/micro/buffers home/.config/lazygit home/.ipython/profile_default home/.config/yarn/link && "+
 			"echo ok > home/.config/micro/buffers/history && echo ok > home/.config/lazygit/state.yml && "+
-			"echo ok > home/.ipython/profile_default/history.sqlite && ln -s ../../../../repo home/.config/yarn/link/x")
+			"echo ok > home/.ipython/profile_default/history.sqlite && ln -s ../../../../repo home/.config/yarn/link/x && "+
+			"mkdir -p home/.local/share/jupyter/runtime home/.local/share/uv/python home/.local/share/pipx/.cache && "+
+			"echo ok > home/.local/share/jupyter/runtime/kernel-1.json && echo ok > home/.local/share/uv/python/.lock && "+
+			"echo ok > home/.local/share/pipx/.cache/x")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {

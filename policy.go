@@ -67,7 +67,10 @@ const zshDump = ".zcompdump*"
 // page through less), screen's, Mercurial's hooks, jj's legacy config
 // (~/.jjconfig.toml, read beside ~/.config/jj), WezTerm's and
 // Alacritty's home-level configs, and what zsh and bash start-up files
-// commonly source (powerlevel10k's and fzf's scripts).
+// commonly source (powerlevel10k's and fzf's scripts). And what the
+// Cursor editor, outside the sandbox, runs from ~/.cursor, which -t code
+// makes writable for cursor-agent: its extensions, and the MCP servers and
+// hooks it shares with the CLI (which reads them, and writes neither).
 var DangerousHomePaths = []string{
 	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/config.d", ".ssh/rc", ".ssh/environment",
 	".vim", ".emacs.d", ".npmrc", ".cargo/config.toml", ".cargo/config",
@@ -79,6 +82,7 @@ var DangerousHomePaths = []string{
 	".ipython/profile_default/ipython_config.json", ".ipython/profile_default/ipython_kernel_config.py", ".ipython/extensions",
 	".Rprofile", ".julia/config", ".ghci", ".curlrc", ".inputrc", ".lesskey", ".less", ".screenrc", ".hgrc", ".jjconfig.toml",
 	".wezterm.lua", ".alacritty.toml", ".p10k.zsh", ".fzf.bash", ".fzf.zsh",
+	".cursor/extensions", ".cursor/mcp.json", ".cursor/hooks.json",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -171,12 +175,16 @@ var DangerousConfigDirs = []string{
 // vscodeUserFiles returns what VS Code and its forks run commands from,
 // relative to the configuration directory: in each one's user directory,
 // settings (terminal profiles and their environment), tasks, MCP servers,
-// and the same per profile. (A function: a package-level list would be
+// and the same per profile; the MCP servers of the agent extensions that
+// keep them in their global storage (Cline, Roo Code). (A function: a package-level list would be
 // built at init, in every process that runs this binary.)
 func vscodeUserFiles() []string {
 	var out []string
 	for _, app := range []string{"Code", "Code - Insiders", "Code - OSS", "VSCodium", "Cursor"} {
-		for _, f := range []string{"settings.json", "tasks.json", "mcp.json", "profiles"} {
+		for _, f := range []string{"settings.json", "tasks.json", "mcp.json", "profiles",
+			// The MCP servers of Cline and Roo Code, which they start with
+			// the editor.
+			"globalStorage/saoudrizwan.claude-dev/settings", "globalStorage/rooveterinaryinc.roo-cline/settings"} {
 			out = append(out, app+"/User/"+f)
 		}
 	}
@@ -217,6 +225,17 @@ var DangerousDataDirs = []string{
 // planted entry makes a project's mise.toml run its hooks and env sources
 // unasked) and Neovim (.nvim.lua, exrc).
 var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
+
+// DangerousCacheDirs are protected like DangerousFiles, in the user's cache
+// directories ($XDG_CACHE_HOME and ~/.cache), which templates such as code
+// make writable: what an interactive shell runs from there at every start
+// or prompt, which nothing in the sandbox needs to write (a shell started
+// inside downloads or clones them, if missing, outside the sandbox's
+// reach only): powerlevel10k's gitstatusd binary (run at every prompt) and
+// antidote's cloned zsh plugins (sourced at every start). oh-my-posh's
+// init scripts are zshDumpPatterns'. Not the build caches that tools
+// inside must write (go-build, pre-commit, ccache): see the README.
+var DangerousCacheDirs = []string{"gitstatus", "antidote"}
 
 // credentialPaths are hidden from reads unless allowRead names them (or
 // their own directory, credentialOwnDir): the keys and tokens a
@@ -857,8 +876,8 @@ func (e *lineError) Unwrap() error { return e.err }
 // dangerousPaths returns DangerousFiles in the working directory and in
 // $HOME, DangerousDirs in the working directory, DangerousHomePaths in
 // $HOME, zsh's start-up files in its directories (zshDirs), and
-// DangerousConfigDirs (with vscodeUserFiles), DangerousDataDirs and
-// DangerousStateDirs in the user's XDG directories.
+// DangerousConfigDirs (with vscodeUserFiles), DangerousDataDirs,
+// DangerousStateDirs and DangerousCacheDirs in the user's XDG directories.
 func (s *Spec) dangerousPaths() []string {
 	var out []string
 	in := func(dir string, names []string) {
@@ -888,6 +907,9 @@ func (s *Spec) dangerousPaths() []string {
 	}
 	for _, d := range s.xdgDirs("XDG_STATE_HOME", ".local/state") {
 		in(d, DangerousStateDirs)
+	}
+	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+		in(d, DangerousCacheDirs)
 	}
 	return out
 }
@@ -987,7 +1009,9 @@ func (s *Spec) zshDumpPatterns() []string {
 		}
 	}
 	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
-		for _, p := range []string{"zsh/" + zshDump, "zsh/zcompdump*", "prezto/zcompdump*", "p10k-instant-prompt-*.zsh", "p10k-dump-*.zsh"} {
+		// oh-my-posh's init scripts: `oh-my-posh init SHELL` in a
+		// start-up file writes one there and has the shell source it.
+		for _, p := range []string{"zsh/" + zshDump, "zsh/zcompdump*", "prezto/zcompdump*", "p10k-instant-prompt-*.zsh", "p10k-dump-*.zsh", "oh-my-posh/init.*"} {
 			out = append(out, filepath.Join(d, p))
 		}
 	}

@@ -1394,7 +1394,10 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.local/share/pipx/venvs/x/bin/x", "home/.local/share/uv/tools/x/lib/python3/site-packages/x.pth",
 			"home/.local/share/omf/init.fish", "home/.local/share/blesh/ble.sh", "home/.local/share/zap/zap.zsh",
 			"home/.local/share/code-server/User/settings.json", "home/.config/hg/hgrc", "home/.config/zellij/config.kdl",
-			"home/.config/nvm/nvm.sh"} {
+			"home/.config/nvm/nvm.sh", "home/.cache/gitstatus/gitstatusd-linux-x86_64",
+			"home/.cache/antidote/x/x.plugin.zsh", "home/.cache/oh-my-posh/init.123.zsh",
+			"home/.cursor/extensions/x/extension.js", "home/.cursor/mcp.json", "home/.cursor/hooks.json",
+			"home/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -1422,7 +1425,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"echo ok > home/.ipython/profile_default/history.sqlite && ln -s ../../../../repo home/.config/yarn/link/x && "+
 			"mkdir -p home/.local/share/jupyter/runtime home/.local/share/uv/python home/.local/share/pipx/.cache && "+
 			"echo ok > home/.local/share/jupyter/runtime/kernel-1.json && echo ok > home/.local/share/uv/python/.lock && "+
-			"echo ok > home/.local/share/pipx/.cache/x")
+			"echo ok > home/.local/share/pipx/.cache/x && mkdir -p home/.cache/oh-my-posh home/.cursor && "+
+			"echo ok > home/.cache/oh-my-posh/omp.cache && echo ok > home/.cursor/cli-config.json")
 		// With XDG_CONFIG_HOME elsewhere, both are protected: systemd and
 		// the desktop session do not see a shell's XDG_CONFIG_HOME.
 		for _, p := range []string{"home/.config/autostart/y.desktop", "xdg/autostart/y.desktop"} {

@@ -246,6 +246,35 @@ func TestFSWriteOutsideFails(t *testing.T) {
 	})
 }
 
+// A file in a writable directory that has a hard link outside is the file
+// outside: pnpm's store links every project's node_modules/.pnpm files, uv
+// its cache into every virtualenv. It may not be written in place; the
+// sandbox may still replace its own name (rename, unlink) and make links.
+func TestFSWriteOutsideThroughHardLinkFails(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		outside := s.write("outside/node_modules/dep/index.js", "orig\n")
+		inside := s.path("w/node_modules/dep/index.js")
+		s.mkdir(filepath.Dir(inside))
+		if err := os.Link(outside, inside); err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		for _, c := range []string{`echo evil >> "$1"`, `echo evil > "$1"`, `truncate -s 0 "$1"`,
+			`exec 3<>"$1" && echo evil >&3`, `echo evil > /proc/self/cwd/"$1"`} {
+			res := s.fenceWith(opts{}, "-s", cfg, "--", "sh", "-c", c, "sh", "w/node_modules/dep/index.js")
+			if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+				t.Errorf("%s on a file linked outside: want EACCES: %v", c, res)
+			}
+		}
+		mustHaveContent(t, outside, "orig\n", "a file written through its hard link in a writable directory")
+		// Control: replacing the name, reading, and new links work.
+		s.mustRun("-s", cfg, "-c", "cat w/node_modules/dep/index.js > /dev/null && ln w/node_modules/dep/index.js w/copy.js && "+
+			"echo new > w/tmp.js && mv w/tmp.js w/node_modules/dep/index.js && echo more >> w/node_modules/dep/index.js && echo ok > w/plain && echo ok >> w/plain")
+		mustHaveContent(t, outside, "orig\n", "the file outside after the name inside was replaced")
+		mustHaveContent(t, s.path("w/node_modules/dep/index.js"), "new\nmore\n", "the replaced name")
+	})
+}
+
 // /tmp inside is a private tmpfs: writable, gone afterwards, and the host's
 // /tmp files are not visible.
 func TestFSPrivateTmp(t *testing.T) {

@@ -727,6 +727,11 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if c.flags&unix.O_CREAT != 0 && g.refuse(parent, base, full) || g.kept(parent, base, full) || g.dotGitRefused(parent, base, putsFile) {
 			return -1, g.deny(pid, "write", full)
 		}
+		// Before the open, which would truncate (O_TRUNC) before any
+		// check of the fd: a file with other hard links (sharedFile).
+		if serr == nil && openWrites(c.flags, true) && sharedFile(&st) {
+			return -1, g.deny(pid, "write", full)
+		}
 		// Through /proc (a magic link, or a file of /proc itself) the
 		// file opened is checked instead (openThrough, checkOpened).
 		if openWrites(c.flags, serr == nil) && !strings.HasPrefix(full, "/proc/") && !g.mayWriteIn(parent, base, full, serr == nil) {
@@ -1600,6 +1605,13 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 		unix.Close(fd)
 		return -1, g.deny(0, "write", full)
 	}
+	if write {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || sharedFile(&st) {
+			unix.Close(fd)
+			return -1, g.deny(0, "write", full)
+		}
+	}
 	if write && strings.HasPrefix(full, "/proc/") {
 		// The name said nothing (perform checked nothing): the file
 		// itself must be one the command may write.
@@ -2368,6 +2380,17 @@ func readlinkAt(dir int, name string) (string, error) {
 
 // openWrites reports whether an open with flags writes: opens the file for
 // writing, truncates it, or (exists false) creates it.
+// sharedFile reports whether st is a regular file with other hard links,
+// which the sandbox may not write in place: a link elsewhere, outside the
+// writable paths, is the same file. pnpm's store and every project's
+// node_modules/.pnpm, uv's cache and every virtualenv it made, bun's
+// cache share their files so (a write to proj/node_modules/x/index.js
+// changed x in all the user's projects). Tools replace such files (unlink,
+// rename) rather than write them in place; creating links stays allowed.
+func sharedFile(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1
+}
+
 func openWrites(flags int, exists bool) bool {
 	return flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0 || flags&unix.O_CREAT != 0 && !exists
 }

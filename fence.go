@@ -100,6 +100,7 @@ type Spec struct {
 	children *[]string        // the repositories below the working directory (childRepos)
 	childErr error            // why childRepos could not list them all
 	created  *[]createdEntry  // the record of created files, read once by the current plan (readCreated)
+	cacheEnv []string         // the tools' own caches for the command (toolCacheEnv), set by the current plan
 	procs    chan procsResult // foreignProcs read beside planFS
 	killedBy syscall.Signal   // see KilledBy
 }

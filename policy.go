@@ -237,6 +237,61 @@ var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 // inside must write (go-build, pre-commit, ccache): see the README.
 var DangerousCacheDirs = []string{"gitstatus", "antidote"}
 
+// toolCaches are the caches, in the user's cache directory, from which a
+// tool run later outside the sandbox takes code without checking it
+// against anything the sandbox cannot forge: go's build cache (the
+// executables of go run and go tool, checked by size only, and every
+// compiled package), pip's built wheels, uv's unpacked archives (linked
+// into every virtualenv uv makes), pre-commit's hook repositories (run at
+// every git commit), ccache's and sccache's objects. -t code makes the
+// cache directory writable; where it is (toolCacheEnv), each of these is
+// read-only in the sandbox, and the tool is pointed at a cache of the
+// sandbox's own, which nothing outside reads.
+var toolCaches = []struct{ dir, env string }{
+	{"go-build", "GOCACHE"}, {"pip", "PIP_CACHE_DIR"}, {"uv", "UV_CACHE_DIR"},
+	{"pre-commit", "PRE_COMMIT_HOME"}, {"ccache", "CCACHE_DIR"}, {"sccache", "SCCACHE_DIR"},
+}
+
+// sandboxCaches is the directory, in the user's cache directory, of the
+// sandbox's own tool caches (toolCaches).
+const sandboxCaches = "fence-sandbox"
+
+// toolCacheEnv returns the host caches of toolCaches that are writable in
+// the sandbox (under changeable), to protect, and the environment that
+// points their tools at caches of the sandbox's own in the user's cache
+// directory, $XDG_CACHE_HOME/fence-sandbox/NAME. A cache the user moved
+// with the tool's variable counts where it points. Nothing when the
+// user's cache directory is not writable itself: the tools' caches are
+// then as writable as they were, since there is nowhere to point them.
+func (s *Spec) toolCacheEnv(changeable []string) (protect, env []string) {
+	root := s.xdgDir("XDG_CACHE_HOME", ".cache")
+	writable := func(p string) bool {
+		res, _, err := s.paths.evalPartial(p, changeable)
+		return err == nil && underAny(res, changeable)
+	}
+	if root == "" || !writable(filepath.Join(root, sandboxCaches)) {
+		return nil, nil
+	}
+	for _, t := range toolCaches {
+		var hosts []string
+		if d := s.envDir(t.env); d != "" {
+			hosts = []string{d}
+		} else {
+			for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+				hosts = append(hosts, filepath.Join(d, t.dir))
+			}
+		}
+		if !slices.ContainsFunc(hosts, writable) {
+			continue
+		}
+		own := filepath.Join(root, sandboxCaches, t.dir)
+		protect = append(protect, hosts...)
+		env = append(env, t.env+"="+own)
+		s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there); the command's is %s", t.env, hosts[0], own)
+	}
+	return protect, env
+}
+
 // credentialPaths are hidden from reads unless allowRead names them (or
 // their own directory, credentialOwnDir): the keys and tokens a
 // compromised build would exfiltrate first. credentialEnv adds where the
@@ -2290,6 +2345,7 @@ func recursive(p string) bool {
 // fsPolicy resolves the filesystem section into mount instructions.
 func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	f := c.Filesystem
+	s.cacheEnv = nil // protect sets it, if it runs
 	var fp nsexec.FSPolicy
 	for _, p := range f.DenyRead {
 		if recursive(p) {
@@ -2546,7 +2602,9 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 	}
 	// fence's own protected paths: paths, whatever their names hold
 	// (guarded gets them too).
-	builtin := slices.Concat(s.dangerousPaths(), sshPaths, gp)
+	cacheProt, cacheEnv := s.toolCacheEnv(changeable)
+	s.cacheEnv = cacheEnv
+	builtin := slices.Concat(s.dangerousPaths(), cacheProt, sshPaths, gp)
 	lits := append(slices.Clone(policyFiles), builtin...)
 	denied := slices.Clone(userAbs)
 	protAbs := slices.Clone(userAbs)
@@ -3395,7 +3453,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	o := &nsexec.Options{
 		Path:    path,
 		Args:    args,
-		Env:     s.sandboxTmpdir(env, fp),
+		Env:     s.sandboxTmpdir(setEnv(env, s.cacheEnv...), fp),
 		Dir:     s.Cwd,
 		FS:      fp,
 		Debug:   s.Debug,

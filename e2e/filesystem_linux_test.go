@@ -2564,11 +2564,12 @@ func TestFSFreshHomeCodeTemplate(t *testing.T) {
 		proj := s.mkdir("proj")
 		// A home outside /tmp, which the template makes writable whole.
 		home := s.outsideDir("fence-e2e-home-")
-		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", `mkdir -p ~/.cache/go-build && echo ok > ~/.cache/go-build/f && mkdir -p ~/.local/state/x && echo made`)
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", `mkdir -p "$GOCACHE" && echo ok > "$GOCACHE/f" && mkdir -p ~/.local/state/x && echo made`)
 		if res.code != 0 || !strings.Contains(res.stdout, "made") {
 			t.Fatalf("-t code in a fresh home: %v", res)
 		}
-		mustHaveContent(t, filepath.Join(home, ".cache/go-build/f"), "ok\n", "a cache file in a fresh home")
+		// go's cache is the sandbox's own (TestFSToolCachesOwnInSandbox).
+		mustHaveContent(t, filepath.Join(home, ".cache/fence-sandbox/go-build/f"), "ok\n", "a cache file in a fresh home")
 		// A tool's own directory is not made...
 		mustNotExist(t, filepath.Join(home, ".claude"), "~/.claude")
 		// ...unless fence runs that tool, which makes it at its first
@@ -2881,6 +2882,52 @@ echo y >> ~/.local/share/fish/other && echo wrote`)
 			t.Errorf("histories under -t code: want hidden and fish's unwritable, the rest as usual: %v", res)
 		}
 		mustHaveContent(t, filepath.Join(home, ".local/share/fish/fish_history"), "export TOKEN=secret\n", "fish's history")
+	})
+}
+
+// Tools outside the sandbox take code from their caches without checking
+// it against anything the sandbox cannot forge (go's build cache checks a
+// go run executable by its size). Where -t code makes the cache directory
+// writable, those caches are read-only in the sandbox and the tools get
+// caches of the sandbox's own; the rest of ~/.cache stays writable, and a
+// cache the user moved with the tool's variable is protected where it
+// points. Without a writable cache directory nothing changes.
+func TestFSToolCachesOwnInSandbox(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		home := s.outsideDir("fence-e2e-home-")
+		for _, d := range []string{".cache", ".cache/go-build", ".cache/go-build/00"} {
+			s.mkdir(filepath.Join(home, d))
+		}
+		s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
+		own := filepath.Join(home, ".cache", "fence-sandbox")
+		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR
+echo evil > ~/.cache/go-build/00/x-d || echo refused-write
+mkdir -p ~/.cache/pip/wheels 2>/dev/null || echo refused-pip
+mkdir -p ~/.cache/pre-commit 2>/dev/null || echo refused-pre-commit
+mkdir -p "$GOCACHE" && echo ok > "$GOCACHE/x" && echo own-writable
+mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
+		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", script)
+		want := strings.Join([]string{own + "/go-build", own + "/pip", own + "/uv", own + "/pre-commit", own + "/ccache", own + "/sccache",
+			"refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
+		if res.code != 0 || res.stdout != want {
+			t.Errorf("tool caches under -t code: want\n%s%v", want, res)
+		}
+		mustHaveContent(t, filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n", "go's build cache")
+		mustNotExist(t, filepath.Join(home, ".cache/pip"), "pip's cache")
+		// GOCACHE of the user's in the project, which is writable.
+		moved := filepath.Join(proj, "gocache")
+		s.mkdir(filepath.Join("proj", "gocache"))
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home, "GOCACHE=" + moved}}, "-t", "code", "--", "sh", "-c",
+			`echo "$GOCACHE"; echo evil > gocache/x || echo refused`)
+		if res.code != 0 || res.stdout != own+"/go-build\nrefused\n" {
+			t.Errorf("GOCACHE moved into the project: %v", res)
+		}
+		// Nothing writable: the environment is the caller's.
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "--", "sh", "-c", `echo "GOCACHE=$GOCACHE"`)
+		if res.code != 0 || res.stdout != "GOCACHE=\n" {
+			t.Errorf("default config: want no GOCACHE: %v", res)
+		}
 	})
 }
 

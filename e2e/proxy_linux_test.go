@@ -219,24 +219,7 @@ func TestUnixSocketsOnLinux(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		sockDir := s.mkdir("run")
 		sock := filepath.Join(sockDir, "agent.sock")
-		ln, err := net.Listen("unix", sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		if err := os.Chmod(sock, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				io.WriteString(c, "agent-secret\n")
-				c.Close()
-			}
-		}()
+		hostUnixServer(t, sock, "agent-secret")
 		client := `import socket,sys
 s=socket.socket(socket.AF_UNIX)
 try:
@@ -288,24 +271,7 @@ func TestUnixSocketNotRedirected(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		victimDir := s.outsideDir("fence-e2e-victim-")
 		victim := filepath.Join(victimDir, "docker.sock")
-		ln, err := net.Listen("unix", victim)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		if err := os.Chmod(victim, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				io.WriteString(c, "host-root\n")
-				c.Close()
-			}
-		}()
+		hostUnixServer(t, victim, "host-root")
 		s.mkdir("run")
 		cfg := s.config("unix.json", `{"filesystem":{"allowWrite":["`+s.dir+`"]},"network":{"allowUnixSockets":["`+s.path("run/app.sock")+`"]}}`)
 		script := `import os, socket, sys
@@ -336,6 +302,30 @@ except OSError as e:
 			t.Errorf("the next run reached the host socket through the listed name: %v", res)
 		}
 	})
+}
+
+// hostUnixServer listens on the unix socket path, open to every user, and
+// answers each connection with the line reply, until the test ends.
+func hostUnixServer(t *testing.T, path, reply string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, reply+"\n")
+			c.Close()
+		}
+	}()
 }
 
 // TestRelaxedMode: allowedDomains ["*"] shares the host network, and the

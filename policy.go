@@ -257,39 +257,61 @@ var toolCaches = []struct{ dir, env string }{
 const sandboxCaches = "fence-sandbox"
 
 // toolCacheEnv returns the host caches of toolCaches that are writable in
-// the sandbox (under changeable), to protect, and the environment that
-// points their tools at caches of the sandbox's own in the user's cache
-// directory, $XDG_CACHE_HOME/fence-sandbox/NAME. A cache the user moved
-// with the tool's variable counts where it points. Nothing when the
-// user's cache directory is not writable itself: the tools' caches are
-// then as writable as they were, since there is nowhere to point them.
-func (s *Spec) toolCacheEnv(changeable []string) (protect, env []string) {
-	root := s.xdgDir("XDG_CACHE_HOME", ".cache")
+// the sandbox (under changeable), to protect, the environment that points
+// their tools at caches of the sandbox's own in the user's cache
+// directory, $XDG_CACHE_HOME/fence-sandbox/NAME (or ~/.cache's, whichever
+// is writable), and those own directories, which the caller holds (a
+// symlink planted there by one run would decide where the next one's
+// lead). A cache the user moved with the tool's variable counts where it
+// points, and so does the default place, which a tool run without the
+// variable uses. The host caches are protected whether or not there is an
+// own one to point the tools at: a run that made fence-sandbox a symlink
+// out of the writable paths must not make the next one leave them
+// writable; the tools then write nowhere (their caches are read-only),
+// as without -t code.
+func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 	writable := func(p string) bool {
 		res, _, err := s.paths.evalPartial(p, changeable)
 		return err == nil && underAny(res, changeable)
 	}
-	if root == "" || !writable(filepath.Join(root, sandboxCaches)) {
-		return nil, nil
+	var root string
+	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+		if writable(d) {
+			if root == "" && writable(filepath.Join(d, sandboxCaches)) {
+				root = filepath.Join(d, sandboxCaches)
+			}
+			// Held wherever it is writable, used or not: what a
+			// run leaves there is what the next one, with or
+			// without XDG_CACHE_HOME, resolves.
+			own = append(own, filepath.Join(d, sandboxCaches))
+		}
 	}
 	for _, t := range toolCaches {
 		var hosts []string
 		if d := s.envDir(t.env); d != "" {
-			hosts = []string{d}
-		} else {
-			for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
-				hosts = append(hosts, filepath.Join(d, t.dir))
+			hosts = append(hosts, d)
+		}
+		for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+			if d = filepath.Join(d, t.dir); !slices.Contains(hosts, d) {
+				hosts = append(hosts, d)
 			}
 		}
+		// Not the sandbox's own (fence run in fence): it is no host's.
+		hosts = slices.DeleteFunc(hosts, func(h string) bool { return underAny(h, own) })
 		if !slices.ContainsFunc(hosts, writable) {
 			continue
 		}
-		own := filepath.Join(root, sandboxCaches, t.dir)
 		protect = append(protect, hosts...)
-		env = append(env, t.env+"="+own)
-		s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there); the command's is %s", t.env, hosts[0], own)
+		if root == "" {
+			s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there), and no cache of the sandbox's own is writable", t.env, hosts[0])
+			continue
+		}
+		d := filepath.Join(root, t.dir)
+		env = append(env, t.env+"="+d)
+		own = append(own, d)
+		s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there); the command's is %s", t.env, hosts[0], d)
 	}
-	return protect, env
+	return protect, env, own
 }
 
 // credentialPaths are hidden from reads unless allowRead names them (or
@@ -397,6 +419,20 @@ func lastGlobs(ps []string) []string {
 	for i, p := range ps {
 		dir, base := filepath.Split(p)
 		out[i] = filepath.Join(pathglob.Literal(filepath.Clean(dir)), base)
+	}
+	return out
+}
+
+// configLiterals returns absolute paths as config entries that name them
+// literally (configPattern): one with a glob character escaped, as
+// configPattern takes such an entry for a pattern.
+func configLiterals(ps []string) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if strings.ContainsAny(p, "*?[") {
+			p = pathglob.Literal(p)
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -2602,7 +2638,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 	}
 	// fence's own protected paths: paths, whatever their names hold
 	// (guarded gets them too).
-	cacheProt, cacheEnv := s.toolCacheEnv(changeable)
+	cacheProt, cacheEnv, cacheOwn := s.toolCacheEnv(changeable)
 	s.cacheEnv = cacheEnv
 	builtin := slices.Concat(s.dangerousPaths(), cacheProt, sshPaths, gp)
 	lits := append(slices.Clone(policyFiles), builtin...)
@@ -2681,7 +2717,10 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 	// for a socket name in a writable directory that a run replaced by a
 	// symlink). Held, the name can still be bound by a server and
 	// removed.
-	grants := slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute, unixSockets)
+	// The tools' own caches (toolCacheEnv) too: each start resolves
+	// them, and one that a run made a symlink out of the writable paths
+	// left the next run's host caches writable.
+	grants := slices.Concat(f.AllowWrite, f.AllowRead, f.AllowExecute, unixSockets, configLiterals(cacheOwn))
 	if f.DefaultDenyRead {
 		// The system paths shown with defaultDenyRead resolve at each
 		// start too: ~/.nvm or ~/.local/bin planted as a symlink in a

@@ -2931,6 +2931,49 @@ mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 	})
 }
 
+// The host caches stay read-only whatever the sandbox's own cache
+// directory is: a run could make ~/.cache/fence-sandbox a symlink out of
+// the writable paths, and the next run, finding it not writable, left go's
+// build cache writable (a planted go run executable). The own directories
+// are held (no symlink there), and a symlink left there anyway (by a run
+// of an older fence) no longer lifts the protection. Nor does an
+// XDG_CACHE_HOME or a GOCACHE of fence's that is not writable: the
+// default place, ~/.cache/go-build, is what the user's go uses without
+// them, and the command's go still gets a cache of its own there.
+func TestFSToolCachesOwnNotRedirected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		proj := s.mkdir("proj")
+		home := s.outsideDir("fence-e2e-home-")
+		s.mkdir(filepath.Join(home, ".cache/go-build/00"))
+		entry := s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
+		own := filepath.Join(home, ".cache", "fence-sandbox")
+		elsewhere := s.outsideDir("fence-e2e-elsewhere-")
+		env := []string{"HOME=" + home}
+		poison := `echo evil > ~/.cache/go-build/00/x-d && echo POISONED; echo "GOCACHE=$GOCACHE"`
+		res := s.fenceWith(opts{dir: proj, env: env}, "-t", "code", "--", "sh", "-c",
+			`mkdir -p "$GOCACHE" && rm -rf ~/.cache/fence-sandbox && ln -s `+elsewhere+` ~/.cache/fence-sandbox && echo planted-own;
+mkdir -p ~/.cache/fence-sandbox/x && ln -s `+elsewhere+` ~/.cache/fence-sandbox/go-build && echo planted-go-build; true`)
+		if strings.Contains(res.stdout, "planted") {
+			t.Errorf("the sandbox's own cache directory made a symlink: %v", res)
+		}
+		// Left by an older fence: the next run still protects the host's.
+		os.RemoveAll(own)
+		s.symlink(elsewhere, own)
+		res = s.fenceWith(opts{dir: proj, env: env}, "-t", "code", "--", "sh", "-c", poison)
+		if strings.Contains(res.stdout, "POISONED") {
+			t.Errorf("with ~/.cache/fence-sandbox a symlink out of the writable paths: %v", res)
+		}
+		os.Remove(own)
+		for _, e := range []string{"XDG_CACHE_HOME=" + elsewhere, "GOCACHE=" + filepath.Join(elsewhere, "go")} {
+			res = s.fenceWith(opts{dir: proj, env: append(env, e)}, "-t", "code", "--", "sh", "-c", poison)
+			if res.code != 0 || res.stdout != "GOCACHE="+own+"/go-build\n" {
+				t.Errorf("%s, not writable: want ~/.cache/go-build read-only and GOCACHE the sandbox's own: %v", e, res)
+			}
+		}
+		mustHaveContent(t, entry, "orig\n", "go's build cache")
+	})
+}
+
 // An allowWrite path inside another writable path cannot be made a
 // symlink, or have a directory renamed there, by the command: every run
 // resolves allowWrite through symlinks, so the next run would grant where

@@ -1010,7 +1010,7 @@ func (s *Spec) dangerousPaths() []string {
 func (s *Spec) agentProjectPaths(dir string) []string {
 	var out []string
 	for _, n := range agentProjectDirs {
-		if p := filepath.Join(dir, n); !s.agentHome(p) {
+		if p := filepath.Join(dir, n); !s.agentHome(p, dir) {
 			out = append(out, p)
 		}
 	}
@@ -1021,8 +1021,12 @@ func (s *Spec) agentProjectPaths(dir string) []string {
 // agent of agentProjectDirs keeps its own state: ~/.codex, ~/.claude,
 // ~/.gemini, ~/.cursor, or $CODEX_HOME or $CLAUDE_CONFIG_DIR (relative to
 // the working directory, as the agents take them; where their symlinks
-// lead too).
-func (s *Spec) agentHome(p string) bool {
+// lead too). p is in dir, the project: a home at or above dir holds the
+// project, not the agent's files (CODEX_HOME=$HOME or CLAUDE_CONFIG_DIR=.
+// made every agent's project settings there writable), so only a home
+// below dir counts for a p inside it (~/.claude/settings.json, fence
+// started in $HOME).
+func (s *Spec) agentHome(p, dir string) bool {
 	var homes []string
 	if s.Home != "" {
 		for _, n := range []string{".codex", ".claude", ".gemini", ".cursor"} {
@@ -1044,7 +1048,7 @@ func (s *Spec) agentHome(p string) bool {
 	}
 	sep := string(filepath.Separator)
 	for _, h := range homes {
-		if h == p || strings.HasPrefix(h, p+sep) || strings.HasPrefix(p, h+sep) {
+		if h == p || strings.HasPrefix(h, p+sep) || strings.HasPrefix(p, h+sep) && strings.HasPrefix(h, dir+sep) {
 			return true
 		}
 	}

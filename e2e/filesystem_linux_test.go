@@ -2810,6 +2810,20 @@ func TestFSAgentProjectSettings(t *testing.T) {
 		if res.code != 0 || !strings.Contains(res.stdout, "made") {
 			t.Errorf("CLAUDE_CONFIG_DIR=$PWD/.claude is Claude Code's: %v", res)
 		}
+		// A home at or above the project holds it, not the agent's own
+		// files: the project's settings stay protected.
+		for _, e := range []string{"CLAUDE_CONFIG_DIR=.", "CODEX_HOME=" + s.dir} {
+			res = s.fenceWith(opts{dir: proj, env: []string{e}}, "-s", cfg, "-c", `echo '{"hooks":{}}' > .claude/settings.json && echo wrote-claude
+echo x > .aider.conf.yml && echo wrote-aider
+mkdir -p .codex 2>/dev/null && echo x > .codex/config.toml && echo wrote-codex
+echo ran`)
+			if ranInside(t, res) && (res.stdout != "ran\n") {
+				t.Errorf("with %s, the project's agent settings were writable: %v", e, res)
+			}
+		}
+		mustHaveContent(t, s.path("proj/.claude/settings.json"), "{}\n", "the project's .claude/settings.json")
+		mustNotExist(t, s.path("proj/.aider.conf.yml"), "a new .aider.conf.yml")
+		mustNotExist(t, s.path("proj/.codex"), "a new .codex")
 	})
 }
 

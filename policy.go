@@ -157,7 +157,10 @@ var childRepoFiles = []string{".vscode", ".idea", ".claude/commands", ".claude/a
 // window managers and bars. Mercurial's hgrc (hooks, as ~/.hgrc), zellij's
 // layouts (commands run in panes at start) and nvm when installed with
 // XDG_CONFIG_HOME set (its nvm.sh, which .bashrc sources, and its Node.js
-// versions).
+// versions). ccache's and sccache's configs: compiler_check and
+// prefix_command run a program at every compile, and cache_dir (sccache's
+// cache.disk.dir) would move the user's cache, which toolCacheEnv keeps
+// read-only, to where the sandbox writes.
 var DangerousConfigDirs = []string{
 	"git", "fish", "systemd", "environment.d", "autostart", "autostart-scripts", "plasma-workspace",
 	"nvim", "vim", "emacs", "tmux", "direnv", "mise", "starship.toml", "nushell", "powershell",
@@ -169,7 +172,7 @@ var DangerousConfigDirs = []string{
 	"helix", "zed", "micro/init.lua", "micro/plug", "micro/settings.json", "micro/bindings.json", "kak", "doom", "sublime-text", "JetBrains", "ipython",
 	"ranger", "lf", "yazi", "pipewire", "wireplumber",
 	"awesome", "qtile", "bspwm", "sxhkd", "xmonad", "herbstluftwm", "polybar", "waybar",
-	"hg", "zellij", "nvm",
+	"hg", "zellij", "nvm", "ccache", "sccache",
 }
 
 // vscodeUserFiles returns what VS Code and its forks run commands from,

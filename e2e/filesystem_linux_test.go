@@ -1426,7 +1426,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.config/nvm/nvm.sh", "home/.cache/gitstatus/gitstatusd-linux-x86_64",
 			"home/.cache/antidote/x/x.plugin.zsh", "home/.cache/oh-my-posh/init.123.zsh",
 			"home/.cursor/extensions/x/extension.js", "home/.cursor/mcp.json", "home/.cursor/hooks.json",
-			"home/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json"} {
+			"home/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
+			"home/.config/ccache/ccache.conf", "home/.config/sccache/config"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}

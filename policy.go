@@ -71,6 +71,10 @@ const zshDump = ".zcompdump*"
 // Cursor editor, outside the sandbox, runs from ~/.cursor, which -t code
 // makes writable for cursor-agent: its extensions, and the MCP servers and
 // hooks it shares with the CLI (which reads them, and writes neither).
+// And bun's own executable and global packages (~/.bun/bin, which bun's
+// installer puts first in PATH, and ~/.bun/install/global, where its
+// links lead), which -t code's ~/.bun/** made writable: a bun planted
+// there ran at the user's next bun command.
 var DangerousHomePaths = []string{
 	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/config.d", ".ssh/rc", ".ssh/environment",
 	".vim", ".emacs.d", ".npmrc", ".cargo/config.toml", ".cargo/config",
@@ -83,6 +87,7 @@ var DangerousHomePaths = []string{
 	".Rprofile", ".julia/config", ".ghci", ".curlrc", ".inputrc", ".lesskey", ".less", ".screenrc", ".hgrc", ".jjconfig.toml",
 	".wezterm.lua", ".alacritty.toml", ".p10k.zsh", ".fzf.bash", ".fzf.zsh",
 	".cursor/extensions", ".cursor/mcp.json", ".cursor/hooks.json",
+	".bun/bin", ".bun/install/global",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -1405,7 +1410,7 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 
 // homeBinDirs are the directories of DangerousHomePaths that hold the
 // programs the user's shell finds first.
-var homeBinDirs = []string{".local/bin", "bin", ".cargo/bin"}
+var homeBinDirs = []string{".local/bin", "bin", ".cargo/bin", ".bun/bin"}
 
 // protectBinTargets makes the files that the symlinks in the user's bin
 // directories (homeBinDirs) lead to the write guard's patterns, where they

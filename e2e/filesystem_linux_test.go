@@ -1427,7 +1427,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.cache/antidote/x/x.plugin.zsh", "home/.cache/oh-my-posh/init.123.zsh",
 			"home/.cursor/extensions/x/extension.js", "home/.cursor/mcp.json", "home/.cursor/hooks.json",
 			"home/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
-			"home/.config/ccache/ccache.conf", "home/.config/sccache/config"} {
+			"home/.config/ccache/ccache.conf", "home/.config/sccache/config",
+			"home/.bun/bin/bun", "home/.bun/install/global/node_modules/x/cli.js"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}

@@ -272,11 +272,12 @@ const sandboxCaches = "fence-sandbox"
 // symlink planted there by one run would decide where the next one's
 // lead). A cache the user moved with the tool's variable counts where it
 // points, and so does the default place, which a tool run without the
-// variable uses. The host caches are protected whether or not there is an
-// own one to point the tools at: a run that made fence-sandbox a symlink
-// out of the writable paths must not make the next one leave them
-// writable; the tools then write nowhere (their caches are read-only),
-// as without -t code.
+// variable uses. Nothing when no cache directory is writable itself
+// (allowWrite of one cache shares it on purpose). Otherwise the host
+// caches are protected whether or not there is an own one to point the
+// tools at: a run that made fence-sandbox a symlink out of the writable
+// paths must not make the next one leave them writable; the tools then
+// write nowhere (their caches are read-only), as without -t code.
 func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 	writable := func(p string) bool {
 		res, _, err := s.paths.evalPartial(p, changeable)
@@ -284,6 +285,8 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 	}
 	var root string
 	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+		// Only where a cache directory is writable whole: an allowWrite
+		// of ~/.cache/go-build alone shares that cache on purpose.
 		if writable(d) {
 			if root == "" && writable(filepath.Join(d, sandboxCaches)) {
 				root = filepath.Join(d, sandboxCaches)
@@ -293,6 +296,9 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 			// without XDG_CACHE_HOME, resolves.
 			own = append(own, filepath.Join(d, sandboxCaches))
 		}
+	}
+	if len(own) == 0 {
+		return nil, nil, nil
 	}
 	for _, t := range toolCaches {
 		var hosts []string

@@ -2987,6 +2987,12 @@ mkdir -p ~/.cache/fence-sandbox/x && ln -s `+elsewhere+` ~/.cache/fence-sandbox/
 			}
 		}
 		mustHaveContent(t, entry, "orig\n", "go's build cache")
+		// An allowWrite of the cache alone shares it on purpose.
+		cfg := s.config("gocache.json", `{"filesystem":{"allowWrite":["~/.cache/go-build"]}}`)
+		res = s.fenceWith(opts{dir: proj, env: env}, "-s", cfg, "--", "sh", "-c", `echo "GOCACHE=$GOCACHE"; echo new > ~/.cache/go-build/00/y-d && echo shared`)
+		if res.code != 0 || res.stdout != "GOCACHE=\nshared\n" {
+			t.Errorf("allowWrite ~/.cache/go-build alone: want it writable, GOCACHE unset: %v", res)
+		}
 	})
 }
 

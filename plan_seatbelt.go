@@ -139,6 +139,16 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 		})
 	}
 	builtin = append(builtin, gp...)
+	// The tool caches, as on Linux (toolCacheEnv): the host's read-only,
+	// the command's own a grant, made as a directory only (a symlink
+	// planted there would lead the next run's tools out of the writable
+	// paths).
+	cacheProt, cacheEnv, cacheOwn := s.toolCacheEnv(s.expandGrants(f.AllowWrite))
+	builtin = append(builtin, cacheProt...)
+	for _, p := range cacheOwn {
+		o.Grants = append(o.Grants, seatbeltForms(seatbelt.Literal(p))...)
+	}
+	env = setEnv(env, cacheEnv...)
 	for _, u := range unlistable {
 		// A directory gitPaths could not list: what can be seen of it.
 		m, _ := filepath.Glob(filepath.Join(seatbelt.Literal(u), "*"))

@@ -921,3 +921,34 @@ func deniedBy(p, rule, path string) bool {
 	}
 	return false
 }
+
+// TestSeatbeltPlanToolCaches: on macOS as on Linux, where ~/.cache is
+// writable the tools' caches there are read-only and the command gets
+// its own (GOCACHE, ...), held as grants; nothing changes where it is not.
+func TestSeatbeltPlanToolCaches(t *testing.T) {
+	c := &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: []string{".", "~/.cache/**"}}}
+	s, home, _ := macSpec(t, c)
+	if err := os.Mkdir(filepath.Join(home, ".cache"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mp := planMac(t, s)
+	own := filepath.Join(home, ".cache", "fence-sandbox")
+	if got := getenv(mp.env, "GOCACHE"); got != filepath.Join(own, "go-build") {
+		t.Errorf("GOCACHE = %q, want the sandbox's own under %s", got, own)
+	}
+	if got := getenv(mp.env, "PRE_COMMIT_HOME"); got != filepath.Join(own, "pre-commit") {
+		t.Errorf("PRE_COMMIT_HOME = %q", got)
+	}
+	for _, d := range []string{"go-build", "pre-commit", "uv"} {
+		if !slices.Contains(mp.opts.DenyWrite, filepath.Join(home, ".cache", d)) {
+			t.Errorf("~/.cache/%s not read-only: %q", d, mp.opts.DenyWrite)
+		}
+	}
+	if !slices.Contains(mp.opts.Grants, own) {
+		t.Errorf("%s not held: %q", own, mp.opts.Grants)
+	}
+	s.Config = &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: []string{"."}}}
+	if mp := planMac(t, s); getenv(mp.env, "GOCACHE") != "" || slices.Contains(mp.opts.Grants, own) {
+		t.Errorf("no writable cache directory: want the caller's environment, got GOCACHE=%q", getenv(mp.env, "GOCACHE"))
+	}
+}

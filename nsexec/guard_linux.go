@@ -2378,8 +2378,6 @@ func readlinkAt(dir int, name string) (string, error) {
 	return "", unix.ENAMETOOLONG
 }
 
-// openWrites reports whether an open with flags writes: opens the file for
-// writing, truncates it, or (exists false) creates it.
 // sharedFile reports whether st is a regular file with other hard links,
 // which the sandbox may not write in place: a link elsewhere, outside the
 // writable paths, is the same file. pnpm's store and every project's
@@ -2391,6 +2389,8 @@ func sharedFile(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1
 }
 
+// openWrites reports whether an open with flags writes: opens the file for
+// writing, truncates it, or (exists false) creates it.
 func openWrites(flags int, exists bool) bool {
 	return flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0 || flags&unix.O_CREAT != 0 && !exists
 }

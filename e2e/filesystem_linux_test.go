@@ -275,6 +275,27 @@ func TestFSWriteOutsideThroughHardLinkFails(t *testing.T) {
 	})
 }
 
+// A file the sandbox created in this run is its own however many names it
+// gave it: tar -x of an archive with hard links, cp -al or ln of its own
+// files, then an edit in place (>, >>, cp over it) work in the same run.
+// One made in an earlier run stays refused once it has other links: a link
+// outside may have been made since.
+func TestFSWriteOwnHardLinkedFileInRun(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		s.mustRun("-s", cfg, "-c", "cd w && echo a > own && ln own own2 && echo b >> own && cp own own3 && cp own3 own2 && "+
+			"mkdir t && echo x > t/f && cp -al t t2 && echo y > t2/f && truncate -s 1 t/f")
+		mustHaveContent(t, s.path("w/own"), "a\nb\n", "a file the sandbox made and linked in the run")
+		mustHaveContent(t, s.path("w/t/f"), "y", "a file of a tree the sandbox made and cp -al'd in the run")
+		res := s.fenceWith(opts{}, "-s", cfg, "-c", "echo c >> w/own")
+		if ranInside(t, res) && (res.code == 0 || !writeDenied(res.stderr)) {
+			t.Errorf("a linked file made in an earlier run, written in place: want EACCES: %v", res)
+		}
+		mustHaveContent(t, s.path("w/own"), "a\nb\n", "a linked file made in an earlier run")
+	})
+}
+
 // /tmp inside is a private tmpfs: writable, gone afterwards, and the host's
 // /tmp files are not visible.
 func TestFSPrivateTmp(t *testing.T) {

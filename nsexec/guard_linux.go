@@ -729,7 +729,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		}
 		// Before the open, which would truncate (O_TRUNC) before any
 		// check of the fd: a file with other hard links (sharedFile).
-		if serr == nil && openWrites(c.flags, true) && sharedFile(&st) {
+		if serr == nil && openWrites(c.flags, true) && sharedFile(&st) && !g.freshFile(&st) {
 			return -1, g.deny(pid, "write", full)
 		}
 		// Through /proc (a magic link, or a file of /proc itself) the
@@ -1039,6 +1039,18 @@ func (g *guard) gitFileLinked(real string, st *unix.Stat_t) bool {
 func (g *guard) sandboxMade(id fileID) bool {
 	_, ours := g.created[id]
 	return ours || g.fresh[id]
+}
+
+// freshFile reports whether st is a file the sandbox created in this run
+// (fresh): one with other hard links (sharedFile) may be written in place
+// then, as they are names the sandbox gave it, where it may write (tar -x
+// of an archive with hard links, cp -al or ln of its own files). Not one
+// recorded from an earlier run (created): a link outside may have been
+// made since (a cp -al or git clone of the project).
+func (g *guard) freshFile(st *unix.Stat_t) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.fresh[idOf(st)]
 }
 
 // globRegexp compiles a glob: "**/" matches any run of directories (or
@@ -1607,7 +1619,7 @@ func (g *guard) checkOpened(fd int, full string, write bool) (int, unix.Errno) {
 	}
 	if write {
 		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil || sharedFile(&st) {
+		if err := unix.Fstat(fd, &st); err != nil || sharedFile(&st) && !g.freshFile(&st) {
 			unix.Close(fd)
 			return -1, g.deny(0, "write", full)
 		}
@@ -2385,6 +2397,8 @@ func readlinkAt(dir int, name string) (string, error) {
 // cache share their files so (a write to proj/node_modules/x/index.js
 // changed x in all the user's projects). Tools replace such files (unlink,
 // rename) rather than write them in place; creating links stays allowed.
+// The callers let the sandbox write one it created in this run
+// (freshFile; a run is a whole agent session under fence -- claude).
 func sharedFile(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1
 }

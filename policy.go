@@ -305,6 +305,14 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 		if d := s.envDir(t.env); d != "" {
 			hosts = append(hosts, d)
 		}
+		if t.env == "GOCACHE" {
+			// go env -w GOCACHE=... keeps it in go's env file, which
+			// the environment overrides for the command but not for
+			// the user's go outside.
+			if d := s.goEnvFileDir(t.env); d != "" && !slices.Contains(hosts, d) {
+				hosts = append(hosts, d)
+			}
+		}
 		for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
 			if d = filepath.Join(d, t.dir); !slices.Contains(hosts, d) {
 				hosts = append(hosts, d)
@@ -326,6 +334,38 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 		s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there); the command's is %s", t.env, hosts[0], d)
 	}
 	return protect, env, own
+}
+
+// goEnvFileDir returns the absolute directory that go's env file ($GOENV,
+// else go/env in the user's configuration directory, where go env -w
+// writes) sets key to, or "".
+func (s *Spec) goEnvFileDir(key string) string {
+	file := s.envDir("GOENV")
+	if file == "" {
+		if d := s.xdgDir("XDG_CONFIG_HOME", ".config"); d != "" {
+			file = filepath.Join(d, "go", "env")
+		}
+	}
+	if file == "" {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || len(b) > 1<<20 {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"=")
+		if !ok {
+			continue
+		}
+		if u, err := strconv.Unquote(v); err == nil {
+			v = u
+		}
+		if filepath.IsAbs(v) {
+			return filepath.Clean(v)
+		}
+	}
+	return ""
 }
 
 // credentialPaths are hidden from reads unless allowRead names them (or

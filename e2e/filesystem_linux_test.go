@@ -2960,6 +2960,17 @@ mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		if res.code != 0 || res.stdout != own+"/go-build\nrefused\n" {
 			t.Errorf("GOCACHE moved into the project: %v", res)
 		}
+		// GOCACHE set with go env -w, in go's env file: protected too.
+		s.mkdir(filepath.Join(home, ".config"))
+		s.mkdir(filepath.Join(home, ".config/go"))
+		s.mkdir(filepath.Join(home, ".cache/mygo"))
+		s.write(filepath.Join(home, ".config/go/env"), "GOCACHE="+filepath.Join(home, ".cache/mygo")+"\n")
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c",
+			`echo evil > ~/.cache/mygo/x || echo refused`)
+		if res.code != 0 || res.stdout != "refused\n" {
+			t.Errorf("GOCACHE from go env -w: %v", res)
+		}
+		mustNotExist(t, filepath.Join(home, ".cache/mygo/x"), "a file in the go env file's GOCACHE")
 		// Nothing writable: the environment is the caller's.
 		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "--", "sh", "-c", `echo "GOCACHE=$GOCACHE"`)
 		if res.code != 0 || res.stdout != "GOCACHE=\n" {

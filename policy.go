@@ -320,7 +320,13 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 		}
 		// Not the sandbox's own (fence run in fence): it is no host's.
 		hosts = slices.DeleteFunc(hosts, func(h string) bool { return underAny(h, own) })
-		if !slices.ContainsFunc(hosts, writable) {
+		// A cache counts where its name can be changed too: one that is
+		// a symlink out of the writable paths (moved to another disk)
+		// resolves to a read-only place, but the link itself, in a
+		// writable ~/.cache, can be replaced by a directory of the
+		// sandbox's, which the user's tool outside then reads.
+		replaceable := func(h string) bool { return writable(h) || writable(filepath.Dir(h)) }
+		if !slices.ContainsFunc(hosts, replaceable) {
 			continue
 		}
 		protect = append(protect, hosts...)

@@ -2971,6 +2971,22 @@ mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 			t.Errorf("GOCACHE from go env -w: %v", res)
 		}
 		mustNotExist(t, filepath.Join(home, ".cache/mygo/x"), "a file in the go env file's GOCACHE")
+		// A cache moved to another disk, ~/.cache/pip a symlink there:
+		// the link cannot be replaced by a directory of the sandbox's,
+		// which pip outside would then read.
+		elsewhere := s.outsideDir("fence-e2e-pipcache-")
+		if err := os.Symlink(elsewhere, filepath.Join(home, ".cache/pip")); err != nil {
+			t.Fatal(err)
+		}
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c",
+			`echo "$PIP_CACHE_DIR"; { rm ~/.cache/pip && mkdir ~/.cache/pip && echo evil > ~/.cache/pip/x; } 2>/dev/null || echo refused`)
+		if res.code != 0 || res.stdout != own+"/pip\nrefused\n" {
+			t.Errorf("a symlinked host cache: want it kept and PIP_CACHE_DIR set: %v", res)
+		}
+		if fi, err := os.Lstat(filepath.Join(home, ".cache/pip")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("~/.cache/pip, a symlink to the user's cache, replaced: %v %v", fi, err)
+		}
+		os.Remove(filepath.Join(home, ".cache/pip"))
 		// Nothing writable: the environment is the caller's.
 		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "--", "sh", "-c", `echo "GOCACHE=$GOCACHE"`)
 		if res.code != 0 || res.stdout != "GOCACHE=\n" {

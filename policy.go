@@ -344,21 +344,38 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 
 // goEnvFileDir returns the absolute directory that go's env file ($GOENV,
 // else go/env in the user's configuration directory, where go env -w
-// writes) sets key to, or "".
-func (s *Spec) goEnvFileDir(key string) string {
+// writes) sets key to, or "". The configuration directory is go's
+// (os.UserConfigDir): ~/Library/Application Support on macOS, whatever
+// XDG_CONFIG_HOME says. Of several lines for key, go takes the last (go
+// env -w drops the others). Only a regular file is read: a FIFO there
+// would stop fence.
+func (s *Spec) goEnvFileDir(key string) string { return s.goEnvFileDirOS(runtime.GOOS, key) }
+
+func (s *Spec) goEnvFileDirOS(goos, key string) string {
 	file := s.envDir("GOENV")
 	if file == "" {
-		if d := s.xdgDir("XDG_CONFIG_HOME", ".config"); d != "" {
+		d := s.xdgDir("XDG_CONFIG_HOME", ".config")
+		if goos == "darwin" || goos == "ios" {
+			d = ""
+			if s.Home != "" {
+				d = filepath.Join(s.Home, "Library", "Application Support")
+			}
+		}
+		if d != "" {
 			file = filepath.Join(d, "go", "env")
 		}
 	}
 	if file == "" {
 		return ""
 	}
-	b, err := os.ReadFile(file)
-	if err != nil || len(b) > 1<<20 {
+	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
 		return ""
 	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	dir := ""
 	for _, line := range strings.Split(string(b), "\n") {
 		v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"=")
 		if !ok {
@@ -367,11 +384,12 @@ func (s *Spec) goEnvFileDir(key string) string {
 		if u, err := strconv.Unquote(v); err == nil {
 			v = u
 		}
+		dir = ""
 		if filepath.IsAbs(v) {
-			return filepath.Clean(v)
+			dir = filepath.Clean(v)
 		}
 	}
-	return ""
+	return dir
 }
 
 // credentialPaths are hidden from reads unless allowRead names them (or

@@ -1044,3 +1044,36 @@ func TestOtherViews(t *testing.T) {
 		}
 	}
 }
+
+// go's env file, as go reads it: the last line for a key counts (go env -w
+// drops the others), and on macOS it is in ~/Library/Application Support,
+// whatever XDG_CONFIG_HOME says.
+func TestGoEnvFileDir(t *testing.T) {
+	home := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(home, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".config/go/env", "GOCACHE=/old\nGOFLAGS=-mod=mod\nGOCACHE=/new/cache/\n")
+	write("Library/Application Support/go/env", "GOCACHE=\"/mac/cache\"\n")
+	s := &Spec{Home: home, Env: []string{"HOME=" + home}}
+	if got := s.goEnvFileDirOS("linux", "GOCACHE"); got != "/new/cache" {
+		t.Errorf("linux: got %q, want the last line's /new/cache", got)
+	}
+	if got := s.goEnvFileDirOS("darwin", "GOCACHE"); got != "/mac/cache" {
+		t.Errorf("darwin: got %q, want /mac/cache from ~/Library/Application Support/go/env", got)
+	}
+	fifo := filepath.Join(home, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Env = append(s.Env, "GOENV="+fifo)
+	if got := s.goEnvFileDirOS("linux", "GOCACHE"); got != "" {
+		t.Errorf("GOENV a FIFO: got %q", got)
+	}
+}

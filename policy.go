@@ -288,8 +288,8 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 		// Only where a cache directory is writable whole: an allowWrite
 		// of ~/.cache/go-build alone shares that cache on purpose.
 		if writable(d) {
-			if root == "" && writable(filepath.Join(d, sandboxCaches)) {
-				root = filepath.Join(d, sandboxCaches)
+			if c := filepath.Join(d, sandboxCaches); root == "" && writable(c) && s.cacheDirUsable(c) {
+				root = c
 			}
 			// Held wherever it is writable, used or not: what a
 			// run leaves there is what the next one, with or
@@ -340,6 +340,19 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 		s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there); the command's is %s", t.env, hosts[0], d)
 	}
 	return protect, env, own
+}
+
+// cacheDirUsable reports whether dir, the sandbox's own cache directory,
+// is a directory or missing. A file there (a run may make one: the name is
+// held like a grant, which takes a plain file) would make every tool that
+// is pointed below it fail; the host caches stay read-only then, and the
+// user is told what to remove.
+func (s *Spec) cacheDirUsable(dir string) bool {
+	if fi, err := os.Lstat(dir); err != nil || fi.IsDir() {
+		return true
+	}
+	fmt.Fprintf(s.stderr(), "Warning: %s is not a directory (an earlier run may have made it): the tools' caches in the sandbox stay read-only this run; remove it\n", dir)
+	return false
 }
 
 // goEnvFileDir returns the absolute directory that go's env file ($GOENV,

@@ -2960,6 +2960,21 @@ mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		if res.code != 0 || res.stdout != own+"/go-build\nrefused\n" {
 			t.Errorf("GOCACHE moved into the project: %v", res)
 		}
+		// A file where the sandbox's own caches go (a run may make one):
+		// the host's stay read-only, fence says what to remove, and no
+		// tool is pointed below a file.
+		if err := os.RemoveAll(filepath.Join(home, ".cache/fence-sandbox")); err != nil {
+			t.Fatal(err)
+		}
+		s.write(filepath.Join(home, ".cache/fence-sandbox"), "")
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c",
+			`echo "GOCACHE=$GOCACHE"; echo evil > ~/.cache/go-build/00/x-d || echo refused`)
+		if res.code != 0 || res.stdout != "GOCACHE=\nrefused\n" || !strings.Contains(res.stderr, "fence-sandbox is not a directory") {
+			t.Errorf("a file at ~/.cache/fence-sandbox: %v", res)
+		}
+		if err := os.Remove(filepath.Join(home, ".cache/fence-sandbox")); err != nil {
+			t.Fatal(err)
+		}
 		// GOCACHE set with go env -w, in go's env file: protected too.
 		s.mkdir(filepath.Join(home, ".config"))
 		s.mkdir(filepath.Join(home, ".config/go"))

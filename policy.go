@@ -1073,6 +1073,11 @@ func (s *Spec) dangerousPaths() []string {
 	in(s.Cwd, DangerousFiles)
 	in(s.Home, DangerousFiles)
 	in(s.Cwd, DangerousDirs)
+	// go's env file where $GOENV moves it, as go/env in the configuration
+	// directories (GOFLAGS=-toolexec runs a program at every build).
+	if f := s.envDir("GOENV"); f != "" {
+		out = append(out, f)
+	}
 	out = append(out, s.agentProjectPaths(s.Cwd)...)
 	in(s.Home, DangerousHomePaths)
 	// In $HOME, DangerousFiles has the plain ones already.

@@ -1457,8 +1457,14 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 		s.write("home/.zcompdump-old", "orig\n")
 		tryAppend(s.dir, "home/.zcompdump-old")
 		mustHaveContent(t, s.path("home/.zcompdump-old"), "orig\n", "an existing ~/.zcompdump*")
+		// With GOENV set, go's env file there is protected.
+		res := s.fenceWith(opts{env: []string{"GOENV=" + s.path("goenv")}}, "-s", cfg, "--", "sh", "-c", `echo GOFLAGS=-toolexec=evil > "$1"`, "sh", s.path("goenv"))
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("creating $GOENV succeeded: %v", res)
+		}
+		mustNotExist(t, s.path("goenv"), "$GOENV")
 		// With ZDOTDIR set, zsh's start-up files there are protected.
-		res := s.fenceWith(opts{env: []string{"ZDOTDIR=" + s.path("zdot")}}, "-s", cfg, "--", "sh", "-c", `mkdir -p "$1" && echo evil > "$1/.zshrc"`, "sh", s.path("zdot"))
+		res = s.fenceWith(opts{env: []string{"ZDOTDIR=" + s.path("zdot")}}, "-s", cfg, "--", "sh", "-c", `mkdir -p "$1" && echo evil > "$1/.zshrc"`, "sh", s.path("zdot"))
 		if ranInside(t, res) && res.code == 0 {
 			t.Errorf("creating $ZDOTDIR/.zshrc succeeded: %v", res)
 		}

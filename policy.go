@@ -243,7 +243,10 @@ var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 // antidote's cloned zsh plugins (sourced at every start). oh-my-posh's
 // init scripts are zshDumpPatterns'. Not the build caches that tools
 // inside must write (go-build, pre-commit, ccache): see the README.
-var DangerousCacheDirs = []string{"gitstatus", "antidote"}
+// And the browsers end-to-end test tools run (Playwright's, Puppeteer's,
+// Cypress's): -t code cannot download them anyway (their hosts are not in
+// its allowedDomains); the sandbox's tests still run the ones there.
+var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress"}
 
 // toolCaches are the caches, in the user's cache directory, from which a
 // tool run later outside the sandbox takes code without checking it
@@ -255,9 +258,13 @@ var DangerousCacheDirs = []string{"gitstatus", "antidote"}
 // cache directory writable; where it is (toolCacheEnv), each of these is
 // read-only in the sandbox, and the tool is pointed at a cache of the
 // sandbox's own, which nothing outside reads.
-var toolCaches = []struct{ dir, env string }{
-	{"go-build", "GOCACHE"}, {"pip", "PIP_CACHE_DIR"}, {"uv", "UV_CACHE_DIR"},
-	{"pre-commit", "PRE_COMMIT_HOME"}, {"ccache", "CCACHE_DIR"}, {"sccache", "SCCACHE_DIR"},
+// Also yarn 1's cache (unpacked packages, copied into node_modules
+// unchecked), Deno's (remote modules and npm packages) and bun's, which is
+// not in the cache directory but in ~/.bun/install/cache (home).
+var toolCaches = []struct{ dir, env, home string }{
+	{"go-build", "GOCACHE", ""}, {"pip", "PIP_CACHE_DIR", ""}, {"uv", "UV_CACHE_DIR", ""},
+	{"pre-commit", "PRE_COMMIT_HOME", ""}, {"ccache", "CCACHE_DIR", ""}, {"sccache", "SCCACHE_DIR", ""},
+	{"yarn", "YARN_CACHE_FOLDER", ""}, {"deno", "DENO_DIR", ""}, {"bun", "BUN_INSTALL_CACHE_DIR", ".bun/install/cache"},
 }
 
 // sandboxCaches is the directory, in the user's cache directory, of the
@@ -313,8 +320,20 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 				hosts = append(hosts, d)
 			}
 		}
-		for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
-			if d = filepath.Join(d, t.dir); !slices.Contains(hosts, d) {
+		var defaults []string
+		switch {
+		case t.home == "":
+			for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+				defaults = append(defaults, filepath.Join(d, t.dir))
+			}
+		case s.Home != "":
+			defaults = append(defaults, filepath.Join(s.Home, t.home))
+			if d := s.envDir("BUN_INSTALL"); d != "" && t.dir == "bun" {
+				defaults = append(defaults, filepath.Join(d, "install", "cache"))
+			}
+		}
+		for _, d := range defaults {
+			if !slices.Contains(hosts, d) {
 				hosts = append(hosts, d)
 			}
 		}

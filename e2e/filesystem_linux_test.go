@@ -1430,7 +1430,8 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.local/share/zed/languages/x/server", "home/.local/share/JetBrains/IDE/plugin/x.jar",
 			"home/.local/share/gnome-shell/extensions/x/extension.js", "home/.local/share/kio/servicemenus/x.desktop",
 			"home/.local/share/kservices5/x.desktop", "home/.local/share/plasma/plasmoids/x/main.qml",
-			"home/.local/share/flatpak/exports/bin/x",
+			"home/.local/share/flatpak/exports/bin/x", "home/.cache/ms-playwright/chromium-1/chrome-linux/chrome",
+			"home/.cache/puppeteer/chrome/x/chrome", "home/.cache/Cypress/13.0.0/Cypress/Cypress",
 			"home/.yarnrc", "home/.yarnrc.yml", "home/.bunfig.toml", "home/.pip/pip.conf", "home/.irbrc", "home/.pryrc",
 			"home/.psqlrc", "home/.sqliterc", "home/.my.cnf", "home/.pythonrc", "home/.pythonrc.py",
 			"home/.ipython/profile_default/startup/x.py", "home/.jupyter/jupyter_server_config.py", "home/.Rprofile",
@@ -2944,7 +2945,7 @@ func TestFSToolCachesOwnInSandbox(t *testing.T) {
 		}
 		s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
 		own := filepath.Join(home, ".cache", "fence-sandbox")
-		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR
+		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR YARN_CACHE_FOLDER DENO_DIR
 echo evil > ~/.cache/go-build/00/x-d || echo refused-write
 mkdir -p ~/.cache/pip/wheels 2>/dev/null || echo refused-pip
 mkdir -p ~/.cache/pre-commit 2>/dev/null || echo refused-pre-commit
@@ -2952,12 +2953,21 @@ mkdir -p "$GOCACHE" && echo ok > "$GOCACHE/x" && echo own-writable
 mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", script)
 		want := strings.Join([]string{own + "/go-build", own + "/pip", own + "/uv", own + "/pre-commit", own + "/ccache", own + "/sccache",
-			"refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
+			own + "/yarn", own + "/deno", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
 		if res.code != 0 || res.stdout != want {
 			t.Errorf("tool caches under -t code: want\n%s%v", want, res)
 		}
 		mustHaveContent(t, filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n", "go's build cache")
 		mustNotExist(t, filepath.Join(home, ".cache/pip"), "pip's cache")
+		// bun's, in ~/.bun (-t code's ~/.bun/**), not in ~/.cache.
+		for _, d := range []string{".bun", ".bun/install", ".bun/install/cache"} {
+			s.mkdir(filepath.Join(home, d))
+		}
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c",
+			`printenv BUN_INSTALL_CACHE_DIR; echo evil > ~/.bun/install/cache/x || echo refused`)
+		if res.code != 0 || res.stdout != own+"/bun\nrefused\n" {
+			t.Errorf("bun's cache under -t code: %v", res)
+		}
 		// GOCACHE of the user's in the project, which is writable.
 		moved := filepath.Join(proj, "gocache")
 		s.mkdir(filepath.Join("proj", "gocache"))

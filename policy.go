@@ -245,8 +245,11 @@ var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 // inside must write (go-build, pre-commit, ccache): see the README.
 // And the browsers end-to-end test tools run (Playwright's, Puppeteer's,
 // Cypress's): -t code cannot download them anyway (their hosts are not in
-// its allowedDomains); the sandbox's tests still run the ones there.
-var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress"}
+// its allowedDomains); the sandbox's tests still run the ones there. And
+// yarn 1's cache, whose unpacked packages it copies into node_modules
+// unchecked (it warns and uses a temporary cache when this one is not
+// writable).
+var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress", "yarn"}
 
 // toolCaches are the caches, in the user's cache directory, from which a
 // tool run later outside the sandbox takes code without checking it
@@ -258,13 +261,15 @@ var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "pup
 // cache directory writable; where it is (toolCacheEnv), each of these is
 // read-only in the sandbox, and the tool is pointed at a cache of the
 // sandbox's own, which nothing outside reads.
-// Also yarn 1's cache (unpacked packages, copied into node_modules
-// unchecked), Deno's (remote modules and npm packages) and bun's, which is
-// not in the cache directory but in ~/.bun/install/cache (home).
+// Also Deno's (remote modules and npm packages) and bun's, which is not in
+// the cache directory but in ~/.bun/install/cache (home). Not yarn's:
+// YARN_CACHE_FOLDER would also move a Yarn 2+ project's own cache
+// (.yarn/cache, committed for zero-installs); yarn 1's cache is
+// DangerousCacheDirs' instead (yarn 1 falls back to a temporary cache).
 var toolCaches = []struct{ dir, env, home string }{
 	{"go-build", "GOCACHE", ""}, {"pip", "PIP_CACHE_DIR", ""}, {"uv", "UV_CACHE_DIR", ""},
 	{"pre-commit", "PRE_COMMIT_HOME", ""}, {"ccache", "CCACHE_DIR", ""}, {"sccache", "SCCACHE_DIR", ""},
-	{"yarn", "YARN_CACHE_FOLDER", ""}, {"deno", "DENO_DIR", ""}, {"bun", "BUN_INSTALL_CACHE_DIR", ".bun/install/cache"},
+	{"deno", "DENO_DIR", ""}, {"bun", "BUN_INSTALL_CACHE_DIR", ".bun/install/cache"},
 }
 
 // sandboxCaches is the directory, in the user's cache directory, of the

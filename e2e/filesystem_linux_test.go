@@ -2945,7 +2945,9 @@ func TestFSToolCachesOwnInSandbox(t *testing.T) {
 		}
 		s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
 		own := filepath.Join(home, ".cache", "fence-sandbox")
-		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR YARN_CACHE_FOLDER DENO_DIR
+		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR
+echo "YARN_CACHE_FOLDER=$YARN_CACHE_FOLDER"
+mkdir -p ~/.cache/yarn/v6 2>/dev/null || echo refused-yarn
 echo evil > ~/.cache/go-build/00/x-d || echo refused-write
 mkdir -p ~/.cache/pip/wheels 2>/dev/null || echo refused-pip
 mkdir -p ~/.cache/pre-commit 2>/dev/null || echo refused-pre-commit
@@ -2953,7 +2955,7 @@ mkdir -p "$GOCACHE" && echo ok > "$GOCACHE/x" && echo own-writable
 mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", script)
 		want := strings.Join([]string{own + "/go-build", own + "/pip", own + "/uv", own + "/pre-commit", own + "/ccache", own + "/sccache",
-			own + "/yarn", own + "/deno", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
+			own + "/deno", "YARN_CACHE_FOLDER=", "refused-yarn", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
 		if res.code != 0 || res.stdout != want {
 			t.Errorf("tool caches under -t code: want\n%s%v", want, res)
 		}

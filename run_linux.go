@@ -349,8 +349,8 @@ const reapWait = 2 * time.Second
 // zombie per run). Every return of Run after the start needs it, the
 // early errors too (a command that exited at once had reported).
 // Bounded, for a PID 1 stuck in the kernel (a hung network file system):
-// then the orphan is the lesser harm. Costs ~0.3 ms of each run
-// (docs/benchmarking.md).
+// then the orphan is the lesser harm. PID 1's exit takes ~0.5 ms; end to
+// end a run measured between −0.2 and +0.5 ms (docs/benchmarking.md).
 func (s *Spec) awaitReaped(p *nsexec.Process) bool {
 	t := time.NewTimer(reapWait)
 	defer t.Stop()

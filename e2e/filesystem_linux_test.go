@@ -2752,7 +2752,7 @@ func TestFSCodexProjectConfig(t *testing.T) {
 		hostGit(child, "init", "-q", "-b", "main", ".")
 		s.write("src/child/.codex/config.toml", "# orig\n")
 		empty := s.mkdir("empty")
-		for _, c := range []struct{ dir, script string }{
+		s.mustRefuseIn(cfg, []dirScript{
 			{proj, `echo 'notify = ["sh", "-c", "evil"]' >> .codex/config.toml`},
 			{proj, `echo '[hooks]' > .codex/hooks.toml`},
 			{proj, `rm .codex/config.toml`},
@@ -2762,12 +2762,7 @@ func TestFSCodexProjectConfig(t *testing.T) {
 			{s.path("src"), `mv child/.codex child/codex-moved`},
 			{empty, `mkdir .codex`},
 			{empty, `mkdir made && mv made .codex`},
-		} {
-			res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "-c", c.script)
-			if ranInside(t, res) && res.code == 0 {
-				t.Errorf("in %s, %q succeeded: %v", c.dir, c.script, res)
-			}
-		}
+		})
 		mustHaveContent(t, s.path("proj/.codex/config.toml"), "# orig\n", "the project's .codex/config.toml")
 		mustHaveContent(t, s.path("src/child/.codex/config.toml"), "# orig\n", "a child repository's .codex/config.toml")
 		mustNotExist(t, s.path("proj/.codex/hooks.toml"), "a new file in .codex")
@@ -2791,6 +2786,21 @@ func TestFSCodexProjectConfig(t *testing.T) {
 	})
 }
 
+// dirScript is a script and the directory fence runs it in.
+type dirScript struct{ dir, script string }
+
+// mustRefuseIn runs each script with fence -s cfg -c in its directory and
+// fails the test for each that ran and succeeded.
+func (s *sandbox) mustRefuseIn(cfg string, cases []dirScript) {
+	s.t.Helper()
+	for _, c := range cases {
+		res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "-c", c.script)
+		if ranInside(s.t, res) && res.code == 0 {
+			s.t.Errorf("in %s, %q succeeded: %v", c.dir, c.script, res)
+		}
+	}
+}
+
 // The project settings of Claude Code and Gemini CLI (hooks run commands
 // at the agent's events), Cursor's project MCP servers and aider's config
 // (its lint and test commands) are taken by the next agent run in the
@@ -2808,7 +2818,7 @@ func TestFSAgentProjectSettings(t *testing.T) {
 		child := s.mkdir("src/child")
 		hostGit(child, "init", "-q", "-b", "main", ".")
 		s.write("src/child/.gemini/settings.json", "{}\n")
-		for _, c := range []struct{ dir, script string }{
+		s.mustRefuseIn(cfg, []dirScript{
 			{proj, `echo '{"hooks":{}}' > .claude/settings.json`},
 			{proj, `rm .claude/settings.json`},
 			{proj, `mv .claude claude-moved`},
@@ -2817,12 +2827,7 @@ func TestFSAgentProjectSettings(t *testing.T) {
 			{proj, `echo 'lint-cmd: evil' > .aider.conf.yml`},
 			{s.path("src"), `echo '{"hooks":{}}' > child/.gemini/settings.json`},
 			{s.path("src"), `echo '{}' > child/.claude/settings.json`},
-		} {
-			res := s.fenceWith(opts{dir: c.dir}, "-s", cfg, "-c", c.script)
-			if ranInside(t, res) && res.code == 0 {
-				t.Errorf("in %s, %q succeeded: %v", c.dir, c.script, res)
-			}
-		}
+		})
 		mustHaveContent(t, s.path("proj/.claude/settings.json"), "{}\n", "the project's .claude/settings.json")
 		mustHaveContent(t, s.path("src/child/.gemini/settings.json"), "{}\n", "a child repository's .gemini/settings.json")
 		for _, p := range []string{"proj/.gemini/settings.json", "proj/.cursor/mcp.json", "proj/.aider.conf.yml", "src/child/.claude/settings.json"} {

@@ -39,6 +39,12 @@
 // the name's entry in Options.Hosts gave it. Private LAN ranges are not
 // refused.
 //
+// A tunnel's first bytes go upstream only after a check: a TLS ClientHello
+// must name the tunnel's host, or a name the rules allow on its port, else
+// the tunnel is closed and logged as blocked (CONNECT to an allowed CDN
+// name with the ClientHello of another site on it, "domain fronting",
+// reached that site). See sni.go for what it covers.
+//
 // # Answers and logging
 //
 // A refused connection gets 403 with upstream Fence's body "Connection

@@ -361,7 +361,9 @@ func (cc *clientConn) serveConnect(req *request, start time.Time) {
 		up.Close()
 		return
 	}
-	s.relay(cc.c, buffered(cc.br, cc.c), up, up)
+	s.tunnel(cc.c, buffered(cc.br, cc.c), up, host, port, func(why error) {
+		s.logHTTPReason(blocked, "CONNECT", 403, host, url, start, why)
+	})
 }
 
 // connectEstablished is the whole answer to an accepted CONNECT.

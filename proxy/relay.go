@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 )
@@ -22,6 +23,50 @@ func (s *Server) relay(client net.Conn, clientR io.Reader, up net.Conn, upR io.R
 		close(done)
 	}()
 	pipe(client, upR, up)
+	<-done
+	client.Close()
+	up.Close()
+}
+
+// tunnel is relay for a CONNECT or SOCKS5 tunnel to host:port: the
+// client's first bytes go upstream only once checkTunnelStart has read
+// them (see sni.go). The server's side flows from the start, so protocols
+// in which the server speaks first work. A start it refuses is passed to
+// refused (for the log) and closes both connections.
+func (s *Server) tunnel(client net.Conn, clientR io.Reader, up net.Conn, host string, port int, refused func(error)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read, refusal, err := s.checkTunnelStart(clientR, client, host, port)
+		if refusal != nil {
+			refused(refusal)
+			client.Close()
+			up.Close()
+			return
+		}
+		if len(read) > 0 {
+			if _, werr := up.Write(read); werr != nil {
+				client.Close()
+				up.Close()
+				return
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF) && len(read) == 0:
+			// The client half-closed before sending anything: as
+			// pipe does at EOF.
+			if cw, ok := up.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+				client.Close()
+				up.Close()
+			}
+		case err != nil:
+			client.Close()
+			up.Close()
+		default:
+			pipe(up, clientR, client)
+		}
+	}()
+	pipe(client, up, up)
 	<-done
 	client.Close()
 	up.Close()

@@ -136,7 +136,9 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	s.logSOCKS(allowed, "CONNECT", target, "")
-	s.relay(c, c, up, up)
+	s.tunnel(c, c, up, req.host, req.port, func(why error) {
+		s.logSOCKS(blocked, "CONNECT", target, why.Error())
+	})
 }
 
 // socksHandshake negotiates the method (no authentication, or

@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// A tunnel (CONNECT, SOCKS5 CONNECT) is allowed for the host the client
+// named to the proxy, but a TLS client names the server again, in the
+// ClientHello's server_name, and a CDN or any shared front end routes the
+// connection by that name: CONNECT allowed.example:443 followed by a
+// ClientHello for evil.example on the same front end ("domain fronting")
+// reached a site the policy does not allow. Upstream Fence does not look
+// (fence-compat: "no SNI or Host consistency check").
+//
+// So the first bytes the client sends through a tunnel are read before
+// any of them go upstream. If they start a TLS handshake record, the whole
+// ClientHello is read and parsed by crypto/tls's own server-side parser
+// (which reassembles a ClientHello split across records, and refuses one
+// with two server names or a duplicated extension, so that what is checked
+// is what a server would see), and its server name must be the tunnel's
+// host or one the rules allow on the tunnel's port. A handshake record that
+// does not parse as a ClientHello closes the tunnel (fail closed); other
+// first bytes (ssh, a server-first protocol's reply, plain HTTP) pass
+// unchanged. What is read is then sent upstream as it came.
+//
+// Not covered: the Host header of HTTP inside the tunnel (encrypted, or
+// plain HTTP through a tunnel to port 80), a TLS handshake that starts
+// later in the stream (STARTTLS), and the inner name of an Encrypted Client
+// Hello (the outer one, the front end's public name, is checked).
+
+// errHelloRead ends crypto/tls's handshake once the ClientHello is parsed.
+var errHelloRead = errors.New("client hello read")
+
+// helloConn is what crypto/tls's server reads the ClientHello from: the
+// client's bytes, each recorded; what it would write (an alert) is
+// dropped.
+type helloConn struct {
+	net.Conn           // the client, for its addresses
+	r        io.Reader // the client's bytes, after what was buffered
+	rec      bytes.Buffer
+}
+
+func (h *helloConn) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.rec.Write(p[:n])
+	return n, err
+}
+
+func (h *helloConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (h *helloConn) Close() error                     { return nil }
+func (h *helloConn) SetDeadline(time.Time) error      { return nil }
+func (h *helloConn) SetReadDeadline(time.Time) error  { return nil }
+func (h *helloConn) SetWriteDeadline(time.Time) error { return nil }
+
+// recordTypeHandshake is the first byte of a TLS handshake record.
+const recordTypeHandshake = 0x16
+
+// readTunnelStart reads the client's first bytes in a tunnel from r (c is
+// the client connection, for the read deadline). It returns what it read,
+// all of which belongs upstream, and the server name of the ClientHello
+// they start, if they start one ("" for none, or for a ClientHello without
+// a name). err is io.EOF if the client sent nothing, and errBadHello if a
+// TLS handshake record did not hold a ClientHello that parses.
+func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byte, name string, err error) {
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(r, first); err != nil {
+		return nil, "", err
+	}
+	if first[0] != recordTypeHandshake {
+		return first, "", nil
+	}
+	// The rest of the ClientHello follows at once from a TLS client; the
+	// deadline ends a client that stops halfway.
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	h := &helloConn{Conn: c, r: io.MultiReader(bytes.NewReader(first), r)}
+	var sni string
+	var saw bool
+	cfg := &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni, saw = hello.ServerName, true
+		return nil, errHelloRead
+	}}
+	err = tls.Server(h, cfg).Handshake()
+	read = h.rec.Bytes()
+	if !saw {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return read, "", fmt.Errorf("%w: the client closed the tunnel within it", errBadHello)
+		}
+		return read, "", fmt.Errorf("%w: %v", errBadHello, err)
+	}
+	return read, strings.ToLower(sni), nil
+}
+
+// errBadHello is a TLS handshake record at the start of a tunnel that is
+// not a ClientHello crypto/tls can parse.
+var errBadHello = errors.New("the tunnel starts with a TLS record that is not a valid ClientHello")
+
+// nameAllowed reports whether a ClientHello's server name may go through a
+// tunnel to host:port: the tunnel's own host, or a name rules allows on
+// that port. An empty name (a client connecting by address) is allowed.
+func nameAllowed(rules *Rules, name, host string, port int) (bool, Decision) {
+	if name == "" || strings.EqualFold(strings.TrimSuffix(name, "."), strings.TrimSuffix(host, ".")) {
+		return true, Decision{}
+	}
+	d := rules.Decide(name, port)
+	return d.Allow, d
+}
+
+// checkTunnelStart reads the start of a tunnel to host:port from clientR
+// and returns what it read, for upstream, or the reason the tunnel is to
+// be closed (a ClientHello for a name the policy refuses, or one that does
+// not parse). A client that closes before sending anything returns no
+// reason and io.EOF as err, and the tunnel ends as it would have.
+func (s *Server) checkTunnelStart(clientR io.Reader, client net.Conn, host string, port int) (read []byte, refused error, err error) {
+	read, name, err := readTunnelStart(clientR, client, s.handshake)
+	if errors.Is(err, errBadHello) {
+		return nil, err, nil
+	}
+	if err != nil {
+		return read, nil, err
+	}
+	if ok, d := nameAllowed(s.Rules(), name, host, port); !ok {
+		return nil, fmt.Errorf("TLS server name %q is not the tunnel's host and %s", name, d.reason()), nil
+	}
+	return read, nil, nil
+}

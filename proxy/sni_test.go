@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingServer is a 127.0.0.1 server that keeps everything each
+// connection sent it (until the client closes) and answers nothing.
+type recordingServer struct {
+	addr string
+	mu   sync.Mutex
+	got  []byte
+	ends chan struct{} // one value per connection that ended
+}
+
+func newRecordingServer(t *testing.T) *recordingServer {
+	r := &recordingServer{ends: make(chan struct{}, 16)}
+	r.addr = tcpServer(t, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		r.mu.Lock()
+		r.got = append(r.got, b...)
+		r.mu.Unlock()
+		r.ends <- struct{}{}
+	})
+	return r
+}
+
+// received waits for a connection to end and returns what the server has
+// received in all.
+func (r *recordingServer) received(t *testing.T) []byte {
+	t.Helper()
+	select {
+	case <-r.ends:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream connection was not closed")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]byte(nil), r.got...)
+}
+
+// clientHello returns the bytes a TLS client sends first for serverName.
+func clientHello(t *testing.T, serverName string) []byte {
+	t.Helper()
+	a, b := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := tls.Client(a, &tls.Config{ServerName: serverName, InsecureSkipVerify: true})
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = c.Handshake() // fails when b is closed
+	}()
+	b.SetDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(b, hdr); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint16(hdr[3:]))
+	if _, err := io.ReadFull(b, body); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	<-done
+	return append(hdr, body...)
+}
+
+// splitRecord re-frames a one-record handshake as two records, split n
+// bytes into the handshake message: a parser that reads only the first
+// record's payload would not find the server name.
+func splitRecord(rec []byte, n int) []byte {
+	payload := rec[5:]
+	var out []byte
+	for _, part := range [][]byte{payload[:n], payload[n:]} {
+		out = append(out, rec[0], rec[1], rec[2])
+		out = binary.BigEndian.AppendUint16(out, uint16(len(part)))
+		out = append(out, part...)
+	}
+	return out
+}
+
+func TestTunnelServerName(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secure hello")
+	}))
+	defer up.Close()
+	_, port := hostPort(t, up.Listener.Addr().String())
+	// httptest's certificate is valid for example.com; every name maps
+	// to loopback.
+	p := startProxy(t, Options{
+		Rules: mustRules(t, []string{"example.com:" + port, "*.allowed.test:" + port}, []string{"denied.allowed.test"}),
+		Hosts: map[string][]netip.Addr{"example.com": local, "evil.test": local,
+			"www.allowed.test": local, "denied.allowed.test": local},
+		AllowAddrs: loopback,
+	})
+	tr := up.Client().Transport.(*http.Transport)
+
+	// The tunnel's own host: allowed.
+	resp, err := p.client(t, tr).Get("https://example.com:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, resp); body != "secure hello" {
+		t.Fatalf("body %q", body)
+	}
+
+	for _, tc := range []struct {
+		name, sni string
+		ok        bool
+		reason    string
+	}{
+		{"another allowed name", "www.allowed.test", true, ""},
+		{"the host in capitals", "EXAMPLE.COM", true, ""},
+		{"no server name", "", true, ""},
+		{"a name no pattern allows", "evil.test", false, `no allowedDomains pattern allows this host and port`},
+		{"a denied name", "denied.allowed.test", false, `deniedDomains: "denied\.allowed\.test"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, br, resp := p.connect(t, "example.com:"+port, "")
+			if resp.StatusCode != 200 {
+				t.Fatalf("CONNECT status %d", resp.StatusCode)
+			}
+			tc2 := tls.Client(&bufConn{Conn: c, r: br}, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true})
+			err := tc2.Handshake()
+			if tc.ok && err != nil {
+				t.Fatalf("handshake with server name %q: %v", tc.sni, err)
+			}
+			if !tc.ok {
+				if err == nil {
+					t.Fatalf("handshake with server name %q through a tunnel to example.com succeeded", tc.sni)
+				}
+				p.logs.wait(t, `✗ CONNECT 403 example\.com https://example\.com:`+port+` \(.*\) \(TLS server name "`+strings.ReplaceAll(tc.sni, ".", `\.`)+`" is not the tunnel's host and `+tc.reason+`\)$`)
+			}
+		})
+	}
+}
+
+// bufConn reads through r (which holds what followed the CONNECT answer).
+type bufConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// TestTunnelServerNameNothingUpstream checks what a refused or malformed
+// start sends upstream: nothing, for CONNECT and SOCKS5 alike; and that
+// a ClientHello split across records is read whole.
+func TestTunnelServerNameNothingUpstream(t *testing.T) {
+	evil := clientHello(t, "evil.test")
+	good := clientHello(t, "app.test")
+	for _, tc := range []struct {
+		name   string
+		send   []byte
+		passed bool
+		log    string
+	}{
+		{"refused name", evil, false, `TLS server name "evil\.test" is not the tunnel's host`},
+		{"refused name split across records", splitRecord(evil, 3), false, `TLS server name "evil\.test" is not the tunnel's host`},
+		{"not a ClientHello", []byte{0x16, 3, 1, 0, 4, 9, 9, 9, 9}, false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
+		{"the tunnel's name split across records", splitRecord(good, 40), true, ""},
+		{"not TLS", []byte("SSH-2.0-OpenSSH_9.6\r\n"), true, ""},
+	} {
+		for _, proto := range []string{"CONNECT", "SOCKS"} {
+			t.Run(proto+" "+tc.name, func(t *testing.T) {
+				srv := newRecordingServer(t)
+				_, port := hostPort(t, srv.addr)
+				p := startProxy(t, Options{
+					Rules:      mustRules(t, []string{"app.test:" + port}, nil),
+					Hosts:      map[string][]netip.Addr{"app.test": local, "evil.test": local},
+					AllowAddrs: loopback,
+				})
+				var c net.Conn
+				if proto == "CONNECT" {
+					var resp *http.Response
+					c, _, resp = p.connect(t, "app.test:"+port, "")
+					if resp.StatusCode != 200 {
+						t.Fatalf("CONNECT status %d", resp.StatusCode)
+					}
+				} else {
+					c = p.socks(t, "app.test", port)
+				}
+				if _, err := c.Write(tc.send); err != nil {
+					t.Fatal(err)
+				}
+				if tc.passed {
+					// Everything reaches the server, once the client
+					// is done.
+					c.(*net.TCPConn).CloseWrite()
+					if got := srv.received(t); !bytes.Equal(got, tc.send) {
+						t.Fatalf("upstream received %d bytes %q, want the %d sent", len(got), got, len(tc.send))
+					}
+					return
+				}
+				// The proxy closes the tunnel without sending a byte on.
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if n, err := io.Copy(io.Discard, c); n != 0 || err != nil && !isReset(err) {
+					t.Errorf("client read %d bytes, %v; want the tunnel closed", n, err)
+				}
+				if got := srv.received(t); len(got) != 0 {
+					t.Errorf("upstream received %q", got)
+				}
+				if proto == "CONNECT" {
+					p.logs.wait(t, `✗ CONNECT 403 app\.test .*\(`+tc.log)
+				} else {
+					p.logs.wait(t, `✗ CONNECT app\.test:`+port+` BLOCKED \(`+tc.log)
+				}
+			})
+		}
+	}
+}
+
+func isReset(err error) bool {
+	return strings.Contains(err.Error(), "connection reset")
+}
+
+// TestTunnelServerSpeaksFirst: the check waits for the client's first
+// bytes, and the server's greeting is not held back meanwhile.
+func TestTunnelServerSpeaksFirst(t *testing.T) {
+	addr := tcpServer(t, func(c net.Conn) {
+		io.WriteString(c, "220 ready\r\n")
+		line := make([]byte, 6)
+		if _, err := io.ReadFull(c, line); err == nil {
+			c.Write(line)
+		}
+	})
+	_, port := hostPort(t, addr)
+	p := appProxy(t, port)
+	c, br, resp := p.connect(t, "app.test:"+port, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT status %d", resp.StatusCode)
+	}
+	greeting := make([]byte, 11)
+	if _, err := io.ReadFull(br, greeting); err != nil || string(greeting) != "220 ready\r\n" {
+		t.Fatalf("greeting %q, %v", greeting, err)
+	}
+	io.WriteString(c, "QUIT\r\n")
+	echoed := make([]byte, 6)
+	if _, err := io.ReadFull(br, echoed); err != nil || string(echoed) != "QUIT\r\n" {
+		t.Fatalf("echo %q, %v", echoed, err)
+	}
+}

@@ -28,9 +28,11 @@ build:
 
 # Installs ./fence as $(DESTDIR)$(PREFIX)/bin/fence, written in one piece
 # (see build) and renamed into place, so that a running fence is not
-# changed under it.
+# changed under it. It does not build: `make && sudo make install` (root's
+# PATH often lacks go, and a build as root would leave root's files here).
 PREFIX ?= /usr/local
-install: build
+install:
+	@test -x fence || { echo "make install: ./fence is missing: run make first"; exit 1; }
 	mkdir -p $(DESTDIR)$(PREFIX)/bin
 	$(call write1,fence,$(DESTDIR)$(PREFIX)/bin/.fence.tmp)
 	mv -f $(DESTDIR)$(PREFIX)/bin/.fence.tmp $(DESTDIR)$(PREFIX)/bin/fence

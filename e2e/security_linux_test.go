@@ -335,6 +335,43 @@ for t in ["1"] + tids:
 	})
 }
 
+// PID 1 and its threads have the command's ids, which is all the kernel
+// asks of prlimit(2) to set another process's limits: the command lowered
+// PID 1's RLIMIT_NOFILE (every guarded call then failed with EMFILE) or
+// could have it killed (RLIMIT_CPU, RLIMIT_AS). Setting another process's
+// limits fails with EPERM; reading them, and setting the command's own,
+// work.
+func TestSecPID1LimitsKept(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		s.write("probe.py", `import os, resource
+for t in os.listdir("/proc/1/task"):
+    try:
+        resource.prlimit(int(t), resource.RLIMIT_NOFILE, (8, 8))
+        print("set", t)
+    except PermissionError:
+        pass
+    resource.prlimit(int(t), resource.RLIMIT_NOFILE)
+resource.prlimit(0, resource.RLIMIT_NOFILE, (64, 64))
+print("own", resource.getrlimit(resource.RLIMIT_NOFILE))
+with open("/proc/1/limits") as f:
+    print([l.split()[3] for l in f if l.startswith("Max open files")][0] != "8" and "pid1-kept" or "pid1-changed")
+with open("made.txt", "w") as f:
+    f.write("ok")
+print("created")
+`)
+		res := s.fence("-s", cfg, "--", "python3", "probe.py")
+		if !ranInside(t, res) {
+			return
+		}
+		if res.code != 0 || strings.Contains(res.stdout, "set ") || !strings.Contains(res.stdout, "own (64, 64)") ||
+			!strings.Contains(res.stdout, "pid1-kept") || !strings.Contains(res.stdout, "created") {
+			t.Errorf("PID 1's limits: %v", res)
+		}
+	})
+}
+
 // PID 1's Go runtime takes a SIGSEGV, SIGBUS, ... that no kill or tgkill
 // sent for a fault, and crashes: the sandbox would end with a Go stack dump
 // and exit status 2 in place of the command's. The ways to send one with

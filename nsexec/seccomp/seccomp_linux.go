@@ -77,6 +77,9 @@ func LoadCommand() error {
 // and fcntl(F_SETSIG) with a standard signal other than SIGIO (with
 // F_SETOWN the kernel sends it with a code no process can send); and
 // rt_sigqueueinfo of faultSignals to any pid (one of PID 1's threads).
+//
+// prlimit64 that sets another process's resource limits fails with EPERM
+// too: PID 1 has the command's ids, which is all the kernel asks.
 func commandFilter(noSetGID bool) ([]byte, error) {
 	eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
@@ -145,8 +148,28 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: 32, SkipTrue: 1}, // real-time signals
 		eperm, allow,
 	}
+	// prlimit64 that sets another process's limits (pid not 0, a new
+	// limit given): EPERM. The kernel lets a process with the same ids
+	// set them, and PID 1 and its threads have the command's: lowering
+	// PID 1's RLIMIT_NOFILE made every guarded call fail with EMFILE,
+	// RLIMIT_CPU, RLIMIT_AS or RLIMIT_NPROC killed it (and the sandbox
+	// with it) at the command's choosing, and no list of PID 1's thread
+	// ids can be in a filter. Reading any process's limits stays
+	// allowed (new NULL), and so does setting the caller's own with pid
+	// 0, as glibc's and musl's setrlimit and Go's syscall.Setrlimit do;
+	// prlimit(getpid(), ...) fails.
+	otherLimits := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(2), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 2}, // → pid
+		bpf.LoadAbsolute{Off: argHi(2), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2}, // → allow: a read
+		bpf.LoadAbsolute{Off: argLo(0), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 1}, // → eperm
+		allow, eperm,
+	}
 	rules = append(rules,
 		rule{unix.SYS_PROCESS_VM_READV, []bpf.Instruction{eperm}},
+		rule{unix.SYS_PRLIMIT64, otherLimits},
 		rule{unix.SYS_RT_SIGQUEUEINFO, queue},
 		rule{unix.SYS_RT_TGSIGQUEUEINFO, toPID1},
 		rule{unix.SYS_PIDFD_SEND_SIGNAL, withInfo},

@@ -197,6 +197,14 @@ func TestCommandFilter(t *testing.T) {
 			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, uint64(unix.SIGIO)}, allow},
 			{unix.SYS_FCNTL, []uint64{3, unix.F_SETSIG, 34}, allow},
 			{unix.SYS_FCNTL, []uint64{3, unix.F_SETFL, 11}, allow},
+			// Another process's limits may be read, not set: PID 1
+			// and its threads have the command's ids.
+			{unix.SYS_PRLIMIT64, []uint64{1, unix.RLIMIT_NOFILE, 0x1000, 0}, deny},
+			{unix.SYS_PRLIMIT64, []uint64{2, unix.RLIMIT_CPU, 0x7f00_0000_0000, 0x2000}, deny},
+			{unix.SYS_PRLIMIT64, []uint64{0xffff_ffff_0000_0007, unix.RLIMIT_NOFILE, 0x1000, 0}, deny},
+			{unix.SYS_PRLIMIT64, []uint64{1, unix.RLIMIT_NOFILE, 0, 0x1000}, allow},
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_NOFILE, 0x1000, 0}, allow},
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_NOFILE, 0, 0x1000}, allow},
 		} {
 			if got := run(c.nr, c.args...); got != c.want {
 				t.Errorf("noSetGID %v: syscall %d %#x: %#x, want %#x", noSetGID, c.nr, c.args, got, c.want)

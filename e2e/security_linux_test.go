@@ -372,6 +372,54 @@ print("created")
 	})
 }
 
+// A crash in the sandbox dumps no core. The kernel writes a core file
+// itself, past the write guard (here into the hooks of a repository two
+// levels down, where the guard refuses every new name), and with a pipe
+// core_pattern (systemd-coredump, apport) hands the core to a helper on the
+// host, as root, whatever RLIMIT_CORE is unless it is exactly 1. The
+// command's RLIMIT_CORE is 1 byte, soft and hard, and setting it succeeds
+// without changing it (ssh-agent exits when its setrlimit(RLIMIT_CORE, 0)
+// fails).
+func TestSecNoCoreDumps(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		hooks := s.mkdir("a/b/proj/.git/hooks")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		s.write("probe.py", `import os, resource
+pid = os.fork()
+if pid == 0:
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    os.chdir("a/b/proj/.git/hooks")
+    os.abort()
+_, st = os.waitpid(pid, 0)
+print("dumped", os.WCOREDUMP(st))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+print("limit", resource.getrlimit(resource.RLIMIT_CORE))
+try:
+    resource.prlimit(0, resource.RLIMIT_CORE, (4096, 4096))
+    print("prlimit changed")
+except PermissionError:
+    pass
+`)
+		res := s.fence("-s", cfg, "--", "python3", "probe.py")
+		if !ranInside(t, res) {
+			return
+		}
+		if res.code != 0 || !strings.Contains(res.stdout, "limit (1, 1)") || !strings.Contains(res.stdout, "dumped False") ||
+			strings.Contains(res.stdout, "prlimit changed") {
+			t.Errorf("core dumps: %v", res)
+		}
+		entries, err := os.ReadDir(hooks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			t.Errorf("the crash left %s in %s, where the guard refuses new names", e.Name(), hooks)
+		}
+	})
+}
+
 // PID 1's Go runtime takes a SIGSEGV, SIGBUS, ... that no kill or tgkill
 // sent for a fault, and crashes: the sandbox would end with a Go stack dump
 // and exit status 2 in place of the command's. The ways to send one with

@@ -40,7 +40,23 @@ func Load() error {
 // (fence run as root), so does setting the set-group-ID bit (see
 // commandFilter). The command, forked from this thread, inherits the
 // filter. The caller must have set no_new_privs.
+//
+// It first sets RLIMIT_CORE to 1 byte, soft and hard, for the whole
+// process (PID 1 is not dumpable anyway), which the command inherits and
+// cannot change (commandFilter): a crash in the sandbox dumps no core.
+// The kernel writes a core file itself, past the write guard (a core
+// in a repository's .git/hooks, an existing file named core there
+// unlinked first), and hands a core to the host's pipe helper
+// (core_pattern |systemd-coredump, |apport) whatever RLIMIT_CORE is
+// (0 too), outside the sandbox, as root, which stores it on the host
+// (/var/lib/systemd/coredump, /var/crash). A limit of 1 is the kernel's
+// own sentinel against recursive dumps: below a page no file is
+// written, and a pipe helper is not started.
 func LoadCommand() error {
+	one := unix.Rlimit{Cur: 1, Max: 1}
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &one); err != nil {
+		return fmt.Errorf("limit core dumps: %w", err)
+	}
 	prog, err := commandFilter(holdsRootGroup())
 	if err != nil {
 		return fmt.Errorf("assemble command filter: %w", err)
@@ -79,10 +95,13 @@ func LoadCommand() error {
 // rt_sigqueueinfo of faultSignals to any pid (one of PID 1's threads).
 //
 // prlimit64 that sets another process's resource limits fails with EPERM
-// too: PID 1 has the command's ids, which is all the kernel asks.
+// too: PID 1 has the command's ids, which is all the kernel asks. A new
+// RLIMIT_CORE changes nothing (see LoadCommand).
 func commandFilter(noSetGID bool) ([]byte, error) {
 	eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
+	// unchanged answers success without running the syscall.
+	unchanged := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO}
 	// argLo and argHi are the offsets of the halves of
 	// seccomp_data.args[i] (little-endian); modes, flags and pids are
 	// ints.
@@ -158,18 +177,37 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 	// allowed (new NULL), and so does setting the caller's own with pid
 	// 0, as glibc's and musl's setrlimit and Go's syscall.Setrlimit do;
 	// prlimit(getpid(), ...) fails.
+	//
+	// RLIMIT_CORE stays the 1 byte the init stage set (see
+	// LoadCommand): a new one for it succeeds and changes nothing, with
+	// no old limit asked for (setrlimit, ulimit -c, ssh-agent's
+	// setrlimit(RLIMIT_CORE, 0), which exits if that fails), and fails
+	// with EPERM otherwise (the filter cannot fill the old one in).
 	otherLimits := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: argLo(2), Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 2}, // → pid
 		bpf.LoadAbsolute{Off: argHi(2), Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2}, // → allow: a read
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 9}, // → allow: a read
 		bpf.LoadAbsolute{Off: argLo(0), Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 1}, // → eperm
-		allow, eperm,
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 8}, // → eperm
+		bpf.LoadAbsolute{Off: argLo(1), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.RLIMIT_CORE, SkipTrue: 5}, // → allow
+		bpf.LoadAbsolute{Off: argLo(3), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 4}, // → eperm
+		bpf.LoadAbsolute{Off: argHi(3), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 2}, // → eperm
+		unchanged, allow, eperm,
+	}
+	// setrlimit(2) itself (musl falls back to it): RLIMIT_CORE as above.
+	coreLimit := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(0), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.RLIMIT_CORE, SkipTrue: 1}, // → unchanged
+		allow, unchanged,
 	}
 	rules = append(rules,
 		rule{unix.SYS_PROCESS_VM_READV, []bpf.Instruction{eperm}},
 		rule{unix.SYS_PRLIMIT64, otherLimits},
+		rule{unix.SYS_SETRLIMIT, coreLimit},
 		rule{unix.SYS_RT_SIGQUEUEINFO, queue},
 		rule{unix.SYS_RT_TGSIGQUEUEINFO, toPID1},
 		rule{unix.SYS_PIDFD_SEND_SIGNAL, withInfo},

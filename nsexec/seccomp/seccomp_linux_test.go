@@ -205,6 +205,16 @@ func TestCommandFilter(t *testing.T) {
 			{unix.SYS_PRLIMIT64, []uint64{1, unix.RLIMIT_NOFILE, 0, 0x1000}, allow},
 			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_NOFILE, 0x1000, 0}, allow},
 			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_NOFILE, 0, 0x1000}, allow},
+			// RLIMIT_CORE keeps its 1 byte: a new one changes nothing
+			// (success) unless the old one is asked for (EPERM).
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_CORE, 0x1000, 0}, unix.SECCOMP_RET_ERRNO},
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_CORE, 0x7f00_0000_0000, 0}, unix.SECCOMP_RET_ERRNO},
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_CORE, 0x1000, 0x2000}, deny},
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_CORE, 0x1000, 0x7f00_0000_0000}, deny},
+			{unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_CORE, 0, 0x2000}, allow},
+			{unix.SYS_PRLIMIT64, []uint64{1, unix.RLIMIT_CORE, 0x1000, 0}, deny},
+			{unix.SYS_SETRLIMIT, []uint64{unix.RLIMIT_CORE, 0x1000}, unix.SECCOMP_RET_ERRNO},
+			{unix.SYS_SETRLIMIT, []uint64{unix.RLIMIT_NOFILE, 0x1000}, allow},
 		} {
 			if got := run(c.nr, c.args...); got != c.want {
 				t.Errorf("noSetGID %v: syscall %d %#x: %#x, want %#x", noSetGID, c.nr, c.args, got, c.want)

@@ -235,14 +235,16 @@ func (p *ptyRun) waitStatus() (syscall.WaitStatus, string) {
 }
 
 // TIOCSTI and TIOCLINUX on the terminal are denied (EPERM): no keystroke
-// injection into the user's terminal; nor is TIOCSETD (a line discipline
-// that outlives the sandbox on a terminal fence passes through).
+// injection into the user's terminal; nor are TIOCSETD (a line discipline
+// that outlives the sandbox on a terminal fence passes through) and
+// TIOCEXCL (exclusive mode, which outlives it too there: every later open
+// of that terminal by name failed with EBUSY for all but root).
 func TestPTYTiocstiDenied(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		need(t, "python3")
 		p := s.startPTY("--", "python3", "-c", `import errno, fcntl, os, termios
 print("isatty", os.isatty(0))
-for name, req, arg in (("TIOCSTI", termios.TIOCSTI, b"x"), ("TIOCLINUX", 0x541C, b"\x06"), ("TIOCSETD", 0x5423, b"\x00\x00\x00\x00")):
+for name, req, arg in (("TIOCSTI", termios.TIOCSTI, b"x"), ("TIOCLINUX", 0x541C, b"\x06"), ("TIOCSETD", 0x5423, b"\x00\x00\x00\x00"), ("TIOCEXCL", termios.TIOCEXCL, 0)):
     try:
         fcntl.ioctl(0, req, arg)
         print(name, "allowed")
@@ -257,7 +259,7 @@ for name, req, arg in (("TIOCSTI", termios.TIOCSTI, b"x"), ("TIOCLINUX", 0x541C,
 		if !strings.Contains(out, "isatty True") {
 			t.Errorf("stdin is not a terminal inside: %q", out)
 		}
-		for _, name := range []string{"TIOCSTI", "TIOCLINUX", "TIOCSETD"} {
+		for _, name := range []string{"TIOCSTI", "TIOCLINUX", "TIOCSETD", "TIOCEXCL"} {
 			if !strings.Contains(out, name+" EPERM") {
 				t.Errorf("%s: want PermissionError (EPERM from seccomp), output %q", name, out)
 			}

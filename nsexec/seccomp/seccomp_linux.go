@@ -96,7 +96,8 @@ func LoadCommand() error {
 //
 // prlimit64 that sets another process's resource limits fails with EPERM
 // too: PID 1 has the command's ids, which is all the kernel asks. A new
-// RLIMIT_CORE changes nothing (see LoadCommand).
+// RLIMIT_CORE changes nothing (see LoadCommand). So does ioctl(TIOCEXCL),
+// which would outlive the sandbox on a terminal fence passes through.
 func commandFilter(noSetGID bool) ([]byte, error) {
 	eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
@@ -204,8 +205,20 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.RLIMIT_CORE, SkipTrue: 1}, // → unchanged
 		allow, unchanged,
 	}
+	// ioctl(TIOCEXCL) fails with EPERM: on a terminal fence passes
+	// through (one on its stdio that is not its controlling terminal, as
+	// under setsid) the exclusive mode outlives the sandbox, and every
+	// later open of that terminal by name fails with EBUSY for all but
+	// root (as TIOCSETD's line discipline would; the main filter). The
+	// request is 32 bits wide.
+	exclusive := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: argLo(1), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCEXCL, SkipTrue: 1}, // → eperm
+		allow, eperm,
+	}
 	rules = append(rules,
 		rule{unix.SYS_PROCESS_VM_READV, []bpf.Instruction{eperm}},
+		rule{unix.SYS_IOCTL, exclusive},
 		rule{unix.SYS_PRLIMIT64, otherLimits},
 		rule{unix.SYS_SETRLIMIT, coreLimit},
 		rule{unix.SYS_RT_SIGQUEUEINFO, queue},

@@ -215,6 +215,10 @@ func TestCommandFilter(t *testing.T) {
 			{unix.SYS_PRLIMIT64, []uint64{1, unix.RLIMIT_CORE, 0x1000, 0}, deny},
 			{unix.SYS_SETRLIMIT, []uint64{unix.RLIMIT_CORE, 0x1000}, unix.SECCOMP_RET_ERRNO},
 			{unix.SYS_SETRLIMIT, []uint64{unix.RLIMIT_NOFILE, 0x1000}, allow},
+			{unix.SYS_IOCTL, []uint64{0, unix.TIOCEXCL}, deny},
+			{unix.SYS_IOCTL, []uint64{0, 0xffff_ffff_0000_0000 | unix.TIOCEXCL}, deny},
+			{unix.SYS_IOCTL, []uint64{0, unix.TIOCNXCL}, allow},
+			{unix.SYS_IOCTL, []uint64{0, unix.TCGETS}, allow},
 		} {
 			if got := run(c.nr, c.args...); got != c.want {
 				t.Errorf("noSetGID %v: syscall %d %#x: %#x, want %#x", noSetGID, c.nr, c.args, got, c.want)

@@ -90,3 +90,15 @@ func Notify(sigs []syscall.Signal) *Catcher {
 			return kernelPending(set) || len(in) > 0 || counted(&handled, &passed, out)
 		}}
 }
+
+// limitCore keeps fence from dumping core when Die passes on the command's
+// SIGQUIT or SIGSEGV (fence exits anyway). One byte, not 0: with a pipe
+// core_pattern (systemd-coredump, apport) the kernel starts the helper on a
+// limit of 0 too, which records fence as having crashed; 1 is the kernel's
+// own sentinel that stops a dump before the helper starts. A hard limit of
+// 0 cannot be raised to 1: then it stays 0.
+func limitCore() {
+	if syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: 1, Max: 1}) != nil {
+		_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	}
+}

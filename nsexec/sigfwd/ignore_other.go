@@ -19,8 +19,7 @@ func WhileIgnored(sig syscall.Signal, f func()) {
 // sees it killed by sig, as the command was. It does not return for a
 // signal whose default action ends the process.
 func Die(sig syscall.Signal) {
-	// fence exits anyway: no core file of fence for the command's SIGQUIT.
-	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	limitCore()
 	signal.Reset(sig)
 	_ = syscall.Kill(syscall.Getpid(), sig)
 	time.Sleep(100 * time.Millisecond) // delivery to another thread

@@ -29,8 +29,7 @@ func WhileIgnored(sig syscall.Signal, f func()) {
 // signal whose default action ends the process. A shell aborts a loop only
 // for a child that SIGINT killed (not one that exited with 130).
 func Die(sig syscall.Signal) {
-	// fence exits anyway: no core file of fence for the command's SIGQUIT.
-	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	limitCore()
 	runtime.LockOSThread() // the thread unblocked below takes the signal
 	dfl := rawsig.Action{} // SIG_DFL
 	if rawsig.Sigaction(sig, &dfl, nil) != nil && sig != syscall.SIGKILL {

@@ -3,6 +3,7 @@
 package sigfwd
 
 import (
+	"os"
 	"os/signal"
 	"syscall"
 	"testing"
@@ -24,5 +25,36 @@ func TestIgnored(t *testing.T) {
 	})
 	if Ignored(syscall.SIGTTIN) {
 		t.Error("SIGTTIN still reported ignored after WhileIgnored")
+	}
+}
+
+// Die leaves RLIMIT_CORE at 1 byte, the kernel's sentinel that stops a
+// pipe core_pattern's helper (0 does not): checked in a process of its own
+// with a signal whose default action is to ignore it, after which Die
+// returns.
+func TestDieLimitsCore(t *testing.T) {
+	if os.Getenv("SIGFWD_DIE") == "1" {
+		Die(syscall.SIGWINCH)
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &lim); err != nil {
+			t.Fatal(err)
+		}
+		if lim.Cur != 1 || lim.Max != 1 {
+			t.Fatalf("RLIMIT_CORE after Die = %+v, want 1 byte soft and hard", lim)
+		}
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr := &os.ProcAttr{Env: append(os.Environ(), "SIGFWD_DIE=1"), Files: []*os.File{nil, os.Stdout, os.Stderr}}
+	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestDieLimitsCore$", "-test.count=1"}, attr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Wait()
+	if err != nil || !st.Success() {
+		t.Fatalf("child: %v %v", st, err)
 	}
 }

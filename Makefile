@@ -39,7 +39,8 @@ install:
 
 # Test dependencies: libseccomp-dev and pkg-config (the filter sync test
 # compiles the policy with libseccomp, which cgo finds with pkg-config), and
-# the tools the end-to-end tests drive inside the sandbox. Installed only
+# the tools the end-to-end tests drive inside the sandbox (and strace, which
+# fakes an old Landlock ABI around fence). Installed only
 # when missing.
 test-deps:
 	@missing=""; \
@@ -50,6 +51,7 @@ test-deps:
 	command -v script >/dev/null || missing="$$missing bsdutils"; \
 	command -v unshare >/dev/null || missing="$$missing util-linux"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

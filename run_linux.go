@@ -176,11 +176,19 @@ func Run(s *Spec) (int, error) {
 			l.Close()
 		}
 	}()
-	if landlock.ABI() == 0 {
+	llABI := landlock.ABI()
+	switch {
+	case llABI == 0:
 		// Landlock repeats the mount policy in the kernel; without it the
 		// mount tree alone enforces the policy.
 		o.NoLandlock = true
 		s.logf("landlock unavailable: running with the mount policy only (defense in depth lost)")
+	case llABI < landlock.MinABI:
+		// ABI 1 cannot let the writable paths (the private /tmp at least)
+		// rename across directories: the init stage would find no ruleset
+		// to apply. The same as no Landlock, and said so.
+		o.NoLandlock = true
+		s.logf("landlock ABI %d is too old for fence (it needs ABI %d, Linux 5.19): running with the mount policy only (defense in depth lost)", llABI, landlock.MinABI)
 	}
 	o.Stdin, o.Stdout, o.Stderr = s.Stdin, s.Stdout, s.Stderr
 	// The command takes the terminal at start only from a fence that has
@@ -208,7 +216,11 @@ func Run(s *Spec) (int, error) {
 	if o.HostNetwork {
 		netns = ""
 	}
-	s.logf("Sandbox: namespaces(user,mnt,pid,ipc,uts%s), seccomp, landlock(abi %d)", netns, landlock.ABI())
+	ll := fmt.Sprintf("landlock(abi %d)", llABI)
+	if o.NoLandlock {
+		ll = fmt.Sprintf("no landlock (abi %d)", llABI)
+	}
+	s.logf("Sandbox: namespaces(user,mnt,pid,ipc,uts%s), seccomp, %s", netns, ll)
 
 	// A signal for the command that arrives once it may run must not kill
 	// fence with its default action: the command waits for registered

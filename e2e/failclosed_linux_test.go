@@ -37,6 +37,54 @@ func TestFailClosedInsideFence(t *testing.T) {
 	})
 }
 
+// TestOldLandlockABI: a kernel of Landlock ABI 1 (Linux 5.13 to 5.18) has
+// no refer right, and a ruleset there refuses every rename across
+// directories, in the writable paths too; go-landlock then applies none.
+// fence refused every command there ("landlock is not available") while
+// --linux-features said Landlock was fine, and a kernel without Landlock
+// ran on the mount policy. It now runs as without Landlock, the mount
+// policy enforcing the writes, and says so with -d and in
+// --linux-features. strace makes the kernel answer version 1 to the
+// version queries (the first two in each thread that asks).
+func TestOldLandlockABI(t *testing.T) {
+	strace := need(t, "strace")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		fake := func(args ...string) (string, int) {
+			cmd := exec.Command(strace, append([]string{"-f", "-qq", "-o", "/dev/null",
+				"-e", "inject=landlock_create_ruleset:retval=1:when=1..2", fenceBin}, args...)...)
+			cmd.Dir = s.dir
+			cmd.Env = s.env()
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			return string(out), code
+		}
+		s.mkdir("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		out, code := fake("-d", "-s", cfg, "--", "sh", "-c",
+			`mkdir w/a w/b && touch w/a/x && mv w/a/x w/b/x && echo MOVED; touch outside 2>/dev/null || echo READONLY`)
+		if code != 0 || !strings.Contains(out, "MOVED") {
+			t.Fatalf("want the command to run: exit %d\n%s", code, out)
+		}
+		if !strings.Contains(out, "READONLY") {
+			t.Errorf("the mount policy let the command write outside allowWrite:\n%s", out)
+		}
+		if !strings.Contains(out, "landlock ABI 1 is too old for fence") {
+			t.Errorf("-d does not say Landlock is not used:\n%s", out)
+		}
+		out, _ = fake("--linux-features")
+		if !strings.Contains(out, "Landlock: true (ABI v1, too old for fence: not used)") {
+			t.Errorf("--linux-features does not say ABI 1 is not used:\n%s", out)
+		}
+	})
+}
+
 // mustRefuse runs cmd, a fence that must refuse to run a command that
 // would create marker: exit 1, one line of output holding each of wants,
 // no marker.

@@ -33,9 +33,12 @@ func printLinuxFeatures(w io.Writer) error {
 		fmt.Fprintf(w, "  %s namespace: %s\n", k, yes(f.Namespaces[k]))
 	}
 	fmt.Fprintf(w, "  Seccomp: %s\n", yes(f.Seccomp))
-	if abi > 0 {
+	switch {
+	case abi >= landlock.MinABI:
 		fmt.Fprintf(w, "  Landlock: true (ABI v%d)\n", abi)
-	} else {
+	case abi > 0:
+		fmt.Fprintf(w, "  Landlock: true (ABI v%d, too old for fence: not used)\n", abi)
+	default:
 		fmt.Fprintln(w, "  Landlock: false")
 	}
 	fmt.Fprintln(w, "\nFeature Status:")
@@ -58,9 +61,12 @@ func printLinuxFeatures(w io.Writer) error {
 	default:
 		fmt.Fprintln(w, "  ✗ Missing requirements: seccomp filter cannot be loaded")
 	}
-	if abi > 0 {
+	switch {
+	case abi >= landlock.MinABI:
 		fmt.Fprintln(w, "  ✓ Landlock available for defense-in-depth filesystem control")
-	} else {
+	case abi > 0:
+		fmt.Fprintf(w, "  ○ Landlock ABI v%d cannot allow renames across directories (fence needs v%d, Linux 5.19+); fence runs with the mount policy only\n", abi, landlock.MinABI)
+	default:
 		fmt.Fprintln(w, "  ○ Landlock not available (kernel 5.13+ with lsm=landlock required); fence runs with the mount policy only")
 	}
 	return nil

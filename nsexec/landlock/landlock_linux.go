@@ -46,6 +46,17 @@ func ABI() int {
 	return v
 }
 
+// MinABI is the oldest Landlock ABI that fence uses. ABI 1 (Linux 5.13 to
+// 5.18) has no refer right: its domains refuse every rename and link
+// across directories, in the writable paths too (git's object store, mv,
+// package managers), so go-landlock's best effort mode drops the whole
+// ruleset there rather than break them. fence then runs on the mount
+// policy alone, as on a kernel without Landlock.
+const MinABI = 2
+
+// Usable reports whether Apply enforces Landlock on this kernel.
+func Usable() bool { return ABI() >= MinABI }
+
 // ErrUnavailable means the kernel has no usable Landlock.
 var ErrUnavailable = errors.New("landlock is not available")
 
@@ -56,7 +67,7 @@ var ErrUnavailable = errors.New("landlock is not available")
 // decides whether that is acceptable.
 func Apply(p Policy) (int, error) {
 	abi := ABI()
-	if abi == 0 {
+	if abi < MinABI {
 		return 0, ErrUnavailable
 	}
 	cfg, err := ll.NewConfig(handledFS, ll.ScopedSet(llsys.ScopeAbstractUnixSocket|llsys.ScopeSignal))

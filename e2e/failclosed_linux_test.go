@@ -85,6 +85,29 @@ func TestOldLandlockABI(t *testing.T) {
 	})
 }
 
+// TestFailClosedWorkingDirWithoutCapabilities: a working directory below
+// one of mode 000 can be entered only with capabilities: by root, and by
+// the root of the sandbox's user namespace over the user's own files,
+// while the sandbox is built; the command, which has none, cannot. fence
+// reported that as the program's failure ("fence: touch: permission
+// denied", exit 126); it now refuses with one line naming the directory.
+func TestFailClosedWorkingDirWithoutCapabilities(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// Outside /tmp: a working directory there is bound on the
+		// sandbox's private /tmp, whose directories above it are fence's.
+		locked := filepath.Join(s.outsideDir("fence-e2e-locked-"), "d")
+		if err := os.MkdirAll(filepath.Join(locked, "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.own(locked, 0o755)
+		s.own(filepath.Join(locked, "x"), 0o755)
+		t.Cleanup(func() { os.Chmod(locked, 0o755) })
+		marker := s.path("ran")
+		s.mustRefuse(exec.Command("sh", "-c", `cd "$2/x" && chmod 000 .. && exec "$0" --no-project -- sh -c "echo > $1"`, fenceBin, marker, locked),
+			marker, "enter working directory "+filepath.Join(locked, "x")+" inside the sandbox", "permission denied", "chmod +x")
+	})
+}
+
 // mustRefuse runs cmd, a fence that must refuse to run a command that
 // would create marker: exit 1, one line of output holding each of wants,
 // no marker.

@@ -419,6 +419,15 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if err := dropCapabilities(e.tracer); err != nil {
 		return nil, err
 	}
+	// The command enters o.Dir without capabilities. A working directory
+	// that PID 1 entered above only by its capabilities (a directory of
+	// mode 000 above it, which root, or the user namespace's root over
+	// the user's files, passes) failed the command's start with EACCES,
+	// which the exec reports as the program's ("fence: sh: permission
+	// denied", exit 126). This thread has none left: check it here.
+	if err := unix.Chdir(o.Dir); err != nil {
+		return nil, fmt.Errorf("enter working directory %s inside the sandbox, where no process has capabilities, not even root: %w; let this user search every directory above it (chmod +x), or start fence in another directory", o.Dir, err)
+	}
 	if !o.NoLandlock {
 		if _, err := landlock.Apply(landlock.Policy{Writable: landlockWritable(o)}); err != nil {
 			return nil, err

@@ -108,6 +108,33 @@ func TestFailClosedWorkingDirWithoutCapabilities(t *testing.T) {
 	})
 }
 
+// TestFailClosedWithoutSyscalls: a kernel without a system call fence
+// builds the sandbox with, or a seccomp profile (a container's) that
+// refuses it, stops fence with one line naming the call and what it
+// needs. The nosys fixture fails the call with ENOSYS or EPERM.
+func TestFailClosedWithoutSyscalls(t *testing.T) {
+	nosys := fixture(t, "nosys")
+	for _, tc := range []struct {
+		call  string
+		wants []string
+	}{
+		// The init stage exited without a word: "exited before
+		// reporting; run with -d for details", and -d had none.
+		{"close_range", []string{"close_range", "Linux 5.11"}},
+	} {
+		for _, errno := range []string{"38", "1"} {
+			t.Run(tc.call+"/"+errno, func(t *testing.T) {
+				forEachRunner(t, func(t *testing.T, s *sandbox) {
+					// A writable path: the write guard is on.
+					marker := filepath.Join(s.mkdir("w"), "ran")
+					s.mustRefuse(exec.Command(nosys, errno, tc.call, fenceBin, "-s", s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`), "--", "touch", marker),
+						marker, tc.wants...)
+				})
+			})
+		}
+	}
+}
+
 // mustRefuse runs cmd, a fence that must refuse to run a command that
 // would create marker: exit 1, one line of output holding each of wants,
 // no marker.

@@ -47,9 +47,10 @@ func Init() {
 	// could talk to the supervisor and to PID 1), and any fd fence itself
 	// inherited without close-on-exec would carry host access (a directory
 	// fd escapes every mount) into the sandbox.
-	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		os.Exit(255)
-	}
+	// Reported once the policy is read (below): an init stage that exits
+	// before the supervisor has sent it leaves the supervisor nothing but
+	// a closed socket. Nothing is executed before then.
+	closeErr := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
 	// Until the policy arrives the init stage would sit idle while the
 	// supervisor loads its config: do the policy-independent work now.
 	early := startEarly(len(os.Args) > 1 && os.Args[1] == initNetArg)
@@ -65,6 +66,9 @@ func Init() {
 	}
 	if err != nil {
 		fail(ctrl, fmt.Errorf("read policy: %w", err))
+	}
+	if closeErr != nil {
+		fail(ctrl, fmt.Errorf("close the descriptors fence inherited before the command starts: close_range(CLOSE_RANGE_CLOEXEC): %w (it needs Linux 5.11; a seccomp profile may refuse it)", closeErr))
 	}
 	tl.mark("policy-received")
 	if o.HostNetwork == (len(os.Args) > 1 && os.Args[1] == initNetArg) {

@@ -121,6 +121,8 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 		// The init stage exited without a word: "exited before
 		// reporting; run with -d for details", and -d had none.
 		{"close_range", []string{"close_range", "Linux 5.11"}},
+		// "load creation guard filter: function not implemented".
+		{"seccomp_listener", []string{"guard filter", "user-notification listener", "Linux 5.9"}},
 	} {
 		for _, errno := range []string{"38", "1"} {
 			t.Run(tc.call+"/"+errno, func(t *testing.T) {
@@ -133,6 +135,26 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 			})
 		}
 	}
+	// The mount API (Linux 5.12): "clone /dev/null: function not
+	// implemented" named no kernel. ENOSYS only: an EPERM from open_tree
+	// has other causes too.
+	for _, call := range []string{"open_tree", "mount_setattr"} {
+		t.Run(call, func(t *testing.T) {
+			forEachRunner(t, func(t *testing.T, s *sandbox) {
+				marker := s.path("ran")
+				s.mustRefuse(exec.Command(nosys, "38", call, fenceBin, "--", "touch", marker), marker, "mount API", "Linux 5.12")
+			})
+		})
+	}
+	// Another listener in force (fence under another sandbox that uses
+	// seccomp user notification): the kernel allows one, and says EBUSY.
+	t.Run("second listener", func(t *testing.T) {
+		forEachRunner(t, func(t *testing.T, s *sandbox) {
+			marker := filepath.Join(s.mkdir("w"), "ran")
+			s.mustRefuse(exec.Command(nosys, "16", "seccomp_listener", fenceBin, "-s", s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`), "--", "touch", marker),
+				marker, "already in force", "start fence outside it")
+		})
+	})
 }
 
 // mustRefuse runs cmd, a fence that must refuse to run a command that

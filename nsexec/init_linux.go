@@ -350,6 +350,11 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
 	if err := buildRoot(&o.FS, o.HostNetwork); err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			// open_tree, mount_setattr, fsopen: "clone /dev/null:
+			// function not implemented" said nothing of the kernel.
+			return nil, fmt.Errorf("%w (the kernel lacks the mount API fence builds the sandbox with: it needs Linux 5.12, and a seccomp profile may refuse it)", err)
+		}
 		return nil, err
 	}
 	if err := unix.Chdir(o.Dir); err != nil {

@@ -421,8 +421,12 @@ func loadListener(prog []byte) (int, error) {
 		fd, _, errno = unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
 			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
 	}
-	if errno != 0 {
-		return -1, fmt.Errorf("load creation guard filter: %w", errno)
+	switch errno {
+	case 0:
+		return int(fd), nil
+	case unix.EBUSY:
+		// The kernel allows one listener in a process's filter chain.
+		return -1, fmt.Errorf("load creation guard filter: %w (a seccomp filter with a user-notification listener is already in force on fence: another sandbox or supervisor that uses one runs it; start fence outside it)", errno)
 	}
-	return int(fd), nil
+	return -1, fmt.Errorf("load creation guard filter: %w (the kernel refused a seccomp user-notification listener: it needs Linux 5.9, and a seccomp profile may refuse it)", errno)
 }

@@ -157,6 +157,21 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 	})
 }
 
+// TestFailClosedLowOpenFileLimit: at a low open-file limit fence runs out
+// of descriptors while it builds the sandbox, and refuses; the error
+// named a mount ("clone /dev/random: too many open files") or a
+// credential path with a fix for the file system, not the limit. It now
+// names the limit too.
+func TestFailClosedLowOpenFileLimit(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, n := range []string{"10", "12", "16"} {
+			marker := s.path("ran")
+			s.mustRefuse(exec.Command("sh", "-c", `ulimit -n "$2" && exec "$0" -- touch "$1"`, fenceBin, marker, n),
+				marker, "too many open files", "ulimit -n, is "+n, "raise it")
+		}
+	})
+}
+
 // mustRefuse runs cmd, a fence that must refuse to run a command that
 // would create marker: exit 1, one line of output holding each of wants,
 // no marker.

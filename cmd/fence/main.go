@@ -126,7 +126,7 @@ func run(args []string) int {
 	case errors.As(err, &ee):
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", err)
+	fmt.Fprintln(os.Stderr, "Error:", errorText(err))
 	return 1
 }
 

@@ -472,6 +472,32 @@ var systemCredentials = []credential{
 	{"/run/secrets", "/run/secrets"}, {"/var/run/secrets", "/var/run/secrets"},
 }
 
+// rootCredentials are hidden beside systemCredentials when fence runs as
+// root (for anyone else their owner bits refuse the read anyway, and a
+// mask would cost every start a mount): old password hashes (pam_pwhistory),
+// Kerberos host keys, the secrets of NetworkManager's connections (Wi-Fi
+// keys, VPN passwords), IPsec's, PPP's and WireGuard's, and the kernel's
+// tracing and debug file systems (tracing's output shows what every
+// process on the host does, and a read of trace_pipe takes the events
+// from whoever traces on the host).
+var rootCredentials = []credential{
+	{"/etc/security/opasswd", "/etc/security/opasswd"}, {"/etc/krb5.keytab", "/etc/krb5.keytab"},
+	{"/etc/NetworkManager/system-connections", "/etc/NetworkManager/system-connections"},
+	{"/etc/ipsec.secrets", "/etc/ipsec.secrets"}, {"/etc/ipsec.d/private", "/etc/ipsec.d/private"},
+	{"/etc/ppp/chap-secrets", "/etc/ppp/chap-secrets"}, {"/etc/ppp/pap-secrets", "/etc/ppp/pap-secrets"},
+	{"/etc/wireguard", "/etc/wireguard"},
+	{"/sys/kernel/tracing", "/sys/kernel/tracing"}, {"/sys/kernel/debug", "/sys/kernel/debug"},
+}
+
+// hiddenSystemPaths is systemCredentials, with rootCredentials for a
+// fence run as root.
+func hiddenSystemPaths() []credential {
+	if os.Geteuid() != 0 {
+		return systemCredentials
+	}
+	return append(append([]credential{}, systemCredentials...), rootCredentials...)
+}
+
 // systemReadPaths stay visible in defaultDenyRead mode, as upstream.
 var systemReadPaths = []string{
 	"/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run",
@@ -2566,7 +2592,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			maskedAsGiven = append(maskedAsGiven, strings.TrimSuffix(config.ExpandPath(p, s.Home, s.Cwd), "/**"))
 		}
 	}
-	for _, cr := range append(s.credentials(), systemCredentials...) {
+	for _, cr := range append(s.credentials(), hiddenSystemPaths()...) {
 		cp := cr.pattern
 		lit := literalPrefix(s.configPattern(cp))
 		var own []string

@@ -831,6 +831,54 @@ func TestFSSystemCredentialsHidden(t *testing.T) {
 	})
 }
 
+// Run as root, the sandbox's uid 0 could also read the kernel's tracing
+// file system (what every process on the host does; a read of trace_pipe
+// takes the events from whoever traces): hidden then, unless allowRead
+// lists it. Run as anyone else the directory's owner bits refuse it and
+// nothing is mounted on it.
+func TestFSRootTracingHidden(t *testing.T) {
+	const tracing = "/sys/kernel/tracing"
+	if ents, err := os.ReadDir(tracing); err != nil || len(ents) == 0 {
+		t.Skipf("no tracefs at %s to test with (%v)", tracing, err)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		script := "ls " + tracing + " 2>&1 | wc -l; echo done"
+		res := s.fence("-c", script)
+		if !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		n, _ := strconv.Atoi(strings.Fields(res.stdout)[0])
+		if s.r.root() {
+			if n != 0 {
+				t.Errorf("%s lists %d entries inside a sandbox run as root, want it hidden: %v", tracing, n, res)
+			}
+			res = s.fence("-s", s.config("fence.json", `{"filesystem":{"allowRead":["`+tracing+`"]}}`), "-c", script)
+			if n, _ := strconv.Atoi(strings.Fields(res.stdout)[0]); n < 2 {
+				t.Errorf("allowRead %s: want it listed: %v", tracing, res)
+			}
+			return
+		}
+		// Unprivileged: nothing is mounted on it (ls fails with EACCES).
+		mounts := func(mountinfo string) int {
+			n := 0
+			for _, line := range strings.Split(mountinfo, "\n") {
+				if f := strings.Fields(line); len(f) > 4 && f[4] == tracing {
+					n++
+				}
+			}
+			return n
+		}
+		host, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = s.fence("-c", "cat /proc/self/mountinfo")
+		if in, out := mounts(res.stdout), mounts(string(host)); in != out {
+			t.Errorf("%d mounts at %s inside a sandbox run as %s, %d outside: want no mask: %v", in, tracing, s.r.name, out, res)
+		}
+	})
+}
+
 // Private keys elsewhere than directly in ~/.ssh are hidden too: in a
 // subdirectory of ~/.ssh (found by what they hold), and wherever an
 // IdentityFile line of the ssh config (or of a file it includes) names

@@ -20,13 +20,14 @@ import (
 // (fence-compat: "no SNI or Host consistency check").
 //
 // So the first bytes the client sends through a tunnel are read before
-// any of them go upstream. If they start a TLS handshake record, the whole
+// any of them go upstream. If they start a TLS record, the whole
 // ClientHello is read and parsed by crypto/tls's own server-side parser
 // (which reassembles a ClientHello split across records, and refuses one
 // with two server names or a duplicated extension, so that what is checked
 // is what a server would see), and its server name must be the tunnel's
-// host or one the rules allow on the tunnel's port. A handshake record that
-// does not parse as a ClientHello closes the tunnel (fail closed); other
+// host or one the rules allow on the tunnel's port. A TLS record start
+// that does not parse as a ClientHello closes the tunnel (fail closed:
+// records a server skips before the ClientHello are no bypass); other
 // first bytes (ssh, a server-first protocol's reply, plain HTTP) pass
 // unchanged. What is read is then sent upstream as it came.
 //
@@ -59,21 +60,28 @@ func (h *helloConn) SetDeadline(time.Time) error      { return nil }
 func (h *helloConn) SetReadDeadline(time.Time) error  { return nil }
 func (h *helloConn) SetWriteDeadline(time.Time) error { return nil }
 
-// recordTypeHandshake is the first byte of a TLS handshake record.
-const recordTypeHandshake = 0x16
+// tlsRecordType reports whether b is the first byte of a TLS record:
+// change_cipher_spec (0x14), alert, handshake (0x16), application_data or
+// heartbeat (0x18). Not only a handshake record can start a TLS
+// connection: Go's server drops warning alerts before the ClientHello,
+// and OpenSSL's an empty ChangeCipherSpec record, then route by the
+// ClientHello that follows. So each of these is read as TLS: crypto/tls
+// parses past what it skips itself and refuses the rest (a TLS client
+// starts with its ClientHello, nothing else).
+func tlsRecordType(b byte) bool { return 0x14 <= b && b <= 0x18 }
 
 // readTunnelStart reads the client's first bytes in a tunnel from r (c is
 // the client connection, for the read deadline). It returns what it read,
 // all of which belongs upstream, and the server name of the ClientHello
 // they start, if they start one ("" for none, or for a ClientHello without
-// a name). err is io.EOF if the client sent nothing, and errBadHello if a
-// TLS handshake record did not hold a ClientHello that parses.
+// a name). err is io.EOF if the client sent nothing, and errBadHello if
+// bytes that start a TLS record did not hold a ClientHello that parses.
 func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byte, name string, err error) {
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(r, first); err != nil {
 		return nil, "", err
 	}
-	if first[0] != recordTypeHandshake {
+	if !tlsRecordType(first[0]) {
 		return first, "", nil
 	}
 	// The rest of the ClientHello follows at once from a TLS client; the
@@ -98,8 +106,8 @@ func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byt
 	return read, strings.ToLower(sni), nil
 }
 
-// errBadHello is a TLS handshake record at the start of a tunnel that is
-// not a ClientHello crypto/tls can parse.
+// errBadHello is a TLS record at the start of a tunnel that does not lead
+// to a ClientHello crypto/tls can parse.
 var errBadHello = errors.New("the tunnel starts with a TLS record that is not a valid ClientHello")
 
 // nameAllowed reports whether a ClientHello's server name may go through a

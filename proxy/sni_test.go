@@ -170,6 +170,13 @@ func TestTunnelServerNameNothingUpstream(t *testing.T) {
 		{"not a ClientHello", []byte{0x16, 3, 1, 0, 4, 9, 9, 9, 9}, false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
 		{"the tunnel's name split across records", splitRecord(good, 40), true, ""},
 		{"not TLS", []byte("SSH-2.0-OpenSSH_9.6\r\n"), true, ""},
+		// Records a server skips before the ClientHello: Go's server
+		// drops a warning alert (and parses the hello after it), OpenSSL's
+		// an empty ChangeCipherSpec record. Neither starts with 0x16.
+		{"refused name after a warning alert", append([]byte{0x15, 3, 1, 0, 2, 1, 90}, evil...), false, `TLS server name "evil\.test" is not the tunnel's host`},
+		{"refused name after an empty ChangeCipherSpec", append([]byte{0x14, 3, 1, 0, 0}, evil...), false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
+		{"refused name after an empty application data record", append([]byte{0x17, 3, 1, 0, 0}, evil...), false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
+		{"the tunnel's name after a warning alert", append([]byte{0x15, 3, 1, 0, 2, 1, 90}, good...), true, ""},
 	} {
 		for _, proto := range []string{"CONNECT", "SOCKS"} {
 			t.Run(proto+" "+tc.name, func(t *testing.T) {

@@ -139,3 +139,67 @@ func (s *Server) checkTunnelStart(clientR io.Reader, client net.Conn, host strin
 	}
 	return read, nil, nil
 }
+
+// A server that supports none of the key shares in a TLS 1.3 ClientHello
+// answers with a HelloRetryRequest, and the client sends a second
+// ClientHello. RFC 8446 lets its server name not change, and Go's server
+// refuses one that does, but OpenSSL's takes the second name (its
+// servername callback, which picks the virtual server, runs again): a
+// first ClientHello with the tunnel's name and a second with another
+// reached that other site. So tunnel watches the server's answer to a
+// checked ClientHello, and a second ClientHello is checked as the first.
+
+// helloRetryRandom is the random of a ServerHello that is a
+// HelloRetryRequest (RFC 8446 §4.1.3).
+var helloRetryRandom = []byte{
+	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+}
+
+// helloRetryLen is how much of the server's answer tells whether it is a
+// HelloRetryRequest: the record header (5 bytes), the handshake message
+// header (4), legacy_version (2) and the random (32).
+const helloRetryLen = 5 + 4 + 2 + 32
+
+// isHelloRetry reports whether b, the server's first bytes, start a
+// HelloRetryRequest.
+func isHelloRetry(b []byte) bool {
+	return len(b) >= helloRetryLen && b[0] == 0x16 && b[5] == 2 && bytes.Equal(b[11:helloRetryLen], helloRetryRandom)
+}
+
+// checkSecondHello is checkTunnelStart for what the client sends after a
+// HelloRetryRequest: a ClientHello, possibly after a ChangeCipherSpec
+// record (RFC 8446 §D.4, which crypto/tls refuses before a first
+// ClientHello, so it is read here). Anything else closes the tunnel.
+func (s *Server) checkSecondHello(clientR io.Reader, client net.Conn, host string, port int) (read []byte, refused error, err error) {
+	_ = client.SetReadDeadline(time.Now().Add(s.handshake))
+	defer client.SetReadDeadline(time.Time{})
+	var ccs []byte
+	first := make([]byte, 1)
+	for {
+		if _, err := io.ReadFull(clientR, first); err != nil {
+			return ccs, nil, err
+		}
+		if first[0] != 0x14 || len(ccs) > 0 {
+			break
+		}
+		// A ChangeCipherSpec record's header and its one byte.
+		rec := make([]byte, 6)
+		rec[0] = first[0]
+		if _, err := io.ReadFull(clientR, rec[1:]); err != nil {
+			return ccs, nil, err
+		}
+		if rec[3] != 0 || rec[4] != 1 {
+			return nil, fmt.Errorf("%w: a record of %d bytes after a HelloRetryRequest", errBadHello, int(rec[3])<<8|int(rec[4])), nil
+		}
+		ccs = rec
+	}
+	if !tlsRecordType(first[0]) {
+		return nil, fmt.Errorf("%w: the client answered a HelloRetryRequest with something else", errBadHello), nil
+	}
+	read, refused, err = s.checkTunnelStart(io.MultiReader(bytes.NewReader(first), clientR), client, host, port)
+	if refused != nil {
+		return nil, refused, nil
+	}
+	return append(ccs, read...), nil, err
+}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
@@ -255,5 +256,91 @@ func TestTunnelServerSpeaksFirst(t *testing.T) {
 	echoed := make([]byte, 6)
 	if _, err := io.ReadFull(br, echoed); err != nil || string(echoed) != "QUIT\r\n" {
 		t.Fatalf("echo %q, %v", echoed, err)
+	}
+}
+
+// helloRetryRequest is a HelloRetryRequest record, as a server sends it.
+func helloRetryRequest() []byte {
+	body := append([]byte{3, 3}, helloRetryRandom...)
+	body = append(body, 0, 0x13, 0x01, 0, 0, 0) // session id, suite, compression, extensions
+	msg := append([]byte{2, 0, 0, byte(len(body))}, body...)
+	return append([]byte{0x16, 3, 3, 0, byte(len(msg))}, msg...)
+}
+
+// TestTunnelServerNameHelloRetry: after a HelloRetryRequest the second
+// ClientHello's name is checked too (OpenSSL's server goes by it).
+func TestTunnelServerNameHelloRetry(t *testing.T) {
+	first := clientHello(t, "app.test")
+	ccs := []byte{0x14, 3, 3, 0, 1, 1}
+	for _, tc := range []struct {
+		name   string
+		second []byte
+		passed bool
+	}{
+		{"another name", append(ccs, clientHello(t, "evil.test")...), false},
+		{"another name without ChangeCipherSpec", clientHello(t, "evil.test"), false},
+		{"the same name", append(ccs, clientHello(t, "app.test")...), true},
+	} {
+		for _, proto := range []string{"CONNECT", "SOCKS"} {
+			t.Run(proto+" "+tc.name, func(t *testing.T) {
+				got := make(chan []byte, 1)
+				addr := tcpServer(t, func(c net.Conn) {
+					b := make([]byte, len(first))
+					if _, err := io.ReadFull(c, b); err != nil {
+						got <- nil
+						return
+					}
+					c.Write(helloRetryRequest())
+					rest, _ := io.ReadAll(c)
+					got <- append(b, rest...)
+				})
+				_, port := hostPort(t, addr)
+				p := startProxy(t, Options{
+					Rules:      mustRules(t, []string{"app.test:" + port}, nil),
+					Hosts:      map[string][]netip.Addr{"app.test": local},
+					AllowAddrs: loopback,
+				})
+				var c net.Conn
+				var r io.Reader
+				if proto == "CONNECT" {
+					var br *bufio.Reader
+					var resp *http.Response
+					c, br, resp = p.connect(t, "app.test:"+port, "")
+					if resp.StatusCode != 200 {
+						t.Fatalf("CONNECT status %d", resp.StatusCode)
+					}
+					r = br
+				} else {
+					c = p.socks(t, "app.test", port)
+					r = c
+				}
+				c.Write(first)
+				hrr := make([]byte, len(helloRetryRequest()))
+				if _, err := io.ReadFull(r, hrr); err != nil {
+					t.Fatalf("read the HelloRetryRequest: %v", err)
+				}
+				c.Write(tc.second)
+				c.(*net.TCPConn).CloseWrite()
+				var want []byte
+				if tc.passed {
+					want = append(append(want, first...), tc.second...)
+				} else {
+					want = first
+					if proto == "CONNECT" {
+						p.logs.wait(t, `✗ CONNECT 403 app\.test .*\(after a HelloRetryRequest: TLS server name "evil\.test" is not the tunnel's host`)
+					} else {
+						p.logs.wait(t, `✗ CONNECT app\.test:`+port+` BLOCKED \(after a HelloRetryRequest: TLS server name "evil\.test" is not the tunnel's host`)
+					}
+				}
+				select {
+				case b := <-got:
+					if !bytes.Equal(b, want) {
+						t.Fatalf("upstream received %d bytes, want %d", len(b), len(want))
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the upstream connection was not closed")
+				}
+			})
+		}
 	}
 }

@@ -45,8 +45,7 @@ func (s *Server) tunnel(client net.Conn, clientR io.Reader, up net.Conn, host st
 	retry := make(chan bool, 1)
 	go func() {
 		defer close(done)
-		read, refusal, err := s.checkTunnelStart(clientR, client, host, port)
-		hello := refusal == nil && err == nil && len(read) > 0 && tlsRecordType(read[0])
+		read, hello, refusal, err := s.checkTunnelStart(clientR, client, host, port)
 		start <- hello
 		if !s.sendStart(client, up, read, refusal, err, refused) {
 			return

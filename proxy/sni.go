@@ -65,29 +65,51 @@ func (h *helloConn) SetWriteDeadline(time.Time) error { return nil }
 // heartbeat (0x18). Not only a handshake record can start a TLS
 // connection: Go's server drops warning alerts before the ClientHello,
 // and OpenSSL's an empty ChangeCipherSpec record, then route by the
-// ClientHello that follows. So each of these is read as TLS: crypto/tls
-// parses past what it skips itself and refuses the rest (a TLS client
-// starts with its ClientHello, nothing else).
+// ClientHello that follows.
 func tlsRecordType(b byte) bool { return 0x14 <= b && b <= 0x18 }
+
+// tlsStart reports whether a stream that starts with b0 and b1 is taken
+// for TLS, whose start must then lead to a ClientHello crypto/tls parses:
+// a record type and major version 3 (OpenSSL, BoringSSL and the other
+// servers of fronts read nothing else as TLS), or an alert or handshake
+// record with a version below 16.0, which Go's server (Caddy, Traefik)
+// also takes for a first record. Other starts pass unchecked: a binary
+// protocol whose first byte falls in 0x14-0x18 (MongoDB's messages start
+// with their length, low byte first) is refused only when its second
+// byte fits one of those forms too.
+func tlsStart(b0, b1 byte) bool {
+	return tlsRecordType(b0) && (b1 == 3 || (b0 == 0x15 || b0 == 0x16) && b1 < 0x10)
+}
 
 // readTunnelStart reads the client's first bytes in a tunnel from r (c is
 // the client connection, for the read deadline). It returns what it read,
-// all of which belongs upstream, and the server name of the ClientHello
-// they start, if they start one ("" for none, or for a ClientHello without
-// a name). err is io.EOF if the client sent nothing, and errBadHello if
-// bytes that start a TLS record did not hold a ClientHello that parses.
-func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byte, name string, err error) {
-	first := make([]byte, 1)
-	if _, err := io.ReadFull(r, first); err != nil {
-		return nil, "", err
+// all of which belongs upstream, whether they start TLS (tlsStart), and
+// then the server name of the ClientHello they lead to ("" for a
+// ClientHello without a name). err is io.EOF if the client sent nothing,
+// and errBadHello if a TLS start did not lead to a ClientHello that
+// parses.
+func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byte, isTLS bool, name string, err error) {
+	first := make([]byte, 2)
+	if _, err := io.ReadFull(r, first[:1]); err != nil {
+		return nil, false, "", err
 	}
 	if !tlsRecordType(first[0]) {
-		return first, "", nil
+		return first[:1], false, "", nil
 	}
 	// The rest of the ClientHello follows at once from a TLS client; the
-	// deadline ends a client that stops halfway.
+	// deadline ends a client that stops halfway (it is refused: a front
+	// end would take the rest as it came).
 	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	defer c.SetReadDeadline(time.Time{})
+	if _, err := io.ReadFull(r, first[1:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return first[:1], false, "", nil // one byte, then the end
+		}
+		return first[:1], false, "", fmt.Errorf("%w: %v", errBadHello, err)
+	}
+	if !tlsStart(first[0], first[1]) {
+		return first, false, "", nil
+	}
 	h := &helloConn{Conn: c, r: io.MultiReader(bytes.NewReader(first), r)}
 	var sni string
 	var saw bool
@@ -99,11 +121,11 @@ func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byt
 	read = h.rec.Bytes()
 	if !saw {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return read, "", fmt.Errorf("%w: the client closed the tunnel within it", errBadHello)
+			return read, true, "", fmt.Errorf("%w: the client closed the tunnel within it", errBadHello)
 		}
-		return read, "", fmt.Errorf("%w: %v", errBadHello, err)
+		return read, true, "", fmt.Errorf("%w: %v", errBadHello, err)
 	}
-	return read, strings.ToLower(sni), nil
+	return read, true, strings.ToLower(sni), nil
 }
 
 // errBadHello is a TLS record at the start of a tunnel that does not lead
@@ -126,18 +148,19 @@ func nameAllowed(rules *Rules, name, host string, port int) (bool, Decision) {
 // be closed (a ClientHello for a name the policy refuses, or one that does
 // not parse). A client that closes before sending anything returns no
 // reason and io.EOF as err, and the tunnel ends as it would have.
-func (s *Server) checkTunnelStart(clientR io.Reader, client net.Conn, host string, port int) (read []byte, refused error, err error) {
-	read, name, err := readTunnelStart(clientR, client, s.handshake)
+// hello reports a ClientHello that passed.
+func (s *Server) checkTunnelStart(clientR io.Reader, client net.Conn, host string, port int) (read []byte, hello bool, refused error, err error) {
+	read, isTLS, name, err := readTunnelStart(clientR, client, s.handshake)
 	if errors.Is(err, errBadHello) {
-		return nil, err, nil
+		return nil, false, err, nil
 	}
-	if err != nil {
-		return read, nil, err
+	if err != nil || !isTLS {
+		return read, false, nil, err
 	}
 	if ok, d := nameAllowed(s.Rules(), name, host, port); !ok {
-		return nil, fmt.Errorf("TLS server name %q is not the tunnel's host and %s", name, d.reason()), nil
+		return nil, false, fmt.Errorf("TLS server name %q is not the tunnel's host and %s", name, d.reason()), nil
 	}
-	return read, nil, nil
+	return read, true, nil, nil
 }
 
 // A server that supports none of the key shares in a TLS 1.3 ClientHello
@@ -197,9 +220,12 @@ func (s *Server) checkSecondHello(clientR io.Reader, client net.Conn, host strin
 	if !tlsRecordType(first[0]) {
 		return nil, fmt.Errorf("%w: the client answered a HelloRetryRequest with something else", errBadHello), nil
 	}
-	read, refused, err = s.checkTunnelStart(io.MultiReader(bytes.NewReader(first), clientR), client, host, port)
+	read, hello, refused, err := s.checkTunnelStart(io.MultiReader(bytes.NewReader(first), clientR), client, host, port)
 	if refused != nil {
 		return nil, refused, nil
+	}
+	if err == nil && !hello {
+		return nil, fmt.Errorf("%w: the client answered a HelloRetryRequest with something else", errBadHello), nil
 	}
 	return append(ccs, read...), nil, err
 }

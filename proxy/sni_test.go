@@ -178,6 +178,13 @@ func TestTunnelServerNameNothingUpstream(t *testing.T) {
 		{"refused name after an empty ChangeCipherSpec", append([]byte{0x14, 3, 1, 0, 0}, evil...), false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
 		{"refused name after an empty application data record", append([]byte{0x17, 3, 1, 0, 0}, evil...), false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
 		{"the tunnel's name after a warning alert", append([]byte{0x15, 3, 1, 0, 2, 1, 90}, good...), true, ""},
+		// A record start no TLS server takes passes: binary protocols
+		// (MongoDB's length, low byte first) may start so.
+		{"0x16 then a version byte no server takes", []byte{0x16, 0x20, 0, 0, 1, 2, 3, 4}, true, ""},
+		{"0x17 then a minor version byte", []byte{0x17, 0x01, 0, 0, 0xd4, 7, 0, 0}, true, ""},
+		// Go's server takes an alert or handshake record of version
+		// below 16.0 for a first record: checked.
+		{"a handshake record of version 1.0 (Go's servers take it)", []byte{0x16, 1, 0, 0, 4, 9, 9, 9, 9}, false, `the tunnel starts with a TLS record that is not a valid ClientHello`},
 	} {
 		for _, proto := range []string{"CONNECT", "SOCKS"} {
 			t.Run(proto+" "+tc.name, func(t *testing.T) {

@@ -13,13 +13,13 @@ all: build
 # filter is compiled at build time and embedded; see `make seccomp`).
 # The linker's output is rewritten, not used as is: an executable's page
 # cache keeps the shape of the writes that filled it, and every fence start
-# ran ~1 ms slower from the linker's (written through mmap) and ~0.4 ms
+# ran ~1 ms slower from the linker's (written through mmap) and 0.2-0.4 ms
 # slower from a cp (copy_file_range) than from one write(2) of the whole
 # file, which dd with a block larger than the binary makes
 # (docs/benchmarking.md, "The binary's page cache"). install does the same.
 # $(call write1,SRC,DST): DST made executable, written with dd's single
 # 64 MiB write (its statistics are printed only if it fails).
-write1 = dd if=$(1) of=$(2) bs=67108864 2>$(2).log || { cat $(2).log; rm -f $(2).log; exit 1; }; rm -f $(2).log; chmod 755 $(2)
+write1 = dd if=$(1) of=$(2) bs=67108864 2>$(2).log || { cat $(2).log; rm -f $(2).log $(2); exit 1; }; rm -f $(2).log; chmod 755 $(2)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o fence.link ./cmd/fence

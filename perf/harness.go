@@ -181,7 +181,7 @@ func Run(o Options) (*Report, error) {
 // its own name, with one write(2) of the whole file, and returns the copy's
 // path. Not io.Copy: between two files it is copy_file_range, whose page
 // cache (written a page at a time by the kernel's splice) started fence
-// ~0.4 ms slower than one written at once (docs/benchmarking.md, "The
+// 0.2-0.4 ms slower than one written at once (docs/benchmarking.md, "The
 // binary's page cache").
 func copyBinary(src, dir string) (string, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -52,7 +52,7 @@ func (r *recordingServer) received(t *testing.T) []byte {
 }
 
 // clientHello returns the bytes a TLS client sends first for serverName.
-func clientHello(t *testing.T, serverName string) []byte {
+func clientHello(t testing.TB, serverName string) []byte {
 	t.Helper()
 	a, b := net.Pipe()
 	done := make(chan struct{})
@@ -348,6 +348,21 @@ func TestTunnelServerNameHelloRetry(t *testing.T) {
 					t.Fatal("the upstream connection was not closed")
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkTunnelStart is what the server-name check adds to a tunnel's
+// start: reading and parsing a ClientHello (as Go's client sends it).
+func BenchmarkTunnelStart(b *testing.B) {
+	hello := clientHello(b, "app.test")
+	a, _ := net.Pipe()
+	defer a.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		read, isTLS, name, err := readTunnelStart(bytes.NewReader(hello), a, time.Second)
+		if err != nil || !isTLS || name != "app.test" || len(read) != len(hello) {
+			b.Fatalf("read %d, %v %q %v", len(read), isTLS, name, err)
 		}
 	}
 }

@@ -123,19 +123,7 @@ func TestCatchStartsNoSignalThreads(t *testing.T) {
 		c.Stop()
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := &os.ProcAttr{Env: append(os.Environ(), "SIGFWD_CHILD=1"), Files: []*os.File{nil, os.Stdout, os.Stderr}}
-	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestCatchStartsNoSignalThreads$", "-test.count=1"}, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := p.Wait()
-	if err != nil || !st.Success() {
-		t.Fatalf("child: %v %v", st, err)
-	}
+	runInChild(t, "TestCatchStartsNoSignalThreads", "SIGFWD_CHILD=1")
 }
 
 // WhileIgnored ignores the signal for f only.

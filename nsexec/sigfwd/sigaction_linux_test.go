@@ -44,12 +44,20 @@ func TestDieLimitsCore(t *testing.T) {
 		}
 		return
 	}
+	runInChild(t, "TestDieLimitsCore", "SIGFWD_DIE=1")
+}
+
+// runInChild runs the test named test again in a process of its own, with
+// env added to the environment (which the test checks to take its child's
+// part), and fails t if that process fails.
+func runInChild(t *testing.T, test, env string) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	attr := &os.ProcAttr{Env: append(os.Environ(), "SIGFWD_DIE=1"), Files: []*os.File{nil, os.Stdout, os.Stderr}}
-	p, err := os.StartProcess(exe, []string{exe, "-test.run=^TestDieLimitsCore$", "-test.count=1"}, attr)
+	attr := &os.ProcAttr{Env: append(os.Environ(), env), Files: []*os.File{nil, os.Stdout, os.Stderr}}
+	p, err := os.StartProcess(exe, []string{exe, "-test.run=^" + test + "$", "-test.count=1"}, attr)
 	if err != nil {
 		t.Fatal(err)
 	}

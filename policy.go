@@ -2592,6 +2592,9 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			maskedAsGiven = append(maskedAsGiven, strings.TrimSuffix(config.ExpandPath(p, s.Home, s.Cwd), "/**"))
 		}
 	}
+	// hiding are the entries (config paths) that hide something: their
+	// symlinks in writable paths are held (heldDenials).
+	hiding := slices.Clone(f.DenyRead)
 	for _, cr := range append(s.credentials(), hiddenSystemPaths()...) {
 		cp := cr.pattern
 		lit := literalPrefix(s.configPattern(cp))
@@ -2613,7 +2616,21 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		for _, c := range found {
 			if !credentialLifted(c, allowRead, own) && !slices.Contains(masked, c) {
 				masked = append(masked, c)
+				if !slices.Contains(hiding, cp) {
+					hiding = append(hiding, cp)
+				}
 			}
+		}
+	}
+	// A symlink on the way to a hidden path, in a writable path (~/.aws
+	// -> /data/aws with a writable home, a denyRead "./secrets" that
+	// leads out of the project), is as much a part of what is hidden as
+	// where it ends: removed or made to lead elsewhere, the next run would
+	// hide there and show the file. Guarded, it can be neither removed,
+	// renamed nor replaced, nor its directories there renamed.
+	for _, n := range s.heldDenials(hiding, changeable) {
+		if !slices.Contains(fp.Guarded, n) {
+			fp.Guarded = append(fp.Guarded, n)
 		}
 	}
 	pr := s.foreignProcs()
@@ -3066,6 +3083,52 @@ func (s *Spec) heldGrants(ps, writable []string) (held, patterns []string) {
 		}
 	}
 	return held, patterns
+}
+
+// heldDenials returns the names strictly inside the writable paths that
+// resolving the hiding entries ps (denyRead, credential paths; config
+// paths, globs in one component) looks up, where that resolution goes
+// through a symlink: the symlinks and the names on the way to and from
+// them (see lookedUp), for the entry's literal part and for each match of
+// its glob. A mask sits where the entry resolved at the start; such a
+// symlink removed, renamed or made to lead elsewhere in one run, the next
+// hides the new place and shows the old (rm ~/.aws && mkdir ~/.aws for
+// ~/.aws -> /data/aws). Held (FSPolicy.Guarded), they cannot be.
+func (s *Spec) heldDenials(ps, writable []string) []string {
+	var out []string
+	hold := func(names []string) {
+		for _, n := range names {
+			if underAny(n, writable) && !slices.Contains(writable, n) && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	through := func(p string) {
+		if r, err := s.paths.eval(p); err == nil && r != filepath.Clean(p) {
+			hold(lookedUp(p))
+		}
+	}
+	for _, p := range ps {
+		abs := s.configPattern(p)
+		if !filepath.IsAbs(abs) {
+			continue
+		}
+		if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.Contains(rest, "**") {
+			abs = rest
+		}
+		if !pathglob.HasMeta(abs) {
+			through(pathglob.Unescape(abs))
+			continue
+		}
+		if strings.Contains(abs, "**") {
+			continue // refused (denyRead) or never a credential path
+		}
+		matches, _ := s.paths.glob(abs, nil)
+		for _, m := range matches {
+			through(m)
+		}
+	}
+	return out
 }
 
 // recordNames are the names that the built-in templates' denyWrite globs

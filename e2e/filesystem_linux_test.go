@@ -689,6 +689,59 @@ func TestFSMaskedPathsNotRenamedAway(t *testing.T) {
 	})
 }
 
+// A mask sits where a hidden path resolved at the start: a symlink on the
+// way there, in a writable path (~/.aws -> a directory elsewhere with a
+// writable home, a denyRead entry that is a symlink out of the project),
+// must be neither removed, renamed nor replaced, or the next run would
+// hide where it leads then and show the file.
+func TestFSMaskedPathsSymlinkHeld(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		out := s.outsideDir("fence-e2e-store-")
+		for _, f := range []string{"aws", "data"} {
+			if err := os.Mkdir(filepath.Join(out, f), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s.own(filepath.Join(out, f), 0o755)
+		}
+		for _, f := range [][2]string{{"aws/credentials", "AWS-SECRET-MARKER\n"}, {"data/key.txt", "DENYREAD-MARKER\n"}} {
+			p := filepath.Join(out, f[0])
+			if err := os.WriteFile(p, []byte(f[1]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s.own(p, 0o644)
+		}
+		s.symlink(filepath.Join(out, "aws"), "home/.aws")
+		s.symlink(filepath.Join(out, "data"), "sub/secrets")
+		s.symlink("sub/secrets", "chain")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyRead":["chain"]}}`)
+		script := "rm ~/.aws; rm -f sub/secrets; ln -sfn /nonexistent chain; mv sub sub2; mv ~/.aws ~/.aws2; mkdir -p ~/.aws sub; echo changed"
+		res := s.fence("-s", cfg, "-c", script)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "changed") {
+			t.Fatalf("the first run did not run: %v", res)
+		}
+		res = s.fence("-s", cfg, "-c", "cat "+filepath.Join(out, "aws/credentials")+" "+filepath.Join(out, "data/key.txt")+"; echo done")
+		if !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the second run did not run: %v", res)
+		}
+		for _, m := range []string{"AWS-SECRET-MARKER", "DENYREAD-MARKER"} {
+			if strings.Contains(res.stdout+res.stderr, m) {
+				t.Errorf("%s readable after a run changed the symlink leading to it: %v", m, res)
+			}
+		}
+		for _, l := range []string{"home/.aws", "sub/secrets", "chain"} {
+			if st, err := os.Lstat(s.path(l)); err != nil || st.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("%s: the symlink was removed or replaced (%v)", l, err)
+			}
+		}
+		// A symlink that leads to nothing hidden stays the sandbox's.
+		s.symlink("sub", "free")
+		res = s.fence("-s", cfg, "-c", "rm free && ln -s home free && echo relinked")
+		if !strings.Contains(res.stdout, "relinked") {
+			t.Errorf("a symlink leading to nothing hidden could not be changed: %v", res)
+		}
+	})
+}
+
 // Another mount of the same file system shows a hidden file at another
 // path (a bind mount of the home elsewhere, a btrfs pool mounted whole):
 // masked there too. Mounting on the host needs root.

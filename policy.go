@@ -2643,11 +2643,16 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// mounted whole beside its subvolumes): masked there too.
 	// Not /proc and /dev, the sandbox's own, nor the other procfs
 	// mounts' views (one of /proc is /proc).
-	for _, m := range masked {
+	// A view may have views of its own (a bind mount of an overlay's
+	// mount point): each is looked at in turn, once.
+	views := slices.Clone(masked)
+	for i := 0; i < len(views); i++ {
+		m := views[i]
 		for _, v := range otherViews(pr.mounts, m) {
 			if !underAny(v, []string{"/proc", "/dev"}) && !slices.Contains(fp.Masked, v) {
-				s.logf("hidden path %s: also at %s, another mount of its file system", m, v)
+				s.logf("hidden path %s: also at %s, another mount of its file system or an overlay of it", m, v)
 				fp.Masked = append(fp.Masked, v)
+				views = append(views, v)
 			}
 		}
 	}
@@ -3511,7 +3516,13 @@ func (s *Spec) foreignProcs() procsResult {
 // mountEntry is a line of the mount table: the file system's device
 // (major:minor), the directory of it that is mounted (root) and where
 // (point), as they are written there (unescaped).
-type mountEntry struct{ dev, root, point string }
+type mountEntry struct {
+	dev, root, point string
+	// layers are an overlay mount's upper and lower directories (host
+	// paths, resolved where they could be): their files show through
+	// it, whatever file system they are on.
+	layers []string
+}
 
 // otherViews returns the other paths at which p (resolved) can be reached
 // through mounts of the same file system as the one that shows p, each
@@ -3532,6 +3543,30 @@ func otherViews(mounts []mountEntry, p string) []string {
 		v := path.Join(e.point, strings.TrimPrefix(in, strings.TrimSuffix(e.root, "/")))
 		if v != p && mountHolding(mounts, v) == i && !slices.Contains(out, v) {
 			out = append(out, v)
+		}
+	}
+	// An overlay shows its layers' files at its mount point (its layers
+	// are private clones, without the masks on top of them): p in a
+	// layer is there too, where no mount above hides it; and p in an
+	// overlay (at its root: overlays are not bound in part here) is a
+	// file of one of its layers, or was.
+	for i, e := range mounts {
+		for _, l := range e.layers {
+			if !underAny(p, []string{l}) || e.root != "/" {
+				continue
+			}
+			v := path.Join(e.point, strings.TrimPrefix(p, strings.TrimSuffix(l, "/")))
+			if v != p && mountHolding(mounts, v) == i && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	if m.root == "/" {
+		rel := strings.TrimPrefix(p, strings.TrimSuffix(m.point, "/"))
+		for _, l := range m.layers {
+			if v := path.Join(l, rel); v != p && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
 		}
 	}
 	return out

@@ -183,6 +183,14 @@ func foreignProcs() ([]string, []mountEntry, error) {
 		return nil, nil, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
 	}
 	procs, mounts := parseMountTable(string(b))
+	// Layers as the kernel resolves them: hidden paths are resolved.
+	for i := range mounts {
+		for _, l := range mounts[i].layers {
+			if r, err := filepath.EvalSymlinks(l); err == nil && r != l && !slices.Contains(mounts[i].layers, r) {
+				mounts[i].layers = append(mounts[i].layers, r)
+			}
+		}
+	}
 	return procs, mounts, nil
 }
 
@@ -210,12 +218,56 @@ func parseMountTable(mountinfo string) (procs []string, mounts []mountEntry) {
 			continue
 		}
 		mp = filepath.Clean(mp)
-		mounts = append(mounts, mountEntry{dev: f[2], root: filepath.Clean(unescapeMount(f[3])), point: mp})
+		mounts = append(mounts, mountEntry{dev: f[2], root: filepath.Clean(unescapeMount(f[3])), point: mp, layers: overlayLayers(post)})
 		if strings.HasPrefix(post, "proc ") && mp != "/proc" && !strings.HasPrefix(mp, "/proc/") {
 			procs = append(procs, mp)
 		}
 	}
 	return procs, mounts
+}
+
+// overlayLayers returns the upper and lower directories of an overlay
+// mount, from the part of its mountinfo line after " - " (type, source,
+// super options): lowerdir (colon-separated), lowerdir+ (one each) and
+// upperdir, absolute paths only. Data-only layers (datadir+) show no
+// names of their own. nil for other file systems.
+func overlayLayers(post string) []string {
+	f := strings.SplitN(post, " ", 3)
+	if len(f) < 3 || f[0] != "overlay" {
+		return nil
+	}
+	var out []string
+	add := func(p string) {
+		p = unescapeMount(strings.ReplaceAll(p, `\:`, ":"))
+		if filepath.IsAbs(p) {
+			out = append(out, filepath.Clean(p))
+		}
+	}
+	for _, o := range strings.Split(strings.TrimSpace(f[2]), ",") {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "upperdir", "lowerdir+":
+			add(v)
+		case "lowerdir":
+			// Colons in a name are escaped (octal, or "\:" as given):
+			// split on the others.
+			var cur strings.Builder
+			for i := 0; i < len(v); i++ {
+				switch {
+				case v[i] == '\\' && i+1 < len(v) && v[i+1] == ':':
+					cur.WriteString(`\:`)
+					i++
+				case v[i] == ':':
+					add(cur.String())
+					cur.Reset()
+				default:
+					cur.WriteByte(v[i])
+				}
+			}
+			add(cur.String())
+		}
+	}
+	return out
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).

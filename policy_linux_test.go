@@ -57,6 +57,25 @@ func TestParseForeignProcs(t *testing.T) {
 	}
 }
 
+// An overlay's layers are read from its super options: lowerdir's list
+// (escaped colons kept in a name), lowerdir+, upperdir; not workdir nor
+// datadir+, nor another file system's options.
+func TestOverlayLayers(t *testing.T) {
+	for _, c := range []struct {
+		post string
+		want []string
+	}{
+		{"overlay overlay rw,lowerdir=/a:/b\\:c:/d\\072e,upperdir=/u,workdir=/w,uuid=on", []string{"/a", "/b:c", "/d:e", "/u"}},
+		{"overlay none ro,lowerdir+=/l1,lowerdir+=/l\\0542,datadir+=/data", []string{"/l1", "/l,2"}},
+		{"overlay overlay rw,lowerdir=rel:/abs", []string{"/abs"}},
+		{"ext4 /dev/sda1 rw,lowerdir=/x", nil},
+	} {
+		if got := overlayLayers(c.post); !slices.Equal(got, c.want) {
+			t.Errorf("overlayLayers(%q) = %q, want %q", c.post, got, c.want)
+		}
+	}
+}
+
 // The credential files of the account's own home are hidden when $HOME is
 // elsewhere (HOME=$(mktemp -d) for an agent, sudo -E for root): the command
 // runs as that user and could read them. Lifted by a grant of their own

@@ -1020,13 +1020,13 @@ func TestRecordNamesCoverTemplates(t *testing.T) {
 // mount on top hides it.
 func TestOtherViews(t *testing.T) {
 	mounts := []mountEntry{
-		{"8:1", "/", "/"},
-		{"0:40", "/@home", "/home"},
-		{"0:40", "/", "/mnt/pool"},
-		{"8:1", "/home2", "/srv/h"},
-		{"0:40", "/@home/alice", "/srv/alice"},
-		{"0:50", "/", "/srv/alice/.ssh"}, // hides the view's .ssh
-		{"0:40", "/@home/bob", "/srv/bob"},
+		{"8:1", "/", "/", nil},
+		{"0:40", "/@home", "/home", nil},
+		{"0:40", "/", "/mnt/pool", nil},
+		{"8:1", "/home2", "/srv/h", nil},
+		{"0:40", "/@home/alice", "/srv/alice", nil},
+		{"0:50", "/", "/srv/alice/.ssh", nil}, // hides the view's .ssh
+		{"0:40", "/@home/bob", "/srv/bob", nil},
 	}
 	for _, c := range []struct {
 		p    string
@@ -1038,6 +1038,29 @@ func TestOtherViews(t *testing.T) {
 		{"/home2/x/secret", []string{"/srv/h/x/secret"}},
 		{"/etc/shadow", nil},
 		{"/srv/alice/.ssh/id_rsa", nil},
+	} {
+		if got := otherViews(mounts, c.p); !slices.Equal(got, c.want) {
+			t.Errorf("otherViews(%s) = %q, want %q", c.p, got, c.want)
+		}
+	}
+}
+
+// An overlay shows its layers' files at its mount point, where no mount
+// above hides them; and a file in an overlay is in its layers too.
+func TestOtherViewsOverlay(t *testing.T) {
+	mounts := []mountEntry{
+		{"8:1", "/", "/", nil},
+		{"0:60", "/", "/srv/merged", []string{"/srv/up", "/home/alice", "/opt/base"}},
+		{"0:61", "/", "/srv/merged/.gnupg", nil}, // hides the view's .gnupg
+	}
+	for _, c := range []struct {
+		p    string
+		want []string
+	}{
+		{"/home/alice/.ssh/id_rsa", []string{"/srv/merged/.ssh/id_rsa"}},
+		{"/home/alice/.gnupg/x", nil},
+		{"/srv/merged/.netrc", []string{"/srv/up/.netrc", "/home/alice/.netrc", "/opt/base/.netrc"}},
+		{"/home/bob/.netrc", nil},
 	} {
 		if got := otherViews(mounts, c.p); !slices.Equal(got, c.want) {
 			t.Errorf("otherViews(%s) = %q, want %q", c.p, got, c.want)

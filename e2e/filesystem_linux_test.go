@@ -778,6 +778,44 @@ func TestFSMaskedPathsOtherMounts(t *testing.T) {
 	})
 }
 
+// An overlay mount shows its layers' files (its layers are private clones,
+// without the masks on top of them): an overlay whose lower directory is
+// the home shows the hidden keys at its mount point. Masked there too.
+// Mounting on the host needs root.
+func TestFSMaskedPathsOverlayLayers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay mounts on the host need root: run the tests as root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		s.write("conf/key.txt", "DENYREAD-MARKER\n")
+		s.write("conf/open.txt", "open-visible\n")
+		for _, b := range [][2]string{{"home", "homeview"}, {"conf", "confview"}} {
+			up, work, dst := s.mkdir(b[1]+"-up"), s.mkdir(b[1]+"-work"), s.mkdir(b[1])
+			opts := "lowerdir=" + s.path(b[0]) + ",upperdir=" + up + ",workdir=" + work
+			if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
+				t.Skipf("overlay of %s at %s: %v", b[0], dst, err)
+			}
+			t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		}
+		script := "cat homeview/.ssh/id_rsa confview/key.txt confview/open.txt; echo done"
+		for _, c := range []string{`{"filesystem":{"denyRead":["conf/key.txt"]}}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."],"denyRead":["conf/key.txt"]}}`} {
+			res := s.fence("-s", s.config("fence.json", c), "-c", script)
+			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+				t.Fatalf("%s: the command did not run: %v", c, res)
+			}
+			for _, m := range []string{"SSH-KEY-MARKER", "DENYREAD-MARKER"} {
+				if strings.Contains(res.stdout, m) {
+					t.Errorf("%s: %s readable through an overlay of its directory: %v", c, m, res)
+				}
+			}
+			if !strings.Contains(res.stdout, "open-visible") {
+				t.Errorf("%s: a file beside the hidden one should stay readable there: %v", c, res)
+			}
+		}
+	})
+}
+
 // A directory as fence's standard input is refused: inside, paths through
 // it (/proc/self/fd/0/...) are the host's, past every mask.
 func TestFSDirectoryAsStdioRefused(t *testing.T) {

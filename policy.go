@@ -466,6 +466,7 @@ var systemCredentials = []credential{
 	{"/etc/shadow", "/etc/shadow"}, {"/etc/shadow-", "/etc/shadow-"},
 	{"/etc/gshadow", "/etc/gshadow"}, {"/etc/gshadow-", "/etc/gshadow-"},
 	{"/etc/ssh/ssh_host_*_key", "/etc/ssh"}, {"/etc/ssl/private", "/etc/ssl/private"},
+	{"/etc/pki/tls/private", "/etc/pki/tls/private"}, // Fedora's and RHEL's
 	// A container's secrets: Docker's and Compose's in /run/secrets,
 	// Kubernetes' service account token (the cluster's API to whoever
 	// holds it) in /var/run/secrets, readable by every uid there.
@@ -474,8 +475,8 @@ var systemCredentials = []credential{
 
 // rootCredentials are hidden beside systemCredentials when fence runs as
 // root (for anyone else their owner bits refuse the read anyway, and a
-// mask would cost every start a mount): old password hashes (pam_pwhistory),
-// Kerberos host keys, the secrets of NetworkManager's connections (Wi-Fi
+// mask would cost every start a mount): old password hashes (pam_pwhistory)
+// and the backups of the current ones, Kerberos host keys, TLS and node keys, the secrets of NetworkManager's connections (Wi-Fi
 // keys, VPN passwords), IPsec's, PPP's and WireGuard's, and the kernel's
 // tracing and debug file systems (tracing's output shows what every
 // process on the host does, and a read of trace_pipe takes the events
@@ -486,6 +487,14 @@ var rootCredentials = []credential{
 	{"/etc/ipsec.secrets", "/etc/ipsec.secrets"}, {"/etc/ipsec.d/private", "/etc/ipsec.d/private"},
 	{"/etc/ppp/chap-secrets", "/etc/ppp/chap-secrets"}, {"/etc/ppp/pap-secrets", "/etc/ppp/pap-secrets"},
 	{"/etc/wireguard", "/etc/wireguard"},
+	// Debian's and Ubuntu's daily copies of the password hashes (until
+	// 2022), Let's Encrypt's private keys, systemd's key for encrypted
+	// service credentials, Tailscale's node keys.
+	{"/var/backups/shadow.bak", "/var/backups/shadow.bak"}, {"/var/backups/gshadow.bak", "/var/backups/gshadow.bak"},
+	{"/etc/letsencrypt/archive", "/etc/letsencrypt/archive"}, {"/etc/letsencrypt/live", "/etc/letsencrypt/live"},
+	{"/etc/letsencrypt/keys", "/etc/letsencrypt/keys"},
+	{"/var/lib/systemd/credential.secret", "/var/lib/systemd/credential.secret"},
+	{"/var/lib/tailscale", "/var/lib/tailscale"},
 	{"/sys/kernel/tracing", "/sys/kernel/tracing"}, {"/sys/kernel/debug", "/sys/kernel/debug"},
 }
 

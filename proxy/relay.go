@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // relay copies client→up and up→client until both directions have ended,
@@ -45,14 +46,17 @@ func (s *Server) tunnel(client net.Conn, clientR io.Reader, up net.Conn, host st
 	retry := make(chan bool, 1)
 	go func() {
 		defer close(done)
-		read, hello, refusal, err := s.checkTunnelStart(clientR, client, host, port)
+		read, rest, hello, refusal, err := s.checkTunnelStart(clientR, client, host, port)
 		start <- hello
 		if !s.sendStart(client, up, read, refusal, err, refused) {
 			return
 		}
 		src := clientR
 		if hello {
-			if src = s.watchRetry(client, clientR, up, host, port, retry, refused); src == nil {
+			if len(rest) > 0 {
+				src = io.MultiReader(bytes.NewReader(rest), clientR)
+			}
+			if src = s.watchRetry(client, src, up, host, port, retry, refused); src == nil {
 				return
 			}
 		}
@@ -64,57 +68,71 @@ func (s *Server) tunnel(client net.Conn, clientR io.Reader, up net.Conn, host st
 	up.Close()
 }
 
-// watchRetry passes on what the client sends after a ClientHello that
-// passed until downstream has said on retry whether the server's answer is
-// a HelloRetryRequest. Bytes read while that is unknown were sent before
-// the client could have seen one (downstream says so before it passes it
-// on), and go upstream; after one, what follows is checked as a second
-// ClientHello. It returns the reader for the rest of the client's bytes,
-// or nil when the tunnel's client to server direction has ended.
+// watchRetry holds what the client sends after a ClientHello that passed
+// until downstream has said on retry whether the server's answer is a
+// HelloRetryRequest; after one, what follows is checked as a second
+// ClientHello. Nothing the client sent after the ClientHello goes upstream
+// before the answer is known: a client can tell that a server will ask
+// for another ClientHello (one whose key_share is empty, or offers no
+// group the server takes) and send the second at once, without waiting
+// for the HelloRetryRequest, and OpenSSL's server reads it as it would
+// have after. A client that ends its side meanwhile ends it upstream too.
+// Bytes held longer than the handshake timeout without an answer from the
+// server close the tunnel. It returns the reader for the rest of the
+// client's bytes, or nil when the tunnel's client to server direction has
+// ended.
 func (s *Server) watchRetry(client net.Conn, clientR io.Reader, up net.Conn, host string, port int, retry <-chan bool, refused func(error)) io.Reader {
-	var known, isRetry bool
-	var buf []byte
-	for {
-		if !known {
-			select {
-			case r, ok := <-retry:
-				known, isRetry = true, ok && r
-			default:
-			}
-		}
-		if known && !isRetry {
-			return clientR
-		}
-		if buf == nil {
-			buf = make([]byte, 16<<10)
-		}
+	known, isRetry := false, false
+	select {
+	case r, ok := <-retry:
+		known, isRetry = true, ok && r
+	default:
+	}
+	var held []byte
+	if !known {
+		buf := make([]byte, 16<<10)
 		n, err := clientR.Read(buf)
-		if !known {
-			select {
-			case r, ok := <-retry:
-				known, isRetry = true, ok && r
-			default:
-			}
-		}
-		if known && isRetry && n > 0 {
-			src := io.MultiReader(bytes.NewReader(buf[:n]), clientR)
-			read, refusal, err := s.checkSecondHello(src, client, host, port)
-			if refusal != nil {
-				refusal = fmt.Errorf("after a HelloRetryRequest: %w", refusal)
-			}
-			if !s.sendStart(client, up, read, refusal, err, refused) {
-				return nil
-			}
-			return src
-		}
-		if n > 0 && !s.sendStart(client, up, buf[:n], nil, nil, refused) {
+		if n == 0 && err != nil {
+			// Nothing sent after the ClientHello: the end, passed on.
+			s.sendStart(client, up, nil, nil, err, refused)
 			return nil
 		}
-		if err != nil && !s.sendStart(client, up, nil, nil, err, refused) {
+		held = buf[:n]
+		t := time.NewTimer(s.handshake)
+		select {
+		case r, ok := <-retry:
+			isRetry = ok && r
+		case <-t.C:
+			t.Stop()
+			refused(fmt.Errorf("%w: the client sent more after its ClientHello, and the server did not answer it within %v", errBadHello, s.handshake))
+			client.Close()
+			up.Close()
 			return nil
+		}
+		t.Stop()
+		if err != nil {
+			clientR = io.MultiReader(bytes.NewReader(held), errReader{err})
+		} else {
+			clientR = io.MultiReader(bytes.NewReader(held), clientR)
 		}
 	}
+	if !isRetry {
+		return clientR
+	}
+	read, refusal, err := s.checkSecondHello(clientR, client, host, port)
+	if refusal != nil {
+		refusal = fmt.Errorf("after a HelloRetryRequest: %w", refusal)
+	}
+	if !s.sendStart(client, up, read, refusal, err, refused) {
+		return nil
+	}
+	return clientR
 }
+
+// errReader is a reader that only fails, with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // sendStart sends upstream what a check read and reports whether the
 // client's bytes are to flow on; if not, it has ended the tunnel's client

@@ -148,19 +148,57 @@ func nameAllowed(rules *Rules, name, host string, port int) (bool, Decision) {
 // be closed (a ClientHello for a name the policy refuses, or one that does
 // not parse). A client that closes before sending anything returns no
 // reason and io.EOF as err, and the tunnel ends as it would have.
-// hello reports a ClientHello that passed.
-func (s *Server) checkTunnelStart(clientR io.Reader, client net.Conn, host string, port int) (read []byte, hello bool, refused error, err error) {
+// hello reports a ClientHello that passed; read then ends with the
+// record that ends it, and rest holds what crypto/tls read beyond it,
+// which was sent after the ClientHello (a second ClientHello need not
+// wait for the HelloRetryRequest it answers: the client can tell that the
+// server will ask for one).
+func (s *Server) checkTunnelStart(clientR io.Reader, client net.Conn, host string, port int) (read, rest []byte, hello bool, refused error, err error) {
 	read, isTLS, name, err := readTunnelStart(clientR, client, s.handshake)
 	if errors.Is(err, errBadHello) {
-		return nil, false, err, nil
+		return nil, nil, false, err, nil
 	}
 	if err != nil || !isTLS {
-		return read, false, nil, err
+		return read, nil, false, nil, err
 	}
 	if ok, d := nameAllowed(s.Rules(), name, host, port); !ok {
-		return nil, false, fmt.Errorf("TLS server name %q is not the tunnel's host and %s", name, d.reason()), nil
+		return nil, nil, false, fmt.Errorf("TLS server name %q is not the tunnel's host and %s", name, d.reason()), nil
 	}
-	return read, true, nil, nil
+	end, err := helloEnd(read)
+	if err != nil {
+		return nil, nil, false, err, nil
+	}
+	return read[:end], read[end:], true, nil, nil
+}
+
+// helloEnd returns where the TLS record that ends the ClientHello in b
+// ends: b holds the records crypto/tls read it from (warning alerts may
+// come first) and possibly more. A record that holds bytes beyond the
+// ClientHello (another handshake message) is refused: what follows the
+// ClientHello must wait for the server's answer to it.
+func helloEnd(b []byte) (int, error) {
+	var hs []byte // handshake bytes so far
+	for i := 0; i+5 <= len(b); {
+		n := int(b[i+3])<<8 | int(b[i+4])
+		end := i + 5 + n
+		if end > len(b) {
+			break
+		}
+		if b[i] == 0x16 {
+			hs = append(hs, b[i+5:end]...)
+			if len(hs) >= 4 {
+				msgEnd := 4 + (int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3]))
+				switch {
+				case len(hs) == msgEnd:
+					return end, nil
+				case len(hs) > msgEnd:
+					return 0, fmt.Errorf("%w: the record that ends the ClientHello holds %d bytes more", errBadHello, len(hs)-msgEnd)
+				}
+			}
+		}
+		i = end
+	}
+	return 0, fmt.Errorf("%w: the ClientHello's end was not found", errBadHello)
 }
 
 // A server that supports none of the key shares in a TLS 1.3 ClientHello
@@ -220,12 +258,14 @@ func (s *Server) checkSecondHello(clientR io.Reader, client net.Conn, host strin
 	if !tlsRecordType(first[0]) {
 		return nil, fmt.Errorf("%w: the client answered a HelloRetryRequest with something else", errBadHello), nil
 	}
-	read, hello, refused, err := s.checkTunnelStart(io.MultiReader(bytes.NewReader(first), clientR), client, host, port)
+	read, rest, hello, refused, err := s.checkTunnelStart(io.MultiReader(bytes.NewReader(first), clientR), client, host, port)
 	if refused != nil {
 		return nil, refused, nil
 	}
 	if err == nil && !hello {
 		return nil, fmt.Errorf("%w: the client answered a HelloRetryRequest with something else", errBadHello), nil
 	}
-	return append(ccs, read...), nil, err
+	// What follows a second ClientHello goes upstream with it: a server
+	// asks for another at most once (RFC 8446 §4.1.4).
+	return append(append(ccs, read...), rest...), nil, err
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -363,6 +364,117 @@ func BenchmarkTunnelStart(b *testing.B) {
 		read, isTLS, name, err := readTunnelStart(bytes.NewReader(hello), a, time.Second)
 		if err != nil || !isTLS || name != "app.test" || len(read) != len(hello) {
 			b.Fatalf("read %d, %v %q %v", len(read), isTLS, name, err)
+		}
+	}
+}
+
+// TestTunnelServerNameHelloRetryPipelined: a second ClientHello sent
+// before the HelloRetryRequest it answers (the client can tell one will
+// come: an empty key_share) is checked too. OpenSSL's server reads it once
+// it has sent the HelloRetryRequest, whenever it came; passed on unchecked,
+// one for another name reached that site.
+func TestTunnelServerNameHelloRetryPipelined(t *testing.T) {
+	first := clientHello(t, "app.test")
+	for _, tc := range []struct {
+		name     string
+		second   []byte
+		oneWrite bool
+		passed   bool
+	}{
+		{"another name in the same write", clientHello(t, "evil.test"), true, false},
+		{"another name in a later write", clientHello(t, "evil.test"), false, false},
+		{"the same name in the same write", clientHello(t, "app.test"), true, true},
+		{"the same name in a later write", clientHello(t, "app.test"), false, true},
+	} {
+		for _, proto := range []string{"CONNECT", "SOCKS"} {
+			t.Run(proto+" "+tc.name, func(t *testing.T) {
+				got := make(chan []byte, 1)
+				addr := tcpServer(t, func(c net.Conn) {
+					b := make([]byte, len(first))
+					if _, err := io.ReadFull(c, b); err != nil {
+						got <- nil
+						return
+					}
+					// The second ClientHello is on its way before this.
+					time.Sleep(300 * time.Millisecond)
+					c.Write(helloRetryRequest())
+					rest, _ := io.ReadAll(c)
+					got <- append(b, rest...)
+				})
+				_, port := hostPort(t, addr)
+				p := startProxy(t, Options{
+					Rules:      mustRules(t, []string{"app.test:" + port}, nil),
+					Hosts:      map[string][]netip.Addr{"app.test": local},
+					AllowAddrs: loopback,
+				})
+				var c net.Conn
+				if proto == "CONNECT" {
+					var resp *http.Response
+					c, _, resp = p.connect(t, "app.test:"+port, "")
+					if resp.StatusCode != 200 {
+						t.Fatalf("CONNECT status %d", resp.StatusCode)
+					}
+				} else {
+					c = p.socks(t, "app.test", port)
+				}
+				if tc.oneWrite {
+					c.Write(append(append([]byte(nil), first...), tc.second...))
+				} else {
+					c.Write(first)
+					time.Sleep(100 * time.Millisecond)
+					c.Write(tc.second)
+				}
+				if !tc.passed {
+					p.logs.wait(t, `after a HelloRetryRequest: TLS server name "evil\.test" is not the tunnel's host`)
+				} else {
+					time.Sleep(500 * time.Millisecond)
+					c.(*net.TCPConn).CloseWrite()
+				}
+				want := first
+				if tc.passed {
+					want = append(append([]byte(nil), first...), tc.second...)
+				}
+				select {
+				case b := <-got:
+					if !bytes.Equal(b, want) {
+						t.Fatalf("upstream received %d bytes, want %d", len(b), len(want))
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the upstream connection was not closed")
+				}
+			})
+		}
+	}
+}
+
+// TestHelloEnd: what follows a ClientHello is told from it by records;
+// another handshake message in the record that ends it is refused.
+func TestHelloEnd(t *testing.T) {
+	a, b := clientHello(t, "app.test"), clientHello(t, "evil.test")
+	alert := []byte{0x15, 3, 1, 0, 2, 1, 0}
+	split := splitRecord(a, 40)
+	merged := append([]byte{0x16, 3, 1, 0, 0}, a[5:]...)
+	merged = append(merged, b[5:]...)
+	binary.BigEndian.PutUint16(merged[3:], uint16(len(merged)-5))
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		end  int // -1: refused
+	}{
+		{"alone", a, len(a)},
+		{"followed", append(append([]byte(nil), a...), b...), len(a)},
+		{"split", append(append([]byte(nil), split...), b...), len(split)},
+		{"after an alert", append(append([]byte(nil), alert...), a...), len(alert) + len(a)},
+		{"two in one record", merged, -1},
+		{"cut short", a[:len(a)-1], -1},
+	} {
+		end, err := helloEnd(tc.in)
+		if tc.end < 0 {
+			if !errors.Is(err, errBadHello) {
+				t.Errorf("%s: end %d, err %v; want errBadHello", tc.name, end, err)
+			}
+		} else if err != nil || end != tc.end {
+			t.Errorf("%s: end %d, err %v; want %d", tc.name, end, err, tc.end)
 		}
 	}
 }

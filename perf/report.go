@@ -26,7 +26,7 @@ const (
 
 // RowIDs are the cold-start rows of the main table, in order. Each is always
 // present in a report; a workload that cannot run here carries a skip reason.
-var RowIDs = []string{"true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "file-create", "network-curl", "monitor"}
+var RowIDs = []string{"true-default", "true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "file-create", "network-curl", "monitor"}
 
 // WarmRowIDs are the rows of the "inside a running sandbox" table.
 // "redirect" is true with a shell redirection: an open(O_CREAT) of

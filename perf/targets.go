@@ -24,7 +24,7 @@ type Target struct {
 
 // targets are the goals, in report order.
 var targets = []Target{
-	{Name: "fence -- true, cold", Row: "true", Max: 7},
+	{Name: "fence -- true, cold", Row: "true-default", Max: 7},
 	{Name: "python3 -c pass, cold", Row: "python", Max: 1.5},
 	{Name: "git status, cold", Row: "git-status", Max: 3},
 	{Name: "true inside a running sandbox", Row: "true", Warm: true, Max: 1.05},

@@ -12,7 +12,8 @@ func TestCheckTargets(t *testing.T) {
 	}
 	r := &Report{
 		Rows: []Row{
-			{ID: "true", Results: res(14.7)},
+			{ID: "true-default", Results: res(14.7)},
+			{ID: "true", Results: res(16.2)}, // the workspace writable: no target
 			{ID: "python", Results: res(1.25)},
 			{ID: "git-status", Skipped: "git is not installed"},
 		},

@@ -1576,7 +1576,12 @@ func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
 		return
 	}
 	changeable := changeableOf(*fp)
-	held := map[string]bool{}
+	held, protected := map[string]bool{}, map[string]bool{}
+	// The links of a directory mostly lead to a few files (rustup's
+	// proxies all to rustup, pipx's into its venvs): each name is looked
+	// up once (lookups), each file decided once.
+	memo := lookups{}
+	regular := map[string]bool{} // a link's last name: a file, or none yet
 	for _, b := range homeBinDirs {
 		d := filepath.Join(s.Home, b)
 		ents, err := os.ReadDir(d)
@@ -1593,28 +1598,35 @@ func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
 			// leading elsewhere, or a file the link leads to that does
 			// not exist yet, made there, was what the user's next run
 			// of the program ran as much as a rewritten file.
-			names := lookedUp(filepath.Join(d, e.Name()))
+			names := lookedUpIn(filepath.Join(d, e.Name()), memo)
 			if len(names) == 0 {
 				continue
 			}
 			t := names[len(names)-1]
-			if st, err := os.Stat(t); err == nil && !st.Mode().IsRegular() {
-				continue
-			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			ok, seen := regular[t]
+			if !seen {
+				st, err := os.Stat(t)
+				ok = err == nil && st.Mode().IsRegular() || errors.Is(err, fs.ErrNotExist)
+				regular[t] = ok
+			}
+			if !ok {
 				continue
 			}
 			for i, n := range names {
 				if !underAny(n, changeable) || slices.Contains(changeable, n) {
 					continue
 				}
-				if st, err := os.Lstat(n); i < len(names)-1 && (err != nil || st.IsDir()) {
+				if i < len(names)-1 && memo.dirOrMissing(n) {
 					if !held[n] {
 						held[n] = true
 						fp.Held = append(fp.Held, n)
 					}
 					continue
 				}
-				fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(n))
+				if !protected[n] {
+					protected[n] = true
+					fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(n))
+				}
 			}
 		}
 	}

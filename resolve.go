@@ -547,7 +547,41 @@ func (r *resolver) component(dir, next string, links *int) resolved {
 // (~/.codex -> l1, l1 -> dotfiles/codex: ~/.codex, ~/l1, ~/dotfiles,
 // ~/dotfiles/codex). Past a name that cannot be looked up, the rest is
 // taken as given, as evalPartial takes it.
-func lookedUp(p string) []string {
+func lookedUp(p string) []string { return lookedUpIn(p, nil) }
+
+// lookups remembers what lookedUpIn's lstat and readlink calls answered,
+// for several paths through the same directories (the links of one bin
+// directory, which mostly lead to one file: rustup's proxies).
+type lookups map[string]lookup
+
+type lookup struct {
+	st     unix.Stat_t
+	err    error
+	target string // a symlink's, read once
+	terr   error
+}
+
+// dirOrMissing reports whether name, as memo has it (or lstat says, if
+// memo lacks it), is a directory or missing.
+func (memo lookups) dirOrMissing(name string) bool {
+	l, ok := memo[name]
+	if !ok {
+		l.err = lstat(name, &l.st)
+	}
+	return l.err != nil || l.st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// lookedUpIn is lookedUp answering from (and filling) memo when memo is
+// not nil.
+func lookedUpIn(p string, memo lookups) []string {
+	lst := func(name string) (lookup, bool) {
+		if l, ok := memo[name]; ok {
+			return l, true
+		}
+		var l lookup
+		l.err = lstat(name, &l.st)
+		return l, false
+	}
 	var out []string
 	cur, rest, links := "/", p, 0
 	for rest != "" {
@@ -563,15 +597,21 @@ func lookedUp(p string) []string {
 		}
 		next := filepath.Join(cur, c)
 		out = append(out, next)
-		var st unix.Stat_t
-		if lstat(next, &st) != nil {
+		l, cached := lst(next)
+		if !cached && l.err == nil && l.st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			l.target, l.terr = os.Readlink(next)
+		}
+		if memo != nil && !cached {
+			memo[next] = l
+		}
+		if l.err != nil {
 			for d := filepath.Join(next, rest); d != next && d != "/"; d = filepath.Dir(d) {
 				out = append(out, d)
 			}
 			return out
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFLNK && links < maxLinks {
-			target, err := os.Readlink(next)
+		if l.st.Mode&unix.S_IFMT == unix.S_IFLNK && links < maxLinks {
+			target, err := l.target, l.terr
 			if err != nil {
 				return out
 			}

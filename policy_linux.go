@@ -237,37 +237,60 @@ func overlayLayers(post string) []string {
 		return nil
 	}
 	var out []string
-	add := func(p string) {
-		p = unescapeMount(strings.ReplaceAll(p, `\:`, ":"))
-		if filepath.IsAbs(p) {
-			out = append(out, filepath.Clean(p))
-		}
-	}
 	for _, o := range strings.Split(strings.TrimSpace(f[2]), ",") {
 		k, v, _ := strings.Cut(o, "=")
+		var names []string
 		switch k {
-		case "upperdir", "lowerdir+":
-			add(v)
+		case "upperdir":
+			names = overlayOption(v, true, false)
 		case "lowerdir":
-			// Colons in a name are escaped (octal, or "\:" as given):
-			// split on the others.
-			var cur strings.Builder
-			for i := 0; i < len(v); i++ {
-				switch {
-				case v[i] == '\\' && i+1 < len(v) && v[i+1] == ':':
-					cur.WriteString(`\:`)
-					i++
-				case v[i] == ':':
-					add(cur.String())
-					cur.Reset()
-				default:
-					cur.WriteByte(v[i])
-				}
+			names = overlayOption(v, true, true)
+		case "lowerdir+":
+			names = overlayOption(v, false, false)
+		}
+		for _, p := range names {
+			if filepath.IsAbs(p) {
+				out = append(out, filepath.Clean(p))
 			}
-			add(cur.String())
 		}
 	}
 	return out
+}
+
+// overlayOption decodes the value of an overlay layer option as mountinfo
+// shows it: the option as given at mount time, with mountinfo's octal
+// escapes (\134 for a backslash, \040 for a space, \054 for a comma).
+// Where the kernel unescapes the option (esc: lowerdir and upperdir, not
+// lowerdir+), a backslash takes the next character literally: a colon in
+// a layer's name is given as "\:", shown as "\134:". With split (lowerdir)
+// the value is a list, split on the other colons. A colon shown as \072
+// is taken as part of a name too.
+func overlayOption(v string, esc, split bool) []string {
+	var out []string
+	var cur strings.Builder
+	escaped := false
+	for i := 0; i < len(v); i++ {
+		c, literal := v[i], false
+		if c == '\\' && i+4 <= len(v) {
+			if o, err := strconv.ParseUint(v[i+1:i+4], 8, 8); err == nil {
+				c, literal = byte(o), byte(o) == ':'
+				i += 3
+			}
+		}
+		switch {
+		case escaped:
+			cur.WriteByte(c)
+			escaped = false
+		case esc && c == '\\':
+			escaped = true
+		case split && c == ':' && !literal:
+			out = append(out, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return append(out, cur.String())
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).

@@ -68,6 +68,12 @@ func TestOverlayLayers(t *testing.T) {
 		{"overlay overlay rw,lowerdir=/a:/b\\:c:/d\\072e,upperdir=/u,workdir=/w,uuid=on", []string{"/a", "/b:c", "/d:e", "/u"}},
 		{"overlay none ro,lowerdir+=/l1,lowerdir+=/l\\0542,datadir+=/data", []string{"/l1", "/l,2"}},
 		{"overlay overlay rw,lowerdir=rel:/abs", []string{"/abs"}},
+		// As the kernel shows names given escaped to mount(8): a colon
+		// ("\:"), a backslash ("\\") and a space, in lowerdir's list and
+		// in upperdir; lowerdir+ is not unescaped by the kernel.
+		{`overlay overlay rw,lowerdir=/o/l\134:1:/o/l\0402:/o/back\134\134sl,upperdir=/o/u\134\134x,workdir=/o/w,uuid=on`,
+			[]string{"/o/l:1", "/o/l 2", `/o/back\sl`, `/o/u\x`}},
+		{`overlay none ro,lowerdir+=/o/a\134b`, []string{`/o/a\b`}},
 		{"ext4 /dev/sda1 rw,lowerdir=/x", nil},
 	} {
 		if got := overlayLayers(c.post); !slices.Equal(got, c.want) {

@@ -790,21 +790,24 @@ func TestFSMaskedPathsOverlayLayers(t *testing.T) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		s.write("conf/key.txt", "DENYREAD-MARKER\n")
 		s.write("conf/open.txt", "open-visible\n")
-		for _, b := range [][2]string{{"home", "homeview"}, {"conf", "confview"}} {
+		// A layer whose name holds a colon, given as "\:" (mountinfo
+		// shows "\134:").
+		s.write("co:lon/key.txt", "COLON-MARKER\n")
+		for _, b := range [][2]string{{"home", "homeview"}, {"conf", "confview"}, {"co:lon", "colonview"}} {
 			up, work, dst := s.mkdir(b[1]+"-up"), s.mkdir(b[1]+"-work"), s.mkdir(b[1])
-			opts := "lowerdir=" + s.path(b[0]) + ",upperdir=" + up + ",workdir=" + work
+			opts := "lowerdir=" + strings.ReplaceAll(s.path(b[0]), ":", `\:`) + ",upperdir=" + up + ",workdir=" + work
 			if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
 				t.Skipf("overlay of %s at %s: %v", b[0], dst, err)
 			}
 			t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
 		}
-		script := "cat homeview/.ssh/id_rsa confview/key.txt confview/open.txt; echo done"
-		for _, c := range []string{`{"filesystem":{"denyRead":["conf/key.txt"]}}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."],"denyRead":["conf/key.txt"]}}`} {
+		script := "cat homeview/.ssh/id_rsa confview/key.txt confview/open.txt colonview/key.txt; echo done"
+		for _, c := range []string{`{"filesystem":{"denyRead":["conf/key.txt","co:lon/key.txt"]}}`, `{"filesystem":{"defaultDenyRead":true,"allowRead":["."],"denyRead":["conf/key.txt","co:lon/key.txt"]}}`} {
 			res := s.fence("-s", s.config("fence.json", c), "-c", script)
 			if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
 				t.Fatalf("%s: the command did not run: %v", c, res)
 			}
-			for _, m := range []string{"SSH-KEY-MARKER", "DENYREAD-MARKER"} {
+			for _, m := range []string{"SSH-KEY-MARKER", "DENYREAD-MARKER", "COLON-MARKER"} {
 				if strings.Contains(res.stdout, m) {
 					t.Errorf("%s: %s readable through an overlay of its directory: %v", c, m, res)
 				}

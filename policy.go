@@ -2964,11 +2964,12 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 	gitDir := filepath.Join(s.Cwd, ".git")
 	_, gitErr := os.Lstat(gitDir)
 	seen := map[string]bool{}
+	changeableNow := changeableOf(*fp)
 	for _, p := range slices.Concat(lits, fp.Protected) {
 		if gitErr != nil && strings.HasPrefix(p, gitDir+"/") {
 			continue
 		}
-		if !seen[p] && underAny(p, changeableOf(*fp)) {
+		if !seen[p] && underAny(p, changeableNow) {
 			seen[p] = true
 			fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(p), pathglob.Literal(p)+"/**")
 		}
@@ -3381,6 +3382,7 @@ func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []str
 	// plan already: .git/hooks is a protected path (expandDenials).
 	_, gitErr := os.Lstat(gitDir)
 	var out []string
+	inOut := map[string]bool{}
 	for i, p := range slices.Concat(user, lits) {
 		abs := filepath.Clean(p)
 		if i < len(user) {
@@ -3407,7 +3409,8 @@ func (s *Spec) guarded(user, lits []string, fp nsexec.FSPolicy, changeable []str
 			return nil, denialError("the protected path", p, err)
 		}
 		for _, q := range []string{abs, res} {
-			if underAny(q, writable) && !slices.Contains(out, q) {
+			if underAny(q, writable) && !inOut[q] {
+				inOut[q] = true
 				out = append(out, q)
 			}
 		}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
@@ -191,21 +190,7 @@ func TestTunnelServerNameNothingUpstream(t *testing.T) {
 			t.Run(proto+" "+tc.name, func(t *testing.T) {
 				srv := newRecordingServer(t)
 				_, port := hostPort(t, srv.addr)
-				p := startProxy(t, Options{
-					Rules:      mustRules(t, []string{"app.test:" + port}, nil),
-					Hosts:      map[string][]netip.Addr{"app.test": local, "evil.test": local},
-					AllowAddrs: loopback,
-				})
-				var c net.Conn
-				if proto == "CONNECT" {
-					var resp *http.Response
-					c, _, resp = p.connect(t, "app.test:"+port, "")
-					if resp.StatusCode != 200 {
-						t.Fatalf("CONNECT status %d", resp.StatusCode)
-					}
-				} else {
-					c = p.socks(t, "app.test", port)
-				}
+				p, c, _ := appTunnel(t, proto, port, true)
 				if _, err := c.Write(tc.send); err != nil {
 					t.Fatal(err)
 				}
@@ -291,37 +276,9 @@ func TestTunnelServerNameHelloRetry(t *testing.T) {
 	} {
 		for _, proto := range []string{"CONNECT", "SOCKS"} {
 			t.Run(proto+" "+tc.name, func(t *testing.T) {
-				got := make(chan []byte, 1)
-				addr := tcpServer(t, func(c net.Conn) {
-					b := make([]byte, len(first))
-					if _, err := io.ReadFull(c, b); err != nil {
-						got <- nil
-						return
-					}
-					c.Write(helloRetryRequest())
-					rest, _ := io.ReadAll(c)
-					got <- append(b, rest...)
-				})
+				addr, got := retryServer(t, len(first), 0)
 				_, port := hostPort(t, addr)
-				p := startProxy(t, Options{
-					Rules:      mustRules(t, []string{"app.test:" + port}, nil),
-					Hosts:      map[string][]netip.Addr{"app.test": local},
-					AllowAddrs: loopback,
-				})
-				var c net.Conn
-				var r io.Reader
-				if proto == "CONNECT" {
-					var br *bufio.Reader
-					var resp *http.Response
-					c, br, resp = p.connect(t, "app.test:"+port, "")
-					if resp.StatusCode != 200 {
-						t.Fatalf("CONNECT status %d", resp.StatusCode)
-					}
-					r = br
-				} else {
-					c = p.socks(t, "app.test", port)
-					r = c
-				}
+				p, c, r := appTunnel(t, proto, port, false)
 				c.Write(first)
 				hrr := make([]byte, len(helloRetryRequest()))
 				if _, err := io.ReadFull(r, hrr); err != nil {
@@ -340,14 +297,7 @@ func TestTunnelServerNameHelloRetry(t *testing.T) {
 						p.logs.wait(t, `✗ CONNECT app\.test:`+port+` BLOCKED \(after a HelloRetryRequest: TLS server name "evil\.test" is not the tunnel's host`)
 					}
 				}
-				select {
-				case b := <-got:
-					if !bytes.Equal(b, want) {
-						t.Fatalf("upstream received %d bytes, want %d", len(b), len(want))
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("the upstream connection was not closed")
-				}
+				expectUpstream(t, got, want)
 			})
 		}
 	}
@@ -388,35 +338,11 @@ func TestTunnelServerNameHelloRetryPipelined(t *testing.T) {
 	} {
 		for _, proto := range []string{"CONNECT", "SOCKS"} {
 			t.Run(proto+" "+tc.name, func(t *testing.T) {
-				got := make(chan []byte, 1)
-				addr := tcpServer(t, func(c net.Conn) {
-					b := make([]byte, len(first))
-					if _, err := io.ReadFull(c, b); err != nil {
-						got <- nil
-						return
-					}
-					// The second ClientHello is on its way before this.
-					time.Sleep(300 * time.Millisecond)
-					c.Write(helloRetryRequest())
-					rest, _ := io.ReadAll(c)
-					got <- append(b, rest...)
-				})
+				// The second ClientHello is on its way before the
+				// HelloRetryRequest.
+				addr, got := retryServer(t, len(first), 300*time.Millisecond)
 				_, port := hostPort(t, addr)
-				p := startProxy(t, Options{
-					Rules:      mustRules(t, []string{"app.test:" + port}, nil),
-					Hosts:      map[string][]netip.Addr{"app.test": local},
-					AllowAddrs: loopback,
-				})
-				var c net.Conn
-				if proto == "CONNECT" {
-					var resp *http.Response
-					c, _, resp = p.connect(t, "app.test:"+port, "")
-					if resp.StatusCode != 200 {
-						t.Fatalf("CONNECT status %d", resp.StatusCode)
-					}
-				} else {
-					c = p.socks(t, "app.test", port)
-				}
+				p, c, _ := appTunnel(t, proto, port, false)
 				if tc.oneWrite {
 					c.Write(append(append([]byte(nil), first...), tc.second...))
 				} else {
@@ -434,14 +360,7 @@ func TestTunnelServerNameHelloRetryPipelined(t *testing.T) {
 				if tc.passed {
 					want = append(append([]byte(nil), first...), tc.second...)
 				}
-				select {
-				case b := <-got:
-					if !bytes.Equal(b, want) {
-						t.Fatalf("upstream received %d bytes, want %d", len(b), len(want))
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("the upstream connection was not closed")
-				}
+				expectUpstream(t, got, want)
 			})
 		}
 	}
@@ -477,4 +396,64 @@ func TestHelloEnd(t *testing.T) {
 			t.Errorf("%s: end %d, err %v; want %d", tc.name, end, err, tc.end)
 		}
 	}
+}
+
+// expectUpstream waits for the bytes an upstream connection received in
+// all (sent on got when it closed) and checks they are want.
+func expectUpstream(t *testing.T, got <-chan []byte, want []byte) {
+	t.Helper()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, want) {
+			t.Fatalf("upstream received %d bytes, want %d", len(b), len(want))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream connection was not closed")
+	}
+}
+
+// retryServer answers the first n bytes of each connection (a
+// ClientHello) with a HelloRetryRequest, after delay, and sends on got
+// everything the connection brought once it closes (nil if it brought
+// fewer than n bytes).
+func retryServer(t *testing.T, n int, delay time.Duration) (string, <-chan []byte) {
+	got := make(chan []byte, 1)
+	addr := tcpServer(t, func(c net.Conn) {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(c, b); err != nil {
+			got <- nil
+			return
+		}
+		time.Sleep(delay)
+		c.Write(helloRetryRequest())
+		rest, _ := io.ReadAll(c)
+		got <- append(b, rest...)
+	})
+	return addr, got
+}
+
+// appTunnel starts a proxy that allows app.test:port (app.test, and with
+// evil the name evil.test, at 127.0.0.1) and opens a tunnel to it with
+// proto, CONNECT or SOCKS; r reads what comes back (after the CONNECT
+// answer).
+func appTunnel(t *testing.T, proto, port string, evil bool) (p *testProxy, c net.Conn, r io.Reader) {
+	t.Helper()
+	hosts := map[string][]netip.Addr{"app.test": local}
+	if evil {
+		hosts["evil.test"] = local
+	}
+	p = startProxy(t, Options{
+		Rules:      mustRules(t, []string{"app.test:" + port}, nil),
+		Hosts:      hosts,
+		AllowAddrs: loopback,
+	})
+	if proto == "SOCKS" {
+		c = p.socks(t, "app.test", port)
+		return p, c, c
+	}
+	c, br, resp := p.connect(t, "app.test:"+port, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT status %d", resp.StatusCode)
+	}
+	return p, c, br
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -456,4 +457,149 @@ func appTunnel(t *testing.T, proto, port string, evil bool) (p *testProxy, c net
 		t.Fatalf("CONNECT status %d", resp.StatusCode)
 	}
 	return p, c, br
+}
+
+// dottedHello is a ClientHello whose server name is name followed by a
+// dot, as Python's ssl and Node's tls send a name given so (Go's client
+// drops the dot): made for name+"x", the x then replaced.
+func dottedHello(t testing.TB, name string) []byte {
+	t.Helper()
+	b := clientHello(t, name+"x")
+	i := bytes.Index(b, []byte(name+"x"))
+	if i < 0 || bytes.Count(b, []byte(name+"x")) != 1 {
+		t.Fatalf("server name %q not found once in the ClientHello", name+"x")
+	}
+	b[i+len(name)] = '.'
+	return b
+}
+
+// A server name with a trailing dot, which crypto/tls refuses and
+// OpenSSL's servers take, is read without it; nothing else in a
+// ClientHello crypto/tls refuses is.
+func TestDottedName(t *testing.T) {
+	a, _ := net.Pipe()
+	defer a.Close()
+	dotted := dottedHello(t, "app.tes")
+	if _, _, _, err := readTunnelStart(bytes.NewReader(dotted), a, time.Second); err != nil {
+		t.Fatalf("a ClientHello for %q: %v", "app.tes.", err)
+	}
+	if name, ok := dottedName(dotted); !ok || name != "app.tes" {
+		t.Errorf("dottedName = %q, %v; want app.tes", name, ok)
+	}
+	if _, ok := dottedName(clientHello(t, "app.test")); ok {
+		t.Error("dottedName read a name from a ClientHello without a trailing dot")
+	}
+	// The same ClientHello with its session id's length spoiled (record
+	// and handshake headers, version, random, then that length): still
+	// refused, dot or not.
+	bad := bytes.Clone(dotted)
+	bad[5+4+2+32] = 0xff
+	if _, _, _, err := readTunnelStart(bytes.NewReader(bad), a, time.Second); !errors.Is(err, errBadHello) {
+		t.Errorf("a ClientHello with a bad version and a dotted name: %v, want errBadHello", err)
+	}
+}
+
+// Through a tunnel, the dotted name is checked like any other.
+func TestTunnelDottedServerName(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		hello  []byte
+		passed bool
+	}{
+		{"the tunnel's host", dottedHello(t, "app.test"), true},
+		{"another name", dottedHello(t, "evil.test"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRecordingServer(t)
+			_, port := hostPort(t, srv.addr)
+			p, c, _ := appTunnel(t, "CONNECT", port, true)
+			if _, err := c.Write(tc.hello); err != nil {
+				t.Fatal(err)
+			}
+			c.(*net.TCPConn).CloseWrite()
+			got := srv.received(t)
+			if tc.passed && !bytes.Equal(got, tc.hello) {
+				t.Fatalf("upstream received %d bytes, want the %d of the ClientHello", len(got), len(tc.hello))
+			}
+			if !tc.passed {
+				if len(got) != 0 {
+					t.Fatalf("upstream received %d bytes", len(got))
+				}
+				p.logs.wait(t, `TLS server name "evil\.test" is not the tunnel's host`)
+			}
+		})
+	}
+}
+
+// FuzzTunnelStart: whatever a tunnel's client sends first, reading it
+// neither panics nor takes a name crypto/tls did not read, and what is
+// returned for upstream is a prefix of what was sent.
+func FuzzTunnelStart(f *testing.F) {
+	hello := clientHello(f, "app.test")
+	f.Add(hello)
+	f.Add(dottedHello(f, "app.test"))
+	f.Add(splitRecord(hello, 40))
+	f.Add(append([]byte{0x15, 3, 1, 0, 2, 1, 90}, hello...))
+	f.Add([]byte("SSH-2.0-x\r\n"))
+	a, _ := net.Pipe()
+	defer a.Close()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		read, _, name, _ := readTunnelStart(bytes.NewReader(in), a, time.Second)
+		if !bytes.HasPrefix(in, read) {
+			t.Fatalf("read %x is not a prefix of what was sent", read)
+		}
+		if name != "" && !bytes.Contains(bytes.ToLower(in), []byte(name)) {
+			t.Fatalf("name %q is not in what was sent", name)
+		}
+		_, _ = dottedName(in)
+		_, _ = helloEnd(in)
+	})
+}
+
+// TestTunnelStartMutations runs FuzzTunnelStart's checks over 20,000
+// deterministic mutations of its seeds (bytes changed, cut, inserted),
+// each with a time limit: a start that hangs or panics the proxy would
+// stop every tunnel.
+func TestTunnelStartMutations(t *testing.T) {
+	hello := clientHello(t, "app.test")
+	seeds := [][]byte{hello, dottedHello(t, "app.test"), splitRecord(hello, 40)}
+	a, _ := net.Pipe()
+	defer a.Close()
+	r := rand.New(rand.NewSource(1))
+	for i := 0; i < 20000; i++ {
+		in := bytes.Clone(seeds[r.Intn(len(seeds))])
+		for k := 0; k < 1+r.Intn(4); k++ {
+			switch r.Intn(3) {
+			case 0:
+				in[r.Intn(len(in))] = byte(r.Intn(256))
+			case 1:
+				in = in[:r.Intn(len(in))+1]
+			case 2:
+				j := r.Intn(len(in))
+				in = append(in[:j], append([]byte{byte(r.Intn(256))}, in[j:]...)...)
+			}
+		}
+		done := make(chan string, 1)
+		go func() {
+			read, _, name, _ := readTunnelStart(bytes.NewReader(in), a, time.Second)
+			_, _ = dottedName(in)
+			_, _ = helloEnd(in)
+			switch {
+			case !bytes.HasPrefix(in, read):
+				done <- "what is read for upstream is not a prefix of what was sent"
+			case name != "" && !bytes.Contains(bytes.ToLower(in), []byte(name)):
+				done <- "the name read is not in what was sent"
+			default:
+				done <- ""
+			}
+		}()
+		select {
+		case msg := <-done:
+			if msg != "" {
+				t.Fatalf("input %x: %s", in, msg)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reading the start %x did not end", in)
+		}
+	}
 }

@@ -1525,7 +1525,7 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 		// The write guard does not see chmod: a hook the user left
 		// without its execute bit (turned off) could be made to run.
 		// A directory holding one is bound read-only instead.
-		if exists && underAny(res, fp.Writable) && holdsDisabledHook(res) {
+		if exists && underAny(res, changeable) && holdsDisabledHook(res) {
 			fp.Protected = append(fp.Protected, res)
 		}
 	}
@@ -1735,14 +1735,18 @@ func holdsDisabledHook(dir string) bool {
 // first .git (or bare repository) it finds, whose config it then reads
 // outside the sandbox too (an fsmonitor or pager command runs at the next
 // git status). The working directory up to the top has them guarded
-// already (PolicyMarkers, bareRepoHeads).
+// already (PolicyMarkers, bareRepoHeads). Writable counts the host's /tmp
+// that allowWrite lists (changeableOf): -t code does, and a project under
+// it had $HOME/.git or /tmp/x/.git made above it, its config run at the
+// next git status there.
 func (s *Spec) gitAbove(fp nsexec.FSPolicy) []string {
 	dot, _ := s.findGit()
 	if dot == "" {
 		return nil
 	}
+	writable := changeableOf(fp)
 	var out []string
-	for d := filepath.Dir(filepath.Dir(dot)); underAny(d, fp.Writable); d = filepath.Dir(d) {
+	for d := filepath.Dir(filepath.Dir(dot)); underAny(d, writable); d = filepath.Dir(d) {
 		out = append(out, filepath.Join(d, ".git"), filepath.Join(d, "HEAD"))
 		if d == "/" {
 			break

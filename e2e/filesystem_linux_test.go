@@ -2443,6 +2443,36 @@ func TestFSGitNothingPlantedAboveRepository(t *testing.T) {
 	})
 }
 
+// The same when what makes the directories above the repository writable
+// is the host's /tmp (allowWrite "/tmp", as -t code has it) and the
+// project is under it (a home in /tmp, a checkout in /tmp/x): the
+// directories above were taken for read-only, and $HOME/.git, its config's
+// fsmonitor, ran at the next git status in the project, its .git/HEAD
+// broken from inside.
+func TestFSGitNothingPlantedAboveRepositoryInHostTmp(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		if !strings.HasPrefix(s.dir, "/tmp/") {
+			t.Skipf("the workspace %s is not under /tmp (TMPDIR)", s.dir)
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":[".","/tmp"]}}`)
+		s.write("src/proj/.git/HEAD", "ref: refs/heads/main\n")
+		s.mkdir("src/proj/.git/objects")
+		s.mkdir("src/proj/.git/refs")
+		proj := s.path("src/proj")
+		for _, p := range []string{"src/.git", "src/HEAD", ".git", "HEAD"} {
+			res := s.fenceWith(opts{dir: proj}, "-s", cfg, "--", "mkdir", s.path(p))
+			if ranInside(t, res) && res.code == 0 {
+				t.Errorf("mkdir %s above the repository, in the host's /tmp: %v", p, res)
+			}
+			mustNotExist(t, s.path(p), "a .git or HEAD above the repository")
+		}
+		// The rest of /tmp stays writable.
+		if res := s.fenceWith(opts{dir: proj}, "-s", cfg, "-c", "mkdir -p "+s.path("src/other")+" && git init -q "+s.path("src/other")); res.code != 0 {
+			t.Errorf("git init beside the repository: %v", res)
+		}
+	})
+}
+
 // TestFSGitBareRepoNotPlanted: a directory holding HEAD, objects/ and
 // refs/ is a (bare) repository to git, which git takes when the .git
 // beside it is broken; its config would then be what git reads outside

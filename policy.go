@@ -270,6 +270,10 @@ var toolCaches = []struct{ dir, env, home string }{
 	{"go-build", "GOCACHE", ""}, {"pip", "PIP_CACHE_DIR", ""}, {"uv", "UV_CACHE_DIR", ""},
 	{"pre-commit", "PRE_COMMIT_HOME", ""}, {"ccache", "CCACHE_DIR", ""}, {"sccache", "SCCACHE_DIR", ""},
 	{"deno", "DENO_DIR", ""}, {"bun", "BUN_INSTALL_CACHE_DIR", ".bun/install/cache"},
+	// corepack's: the pnpm and yarn that its shims (corepack enable)
+	// run at every pnpm or yarn command outside, checked only when
+	// downloaded.
+	{"node/corepack", "COREPACK_HOME", ""},
 }
 
 // sandboxCaches is the directory, in the user's cache directory, of the

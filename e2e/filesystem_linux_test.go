@@ -3122,7 +3122,8 @@ func TestFSToolCachesOwnInSandbox(t *testing.T) {
 		}
 		s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
 		own := filepath.Join(home, ".cache", "fence-sandbox")
-		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR
+		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR COREPACK_HOME
+mkdir -p ~/.cache/node/corepack/v1 2>/dev/null || echo refused-corepack
 echo "YARN_CACHE_FOLDER=$YARN_CACHE_FOLDER"
 mkdir -p ~/.cache/yarn/v6 2>/dev/null || echo refused-yarn
 echo evil > ~/.cache/go-build/00/x-d || echo refused-write
@@ -3132,12 +3133,13 @@ mkdir -p "$GOCACHE" && echo ok > "$GOCACHE/x" && echo own-writable
 mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", script)
 		want := strings.Join([]string{own + "/go-build", own + "/pip", own + "/uv", own + "/pre-commit", own + "/ccache", own + "/sccache",
-			own + "/deno", "YARN_CACHE_FOLDER=", "refused-yarn", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
+			own + "/deno", own + "/node/corepack", "refused-corepack", "YARN_CACHE_FOLDER=", "refused-yarn", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
 		if res.code != 0 || res.stdout != want {
 			t.Errorf("tool caches under -t code: want\n%s%v", want, res)
 		}
 		mustHaveContent(t, filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n", "go's build cache")
 		mustNotExist(t, filepath.Join(home, ".cache/pip"), "pip's cache")
+		mustNotExist(t, filepath.Join(home, ".cache/node/corepack"), "corepack's cache")
 		// bun's, in ~/.bun (-t code's ~/.bun/**), not in ~/.cache.
 		for _, d := range []string{".bun", ".bun/install", ".bun/install/cache"} {
 			s.mkdir(filepath.Join(home, d))

@@ -249,7 +249,11 @@ var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 // yarn 1's cache, whose unpacked packages it copies into node_modules
 // unchecked (it warns and uses a temporary cache when this one is not
 // writable).
-var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress", "yarn"}
+var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress", "yarn",
+	// parso's pickles, which jedi (editors' Python completion, IPython)
+	// loads outside, with no variable to move them (parso works on
+	// without saving them); pipx run's virtualenvs.
+	"parso", "pipx"}
 
 // toolCaches are the caches, in the user's cache directory, from which a
 // tool run later outside the sandbox takes code without checking it
@@ -274,6 +278,15 @@ var toolCaches = []struct{ dir, env, home string }{
 	// run at every pnpm or yarn command outside, checked only when
 	// downloaded.
 	{"node/corepack", "COREPACK_HOME", ""},
+	// Black's and pylint's caches are pickles, which their next run
+	// outside loads (code, for whoever wrote them); poetry's holds the
+	// virtualenvs poetry run uses; bazelisk's and Selenium Manager's the
+	// bazel and browser drivers they run; node-gyp's the Node.js headers
+	// and common.gypi, whose <!(command) expansions gyp runs at every
+	// native build; tree-sitter's the compiled grammars it loads.
+	{"black", "BLACK_CACHE_DIR", ""}, {"pylint", "PYLINTHOME", ""}, {"pypoetry", "POETRY_CACHE_DIR", ""},
+	{"bazelisk", "BAZELISK_HOME", ""}, {"selenium", "SE_CACHE_PATH", ""}, {"node-gyp", "npm_config_devdir", ""},
+	{"tree-sitter/lib", "TREE_SITTER_LIBDIR", ""},
 }
 
 // sandboxCaches is the directory, in the user's cache directory, of the

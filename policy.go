@@ -178,6 +178,8 @@ var DangerousConfigDirs = []string{
 	"ranger", "lf", "yazi", "pipewire", "wireplumber",
 	"awesome", "qtile", "bspwm", "sxhkd", "xmonad", "herbstluftwm", "polybar", "waybar",
 	"hg", "zellij", "nvm", "ccache", "sccache",
+	// Python run at every ptpython start, Ruby at every irb start.
+	"ptpython/config.py", "irb/irbrc",
 }
 
 // vscodeUserFiles returns what VS Code and its forks run commands from,
@@ -188,7 +190,7 @@ var DangerousConfigDirs = []string{
 // built at init, in every process that runs this binary.)
 func vscodeUserFiles() []string {
 	var out []string
-	for _, app := range []string{"Code", "Code - Insiders", "Code - OSS", "VSCodium", "Cursor"} {
+	for _, app := range []string{"Code", "Code - Insiders", "Code - OSS", "VSCodium", "Cursor", "Windsurf"} {
 		for _, f := range []string{"settings.json", "tasks.json", "mcp.json", "profiles",
 			// The MCP servers of Cline and Roo Code, which they start with
 			// the editor.
@@ -252,8 +254,9 @@ var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress", "yarn",
 	// parso's pickles, which jedi (editors' Python completion, IPython)
 	// loads outside, with no variable to move them (parso works on
-	// without saving them); pipx run's virtualenvs.
-	"parso", "pipx"}
+	// without saving them). Not pipx's (pipx run's virtualenvs, which it
+	// writes inside: see DangerousDataDirs).
+	"parso"}
 
 // toolCaches are the caches, in the user's cache directory, from which a
 // tool run later outside the sandbox takes code without checking it

@@ -1592,7 +1592,9 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.cursor/extensions/x/extension.js", "home/.cursor/mcp.json", "home/.cursor/hooks.json",
 			"home/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
 			"home/.config/ccache/ccache.conf", "home/.config/sccache/config",
-			"home/.bun/bin/bun", "home/.bun/install/global/node_modules/x/cli.js"} {
+			"home/.bun/bin/bun", "home/.bun/install/global/node_modules/x/cli.js",
+			"home/.config/ptpython/config.py", "home/.config/irb/irbrc", "home/.config/Windsurf/User/mcp.json",
+			"home/.cache/parso/CPython-312/x.pkl"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}

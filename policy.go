@@ -286,9 +286,11 @@ var toolCaches = []struct{ dir, env, home string }{
 	// virtualenvs poetry run uses; bazelisk's and Selenium Manager's the
 	// bazel and browser drivers they run; node-gyp's the Node.js headers
 	// and common.gypi, whose <!(command) expansions gyp runs at every
-	// native build; tree-sitter's the compiled grammars it loads.
+	// native build (node-gyp's own variable: npm_config_devdir would do
+	// too, but npm 11 warns of an unknown config at every command);
+	// tree-sitter's the compiled grammars it loads.
 	{"black", "BLACK_CACHE_DIR", ""}, {"pylint", "PYLINTHOME", ""}, {"pypoetry", "POETRY_CACHE_DIR", ""},
-	{"bazelisk", "BAZELISK_HOME", ""}, {"selenium", "SE_CACHE_PATH", ""}, {"node-gyp", "npm_config_devdir", ""},
+	{"bazelisk", "BAZELISK_HOME", ""}, {"selenium", "SE_CACHE_PATH", ""}, {"node-gyp", "npm_package_config_node_gyp_devdir", ""},
 	{"tree-sitter/lib", "TREE_SITTER_LIBDIR", ""},
 }
 

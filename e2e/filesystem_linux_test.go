@@ -3124,7 +3124,7 @@ func TestFSToolCachesOwnInSandbox(t *testing.T) {
 		}
 		s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
 		own := filepath.Join(home, ".cache", "fence-sandbox")
-		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR COREPACK_HOME BLACK_CACHE_DIR PYLINTHOME POETRY_CACHE_DIR BAZELISK_HOME SE_CACHE_PATH npm_config_devdir TREE_SITTER_LIBDIR
+		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR COREPACK_HOME BLACK_CACHE_DIR PYLINTHOME POETRY_CACHE_DIR BAZELISK_HOME SE_CACHE_PATH npm_package_config_node_gyp_devdir TREE_SITTER_LIBDIR
 mkdir -p ~/.cache/node/corepack/v1 2>/dev/null || echo refused-corepack
 mkdir -p ~/.cache/black/24.1.0 2>/dev/null || echo refused-black
 mkdir -p ~/.cache/parso/CPython-312 2>/dev/null || echo refused-parso

@@ -2693,9 +2693,10 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// A view may have views of its own (a bind mount of an overlay's
 	// mount point): each is looked at in turn, once.
 	views := slices.Clone(masked)
+	ids := newFileIDs()
 	for i := 0; i < len(views); i++ {
 		m := views[i]
-		for _, v := range otherViews(pr.mounts, m) {
+		for _, v := range otherViews(pr.mounts, m, ids) {
 			if !underAny(v, []string{"/proc", "/dev"}) && !slices.Contains(fp.Masked, v) {
 				s.logf("hidden path %s: also at %s, another mount of its file system or an overlay of it", m, v)
 				fp.Masked = append(fp.Masked, v)
@@ -3569,8 +3570,9 @@ func (s *Spec) foreignProcs() procsResult {
 type mountEntry struct {
 	dev, root, point string
 	// layers are an overlay mount's upper and lower directories (host
-	// paths, resolved where they could be): their files show through
-	// it, whatever file system they are on.
+	// paths, as the mount table gives them: otherViews compares them by
+	// identity too): their files show through it, whatever file system
+	// they are on.
 	layers []string
 }
 
@@ -3578,7 +3580,12 @@ type mountEntry struct {
 // through mounts of the same file system as the one that shows p, each
 // where no mount above hides it. mounts are in the mount table's order:
 // of two at the same point, the later one is on top.
-func otherViews(mounts []mountEntry, p string) []string {
+//
+// Overlay layers are compared with p as written and, where that does not
+// place p in one, by identity (ids): a layer given through symlinks
+// (Docker names its layers by links, overlay2/l/ID) holds p if it is p or
+// a directory above it. ids may be nil (no such comparison).
+func otherViews(mounts []mountEntry, p string, ids *fileIDs) []string {
 	own := mountHolding(mounts, p)
 	if own < 0 {
 		return nil
@@ -3600,12 +3607,31 @@ func otherViews(mounts []mountEntry, p string) []string {
 	// layer is there too, where no mount above hides it; and p in an
 	// overlay (at its root: overlays are not bound in part here) is a
 	// file of one of its layers, or was.
+	var above []string // p and the directories above it, for ids
 	for i, e := range mounts {
+		if e.root != "/" {
+			continue
+		}
 		for _, l := range e.layers {
-			if !underAny(p, []string{l}) || e.root != "/" {
+			at := ""
+			switch {
+			case underAny(p, []string{l}):
+				at = l
+			case ids != nil:
+				if above == nil {
+					for d := p; ; d = path.Dir(d) {
+						above = append(above, d)
+						if d == "/" {
+							break
+						}
+					}
+				}
+				at = ids.holder(l, above)
+			}
+			if at == "" {
 				continue
 			}
-			v := path.Join(e.point, strings.TrimPrefix(p, strings.TrimSuffix(l, "/")))
+			v := path.Join(e.point, strings.TrimPrefix(p, strings.TrimSuffix(at, "/")))
 			if v != p && mountHolding(mounts, v) == i && !slices.Contains(out, v) {
 				out = append(out, v)
 			}
@@ -3614,12 +3640,75 @@ func otherViews(mounts []mountEntry, p string) []string {
 	if m.root == "/" {
 		rel := strings.TrimPrefix(p, strings.TrimSuffix(m.point, "/"))
 		for _, l := range m.layers {
-			if v := path.Join(l, rel); v != p && !slices.Contains(out, v) {
-				out = append(out, v)
+			for _, d := range []string{l, ids.resolved(l)} {
+				if d == "" {
+					continue
+				}
+				if v := path.Join(d, rel); v != p && !slices.Contains(out, v) {
+					out = append(out, v)
+				}
 			}
 		}
 	}
 	return out
+}
+
+// fileIDs remembers the identities of paths (device and inode, through
+// symlinks) and where layers lead, for otherViews: each layer and each
+// directory is looked up once however many hidden paths are compared with
+// it. Docker hosts list every container's layers in the mount table,
+// hundreds of them: resolving each with EvalSymlinks at every start cost
+// 5 ms here with 360 layers.
+type fileIDs struct {
+	ids map[string]fileID // the zero fileID: not a directory, or the stat failed
+	res map[string]string
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func newFileIDs() *fileIDs {
+	return &fileIDs{ids: map[string]fileID{}, res: map[string]string{}}
+}
+
+func (x *fileIDs) dir(p string) fileID {
+	id, ok := x.ids[p]
+	if !ok {
+		id = dirID(p)
+		x.ids[p] = id
+	}
+	return id
+}
+
+// holder returns the one of dirs (a path and the directories above it)
+// that the layer l is, as the kernel resolves l, or "".
+func (x *fileIDs) holder(l string, dirs []string) string {
+	lid := x.dir(l)
+	if lid == (fileID{}) {
+		return ""
+	}
+	for _, d := range dirs {
+		if x.dir(d) == lid {
+			return d
+		}
+	}
+	return ""
+}
+
+// resolved returns where the layer l leads when that differs from l as
+// written, else "" (also for a nil x).
+func (x *fileIDs) resolved(l string) string {
+	if x == nil {
+		return ""
+	}
+	r, ok := x.res[l]
+	if !ok {
+		r, _ = filepath.EvalSymlinks(l)
+		if r == l {
+			r = ""
+		}
+		x.res[l] = r
+	}
+	return r
 }
 
 // mountHolding returns the index in mounts of the mount that shows p (the

@@ -183,14 +183,6 @@ func foreignProcs() ([]string, []mountEntry, error) {
 		return nil, nil, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
 	}
 	procs, mounts := parseMountTable(string(b))
-	// Layers as the kernel resolves them: hidden paths are resolved.
-	for i := range mounts {
-		for _, l := range mounts[i].layers {
-			if r, err := filepath.EvalSymlinks(l); err == nil && r != l && !slices.Contains(mounts[i].layers, r) {
-				mounts[i].layers = append(mounts[i].layers, r)
-			}
-		}
-	}
 	return procs, mounts, nil
 }
 
@@ -356,4 +348,14 @@ func dacWritable(st *unix.Stat_t, uid int, groups []int) bool {
 		return (st.Mode>>3)&want == want
 	}
 	return st.Mode&want == want
+}
+
+// dirID is the identity of the directory p leads to (through symlinks),
+// or the zero fileID.
+func dirID(p string) fileID {
+	var st unix.Stat_t
+	if unix.Stat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), st.Ino}
 }

@@ -1039,7 +1039,7 @@ func TestOtherViews(t *testing.T) {
 		{"/etc/shadow", nil},
 		{"/srv/alice/.ssh/id_rsa", nil},
 	} {
-		if got := otherViews(mounts, c.p); !slices.Equal(got, c.want) {
+		if got := otherViews(mounts, c.p, nil); !slices.Equal(got, c.want) {
 			t.Errorf("otherViews(%s) = %q, want %q", c.p, got, c.want)
 		}
 	}
@@ -1047,6 +1047,40 @@ func TestOtherViews(t *testing.T) {
 
 // An overlay shows its layers' files at its mount point, where no mount
 // above hides them; and a file in an overlay is in its layers too.
+// A layer given through a symlink (Docker's overlay2/l/ID) is compared by
+// identity: the hidden file in the directory it leads to is masked at the
+// overlay's mount point too.
+func TestOtherViewsOverlayLinkedLayer(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "l"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../home", filepath.Join(dir, "l", "L1")); err != nil {
+		t.Fatal(err)
+	}
+	mounts := []mountEntry{
+		{"8:1", "/", "/", nil},
+		{"0:60", "/", "/srv/merged", []string{filepath.Join(dir, "l", "L1"), filepath.Join(dir, "l", "missing")}},
+	}
+	p := filepath.Join(home, ".ssh", "id_rsa")
+	if got, want := otherViews(mounts, p, newFileIDs()), []string{"/srv/merged/.ssh/id_rsa"}; !slices.Equal(got, want) {
+		t.Errorf("otherViews(%s) through a linked layer = %q, want %q", p, got, want)
+	}
+	// Without identities only the layer as written counts.
+	if got := otherViews(mounts, p, nil); got != nil {
+		t.Errorf("otherViews without identities = %q, want nothing", got)
+	}
+	// In the overlay, the layer's files are masked where the link leads.
+	q := "/srv/merged/.netrc"
+	if got, want := otherViews(mounts, q, newFileIDs()), []string{filepath.Join(dir, "l", "L1", ".netrc"), filepath.Join(home, ".netrc"), filepath.Join(dir, "l", "missing", ".netrc")}; !slices.Equal(got, want) {
+		t.Errorf("otherViews(%s) = %q, want %q", q, got, want)
+	}
+}
+
 func TestOtherViewsOverlay(t *testing.T) {
 	mounts := []mountEntry{
 		{"8:1", "/", "/", nil},
@@ -1062,7 +1096,7 @@ func TestOtherViewsOverlay(t *testing.T) {
 		{"/srv/merged/.netrc", []string{"/srv/up/.netrc", "/home/alice/.netrc", "/opt/base/.netrc"}},
 		{"/home/bob/.netrc", nil},
 	} {
-		if got := otherViews(mounts, c.p); !slices.Equal(got, c.want) {
+		if got := otherViews(mounts, c.p, nil); !slices.Equal(got, c.want) {
 			t.Errorf("otherViews(%s) = %q, want %q", c.p, got, c.want)
 		}
 	}

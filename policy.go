@@ -253,10 +253,15 @@ var DangerousStateDirs = []string{"mise/trusted-configs", "nvim/trust"}
 // writable).
 var DangerousCacheDirs = []string{"gitstatus", "antidote", "ms-playwright", "puppeteer", "Cypress", "yarn",
 	// parso's pickles, which jedi (editors' Python completion, IPython)
-	// loads outside, with no variable to move them (parso works on
-	// without saving them). Not pipx's (pipx run's virtualenvs, which it
-	// writes inside: see DangerousDataDirs).
-	"parso"}
+	// loads outside, with no variable to move them: in parso's own cache, and in jedi's, where
+	// jedi has parso keep the pickles of every module it completes from
+	// (cache_path=settings.cache_directory, ~/.cache/jedi). parso
+	// goes on without saving them only once the version's directory (CPython-312-33) is there,
+	// which a run outside makes: before, its lookup (os.makedirs) fails
+	// with PermissionError, and jedi inside with it. Not pipx's
+	// (pipx run's virtualenvs, which it writes inside: see
+	// DangerousDataDirs).
+	"parso", "jedi"}
 
 // toolCaches are the caches, in the user's cache directory, from which a
 // tool run later outside the sandbox takes code without checking it

@@ -1594,7 +1594,7 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.config/ccache/ccache.conf", "home/.config/sccache/config",
 			"home/.bun/bin/bun", "home/.bun/install/global/node_modules/x/cli.js",
 			"home/.config/ptpython/config.py", "home/.config/irb/irbrc", "home/.config/Windsurf/User/mcp.json",
-			"home/.cache/parso/CPython-312/x.pkl"} {
+			"home/.cache/parso/CPython-312/x.pkl", "home/.cache/jedi/CPython-312-33/x.pkl"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}
@@ -3128,6 +3128,7 @@ func TestFSToolCachesOwnInSandbox(t *testing.T) {
 mkdir -p ~/.cache/node/corepack/v1 2>/dev/null || echo refused-corepack
 mkdir -p ~/.cache/black/24.1.0 2>/dev/null || echo refused-black
 mkdir -p ~/.cache/parso/CPython-312 2>/dev/null || echo refused-parso
+mkdir -p ~/.cache/jedi/CPython-312-33 2>/dev/null || echo refused-jedi
 echo "YARN_CACHE_FOLDER=$YARN_CACHE_FOLDER"
 mkdir -p ~/.cache/yarn/v6 2>/dev/null || echo refused-yarn
 echo evil > ~/.cache/go-build/00/x-d || echo refused-write
@@ -3138,7 +3139,7 @@ mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", script)
 		want := strings.Join([]string{own + "/go-build", own + "/pip", own + "/uv", own + "/pre-commit", own + "/ccache", own + "/sccache",
 			own + "/deno", own + "/node/corepack", own + "/black", own + "/pylint", own + "/pypoetry", own + "/bazelisk", own + "/selenium",
-			own + "/node-gyp", own + "/tree-sitter/lib", "refused-corepack", "refused-black", "refused-parso", "YARN_CACHE_FOLDER=", "refused-yarn", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
+			own + "/node-gyp", own + "/tree-sitter/lib", "refused-corepack", "refused-black", "refused-parso", "refused-jedi", "YARN_CACHE_FOLDER=", "refused-yarn", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
 		if res.code != 0 || res.stdout != want {
 			t.Errorf("tool caches under -t code: want\n%s%v", want, res)
 		}

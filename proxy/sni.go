@@ -120,9 +120,6 @@ func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byt
 	err = tls.Server(h, cfg).Handshake()
 	read = h.rec.Bytes()
 	if !saw {
-		if name, ok := dottedName(read); ok {
-			return read, true, name, nil
-		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return read, true, "", fmt.Errorf("%w: the client closed the tunnel within it", errBadHello)
 		}
@@ -130,62 +127,6 @@ func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byt
 	}
 	return read, true, strings.ToLower(sni), nil
 }
-
-// dottedName reads the server name of a ClientHello in b that crypto/tls
-// refused for the trailing dot of that name alone ("app.test.": Python's
-// ssl and Node's tls send it as given, OpenSSL's servers take it, Go's
-// parser refuses it). The name's bytes are found where a server_name
-// extension with one host_name ending in "." lies whole in b; in a copy
-// the dot becomes a letter, and the copy must then parse, with exactly
-// that name, so that what is checked is crypto/tls's reading of the same
-// ClientHello. It returns the name without the dot.
-func dottedName(b []byte) (string, bool) {
-	at := -1
-	for i := 0; i+9 <= len(b); i++ {
-		// extension type 0, its length, the list's length, host_name
-		// (0), the name's length, then the name, whole.
-		if b[i] != 0 || b[i+1] != 0 || b[i+6] != 0 {
-			continue
-		}
-		extLen := int(b[i+2])<<8 | int(b[i+3])
-		listLen := int(b[i+4])<<8 | int(b[i+5])
-		nameLen := int(b[i+7])<<8 | int(b[i+8])
-		end := i + 9 + nameLen
-		if nameLen < 2 || listLen != nameLen+3 || extLen != listLen+2 || end > len(b) || b[end-1] != '.' {
-			continue
-		}
-		if at >= 0 {
-			return "", false // two candidates: not told apart here
-		}
-		at = end - 1
-	}
-	if at < 0 {
-		return "", false
-	}
-	patched := bytes.Clone(b)
-	patched[at] = 'x'
-	var sni string
-	cfg := &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		sni = hello.ServerName
-		return nil, errHelloRead
-	}}
-	h := &helloConn{Conn: nopConn{}, r: bytes.NewReader(patched)}
-	_ = tls.Server(h, cfg).Handshake()
-	if len(sni) < 2 || len(sni) > at {
-		return "", false
-	}
-	name := strings.ToLower(string(b[at-(len(sni)-1) : at]))
-	if !strings.EqualFold(sni, name+"x") {
-		return "", false
-	}
-	return name, true
-}
-
-// nopConn is a net.Conn with no addresses, for dottedName's second parse.
-type nopConn struct{ net.Conn }
-
-func (nopConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
-func (nopConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
 
 // errBadHello is a TLS record at the start of a tunnel that does not lead
 // to a ClientHello crypto/tls can parse.

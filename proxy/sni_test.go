@@ -473,62 +473,23 @@ func dottedHello(t testing.TB, name string) []byte {
 	return b
 }
 
-// A server name with a trailing dot, which crypto/tls refuses and
-// OpenSSL's servers take, is read without it; nothing else in a
-// ClientHello crypto/tls refuses is.
-func TestDottedName(t *testing.T) {
-	a, _ := net.Pipe()
-	defer a.Close()
-	dotted := dottedHello(t, "app.tes")
-	if _, _, _, err := readTunnelStart(bytes.NewReader(dotted), a, time.Second); err != nil {
-		t.Fatalf("a ClientHello for %q: %v", "app.tes.", err)
-	}
-	if name, ok := dottedName(dotted); !ok || name != "app.tes" {
-		t.Errorf("dottedName = %q, %v; want app.tes", name, ok)
-	}
-	if _, ok := dottedName(clientHello(t, "app.test")); ok {
-		t.Error("dottedName read a name from a ClientHello without a trailing dot")
-	}
-	// The same ClientHello with its session id's length spoiled (record
-	// and handshake headers, version, random, then that length): still
-	// refused, dot or not.
-	bad := bytes.Clone(dotted)
-	bad[5+4+2+32] = 0xff
-	if _, _, _, err := readTunnelStart(bytes.NewReader(bad), a, time.Second); !errors.Is(err, errBadHello) {
-		t.Errorf("a ClientHello with a bad version and a dotted name: %v, want errBadHello", err)
-	}
-}
-
-// Through a tunnel, the dotted name is checked like any other.
+// A server name with a trailing dot (Python's ssl and Node's tls send one
+// given so), which crypto/tls refuses, closes the tunnel, even for the
+// tunnel's own host: reading it anyway took a parser of fence's own, and
+// the first two versions of one were bypassed in review (a dot that was a
+// length byte in another framing). Nothing goes upstream.
 func TestTunnelDottedServerName(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		hello  []byte
-		passed bool
-	}{
-		{"the tunnel's host", dottedHello(t, "app.test"), true},
-		{"another name", dottedHello(t, "evil.test"), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newRecordingServer(t)
-			_, port := hostPort(t, srv.addr)
-			p, c, _ := appTunnel(t, "CONNECT", port, true)
-			if _, err := c.Write(tc.hello); err != nil {
-				t.Fatal(err)
-			}
-			c.(*net.TCPConn).CloseWrite()
-			got := srv.received(t)
-			if tc.passed && !bytes.Equal(got, tc.hello) {
-				t.Fatalf("upstream received %d bytes, want the %d of the ClientHello", len(got), len(tc.hello))
-			}
-			if !tc.passed {
-				if len(got) != 0 {
-					t.Fatalf("upstream received %d bytes", len(got))
-				}
-				p.logs.wait(t, `TLS server name "evil\.test" is not the tunnel's host`)
-			}
-		})
+	srv := newRecordingServer(t)
+	_, port := hostPort(t, srv.addr)
+	p, c, _ := appTunnel(t, "CONNECT", port, false)
+	if _, err := c.Write(dottedHello(t, "app.test")); err != nil {
+		t.Fatal(err)
 	}
+	c.(*net.TCPConn).CloseWrite()
+	if got := srv.received(t); len(got) != 0 {
+		t.Fatalf("upstream received %d bytes", len(got))
+	}
+	p.logs.wait(t, `the tunnel starts with a TLS record that is not a valid ClientHello`)
 }
 
 // FuzzTunnelStart: whatever a tunnel's client sends first, reading it
@@ -551,7 +512,6 @@ func FuzzTunnelStart(f *testing.F) {
 		if name != "" && !bytes.Contains(bytes.ToLower(in), []byte(name)) {
 			t.Fatalf("name %q is not in what was sent", name)
 		}
-		_, _ = dottedName(in)
 		_, _ = helloEnd(in)
 	})
 }
@@ -582,7 +542,6 @@ func TestTunnelStartMutations(t *testing.T) {
 		done := make(chan string, 1)
 		go func() {
 			read, _, name, _ := readTunnelStart(bytes.NewReader(in), a, time.Second)
-			_, _ = dottedName(in)
 			_, _ = helloEnd(in)
 			switch {
 			case !bytes.HasPrefix(in, read):

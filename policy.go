@@ -289,13 +289,14 @@ var toolCaches = []struct{ dir, env, home string }{
 	// Black's and pylint's caches are pickles, which their next run
 	// outside loads (code, for whoever wrote them); poetry's holds the
 	// virtualenvs poetry run uses; bazelisk's and Selenium Manager's the
-	// bazel and browser drivers they run; node-gyp's the Node.js headers
-	// and common.gypi, whose <!(command) expansions gyp runs at every
-	// native build (node-gyp's own variable: npm_config_devdir would do
-	// too, but npm 11 warns of an unknown config at every command);
-	// tree-sitter's the compiled grammars it loads.
+	// bazel and browser drivers they run; tree-sitter's the compiled
+	// grammars it loads. Not
+	// node-gyp's headers (common.gypi, whose <!(command) expansions gyp
+	// runs): node-gyp 10 (npm 10) reads its cache's place only from
+	// npm_config_devdir, of which npm 11 warns at every command, and a
+	// read-only cache fails the first native build inside.
 	{"black", "BLACK_CACHE_DIR", ""}, {"pylint", "PYLINTHOME", ""}, {"pypoetry", "POETRY_CACHE_DIR", ""},
-	{"bazelisk", "BAZELISK_HOME", ""}, {"selenium", "SE_CACHE_PATH", ""}, {"node-gyp", "npm_package_config_node_gyp_devdir", ""},
+	{"bazelisk", "BAZELISK_HOME", ""}, {"selenium", "SE_CACHE_PATH", ""},
 	{"tree-sitter/lib", "TREE_SITTER_LIBDIR", ""},
 }
 

@@ -287,15 +287,17 @@ var toolCaches = []struct{ dir, env, home string }{
 	// downloaded.
 	{"node/corepack", "COREPACK_HOME", ""},
 	// Black's and pylint's caches are pickles, which their next run
-	// outside loads (code, for whoever wrote them); poetry's holds the
-	// virtualenvs poetry run uses; bazelisk's and Selenium Manager's the
-	// bazel and browser drivers they run; tree-sitter's the compiled
-	// grammars it loads. Not
-	// node-gyp's headers (common.gypi, whose <!(command) expansions gyp
-	// runs): node-gyp 10 (npm 10) reads its cache's place only from
-	// npm_config_devdir, of which npm 11 warns at every command, and a
-	// read-only cache fails the first native build inside.
-	{"black", "BLACK_CACHE_DIR", ""}, {"pylint", "PYLINTHOME", ""}, {"pypoetry", "POETRY_CACHE_DIR", ""},
+	// outside loads (code, for whoever wrote them); bazelisk's and
+	// Selenium Manager's hold the bazel and browser drivers they run;
+	// tree-sitter's the compiled grammars it loads. Not node-gyp's headers
+	// (common.gypi, whose <!(command) expansions gyp runs): node-gyp 10
+	// (npm 10's) reads its cache's place only from npm_config_devdir, of
+	// which npm 11 warns at every command, and a read-only cache fails the
+	// first native build inside. Nor poetry's virtualenvs, where poetry
+	// run takes the project's: like a project's .venv, which stays
+	// writable, a cache of its own would leave poetry run without the
+	// project's packages.
+	{"black", "BLACK_CACHE_DIR", ""}, {"pylint", "PYLINTHOME", ""},
 	{"bazelisk", "BAZELISK_HOME", ""}, {"selenium", "SE_CACHE_PATH", ""},
 	{"tree-sitter/lib", "TREE_SITTER_LIBDIR", ""},
 }

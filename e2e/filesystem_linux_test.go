@@ -3124,7 +3124,7 @@ func TestFSToolCachesOwnInSandbox(t *testing.T) {
 		}
 		s.write(filepath.Join(home, ".cache/go-build/00/x-d"), "orig\n")
 		own := filepath.Join(home, ".cache", "fence-sandbox")
-		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR COREPACK_HOME BLACK_CACHE_DIR PYLINTHOME POETRY_CACHE_DIR BAZELISK_HOME SE_CACHE_PATH TREE_SITTER_LIBDIR
+		script := `printenv GOCACHE PIP_CACHE_DIR UV_CACHE_DIR PRE_COMMIT_HOME CCACHE_DIR SCCACHE_DIR DENO_DIR COREPACK_HOME BLACK_CACHE_DIR PYLINTHOME BAZELISK_HOME SE_CACHE_PATH TREE_SITTER_LIBDIR
 mkdir -p ~/.cache/node/corepack/v1 2>/dev/null || echo refused-corepack
 mkdir -p ~/.cache/black/24.1.0 2>/dev/null || echo refused-black
 mkdir -p ~/.cache/parso/CPython-312 2>/dev/null || echo refused-parso
@@ -3138,7 +3138,7 @@ mkdir -p "$GOCACHE" && echo ok > "$GOCACHE/x" && echo own-writable
 mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		res := s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home}}, "-t", "code", "--", "sh", "-c", script)
 		want := strings.Join([]string{own + "/go-build", own + "/pip", own + "/uv", own + "/pre-commit", own + "/ccache", own + "/sccache",
-			own + "/deno", own + "/node/corepack", own + "/black", own + "/pylint", own + "/pypoetry", own + "/bazelisk", own + "/selenium",
+			own + "/deno", own + "/node/corepack", own + "/black", own + "/pylint", own + "/bazelisk", own + "/selenium",
 			own + "/tree-sitter/lib", "refused-corepack", "refused-black", "refused-parso", "refused-jedi", "YARN_CACHE_FOLDER=", "refused-yarn", "refused-write", "refused-pip", "refused-pre-commit", "own-writable", "other-writable"}, "\n") + "\n"
 		if res.code != 0 || res.stdout != want {
 			t.Errorf("tool caches under -t code: want\n%s%v", want, res)

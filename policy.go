@@ -3647,14 +3647,16 @@ func otherViews(mounts []mountEntry, p string, ids *fileIDs) []string {
 	}
 	if m.root == "/" {
 		rel := strings.TrimPrefix(p, strings.TrimSuffix(m.point, "/"))
+		// A layer given through a symlink is masked where it leads only:
+		// a mask is never mounted through a symlink (nsexec refuses the
+		// path and the start fails), and the file is the same.
 		for _, l := range m.layers {
-			for _, d := range []string{l, ids.resolved(l)} {
-				if d == "" {
-					continue
-				}
-				if v := path.Join(d, rel); v != p && !slices.Contains(out, v) {
-					out = append(out, v)
-				}
+			d := l
+			if r := ids.resolved(l); r != "" {
+				d = r
+			}
+			if v := path.Join(d, rel); v != p && !slices.Contains(out, v) {
+				out = append(out, v)
 			}
 		}
 	}

@@ -1074,9 +1074,10 @@ func TestOtherViewsOverlayLinkedLayer(t *testing.T) {
 	if got := otherViews(mounts, p, nil); got != nil {
 		t.Errorf("otherViews without identities = %q, want nothing", got)
 	}
-	// In the overlay, the layer's files are masked where the link leads.
+	// In the overlay, the layer's files are masked where the link leads,
+	// and only there: a mask through a symlink fails the start.
 	q := "/srv/merged/.netrc"
-	if got, want := otherViews(mounts, q, newFileIDs()), []string{filepath.Join(dir, "l", "L1", ".netrc"), filepath.Join(home, ".netrc"), filepath.Join(dir, "l", "missing", ".netrc")}; !slices.Equal(got, want) {
+	if got, want := otherViews(mounts, q, newFileIDs()), []string{filepath.Join(home, ".netrc"), filepath.Join(dir, "l", "missing", ".netrc")}; !slices.Equal(got, want) {
 		t.Errorf("otherViews(%s) = %q, want %q", q, got, want)
 	}
 }

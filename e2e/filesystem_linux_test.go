@@ -819,6 +819,51 @@ func TestFSMaskedPathsOverlayLayers(t *testing.T) {
 	})
 }
 
+// Layers given through symlinks (Docker's overlay2/l/ID): lowerdir,
+// lowerdir+ and upperdir. The hidden file is masked at the overlay's mount
+// point, and the overlay's own hidden file in the layer where the link
+// leads; no mask is mounted through the link (the start failed there).
+func TestFSMaskedPathsOverlayLinkedLayers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay mounts on the host need root: run the tests as root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		s.write("conf/key.txt", "DENYREAD-MARKER\n")
+		s.write("conf/open.txt", "open-visible\n")
+		s.write("low/inner.txt", "INNER-MARKER\n")
+		s.symlink("../home", "l/H")
+		s.symlink("../conf", "l/C")
+		s.symlink("../low", "l/I")
+		empty := s.mkdir("empty")
+		for _, o := range [][2]string{
+			{"lower", "lowerdir=" + s.path("l/H") + ",upperdir=" + s.mkdir("lower-up") + ",workdir=" + s.mkdir("lower-work")},
+			{"lowerplus", "lowerdir+=" + s.path("l/H") + ",upperdir=" + s.mkdir("lowerplus-up") + ",workdir=" + s.mkdir("lowerplus-work")},
+			{"upper", "lowerdir=" + empty + ",upperdir=" + s.path("l/C") + ",workdir=" + s.mkdir("upper-work")},
+			{"inner", "lowerdir=" + s.path("l/I") + ",upperdir=" + s.mkdir("inner-up") + ",workdir=" + s.mkdir("inner-work")},
+		} {
+			dst := s.mkdir(o[0])
+			if err := unix.Mount("overlay", dst, "overlay", 0, o[1]); err != nil {
+				t.Skipf("overlay at %s (%s): %v", dst, o[1], err)
+			}
+			t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		}
+		script := "cat lower/.ssh/id_rsa lowerplus/.ssh/id_rsa upper/key.txt upper/open.txt inner/inner.txt low/inner.txt l/I/inner.txt; echo done"
+		res := s.fence("-s", s.config("fence.json", `{"filesystem":{"denyRead":["conf/key.txt","inner/inner.txt"]}}`), "-c", script)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		for _, m := range []string{"SSH-KEY-MARKER", "DENYREAD-MARKER", "INNER-MARKER"} {
+			if strings.Contains(res.stdout, m) {
+				t.Errorf("%s readable through an overlay of a linked layer: %v", m, res)
+			}
+		}
+		if !strings.Contains(res.stdout, "open-visible") {
+			t.Errorf("a file beside the hidden one should stay readable: %v", res)
+		}
+	})
+}
+
 // A directory as fence's standard input is refused: inside, paths through
 // it (/proc/self/fd/0/...) are the host's, past every mask.
 func TestFSDirectoryAsStdioRefused(t *testing.T) {

@@ -864,6 +864,39 @@ func TestFSMaskedPathsOverlayLinkedLayers(t *testing.T) {
 	})
 }
 
+// An overlay whose layers went missing or were replaced by a file since the
+// mount: the hidden file's views in them are nothing to mask, and fence
+// starts (a layer that was a file failed it, "not a directory").
+func TestFSMaskedPathsOverlayLayerGone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay mounts on the host need root: run the tests as root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		gone, filed := s.mkdir("gone"), s.mkdir("filed")
+		dst := s.mkdir("view")
+		opts := "lowerdir=" + gone + ":" + filed + ":" + s.path("home") + ",upperdir=" + s.mkdir("view-up") + ",workdir=" + s.mkdir("view-work")
+		if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
+			t.Skipf("overlay at %s: %v", dst, err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		if err := os.Remove(gone); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filed); err != nil {
+			t.Fatal(err)
+		}
+		s.write("filed", "a file now\n")
+		res := s.fence("-c", "cat view/.ssh/id_rsa; echo done")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		if strings.Contains(res.stdout, "SSH-KEY-MARKER") {
+			t.Errorf("the key readable through the overlay: %v", res)
+		}
+	})
+}
+
 // A directory as fence's standard input is refused: inside, paths through
 // it (/proc/self/fd/0/...) are the host's, past every mask.
 func TestFSDirectoryAsStdioRefused(t *testing.T) {

@@ -513,7 +513,9 @@ func mask(empty int, root *stagedRoot, p string, noFollow bool) error {
 		stat = unix.Lstat
 	}
 	if err := stat(root.at+p, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
+		// ENOTDIR: a directory above p is a file (an overlay's layer
+		// replaced by one since the mount, whose views are masked too).
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			return nil // nothing to hide
 		}
 		return fmt.Errorf("stat masked path %s: %w", p, err)

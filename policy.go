@@ -3639,6 +3639,16 @@ func otherViews(mounts []mountEntry, p string, ids *fileIDs) []string {
 			if at == "" {
 				continue
 			}
+			// A layer has no mounts in it: p is its file only where the
+			// path from at to p crosses none, that is where at's mount
+			// leads to p in p's file system. Past a mount point the layer
+			// shows what is beneath it, not p; and an overlay mounted
+			// inside its own layer would give views of views without end
+			// (point/point/point/...: the start hung).
+			a := mountHolding(mounts, at)
+			if a < 0 || mounts[a].dev != m.dev || path.Join(mounts[a].root, strings.TrimPrefix(p, mounts[a].point)) != in {
+				continue
+			}
 			v := path.Join(e.point, strings.TrimPrefix(p, strings.TrimSuffix(at, "/")))
 			if v != p && mountHolding(mounts, v) == i && !slices.Contains(out, v) {
 				out = append(out, v)

@@ -1082,6 +1082,45 @@ func TestOtherViewsOverlayLinkedLayer(t *testing.T) {
 	}
 }
 
+// A layer has no mounts in it: past a mount point under the layer, the
+// overlay shows what is beneath it, not the hidden file. An overlay
+// mounted inside its own layer (or of "/") gave views of views without end.
+func TestOtherViewsOverlayMountBoundary(t *testing.T) {
+	mounts := []mountEntry{
+		{"8:1", "/", "/", nil},
+		{"0:50", "/", "/home", nil},
+		{"0:60", "/", "/srv/merged", []string{"/srv"}},
+		{"0:61", "/", "/mnt/all", []string{"/"}},
+		{"8:1", "/opt/data", "/opt/data", nil}, // bound onto itself
+		{"0:62", "/", "/mnt/opt", []string{"/opt"}},
+	}
+	for _, c := range []struct {
+		p    string
+		want []string
+	}{
+		{"/srv/key", []string{"/srv/merged/key", "/mnt/all/srv/key"}},
+		{"/srv/merged/key", []string{"/srv/key"}},
+		{"/home/alice/.netrc", nil},
+		{"/opt/data/key", []string{"/mnt/all/opt/data/key", "/mnt/opt/data/key"}},
+	} {
+		if got := otherViews(mounts, c.p, nil); !slices.Equal(got, c.want) {
+			t.Errorf("otherViews(%s) = %q, want %q", c.p, got, c.want)
+		}
+	}
+	// The views of views come to an end.
+	views := []string{"/srv/key"}
+	for i := 0; i < len(views) && i < 100; i++ {
+		for _, v := range otherViews(mounts, views[i], nil) {
+			if !slices.Contains(views, v) {
+				views = append(views, v)
+			}
+		}
+	}
+	if len(views) > 10 {
+		t.Errorf("views of views of /srv/key do not end: %q...", views[:10])
+	}
+}
+
 func TestOtherViewsOverlay(t *testing.T) {
 	mounts := []mountEntry{
 		{"8:1", "/", "/", nil},

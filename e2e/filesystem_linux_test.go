@@ -864,6 +864,31 @@ func TestFSMaskedPathsOverlayLinkedLayers(t *testing.T) {
 	})
 }
 
+// An overlay mounted inside its own layer (here the home's, at ~/view): the
+// key is masked at ~/view/.ssh, and fence starts (the views of views,
+// ~/view/view/.ssh/..., had no end: it hung at 100% CPU).
+func TestFSMaskedPathsOverlayInsideItsLayer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay mounts on the host need root: run the tests as root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		dst := s.mkdir("home/view")
+		opts := "lowerdir=" + s.path("home") + ",upperdir=" + s.mkdir("view-up") + ",workdir=" + s.mkdir("view-work")
+		if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
+			t.Skipf("overlay at %s: %v", dst, err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		res := s.fence("-c", "cat home/view/.ssh/id_rsa; echo done")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		if strings.Contains(res.stdout, "SSH-KEY-MARKER") {
+			t.Errorf("the key readable through the overlay: %v", res)
+		}
+	})
+}
+
 // An overlay whose layers went missing or were replaced by a file since the
 // mount: the hidden file's views in them are nothing to mask, and fence
 // starts (a layer that was a file failed it, "not a directory").

@@ -2699,7 +2699,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// Not /proc and /dev, the sandbox's own, nor the other procfs
 	// mounts' views (one of /proc is /proc).
 	// A view may have views of its own (a bind mount of an overlay's
-	// mount point): each is looked at in turn, once.
+	// mount point): each that exists is looked at in turn, once.
 	views := slices.Clone(masked)
 	ids := newFileIDs()
 	for i := 0; i < len(views); i++ {
@@ -2708,7 +2708,12 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			if !underAny(v, []string{"/proc", "/dev"}) && !slices.Contains(fp.Masked, v) {
 				s.logf("hidden path %s: also at %s, another mount of its file system or an overlay of it", m, v)
 				fp.Masked = append(fp.Masked, v)
-				views = append(views, v)
+				// A view that is not there has no views: the chains
+				// end (an overlay's upperdir inside its lowerdir, or
+				// of "/", gave upper/upper/upper/... without end).
+				if _, err := os.Lstat(v); !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+					views = append(views, v)
+				}
 			}
 		}
 	}

@@ -889,6 +889,31 @@ func TestFSMaskedPathsOverlayInsideItsLayer(t *testing.T) {
 	})
 }
 
+// An overlay whose upperdir is inside its lowerdir (as in an overlay of
+// "/"): the key is masked at the overlay, and fence starts (views of views,
+// up/up/up/.ssh/..., none of them there, had no end: it hung).
+func TestFSMaskedPathsOverlayUpperInLower(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay mounts on the host need root: run the tests as root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		dst := s.mkdir("view")
+		opts := "lowerdir=" + s.path("home") + ",upperdir=" + s.mkdir("home/up") + ",workdir=" + s.mkdir("work")
+		if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
+			t.Skipf("overlay at %s: %v", dst, err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		res := s.fence("-c", "cat view/.ssh/id_rsa; echo done")
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("the command did not run: %v", res)
+		}
+		if strings.Contains(res.stdout, "SSH-KEY-MARKER") {
+			t.Errorf("the key readable through the overlay: %v", res)
+		}
+	})
+}
+
 // An overlay whose layers went missing or were replaced by a file since the
 // mount: the hidden file's views in them are nothing to mask, and fence
 // starts (a layer that was a file failed it, "not a directory").

@@ -2700,22 +2700,8 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	// mounts' views (one of /proc is /proc).
 	// A view may have views of its own (a bind mount of an overlay's
 	// mount point): each that exists is looked at in turn, once.
-	views := slices.Clone(masked)
-	ids := newFileIDs()
-	for i := 0; i < len(views); i++ {
-		m := views[i]
-		for _, v := range otherViews(pr.mounts, m, ids) {
-			if !underAny(v, []string{"/proc", "/dev"}) && !slices.Contains(fp.Masked, v) {
-				s.logf("hidden path %s: also at %s, another mount of its file system or an overlay of it", m, v)
-				fp.Masked = append(fp.Masked, v)
-				// A view that is not there has no views: the chains
-				// end (an overlay's upperdir inside its lowerdir, or
-				// of "/", gave upper/upper/upper/... without end).
-				if _, err := os.Lstat(v); !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-					views = append(views, v)
-				}
-			}
-		}
+	if fp.Masked, err = s.maskedViews(masked, fp.Masked, pr.mounts, maxMaskedViews); err != nil {
+		return fp, err
 	}
 	// A mask sits on the path as it was at the start, and a directory
 	// above it in a writable path could be renamed (mv ~/.aws ~/.aws2,
@@ -3676,6 +3662,38 @@ func otherViews(mounts []mountEntry, p string, ids *fileIDs) []string {
 		}
 	}
 	return out
+}
+
+// maxMaskedViews bounds the hidden paths and their views in the mount
+// table that a start plans masks for.
+const maxMaskedViews = 4096
+
+// maskedViews returns out (the masks so far) with the other views of the
+// hidden paths masked added (otherViews), and theirs in turn: each view
+// that exists is looked at once. Past limit masks it fails, whatever the
+// mount table holds, so that the start ends.
+func (s *Spec) maskedViews(masked, out []string, mounts []mountEntry, limit int) ([]string, error) {
+	views := slices.Clone(masked)
+	ids := newFileIDs()
+	for i := 0; i < len(views); i++ {
+		m := views[i]
+		for _, v := range otherViews(mounts, m, ids) {
+			if !underAny(v, []string{"/proc", "/dev"}) && !slices.Contains(out, v) {
+				s.logf("hidden path %s: also at %s, another mount of its file system or an overlay of it", m, v)
+				out = append(out, v)
+				// A view that is not there has no views: the chains
+				// end (an overlay's upperdir inside its lowerdir, or
+				// of "/", gave upper/upper/upper/... without end).
+				if _, err := os.Lstat(v); !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+					views = append(views, v)
+				}
+			}
+		}
+		if len(out) > limit {
+			return out, fmt.Errorf("hide %s: the mount table shows hidden paths at more than %d places (bind mounts or overlays inside each other?); unmount some of them, or run fence where they are not mounted", m, limit)
+		}
+	}
+	return out, nil
 }
 
 // fileIDs remembers the identities of paths (device and inode, through

@@ -1121,6 +1121,26 @@ func TestOtherViewsOverlayMountBoundary(t *testing.T) {
 	}
 }
 
+// However many places the mount table shows hidden paths at, the start
+// ends: past the limit, with an error naming the cause.
+func TestMaskedViewsBounded(t *testing.T) {
+	dir := t.TempDir()
+	hidden := filepath.Join(dir, "h", ".ssh", "id_rsa")
+	mounts := []mountEntry{{"8:1", "/", "/", nil}}
+	for i := range 20 { // the home bound at 20 other places
+		mounts = append(mounts, mountEntry{"8:1", filepath.Join(dir, "h"), filepath.Join(dir, fmt.Sprintf("b%d", i)), nil})
+	}
+	s := &Spec{}
+	out, err := s.maskedViews([]string{hidden}, []string{hidden}, mounts, 10)
+	if err == nil || !strings.Contains(err.Error(), "more than 10 places") {
+		t.Fatalf("maskedViews = %d masks, %v; want the limit's error", len(out), err)
+	}
+	out, err = s.maskedViews([]string{hidden}, []string{hidden}, mounts, 100)
+	if err != nil || len(out) != 21 {
+		t.Fatalf("maskedViews = %d masks, %v; want the path and its 20 views", len(out), err)
+	}
+}
+
 func TestOtherViewsOverlay(t *testing.T) {
 	mounts := []mountEntry{
 		{"8:1", "/", "/", nil},

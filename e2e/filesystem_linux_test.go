@@ -875,17 +875,8 @@ func TestFSMaskedPathsOverlayInsideItsLayer(t *testing.T) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		dst := s.mkdir("home/view")
 		opts := "lowerdir=" + s.path("home") + ",upperdir=" + s.mkdir("view-up") + ",workdir=" + s.mkdir("view-work")
-		if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
-			t.Skipf("overlay at %s: %v", dst, err)
-		}
-		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
-		res := s.fence("-c", "cat home/view/.ssh/id_rsa; echo done")
-		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
-			t.Fatalf("the command did not run: %v", res)
-		}
-		if strings.Contains(res.stdout, "SSH-KEY-MARKER") {
-			t.Errorf("the key readable through the overlay: %v", res)
-		}
+		mountOverlay(t, dst, opts)
+		mustNotReveal(t, s, "home/view/.ssh/id_rsa", "SSH-KEY-MARKER")
 	})
 }
 
@@ -900,17 +891,8 @@ func TestFSMaskedPathsOverlayUpperInLower(t *testing.T) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		dst := s.mkdir("view")
 		opts := "lowerdir=" + s.path("home") + ",upperdir=" + s.mkdir("home/up") + ",workdir=" + s.mkdir("work")
-		if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
-			t.Skipf("overlay at %s: %v", dst, err)
-		}
-		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
-		res := s.fence("-c", "cat view/.ssh/id_rsa; echo done")
-		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
-			t.Fatalf("the command did not run: %v", res)
-		}
-		if strings.Contains(res.stdout, "SSH-KEY-MARKER") {
-			t.Errorf("the key readable through the overlay: %v", res)
-		}
+		mountOverlay(t, dst, opts)
+		mustNotReveal(t, s, "view/.ssh/id_rsa", "SSH-KEY-MARKER")
 	})
 }
 
@@ -926,10 +908,7 @@ func TestFSMaskedPathsOverlayLayerGone(t *testing.T) {
 		gone, filed := s.mkdir("gone"), s.mkdir("filed")
 		dst := s.mkdir("view")
 		opts := "lowerdir=" + gone + ":" + filed + ":" + s.path("home") + ",upperdir=" + s.mkdir("view-up") + ",workdir=" + s.mkdir("view-work")
-		if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
-			t.Skipf("overlay at %s: %v", dst, err)
-		}
-		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+		mountOverlay(t, dst, opts)
 		if err := os.Remove(gone); err != nil {
 			t.Fatal(err)
 		}
@@ -937,13 +916,7 @@ func TestFSMaskedPathsOverlayLayerGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.write("filed", "a file now\n")
-		res := s.fence("-c", "cat view/.ssh/id_rsa; echo done")
-		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
-			t.Fatalf("the command did not run: %v", res)
-		}
-		if strings.Contains(res.stdout, "SSH-KEY-MARKER") {
-			t.Errorf("the key readable through the overlay: %v", res)
-		}
+		mustNotReveal(t, s, "view/.ssh/id_rsa", "SSH-KEY-MARKER")
 	})
 }
 
@@ -4525,4 +4498,29 @@ try rm ~/k/a.pem`
 		}
 		mustHaveContent(t, filepath.Join(real, "k/a.pem"), "key\n", "denyWrite ~/**/*.pem through a symlinked $HOME")
 	})
+}
+
+// mountOverlay mounts an overlay with opts at dst for the test (skipping
+// it where overlays cannot be mounted), and unmounts it at the end.
+func mountOverlay(t *testing.T, dst, opts string) {
+	t.Helper()
+	if err := unix.Mount("overlay", dst, "overlay", 0, opts); err != nil {
+		t.Skipf("overlay at %s: %v", dst, err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+}
+
+// mustNotReveal runs cat of path in s and fails t if the command did not
+// run or printed one of markers.
+func mustNotReveal(t *testing.T, s *sandbox, path string, markers ...string) {
+	t.Helper()
+	res := s.fence("-c", "cat "+path+"; echo done")
+	if !ranInside(t, res) || !strings.Contains(res.stdout, "done") {
+		t.Fatalf("the command did not run: %v", res)
+	}
+	for _, m := range markers {
+		if strings.Contains(res.stdout, m) {
+			t.Errorf("%s readable at %s: %v", m, path, res)
+		}
+	}
 }

@@ -313,8 +313,13 @@ func checkLinuxFeatures(t *testing.T, s *sandbox, release string, abi uintptr) {
 			t.Errorf("no %q line: %q", ns+" namespace: true", out)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^\s*Seccomp: true\s*$`).MatchString(out) {
-		t.Errorf("no \"Seccomp: true\" line: %q", out)
+	for _, line := range []string{"Seccomp: true", "Seccomp user notification: true", "Mount API: true", "close_range: true"} {
+		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(line) + `\s*$`).MatchString(out) {
+			t.Errorf("no %q line: %q", line, out)
+		}
+	}
+	if !strings.Contains(out, "✓ Minimum requirements met") {
+		t.Errorf("requirements not reported met: %q", out)
 	}
 	if abi > 0 {
 		m := regexp.MustCompile(`(?m)^\s*Landlock: true \(ABI v(\d+)\)\s*$`).FindStringSubmatch(out)

@@ -175,6 +175,34 @@ func TestFailClosedLowOpenFileLimit(t *testing.T) {
 // mustRefuse runs cmd, a fence that must refuse to run a command that
 // would create marker: exit 1, one line of output holding each of wants,
 // no marker.
+// fence --linux-features names what the init stage needs beyond the
+// namespaces and seccomp, when it is missing: the write guard's listener,
+// the mount API and close_range (it said "Minimum requirements met" on
+// such a kernel, and every command then failed).
+func TestLinuxFeaturesRequirements(t *testing.T) {
+	nosys := fixture(t, "nosys")
+	for _, tc := range []struct{ call, line, missing string }{
+		{"seccomp_listener", "Seccomp user notification: false", "the write guard's seccomp listener"},
+		{"open_tree", "Mount API: false", "open_tree"},
+		{"mount_setattr", "Mount API: false", "mount_setattr"},
+		{"close_range", "close_range: false", "close_range(CLOSE_RANGE_CLOEXEC)"},
+	} {
+		t.Run(tc.call, func(t *testing.T) {
+			forEachRunner(t, func(t *testing.T, s *sandbox) {
+				cmd := exec.Command(nosys, "38", tc.call, fenceBin, "--linux-features")
+				cmd.Dir = s.dir
+				cmd.Env = s.env()
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+				out, _ := cmd.CombinedOutput()
+				if !strings.Contains(string(out), tc.line) || !strings.Contains(string(out), "✗ Missing requirements: "+tc.missing) ||
+					strings.Contains(string(out), "Minimum requirements met") {
+					t.Errorf("%s failing: want %q and a missing requirement naming %q:\n%s", tc.call, tc.line, tc.missing, out)
+				}
+			})
+		})
+	}
+}
+
 func (s *sandbox) mustRefuse(cmd *exec.Cmd, marker string, wants ...string) {
 	t := s.t
 	t.Helper()

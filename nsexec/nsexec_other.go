@@ -53,9 +53,10 @@ func Probe() { panic(errUnsupported) }
 
 // Features is what --linux-features reports.
 type Features struct {
-	Namespaces map[string]error
-	Seccomp    error
-	Blocker    string
+	Namespaces                     map[string]error
+	Seccomp                        error
+	Blocker                        string
+	Listener, MountAPI, CloseRange error
 }
 
 // ProbeFeatures reports nothing off Linux.

@@ -3,6 +3,7 @@ package nsexec
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -27,6 +28,11 @@ func Probe() {
 	if err := seccomp.Load(); err != nil {
 		os.Exit(3)
 	}
+	// The write guard's listener (seccomp user notification): nothing
+	// this process does before it exits is guarded.
+	if _, err := seccomp.LoadGuard(seccomp.GuardCreate); err != nil {
+		os.Exit(4)
+	}
 	os.Exit(0)
 }
 
@@ -39,6 +45,11 @@ type Features struct {
 	Seccomp error
 	// Blocker names a sysctl that disables user namespaces, if any.
 	Blocker string
+	// Listener is nil if the write guard's seccomp listener loads inside
+	// a sandbox; MountAPI and CloseRange are nil if the mount API
+	// (open_tree, mount_setattr) and close_range(CLOSE_RANGE_CLOEXEC) are
+	// there: the init stage needs all three.
+	Listener, MountAPI, CloseRange error
 }
 
 // ProbeFeatures creates each kind of namespace once, in a short-lived child
@@ -55,10 +66,10 @@ func ProbeFeatures() Features {
 	}
 	for _, k := range kinds {
 		// The child ran in the namespace if it got as far as the filter:
-		// exit 3 says only that the filter failed, reported below.
+		// exit 3 or 4 says only that a filter failed, reported below.
 		err := probe(unix.CLONE_NEWUSER | k.flag)
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+		if errors.As(err, &ee) && (ee.ExitCode() == 3 || ee.ExitCode() == 4) {
 			err = nil
 		}
 		f.Namespaces[k.name] = err
@@ -70,9 +81,29 @@ func ProbeFeatures() Features {
 			f.Seccomp = seccomp.Unsupported()
 		case errors.As(err, &ee) && ee.ExitCode() == 3:
 			f.Seccomp = errors.New("the seccomp filter failed to load (kernel without CONFIG_SECCOMP_FILTER?)")
+		case errors.As(err, &ee) && ee.ExitCode() == 4:
+			f.Listener = errors.New("the write guard's seccomp listener failed to load (it needs Linux 5.9; a seccomp profile, or another sandbox's listener, may refuse it)")
 		default:
 			f.Seccomp = fmt.Errorf("not tested: %w", err)
 		}
+	}
+	// The mount API: a call with a bad descriptor says EBADF, EINVAL (or
+	// EPERM, unprivileged) where the kernel has it, ENOSYS where not.
+	for _, call := range []struct {
+		name string
+		err  error
+	}{
+		{"open_tree", func() error { _, err := unix.OpenTree(-1, "", 0); return err }()},
+		{"mount_setattr", unix.MountSetattr(-1, "", 0, &unix.MountAttr{})},
+	} {
+		if errors.Is(call.err, unix.ENOSYS) {
+			f.MountAPI = fmt.Errorf("%s: %w (it needs Linux 5.12; a seccomp profile may refuse it)", call.name, call.err)
+			break
+		}
+	}
+	// close_range of descriptors no process has.
+	if err := unix.CloseRange(math.MaxInt32-1, math.MaxInt32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		f.CloseRange = fmt.Errorf("close_range(CLOSE_RANGE_CLOEXEC): %w (it needs Linux 5.11; a seccomp profile may refuse it)", err)
 	}
 	return f
 }

@@ -33,6 +33,11 @@ func printLinuxFeatures(w io.Writer) error {
 		fmt.Fprintf(w, "  %s namespace: %s\n", k, yes(f.Namespaces[k]))
 	}
 	fmt.Fprintf(w, "  Seccomp: %s\n", yes(f.Seccomp))
+	if f.Seccomp == nil {
+		fmt.Fprintf(w, "  Seccomp user notification: %s\n", yes(f.Listener))
+	}
+	fmt.Fprintf(w, "  Mount API: %s\n", yes(f.MountAPI))
+	fmt.Fprintf(w, "  close_range: %s\n", yes(f.CloseRange))
 	switch {
 	case abi >= landlock.MinABI:
 		fmt.Fprintf(w, "  Landlock: true (ABI v%d)\n", abi)
@@ -49,8 +54,14 @@ func printLinuxFeatures(w io.Writer) error {
 		}
 	}
 	switch {
+	case nsOK && f.Seccomp == nil && (f.Listener != nil || f.MountAPI != nil || f.CloseRange != nil):
+		for _, err := range []error{f.Listener, f.MountAPI, f.CloseRange} {
+			if err != nil {
+				fmt.Fprintf(w, "  ✗ Missing requirements: %v\n", err)
+			}
+		}
 	case nsOK && f.Seccomp == nil:
-		fmt.Fprintln(w, "  ✓ Minimum requirements met (namespaces + seccomp)")
+		fmt.Fprintln(w, "  ✓ Minimum requirements met (namespaces, seccomp and its user notification, the mount API, close_range)")
 	case !nsOK:
 		fmt.Fprintln(w, "  ✗ Missing requirements: cannot create the sandbox namespaces")
 		if f.Blocker != "" {

@@ -256,16 +256,18 @@ func (s *Spec) newNetwork(np *netPlan) *network {
 		nofile = uint64(lim.Cur)
 	}
 	clients, forwards := connLimits(nofile)
-	logf := s.networkLog()
-	return &network{srv: s.newProxy(np, clients, logf), slots: make(chan struct{}, forwards), logf: logf}
+	lines := s.lineWriter()
+	logf := lines
+	if !s.Debug && !s.Monitor {
+		logf = nil
+	}
+	return &network{srv: s.newProxy(np, clients, logf, lines), slots: make(chan struct{}, forwards), logf: logf}
 }
 
-// networkLog returns where the proxies and the forwards write their lines
-// with -m or -d (whole lines, one at a time), or nil.
-func (s *Spec) networkLog() func(string) {
-	if !s.Debug && !s.Monitor {
-		return nil
-	}
+// lineWriter returns where the proxies and the forwards write their lines
+// (whole lines, one at a time): with -m or -d every event, else only the
+// proxy's own failures.
+func (s *Spec) lineWriter() func(string) {
 	w := s.Log
 	if w == nil {
 		w = os.Stderr
@@ -278,9 +280,9 @@ func (s *Spec) networkLog() func(string) {
 	}
 }
 
-func (s *Spec) newProxy(np *netPlan, maxClients int, logf func(string)) *proxy.Server {
+func (s *Spec) newProxy(np *netPlan, maxClients int, logf, errorf func(string)) *proxy.Server {
 	return proxy.New(proxy.Options{
-		Rules: np.rules, Log: logf, Debug: s.Debug, Monitor: s.Monitor, MaxClients: maxClients,
+		Rules: np.rules, Log: logf, Errors: errorf, Debug: s.Debug, Monitor: s.Monitor, MaxClients: maxClients,
 		// A name the user maps to an address explicitly may reach it,
 		// loopback included; no other name may (TrustHosts).
 		Hosts: np.hosts, TrustHosts: true, Credential: np.credential,

@@ -591,6 +591,16 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 	}
 	go func() {
 		defer close(x.done)
+		copied := !f.hasContent() // bodyDone is closed already
+		defer func() {
+			// After a panic (survive): the exchange failed on both sides,
+			// and nothing may wait for the copy.
+			if !copied {
+				x.bodyErr, x.clientErr = errInternal, errInternal
+				close(x.bodyDone)
+			}
+		}()
+		defer cc.s.survive(cc.c, up.c)
 		if f.hasContent() {
 			body := newBodyReader(cc.br, f)
 			body.budget = &cc.s.heads
@@ -598,6 +608,7 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 			if body.err != nil && body.err != io.EOF {
 				x.requestErr = body.err
 			}
+			copied = true
 			close(x.bodyDone)
 			if x.requestErr != nil {
 				// The client broke off or garbled its request: the

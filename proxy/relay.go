@@ -21,8 +21,9 @@ import (
 func (s *Server) relay(client net.Conn, clientR io.Reader, up net.Conn, upR io.Reader) {
 	done := make(chan struct{})
 	go func() {
+		defer close(done)
+		defer s.survive(client, up)
 		pipe(up, clientR, client)
-		close(done)
 	}()
 	pipe(client, upR, up)
 	<-done
@@ -46,6 +47,7 @@ func (s *Server) tunnel(client net.Conn, clientR io.Reader, up net.Conn, host st
 	retry := make(chan bool, 1)
 	go func() {
 		defer close(done)
+		defer s.survive(client, up)
 		read, rest, hello, refusal, err := s.checkTunnelStart(clientR, client, host, port)
 		start <- hello
 		if !s.sendStart(client, up, read, refusal, err, refused) {

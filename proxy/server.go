@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +51,10 @@ type Options struct {
 	Debug bool
 	// Monitor logs only blocked connections and errors (fence -m).
 	Monitor bool
+	// Errors receives the proxy's own failures, which are logged whatever
+	// Debug and Monitor say: a panic in a connection's goroutine, with its
+	// stack. Nil means os.Stderr.
+	Errors func(line string)
 
 	// MaxClients bounds the client connections the proxies serve at once,
 	// over both: further ones wait unserved (one accepted per listener,
@@ -89,6 +95,7 @@ type Options struct {
 type Server struct {
 	rules   atomic.Pointer[Rules] // swapped whole by SetRules; readers never lock
 	log     func(string)
+	errors  func(string)
 	debug   bool
 	monitor bool
 	hosts   map[string][]netip.Addr
@@ -152,6 +159,7 @@ const DefaultMaxClients = 4096
 func New(o Options) *Server {
 	s := &Server{
 		log:         o.Log,
+		errors:      o.Errors,
 		debug:       o.Debug,
 		monitor:     o.Monitor,
 		allow:       append([]netip.Prefix(nil), o.AllowAddrs...),
@@ -263,9 +271,35 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 		}
 		go func() {
 			defer s.release()
+			defer s.survive(c)
 			handle(c)
 		}()
 	}
+}
+
+// errInternal is what a connection's goroutine that panicked (survive)
+// leaves for the others to find.
+var errInternal = errors.New("proxy internal error")
+
+// survive ends a panic in one of a connection's goroutines: it closes the
+// connections given (whatever waits on them then ends) and reports the
+// panic with its stack, instead of letting it end fence, and the sandbox
+// with it, over one connection. Deferred directly by each goroutine that
+// runs the proxy's code, so that its recover sees the panic.
+func (s *Server) survive(conns ...io.Closer) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	line := fmt.Sprintf("[fence:proxy] %s internal error, connection closed (a fence bug; please report it): %v\n%s", time.Now().Format(time.TimeOnly), v, debug.Stack())
+	if s.errors != nil {
+		s.errors(line)
+		return
+	}
+	fmt.Fprintln(os.Stderr, line)
 }
 
 // acquire takes a client slot (Options.MaxClients), waiting for one to

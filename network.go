@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/netns"
 	"github.com/nsfence/fence/proxy"
 )
 
@@ -286,7 +287,35 @@ func (s *Spec) newProxy(np *netPlan, maxClients int, logf, errorf func(string)) 
 		// A name the user maps to an address explicitly may reach it,
 		// loopback included; no other name may (TrustHosts).
 		Hosts: np.hosts, TrustHosts: true, Credential: np.credential,
+		Admit: admitOn(np.hostNet),
 	})
+}
+
+// admitOn returns the proxies' Admit: on the host's loopback (relaxed
+// mode) only connections from fence's own user are served at all;
+// another user's are closed before they take one of the run's slots.
+// Where the owner cannot be found (no sock_diag: another platform, a
+// kernel without inet_diag, a client already gone), the per-run
+// credential alone keeps other users out, as before.
+func admitOn(hostNet bool) func(net.Conn) error {
+	if !hostNet {
+		return nil // the sandbox's own network namespace: no one else's
+	}
+	me := uint32(os.Geteuid())
+	return func(c net.Conn) error {
+		l, lok := c.LocalAddr().(*net.TCPAddr)
+		r, rok := c.RemoteAddr().(*net.TCPAddr)
+		if !lok || !rok || l.IP.To4() == nil || r.IP.To4() == nil {
+			return nil
+		}
+		// The client's socket: its local address is the accepted
+		// connection's remote one.
+		uid, err := netns.TCPOwner([4]byte(r.IP.To4()), uint16(r.Port), [4]byte(l.IP.To4()), uint16(l.Port))
+		if err != nil || uid == me {
+			return nil
+		}
+		return fmt.Errorf("the client belongs to uid %d, not to fence's user (uid %d)", uid, me)
+	}
 }
 
 // serveOnHost starts the proxies on the host's 127.0.0.1 (never 0.0.0.0),

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -326,6 +329,82 @@ func hostUnixServer(t *testing.T, path, reply string) {
 			c.Close()
 		}
 	}()
+}
+
+// proxyReply connects to the proxy at port as uid (through python3 when
+// uid is not the test's own), sends a CONNECT without the credential, and
+// returns the status line it got, or "closed" if the proxy closed the
+// connection without a word.
+func proxyReply(t *testing.T, python string, uid int, port string) string {
+	t.Helper()
+	script := `import socket,sys
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5)
+s.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
+b=s.recv(64)
+print(b.split(b"\r\n")[0].decode() if b else "closed")
+`
+	cmd := exec.Command(python, "-c", script, port)
+	if uid != os.Geteuid() {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client as uid %d: %v\n%s", uid, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestRelaxedProxyOtherUsers: in relaxed mode the proxies listen on the
+// host's 127.0.0.1, where every local user can connect. Another user's
+// connection is closed at once, before it takes one of the run's client
+// slots (holding 4,096 of them unauthenticated kept the command's own
+// requests waiting); fence's own user still meets the credential check.
+func TestRelaxedProxyOtherUsers(t *testing.T) {
+	python := need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-s", cfg, "-c", `echo "$HTTP_PROXY"; read line || true`)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("fence: %v\n%s", err, stderr.String())
+			}
+		}()
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		i := strings.LastIndex(line, ":")
+		if err != nil || !strings.HasPrefix(line, "http://fence:") || i < 0 {
+			t.Fatalf("proxy URL line %q (%v); stderr %s", line, err, stderr.String())
+		}
+		port := strings.TrimSpace(line[i+1:])
+		if got := proxyReply(t, python, s.r.uid, port); !strings.HasPrefix(got, "HTTP/1.1 407") {
+			t.Errorf("fence's own user without the credential: got %q, want 407", got)
+		}
+		if os.Geteuid() != 0 {
+			return // another user's connection needs root to make
+		}
+		other := 65534
+		if s.r.uid == 65534 {
+			other = 0
+		}
+		if got := proxyReply(t, python, other, port); got != "closed" {
+			t.Errorf("uid %d's connection to the proxies of uid %d's run: got %q, want it closed unserved", other, s.r.uid, got)
+		}
+	})
 }
 
 // TestRelaxedMode: allowedDomains ["*"] shares the host network, and the

@@ -15,3 +15,8 @@ func LoopbackUp() error { return fmt.Errorf("netns: %w", errors.ErrUnsupported) 
 func Listen(addr string) (*os.File, error) {
 	return nil, fmt.Errorf("netns: listen %s: %w", addr, errors.ErrUnsupported)
 }
+
+// TCPOwner fails: sock_diag is Linux's.
+func TCPOwner(src [4]byte, sport uint16, dst [4]byte, dport uint16) (uint32, error) {
+	return 0, fmt.Errorf("find the owner of a TCP socket: %w", errors.ErrUnsupported)
+}

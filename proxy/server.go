@@ -76,6 +76,14 @@ type Options struct {
 	// are loopback, link-local, unspecified or cloud-metadata addresses.
 	AllowAddrs []netip.Prefix
 
+	// Admit, if set, is asked about each client connection the proxies
+	// accept, before it takes a slot (MaxClients): an error closes it
+	// unserved, logged as blocked with the error. For proxies that other
+	// users can reach (relaxed mode, the host's 127.0.0.1): their
+	// connections, refused only at the credential check, held slots
+	// until then and could keep the run's own clients waiting.
+	Admit func(net.Conn) error
+
 	// Credential, if non-empty, is required from every client, as the
 	// userinfo "user:password" of the proxy URL (without a colon it is the
 	// user name, with an empty password): HTTP clients send it in
@@ -96,6 +104,7 @@ type Server struct {
 	rules   atomic.Pointer[Rules] // swapped whole by SetRules; readers never lock
 	log     func(string)
 	errors  func(string)
+	admit   func(net.Conn) error
 	debug   bool
 	monitor bool
 	hosts   map[string][]netip.Addr
@@ -160,6 +169,7 @@ func New(o Options) *Server {
 	s := &Server{
 		log:         o.Log,
 		errors:      o.Errors,
+		admit:       o.Admit,
 		debug:       o.Debug,
 		monitor:     o.Monitor,
 		allow:       append([]netip.Prefix(nil), o.AllowAddrs...),
@@ -261,6 +271,15 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 			continue
 		}
 		backoff = 0
+		if s.admit != nil {
+			if err := s.admit(c); err != nil {
+				if s.logs(blocked) {
+					s.log(fmt.Sprintf("[fence:proxy] %s %s %s proxy: connection from %s refused: %v", time.Now().Format(time.TimeOnly), marks[blocked], kind, c.RemoteAddr(), err))
+				}
+				c.Close()
+				continue
+			}
+		}
 		// A slot for c: with none free, c waits here unserved and further
 		// connections wait in the listen backlog, instead of growing the
 		// supervisor. Taken after Accept, so that a listener with nothing

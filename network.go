@@ -233,15 +233,20 @@ type network struct {
 	srv *proxy.Server
 	mu  sync.Mutex
 	lns []net.Listener
-	// slots bounds the connections all forwards (allowLocalOutboundPorts,
-	// -p) carry at once, as proxy.Options.MaxClients bounds the
-	// proxies': each holds two of the supervisor's descriptors (four
-	// more while splicing), and without a bound the sandbox could open
-	// connections to a forwarded port until fence ran out of
-	// descriptors, and its proxies, its guard and the other forwards with
-	// it. Connections beyond it wait unserved (one accepted per forward,
-	// the rest in the listen backlog) until one ends.
-	slots chan struct{}
+	// outSlots and inSlots bound the connections the forwards carry at
+	// once, as proxy.Options.MaxClients bounds the proxies': outSlots
+	// those of allowLocalOutboundPorts (the sandbox's to the host),
+	// inSlots those of -p (the host's into the sandbox). Each holds two
+	// of the supervisor's descriptors (four more while splicing), and
+	// without a bound the sandbox could open connections to a forwarded
+	// port until fence ran out of descriptors, and its proxies, its guard
+	// and the other forwards with it. Connections beyond it wait
+	// unserved (one accepted per forward, the rest in the listen backlog)
+	// until one ends. One bound per direction: with one for both, the
+	// host's side (any local user can connect to a -p port) could hold
+	// every slot and stop the command's connections to the host's ports,
+	// and the command's the other way round.
+	outSlots, inSlots chan struct{}
 	// logf, set with -m and -d, gets a line for each forward connection
 	// whose other end could not be reached, as fails allows.
 	logf  func(string)
@@ -262,7 +267,12 @@ func (s *Spec) newNetwork(np *netPlan) *network {
 	if !s.Debug && !s.Monitor {
 		logf = nil
 	}
-	return &network{srv: s.newProxy(np, clients, logf, lines), slots: make(chan struct{}, forwards), logf: logf}
+	return &network{
+		srv:      s.newProxy(np, clients, logf, lines),
+		outSlots: make(chan struct{}, forwards),
+		inSlots:  make(chan struct{}, forwards),
+		logf:     logf,
+	}
 }
 
 // lineWriter returns where the proxies and the forwards write their lines
@@ -365,7 +375,7 @@ func (n *network) serve(np *netPlan, files []*os.File) error {
 	go func() { _ = n.srv.ServeHTTP(lns[0]) }()
 	go func() { _ = n.srv.ServeSOCKS(lns[1]) }()
 	for i, p := range np.localPorts {
-		go n.forward(lns[2+i], "host "+addr(p), func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
+		go n.forward(lns[2+i], n.outSlots, "host "+addr(p), func() (net.Conn, error) { return net.DialTimeout("tcp", addr(p), forwardDialTimeout) })
 	}
 	return nil
 }
@@ -386,11 +396,11 @@ func (n *network) close() {
 // them, a pipe (two descriptors) each way.
 const fdCost = 6
 
-// connLimits returns the proxies' MaxClients and the forwards' bound for a
-// supervisor that may hold nofile descriptors: together they may take three
-// quarters of what is left after a reserve of 1024 for everything else
-// (the guard's opens, the command's pipes), each no more than
-// proxy.DefaultMaxClients. With a fixed 4096, 4000 CONNECT tunnels held
+// connLimits returns the proxies' MaxClients and each direction's bound
+// on the forwards' connections for a supervisor that may hold nofile
+// descriptors: together they may take three quarters of what is left
+// after a reserve of 1024 for everything else (the guard's opens, the
+// command's pipes), each no more than proxy.DefaultMaxClients. With a fixed 4096, 4000 CONNECT tunnels held
 // 20000 descriptors, all a 20000 limit allows: every later request, open
 // and accept in fence failed.
 func connLimits(nofile uint64) (proxies, forwards int) {
@@ -400,7 +410,7 @@ func connLimits(nofile uint64) (proxies, forwards int) {
 	}
 	per := avail / fdCost
 	proxies = int(min(uint64(proxy.DefaultMaxClients), max(64, per/2)))
-	forwards = int(min(uint64(proxy.DefaultMaxClients), max(16, per/4)))
+	forwards = int(min(uint64(proxy.DefaultMaxClients), max(16, per/8)))
 	return proxies, forwards
 }
 
@@ -413,11 +423,11 @@ const forwardDialTimeout = 10 * time.Second
 // ln is closed. Out of descriptors or memory (the sandbox can open
 // connections until the supervisor runs out), it waits and accepts again,
 // as the proxies do: returning would leave the port dead for the rest of
-// the run, its connections queued and never answered. At most
-// cap(n.slots) connections are carried at once over all forwards. dest
-// names the other end in the log line of a connection dial fails for.
-func (n *network) forward(ln net.Listener, dest string, dial func() (net.Conn, error)) {
-	slots := n.slots
+// the run, its connections queued and never answered. At most cap(slots)
+// connections are carried at once over all forwards given slots
+// (n.outSlots or n.inSlots). dest names the other end in the log line of
+// a connection dial fails for.
+func (n *network) forward(ln net.Listener, slots chan struct{}, dest string, dial func() (net.Conn, error)) {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()

@@ -42,8 +42,8 @@ func TestForwardSurvivesAcceptErrors(t *testing.T) {
 	defer ln.Close()
 	fl := &flakyListener{Listener: ln}
 	fl.fails.Store(3)
-	n := &network{slots: make(chan struct{}, 4)}
-	go n.forward(fl, "test", func() (net.Conn, error) {
+	n := &network{outSlots: make(chan struct{}, 4)}
+	go n.forward(fl, n.outSlots, "test", func() (net.Conn, error) {
 		a, b := net.Pipe()
 		go func() {
 			defer b.Close()
@@ -71,7 +71,7 @@ func TestForwardEndsWithListener(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() {
-		(&network{slots: make(chan struct{}, 4)}).forward(ln, "test", func() (net.Conn, error) { return nil, io.EOF })
+		(&network{}).forward(ln, make(chan struct{}, 4), "test", func() (net.Conn, error) { return nil, io.EOF })
 		close(done)
 	}()
 	ln.Close()
@@ -88,7 +88,7 @@ func TestForwardEndsWithListener(t *testing.T) {
 // and the proxies answered "socket: too many open files"). Further
 // connections wait, and are served once one ends.
 func TestForwardBoundsConnections(t *testing.T) {
-	n := &network{slots: make(chan struct{}, 2)}
+	n := &network{outSlots: make(chan struct{}, 2)}
 
 	// The host service: holds each connection until its client's EOF.
 	svc, err := net.Listen("tcp", "127.0.0.1:0")
@@ -120,7 +120,7 @@ func TestForwardBoundsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go n.forward(ln, "test", func() (net.Conn, error) { return net.Dial("tcp", svc.Addr().String()) })
+	go n.forward(ln, n.outSlots, "test", func() (net.Conn, error) { return net.Dial("tcp", svc.Addr().String()) })
 	var cs []net.Conn
 	for range 5 {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -158,7 +158,7 @@ func TestForwardLogsFailedConnects(t *testing.T) {
 		mu    sync.Mutex
 		lines []string
 	)
-	n := &network{slots: make(chan struct{}, 4), logf: func(l string) {
+	n := &network{outSlots: make(chan struct{}, 4), logf: func(l string) {
 		mu.Lock()
 		lines = append(lines, l)
 		mu.Unlock()
@@ -183,7 +183,7 @@ func TestForwardLogsFailedConnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go n.forward(ln, "host "+deadAddr, func() (net.Conn, error) { return net.DialTimeout("tcp", deadAddr, 5*time.Second) })
+	go n.forward(ln, n.outSlots, "host "+deadAddr, func() (net.Conn, error) { return net.DialTimeout("tcp", deadAddr, 5*time.Second) })
 	// connect opens a connection through the forward and waits for the
 	// forward to close it (after its line, if any, is written).
 	connect := func() {
@@ -228,8 +228,8 @@ func TestForwardLogsFailedConnects(t *testing.T) {
 func TestConnLimitsFitDescriptors(t *testing.T) {
 	for _, nofile := range []uint64{1024, 4096, 20000, 65536, 1 << 20} {
 		p, f := connLimits(nofile)
-		if used := uint64(p+f) * fdCost; nofile >= 4096 && used > nofile-1024 {
-			t.Errorf("nofile %d: %d proxy clients and %d forwards may hold %d descriptors", nofile, p, f, used)
+		if used := uint64(p+2*f) * fdCost; nofile >= 4096 && used > nofile-1024 {
+			t.Errorf("nofile %d: %d proxy clients and %d forwards each way may hold %d descriptors", nofile, p, f, used)
 		}
 		if p < 64 || f < 16 {
 			t.Errorf("nofile %d: bounds %d and %d too small to work with", nofile, p, f)

@@ -263,7 +263,7 @@ func Run(s *Spec) (int, error) {
 	}
 	for i, ln := range exposed {
 		port := s.Ports[i]
-		go nw.forward(ln, fmt.Sprintf("sandbox port %d", port), func() (net.Conn, error) {
+		go nw.forward(ln, nw.inSlots, fmt.Sprintf("sandbox port %d", port), func() (net.Conn, error) {
 			f, err := p.Connect(port)
 			if err != nil {
 				return nil, err

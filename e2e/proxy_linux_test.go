@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -118,6 +120,103 @@ func TestLocalOutboundPorts(t *testing.T) {
 	if *otherHits != 0 {
 		t.Errorf("unlisted host port saw %d requests", *otherHits)
 	}
+}
+
+// TestForwardDirectionsApart: the forwards of each direction have a bound
+// of their own on the connections they carry at once. With one bound for
+// both, the command's connections to an allowLocalOutboundPorts port (or
+// any local user's to a -p port, the other way) could take every slot,
+// and the other direction's connections waited unserved.
+func TestForwardDirectionsApart(t *testing.T) {
+	need(t, "python3")
+	// fence's bound per direction is 16 at an open-file limit of 256.
+	const limit, held = "256", 16
+	host, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	var accepted atomic.Int32
+	var conns []net.Conn
+	var mu sync.Mutex
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	go func() {
+		for {
+			c, err := host.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open: each keeps its slot
+			mu.Unlock()
+			accepted.Add(1)
+		}
+	}()
+	out := strconv.Itoa(host.Addr().(*net.TCPAddr).Port)
+	script := `import socket,sys
+out,inp,n=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3])
+held=[socket.create_connection(("127.0.0.1",out),timeout=10) for _ in range(n)]
+srv=socket.socket()
+srv.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+srv.bind(("127.0.0.1",inp))
+srv.listen(4)
+print("ready",flush=True)
+c,_=srv.accept()
+c.sendall(b"pong")
+c.close()
+`
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		accepted.Store(0)
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
+		free.Close()
+		cfg := s.config("forwards.json", `{"network": {"allowLocalOutboundPorts": [`+out+`]}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-s", cfg, "-p", in, "--", "python3", "-c", script, out, in, strconv.Itoa(held))
+		cmd.Args = append([]string{"sh", "-c", "ulimit -n " + limit + " && exec \"$@\"", "sh"}, cmd.Args...)
+		cmd.Path = "/bin/sh"
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}()
+		if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+			t.Fatalf("first line %q (%v), want \"ready\"; stderr %s", line, err, stderr.String())
+		}
+		for deadline := time.Now().Add(10 * time.Second); accepted.Load() < held; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the host's server got %d of the command's %d connections", accepted.Load(), held)
+			}
+		}
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+in, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connect to the exposed port: %v", err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if string(got) != "pong" {
+			t.Errorf("-p connection while the command holds %d outbound ones: got %q (%v), want \"pong\"; stderr %s", held, got, err, stderr.String())
+		}
+	})
 }
 
 // TestLocalOutboundPortDownLogged: with -m, a connection to an

@@ -22,7 +22,9 @@ package early
 
 import (
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/nsfence/fence/internal/cfgfile"
 	"github.com/nsfence/fence/nsexec/spawn"
@@ -43,6 +45,13 @@ func init() {
 	if !sandbox {
 		return
 	}
+	// Here, before anything else opens a descriptor: a few more and the
+	// runtime's poller fails to start with a fatal error and a stack.
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < minOpenFiles {
+		os.Stderr.WriteString("Error: fence needs an open-file limit of at least " + strconv.Itoa(minOpenFiles) + " to start a sandbox, and ulimit -n is " + strconv.FormatUint(lim.Cur, 10) + ": raise it (ulimit -n 1024)\n")
+		os.Exit(1)
+	}
 	hostNet = hostNet || ConfigSharesHost(args[1:])
 	// The runtime's sysmon polling every 20 µs through the spawn, and
 	// while the supervisor computes the policy and the init stage starts
@@ -57,6 +66,13 @@ func init() {
 		sysmonMono = spawn.Now()
 	}
 }
+
+// minOpenFiles is the open-file limit below which fence does not try to
+// start a sandbox: with 6 to 9 descriptors the Go runtime's poller failed
+// to start (a fatal error and a stack trace), and the set-up alone holds
+// more (`fence -- true` needs 19; fewer fail with a one-line error naming
+// the limit, as larger commands do at larger limits).
+const minOpenFiles = 16
 
 // sysmonMono is when init had slowed sysmon down, or 0.
 var sysmonMono int64

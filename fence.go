@@ -190,8 +190,14 @@ func resolveShell(mode string, env []string) (string, error) {
 	return "", fmt.Errorf("invalid shell options: invalid shell mode %q (expected \"default\" or \"user\")", mode)
 }
 
-// shellOnly are names that only a shell can run (builtins and keywords with
-// no executable of the same name).
+// shellOnly are the names bash runs itself, whatever PATH holds: its
+// builtins and the keywords that stay keywords unquoted (ShellQuote quotes
+// "!", "{", "}", "[[", "]]" and "(("). Some have an executable of the same
+// name that behaves otherwise: /usr/bin/time's report is not the time
+// keyword's, /bin/pwd prints the physical directory where the builtin
+// prints $PWD, /usr/bin/printf has no -v or %(...)T, and test has no -v.
+// The exceptions, exec'd directly as they behave the same, are in
+// sameAsBuiltin.
 var shellOnly = map[string]bool{
 	"cd": true, "source": true, ".": true, "export": true, "alias": true, "unset": true,
 	"set": true, "eval": true, "exit": true, "ulimit": true, "umask": true, "type": true,
@@ -203,17 +209,43 @@ var shellOnly = map[string]bool{
 	"readarray": true, "pushd": true, "popd": true, "dirs": true, "times": true,
 	"caller": true, "compgen": true, "complete": true, "enable": true, "help": true,
 	"logout": true, "return": true, "shift": true, "suspend": true, "getopts": true,
+	":": true, "bind": true, "break": true, "continue": true, "compopt": true, "fc": true,
+	"unalias": true, "kill": true, "printf": true, "pwd": true, "test": true, "[": true,
+	"time": true, "coproc": true, "select": true, "then": true, "else": true, "elif": true,
+	"fi": true, "esac": true, "do": true, "done": true, "in": true,
+	"echo": true, "true": true, "false": true,
+}
+
+// sameAsBuiltin reports whether the executable named by args[0], a bash
+// builtin, does what the builtin would with args: echo, true and false
+// alike, except that GNU's answer a lone --help or --version (the builtins
+// print or ignore it), and GNU echo, under POSIXLY_CORRECT, prints the
+// options it would otherwise take.
+func sameAsBuiltin(args, env []string) bool {
+	switch args[0] {
+	case "echo", "true", "false":
+	default:
+		return false
+	}
+	if len(args) == 2 && (args[1] == "--help" || args[1] == "--version") {
+		return false
+	}
+	return args[0] != "echo" || !hasEnv(env, "POSIXLY_CORRECT")
 }
 
 // argv decides what the init stage executes. A plain argv whose program is
 // an executable is exec'd directly: the same behaviour as `bash -c` with the
 // args quoted (bash execs a lone simple command), without a shell start.
-// Anything else goes through the shell, as upstream does.
+// Anything else goes through the shell, as upstream does: a builtin or a
+// keyword (see shellOnly), a function the environment exports to bash
+// (BASH_FUNC_name%%, which `bash -c` runs instead of the program), leading
+// assignments.
 func (s *Spec) argv(env []string) (path string, args []string, err error) {
 	if s.Command == "" && len(s.Args) == 0 {
 		return "", nil, ErrNoCommand
 	}
-	if s.Command == "" && s.Shell != "user" && !s.ShellLogin && !shellOnly[s.Args[0]] && !assignment(s.Args[0]) {
+	if s.Command == "" && s.Shell != "user" && !s.ShellLogin && (!shellOnly[s.Args[0]] || sameAsBuiltin(s.Args, env)) &&
+		!assignment(s.Args[0]) && !hasEnv(env, "BASH_FUNC_"+s.Args[0]+"%%") {
 		return s.Args[0], s.Args, nil
 	}
 	sh, err := resolveShell(s.Shell, env)

@@ -87,6 +87,30 @@ func TestArgvDirectExecOrShell(t *testing.T) {
 	if _, args, err := s.argv(env); err != nil || len(args) != 3 || args[1] != "-c" || args[2] != "cd /tmp" {
 		t.Fatalf("builtin goes through the shell: %q %v", args, err)
 	}
+	// bash's builtins and keywords are bash's, as upstream's bash -c ran
+	// them; echo, true and false are exec'd where the programs do the same.
+	for _, c := range []struct {
+		args   []string
+		env    []string
+		direct bool
+	}{
+		{[]string{"time", "make"}, nil, false},
+		{[]string{":"}, nil, false},
+		{[]string{"pwd"}, nil, false},
+		{[]string{"printf", "%s", "x"}, nil, false},
+		{[]string{"true"}, nil, true},
+		{[]string{"echo", "hello"}, nil, true},
+		{[]string{"echo", "--help"}, nil, false},
+		{[]string{"false", "--version"}, nil, false},
+		{[]string{"echo", "-e", `a\n`}, []string{"POSIXLY_CORRECT=1"}, false},
+		{[]string{"ls"}, []string{"BASH_FUNC_ls%%=() {  echo x\n}"}, false},
+		{[]string{"ls"}, []string{"BASH_FUNC_other%%=() {  echo x\n}"}, true},
+	} {
+		p, args, err := (&Spec{Args: c.args}).argv(append(env, c.env...))
+		if err != nil || (p == c.args[0]) != c.direct {
+			t.Errorf("%q with %q: direct exec %v, want %v (%q %q %v)", c.args, c.env, p == c.args[0], c.direct, p, args, err)
+		}
+	}
 	s = &Spec{Command: "echo hi | cat", ShellLogin: true}
 	if _, args, err := s.argv(env); err != nil || args[1] != "-lc" || args[2] != "echo hi | cat" {
 		t.Fatalf("-c with --shell-login: %q %v", args, err)

@@ -38,6 +38,39 @@ func TestInvocationPlainArgs(t *testing.T) {
 	})
 }
 
+// fence NAME args, where bash has a builtin or keyword NAME, does what
+// upstream's `bash -c 'NAME args'` does, not what an executable of that
+// name in PATH does: `:` exits 0, pwd prints $PWD (the logical working
+// directory), time is the keyword, printf has -v, echo prints a lone
+// --help; a function the environment exports to bash runs instead of a
+// program.
+func TestInvocationBuiltinsAsBash(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// A link inside the working directory, which the sandbox shows
+		// (the workspace is in the host's /tmp, which it does not).
+		s.mkdir("real")
+		link := s.symlink(".", "real/self")
+		for _, c := range []struct {
+			o            opts
+			args         []string
+			stdout, errs string
+		}{
+			{opts{}, []string{":"}, "", ""},
+			{opts{dir: link, env: []string{"PWD=" + link}}, []string{"pwd"}, link + "\n", ""},
+			{opts{}, []string{"time", "true"}, "", "real"},
+			{opts{}, []string{"printf", "-v", "x", "%s", "y"}, "", ""},
+			{opts{}, []string{"echo", "--help"}, "--help\n", ""},
+			{opts{}, []string{"--", "true", "--help"}, "", ""},
+			{opts{env: []string{"BASH_FUNC_greet%%=() {  echo from-function \"$@\"\n}"}}, []string{"greet", "a"}, "from-function a\n", ""},
+		} {
+			res := s.fenceWith(c.o, c.args...)
+			if res.code != 0 || res.err != nil || res.stdout != c.stdout || !strings.Contains(res.stderr, c.errs) {
+				t.Errorf("want exit 0, stdout %q, stderr with %q: %v", c.stdout, c.errs, res)
+			}
+		}
+	})
+}
+
 // fence -c "shell string" runs the string through a shell.
 func TestInvocationShellString(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

@@ -587,7 +587,7 @@ func TestEarlySpawn(t *testing.T) {
 // assignments for the command (fence -- NODE_ENV=test npm test), their
 // values taken literally, and checked with the command by the command
 // policy; an executable file without a #! line runs as a shell script, as
-// a shell would run it.
+// bash would run it: with bash.
 func TestCLIAssignmentsAndScripts(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		res := s.mustRun("--", "FOO=a b$HOME", "BAR=2", "sh", "-c", `echo "$FOO|$BAR"`)
@@ -606,6 +606,17 @@ func TestCLIAssignmentsAndScripts(t *testing.T) {
 		res = s.mustRun("--", script, "x")
 		if got := strings.TrimSpace(res.stdout); got != "no shebang x" {
 			t.Errorf("a script without #!: got %q", got)
+		}
+		// With bash, as upstream's bash -c ran it (and fence -c does):
+		// /bin/sh may be dash, which has no [[.
+		bashism := s.write("bashism", "[[ -n $BASH_VERSION ]] && echo \"bash $0\"\n")
+		if err := os.Chmod(bashism, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"--", bashism}, {"-c", bashism}} {
+			if res = s.fence(args...); res.code != 0 || res.stdout != "bash "+bashism+"\n" {
+				t.Errorf("a script without #! runs with bash: %v", res)
+			}
 		}
 		// A NUL after the first line does not make it a binary (bash's
 		// test looks at the first line).

@@ -707,12 +707,19 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 		child, err = syscall.ForkExec(cmd.path, cmd.args, &cmd.attr)
 		if errors.Is(err, syscall.ENOEXEC) && !binaryFile(cmd.path) {
 			// An executable file with no #! line: a shell script, as
-			// execvp(3) and shells run it (upstream ran every command
-			// through bash -c). Not a binary for another machine: sh
-			// would report syntax errors in it.
-			child, err = syscall.ForkExec("/bin/sh", append([]string{"/bin/sh", cmd.path}, cmd.args[1:]...), &cmd.attr)
+			// execvp(3) and shells run it. Upstream ran every command
+			// through bash -c, and bash runs such a file with bash
+			// (bashisms and all, where /bin/sh may be dash), so bash
+			// from the command's PATH runs it; /bin/sh where there is
+			// none. Not a binary for another machine: the shell would
+			// report syntax errors in it.
+			sh := "/bin/sh"
+			if p, err := lookPath("bash", cmd.attr.Env); err == nil {
+				sh = p
+			}
+			child, err = syscall.ForkExec(sh, append([]string{sh, cmd.path}, cmd.args[1:]...), &cmd.attr)
 			if err != nil {
-				fmt.Fprintf(stderr, "fence: %s has no #! line, and /bin/sh cannot run it: %v\n", cmd.args[0], err)
+				fmt.Fprintf(stderr, "fence: %s has no #! line, and %s cannot run it: %v\n", cmd.args[0], sh, err)
 				return 126
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/nsfence/fence/nsexec"
 	"github.com/nsfence/fence/nsexec/sigfwd"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Set by -ldflags at build time.
@@ -169,11 +170,30 @@ Examples:
 	fl.BoolVar(&f.shellLogin, "shell-login", false, "run the shell as a login shell (-lc)")
 	fl.BoolVarP(&f.version, "version", "v", false, "print the version")
 	fl.BoolVar(&f.linuxFeatures, "linux-features", false, "report which Linux sandbox features work here")
+	// pflag names the flag but not the fix; subcommands inherit this.
+	root.SetFlagErrorFunc(flagError)
 	registerCompletions(root)
 	for _, sub := range subcommands(root) {
 		root.AddCommand(sub)
 	}
 	return root
+}
+
+// flagError adds the fix to pflag's errors for a flag that does not exist,
+// lacks its value or is malformed ("unknown shorthand flag: 'x' in -x"),
+// keeping upstream's words first. Errors of fence's own flag values
+// (onceString's) name their fix already.
+func flagError(c *cobra.Command, err error) error {
+	var notExist *pflag.NotExistError
+	var noValue *pflag.ValueRequiredError
+	var syntax *pflag.InvalidSyntaxError
+	switch {
+	case errors.As(err, &notExist), errors.As(err, &syntax):
+		return fmt.Errorf("%w; %s --help lists the flags", err, c.CommandPath())
+	case errors.As(err, &noValue):
+		return fmt.Errorf("%w; give it a value (%s --help)", err, c.CommandPath())
+	}
+	return err
 }
 
 // registerCompletions tells the completion scripts what fence's arguments

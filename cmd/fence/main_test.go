@@ -139,6 +139,12 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 		{[]string{"config", "show", "-s", dir}, "is a directory, not a config file; give the path of a config file (JSONC)"},
 		{[]string{"config", "init", "--print", "--template", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},
 		{[]string{"import", "--claude", "-f", os.DevNull, "--extend", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},
+		// pflag's errors, upstream's words first.
+		{[]string{"--bogus", "true"}, "unknown flag: --bogus; fence --help lists the flags"},
+		{[]string{"-x", "true"}, "unknown shorthand flag: 'x' in -x; fence --help lists the flags"},
+		{[]string{"-p"}, "flag needs an argument: 'p' in -p; give it a value (fence --help)"},
+		{[]string{"config", "init", "--bogus"}, "unknown flag: --bogus; fence config init --help lists the flags"},
+		{[]string{"import", "--claude", "-o"}, "flag needs an argument: 'o' in -o; give it a value (fence import --help)"},
 	} {
 		root := newRootCmd()
 		root.SetArgs(tc.args)

@@ -223,6 +223,9 @@ func (c *Config) warnings() []string {
 // validateDomainPattern applies upstream's domain rules (reference §2.2).
 // "*" is handled by the caller.
 func validateDomainPattern(p string) error {
+	if p == "" {
+		return errors.New("empty domain; remove the entry")
+	}
 	// As the proxy's own check (proxy.NewRules), here too, so that the
 	// error names the file and line, and fence config show refuses it.
 	for i := 0; i < len(p); i++ {
@@ -278,7 +281,7 @@ func validateDomainPattern(p string) error {
 		}
 		for _, label := range strings.Split(rest, ".") {
 			if label == "" {
-				return errors.New("invalid domain format")
+				return errors.New("invalid domain format: an empty label (a trailing or double dot); remove the extra dot")
 			}
 		}
 		return nil
@@ -292,10 +295,15 @@ func validateDomainPattern(p string) error {
 		return errors.New("invalid domain format: a name of one label (other than localhost) is refused; use a name with a dot, mapped to its address in network.hosts if DNS does not know it")
 	}
 	if !strings.Contains(p, ".") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") {
-		return errors.New("invalid domain format")
+		name := strings.Trim(p, ".")
+		if name == "" {
+			return errors.New("invalid domain format: no name; write a host name such as example.com")
+		}
+		// ".example.com" is curl's NO_PROXY form of *.example.com.
+		return fmt.Errorf("invalid domain format: it starts or ends with a dot; write %q (that host) or %q (its subdomains)", name, "*."+name)
 	}
 	if strings.Contains(p, "..") || strings.ContainsAny(p, " \t") {
-		return errors.New("invalid domain format")
+		return errors.New("invalid domain format: an empty label (..); remove the extra dot")
 	}
 	return nil
 }

@@ -163,6 +163,22 @@ func TestExitCodeCommandNotFound(t *testing.T) {
 		if res.code != 127 {
 			t.Errorf("want exit 127: %v", res)
 		}
+		// A path is not a command to look up, and a script whose #!
+		// interpreter is missing is there: the message says which, as
+		// bash's does (both 127).
+		s.write("bad-interpreter", "#!/fence-e2e-no-such-interpreter\n")
+		if err := os.Chmod(s.path("bad-interpreter"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ arg, want string }{
+			{"fence-e2e-no-such-command", "fence: fence-e2e-no-such-command: command not found\n"},
+			{"./no-such-file", "fence: ./no-such-file: no such file or directory\n"},
+			{"./bad-interpreter", "fence: ./bad-interpreter: cannot execute: the interpreter its #! line names does not exist\n"},
+		} {
+			if res := s.fence("--", c.arg); res.code != 127 || res.stderr != c.want {
+				t.Errorf("want exit 127 and %q: %v", c.want, res)
+			}
+		}
 	})
 }
 

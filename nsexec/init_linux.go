@@ -697,6 +697,16 @@ func isDir(path, dir string) bool {
 	return err == nil && st.IsDir()
 }
 
+// exists reports whether path, relative to dir if it is not absolute,
+// exists.
+func exists(path, dir string) bool {
+	if !strings.HasPrefix(path, "/") && dir != "" {
+		path = dir + "/" + path
+	}
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // run starts the command, forwards signals asked for by the supervisor and
 // reaps every child until the command exits. It returns the exit status for
 // PID 1, which the supervisor passes on as fence's own.
@@ -727,6 +737,15 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	if err != nil {
 		name := cmd.args[0]
 		switch {
+		case errors.Is(err, os.ErrNotExist) && cmd.err == nil && exists(cmd.path, cmd.attr.Dir):
+			// The file is there: its #! line names a missing program
+			// (bash 5.2: "cannot execute: required file not found", 127).
+			fmt.Fprintf(stderr, "fence: %s: cannot execute: the interpreter its #! line names does not exist\n", name)
+			return 127
+		case errors.Is(err, os.ErrNotExist) && strings.Contains(name, "/"):
+			// A path, not looked up in PATH: bash's words.
+			fmt.Fprintf(stderr, "fence: %s: no such file or directory\n", name)
+			return 127
 		case errors.Is(err, os.ErrNotExist):
 			fmt.Fprintf(stderr, "fence: %s: command not found\n", name)
 			return 127

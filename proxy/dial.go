@@ -29,16 +29,27 @@ func refusedKind(a netip.Addr) string {
 }
 
 // isMetadata reports cloud metadata endpoints: 169.254.169.254 (most
-// clouds), fd00:ec2::254 (AWS IMDS over IPv6), 100.100.100.200 (Alibaba
-// Cloud) and 168.63.129.16 (Azure's WireServer, which hands a VM's
-// extension settings and certificates to root, as a supervisor run as
-// root is).
+// clouds), 100.100.100.200 (Alibaba Cloud), 168.63.129.16 (Azure's
+// WireServer, which hands a VM's extension settings and certificates to
+// root, as a supervisor run as root is) and 192.0.0.192 (Oracle Cloud
+// Classic); and over IPv6, which the link-local refusal does not cover
+// (they are unique local addresses): fd00:ec2::254 (AWS IMDS),
+// fd00:ec2::23 (the EKS Pod Identity Agent, which hands out AWS
+// credentials), fd20:ce::254 (Google Cloud's metadata server, with the
+// service account's tokens) and fd00:42::42 (Scaleway).
 func isMetadata(a netip.Addr) bool {
 	if a.Is4() {
 		b := a.As4()
-		return b == [4]byte{169, 254, 169, 254} || b == [4]byte{100, 100, 100, 200} || b == [4]byte{168, 63, 129, 16}
+		return b == [4]byte{169, 254, 169, 254} || b == [4]byte{100, 100, 100, 200} || b == [4]byte{168, 63, 129, 16} || b == [4]byte{192, 0, 0, 192}
 	}
-	return a.WithZone("").As16() == [16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 14: 0x02, 15: 0x54}
+	switch a.WithZone("").As16() {
+	case [16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 14: 0x02, 15: 0x54},
+		[16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 15: 0x23},
+		[16]byte{0: 0xfd, 1: 0x20, 3: 0xce, 14: 0x02, 15: 0x54},
+		[16]byte{0: 0xfd, 3: 0x42, 15: 0x42}:
+		return true
+	}
+	return false
 }
 
 // ownAddrs returns the addresses of the host's own interfaces, unmapped

@@ -31,7 +31,8 @@
 // never causes a DNS lookup. Options.Hosts is consulted before DNS. The
 // proxy then dials the resolved addresses itself (there is no second
 // lookup), and refuses loopback, link-local, unspecified and cloud-metadata
-// addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200), and the
+// addresses (169.254.169.254, fd00:ec2::254, fd20:ce::254, 100.100.100.200 and
+// the others isMetadata lists: IPv6 ones are not link-local), and the
 // addresses of the host's own interfaces (which reach every host service
 // listening on 0.0.0.0 or [::], as loopback does), unless the
 // address is in Options.AllowAddrs, the allowing pattern named it

@@ -775,12 +775,19 @@ func TestRefusedKind(t *testing.T) {
 		{"fd00:ec2::254", "cloud metadata"},
 		{"100.100.100.200", "cloud metadata"},
 		{"168.63.129.16", "cloud metadata"},
+		{"192.0.0.192", "cloud metadata"},
+		{"fd00:ec2::23", "cloud metadata"},
+		{"fd20:ce::254", "cloud metadata"},
+		{"fd00:42::42", "cloud metadata"},
 		{"224.0.0.1", "link-local"},
 		{"10.0.0.1", ""},
 		{"192.168.1.1", ""},
 		{"8.8.8.8", ""},
 		{"2001:db8::1", ""},
 		{"fd00:ec2::253", ""},
+		{"fd20:ce::253", ""},
+		{"fd00:42::43", ""},
+		{"192.0.0.193", ""},
 	} {
 		if got := refusedKind(netip.MustParseAddr(c.addr)); got != c.kind {
 			t.Errorf("refusedKind(%s) = %q, want %q", c.addr, got, c.kind)

@@ -297,7 +297,8 @@ func (s *Spec) newProxy(np *netPlan, maxClients int, logf, errorf func(string)) 
 		// A name the user maps to an address explicitly may reach it,
 		// loopback included; no other name may (TrustHosts).
 		Hosts: np.hosts, TrustHosts: true, Credential: np.credential,
-		Admit: admitOn(np.hostNet),
+		Admit:   admitOn(np.hostNet),
+		IsLocal: localRoute,
 	})
 }
 

@@ -17,6 +17,14 @@ import (
 const childEnv = "FENCE_NETNS_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "route" {
+		if err := routeChild(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("route ok")
+		os.Exit(0)
+	}
 	if os.Getenv(childEnv) == "1" {
 		if err := loopbackChild(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -82,8 +90,15 @@ func roundTrip() error {
 // TestLoopbackUp brings lo up in a fresh network namespace and checks that
 // 127.0.0.1 then carries a TCP connection, which it did not before.
 func TestLoopbackUp(t *testing.T) {
+	runChild(t, "1", "loopback ok")
+}
+
+// runChild runs the test binary as the child named mode in fresh user and
+// network namespaces and checks that it printed want.
+func runChild(t *testing.T, mode, want string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	uid, gid := os.Getuid(), os.Getgid()
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
@@ -96,12 +111,12 @@ func TestLoopbackUp(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if reason := userNSOff(); reason != "" {
-			t.Skipf("new user and network namespaces are needed to test lo in isolation, and %s: %v", reason, err)
+			t.Skipf("new user and network namespaces are needed to test this in isolation, and %s: %v", reason, err)
 		}
 		t.Fatalf("child in a new network namespace: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "loopback ok") {
-		t.Fatalf("child output %q, want %q", out, "loopback ok")
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("child output %q, want %q", out, want)
 	}
 }
 

@@ -20,3 +20,8 @@ func Listen(addr string) (*os.File, error) {
 func TCPOwner(src [4]byte, sport uint16, dst [4]byte, dport uint16) (uint32, error) {
 	return 0, fmt.Errorf("find the owner of a TCP socket: %w", errors.ErrUnsupported)
 }
+
+// RouteLocal fails: the route lookup is Linux-only.
+func RouteLocal(ip []byte) (bool, error) {
+	return false, fmt.Errorf("netns: look up the route: %w", errors.ErrUnsupported)
+}

@@ -86,18 +86,35 @@ func refusal(a netip.Addr, own []netip.Addr) string {
 	return ""
 }
 
-// permitted reports whether the connection decided by d may go to a; own
-// lists the host's addresses.
-func (s *Server) permitted(a netip.Addr, d Decision, own []netip.Addr) bool {
-	if d.explicit || refusal(a, own) == "" {
-		return true
+// refusedFor returns why the connection decided by d may not go to a, or
+// "" if it may; own lists the host's addresses. Last, and only for an
+// address nothing else refused, the Server's isLocal (Options.IsLocal)
+// is asked whether the host delivers a to itself: a local route makes
+// addresses the host's that no interface lists. An address it cannot
+// answer for is refused, as one would be without the list of own
+// addresses.
+func (s *Server) refusedFor(a netip.Addr, d Decision, own []netip.Addr) string {
+	if d.explicit {
+		return ""
 	}
 	for _, p := range s.allow {
 		if p.Contains(a) {
-			return true
+			return ""
 		}
 	}
-	return false
+	if k := refusal(a, own); k != "" {
+		return k + " address " + a.String()
+	}
+	if s.isLocal != nil {
+		local, err := s.isLocal(a)
+		switch {
+		case err != nil:
+			return "address " + a.String() + ", not known not to be the host's own (" + err.Error() + ")"
+		case local:
+			return "the host's own address " + a.String() + " (a local route)"
+		}
+	}
+	return ""
 }
 
 // joinHostPort is net.JoinHostPort for a host that may come in brackets
@@ -130,7 +147,7 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 	}
 	var (
 		dialErr error
-		refused netip.Addr
+		refused string // why the first address refused was
 		own     []netip.Addr
 	)
 	if !(listed && s.trustHosts) && !d.explicit {
@@ -142,11 +159,13 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 		}
 	}
 	for _, a := range addrs {
-		if !(listed && s.trustHosts) && !s.permitted(a, d, own) {
-			if !refused.IsValid() {
-				refused = a
+		if !(listed && s.trustHosts) {
+			if why := s.refusedFor(a, d, own); why != "" {
+				if refused == "" {
+					refused = why
+				}
+				continue
 			}
-			continue
 		}
 		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
 		if err == nil {
@@ -162,8 +181,8 @@ func (s *Server) dial(ctx context.Context, host string, port int, d Decision) (n
 	if dialErr != nil {
 		return nil, fmt.Errorf("connect %s: %w", target, dialErr)
 	}
-	if refused.IsValid() {
-		return nil, fmt.Errorf("connect %s: %w: refused %s address %s", target, ErrBlocked, refusal(refused, own), refused)
+	if refused != "" {
+		return nil, fmt.Errorf("connect %s: %w: refused %s", target, ErrBlocked, refused)
 	}
 	return nil, fmt.Errorf("connect %s: resolve %s: no addresses", target, host)
 }

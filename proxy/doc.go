@@ -34,7 +34,9 @@
 // addresses (169.254.169.254, fd00:ec2::254, fd20:ce::254, 100.100.100.200 and
 // the others isMetadata lists: IPv6 ones are not link-local), and the
 // addresses of the host's own interfaces (which reach every host service
-// listening on 0.0.0.0 or [::], as loopback does), unless the
+// listening on 0.0.0.0 or [::], as loopback does) and, with
+// Options.IsLocal, any other address the host delivers to itself (a local
+// route), unless the
 // address is in Options.AllowAddrs, the allowing pattern named it
 // explicitly (an IP literal, or "localhost"), or, with Options.TrustHosts,
 // the name's entry in Options.Hosts gave it. Private LAN ranges are not

@@ -75,6 +75,15 @@ type Options struct {
 	// AllowAddrs lists addresses the proxy may connect to even though they
 	// are loopback, link-local, unspecified or cloud-metadata addresses.
 	AllowAddrs []netip.Prefix
+	// IsLocal, if set, reports whether the host delivers connections to
+	// an address to itself (on Linux: the kernel's route for it is of
+	// type local). It is asked for each address that the address policy
+	// would otherwise let through: a local route (AnyIP: "ip route add
+	// local 10.1.0.0/24 dev lo", as cloud guest agents add for forwarded
+	// and alias ranges) makes addresses the host's own that no interface
+	// lists, and they reach every service listening on 0.0.0.0 or [::]
+	// as the interfaces' own addresses do. An error refuses the address.
+	IsLocal func(netip.Addr) (bool, error)
 
 	// Admit, if set, is asked about each client connection the proxies
 	// accept, before it takes a slot (MaxClients): an error closes it
@@ -120,6 +129,8 @@ type Server struct {
 	// refuses as it refuses loopback; ownAddrs (dial.go) unless a test
 	// sets another.
 	ownAddrs func() ([]netip.Addr, error)
+	// isLocal: Options.IsLocal.
+	isLocal func(netip.Addr) (bool, error)
 
 	roots *x509.CertPool // roots for https origins; nil means the host's
 	idle  idlePool       // upstream connections between requests
@@ -179,6 +190,7 @@ func New(o Options) *Server {
 		handshake:   handshakeTimeout,
 		reclaimAge:  reclaimAge,
 		ownAddrs:    ownAddrs,
+		isLocal:     o.IsLocal,
 		listeners:   make(map[net.Listener]struct{}),
 		conns:       make(map[io.Closer]struct{}),
 		idleClients: make(map[net.Conn]time.Time),

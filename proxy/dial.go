@@ -70,10 +70,33 @@ func ownAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
+// nat64Target returns the IPv4 address a NAT64 gateway connects to for a,
+// if a is in the well-known NAT64 prefix 64:ff9b::/96 (RFC 6052): a
+// gateway translates 64:ff9b::a.b.c.d to a connection to a.b.c.d.
+func nat64Target(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() || a.Is4In6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	if [12]byte(b[:12]) != [12]byte{1: 0x64, 2: 0xff, 3: 0x9b} {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte(b[12:])), true
+}
+
 // refusal names the class of a that the address policy refuses, or "":
 // refusedKind, or an address of the host itself (own lists the host's
-// addresses).
+// addresses). An address in the NAT64 prefix is judged by the IPv4
+// address it stands for: where a NAT64 gateway translates it (a VPC's NAT
+// gateway, a host's own translator), 64:ff9b::a9fe:a9fe reaches the
+// metadata service and 64:ff9b::7f00:1 the gateway's loopback.
 func refusal(a netip.Addr, own []netip.Addr) string {
+	if v4, ok := nat64Target(a); ok {
+		if k := refusal(v4, own); k != "" {
+			return k + " (through NAT64)"
+		}
+		return ""
+	}
 	if k := refusedKind(a); k != "" {
 		return k
 	}
@@ -105,13 +128,20 @@ func (s *Server) refusedFor(a netip.Addr, d Decision, own []netip.Addr) string {
 	if k := refusal(a, own); k != "" {
 		return k + " address " + a.String()
 	}
-	if s.isLocal != nil {
-		local, err := s.isLocal(a)
+	if s.isLocal == nil {
+		return ""
+	}
+	check := []netip.Addr{a}
+	if v4, ok := nat64Target(a); ok {
+		check = append(check, v4) // what a translator on this host connects to
+	}
+	for _, c := range check {
+		local, err := s.isLocal(c)
 		switch {
 		case err != nil:
-			return "address " + a.String() + ", not known not to be the host's own (" + err.Error() + ")"
+			return "address " + c.String() + ", not known not to be the host's own (" + err.Error() + ")"
 		case local:
-			return "the host's own address " + a.String() + " (a local route)"
+			return "the host's own address " + c.String() + " (a local route)"
 		}
 	}
 	return ""

@@ -36,8 +36,8 @@
 // addresses of the host's own interfaces (which reach every host service
 // listening on 0.0.0.0 or [::], as loopback does) and, with
 // Options.IsLocal, any other address the host delivers to itself (a local
-// route), unless the
-// address is in Options.AllowAddrs, the allowing pattern named it
+// route); an address in the NAT64 prefix 64:ff9b::/96 is judged as the
+// IPv4 address a translator connects to. All unless the address is in Options.AllowAddrs, the allowing pattern named it
 // explicitly (an IP literal, or "localhost"), or, with Options.TrustHosts,
 // the name's entry in Options.Hosts gave it. Private LAN ranges are not
 // refused.

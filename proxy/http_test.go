@@ -795,6 +795,38 @@ func TestRefusedKind(t *testing.T) {
 	}
 }
 
+// An address in the NAT64 prefix is judged by the IPv4 address a
+// translator connects to: 64:ff9b::a9fe:a9fe is the metadata service
+// wherever a NAT64 gateway serves the sandbox's host.
+func TestRefusalNAT64(t *testing.T) {
+	own := []netip.Addr{netip.MustParseAddr("10.1.2.3")}
+	for _, c := range []struct{ addr, why string }{
+		{"64:ff9b::a9fe:a9fe", "cloud metadata (through NAT64)"},
+		{"64:ff9b::7f00:1", "loopback (through NAT64)"},
+		{"64:ff9b::a9fe:101", "link-local (through NAT64)"},
+		{"64:ff9b::a01:203", "the host's own (through NAT64)"},
+		{"64:ff9b::808:808", ""},
+		{"64:ff9b::a00:1", ""},
+		{"64:ff9c::7f00:1", ""},
+		{"::ffff:127.0.0.1", "loopback"},
+	} {
+		if got := refusal(netip.MustParseAddr(c.addr), own); got != c.why {
+			t.Errorf("refusal(%s) = %q, want %q", c.addr, got, c.why)
+		}
+	}
+	// A local route for the IPv4 address a translator on this host
+	// would connect to.
+	s := New(Options{IsLocal: func(a netip.Addr) (bool, error) {
+		return a == netip.MustParseAddr("10.99.0.7"), nil
+	}})
+	if why := s.refusedFor(netip.MustParseAddr("64:ff9b::a63:7"), Decision{}, nil); why != "the host's own address 10.99.0.7 (a local route)" {
+		t.Errorf("refusedFor(64:ff9b::a63:7) = %q, want the local route of 10.99.0.7", why)
+	}
+	if why := s.refusedFor(netip.MustParseAddr("64:ff9b::a63:8"), Decision{}, nil); why != "" {
+		t.Errorf("refusedFor(64:ff9b::a63:8) = %q, want it let through", why)
+	}
+}
+
 // countingResolver returns a Go resolver whose DNS traffic is counted and
 // always fails: no test may depend on real DNS.
 func countingResolver(n *atomic.Int32) *net.Resolver {

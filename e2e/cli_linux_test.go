@@ -348,8 +348,7 @@ func TestLowOpenFileLimit(t *testing.T) {
 		for _, n := range []string{"6", "8", "9"} {
 			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 			cmd := s.command(ctx, opts{}, "--", "true")
-			cmd.Args = append([]string{"sh", "-c", "ulimit -n " + n + " && exec \"$@\"", "sh"}, cmd.Args...)
-			cmd.Path = "/bin/sh"
+			withFileLimit(cmd, n)
 			out, err := cmd.CombinedOutput()
 			cancel()
 			want := "Error: fence needs an open-file limit of at least 16 to start a sandbox, and ulimit -n is " + n + ": raise it (ulimit -n 1024)\n"
@@ -361,8 +360,7 @@ func TestLowOpenFileLimit(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
 		cmd := s.command(ctx, opts{}, "--", "true")
-		cmd.Args = append([]string{"sh", "-c", "ulimit -n 64 && exec \"$@\"", "sh"}, cmd.Args...)
-		cmd.Path = "/bin/sh"
+		withFileLimit(cmd, "64")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("ulimit -n 64: %v\n%s", err, out)
 		}

@@ -302,6 +302,28 @@ func (s *sandbox) command(ctx context.Context, o opts, args ...string) *exec.Cmd
 	return cmd
 }
 
+// withFileLimit makes cmd (from command) run fence under ulimit -n n.
+func withFileLimit(cmd *exec.Cmd, n string) {
+	cmd.Args = append([]string{"sh", "-c", "ulimit -n " + n + " && exec \"$@\"", "sh"}, cmd.Args...)
+	cmd.Path = "/bin/sh"
+}
+
+// startPiped starts cmd with its stdout on a pipe, returned, and its
+// stderr collected in a buffer. The caller waits for cmd.
+func startPiped(t *testing.T, cmd *exec.Cmd) (*bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return bufio.NewReader(stdout), stderr
+}
+
 // running is a fence started with startReady: its command printed "ready".
 type running struct {
 	cmd    *exec.Cmd

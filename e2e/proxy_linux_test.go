@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -183,22 +182,13 @@ c.close()
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
 		cmd := s.command(ctx, opts{}, "-s", cfg, "-p", in, "--", "python3", "-c", script, out, in, strconv.Itoa(held))
-		cmd.Args = append([]string{"sh", "-c", "ulimit -n " + limit + " && exec \"$@\"", "sh"}, cmd.Args...)
-		cmd.Path = "/bin/sh"
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		withFileLimit(cmd, limit)
+		stdout, stderr := startPiped(t, cmd)
 		defer func() {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}()
-		if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		if line, err := stdout.ReadString('\n'); line != "ready\n" {
 			t.Fatalf("first line %q (%v), want \"ready\"; stderr %s", line, err, stderr.String())
 		}
 		for deadline := time.Now().Add(10 * time.Second); accepted.Load() < held; time.Sleep(10 * time.Millisecond) {
@@ -469,22 +459,14 @@ func TestRelaxedProxyOtherUsers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		stdout, stderr := startPiped(t, cmd)
 		defer func() {
 			stdin.Close()
 			if err := cmd.Wait(); err != nil {
 				t.Errorf("fence: %v\n%s", err, stderr.String())
 			}
 		}()
-		line, err := bufio.NewReader(stdout).ReadString('\n')
+		line, err := stdout.ReadString('\n')
 		i := strings.LastIndex(line, ":")
 		if err != nil || !strings.HasPrefix(line, "http://fence:") || i < 0 {
 			t.Fatalf("proxy URL line %q (%v); stderr %s", line, err, stderr.String())

@@ -25,20 +25,10 @@ func TestAdmitBeforeSlot(t *testing.T) {
 		}
 		return nil
 	}})
-	ln := listen(t)
-	served := make(chan error, 1)
-	go func() {
-		served <- s.serve(ln, "http", func(c net.Conn) {
-			_, _ = c.Write([]byte("ok"))
-			c.Close()
-		})
-	}()
-	defer func() {
-		s.Close()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	ln := serveWith(t, s, func(c net.Conn) {
+		_, _ = c.Write([]byte("ok"))
+		c.Close()
+	})
 	// The refused client's address is known once it is bound: bind it
 	// first, then connect.
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,4 +57,21 @@ func TestAdmitBeforeSlot(t *testing.T) {
 		t.Fatalf("admitted client: read %q, %v; want \"ok\"", got, err)
 	}
 	rec.wait(t, `✗ http proxy: connection from `+local.String()+` refused: not one of ours`)
+}
+
+// serveWith serves handle on a new listener with s's serve loop (slots,
+// Admit, survive), as ServeHTTP does with its own handler, and returns the
+// listener. The test's end closes s and checks that serve returned.
+func serveWith(t *testing.T, s *Server, handle func(net.Conn)) net.Listener {
+	t.Helper()
+	ln := listen(t)
+	served := make(chan error, 1)
+	go func() { served <- s.serve(ln, "http", handle) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ln
 }

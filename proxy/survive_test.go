@@ -40,24 +40,14 @@ func closedWithin(t *testing.T, c net.Conn) {
 func TestPanicEndsOnlyItsConnection(t *testing.T) {
 	rec := &logRecorder{}
 	s := New(Options{MaxClients: 1, Errors: rec.log})
-	ln := listen(t)
 	var n atomic.Int32
-	served := make(chan error, 1)
-	go func() {
-		served <- s.serve(ln, "http", func(c net.Conn) {
-			if n.Add(1) == 1 {
-				panic("boom in a handler")
-			}
-			_, _ = c.Write([]byte("ok"))
-			c.Close()
-		})
-	}()
-	defer func() {
-		s.Close()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
+	ln := serveWith(t, s, func(c net.Conn) {
+		if n.Add(1) == 1 {
+			panic("boom in a handler")
 		}
-	}()
+		_, _ = c.Write([]byte("ok"))
+		c.Close()
+	})
 	first := dialRaw(t, ln.Addr().String())
 	defer first.Close()
 	closedWithin(t, first)

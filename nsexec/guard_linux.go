@@ -608,6 +608,52 @@ func stillAsking(nfd int, id uint64) unix.Errno {
 // elsewhere (an open that may block).
 const errAsync = unix.Errno(0x7fff)
 
+// errWait is openNoWait's answer for an open that would have waited.
+const errWait = unix.Errno(0x7ffe)
+
+// openNoWait is unix.Openat for the guard's own goroutine, which every
+// other guarded syscall of the sandbox waits for: an open that would wait
+// fails with errWait instead, to be made again where it may (perform's
+// later). The name's type, looked up before, does not tell: another
+// thread can swap a regular file behind /proc/self/fd/N for a FIFO in
+// between (dup2), and a file the sandbox owns can hold a lease
+// (F_SETLEASE), which an open to write waits to break for up to
+// lease-break-time (45 s by default), again and again. So the open is
+// made with O_NONBLOCK, which the kernel answers at once there
+// (EWOULDBLOCK for a lease, ENXIO for a FIFO without a reader); a FIFO
+// that did open (to read) is closed, as its open must wait for a writer;
+// anything else gets the caller's blocking mode back.
+func openNoWait(dir int, name string, flags int, mode uint32) (int, error) {
+	if flags&(unix.O_NONBLOCK|unix.O_PATH) != 0 {
+		return unix.Openat(dir, name, flags, mode) // waits for nothing
+	}
+	fd, err := unix.Openat(dir, name, flags|unix.O_NONBLOCK, mode)
+	if errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, unix.ENXIO) {
+		return -1, errWait
+	}
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		unix.Close(fd)
+		return -1, errWait
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("clear O_NONBLOCK: %w", err)
+	}
+	return fd, nil
+}
+
 // respond answers req: with fdOut injected as the syscall's result, or with
 // errno (0 for success).
 func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
@@ -767,37 +813,53 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// or a magic link without O_CREAT).
 			return -1, unix.EEXIST
 		}
-		if flags&unix.O_NONBLOCK == 0 && st.Mode&unix.S_IFMT == unix.S_IFIFO {
-			// Opening a FIFO waits for its other end: not on the guard's
-			// own goroutine, which every other guarded syscall of the
-			// sandbox waits for. (Devices inside are only the minimal
-			// /dev's, which open at once; host device nodes are nodev.)
+		// later answers the open from a goroutine of its own, where it
+		// may wait: not on the guard's own goroutine, which every other
+		// guarded syscall of the sandbox waits for.
+		later := func() (int, unix.Errno) {
 			p, err := unix.Dup(parent)
 			if err != nil {
 				return -1, errnoOf(err)
 			}
 			go func() {
 				defer unix.Close(p)
-				fd, errno := g.openThrough(p, base, flags, full)
+				fd, errno := g.openThrough(p, base, flags, full, true)
 				g.respond(nfd, req, fd, errno)
 			}()
 			return -1, errAsync
 		}
+		if flags&unix.O_NONBLOCK == 0 && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+			// Opening a FIFO waits for its other end. (Devices inside
+			// are only the minimal /dev's, which open at once; host
+			// device nodes are nodev.) What else would wait, the opens
+			// below find out (openNoWait).
+			return later()
+		}
 		if strings.HasPrefix(full, "/proc/") {
-			return g.openThrough(parent, base, flags, full)
+			fd, errno := g.openThrough(parent, base, flags, full, false)
+			if errno == errWait {
+				return later()
+			}
+			return fd, errno
 		}
 		if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT && exists {
 			// Many O_CREAT opens hit an existing file (a redirection to
 			// /dev/null, an overwrite): open it as is, and read the
 			// caller's umask only when a file is really created.
-			if fd, err := unix.Openat(parent, base, flags&^unix.O_CREAT, 0); !errors.Is(err, unix.ENOENT) {
+			if fd, err := openNoWait(parent, base, flags&^unix.O_CREAT, 0); !errors.Is(err, unix.ENOENT) {
+				if err == errWait {
+					return later()
+				}
 				if err != nil {
 					return -1, errnoOf(err)
 				}
 				return g.checkOpened(fd, full, openWrites(flags, true))
 			}
 		}
-		fd, err := unix.Openat(parent, base, flags, c.mode&^umask())
+		fd, err := openNoWait(parent, base, flags, c.mode&^umask())
+		if err == errWait {
+			return later()
+		}
 		if err != nil {
 			return -1, errnoOf(err)
 		}
@@ -1586,9 +1648,14 @@ func followFinal(pid int, parent *int, base, full *string, kept func(int, string
 // FIFO): without O_TRUNC or O_CREAT, then checked (checkOpened), then
 // truncated if asked and a regular file. The file another thread can put
 // behind a magic link meanwhile is then checked before anything is cut.
-// Nothing is created here.
-func (g *guard) openThrough(parent int, base string, flags int, full string) (int, unix.Errno) {
-	fd, err := unix.Openat(parent, base, flags&^(unix.O_TRUNC|unix.O_CREAT), 0)
+// Nothing is created here. Unless wait, an open that would wait fails
+// with errWait (openNoWait).
+func (g *guard) openThrough(parent int, base string, flags int, full string, wait bool) (int, unix.Errno) {
+	open := openNoWait
+	if wait {
+		open = unix.Openat
+	}
+	fd, err := open(parent, base, flags&^(unix.O_TRUNC|unix.O_CREAT), 0)
 	if err != nil {
 		return -1, errnoOf(err)
 	}

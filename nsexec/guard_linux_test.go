@@ -1102,6 +1102,99 @@ os._exit(0)  # a writer still stuck must not keep the process
 	}
 }
 
+// TestGuardOpenThatWaitsNotInline: an open that waits must not hold up
+// every other guarded syscall of the sandbox when nothing said so before
+// the guard opened it: a file the sandbox holds a lease on (F_SETLEASE),
+// whose open to write waits up to lease-break-time (45 s), again and
+// again; and /proc/self/fd/N that another thread swaps from a regular
+// file, when the guard looks, to a FIFO without a reader, when it opens
+// (it waited for good).
+func TestGuardOpenThatWaitsNotInline(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the syscalls under test")
+	}
+	ws := t.TempDir()
+	script := `
+import errno, fcntl, os, signal, threading, time
+os.chdir(os.environ["WS"])
+signal.signal(signal.SIGIO, signal.SIG_IGN)
+def probe():
+    # An unrelated guarded syscall: answered at once while the guard is free.
+    t = threading.Thread(target=lambda: os.close(os.open("probe", os.O_WRONLY|os.O_CREAT)), daemon=True)
+    t.start()
+    t.join(3)
+    return not t.is_alive()
+
+os.close(os.open("leased", os.O_WRONLY|os.O_CREAT))
+fd = os.open("leased", os.O_RDONLY)
+for _ in range(1000):
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+        break
+    except OSError as e:
+        if e.errno != errno.EAGAIN:
+            raise
+        time.sleep(0.001)  # the guard's copy of the descriptor it opened, not yet closed
+done = []
+w = threading.Thread(target=lambda: (os.close(os.open("leased", os.O_WRONLY)), done.append(1)), daemon=True)
+w.start()
+time.sleep(0.3)
+print("guard while a lease is broken:", "alive" if probe() else "HUNG", flush=True)
+os.close(fd)  # gives the lease up
+w.join(5)
+print("writer of the leased file:", "opened" if done else "STUCK", flush=True)
+
+os.mkfifo("fifo")
+fifo = os.open("fifo", os.O_PATH)
+reg = os.open("reg", os.O_RDWR|os.O_CREAT)
+N = 50
+stop = []
+def flip():
+    while not stop:
+        os.dup2(reg, N); os.dup2(fifo, N)
+threading.Thread(target=flip, daemon=True).start()
+opened = []
+def opener():
+    for _ in range(5000):
+        if stop: return
+        try:
+            os.close(os.open("/proc/self/fd/%d" % N, os.O_WRONLY))
+        except OSError:
+            pass
+        opened.append(1)
+threading.Thread(target=opener, daemon=True).start()
+result = "alive"
+for _ in range(40):
+    before = len(opened)
+    time.sleep(0.05)
+    if len(opened) == before:
+        # The opener waits for a reader: in a goroutine of the guard's,
+        # or in the guard itself.
+        if not probe():
+            result = "HUNG"
+            break
+        r = os.open("fifo", os.O_RDONLY|os.O_NONBLOCK)
+        time.sleep(0.01)
+        os.close(r)
+stop.append(1)
+print("guard with a FIFO swapped in:", result, flush=True)
+r = os.open("fifo", os.O_RDONLY|os.O_NONBLOCK)  # frees whatever still waits
+time.sleep(0.1)
+os._exit(0)
+`
+	got := runOK(t, &nsexec.Options{
+		Path: py, Args: []string{"python3", "-c", script},
+		Env: []string{"PATH=/usr/bin:/bin", "WS=" + ws}, Dir: "/",
+		FS: nsexec.FSPolicy{Writable: []string{ws}, ProtectedPatterns: []string{filepath.Join(ws, "**", "fence.json")}},
+	})
+	for _, want := range []string{"guard while a lease is broken: alive", "writer of the leased file: opened", "guard with a FIFO swapped in: alive"} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
 // runOK runs o to its end and returns its output; it fails the test unless
 // the sandbox exits 0.
 func runOK(t *testing.T, o *nsexec.Options) string {

@@ -272,8 +272,17 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		if puts != putsFile {
-			return false // nothing to remove, or a directory of the sandbox's
+		if puts == putsNothing {
+			return false // nothing to remove
+		}
+		if puts == putsDir {
+			// git init, git clone, a directory renamed there: the
+			// sandbox's, but not in a directory of the work tree of a
+			// repository of the user's that was there before the run
+			// (cd src && git status there, outside, would take it for
+			// the repository, fsmonitor and hooks, and the user's own
+			// git status does not show it).
+			return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent)
 		}
 	case err != nil:
 		return true // what it is cannot be told: kept
@@ -317,4 +326,34 @@ func (g *guard) holdsKeptGit(parent int, base string) bool {
 	}
 	defer unix.Close(dir)
 	return g.dotGitRefused(dir, ".git", putsNothing)
+}
+
+// inUsersWorkTree reports whether the directory dir is below a directory
+// that holds a .git the sandbox did not make: a git directory of the
+// user's, or a .git file or symlink. It looks up from dir ("..", which
+// follows no symlink) to the root; what cannot be looked up counts as
+// such a .git. Only when a .git is made, which is rare: the cost of the
+// walk does not matter.
+func (g *guard) inUsersWorkTree(dir int) bool {
+	var prev, above, st unix.Stat_t
+	if unix.Fstat(dir, &prev) != nil {
+		return true
+	}
+	for rel := ".."; len(rel) < unix.PathMax; rel += "/.." {
+		if unix.Fstatat(dir, rel, &above, 0) != nil {
+			return true
+		}
+		if above.Dev == prev.Dev && above.Ino == prev.Ino {
+			return false // the root
+		}
+		err := unix.Fstatat(dir, rel+"/.git", &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case err == nil:
+			return st.Mode&unix.S_IFMT != unix.S_IFDIR || !g.ours(idOf(&st))
+		case !errors.Is(err, unix.ENOENT):
+			return true
+		}
+		prev = above
+	}
+	return true
 }

@@ -313,7 +313,7 @@ func TestGuardGitDecisions(t *testing.T) {
 		}
 	}
 	for _, f := range []string{"user/.git/hooks/a", "user/.git/config", "user/.git/modules/m/hooks/a", "user/.git/worktrees/w/gitdir",
-		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git"} {
+		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git", "user/src/lib/f", "sbx/src/f", "plain/wt/sub/f"} {
 		mk(f)
 	}
 	var st unix.Stat_t
@@ -366,6 +366,12 @@ func TestGuardGitDecisions(t *testing.T) {
 		{"plain/wt", ".git", putsNothing, true},
 		{"plain", ".git", putsFile, true}, // a new .git file in a directory there before
 		{"plain", ".git", putsDir, false}, // git init
+		// git init in a directory of the user's work tree, there before
+		// the run: git there, outside, would take it for the repository.
+		{"user/src", ".git", putsDir, true},
+		{"user/src/lib", ".git", putsDir, true},
+		{"plain/wt/sub", ".git", putsDir, true}, // below a .git file
+		{"sbx/src", ".git", putsDir, false},     // the sandbox's repository
 		{"plain", "git", putsFile, false},
 	} {
 		if got := g.dotGitRefused(open(c.dir), c.base, c.puts); got != c.want {
@@ -415,6 +421,13 @@ func TestGuardGitDecisions(t *testing.T) {
 	}
 	if g.dotGitRefused(open("plain/new"), ".git", putsFile) {
 		t.Error("a .git file in a directory made in the run is refused")
+	}
+	if err := os.Mkdir(filepath.Join(ws, "user/src/new"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.madeDir(open("user/src"), "new")
+	if g.dotGitRefused(open("user/src/new"), ".git", putsDir) {
+		t.Error("git init in a directory made in the run, in the user's work tree, is refused")
 	}
 	if !g.dotGitRefused(open("plain/born"), ".git", putsFile) {
 		t.Error("a .git file in a directory born in the run that the guard did not make is not refused")

@@ -868,7 +868,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if taken(parent, base) {
 			return -1, unix.EEXIST
 		}
-		if g.refuse(parent, base, full) || !g.mayWriteIn(parent, base, full, false) {
+		if g.refuse(parent, base, full) || g.dotGitRefused(parent, base, putsDir) || !g.mayWriteIn(parent, base, full, false) {
 			return -1, g.deny(pid, "mkdir", full)
 		}
 		err := unix.Mkdirat(parent, base, c.mode&^umask())

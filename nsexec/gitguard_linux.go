@@ -249,7 +249,7 @@ func (g *guard) madeDir(parent int, base string) {
 // What an operation on the name .git puts there (dotGitRefused).
 const (
 	putsNothing = iota // it is removed, or renamed away
-	putsDir            // a directory renamed there (mkdir is always let through)
+	putsDir            // a directory made there, or renamed there
 	putsFile           // anything else: a file made, written or truncated, a symlink, a hard link
 )
 
@@ -263,7 +263,9 @@ const (
 // .git directory that existed before the run may be neither removed nor
 // replaced, nor renamed away (which would free its name for the
 // sandbox's and take its hooks out of a .git path). Making a .git
-// directory is git init's: always let through, and recorded (madeHere).
+// directory (git init, git clone) is let through, and recorded
+// (madeHere), except in a directory of the work tree of a repository of
+// the user's that was there before the run (inUsersWorkTree).
 func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 	if !g.gitDirs || base != ".git" {
 		return false

@@ -1910,6 +1910,46 @@ func TestFSGitInitInWorkingDirectory(t *testing.T) {
 	})
 }
 
+// In a directory of the working directory's repository that was there
+// before the run (src), the sandbox can make neither a .git (git init)
+// nor a HEAD (with objects/ and refs/, a bare repository): git in src,
+// outside, would take it for the repository, with the sandbox's
+// core.fsmonitor and hooks, and git status at the top did not show the
+// .git. git init in a directory the run made, and the repository's own
+// work, go on.
+func TestFSGitNoRepositoryInWorkTree(t *testing.T) {
+	git := need(t, "git")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence-wt.json", `{"filesystem":{"allowWrite":["."]}}`)
+		repo := s.mkdir("repo")
+		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
+		hostGit := s.hostGit(git)
+		hostGit(repo, "init", "-q", "-b", "main", ".")
+		hostGit(repo, "add", "-A")
+		hostGit(repo, "commit", "-q", "-m", "one")
+		res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			`git init -q src 2>/dev/null && echo init-ran
+mkdir src/objects src/refs && printf 'ref: refs/heads/main\n' > src/HEAD 2>/dev/null && echo head-made
+mkdir fresh && git init -q fresh && echo fresh-inited
+echo y >> src/main.c && git commit -qam y && echo committed`)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, bad := range []string{"init-ran", "head-made"} {
+			if strings.Contains(res.stdout, bad+"\n") {
+				t.Errorf("%s in src, a directory of the user's work tree: %v", bad, res)
+			}
+		}
+		for _, good := range []string{"fresh-inited", "committed"} {
+			if !strings.Contains(res.stdout, good+"\n") {
+				t.Errorf("%s missing: %v", good, res)
+			}
+		}
+		mustNotExist(t, filepath.Join(repo, "src/.git"), "git init in the user's src")
+		mustNotExist(t, filepath.Join(repo, "src/HEAD"), "a HEAD in the user's src")
+	})
+}
+
 // Started in ~/src, git in a repository below must find the git directory
 // it found before: not one the sandbox put at a .git file (a sibling's
 // linked worktree, a repository made with --separate-git-dir), behind a

@@ -267,7 +267,13 @@ const (
 // (madeHere), except in a directory of the work tree of a repository of
 // the user's that was there before the run (inUsersWorkTree).
 func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
-	if !g.gitDirs || base != ".git" {
+	if !g.gitDirs {
+		return false
+	}
+	if base == "HEAD" {
+		return puts != putsNothing && g.headRefused(parent)
+	}
+	if base != ".git" {
 		return false
 	}
 	var st unix.Stat_t
@@ -284,7 +290,7 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 			// (cd src && git status there, outside, would take it for
 			// the repository, fsmonitor and hooks, and the user's own
 			// git status does not show it).
-			return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent)
+			return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, true)
 		}
 	case err != nil:
 		return true // what it is cannot be told: kept
@@ -330,13 +336,35 @@ func (g *guard) holdsKeptGit(parent int, base string) bool {
 	return g.dotGitRefused(dir, ".git", putsNothing)
 }
 
+// headRefused reports whether a file named HEAD may not be made in parent
+// (dotGitRefused): with objects/ and refs/ beside it, git takes a
+// directory holding a HEAD for a repository, a bare one whose config
+// (core.worktree, core.fsmonitor, hooks) the sandbox writes. As a .git
+// directory, none may be made in a directory of a user's work tree that
+// was there before the run: git in that directory, outside, would use it.
+// In a git directory (.git/logs/HEAD, a submodule's .git/modules/m/HEAD)
+// git writes its own; an existing HEAD is replaced as git does (a rename
+// of HEAD.lock), and that is left to the other rules.
+func (g *guard) headRefused(parent int) bool {
+	var st unix.Stat_t
+	err := unix.Fstatat(parent, "HEAD", &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == nil:
+		return false
+	case !errors.Is(err, unix.ENOENT):
+		return true // what is there cannot be told: refused
+	}
+	return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, false)
+}
+
 // inUsersWorkTree reports whether the directory dir is below a directory
 // that holds a .git the sandbox did not make: a git directory of the
-// user's, or a .git file or symlink. It looks up from dir ("..", which
+// user's, or a .git file or symlink. A dir inside that git directory
+// counts as below it if gitDirToo. It looks up from dir ("..", which
 // follows no symlink) to the root; what cannot be looked up counts as
-// such a .git. Only when a .git is made, which is rare: the cost of the
-// walk does not matter.
-func (g *guard) inUsersWorkTree(dir int) bool {
+// such a .git. Only when a .git or a HEAD is made, which is rare: the cost
+// of the walk does not matter.
+func (g *guard) inUsersWorkTree(dir int, gitDirToo bool) bool {
 	var prev, above, st unix.Stat_t
 	if unix.Fstat(dir, &prev) != nil {
 		return true
@@ -351,7 +379,13 @@ func (g *guard) inUsersWorkTree(dir int) bool {
 		err := unix.Fstatat(dir, rel+"/.git", &st, unix.AT_SYMLINK_NOFOLLOW)
 		switch {
 		case err == nil:
-			return st.Mode&unix.S_IFMT != unix.S_IFDIR || !g.ours(idOf(&st))
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR && g.ours(idOf(&st)) {
+				return false // the sandbox's repository
+			}
+			if st.Dev == prev.Dev && st.Ino == prev.Ino {
+				return gitDirToo // dir is in that git directory
+			}
+			return true
 		case !errors.Is(err, unix.ENOENT):
 			return true
 		}

@@ -313,7 +313,7 @@ func TestGuardGitDecisions(t *testing.T) {
 		}
 	}
 	for _, f := range []string{"user/.git/hooks/a", "user/.git/config", "user/.git/modules/m/hooks/a", "user/.git/worktrees/w/gitdir",
-		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git", "user/src/lib/f", "sbx/src/f", "plain/wt/sub/f"} {
+		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git", "user/src/lib/f", "sbx/src/f", "plain/wt/sub/f", "user/docs/HEAD"} {
 		mk(f)
 	}
 	var st unix.Stat_t
@@ -372,6 +372,17 @@ func TestGuardGitDecisions(t *testing.T) {
 		{"user/src/lib", ".git", putsDir, true},
 		{"plain/wt/sub", ".git", putsDir, true}, // below a .git file
 		{"sbx/src", ".git", putsDir, false},     // the sandbox's repository
+		// A HEAD there: with objects/ and refs/ beside it, a bare
+		// repository that git there, outside, would use.
+		{"user/src", "HEAD", putsFile, true},
+		{"user/src/lib", "HEAD", putsFile, true},
+		{"plain/wt/sub", "HEAD", putsFile, true},
+		{"user/src", "HEAD", putsNothing, false},
+		{"user/docs", "HEAD", putsFile, false},         // one there already: replaced as git does
+		{"user/.git/objects", "HEAD", putsFile, false}, // git's own, in its git directory
+		{"user/.git/modules/m", "HEAD", putsFile, false},
+		{"sbx/src", "HEAD", putsFile, false},
+		{"plain", "HEAD", putsFile, false}, // in no repository
 		{"plain", "git", putsFile, false},
 	} {
 		if got := g.dotGitRefused(open(c.dir), c.base, c.puts); got != c.want {
@@ -428,6 +439,9 @@ func TestGuardGitDecisions(t *testing.T) {
 	g.madeDir(open("user/src"), "new")
 	if g.dotGitRefused(open("user/src/new"), ".git", putsDir) {
 		t.Error("git init in a directory made in the run, in the user's work tree, is refused")
+	}
+	if g.dotGitRefused(open("user/src/new"), "HEAD", putsFile) {
+		t.Error("a HEAD in a directory made in the run, in the user's work tree, is refused")
 	}
 	if !g.dotGitRefused(open("plain/born"), ".git", putsFile) {
 		t.Error("a .git file in a directory born in the run that the guard did not make is not refused")

@@ -604,3 +604,58 @@ func TestGuardRunSetsBounded(t *testing.T) {
 		t.Errorf("below the bound: created %d, madeDirs %d entries, want 1 each", len(g.created), len(g.madeDirs))
 	}
 }
+
+// openNoWait hands back what the caller's own open would have: the same
+// status flags, without the O_NONBLOCK it opened with, and errWait only
+// for an open that would wait.
+func TestOpenNoWaitFlags(t *testing.T) {
+	dir := t.TempDir()
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	statusFlags := func(fd int, err error) int {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl
+	}
+	for _, flags := range []int{
+		unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND,
+		unix.O_RDWR | unix.O_CREAT | unix.O_TRUNC | unix.O_ASYNC,
+		unix.O_WRONLY | unix.O_CREAT | unix.O_NOATIME,
+	} {
+		flags |= unix.O_CLOEXEC
+		want := statusFlags(unix.Openat(dfd, "direct", flags, 0o644))
+		got := statusFlags(openNoWait(dfd, "guarded", flags, 0o644))
+		if got != want || got&unix.O_NONBLOCK != 0 {
+			t.Errorf("open with %#x: status flags %#x through openNoWait, %#x opened directly", flags, got, want)
+		}
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "p"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flags int
+		wait  bool
+	}{
+		{unix.O_RDONLY, true}, // waits for a writer
+		{unix.O_WRONLY, true}, // no reader: waits for one
+		{unix.O_RDWR, false},  // opens at once
+	} {
+		fd, err := openNoWait(dfd, "p", c.flags|unix.O_CLOEXEC, 0)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if (err == errWait) != c.wait || !c.wait && err != nil {
+			t.Errorf("FIFO opened with %#x: %v, want errWait %v", c.flags, err, c.wait)
+		}
+	}
+}

@@ -191,7 +191,7 @@ func TestFSPolicy(t *testing.T) {
 	// allowGitConfig lifts .git/config; allowRead lifts a credential path.
 	c.Filesystem.AllowGitConfig = true
 	c.Filesystem.AllowRead = []string{"~/.ssh"}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if slices.Contains(fp.Protected, filepath.Join(ws, ".git/config")) {
 		t.Error("allowGitConfig did not lift .git/config")
 	}
@@ -200,7 +200,7 @@ func TestFSPolicy(t *testing.T) {
 	}
 	// A grant above the credential's own directory does not.
 	c.Filesystem.AllowRead = []string{"~", "/"}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if !slices.Contains(fp.Masked, filepath.Join(home, ".ssh/id_ed25519")) {
 		t.Errorf(`allowRead ["~", "/"] lifted the credential mask: masked %q`, fp.Masked)
 	}
@@ -209,12 +209,12 @@ func TestFSPolicy(t *testing.T) {
 	// must not be bound writable at all).
 	c.Filesystem.AllowWrite = []string{"sub", "/tmp"}
 	c.Filesystem.DenyWrite = []string{ws, "/"}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if len(fp.Writable) != 0 || fp.HostTmp {
 		t.Errorf("denyWrite %q left writable %q (host /tmp %v)", c.Filesystem.DenyWrite, fp.Writable, fp.HostTmp)
 	}
 	c.Filesystem.DenyWrite = []string{filepath.Join(ws, "keys")}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if !slices.Equal(fp.Writable, []string{filepath.Join(ws, "sub")}) || !fp.HostTmp {
 		t.Errorf("denyWrite of an unrelated directory changed writable to %q (host /tmp %v)", fp.Writable, fp.HostTmp)
 	}
@@ -223,7 +223,7 @@ func TestFSPolicy(t *testing.T) {
 	// glob's pattern covers the matching directories too.
 	c.Filesystem.AllowWrite = []string{"."}
 	c.Filesystem.DenyWrite = []string{"newdir/**", "**/secret*/**"}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if !slices.Contains(fp.Guarded, filepath.Join(ws, "newdir")) {
 		t.Errorf(`denyWrite "newdir/**": newdir not guarded: %q`, fp.Guarded)
 	}
@@ -232,7 +232,7 @@ func TestFSPolicy(t *testing.T) {
 	}
 	// So are names with a "]" or an escaped glob character: no globs.
 	c.Filesystem.DenyWrite = []string{"new]/**", `new\[1]/**`}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	for _, n := range []string{"new]", "new[1]"} {
 		if !slices.Contains(fp.Guarded, filepath.Join(ws, n)) {
 			t.Errorf("denyWrite %s/**: not guarded: %q", n, fp.Guarded)
@@ -249,7 +249,7 @@ func TestFSPolicy(t *testing.T) {
 	if err := s.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if !slices.Contains(fp.Writable, ws) {
 		t.Errorf(".vscode -> .. took the workspace's write access away: writable %q", fp.Writable)
 	}
@@ -257,11 +257,22 @@ func TestFSPolicy(t *testing.T) {
 	c.Filesystem.AllowWrite = []string{"/"}
 	c.Filesystem.DefaultDenyRead = true
 	c.Filesystem.AllowRead = []string{"/etc"}
-	fp, _ = s.fsPolicy(c)
+	fp = mustFSPolicy(t, s, c)
 	if !slices.Equal(fp.Writable, []string{"/"}) || !fp.HostTmp || fp.DefaultDenyRead || len(fp.ReadOnly) != 0 {
 		t.Errorf(`allowWrite ["/"]: writable %q, host /tmp %v, defaultDenyRead %v, read-only %q; want "/", true, false, none`,
 			fp.Writable, fp.HostTmp, fp.DefaultDenyRead, fp.ReadOnly)
 	}
+}
+
+// mustFSPolicy plans c and fails the test if planning fails: a zero
+// FSPolicy would pass every "X is not masked/writable" check vacuously.
+func mustFSPolicy(t *testing.T, s *Spec, c *config.Config) nsexec.FSPolicy {
+	t.Helper()
+	fp, err := s.fsPolicy(c)
+	if err != nil {
+		t.Fatalf("fsPolicy(allowWrite %q, denyWrite %q, allowRead %q): %v", c.Filesystem.AllowWrite, c.Filesystem.DenyWrite, c.Filesystem.AllowRead, err)
+	}
+	return fp
 }
 
 // A working directory under /tmp that nothing makes writable stays

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,17 +162,54 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 // of descriptors while it builds the sandbox, and refuses; the error
 // named a mount ("clone /dev/random: too many open files") or a
 // credential path with a fix for the file system, not the limit. It now
-// names the limit too. Below 16 fence does not try: at 6 to 9 the Go
-// runtime's poller failed to start (a fatal error and a stack trace).
+// names the limit too. Below 16 fence refuses before it builds anything
+// (at 6 to 9 the Go runtime's poller failed to start: a fatal error and a
+// stack trace); from 16 up, every limit at which the build runs out is
+// named, until one is enough and the command runs.
 func TestFailClosedLowOpenFileLimit(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		for _, n := range []string{"6", "8", "9", "12", "16"} {
-			marker := s.path("ran")
-			wants := []string{"too many open files", "ulimit -n, is " + n, "raise it"}
-			if n != "16" {
-				wants = []string{"Error: fence needs an open-file limit of at least 16 to start a sandbox, and ulimit -n is " + n + ": raise it (ulimit -n 1024)"}
+		// The marker is written in the workspace, so that it proves the
+		// command ran: without allowWrite the touch fails either way.
+		s.mkdir("out")
+		cfg := s.config("w.json", `{"filesystem":{"allowWrite":["out"]}}`)
+		marker := s.path("out/ran")
+		for _, n := range []string{"6", "8", "9", "12", "15"} {
+			s.mustRefuse(exec.Command("sh", "-c", `ulimit -n "$2" && exec "$0" -s "$3" -- touch "$1"`, fenceBin, marker, n, cfg), marker,
+				"Error: fence needs an open-file limit of at least 16 to start a sandbox, and ulimit -n is "+n+": raise it (ulimit -n 1024)")
+		}
+		refused := 0
+		for n := 16; n <= 64; n++ {
+			cmd := exec.Command("sh", "-c", `ulimit -n "$2" && exec "$0" -s "$3" -- touch "$1"`, fenceBin, marker, strconv.Itoa(n), cfg)
+			cmd.Dir, cmd.Env = s.dir, s.env()
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				if _, err := os.Stat(marker); err != nil {
+					t.Fatalf("ulimit -n %d: fence exited 0 but the command did not run: %v\n%s", n, err, out)
+				}
+				break
 			}
-			s.mustRefuse(exec.Command("sh", "-c", `ulimit -n "$2" && exec "$0" -- touch "$1"`, fenceBin, marker, n), marker, wants...)
+			refused++
+			var ee *exec.ExitError
+			msg := strings.TrimSpace(string(out))
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 || strings.Contains(msg, "\n") {
+				t.Errorf("ulimit -n %d: %v, output:\n%s\nwant exit 1 and one line", n, err, out)
+			}
+			for _, w := range []string{"too many open files", "ulimit -n, is " + strconv.Itoa(n), "raise it"} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("ulimit -n %d: want the error to name %q, got:\n%s", n, w, out)
+				}
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatalf("ulimit -n %d: fence failed (%v) after the command ran", n, err)
+			}
+		}
+		t.Logf("refused at %d limits from 16, ran at the next", refused)
+		if refused == 0 {
+			t.Fatal("fence built the sandbox at ulimit -n 16, the lowest limit its early check lets through: the out-of-descriptors path this test covers is no longer reached by a limit")
+		}
+		if _, err := os.Stat(marker); err != nil {
+			t.Errorf("fence refused at every ulimit -n from 16 to 64 (%d times): %v", refused, err)
 		}
 	})
 }

@@ -431,8 +431,8 @@ s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5)
 try:
     s.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
     b=s.recv(64)
-except ConnectionResetError:
-    b=b""  # closed with the request unread: a reset
+except (ConnectionResetError, BrokenPipeError):
+    b=b""  # closed with the request unread: a reset, not a FIN
 print(b.split(b"\r\n")[0].decode() if b else "closed")
 `
 	cmd := exec.Command(python, "-c", script, port)

@@ -280,12 +280,18 @@ func mustFSPolicy(t *testing.T, s *Spec, c *config.Config) nsexec.FSPolicy {
 // what the policy lists is readable: there fence refuses to start, naming
 // the fix, instead of showing the directory.
 func TestFSPolicyCwdUnderTmp(t *testing.T) {
-	ws, err := filepath.EvalSymlinks(t.TempDir())
+	// In the host's /tmp itself, whatever TMPDIR says.
+	tmp, err := os.MkdirTemp("/tmp", "fence-cwd-under-tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	ws, err := filepath.EvalSymlinks(tmp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !underAny(ws, []string{"/tmp"}) {
-		t.Skipf("the test's temporary directory %s is not under /tmp (TMPDIR is set)", ws)
+		t.Skipf("/tmp leads to %s (a symlink, as on macOS): the test needs a working directory under /tmp", ws)
 	}
 	home := t.TempDir()
 	plan := func(ddr bool, allowRead ...string) (nsexec.FSPolicy, error) {

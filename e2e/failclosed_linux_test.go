@@ -19,9 +19,9 @@ import (
 func TestFailClosedWithoutUserNamespaces(t *testing.T) {
 	unshare := need(t, "unshare")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		marker := s.path("ran")
+		cfg, marker := s.markerIn()
 		s.mustRefuse(exec.Command(unshare, "--user", "--map-root-user", "sh", "-c",
-			`echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" -- touch "$1"`, fenceBin, marker),
+			`echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" -s "$2" -- touch "$1"`, fenceBin, marker, cfg),
 			marker, "user.max_user_namespaces=0")
 	})
 }
@@ -32,8 +32,8 @@ func TestFailClosedWithoutUserNamespaces(t *testing.T) {
 func TestFailClosedInsideFence(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		inner := s.copyIn(fenceBin, "fence-inner", 0o755)
-		marker := s.path("ran")
-		s.mustRefuse(exec.Command(fenceBin, "--", inner, "--", "touch", marker), marker,
+		cfg, marker := s.markerIn()
+		s.mustRefuse(exec.Command(fenceBin, "-s", cfg, "--", inner, "-s", cfg, "--", "touch", marker), marker,
 			"create sandbox namespaces", "inside a fence sandbox (FENCE_SANDBOX=1)", "start this fence outside it")
 	})
 }
@@ -103,8 +103,8 @@ func TestFailClosedWorkingDirWithoutCapabilities(t *testing.T) {
 		s.own(locked, 0o755)
 		s.own(filepath.Join(locked, "x"), 0o755)
 		t.Cleanup(func() { os.Chmod(locked, 0o755) })
-		marker := s.path("ran")
-		s.mustRefuse(exec.Command("sh", "-c", `cd "$2/x" && chmod 000 .. && exec "$0" --no-project -- sh -c "echo > $1"`, fenceBin, marker, locked),
+		cfg, marker := s.markerIn()
+		s.mustRefuse(exec.Command("sh", "-c", `cd "$2/x" && chmod 000 .. && exec "$0" --no-project -s "$3" -- sh -c "echo > $1"`, fenceBin, marker, locked, cfg),
 			marker, "enter working directory "+filepath.Join(locked, "x")+" inside the sandbox", "permission denied", "chmod +x")
 	})
 }
@@ -142,8 +142,8 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 	for _, call := range []string{"open_tree", "mount_setattr"} {
 		t.Run(call, func(t *testing.T) {
 			forEachRunner(t, func(t *testing.T, s *sandbox) {
-				marker := s.path("ran")
-				s.mustRefuse(exec.Command(nosys, "38", call, fenceBin, "--", "touch", marker), marker, "mount API", "Linux 5.12")
+				cfg, marker := s.markerIn()
+				s.mustRefuse(exec.Command(nosys, "38", call, fenceBin, "-s", cfg, "--", "touch", marker), marker, "mount API", "Linux 5.12")
 			})
 		})
 	}
@@ -212,6 +212,16 @@ func TestFailClosedLowOpenFileLimit(t *testing.T) {
 			t.Errorf("fence refused at every ulimit -n from 16 to 64 (%d times): %v", refused, err)
 		}
 	})
+}
+
+// markerIn returns a config that makes the workspace's directory w
+// writable, and the path of a marker file in it: a command that ran would
+// create it (in the read-only workspace itself its touch would fail
+// whether fence refused or not, and mustRefuse's check could not fail).
+func (s *sandbox) markerIn() (cfg, marker string) {
+	s.t.Helper()
+	w := s.mkdir("w")
+	return s.config("marker.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`), filepath.Join(w, "ran")
 }
 
 // fence --linux-features names what the init stage needs beyond the
@@ -341,8 +351,8 @@ func TestFailClosedUnsupportedArchitecture(t *testing.T) {
 		t.Fatalf("fence-386 --version: %v", err)
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		marker := s.path("ran")
-		s.mustRefuse(exec.Command(bin, "--", "touch", marker), marker, "linux/386", "linux/amd64 and linux/arm64")
+		cfg, marker := s.markerIn()
+		s.mustRefuse(exec.Command(bin, "-s", cfg, "--", "touch", marker), marker, "linux/386", "linux/amd64 and linux/arm64")
 		feat := exec.Command(bin, "--linux-features")
 		feat.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
 		out, _ := feat.CombinedOutput()

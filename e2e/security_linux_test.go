@@ -504,6 +504,46 @@ print(json.dumps(out))
 	})
 }
 
+// personality(2) can take only the harmless personas inside: the flags
+// that weaken every later exec (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC) fail
+// with EPERM; the query and PER_LINUX32 work. The argument filter's unit
+// test runs it in a BPF VM with the implementation's own syscall number;
+// this is the real kernel's.
+func TestSecPersonality(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		s.write("probe.py", `import ctypes, json
+libc = ctypes.CDLL(None, use_errno=True)
+def call(p):
+    ctypes.set_errno(0)
+    r = libc.personality(ctypes.c_ulong(p))
+    return [r, ctypes.get_errno()]
+out = {}
+out["query"] = call(0xffffffff)
+out["addr_no_randomize"] = call(0x0040000)
+out["read_implies_exec"] = call(0x0400000)
+out["linux32"] = call(0x8)
+out["linux"] = call(0)
+print(json.dumps(out))
+`)
+		res := s.fence("--", "python3", "probe.py")
+		var got map[string][2]int64
+		if err := json.Unmarshal([]byte(res.stdout), &got); err != nil {
+			t.Fatalf("probe output: %v: %v", err, res)
+		}
+		for _, k := range []string{"addr_no_randomize", "read_implies_exec"} {
+			if v, ok := got[k]; !ok || v[0] != -1 || v[1] != int64(syscall.EPERM) {
+				t.Errorf("personality(%s): %v, want -1 EPERM", k, v)
+			}
+		}
+		for _, k := range []string{"query", "linux32", "linux"} {
+			if v, ok := got[k]; !ok || v[0] == -1 {
+				t.Errorf("personality(%s): %v, want it to succeed", k, v)
+			}
+		}
+	})
+}
+
 // PID 1 (the init stage) is not dumpable and its memory is not writable:
 // /proc/1/mem cannot be opened for writing, /proc/1/environ not read.
 func TestSecProc1Protected(t *testing.T) {

@@ -120,3 +120,29 @@ func BenchmarkCheckCommandShort(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckCommandHostile: inputs built to make the checker's work
+// blow up (deep and wide substitutions, nested groups, brace and read
+// expansions, quadratic pattern matching), which command_test.go checks
+// for their verdicts. Each took 4-100 ms on a 2-core AMD EPYC (and over a
+// second under -race, where the timed checks these tests had failed); the
+// tests only catch a hang (hangBound).
+func BenchmarkCheckCommandHostile(b *testing.B) {
+	c := policy([]string{"git push"}, nil)
+	for name, cmd := range map[string]string{
+		"substitutions-deep": "git " + strings.Repeat("$(echo ", 2000) + "push" + strings.Repeat(")", 2000),
+		"substitutions-wide": "git" + strings.Repeat(" $(echo $(echo a b) $(printf '%s ' c d))", 2000),
+		"groups-nested":      strings.Repeat("{ ", 20000) + "echo git push; ls;" + strings.Repeat(" }", 20000) + " | sh",
+		"braces":             "echo " + strings.Repeat("{1..256}", 12000),
+		"read-lines":         "while read -r x; do git $x; done <<EOF\n" + strings.Repeat("status\n", 20000) + "EOF",
+		"shift":              "f(){ " + strings.Repeat("shift; ", 10000) + "git \"$@\"; }; f {1..2000}",
+		"pattern-quadratic":  "X=" + strings.Repeat("a", 60000) + "; git ${X//*b/}",
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(cmd)))
+			for b.Loop() {
+				_ = CheckCommand(cmd, c)
+			}
+		})
+	}
+}

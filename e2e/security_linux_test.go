@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // statusFields parses /proc/<pid>/status text.
@@ -500,6 +502,33 @@ print(json.dumps(out))
 			if e, ok := got[name]; !ok || syscall.Errno(e) != want {
 				t.Errorf("socket(%s): errno %d (%v), want %d (%v)", name, e, syscall.Errno(e), int(want), want)
 			}
+		}
+	})
+}
+
+// The command runs in a Landlock domain. Landlock is defense in depth
+// under the mount policy, so no write test tells it is there: with it
+// gone, every other test passed. The sandbox's own /proc is mounted
+// read-write (its kernel files apart), and /proc/self/comm is the
+// process's to write; only Landlock, which grants writes in the
+// writable paths, /tmp and /dev alone, refuses it.
+func TestSecLandlockInForce(t *testing.T) {
+	// The kernel's own answer, not fence's: ABI 2 (Linux 5.19) is the
+	// oldest fence uses (TestOldLandlockABI covers ABI 1).
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno != 0 || abi < 2 {
+		t.Skipf("the kernel has no Landlock of ABI 2 or later (landlock_create_ruleset version query: %d, %v): it needs Linux 5.19, CONFIG_SECURITY_LANDLOCK and landlock in lsm=", int(abi), errno)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fence("--", "sh", "-c", `echo renamed > /proc/self/comm && echo COMM-WRITTEN; grep -q ' /proc proc rw' /proc/self/mounts && echo proc-rw`)
+		if !ranInside(t, res) {
+			return
+		}
+		if !strings.Contains(res.stdout, "proc-rw") {
+			t.Fatalf("the sandbox's /proc is not mounted read-write, so this check proves nothing: %v", res)
+		}
+		if strings.Contains(res.stdout, "COMM-WRITTEN") || !strings.Contains(res.stderr, "Permission denied") {
+			t.Errorf("the command wrote /proc/self/comm: want EACCES from Landlock: %v", res)
 		}
 	})
 }

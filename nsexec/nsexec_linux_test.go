@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nsfence/fence/nsexec"
+	"github.com/nsfence/fence/nsexec/landlock"
 	"github.com/nsfence/fence/nsexec/spawn"
 )
 
@@ -798,6 +799,35 @@ func TestProcKernelFilesReadOnly(t *testing.T) {
 	for _, want := range []string{"/proc/sys ro", "/proc/irq ro", "/proc/bus ro", "/proc/fs ro", "/proc/acpi ro"} {
 		if _, err := os.Stat(strings.Fields(want)[0]); err == nil && !strings.Contains(got, want) {
 			t.Errorf("want %q among the mounts under /proc:\n%s", want, got)
+		}
+	}
+}
+
+// TestLandlockApplied: the command runs in a Landlock domain unless
+// NoLandlock. Its own /proc/self/comm is writable under the mount policy
+// (the sandbox's /proc is read-write) and outside Landlock's writable
+// set: written with NoLandlock (the control: the probe can tell), refused
+// without.
+func TestLandlockApplied(t *testing.T) {
+	if !landlock.Usable() {
+		t.Skipf("kernel Landlock ABI %d, fence needs ABI %d (Linux 5.19, CONFIG_SECURITY_LANDLOCK and landlock in lsm=)", landlock.ABI(), landlock.MinABI)
+	}
+	for _, noLandlock := range []bool{true, false} {
+		p, out := start(t, &nsexec.Options{
+			Path: "/bin/sh", Args: []string{"sh", "-c", "echo renamed > /proc/self/comm 2>/dev/null && echo written || echo refused"},
+			Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoLandlock: noLandlock,
+		})
+		b, _ := io.ReadAll(out)
+		out.Close()
+		if code, err := p.Wait(); err != nil || code != 0 {
+			t.Fatalf("NoLandlock %v: exit %d %v", noLandlock, code, err)
+		}
+		want := "refused\n"
+		if noLandlock {
+			want = "written\n"
+		}
+		if string(b) != want {
+			t.Errorf("NoLandlock %v: a write to /proc/self/comm: %q, want %q", noLandlock, b, want)
 		}
 	}
 }

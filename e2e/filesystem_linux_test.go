@@ -3992,23 +3992,39 @@ func TestFSPolicyFilesReplacedDuringRun(t *testing.T) {
 			}
 			replaced[p] = string(b)
 		}
+		// The host's side, once the command started; the test waits for
+		// it (t.Error from a goroutine after the test ended panics), and
+		// it gives up when fence ended without starting the command.
+		done, stop := make(chan struct{}), make(chan struct{})
 		go func() {
-			if !waitUntil(runTimeout, func() bool { _, err := os.Stat(s.path("started")); return err == nil }) {
+			defer close(done)
+			started := func() bool { _, err := os.Stat(s.path("started")); return err == nil }
+			if !waitUntil(runTimeout, func() bool {
+				select {
+				case <-stop:
+					return true
+				default:
+					return started()
+				}
+			}) || !started() {
 				return
 			}
+			defer func() { _ = os.WriteFile(s.path("replaced"), nil, 0o644) }()
 			for p, content := range replaced {
 				tmp := p + ".new"
-				s.write(tmp, content)
-				if err := os.Rename(tmp, p); err != nil {
+				if err := s.writeFromGoroutine(tmp, content); err != nil {
+					t.Error(err)
+				} else if err := os.Rename(tmp, p); err != nil {
 					t.Error(err)
 				}
 			}
-			_ = os.WriteFile(s.path("replaced"), nil, 0o644)
 		}()
 		res := s.fence("-s", cfg, "--", "sh", "-c", `touch started
 while [ ! -e replaced ]; do sleep 0.05; done
 for f in "$@"; do printf '{"files":[]}' > "$f" && echo "wrote $f"; done
 true`, "sh", record, user, trust)
+		close(stop)
+		<-done
 		if ranInside(t, res) && strings.Contains(res.stdout, "wrote") {
 			t.Errorf("the sandbox wrote a policy file the host replaced during the run: %v", res)
 		}
@@ -4033,22 +4049,38 @@ func TestFSProtectedReplacedOnHostDuringRun(t *testing.T) {
 		s.mkdir(".vscode")
 		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["secret.txt"]}}`)
 		files := []string{".bashrc", "home/.profile", "secret.txt", ".mcp.json", ".vscode/tasks.json"}
+		// The host's side, once the command started; the test waits for
+		// it (t.Error from a goroutine after the test ended panics), and
+		// it gives up when fence ended without starting the command.
+		done, stop := make(chan struct{}), make(chan struct{})
 		go func() {
-			if !waitUntil(runTimeout, func() bool { _, err := os.Stat(s.path("started")); return err == nil }) {
+			defer close(done)
+			started := func() bool { _, err := os.Stat(s.path("started")); return err == nil }
+			if !waitUntil(runTimeout, func() bool {
+				select {
+				case <-stop:
+					return true
+				default:
+					return started()
+				}
+			}) || !started() {
 				return
 			}
+			defer func() { _ = os.WriteFile(s.path("replaced"), nil, 0o644) }()
 			for _, f := range files {
-				s.write(f+".new", "# host\n")
-				if err := os.Rename(s.path(f+".new"), s.path(f)); err != nil {
+				if err := s.writeFromGoroutine(s.path(f+".new"), "# host\n"); err != nil {
+					t.Error(err)
+				} else if err := os.Rename(s.path(f+".new"), s.path(f)); err != nil {
 					t.Error(err)
 				}
 			}
-			_ = os.WriteFile(s.path("replaced"), nil, 0o644)
 		}()
 		res := s.fence(append([]string{"-s", cfg, "--", "sh", "-c", `touch started
 while [ ! -e replaced ]; do sleep 0.05; done
 for f in "$@"; do echo evil >> "$f" && echo "wrote $f"; done
 echo x > ordinary.txt && echo "wrote ordinary"`, "sh"}, files...)...)
+		close(stop)
+		<-done
 		if !ranInside(t, res) {
 			return
 		}

@@ -239,6 +239,23 @@ func (s *sandbox) write(rel, content string) string {
 	return p
 }
 
+// writeFromGoroutine is write for a goroutine other than the test's, which
+// must not call t.Fatal: the file's directory must exist, and the error is
+// returned.
+func (s *sandbox) writeFromGoroutine(rel, content string) error {
+	p := s.path(rel)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		return os.Lchown(p, s.r.uid, s.r.gid)
+	}
+	return nil
+}
+
 // symlink creates the symlink rel (in the workspace) to target, owned by
 // the runner, and returns its absolute path.
 func (s *sandbox) symlink(target, rel string) string {

@@ -3,9 +3,20 @@ package fence
 import (
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
+
+// goTool is the go command of the toolchain running the tests: "go" in
+// PATH may be missing (go test run by its full path) or another version.
+func goTool() string {
+	if root := runtime.GOROOT(); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
+}
 
 // TestDependencyDirection enforces the layering of DESIGN §2: mechanism
 // packages do not know the config schema, the policy model imports no
@@ -41,9 +52,10 @@ func TestDependencyDirection(t *testing.T) {
 		},
 		mod + "/cmd/fence": {"net/http": noHTTP},
 	}
-	out, err := exec.Command("go", "list", "-deps", "-test=false", "-json=ImportPath,Deps", "./...").Output()
+	out, err := exec.Command(goTool(), "list", "-deps", "-test=false", "-json=ImportPath,Deps", "./...").Output()
 	if err != nil {
-		t.Skipf("go list not available: %v", err)
+		// Not a skip: the toolchain running this test has a go command.
+		t.Fatalf("go list -deps ./...: %v%s", err, stderrOf(err))
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	for dec.More() {
@@ -80,9 +92,9 @@ func TestDependencyDirection(t *testing.T) {
 func TestEarlyPackagesStayLight(t *testing.T) {
 	deps := func(pkgs ...string) map[string]bool {
 		t.Helper()
-		out, err := exec.Command("go", append([]string{"list", "-deps"}, pkgs...)...).Output()
+		out, err := exec.Command(goTool(), append([]string{"list", "-deps"}, pkgs...)...).Output()
 		if err != nil {
-			t.Fatalf("go list -deps %v: %v", pkgs, err)
+			t.Fatalf("go list -deps %v: %v%s", pkgs, err, stderrOf(err))
 		}
 		m := map[string]bool{}
 		for _, l := range strings.Fields(string(out)) {
@@ -102,4 +114,13 @@ func TestEarlyPackagesStayLight(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stderrOf returns the standard error an *exec.ExitError kept, on a line of
+// its own, or "".
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+		return "\n" + string(ee.Stderr)
+	}
+	return ""
 }

@@ -659,3 +659,33 @@ func TestOpenNoWaitFlags(t *testing.T) {
 		}
 	}
 }
+
+// A directory the guard makes right after it starts counts as made in this
+// run: file systems stamp it with the coarse clock, which read earlier
+// than the fine clock's start for the first tick (up to 4 ms), and git
+// init in a new directory of a repository was refused one run in two.
+func TestMadeInRunFirstTick(t *testing.T) {
+	ws := t.TempDir()
+	wfd, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(wfd)
+	for i := range 50 {
+		g := newGuard(&FSPolicy{GitDirs: true}, UnixPolicy{AllowAll: true})
+		name := "d" + strconv.Itoa(i)
+		if err := unix.Mkdirat(wfd, name, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		g.madeDir(wfd, name)
+		dfd, err := unix.Openat(wfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made := g.madeInRunAt(dfd)
+		unix.Close(dfd)
+		if !made {
+			t.Fatalf("run %d: a directory the guard made just after it started is not taken as made in the run", i)
+		}
+	}
+}

@@ -195,16 +195,18 @@ func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	}
 	g.gitDirs, g.gitAllowConfig = fs.GitDirs, fs.AllowGitConfig
 	if g.gitDirs {
-		// The fine clock, not the coarse one: a file system stamps a
+		// The coarse clock, not the fine one: a file system stamps a
 		// new inode with the coarse time or (multigrain timestamps,
-		// Linux 6.13 on) a finer one, never later than the real time
-		// then. So a directory made before this reads earlier, always
-		// (with the coarse clock here, one made a tick before read as
-		// new); one made in the first tick after may read earlier too,
-		// and is taken for the user's: refused, never let through.
-		// Without a clock, nothing counts as made in this run.
+		// Linux 6.13 on) a finer one, never earlier than the coarse
+		// time then. So every directory made after this reads as born
+		// after it. With the fine clock, one the sandbox made in the
+		// first tick (up to 4 ms) read as older, and git init in a new
+		// directory of a repository failed one run in two. One made in
+		// the tick before reads as new too, but madeInRun asks for the
+		// guard's own record of the mkdir as well, which only this run
+		// makes. Without a clock, nothing counts as made in this run.
 		var now unix.Timespec
-		if unix.ClockGettime(unix.CLOCK_REALTIME, &now) != nil {
+		if unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &now) != nil {
 			g.startSec = 1<<63 - 1
 		} else {
 			g.startSec, g.startNsec = int64(now.Sec), int64(now.Nsec) // int32 on 386 and arm

@@ -2778,6 +2778,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			}
 		}
 	}
+	fp.ReadOnly = append(fp.ReadOnly, s.hiddenSockets(c.Network.AllowUnixSockets, fp)...)
 	// Once the plan holds (a refusal is the only line then).
 	if s.Home != "" {
 		if h, err := s.paths.eval(s.Home); err == nil && underAny(h, changeableOf(fp)) {
@@ -3944,6 +3945,36 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Abstract: !n.AllowsAllDomains(),
 	}
 	return o, nil
+}
+
+// hiddenSockets returns the allowUnixSockets paths (sockets, or directories
+// of them) that the sandbox's tree would not show, to be bound read-only:
+// those in the host's /tmp, which the private /tmp hides (ssh-agent's
+// /tmp/ssh-XXXX/agent.N, X11's /tmp/.X11-unix, tmux's, MySQL's), and
+// under defaultDenyRead those outside what it shows. Listed, they failed
+// with ENOENT. Not /tmp itself, nor /, whose bind would take the place
+// of the private /tmp: the command would lose its writable /tmp (list
+// the socket, or allowWrite "/tmp").
+func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) []string {
+	if len(sockets) == 0 {
+		return nil
+	}
+	tmp := []string{"/tmp"}
+	var out []string
+	for _, p := range s.expandGrants(sockets) {
+		inTmp := underAny(p, tmp)
+		switch {
+		case fp.HostTmp && inTmp, !fp.DefaultDenyRead && !inTmp:
+			continue // visible as it is
+		case p == "/" || p == "/tmp":
+			s.logf("allowUnixSockets %q: the host's %s stays hidden behind the private /tmp; list the sockets in it, or add \"/tmp\" to allowWrite", p, p)
+			continue
+		case underAny(p, fp.Writable), underAny(p, fp.ReadOnly), underAny(p, out):
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // sandboxTmpdir returns env with TMPDIR set to /tmp if the TMPDIR it has

@@ -317,6 +317,53 @@ func TestFSPolicyCwdUnderTmp(t *testing.T) {
 	}
 }
 
+// An allowUnixSockets path in the host's /tmp is bound read-only over the
+// private /tmp (it failed with ENOENT), also under defaultDenyRead; not
+// with the host's /tmp writable, where it is there already, nor /tmp
+// itself, whose bind would make the private /tmp read-only.
+func TestFSPolicyUnixSocketInHostTmp(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !underAny(dir, []string{"/tmp"}) {
+		t.Skipf("the test's temporary directory %s is not under /tmp (TMPDIR is set)", dir)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ws, home := t.TempDir(), t.TempDir()
+	plan := func(ddr bool, allowWrite []string, sockets ...string) nsexec.FSPolicy {
+		t.Helper()
+		c := config.Default()
+		c.Filesystem.DefaultDenyRead = ddr
+		c.Filesystem.AllowRead = []string{"."}
+		c.Filesystem.AllowWrite = allowWrite
+		c.Network.AllowUnixSockets = sockets
+		s := &Spec{Config: c, Cwd: ws, Home: home}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp, err := s.fsPolicy(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
+	}
+	for _, ddr := range []bool{false, true} {
+		if fp := plan(ddr, nil, sock); !slices.Contains(fp.ReadOnly, sock) {
+			t.Errorf("defaultDenyRead %v: read-only %q; want the listed socket %s there", ddr, fp.ReadOnly, sock)
+		}
+		if fp := plan(ddr, []string{"/tmp"}, sock); slices.Contains(fp.ReadOnly, sock) {
+			t.Errorf("defaultDenyRead %v, allowWrite /tmp: read-only %q; want no bind of the socket", ddr, fp.ReadOnly)
+		}
+		if fp := plan(ddr, nil, "/tmp"); slices.Contains(fp.ReadOnly, "/tmp") {
+			t.Errorf("defaultDenyRead %v, allowUnixSockets /tmp: read-only %q; want no bind of /tmp", ddr, fp.ReadOnly)
+		}
+	}
+}
+
 // Under defaultDenyRead, a working directory above a listed path is
 // there too: the scaffold holds it, with only what is listed below it, as
 // it always held "/". fence ran there before it learnt to refuse an

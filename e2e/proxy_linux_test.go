@@ -352,6 +352,43 @@ except OSError as e:
 	})
 }
 
+// An allowUnixSockets socket in the host's /tmp (ssh-agent's
+// /tmp/ssh-XXXX/agent.N, X11's /tmp/.X11-unix) is reachable: the private
+// /tmp hid it, and the listed socket failed with ENOENT. Also under
+// defaultDenyRead, and with the private /tmp still writable; a socket in
+// /tmp that is not listed stays out of reach.
+func TestUnixSocketInHostTmp(t *testing.T) {
+	need(t, "python3")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		dir, err := os.MkdirTemp("/tmp", "fence-e2e-agent-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		s.own(dir, 0o700)
+		sock := filepath.Join(dir, "agent.sock")
+		other := filepath.Join(dir, "other.sock")
+		hostUnixServer(t, sock, "agent-reply")
+		hostUnixServer(t, other, "other-reply")
+		client := `import socket,sys
+for p in sys.argv[1:]:
+    s=socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(p); print("got:"+s.recv(64).decode().strip())
+    except OSError as e:
+        print("refused:%d" % e.errno)
+open("/tmp/own", "w").write("x"); print("tmp writable")
+`
+		for _, ddr := range []string{"false", "true"} {
+			cfg := s.config("unix-"+ddr+".json", `{"filesystem":{"defaultDenyRead":`+ddr+`,"allowRead":["."]},"network":{"allowUnixSockets":["`+sock+`"]}}`)
+			res := s.mustRun("-s", cfg, "--", "python3", "-c", client, sock, other)
+			if res.stdout != "got:agent-reply\nrefused:2\ntmp writable\n" {
+				t.Errorf("defaultDenyRead %s, allowUnixSockets a socket in the host's /tmp: want it reachable, the other hidden, /tmp writable\n%v", ddr, res)
+			}
+		}
+	})
+}
+
 // An allowUnixSockets path in a writable directory is resolved at every
 // start, and connects go through where it leads: a run that replaced it
 // by a symlink to another host socket (docker's, in real life) would have

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -668,6 +669,22 @@ done 2>/dev/null; echo done`
 					mustHaveContent(t, store, "{\"projects\":{}}\n", "the trust store, after the sandbox tried to replace it")
 				}
 			}
+		}
+	})
+}
+
+// A working directory removed since the shell entered it (a branch
+// switched in another terminal) is refused with the fix: fence said only
+// "get working directory: getwd: no such file or directory".
+func TestCLIWorkingDirRemoved(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		gone := s.mkdir("gone")
+		cmd := exec.Command("sh", "-c", `cd "$1" && rmdir "$1" && exec "$0" -- true`, fenceBin, gone)
+		cmd.Env = s.env()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "the working directory no longer exists") || !strings.Contains(string(out), "cd to a directory that exists") {
+			t.Errorf("fence in a removed working directory: err %v, output %q; want a refusal that names the fix", err, out)
 		}
 	})
 }

@@ -278,9 +278,9 @@ JSON on stdout. -s and -t select sources as they do for running a command.`,
 
 func runConfigShow(f configShowFlags, stdout, stderr io.Writer) error {
 	home := config.HomeDir()
-	cwd, err := os.Getwd()
+	cwd, err := workingDir()
 	if err != nil {
-		return fmt.Errorf("get working directory: %w", err)
+		return err
 	}
 	cfg, sources, err := config.Resolve(config.LoadOptions{
 		SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd, NoProject: f.noProject,
@@ -336,9 +336,9 @@ The list of trusted files is $XDG_STATE_HOME/fence/trusted.json (by default
 }
 
 func runConfigTrust(remove bool, stdout io.Writer) error {
-	cwd, err := os.Getwd()
+	cwd, err := workingDir()
 	if err != nil {
-		return fmt.Errorf("get working directory: %w", err)
+		return err
 	}
 	p, err := config.FindProjectConfig(cwd)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -247,9 +248,9 @@ func runSandbox(f *flags, args []string) error {
 		return fmt.Errorf("invalid shell options: invalid shell mode %q (expected \"default\" or \"user\")", f.shell)
 	}
 	home := config.HomeDir()
-	cwd, err := os.Getwd()
+	cwd, err := workingDir()
 	if err != nil {
-		return fmt.Errorf("get working directory: %w", err)
+		return err
 	}
 	lo := config.LoadOptions{SettingsPath: f.settings, Template: f.template, Home: home, Cwd: cwd, NoProject: f.noProject}
 	cfg, sources, err := config.Resolve(lo)
@@ -321,6 +322,24 @@ func runSandbox(f *flags, args []string) error {
 // printSources writes the -d lines that name the config sources, one a
 // line: "[fence] config: KIND PATH", or "[fence] config: default (no
 // config file found)" when none applied.
+// workingDir is os.Getwd with a refusal that names the fix: a working
+// directory removed since the shell entered it (a branch switched in
+// another terminal), or one this user may not look up (`sudo -u USER
+// fence` from your home), said only "getwd: no such file or directory"
+// or "stat .: permission denied".
+func workingDir() (string, error) {
+	cwd, err := os.Getwd()
+	switch {
+	case err == nil:
+		return cwd, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("the working directory no longer exists (%w); cd to a directory that exists and run fence there", err)
+	case errors.Is(err, fs.ErrPermission):
+		return "", fmt.Errorf("the working directory cannot be looked up by this user (%w); run fence from a directory this user may search", err)
+	}
+	return "", fmt.Errorf("get working directory: %w", err)
+}
+
 func printSources(w io.Writer, sources []config.Source) {
 	for _, s := range sources {
 		switch {

@@ -174,3 +174,20 @@ func TestPrintSources(t *testing.T) {
 		}
 	}
 }
+
+// A working directory removed since the shell entered it is refused with
+// the fix, not with getwd's "no such file or directory" alone.
+func TestWorkingDirRemoved(t *testing.T) {
+	dir := t.TempDir() + "/gone"
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	_, err := workingDir()
+	if err == nil || !strings.Contains(err.Error(), "the working directory no longer exists") || !strings.Contains(err.Error(), "cd to a directory that exists") {
+		t.Errorf("removed working directory: err %v; want a refusal that names the fix", err)
+	}
+}

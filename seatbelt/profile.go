@@ -319,8 +319,15 @@ func Profile(o *Options) (string, error) {
 	}
 	if o.DefaultDenyRead {
 		// The data volume, mounted there, holds every file under a
-		// second name; /System is readable.
-		b.line(`(deny file-read* (subpath "/System/Volumes/Data")%s)`, b.message())
+		// second name; /System is readable. Either case, as every
+		// denial: /System/Volumes/data is the same directory on a
+		// case-insensitive system volume, and (subpath "/System") would
+		// let it be read.
+		re, err := pathRegex(Literal(dataVolume), true, true)
+		if err != nil {
+			return "", err
+		}
+		b.line("(deny file-read* (regex %s)%s)", quote(re), b.message())
 	}
 
 	// Terminals: only the run's own, and those it opens itself.

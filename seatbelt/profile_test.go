@@ -427,6 +427,41 @@ func TestDenialsFoldCase(t *testing.T) {
 	}
 }
 
+// TestDataVolumeDenialFoldsCase: with defaultDenyRead, /System is readable
+// and the data volume under it is not, in any spelling: on a
+// case-insensitive system volume /System/Volumes/data/Users/u is the same
+// directory as /System/Volumes/Data/Users/u, and (subpath "/System") allows
+// it.
+func TestDataVolumeDenialFoldsCase(t *testing.T) {
+	p, err := Profile(&Options{DefaultDenyRead: true, Readable: []string{"/System"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := rules(t, p)
+	for _, path := range []string{"/System/Volumes/Data/Users/u/notes", "/System/Volumes/data/Users/u/notes", "/system/VOLUMES/dAtA/Users/u/notes", "/System/Volumes/DATA"} {
+		denied := false
+		for _, r := range rs {
+			if len(r.filters) == 0 || !slices.Contains(r.ops, "file-read*") {
+				continue
+			}
+			f := r.filters[0]
+			var m bool
+			switch f.list[0].text {
+			case "subpath":
+				m = path == f.list[1].text || strings.HasPrefix(path, strings.TrimSuffix(f.list[1].text, "/")+"/")
+			case "regex":
+				m = regexp.MustCompilePOSIX(f.list[1].text).MatchString(path)
+			}
+			if m {
+				denied = r.action == "deny" // the last match wins
+			}
+		}
+		if !denied {
+			t.Errorf("%s is readable:\n%s", path, p)
+		}
+	}
+}
+
 func TestDenyExecMatchesAnyDirectoryAndCase(t *testing.T) {
 	got, err := Profile(&Options{DenyExec: []string{"reboot", "mkfs.ext4"}})
 	if err != nil {

@@ -162,6 +162,10 @@ var (
 	}
 )
 
+// terminalIoctls are the terminal ioctl requests the command may not
+// make, on any device: TIOCSTI, TIOCEXCL and TIOCSETD (<sys/ttycom.h>).
+var terminalIoctls = []uint32{0x80017472, 0x2000740d, 0x8004741b}
+
 // devices may always be opened for reading and writing: the standard
 // streams' names and the null, zero and random devices.
 var devices = []string{
@@ -349,7 +353,14 @@ func Profile(o *Options) (string, error) {
 	}
 	// TIOCSTI (_IOW('t', 114, char)) pushes input into a terminal: typed
 	// into the shell fence was started from, it would run after fence.
-	b.line("(deny file-ioctl (ioctl-command 2147578994)%s)", b.message())
+	// TIOCEXCL (_IO('t', 13)) and TIOCSETD (_IOW('t', 27, int)) change
+	// the user's terminal for good, as on Linux (seccomp refuses both):
+	// the exclusive mode makes every later open of it by name (sudo's
+	// and ssh's prompts on /dev/tty among them) fail with EBUSY for all
+	// but root, and a line discipline stays on it after the run.
+	for _, c := range terminalIoctls {
+		b.line("(deny file-ioctl (ioctl-command %d)%s)", c, b.message())
+	}
 
 	for _, e := range o.DenyExec {
 		if err := b.denyExec(e); err != nil {

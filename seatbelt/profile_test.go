@@ -831,6 +831,22 @@ func TestTerminals(t *testing.T) {
 	if deny < 0 || own < deny || sti < own {
 		t.Errorf("other terminals denied at %d, own allowed at %d, TIOCSTI denied at %d: want all three, in that order:\n%s", deny, own, sti, p)
 	}
+	// TIOCEXCL and TIOCSETD (<sys/ttycom.h>: _IO('t', 13), _IOW('t', 27,
+	// int)) are refused too, after the terminals' allows, as Linux's
+	// seccomp refuses them: both outlive the run on the user's terminal.
+	for _, c := range []string{"536900621", "2147775515"} {
+		at := -1
+		for i, r := range rs {
+			for _, f := range r.filters {
+				if r.action == "deny" && slices.Equal(r.ops, []string{"file-ioctl"}) && len(f.list) == 2 && f.list[0].text == "ioctl-command" && f.list[1].text == c {
+					at = i
+				}
+			}
+		}
+		if at < own {
+			t.Errorf("ioctl %s denied at %d, want after the terminal's allow at %d:\n%s", c, at, own, p)
+		}
+	}
 	// A terminal of the output only: written and controlled, not read.
 	p, err = Profile(&Options{OutputTerminals: []string{"/dev/ttys005"}})
 	if err != nil {

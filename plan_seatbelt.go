@@ -94,6 +94,7 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 			builtin = append(builtin, p)
 		}
 	}
+	builtin = append(builtin, s.macDangerousPaths()...)
 	gp, unlistable, err := s.gitPaths(f.AllowGitConfig)
 	if err != nil {
 		return nil, err
@@ -300,6 +301,34 @@ func seatbeltGrants(ps, writable []string) (grants, held []string) {
 		}
 	}
 	return grants, held
+}
+
+// macDangerousPaths returns fence's protected names in $HOME where macOS
+// keeps them, beside dangerousPaths' (which has the XDG directories): the
+// user's launch agents, which launchd starts at the next login outside
+// any sandbox (Linux's systemd and autostart directories); and
+// DangerousConfigDirs, vscodeUserFiles and DangerousDataDirs in
+// ~/Library/Application Support, DangerousCacheDirs in ~/Library/Caches,
+// where the tools that follow the platform's conventions keep them on
+// macOS (Go's os.UserConfigDir, the dirs crate, Electron): go's env file
+// (GOFLAGS=-toolexec), VS Code's settings and tasks, jj's and lazygit's
+// configs, pip's, fnm's Node.js versions, Playwright's browsers. A
+// writable home (fence started in $HOME, -t code there) writes them
+// otherwise.
+func (s *Spec) macDangerousPaths() []string {
+	if s.Home == "" {
+		return nil
+	}
+	lib := filepath.Join(s.Home, "Library")
+	out := []string{filepath.Join(lib, "LaunchAgents")}
+	for _, n := range slices.Concat(DangerousConfigDirs, vscodeUserFiles(), DangerousDataDirs) {
+		out = append(out, filepath.Join(lib, "Application Support", n))
+	}
+	for _, n := range DangerousCacheDirs {
+		out = append(out, filepath.Join(lib, "Caches", n))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // macCredentialPaths are hidden on macOS beside credentialPaths: the login

@@ -952,3 +952,32 @@ func TestSeatbeltPlanToolCaches(t *testing.T) {
 		t.Errorf("no writable cache directory: want the caller's environment, got GOCACHE=%q", getenv(mp.env, "GOCACHE"))
 	}
 }
+
+// TestSeatbeltPlanMacHomePaths: with a writable home, what macOS runs
+// from there outside the sandbox stays read-only as its XDG counterparts
+// do: the launch agents (started at the next login), and the protected
+// configuration, data and cache directories where macOS keeps them
+// (go's env file, VS Code's settings, Playwright's browsers).
+func TestSeatbeltPlanMacHomePaths(t *testing.T) {
+	c := &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: []string{"~"}}}
+	s, home, _ := macSpec(t, c)
+	mp := planMac(t, s)
+	mp.opts.Network.ProxyPorts = []int{40000, 40001}
+	p, err := seatbelt.Profile(mp.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"Library/LaunchAgents/com.evil.plist", "Library/LaunchAgents", "Library/Application Support/go/env",
+		"Library/Application Support/Code/User/settings.json", "Library/Application Support/Code/User/tasks.json",
+		"Library/Application Support/jj/config.toml", "Library/Application Support/fnm/node-versions/v22/bin/node",
+		"Library/Caches/ms-playwright/chromium-1/chrome"} {
+		if !deniedBy(p, "deny file-write*", filepath.Join(home, rel)) {
+			t.Errorf("~/%s writable", rel)
+		}
+	}
+	for _, rel := range []string{"Library/Application Support/other/state.json", "Library/Caches/other/x", "notes.txt"} {
+		if deniedBy(p, "deny file-write*", filepath.Join(home, rel)) {
+			t.Errorf("~/%s denied", rel)
+		}
+	}
+}

@@ -333,6 +333,13 @@ func Profile(o *Options) (string, error) {
 		}
 		b.line("(deny file-read* (regex %s)%s)", quote(re), b.message())
 	}
+	// The disks' device nodes: a command fence runs as root (sudo fence)
+	// would read every file past every denial through them, and write
+	// them. Linux's /dev has none (null, zero, full, random, urandom,
+	// tty only). Every other device is readable as its mode allows.
+	// Either case, as every path denial: /DEV is /dev on a
+	// case-insensitive root volume.
+	b.line(`(deny file-read* file-write* (regex #"^/[dD][eE][vV]/[rR]?[dD][iI][sS][kK][0-9]")%s)`, b.message())
 
 	// Terminals: only the run's own, and those it opens itself.
 	b.line(`(deny file-read* file-write* file-ioctl (regex #"^/dev/ttys[0-9]+$")%s)`, b.message())

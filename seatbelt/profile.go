@@ -341,8 +341,10 @@ func Profile(o *Options) (string, error) {
 	// case-insensitive root volume.
 	b.line(`(deny file-read* file-write* (regex #"^/[dD][eE][vV]/[rR]?[dD][iI][sS][kK][0-9]")%s)`, b.message())
 
-	// Terminals: only the run's own, and those it opens itself.
-	b.line(`(deny file-read* file-write* file-ioctl (regex #"^/dev/ttys[0-9]+$")%s)`, b.message())
+	// Terminals: only the run's own, and those it opens itself. /dev in
+	// either case, as every path denial: /DEV/ttys003 is /dev/ttys003 on
+	// a case-insensitive root volume.
+	b.line(`(deny file-read* file-write* file-ioctl (regex #"^/[dD][eE][vV]/[tT][tT][yY][sS][0-9]+$")%s)`, b.message())
 	for _, t := range slices.Concat(o.Terminals, o.OutputTerminals) {
 		if !strings.HasPrefix(t, "/dev/") || strings.ContainsAny(t, "\"\\") || hasControl(t) {
 			return "", fmt.Errorf("seatbelt terminal %q: want a device path", t)

@@ -870,7 +870,7 @@ func TestTerminals(t *testing.T) {
 				continue
 			}
 			switch {
-			case r.action == "deny" && f.list[1].text == "^/dev/ttys[0-9]+$":
+			case r.action == "deny" && f.list[0].text == "regex" && regexp.MustCompilePOSIX(f.list[1].text).MatchString("/dev/ttys004"):
 				deny = i
 			case r.action == "allow" && f.list[1].text == "/dev/ttys004":
 				own = i
@@ -884,6 +884,15 @@ func TestTerminals(t *testing.T) {
 	}
 	if deny < 0 || own < deny || sti < own {
 		t.Errorf("other terminals denied at %d, own allowed at %d, TIOCSTI denied at %d: want all three, in that order:\n%s", deny, own, sti, p)
+	}
+	// Another terminal in any spelling: /DEV is /dev on a case-insensitive
+	// root volume.
+	for _, other := range []string{"/dev/ttys007", "/DEV/ttys007", "/Dev/TTYS007"} {
+		for _, op := range []string{"file-read-data", "file-write-data", "file-ioctl"} {
+			if got := lastMatch(rs, op, other); got != "deny" {
+				t.Errorf("%s of %s: last rule %q, want deny", op, other, got)
+			}
+		}
 	}
 	// TIOCEXCL and TIOCSETD (<sys/ttycom.h>: _IO('t', 13), _IOW('t', 27,
 	// int)) are refused too, after the terminals' allows, as Linux's

@@ -144,7 +144,13 @@ func (s *Spec) planSeatbelt() (*macPlan, error) {
 	// the command's own a grant, made as a directory only (a symlink
 	// planted there would lead the next run's tools out of the writable
 	// paths).
-	cacheProt, cacheEnv, cacheOwn := s.toolCacheEnv(s.expandGrants(f.AllowWrite))
+	// Beside the XDG cache directories, macOS's own, where go's build
+	// cache is by default (~/Library/Caches/go-build).
+	var macCaches []string
+	if s.Home != "" {
+		macCaches = append(macCaches, filepath.Join(s.Home, "Library", "Caches"))
+	}
+	cacheProt, cacheEnv, cacheOwn := s.toolCacheEnv(s.expandGrants(f.AllowWrite), macCaches...)
 	builtin = append(builtin, cacheProt...)
 	for _, p := range cacheOwn {
 		o.Grants = append(o.Grants, seatbeltForms(seatbelt.Literal(p))...)

@@ -953,6 +953,44 @@ func TestSeatbeltPlanToolCaches(t *testing.T) {
 	}
 }
 
+// TestSeatbeltPlanMacToolCaches: macOS's user cache directory,
+// ~/Library/Caches, holds go's build cache by default (os.UserCacheDir),
+// pip's, deno's: where it is writable (a writable home, or itself), those
+// are read-only as ~/.cache's are, and the tools inside get their own.
+func TestSeatbeltPlanMacToolCaches(t *testing.T) {
+	for _, tc := range []struct {
+		allow []string
+		own   string // relative to the home
+	}{
+		{[]string{"~"}, ".cache/fence-sandbox"},
+		{[]string{".", "~/Library/Caches"}, "Library/Caches/fence-sandbox"},
+	} {
+		c := &config.Config{Filesystem: config.FilesystemConfig{AllowWrite: tc.allow}}
+		s, home, _ := macSpec(t, c)
+		if err := os.MkdirAll(filepath.Join(home, "Library", "Caches"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mp := planMac(t, s)
+		own := filepath.Join(home, tc.own)
+		if got := getenv(mp.env, "GOCACHE"); got != filepath.Join(own, "go-build") {
+			t.Errorf("%q: GOCACHE = %q, want the sandbox's own under %s", tc.allow, got, own)
+		}
+		mp.opts.Network.ProxyPorts = []int{40000, 40001}
+		p, err := seatbelt.Profile(mp.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"go-build/ab/abcdef-a", "pip/wheels/x.whl", "deno/remote/x.js"} {
+			if path := filepath.Join(home, "Library", "Caches", d); !deniedBy(p, "deny file-write*", path) {
+				t.Errorf("%q: %s writable", tc.allow, path)
+			}
+		}
+		if path := filepath.Join(own, "go-build", "ab"); deniedBy(p, "deny file-write*", path) {
+			t.Errorf("%q: the sandbox's own cache %s denied", tc.allow, path)
+		}
+	}
+}
+
 // TestSeatbeltPlanMacHomePaths: with a writable home, what macOS runs
 // from there outside the sandbox stays read-only as its XDG counterparts
 // do: the launch agents (started at the next login), and the protected

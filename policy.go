@@ -320,13 +320,22 @@ const sandboxCaches = "fence-sandbox"
 // tools at: a run that made fence-sandbox a symlink out of the writable
 // paths must not make the next one leave them writable; the tools then
 // write nowhere (their caches are read-only), as without -t code.
-func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
+// platform are the platform's own user cache directories, after the XDG
+// ones: macOS's ~/Library/Caches, where go, pip, deno and ccache keep
+// theirs there (os.UserCacheDir, platformdirs).
+func (s *Spec) toolCacheEnv(changeable []string, platform ...string) (protect, env, own []string) {
 	writable := func(p string) bool {
 		res, _, err := s.paths.evalPartial(p, changeable)
 		return err == nil && underAny(res, changeable)
 	}
+	cacheDirs := s.xdgDirs("XDG_CACHE_HOME", ".cache")
+	for _, d := range platform {
+		if !slices.Contains(cacheDirs, d) {
+			cacheDirs = append(cacheDirs, d)
+		}
+	}
 	var root string
-	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+	for _, d := range cacheDirs {
 		// Only where a cache directory is writable whole: an allowWrite
 		// of ~/.cache/go-build alone shares that cache on purpose.
 		if writable(d) {
@@ -358,7 +367,7 @@ func (s *Spec) toolCacheEnv(changeable []string) (protect, env, own []string) {
 		var defaults []string
 		switch {
 		case t.home == "":
-			for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
+			for _, d := range cacheDirs {
 				defaults = append(defaults, filepath.Join(d, t.dir))
 			}
 		case s.Home != "":

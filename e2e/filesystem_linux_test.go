@@ -3998,15 +3998,7 @@ func TestFSPolicyFilesReplacedDuringRun(t *testing.T) {
 		done, stop := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			started := func() bool { _, err := os.Stat(s.path("started")); return err == nil }
-			if !waitUntil(runTimeout, func() bool {
-				select {
-				case <-stop:
-					return true
-				default:
-					return started()
-				}
-			}) || !started() {
+			if !s.waitStarted(stop) {
 				return
 			}
 			defer func() { _ = os.WriteFile(s.path("replaced"), nil, 0o644) }()
@@ -4055,15 +4047,7 @@ func TestFSProtectedReplacedOnHostDuringRun(t *testing.T) {
 		done, stop := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			started := func() bool { _, err := os.Stat(s.path("started")); return err == nil }
-			if !waitUntil(runTimeout, func() bool {
-				select {
-				case <-stop:
-					return true
-				default:
-					return started()
-				}
-			}) || !started() {
+			if !s.waitStarted(stop) {
 				return
 			}
 			defer func() { _ = os.WriteFile(s.path("replaced"), nil, 0o644) }()
@@ -4595,4 +4579,19 @@ func mustNotReveal(t *testing.T, s *sandbox, path string, markers ...string) {
 			t.Errorf("%s readable at %s: %v", m, path, res)
 		}
 	}
+}
+
+// waitStarted waits until the command has made the workspace's file
+// "started", and reports whether it has; it gives up when stop is closed
+// (fence ended without starting the command) or after runTimeout.
+func (s *sandbox) waitStarted(stop <-chan struct{}) bool {
+	started := func() bool { _, err := os.Stat(s.path("started")); return err == nil }
+	return waitUntil(runTimeout, func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return started()
+		}
+	}) && started()
 }

@@ -211,6 +211,19 @@ func proxyEnv(httpPort, socksPort int, credential string) []string {
 	}
 }
 
+// setProxyEnv returns env with the proxies' variables (proxyEnv), and
+// NODE_USE_ENV_PROXY=1 unless env sets it: without it Node's built-in
+// fetch (and, from Node 24, its http and https modules) ignores
+// HTTP_PROXY and tries to connect directly, which nothing in the sandbox's
+// network namespace answers; older Nodes ignore the variable.
+func setProxyEnv(env []string, httpPort, socksPort int, credential string) []string {
+	env = setEnv(env, proxyEnv(httpPort, socksPort, credential)...)
+	if !hasEnv(env, "NODE_USE_ENV_PROXY") {
+		env = append(env, "NODE_USE_ENV_PROXY=1")
+	}
+	return env
+}
+
 // setEnv replaces or adds the given KEY=VALUE entries.
 func setEnv(env []string, kvs ...string) []string {
 	keys := map[string]bool{}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -315,5 +316,25 @@ func TestLoopbackHints(t *testing.T) {
 	// The host's network (allowedDomains "*"): no namespace, no hint.
 	if h := loopbackHints(&n, &netPlan{hostNet: true}); len(h) != 0 {
 		t.Errorf("host network: want no hints, got %q", h)
+	}
+}
+
+// The proxies' variables, with NODE_USE_ENV_PROXY=1 for Node's own fetch,
+// unless the environment already says what Node should do.
+func TestSetProxyEnv(t *testing.T) {
+	env := setProxyEnv([]string{"HTTP_PROXY=http://corp:8080", "PATH=/bin"}, 3128, 1080, "")
+	want := map[string]bool{"HTTP_PROXY=http://127.0.0.1:3128": true, "NODE_USE_ENV_PROXY=1": true, "PATH=/bin": true}
+	for _, kv := range env {
+		delete(want, kv)
+		if kv == "HTTP_PROXY=http://corp:8080" {
+			t.Errorf("the host's HTTP_PROXY kept: %q", env)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("missing %v in %q", want, env)
+	}
+	env = setProxyEnv([]string{"NODE_USE_ENV_PROXY=0"}, 3128, 1080, "")
+	if n := strings.Count(strings.Join(env, "\n"), "NODE_USE_ENV_PROXY="); n != 1 || !slices.Contains(env, "NODE_USE_ENV_PROXY=0") {
+		t.Errorf("the user's NODE_USE_ENV_PROXY=0 not kept alone: %q", env)
 	}
 }

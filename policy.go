@@ -3853,7 +3853,7 @@ func (s *Spec) plan() (*nsexec.Options, *netPlan, error) {
 	o.HostNetwork = np.hostNet
 	o.Listeners = np.listeners()
 	if !np.hostNet {
-		o.Env = setEnv(o.Env, proxyEnv(np.httpPort, np.socksPort, "")...)
+		o.Env = setProxyEnv(o.Env, np.httpPort, np.socksPort, "")
 	}
 	return o, np, nil
 }

@@ -60,7 +60,7 @@ func Run(s *Spec) (int, error) {
 		return 1, err
 	}
 	mp.opts.Network.ProxyPorts = []int{hp, sp}
-	env = setEnv(env, proxyEnv(hp, sp, mp.np.credential)...)
+	env = setProxyEnv(env, hp, sp, mp.np.credential)
 	// Every denial carries this run's tag, so that its reports can be
 	// told from other sandboxes' in the unified log.
 	tag := make([]byte, 8)

@@ -149,7 +149,7 @@ func Run(s *Spec) (int, error) {
 		if err != nil {
 			return 1, err
 		}
-		o.Env = setEnv(o.Env, proxyEnv(hp, sp, np.credential)...)
+		o.Env = setProxyEnv(o.Env, hp, sp, np.credential)
 		s.logf("network: host network (allowedDomains contains \"*\"); proxies on %s and %s with a per-run credential", addr(hp), addr(sp))
 	}
 	// -p: listen on the host first, so a port in use fails before the

@@ -48,7 +48,7 @@ func TestProxyHTTPAndSOCKS(t *testing.T) {
 			"deniedDomains": ["evil.api.test"],
 			"hosts": ["127.0.0.1 api.test secure.test other.test"]}}`)
 		res := s.mustRun("-s", cfg, "-c", `
-echo "env:$HTTP_PROXY|$HTTPS_PROXY|$ALL_PROXY|$NO_PROXY"
+echo "env:$HTTP_PROXY|$HTTPS_PROXY|$ALL_PROXY|$NO_PROXY|$NODE_USE_ENV_PROXY"
 curl -sS --max-time 10 http://api.test:`+p+`/allowed; echo
 curl -sS --max-time 10 -o /dev/null -w "blocked:%{http_code}\n" http://other.test:`+p+`/
 curl -sS --max-time 10 http://other.test:`+p+`/; echo
@@ -59,7 +59,7 @@ getent hosts api.test >/dev/null 2>&1; echo "dns:$?"
 `)
 		out := res.stdout
 		for _, want := range []string{
-			"env:http://127.0.0.1:3128|http://127.0.0.1:3128|socks5h://127.0.0.1:1080|localhost,127.0.0.1,::1",
+			"env:http://127.0.0.1:3128|http://127.0.0.1:3128|socks5h://127.0.0.1:1080|localhost,127.0.0.1,::1|1",
 			"hello from api /allowed",
 			"blocked:403",
 			"Connection blocked by network allowlist",

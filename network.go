@@ -167,6 +167,22 @@ func loopbackHints(n *config.NetworkConfig, np *netPlan) []string {
 	return out
 }
 
+// localOutboundHint returns the line -m and -d print when allowLocalOutbound
+// is on with no allowLocalOutboundPorts (as the code and local-dev-server
+// templates have it): on Linux it reaches none of the host's ports, each
+// of which needs a listener in the sandbox before the command starts, and
+// a connection to one was refused with nothing said.
+func localOutboundHint(n *config.NetworkConfig, np *netPlan, from func(field string, value any) string) string {
+	if np.hostNet || !n.LocalOutbound() || len(np.localPorts) > 0 {
+		return ""
+	}
+	what := "network.allowLocalOutbound" + fromParen(from("network.allowLocalOutbound", true))
+	if n.AllowLocalOutbound == nil {
+		what = "network.allowLocalOutbound, unset and so on as network.allowLocalBinding" + fromParen(from("network.allowLocalBinding", true)) + " is,"
+	}
+	return "[fence] " + what + " reaches none of the host's ports on Linux: list the ones the command should reach in network.allowLocalOutboundPorts"
+}
+
 // fromSuffix is ", from SRC" for SRC (Spec.from), or "".
 func fromSuffix(src string) string {
 	if src == "" {

@@ -338,3 +338,31 @@ func TestSetProxyEnv(t *testing.T) {
 		t.Errorf("the user's NODE_USE_ENV_PROXY=0 not kept alone: %q", env)
 	}
 }
+
+// allowLocalOutbound without ports reaches nothing on Linux: -m and -d say
+// so, naming where it was set; with ports, or on the host network, nothing.
+func TestLocalOutboundHint(t *testing.T) {
+	on := true
+	from := func(field string, _ any) string { return "/etc/x.json:" + field }
+	n := config.NetworkConfig{AllowLocalOutbound: &on}
+	want := "[fence] network.allowLocalOutbound (from /etc/x.json:network.allowLocalOutbound) reaches none of the host's ports on Linux: list the ones the command should reach in network.allowLocalOutboundPorts"
+	if got := localOutboundHint(&n, &netPlan{}, from); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	b := config.NetworkConfig{AllowLocalBinding: true}
+	if got := localOutboundHint(&b, &netPlan{}, from); !strings.HasPrefix(got, "[fence] network.allowLocalOutbound, unset and so on as network.allowLocalBinding (from /etc/x.json:network.allowLocalBinding) is, reaches none") {
+		t.Errorf("allowLocalBinding alone: %q", got)
+	}
+	for _, c := range []struct {
+		n  config.NetworkConfig
+		np netPlan
+	}{
+		{n, netPlan{localPorts: []int{5432}}},
+		{n, netPlan{hostNet: true}},
+		{config.NetworkConfig{}, netPlan{}},
+	} {
+		if got := localOutboundHint(&c.n, &c.np, from); got != "" {
+			t.Errorf("%+v, %+v: want no hint, got %q", c.n, c.np, got)
+		}
+	}
+}

@@ -141,6 +141,9 @@ func Run(s *Spec) (int, error) {
 		for _, h := range loopbackHints(&s.Config.Network, np) {
 			nw.logf(h)
 		}
+		if h := localOutboundHint(&s.Config.Network, np, s.from); h != "" {
+			nw.logf(h)
+		}
 	}
 	if np.hostNet {
 		// Relaxed mode: no network namespace, so the proxies listen on the

@@ -356,6 +356,15 @@ func (s *Spec) toolCacheEnv(changeable []string, platform ...string) (protect, e
 		if d := s.envDir(t.env); d != "" {
 			hosts = append(hosts, d)
 		}
+		osEnv := ""
+		if t.env == "BAZELISK_HOME" {
+			// bazelisk takes BAZELISK_HOME_LINUX (_DARWIN on macOS)
+			// before BAZELISK_HOME: both are pointed at the sandbox's.
+			osEnv = t.env + "_" + strings.ToUpper(runtime.GOOS)
+			if d := s.envDir(osEnv); d != "" {
+				hosts = append([]string{d}, hosts...)
+			}
+		}
 		if t.env == "GOCACHE" {
 			// go env -w GOCACHE=... keeps it in go's env file, which
 			// the environment overrides for the command but not for
@@ -399,6 +408,9 @@ func (s *Spec) toolCacheEnv(changeable []string, platform ...string) (protect, e
 		}
 		d := filepath.Join(root, t.dir)
 		env = append(env, t.env+"="+d)
+		if osEnv != "" {
+			env = append(env, osEnv+"="+d)
+		}
 		own = append(own, d)
 		s.logf("%s: %s is read-only in the sandbox (what a tool outside takes from it runs there); the command's is %s", t.env, hosts[0], d)
 	}

@@ -3304,6 +3304,14 @@ mkdir -p ~/.cache/other && echo ok > ~/.cache/other/x && echo other-writable`
 		if res.code != 0 || res.stdout != own+"/go-build\nrefused\n" {
 			t.Errorf("GOCACHE moved into the project: %v", res)
 		}
+		// bazelisk takes BAZELISK_HOME_LINUX before BAZELISK_HOME.
+		bz := filepath.Join(proj, "bazelisk")
+		s.mkdir(filepath.Join("proj", "bazelisk"))
+		res = s.fenceWith(opts{dir: proj, env: []string{"HOME=" + home, "BAZELISK_HOME_LINUX=" + bz}}, "-t", "code", "--", "sh", "-c",
+			`printenv BAZELISK_HOME_LINUX BAZELISK_HOME; echo evil > bazelisk/x || echo refused`)
+		if res.code != 0 || res.stdout != own+"/bazelisk\n"+own+"/bazelisk\nrefused\n" {
+			t.Errorf("BAZELISK_HOME_LINUX in the project: %v", res)
+		}
 		// A file where the sandbox's own caches go (a run may make one):
 		// the host's stay read-only, fence says what to remove, and no
 		// tool is pointed below a file.

@@ -31,17 +31,39 @@ const (
 // peer is dst:dport, in the calling thread's network namespace: for the
 // proxies on the host's 127.0.0.1 (relaxed mode), the owner of the
 // client's end of a connection they accepted. One exact sock_diag lookup
-// (no dump), encoded here for the same reason as LoopbackUp's request.
-// It fails when the socket is gone or the kernel has no inet_diag.
+// (no dump), encoded here for the same reason as LoopbackUp's request;
+// a second, for a socket bound to lo, when the first finds none: the
+// kernel's exact lookup matches a socket bound to a device
+// (SO_BINDTODEVICE, which any user may set) only when asked with that
+// device's index, and a socket bound to any other device cannot reach
+// 127.0.0.0/8. It fails when the socket is gone or the kernel has no
+// inet_diag.
 func TCPOwner(src [4]byte, sport uint16, dst [4]byte, dport uint16) (uint32, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_INET_DIAG)
 	if err != nil {
 		return 0, fmt.Errorf("find the owner of a TCP socket: open sock_diag socket: %w", err)
 	}
 	defer unix.Close(fd)
-	req := tcpOwnerRequest(diagRequestSeq, src, sport, dst, dport)
+	uid, err := tcpOwnerOn(fd, diagRequestSeq, src, sport, dst, dport, 0)
+	if errors.Is(err, unix.ENOENT) {
+		uid, err = tcpOwnerOn(fd, diagRequestSeq+1, src, sport, dst, dport, loopbackIfindex)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find the owner of a TCP socket: %w", err)
+	}
+	return uid, nil
+}
+
+// loopbackIfindex is lo's interface index, the same in every network
+// namespace (LOOPBACK_IFINDEX).
+const loopbackIfindex = 1
+
+// tcpOwnerOn asks sock_diag socket fd for the owner of the socket
+// TCPOwner names, as bound to the interface ifindex (0: to none).
+func tcpOwnerOn(fd int, seq uint32, src [4]byte, sport uint16, dst [4]byte, dport uint16, ifindex uint32) (uint32, error) {
+	req := tcpOwnerRequest(seq, src, sport, dst, dport, ifindex)
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, fmt.Errorf("find the owner of a TCP socket: send sock_diag request: %w", err)
+		return 0, fmt.Errorf("send sock_diag request: %w", err)
 	}
 	var buf [maxDiagAnswerBytes]byte
 	for {
@@ -50,29 +72,29 @@ func TCPOwner(src [4]byte, sport uint16, dst [4]byte, dport uint16) (uint32, err
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("find the owner of a TCP socket: read sock_diag answer: %w", err)
+			return 0, fmt.Errorf("read sock_diag answer: %w", err)
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
-			return 0, fmt.Errorf("find the owner of a TCP socket: parse sock_diag answer: %w", err)
+			return 0, fmt.Errorf("parse sock_diag answer: %w", err)
 		}
 		for _, m := range msgs {
-			if m.Header.Seq != diagRequestSeq {
+			if m.Header.Seq != seq {
 				continue
 			}
 			switch m.Header.Type {
 			case unix.NLMSG_ERROR:
 				if len(m.Data) < 4 {
-					return 0, errors.New("find the owner of a TCP socket: truncated sock_diag error")
+					return 0, errors.New("truncated sock_diag error")
 				}
 				e := int32(binary.NativeEndian.Uint32(m.Data[:4]))
 				if e == 0 {
-					return 0, errors.New("find the owner of a TCP socket: sock_diag answered with an acknowledgement only")
+					return 0, errors.New("sock_diag answered with an acknowledgement only")
 				}
-				return 0, fmt.Errorf("find the owner of a TCP socket: %w", unix.Errno(-e))
+				return 0, unix.Errno(-e)
 			case sockDiagByFamily:
 				if len(m.Data) < minDiagMsgWithUID {
-					return 0, errors.New("find the owner of a TCP socket: truncated sock_diag answer")
+					return 0, errors.New("truncated sock_diag answer")
 				}
 				return binary.NativeEndian.Uint32(m.Data[diagMsgUIDOffset:]), nil
 			}
@@ -81,8 +103,9 @@ func TCPOwner(src [4]byte, sport uint16, dst [4]byte, dport uint16) (uint32, err
 }
 
 // tcpOwnerRequest is the SOCK_DIAG_BY_FAMILY request for one IPv4 TCP
-// socket, found by its addresses and ports whatever its cookie.
-func tcpOwnerRequest(seq uint32, src [4]byte, sport uint16, dst [4]byte, dport uint16) []byte {
+// socket, found by its addresses and ports whatever its cookie, bound to
+// the interface ifindex (0: to none).
+func tcpOwnerRequest(seq uint32, src [4]byte, sport uint16, dst [4]byte, dport uint16, ifindex uint32) []byte {
 	b := make([]byte, unix.SizeofNlMsghdr+sizeofDiagReq)
 	e := binary.NativeEndian
 	e.PutUint32(b[0:], uint32(len(b)))
@@ -98,6 +121,7 @@ func tcpOwnerRequest(seq uint32, src [4]byte, sport uint16, dst [4]byte, dport u
 	binary.BigEndian.PutUint16(id[2:], dport)
 	copy(id[4:8], src[:])
 	copy(id[20:24], dst[:])
+	e.PutUint32(id[36:], ifindex)
 	e.PutUint32(id[40:], inetDiagNoCookie)
 	e.PutUint32(id[44:], inetDiagNoCookie)
 	return b

@@ -182,6 +182,46 @@ func TestExitCodeCommandNotFound(t *testing.T) {
 	})
 }
 
+// A program whose dynamic loader is missing (a glibc build on a musl
+// system) fails with ENOENT as a script with a missing #! interpreter
+// does, 127, but has no #! line: the message names the loader.
+func TestExitCodeMissingLoader(t *testing.T) {
+	prog, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true in PATH")
+	}
+	b, err := os.ReadFile(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The loader's path, as PT_INTERP holds it, with its last byte
+	// changed: the same length, so nothing else moves.
+	i := bytes.Index(b, []byte("/lib"))
+	for i >= 0 && !bytes.Contains(b[i:min(len(b), i+64)], []byte("ld-")) {
+		j := bytes.Index(b[i+1:], []byte("/lib"))
+		if j < 0 {
+			i = -1
+			break
+		}
+		i += 1 + j
+	}
+	if !bytes.HasPrefix(b, []byte("\x7fELF")) || i < 0 {
+		t.Skipf("%s is not a dynamically linked ELF program", prog)
+	}
+	end := i + bytes.IndexByte(b[i:], 0)
+	b[end-1] = 'X'
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("no-loader", string(b))
+		if err := os.Chmod(s.path("no-loader"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		want := "fence: ./no-loader: cannot execute: the dynamic loader (ELF interpreter) it names does not exist\n"
+		if res := s.fence("--", "./no-loader"); res.code != 127 || res.stderr != want {
+			t.Errorf("want exit 127 and %q: %v", want, res)
+		}
+	})
+}
+
 // A directory given as the command: 126, as in a shell, and said to be a
 // directory (bash: "Is a directory"), not a permission problem; a file
 // without the execute bit stays "permission denied".

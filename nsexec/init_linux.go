@@ -737,6 +737,13 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	if err != nil {
 		name := cmd.args[0]
 		switch {
+		case errors.Is(err, os.ErrNotExist) && cmd.err == nil && elfFile(cmd.path):
+			// A program whose dynamic loader (its ELF interpreter) is
+			// missing: built for another C library (glibc's, on musl)
+			// or without another architecture's libraries. It has no
+			// #! line to blame.
+			fmt.Fprintf(stderr, "fence: %s: cannot execute: the dynamic loader (ELF interpreter) it names does not exist\n", name)
+			return 127
 		case errors.Is(err, os.ErrNotExist) && cmd.err == nil && exists(cmd.path, cmd.attr.Dir):
 			// The file is there: its #! line names a missing program
 			// (bash 5.2: "cannot execute: required file not found", 127).
@@ -1035,6 +1042,20 @@ func sandboxProcesses() map[int]string {
 		}
 	}
 	return out
+}
+
+// elfFile reports whether the file at path begins as an ELF file does. PID
+// 1 is in the command's working directory, so a relative path is the
+// command's.
+func elfFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	n, _ := io.ReadFull(f, b[:])
+	return n == 4 && string(b[:]) == "\x7fELF"
 }
 
 // binaryFile reports whether the first line of the file at path (up to 80

@@ -184,6 +184,10 @@ func TestParseErrors(t *testing.T) {
 		{"leading dot", `{"network": {"allowedDomains": [".example.com"]}}`, `invalid domain format: it starts or ends with a dot; write "example.com" (that host) or "*.example.com" (its subdomains)`},
 		{"trailing dot", `{"network": {"deniedDomains": ["example.com."]}}`, `invalid denied domain "example.com.": invalid domain format: it starts or ends with a dot; write "example.com"`},
 		{"dots only", `{"network": {"allowedDomains": [".."]}}`, `invalid domain format: no name; write a host name such as example.com`},
+		// The fix names only forms that are valid themselves.
+		{"leading dot on a TLD", `{"network": {"allowedDomains": [".com"]}}`, `invalid allowed domain ".com": invalid domain format: it starts or ends with a dot, and without the dots "com" is refused too: invalid domain format: a name of one label`},
+		{"leading dot and a double dot", `{"network": {"allowedDomains": [".a..com"]}}`, `invalid allowed domain ".a..com": invalid domain format: it starts or ends with a dot, and without the dots "a..com" is refused too: invalid domain format: an empty label (..)`},
+		{"leading dot on localhost", `{"network": {"allowedDomains": [".localhost"]}}`, `invalid allowed domain ".localhost": invalid domain format: it starts or ends with a dot; write "localhost" (line 1)`},
 		{"empty label", `{"network": {"allowedDomains": ["*.a..com"]}}`, `invalid domain format: an empty label (a trailing or double dot); remove the extra dot`},
 		{"double dot", `{"network": {"allowedDomains": ["a..b.com"]}}`, `invalid domain format: an empty label (..); remove the extra dot`},
 		{"empty domain", `{"network": {"allowedDomains": [""]}}`, `invalid allowed domain "": empty domain; remove the entry (line 1)`},

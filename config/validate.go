@@ -299,8 +299,17 @@ func validateDomainPattern(p string) error {
 		if name == "" {
 			return errors.New("invalid domain format: no name; write a host name such as example.com")
 		}
-		// ".example.com" is curl's NO_PROXY form of *.example.com.
-		return fmt.Errorf("invalid domain format: it starts or ends with a dot; write %q (that host) or %q (its subdomains)", name, "*."+name)
+		// ".example.com" is curl's NO_PROXY form of *.example.com. The
+		// fix names only the forms that are valid themselves: ".com"
+		// or "a..b.com." have none.
+		host, sub := validateDomainPattern(name), validateDomainPattern("*."+name)
+		switch {
+		case host == nil && sub == nil:
+			return fmt.Errorf("invalid domain format: it starts or ends with a dot; write %q (that host) or %q (its subdomains)", name, "*."+name)
+		case host == nil:
+			return fmt.Errorf("invalid domain format: it starts or ends with a dot; write %q", name)
+		}
+		return fmt.Errorf("invalid domain format: it starts or ends with a dot, and without the dots %q is refused too: %w", name, host)
 	}
 	if strings.Contains(p, "..") || strings.ContainsAny(p, " \t") {
 		return errors.New("invalid domain format: an empty label (..); remove the extra dot")

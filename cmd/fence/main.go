@@ -319,9 +319,6 @@ func runSandbox(f *flags, args []string) error {
 	return nil
 }
 
-// printSources writes the -d lines that name the config sources, one a
-// line: "[fence] config: KIND PATH", or "[fence] config: default (no
-// config file found)" when none applied.
 // workingDir is os.Getwd with a refusal that names the fix: a working
 // directory removed since the shell entered it (a branch switched in
 // another terminal), or one this user may not look up (`sudo -u USER
@@ -340,6 +337,9 @@ func workingDir() (string, error) {
 	return "", fmt.Errorf("get working directory: %w", err)
 }
 
+// printSources writes the -d lines that name the config sources, one a
+// line: "[fence] config: KIND PATH", or "[fence] config: default (no
+// config file found)" when none applied.
 func printSources(w io.Writer, sources []config.Source) {
 	for _, s := range sources {
 		switch {

@@ -340,6 +340,14 @@ func Profile(o *Options) (string, error) {
 	// Either case, as every path denial: /DEV is /dev on a
 	// case-insensitive root volume.
 	b.line(`(deny file-read* file-write* (regex #"^/[dD][eE][vV]/[rR]?[dD][iI][sS][kK][0-9]")%s)`, b.message())
+	// Nor another name for them: root may mknod a disk's node (block or
+	// character, /dev/rdisk*) in any writable directory, past the
+	// denial above. No device node is made in the sandbox (the type is
+	// that of the node created, as for the grants' names above); only
+	// root could, and Linux's user namespace refuses it as well.
+	for _, t := range []string{"BLOCK-DEVICE", "CHARACTER-DEVICE"} {
+		b.line("(deny file-write-create (vnode-type %s)%s)", t, b.message())
+	}
 
 	// Terminals: only the run's own, and those it opens itself. /dev in
 	// either case, as every path denial: /DEV/ttys003 is /dev/ttys003 on

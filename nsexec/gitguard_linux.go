@@ -341,8 +341,10 @@ func (g *guard) holdsKeptGit(parent int, base string) bool {
 // directory holding a HEAD for a repository, a bare one whose config
 // (core.worktree, core.fsmonitor, hooks) the sandbox writes. As a .git
 // directory, none may be made in a directory of a user's work tree that
-// was there before the run: git in that directory, outside, would use it.
-// In a git directory (.git/logs/HEAD, a submodule's .git/modules/m/HEAD)
+// was there before the run: git in that directory, outside, would use it;
+// nor at the top of such a work tree, beside its .git (git there takes
+// the directory for a bare repository once the sandbox has broken
+// .git/HEAD, which it may write). In a git directory (.git/logs/HEAD, a submodule's .git/modules/m/HEAD)
 // git writes its own; an existing HEAD is replaced as git does (a rename
 // of HEAD.lock), and that is left to the other rules.
 func (g *guard) headRefused(parent int) bool {
@@ -357,39 +359,53 @@ func (g *guard) headRefused(parent int) bool {
 	return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, false)
 }
 
-// inUsersWorkTree reports whether the directory dir is below a directory
-// that holds a .git the sandbox did not make: a git directory of the
-// user's, or a .git file or symlink. A dir inside that git directory
-// counts as below it if gitDirToo. It looks up from dir ("..", which
-// follows no symlink) to the root; what cannot be looked up counts as
-// such a .git. Only when a .git or a HEAD is made, which is rare: the cost
-// of the walk does not matter.
+// inUsersWorkTree reports whether the directory dir is in the work tree
+// of a repository of the user's: dir, or a directory above it, holds a
+// .git the sandbox did not make (a git directory of the user's, or a
+// .git file or symlink). A dir inside that git directory counts as in it
+// if gitDirToo. A repository of the sandbox's on the way up does not end
+// the search: one it made in a directory of the user's work tree (a
+// clone there, a directory of the user's moved into it) is still in
+// that work tree, where git outside finds what is made in it; a dir
+// inside its git directory is in it only if gitDirToo. It looks up from
+// dir ("..", which follows no symlink) to the root; what cannot be
+// looked up counts as a .git of the user's. Only when a .git or a HEAD
+// is made, which is rare: the cost of the walk does not matter.
 func (g *guard) inUsersWorkTree(dir int, gitDirToo bool) bool {
-	var prev, above, st unix.Stat_t
-	if unix.Fstat(dir, &prev) != nil {
+	var prev, here, st unix.Stat_t
+	if unix.Fstat(dir, &here) != nil {
 		return true
 	}
-	for rel := ".."; len(rel) < unix.PathMax; rel += "/.." {
-		if unix.Fstatat(dir, rel, &above, 0) != nil {
-			return true
-		}
-		if above.Dev == prev.Dev && above.Ino == prev.Ino {
-			return false // the root
+	for rel := "."; len(rel) < unix.PathMax; rel += "/.." {
+		if rel != "." {
+			if unix.Fstatat(dir, rel, &here, 0) != nil {
+				return true
+			}
+			if here.Dev == prev.Dev && here.Ino == prev.Ino {
+				return false // the root
+			}
 		}
 		err := unix.Fstatat(dir, rel+"/.git", &st, unix.AT_SYMLINK_NOFOLLOW)
 		switch {
 		case err == nil:
+			// prev is set from the second directory on: dir's own
+			// .git is not dir.
+			in := rel != "." && st.Dev == prev.Dev && st.Ino == prev.Ino
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR && g.ours(idOf(&st)) {
-				return false // the sandbox's repository
+				// The sandbox's repository: go on up.
+				if in && !gitDirToo {
+					return false // dir is in its git directory
+				}
+				break
 			}
-			if st.Dev == prev.Dev && st.Ino == prev.Ino {
+			if in {
 				return gitDirToo // dir is in that git directory
 			}
 			return true
 		case !errors.Is(err, unix.ENOENT):
 			return true
 		}
-		prev = above
+		prev = here
 	}
 	return true
 }

@@ -313,14 +313,19 @@ func TestGuardGitDecisions(t *testing.T) {
 		}
 	}
 	for _, f := range []string{"user/.git/hooks/a", "user/.git/config", "user/.git/modules/m/hooks/a", "user/.git/worktrees/w/gitdir",
-		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git", "user/src/lib/f", "sbx/src/f", "plain/wt/sub/f", "user/docs/HEAD"} {
+		"user/.git/objects/o", "sbx/.git/hooks/a", "sbx/.git/config", "plain/wt/.git", "user/src/lib/f", "sbx/src/f", "plain/wt/sub/f", "user/docs/HEAD",
+		"user/src/sbx2/.git/refs/remotes/origin/x", "user/src/sbx2/d/f"} {
 		mk(f)
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(filepath.Join(ws, "sbx/.git"), &st); err != nil {
-		t.Fatal(err)
+	var created []string
+	for _, d := range []string{"sbx/.git", "user/src/sbx2/.git"} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(ws, d), &st); err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, FormatCreated(uint64(st.Dev), st.Ino, filepath.Join(ws, d)))
 	}
-	g := newGuard(&FSPolicy{GitDirs: true, Created: []string{FormatCreated(uint64(st.Dev), st.Ino, filepath.Join(ws, "sbx/.git"))}}, UnixPolicy{AllowAll: true})
+	g := newGuard(&FSPolicy{GitDirs: true, Created: created}, UnixPolicy{AllowAll: true})
 	open := func(rel string) int {
 		t.Helper()
 		fd, err := unix.Open(filepath.Join(ws, rel), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -383,6 +388,20 @@ func TestGuardGitDecisions(t *testing.T) {
 		{"user/.git/modules/m", "HEAD", putsFile, false},
 		{"sbx/src", "HEAD", putsFile, false},
 		{"plain", "HEAD", putsFile, false}, // in no repository
+		// Beside the user's .git: git at the top, its .git/HEAD broken
+		// (the sandbox may write it), takes the top for a bare
+		// repository.
+		{"user", "HEAD", putsFile, true},
+		{"plain/wt", "HEAD", putsFile, true},
+		{"sbx", "HEAD", putsFile, false},
+		// A repository of the sandbox's in the user's work tree (a
+		// clone there, or one a directory of the user's was moved
+		// into, to be given a .git and moved back): still the user's
+		// work tree; git's own HEADs in its git directory are let be.
+		{"user/src/sbx2/d", ".git", putsDir, true},
+		{"user/src/sbx2/d", "HEAD", putsFile, true},
+		{"user/src/sbx2/.git/refs/remotes/origin", "HEAD", putsFile, false},
+		{"user/src/sbx2/.git/refs", ".git", putsDir, true},
 		{"plain", "git", putsFile, false},
 	} {
 		if got := g.dotGitRefused(open(c.dir), c.base, c.puts); got != c.want {

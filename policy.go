@@ -3975,27 +3975,119 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 // under defaultDenyRead those outside what it shows. Listed, they failed
 // with ENOENT. Not /tmp itself, nor /, whose bind would take the place
 // of the private /tmp: the command would lose its writable /tmp (list
-// the socket, or allowWrite "/tmp").
+// the socket, or allowWrite "/tmp"). Only a socket or a directory, and
+// only one that no other user can change on the way to it (untrustedPath,
+// symlinks included): another user may make /tmp/ssh-XXXX (a stale entry,
+// or one that a glob such as /tmp/ssh-*/agent.* matches) with a symlink
+// to a directory of yours that defaultDenyRead hides, or swap its socket
+// for a symlink to ~/.ssh/id_ed25519 between this plan and the bind,
+// which the bind then shows at the listed path, where no mask covers it.
 func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) []string {
 	if len(sockets) == 0 {
 		return nil
 	}
 	tmp := []string{"/tmp"}
 	var out []string
-	for _, p := range s.expandGrants(sockets) {
-		inTmp := underAny(p, tmp)
-		switch {
-		case fp.HostTmp && inTmp, !fp.DefaultDenyRead && !inTmp:
-			continue // visible as it is
-		case p == "/" || p == "/tmp":
-			s.logf("allowUnixSockets %q: the host's %s stays hidden behind the private /tmp; list the sockets in it, or add \"/tmp\" to allowWrite", p, p)
-			continue
-		case underAny(p, fp.Writable), underAny(p, fp.ReadOnly), underAny(p, out):
+	for _, e := range sockets {
+		// As expand, but keeping the paths as listed (or matched) for
+		// untrustedPath.
+		abs := s.configPattern(e)
+		if !filepath.IsAbs(abs) {
 			continue
 		}
-		out = append(out, p)
+		if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.Contains(rest, "**") {
+			abs = rest
+			if abs == "" {
+				abs = "/"
+			}
+		}
+		var matches []string
+		switch {
+		case !pathglob.HasMeta(abs):
+			matches = []string{pathglob.Unescape(abs)}
+		case strings.Contains(abs, "**"):
+			continue
+		default:
+			matches, _ = s.paths.glob(abs, func(error) error { return nil })
+		}
+		for _, m := range matches {
+			p, err := s.paths.eval(m)
+			if err != nil {
+				continue
+			}
+			inTmp := underAny(p, tmp)
+			switch {
+			case fp.HostTmp && inTmp, !fp.DefaultDenyRead && !inTmp:
+				continue // visible as it is
+			case p == "/" || p == "/tmp":
+				s.logf("allowUnixSockets %q: the host's %s stays hidden behind the private /tmp; list the sockets in it, or add \"/tmp\" to allowWrite", p, p)
+				continue
+			case underAny(p, fp.Writable), underAny(p, fp.ReadOnly), underAny(p, out):
+				continue
+			}
+			if bad := untrustedPath(m, os.Geteuid()); bad != "" {
+				s.logf("allowUnixSockets %q: not bound into the sandbox: %s is another user's, or in a directory others may write", m, bad)
+				continue
+			}
+			if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSocket == 0 && !fi.IsDir() {
+				s.logf("allowUnixSockets %q: not bound into the sandbox: %s is neither a socket nor a directory", m, p)
+				continue
+			}
+			out = append(out, p)
+		}
 	}
 	return out
+}
+
+// untrustedPath returns the first file on the way to p, symlinks followed
+// (each link checked too), that a user other than uid and root could
+// change or replace: one owned by another user, or one in a directory
+// that others may write and that is not sticky (in a sticky one, only the
+// file's owner or the directory's can). "" if there is none. A path that
+// cannot be looked up is returned as untrusted.
+func untrustedPath(p string, uid int) string {
+	owned := func(fi os.FileInfo) bool {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		return ok && (st.Uid == 0 || int(st.Uid) == uid)
+	}
+	cur := "/"
+	rest := strings.Split(p, "/")
+	for hops := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur) // cur holds no symlink
+			continue
+		}
+		next := filepath.Join(cur, name)
+		dir, err := os.Stat(cur)
+		if err != nil {
+			return cur
+		}
+		fi, err := os.Lstat(next)
+		if err != nil || !owned(fi) || !owned(dir) || dir.Mode().Perm()&0o022 != 0 && dir.Mode()&os.ModeSticky == 0 {
+			return next
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if hops++; hops > 40 {
+				return next
+			}
+			t, err := os.Readlink(next)
+			if err != nil {
+				return next
+			}
+			if filepath.IsAbs(t) {
+				cur = "/"
+			}
+			rest = append(strings.Split(t, "/"), rest...)
+			continue
+		}
+		cur = next
+	}
+	return ""
 }
 
 // sandboxTmpdir returns env with TMPDIR set to /tmp if the TMPDIR it has

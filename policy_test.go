@@ -2,6 +2,7 @@ package fence
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -329,10 +330,16 @@ func TestFSPolicyUnixSocketInHostTmp(t *testing.T) {
 	if !underAny(dir, []string{"/tmp"}) {
 		t.Skipf("the test's temporary directory %s is not under /tmp (TMPDIR is set)", dir)
 	}
-	sock := filepath.Join(dir, "agent.sock")
-	if err := os.WriteFile(sock, nil, 0o600); err != nil {
-		t.Fatal(err)
+	listen := func(p string) {
+		t.Helper()
+		l, err := net.Listen("unix", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
 	}
+	sock := filepath.Join(dir, "agent.sock")
+	listen(sock)
 	ws, home := t.TempDir(), t.TempDir()
 	plan := func(ddr bool, allowWrite []string, sockets ...string) nsexec.FSPolicy {
 		t.Helper()
@@ -361,6 +368,53 @@ func TestFSPolicyUnixSocketInHostTmp(t *testing.T) {
 		if fp := plan(ddr, nil, "/tmp"); slices.Contains(fp.ReadOnly, "/tmp") {
 			t.Errorf("defaultDenyRead %v, allowUnixSockets /tmp: read-only %q; want no bind of /tmp", ddr, fp.ReadOnly)
 		}
+	}
+	// Only a socket or a directory: not a file listed by mistake (or
+	// one a socket was swapped for).
+	file := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(file, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fp := plan(false, nil, file); slices.Contains(fp.ReadOnly, file) {
+		t.Errorf("allowUnixSockets %s, a regular file: read-only %q; want no bind", file, fp.ReadOnly)
+	}
+	// Nothing another user can change on the way: one who makes
+	// /tmp/ssh-XXXX, with a symlink there to a directory of yours, or
+	// with a socket swapped for such a link before the bind.
+	if os.Geteuid() != 0 {
+		t.Skip("another user's directory needs root to make")
+	}
+	secret := filepath.Join(dir, "secret")
+	if err := os.Mkdir(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "ssh-other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	listen(filepath.Join(other, "agent.2"))
+	if err := os.Symlink(secret, filepath.Join(other, "agent.1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{other, filepath.Join(other, "agent.1"), filepath.Join(other, "agent.2")} {
+		if err := os.Lchown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ddr := range []bool{false, true} {
+		fp := plan(ddr, nil, filepath.Join(other, "agent.*"))
+		for _, p := range []string{secret, filepath.Join(other, "agent.2")} {
+			if slices.Contains(fp.ReadOnly, p) {
+				t.Errorf("defaultDenyRead %v, allowUnixSockets %s/agent.*, another user's: read-only %q; want no bind of %s", ddr, other, fp.ReadOnly, p)
+			}
+		}
+	}
+	// A directory of yours that others may write, not sticky: the same.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if fp := plan(false, nil, sock); slices.Contains(fp.ReadOnly, sock) {
+		t.Errorf("allowUnixSockets %s in a directory anyone may write: read-only %q; want no bind", sock, fp.ReadOnly)
 	}
 }
 

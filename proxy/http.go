@@ -600,7 +600,10 @@ func (cc *clientConn) startExchange(up *upstream, f framing) *exchange {
 				close(x.bodyDone)
 			}
 		}()
-		defer cc.s.survive(cc.c, up.c)
+		// The upstream connection only while it is still this
+		// exchange's (abort): once handed back to the idle pool it may
+		// be another client's.
+		defer cc.s.survive(cc.c, closerFunc(x.abort))
 		if f.hasContent() {
 			body := newBodyReader(cc.br, f)
 			body.budget = &cc.s.heads

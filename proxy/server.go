@@ -312,6 +312,11 @@ func (s *Server) serve(ln net.Listener, kind string, handle func(net.Conn)) erro
 // leaves for the others to find.
 var errInternal = errors.New("proxy internal error")
 
+// closerFunc is an io.Closer that calls the function (survive's list).
+type closerFunc func()
+
+func (f closerFunc) Close() error { f(); return nil }
+
 // survive ends a panic in one of a connection's goroutines: it closes the
 // connections given (whatever waits on them then ends) and reports the
 // panic with its stack, instead of letting it end fence, and the sandbox

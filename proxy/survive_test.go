@@ -142,5 +142,6 @@ func TestPanicInBodyCopy(t *testing.T) {
 	}
 	wg.Wait()
 	closedWithin(t, clientPeer)
+	closedWithin(t, upPeer) // still the exchange's: closed too
 	rec.wait(t, `internal error, connection closed .*boom in a write`)
 }

@@ -2799,7 +2799,8 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			}
 		}
 	}
-	fp.ReadOnly = append(fp.ReadOnly, s.hiddenSockets(c.Network.AllowUnixSockets, fp)...)
+	dirs, socks := s.hiddenSockets(c.Network.AllowUnixSockets, fp)
+	fp.ReadOnly, fp.Sockets = append(fp.ReadOnly, dirs...), socks
 	// Once the plan holds (a refusal is the only line then).
 	if s.Home != "" {
 		if h, err := s.paths.eval(s.Home); err == nil && underAny(h, changeableOf(fp)) {
@@ -3975,19 +3976,21 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 // under defaultDenyRead those outside what it shows. Listed, they failed
 // with ENOENT. Not /tmp itself, nor /, whose bind would take the place
 // of the private /tmp: the command would lose its writable /tmp (list
-// the socket, or allowWrite "/tmp"). Only a socket or a directory, and
-// only one that no other user can change on the way to it (untrustedPath,
+// the socket, or allowWrite "/tmp"). Only a socket or a directory: a
+// directory only if no other user can change the way to it (untrustedPath,
 // symlinks included): another user may make /tmp/ssh-XXXX (a stale entry,
 // or one that a glob such as /tmp/ssh-*/agent.* matches) with a symlink
-// to a directory of yours that defaultDenyRead hides, or swap its socket
-// for a symlink to ~/.ssh/id_ed25519 between this plan and the bind,
-// which the bind then shows at the listed path, where no mask covers it.
-func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) []string {
+// to a directory of yours that defaultDenyRead hides. A socket, socks,
+// whoever owns it (postgres's /tmp/.s.PGSQL.5432): the bind checks that
+// what it binds is one (FSPolicy.Sockets), as another user could swap it
+// for a symlink to ~/.ssh/id_ed25519 between this plan and the bind, which
+// would show the key at the listed path, where no mask covers it.
+func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) (dirs, socks []string) {
 	if len(sockets) == 0 {
-		return nil
+		return nil, nil
 	}
 	tmp := []string{"/tmp"}
-	var out []string
+	var out []string // the directories
 	for _, e := range sockets {
 		// As expand, but keeping the paths as listed (or matched) for
 		// untrustedPath.
@@ -4022,21 +4025,27 @@ func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) []string {
 			case p == "/" || p == "/tmp":
 				s.logf("allowUnixSockets %q: the host's %s stays hidden behind the private /tmp; list the sockets in it, or add \"/tmp\" to allowWrite", p, p)
 				continue
-			case underAny(p, fp.Writable), underAny(p, fp.ReadOnly), underAny(p, out):
+			case underAny(p, fp.Writable), underAny(p, fp.ReadOnly), underAny(p, out), slices.Contains(socks, p):
 				continue
 			}
-			if bad := untrustedPath(m, os.Geteuid()); bad != "" {
-				s.logf("allowUnixSockets %q: not bound into the sandbox: %s is another user's, or in a directory others may write", m, bad)
-				continue
-			}
-			if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSocket == 0 && !fi.IsDir() {
+			fi, err := os.Lstat(p)
+			switch {
+			case err == nil && fi.Mode()&os.ModeSocket != 0:
+				// Bound only if a socket then, whoever may change
+				// the way to it (postgres's /tmp/.s.PGSQL.5432).
+				socks = append(socks, p)
+			case err != nil || !fi.IsDir():
 				s.logf("allowUnixSockets %q: not bound into the sandbox: %s is neither a socket nor a directory", m, p)
-				continue
+			default:
+				if bad := untrustedPath(m, os.Geteuid()); bad != "" {
+					s.logf("allowUnixSockets %q: not bound into the sandbox: %s is another user's, or in a directory others may write", m, bad)
+					continue
+				}
+				out = append(out, p)
 			}
-			out = append(out, p)
 		}
 	}
-	return out
+	return out, socks
 }
 
 // untrustedPath returns the first file on the way to p, symlinks followed

@@ -359,11 +359,14 @@ func TestFSPolicyUnixSocketInHostTmp(t *testing.T) {
 		return fp
 	}
 	for _, ddr := range []bool{false, true} {
-		if fp := plan(ddr, nil, sock); !slices.Contains(fp.ReadOnly, sock) {
-			t.Errorf("defaultDenyRead %v: read-only %q; want the listed socket %s there", ddr, fp.ReadOnly, sock)
+		if fp := plan(ddr, nil, sock); !slices.Contains(fp.Sockets, sock) || slices.Contains(fp.ReadOnly, sock) {
+			t.Errorf("defaultDenyRead %v: sockets %q, read-only %q; want the listed socket %s in sockets alone", ddr, fp.Sockets, fp.ReadOnly, sock)
 		}
-		if fp := plan(ddr, []string{"/tmp"}, sock); slices.Contains(fp.ReadOnly, sock) {
-			t.Errorf("defaultDenyRead %v, allowWrite /tmp: read-only %q; want no bind of the socket", ddr, fp.ReadOnly)
+		if fp := plan(ddr, nil, dir); !slices.Contains(fp.ReadOnly, dir) {
+			t.Errorf("defaultDenyRead %v: read-only %q; want the listed directory %s there", ddr, fp.ReadOnly, dir)
+		}
+		if fp := plan(ddr, []string{"/tmp"}, sock); slices.Contains(fp.ReadOnly, sock) || slices.Contains(fp.Sockets, sock) {
+			t.Errorf("defaultDenyRead %v, allowWrite /tmp: read-only %q, sockets %q; want no bind of the socket", ddr, fp.ReadOnly, fp.Sockets)
 		}
 		if fp := plan(ddr, nil, "/tmp"); slices.Contains(fp.ReadOnly, "/tmp") {
 			t.Errorf("defaultDenyRead %v, allowUnixSockets /tmp: read-only %q; want no bind of /tmp", ddr, fp.ReadOnly)
@@ -408,13 +411,26 @@ func TestFSPolicyUnixSocketInHostTmp(t *testing.T) {
 				t.Errorf("defaultDenyRead %v, allowUnixSockets %s/agent.*, another user's: read-only %q; want no bind of %s", ddr, other, fp.ReadOnly, p)
 			}
 		}
+		if slices.Contains(fp.Sockets, secret) {
+			t.Errorf("defaultDenyRead %v, allowUnixSockets %s/agent.*, another user's: sockets %q; want no bind of %s", ddr, other, fp.Sockets, secret)
+		}
+		// Another user's socket (postgres's /tmp/.s.PGSQL.5432): bound
+		// if a socket when bound, which the bind checks.
+		if agent := filepath.Join(other, "agent.2"); !slices.Contains(fp.Sockets, agent) {
+			t.Errorf("defaultDenyRead %v, allowUnixSockets %s/agent.*, another user's: sockets %q; want %s there", ddr, other, fp.Sockets, agent)
+		}
 	}
-	// A directory of yours that others may write, not sticky: the same.
+	// A directory of yours that others may write, not sticky: the same
+	// for a directory in it.
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if fp := plan(false, nil, sock); slices.Contains(fp.ReadOnly, sock) {
-		t.Errorf("allowUnixSockets %s in a directory anyone may write: read-only %q; want no bind", sock, fp.ReadOnly)
+	if fp := plan(false, nil, sub); slices.Contains(fp.ReadOnly, sub) {
+		t.Errorf("allowUnixSockets %s in a directory anyone may write: read-only %q; want no bind", sub, fp.ReadOnly)
 	}
 }
 

@@ -389,6 +389,50 @@ open("/tmp/own", "w").write("x"); print("tmp writable")
 	})
 }
 
+// A listed socket in the host's /tmp that another user owns, in a
+// directory of theirs (postgres's /tmp/.s.PGSQL.5432, MySQL's
+// /tmp/mysql.sock) is reachable too: the bind checks that it binds a
+// socket, so the owner cannot swap it for a link to a file of yours. It
+// was left out, and the connect failed with ENOENT and no word.
+func TestUnixSocketOfAnotherUserInHostTmp(t *testing.T) {
+	need(t, "python3")
+	if os.Geteuid() != 0 {
+		t.Skip("another user's socket needs root to make")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		dir, err := os.MkdirTemp("/tmp", "fence-e2e-pg-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		sock := filepath.Join(dir, ".s.PGSQL.5432")
+		hostUnixServer(t, sock, "pg-reply")
+		// A third user's, neither root nor the runner.
+		for _, p := range []string{dir, sock} {
+			if err := os.Lchown(p, 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		client := `import socket,sys
+s=socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1]); print("got:"+s.recv(64).decode().strip())
+except OSError as e:
+    print("refused:%d" % e.errno)
+`
+		for _, ddr := range []string{"false", "true"} {
+			cfg := s.config("pg-"+ddr+".json", `{"filesystem":{"defaultDenyRead":`+ddr+`,"allowRead":["."]},"network":{"allowUnixSockets":["`+sock+`"]}}`)
+			res := s.mustRun("-s", cfg, "--", "python3", "-c", client, sock)
+			if res.stdout != "got:pg-reply\n" {
+				t.Errorf("defaultDenyRead %s, allowUnixSockets another user's socket in the host's /tmp: want it reachable\n%v", ddr, res)
+			}
+		}
+	})
+}
+
 // An allowUnixSockets path in a writable directory is resolved at every
 // start, and connects go through where it leads: a run that replaced it
 // by a symlink to another host socket (docker's, in real life) would have

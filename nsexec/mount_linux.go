@@ -27,6 +27,7 @@ type detached struct {
 	target   string // absolute path inside the sandbox
 	isDir    bool
 	noFollow bool // mount on a final symlink itself
+	socket   bool // only a socket (cloneSocket), cloned again as one
 }
 
 // buildRoot assembles the sandbox's mount tree.
@@ -89,6 +90,17 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 	{
 		for _, p := range sortedPaths(fs.ReadOnly) {
 			d, err := cloneSource(p, true)
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				readOnly = append(readOnly, *d)
+			}
+		}
+		// After the others: a socket in a directory bound read-only
+		// goes on top of that bind.
+		for _, p := range sortedPaths(fs.Sockets) {
+			d, err := cloneSocket(p)
 			if err != nil {
 				return err
 			}
@@ -344,6 +356,28 @@ func cloneSource(path string, ro bool) (*detached, error) {
 	return &detached{fd: fd, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
 }
 
+// cloneSocket is cloneSource, read-only, for a path that must be a socket
+// (FSPolicy.Sockets): what the clone holds is checked, not the path, which
+// another user may have made a symlink to a file meanwhile. It returns nil
+// for what is missing or not a socket.
+func cloneSocket(path string) (*detached, error) {
+	d, err := cloneSource(path, true)
+	if err != nil || d == nil {
+		return d, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(d.fd, &st); err != nil {
+		unix.Close(d.fd)
+		return nil, fmt.Errorf("stat the clone of %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		unix.Close(d.fd)
+		return nil, nil
+	}
+	d.isDir, d.socket = false, true
+	return d, nil
+}
+
 // maskFS is the detached filesystem the masks are cloned from, or -1.
 var maskFS = -1
 
@@ -437,7 +471,11 @@ func attachSource(root *stagedRoot, d detached, ro bool) error {
 		if err == nil || try == attachTries || !errors.Is(err, unix.ENOENT) {
 			return err
 		}
-		n, cerr := cloneSource(d.target, ro)
+		clone := cloneSource
+		if d.socket {
+			clone = func(p string, _ bool) (*detached, error) { return cloneSocket(p) }
+		}
+		n, cerr := clone(d.target, ro)
 		if cerr != nil {
 			return cerr
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -490,6 +491,48 @@ func TestHostMountsReadOnly(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatalf("no host mount in the sandbox's mountinfo:\n%s", outb)
+	}
+}
+
+// TestSocketsBoundOnlyIfSockets: FSPolicy.Sockets are bound only where
+// what the bind finds is a socket. Another user may swap a listed socket
+// in /tmp for a symlink to a file of yours after the plan: the file must
+// not show at the socket's path in the private /tmp.
+func TestSocketsBoundOnlyIfSockets(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "nsexec-sockets-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	key := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(key, []byte("SECRET-KEY\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swapped := filepath.Join(dir, "swapped.sock")
+	if err := os.Symlink(key, swapped); err != nil {
+		t.Fatal(err)
+	}
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", `test -S "$1" && echo socket; cat "$2" 2>/dev/null || echo no-file`, "sh", sock, swapped},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS:   nsexec.FSPolicy{Sockets: []string{sock, swapped}},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	outb, _ := io.ReadAll(out)
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(outb); got != "socket\nno-file\n" {
+		t.Errorf("sockets %s and %s (a symlink to a file) bound: got %q, want the socket alone", sock, swapped, got)
 	}
 }
 

@@ -119,6 +119,12 @@ type FSPolicy struct {
 	// DefaultDenyRead root, or paths hidden by the private /tmp that must
 	// stay readable (the working directory). Missing paths are skipped.
 	ReadOnly []string
+	// Sockets are bound read-only as ReadOnly paths are, but only what is
+	// a socket when it is bound: a listed socket in a directory another
+	// user may change (postgres's /tmp/.s.PGSQL.5432), who could swap it
+	// for a symlink to a file of the caller's between the plan and the
+	// bind. Missing paths, and what is not a socket, are skipped.
+	Sockets []string
 	// Links are symlinks (path, target) recreated in a DefaultDenyRead
 	// scaffold before the binds, e.g. /lib64 -> usr/lib64; otherwise, in
 	// the private /tmp (paths under /tmp only), e.g. a home that is a

@@ -195,6 +195,7 @@ func (o *Options) fields(c codec) {
 	f := &o.FS
 	c.bool(&f.DefaultDenyRead)
 	c.strs(&f.ReadOnly)
+	c.strs(&f.Sockets)
 	if n := c.count(len(f.Links)); n != len(f.Links) {
 		f.Links = make([][2]string, n)
 	}

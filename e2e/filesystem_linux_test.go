@@ -1947,6 +1947,45 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 		}
 		mustNotExist(t, filepath.Join(repo, "src/.git"), "git init in the user's src")
 		mustNotExist(t, filepath.Join(repo, "src/HEAD"), "a HEAD in the user's src")
+		// Nor by moving src away and back, into the sandbox's own
+		// repository and back, or by putting a new directory with a
+		// repository in it where src was; a directory of the
+		// repository replaced by one without (a generator's output)
+		// goes on.
+		s.write("repo/gen/a.go", "package gen\n")
+		hostGit(repo, "add", "gen")
+		hostGit(repo, "commit", "-q", "-m", "gen")
+		for _, c := range []struct{ name, dir, script string }{
+			// Started above the repository, whose directory x is not in.
+			{"out-and-back", s.dir, "mv repo/src x && git init -q x && mv x repo/src"},
+			{"via-sandbox-repo", repo, "git init -q sbx && mv src sbx/.git/x && mkdir sbx/.git/x/objects sbx/.git/x/refs && printf 'ref: refs/heads/main\\n' > sbx/.git/x/HEAD && mv sbx/.git/x src"},
+			{"replaced", repo, "mkdir n && cp -a src/. n/ && git init -q n && rm -rf src && mv n src"},
+		} {
+			ccfg := s.config("fence-"+c.name+".json", `{"filesystem":{"allowWrite":["`+c.dir+`"]}}`)
+			res := s.fenceWith(opts{dir: c.dir, env: gitEnv}, "-s", ccfg, "--", "sh", "-c", c.script+" 2>/dev/null && echo done")
+			if !ranInside(t, res) {
+				return
+			}
+			if strings.Contains(res.stdout, "done\n") {
+				t.Errorf("%s: a repository of the sandbox's where a directory of the user's work tree was: %v", c.name, res)
+			}
+			for _, p := range []string{"src/.git", "src/HEAD"} {
+				mustNotExist(t, filepath.Join(repo, p), c.name+": a repository of the sandbox's in the user's src")
+			}
+			// What the attempt removed or moved, back from the host.
+			os.RemoveAll(filepath.Join(repo, "src"))
+			hostGit(repo, "checkout", "--", "src")
+		}
+		res = s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			`mkdir g2 && printf 'package gen\n' > g2/a.go && rm -rf gen && mv g2 gen && echo gen-replaced
+git init -q gen 2>/dev/null && echo gen-init`)
+		if !ranInside(t, res) {
+			return
+		}
+		if !strings.Contains(res.stdout, "gen-replaced\n") || strings.Contains(res.stdout, "gen-init\n") {
+			t.Errorf("gen replaced by a directory without a repository: want it done, and no git init in it after: %v", res)
+		}
+		mustNotExist(t, filepath.Join(repo, "gen/.git"), "git init in the replaced gen")
 	})
 }
 

@@ -3,6 +3,7 @@ package nsexec
 import (
 	"errors"
 	"iter"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -164,17 +165,180 @@ func (g *guard) dotGitMove(c creation, oparent int, obase, ofull string, parent 
 		return putsFile, false
 	}
 	srcPuts, srcDir := kind(oparent, obase)
+	if srcDir && g.dirMoveRefused(oparent, obase, ofull, parent, base, full) {
+		return true
+	}
 	// What the old name gets: nothing, or with RENAME_EXCHANGE what
 	// the new name held, which moves too.
 	oldPuts, dstDir := putsNothing, false
 	if c.flags&unix.RENAME_EXCHANGE != 0 {
 		oldPuts, dstDir = kind(parent, base)
+		if dstDir && g.dirMoveRefused(parent, base, full, oparent, obase, ofull) {
+			return true
+		}
 		if g.holdsKeptGit(parent, base) || dstDir && (g.gitTreeMoved(parent, base, full, false) || g.gitTreeMoved(oparent, obase, ofull, true)) {
 			return true
 		}
 	}
 	return g.dotGitRefused(parent, base, srcPuts) || g.dotGitRefused(oparent, obase, oldPuts) ||
 		srcDir && (g.holdsKeptGit(oparent, obase) || g.gitTreeMoved(oparent, obase, ofull, false) || g.gitTreeMoved(parent, base, full, true))
+}
+
+// userDirAt reports whether name in dir is a directory of a user's work
+// tree, with its identity: one that was there before the run, or one a
+// rename or mkdir put where such a directory was (movedUserDirs). One the
+// run made elsewhere costs one statx.
+func (g *guard) userDirAt(dir int, name string) (fileID, bool) {
+	var st unix.Stat_t
+	if unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fileID{}, false
+	}
+	id := idOf(&st)
+	if g.movedUserDir(id) {
+		return id, true
+	}
+	if g.madeInRun(dir, name, unix.AT_SYMLINK_NOFOLLOW) {
+		return id, false
+	}
+	return id, g.inUsersWorkTree(dir, true)
+}
+
+// dirMoveRefused reports whether the rename of the directory obase in
+// oparent (path ofull) to base in parent (path full) must be refused for
+// what it does to a user's work tree, and keeps the records that let
+// the git rules follow such directories (movedUserDirs, freedUserPaths):
+//   - a directory of a user's work tree may not become a .git; moved
+//     anywhere else it stays the user's (mv src x; git init x; mv x src
+//     put the sandbox's repository in src), and its path is freed;
+//   - a directory put where one of a user's was (freed in this run, or
+//     replaced by this rename) becomes the user's, and may not bring a
+//     .git or a HEAD at any depth (cp -a src n; git init n; rm -rf src;
+//     mv n src left git status at the top clean, and git in src ran the
+//     sandbox's fsmonitor).
+func (g *guard) dirMoveRefused(oparent int, obase, ofull string, parent int, base, full string) bool {
+	id, user := g.userDirAt(oparent, obase)
+	if user && base == ".git" {
+		return true
+	}
+	_, replaced := g.userDirAt(parent, base)
+	onto := replaced || g.freedPath(full)
+	if onto && !user && g.holdsRepository(oparent, obase) {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if (user || onto) && len(g.movedUserDirs) < maxFresh {
+		g.movedUserDirs[id] = true
+	}
+	if user && len(g.freedUserPaths) < maxFresh {
+		g.freedUserPaths[ofull] = true
+	}
+	return false
+}
+
+// freedPath reports whether full is the path of a directory of a user's
+// work tree that a rename or a rmdir freed in this run (dirMoveRefused,
+// dirRemoved).
+func (g *guard) freedPath(full string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.freedUserPaths[full]
+}
+
+// dirRemoved records full, the directory base in parent about to be
+// removed, as freed if it is one of a user's work tree (dirMoveRefused).
+func (g *guard) dirRemoved(parent int, base, full string) {
+	if _, user := g.userDirAt(parent, base); user {
+		g.mu.Lock()
+		if len(g.freedUserPaths) < maxFresh {
+			g.freedUserPaths[full] = true
+		}
+		g.mu.Unlock()
+	}
+}
+
+// dirMadeAt records the directory base in parent, just made at full, as a
+// user's if full is where one of theirs was (dirMoveRefused).
+func (g *guard) dirMadeAt(parent int, base, full string) {
+	if !g.freedPath(full) {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		g.mu.Lock()
+		if len(g.movedUserDirs) < maxFresh {
+			g.movedUserDirs[idOf(&st)] = true
+		}
+		g.mu.Unlock()
+	}
+}
+
+// maxRepositoryScan bounds holdsRepository's walk; a larger tree is taken
+// to hold a repository (-m logs the refusal).
+const maxRepositoryScan = 200000
+
+// holdsRepository reports whether the directory name in dir holds, at any
+// depth, what git outside would take for a repository: a .git, or a HEAD
+// with objects and refs beside it (a bare one); or more than
+// maxRepositoryScan entries, or a directory it cannot read. A HEAD alone
+// (a package's test fixture) is not one. The guard serves one request at
+// a time: nothing is made in the tree until the rename is done.
+func (g *guard) holdsRepository(dir int, name string) bool {
+	budget := maxRepositoryScan
+	var walk func(dir int, name string) bool
+	walk = func(dir int, name string) bool {
+		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return true
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		entries, err := f.ReadDir(-1)
+		if err != nil {
+			return true
+		}
+		var head, objects, refs bool
+		for _, e := range entries {
+			if budget--; budget < 0 {
+				return true
+			}
+			switch e.Name() {
+			case ".git":
+				return true
+			case "HEAD":
+				head = true
+			case "objects":
+				objects = true
+			case "refs":
+				refs = true
+			}
+		}
+		if head && objects && refs {
+			return true
+		}
+		for _, e := range entries {
+			if e.IsDir() && walk(fd, e.Name()) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(dir, name)
+}
+
+// movedUserDirAt is movedUserDir for the directory dir.
+func (g *guard) movedUserDirAt(dir int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(dir, &st) == nil && g.movedUserDir(idOf(&st))
+}
+
+// movedUserDir reports whether id is a directory of a user's work tree
+// that a rename has moved in this run, or one put where such a directory
+// was (dirMoveRefused).
+func (g *guard) movedUserDir(id fileID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.movedUserDirs[id]
 }
 
 // gitDirBefore reports whether the .git directory dot (relative to dir)
@@ -290,7 +454,7 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 			// (cd src && git status there, outside, would take it for
 			// the repository, fsmonitor and hooks, and the user's own
 			// git status does not show it).
-			return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, true)
+			return g.movedUserDirAt(parent) || !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, true)
 		}
 	case err != nil:
 		return true // what it is cannot be told: kept
@@ -356,7 +520,7 @@ func (g *guard) headRefused(parent int) bool {
 	case !errors.Is(err, unix.ENOENT):
 		return true // what is there cannot be told: refused
 	}
-	return !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, false)
+	return g.movedUserDirAt(parent) || !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, false)
 }
 
 // inUsersWorkTree reports whether the directory dir is in the work tree
@@ -384,6 +548,9 @@ func (g *guard) inUsersWorkTree(dir int, gitDirToo bool) bool {
 			if here.Dev == prev.Dev && here.Ino == prev.Ino {
 				return false // the root
 			}
+		}
+		if g.movedUserDir(idOf(&here)) {
+			return true // a directory of a user's work tree, moved away
 		}
 		err := unix.Fstatat(dir, rel+"/.git", &st, unix.AT_SYMLINK_NOFOLLOW)
 		switch {

@@ -708,3 +708,48 @@ func TestMadeInRunFirstTick(t *testing.T) {
 		}
 	}
 }
+
+// holdsRepository finds what git would take for a repository at any depth
+// of a directory put where one of a user's was: a .git, or a HEAD with
+// objects and refs beside it; a HEAD alone (a package's fixture) is none.
+func TestHoldsRepository(t *testing.T) {
+	g := newGuard(&FSPolicy{GitDirs: true}, UnixPolicy{AllowAll: true})
+	for _, c := range []struct {
+		name  string
+		paths []string // directories end in /
+		want  bool
+	}{
+		{"plain", []string{"a/b/c.go", "d/"}, false},
+		{"head alone", []string{"a/HEAD", "a/objects/"}, false},
+		{"bare deep", []string{"a/b/HEAD", "a/b/objects/", "a/b/refs/"}, true},
+		{"dot git deep", []string{"a/b/.git/"}, true},
+		{"dot git file", []string{".git"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, p := range c.paths {
+				full := filepath.Join(dir, "top", p)
+				if strings.HasSuffix(p, "/") {
+					if err := os.MkdirAll(full, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(full, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(dfd)
+			if got := g.holdsRepository(dfd, "top"); got != c.want {
+				t.Errorf("holdsRepository = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

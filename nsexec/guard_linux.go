@@ -166,6 +166,12 @@ type guard struct {
 	gitDirs, gitAllowConfig bool
 	startSec, startNsec     int64
 	madeDirs                map[fileID]bool
+	// movedUserDirs are directories of a user's work tree, there before
+	// the run, that a rename has moved, and directories put where one of
+	// those was, by identity; freedUserPaths are the paths such
+	// directories left (dirMoveRefused).
+	movedUserDirs  map[fileID]bool
+	freedUserPaths map[string]bool
 	// fresh are the files the guard created for the sandbox in this run
 	// (an O_CREAT open of a free name, mknod, symlink), by identity,
 	// until they are removed: what a rename or a hard link puts at a
@@ -182,7 +188,7 @@ type guard struct {
 }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, fresh: map[fileID]bool{},
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, movedUserDirs: map[fileID]bool{}, freedUserPaths: map[string]bool{}, fresh: map[fileID]bool{},
 		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	g.recordNames = fs.RecordNames
@@ -882,6 +888,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		err := unix.Mkdirat(parent, base, c.mode&^umask())
 		if err == nil {
 			g.madeDir(parent, base)
+			if g.gitDirs {
+				g.dirMadeAt(parent, base, full)
+			}
 			g.madeHere(parent, base, full, true)
 		}
 		return -1, errnoOf(err)
@@ -961,6 +970,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, g.deny(pid, "unlink", full)
 		}
 		gone := g.lastLink(parent, base)
+		if g.gitDirs && c.flags&unix.AT_REMOVEDIR != 0 {
+			g.dirRemoved(parent, base, full)
+		}
 		err := unix.Unlinkat(parent, base, c.flags)
 		if err == nil {
 			g.forget(gone)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nsfence/fence/internal/cfgfile"
@@ -300,15 +301,53 @@ func (l *chainLoader) extends(doc *document, abs string, depth int) (*Config, er
 		}
 		return c, nil
 	}
+	return l.file(extendsTarget(ext, abs, l.home), SourceExtends, abs, depth+1)
+}
+
+// extendsTarget is the file that ext, an extends path (IsExtendsPath), names
+// in the config file at abs: "~" and "~/..." under home, a relative path
+// in abs's directory. A pipe (-s <(generate-config)) is in no directory:
+// its relative extends stay relative, to the working directory
+// (filepath.Abs).
+func extendsTarget(ext, abs, home string) string {
 	p := ext
-	if l.home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
-		p = filepath.Join(l.home, p[1:])
+	if home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
+		p = filepath.Join(home, p[1:])
 	} else if dir := filepath.Dir(abs); !filepath.IsAbs(p) && !fdDir(dir) {
 		p = filepath.Join(dir, p)
 	}
-	// A pipe (-s <(generate-config)) is in no directory: its relative
-	// extends are relative to the working directory (filepath.Abs).
-	return l.file(p, SourceExtends, abs, depth+1)
+	return p
+}
+
+// extendsFiles lists the config file at path (absolute) and the files its
+// extends chain names, as far as it can be followed: a file that cannot
+// be read or parsed ends the list (it is listed itself, missing or not:
+// whoever could create or rewrite it would choose the rest of the chain).
+// It is for PolicyFiles, for configs that a run does not load (the user
+// config under -t or -s, the project config under --no-project), and
+// that a later run will: it never fails.
+func extendsFiles(path, home string) []string {
+	var out []string
+	for range maxExtendsDepth + 1 {
+		if slices.Contains(out, path) {
+			break // a cycle, which Resolve refuses
+		}
+		out = append(out, path)
+		data, err := cfgfile.Read(path)
+		if err != nil {
+			break
+		}
+		doc, err := decode(data, false)
+		if err != nil || !IsExtendsPath(doc.cfg.Extends) {
+			break // no extends, or a template: no file of the chain follows
+		}
+		next, err := filepath.Abs(extendsTarget(doc.cfg.Extends, path, home))
+		if err != nil {
+			break
+		}
+		path = next
+	}
+	return out
 }
 
 // fdDir reports whether dir holds descriptors rather than files: /dev/fd,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 )
 
@@ -398,6 +399,24 @@ func PolicyFiles(o LoadOptions, sources []Source) ([]string, error) {
 	}
 	for _, d := range chain {
 		add(filepath.Join(d, ProjectConfigName))
+	}
+	// The extends chains of the configs above that this run does not
+	// load, and a later one will: the user config under -t or -s (a
+	// plain run takes it without asking, so a file it extends, in a
+	// path -t code makes writable, would loosen that run), and a project
+	// config under --no-project or in a parent of the one that applies
+	// (a changed file it extends would take back what it tightens).
+	loaded := map[string]bool{}
+	for _, s := range sources {
+		loaded[s.Path] = true
+	}
+	for _, p := range slices.Clone(out) {
+		if filepath.Base(p) != ProjectConfigName && p != filepath.Join(o.Home, ".fence.json") || loaded[p] {
+			continue
+		}
+		for _, f := range extendsFiles(p, o.Home)[1:] {
+			add(f)
+		}
 	}
 	return out, nil
 }

@@ -550,8 +550,50 @@ func TestPolicyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(o.Cwd, "fence.json"); got[len(got)-1] != want || slices.Contains(got, filepath.Join(e.home, "fence.json")) {
-		t.Errorf("PolicyFiles outside a repository = %q, want it to end with %s alone", got, want)
+	if want := filepath.Join(o.Cwd, "fence.json"); !slices.Contains(got, want) || slices.Contains(got, filepath.Join(e.home, "fence.json")) {
+		t.Errorf("PolicyFiles outside a repository = %q, want it to hold %s, not the parents' fence.json", got, want)
+	}
+}
+
+// The files that the configs a run does not load extend are policy files
+// too: the user config's chain under -t or -s (a plain run applies it
+// without asking; -t code makes ~/.config writable), and the project
+// config's under --no-project, as far as the chain can be followed, a
+// missing file of it included (created, it would decide the rest).
+func TestPolicyFilesUnloadedChains(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "")
+	e, sub := newRepoEnv(t)
+	shared := filepath.Join(e.cfgDir, "shared.json")
+	missing := filepath.Join(e.home, "dotfiles", "missing.json")
+	write(t, e.userPath(), `{"extends": "../shared.json"}`)
+	write(t, shared, `{"extends": "~/dotfiles/missing.json"}`)
+	base := filepath.Join(e.cwd, "conf", "base.json")
+	write(t, filepath.Join(e.cwd, "fence.json"), `{"extends": "./conf/base.json"}`)
+	write(t, base, `// tightens
+{"extends": "code", "filesystem": {"denyRead": ["secret"]}}`)
+	o := e.opts()
+	o.Cwd = sub
+	o.Template = "code"
+	o.NoProject = true
+	_, sources, err := Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := PolicyFiles(o, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{shared, missing, base} {
+		if !slices.Contains(got, p) {
+			t.Errorf("PolicyFiles with -t code --no-project = %q, want it to hold %s", got, p)
+		}
+	}
+	// A cycle, or a chain that cannot be parsed, ends the walk quietly:
+	// the run does not load it.
+	write(t, shared, `{"extends": "./fence/fence.json"}`)
+	write(t, base, `{"comand": {}}`)
+	if got, err = PolicyFiles(o, sources); err != nil || !slices.Contains(got, shared) || !slices.Contains(got, base) {
+		t.Errorf("PolicyFiles with a cycle and a broken file = %q, %v", got, err)
 	}
 }
 

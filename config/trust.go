@@ -131,18 +131,41 @@ func readTrust(path string) (trustFile, error) {
 // config at project as it resolves now, with its extends chain, in the
 // store at store, as `fence config trust` does. Beside the digest of the
 // resolved config (what Resolve checks), it records each file of the
-// chain, so that a later refusal can name the one that changed.
-func TrustProject(store, project, home string, trusted bool) error {
+// chain, so that a later refusal can name the one that changed. It
+// returns what it read: the resolved config and the files of the chain.
+func TrustProject(store, project, home string, trusted bool) (*TrustedProject, error) {
 	project, err := filepath.Abs(project)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", project, err)
+		return nil, fmt.Errorf("config %s: %w", project, err)
 	}
 	l := chainLoader{home: home}
 	c, err := l.file(project, SourceProject, "", 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return setTrust(store, project, Digest(c), fileDigests(l.sources), trusted)
+	if err := setTrust(store, project, Digest(c), fileDigests(l.sources), trusted); err != nil {
+		return nil, err
+	}
+	tp := &TrustedProject{Config: c}
+	for _, s := range l.sources {
+		switch {
+		case s.Kind == SourceTemplate:
+			tp.Extends = append(tp.Extends, fmt.Sprintf("template %q", s.Path))
+		case s.Path != project:
+			tp.Extends = append(tp.Extends, s.Path)
+		}
+	}
+	return tp, nil
+}
+
+// TrustedProject is what TrustProject read, for `fence config trust` to
+// show what the user trusted: the config as it resolved, which the
+// digest recorded stands for, and the files and templates of its extends
+// chain (base first, a template as "template \"NAME\""), the project file
+// left out.
+type TrustedProject struct {
+	Config  *Config
+	Extends []string
 }
 
 // SetTrust records (trusted) or removes the trust of the project file

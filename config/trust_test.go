@@ -14,7 +14,7 @@ import (
 // trust` does.
 func trust(t testing.TB, o LoadOptions, p string) {
 	t.Helper()
-	if err := TrustProject(o.TrustStore, p, o.Home, true); err != nil {
+	if _, err := TrustProject(o.TrustStore, p, o.Home, true); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -349,13 +349,59 @@ func runConfigTrust(remove bool, stdout io.Writer) error {
 	}
 	home := config.HomeDir()
 	store := config.TrustPath(home)
-	if err := config.TrustProject(store, p, home, !remove); err != nil {
+	tp, err := config.TrustProject(store, p, home, !remove)
+	if err != nil {
 		return err
 	}
 	if remove {
 		fmt.Fprintf(stdout, "%s is no longer trusted\n", p)
-	} else {
-		fmt.Fprintf(stdout, "trusted %s as it is now (recorded in %s)\n", p, store)
+		return nil
 	}
+	fmt.Fprintf(stdout, "trusted %s as it is now (recorded in %s)\n", p, store)
+	printTrusted(stdout, tp, home, cwd)
 	return nil
+}
+
+// printTrusted says what was trusted, as it was read: the files the
+// project config extends (trusted with it), and what it allows on top of
+// the user config, where a run without -t and -s starts. The files may
+// have changed since the user read them, or since a refusal named what
+// they loosened; this is what the trust now stands for.
+func printTrusted(w io.Writer, tp *config.TrustedProject, home, cwd string) {
+	if len(tp.Extends) > 0 {
+		fmt.Fprintf(w, "  with what it extends: %s\n", strings.Join(tp.Extends, ", "))
+	}
+	base, sources, err := config.Resolve(config.LoadOptions{Home: home, Cwd: cwd, NoProject: true})
+	what := "your user config"
+	switch {
+	case err != nil:
+		base, what = nil, "fence's defaults (your user config cannot be read: "+err.Error()+")"
+	case sources[0].Kind == config.SourceDefault:
+		what = "fence's defaults (there is no user config)"
+	}
+	loosens := config.Loosening(base, config.Merge(base, tp.Config))
+	if len(loosens) == 0 {
+		fmt.Fprintf(w, "  on top of %s it loosens nothing\n", what)
+		return
+	}
+	fmt.Fprintf(w, "  on top of %s it allows:\n", what)
+	// One line a field: "filesystem.allowWrite \".\", \"~\"".
+	var field string
+	var values []string
+	flush := func() {
+		if field != "" {
+			fmt.Fprintf(w, "    %s\n", strings.TrimSpace(field+" "+strings.Join(values, ", ")))
+		}
+	}
+	for _, l := range loosens {
+		name, value, _ := strings.Cut(l, " ")
+		if name != field {
+			flush()
+			field, values = name, nil
+		}
+		if value != "" {
+			values = append(values, value)
+		}
+	}
+	flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -189,5 +190,43 @@ func TestWorkingDirRemoved(t *testing.T) {
 	_, err := workingDir()
 	if err == nil || !strings.Contains(err.Error(), "the working directory no longer exists") || !strings.Contains(err.Error(), "cd to a directory that exists") {
 		t.Errorf("removed working directory: err %v; want a refusal that names the fix", err)
+	}
+}
+
+// `fence config trust` says what the trust stands for, as it read it: the
+// files the project config extends and what it allows on top of the user
+// config. Those files may have changed since the user read them, or since
+// a refusal named what they loosened (a command in a sandbox started in a
+// parent directory could write base.json, which is not named fence.json).
+func TestConfigTrustSaysWhat(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	proj := filepath.Join(home, "proj")
+	for _, f := range []struct{ path, data string }{
+		{filepath.Join(proj, ".git", "HEAD"), "ref: refs/heads/main\n"},
+		{filepath.Join(proj, "fence.json"), `{"extends": "./base.json", "network": {"allowedDomains": ["x.example"]}}`},
+		{filepath.Join(proj, "base.json"), `{"filesystem": {"allowWrite": [".", "~"]}}`},
+		{filepath.Join(home, ".config", "fence", "fence.json"), `{"filesystem": {"allowWrite": ["."]}}`},
+	} {
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.path, []byte(f.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(proj)
+	var out bytes.Buffer
+	if err := runConfigTrust(false, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "  with what it extends: " + filepath.Join(proj, "base.json") + "\n" +
+		"  on top of your user config it allows:\n" +
+		"    network.allowedDomains \"x.example\"\n" +
+		"    filesystem.allowWrite \"~\"\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Errorf("config trust printed\n%s\nwant it to end with\n%s", out.String(), want)
 	}
 }

@@ -118,8 +118,16 @@ func readTrust(path string) (trustFile, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return tf, nil
 	}
-	if err != nil {
-		return tf, fmt.Errorf("read trusted project configs %s: %w", path, err)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return tf, fmt.Errorf("read trusted project configs %s: %w; make it (and the directories above it) readable by this user, or set HOME (or XDG_STATE_HOME) to a directory of this user's", path, errnoOf(err))
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// An I/O error, a loop of links: without the path repeated.
+			return tf, fmt.Errorf("read trusted project configs %s: %w; fix or remove it, then trust your projects again", path, pe.Err)
+		}
+		return tf, fmt.Errorf("read trusted project configs %s: %w", path, err) // it names its fix
 	}
 	if err := json.Unmarshal(data, &tf); err != nil {
 		return trustFile{}, fmt.Errorf("read trusted project configs %s: %w; remove the file and trust your projects again", path, err)

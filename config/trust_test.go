@@ -253,3 +253,18 @@ func TestResolveUntrustedProject(t *testing.T) {
 		t.Fatalf("broken trust store: %v", err)
 	}
 }
+
+// A trust store that cannot be read stops fence with one line that names it
+// once and says what to do (it said "read trusted project configs P: open
+// P: permission denied").
+func TestReadTrustError(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, TrustFileName)
+	if err := os.Symlink(TrustFileName, p); err != nil { // a loop
+		t.Fatal(err)
+	}
+	_, err := readTrust(p)
+	if err == nil || strings.Count(err.Error(), p) != 1 || !strings.HasSuffix(err.Error(), "; fix or remove it, then trust your projects again") {
+		t.Errorf("readTrust of a link loop: %v", err)
+	}
+}

@@ -61,13 +61,13 @@ func (s Source) String() string {
 	case SourceTemplate:
 		d = fmt.Sprintf("template %q", s.Path)
 	case SourceExtends:
-		d = "file " + s.Path
+		d = "file " + Shown(s.Path)
 	case SourceSettings:
-		d = "settings file " + s.Path
+		d = "settings file " + Shown(s.Path)
 	case SourceUser:
-		d = "user config " + s.Path
+		d = "user config " + Shown(s.Path)
 	case SourceProject:
-		d = "project config " + s.Path
+		d = "project config " + Shown(s.Path)
 		switch {
 		case s.Untrusted:
 			d += " (NOT TRUSTED: it loosens the policy, and fence refuses to run commands here until you review it and run `fence config trust`)"
@@ -77,10 +77,10 @@ func (s Source) String() string {
 	case SourceDefault:
 		return "built-in defaults (no config file found)"
 	default:
-		d = s.Kind + " " + s.Path
+		d = s.Kind + " " + Shown(s.Path)
 	}
 	if s.ExtendedBy != "" {
-		d += " (extended by " + s.ExtendedBy + ")"
+		d += " (extended by " + Shown(s.ExtendedBy) + ")"
 	}
 	return d
 }
@@ -90,7 +90,7 @@ func Warnings(sources []Source) []string {
 	var out []string
 	for _, s := range sources {
 		for _, w := range s.Warnings {
-			out = append(out, fmt.Sprintf("%s: %s", s.Path, w))
+			out = append(out, fmt.Sprintf("%s: %s", Shown(s.Path), w))
 		}
 	}
 	return out

@@ -4,7 +4,10 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // globChars are the characters that make a path a glob pattern (reference
@@ -53,4 +56,17 @@ func HomeDir() string {
 		return u.HomeDir
 	}
 	return ""
+}
+
+// Shown is p as fence prints it: as it is, or quoted (strconv.Quote) when it
+// holds what a terminal would not show as itself: control characters (an
+// escape sequence in a file name a checkout brings could hide the rest of
+// the output: "NOT TRUSTED", what `fence config trust` trusted), format
+// characters such as a right-to-left override, or bytes that are not
+// UTF-8.
+func Shown(p string) string {
+	if !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(p)
+	}
+	return p
 }

@@ -160,7 +160,7 @@ func TrustProject(store, project, home string, trusted bool) (*TrustedProject, e
 		case s.Kind == SourceTemplate:
 			tp.Extends = append(tp.Extends, fmt.Sprintf("template %q", s.Path))
 		case s.Path != project:
-			tp.Extends = append(tp.Extends, s.Path)
+			tp.Extends = append(tp.Extends, Shown(s.Path))
 		}
 	}
 	return tp, nil
@@ -169,8 +169,8 @@ func TrustProject(store, project, home string, trusted bool) (*TrustedProject, e
 // TrustedProject is what TrustProject read, for `fence config trust` to
 // show what the user trusted: the config as it resolved, which the
 // digest recorded stands for, and the files and templates of its extends
-// chain (base first, a template as "template \"NAME\""), the project file
-// left out.
+// chain (base first, a template as "template \"NAME\"", a file as Shown),
+// the project file left out.
 type TrustedProject struct {
 	Config  *Config
 	Extends []string
@@ -282,7 +282,7 @@ func (e *UntrustedProjectError) Error() string {
 	var others []string
 	for _, f := range e.ChangedFiles {
 		if f != e.Path {
-			others = append(others, f)
+			others = append(others, Shown(f))
 		}
 	}
 	review := "it"
@@ -302,7 +302,7 @@ func (e *UntrustedProjectError) Error() string {
 		state, review = "is trusted, but "+joinAnd(others)+", which it extends, changed since; it loosens the policy", "them"
 	}
 	return fmt.Sprintf("project config %s %s (%s%s); review %s, then run `fence config trust` in %s to apply it, or run fence with --no-project",
-		e.Path, state, strings.Join(what, ", "), more, review, filepath.Dir(e.Path))
+		Shown(e.Path), state, strings.Join(what, ", "), more, review, Shown(filepath.Dir(e.Path)))
 }
 
 // joinAnd joins names as "a", "a and b", "a, b and c".

@@ -268,3 +268,35 @@ func TestReadTrustError(t *testing.T) {
 		t.Errorf("readTrust of a link loop: %v", err)
 	}
 }
+
+// A file name a checkout brings is printed quoted when it holds what a
+// terminal would act on: "b\x1b[8m.json", extended by a fence.json,
+// made the rest of `fence config show` invisible, "NOT TRUSTED" included,
+// and so the refusal's and `fence config trust`'s lists.
+func TestShownEscapes(t *testing.T) {
+	e, _ := newRepoEnv(t)
+	name := "b\x1b[8m.json"
+	p := filepath.Join(e.cwd, "fence.json")
+	write(t, filepath.Join(e.cwd, name), `{"filesystem": {"allowWrite": ["~"]}}`)
+	write(t, p, `{"extends": "./b\u001b[8m.json"}`)
+	o := e.opts()
+	o.Inspect = true
+	_, sources, err := Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sources[0].String(); strings.ContainsRune(got, 0x1b) || !strings.Contains(got, `"`+filepath.Join(e.cwd, `b\x1b[8m.json`)+`"`) {
+		t.Errorf("Source.String() = %q, want the name quoted", got)
+	}
+	trust(t, o, p)
+	write(t, filepath.Join(e.cwd, name), `{"filesystem": {"allowWrite": ["/"]}}`)
+	o.Inspect = false
+	if _, _, err = Resolve(o); err == nil || strings.ContainsRune(err.Error(), 0x1b) {
+		t.Errorf("refusal of a changed chain: %q, want the name quoted", err)
+	}
+	for in, want := range map[string]string{"/p/a b.json": "/p/a b.json", "/p/\u202egnp.json": `"/p/\u202egnp.json"`, "/p/\xff": `"/p/\xff"`, "/p/é": "/p/é"} {
+		if got := Shown(in); got != want {
+			t.Errorf("Shown(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -354,10 +354,10 @@ func runConfigTrust(remove bool, stdout io.Writer) error {
 		return err
 	}
 	if remove {
-		fmt.Fprintf(stdout, "%s is no longer trusted\n", p)
+		fmt.Fprintf(stdout, "%s is no longer trusted\n", config.Shown(p))
 		return nil
 	}
-	fmt.Fprintf(stdout, "trusted %s as it is now (recorded in %s)\n", p, store)
+	fmt.Fprintf(stdout, "trusted %s as it is now (recorded in %s)\n", config.Shown(p), config.Shown(store))
 	printTrusted(stdout, tp, home, cwd)
 	return nil
 }
@@ -375,7 +375,7 @@ func printTrusted(w io.Writer, tp *config.TrustedProject, home, cwd string) {
 	what := "your user config"
 	switch {
 	case err != nil:
-		base, what = nil, "fence's defaults (your user config cannot be read: "+err.Error()+")"
+		base, what = nil, "fence's defaults (your user config cannot be read: "+printable(err.Error())+")"
 	case sources[0].Kind == config.SourceDefault:
 		what = "fence's defaults (there is no user config)"
 	}

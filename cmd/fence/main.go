@@ -13,8 +13,11 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/cmd/fence/internal/early"
@@ -128,8 +131,34 @@ func run(args []string) int {
 	case errors.As(err, &ee):
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", errorText(err))
+	fmt.Fprintln(os.Stderr, "Error:", printable(errorText(err)))
 	return 1
+}
+
+// printable is msg with what a terminal would not show as itself escaped
+// as Go escapes it in a quoted string (\x1b, \u202e, \xff): control and
+// format characters and bytes that are not UTF-8. An error names files a
+// checkout brings (a file its fence.json extends), and an escape sequence
+// in such a name could hide the rest of the line, or write another.
+func printable(msg string) string {
+	if config.Shown(msg) == msg {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		r, n := utf8.DecodeRuneInString(msg[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", msg[i])
+		case unicode.IsPrint(r):
+			b.WriteString(msg[i : i+n])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func newRootCmd() *cobra.Command {
@@ -348,7 +377,7 @@ func printSources(w io.Writer, sources []config.Source) {
 		case s.Path == "":
 			fmt.Fprintf(w, "[fence] config: %s\n", s.Kind)
 		default:
-			fmt.Fprintf(w, "[fence] config: %s %s\n", s.Kind, s.Path)
+			fmt.Fprintf(w, "[fence] config: %s %s\n", s.Kind, config.Shown(s.Path))
 		}
 	}
 }

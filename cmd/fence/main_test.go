@@ -230,3 +230,17 @@ func TestConfigTrustSaysWhat(t *testing.T) {
 		t.Errorf("config trust printed\n%s\nwant it to end with\n%s", out.String(), want)
 	}
 }
+
+// The error line escapes what a terminal would act on, as a quoted Go
+// string does, and leaves the rest as it is.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"config /p/x.json: bad":             "config /p/x.json: bad",
+		"config /p/b\x1b[8m.json: bad":      `config /p/b\x1b[8m.json: bad`,
+		"file /p/\u202egnp.json, é \xff ok": `file /p/\u202egnp.json, é \xff ok`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

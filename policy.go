@@ -71,6 +71,8 @@ const zshDump = ".zcompdump*"
 // Cursor editor, outside the sandbox, runs from ~/.cursor, which -t code
 // makes writable for cursor-agent: its extensions, and the MCP servers and
 // hooks it shares with the CLI (which reads them, and writes neither).
+// And ~/.pam_environment, the variables pam_env sets at the next login
+// where user_readenv is on (LD_PRELOAD among them, for every process).
 // And bun's own executable and global packages (~/.bun/bin, which bun's
 // installer puts first in PATH, and ~/.bun/install/global, where its
 // links lead), which -t code's ~/.bun/** made writable: a bun planted
@@ -79,7 +81,7 @@ var DangerousHomePaths = []string{
 	".ssh/authorized_keys", ".ssh/authorized_keys2", ".ssh/config", ".ssh/config.d", ".ssh/rc", ".ssh/environment",
 	".vim", ".emacs.d", ".npmrc", ".cargo/config.toml", ".cargo/config",
 	".local/bin", "bin", ".local/lib", ".cargo/env", ".cargo/bin", ".nvm/nvm.sh", ".oh-my-zsh",
-	".bash_completion", ".selected_editor", ".xsessionrc", ".xprofile", ".gdbinit",
+	".bash_completion", ".selected_editor", ".xsessionrc", ".xprofile", ".gdbinit", ".pam_environment",
 	".yarnrc", ".yarnrc.yml", ".bunfig.toml", ".pip",
 	".irbrc", ".pryrc", ".psqlrc", ".sqliterc", ".my.cnf", ".pythonrc", ".pythonrc.py", ".jupyter",
 	".ipython/profile_default/startup", ".ipython/profile_default/ipython_config.py",

@@ -379,7 +379,12 @@ func printTrusted(w io.Writer, tp *config.TrustedProject, home, cwd string) {
 	case sources[0].Kind == config.SourceDefault:
 		what = "fence's defaults (there is no user config)"
 	}
-	loosens := config.Loosening(base, config.Merge(base, tp.Config))
+	printLoosening(w, config.Loosening(base, config.Merge(base, tp.Config)), what)
+}
+
+// printLoosening prints loosens (config.Loosening) as what a config
+// allows on top of what, one line a field.
+func printLoosening(w io.Writer, loosens []string, what string) {
 	if len(loosens) == 0 {
 		fmt.Fprintf(w, "  on top of %s it loosens nothing\n", what)
 		return

@@ -120,6 +120,18 @@ func runImport(f importFlags, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Imported %d rules from %s\n", n, src)
 	fmt.Fprintf(stdout, "Written to %q\n", path)
+	// What it allows, as written: the settings file may not be the one
+	// the user remembers (-t code lets a sandboxed agent write
+	// ~/.claude/settings.json).
+	base, what := config.Default(), "fence's defaults"
+	if extend != "" {
+		if t, err := config.Template(extend); err == nil {
+			base, what = t, fmt.Sprintf("template %q", extend)
+		}
+	}
+	own := *cfg
+	own.Extends = ""
+	printLoosening(stdout, config.Loosening(base, config.Merge(base, &own)), what)
 	return nil
 }
 

@@ -244,3 +244,25 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// fence import --claude -o/--save says what the written config allows on
+// top of the template it extends, as the settings file had it: one a
+// sandboxed agent could write (-t code makes ~/.claude writable).
+func TestImportSaysWhatItAllows(t *testing.T) {
+	dir := t.TempDir()
+	settings := filepath.Join(dir, "settings.json")
+	if err := os.WriteFile(settings, []byte(`{"permissions":{"allow":["Write(/**)","Bash(make:*)"],"deny":["Read(./secret)"]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "fence.json")
+	var stdout, stderr bytes.Buffer
+	if err := runImport(importFlags{claude: true, file: settings, output: out, extend: "code"}, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr.String())
+	}
+	got := stdout.String()
+	for _, want := range []string{`on top of template "code" it allows:`, "filesystem.allowWrite", `"/**"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -753,3 +753,35 @@ func TestHoldsRepository(t *testing.T) {
 		})
 	}
 }
+
+// A directory that counts as the user's (movedUserDirs) and is then
+// removed or renamed over leaves no record: its inode number is soon a
+// new directory's (ext4 reuses it at once), which then could get no .git
+// (a test suite's git init tmp/t7 refused after rm -rf out; mkdir out).
+// A rename of the directory to its own name replaces nothing and keeps it.
+func TestMovedUserDirForgotten(t *testing.T) {
+	dir := t.TempDir()
+	g := newGuard(&FSPolicy{GitDirs: true}, UnixPolicy{AllowAll: true})
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := os.Mkdir(filepath.Join(dir, "out"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, "out", &st, 0); err != nil {
+		t.Fatal(err)
+	}
+	id := idOf(&st)
+	g.movedUserDirs[id] = true
+	gone := g.lastLink(fd, "out")
+	if gone != id {
+		t.Fatalf("lastLink = %v, want %v: a directory of the user's only", gone, id)
+	}
+	g.forget(gone)
+	if g.movedUserDir(id) {
+		t.Errorf("removed directory still counts as the user's")
+	}
+}

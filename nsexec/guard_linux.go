@@ -1048,8 +1048,15 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			} else {
 				errno = errnoOf(unix.Renameat2(oparent, obase, parent, base, uint(c.flags)))
 			}
-			if errno == 0 && c.flags&unix.RENAME_EXCHANGE == 0 {
-				g.forget(gone)
+			if errno == 0 && c.flags&unix.RENAME_EXCHANGE == 0 && gone != (fileID{}) {
+				// Unless the name was renamed to itself (or to another
+				// name of the same file), which replaces nothing: it
+				// would drop the file's records, its standing as a
+				// directory of the user's among them.
+				var st unix.Stat_t
+				if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || idOf(&st) != gone {
+					g.forget(gone)
+				}
 			}
 		}
 		if errno == 0 {
@@ -1518,7 +1525,7 @@ const createdBudget = maxMessage - 64<<10
 // may be the user's (forget).
 func (g *guard) lastLink(parent int, base string) (id fileID) {
 	g.mu.Lock()
-	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0 && len(g.fresh) == 0
+	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0 && len(g.fresh) == 0 && len(g.movedUserDirs) == 0
 	g.mu.Unlock()
 	if none {
 		return fileID{}
@@ -1532,7 +1539,8 @@ func (g *guard) lastLink(parent int, base string) (id fileID) {
 }
 
 // forget drops id, gone, from the files the sandbox created, the
-// directories it made and the sockets it bound.
+// directories it made, the directories that count as the user's
+// (movedUserDirs) and the sockets it bound.
 func (g *guard) forget(id fileID) {
 	if id == (fileID{}) {
 		return
@@ -1542,6 +1550,9 @@ func (g *guard) forget(id fileID) {
 	delete(g.loaded, id)
 	delete(g.bound, id)
 	delete(g.madeDirs, id)
+	// A directory's inode number is soon another's: a new directory
+	// must not inherit a removed one's standing as the user's.
+	delete(g.movedUserDirs, id)
 	delete(g.fresh, id)
 	g.mu.Unlock()
 }

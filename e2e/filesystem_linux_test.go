@@ -1923,6 +1923,7 @@ func TestFSGitNoRepositoryInWorkTree(t *testing.T) {
 		cfg := s.config("fence-wt.json", `{"filesystem":{"allowWrite":["."]}}`)
 		repo := s.mkdir("repo")
 		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
+		s.write("repo/src/sub/x.c", "int x;\n")
 		hostGit := s.hostGit(git)
 		hostGit(repo, "init", "-q", "-b", "main", ".")
 		hostGit(repo, "add", "-A")
@@ -1960,6 +1961,8 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 			{"out-and-back", s.dir, "mv repo/src x && git init -q x && mv x repo/src"},
 			{"via-sandbox-repo", repo, "git init -q sbx && mv src sbx/.git/x && mkdir sbx/.git/x/objects sbx/.git/x/refs && printf 'ref: refs/heads/main\\n' > sbx/.git/x/HEAD && mv sbx/.git/x src"},
 			{"replaced", repo, "mkdir n && cp -a src/. n/ && git init -q n && rm -rf src && mv n src"},
+			// The copy's sub lands where the user's src/sub was.
+			{"replaced-init-below", repo, "mkdir n2 && cp -a src/. n2/ && rm -rf src && mv n2 src && git init -q src/sub"},
 		} {
 			ccfg := s.config("fence-"+c.name+".json", `{"filesystem":{"allowWrite":["`+c.dir+`"]}}`)
 			res := s.fenceWith(opts{dir: c.dir, env: gitEnv}, "-s", ccfg, "--", "sh", "-c", c.script+" 2>/dev/null && echo done")
@@ -1969,7 +1972,7 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 			if strings.Contains(res.stdout, "done\n") {
 				t.Errorf("%s: a repository of the sandbox's where a directory of the user's work tree was: %v", c.name, res)
 			}
-			for _, p := range []string{"src/.git", "src/HEAD"} {
+			for _, p := range []string{"src/.git", "src/HEAD", "src/sub/.git"} {
 				mustNotExist(t, filepath.Join(repo, p), c.name+": a repository of the sandbox's in the user's src")
 			}
 			// What the attempt removed or moved, back from the host.

@@ -222,13 +222,25 @@ func (g *guard) dirMoveRefused(oparent int, obase, ofull string, parent int, bas
 	}
 	_, replaced := g.userDirAt(parent, base)
 	onto := replaced || g.freedPath(full)
-	if onto && !user && g.holdsRepository(oparent, obase) {
-		return true
+	var below []fileID
+	if onto && !user {
+		var repo bool
+		if repo, below = g.holdsRepository(oparent, obase, full); repo {
+			return true
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if (user || onto) && len(g.movedUserDirs) < maxFresh {
 		g.movedUserDirs[id] = true
+	}
+	// Its directories that land where the user's were count as theirs
+	// too, as a mkdir there would (dirMadeAt): cp -a src n; rm -rf src;
+	// mv n src; git init src/sub put a repository in the copy of sub.
+	for _, b := range below {
+		if len(g.movedUserDirs) < maxFresh {
+			g.movedUserDirs[b] = true
+		}
 	}
 	if user && len(g.freedUserPaths) < maxFresh {
 		g.freedUserPaths[ofull] = true
@@ -282,11 +294,14 @@ const maxRepositoryScan = 200000
 // with objects and refs beside it (a bare one); or more than
 // maxRepositoryScan entries, or a directory it cannot read. A HEAD alone
 // (a package's test fixture) is not one. The guard serves one request at
-// a time: nothing is made in the tree until the rename is done.
-func (g *guard) holdsRepository(dir int, name string) bool {
+// a time: nothing is made in the tree until the rename is done. If not,
+// it also returns the directories below whose paths, once the directory
+// is at full, are freedUserPaths.
+func (g *guard) holdsRepository(dir int, name, full string) (bool, []fileID) {
 	budget := maxRepositoryScan
-	var walk func(dir int, name string) bool
-	walk = func(dir int, name string) bool {
+	var below []fileID
+	var walk func(dir int, name, path string) bool
+	walk = func(dir int, name, path string) bool {
 		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return true
@@ -317,13 +332,26 @@ func (g *guard) holdsRepository(dir int, name string) bool {
 			return true
 		}
 		for _, e := range entries {
-			if e.IsDir() && walk(fd, e.Name()) {
+			if !e.IsDir() {
+				continue
+			}
+			sub := path + "/" + e.Name()
+			if g.freedPath(sub) {
+				var st unix.Stat_t
+				if unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+					below = append(below, idOf(&st))
+				}
+			}
+			if walk(fd, e.Name(), sub) {
 				return true
 			}
 		}
 		return false
 	}
-	return walk(dir, name)
+	if walk(dir, name, full) {
+		return true, nil
+	}
+	return false, below
 }
 
 // movedUserDirAt is movedUserDir for the directory dir.

@@ -747,7 +747,7 @@ func TestHoldsRepository(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer unix.Close(dfd)
-			if got := g.holdsRepository(dfd, "top"); got != c.want {
+			if got, _ := g.holdsRepository(dfd, "top", "/n"); got != c.want {
 				t.Errorf("holdsRepository = %v, want %v", got, c.want)
 			}
 		})

@@ -1992,6 +1992,44 @@ git init -q gen 2>/dev/null && echo gen-init`)
 	})
 }
 
+// A test suite that makes a repository in the project (tmp/repo, with a
+// directory in it) and, at its next run, removes it and makes it again
+// goes on: the directories of the sandbox's own repository, left by the
+// last run, are not the user's (git there took the sandbox's repository
+// already), so their places are no user's to keep. A directory of the
+// user's work tree replaced the same way still cannot get one.
+func TestFSGitSandboxRepositoryMadeAgain(t *testing.T) {
+	git := need(t, "git")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence-again.json", `{"filesystem":{"allowWrite":["."]}}`)
+		repo := s.mkdir("repo")
+		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
+		hostGit := s.hostGit(git)
+		hostGit(repo, "init", "-q", "-b", "main", ".")
+		hostGit(repo, "add", "-A")
+		hostGit(repo, "commit", "-q", "-m", "one")
+		script := `rm -rf tmp/repo && mkdir -p tmp/repo/a && git init -q tmp/repo && git init -q tmp/repo/a && echo made`
+		for i := range 2 {
+			res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c", script)
+			if !ranInside(t, res) {
+				return
+			}
+			if !strings.Contains(res.stdout, "made\n") {
+				t.Errorf("run %d: the sandbox's test repository made again: want it done: %v", i+1, res)
+			}
+		}
+		res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			`rm -rf src && mkdir src && git init -q src 2>/dev/null && echo src-inited`)
+		if !ranInside(t, res) {
+			return
+		}
+		if strings.Contains(res.stdout, "src-inited\n") {
+			t.Errorf("git init in a directory made where the user's src was: %v", res)
+		}
+		mustNotExist(t, filepath.Join(repo, "src/.git"), "git init in the user's src made again")
+	})
+}
+
 // Started in ~/src, git in a repository below must find the git directory
 // it found before: not one the sandbox put at a .git file (a sibling's
 // linked worktree, a repository made with --separate-git-dir), behind a

@@ -197,10 +197,47 @@ func (g *guard) userDirAt(dir int, name string) (fileID, bool) {
 	if g.movedUserDir(id) {
 		return id, true
 	}
-	if g.madeInRun(dir, name, unix.AT_SYMLINK_NOFOLLOW) {
+	if g.madeInRun(dir, name, unix.AT_SYMLINK_NOFOLLOW) || g.inSandboxRepo(dir, name) {
 		return id, false
 	}
 	return id, g.inUsersWorkTree(dir, true)
+}
+
+// inSandboxRepo reports whether the directory name in dir is in a
+// repository of the sandbox's own, made in an earlier run: the first .git
+// above it (its own included) is a directory the sandbox made (ours), and
+// no directory on the way counts as the user's (movedUserDirs). Such a
+// directory is not the user's to keep: git there already takes the
+// sandbox's repository (a test suite's tmp/repo, left by its last run,
+// removed, made again and given a new git init).
+func (g *guard) inSandboxRepo(dir int, name string) bool {
+	var prev, here, st unix.Stat_t
+	for rel := name; len(rel) < unix.PathMax; rel += "/.." {
+		if unix.Fstatat(dir, rel, &here, 0) != nil {
+			return false
+		}
+		if rel != name && here.Dev == prev.Dev && here.Ino == prev.Ino {
+			return false // the root
+		}
+		g.mu.Lock()
+		moved, top := g.movedUserDirs[idOf(&here)], g.sandboxTops[idOf(&here)]
+		g.mu.Unlock()
+		switch {
+		case moved:
+			return false
+		case top:
+			return true // its .git, the sandbox's, removed already (rm -rf)
+		}
+		err := unix.Fstatat(dir, rel+"/.git", &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case err == nil:
+			return st.Mode&unix.S_IFMT == unix.S_IFDIR && g.ours(idOf(&st))
+		case !errors.Is(err, unix.ENOENT):
+			return false
+		}
+		prev = here
+	}
+	return false
 }
 
 // dirMoveRefused reports whether the rename of the directory obase in
@@ -258,8 +295,23 @@ func (g *guard) freedPath(full string) bool {
 }
 
 // dirRemoved records full, the directory base in parent about to be
-// removed, as freed if it is one of a user's work tree (dirMoveRefused).
+// removed, as freed if it is one of a user's work tree (dirMoveRefused);
+// and parent as the top of a repository of the sandbox's if base is its
+// .git, the sandbox's (inSandboxRepo: rm -rf removes the .git before the
+// directories beside it and the top).
 func (g *guard) dirRemoved(parent int, base, full string) {
+	if base == ".git" {
+		var st, top unix.Stat_t
+		if unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR &&
+			g.ours(idOf(&st)) && unix.Fstat(parent, &top) == nil {
+			g.mu.Lock()
+			if len(g.sandboxTops) < maxFresh {
+				g.sandboxTops[idOf(&top)] = true
+			}
+			g.mu.Unlock()
+		}
+		return
+	}
 	if _, user := g.userDirAt(parent, base); user {
 		g.mu.Lock()
 		if len(g.freedUserPaths) < maxFresh {

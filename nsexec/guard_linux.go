@@ -172,6 +172,9 @@ type guard struct {
 	// directories left (dirMoveRefused).
 	movedUserDirs  map[fileID]bool
 	freedUserPaths map[string]bool
+	// sandboxTops are the tops of repositories of the sandbox's whose
+	// .git has been removed in this run (inSandboxRepo).
+	sandboxTops map[fileID]bool
 	// fresh are the files the guard created for the sandbox in this run
 	// (an O_CREAT open of a free name, mknod, symlink), by identity,
 	// until they are removed: what a rename or a hard link puts at a
@@ -188,7 +191,7 @@ type guard struct {
 }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, movedUserDirs: map[fileID]bool{}, freedUserPaths: map[string]bool{}, fresh: map[fileID]bool{},
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, movedUserDirs: map[fileID]bool{}, freedUserPaths: map[string]bool{}, sandboxTops: map[fileID]bool{}, fresh: map[fileID]bool{},
 		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	g.recordNames = fs.RecordNames
@@ -1525,7 +1528,7 @@ const createdBudget = maxMessage - 64<<10
 // may be the user's (forget).
 func (g *guard) lastLink(parent int, base string) (id fileID) {
 	g.mu.Lock()
-	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0 && len(g.fresh) == 0 && len(g.movedUserDirs) == 0
+	none := len(g.created) == 0 && len(g.bound) == 0 && len(g.madeDirs) == 0 && len(g.fresh) == 0 && len(g.movedUserDirs) == 0 && len(g.sandboxTops) == 0
 	g.mu.Unlock()
 	if none {
 		return fileID{}
@@ -1553,6 +1556,7 @@ func (g *guard) forget(id fileID) {
 	// A directory's inode number is soon another's: a new directory
 	// must not inherit a removed one's standing as the user's.
 	delete(g.movedUserDirs, id)
+	delete(g.sandboxTops, id)
 	delete(g.fresh, id)
 	g.mu.Unlock()
 }

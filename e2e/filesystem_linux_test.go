@@ -1963,6 +1963,9 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 			{"replaced", repo, "mkdir n && cp -a src/. n/ && git init -q n && rm -rf src && mv n src"},
 			// The copy's sub lands where the user's src/sub was.
 			{"replaced-init-below", repo, "mkdir n2 && cp -a src/. n2/ && rm -rf src && mv n2 src && git init -q src/sub"},
+			// A new directory below where src was, then the files back.
+			{"made-below", repo, "mv src x && mkdir -p src/sub && git init -q src/sub && cp -a x/. src/"},
+			{"made-below-bare", repo, "mv src x && mkdir -p src/sub/objects src/sub/refs && printf 'ref: refs/heads/main\\n' > src/sub/HEAD && cp -a x/. src/"},
 		} {
 			ccfg := s.config("fence-"+c.name+".json", `{"filesystem":{"allowWrite":["`+c.dir+`"]}}`)
 			res := s.fenceWith(opts{dir: c.dir, env: gitEnv}, "-s", ccfg, "--", "sh", "-c", c.script+" 2>/dev/null && echo done")
@@ -1972,11 +1975,13 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 			if strings.Contains(res.stdout, "done\n") {
 				t.Errorf("%s: a repository of the sandbox's where a directory of the user's work tree was: %v", c.name, res)
 			}
-			for _, p := range []string{"src/.git", "src/HEAD", "src/sub/.git"} {
+			for _, p := range []string{"src/.git", "src/HEAD", "src/sub/.git", "src/sub/HEAD"} {
 				mustNotExist(t, filepath.Join(repo, p), c.name+": a repository of the sandbox's in the user's src")
 			}
 			// What the attempt removed or moved, back from the host.
-			os.RemoveAll(filepath.Join(repo, "src"))
+			for _, d := range []string{"src", "x", "n", "n2", "sbx"} {
+				os.RemoveAll(filepath.Join(repo, d))
+			}
 			hostGit(repo, "checkout", "--", "src")
 		}
 		res = s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",

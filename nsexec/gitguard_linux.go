@@ -4,6 +4,7 @@ import (
 	"errors"
 	"iter"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -534,7 +535,7 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 			// (cd src && git status there, outside, would take it for
 			// the repository, fsmonitor and hooks, and the user's own
 			// git status does not show it).
-			return g.movedUserDirAt(parent) || !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, true)
+			return g.userish(parent) || !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, true)
 		}
 	case err != nil:
 		return true // what it is cannot be told: kept
@@ -553,8 +554,36 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 		return false
 	}
 	// A .git file or symlink is there, or is to be: only in a directory
-	// made in this run.
-	return !g.madeInRunAt(parent)
+	// made in this run, and not where one of a user's work tree was.
+	return !g.madeInRunAt(parent) || g.userish(parent)
+}
+
+// userish reports whether the directory dir, though the run may have made
+// it, stands for one of a user's work tree: one a rename or mkdir put
+// where such a directory was (movedUserDirs), or one below such a place
+// (mv src x; mkdir -p src/sub; git init src/sub; cp -a x/. src: git in
+// src/sub, outside, found the sandbox's repository and the user's git
+// status at the top showed nothing). Looked up only for a .git or a HEAD.
+func (g *guard) userish(dir int) bool {
+	if g.movedUserDirAt(dir) {
+		return true
+	}
+	g.mu.Lock()
+	n := len(g.freedUserPaths)
+	g.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	p, err := fdPath(dir)
+	if err != nil {
+		return true // where it is cannot be told: the user's
+	}
+	for ; strings.HasPrefix(p, "/") && p != "/"; p = filepath.Dir(p) {
+		if g.freedPath(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // holdsKeptGit reports whether the directory base in parent (about to be
@@ -600,7 +629,7 @@ func (g *guard) headRefused(parent int) bool {
 	case !errors.Is(err, unix.ENOENT):
 		return true // what is there cannot be told: refused
 	}
-	return g.movedUserDirAt(parent) || !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, false)
+	return g.userish(parent) || !g.madeInRunAt(parent) && g.inUsersWorkTree(parent, false)
 }
 
 // inUsersWorkTree reports whether the directory dir is in the work tree

@@ -100,7 +100,7 @@ func runImport(f importFlags, stdin io.Reader, stdout, stderr io.Writer) error {
 		if extend != "" {
 			fmt.Fprintf(stderr, "# Extends %q - inherited rules not shown\n", extend)
 		}
-		fmt.Fprintf(stderr, "# Imported %d rules from %s\n", n, src)
+		fmt.Fprintf(stderr, "# Imported %d rules from %s\n", n, config.Shown(src))
 		fmt.Fprintln(stderr, "# Use --save to write it to the user config path, or -o FILE to write it elsewhere")
 		_, err := stdout.Write(body)
 		return err
@@ -118,7 +118,7 @@ func runImport(f importFlags, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := writeConfigFile(path, config.WithHeader(config.ImportHeader(src, extend), body)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Imported %d rules from %s\n", n, src)
+	fmt.Fprintf(stdout, "Imported %d rules from %s\n", n, config.Shown(src))
 	fmt.Fprintf(stdout, "Written to %q\n", path)
 	// What it allows, as written: the settings file may not be the one
 	// the user remembers (-t code lets a sandboxed agent write

@@ -304,6 +304,16 @@ func TestExposePort(t *testing.T) {
 	})
 }
 
+// unixClient is a python3 script that connects to the unix socket argv[1]
+// and prints "got:" and what the server sent, or "refused:" and the errno.
+const unixClient = `import socket,sys
+s=socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1]); print("got:"+s.recv(64).decode().strip())
+except OSError as e:
+    print("refused:%d" % e.errno)
+`
+
 // TestUnixSocketsOnLinux: a host unix socket in a readable directory is
 // unreachable by default and reachable when allowUnixSockets lists it.
 func TestUnixSocketsOnLinux(t *testing.T) {
@@ -312,13 +322,7 @@ func TestUnixSocketsOnLinux(t *testing.T) {
 		sockDir := s.mkdir("run")
 		sock := filepath.Join(sockDir, "agent.sock")
 		hostUnixServer(t, sock, "agent-secret")
-		client := `import socket,sys
-s=socket.socket(socket.AF_UNIX)
-try:
-    s.connect(sys.argv[1]); print("got:"+s.recv(64).decode().strip())
-except OSError as e:
-    print("refused:%d" % e.errno)
-`
+		client := unixClient
 		res := s.mustRun("--", "python3", "-c", client, sock)
 		if !strings.Contains(res.stdout, "refused:13") {
 			t.Errorf("default policy: want EACCES from the host socket\n%v", res)
@@ -416,13 +420,7 @@ func TestUnixSocketOfAnotherUserInHostTmp(t *testing.T) {
 		if err := os.Chmod(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		client := `import socket,sys
-s=socket.socket(socket.AF_UNIX)
-try:
-    s.connect(sys.argv[1]); print("got:"+s.recv(64).decode().strip())
-except OSError as e:
-    print("refused:%d" % e.errno)
-`
+		client := unixClient
 		for _, ddr := range []string{"false", "true"} {
 			cfg := s.config("pg-"+ddr+".json", `{"filesystem":{"defaultDenyRead":`+ddr+`,"allowRead":["."]},"network":{"allowUnixSockets":["`+sock+`"]}}`)
 			res := s.mustRun("-s", cfg, "--", "python3", "-c", client, sock)

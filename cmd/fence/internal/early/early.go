@@ -47,9 +47,11 @@ func init() {
 	}
 	// Here, before anything else opens a descriptor: a few more and the
 	// runtime's poller fails to start with a fatal error and a stack.
+	// (Cur is int64 on some 32-bit ports, RLIM_INFINITY then -1: as
+	// uint64 it is the largest limit, as it should be.)
 	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < minOpenFiles {
-		os.Stderr.WriteString("Error: fence needs an open-file limit of at least " + strconv.Itoa(minOpenFiles) + " to start a sandbox, and ulimit -n is " + strconv.FormatUint(lim.Cur, 10) + ": raise it (ulimit -n 1024)\n")
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && uint64(lim.Cur) < minOpenFiles {
+		os.Stderr.WriteString("Error: fence needs an open-file limit of at least " + strconv.Itoa(minOpenFiles) + " to start a sandbox, and ulimit -n is " + strconv.FormatUint(uint64(lim.Cur), 10) + ": raise it (ulimit -n 1024)\n")
 		os.Exit(1)
 	}
 	hostNet = hostNet || ConfigSharesHost(args[1:])

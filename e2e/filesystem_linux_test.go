@@ -2035,6 +2035,51 @@ func TestFSGitSandboxRepositoryMadeAgain(t *testing.T) {
 	})
 }
 
+// Only the places where a directory of the user's work tree was count as
+// the user's once it is removed or renamed away, not every path below:
+// a test suite that empties its scratch directory (tmp, gitignored, there
+// before the run; git clean -fdx) and makes a repository in a new one
+// below goes on, and so does a package manager's new version of a
+// package whose new directory holds a HEAD (a fixture). A directory made
+// again where one of the user's was below still gets none.
+func TestFSGitNewDirectoryBelowFreedPath(t *testing.T) {
+	git := need(t, "git")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence-freed.json", `{"filesystem":{"allowWrite":["."]}}`)
+		repo := s.mkdir("repo")
+		s.write("repo/src/sub/x.c", "int x;\n")
+		s.write("repo/.gitignore", "tmp/\nnode_modules/\n")
+		s.write("repo/tmp/cache/c", "c\n")
+		s.write("repo/node_modules/pkg/lib/index.js", "1\n")
+		hostGit := s.hostGit(git)
+		hostGit(repo, "init", "-q", "-b", "main", ".")
+		hostGit(repo, "add", "-A")
+		hostGit(repo, "commit", "-q", "-m", "one")
+		res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			`rm -rf tmp && mkdir -p tmp/cache tmp/r && git init -q tmp/r && echo tmp-repo
+git init -q tmp/cache 2>/dev/null && echo cache-inited
+mv node_modules/pkg node_modules/.pkg-old && mkdir -p node_modules/pkg/lib node_modules/pkg/test/fx && printf 'ref: refs/heads/main\n' > node_modules/pkg/test/fx/HEAD && echo fixture-head
+printf 'ref: refs/heads/main\n' > node_modules/pkg/lib/HEAD 2>/dev/null && echo lib-head
+mv src x && mkdir -p src/new src/sub && git init -q src/new && echo new-inited
+git init -q src/sub 2>/dev/null && echo sub-inited`)
+		if !ranInside(t, res) {
+			return
+		}
+		for _, good := range []string{"tmp-repo", "fixture-head", "new-inited"} {
+			if !strings.Contains(res.stdout, good+"\n") {
+				t.Errorf("%s missing: a new directory below where one of the user's was: %v", good, res)
+			}
+		}
+		for _, bad := range []string{"cache-inited", "lib-head", "sub-inited"} {
+			if strings.Contains(res.stdout, bad+"\n") {
+				t.Errorf("%s: a directory made again where one of the user's was: %v", bad, res)
+			}
+		}
+		mustNotExist(t, filepath.Join(repo, "src/sub/.git"), "git init in src/sub made again")
+		mustNotExist(t, filepath.Join(repo, "tmp/cache/.git"), "git init in tmp/cache made again")
+	})
+}
+
 // Started in ~/src, git in a repository below must find the git directory
 // it found before: not one the sandbox put at a .git file (a sibling's
 // linked worktree, a repository made with --separate-git-dir), behind a

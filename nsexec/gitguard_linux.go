@@ -267,6 +267,17 @@ func (g *guard) dirMoveRefused(oparent int, obase, ofull string, parent int, bas
 			return true
 		}
 	}
+	// The paths of the user's directories below it are freed too: not
+	// every path below (a test suite's rm -rf tmp; mkdir -p tmp/r;
+	// git init tmp/r, where tmp was the user's and tmp/r never was,
+	// was refused), unless the tree is too large to list.
+	var freed []string
+	whole := false
+	if user {
+		var ok bool
+		freed, ok = g.userDirsBelow(oparent, obase, ofull)
+		whole = !ok
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if (user || onto) && len(g.movedUserDirs) < maxFresh {
@@ -280,10 +291,72 @@ func (g *guard) dirMoveRefused(oparent int, obase, ofull string, parent int, bas
 			g.movedUserDirs[b] = true
 		}
 	}
-	if user && len(g.freedUserPaths) < maxFresh {
-		g.freedUserPaths[ofull] = true
+	if user {
+		for _, p := range append(freed, ofull) {
+			if len(g.freedUserPaths) < maxFresh {
+				g.freedUserPaths[p] = true
+			}
+		}
+		if whole && len(g.freedUserTrees) < maxFresh {
+			g.freedUserTrees[ofull] = true
+		}
 	}
 	return false
+}
+
+// userDirsBelow returns the paths (below full, the path of the directory
+// name in dir) of the directories of a user's work tree in that directory,
+// at any depth: all but those made in this run (unless they count as the
+// user's) and those of a repository of the sandbox's (inSandboxRepo),
+// and not into a .git. ok is false if it holds more than
+// maxRepositoryScan entries or a directory that cannot be read: its
+// whole tree is then taken for the user's (freedUserTrees).
+func (g *guard) userDirsBelow(dir int, name, full string) (paths []string, ok bool) {
+	budget := maxRepositoryScan
+	var walk func(dir int, name, path string) bool
+	walk = func(dir int, name, path string) bool {
+		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		entries, err := f.ReadDir(-1)
+		if budget -= len(entries); err != nil || budget < 0 {
+			return false
+		}
+		for _, e := range entries {
+			if !e.IsDir() || e.Name() == ".git" {
+				continue
+			}
+			var st, gst unix.Stat_t
+			if unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+				return false
+			}
+			id := idOf(&st)
+			g.mu.Lock()
+			moved, top := g.movedUserDirs[id], g.sandboxTops[id]
+			g.mu.Unlock()
+			if !moved {
+				if top || unix.Fstatat(fd, e.Name()+"/.git", &gst, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+					gst.Mode&unix.S_IFMT == unix.S_IFDIR && g.ours(idOf(&gst)) {
+					continue // a repository of the sandbox's
+				}
+			}
+			sub := path + "/" + e.Name()
+			if moved || !g.madeInRun(fd, e.Name(), unix.AT_SYMLINK_NOFOLLOW) {
+				paths = append(paths, sub)
+			}
+			if !walk(fd, e.Name(), sub) {
+				return false
+			}
+		}
+		return true
+	}
+	if !walk(dir, name, full) {
+		return nil, false
+	}
+	return paths, true
 }
 
 // freedPath reports whether full is the path of a directory of a user's
@@ -560,16 +633,18 @@ func (g *guard) dotGitRefused(parent int, base string, puts int) bool {
 
 // userish reports whether the directory dir, though the run may have made
 // it, stands for one of a user's work tree: one a rename or mkdir put
-// where such a directory was (movedUserDirs), or one below such a place
-// (mv src x; mkdir -p src/sub; git init src/sub; cp -a x/. src: git in
-// src/sub, outside, found the sandbox's repository and the user's git
-// status at the top showed nothing). Looked up only for a .git or a HEAD.
+// where such a directory was (movedUserDirs: mv src x; mkdir -p src/sub;
+// git init src/sub; cp -a x/. src, where git in src/sub, outside, found
+// the sandbox's repository and the user's git status at the top showed
+// nothing, as the rename freed src/sub too), or one below a tree of the
+// user's too large to list when it was renamed away (freedUserTrees).
+// Looked up only for a .git or a HEAD.
 func (g *guard) userish(dir int) bool {
 	if g.movedUserDirAt(dir) {
 		return true
 	}
 	g.mu.Lock()
-	n := len(g.freedUserPaths)
+	n := len(g.freedUserTrees)
 	g.mu.Unlock()
 	if n == 0 {
 		return false
@@ -579,7 +654,10 @@ func (g *guard) userish(dir int) bool {
 		return true // where it is cannot be told: the user's
 	}
 	for ; strings.HasPrefix(p, "/") && p != "/"; p = filepath.Dir(p) {
-		if g.freedPath(p) {
+		g.mu.Lock()
+		tree := g.freedUserTrees[p]
+		g.mu.Unlock()
+		if tree {
 			return true
 		}
 	}

@@ -169,9 +169,12 @@ type guard struct {
 	// movedUserDirs are directories of a user's work tree, there before
 	// the run, that a rename has moved, and directories put where one of
 	// those was, by identity; freedUserPaths are the paths such
-	// directories left (dirMoveRefused).
+	// directories left (dirMoveRefused), and freedUserTrees those of
+	// the trees too large to list, all below which counts as the
+	// user's (userish).
 	movedUserDirs  map[fileID]bool
 	freedUserPaths map[string]bool
+	freedUserTrees map[string]bool
 	// sandboxTops are the tops of repositories of the sandbox's whose
 	// .git has been removed in this run (inSandboxRepo).
 	sandboxTops map[fileID]bool
@@ -191,7 +194,7 @@ type guard struct {
 }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
-	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, movedUserDirs: map[fileID]bool{}, freedUserPaths: map[string]bool{}, sandboxTops: map[fileID]bool{}, fresh: map[fileID]bool{},
+	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, movedUserDirs: map[fileID]bool{}, freedUserPaths: map[string]bool{}, freedUserTrees: map[string]bool{}, sandboxTops: map[fileID]bool{}, fresh: map[fileID]bool{},
 		removable: map[string]bool{}, removableAncestors: map[string]bool{}, protectedPaths: map[string]bool{}, protectedTrees: map[string]bool{}}
 	paths, patterns, protected, created := fs.Guarded, fs.DenyWritePatterns, fs.ProtectedPatterns, fs.Created
 	g.recordNames = fs.RecordNames

@@ -1965,6 +1965,9 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 			{"replaced-init-below", repo, "mkdir n2 && cp -a src/. n2/ && rm -rf src && mv n2 src && git init -q src/sub"},
 			// A new directory below where src was, then the files back.
 			{"made-below", repo, "mv src x && mkdir -p src/sub && git init -q src/sub && cp -a x/. src/"},
+			// A directory of src removed, src moved away, one made
+			// again there with a repository, src moved back.
+			{"away-made-again", repo, "rm -rf src/sub && mv src x && mkdir x/sub && git init -q x/sub && mv x src"},
 			{"made-below-bare", repo, "mv src x && mkdir -p src/sub/objects src/sub/refs && printf 'ref: refs/heads/main\\n' > src/sub/HEAD && cp -a x/. src/"},
 		} {
 			ccfg := s.config("fence-"+c.name+".json", `{"filesystem":{"allowWrite":["`+c.dir+`"]}}`)
@@ -2051,6 +2054,7 @@ func TestFSGitNewDirectoryBelowFreedPath(t *testing.T) {
 		s.write("repo/.gitignore", "tmp/\nnode_modules/\n")
 		s.write("repo/tmp/cache/c", "c\n")
 		s.write("repo/node_modules/pkg/lib/index.js", "1\n")
+		s.write("repo/lib/a/a.c", "int a;\n")
 		hostGit := s.hostGit(git)
 		hostGit(repo, "init", "-q", "-b", "main", ".")
 		hostGit(repo, "add", "-A")
@@ -2061,11 +2065,12 @@ git init -q tmp/cache 2>/dev/null && echo cache-inited
 mv node_modules/pkg node_modules/.pkg-old && mkdir -p node_modules/pkg/lib node_modules/pkg/test/fx && printf 'ref: refs/heads/main\n' > node_modules/pkg/test/fx/HEAD && echo fixture-head
 printf 'ref: refs/heads/main\n' > node_modules/pkg/lib/HEAD 2>/dev/null && echo lib-head
 mv src x && mkdir -p src/new src/sub && git init -q src/new && echo new-inited
-git init -q src/sub 2>/dev/null && echo sub-inited`)
+git init -q src/sub 2>/dev/null && echo sub-inited
+mv lib y && mkdir y/new && git init -q y/new && mv y lib && echo back-with-new`)
 		if !ranInside(t, res) {
 			return
 		}
-		for _, good := range []string{"tmp-repo", "fixture-head", "new-inited"} {
+		for _, good := range []string{"tmp-repo", "fixture-head", "new-inited", "back-with-new"} {
 			if !strings.Contains(res.stdout, good+"\n") {
 				t.Errorf("%s missing: a new directory below where one of the user's was: %v", good, res)
 			}

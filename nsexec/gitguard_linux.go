@@ -261,9 +261,19 @@ func (g *guard) dirMoveRefused(oparent int, obase, ofull string, parent int, bas
 	_, replaced := g.userDirAt(parent, base)
 	onto := replaced || g.freedPath(full)
 	var below []fileID
-	if onto && !user {
+	if onto {
 		var repo bool
-		if repo, below = g.holdsRepository(oparent, obase, full); repo {
+		if user {
+			// A tree of the user's, back where they were: what
+			// the run made in it while it was away lands where the
+			// user's were (rm -rf src/sub; mv src x; mkdir x/sub;
+			// git init x/sub; mv x src put the sandbox's repository
+			// in src/sub, git status at the top clean).
+			repo, below = g.userTreeBrings(oparent, obase, full)
+		} else {
+			repo, below = g.holdsRepository(oparent, obase, full)
+		}
+		if repo {
 			return true
 		}
 	}
@@ -302,6 +312,122 @@ func (g *guard) dirMoveRefused(oparent int, obase, ofull string, parent int, bas
 		}
 	}
 	return false
+}
+
+// userTreeBrings is holdsRepository for the directory name in dir, one of
+// a user's work tree, renamed to full, where one of the user's was: what
+// git outside would take for a repository (repoHere) is looked for only
+// in the directories of the tree that land where one of the user's was
+// (freedUserPaths below full, and the top), which it returns; the run may
+// have made a repository in a new directory below, as it may anywhere
+// in the work tree. Below where a tree too large to list was
+// (freedUserTrees), at any depth.
+func (g *guard) userTreeBrings(dir int, name, full string) (bool, []fileID) {
+	var rels, trees []string
+	g.mu.Lock()
+	for p := range g.freedUserPaths {
+		if rel, ok := strings.CutPrefix(p, full+"/"); ok {
+			rels = append(rels, rel)
+		}
+	}
+	for p := range g.freedUserTrees {
+		if p == full {
+			trees = append(trees, ".")
+		} else if rel, ok := strings.CutPrefix(p, full+"/"); ok {
+			trees = append(trees, rel)
+		}
+	}
+	g.mu.Unlock()
+	top, err := unix.Openat(dir, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true, nil
+	}
+	defer unix.Close(top)
+	if g.repoHere(top) {
+		return true, nil
+	}
+	for _, rel := range trees {
+		if fd, ok := openBelow(top, rel); ok {
+			repo, _ := g.holdsRepository(fd, ".", full+"/"+rel)
+			unix.Close(fd)
+			if repo {
+				return true, nil
+			}
+		}
+	}
+	var below []fileID
+	for _, rel := range rels {
+		fd, ok := openBelow(top, rel)
+		if !ok {
+			continue // nothing lands there
+		}
+		var st unix.Stat_t
+		repo := g.repoHere(fd) || unix.Fstat(fd, &st) != nil
+		unix.Close(fd)
+		if repo {
+			return true, nil
+		}
+		below = append(below, idOf(&st))
+	}
+	return false, below
+}
+
+// openBelow opens the directory rel below dir (O_PATH), following no
+// symlink on the way: ok is false if there is none.
+func openBelow(dir int, rel string) (int, bool) {
+	fd, err := unix.Dup(dir)
+	if err != nil {
+		return -1, false
+	}
+	for c := range strings.SplitSeq(rel, "/") {
+		if c == "" || c == "." {
+			continue
+		}
+		next, err := unix.Openat(fd, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return -1, false
+		}
+		fd = next
+	}
+	return fd, true
+}
+
+// repoHere reports whether the directory dir (an O_PATH fd) is, or holds
+// directly, what git takes for a repository (holdsRepository); one that
+// cannot be read counts as one.
+func (g *guard) repoHere(dir int) bool {
+	fd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	f := os.NewFile(uintptr(fd), ".")
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil || len(names) > maxRepositoryScan {
+		return true
+	}
+	return repoNames(names)
+}
+
+// repoNames reports whether a directory holding names is, or holds, what
+// git takes for a repository: a .git, or a HEAD with objects and refs
+// beside it (a bare one).
+func repoNames(names []string) bool {
+	var head, objects, refs bool
+	for _, n := range names {
+		switch n {
+		case ".git":
+			return true
+		case "HEAD":
+			head = true
+		case "objects":
+			objects = true
+		case "refs":
+			refs = true
+		}
+	}
+	return head && objects && refs
 }
 
 // userDirsBelow returns the paths (below full, the path of the directory
@@ -438,23 +564,14 @@ func (g *guard) holdsRepository(dir int, name, full string) (bool, []fileID) {
 		if err != nil {
 			return true
 		}
-		var head, objects, refs bool
-		for _, e := range entries {
-			if budget--; budget < 0 {
-				return true
-			}
-			switch e.Name() {
-			case ".git":
-				return true
-			case "HEAD":
-				head = true
-			case "objects":
-				objects = true
-			case "refs":
-				refs = true
-			}
+		if budget -= len(entries); budget < 0 {
+			return true
 		}
-		if head && objects && refs {
+		names := make([]string, len(entries))
+		for i, e := range entries {
+			names[i] = e.Name()
+		}
+		if repoNames(names) {
 			return true
 		}
 		for _, e := range entries {

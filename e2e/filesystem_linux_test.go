@@ -1968,6 +1968,9 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 			// A directory of src removed, src moved away, one made
 			// again there with a repository, src moved back.
 			{"away-made-again", repo, "rm -rf src/sub && mv src x && mkdir x/sub && git init -q x/sub && mv x src"},
+			// HEAD and commondir, which git follows to a bare
+			// repository of the sandbox's.
+			{"replaced-commondir", repo, "git init -q --bare tmp/evil.git && mkdir n && cp -a src/. n/ && printf 'ref: refs/heads/main\\n' > n/sub/HEAD && printf '../../tmp/evil.git\\n' > n/sub/commondir && rm -rf src && mv n src"},
 			{"made-below-bare", repo, "mv src x && mkdir -p src/sub/objects src/sub/refs && printf 'ref: refs/heads/main\\n' > src/sub/HEAD && cp -a x/. src/"},
 		} {
 			ccfg := s.config("fence-"+c.name+".json", `{"filesystem":{"allowWrite":["`+c.dir+`"]}}`)
@@ -1982,7 +1985,7 @@ echo y >> src/main.c && git commit -qam y && echo committed`)
 				mustNotExist(t, filepath.Join(repo, p), c.name+": a repository of the sandbox's in the user's src")
 			}
 			// What the attempt removed or moved, back from the host.
-			for _, d := range []string{"src", "x", "n", "n2", "sbx"} {
+			for _, d := range []string{"src", "x", "n", "n2", "sbx", "tmp"} {
 				os.RemoveAll(filepath.Join(repo, d))
 			}
 			hostGit(repo, "checkout", "--", "src")

@@ -412,9 +412,11 @@ func (g *guard) repoHere(dir int) bool {
 
 // repoNames reports whether a directory holding names is, or holds, what
 // git takes for a repository: a .git, or a HEAD with objects and refs
-// beside it (a bare one).
+// beside it (a bare one), or with a commondir file, which git follows to
+// find them and the config (HEAD and commondir naming a bare repository
+// of the sandbox's: git log there, outside, ran its core.pager).
 func repoNames(names []string) bool {
-	var head, objects, refs bool
+	var head, objects, refs, common bool
 	for _, n := range names {
 		switch n {
 		case ".git":
@@ -425,9 +427,11 @@ func repoNames(names []string) bool {
 			objects = true
 		case "refs":
 			refs = true
+		case "commondir":
+			common = true
 		}
 	}
-	return head && objects && refs
+	return head && (objects && refs || common)
 }
 
 // userDirsBelow returns the paths (below full, the path of the directory
@@ -542,8 +546,8 @@ func (g *guard) dirMadeAt(parent int, base, full string) {
 const maxRepositoryScan = 200000
 
 // holdsRepository reports whether the directory name in dir holds, at any
-// depth, what git outside would take for a repository: a .git, or a HEAD
-// with objects and refs beside it (a bare one); or more than
+// depth, what git outside would take for a repository (repoNames: a .git,
+// or a HEAD with objects and refs or commondir beside it); or more than
 // maxRepositoryScan entries, or a directory it cannot read. A HEAD alone
 // (a package's test fixture) is not one. The guard serves one request at
 // a time: nothing is made in the tree until the rename is done. If not,

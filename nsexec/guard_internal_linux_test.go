@@ -722,6 +722,7 @@ func TestHoldsRepository(t *testing.T) {
 		{"plain", []string{"a/b/c.go", "d/"}, false},
 		{"head alone", []string{"a/HEAD", "a/objects/"}, false},
 		{"bare deep", []string{"a/b/HEAD", "a/b/objects/", "a/b/refs/"}, true},
+		{"head and commondir", []string{"a/b/HEAD", "a/b/commondir"}, true},
 		{"dot git deep", []string{"a/b/.git/"}, true},
 		{"dot git file", []string{".git"}, true},
 	} {

@@ -1924,10 +1924,7 @@ func TestFSGitNoRepositoryInWorkTree(t *testing.T) {
 		repo := s.mkdir("repo")
 		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
 		s.write("repo/src/sub/x.c", "int x;\n")
-		hostGit := s.hostGit(git)
-		hostGit(repo, "init", "-q", "-b", "main", ".")
-		hostGit(repo, "add", "-A")
-		hostGit(repo, "commit", "-q", "-m", "one")
+		hostGit := s.committedRepo(git, repo)
 		res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
 			`git init -q src 2>/dev/null && echo init-ran
 mkdir src/objects src/refs && printf 'ref: refs/heads/main\n' > src/HEAD 2>/dev/null && echo head-made
@@ -2015,10 +2012,7 @@ func TestFSGitSandboxRepositoryMadeAgain(t *testing.T) {
 		cfg := s.config("fence-again.json", `{"filesystem":{"allowWrite":["."]}}`)
 		repo := s.mkdir("repo")
 		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
-		hostGit := s.hostGit(git)
-		hostGit(repo, "init", "-q", "-b", "main", ".")
-		hostGit(repo, "add", "-A")
-		hostGit(repo, "commit", "-q", "-m", "one")
+		s.committedRepo(git, repo)
 		script := `rm -rf tmp/repo && mkdir -p tmp/repo/a && git init -q tmp/repo && git init -q tmp/repo/a && echo made`
 		for i := range 2 {
 			res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c", script)
@@ -2058,10 +2052,7 @@ func TestFSGitNewDirectoryBelowFreedPath(t *testing.T) {
 		s.write("repo/tmp/cache/c", "c\n")
 		s.write("repo/node_modules/pkg/lib/index.js", "1\n")
 		s.write("repo/lib/a/a.c", "int a;\n")
-		hostGit := s.hostGit(git)
-		hostGit(repo, "init", "-q", "-b", "main", ".")
-		hostGit(repo, "add", "-A")
-		hostGit(repo, "commit", "-q", "-m", "one")
+		s.committedRepo(git, repo)
 		res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
 			`rm -rf tmp && mkdir -p tmp/cache tmp/r && git init -q tmp/r && echo tmp-repo
 git init -q tmp/cache 2>/dev/null && echo cache-inited
@@ -4740,4 +4731,16 @@ func (s *sandbox) waitStarted(stop <-chan struct{}) bool {
 			return started()
 		}
 	}) && started()
+}
+
+// committedRepo makes repo, with what the test wrote in it, a repository
+// of the runner's, made and committed on the host, and returns the
+// runner's host git (hostGit).
+func (s *sandbox) committedRepo(git, repo string) func(dir string, args ...string) string {
+	s.t.Helper()
+	hostGit := s.hostGit(git)
+	hostGit(repo, "init", "-q", "-b", "main", ".")
+	hostGit(repo, "add", "-A")
+	hostGit(repo, "commit", "-q", "-m", "one")
+	return hostGit
 }

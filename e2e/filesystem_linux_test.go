@@ -4733,6 +4733,51 @@ func (s *sandbox) waitStarted(stop <-chan struct{}) bool {
 	}) && started()
 }
 
+// A symlink put where a directory of the user's work tree was is followed
+// by git outside: it may not lead to a repository of the sandbox's, and
+// the directory it leads to takes the removed one's place, so none can be
+// made there (or where the user's directories below were) later. A link
+// to a plain directory, as pnpm makes for a package, goes on.
+func TestFSGitSymlinkWhereUserDirWas(t *testing.T) {
+	git := need(t, "git")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence-link.json", `{"filesystem":{"allowWrite":["."]}}`)
+		repo := s.mkdir("repo")
+		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
+		s.write("repo/src/sub/x.c", "int x;\n")
+		s.write("repo/.gitignore", "node_modules/\n")
+		s.write("repo/node_modules/pkg/index.js", "1\n")
+		hostGit := s.committedRepo(git, repo)
+		for _, c := range []struct{ name, script string }{
+			{"to-repo", "mkdir -p tmp/e1 && cp -a src/. tmp/e1/ && git init -q tmp/e1 && rm -rf src && ln -s tmp/e1 src"},
+			{"init-after", "mkdir -p tmp/e2 && cp -a src/. tmp/e2/ && rm -rf src && ln -s tmp/e2 src && git init -q tmp/e2"},
+			{"renamed-there", "mkdir -p tmp/e3 && git init -q tmp/e3 && ln -s tmp/e3 l && rm -rf src && mv l src"},
+			{"not-yet", "rm -rf src && ln -s tmp/e4 src && mkdir -p tmp/e4 && git init -q tmp/e4"},
+			{"below", "mkdir -p tmp/e5 && cp -a src/. tmp/e5/ && rm -rf src && ln -s tmp/e5 src && rm -rf tmp/e5/sub && mkdir tmp/e5/sub && git init -q tmp/e5/sub"},
+		} {
+			res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c", c.script+" 2>/dev/null && echo done")
+			if !ranInside(t, res) {
+				return
+			}
+			if strings.Contains(res.stdout, "done\n") {
+				t.Errorf("%s: a symlink where the user's src was leads to a repository of the sandbox's: %v", c.name, res)
+			}
+			for _, d := range []string{"src", "tmp", "l"} {
+				os.RemoveAll(filepath.Join(repo, d))
+			}
+			hostGit(repo, "checkout", "--", "src")
+		}
+		res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			`rm -rf node_modules/pkg && mkdir -p node_modules/.pnpm/pkg && echo 2 > node_modules/.pnpm/pkg/index.js && ln -s .pnpm/pkg node_modules/pkg && cat node_modules/pkg/index.js`)
+		if !ranInside(t, res) {
+			return
+		}
+		if res.code != 0 || res.stdout != "2\n" {
+			t.Errorf("a package directory replaced by a link, as pnpm does: %v", res)
+		}
+	})
+}
+
 // committedRepo makes repo, with what the test wrote in it, a repository
 // of the runner's, made and committed on the host, and returns the
 // runner's host git (hostGit).

@@ -180,6 +180,14 @@ func (g *guard) dotGitMove(c creation, oparent int, obase, ofull string, parent 
 		if g.holdsKeptGit(parent, base) || dstDir && (g.gitTreeMoved(parent, base, full, false) || g.gitTreeMoved(oparent, obase, ofull, true)) {
 			return true
 		}
+		if !dstDir && g.linkMoveRefused(parent, base, ofull) {
+			return true
+		}
+	}
+	// After the directories' records: a symlink moved where one of a
+	// user's was (symlinkRefused).
+	if !srcDir && g.linkMoveRefused(oparent, obase, full) {
+		return true
 	}
 	return g.dotGitRefused(parent, base, srcPuts) || g.dotGitRefused(oparent, obase, oldPuts) ||
 		srcDir && (g.holdsKeptGit(oparent, obase) || g.gitTreeMoved(oparent, obase, ofull, false) || g.gitTreeMoved(parent, base, full, true))
@@ -487,6 +495,97 @@ func (g *guard) userDirsBelow(dir int, name, full string) (paths []string, ok bo
 		return nil, false
 	}
 	return paths, true
+}
+
+// symlinkRefused reports whether a symlink to target may not be made at
+// full, where a directory of a user's work tree was (freedPath): git in
+// it, outside, follows it (rm -rf build; ln -s tmp/repo build gave git in
+// build the sandbox's repository, and a gitignored build showed nothing
+// in git status). A target that is, holds or lies in a repository of the
+// sandbox's is refused. Any other directory it leads to takes the
+// removed directory's place: it counts as the user's (movedUserDirs), and
+// so do the places below it where the user's directories were, or where
+// it does not exist yet (freedUserPaths), so that no repository is made
+// there later. pnpm's and npm link's links to package directories go on.
+func (g *guard) symlinkRefused(full, target string) bool {
+	if !g.gitDirs || !g.freedPath(full) {
+		return false
+	}
+	dest := target
+	if !strings.HasPrefix(dest, "/") {
+		dest = filepath.Join(filepath.Dir(full), target)
+	}
+	dest = filepath.Clean(dest)
+	fd, err := unix.Open(dest, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		// Where it would be, as the kernel names it once made.
+		if pfd, err := unix.Open(filepath.Dir(dest), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			if p, err := fdPath(pfd); err == nil {
+				dest = filepath.Join(p, filepath.Base(dest))
+			}
+			unix.Close(pfd)
+		}
+		g.linkedUserPlace(full, dest, nil)
+		return false
+	case errors.Is(err, unix.ENOTDIR):
+		return false // a file: git does not go there
+	case err != nil:
+		return true // where it leads cannot be told
+	}
+	defer unix.Close(fd)
+	if g.repoHere(fd) || g.inSandboxRepo(fd, ".") {
+		return true
+	}
+	p, err := fdPath(fd)
+	if err != nil {
+		return true
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return true
+	}
+	id := idOf(&st)
+	g.linkedUserPlace(full, p, &id)
+	return false
+}
+
+// linkMoveRefused is symlinkRefused for name in dir, if it is a symlink,
+// renamed to to.
+func (g *guard) linkMoveRefused(dir int, name, to string) bool {
+	if !g.gitDirs || !g.freedPath(to) {
+		return false
+	}
+	target, err := readlinkAt(dir, name)
+	if errors.Is(err, unix.EINVAL) {
+		return false // not a symlink
+	}
+	return err != nil || g.symlinkRefused(to, target)
+}
+
+// linkedUserPlace records dest, where a symlink made at full (a freed
+// place of a user's directory) leads, as that directory's place: dest's
+// directory id, if it exists, as the user's, and the freed places below
+// full as freed below dest too (symlinkRefused).
+func (g *guard) linkedUserPlace(full, dest string, id *fileID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var add []string
+	for p := range g.freedUserPaths {
+		if rel, ok := strings.CutPrefix(p, full+"/"); ok {
+			add = append(add, dest+"/"+rel)
+		}
+	}
+	if id == nil {
+		add = append(add, dest)
+	} else if len(g.movedUserDirs) < maxFresh {
+		g.movedUserDirs[*id] = true
+	}
+	for _, p := range add {
+		if len(g.freedUserPaths) < maxFresh {
+			g.freedUserPaths[p] = true
+		}
+	}
 }
 
 // freedPath reports whether full is the path of a directory of a user's

@@ -4745,9 +4745,12 @@ func TestFSGitSymlinkWhereUserDirWas(t *testing.T) {
 		repo := s.mkdir("repo")
 		s.write("repo/src/main.c", "int main(void) { return 0; }\n")
 		s.write("repo/src/sub/x.c", "int x;\n")
-		s.write("repo/.gitignore", "node_modules/\n")
+		s.write("repo/.gitignore", "node_modules/\nvendor/\n")
 		s.write("repo/node_modules/pkg/index.js", "1\n")
+		s.write("repo/node_modules/mylib/index.js", "1\n")
+		s.write("repo/vendor/mylib/index.js", "3\n")
 		hostGit := s.committedRepo(git, repo)
+		s.committedRepo(git, filepath.Join(repo, "vendor/mylib")) // a checkout of the user's own
 		for _, c := range []struct{ name, script string }{
 			{"to-repo", "mkdir -p tmp/e1 && cp -a src/. tmp/e1/ && git init -q tmp/e1 && rm -rf src && ln -s tmp/e1 src"},
 			{"init-after", "mkdir -p tmp/e2 && cp -a src/. tmp/e2/ && rm -rf src && ln -s tmp/e2 src && git init -q tmp/e2"},
@@ -4774,6 +4777,15 @@ func TestFSGitSymlinkWhereUserDirWas(t *testing.T) {
 		}
 		if res.code != 0 || res.stdout != "2\n" {
 			t.Errorf("a package directory replaced by a link, as pnpm does: %v", res)
+		}
+		// npm link: to a repository of the user's, not the sandbox's.
+		res = s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c",
+			`rm -rf node_modules/mylib && ln -s ../vendor/mylib node_modules/mylib && cat node_modules/mylib/index.js`)
+		if !ranInside(t, res) {
+			return
+		}
+		if res.code != 0 || res.stdout != "3\n" {
+			t.Errorf("a package directory replaced by a link to a repository of the user's, as npm link does: %v", res)
 		}
 	})
 }

@@ -534,7 +534,7 @@ func (g *guard) symlinkRefused(full, target string) bool {
 		return true // where it leads cannot be told
 	}
 	defer unix.Close(fd)
-	if g.repoHere(fd) || g.inSandboxRepo(fd, ".") {
+	if g.sandboxRepoHere(fd) || g.inSandboxRepo(fd, ".") {
 		return true
 	}
 	p, err := fdPath(fd)
@@ -548,6 +548,22 @@ func (g *guard) symlinkRefused(full, target string) bool {
 	id := idOf(&st)
 	g.linkedUserPlace(full, p, &id)
 	return false
+}
+
+// sandboxRepoHere is repoHere for where a symlink put where a user's
+// directory was leads (symlinkRefused), less a repository of the user's
+// own: one whose .git the sandbox did not make (npm link's link to a
+// checkout of theirs, node_modules/lib -> ../../lib, was refused). git
+// outside takes the user's repository there, as it would at its path.
+func (g *guard) sandboxRepoHere(dir int) bool {
+	if !g.repoHere(dir) {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dir, ".git", &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return true // a bare one, or one that cannot be read
+	}
+	return g.ours(idOf(&st))
 }
 
 // linkMoveRefused is symlinkRefused for name in dir, if it is a symlink,

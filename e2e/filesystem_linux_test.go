@@ -4757,6 +4757,16 @@ func TestFSGitSymlinkWhereUserDirWas(t *testing.T) {
 			{"renamed-there", "mkdir -p tmp/e3 && git init -q tmp/e3 && ln -s tmp/e3 l && rm -rf src && mv l src"},
 			{"not-yet", "rm -rf src && ln -s tmp/e4 src && mkdir -p tmp/e4 && git init -q tmp/e4"},
 			{"below", "mkdir -p tmp/e5 && cp -a src/. tmp/e5/ && rm -rf src && ln -s tmp/e5 src && rm -rf tmp/e5/sub && mkdir tmp/e5/sub && git init -q tmp/e5/sub"},
+			// Where it leads as the kernel resolves it: d/.. is tmp/d6.
+			{"dotdot", "mkdir -p tmp/d6/inner tmp/d6/e e && git init -q tmp/d6/e && ln -s tmp/d6/inner d && rm -rf src && ln -s d/../e src"},
+			// git outside resolves /proc/self for itself.
+			{"proc", "rm -rf src && ln -s /proc/self/cwd/tmp/e7 src && mkdir -p tmp/e7 && git init -q tmp/e7"},
+			// What is on the way, changed later.
+			{"parent-renamed", "mkdir -p tmp/e8 && rm -rf src && ln -s tmp/e8 src && mv tmp t2 && mkdir -p tmp/e8 && git init -q tmp/e8"},
+			{"chain-changed", "mkdir -p p r && git init -q r && ln -s p l2 && rm -rf src && ln -s l2 src && ln -sfn r l2"},
+			{"file-then-dir", "mkdir tmp && touch tmp/f && rm -rf src && ln -s tmp/f src && rm tmp/f && mkdir tmp/f && git init -q tmp/f"},
+			// Where the user's sub was, below where it leads.
+			{"below-there", "mkdir -p tmp/e9/sub && git init -q tmp/e9/sub && rm -rf src && ln -s tmp/e9 src"},
 		} {
 			res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c", c.script+" 2>/dev/null && echo done")
 			if !ranInside(t, res) {
@@ -4765,7 +4775,7 @@ func TestFSGitSymlinkWhereUserDirWas(t *testing.T) {
 			if strings.Contains(res.stdout, "done\n") {
 				t.Errorf("%s: a symlink where the user's src was leads to a repository of the sandbox's: %v", c.name, res)
 			}
-			for _, d := range []string{"src", "tmp", "l"} {
+			for _, d := range []string{"src", "tmp", "l", "d", "e", "t2", "p", "r", "l2"} {
 				os.RemoveAll(filepath.Join(repo, d))
 			}
 			hostGit(repo, "checkout", "--", "src")

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -180,13 +181,13 @@ func (g *guard) dotGitMove(c creation, oparent int, obase, ofull string, parent 
 		if g.holdsKeptGit(parent, base) || dstDir && (g.gitTreeMoved(parent, base, full, false) || g.gitTreeMoved(oparent, obase, ofull, true)) {
 			return true
 		}
-		if !dstDir && g.linkMoveRefused(parent, base, ofull) {
+		if !dstDir && g.linkMoveRefused(parent, base, oparent, ofull) {
 			return true
 		}
 	}
 	// After the directories' records: a symlink moved where one of a
 	// user's was (symlinkRefused).
-	if !srcDir && g.linkMoveRefused(oparent, obase, full) {
+	if !srcDir && g.linkMoveRefused(oparent, obase, parent, full) {
 		return true
 	}
 	return g.dotGitRefused(parent, base, srcPuts) || g.dotGitRefused(oparent, obase, oldPuts) ||
@@ -497,57 +498,153 @@ func (g *guard) userDirsBelow(dir int, name, full string) (paths []string, ok bo
 	return paths, true
 }
 
-// symlinkRefused reports whether a symlink to target may not be made at
-// full, where a directory of a user's work tree was (freedPath): git in
-// it, outside, follows it (rm -rf build; ln -s tmp/repo build gave git in
-// build the sandbox's repository, and a gitignored build showed nothing
-// in git status). A target that is, holds or lies in a repository of the
-// sandbox's is refused. Any other directory it leads to takes the
-// removed directory's place: it counts as the user's (movedUserDirs), and
-// so do the places below it where the user's directories were, or where
-// it does not exist yet (freedUserPaths), so that no repository is made
-// there later. pnpm's and npm link's links to package directories go on.
-func (g *guard) symlinkRefused(full, target string) bool {
+// symlinkRefused reports whether a symlink to target may not be made in
+// the directory parent at full, where a directory of a user's work tree
+// was (freedPath): git in it, outside, follows it (rm -rf build; ln -s
+// tmp/repo build gave git in build the sandbox's repository, and a
+// gitignored build showed nothing in git status). Where it leads is
+// resolved as the kernel resolves it, component by component (linkWalk:
+// not lexically, d/../e, with d a symlink, is not ./e), and so are the
+// places below it where the user's directories were (freedUserPaths
+// below full): a directory there that is, holds or lies in a repository
+// of the sandbox's (sandboxRepoHere, inSandboxRepo) is refused, and so is
+// a target that cannot be told (a magic link in /proc, which git outside
+// resolves for itself: /proc/self/cwd/tmp/e). Any other directory it
+// leads to takes the removed directory's place: it counts as the user's
+// (movedUserDirs), and every path on the way counts as a freed place
+// (freedUserPaths), where it leads, where it does not lead yet, and
+// what leads there: a directory made there later, or renamed there
+// (mv tmp t2; mkdir -p tmp/e; git init tmp/e), or a symlink (ln -sfn r
+// l2, for build -> l2), is checked as the user's. pnpm's and npm link's
+// links to package directories go on.
+func (g *guard) symlinkRefused(parent int, full, target string) bool {
 	if !g.gitDirs || !g.freedPath(full) {
 		return false
 	}
-	dest := target
-	if !strings.HasPrefix(dest, "/") {
-		dest = filepath.Join(filepath.Dir(full), target)
-	}
-	dest = filepath.Clean(dest)
-	fd, err := unix.Open(dest, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		// Where it would be, as the kernel names it once made.
-		if pfd, err := unix.Open(filepath.Dir(dest), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-			if p, err := fdPath(pfd); err == nil {
-				dest = filepath.Join(p, filepath.Base(dest))
-			}
-			unix.Close(pfd)
-		}
-		g.linkedUserPlace(full, dest, nil)
-		return false
-	case errors.Is(err, unix.ENOTDIR):
-		return false // a file: git does not go there
-	case err != nil:
-		return true // where it leads cannot be told
-	}
-	defer unix.Close(fd)
-	if g.sandboxRepoHere(fd) || g.inSandboxRepo(fd, ".") {
-		return true
-	}
-	p, err := fdPath(fd)
+	dir, err := fdPath(parent)
 	if err != nil {
 		return true
 	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
-		return true
+	rels := []string{""}
+	g.mu.Lock()
+	for p := range g.freedUserPaths {
+		if rel, ok := strings.CutPrefix(p, full+"/"); ok {
+			rels = append(rels, "/"+rel)
+		}
 	}
-	id := idOf(&st)
-	g.linkedUserPlace(full, p, &id)
+	g.mu.Unlock()
+	var places []string
+	var ids []fileID
+	for _, rel := range rels {
+		dest, on, ok := linkWalk(dir, target+rel)
+		if !ok {
+			return true
+		}
+		places = append(append(places, on...), dest)
+		fd, err := unix.Open(dest, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		switch {
+		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+			continue // not there yet, or a file: git does not go there
+		case err != nil:
+			return true // where it leads cannot be told
+		}
+		var st unix.Stat_t
+		refused := g.sandboxRepoHere(fd) || g.inSandboxRepo(fd, ".") || unix.Fstat(fd, &st) != nil
+		unix.Close(fd)
+		if refused {
+			return true
+		}
+		ids = append(ids, idOf(&st))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		if len(g.movedUserDirs) < maxFresh {
+			g.movedUserDirs[id] = true
+		}
+	}
+	for _, p := range places {
+		if len(g.freedUserPaths) < maxFresh {
+			g.freedUserPaths[p] = true
+		}
+	}
 	return false
+}
+
+// maxLinkHops is the kernel's limit on the symlinks one lookup follows.
+const maxLinkHops = 40
+
+// linkWalk resolves target, a symlink's in the directory dir (a path as
+// the kernel names it), as the kernel would: dest is where it leads, or
+// would once made, and on the paths on the way that, changed, would take
+// it elsewhere: each component looked up, and for a symlink met, its path
+// with what was still to resolve after it (l2/sub for build/sub, with
+// build -> l2), so that a symlink put there later leads the same checks
+// (symlinkRefused). ok is false where git outside could resolve it
+// differently: through /proc (its own /proc/self, cwd and fd links), with
+// too many links, or with .. below what does not exist yet.
+func linkWalk(dir, target string) (dest string, on []string, ok bool) {
+	cur := dir
+	rest := strings.Split(target, "/")
+	if strings.HasPrefix(target, "/") {
+		cur = "/"
+	}
+	hops := 0
+	for len(rest) > 0 {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		if next == "/proc" || strings.HasPrefix(next, "/proc/") {
+			return "", nil, false
+		}
+		on = append(on, next)
+		var st unix.Stat_t
+		err := unix.Lstat(next, &st)
+		switch {
+		case errors.Is(err, unix.ENOENT) || err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&unix.S_IFMT != unix.S_IFLNK:
+			// Not there yet (or a file): what is to be made on the
+			// way, lexically, with nothing to take it elsewhere.
+			p := next
+			for _, r := range rest {
+				switch r {
+				case "", ".":
+					continue
+				case "..":
+					return "", nil, false
+				}
+				p = filepath.Join(p, r)
+				on = append(on, p)
+			}
+			return p, on, true
+		case err != nil:
+			return "", nil, false
+		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			if hops++; hops > maxLinkHops {
+				return "", nil, false
+			}
+			t, err := readlinkAt(unix.AT_FDCWD, next)
+			if err != nil {
+				return "", nil, false
+			}
+			if after := strings.Join(rest, "/"); !slices.Contains(rest, "..") {
+				on = append(on, filepath.Join(next, after))
+			}
+			rest = append(strings.Split(t, "/"), rest...)
+			if strings.HasPrefix(t, "/") {
+				cur = "/"
+			}
+		default:
+			cur = next
+		}
+	}
+	return cur, on, true
 }
 
 // sandboxRepoHere is repoHere for where a symlink put where a user's
@@ -567,8 +664,8 @@ func (g *guard) sandboxRepoHere(dir int) bool {
 }
 
 // linkMoveRefused is symlinkRefused for name in dir, if it is a symlink,
-// renamed to to.
-func (g *guard) linkMoveRefused(dir int, name, to string) bool {
+// renamed to to in toDir.
+func (g *guard) linkMoveRefused(dir int, name string, toDir int, to string) bool {
 	if !g.gitDirs || !g.freedPath(to) {
 		return false
 	}
@@ -576,32 +673,7 @@ func (g *guard) linkMoveRefused(dir int, name, to string) bool {
 	if errors.Is(err, unix.EINVAL) {
 		return false // not a symlink
 	}
-	return err != nil || g.symlinkRefused(to, target)
-}
-
-// linkedUserPlace records dest, where a symlink made at full (a freed
-// place of a user's directory) leads, as that directory's place: dest's
-// directory id, if it exists, as the user's, and the freed places below
-// full as freed below dest too (symlinkRefused).
-func (g *guard) linkedUserPlace(full, dest string, id *fileID) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var add []string
-	for p := range g.freedUserPaths {
-		if rel, ok := strings.CutPrefix(p, full+"/"); ok {
-			add = append(add, dest+"/"+rel)
-		}
-	}
-	if id == nil {
-		add = append(add, dest)
-	} else if len(g.movedUserDirs) < maxFresh {
-		g.movedUserDirs[*id] = true
-	}
-	for _, p := range add {
-		if len(g.freedUserPaths) < maxFresh {
-			g.freedUserPaths[p] = true
-		}
-	}
+	return err != nil || g.symlinkRefused(toDir, to, target)
 }
 
 // freedPath reports whether full is the path of a directory of a user's

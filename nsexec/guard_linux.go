@@ -923,7 +923,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			return -1, unix.EEXIST
 		}
 		if g.refuse(parent, base, full) || g.ancestors[full] || g.removableAncestors[full] || g.matches(g.heldGlobs, full) || g.isGrant(full) ||
-			g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) || g.symlinkRefused(full, target) {
+			g.dotGitRefused(parent, base, putsFile) || !g.mayWriteIn(parent, base, full, false) || g.symlinkRefused(parent, full, target) {
 			return -1, g.deny(pid, "symlink", full)
 		}
 		err := unix.Symlinkat(target, parent, base)

@@ -4767,6 +4767,8 @@ func TestFSGitSymlinkWhereUserDirWas(t *testing.T) {
 			{"file-then-dir", "mkdir tmp && touch tmp/f && rm -rf src && ln -s tmp/f src && rm tmp/f && mkdir tmp/f && git init -q tmp/f"},
 			// Where the user's sub was, below where it leads.
 			{"below-there", "mkdir -p tmp/e9/sub && git init -q tmp/e9/sub && rm -rf src && ln -s tmp/e9 src"},
+			// Above where it leads: git outside looks there too.
+			{"init-above", "mkdir -p tmp/e10 && rm -rf src && ln -s tmp/e10 src && git init -q tmp"},
 		} {
 			res := s.fenceWith(opts{dir: repo, env: gitEnv}, "-s", cfg, "--", "sh", "-c", c.script+" 2>/dev/null && echo done")
 			if !ranInside(t, res) {

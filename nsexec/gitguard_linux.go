@@ -541,6 +541,7 @@ func (g *guard) symlinkRefused(parent int, full, target string) bool {
 			return true
 		}
 		places = append(append(places, on...), dest)
+		ids = append(ids, aboveDest(dest)...)
 		fd, err := unix.Open(dest, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		switch {
 		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
@@ -569,6 +570,29 @@ func (g *guard) symlinkRefused(parent int, full, target string) bool {
 		}
 	}
 	return false
+}
+
+// aboveDest returns the directories above dest, where a symlink put where
+// a user's directory was leads (symlinkRefused), up to the first that
+// holds a .git (the user's: one of the sandbox's there refuses the link,
+// inSandboxRepo): git outside, in the link, looks for a repository in
+// each, from where the kernel put it (getcwd), so none may get a .git
+// (mkdir -p tmp/e; rm -rf src; ln -s tmp/e src; git init tmp gave git in
+// src, outside, the sandbox's repository in tmp). They count as the
+// user's, for a .git or a HEAD in them only.
+func aboveDest(dest string) []fileID {
+	var ids []fileID
+	for p := filepath.Dir(dest); p != "/" && p != "."; p = filepath.Dir(p) {
+		var st, dot unix.Stat_t
+		if unix.Lstat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue // not there yet: a freed place (linkWalk)
+		}
+		if unix.Lstat(p+"/.git", &dot) == nil {
+			break
+		}
+		ids = append(ids, idOf(&st))
+	}
+	return ids
 }
 
 // maxLinkHops is the kernel's limit on the symlinks one lookup follows.

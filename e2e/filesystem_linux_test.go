@@ -783,9 +783,7 @@ func TestFSMaskedPathsOtherMounts(t *testing.T) {
 // the home shows the hidden keys at its mount point. Masked there too.
 // Mounting on the host needs root.
 func TestFSMaskedPathsOverlayLayers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("overlay mounts on the host need root: run the tests as root")
-	}
+	needRootFor(t, "overlay mounts on the host")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		s.write("conf/key.txt", "DENYREAD-MARKER\n")
@@ -824,9 +822,7 @@ func TestFSMaskedPathsOverlayLayers(t *testing.T) {
 // point, and the overlay's own hidden file in the layer where the link
 // leads; no mask is mounted through the link (the start failed there).
 func TestFSMaskedPathsOverlayLinkedLayers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("overlay mounts on the host need root: run the tests as root")
-	}
+	needRootFor(t, "overlay mounts on the host")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		s.write("conf/key.txt", "DENYREAD-MARKER\n")
@@ -868,9 +864,7 @@ func TestFSMaskedPathsOverlayLinkedLayers(t *testing.T) {
 // key is masked at ~/view/.ssh, and fence starts (the views of views,
 // ~/view/view/.ssh/..., had no end: it hung at 100% CPU).
 func TestFSMaskedPathsOverlayInsideItsLayer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("overlay mounts on the host need root: run the tests as root")
-	}
+	needRootFor(t, "overlay mounts on the host")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		dst := s.mkdir("home/view")
@@ -884,9 +878,7 @@ func TestFSMaskedPathsOverlayInsideItsLayer(t *testing.T) {
 // "/"): the key is masked at the overlay, and fence starts (views of views,
 // up/up/up/.ssh/..., none of them there, had no end: it hung).
 func TestFSMaskedPathsOverlayUpperInLower(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("overlay mounts on the host need root: run the tests as root")
-	}
+	needRootFor(t, "overlay mounts on the host")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		dst := s.mkdir("view")
@@ -900,9 +892,7 @@ func TestFSMaskedPathsOverlayUpperInLower(t *testing.T) {
 // mount: the hidden file's views in them are nothing to mask, and fence
 // starts (a layer that was a file failed it, "not a directory").
 func TestFSMaskedPathsOverlayLayerGone(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("overlay mounts on the host need root: run the tests as root")
-	}
+	needRootFor(t, "overlay mounts on the host")
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
 		gone, filed := s.mkdir("gone"), s.mkdir("filed")
@@ -4812,4 +4802,12 @@ func (s *sandbox) committedRepo(git, repo string) func(dir string, args ...strin
 	hostGit(repo, "add", "-A")
 	hostGit(repo, "commit", "-q", "-m", "one")
 	return hostGit
+}
+
+// needRootFor skips t unless the tests run as root, which what needs.
+func needRootFor(t *testing.T, what string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip(what + " need root: run the tests as root")
+	}
 }

@@ -114,6 +114,13 @@ func TestEarlyPackagesStayLight(t *testing.T) {
 			}
 		}
 	}
+	// nofile's init must run before syscall's (see its package doc).
+	const nofile = "github.com/nsfence/fence/nsexec/spawn/internal/nofile"
+	for d := range deps("./nsexec/spawn/internal/nofile") {
+		if d != nofile && d != "unsafe" {
+			t.Errorf("%s depends on %s: it must import nothing, so that it reads the open-file limit before package syscall raises it", nofile, d)
+		}
+	}
 }
 
 // stderrOf returns the standard error an *exec.ExitError kept, on a line of

@@ -289,6 +289,35 @@ func TestStdioPassThrough(t *testing.T) {
 	})
 }
 
+// TestCommandKeepsOpenFileLimit: the command starts with the open-file
+// limits fence was started with, as any child of a shell would. Go raises
+// its own soft limit to the hard one at start, and the command used to
+// inherit that (19999 under ulimit -Sn 1000 -Hn 20000).
+func TestCommandKeepsOpenFileLimit(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < 1002 {
+		t.Skipf("the hard open-file limit is %d: the test needs a soft limit of 1000 at least two below it (ulimit -Hn 1002)", lim.Max)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, tc := range []struct{ opt, n, want string }{
+			{"-Sn", "1000", "1000 " + strconv.FormatUint(lim.Max, 10)},
+			{"-n", "900", "900 900"}, // soft and hard: Go raises nothing
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			cmd := s.command(ctx, opts{}, "--", "sh", "-c", `echo "$(ulimit -Sn) $(ulimit -Hn)"`)
+			withFileLimit(cmd, tc.opt, tc.n)
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil || strings.TrimSpace(string(out)) != tc.want {
+				t.Errorf("under ulimit %s %s the command's soft and hard limits are %q (%v), want %q", tc.opt, tc.n, out, err, tc.want)
+			}
+		}
+	})
+}
+
 func firstDiff(a, b string) int {
 	n := min(len(a), len(b))
 	for i := 0; i < n; i++ {

@@ -319,9 +319,10 @@ func (s *sandbox) command(ctx context.Context, o opts, args ...string) *exec.Cmd
 	return cmd
 }
 
-// withFileLimit makes cmd (from command) run fence under ulimit -n n.
-func withFileLimit(cmd *exec.Cmd, n string) {
-	cmd.Args = append([]string{"sh", "-c", "ulimit -n " + n + " && exec \"$@\"", "sh"}, cmd.Args...)
+// withFileLimit makes cmd (from command) run fence under ulimit opt n
+// (-n: soft and hard, -Sn: soft).
+func withFileLimit(cmd *exec.Cmd, opt, n string) {
+	cmd.Args = append([]string{"sh", "-c", "ulimit " + opt + " " + n + " && exec \"$@\"", "sh"}, cmd.Args...)
 	cmd.Path = "/bin/sh"
 }
 

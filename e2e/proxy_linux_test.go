@@ -182,7 +182,7 @@ c.close()
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
 		cmd := s.command(ctx, opts{}, "-s", cfg, "-p", in, "--", "python3", "-c", script, out, in, strconv.Itoa(held))
-		withFileLimit(cmd, limit)
+		withFileLimit(cmd, "-n", limit)
 		stdout, stderr := startPiped(t, cmd)
 		defer func() {
 			_ = cmd.Process.Kill()

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nsfence/fence/nsexec/spawn/internal/nofile"
 )
 
 // Why fence clones the init stage itself instead of calling
@@ -44,6 +46,9 @@ type vforkSpec struct {
 	all     uint64 // every signal, for rt_sigprocmask
 	mask    uint64 // the calling thread's mask before the fork
 	act     [4]uint64
+	// nofile, when its soft limit is not 0, is the open-file limit to
+	// set before the exec: the one fence started with (package nofile).
+	nofile [2]uint64
 	// errno is where the child reports a failed step; the parent reads it
 	// once the child is gone (shared memory, CLONE_VM).
 	errno uintptr
@@ -115,6 +120,12 @@ func vforkChild(s *vforkSpec) (pid, errno uintptr) {
 		if h := s.act[0]; h != 0 && h != 1 { // neither SIG_DFL nor SIG_IGN
 			s.act = [4]uint64{}
 			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&s.act[0])), 0, 8, 0, 0)
+		}
+	}
+	// Lowering a soft limit always succeeds; the fds open above it stay.
+	if s.nofile[0] != 0 {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(&s.nofile)), 0, 0, 0); e != 0 {
+			goto fail
 		}
 	}
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&s.mask)), 0, 8, 0, 0)
@@ -193,6 +204,7 @@ func vforkExec(path string, args, env []string, flags uintptr, files [4]int, amb
 	s := &vforkSpec{flags: flags, path: p, argv: &argv[0], envv: &envv[0], fds: fds[:], ambient: ambient}
 	s.all = ^uint64(0)
 	s.hdr.Version = unix.LINUX_CAPABILITY_VERSION_3
+	s.nofile = startNofile()
 	// As syscall.ForkExec does: no fd may be created without
 	// close-on-exec by other code while the child could inherit it.
 	syscall.ForkLock.Lock()
@@ -209,6 +221,19 @@ func vforkExec(path string, args, env []string, flags uintptr, files [4]int, amb
 		return 0, fmt.Errorf("start %s: %w", path, syscall.Errno(s.errno))
 	}
 	return int(pid), nil
+}
+
+// startNofile is the open-file limit a child of fence starts with: the
+// soft limit fence was started with, where Go's syscall package has raised
+// it since (as syscall.ForkExec puts it back), under the current hard
+// limit. {0, 0} leaves the limit as it is.
+func startNofile() [2]uint64 {
+	soft, ok := nofile.Soft()
+	var now unix.Rlimit
+	if !ok || soft == 0 || unix.Getrlimit(unix.RLIMIT_NOFILE, &now) != nil || soft >= now.Cur {
+		return [2]uint64{}
+	}
+	return [2]uint64{soft, now.Max}
 }
 
 func reap(pid int) {

@@ -298,12 +298,12 @@ func TestCommandKeepsOpenFileLimit(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	if lim.Max < 1002 {
+	if uint64(lim.Max) < 1002 {
 		t.Skipf("the hard open-file limit is %d: the test needs a soft limit of 1000 at least two below it (ulimit -Hn 1002)", lim.Max)
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		for _, tc := range []struct{ opt, n, want string }{
-			{"-Sn", "1000", "1000 " + strconv.FormatUint(lim.Max, 10)},
+			{"-Sn", "1000", "1000 " + strconv.FormatUint(uint64(lim.Max), 10)},
 			{"-n", "900", "900 900"}, // soft and hard: Go raises nothing
 		} {
 			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)

@@ -23,7 +23,7 @@ func TestSoftIsReadBeforeSyscallRaisesIt(t *testing.T) {
 		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now); err != nil {
 			t.Fatal(err)
 		}
-		os.Stdout.WriteString("soft=" + strconv.FormatUint(soft, 10) + " ok=" + strconv.FormatBool(ok) + " now=" + strconv.FormatUint(now.Cur, 10) + "\n")
+		os.Stdout.WriteString("soft=" + strconv.FormatUint(soft, 10) + " ok=" + strconv.FormatBool(ok) + " now=" + strconv.FormatUint(uint64(now.Cur), 10) + "\n")
 		return
 	}
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
@@ -36,7 +36,7 @@ func TestSoftIsReadBeforeSyscallRaisesIt(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	if lim.Max < 1000 {
+	if uint64(lim.Max) < 1000 {
 		t.Skipf("the hard open-file limit is %d: a soft limit below it by more than one is needed to see Go raise it (ulimit -Hn 1000 at least)", lim.Max)
 	}
 	cmd := exec.Command("/bin/sh", "-c", `ulimit -Sn 777 && exec "$0" -test.run='^TestSoftIsReadBeforeSyscallRaisesIt$'`, os.Args[0])
@@ -45,7 +45,7 @@ func TestSoftIsReadBeforeSyscallRaisesIt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
-	want := "soft=777 ok=true now=" + strconv.FormatUint(lim.Max-1, 10) + "\n"
+	want := "soft=777 ok=true now=" + strconv.FormatUint(uint64(lim.Max)-1, 10) + "\n"
 	if !strings.HasPrefix(string(out), want) {
 		t.Fatalf("helper under ulimit -Sn 777 printed %q, want %q first (the limit as fence started, and Go's raised one)", out, want)
 	}

@@ -38,6 +38,24 @@ func TestFailClosedInsideFence(t *testing.T) {
 	})
 }
 
+// TestLinuxFeaturesInsideFence: fence --linux-features run inside a fence
+// sandbox says why it cannot create namespaces there, as a refused run
+// does (TestFailClosedInsideFence). It blamed a container's seccomp
+// profile or a kernel setting and sent the reader to the README.
+func TestLinuxFeaturesInsideFence(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		inner := s.copyIn(fenceBin, "fence-inner", 0o755)
+		res := s.fence("--", inner, "--linux-features")
+		if res.code != 0 {
+			t.Fatalf("want exit 0: %v", res)
+		}
+		if !strings.Contains(res.stdout, "inside a fence sandbox (FENCE_SANDBOX=1)") ||
+			strings.Contains(res.stdout, "container's seccomp profile") {
+			t.Errorf("--linux-features inside fence does not say the outer sandbox is the cause:\n%s", res.stdout)
+		}
+	})
+}
+
 // TestOldLandlockABI: a kernel of Landlock ABI 1 (Linux 5.13 to 5.18) has
 // no refer right, and a ruleset there refuses every rename across
 // directories, in the writable paths too; go-landlock then applies none.

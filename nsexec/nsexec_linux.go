@@ -632,12 +632,15 @@ func diagnoseSpawn(err error) error {
 		return fmt.Errorf("create sandbox namespaces: %w: %s", err, reason)
 	}
 	if os.Getenv("FENCE_SANDBOX") == "1" {
-		// Set by fence for its command: the seccomp filter refuses new
-		// namespaces to it, as it does to every process in a sandbox.
-		return fmt.Errorf("create sandbox namespaces: %w: this fence runs inside a fence sandbox (FENCE_SANDBOX=1), which allows no sandbox in it; run the command in the outer sandbox as it is, or start this fence outside it", err)
+		return fmt.Errorf("create sandbox namespaces: %w: %s", err, insideFence)
 	}
 	return fmt.Errorf("create sandbox namespaces: %w (the kernel refused new user/mount/pid/net namespaces; a container's seccomp profile may block them; see README#troubleshooting)", err)
 }
+
+// insideFence is why a fence that runs in a fence sandbox (FENCE_SANDBOX=1,
+// set by fence for its command) cannot create namespaces: the sandbox's
+// seccomp filter refuses them to every process in it.
+const insideFence = "this fence runs inside a fence sandbox (FENCE_SANDBOX=1), which allows no sandbox in it; run the command in the outer sandbox as it is, or start this fence outside it"
 
 // userNSBlocker names the sysctl that disables unprivileged user namespaces,
 // or "" if none is set.

@@ -43,7 +43,8 @@ type Features struct {
 	Namespaces map[string]error
 	// Seccomp is nil if the filter loads inside a sandbox.
 	Seccomp error
-	// Blocker names a sysctl that disables user namespaces, if any.
+	// Blocker names what keeps user namespaces from this process, if it
+	// knows: a sysctl that disables them, or a fence sandbox around it.
 	Blocker string
 	// Listener is nil if the write guard's seccomp listener loads inside
 	// a sandbox; MountAPI and CloseRange are nil if the mount API
@@ -57,6 +58,9 @@ type Features struct {
 // starts, so fence runs it only for --linux-features, never per command.
 func ProbeFeatures() Features {
 	f := Features{Namespaces: map[string]error{}, Blocker: userNSBlocker()}
+	if f.Blocker == "" && os.Getenv("FENCE_SANDBOX") == "1" {
+		f.Blocker = insideFence
+	}
 	kinds := []struct {
 		name string
 		flag uintptr

@@ -148,19 +148,23 @@ func loopbackHints(n *config.NetworkConfig, np *netPlan) []string {
 			}
 			ports = []int{n}
 		}
-		missing := ""
+		// Every port the pattern covers that is not forwarded: named
+		// one at a time, a user who added 80 was told about 443 next.
+		var missing []string
 		for _, pt := range ports {
 			if !slices.Contains(np.localPorts, pt) {
-				missing = strconv.Itoa(pt)
-				break
+				missing = append(missing, strconv.Itoa(pt))
 			}
 		}
-		if ports != nil && missing == "" {
+		if ports != nil && len(missing) == 0 {
 			continue
 		}
 		reach := "to reach a port of the host's, list it in network.allowLocalOutboundPorts"
-		if missing != "" {
-			reach = "to reach the host's port " + missing + ", add " + missing + " to network.allowLocalOutboundPorts"
+		if m := strings.Join(missing, " and "); m != "" {
+			reach = "to reach the host's port " + m + ", add " + m + " to network.allowLocalOutboundPorts"
+			if len(missing) > 1 {
+				reach = "to reach the host's ports " + m + ", add " + m + " to network.allowLocalOutboundPorts"
+			}
 		}
 		out = append(out, fmt.Sprintf("[fence] allowedDomains has %q, but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; %s", p, reach))
 	}

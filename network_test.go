@@ -301,7 +301,7 @@ func TestLoopbackHints(t *testing.T) {
 	got := loopbackHints(&n, &netPlan{localPorts: n.AllowLocalOutboundPorts})
 	want := []string{
 		`"127.0.0.1:8765"` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's port 8765, add 8765 to network.allowLocalOutboundPorts",
-		`"LOCALHOST."` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's port 80, add 80 to network.allowLocalOutboundPorts",
+		`"LOCALHOST."` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's ports 80 and 443, add 80 and 443 to network.allowLocalOutboundPorts",
 		`"127.0.0.2:*"` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach a port of the host's, list it in network.allowLocalOutboundPorts",
 		`"[::ffff:127.0.0.1]:81"` + ", but clients skip the proxies for localhost, 127.0.0.1 and ::1 (NO_PROXY) and reach the sandbox's own loopback; to reach the host's port 81, add 81 to network.allowLocalOutboundPorts",
 	}
@@ -312,6 +312,11 @@ func TestLoopbackHints(t *testing.T) {
 		if got[i] != "[fence] allowedDomains has "+want[i] {
 			t.Errorf("hint %d:\n got %s\nwant [fence] allowedDomains has %s", i, got[i], want[i])
 		}
+	}
+	// With 80 forwarded, only 443 is left to name.
+	one := config.NetworkConfig{AllowedDomains: []string{"localhost"}}
+	if h := loopbackHints(&one, &netPlan{localPorts: []int{80}}); len(h) != 1 || !strings.HasSuffix(h[0], "; to reach the host's port 443, add 443 to network.allowLocalOutboundPorts") {
+		t.Errorf("localhost with port 80 forwarded: got %q, want one hint naming 443 alone", h)
 	}
 	// The host's network (allowedDomains "*"): no namespace, no hint.
 	if h := loopbackHints(&n, &netPlan{hostNet: true}); len(h) != 0 {

@@ -81,6 +81,34 @@ func TestCheckCommandDefaults(t *testing.T) {
 	}
 }
 
+// command -v and -V only look a name up: `command -v sudo` in a script's
+// check for sudo runs nothing, while command without them runs the name.
+func TestCheckCommandLookupOnly(t *testing.T) {
+	c := policy([]string{"sudo", "git push"}, nil)
+	for _, cmd := range []string{
+		"command -v sudo",
+		"command -V sudo",
+		"command -pv sudo",
+		"command -p -V sudo",
+		"command -v sudo >/dev/null && echo has sudo",
+		"command -v git push",
+		"builtin command -v sudo",
+	} {
+		assertAllowed(t, c, cmd)
+	}
+	assertAllowed(t, &Config{}, "command -v reboot || echo none")
+	for _, cmd := range []string{
+		"command sudo ls",
+		"command -p sudo ls",
+		"command -- sudo ls",
+		"command -v sudo && sudo ls",
+		"command -p -- git push",
+	} {
+		assertBlocked(t, c, cmd)
+	}
+	assertBlocked(t, &Config{}, "command reboot")
+}
+
 func TestCheckCommandDefaultMessage(t *testing.T) {
 	err := CheckCommand("ls; shutdown -h now", &Config{})
 	want := `command blocked by default sandbox command policy: "shutdown -h now" matches "shutdown"`

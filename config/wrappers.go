@@ -161,7 +161,14 @@ func unwrap(argv []string) []string {
 	args := argv[1:]
 	var rest []string
 	switch baseName(argv[0]) {
-	case "command", "builtin":
+	case "command":
+		// command -v and -V (-pv too) only say what a name is; they run
+		// nothing (`command -v sudo >/dev/null && ...` in install scripts).
+		if describesOnly(args) {
+			return nil
+		}
+		rest = skipOptions(args, nil, nil)
+	case "builtin":
 		rest = skipOptions(args, nil, nil)
 	case "exec":
 		rest = skipOptions(args, []string{"-a"}, nil)
@@ -442,6 +449,21 @@ loop:
 		return args[i:]
 	}
 	return []string{"sh", "-c", strings.Join(args[i:], " ")}
+}
+
+// describesOnly reports whether the options of `command` (args, after the
+// word command) include -v or -V, with which it runs nothing: it prints how
+// the shell would resolve the names that follow.
+func describesOnly(args []string) bool {
+	for _, a := range args {
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return false
+		}
+		if strings.ContainsAny(a[1:], "vV") {
+			return true
+		}
+	}
+	return false
 }
 
 // skipOptions drops leading options: any "-x" or "--long[=v]" token, the

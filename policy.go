@@ -2770,11 +2770,24 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		if !underAny(s.Cwd, fp.ReadOnly) && !underAny(s.Cwd, fp.Writable) && !aboveAny(s.Cwd, fp.ReadOnly) && !aboveAny(s.Cwd, fp.Writable) {
 			return fp, fmt.Errorf("working directory %s is not readable in the sandbox (filesystem.defaultDenyRead%s); add \".\" to filesystem.allowRead, or run fence from a directory it allows", s.Cwd, fromSuffix(s.from("filesystem.defaultDenyRead", nil)))
 		}
-	} else if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && !underAny(s.Cwd, fp.Writable) {
+	} else if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) {
 		// The private /tmp would hide the working directory; keep it
 		// readable (not writable: nothing allowed that). Not under
 		// defaultDenyRead, where only what the policy lists is readable.
-		fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
+		if !underAny(s.Cwd, fp.Writable) {
+			fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
+		}
+		// And the top of the git work tree it is in, read-only: shown
+		// alone, a subdirectory of a repository cloned into /tmp had no
+		// repository (git status: "not a git repository"), and writes
+		// above it went to the private /tmp, lost. Not /tmp itself,
+		// which would bring back the whole of the host's /tmp.
+		if dot, _ := s.findGit(); dot != "" {
+			top := filepath.Dir(dot)
+			if top != "/tmp" && underAny(top, []string{"/tmp"}) && !underAny(top, fp.Writable) && !underAny(top, fp.ReadOnly) {
+				fp.ReadOnly = append(fp.ReadOnly, top)
+			}
+		}
 	}
 	if !fp.DefaultDenyRead && !fp.HostTmp && s.Home != "" {
 		// The same for a home directory under /tmp (a CI job's, a

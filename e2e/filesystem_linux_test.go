@@ -315,6 +315,37 @@ func TestFSPrivateTmp(t *testing.T) {
 	})
 }
 
+// A working directory in a subdirectory of a repository under the host's
+// /tmp (a clone made there) brings the repository's top, read-only: shown
+// alone, it had no repository above it (git status: "not a git
+// repository"), and a write above it went to the private /tmp, lost.
+func TestFSRepositorySubdirUnderTmp(t *testing.T) {
+	git := need(t, "git")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		if !strings.HasPrefix(s.dir, "/tmp/") {
+			t.Skipf("the workspace %s is not under /tmp (TMPDIR is set elsewhere): run the tests with TMPDIR=/tmp", s.dir)
+		}
+		repo := s.mkdir("repo")
+		s.write("repo/sub/file", "x\n")
+		s.committedRepo(git, repo)
+		sub := filepath.Join(repo, "sub")
+		w := s.config("w.json", `{"filesystem":{"allowWrite":["."]}}`)
+		for _, args := range [][]string{nil, {"-s", w}} {
+			res := s.fenceWith(opts{dir: sub, env: gitEnv}, append(args, "--", "sh", "-c", `git rev-parse --show-toplevel && git status --porcelain && echo status-ok; echo above > ../above.txt && echo wrote-above`)...)
+			if res.stdout != repo+"\nstatus-ok\n" {
+				t.Errorf("fence %v in %s: stdout %q, want the repository's top and a clean git status (and no write above): %v", args, sub, res.stdout, res)
+			}
+			mustNotExist(t, filepath.Join(repo, "above.txt"), "a write above the working directory")
+		}
+		// The working directory itself stays writable when listed.
+		res := s.fenceWith(opts{dir: sub}, "-s", w, "--", "sh", "-c", "echo in > new.txt")
+		if res.code != 0 {
+			t.Errorf("write in the writable working directory: %v", res)
+		}
+		mustHaveContent(t, filepath.Join(sub, "new.txt"), "in\n", "a write in the working directory")
+	})
+}
+
 // A home directory under the host's /tmp (a CI job's, a service user's) is
 // kept readable over the private /tmp, as the working directory is, with
 // its credentials hidden: the private /tmp took it away, ~/.gitconfig and

@@ -2789,6 +2789,19 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			}
 		}
 	}
+	if !fp.DefaultDenyRead && !fp.HostTmp {
+		// allowRead of a path in the host's /tmp (a tool unpacked
+		// there, a file another program left): the private /tmp hid it,
+		// and the grant did nothing. Read-only, as the rest of the
+		// host's tree. (Under defaultDenyRead every allowRead entry is
+		// bound already.) Not /tmp itself: allowWrite "/tmp" brings the
+		// host's whole /tmp.
+		for _, p := range allowRead {
+			if p != "/tmp" && underAny(p, []string{"/tmp"}) && !underAny(p, fp.Writable) && !underAny(p, fp.ReadOnly) {
+				fp.ReadOnly = append(fp.ReadOnly, p)
+			}
+		}
+	}
 	if !fp.DefaultDenyRead && !fp.HostTmp && s.Home != "" {
 		// The same for a home directory under /tmp (a CI job's, a
 		// service user's): hidden, it took ~/.gitconfig, ~/.npmrc and

@@ -346,6 +346,34 @@ func TestFSRepositorySubdirUnderTmp(t *testing.T) {
 	})
 }
 
+// allowRead of a path in the host's /tmp makes it visible, read-only, over
+// the private /tmp (a tool unpacked there): the grant did nothing, and the
+// program there was "no such file or directory".
+func TestFSAllowReadUnderTmp(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		tool, err := os.MkdirTemp("/tmp", "fence-e2e-tool-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(tool) })
+		s.own(tool, 0o755)
+		script := filepath.Join(tool, "run.sh")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\necho ran\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.own(script, 0o755)
+		if res := s.fence("--", script); res.code != 127 {
+			t.Errorf("a program in the host's /tmp, not listed: want exit 127 (the private /tmp hides it): %v", res)
+		}
+		cfg := s.config("read.json", `{"filesystem":{"allowRead":["`+tool+`"]}}`)
+		res := s.fence("-s", cfg, "--", "sh", "-c", script+"; echo x > "+tool+"/new || echo refused")
+		if res.stdout != "ran\nrefused\n" {
+			t.Errorf("allowRead %s: stdout %q, want the program run and the write refused: %v", tool, res.stdout, res)
+		}
+		mustNotExist(t, filepath.Join(tool, "new"), "a write in an allowRead path in /tmp")
+	})
+}
+
 // A home directory under the host's /tmp (a CI job's, a service user's) is
 // kept readable over the private /tmp, as the working directory is, with
 // its credentials hidden: the private /tmp took it away, ~/.gitconfig and

@@ -89,7 +89,11 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 	var readOnly []detached
 	{
 		for _, p := range sortedPaths(fs.ReadOnly) {
-			d, err := cloneSource(p, true)
+			clone := cloneSource
+			if hiddenTmp(fs, p) {
+				clone = clonePinned
+			}
+			d, err := clone(p, true)
 			if err != nil {
 				return err
 			}
@@ -121,7 +125,11 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 		if underAnyPath(p, rwDirs) {
 			continue
 		}
-		d, err := cloneSource(p, false)
+		clone := cloneSource
+		if hiddenTmp(fs, p) {
+			clone = clonePinned
+		}
+		d, err := clone(p, false)
 		if err != nil {
 			return err
 		}
@@ -322,7 +330,17 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 // cloneTree returns a detached recursive copy of the mount tree at path,
 // read-only if ro, always nosuid and nodev.
 func cloneTree(path string, ro bool) (int, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	return cloneTreeAt(unix.AT_FDCWD, path, ro)
+}
+
+// cloneTreeAt is cloneTree of path relative to dirfd ("" for dirfd
+// itself).
+func cloneTreeAt(dirfd int, path string, ro bool) (int, error) {
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_RECURSIVE
+	if path == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	fd, err := unix.OpenTree(dirfd, path, uint(flags))
 	if err != nil {
 		return -1, err
 	}
@@ -356,6 +374,40 @@ func cloneSource(path string, ro bool) (*detached, error) {
 	return &detached{fd: fd, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
 }
 
+// clonePinned is cloneSource for a path in the host's /tmp that the
+// private /tmp would hide (the working directory, its repository's top, a
+// home, allowRead entries there): the planner resolved it, so a symlink
+// on the way now means that someone changed it since, and another user
+// may own a directory on that way. Followed, a symlink swapped in there
+// (to ~, say) would show what it leads to at that path, read-only or
+// writable, without the masks that hide credentials where it really is.
+// It fails instead: fence refuses to start.
+func clonePinned(path string, ro bool) (*detached, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("open %s: a symlink is on the way now, where fence found none a moment before: the path changed while fence started (another user's directory in /tmp?); run again, or start fence elsewhere", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	tree, err := cloneTreeAt(fd, "", ro)
+	if err != nil {
+		return nil, fmt.Errorf("clone %s: %w", path, err)
+	}
+	return &detached{fd: tree, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
+}
+
 // cloneSocket is cloneSource, read-only, for a path that must be a socket
 // (FSPolicy.Sockets): what the clone holds is checked, not the path, which
 // another user may have made a symlink to a file meanwhile. It returns nil
@@ -376,6 +428,12 @@ func cloneSocket(path string) (*detached, error) {
 	}
 	d.isDir, d.socket = false, true
 	return d, nil
+}
+
+// hiddenTmp reports whether p is in the host's /tmp, which the sandbox's
+// private /tmp hides: a bind of p brings it back (clonePinned).
+func hiddenTmp(fs *FSPolicy, p string) bool {
+	return !fs.HostTmp && strings.HasPrefix(p, "/tmp/")
 }
 
 // maskFS is the detached filesystem the masks are cloned from, or -1.

@@ -536,6 +536,50 @@ func TestSocketsBoundOnlyIfSockets(t *testing.T) {
 	}
 }
 
+// TestTmpBindsPinned: a path of the host's /tmp bound over the private one
+// (the working directory, a repository's top, allowRead there) is bound as
+// the planner found it: a symlink on the way at the bind (another user's
+// swap, as from /tmp/theirs/proj to ~) fails the start instead of showing
+// what the link leads to there, unmasked.
+func TestTmpBindsPinned(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "nsexec-pinned-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(real, "f"), []byte("content\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := &nsexec.Options{Path: "/bin/cat", Args: []string{"cat", filepath.Join(real, "f")}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/"}
+	o.FS.ReadOnly = []string{real}
+	p, out := start(t, o)
+	got, _ := io.ReadAll(out)
+	out.Close()
+	if code, err := p.Wait(); err != nil || code != 0 || string(got) != "content\n" {
+		t.Fatalf("a directory of the host's /tmp bound read-only: exit %d, %v, output %q; want its file", code, err, got)
+	}
+	swapped := filepath.Join(dir, "swapped")
+	if err := os.Symlink(real, swapped); err != nil {
+		t.Fatal(err)
+	}
+	for _, bind := range []func(*nsexec.FSPolicy, string){
+		func(fs *nsexec.FSPolicy, p string) { fs.ReadOnly = []string{p} },
+		func(fs *nsexec.FSPolicy, p string) { fs.Writable = []string{p} },
+	} {
+		for _, p := range []string{swapped, filepath.Join(swapped, "f")} {
+			o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/"}
+			bind(&o.FS, p)
+			if _, err := nsexec.Start(o); err == nil || !strings.Contains(err.Error(), "a symlink is on the way now") {
+				t.Errorf("a bind of %s (a symlink on the way): start error %v, want a refusal", p, err)
+			}
+		}
+	}
+}
+
 // TestJobEvents: with JobControl, PID 1 reports the command's pid as the
 // supervisor sees it, then its stops; SignalGroup reaches its whole group.
 // No terminal is needed: TTY without Foreground only makes the command a

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -302,6 +304,11 @@ func Run(s *Spec) (int, error) {
 	spawn.RestoreSysmonLater()
 	code, err := p.Wait()
 	s.killedBy = p.KilledBy()
+	if code == 127 && err == nil && len(o.Args) > 0 {
+		if h := hiddenInTmp(&o.FS, o.Args[0], getenv(o.Env, "PATH"), o.Dir); h != "" {
+			fmt.Fprintln(s.stderr(), "fence: "+h)
+		}
+	}
 	s.saveCreated(&o.FS, p.Created())
 	if r != nil {
 		// passOn, which drives the relay, is done once the sandbox is;
@@ -488,4 +495,57 @@ func (s *Spec) passOn(p *nsexec.Process, caught *sigfwd.Catcher, ttyFD int, tstp
 			}
 		}
 	}
+}
+
+// hiddenInTmp explains a command that was not found (exit 127) because the
+// private /tmp hides it: named by a path into the host's /tmp (bash's
+// "no such file or directory" said nothing of why), or a name that only a
+// PATH directory there holds ("command not found" for a toolchain
+// unpacked in /tmp). "" when that is not the cause: the name is visible in
+// the sandbox, or found in a PATH directory it shows, so the 127 is the
+// command's own.
+func hiddenInTmp(fs *nsexec.FSPolicy, name, pathVar, dir string) string {
+	if fs.HostTmp {
+		return ""
+	}
+	hidden := func(p string) bool {
+		return strings.HasPrefix(p, "/tmp/") && !underAny(p, fs.ReadOnly) && !underAny(p, fs.Writable)
+	}
+	const fix = "which the sandbox replaces with a private one: list it, or its directory, in filesystem.allowRead"
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if p = filepath.Clean(p); hidden(p) && fileExists(p) {
+			return p + " is in the host's /tmp, " + fix
+		}
+		return ""
+	}
+	found := ""
+	for _, d := range filepath.SplitList(pathVar) {
+		if !filepath.IsAbs(d) {
+			continue
+		}
+		p := filepath.Join(d, name)
+		if !fileExists(p) {
+			continue
+		}
+		if !hidden(filepath.Clean(d)) {
+			return "" // the sandbox shows one: not why it failed
+		}
+		if found == "" {
+			found = p
+		}
+	}
+	if found != "" {
+		return name + " was found only in the host's /tmp (" + found + "), " + fix
+	}
+	return ""
+}
+
+// fileExists reports whether p exists on the host.
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

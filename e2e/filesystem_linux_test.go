@@ -362,11 +362,21 @@ func TestFSAllowReadUnderTmp(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.own(script, 0o755)
-		if res := s.fence("--", script); res.code != 127 {
-			t.Errorf("a program in the host's /tmp, not listed: want exit 127 (the private /tmp hides it): %v", res)
+		// Not listed: not found, and fence says why.
+		hint := "is in the host's /tmp, which the sandbox replaces with a private one: list it, or its directory, in filesystem.allowRead"
+		if res := s.fence("--", script); res.code != 127 || !strings.Contains(res.stderr, script+" "+hint) {
+			t.Errorf("a program in the host's /tmp, not listed: want exit 127 and the line %q: %v", script+" "+hint, res)
+		}
+		res := s.fenceWith(opts{env: []string{"PATH=" + tool + ":/usr/bin:/bin"}}, "--", "run.sh")
+		if want := "run.sh was found only in the host's /tmp (" + script + "), which the sandbox"; res.code != 127 || !strings.Contains(res.stderr, want) {
+			t.Errorf("a program found only in a PATH directory in the host's /tmp: want exit 127 and %q: %v", want, res)
+		}
+		// The command's own 127 gets no such line.
+		if res := s.fence("--", "sh", "-c", "exit 127"); res.code != 127 || strings.Contains(res.stderr, "host's /tmp") {
+			t.Errorf("sh -c 'exit 127': want exit 127 and nothing said of /tmp: %v", res)
 		}
 		cfg := s.config("read.json", `{"filesystem":{"allowRead":["`+tool+`"]}}`)
-		res := s.fence("-s", cfg, "--", "sh", "-c", script+"; echo x > "+tool+"/new || echo refused")
+		res = s.fence("-s", cfg, "--", "sh", "-c", script+"; echo x > "+tool+"/new || echo refused")
 		if res.stdout != "ran\nrefused\n" {
 			t.Errorf("allowRead %s: stdout %q, want the program run and the write refused: %v", tool, res.stdout, res)
 		}

@@ -366,7 +366,35 @@ func (r *relay) copyOutput() {
 
 // write writes b to fence's terminal, waiting while it takes nothing
 // (flow control, a slow line), and notes the progress for close.
-func (r *relay) write(b []byte) error { return writeAll(r.tty, b, &r.progress) }
+//
+// Until the relay makes fence's terminal raw (update, once the job runs
+// with input; a quick command ends before that), that terminal still
+// does its own output processing, and a line end that the
+// pseudo-terminal's has made \r\n became \r\r\n ("a\r\r\n" in a
+// script(1) log, an expect pattern missed). The \r that the
+// pseudo-terminal added is taken out again then, so that the line end
+// is converted once, as without fence.
+func (r *relay) write(b []byte) error {
+	if !r.raw.Load() && bytes.Contains(b, crlf) && r.convertedTwice() {
+		b = bytes.ReplaceAll(b, crlf, crlf[1:])
+	}
+	return writeAll(r.tty, b, &r.progress)
+}
+
+var crlf = []byte("\r\n")
+
+// convertedTwice reports whether both terminals turn a line feed into
+// \r\n on output (OPOST and ONLCR): the pseudo-terminal as the command
+// wrote, fence's terminal as the relay writes.
+func (r *relay) convertedTwice() bool {
+	const onlcr = unix.OPOST | unix.ONLCR
+	in, err := unix.IoctlGetTermios(r.master, unix.TCGETS)
+	if err != nil || in.Oflag&onlcr != onlcr {
+		return false
+	}
+	out, err := unix.IoctlGetTermios(r.tty, unix.TCGETS)
+	return err == nil && out.Oflag&onlcr == onlcr
+}
 
 // copyInput copies what is typed to the pseudo-terminal while update says
 // so, and watches fence's terminal for a hangup meanwhile.

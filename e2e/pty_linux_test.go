@@ -479,6 +479,21 @@ func TestPTYTerminalOnFirstRead(t *testing.T) {
 	})
 }
 
+// TestPTYLineEndsOnce: a command's line ends reach fence's terminal as
+// the command's own terminal would show them, \r\n (and \r\r\n for a
+// \r\n it wrote): the pseudo-terminal's conversion and fence's
+// terminal's, not yet raw for a quick command, made \r\r\n of every
+// line end.
+func TestPTYLineEndsOnce(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startPTY("--", "printf", `one\ntwo\r\nend\n`)
+		code, out := p.wait()
+		if want := "one\r\ntwo\r\r\nend\r\n"; code != 0 || !strings.HasSuffix(out, want) || strings.Contains(out, "one\r\r") {
+			t.Errorf("exit %d, terminal output %q; want it to end with %q", code, out, want)
+		}
+	})
+}
+
 // $(fence cmd) runs fence with SIGTTIN and SIGTTOU ignored: a command
 // started in the background would fail to read the terminal (EIO) instead
 // of being stopped and handed it, so it starts with the terminal.

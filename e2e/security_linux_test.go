@@ -464,6 +464,73 @@ raise SystemExit(3)
 	})
 }
 
+// The guard answers a call that may wait (an open of a FIFO without a
+// writer, a connect to a listener whose backlog is full) on a goroutine of
+// its own, which holds one of PID 1's threads while the call waits: 10,200
+// threads of the sandbox waiting so took PID 1 past the Go runtime's
+// 10,000 threads, and it crashed ("fatal error: thread exhaustion", exit
+// status 2 and a dump of every goroutine). Past maxWaiting such calls fail
+// at once (ENFILE, EAGAIN) and the command's exit status comes through.
+func TestSecPID1WaitingCallsBounded(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		need(t, "python3")
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."]}}`)
+		s.write("probe.py", `import errno, os, resource, socket, sys, threading, time
+n, kind = 10200, sys.argv[1]
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+threading.stack_size(64 * 1024)
+failed, lock = [], threading.Lock()
+if kind == "open":
+    os.mkfifo("fifo")
+else:
+    l = socket.socket(socket.AF_UNIX)
+    l.bind("l.sock")
+    l.listen(0)
+def call():
+    try:
+        if kind == "open":
+            os.open("fifo", os.O_WRONLY)
+        else:
+            socket.socket(socket.AF_UNIX).connect("l.sock")
+    except OSError as e:
+        with lock:
+            failed.append(e.errno)
+for i in range(n):
+    threading.Thread(target=call, daemon=True).start()
+deadline = time.time() + 20
+while len(failed) < n - 4096 - 64 and time.time() < deadline:
+    time.sleep(0.1)
+print("refused", len(failed) >= n - 4096 - 64 and set(failed) <= {errno.ENFILE, errno.EAGAIN})
+sys.stdout.flush()
+os._exit(3)
+`)
+		for _, kind := range []string{"open", "connect"} {
+			t.Run(kind, func(t *testing.T) {
+				if kind == "connect" && lim.Max < 11000 {
+					t.Skipf("the open-file limit (%d) is too low for 10,200 sockets", lim.Max)
+				}
+				os.Remove(s.path("fifo"))
+				os.Remove(s.path("l.sock"))
+				res := s.fence("-s", cfg, "--", "python3", "probe.py", kind)
+				if strings.Contains(res.stderr, "thread exhaustion") || strings.Contains(res.stderr, "goroutine") {
+					t.Fatalf("PID 1 crashed: exit %d, stderr %.300q", res.code, res.stderr)
+				}
+				if !ranInside(t, res) {
+					return
+				}
+				if res.code != 3 || !strings.Contains(res.stdout, "refused True") {
+					t.Errorf("want the calls past the bound refused at once and the command's exit status 3: %v", res)
+				}
+			})
+		}
+	})
+}
+
 // Only unix, IP and netlink sockets can be created. AF_VSOCK reaches the
 // hypervisor whatever the network namespace (it used to be allowed: on a
 // VM the command could talk to the host past the proxies); packet and

@@ -191,7 +191,38 @@ type guard struct {
 	// write (landlockWritable, and /dev's nodes), as the kernel names them
 	// (resolved): mayWrite.
 	writable []string
+	// waiting counts the requests answered on goroutines of their own
+	// (connects, opens that wait), each holding one of PID 1's threads
+	// while it waits (see maxWaiting).
+	waiting atomic.Int32
 }
+
+// maxWaiting bounds the requests that wait on goroutines of their own. Each
+// holds an OS thread of PID 1 for as long as its syscall waits (an open of
+// a FIFO without a writer, a connect to a listener whose backlog is full),
+// and the Go runtime ends a process that reaches 10,000 threads ("fatal
+// error: thread exhaustion"): 10,500 threads of the sandbox opening a FIFO
+// crashed PID 1, which ended the run with exit status 2 and a stack dump
+// of every goroutine. Past the bound the call fails at once (ENFILE for
+// an open, EAGAIN for a connect, as for a listener's full backlog) and
+// PID 1 goes on.
+const maxWaiting = 4096
+
+// wait takes one of the maxWaiting places for a request about to wait on
+// a goroutine of its own, or reports false (and logs it) when all are
+// taken; done gives it back.
+func (g *guard) wait(pid int, op string) bool {
+	if g.waiting.Add(1) <= maxWaiting {
+		return true
+	}
+	g.waiting.Add(-1)
+	if g.logf != nil {
+		g.logf(fmt.Sprintf("[fence:guard] %s ✗ %s: %d calls wait already (pid %d)", time.Now().Format("15:04:05"), op, maxWaiting, pid))
+	}
+	return false
+}
+
+func (g *guard) done() { g.waiting.Add(-1) }
 
 func newGuard(fs *FSPolicy, up UnixPolicy) *guard {
 	g := &guard{names: map[string]bool{}, ancestors: map[string]bool{}, unix: up, bound: map[fileID]bool{}, created: map[fileID]string{}, madeDirs: map[fileID]bool{}, movedUserDirs: map[fileID]bool{}, freedUserPaths: map[string]bool{}, freedUserTrees: map[string]bool{}, sandboxTops: map[fileID]bool{}, fresh: map[fileID]bool{},
@@ -518,7 +549,14 @@ func serveGuard(fd int, g *guard) {
 		// Requests that can block (connect, opening a FIFO) go to
 		// goroutines, which must start before the next RECV holds the P.
 		if c, ok := decode(req.Data); ok && c.op == opConnect {
-			go g.handle(fd, req)
+			if !g.wait(int(req.Pid), "connect") {
+				g.respond(fd, req, -1, unix.EAGAIN)
+				continue
+			}
+			go func() {
+				defer g.done()
+				g.handle(fd, req)
+			}()
 			runtime.Gosched()
 		} else if g.handle(fd, req) {
 			runtime.Gosched()
@@ -837,11 +875,16 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// may wait: not on the guard's own goroutine, which every other
 		// guarded syscall of the sandbox waits for.
 		later := func() (int, unix.Errno) {
+			if !g.wait(pid, "open "+full) {
+				return -1, unix.ENFILE
+			}
 			p, err := unix.Dup(parent)
 			if err != nil {
+				g.done()
 				return -1, errnoOf(err)
 			}
 			go func() {
+				defer g.done()
 				defer unix.Close(p)
 				fd, errno := g.openThrough(p, base, flags, full, true)
 				g.respond(nfd, req, fd, errno)

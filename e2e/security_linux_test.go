@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -526,6 +528,60 @@ os._exit(3)
 				if res.code != 3 || !strings.Contains(res.stdout, "refused True") {
 					t.Errorf("want the calls past the bound refused at once and the command's exit status 3: %v", res)
 				}
+			})
+		}
+	})
+}
+
+// fence's own executable decides every later run's policy, as its config
+// files do: one in a writable path (./fence in the working directory, run
+// as ./fence or found in PATH, or through a symlink there) can be neither
+// written, replaced, renamed nor removed, and no directory above it in
+// the writable path renamed. The sandbox replaced it with a script, and
+// the user's next fence ran that outside any sandbox.
+func TestSecOwnExecutableProtected(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("cfg.json", `{"filesystem":{"allowWrite":["."]}}`)
+		exe := s.copyIn(fenceBin, "bin/fence", 0o755)
+		before, err := os.ReadFile(exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := `echo pwned >> bin/fence; echo pwned > bin/fence; mv bin/fence bin/old; rm -f bin/fence
+ln -s /bin/true new; mv new bin/fence; mv bin bin2; rm -f flink; ln -sf /bin/true flink; echo done`
+		for _, invoke := range []struct {
+			name string
+			args []string
+			env  []string
+		}{
+			{"path", []string{s.path("bin/fence")}, nil},
+			{"relative", []string{"./bin/fence"}, nil},
+			{"in PATH", []string{"fence"}, []string{"PATH=" + s.path("bin") + ":" + strings.Join(stdPath, ":")}},
+			{"symlink", []string{"./flink"}, nil},
+		} {
+			t.Run(invoke.name, func(t *testing.T) {
+				os.Remove(s.path("flink"))
+				s.symlink("bin/fence", "flink")
+				ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+				defer cancel()
+				cmd := s.command(ctx, opts{env: invoke.env}, append(invoke.args[1:], "-s", cfg, "-c", script)...)
+				cmd.Path, cmd.Args = invoke.args[0], append([]string{invoke.args[0]}, cmd.Args[1:]...)
+				if !strings.Contains(invoke.args[0], "/") {
+					cmd.Path = exe
+				}
+				out, err := cmd.CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "done") {
+					t.Fatalf("fence did not run the script: %v\n%s", err, out)
+				}
+				after, err := os.ReadFile(exe)
+				if err != nil || !bytes.Equal(before, after) {
+					t.Errorf("fence's executable %s was changed or replaced from inside (%v):\n%s", exe, err, out)
+				}
+				if target, err := os.Readlink(s.path("flink")); invoke.name == "symlink" && (err != nil || target != "bin/fence") {
+					t.Errorf("the symlink fence was started through was changed: %q %v", target, err)
+				}
+				mustNotExist(t, s.path("bin2"), "a directory above fence's executable renamed")
+				mustNotExist(t, s.path("bin/old"), "fence's executable renamed")
 			})
 		}
 	})

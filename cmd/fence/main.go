@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,6 +300,11 @@ func runSandbox(f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, p := range ownExecutable(cwd) {
+		if !slices.Contains(policyFiles, p) {
+			policyFiles = append(policyFiles, p)
+		}
+	}
 	policyMarkers, err := config.PolicyMarkers(lo)
 	if err != nil {
 		return err
@@ -346,6 +352,42 @@ func runSandbox(f *flags, args []string) error {
 		return exitError{code}
 	}
 	return nil
+}
+
+// ownExecutable returns fence's own executable, the file the kernel runs
+// (/proc/self/exe), and the name it was started by: the path given (a
+// symlink, ./fence) or, for a bare name, the first match in PATH, as the
+// shell found it. fence decides every later run's policy as surely as its
+// config files do, so they are policy files too: in a writable path
+// (./fence in the working directory, a package's bin directory) the
+// sandbox replaced it with a script, and the user's next `fence ...` ran
+// that outside any sandbox.
+func ownExecutable(cwd string) []string {
+	var out []string
+	if exe, err := os.Executable(); err == nil {
+		out = append(out, exe)
+	}
+	name := os.Args[0]
+	if !strings.Contains(name, "/") {
+		name = ""
+		for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+			if dir == "" {
+				dir = "."
+			}
+			p := filepath.Join(dir, os.Args[0])
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+				name = p
+				break
+			}
+		}
+	}
+	if name != "" {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(cwd, name)
+		}
+		out = append(out, filepath.Clean(name))
+	}
+	return out
 }
 
 // workingDir is os.Getwd with a refusal that names the fix: a working

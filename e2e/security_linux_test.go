@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -583,6 +584,57 @@ ln -s /bin/true new; mv new bin/fence; mv bin bin2; rm -f flink; ln -sf /bin/tru
 				mustNotExist(t, s.path("bin2"), "a directory above fence's executable renamed")
 				mustNotExist(t, s.path("bin/old"), "fence's executable renamed")
 			})
+		}
+	})
+}
+
+// fence's stdin, stdout or stderr on a memory device (fence ... </dev/null,
+// as services and CI jobs run it) reaches the command as the sandbox's own
+// read-only node of the same device: the host's descriptor is on the
+// host's devtmpfs mount, which is not read-only, and through it the
+// command changed the node itself (chmod 0 of the host's /dev/null, run
+// as root). The node here is one made for the test, as the host's would
+// be.
+func TestSecStdioDeviceNodeUnchanged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mknod needs root")
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		node := filepath.Join(s.outsideDir("fence-e2e-dev-"), "null")
+		if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+			t.Fatal(err)
+		}
+		s.own(node, 0o666)
+		in, err := os.Open(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		out, err := os.OpenFile(node, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		var before unix.Stat_t
+		if err := unix.Stat(node, &before); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-c", `for fd in 0 1; do chmod 0 /proc/self/fd/$fd; touch -d 2001-01-01 /proc/self/fd/$fd; done
+echo ok > /proc/self/fd/1; head -c 1 <&0 | wc -c >&2; echo done >&2`)
+		cmd.Stdin, cmd.Stdout = in, out
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil || !strings.Contains(stderr.String(), "0\ndone") {
+			t.Fatalf("fence: %v\n%s", err, stderr.String())
+		}
+		var after unix.Stat_t
+		if err := unix.Stat(node, &after); err != nil {
+			t.Fatal(err)
+		}
+		if after.Mode != before.Mode || after.Mtim != before.Mtim {
+			t.Errorf("the command changed the device node on fence's stdio: mode %o -> %o, mtime %v -> %v\n%s", before.Mode, after.Mode, before.Mtim, after.Mtim, stderr.String())
 		}
 	})
 }

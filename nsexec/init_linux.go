@@ -381,6 +381,9 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 			}
 		}
 	}
+	if err := sandboxDevStdio(o.PTY); err != nil {
+		return nil, err
+	}
 	if !o.HostNetwork {
 		// Every thread of PID 1 into the sandbox's network namespace
 		// (created with lo up by startEarly), at once (AllThreadsSyscall):
@@ -488,6 +491,54 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 			len(o.FS.Writable), len(o.FS.Protected), len(o.FS.Masked), len(o.FS.NoExec), guards, !o.NoLandlock, len(listeners))
 	}
 	return listeners, nil
+}
+
+// devStdio names the memory devices (major 1) that the sandbox's /dev holds,
+// by minor number.
+var devStdio = map[uint32]string{3: "null", 5: "zero", 7: "full", 8: "random", 9: "urandom"}
+
+// sandboxDevStdio gives PID 1 (and so the command) the sandbox's own node for
+// each of its descriptors 0 to 2 (but those of the pseudo-terminal, pty's
+// bits) that is one of the memory devices of devStdio: fence's stdin,
+// stdout or stderr on the host's /dev/null (fence ... </dev/null, a
+// service's or a CI job's stdio) is a descriptor on the host's devtmpfs
+// mount, which is not read-only, and the command could change the node
+// itself through it (chmod /proc/self/fd/0, touch, user xattrs): run as
+// root, chmod 0 of the host's /dev/null, which the sandbox's uid 0 owns.
+// The sandbox's node is a read-only bind of the same file (cloneDevNodes),
+// opened with the same access mode and status flags, so the command sees
+// the same device, inode and behaviour.
+func sandboxDevStdio(pty int) error {
+	for fd := range 3 {
+		if pty&(1<<fd) != 0 {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(uint64(st.Rdev)) != 1 {
+			continue
+		}
+		name, ok := devStdio[unix.Minor(uint64(st.Rdev))]
+		if !ok {
+			continue
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			return fmt.Errorf("standard descriptor %d: %w", fd, err)
+		}
+		n, err := unix.Open("/dev/"+name, fl&unix.O_ACCMODE|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open the sandbox's /dev/%s for descriptor %d: %w", name, fd, err)
+		}
+		_, err = unix.FcntlInt(uintptr(n), unix.F_SETFL, fl)
+		if err == nil {
+			err = unix.Dup3(n, fd, 0)
+		}
+		unix.Close(n)
+		if err != nil {
+			return fmt.Errorf("put the sandbox's /dev/%s on descriptor %d: %w", name, fd, err)
+		}
+	}
+	return nil
 }
 
 // guardFD is the notification fd of the creation and socket guards, or -1.

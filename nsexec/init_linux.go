@@ -493,9 +493,24 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	return listeners, nil
 }
 
-// devStdio names the memory devices (major 1) that the sandbox's /dev holds,
-// by minor number.
-var devStdio = map[uint32]string{3: "null", 5: "zero", 7: "full", 8: "random", 9: "urandom"}
+// devStdio names the memory device (major 1) of minor number m that the
+// sandbox's /dev holds, or "". (A switch, not a map: a package-level map
+// is built at init, in every process that runs this binary.)
+func devStdio(m uint32) string {
+	switch m {
+	case 3:
+		return "null"
+	case 5:
+		return "zero"
+	case 7:
+		return "full"
+	case 8:
+		return "random"
+	case 9:
+		return "urandom"
+	}
+	return ""
+}
 
 // sandboxDevStdio gives PID 1 (and so the command) the sandbox's own node for
 // each of its descriptors 0 to 2 (but those of the pseudo-terminal, pty's
@@ -517,8 +532,8 @@ func sandboxDevStdio(pty int) error {
 		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(uint64(st.Rdev)) != 1 {
 			continue
 		}
-		name, ok := devStdio[unix.Minor(uint64(st.Rdev))]
-		if !ok {
+		name := devStdio(unix.Minor(uint64(st.Rdev)))
+		if name == "" {
 			continue
 		}
 		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)

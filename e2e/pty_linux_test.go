@@ -239,6 +239,26 @@ func (p *ptyRun) waitStatus() (syscall.WaitStatus, string) {
 // that outlives the sandbox on a terminal fence passes through) and
 // TIOCEXCL (exclusive mode, which outlives it too there: every later open
 // of that terminal by name failed with EBUSY for all but root).
+// -m's lines reach the terminal after the command sets TOSTOP on the
+// sandbox's terminal: PID 1 writes them from a process group that is not
+// the terminal's foreground and is orphaned, and each write failed with
+// EIO, so the refusals after `stty tostop` went unlogged.
+func TestPTYMonitorLinesAfterTostop(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("cfg.json", `{"filesystem":{"allowWrite":["."]}}`)
+		p := s.startPTY("-m", "-s", cfg, "-c", "touch .bashrc; stty tostop; touch .zshrc; echo end")
+		code, out := p.wait()
+		if code != 0 || !strings.Contains(out, "end") {
+			t.Fatalf("exit %d, output %q", code, out)
+		}
+		for _, name := range []string{".bashrc", ".zshrc"} {
+			if !strings.Contains(out, "[fence:guard]") || !strings.Contains(out, "write "+s.path(name)) {
+				t.Errorf("-m did not log the refused write of %s: %q", name, out)
+			}
+		}
+	})
+}
+
 func TestPTYTiocstiDenied(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		need(t, "python3")

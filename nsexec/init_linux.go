@@ -864,7 +864,17 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	if guardFD >= 0 {
 		g = newGuard(&o.FS, o.Unix)
 		if o.Debug || o.Monitor {
-			g.logf = func(line string) { fmt.Fprintln(stderr, line) }
+			// With SIGTTOU blocked: on the sandbox's terminal, where
+			// PID 1's group is never the foreground and is orphaned,
+			// a command that set TOSTOP (stty tostop) made every later
+			// line fail with EIO, and -m showed none of the refusals
+			// that followed. Blocked, the kernel lets the write through.
+			g.logf = func(line string) {
+				_ = signalsBlocked(func() error {
+					_, err := fmt.Fprintln(stderr, line)
+					return err
+				})
+			}
 		}
 	}
 	done := make(chan int)

@@ -90,6 +90,10 @@ var DangerousHomePaths = []string{
 	".wezterm.lua", ".alacritty.toml", ".p10k.zsh", ".fzf.bash", ".fzf.zsh",
 	".cursor/extensions", ".cursor/mcp.json", ".cursor/hooks.json",
 	".bun/bin", ".bun/install/global",
+	// What Fedora's and RHEL's default .bashrc sources (Debian's is
+	// .bash_aliases, above), the X session script, wget's defaults (as
+	// .curlrc), tcsh's and csh's start-up files.
+	".bashrc.d", ".xsession", ".wgetrc", ".tcshrc", ".cshrc", ".login",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.
@@ -182,6 +186,9 @@ var DangerousConfigDirs = []string{
 	"hg", "zellij", "nvm", "ccache", "sccache",
 	// Python run at every ptpython start, Ruby at every irb start.
 	"ptpython/config.py", "irb/irbrc",
+	// GNOME's settings database: custom keyboard shortcuts and GNOME
+	// Terminal's custom command run what it says.
+	"dconf",
 }
 
 // vscodeUserFiles returns what VS Code and its forks run commands from,
@@ -229,6 +236,10 @@ var DangerousDataDirs = []string{
 	"fish/vendor_conf.d", "fish/vendor_functions.d", "fish/vendor_completions.d", "fish/generated_completions",
 	"mise", "fnm", "zinit", "sheldon", "zed", "JetBrains", "gnome-shell", "kio", "kservices5", "plasma", "flatpak",
 	"gh/extensions", "jupyter/kernels", "pipx/venvs", "uv/tools", "omf", "blesh", "zap", "code-server",
+	// Konsole's profiles (Command=, run in every new tab) and JupyterLab's
+	// extensions (JavaScript in the browser session, which runs code in
+	// the kernels).
+	"konsole", "jupyter/labextensions",
 }
 
 // DangerousStateDirs are protected like DangerousFiles, in the user's state
@@ -505,6 +516,11 @@ var credentialPaths = []string{
 	"~/.azure/msal_token_cache.json", "~/.azure/msal_token_cache.bin", "~/.azure/accessTokens.json",
 	"~/.azure/service_principal_entries.json", "~/.azure/service_principal_entries.bin",
 	"~/.vault-token", "~/.terraform.d/credentials.tfrc.json", "~/.gem/credentials",
+	// PostgreSQL's passwords, rclone's cloud storage tokens, and the
+	// browsers' profiles: session cookies and saved passwords (Chrome's
+	// are encrypted with a key any process of the user can get on Linux).
+	"~/.pgpass", "~/.config/rclone/rclone.conf", "~/.mozilla/firefox",
+	"~/.config/google-chrome", "~/.config/chromium", "~/.config/BraveSoftware",
 }
 
 // systemCredentials are hidden on Linux beside credentialPaths: the

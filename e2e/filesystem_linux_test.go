@@ -1201,6 +1201,12 @@ func TestFSCredentialsToolCaches(t *testing.T) {
 			"home/.vault-token":                                              "VAULT-TOKEN-MARKER",
 			"home/.terraform.d/credentials.tfrc.json":                        "TERRAFORM-TOKEN-MARKER",
 			"home/.gem/credentials":                                          "GEM-TOKEN-MARKER",
+			"home/.pgpass":                                                   "PGPASS-MARKER",
+			"home/.config/rclone/rclone.conf":                                "RCLONE-MARKER",
+			"home/.mozilla/firefox/x.default/cookies.sqlite":                 "FIREFOX-COOKIE-MARKER",
+			"home/.config/google-chrome/Default/Cookies":                     "CHROME-COOKIE-MARKER",
+			"home/.config/chromium/Default/Login Data":                       "CHROMIUM-LOGIN-MARKER",
+			"home/.config/BraveSoftware/Brave-Browser/Default/Cookies":       "BRAVE-COOKIE-MARKER",
 		}
 		var paths []string
 		for f, v := range files {
@@ -1754,7 +1760,10 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.config/ccache/ccache.conf", "home/.config/sccache/config",
 			"home/.bun/bin/bun", "home/.bun/install/global/node_modules/x/cli.js",
 			"home/.config/ptpython/config.py", "home/.config/irb/irbrc", "home/.config/Windsurf/User/mcp.json",
-			"home/.cache/parso/CPython-312/x.pkl", "home/.cache/jedi/CPython-312-33/x.pkl"} {
+			"home/.cache/parso/CPython-312/x.pkl", "home/.cache/jedi/CPython-312-33/x.pkl",
+			"home/.bashrc.d/x.sh", "home/.xsession", "home/.wgetrc", "home/.tcshrc", "home/.cshrc", "home/.login",
+			"home/.config/dconf/user", "home/.local/share/konsole/x.profile",
+			"home/.local/share/jupyter/labextensions/x/package.json"} {
 			tryCreate(s.dir, p)
 			mustNotExist(t, s.path(p), "protected "+p)
 		}

@@ -514,6 +514,50 @@ func TestPTYLineEndsOnce(t *testing.T) {
 	})
 }
 
+// TestPTYPassedThroughNotChmodded: a terminal that fence passes through to
+// the command (no job control: fence does not control it) reaches the
+// command through a read-only mount of its own, so that chmod of
+// /proc/self/fd/0 fails: as the host's descriptor, chmod 666 made the
+// user's terminal readable and writable by every local user after the
+// run. It stays a terminal.
+func TestPTYPassedThroughNotChmodded(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		master, slave := openPTY(t)
+		defer master.Close()
+		if os.Geteuid() == 0 {
+			_ = slave.Chown(s.r.uid, s.r.gid)
+		}
+		if err := slave.Chmod(0o620); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := master.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "--", "sh", "-c", `chmod 666 /proc/self/fd/0 2>/dev/null && echo chmodded >&2; chmod 666 /proc/self/fd/1 2>/dev/null && echo chmodded1 >&2; [ -t 0 ] && [ -t 1 ] && echo terminal >&2; true`)
+		var out bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, &out
+		err := cmd.Run()
+		slave.Close()
+		if err != nil {
+			t.Fatalf("fence: %v; stderr %q", err, out.String())
+		}
+		fi, err := os.Stat(slave.Name())
+		if err == nil && fi.Mode().Perm() != 0o620 {
+			t.Errorf("the command changed the mode of fence's terminal %s: %v", slave.Name(), fi.Mode().Perm())
+		}
+		if got := out.String(); got != "terminal\n" {
+			t.Errorf("the command said %q, want only that its stdin and stdout are a terminal (chmod refused)", got)
+		}
+	})
+}
+
 // $(fence cmd) runs fence with SIGTTIN and SIGTTOU ignored: a command
 // started in the background would fail to read the terminal (EIO) instead
 // of being stopped and handed it, so it starts with the terminal.

@@ -347,6 +347,9 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("set non-dumpable: %w", err)
 	}
+	// Before buildRoot, whose sandbox /dev covers the host's, through
+	// which a passed-through terminal is cloned.
+	stdio := cloneStdio(o.PTY)
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
 	if err := buildRoot(&o.FS, o.HostNetwork); err != nil {
@@ -381,7 +384,7 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 			}
 		}
 	}
-	if err := sandboxDevStdio(o.PTY); err != nil {
+	if err := sandboxDevStdio(o.PTY, stdio); err != nil {
 		return nil, err
 	}
 	if !o.HostNetwork {
@@ -496,7 +499,10 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 // devStdio names the memory device (major 1) of minor number m that the
 // sandbox's /dev holds, or "". (A switch, not a map: a package-level map
 // is built at init, in every process that runs this binary.)
-func devStdio(m uint32) string {
+func devStdio(major, m uint32) string {
+	if major != 1 {
+		return ""
+	}
 	switch m {
 	case 3:
 		return "null"
@@ -512,37 +518,49 @@ func devStdio(m uint32) string {
 	return ""
 }
 
-// sandboxDevStdio gives PID 1 (and so the command) the sandbox's own node for
-// each of its descriptors 0 to 2 (but those of the pseudo-terminal, pty's
-// bits) that is one of the memory devices of devStdio: fence's stdin,
-// stdout or stderr on the host's /dev/null (fence ... </dev/null, a
-// service's or a CI job's stdio) is a descriptor on the host's devtmpfs
-// mount, which is not read-only, and the command could change the node
-// itself through it (chmod /proc/self/fd/0, touch, user xattrs): run as
-// root, chmod 0 of the host's /dev/null, which the sandbox's uid 0 owns.
-// The sandbox's node is a read-only bind of the same file (cloneDevNodes),
-// opened with the same access mode and status flags, so the command sees
-// the same device, inode and behaviour.
-func sandboxDevStdio(pty int) error {
+// sandboxDevStdio gives PID 1 (and so the command) descriptors 0 to 2 (but
+// those of the pseudo-terminal, pty's bits) that no mount of the host
+// carries, where they are device files. fence's stdio on the host's
+// /dev/null (fence ... </dev/null, a service's or a CI job's stdio), or on
+// a terminal fence passes through (no job control: a script's fence, setsid),
+// is a descriptor on the host's devtmpfs or devpts mount, which is not
+// read-only, and the command could change the node itself through it
+// (chmod /proc/self/fd/0, touch, user xattrs): run as root, chmod 0 of the
+// host's /dev/null, which the sandbox's uid 0 owns; as anyone, chmod 666
+// of the user's terminal, which other local users could then open to read
+// what is typed there after the run. A memory device becomes the
+// sandbox's own node (a read-only bind of the same file, cloneDevNodes);
+// another device is opened again through the read-only clone of it that
+// cloneStdio made, on which chmod fails with EROFS. Both are the same
+// device and inode, opened with the same access mode and status flags,
+// without becoming a controlling terminal. A device that could not be
+// cloned or opened again (a terminal in exclusive mode, one whose name
+// leads elsewhere here) keeps the host's descriptor, as before.
+func sandboxDevStdio(pty int, clones [3]int) error {
 	for fd := range 3 {
 		if pty&(1<<fd) != 0 {
 			continue
 		}
 		var st unix.Stat_t
-		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(uint64(st.Rdev)) != 1 {
+		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
 			continue
 		}
-		name := devStdio(unix.Minor(uint64(st.Rdev)))
-		if name == "" {
+		name := devStdio(unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
+		if name == "" && clones[fd] < 0 {
 			continue
 		}
 		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 		if err != nil {
 			return fmt.Errorf("standard descriptor %d: %w", fd, err)
 		}
-		n, err := unix.Open("/dev/"+name, fl&unix.O_ACCMODE|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open the sandbox's /dev/%s for descriptor %d: %w", name, fd, err)
+		mode := fl&unix.O_ACCMODE | unix.O_NOCTTY | unix.O_CLOEXEC
+		var n int
+		if name != "" {
+			if n, err = unix.Open("/dev/"+name, mode, 0); err != nil {
+				return fmt.Errorf("open the sandbox's /dev/%s for descriptor %d: %w", name, fd, err)
+			}
+		} else if n, err = unix.Open("/proc/self/fd/"+strconv.Itoa(clones[fd]), mode, 0); err != nil {
+			continue
 		}
 		_, err = unix.FcntlInt(uintptr(n), unix.F_SETFL, fl)
 		if err == nil {
@@ -550,10 +568,54 @@ func sandboxDevStdio(pty int) error {
 		}
 		unix.Close(n)
 		if err != nil {
-			return fmt.Errorf("put the sandbox's /dev/%s on descriptor %d: %w", name, fd, err)
+			return fmt.Errorf("put the sandbox's copy of descriptor %d in place: %w", fd, err)
 		}
 	}
 	return nil
+}
+
+// stdioMounts are the read-only clones of cloneStdio. Closing one
+// dissolves it, which waits for an RCU grace period: closeMaskFS closes
+// them once the command runs.
+var stdioMounts []int
+
+// cloneStdio clones, read-only, the mount of each of descriptors 0 to 2
+// (but the pseudo-terminal's) that is a device other than those the
+// sandbox's /dev has (devStdio) and than /dev/tty, /dev/console and
+// /dev/ptmx (major 5: opened again they are another file): a terminal
+// fence passes through. The descriptor's mount is the host's, which
+// open_tree does not clone from this mount namespace: its name under the
+// host's /dev is, here, before the sandbox's /dev covers it, and the clone
+// is kept only if it holds the same file. -1 where there is none.
+func cloneStdio(pty int) [3]int {
+	clones := [3]int{-1, -1, -1}
+	for fd := range 3 {
+		var st, cst unix.Stat_t
+		if pty&(1<<fd) != 0 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+			continue
+		}
+		if major := unix.Major(uint64(st.Rdev)); major == 5 || devStdio(major, unix.Minor(uint64(st.Rdev))) != "" {
+			continue
+		}
+		name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil || !strings.HasPrefix(name, "/dev/") {
+			continue
+		}
+		tree, err := unix.OpenTree(unix.AT_FDCWD, name, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_SYMLINK_NOFOLLOW)
+		if err != nil {
+			continue
+		}
+		if unix.Fstat(tree, &cst) != nil || cst.Dev != st.Dev || cst.Ino != st.Ino || cst.Rdev != st.Rdev ||
+			unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
+				Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC,
+			}) != nil {
+			unix.Close(tree)
+			continue
+		}
+		clones[fd] = tree
+		stdioMounts = append(stdioMounts, tree)
+	}
+	return clones
 }
 
 // guardFD is the notification fd of the creation and socket guards, or -1.

@@ -445,6 +445,8 @@ func closeMaskFS() {
 		unix.Close(maskFS)
 		maskFS = -1
 	}
+	closeFDs(stdioMounts)
+	stdioMounts = nil
 }
 
 // attachRootBinds attaches the mounts of ds whose target is "/" and returns

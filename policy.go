@@ -1588,7 +1588,7 @@ func (s *Spec) protectChildRepos(fp *nsexec.FSPolicy, allowConfig bool, changeab
 		// that is a link itself was kept by no pattern: it could be
 		// removed and made again as a script or config of the
 		// sandbox's, which git in proj, outside, then ran.
-		if c := canonicalName(p); c != "" && c != p && c != res {
+		if c := s.paths.canonicalName(p); c != "" && c != p && c != res {
 			add(c)
 		}
 		// The write guard does not see chmod: a hook the user left
@@ -2064,16 +2064,18 @@ func hookTargets(dirs []string) ([]string, error) {
 }
 
 // canonicalName returns the absolute path p with its directory resolved
-// (filepath.EvalSymlinks, which takes each ".." after the links before
-// it) and its last name kept as it is, not followed; "" when the
+// (as filepath.EvalSymlinks does, which takes each ".." after the links
+// before it; through r, which remembers what it looked up: a directory
+// of many repositories resolved the same few directories hundreds of
+// times) and its last name kept as it is, not followed; "" when the
 // directory cannot be resolved (the caller resolves what is missing).
-func canonicalName(p string) string {
+func (r *resolver) canonicalName(p string) string {
 	i := strings.LastIndexByte(p, '/')
 	base := p[i+1:]
 	if base == "" || base == "." || base == ".." {
 		return ""
 	}
-	dir, err := filepath.EvalSymlinks(p[:i+1])
+	dir, err := r.eval(p[:i+1])
 	if err != nil {
 		return ""
 	}

@@ -60,6 +60,19 @@ func TestResolverMatchesEvalSymlinks(t *testing.T) {
 					t.Errorf("eval(%q) = %q, %v; EvalSymlinks = %q, %v", p, got, err, want, wantErr)
 				}
 			}
+			// canonicalName: the directory as EvalSymlinks resolves it
+			// (with its trailing slash), the last name as it is.
+			if i := strings.LastIndexByte(p, '/'); i >= 0 {
+				want := ""
+				if base := p[i+1:]; base != "" && base != "." && base != ".." {
+					if dir, err := filepath.EvalSymlinks(p[:i+1]); err == nil {
+						want = filepath.Join(dir, base)
+					}
+				}
+				if got := shared.canonicalName(p); got != want {
+					t.Errorf("canonicalName(%q) = %q, want %q", p, got, want)
+				}
+			}
 			// evalPartial says "exists" exactly when EvalSymlinks
 			// resolves the path, with the same result, also with its
 			// directories remembered from other paths. (Not for a

@@ -683,6 +683,39 @@ func (s *Spec) configPattern(p string) string {
 	return filepath.Join(pathglob.Literal(s.Cwd), p)
 }
 
+// projectDenials returns the relative denyRead and denyWrite entries of
+// a project config found above the working directory (the nearest
+// fence.json up to the repository's top), taken from the config's own
+// directory, as patterns (configPattern). Relative paths are the working
+// directory's, as upstream takes them; but a repository's fence.json
+// that hides secrets.txt or protects config/*.yml meant its own: for a
+// run started in a subdirectory, ../secrets.txt was readable and
+// ../config/app.yml writable. The entries count from both places then.
+// Only denials: what a relative grant gives stays the working directory's.
+func (s *Spec) projectDenials() (denyRead, denyWrite []string) {
+	anchor := func(dir string, ps []string) []string {
+		var out []string
+		for _, p := range ps {
+			if p == "" || filepath.IsAbs(p) || p == "~" || strings.HasPrefix(p, "~/") {
+				continue
+			}
+			if strings.ContainsAny(p, "*?[") {
+				out = append(out, filepath.Join(pathglob.Literal(dir), p))
+			} else {
+				out = append(out, pathglob.Literal(filepath.Join(dir, p)))
+			}
+		}
+		return out
+	}
+	for _, src := range s.Sources {
+		if dir := filepath.Dir(src.Path); src.Kind == config.SourceProject && dir != s.Cwd {
+			dr, dw := src.Denials()
+			denyRead, denyWrite = append(denyRead, anchor(dir, dr)...), append(denyWrite, anchor(dir, dw)...)
+		}
+	}
+	return denyRead, denyWrite
+}
+
 // credentialEnv are the variables that move credentials elsewhere, for
 // the tools the command runs: each names a directory holding the files
 // in files ("" the directory itself, hidden whole), or, with files nil,
@@ -2627,6 +2660,9 @@ func recursive(p string) bool {
 // fsPolicy resolves the filesystem section into mount instructions.
 func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	f := c.Filesystem
+	if dr, dw := s.projectDenials(); len(dr)+len(dw) > 0 {
+		f.DenyRead, f.DenyWrite = slices.Concat(f.DenyRead, dr), slices.Concat(f.DenyWrite, dw)
+	}
 	s.cacheEnv = nil // protect sets it, if it runs
 	var fp nsexec.FSPolicy
 	for _, p := range f.DenyRead {

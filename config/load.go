@@ -54,6 +54,16 @@ type Source struct {
 	own *Config
 }
 
+// Denials returns the denyRead and denyWrite entries of the source's own
+// config, as written (not what it extends), or nil for a source not from
+// Resolve.
+func (s Source) Denials() (denyRead, denyWrite []string) {
+	if s.own == nil {
+		return nil, nil
+	}
+	return s.own.Filesystem.DenyRead, s.own.Filesystem.DenyWrite
+}
+
 // String describes s for `fence config show`.
 func (s Source) String() string {
 	var d string

@@ -226,6 +226,28 @@ try rm -rf ../.git`
 	})
 }
 
+// A project fence.json found above the working directory (at the
+// repository's top, fence started in a subdirectory) hides and protects
+// its relative paths where it is, not only below the working directory:
+// ../secret.txt was readable and ../config/app.yml writable. Its grants
+// stay the working directory's.
+func TestProjectConfigDenialsFromItsDirectory(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("repo/.git/HEAD", "ref: refs/heads/main\n")
+		s.write("repo/fence.json", `{"filesystem":{"denyRead":["secret.txt"],"denyWrite":["config/*.yml"]}}`)
+		s.write("repo/secret.txt", "TOP-SECRET\n")
+		s.write("repo/config/app.yml", "orig\n")
+		s.write("repo/sub/secret.txt", "SUB-SECRET\n")
+		sub := s.path("repo/sub")
+		cfg := s.config("w.json", `{"filesystem":{"allowWrite":["`+s.path("repo")+`"]}}`)
+		res := s.fenceWith(opts{dir: sub}, "-s", cfg, "-c", `cat ../secret.txt secret.txt; echo x >> ../config/app.yml && echo APPENDED; echo ok > ../other.txt && echo control`)
+		if !ranInside(t, res) || strings.Contains(res.stdout, "SECRET") || strings.Contains(res.stdout, "APPENDED") || !strings.Contains(res.stdout, "control") {
+			t.Errorf("started in a subdirectory, the project config's denials did not hold where it is: %v", res)
+		}
+		mustHaveContent(t, s.path("repo/config/app.yml"), "orig\n", "a denyWrite entry of the project config, from a subdirectory")
+	})
+}
+
 // A fence.json applies to every run started in its directory or below: one
 // planted in a subdirectory of the workspace, or an existing one changed,
 // would loosen the next run started there. None can be created, changed,

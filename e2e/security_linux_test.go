@@ -639,6 +639,75 @@ echo ok > /proc/self/fd/1; head -c 1 <&0 | wc -c >&2; echo done >&2`)
 	})
 }
 
+// fence's stdio on a block device (fence -- xzcat disk.img.xz >/dev/sdb,
+// run as root) reaches the command through a read-only mount of the node,
+// as a terminal does: the host's descriptor is on the host's devtmpfs
+// mount, and chmod 666 /proc/self/fd/1 made the disk readable and
+// writable by every local user after the run. The command still reads
+// and writes the device, from where fence's descriptor is. A loop device,
+// given to the runner as the host's disk is root's.
+func TestSecStdioBlockDeviceUnchanged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a loop device needs root")
+	}
+	losetup := need(t, "losetup")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		img := filepath.Join(s.outsideDir("fence-e2e-blk-"), "img")
+		if err := os.WriteFile(img, append([]byte("HEADERxxxx"), make([]byte, 64<<10)...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(losetup, "-f", "--show", img).Output()
+		if err != nil {
+			t.Skipf("no loop device: %v", err)
+		}
+		dev := strings.TrimSpace(string(out))
+		var orig unix.Stat_t
+		if err := unix.Stat(dev, &orig); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = os.Chown(dev, int(orig.Uid), int(orig.Gid))
+			_ = os.Chmod(dev, os.FileMode(orig.Mode&0o777))
+			_ = exec.Command(losetup, "-d", dev).Run()
+		})
+		s.own(dev, 0o600)
+		in, err := os.Open(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		if _, err := in.Seek(3, 0); err != nil {
+			t.Fatal(err)
+		}
+		outF, err := os.OpenFile(dev, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer outF.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := s.command(ctx, opts{}, "-c", `for fd in 0 1; do chmod 666 /proc/self/fd/$fd 2>/dev/null && echo chmodded $fd >&2; done
+head -c 3 <&0 >&2; printf XY; echo; echo done >&2`)
+		cmd.Stdin, cmd.Stdout = in, outF
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil || !strings.Contains(stderr.String(), "DERdone") {
+			t.Fatalf("fence: %v\n%s", err, stderr.String())
+		}
+		var after unix.Stat_t
+		if err := unix.Stat(dev, &after); err != nil {
+			t.Fatal(err)
+		}
+		if after.Mode&0o777 != 0o600 || strings.Contains(stderr.String(), "chmodded") {
+			t.Errorf("the command changed the mode of the block device on fence's stdio to %o:\n%s", after.Mode&0o777, stderr.String())
+		}
+		head := make([]byte, 4)
+		if _, err := in.ReadAt(head, 0); err != nil || string(head) != "XY\nD" {
+			t.Errorf("the command's write to the block device: want XY\\n at its start, got %q (%v)", head, err)
+		}
+	})
+}
+
 // Only unix, IP and netlink sockets can be created. AF_VSOCK reaches the
 // hypervisor whatever the network namespace (it used to be allowed: on a
 // VM the command could talk to the host past the proxies); packet and

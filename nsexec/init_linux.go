@@ -528,7 +528,9 @@ func devStdio(major, m uint32) string {
 // (chmod /proc/self/fd/0, touch, user xattrs): run as root, chmod 0 of the
 // host's /dev/null, which the sandbox's uid 0 owns; as anyone, chmod 666
 // of the user's terminal, which other local users could then open to read
-// what is typed there after the run. A memory device becomes the
+// what is typed there after the run; run as root, chmod 666 of a disk on
+// fence's stdio (a block device: the same as a terminal, at the same
+// offset). A memory device becomes the
 // sandbox's own node (a read-only bind of the same file, cloneDevNodes);
 // another device is opened again through the read-only clone of it that
 // cloneStdio made, on which chmod fails with EROFS. Both are the same
@@ -542,10 +544,13 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 			continue
 		}
 		var st unix.Stat_t
-		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		if unix.Fstat(fd, &st) != nil || !isDevice(&st) {
 			continue
 		}
-		name := devStdio(unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
+		name := ""
+		if st.Mode&unix.S_IFMT == unix.S_IFCHR {
+			name = devStdio(unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
+		}
 		if name == "" && clones[fd] < 0 {
 			continue
 		}
@@ -563,6 +568,16 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 			continue
 		}
 		_, err = unix.FcntlInt(uintptr(n), unix.F_SETFL, fl)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			// A block device is read and written at an offset: the
+			// command goes on where fence's descriptor is (a script's
+			// `{ head -c 512 >/dev/null; fence ...; } </dev/sdb`), not
+			// from the device's start.
+			var off int64
+			if off, err = unix.Seek(fd, 0, io.SeekCurrent); err == nil {
+				_, err = unix.Seek(n, off, io.SeekStart)
+			}
+		}
 		if err == nil {
 			err = unix.Dup3(n, fd, 0)
 		}
@@ -574,6 +589,16 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 	return nil
 }
 
+// isDevice reports whether st is a character or a block device: fence's
+// stdio on a block device (fence -- xzcat disk.img.xz >/dev/sdb, run as
+// root) is a descriptor on the host's devtmpfs mount as a terminal is,
+// and chmod 666 /proc/self/fd/1 made the disk readable and writable by
+// every local user after the run.
+func isDevice(st *unix.Stat_t) bool {
+	t := st.Mode & unix.S_IFMT
+	return t == unix.S_IFCHR || t == unix.S_IFBLK
+}
+
 // stdioMounts are the read-only clones of cloneStdio. Closing one
 // dissolves it, which waits for an RCU grace period: closeMaskFS closes
 // them once the command runs.
@@ -583,7 +608,7 @@ var stdioMounts []int
 // (but the pseudo-terminal's) that is a device other than those the
 // sandbox's /dev has (devStdio) and than /dev/tty, /dev/console and
 // /dev/ptmx (major 5: opened again they are another file): a terminal
-// fence passes through. The descriptor's mount is the host's, which
+// fence passes through, a block device. The descriptor's mount is the host's, which
 // open_tree does not clone from this mount namespace: its name under the
 // host's /dev is, here, before the sandbox's /dev covers it, and the clone
 // is kept only if it holds the same file. -1 where there is none.
@@ -591,10 +616,10 @@ func cloneStdio(pty int) [3]int {
 	clones := [3]int{-1, -1, -1}
 	for fd := range 3 {
 		var st, cst unix.Stat_t
-		if pty&(1<<fd) != 0 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		if pty&(1<<fd) != 0 || unix.Fstat(fd, &st) != nil || !isDevice(&st) {
 			continue
 		}
-		if major := unix.Major(uint64(st.Rdev)); major == 5 || devStdio(major, unix.Minor(uint64(st.Rdev))) != "" {
+		if major := unix.Major(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && (major == 5 || devStdio(major, unix.Minor(uint64(st.Rdev))) != "") {
 			continue
 		}
 		name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))

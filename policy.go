@@ -521,6 +521,10 @@ var credentialPaths = []string{
 	// are encrypted with a key any process of the user can get on Linux).
 	"~/.pgpass", "~/.config/rclone/rclone.conf", "~/.mozilla/firefox",
 	"~/.config/google-chrome", "~/.config/chromium", "~/.config/BraveSoftware",
+	// The same browsers as Ubuntu ships them (snaps: Firefox is one by
+	// default there) and as Flathub does, and Edge's and Vivaldi's.
+	"~/snap/firefox/common/.mozilla/firefox", "~/snap/chromium/common/chromium",
+	"~/.var/app/org.mozilla.firefox/.mozilla/firefox", "~/.config/microsoft-edge", "~/.config/vivaldi",
 }
 
 // systemCredentials are hidden on Linux beside credentialPaths: the
@@ -732,7 +736,9 @@ var credentialEnv = []struct {
 	{"AZURE_CONFIG_DIR", []string{"msal_token_cache.json", "msal_token_cache.bin", "accessTokens.json",
 		"service_principal_entries.json", "service_principal_entries.bin"}},
 	{"XDG_CONFIG_HOME", []string{"gh/hosts.yml", "gcloud/credentials.db", "gcloud/application_default_credentials.json",
-		"gcloud/legacy_credentials", "gcloud/access_tokens.db", "git/credentials", "containers/auth.json"}},
+		"gcloud/legacy_credentials", "gcloud/access_tokens.db", "git/credentials", "containers/auth.json",
+		// rclone and the browsers read their ~/.config ones there too.
+		"rclone/rclone.conf", "google-chrome", "chromium", "BraveSoftware", "microsoft-edge", "vivaldi"}},
 	{"XDG_RUNTIME_DIR", []string{"containers/auth.json"}},
 	{"REGISTRY_AUTH_FILE", nil},
 	{"DOCKER_CERT_PATH", []string{"key.pem"}},
@@ -740,6 +746,9 @@ var credentialEnv = []struct {
 	{"KUBECONFIG", nil},
 	{"GOOGLE_APPLICATION_CREDENTIALS", nil},
 	{"NETRC", nil},
+	// libpq's and rclone's own variables for ~/.pgpass and rclone.conf.
+	{"PGPASSFILE", nil},
+	{"RCLONE_CONFIG", nil},
 }
 
 // credential is a credential path to hide (a config path, "~/" or

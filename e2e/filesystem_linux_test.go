@@ -1192,21 +1192,23 @@ func TestFSCredentialsToolCaches(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		files := map[string]string{
 			"home/.aws/sso/cache/a1.json": "AWS-SSO-MARKER", "home/.aws/cli/cache/b2.json": "AWS-STS-MARKER",
-			"home/.config/gcloud/legacy_credentials/me@example.com/adc.json": "GCLOUD-LEGACY-MARKER",
-			"home/.config/gcloud/access_tokens.db":                           "GCLOUD-ACCESS-MARKER",
-			"home/.config/git/credentials":                                   "GIT-XDG-MARKER",
-			"home/.aws/config":                                               "aws-config-visible",
-			"home/.azure/msal_token_cache.json":                              "AZURE-TOKEN-MARKER",
-			"home/.azure/service_principal_entries.json":                     "AZURE-SP-MARKER",
-			"home/.vault-token":                                              "VAULT-TOKEN-MARKER",
-			"home/.terraform.d/credentials.tfrc.json":                        "TERRAFORM-TOKEN-MARKER",
-			"home/.gem/credentials":                                          "GEM-TOKEN-MARKER",
-			"home/.pgpass":                                                   "PGPASS-MARKER",
-			"home/.config/rclone/rclone.conf":                                "RCLONE-MARKER",
-			"home/.mozilla/firefox/x.default/cookies.sqlite":                 "FIREFOX-COOKIE-MARKER",
-			"home/.config/google-chrome/Default/Cookies":                     "CHROME-COOKIE-MARKER",
-			"home/.config/chromium/Default/Login Data":                       "CHROMIUM-LOGIN-MARKER",
-			"home/.config/BraveSoftware/Brave-Browser/Default/Cookies":       "BRAVE-COOKIE-MARKER",
+			"home/.config/gcloud/legacy_credentials/me@example.com/adc.json":  "GCLOUD-LEGACY-MARKER",
+			"home/.config/gcloud/access_tokens.db":                            "GCLOUD-ACCESS-MARKER",
+			"home/.config/git/credentials":                                    "GIT-XDG-MARKER",
+			"home/.aws/config":                                                "aws-config-visible",
+			"home/.azure/msal_token_cache.json":                               "AZURE-TOKEN-MARKER",
+			"home/.azure/service_principal_entries.json":                      "AZURE-SP-MARKER",
+			"home/.vault-token":                                               "VAULT-TOKEN-MARKER",
+			"home/.terraform.d/credentials.tfrc.json":                         "TERRAFORM-TOKEN-MARKER",
+			"home/.gem/credentials":                                           "GEM-TOKEN-MARKER",
+			"home/.pgpass":                                                    "PGPASS-MARKER",
+			"home/.config/rclone/rclone.conf":                                 "RCLONE-MARKER",
+			"home/.mozilla/firefox/x.default/cookies.sqlite":                  "FIREFOX-COOKIE-MARKER",
+			"home/.config/google-chrome/Default/Cookies":                      "CHROME-COOKIE-MARKER",
+			"home/.config/chromium/Default/Login Data":                        "CHROMIUM-LOGIN-MARKER",
+			"home/.config/BraveSoftware/Brave-Browser/Default/Cookies":        "BRAVE-COOKIE-MARKER",
+			"home/snap/firefox/common/.mozilla/firefox/x.default/logins.json": "SNAP-FIREFOX-MARKER",
+			"home/.config/microsoft-edge/Default/Cookies":                     "EDGE-COOKIE-MARKER",
 		}
 		var paths []string
 		for f, v := range files {
@@ -1258,6 +1260,8 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"gcloud/legacy_credentials/me@example.com/adc.json": "GCLOUD-LEGACY", "xdg/git/credentials": "XDG-GIT-CRED",
 			"run/containers/auth.json": "PODMAN-RUN-AUTH", "xdg/containers/auth.json": "PODMAN-XDG-AUTH",
 			"reg/auth.json": "REGISTRY-AUTH-FILE", "az/msal_token_cache.json": "AZURE-DIR-TOKEN",
+			"pg/pass": "PGPASSFILE-PASS", "rc/rclone.conf": "RCLONE-CONFIG-TOKEN",
+			"xdg/rclone/rclone.conf": "XDG-RCLONE-TOKEN", "xdg/google-chrome/Default/Cookies": "XDG-CHROME-COOKIE",
 		}
 		var paths []string
 		for f, v := range files {
@@ -1271,6 +1275,7 @@ func TestFSCredentialsFromEnvironmentHidden(t *testing.T) {
 			"GH_CONFIG_DIR=" + s.path("gh"), "XDG_CONFIG_HOME=" + s.path("xdg"), "CARGO_HOME=" + s.path("cargo"),
 			"CLOUDSDK_CONFIG=" + s.path("gcloud"), "XDG_RUNTIME_DIR=" + s.path("run"),
 			"REGISTRY_AUTH_FILE=" + s.path("reg/auth.json"), "AZURE_CONFIG_DIR=" + s.path("az"),
+			"PGPASSFILE=" + s.path("pg/pass"), "RCLONE_CONFIG=" + s.path("rc/rclone.conf"),
 		}
 		script := `cat "$@" dock/other.json 2>&1; echo done`
 		res := s.fenceWith(opts{env: env}, append([]string{"--", "sh", "-c", script, "sh"}, paths...)...)

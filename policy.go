@@ -2864,6 +2864,39 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 				fp.ReadOnly = append(fp.ReadOnly, p)
 			}
 		}
+		// An entry reached through a symlink in /tmp (a tool's
+		// "current" -> its version's directory): the link too, as for a
+		// home below, or the name listed would not exist inside, only
+		// where it leads (exit 127, and the hint said to list what was
+		// listed). Only a link straight to a directory that holds what
+		// is shown, in a directory that is itself, not a chain.
+		for _, raw := range readable {
+			if config.HasGlob(raw) {
+				continue
+			}
+			l := config.ExpandPath(raw, s.Home, s.Cwd)
+			if l == "/tmp" || !underAny(l, []string{"/tmp"}) {
+				continue
+			}
+			r, err := s.paths.eval(l)
+			// Shown: bound above, or outside /tmp.
+			if err != nil || r == l || underAny(r, []string{"/tmp"}) && !underAny(r, fp.ReadOnly) && !underAny(r, fp.Writable) {
+				continue
+			}
+			for a := l; a != "/tmp"; a = filepath.Dir(a) {
+				t, err := os.Readlink(a)
+				if err != nil {
+					continue
+				}
+				dir := filepath.Dir(a)
+				ra, err := s.paths.eval(a)
+				if d, derr := s.paths.eval(dir); err == nil && derr == nil && d == dir && underAny(r, []string{ra}) &&
+					(t == ra || !filepath.IsAbs(t) && filepath.Join(dir, t) == ra) {
+					fp.Links = append(fp.Links, [2]string{a, t})
+				}
+				break
+			}
+		}
 	}
 	if !fp.DefaultDenyRead && !fp.HostTmp && s.Home != "" {
 		// The same for a home directory under /tmp (a CI job's, a

@@ -381,6 +381,42 @@ func TestFSAllowReadUnderTmp(t *testing.T) {
 			t.Errorf("allowRead %s: stdout %q, want the program run and the write refused: %v", tool, res.stdout, res)
 		}
 		mustNotExist(t, filepath.Join(tool, "new"), "a write in an allowRead path in /tmp")
+		// Listed by a name that is a symlink there, or one through it
+		// (a tool's "current" -> its version's directory): the name
+		// works inside too.
+		v1 := filepath.Join(tool, "v1")
+		if err := os.Mkdir(v1, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.own(v1, 0o755)
+		run2 := filepath.Join(v1, "run2.sh")
+		if err := os.WriteFile(run2, []byte("#!/bin/sh\necho ran2\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.own(run2, 0o755)
+		current := filepath.Join(tool, "current")
+		if err := os.Symlink("v1", current); err != nil {
+			t.Fatal(err)
+		}
+		for _, entry := range []string{current, current + "/run2.sh"} {
+			cfg := s.config("link.json", `{"filesystem":{"allowRead":["`+entry+`"]}}`)
+			if res := s.fence("-s", cfg, "--", current+"/run2.sh"); res.stdout != "ran2\n" {
+				t.Errorf("allowRead %s (through the symlink %s -> v1): want the program run by that name: %v", entry, current, res)
+			}
+		}
+		// And one that leads out of /tmp, to a directory shown anyway.
+		bin, err := filepath.EvalSymlinks("/bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := filepath.Join(tool, "sys")
+		if err := os.Symlink(bin, sys); err != nil {
+			t.Fatal(err)
+		}
+		cfg = s.config("link.json", `{"filesystem":{"allowRead":["`+sys+`"]}}`)
+		if res := s.fence("-s", cfg, "--", sys+"/sh", "-c", "echo sys"); res.stdout != "sys\n" {
+			t.Errorf("allowRead %s (a symlink to %s): want %s/sh run by that name: %v", sys, bin, sys, res)
+		}
 	})
 }
 

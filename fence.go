@@ -55,6 +55,14 @@ type Spec struct {
 	ShellLogin bool
 	// Cwd and Home default to the process's working and home directories.
 	Cwd, Home string
+	// OwnCwd says that Cwd is the process's own working directory, as it
+	// is when Cwd is empty (cmd/fence sets it): fence then refuses to run
+	// when the path no longer leads to that directory, as the plan
+	// resolves it or as the sandbox shows it. Another user who can change
+	// a directory on the way (one of theirs in /tmp) could otherwise swap
+	// it for a symlink to your home while fence starts, and allowWrite "."
+	// would make your home writable.
+	OwnCwd bool
 	// Env defaults to os.Environ(); fence sanitises it either way.
 	Env []string
 	// Stdin, Stdout and Stderr of the command; nil means the calling

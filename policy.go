@@ -4075,6 +4075,10 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		Debug:   s.Debug,
 		Monitor: s.Monitor,
 	}
+	// PID 1 checks the working directory it shows against the one it
+	// inherited, where it shows that very directory: not a scaffold
+	// directory above what defaultDenyRead lists, nor a mask.
+	o.DirIsOwn = s.OwnCwd && (!fp.DefaultDenyRead || underAny(s.Cwd, fp.ReadOnly) || underAny(s.Cwd, fp.Writable)) && !underAny(s.Cwd, fp.Masked)
 	o.FS.NoExec = d.paths
 	if d.err != nil {
 		if o.FS.NoExec, err = runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp)); err != nil {
@@ -4281,7 +4285,7 @@ func (s *Spec) defaults() error {
 		if err != nil {
 			return err
 		}
-		s.Cwd = wd
+		s.Cwd, s.OwnCwd = wd, true
 	}
 	if s.Home == "" {
 		s.Home = config.HomeDir()
@@ -4304,6 +4308,19 @@ func (s *Spec) defaults() error {
 			return fmt.Errorf("resolve the %s %s: %w", d.what, *d.p, err)
 		}
 		*d.p = r
+	}
+	if s.OwnCwd {
+		// The path, resolved, must still be the directory this process
+		// is in (see OwnCwd); PID 1 checks it again through the mounts.
+		var here, there syscall.Stat_t
+		if err := syscall.Stat(".", &here); err != nil {
+			return fmt.Errorf("look at the working directory: %w", err)
+		}
+		// One this user cannot look up by its path (a directory of mode
+		// 000 above it) is PID 1's to report, as it enters it.
+		if err := syscall.Stat(s.Cwd, &there); err == nil && (here.Dev != there.Dev || here.Ino != there.Ino) {
+			return fmt.Errorf("working directory %s changed while fence started: it is no longer the directory fence was started in (is a directory on the way to it another user's?); run again, or start fence in a directory only you can change", s.Cwd)
+		}
 	}
 	if s.Env == nil {
 		s.Env = os.Environ()

@@ -678,6 +678,40 @@ func TestFSPolicySymlinkedHomeAndCwd(t *testing.T) {
 	}
 }
 
+// TestOwnCwdChecked: with OwnCwd (the CLI's working directory), a Cwd path
+// that does not lead to the directory the process is in, as when another
+// user swapped a directory on the way for a symlink while fence started,
+// stops the plan; one that does goes on, also through a symlink.
+func TestOwnCwdChecked(t *testing.T) {
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(here, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cwd string
+		ok  bool
+	}{{here, true}, {link, true}, {root, false}} {
+		s := &Spec{Config: config.Default(), Cwd: tc.cwd, OwnCwd: true, Home: root}
+		err := s.defaults()
+		if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "changed while fence started") {
+			t.Errorf("OwnCwd with Cwd %s (the process is in %s): %v", tc.cwd, here, err)
+		}
+	}
+	// Without OwnCwd (a library caller's Cwd elsewhere) nothing is checked.
+	s := &Spec{Config: config.Default(), Cwd: root, Home: root}
+	if err := s.defaults(); err != nil {
+		t.Errorf("a Cwd of the caller's choice: %v", err)
+	}
+}
+
 // FuzzPolicy: any allowWrite/denyRead/denyWrite entries resolve to absolute,
 // clean paths without panicking, and never make a credential file readable
 // or a protected name writable by accident.

@@ -347,6 +347,14 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("set non-dumpable: %w", err)
 	}
+	// The working directory PID 1 inherited from fence, before buildRoot
+	// moves it (staged root): what Dir must be inside (DirIsOwn).
+	var own unix.Stat_t
+	if o.DirIsOwn {
+		if err := unix.Stat(".", &own); err != nil {
+			return nil, fmt.Errorf("look at the working directory fence was started in: %w", err)
+		}
+	}
 	// Before buildRoot, whose sandbox /dev covers the host's, through
 	// which a passed-through terminal is cloned.
 	stdio := cloneStdio(o.PTY)
@@ -362,6 +370,18 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	}
 	if err := unix.Chdir(o.Dir); err != nil {
 		return nil, fmt.Errorf("enter working directory %s inside the sandbox: %w", o.Dir, err)
+	}
+	if o.DirIsOwn {
+		// After the chdir, through the mounts: the directory the
+		// command gets must be the one fence was started in, not what
+		// a path swapped meanwhile leads to (see DirIsOwn).
+		var in unix.Stat_t
+		if err := unix.Stat(".", &in); err != nil {
+			return nil, fmt.Errorf("look at working directory %s inside the sandbox: %w", o.Dir, err)
+		}
+		if in.Dev != own.Dev || in.Ino != own.Ino {
+			return nil, fmt.Errorf("working directory %s changed while fence started: it is no longer the directory fence was started in (is a directory on the way to it another user's?); run again, or start fence in a directory only you can change", o.Dir)
+		}
 	}
 	tl.mark("mounts")
 	var listeners []*os.File
@@ -566,6 +586,12 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 			}
 		} else if n, err = unix.Open("/proc/self/fd/"+strconv.Itoa(clones[fd]), mode, 0); err != nil {
 			continue
+		} else if unix.Major(uint64(st.Rdev)) == 5 && !sameTerminal(fd, n) {
+			// /dev/tty opened again is PID 1's controlling terminal,
+			// /dev/console whatever is the console now: only the same
+			// terminal as fence's descriptor will do.
+			unix.Close(n)
+			continue
 		}
 		_, err = unix.FcntlInt(uintptr(n), unix.F_SETFL, fl)
 		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
@@ -589,6 +615,17 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 	return nil
 }
 
+// sameTerminal reports whether descriptors a and b are the same terminal
+// device (TIOCGDEV: the terminal behind /dev/tty or /dev/console).
+func sameTerminal(a, b int) bool {
+	da, err := unix.IoctlGetUint32(a, unix.TIOCGDEV)
+	if err != nil {
+		return false
+	}
+	db, err := unix.IoctlGetUint32(b, unix.TIOCGDEV)
+	return err == nil && da == db
+}
+
 // isDevice reports whether st is a character or a block device: fence's
 // stdio on a block device (fence -- xzcat disk.img.xz >/dev/sdb, run as
 // root) is a descriptor on the host's devtmpfs mount as a terminal is,
@@ -606,8 +643,9 @@ var stdioMounts []int
 
 // cloneStdio clones, read-only, the mount of each of descriptors 0 to 2
 // (but the pseudo-terminal's) that is a device other than those the
-// sandbox's /dev has (devStdio) and than /dev/tty, /dev/console and
-// /dev/ptmx (major 5: opened again they are another file): a terminal
+// sandbox's /dev has (devStdio) and than /dev/ptmx (opened again it is a
+// new pseudo-terminal; /dev/tty and /dev/console are checked to be the
+// same terminal once opened again, sandboxDevStdio): a terminal
 // fence passes through, a block device. The descriptor's mount is the host's, which
 // open_tree does not clone from this mount namespace: its name under the
 // host's /dev is, here, before the sandbox's /dev covers it, and the clone
@@ -619,18 +657,35 @@ func cloneStdio(pty int) [3]int {
 		if pty&(1<<fd) != 0 || unix.Fstat(fd, &st) != nil || !isDevice(&st) {
 			continue
 		}
-		if major := unix.Major(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && (major == 5 || devStdio(major, unix.Minor(uint64(st.Rdev))) != "") {
+		if major, minor := unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && (major == 5 && minor == 2 || devStdio(major, minor) != "") {
 			continue
 		}
 		name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-		if err != nil || !strings.HasPrefix(name, "/dev/") {
+		if err != nil {
+			continue
+		}
+		same := func(c *unix.Stat_t) bool { return c.Dev == st.Dev && c.Ino == st.Ino && c.Rdev == st.Rdev }
+		if st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(uint64(st.Rdev)) == 5 {
+			// /dev/tty or /dev/console: opened again, /dev/tty is PID
+			// 1's controlling terminal, if any (fence under setsid has
+			// none). The terminal behind it instead, where that is a
+			// pseudo-terminal of /dev/pts: its own node.
+			d, err := unix.IoctlGetUint32(fd, unix.TIOCGDEV)
+			maj, mnr := unix.Major(uint64(d)), unix.Minor(uint64(d))
+			if err != nil || maj < 136 || maj > 143 {
+				continue
+			}
+			name = "/dev/pts/" + strconv.Itoa(int(maj-136)*256+int(mnr))
+			same = func(c *unix.Stat_t) bool { return c.Mode&unix.S_IFMT == unix.S_IFCHR && uint64(c.Rdev) == uint64(d) }
+		}
+		if !strings.HasPrefix(name, "/dev/") {
 			continue
 		}
 		tree, err := unix.OpenTree(unix.AT_FDCWD, name, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_SYMLINK_NOFOLLOW)
 		if err != nil {
 			continue
 		}
-		if unix.Fstat(tree, &cst) != nil || cst.Dev != st.Dev || cst.Ino != st.Ino || cst.Rdev != st.Rdev ||
+		if unix.Fstat(tree, &cst) != nil || !same(&cst) ||
 			unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
 				Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC,
 			}) != nil {

@@ -580,6 +580,27 @@ func TestTmpBindsPinned(t *testing.T) {
 	}
 }
 
+// TestDirIsOwnChecked: with DirIsOwn, PID 1 refuses to start the command
+// unless Dir, as the sandbox shows it, is the directory it inherited (the
+// caller's), whatever a path swapped meanwhile leads to.
+func TestDirIsOwnChecked(t *testing.T) {
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "/usr" // there in the sandbox, and not the caller's
+	o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: other, DirIsOwn: true}
+	if _, err := nsexec.Start(o); err == nil || !strings.Contains(err.Error(), "changed while fence started") {
+		t.Errorf("Dir %s, the caller in %s: start error %v, want a refusal", other, here, err)
+	}
+	o = &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: here, DirIsOwn: true}
+	p, out := start(t, o)
+	out.Close()
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Errorf("Dir the caller's own: exit %d, %v", code, err)
+	}
+}
+
 // TestJobEvents: with JobControl, PID 1 reports the command's pid as the
 // supervisor sees it, then its stops; SignalGroup reaches its whole group.
 // No terminal is needed: TTY without Foreground only makes the command a

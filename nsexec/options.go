@@ -21,6 +21,14 @@ type Options struct {
 	Env []string
 	// Dir is the working directory inside the sandbox.
 	Dir string
+	// DirIsOwn says that Dir is the working directory the caller runs in,
+	// which PID 1 inherits: PID 1 then refuses to start the command unless
+	// Dir, inside, is that very directory. Between the plan and the
+	// mounts, another user could swap a directory of theirs on the way to
+	// it for a symlink (to your home, with allowWrite "."), and the
+	// sandbox's writable working directory would be what the link leads
+	// to.
+	DirIsOwn bool
 
 	// FS is the filesystem policy.
 	FS FSPolicy

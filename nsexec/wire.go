@@ -192,6 +192,7 @@ func (o *Options) fields(c codec) {
 	c.strs(&o.Args)
 	c.strs(&o.Env)
 	c.str(&o.Dir)
+	c.bool(&o.DirIsOwn)
 	f := &o.FS
 	c.bool(&f.DefaultDenyRead)
 	c.strs(&f.ReadOnly)

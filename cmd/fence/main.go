@@ -316,7 +316,7 @@ func runSandbox(f *flags, args []string) error {
 		// fence owns its process: signals without os/signal's threads.
 		OwnSignals: true,
 		Config:     cfg, Sources: sources, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
-		Cwd: cwd, Home: home, Debug: f.debug, Monitor: f.monitor,
+		Cwd: cwd, OwnCwd: true, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,
 		Ports:     ports,
 

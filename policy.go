@@ -4066,6 +4066,17 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	if err != nil {
 		return nil, err
 	}
+	// PID 1 binds these without following a symlink (clonePinned): a
+	// symlink on the way then is one swapped in since this plan. Each is
+	// given as it resolves (most are already; what is missing stays as it
+	// is, and is not bound).
+	for _, l := range []*[]string{&fp.ReadOnly, &fp.Writable} {
+		for i, p := range *l {
+			if r, err := s.paths.eval(p); err == nil {
+				(*l)[i] = r
+			}
+		}
+	}
 	o := &nsexec.Options{
 		Path:    path,
 		Args:    args,

@@ -90,7 +90,7 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 	{
 		for _, p := range sortedPaths(fs.ReadOnly) {
 			clone := cloneSource
-			if hiddenTmp(fs, p) {
+			if pinned(fs, p) {
 				clone = clonePinned
 			}
 			d, err := clone(p, true)
@@ -126,7 +126,7 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 			continue
 		}
 		clone := cloneSource
-		if hiddenTmp(fs, p) {
+		if pinned(fs, p) {
 			clone = clonePinned
 		}
 		d, err := clone(p, false)
@@ -374,14 +374,15 @@ func cloneSource(path string, ro bool) (*detached, error) {
 	return &detached{fd: fd, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
 }
 
-// clonePinned is cloneSource for a path in the host's /tmp that the
-// private /tmp would hide (the working directory, its repository's top, a
-// home, allowRead entries there): the planner resolved it, so a symlink
-// on the way now means that someone changed it since, and another user
-// may own a directory on that way. Followed, a symlink swapped in there
-// (to ~, say) would show what it leads to at that path, read-only or
-// writable, without the masks that hide credentials where it really is.
-// It fails instead: fence refuses to start.
+// clonePinned is cloneSource for a path the planner resolved (a read-only
+// or writable bind: the working directory, allowWrite and allowRead
+// entries, a home or a repository's top in the host's /tmp): a symlink on
+// the way now means that someone changed it since, and another user may
+// own a directory on that way (one in /tmp, /var/tmp, a shared project
+// directory). Followed, a symlink swapped in there (to ~, say) would show
+// what it leads to at that path, read-only or writable, without the masks
+// that hide credentials where it really is. It fails instead: fence
+// refuses to start.
 func clonePinned(path string, ro bool) (*detached, error) {
 	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
@@ -391,7 +392,7 @@ func clonePinned(path string, ro bool) (*detached, error) {
 		return nil, nil
 	}
 	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("open %s: a symlink is on the way now, where fence found none a moment before: the path changed while fence started (another user's directory in /tmp?); run again, or start fence elsewhere", path)
+		return nil, fmt.Errorf("open %s: a symlink is on the way now, where fence found none a moment before: the path changed while fence started (another user's directory on the way?); run again, or start fence elsewhere", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -430,10 +431,12 @@ func cloneSocket(path string) (*detached, error) {
 	return d, nil
 }
 
-// hiddenTmp reports whether p is in the host's /tmp, which the sandbox's
-// private /tmp hides: a bind of p brings it back (clonePinned).
-func hiddenTmp(fs *FSPolicy, p string) bool {
-	return !fs.HostTmp && strings.HasPrefix(p, "/tmp/")
+// pinned reports whether the bind source p is cloned without following a
+// symlink (clonePinned): every read-only and writable path, which the
+// planner gives as it resolves, but the host's /tmp that HostTmp asks for
+// by that name.
+func pinned(fs *FSPolicy, p string) bool {
+	return !(fs.HostTmp && p == "/tmp")
 }
 
 // maskFS is the detached filesystem the masks are cloned from, or -1.

@@ -542,7 +542,14 @@ func TestSocketsBoundOnlyIfSockets(t *testing.T) {
 // swap, as from /tmp/theirs/proj to ~) fails the start instead of showing
 // what the link leads to there, unmasked.
 func TestTmpBindsPinned(t *testing.T) {
-	dir, err := os.MkdirTemp("/tmp", "nsexec-pinned-")
+	// In the host's /tmp (which the private one hides) and elsewhere.
+	for _, base := range []string{"/tmp", "/var/tmp"} {
+		t.Run(base, func(t *testing.T) { bindsPinned(t, base) })
+	}
+}
+
+func bindsPinned(t *testing.T, base string) {
+	dir, err := os.MkdirTemp(base, "nsexec-pinned-")
 	if err != nil {
 		t.Fatal(err)
 	}

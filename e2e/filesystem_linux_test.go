@@ -346,6 +346,34 @@ func TestFSRepositorySubdirUnderTmp(t *testing.T) {
 	})
 }
 
+// /dev/null opened to write where the write guard runs (a writable path):
+// the guard's shortcut for it answers as the kernel would, flags and
+// errors included.
+func TestFSGuardDevNull(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("w.json", `{"filesystem":{"allowWrite":["."]}}`)
+		script := `import errno, fcntl, os
+fd = os.open("/dev/null", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+print("append", bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND), "wrote", os.write(fd, b"x"))
+print("cloexec", bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))  # Python opens with O_CLOEXEC
+fd2 = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+print("read", os.read(fd2, 10), "cloexec", bool(fcntl.fcntl(fd2, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))
+print("rdev", os.fstat(fd2).st_rdev == os.stat("/dev/null").st_rdev)
+for flags in (os.O_WRONLY | os.O_CREAT | os.O_EXCL, os.O_WRONLY | os.O_DIRECTORY):
+    try:
+        os.open("/dev/null", flags)
+        print("opened")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+`
+		res := s.fence("-s", cfg, "--", "python3", "-c", script)
+		want := "append True wrote 1\ncloexec True\nread b'' cloexec True\nrdev True\nEEXIST\nENOTDIR\n"
+		if res.code != 0 || res.stdout != want {
+			t.Errorf("/dev/null through the write guard: got %q, want %q: %v", res.stdout, want, res)
+		}
+	})
+}
+
 // allowRead of a path in the host's /tmp makes it visible, read-only, over
 // the private /tmp (a tool unpacked there): the grant did nothing, and the
 // program there was "no such file or directory".

@@ -764,6 +764,25 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	if e1 != nil || e2 != nil || e3 != nil {
 		return -1, unix.EFAULT
 	}
+	if c.op == opOpen && path == "/dev/null" {
+		// What shells open for every redirect to it (: >/dev/null,
+		// 2>/dev/null, git's and make's children): the sandbox's own
+		// node, a mount point of its /dev that nothing in the sandbox
+		// can remove, rename or cover, at an absolute path, so nothing
+		// of the caller's (directory, working directory) decides what it
+		// is. Opened as the kernel would open it for the caller, without
+		// the lookups and checks below (~30 µs of the ~60 of a guarded
+		// open here). Not a path of the caller's memory read twice: this
+		// copy decides, and PID 1 opens the name itself.
+		if c.flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL {
+			return -1, unix.EEXIST
+		}
+		fd, err := unix.Open("/dev/null", c.flags|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return -1, errnoOf(err)
+		}
+		return fd, 0
+	}
 	umask := func() uint32 { return g.umasks.get(pid) }
 
 	parent, base, full, errno := resolveParent(pid, c.dirfd, path)

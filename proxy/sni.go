@@ -123,9 +123,48 @@ func readTunnelStart(r io.Reader, c net.Conn, timeout time.Duration) (read []byt
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return read, true, "", fmt.Errorf("%w: the client closed the tunnel within it", errBadHello)
 		}
+		if n := dottedName(read); n != "" {
+			return read, true, "", fmt.Errorf("%w: %v (its server name %q ends in a dot, which Go's TLS parser refuses: give the client the name without it)", errBadHello, err, n)
+		}
 		return read, true, "", fmt.Errorf("%w: %v", errBadHello, err)
 	}
 	return read, true, strings.ToLower(sni), nil
+}
+
+// dottedName looks, in the bytes of a ClientHello crypto/tls refused, for
+// a server_name extension holding one host name that ends in a dot
+// (app.test., as Python's ssl and Node's tls send when given one), and
+// returns it, or "". For the message only: the tunnel is refused either
+// way, and nothing is decided by this reading.
+func dottedName(b []byte) string {
+	for i := 0; i+9 <= len(b); i++ {
+		// type 0 (server_name), extension length, list length, name
+		// type 0 (host_name), name length, the name.
+		if b[i] != 0 || b[i+1] != 0 || b[i+6] != 0 {
+			continue
+		}
+		ext := int(b[i+2])<<8 | int(b[i+3])
+		list := int(b[i+4])<<8 | int(b[i+5])
+		n := int(b[i+7])<<8 | int(b[i+8])
+		if n < 2 || ext != list+2 || list != n+3 || i+9+n > len(b) {
+			continue
+		}
+		name := b[i+9 : i+9+n]
+		if name[n-1] != '.' || name[0] == '.' {
+			continue
+		}
+		ok := true
+		for _, c := range name {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return string(name)
+		}
+	}
+	return ""
 }
 
 // errBadHello is a TLS record at the start of a tunnel that does not lead

@@ -490,6 +490,11 @@ func TestTunnelDottedServerName(t *testing.T) {
 		t.Fatalf("upstream received %d bytes", len(got))
 	}
 	p.logs.wait(t, `the tunnel starts with a TLS record that is not a valid ClientHello`)
+	// -m says why, for the user to fix the client.
+	p.logs.wait(t, `its server name "app.test." ends in a dot, which Go's TLS parser refuses: give the client the name without it`)
+	if n := dottedName(clientHello(t, "app.test")); n != "" {
+		t.Errorf("a ClientHello whose name has no dot: dottedName = %q, want none", n)
+	}
 }
 
 // FuzzTunnelStart: whatever a tunnel's client sends first, reading it

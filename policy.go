@@ -4070,7 +4070,7 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	// symlink on the way then is one swapped in since this plan. Each is
 	// given as it resolves (most are already; what is missing stays as it
 	// is, and is not bound).
-	for _, l := range []*[]string{&fp.ReadOnly, &fp.Writable} {
+	for _, l := range []*[]string{&fp.ReadOnly, &fp.Writable, &fp.Protected} {
 		for i, p := range *l {
 			if r, err := s.paths.eval(p); err == nil {
 				(*l)[i] = r

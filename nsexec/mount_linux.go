@@ -28,6 +28,21 @@ type detached struct {
 	isDir    bool
 	noFollow bool // mount on a final symlink itself
 	socket   bool // only a socket (cloneSocket), cloned again as one
+	pinned   bool // cloned without following a symlink (clonePinned), and again so
+}
+
+// cloneAgain clones d's path again, as d was (attachSource): a pinned
+// path without following a symlink. Through cloneSource, a symlink put in
+// place of a directory removed meanwhile (which is what fails the attach)
+// was followed: what it led to was bound there, without the masks.
+func (d detached) cloneAgain(ro bool) (*detached, error) {
+	switch {
+	case d.socket:
+		return cloneSocket(d.target)
+	case d.pinned:
+		return clonePinned(d.target, ro)
+	}
+	return cloneSource(d.target, ro)
 }
 
 // buildRoot assembles the sandbox's mount tree.
@@ -142,7 +157,15 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 	}
 	var prot []detached
 	for _, p := range sortedPaths(fs.Protected) {
-		d, err := cloneSource(p, true)
+		// Pinned too: a protected path in a writable directory that
+		// another user can change (a shared project's .vscode) swapped
+		// for a symlink to ~/.ssh while fence started, then back, was
+		// bound there read-only, without the masks.
+		clone := cloneSource
+		if pinned(fs, p) {
+			clone = clonePinned
+		}
+		d, err := clone(p, true)
 		if err != nil {
 			return err
 		}
@@ -406,7 +429,7 @@ func clonePinned(path string, ro bool) (*detached, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clone %s: %w", path, err)
 	}
-	return &detached{fd: tree, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
+	return &detached{fd: tree, target: path, isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, pinned: true}, nil
 }
 
 // cloneSocket is cloneSource, read-only, for a path that must be a socket
@@ -432,9 +455,9 @@ func cloneSocket(path string) (*detached, error) {
 }
 
 // pinned reports whether the bind source p is cloned without following a
-// symlink (clonePinned): every read-only and writable path, which the
-// planner gives as it resolves, but the host's /tmp that HostTmp asks for
-// by that name.
+// symlink (clonePinned): every read-only, writable and protected path,
+// which the planner gives as it resolves, but the host's /tmp that
+// HostTmp asks for by that name.
 func pinned(fs *FSPolicy, p string) bool {
 	return !(fs.HostTmp && p == "/tmp")
 }
@@ -534,11 +557,7 @@ func attachSource(root *stagedRoot, d detached, ro bool) error {
 		if err == nil || try == attachTries || !errors.Is(err, unix.ENOENT) {
 			return err
 		}
-		clone := cloneSource
-		if d.socket {
-			clone = func(p string, _ bool) (*detached, error) { return cloneSocket(p) }
-		}
-		n, cerr := clone(d.target, ro)
+		n, cerr := d.cloneAgain(ro)
 		if cerr != nil {
 			return cerr
 		}

@@ -537,7 +537,8 @@ func TestSocketsBoundOnlyIfSockets(t *testing.T) {
 }
 
 // TestTmpBindsPinned: a path of the host's /tmp bound over the private one
-// (the working directory, a repository's top, allowRead there) is bound as
+// (the working directory, a repository's top, allowRead there), or a
+// protected path (read-only over a writable one), is bound as
 // the planner found it: a symlink on the way at the bind (another user's
 // swap, as from /tmp/theirs/proj to ~) fails the start instead of showing
 // what the link leads to there, unmasked.
@@ -576,6 +577,9 @@ func bindsPinned(t *testing.T, base string) {
 	for _, bind := range []func(*nsexec.FSPolicy, string){
 		func(fs *nsexec.FSPolicy, p string) { fs.ReadOnly = []string{p} },
 		func(fs *nsexec.FSPolicy, p string) { fs.Writable = []string{p} },
+		// A protected path too (a shared project's .vscode swapped for
+		// a symlink to ~/.ssh, and back before the attach).
+		func(fs *nsexec.FSPolicy, p string) { fs.Protected = []string{p} },
 	} {
 		for _, p := range []string{swapped, filepath.Join(swapped, "f")} {
 			o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/"}

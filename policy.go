@@ -4089,7 +4089,8 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	// PID 1 checks the working directory it shows against the one it
 	// inherited, where it shows that very directory: not a scaffold
 	// directory above what defaultDenyRead lists, nor a mask.
-	o.DirIsOwn = s.OwnCwd && (!fp.DefaultDenyRead || underAny(s.Cwd, fp.ReadOnly) || underAny(s.Cwd, fp.Writable)) && !underAny(s.Cwd, fp.Masked)
+	o.DirIsOwn = s.OwnCwd && (!fp.DefaultDenyRead || underAny(s.Cwd, fp.ReadOnly) || underAny(s.Cwd, fp.Writable)) && !underAny(s.Cwd, fp.Masked) &&
+		!underAny(s.Cwd, []string{"/dev", "/proc"}) // the sandbox's own there
 	o.FS.NoExec = d.paths
 	if d.err != nil {
 		if o.FS.NoExec, err = runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp)); err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -555,30 +554,6 @@ func TestPTYPassedThroughNotChmodded(t *testing.T) {
 		}
 		if got := out.String(); got != "terminal\n" {
 			t.Errorf("the command said %q, want only that its stdin and stdout are a terminal (chmod refused)", got)
-		}
-	})
-}
-
-// TestPTYDevTTYOnStdioNotChmodded: /dev/tty on fence's stdin (a script's
-// `exec </dev/tty`), fence under setsid: the node was the host's, and as
-// root chmod /proc/self/fd/0 changed the mode of /dev/tty for every user.
-// The terminal behind it is opened again through a read-only mount. (A
-// node of /dev/tty's number made for the test stands in for the host's.)
-func TestPTYDevTTYOnStdioNotChmodded(t *testing.T) {
-	needRootFor(t, "a /dev/tty node of the test's own (mknod)")
-	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		node := filepath.Join(s.outsideDir("fence-e2e-devtty-"), "tty")
-		if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(5, 0))); err != nil {
-			t.Fatal(err)
-		}
-		s.own(node, 0o666) // the runner's: its chmod would go through
-		p := s.startShellPTY("--norc", "--noprofile", "-c", `exec <"$1"; setsid -w "$FENCE" -- sh -c 'chmod 600 /proc/self/fd/0 2>/dev/null && echo CHMODDED; [ -t 0 ] && echo "is-a-tty"'; echo end`, "sh", node)
-		code, out := p.wait()
-		if code != 0 || !strings.Contains(out, "is-a-tty") || strings.Contains(out, "CHMODDED") {
-			t.Errorf("exit %d, output %q; want stdin a terminal and the chmod refused", code, out)
-		}
-		if fi, err := os.Stat(node); err != nil || fi.Mode().Perm() != 0o666 {
-			t.Errorf("the node of /dev/tty on fence's stdin: %v, %v; want it unchanged (0666)", fi.Mode(), err)
 		}
 	})
 }

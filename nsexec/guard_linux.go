@@ -774,14 +774,22 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// the lookups and checks below (~30 µs of the ~60 of a guarded
 		// open here). Not a path of the caller's memory read twice: this
 		// copy decides, and PID 1 opens the name itself.
-		if c.flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL {
-			return -1, unix.EEXIST
+		// PID 1's own open answers as the kernel would for the caller
+		// (O_CREAT|O_EXCL: EEXIST; O_DIRECTORY: ENOTDIR or EINVAL). Not
+		// O_PATH, whose descriptor the generic path handles, and only
+		// the null device: with allowWrite "/dev" (the host's /dev,
+		// writable) the name could be a file of the sandbox's.
+		if c.flags&unix.O_PATH == 0 {
+			fd, err := unix.Open("/dev/null", c.flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+			if err != nil {
+				return -1, errnoOf(err)
+			}
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
+				return fd, 0
+			}
+			unix.Close(fd)
 		}
-		fd, err := unix.Open("/dev/null", c.flags|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return -1, errnoOf(err)
-		}
-		return fd, 0
 	}
 	umask := func() uint32 { return g.umasks.get(pid) }
 

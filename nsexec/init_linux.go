@@ -586,12 +586,6 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 			}
 		} else if n, err = unix.Open("/proc/self/fd/"+strconv.Itoa(clones[fd]), mode, 0); err != nil {
 			continue
-		} else if unix.Major(uint64(st.Rdev)) == 5 && !sameTerminal(fd, n) {
-			// /dev/tty opened again is PID 1's controlling terminal,
-			// /dev/console whatever is the console now: only the same
-			// terminal as fence's descriptor will do.
-			unix.Close(n)
-			continue
 		}
 		_, err = unix.FcntlInt(uintptr(n), unix.F_SETFL, fl)
 		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
@@ -615,17 +609,6 @@ func sandboxDevStdio(pty int, clones [3]int) error {
 	return nil
 }
 
-// sameTerminal reports whether descriptors a and b are the same terminal
-// device (TIOCGDEV: the terminal behind /dev/tty or /dev/console).
-func sameTerminal(a, b int) bool {
-	da, err := unix.IoctlGetUint32(a, unix.TIOCGDEV)
-	if err != nil {
-		return false
-	}
-	db, err := unix.IoctlGetUint32(b, unix.TIOCGDEV)
-	return err == nil && da == db
-}
-
 // isDevice reports whether st is a character or a block device: fence's
 // stdio on a block device (fence -- xzcat disk.img.xz >/dev/sdb, run as
 // root) is a descriptor on the host's devtmpfs mount as a terminal is,
@@ -643,9 +626,8 @@ var stdioMounts []int
 
 // cloneStdio clones, read-only, the mount of each of descriptors 0 to 2
 // (but the pseudo-terminal's) that is a device other than those the
-// sandbox's /dev has (devStdio) and than /dev/ptmx (opened again it is a
-// new pseudo-terminal; /dev/tty and /dev/console are checked to be the
-// same terminal once opened again, sandboxDevStdio): a terminal
+// sandbox's /dev has (devStdio) and than /dev/tty, /dev/console and
+// /dev/ptmx (major 5: see below): a terminal
 // fence passes through, a block device. The descriptor's mount is the host's, which
 // open_tree does not clone from this mount namespace: its name under the
 // host's /dev is, here, before the sandbox's /dev covers it, and the clone
@@ -657,7 +639,7 @@ func cloneStdio(pty int) [3]int {
 		if pty&(1<<fd) != 0 || unix.Fstat(fd, &st) != nil || !isDevice(&st) {
 			continue
 		}
-		if major, minor := unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && (major == 5 && minor == 2 || devStdio(major, minor) != "") {
+		if major, minor := unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && devStdio(major, minor) != "" {
 			continue
 		}
 		name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
@@ -667,16 +649,13 @@ func cloneStdio(pty int) [3]int {
 		same := func(c *unix.Stat_t) bool { return c.Dev == st.Dev && c.Ino == st.Ino && c.Rdev == st.Rdev }
 		if st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(uint64(st.Rdev)) == 5 {
 			// /dev/tty or /dev/console: opened again, /dev/tty is PID
-			// 1's controlling terminal, if any (fence under setsid has
-			// none). The terminal behind it instead, where that is a
-			// pseudo-terminal of /dev/pts: its own node.
-			d, err := unix.IoctlGetUint32(fd, unix.TIOCGDEV)
-			maj, mnr := unix.Major(uint64(d)), unix.Minor(uint64(d))
-			if err != nil || maj < 136 || maj > 143 {
-				continue
-			}
-			name = "/dev/pts/" + strconv.Itoa(int(maj-136)*256+int(mnr))
-			same = func(c *unix.Stat_t) bool { return c.Mode&unix.S_IFMT == unix.S_IFCHR && uint64(c.Rdev) == uint64(d) }
+			// 1's controlling terminal, if any. The terminal behind them
+			// (TIOCGDEV) has a number, not a name: a /dev/pts of
+			// another devpts instance in fence's mount namespace (a
+			// container's) has another terminal under it, and the
+			// command's stdio went there (the review). They stay the
+			// host's.
+			continue
 		}
 		if !strings.HasPrefix(name, "/dev/") {
 			continue

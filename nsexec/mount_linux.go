@@ -407,10 +407,14 @@ func cloneSource(path string, ro bool) (*detached, error) {
 // that hide credentials where it really is. It fails instead: fence
 // refuses to start.
 func clonePinned(path string, ro bool) (*detached, error) {
-	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	// O_DIRECTORY first: an O_PATH open triggers an automount (autofs)
+	// at the last name only with it, as open_tree by name did.
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_DIRECTORY, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
+	if errors.Is(err, unix.ENOTDIR) {
+		how.Flags &^= unix.O_DIRECTORY
+		fd, err = unix.Openat2(unix.AT_FDCWD, path, &how)
+	}
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil
 	}
@@ -437,7 +441,10 @@ func clonePinned(path string, ro bool) (*detached, error) {
 // another user may have made a symlink to a file meanwhile. It returns nil
 // for what is missing or not a socket.
 func cloneSocket(path string) (*detached, error) {
-	d, err := cloneSource(path, true)
+	// Pinned as the other binds (the planner resolved it): a symlink
+	// swapped in on the way would lead to a socket of yours (an ssh
+	// agent's) where another user's was listed.
+	d, err := clonePinned(path, true)
 	if err != nil || d == nil {
 		return d, err
 	}

@@ -518,12 +518,17 @@ func TestSocketsBoundOnlyIfSockets(t *testing.T) {
 	if err := os.Symlink(key, swapped); err != nil {
 		t.Fatal(err)
 	}
+	// A file where a socket was planned is not bound.
+	plain := filepath.Join(dir, "plain.sock")
+	if err := os.WriteFile(plain, []byte("NOT-A-SOCKET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	o := &nsexec.Options{
 		Path: "/bin/sh",
-		Args: []string{"sh", "-c", `test -S "$1" && echo socket; cat "$2" 2>/dev/null || echo no-file`, "sh", sock, swapped},
+		Args: []string{"sh", "-c", `test -S "$1" && echo socket; cat "$2" 2>/dev/null || echo no-file`, "sh", sock, plain},
 		Env:  []string{"PATH=/usr/bin:/bin"},
 		Dir:  "/",
-		FS:   nsexec.FSPolicy{Sockets: []string{sock, swapped}},
+		FS:   nsexec.FSPolicy{Sockets: []string{sock, plain}},
 	}
 	p, out := start(t, o)
 	defer out.Close()
@@ -532,7 +537,13 @@ func TestSocketsBoundOnlyIfSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := string(outb); got != "socket\nno-file\n" {
-		t.Errorf("sockets %s and %s (a symlink to a file) bound: got %q, want the socket alone", sock, swapped, got)
+		t.Errorf("sockets %s and %s (a file) bound: got %q, want the socket alone", sock, plain, got)
+	}
+	// A symlink where the planner resolved a socket (another user's swap
+	// for one to your file, or to a socket of yours) stops the start.
+	o = &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/", FS: nsexec.FSPolicy{Sockets: []string{sock, swapped}}}
+	if _, err := nsexec.Start(o); err == nil || !strings.Contains(err.Error(), "a symlink is on the way now") {
+		t.Errorf("a socket path that is a symlink at the bind: start error %v, want a refusal", err)
 	}
 }
 

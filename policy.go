@@ -2722,6 +2722,11 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	}
 	readable := append(append([]string{}, f.AllowRead...), f.AllowExecute...)
 	allowRead := s.expandGrants(readable)
+	// What may lift a credential mask by where it leads: the grants no
+	// other user can redirect. An allowRead entry in another user's
+	// directory that they made a symlink to ~/.ssh lifted the mask of
+	// your keys. (As written, an entry still lifts what it names.)
+	lifting := s.trustedGrants(readable)
 	// A credential path that allowRead lifts as a whole is not looked up:
 	// nothing is hidden there, so nothing there can fail.
 	var allowReadAsGiven, maskedAsGiven []string
@@ -2747,7 +2752,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		}
 		// Under a denyRead path it is hidden whole already; under a grant
 		// that lifts it, nothing is hidden, so nothing can fail.
-		if credentialLifted(lit, allowRead, own) || credentialLifted(lit, allowReadAsGiven, own) || underAny(lit, masked) || underAny(lit, maskedAsGiven) {
+		if credentialLifted(lit, lifting, own) || credentialLifted(lit, allowReadAsGiven, own) || underAny(lit, masked) || underAny(lit, maskedAsGiven) {
 			continue
 		}
 		found, err := s.expandDenials("the credential path", []string{cp}, changeable)
@@ -2755,7 +2760,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 			return fp, err
 		}
 		for _, c := range found {
-			if !credentialLifted(c, allowRead, own) && !slices.Contains(masked, c) {
+			if !credentialLifted(c, lifting, own) && !slices.Contains(masked, c) {
 				masked = append(masked, c)
 				if !slices.Contains(hiding, cp) {
 					hiding = append(hiding, cp)
@@ -4186,6 +4191,32 @@ func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) (dirs, socks 
 		}
 	}
 	return out, socks
+}
+
+// trustedGrants is expandGrants of the entries ps, each match kept only
+// if no user other than this one and root can change the way to it
+// (untrustedPath): a grant there leads where its owner wants.
+func (s *Spec) trustedGrants(ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		abs := s.configPattern(p)
+		if !filepath.IsAbs(abs) || strings.Contains(strings.TrimSuffix(abs, "/**"), "**") {
+			continue // "**" inside grants nothing (expand)
+		}
+		matches := []string{pathglob.Unescape(strings.TrimSuffix(abs, "/**"))}
+		if pathglob.HasMeta(strings.TrimSuffix(abs, "/**")) {
+			matches, _ = s.paths.glob(strings.TrimSuffix(abs, "/**"), func(error) error { return nil })
+		}
+		for _, m := range matches {
+			if untrustedPath(m, os.Geteuid()) != "" {
+				continue
+			}
+			if r, err := s.paths.eval(m); err == nil {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // untrustedPath returns the first file on the way to p, symlinks followed

@@ -882,6 +882,42 @@ func TestFSMaskedPathsSymlinkHeld(t *testing.T) {
 	})
 }
 
+// An allowRead entry in another user's directory does not lift the masks
+// of your keys by where it leads: the owner there made it a symlink to
+// your ~/.ssh, and the grant showed id_rsa. (Listed as the path itself,
+// ~/.ssh still lifts them.)
+func TestFSGrantThroughOtherUsersSymlink(t *testing.T) {
+	needRootFor(t, "a directory of another user's")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.write("home/.ssh/id_rsa", "SSH-KEY-MARKER\n")
+		other := 65534
+		if s.r.uid == other {
+			other = 1 // daemon
+		}
+		theirs := filepath.Join(s.outsideDir("fence-e2e-theirs-"), "d")
+		if err := os.Mkdir(theirs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(theirs, "keys")
+		if err := os.Symlink(s.path("home/.ssh"), link); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{link, theirs} {
+			if err := os.Lchown(p, other, other); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res := s.fence("-s", s.config("g.json", `{"filesystem":{"allowRead":["`+link+`"]}}`), "-c", `cat `+link+`/id_rsa ~/.ssh/id_rsa; echo done`)
+		if !ranInside(t, res) || !strings.Contains(res.stdout, "done") || strings.Contains(res.stdout, "SSH-KEY-MARKER") {
+			t.Errorf("allowRead of another user's symlink to ~/.ssh lifted the key's mask: %v", res)
+		}
+		res = s.fence("-s", s.config("o.json", `{"filesystem":{"allowRead":["~/.ssh"]}}`), "-c", `cat ~/.ssh/id_rsa`)
+		if !strings.Contains(res.stdout, "SSH-KEY-MARKER") {
+			t.Errorf("allowRead ~/.ssh no longer lifts the mask: %v", res)
+		}
+	})
+}
+
 // Another mount of the same file system shows a hidden file at another
 // path (a bind mount of the home elsewhere, a btrfs pool mounted whole):
 // masked there too. Mounting on the host needs root.

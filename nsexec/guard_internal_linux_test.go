@@ -786,3 +786,48 @@ func TestMovedUserDirForgotten(t *testing.T) {
 		t.Errorf("removed directory still counts as the user's")
 	}
 }
+
+// TestOpenNullDeviceNotFollowed: the /dev/null shortcut opens only the null
+// device itself. A /dev/null made a symlink to a protected file (allowWrite
+// "/dev") was opened with the caller's O_TRUNC, emptying the file, or
+// O_CREAT, making it, before the check sent the request the generic way.
+func TestOpenNullDeviceNotFollowed(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, ".env")
+	if err := os.WriteFile(secret, []byte("SECRET=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	null := filepath.Join(dir, "null")
+	if err := os.Symlink(secret, null); err != nil {
+		t.Fatal(err)
+	}
+	if fd, errno, ok := openNullDevice(null, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC); ok {
+		t.Errorf("a symlink to a file taken for the null device: fd %d, %v", fd, errno)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "SECRET=1\n" {
+		t.Errorf("the file behind the symlink was changed: %q", b)
+	}
+	made := filepath.Join(dir, "made")
+	if err := os.Remove(null); err != nil || os.Symlink(made, null) != nil {
+		t.Fatal(err)
+	}
+	openNullDevice(null, unix.O_WRONLY|unix.O_CREAT)
+	if _, err := os.Lstat(made); err == nil {
+		t.Errorf("O_CREAT through a dangling symlink made %s", made)
+	}
+	// The null device itself: opened, with the kernel's answers.
+	fd, errno, ok := openNullDevice("/dev/null", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+	if !ok || errno != 0 {
+		t.Fatalf("/dev/null: ok %v, %v", ok, errno)
+	}
+	unix.Close(fd)
+	for flags, want := range map[int]unix.Errno{
+		unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL:                    unix.EEXIST,
+		unix.O_WRONLY | unix.O_DIRECTORY:                              unix.ENOTDIR,
+		unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_DIRECTORY: unix.EINVAL,
+	} {
+		if _, errno, ok := openNullDevice("/dev/null", flags); !ok || errno != want {
+			t.Errorf("/dev/null with flags %#o: ok %v, %v, want %v", flags, ok, errno, want)
+		}
+	}
+}

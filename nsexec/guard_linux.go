@@ -738,6 +738,33 @@ func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
 	_ = notifIoctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
 }
 
+// openNullDevice opens name, with the caller's flags, if it is the null
+// device (1:3) itself, not a symlink: ok is false otherwise, and the
+// request takes the generic path. The name is checked before it is opened
+// with those flags: with allowWrite "/dev" (the host's /dev, writable)
+// the sandbox can make /dev/null a symlink to a file the guard protects,
+// and PID 1's open with O_TRUNC (: >/dev/null) emptied it, or with
+// O_CREAT made it, before the check and the generic path refused.
+func openNullDevice(name string, flags int) (int, unix.Errno, bool) {
+	p, err := unix.Open(name, unix.O_PATH|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1, 0, false
+	}
+	defer unix.Close(p)
+	var st unix.Stat_t
+	if unix.Fstat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		return -1, 0, false
+	}
+	// Opened again through the descriptor: that very node, with the
+	// kernel's own answers to the flags (O_CREAT|O_EXCL: EEXIST;
+	// O_DIRECTORY: ENOTDIR; both: EINVAL).
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(p), flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return -1, errnoOf(err), true
+	}
+	return fd, 0, true
+}
+
 // perform checks and carries out one request. It returns an fd to inject
 // (opens) or -1, and the errno for the caller.
 func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
@@ -780,15 +807,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// the null device: with allowWrite "/dev" (the host's /dev,
 		// writable) the name could be a file of the sandbox's.
 		if c.flags&unix.O_PATH == 0 {
-			fd, err := unix.Open("/dev/null", c.flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-			if err != nil {
-				return -1, errnoOf(err)
+			if fd, errno, ok := openNullDevice("/dev/null", c.flags); ok {
+				return fd, errno
 			}
-			var st unix.Stat_t
-			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
-				return fd, 0
-			}
-			unix.Close(fd)
 		}
 	}
 	umask := func() uint32 { return g.umasks.get(pid) }

@@ -365,7 +365,15 @@ for flags in (os.O_WRONLY | os.O_CREAT | os.O_EXCL, os.O_WRONLY | os.O_DIRECTORY
         print("opened")
     except OSError as e:
         print(errno.errorcode[e.errno])
+# O_PATH: the kernel ignores O_WRONLY, O_CREAT and O_TRUNC (nothing made).
+for name in ("/dev/null", "file.txt", "missing.txt"):
+    try:
+        os.close(os.open(name, os.O_PATH | os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+        print(name, "opened", os.path.getsize(name))
+    except OSError as e:
+        print(name, errno.errorcode[e.errno], os.path.exists(name))
 `
+		s.write("file.txt", "x\n")
 		// What the kernel answers, outside fence.
 		bare := exec.Command("/usr/bin/env", "python3", "-c", script)
 		bare.Dir, bare.Env = s.dir, s.env()

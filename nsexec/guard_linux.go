@@ -626,13 +626,20 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 // handle answers req, or hands it to a goroutine that will and reports so.
 func (g *guard) handle(fd int, req seccompNotif) (async bool) {
 	g.umasks.seen(int(req.Pid))
-	if c, ok := decode(req.Data); ok && (c.op == opUmask || c.op == opOwnFS) {
+	if c, ok := decode(req.Data); ok && (c.op == opUmask || c.op == opOwnFS || c.op == opOpen && c.flags&unix.O_PATH != 0) {
+		// An O_PATH open too: the kernel ignores its other flags (O_CREAT,
+		// O_WRONLY, O_TRUNC, for which the filter sent it), so it writes
+		// and makes nothing, and the flags the kernel goes on with are
+		// these registers, not memory another thread could change. (Made
+		// here, its descriptor could not be injected: SECCOMP_ADDFD takes
+		// no O_PATH file, and the caller got EBADF.)
 		// The syscalls the kernel performs itself after the guard: the
 		// guard decides nothing from what they point to, so there is
 		// nothing another thread could change in between.
-		if c.op == opUmask {
+		switch c.op {
+		case opUmask:
 			g.umasks.set(int(req.Pid))
-		} else {
+		case opOwnFS:
 			g.umasks.disable()
 		}
 		resp := seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}

@@ -4139,26 +4139,7 @@ func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) (dirs, socks 
 	for _, e := range sockets {
 		// As expand, but keeping the paths as listed (or matched) for
 		// untrustedPath.
-		abs := s.configPattern(e)
-		if !filepath.IsAbs(abs) {
-			continue
-		}
-		if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.Contains(rest, "**") {
-			abs = rest
-			if abs == "" {
-				abs = "/"
-			}
-		}
-		var matches []string
-		switch {
-		case !pathglob.HasMeta(abs):
-			matches = []string{pathglob.Unescape(abs)}
-		case strings.Contains(abs, "**"):
-			continue
-		default:
-			matches, _ = s.paths.glob(abs, func(error) error { return nil })
-		}
-		for _, m := range matches {
+		for _, m := range s.listedMatches(e) {
 			p, err := s.paths.eval(m)
 			if err != nil {
 				continue
@@ -4199,15 +4180,7 @@ func (s *Spec) hiddenSockets(sockets []string, fp nsexec.FSPolicy) (dirs, socks 
 func (s *Spec) trustedGrants(ps []string) []string {
 	var out []string
 	for _, p := range ps {
-		abs := s.configPattern(p)
-		if !filepath.IsAbs(abs) || strings.Contains(strings.TrimSuffix(abs, "/**"), "**") {
-			continue // "**" inside grants nothing (expand)
-		}
-		matches := []string{pathglob.Unescape(strings.TrimSuffix(abs, "/**"))}
-		if pathglob.HasMeta(strings.TrimSuffix(abs, "/**")) {
-			matches, _ = s.paths.glob(strings.TrimSuffix(abs, "/**"), func(error) error { return nil })
-		}
-		for _, m := range matches {
+		for _, m := range s.listedMatches(p) {
 			if untrustedPath(m, os.Geteuid()) != "" {
 				continue
 			}
@@ -4217,6 +4190,31 @@ func (s *Spec) trustedGrants(ps []string) []string {
 		}
 	}
 	return out
+}
+
+// listedMatches is expand's matching of the config path p without the
+// resolution: the path as listed, or each name its one-level glob
+// matches, for a look at the way to it (untrustedPath). "dir/**" is dir;
+// nil for a relative result, or "**" inside (which grants nothing).
+func (s *Spec) listedMatches(p string) []string {
+	abs := s.configPattern(p)
+	if !filepath.IsAbs(abs) {
+		return nil
+	}
+	if rest, ok := strings.CutSuffix(abs, "/**"); ok && !strings.Contains(rest, "**") {
+		abs = rest
+		if abs == "" {
+			abs = "/"
+		}
+	}
+	switch {
+	case !pathglob.HasMeta(abs):
+		return []string{pathglob.Unescape(abs)}
+	case strings.Contains(abs, "**"):
+		return nil
+	}
+	matches, _ := s.paths.glob(abs, func(error) error { return nil })
+	return matches
 }
 
 // untrustedPath returns the first file on the way to p, symlinks followed

@@ -104,11 +104,7 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 	var readOnly []detached
 	{
 		for _, p := range sortedPaths(fs.ReadOnly) {
-			clone := cloneSource
-			if pinned(fs, p) {
-				clone = clonePinned
-			}
-			d, err := clone(p, true)
+			d, err := cloneBind(fs, p, true)
 			if err != nil {
 				return err
 			}
@@ -140,11 +136,7 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 		if underAnyPath(p, rwDirs) {
 			continue
 		}
-		clone := cloneSource
-		if pinned(fs, p) {
-			clone = clonePinned
-		}
-		d, err := clone(p, false)
+		d, err := cloneBind(fs, p, false)
 		if err != nil {
 			return err
 		}
@@ -161,11 +153,7 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 		// another user can change (a shared project's .vscode) swapped
 		// for a symlink to ~/.ssh while fence started, then back, was
 		// bound there read-only, without the masks.
-		clone := cloneSource
-		if pinned(fs, p) {
-			clone = clonePinned
-		}
-		d, err := clone(p, true)
+		d, err := cloneBind(fs, p, true)
 		if err != nil {
 			return err
 		}
@@ -459,6 +447,15 @@ func cloneSocket(path string) (*detached, error) {
 	}
 	d.isDir, d.socket = false, true
 	return d, nil
+}
+
+// cloneBind clones the bind source p: clonePinned where pinned says so,
+// else cloneSource.
+func cloneBind(fs *FSPolicy, p string, ro bool) (*detached, error) {
+	if pinned(fs, p) {
+		return clonePinned(p, ro)
+	}
+	return cloneSource(p, ro)
 }
 
 // pinned reports whether the bind source p is cloned without following a

@@ -643,32 +643,24 @@ func cloneStdio(pty int) [3]int {
 		if pty&(1<<fd) != 0 || unix.Fstat(fd, &st) != nil || !isDevice(&st) {
 			continue
 		}
-		if major, minor := unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && devStdio(major, minor) != "" {
+		// Not the sandbox's own nodes (devStdio), nor /dev/tty, /dev/console
+		// and /dev/ptmx (major 5): opened again, /dev/tty is PID 1's
+		// controlling terminal, if any, and the terminal behind it
+		// (TIOCGDEV) has a number, not a name: a /dev/pts of another
+		// devpts instance in fence's mount namespace (a container's) has
+		// another terminal under it. They stay the host's.
+		if major, minor := unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)); st.Mode&unix.S_IFMT == unix.S_IFCHR && (major == 5 || devStdio(major, minor) != "") {
 			continue
 		}
 		name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-		if err != nil {
-			continue
-		}
-		same := func(c *unix.Stat_t) bool { return c.Dev == st.Dev && c.Ino == st.Ino && c.Rdev == st.Rdev }
-		if st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(uint64(st.Rdev)) == 5 {
-			// /dev/tty or /dev/console: opened again, /dev/tty is PID
-			// 1's controlling terminal, if any. The terminal behind them
-			// (TIOCGDEV) has a number, not a name: a /dev/pts of
-			// another devpts instance in fence's mount namespace (a
-			// container's) has another terminal under it, and the
-			// command's stdio went there (the review). They stay the
-			// host's.
-			continue
-		}
-		if !strings.HasPrefix(name, "/dev/") {
+		if err != nil || !strings.HasPrefix(name, "/dev/") {
 			continue
 		}
 		tree, err := unix.OpenTree(unix.AT_FDCWD, name, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_SYMLINK_NOFOLLOW)
 		if err != nil {
 			continue
 		}
-		if unix.Fstat(tree, &cst) != nil || !same(&cst) ||
+		if unix.Fstat(tree, &cst) != nil || cst.Dev != st.Dev || cst.Ino != st.Ino || cst.Rdev != st.Rdev ||
 			unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
 				Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC,
 			}) != nil {

@@ -15,6 +15,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +85,10 @@ func main() {
 		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	// no_new_privs is a thread's: the seccomp call below must run on the
+	// thread that set it, or an unprivileged user's filter is refused
+	// with EACCES when the scheduler moves this goroutine in between.
+	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "no_new_privs:", err)
 		os.Exit(2)

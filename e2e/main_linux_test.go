@@ -297,9 +297,10 @@ func (s *sandbox) env(extra ...string) []string {
 
 // opts are the knobs of one fence run.
 type opts struct {
-	stdin io.Reader
-	env   []string // added to sandbox.env()
-	dir   string   // working directory; the workspace by default
+	stdin   io.Reader
+	env     []string      // added to sandbox.env()
+	dir     string        // working directory; the workspace by default
+	timeout time.Duration // the run's limit; runTimeout by default
 }
 
 // command returns an exec.Cmd for fence with args, run by the runner in the
@@ -403,7 +404,11 @@ func (s *sandbox) fence(args ...string) result {
 
 func (s *sandbox) fenceWith(o opts, args ...string) result {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	limit := runTimeout
+	if o.timeout > 0 {
+		limit = o.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := s.command(ctx, o, args...)
 	var stdout, stderr bytes.Buffer
@@ -411,7 +416,7 @@ func (s *sandbox) fenceWith(o opts, args ...string) result {
 	err := cmd.Run()
 	res := result{args: args, stdout: stdout.String(), stderr: stderr.String(), code: -1}
 	if ctx.Err() != nil {
-		res.err = fmt.Errorf("timed out after %v", runTimeout)
+		res.err = fmt.Errorf("timed out after %v", limit)
 	}
 	var ee *exec.ExitError
 	switch {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -519,7 +520,10 @@ os._exit(3)
 				}
 				os.Remove(s.path("fifo"))
 				os.Remove(s.path("l.sock"))
-				res := s.fence("-s", cfg, "--", "python3", "probe.py", kind)
+				// Past the usual limit: ~10,000 threads here, and up to
+				// 4,096 in PID 1, took 10-40 s on a 2-core VM whose
+				// thread creation costs milliseconds.
+				res := s.fenceWith(opts{timeout: 2 * time.Minute}, "-s", cfg, "--", "python3", "probe.py", kind)
 				if strings.Contains(res.stderr, "thread exhaustion") || strings.Contains(res.stderr, "goroutine") {
 					t.Fatalf("PID 1 crashed: exit %d, stderr %.300q", res.code, res.stderr)
 				}

@@ -114,11 +114,17 @@ func TestEarlyPackagesStayLight(t *testing.T) {
 			}
 		}
 	}
-	// nofile's init must run before syscall's (see its package doc).
-	const nofile = "github.com/nsfence/fence/nsexec/spawn/internal/nofile"
-	for d := range deps("./nsexec/spawn/internal/nofile") {
-		if d != nofile && d != "unsafe" {
-			t.Errorf("%s depends on %s: it must import nothing, so that it reads the open-file limit before package syscall raises it", nofile, d)
+	// nofile's init must run before syscall's, prefault's before other
+	// packages allocate (see their package docs).
+	for pkg, why := range map[string]string{
+		"nsexec/spawn/internal/nofile": "so that it reads the open-file limit before package syscall raises it",
+		"internal/prefault":            "so that its init populates the heap before other packages' inits allocate",
+	} {
+		path := "github.com/nsfence/fence/" + pkg
+		for d := range deps("./" + pkg) {
+			if d != path && d != "unsafe" {
+				t.Errorf("%s depends on %s: it must import nothing, %s", path, d, why)
+			}
 		}
 	}
 }

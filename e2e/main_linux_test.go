@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nsfence/fence/internal/prefault"
 )
 
 // binDir holds the binaries built for the suite (fence, fixtures). It is
@@ -63,6 +65,8 @@ func testMain(m *testing.M) int {
 }
 
 // goBuild runs `go build -o out pkg` with CGO_ENABLED=0 (plus extraEnv).
+// fence itself is linked as make build links it: with internal/prefault's
+// entry point, for the architecture extraEnv names if it names one.
 func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -70,7 +74,19 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 	}
 	// No VCS stamping: the build must not depend on git (or on who owns
 	// the checkout).
-	cmd := exec.Command(gobin, "build", "-buildvcs=false", "-o", out, pkg)
+	args := []string{"build", "-buildvcs=false", "-o", out}
+	if pkg == "../cmd/fence" {
+		arch := runtime.GOARCH
+		for _, kv := range extraEnv {
+			if a, ok := strings.CutPrefix(kv, "GOARCH="); ok {
+				arch = a
+			}
+		}
+		if flag := prefault.LDFlag("linux", arch); flag != "" {
+			args = append(args, "-ldflags="+flag)
+		}
+	}
+	cmd := exec.Command(gobin, append(args, pkg)...)
 	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), extraEnv...)
 	return cmd.CombinedOutput()
 }

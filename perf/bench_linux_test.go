@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/internal/prefault"
 	"github.com/nsfence/fence/proxy"
 )
 
@@ -31,7 +33,8 @@ func TestMain(m *testing.M) {
 	// Built to one name and copied to another, as make build does: the
 	// linker's mmap-written output starts slower (see copyBinary).
 	linked := filepath.Join(dir, "link", "fence")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", linked, "../cmd/fence")
+	// And linked as make build links it (internal/prefault's entry).
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+prefault.LDFlag(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build fence: %v\n%s", err, out)

@@ -1,0 +1,63 @@
+// Package prefault maps, with one system call each, memory that every
+// fence process is about to touch page by page: the binary's data, bss and
+// read-only data (from the ELF entry point, before the Go runtime starts),
+// and the first part of the Go heap (from an init function that runs before
+// any other package's does work).
+//
+// Why: each fence start is two Go processes (the supervisor and the
+// sandbox's init stage), and they took ~800 page faults between them
+// against `true`'s ~50. On the 2-core VMs fence is measured on, whose MMU
+// is paravirtualised, a fault is a trap into the hypervisor: 10–20 µs, a
+// write to a page of the binary's data (a copy) the dearest. One
+// madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ) maps a range for
+// about 1 µs a page, and `fence -- true` started ~30% sooner
+// (docs/benchmarking.md, "Page faults, populated ahead").
+//
+// What it must not do: decide anything. A kernel without
+// MADV_POPULATE_* (before Linux 5.14) answers EINVAL and nothing changes;
+// a range that is not mapped is left alone. It reads no environment, no
+// arguments, no file.
+//
+// Why a package of its own: its entry function is the ELF entry point
+// (the linker's -E flag, LDFlag; the Makefile and the test builds pass it),
+// which must be an assembly function that jumps to the runtime's own
+// (_rt0_amd64_linux); and its init function must run before the other
+// packages' allocate, which it does because it imports nothing (Go
+// initialises, at each step, the first package in import-path order whose
+// imports are ready; deps_test.go checks the imports). Built without the
+// flag (go install), only the heap is populated. On every platform but
+// linux/amd64 it does nothing.
+package prefault
+
+// EntrySymbol is the linker's name of the entry function.
+const EntrySymbol = "github.com/nsfence/fence/internal/prefault.entry"
+
+// LDFlag returns the linker flag that makes the entry function the ELF
+// entry point of a binary built for goos/goarch that imports this package,
+// or "" where there is none.
+func LDFlag(goos, goarch string) string {
+	if goos == "linux" && goarch == "amd64" {
+		return "-E=" + EntrySymbol
+	}
+	return ""
+}
+
+// Heap sizes populated from the heap's first free page up: the
+// supervisor's start allocates ~2 MB (the policy, the proxies, the config
+// parser); the init stage, which lives as long as the sandbox, little, and
+// there the rest would be resident memory for nothing.
+const (
+	supervisorHeap = 2 << 20
+	initStageHeap  = 256 << 10
+)
+
+// heapStart and heapLen are the range init asked to populate, for the
+// tests.
+var heapStart, heapLen uintptr
+
+func init() { heapStart, heapLen = populateHeap() }
+
+// Heap returns the start and length of the heap range that this process's
+// init asked the kernel to populate (0, 0 where it did not ask): the part
+// of it that the runtime had mapped then.
+func Heap() (start, n uintptr) { return heapStart, heapLen }

@@ -1,0 +1,107 @@
+//go:build linux
+
+// Command show reports, as its main function starts, how much of its own
+// memory is mapped, for internal/prefault's tests:
+//
+//	rodata RSS SIZE   the executable's read-only mapping (kB, from smaps)
+//	data RSS SIZE     its file-backed writable mapping
+//	heap N RESIDENT MAPPED   what prefault asked for (bytes), and of the
+//	                  part the runtime had mapped, how many pages are
+//	                  resident and how many there are
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/nsfence/fence/internal/prefault"
+	"golang.org/x/sys/unix"
+)
+
+// untouched is 128 kB of the binary's data that nothing reads: only a
+// populated data segment has it resident at main.
+var untouched = [16384]uint64{1: 1}
+
+func main() {
+	// Before anything else allocates or reads: what prefault left.
+	start, n := prefault.Heap()
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		fail(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		fail(err)
+	}
+	defer f.Close()
+	var cur string // the current mapping's kind, or ""
+	var heapEnd uintptr
+	sizes := map[string][2]int{}
+	var size int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			cur = ""
+			lo, hi, _ := strings.Cut(fields[0], "-")
+			l, _ := strconv.ParseUint(lo, 16, 64)
+			h, _ := strconv.ParseUint(hi, 16, 64)
+			path := ""
+			if len(fields) >= 6 {
+				path = fields[5]
+			}
+			switch {
+			case path == exe && fields[1] == "r--p":
+				cur = "rodata"
+			case path == exe && fields[1] == "rw-p":
+				cur = "data"
+			}
+			if uintptr(l) <= start && start < uintptr(h) {
+				heapEnd = uintptr(h)
+			}
+			continue
+		}
+		if cur == "" || len(fields) < 2 {
+			continue
+		}
+		v, _ := strconv.Atoi(fields[1])
+		switch fields[0] {
+		case "Size:":
+			size = v
+		case "Rss:":
+			sizes[cur] = [2]int{v, size}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		fail(err)
+	}
+	for _, k := range []string{"rodata", "data"} {
+		fmt.Printf("%s %d %d\n", k, sizes[k][0], sizes[k][1])
+	}
+	resident, pages := 0, 0
+	if n > 0 && heapEnd > start {
+		end := min(start+n, heapEnd)
+		vec := make([]byte, (end-start)/4096)
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, start, end-start, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			fail(fmt.Errorf("mincore: %w", e))
+		}
+		for _, b := range vec {
+			resident += int(b & 1)
+		}
+		pages = len(vec)
+	}
+	fmt.Printf("heap %d %d %d\n", n, resident, pages)
+	// Keeps untouched linked, without reading it.
+	if uintptr(unsafe.Pointer(&untouched)) == 0 {
+		os.Exit(3)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "show:", err)
+	os.Exit(1)
+}

@@ -14,7 +14,9 @@ import (
 // import that reaches package net, net/netip or runtime/debug from nsexec
 // would silently undo that (Go initialises in import path order once a
 // package's imports are ready); this runs the real binary as an init stage
-// with GODEBUG=inittrace=1 and reads which packages it initialised.
+// with GODEBUG=inittrace=1 and reads which packages it initialised. It
+// also checks that internal/prefault's init is the first to allocate in
+// both processes.
 func TestInitStageSkipsSupervisorPackages(t *testing.T) {
 	trace := func(argv0 string, args ...string) (string, int) {
 		t.Helper()
@@ -39,6 +41,19 @@ func TestInitStageSkipsSupervisorPackages(t *testing.T) {
 		"github.com/spf13/pflag", "github.com/nsfence/fence",
 	}
 	initialised := func(out, pkg string) bool { return strings.Contains(out, "init "+pkg+" @") }
+	// internal/prefault's init populates the heap for the allocations
+	// after it: it must be the first to allocate, in each process.
+	const prefault = "github.com/nsfence/fence/internal/prefault"
+	firstToAllocate := func(out string) string {
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			// init PKG @T ms, D ms clock, B bytes, N allocs
+			if len(f) == 11 && f[0] == "init" && f[10] == "allocs" && f[9] != "0" {
+				return f[1]
+			}
+		}
+		return ""
+	}
 
 	// The supervisor does initialise them, so their absence below means
 	// something (and the trace format is the one this test reads).
@@ -51,6 +66,9 @@ func TestInitStageSkipsSupervisorPackages(t *testing.T) {
 			t.Fatalf("the supervisor's trace shows no init of %s; update this test's list:\n%s", pkg, out)
 		}
 	}
+	if first := firstToAllocate(out); first != prefault {
+		t.Errorf("the supervisor's first init to allocate is %q, not %s's, whose heap populate then comes too late:\n%s", first, prefault, out)
+	}
 
 	// Without its control socket the init stage exits 255 at its first
 	// step, after package initialisation.
@@ -61,6 +79,9 @@ func TestInitStageSkipsSupervisorPackages(t *testing.T) {
 		}
 		if !initialised(out, "golang.org/x/sys/unix") {
 			t.Fatalf("%s: no inittrace output:\n%s", argv0, out)
+		}
+		if first := firstToAllocate(out); first != prefault {
+			t.Errorf("%s's first init to allocate is %q, not %s's, whose heap populate then comes too late:\n%s", argv0, first, prefault, out)
 		}
 		for _, pkg := range supervisorOnly {
 			if initialised(out, pkg) {

@@ -10,7 +10,7 @@
 // is paravirtualised, a fault is a trap into the hypervisor: 10–20 µs, a
 // write to a page of the binary's data (a copy) the dearest. One
 // madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ) maps a range for
-// about 1 µs a page, and `fence -- true` started ~30% sooner
+// about 1 µs a page, and `fence -- true` started 13% sooner
 // (docs/benchmarking.md, "Page faults, populated ahead").
 //
 // What it must not do: decide anything. A kernel without

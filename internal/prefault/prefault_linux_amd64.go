@@ -15,7 +15,8 @@ var probe *[64]byte
 // populateHeap maps the heap from the page of a fresh small allocation
 // up: the runtime's page allocator hands out the lowest free pages first,
 // so the start's allocations land there. The init stage is PID 1 of its
-// namespace (and nothing else fence starts is).
+// namespace; so is a supervisor that is a container's entry point, which
+// then gets the smaller size (a little slower, nothing else).
 func populateHeap() (uintptr, uintptr) {
 	probe = new([64]byte)
 	start := uintptr(unsafe.Pointer(probe)) &^ 4095

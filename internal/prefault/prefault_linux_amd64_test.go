@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // show builds testdata/show with the given linker flags and runs it (as
@@ -19,11 +21,15 @@ func show(t *testing.T, ldflags string, asPID1 bool) map[string][]int {
 	bin := filepath.Join(t.TempDir(), "show")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	build := exec.Command(gobin, "build", "-buildvcs=false", "-ldflags="+ldflags, "-o", bin, "./testdata/show")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Not the caller's GOFLAGS (-race would link another runtime).
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build testdata/show: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin)
+	// No environment: GOMEMLIMIT or GODEBUG=harddecommit=1 have the
+	// runtime give pages back before main.
+	cmd.Env = []string{}
 	if asPID1 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID,
@@ -50,7 +56,7 @@ func show(t *testing.T, ldflags string, asPID1 bool) map[string][]int {
 			r[f[0]] = append(r[f[0]], n)
 		}
 	}
-	for _, k := range []string{"rodata", "data", "heap"} {
+	for _, k := range []string{"rodata", "data", "bss", "heap"} {
 		if len(r[k]) < 2 {
 			t.Fatalf("report has no %s line:\n%s", k, out)
 		}
@@ -58,20 +64,49 @@ func show(t *testing.T, ldflags string, asPID1 bool) map[string][]int {
 	return r
 }
 
+// needPopulate skips the test where the kernel refuses MADV_POPULATE_*
+// (before Linux 5.14, or a seccomp profile's refusal): prefault then does
+// nothing, as it should.
+func needPopulate(t *testing.T) {
+	t.Helper()
+	page, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(page)
+	if err := unix.Madvise(page, unix.MADV_POPULATE_READ); err != nil {
+		t.Skipf("this kernel refuses madvise(MADV_POPULATE_READ) (Linux 5.14, or a seccomp profile), which prefault needs: %v", err)
+	}
+}
+
 // TestEntryPopulatesTheBinary: with the entry point linked in, a process's
-// read-only data and its data are wholly resident when main starts; without
-// it they are not (the test program has data nothing reads), so that the
-// comparison shows what the entry does.
+// read-only data is wholly mapped when main starts, its data wholly copied
+// (a write populate: a read one maps without copying) and its bss
+// resident; without it they are not (the test program has 1 MB of each
+// that nothing touches), so that the comparison shows what the entry does.
 func TestEntryPopulatesTheBinary(t *testing.T) {
+	needPopulate(t)
 	with := show(t, LDFlag("linux", "amd64"), false)
 	without := show(t, "", false)
-	for _, k := range []string{"rodata", "data"} {
-		if with[k][0] != with[k][1] {
-			t.Errorf("with the entry point, %s has %d of %d kB resident at main: want all", k, with[k][0], with[k][1])
-		}
-		if without[k][0] >= without[k][1] {
-			t.Errorf("without the entry point, %s has %d of %d kB resident at main: the test cannot tell the entry's work from the runtime's", k, without[k][0], without[k][1])
-		}
+	if r := with["rodata"]; r[0] != r[1] {
+		t.Errorf("with the entry point, %d of the read-only data's %d kB are mapped at main: want all", r[0], r[1])
+	}
+	// The data mapping's first page holds .go.buildinfo, which may sit
+	// below the populated range.
+	if d := with["data"]; d[1]-d[0] > 4 {
+		t.Errorf("with the entry point, %d of the data's %d kB are private copies at main: want all (but a page)", d[0], d[1])
+	}
+	if b := with["bss"]; b[0] != b[1] {
+		t.Errorf("with the entry point, %d of an untouched bss array's %d pages are resident at main: want all", b[0], b[1])
+	}
+	if r := without["rodata"]; r[0] >= r[1] {
+		t.Errorf("without the entry point, %d of the read-only data's %d kB are mapped at main: the test cannot tell the entry's work from the runtime's", r[0], r[1])
+	}
+	if d := without["data"]; d[1]-d[0] < 512 {
+		t.Errorf("without the entry point, %d of the data's %d kB are private copies at main: the test cannot tell the entry's work from the runtime's", d[0], d[1])
+	}
+	if b := without["bss"]; b[0]*2 > b[1] {
+		t.Errorf("without the entry point, %d of an untouched bss array's %d pages are resident at main: the test cannot tell the entry's work from the runtime's", b[0], b[1])
 	}
 }
 
@@ -80,6 +115,7 @@ func TestEntryPopulatesTheBinary(t *testing.T) {
 // namespace), as far as the runtime had mapped it; every page of that is
 // resident when main starts.
 func TestHeapPopulated(t *testing.T) {
+	needPopulate(t)
 	for _, tc := range []struct {
 		name   string
 		asPID1 bool

@@ -3,8 +3,12 @@
 // Command show reports, as its main function starts, how much of its own
 // memory is mapped, for internal/prefault's tests:
 //
-//	rodata RSS SIZE   the executable's read-only mapping (kB, from smaps)
-//	data RSS SIZE     its file-backed writable mapping
+//	rodata RSS SIZE   the executable's read-only mapping: kB mapped, kB
+//	                  (from smaps)
+//	data ANON SIZE    its file-backed writable mapping: kB of private
+//	                  copies (what a write makes), kB
+//	bss RESIDENT PAGES   a 1 MB array in the bss that nothing touches:
+//	                  pages resident, pages
 //	heap N RESIDENT MAPPED   what prefault asked for (bytes), and of the
 //	                  part the runtime had mapped, how many pages are
 //	                  resident and how many there are
@@ -22,9 +26,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// untouched is 128 kB of the binary's data that nothing reads: only a
-// populated data segment has it resident at main.
-var untouched = [16384]uint64{1: 1}
+// untouched is 1 MB of the binary's data, untouchedBSS 1 MB of its bss
+// (pointers: .bss, not .noptrbss), that nothing reads or writes: only a
+// populated data segment has them resident at main.
+var (
+	untouched    = [131072]uint64{1: 1}
+	untouchedBSS [131072]*byte
+)
 
 func main() {
 	// Before anything else allocates or reads: what prefault left.
@@ -73,7 +81,13 @@ func main() {
 		case "Size:":
 			size = v
 		case "Rss:":
-			sizes[cur] = [2]int{v, size}
+			if cur == "rodata" {
+				sizes[cur] = [2]int{v, size}
+			}
+		case "Anonymous:":
+			if cur == "data" {
+				sizes[cur] = [2]int{v, size}
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -82,23 +96,35 @@ func main() {
 	for _, k := range []string{"rodata", "data"} {
 		fmt.Printf("%s %d %d\n", k, sizes[k][0], sizes[k][1])
 	}
-	resident, pages := 0, 0
+	// The array's whole pages: its first and last may hold other
+	// variables.
+	bssStart := (uintptr(unsafe.Pointer(&untouchedBSS)) + 4095) &^ 4095
+	bssEnd := (uintptr(unsafe.Pointer(&untouchedBSS)) + unsafe.Sizeof(untouchedBSS)) &^ 4095
+	resident, pages := residentPages(bssStart, bssEnd)
+	fmt.Printf("bss %d %d\n", resident, pages)
+	resident, pages = 0, 0
 	if n > 0 && heapEnd > start {
-		end := min(start+n, heapEnd)
-		vec := make([]byte, (end-start)/4096)
-		if _, _, e := unix.Syscall(unix.SYS_MINCORE, start, end-start, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-			fail(fmt.Errorf("mincore: %w", e))
-		}
-		for _, b := range vec {
-			resident += int(b & 1)
-		}
-		pages = len(vec)
+		resident, pages = residentPages(start, min(start+n, heapEnd))
 	}
 	fmt.Printf("heap %d %d %d\n", n, resident, pages)
 	// Keeps untouched linked, without reading it.
 	if uintptr(unsafe.Pointer(&untouched)) == 0 {
 		os.Exit(3)
 	}
+}
+
+// residentPages reports how many of the pages in [start, end) are
+// resident (mincore), and how many there are.
+func residentPages(start, end uintptr) (int, int) {
+	vec := make([]byte, (end-start)/4096)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, start, end-start, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		fail(fmt.Errorf("mincore: %w", e))
+	}
+	resident := 0
+	for _, b := range vec {
+		resident += int(b & 1)
+	}
+	return resident, len(vec)
 }
 
 func fail(err error) {

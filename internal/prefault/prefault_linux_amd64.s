@@ -2,6 +2,21 @@
 
 #include "textflag.h"
 
+#define SYS_madvise 28
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+
+// POPULATE is madvise(start &^ 4095, end - that, advice), for symbols
+// start and end; the result is ignored.
+#define POPULATE(start, end, advice) \
+	LEAQ	start, DI; \
+	ANDQ	$~4095, DI; \
+	LEAQ	end, SI; \
+	SUBQ	DI, SI; \
+	MOVQ	$advice, DX; \
+	MOVQ	$SYS_madvise, AX; \
+	SYSCALL
+
 // entry is the ELF entry point (the linker's -E flag, prefault.LDFlag).
 // The kernel starts it with the stack pointer at argc, which the runtime's
 // entry reads: nothing here touches the stack. SYSCALL clobbers only AX,
@@ -13,25 +28,13 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// a zeroed one, in one call instead of a fault each. The noptrbss
 	// after them, most of it crypto's 32 MB DRBG buffer, is left to fault
 	// in as it is used.
-	LEAQ	runtime·noptrdata(SB), DI
-	ANDQ	$~4095, DI
-	LEAQ	runtime·ebss(SB), SI
-	SUBQ	DI, SI
-	MOVQ	$23, DX	// MADV_POPULATE_WRITE
-	MOVQ	$28, AX	// SYS_madvise
-	SYSCALL
+	POPULATE(runtime·noptrdata(SB), runtime·ebss(SB), MADV_POPULATE_WRITE)
 	// The read-only data through the pc-value tables, which the runtime's
 	// start, its type and interface tables and every stack walk read: the
 	// pages are the page cache's, mapped and not copied. The text is not
 	// (fault-around maps it 16 pages a fault; populating it measured no
 	// gain).
-	LEAQ	runtime·rodata(SB), DI
-	ANDQ	$~4095, DI
-	LEAQ	runtime·epclntab(SB), SI
-	SUBQ	DI, SI
-	MOVQ	$22, DX	// MADV_POPULATE_READ
-	MOVQ	$28, AX	// SYS_madvise
-	SYSCALL
+	POPULATE(runtime·rodata(SB), runtime·epclntab(SB), MADV_POPULATE_READ)
 	JMP	_rt0_amd64_linux(SB)
 
 // func madvise(addr, n, advice uintptr) int64
@@ -39,7 +42,7 @@ TEXT ·madvise(SB),NOSPLIT,$0-32
 	MOVQ	addr+0(FP), DI
 	MOVQ	n+8(FP), SI
 	MOVQ	advice+16(FP), DX
-	MOVQ	$28, AX	// SYS_madvise
+	MOVQ	$SYS_madvise, AX
 	SYSCALL
 	MOVQ	AX, ret+24(FP)
 	RET

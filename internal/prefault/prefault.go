@@ -43,9 +43,10 @@ func LDFlag(goos, goarch string) string {
 }
 
 // Heap sizes populated from the heap's first free page up: the
-// supervisor's start allocates ~2 MB (the policy, the proxies, the config
-// parser); the init stage, which lives as long as the sandbox, little, and
-// there the rest would be resident memory for nothing.
+// supervisor's start used more than 1 MB above it (2 MB measured best, 4 MB
+// no better; docs/benchmarking.md); the init stage, which lives as long as
+// the sandbox, little, and there the rest would be resident memory for
+// nothing.
 const (
 	supervisorHeap = 2 << 20
 	initStageHeap  = 256 << 10
@@ -58,6 +59,6 @@ var heapStart, heapLen uintptr
 func init() { heapStart, heapLen = populateHeap() }
 
 // Heap returns the start and length of the heap range that this process's
-// init asked the kernel to populate (0, 0 where it did not ask): the part
-// of it that the runtime had mapped then.
+// init asked the kernel to populate, or 0, 0 where it did not ask. The
+// kernel populated the part of it that the runtime had mapped then.
 func Heap() (start, n uintptr) { return heapStart, heapLen }

@@ -408,11 +408,13 @@ func TestMonitorLogsRefusals(t *testing.T) {
 	})
 }
 
-// TestEarlySpawn: fence starts the init stage from a package init function
-// (cmd/fence/internal/early), before main, for every way of asking for a
-// command; with -t naming a host-network template it spawns without a
-// network namespace, and a config file that changes the network mode still
-// gets a sandbox of the right kind (the early one is replaced).
+// TestEarlySpawn: fence starts the init stage before main: from its ELF
+// entry point, before the Go runtime (nsexec/spawn's entry, linked as make
+// build links it), for a command line with "--" or "-c", and from a
+// package init function (cmd/fence/internal/early) for the others; the
+// network mode follows -t naming a host-network template, and a config
+// file that changes the network mode still gets a sandbox of the right
+// kind (the early one is replaced).
 func TestEarlySpawn(t *testing.T) {
 	stages := func(t *testing.T, res result) []string {
 		t.Helper()
@@ -428,20 +430,27 @@ func TestEarlySpawn(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		relaxed := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
 		chained := s.config("chained.json", `{"extends": "`+relaxed+`"}`)
+		const (
+			entry    = iota // spawned before fence-start, by the entry point
+			initFunc        // after fence-start, before main
+			replaced        // the one that ran was spawned after the plan
+		)
 		for _, tc := range []struct {
-			args  []string
-			early bool // the sandbox that ran is the one spawned before main
+			args []string
+			when int
 		}{
-			{[]string{"--", "true"}, true},
-			{[]string{"-c", "true"}, true},
-			{[]string{"-t", "code", "--", "true"}, true},
-			{[]string{"-t", "code-relaxed", "--", "true"}, true},
+			{[]string{"--", "true"}, entry},
+			{[]string{"-c", "true"}, entry},
+			{[]string{"true"}, initFunc},
+			{[]string{"-t", "code", "--", "true"}, entry},
+			{[]string{"-t", "code-relaxed", "--", "true"}, entry},
+			{[]string{"-t", "code-relaxed", "true"}, initFunc},
 			// The -s file allows every domain: early sees it.
-			{[]string{"-s", relaxed, "--", "true"}, true},
+			{[]string{"-s", relaxed, "--", "true"}, entry},
 			// Only through extends, which early does not follow: the
 			// guess (a network namespace) is wrong, and replaced once
 			// the policy is known.
-			{[]string{"-s", chained, "--", "true"}, false},
+			{[]string{"-s", chained, "--", "true"}, replaced},
 		} {
 			res := s.fenceWith(opts{env: []string{"FENCE_TIMELINE=1"}}, tc.args...)
 			if res.code != 0 {
@@ -451,11 +460,13 @@ func TestEarlySpawn(t *testing.T) {
 			names := stages(t, res)
 			start, spawn, main, planned := index(names, "fence-start"), index(names, "spawn"), index(names, "main"), index(names, "planned")
 			switch {
-			case start != 0 || spawn < 0 || main < 0 || planned < 0:
+			case start < 0 || spawn < 0 || main < 0 || planned < 0:
 				t.Errorf("fence %q: stages %v", tc.args, names)
-			case tc.early && spawn > main:
-				t.Errorf("fence %q: the init stage was not spawned before main: stages %v", tc.args, names)
-			case !tc.early && spawn < planned:
+			case tc.when == entry && (spawn != 0 || start < spawn):
+				t.Errorf("fence %q: the init stage was not spawned by the entry point, before fence-start: stages %v", tc.args, names)
+			case tc.when == initFunc && (start != 0 || spawn > main):
+				t.Errorf("fence %q: the init stage was not spawned by package early's init, after fence-start and before main: stages %v", tc.args, names)
+			case tc.when == replaced && spawn < planned:
 				t.Errorf("fence %q: the sandbox that ran was spawned with the wrong network mode: stages %v", tc.args, names)
 			}
 		}
@@ -482,7 +493,7 @@ func TestEarlySpawn(t *testing.T) {
 			switch {
 			case res.code != 0:
 				t.Errorf("FENCE_TIMELINE_LAUNCH=%s: %v", tc.launch, res)
-			case tc.ok && (index(names, "launch") != 0 || index(names, "fence-start") != 1 || warned):
+			case tc.ok && (index(names, "launch") != 0 || index(names, "fence-start") < 1 || warned):
 				t.Errorf("FENCE_TIMELINE_LAUNCH=%s: stages %v\n%s", tc.launch, names, res.stderr)
 			case !tc.ok && (index(names, "launch") >= 0 || !warned):
 				t.Errorf("FENCE_TIMELINE_LAUNCH=%s was not refused: stages %v\n%s", tc.launch, names, res.stderr)

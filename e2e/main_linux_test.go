@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsfence/fence/internal/prefault"
+	"github.com/nsfence/fence/nsexec/spawn"
 )
 
 // binDir holds the binaries built for the suite (fence, fixtures). It is
@@ -65,7 +65,7 @@ func testMain(m *testing.M) int {
 }
 
 // goBuild runs `go build -o out pkg` with CGO_ENABLED=0 (plus extraEnv).
-// fence itself is linked as make build links it: with internal/prefault's
+// fence itself is linked as make build links it: with nsexec/spawn's
 // entry point, for the architecture extraEnv names if it names one.
 func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 	gobin, err := exec.LookPath("go")
@@ -82,7 +82,7 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 				arch = a
 			}
 		}
-		if flag := prefault.LDFlag("linux", arch); flag != "" {
+		if flag := spawn.LDFlag("linux", arch); flag != "" {
 			args = append(args, "-ldflags="+flag)
 		}
 	}

@@ -51,9 +51,13 @@ func Init() {
 	// before the supervisor has sent it leaves the supervisor nothing but
 	// a closed socket. Nothing is executed before then.
 	closeErr := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	newNetns, modeErr := networkMode(os.Args, controlFD)
+	if errors.Is(modeErr, io.EOF) {
+		os.Exit(255) // the supervisor discarded an init stage it did not need
+	}
 	// Until the policy arrives the init stage would sit idle while the
 	// supervisor loads its config: do the policy-independent work now.
-	early := startEarly(len(os.Args) > 1 && os.Args[1] == initNetArg)
+	early := startEarly(newNetns)
 	o, err := readOptions(controlFD)
 	// Non-blocking from here, so that reads wait in the runtime's poller
 	// and never hold one of PID 1's two Ps in a blocking syscall.
@@ -70,8 +74,11 @@ func Init() {
 	if closeErr != nil {
 		fail(ctrl, fmt.Errorf("close the descriptors fence inherited before the command starts: close_range(CLOSE_RANGE_CLOEXEC): %w (it needs Linux 5.11; a seccomp profile may refuse it)", closeErr))
 	}
+	if modeErr != nil {
+		fail(ctrl, modeErr)
+	}
 	tl.mark("policy-received")
-	if o.HostNetwork == (len(os.Args) > 1 && os.Args[1] == initNetArg) {
+	if o.HostNetwork == newNetns {
 		fail(ctrl, errors.New("init stage started with the wrong network mode"))
 	}
 	listeners, err := setup(o, early, &tl)
@@ -99,6 +106,31 @@ func Init() {
 		os.Exit(255) // the supervisor is gone or confused: never start
 	}
 	os.Exit(run(ctrl, cmd, o))
+}
+
+// networkMode reports whether this init stage creates a network namespace
+// for the sandbox: argv[1] says so (initNetArg), or, in an init stage that
+// fence's entry point spawned (spawn.AskNetArg), the first packet on the
+// control socket, one byte that the supervisor sends once it has guessed
+// the mode (spawn.FromEntry), on fd. io.EOF means the supervisor closed
+// the socket instead.
+func networkMode(args []string, fd int) (bool, error) {
+	if len(args) < 2 || args[1] != spawn.AskNetArg {
+		return len(args) > 1 && args[1] == initNetArg, nil
+	}
+	var b [2]byte
+	n, err := retryEINTR(func() (int, error) { return unix.Read(fd, b[:]) })
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("read the network mode: %w", err)
+	case n == 0:
+		return false, io.EOF
+	case n == 1 && b[0] == spawn.ModeNetNS:
+		return true, nil
+	case n == 1 && b[0] == spawn.ModeHost:
+		return false, nil
+	}
+	return false, fmt.Errorf("read the network mode: unexpected %q", b[:n])
 }
 
 // readOptions reads the policy from the control socket fd with blocking

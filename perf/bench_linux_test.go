@@ -13,7 +13,7 @@ import (
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/config"
-	"github.com/nsfence/fence/internal/prefault"
+	"github.com/nsfence/fence/nsexec/spawn"
 	"github.com/nsfence/fence/proxy"
 )
 
@@ -33,8 +33,8 @@ func TestMain(m *testing.M) {
 	// Built to one name and copied to another, as make build does: the
 	// linker's mmap-written output starts slower (see copyBinary).
 	linked := filepath.Join(dir, "link", "fence")
-	// And linked as make build links it (internal/prefault's entry).
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+prefault.LDFlag(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
+	// And linked as make build links it (nsexec/spawn's entry).
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+spawn.LDFlag(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build fence: %v\n%s", err, out)

@@ -83,9 +83,9 @@ var startMono, mainMono int64
 // nanoseconds, at which whoever started fence was about to exec it (the
 // perf harness sets it), so that the timeline also shows what comes before
 // fence-start: the exec, the Go runtime's start and the package init
-// functions before package early's. It must lie before start (fence-start,
-// the earliest of fence's own stages, so that the timeline begins at the
-// launch), and within a minute of it.
+// functions before package early's. It must lie before start (the earliest
+// of fence's own stages: fence-start, or the spawn by the entry point, so
+// that the timeline begins at the launch), and within a minute of it.
 func launchMono(v string, start int64) (int64, error) {
 	m, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || m <= 0 {
@@ -336,7 +336,11 @@ func runSandbox(f *flags, args []string) error {
 			spec.Marks = append(spec.Marks, nsexec.Stage{Name: "sysmon", Mono: m})
 		}
 		if v, ok := os.LookupEnv("FENCE_TIMELINE_LAUNCH"); ok {
-			if m, err := launchMono(v, startMono); err != nil {
+			first := startMono
+			if m := early.EntrySpawned(); m != 0 && m < first {
+				first = m
+			}
+			if m, err := launchMono(v, first); err != nil {
 				fmt.Fprintf(os.Stderr, "[fence:timeline] FENCE_TIMELINE_LAUNCH ignored: %v\n", err)
 			} else {
 				spec.Marks = append(spec.Marks, nsexec.Stage{Name: "launch", Mono: m})

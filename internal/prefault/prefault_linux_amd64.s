@@ -17,12 +17,22 @@
 	MOVQ	$SYS_madvise, AX; \
 	SYSCALL
 
-// entry is the ELF entry point (the linker's -E flag, prefault.LDFlag).
-// The kernel starts it with the stack pointer at argc, which the runtime's
-// entry reads: nothing here touches the stack. SYSCALL clobbers only AX,
-// CX, R11 and what is set for it; the runtime's entry reads no register.
-// Errors are ignored: this only saves page faults.
+// entry is the ELF entry point (the linker's -E flag, LDFlag). The kernel
+// starts it with the stack pointer at argc, which the runtime's entry
+// reads: nothing here changes the stack (the call's return address goes
+// below it and is popped again), and the runtime's entry reads no register.
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
+	CALL	fence_prefault_populate(SB)
+	JMP	_rt0_amd64_linux(SB)
+
+// fence_prefault_populate maps the binary's data, bss and read-only data,
+// for an entry point to call before the runtime starts (this one, and
+// fence's own in nsexec/spawn). Its name has no package part so that other
+// packages' assembly can call it (the assembler cannot name a symbol whose
+// import path has a dot). SYSCALL clobbers only AX, CX, R11 and what is
+// set for it: DI, SI and DX. Errors are ignored: this only saves page
+// faults.
+TEXT fence_prefault_populate(SB),NOSPLIT|NOFRAME,$0
 	// noptrdata, data and bss, which the linker lays out in that order,
 	// are written by the runtime's start: a private copy of each page, or
 	// a zeroed one, in one call instead of a fault each. The noptrbss
@@ -35,7 +45,7 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// (fault-around maps it 16 pages a fault; populating it measured no
 	// gain).
 	POPULATE(runtime·rodata(SB), runtime·epclntab(SB), MADV_POPULATE_READ)
-	JMP	_rt0_amd64_linux(SB)
+	RET
 
 // func madvise(addr, n, advice uintptr) int64
 TEXT ·madvise(SB),NOSPLIT,$0-32

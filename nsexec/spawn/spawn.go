@@ -10,17 +10,19 @@
 // crypto/tls) has initialised. cmd/fence starts the init stage from there
 // (package cmd/fence/internal/early), and the namespace creation and the
 // init stage's own runtime start then overlap with the rest of the
-// supervisor's start-up. nsexec owns everything after the spawn: the
-// protocol, the policy, the init stage itself.
+// supervisor's start-up. On linux/amd64 it also owns fence's ELF entry
+// point (LDFlag), which starts the init stage before the supervisor's Go
+// runtime has started (FromEntry). nsexec owns everything after the
+// spawn: the protocol, the policy, the init stage itself.
 //
 // It also slows the Go runtime's sysmon thread down (CoarsenSysmon), in
 // the supervisor before the spawn and in the init stage: a start-up cost
 // of both processes that has to be dealt with from this early package.
 //
 // spawn must import nothing that os, fmt, strings and golang.org/x/sys/unix
-// do not already pull in (a heavier import would be initialised first and
-// take the saving away; deps_test.go checks it), and does no work in package
-// init.
+// do not already pull in, and internal/prefault, whose populate the entry
+// calls (a heavier import would be initialised first and take the saving
+// away; deps_test.go checks it), and does no work in package init.
 package spawn
 
 const (
@@ -31,6 +33,14 @@ const (
 	// NetArg is argv[1] of an init stage that creates a network namespace
 	// for the sandbox (and brings its lo up) before the policy arrives.
 	NetArg = "net"
+	// AskNetArg is argv[1] of an init stage that fence's ELF entry spawned
+	// (Entry), before anything knew whether the sandbox shares the host's
+	// network: its first packet on the control socket is one byte,
+	// ModeNetNS or ModeHost (FromEntry sends it).
+	AskNetArg = "ask"
+	// ModeNetNS and ModeHost are the network modes an AskNetArg init stage
+	// reads: a network namespace of its own, or the host's network.
+	ModeNetNS, ModeHost = 'n', 'h'
 	// ProbeArg0 is argv[0] of a --linux-features probe (nsexec.Probe).
 	ProbeArg0 = "fence-probe"
 	// ControlFD is the init stage's end of the control socket.

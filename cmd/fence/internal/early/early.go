@@ -1,5 +1,9 @@
 // Package early starts the sandbox's init stage from a package init
-// function, before the rest of fence has initialised.
+// function, before the rest of fence has initialised, or takes over the
+// one that fence's ELF entry point started before the Go runtime did
+// (nsexec/spawn's entry, for a command line with "--" or "-c": it learns
+// the network mode from here, spawn.FromEntry), or discards that one when
+// the command line runs no sandbox.
 //
 // This is the one init function in fence that does work, and why: Go runs
 // package initialisation in import path order once a package's imports are
@@ -39,10 +43,12 @@ var startMono int64
 func init() {
 	args := os.Args
 	if spawn.IsStage(args) || len(args) == 0 || testBinary(args) {
+		spawn.DiscardEntry() // the entry point spawns none for these
 		return
 	}
 	sandbox, hostNet := Guess(args[1:])
 	if !sandbox {
+		spawn.DiscardEntry()
 		return
 	}
 	// Here, before anything else opens a descriptor: a few more and the
@@ -51,6 +57,7 @@ func init() {
 	// uint64 it is the largest limit, as it should be.)
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && uint64(lim.Cur) < minOpenFiles {
+		spawn.DiscardEntry()
 		os.Stderr.WriteString("Error: fence needs an open-file limit of at least " + strconv.Itoa(minOpenFiles) + " to start a sandbox, and ulimit -n is " + strconv.FormatUint(uint64(lim.Cur), 10) + ": raise it (ulimit -n 1024)\n")
 		os.Exit(1)
 	}
@@ -61,7 +68,16 @@ func init() {
 	// goes out first; it is done while the spawn runs.
 	finish := spawn.CoarsenSysmon(spawn.SysmonSlack)
 	t := spawn.Now()
-	if c, err := spawn.StartFromInit(hostNet); err == nil {
+	// The init stage that fence's entry point spawned, if it did (built
+	// with make on linux/amd64); else, or if taking it over failed, one
+	// spawned now. Errors are reported by the spawn main makes then.
+	c, err := spawn.FromEntry(hostNet)
+	if c != nil {
+		entryMono = c.T0
+	} else {
+		c, err = spawn.StartFromInit(hostNet)
+	}
+	if err == nil {
 		child, startMono = c, t
 	}
 	if finish() {
@@ -75,6 +91,15 @@ func init() {
 // more (`fence -- true` needs 19; fewer fail with a one-line error naming
 // the limit, as larger commands do at larger limits).
 const minOpenFiles = 16
+
+// entryMono is when fence's entry point began the spawn of the init stage
+// that init took over, or 0.
+var entryMono int64
+
+// EntrySpawned returns when fence's entry point began the spawn of the
+// init stage (spawn.FromEntry), or 0 if init spawned it or none; for the
+// timeline, whose first stage it then is.
+func EntrySpawned() int64 { return entryMono }
 
 // sysmonMono is when init had slowed sysmon down, or 0.
 var sysmonMono int64

@@ -24,6 +24,9 @@ import (
 
 	"github.com/nsfence/fence/internal/prefault"
 	"golang.org/x/sys/unix"
+
+	// Linked for its entry point, fence's (the tests link either).
+	_ "github.com/nsfence/fence/nsexec/spawn"
 )
 
 // untouched is 1 MB of the binary's data, untouchedBSS 1 MB of its bss

@@ -1,0 +1,116 @@
+package spawn
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	// Defines fence_prefault_populate, which the entry calls first.
+	_ "github.com/nsfence/fence/internal/prefault"
+)
+
+// Why fence spawns the init stage from its ELF entry point: the init
+// stage's Go runtime start (~5 ms on the 2-core VMs measured) overlapped
+// only with the supervisor's work after package early's init, which itself
+// waited for the supervisor's runtime start. From the entry, before that
+// start, the two runtime starts overlap too: `fence -- true` 1.5 ms sooner
+// there (docs/benchmarking.md, "The init stage spawned from the ELF
+// entry"). Nothing is known yet about the command line but argv[0] and
+// argc, so the init stage learns the network mode from the control socket
+// (AskNetArg), and one spawned for a command that runs no sandbox
+// (--version, config) is discarded (DiscardEntry).
+//
+// The child does what vforkChild does, in assembly, minus what cannot
+// apply before the runtime has started: no signal handler is installed
+// yet, no descriptor was dup'ed above the ones it places, the open-file
+// limit is still fence's starting one.
+
+// entryCloneFlags are the clone flags of the spawn from the entry:
+// CloneFlags, the vfork that shares the memory, and SIGCHLD at exit.
+const entryCloneFlags = CloneFlags | unix.CLONE_VM | unix.CLONE_VFORK | uintptr(unix.SIGCHLD)
+
+// The capabilities the entry raises as ambient ones: initCaps, as
+// constants for the assembly (go_asm.h); TestEntryChild checks the two
+// agree.
+const (
+	capSysAdmin       = unix.CAP_SYS_ADMIN
+	capNetAdmin       = unix.CAP_NET_ADMIN
+	capNetBindService = unix.CAP_NET_BIND_SERVICE
+	capSetpcap        = unix.CAP_SETPCAP
+	capDacOverride    = unix.CAP_DAC_OVERRIDE
+	capSysChroot      = unix.CAP_SYS_CHROOT
+	capSysPtrace      = unix.CAP_SYS_PTRACE
+	// entryCapMask is their bits in the first word of the capability
+	// sets (all are below 32).
+	entryCapMask = 1<<capSysAdmin | 1<<capNetAdmin | 1<<capNetBindService | 1<<capSetpcap |
+		1<<capDacOverride | 1<<capSysChroot | 1<<capSysPtrace
+)
+
+// Written by the entry before the runtime starts, read and cleared by
+// FromEntry or DiscardEntry.
+var (
+	// entryPid is the init stage's pid, or 0 if the entry spawned none.
+	entryPid int64
+	// entryFDs are the control socket's ends: the supervisor's, the
+	// child's (closed in the supervisor once the child has exec'd).
+	entryFDs [2]int32
+	// entryErrno is the errno of the child's step that failed; the child
+	// writes it (shared memory) before it exits.
+	entryErrno int64
+	// entryTimes are two timespecs, before and after the clone.
+	entryTimes [4]int64
+	// entryCapHeader and entryCapData are the child's capget/capset
+	// arguments (version 3, this process).
+	entryCapHeader = [2]uint32{unix.LINUX_CAPABILITY_VERSION_3, 0}
+	entryCapData   [6]uint32
+)
+
+// FromEntry takes over the init stage that fence's entry point spawned,
+// if it did (else it returns nil, nil): it maps the caller's ids into its
+// user namespace and sends it the network mode. On error the init stage
+// is killed and reaped, and the caller spawns one itself.
+func FromEntry(hostNetwork bool) (*Child, error) {
+	if entryPid == 0 {
+		return nil, nil
+	}
+	pid, fd := int(entryPid), int(entryFDs[0])
+	entryPid = 0
+	c := &Child{Pid: pid, Ctrl: os.NewFile(uintptr(fd), "fence-control"), HostNetwork: hostNetwork,
+		T0: entryTimes[0]*1e9 + entryTimes[1], T1: entryTimes[2]*1e9 + entryTimes[3],
+		spawned: make(chan error, 1), release: make(chan struct{})}
+	err := writeIDMaps(pid, os.Getuid(), os.Getgid())
+	if err != nil {
+		err = fmt.Errorf("map ids into the sandbox: %w", err)
+	} else {
+		mode := []byte{ModeNetNS}
+		if hostNetwork {
+			mode[0] = ModeHost
+		}
+		if _, werr := unix.Write(fd, mode); werr != nil {
+			err = fmt.Errorf("send the network mode to the init stage: %w", werr)
+		}
+	}
+	if err != nil {
+		c.Ctrl.Close()
+		_ = unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return nil, err
+	}
+	c.spawned <- nil
+	return c, nil
+}
+
+// DiscardEntry ends the init stage that fence's entry point spawned, if
+// any, for a command that runs no sandbox: its control socket closed, it
+// killed and reaped.
+func DiscardEntry() {
+	if entryPid == 0 {
+		return
+	}
+	pid := int(entryPid)
+	entryPid = 0
+	unix.Close(int(entryFDs[0]))
+	_ = unix.Kill(pid, unix.SIGKILL)
+	reap(pid)
+}

@@ -1,0 +1,273 @@
+// Written for fence; see entry_linux_amd64.go for what this does and why.
+
+#include "textflag.h"
+#include "go_asm.h"
+
+#define SYS_close 3
+#define SYS_socketpair 53
+#define SYS_clone 56
+#define SYS_execve 59
+#define SYS_exit 60
+#define SYS_wait4 61
+#define SYS_fcntl 72
+#define SYS_capget 125
+#define SYS_capset 126
+#define SYS_prctl 157
+#define SYS_clock_gettime 228
+#define SYS_dup3 292
+
+// The strings the init stage is started with: the path, its argv
+// (InitArg0, AskNetArg) and its environment (initEnv). The tests compare
+// what the init stage gets with those Go values.
+DATA entryPath<>+0(SB)/8, $"/proc/se"
+DATA entryPath<>+8(SB)/8, $"lf/exe\x00\x00"
+GLOBL entryPath<>(SB), RODATA|NOPTR, $16
+DATA entryArg0<>+0(SB)/8, $"fence-in"
+DATA entryArg0<>+8(SB)/8, $"it\x00\x00\x00\x00\x00\x00"
+GLOBL entryArg0<>(SB), RODATA|NOPTR, $16
+DATA entryProbe<>+0(SB)/8, $"fence-pr"
+DATA entryProbe<>+8(SB)/8, $"obe\x00\x00\x00\x00\x00"
+GLOBL entryProbe<>(SB), RODATA|NOPTR, $16
+DATA entryDashes<>+0(SB)/8, $"--\x00\x00\x00\x00\x00\x00"
+GLOBL entryDashes<>(SB), RODATA|NOPTR, $8
+DATA entryDashC<>+0(SB)/8, $"-c\x00\x00\x00\x00\x00\x00"
+GLOBL entryDashC<>(SB), RODATA|NOPTR, $8
+DATA entryArg1<>+0(SB)/8, $"ask\x00\x00\x00\x00\x00"
+GLOBL entryArg1<>(SB), RODATA|NOPTR, $8
+DATA entryEnv0<>+0(SB)/8, $"GOMAXPRO"
+DATA entryEnv0<>+8(SB)/8, $"CS=2\x00\x00\x00\x00"
+GLOBL entryEnv0<>(SB), RODATA|NOPTR, $16
+DATA entryArgv<>+0(SB)/8, $entryArg0<>(SB)
+DATA entryArgv<>+8(SB)/8, $entryArg1<>(SB)
+DATA entryArgv<>+16(SB)/8, $0
+GLOBL entryArgv<>(SB), RODATA|NOPTR, $24
+DATA entryEnvv<>+0(SB)/8, $entryEnv0<>(SB)
+DATA entryEnvv<>+8(SB)/8, $0
+GLOBL entryEnvv<>(SB), RODATA|NOPTR, $16
+
+// entry is fence's ELF entry point (LDFlag). The kernel starts it with the
+// stack pointer at argc, argv[0] above it, which the runtime's entry reads
+// after this: the calls below push their return addresses under it and
+// pop them again, and the runtime's entry reads no register.
+TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
+	// The binary's data first (internal/prefault): the supervisor's start
+	// is the longer of the two once the init stage starts this early.
+	CALL	fence_prefault_populate(SB)
+	MOVQ	0(SP), R12	// argc
+	LEAQ	8(SP), R13	// argv
+	CALL	entrySpawn<>(SB)
+	JMP	_rt0_amd64_linux(SB)
+
+// streq sets AX to 1 if the NUL-terminated strings at SI and DI are equal,
+// else to 0. It clobbers BX, SI and DI.
+TEXT streq<>(SB),NOSPLIT|NOFRAME,$0
+next:
+	MOVBLZX	(SI), AX
+	MOVBLZX	(DI), BX
+	CMPL	AX, BX
+	JNE	differ
+	TESTL	AX, AX
+	JEQ	same
+	INCQ	SI
+	INCQ	DI
+	JMP	next
+differ:
+	XORL	AX, AX
+	RET
+same:
+	MOVL	$1, AX
+	RET
+
+// CLOSE32 is close(the int32 at sym); the result is ignored.
+#define CLOSE32(sym) \
+	MOVLQSX	sym, DI; \
+	MOVQ	$SYS_close, AX; \
+	SYSCALL
+
+// NOW is clock_gettime(CLOCK_MONOTONIC, the timespec at sym).
+#define NOW(sym) \
+	MOVQ	$1, DI; \
+	LEAQ	sym, SI; \
+	MOVQ	$SYS_clock_gettime, AX; \
+	SYSCALL
+
+// entrySpawn starts the init stage as spawn's vforkChild does (the same
+// namespaces, capabilities, descriptors and Pdeathsig), with R12 = argc and
+// R13 = argv, and leaves the result in entryPid and entryFDs[0] (see
+// entry_linux_amd64.go). It spawns only for a command line that has "--"
+// or "-c" after argv[0] (fence -- cmd, fence -t code -- cmd, fence -c
+// 'cmd'), not for an init stage or a probe (argv[0] is theirs), and not
+// where a step fails: the spawn is then left to package early's init,
+// which reports errors. (fence cmd, without "--", is spawned there too;
+// fence --version is not spawned at all.)
+TEXT entrySpawn<>(SB),NOSPLIT|NOFRAME,$0
+	// Nothing to spawn for without an argument; and argv[0] may be NULL
+	// when argc is 0 (kernels before 5.18 allowed that).
+	CMPQ	R12, $2
+	JLT	done
+	MOVQ	0(R13), SI
+	LEAQ	entryArg0<>(SB), DI
+	CALL	streq<>(SB)
+	TESTL	AX, AX
+	JNE	done
+	MOVQ	0(R13), SI
+	LEAQ	entryProbe<>(SB), DI
+	CALL	streq<>(SB)
+	TESTL	AX, AX
+	JNE	done
+	// R14 counts down the arguments after argv[0], R15 walks them.
+	MOVQ	R12, R14
+	DECQ	R14
+	LEAQ	8(R13), R15
+scan:
+	CMPQ	R14, $0
+	JLE	done
+	MOVQ	0(R15), SI
+	LEAQ	entryDashes<>(SB), DI
+	CALL	streq<>(SB)
+	TESTL	AX, AX
+	JNE	spawn
+	MOVQ	0(R15), SI
+	LEAQ	entryDashC<>(SB), DI
+	CALL	streq<>(SB)
+	TESTL	AX, AX
+	JNE	spawn
+	ADDQ	$8, R15
+	DECQ	R14
+	JMP	scan
+spawn:
+	// The control socket: socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC).
+	MOVQ	$1, DI
+	MOVQ	$0x80005, SI
+	XORQ	DX, DX
+	LEAQ	·entryFDs(SB), R10
+	MOVQ	$SYS_socketpair, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	done
+	// With fd 0, 1 or 2 closed, a socket took its number and would become
+	// the init stage's stdio: left to the Go spawn, which reports it.
+	CMPL	·entryFDs+0(SB), $3
+	JLT	closeboth
+	CMPL	·entryFDs+4(SB), $3
+	JLT	closeboth
+	NOW(·entryTimes+0(SB))
+	// clone(CloneFlags|CLONE_VM|CLONE_VFORK|SIGCHLD, 0, 0, 0, 0): the
+	// child runs on this stack, in this memory, until it execs or exits,
+	// and this thread waits meanwhile. The child pushes nothing, and has
+	// no signal handler that could (the runtime installs them later).
+	MOVQ	$const_entryCloneFlags, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$SYS_clone, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JEQ	child
+	JLT	closeboth
+	MOVQ	AX, R14	// the child's pid
+	NOW(·entryTimes+16(SB))
+	CLOSE32(·entryFDs+4(SB))
+	// The child is gone or has exec'd: it wrote entryErrno if a step
+	// failed, and then exited.
+	CMPQ	·entryErrno(SB), $0
+	JNE	failed
+	MOVQ	R14, ·entryPid(SB)
+	RET
+failed:
+	MOVQ	R14, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	MOVQ	$SYS_wait4, AX
+	SYSCALL
+	CMPQ	AX, $-4	// EINTR
+	JEQ	failed
+	CLOSE32(·entryFDs+0(SB))
+	RET
+closeboth:
+	CLOSE32(·entryFDs+0(SB))
+	CLOSE32(·entryFDs+4(SB))
+done:
+	RET
+
+// The child, in the new namespaces with every capability of the new user
+// namespace until it execs; its ids are not mapped yet (FromEntry maps
+// them), so exec keeps only ambient capabilities: initCaps are raised,
+// which must be inheritable first.
+child:
+	LEAQ	·entryCapHeader(SB), DI
+	LEAQ	·entryCapData(SB), SI
+	MOVQ	$SYS_capget, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	childfail
+	ORL	$const_entryCapMask, ·entryCapData+8(SB)	// data[0].inheritable
+	LEAQ	·entryCapHeader(SB), DI
+	LEAQ	·entryCapData(SB), SI
+	MOVQ	$SYS_capset, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	childfail
+
+#define AMBIENT(c) \
+	MOVQ	$47, DI; \
+	MOVQ	$2, SI; \
+	MOVQ	$c, DX; \
+	XORQ	R10, R10; \
+	XORQ	R8, R8; \
+	MOVQ	$SYS_prctl, AX; \
+	SYSCALL; \
+	TESTQ	AX, AX; \
+	JNE	childfail
+
+	// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c) for each of initCaps.
+	AMBIENT(const_capSysAdmin)
+	AMBIENT(const_capNetAdmin)
+	AMBIENT(const_capNetBindService)
+	AMBIENT(const_capSetpcap)
+	AMBIENT(const_capDacOverride)
+	AMBIENT(const_capSysChroot)
+	AMBIENT(const_capSysPtrace)
+	// prctl(PR_SET_PDEATHSIG, SIGKILL): tied to the thread that cloned,
+	// the supervisor's main thread, which lives as long as it does.
+	MOVQ	$1, DI
+	MOVQ	$9, SI
+	MOVQ	$SYS_prctl, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	childfail
+	// The control socket becomes fd 3 (ControlFD), without close-on-exec;
+	// stdin, stdout and stderr are fence's own.
+	MOVLQSX	·entryFDs+4(SB), DI
+	CMPQ	DI, $const_ControlFD
+	JEQ	inplace
+	MOVQ	$const_ControlFD, SI
+	XORQ	DX, DX
+	MOVQ	$SYS_dup3, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JLT	childfail
+	JMP	exec
+inplace:
+	MOVQ	$2, SI	// F_SETFD
+	XORQ	DX, DX
+	MOVQ	$SYS_fcntl, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	childfail
+exec:
+	LEAQ	entryPath<>(SB), DI
+	LEAQ	entryArgv<>(SB), SI
+	LEAQ	entryEnvv<>(SB), DX
+	MOVQ	$SYS_execve, AX
+	SYSCALL
+childfail:
+	NEGQ	AX
+	MOVQ	AX, ·entryErrno(SB)
+childexit:
+	MOVQ	$253, DI
+	MOVQ	$SYS_exit, AX
+	SYSCALL
+	JMP	childexit

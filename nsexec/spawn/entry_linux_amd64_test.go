@@ -1,0 +1,316 @@
+package spawn
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// entryReport is testdata/entry's report (its Report and Child types).
+type entryReport struct {
+	Spawned   bool
+	Error     string
+	Child     *entryChild
+	NS        map[string]string
+	Stdio     []string
+	Uid, Gid  int
+	Status    int
+	Children  []string
+	Discarded bool
+}
+
+type entryChild struct {
+	Args      []string
+	Env       []string
+	Mode      string
+	Pid       int
+	Uid, Gid  int
+	CapAmb    string
+	Pdeathsig int
+	NS        map[string]string
+	Stdio     []string
+	Spawned   bool
+}
+
+// buildEntry builds testdata/entry linked with fence's entry point (LDFlag)
+// into a directory anyone may read, for runs as another user.
+func buildEntry(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(sharedDir(t, 0o755), "entry")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	build := exec.Command(gobin, "build", "-buildvcs=false", "-ldflags="+LDFlag("linux", "amd64"), "-o", bin, "./testdata/entry")
+	// Not the caller's GOFLAGS (-race would link another runtime).
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build testdata/entry: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// sharedDir returns a new temporary directory of the given mode, which
+// any user can reach.
+func sharedDir(t *testing.T, mode os.FileMode) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// entryRunners are who runs the program: the caller, and nobody when the
+// caller is root.
+func entryRunners() []struct {
+	name string
+	cred *syscall.Credential
+} {
+	r := []struct {
+		name string
+		cred *syscall.Credential
+	}{{"caller", nil}}
+	if os.Getuid() == 0 {
+		r = append(r, struct {
+			name string
+			cred *syscall.Credential
+		}{"nobody", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}})
+	}
+	return r
+}
+
+// runEntry runs bin with argv (argv[0] included) as cred, with extra
+// environment, and returns its report.
+func runEntry(t *testing.T, bin string, argv []string, cred *syscall.Credential, env ...string) entryReport {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Args = argv
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, out)
+	}
+	var r entryReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: report %q: %v", argv, out, err)
+	}
+	return r
+}
+
+// needUserNamespaces skips where this process cannot create the
+// namespaces the init stage needs.
+func needUserNamespaces(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: CloneFlags}
+	if err := cmd.Run(); err != nil {
+		t.Skipf("cannot create user, mount, PID, IPC and UTS namespaces here (unprivileged user namespaces disabled, or a seccomp profile), which the init stage needs: %v", err)
+	}
+}
+
+// TestEntryChild: for a command line with "--" or "-c", fence's entry
+// point starts the init stage as Start does: /proc/self/exe as InitArg0
+// with AskNetArg and initEnv alone, PID 1 of new user, mount, PID, IPC
+// and UTS namespaces (the network namespace is the init stage's to make),
+// initCaps as its ambient capabilities, SIGKILL as its parent-death
+// signal, fence's stdio, and the control socket as fd 3; FromEntry maps
+// the caller's ids and sends the network mode. As the caller and, for
+// root, as nobody.
+func TestEntryChild(t *testing.T) {
+	needUserNamespaces(t)
+	bin := buildEntry(t)
+	var mask uint64
+	for _, c := range initCaps {
+		mask |= 1 << c
+	}
+	for _, ru := range entryRunners() {
+		for _, tc := range []struct {
+			argv    []string
+			hostNet bool
+		}{
+			{[]string{"fence", "--", "true"}, false},
+			{[]string{"fence", "-t", "code", "-c", "true"}, true},
+		} {
+			t.Run(ru.name+"/"+strings.Join(tc.argv[1:], " "), func(t *testing.T) {
+				var env []string
+				if tc.hostNet {
+					env = append(env, "HOSTNET=1")
+				}
+				r := runEntry(t, bin, tc.argv, ru.cred, env...)
+				if !r.Spawned || r.Error != "" || r.Child == nil {
+					t.Fatalf("the entry spawned %v, error %q, child %+v: want an init stage taken over", r.Spawned, r.Error, r.Child)
+				}
+				c := r.Child
+				if want := []string{InitArg0, AskNetArg}; !slices.Equal(c.Args, want) {
+					t.Errorf("the init stage's argv is %q, want %q", c.Args, want)
+				}
+				if !slices.Equal(c.Env, initEnv) {
+					t.Errorf("the init stage's environment is %q, want initEnv %q", c.Env, initEnv)
+				}
+				want := string(rune(ModeNetNS))
+				if tc.hostNet {
+					want = string(rune(ModeHost))
+				}
+				if c.Mode != want {
+					t.Errorf("the init stage read the network mode %q, want %q", c.Mode, want)
+				}
+				if amb, err := strconv.ParseUint(c.CapAmb, 16, 64); err != nil || amb != mask {
+					t.Errorf("the init stage's ambient capabilities are %s, want initCaps, %016x", c.CapAmb, mask)
+				}
+				if c.Pdeathsig != int(syscall.SIGKILL) {
+					t.Errorf("the init stage's parent-death signal is %d, want SIGKILL", c.Pdeathsig)
+				}
+				if c.Pid != 1 {
+					t.Errorf("the init stage is pid %d in its namespace, want 1", c.Pid)
+				}
+				for _, ns := range []string{"user", "mnt", "pid", "ipc", "uts"} {
+					if c.NS[ns] == "" || c.NS[ns] == r.NS[ns] {
+						t.Errorf("the init stage's %s namespace is %q, the caller's %q: want a new one", ns, c.NS[ns], r.NS[ns])
+					}
+				}
+				if c.NS["net"] != r.NS["net"] {
+					t.Errorf("the init stage's network namespace is %q, the caller's %q: the clone must not make one", c.NS["net"], r.NS["net"])
+				}
+				if c.Uid != r.Uid || c.Gid != r.Gid {
+					t.Errorf("the init stage runs as %d:%d, the caller as %d:%d: want the caller's ids mapped", c.Uid, c.Gid, r.Uid, r.Gid)
+				}
+				if !slices.Equal(c.Stdio, r.Stdio) {
+					t.Errorf("the init stage's fds 0-2 are %q, the caller's %q", c.Stdio, r.Stdio)
+				}
+				if c.Spawned {
+					t.Error("the init stage's own entry spawned another init stage")
+				}
+				if r.Status != 0 || len(r.Children) != 0 {
+					t.Errorf("the init stage exited %d, children left %q", r.Status, r.Children)
+				}
+			})
+		}
+	}
+}
+
+// TestEntryDoesNotSpawn: no init stage for a command line without "--" or
+// "-c" (fence --version, fence config), without arguments, in an init
+// stage or a probe (argv[0] theirs), or with a closed fd 0, 1 or 2 (a
+// socket would take its number); and no child is left.
+func TestEntryDoesNotSpawn(t *testing.T) {
+	needUserNamespaces(t)
+	bin := buildEntry(t)
+	for _, ru := range entryRunners() {
+		for _, argv := range [][]string{
+			{"fence", "--version"},
+			{"fence", "config", "show"},
+			{"fence"},
+			{ProbeArg0, "--", "true"},
+			{InitArg0, "--", "true"},
+		} {
+			t.Run(ru.name+"/"+strings.Join(argv, " "), func(t *testing.T) {
+				r := runEntry(t, bin, argv, ru.cred)
+				if argv[0] == InitArg0 {
+					// The program reports as an init stage (testdata/entry).
+					if r.Error != "" || r.Spawned {
+						t.Errorf("as an init stage: spawned %v, error %q", r.Spawned, r.Error)
+					}
+					return
+				}
+				if r.Spawned || len(r.Children) != 0 {
+					t.Errorf("spawned %v, children %q: want no init stage", r.Spawned, r.Children)
+				}
+			})
+		}
+		for fd := 0; fd < 3; fd++ {
+			t.Run(fmt.Sprintf("%s/fd %d closed", ru.name, fd), func(t *testing.T) {
+				// The report goes to a file anyone may write: stdout may
+				// be the fd closed.
+				report := filepath.Join(sharedDir(t, 0o777), "report")
+				// The shell closes the fd and execs the program.
+				cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`exec "$0" -- true %d>&-`, fd), bin)
+				cmd.Env = []string{"PATH=/usr/bin:/bin", "OUT=" + report}
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: ru.cred}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("run: %v\n%s", err, out)
+				}
+				b, err := os.ReadFile(report)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rep entryReport
+				if err := json.Unmarshal(b, &rep); err != nil {
+					t.Fatalf("report %q: %v", b, err)
+				}
+				if rep.Spawned || len(rep.Children) != 0 {
+					t.Errorf("with fd %d closed: spawned %v, children %q: want the spawn left to Go", fd, rep.Spawned, rep.Children)
+				}
+			})
+		}
+	}
+}
+
+// TestEntryDiscard: DiscardEntry kills and reaps the init stage the entry
+// spawned, for a command line that turns out to run no sandbox.
+func TestEntryDiscard(t *testing.T) {
+	needUserNamespaces(t)
+	bin := buildEntry(t)
+	for _, ru := range entryRunners() {
+		t.Run(ru.name, func(t *testing.T) {
+			r := runEntry(t, bin, []string{"fence", "--version", "--"}, ru.cred, "DISCARD=1")
+			if !r.Spawned || !r.Discarded || len(r.Children) != 0 {
+				t.Errorf("spawned %v, discarded %v, children left %q: want the init stage gone", r.Spawned, r.Discarded, r.Children)
+			}
+		})
+	}
+}
+
+// TestEntryExecFails: root running a binary that only CAP_DAC_OVERRIDE
+// lets it run (0700, another user's) cannot exec it from the new user
+// namespace, where no id is mapped yet. The entry's child reports the
+// failure and exits, the entry reaps it, and nothing is spawned (package
+// early then spawns through ForkExec, which maps the ids first).
+func TestEntryExecFails(t *testing.T) {
+	needUserNamespaces(t)
+	if os.Getuid() != 0 {
+		t.Skip("needs root: a 0700 binary of another user that root runs through CAP_DAC_OVERRIDE")
+	}
+	bin := buildEntry(t)
+	if err := os.Chown(bin, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := runEntry(t, bin, []string{"fence", "--", "true"}, nil)
+	if r.Spawned || r.Error != "" || len(r.Children) != 0 {
+		t.Errorf("spawned %v, error %q, children %q: want the failed child reaped and nothing spawned", r.Spawned, r.Error, r.Children)
+	}
+}
+
+// TestMakefileLinksTheEntry: make build passes the same linker flag that
+// LDFlag gives the test builds, so that the binary users run is the one
+// measured and tested.
+func TestMakefileLinksTheEntry(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flag := LDFlag("linux", "amd64")
+	if flag == "" || !strings.Contains(string(mk), flag) {
+		t.Errorf("the Makefile does not link with %q (spawn.LDFlag)", flag)
+	}
+	for _, p := range [][2]string{{"linux", "arm64"}, {"darwin", "amd64"}, {"linux", "386"}} {
+		if f := LDFlag(p[0], p[1]); f != "" {
+			t.Errorf("LDFlag(%s, %s) = %q: there is no entry function there", p[0], p[1], f)
+		}
+	}
+}

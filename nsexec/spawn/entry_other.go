@@ -1,0 +1,11 @@
+//go:build !linux || !amd64
+
+package spawn
+
+// FromEntry returns nil, nil: only linux/amd64 has an entry point that
+// spawns.
+func FromEntry(hostNetwork bool) (*Child, error) { return nil, nil }
+
+// DiscardEntry does nothing: only linux/amd64 has an entry point that
+// spawns.
+func DiscardEntry() {}

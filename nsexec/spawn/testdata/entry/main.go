@@ -1,0 +1,184 @@
+//go:build linux
+
+// Command entry is nsexec/spawn's test program for fence's entry point
+// (spawn.LDFlag), which spawns the init stage before the Go runtime starts.
+// Run as anything but the init stage, it takes over what the entry spawned
+// (spawn.FromEntry, or spawn.DiscardEntry with DISCARD=1) and prints a JSON
+// report (or writes it to $OUT); the init stage it spawned is this program again (argv[0]
+// spawn.InitArg0), which reports on itself over the control socket.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"unsafe"
+
+	"github.com/nsfence/fence/nsexec/spawn"
+	"golang.org/x/sys/unix"
+)
+
+// Child is what the init stage reports about itself.
+type Child struct {
+	Args      []string
+	Env       []string
+	Mode      string // the network mode byte it read
+	Pid       int
+	Uid, Gid  int
+	CapAmb    string
+	Pdeathsig int
+	NS        map[string]string
+	Stdio     []string // fds 0-2 as dev:ino
+	// Spawned is whether the entry spawned an init stage in this one.
+	Spawned bool
+}
+
+// Report is what the program prints.
+type Report struct {
+	Spawned   bool
+	Error     string
+	Child     *Child
+	NS        map[string]string
+	Stdio     []string
+	Uid, Gid  int
+	Status    int      // the init stage's exit status
+	Children  []string // this process's children when it reports
+	Discarded bool     // DISCARD=1: the init stage is gone, reaped
+}
+
+// The parent-death signal is the main thread's (the one the kernel
+// execs), and the init stage reports it from there: init locks main onto
+// it.
+func init() { runtime.LockOSThread() }
+
+func main() {
+	if os.Args[0] == spawn.InitArg0 {
+		stage()
+		return
+	}
+	r := Report{NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid()}
+	if os.Getenv("DISCARD") == "1" {
+		before := children()
+		spawn.DiscardEntry()
+		r.Spawned = len(before) == 1
+		if r.Spawned {
+			var pid int
+			fmt.Sscan(before[0], &pid)
+			r.Discarded = unix.Kill(pid, 0) == unix.ESRCH
+		}
+		r.Children = children()
+		out(r)
+		return
+	}
+	c, err := spawn.FromEntry(os.Getenv("HOSTNET") == "1")
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if c != nil {
+		r.Spawned = true
+		if err := c.Wait(); err != nil {
+			r.Error = err.Error()
+		}
+		b := make([]byte, 65536)
+		n, err := c.Ctrl.Read(b)
+		if err != nil {
+			r.Error = "read the init stage's report: " + err.Error()
+		} else {
+			r.Child = &Child{}
+			if err := json.Unmarshal(b[:n], r.Child); err != nil {
+				r.Error = err.Error()
+			}
+		}
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(c.Pid, &ws, 0, nil); err != nil {
+			r.Error = "wait for the init stage: " + err.Error()
+		}
+		r.Status = ws.ExitStatus()
+	}
+	r.Children = children()
+	out(r)
+}
+
+// stage is the init stage's side: what it got, sent on the control socket
+// (or printed, when the test started this program as an init stage
+// itself, without one).
+func stage() {
+	c := Child{Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio()}
+	if p, err := spawn.FromEntry(false); err == nil && p != nil {
+		c.Spawned = true
+	}
+	var st unix.Stat_t
+	if unix.Fstat(spawn.ControlFD, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		out(c)
+		return
+	}
+	b := make([]byte, 8)
+	if n, err := unix.Read(spawn.ControlFD, b); err == nil {
+		c.Mode = string(b[:n])
+	}
+	// The ids are mapped before the mode is sent.
+	c.Uid, c.Gid = os.Getuid(), os.Getgid()
+	if s, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(s), "\n") {
+			if v, ok := strings.CutPrefix(l, "CapAmb:"); ok {
+				c.CapAmb = strings.TrimSpace(v)
+			}
+		}
+	}
+	var sig int32
+	if unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0) == nil {
+		c.Pdeathsig = int(sig)
+	}
+	j, _ := json.Marshal(c)
+	if _, err := unix.Write(spawn.ControlFD, j); err != nil {
+		os.Exit(3)
+	}
+}
+
+func namespaces() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"user", "mnt", "pid", "ipc", "uts", "net"} {
+		m[n], _ = os.Readlink("/proc/self/ns/" + n)
+	}
+	return m
+}
+
+func stdio() []string {
+	var s []string
+	for fd := 0; fd < 3; fd++ {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil {
+			s = append(s, "closed")
+			continue
+		}
+		s = append(s, fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	}
+	return s
+}
+
+// children lists this process's children (all its threads').
+func children() []string {
+	var pids []string
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	return pids
+}
+
+// out prints the report, or writes it to the file $OUT names (for runs
+// with stdout closed).
+func out(v any) {
+	j, _ := json.Marshal(v)
+	if p := os.Getenv("OUT"); p != "" {
+		if err := os.WriteFile(p, j, 0o666); err != nil {
+			os.Exit(4)
+		}
+		return
+	}
+	fmt.Println(string(j))
+}

@@ -78,6 +78,14 @@ same:
 	MOVL	$1, AX
 	RET
 
+// STREQ compares the string that the pointer at ptr points to with the one
+// at sym (streq); a JNE after it jumps when they are equal.
+#define STREQ(ptr, sym) \
+	MOVQ	ptr, SI; \
+	LEAQ	sym, DI; \
+	CALL	streq<>(SB); \
+	TESTL	AX, AX
+
 // CLOSE32 is close(the int32 at sym); the result is ignored.
 #define CLOSE32(sym) \
 	MOVLQSX	sym, DI; \
@@ -105,15 +113,9 @@ TEXT entrySpawn<>(SB),NOSPLIT|NOFRAME,$0
 	// when argc is 0 (kernels before 5.18 allowed that).
 	CMPQ	R12, $2
 	JLT	done
-	MOVQ	0(R13), SI
-	LEAQ	entryArg0<>(SB), DI
-	CALL	streq<>(SB)
-	TESTL	AX, AX
+	STREQ(0(R13), entryArg0<>(SB))
 	JNE	done
-	MOVQ	0(R13), SI
-	LEAQ	entryProbe<>(SB), DI
-	CALL	streq<>(SB)
-	TESTL	AX, AX
+	STREQ(0(R13), entryProbe<>(SB))
 	JNE	done
 	// R14 counts down the arguments after argv[0], R15 walks them.
 	MOVQ	R12, R14
@@ -122,15 +124,9 @@ TEXT entrySpawn<>(SB),NOSPLIT|NOFRAME,$0
 scan:
 	CMPQ	R14, $0
 	JLE	done
-	MOVQ	0(R15), SI
-	LEAQ	entryDashes<>(SB), DI
-	CALL	streq<>(SB)
-	TESTL	AX, AX
+	STREQ(0(R15), entryDashes<>(SB))
 	JNE	spawn
-	MOVQ	0(R15), SI
-	LEAQ	entryDashC<>(SB), DI
-	CALL	streq<>(SB)
-	TESTL	AX, AX
+	STREQ(0(R15), entryDashC<>(SB))
 	JNE	spawn
 	ADDQ	$8, R15
 	DECQ	R14

@@ -567,18 +567,25 @@ func TestCommandSignalDispositions(t *testing.T) {
 		t.Fatalf("no SigIgn/SigBlk in /proc/self/status:\n%s", out)
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
-		res := s.fence("--", "cat", "/proc/self/status")
-		if got := sigStatus(res.stdout); got["SigIgn"] != want["SigIgn"] || got["SigBlk"] != want["SigBlk"] {
-			t.Errorf("command's signals %v, want %v (a plain child's)\n%v", got, want, res)
+		// The init stage spawned by fence's entry point (--) and by
+		// package early's init (no --).
+		for _, args := range [][]string{{"--", "cat", "/proc/self/status"}, {"cat", "/proc/self/status"}} {
+			res := s.fence(args...)
+			if got := sigStatus(res.stdout); got["SigIgn"] != want["SigIgn"] || got["SigBlk"] != want["SigBlk"] {
+				t.Errorf("fence %q: command's signals %v, want %v (a plain child's)\n%v", args, got, want, res)
+			}
 		}
-		// fence started with SIGHUP ignored; the relaxed config makes
-		// the early spawn guess wrong, so fence spawns again after its
-		// signal set-up.
+		// fence started with SIGHUP ignored, for each way the init stage
+		// is spawned: by the entry point, by early's init, and again
+		// after fence's signal set-up, for a config that changes the
+		// network mode only through extends (the early guess, a network
+		// namespace, does not follow it).
 		relaxed := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
-		for _, args := range []string{"", "-s " + relaxed} {
+		chained := s.config("chained.json", `{"extends": "`+relaxed+`"}`)
+		for _, args := range []string{"--", "", "-s " + chained + " --"} {
 			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 			cmd := s.command(ctx, opts{})
-			cmd.Path, cmd.Args = "/bin/sh", []string{"sh", "-c", `trap "" HUP; exec "$0" ` + args + ` -- cat /proc/self/status`, fenceBin}
+			cmd.Path, cmd.Args = "/bin/sh", []string{"sh", "-c", `trap "" HUP; exec "$0" ` + args + ` cat /proc/self/status`, fenceBin}
 			out, err := cmd.Output()
 			cancel()
 			got := sigStatus(string(out))["SigIgn"]

@@ -47,6 +47,10 @@ const (
 		1<<capDacOverride | 1<<capSysChroot | 1<<capSysPtrace
 )
 
+// entryCheck runs the entry's spawn with argc and argv, for tests of
+// command lines it must not spawn for (entry_linux_amd64.s).
+func entryCheck(argc uintptr, argv **byte)
+
 // Written by the entry before the runtime starts, read and cleared by
 // FromEntry or DiscardEntry.
 var (

@@ -9,7 +9,6 @@
 #define SYS_execve 59
 #define SYS_exit 60
 #define SYS_wait4 61
-#define SYS_fcntl 72
 #define SYS_capget 125
 #define SYS_capset 126
 #define SYS_prctl 157
@@ -234,26 +233,18 @@ child:
 	SYSCALL
 	TESTQ	AX, AX
 	JNE	childfail
-	// The control socket becomes fd 3 (ControlFD), without close-on-exec;
-	// stdin, stdout and stderr are fence's own.
+	// The control socket becomes fd 3 (ControlFD), without close-on-exec
+	// (dup3 of another fd clears it); stdin, stdout and stderr are
+	// fence's own. The child's end is never fd 3 already: socketpair
+	// takes the lowest free numbers in order, so the other end would then
+	// be below 3, which the parent refused above.
 	MOVLQSX	·entryFDs+4(SB), DI
-	CMPQ	DI, $const_ControlFD
-	JEQ	inplace
 	MOVQ	$const_ControlFD, SI
 	XORQ	DX, DX
 	MOVQ	$SYS_dup3, AX
 	SYSCALL
 	TESTQ	AX, AX
 	JLT	childfail
-	JMP	exec
-inplace:
-	MOVQ	$2, SI	// F_SETFD
-	XORQ	DX, DX
-	MOVQ	$SYS_fcntl, AX
-	SYSCALL
-	TESTQ	AX, AX
-	JNE	childfail
-exec:
 	LEAQ	entryPath<>(SB), DI
 	LEAQ	entryArgv<>(SB), SI
 	LEAQ	entryEnvv<>(SB), DX
@@ -267,3 +258,15 @@ childexit:
 	MOVQ	$SYS_exit, AX
 	SYSCALL
 	JMP	childexit
+
+// func entryCheck(argc uintptr, argv **byte)
+//
+// entryCheck runs entrySpawn with argc and argv, for the tests of the
+// command lines it must not spawn for. Never with one it spawns for: the
+// clone would copy this process's signal handlers into the child, whose
+// handlers must run on no stack of the parent's.
+TEXT ·entryCheck(SB),NOSPLIT,$0-16
+	MOVQ	argc+0(FP), R12
+	MOVQ	argv+8(FP), R13
+	CALL	entrySpawn<>(SB)
+	RET

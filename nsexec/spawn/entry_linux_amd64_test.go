@@ -25,6 +25,7 @@ type entryReport struct {
 	Status    int
 	Children  []string
 	Discarded bool
+	Inherited []int
 }
 
 type entryChild struct {
@@ -37,6 +38,7 @@ type entryChild struct {
 	Pdeathsig int
 	NS        map[string]string
 	Stdio     []string
+	FDs       []int
 	Spawned   bool
 }
 
@@ -94,7 +96,14 @@ func entryRunners() []struct {
 // environment, and returns its report.
 func runEntry(t *testing.T, bin string, argv []string, cred *syscall.Credential, env ...string) entryReport {
 	t.Helper()
+	return runEntryFiles(t, bin, argv, cred, nil, env...)
+}
+
+// runEntryFiles is runEntry with extra files, from fd 3 on.
+func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Credential, extra []*os.File, env ...string) entryReport {
+	t.Helper()
 	cmd := exec.Command(bin)
+	cmd.ExtraFiles = extra
 	cmd.Args = argv
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = "/"
@@ -140,16 +149,22 @@ func TestEntryChild(t *testing.T) {
 		for _, tc := range []struct {
 			argv    []string
 			hostNet bool
+			fd3     bool // fence inherits an fd 3 (the socket's place in the child)
 		}{
-			{[]string{"fence", "--", "true"}, false},
-			{[]string{"fence", "-t", "code", "-c", "true"}, true},
+			{[]string{"fence", "--", "true"}, false, false},
+			{[]string{"fence", "-t", "code", "-c", "true"}, true, false},
+			{[]string{"fence", "--", "true"}, false, true},
 		} {
-			t.Run(ru.name+"/"+strings.Join(tc.argv[1:], " "), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%s/fd3=%v", ru.name, strings.Join(tc.argv[1:], " "), tc.fd3), func(t *testing.T) {
 				var env []string
 				if tc.hostNet {
 					env = append(env, "HOSTNET=1")
 				}
-				r := runEntry(t, bin, tc.argv, ru.cred, env...)
+				var extra []*os.File
+				if tc.fd3 {
+					extra = append(extra, openFile(t, "/dev/null"))
+				}
+				r := runEntryFiles(t, bin, tc.argv, ru.cred, extra, env...)
 				if !r.Spawned || r.Error != "" || r.Child == nil {
 					t.Fatalf("the entry spawned %v, error %q, child %+v: want an init stage taken over", r.Spawned, r.Error, r.Child)
 				}
@@ -189,6 +204,15 @@ func TestEntryChild(t *testing.T) {
 				}
 				if !slices.Equal(c.Stdio, r.Stdio) {
 					t.Errorf("the init stage's fds 0-2 are %q, the caller's %q", c.Stdio, r.Stdio)
+				}
+				// What fence inherited, with the socket as fd 3, and
+				// nothing else: the supervisor's end of the socket would
+				// keep it from ever seeing the supervisor go (EOF).
+				fds := append([]int{ControlFD}, r.Inherited...)
+				slices.Sort(fds)
+				fds = slices.Compact(fds)
+				if !slices.Equal(c.FDs, fds) || !slices.Contains(c.FDs, 0) {
+					t.Errorf("the init stage starts with fds %v without close-on-exec, want %v (fence's own, and %d)", c.FDs, fds, ControlFD)
 				}
 				if c.Spawned {
 					t.Error("the init stage's own entry spawned another init stage")
@@ -312,5 +336,45 @@ func TestMakefileLinksTheEntry(t *testing.T) {
 		if f := LDFlag(p[0], p[1]); f != "" {
 			t.Errorf("LDFlag(%s, %s) = %q: there is no entry function there", p[0], p[1], f)
 		}
+	}
+}
+
+// TestEntryChecksArguments: the entry's spawn returns before any system
+// call for an empty argv (argc 0, argv[0] the NULL that ends it: kernels
+// before 5.18 pass that on, later ones make it {""}), for argv[0] alone,
+// for a command line without "--" or "-c" (a NULL-terminated scan), and for
+// an init stage or a probe. Called in this process (entryCheck), where a
+// spawn must not happen: a file descriptor or an entryPid would show one.
+func TestEntryChecksArguments(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	for _, argv := range [][]string{
+		{},
+		{"fence"},
+		{"fence", "--version", "x", "---", "-cc", "c", "-"},
+		{InitArg0, "--", "true"},
+		{ProbeArg0, "-c", "true"},
+	} {
+		t.Run(fmt.Sprintf("%q", argv), func(t *testing.T) {
+			ptrs := make([]*byte, len(argv)+1)
+			for i, a := range argv {
+				p, err := syscall.BytePtrFromString(a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ptrs[i] = p
+			}
+			before := fds()
+			entryCheck(uintptr(len(argv)), &ptrs[0])
+			runtime.KeepAlive(ptrs)
+			if entryPid != 0 || entryErrno != 0 || fds() != before {
+				t.Fatalf("entryPid %d, entryErrno %d, fds %d → %d: want no spawn attempted", entryPid, entryErrno, before, fds())
+			}
+		})
 	}
 }

@@ -33,8 +33,8 @@ const (
 	// NetArg is argv[1] of an init stage that creates a network namespace
 	// for the sandbox (and brings its lo up) before the policy arrives.
 	NetArg = "net"
-	// AskNetArg is argv[1] of an init stage that fence's ELF entry spawned
-	// (Entry), before anything knew whether the sandbox shares the host's
+	// AskNetArg is argv[1] of an init stage that fence's ELF entry point
+	// spawned (LDFlag), before anything knew whether the sandbox shares the host's
 	// network: its first packet on the control socket is one byte,
 	// ModeNetNS or ModeHost (FromEntry sends it).
 	AskNetArg = "ask"

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"unsafe"
 
@@ -32,6 +33,7 @@ type Child struct {
 	Pdeathsig int
 	NS        map[string]string
 	Stdio     []string // fds 0-2 as dev:ino
+	FDs       []int    // its open fds without close-on-exec as it starts
 	// Spawned is whether the entry spawned an init stage in this one.
 	Spawned bool
 }
@@ -46,6 +48,7 @@ type Report struct {
 	Uid, Gid  int
 	Status    int      // the init stage's exit status
 	Children  []string // this process's children when it reports
+	Inherited []int    // its open fds without close-on-exec as main starts
 	Discarded bool     // DISCARD=1: the init stage is gone, reaped
 }
 
@@ -59,7 +62,7 @@ func main() {
 		stage()
 		return
 	}
-	r := Report{NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid()}
+	r := Report{Inherited: inherited(), NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid()}
 	if os.Getenv("DISCARD") == "1" {
 		before := children()
 		spawn.DiscardEntry()
@@ -106,7 +109,7 @@ func main() {
 // (or printed, when the test started this program as an init stage
 // itself, without one).
 func stage() {
-	c := Child{Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio()}
+	c := Child{FDs: inherited(), Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio()}
 	if p, err := spawn.FromEntry(false); err == nil && p != nil {
 		c.Spawned = true
 	}
@@ -157,6 +160,36 @@ func stdio() []string {
 		s = append(s, fmt.Sprintf("%d:%d", st.Dev, st.Ino))
 	}
 	return s
+}
+
+// openFDs lists this process's open fds but the one that reads them.
+func openFDs() []int {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	var fds []int
+	for _, n := range names {
+		var fd int
+		if _, err := fmt.Sscan(n, &fd); err == nil && fd != int(d.Fd()) {
+			fds = append(fds, fd)
+		}
+	}
+	sort.Ints(fds)
+	return fds
+}
+
+// inherited lists this process's open fds that an exec keeps.
+func inherited() []int {
+	var fds []int
+	for _, fd := range openFDs() {
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
 }
 
 // children lists this process's children (all its threads').

@@ -18,10 +18,13 @@
 // a range that is not mapped is left alone. It reads no environment, no
 // arguments, no file.
 //
-// Why a package of its own: its entry function is the ELF entry point
-// (the linker's -E flag, LDFlag; the Makefile and the test builds pass it),
-// which must be an assembly function that jumps to the runtime's own
-// (_rt0_amd64_linux); and its init function must run before the other
+// Why a package of its own: its populate routine (assembly,
+// fence_prefault_populate) must run from the ELF entry point, before the
+// runtime's own (_rt0_amd64_linux): fence's entry point is nsexec/spawn's,
+// which calls it first (spawn.LDFlag; the Makefile and the test builds
+// pass it), and this package's entry function (LDFlag) does only that,
+// for binaries that spawn nothing, such as its tests'; and its init
+// function must run before the other
 // packages' allocate, which it does because it imports nothing (Go
 // initialises, at each step, the first package in import-path order whose
 // imports are ready; deps_test.go checks the imports). Built without the

@@ -410,8 +410,9 @@ func TestMonitorLogsRefusals(t *testing.T) {
 
 // TestEarlySpawn: fence starts the init stage before main: from its ELF
 // entry point, before the Go runtime (nsexec/spawn's entry, linked as make
-// build links it), for a command line with "--" or "-c", and from a
-// package init function (cmd/fence/internal/early) for the others; the
+// build links it), for a command line with "--" or "-c" or that starts
+// with the command, and from a package init function
+// (cmd/fence/internal/early) for the others (flags first, no "--"); the
 // network mode follows -t naming a host-network template, and a config
 // file that changes the network mode still gets a sandbox of the right
 // kind (the early one is replaced).
@@ -441,7 +442,8 @@ func TestEarlySpawn(t *testing.T) {
 		}{
 			{[]string{"--", "true"}, entry},
 			{[]string{"-c", "true"}, entry},
-			{[]string{"true"}, initFunc},
+			{[]string{"true"}, entry},
+			{[]string{"-t", "code", "true"}, initFunc},
 			{[]string{"-t", "code", "--", "true"}, entry},
 			{[]string{"-t", "code-relaxed", "--", "true"}, entry},
 			{[]string{"-t", "code-relaxed", "true"}, initFunc},

@@ -568,8 +568,8 @@ func TestCommandSignalDispositions(t *testing.T) {
 	}
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		// The init stage spawned by fence's entry point (--) and by
-		// package early's init (no --).
-		for _, args := range [][]string{{"--", "cat", "/proc/self/status"}, {"cat", "/proc/self/status"}} {
+		// package early's init (a flag first, no --).
+		for _, args := range [][]string{{"--", "cat", "/proc/self/status"}, {"-t", "code", "cat", "/proc/self/status"}} {
 			res := s.fence(args...)
 			if got := sigStatus(res.stdout); got["SigIgn"] != want["SigIgn"] || got["SigBlk"] != want["SigBlk"] {
 				t.Errorf("fence %q: command's signals %v, want %v (a plain child's)\n%v", args, got, want, res)
@@ -582,7 +582,7 @@ func TestCommandSignalDispositions(t *testing.T) {
 		// namespace, does not follow it).
 		relaxed := s.config("relaxed.json", `{"network": {"allowedDomains": ["*"]}}`)
 		chained := s.config("chained.json", `{"extends": "`+relaxed+`"}`)
-		for _, args := range []string{"--", "", "-s " + chained + " --"} {
+		for _, args := range []string{"--", "-t code", "-s " + chained + " --"} {
 			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 			cmd := s.command(ctx, opts{})
 			cmd.Path, cmd.Args = "/bin/sh", []string{"sh", "-c", `trap "" HUP; exec "$0" ` + args + ` cat /proc/self/status`, fenceBin}

@@ -15,3 +15,9 @@ func LDFlag(goos, goarch string) string {
 	}
 	return ""
 }
+
+// Subcommands are fence's subcommands and cobra's own: a command line whose
+// first operand names one runs no sandbox. Package early's guess reads
+// them here; the entry's assembly has its own copy, which
+// TestEntryDoesNotSpawn checks against this one.
+var Subcommands = [...]string{"config", "import", "completion", "help", "__complete", "__completeNoDesc"}

@@ -16,10 +16,11 @@ import (
 // waited for the supervisor's runtime start. From the entry, before that
 // start, the two runtime starts overlap too: `fence -- true` 1.5 ms sooner
 // there (docs/benchmarking.md, "The init stage spawned from the ELF
-// entry"). Nothing is known yet about the command line but argv[0] and
-// argc, so the init stage learns the network mode from the control socket
-// (AskNetArg), and one spawned for a command that runs no sandbox
-// (--version, config) is discarded (DiscardEntry).
+// entry"). The entry reads the command line only as far as it must (a
+// command first, "--" or "-c": see entrySpawn), so the init stage learns
+// the network mode from the control socket (AskNetArg), and one spawned
+// for a command line that runs no sandbox (fence --version -- x) is
+// discarded (DiscardEntry).
 //
 // The child does what vforkChild does, in assembly, minus what cannot
 // apply before the runtime has started: no signal handler is installed

@@ -31,6 +31,23 @@ DATA entryDashes<>+0(SB)/8, $"--\x00\x00\x00\x00\x00\x00"
 GLOBL entryDashes<>(SB), RODATA|NOPTR, $8
 DATA entryDashC<>+0(SB)/8, $"-c\x00\x00\x00\x00\x00\x00"
 GLOBL entryDashC<>(SB), RODATA|NOPTR, $8
+// The subcommands (cmd/fence's, and cobra's own), which run no sandbox.
+DATA entrySubConfig<>+0(SB)/8, $"config\x00\x00"
+GLOBL entrySubConfig<>(SB), RODATA|NOPTR, $8
+DATA entrySubImport<>+0(SB)/8, $"import\x00\x00"
+GLOBL entrySubImport<>(SB), RODATA|NOPTR, $8
+DATA entrySubCompletion<>+0(SB)/8, $"completi"
+DATA entrySubCompletion<>+8(SB)/8, $"on\x00\x00\x00\x00\x00\x00"
+GLOBL entrySubCompletion<>(SB), RODATA|NOPTR, $16
+DATA entrySubHelp<>+0(SB)/8, $"help\x00\x00\x00\x00"
+GLOBL entrySubHelp<>(SB), RODATA|NOPTR, $8
+DATA entrySubComplete<>+0(SB)/8, $"__comple"
+DATA entrySubComplete<>+8(SB)/8, $"te\x00\x00\x00\x00\x00\x00"
+GLOBL entrySubComplete<>(SB), RODATA|NOPTR, $16
+DATA entrySubCompleteNoDesc<>+0(SB)/8, $"__comple"
+DATA entrySubCompleteNoDesc<>+8(SB)/8, $"teNoDesc"
+DATA entrySubCompleteNoDesc<>+16(SB)/8, $"\x00\x00\x00\x00\x00\x00\x00\x00"
+GLOBL entrySubCompleteNoDesc<>(SB), RODATA|NOPTR, $24
 DATA entryArg1<>+0(SB)/8, $"ask\x00\x00\x00\x00\x00"
 GLOBL entryArg1<>(SB), RODATA|NOPTR, $8
 DATA entryEnv0<>+0(SB)/8, $"GOMAXPRO"
@@ -101,12 +118,13 @@ same:
 // entrySpawn starts the init stage as spawn's vforkChild does (the same
 // namespaces, capabilities, descriptors and Pdeathsig), with R12 = argc and
 // R13 = argv, and leaves the result in entryPid and entryFDs[0] (see
-// entry_linux_amd64.go). It spawns only for a command line that has "--"
-// or "-c" after argv[0] (fence -- cmd, fence -t code -- cmd, fence -c
-// 'cmd'), not for an init stage or a probe (argv[0] is theirs), and not
-// where a step fails: the spawn is then left to package early's init,
-// which reports errors. (fence cmd, without "--", is spawned there too;
-// fence --version is not spawned at all.)
+// entry_linux_amd64.go). It spawns only for a command line whose first
+// argument is a command (fence cmd args: not a flag, not a subcommand) or
+// that has "--" or "-c" after argv[0] (fence -- cmd, fence -t code -- cmd,
+// fence -c 'cmd'); not for an init stage or a probe (argv[0] is theirs),
+// and not where a step fails: the spawn is then left to package early's
+// init, which reports errors. (fence -t code cmd, flags first without
+// "--", is spawned there too; fence --version is not spawned at all.)
 TEXT entrySpawn<>(SB),NOSPLIT|NOFRAME,$0
 	// Nothing to spawn for without an argument; and argv[0] may be NULL
 	// when argc is 0 (kernels before 5.18 allowed that).
@@ -116,6 +134,28 @@ TEXT entrySpawn<>(SB),NOSPLIT|NOFRAME,$0
 	JNE	done
 	STREQ(0(R13), entryProbe<>(SB))
 	JNE	done
+	// fence cmd args: argv[1] neither empty, nor a flag, nor a
+	// subcommand (early.Guess asks the same of the first operand).
+	MOVQ	8(R13), SI
+	MOVBLZX	(SI), AX
+	TESTL	AX, AX
+	JEQ	flags
+	CMPL	AX, $0x2d	// '-'
+	JEQ	flags
+	STREQ(8(R13), entrySubConfig<>(SB))
+	JNE	done
+	STREQ(8(R13), entrySubImport<>(SB))
+	JNE	done
+	STREQ(8(R13), entrySubCompletion<>(SB))
+	JNE	done
+	STREQ(8(R13), entrySubHelp<>(SB))
+	JNE	done
+	STREQ(8(R13), entrySubComplete<>(SB))
+	JNE	done
+	STREQ(8(R13), entrySubCompleteNoDesc<>(SB))
+	JNE	done
+	JMP	spawn
+flags:
 	// R14 counts down the arguments after argv[0], R15 walks them.
 	MOVQ	R12, R14
 	DECQ	R14

@@ -130,7 +130,8 @@ func needUserNamespaces(t *testing.T) {
 	}
 }
 
-// TestEntryChild: for a command line with "--" or "-c", fence's entry
+// TestEntryChild: for a command line with "--" or "-c", or that starts
+// with the command, fence's entry
 // point starts the init stage as Start does: /proc/self/exe as InitArg0
 // with AskNetArg and initEnv alone, PID 1 of new user, mount, PID, IPC
 // and UTS namespaces (the network namespace is the init stage's to make),
@@ -153,6 +154,7 @@ func TestEntryChild(t *testing.T) {
 		}{
 			{[]string{"fence", "--", "true"}, false, false},
 			{[]string{"fence", "-t", "code", "-c", "true"}, true, false},
+			{[]string{"fence", "true", "-t", "code"}, false, false},
 			{[]string{"fence", "--", "true"}, false, true},
 		} {
 			t.Run(fmt.Sprintf("%s/%s/fd3=%v", ru.name, strings.Join(tc.argv[1:], " "), tc.fd3), func(t *testing.T) {
@@ -225,21 +227,28 @@ func TestEntryChild(t *testing.T) {
 	}
 }
 
-// TestEntryDoesNotSpawn: no init stage for a command line without "--" or
-// "-c" (fence --version, fence config), without arguments, in an init
-// stage or a probe (argv[0] theirs), or with a closed fd 0, 1 or 2 (a
-// socket would take its number); and no child is left.
+// TestEntryDoesNotSpawn: no init stage for a command line that starts
+// with a flag and has no "--" or "-c" (fence --version, fence -t code
+// cmd), that names a subcommand (Subcommands), without arguments, in an
+// init stage or a probe (argv[0] theirs), or with a closed fd 0, 1 or 2
+// (a socket would take its number); and no child is left.
 func TestEntryDoesNotSpawn(t *testing.T) {
 	needUserNamespaces(t)
 	bin := buildEntry(t)
 	for _, ru := range entryRunners() {
-		for _, argv := range [][]string{
+		argvs := [][]string{
 			{"fence", "--version"},
-			{"fence", "config", "show"},
+			{"fence", "-t", "code", "true"},
+			{"fence", ""},
 			{"fence"},
 			{ProbeArg0, "--", "true"},
 			{InitArg0, "--", "true"},
-		} {
+			{ProbeArg0, "true"},
+		}
+		for _, c := range Subcommands {
+			argvs = append(argvs, []string{"fence", c, "x"})
+		}
+		for _, argv := range argvs {
 			t.Run(ru.name+"/"+strings.Join(argv, " "), func(t *testing.T) {
 				r := runEntry(t, bin, argv, ru.cred)
 				if argv[0] == InitArg0 {
@@ -342,7 +351,8 @@ func TestMakefileLinksTheEntry(t *testing.T) {
 // TestEntryChecksArguments: the entry's spawn returns before any system
 // call for an empty argv (argc 0, argv[0] the NULL that ends it: kernels
 // before 5.18 pass that on, later ones make it {""}), for argv[0] alone,
-// for a command line without "--" or "-c" (a NULL-terminated scan), and for
+// for a command line that starts with a flag or an empty argument and has
+// no "--" or "-c" (a NULL-terminated scan), for a subcommand, and for
 // an init stage or a probe. Called in this process (entryCheck), where a
 // spawn must not happen: a file descriptor or an entryPid would show one.
 func TestEntryChecksArguments(t *testing.T) {
@@ -359,6 +369,10 @@ func TestEntryChecksArguments(t *testing.T) {
 		{"fence", "--version", "x", "---", "-cc", "c", "-"},
 		{InitArg0, "--", "true"},
 		{ProbeArg0, "-c", "true"},
+		{InitArg0, "true"},
+		{"fence", "", "x"},
+		{"fence", "-t", "code", "true"},
+		{"fence", "help", "--", ""},
 	} {
 		t.Run(fmt.Sprintf("%q", argv), func(t *testing.T) {
 			ptrs := make([]*byte, len(argv)+1)

@@ -1,9 +1,10 @@
 // Package early starts the sandbox's init stage from a package init
 // function, before the rest of fence has initialised, or takes over the
 // one that fence's ELF entry point started before the Go runtime did
-// (nsexec/spawn's entry, for a command line with "--" or "-c": it learns
-// the network mode from here, spawn.FromEntry), or discards that one when
-// the command line runs no sandbox.
+// (nsexec/spawn's entry, for a command line that starts with the command
+// or has "--" or "-c": it learns the network mode from here,
+// spawn.FromEntry), or discards that one when the command line runs no
+// sandbox.
 //
 // This is the one init function in fence that does work, and why: Go runs
 // package initialisation in import path order once a package's imports are
@@ -166,9 +167,10 @@ func willSandbox(args []string) bool {
 			i++
 		case len(a) > 0 && a[0] == '-':
 		default:
-			switch a {
-			case "config", "import", "completion", "help", "__complete", "__completeNoDesc":
-				return false
+			for _, c := range spawn.Subcommands {
+				if a == c {
+					return false
+				}
 			}
 			return true
 		}

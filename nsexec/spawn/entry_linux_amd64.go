@@ -98,8 +98,7 @@ func FromEntry(hostNetwork bool) (*Child, error) {
 	}
 	if err != nil {
 		c.Ctrl.Close()
-		_ = unix.Kill(pid, unix.SIGKILL)
-		reap(pid)
+		killReap(pid)
 		return nil, err
 	}
 	c.spawned <- nil
@@ -116,6 +115,5 @@ func DiscardEntry() {
 	pid := int(entryPid)
 	entryPid = 0
 	unix.Close(int(entryFDs[0]))
-	_ = unix.Kill(pid, unix.SIGKILL)
-	reap(pid)
+	killReap(pid)
 }

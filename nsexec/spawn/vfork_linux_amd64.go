@@ -158,8 +158,7 @@ func forkInit(spec *initSpec) (int, error) {
 		return 0, err
 	}
 	if err := writeIDMaps(pid, spec.uid, spec.gid); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		reap(pid)
+		killReap(pid)
 		return 0, fmt.Errorf("map ids into the sandbox: %w", err)
 	}
 	return pid, nil
@@ -234,6 +233,12 @@ func startNofile() [2]uint64 {
 		return [2]uint64{}
 	}
 	return [2]uint64{soft, now.Max}
+}
+
+// killReap kills a child that must not run on and reaps it.
+func killReap(pid int) {
+	_ = unix.Kill(pid, unix.SIGKILL)
+	reap(pid)
 }
 
 func reap(pid int) {

@@ -4,9 +4,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # On linux/amd64 the ELF entry point is nsexec/spawn's, which maps the
 # binary's data (internal/prefault) and spawns the sandbox's init stage
-# ahead of the runtime's start (spawn.LDFlag; a test checks the two agree).
-# Elsewhere there is none.
-ENTRY   := $(if $(filter linux/amd64,$(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH)),-E=github.com/nsfence/fence/nsexec/spawn.entry)
+# ahead of the runtime's start, and the segments are aligned to 2 MB for
+# huge-page mappings (spawn.LDFlags; a test checks the two agree).
+# Elsewhere there are none.
+ENTRY   := $(if $(filter linux/amd64,$(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH)),-E=github.com/nsfence/fence/nsexec/spawn.entry -R=0x200000)
 LDFLAGS := $(ENTRY) -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build install test test-deps vet seccomp schema perf bench clean

@@ -82,7 +82,7 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 				arch = a
 			}
 		}
-		if flag := spawn.LDFlag("linux", arch); flag != "" {
+		if flag := spawn.LDFlags("linux", arch); flag != "" {
 			args = append(args, "-ldflags="+flag)
 		}
 	}

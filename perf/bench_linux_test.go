@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	// linker's mmap-written output starts slower (see copyBinary).
 	linked := filepath.Join(dir, "link", "fence")
 	// And linked as make build links it (nsexec/spawn's entry).
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+spawn.LDFlag(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+spawn.LDFlags(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build fence: %v\n%s", err, out)

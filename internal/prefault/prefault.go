@@ -2,7 +2,7 @@
 // fence process is about to touch page by page: the binary's data, bss and
 // read-only data (from the ELF entry point, before the Go runtime starts),
 // and the first part of the Go heap (from an init function that runs before
-// any other package's does work).
+// any other package's does work), where it can as one transparent huge page.
 //
 // Why: each fence start is two Go processes (the supervisor and the
 // sandbox's init stage), and they took ~800 page faults between them
@@ -11,11 +11,16 @@
 // write to a page of the binary's data (a copy) the dearest. One
 // madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ) maps a range for
 // about 1 µs a page, and `fence -- true` started 13% sooner
-// (docs/benchmarking.md, "Page faults, populated ahead").
+// (docs/benchmarking.md, "Page faults, populated ahead"). A page populated
+// that way still costs the hypervisor 5–8 µs at its first touch; a 2 MB
+// huge page costs it once for all 512 (docs/benchmarking.md, "The heap in
+// huge pages").
 //
 // What it must not do: decide anything. A kernel without
 // MADV_POPULATE_* (before Linux 5.14) answers EINVAL and nothing changes;
-// a range that is not mapped is left alone. It reads no environment, no
+// one without MADV_COLLAPSE (Linux 6.1), with transparent huge pages off,
+// or out of free huge pages gets the heap populated in small pages; a
+// range that is not mapped is left alone. It reads no environment, no
 // arguments, no file.
 //
 // Why a package of its own: its populate routine (assembly,
@@ -45,23 +50,31 @@ func LDFlag(goos, goarch string) string {
 	return ""
 }
 
-// Heap sizes populated from the heap's first free page up: the
-// supervisor's start used more than 1 MB above it (2 MB measured best, 4 MB
-// no better; docs/benchmarking.md); the init stage, which lives as long as
-// the sandbox, little, and there the rest would be resident memory for
+// Heap sizes populated in small pages from the heap's first free page up,
+// where the heap's huge page could not be had: the supervisor's start used
+// more than 1 MB above it (2 MB measured best, 4 MB no better;
+// docs/benchmarking.md); the init stage, which lives as long as the
+// sandbox, little, and there the rest would be resident memory for
 // nothing.
 const (
 	supervisorHeap = 2 << 20
 	initStageHeap  = 256 << 10
 )
 
-// heapStart and heapLen are the range init asked to populate, for the
-// tests.
-var heapStart, heapLen uintptr
+// hugePage is the size of a transparent huge page on linux/amd64 (a PMD).
+const hugePage = 2 << 20
 
-func init() { heapStart, heapLen = populateHeap() }
+// heapStart and heapLen are the range init populated, heapHuge whether
+// it is a huge page that the kernel collapsed, for the tests.
+var (
+	heapStart, heapLen uintptr
+	heapHuge           bool
+)
+
+func init() { heapStart, heapLen, heapHuge = populateHeap() }
 
 // Heap returns the start and length of the heap range that this process's
-// init asked the kernel to populate, or 0, 0 where it did not ask. The
-// kernel populated the part of it that the runtime had mapped then.
-func Heap() (start, n uintptr) { return heapStart, heapLen }
+// init populated, or 0, 0 where it did nothing, and whether that range is
+// one huge page. A range in small pages is populated where the runtime
+// had mapped it then.
+func Heap() (start, n uintptr, huge bool) { return heapStart, heapLen, heapHuge }

@@ -2,4 +2,4 @@
 
 package prefault
 
-func populateHeap() (uintptr, uintptr) { return 0, 0 }
+func populateHeap() (uintptr, uintptr, bool) { return 0, 0, false }

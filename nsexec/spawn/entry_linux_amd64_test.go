@@ -42,13 +42,13 @@ type entryChild struct {
 	Spawned   bool
 }
 
-// buildEntry builds testdata/entry linked with fence's entry point (LDFlag)
+// buildEntry builds testdata/entry linked with fence's entry point (LDFlags)
 // into a directory anyone may read, for runs as another user.
 func buildEntry(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(sharedDir(t, 0o755), "entry")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(gobin, "build", "-buildvcs=false", "-ldflags="+LDFlag("linux", "amd64"), "-o", bin, "./testdata/entry")
+	build := exec.Command(gobin, "build", "-buildvcs=false", "-ldflags="+LDFlags("linux", "amd64"), "-o", bin, "./testdata/entry")
 	// Not the caller's GOFLAGS (-race would link another runtime).
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -329,21 +329,21 @@ func TestEntryExecFails(t *testing.T) {
 	}
 }
 
-// TestMakefileLinksTheEntry: make build passes the same linker flag that
-// LDFlag gives the test builds, so that the binary users run is the one
+// TestMakefileLinksTheEntry: make build passes the same linker flags that
+// LDFlags gives the test builds, so that the binary users run is the one
 // measured and tested.
 func TestMakefileLinksTheEntry(t *testing.T) {
 	mk, err := os.ReadFile("../../Makefile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	flag := LDFlag("linux", "amd64")
+	flag := LDFlags("linux", "amd64")
 	if flag == "" || !strings.Contains(string(mk), flag) {
-		t.Errorf("the Makefile does not link with %q (spawn.LDFlag)", flag)
+		t.Errorf("the Makefile does not link with %q (spawn.LDFlags)", flag)
 	}
 	for _, p := range [][2]string{{"linux", "arm64"}, {"darwin", "amd64"}, {"linux", "386"}} {
-		if f := LDFlag(p[0], p[1]); f != "" {
-			t.Errorf("LDFlag(%s, %s) = %q: there is no entry function there", p[0], p[1], f)
+		if f := LDFlags(p[0], p[1]); f != "" {
+			t.Errorf("LDFlags(%s, %s) = %q: there is no entry function there", p[0], p[1], f)
 		}
 	}
 }

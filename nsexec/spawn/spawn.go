@@ -11,7 +11,7 @@
 // (package cmd/fence/internal/early), and the namespace creation and the
 // init stage's own runtime start then overlap with the rest of the
 // supervisor's start-up. On linux/amd64 it also owns fence's ELF entry
-// point (LDFlag), which starts the init stage before the supervisor's Go
+// point (LDFlags), which starts the init stage before the supervisor's Go
 // runtime has started (FromEntry). nsexec owns everything after the
 // spawn: the protocol, the policy, the init stage itself.
 //
@@ -34,7 +34,7 @@ const (
 	// for the sandbox (and brings its lo up) before the policy arrives.
 	NetArg = "net"
 	// AskNetArg is argv[1] of an init stage that fence's ELF entry point
-	// spawned (LDFlag), before anything knew whether the sandbox shares the host's
+	// spawned (LDFlags), before anything knew whether the sandbox shares the host's
 	// network: its first packet on the control socket is one byte,
 	// ModeNetNS or ModeHost (FromEntry sends it).
 	AskNetArg = "ask"

@@ -9,15 +9,21 @@
 //	                  copies (what a write makes), kB
 //	bss RESIDENT PAGES   a 1 MB array in the bss that nothing touches:
 //	                  pages resident, pages
-//	heap N RESIDENT MAPPED   what prefault asked for (bytes), and of the
-//	                  part the runtime had mapped, how many pages are
-//	                  resident and how many there are
+//	heap N RESIDENT MAPPED HUGE   what prefault populated (bytes), and of
+//	                  the part the runtime had mapped, how many pages are
+//	                  resident and how many there are; 1 if prefault
+//	                  reports the range as a huge page, else 0
+//	hugeheap KB NEXT   kB of huge pages in the mapping that holds the
+//	                  heap's range, and whether the block after it is
+//	                  marked for huge pages (1), not (0), or not mapped
+//	                  (-1)
 package main
 
 import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -39,7 +45,7 @@ var (
 
 func main() {
 	// Before anything else allocates or reads: what prefault left.
-	start, n := prefault.Heap()
+	start, n, huge := prefault.Heap()
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		fail(err)
@@ -51,6 +57,10 @@ func main() {
 	defer f.Close()
 	var cur string // the current mapping's kind, or ""
 	var heapEnd uintptr
+	// The heap's mapping (it holds start) and the one that holds the
+	// block after a huge range: kB of huge pages, and the flags.
+	var inHeap, inNext bool
+	heapHugeKB, next := 0, -1
 	sizes := map[string][2]int{}
 	var size int
 	sc := bufio.NewScanner(f)
@@ -71,10 +81,21 @@ func main() {
 			case path == exe && fields[1] == "rw-p":
 				cur = "data"
 			}
-			if uintptr(l) <= start && start < uintptr(h) {
+			inHeap = uintptr(l) <= start && start < uintptr(h)
+			if inHeap {
 				heapEnd = uintptr(h)
 			}
+			inNext = huge && uintptr(l) <= start+n && start+n < uintptr(h) && fields[1] == "rw-p"
+			if inNext {
+				next = 0
+			}
 			continue
+		}
+		if inHeap && len(fields) >= 2 && fields[0] == "AnonHugePages:" {
+			heapHugeKB, _ = strconv.Atoi(fields[1])
+		}
+		if inNext && fields[0] == "VmFlags:" && slices.Contains(fields[1:], "hg") {
+			next = 1
 		}
 		if cur == "" || len(fields) < 2 {
 			continue
@@ -109,7 +130,12 @@ func main() {
 	if n > 0 && heapEnd > start {
 		resident, pages = residentPages(start, min(start+n, heapEnd))
 	}
-	fmt.Printf("heap %d %d %d\n", n, resident, pages)
+	h := 0
+	if huge {
+		h = 1
+	}
+	fmt.Printf("heap %d %d %d %d\n", n, resident, pages, h)
+	fmt.Printf("hugeheap %d %d\n", heapHugeKB, next)
 	// Keeps untouched linked, without reading it.
 	if uintptr(unsafe.Pointer(&untouched)) == 0 {
 		os.Exit(3)

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command entry is nsexec/spawn's test program for fence's entry point
-// (spawn.LDFlag), which spawns the init stage before the Go runtime starts.
+// (spawn.LDFlags), which spawns the init stage before the Go runtime starts.
 // Run as anything but the init stage, it takes over what the entry spawned
 // (spawn.FromEntry, or spawn.DiscardEntry with DISCARD=1) and prints a JSON
 // report (or writes it to $OUT); the init stage it spawned is this program again (argv[0]

@@ -99,9 +99,10 @@ func TestInitStageSkipsSupervisorPackages(t *testing.T) {
 }
 
 // TestHugePageMappings: in a fence binary written in one piece (as make
-// build and make install write it), both processes map the read-only
-// data's first 2 MB with one huge page (the segments aligned to 2 MB,
-// spawn.LDFlags) and have a 2 MB huge page at the start of their heap
+// build and make install write it), both processes map all of the
+// read-only data with huge pages (the segments aligned to 2 MB,
+// spawn.LDFlags, and the last block mapped whole by internal/prefault's
+// entry) and have a 2 MB huge page at the start of their heap
 // (internal/prefault). Where the page cache does not hold the file in
 // 2 MB folios (the text's mapping then has no huge page either), the
 // first part is skipped with the reason.
@@ -126,8 +127,8 @@ func TestHugePageMappings(t *testing.T) {
 	// and writable, its address range's start, and its kB of file and
 	// anonymous huge pages.
 	type mapping struct {
-		kind              string // "text", "rodata", "anon"
-		filePMD, anonHuge int
+		kind                    string // "text", "rodata", "anon"
+		size, filePMD, anonHuge int
 	}
 	smaps := func(pid int) []mapping {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
@@ -160,6 +161,8 @@ func TestHugePageMappings(t *testing.T) {
 			}
 			v, _ := strconv.Atoi(f[1])
 			switch f[0] {
+			case "Size:":
+				cur.size = v
 			case "FilePmdMapped:":
 				cur.filePMD = v
 			case "AnonHugePages:":
@@ -178,6 +181,7 @@ func TestHugePageMappings(t *testing.T) {
 		return n
 	}
 	filePMD := func(m mapping) int { return m.filePMD }
+	size := func(m mapping) int { return m.size }
 	anonHuge := func(m mapping) int { return m.anonHuge }
 
 	// The command waits on its stdin until the test has read both
@@ -221,8 +225,8 @@ func TestHugePageMappings(t *testing.T) {
 			t.Logf("skipped for the %s: its text is mapped without huge pages: this file system's page cache does not hold %s in 2 MB folios", p.name, bin)
 			continue
 		}
-		if r := sum(ms, "rodata", filePMD); r < 2048 {
-			t.Errorf("the %s maps %d kB of its read-only data with huge pages, want 2048 at least (segments aligned to 2 MB: spawn.LDFlags)", p.name, r)
+		if r, n := sum(ms, "rodata", filePMD), sum(ms, "rodata", size); r != n || n%2048 != 0 {
+			t.Errorf("the %s maps %d of its read-only data's %d kB with huge pages, want all, in whole 2 MB blocks (segments aligned to 2 MB, spawn.LDFlags; the last block mapped whole, internal/prefault)", p.name, r, n)
 		}
 	}
 }

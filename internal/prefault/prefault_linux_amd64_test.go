@@ -1,6 +1,7 @@
 package prefault
 
 import (
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -137,6 +138,52 @@ func TestEntryPopulatesTheBinary(t *testing.T) {
 	}
 	if b := without["bss"]; b[0]*2 > b[1] {
 		t.Errorf("without the entry point, %d of an untouched bss array's %d pages are resident at main: the test cannot tell the entry's work from the runtime's", b[0], b[1])
+	}
+}
+
+// TestEntryMapsTheReadOnlyTail: with the segments aligned to 2 MB (the
+// linker's -R, as spawn.LDFlags links fence), the entry maps the read-only
+// data's segment up to the end of its last 2 MB block (the rest is the
+// file's padding), so that a huge page can map that block; every page of
+// the segment is mapped at main (the padding, which nothing reads, is
+// not populated). Without the alignment the mapping is the segment's, as
+// the kernel made it.
+func TestEntryMapsTheReadOnlyTail(t *testing.T) {
+	needPopulate(t)
+	for _, entry := range []string{LDFlag("linux", "amd64"), "-E=" + fenceEntry} {
+		for _, aligned := range []bool{true, false} {
+			flags := entry
+			if aligned {
+				flags += " -R=0x200000"
+			}
+			r := show(t, flags, false)["rodata"]
+			// The segment's size, from the build's program headers.
+			f, err := elf.Open(shown[flags])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var memsz uint64
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_LOAD && p.Flags == elf.PF_R {
+					memsz = p.Memsz
+				}
+			}
+			f.Close()
+			if memsz == 0 {
+				t.Fatalf("%s: no read-only PT_LOAD segment", flags)
+			}
+			pages := (memsz + 4095) &^ 4095
+			want := pages
+			if aligned {
+				want = (memsz + hugePage - 1) &^ (hugePage - 1)
+			}
+			if uint64(r[1])<<10 != want {
+				t.Errorf("linked with %s: the read-only data is mapped over %d kB, want %d (its segment: %d bytes)", flags, r[1], want>>10, memsz)
+			}
+			if uint64(r[0])<<10 < pages {
+				t.Errorf("linked with %s: %d kB of the read-only data are mapped at main: want all of its segment's %d", flags, r[0], pages>>10)
+			}
+		}
 	}
 }
 

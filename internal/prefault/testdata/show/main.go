@@ -3,8 +3,8 @@
 // Command show reports, as its main function starts, how much of its own
 // memory is mapped, for internal/prefault's tests:
 //
-//	rodata RSS SIZE   the executable's read-only mapping: kB mapped, kB
-//	                  (from smaps)
+//	rodata RSS SIZE   the executable's read-only mappings: kB mapped, kB
+//	                  (from smaps; the entry may have split it in two)
 //	data ANON SIZE    its file-backed writable mapping: kB of private
 //	                  copies (what a write makes), kB
 //	bss RESIDENT PAGES   a 1 MB array in the bss that nothing touches:
@@ -106,7 +106,8 @@ func main() {
 			size = v
 		case "Rss:":
 			if cur == "rodata" {
-				sizes[cur] = [2]int{v, size}
+				r := sizes[cur]
+				sizes[cur] = [2]int{r[0] + v, r[1] + size}
 			}
 		case "Anonymous:":
 			if cur == "data" {

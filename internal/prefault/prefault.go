@@ -14,7 +14,7 @@
 // madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ) maps a range for
 // about 1 µs a page, and `fence -- true` started 13% sooner
 // (docs/benchmarking.md, "Page faults, populated ahead"). A page populated
-// that way still costs the hypervisor 5–8 µs at its first touch; a 2 MB
+// that way still costs the hypervisor ~9 µs at its first touch; a 2 MB
 // huge page costs it once for all 512 (docs/benchmarking.md, "The heap in
 // huge pages").
 //

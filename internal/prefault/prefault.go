@@ -18,18 +18,21 @@
 // huge page costs it once for all 512 (docs/benchmarking.md, "The heap in
 // huge pages").
 //
-// What it must not do: decide anything. A kernel without
-// MADV_POPULATE_* (before Linux 5.14) answers EINVAL and nothing changes;
-// one without MADV_COLLAPSE (Linux 6.1), with transparent huge pages off,
-// or out of free huge pages gets the heap populated in small pages; a
-// range that is not mapped is left alone. It reads no environment, no
-// arguments, no file.
+// What it must not do: decide anything, or change what any byte of memory
+// holds. A kernel without MADV_POPULATE_* (before Linux 5.14) answers
+// EINVAL and nothing changes; one without MADV_COLLAPSE (Linux 6.1), with
+// transparent huge pages set to "never" (which MADV_COLLAPSE would ignore:
+// fence reads the setting), or out of free huge pages gets the heap
+// populated in small pages; a range that is not mapped is left alone. It
+// reads no environment and no arguments; the files it reads are the huge
+// page settings in /sys and its own executable (/proc/self/exe, which the
+// init stage is exec'd from too).
 //
 // Why a package of its own: its populate routine (assembly,
 // fence_prefault_populate) must run from the ELF entry point, before the
 // runtime's own (_rt0_amd64_linux): fence's entry point is nsexec/spawn's,
-// which calls it first (spawn.LDFlag; the Makefile and the test builds
-// pass it), and this package's entry function (LDFlag) does only that,
+// which calls it first (spawn.LDFlags; the Makefile and the test builds
+// pass them), and this package's entry function (LDFlag) does only that,
 // for binaries that spawn nothing, such as its tests'; and its init
 // function must run before the other
 // packages' allocate, which it does because it imports nothing (Go

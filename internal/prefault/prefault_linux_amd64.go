@@ -7,6 +7,9 @@ import "unsafe"
 func madvise(addr, n, advice uintptr) int64
 func getpid() int64
 
+//go:noescape
+func readFile(path *byte, buf *byte, n uintptr) int64
+
 const (
 	madvHugepage      = 14 // MADV_HUGEPAGE
 	madvPopulateWrite = 23 // MADV_POPULATE_WRITE, Linux 5.14
@@ -38,12 +41,15 @@ func populateHeap() (uintptr, uintptr, bool) {
 	first := uintptr(unsafe.Pointer(probe)) &^ 4095
 	block := first &^ (hugePage - 1)
 	initStage := getpid() == 1
-	r := madvise(block, hugePage, madvCollapse)
-	// EAGAIN: a page of the block was busy for a moment (not yet on the
-	// kernel's page lists, or locked), in ~3% of starts measured; a retry
-	// (two at most) got it in every one of 300.
-	for try := 0; r == -eagain && try < 2; try++ {
+	r := int64(-1)
+	if hugePagesAllowed() {
 		r = madvise(block, hugePage, madvCollapse)
+		// EAGAIN: a page of the block was busy for a moment (not yet
+		// on the kernel's page lists, or locked), in ~3% of starts
+		// measured; a retry (two at most) got it in every one of 300.
+		for try := 0; r == -eagain && try < 2; try++ {
+			r = madvise(block, hugePage, madvCollapse)
+		}
 	}
 	if r == 0 {
 		if !initStage {
@@ -59,4 +65,65 @@ func populateHeap() (uintptr, uintptr, bool) {
 	// up to there and fails. What is past it faults in as it is used.
 	madvise(first, n, madvPopulateWrite)
 	return first, n, false
+}
+
+// The administrator's transparent huge page settings: for 2 MB pages
+// (Linux 6.8), and for all, which "inherit" there defers to.
+const (
+	thp2MB = "/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled\x00"
+	thpAll = "/sys/kernel/mm/transparent_hugepage/enabled\x00"
+)
+
+// hugePagesAllowed reports whether the administrator left 2 MB transparent
+// huge pages on ("always" or "madvise"): MADV_COLLAPSE itself ignores the
+// setting, even "never", which fence honours. A kernel without the files
+// has none to give.
+func hugePagesAllowed() bool { return thpAllowed(thp2MB, thpAll) }
+
+// thpAllowed is hugePagesAllowed with the settings files at the paths
+// given (NUL-terminated), for the tests.
+func thpAllowed(for2MB, forAll string) bool {
+	switch thpSetting(for2MB) {
+	case thpNever:
+		return false
+	case thpOn:
+		return true
+	}
+	return thpSetting(forAll) == thpOn
+}
+
+// A settings file's choice.
+const (
+	thpUnknown = iota // no file, or another word ("inherit")
+	thpOn             // "always" or "madvise"
+	thpNever
+)
+
+// thpSetting returns the bracketed choice in the settings file at path
+// ("always [madvise] never"). It allocates nothing: it runs before the
+// heap is populated.
+func thpSetting(path string) int {
+	var buf [64]byte
+	n := readFile(unsafe.StringData(path), &buf[0], uintptr(len(buf)))
+	if n <= 0 {
+		return thpUnknown
+	}
+	s := buf[:n]
+	for i, c := range s {
+		if c != '[' {
+			continue
+		}
+		for j := i + 1; j < len(s); j++ {
+			if s[j] == ']' {
+				switch string(s[i+1 : j]) {
+				case "always", "madvise":
+					return thpOn
+				case "never":
+					return thpNever
+				}
+				return thpUnknown
+			}
+		}
+	}
+	return thpUnknown
 }

@@ -3,7 +3,9 @@
 #include "textflag.h"
 
 #define SYS_close 3
+#define SYS_fstat 5
 #define SYS_mmap 9
+#define SYS_munmap 11
 #define SYS_madvise 28
 #define SYS_openat 257
 #define MADV_POPULATE_READ 22
@@ -32,9 +34,12 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 // for an entry point to call before the runtime starts (this one, and
 // fence's own in nsexec/spawn). Its name has no package part so that other
 // packages' assembly can call it (the assembler cannot name a symbol whose
-// import path has a dot). SYSCALL clobbers only AX, CX, R11 and what is
-// set for it: DI, SI and DX, and remapTail's registers. Errors are
-// ignored: this only saves page faults.
+// import path has a dot). It must be CALLed from the ELF entry point
+// itself, with the kernel's stack untouched above the return address
+// (remapTail reads argc, argv, envp and auxv there). It clobbers AX, BX,
+// CX, DX, SI, DI and R8 to R15; not BP, from which the runtime's
+// frame-pointer walks start. Errors are ignored: this only saves page
+// faults.
 TEXT fence_prefault_populate(SB),NOSPLIT|NOFRAME,$0
 	// Before the read-only data's populate below, which then maps its
 	// last 2 MB block with one huge page too.
@@ -61,8 +66,10 @@ TEXT fence_prefault_populate(SB),NOSPLIT|NOFRAME,$0
 #define HUGE 0x200000
 #define O_RDONLY_CLOEXEC 0x80000
 #define AT_FDCWD -100
+#define PROT_NONE 0
 #define PROT_READ 1
 #define MAP_PRIVATE_FIXED 0x12
+#define MAP_PRIVATE_ANON_NOREPLACE 0x100022
 
 DATA selfExe<>+0(SB)/8, $"/proc/se"
 DATA selfExe<>+8(SB)/8, $"lf/exe\x00\x00"
@@ -79,18 +86,26 @@ GLOBL selfExe<>(SB), RODATA|NOPTR, $16
 // program headers' address in auxv (AT_PHDR).
 //
 // Every step checks what the next one relies on and returns without a
-// change otherwise: the program headers found, the segment that holds
-// runtime·rodata found, the block starting inside that segment, at a
-// file offset aligned to 2 MB, and ending before the next segment, whose
-// file data starts past the block's (so the file is long enough), and
-// /proc/self/exe opened. The mapping replaces part of one with the same
-// bytes of the same file, read-only and private as it was.
+// change otherwise: the program headers found; the segment that holds
+// runtime·rodata found, all of it file data (no zero-filled tail the file
+// would overwrite); the block starting inside it, at a file offset aligned
+// to 2 MB, and ending below every segment above it; the file at least that
+// long, by the program headers and by fstat (which also tells a
+// /proc/self/exe that is not this file); the rest of the block, past the
+// segment, free (an anonymous mapping of it with MAP_FIXED_NOREPLACE, Linux
+// 4.17, lands there, or nothing is changed). The file mapping then
+// replaces the segment's tail and that placeholder with the same bytes of
+// the same file, read-only and private as they were. /proc/self/exe is
+// what the init stage is exec'd from too. One failure is not undone:
+// since Linux 6.12 a mmap that fails after the old mapping is gone (out
+// of memory for the new one, a file system shut down) leaves the range
+// unmapped, and the runtime then faults at its start.
 //
 // Registers: R8 AT_PHDR, R9 AT_PHNUM, R10 the load bias, R12/R13/R14
-// the segment's address, file offset and file size, R15 the next
-// segment's address, R11 its file offset (SYSCALL clobbers R11, and
-// there is none before its last use), BX a program header. Not BP: the
-// runtime's frame-pointer walks start from it.
+// the segment's address, file offset and size, R15 the lowest address of a
+// segment above it, R11 the file's length as far as the segments show
+// (SYSCALL clobbers R11: it is last read before the first one), BX a
+// program header.
 TEXT remapTail<>(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	0(DI), AX	// argc
 	LEAQ	16(DI)(AX*8), BX	// envp: past argv and its NULL
@@ -132,7 +147,9 @@ findPhdr:
 bias:
 	MOVQ	R8, R10
 	SUBQ	16(BX), R10
-	// The PT_LOAD that holds runtime·rodata, and the lowest one above it.
+	// The PT_LOAD that holds runtime·rodata, the lowest one above it, and
+	// the end of the file data of all of them. Elf64_Phdr: p_type at 0,
+	// p_offset 8, p_vaddr 16, p_filesz 32, p_memsz 40; 56 bytes.
 	LEAQ	runtime·rodata(SB), DX
 	XORQ	R12, R12
 	MOVQ	$-1, R15
@@ -144,6 +161,12 @@ loads:
 	JEQ	found
 	CMPL	0(BX), $PT_LOAD
 	JNE	nextLoad
+	MOVQ	8(BX), AX
+	ADDQ	32(BX), AX	// the end of its file data
+	CMPQ	AX, R11
+	JBE	fileEnd
+	MOVQ	AX, R11
+fileEnd:
 	MOVQ	16(BX), AX
 	ADDQ	R10, AX	// its address
 	CMPQ	AX, DX
@@ -152,17 +175,17 @@ loads:
 	ADDQ	40(BX), SI	// its end in memory
 	CMPQ	DX, SI
 	JAE	nextLoad
+	MOVQ	32(BX), SI
+	CMPQ	SI, 40(BX)
+	JNE	done	// a zero-filled tail
 	MOVQ	AX, R12
 	MOVQ	8(BX), R13
-	MOVQ	32(BX), R14
+	MOVQ	SI, R14
 	JMP	nextLoad
 above:
 	CMPQ	AX, R15
 	JAE	nextLoad
-	CMPQ	32(BX), $0
-	JEQ	nextLoad	// no file data: says nothing of the file's length
 	MOVQ	AX, R15
-	MOVQ	8(BX), R11
 nextLoad:
 	ADDQ	$56, BX
 	DECQ	CX
@@ -174,7 +197,7 @@ found:
 	// segment, not at its end (a segment that ends on a block boundary
 	// is mapped whole already).
 	MOVQ	R12, SI
-	ADDQ	R14, SI	// the end of the segment's file data
+	ADDQ	R14, SI	// the segment's end
 	MOVQ	SI, DI
 	ANDQ	$~(HUGE-1), DI	// the block
 	CMPQ	DI, SI
@@ -187,7 +210,7 @@ found:
 	ADDQ	R13, R9
 	TESTQ	$(HUGE-1), R9
 	JNE	done
-	// Below the next segment, in memory and in the file.
+	// Below the segments above it, and within the file.
 	LEAQ	HUGE(DI), AX
 	CMPQ	AX, R15
 	JA	done
@@ -195,6 +218,34 @@ found:
 	CMPQ	AX, R11
 	JA	done
 	MOVQ	DI, R12	// the block
+	MOVQ	AX, R13	// the file length it needs
+	// The placeholder: the rest of the block, from the segment's last
+	// page on, must be free.
+	ADDQ	$4095, SI
+	ANDQ	$~4095, SI
+	MOVQ	SI, R14
+	MOVQ	SI, DI
+	LEAQ	HUGE(R12), SI
+	SUBQ	R14, SI
+	MOVQ	$PROT_NONE, DX
+	MOVQ	$MAP_PRIVATE_ANON_NOREPLACE, R10
+	MOVQ	$-1, R8
+	MOVQ	R9, R15	// the file offset, past the mmap
+	XORQ	R9, R9
+	MOVQ	$SYS_mmap, AX
+	SYSCALL
+	CMPQ	AX, R14
+	JEQ	placed
+	CMPQ	AX, $-4095
+	JAE	done	// EEXIST: something is there
+	// A kernel before 4.17 took the flag for a hint and put it elsewhere.
+	MOVQ	AX, DI
+	LEAQ	HUGE(R12), SI
+	SUBQ	R14, SI
+	MOVQ	$SYS_munmap, AX
+	SYSCALL
+	JMP	done
+placed:
 	MOVQ	$AT_FDCWD, DI
 	LEAQ	selfExe<>(SB), SI
 	MOVQ	$O_RDONLY_CLOEXEC, DX
@@ -202,18 +253,40 @@ found:
 	MOVQ	$SYS_openat, AX
 	SYSCALL
 	CMPQ	AX, $0
-	JLT	done
-	MOVQ	AX, R13	// the fd
+	JLT	unplace
+	MOVQ	AX, R8	// the fd
+	// fstat: st_size (at 48 of 144 bytes) must cover the block.
+	SUBQ	$144, SP
+	MOVQ	R8, DI
+	MOVQ	SP, SI
+	MOVQ	$SYS_fstat, AX
+	SYSCALL
+	MOVQ	48(SP), CX
+	ADDQ	$144, SP
+	TESTQ	AX, AX
+	JNE	closeUnplace
+	CMPQ	CX, R13
+	JLT	closeUnplace
 	MOVQ	R12, DI
 	MOVQ	$HUGE, SI
 	MOVQ	$PROT_READ, DX
 	MOVQ	$MAP_PRIVATE_FIXED, R10
-	MOVQ	R13, R8
-	// R9: the file offset
+	MOVQ	R15, R9	// the file offset; R8 the fd
 	MOVQ	$SYS_mmap, AX
 	SYSCALL
-	MOVQ	R13, DI
+	MOVQ	R8, DI
 	MOVQ	$SYS_close, AX
+	SYSCALL
+	RET
+closeUnplace:
+	MOVQ	R8, DI
+	MOVQ	$SYS_close, AX
+	SYSCALL
+unplace:
+	MOVQ	R14, DI
+	LEAQ	HUGE(R12), SI
+	SUBQ	R14, SI
+	MOVQ	$SYS_munmap, AX
 	SYSCALL
 done:
 	RET
@@ -233,4 +306,31 @@ TEXT ·getpid(SB),NOSPLIT,$0-8
 	MOVQ	$39, AX	// SYS_getpid
 	SYSCALL
 	MOVQ	AX, ret+0(FP)
+	RET
+
+// func readFile(path *byte, buf *byte, n uintptr) int64
+// reads up to n bytes of the file at the NUL-terminated path: the count,
+// or -errno.
+TEXT ·readFile(SB),NOSPLIT,$0-32
+	MOVQ	$AT_FDCWD, DI
+	MOVQ	path+0(FP), SI
+	MOVQ	$O_RDONLY_CLOEXEC, DX
+	XORQ	R10, R10
+	MOVQ	$SYS_openat, AX
+	SYSCALL
+	CMPQ	AX, $0
+	JLT	readDone
+	MOVQ	AX, R8
+	MOVQ	AX, DI
+	MOVQ	buf+8(FP), SI
+	MOVQ	n+16(FP), DX
+	XORQ	AX, AX	// SYS_read
+	SYSCALL
+	MOVQ	AX, R9
+	MOVQ	R8, DI
+	MOVQ	$SYS_close, AX
+	SYSCALL
+	MOVQ	R9, AX
+readDone:
+	MOVQ	AX, ret+24(FP)
 	RET

@@ -4,7 +4,7 @@ import "testing"
 
 // TestLDFlag: the flag names the entry function where there is one
 // (fence's own builds link nsexec/spawn's entry, which calls this
-// package's populate first: spawn.LDFlag, TestMakefileLinksTheEntry).
+// package's populate first: spawn.LDFlags, TestMakefileLinksTheEntry).
 func TestLDFlag(t *testing.T) {
 	if f := LDFlag("linux", "amd64"); f != "-E="+EntrySymbol {
 		t.Errorf("LDFlag(linux, amd64) = %q, want -E=%s", f, EntrySymbol)

@@ -61,7 +61,7 @@ DATA entryEnvv<>+0(SB)/8, $entryEnv0<>(SB)
 DATA entryEnvv<>+8(SB)/8, $0
 GLOBL entryEnvv<>(SB), RODATA|NOPTR, $16
 
-// entry is fence's ELF entry point (LDFlag). The kernel starts it with the
+// entry is fence's ELF entry point (LDFlags). The kernel starts it with the
 // stack pointer at argc, argv[0] above it, which the runtime's entry reads
 // after this: the calls below push their return addresses under it and
 // pop them again, and the runtime's entry reads no register.

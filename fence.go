@@ -111,6 +111,9 @@ type Spec struct {
 	cacheEnv []string         // the tools' own caches for the command (toolCacheEnv), set by the current plan
 	procs    chan procsResult // foreignProcs read beside planFS
 	killedBy syscall.Signal   // see KilledBy
+	// lateNoExec: the plan leaves the lookups of denied programs to
+	// Options.NoExecLater (Run: they overlap PID 1's mounts).
+	lateNoExec bool
 }
 
 // KilledBy returns, after Run, the signal that killed the command, or 0 if

@@ -4098,7 +4098,15 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		!underAny(s.Cwd, []string{"/dev", "/proc"}) // the sandbox's own there
 	o.FS.NoExec = d.paths
 	if d.err != nil {
-		if o.FS.NoExec, err = runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp)); err != nil {
+		lookUp := func() ([]string, error) {
+			return runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp))
+		}
+		if s.lateNoExec {
+			// Run's: sent after the rest, while PID 1 mounts the rest.
+			// Called on Run's goroutine, in StartGated: nothing else uses
+			// s.paths meanwhile.
+			o.NoExecLater = lookUp
+		} else if o.FS.NoExec, err = lookUp(); err != nil {
 			return nil, err
 		}
 	}

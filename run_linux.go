@@ -132,7 +132,9 @@ func Run(s *Spec) (int, error) {
 	defer func() {
 		go func() { <-registered; sigs.Stop() }()
 	}()
+	s.lateNoExec = true
 	o, np, err := s.plan()
+	s.lateNoExec = false
 	if err != nil {
 		return 1, err
 	}

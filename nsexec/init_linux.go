@@ -81,7 +81,7 @@ func Init() {
 	if o.HostNetwork == newNetns {
 		fail(ctrl, errors.New("init stage started with the wrong network mode"))
 	}
-	listeners, err := setup(o, early, &tl)
+	listeners, err := setup(o, early, &tl, func() ([]string, error) { return readNoExec(ctrl) })
 	if err != nil {
 		fail(ctrl, err)
 	}
@@ -159,7 +159,43 @@ func readOptions(fd int) (*Options, error) {
 	}
 }
 
-// readPacket reads one packet of the policy (readOptions).
+// readNoExec reads msgNoExec, the denied programs' paths that follow the
+// Options when FS.NoExecFollows, from the control socket (non-blocking by
+// then: the wait is the runtime poller's). Anything else is an error: the
+// tree is not finished without them.
+func readNoExec(ctrl *os.File) ([]string, error) {
+	rc, err := ctrl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var pt parts
+	for {
+		var m message
+		var readErr error
+		err := rc.Read(func(fd uintptr) bool {
+			m, readErr = readPacket(int(fd))
+			return !errors.Is(readErr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = readErr
+		}
+		if err != nil {
+			return nil, err
+		}
+		m, done, err := pt.add(m)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			if m.Type != typeNoExec {
+				return nil, fmt.Errorf("unexpected message %q", m.Type)
+			}
+			return m.Paths, nil
+		}
+	}
+}
+
+// readPacket reads one packet of the policy (readOptions, readNoExec).
 func readPacket(fd int) (message, error) {
 	// Peek at the packet's size first: a maxPacket buffer would be fresh
 	// pages to fault in, on every start, for a policy of a few KiB.
@@ -373,7 +409,7 @@ var stderr RawStderr
 
 // setup performs every privileged step, in the only safe order, and leaves
 // the init stage with no capabilities, no_new_privs, Landlock and seccomp.
-func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
+func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, error)) ([]*os.File, error) {
 	// Non-dumpable first: until the capabilities are gone, nothing in the
 	// sandbox may ptrace or read /proc/1/mem of this process.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -392,7 +428,12 @@ func setup(o *Options, e *early, tl *timeline) ([]*os.File, error) {
 	stdio := cloneStdio(o.PTY)
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
-	if err := buildRoot(&o.FS, o.HostNetwork); err != nil {
+	noExec := func() ([]string, error) {
+		paths, err := readNoExec()
+		tl.mark("noexec-received")
+		return paths, err
+	}
+	if err := buildRoot(&o.FS, o.HostNetwork, noExec); err != nil {
 		if errors.Is(err, unix.ENOSYS) {
 			// open_tree, mount_setattr, fsopen: "clone /dev/null:
 			// function not implemented" said nothing of the kernel.

@@ -66,7 +66,9 @@ func (d detached) cloneAgain(ro bool) (*detached, error) {
 // RCU grace period (~0.2 ms of every start).
 //
 // hostNet says the sandbox shares the host's network namespace (mountProc).
-func buildRoot(fs *FSPolicy, hostNet bool) error {
+// noExec gives fs.NoExec where fs.NoExecFollows, once everything else is
+// in place.
+func buildRoot(fs *FSPolicy, hostNet bool, noExec func() ([]string, error)) error {
 	writable := fs.Writable
 	if fs.HostTmp {
 		writable = append([]string{"/tmp"}, writable...)
@@ -297,6 +299,14 @@ func buildRoot(fs *FSPolicy, hostNet bool) error {
 	for _, p := range sortedPaths(fs.Masked) {
 		if err := mask(empty, rootfd, p, false); err != nil {
 			return err
+		}
+	}
+	if fs.NoExecFollows {
+		// Last of the policy to come (the supervisor looked the denied
+		// programs up while the tree above was built), and the tree is
+		// not finished without it: an error ends the start here.
+		if fs.NoExec, err = noExec(); err != nil {
+			return fmt.Errorf("receive the denied programs: %w", err)
 		}
 	}
 	for _, p := range sortedPaths(fs.NoExec) {

@@ -179,6 +179,10 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		return nil, errors.New("sandbox was spawned with a different network mode")
 	}
 	o.HoldStart = gate != nil
+	o.FS.NoExecFollows = o.NoExecLater != nil
+	if o.FS.NoExecFollows {
+		o.FS.NoExec = nil
+	}
 	payload := encodeMessage(message{Type: typeOptions, Options: o})
 	if len(payload) > maxMessage {
 		pd.Abort()
@@ -201,6 +205,31 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		if _, err := pd.c.Ctrl.Write(pk); err != nil {
 			p.kill()
 			return nil, fmt.Errorf("send policy to init stage: %w", err)
+		}
+	}
+	if o.FS.NoExecFollows {
+		// While PID 1 builds the tree; before msgStart below, which must
+		// not come first. Killed on an error: PID 1 waits for this before
+		// its tree is finished, so no command runs without it.
+		noExec, err := o.NoExecLater()
+		if err != nil {
+			p.kill()
+			return nil, err
+		}
+		o.FS.NoExec = noExec
+		b := encodeMessage(message{Type: typeNoExec, Paths: noExec})
+		if len(b) > maxMessage {
+			p.kill()
+			return nil, fmt.Errorf("sandbox policy is too large (%d denied programs' paths, %d bytes, max %d)", len(noExec), len(b), maxMessage)
+		}
+		for _, pk := range packets(b) {
+			if _, err := pd.c.Ctrl.Write(pk); err != nil {
+				p.kill()
+				return nil, fmt.Errorf("send policy to init stage: %w", err)
+			}
+		}
+		if o.Timeline {
+			p.Stages = append(p.Stages, Stage{"noexec-sent", Now()})
 		}
 	}
 	var sent chan error

@@ -2,6 +2,7 @@ package nsexec_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"golang.org/x/sys/unix"
 	"io"
@@ -1077,5 +1078,70 @@ raise SystemExit(3)`},
 	}
 	if code != 3 || strings.Contains(string(outb), "sent") {
 		t.Errorf("exit %d, want the command's 3, and no signal sent: %s", code, outb)
+	}
+}
+
+// TestNoExecLater: denied programs given by Options.NoExecLater, sent
+// after the rest of the policy while PID 1 builds the tree, are masked
+// before the command runs, as those in FS.NoExec are.
+func TestNoExecLater(t *testing.T) {
+	truePath, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Skipf("no /bin/true here: %v", err)
+	}
+	calls := 0
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", truePath + `; echo "denied:$?"; /bin/sh -c 'exit 7'; echo "other:$?"`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		NoExecLater: func() ([]string, error) {
+			calls++
+			return []string{truePath}, nil
+		},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	b, _ := io.ReadAll(out)
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("sandbox exited %d, %v", code, err)
+	}
+	if calls != 1 {
+		t.Errorf("NoExecLater was called %d times, want once", calls)
+	}
+	if got := string(b); !strings.Contains(got, "denied:126\n") || !strings.Contains(got, "other:7\n") {
+		t.Errorf("output %q: want %s refused (126), another program run (7)", got, truePath)
+	}
+}
+
+// TestNoExecLaterError: when NoExecLater fails, the start fails with its
+// error, the command never runs and the init stage is gone: PID 1 does
+// not finish the tree without the denied programs.
+func TestNoExecLaterError(t *testing.T) {
+	w := t.TempDir()
+	marker := filepath.Join(w, "ran")
+	o := &nsexec.Options{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", "echo ran > " + marker},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Dir:  "/",
+		FS:   nsexec.FSPolicy{Writable: []string{w}},
+		NoExecLater: func() ([]string, error) {
+			// Long enough for PID 1 to be waiting for them.
+			time.Sleep(50 * time.Millisecond)
+			return nil, errors.New("look for denied programs: test failure")
+		},
+	}
+	p, err := nsexec.Start(o)
+	if err == nil {
+		p.Wait()
+		t.Fatal("the start succeeded although NoExecLater failed")
+	}
+	if !strings.Contains(err.Error(), "test failure") {
+		t.Errorf("start failed with %v, want NoExecLater's error", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran although the policy was never complete")
 	}
 }

@@ -99,6 +99,14 @@ type Options struct {
 	// supervisor's go-ahead (msgStart) before it starts the command. Set by
 	// StartGated; callers do not set it.
 	HoldStart bool
+
+	// NoExecLater, if set, gives FS.NoExec after the rest of the Options
+	// are sent: StartGated calls it while PID 1 builds the mount tree, and
+	// sends what it returns (msgNoExec), which PID 1 waits for before the
+	// tree is finished. An error ends the start: PID 1 is killed before it
+	// has a finished tree. The supervisor's lookups of denied programs
+	// (~190 of them) then overlap PID 1's mounts. Not sent itself.
+	NoExecLater func() ([]string, error)
 }
 
 // UnixPolicy says which unix sockets the command may connect to by path.
@@ -230,4 +238,8 @@ type FSPolicy struct {
 	// non-executable, read-only file. A symlink is masked itself, not its
 	// target, so other names of the same binary keep working.
 	NoExec []string
+	// NoExecFollows: NoExec comes after the Options, in a msgNoExec that
+	// PID 1 waits for once the rest of the tree is built (Options'
+	// NoExecLater), and NoExec is empty here. Set by StartGated.
+	NoExecFollows bool
 }

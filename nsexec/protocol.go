@@ -10,6 +10,11 @@ import "github.com/nsfence/fence/nsexec/spawn"
 // file descriptors ride along as SCM_RIGHTS on the packet that names them.
 //
 //	parent → child  msgOptions{Options}          first packet, the whole policy
+//	parent → child  msgNoExec{Paths}             with FS.NoExecFollows: FS.NoExec,
+//	                                              right after msgOptions; PID 1
+//	                                              reads it once the rest of the
+//	                                              mount tree is built, and fails
+//	                                              on anything else
 //	child  → parent msgReady{Listeners: n} + n fds   mounts, lo, listeners and
 //	                                              restrictions done; the command
 //	                                              starts right after. With
@@ -67,6 +72,7 @@ type msgType string
 
 const (
 	typeOptions   msgType = "options"
+	typeNoExec    msgType = "noexec"
 	typeStart     msgType = "start"
 	typeReady     msgType = "ready"
 	typeError     msgType = "error"
@@ -103,6 +109,8 @@ type message struct {
 	// Created (typeExit) are the files matching DenyWritePatterns that the
 	// sandbox created (guard.createdFiles).
 	Created []string
+	// Paths (typeNoExec) is FSPolicy.NoExec.
+	Paths []string
 }
 
 // Stage is one named point of the start-up timeline, in CLOCK_MONOTONIC

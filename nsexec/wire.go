@@ -185,6 +185,7 @@ func (m *message) fields(c codec) {
 		c.int64(&m.Stages[i].Mono)
 	}
 	c.strs(&m.Created)
+	c.strs(&m.Paths)
 }
 
 func (o *Options) fields(c codec) {
@@ -220,6 +221,7 @@ func (o *Options) fields(c codec) {
 	c.bool(&f.AllowGitConfig)
 	c.strs(&f.Masked)
 	c.strs(&f.NoExec)
+	c.bool(&f.NoExecFollows)
 	c.strs(&o.Listeners)
 	c.bool(&o.Unix.AllowAll)
 	c.strs(&o.Unix.Allow)

@@ -305,9 +305,11 @@ func buildRoot(fs *FSPolicy, hostNet bool, noExec func() ([]string, error)) erro
 		// Last of the policy to come (the supervisor looked the denied
 		// programs up while the tree above was built), and the tree is
 		// not finished without it: an error ends the start here.
-		if fs.NoExec, err = noExec(); err != nil {
+		late, err := noExec()
+		if err != nil {
 			return fmt.Errorf("receive the denied programs: %w", err)
 		}
+		fs.NoExec = append(fs.NoExec, late...)
 	}
 	for _, p := range sortedPaths(fs.NoExec) {
 		if err := mask(empty, rootfd, p, true); err != nil {

@@ -180,9 +180,6 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 	}
 	o.HoldStart = gate != nil
 	o.FS.NoExecFollows = o.NoExecLater != nil
-	if o.FS.NoExecFollows {
-		o.FS.NoExec = nil
-	}
 	payload := encodeMessage(message{Type: typeOptions, Options: o})
 	if len(payload) > maxMessage {
 		pd.Abort()
@@ -216,7 +213,7 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 			p.kill()
 			return nil, err
 		}
-		o.FS.NoExec = noExec
+		o.FS.NoExec = append(o.FS.NoExec, noExec...)
 		b := encodeMessage(message{Type: typeNoExec, Paths: noExec})
 		if len(b) > maxMessage {
 			p.kill()
@@ -224,8 +221,9 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		}
 		for _, pk := range packets(b) {
 			if _, err := pd.c.Ctrl.Write(pk); err != nil {
-				p.kill()
-				return nil, fmt.Errorf("send policy to init stage: %w", err)
+				// PID 1 failed while the lookups ran (EPIPE): its
+				// report says why.
+				return nil, p.killReporting(fmt.Errorf("send policy to init stage: %w", err))
 			}
 		}
 		if o.Timeline {
@@ -264,6 +262,23 @@ func (p *Process) kill() {
 	_, _ = waitPID(p.Pid)
 	p.ctrl.Close()
 	p.release()
+}
+
+// killReporting is kill, returning the error the init stage reported
+// before it died if it did (msgError: it exits after one), else err.
+func (p *Process) killReporting(err error) error {
+	_ = unix.Kill(p.Pid, unix.SIGKILL)
+	_, _ = waitPID(p.Pid)
+	// The init stage is gone: what it sent is queued, then EOF.
+	if m, files, rerr := recvMessage(int(p.ctrl.Fd()), 1, &parts{}); rerr == nil {
+		closeAll(files)
+		if m.Type == typeError {
+			err = errors.New(m.Err)
+		}
+	}
+	p.ctrl.Close()
+	p.release()
+	return err
 }
 
 // recvMessage reads one control message and the fds that came with it:

@@ -1083,34 +1083,87 @@ raise SystemExit(3)`},
 
 // TestNoExecLater: denied programs given by Options.NoExecLater, sent
 // after the rest of the policy while PID 1 builds the tree, are masked
-// before the command runs, as those in FS.NoExec are.
+// before the command runs, as those in FS.NoExec are (both kept): when
+// they come at once and when PID 1 has to wait for them, with and without
+// a start gate (whose msgStart must not overtake them).
 func TestNoExecLater(t *testing.T) {
 	truePath, err := filepath.EvalSymlinks("/bin/true")
 	if err != nil {
 		t.Skipf("no /bin/true here: %v", err)
 	}
-	calls := 0
+	falsePath, err := filepath.EvalSymlinks("/bin/false")
+	if err != nil {
+		t.Skipf("no /bin/false here: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		gated bool
+	}{
+		{"at once", 0, false},
+		{"PID 1 waits", 100 * time.Millisecond, false},
+		{"gated, PID 1 waits", 100 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			o := &nsexec.Options{
+				Path:   "/bin/sh",
+				Args:   []string{"sh", "-c", truePath + `; echo "late:$?"; ` + falsePath + `; echo "early:$?"; /bin/sh -c 'exit 7'; echo "other:$?"`},
+				Env:    []string{"PATH=/usr/bin:/bin"},
+				Dir:    "/",
+				Stdout: w,
+				FS:     nsexec.FSPolicy{NoExec: []string{falsePath}},
+				NoExecLater: func() ([]string, error) {
+					calls++
+					time.Sleep(tc.delay)
+					return []string{truePath}, nil
+				},
+			}
+			var gate chan struct{}
+			if tc.gated {
+				gate = make(chan struct{})
+				close(gate)
+			}
+			p, err := nsexec.StartGated(o, gate)
+			w.Close()
+			if err != nil {
+				t.Fatalf("start sandbox: %v", err)
+			}
+			b, _ := io.ReadAll(r)
+			if code, err := p.Wait(); err != nil || code != 0 {
+				t.Fatalf("sandbox exited %d, %v", code, err)
+			}
+			if calls != 1 {
+				t.Errorf("NoExecLater was called %d times, want once", calls)
+			}
+			if got := string(b); !strings.Contains(got, "late:126\n") || !strings.Contains(got, "early:126\n") || !strings.Contains(got, "other:7\n") {
+				t.Errorf("output %q: want %s and %s refused (126), another program run (7)", got, truePath, falsePath)
+			}
+		})
+	}
+}
+
+// TestNoExecLaterReport: when PID 1 fails while NoExecLater runs, the
+// start reports PID 1's error, not the closed socket that the denied
+// programs then meet.
+func TestNoExecLaterReport(t *testing.T) {
 	o := &nsexec.Options{
-		Path: "/bin/sh",
-		Args: []string{"sh", "-c", truePath + `; echo "denied:$?"; /bin/sh -c 'exit 7'; echo "other:$?"`},
-		Env:  []string{"PATH=/usr/bin:/bin"},
+		Path: "/bin/true",
+		Args: []string{"true"},
 		Dir:  "/",
 		NoExecLater: func() ([]string, error) {
-			calls++
-			return []string{truePath}, nil
+			time.Sleep(200 * time.Millisecond)
+			return []string{"/bin/true"}, nil
 		},
 	}
-	p, out := start(t, o)
-	defer out.Close()
-	b, _ := io.ReadAll(out)
-	if code, err := p.Wait(); err != nil || code != 0 {
-		t.Fatalf("sandbox exited %d, %v", code, err)
-	}
-	if calls != 1 {
-		t.Errorf("NoExecLater was called %d times, want once", calls)
-	}
-	if got := string(b); !strings.Contains(got, "denied:126\n") || !strings.Contains(got, "other:7\n") {
-		t.Errorf("output %q: want %s refused (126), another program run (7)", got, truePath)
+	o.FS.Links = [][2]string{{"/etc/x", "real"}}
+	if _, err := nsexec.Start(o); err == nil || !strings.Contains(err.Error(), "not in the private /tmp") {
+		t.Errorf("start error %v, want PID 1's refusal of the link", err)
 	}
 }
 

@@ -238,8 +238,8 @@ type FSPolicy struct {
 	// non-executable, read-only file. A symlink is masked itself, not its
 	// target, so other names of the same binary keep working.
 	NoExec []string
-	// NoExecFollows: NoExec comes after the Options, in a msgNoExec that
-	// PID 1 waits for once the rest of the tree is built (Options'
-	// NoExecLater), and NoExec is empty here. Set by StartGated.
+	// NoExecFollows: more NoExec paths come after the Options, in a
+	// msgNoExec that PID 1 waits for once the rest of the tree is built
+	// (Options' NoExecLater), and adds to these. Set by StartGated.
 	NoExecFollows bool
 }

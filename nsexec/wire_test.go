@@ -35,6 +35,8 @@ func fill(v reflect.Value, n *int) {
 		p := reflect.New(v.Type().Elem())
 		fill(p.Elem(), n)
 		v.Set(p)
+	case reflect.Func:
+		return // the supervisor's own (Options.NoExecLater), never sent
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if v.Type().Field(i).IsExported() {

@@ -70,10 +70,12 @@ const (
 const hugePage = 2 << 20
 
 // heapStart and heapLen are the range init populated, heapHuge whether
-// it is a huge page that the kernel collapsed, for the tests.
+// it is a huge page that the kernel collapsed, nextMarked whether the
+// block after it was mapped and marked for huge pages then, for the tests.
 var (
 	heapStart, heapLen uintptr
 	heapHuge           bool
+	nextMarked         bool
 )
 
 func init() { heapStart, heapLen, heapHuge = populateHeap() }
@@ -83,3 +85,9 @@ func init() { heapStart, heapLen, heapHuge = populateHeap() }
 // one huge page. A range in small pages is populated where the runtime
 // had mapped it then.
 func Heap() (start, n uintptr, huge bool) { return heapStart, heapLen, heapHuge }
+
+// NextMarked reports whether init marked the block after the heap's huge
+// page for huge pages where the runtime had certainly mapped it (in the
+// same 4 MB step): the supervisor's does. A block the runtime maps later
+// is a new mapping, unmarked.
+func NextMarked() bool { return nextMarked }

@@ -53,7 +53,14 @@ func populateHeap() (uintptr, uintptr, bool) {
 	}
 	if r == 0 {
 		if !initStage {
-			madvise(block+hugePage, hugePage, madvHugepage)
+			// The runtime maps the heap in 4 MB-aligned steps: a next
+			// block in the same step is mapped; one in the next step
+			// may be only reserved, and a mark on that is lost when
+			// the runtime maps it (a new mapping).
+			const step = 4 << 20
+			next := block + hugePage
+			r := madvise(next, hugePage, madvHugepage)
+			nextMarked = r == 0 && next&^(step-1) == block&^(step-1)
 		}
 		return block, hugePage, true
 	}

@@ -13,10 +13,12 @@
 //	                  the part the runtime had mapped, how many pages are
 //	                  resident and how many there are; 1 if prefault
 //	                  reports the range as a huge page, else 0
-//	hugeheap KB NEXT   kB of huge pages in the mapping that holds the
-//	                  heap's range, and whether the block after it is
-//	                  marked for huge pages (1), not (0), or not mapped
-//	                  (-1)
+//	hugeheap KB NEXT MARKED STEP   kB of huge pages in the mapping that
+//	                  holds the heap's range; whether the block after it
+//	                  is marked for huge pages (1), not (0), or not mapped
+//	                  (-1); 1 if prefault reports marking it; 1 if that
+//	                  block is in the range's 4 MB step (the runtime maps
+//	                  the heap in those: it was mapped at init)
 package main
 
 import (
@@ -136,7 +138,15 @@ func main() {
 		h = 1
 	}
 	fmt.Printf("heap %d %d %d %d\n", n, resident, pages, h)
-	fmt.Printf("hugeheap %d %d\n", heapHugeKB, next)
+	marked := 0
+	if prefault.NextMarked() {
+		marked = 1
+	}
+	step := 0
+	if huge && (start+n)&^(4<<20-1) == start&^(4<<20-1) {
+		step = 1
+	}
+	fmt.Printf("hugeheap %d %d %d %d\n", heapHugeKB, next, marked, step)
 	// Keeps untouched linked, without reading it.
 	if uintptr(unsafe.Pointer(&untouched)) == 0 {
 		os.Exit(3)

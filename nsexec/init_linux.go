@@ -81,7 +81,7 @@ func Init() {
 	if o.HostNetwork == newNetns {
 		fail(ctrl, errors.New("init stage started with the wrong network mode"))
 	}
-	listeners, err := setup(o, early, &tl, func() ([]string, error) { return readNoExec(ctrl) })
+	listeners, err := setup(o, early, &tl, func() ([]string, error) { return readNoExec(controlFD) })
 	if err != nil {
 		fail(ctrl, err)
 	}
@@ -140,57 +140,56 @@ func networkMode(args []string, fd int) (bool, error) {
 // was noticed only at sysmon's next poll, coarsened to a millisecond
 // (0.3–0.5 ms later; a blocking read wakes ~0.05 ms after the send).
 func readOptions(fd int) (*Options, error) {
-	var pt parts // a large policy comes in typePart packets
-	for {
-		m, err := readPacket(fd)
-		if err != nil {
-			return nil, err
-		}
-		m, done, err := pt.add(m)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			if m.Type != typeOptions || m.Options == nil {
-				return nil, fmt.Errorf("unexpected message %q", m.Type)
-			}
-			return m.Options, nil
-		}
-	}
-}
-
-// readNoExec reads msgNoExec, the denied programs' paths that follow the
-// Options when FS.NoExecFollows, from the control socket (non-blocking by
-// then: the wait is the runtime poller's). Anything else is an error: the
-// tree is not finished without them.
-func readNoExec(ctrl *os.File) ([]string, error) {
-	rc, err := ctrl.SyscallConn()
+	m, err := readWhole(func() (message, error) { return readPacket(fd) }, typeOptions)
 	if err != nil {
 		return nil, err
 	}
+	if m.Options == nil {
+		return nil, errors.New("policy message without options")
+	}
+	return m.Options, nil
+}
+
+// readNoExec reads msgNoExec, the denied programs' paths that follow the
+// Options when FS.NoExecFollows, from the control socket fd, non-blocking
+// by then. Anything else is an error: the tree is not finished without
+// them. The wait, if any, is a blocking poll on this thread, as
+// readOptions' read is, not the runtime's poller.
+func readNoExec(fd int) ([]string, error) {
+	m, err := readWhole(func() (message, error) {
+		for {
+			m, err := readPacket(fd)
+			if !errors.Is(err, unix.EAGAIN) {
+				return m, err
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if _, err := unix.Poll(pfd, -1); err != nil && !errors.Is(err, unix.EINTR) {
+				return message{}, err
+			}
+		}
+	}, typeNoExec)
+	return m.Paths, err
+}
+
+// readWhole reads one whole message of type want with read, a packet at a
+// time (a large one comes in typePart packets); any other message is an
+// error.
+func readWhole(read func() (message, error), want msgType) (message, error) {
 	var pt parts
 	for {
-		var m message
-		var readErr error
-		err := rc.Read(func(fd uintptr) bool {
-			m, readErr = readPacket(int(fd))
-			return !errors.Is(readErr, unix.EAGAIN)
-		})
-		if err == nil {
-			err = readErr
-		}
+		m, err := read()
 		if err != nil {
-			return nil, err
+			return message{}, err
 		}
 		m, done, err := pt.add(m)
 		if err != nil {
-			return nil, err
+			return message{}, err
 		}
 		if done {
-			if m.Type != typeNoExec {
-				return nil, fmt.Errorf("unexpected message %q", m.Type)
+			if m.Type != want {
+				return message{}, fmt.Errorf("unexpected message %q", m.Type)
 			}
-			return m.Paths, nil
+			return m, nil
 		}
 	}
 }

@@ -2,7 +2,6 @@ package nsexec
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func TestReadNoExec(t *testing.T) {
 			}
 		}
 	}
-	pair := func(t *testing.T) (*os.File, int) {
+	pair := func(t *testing.T) (int, int) {
 		t.Helper()
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -38,9 +37,8 @@ func TestReadNoExec(t *testing.T) {
 		if err := unix.SetNonblock(fds[0], true); err != nil {
 			t.Fatal(err)
 		}
-		ctrl := os.NewFile(uintptr(fds[0]), "control")
-		t.Cleanup(func() { ctrl.Close(); unix.Close(fds[1]) })
-		return ctrl, fds[1]
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		return fds[0], fds[1]
 	}
 	t.Run("whole", func(t *testing.T) {
 		ctrl, peer := pair(t)

@@ -150,6 +150,268 @@ func TestHugePageMappings(t *testing.T) {
 	}
 }
 
+// TestEntryRereadsSmallFolios: a fence whose page cache holds its text and
+// read-only data in small folios (read by faults on a mapping without the
+// huge page mark, as after a boot or the kernel reclaiming the file's
+// pages) reads its whole 2 MB blocks again as 2 MB folios at its start,
+// and maps them with huge pages, the init stage too (internal/prefault's
+// hugeText, healRodata); it leaves the blocks alone while another process
+// maps their pages, which would keep them in small folios.
+func TestEntryRereadsSmallFolios(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("the entry point exists on linux/amd64 only, not %s", runtime.GOARCH)
+	}
+	bin := writeOnce(t, fenceBin)
+	held := holdSandbox(t, bin)
+	text := sumOf(mappingsOf(t, held.supervisor, bin), "text", func(m mapping) int { return m.filePMD })
+	held.release()
+	if text == 0 {
+		t.Skipf("the text of %s, written in one piece, is mapped without huge pages: this file system's page cache does not keep 2 MB folios, or huge pages are off", bin)
+	}
+	if !pagemapScan(t, bin) {
+		t.Skip("this kernel has no PAGEMAP_SCAN (Linux 6.7), which the entry needs to tell a block's folios")
+	}
+	// The blocks the entry rereads: the text's and the read-only data's
+	// whole 2 MB blocks (the read-only data's last one is mapped whole).
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []int64 // file offsets
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W != 0 {
+			continue
+		}
+		end := p.Off + p.Filesz
+		if p.Flags == elf.PF_R {
+			end = (end + 2<<20 - 1) &^ (2<<20 - 1)
+		}
+		for off := (p.Off + 2<<20 - 1) &^ (2<<20 - 1); off+2<<20 <= end; off += 2 << 20 {
+			blocks = append(blocks, int64(off))
+		}
+	}
+	f.Close()
+	if len(blocks) < 3 {
+		t.Fatalf("fence has %d whole 2 MB blocks of text and read-only data, the test expects 3 at least", len(blocks))
+	}
+	wantText, wantRodata := 0, 0
+	for _, off := range blocks {
+		if off < 4<<20 {
+			wantText += 2048
+		} else {
+			wantRodata += 2048
+		}
+	}
+
+	// Another process maps the small folios: nothing is evicted.
+	m := smallFolios(t, bin)
+	if huge := hugeBlocks(t, bin, blocks); len(huge) != 0 {
+		t.Fatalf("blocks at %v of %s stayed in 2 MB folios: the test could not have the page cache read them again", huge, bin)
+	}
+	held = holdSandbox(t, bin)
+	ms := mappingsOf(t, held.supervisor, bin)
+	read := readBytes(t, held.supervisor)
+	held.release()
+	// Nothing evicted and read again: the blocks were left alone.
+	if read >= 2<<20 {
+		t.Errorf("while another process mapped pages of its blocks, fence read %d bytes from storage, want less than a block (2 MB): it evicted the blocks' other pages and read them again", read)
+	}
+	if h := sumOf(ms, "text", func(m mapping) int { return m.filePMD }); h != 0 {
+		t.Errorf("while another process maps its pages, fence maps %d kB of its text with huge pages, want 0 (its page cache in small folios)", h)
+	}
+	for i, v := range resident(t, m) {
+		if v&1 == 0 {
+			t.Errorf("page %d of %s was evicted while the test mapped a page of its block", i, bin)
+			break
+		}
+	}
+	if huge := hugeBlocks(t, bin, blocks); len(huge) != 0 {
+		t.Errorf("blocks at %v are in 2 MB folios after a start while another process mapped them, want none", huge)
+	}
+	unix.Munmap(m)
+
+	// Alone: the first start rereads the blocks and maps them whole.
+	held = holdSandbox(t, bin)
+	for _, p := range []struct {
+		name string
+		pid  int
+	}{{"supervisor", held.supervisor}, {"init stage", held.pid1}} {
+		ms := mappingsOf(t, p.pid, bin)
+		if h := sumOf(ms, "text", func(m mapping) int { return m.filePMD }); h != wantText {
+			t.Errorf("the %s maps %d kB of its text with huge pages, want %d (its whole blocks)", p.name, h, wantText)
+		}
+		if h := sumOf(ms, "rodata", func(m mapping) int { return m.filePMD }); h != wantRodata {
+			t.Errorf("the %s maps %d kB of its read-only data with huge pages, want %d", p.name, h, wantRodata)
+		}
+	}
+	held.release()
+	if huge := hugeBlocks(t, bin, blocks); len(huge) != len(blocks) {
+		t.Errorf("after a start, the blocks at %v of %v are in 2 MB folios, want all", huge, blocks)
+	}
+}
+
+// smallFolios evicts bin from the page cache and reads it back in small
+// folios, by faults on a mapping without the huge page mark, which it
+// returns, with the first page of each 2 MB mapped.
+func smallFolios(t *testing.T, bin string) []byte {
+	t.Helper()
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written back first: dirty pages are not evicted.
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(m); i += 4096 {
+		sink += m[i]
+	}
+	// Then only the first page of each 2 MB stays mapped: the one the
+	// entry asks about, and the only one to keep its block's other
+	// pages in the page cache if the entry evicted the block anyway.
+	if err := unix.Madvise(m, unix.MADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(m); i += 2 << 20 {
+		sink += m[i]
+	}
+	return m
+}
+
+// readBytes returns what pid had read from storage (read_bytes in
+// /proc/PID/io).
+func readBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "read_bytes: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/proc/%d/io has no read_bytes", pid)
+	return 0
+}
+
+// sink keeps the tests' reads of mapped memory, which fault the pages in.
+var sink byte
+
+// resident returns mincore(2)'s vector for b: a byte a page, bit 0 set
+// where the page cache holds the page.
+func resident(t *testing.T, b []byte) []byte {
+	t.Helper()
+	vec := make([]byte, (len(b)+4095)/4096)
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		t.Fatalf("mincore: %v", errno)
+	}
+	return vec
+}
+
+// pmScanArg is struct pm_scan_arg (linux/fs.h), pageRegion struct
+// page_region, for the PAGEMAP_SCAN ioctl.
+type pmScanArg struct {
+	size, flags, start, end, walkEnd, vec, vecLen, maxPages uint64
+	categoryInverted, categoryMask, categoryAnyofMask       uint64
+	returnMask                                              uint64
+}
+
+type pageRegion struct{ start, end, categories uint64 }
+
+const (
+	pagemapScanIoctl = 0xc0606610 // _IOWR('f', 16, struct pm_scan_arg)
+	pageIsHuge       = 1 << 6
+)
+
+// hugeMapped reports whether the 2 MB at addr, in this process, are
+// mapped with a huge page (PAGEMAP_SCAN), or an error.
+func hugeMapped(addr uintptr) (bool, error) {
+	pm, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return false, err
+	}
+	defer pm.Close()
+	var r pageRegion
+	a := pmScanArg{size: uint64(unsafe.Sizeof(pmScanArg{})), start: uint64(addr), end: uint64(addr) + 2<<20,
+		vec: uint64(uintptr(unsafe.Pointer(&r))), vecLen: 1, categoryMask: pageIsHuge, returnMask: pageIsHuge}
+	n, _, errno := unix.Syscall(unix.SYS_IOCTL, pm.Fd(), pagemapScanIoctl, uintptr(unsafe.Pointer(&a)))
+	if errno != 0 {
+		return false, errno
+	}
+	return n == 1, nil
+}
+
+// pagemapScan reports whether this kernel has PAGEMAP_SCAN.
+func pagemapScan(t *testing.T, bin string) bool {
+	t.Helper()
+	m, err := unix.Mmap(-1, 0, 4<<20, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	_, err = hugeMapped(uintptr(unsafe.Pointer(&m[0])))
+	return err == nil
+}
+
+// hugeBlocks returns which of bin's 2 MB blocks at the file offsets given
+// its page cache holds in 2 MB folios: a read-only mapping of each, at an
+// address aligned to 2 MB, touched where the page cache holds the page
+// (mincore; a touch of a missing one would read it), maps a huge page
+// exactly then.
+func hugeBlocks(t *testing.T, bin string, offs []int64) []int64 {
+	t.Helper()
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var huge []int64
+	for _, off := range offs {
+		// 4 MB of address space, for a 2 MB-aligned block inside it.
+		r, err := unix.Mmap(-1, 0, 4<<20, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := uintptr(unsafe.Pointer(&r[0]))
+		at := (base + 2<<20 - 1) &^ (2<<20 - 1)
+		_, _, errno := unix.Syscall6(unix.SYS_MMAP, at, 2<<20, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_FIXED, f.Fd(), uintptr(off))
+		if errno != 0 {
+			t.Fatalf("map %s at offset %d: %v", bin, off, errno)
+		}
+		b := r[at-base : at-base+2<<20]
+		if resident(t, b[:4096])[0]&1 != 0 {
+			sink += b[0]
+			h, err := hugeMapped(at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h {
+				huge = append(huge, off)
+			}
+		}
+		unix.Munmap(r)
+	}
+	return huge
+}
+
 // TestEntryWithoutAlignment: a fence linked with its entry point but
 // without the segments aligned to 2 MB (the linker's -E alone) runs, and
 // its read-only data is mapped as the kernel mapped the segment: the

@@ -18,6 +18,13 @@
 // huge page costs it once for all 512 (docs/benchmarking.md, "The heap in
 // huge pages").
 //
+// Where the page cache holds the executable's text or read-only data in
+// small folios (read by execve, or by faults before anything asked for
+// huge pages: after a boot, or after the kernel reclaimed the file's
+// pages), the entry reads those 2 MB blocks again, once, as 2 MB folios,
+// unless another process maps them (docs/benchmarking.md, "Huge pages
+// after a reread").
+//
 // What it must not do: decide anything, or change what any byte of memory
 // holds. A kernel without MADV_POPULATE_* (before Linux 5.14) answers
 // EINVAL and nothing changes; one without MADV_COLLAPSE (Linux 6.1), with
@@ -25,8 +32,8 @@
 // fence reads the setting), or out of free huge pages gets the heap
 // populated in small pages; a range that is not mapped is left alone. It
 // reads no environment and no arguments; the files it reads are the huge
-// page settings in /sys and its own executable (/proc/self/exe, which the
-// init stage is exec'd from too).
+// page settings in /sys, its own executable (/proc/self/exe, which the
+// init stage is exec'd from too) and its own page map (/proc/self/pagemap).
 //
 // Why a package of its own: its populate routine (assembly,
 // fence_prefault_populate) must run from the ELF entry point, before the
@@ -91,3 +98,9 @@ func Heap() (start, n uintptr, huge bool) { return heapStart, heapLen, heapHuge 
 // same 4 MB step): the supervisor's does. A block the runtime maps later
 // is a new mapping, unmarked.
 func NextMarked() bool { return nextMarked }
+
+// Rereadable reports whether the entry would read blocks of the
+// executable that the page cache holds in small folios again
+// (linux/amd64): whether the file's page cache keeps 2 MB folios, as far
+// as its file system and the kernel tell.
+func Rereadable() bool { return rereadable() }

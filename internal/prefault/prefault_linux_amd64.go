@@ -10,6 +10,14 @@ func getpid() int64
 //go:noescape
 func readFile(path *byte, buf *byte, n uintptr) int64
 
+// rereadable is the entry's rereadable, in prefault_linux_amd64.s.
+func rereadable() bool
+
+// rereadSize is the length of the copy of reread (prefault_linux_amd64.s)
+// that hugeText runs from a page of its own: at least its code's
+// (TestRereadSize).
+const rereadSize = 384
+
 const (
 	madvHugepage      = 14 // MADV_HUGEPAGE
 	madvPopulateWrite = 23 // MADV_POPULATE_WRITE, Linux 5.14

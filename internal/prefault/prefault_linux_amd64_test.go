@@ -53,6 +53,12 @@ func show(t *testing.T, ldflags string, asPID1 bool) map[string][]int {
 		}
 		shown[ldflags] = bin
 	}
+	return runShow(t, bin, asPID1)
+}
+
+// runShow runs a build of testdata/show, as show does.
+func runShow(t *testing.T, bin string, asPID1 bool) map[string][]int {
+	t.Helper()
 	cmd := exec.Command(bin)
 	// No environment: GOMEMLIMIT or GODEBUG=harddecommit=1 have the
 	// runtime give pages back before main.
@@ -322,4 +328,104 @@ func TestHeapPopulated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRereadSize: the copy of reread that the entry runs from a page of
+// its own (rereadSize bytes) holds all of its code.
+func TestRereadSize(t *testing.T) {
+	needPopulate(t)
+	flag := "-E=" + fenceEntry
+	show(t, flag, false)
+	f, err := elf.Open(shown[flag])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []elf.Symbol
+	for _, s := range syms {
+		if s.Name == "reread" || strings.HasSuffix(s.Name, "prefault.reread") {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("testdata/show has %d symbols named reread, want 1: %v", len(found), found)
+	}
+	if n := found[0].Size; n == 0 || n > rereadSize {
+		t.Errorf("reread's code is %d bytes, rereadSize %d: the copy the entry runs must hold all of it", n, rereadSize)
+	}
+}
+
+// TestRereadable: the entry's answer to whether the executable's page
+// cache keeps 2 MB folios is the one its rules give (XFS; ext4 from Linux
+// 6.16 on, for files neither encrypted nor verity-protected, without DAX),
+// for a build in the temporary directory and a copy on a tmpfs, which
+// never does.
+func TestRereadable(t *testing.T) {
+	flag := "-E=" + fenceEntry
+	if got, want := show(t, flag, false)["rereadable"], rereadableHere(t, shown[flag]); len(got) != 1 || (got[0] == 1) != want {
+		t.Errorf("testdata/show in %s reports rereadable %v, want %v", filepath.Dir(shown[flag]), got, want)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Skipf("no tmpfs at /dev/shm for the copy (%v)", err)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "prefault-show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	b, err := os.ReadFile(shown[flag])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "show")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := runShow(t, bin, false)["rereadable"]; len(got) != 1 || got[0] != 0 {
+		t.Errorf("testdata/show on a tmpfs reports rereadable %v, want 0", got)
+	}
+}
+
+// rereadableHere is the rules of the entry's rereadable, for the file at
+// path.
+func rereadableHere(t *testing.T, path string) bool {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	switch st.Type {
+	case unix.XFS_SUPER_MAGIC:
+	case unix.EXT4_SUPER_MAGIC:
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			t.Fatal(err)
+		}
+		release := unix.ByteSliceToString(u.Release[:])
+		major, rest, _ := strings.Cut(release, ".")
+		minor := rest
+		if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+			minor = rest[:i]
+		}
+		ma, err1 := strconv.Atoi(major)
+		mi, err2 := strconv.Atoi(minor)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("kernel release %q: %v %v", release, err1, err2)
+		}
+		if ma < 6 || ma == 6 && mi < 16 {
+			return false
+		}
+	default:
+		return false
+	}
+	var sx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, 0, 0, &sx); err != nil {
+		t.Fatal(err)
+	}
+	return sx.Attributes&(unix.STATX_ATTR_ENCRYPTED|unix.STATX_ATTR_VERITY|unix.STATX_ATTR_DAX) == 0
 }

@@ -19,6 +19,7 @@
 //	                  (-1); 1 if prefault reports marking it; 1 if that
 //	                  block is in the range's 4 MB step (the runtime maps
 //	                  the heap in those: it was mapped at init)
+//	rereadable R      1 if prefault.Rereadable, else 0
 package main
 
 import (
@@ -147,6 +148,11 @@ func main() {
 		step = 1
 	}
 	fmt.Printf("hugeheap %d %d %d %d\n", heapHugeKB, next, marked, step)
+	reread := 0
+	if prefault.Rereadable() {
+		reread = 1
+	}
+	fmt.Printf("rereadable %d\n", reread)
 	// Keeps untouched linked, without reading it.
 	if uintptr(unsafe.Pointer(&untouched)) == 0 {
 		os.Exit(3)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -161,8 +162,14 @@ func TestEntryRereadsSmallFolios(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skipf("the entry point exists on linux/amd64 only, not %s", runtime.GOARCH)
 	}
-	bin := writeOnce(t, fenceBin)
-	held := holdSandbox(t, bin)
+	forEachRunner(t, testEntryRereadsSmallFolios)
+}
+
+func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
+	// In the workspace, which the runner can reach; the file is root's
+	// where the runner is not (readable, as an installed fence is).
+	bin := writeOnceIn(t, fenceBin, s.dir)
+	held := holdSandboxAs(t, bin, s)
 	text := sumOf(mappingsOf(t, held.supervisor, bin), "text", func(m mapping) int { return m.filePMD })
 	held.release()
 	if text == 0 {
@@ -208,7 +215,7 @@ func TestEntryRereadsSmallFolios(t *testing.T) {
 	if huge := hugeBlocks(t, bin, blocks); len(huge) != 0 {
 		t.Fatalf("blocks at %v of %s stayed in 2 MB folios: the test could not have the page cache read them again", huge, bin)
 	}
-	held = holdSandbox(t, bin)
+	held = holdSandboxAs(t, bin, s)
 	ms := mappingsOf(t, held.supervisor, bin)
 	read := readBytes(t, held.supervisor)
 	held.release()
@@ -231,7 +238,7 @@ func TestEntryRereadsSmallFolios(t *testing.T) {
 	unix.Munmap(m)
 
 	// Alone: the first start rereads the blocks and maps them whole.
-	held = holdSandbox(t, bin)
+	held = holdSandboxAs(t, bin, s)
 	for _, p := range []struct {
 		name string
 		pid  int
@@ -460,11 +467,17 @@ func TestEntryWithoutAlignment(t *testing.T) {
 // of the whole, as dd does in the Makefile, and returns its path.
 func writeOnce(t *testing.T, src string) string {
 	t.Helper()
+	return writeOnceIn(t, src, t.TempDir())
+}
+
+// writeOnceIn is writeOnce into directory dir.
+func writeOnceIn(t *testing.T, src, dir string) string {
+	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "fence")
+	bin := filepath.Join(dir, "fence")
 	f, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
 	if err != nil {
 		t.Fatal(err)
@@ -489,8 +502,22 @@ type held struct {
 // (PID 1 has a child), with the supervisor's and PID 1's pids.
 func holdSandbox(t *testing.T, bin string) held {
 	t.Helper()
+	return holdSandboxAs(t, bin, nil)
+}
+
+// holdSandboxAs is holdSandbox run by s's runner in its workspace, or as
+// holdSandbox where s is nil.
+func holdSandboxAs(t *testing.T, bin string, s *sandbox) held {
+	t.Helper()
 	cmd := exec.Command(bin, "--", "head", "-c1")
 	cmd.Env = []string{"PATH=" + strings.Join(stdPath, ":")}
+	if s != nil {
+		cmd.Dir = s.dir
+		cmd.Env = append(cmd.Env, "HOME="+s.home)
+		if s.r.cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		}
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	stdin, err := cmd.StdinPipe()

@@ -384,7 +384,10 @@ GLOBL selfPagemap<>(SB), RODATA|NOPTR, $24
 // once, by the start that finds them so, and the starts after it, the
 // init stage's first, find the 2 MB folios. The block that holds this
 // code is read again by a copy of reread in a page of its own, as its
-// mapping is replaced under it.
+// mapping is replaced under it. A block still small after its reread
+// (blockSmall again) ends the rereads for this start: the kernel or the
+// file system did not give it 2 MB folios after all (rereadable cannot
+// tell every such case), or another process maps pages of it.
 //
 // The segment must be readable and executable (PF_R|PF_X, mapped
 // PROT_READ|PROT_EXEC) and all file data, each block inside it at a file
@@ -408,6 +411,8 @@ TEXT hugeText<>(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$MADV_HUGEPAGE, DX
 	MOVQ	$SYS_madvise, AX
 	SYSCALL
+	TESTQ	AX, AX
+	JNE	textDone	// no transparent huge pages in this kernel
 	LEAQ	(HUGE-1)(R12), BX
 	ANDQ	$~(HUGE-1), BX
 textBlock:
@@ -436,7 +441,7 @@ textBlock:
 	CMPQ	BX, CX
 	JEQ	trampoline
 	CALL	reread<>(SB)
-	JMP	nextText
+	JMP	checkText
 trampoline:
 	// The copy must come from inside the segment.
 	LEAQ	reread<>(SB), AX
@@ -444,8 +449,11 @@ trampoline:
 	LEAQ	(R12)(R14*1), CX
 	CMPQ	AX, CX
 	JA	nextText
-	// A page mapped writable, filled, then made executable and no
-	// longer writable.
+	// A page mapped writable and filled from the executable, not from
+	// memory, where a debugger may have set a breakpoint. What it reads
+	// must be the code it copies (else a breakpoint, or /proc/self/exe
+	// is not the file mapped: the block is left alone). The page is then
+	// made executable and no longer writable.
 	PUSHQ	R9
 	XORQ	DI, DI
 	MOVQ	$4096, SI
@@ -457,13 +465,37 @@ trampoline:
 	SYSCALL
 	POPQ	R9
 	CMPQ	AX, $-4095
-	JAE	nextText
-	PUSHQ	AX	// the page
+	JAE	checkText
+	PUSHQ	AX	// the page, at 0(SP) but between the pushes below
+	MOVQ	$AT_FDCWD, DI
+	LEAQ	selfExe<>(SB), SI
+	MOVQ	$O_RDONLY_CLOEXEC, DX
+	XORQ	R10, R10
+	MOVQ	$SYS_openat, AX
+	SYSCALL
+	CMPQ	AX, $0
+	JLT	unmapTrampoline
+	PUSHQ	AX	// the fd; the page at 8(SP)
 	MOVQ	AX, DI
-	LEAQ	reread<>(SB), SI
+	MOVQ	8(SP), SI
+	MOVQ	$const_rereadSize, DX
+	LEAQ	reread<>(SB), R10
+	SUBQ	R12, R10
+	ADDQ	R13, R10	// its file offset
+	MOVQ	$SYS_pread64, AX
+	SYSCALL
+	MOVQ	AX, DX	// the count (SYSCALL keeps DX)
+	POPQ	DI
+	MOVQ	$SYS_close, AX
+	SYSCALL
+	CMPQ	DX, $const_rereadSize
+	JNE	unmapTrampoline
+	MOVQ	0(SP), SI
+	LEAQ	reread<>(SB), DI
 	MOVQ	$const_rereadSize, CX
 	CLD
-	REP;	MOVSB
+	REP;	CMPSB
+	JNE	unmapTrampoline
 	MOVQ	0(SP), DI
 	MOVQ	$4096, SI
 	MOVQ	$PROT_READ_EXEC, DX
@@ -479,6 +511,16 @@ unmapTrampoline:
 	MOVQ	$4096, SI
 	MOVQ	$SYS_munmap, AX
 	SYSCALL
+checkText:
+	// Still in small pages, and this process alone maps them: the
+	// reread cannot give 2 MB folios here (a kernel that cannot map
+	// them for this process, a file system that does not keep them
+	// for this file, another process's pages of the block): no more
+	// this start.
+	CALL	blockSmall<>(SB)
+	TESTQ	AX, AX
+	JEQ	nextText
+	MOVQ	$2, rereadState<>(SB)
 nextText:
 	ADDQ	$HUGE, BX
 	JMP	textBlock
@@ -565,6 +607,13 @@ smallDone:
 #define EXT4_SUPER_MAGIC 0xef53
 #define XFS_SUPER_MAGIC 0x58465342
 #define STATX_ATTR_NO_LARGE_FOLIOS 0x300800 // ENCRYPTED, VERITY, DAX
+#define SYS_prctl 157
+#define PR_GET_THP_DISABLE 42
+#define FS_IOC_GET_ENCRYPTION_POLICY_EX 0xc0096616
+#define FS_IOC_MEASURE_VERITY 0xc0046686
+#define FS_IOC_GETFLAGS 0x80086601
+#define FS_JOURNAL_DATA_FL 0x4000
+#define EOPNOTSUPP 95
 
 // rereadState is rereadable's answer once it has one: 0 not yet, 1 yes,
 // 2 no.
@@ -572,17 +621,21 @@ GLOBL rereadState<>(SB), NOPTR, $8
 
 // rereadable reports in AX whether the page cache of the executable's
 // file keeps what a fault on a mapping marked for huge pages reads in 2
-// MB folios (1) or not (0): else reread would evict the blocks and read
-// them back in small folios again, at every start. It does where the file
-// system supports large folios for the file: XFS (since Linux 5.18), and
-// ext4 since Linux 6.16, for files that are neither encrypted nor
-// verity-protected (statx attributes), and on neither the one nor the
-// other with DAX, which has no page cache. ext4 mounted data=journal has
-// none either, and is not told apart: its starts read the blocks again
-// for nothing. It clobbers CX, DX, SI, DI, R8, R10 and R11.
+// MB folios, and the kernel maps them for this process (1), or not (0):
+// else reread would evict the blocks and read them back in small folios
+// again, at every start. It does where the file system supports large
+// folios for the file: XFS (since Linux 5.18), and ext4 since Linux 6.16
+// on a file system without the encrypt and verity features, for a file
+// whose data is not journaled; on neither with DAX (a statx attribute),
+// which has no page cache; and not for a process with
+// PR_SET_THP_DISABLE. ext4 mounted data=journal has none either, and is
+// not told apart: hugeText and healRodata then stop after one block,
+// still small (blockSmall after reread), at each start. The answer is
+// kept for the rest of the start (rereadState). It clobbers CX, DX, SI,
+// DI, R8, R10 and R11.
 //
-// The frame: struct utsname (390 bytes), struct statfs (120) or struct
-// statx (256) at 0.
+// The frame: struct utsname (390 bytes), struct statfs (120), the ioctls'
+// arguments or struct statx (256) at 0.
 TEXT rereadable<>(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	rereadState<>(SB), AX
 	CMPQ	AX, $1
@@ -590,6 +643,18 @@ TEXT rereadable<>(SB),NOSPLIT|NOFRAME,$0
 	TESTQ	AX, AX
 	JNE	no
 	SUBQ	$400, SP
+	// Not for a process whose transparent huge pages are off
+	// (PR_SET_THP_DISABLE, which children inherit): the kernel maps no
+	// file huge pages for it, whatever the page cache holds.
+	MOVQ	$PR_GET_THP_DISABLE, DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$SYS_prctl, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	answerNo
 	// The file system.
 	LEAQ	selfExe<>(SB), DI
 	MOVQ	SP, SI
@@ -634,10 +699,58 @@ minor:
 	JMP	minor
 version:
 	CMPQ	CX, $6
-	JA	attributes
+	JA	ext4Features
 	JB	answerNo
 	CMPQ	DX, $16
 	JB	answerNo
+ext4Features:
+	// ext4 keeps large folios for no file of a file system with the
+	// encrypt or verity feature, nor for a file whose data is journaled:
+	// the two ioctls fail with EOPNOTSUPP where the feature is off (with
+	// ENODATA where it is on and the file has none), and the journaling
+	// is an inode flag (a file system mounted data=journal is not told
+	// apart).
+	MOVQ	$AT_FDCWD, DI
+	LEAQ	selfExe<>(SB), SI
+	MOVQ	$O_RDONLY_CLOEXEC, DX
+	XORQ	R10, R10
+	MOVQ	$SYS_openat, AX
+	SYSCALL
+	CMPQ	AX, $0
+	JLT	answerNo
+	MOVQ	AX, R8
+	MOVQ	$0, 0(SP)	// zeroed arguments for the ioctls
+	MOVQ	$0, 8(SP)
+	MOVQ	$0, 16(SP)
+	MOVQ	$0, 24(SP)
+	MOVQ	R8, DI
+	MOVQ	$FS_IOC_GET_ENCRYPTION_POLICY_EX, SI
+	MOVQ	SP, DX
+	MOVQ	$SYS_ioctl, AX
+	SYSCALL
+	CMPQ	AX, $-EOPNOTSUPP
+	JNE	closeNo
+	MOVQ	R8, DI
+	MOVQ	$FS_IOC_MEASURE_VERITY, SI
+	MOVQ	SP, DX
+	MOVQ	$SYS_ioctl, AX
+	SYSCALL
+	CMPQ	AX, $-EOPNOTSUPP
+	JNE	closeNo
+	MOVQ	$0, 0(SP)
+	MOVQ	R8, DI
+	MOVQ	$FS_IOC_GETFLAGS, SI
+	MOVQ	SP, DX
+	MOVQ	$SYS_ioctl, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	closeNo
+	MOVL	0(SP), AX
+	TESTL	$FS_JOURNAL_DATA_FL, AX
+	JNE	closeNo
+	MOVQ	R8, DI
+	MOVQ	$SYS_close, AX
+	SYSCALL
 attributes:
 	// statx(AT_FDCWD, "/proc/self/exe", 0, 0, buf): stx_attributes at 8.
 	MOVQ	$AT_FDCWD, DI
@@ -657,6 +770,10 @@ attributes:
 yes:
 	MOVQ	$1, AX
 	RET
+closeNo:
+	MOVQ	R8, DI
+	MOVQ	$SYS_close, AX
+	SYSCALL
 answerNo:
 	ADDQ	$400, SP
 	MOVQ	$2, rereadState<>(SB)
@@ -763,6 +880,11 @@ rodataWhole:
 	JEQ	nextRodata
 	MOVQ	$PROT_READ, R15
 	CALL	reread<>(SB)
+	// As in hugeText: a block still small stops the rereads.
+	CALL	blockSmall<>(SB)
+	TESTQ	AX, AX
+	JEQ	nextRodata
+	MOVQ	$2, rereadState<>(SB)
 nextRodata:
 	ADDQ	$HUGE, BX
 	JMP	rodataBlock
@@ -800,10 +922,13 @@ rodataDone:
 	RET
 
 // func rereadable() bool
-TEXT ·rereadable(SB),NOSPLIT,$0-1
-	PUSHQ	BX	// not clobbered by rereadable<>, but kept all the same
+// rereadable<> takes ~410 bytes of stack below its caller's stack
+// pointer: the frame reserves them (the prologue checks there is room),
+// and the call is made from its top.
+TEXT ·rereadable(SB),0,$432-1
+	ADDQ	$432, SP
 	CALL	rereadable<>(SB)
-	POPQ	BX
+	SUBQ	$432, SP
 	MOVB	AX, ret+0(FP)
 	RET
 

@@ -87,6 +87,16 @@ TEXT fence_prefault_populate(SB),NOSPLIT|NOFRAME,$0
 #define MAP_PRIVATE_FIXED 0x12
 #define MAP_PRIVATE_ANON_NOREPLACE 0x100022
 
+// OPEN opens the file at the NUL-terminated path, read-only and
+// close-on-exec: the descriptor in AX, or -errno.
+#define OPEN(path) \
+	MOVQ	$AT_FDCWD, DI; \
+	LEAQ	path, SI; \
+	MOVQ	$O_RDONLY_CLOEXEC, DX; \
+	XORQ	R10, R10; \
+	MOVQ	$SYS_openat, AX; \
+	SYSCALL
+
 // remappedTail is the address of the block that remapTail mapped whole,
 // or 0.
 GLOBL remappedTail<>(SB), NOPTR, $8
@@ -290,12 +300,7 @@ TEXT remapTail<>(SB),NOSPLIT|NOFRAME,$0
 	SYSCALL
 	JMP	done
 placed:
-	MOVQ	$AT_FDCWD, DI
-	LEAQ	selfExe<>(SB), SI
-	MOVQ	$O_RDONLY_CLOEXEC, DX
-	XORQ	R10, R10
-	MOVQ	$SYS_openat, AX
-	SYSCALL
+	OPEN(selfExe<>(SB))
 	CMPQ	AX, $0
 	JLT	unplace
 	MOVQ	AX, R8	// the fd
@@ -361,6 +366,42 @@ DATA selfPagemap<>+8(SB)/8, $"lf/pagem"
 DATA selfPagemap<>+16(SB)/8, $"ap\x00\x00\x00\x00\x00\x00"
 GLOBL selfPagemap<>(SB), RODATA|NOPTR, $24
 
+// SEGMENT finds the segment that holds sym (segment, with DI the kernel's
+// initial stack pointer) and jumps to fail unless there is one, all file
+// data, with exactly the flags (PF_*) given.
+#define SEGMENT(sym, flags, fail) \
+	LEAQ	sym, DX; \
+	CALL	segment<>(SB); \
+	TESTQ	R12, R12; \
+	JEQ	fail; \
+	CMPL	SI, $flags; \
+	JNE	fail
+
+// BLOCK sets R9 to the file offset of the 2 MB block at BX, in the
+// segment at R12 (file offset R13, size R14), and jumps to fail unless it
+// is aligned as the block is; it then compares the block's end (AX) with
+// the segment's (CX), for the caller's jump.
+#define BLOCK(fail) \
+	MOVQ	BX, R9; \
+	SUBQ	R12, R9; \
+	ADDQ	R13, R9; \
+	TESTQ	$(HUGE-1), R9; \
+	JNE	fail; \
+	LEAQ	HUGE(BX), AX; \
+	LEAQ	(R12)(R14*1), CX; \
+	CMPQ	AX, CX
+
+// STILLSMALL ends the rereads for this start (rereadState 2) if the block
+// at BX, just read again, is still in small pages that this process alone
+// maps (blockSmall): the kernel or the file system did not give it 2 MB
+// folios after all (rereadable cannot tell every such case), or another
+// process maps pages of it. Then, or else, it goes on at next.
+#define STILLSMALL(next) \
+	CALL	blockSmall<>(SB); \
+	TESTQ	AX, AX; \
+	JEQ	next; \
+	MOVQ	$2, rereadState<>(SB)
+
 // hugeText marks the text's segment for huge pages (MADV_HUGEPAGE), so
 // that a fault that misses the page cache reads the block in a 2 MB
 // folio, which it then maps whole, and heals its whole 2 MB blocks where
@@ -396,12 +437,7 @@ GLOBL selfPagemap<>(SB), RODATA|NOPTR, $24
 // Registers: R12/R13/R14 the segment's address, file offset and size, BX
 // a block, R9 its file offset.
 TEXT hugeText<>(SB),NOSPLIT|NOFRAME,$0
-	LEAQ	runtime·text(SB), DX
-	CALL	segment<>(SB)
-	TESTQ	R12, R12
-	JEQ	textDone
-	CMPL	SI, $PF_R_X
-	JNE	textDone
+	SEGMENT(runtime·text(SB), PF_R_X, textDone)
 	// The mark, on the whole segment (its one mapping).
 	MOVQ	R12, DI
 	ANDQ	$~4095, DI
@@ -416,14 +452,7 @@ TEXT hugeText<>(SB),NOSPLIT|NOFRAME,$0
 	LEAQ	(HUGE-1)(R12), BX
 	ANDQ	$~(HUGE-1), BX
 textBlock:
-	MOVQ	BX, R9
-	SUBQ	R12, R9
-	ADDQ	R13, R9
-	TESTQ	$(HUGE-1), R9
-	JNE	textDone
-	LEAQ	HUGE(BX), AX
-	LEAQ	(R12)(R14*1), CX
-	CMPQ	AX, CX
+	BLOCK(textDone)
 	JA	textDone
 	CALL	blockSmall<>(SB)
 	TESTQ	AX, AX
@@ -467,12 +496,7 @@ trampoline:
 	CMPQ	AX, $-4095
 	JAE	checkText
 	PUSHQ	AX	// the page, at 0(SP) but between the pushes below
-	MOVQ	$AT_FDCWD, DI
-	LEAQ	selfExe<>(SB), SI
-	MOVQ	$O_RDONLY_CLOEXEC, DX
-	XORQ	R10, R10
-	MOVQ	$SYS_openat, AX
-	SYSCALL
+	OPEN(selfExe<>(SB))
 	CMPQ	AX, $0
 	JLT	unmapTrampoline
 	PUSHQ	AX	// the fd; the page at 8(SP)
@@ -512,15 +536,7 @@ unmapTrampoline:
 	MOVQ	$SYS_munmap, AX
 	SYSCALL
 checkText:
-	// Still in small pages, and this process alone maps them: the
-	// reread cannot give 2 MB folios here (a kernel that cannot map
-	// them for this process, a file system that does not keep them
-	// for this file, another process's pages of the block): no more
-	// this start.
-	CALL	blockSmall<>(SB)
-	TESTQ	AX, AX
-	JEQ	nextText
-	MOVQ	$2, rereadState<>(SB)
+	STILLSMALL(nextText)
 nextText:
 	ADDQ	$HUGE, BX
 	JMP	textBlock
@@ -543,12 +559,7 @@ TEXT blockSmall<>(SB),NOSPLIT|NOFRAME,$0
 	MOVB	(BX), AX
 	SUBQ	$128, SP
 	XORQ	DX, DX	// the answer
-	MOVQ	$AT_FDCWD, DI
-	LEAQ	selfPagemap<>(SB), SI
-	MOVQ	$O_RDONLY_CLOEXEC, DX
-	XORQ	R10, R10
-	MOVQ	$SYS_openat, AX
-	SYSCALL
+	OPEN(selfPagemap<>(SB))
 	XORQ	DX, DX
 	CMPQ	AX, $0
 	JLT	smallDone
@@ -710,12 +721,7 @@ ext4Features:
 	// ENODATA where it is on and the file has none), and the journaling
 	// is an inode flag (a file system mounted data=journal is not told
 	// apart).
-	MOVQ	$AT_FDCWD, DI
-	LEAQ	selfExe<>(SB), SI
-	MOVQ	$O_RDONLY_CLOEXEC, DX
-	XORQ	R10, R10
-	MOVQ	$SYS_openat, AX
-	SYSCALL
+	OPEN(selfExe<>(SB))
 	CMPQ	AX, $0
 	JLT	answerNo
 	MOVQ	AX, R8
@@ -854,23 +860,11 @@ rereadDone:
 // Registers: R12/R13/R14 the segment's address, file offset and size, BX
 // a block, R9 its file offset.
 TEXT healRodata<>(SB),NOSPLIT|NOFRAME,$0
-	LEAQ	runtime·rodata(SB), DX
-	CALL	segment<>(SB)
-	TESTQ	R12, R12
-	JEQ	rodataHealed
-	CMPL	SI, $PF_R
-	JNE	rodataHealed
+	SEGMENT(runtime·rodata(SB), PF_R, rodataHealed)
 	LEAQ	(HUGE-1)(R12), BX
 	ANDQ	$~(HUGE-1), BX
 rodataBlock:
-	MOVQ	BX, R9
-	SUBQ	R12, R9
-	ADDQ	R13, R9
-	TESTQ	$(HUGE-1), R9
-	JNE	rodataHealed
-	LEAQ	HUGE(BX), AX
-	LEAQ	(R12)(R14*1), CX
-	CMPQ	AX, CX
+	BLOCK(rodataHealed)
 	JBE	rodataWhole
 	CMPQ	BX, remappedTail<>(SB)
 	JNE	rodataHealed
@@ -880,11 +874,7 @@ rodataWhole:
 	JEQ	nextRodata
 	MOVQ	$PROT_READ, R15
 	CALL	reread<>(SB)
-	// As in hugeText: a block still small stops the rereads.
-	CALL	blockSmall<>(SB)
-	TESTQ	AX, AX
-	JEQ	nextRodata
-	MOVQ	$2, rereadState<>(SB)
+	STILLSMALL(nextRodata)
 nextRodata:
 	ADDQ	$HUGE, BX
 	JMP	rodataBlock

@@ -279,6 +279,91 @@ func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
 	held.release()
 }
 
+// TestEntryKeepsPrivatePages: a block of the text that holds a private
+// page (a debugger's breakpoint, a uprobe) is not read again, which would
+// replace its mapping and drop that page. The test writes a word of the
+// text's first block back as it was (PTRACE_POKETEXT), which gives that
+// page a private copy, before fence's first instruction.
+func TestEntryKeepsPrivatePages(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("the entry point exists on linux/amd64 only, not %s", runtime.GOARCH)
+	}
+	bin := writeOnce(t, fenceBin)
+	if !pagemapScan(t, bin) {
+		t.Skip("this kernel has no PAGEMAP_SCAN (Linux 6.7), which the entry needs to tell a block's folios")
+	}
+	unix.Munmap(smallFolios(t, bin, 0))
+	// The ptrace requests come from the thread that started the child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := exec.Command(bin, "--", "head", "-c1")
+	cmd.Env = []string{"PATH=" + strings.Join(stdPath, ":")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
+		t.Fatalf("%s under ptrace: %v, status %v, want stopped at exec", bin, err, ws)
+	}
+	const addr = 0x401000 // the text's first block (runtime.text)
+	word := make([]byte, 8)
+	if _, err := unix.PtracePeekText(pid, addr, word); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.PtracePokeText(pid, addr, word); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.PtraceDetach(pid); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var pid1 int
+	for pid1 == 0 || !hasChild(pid1) {
+		if zombie(pid) || time.Now().After(deadline) {
+			stdin.Close()
+			cmd.Wait()
+			t.Fatalf("the sandbox's command did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+		pid1 = onlyChild(pid)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	stdin.Write([]byte("x"))
+	stdin.Close()
+	if werr := cmd.Wait(); werr != nil || out.String() != "x" {
+		t.Errorf("%s -- head -c1: %v, output %q, want \"x\"", bin, werr, out.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The private page is in the text's mapping that holds addr.
+	anon, in := -1, false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			lo, hi, _ := strings.Cut(f[0], "-")
+			l, _ := strconv.ParseUint(lo, 16, 64)
+			h, _ := strconv.ParseUint(hi, 16, 64)
+			in = l <= addr && addr < h
+			continue
+		}
+		if in && len(f) >= 2 && f[0] == "Anonymous:" {
+			anon, _ = strconv.Atoi(f[1])
+		}
+	}
+	if anon <= 0 {
+		t.Errorf("the mapping of fence's text at %#x holds %d kB of private pages after the start, want the page written under ptrace: the entry replaced the block's mapping", addr, anon)
+	}
+}
+
 // smallFolios evicts bin from the page cache and reads it back in small
 // folios, by faults on a mapping without the huge page mark, which it
 // returns, with one page of each 2 MB mapped, keep bytes into it.

@@ -359,6 +359,8 @@ done:
 #define POSIX_FADV_DONTNEED 4
 #define PAGEMAP_SCAN 0xc0606610
 #define PAGE_IS_HUGE 0x40
+#define PAGE_IS_FILE 0x4
+#define PAGE_IS_PRESENT 0x8
 #define PM_MMAP_EXCLUSIVE 56
 
 DATA selfPagemap<>+0(SB)/8, $"/proc/se"
@@ -547,8 +549,10 @@ textDone:
 // mapping at BX should be read again (1) or not (0): touched (a fault
 // maps it, with one huge page where the page cache holds it in a 2 MB
 // folio), it is mapped without a huge page (PAGEMAP_SCAN, Linux 6.7;
-// before it, the answer is 0), its first page is mapped by this process
-// alone (PM_MMAP_EXCLUSIVE in /proc/self/pagemap): pages of the block that
+// before it, the answer is 0) and with no private page (a debugger's
+// breakpoint or a uprobe's copy of a page, which a fresh mapping would
+// drop), its first page is mapped by this process alone
+// (PM_MMAP_EXCLUSIVE in /proc/self/pagemap): pages of the block that
 // another process maps would stay in the page cache and keep the block in
 // small folios; and the file's page cache can hold it in a 2 MB folio
 // (rereadable). It clobbers CX, DX, SI, DI, R8, R10 and R11.
@@ -586,6 +590,20 @@ TEXT blockSmall<>(SB),NOSPLIT|NOFRAME,$0
 	XORQ	DX, DX
 	TESTQ	AX, AX
 	JNE	smallClose	// 1: a huge page; < 0: no PAGEMAP_SCAN
+	// A private page in it (present, not the file's): a debugger's
+	// breakpoint, or a uprobe's, which a fresh mapping would drop.
+	MOVQ	$0, 32(SP)	// walk_end
+	MOVQ	$PAGE_IS_FILE, 64(SP)	// category_inverted
+	MOVQ	$(PAGE_IS_PRESENT|PAGE_IS_FILE), 72(SP)	// category_mask
+	MOVQ	$PAGE_IS_PRESENT, 88(SP)	// return_mask
+	MOVQ	R8, DI
+	MOVQ	$PAGEMAP_SCAN, SI
+	MOVQ	SP, DX
+	MOVQ	$SYS_ioctl, AX
+	SYSCALL
+	XORQ	DX, DX
+	TESTQ	AX, AX
+	JNE	smallClose
 	MOVQ	R8, DI
 	MOVQ	SP, SI
 	MOVQ	$8, DX

@@ -169,7 +169,7 @@ func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
 	// In the workspace, which the runner can reach; the file is root's
 	// where the runner is not (readable, as an installed fence is).
 	bin := writeOnceIn(t, fenceBin, s.dir)
-	held := holdSandboxAs(t, bin, s)
+	held := holdSandboxAs(t, bin, s, nil)
 	text := sumOf(mappingsOf(t, held.supervisor, bin), "text", func(m mapping) int { return m.filePMD })
 	held.release()
 	if text == 0 {
@@ -213,7 +213,7 @@ func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
 	if huge := hugeBlocks(t, bin, blocks); len(huge) != 0 {
 		t.Fatalf("blocks at %v of %s stayed in 2 MB folios: the test could not have the page cache read them again", huge, bin)
 	}
-	held = holdSandboxAs(t, bin, s)
+	held = holdSandboxAs(t, bin, s, nil)
 	ms := mappingsOf(t, held.supervisor, bin)
 	read := readBytes(t, held.supervisor)
 	held.release()
@@ -239,7 +239,7 @@ func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
 	// ask about: the first block read again stays small, and the entry
 	// stops there, having read one block (2 MB) again, not all of them.
 	m = smallFolios(t, bin, 1<<20)
-	held = holdSandboxAs(t, bin, s)
+	held = holdSandboxAs(t, bin, s, nil)
 	read = readBytes(t, held.supervisor)
 	held.release()
 	unix.Munmap(m)
@@ -248,7 +248,7 @@ func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
 	}
 
 	// Alone: the first start rereads the blocks and maps them whole.
-	held = holdSandboxAs(t, bin, s)
+	held = holdSandboxAs(t, bin, s, nil)
 	for _, p := range []struct {
 		name string
 		pid  int
@@ -267,7 +267,7 @@ func testEntryRereadsSmallFolios(t *testing.T, s *sandbox) {
 	}
 
 	// The next start finds the 2 MB folios and reads nothing again.
-	held = holdSandboxAs(t, bin, s)
+	held = holdSandboxAs(t, bin, s, nil)
 	for _, p := range []struct {
 		name string
 		pid  int
@@ -293,70 +293,23 @@ func TestEntryKeepsPrivatePages(t *testing.T) {
 		t.Skip("this kernel has no PAGEMAP_SCAN (Linux 6.7), which the entry needs to tell a block's folios")
 	}
 	unix.Munmap(smallFolios(t, bin, 0))
-	// The ptrace requests come from the thread that started the child.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cmd := exec.Command(bin, "--", "head", "-c1")
-	cmd.Env = []string{"PATH=" + strings.Join(stdPath, ":")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
-		t.Fatalf("%s under ptrace: %v, status %v, want stopped at exec", bin, err, ws)
-	}
 	const addr = 0x401000 // the text's first block (runtime.text)
-	word := make([]byte, 8)
-	if _, err := unix.PtracePeekText(pid, addr, word); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.PtracePokeText(pid, addr, word); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.PtraceDetach(pid); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	var pid1 int
-	for pid1 == 0 || !hasChild(pid1) {
-		if zombie(pid) || time.Now().After(deadline) {
-			stdin.Close()
-			cmd.Wait()
-			t.Fatalf("the sandbox's command did not start")
+	run := holdSandboxAs(t, bin, nil, func(pid int) {
+		word := make([]byte, 8)
+		if _, err := unix.PtracePeekText(pid, addr, word); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-		pid1 = onlyChild(pid)
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
-	stdin.Write([]byte("x"))
-	stdin.Close()
-	if werr := cmd.Wait(); werr != nil || out.String() != "x" {
-		t.Errorf("%s -- head -c1: %v, output %q, want \"x\"", bin, werr, out.String())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+		if _, err := unix.PtracePokeText(pid, addr, word); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ms := mappingsOf(t, run.supervisor, bin)
+	run.release()
 	// The private page is in the text's mapping that holds addr.
-	anon, in := -1, false
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			lo, hi, _ := strings.Cut(f[0], "-")
-			l, _ := strconv.ParseUint(lo, 16, 64)
-			h, _ := strconv.ParseUint(hi, 16, 64)
-			in = l <= addr && addr < h
-			continue
-		}
-		if in && len(f) >= 2 && f[0] == "Anonymous:" {
-			anon, _ = strconv.Atoi(f[1])
+	anon := -1
+	for _, m := range ms {
+		if m.kind == "text" && m.start <= addr && addr < m.end {
+			anon = m.anon
 		}
 	}
 	if anon <= 0 {
@@ -610,21 +563,27 @@ type held struct {
 // (PID 1 has a child), with the supervisor's and PID 1's pids.
 func holdSandbox(t *testing.T, bin string) held {
 	t.Helper()
-	return holdSandboxAs(t, bin, nil)
+	return holdSandboxAs(t, bin, nil, nil)
 }
 
 // holdSandboxAs is holdSandbox run by s's runner in its workspace, or as
-// holdSandbox where s is nil.
-func holdSandboxAs(t *testing.T, bin string, s *sandbox) held {
+// holdSandbox where s is nil. Where atExec is set, fence starts traced,
+// and atExec runs with fence stopped at its exec, before its first
+// instruction, on the thread that started it (which ptrace requests must
+// come from); the trace then ends.
+func holdSandboxAs(t *testing.T, bin string, s *sandbox, atExec func(pid int)) held {
 	t.Helper()
 	cmd := exec.Command(bin, "--", "head", "-c1")
 	cmd.Env = []string{"PATH=" + strings.Join(stdPath, ":")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: atExec != nil}
 	if s != nil {
 		cmd.Dir = s.dir
 		cmd.Env = append(cmd.Env, "HOME="+s.home)
-		if s.r.cred != nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
-		}
+		cmd.SysProcAttr.Credential = s.r.cred
+	}
+	if atExec != nil {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -640,6 +599,16 @@ func holdSandboxAs(t *testing.T, bin string, s *sandbox) held {
 		stdin.Close()
 		if err := cmd.Wait(); err != nil || out.String() != "x" {
 			t.Errorf("%s -- head -c1: %v, output %q, want \"x\"", bin, err, out.String())
+		}
+	}
+	if atExec != nil {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(cmd.Process.Pid, &ws, 0, nil); err != nil || !ws.Stopped() {
+			t.Fatalf("%s traced: %v, status %v, want stopped at its exec", bin, err, ws)
+		}
+		atExec(cmd.Process.Pid)
+		if err := unix.PtraceDetach(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// PID 1 is the supervisor's only child; it has started the command
@@ -664,8 +633,9 @@ func holdSandboxAs(t *testing.T, bin string, s *sandbox) held {
 // mapping is one of a process's mappings, as smaps shows it: bin's text
 // or read-only data, or anonymous and writable.
 type mapping struct {
-	kind                    string // "text", "rodata", "anon"
-	size, filePMD, anonHuge int    // kB
+	kind                          string // "text", "rodata", "anon"
+	start, end                    uint64
+	size, filePMD, anonHuge, anon int // kB; anon: private pages (Anonymous)
 }
 
 // mappingsOf reads pid's smaps.
@@ -691,7 +661,10 @@ func mappingsOf(t *testing.T, pid int, bin string) []mapping {
 				kind = "anon"
 			}
 			if kind != "" {
-				ms = append(ms, mapping{kind: kind})
+				lo, hi, _ := strings.Cut(f[0], "-")
+				l, _ := strconv.ParseUint(lo, 16, 64)
+				h, _ := strconv.ParseUint(hi, 16, 64)
+				ms = append(ms, mapping{kind: kind, start: l, end: h})
 				cur = &ms[len(ms)-1]
 			}
 			continue
@@ -707,6 +680,8 @@ func mappingsOf(t *testing.T, pid int, bin string) []mapping {
 			cur.filePMD = v
 		case "AnonHugePages:":
 			cur.anonHuge += v
+		case "Anonymous:":
+			cur.anon = v
 		}
 	}
 	return ms

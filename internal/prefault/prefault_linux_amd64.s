@@ -545,6 +545,19 @@ nextText:
 textDone:
 	RET
 
+// SCAN asks PAGEMAP_SCAN (the pagemap's descriptor in R8, struct
+// pm_scan_arg at SP) and jumps to found, with DX 0, unless it found no
+// page (AX 0, or -errno).
+#define SCAN(found) \
+	MOVQ	R8, DI; \
+	MOVQ	$PAGEMAP_SCAN, SI; \
+	MOVQ	SP, DX; \
+	MOVQ	$SYS_ioctl, AX; \
+	SYSCALL; \
+	XORQ	DX, DX; \
+	TESTQ	AX, AX; \
+	JNE	found
+
 // blockSmall reports in AX whether the 2 MB block of the executable's
 // mapping at BX should be read again (1) or not (0): touched (a fault
 // maps it, with one huge page where the page cache holds it in a 2 MB
@@ -582,28 +595,14 @@ TEXT blockSmall<>(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$PAGE_IS_HUGE, 72(SP)	// category_mask
 	MOVQ	$0, 80(SP)	// category_anyof_mask
 	MOVQ	$PAGE_IS_HUGE, 88(SP)	// return_mask
-	MOVQ	R8, DI
-	MOVQ	$PAGEMAP_SCAN, SI
-	MOVQ	SP, DX
-	MOVQ	$SYS_ioctl, AX
-	SYSCALL
-	XORQ	DX, DX
-	TESTQ	AX, AX
-	JNE	smallClose	// 1: a huge page; < 0: no PAGEMAP_SCAN
+	SCAN(smallClose)	// 1: a huge page; < 0: no PAGEMAP_SCAN
 	// A private page in it (present, not the file's): a debugger's
 	// breakpoint, or a uprobe's, which a fresh mapping would drop.
 	MOVQ	$0, 32(SP)	// walk_end
 	MOVQ	$PAGE_IS_FILE, 64(SP)	// category_inverted
 	MOVQ	$(PAGE_IS_PRESENT|PAGE_IS_FILE), 72(SP)	// category_mask
 	MOVQ	$PAGE_IS_PRESENT, 88(SP)	// return_mask
-	MOVQ	R8, DI
-	MOVQ	$PAGEMAP_SCAN, SI
-	MOVQ	SP, DX
-	MOVQ	$SYS_ioctl, AX
-	SYSCALL
-	XORQ	DX, DX
-	TESTQ	AX, AX
-	JNE	smallClose
+	SCAN(smallClose)
 	MOVQ	R8, DI
 	MOVQ	SP, SI
 	MOVQ	$8, DX

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +21,31 @@ import (
 	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 )
+
+// TestBuiltWithGoExperiment: the fence under test is built as make build
+// builds it, with spawn.GoExperiment (the collector whose spans fault in
+// one page, not two, on their first allocation) wherever the toolchain
+// accepts the setting, so that the binary tested is the one users run.
+func TestBuiltWithGoExperiment(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	info, err := buildinfo.ReadFile(fenceBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, s := range info.Settings {
+		if s.Key == "GOEXPERIMENT" {
+			got = s.Value
+		}
+	}
+	want := goExperiment(gobin) != nil
+	if has := slices.Contains(strings.Split(got, ","), spawn.GoExperiment); has != want {
+		t.Errorf("fence built with GOEXPERIMENT=%q: %s in it %v, want %v (whether the toolchain accepts it)", got, spawn.GoExperiment, has, want)
+	}
+}
 
 // TestInitStageSkipsSupervisorPackages: the init stage runs from package
 // cmd/fence/internal/stage's init function, before the packages only the

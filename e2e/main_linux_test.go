@@ -86,9 +86,26 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 			args = append(args, "-ldflags="+flag)
 		}
 	}
+	env := append(os.Environ(), "CGO_ENABLED=0")
+	if pkg == "../cmd/fence" {
+		env = append(env, goExperiment(gobin)...)
+	}
 	cmd := exec.Command(gobin, append(args, pkg)...)
-	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), extraEnv...)
+	cmd.Env = append(env, extraEnv...)
 	return cmd.CombinedOutput()
+}
+
+// goExperiment returns make build's GOEXPERIMENT setting
+// (spawn.GoExperiment added to the environment's), as go env reports it,
+// or nothing where the toolchain refuses it.
+func goExperiment(gobin string) []string {
+	cmd := exec.Command(gobin, "env", "GOEXPERIMENT")
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT="+strings.Trim(os.Getenv("GOEXPERIMENT")+","+spawn.GoExperiment, ","))
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	return []string{"GOEXPERIMENT=" + strings.TrimSpace(string(out))}
 }
 
 // runner is who runs fence: root, or an unprivileged user.

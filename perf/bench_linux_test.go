@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,13 @@ func TestMain(m *testing.M) {
 	// And linked as make build links it (nsexec/spawn's entry).
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+spawn.LDFlags(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// And with make build's GOEXPERIMENT (spawn.GoExperiment), where the
+	// toolchain accepts it (go env refuses a setting it does not know).
+	exp := exec.Command("go", "env", "GOEXPERIMENT")
+	exp.Env = append(os.Environ(), "GOEXPERIMENT="+strings.Trim(os.Getenv("GOEXPERIMENT")+","+spawn.GoExperiment, ","))
+	if out, err := exp.Output(); err == nil {
+		build.Env = append(build.Env, "GOEXPERIMENT="+strings.TrimSpace(string(out)))
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build fence: %v\n%s", err, out)
 		os.Exit(1)

@@ -23,6 +23,18 @@ func LDFlags(goos, goarch string) string {
 	return ""
 }
 
+// GoExperiment is the GOEXPERIMENT that fence is built with (the Makefile
+// and the test builds), where the toolchain still accepts it: Go 1.26's
+// Green Tea collector turned off. Its spans keep their mark bits in their
+// own last bytes, so a span's first allocation touches the span's last
+// page as well as its first: two page faults instead of one for each of
+// the ~100 spans a start makes, in both of fence's processes, each fault a
+// hypervisor fill on the VMs fence is measured on. Without it `fence --
+// true` measured 0.3-0.6 ms sooner (docs/benchmarking.md, "Spans without
+// their mark bits"). Go 1.27 is to drop the setting; a toolchain that
+// refuses it builds with its default collector.
+const GoExperiment = "nogreenteagc"
+
 // Subcommands are fence's subcommands and cobra's own: a command line whose
 // first operand names one runs no sandbox. Package early's guess reads
 // them here; the entry's assembly has its own copy, which

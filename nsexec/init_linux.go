@@ -546,12 +546,6 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 	if err := seccomp.Load(); err != nil {
 		return nil, err
 	}
-	// What PID 1's other threads need and the command must not have
-	// (process_vm_readv, with which the guard reads its callers' paths):
-	// on this thread only, before the command is forked from it.
-	if err := seccomp.LoadCommand(); err != nil {
-		return nil, err
-	}
 	// The guard filters go on this thread only: the command inherits
 	// them, PID 1's other threads serve them (see guard_linux.go).
 	mode := 0
@@ -566,13 +560,15 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 	if !o.Unix.AllowAll || len(o.FS.Guarded) > 0 || len(o.FS.ProtectedPatterns) > 0 || len(o.FS.Removable) > 0 || o.FS.GitDirs {
 		mode |= seccomp.GuardSocket
 	}
-	if mode != 0 {
-		fd, err := seccomp.LoadGuard(mode)
-		if err != nil {
-			return nil, err
-		}
-		guardFD = fd
+	// What PID 1's other threads need and the command must not have
+	// (process_vm_readv, with which the guard reads its callers' paths),
+	// and the guard's filter chained to it: on this thread only, before
+	// the command is forked from it.
+	fd, err := seccomp.LoadCommand(mode)
+	if err != nil {
+		return nil, err
 	}
+	guardFD = fd
 	tl.mark("seccomp")
 	if o.Debug {
 		var guards []string

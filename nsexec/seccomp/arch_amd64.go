@@ -26,6 +26,9 @@ var guardCreateSocket []byte
 //go:embed guard_write_socket_amd64.bpf
 var guardWriteSocket []byte
 
+// nativeArch is seccomp_data.arch of this architecture's native system calls.
+const nativeArch = unix.AUDIT_ARCH_X86_64
+
 const personalityNr = 135
 
 // setGIDModes are the syscalls that set a file's mode (commandFilter),

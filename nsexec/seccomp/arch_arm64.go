@@ -26,6 +26,9 @@ var guardCreateSocket []byte
 //go:embed guard_write_socket_arm64.bpf
 var guardWriteSocket []byte
 
+// nativeArch is seccomp_data.arch of this architecture's native system calls.
+const nativeArch = unix.AUDIT_ARCH_AARCH64
+
 const personalityNr = 92
 
 // setGIDModes are the syscalls that set a file's mode (commandFilter),

@@ -13,25 +13,82 @@ import (
 // Unsupported is nil: this platform has filters.
 func Unsupported() error { return nil }
 
-// Load installs the embedded filter and the argument filter on every
-// thread of the calling process (SECCOMP_FILTER_FLAG_TSYNC). The caller must
-// have set no_new_privs.
+// Load installs the embedded filter with the argument filter chained in
+// front of it (chain) on every thread of the calling process
+// (SECCOMP_FILTER_FLAG_TSYNC): one program where there were two, ~0.15 ms
+// less to load at every start, less to free at its end, and one program
+// fewer to run on each of the command's system calls. The caller must have
+// set no_new_privs.
 func Load() error {
 	if len(program)%8 != 0 || len(program) == 0 {
 		return fmt.Errorf("seccomp: embedded filter is corrupt (%d bytes)", len(program))
 	}
-	if err := install(program); err != nil {
-		return fmt.Errorf("load seccomp filter: %w", err)
-	}
-	args, err := argumentFilter()
+	prog, err := mainFilter()
 	if err != nil {
-		return fmt.Errorf("assemble argument filter: %w", err)
+		return err
 	}
-	if err := install(args); err != nil {
-		return fmt.Errorf("load argument filter: %w", err)
+	if err := install(prog); err != nil {
+		return fmt.Errorf("load seccomp filter: %w", err)
 	}
 	return nil
 }
+
+// mainFilter returns Load's program: the argument filter chained in front
+// of the embedded one.
+func mainFilter() ([]byte, error) {
+	args, err := argumentFilter()
+	if err != nil {
+		return nil, fmt.Errorf("assemble argument filter: %w", err)
+	}
+	prog, err := chain(args, program)
+	if err != nil {
+		return nil, fmt.Errorf("chain the argument filter to the seccomp filter: %w", err)
+	}
+	return prog, nil
+}
+
+// chain returns one program that decides as first and then installed
+// together would (the kernel runs every filter and takes the most
+// restrictive action), where first's every answer other than
+// SECCOMP_RET_ALLOW is at least as restrictive as then's answer to the same
+// call: first runs, each of its SECCOMP_RET_ALLOW returns becomes a jump
+// to then's start, and its other returns stand. The tests check that
+// condition for the pairs chained here, by running both ways on every
+// system call number. first must return constants only.
+func chain(first, then []byte) ([]byte, error) {
+	if len(first)%8 != 0 || len(then)%8 != 0 || len(then) == 0 {
+		return nil, fmt.Errorf("chain programs of %d and %d bytes", len(first), len(then))
+	}
+	n := len(first) / 8
+	if n+len(then)/8 > bpfMaxInsns {
+		return nil, fmt.Errorf("chained program of %d instructions exceeds %d", n+len(then)/8, bpfMaxInsns)
+	}
+	out := make([]byte, 0, len(first)+len(then))
+	for i := 0; i < n; i++ {
+		in := first[8*i : 8*i+8]
+		op := uint16(in[0]) | uint16(in[1])<<8
+		k := uint32(in[4]) | uint32(in[5])<<8 | uint32(in[6])<<16 | uint32(in[7])<<24
+		switch {
+		case op == opRetK && k == unix.SECCOMP_RET_ALLOW:
+			// A jump past first's last instruction, to then's first.
+			skip := uint32(n - i - 1)
+			out = append(out, byte(opJa), byte(opJa>>8), 0, 0, byte(skip), byte(skip>>8), byte(skip>>16), byte(skip>>24))
+			continue
+		case op&0x07 == 0x06 && op != opRetK:
+			return nil, fmt.Errorf("chain: instruction %d returns a register, not a constant", i)
+		}
+		out = append(out, in...)
+	}
+	return append(out, then...), nil
+}
+
+// Classic BPF encodings chain needs: ret #k, ja +k; and the kernel's
+// limit on a program's length (BPF_MAXINSNS).
+const (
+	opRetK      = 0x06
+	opJa        = 0x05
+	bpfMaxInsns = 4096
+)
 
 // LoadCommand installs, on the calling thread only, the rules that the
 // command needs and PID 1's other threads must not have: process_vm_readv
@@ -40,6 +97,13 @@ func Load() error {
 // (fence run as root), so does setting the set-group-ID bit (see
 // commandFilter). The command, forked from this thread, inherits the
 // filter. The caller must have set no_new_privs.
+//
+// With guard, a mode of LoadGuard (0: none), the guard's program is
+// chained after these rules in the same filter (chain; the rules' every
+// refusal outranks what the guard would answer), installed as LoadGuard
+// installs it, and its user-notification fd is returned; else -1. One
+// filter where there were two: less to load and free at each start, and
+// one program fewer on each of the command's system calls.
 //
 // It first sets RLIMIT_CORE to 1 byte, soft and hard, for the whole
 // process (PID 1 is not dumpable anyway), which the command inherits and
@@ -52,23 +116,33 @@ func Load() error {
 // (/var/lib/systemd/coredump, /var/crash). A limit of 1 is the kernel's
 // own sentinel against recursive dumps: below a page no file is
 // written, and a pipe helper is not started.
-func LoadCommand() error {
+func LoadCommand(guard int) (int, error) {
 	one := unix.Rlimit{Cur: 1, Max: 1}
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &one); err != nil {
-		return fmt.Errorf("limit core dumps: %w", err)
+		return -1, fmt.Errorf("limit core dumps: %w", err)
 	}
 	prog, err := commandFilter(holdsRootGroup())
 	if err != nil {
-		return fmt.Errorf("assemble command filter: %w", err)
+		return -1, fmt.Errorf("assemble command filter: %w", err)
+	}
+	if guard != 0 {
+		g, err := guardProgram(guard)
+		if err != nil {
+			return -1, err
+		}
+		if prog, err = chain(prog, g); err != nil {
+			return -1, fmt.Errorf("chain the command filter to the guard filter: %w", err)
+		}
+		return loadListener(prog)
 	}
 	fprog := unix.SockFprog{
 		Len:    uint16(len(prog) / 8),
 		Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0])),
 	}
 	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
-		return fmt.Errorf("load command filter: %w", e)
+		return -1, fmt.Errorf("load command filter: %w", e)
 	}
-	return nil
+	return -1, nil
 }
 
 // commandFilter returns LoadCommand's program. Only the native ABI needs a
@@ -226,11 +300,19 @@ func commandFilter(noSetGID bool) ([]byte, error) {
 		rule{unix.SYS_PIDFD_SEND_SIGNAL, withInfo},
 		rule{unix.SYS_FCNTL, setSig},
 	)
+	// Another architecture's calls are allowed here (Load's filter kills
+	// them; LoadCommand chains the guard after this program, which must
+	// not turn a kill of the guard's into a refusal). Then
 	// seccomp_data.nr, a jump per rule to its block, allow, the blocks.
-	ins := []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}}
-	at := 1 + len(rules) + 1 // where the first block starts
+	ins := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nativeArch, SkipTrue: uint8(1 + len(rules))}, // → allow
+		bpf.LoadAbsolute{Off: 0, Size: 4},
+	}
+	const head = 3
+	at := head + len(rules) + 1 // where the first block starts
 	for i, r := range rules {
-		skip := at - (1 + i + 1)
+		skip := at - (head + i + 1)
 		if skip > 255 {
 			return nil, fmt.Errorf("command filter: jump of %d too long", skip)
 		}
@@ -314,11 +396,14 @@ var socketFamilies = [...]uint32{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix
 //     in socketFamilies (socketpair creates its sockets before it finds
 //     the family has no pairs: a vsock module would load for it).
 //
-// Any other syscall is allowed here, so the kernel's action cache still
-// allows them without running the filter.
+// Any other call, and any of another architecture, is allowed here, and
+// so left to the embedded filter, which Load chains after this one: the
+// kernel's action cache still allows the calls that filter allows whatever
+// their arguments without running the program, as it did with two.
 func argumentFilter() ([]byte, error) {
 	const (
 		offNr     = 0
+		offArch   = 4
 		offArg0Lo = 16 // seccomp_data.args[0], little-endian low half
 	)
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
@@ -339,6 +424,11 @@ func argumentFilter() ([]byte, error) {
 	sock := arg0In(socketFamilies[:], unix.EAFNOSUPPORT)
 
 	ins := []bpf.Instruction{
+		// Another architecture's calls are the embedded filter's to
+		// kill (chained after this one, Load): its numbers are not
+		// these.
+		bpf.LoadAbsolute{Off: offArch, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nativeArch, SkipTrue: 4}, // → allow
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: personalityNr, SkipTrue: 3},                          // → pers
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 2 + uint8(len(pers))},     // → sock
@@ -379,22 +469,31 @@ const (
 // combination of modes is one program. The caller must have set
 // no_new_privs.
 func LoadGuard(mode int) (int, error) {
+	prog, err := guardProgram(mode)
+	if err != nil {
+		return -1, err
+	}
+	return loadListener(prog)
+}
+
+// guardProgram returns the guard's program for mode (LoadGuard).
+func guardProgram(mode int) ([]byte, error) {
 	if mode&GuardWrite != 0 {
 		mode &^= GuardCreate // write includes create
 	}
 	switch mode {
 	case GuardCreate:
-		return loadListener(guardCreate)
+		return guardCreate, nil
 	case GuardWrite:
-		return loadListener(guardWrite)
+		return guardWrite, nil
 	case GuardSocket:
-		return loadListener(guardSocket)
+		return guardSocket, nil
 	case GuardCreate | GuardSocket:
-		return loadListener(guardCreateSocket)
+		return guardCreateSocket, nil
 	case GuardWrite | GuardSocket:
-		return loadListener(guardWriteSocket)
+		return guardWriteSocket, nil
 	}
-	return -1, fmt.Errorf("seccomp: no guard program for mode %#x", mode)
+	return nil, fmt.Errorf("seccomp: no guard program for mode %#x", mode)
 }
 
 func loadListener(prog []byte) (int, error) {

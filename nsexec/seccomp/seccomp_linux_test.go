@@ -4,6 +4,8 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -16,6 +18,7 @@ import (
 func seccompData(nr int32, arg0 uint64) []byte {
 	b := make([]byte, 64)
 	binary.BigEndian.PutUint32(b[0:], uint32(nr))
+	binary.BigEndian.PutUint32(b[4:], nativeArch)
 	binary.BigEndian.PutUint32(b[16:], uint32(arg0))     // args[0] low half
 	binary.BigEndian.PutUint32(b[20:], uint32(arg0>>32)) // args[0] high half
 	return b
@@ -90,6 +93,158 @@ func TestArgumentFilter(t *testing.T) {
 			t.Errorf("nr %d arg %#x: got %#x, want %#x", c.nr, c.arg, got, c.want)
 		}
 	}
+	// Another architecture's call of the same number is left to the
+	// embedded filter chained after this one, which kills it.
+	foreign := seccompData(personalityNr, 0x0400000)
+	binary.BigEndian.PutUint32(foreign[4:], 0x40000003) // AUDIT_ARCH_I386
+	if got, err := vm.Run(foreign); err != nil || uint32(got) != allow {
+		t.Errorf("i386 call %d arg READ_IMPLIES_EXEC: got %#x (%v), want allowed here", personalityNr, got, err)
+	}
+}
+
+// precedence orders seccomp actions as the kernel does (ACTION_ONLY, signed:
+// the smaller is the more restrictive).
+func precedence(ret uint32) int32 { return int32(ret & unix.SECCOMP_RET_ACTION_FULL) }
+
+// together is what the kernel answers for filters installed in order
+// (seccomp_run_filters): the most recent runs first, and a later one's
+// answer replaces it only if strictly more restrictive.
+func together(answers ...uint32) uint32 {
+	ret := uint32(unix.SECCOMP_RET_ALLOW)
+	for i := len(answers) - 1; i >= 0; i-- {
+		if precedence(answers[i]) < precedence(ret) {
+			ret = answers[i]
+		}
+	}
+	return ret
+}
+
+// TestChainDecidesAsTwoFilters: each program that chain builds answers
+// every call as its two parts, installed as two filters, would: Load's
+// (the embedded filter, then the argument filter, installed in that order
+// before) and LoadCommand's with each guard mode (the command filter, then
+// the guard's program). Every system call number (and the x32 ones), for
+// the native, i386 and arm architectures and a foreign one, with
+// arguments drawn from the values the programs test.
+func TestChainDecidesAsTwoFilters(t *testing.T) {
+	args, err := argumentFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, err := mainFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pair struct {
+		name         string
+		chained      *bpf.VM
+		older, newer *bpf.VM
+	}
+	pairs := []pair{{"Load", loadVM(t, main, "Load's program"), loadVM(t, program, "embedded filter"), loadVM(t, args, "argument filter")}}
+	for _, noSetGID := range []bool{false, true} {
+		cmd, err := commandFilter(noSetGID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range []int{GuardCreate, GuardWrite, GuardSocket, GuardCreate | GuardSocket, GuardWrite | GuardSocket} {
+			g, err := guardProgram(mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := chain(cmd, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("LoadCommand(%#x), noSetGID %v", mode, noSetGID)
+			pairs = append(pairs, pair{name, loadVM(t, c, name), loadVM(t, cmd, "command filter"), loadVM(t, g, "guard program")})
+		}
+	}
+	values := []uint64{0, 1, 2, 3, 4, 5, 7, 8, 10, 11, 16, 17, 29, 31, 32, 34, 38, 40, 0x40, 0x400, 0x800, 0xc00,
+		0o2755, 0o4755, 0o755, 0x20000, 0x20008, 0x40000, 0x400000, 0x410000, unix.O_TMPFILE, unix.O_CREAT | unix.O_WRONLY,
+		unix.TIOCEXCL, unix.TIOCNXCL, unix.TIOCSTI, unix.TIOCSETD, unix.TCGETS, unix.F_SETSIG, unix.F_SETFL, unix.CLONE_NEWUSER,
+		unix.AT_FDCWD & 0xffffffff, 0x7fffffff, 0xffffffff, 0x1000, 0x7f00_0000_0000, 0xffff_ffff_0000_0000}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 64)
+	run := func(vm *bpf.VM) uint32 {
+		got, err := vm.Run(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint32(got)
+	}
+	var nrs []uint32
+	for nr := uint32(0); nr < 600; nr++ {
+		nrs = append(nrs, nr)
+		if nativeArch == unix.AUDIT_ARCH_X86_64 {
+			nrs = append(nrs, nr|0x40000000) // x32
+		}
+	}
+	checked := 0
+	for _, arch := range []uint32{nativeArch, 0x40000003, 0x40000028, 0} {
+		for _, nr := range nrs {
+			for v := range 24 {
+				binary.BigEndian.PutUint32(b[0:], nr)
+				binary.BigEndian.PutUint32(b[4:], arch)
+				for i := range 6 {
+					a := uint64(0)
+					if v > 0 {
+						a = values[rnd.IntN(len(values))]
+						if rnd.IntN(8) == 0 {
+							a |= uint64(rnd.Uint32()) << 32
+						}
+					}
+					binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
+					binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))
+				}
+				for _, p := range pairs {
+					want := together(run(p.older), run(p.newer))
+					if got := run(p.chained); got != want {
+						t.Fatalf("%s: arch %#x nr %d args % x: chained %#x, two filters %#x", p.name, arch, nr, b[16:], got, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	t.Logf("%d calls answered alike", checked)
+}
+
+// TestChain: chain turns first's allow returns, and only those, into jumps
+// to then, and refuses a first program that returns a register.
+func TestChain(t *testing.T) {
+	first, err := assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 0, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 1},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	then, err := assemble([]bpf.Instruction{bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain(first, then)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := loadVM(t, c, "chained")
+	for nr, want := range map[int32]uint32{0: unix.SECCOMP_RET_KILL_PROCESS, 1: unix.SECCOMP_RET_ERRNO | 1, 2: unix.SECCOMP_RET_KILL_PROCESS} {
+		if got, err := vm.Run(seccompData(nr, 0)); err != nil || uint32(got) != want {
+			t.Errorf("nr %d: %#x (%v), want %#x", nr, got, err, want)
+		}
+	}
+	regA, err := assemble([]bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}, bpf.RetA{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain(regA, then); err == nil {
+		t.Error("chain accepted a program returning register A")
+	}
+	if _, err := chain(first[:7], then); err == nil {
+		t.Error("chain accepted a program of 7 bytes")
+	}
 }
 
 func TestEmbeddedProgramChecksArch(t *testing.T) {
@@ -116,6 +271,7 @@ func commandVM(t *testing.T, noSetGID bool) func(nr uint32, args ...uint64) uint
 	return func(nr uint32, args ...uint64) uint32 {
 		b := make([]byte, 64)
 		binary.BigEndian.PutUint32(b[0:], nr)
+		binary.BigEndian.PutUint32(b[4:], nativeArch)
 		for i, a := range args {
 			binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
 			binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))

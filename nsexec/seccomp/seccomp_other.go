@@ -20,8 +20,8 @@ func Load() error {
 }
 
 // LoadCommand fails closed: there is no filter for this platform.
-func LoadCommand() error {
-	return fmt.Errorf("load seccomp command filter: %w", Unsupported())
+func LoadCommand(guard int) (int, error) {
+	return -1, fmt.Errorf("load seccomp command filter: %w", Unsupported())
 }
 
 // LoadGuard fails closed: there is no filter for this platform.

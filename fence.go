@@ -106,6 +106,7 @@ type Spec struct {
 	paths    resolver         // symlink resolution for the current plan
 	ssh      *sshConfigFiles  // what the user's ssh config names, for the current plan
 	children *[]string        // the repositories below the working directory (childRepos)
+	git      *foundGit        // the working directory's repository (findGit), for the current plan
 	childErr error            // why childRepos could not list them all
 	created  *[]createdEntry  // the record of created files, read once by the current plan (readCreated)
 	cacheEnv []string         // the tools' own caches for the command (toolCacheEnv), set by the current plan

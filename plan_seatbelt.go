@@ -41,7 +41,7 @@ type macPlan struct {
 // matches the path a lookup resolved to.
 func (s *Spec) planSeatbelt() (*macPlan, error) {
 	s.paths = resolver{} // a plan sees the filesystem as it is now (as planFS)
-	s.ssh, s.children, s.childErr = nil, nil, nil
+	s.ssh, s.children, s.childErr, s.git = nil, nil, nil, nil
 	env, path, args, err := s.prepare()
 	if err != nil {
 		return nil, err

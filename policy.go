@@ -2491,19 +2491,32 @@ func gitDirPathsOnce(dir, own string, allowConfig bool, seen gitDirSet) (out, un
 // stands for: itself if it is a directory; for a .git file, the directory
 // it names and that one's common directory.
 func (s *Spec) findGit() (dot string, dirs []string) {
+	// Once per plan: nine steps of a plan ask, and each walk up lstat'ed
+	// every ".git" on the way again.
+	if s.git != nil {
+		return s.git.dot, slices.Clone(s.git.dirs)
+	}
+	s.git = &foundGit{}
 	for d := s.Cwd; ; d = filepath.Dir(d) {
 		dot = filepath.Join(d, ".git")
 		_, err := os.Lstat(dot)
 		switch {
 		case err == nil:
 			dirs, _ := gitDirsOf(dot)
-			return dot, dirs
+			s.git.dot, s.git.dirs = dot, dirs
+			return dot, slices.Clone(dirs)
 		case !errors.Is(err, fs.ErrNotExist), d == "/":
 			// One that cannot be looked up is taken as absent: as a
 			// protected path (.git/hooks) it fails the plan.
 			return "", nil
 		}
 	}
+}
+
+// foundGit is what findGit found, kept for the rest of the plan.
+type foundGit struct {
+	dot  string
+	dirs []string
 }
 
 // moduleGroups returns the directories between modules and the git
@@ -2668,6 +2681,7 @@ func recursive(p string) bool {
 
 // fsPolicy resolves the filesystem section into mount instructions.
 func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
+	s.git = nil // findGit's answer is this policy's
 	f := c.Filesystem
 	if dr, dw := s.projectDenials(); len(dr)+len(dw) > 0 {
 		f.DenyRead, f.DenyWrite = slices.Concat(f.DenyRead, dr), slices.Concat(f.DenyWrite, dw)
@@ -4023,7 +4037,7 @@ func (s *Spec) prepare() (env []string, path string, args []string, err error) {
 
 func (s *Spec) planFS() (*nsexec.Options, error) {
 	s.paths = resolver{} // a plan sees the filesystem as it is now
-	s.ssh, s.children, s.childErr, s.created = nil, nil, nil, nil
+	s.ssh, s.children, s.childErr, s.created, s.git = nil, nil, nil, nil, nil
 	// The mount table, read meanwhile: its ~0.1 ms on another CPU, where
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)

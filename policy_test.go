@@ -1386,3 +1386,38 @@ func TestGoEnvFileDir(t *testing.T) {
 		t.Errorf("GOENV a FIFO: got %q", got)
 	}
 }
+
+// TestFindGitPerPolicy: findGit answers from one lookup for the rest of a
+// policy, and a new policy looks again: a repository made between two plans
+// of the same Spec has its .git/hooks protected by the second.
+func TestFindGitPerPolicy(t *testing.T) {
+	ws := t.TempDir()
+	c := config.Default()
+	c.Filesystem.AllowWrite = []string{"."}
+	s := &Spec{Config: c, Cwd: ws, Home: t.TempDir()}
+	if err := s.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = filepath.EvalSymlinks(ws)
+	hooks := filepath.Join(ws, ".git", "hooks")
+	if fp := mustFSPolicy(t, s, c); slices.Contains(fp.Protected, hooks) {
+		t.Fatalf("protected has %s before there is a repository: %q", hooks, fp.Protected)
+	}
+	if dot, _ := s.findGit(); dot != "" {
+		t.Fatalf("findGit found %q in an empty directory", dot)
+	}
+	if err := os.MkdirAll(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Within the policy just made, the answer stands.
+	if dot, _ := s.findGit(); dot != "" {
+		t.Errorf("findGit looked again within one policy: %q", dot)
+	}
+	s.paths = resolver{} // as a new plan starts (planFS), findGit's memo left alone
+	if fp := mustFSPolicy(t, s, c); !slices.Contains(fp.Protected, hooks) {
+		t.Errorf("the next policy does not protect %s: %q", hooks, fp.Protected)
+	}
+	if dot, dirs := s.findGit(); dot != filepath.Join(ws, ".git") || !slices.Equal(dirs, []string{dot}) {
+		t.Errorf("findGit = %q %q after the repository was made", dot, dirs)
+	}
+}

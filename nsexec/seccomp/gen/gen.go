@@ -119,8 +119,8 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 	}
 	if mode&(GuardCreate|GuardWrite) != 0 {
 		for _, c := range calls {
-			nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
-			if err != nil || nr < 0 {
+			nr, ok := ruleNr(c.name, arch)
+			if !ok {
 				continue // not on this architecture
 			}
 			if c.flagsArg < 0 {
@@ -138,7 +138,7 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 				}
 			}
 		}
-		if nr, err := sc.GetSyscallFromNameByArch("openat2", arch); err == nil {
+		if nr, ok := ruleNr("openat2", arch); ok {
 			if err := f.AddRule(nr, sc.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
 				return nil, err
 			}
@@ -146,9 +146,9 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 	}
 	if mode&GuardSocket != 0 {
 		for _, name := range []string{"connect", "bind"} {
-			nr, err := sc.GetSyscallFromNameByArch(name, arch)
-			if err != nil {
-				return nil, err
+			nr, ok := ruleNr(name, arch)
+			if !ok {
+				return nil, fmt.Errorf("no system call %s on %s", name, arch)
 			}
 			if err := f.AddRule(nr, sc.ActNotify); err != nil {
 				return nil, fmt.Errorf("guard %s: %w", name, err)
@@ -158,9 +158,9 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 	// Every mode creates something for the caller (bind creates the
 	// socket's file), so every mode watches the umask.
 	for _, name := range tracked {
-		nr, err := sc.GetSyscallFromNameByArch(name, arch)
-		if err != nil {
-			return nil, err
+		nr, ok := ruleNr(name, arch)
+		if !ok {
+			return nil, fmt.Errorf("no system call %s on %s", name, arch)
 		}
 		if err := f.AddRule(nr, sc.ActNotify); err != nil {
 			return nil, fmt.Errorf("guard %s: %w", name, err)
@@ -172,9 +172,9 @@ func BuildGuard(goarch string, mode int) ([]byte, error) {
 	// it knows of umasks. Thread libraries always share CLONE_FS. (clone3
 	// fails with ENOSYS in the main program, so libc falls back to clone,
 	// whose flags a filter can read; both ABIs pass them first.)
-	clone, err := sc.GetSyscallFromNameByArch("clone", arch)
-	if err != nil {
-		return nil, err
+	clone, ok := ruleNr("clone", arch)
+	if !ok {
+		return nil, fmt.Errorf("no system call clone on %s", arch)
 	}
 	if err := f.AddRuleConditional(clone, sc.ActNotify, []sc.ScmpCondition{{
 		Argument: 0, Op: sc.CompareMaskedEqual, Operand1: unix.CLONE_THREAD | unix.CLONE_FS, Operand2: unix.CLONE_THREAD,
@@ -263,8 +263,8 @@ func Build(goarch string) ([]byte, error) {
 	defer f.Release()
 	eperm := sc.ActErrno.SetReturnCode(int16(unix.EPERM))
 	for _, name := range denied {
-		nr, err := sc.GetSyscallFromNameByArch(name, arch)
-		if err != nil || nr < 0 {
+		nr, ok := ruleNr(name, arch)
+		if !ok {
 			continue // not on this architecture (negative: libseccomp pseudo-syscall)
 		}
 		if err := f.AddRule(nr, eperm); err != nil {
@@ -273,14 +273,14 @@ func Build(goarch string) ([]byte, error) {
 	}
 	// clone3 passes its flags in memory seccomp cannot read: ENOSYS makes
 	// libc fall back to clone, whose flags we can check.
-	if nr, err := sc.GetSyscallFromNameByArch("clone3", arch); err == nil {
+	if nr, ok := ruleNr("clone3", arch); ok {
 		if err := f.AddRule(nr, sc.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
 			return nil, err
 		}
 	}
-	clone, err := sc.GetSyscallFromNameByArch("clone", arch)
-	if err != nil {
-		return nil, err
+	clone, ok := ruleNr("clone", arch)
+	if !ok {
+		return nil, fmt.Errorf("no system call clone on %s", arch)
 	}
 	// clone's flags are argument 0 on amd64 and arm64. One rule per flag:
 	// rules for the same syscall are ORed.
@@ -294,17 +294,18 @@ func Build(goarch string) ([]byte, error) {
 			return nil, fmt.Errorf("deny clone flag %#x: %w", bit, err)
 		}
 	}
-	// personality(2) and socket(2) are restricted by a second, hand-assembled filter (see
-	// package seccomp, argumentFilter): libseccomp cannot express "arg0 not in a set".
+	// personality(2) and socket(2) are restricted by a hand-assembled filter that
+	// package seccomp chains in front of this program (argumentFilter, chain):
+	// libseccomp cannot express "arg0 not in a set".
 	// Keystroke injection into the terminal: TIOCSTI pushes input, TIOCLINUX
 	// can paste the console selection. TIOCSETD changes the terminal's line
 	// discipline, which outlives the sandbox on a terminal fence passes
 	// through (one on stdio that is not its controlling terminal: N_NULL
 	// leaves it dead), and would load line-discipline modules on demand.
 	// The request is 32 bits wide.
-	ioctl, err := sc.GetSyscallFromNameByArch("ioctl", arch)
-	if err != nil {
-		return nil, err
+	ioctl, ok := ruleNr("ioctl", arch)
+	if !ok {
+		return nil, fmt.Errorf("no system call ioctl on %s", arch)
 	}
 	for _, req := range []uint64{unix.TIOCSTI, 0x541C /* TIOCLINUX */, unix.TIOCSETD} {
 		if err := f.AddRuleConditional(ioctl, eperm, []sc.ScmpCondition{{
@@ -345,8 +346,8 @@ var setUIDModes = []struct {
 // programs), and libc falls back to openat.
 func denySetUID(f *sc.ScmpFilter, arch sc.ScmpArch, eperm sc.ScmpAction) error {
 	for _, c := range setUIDModes {
-		nr, err := sc.GetSyscallFromNameByArch(c.name, arch)
-		if err != nil || nr < 0 {
+		nr, ok := ruleNr(c.name, arch)
+		if !ok {
 			continue // not on this architecture
 		}
 		mode := sc.ScmpCondition{Argument: uint(c.modeArg), Op: sc.CompareMaskedEqual, Operand1: unix.S_ISUID, Operand2: unix.S_ISUID}
@@ -366,4 +367,24 @@ func denySetUID(f *sc.ScmpFilter, arch sc.ScmpArch, eperm sc.ScmpAction) error {
 		}
 	}
 	return nil
+}
+
+// ruleNr returns the number that AddRule takes for the system call name in
+// a filter for arch, and whether arch has that call. libseccomp reads a
+// rule's number as the build host's (or as one of its pseudo-numbers, for
+// a call the host lacks) and translates it to each architecture of the
+// filter by name. arch's own number, which GetSyscallFromNameByArch gives,
+// names another call wherever the two differ: arm64's filters, built on an
+// amd64 host from arm64 numbers, refused setresuid for ptrace (117 on
+// arm64), sendfile for mount and socket for pivot_root, and let ptrace,
+// mount, bpf and setns through.
+func ruleNr(name string, arch sc.ScmpArch) (sc.ScmpSyscall, bool) {
+	if nr, err := sc.GetSyscallFromNameByArch(name, arch); err != nil || nr < 0 {
+		return 0, false // not on arch (negative: a libseccomp pseudo-number)
+	}
+	nr, err := sc.GetSyscallFromName(name)
+	if err != nil {
+		return 0, false
+	}
+	return nr, true
 }

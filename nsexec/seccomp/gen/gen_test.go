@@ -4,9 +4,14 @@ package gen
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
+
+	sc "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // TestEmbeddedFiltersInSync fails when the BPF programs embedded in the fence
@@ -45,6 +50,131 @@ func TestEmbeddedFiltersInSync(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s_%s.bpf is stale (%d bytes embedded, %d generated): run make seccomp", name, arch, len(want), len(got))
+			}
+		}
+	}
+}
+
+// vmRun loads a generated program (struct sock_filter, little-endian) into
+// x/net/bpf's VM and returns a function answering a call of number nr on
+// the seccomp architecture auditArch with args. The VM loads words in
+// network order, so each little-endian field is stored big-endian.
+func vmRun(t *testing.T, prog []byte, auditArch uint32) func(nr sc.ScmpSyscall, args ...uint64) uint32 {
+	t.Helper()
+	var raw []bpf.RawInstruction
+	for i := 0; i+8 <= len(prog); i += 8 {
+		raw = append(raw, bpf.RawInstruction{Op: binary.LittleEndian.Uint16(prog[i:]), Jt: prog[i+2], Jf: prog[i+3], K: binary.LittleEndian.Uint32(prog[i+4:])})
+	}
+	ins, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("generated program does not disassemble")
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(nr sc.ScmpSyscall, args ...uint64) uint32 {
+		b := make([]byte, 64)
+		binary.BigEndian.PutUint32(b[0:], uint32(nr))
+		binary.BigEndian.PutUint32(b[4:], auditArch)
+		for i, a := range args {
+			binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
+			binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))
+		}
+		got, err := vm.Run(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint32(got)
+	}
+}
+
+// auditArches are seccomp_data.arch of Arches' native calls.
+var auditArches = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}
+
+// TestProgramsUseEachArchNumbers: each generated program, run on its own
+// architecture's calls (numbered as libseccomp numbers them there), refuses
+// the denied ones and lets ordinary ones through; each guard sends its
+// calls to PID 1 and no others. The arm64 programs, built on an amd64 host
+// from arm64 numbers that libseccomp took for amd64 ones, once refused
+// getpid, exit and socket and let ptrace, mount and setns through, and
+// TestEmbeddedFiltersInSync, regenerating them the same way, agreed.
+func TestProgramsUseEachArchNumbers(t *testing.T) {
+	const allow, eperm, notify = unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM), unix.SECCOMP_RET_USER_NOTIF
+	ordinary := []string{"read", "write", "close", "exit", "exit_group", "getpid", "getdents64", "mmap", "execve", "socket", "fstat", "futex", "wait4", "setresuid"}
+	for goarch, arch := range Arches {
+		nr := func(name string) sc.ScmpSyscall {
+			n, err := sc.GetSyscallFromNameByArch(name, arch)
+			if err != nil || n < 0 {
+				t.Fatalf("%s has no system call %s", goarch, name)
+			}
+			return n
+		}
+		main, err := Build(goarch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := vmRun(t, main, auditArches[goarch])
+		for _, name := range denied {
+			if n, err := sc.GetSyscallFromNameByArch(name, arch); err == nil && n >= 0 {
+				if got := run(n); got != eperm {
+					t.Errorf("%s: %s (%d) answered %#x, want EPERM", goarch, name, n, got)
+				}
+			}
+		}
+		for _, name := range ordinary {
+			if got := run(nr(name), 1); got != allow {
+				t.Errorf("%s: %s answered %#x, want allowed", goarch, name, got)
+			}
+		}
+		if got := run(nr("clone"), unix.CLONE_NEWUSER); got != eperm {
+			t.Errorf("%s: clone(CLONE_NEWUSER) answered %#x, want EPERM", goarch, got)
+		}
+		if got := run(nr("ioctl"), 0, unix.TIOCSTI); got != eperm {
+			t.Errorf("%s: ioctl(TIOCSTI) answered %#x, want EPERM", goarch, got)
+		}
+		for name, mode := range Guards {
+			prog, err := BuildGuard(goarch, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := vmRun(t, prog, auditArches[goarch])
+			for _, name := range ordinary {
+				if got := run(nr(name)); got != allow {
+					t.Errorf("%s %s: %s answered %#x, want allowed", goarch, name, name, got)
+				}
+			}
+			if got := run(nr("umask"), 0o22); got != notify {
+				t.Errorf("%s %s: umask answered %#x, want sent to PID 1", goarch, name, got)
+			}
+			for _, c := range []string{"connect", "bind"} {
+				want := uint32(allow)
+				if mode&GuardSocket != 0 {
+					want = notify
+				}
+				if got := run(nr(c)); got != want {
+					t.Errorf("%s %s: %s answered %#x, want %#x", goarch, name, c, got, want)
+				}
+			}
+			for _, c := range []string{"mkdirat", "renameat2", "symlinkat", "linkat"} {
+				want := uint32(allow)
+				if mode&(GuardCreate|GuardWrite) != 0 {
+					want = notify
+				}
+				if got := run(nr(c)); got != want {
+					t.Errorf("%s %s: %s answered %#x, want %#x", goarch, name, c, got, want)
+				}
+			}
+			// openat's flags are its third argument: creating goes to
+			// PID 1, reading does not.
+			for flags, create := range map[uint64]bool{unix.O_RDONLY: false, unix.O_CREAT | unix.O_WRONLY: true} {
+				want := uint32(allow)
+				if create && mode&(GuardCreate|GuardWrite) != 0 {
+					want = notify
+				}
+				if got := run(nr("openat"), 0xffffff9c, 0x1000, flags); got != want {
+					t.Errorf("%s %s: openat flags %#o answered %#x, want %#x", goarch, name, flags, got, want)
+				}
 			}
 		}
 	}

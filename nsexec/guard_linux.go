@@ -26,7 +26,7 @@ import (
 // directory). Read-only binds cannot cover a name that does not exist, and
 // Landlock cannot deny one name inside a writable directory, so the syscalls
 // that create directory entries are sent to PID 1 by a seccomp user
-// notification filter (seccomp.LoadGuard). PID 1 reads the path once from the
+// notification filter (seccomp.LoadCommand). PID 1 reads the path once from the
 // caller's memory, resolves its parent directory itself, refuses protected
 // names with EACCES, and performs everything else on the caller's behalf
 // (open's fd is injected with SECCOMP_IOCTL_NOTIF_ADDFD). It never answers
@@ -602,7 +602,7 @@ func signalsBlocked(fn func() error) error {
 // interruptibly, so a signal to this thread (the runtime's, psx's) can
 // fail them before they did anything. An answer not sent would leave the
 // caller waiting for good (only a fatal signal ends the wait, see
-// seccomp.LoadGuard), and an ID_VALID taken for "gone" would refuse a
+// seccomp's loadListener), and an ID_VALID taken for "gone" would refuse a
 // caller that is still there; the caller itself was never signalled.
 func notifIoctl(fd int, req uint, arg unsafe.Pointer) error {
 	for {

@@ -28,9 +28,10 @@ func Probe() {
 	if err := seccomp.Load(); err != nil {
 		os.Exit(3)
 	}
-	// The write guard's listener (seccomp user notification): nothing
-	// this process does before it exits is guarded.
-	if _, err := seccomp.LoadGuard(seccomp.GuardCreate); err != nil {
+	// The command's filter with the write guard's listener (seccomp user
+	// notification) chained after it, as the init stage loads them:
+	// nothing this process does before it exits is guarded.
+	if _, err := seccomp.LoadCommand(seccomp.GuardCreate); err != nil {
 		os.Exit(4)
 	}
 	os.Exit(0)

@@ -49,14 +49,17 @@ func mainFilter() ([]byte, error) {
 
 // chain returns one program that decides as first and then installed
 // together would (the kernel runs every filter and takes the most
-// restrictive action), where first's every answer other than
-// SECCOMP_RET_ALLOW is at least as restrictive as then's answer to the same
-// call: first runs, each of its SECCOMP_RET_ALLOW returns becomes a jump
-// to then's start, and its other returns stand. The tests check that
-// condition for the pairs chained here, by running both ways on every
-// system call number. first must return constants only.
+// restrictive action; between equals, the later-installed filter's),
+// where first's every answer other than allow is strictly more
+// restrictive than then's answer to the same call, or the same answer:
+// first runs, each of its allow returns becomes a jump to then's start,
+// and its other returns stand. The tests check that condition, for the
+// pairs chained here, by running both ways on every system call number.
+// first must return constants only, never a log, trace or user
+// notification (which would end the program before then could refuse),
+// and keep its jumps within itself.
 func chain(first, then []byte) ([]byte, error) {
-	if len(first)%8 != 0 || len(then)%8 != 0 || len(then) == 0 {
+	if len(first)%8 != 0 || len(first) == 0 || len(then)%8 != 0 || len(then) == 0 {
 		return nil, fmt.Errorf("chain programs of %d and %d bytes", len(first), len(then))
 	}
 	n := len(first) / 8
@@ -67,20 +70,32 @@ func chain(first, then []byte) ([]byte, error) {
 	for i := 0; i < n; i++ {
 		in := first[8*i : 8*i+8]
 		op := uint16(in[0]) | uint16(in[1])<<8
+		jt, jf := int(in[2]), int(in[3])
 		k := uint32(in[4]) | uint32(in[5])<<8 | uint32(in[6])<<16 | uint32(in[7])<<24
-		switch {
-		case op == opRetK && k == unix.SECCOMP_RET_ALLOW:
+		switch class := op & 0x07; {
+		case class == 0x06 && op != opRetK:
+			return nil, fmt.Errorf("chain: instruction %d returns a register, not a constant", i)
+		case op == opRetK && k&unix.SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_ALLOW:
 			// A jump past first's last instruction, to then's first.
 			skip := uint32(n - i - 1)
 			out = append(out, byte(opJa), byte(opJa>>8), 0, 0, byte(skip), byte(skip>>8), byte(skip>>16), byte(skip>>24))
 			continue
-		case op&0x07 == 0x06 && op != opRetK:
-			return nil, fmt.Errorf("chain: instruction %d returns a register, not a constant", i)
+		case op == opRetK && precedence(k) > precedence(unix.SECCOMP_RET_ERRNO):
+			return nil, fmt.Errorf("chain: instruction %d returns %#x, which would keep the second program from refusing", i, k)
+		case op == opJa && uint64(i)+1+uint64(k) >= uint64(n),
+			class == 0x05 && op != opJa && (i+1+jt >= n || i+1+jf >= n):
+			return nil, fmt.Errorf("chain: instruction %d jumps past the first program", i)
+		case i == n-1 && class != 0x06:
+			return nil, fmt.Errorf("chain: the first program does not end with a return")
 		}
 		out = append(out, in...)
 	}
 	return append(out, then...), nil
 }
+
+// precedence orders seccomp actions as the kernel does (ACTION_ONLY, read
+// as signed): the smaller, the more restrictive.
+func precedence(ret uint32) int32 { return int32(ret & unix.SECCOMP_RET_ACTION_FULL) }
 
 // Classic BPF encodings chain needs: ret #k, ja +k; and the kernel's
 // limit on a program's length (BPF_MAXINSNS).
@@ -525,7 +540,7 @@ func loadListener(prog []byte) (int, error) {
 		return int(fd), nil
 	case unix.EBUSY:
 		// The kernel allows one listener in a process's filter chain.
-		return -1, fmt.Errorf("load creation guard filter: %w (a seccomp filter with a user-notification listener is already in force on fence: another sandbox or supervisor that uses one runs it; start fence outside it)", errno)
+		return -1, fmt.Errorf("load guard filter: %w (a seccomp filter with a user-notification listener is already in force on fence: another sandbox or supervisor that uses one runs it; start fence outside it)", errno)
 	}
-	return -1, fmt.Errorf("load creation guard filter: %w (the kernel refused a seccomp user-notification listener: it needs Linux 5.9, and a seccomp profile may refuse it)", errno)
+	return -1, fmt.Errorf("load guard filter: %w (the kernel refused a seccomp user-notification listener: it needs Linux 5.9, and a seccomp profile may refuse it)", errno)
 }

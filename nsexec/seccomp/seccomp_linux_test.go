@@ -102,10 +102,6 @@ func TestArgumentFilter(t *testing.T) {
 	}
 }
 
-// precedence orders seccomp actions as the kernel does (ACTION_ONLY, signed:
-// the smaller is the more restrictive).
-func precedence(ret uint32) int32 { return int32(ret & unix.SECCOMP_RET_ACTION_FULL) }
-
 // together is what the kernel answers for filters installed in order
 // (seccomp_run_filters): the most recent runs first, and a later one's
 // answer replaces it only if strictly more restrictive.
@@ -244,6 +240,35 @@ func TestChain(t *testing.T) {
 	}
 	if _, err := chain(first[:7], then); err == nil {
 		t.Error("chain accepted a program of 7 bytes")
+	}
+	// Answers that would keep then from refusing, jumps out of first, and
+	// a first that runs off its end are refused; an allow with data is
+	// an allow.
+	for what, ins := range map[string][]bpf.Instruction{
+		"a log":                {bpf.RetConstant{Val: unix.SECCOMP_RET_LOG}},
+		"a user notification":  {bpf.RetConstant{Val: unix.SECCOMP_RET_USER_NOTIF}},
+		"a jump past its end":  {bpf.Jump{Skip: 1}, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}},
+		"a conditional past":   {bpf.LoadAbsolute{Off: 0, Size: 4}, bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 1}, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}},
+		"no return at its end": {bpf.LoadAbsolute{Off: 0, Size: 4}},
+	} {
+		p, err := assemble(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chain(p, then); err == nil {
+			t.Errorf("chain accepted a first program with %s", what)
+		}
+	}
+	withData, err := assemble([]bpf.Instruction{bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW | 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = chain(withData, then)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := loadVM(t, c, "chained").Run(seccompData(0, 0)); err != nil || uint32(got) != unix.SECCOMP_RET_KILL_PROCESS {
+		t.Errorf("an allow with data ended the chained program: %#x (%v)", got, err)
 	}
 }
 

@@ -133,7 +133,7 @@ func TestProgramsUseEachArchNumbers(t *testing.T) {
 		if got := run(nr("ioctl"), 0, unix.TIOCSTI); got != eperm {
 			t.Errorf("%s: ioctl(TIOCSTI) answered %#x, want EPERM", goarch, got)
 		}
-		for name, mode := range Guards {
+		for guard, mode := range Guards {
 			prog, err := BuildGuard(goarch, mode)
 			if err != nil {
 				t.Fatal(err)
@@ -141,11 +141,11 @@ func TestProgramsUseEachArchNumbers(t *testing.T) {
 			run := vmRun(t, prog, auditArches[goarch])
 			for _, name := range ordinary {
 				if got := run(nr(name)); got != allow {
-					t.Errorf("%s %s: %s answered %#x, want allowed", goarch, name, name, got)
+					t.Errorf("%s %s: %s answered %#x, want allowed", goarch, guard, name, got)
 				}
 			}
 			if got := run(nr("umask"), 0o22); got != notify {
-				t.Errorf("%s %s: umask answered %#x, want sent to PID 1", goarch, name, got)
+				t.Errorf("%s %s: umask answered %#x, want sent to PID 1", goarch, guard, got)
 			}
 			for _, c := range []string{"connect", "bind"} {
 				want := uint32(allow)
@@ -153,7 +153,7 @@ func TestProgramsUseEachArchNumbers(t *testing.T) {
 					want = notify
 				}
 				if got := run(nr(c)); got != want {
-					t.Errorf("%s %s: %s answered %#x, want %#x", goarch, name, c, got, want)
+					t.Errorf("%s %s: %s answered %#x, want %#x", goarch, guard, c, got, want)
 				}
 			}
 			for _, c := range []string{"mkdirat", "renameat2", "symlinkat", "linkat"} {
@@ -162,7 +162,7 @@ func TestProgramsUseEachArchNumbers(t *testing.T) {
 					want = notify
 				}
 				if got := run(nr(c)); got != want {
-					t.Errorf("%s %s: %s answered %#x, want %#x", goarch, name, c, got, want)
+					t.Errorf("%s %s: %s answered %#x, want %#x", goarch, guard, c, got, want)
 				}
 			}
 			// openat's flags are its third argument: creating goes to
@@ -173,7 +173,7 @@ func TestProgramsUseEachArchNumbers(t *testing.T) {
 					want = notify
 				}
 				if got := run(nr("openat"), 0xffffff9c, 0x1000, flags); got != want {
-					t.Errorf("%s %s: openat flags %#o answered %#x, want %#x", goarch, name, flags, got, want)
+					t.Errorf("%s %s: openat flags %#o answered %#x, want %#x", goarch, guard, flags, got, want)
 				}
 			}
 		}

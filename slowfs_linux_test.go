@@ -24,6 +24,7 @@ func TestResolverRetriesInterruptedLookups(t *testing.T) {
 	if err := os.WriteFile(target, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	noListings(t)
 	real := lstat
 	defer func() { lstat = real }()
 	interrupted := 0
@@ -99,6 +100,7 @@ func TestDenyListsFailClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	noListings(t)
 	realLstat, realOpen := lstat, openList
 	defer func() { lstat, openList = realLstat, realOpen }()
 	failLstat := func(path string, e unix.Errno) {
@@ -309,6 +311,7 @@ func TestRuntimeDeniedDirectories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "denied"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	noListings(t)
 	realLstat, realOpen := lstat, openDir
 	defer func() { lstat, openDir = realLstat, realOpen }()
 
@@ -401,6 +404,7 @@ func TestDenyListsFailClosedAcrossDirectories(t *testing.T) {
 	if err := os.Symlink("vault/ssh", filepath.Join(home, ".ssh")); err != nil {
 		t.Fatal(err)
 	}
+	noListings(t)
 	realLstat, realOpen, realSearchable := lstat, openList, searchable
 	defer func() { lstat, openList, searchable = realLstat, realOpen, realSearchable }()
 	// refuse makes the directories in dirs unsearchable: lookups below
@@ -559,4 +563,14 @@ func TestHomeDirWithoutHOME(t *testing.T) {
 	if got := config.HomeDir(); got != "/elsewhere" {
 		t.Errorf("HOME=/elsewhere: config.HomeDir() = %q", got)
 	}
+}
+
+// noListings makes every lookup of the test a lookup (resolver.missing
+// answers nothing from a directory's listing) and restores listNames when
+// the test ends: these tests model file systems whose lookups fail, which
+// listDirNames does not list (network, FUSE) or cannot list either.
+func noListings(t *testing.T) {
+	real := listNames
+	listNames = func(string) map[string]struct{} { return nil }
+	t.Cleanup(func() { listNames = real })
 }

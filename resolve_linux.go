@@ -1,0 +1,104 @@
+package fence
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// maxListed bounds the directories listNames lists: past it a lookup per
+// name is the cheaper way.
+const maxListed = 4096
+
+// listNames is listDirNames; a variable so that tests can model file
+// systems whose lookups fail, which listDirNames does not list.
+var listNames = listDirNames
+
+// listDirNames returns the names in the directory dir, for answering lookups
+// of names missing from it (resolver.missing), or nil where a listing
+// cannot stand for those lookups:
+//   - a file system that lookups and listings may disagree on (autofs,
+//     which mounts on lookup; FUSE and network file systems, whose
+//     listings a server makes; /proc): only ext2/3/4, XFS, Btrfs, F2FS,
+//     tmpfs and overlayfs are listed;
+//   - a name in it that is not printable ASCII (Unicode case folding and
+//     normalisation could make a lookup find it under another name);
+//   - a directory whose names are matched without regard to case (ext4,
+//     F2FS and tmpfs casefold, XFS ascii-ci): the first name with a letter
+//     is looked up with its case swapped, and found;
+//   - more than maxListed names, or any failure.
+func listDirNames(dir string) map[string]struct{} {
+	fd, err := openList(dir)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	var sfs unix.Statfs_t
+	if unix.Fstatfs(fd, &sfs) != nil {
+		return nil
+	}
+	switch sfs.Type {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+	default:
+		return nil
+	}
+	names := map[string]struct{}{}
+	lettered := ""
+	var buf [8192]byte
+	for {
+		n, err := unix.ReadDirent(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		if n <= 0 {
+			break
+		}
+		var read []string
+		_, _, read = unix.ParseDirent(buf[:n], -1, read)
+		for _, name := range read {
+			if !printableASCII(name) {
+				return nil
+			}
+			names[name] = struct{}{}
+			if lettered == "" && swapCase(name) != name {
+				lettered = name
+			}
+		}
+		if len(names) > maxListed {
+			return nil
+		}
+	}
+	if lettered != "" {
+		swapped := swapCase(lettered)
+		if _, ok := names[swapped]; !ok {
+			name, err := unix.BytePtrFromString(swapped)
+			if err != nil {
+				return nil
+			}
+			var st unix.Stat_t
+			e := lstatAt(fd, name, &st)
+			for e == unix.EINTR {
+				e = lstatAt(fd, name, &st)
+			}
+			if e != unix.ENOENT {
+				return nil // found under another case, or unknown
+			}
+		}
+	}
+	return names
+}
+
+// swapCase returns s with its ASCII letters' case swapped.
+func swapCase(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
+}

@@ -8,40 +8,21 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/nsfence/fence/nsexec/seccomp/internal/bpfvm"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// seccompData builds a struct seccomp_data for the BPF VM. The kernel loads
-// 32-bit words in native (little-endian) order; x/net/bpf's VM loads them in
-// network order, so each word is stored big-endian at its native offset.
-func seccompData(nr int32, arg0 uint64) []byte {
-	b := make([]byte, 64)
-	binary.BigEndian.PutUint32(b[0:], uint32(nr))
-	binary.BigEndian.PutUint32(b[4:], nativeArch)
-	binary.BigEndian.PutUint32(b[16:], uint32(arg0))     // args[0] low half
-	binary.BigEndian.PutUint32(b[20:], uint32(arg0>>32)) // args[0] high half
-	return b
-}
+// seccompData is a native call of number nr with arg0 as its first
+// argument, for the VM.
+func seccompData(nr int32, arg0 uint64) []byte { return bpfvm.Data(uint32(nr), nativeArch, arg0) }
 
-// loadVM loads an assembled program (struct sock_filter, little-endian)
-// into the BPF VM.
-func loadVM(t *testing.T, prog []byte, what string) *bpf.VM {
+// loadVM loads an assembled program into the VM.
+func loadVM(t *testing.T, prog []byte, what string) *bpfvm.VM {
 	t.Helper()
-	var raw []bpf.RawInstruction
-	for i := 0; i < len(prog); i += 8 {
-		raw = append(raw, bpf.RawInstruction{
-			Op: binary.LittleEndian.Uint16(prog[i:]), Jt: prog[i+2], Jf: prog[i+3],
-			K: binary.LittleEndian.Uint32(prog[i+4:]),
-		})
-	}
-	ins, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatalf("%s does not disassemble", what)
-	}
-	vm, err := bpf.NewVM(ins)
+	vm, err := bpfvm.Load(prog)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	return vm
 }
@@ -89,15 +70,14 @@ func TestArgumentFilter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uint32(got) != c.want {
+		if got != c.want {
 			t.Errorf("nr %d arg %#x: got %#x, want %#x", c.nr, c.arg, got, c.want)
 		}
 	}
 	// Another architecture's call of the same number is left to the
 	// embedded filter chained after this one, which kills it.
-	foreign := seccompData(personalityNr, 0x0400000)
-	binary.BigEndian.PutUint32(foreign[4:], 0x40000003) // AUDIT_ARCH_I386
-	if got, err := vm.Run(foreign); err != nil || uint32(got) != allow {
+	foreign := bpfvm.Data(personalityNr, 0x40000003, 0x0400000) // AUDIT_ARCH_I386
+	if got, err := vm.Run(foreign); err != nil || got != allow {
 		t.Errorf("i386 call %d arg READ_IMPLIES_EXEC: got %#x (%v), want allowed here", personalityNr, got, err)
 	}
 }
@@ -133,8 +113,8 @@ func TestChainDecidesAsTwoFilters(t *testing.T) {
 	}
 	type pair struct {
 		name         string
-		chained      *bpf.VM
-		older, newer *bpf.VM
+		chained      *bpfvm.VM
+		older, newer *bpfvm.VM
 	}
 	pairs := []pair{{"Load", loadVM(t, main, "Load's program"), loadVM(t, program, "embedded filter"), loadVM(t, args, "argument filter")}}
 	for _, noSetGID := range []bool{false, true} {
@@ -160,13 +140,13 @@ func TestChainDecidesAsTwoFilters(t *testing.T) {
 		unix.TIOCEXCL, unix.TIOCNXCL, unix.TIOCSTI, unix.TIOCSETD, unix.TCGETS, unix.F_SETSIG, unix.F_SETFL, unix.CLONE_NEWUSER,
 		unix.AT_FDCWD & 0xffffffff, 0x7fffffff, 0xffffffff, 0x1000, 0x7f00_0000_0000, 0xffff_ffff_0000_0000}
 	rnd := rand.New(rand.NewPCG(1, 2))
-	b := make([]byte, 64)
-	run := func(vm *bpf.VM) uint32 {
+	var b []byte
+	run := func(vm *bpfvm.VM) uint32 {
 		got, err := vm.Run(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return uint32(got)
+		return got
 	}
 	var nrs []uint32
 	for nr := uint32(0); nr < 600; nr++ {
@@ -179,19 +159,16 @@ func TestChainDecidesAsTwoFilters(t *testing.T) {
 	for _, arch := range []uint32{nativeArch, 0x40000003, 0x40000028, 0} {
 		for _, nr := range nrs {
 			for v := range 24 {
-				binary.BigEndian.PutUint32(b[0:], nr)
-				binary.BigEndian.PutUint32(b[4:], arch)
-				for i := range 6 {
-					a := uint64(0)
+				var args [6]uint64
+				for i := range args {
 					if v > 0 {
-						a = values[rnd.IntN(len(values))]
+						args[i] = values[rnd.IntN(len(values))]
 						if rnd.IntN(8) == 0 {
-							a |= uint64(rnd.Uint32()) << 32
+							args[i] |= uint64(rnd.Uint32()) << 32
 						}
 					}
-					binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
-					binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))
 				}
+				b = bpfvm.Data(nr, arch, args[:]...)
 				for _, p := range pairs {
 					want := together(run(p.older), run(p.newer))
 					if got := run(p.chained); got != want {
@@ -227,7 +204,7 @@ func TestChain(t *testing.T) {
 	}
 	vm := loadVM(t, c, "chained")
 	for nr, want := range map[int32]uint32{0: unix.SECCOMP_RET_KILL_PROCESS, 1: unix.SECCOMP_RET_ERRNO | 1, 2: unix.SECCOMP_RET_KILL_PROCESS} {
-		if got, err := vm.Run(seccompData(nr, 0)); err != nil || uint32(got) != want {
+		if got, err := vm.Run(seccompData(nr, 0)); err != nil || got != want {
 			t.Errorf("nr %d: %#x (%v), want %#x", nr, got, err, want)
 		}
 	}
@@ -267,7 +244,7 @@ func TestChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := loadVM(t, c, "chained").Run(seccompData(0, 0)); err != nil || uint32(got) != unix.SECCOMP_RET_KILL_PROCESS {
+	if got, err := loadVM(t, c, "chained").Run(seccompData(0, 0)); err != nil || got != unix.SECCOMP_RET_KILL_PROCESS {
 		t.Errorf("an allow with data ended the chained program: %#x (%v)", got, err)
 	}
 }
@@ -294,18 +271,11 @@ func commandVM(t *testing.T, noSetGID bool) func(nr uint32, args ...uint64) uint
 	}
 	vm := loadVM(t, prog, "command filter")
 	return func(nr uint32, args ...uint64) uint32 {
-		b := make([]byte, 64)
-		binary.BigEndian.PutUint32(b[0:], nr)
-		binary.BigEndian.PutUint32(b[4:], nativeArch)
-		for i, a := range args {
-			binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
-			binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))
-		}
-		got, err := vm.Run(b)
+		got, err := vm.Run(bpfvm.Data(nr, nativeArch, args...))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return uint32(got)
+		return got
 	}
 }
 

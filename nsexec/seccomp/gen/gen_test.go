@@ -4,13 +4,12 @@ package gen
 
 import (
 	"bytes"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/nsfence/fence/nsexec/seccomp/internal/bpfvm"
 	sc "github.com/seccomp/libseccomp-golang"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,37 +54,21 @@ func TestEmbeddedFiltersInSync(t *testing.T) {
 	}
 }
 
-// vmRun loads a generated program (struct sock_filter, little-endian) into
-// x/net/bpf's VM and returns a function answering a call of number nr on
-// the seccomp architecture auditArch with args. The VM loads words in
-// network order, so each little-endian field is stored big-endian.
+// vmRun loads a generated program into the VM and returns a function
+// answering a call of number nr on the seccomp architecture auditArch with
+// args.
 func vmRun(t *testing.T, prog []byte, auditArch uint32) func(nr sc.ScmpSyscall, args ...uint64) uint32 {
 	t.Helper()
-	var raw []bpf.RawInstruction
-	for i := 0; i+8 <= len(prog); i += 8 {
-		raw = append(raw, bpf.RawInstruction{Op: binary.LittleEndian.Uint16(prog[i:]), Jt: prog[i+2], Jf: prog[i+3], K: binary.LittleEndian.Uint32(prog[i+4:])})
-	}
-	ins, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatal("generated program does not disassemble")
-	}
-	vm, err := bpf.NewVM(ins)
+	vm, err := bpfvm.Load(prog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return func(nr sc.ScmpSyscall, args ...uint64) uint32 {
-		b := make([]byte, 64)
-		binary.BigEndian.PutUint32(b[0:], uint32(nr))
-		binary.BigEndian.PutUint32(b[4:], auditArch)
-		for i, a := range args {
-			binary.BigEndian.PutUint32(b[16+8*i:], uint32(a))
-			binary.BigEndian.PutUint32(b[20+8*i:], uint32(a>>32))
-		}
-		got, err := vm.Run(b)
+		got, err := vm.Run(bpfvm.Data(uint32(nr), auditArch, args...))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return uint32(got)
+		return got
 	}
 }
 

@@ -35,7 +35,9 @@ func listDirNames(dir string) map[string]struct{} {
 	if unix.Fstatfs(fd, &sfs) != nil {
 		return nil
 	}
-	switch sfs.Type {
+	// The magic's type is int32 on 386 and int64 elsewhere: compared as
+	// the 32-bit value it is.
+	switch uint32(sfs.Type) {
 	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
 	default:
 		return nil

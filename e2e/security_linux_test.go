@@ -234,7 +234,8 @@ func TestSecMountDenied(t *testing.T) {
 }
 
 // The direct syscalls behind the escapes fail with EPERM: ptrace,
-// io_uring_setup, unshare, setns, mount, umount2, process_vm_readv (denied
+// io_uring_setup, unshare, setns, mount, umount2, open_tree and
+// open_tree_attr (the mount API), process_vm_readv (denied
 // to the command by a filter of its own: PID 1's guard threads use it).
 func TestSecSyscallsDenied(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
@@ -272,6 +273,9 @@ out["setns_user"] = call(libc.setns, fd, 0)
 out["mount_tmpfs"] = call(libc.mount, b"none", b"mnt-target", b"tmpfs", ctypes.c_ulong(0), None)
 out["umount2_proc"] = call(libc.umount2, b"/proc", 2)
 out["umount2_cwd"] = call(libc.umount2, os.getcwd().encode(), 2)
+# open_tree without OPEN_TREE_CLONE needs no capability: the filter refuses it.
+out["open_tree"] = call(libc.syscall, ctypes.c_long(428), ctypes.c_long(-100), b"/", ctypes.c_long(0))
+out["open_tree_attr"] = call(libc.syscall, ctypes.c_long(467), ctypes.c_long(-100), b"/", ctypes.c_long(0), None, ctypes.c_long(0))
 class iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 buf = ctypes.create_string_buffer(8)
@@ -287,7 +291,7 @@ print(json.dumps(out))
 		}
 		for _, k := range []string{"ptrace_traceme", "ptrace_attach_child", "ptrace_seize_child", "ptrace_attach_pid1",
 			"io_uring_setup", "unshare_user", "unshare_mnt", "unshare_net", "setns_net", "setns_user",
-			"mount_tmpfs", "umount2_proc", "umount2_cwd", "process_vm_readv_self"} {
+			"mount_tmpfs", "umount2_proc", "umount2_cwd", "open_tree", "open_tree_attr", "process_vm_readv_self"} {
 			v, ok := got[k]
 			if !ok {
 				t.Errorf("%s: not probed", k)

@@ -409,7 +409,10 @@ var socketFamilies = [...]uint32{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix
 //     exec in the sandbox);
 //   - socket(2) and socketpair(2) fail with EAFNOSUPPORT for a family not
 //     in socketFamilies (socketpair creates its sockets before it finds
-//     the family has no pairs: a vsock module would load for it).
+//     the family has no pairs: a vsock module would load for it);
+//   - open_tree_attr(2) (Linux 6.15) fails with EPERM, as the embedded
+//     filter refuses open_tree and the rest of the mount API: the
+//     libseccomp fence is built with does not know its name.
 //
 // Any other call, and any of another architecture, is allowed here, and
 // so left to the embedded filter, which Load chains after this one: the
@@ -443,12 +446,14 @@ func argumentFilter() ([]byte, error) {
 		// kill (chained after this one, Load): its numbers are not
 		// these.
 		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nativeArch, SkipTrue: 4}, // → allow
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nativeArch, SkipTrue: 5}, // → allow
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: personalityNr, SkipTrue: 3},                          // → pers
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 2 + uint8(len(pers))},     // → sock
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKETPAIR, SkipTrue: 1 + uint8(len(pers))}, // → sock
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: personalityNr, SkipTrue: 5},                          // → pers
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 4 + uint8(len(pers))},     // → sock
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKETPAIR, SkipTrue: 3 + uint8(len(pers))}, // → sock
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_OPEN_TREE_ATTR, SkipTrue: 1},                // → eperm
 		allow,
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
 	}
 	ins = append(ins, pers...)
 	ins = append(ins, sock...)

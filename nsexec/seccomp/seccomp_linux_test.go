@@ -64,6 +64,8 @@ func TestArgumentFilter(t *testing.T) {
 		{unix.SYS_SOCKETPAIR, unix.AF_VSOCK, noFamily},
 		{unix.SYS_SOCKETPAIR, unix.AF_UNIX, allow},
 		{unix.SYS_SOCKETPAIR + 1, unix.AF_VSOCK, allow}, // other syscalls untouched
+		{unix.SYS_OPEN_TREE_ATTR, 0, deny},              // the mount API's newest call
+		{unix.SYS_OPEN_TREE_ATTR + 1, 0, allow},
 	}
 	for _, c := range cases {
 		got, err := vm.Run(seccompData(c.nr, c.arg))

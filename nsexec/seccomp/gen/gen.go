@@ -42,7 +42,7 @@ var denied = []string{
 	// File handles bypass path-based checks (the "shocker" escape).
 	"open_by_handle_at", "name_to_handle_at",
 	// Obsolete interfaces.
-	"uselib", "_sysctl", "quotactl", "lookup_dcookie", "nfsservctl", "vhangup",
+	"uselib", "_sysctl", "quotactl", "quotactl_fd", "lookup_dcookie", "nfsservctl", "vhangup",
 }
 
 // nsFlags are the clone flags that create namespaces.

@@ -2272,6 +2272,9 @@ func (s *Spec) makeHomeDirs(allowWrite []string) {
 					s.logf("allowWrite %s: could not make the missing %s: %v", w, p, err)
 					break
 				}
+				// Its directory's listing, if the plan made one, lacks
+				// it: a lookup is to tell from now on.
+				delete(s.paths.listed, filepath.Dir(p))
 				s.logf("allowWrite %s: made the missing %s", w, p)
 			} else if !ownDir(p) {
 				break

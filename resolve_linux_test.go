@@ -191,3 +191,24 @@ func TestListDirNamesCaseInsensitive(t *testing.T) {
 		t.Error("a case-sensitive directory was not listed")
 	}
 }
+
+// TestMadeHomeDirForgetsListing: a directory the plan makes in $HOME
+// (makeHomeDirs) is found by the plan's later lookups, even where $HOME
+// was listed before it was made.
+func TestMadeHomeDirForgetsListing(t *testing.T) {
+	home, _ := filepath.EvalSymlinks(t.TempDir())
+	if listDirNames(home) == nil {
+		t.Skip("the test directory's file system is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs")
+	}
+	s := &Spec{Home: home, Cwd: home}
+	for i := range listAfter + 2 {
+		_, _, _ = s.paths.evalPartial(filepath.Join(home, fmt.Sprintf(".probe%d", i)), nil)
+	}
+	if s.paths.listed[home] == nil {
+		t.Fatalf("%s was not listed", home)
+	}
+	s.makeHomeDirs([]string{"~/.cache"})
+	if _, exists, err := s.paths.evalPartial(filepath.Join(home, ".cache"), nil); err != nil || !exists {
+		t.Errorf("~/.cache made by the plan: exists %v, %v; want found", exists, err)
+	}
+}

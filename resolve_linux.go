@@ -6,7 +6,7 @@ import (
 
 // maxListed bounds the directories listNames lists: past it a lookup per
 // name is the cheaper way.
-const maxListed = 4096
+const maxListed = 1024
 
 // listNames is listDirNames; a variable so that tests can model file
 // systems whose lookups fail, which listDirNames does not list.

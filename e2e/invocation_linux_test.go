@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -376,6 +378,16 @@ func TestRootRunsBinaryOwnedByOther(t *testing.T) {
 	out, err := exec.Command(bin, "--", "id", "-u").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "0" {
 		t.Fatalf("root running a 0700 fence owned by nobody: %v, output %q; want uid 0 inside", err, out)
+	}
+	// That path execs the init stage as root of its namespace, with
+	// every capability; it keeps no more than the vfork path's
+	// (spawn.InitCapMask) from its first step (-d reports them).
+	want := fmt.Sprintf("capabilities at start %#x\n", spawn.InitCapMask())
+	for _, b := range []string{bin, fenceBin} {
+		out, err := exec.Command(b, "-d", "--", "true").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("%s -d -- true: %v; want the init stage's %q:\n%s", b, err, strings.TrimSpace(want), out)
+		}
 	}
 }
 

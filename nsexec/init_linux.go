@@ -42,6 +42,15 @@ func Init() {
 	// up to its 2 ms bound on a busy machine.
 	finishSysmon := spawn.CoarsenSysmon(spawn.SysmonSlack)
 	tl := timeline{{"init-main", Now()}}
+	// No more capabilities than initCaps, on every thread, before any
+	// work: the vfork spawn execs this stage with its ids unmapped, which
+	// leaves it initCaps (ambient) alone, but ForkExec's (arm64, and
+	// amd64 where root may run the binary only through CAP_DAC_OVERRIDE)
+	// maps them first, and a root caller's stage then starts as root of
+	// its namespace, with every capability over every host file the ids
+	// map (CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SETUID, ...). Reported
+	// once the policy is read, as closeErr is.
+	capErr := trimCapabilities(spawn.InitCapMask())
 	// Only stdin, stdout and stderr reach the command. The control socket
 	// came as ExtraFiles[0], which is not close-on-exec (with it the command
 	// could talk to the supervisor and to PID 1), and any fd fence itself
@@ -73,6 +82,9 @@ func Init() {
 	}
 	if closeErr != nil {
 		fail(ctrl, fmt.Errorf("close the descriptors fence inherited before the command starts: close_range(CLOSE_RANGE_CLOEXEC): %w (it needs Linux 5.11; a seccomp profile may refuse it)", closeErr))
+	}
+	if capErr != nil {
+		fail(ctrl, capErr)
 	}
 	if modeErr != nil {
 		fail(ctrl, modeErr)
@@ -106,6 +118,37 @@ func Init() {
 		os.Exit(255) // the supervisor is gone or confused: never start
 	}
 	os.Exit(run(ctrl, cmd, o))
+}
+
+// startCaps is the init stage's permitted capability set once
+// trimCapabilities has run (-d prints it).
+var startCaps uint64
+
+// trimCapabilities lowers every thread's permitted, effective and
+// inheritable sets to their part in mask, where the permitted set holds
+// more (the ambient set follows), and records the permitted set in
+// startCaps. Where it holds no more, one capget is all it costs.
+func trimCapabilities(mask uint64) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var d [2]unix.CapUserData // capabilities 0-31, 32-63
+	if err := unix.Capget(&hdr, &d[0]); err != nil {
+		return fmt.Errorf("read the init stage's capabilities: %w", err)
+	}
+	join := func(lo, hi uint32) uint64 { return uint64(lo) | uint64(hi)<<32 }
+	permitted := join(d[0].Permitted, d[1].Permitted)
+	startCaps = permitted & mask
+	if permitted&^mask == 0 {
+		return nil
+	}
+	effective := join(d[0].Effective, d[1].Effective) & mask
+	inheritable := join(d[0].Inheritable, d[1].Inheritable) & mask
+	d[0].Permitted, d[1].Permitted = uint32(startCaps), uint32(startCaps>>32)
+	d[0].Effective, d[1].Effective = uint32(effective), uint32(effective>>32)
+	d[0].Inheritable, d[1].Inheritable = uint32(inheritable), uint32(inheritable>>32)
+	if _, _, e := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&d[0])), 0); e != 0 {
+		return fmt.Errorf("lower the init stage's capabilities to the ones it needs: %w", e)
+	}
+	return nil
 }
 
 // networkMode reports whether this init stage creates a network namespace
@@ -578,8 +621,8 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 			}
 		}
 		sort.Strings(guards)
-		fmt.Fprintf(stderr, "[fence:linux] init: %d writable, %d read-only, %d masked, %d exec-denied paths; guard %v; landlock %v; %d listeners\n",
-			len(o.FS.Writable), len(o.FS.Protected), len(o.FS.Masked), len(o.FS.NoExec), guards, !o.NoLandlock, len(listeners))
+		fmt.Fprintf(stderr, "[fence:linux] init: %d writable, %d read-only, %d masked, %d exec-denied paths; guard %v; landlock %v; %d listeners; capabilities at start %#x\n",
+			len(o.FS.Writable), len(o.FS.Protected), len(o.FS.Masked), len(o.FS.NoExec), guards, !o.NoLandlock, len(listeners), startCaps)
 	}
 	return listeners, nil
 }

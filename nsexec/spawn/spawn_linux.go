@@ -18,7 +18,10 @@ const CloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 
 // initCaps are the capabilities the init stage needs inside its user
-// namespace, and all it gets, whoever the caller (see forkInit): mounts and
+// namespace, and all it keeps, whoever the caller: the vfork spawn gives it
+// no more (see forkInit), and where ForkExec's maps the ids before the
+// exec (forkExecInit), the init stage lowers its sets to these at the
+// start of its Init (nsexec's trimCapabilities). Mounts and
 // pivot_root (SYS_ADMIN), lo (NET_ADMIN), listeners on ports below 1024
 // inside the sandbox (httpProxyPort 80, allowLocalOutboundPorts 443:
 // NET_BIND_SERVICE), dropping the bounding set (SETPCAP), creating mount
@@ -31,6 +34,16 @@ const CloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 var initCaps = []uintptr{
 	unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_NET_BIND_SERVICE, unix.CAP_SETPCAP,
 	unix.CAP_DAC_OVERRIDE, unix.CAP_SYS_CHROOT, unix.CAP_SYS_PTRACE,
+}
+
+// InitCapMask is initCaps as a capability set (bit n for capability n),
+// for the init stage to keep no more than them (see nsexec's Init).
+func InitCapMask() uint64 {
+	var m uint64
+	for _, c := range initCaps {
+		m |= 1 << c
+	}
+	return m
 }
 
 // Child is an init stage that has been spawned and waits for its policy on

@@ -100,7 +100,7 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 // or nothing where the toolchain refuses it.
 func goExperiment(gobin string) []string {
 	cmd := exec.Command(gobin, "env", "GOEXPERIMENT")
-	cmd.Env = append(os.Environ(), "GOEXPERIMENT="+strings.Trim(os.Getenv("GOEXPERIMENT")+","+spawn.GoExperiment, ","))
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT="+spawn.WithGoExperiment(os.Getenv("GOEXPERIMENT")))
 	out, err := cmd.Output()
 	if err != nil {
 		return nil

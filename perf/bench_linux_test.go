@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	// And with make build's GOEXPERIMENT (spawn.GoExperiment), where the
 	// toolchain accepts it (go env refuses a setting it does not know).
 	exp := exec.Command("go", "env", "GOEXPERIMENT")
-	exp.Env = append(os.Environ(), "GOEXPERIMENT="+strings.Trim(os.Getenv("GOEXPERIMENT")+","+spawn.GoExperiment, ","))
+	exp.Env = append(os.Environ(), "GOEXPERIMENT="+spawn.WithGoExperiment(os.Getenv("GOEXPERIMENT")))
 	if out, err := exp.Output(); err == nil {
 		build.Env = append(build.Env, "GOEXPERIMENT="+strings.TrimSpace(string(out)))
 	}

@@ -53,3 +53,13 @@ func TestMakefileBuildsWithGoExperiment(t *testing.T) {
 		t.Errorf("make build sets GOEXPERIMENT with a toolchain that refuses %s:\n%s", GoExperiment, l)
 	}
 }
+
+// TestWithGoExperiment: the setting is added to the environment's, as the
+// Makefile adds it.
+func TestWithGoExperiment(t *testing.T) {
+	for current, want := range map[string]string{"": GoExperiment, "jsonv2": "jsonv2," + GoExperiment} {
+		if got := WithGoExperiment(current); got != want {
+			t.Errorf("WithGoExperiment(%q) = %q, want %q", current, got, want)
+		}
+	}
+}

@@ -35,6 +35,17 @@ func LDFlags(goos, goarch string) string {
 // refuses it builds with its default collector.
 const GoExperiment = "nogreenteagc"
 
+// WithGoExperiment returns the GOEXPERIMENT value of a fence build in an
+// environment whose GOEXPERIMENT is current: GoExperiment added to it, as
+// the Makefile adds it (the test builds ask go env whether the toolchain
+// accepts it).
+func WithGoExperiment(current string) string {
+	if current == "" {
+		return GoExperiment
+	}
+	return current + "," + GoExperiment
+}
+
 // Subcommands are fence's subcommands and cobra's own: a command line whose
 // first operand names one runs no sandbox. Package early's guess reads
 // them here; the entry's assembly has its own copy, which

@@ -334,7 +334,8 @@ func checkLinuxFeatures(t *testing.T, s *sandbox, release string, abi uintptr) {
 }
 
 // fence slows the Go runtime's sysmon thread down while it starts (a 1 ms
-// timer slack in the supervisor and in PID 1, spawn.CoarsenSysmon), and
+// timer slack in the supervisor and in PID 1, from the entry point's spawn
+// on, spawn.AdoptEntrySlack, or spawn.CoarsenSysmon), and
 // gives it the caller's slack back once the command runs
 // (spawn.RestoreSysmonLater). The command always has the caller's slack.
 func TestTimerSlack(t *testing.T) {

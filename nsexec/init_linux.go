@@ -31,6 +31,11 @@ import (
 // Failures before the command starts are reported to the supervisor and end
 // with exit status 255.
 func Init() {
+	// Before LockOSThread, whose template thread inherits this thread's
+	// timer slack, and long before the command, forked from this thread,
+	// does: the caller's slack back where fence's entry point gave this
+	// stage a coarse one (its threads so far, sysmon first, keep it).
+	bornCoarse := spawn.AdoptEntrySlack(len(os.Args) > 1 && os.Args[1] == spawn.AskNetArg)
 	// Everything below changes per-thread state (capabilities, no_new_privs,
 	// seccomp without TSYNC); the command is forked from this thread.
 	runtime.LockOSThread()
@@ -39,8 +44,12 @@ func Init() {
 	// effect when sysmon's thread handles the request, which finishSysmon
 	// waits for: called once the set-up is over, not here, where the wait
 	// (sysmon's thread may need this CPU) delayed reading the policy, by
-	// up to its 2 ms bound on a busy machine.
-	finishSysmon := spawn.CoarsenSysmon(spawn.SysmonSlack)
+	// up to its 2 ms bound on a busy machine. An init stage that the
+	// entry spawned was born with the slack.
+	finishSysmon := func() bool { return true }
+	if !bornCoarse {
+		finishSysmon = spawn.CoarsenSysmon(spawn.SysmonSlack)
+	}
 	tl := timeline{{"init-main", Now()}}
 	// No more capabilities than initCaps, on every thread, before any
 	// work: the vfork spawn execs this stage with its ids unmapped, which

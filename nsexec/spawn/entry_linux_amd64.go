@@ -48,6 +48,10 @@ const (
 		1<<capDacOverride | 1<<capSysChroot | 1<<capSysPtrace
 )
 
+// entrySlackNs is the timer slack, in ns, that the entry gives the threads
+// of both processes before their runtimes start (AdoptEntrySlack).
+const entrySlackNs = int64(SysmonSlack)
+
 // entryCheck runs the entry's spawn with argc and argv, for tests of
 // command lines it must not spawn for (entry_linux_amd64.s).
 func entryCheck(argc uintptr, argv **byte)
@@ -65,6 +69,9 @@ var (
 	entryErrno int64
 	// entryTimes are two timespecs, before and after the clone.
 	entryTimes [4]int64
+	// entryOrigSlack is the main thread's timer slack before the entry
+	// set entrySlackNs on it, or 0 if the entry spawned nothing.
+	entryOrigSlack int64
 	// entryCapHeader and entryCapData are the child's capget/capset
 	// arguments (version 3, this process).
 	entryCapHeader = [2]uint32{unix.LINUX_CAPABILITY_VERSION_3, 0}
@@ -116,4 +123,48 @@ func DiscardEntry() {
 	entryPid = 0
 	unix.Close(int(entryFDs[0]))
 	killReap(pid)
+}
+
+// AdoptEntrySlack gives this process's main thread back the timer slack it
+// had before fence's entry point set SysmonSlack on it, and reports whether
+// the entry did: then the runtime's threads started so far, sysmon among
+// them, were born with SysmonSlack, and CoarsenSysmon has nothing left to
+// do (RestoreSysmonLater still gives sysmon its slack back). initStage
+// says which of fence's processes this is: the init stage the entry spawned
+// (argv[1] AskNetArg), whose default slack is the supervisor's slack at
+// the clone, or the supervisor. The caller must be the main thread, before
+// it starts any thread: a thread inherits its creator's slack, and the
+// command is forked from the init stage's main thread.
+//
+// Why from the entry: CoarsenSysmon can only run once package
+// initialisation has begun, and until then each sysmon polled every ~0.12
+// ms here, 34 of a start's 64 wake-ups (docs/benchmarking.md, "sysmon's
+// slack from birth").
+func AdoptEntrySlack(initStage bool) bool {
+	if initStage {
+		// PR_SET_TIMERSLACK 0 sets the default: the creator's slack when
+		// the entry cloned this process, before it changed its own.
+		if unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0) != nil {
+			return false
+		}
+		orig, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err != nil || orig <= 0 {
+			return false
+		}
+		// sysmon is the runtime's first thread: 2 in a new PID namespace.
+		sysmonTid, origSlack = 2, uint64(orig)
+		return true
+	}
+	orig := entryOrigSlack
+	entryOrigSlack = 0
+	if orig <= 0 {
+		return false
+	}
+	if unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(orig), 0, 0, 0) != nil {
+		return false
+	}
+	// sysmon's thread id is looked up when its slack is restored, off the
+	// start path (RestoreSysmon).
+	sysmonTid, origSlack = findSysmon, uint64(orig)
+	return true
 }

@@ -12,6 +12,8 @@
 #define SYS_capget 125
 #define SYS_capset 126
 #define SYS_prctl 157
+#define PR_SET_TIMERSLACK 29
+#define PR_GET_TIMERSLACK 30
 #define SYS_clock_gettime 228
 #define SYS_dup3 292
 
@@ -209,6 +211,19 @@ spawn:
 	CMPQ	·entryErrno(SB), $0
 	JNE	failed
 	MOVQ	R14, ·entryPid(SB)
+	// sysmon and the other threads the runtime starts from this thread
+	// inherit its timer slack: entrySlackNs until package early's init
+	// gives this thread entryOrigSlack back (AdoptEntrySlack). The
+	// results are not checked: a thread whose slack cannot change
+	// (SCHED_FIFO, SCHED_RR) keeps its own, which costs time only.
+	MOVQ	$PR_GET_TIMERSLACK, DI
+	MOVQ	$SYS_prctl, AX
+	SYSCALL
+	MOVQ	AX, ·entryOrigSlack(SB)
+	MOVQ	$PR_SET_TIMERSLACK, DI
+	MOVQ	$const_entrySlackNs, SI
+	MOVQ	$SYS_prctl, AX
+	SYSCALL
 	RET
 failed:
 	MOVQ	R14, DI
@@ -285,6 +300,13 @@ child:
 	SYSCALL
 	TESTQ	AX, AX
 	JLT	childfail
+	// The init stage's threads are born with entrySlackNs too; its
+	// default slack stays this thread's current one, the caller's,
+	// which Init restores first (AdoptEntrySlack). Not checked, as above.
+	MOVQ	$PR_SET_TIMERSLACK, DI
+	MOVQ	$const_entrySlackNs, SI
+	MOVQ	$SYS_prctl, AX
+	SYSCALL
 	LEAQ	entryPath<>(SB), DI
 	LEAQ	entryArgv<>(SB), SI
 	LEAQ	entryEnvv<>(SB), DX

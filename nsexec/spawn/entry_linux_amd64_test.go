@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // entryReport is testdata/entry's report (its Report and Child types).
@@ -26,6 +28,10 @@ type entryReport struct {
 	Children  []string
 	Discarded bool
 	Inherited []int
+	Adopted   bool
+	Slack     string
+	// SysmonSlack is "" where the program may not read it.
+	SysmonSlack string
 }
 
 type entryChild struct {
@@ -40,6 +46,9 @@ type entryChild struct {
 	Stdio     []string
 	FDs       []int
 	Spawned   bool
+
+	SlackAtStart, Slack string
+	Adopted             bool
 }
 
 // buildEntry builds testdata/entry linked with fence's entry point (LDFlags)
@@ -108,7 +117,21 @@ func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Creden
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// The program starts with callerSlack, which no default has: the
+	// slack it reports back is the caller's, not a default.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, callerSlack, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
 	out, err := cmd.Output()
+	if serr := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(orig), 0, 0, 0); serr != nil {
+		t.Fatal(serr)
+	}
 	if err != nil {
 		t.Fatalf("%v: %v\n%s", argv, err, out)
 	}
@@ -117,6 +140,34 @@ func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Creden
 		t.Fatalf("%v: report %q: %v", argv, out, err)
 	}
 	return r
+}
+
+// callerSlack is the timer slack (ns) that runEntryFiles starts the
+// program with.
+const callerSlack = 77777
+
+// checkSlack checks that the program r reports on gave its main thread
+// the caller's timer slack back, and, if spawned, that the entry had given
+// its threads and the init stage's SysmonSlack (only root may read
+// another thread's slack: SysmonSlack is "" otherwise).
+func checkSlack(t *testing.T, r entryReport, spawned bool) {
+	t.Helper()
+	caller, coarse := strconv.Itoa(callerSlack), strconv.FormatInt(SysmonSlack.Nanoseconds(), 10)
+	if r.Adopted != spawned || r.Slack != caller {
+		t.Errorf("AdoptEntrySlack reported %v, the main thread's slack is then %s ns: want %v and the caller's %s", r.Adopted, r.Slack, spawned, caller)
+	}
+	want := caller
+	if spawned {
+		want = coarse
+	}
+	if r.SysmonSlack != want && (r.SysmonSlack != "" || os.Geteuid() == 0 && r.Uid == 0) {
+		t.Errorf("sysmon's thread has timer slack %q ns, want %s", r.SysmonSlack, want)
+	}
+	if c := r.Child; c != nil {
+		if c.SlackAtStart != coarse || !c.Adopted || c.Slack != caller {
+			t.Errorf("the init stage starts with timer slack %s ns, AdoptEntrySlack reports %v, then %s ns: want %s, true and the caller's %s", c.SlackAtStart, c.Adopted, c.Slack, coarse, caller)
+		}
+	}
 }
 
 // needUserNamespaces skips where this process cannot create the
@@ -222,6 +273,7 @@ func TestEntryChild(t *testing.T) {
 				if r.Status != 0 || len(r.Children) != 0 {
 					t.Errorf("the init stage exited %d, children left %q", r.Status, r.Children)
 				}
+				checkSlack(t, r, true)
 			})
 		}
 	}
@@ -261,6 +313,7 @@ func TestEntryDoesNotSpawn(t *testing.T) {
 				if r.Spawned || len(r.Children) != 0 {
 					t.Errorf("spawned %v, children %q: want no init stage", r.Spawned, r.Children)
 				}
+				checkSlack(t, r, false)
 			})
 		}
 		for fd := 0; fd < 3; fd++ {
@@ -302,6 +355,7 @@ func TestEntryDiscard(t *testing.T) {
 			if !r.Spawned || !r.Discarded || len(r.Children) != 0 {
 				t.Errorf("spawned %v, discarded %v, children left %q: want the init stage gone", r.Spawned, r.Discarded, r.Children)
 			}
+			checkSlack(t, r, true)
 		})
 	}
 }
@@ -327,6 +381,7 @@ func TestEntryExecFails(t *testing.T) {
 	if r.Spawned || r.Error != "" || len(r.Children) != 0 {
 		t.Errorf("spawned %v, error %q, children %q: want the failed child reaped and nothing spawned", r.Spawned, r.Error, r.Children)
 	}
+	checkSlack(t, r, false)
 }
 
 // TestMakefileLinksTheEntry: make build passes the same linker flags that

@@ -9,3 +9,7 @@ func FromEntry(hostNetwork bool) (*Child, error) { return nil, nil }
 // DiscardEntry does nothing: only linux/amd64 has an entry point that
 // spawns.
 func DiscardEntry() {}
+
+// AdoptEntrySlack reports false: only linux/amd64 has an entry point,
+// which changes the timer slack.
+func AdoptEntrySlack(initStage bool) bool { return false }

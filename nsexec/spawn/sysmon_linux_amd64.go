@@ -86,6 +86,11 @@ func RestoreSysmon() {
 		return
 	}
 	sysmonTid = 0
+	if tid == findSysmon {
+		if tid = firstThread(unix.Getpid()); tid == 0 {
+			return
+		}
+	}
 	restore, ok := borrowSignal(origSlack, tid)
 	if !ok {
 		return
@@ -125,7 +130,8 @@ const SysmonSlack = time.Millisecond
 // file) take, short against an agent's or a build's run.
 const restoreDelay = 50 * time.Millisecond
 
-// sysmonTid is the thread CoarsenSysmon signalled, origSlack the main
+// sysmonTid is the thread CoarsenSysmon signalled (findSysmon: sysmon,
+// whose id RestoreSysmon looks up, AdoptEntrySlack), origSlack the main
 // thread's slack then (0 before); RestoreSysmon undoes it. A thread that
 // spawns the init stage sets its own slack to origSlack first
 // (spawn_linux.go): it may be one sysmon started. Set and read by the main
@@ -134,6 +140,9 @@ var (
 	sysmonTid int
 	origSlack uint64
 )
+
+// findSysmon in sysmonTid: sysmon's id is not known yet (firstThread).
+const findSysmon = -1
 
 // borrowSignal installs slackHandler for sysmonSignal, to set slack on the
 // thread target, and returns the function that puts the previous action
@@ -196,14 +205,21 @@ func sysmonThread() int {
 	if self != unix.Getpid() {
 		return 0 // not the main thread
 	}
-	if self == 1 {
+	return firstThread(self)
+}
+
+// firstThread returns the id of the first thread that the process whose
+// main thread is main started, sysmon (see sysmonThread), or 0 if it
+// cannot tell. Any thread of the process may ask.
+func firstThread(main int) int {
+	if main == 1 {
 		return 2
 	}
 	first, wrapped := 0, false
 	if !forEachThread(func(tid int) {
 		switch {
-		case tid == self:
-		case tid < self:
+		case tid == main:
+		case tid < main:
 			wrapped = true
 		case first == 0 || tid < first:
 			first = tid
@@ -249,7 +265,10 @@ func forEachThread(f func(tid int)) bool {
 }
 
 // taskDents is forEachThread's buffer: static, so that it allocates
-// nothing. Its one caller runs during package initialisation.
+// nothing. Its callers never overlap: CoarsenSysmon runs during package
+// initialisation, and RestoreSysmon lists threads only in a process whose
+// sysmon the entry coarsened (AdoptEntrySlack), which never calls
+// CoarsenSysmon.
 var taskDents [2048]byte
 
 // atoi parses a decimal directory name; it returns -1 for anything else

@@ -42,6 +42,9 @@ var child *spawn.Child
 var startMono int64
 
 func init() {
+	// First, on every path: the entry may have coarsened the main
+	// thread's slack, and threads started from now on inherit it.
+	bornCoarse := spawn.AdoptEntrySlack(false)
 	args := os.Args
 	if spawn.IsStage(args) || len(args) == 0 || testBinary(args) {
 		spawn.DiscardEntry() // the entry point spawns none for these
@@ -66,8 +69,12 @@ func init() {
 	// The runtime's sysmon polling every 20 µs through the spawn, and
 	// while the supervisor computes the policy and the init stage starts
 	// on the other CPU, slows both (spawn.CoarsenSysmon). The request
-	// goes out first; it is done while the spawn runs.
-	finish := spawn.CoarsenSysmon(spawn.SysmonSlack)
+	// goes out first; it is done while the spawn runs. Where the entry
+	// spawned, sysmon has had the slack since it started.
+	finish := func() bool { return true }
+	if !bornCoarse {
+		finish = spawn.CoarsenSysmon(spawn.SysmonSlack)
+	}
 	t := spawn.Now()
 	// The init stage that fence's entry point spawned, if it did (built
 	// with make on linux/amd64); else, or if taking it over failed, one

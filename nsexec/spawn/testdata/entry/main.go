@@ -36,6 +36,10 @@ type Child struct {
 	FDs       []int    // its open fds without close-on-exec as it starts
 	// Spawned is whether the entry spawned an init stage in this one.
 	Spawned bool
+	// SlackAtStart is its main thread's timer slack (ns) as main starts;
+	// Adopted is spawn.AdoptEntrySlack's answer, Slack the slack after it.
+	SlackAtStart, Slack string
+	Adopted             bool
 }
 
 // Report is what the program prints.
@@ -50,6 +54,11 @@ type Report struct {
 	Children  []string // this process's children when it reports
 	Inherited []int    // its open fds without close-on-exec as main starts
 	Discarded bool     // DISCARD=1: the init stage is gone, reaped
+	// Adopted is spawn.AdoptEntrySlack's answer, Slack the main thread's
+	// timer slack (ns) after it, SysmonSlack that of the runtime's first
+	// thread ("" where it may not be read: CAP_SYS_NICE).
+	Adopted            bool
+	Slack, SysmonSlack string
 }
 
 // The parent-death signal is the main thread's (the one the kernel
@@ -62,7 +71,9 @@ func main() {
 		stage()
 		return
 	}
-	r := Report{Inherited: inherited(), NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid()}
+	adopted := spawn.AdoptEntrySlack(false)
+	r := Report{Inherited: inherited(), NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid(),
+		Adopted: adopted, Slack: slack("self"), SysmonSlack: slack(firstThread())}
 	if os.Getenv("DISCARD") == "1" {
 		before := children()
 		spawn.DiscardEntry()
@@ -109,7 +120,10 @@ func main() {
 // (or printed, when the test started this program as an init stage
 // itself, without one).
 func stage() {
-	c := Child{FDs: inherited(), Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio()}
+	at := slack("self")
+	adopted := spawn.AdoptEntrySlack(true)
+	c := Child{FDs: inherited(), Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio(),
+		SlackAtStart: at, Adopted: adopted, Slack: slack("self")}
 	if p, err := spawn.FromEntry(false); err == nil && p != nil {
 		c.Spawned = true
 	}
@@ -214,4 +228,29 @@ func out(v any) {
 		return
 	}
 	fmt.Println(string(j))
+}
+
+// slack reads the timer slack of the thread tid ("self": the main thread,
+// which runs main), or returns "" (another thread's needs CAP_SYS_NICE).
+func slack(tid string) string {
+	b, err := os.ReadFile("/proc/" + tid + "/timerslack_ns")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// firstThread returns the id of this process's first thread after the
+// main one (the runtime's sysmon), as a string.
+func firstThread() string {
+	self := os.Getpid()
+	first := 0
+	ents, _ := os.ReadDir("/proc/self/task")
+	for _, e := range ents {
+		var tid int
+		if _, err := fmt.Sscan(e.Name(), &tid); err == nil && tid > self && (first == 0 || tid < first) {
+			first = tid
+		}
+	}
+	return fmt.Sprint(first)
 }

@@ -583,6 +583,15 @@ func (r *resolver) missing(dir, next string) bool {
 	if r.searched[dir] < listAfter {
 		return false
 	}
+	return r.unlisted(dir, next[strings.LastIndexByte(next, '/')+1:])
+}
+
+// unlisted reports whether name, of printable ASCII, is missing from the
+// listing of the resolved directory dir (listNames, made once). The caller
+// must know that dir may be searched: a name of a directory that may not
+// be is neither there nor absent, but out of reach (EACCES). Anywhere a
+// listing cannot stand for lookups, nothing is known (false).
+func (r *resolver) unlisted(dir, name string) bool {
 	names, ok := r.listed[dir]
 	if !ok {
 		names = listNames(dir)
@@ -591,11 +600,7 @@ func (r *resolver) missing(dir, next string) bool {
 		}
 		r.listed[dir] = names
 	}
-	if names == nil {
-		return false
-	}
-	name := next[strings.LastIndexByte(next, '/')+1:]
-	if !printableASCII(name) {
+	if names == nil || !printableASCII(name) {
 		return false
 	}
 	_, found := names[name]

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,6 +138,31 @@ func TestListDirNamesRefuses(t *testing.T) {
 	if got := listDirNames(dir); got != nil {
 		t.Errorf("a directory with a non-ASCII name listed: %v", got)
 	}
+	// Few names, but long ones: a directory whose size says it holds
+	// many (ext4, Btrfs, XFS) is not read. tmpfs sizes a directory by its
+	// number of names alone; maxListed bounds it there.
+	long := t.TempDir()
+	for i := 0; ; i++ {
+		var st unix.Stat_t
+		if err := unix.Stat(long, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Size > maxListedSize {
+			if got := listDirNames(long); got != nil {
+				t.Errorf("a directory of %d bytes listed (%d names)", st.Size, len(got))
+			}
+			break
+		}
+		if i == maxListed {
+			var sfs unix.Statfs_t
+			_ = unix.Statfs(long, &sfs)
+			t.Logf("%d names of 200 bytes make a directory of %d bytes on this file system (magic %#x): the size bound is not reached", i, st.Size, sfs.Type)
+			break
+		}
+		if err := os.WriteFile(filepath.Join(long, fmt.Sprintf("%03d%s", i, strings.Repeat("x", 197))), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	big := t.TempDir()
 	for i := range maxListed + 1 {
 		f, err := os.Create(filepath.Join(big, fmt.Sprint(i)))
@@ -210,5 +236,87 @@ func TestMadeHomeDirForgetsListing(t *testing.T) {
 	s.makeHomeDirs([]string{"~/.cache"})
 	if _, exists, err := s.paths.evalPartial(filepath.Join(home, ".cache"), nil); err != nil || !exists {
 		t.Errorf("~/.cache made by the plan: exists %v, %v; want found", exists, err)
+	}
+}
+
+// TestRuntimeDeniedFromListing: the denied programs' lookups in a PATH
+// directory stop at the names its listing lacks, once one lookup there has
+// shown the directory may be searched; they find the same paths as a
+// lookup of every name (a program, a symlink to one, not a directory of a
+// denied name), with fewer lookups. A directory that may not be searched
+// is still judged by its first lookup, whatever its listing says.
+func TestRuntimeDeniedFromListing(t *testing.T) {
+	bin, _ := filepath.EvalSymlinks(t.TempDir())
+	other, _ := filepath.EvalSymlinks(t.TempDir())
+	for _, f := range []string{filepath.Join(bin, "reboot"), filepath.Join(other, "nsenter")} {
+		if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("reboot", filepath.Join(bin, "halt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(bin, "chroot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if listDirNames(bin) == nil {
+		t.Skip("the test directory's file system is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs")
+	}
+	tokens := []string{"mkfs", "reboot", "halt", "chroot", "nsenter", "kexec", "insmod", "parted"}
+	path := bin + ":" + other
+	real := lstatAt
+	defer func() { lstatAt = real }()
+	asked := map[string]int{} // lookups in bin and other
+	lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
+		if d, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err == nil && (d == bin || d == other) {
+			asked[d]++
+		}
+		return real(fd, name, st)
+	}
+	var r resolver
+	got, err := runtimeDenied(&r, tokens, path, true, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := asked
+	asked = map[string]int{}
+	realList := listNames
+	listNames = func(string) map[string]struct{} { return nil }
+	r = resolver{}
+	want, err := runtimeDenied(&r, tokens, path, true, "", nil)
+	listNames = realList
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("with listings: %q\nwithout: %q", got, want)
+	}
+	for _, p := range []string{filepath.Join(bin, "reboot"), filepath.Join(bin, "halt"), filepath.Join(other, "nsenter")} {
+		if !slices.Contains(got, p) {
+			t.Errorf("%s not found: %q", p, got)
+		}
+	}
+	if slices.Contains(got, filepath.Join(bin, "chroot")) {
+		t.Errorf("the directory %s/chroot taken for a program: %q", bin, got)
+	}
+	// bin: the first name, then the three there (the case probe's
+	// lookup of its listing too); other: the first, then nsenter.
+	if listed[bin] >= asked[bin] || listed[other] >= asked[other] || asked[bin] != len(tokens) {
+		t.Errorf("lookups in %s and %s: %d and %d with listings, %d and %d without; want fewer with",
+			bin, other, listed[bin], listed[other], asked[bin], asked[other])
+	}
+
+	// A lookup refused (EACCES) in a directory whose listing lacks the
+	// name: the directory may not be searched, and the command could
+	// chmod it if it is writable in the sandbox.
+	lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
+		if unix.BytePtrToString(name) == "kexec" {
+			return unix.EACCES
+		}
+		return real(fd, name, st)
+	}
+	r = resolver{}
+	if _, err := runtimeDenied(&r, []string{"kexec"}, bin, true, "", []string{bin}); err == nil || !strings.Contains(err.Error(), "chmod") {
+		t.Errorf("an unsearchable PATH directory of the user's, writable in the sandbox, whose listing lacks the name: %v; want the error", err)
 	}
 }

@@ -1,6 +1,9 @@
 package fence
 
 import (
+	"encoding/binary"
+	"strings"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -54,11 +57,11 @@ func listDirNames(dir string) map[string]struct{} {
 	default:
 		return nil
 	}
-	names := map[string]struct{}{}
+	names := make(map[string]struct{}, 32)
 	lettered := ""
-	var buf [8192]byte
+	buf := make([]byte, 8192)
 	for {
-		n, err := unix.ReadDirent(fd, buf[:])
+		n, err := unix.ReadDirent(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -68,9 +71,29 @@ func listDirNames(dir string) map[string]struct{} {
 		if n <= 0 {
 			break
 		}
-		var read []string
-		_, _, read = unix.ParseDirent(buf[:n], -1, read)
-		for _, name := range read {
+		// The names are sliced out of one copy of what was read, not
+		// copied one by one (unix.ParseDirent): in a process that has
+		// just started, every new heap page is a page fault.
+		blob := string(buf[:n])
+		for off := 0; off < n; {
+			// struct linux_dirent64: ino (8 bytes), off (8), reclen
+			// (2), type (1), the name, NUL-terminated and padded.
+			if off+19 > n {
+				return nil
+			}
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen < 19 || off+reclen > n {
+				return nil
+			}
+			name := blob[off+19 : off+reclen]
+			if i := strings.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			ino := binary.NativeEndian.Uint64(buf[off:])
+			off += reclen
+			if ino == 0 || name == "." || name == ".." {
+				continue
+			}
 			if !printableASCII(name) {
 				return nil
 			}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -894,13 +893,7 @@ func accountHomeOS(goos string) bool { return goos == "linux" || goos == "darwin
 
 // lookupAccountHome returns the home directory of the account fence runs
 // as, from the password database, or "". A variable: tests give their own.
-var lookupAccountHome = func() string {
-	u, err := user.LookupId(strconv.Itoa(os.Getuid()))
-	if err != nil {
-		return ""
-	}
-	return u.HomeDir
-}
+var lookupAccountHome = func() string { return accountHomeByID(os.Getuid()) }
 
 // accountHome returns the home directory of the account fence runs as,
 // resolved, if it exists and is not $HOME (s.Home): "" otherwise, and

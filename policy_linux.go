@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -367,4 +368,91 @@ func dirID(p string) fileID {
 		return fileID{}
 	}
 	return fileID{uint64(st.Dev), st.Ino}
+}
+
+// accountHomeByID returns the home directory of the account uid in
+// /etc/passwd, or "": where os/user looks in a binary built without cgo, as
+// fence is, and by its rules (comments, blank lines and NIS "+"/"-" entries
+// skipped, at least six fields). Read in one piece and scanned in place:
+// through os/user it took ~0.15 ms of the plan, which the init stage
+// waits for, most of it the first use of buffered readers and new heap
+// pages.
+func accountHomeByID(uid int) string {
+	return passwdHome("/etc/passwd", uid)
+}
+
+// passwdHome is accountHomeByID on the password file at path.
+func passwdHome(path string, uid int) string {
+	b, err := readSmall(path, maxPasswdSize)
+	if err != nil {
+		return ""
+	}
+	want := strconv.Itoa(uid)
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+			continue
+		}
+		// name:password:uid:gid:gecos:home:shell
+		var f [6][]byte
+		n := 0
+		for n < 6 {
+			i := bytes.IndexByte(line, ':')
+			if i < 0 {
+				f[n] = line
+				n++
+				break
+			}
+			f[n], line = line[:i], line[i+1:]
+			n++
+		}
+		if n == 6 && len(f[0]) > 0 && string(f[2]) == want {
+			return string(f[5])
+		}
+	}
+	return ""
+}
+
+// maxPasswdSize bounds the password file passwdHome reads: a larger one
+// (a directory of thousands of accounts) is left to the account's $HOME.
+const maxPasswdSize = 4 << 20
+
+// readSmall reads the whole regular file at path, of at most max bytes,
+// with one open and as few reads as its size allows.
+func readSmall(path string, max int64) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > max {
+		return nil, fmt.Errorf("read %s: not a regular file of at most %d bytes", path, max)
+	}
+	b := make([]byte, st.Size+1) // +1: a file grown meanwhile reads on
+	n := 0
+	for {
+		if n == len(b) {
+			if int64(len(b)) > max {
+				return nil, fmt.Errorf("read %s: more than %d bytes", path, max)
+			}
+			b = append(b, make([]byte, len(b))...)
+		}
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			return b[:n], nil
+		}
+		n += m
+	}
 }

@@ -2,8 +2,11 @@ package fence
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nsfence/fence/config"
@@ -156,5 +159,60 @@ func TestFSPolicyAccountHomeCredentials(t *testing.T) {
 		if p := filepath.Join(account, f); slices.Contains(masked, p) {
 			t.Errorf("%s hidden with the account's home at $HOME: masked %q", p, masked)
 		}
+	}
+}
+
+// passwdHome reads the password file as os/user does without cgo: the
+// same answers for every account of this machine's /etc/passwd, and, in a
+// file of its own, comments, blank lines, NIS entries, short lines and
+// another account's uid in a later field are not taken for the account.
+func TestPasswdHome(t *testing.T) {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 3 {
+			continue
+		}
+		uid, err := strconv.Atoi(f[2])
+		if err != nil {
+			continue
+		}
+		want := ""
+		if u, err := user.LookupId(f[2]); err == nil {
+			want = u.HomeDir
+		}
+		if got := passwdHome("/etc/passwd", uid); got != want {
+			t.Errorf("uid %d: %q, os/user says %q", uid, got, want)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no account in /etc/passwd")
+	}
+	p := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(p, []byte(strings.Join([]string{
+		"# alice:x:1000:1000::/comment:/bin/sh",
+		"",
+		"+bob:x:1000:1000::/nis:/bin/sh",
+		"-carol:x:1000:1000::/nis2:/bin/sh",
+		"short:x:1000:1000",
+		":x:1000:1000::/noname:/bin/sh",
+		"dave:x:1001:1000::/home/dave:/bin/sh",
+		"  erin:x:1000:1000:Erin:/home/erin:/bin/sh  ",
+		"frank:x:1000:1000::/home/frank:/bin/sh",
+	}, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for uid, want := range map[int]string{1000: "/home/erin", 1001: "/home/dave", 1002: ""} {
+		if got := passwdHome(p, uid); got != want {
+			t.Errorf("uid %d in %s: %q, want %q", uid, p, got, want)
+		}
+	}
+	if got := passwdHome(filepath.Join(t.TempDir(), "none"), 1000); got != "" {
+		t.Errorf("a missing file: %q, want nothing", got)
 	}
 }

@@ -65,8 +65,9 @@ func testMain(m *testing.M) int {
 }
 
 // goBuild runs `go build -o out pkg` with CGO_ENABLED=0 (plus extraEnv).
-// fence itself is linked as make build links it: with nsexec/spawn's
-// entry point, for the architecture extraEnv names if it names one.
+// fence itself is built as make build builds it: with nsexec/spawn's
+// entry point, for the architecture extraEnv names if it names one, and
+// with its runtime overlay (spawn.OverlayFlags).
 func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -85,6 +86,8 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 		if flag := spawn.LDFlags("linux", arch); flag != "" {
 			args = append(args, "-ldflags="+flag)
 		}
+		// And with make build's runtime overlay.
+		args = append(args, spawn.OverlayFlags(gobin, filepath.Join(filepath.Dir(out), "overlay"))...)
 	}
 	env := append(os.Environ(), "CGO_ENABLED=0")
 	if pkg == "../cmd/fence" {

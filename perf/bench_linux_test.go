@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 	// linker's mmap-written output starts slower (see copyBinary).
 	linked := filepath.Join(dir, "link", "fence")
 	// And linked as make build links it (nsexec/spawn's entry).
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+spawn.LDFlags(runtime.GOOS, runtime.GOARCH), "-o", linked, "../cmd/fence")
+	// And with make build's runtime overlay.
+	args := append([]string{"build", "-trimpath", "-ldflags=-s -w " + spawn.LDFlags(runtime.GOOS, runtime.GOARCH)}, spawn.OverlayFlags("go", filepath.Join(dir, "overlay"))...)
+	build := exec.Command("go", append(args, "-o", linked, "../cmd/fence")...)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	// And with make build's GOEXPERIMENT (spawn.GoExperiment), where the
 	// toolchain accepts it (go env refuses a setting it does not know).

@@ -40,6 +40,11 @@ var probe *[64]byte
 // MADV_HUGEPAGE, so its first touch faults in a huge page too. The init
 // stage lives as long as the sandbox: one block, 2 MB resident.
 //
+// Built by make (the runtime overlay, nsexec/spawn.RuntimeOverlay), the
+// runtime advised the heap MADV_HUGEPAGE as it mapped it: the block is a
+// huge page from its first touch and the collapse finds it one (~0.03-0.09
+// ms). This stays for binaries built without the overlay.
+//
 // Else as small pages, MADV_POPULATE_WRITE of a fixed size. The init stage
 // is PID 1 of its namespace; so is a supervisor that is a container's
 // entry point, which then gets the init stage's share (a little slower,

@@ -28,7 +28,7 @@ func main() {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		l := sc.Text()
-		if lo, hi, ok := strings.Cut(strings.Fields(l+" x")[0], "-"); ok && !strings.HasSuffix(lo, ":") {
+		if lo, hi, ok := strings.Cut(strings.Fields(l + " x")[0], "-"); ok && !strings.HasSuffix(lo, ":") {
 			a, err1 := strconv.ParseUint(lo, 16, 64)
 			b, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {

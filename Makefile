@@ -17,13 +17,14 @@ ENTRY   := $(if $(filter linux/amd64,$(or $(GOOS),$(shell $(GO) env GOOS))/$(or 
 # ms per start (docs/benchmarking.md, "Spans without their mark bits").
 comma   := ,
 GOEXP   := $(shell GOEXPERIMENT=$(if $(GOEXPERIMENT),$(GOEXPERIMENT)$(comma))nogreenteagc $(GO) env GOEXPERIMENT 2>/dev/null)
-# The runtime overlay (spawn.RuntimeOverlay): the toolchain's runtime with
+# The runtime overlay (internal/rtoverlay): the toolchain's runtime with
 # its heap advised MADV_HUGEPAGE as it is mapped, so that each 2 MB of it
-# faults in once instead of 512 times, ~2.7 ms per start on the VMs
+# faults in once instead of 512 times, ~2.5 ms per start on the VMs
 # measured (docs/benchmarking.md, "The heap in huge pages from its first
 # page"). For Linux targets, where the toolchain's runtime is one the
-# overlay fits; else the build goes on without it (a note says why).
-# rtoverlay runs on this machine: GOOS and GOARCH are the target's.
+# overlay fits; else, or if mkoverlay cannot run, the build goes on without
+# it (a note says why). mkoverlay runs on this machine: GOOS and GOARCH are
+# the target's.
 TARGETOS := $(or $(GOOS),$(shell $(GO) env GOOS))
 OVERLAY  := .build/overlay
 LDFLAGS := $(ENTRY) -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -46,8 +47,8 @@ all: build
 write1 = dd if=$(1) of=$(2) bs=67108864 2>$(2).log || { cat $(2).log; rm -f $(2).log $(2); exit 1; }; rm -f $(2).log; chmod 755 $(2)
 
 build:
-	@mkdir -p $(OVERLAY) && GOOS= GOARCH= $(GO) run ./nsexec/spawn/internal/rtoverlay -goroot "$$($(GO) env GOROOT)" -goos $(TARGETOS) -o $(OVERLAY) > $(OVERLAY)/flag
-	$(if $(GOEXP),GOEXPERIMENT=$(GOEXP)) CGO_ENABLED=0 $(GO) build $$(cat $(OVERLAY)/flag) -trimpath -ldflags '$(LDFLAGS)' -o fence.link ./cmd/fence
+	@mkdir -p $(OVERLAY) && rm -f $(OVERLAY)/overlay.json && { GOOS= GOARCH= $(GO) run ./internal/rtoverlay/mkoverlay -goroot "$$($(GO) env GOROOT)" -goos $(TARGETOS) -o $(OVERLAY) || echo "fence: building without the runtime overlay: mkoverlay failed" >&2; }
+	$(if $(GOEXP),GOEXPERIMENT=$(GOEXP)) CGO_ENABLED=0 $(GO) build $$(test -f $(OVERLAY)/overlay.json && echo -overlay=$(OVERLAY)/overlay.json) -trimpath -ldflags '$(LDFLAGS)' -o fence.link ./cmd/fence
 	$(call write1,fence.link,fence.tmp)
 	mv -f fence.tmp fence && rm -f fence.link
 

@@ -370,18 +370,13 @@ func dirID(p string) fileID {
 	return fileID{uint64(st.Dev), st.Ino}
 }
 
-// accountHomeByID returns the home directory of the account uid in
-// /etc/passwd, or "": where os/user looks in a binary built without cgo, as
-// fence is, and by its rules (comments, blank lines and NIS "+"/"-" entries
-// skipped, at least six fields). Read in one piece and scanned in place:
-// through os/user it took ~0.15 ms of the plan, which the init stage
-// waits for, most of it the first use of buffered readers and new heap
-// pages.
-func accountHomeByID(uid int) string {
-	return passwdHome("/etc/passwd", uid)
-}
-
-// passwdHome is accountHomeByID on the password file at path.
+// passwdHome returns the home directory of the account uid in the
+// password file at path, or "": what os/user reads in a binary built
+// without cgo, as make builds fence, and by its rules (comments, blank
+// lines and NIS "+"/"-" entries skipped, six colons at least, numeric
+// ids). Read in one piece and scanned in place: through os/user it took
+// ~0.15 ms of the plan, which the init stage waits for, most of it the
+// first use of buffered readers and new heap pages.
 func passwdHome(path string, uid int) string {
 	b, err := readSmall(path, maxPasswdSize)
 	if err != nil {
@@ -392,11 +387,11 @@ func passwdHome(path string, uid int) string {
 		var line []byte
 		line, b, _ = bytes.Cut(b, []byte{'\n'})
 		line = bytes.TrimSpace(line)
-		if len(line) == 0 || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+		if len(line) == 0 || line[0] == '#' || line[0] == '+' || line[0] == '-' || bytes.Count(line, []byte{':'}) < 6 {
 			continue
 		}
 		// name:password:uid:gid:gecos:home:shell
-		var f [6][]byte
+		var f [6][]byte // the home is f[5]
 		n := 0
 		for n < 6 {
 			i := bytes.IndexByte(line, ':')
@@ -409,6 +404,9 @@ func passwdHome(path string, uid int) string {
 			n++
 		}
 		if n == 6 && len(f[0]) > 0 && string(f[2]) == want {
+			if _, err := strconv.Atoi(string(f[3])); err != nil {
+				continue // a group id that is not a number
+			}
 			return string(f[5])
 		}
 	}
@@ -419,9 +417,9 @@ func passwdHome(path string, uid int) string {
 // (a directory of thousands of accounts) is left to the account's $HOME.
 const maxPasswdSize = 4 << 20
 
-// readSmall reads the whole regular file at path, of at most max bytes,
+// readSmall reads the whole regular file at path, of at most limit bytes,
 // with one open and as few reads as its size allows.
-func readSmall(path string, max int64) ([]byte, error) {
+func readSmall(path string, limit int64) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
@@ -431,15 +429,15 @@ func readSmall(path string, max int64) ([]byte, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > max {
-		return nil, fmt.Errorf("read %s: not a regular file of at most %d bytes", path, max)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > limit {
+		return nil, fmt.Errorf("read %s: not a regular file of at most %d bytes", path, limit)
 	}
 	b := make([]byte, st.Size+1) // +1: a file grown meanwhile reads on
 	n := 0
 	for {
 		if n == len(b) {
-			if int64(len(b)) > max {
-				return nil, fmt.Errorf("read %s: more than %d bytes", path, max)
+			if int64(len(b)) > limit {
+				return nil, fmt.Errorf("read %s: more than %d bytes", path, limit)
 			}
 			b = append(b, make([]byte, len(b))...)
 		}

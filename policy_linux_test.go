@@ -164,8 +164,9 @@ func TestFSPolicyAccountHomeCredentials(t *testing.T) {
 
 // passwdHome reads the password file as os/user does without cgo: the
 // same answers for every account of this machine's /etc/passwd, and, in a
-// file of its own, comments, blank lines, NIS entries, short lines and
-// another account's uid in a later field are not taken for the account.
+// file of its own, comments, blank lines, NIS entries, lines of fewer than
+// seven fields, a group id that is not a number and another account's uid
+// in a later field are not taken for the account.
 func TestPasswdHome(t *testing.T) {
 	b, err := os.ReadFile("/etc/passwd")
 	if err != nil {
@@ -202,12 +203,14 @@ func TestPasswdHome(t *testing.T) {
 		"short:x:1000:1000",
 		":x:1000:1000::/noname:/bin/sh",
 		"dave:x:1001:1000::/home/dave:/bin/sh",
+		"shell-less:x:1003:1000::/home/shellless",
+		"badgid:x:1000:staff::/badgid:/bin/sh",
 		"  erin:x:1000:1000:Erin:/home/erin:/bin/sh  ",
 		"frank:x:1000:1000::/home/frank:/bin/sh",
 	}, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for uid, want := range map[int]string{1000: "/home/erin", 1001: "/home/dave", 1002: ""} {
+	for uid, want := range map[int]string{1000: "/home/erin", 1001: "/home/dave", 1002: "", 1003: ""} {
 		if got := passwdHome(p, uid); got != want {
 			t.Errorf("uid %d in %s: %q, want %q", uid, p, got, want)
 		}

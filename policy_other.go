@@ -2,22 +2,6 @@
 
 package fence
 
-import (
-	"os/user"
-	"strconv"
-)
-
-// accountHomeByID returns the home directory of the account uid from the
-// system's user database (macOS's directory services through os/user),
-// or "".
-func accountHomeByID(uid int) string {
-	u, err := user.LookupId(strconv.Itoa(uid))
-	if err != nil {
-		return ""
-	}
-	return u.HomeDir
-}
-
 // foreignProcs has no procfs to find off Linux.
 func foreignProcs() ([]string, []mountEntry, error) { return nil, nil, nil }
 

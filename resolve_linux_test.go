@@ -124,11 +124,7 @@ func TestListDirNamesRefuses(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if listDirNames(dir) == nil {
-		var sfs unix.Statfs_t
-		_ = unix.Statfs(dir, &sfs)
-		t.Skipf("the test directory's file system (magic %#x) is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs", sfs.Type)
-	}
+	needListing(t, dir)
 	if got := listDirNames("/proc/self"); got != nil {
 		t.Errorf("/proc/self listed: %d names", len(got))
 	}
@@ -192,9 +188,7 @@ func TestListDirNamesCaseInsensitive(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".bashrc"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if listDirNames(dir) == nil {
-		t.Skip("the test directory's file system is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs")
-	}
+	needListing(t, dir)
 	real := lstatAt
 	defer func() { lstatAt = real }()
 	asked := ""
@@ -223,9 +217,7 @@ func TestListDirNamesCaseInsensitive(t *testing.T) {
 // was listed before it was made.
 func TestMadeHomeDirForgetsListing(t *testing.T) {
 	home, _ := filepath.EvalSymlinks(t.TempDir())
-	if listDirNames(home) == nil {
-		t.Skip("the test directory's file system is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs")
-	}
+	needListing(t, home)
 	s := &Spec{Home: home, Cwd: home}
 	for i := range listAfter + 2 {
 		_, _, _ = s.paths.evalPartial(filepath.Join(home, fmt.Sprintf(".probe%d", i)), nil)
@@ -259,9 +251,7 @@ func TestRuntimeDeniedFromListing(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(bin, "chroot"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if listDirNames(bin) == nil {
-		t.Skip("the test directory's file system is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs")
-	}
+	needListing(t, bin)
 	tokens := []string{"mkfs", "reboot", "halt", "chroot", "nsenter", "kexec", "insmod", "parted"}
 	path := bin + ":" + other
 	real := lstatAt
@@ -319,4 +309,23 @@ func TestRuntimeDeniedFromListing(t *testing.T) {
 	if _, err := runtimeDenied(&r, []string{"kexec"}, bin, true, "", []string{bin}); err == nil || !strings.Contains(err.Error(), "chmod") {
 		t.Errorf("an unsearchable PATH directory of the user's, writable in the sandbox, whose listing lacks the name: %v; want the error", err)
 	}
+}
+
+// needListing fails the test if listDirNames refuses dir, a directory of a
+// few ASCII names, on a file system it lists (a broken listing must not
+// pass for a file system it does not list), and skips it elsewhere.
+func needListing(t *testing.T, dir string) {
+	t.Helper()
+	if listDirNames(dir) != nil {
+		return
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	switch uint32(sfs.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		t.Fatalf("listDirNames refused %s, on a file system it lists (magic %#x)", dir, sfs.Type)
+	}
+	t.Skipf("the test directory's file system (magic %#x) is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs", sfs.Type)
 }

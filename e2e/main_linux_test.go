@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nsfence/fence/internal/rtoverlay"
 	"github.com/nsfence/fence/nsexec/spawn"
 )
 
@@ -67,7 +68,7 @@ func testMain(m *testing.M) int {
 // goBuild runs `go build -o out pkg` with CGO_ENABLED=0 (plus extraEnv).
 // fence itself is built as make build builds it: with nsexec/spawn's
 // entry point, for the architecture extraEnv names if it names one, and
-// with its runtime overlay (spawn.OverlayFlags).
+// with its runtime overlay (rtoverlay.Flags).
 func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -87,7 +88,7 @@ func goBuild(out, pkg string, extraEnv []string) ([]byte, error) {
 			args = append(args, "-ldflags="+flag)
 		}
 		// And with make build's runtime overlay.
-		args = append(args, spawn.OverlayFlags(gobin, filepath.Join(filepath.Dir(out), "overlay"))...)
+		args = append(args, rtoverlay.Flags(gobin, filepath.Join(filepath.Dir(out), "overlay"))...)
 	}
 	env := append(os.Environ(), "CGO_ENABLED=0")
 	if pkg == "../cmd/fence" {

@@ -35,7 +35,8 @@ func Init() {
 	// timer slack, and long before the command, forked from this thread,
 	// does: the caller's slack back where fence's entry point gave this
 	// stage a coarse one (its threads so far, sysmon first, keep it).
-	bornCoarse := spawn.AdoptEntrySlack(len(os.Args) > 1 && os.Args[1] == spawn.AskNetArg)
+	// An error is reported once the policy is read (capErr below).
+	bornCoarse, slackErr := spawn.AdoptEntrySlack(len(os.Args) > 1 && os.Args[1] == spawn.AskNetArg)
 	// Everything below changes per-thread state (capabilities, no_new_privs,
 	// seccomp without TSYNC); the command is forked from this thread.
 	runtime.LockOSThread()
@@ -91,6 +92,9 @@ func Init() {
 	}
 	if closeErr != nil {
 		fail(ctrl, fmt.Errorf("close the descriptors fence inherited before the command starts: close_range(CLOSE_RANGE_CLOEXEC): %w (it needs Linux 5.11; a seccomp profile may refuse it)", closeErr))
+	}
+	if slackErr != nil {
+		fail(ctrl, slackErr)
 	}
 	if capErr != nil {
 		fail(ctrl, capErr)

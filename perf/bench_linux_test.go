@@ -14,6 +14,7 @@ import (
 
 	"github.com/nsfence/fence"
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/internal/rtoverlay"
 	"github.com/nsfence/fence/nsexec/spawn"
 	"github.com/nsfence/fence/proxy"
 )
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 	linked := filepath.Join(dir, "link", "fence")
 	// And linked as make build links it (nsexec/spawn's entry).
 	// And with make build's runtime overlay.
-	args := append([]string{"build", "-trimpath", "-ldflags=-s -w " + spawn.LDFlags(runtime.GOOS, runtime.GOARCH)}, spawn.OverlayFlags("go", filepath.Join(dir, "overlay"))...)
+	args := append([]string{"build", "-trimpath", "-ldflags=-s -w " + spawn.LDFlags(runtime.GOOS, runtime.GOARCH)}, rtoverlay.Flags("go", filepath.Join(dir, "overlay"))...)
 	build := exec.Command("go", append(args, "-o", linked, "../cmd/fence")...)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	// And with make build's GOEXPERIMENT (spawn.GoExperiment), where the

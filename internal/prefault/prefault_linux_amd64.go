@@ -40,7 +40,7 @@ var probe *[64]byte
 // MADV_HUGEPAGE, so its first touch faults in a huge page too. The init
 // stage lives as long as the sandbox: one block, 2 MB resident.
 //
-// Built by make (the runtime overlay, nsexec/spawn.RuntimeOverlay), the
+// Built by make (the runtime overlay, internal/rtoverlay), the
 // runtime advised the heap MADV_HUGEPAGE as it mapped it: the block is a
 // huge page from its first touch and the collapse finds it one (~0.03-0.09
 // ms). This stays for binaries built without the overlay.

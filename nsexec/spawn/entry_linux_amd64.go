@@ -127,44 +127,56 @@ func DiscardEntry() {
 
 // AdoptEntrySlack gives this process's main thread back the timer slack it
 // had before fence's entry point set SysmonSlack on it, and reports whether
-// the entry did: then the runtime's threads started so far, sysmon among
+// the entry had: then the runtime's threads started so far, sysmon among
 // them, were born with SysmonSlack, and CoarsenSysmon has nothing left to
 // do (RestoreSysmonLater still gives sysmon its slack back). initStage
 // says which of fence's processes this is: the init stage the entry spawned
 // (argv[1] AskNetArg), whose default slack is the supervisor's slack at
-// the clone, or the supervisor. The caller must be the main thread, before
-// it starts any thread: a thread inherits its creator's slack, and the
-// command is forked from the init stage's main thread.
+// the clone, the caller's, or the supervisor. The caller must be the main
+// thread, before it starts any thread: a thread inherits its creator's
+// slack, and the command is forked from the init stage's main thread. An
+// error means the init stage's main thread kept the coarse slack, which the
+// command would inherit: the init stage must not start it.
 //
 // Why from the entry: CoarsenSysmon can only run once package
 // initialisation has begun, and until then each sysmon polled every ~0.12
 // ms here, 34 of a start's 64 wake-ups (docs/benchmarking.md, "sysmon's
 // slack from birth").
-func AdoptEntrySlack(initStage bool) bool {
+func AdoptEntrySlack(initStage bool) (bool, error) {
 	if initStage {
+		cur, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err != nil || int64(cur) != entrySlackNs {
+			return false, nil // the entry's prctl did not take (SCHED_FIFO)
+		}
 		// PR_SET_TIMERSLACK 0 sets the default: the creator's slack when
 		// the entry cloned this process, before it changed its own.
-		if unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0) != nil {
-			return false
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0); err != nil {
+			return false, fmt.Errorf("give the init stage's main thread the caller's timer slack back: %w", err)
 		}
 		orig, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 		if err != nil || orig <= 0 {
-			return false
+			return false, fmt.Errorf("read the init stage's timer slack: %w", err)
 		}
 		// sysmon is the runtime's first thread: 2 in a new PID namespace.
 		sysmonTid, origSlack = 2, uint64(orig)
-		return true
+		return true, nil
 	}
 	orig := entryOrigSlack
 	entryOrigSlack = 0
 	if orig <= 0 {
-		return false
+		return false, nil
 	}
-	if unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(orig), 0, 0, 0) != nil {
-		return false
+	// Even if what follows fails: a thread that spawns an init stage
+	// itself gives itself this slack first (spawn_linux.go).
+	origSlack = uint64(orig)
+	if cur, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || int64(cur) != entrySlackNs {
+		return false, nil // the entry's prctl did not take
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(orig), 0, 0, 0); err != nil {
+		return false, fmt.Errorf("give the supervisor's main thread its timer slack back: %w", err)
 	}
 	// sysmon's thread id is looked up when its slack is restored, off the
 	// start path (RestoreSysmon).
-	sysmonTid, origSlack = findSysmon, uint64(orig)
-	return true
+	sysmonTid = findSysmon
+	return true, nil
 }

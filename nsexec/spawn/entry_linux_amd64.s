@@ -219,11 +219,15 @@ spawn:
 	MOVQ	$PR_GET_TIMERSLACK, DI
 	MOVQ	$SYS_prctl, AX
 	SYSCALL
+	// Only with the slack to give back (a negative result is an errno).
+	TESTQ	AX, AX
+	JLE	slackdone
 	MOVQ	AX, ·entryOrigSlack(SB)
 	MOVQ	$PR_SET_TIMERSLACK, DI
 	MOVQ	$const_entrySlackNs, SI
 	MOVQ	$SYS_prctl, AX
 	SYSCALL
+slackdone:
 	RET
 failed:
 	MOVQ	R14, DI

@@ -12,4 +12,4 @@ func DiscardEntry() {}
 
 // AdoptEntrySlack reports false: only linux/amd64 has an entry point,
 // which changes the timer slack.
-func AdoptEntrySlack(initStage bool) bool { return false }
+func AdoptEntrySlack(initStage bool) (bool, error) { return false, nil }

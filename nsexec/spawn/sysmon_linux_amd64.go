@@ -68,8 +68,8 @@ func CoarsenSysmon(slack time.Duration) (finish func() bool) {
 }
 
 // RestoreSysmon gives sysmon back the timer slack the main thread had when
-// CoarsenSysmon ran; it does nothing if CoarsenSysmon did not get as far as
-// signalling sysmon. Once the sandbox runs, sysmon's 20 µs polls are wanted
+// CoarsenSysmon ran, or before fence's entry point coarsened it
+// (AdoptEntrySlack); it does nothing if neither coarsened sysmon. Once the sandbox runs, sysmon's 20 µs polls are wanted
 // again: they hand the processor of a goroutine blocked in a syscall (the
 // guard's SECCOMP_IOCTL_NOTIF_RECV) to the others. It may run on any
 // goroutine, once.
@@ -205,16 +205,19 @@ func sysmonThread() int {
 	if self != unix.Getpid() {
 		return 0 // not the main thread
 	}
+	if self == 1 {
+		return 2
+	}
 	return firstThread(self)
 }
 
 // firstThread returns the id of the first thread that the process whose
-// main thread is main started, sysmon (see sysmonThread), or 0 if it
-// cannot tell. Any thread of the process may ask.
+// main thread is main started, sysmon (see sysmonThread), as
+// /proc/self/task lists it, or 0 if it cannot tell. Any thread of the
+// process may ask. (Not 2 for a main thread of id 1: the init stage that
+// fence's entry spawned took that id in a supervisor that is PID 1 of its
+// namespace, a container's entry point.)
 func firstThread(main int) int {
-	if main == 1 {
-		return 2
-	}
 	first, wrapped := 0, false
 	if !forEachThread(func(tid int) {
 		switch {

@@ -44,7 +44,9 @@ var startMono int64
 func init() {
 	// First, on every path: the entry may have coarsened the main
 	// thread's slack, and threads started from now on inherit it.
-	bornCoarse := spawn.AdoptEntrySlack(false)
+	// (An error leaves the supervisor's own slack coarse, which nothing
+	// of the sandbox inherits: see AdoptEntrySlack.)
+	bornCoarse, _ := spawn.AdoptEntrySlack(false)
 	args := os.Args
 	if spawn.IsStage(args) || len(args) == 0 || testBinary(args) {
 		spawn.DiscardEntry() // the entry point spawns none for these

@@ -71,7 +71,7 @@ func main() {
 		stage()
 		return
 	}
-	adopted := spawn.AdoptEntrySlack(false)
+	adopted, _ := spawn.AdoptEntrySlack(false)
 	r := Report{Inherited: inherited(), NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid(),
 		Adopted: adopted, Slack: slack("self"), SysmonSlack: slack(firstThread())}
 	if os.Getenv("DISCARD") == "1" {
@@ -121,7 +121,11 @@ func main() {
 // itself, without one).
 func stage() {
 	at := slack("self")
-	adopted := spawn.AdoptEntrySlack(true)
+	adopted, err := spawn.AdoptEntrySlack(true)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(5)
+	}
 	c := Child{FDs: inherited(), Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio(),
 		SlackAtStart: at, Adopted: adopted, Slack: slack("self")}
 	if p, err := spawn.FromEntry(false); err == nil && p != nil {

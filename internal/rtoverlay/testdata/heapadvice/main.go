@@ -1,6 +1,6 @@
 //go:build linux
 
-// Command heapadvice is nsexec/spawn's test program for RuntimeOverlay: it
+// Command heapadvice is package rtoverlay's test program for Write: it
 // prints the VmFlags (/proc/self/smaps) of the mapping that holds its heap.
 package main
 

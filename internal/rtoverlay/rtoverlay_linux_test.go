@@ -1,4 +1,4 @@
-package spawn
+package rtoverlay
 
 import (
 	"bytes"
@@ -38,13 +38,13 @@ func TestAdviseHeap(t *testing.T) {
 	}
 }
 
-// The overlay's effect: a program built with it (OverlayFlags, as the test
+// The overlay's effect: a program built with it (Flags, as the test
 // builds get it) has its heap in a mapping advised MADV_HUGEPAGE ("hg" in
 // /proc/self/smaps), one built without it does not, and GODEBUG=disablethp=1
 // still turns huge pages off (the kernel's "nh").
 func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	flags := OverlayFlags(gobin, t.TempDir())
+	flags := Flags(gobin, t.TempDir())
 	if len(flags) != 1 {
 		t.Fatalf("no overlay for this toolchain (%s): %q", runtime.Version(), flags)
 	}
@@ -98,9 +98,9 @@ func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 }
 
 // TestMakefileBuildsWithOverlay: make build writes the overlay with
-// rtoverlay for its target and compiles fence with the flag it printed;
-// rtoverlay gives a flag for Linux, pointing at an overlay of this
-// toolchain's runtime, and nothing for another system.
+// mkoverlay for its target and compiles fence with it if it was written;
+// mkoverlay writes one for Linux, of this toolchain's runtime, and removes
+// an old one for another system.
 func TestMakefileBuildsWithOverlay(t *testing.T) {
 	mk, err := exec.LookPath("make")
 	if err != nil {
@@ -116,41 +116,38 @@ func TestMakefileBuildsWithOverlay(t *testing.T) {
 	var gen, build string
 	for _, l := range strings.Split(string(out), "\n") {
 		switch {
-		case strings.Contains(l, "./nsexec/spawn/internal/rtoverlay"):
+		case strings.Contains(l, "./internal/rtoverlay/mkoverlay"):
 			gen = l
 		case strings.Contains(l, " build ") && strings.Contains(l, "./cmd/fence"):
 			build = l
 		}
 	}
-	if !strings.Contains(gen, "-goos "+runtime.GOOS) || !strings.Contains(gen, "> .build/overlay/flag") {
-		t.Errorf("make build does not write the overlay for %s with rtoverlay:\n%s", runtime.GOOS, out)
+	if !strings.Contains(gen, "-goos "+runtime.GOOS) || !strings.Contains(gen, "-o .build/overlay") {
+		t.Errorf("make build does not write the overlay for %s with mkoverlay:\n%s", runtime.GOOS, out)
 	}
-	if !strings.Contains(build, "$(cat .build/overlay/flag)") {
-		t.Errorf("make build does not compile fence with rtoverlay's flag:\n%s", out)
+	if !strings.Contains(build, "$(test -f .build/overlay/overlay.json && echo -overlay=.build/overlay/overlay.json)") {
+		t.Errorf("make build does not compile fence with the overlay mkoverlay wrote:\n%s", out)
 	}
 	goroot := runtime.GOROOT()
-	for goos, want := range map[string]bool{"linux": true, "darwin": false} {
-		dir := t.TempDir()
-		cmd := exec.Command(gobin, "run", "./internal/rtoverlay", "-goroot", goroot, "-goos", goos, "-o", dir)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("rtoverlay -goos %s: %v", goos, err)
+	dir := t.TempDir()
+	for _, goos := range []string{"linux", "darwin"} {
+		cmd := exec.Command(gobin, "run", "./mkoverlay", "-goroot", goroot, "-goos", goos, "-o", dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mkoverlay -goos %s: %v\n%s", goos, err, out)
 		}
-		flag := strings.TrimSpace(string(out))
-		if got := flag != ""; got != want {
-			t.Errorf("rtoverlay -goos %s printed %q", goos, flag)
-			continue
-		}
-		if !want {
+		b, err := os.ReadFile(filepath.Join(dir, File))
+		if goos != "linux" {
+			if err == nil {
+				t.Errorf("mkoverlay -goos %s left an overlay", goos)
+			}
 			continue
 		}
 		var ov struct{ Replace map[string]string }
-		b, err := os.ReadFile(strings.TrimPrefix(flag, "-overlay="))
 		if err != nil || json.Unmarshal(b, &ov) != nil {
-			t.Fatalf("rtoverlay's overlay %s: %v", flag, err)
+			t.Fatalf("mkoverlay's overlay: %v", err)
 		}
 		if _, ok := ov.Replace[filepath.Join(goroot, "src", "runtime", "mheap.go")]; !ok || len(ov.Replace) != 1 {
-			t.Errorf("rtoverlay's overlay replaces %v, want the runtime's mheap.go alone", ov.Replace)
+			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's mheap.go alone", ov.Replace)
 		}
 	}
 }

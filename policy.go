@@ -4048,24 +4048,25 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 		return nil, err
 	}
 	c := s.Config
-	// The exec deny's lookups (~200 of them, ~0.3 ms cold), meanwhile on
-	// another CPU, with a resolver of their own, when there is something
-	// writable: then the protections make the plan what the init stage
-	// waits for (-t code: planned 0.42 ms sooner, the init stage's own
-	// start 0.24 ms later for the CPU it shares; end to end −0.15 ms,
-	// −0.28…−0.02, 600 paired runs). With nothing
-	// writable the plan is short, and the lookups would only take CPU
-	// from the init stage's start. They need the writable paths only to
-	// judge a directory of the user's that may not be searched; taking
-	// every path for writable makes each such directory an error, and an
-	// error is judged again below, with the real ones.
+	// The exec deny's lookups (~200 of them, ~0.3 ms cold). Where Run
+	// plans (lateNoExec), they follow the rest of the policy, while PID 1
+	// builds its tree, writable paths or not: on a goroutine of their own
+	// beside the protections they had ended 0.4 ms after the rest of a
+	// workspace config's plan (−0.51 ms for `true` there once they
+	// followed it, 200 paired runs; `-t code` −0.03, n.s.). Elsewhere,
+	// with something writable, meanwhile on another CPU with a resolver
+	// of their own (the protections are the longer part of such a plan).
+	// They need the writable paths only to judge a directory of the
+	// user's that may not be searched; taking every path for writable
+	// makes each such directory an error, and an error is judged again
+	// below, with the real ones.
 	tokens, pathVar, pathSet, cwd := config.RuntimeDenyTokens(c), getenv(env, "PATH"), hasEnv(env, "PATH"), s.Cwd
 	type deniedResult struct {
 		paths []string
 		err   error
 	}
 	var denied chan deniedResult
-	if len(c.Filesystem.AllowWrite) > 0 {
+	if len(c.Filesystem.AllowWrite) > 0 && !s.lateNoExec {
 		denied = make(chan deniedResult, 1)
 		go func() {
 			var res resolver

@@ -77,6 +77,10 @@ func TestDependencyDirection(t *testing.T) {
 				!strings.HasPrefix(d, p.ImportPath+"/internal/") {
 				t.Errorf("%s imports %s: nothing may import the CLI or the benchmark harness", p.ImportPath, d)
 			}
+			// Build tooling (make build, the test builds): not in fence.
+			if strings.HasPrefix(d, mod+"/internal/rtoverlay") && !strings.HasPrefix(p.ImportPath, mod+"/internal/rtoverlay") {
+				t.Errorf("%s imports %s: the runtime overlay is build tooling, which fence must not carry", p.ImportPath, d)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nsfence/fence/config"
+	"github.com/nsfence/fence/nsexec"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,7 +164,9 @@ func TestFSPolicyAccountHomeCredentials(t *testing.T) {
 }
 
 // passwdHome reads the password file as os/user does without cgo: the
-// same answers for every account of this machine's /etc/passwd, and, in a
+// same answers as os/user for every account of this machine's /etc/passwd
+// (through the C library's lookup in a cgo test build, whose "files"
+// source is that file), and, in a
 // file of its own, comments, blank lines, NIS entries, lines of fewer than
 // seven fields, a group id that is not a number and another account's uid
 // in a later field are not taken for the account.
@@ -217,5 +220,51 @@ func TestPasswdHome(t *testing.T) {
 	}
 	if got := passwdHome(filepath.Join(t.TempDir(), "none"), 1000); got != "" {
 		t.Errorf("a missing file: %q, want nothing", got)
+	}
+}
+
+// With writable paths, a plan that Run makes (lateNoExec) leaves the
+// denied programs to Options.NoExecLater, which looks them up with the
+// plan's writable paths: it finds a denied program in a PATH directory,
+// and refuses a PATH directory of the user's that may not be searched in
+// a writable home (the command could chmod it and run what is there).
+func TestLateNoExecWithWritablePaths(t *testing.T) {
+	home, _ := filepath.EvalSymlinks(t.TempDir())
+	bin := filepath.Join(home, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "reboot"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plan := func() *nsexec.Options {
+		t.Helper()
+		c := config.Default()
+		c.Filesystem.AllowWrite = []string{"~"}
+		s := &Spec{Config: c, Cwd: home, Home: home, Env: []string{"PATH=" + bin + ":/usr/bin:/bin"}, Args: []string{"true"}, lateNoExec: true}
+		o, err := s.Plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.NoExecLater == nil || len(o.FS.NoExec) != 0 {
+			t.Fatalf("the plan looked the denied programs up (%q) or left nothing for later", o.FS.NoExec)
+		}
+		return o
+	}
+	got, err := plan().NoExecLater()
+	if err != nil || !slices.Contains(got, filepath.Join(bin, "reboot")) {
+		t.Errorf("NoExecLater: %q, %v; want %s among them", got, err, filepath.Join(bin, "reboot"))
+	}
+	o := plan()
+	real := lstatAt
+	defer func() { lstatAt = real }()
+	lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
+		if d, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && d == bin {
+			return unix.EACCES
+		}
+		return real(fd, name, st)
+	}
+	if _, err := o.NoExecLater(); err == nil || !strings.Contains(err.Error(), "chmod") {
+		t.Errorf("NoExecLater with %s unsearchable in the writable home: %v; want the error", bin, err)
 	}
 }

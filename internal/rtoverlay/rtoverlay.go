@@ -73,7 +73,7 @@ func Write(goroot, dir string) (string, error) {
 	src := filepath.Join(goroot, "src", "runtime", "mheap.go")
 	b, err := os.ReadFile(src)
 	if err != nil {
-		return "", fmt.Errorf("read the Go runtime's heap: %w", err)
+		return "", fmt.Errorf("read the Go runtime's mheap.go: %w", err)
 	}
 	patched, err := adviseHeap(b)
 	if err != nil {

@@ -127,7 +127,7 @@ func DiscardEntry() {
 
 // AdoptEntrySlack gives this process's main thread back the timer slack it
 // had before fence's entry point set SysmonSlack on it, and reports whether
-// the entry had: then the runtime's threads started so far, sysmon among
+// the entry had set it: then the runtime's threads started so far, sysmon among
 // them, were born with SysmonSlack, and CoarsenSysmon has nothing left to
 // do (RestoreSysmonLater still gives sysmon its slack back). initStage
 // says which of fence's processes this is: the init stage the entry spawned
@@ -144,18 +144,20 @@ func DiscardEntry() {
 // slack from birth").
 func AdoptEntrySlack(initStage bool) (bool, error) {
 	if initStage {
-		cur, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
-		if err != nil || int64(cur) != entrySlackNs {
-			return false, nil // the entry's prctl did not take (SCHED_FIFO)
-		}
-		// PR_SET_TIMERSLACK 0 sets the default: the creator's slack when
-		// the entry cloned this process, before it changed its own.
+		cur, gerr := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		// Whatever that read says: PR_SET_TIMERSLACK 0 sets the default,
+		// the creator's slack when the entry cloned this process, before
+		// it changed its own, so this gives back what the entry set and
+		// changes nothing where it set nothing.
 		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0); err != nil {
 			return false, fmt.Errorf("give the init stage's main thread the caller's timer slack back: %w", err)
 		}
+		if gerr != nil || int64(cur) != entrySlackNs {
+			return false, nil // the entry's prctl did not take (SCHED_FIFO)
+		}
 		orig, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 		if err != nil || orig <= 0 {
-			return false, fmt.Errorf("read the init stage's timer slack: %w", err)
+			return false, nil // given back, but not known: sysmon is left as it is
 		}
 		// sysmon is the runtime's first thread: 2 in a new PID namespace.
 		sysmonTid, origSlack = 2, uint64(orig)

@@ -117,7 +117,7 @@ func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Creden
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	// The program starts with callerSlack, which no default has: the
+	// The program starts with testCallerSlack, which no default has: the
 	// slack it reports back is the caller's, not a default.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -125,7 +125,7 @@ func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Creden
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, callerSlack, 0, 0, 0); err != nil {
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, testCallerSlack, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	out, err := cmd.Output()
@@ -142,9 +142,9 @@ func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Creden
 	return r
 }
 
-// callerSlack is the timer slack (ns) that runEntryFiles starts the
+// testCallerSlack is the timer slack (ns) that runEntryFiles starts the
 // program with.
-const callerSlack = 77777
+const testCallerSlack = 77777
 
 // checkSlack checks that the program r reports on gave its main thread
 // the caller's timer slack back, and, if spawned, that the entry had given
@@ -152,7 +152,7 @@ const callerSlack = 77777
 // another thread's slack: SysmonSlack is "" otherwise).
 func checkSlack(t *testing.T, r entryReport, spawned bool) {
 	t.Helper()
-	caller, coarse := strconv.Itoa(callerSlack), strconv.FormatInt(SysmonSlack.Nanoseconds(), 10)
+	caller, coarse := strconv.Itoa(testCallerSlack), strconv.FormatInt(SysmonSlack.Nanoseconds(), 10)
 	if r.Adopted != spawned || r.Slack != caller {
 		t.Errorf("AdoptEntrySlack reported %v, the main thread's slack is then %s ns: want %v and the caller's %s", r.Adopted, r.Slack, spawned, caller)
 	}

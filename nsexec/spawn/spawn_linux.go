@@ -117,6 +117,14 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 		runtime.LockOSThread()
 	}
 	if unix.Gettid() == unix.Getpid() {
+		if err := callerSlack(); err != nil {
+			if !inInit {
+				runtime.UnlockOSThread()
+			}
+			child.Close()
+			parent.Close()
+			return nil, err
+		}
 		pid, err := forkInit(&spec)
 		if !inInit {
 			runtime.UnlockOSThread()
@@ -136,12 +144,12 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 	// exits while locked ends its thread) while the sandbox runs.
 	go func() {
 		runtime.LockOSThread()
-		// The init stage inherits this thread's timer slack, and the
-		// command PID 1's: this may be a thread that sysmon started while
-		// CoarsenSysmon's slack was on it. The thread ends with the
-		// sandbox.
-		if s := origSlack; s != 0 {
-			_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s), 0, 0, 0)
+		// This may be a thread that sysmon started while CoarsenSysmon's
+		// slack was on it. The thread ends with the sandbox.
+		if err := callerSlack(); err != nil {
+			child.Close()
+			c.spawned <- err
+			return
 		}
 		pid, err := forkInit(&spec)
 		runtime.KeepAlive(stdio)
@@ -206,4 +214,20 @@ func Now() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
+}
+
+// callerSlack gives the calling thread, which is about to spawn an init
+// stage, the timer slack the caller started fence with (origSlack), if
+// fence changed any (CoarsenSysmon, AdoptEntrySlack): the init stage
+// inherits it as its default, and the command, forked from the init
+// stage's main thread, must have the caller's.
+func callerSlack() error {
+	s := origSlack
+	if s == 0 {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s), 0, 0, 0); err != nil {
+		return fmt.Errorf("give the thread that spawns the init stage the caller's timer slack: %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -69,8 +70,8 @@ func CoarsenSysmon(slack time.Duration) (finish func() bool) {
 
 // RestoreSysmon gives sysmon back the timer slack the main thread had when
 // CoarsenSysmon ran, or before fence's entry point coarsened it
-// (AdoptEntrySlack); it does nothing if neither coarsened sysmon. Once the sandbox runs, sysmon's 20 µs polls are wanted
-// again: they hand the processor of a goroutine blocked in a syscall (the
+// (AdoptEntrySlack); it does nothing if neither coarsened sysmon. Once
+// the sandbox runs, sysmon's 20 µs polls are wanted again: they hand the processor of a goroutine blocked in a syscall (the
 // guard's SECCOMP_IOCTL_NOTIF_RECV) to the others. It may run on any
 // goroutine, once.
 //
@@ -205,7 +206,7 @@ func sysmonThread() int {
 	if self != unix.Getpid() {
 		return 0 // not the main thread
 	}
-	if self == 1 {
+	if self == 1 && len(os.Args) > 0 && os.Args[0] == InitArg0 {
 		return 2
 	}
 	return firstThread(self)

@@ -50,11 +50,7 @@ func listDirNames(dir string) map[string]struct{} {
 	if unix.Fstatfs(fd, &sfs) != nil {
 		return nil
 	}
-	// The magic's type is int32 on 386 and int64 elsewhere: compared as
-	// the 32-bit value it is.
-	switch uint32(sfs.Type) {
-	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
-	default:
+	if !listedFS(sfs) {
 		return nil
 	}
 	names := make(map[string]struct{}, 32)
@@ -124,6 +120,18 @@ func listDirNames(dir string) map[string]struct{} {
 		}
 	}
 	return names
+}
+
+// listedFS reports whether listDirNames lists directories of the file
+// system sfs describes.
+func listedFS(sfs unix.Statfs_t) bool {
+	// The magic's type is int32 on 386 and int64 elsewhere: compared as
+	// the 32-bit value it is.
+	switch uint32(sfs.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		return true
+	}
+	return false
 }
 
 // swapCase returns s with its ASCII letters' case swapped.

@@ -323,8 +323,7 @@ func needListing(t *testing.T, dir string) {
 	if err := unix.Statfs(dir, &sfs); err != nil {
 		t.Fatal(err)
 	}
-	switch uint32(sfs.Type) {
-	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+	if listedFS(sfs) {
 		t.Fatalf("listDirNames refused %s, on a file system it lists (magic %#x)", dir, sfs.Type)
 	}
 	t.Skipf("the test directory's file system (magic %#x) is not one listDirNames lists: use a TMPDIR on ext4, XFS, Btrfs or tmpfs", sfs.Type)

@@ -1,9 +1,10 @@
 // Package rtoverlay writes the build overlay (go build -overlay) that
-// fence is compiled with: one line added to the Go runtime, which advises
+// fence is compiled with: a few lines added to the Go runtime, which advise
 // the kernel to back the runtime's heap with huge pages as the runtime maps
-// it. make build applies it (through its command, mkoverlay), and so do the
-// test builds of fence (e2e, perf), which must measure and test the binary
-// users run.
+// it, and carve the runtime's own bookkeeping (persistentalloc: spans, span
+// sets, itabs, ...) out of one huge page. make build applies it (through
+// its command, mkoverlay), and so do the test builds of fence (e2e, perf),
+// which must measure and test the binary users run.
 //
 // Why a package of its own: it is build tooling. Package nsexec/spawn, where
 // fence's other build settings live (LDFlags, GoExperiment), is initialised
@@ -20,12 +21,18 @@
 // the runtime maps it, each 2 MB block of the heap faults in once, as one
 // huge page: `fence -- true` ~2.5 ms sooner, ~4.7 ms less CPU
 // (docs/benchmarking.md, "The heap in huge pages from its first page").
+// The runtime's bookkeeping beside the heap (persistentalloc) took ~40 more
+// faults in the supervisor, ~20 in PID 1, each in 256 kB chunks mapped one
+// by one: from one 2 MB block advised MADV_HUGEPAGE, one fault (~80 µs
+// here, the cost of ~7 small ones) maps them all, and the runtime goes on
+// with chunks of its own once the block is used up (docs/benchmarking.md,
+// "The runtime's bookkeeping in one huge page").
 // Go 1.21.0 did the same for every Go program and went back on it (a heap
 // that grows and shrinks kept huge pages resident); fence's processes have
 // small heaps that live as long as the command. GODEBUG=disablethp=1 (in
 // the supervisor, whose environment is the caller's) and the
 // administrator's transparent huge page setting (never) are obeyed: the
-// added line does nothing under the first, the kernel ignores the advice
+// added lines do nothing under the first, the kernel ignores the advice
 // under the second.
 //
 // The package must not be imported by fence itself.
@@ -53,40 +60,134 @@ const (
 		"\t}\n"
 )
 
-// uses are what heapAdvice needs from the rest of the runtime: the file
-// each is declared in, and its declaration.
+// The runtime's persistentalloc (runtime/malloc.go, Go 1.26) maps a 256 kB
+// chunk (persistentChunk) whenever the one it carves from is used up, and
+// maps what is too large for a chunk (persistentLarge) on its own: Write
+// has both take from one block that mallocinit reserves first thing
+// (persistentInit) and advises MADV_HUGEPAGE, while it lasts
+// (persistentBlock, appended to the file).
+const (
+	persistentChunk    = "\t\tpersistent.base = (*notInHeap)(sysAlloc(persistentChunkSize, &memstats.other_sys, \"immortal metadata\"))\n"
+	persistentChunkNew = "\t\tpersistent.base = (*notInHeap)(persistentHugeAlloc(persistentChunkSize)) // fence's build (internal/rtoverlay)\n" +
+		"\t\tif persistent.base == nil {\n" +
+		"\t\t\tpersistent.base = (*notInHeap)(sysAlloc(persistentChunkSize, &memstats.other_sys, \"immortal metadata\"))\n" +
+		"\t\t}\n"
+	persistentLarge    = "\t\treturn (*notInHeap)(sysAlloc(size, sysStat, \"immortal metadata\"))\n"
+	persistentLargeNew = "\t\tif p := persistentHugeAlloc(alignUp(size, physPageSize)); p != nil { // fence's build (internal/rtoverlay)\n" +
+		"\t\t\treturn (*notInHeap)(p)\n" +
+		"\t\t}\n" + persistentLarge
+	persistentInit    = "func mallocinit() {\n"
+	persistentInitNew = persistentInit + "\tpersistentHugeInit() // fence's build (internal/rtoverlay)\n"
+	persistentBlock   = `
+// fence's build (internal/rtoverlay): persistentalloc's chunks, and what it
+// maps on its own, are carved out of one block of a huge page's size,
+// advised MADV_HUGEPAGE, while it lasts: one page fault for the runtime's
+// bookkeeping instead of one per 4 kB page of it. Never freed, as the
+// chunks were not. Accounted as other_sys in full when mapped.
+var persistentHuge struct {
+	base, size uintptr
+	used       atomic.Uintptr
+}
+
+// persistentHugeInit maps the block (twice its size, for its alignment),
+// unless GODEBUG turns huge pages off (read from the environment: mallocinit
+// runs before the GODEBUG settings are parsed) or the system has none.
+func persistentHugeInit() {
+	n := physHugePageSize
+	if n == 0 || n > 4<<20 || n%persistentChunkSize != 0 {
+		return
+	}
+	if godebug, ok := getGodebugEarly(); ok && persistentHugeOff(godebug) {
+		return
+	}
+	p := uintptr(sysAlloc(2*n, &memstats.other_sys, "immortal metadata"))
+	if p == 0 {
+		return
+	}
+	base := alignUp(p, n)
+	sysHugePageOS(unsafe.Pointer(base), n)
+	persistentHuge.base, persistentHuge.size = base, n
+}
+
+// persistentHugeOff reports whether the GODEBUG value s sets disablethp=1
+// (the last setting of it counts, as for the runtime's own parsing).
+func persistentHugeOff(s string) bool {
+	off := false
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != ',' {
+			i++
+		}
+		switch s[:i] {
+		case "disablethp=1":
+			off = true
+		case "disablethp=0":
+			off = false
+		}
+		if i == len(s) {
+			break
+		}
+		s = s[i+1:]
+	}
+	return off
+}
+
+// persistentHugeAlloc returns n zeroed bytes of the block, page-aligned, or
+// nil once it has no n bytes left. Safe for concurrent use: persistentalloc
+// takes chunks for each P without a lock.
+func persistentHugeAlloc(n uintptr) unsafe.Pointer {
+	if persistentHuge.base == 0 || n > persistentHuge.size {
+		return nil
+	}
+	end := persistentHuge.used.Add(n)
+	if end > persistentHuge.size {
+		return nil
+	}
+	return unsafe.Pointer(persistentHuge.base + end - n)
+}
+`
+)
+
+// uses are what the added lines need from the rest of the runtime: the
+// file each is declared in, and its declaration.
 var uses = map[string]string{
 	"runtime1.go":  "disablethp",
 	"mem_linux.go": "func sysHugePageOS(v unsafe.Pointer, n uintptr)",
+	"proc.go":      "func getGodebugEarly() (string, bool)",
+	"mem.go":       "func sysAlloc(n uintptr, sysStat *sysMemStat, vmaName string) unsafe.Pointer",
 }
 
 // File is the name Write gives the overlay file in its directory.
 const File = "overlay.json"
 
-// Write writes, in dir, the runtime's mheap.go of the toolchain at goroot
-// with heapAdvice after the heap's mapping, and the overlay file (File)
-// that puts it in place of the toolchain's for go build -overlay, whose
-// path it returns. It refuses a runtime that does not map the heap where
-// and as it expects (another Go version's): fence is then built without
-// it, as fast as before the overlay, no less safe.
+// Write writes, in dir, the runtime's mheap.go and malloc.go of the
+// toolchain at goroot with the added lines (heapAdvice after the heap's
+// mapping, persistentalloc's chunks from a huge page), and the overlay file
+// (File) that puts them in place of the toolchain's for go build -overlay,
+// whose path it returns. It refuses a runtime that does not map its memory
+// where and as it expects (another Go version's): fence is then built
+// without it, as fast as before the overlay, no less safe.
 func Write(goroot, dir string) (string, error) {
-	src := filepath.Join(goroot, "src", "runtime", "mheap.go")
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return "", fmt.Errorf("read the Go runtime's mheap.go: %w", err)
-	}
-	patched, err := adviseHeap(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", src, err)
+	rt := filepath.Join(goroot, "src", "runtime")
+	patched := map[string][]byte{}
+	for name, patch := range map[string]func([]byte) ([]byte, error){"mheap.go": adviseHeap, "malloc.go": carvePersistent} {
+		src := filepath.Join(rt, name)
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return "", fmt.Errorf("read the Go runtime's %s: %w", name, err)
+		}
+		if patched[name], err = patch(b); err != nil {
+			return "", fmt.Errorf("%s: %w", src, err)
+		}
 	}
 	for name, decl := range uses {
-		p := filepath.Join(goroot, "src", "runtime", name)
+		p := filepath.Join(rt, name)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return "", fmt.Errorf("read the Go runtime's %s: %w", name, err)
 		}
 		if !bytes.Contains(b, []byte(decl)) {
-			return "", fmt.Errorf("%s has no %q: %w", p, decl, errHeapMapping)
+			return "", fmt.Errorf("%s has no %q: %w", p, decl, errRuntimeMemory)
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -96,11 +197,15 @@ func Write(goroot, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("locate the runtime overlay's directory: %w", err)
 	}
-	file := filepath.Join(abs, "mheap.go")
-	if err := os.WriteFile(file, patched, 0o644); err != nil {
-		return "", fmt.Errorf("write the runtime overlay's mheap.go: %w", err)
+	replace := map[string]string{}
+	for name, b := range patched {
+		file := filepath.Join(abs, name)
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			return "", fmt.Errorf("write the runtime overlay's %s: %w", name, err)
+		}
+		replace[filepath.Join(rt, name)] = file
 	}
-	j, err := json.Marshal(struct{ Replace map[string]string }{map[string]string{src: file}})
+	j, err := json.Marshal(struct{ Replace map[string]string }{replace})
 	if err != nil {
 		return "", fmt.Errorf("encode the runtime overlay: %w", err)
 	}
@@ -111,20 +216,34 @@ func Write(goroot, dir string) (string, error) {
 	return overlay, nil
 }
 
-// errHeapMapping is the error for a runtime the overlay does not fit.
-var errHeapMapping = errors.New("the runtime does not map its heap as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, debug.disablethp and sysHugePageOS as in Go 1.26)")
+// errRuntimeMemory is the error for a runtime the overlay does not fit.
+var errRuntimeMemory = errors.New("the runtime does not map its memory as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit, debug.disablethp, getGodebugEarly and sysHugePageOS as in Go 1.26)")
 
 // adviseHeap returns the runtime source mheap with heapAdvice after its one
 // heapMapped line.
 func adviseHeap(mheap []byte) ([]byte, error) {
 	if bytes.Count(mheap, []byte(heapMapped)) != 1 || bytes.Contains(mheap, []byte("sysHugePageOS(unsafe.Pointer(v), nBase-v)")) {
-		return nil, errHeapMapping
+		return nil, errRuntimeMemory
 	}
-	i := bytes.Index(mheap, []byte(heapMapped)) + len(heapMapped)
-	out := make([]byte, 0, len(mheap)+len(heapAdvice))
-	out = append(out, mheap[:i]...)
-	out = append(out, heapAdvice...)
-	return append(out, mheap[i:]...), nil
+	return bytes.Replace(mheap, []byte(heapMapped), []byte(heapMapped+heapAdvice), 1), nil
+}
+
+// carvePersistent returns the runtime source malloc with persistentalloc's
+// chunks and large blocks taken from the huge page block first, which
+// mallocinit maps, and persistentBlock appended: each line it replaces
+// must be there once, and the block not yet.
+func carvePersistent(malloc []byte) ([]byte, error) {
+	if bytes.Contains(malloc, []byte("persistentHuge")) {
+		return nil, errRuntimeMemory
+	}
+	out := malloc
+	for _, r := range [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}} {
+		if bytes.Count(out, []byte(r[0])) != 1 {
+			return nil, errRuntimeMemory
+		}
+		out = bytes.Replace(out, []byte(r[0]), []byte(r[1]), 1)
+	}
+	return append(out, persistentBlock...), nil
 }
 
 // Flags returns the go build flags that compile fence with the overlay as

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,7 +26,7 @@ func TestAdviseHeap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("this toolchain's runtime (%s): %v", runtime.Version(), err)
 	}
-	if want := bytes.Replace(src, []byte(heapMapped), []byte(heapMapped+heapAdvice), 1); !bytes.Equal(got, want) {
+	if want := strings.Replace(string(src), heapMapped, heapMapped+heapAdvice, 1); string(got) != want || want == string(src) {
 		t.Error("the patched runtime is not the toolchain's with the advice after the heap's mapping")
 	}
 	for name, in := range map[string][]byte{
@@ -32,16 +34,52 @@ func TestAdviseHeap(t *testing.T) {
 		"no mapping":      bytes.Replace(src, []byte(heapMapped), nil, 1),
 		"two mappings":    bytes.Replace(src, []byte(heapMapped), []byte(heapMapped+heapMapped), 1),
 	} {
-		if _, err := adviseHeap(in); !errors.Is(err, errHeapMapping) {
-			t.Errorf("%s: %v, want errHeapMapping", name, err)
+		if _, err := adviseHeap(in); !errors.Is(err, errRuntimeMemory) {
+			t.Errorf("%s: %v, want errRuntimeMemory", name, err)
+		}
+	}
+}
+
+// carvePersistent takes persistentalloc's chunks and large blocks from the
+// huge page block, which mallocinit maps first, in this toolchain's runtime,
+// and refuses a runtime where a line it replaces is missing or there twice,
+// or that has the block already.
+func TestCarvePersistent(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", "malloc.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := carvePersistent(src)
+	if err != nil {
+		t.Fatalf("this toolchain's runtime (%s): %v", runtime.Version(), err)
+	}
+	want := string(src)
+	for _, r := range [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}} {
+		if strings.Count(want, r[0]) != 1 {
+			t.Fatalf("the toolchain's malloc.go has %d of %q", strings.Count(want, r[0]), r[0])
+		}
+		want = strings.Replace(want, r[0], r[1], 1)
+	}
+	if string(got) != want+persistentBlock {
+		t.Error("the patched runtime is not the toolchain's with persistentalloc's chunks and large blocks from the huge page block")
+	}
+	for name, in := range map[string][]byte{
+		"patched already": got,
+		"no chunk":        bytes.Replace(src, []byte(persistentChunk), nil, 1),
+		"two large":       bytes.Replace(src, []byte(persistentLarge), []byte(persistentLarge+persistentLarge), 1),
+		"no mallocinit":   bytes.Replace(src, []byte(persistentInit), []byte("func mallocInit() {\n"), 1),
+	} {
+		if _, err := carvePersistent(in); !errors.Is(err, errRuntimeMemory) {
+			t.Errorf("%s: %v, want errRuntimeMemory", name, err)
 		}
 	}
 }
 
 // The overlay's effect: a program built with it (Flags, as the test
 // builds get it) has its heap in a mapping advised MADV_HUGEPAGE ("hg" in
-// /proc/self/smaps), one built without it does not, and GODEBUG=disablethp=1
-// still turns huge pages off (the kernel's "nh").
+// /proc/self/smaps), and another such anonymous mapping, the block of the
+// runtime's bookkeeping; one built without it has neither, and
+// GODEBUG=disablethp=1 (alone or after disablethp=0) still turns both off.
 func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	flags := Flags(gobin, t.TempDir())
@@ -53,7 +91,7 @@ func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 		t.Fatalf("flag %q", flags[0])
 	}
 	var ov struct{ Replace map[string]string }
-	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &ov) != nil || len(ov.Replace) != 1 {
+	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &ov) != nil || len(ov.Replace) != 2 {
 		t.Fatalf("overlay %s: %v %v", p, err, ov)
 	}
 	dir := t.TempDir()
@@ -67,7 +105,9 @@ func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 		}
 		return bin
 	}
-	vmFlags := func(bin string, env ...string) []string {
+	// advice returns whether the heap's mapping is advised, and how many
+	// other anonymous mappings are.
+	advice := func(bin string, env ...string) (bool, int) {
 		t.Helper()
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), env...)
@@ -75,25 +115,30 @@ func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", bin, err, out)
 		}
-		return strings.Fields(string(out))
-	}
-	has := func(fl []string, f string) bool {
-		for _, x := range fl {
-			if x == f {
-				return true
-			}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%s printed %q", bin, out)
 		}
-		return false
+		n, err := strconv.Atoi(lines[1])
+		if err != nil {
+			t.Fatalf("%s printed %q", bin, out)
+		}
+		return slices.Contains(strings.Fields(lines[0]), "hg"), n
 	}
 	with, without := build("with", flags...), build("without")
-	if fl := vmFlags(with); !has(fl, "hg") {
-		t.Errorf("built with the overlay, the heap's mapping has flags %q, want hg (MADV_HUGEPAGE)", fl)
+	if heap, others := advice(with); !heap || others != 1 {
+		t.Errorf("built with the overlay: heap advised %v, %d other advised mappings; want the heap and the bookkeeping's block (MADV_HUGEPAGE)", heap, others)
 	}
-	if fl := vmFlags(without); has(fl, "hg") {
-		t.Errorf("built without the overlay, the heap's mapping has flags %q: the test program cannot tell", fl)
+	if heap, others := advice(without); heap || others != 0 {
+		t.Errorf("built without the overlay: heap advised %v, %d other advised mappings: the test program cannot tell", heap, others)
 	}
-	if fl := vmFlags(with, "GODEBUG=disablethp=1"); has(fl, "hg") {
-		t.Errorf("with GODEBUG=disablethp=1 the heap's mapping has flags %q, want no hg", fl)
+	for _, godebug := range []string{"GODEBUG=disablethp=1", "GODEBUG=disablethp=0,disablethp=1"} {
+		if heap, others := advice(with, godebug); heap || others != 0 {
+			t.Errorf("with %s: heap advised %v, %d other advised mappings; want none", godebug, heap, others)
+		}
+	}
+	if heap, others := advice(with, "GODEBUG=disablethp=1,disablethp=0"); !heap || others != 1 {
+		t.Errorf("with GODEBUG=disablethp=1,disablethp=0 (the last counts): heap advised %v, %d other advised mappings; want both", heap, others)
 	}
 }
 
@@ -146,8 +191,10 @@ func TestMakefileBuildsWithOverlay(t *testing.T) {
 		if err != nil || json.Unmarshal(b, &ov) != nil {
 			t.Fatalf("mkoverlay's overlay: %v", err)
 		}
-		if _, ok := ov.Replace[filepath.Join(goroot, "src", "runtime", "mheap.go")]; !ok || len(ov.Replace) != 1 {
-			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's mheap.go alone", ov.Replace)
+		_, heap := ov.Replace[filepath.Join(goroot, "src", "runtime", "mheap.go")]
+		_, malloc := ov.Replace[filepath.Join(goroot, "src", "runtime", "malloc.go")]
+		if !heap || !malloc || len(ov.Replace) != 2 {
+			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's mheap.go and malloc.go", ov.Replace)
 		}
 	}
 }

@@ -33,6 +33,6 @@ func main() {
 		return
 	}
 	if _, err := rtoverlay.Write(*goroot, *dir); err != nil {
-		fmt.Fprintf(os.Stderr, "fence: building without the runtime overlay (starts ~2.5 ms slower): %v\n", err)
+		fmt.Fprintf(os.Stderr, "fence: building without the runtime overlay (starts ~3.5 ms slower): %v\n", err)
 	}
 }

@@ -1,7 +1,9 @@
 //go:build linux
 
 // Command heapadvice is package rtoverlay's test program for Write: it
-// prints the VmFlags (/proc/self/smaps) of the mapping that holds its heap.
+// prints the VmFlags (/proc/self/smaps) of the mapping that holds its heap,
+// then the number of other anonymous mappings advised MADV_HUGEPAGE ("hg"),
+// such as the block the runtime's bookkeeping is carved from.
 package main
 
 import (
@@ -24,23 +26,35 @@ func main() {
 		os.Exit(1)
 	}
 	defer f.Close()
-	in := false
+	var heap string
+	others := 0
+	in, anon := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		l := sc.Text()
-		if lo, hi, ok := strings.Cut(strings.Fields(l + " x")[0], "-"); ok && !strings.HasSuffix(lo, ":") {
+		fields := strings.Fields(l + " x")
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok && !strings.HasSuffix(lo, ":") {
 			a, err1 := strconv.ParseUint(lo, 16, 64)
 			b, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {
 				in = a <= addr && addr < b
+				anon = len(strings.Fields(l)) == 5 // no path, no [name]
 				continue
 			}
 		}
-		if v, ok := strings.CutPrefix(l, "VmFlags:"); ok && in {
-			fmt.Println(strings.TrimSpace(v))
-			return
+		if v, ok := strings.CutPrefix(l, "VmFlags:"); ok {
+			switch {
+			case in:
+				heap = strings.TrimSpace(v)
+			case anon && strings.Contains(" "+v+" ", " hg "):
+				others++
+			}
 		}
 	}
-	fmt.Println("error: no mapping holds the heap")
-	os.Exit(1)
+	if heap == "" {
+		fmt.Println("error: no mapping holds the heap")
+		os.Exit(1)
+	}
+	fmt.Println(heap)
+	fmt.Println(others)
 }

@@ -76,28 +76,27 @@ const (
 	persistentLargeNew = "\t\tif p := persistentHugeAlloc(alignUp(size, physPageSize)); p != nil { // fence's build (internal/rtoverlay)\n" +
 		"\t\t\treturn (*notInHeap)(p)\n" +
 		"\t\t}\n" + persistentLarge
-	persistentInit    = "func mallocinit() {\n"
+	persistentInit    = "\t\tfor 1<<physHugePageShift != physHugePageSize {\n\t\t\tphysHugePageShift++\n\t\t}\n\t}\n"
 	persistentInitNew = persistentInit + "\tpersistentHugeInit() // fence's build (internal/rtoverlay)\n"
 	persistentBlock   = `
 // fence's build (internal/rtoverlay): persistentalloc's chunks, and what it
 // maps on its own, are carved out of one block of a huge page's size,
 // advised MADV_HUGEPAGE, while it lasts: one page fault for the runtime's
 // bookkeeping instead of one per 4 kB page of it. Never freed, as the
-// chunks were not. Accounted as other_sys in full when mapped.
+// chunks were not. Accounted as other_sys.
 var persistentHuge struct {
 	base, size uintptr
 	used       atomic.Uintptr
 }
 
-// persistentHugeInit maps the block (twice its size, for its alignment),
-// unless GODEBUG turns huge pages off (read from the environment: mallocinit
-// runs before the GODEBUG settings are parsed) or the system has none.
+// persistentHugeInit maps the block, once mallocinit has checked the huge
+// page size, before anything asks persistentalloc for memory, unless
+// GODEBUG turns huge pages off (parsed before mallocinit) or the system has
+// none. It maps twice the block's size, for its alignment, and gives back
+// what is around the aligned block.
 func persistentHugeInit() {
 	n := physHugePageSize
-	if n == 0 || n > 4<<20 || n%persistentChunkSize != 0 {
-		return
-	}
-	if godebug, ok := getGodebugEarly(); ok && persistentHugeOff(godebug) {
+	if debug.disablethp != 0 || n == 0 || n > 4<<20 || n%persistentChunkSize != 0 {
 		return
 	}
 	p := uintptr(sysAlloc(2*n, &memstats.other_sys, "immortal metadata"))
@@ -105,57 +104,50 @@ func persistentHugeInit() {
 		return
 	}
 	base := alignUp(p, n)
+	if base > p {
+		sysFree(unsafe.Pointer(p), base-p, &memstats.other_sys)
+	}
+	if end := p + 2*n; end > base+n {
+		sysFree(unsafe.Pointer(base+n), end-(base+n), &memstats.other_sys)
+	}
 	sysHugePageOS(unsafe.Pointer(base), n)
 	persistentHuge.base, persistentHuge.size = base, n
 }
 
-// persistentHugeOff reports whether the GODEBUG value s sets disablethp=1
-// (the last setting of it counts, as for the runtime's own parsing).
-func persistentHugeOff(s string) bool {
-	off := false
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != ',' {
-			i++
-		}
-		switch s[:i] {
-		case "disablethp=1":
-			off = true
-		case "disablethp=0":
-			off = false
-		}
-		if i == len(s) {
-			break
-		}
-		s = s[i+1:]
-	}
-	return off
-}
-
 // persistentHugeAlloc returns n zeroed bytes of the block, page-aligned, or
-// nil once it has no n bytes left. Safe for concurrent use: persistentalloc
-// takes chunks for each P without a lock.
+// nil where it has no n bytes left. Safe for concurrent use: persistentalloc
+// takes chunks for each P without a lock. A request that does not fit
+// takes nothing, so that smaller ones still may.
 func persistentHugeAlloc(n uintptr) unsafe.Pointer {
-	if persistentHuge.base == 0 || n > persistentHuge.size {
+	if persistentHuge.base == 0 {
 		return nil
 	}
-	end := persistentHuge.used.Add(n)
-	if end > persistentHuge.size {
-		return nil
+	for {
+		used := persistentHuge.used.Load()
+		if n > persistentHuge.size-used {
+			return nil
+		}
+		if persistentHuge.used.CompareAndSwap(used, used+n) {
+			return unsafe.Pointer(persistentHuge.base + used)
+		}
 	}
-	return unsafe.Pointer(persistentHuge.base + end - n)
 }
 `
 )
 
 // uses are what the added lines need from the rest of the runtime: the
-// file each is declared in, and its declaration.
-var uses = map[string]string{
-	"runtime1.go":  "disablethp",
-	"mem_linux.go": "func sysHugePageOS(v unsafe.Pointer, n uintptr)",
-	"proc.go":      "func getGodebugEarly() (string, bool)",
-	"mem.go":       "func sysAlloc(n uintptr, sysStat *sysMemStat, vmaName string) unsafe.Pointer",
+// file each is declared in, and its declaration; and the Go release whose
+// runtime they were written against (its VERSION file starts so), where
+// what they use beside these (physHugePageSize, alignUp, malloc.go's
+// atomic.Uintptr) is as they expect.
+var uses = [][2]string{
+	{"runtime1.go", "disablethp"},
+	{"mem_linux.go", "func sysHugePageOS(v unsafe.Pointer, n uintptr)"},
+	{"mem.go", "func sysAlloc(n uintptr, sysStat *sysMemStat, vmaName string) unsafe.Pointer"},
+	{"mem.go", "func sysFree(v unsafe.Pointer, n uintptr, sysStat *sysMemStat)"},
 }
+
+const release = "go1.26"
 
 // File is the name Write gives the overlay file in its directory.
 const File = "overlay.json"
@@ -164,9 +156,9 @@ const File = "overlay.json"
 // toolchain at goroot with the added lines (heapAdvice after the heap's
 // mapping, persistentalloc's chunks from a huge page), and the overlay file
 // (File) that puts them in place of the toolchain's for go build -overlay,
-// whose path it returns. It refuses a runtime that does not map its memory
-// where and as it expects (another Go version's): fence is then built
-// without it, as fast as before the overlay, no less safe.
+// whose path it returns. It refuses a toolchain of another Go release, and
+// a runtime that does not map its memory where and as it expects: fence is
+// then built without it, as fast as before the overlay, no less safe.
 func Write(goroot, dir string) (string, error) {
 	rt := filepath.Join(goroot, "src", "runtime")
 	patched := map[string][]byte{}
@@ -180,7 +172,11 @@ func Write(goroot, dir string) (string, error) {
 			return "", fmt.Errorf("%s: %w", src, err)
 		}
 	}
-	for name, decl := range uses {
+	if v, err := os.ReadFile(filepath.Join(goroot, "VERSION")); err != nil || !bytes.HasPrefix(v, []byte(release+".")) && !bytes.HasPrefix(v, []byte(release+"\n")) {
+		return "", fmt.Errorf("the toolchain at %s is not %s: %w", goroot, release, errRuntimeMemory)
+	}
+	for _, u := range uses {
+		name, decl := u[0], u[1]
 		p := filepath.Join(rt, name)
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -217,7 +213,7 @@ func Write(goroot, dir string) (string, error) {
 }
 
 // errRuntimeMemory is the error for a runtime the overlay does not fit.
-var errRuntimeMemory = errors.New("the runtime does not map its memory as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit, debug.disablethp, getGodebugEarly and sysHugePageOS as in Go 1.26)")
+var errRuntimeMemory = errors.New("the runtime does not map its memory as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit's huge page checks, debug.disablethp, sysFree and sysHugePageOS as in Go 1.26)")
 
 // adviseHeap returns the runtime source mheap with heapAdvice after its one
 // heapMapped line.

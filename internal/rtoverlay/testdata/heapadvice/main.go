@@ -2,8 +2,10 @@
 
 // Command heapadvice is package rtoverlay's test program for Write: it
 // prints the VmFlags (/proc/self/smaps) of the mapping that holds its heap,
-// then the number of other anonymous mappings advised MADV_HUGEPAGE ("hg"),
-// such as the block the runtime's bookkeeping is carved from.
+// then the number of other mappings of no file, advised MADV_HUGEPAGE
+// ("hg") and resident, such as the block the runtime's bookkeeping is
+// carved from (named "[anon: Go: immortal metadata]" where the kernel
+// names mappings).
 package main
 
 import (
@@ -28,7 +30,7 @@ func main() {
 	defer f.Close()
 	var heap string
 	others := 0
-	in, anon := false, false
+	in, anon, resident := false, false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		l := sc.Text()
@@ -38,15 +40,22 @@ func main() {
 			b, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {
 				in = a <= addr && addr < b
-				anon = len(strings.Fields(l)) == 5 // no path, no [name]
+				// No file: no name, or one the kernel or the
+				// runtime gave it ("[anon: ...]").
+				f := strings.Fields(l)
+				anon = len(f) == 5 || strings.HasPrefix(f[5], "[anon")
+				resident = false
 				continue
 			}
+		}
+		if v, ok := strings.CutPrefix(l, "Rss:"); ok {
+			resident = strings.Fields(v)[0] != "0"
 		}
 		if v, ok := strings.CutPrefix(l, "VmFlags:"); ok {
 			switch {
 			case in:
 				heap = strings.TrimSpace(v)
-			case anon && strings.Contains(" "+v+" ", " hg "):
+			case anon && resident && strings.Contains(" "+v+" ", " hg "):
 				others++
 			}
 		}

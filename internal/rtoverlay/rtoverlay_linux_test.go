@@ -14,18 +14,26 @@ import (
 	"testing"
 )
 
+// patchRuntime returns this toolchain's runtime source file name and what
+// patch makes of it, which must be no error.
+func patchRuntime(t *testing.T, name string, patch func([]byte) ([]byte, error)) (src, got []byte) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = patch(src)
+	if err != nil {
+		t.Fatalf("this toolchain's runtime (%s), %s: %v", runtime.Version(), name, err)
+	}
+	return src, got
+}
+
 // adviseHeap adds the advice once, after the heap's mapping in this
 // toolchain's runtime, and refuses a runtime that maps the heap elsewhere,
 // more than once, or that has the advice already.
 func TestAdviseHeap(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", "mheap.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := adviseHeap(src)
-	if err != nil {
-		t.Fatalf("this toolchain's runtime (%s): %v", runtime.Version(), err)
-	}
+	src, got := patchRuntime(t, "mheap.go", adviseHeap)
 	if want := strings.Replace(string(src), heapMapped, heapMapped+heapAdvice, 1); string(got) != want || want == string(src) {
 		t.Error("the patched runtime is not the toolchain's with the advice after the heap's mapping")
 	}
@@ -45,14 +53,7 @@ func TestAdviseHeap(t *testing.T) {
 // and refuses a runtime where a line it replaces is missing or there twice,
 // or that has the block already.
 func TestCarvePersistent(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", "malloc.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := carvePersistent(src)
-	if err != nil {
-		t.Fatalf("this toolchain's runtime (%s): %v", runtime.Version(), err)
-	}
+	src, got := patchRuntime(t, "malloc.go", carvePersistent)
 	want := string(src)
 	for _, r := range [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}} {
 		if strings.Count(want, r[0]) != 1 {

@@ -520,6 +520,9 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		if ptyMaster, err = openPTY(o.TTYFD); err != nil {
 			return nil, err
 		}
+		if n, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
+			ptyNull = n
+		}
 		// PID 1's own descriptors of fence's terminal become the
 		// pseudo-terminal too: its messages (-m, command not found)
 		// go through the relay, which writes them in the terminal's
@@ -807,6 +810,13 @@ var (
 	ptySlave  = -1
 	ptyMaster *os.File
 	ptyMu     sync.Mutex // ptySlave, once the command runs
+	// ptyNull is /dev/null, opened before Landlock for reap, which puts
+	// it on PID 1's descriptors of the pseudo-terminal once the command
+	// is done: reap runs on the thread that carries the command's
+	// Landlock domain and guard filter, where an open would depend on
+	// the policy and wait for the guard. -1 where it could not be
+	// opened (reap closes those descriptors then).
+	ptyNull = -1
 )
 
 // openPTY opens a pseudo-terminal on the sandbox's devpts with the modes
@@ -1097,10 +1107,14 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	}
 	// Off the start path: the command runs meanwhile.
 	closeMaskFS()
-	// This goroutine's thread alone carries Landlock (see setup) and must
-	// never run the guard; from here on it only waits for the reaper. Every
-	// wake-up of a locked thread is a hand-off between OS threads, so the
-	// goroutines that wake often (reaping, control, guard) run unlocked.
+	// This goroutine's thread alone carries Landlock and the guard's filter
+	// (see setup) and must never run the guard; from here on it reaps
+	// (below), in wait4, its own system call: its returns wake this
+	// thread itself, with no hand-off between OS threads as a channel
+	// send to a locked goroutine takes, and no thread of its own as a
+	// reaping goroutine took (started while the command runs; ~0.15 ms
+	// each here, docs/benchmarking.md). The goroutines that wake often
+	// for others (control, guard) run unlocked.
 	var g *guard
 	if guardFD >= 0 {
 		g = newGuard(&o.FS, o.Unix)
@@ -1118,8 +1132,6 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 			}
 		}
 	}
-	done := make(chan int)
-	go func() { done <- reap(ctrl, child, report, o, started, g) }()
 	go controlLoop(ctrl, child)
 	if g != nil {
 		go serveGuard(guardFD, g)
@@ -1128,19 +1140,21 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// goroutine blocked in a syscall (the guard's) to the others. Its
 	// slack goes back 50 ms from now, unless the command ends first.
 	spawn.RestoreSysmonLater()
-	return <-done
+	return reap(ctrl, child, report, o, started, g)
 }
 
 // reap waits for the command, reaping every orphan re-parented to PID 1 on
 // the way, then empties the sandbox and reports the exit status to the
 // supervisor, with the files g (if any) knows the sandbox created. It
 // returns the status. With report, it also reports each stop of the
-// command, for the supervisor's job control.
+// command, for the supervisor's job control. It runs on the thread the
+// command was forked from, under the command's Landlock domain and guard
+// filter: it opens no file (see ptyNull).
 func reap(ctrl *os.File, pid int, report bool, o *Options, started int64, g *guard) int {
 	// A blocking wait4 for any child: orphans re-parented to PID 1 are
 	// reaped as they come. It does not starve the guard and control
-	// goroutines of a P: the runtime hands the P to another thread while
-	// a syscall blocks. (os/signal's SIGCHLD would cost two more
+	// goroutines of a P: sysmon hands the P to another thread while a
+	// syscall blocks. (os/signal's SIGCHLD would cost two more
 	// threads and a locked-thread round trip per start.)
 	code, killedBy := 255, 0
 	for {
@@ -1204,18 +1218,18 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64, g *gua
 		// arrives. PID 1's copies become /dev/null, not a gap that a
 		// file opened now (by the guard) would fill and PID 1's stderr
 		// write to.
-		null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 		for fd := range 3 {
 			if o.PTY&(1<<fd) != 0 {
-				if err == nil {
-					_ = unix.Dup3(null, fd, 0)
+				if ptyNull >= 0 {
+					_ = unix.Dup3(ptyNull, fd, 0)
 				} else {
 					unix.Close(fd)
 				}
 			}
 		}
-		if err == nil {
-			unix.Close(null)
+		if ptyNull >= 0 {
+			unix.Close(ptyNull)
+			ptyNull = -1
 		}
 		ptyMu.Lock()
 		unix.Close(ptySlave)

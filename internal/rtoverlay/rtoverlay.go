@@ -1,10 +1,11 @@
 // Package rtoverlay writes the build overlay (go build -overlay) that
 // fence is compiled with: a few lines added to the Go runtime, which advise
 // the kernel to back the runtime's heap with huge pages as the runtime maps
-// it, and carve the runtime's own bookkeeping (persistentalloc: spans, span
-// sets, itabs, ...) out of one huge page. make build applies it (through
-// its command, mkoverlay), and so do the test builds of fence (e2e, perf),
-// which must measure and test the binary users run.
+// it, carve the runtime's own bookkeeping (persistentalloc: spans, span
+// sets, itabs, ...) out of one huge page, and keep sysmon polling for about
+// a second after work before it sleeps deeply. make build applies it
+// (through its command, mkoverlay), and so do the test builds of fence
+// (e2e, perf), which must measure and test the binary users run.
 //
 // Why a package of its own: it is build tooling. Package nsexec/spawn, where
 // fence's other build settings live (LDFlags, GoExperiment), is initialised
@@ -34,6 +35,22 @@
 // administrator's transparent huge page setting (never) are obeyed: the
 // added lines do nothing under the first, the kernel ignores the advice
 // under the second.
+//
+// sysmon, the runtime's monitor thread, sleeps deeply (on a futex, until
+// the next timer) the moment no P runs a goroutine, and the next goroutine
+// to make a system call wakes it first. In PID 1 each request to the write
+// guard after a pause (git's index.lock, a file a build creates) began
+// with that wake-up, an interrupt to the other CPU here: a guarded call
+// took ~170–220 µs, ~50–100 µs with sysmon awake. In fence's init stage
+// alone, sysmon, with every P idle, now polls every 10 ms until it has had
+// ~100 idle cycles in a row (~1 s) before it sleeps deeply: `git status`
+// in a running sandbox ~1.3 ms sooner (docs/benchmarking.md, "sysmon awake
+// for a second"). What it costs: ~100 wake-ups of sysmon a second while
+// the sandbox has been busy within the last second; a P held in a system
+// call taken back up to ~20 ms late (two polls) where the runtime's own
+// sysmon takes ~0.1 ms, which delays the init stage's control messages
+// (signals, connections for -p) while both of its Ps are held. The
+// supervisor, which serves the proxies, keeps the runtime's sysmon.
 //
 // The package must not be imported by fence itself.
 package rtoverlay
@@ -135,6 +152,51 @@ func persistentHugeAlloc(n uintptr) unsafe.Pointer {
 `
 )
 
+// sysmon (runtime/proc.go, Go 1.26) counts in idle its cycles in a row
+// in which it took no P back from a system call (retake's count; a wake-up
+// from its deep sleep by a system call resets it too); it sleeps 20 µs
+// between cycles, doubling after 50 of them up to 10 ms (sysmonDoubling,
+// sysmonCap). sysmonDeepSleep and sysmonDeepSleepLocked test, before and
+// under sched.lock, for the deep sleep (every P idle, or a stop of the
+// world). In fence's init stage, Write's lines make sysmon poll every 10 ms
+// instead while idle is at most sysmonLinger (sysmonDeepSleepNew,
+// sysmonDeepSleepLockedNew; sysmonIdleNew sets linger once, from
+// sysmonLingers in sysmonBlock, appended). A stop of the world still sends
+// it to sleep at once.
+const (
+	sysmonIdle     = "\tidle := 0 // how many cycles in succession we had not wokeup somebody\n"
+	sysmonIdleNew  = sysmonIdle + "\tlinger := sysmonLingers() // fence's build (internal/rtoverlay)\n"
+	sysmonDoubling = "\t\t} else if idle > 50 { // start doubling the sleep after 1ms...\n"
+	sysmonCap      = "\t\tif delay > 10*1000 { // up to 10ms\n"
+
+	sysmonDeepSleep    = "\t\tif debug.schedtrace <= 0 && (sched.gcwaiting.Load() || sched.npidle.Load() == gomaxprocs) {\n"
+	sysmonDeepSleepNew = "\t\tif linger && sched.npidle.Load() == gomaxprocs && !sched.gcwaiting.Load() && idle <= sysmonLinger { // fence's build (internal/rtoverlay)\n" +
+		"\t\t\tdelay = 10 * 1000\n" +
+		"\t\t}\n" +
+		"\t\tif debug.schedtrace <= 0 && (sched.gcwaiting.Load() || sched.npidle.Load() == gomaxprocs && (!linger || idle > sysmonLinger)) { // fence's build (internal/rtoverlay)\n"
+	sysmonDeepSleepLocked    = "\t\t\tif sched.gcwaiting.Load() || sched.npidle.Load() == gomaxprocs {\n"
+	sysmonDeepSleepLockedNew = "\t\t\tif sched.gcwaiting.Load() || sched.npidle.Load() == gomaxprocs && (!linger || idle > sysmonLinger) { // fence's build (internal/rtoverlay)\n"
+
+	sysmonBlock = `
+// fence's build (internal/rtoverlay): in fence's init stage (the sandbox's
+// PID 1), sysmon, with every P idle, polls every 10 ms until it has had
+// this many idle cycles in a row (~1 s) before it sleeps deeply, to be
+// woken by the next system call, instead of sleeping deeply at once: the
+// write guard's requests, a system call each now and then, do not pay for
+// that wake-up each time. Its 20 µs polls are for when a P is busy or held
+// in a system call and it took one back recently, as before. What the init
+// stage gives up: a P held in a system call is taken back at the next
+// 10 ms poll, not at once.
+const sysmonLinger = 100
+
+// sysmonLingers reports whether this process is fence's init stage, which
+// fence starts with argv[0] InitArg0 (package nsexec/spawn).
+func sysmonLingers() bool {
+	return len(argslice) > 0 && argslice[0] == "fence-init"
+}
+`
+)
+
 // uses are what the added lines need from the rest of the runtime: the
 // file each is declared in, and its declaration; and the Go release whose
 // runtime they were written against (its VERSION file starts so), where
@@ -152,17 +214,18 @@ const release = "go1.26"
 // File is the name Write gives the overlay file in its directory.
 const File = "overlay.json"
 
-// Write writes, in dir, the runtime's mheap.go and malloc.go of the
-// toolchain at goroot with the added lines (heapAdvice after the heap's
-// mapping, persistentalloc's chunks from a huge page), and the overlay file
-// (File) that puts them in place of the toolchain's for go build -overlay,
-// whose path it returns. It refuses a toolchain of another Go release, and
-// a runtime that does not map its memory where and as it expects: fence is
-// then built without it, as fast as before the overlay, no less safe.
+// Write writes, in dir, the runtime's mheap.go, malloc.go and proc.go of
+// the toolchain at goroot with the added lines (heapAdvice after the heap's
+// mapping, persistentalloc's chunks from a huge page, sysmon's linger), and
+// the overlay file (File) that puts them in place of the toolchain's for go
+// build -overlay, whose path it returns. It refuses a toolchain of another
+// Go release, and a runtime that does not map its memory or run sysmon
+// where and as it expects: fence is then built without it, as fast as
+// before the overlay, no less safe.
 func Write(goroot, dir string) (string, error) {
 	rt := filepath.Join(goroot, "src", "runtime")
 	patched := map[string][]byte{}
-	for name, patch := range map[string]func([]byte) ([]byte, error){"mheap.go": adviseHeap, "malloc.go": carvePersistent} {
+	for name, patch := range map[string]func([]byte) ([]byte, error){"mheap.go": adviseHeap, "malloc.go": carvePersistent, "proc.go": lingerSysmon} {
 		src := filepath.Join(rt, name)
 		b, err := os.ReadFile(src)
 		if err != nil {
@@ -173,7 +236,7 @@ func Write(goroot, dir string) (string, error) {
 		}
 	}
 	if v, err := os.ReadFile(filepath.Join(goroot, "VERSION")); err != nil || !bytes.HasPrefix(v, []byte(release+".")) && !bytes.HasPrefix(v, []byte(release+"\n")) {
-		return "", fmt.Errorf("the toolchain at %s is not %s: %w", goroot, release, errRuntimeMemory)
+		return "", fmt.Errorf("the toolchain at %s is not %s: %w", goroot, release, errRuntimeShape)
 	}
 	for _, u := range uses {
 		name, decl := u[0], u[1]
@@ -183,7 +246,7 @@ func Write(goroot, dir string) (string, error) {
 			return "", fmt.Errorf("read the Go runtime's %s: %w", name, err)
 		}
 		if !bytes.Contains(b, []byte(decl)) {
-			return "", fmt.Errorf("%s has no %q: %w", p, decl, errRuntimeMemory)
+			return "", fmt.Errorf("%s has no %q: %w", p, decl, errRuntimeShape)
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -212,14 +275,14 @@ func Write(goroot, dir string) (string, error) {
 	return overlay, nil
 }
 
-// errRuntimeMemory is the error for a runtime the overlay does not fit.
-var errRuntimeMemory = errors.New("the runtime does not map its memory as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit's huge page checks, debug.disablethp, sysFree and sysHugePageOS as in Go 1.26)")
+// errRuntimeShape is the error for a runtime the overlay does not fit.
+var errRuntimeShape = errors.New("the runtime does not map its memory or run sysmon as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit's huge page checks, debug.disablethp, sysFree and sysHugePageOS, sysmon's idle count and deep sleep as in Go 1.26)")
 
 // adviseHeap returns the runtime source mheap with heapAdvice after its one
 // heapMapped line.
 func adviseHeap(mheap []byte) ([]byte, error) {
 	if bytes.Count(mheap, []byte(heapMapped)) != 1 || bytes.Contains(mheap, []byte("sysHugePageOS(unsafe.Pointer(v), nBase-v)")) {
-		return nil, errRuntimeMemory
+		return nil, errRuntimeShape
 	}
 	return bytes.Replace(mheap, []byte(heapMapped), []byte(heapMapped+heapAdvice), 1), nil
 }
@@ -230,16 +293,35 @@ func adviseHeap(mheap []byte) ([]byte, error) {
 // must be there once, and the block not yet.
 func carvePersistent(malloc []byte) ([]byte, error) {
 	if bytes.Contains(malloc, []byte("persistentHuge")) {
-		return nil, errRuntimeMemory
+		return nil, errRuntimeShape
 	}
 	out := malloc
 	for _, r := range [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}} {
 		if bytes.Count(out, []byte(r[0])) != 1 {
-			return nil, errRuntimeMemory
+			return nil, errRuntimeShape
 		}
 		out = bytes.Replace(out, []byte(r[0]), []byte(r[1]), 1)
 	}
 	return append(out, persistentBlock...), nil
+}
+
+// lingerSysmon returns the runtime source proc with sysmon's deep sleep
+// put off in fence's init stage (sysmonIdleNew, sysmonDeepSleepNew,
+// sysmonDeepSleepLockedNew in place of the lines they extend, each there
+// once, as the two lines its schedule rests on must be) and sysmonBlock
+// appended; it refuses a runtime that has them already.
+func lingerSysmon(proc []byte) ([]byte, error) {
+	if bytes.Contains(proc, []byte("sysmonLinger")) || bytes.Count(proc, []byte(sysmonDoubling)) != 1 || bytes.Count(proc, []byte(sysmonCap)) != 1 {
+		return nil, errRuntimeShape
+	}
+	out := proc
+	for _, r := range [][2]string{{sysmonIdle, sysmonIdleNew}, {sysmonDeepSleep, sysmonDeepSleepNew}, {sysmonDeepSleepLocked, sysmonDeepSleepLockedNew}} {
+		if bytes.Count(out, []byte(r[0])) != 1 {
+			return nil, errRuntimeShape
+		}
+		out = bytes.Replace(out, []byte(r[0]), []byte(r[1]), 1)
+	}
+	return append(out, sysmonBlock...), nil
 }
 
 // Flags returns the go build flags that compile fence with the overlay as

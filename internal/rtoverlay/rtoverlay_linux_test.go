@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nsfence/fence/nsexec/spawn"
+	"golang.org/x/sys/unix"
 )
 
 // patchRuntime returns this toolchain's runtime source file name and what
@@ -42,8 +47,8 @@ func TestAdviseHeap(t *testing.T) {
 		"no mapping":      bytes.Replace(src, []byte(heapMapped), nil, 1),
 		"two mappings":    bytes.Replace(src, []byte(heapMapped), []byte(heapMapped+heapMapped), 1),
 	} {
-		if _, err := adviseHeap(in); !errors.Is(err, errRuntimeMemory) {
-			t.Errorf("%s: %v, want errRuntimeMemory", name, err)
+		if _, err := adviseHeap(in); !errors.Is(err, errRuntimeShape) {
+			t.Errorf("%s: %v, want errRuntimeShape", name, err)
 		}
 	}
 }
@@ -70,8 +75,44 @@ func TestCarvePersistent(t *testing.T) {
 		"two large":           bytes.Replace(src, []byte(persistentLarge), []byte(persistentLarge+persistentLarge), 1),
 		"no huge page checks": bytes.Replace(src, []byte(persistentInit), nil, 1),
 	} {
-		if _, err := carvePersistent(in); !errors.Is(err, errRuntimeMemory) {
-			t.Errorf("%s: %v, want errRuntimeMemory", name, err)
+		if _, err := carvePersistent(in); !errors.Is(err, errRuntimeShape) {
+			t.Errorf("%s: %v, want errRuntimeShape", name, err)
+		}
+	}
+}
+
+// lingerSysmon puts sysmon's deep sleep off in fence's init stage in this
+// toolchain's runtime, and refuses a runtime where a line it extends, or
+// one its schedule rests on, is missing or there twice, or that has the
+// linger already. The init stage is told by the argv[0] fence starts it
+// with.
+func TestLingerSysmon(t *testing.T) {
+	src, got := patchRuntime(t, "proc.go", lingerSysmon)
+	want := string(src)
+	for _, r := range [][2]string{{sysmonIdle, sysmonIdleNew}, {sysmonDeepSleep, sysmonDeepSleepNew}, {sysmonDeepSleepLocked, sysmonDeepSleepLockedNew}} {
+		if strings.Count(want, r[0]) != 1 {
+			t.Fatalf("the toolchain's proc.go has %d of %q", strings.Count(want, r[0]), r[0])
+		}
+		want = strings.Replace(want, r[0], r[1], 1)
+	}
+	if string(got) != want+sysmonBlock {
+		t.Error("the patched runtime is not the toolchain's with sysmon's deep sleep put off in the init stage")
+	}
+	if !strings.Contains(sysmonBlock, `argslice[0] == `+strconv.Quote(spawn.InitArg0)) {
+		t.Errorf("sysmonLingers does not look for the init stage's argv[0], %q", spawn.InitArg0)
+	}
+	for name, in := range map[string][]byte{
+		"patched already":   got,
+		"no deep sleep":     bytes.Replace(src, []byte(sysmonDeepSleep), nil, 1),
+		"two deep sleeps":   bytes.Replace(src, []byte(sysmonDeepSleep), []byte(sysmonDeepSleep+sysmonDeepSleep), 1),
+		"no locked recheck": bytes.Replace(src, []byte(sysmonDeepSleepLocked), nil, 1),
+		"no idle count":     bytes.Replace(src, []byte(sysmonIdle), nil, 1),
+		"two idle counts":   bytes.Replace(src, []byte(sysmonIdle), []byte(sysmonIdle+sysmonIdle), 1),
+		"no doubling":       bytes.Replace(src, []byte(sysmonDoubling), nil, 1),
+		"no 10 ms cap":      bytes.Replace(src, []byte(sysmonCap), nil, 1),
+	} {
+		if _, err := lingerSysmon(in); !errors.Is(err, errRuntimeShape) {
+			t.Errorf("%s: %v, want errRuntimeShape", name, err)
 		}
 	}
 }
@@ -85,7 +126,7 @@ func TestWriteRefusesOtherReleases(t *testing.T) {
 	if err := os.MkdirAll(rt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"mheap.go", "malloc.go", "runtime1.go", "mem_linux.go", "mem.go"} {
+	for _, name := range []string{"mheap.go", "malloc.go", "proc.go", "runtime1.go", "mem_linux.go", "mem.go"} {
 		b, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", name))
 		if err != nil {
 			t.Fatal(err)
@@ -110,18 +151,16 @@ func TestWriteRefusesOtherReleases(t *testing.T) {
 			}
 		}
 		_, err := Write(goroot, t.TempDir())
-		if tc.ok && err != nil || !tc.ok && !errors.Is(err, errRuntimeMemory) {
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, errRuntimeShape) {
 			t.Errorf("VERSION %q: %v", tc.version, err)
 		}
 	}
 }
 
-// The overlay's effect: a program built with it (Flags, as the test
-// builds get it) has its heap in a mapping advised MADV_HUGEPAGE ("hg" in
-// /proc/self/smaps), and another such mapping of no file, resident, the
-// block of the runtime's bookkeeping; one built without it has neither,
-// and GODEBUG=disablethp (any value but 0) still turns both off.
-func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
+// buildBoth builds the test program pkg with the overlay (Flags, as the
+// test builds get it) and without it, and returns both binaries.
+func buildBoth(t *testing.T, pkg string) (with, without string) {
+	t.Helper()
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	flags := Flags(gobin, t.TempDir())
 	if len(flags) != 1 {
@@ -132,20 +171,30 @@ func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 		t.Fatalf("flag %q", flags[0])
 	}
 	var ov struct{ Replace map[string]string }
-	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &ov) != nil || len(ov.Replace) != 2 {
+	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &ov) != nil || len(ov.Replace) != 3 {
 		t.Fatalf("overlay %s: %v %v", p, err, ov)
 	}
 	dir := t.TempDir()
 	build := func(name string, flags ...string) string {
 		t.Helper()
 		bin := filepath.Join(dir, name)
-		cmd := exec.Command(gobin, append(append([]string{"build"}, flags...), "-o", bin, "./testdata/heapadvice")...)
+		cmd := exec.Command(gobin, append(append([]string{"build"}, flags...), "-o", bin, pkg)...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", name, err, out)
 		}
 		return bin
 	}
+	return build("with", flags...), build("without")
+}
+
+// The overlay's effect on memory: a program built with it has its heap in
+// a mapping advised MADV_HUGEPAGE ("hg" in /proc/self/smaps), and another
+// such mapping of no file, resident, the block of the runtime's
+// bookkeeping; one built without it has neither, and GODEBUG=disablethp
+// (any value but 0) still turns both off.
+func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
+	with, without := buildBoth(t, "./testdata/heapadvice")
 	// advice returns whether the heap's mapping is advised, and how many
 	// other anonymous mappings are.
 	advice := func(bin string, env ...string) (bool, int) {
@@ -166,7 +215,6 @@ func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
 		}
 		return slices.Contains(strings.Fields(lines[0]), "hg"), n
 	}
-	with, without := build("with", flags...), build("without")
 	if heap, others := advice(with); !heap || others != 1 {
 		t.Errorf("built with the overlay: heap advised %v, %d other advised mappings; want the heap and the bookkeeping's block (MADV_HUGEPAGE)", heap, others)
 	}
@@ -231,8 +279,128 @@ func TestMakefileBuildsWithOverlay(t *testing.T) {
 		}
 		_, heap := ov.Replace[filepath.Join(goroot, "src", "runtime", "mheap.go")]
 		_, malloc := ov.Replace[filepath.Join(goroot, "src", "runtime", "malloc.go")]
-		if !heap || !malloc || len(ov.Replace) != 2 {
-			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's mheap.go and malloc.go", ov.Replace)
+		_, proc := ov.Replace[filepath.Join(goroot, "src", "runtime", "proc.go")]
+		if !heap || !malloc || !proc || len(ov.Replace) != 3 {
+			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's mheap.go, malloc.go and proc.go", ov.Replace)
 		}
+	}
+}
+
+// The overlay's effect on sysmon, in a program blocked in read(2) but when
+// the test writes it a byte (its P idle once sysmon has taken it back).
+// Built with the overlay and started as fence's init stage (argv[0]
+// spawn.InitArg0), sysmon still polls 0.3 s after the program's start (a
+// thread in nanosleep), polls no more than ~5 times per byte plus every
+// 10 ms while bytes come 50 ms apart (its 20 µs polls are for busy Ps: a
+// first version kept them up beside idle Ps, ~50 per byte), and sleeps
+// deeply 2.5 s after the last byte (no thread in nanosleep: sysmon waits
+// on a futex, as idle threads do). Started under another name, or built
+// without the overlay, sysmon sleeps deeply at once. The threads are
+// watched from outside (/proc/PID/task), which the program does not
+// notice: a system call of its own would wake sysmon.
+func TestRuntimeOverlayLingersSysmon(t *testing.T) {
+	with, without := buildBoth(t, "./testdata/idle")
+	// polling reports in how many of 20 looks, 5 ms apart, one of the
+	// program's threads was in nanosleep, and the last such thread:
+	// sysmon between polls, which it spends nearly all its time in.
+	polling := func(pid int) (n, tid int) {
+		t.Helper()
+		for range 20 {
+			tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range tasks {
+				b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/syscall")
+				if err != nil {
+					if task.Name() == strconv.Itoa(pid) {
+						t.Skipf("the test cannot see what the program's threads wait in: %v", err)
+					}
+					continue // the thread exited
+				}
+				if f := strings.Fields(string(b)); len(f) > 0 && f[0] == strconv.Itoa(unix.SYS_NANOSLEEP) {
+					n++
+					tid, _ = strconv.Atoi(task.Name())
+					break
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return n, tid
+	}
+	// sleeps is how many times thread tid of pid has slept.
+	sleeps := func(pid, tid int) int {
+		t.Helper()
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no voluntary_ctxt_switches in %s", b)
+		return 0
+	}
+	start := func(bin, arg0 string) (*exec.Cmd, io.WriteCloser) {
+		t.Helper()
+		cmd := exec.Command(bin)
+		cmd.Args[0] = arg0
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			in.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("%s: %v", bin, err)
+			}
+		})
+		return cmd, in
+	}
+
+	for _, tc := range []struct{ what, bin, arg0 string }{
+		{"built without the overlay", without, spawn.InitArg0},
+		{"built with the overlay, started as another program", with, "idle"},
+	} {
+		cmd, _ := start(tc.bin, tc.arg0)
+		time.Sleep(300 * time.Millisecond)
+		if n, _ := polling(cmd.Process.Pid); n != 0 {
+			t.Errorf("%s, sysmon was found polling in %d of 20 looks after 0.3 s idle, want none: it sleeps deeply at once", tc.what, n)
+		}
+	}
+
+	cmd, in := start(with, spawn.InitArg0)
+	pid := cmd.Process.Pid
+	time.Sleep(300 * time.Millisecond)
+	early, sysmon := polling(pid)
+	if early < 15 {
+		t.Fatalf("built with the overlay, started as the init stage, sysmon was found polling in %d of 20 looks after 0.3 s idle, want most: it lingers ~1 s", early)
+	}
+	before := sleeps(pid, sysmon)
+	const bytes = 20
+	for range bytes {
+		if _, err := in.Write([]byte{0}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	polls := sleeps(pid, sysmon) - before
+	time.Sleep(2500 * time.Millisecond)
+	later, _ := polling(pid)
+	t.Logf("built with the overlay, started as the init stage: sysmon polling in %d of 20 looks after 0.3 s, %d polls for %d bytes 50 ms apart, polling in %d of 20 looks 2.5 s after", early, polls, bytes, later)
+	if polls > 5*bytes+100 {
+		t.Errorf("sysmon slept %d times while %d bytes came 50 ms apart, want at most %d: it polls fast beside idle Ps", polls, bytes, 5*bytes+100)
+	}
+	if later != 0 {
+		t.Errorf("sysmon was found polling in %d of 20 looks 2.5 s after the last byte, want none: it sleeps deeply after ~1 s idle", later)
 	}
 }

@@ -516,13 +516,14 @@ func underAnyPath(path string, dirs []string) bool {
 // 2-core VM against the runtime's poller, docs/benchmarking.md, "The
 // creation guard, again"). PID 1 has two Ps (GOMAXPROCS=2, spawn's
 // initEnv), and a goroutine blocked in a syscall keeps its P until sysmon
-// takes it back (within one of its ticks, 20 µs to 10 ms; at least 1 ms
-// during the command's first 50 ms, see spawn.CoarsenSysmon); the other P may
+// takes it back (at its second look, its ticks 20 µs to 10 ms apart: at
+// least 1 ms during the command's first 50 ms, see spawn.CoarsenSysmon,
+// and 10 ms while it lingers idle, see internal/rtoverlay); the other P may
 // be busy, so a goroutine this loop starts for a request that may block is
 // run (runtime.Gosched) before it waits again.
-// Other goroutines (the reaper, the control loop) may wait one sysmon tick
-// when they wake while the guard waits; they waited as long behind the
-// reaper's own wait4 before.
+// The control loop may wait one or two sysmon ticks (up to ~20 ms while
+// sysmon lingers) when it wakes while the guard and the reaper (PID 1's
+// main thread, in wait4) hold both Ps.
 func serveGuard(fd int, g *guard) {
 	// The command has its own umask now (fork copies it); PID 1 creates
 	// files for it with modes that already have its umask applied. Not on

@@ -814,8 +814,9 @@ var (
 	// it on PID 1's descriptors of the pseudo-terminal once the command
 	// is done: reap runs on the thread that carries the command's
 	// Landlock domain and guard filter, where an open would depend on
-	// the policy and wait for the guard. -1 where it could not be
-	// opened (reap closes those descriptors then).
+	// the policy and could wait for the guard (which takes opens for
+	// writing when it guards writes). -1 where it could not be opened
+	// (reap closes those descriptors then).
 	ptyNull = -1
 )
 
@@ -1111,10 +1112,11 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 	// (see setup) and must never run the guard; from here on it reaps
 	// (below), in wait4, its own system call: its returns wake this
 	// thread itself, with no hand-off between OS threads as a channel
-	// send to a locked goroutine takes, and no thread of its own as a
-	// reaping goroutine took (started while the command runs; ~0.15 ms
-	// each here, docs/benchmarking.md). The goroutines that wake often
-	// for others (control, guard) run unlocked.
+	// send to a locked goroutine takes (unless both Ps are busy when
+	// wait4 returns), and no thread of its own as a reaping goroutine
+	// took (started while the command runs; ~0.15 ms each here,
+	// docs/benchmarking.md). The goroutines that wake often for others
+	// (control, guard) run unlocked.
 	var g *guard
 	if guardFD >= 0 {
 		g = newGuard(&o.FS, o.Unix)

@@ -295,15 +295,11 @@ func carvePersistent(malloc []byte) ([]byte, error) {
 	if bytes.Contains(malloc, []byte("persistentHuge")) {
 		return nil, errRuntimeShape
 	}
-	out := malloc
-	for _, r := range [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}} {
-		if bytes.Count(out, []byte(r[0])) != 1 {
-			return nil, errRuntimeShape
-		}
-		out = bytes.Replace(out, []byte(r[0]), []byte(r[1]), 1)
-	}
-	return append(out, persistentBlock...), nil
+	return replaceEach(malloc, persistentLines, persistentBlock)
 }
+
+// persistentLines are the lines carvePersistent replaces, and with what.
+var persistentLines = [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}}
 
 // lingerSysmon returns the runtime source proc with sysmon's deep sleep
 // put off in fence's init stage (sysmonIdleNew, sysmonDeepSleepNew,
@@ -314,14 +310,23 @@ func lingerSysmon(proc []byte) ([]byte, error) {
 	if bytes.Contains(proc, []byte("sysmonLinger")) || bytes.Count(proc, []byte(sysmonDoubling)) != 1 || bytes.Count(proc, []byte(sysmonCap)) != 1 {
 		return nil, errRuntimeShape
 	}
-	out := proc
-	for _, r := range [][2]string{{sysmonIdle, sysmonIdleNew}, {sysmonDeepSleep, sysmonDeepSleepNew}, {sysmonDeepSleepLocked, sysmonDeepSleepLockedNew}} {
+	return replaceEach(proc, sysmonLines, sysmonBlock)
+}
+
+// sysmonLines are the lines lingerSysmon replaces, and with what.
+var sysmonLines = [][2]string{{sysmonIdle, sysmonIdleNew}, {sysmonDeepSleep, sysmonDeepSleepNew}, {sysmonDeepSleepLocked, sysmonDeepSleepLockedNew}}
+
+// replaceEach returns src with the first string of each of lines, which
+// must be there once, replaced by the second, and tail appended.
+func replaceEach(src []byte, lines [][2]string, tail string) ([]byte, error) {
+	out := src
+	for _, r := range lines {
 		if bytes.Count(out, []byte(r[0])) != 1 {
 			return nil, errRuntimeShape
 		}
 		out = bytes.Replace(out, []byte(r[0]), []byte(r[1]), 1)
 	}
-	return append(out, sysmonBlock...), nil
+	return append(out, tail...), nil
 }
 
 // Flags returns the go build flags that compile fence with the overlay as

@@ -34,6 +34,32 @@ func patchRuntime(t *testing.T, name string, patch func([]byte) ([]byte, error))
 	return src, got
 }
 
+// replaced returns the toolchain's runtime source file name, src, with
+// each of lines replaced, which must be there once: what the patch that
+// replaces them must make of it, before what it appends.
+func replaced(t *testing.T, name string, src []byte, lines [][2]string) string {
+	t.Helper()
+	want := string(src)
+	for _, r := range lines {
+		if n := strings.Count(want, r[0]); n != 1 {
+			t.Fatalf("the toolchain's %s has %d of %q", name, n, r[0])
+		}
+		want = strings.Replace(want, r[0], r[1], 1)
+	}
+	return want
+}
+
+// refuses checks that patch refuses each of the runtime sources in cases
+// (named by what is wrong with them).
+func refuses(t *testing.T, patch func([]byte) ([]byte, error), cases map[string][]byte) {
+	t.Helper()
+	for name, in := range cases {
+		if _, err := patch(in); !errors.Is(err, errRuntimeShape) {
+			t.Errorf("%s: %v, want errRuntimeShape", name, err)
+		}
+	}
+}
+
 // adviseHeap adds the advice once, after the heap's mapping in this
 // toolchain's runtime, and refuses a runtime that maps the heap elsewhere,
 // more than once, or that has the advice already.
@@ -42,15 +68,11 @@ func TestAdviseHeap(t *testing.T) {
 	if want := strings.Replace(string(src), heapMapped, heapMapped+heapAdvice, 1); string(got) != want || want == string(src) {
 		t.Error("the patched runtime is not the toolchain's with the advice after the heap's mapping")
 	}
-	for name, in := range map[string][]byte{
+	refuses(t, adviseHeap, map[string][]byte{
 		"patched already": got,
 		"no mapping":      bytes.Replace(src, []byte(heapMapped), nil, 1),
 		"two mappings":    bytes.Replace(src, []byte(heapMapped), []byte(heapMapped+heapMapped), 1),
-	} {
-		if _, err := adviseHeap(in); !errors.Is(err, errRuntimeShape) {
-			t.Errorf("%s: %v, want errRuntimeShape", name, err)
-		}
-	}
+	})
 }
 
 // carvePersistent takes persistentalloc's chunks and large blocks from the
@@ -59,26 +81,15 @@ func TestAdviseHeap(t *testing.T) {
 // or that has the block already.
 func TestCarvePersistent(t *testing.T) {
 	src, got := patchRuntime(t, "malloc.go", carvePersistent)
-	want := string(src)
-	for _, r := range [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}} {
-		if strings.Count(want, r[0]) != 1 {
-			t.Fatalf("the toolchain's malloc.go has %d of %q", strings.Count(want, r[0]), r[0])
-		}
-		want = strings.Replace(want, r[0], r[1], 1)
-	}
-	if string(got) != want+persistentBlock {
+	if string(got) != replaced(t, "malloc.go", src, persistentLines)+persistentBlock {
 		t.Error("the patched runtime is not the toolchain's with persistentalloc's chunks and large blocks from the huge page block")
 	}
-	for name, in := range map[string][]byte{
+	refuses(t, carvePersistent, map[string][]byte{
 		"patched already":     got,
 		"no chunk":            bytes.Replace(src, []byte(persistentChunk), nil, 1),
 		"two large":           bytes.Replace(src, []byte(persistentLarge), []byte(persistentLarge+persistentLarge), 1),
 		"no huge page checks": bytes.Replace(src, []byte(persistentInit), nil, 1),
-	} {
-		if _, err := carvePersistent(in); !errors.Is(err, errRuntimeShape) {
-			t.Errorf("%s: %v, want errRuntimeShape", name, err)
-		}
-	}
+	})
 }
 
 // lingerSysmon puts sysmon's deep sleep off in fence's init stage in this
@@ -88,20 +99,13 @@ func TestCarvePersistent(t *testing.T) {
 // with.
 func TestLingerSysmon(t *testing.T) {
 	src, got := patchRuntime(t, "proc.go", lingerSysmon)
-	want := string(src)
-	for _, r := range [][2]string{{sysmonIdle, sysmonIdleNew}, {sysmonDeepSleep, sysmonDeepSleepNew}, {sysmonDeepSleepLocked, sysmonDeepSleepLockedNew}} {
-		if strings.Count(want, r[0]) != 1 {
-			t.Fatalf("the toolchain's proc.go has %d of %q", strings.Count(want, r[0]), r[0])
-		}
-		want = strings.Replace(want, r[0], r[1], 1)
-	}
-	if string(got) != want+sysmonBlock {
+	if string(got) != replaced(t, "proc.go", src, sysmonLines)+sysmonBlock {
 		t.Error("the patched runtime is not the toolchain's with sysmon's deep sleep put off in the init stage")
 	}
 	if !strings.Contains(sysmonBlock, `argslice[0] == `+strconv.Quote(spawn.InitArg0)) {
 		t.Errorf("sysmonLingers does not look for the init stage's argv[0], %q", spawn.InitArg0)
 	}
-	for name, in := range map[string][]byte{
+	refuses(t, lingerSysmon, map[string][]byte{
 		"patched already":   got,
 		"no deep sleep":     bytes.Replace(src, []byte(sysmonDeepSleep), nil, 1),
 		"two deep sleeps":   bytes.Replace(src, []byte(sysmonDeepSleep), []byte(sysmonDeepSleep+sysmonDeepSleep), 1),
@@ -110,11 +114,7 @@ func TestLingerSysmon(t *testing.T) {
 		"two idle counts":   bytes.Replace(src, []byte(sysmonIdle), []byte(sysmonIdle+sysmonIdle), 1),
 		"no doubling":       bytes.Replace(src, []byte(sysmonDoubling), nil, 1),
 		"no 10 ms cap":      bytes.Replace(src, []byte(sysmonCap), nil, 1),
-	} {
-		if _, err := lingerSysmon(in); !errors.Is(err, errRuntimeShape) {
-			t.Errorf("%s: %v, want errRuntimeShape", name, err)
-		}
-	}
+	})
 }
 
 // TestWriteRefusesOtherReleases: Write refuses a toolchain whose VERSION is

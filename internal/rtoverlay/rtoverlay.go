@@ -3,9 +3,9 @@
 // the kernel to back the runtime's heap with huge pages as the runtime maps
 // it, carve the runtime's own bookkeeping (persistentalloc: spans, span
 // sets, itabs, ...) out of one huge page, and keep sysmon polling for about
-// a second after work before it sleeps deeply. make build applies it
-// (through its command, mkoverlay), and so do the test builds of fence
-// (e2e, perf), which must measure and test the binary users run.
+// a second after work in the init stage before it sleeps deeply. make build
+// applies it (through its command, mkoverlay), and so do the test builds of
+// fence (e2e, perf), which must measure and test the binary users run.
 //
 // Why a package of its own: it is build tooling. Package nsexec/spawn, where
 // fence's other build settings live (LDFlags, GoExperiment), is initialised
@@ -204,6 +204,7 @@ func sysmonLingers() bool {
 // atomic.Uintptr) is as they expect.
 var uses = [][2]string{
 	{"runtime1.go", "disablethp"},
+	{"runtime.go", "var argslice []string"},
 	{"mem_linux.go", "func sysHugePageOS(v unsafe.Pointer, n uintptr)"},
 	{"mem.go", "func sysAlloc(n uintptr, sysStat *sysMemStat, vmaName string) unsafe.Pointer"},
 	{"mem.go", "func sysFree(v unsafe.Pointer, n uintptr, sysStat *sysMemStat)"},

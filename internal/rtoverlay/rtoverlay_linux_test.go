@@ -126,7 +126,7 @@ func TestWriteRefusesOtherReleases(t *testing.T) {
 	if err := os.MkdirAll(rt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"mheap.go", "malloc.go", "proc.go", "runtime1.go", "mem_linux.go", "mem.go"} {
+	for _, name := range []string{"mheap.go", "malloc.go", "proc.go", "runtime1.go", "runtime.go", "mem_linux.go", "mem.go"} {
 		b, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", name))
 		if err != nil {
 			t.Fatal(err)

@@ -41,10 +41,10 @@
 // to make a system call wakes it first. In PID 1 each request to the write
 // guard after a pause (git's index.lock, a file a build creates) began
 // with that wake-up, an interrupt to the other CPU here: a guarded call
-// took ~170–220 µs, ~50–100 µs with sysmon awake. In fence's init stage
+// took ~160–290 µs, ~80–140 µs with sysmon awake. In fence's init stage
 // alone, sysmon, with every P idle, now polls every 10 ms until it has had
 // ~100 idle cycles in a row (~1 s) before it sleeps deeply: `git status`
-// in a running sandbox ~1.3 ms sooner (docs/benchmarking.md, "sysmon awake
+// in a running sandbox ~1.2 ms sooner (docs/benchmarking.md, "sysmon awake
 // for a second"). What it costs: ~100 wake-ups of sysmon a second while
 // the sandbox has been busy within the last second; a P held in a system
 // call taken back up to ~20 ms late (two polls) where the runtime's own

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -5008,4 +5009,33 @@ func needRootFor(t *testing.T, what string) {
 	if os.Geteuid() != 0 {
 		t.Skip(what + " need root: run the tests as root")
 	}
+}
+
+// Files and directories made in a writable directory get the modes of the
+// umask fence was started with, in the command and in the processes it
+// starts, as they would outside: PID 1, which creates them for the
+// command, knows that mask without reading it from each process.
+func TestFSCreateModesFollowUmask(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		for _, tc := range []struct{ mask, want string }{
+			{"027", "640 750 640 750"},
+			{"002", "664 775 664 775"},
+			{"077", "600 700 600 700"},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			script := `cd w && : > f$1 && mkdir d$1 && sh -c ': > g$0 && mkdir e$0' $1 && stat -c %a f$1 d$1 g$1 e$1`
+			cmd := s.command(ctx, opts{}, "-s", cfg, "--", "sh", "-c", script, "sh", tc.mask)
+			cmd.Args = append([]string{"sh", "-c", `umask "$0" && exec "$@"`, tc.mask}, cmd.Args...)
+			cmd.Path = "/bin/sh"
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			cancel()
+			if got := strings.Join(strings.Fields(string(out)), " "); err != nil || got != tc.want {
+				t.Errorf("under umask %s: %v, modes %q; want %q (f, d made by the command, g, e by its child); stderr %q", tc.mask, err, out, tc.want, stderr.String())
+			}
+		}
+	})
 }

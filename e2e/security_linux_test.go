@@ -997,7 +997,10 @@ func TestSecGuardWritesNoMoreThanCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res = run(f, nil, `echo NEW > /dev/stdin; echo NEW2 > /proc/self/fd/0; : > /dev/fd/0`)
+		// First a file made beside it in the private /tmp (a writable
+		// place at the same path): the guard trusts that mount from
+		// then on (mayWrite), never the host's that stdin is on.
+		res = run(f, nil, `: > /tmp/beside; mkdir /tmp/d && : > /tmp/d/f; echo NEW > /dev/stdin; echo NEW2 > /proc/self/fd/0; : > /dev/fd/0`)
 		f.Close()
 		ranInside(t, res)
 		mustHaveContent(t, input, "original\n", "a read-only file given as stdin, written through /dev/stdin")

@@ -122,7 +122,7 @@ func TestGuardNotifIoctlEINTR(t *testing.T) {
 	}
 
 	g := &guard{}
-	g.respond(-1, seccompNotif{ID: 7}, -1, unix.EPERM)
+	g.respond(-1, seccompNotif{ID: 7}, -1, unix.EPERM, true)
 	if len(calls) != 3 {
 		t.Fatalf("respond made %d ioctls, want 3 (two interrupted, one answer): %+v", len(calls), calls)
 	}
@@ -556,6 +556,75 @@ func BenchmarkGuardPatterns(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestUmasksUniform: until a umask(2) is let through, every caller's umask
+// is the command's, known without /proc; after one, it is read again.
+func TestUmasksUniform(t *testing.T) {
+	const gone = 1 << 30 // above any pid_max: no /proc/TID/status to read
+	var u umasks
+	if m := u.get(gone); m != 0o077 {
+		t.Fatalf("before start: umask of a thread that does not exist %#o, want 077 (the status read fails)", m)
+	}
+	u.start(0o1027) // what umask(2) returns is the mask alone; the bits above are dropped anyway
+	if m := u.get(gone); m != 0o027 {
+		t.Fatalf("after start(027): %#o, want 027 without any read", m)
+	}
+	u.disable() // a thread with a filesystem context of its own: a copy, the same mask
+	if m := u.get(gone); m != 0o027 {
+		t.Fatalf("after disable: %#o, want 027 still", m)
+	}
+	me := unix.Gettid()
+	u.set(me)
+	if m := u.get(gone); m != 0o077 {
+		t.Errorf("after a umask(2): %#o for a thread whose status cannot be read, want 077", m)
+	}
+	want, err := procUmask(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := u.get(me); m != want {
+		t.Errorf("after a umask(2): %#o for this thread, want its own %#o", m, want)
+	}
+}
+
+// TestMayWriteTrustsFoundMounts: mayWrite opens a path again until it has
+// found the descriptor's mount there, and from then on trusts that mount
+// (no reopen), still only for paths below a writable place.
+func TestMayWriteTrustsFoundMounts(t *testing.T) {
+	dir := t.TempDir()
+	g := &guard{writable: []string{dir}}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var sx unix.Statx_t
+	if err := statxFD(fd, &sx); err != nil || sx.Mask&unix.STATX_MNT_ID == 0 {
+		t.Skipf("statx gives no mount id here (Linux 5.8 has it): %v", err)
+	}
+	if g.ownMount(sx.Mnt_id) {
+		t.Fatal("a mount is trusted before mayWrite found it")
+	}
+	if !g.mayWrite(fd, dir) {
+		t.Fatalf("mayWrite of the writable %s: false", dir)
+	}
+	if !g.ownMount(sx.Mnt_id) {
+		t.Fatalf("mount %d of %s not recorded once found at its path", sx.Mnt_id, dir)
+	}
+	// Trusted, without a reopen: a path that is not there passes...
+	if !g.mayWrite(fd, filepath.Join(dir, "gone")) {
+		t.Error("a trusted mount was opened again")
+	}
+	// ...but never one outside the writable places.
+	if g.mayWrite(fd, filepath.Dir(dir)) {
+		t.Errorf("mayWrite of %s, not writable, on a trusted mount: true", filepath.Dir(dir))
+	}
+	// A fresh guard has found nothing: the same path that is not there
+	// is refused.
+	if (&guard{writable: []string{dir}}).mayWrite(fd, filepath.Join(dir, "gone")) {
+		t.Error("an untrusted mount was not opened again")
 	}
 }
 

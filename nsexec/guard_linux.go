@@ -473,7 +473,7 @@ func (g *guard) mayWrite(fd int, path string) bool {
 	}
 	// (A name the kernel gave a removed file or directory is no path:
 	// opened again, it is refused, unless a file has that very name.)
-	if a.Mask&unix.STATX_MNT_ID != 0 && !strings.HasSuffix(path, " (deleted)") && g.ownMount(a.Mnt_id) {
+	if a.Mask&unix.STATX_MNT_ID_UNIQUE != 0 && !strings.HasSuffix(path, " (deleted)") && g.ownMount(a.Mnt_id) {
 		return specialFile(uint32(a.Mode)) || fs.Flags&unix.ST_RDONLY == 0
 	}
 	// The same file at that path in the sandbox (a descriptor of the
@@ -489,7 +489,7 @@ func (g *guard) mayWrite(fd int, path string) bool {
 	if statxFD(at, &b) != nil || a.Dev_major != b.Dev_major || a.Dev_minor != b.Dev_minor || a.Ino != b.Ino {
 		return false
 	}
-	if a.Mask&b.Mask&unix.STATX_MNT_ID != 0 && a.Mnt_id == b.Mnt_id {
+	if a.Mask&b.Mask&unix.STATX_MNT_ID_UNIQUE != 0 && a.Mnt_id == b.Mnt_id {
 		g.addMount(b.Mnt_id) // found at its path: the sandbox's
 	}
 	if specialFile(uint32(b.Mode)) {
@@ -512,11 +512,14 @@ func specialFile(mode uint32) bool {
 	return false
 }
 
-// statxFD is fstat with the mount's id (Linux 5.8; st.Mask says whether it
-// is there).
+// statxFD is fstat with the mount's unique id (Linux 6.8; st.Mask has
+// STATX_MNT_ID_UNIQUE when it is there). Not the older STATX_MNT_ID,
+// which the kernel gives to another mount once one is gone: a mount of the
+// sandbox's that the host detaches (its directory removed) would leave
+// its id trusted for one of the host's.
 func statxFD(fd int, st *unix.Statx_t) error {
 	return unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
-		unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_INO|unix.STATX_MNT_ID, st)
+		unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_INO|unix.STATX_MNT_ID_UNIQUE, st)
 }
 
 // maxMounts bounds guard.mounts: a sandbox has tens of mounts, one per
@@ -597,16 +600,6 @@ func serveGuard(fd int, g *guard) {
 	// guard would wait for itself. The mask is per process, so any thread
 	// sets it for all.
 	g.umasks.start(uint32(unix.Umask(0)))
-	// This goroutine keeps its thread for the run, with every signal
-	// blocked there: what addfdSend does around each descriptor it hands
-	// over (signalsBlocked, two syscalls per file opened for the sandbox)
-	// is done once. The runtime starts its threads from its own mask, not
-	// this one; its preemption signal waits while this thread runs the
-	// guard, which yields at every call. Process-directed signals go to
-	// PID 1's other threads. If the mask cannot be set, each hand-over
-	// blocks signals for itself as before.
-	runtime.LockOSThread()
-	masked := blockSignals(nil) == nil
 	// Synchronous wake-ups (Linux 6.6): the answer wakes the caller on
 	// this thread's CPU, which then runs it at once, instead of waking it
 	// on another CPU (an inter-processor interrupt, a VM exit under a
@@ -627,15 +620,15 @@ func serveGuard(fd int, g *guard) {
 		// goroutines, which must start before the next RECV holds the P.
 		if c, ok := decode(req.Data); ok && c.op == opConnect {
 			if !g.wait(int(req.Pid), "connect") {
-				g.respond(fd, req, -1, unix.EAGAIN, masked)
+				g.respond(fd, req, -1, unix.EAGAIN)
 				continue
 			}
 			go func() {
 				defer g.done()
-				g.handle(fd, req, false)
+				g.handle(fd, req)
 			}()
 			runtime.Gosched()
-		} else if g.handle(fd, req, masked) {
+		} else if g.handle(fd, req) {
 			runtime.Gosched()
 		}
 	}
@@ -661,24 +654,17 @@ func addfdSend(fd int, add *seccompNotifAddfd) error {
 func signalsBlocked(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i] // the words are 32 or 64 bits wide
+	}
 	var old unix.Sigset_t
-	if err := blockSignals(&old); err != nil {
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		return err
 	}
 	err := fn()
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return err
-}
-
-// blockSignals blocks every signal on this thread, which the caller has
-// locked its goroutine to, and stores the mask it replaced in old (if not
-// nil).
-func blockSignals(old *unix.Sigset_t) error {
-	var all unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^all.Val[i] // the words are 32 or 64 bits wide
-	}
-	return unix.PthreadSigmask(unix.SIG_SETMASK, &all, old)
 }
 
 // notifIoctl makes SECCOMP_IOCTL_NOTIF_SEND or NOTIF_ID_VALID, again as
@@ -708,8 +694,7 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 }
 
 // handle answers req, or hands it to a goroutine that will and reports so.
-// masked says that this thread blocks every signal (serveGuard's).
-func (g *guard) handle(fd int, req seccompNotif, masked bool) (async bool) {
+func (g *guard) handle(fd int, req seccompNotif) (async bool) {
 	g.umasks.seen(int(req.Pid))
 	if c, ok := decode(req.Data); ok && (c.op == opUmask || c.op == opOwnFS || c.op == opOpen && c.flags&unix.O_PATH != 0) {
 		// An O_PATH open too: the kernel ignores its other flags (O_CREAT,
@@ -735,7 +720,7 @@ func (g *guard) handle(fd int, req seccompNotif, masked bool) (async bool) {
 	if errno == errAsync {
 		return true // answered by a goroutine of its own
 	}
-	g.respond(fd, req, fdOut, errno, masked)
+	g.respond(fd, req, fdOut, errno)
 	return false
 }
 
@@ -805,21 +790,15 @@ func openNoWait(dir int, name string, flags int, mode uint32) (int, error) {
 }
 
 // respond answers req: with fdOut injected as the syscall's result, or with
-// errno (0 for success). masked says that this thread blocks every signal
-// already (serveGuard's), so that the hand-over need not (addfdSend).
-func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno, masked bool) {
+// errno (0 for success).
+func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
 	if errno == 0 && fdOut >= 0 {
 		flags := uint32(0)
 		if c, ok := decode(req.Data); ok && c.flags&unix.O_CLOEXEC != 0 {
 			flags = unix.O_CLOEXEC
 		}
 		add := seccompNotifAddfd{ID: req.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(fdOut), NewfdFlags: flags}
-		var err error
-		if masked {
-			err = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(&add))
-		} else {
-			err = addfdSend(fd, &add)
-		}
+		err := addfdSend(fd, &add)
 		unix.Close(fdOut)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return // answered, or the caller is gone
@@ -1035,7 +1014,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 				defer g.done()
 				defer unix.Close(p)
 				fd, errno := g.openThrough(p, base, flags, full, true)
-				g.respond(nfd, req, fd, errno, false)
+				g.respond(nfd, req, fd, errno)
 			}()
 			return -1, errAsync
 		}
@@ -1061,7 +1040,9 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 			// F_SETFL, openNoWait), is on no procfs (which makes no
 			// files) and has one link, its name here (so none of
 			// checkOpened's checks): 4 syscalls fewer per created file.
-			fd, err := unix.Openat(parent, base, flags|unix.O_EXCL, c.mode&^umask())
+			// (Without the O_NOFOLLOW added above, which O_EXCL makes
+			// moot: the kernel keeps it in the file's flags, F_GETFL.)
+			fd, err := unix.Openat(parent, base, flags&^unix.O_NOFOLLOW|c.flags&unix.O_NOFOLLOW|unix.O_EXCL, c.mode&^umask())
 			if err == nil {
 				var st unix.Stat_t
 				if unix.Fstat(fd, &st) == nil {

@@ -1102,6 +1102,44 @@ os._exit(0)  # a writer still stuck must not keep the process
 	}
 }
 
+// TestGuardOpenFileFlags: a file the guard creates for the command has the
+// file status flags (F_GETFL) the command's own open would give it: the
+// caller's, without the guard's own (O_NOFOLLOW, O_NONBLOCK). (An existing
+// file opened with O_CREAT still shows the guard's O_NOFOLLOW, which keeps
+// a symlink put there meanwhile from redirecting the open, and which
+// F_SETFL cannot clear.)
+func TestGuardOpenFileFlags(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the syscalls under test")
+	}
+	script := `
+import fcntl, os, sys
+d = sys.argv[1]
+open(d + "/old", "w").close()
+out = []
+for name, flags in [("new1", os.O_WRONLY|os.O_CREAT), ("new2", os.O_RDWR|os.O_CREAT|os.O_APPEND),
+                    ("new3", os.O_WRONLY|os.O_CREAT|os.O_EXCL|os.O_NONBLOCK), ("new4", os.O_WRONLY|os.O_CREAT|os.O_NOFOLLOW),
+                    ("old", os.O_WRONLY|os.O_APPEND)]:
+    fd = os.open(d + "/" + name, flags, 0o644)
+    out.append("%s:%o" % (name, fcntl.fcntl(fd, fcntl.F_GETFL)))
+    os.close(fd)
+print(" ".join(out))
+`
+	native, err := exec.Command(py, "-c", script, t.TempDir()).Output()
+	if err != nil {
+		t.Fatalf("script outside the sandbox: %v", err)
+	}
+	ws := t.TempDir()
+	b, code, err := runGuarded(t, ws, []string{"python3", "-c", script, ws}, py)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d %v\n%s", code, err, b)
+	}
+	if string(b) != string(native) {
+		t.Errorf("file status flags in the sandbox %q, outside %q", b, native)
+	}
+}
+
 // TestGuardOpenThatWaitsNotInline: an open that waits must not hold up
 // every other guarded syscall of the sandbox when nothing said so before
 // the guard opened it: a file the sandbox holds a lease on (F_SETLEASE),

@@ -5039,3 +5039,29 @@ func TestFSCreateModesFollowUmask(t *testing.T) {
 		}
 	})
 }
+
+// A read-only place below a writable one (the working directory, kept
+// readable in the sandbox's private /tmp) refuses every change alike, as
+// a refusal that -m shows: PID 1's guard, which makes the changes for the
+// command, trusts no read-only mount it has seen before.
+func TestFSReadOnlyBelowWritableRefusesEveryTime(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		s.mkdir("w")
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["w"]}}`)
+		res := s.fence("-m", "-s", cfg, "--", "sh", "-c", `true > w/ok; true > x1; true > x2; mkdir x3; true > x4; ls w`)
+		if res.code != 0 || res.stdout != "ok\n" {
+			t.Fatalf("want the write in w to work: %v", res)
+		}
+		for _, want := range []string{"✗ write " + s.path("x1"), "✗ write " + s.path("x2"), "✗ mkdir " + s.path("x3"), "✗ write " + s.path("x4")} {
+			if !strings.Contains(res.stderr, want) {
+				t.Errorf("-m shows no %q: %v", want, res)
+			}
+		}
+		if strings.Contains(res.stderr, "Read-only file system") {
+			t.Errorf("a change refused by the file system, not by fence: %v", res)
+		}
+		for _, n := range []string{"x1", "x2", "x3", "x4"} {
+			mustNotExist(t, s.path(n), "made in the read-only working directory")
+		}
+	})
+}

@@ -589,6 +589,129 @@ func TestUmasksUniform(t *testing.T) {
 	}
 }
 
+// TestPidfdsKeepThreadPidfds: the guard keeps a pidfd per calling thread
+// and takes descriptors through it, and a kept pidfd of a thread that
+// has ended reaches nothing and is dropped.
+func TestPidfdsKeepThreadPidfds(t *testing.T) {
+	if fd, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD); err != nil {
+		t.Skipf("no thread pidfds here (Linux 6.9 has them): %v", err)
+	} else {
+		unix.Close(fd)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	var want unix.Stat_t
+	if err := unix.Fstat(int(r.Fd()), &want); err != nil {
+		t.Fatal(err)
+	}
+	same := func(fd int) bool {
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		return unix.Fstat(fd, &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
+	}
+	var p pidfds
+	defer func() {
+		for _, fd := range p.byTid {
+			unix.Close(fd)
+		}
+	}()
+	// A thread of its own, not the main one, which the runtime keeps
+	// (nor this goroutine's, held so that the other runs elsewhere).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tids, done := make(chan int), make(chan struct{})
+	tid := -1
+	for range 100 {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			if unix.Gettid() == os.Getpid() {
+				runtime.UnlockOSThread()
+				tids <- -1
+				return
+			}
+			tids <- unix.Gettid()
+			<-done
+		}()
+		if tid = <-tids; tid > 0 {
+			break
+		}
+	}
+	if tid < 0 {
+		t.Fatal("no goroutine ran on a thread other than the main one")
+	}
+	for i := range 2 {
+		fd, err := p.getfd(tid, int(r.Fd()))
+		if err != nil || !same(fd) {
+			t.Fatalf("getfd %d of a live thread: %v, or not the pipe", i, err)
+		}
+		if _, ok := p.byTid[tid]; !ok || len(p.byTid) != 1 {
+			t.Fatalf("getfd %d: pidfds kept %v, want one for thread %d", i, p.byTid, tid)
+		}
+	}
+	close(done)
+	for i := 0; ; i++ {
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); os.IsNotExist(err) {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("thread %d did not end (pid %d)", tid, os.Getpid())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if fd, err := p.getfd(tid, int(r.Fd())); err == nil {
+		unix.Close(fd)
+		t.Fatal("a descriptor taken through the pidfd of a thread that has ended")
+	}
+	if _, ok := p.byTid[tid]; ok {
+		t.Errorf("the pidfd of a thread that has ended is still kept")
+	}
+}
+
+// TestResolveParentNames: the directory of a new name and the name's full
+// path, as the kernel names them, whether the path has symlinks (the
+// descriptor's name is read) or not (the path as written, cleaned).
+func TestResolveParentNames(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"a/b", "c"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "a/b"), filepath.Join(dir, "deep")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, full string }{
+		{dir + "/a/b/new", dir + "/a/b/new"},
+		{dir + "//a/./b/new", dir + "/a/b/new"},
+		{dir + "/c/../a/new", dir + "/a/new"},
+		{dir + "/link/b/new", dir + "/a/b/new"}, // through a symlink
+		{dir + "/deep/../new", dir + "/a/new"},  // .. of the link's target, not lexical
+		{dir + "/a/b/", dir + "/a/b"},
+		{"/new", "/new"},
+	} {
+		p, base, full, errno := resolveParentFrom(os.Getpid(), unix.AT_FDCWD, tc.path)
+		if errno != 0 {
+			t.Errorf("%s: %v", tc.path, errno)
+			continue
+		}
+		real, err := fdPath(p)
+		unix.Close(p)
+		if full != tc.full || err != nil || filepath.Join(real, base) != full && real != full {
+			t.Errorf("%s: full %q (directory %q, base %q), want %q", tc.path, full, real, base, tc.full)
+		}
+	}
+}
+
 // TestMayWriteTrustsFoundMounts: mayWrite opens a path again until it has
 // found the descriptor's mount there, and from then on trusts that mount
 // (no reopen), still only for paths below a writable place.

@@ -195,6 +195,8 @@ type guard struct {
 	// sandbox, by mount id: the sandbox's own (see mayWrite).
 	mountsMu sync.Mutex
 	mounts   map[uint64]bool
+	// pidfds are the callers' thread pidfds (getfd).
+	pidfds pidfds
 	// waiting counts the requests answered on goroutines of their own
 	// (connects, opens that wait), each holding one of PID 1's threads
 	// while it waits (see maxWaiting).
@@ -440,18 +442,32 @@ func realPath(p string) (string, error) {
 // are on no path: Landlock lets them through, and so does this, as it
 // does memfds.
 //
-// The path is opened again only on a mount not seen before. A mount
-// that was found at its path is one of the sandbox's mount namespace,
+// The path is opened again only on a mount not seen before. A writable
+// mount that was found at its path is one of the sandbox's mount namespace,
 // which PID 1 shares and nothing in it can change once the command runs
-// (no mount, unmount or move: no capability), and its id is not reused
-// while it is mounted. A descriptor on such a mount is named there as
-// the sandbox sees it: the command reaches only the top of a stack of
-// mounts (a lookup, ".." included, never lands on a covered name), and
-// the descriptors it inherits from outside are on the host's mounts,
-// other ids. So there the file at the path is fd's file, and fd's own
-// mount tells whether it is read-only: two syscalls instead of six per
-// guarded change, the common case after each mount's first.
+// (no mount, unmount or move: no capability), and its unique id is never
+// another's. A descriptor on such a mount is named there as the sandbox
+// sees it: the command reaches only the top of a stack of mounts (a
+// lookup, ".." included, never lands on a covered name), and the
+// descriptors it inherits from outside are on the host's mounts, other
+// ids. So there the file at the path is fd's file, on a mount that was
+// not read-only (were its file system made read-only since, by the host,
+// whatever the guard then changes goes through this same mount, the
+// directory fd, the name looked up in it or fd itself, and the kernel
+// refuses it, as it would the command). Read-only mounts are not
+// trusted: a change there is refused here, and logged, every time. One
+// syscall instead of six per guarded change, the common case after each
+// mount's first.
 func (g *guard) mayWrite(fd int, path string) bool {
+	var a unix.Statx_t
+	if statxFD(fd, &a) != nil {
+		return false
+	}
+	// (A name the kernel gave a removed file or directory is no path:
+	// opened again, it is refused, unless a file has that very name.)
+	if a.Mask&unix.STATX_MNT_ID_UNIQUE != 0 && !strings.HasSuffix(path, " (deleted)") && g.ownMount(a.Mnt_id) {
+		return strings.HasPrefix(path, "/") && underAnyPath(path, g.writable)
+	}
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &fs); err != nil {
 		return false
@@ -467,15 +483,6 @@ func (g *guard) mayWrite(fd int, path string) bool {
 	if !strings.HasPrefix(path, "/") || !underAnyPath(path, g.writable) {
 		return false
 	}
-	var a unix.Statx_t
-	if statxFD(fd, &a) != nil {
-		return false
-	}
-	// (A name the kernel gave a removed file or directory is no path:
-	// opened again, it is refused, unless a file has that very name.)
-	if a.Mask&unix.STATX_MNT_ID_UNIQUE != 0 && !strings.HasSuffix(path, " (deleted)") && g.ownMount(a.Mnt_id) {
-		return specialFile(uint32(a.Mode)) || fs.Flags&unix.ST_RDONLY == 0
-	}
 	// The same file at that path in the sandbox (a descriptor of the
 	// host's /tmp/x, say, is not the sandbox's /tmp/x), on a mount there
 	// that is not read-only (a directory below a writable one can be a
@@ -489,14 +496,17 @@ func (g *guard) mayWrite(fd int, path string) bool {
 	if statxFD(at, &b) != nil || a.Dev_major != b.Dev_major || a.Dev_minor != b.Dev_minor || a.Ino != b.Ino {
 		return false
 	}
-	if a.Mask&b.Mask&unix.STATX_MNT_ID_UNIQUE != 0 && a.Mnt_id == b.Mnt_id {
-		g.addMount(b.Mnt_id) // found at its path: the sandbox's
-	}
 	if specialFile(uint32(b.Mode)) {
 		return true
 	}
 	var mnt unix.Statfs_t
-	return unix.Fstatfs(at, &mnt) == nil && mnt.Flags&unix.ST_RDONLY == 0
+	if unix.Fstatfs(at, &mnt) != nil || mnt.Flags&unix.ST_RDONLY != 0 {
+		return false
+	}
+	if a.Mask&b.Mask&unix.STATX_MNT_ID_UNIQUE != 0 && a.Mnt_id == b.Mnt_id {
+		g.addMount(b.Mnt_id) // found at its path, writable: the sandbox's
+	}
+	return true
 }
 
 // specialFile reports whether mode is a device node, FIFO or socket, which
@@ -891,7 +901,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 	}
 	umask := func() uint32 { return g.umasks.get(pid) }
 
-	parent, base, full, errno := resolveParent(pid, c.dirfd, path)
+	parent, base, full, errno := g.resolveParent(pid, c.dirfd, path)
 	if errno != 0 {
 		return -1, errno
 	}
@@ -1200,7 +1210,7 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		if toGrant && (c.op == opLink || c.flags&unix.RENAME_EXCHANGE != 0) {
 			return -1, g.deny(pid, "link/rename to", full)
 		}
-		oparent, obase, ofull, errno := resolveParent(pid, c.oldDirfd, oldPath)
+		oparent, obase, ofull, errno := g.resolveParent(pid, c.oldDirfd, oldPath)
 		if errno != 0 {
 			return -1, errno
 		}
@@ -2081,7 +2091,7 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 				return g.deny(pid, "connect", "@abstract")
 			}
 		default:
-			parent, base, f, errno := resolveParent(pid, unix.AT_FDCWD, string(path))
+			parent, base, f, errno := g.resolveParent(pid, unix.AT_FDCWD, string(path))
 			if errno != 0 {
 				return errno
 			}
@@ -2134,22 +2144,18 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 			sa = append(append(sa[:2:2], "/proc/self/fd/"+strconv.Itoa(target)...), 0)
 		}
 	}
-	pidfd, err := fdTablePidfd(pid, unix.PidfdOpen)
-	if err != nil {
-		return errnoOf(err)
-	}
-	defer unix.Close(pidfd)
-	// Checked again now that the pidfd holds the task: had the caller
-	// died and its id gone to another process, the pidfd would reach
-	// that one's sockets.
-	if errno := stillAsking(nfd, id); errno != 0 {
-		return errno
-	}
-	sock, err := getfdCaller(pidfd, int(c.sockfd))
+	sock, err := g.pidfds.getfd(pid, int(c.sockfd))
 	if err != nil {
 		return errnoOf(err)
 	}
 	defer unix.Close(sock)
+	// Checked again now that the socket is taken: had the caller died
+	// and its id gone to another thread, a pidfd opened for that id would
+	// have reached that one's socket (one the guard kept reaches the
+	// thread it was opened for or nothing).
+	if errno := stillAsking(nfd, id); errno != 0 {
+		return errno
+	}
 	nr := uintptr(unix.SYS_CONNECT)
 	if c.op == opBind {
 		nr = unix.SYS_BIND
@@ -2227,6 +2233,73 @@ func fdTablePidfd(tid int, open func(pid, flags int) (int, error)) (int, error) 
 		return -1, err
 	}
 	return open(tgid, 0)
+}
+
+// pidfds keeps a pidfd per thread that passed the guard a descriptor (a
+// directory for a path relative to it, rm -rf's and Python's rmtree's
+// every removal, or a socket for connect or bind), so that each request
+// takes the descriptor with one pidfd_getfd instead of also opening and
+// closing a pidfd: 2 syscalls fewer per such request. A pidfd is for one
+// thread, not for its id: once that thread is gone, pidfd_getfd through
+// it fails (ESRCH), even when another thread has the id by then, and a
+// new pidfd is opened. Only thread pidfds (PIDFD_THREAD, Linux 6.9) are
+// kept: a process's pidfd kept by a thread's id would reach that
+// process's descriptors for another process's thread with that id.
+type pidfds struct {
+	mu    sync.Mutex
+	byTid map[int]int
+}
+
+// maxPidfds bounds the pidfds kept; past it they are all closed.
+const maxPidfds = 64
+
+// getfd takes a duplicate of thread tid's descriptor n (getfdCaller).
+func (p *pidfds) getfd(tid, n int) (int, error) {
+	p.mu.Lock()
+	pidfd, ok := p.byTid[tid]
+	p.mu.Unlock()
+	if ok {
+		fd, err := getfdCaller(pidfd, n)
+		if !errors.Is(err, unix.ESRCH) {
+			return fd, err
+		}
+		p.mu.Lock()
+		if p.byTid[tid] == pidfd {
+			delete(p.byTid, tid)
+			unix.Close(pidfd)
+		}
+		p.mu.Unlock()
+	}
+	pidfd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+	if errors.Is(err, unix.EINVAL) {
+		// No thread pidfds: the process's, not kept.
+		if pidfd, err = fdTablePidfd(tid, unix.PidfdOpen); err != nil {
+			return -1, err
+		}
+		defer unix.Close(pidfd)
+		return getfdCaller(pidfd, n)
+	}
+	if err != nil {
+		return -1, err
+	}
+	fd, err := getfdCaller(pidfd, n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, taken := p.byTid[tid]; taken || errors.Is(err, unix.ESRCH) {
+		unix.Close(pidfd) // another goroutine kept one meanwhile, or the thread is gone
+		return fd, err
+	}
+	if len(p.byTid) >= maxPidfds {
+		for t, f := range p.byTid {
+			unix.Close(f)
+			delete(p.byTid, t)
+		}
+	}
+	if p.byTid == nil {
+		p.byTid = map[int]int{}
+	}
+	p.byTid[tid] = pidfd
+	return fd, err
 }
 
 // procTgid returns the process (thread group) of thread tid.
@@ -2571,7 +2644,7 @@ func alive(pidfd int) bool {
 // resolveParent opens the directory that will hold path's last component,
 // as the caller (pid, with dirfd) would resolve it, and returns it with the
 // last component and the full resolved path of the new name.
-func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix.Errno) {
+func (g *guard) resolveParent(pid int, dirfd int32, path string) (int, string, string, unix.Errno) {
 	var start string
 	switch {
 	case strings.HasPrefix(path, "/"):
@@ -2585,12 +2658,7 @@ func resolveParent(pid int, dirfd int32, path string) (int, string, string, unix
 		// directory of a non-dumpable process belongs to a root an
 		// unprivileged runner's sandbox does not map, and no capability
 		// opens it.
-		pidfd, err := fdTablePidfd(pid, unix.PidfdOpen)
-		if err != nil {
-			return -1, "", "", errnoOf(err)
-		}
-		d, err := getfdCaller(pidfd, int(dirfd))
-		unix.Close(pidfd)
+		d, err := g.pidfds.getfd(pid, int(dirfd))
 		if err != nil {
 			return -1, "", "", errnoOf(err)
 		}
@@ -2631,12 +2699,34 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 	if dirPart == "" {
 		dirPart = "."
 	}
+	if dir == unix.AT_FDCWD && strings.HasPrefix(dirPart, "/") && !noOpenat2.Load() {
+		// An absolute path without symlinks, the common case (git's,
+		// a shell's redirections, cp's and tar's with an absolute
+		// destination): its directory is named as written, without a
+		// readlink of the descriptor. The kernel's name is the same (it
+		// is the path of the mount and the directories walked from the
+		// root, which PID 1 shares), and a change the guard makes
+		// meets a rename of that directory meanwhile either way.
+		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS}
+		p, err := unix.Openat2(unix.AT_FDCWD, dirPart, &how)
+		if err == nil {
+			return namedAs(pid, p, base, filepath.Clean(dirPart))
+		}
+		if errors.Is(err, unix.ENOSYS) {
+			noOpenat2.Store(true) // Linux before 5.6
+		}
+		// Else a symlink on the way (ELOOP), or an error the open
+		// below gives again.
+	}
 	p, err := unix.Openat(dir, dirPart, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, "", "", errnoOf(err)
 	}
 	return named(pid, p, base)
 }
+
+// noOpenat2 is set once openat2 has failed with ENOSYS.
+var noOpenat2 atomic.Bool
 
 // named completes resolveParent for base in the directory p, which it takes
 // over: it returns p (or, where p led into PID 1's own /proc entries, the
@@ -2647,6 +2737,11 @@ func named(pid, p int, base string) (int, string, string, unix.Errno) {
 		unix.Close(p)
 		return -1, "", "", errnoOf(err)
 	}
+	return namedAs(pid, p, base, real)
+}
+
+// namedAs is named for p, whose path is real.
+func namedAs(pid, p int, base, real string) (int, string, string, unix.Errno) {
 	if pid != 1 && pid1Task(real) {
 		// /proc/TID/... of one of PID 1's other threads: PID 1 would
 		// open its own memory (mem), descriptors (fd) or cgroup files
@@ -2659,6 +2754,7 @@ func named(pid, p int, base string) (int, string, string, unix.Errno) {
 		// A symlink inside the path (e.g. /dev/fd) led to PID 1's own
 		// /proc entries; redo it with the caller's.
 		unix.Close(p)
+		var err error
 		p, err = unix.Open("/proc/"+strconv.Itoa(pid)+strings.TrimPrefix(real, own), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return -1, "", "", errnoOf(err)

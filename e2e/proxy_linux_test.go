@@ -599,3 +599,70 @@ func TestRelaxedMode(t *testing.T) {
 		}
 	})
 }
+
+// A unix socket reached through ".." is checked where the kernel finds it,
+// not where the path, cleaned, seems to lead: a directory renamed to and
+// fro between an allowed directory and another (x below, a socket of
+// another user's beside it in a sticky directory, which the sandbox can
+// neither move nor reach) made allowed/x/a/../../s.sock connect to that
+// socket while the guard named it allowed/s.sock.
+func TestUnixSocketThroughDotDotRace(t *testing.T) {
+	need(t, "python3")
+	needRootFor(t, "a socket and a sticky directory of another user")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		other := 65534
+		if !s.r.root() {
+			other = 0
+		}
+		ws := s.mkdir("ws")
+		allowed := s.mkdir("ws/allowed")
+		s.mkdir("ws/allowed/x/" + strings.Repeat("a/", 10))
+		st := filepath.Join(ws, "st")
+		if err := os.Mkdir(st, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(st, "s.sock")
+		hostUnixServer(t, sock, "host-secret")
+		for _, p := range []string{sock, st} {
+			if err := os.Chown(p, other, other); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(st, 0o1777); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(allowed, "x") + strings.Repeat("/a", 10) + strings.Repeat("/..", 11) + "/s.sock"
+		if len(path) > 107 {
+			t.Skipf("workspace path too long for a socket address (%d bytes)", len(path))
+		}
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["`+ws+`"]},"network":{"allowUnixSockets":["`+allowed+`"]}}`)
+		res := s.fence("-s", cfg, "--", "python3", "-c", `import os, socket, sys, threading, time
+allowed, st, path = sys.argv[1:4]
+def conn(p):
+    c = socket.socket(socket.AF_UNIX)
+    try:
+        c.connect(p); return "got:" + c.recv(64).decode().strip()
+    except OSError as e:
+        return "refused:%d" % e.errno
+    finally:
+        c.close()
+print("direct", conn(st + "/s.sock"))
+stop, moves = False, [0]
+def mover():
+    while not stop:
+        try:
+            os.rename(allowed + "/x", st + "/x"); os.rename(st + "/x", allowed + "/x"); moves[0] += 1
+        except OSError:
+            pass
+th = threading.Thread(target=mover); th.start()
+got, tries, t0 = 0, 0, time.time()
+while time.time() - t0 < 3 and not got:
+    tries += 1
+    if conn(path).startswith("got:"): got += 1
+stop = True; th.join()
+print("moves", moves[0] > 0, "got", got, "tries", tries)`, allowed, st, path)
+		if !strings.Contains(res.stdout, "direct refused:13\n") || !strings.Contains(res.stdout, "moves True got 0 ") {
+			t.Errorf("want the host socket refused, directly and through .. while x moves (and x moved): %v", res)
+		}
+	})
+}

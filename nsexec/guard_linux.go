@@ -2080,6 +2080,12 @@ func (g *guard) socket(nfd int, id uint64, pid int, c creation) unix.Errno {
 		}
 	}()
 	family := uint16(sa[0]) | uint16(sa[1])<<8
+	if family == unix.AF_UNIX && len(sa) > unix.SizeofSockaddrUnix {
+		// As the kernel answers a path longer than sun_path: one such
+		// path was connected, resolved beyond the 108 bytes the kernel
+		// would have read.
+		return unix.EINVAL
+	}
 	if family == unix.AF_UNIX && len(sa) > 2 {
 		path := sa[2:]
 		if i := bytes.IndexByte(path, 0); i > 0 {
@@ -2254,21 +2260,19 @@ type pidfds struct {
 const maxPidfds = 64
 
 // getfd takes a duplicate of thread tid's descriptor n (getfdCaller).
+// The lock is held throughout: a kept pidfd that another goroutine closed
+// meanwhile (the thread gone, or past maxPidfds) would be a number the
+// next pidfd opened takes, another thread's.
 func (p *pidfds) getfd(tid, n int) (int, error) {
 	p.mu.Lock()
-	pidfd, ok := p.byTid[tid]
-	p.mu.Unlock()
-	if ok {
+	defer p.mu.Unlock()
+	if pidfd, ok := p.byTid[tid]; ok {
 		fd, err := getfdCaller(pidfd, n)
 		if !errors.Is(err, unix.ESRCH) {
 			return fd, err
 		}
-		p.mu.Lock()
-		if p.byTid[tid] == pidfd {
-			delete(p.byTid, tid)
-			unix.Close(pidfd)
-		}
-		p.mu.Unlock()
+		delete(p.byTid, tid)
+		unix.Close(pidfd)
 	}
 	pidfd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
 	if errors.Is(err, unix.EINVAL) {
@@ -2283,10 +2287,8 @@ func (p *pidfds) getfd(tid, n int) (int, error) {
 		return -1, err
 	}
 	fd, err := getfdCaller(pidfd, n)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, taken := p.byTid[tid]; taken || errors.Is(err, unix.ESRCH) {
-		unix.Close(pidfd) // another goroutine kept one meanwhile, or the thread is gone
+	if errors.Is(err, unix.ESRCH) {
+		unix.Close(pidfd) // the thread is gone
 		return fd, err
 	}
 	if len(p.byTid) >= maxPidfds {
@@ -2699,14 +2701,18 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 	if dirPart == "" {
 		dirPart = "."
 	}
-	if dir == unix.AT_FDCWD && strings.HasPrefix(dirPart, "/") && !noOpenat2.Load() {
-		// An absolute path without symlinks, the common case (git's,
-		// a shell's redirections, cp's and tar's with an absolute
-		// destination): its directory is named as written, without a
-		// readlink of the descriptor. The kernel's name is the same (it
-		// is the path of the mount and the directories walked from the
-		// root, which PID 1 shares), and a change the guard makes
-		// meets a rename of that directory meanwhile either way.
+	if dir == unix.AT_FDCWD && strings.HasPrefix(dirPart, "/") && !dotDot(dirPart) && !noOpenat2.Load() {
+		// An absolute path without symlinks or "..", the common case
+		// (git's, a shell's redirections, cp's and tar's with an
+		// absolute destination): its directory is named as written,
+		// without a readlink of the descriptor. The kernel's name is
+		// the same: the directories walked from the root, which PID 1
+		// shares, each found in the one before; a change the guard
+		// makes meets a rename of one of them meanwhile either way.
+		// Not with "..", which the kernel takes from wherever the
+		// directory before it is at that moment: a directory renamed
+		// to and fro while a connect was resolved made the written
+		// name an allowed socket's and the socket reached another.
 		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS}
 		p, err := unix.Openat2(unix.AT_FDCWD, dirPart, &how)
 		if err == nil {
@@ -2723,6 +2729,11 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 		return -1, "", "", errnoOf(err)
 	}
 	return named(pid, p, base)
+}
+
+// dotDot reports whether path has a ".." component.
+func dotDot(path string) bool {
+	return slices.Contains(strings.Split(path, "/"), "..")
 }
 
 // noOpenat2 is set once openat2 has failed with ENOSYS.

@@ -762,9 +762,9 @@ const errWait = unix.Errno(0x7ffe)
 // (EWOULDBLOCK for a lease, ENXIO for a FIFO without a reader); a FIFO
 // that did open to read is closed, as its open must wait for a writer (to
 // write, or read and write, a FIFO opens at once either way); anything
-// else gets the caller's blocking mode back. The guard makes ~25 syscalls
-// per file it creates for the sandbox: this adds one (two for an open to
-// read), not a look-up of the flags.
+// else gets the caller's blocking mode back. This adds one syscall (two
+// for an open to read) to an open of an existing name, not a look-up of
+// the flags; a name found free is created without it (perform, O_EXCL).
 func openNoWait(dir int, name string, flags int, mode uint32) (int, error) {
 	if flags&(unix.O_NONBLOCK|unix.O_PATH) != 0 {
 		return unix.Openat(dir, name, flags, mode) // waits for nothing

@@ -191,8 +191,8 @@ type guard struct {
 	// write (landlockWritable, and /dev's nodes), as the kernel names them
 	// (resolved): mayWrite.
 	writable []string
-	// mounts are the mounts mayWrite has found at their paths in the
-	// sandbox, by mount id: the sandbox's own (see mayWrite).
+	// mounts are the writable mounts mayWrite has found at their paths
+	// in the sandbox, by unique mount id: the sandbox's own (mayWrite).
 	mountsMu sync.Mutex
 	mounts   map[uint64]bool
 	// pidfds are the callers' thread pidfds (getfd).

@@ -1137,6 +1137,33 @@ print(" ".join(out))
 	sameAsOutside(t, py, script, "file status flags")
 }
 
+// TestGuardDevNullAsKernel: /dev/null, which PID 1 opens for the command
+// through a descriptor it keeps (the sandbox's /dev is read-only), opens
+// with the kernel's own answers and file status flags, the first time and
+// every time after.
+func TestGuardDevNullAsKernel(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed for the syscalls under test")
+	}
+	script := `
+import errno, fcntl, os
+out = []
+for _ in range(2):
+    for flags in (os.O_WRONLY|os.O_CREAT|os.O_TRUNC, os.O_RDWR, os.O_WRONLY|os.O_APPEND|os.O_NONBLOCK,
+                  os.O_WRONLY|os.O_CREAT|os.O_EXCL, os.O_WRONLY|os.O_DIRECTORY, os.O_RDWR|os.O_CREAT|os.O_EXCL|os.O_DIRECTORY):
+        try:
+            fd = os.open("/dev/null", flags)
+            out.append("%o" % fcntl.fcntl(fd, fcntl.F_GETFL))
+            os.write(fd, b"x") if flags & 3 else None
+            os.close(fd)
+        except OSError as e:
+            out.append(errno.errorcode[e.errno])
+print(" ".join(out))
+`
+	sameAsOutside(t, py, script, "opens of /dev/null")
+}
+
 // TestGuardUnixAddressTooLong: a unix socket address longer than
 // sockaddr_un fails as the kernel fails it (EINVAL), not resolved by the
 // guard beyond the 108 bytes the kernel would read.

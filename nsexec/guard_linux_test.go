@@ -771,10 +771,6 @@ print("\n".join(bad[:5]))
 // the modes the command's own umask would give, as it changes: in the same
 // process, set by another thread, inherited and changed by a child.
 func TestGuardUmask(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed: needed to drive umask from threads and forks")
-	}
 	script := `
 import os, sys, threading, stat
 d = sys.argv[1]
@@ -795,14 +791,18 @@ out.append(mode(d + "/g")); out.append(mode(d + "/h"))
 os.mknod(d + "/i", 0o666 | stat.S_IFIFO); out.append(mode(d + "/i"))
 print(" ".join(out))
 `
-	sameAsOutside(t, python, script, "modes")
+	sameAsOutside(t, script, "modes")
 }
 
 // sameAsOutside runs a Python script with a directory of its own as its
 // argument, outside and in a guarded sandbox where that directory is
 // writable, and fails unless both print the same (what it prints).
-func sameAsOutside(t *testing.T, python, script, what string) {
+func sameAsOutside(t *testing.T, script, what string) {
 	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: needed to run the syscalls under test outside and in the sandbox")
+	}
 	native, err := exec.Command(python, "-c", script, t.TempDir()).Output()
 	if err != nil {
 		t.Fatalf("script outside the sandbox: %v", err)
@@ -1117,10 +1117,6 @@ os._exit(0)  # a writer still stuck must not keep the process
 // a symlink put there meanwhile from redirecting the open, and which
 // F_SETFL cannot clear.)
 func TestGuardOpenFileFlags(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed: needed for the syscalls under test")
-	}
 	script := `
 import fcntl, os, sys
 d = sys.argv[1]
@@ -1134,7 +1130,7 @@ for name, flags in [("new1", os.O_WRONLY|os.O_CREAT), ("new2", os.O_RDWR|os.O_CR
     os.close(fd)
 print(" ".join(out))
 `
-	sameAsOutside(t, py, script, "file status flags")
+	sameAsOutside(t, script, "file status flags")
 }
 
 // TestGuardDevNullAsKernel: /dev/null, which PID 1 opens for the command
@@ -1142,10 +1138,6 @@ print(" ".join(out))
 // with the kernel's own answers and file status flags, the first time and
 // every time after.
 func TestGuardDevNullAsKernel(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed: needed for the syscalls under test")
-	}
 	script := `
 import errno, fcntl, os
 out = []
@@ -1161,17 +1153,13 @@ for _ in range(2):
             out.append(errno.errorcode[e.errno])
 print(" ".join(out))
 `
-	sameAsOutside(t, py, script, "opens of /dev/null")
+	sameAsOutside(t, script, "opens of /dev/null")
 }
 
 // TestGuardUnixAddressTooLong: a unix socket address longer than
 // sockaddr_un fails as the kernel fails it (EINVAL), not resolved by the
 // guard beyond the 108 bytes the kernel would read.
 func TestGuardUnixAddressTooLong(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed: needed for the syscalls under test")
-	}
 	script := `
 import ctypes, os, socket, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -1188,7 +1176,7 @@ for n in (108, 150, 4000):
         c.close()
 print(" ".join(out))
 `
-	sameAsOutside(t, py, script, "errors")
+	sameAsOutside(t, script, "errors")
 }
 
 // TestGuardOpenThatWaitsNotInline: an open that waits must not hold up

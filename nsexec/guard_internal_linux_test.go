@@ -712,6 +712,21 @@ func TestResolveParentNames(t *testing.T) {
 	}
 }
 
+// TestDotDot: a ".." component anywhere, not a name that merely holds dots.
+func TestDotDot(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/a/..": true, "/../a": true, "..": true, "/a/../b/": true, "a//../b": true,
+		"/a/b": false, "/a/..b": false, "/a/b../c": false, "/.../a": false, "/a/./b": false, "": false, "/": false,
+	} {
+		if got := dotDot(p); got != want {
+			t.Errorf("dotDot(%q) = %v, want %v", p, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { dotDot("/tmp/ws/repo/.git/") }); n != 0 {
+		t.Errorf("dotDot allocates %v times per call", n)
+	}
+}
+
 // TestMayWriteTrustsFoundMounts: mayWrite opens a path again until it has
 // found the descriptor's mount there, and from then on trusts that mount
 // (no reopen), still only for paths below a writable place.

@@ -2772,9 +2772,17 @@ func resolveParentFrom(pid int, dir int, path string) (int, string, string, unix
 	return named(pid, p, base)
 }
 
-// dotDot reports whether path has a ".." component.
+// dotDot reports whether path has a ".." component (without allocating:
+// it runs for every guarded path).
 func dotDot(path string) bool {
-	return slices.Contains(strings.Split(path, "/"), "..")
+	for path != "" {
+		var c string
+		c, path, _ = strings.Cut(path, "/")
+		if c == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // noOpenat2 is set once openat2 has failed with ENOSYS.

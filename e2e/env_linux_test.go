@@ -425,7 +425,8 @@ func TestTimerSlack(t *testing.T) {
 	})
 }
 
-// threads lists a process's thread ids, in increasing order.
+// threads lists a process's thread ids, the main thread's first, then in
+// the order they were given out.
 func threads(t *testing.T, pid int) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
@@ -438,7 +439,17 @@ func threads(t *testing.T, pid int) []int {
 			tids = append(tids, tid)
 		}
 	}
-	slices.Sort(tids)
+	// In the order the kernel gave the ids out from the main thread's:
+	// they wrap around at pid_max, where a thread started later has a
+	// smaller id (seen in CI: [302 303 304 32763 32766] for 32763).
+	pidMax := 1 << 22
+	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pidMax = n
+		}
+	}
+	after := func(tid int) int { return ((tid-pid)%pidMax + pidMax) % pidMax }
+	slices.SortFunc(tids, func(a, b int) int { return after(a) - after(b) })
 	return tids
 }
 

@@ -1160,6 +1160,27 @@ func (s *Spec) expandGrants(ps []string) []string {
 	return out
 }
 
+// devGrant judges p, the allowWrite entry w as written or a path it
+// resolves to, where p is in /dev. The sandbox's /dev is its own
+// (nsexec.DevNodes), never the host's: a bind of a host node there would
+// be nodev, so that allowWrite "/dev/null" made /dev/null unopenable and
+// "/dev" hid the sandbox's nodes behind the host's. A name of the
+// sandbox's /dev is writable already (own); the host's /dev/shm is bound
+// as asked; anything else there is refused.
+func (s *Spec) devGrant(w, p string) (own bool, err error) {
+	if !underAny(p, []string{"/dev"}) || underAny(p, []string{"/dev/shm"}) {
+		return false, nil
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(p, "/dev/"), "/")
+	if p != "/dev" && (name == "pts" || slices.Contains(nsexec.DevNodes[:], name) ||
+		slices.ContainsFunc(nsexec.DevLinks[:], func(l [2]string) bool { return l[1] == name })) {
+		s.logf("allowWrite %q: %s is the sandbox's own, writable already", w, p)
+		return true, nil
+	}
+	return false, fmt.Errorf("filesystem.allowWrite %q%s: the sandbox has a /dev of its own, without the host's devices; its %s, pts and shm are writable already; remove the entry, or list \"/dev/shm\" for the host's shared memory",
+		w, fromParen(s.from("filesystem.allowWrite", w)), strings.Join(nsexec.DevNodes[:], ", "))
+}
+
 // expandDenials expands paths that hide or protect, in the config list
 // named by what; a path that exists but cannot be looked up stops the
 // plan, since the sandbox would otherwise run without that restriction.
@@ -2701,11 +2722,29 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	}
 	s.makeHomeDirs(f.AllowWrite)
 	for _, w := range f.AllowWrite {
-		if config.ExpandPath(w, s.Home, s.Cwd) == "/tmp" {
+		e := config.ExpandPath(w, s.Home, s.Cwd)
+		if e == "/tmp" {
 			fp.HostTmp = true
 			continue
 		}
-		fp.Writable = append(fp.Writable, s.expandGrants([]string{w})...)
+		// A path in /dev is judged as written (/dev/stdout is the
+		// sandbox's own, wherever fence's own stdout leads), what it
+		// resolves to as well (~/.node_repl_history -> /dev/null).
+		if own, err := s.devGrant(w, e); err != nil || own {
+			if err != nil {
+				return fp, err
+			}
+			continue
+		}
+		for _, r := range s.expandGrants([]string{w}) {
+			if own, err := s.devGrant(w, r); err != nil || own {
+				if err != nil {
+					return fp, err
+				}
+				continue
+			}
+			fp.Writable = append(fp.Writable, r)
+		}
 	}
 	fp.Writable = append(fp.Writable, s.worktreeGitDirs(fp.Writable)...)
 	// What the command could chmod: anything writable to it, before

@@ -686,6 +686,48 @@ echo x > /dev/null && echo null-ok`)
 	})
 }
 
+// allowWrite in /dev: the sandbox's /dev is its own, and a bind of a host
+// node there would be nodev. allowWrite "/dev/null" (or a writable file
+// that is a symlink to it, ~/.node_repl_history -> /dev/null) bound the
+// host's /dev/null that way, and every "2>/dev/null" inside failed with
+// EACCES; "/dev/pts" bound the host's ptys over the sandbox's own. The
+// sandbox's names are writable already and grant nothing more; the host's
+// /dev/shm is bound as asked; the rest (the host's whole /dev, a device)
+// is refused, with the fix.
+func TestFSAllowWriteInDev(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		w := s.mkdir("w")
+		s.symlink("/dev/null", "w/history")
+		cfg := s.config("own.json", `{"filesystem":{"allowWrite":["/dev/null", "/dev/zero", "/dev/tty", "/dev/stdout", "/dev/fd", "/dev/pts", "w/history"]}}`)
+		res := s.mustRun("-s", cfg, "-c", `echo x > /dev/null && echo null-ok
+echo x > w/history && echo history-ok
+test -L /dev/stdout && echo stdout-link
+echo zero $(head -c 4 /dev/zero | wc -c)
+echo ptmx $(stat -c %a /dev/pts/ptmx)`)
+		// ptmxmode=0666 is the sandbox's devpts; the host's is 000.
+		if want := "null-ok\nhistory-ok\nstdout-link\nzero 4\nptmx 666\n"; res.stdout != want {
+			t.Errorf("allowWrite of the sandbox's own /dev names: stdout %q, want %q (stderr %q)", res.stdout, want, res.stderr)
+		}
+
+		// The host's /dev/shm, as asked.
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() && st.Mode()&0o777 == 0o777 {
+			name := unique("fence-e2e-allowshm-")
+			defer os.Remove(filepath.Join("/dev/shm", name))
+			cfg := s.config("shm.json", `{"filesystem":{"allowWrite":["/dev/shm"]}}`)
+			s.mustRun("-s", cfg, "-c", "echo shared > /dev/shm/"+name)
+			mustHaveContent(t, filepath.Join("/dev/shm", name), "shared\n", "a file written in the host's /dev/shm")
+		}
+
+		s.symlink("/dev", "w/devices")
+		for _, entry := range []string{"/dev", "/dev/kvm", "/dev/*", "w/devices"} {
+			cfg := s.config("dev.json", `{"filesystem":{"allowWrite":["`+w+`", "`+entry+`"]}}`)
+			marker := filepath.Join(w, "ran")
+			s.mustRefuse(exec.Command(fenceBin, "-s", cfg, "-c", "touch "+marker), marker,
+				`filesystem.allowWrite "`+entry+`"`, "a /dev of its own", `list "/dev/shm"`)
+		}
+	})
+}
+
 // PTYs work inside: a new devpts instance with Landlock allowing its ioctls.
 func TestFSPty(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {

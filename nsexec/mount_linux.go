@@ -747,16 +747,13 @@ func mountProc(at string, hostNet bool) error {
 	return nil
 }
 
-// devNodes are the only host device nodes visible inside.
-var devNodes = [...]string{"null", "zero", "full", "random", "urandom", "tty"}
-
-// cloneDevNodes clones the host's devNodes for mountDev, in their order,
+// cloneDevNodes clones the host's DevNodes for mountDev, in their order,
 // read-only, nosuid and noexec.
-func cloneDevNodes() (nodes [len(devNodes)]int, err error) {
+func cloneDevNodes() (nodes [len(DevNodes)]int, err error) {
 	for i := range nodes {
 		nodes[i] = -1
 	}
-	for i, n := range devNodes {
+	for i, n := range DevNodes {
 		nodes[i], err = unix.OpenTree(unix.AT_FDCWD, "/dev/"+n, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {
 			closeFDs(nodes[:])
@@ -804,7 +801,7 @@ func hasRoot(paths []string) bool {
 // (nodes, from cloneDevNodes: attached here and closed), a private devpts
 // instance (so openpty works and the host's ptys are invisible), a private
 // /dev/shm, and the usual symlinks. The host /dev is never bound.
-func mountDev(at string, nodes *[len(devNodes)]int) error {
+func mountDev(at string, nodes *[len(DevNodes)]int) error {
 	dev := at + "/dev"
 	if err := ensureDir(dev); err != nil {
 		return err
@@ -812,7 +809,7 @@ func mountDev(at string, nodes *[len(devNodes)]int) error {
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
 	}
-	for i, n := range devNodes {
+	for i, n := range DevNodes {
 		p := dev + "/" + n
 		if err := createMountpoint(p, false); err != nil {
 			return fmt.Errorf("create /dev/%s: %w", n, err)
@@ -836,11 +833,7 @@ func mountDev(at string, nodes *[len(devNodes)]int) error {
 	if err := unix.Mount("tmpfs", dev+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
 		return fmt.Errorf("mount /dev/shm: %w", err)
 	}
-	links := [][2]string{
-		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-	}
-	for _, l := range links {
+	for _, l := range DevLinks {
 		if err := os.Symlink(l[0], dev+"/"+l[1]); err != nil {
 			return fmt.Errorf("create /dev/%s: %w", l[1], err)
 		}

@@ -8,6 +8,18 @@ import "os"
 // and masks denied programs there.
 const BashDefaultPath = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:."
 
+// DevNodes are the only host device nodes in the sandbox's /dev, which is
+// its own (mountDev): each a bind of the host's node, which the command
+// may open for writing. Besides them that /dev holds a devpts instance of
+// its own (pts), a private shm, and DevLinks.
+var DevNodes = [...]string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// DevLinks are the symlinks of the sandbox's /dev: target, then name.
+var DevLinks = [...][2]string{
+	{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+	{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+}
+
 // Options describes one sandboxed command. It is built by the orchestration
 // layer from a resolved policy and sent to the init stage over the control
 // socket (wire.go). All paths are absolute host paths.

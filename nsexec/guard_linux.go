@@ -831,10 +831,11 @@ func (g *guard) respond(fd int, req seccompNotif, fdOut int, errno unix.Errno) {
 // openNullDevice opens name, with the caller's flags, if it is the null
 // device (1:3) itself, not a symlink: ok is false otherwise, and the
 // request takes the generic path. The name is checked before it is opened
-// with those flags: with allowWrite "/dev" (the host's /dev, writable)
-// the sandbox can make /dev/null a symlink to a file the guard protects,
-// and PID 1's open with O_TRUNC (: >/dev/null) emptied it, or with
-// O_CREAT made it, before the check and the generic path refused.
+// with those flags: were /dev writable (fence's /dev is read-only, and
+// the plan refuses allowWrite "/dev", which once bound the host's /dev
+// there), the sandbox could make /dev/null a symlink to a file the guard
+// protects, and PID 1's open with O_TRUNC (: >/dev/null) emptied it, or
+// with O_CREAT made it, before the check and the generic path refused.
 func openNullDevice(name string, flags int) (int, unix.Errno, bool) {
 	p := nullDevice(name)
 	if p < 0 {
@@ -876,8 +877,8 @@ func reopenNull(p, flags int) (int, unix.Errno) {
 // else at that name: /dev is on a read-only mount (fence's own /dev, made
 // read-only once built, mountDev), where no name can be made, removed or
 // renamed, and no mount is made once the command runs. Each open is then
-// one syscall instead of four. Not with allowWrite "/dev", where /dev is
-// the host's, writable.
+// one syscall instead of four. Not where /dev is writable after all (the
+// check stays: allowWrite "/dev" once bound the host's /dev there).
 func (g *guard) openNull(flags int) (int, unix.Errno, bool) {
 	g.nullOnce.Do(func() {
 		g.nullFD = -1
@@ -932,8 +933,8 @@ func (g *guard) perform(nfd int, req seccompNotif) (int, unix.Errno) {
 		// PID 1's own open answers as the kernel would for the caller
 		// (O_CREAT|O_EXCL: EEXIST; O_DIRECTORY: ENOTDIR or EINVAL). Not
 		// O_PATH, whose descriptor the generic path handles, and only
-		// the null device: with allowWrite "/dev" (the host's /dev,
-		// writable) the name could be a file of the sandbox's.
+		// the null device: in a writable /dev (see openNullDevice) the
+		// name could be a file of the sandbox's.
 		if c.flags&unix.O_PATH == 0 {
 			if fd, errno, ok := g.openNull(c.flags); ok {
 				return fd, errno

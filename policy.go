@@ -1160,25 +1160,78 @@ func (s *Spec) expandGrants(ps []string) []string {
 	return out
 }
 
-// devGrant judges p, the allowWrite entry w as written or a path it
-// resolves to, where p is in /dev. The sandbox's /dev is its own
-// (nsexec.DevNodes), never the host's: a bind of a host node there would
-// be nodev, so that allowWrite "/dev/null" made /dev/null unopenable and
-// "/dev" hid the sandbox's nodes behind the host's. A name of the
-// sandbox's /dev is writable already (own); the host's /dev/shm is bound
-// as asked; anything else there is refused.
-func (s *Spec) devGrant(w, p string) (own bool, err error) {
-	if !underAny(p, []string{"/dev"}) || underAny(p, []string{"/dev/shm"}) {
+// errOwnPath is grantPaths' answer for an entry that names the sandbox's
+// own /proc or /dev as written: it grants nothing more.
+var errOwnPath = errors.New("the sandbox's own")
+
+// grantPaths returns the paths the grant entry w (of the config list
+// field) resolves to (expandGrants), less those of the sandbox's own /proc
+// and /dev, judged (systemGrant) as written (/dev/stdout is the sandbox's
+// own, wherever fence's own stdout leads) and where they lead
+// (~/.node_repl_history -> /dev/null). errOwnPath: w names them as
+// written.
+func (s *Spec) grantPaths(field, w string, write bool) ([]string, error) {
+	if own, err := s.systemGrant(field, w, config.ExpandPath(w, s.Home, s.Cwd), write); err != nil || own {
+		if err == nil {
+			err = errOwnPath
+		}
+		return nil, err
+	}
+	var out []string
+	for _, r := range s.expandGrants([]string{w}) {
+		own, err := s.systemGrant(field, w, r, write)
+		if err != nil {
+			return nil, err
+		}
+		if !own {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// systemGrant judges p, the grant entry w of the config list field as
+// written or a path it resolves to, where p is in /proc, /dev or /sys:
+// own reports a path of the sandbox's own /proc or /dev, which it has
+// already (readable, and the device nodes writable), and the entry is
+// then left out; an error refuses the entry. Bound from the host, either
+// went wrong: the host's procfs over the sandbox's showed the host's
+// processes, and writable it let a sandbox run by root change the kernel's
+// settings (/proc/sys) and other processes' (oom_score_adj); a host device
+// node is bound nodev, unusable (allowWrite "/dev/null" made every
+// redirection to /dev/null fail), and "/dev" or "/dev/pts" hid the
+// sandbox's nodes or terminals behind the host's. /sys stays the host's,
+// read-only: writable, a sandbox run by root could change kernel settings
+// there too. The host's /dev/shm is bound as asked for writing.
+func (s *Spec) systemGrant(field, w, p string, write bool) (own bool, err error) {
+	from := fromParen(s.from(field, w))
+	switch {
+	case underAny(p, []string{"/proc"}):
+		if !write {
+			s.logf("%s %q: %s is the sandbox's own /proc, readable already", field, w, p)
+			return true, nil
+		}
+		return false, fmt.Errorf("%s %q%s: the sandbox has a /proc of its own, for its own processes, never the host's; remove the entry", field, w, from)
+	case underAny(p, []string{"/sys"}):
+		if !write {
+			return false, nil
+		}
+		return false, fmt.Errorf("%s %q%s: /sys stays read-only in the sandbox (writable, it would let a sandbox run by root change the kernel's settings); remove the entry", field, w, from)
+	case !underAny(p, []string{"/dev"}), write && underAny(p, []string{"/dev/shm"}):
 		return false, nil
 	}
 	name, _, _ := strings.Cut(strings.TrimPrefix(p, "/dev/"), "/")
-	if p != "/dev" && (name == "pts" || slices.Contains(nsexec.DevNodes[:], name) ||
+	if !write && (p == "/dev" || name == "shm") || p != "/dev" && (name == "pts" || slices.Contains(nsexec.DevNodes[:], name) ||
 		slices.ContainsFunc(nsexec.DevLinks[:], func(l [2]string) bool { return l[1] == name })) {
-		s.logf("allowWrite %q: %s is the sandbox's own, writable already", w, p)
+		s.logf("%s %q: %s is the sandbox's own, there already", field, w, p)
 		return true, nil
 	}
-	return false, fmt.Errorf("filesystem.allowWrite %q%s: the sandbox has a /dev of its own, without the host's devices; its %s, pts and shm are writable already; remove the entry, or list \"/dev/shm\" for the host's shared memory",
-		w, fromParen(s.from("filesystem.allowWrite", w)), strings.Join(nsexec.DevNodes[:], ", "))
+	fix := "remove the entry"
+	if write {
+		fix += `, or list "/dev/shm" for the host's shared memory`
+	}
+	return false, fmt.Errorf("%s %q%s: the sandbox has a /dev of its own, without the host's devices; its %s, pts and shm are there already, writable; %s",
+		field, w, from, strings.Join(nsexec.DevNodes[:], ", "), fix)
 }
 
 // expandDenials expands paths that hide or protect, in the config list
@@ -2722,29 +2775,18 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	}
 	s.makeHomeDirs(f.AllowWrite)
 	for _, w := range f.AllowWrite {
-		e := config.ExpandPath(w, s.Home, s.Cwd)
-		if e == "/tmp" {
+		if config.ExpandPath(w, s.Home, s.Cwd) == "/tmp" {
 			fp.HostTmp = true
 			continue
 		}
-		// A path in /dev is judged as written (/dev/stdout is the
-		// sandbox's own, wherever fence's own stdout leads), what it
-		// resolves to as well (~/.node_repl_history -> /dev/null).
-		if own, err := s.devGrant(w, e); err != nil || own {
-			if err != nil {
-				return fp, err
-			}
+		paths, err := s.grantPaths("filesystem.allowWrite", w, true)
+		if errors.Is(err, errOwnPath) {
 			continue
 		}
-		for _, r := range s.expandGrants([]string{w}) {
-			if own, err := s.devGrant(w, r); err != nil || own {
-				if err != nil {
-					return fp, err
-				}
-				continue
-			}
-			fp.Writable = append(fp.Writable, r)
+		if err != nil {
+			return fp, err
 		}
+		fp.Writable = append(fp.Writable, paths...)
 	}
 	fp.Writable = append(fp.Writable, s.worktreeGitDirs(fp.Writable)...)
 	// What the command could chmod: anything writable to it, before
@@ -2769,8 +2811,25 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if err != nil {
 		return fp, err
 	}
-	readable := append(append([]string{}, f.AllowRead...), f.AllowExecute...)
-	allowRead := s.expandGrants(readable)
+	// The grants to read; none in the sandbox's own /proc and /dev,
+	// which are there already (systemGrant).
+	var readable, allowRead []string
+	for _, l := range []struct {
+		field   string
+		entries []string
+	}{{"filesystem.allowRead", f.AllowRead}, {"filesystem.allowExecute", f.AllowExecute}} {
+		for _, p := range l.entries {
+			paths, err := s.grantPaths(l.field, p, false)
+			if errors.Is(err, errOwnPath) {
+				continue
+			}
+			if err != nil {
+				return fp, err
+			}
+			readable = append(readable, p)
+			allowRead = append(allowRead, paths...)
+		}
+	}
 	// What may lift a credential mask by where it leads: the grants no
 	// other user can redirect. An allowRead entry in another user's
 	// directory that they made a symlink to ~/.ssh lifted the mask of

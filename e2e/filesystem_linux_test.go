@@ -686,6 +686,60 @@ echo x > /dev/null && echo null-ok`)
 	})
 }
 
+// Grants in /proc and /sys: the sandbox's /proc is its own and /sys stays
+// read-only. allowWrite "/proc" (or "/p*", or a symlink to /proc/sys)
+// bound the host's procfs over the sandbox's, writable: a sandbox run by
+// root changed the host's kernel settings (/proc/sys/kernel) and every
+// user's sandbox saw the host's processes and set their oom_score_adj;
+// allowWrite "/sys/kernel/mm" made the host's transparent huge page
+// settings writable to root. allowRead of /proc, /dev and their names
+// under defaultDenyRead bound the host's over the sandbox's: the host's
+// processes, and /dev/null and the terminals unusable. Such a read grant
+// is there already and grants nothing more; a write grant is refused.
+// Nothing here writes: the probes are test -w and reads.
+func TestFSGrantsInProcAndSys(t *testing.T) {
+	hostInit, err := os.ReadFile("/proc/1/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		w := s.mkdir("w")
+		s.symlink("/proc/sys/kernel", "w/kernel")
+		marker := filepath.Join(w, "ran")
+		for _, tc := range []struct{ entry, why string }{
+			{"/proc", "a /proc of its own"},
+			{"/proc/sys/kernel", "a /proc of its own"},
+			{"/p*", "a /proc of its own"},
+			{"w/kernel", "a /proc of its own"},
+			{"/sys", "/sys stays read-only"},
+			{"/sys/kernel/mm", "/sys stays read-only"},
+		} {
+			cfg := s.config("procsys.json", `{"filesystem":{"allowWrite":["`+w+`", "`+tc.entry+`"]}}`)
+			s.mustRefuse(exec.Command(fenceBin, "-s", cfg, "-c", "touch "+marker), marker,
+				`filesystem.allowWrite "`+tc.entry+`"`, tc.why, "remove the entry")
+		}
+
+		cfg := s.config("read.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":[".", "/proc", "/proc/self", "/dev", "/dev/null", "/dev/shm", "/dev/pts"],"allowExecute":["/proc/self/exe"]}}`)
+		res := s.mustRun("-s", cfg, "-c", `tr '\0' ' ' < /proc/1/cmdline; echo
+echo x > /dev/null && echo null-ok
+: > /dev/shm/x && echo shm-ok
+echo ptmx $(stat -c %a /dev/pts/ptmx)
+test -w /proc/sys/kernel/core_uses_pid && echo kernel-writable
+echo done`)
+		init, rest, _ := strings.Cut(res.stdout, "\n")
+		if host := strings.ReplaceAll(string(hostInit), "\x00", " "); init == host {
+			t.Errorf("allowRead \"/proc\": the sandbox's /proc/1 is the host's init (%q)", init)
+		}
+		if want := "null-ok\nshm-ok\nptmx 666\ndone\n"; rest != want {
+			t.Errorf("read grants of /proc and /dev under defaultDenyRead: stdout %q, want %q after PID 1's command line (stderr %q)", rest, want, res.stderr)
+		}
+		refused := s.fence("-s", s.config("kvm.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":[".", "/dev/kvm"]}}`), "-c", "true")
+		if refused.code != 1 || !strings.Contains(refused.stderr, `filesystem.allowRead "/dev/kvm"`) || !strings.Contains(refused.stderr, "a /dev of its own") {
+			t.Errorf("allowRead of a host device: want one line refusing it, got %v", refused)
+		}
+	})
+}
+
 // allowWrite in /dev: the sandbox's /dev is its own, and a bind of a host
 // node there would be nodev. allowWrite "/dev/null" (or a writable file
 // that is a symlink to it, ~/.node_repl_history -> /dev/null) bound the

@@ -1335,6 +1335,23 @@ func (s *Spec) dangerousPaths() []string {
 	for _, d := range s.xdgDirs("XDG_CACHE_HOME", ".cache") {
 		in(d, DangerousCacheDirs)
 	}
+	// The home of the account fence runs as, where $HOME is elsewhere (a
+	// fresh HOME=$(mktemp -d) for an agent; sudo -E): its start-up files
+	// are what the user's next login and shell run as much as $HOME's,
+	// and with that home writable (-t code started in it) they were the
+	// command's to change, but for the working directory's few names.
+	// As credentials hides its keys. At the XDG defaults there: the XDG
+	// variables are $HOME's.
+	if h := s.accountHome(); h != "" {
+		in(h, DangerousFiles)
+		in(h, DangerousHomePaths)
+		in(h, slices.DeleteFunc(slices.Clone(zshFiles), func(n string) bool { return slices.Contains(DangerousFiles, n) }))
+		in(filepath.Join(h, ".config"), DangerousConfigDirs)
+		in(filepath.Join(h, ".config"), vscodeUserFiles())
+		in(filepath.Join(h, ".local/share"), DangerousDataDirs)
+		in(filepath.Join(h, ".local/state"), DangerousStateDirs)
+		in(filepath.Join(h, ".cache"), DangerousCacheDirs)
+	}
 	return out
 }
 
@@ -1750,7 +1767,15 @@ var homeBinDirs = []string{".local/bin", "bin", ".cargo/bin", ".bun/bin"}
 // (a symlink on the way, a file it leads to that is not there yet), as a
 // granting entry's are (heldGrants). A link to a directory is skipped.
 func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
-	if s.Home == "" {
+	// $HOME's, and the account's own home's where $HOME is elsewhere
+	// (dangerousPaths).
+	var homes []string
+	for _, h := range []string{s.Home, s.accountHome()} {
+		if h != "" {
+			homes = append(homes, h)
+		}
+	}
+	if len(homes) == 0 {
 		return
 	}
 	changeable := changeableOf(*fp)
@@ -1761,49 +1786,51 @@ func (s *Spec) protectBinTargets(fp *nsexec.FSPolicy) {
 	memo := lookups{}
 	regular := map[string]bool{} // a link's last name: a file, or none yet
 	for _, b := range homeBinDirs {
-		d := filepath.Join(s.Home, b)
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, e := range ents {
-			if e.Type()&fs.ModeSymlink == 0 {
+		for _, h := range homes {
+			d := filepath.Join(h, b)
+			ents, err := os.ReadDir(d)
+			if err != nil {
 				continue
 			}
-			// Every name the link's resolution looks up, the file it
-			// ends at last: a symlink on the way in a writable path
-			// (~/.local/share/tool/current -> versions/V) made again
-			// leading elsewhere, or a file the link leads to that does
-			// not exist yet, made there, was what the user's next run
-			// of the program ran as much as a rewritten file.
-			names := lookedUpIn(filepath.Join(d, e.Name()), memo)
-			if len(names) == 0 {
-				continue
-			}
-			t := names[len(names)-1]
-			ok, seen := regular[t]
-			if !seen {
-				st, err := os.Stat(t)
-				ok = err == nil && st.Mode().IsRegular() || errors.Is(err, fs.ErrNotExist)
-				regular[t] = ok
-			}
-			if !ok {
-				continue
-			}
-			for i, n := range names {
-				if !underAny(n, changeable) || slices.Contains(changeable, n) {
+			for _, e := range ents {
+				if e.Type()&fs.ModeSymlink == 0 {
 					continue
 				}
-				if i < len(names)-1 && memo.dirOrMissing(n) {
-					if !held[n] {
-						held[n] = true
-						fp.Held = append(fp.Held, n)
+				// Every name the link's resolution looks up, the file it
+				// ends at last: a symlink on the way in a writable path
+				// (~/.local/share/tool/current -> versions/V) made again
+				// leading elsewhere, or a file the link leads to that does
+				// not exist yet, made there, was what the user's next run
+				// of the program ran as much as a rewritten file.
+				names := lookedUpIn(filepath.Join(d, e.Name()), memo)
+				if len(names) == 0 {
+					continue
+				}
+				t := names[len(names)-1]
+				ok, seen := regular[t]
+				if !seen {
+					st, err := os.Stat(t)
+					ok = err == nil && st.Mode().IsRegular() || errors.Is(err, fs.ErrNotExist)
+					regular[t] = ok
+				}
+				if !ok {
+					continue
+				}
+				for i, n := range names {
+					if !underAny(n, changeable) || slices.Contains(changeable, n) {
+						continue
 					}
-					continue
-				}
-				if !protected[n] {
-					protected[n] = true
-					fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(n))
+					if i < len(names)-1 && memo.dirOrMissing(n) {
+						if !held[n] {
+							held[n] = true
+							fp.Held = append(fp.Held, n)
+						}
+						continue
+					}
+					if !protected[n] {
+						protected[n] = true
+						fp.ProtectedPatterns = append(fp.ProtectedPatterns, pathglob.Literal(n))
+					}
 				}
 			}
 		}

@@ -163,6 +163,65 @@ func TestFSPolicyAccountHomeCredentials(t *testing.T) {
 	}
 }
 
+// The start-up files and the rest of fence's protected names in the
+// account's own home are protected where $HOME is elsewhere and that home
+// is writable (HOME=$(mktemp -d) fence -t code started in it): an existing
+// one is bound read-only, a missing one cannot be made. With the account's
+// home at $HOME nothing is added twice.
+func TestFSPolicyAccountHomeProtected(t *testing.T) {
+	home, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{".profile", ".npmrc", ".ssh/authorized_keys", ".config/git/config"} {
+		p := filepath.Join(account, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev := lookupAccountHome
+	t.Cleanup(func() { lookupAccountHome = prev })
+	plan := func(accountHome string) nsexec.FSPolicy {
+		t.Helper()
+		lookupAccountHome = func() string { return accountHome }
+		c := config.Default()
+		c.Filesystem.AllowWrite = []string{"."}
+		s := &Spec{Config: c, Cwd: filepath.Join(account, ".ssh"), Home: home, Env: []string{}}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp, err := s.fsPolicy(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
+	}
+	// The working directory is the account's ~/.ssh, writable: none of
+	// these is among the working directory's own protected names.
+	fp := plan(account)
+	for _, f := range []string{".ssh/authorized_keys"} {
+		if p := filepath.Join(account, f); !slices.Contains(fp.Protected, p) {
+			t.Errorf("%s in the writable account's home not bound read-only: protected %q", p, fp.Protected)
+		}
+	}
+	for _, f := range []string{".ssh/config", ".ssh/rc"} {
+		if p := filepath.Join(account, f); !slices.Contains(fp.Guarded, p) {
+			t.Errorf("%s (missing) in the writable account's home can be made: guarded %q", p, fp.Guarded)
+		}
+	}
+	fp = plan(home)
+	if p := filepath.Join(account, ".ssh/authorized_keys"); slices.Contains(fp.Protected, p) {
+		t.Errorf("%s protected with the account's home at $HOME and the working directory elsewhere in it: protected %q", p, fp.Protected)
+	}
+}
+
 // passwdHome reads the password file as os/user does without cgo: the
 // same answers as os/user for every account of this machine's /etc/passwd
 // (through the C library's lookup in a cgo test build, whose "files"

@@ -2958,6 +2958,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 				fp.Links = append(fp.Links, [2]string{abs, t})
 			}
 		}
+		fp.Links = append(fp.Links, s.scaffoldLinks(f, fp.Links, slices.Concat(fp.ReadOnly, fp.Writable))...)
 	}
 	if slices.Contains(fp.Writable, "/") {
 		// Everything is writable, hence visible: a scaffold root or
@@ -3010,7 +3011,7 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		// where it leads (exit 127, and the hint said to list what was
 		// listed). Only a link straight to a directory that holds what
 		// is shown, in a directory that is itself, not a chain.
-		for _, raw := range readable {
+		for _, raw := range slices.Concat(readable, f.AllowWrite) {
 			if config.HasGlob(raw) {
 				continue
 			}
@@ -3329,6 +3330,74 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 	fp.RecordNames = recordNames
 	s.loadCreated(fp)
 	return nil
+}
+
+// scaffoldLinks returns the symlinks that a defaultDenyRead tree needs
+// besides have (FSPolicy.Links) for the names the command knows its paths
+// by: its $HOME and $PWD, and the grants as listed (f), "~" being $HOME
+// as the command has it and as fence resolved it. Each is bound where it
+// leads (bound), and a name through a symlink led nowhere inside: no home
+// with Fedora Atomic's /home -> /var/home, nothing at ~/proj -> work/proj.
+// Each link on the way to them that lies in the scaffold (not in a bind,
+// which shows the host's link itself, nor in the sandbox's own /proc,
+// /dev and /tmp) is made there as it is on the host; the path then goes
+// on from where the link leads, so that no link made is below another
+// (PID 1 makes their directories in the scaffold, following nothing).
+// A link leads only where the tree shows: it grants nothing.
+func (s *Spec) scaffoldLinks(f config.FilesystemConfig, have [][2]string, bound []string) [][2]string {
+	env := s.commandEnv()
+	home := getenv(env, "HOME")
+	var names []string
+	for _, v := range []string{home, getenv(env, "PWD")} {
+		if filepath.IsAbs(v) {
+			names = append(names, filepath.Clean(v))
+		}
+	}
+	for _, p := range slices.Concat(f.AllowRead, f.AllowExecute, f.AllowWrite) {
+		if config.HasGlob(p) {
+			continue
+		}
+		names = append(names, config.ExpandPath(p, s.Home, s.Cwd))
+		if filepath.IsAbs(home) {
+			names = append(names, config.ExpandPath(p, filepath.Clean(home), s.Cwd))
+		}
+	}
+	seen := map[string]bool{}
+	for _, l := range have {
+		seen[l[0]] = true
+	}
+	var out [][2]string
+	own := []string{"/proc", "/dev", "/tmp"}
+	for _, n := range names {
+		if !filepath.IsAbs(n) {
+			continue
+		}
+		cur, rest := "/", strings.TrimPrefix(n, "/")
+		for links := 0; rest != "" && links <= maxLinks; {
+			var c string
+			c, rest, _ = strings.Cut(rest, "/")
+			next := filepath.Join(cur, c)
+			t, err := os.Readlink(next)
+			if err != nil {
+				cur = next // not a link, or not there
+				continue
+			}
+			links++
+			if !seen[next] && !underAny(next, bound) && !underAny(next, own) {
+				seen[next] = true
+				out = append(out, [2]string{next, t})
+			}
+			if !filepath.IsAbs(t) {
+				t = filepath.Join(cur, t)
+			}
+			r, err := s.paths.eval(t)
+			if err != nil {
+				break // the link leads nowhere: nothing below it either
+			}
+			cur = r
+		}
+	}
+	return out
 }
 
 // heldGrants returns what of the granting entries ps (allowWrite,

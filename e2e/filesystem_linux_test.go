@@ -740,6 +740,49 @@ echo done`)
 	})
 }
 
+// Paths the command knows through a symlink reach what fence grants there.
+// Under defaultDenyRead only what is listed is in the tree, bound where it
+// leads: a $HOME through a symlink (Fedora Atomic's /home -> /var/home)
+// led nowhere inside, nor did a grant listed through one (~/proj ->
+// work/proj). In the private /tmp, allowWrite of a name through a symlink
+// (/tmp/tool/cur -> v1) left the name missing, where allowRead made it.
+func TestFSGrantsThroughSymlinks(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		top := s.outsideDir("fence-e2e-links-")
+		for _, d := range []string{"var/home/u", "work/proj"} {
+			p := filepath.Join(top, d)
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s.own(p, 0o755)
+		}
+		if err := os.WriteFile(filepath.Join(top, "var/home/u/f"), []byte("hello\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range [][2]string{{"var/home", "home"}, {filepath.Join(top, "work/proj"), "var/home/u/proj"}} {
+			if err := os.Symlink(l[0], filepath.Join(top, l[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		home := filepath.Join(top, "home/u")
+		cfg := s.config("links.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":["~", "."],"allowWrite":["~/proj"]}}`)
+		res := s.fenceWith(opts{env: []string{"HOME=" + home}}, "-s", cfg, "-c", `cat "$HOME/f" && touch "$HOME/proj/x" && echo ok`)
+		if res.code != 0 || res.stdout != "hello\nok\n" {
+			t.Errorf("defaultDenyRead, $HOME and a grant through symlinks: %v", res)
+		}
+		mustHaveContent(t, filepath.Join(top, "work/proj/x"), "", "a file made through ~/proj -> work/proj")
+
+		s.mkdir("tl/v1")
+		s.symlink("v1", "tl/cur")
+		cfg = s.config("tmp.json", `{"filesystem":{"allowWrite":["`+s.path("tl/cur")+`"]}}`)
+		res = s.fenceWith(opts{dir: top}, "-s", cfg, "-c", "touch "+s.path("tl/cur/y")+" && echo ok")
+		if res.code != 0 || res.stdout != "ok\n" {
+			t.Errorf("allowWrite of a name in /tmp through a symlink: %v", res)
+		}
+		mustHaveContent(t, s.path("tl/v1/y"), "", "a file made through /tmp/.../cur -> v1")
+	})
+}
+
 // allowWrite in /dev: the sandbox's /dev is its own, and a bind of a host
 // node there would be nodev. allowWrite "/dev/null" (or a writable file
 // that is a symlink to it, ~/.node_repl_history -> /dev/null) bound the

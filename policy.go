@@ -93,6 +93,9 @@ var DangerousHomePaths = []string{
 	// .bash_aliases, above), the X session script, wget's defaults (as
 	// .curlrc), tcsh's and csh's start-up files.
 	".bashrc.d", ".xsession", ".wgetrc", ".tcshrc", ".cshrc", ".login",
+	// What startx runs: the session script (as .xsession for a display
+	// manager) and the X server's command line.
+	".xinitrc", ".xserverrc",
 }
 
 // DangerousDirs are protected like DangerousFiles, in the working directory.

@@ -1981,7 +1981,7 @@ func TestFSGitAndConfigDirsProtected(t *testing.T) {
 			"home/.cache/zsh/zcompdump-5.9", "home/.cache/p10k-instant-prompt-u.zsh",
 			"home/.config/go/env", "home/.config/gdb/gdbinit", "home/.config/user-dirs.dirs", "home/.config/husky/init.sh",
 			"home/.local/bin/git", "home/bin/ls", "home/.cargo/env", "home/.local/lib/python3/site-packages/x.pth",
-			"home/.bash_completion", "home/.xsessionrc", "home/.pam_environment",
+			"home/.bash_completion", "home/.xsessionrc", "home/.pam_environment", "home/.xinitrc", "home/.xserverrc",
 			"home/.config/pip/pip.conf", "home/.config/uv/uv.toml", "home/.config/pnpm/rc", "home/.config/npm/npmrc",
 			"home/.config/yarn/global/node_modules/x/cli.js", "home/.config/containers/containers.conf",
 			"home/.config/jj/config.toml", "home/.config/lazygit/config.yml", "home/.config/bat/config",

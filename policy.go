@@ -2932,6 +2932,14 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if fp.Masked, err = s.maskedViews(masked, fp.Masked, pr.mounts, maxMaskedViews); err != nil {
 		return fp, err
 	}
+	// A writable path that a mask covers whole grants nothing (as one
+	// that a protection covers, warned of in protect): the command sees an
+	// empty read-only file or directory there.
+	for _, w := range fp.Writable {
+		if underAny(w, fp.Masked) {
+			fmt.Fprintf(s.stderr(), "Warning: allowWrite %s is hidden: it is a credential path fence hides, or in denyRead; list it in allowRead to show it, or remove it from denyRead\n", w)
+		}
+	}
 	// A mask sits on the path as it was at the start, and a directory
 	// above it in a writable path could be renamed (mv ~/.aws ~/.aws2,
 	// mv config config.old for a denyRead config/prod.key): the mask goes

@@ -222,6 +222,42 @@ func TestFSPolicyAccountHomeProtected(t *testing.T) {
 	}
 }
 
+// An allowWrite path that a credential mask or denyRead covers whole grants
+// nothing, and fence says so (as for one a protection covers); with the
+// mask lifted by allowRead it is writable, and nothing is said.
+func TestFSPolicyWarnsOfHiddenWritable(t *testing.T) {
+	home, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(home, ".ssh", "id_rsa")
+	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		allowRead []string
+		warned    bool
+	}{{nil, true}, {[]string{"~/.ssh/id_rsa"}, false}} {
+		var log strings.Builder
+		c := config.Default()
+		c.Filesystem.AllowWrite = []string{"~/.ssh/id_rsa"}
+		c.Filesystem.AllowRead = tc.allowRead
+		s := &Spec{Config: c, Cwd: home, Home: home, Env: []string{}, Log: &log}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.fsPolicy(c); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(log.String(), "Warning: allowWrite "+key+" is hidden"); got != tc.warned {
+			t.Errorf("allowRead %q: warned %v, want %v: %q", tc.allowRead, got, tc.warned, log.String())
+		}
+	}
+}
+
 // passwdHome reads the password file as os/user does without cgo: the
 // same answers as os/user for every account of this machine's /etc/passwd
 // (through the C library's lookup in a cgo test build, whose "files"

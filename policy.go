@@ -1220,11 +1220,11 @@ func (s *Spec) systemGrant(field, w, p string, write bool) (own bool, err error)
 			return false, nil
 		}
 		return false, fmt.Errorf("%s %q%s: /sys stays read-only in the sandbox (writable, it would let a sandbox run by root change the kernel's settings); remove the entry", field, w, from)
-	case !underAny(p, []string{"/dev"}), write && underAny(p, []string{"/dev/shm"}):
-		return false, nil
+	case !underAny(p, []string{"/dev"}), (write || p != "/dev/shm") && underAny(p, []string{"/dev/shm"}):
+		return false, nil // the host's /dev/shm, or what is in it, bound as asked
 	}
 	name, _, _ := strings.Cut(strings.TrimPrefix(p, "/dev/"), "/")
-	if !write && (p == "/dev" || name == "shm") || p != "/dev" && (name == "pts" || slices.Contains(nsexec.DevNodes[:], name) ||
+	if !write && (p == "/dev" || p == "/dev/shm") || p != "/dev" && (name == "pts" || slices.Contains(nsexec.DevNodes[:], name) ||
 		slices.ContainsFunc(nsexec.DevLinks[:], func(l [2]string) bool { return l[1] == name })) {
 		s.logf("%s %q: %s is the sandbox's own, there already", field, w, p)
 		return true, nil
@@ -2932,12 +2932,34 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if fp.Masked, err = s.maskedViews(masked, fp.Masked, pr.mounts, maxMaskedViews); err != nil {
 		return fp, err
 	}
+	// A kernel file system mounted in a writable path (a chroot's rbind
+	// of /sys or /dev for a build root, a container tool's /host/sys)
+	// came with the writable bind, writable: a sandbox run by root could
+	// change the kernel's settings there (sysfs, the cgroups), or make
+	// files in the host's devtmpfs. Each is bound read-only on top, as
+	// the sandbox's /sys is read-only; a writable path on one is refused.
+	// (/proc and /dev are the sandbox's own, and /sys read-only, whatever
+	// is mounted there on the host.)
+	kernelAt := map[int]kernelMount{}
+	for _, k := range pr.kernel {
+		kernelAt[k.index] = k
+		writableHere := underAny(k.point, fp.Writable) || fp.HostTmp && underAny(k.point, []string{"/tmp"})
+		if writableHere && !underAny(k.point, []string{"/proc", "/dev", "/sys"}) && !slices.Contains(fp.Protected, k.point) {
+			s.logf("%s mount %s in a writable path: bound read-only", k.fstype, k.point)
+			fp.Protected = append(fp.Protected, k.point)
+		}
+	}
+	for _, w := range fp.Writable {
+		if k, ok := kernelAt[innermostMount(w, pr.mounts)]; ok {
+			return fp, fmt.Errorf("allowWrite %s is on the kernel's %s file system (mounted at %s): writable, it would let a sandbox run by root change the kernel's state; remove it from filesystem.allowWrite", w, k.fstype, k.point)
+		}
+	}
 	// A writable path that a mask covers whole grants nothing (as one
 	// that a protection covers, warned of in protect): the command sees an
 	// empty read-only file or directory there.
 	for _, w := range fp.Writable {
 		if underAny(w, fp.Masked) {
-			fmt.Fprintf(s.stderr(), "Warning: allowWrite %s is hidden: it is a credential path fence hides, or in denyRead; list it in allowRead to show it, or remove it from denyRead\n", w)
+			fmt.Fprintf(s.stderr(), "Warning: allowWrite %s is hidden: fence hides it (a credential path, a denyRead entry, another mount of /proc); list it in allowRead to show a credential, or remove it from denyRead\n", w)
 		}
 	}
 	// A mask sits on the path as it was at the start, and a directory
@@ -2962,14 +2984,9 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		fp.ReadOnly = append(s.expandGrants(systemReadPaths), allowRead...)
 		// Merged-/usr systems have /bin, /lib, /lib64 as symlinks; the
 		// scaffold root needs the links too, or no program finds its ELF
-		// interpreter.
-		for _, p := range systemReadPaths {
-			abs := config.ExpandPath(p, s.Home, s.Cwd)
-			if t, err := os.Readlink(abs); err == nil {
-				fp.Links = append(fp.Links, [2]string{abs, t})
-			}
-		}
-		fp.Links = append(fp.Links, s.scaffoldLinks(f, fp.Links, slices.Concat(fp.ReadOnly, fp.Writable))...)
+		// interpreter. And the links on the way to the other names the
+		// command knows (scaffoldLinks).
+		fp.Links = s.scaffoldLinks(f, slices.Concat(fp.ReadOnly, fp.Writable))
 	}
 	if slices.Contains(fp.Writable, "/") {
 		// Everything is writable, hence visible: a scaffold root or
@@ -3355,7 +3372,7 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 // on from where the link leads, so that no link made is below another
 // (PID 1 makes their directories in the scaffold, following nothing).
 // A link leads only where the tree shows: it grants nothing.
-func (s *Spec) scaffoldLinks(f config.FilesystemConfig, have [][2]string, bound []string) [][2]string {
+func (s *Spec) scaffoldLinks(f config.FilesystemConfig, bound []string) [][2]string {
 	env := s.commandEnv()
 	home := getenv(env, "HOME")
 	var names []string
@@ -3364,7 +3381,7 @@ func (s *Spec) scaffoldLinks(f config.FilesystemConfig, have [][2]string, bound 
 			names = append(names, filepath.Clean(v))
 		}
 	}
-	for _, p := range slices.Concat(f.AllowRead, f.AllowExecute, f.AllowWrite) {
+	for _, p := range slices.Concat(systemReadPaths, f.AllowRead, f.AllowExecute, f.AllowWrite) {
 		if config.HasGlob(p) {
 			continue
 		}
@@ -3374,9 +3391,6 @@ func (s *Spec) scaffoldLinks(f config.FilesystemConfig, have [][2]string, bound 
 		}
 	}
 	seen := map[string]bool{}
-	for _, l := range have {
-		seen[l[0]] = true
-	}
 	var out [][2]string
 	own := []string{"/proc", "/dev", "/tmp"}
 	for _, n := range names {
@@ -3408,7 +3422,16 @@ func (s *Spec) scaffoldLinks(f config.FilesystemConfig, have [][2]string, bound 
 			cur = r
 		}
 	}
-	return out
+	// A link below another (the host changed between two lookups) would
+	// have its directories made through the other: left out. PID 1 makes
+	// none through a symlink anyway (its mkdirBeneath).
+	var kept [][2]string
+	for _, l := range out {
+		if !slices.ContainsFunc(out, func(o [2]string) bool { return o[0] != l[0] && underAny(l[0], []string{o[0]}) }) {
+			kept = append(kept, l)
+		}
+	}
+	return kept
 }
 
 // heldGrants returns what of the granting entries ps (allowWrite,
@@ -3910,11 +3933,31 @@ func projectConfigPatterns(fp nsexec.FSPolicy) []string {
 	return out
 }
 
+// kernelMount is a mount of one of kernelFS: where, which, and its place
+// in the mount table (procsResult.mounts).
+type kernelMount struct {
+	point, fstype string
+	index         int
+}
+
+// innermostMount returns the index in mounts of the mount that holds the
+// path p: the last at the longest mount point above or at p, -1 if none.
+func innermostMount(p string, mounts []mountEntry) int {
+	best := -1
+	for i, m := range mounts {
+		if underAny(p, []string{m.point}) && (best < 0 || len(m.point) >= len(mounts[best].point)) {
+			best = i
+		}
+	}
+	return best
+}
+
 // procsResult is foreignProcs' answer: the other procfs mounts, and the
 // mount table.
 type procsResult struct {
 	paths  []string
 	mounts []mountEntry
+	kernel []kernelMount // the mounts of kernelFS
 	err    error
 }
 
@@ -3922,8 +3965,9 @@ type procsResult struct {
 // reads it now (fsPolicy called on its own).
 func (s *Spec) foreignProcs() procsResult {
 	if s.procs == nil {
-		p, m, err := foreignProcs()
-		return procsResult{p, m, err}
+		r, err := foreignProcs()
+		r.err = err
+		return r
 	}
 	r := <-s.procs
 	s.procs = nil
@@ -4243,8 +4287,9 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	// the init stage is often waiting for this plan anyway.
 	procs := make(chan procsResult, 1)
 	go func() {
-		p, m, err := foreignProcs()
-		procs <- procsResult{p, m, err}
+		r, err := foreignProcs()
+		r.err = err
+		procs <- r
 	}()
 	s.procs = procs
 	defer func() { s.procs = nil }() // read by this plan or by none

@@ -187,24 +187,33 @@ var lstatAt = func(fd int, name *byte, st *unix.Stat_t) unix.Errno {
 // It returns the mount table too, in which fsPolicy finds the other
 // views of hidden paths (otherViews). If the mount table cannot be read,
 // it fails: fence would not know what the sandbox could see.
-func foreignProcs() ([]string, []mountEntry, error) {
+func foreignProcs() (procsResult, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
+		return procsResult{}, fmt.Errorf("read the mount table to hide other procfs mounts: %w", err)
 	}
-	procs, mounts := parseMountTable(string(b))
-	return procs, mounts, nil
+	return parseMountTable(string(b)), nil
 }
 
 // parseForeignProcs is foreignProcs on a mountinfo text.
 func parseForeignProcs(mountinfo string) []string {
-	procs, _ := parseMountTable(mountinfo)
-	return procs
+	return parseMountTable(mountinfo).paths
 }
 
-// parseMountTable returns the other procfs mounts (foreignProcs) and the
-// mounts of a mountinfo text, in its order.
-func parseMountTable(mountinfo string) (procs []string, mounts []mountEntry) {
+// kernelFS are the file systems through which a process changes the
+// kernel's settings or state (sysfs, the cgroup hierarchies, tracing,
+// the security modules', binfmt_misc's interpreters), or the host's
+// devices and IPC (devtmpfs, mqueue), that must not come into the sandbox
+// writable with a writable path that holds a mount of one (a chroot's
+// rbind of /sys and /dev, a container tool's /host/sys). procfs is hidden
+// there instead (foreignProcs).
+var kernelFS = []string{"sysfs", "cgroup", "cgroup2", "devtmpfs", "tracefs", "debugfs", "securityfs", "bpf",
+	"efivarfs", "configfs", "pstore", "binfmt_misc", "fusectl", "mqueue", "hugetlbfs", "selinuxfs", "smackfs",
+	"rpc_pipefs", "nfsd"}
+
+// parseMountTable returns the other procfs mounts (foreignProcs), the
+// mounts of a mountinfo text, in its order, and its mounts of kernelFS.
+func parseMountTable(mountinfo string) (r procsResult) {
 	for line := range strings.SplitSeq(mountinfo, "\n") {
 		pre, post, ok := strings.Cut(line, " - ")
 		if !ok {
@@ -220,12 +229,15 @@ func parseMountTable(mountinfo string) (procs []string, mounts []mountEntry) {
 			continue
 		}
 		mp = filepath.Clean(mp)
-		mounts = append(mounts, mountEntry{dev: f[2], root: filepath.Clean(unescapeMount(f[3])), point: mp, layers: overlayLayers(post)})
+		r.mounts = append(r.mounts, mountEntry{dev: f[2], root: filepath.Clean(unescapeMount(f[3])), point: mp, layers: overlayLayers(post)})
 		if strings.HasPrefix(post, "proc ") && mp != "/proc" && !strings.HasPrefix(mp, "/proc/") {
-			procs = append(procs, mp)
+			r.paths = append(r.paths, mp)
+		}
+		if fstype, _, _ := strings.Cut(post, " "); slices.Contains(kernelFS, fstype) {
+			r.kernel = append(r.kernel, kernelMount{point: mp, fstype: fstype, index: len(r.mounts) - 1})
 		}
 	}
-	return procs, mounts
+	return r
 }
 
 // overlayLayers returns the upper and lower directories of an overlay

@@ -3,7 +3,7 @@
 package fence
 
 // foreignProcs has no procfs to find off Linux.
-func foreignProcs() ([]string, []mountEntry, error) { return nil, nil, nil }
+func foreignProcs() (procsResult, error) { return procsResult{}, nil }
 
 // runtimeDenied has no runtime to feed off Linux: Run fails closed there.
 func runtimeDenied(_ *resolver, _ []string, _ string, _ bool, _ string, _ []string) ([]string, error) {

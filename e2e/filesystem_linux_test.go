@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -736,6 +737,48 @@ echo done`)
 		refused := s.fence("-s", s.config("kvm.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":[".", "/dev/kvm"]}}`), "-c", "true")
 		if refused.code != 1 || !strings.Contains(refused.stderr, `filesystem.allowRead "/dev/kvm"`) || !strings.Contains(refused.stderr, "a /dev of its own") {
 			t.Errorf("allowRead of a host device: want one line refusing it, got %v", refused)
+		}
+	})
+}
+
+// A kernel file system mounted in a writable path (a chroot's rbind of
+// /sys for a build root, a container tool's /host/sys) came with the
+// writable bind, writable: a sandbox run by root could change the kernel's
+// settings through it. It is bound read-only on top, and a writable path
+// on one is refused. The test binds /sys into the workspace in a mount
+// namespace of its own (unshare), where fence then runs.
+func TestFSKernelMountsInWritablePath(t *testing.T) {
+	unshare := need(t, "unshare")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		w := s.mkdir("w")
+		s.mkdir("w/sys")
+		run := func(cfg, script string) ([]byte, error) {
+			args := []string{"--mount", "--propagation", "private"}
+			if !s.r.root() {
+				args = append([]string{"--user", "--map-root-user"}, args...)
+			}
+			args = append(args, "sh", "-c", `mount --rbind /sys "$1/sys" && exec "$0" -s "$2" -c "$3"`, fenceBin, w, cfg, script)
+			cmd := exec.Command(unshare, args...)
+			cmd.Dir, cmd.Env = s.dir, s.env()
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			return cmd.CombinedOutput()
+		}
+		cfg := s.config("chroot.json", `{"filesystem":{"allowWrite":["`+w+`"]}}`)
+		out, err := run(cfg, `touch "`+w+`/made" && awk '$5 == "`+w+`/sys" { print $6 }' /proc/self/mountinfo; test -w "`+w+`/sys/kernel/mm/transparent_hugepage/enabled" && echo kernel-writable; true`)
+		if err != nil {
+			t.Fatalf("fence with /sys bound in the writable workspace: %v\n%s", err, out)
+		}
+		// The last mount at that point is the one on top.
+		lines := strings.Fields(string(out))
+		if len(lines) == 0 || slices.Contains(lines, "kernel-writable") || !strings.HasPrefix(lines[len(lines)-1], "ro,") {
+			t.Errorf("the workspace's sysfs mount inside: options %q, the last on top; want it read-only", out)
+		}
+		mustHaveContent(t, filepath.Join(w, "made"), "", "a file made in the writable workspace")
+
+		cfg = s.config("onsys.json", `{"filesystem":{"allowWrite":["`+w+`/sys/kernel"]}}`)
+		out, err = run(cfg, "true")
+		if err == nil || !strings.Contains(string(out), "is on the kernel's sysfs file system") || !strings.Contains(string(out), "remove it from filesystem.allowWrite") {
+			t.Errorf("allowWrite of a path on a sysfs mount: want a refusal naming it, got %v\n%s", err, out)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package nsexec
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -85,5 +86,52 @@ func attachSourcePinned(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "a symlink is on the way now") {
 		t.Errorf("attach of %s, a symlink since its pinned clone: error %v, want a refusal", src, err)
+	}
+}
+
+// The staged tree's mount points and links are made without following a
+// symlink: before the pivot its paths are PID 1's, and a symlink in it (a
+// scaffold link the plan made from what it found on the host, a name
+// another user swapped meanwhile) led os.MkdirAll out of the tree, where
+// PID 1 made directories and links on the host's file system.
+func TestStagedTreeFollowsNoSymlink(t *testing.T) {
+	tree, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(tree, "l")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := openStagedRoot(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.close()
+	if err := createMountpoint(root, "l/x/y", true); !errors.Is(err, unix.ELOOP) {
+		t.Errorf("mount point through a symlink: %v, want ELOOP", err)
+	}
+	if err := createMountpoint(root, "l/f", false); !errors.Is(err, unix.ELOOP) {
+		t.Errorf("file mount point through a symlink: %v, want ELOOP", err)
+	}
+	if err := makeLink(root, "/l/z", "target"); !errors.Is(err, unix.ELOOP) {
+		t.Errorf("link through a symlink: %v, want ELOOP", err)
+	}
+	if err := makeLink(root, "rel/z", "target"); err == nil {
+		t.Error("a relative link path was made")
+	}
+	if ents, err := os.ReadDir(outside); err != nil || len(ents) != 0 {
+		t.Errorf("made outside the tree: %v %v", ents, err)
+	}
+	if err := createMountpoint(root, "d/e/f", false); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(filepath.Join(tree, "d/e/f")); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("file mount point d/e/f: %v %v", st, err)
+	}
+	if err := makeLink(root, "/d/link", "/abs"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Readlink(filepath.Join(tree, "d/link")); got != "/abs" || err != nil {
+		t.Errorf("link d/link -> %q %v, want /abs", got, err)
+	}
+	if err := makeLink(root, "/d/link", "/other"); err != nil {
+		t.Errorf("a link there already: %v, want it left as it is", err)
 	}
 }

@@ -260,11 +260,8 @@ func buildRoot(fs *FSPolicy, hostNet bool, noExec func() ([]string, error)) erro
 			if !strings.HasPrefix(l[0], "/tmp/") || strings.Contains(l[0], "/../") {
 				return fmt.Errorf("symlink %s: not in the private /tmp", l[0])
 			}
-			if err := ensureDir(filepath.Dir(at + l[0])); err != nil {
+			if err := makeLink(rootfd, l[0], l[1]); err != nil {
 				return err
-			}
-			if err := os.Symlink(l[1], at+l[0]); err != nil && !errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("create symlink %s: %w", l[0], err)
 			}
 		}
 	}
@@ -273,11 +270,8 @@ func buildRoot(fs *FSPolicy, hostNet bool, noExec func() ([]string, error)) erro
 	// under the private /tmp), writable, then protected, then masks.
 	if fs.DefaultDenyRead {
 		for _, l := range fs.Links {
-			if err := ensureDir(filepath.Dir(stage + l[0])); err != nil {
+			if err := makeLink(rootfd, l[0], l[1]); err != nil {
 				return err
-			}
-			if err := os.Symlink(l[1], stage+l[0]); err != nil && !errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("create symlink %s: %w", l[0], err)
 			}
 		}
 	}
@@ -605,7 +599,7 @@ func openTarget(root *stagedRoot, p string, isDir, noFollow bool) (int, error) {
 	}
 	fd, err := unix.Openat2(root.fd, rel, how)
 	if errors.Is(err, unix.ENOENT) {
-		if err := createMountpoint(root.at+"/"+rel, isDir); err != nil {
+		if err := createMountpoint(root, rel, isDir); err != nil {
 			return -1, fmt.Errorf("create mount point %s: %w", p, err)
 		}
 		fd, err = unix.Openat2(root.fd, rel, how)
@@ -619,18 +613,80 @@ func openTarget(root *stagedRoot, p string, isDir, noFollow bool) (int, error) {
 	return fd, nil
 }
 
-func createMountpoint(path string, isDir bool) error {
+func createMountpoint(root *stagedRoot, rel string, isDir bool) error {
 	if isDir {
-		return os.MkdirAll(path, 0o755)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		fd, err := mkdirBeneath(root, rel)
+		if err == nil {
+			unix.Close(fd)
+		}
 		return err
 	}
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	dir, err := mkdirBeneath(root, filepath.Dir(rel))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat(dir, filepath.Base(rel), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return err
 	}
 	return unix.Close(fd)
+}
+
+// mkdirBeneath returns an O_PATH descriptor of the directory rel (relative
+// to root, clean), making each missing directory on the way (mode 0755),
+// and following no symlink. Before the pivot, a path of the staged tree
+// is a path of PID 1's, on the host's file system: a symlink met on the
+// way (one of the scaffold's Links, which the plan made from what it found
+// on the host; a name another user swapped while fence started) would have
+// taken os.MkdirAll out of the tree, to make directories on the host. It
+// fails with ELOOP instead.
+func mkdirBeneath(root *stagedRoot, rel string) (int, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS}
+	dir, err := unix.Openat2(root.fd, ".", &how)
+	if err != nil {
+		return -1, err
+	}
+	if rel == "." || rel == "" {
+		return dir, nil
+	}
+	for _, c := range strings.Split(rel, "/") {
+		if c == "" || c == "." || c == ".." {
+			unix.Close(dir)
+			return -1, unix.EINVAL
+		}
+		next, err := unix.Openat2(dir, c, &how)
+		if errors.Is(err, unix.ENOENT) {
+			if err = unix.Mkdirat(dir, c, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				next, err = unix.Openat2(dir, c, &how)
+			}
+		}
+		unix.Close(dir)
+		if err != nil {
+			return -1, err
+		}
+		dir = next
+	}
+	return dir, nil
+}
+
+// makeLink makes the symlink p -> target of FSPolicy.Links in the staged
+// tree, its directories as mkdirBeneath makes them. A name there already
+// is left as it is.
+func makeLink(root *stagedRoot, p, target string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+		return fmt.Errorf("create symlink %s: not an absolute path", p)
+	}
+	rel := strings.TrimPrefix(p, "/")
+	dir, err := mkdirBeneath(root, filepath.Dir(rel))
+	if err != nil {
+		return fmt.Errorf("create symlink %s: %w", p, err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Symlinkat(target, dir, filepath.Base(rel)); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("create symlink %s: %w", p, err)
+	}
+	return nil
 }
 
 func ensureDir(path string) error {
@@ -811,10 +867,15 @@ func mountDev(at string, nodes *[len(DevNodes)]int) error {
 	}
 	for i, n := range DevNodes {
 		p := dev + "/" + n
-		if err := createMountpoint(p, false); err != nil {
+		// In the tmpfs just mounted: nothing there but what this makes.
+		fd, err := unix.Open(p, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+		if err == nil {
+			err = unix.Close(fd)
+		}
+		if err != nil {
 			return fmt.Errorf("create /dev/%s: %w", n, err)
 		}
-		err := unix.MoveMount(nodes[i], "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		err = unix.MoveMount(nodes[i], "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH)
 		unix.Close(nodes[i])
 		nodes[i] = -1
 		if err != nil {

@@ -68,7 +68,7 @@ func ImportClaude(settingsJSON []byte, extend string) (*Config, []string, error)
 	if len(bytes.TrimSpace(settingsJSON)) == 0 {
 		return c, nil, nil
 	}
-	std, err := hujson.Standardize(bytes.Clone(settingsJSON))
+	std, err := hujson.Standardize(bytes.Clone(endLine(settingsJSON)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid JSON in Claude settings: %s", syntaxError(settingsJSON, err))
 	}

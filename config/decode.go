@@ -56,7 +56,7 @@ func decode(src []byte, track bool) (*document, error) {
 	if len(bytes.TrimSpace(src)) == 0 {
 		return doc, nil
 	}
-	v, err := hujson.Parse(src)
+	v, err := hujson.Parse(endLine(src))
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON in config file: %s", syntaxError(src, err))
 	}
@@ -69,6 +69,17 @@ func decode(src []byte, track bool) (*document, error) {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// endLine returns src ending with a newline: hujson ends a // comment
+// only at one, and refused a file whose last line is a comment without it
+// ("parsing comment: unexpected EOF"), which JSONC parsers accept
+// (upstream's too). A newline at the end changes no offset before it.
+func endLine(src []byte) []byte {
+	if len(src) == 0 || src[len(src)-1] == '\n' {
+		return src
+	}
+	return append(src[:len(src):len(src)], '\n')
 }
 
 // syntaxError is hujson's message for err, a syntax error in src ("line

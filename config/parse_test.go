@@ -264,6 +264,9 @@ func TestParseAccepts(t *testing.T) {
 		{"whitespace inside paths", `{"filesystem": {"allowWrite": ["./My Documents", "~/a b/c"], "denyRead": ["~/x\ty"]}, "network": {"allowUnixSockets": ["/run/my sock"]}}`,
 			func(c *Config) bool { return len(c.Filesystem.AllowWrite) == 2 && c.Filesystem.DenyRead[0] == "~/x\ty" }},
 		{"byte order mark", "\xef\xbb\xbf{\"command\": {\"deny\": [\"x\"]}}", func(c *Config) bool { return len(c.Command.Deny) == 1 }},
+		// hujson ends a // comment only at a newline.
+		{"line comment at the end without a newline", "{\"command\": {\"deny\": [\"x\"]}}\n// last", func(c *Config) bool { return len(c.Command.Deny) == 1 }},
+		{"line comment on the last line", "{\"command\": {\"deny\": [\"x\"]}} // last", func(c *Config) bool { return len(c.Command.Deny) == 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

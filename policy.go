@@ -4545,7 +4545,18 @@ func untrustedPath(p string, uid int) string {
 // allowWrite "/tmp". A TMPDIR the policy lets the command write is kept.
 func (s *Spec) sandboxTmpdir(env []string, fp nsexec.FSPolicy) []string {
 	dir := getenv(env, "TMPDIR")
-	if dir == "" || s.writableInside(dir, fp) {
+	if dir != "" && s.writableInside(dir, fp) {
+		return env
+	}
+	if !s.writableInside("/tmp", fp) {
+		// fence started in /tmp itself: the host's /tmp is there, read-only
+		// (as every working directory in it), where the private one would
+		// have hidden it; mktemp and tempfile failed ("No usable temporary
+		// directory"). The sandbox's own /dev/shm is a private tmpfs too.
+		s.logf("/tmp is the host's, read-only (the working directory): the command gets TMPDIR=/dev/shm")
+		return setEnv(env, "TMPDIR=/dev/shm")
+	}
+	if dir == "" {
 		return env
 	}
 	which := "the sandbox's private /tmp"
@@ -4581,7 +4592,9 @@ func (s *Spec) writableInside(p string, fp nsexec.FSPolicy) bool {
 	case underAny(r, fp.Writable):
 		return true
 	case underAny(r, tmp):
-		return r == "/tmp" || fp.HostTmp
+		// /tmp itself is the private tmpfs, unless the working directory
+		// is /tmp, shown read-only in its place.
+		return r == "/tmp" && !slices.Contains(fp.ReadOnly, "/tmp") || fp.HostTmp
 	}
 	return false
 }

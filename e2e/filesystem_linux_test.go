@@ -783,6 +783,20 @@ func TestFSKernelMountsInWritablePath(t *testing.T) {
 	})
 }
 
+// Started in /tmp itself, the command sees the host's /tmp there, read-only
+// like any working directory in it, and still has a writable place for
+// temporary files: mktemp and Python's tempfile failed ("No usable
+// temporary directory"). TMPDIR leads to the sandbox's own /dev/shm.
+func TestFSStartedInTmp(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		res := s.fenceWith(opts{dir: "/tmp"}, "--", "sh", "-c", `test -d "$1" && echo host-tmp-shown; f=$(mktemp) && echo x > "$f" && echo mktemp-ok; touch /tmp/fence-e2e-x 2>/dev/null || echo tmp-read-only`, "sh", s.dir)
+		if res.code != 0 || res.stdout != "host-tmp-shown\nmktemp-ok\ntmp-read-only\n" {
+			t.Errorf("fence started in /tmp: %v", res)
+		}
+		mustNotExist(t, "/tmp/fence-e2e-x", "a file made in the host's /tmp")
+	})
+}
+
 // Paths the command knows through a symlink reach what fence grants there.
 // Under defaultDenyRead only what is listed is in the tree, bound where it
 // leads: a $HOME through a symlink (Fedora Atomic's /home -> /var/home)

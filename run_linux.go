@@ -24,7 +24,7 @@ import (
 // if a signal n killed it). An error means the sandbox could not be set up,
 // or the policy refused the command (config.CommandBlockedError,
 // config.SSHBlockedError); the command did not run then. While the command
-// runs, Run forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+// runs, Run forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGALRM
 // that the calling process receives to it.
 func Run(s *Spec) (int, error) {
 	defer s.Abort() // a pending init stage not used below
@@ -291,8 +291,9 @@ func Run(s *Spec) (int, error) {
 				// without fence, where the command would share
 				// fence's group: a SIGINT to fence's group
 				// (timeout -s INT) passed to a shell alone let it
-				// wait for its child and go on.
-				_ = p.SignalGroup(sig)
+				// wait for its child and go on. Continued if
+				// stopped (PassOn).
+				_ = p.PassOn(sig)
 			}
 		}()
 	} else {

@@ -10,9 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// forwarded are the signals Run passes on to the command.
+// forwarded are the signals Run passes on to the command. SIGALRM too:
+// the Go runtime ignores it where nothing asks for it, and timeout -s ALRM
+// left the command running.
 var forwarded = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2}
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM}
 
 // caught returns the forwarded signals that fence did not inherit ignored.
 // An inherited ignore (nohup, a background job's SIGINT) stays: fence does

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -698,6 +699,39 @@ func TestCLIWorkingDirRemoved(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "the working directory no longer exists") || !strings.Contains(string(out), "cd to a directory that exists") {
 			t.Errorf("fence in a removed working directory: err %v, output %q; want a refusal that names the fix", err, out)
+		}
+	})
+}
+
+// Without a terminal, timeout's signals reach the command as they would
+// without fence: its SIGTERM ends a command stopped with kill -STOP, which
+// fence now continues as bash's kill does a stopped job (the signal stayed
+// pending until timeout's SIGKILL, exit 137), and timeout -s ALRM ends it
+// (the Go runtime ignored SIGALRM in fence, and the command ran on).
+func TestCLISignalsWithoutTerminal(t *testing.T) {
+	timeout := need(t, "timeout")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, tc := range []struct {
+			args []string
+			want int
+		}{
+			{[]string{"--preserve-status", "-k", "20", "1", fenceBin, "--", "sh", "-c", "kill -STOP $$"}, 128 + int(syscall.SIGTERM)},
+			{[]string{"--preserve-status", "-s", "ALRM", "1", fenceBin, "--", "sleep", "20"}, 128 + int(syscall.SIGALRM)},
+		} {
+			cmd := exec.Command(timeout, tc.args...)
+			cmd.Dir, cmd.Env = s.dir, s.env()
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.want {
+				t.Errorf("timeout %q: exit %d, want %d\n%s", tc.args, code, tc.want, out)
+			}
 		}
 	})
 }

@@ -1252,6 +1252,18 @@ func reap(ctrl *os.File, pid int, report bool, o *Options, started int64, g *gua
 	return code
 }
 
+// stopped reports whether process pid is stopped (state T in its
+// /proc/PID/stat; not t, a tracing stop).
+func stopped(pid int) bool {
+	b, err := readProc("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name's closing parenthesis.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'T'
+}
+
 // controlLoop serves the supervisor's requests: signals for the command,
 // and connections to ports inside the sandbox's network namespace.
 func controlLoop(ctrl *os.File, pid int) {
@@ -1273,6 +1285,9 @@ func controlLoop(ctrl *os.File, pid int) {
 				target = -pid // the command leads its group (Setpgid, Setsid)
 			}
 			_ = unix.Kill(target, unix.Signal(m.Signal))
+			if m.Continue && stopped(pid) {
+				_ = unix.Kill(target, unix.SIGCONT)
+			}
 		case typeConnect:
 			go connectFor(ctrl, m.Seq, m.Port)
 		case typeFreeze:

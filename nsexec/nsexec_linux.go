@@ -512,9 +512,24 @@ func (p *Process) Signal(sig syscall.Signal) error { return p.signal(sig, false)
 // SignalGroup forwards sig to the command's process group.
 func (p *Process) SignalGroup(sig syscall.Signal) error { return p.signal(sig, true) }
 
+// PassOn forwards sig to the command's process group and, if the command
+// is stopped, continues it, as bash's kill does for a stopped job: a
+// stopped process keeps the signal pending until it is continued, and
+// timeout's SIGTERM to a command stopped with kill -STOP, where nothing
+// else would continue it, did nothing until timeout's SIGKILL. For fence
+// without job control (the supervisor's job does it otherwise).
+func (p *Process) PassOn(sig syscall.Signal) error {
+	return p.send(message{Type: typeSignal, Signal: int(sig), Group: true, Continue: true})
+}
+
 func (p *Process) signal(sig syscall.Signal, group bool) error {
+	return p.send(message{Type: typeSignal, Signal: int(sig), Group: group})
+}
+
+func (p *Process) send(m message) error {
+	sig := syscall.Signal(m.Signal)
 	// Safe to call concurrently with Wait: one packet per write.
-	b := encodeMessage(message{Type: typeSignal, Signal: int(sig), Group: group})
+	b := encodeMessage(m)
 	if _, err := p.ctrl.Write(b); err != nil {
 		return fmt.Errorf("forward signal %v: %w", sig, err)
 	}

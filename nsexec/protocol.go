@@ -103,6 +103,9 @@ type message struct {
 	Seq       int
 	Port      int
 	Group     bool
+	// Continue (typeSignal): continue the command too if it is stopped,
+	// as bash's kill does for a stopped job (Process.PassOn).
+	Continue bool
 	// Stages carries init-stage timestamps (CLOCK_MONOTONIC ns) when the
 	// supervisor asked for a timeline.
 	Stages []Stage

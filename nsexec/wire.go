@@ -174,6 +174,7 @@ func (m *message) fields(c codec) {
 	c.int(&m.Seq)
 	c.int(&m.Port)
 	c.bool(&m.Group)
+	c.bool(&m.Continue)
 	// Decoding starts from a zero message: only then does a count differ
 	// from the list's length, and only then is the list (re)made. Encoding
 	// writes nothing back.

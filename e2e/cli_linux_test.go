@@ -735,3 +735,46 @@ func TestCLISignalsWithoutTerminal(t *testing.T) {
 		}
 	})
 }
+
+// fence's output redirected to a file outside the writable paths: the
+// command writes it through /dev/stdout and /dev/stderr too (echo x >
+// /dev/stderr, curl -o /dev/stdout), which reopen the file through
+// /proc/self/fd and failed with EACCES where nothing was writable (no
+// write guard: Landlock refused the file), while the file's own path stays
+// read-only. With writable paths (the guard opens it) as well.
+func TestCLIStdioFilesReopened(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		out := s.outsideDir("fence-e2e-stdio-")
+		ws := s.config("ws.json", `{"filesystem":{"allowWrite":["`+s.mkdir("w")+`"]}}`)
+		for _, cfg := range []string{"", ws} {
+			o, e := filepath.Join(out, "out.log"), filepath.Join(out, "err.log")
+			args := []string{"--", "sh", "-c", `echo a > /dev/stdout && echo b > /dev/stderr && echo c >> /dev/stdout; echo x 2>/dev/null > "$1" || echo path-read-only >> /dev/stderr`, "sh", o}
+			if cfg != "" {
+				args = append([]string{"-s", cfg}, args...)
+			}
+			cmd := exec.Command(fenceBin, args...)
+			cmd.Dir, cmd.Env = s.dir, s.env()
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+			fo, err := os.Create(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fe, err := os.Create(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The runner's, as a shell of its would make them.
+			s.own(o, 0o644)
+			s.own(e, 0o644)
+			cmd.Stdout, cmd.Stderr = fo, fe
+			err = cmd.Run()
+			fo.Close()
+			fe.Close()
+			if err != nil {
+				t.Errorf("config %q: %v", cfg, err)
+			}
+			mustHaveContent(t, o, "a\nc\n", "fence's stdout file, written through /dev/stdout")
+			mustHaveContent(t, e, "b\npath-read-only\n", "fence's stderr file, written through /dev/stderr")
+		}
+	})
+}

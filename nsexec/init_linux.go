@@ -869,9 +869,34 @@ func openPTY(tty int) (*os.File, error) {
 }
 
 // landlockWritable lists the hierarchies Landlock lets the command write:
-// the writable binds and /tmp (landlock.Apply adds /dev itself).
+// the writable binds and /tmp (landlock.Apply adds /dev itself), and the
+// files of the host's that are its standard streams opened for writing
+// (stdioFiles).
 func landlockWritable(o *Options) []string {
-	return append([]string{"/tmp"}, o.FS.Writable...)
+	return append(append([]string{"/tmp"}, o.FS.Writable...), stdioFiles()...)
+}
+
+// stdioFiles returns, as /proc/self/fd/N, PID 1's standard streams (the
+// command's) that are regular files open for writing: fence's output
+// redirected to a file outside the writable paths (fence ... > out.log).
+// The command writes them through its descriptors, and a reopen of one
+// (echo x > /dev/stderr, curl -o /dev/stdout: /proc/self/fd/N, which leads
+// to the file on its own mount) was refused by Landlock where no writable
+// path held the file. Granted for that file alone, which the descriptor
+// lets the command write and truncate already; where the write guard
+// runs, it opens such a file for the command itself (callerWrites).
+func stdioFiles() []string {
+	var out []string
+	for fd := range 3 {
+		var st unix.Stat_t
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_PATH != 0 || fl&unix.O_ACCMODE != unix.O_WRONLY && fl&unix.O_ACCMODE != unix.O_RDWR ||
+			unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		out = append(out, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	return out
 }
 
 // dropCapabilities empties the bounding, ambient, inheritable, permitted and

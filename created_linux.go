@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nsfence/fence/config"
 	"github.com/nsfence/fence/nsexec"
 	"golang.org/x/sys/unix"
 )
@@ -282,6 +284,34 @@ func (s *Spec) loadCreated(fp *nsexec.FSPolicy) {
 	if len(fp.Created) > 0 {
 		s.logf("files earlier sandboxes created, free to change: %d", len(fp.Created))
 	}
+}
+
+// createdMatches returns the files that the globs of denyWrite (one level,
+// matched now) match and that earlier sandboxes created (the record,
+// pinned): the guard's patterns let the sandbox change them, and they are
+// not to be bound read-only with the user's matches.
+func (s *Spec) createdMatches(denyWrite, changeable []string) map[string]bool {
+	var globbed []string
+	for _, p := range denyWrite {
+		if config.HasGlob(p) {
+			m, _ := s.expand(p, changeable) // its errors stopped the plan already
+			globbed = append(globbed, m...)
+		}
+	}
+	if len(globbed) == 0 {
+		return nil
+	}
+	var mine []createdEntry
+	for _, e := range s.planCreated() {
+		if slices.Contains(globbed, e.Path) {
+			mine = append(mine, e)
+		}
+	}
+	out := map[string]bool{}
+	for _, e := range pinned(mine) {
+		out[e.Path] = true
+	}
+	return out
 }
 
 // saveCreated adds to the record the files the sandbox created (p.Created,

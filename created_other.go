@@ -8,6 +8,9 @@ import "github.com/nsfence/fence/nsexec"
 // files are written, with no notion of a file the sandbox created.
 func (s *Spec) loadCreated(*nsexec.FSPolicy) {}
 
+// createdMatches is empty off Linux: no record of what a sandbox made.
+func (s *Spec) createdMatches(_, _ []string) map[string]bool { return nil }
+
 // recordedGit is empty off Linux: no record of what a sandbox made.
 func (s *Spec) recordedGit() map[string]bool { return map[string]bool{} }
 

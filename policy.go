@@ -3274,8 +3274,16 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 		lits = append(lits, p)
 	}
 	// Only protected paths inside a writable bind need a read-only bind of
-	// their own: everything else is read-only already.
+	// their own: everything else is read-only already. Not a file that an
+	// earlier sandbox created and a denyWrite glob matches (test.key for
+	// *.key): the guard's patterns let the sandbox change it (the record
+	// of created files, see loadCreated), and bound read-only it could be
+	// neither changed nor removed in later runs.
+	sandboxMade := s.createdMatches(denyWrite, changeable)
 	for _, p := range protAbs {
+		if sandboxMade[p] {
+			continue
+		}
 		if underAny(p, fp.Writable) || fp.HostTmp && underAny(p, []string{"/tmp"}) {
 			fp.Protected = append(fp.Protected, p)
 		}

@@ -4459,6 +4459,28 @@ stat -c %i app/key.pem >> inodes; echo evil >> app/key.pem`)
 	})
 }
 
+// A file that one run created and that a one-level denyWrite glob matches
+// in a writable directory (test.key for "*.key" in the working directory)
+// stays free for later runs to change and remove, as one deeper does: the
+// glob's matches there were bound read-only at each start, the sandbox's
+// with the user's. The user's stay protected.
+func TestFSCreatedFilesMatchingOneLevelGlob(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		cfg := s.config("fence.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["*.key"]}}`)
+		s.write("user.key", "orig\n")
+		s.mustRun("-s", cfg, "-c", "echo one > test.key")
+		s.mustRun("-s", cfg, "-c", "echo two >> test.key")
+		mustHaveContent(t, s.path("test.key"), "one\ntwo\n", "a file an earlier run created, changed")
+		s.mustRun("-s", cfg, "-c", "rm test.key")
+		mustNotExist(t, s.path("test.key"), "a file an earlier run created, removed")
+		res := s.fence("-s", cfg, "-c", "echo evil >> user.key")
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("appending to the user's user.key succeeded: %v", res)
+		}
+		mustHaveContent(t, s.path("user.key"), "orig\n", "the user's file")
+	})
+}
+
 // fence's state directory (the record of created files, the trust store)
 // is read-only inside, also where the home is writable: a command that
 // chmod'ed it 000 made every later run fail, and one that could make it

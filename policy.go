@@ -3151,6 +3151,22 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 	if err != nil {
 		return err
 	}
+	// A file that an earlier sandbox created and that only a glob of
+	// denyWrite matches (test.key for *.key, not listed by name): the
+	// guard's patterns let the sandbox change it (the record of created
+	// files, see loadCreated), and bound read-only, as a match of the
+	// user's, it could be neither changed nor removed in later runs. A
+	// path listed by name, or one of fence's own, is bound as ever.
+	if made := s.createdMatches(denyWrite, changeable); len(made) > 0 {
+		var named []string
+		for _, p := range f.DenyWrite {
+			if !config.HasGlob(p) {
+				r, _ := s.expand(p, changeable)
+				named = append(named, r...)
+			}
+		}
+		userAbs = slices.DeleteFunc(userAbs, func(p string) bool { return made[p] && !slices.Contains(named, p) })
+	}
 	var policyAbs []string
 	for _, p := range policyFiles { // paths, whatever characters they hold
 		r, err := s.paths.eval(p)
@@ -3274,16 +3290,8 @@ func (s *Spec) protect(fp *nsexec.FSPolicy, f config.FilesystemConfig, unixSocke
 		lits = append(lits, p)
 	}
 	// Only protected paths inside a writable bind need a read-only bind of
-	// their own: everything else is read-only already. Not a file that an
-	// earlier sandbox created and a denyWrite glob matches (test.key for
-	// *.key): the guard's patterns let the sandbox change it (the record
-	// of created files, see loadCreated), and bound read-only it could be
-	// neither changed nor removed in later runs.
-	sandboxMade := s.createdMatches(denyWrite, changeable)
+	// their own: everything else is read-only already.
 	for _, p := range protAbs {
-		if sandboxMade[p] {
-			continue
-		}
 		if underAny(p, fp.Writable) || fp.HostTmp && underAny(p, []string{"/tmp"}) {
 			fp.Protected = append(fp.Protected, p)
 		}
@@ -4557,11 +4565,12 @@ func (s *Spec) sandboxTmpdir(env []string, fp nsexec.FSPolicy) []string {
 		return env
 	}
 	if !s.writableInside("/tmp", fp) {
-		// fence started in /tmp itself: the host's /tmp is there, read-only
-		// (as every working directory in it), where the private one would
-		// have hidden it; mktemp and tempfile failed ("No usable temporary
-		// directory"). The sandbox's own /dev/shm is a private tmpfs too.
-		s.logf("/tmp is the host's, read-only (the working directory): the command gets TMPDIR=/dev/shm")
+		// The host's /tmp is there, read-only, in place of the private one
+		// (fence started in /tmp itself; allowRead "/tmp" under
+		// defaultDenyRead): mktemp and tempfile failed ("No usable
+		// temporary directory"). The sandbox's /dev/shm is a tmpfs of its
+		// own (the host's where allowWrite lists it).
+		s.logf("/tmp is the host's, read-only: the command gets TMPDIR=/dev/shm")
 		return setEnv(env, "TMPDIR=/dev/shm")
 	}
 	if dir == "" {

@@ -68,7 +68,12 @@ func ImportClaude(settingsJSON []byte, extend string) (*Config, []string, error)
 	if len(bytes.TrimSpace(settingsJSON)) == 0 {
 		return c, nil, nil
 	}
-	std, err := hujson.Standardize(bytes.Clone(endLine(settingsJSON)))
+	std, err := hujson.Standardize(bytes.Clone(settingsJSON))
+	if err != nil {
+		if std2, err2 := hujson.Standardize(bytes.Clone(endLine(settingsJSON))); err2 == nil {
+			std, err = std2, nil
+		}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid JSON in Claude settings: %s", syntaxError(settingsJSON, err))
 	}

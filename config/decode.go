@@ -56,7 +56,12 @@ func decode(src []byte, track bool) (*document, error) {
 	if len(bytes.TrimSpace(src)) == 0 {
 		return doc, nil
 	}
-	v, err := hujson.Parse(endLine(src))
+	v, err := hujson.Parse(src)
+	if err != nil {
+		if v2, err2 := hujson.Parse(endLine(src)); err2 == nil {
+			v, err = v2, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON in config file: %s", syntaxError(src, err))
 	}
@@ -75,6 +80,8 @@ func decode(src []byte, track bool) (*document, error) {
 // only at one, and refused a file whose last line is a comment without it
 // ("parsing comment: unexpected EOF"), which JSONC parsers accept
 // (upstream's too). A newline at the end changes no offset before it.
+// Parsed again so only where the text as it is fails: its error is the
+// one reported, at the file's own lines.
 func endLine(src []byte) []byte {
 	if len(src) == 0 || src[len(src)-1] == '\n' {
 		return src

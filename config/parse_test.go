@@ -138,6 +138,9 @@ func TestParseErrors(t *testing.T) {
 		{"float port", `{"network": {"httpProxyPort": 3128.5}}`, `field "network.httpProxyPort" at line 1: expected an integer, got 3128.5`},
 		{"string port", `{"network": {"allowLocalOutboundPorts": ["80"]}}`, `field "network.allowLocalOutboundPorts[0]" at line 1: expected an integer, got a string`},
 		{"section not object", `{"ssh": []}`, `field "ssh" at line 1: expected an object, got an array`},
+		// The text as written is parsed first: its error is reported at
+		// its own lines, not at the newline added for a last // comment.
+		{"cut short without a newline", `{"filesystem": {}`, "line 1, column 18"},
 		{"top-level array", `[1]`, `the top level must be an object, got an array`},
 		{"syntax error", "{\n  \"allowPty\": true,,\n}", `invalid JSON in config file: line 2`},
 		{"trailing garbage", `{} {}`, `invalid JSON in config file: line 1, column 4: invalid character '{' after top-level value; remove what follows the config's closing }`},

@@ -4478,6 +4478,18 @@ func TestFSCreatedFilesMatchingOneLevelGlob(t *testing.T) {
 			t.Errorf("appending to the user's user.key succeeded: %v", res)
 		}
 		mustHaveContent(t, s.path("user.key"), "orig\n", "the user's file")
+
+		// Listed by name too, a file the sandbox made stays protected
+		// in later runs, as it was (a review's find in this change's
+		// first version, which let the guard take it for the sandbox's).
+		named := s.config("named.json", `{"filesystem":{"allowWrite":["."],"denyWrite":["*.key", "lit.key"]}}`)
+		s.mustRun("-s", cfg, "-c", "echo sandbox > lit.key") // made, and recorded, under the glob alone
+		s.write("lit.key", "users\n")
+		res = s.fence("-s", named, "-c", "echo evil > lit.key")
+		if ranInside(t, res) && res.code == 0 {
+			t.Errorf("writing lit.key, listed by name in denyWrite, succeeded: %v", res)
+		}
+		mustHaveContent(t, s.path("lit.key"), "users\n", "a file listed by name in denyWrite")
 	})
 }
 

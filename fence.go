@@ -88,6 +88,14 @@ type Spec struct {
 	// start overlaps with config loading; Run uses it if it fits, and
 	// aborts it otherwise. Run takes ownership.
 	Pending *nsexec.Pending
+	// PassPipes passes the anonymous pipes this process inherited (its
+	// descriptors above 2 without close-on-exec: a shell's process
+	// substitution, make's jobserver) on to the command at the same
+	// numbers, as a shell would, and closes them here once passed. No
+	// other inherited descriptor reaches the command: a file, directory,
+	// socket or device would reach past the policy. On Linux; cmd/fence
+	// sets it.
+	PassPipes bool
 	// OwnSignals lets Run replace the handlers of the signals it forwards
 	// while the command runs (nsexec/sigfwd), as the CLI does: cheaper than
 	// os/signal, whose first use starts three threads, but a signal.Notify

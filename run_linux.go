@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -233,6 +234,11 @@ func Run(s *Spec) (int, error) {
 	// fence with its default action: the command waits for registered
 	// (the init stage builds the sandbox meanwhile).
 	var p *nsexec.Process
+	if s.PassPipes {
+		if o.PassFiles, err = inheritedPipes(); err != nil {
+			return 1, err
+		}
+	}
 	// The pending init stage was spawned with fence's own stdio.
 	if pd := s.takePending(); pd != nil && pd.HostNetwork() == o.HostNetwork && o.Stdin == nil && o.Stdout == nil && o.Stderr == nil {
 		p, err = pd.StartGated(o, registered)
@@ -241,6 +247,12 @@ func Run(s *Spec) (int, error) {
 			pd.Abort()
 		}
 		p, err = nsexec.StartGated(o, registered)
+	}
+	// Sent, or never to be: PID 1 and the command hold their own copies
+	// now, and fence's would keep a reader of one of these pipes from
+	// seeing the end of its input until fence exits.
+	for _, fd := range o.PassFiles {
+		unix.Close(fd)
 	}
 	if err != nil {
 		if ttyRelay >= 0 {
@@ -551,4 +563,50 @@ func hiddenInTmp(fs *nsexec.FSPolicy, name, pathVar, dir string) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// inheritedPipes returns this process's descriptors above 2 that are
+// anonymous pipes it inherited (Spec.PassPipes): open without close-on-exec
+// (every descriptor fence opens itself is close-on-exec) and on pipefs, not
+// a named FIFO, whose descriptor could change the host file's mode.
+func inheritedPipes() ([]int, error) {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return nil, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
+	}
+	// One at or above the hard limit on open files (inherited from a
+	// process with a higher one) could not be placed at its number in
+	// the sandbox: not passed.
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return nil, fmt.Errorf("read the open-file limit to pass fence's pipes on: %w", err)
+	}
+	var pipes []int
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil || fd <= 2 || uint64(fd) >= lim.Max {
+			continue
+		}
+		// The listing's own descriptor is close-on-exec, as is every
+		// other of fence's, and so left out here.
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		var sfs unix.Statfs_t
+		if unix.Fstatfs(fd, &sfs) != nil || uint32(sfs.Type) != unix.PIPEFS_MAGIC {
+			continue
+		}
+		pipes = append(pipes, fd)
+	}
+	slices.Sort(pipes)
+	if len(pipes) > nsexec.MaxPassFiles {
+		return nil, fmt.Errorf("fence inherited %d pipes (descriptors above 2): at most %d can be passed on to the command; close the others before starting fence", len(pipes), nsexec.MaxPassFiles)
+	}
+	return pipes, nil
 }

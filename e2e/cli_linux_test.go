@@ -383,7 +383,7 @@ func TestMonitorLogToBadPipes(t *testing.T) {
 		log, _ := io.ReadAll(r)
 		err := cmd.Wait()
 		if got := strings.Count(string(log), "[fence:guard]"); err != nil || got != n || stdout.String() != "done\n" {
-			t.Errorf("-m to a slow non-blocking pipe: %d of %d refusal lines, exit %v, stdout %q", got, n, err, stdout.String())
+			t.Errorf("-m to a slow non-blocking pipe: %d of %d refusal lines, exit %v, stdout %q\nlog starts: %.300s", got, n, err, stdout.String(), log)
 		}
 	})
 }
@@ -777,4 +777,97 @@ func TestCLIStdioFilesReopened(t *testing.T) {
 			mustHaveContent(t, e, "b\npath-read-only\n", "fence's stderr file, written through /dev/stderr")
 		}
 	})
+}
+
+// Pipes fence inherited above stdio reach the command at their numbers,
+// as a shell passes them on: process substitution (diff <(a) <(b)) and
+// make's jobserver pipes work. Nothing else fence inherited does: a file
+// or directory descriptor would reach past the policy. Neither fence nor
+// PID 1 keeps a copy of a pipe once passed: a reader sees the end of its
+// input when the command closes the pipe, not when the sandbox ends.
+func TestCLIInheritedPipesPassedOn(t *testing.T) {
+	bash := need(t, "bash")
+	need(t, "diff")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// A shell's process substitution, as a user types it.
+		cmd := exec.Command(bash, "-c", `"$1" -- diff <(echo a) <(echo b)`, "bash", fenceBin)
+		cmd.Dir, cmd.Env = s.dir, s.env()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "< a\n---\n> b") {
+			t.Fatalf("fence -- diff <(echo a) <(echo b): %v, want exit 1 with the difference:\n%s", err, out)
+		}
+
+		// fd 3 (the number of PID 1's control socket) and 9: pipes; 4 a
+		// file, 5 a directory; the command writes to 6 and closes it,
+		// then waits for a line on 3, sent only once 6 reached its end.
+		in3r, in3w := pipe(t)
+		out6r, out6w := pipe(t)
+		in9r, in9w := pipe(t)
+		file, err := os.Open(s.write("plain", "x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer file.Close()
+		dir, err := os.Open(s.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dir.Close()
+		script := `read -r nine <&9; echo "nine:$nine"
+for n in 4 5 7 8; do [ -e /proc/self/fd/$n ] && echo "fd $n leaked: $(readlink /proc/self/fd/$n)"; done
+echo written >&6; exec 6>&-; read -r line <&3; echo "three:$line"`
+		cmd = exec.Command(fenceBin, "--", "bash", "-c", script)
+		cmd.Dir, cmd.Env = s.dir, s.env()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		// fds 3 to 9; 7 and 8 closed (nil).
+		cmd.ExtraFiles = []*os.File{in3r, file, dir, out6w, nil, nil, in9r}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		in3r.Close()
+		out6w.Close()
+		in9r.Close()
+		if _, err := in9w.WriteString("high\n"); err != nil {
+			t.Fatal(err)
+		}
+		in9w.Close()
+		got := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(out6r)
+			got <- string(b)
+		}()
+		select {
+		case b := <-got:
+			if b != "written\n" {
+				t.Errorf("read %q from the pipe at fd 6, want %q", b, "written\n")
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the pipe at fd 6 did not end when the command closed it (fence or PID 1 kept a copy)\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
+		}
+		if _, err := in3w.WriteString("go\n"); err != nil {
+			t.Fatal(err)
+		}
+		in3w.Close()
+		err = cmd.Wait()
+		if want := "nine:high\nthree:go\n"; err != nil || stdout.String() != want {
+			t.Fatalf("fence with pipes at fds 3, 6 and 9: %v, stdout %q, want %q\nstderr: %s", err, stdout.String(), want, stderr.String())
+		}
+	})
+}
+
+// pipe returns a pipe's ends, closed when the test ends.
+func pipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
 }

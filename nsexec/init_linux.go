@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,11 +62,12 @@ func Init() {
 	// map (CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SETUID, ...). Reported
 	// once the policy is read, as closeErr is.
 	capErr := trimCapabilities(spawn.InitCapMask())
-	// Only stdin, stdout and stderr reach the command. The control socket
-	// came as ExtraFiles[0], which is not close-on-exec (with it the command
-	// could talk to the supervisor and to PID 1), and any fd fence itself
-	// inherited without close-on-exec would carry host access (a directory
-	// fd escapes every mount) into the sandbox.
+	// Only stdin, stdout and stderr reach the command, and the pipes the
+	// supervisor passes on (PassFiles). The control socket came as fd 3,
+	// which is not close-on-exec (with it the command could talk to the
+	// supervisor and to PID 1), and any fd fence itself inherited without
+	// close-on-exec would carry host access (a directory fd escapes every
+	// mount) into the sandbox.
 	// Reported once the policy is read (below): an init stage that exits
 	// before the supervisor has sent it leaves the supervisor nothing but
 	// a closed socket. Nothing is executed before then.
@@ -203,7 +205,75 @@ func readOptions(fd int) (*Options, error) {
 	if m.Options == nil {
 		return nil, errors.New("policy message without options")
 	}
+	if n := len(m.Options.PassFiles); n > 0 {
+		if passed, err = readFiles(fd, n); err != nil {
+			return nil, fmt.Errorf("read the inherited pipes passed on: %w", err)
+		}
+		dropInherited(m.Options.PassFiles)
+	}
 	return m.Options, nil
+}
+
+// dropInherited closes PID 1's copies of the pipes passed on (numbers, as
+// the supervisor has them) that it inherited at the same numbers: held
+// here for the sandbox's life, one kept its reader from seeing the end of
+// its input when the command closed it. A number is closed only where it
+// holds the very pipe that came in passed: PID 1 may have its own
+// descriptor there (not every spawn leaves fence's descriptors to it, and
+// its runtime opens some before Init, epoll's for a non-blocking stderr).
+func dropInherited(numbers []int) {
+	for i, n := range numbers {
+		var have, got unix.Stat_t
+		if n == controlFD || unix.Fstat(n, &have) != nil || unix.Fstat(passed[i], &got) != nil {
+			continue
+		}
+		if have.Dev == got.Dev && have.Ino == got.Ino {
+			unix.Close(n)
+		}
+	}
+}
+
+// passed are PID 1's copies of Options.PassFiles, in order (readFiles):
+// close-on-exec here, placed at their numbers in the command only.
+var passed []int
+
+// readFiles reads msgFiles, which follows the policy when PassFiles lists
+// n descriptors, and returns the n descriptors it carries, close-on-exec.
+func readFiles(fd, n int) ([]int, error) {
+	buf := make([]byte, 64)
+	oob := make([]byte, unix.CmsgSpace(4*n))
+	var got, oobn, flags int
+	_, err := retryEINTR(func() (int, error) {
+		var err error
+		got, oobn, flags, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return got, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, scm := range scms {
+			if r, err := unix.ParseUnixRights(&scm); err == nil {
+				fds = append(fds, r...)
+			}
+		}
+	}
+	m, err := decodeMessage(buf[:got])
+	switch {
+	case err != nil:
+	case m.Type != typeFiles:
+		err = fmt.Errorf("unexpected message %q", m.Type)
+	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 || len(fds) != n:
+		err = fmt.Errorf("%d descriptors arrived, %d expected", len(fds), n)
+	}
+	if err != nil {
+		for _, f := range fds {
+			unix.Close(f)
+		}
+		return nil, err
+	}
+	return fds, nil
 }
 
 // readNoExec reads msgNoExec, the denied programs' paths that follow the
@@ -1004,6 +1074,44 @@ func prepareCommand(o *Options) (*command, error) {
 	return c, nil
 }
 
+// placePassed puts the pipes passed on (passed) at their numbers (targets)
+// for the command, which attr starts, and returns the descriptors it made
+// for them in PID 1, to be closed once the command has started. A number
+// that PID 1 leaves free gets a copy without close-on-exec here, which the
+// command inherits; attr.Files lists only the others, numbers PID 1 uses
+// itself (its control socket is 3, where make's jobserver pipes go too),
+// as a list that long costs the forked child a system call per entry
+// (bash's process substitution gives 63, a CI runner's leaked pipe 251).
+// Nothing else in PID 1 opens descriptors or forks meanwhile.
+func placePassed(targets []int, attr *syscall.ProcAttr) (placed []int) {
+	var viaFiles []int
+	for i, t := range targets {
+		if _, err := unix.FcntlInt(uintptr(t), unix.F_GETFD, 0); err == unix.EBADF {
+			if unix.Dup3(passed[i], t, 0) == nil {
+				placed = append(placed, t)
+				continue
+			}
+		}
+		viaFiles = append(viaFiles, i)
+	}
+	for _, i := range viaFiles {
+		t := targets[i]
+		for len(attr.Files) <= t {
+			// Closed in the child: PID 1's own descriptors are
+			// close-on-exec anyway.
+			attr.Files = append(attr.Files, ^uintptr(0))
+		}
+		attr.Files[t] = uintptr(passed[i])
+	}
+	// A copy made above at a number the list now covers stays as it is.
+	for _, t := range placed {
+		if t < len(attr.Files) {
+			attr.Files[t] = uintptr(t)
+		}
+	}
+	return placed
+}
+
 // lookPath searches PATH from the command's environment, not ours; bash's
 // default search path when the environment has no PATH (env -i), as
 // upstream's bash -c did. An empty PATH is the working directory.
@@ -1056,6 +1164,7 @@ func exists(path, dir string) bool {
 func run(ctrl *os.File, cmd *command, o *Options) int {
 	err := cmd.err
 	var child int
+	placed := placePassed(o.PassFiles, &cmd.attr)
 	if err == nil {
 		child, err = syscall.ForkExec(cmd.path, cmd.args, &cmd.attr)
 		if errors.Is(err, syscall.ENOEXEC) && !binaryFile(cmd.path) {
@@ -1077,6 +1186,12 @@ func run(ctrl *os.File, cmd *command, o *Options) int {
 			}
 		}
 	}
+	// The command has its copies (or failed to start): PID 1's would keep
+	// a pipe's reader from seeing the end of its input.
+	for _, f := range slices.Concat(passed, placed) {
+		unix.Close(f)
+	}
+	passed = nil
 	if err != nil {
 		name := cmd.args[0]
 		switch {

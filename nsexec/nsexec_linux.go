@@ -178,6 +178,10 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		pd.Abort()
 		return nil, errors.New("sandbox was spawned with a different network mode")
 	}
+	if err := checkPassFiles(o.PassFiles); err != nil {
+		pd.Abort()
+		return nil, err
+	}
 	o.HoldStart = gate != nil
 	o.FS.NoExecFollows = o.NoExecLater != nil
 	payload := encodeMessage(message{Type: typeOptions, Options: o})
@@ -202,6 +206,14 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		if _, err := pd.c.Ctrl.Write(pk); err != nil {
 			p.kill()
 			return nil, fmt.Errorf("send policy to init stage: %w", err)
+		}
+	}
+	if len(o.PassFiles) > 0 {
+		// Right after the policy, which tells PID 1 how many to expect:
+		// it takes them before anything else arrives.
+		if err := sendFiles(pd.c.Ctrl, o.PassFiles); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("send inherited pipes to init stage: %w", err)
 		}
 	}
 	if o.FS.NoExecFollows {
@@ -728,4 +740,42 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// MaxPassFiles bounds Options.PassFiles: the descriptors go to PID 1 in one
+// message, and the kernel passes at most 253 (SCM_MAX_FD) in one.
+const MaxPassFiles = 253
+
+// checkPassFiles refuses Options.PassFiles that PID 1 could not place: a
+// number of fence's stdio (the command's 0 to 2 are set apart), one listed
+// twice, or more than one message carries.
+func checkPassFiles(fds []int) error {
+	if len(fds) > MaxPassFiles {
+		return fmt.Errorf("pass %d descriptors to the command: at most %d can be passed", len(fds), MaxPassFiles)
+	}
+	seen := make(map[int]bool, len(fds))
+	for _, fd := range fds {
+		if fd <= 2 || seen[fd] {
+			return fmt.Errorf("pass descriptor %d to the command: descriptors to pass must be above 2 and listed once", fd)
+		}
+		seen[fd] = true
+	}
+	return nil
+}
+
+// sendFiles sends fds to PID 1 (msgFiles) over the control socket ctrl.
+func sendFiles(ctrl *os.File, fds []int) error {
+	rc, err := ctrl.SyscallConn()
+	if err != nil {
+		return err
+	}
+	b := encodeMessage(message{Type: typeFiles})
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), b, unix.UnixRights(fds...), nil, 0)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return err
+	}
+	return serr
 }

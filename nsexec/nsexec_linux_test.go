@@ -341,6 +341,56 @@ func TestNoFDLeak(t *testing.T) {
 	}
 }
 
+// TestPassFiles: the descriptors in PassFiles reach the command at their
+// numbers, one where PID 1 has its control socket (3) and one far above
+// PID 1's own (a copy made there); the command gets no other. Numbers that
+// PID 1 could not place are refused before anything starts.
+func TestPassFiles(t *testing.T) {
+	bash := requireBash(t)
+	var fds []int
+	for _, msg := range []string{"three", "high"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.WriteString(msg + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		fds = append(fds, int(r.Fd()))
+		defer r.Close()
+	}
+	// At 3 and 200, as the caller has them.
+	for i, target := range []int{3, 200} {
+		if err := unix.Dup2(fds[i], target); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(target)
+	}
+	o := &nsexec.Options{
+		Path: bash, Args: []string{"bash", "-c", `read -r a <&3; read -r b <&200; echo "$a $b"; ls /proc/self/fd | tr '\n' ' '`},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+		PassFiles: []int{3, 200},
+	}
+	p, out := start(t, o)
+	defer out.Close()
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("exit %d %v", code, err)
+	}
+	b, _ := io.ReadAll(out)
+	// ls's own directory descriptor is 4.
+	if want := "three high\n0 1 2 200 3 4 "; string(b) != want {
+		t.Fatalf("command printed %q, want %q", b, want)
+	}
+	for _, bad := range [][]int{{2}, {5, 5}, {-1}} {
+		o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/", PassFiles: bad}
+		if p, err := nsexec.Start(o); err == nil {
+			_, _ = p.Wait()
+			t.Errorf("PassFiles %v: started, want an error", bad)
+		}
+	}
+}
+
 // TestStartGated: with a gate, the sandbox comes up, but the command runs
 // only once the gate is closed (the supervisor registers its signal
 // handlers meanwhile), and StartGated returns only then.

@@ -112,6 +112,13 @@ type Options struct {
 	// StartGated; callers do not set it.
 	HoldStart bool
 
+	// PassFiles are descriptors of the calling process, each above 2, that
+	// the command gets at the same numbers, and nothing else in the
+	// sandbox keeps: the anonymous pipes fence inherited (a shell's
+	// process substitution, make's jobserver). PID 1 receives them right
+	// after the policy (SCM_RIGHTS). At most MaxPassFiles.
+	PassFiles []int
+
 	// NoExecLater, if set, gives FS.NoExec after the rest of the Options
 	// are sent: StartGated calls it while PID 1 builds the mount tree, and
 	// sends what it returns (msgNoExec), which PID 1 waits for before the

@@ -81,6 +81,7 @@ const (
 	typeConnect   msgType = "connect"
 	typeConnected msgType = "connected"
 	typeCommand   msgType = "command"
+	typeFiles     msgType = "files" // Options.PassFiles, with SCM_RIGHTS
 	typeStopped   msgType = "stopped"
 	typeFreeze    msgType = "freeze"
 	typeFrozen    msgType = "frozen"

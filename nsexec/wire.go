@@ -238,6 +238,12 @@ func (o *Options) fields(c codec) {
 	c.bool(&o.Monitor)
 	c.bool(&o.Timeline)
 	c.bool(&o.HoldStart)
+	if n := c.count(len(o.PassFiles)); n != len(o.PassFiles) {
+		o.PassFiles = make([]int, n)
+	}
+	for i := range o.PassFiles {
+		c.int(&o.PassFiles[i])
+	}
 }
 
 func encodeMessage(m message) []byte {

@@ -318,6 +318,7 @@ func runSandbox(f *flags, args []string) error {
 		Pending: pd,
 		// fence owns its process: signals without os/signal's threads.
 		OwnSignals: true,
+		PassPipes:  true,
 		Config:     cfg, Sources: sources, Args: args, Command: f.command, Shell: f.shell, ShellLogin: f.shellLogin,
 		Cwd: cwd, OwnCwd: true, Home: home, Debug: f.debug, Monitor: f.monitor,
 		StartMono: startMono,

@@ -234,9 +234,13 @@ func Run(s *Spec) (int, error) {
 	// fence with its default action: the command waits for registered
 	// (the init stage builds the sandbox meanwhile).
 	var p *nsexec.Process
+	// Looked for while PID 1 builds the sandbox (StartGated), not here
+	// before the policy goes out.
+	var pipes []int
 	if s.PassPipes {
-		if o.PassFiles, err = inheritedPipes(); err != nil {
-			return 1, err
+		o.PassFilesLater = func() (fds []int, err error) {
+			pipes, err = inheritedPipes()
+			return pipes, err
 		}
 	}
 	// The pending init stage was spawned with fence's own stdio.
@@ -251,7 +255,7 @@ func Run(s *Spec) (int, error) {
 	// Sent, or never to be: PID 1 and the command hold their own copies
 	// now, and fence's would keep a reader of one of these pipes from
 	// seeing the end of its input until fence exits.
-	for _, fd := range o.PassFiles {
+	for _, fd := range pipes {
 		unix.Close(fd)
 	}
 	if err != nil {

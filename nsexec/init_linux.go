@@ -63,7 +63,7 @@ func Init() {
 	// once the policy is read, as closeErr is.
 	capErr := trimCapabilities(spawn.InitCapMask())
 	// Only stdin, stdout and stderr reach the command, and the pipes the
-	// supervisor passes on (PassFiles). The control socket came as fd 3,
+	// supervisor passes on (PassFilesLater). The control socket came as fd 3,
 	// which is not close-on-exec (with it the command could talk to the
 	// supervisor and to PID 1), and any fd fence itself inherited without
 	// close-on-exec would carry host access (a directory fd escapes every
@@ -111,6 +111,13 @@ func Init() {
 	listeners, err := setup(o, early, &tl, func() ([]string, error) { return readNoExec(controlFD) })
 	if err != nil {
 		fail(ctrl, err)
+	}
+	if o.FilesFollow {
+		// Sent while the sandbox was built: here long since.
+		if passedAt, passed, err = readFiles(controlFD); err != nil {
+			fail(ctrl, fmt.Errorf("read the pipes to pass on: %w", err))
+		}
+		dropInherited(passedAt)
 	}
 	// Before run's RestoreSysmonLater, which borrows the same signal.
 	if finishSysmon() {
@@ -205,12 +212,6 @@ func readOptions(fd int) (*Options, error) {
 	if m.Options == nil {
 		return nil, errors.New("policy message without options")
 	}
-	if n := len(m.Options.PassFiles); n > 0 {
-		if passed, err = readFiles(fd, n); err != nil {
-			return nil, fmt.Errorf("read the inherited pipes passed on: %w", err)
-		}
-		dropInherited(m.Options.PassFiles)
-	}
 	return m.Options, nil
 }
 
@@ -233,25 +234,37 @@ func dropInherited(numbers []int) {
 	}
 }
 
-// passed are PID 1's copies of Options.PassFiles, in order (readFiles):
-// close-on-exec here, placed at their numbers in the command only.
-var passed []int
+// passed are PID 1's copies of the pipes passed on, in the order of
+// passedAt, their numbers for the command (readFiles): close-on-exec here,
+// placed at their numbers in the command only.
+var passed, passedAt []int
 
-// readFiles reads msgFiles, which follows the policy when PassFiles lists
-// n descriptors, and returns the n descriptors it carries, close-on-exec.
-func readFiles(fd, n int) ([]int, error) {
-	buf := make([]byte, 64)
-	oob := make([]byte, unix.CmsgSpace(4*n))
+// readFiles reads msgFiles (Options.FilesFollow) from the control socket
+// fd, non-blocking by then, waiting for it as readNoExec does, and returns
+// the numbers it gives and the descriptors it carries, close-on-exec.
+func readFiles(fd int) (numbers, fds []int, err error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*MaxPassFiles))
 	var got, oobn, flags int
-	_, err := retryEINTR(func() (int, error) {
-		var err error
+	for {
 		got, oobn, flags, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		return got, err
-	})
-	if err != nil {
-		return nil, err
+		if err == unix.EINTR {
+			continue
+		}
+		if err != unix.EAGAIN {
+			break
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, -1); err != nil && err != unix.EINTR {
+			return nil, nil, err
+		}
 	}
-	var fds []int
+	if err != nil {
+		return nil, nil, err
+	}
+	if got == 0 {
+		return nil, nil, io.EOF
+	}
 	if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 		for _, scm := range scms {
 			if r, err := unix.ParseUnixRights(&scm); err == nil {
@@ -264,16 +277,16 @@ func readFiles(fd, n int) ([]int, error) {
 	case err != nil:
 	case m.Type != typeFiles:
 		err = fmt.Errorf("unexpected message %q", m.Type)
-	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 || len(fds) != n:
-		err = fmt.Errorf("%d descriptors arrived, %d expected", len(fds), n)
+	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 || len(fds) != len(m.FDs):
+		err = fmt.Errorf("%d descriptors arrived for %d numbers", len(fds), len(m.FDs))
 	}
 	if err != nil {
 		for _, f := range fds {
 			unix.Close(f)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return fds, nil
+	return m.FDs, fds, nil
 }
 
 // readNoExec reads msgNoExec, the denied programs' paths that follow the
@@ -1164,7 +1177,7 @@ func exists(path, dir string) bool {
 func run(ctrl *os.File, cmd *command, o *Options) int {
 	err := cmd.err
 	var child int
-	placed := placePassed(o.PassFiles, &cmd.attr)
+	placed := placePassed(passedAt, &cmd.attr)
 	if err == nil {
 		child, err = syscall.ForkExec(cmd.path, cmd.args, &cmd.attr)
 		if errors.Is(err, syscall.ENOEXEC) && !binaryFile(cmd.path) {

@@ -178,12 +178,9 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		pd.Abort()
 		return nil, errors.New("sandbox was spawned with a different network mode")
 	}
-	if err := checkPassFiles(o.PassFiles); err != nil {
-		pd.Abort()
-		return nil, err
-	}
 	o.HoldStart = gate != nil
 	o.FS.NoExecFollows = o.NoExecLater != nil
+	o.FilesFollow = o.PassFilesLater != nil
 	payload := encodeMessage(message{Type: typeOptions, Options: o})
 	if len(payload) > maxMessage {
 		pd.Abort()
@@ -206,14 +203,6 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		if _, err := pd.c.Ctrl.Write(pk); err != nil {
 			p.kill()
 			return nil, fmt.Errorf("send policy to init stage: %w", err)
-		}
-	}
-	if len(o.PassFiles) > 0 {
-		// Right after the policy, which tells PID 1 how many to expect:
-		// it takes them before anything else arrives.
-		if err := sendFiles(pd.c.Ctrl, o.PassFiles); err != nil {
-			p.kill()
-			return nil, fmt.Errorf("send inherited pipes to init stage: %w", err)
 		}
 	}
 	if o.FS.NoExecFollows {
@@ -240,6 +229,22 @@ func (pd *Pending) StartGated(o *Options, gate <-chan struct{}) (*Process, error
 		}
 		if o.Timeline {
 			p.Stages = append(p.Stages, Stage{"noexec-sent", Now()})
+		}
+	}
+	if o.FilesFollow {
+		// After the denied programs, which PID 1 needs first; before
+		// msgStart, which must not come first. PID 1 reads them once
+		// the sandbox is built, long after this.
+		fds, err := o.PassFilesLater()
+		if err == nil {
+			err = checkPassFiles(fds)
+		}
+		if err != nil {
+			p.kill()
+			return nil, err
+		}
+		if err := sendFiles(pd.c.Ctrl, fds); err != nil {
+			return nil, p.killReporting(fmt.Errorf("send the pipes to pass on to init stage: %w", err))
 		}
 	}
 	var sent chan error
@@ -742,11 +747,12 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// MaxPassFiles bounds Options.PassFiles: the descriptors go to PID 1 in one
-// message, and the kernel passes at most 253 (SCM_MAX_FD) in one.
+// MaxPassFiles bounds what Options.PassFilesLater gives: the descriptors go
+// to PID 1 in one message, and the kernel passes at most 253 (SCM_MAX_FD)
+// in one.
 const MaxPassFiles = 253
 
-// checkPassFiles refuses Options.PassFiles that PID 1 could not place: a
+// checkPassFiles refuses descriptors to pass on that PID 1 could not place: a
 // number of fence's stdio (the command's 0 to 2 are set apart), one listed
 // twice, or more than one message carries.
 func checkPassFiles(fds []int) error {
@@ -763,16 +769,21 @@ func checkPassFiles(fds []int) error {
 	return nil
 }
 
-// sendFiles sends fds to PID 1 (msgFiles) over the control socket ctrl.
+// sendFiles sends fds to PID 1 (msgFiles) over the control socket ctrl,
+// their numbers and the descriptors themselves (none: no control data).
 func sendFiles(ctrl *os.File, fds []int) error {
 	rc, err := ctrl.SyscallConn()
 	if err != nil {
 		return err
 	}
-	b := encodeMessage(message{Type: typeFiles})
+	b := encodeMessage(message{Type: typeFiles, FDs: fds})
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
 	var serr error
 	if err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), b, unix.UnixRights(fds...), nil, 0)
+		serr = unix.Sendmsg(int(fd), b, oob, nil, 0)
 		return serr != unix.EAGAIN
 	}); err != nil {
 		return err

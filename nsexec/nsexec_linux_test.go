@@ -341,10 +341,11 @@ func TestNoFDLeak(t *testing.T) {
 	}
 }
 
-// TestPassFiles: the descriptors in PassFiles reach the command at their
-// numbers, one where PID 1 has its control socket (3) and one far above
-// PID 1's own (a copy made there); the command gets no other. Numbers that
-// PID 1 could not place are refused before anything starts.
+// TestPassFiles: the descriptors PassFilesLater gives reach the command at
+// their numbers, one where PID 1 has its control socket (3) and one far
+// above PID 1's own (a copy made there); the command gets no other. Numbers
+// that PID 1 could not place, and an error of PassFilesLater, end the start
+// before the command runs.
 func TestPassFiles(t *testing.T) {
 	bash := requireBash(t)
 	var fds []int
@@ -370,7 +371,7 @@ func TestPassFiles(t *testing.T) {
 	o := &nsexec.Options{
 		Path: bash, Args: []string{"bash", "-c", `read -r a <&3; read -r b <&200; echo "$a $b"; ls /proc/self/fd | tr '\n' ' '`},
 		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
-		PassFiles: []int{3, 200},
+		PassFilesLater: func() ([]int, error) { return []int{3, 200}, nil },
 	}
 	p, out := start(t, o)
 	defer out.Close()
@@ -382,11 +383,33 @@ func TestPassFiles(t *testing.T) {
 	if want := "three high\n0 1 2 200 3 4 "; string(b) != want {
 		t.Fatalf("command printed %q, want %q", b, want)
 	}
-	for _, bad := range [][]int{{2}, {5, 5}, {-1}} {
-		o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/", PassFiles: bad}
+	// The same start with nothing to pass runs the command: the refusals
+	// below are PassFilesLater's.
+	ran := filepath.Join(t.TempDir(), "ran")
+	o = &nsexec.Options{Path: "/bin/touch", Args: []string{"touch", ran}, Dir: "/", FS: nsexec.FSPolicy{Writable: []string{filepath.Dir(ran)}},
+		PassFilesLater: func() ([]int, error) { return nil, nil }}
+	if p, err := nsexec.Start(o); err != nil {
+		t.Fatal(err)
+	} else if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("touch with nothing to pass: exit %d %v", code, err)
+	}
+	if _, err := os.Stat(ran); err != nil {
+		t.Fatalf("touch with nothing to pass: %v", err)
+	}
+	for i, bad := range []func() ([]int, error){
+		func() ([]int, error) { return []int{2}, nil },
+		func() ([]int, error) { return []int{200, 200}, nil },
+		func() ([]int, error) { return []int{-1}, nil },
+		func() ([]int, error) { return nil, errors.New("no pipes today") },
+	} {
+		ran := filepath.Join(t.TempDir(), "ran")
+		o := &nsexec.Options{Path: "/bin/touch", Args: []string{"touch", ran}, Dir: "/", FS: nsexec.FSPolicy{Writable: []string{filepath.Dir(ran)}}, PassFilesLater: bad}
 		if p, err := nsexec.Start(o); err == nil {
 			_, _ = p.Wait()
-			t.Errorf("PassFiles %v: started, want an error", bad)
+			t.Errorf("bad PassFilesLater %d: started, want an error", i)
+		}
+		if _, err := os.Stat(ran); err == nil {
+			t.Errorf("bad PassFilesLater %d: the command ran", i)
 		}
 	}
 }

@@ -112,12 +112,19 @@ type Options struct {
 	// StartGated; callers do not set it.
 	HoldStart bool
 
-	// PassFiles are descriptors of the calling process, each above 2, that
-	// the command gets at the same numbers, and nothing else in the
-	// sandbox keeps: the anonymous pipes fence inherited (a shell's
-	// process substitution, make's jobserver). PID 1 receives them right
-	// after the policy (SCM_RIGHTS). At most MaxPassFiles.
-	PassFiles []int
+	// PassFilesLater, if set, gives descriptors of the calling process,
+	// each above 2, that the command gets at the same numbers, and nothing
+	// else in the sandbox keeps: the anonymous pipes fence inherited (a
+	// shell's process substitution, make's jobserver). StartGated calls it
+	// after NoExecLater, while PID 1 builds the sandbox, and sends them
+	// (msgFiles, SCM_RIGHTS), which PID 1 waits for before it starts the
+	// command; the caller may close its own copies once StartGated
+	// returns. At most MaxPassFiles. An error ends the start, as
+	// NoExecLater's does. Not sent itself.
+	PassFilesLater func() ([]int, error)
+	// FilesFollow tells PID 1 that msgFiles follows (PassFilesLater is
+	// set). Set by StartGated; callers do not set it.
+	FilesFollow bool
 
 	// NoExecLater, if set, gives FS.NoExec after the rest of the Options
 	// are sent: StartGated calls it while PID 1 builds the mount tree, and

@@ -81,7 +81,7 @@ const (
 	typeConnect   msgType = "connect"
 	typeConnected msgType = "connected"
 	typeCommand   msgType = "command"
-	typeFiles     msgType = "files" // Options.PassFiles, with SCM_RIGHTS
+	typeFiles     msgType = "files" // Options.PassFilesLater's, with SCM_RIGHTS
 	typeStopped   msgType = "stopped"
 	typeFreeze    msgType = "freeze"
 	typeFrozen    msgType = "frozen"
@@ -115,6 +115,9 @@ type message struct {
 	Created []string
 	// Paths (typeNoExec) is FSPolicy.NoExec.
 	Paths []string
+	// FDs (typeFiles) are the numbers at which the command gets the
+	// descriptors the message carries (Options.PassFilesLater).
+	FDs []int
 }
 
 // Stage is one named point of the start-up timeline, in CLOCK_MONOTONIC

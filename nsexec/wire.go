@@ -187,6 +187,12 @@ func (m *message) fields(c codec) {
 	}
 	c.strs(&m.Created)
 	c.strs(&m.Paths)
+	if n := c.count(len(m.FDs)); n != len(m.FDs) {
+		m.FDs = make([]int, n)
+	}
+	for i := range m.FDs {
+		c.int(&m.FDs[i])
+	}
 }
 
 func (o *Options) fields(c codec) {
@@ -238,12 +244,7 @@ func (o *Options) fields(c codec) {
 	c.bool(&o.Monitor)
 	c.bool(&o.Timeline)
 	c.bool(&o.HoldStart)
-	if n := c.count(len(o.PassFiles)); n != len(o.PassFiles) {
-		o.PassFiles = make([]int, n)
-	}
-	for i := range o.PassFiles {
-		c.int(&o.PassFiles[i])
-	}
+	c.bool(&o.FilesFollow)
 }
 
 func encodeMessage(m message) []byte {

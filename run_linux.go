@@ -571,8 +571,9 @@ func fileExists(p string) bool {
 
 // inheritedPipes returns this process's descriptors above 2 that are
 // anonymous pipes it inherited (Spec.PassPipes): open without close-on-exec
-// (every descriptor fence opens itself is close-on-exec) and on pipefs, not
-// a named FIFO, whose descriptor could change the host file's mode.
+// (every descriptor fence opens itself is close-on-exec), on pipefs and
+// named "pipe:[inode]", not a named FIFO, whose descriptor could change
+// the host file's mode.
 func inheritedPipes() ([]int, error) {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
@@ -583,9 +584,10 @@ func inheritedPipes() ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
 	}
-	// One at or above the hard limit on open files (inherited from a
-	// process with a higher one) could not be placed at its number in
-	// the sandbox: not passed.
+	// PID 1 runs with fence's open-file limit: a pipe at a number near it
+	// (inherited from a process with a higher one) could not be placed
+	// there, with room for the descriptors the forked command moves
+	// above the others. Not passed.
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		return nil, fmt.Errorf("read the open-file limit to pass fence's pipes on: %w", err)
@@ -593,7 +595,7 @@ func inheritedPipes() ([]int, error) {
 	var pipes []int
 	for _, name := range names {
 		fd, err := strconv.Atoi(name)
-		if err != nil || fd <= 2 || uint64(fd) >= lim.Max {
+		if err != nil || fd <= 2 || uint64(fd)+8 > lim.Cur {
 			continue
 		}
 		// The listing's own descriptor is close-on-exec, as is every
@@ -606,11 +608,13 @@ func inheritedPipes() ([]int, error) {
 		if unix.Fstatfs(fd, &sfs) != nil || uint32(sfs.Type) != unix.PIPEFS_MAGIC {
 			continue
 		}
+		// A file system may report any type (9p passes its server's
+		// on): an anonymous pipe's name says what it is.
+		if l, err := os.Readlink("/proc/self/fd/" + name); err != nil || !strings.HasPrefix(l, "pipe:[") {
+			continue
+		}
 		pipes = append(pipes, fd)
 	}
 	slices.Sort(pipes)
-	if len(pipes) > nsexec.MaxPassFiles {
-		return nil, fmt.Errorf("fence inherited %d pipes (descriptors above 2): at most %d can be passed on to the command; close the others before starting fence", len(pipes), nsexec.MaxPassFiles)
-	}
 	return pipes, nil
 }

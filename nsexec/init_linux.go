@@ -221,11 +221,13 @@ func readOptions(fd int) (*Options, error) {
 // its input when the command closed it. A number is closed only where it
 // holds the very pipe that came in passed: PID 1 may have its own
 // descriptor there (not every spawn leaves fence's descriptors to it, and
-// its runtime opens some before Init, epoll's for a non-blocking stderr).
+// its runtime opens some before Init, epoll's for a non-blocking stderr),
+// and never where a copy that came in landed (a descriptor the caller had
+// close-on-exec, which PID 1 did not inherit, can arrive at its number).
 func dropInherited(numbers []int) {
 	for i, n := range numbers {
 		var have, got unix.Stat_t
-		if n == controlFD || unix.Fstat(n, &have) != nil || unix.Fstat(passed[i], &got) != nil {
+		if n == controlFD || slices.Contains(passed, n) || unix.Fstat(n, &have) != nil || unix.Fstat(passed[i], &got) != nil {
 			continue
 		}
 		if have.Dev == got.Dev && have.Ino == got.Ino {
@@ -239,12 +241,37 @@ func dropInherited(numbers []int) {
 // placed at their numbers in the command only.
 var passed, passedAt []int
 
-// readFiles reads msgFiles (Options.FilesFollow) from the control socket
-// fd, non-blocking by then, waiting for it as readNoExec does, and returns
-// the numbers it gives and the descriptors it carries, close-on-exec.
+// readFiles reads the msgFiles (Options.FilesFollow) from the control
+// socket fd, non-blocking by then, waiting for them as readNoExec does, and
+// returns the numbers they give and the descriptors they carry,
+// close-on-exec. The first says how many in all (Seq): a message carries
+// at most filesPerMessage.
 func readFiles(fd int) (numbers, fds []int, err error) {
+	total := -1
+	for total < 0 || len(numbers) < total {
+		n, f, seq, err := readFilesMessage(fd)
+		fds = append(fds, f...)
+		if err == nil && total < 0 {
+			total = seq
+		}
+		if err == nil && len(numbers)+len(n) > total {
+			err = fmt.Errorf("%d descriptors to pass on arrived, %d announced", len(numbers)+len(n), total)
+		}
+		if err != nil {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return nil, nil, err
+		}
+		numbers = append(numbers, n...)
+	}
+	return numbers, fds, nil
+}
+
+// readFilesMessage reads one msgFiles for readFiles.
+func readFilesMessage(fd int) (numbers, fds []int, total int, err error) {
 	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4*MaxPassFiles))
+	oob := make([]byte, unix.CmsgSpace(4*filesPerMessage))
 	var got, oobn, flags int
 	for {
 		got, oobn, flags, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -256,14 +283,14 @@ func readFiles(fd int) (numbers, fds []int, err error) {
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, -1); err != nil && err != unix.EINTR {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	if got == 0 {
-		return nil, nil, io.EOF
+		return nil, nil, 0, io.EOF
 	}
 	if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 		for _, scm := range scms {
@@ -280,13 +307,7 @@ func readFiles(fd int) (numbers, fds []int, err error) {
 	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 || len(fds) != len(m.FDs):
 		err = fmt.Errorf("%d descriptors arrived for %d numbers", len(fds), len(m.FDs))
 	}
-	if err != nil {
-		for _, f := range fds {
-			unix.Close(f)
-		}
-		return nil, nil, err
-	}
-	return m.FDs, fds, nil
+	return m.FDs, fds, m.Seq, err
 }
 
 // readNoExec reads msgNoExec, the denied programs' paths that follow the
@@ -1120,6 +1141,23 @@ func placePassed(targets []int, attr *syscall.ProcAttr) (placed []int) {
 	for _, t := range placed {
 		if t < len(attr.Files) {
 			attr.Files[t] = uintptr(t)
+		}
+	}
+	// The forked child moves its status pipe, and the list's descriptors
+	// below their places, to numbers above both the list's length and
+	// every descriptor in it (dup3, close-on-exec), where they would
+	// replace a copy made above: the list then names one descriptor (a
+	// copy of its first) above every such copy, and the moves go higher.
+	if len(placed) > 0 {
+		top := len(attr.Files)
+		for _, f := range attr.Files {
+			top = max(top, int(f))
+		}
+		if hi := slices.Max(placed); hi >= top {
+			if above, err := unix.FcntlInt(attr.Files[0], unix.F_DUPFD_CLOEXEC, hi+1); err == nil {
+				attr.Files[0] = uintptr(above)
+				placed = append(placed, above)
+			}
 		}
 	}
 	return placed

@@ -747,18 +747,14 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// MaxPassFiles bounds what Options.PassFilesLater gives: the descriptors go
-// to PID 1 in one message, and the kernel passes at most 253 (SCM_MAX_FD)
-// in one.
-const MaxPassFiles = 253
+// filesPerMessage bounds the descriptors of one msgFiles: the kernel passes
+// at most 253 (SCM_MAX_FD) in one message.
+const filesPerMessage = 253
 
-// checkPassFiles refuses descriptors to pass on that PID 1 could not place: a
-// number of fence's stdio (the command's 0 to 2 are set apart), one listed
-// twice, or more than one message carries.
+// checkPassFiles refuses descriptors to pass on that PID 1 could not place:
+// a number of fence's stdio (the command's 0 to 2 are set apart), or one
+// listed twice.
 func checkPassFiles(fds []int) error {
-	if len(fds) > MaxPassFiles {
-		return fmt.Errorf("pass %d descriptors to the command: at most %d can be passed", len(fds), MaxPassFiles)
-	}
 	seen := make(map[int]bool, len(fds))
 	for _, fd := range fds {
 		if fd <= 2 || seen[fd] {
@@ -769,24 +765,36 @@ func checkPassFiles(fds []int) error {
 	return nil
 }
 
-// sendFiles sends fds to PID 1 (msgFiles) over the control socket ctrl,
-// their numbers and the descriptors themselves (none: no control data).
+// sendFiles sends fds to PID 1 over the control socket ctrl, their numbers
+// and the descriptors themselves, in msgFiles of at most filesPerMessage
+// each, the first saying how many in all (Seq); one without any for none.
 func sendFiles(ctrl *os.File, fds []int) error {
 	rc, err := ctrl.SyscallConn()
 	if err != nil {
 		return err
 	}
-	b := encodeMessage(message{Type: typeFiles, FDs: fds})
-	var oob []byte
-	if len(fds) > 0 {
-		oob = unix.UnixRights(fds...)
+	for first := true; first || len(fds) > 0; first = false {
+		chunk := fds[:min(len(fds), filesPerMessage)]
+		m := message{Type: typeFiles, FDs: chunk}
+		if first {
+			m.Seq = len(fds)
+		}
+		b := encodeMessage(m)
+		var oob []byte
+		if len(chunk) > 0 {
+			oob = unix.UnixRights(chunk...)
+		}
+		var serr error
+		if err := rc.Write(func(fd uintptr) bool {
+			serr = unix.Sendmsg(int(fd), b, oob, nil, 0)
+			return serr != unix.EAGAIN
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+		fds = fds[len(chunk):]
 	}
-	var serr error
-	if err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), b, oob, nil, 0)
-		return serr != unix.EAGAIN
-	}); err != nil {
-		return err
-	}
-	return serr
+	return nil
 }

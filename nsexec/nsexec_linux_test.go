@@ -342,36 +342,32 @@ func TestNoFDLeak(t *testing.T) {
 }
 
 // TestPassFiles: the descriptors PassFilesLater gives reach the command at
-// their numbers, one where PID 1 has its control socket (3) and one far
-// above PID 1's own (a copy made there); the command gets no other. Numbers
-// that PID 1 could not place, and an error of PassFilesLater, end the start
-// before the command runs.
+// their numbers, more of them than one message carries, and the command
+// gets no other; they are the caller's own, close-on-exec (PID 1 did not
+// inherit them, and may receive one at its own number). Numbers that PID 1
+// could not place, and an error of PassFilesLater, end the start before the
+// command runs.
 func TestPassFiles(t *testing.T) {
 	bash := requireBash(t)
-	var fds []int
-	for _, msg := range []string{"three", "high"} {
+	const n = 300 // over the 253 descriptors one message can carry
+	var nums []int
+	for i := range n {
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.WriteString(msg + "\n"); err != nil {
+		if _, err := fmt.Fprintf(w, "pipe%d\n", i); err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
-		fds = append(fds, int(r.Fd()))
 		defer r.Close()
+		nums = append(nums, int(r.Fd()))
 	}
-	// At 3 and 200, as the caller has them.
-	for i, target := range []int{3, 200} {
-		if err := unix.Dup2(fds[i], target); err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(target)
-	}
+	first, last := nums[0], nums[n-1]
 	o := &nsexec.Options{
-		Path: bash, Args: []string{"bash", "-c", `read -r a <&3; read -r b <&200; echo "$a $b"; ls /proc/self/fd | tr '\n' ' '`},
+		Path: bash, Args: []string{"bash", "-c", fmt.Sprintf(`read -r a <&%d; read -r b <&%d; echo "$a $b"; ls /proc/self/fd | wc -l`, first, last)},
 		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
-		PassFilesLater: func() ([]int, error) { return []int{3, 200}, nil },
+		PassFilesLater: func() ([]int, error) { return nums, nil },
 	}
 	p, out := start(t, o)
 	defer out.Close()
@@ -379,10 +375,11 @@ func TestPassFiles(t *testing.T) {
 		t.Fatalf("exit %d %v", code, err)
 	}
 	b, _ := io.ReadAll(out)
-	// ls's own directory descriptor is 4.
-	if want := "three high\n0 1 2 200 3 4 "; string(b) != want {
+	// 0 to 2, the pipes, and ls's own directory.
+	if want := fmt.Sprintf("pipe0 pipe%d\n%d\n", n-1, 3+n+1); string(b) != want {
 		t.Fatalf("command printed %q, want %q", b, want)
 	}
+
 	// The same start with nothing to pass runs the command: the refusals
 	// below are PassFilesLater's.
 	ran := filepath.Join(t.TempDir(), "ran")
@@ -398,7 +395,7 @@ func TestPassFiles(t *testing.T) {
 	}
 	for i, bad := range []func() ([]int, error){
 		func() ([]int, error) { return []int{2}, nil },
-		func() ([]int, error) { return []int{200, 200}, nil },
+		func() ([]int, error) { return []int{first, first}, nil },
 		func() ([]int, error) { return []int{-1}, nil },
 		func() ([]int, error) { return nil, errors.New("no pipes today") },
 	} {

@@ -119,7 +119,7 @@ type Options struct {
 	// after NoExecLater, while PID 1 builds the sandbox, and sends them
 	// (msgFiles, SCM_RIGHTS), which PID 1 waits for before it starts the
 	// command; the caller may close its own copies once StartGated
-	// returns. At most MaxPassFiles. An error ends the start, as
+	// returns. An error ends the start, as
 	// NoExecLater's does. Not sent itself.
 	PassFilesLater func() ([]int, error)
 	// FilesFollow tells PID 1 that msgFiles follows (PassFilesLater is

@@ -116,7 +116,8 @@ type message struct {
 	// Paths (typeNoExec) is FSPolicy.NoExec.
 	Paths []string
 	// FDs (typeFiles) are the numbers at which the command gets the
-	// descriptors the message carries (Options.PassFilesLater).
+	// descriptors the message carries (Options.PassFilesLater); Seq of
+	// the first says how many there are in all.
 	FDs []int
 }
 

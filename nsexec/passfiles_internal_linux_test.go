@@ -1,0 +1,111 @@
+package nsexec
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipeFD returns a pipe's read end's descriptor number, its write end
+// closed; the read end is closed when the test ends, if still open.
+func pipeFD(t *testing.T) int {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	fd, err := unix.FcntlInt(r.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+func isOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
+// dropInherited closes PID 1's inherited copy of a pipe passed on, and
+// neither a copy that arrived at the pipe's own number (a descriptor the
+// caller had close-on-exec) nor another file at that number.
+func TestDropInherited(t *testing.T) {
+	defer func() { passed = nil }()
+	inherited := pipeFD(t)
+	received, err := unix.FcntlInt(uintptr(inherited), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(received) })
+	atOwn := pipeFD(t)
+	other := pipeFD(t)
+	otherPipe := pipeFD(t)
+	passed = []int{received, atOwn, otherPipe}
+	dropInherited([]int{inherited, atOwn, other})
+	if isOpen(inherited) {
+		t.Error("the inherited copy of a pipe passed on stayed open")
+	}
+	if !isOpen(received) || !isOpen(atOwn) {
+		t.Error("a copy that came in was closed")
+	}
+	if !isOpen(other) {
+		t.Error("another pipe at a number passed on was closed")
+	}
+}
+
+// placePassed, then ForkExec: a copy made by dup3 at the number just above
+// every descriptor ProcAttr.Files names, where the forked child moves its
+// status pipe from a free number below (dup3, close-on-exec), reaches the
+// command, and so does a pipe placed through the list.
+func TestPlacePassedAboveFiles(t *testing.T) {
+	defer func() { passed = nil }()
+	var holes []int // free numbers below the others, for the status pipe
+	for range 2 {
+		h, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holes = append(holes, h)
+	}
+	b := pipeFD(t)
+	busy := pipeFD(t) // a number PID 1 uses itself: placed through the list
+	a := pipeFD(t)
+	for _, h := range holes {
+		unix.Close(h)
+	}
+	// Where the child's first move goes: above the list (up to busy) and
+	// every descriptor in it (a).
+	next := max(busy+1, a) + 1
+	if isOpen(next) || slices.Contains([]int{a, b, busy}, next) {
+		t.Skipf("descriptor %d is taken in this test process: the layout the test needs is not there", next)
+	}
+	passed = []int{a, b}
+	attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
+	targets := []int{busy, next}
+	placed := placePassed(targets, attr)
+	if !slices.Contains(placed, next) {
+		t.Fatalf("placePassed did not place a copy at the free number %d: placed %v", next, placed)
+	}
+	script := fmt.Sprintf("[ -e /proc/self/fd/%d ] && [ -e /proc/self/fd/%d ]", busy, next)
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, attr)
+	for _, f := range placed {
+		unix.Close(f)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ws.ExitStatus() != 0 {
+		t.Errorf("pipes passed on at %d (through the list) and %d (placed just above it): the command lacks one", busy, next)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -1212,3 +1213,23 @@ func statField(pid, n int) int {
 
 func ppid(pid int) int { return statField(pid, 4) }
 func pgid(pid int) int { return statField(pid, 5) }
+
+// A pipe passed on reaches a command whose terminal is the sandbox's
+// pseudo-terminal at its number, whichever it is: there the command's
+// descriptors 0 to 2 are PID 1's pseudo-terminal, and a lone pipe at the
+// number just above that once went missing while the command started.
+func TestPTYInheritedPipes(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		p := s.startShellPTY("--norc", "--noprofile", "-i")
+		// One run per number, each with that pipe alone.
+		p.write(`for n in $(seq 4 24); do eval '"$FENCE" -- bash -c "read -r x <&$n; printf %s, \$x" '$n'< <(echo p$n)'; done; echo END` + "\n")
+		var want strings.Builder
+		for n := 4; n <= 24; n++ {
+			fmt.Fprintf(&want, "p%d,", n)
+		}
+		if !p.waitFor(want.String() + "END") {
+			t.Fatalf("a pipe at one of 4 to 24 did not reach the command on the sandbox's terminal; want %q in %q", want.String()+"END", p.output())
+		}
+		p.exitShell()
+	})
+}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestHarnessQuick runs the whole `make perf` harness in quick mode with a
@@ -239,5 +241,26 @@ func TestParsePerfScript(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%v: %d, want %d (all: %v)", k, got[k], v, got)
 		}
+	}
+}
+
+// InheritNothing leaves no descriptor above 2 for the measured commands to
+// inherit: one the harness was started with becomes close-on-exec.
+func TestInheritNothing(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := unix.FcntlInt(r.Fd(), unix.F_SETFD, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := InheritNothing(); err != nil {
+		t.Fatal(err)
+	}
+	flags, err := unix.FcntlInt(r.Fd(), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Fatalf("an inherited descriptor after InheritNothing: flags %#x, %v; want close-on-exec", flags, err)
 	}
 }

@@ -13,6 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// InheritNothing makes every descriptor of this process above 2
+// close-on-exec, so that the commands it measures inherit none of those it
+// was started with: fence passes inherited pipes on to the command (a
+// terminal's shell or a CI runner can leak one), and the figures would then
+// depend on where the harness was started.
+func InheritNothing() error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("make inherited descriptors close-on-exec: close_range: %w", err)
+	}
+	return nil
+}
+
 // monoNow is CLOCK_MONOTONIC in nanoseconds, fence's timeline clock
 // (FENCE_TIMELINE_LAUNCH).
 func monoNow() int64 {

@@ -21,6 +21,10 @@ import (
 )
 
 func main() {
+	if err := perf.InheritNothing(); err != nil {
+		fmt.Fprintln(os.Stderr, "fenceperf:", err)
+		os.Exit(1)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -2841,6 +2841,14 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if err != nil {
 		return fp, err
 	}
+	// The sandbox's /dev is its own (nsexec.DevNodes): hiding its
+	// /dev/null hides nothing of the host's, and makes every redirection
+	// to it fail. Done as asked, with a word.
+	for _, p := range masked {
+		if p == "/dev" || p == "/dev/null" {
+			fmt.Fprintf(s.stderr(), "Warning: filesystem.denyRead hides %s, the sandbox's own, which holds nothing of the host's: every redirection to /dev/null will fail in the sandbox; remove the entry\n", p)
+		}
+	}
 	// The grants to read; none in the sandbox's own /proc and /dev,
 	// which are there already (systemGrant).
 	var readable, allowRead []string

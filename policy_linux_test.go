@@ -258,6 +258,35 @@ func TestFSPolicyWarnsOfHiddenWritable(t *testing.T) {
 	}
 }
 
+// denyRead of the sandbox's own /dev/null, or of its /dev, hides nothing of
+// the host's and breaks every redirection to /dev/null: fence warns, and
+// does not for another device.
+func TestFSPolicyWarnsOfHiddenDevNull(t *testing.T) {
+	home := t.TempDir()
+	for _, tc := range []struct {
+		deny   string
+		warned bool
+	}{{"/dev/null", true}, {"/dev", true}, {"/dev/urandom", false}} {
+		var log strings.Builder
+		c := config.Default()
+		c.Filesystem.DenyRead = []string{tc.deny}
+		s := &Spec{Config: c, Cwd: home, Home: home, Env: []string{}, Log: &log}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp, err := s.fsPolicy(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(fp.Masked, tc.deny) {
+			t.Errorf("denyRead %q: not masked (%q)", tc.deny, fp.Masked)
+		}
+		if got := strings.Contains(log.String(), "Warning: filesystem.denyRead hides "+tc.deny+", the sandbox's own"); got != tc.warned {
+			t.Errorf("denyRead %q: warned %v, want %v: %q", tc.deny, got, tc.warned, log.String())
+		}
+	}
+}
+
 // passwdHome reads the password file as os/user does without cgo: the
 // same answers as os/user for every account of this machine's /etc/passwd
 // (through the C library's lookup in a cgo test build, whose "files"

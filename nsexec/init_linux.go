@@ -117,7 +117,6 @@ func Init() {
 		if passedAt, passed, err = readFiles(controlFD); err != nil {
 			fail(ctrl, fmt.Errorf("read the pipes to pass on: %w", err))
 		}
-		dropInherited(passedAt)
 	}
 	// Before run's RestoreSysmonLater, which borrows the same signal.
 	if finishSysmon() {
@@ -224,10 +223,13 @@ func readOptions(fd int) (*Options, error) {
 // its runtime opens some before Init, epoll's for a non-blocking stderr),
 // and never where a copy that came in landed (a descriptor the caller had
 // close-on-exec, which PID 1 did not inherit, can arrive at its number).
-func dropInherited(numbers []int) {
+//
+// numbers and fds are one message's; received, every copy that came in so
+// far.
+func dropInherited(numbers, fds, received []int) {
 	for i, n := range numbers {
 		var have, got unix.Stat_t
-		if n == controlFD || slices.Contains(passed, n) || unix.Fstat(n, &have) != nil || unix.Fstat(passed[i], &got) != nil {
+		if n == controlFD || slices.Contains(received, n) || unix.Fstat(n, &have) != nil || unix.Fstat(fds[i], &got) != nil {
 			continue
 		}
 		if have.Dev == got.Dev && have.Ino == got.Ino {
@@ -263,6 +265,9 @@ func readFiles(fd int) (numbers, fds []int, err error) {
 			}
 			return nil, nil, err
 		}
+		// At once, not after the last message: PID 1 holds both copies
+		// of each pipe until then.
+		dropInherited(n, f, fds)
 		numbers = append(numbers, n...)
 	}
 	return numbers, fds, nil
@@ -306,6 +311,10 @@ func readFilesMessage(fd int) (numbers, fds []int, total int, err error) {
 		err = fmt.Errorf("unexpected message %q", m.Type)
 	case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 || len(fds) != len(m.FDs):
 		err = fmt.Errorf("%d descriptors arrived for %d numbers", len(fds), len(m.FDs))
+		var lim unix.Rlimit
+		if flags&unix.MSG_CTRUNC != 0 && unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil {
+			err = fmt.Errorf("%w: the sandbox ran out of file descriptors (its open-file limit, ulimit -n, is %d); raise it, or start fence with fewer pipes open", err, lim.Cur)
+		}
 	}
 	return m.FDs, fds, m.Seq, err
 }
@@ -1157,6 +1166,17 @@ func placePassed(targets []int, attr *syscall.ProcAttr) (placed []int) {
 			if above, err := unix.FcntlInt(attr.Files[0], unix.F_DUPFD_CLOEXEC, hi+1); err == nil {
 				attr.Files[0] = uintptr(above)
 				placed = append(placed, above)
+			} else {
+				// No number free above them (the open-file limit):
+				// the list covers every copy instead, so that the
+				// moves go above it or the start fails (EBADF),
+				// never losing a pipe.
+				for len(attr.Files) <= hi {
+					attr.Files = append(attr.Files, ^uintptr(0))
+				}
+				for _, t := range placed {
+					attr.Files[t] = uintptr(t)
+				}
 			}
 		}
 	}

@@ -47,8 +47,7 @@ func TestDropInherited(t *testing.T) {
 	atOwn := pipeFD(t)
 	other := pipeFD(t)
 	otherPipe := pipeFD(t)
-	passed = []int{received, atOwn, otherPipe}
-	dropInherited([]int{inherited, atOwn, other})
+	dropInherited([]int{inherited, atOwn, other}, []int{received, atOwn, otherPipe}, []int{received, atOwn, otherPipe})
 	if isOpen(inherited) {
 		t.Error("the inherited copy of a pipe passed on stayed open")
 	}
@@ -107,5 +106,59 @@ func TestPlacePassedAboveFiles(t *testing.T) {
 	}
 	if ws.ExitStatus() != 0 {
 		t.Errorf("pipes passed on at %d (through the list) and %d (placed just above it): the command lacks one", busy, next)
+	}
+}
+
+// With no number free above the copies placePassed made (the open-file
+// limit just above the highest), the command either gets every pipe or
+// does not start: none goes missing.
+func TestPlacePassedAtTheLimit(t *testing.T) {
+	defer func() { passed = nil }()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	c := pipeFD(t)
+	var holes []int
+	for range 2 {
+		h, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holes = append(holes, h)
+	}
+	b := pipeFD(t)
+	busy := pipeFD(t)
+	a := pipeFD(t)
+	for _, h := range holes {
+		unix.Close(h)
+	}
+	const lim = 1000
+	next, top := max(busy+1, a)+1, lim-1
+	if isOpen(next) || isOpen(top) || old.Max < lim {
+		t.Skipf("descriptors %d or %d taken, or a hard limit below %d: the layout the test needs is not there", next, top, lim)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lim, Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	passed = []int{a, b, c}
+	attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
+	targets := []int{busy, next, top}
+	placed := placePassed(targets, attr)
+	script := fmt.Sprintf("[ -e /proc/self/fd/%d ] && [ -e /proc/self/fd/%d ] && [ -e /proc/self/fd/%d ]", busy, next, top)
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, attr)
+	for _, f := range placed {
+		unix.Close(f)
+	}
+	if err != nil {
+		return // refused to start: acceptable, nothing went missing
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ws.ExitStatus() != 0 {
+		t.Errorf("pipes passed on at %d, %d and %d (at the open-file limit): the command started without one", busy, next, top)
 	}
 }

@@ -59,13 +59,14 @@ func TestDropInherited(t *testing.T) {
 	}
 }
 
-// placePassed, then ForkExec: a copy made by dup3 at the number just above
-// every descriptor ProcAttr.Files names, where the forked child moves its
-// status pipe from a free number below (dup3, close-on-exec), reaches the
-// command, and so does a pipe placed through the list.
-func TestPlacePassedAboveFiles(t *testing.T) {
-	defer func() { passed = nil }()
-	var holes []int // free numbers below the others, for the status pipe
+// aboveListLayout makes the layout the placement tests need: pipes a and
+// b (copies PID 1 received) and busy (a number PID 1 uses itself, placed
+// through ProcAttr.Files), with free numbers below them for the forked
+// child's status pipe, and returns next, where the child's first move
+// goes: above the list (up to busy) and every descriptor in it (a).
+func aboveListLayout(t *testing.T) (a, b, busy, next int) {
+	t.Helper()
+	var holes []int
 	for range 2 {
 		h, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -73,15 +74,20 @@ func TestPlacePassedAboveFiles(t *testing.T) {
 		}
 		holes = append(holes, h)
 	}
-	b := pipeFD(t)
-	busy := pipeFD(t) // a number PID 1 uses itself: placed through the list
-	a := pipeFD(t)
+	b, busy, a = pipeFD(t), pipeFD(t), pipeFD(t)
 	for _, h := range holes {
 		unix.Close(h)
 	}
-	// Where the child's first move goes: above the list (up to busy) and
-	// every descriptor in it (a).
-	next := max(busy+1, a) + 1
+	return a, b, busy, max(busy+1, a) + 1
+}
+
+// placePassed, then ForkExec: a copy made by dup3 at the number just above
+// every descriptor ProcAttr.Files names, where the forked child moves its
+// status pipe from a free number below (dup3, close-on-exec), reaches the
+// command, and so does a pipe placed through the list.
+func TestPlacePassedAboveFiles(t *testing.T) {
+	defer func() { passed = nil }()
+	a, b, busy, next := aboveListLayout(t)
 	if isOpen(next) || slices.Contains([]int{a, b, busy}, next) {
 		t.Skipf("descriptor %d is taken in this test process: the layout the test needs is not there", next)
 	}
@@ -119,22 +125,9 @@ func TestPlacePassedAtTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := pipeFD(t)
-	var holes []int
-	for range 2 {
-		h, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		holes = append(holes, h)
-	}
-	b := pipeFD(t)
-	busy := pipeFD(t)
-	a := pipeFD(t)
-	for _, h := range holes {
-		unix.Close(h)
-	}
+	a, b, busy, next := aboveListLayout(t)
 	const lim = 1000
-	next, top := max(busy+1, a)+1, lim-1
+	top := lim - 1
 	if isOpen(next) || isOpen(top) || old.Max < lim {
 		t.Skipf("descriptors %d or %d taken, or a hard limit below %d: the layout the test needs is not there", next, top, lim)
 	}

@@ -487,36 +487,19 @@ func newNetworkNamespace() (int, error) {
 // early is the policy-independent work done before the policy arrives.
 type early struct {
 	tracer *ptracer // started, not yet trusted with a capability
-	// netns is an fd of the sandbox's network namespace, created on the
-	// ptracer's thread (see startEarly); -1 when the sandbox shares the
-	// host's network. Valid once tracer.wait has returned nil.
-	netns int
+	// netns is an fd of the sandbox's network namespace, created on PID
+	// 1's main thread (see startEarly); -1 when the sandbox shares the
+	// host's network or netErr says why it could not be created.
+	netns  int
+	netErr error
 }
 
 func startEarly(newNetns bool) *early {
 	e := &early{netns: -1}
-	// The ptracer's thread costs a thread start (~0.3 ms here): started
-	// now, it comes up while PID 1 reads the policy and builds the mounts.
-	// It must exist before the capabilities are dropped (dropCapabilities
-	// waits for it).
-	//
-	// It creates the sandbox's network namespace first. The namespace is
-	// not made with the others in the supervisor's clone: creating one
-	// takes ~0.7 ms of the kernel's time here, and in the clone that time
-	// delays everything after it. On its own thread it overlaps with PID
-	// 1's runtime start-up, reading the policy and building the mounts;
-	// setup moves every thread into it before anything uses the network.
-	// Bringing lo up can wait for the kernel's rtnl lock (the asynchronous
-	// teardown of earlier network namespaces takes it): also done there.
-	var first func() error
-	if newNetns {
-		first = func() error {
-			fd, err := newNetworkNamespace()
-			e.netns = fd
-			return err
-		}
-	}
-	e.tracer = startPtracer(first)
+	// The ptracer's thread costs a thread start: started now, it comes up
+	// while PID 1 reads the policy and builds the mounts. It must exist
+	// before the capabilities are dropped (dropCapabilities waits for it).
+	e.tracer = startPtracer()
 	// PID 1 must survive the terminal's SIGINT/SIGQUIT/SIGHUP (delivered to
 	// the whole foreground group) and anything the command sends it; the
 	// command gets those signals itself, and the supervisor forwards the
@@ -558,6 +541,20 @@ func startEarly(newNetns bool) *early {
 	// disposition and costs no round trip.
 	signal.Ignore(unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP,
 		unix.SIGSYS, sigStkflt)
+	// The sandbox's network namespace, on this thread, while the
+	// supervisor still plans: PID 1 would otherwise wait for the policy
+	// here. Creating one takes ~0.7 ms of the kernel's time, and bringing
+	// lo up can wait for the kernel's rtnl lock (the asynchronous
+	// teardown of earlier namespaces takes it). Not in the clone, where
+	// that time would delay the supervisor (the entry's clone is a
+	// vfork), and not on a thread of its own: a thread started now waits
+	// for a CPU, both being busy with the two runtimes' start, and was
+	// seen to run ~1 ms later, after the mounts (docs/benchmarking.md,
+	// "The network namespace on PID 1's main thread"). setup moves every
+	// other thread into it before anything uses the network.
+	if newNetns {
+		e.netns, e.netErr = newNetworkNamespace()
+	}
 	return e
 }
 
@@ -652,15 +649,16 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		return nil, err
 	}
 	if !o.HostNetwork {
-		// Every thread of PID 1 into the sandbox's network namespace
-		// (created with lo up by startEarly), at once (AllThreadsSyscall):
+		// Every other thread of PID 1 into the sandbox's network
+		// namespace (created with lo up by startEarly on this thread), at
+		// once (AllThreadsSyscall):
 		// the listeners below, the command forked from this thread, and
 		// the connects made for -p on any thread must all be inside it,
 		// and so must any thread the runtime starts later (a thread
 		// inherits its creator's). setns needs CAP_SYS_ADMIN, so this
 		// precedes the capability drop.
-		if err := e.tracer.wait(); err != nil {
-			return nil, err
+		if e.netErr != nil {
+			return nil, e.netErr
 		}
 		if e.netns < 0 {
 			return nil, errors.New("no network namespace was created for the sandbox")
@@ -669,11 +667,11 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 			return nil, fmt.Errorf("enter the sandbox's network namespace: %w", errno)
 		}
 		unix.Close(e.netns)
-		// On this thread, now in the namespace (/proc/sys/net is the
+		// On this thread, in the namespace (/proc/sys/net is the
 		// namespace of the thread that opens it), through the sandbox's
-		// /proc: not on the thread that made the namespace, whose
-		// /proc could still be the host's, read-only in the tree that
-		// buildRoot keeps, and which would wait for the mounts. It
+		// /proc: not where startEarly made the namespace, before the
+		// mounts, where /proc was still the host's, read-only in the
+		// tree that buildRoot keeps. It
 		// loosens nothing outside the sandbox's own lo: a kernel that
 		// refuses it only keeps ports below 1024 closed there.
 		_ = netns.AllowLowPorts()
@@ -1037,9 +1035,8 @@ func dropCapabilities(t *ptracer) error {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
 	// The ptracer's thread must exist before the capset below, which
-	// leaves it CAP_SYS_PTRACE permitted (startEarly started it). Its
-	// error is that of the network namespace, handled by setup.
-	_ = t.wait()
+	// leaves it CAP_SYS_PTRACE permitted (startEarly started it).
+	t.wait()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	data[0].Permitted = 1 << unix.CAP_SYS_PTRACE

@@ -27,9 +27,8 @@ import (
 // does runs without it, so a caller gains nothing: the guard still cannot
 // reach another process's fds or memory on its behalf.
 type ptracer struct {
-	reqs     chan ptraceReq
-	ready    chan struct{} // closed once the loop holds its own thread
-	firstErr error         // startPtracer's first; read after ready
+	reqs  chan ptraceReq
+	ready chan struct{} // closed once the loop holds its own thread
 }
 
 type ptraceReq struct {
@@ -58,34 +57,24 @@ var tracer *ptracer
 // other thread but the command's) CAP_SYS_PTRACE in its permitted set, and
 // the ptracer's thread is then one that existed when the sets were set,
 // not one whose set depends on which thread the runtime cloned it from.
-//
-// first, if not nil, runs on the ptracer's thread before it serves
-// anything, with PID 1's capabilities still whole; wait returns its error.
-// That lets PID 1 do work that must run on a thread of its own (creating
-// the network namespace) without starting one more thread for it.
-func startPtracer(first func() error) *ptracer {
+func startPtracer() *ptracer {
 	p := &ptracer{reqs: make(chan ptraceReq), ready: make(chan struct{})}
-	go p.loop(first)
+	go p.loop()
 	return p
 }
 
-// wait returns once the ptracer's goroutine is locked to its thread and
-// first has run, with first's error. Not waiting in startPtracer lets the
-// thread start (~0.3 ms here, a hand-off through the runtime's template
-// thread) and first overlap with reading the policy and building the
-// mounts, instead of delaying them.
-func (p *ptracer) wait() error {
+// wait returns once the ptracer's goroutine is locked to its thread. Not
+// waiting in startPtracer lets the thread start (a hand-off through the
+// runtime's template thread, then a wait for a CPU) overlap with reading
+// the policy and building the mounts, instead of delaying them.
+func (p *ptracer) wait() {
 	<-p.ready
-	return p.firstErr
 }
 
-func (p *ptracer) loop(first func() error) {
+func (p *ptracer) loop() {
 	// Never unlocked: this thread alone raises the capability, and no
 	// other goroutine may run on it.
 	runtime.LockOSThread()
-	if first != nil {
-		p.firstErr = first()
-	}
 	close(p.ready)
 	for r := range p.reqs {
 		var res ptraceResult

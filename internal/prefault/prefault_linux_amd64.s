@@ -13,7 +13,6 @@
 #define SYS_fadvise64 221
 #define SYS_openat 257
 #define MADV_POPULATE_READ 22
-#define MADV_POPULATE_WRITE 23
 #define MADV_HUGEPAGE 14
 
 // POPULATE is madvise(start &^ 4095, end - that, advice), for symbols
@@ -61,12 +60,15 @@ TEXT fence_prefault_populate(SB),NOSPLIT|NOFRAME,$0
 	// Before the runtime's start, whose code is the text's first block.
 	LEAQ	8(SP), DI
 	CALL	hugeText<>(SB)
-	// noptrdata, data and bss, which the linker lays out in that order,
-	// are written by the runtime's start: a private copy of each page, or
-	// a zeroed one, in one call instead of a fault each. The noptrbss
-	// after them, most of it crypto's 32 MB DRBG buffer, is left to fault
-	// in as it is used.
-	POPULATE(runtime·noptrdata(SB), runtime·ebss(SB), MADV_POPULATE_WRITE)
+	// noptrdata, data and bss (~400 kB) are not populated: they fault in
+	// as fence writes them: ~40 of their ~100 pages in either process. A
+	// write populate copies or zeroes every page, and where a fault costs
+	// ~1.3 µs (bare metal, or a VM whose MMU is the hardware's) that took
+	// longer than the faults it saved: `fence -- true` 0.35 ms sooner
+	// without it (docs/benchmarking.md, "The network namespace on PID 1's
+	// main thread, the data left to fault in"). It paid only where a
+	// fault trapped into the hypervisor (10-20 µs).
+	//
 	// The read-only data through the pc-value tables, which the runtime's
 	// start, its type and interface tables and every stack walk read: the
 	// pages are the page cache's, mapped and not copied. The text is not

@@ -2,8 +2,9 @@
 // fence is compiled with: a few lines added to the Go runtime, which advise
 // the kernel to back the runtime's heap with huge pages as the runtime maps
 // it, carve the runtime's own bookkeeping (persistentalloc: spans, span
-// sets, itabs, ...) out of one huge page, and keep sysmon polling for about
-// a second after work in the init stage before it sleeps deeply. make build
+// sets, itabs, ...) out of one huge page, keep sysmon polling for about a
+// second after work in the init stage before it sleeps deeply, and skip the
+// runtime's cgroup lookup where GOMAXPROCS is set (the init stage's). make build
 // applies it (through its command, mkoverlay), and so do the test builds of
 // fence (e2e, perf), which must measure and test the binary users run.
 //
@@ -197,6 +198,26 @@ func sysmonLingers() bool {
 `
 )
 
+// schedinit (runtime/proc.go, Go 1.26) looks for the process's CPU cgroup
+// (defaultGOMAXPROCSInit: /proc/self/cgroup and /proc/self/mountinfo read
+// and parsed, the cgroup's limit files opened and kept open) before it
+// reads GOMAXPROCS from the environment, which, when set, makes the cgroup
+// irrelevant: the runtime then neither takes its default from the cgroup
+// nor updates it later. fence starts its init stage with GOMAXPROCS=2
+// (package nsexec/spawn), where the lookup cost ~0.1 ms of each start
+// (fence -- true 0.19 ms sooner without it, docs/benchmarking.md), and it
+// left PID 1 holding two descriptors of the host's cgroup files for the
+// sandbox's life. Write's line skips the lookup where GOMAXPROCS is a
+// positive number, as schedinit reads it just after; the supervisor, whose
+// environment is the caller's, does it as before.
+const (
+	procsInit    = "\tdefaultGOMAXPROCSInit()\n"
+	procsInitNew = "\tif n, err := strconv.ParseInt(gogetenv(\"GOMAXPROCS\"), 10, 32); err != nil || n <= 0 { // fence's build (internal/rtoverlay)\n" +
+		"\t\tdefaultGOMAXPROCSInit()\n" +
+		"\t}\n"
+	procsRead = "\tif n, err := strconv.ParseInt(gogetenv(\"GOMAXPROCS\"), 10, 32); err == nil && n > 0 {\n"
+)
+
 // uses are what the added lines need from the rest of the runtime: the
 // file each is declared in, and its declaration; and the Go release whose
 // runtime they were written against (its VERSION file starts so), where
@@ -217,7 +238,8 @@ const File = "overlay.json"
 
 // Write writes, in dir, the runtime's mheap.go, malloc.go and proc.go of
 // the toolchain at goroot with the added lines (heapAdvice after the heap's
-// mapping, persistentalloc's chunks from a huge page, sysmon's linger), and
+// mapping, persistentalloc's chunks from a huge page, sysmon's linger, the
+// cgroup lookup skipped where GOMAXPROCS is set), and
 // the overlay file (File) that puts them in place of the toolchain's for go
 // build -overlay, whose path it returns. It refuses a toolchain of another
 // Go release, and a runtime that does not map its memory or run sysmon
@@ -226,7 +248,7 @@ const File = "overlay.json"
 func Write(goroot, dir string) (string, error) {
 	rt := filepath.Join(goroot, "src", "runtime")
 	patched := map[string][]byte{}
-	for name, patch := range map[string]func([]byte) ([]byte, error){"mheap.go": adviseHeap, "malloc.go": carvePersistent, "proc.go": lingerSysmon} {
+	for name, patch := range map[string]func([]byte) ([]byte, error){"mheap.go": adviseHeap, "malloc.go": carvePersistent, "proc.go": patchProc} {
 		src := filepath.Join(rt, name)
 		b, err := os.ReadFile(src)
 		if err != nil {
@@ -277,7 +299,7 @@ func Write(goroot, dir string) (string, error) {
 }
 
 // errRuntimeShape is the error for a runtime the overlay does not fit.
-var errRuntimeShape = errors.New("the runtime does not map its memory or run sysmon as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit's huge page checks, debug.disablethp, sysFree and sysHugePageOS, sysmon's idle count and deep sleep as in Go 1.26)")
+var errRuntimeShape = errors.New("the runtime does not map its memory or run sysmon as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit's huge page checks, debug.disablethp, sysFree and sysHugePageOS, sysmon's idle count and deep sleep, schedinit's cgroup lookup before its read of GOMAXPROCS, as in Go 1.26)")
 
 // adviseHeap returns the runtime source mheap with heapAdvice after its one
 // heapMapped line.
@@ -312,6 +334,27 @@ func lingerSysmon(proc []byte) ([]byte, error) {
 		return nil, errRuntimeShape
 	}
 	return replaceEach(proc, sysmonLines, sysmonBlock)
+}
+
+// skipCgroup returns the runtime source proc with schedinit's cgroup
+// lookup skipped where GOMAXPROCS is set (procsInitNew in place of
+// procsInit): the lookup must be there once, followed by schedinit's read
+// of GOMAXPROCS, whose test procsInitNew negates.
+func skipCgroup(proc []byte) ([]byte, error) {
+	i := bytes.Index(proc, []byte(procsInit))
+	if i < 0 || bytes.Count(proc, []byte(procsInit)) != 1 || !bytes.Contains(proc[i:], []byte(procsRead)) || bytes.Contains(proc, []byte(procsInitNew)) {
+		return nil, errRuntimeShape
+	}
+	return replaceEach(proc, [][2]string{{procsInit, procsInitNew}}, "")
+}
+
+// patchProc is proc.go's patch: lingerSysmon, then skipCgroup.
+func patchProc(proc []byte) ([]byte, error) {
+	b, err := lingerSysmon(proc)
+	if err != nil {
+		return nil, err
+	}
+	return skipCgroup(b)
 }
 
 // sysmonLines are the lines lingerSysmon replaces, and with what.

@@ -117,6 +117,55 @@ func TestLingerSysmon(t *testing.T) {
 	})
 }
 
+// skipCgroup skips schedinit's cgroup lookup where GOMAXPROCS is set in
+// this toolchain's runtime, and refuses a runtime without the lookup, with
+// two, without the read of GOMAXPROCS after it, or patched already.
+func TestSkipCgroup(t *testing.T) {
+	src, got := patchRuntime(t, "proc.go", skipCgroup)
+	if string(got) != replaced(t, "proc.go", src, [][2]string{{procsInit, procsInitNew}}) {
+		t.Error("the patched runtime is not the toolchain's with the cgroup lookup skipped where GOMAXPROCS is set")
+	}
+	refuses(t, skipCgroup, map[string][]byte{
+		"patched already":  got,
+		"no lookup":        bytes.Replace(src, []byte(procsInit), nil, 1),
+		"two lookups":      bytes.Replace(src, []byte(procsInit), []byte(procsInit+procsInit), 1),
+		"no GOMAXPROCS":    bytes.Replace(src, []byte(procsRead), nil, 1),
+		"GOMAXPROCS first": bytes.Replace(bytes.Replace(src, []byte(procsInit), nil, 1), []byte(procsRead), []byte(procsRead+procsInit), 1),
+	})
+	if _, err := patchProc(src); err != nil {
+		t.Errorf("proc.go's whole patch: %v", err)
+	}
+}
+
+// TestRuntimeOverlaySkipsCgroup: built with the overlay, a program started
+// with GOMAXPROCS set holds no descriptor of a cgroup file (the runtime
+// looked for no CPU limit), as the init stage starts; without GOMAXPROCS
+// it holds what the toolchain's runtime opens, as the supervisor does.
+func TestRuntimeOverlaySkipsCgroup(t *testing.T) {
+	with, without := buildBoth(t, "./testdata/cgroupfds")
+	fds := func(bin string, env ...string) int {
+		t.Helper()
+		cmd := exec.Command(bin)
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOMAXPROCS=") }), env...)
+		out, err := cmd.Output()
+		n, aerr := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil || aerr != nil {
+			t.Fatalf("%s: %v %q", bin, err, out)
+		}
+		return n
+	}
+	base := fds(without, "GOMAXPROCS=2")
+	if base == 0 {
+		t.Skip("the Go runtime opens no cgroup file here (no CPU controller in /proc/self/cgroup and /proc/self/mountinfo): nothing to skip")
+	}
+	if n := fds(with, "GOMAXPROCS=2"); n != 0 {
+		t.Errorf("built with the overlay, started with GOMAXPROCS=2: %d descriptors of cgroup files, want 0 (the toolchain's runtime holds %d)", n, base)
+	}
+	if n := fds(with); n != base {
+		t.Errorf("built with the overlay, without GOMAXPROCS: %d descriptors of cgroup files, want the toolchain's %d", n, base)
+	}
+}
+
 // TestWriteRefusesOtherReleases: Write refuses a toolchain whose VERSION is
 // not of the Go release the added lines were written against, even where
 // the lines they replace are there, and writes the overlay for one that is.

@@ -18,13 +18,13 @@ ENTRY   := $(if $(filter linux/amd64,$(or $(GOOS),$(shell $(GO) env GOOS))/$(or 
 comma   := ,
 GOEXP   := $(shell GOEXPERIMENT=$(if $(GOEXPERIMENT),$(GOEXPERIMENT)$(comma))nogreenteagc $(GO) env GOEXPERIMENT 2>/dev/null)
 # The runtime overlay (internal/rtoverlay): the toolchain's runtime with
-# its heap advised MADV_HUGEPAGE as it is mapped, so that each 2 MB of it
-# faults in once instead of 512 times, ~2.5 ms per start on the VMs
-# measured (docs/benchmarking.md, "The heap in huge pages from its first
-# page"). For Linux targets, where the toolchain's runtime is one the
-# overlay fits; else, or if mkoverlay cannot run, the build goes on without
-# it (a note says why). mkoverlay runs on this machine: GOOS and GOARCH are
-# the target's.
+# sysmon kept awake for a second in the init stage, and its cgroup lookup
+# skipped where GOMAXPROCS is set (the init stage's), ~0.2 ms per start
+# (docs/benchmarking.md, "The network namespace on PID 1's main thread").
+# For Linux targets, where the toolchain's runtime is one the overlay
+# fits; else, or if mkoverlay cannot run, the build goes on without it (a
+# note says why). mkoverlay runs on this machine: GOOS and GOARCH are the
+# target's.
 TARGETOS := $(or $(GOOS),$(shell $(GO) env GOOS))
 OVERLAY  := .build/overlay
 LDFLAGS := $(ENTRY) -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)

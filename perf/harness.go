@@ -537,8 +537,12 @@ func (h *harness) table() {
 	if err != nil {
 		defaultTrue.skip = fmt.Sprintf("write an empty config: %v", err)
 	}
+	pausedTrue := defaultTrue
+	pausedTrue.id, pausedTrue.name = "true-paused", fmt.Sprintf("true, after a %v pause", Pause)
+	pausedTrue.pre = func() { time.Sleep(Pause) }
 	ws2 = append(ws2,
 		defaultTrue,
+		pausedTrue,
 		workload{id: "true", name: "true", argv: []string{t["true"]}},
 		workload{id: "echo", name: "echo", argv: []string{t["echo"], "hello"}},
 	)

@@ -53,7 +53,7 @@ func TestHarnessQuick(t *testing.T) {
 		byID[row.ID] = row
 	}
 	// true and echo are measured without a shell: they are never dropped.
-	for _, id := range []string{"true-default", "true", "echo", "file-write", "file-read", "file-create", "monitor"} {
+	for _, id := range []string{"true-default", "true-paused", "true", "echo", "file-write", "file-read", "file-create", "monitor"} {
 		row := byID[id]
 		if row.Skipped != "" {
 			t.Errorf("row %s skipped: %s", id, row.Skipped)

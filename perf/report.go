@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Schema names the JSON layout written by Run; bump it when fields change
@@ -26,12 +27,22 @@ const (
 
 // RowIDs are the cold-start rows of the main table, in order. Each is always
 // present in a report; a workload that cannot run here carries a skip reason.
-var RowIDs = []string{"true-default", "true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "file-create", "network-curl", "monitor"}
+// "true-paused" is true-default with a pause (Pause) before each run, as a
+// command typed or run by a script between other work starts: the rows
+// without one run back to back, and each start then reuses memory the last
+// one freed.
+var RowIDs = []string{"true-default", "true-paused", "true", "echo", "python", "node", "git-status", "rg", "file-write", "file-read", "file-create", "network-curl", "monitor"}
 
 // WarmRowIDs are the rows of the "inside a running sandbox" table.
 // "redirect" is true with a shell redirection: an open(O_CREAT) of
 // /dev/null by the shell, which fence's creation guard intercepts.
 var WarmRowIDs = []string{"true", "echo", "redirect", "python", "git-status", "file-write", "file-create"}
+
+// Pause is how long the true-paused workload waits, untimed, before each
+// run: long enough for the kernel, or a VM's host, to take back what the
+// last run freed (a VM that backs memory on first touch did so within a
+// second, docs/benchmarking.md, "Huge pages after a pause").
+const Pause = time.Second
 
 // CreateFiles is how many empty files the file-create workload makes.
 const CreateFiles = 1000

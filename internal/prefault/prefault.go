@@ -2,11 +2,12 @@
 // fence process is about to touch page by page: the binary's read-only
 // data (from the ELF entry point, before the Go runtime starts; where the
 // segments are aligned to 2 MB, the read-only data's last block is mapped
-// whole first, so that huge pages can map all of it), and the first part
-// of the Go heap (from an init function that runs before any other
-// package's does work), where it can as one transparent huge page. The
-// binary's data and bss are left to fault in: a populate copies every
-// page of them, and fence writes ~40 of their ~100 (see the entry's code).
+// whole first, so that huge pages can map all of it). The binary's data
+// and bss are left to fault in: a populate copies every page of them, and
+// fence writes ~40 of their ~100 (see the entry's code). So is the Go
+// heap: it was made one transparent huge page, which after a pause cost a
+// VM whose host backs memory on first touch ~3.5 ms a page
+// (docs/benchmarking.md, "Huge pages after a pause").
 //
 // Why: each fence start is two Go processes (the supervisor and the
 // sandbox's init stage), and they took ~800 page faults between them
@@ -15,10 +16,10 @@
 // write to a page of the binary's data (a copy) the dearest. One
 // madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ) maps a range for
 // about 1 µs a page, and `fence -- true` started 13% sooner
-// (docs/benchmarking.md, "Page faults, populated ahead"). A page populated
-// that way still costs the hypervisor ~9 µs at its first touch; a 2 MB
-// huge page costs it once for all 512 (docs/benchmarking.md, "The heap in
-// huge pages").
+// (docs/benchmarking.md, "Page faults, populated ahead"). Where a fault
+// costs ~1.3 µs (bare metal, or a VM whose MMU is the hardware's), only
+// the read-only data's populate, which maps and copies nothing, still
+// pays.
 //
 // Where the page cache holds the executable's text or read-only data in
 // small folios (read by execve, or by faults before anything asked for
@@ -29,10 +30,7 @@
 //
 // What it must not do: decide anything, or change what any byte of memory
 // holds. A kernel without MADV_POPULATE_* (before Linux 5.14) answers
-// EINVAL and nothing changes; one without MADV_COLLAPSE (Linux 6.1), with
-// transparent huge pages set to "never" (which MADV_COLLAPSE would ignore:
-// fence reads the setting), or out of free huge pages gets the heap
-// populated in small pages; a range that is not mapped is left alone. It
+// EINVAL and nothing changes; a range that is not mapped is left alone. It
 // reads no environment and no arguments; the files it reads are the huge
 // page settings in /sys, its own executable (/proc/self/exe, which the
 // init stage is exec'd from too) and its own page map (/proc/self/pagemap).
@@ -42,13 +40,9 @@
 // runtime's own (_rt0_amd64_linux): fence's entry point is nsexec/spawn's,
 // which calls it first (spawn.LDFlags; the Makefile and the test builds
 // pass them), and this package's entry function (LDFlag) does only that,
-// for binaries that spawn nothing, such as its tests'; and its init
-// function must run before the other
-// packages' allocate, which it does because it imports nothing (Go
-// initialises, at each step, the first package in import-path order whose
-// imports are ready; deps_test.go checks the imports). Built without the
-// flag (go install), only the heap is populated. On every platform but
-// linux/amd64 it does nothing.
+// for binaries that spawn nothing, such as its tests'. It has no init
+// function. Built without the flag (go install), it does nothing; nor on
+// any platform but linux/amd64.
 package prefault
 
 // EntrySymbol is the linker's name of the entry function.
@@ -63,43 +57,6 @@ func LDFlag(goos, goarch string) string {
 	}
 	return ""
 }
-
-// Heap sizes populated in small pages from the heap's first free page up,
-// where the heap's huge page could not be had: the supervisor's start used
-// more than 1 MB above it (2 MB measured best, 4 MB no better;
-// docs/benchmarking.md); the init stage, which lives as long as the
-// sandbox, little, and there the rest would be resident memory for
-// nothing.
-const (
-	supervisorHeap = 2 << 20
-	initStageHeap  = 256 << 10
-)
-
-// hugePage is the size of a transparent huge page on linux/amd64 (a PMD).
-const hugePage = 2 << 20
-
-// heapStart and heapLen are the range init populated, heapHuge whether
-// it is a huge page that the kernel collapsed, nextMarked whether the
-// block after it was mapped and marked for huge pages then, for the tests.
-var (
-	heapStart, heapLen uintptr
-	heapHuge           bool
-	nextMarked         bool
-)
-
-func init() { heapStart, heapLen, heapHuge = populateHeap() }
-
-// Heap returns the start and length of the heap range that this process's
-// init populated, or 0, 0 where it did nothing, and whether that range is
-// one huge page. A range in small pages is populated where the runtime
-// had mapped it then.
-func Heap() (start, n uintptr, huge bool) { return heapStart, heapLen, heapHuge }
-
-// NextMarked reports whether init marked the block after the heap's huge
-// page for huge pages where the runtime had certainly mapped it (in the
-// same 4 MB step): the supervisor's does. A block the runtime maps later
-// is a new mapping, unmarked.
-func NextMarked() bool { return nextMarked }
 
 // Rereadable reports whether the entry would read blocks of the
 // executable that the page cache holds in small folios again

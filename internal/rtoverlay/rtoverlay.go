@@ -1,41 +1,25 @@
 // Package rtoverlay writes the build overlay (go build -overlay) that
-// fence is compiled with: a few lines added to the Go runtime, which advise
-// the kernel to back the runtime's heap with huge pages as the runtime maps
-// it, carve the runtime's own bookkeeping (persistentalloc: spans, span
-// sets, itabs, ...) out of one huge page, keep sysmon polling for about a
-// second after work in the init stage before it sleeps deeply, and skip the
-// runtime's cgroup lookup where GOMAXPROCS is set (the init stage's). make build
-// applies it (through its command, mkoverlay), and so do the test builds of
-// fence (e2e, perf), which must measure and test the binary users run.
+// fence is compiled with: a few lines added to the Go runtime, which keep
+// sysmon polling for about a second after work in the init stage before it
+// sleeps deeply, and skip the runtime's cgroup lookup where GOMAXPROCS is
+// set (the init stage's). make build applies it (through its command,
+// mkoverlay), and so do the test builds of fence (e2e, perf), which must
+// measure and test the binary users run.
 //
 // Why a package of its own: it is build tooling. Package nsexec/spawn, where
 // fence's other build settings live (LDFlags, GoExperiment), is initialised
 // in both of fence's processes before anything else, and must not pull in
 // encoding/json or os/exec (deps_test.go checks).
 //
-// Why fence patches its runtime at all: the runtime maps its heap 4 MB at
-// a time and leaves the kernel to back it with small pages, one page fault
-// per 4 kB at its first touch, and each fault costs a hypervisor exit on
-// the paravirtualised VMs fence is measured on (~15 µs). Each of fence's
-// two Go processes touched ~80 heap pages that way before any package of
-// fence's was initialised, where nothing of fence's can run first
-// (internal/prefault's collapse comes after them). Advised MADV_HUGEPAGE as
-// the runtime maps it, each 2 MB block of the heap faults in once, as one
-// huge page: `fence -- true` ~2.5 ms sooner, ~4.7 ms less CPU
-// (docs/benchmarking.md, "The heap in huge pages from its first page").
-// The runtime's bookkeeping beside the heap (persistentalloc) took ~40 more
-// faults in the supervisor, ~20 in PID 1, each in 256 kB chunks mapped one
-// by one: from one 2 MB block advised MADV_HUGEPAGE, one fault (~80 µs
-// here, the cost of ~7 small ones) maps them all, and the runtime goes on
-// with chunks of its own once the block is used up (docs/benchmarking.md,
-// "The runtime's bookkeeping in one huge page").
-// Go 1.21.0 did the same for every Go program and went back on it (a heap
-// that grows and shrinks kept huge pages resident); fence's processes have
-// small heaps that live as long as the command. GODEBUG=disablethp=1 (in
-// the supervisor, whose environment is the caller's) and the
-// administrator's transparent huge page setting (never) are obeyed: the
-// added lines do nothing under the first, the kernel ignores the advice
-// under the second.
+// What it no longer does: advise the heap, and carve the runtime's
+// bookkeeping, MADV_HUGEPAGE. Measured in tight loops, where each run gets
+// the huge pages the last one freed, that saved ~0.3 ms a start. But a
+// huge page the kernel has not handed out lately can cost far more than
+// the 512 small faults it replaces: on a VM whose host backs the guest's
+// memory on first touch (and takes back what the guest reports free), a
+// fresh 2 MB page took ~3.5 ms, and `fence -- true` run after a pause of
+// a second took 16 ms against 6 ms in small pages (docs/benchmarking.md,
+// "Huge pages after a pause").
 //
 // sysmon, the runtime's monitor thread, sleeps deeply (on a futex, until
 // the next timer) the moment no P runs a goroutine, and the next goroutine
@@ -65,92 +49,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-)
-
-// heapMapped is the line of the runtime's (*mheap).grow (runtime/mheap.go,
-// Go 1.26) that maps the next part of the heap's arena, and heapAdvice what
-// Write puts after it: sysHugePageOS rounds the range inward to whole huge
-// pages and madvises them MADV_HUGEPAGE.
-const (
-	heapMapped = "\tsysMap(unsafe.Pointer(v), nBase-v, &gcController.heapReleased, \"heap\")\n"
-	heapAdvice = "\tif debug.disablethp == 0 {\n" +
-		"\t\tsysHugePageOS(unsafe.Pointer(v), nBase-v) // fence's build (internal/rtoverlay)\n" +
-		"\t}\n"
-)
-
-// The runtime's persistentalloc (runtime/malloc.go, Go 1.26) maps a 256 kB
-// chunk (persistentChunk) whenever the one it carves from is used up, and
-// maps what is too large for a chunk (persistentLarge) on its own: Write
-// has both take from one block that mallocinit reserves first thing
-// (persistentInit) and advises MADV_HUGEPAGE, while it lasts
-// (persistentBlock, appended to the file).
-const (
-	persistentChunk    = "\t\tpersistent.base = (*notInHeap)(sysAlloc(persistentChunkSize, &memstats.other_sys, \"immortal metadata\"))\n"
-	persistentChunkNew = "\t\tpersistent.base = (*notInHeap)(persistentHugeAlloc(persistentChunkSize)) // fence's build (internal/rtoverlay)\n" +
-		"\t\tif persistent.base == nil {\n" +
-		"\t\t\tpersistent.base = (*notInHeap)(sysAlloc(persistentChunkSize, &memstats.other_sys, \"immortal metadata\"))\n" +
-		"\t\t}\n"
-	persistentLarge    = "\t\treturn (*notInHeap)(sysAlloc(size, sysStat, \"immortal metadata\"))\n"
-	persistentLargeNew = "\t\tif p := persistentHugeAlloc(alignUp(size, physPageSize)); p != nil { // fence's build (internal/rtoverlay)\n" +
-		"\t\t\treturn (*notInHeap)(p)\n" +
-		"\t\t}\n" + persistentLarge
-	persistentInit    = "\t\tfor 1<<physHugePageShift != physHugePageSize {\n\t\t\tphysHugePageShift++\n\t\t}\n\t}\n"
-	persistentInitNew = persistentInit + "\tpersistentHugeInit() // fence's build (internal/rtoverlay)\n"
-	persistentBlock   = `
-// fence's build (internal/rtoverlay): persistentalloc's chunks, and what it
-// maps on its own, are carved out of one block of a huge page's size,
-// advised MADV_HUGEPAGE, while it lasts: one page fault for the runtime's
-// bookkeeping instead of one per 4 kB page of it. Never freed, as the
-// chunks were not. Accounted as other_sys.
-var persistentHuge struct {
-	base, size uintptr
-	used       atomic.Uintptr
-}
-
-// persistentHugeInit maps the block, once mallocinit has checked the huge
-// page size, before anything asks persistentalloc for memory, unless
-// GODEBUG turns huge pages off (parsed before mallocinit) or the system has
-// none. It maps twice the block's size, for its alignment, and gives back
-// what is around the aligned block.
-func persistentHugeInit() {
-	n := physHugePageSize
-	if debug.disablethp != 0 || n == 0 || n > 4<<20 || n%persistentChunkSize != 0 {
-		return
-	}
-	p := uintptr(sysAlloc(2*n, &memstats.other_sys, "immortal metadata"))
-	if p == 0 {
-		return
-	}
-	base := alignUp(p, n)
-	if base > p {
-		sysFree(unsafe.Pointer(p), base-p, &memstats.other_sys)
-	}
-	if end := p + 2*n; end > base+n {
-		sysFree(unsafe.Pointer(base+n), end-(base+n), &memstats.other_sys)
-	}
-	sysHugePageOS(unsafe.Pointer(base), n)
-	persistentHuge.base, persistentHuge.size = base, n
-}
-
-// persistentHugeAlloc returns n zeroed bytes of the block, page-aligned, or
-// nil where it has no n bytes left. Safe for concurrent use: persistentalloc
-// takes chunks for each P without a lock. A request that does not fit
-// takes nothing, so that smaller ones still may.
-func persistentHugeAlloc(n uintptr) unsafe.Pointer {
-	if persistentHuge.base == 0 {
-		return nil
-	}
-	for {
-		used := persistentHuge.used.Load()
-		if n > persistentHuge.size-used {
-			return nil
-		}
-		if persistentHuge.used.CompareAndSwap(used, used+n) {
-			return unsafe.Pointer(persistentHuge.base + used)
-		}
-	}
-}
-`
 )
 
 // sysmon (runtime/proc.go, Go 1.26) counts in idle its cycles in a row
@@ -220,15 +118,9 @@ const (
 
 // uses are what the added lines need from the rest of the runtime: the
 // file each is declared in, and its declaration; and the Go release whose
-// runtime they were written against (its VERSION file starts so), where
-// what they use beside these (physHugePageSize, alignUp, malloc.go's
-// atomic.Uintptr) is as they expect.
+// runtime they were written against (its VERSION file starts so).
 var uses = [][2]string{
-	{"runtime1.go", "disablethp"},
 	{"runtime.go", "var argslice []string"},
-	{"mem_linux.go", "func sysHugePageOS(v unsafe.Pointer, n uintptr)"},
-	{"mem.go", "func sysAlloc(n uintptr, sysStat *sysMemStat, vmaName string) unsafe.Pointer"},
-	{"mem.go", "func sysFree(v unsafe.Pointer, n uintptr, sysStat *sysMemStat)"},
 }
 
 const release = "go1.26"
@@ -236,19 +128,17 @@ const release = "go1.26"
 // File is the name Write gives the overlay file in its directory.
 const File = "overlay.json"
 
-// Write writes, in dir, the runtime's mheap.go, malloc.go and proc.go of
-// the toolchain at goroot with the added lines (heapAdvice after the heap's
-// mapping, persistentalloc's chunks from a huge page, sysmon's linger, the
-// cgroup lookup skipped where GOMAXPROCS is set), and
-// the overlay file (File) that puts them in place of the toolchain's for go
-// build -overlay, whose path it returns. It refuses a toolchain of another
-// Go release, and a runtime that does not map its memory or run sysmon
-// where and as it expects: fence is then built without it, as fast as
-// before the overlay, no less safe.
+// Write writes, in dir, the runtime's proc.go of the toolchain at goroot
+// with the added lines (sysmon's linger, the cgroup lookup skipped where
+// GOMAXPROCS is set), and the overlay file (File) that puts it in place of
+// the toolchain's for go build -overlay, whose path it returns. It refuses
+// a toolchain of another Go release, and a runtime that does not run
+// sysmon or read GOMAXPROCS where and as it expects: fence is then built
+// without it, a little slower, no less safe.
 func Write(goroot, dir string) (string, error) {
 	rt := filepath.Join(goroot, "src", "runtime")
 	patched := map[string][]byte{}
-	for name, patch := range map[string]func([]byte) ([]byte, error){"mheap.go": adviseHeap, "malloc.go": carvePersistent, "proc.go": patchProc} {
+	for name, patch := range map[string]func([]byte) ([]byte, error){"proc.go": patchProc} {
 		src := filepath.Join(rt, name)
 		b, err := os.ReadFile(src)
 		if err != nil {
@@ -299,30 +189,7 @@ func Write(goroot, dir string) (string, error) {
 }
 
 // errRuntimeShape is the error for a runtime the overlay does not fit.
-var errRuntimeShape = errors.New("the runtime does not map its memory or run sysmon as fence's build overlay expects (one sysMap of the heap in (*mheap).grow, persistentalloc's chunks and large blocks from sysAlloc, mallocinit's huge page checks, debug.disablethp, sysFree and sysHugePageOS, sysmon's idle count and deep sleep, schedinit's cgroup lookup before its read of GOMAXPROCS, as in Go 1.26)")
-
-// adviseHeap returns the runtime source mheap with heapAdvice after its one
-// heapMapped line.
-func adviseHeap(mheap []byte) ([]byte, error) {
-	if bytes.Count(mheap, []byte(heapMapped)) != 1 || bytes.Contains(mheap, []byte("sysHugePageOS(unsafe.Pointer(v), nBase-v)")) {
-		return nil, errRuntimeShape
-	}
-	return bytes.Replace(mheap, []byte(heapMapped), []byte(heapMapped+heapAdvice), 1), nil
-}
-
-// carvePersistent returns the runtime source malloc with persistentalloc's
-// chunks and large blocks taken from the huge page block first, which
-// mallocinit maps, and persistentBlock appended: each line it replaces
-// must be there once, and the block not yet.
-func carvePersistent(malloc []byte) ([]byte, error) {
-	if bytes.Contains(malloc, []byte("persistentHuge")) {
-		return nil, errRuntimeShape
-	}
-	return replaceEach(malloc, persistentLines, persistentBlock)
-}
-
-// persistentLines are the lines carvePersistent replaces, and with what.
-var persistentLines = [][2]string{{persistentChunk, persistentChunkNew}, {persistentLarge, persistentLargeNew}, {persistentInit, persistentInitNew}}
+var errRuntimeShape = errors.New("the runtime does not run sysmon or read GOMAXPROCS as fence's build overlay expects (sysmon's idle count and deep sleep, schedinit's cgroup lookup before its read of GOMAXPROCS, as in Go 1.26)")
 
 // lingerSysmon returns the runtime source proc with sysmon's deep sleep
 // put off in fence's init stage (sysmonIdleNew, sysmonDeepSleepNew,

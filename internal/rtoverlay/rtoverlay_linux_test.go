@@ -60,38 +60,6 @@ func refuses(t *testing.T, patch func([]byte) ([]byte, error), cases map[string]
 	}
 }
 
-// adviseHeap adds the advice once, after the heap's mapping in this
-// toolchain's runtime, and refuses a runtime that maps the heap elsewhere,
-// more than once, or that has the advice already.
-func TestAdviseHeap(t *testing.T) {
-	src, got := patchRuntime(t, "mheap.go", adviseHeap)
-	if want := strings.Replace(string(src), heapMapped, heapMapped+heapAdvice, 1); string(got) != want || want == string(src) {
-		t.Error("the patched runtime is not the toolchain's with the advice after the heap's mapping")
-	}
-	refuses(t, adviseHeap, map[string][]byte{
-		"patched already": got,
-		"no mapping":      bytes.Replace(src, []byte(heapMapped), nil, 1),
-		"two mappings":    bytes.Replace(src, []byte(heapMapped), []byte(heapMapped+heapMapped), 1),
-	})
-}
-
-// carvePersistent takes persistentalloc's chunks and large blocks from the
-// huge page block, which mallocinit maps first, in this toolchain's runtime,
-// and refuses a runtime where a line it replaces is missing or there twice,
-// or that has the block already.
-func TestCarvePersistent(t *testing.T) {
-	src, got := patchRuntime(t, "malloc.go", carvePersistent)
-	if string(got) != replaced(t, "malloc.go", src, persistentLines)+persistentBlock {
-		t.Error("the patched runtime is not the toolchain's with persistentalloc's chunks and large blocks from the huge page block")
-	}
-	refuses(t, carvePersistent, map[string][]byte{
-		"patched already":     got,
-		"no chunk":            bytes.Replace(src, []byte(persistentChunk), nil, 1),
-		"two large":           bytes.Replace(src, []byte(persistentLarge), []byte(persistentLarge+persistentLarge), 1),
-		"no huge page checks": bytes.Replace(src, []byte(persistentInit), nil, 1),
-	})
-}
-
 // lingerSysmon puts sysmon's deep sleep off in fence's init stage in this
 // toolchain's runtime, and refuses a runtime where a line it extends, or
 // one its schedule rests on, is missing or there twice, or that has the
@@ -175,7 +143,7 @@ func TestWriteRefusesOtherReleases(t *testing.T) {
 	if err := os.MkdirAll(rt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"mheap.go", "malloc.go", "proc.go", "runtime1.go", "runtime.go", "mem_linux.go", "mem.go"} {
+	for _, name := range []string{"proc.go", "runtime.go"} {
 		b, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", name))
 		if err != nil {
 			t.Fatal(err)
@@ -220,7 +188,7 @@ func buildBoth(t *testing.T, pkg string) (with, without string) {
 		t.Fatalf("flag %q", flags[0])
 	}
 	var ov struct{ Replace map[string]string }
-	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &ov) != nil || len(ov.Replace) != 3 {
+	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &ov) != nil || len(ov.Replace) != 1 {
 		t.Fatalf("overlay %s: %v %v", p, err, ov)
 	}
 	dir := t.TempDir()
@@ -235,46 +203,6 @@ func buildBoth(t *testing.T, pkg string) (with, without string) {
 		return bin
 	}
 	return build("with", flags...), build("without")
-}
-
-// The overlay's effect on memory: a program built with it has its heap in
-// a mapping advised MADV_HUGEPAGE ("hg" in /proc/self/smaps), and another
-// such mapping of no file, resident, the block of the runtime's
-// bookkeeping; one built without it has neither, and GODEBUG=disablethp
-// (any value but 0) still turns both off.
-func TestRuntimeOverlayAdvisesHeap(t *testing.T) {
-	with, without := buildBoth(t, "./testdata/heapadvice")
-	// advice returns whether the heap's mapping is advised, and how many
-	// other anonymous mappings are.
-	advice := func(bin string, env ...string) (bool, int) {
-		t.Helper()
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", bin, err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if len(lines) != 2 {
-			t.Fatalf("%s printed %q", bin, out)
-		}
-		n, err := strconv.Atoi(lines[1])
-		if err != nil {
-			t.Fatalf("%s printed %q", bin, out)
-		}
-		return slices.Contains(strings.Fields(lines[0]), "hg"), n
-	}
-	if heap, others := advice(with); !heap || others != 1 {
-		t.Errorf("built with the overlay: heap advised %v, %d other advised mappings; want the heap and the bookkeeping's block (MADV_HUGEPAGE)", heap, others)
-	}
-	if heap, others := advice(without); heap || others != 0 {
-		t.Errorf("built without the overlay: heap advised %v, %d other advised mappings: the test program cannot tell", heap, others)
-	}
-	for _, godebug := range []string{"GODEBUG=disablethp=1", "GODEBUG=disablethp=2"} {
-		if heap, others := advice(with, godebug); heap || others != 0 {
-			t.Errorf("with %s: heap advised %v, %d other advised mappings; want none", godebug, heap, others)
-		}
-	}
 }
 
 // TestMakefileBuildsWithOverlay: make build writes the overlay with
@@ -326,11 +254,9 @@ func TestMakefileBuildsWithOverlay(t *testing.T) {
 		if err != nil || json.Unmarshal(b, &ov) != nil {
 			t.Fatalf("mkoverlay's overlay: %v", err)
 		}
-		_, heap := ov.Replace[filepath.Join(goroot, "src", "runtime", "mheap.go")]
-		_, malloc := ov.Replace[filepath.Join(goroot, "src", "runtime", "malloc.go")]
 		_, proc := ov.Replace[filepath.Join(goroot, "src", "runtime", "proc.go")]
-		if !heap || !malloc || !proc || len(ov.Replace) != 3 {
-			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's mheap.go, malloc.go and proc.go", ov.Replace)
+		if !proc || len(ov.Replace) != 1 {
+			t.Errorf("mkoverlay's overlay replaces %v, want the runtime's proc.go", ov.Replace)
 		}
 	}
 }

@@ -9,16 +9,8 @@
 //	                  copies (what a write makes), kB
 //	bss RESIDENT PAGES   a 1 MB array in the bss that nothing touches:
 //	                  pages resident, pages
-//	heap N RESIDENT MAPPED HUGE   what prefault populated (bytes), and of
-//	                  the part the runtime had mapped, how many pages are
-//	                  resident and how many there are; 1 if prefault
-//	                  reports the range as a huge page, else 0
-//	hugeheap KB NEXT MARKED STEP   kB of huge pages in the mapping that
-//	                  holds the heap's range; whether the block after it
-//	                  is marked for huge pages (1), not (0), or not mapped
-//	                  (-1); 1 if prefault reports marking it; 1 if that
-//	                  block is in the range's 4 MB step (the runtime maps
-//	                  the heap in those: it was mapped at init)
+//	anon HUGE ADVISED   kB of huge pages in its mappings of no file, and
+//	                  how many of those are advised MADV_HUGEPAGE ("hg")
 //	rereadable R      1 if prefault.Rereadable, else 0
 package main
 
@@ -47,8 +39,6 @@ var (
 )
 
 func main() {
-	// Before anything else allocates or reads: what prefault left.
-	start, n, huge := prefault.Heap()
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		fail(err)
@@ -59,11 +49,10 @@ func main() {
 	}
 	defer f.Close()
 	var cur string // the current mapping's kind, or ""
-	var heapEnd uintptr
-	// The heap's mapping (it holds start) and the one that holds the
-	// block after a huge range: kB of huge pages, and the flags.
-	var inHeap, inNext bool
-	heapHugeKB, next := 0, -1
+	// Whether the current mapping is of no file; the anonymous mappings'
+	// kB of huge pages, and how many are advised for them.
+	var anon bool
+	anonHugeKB, advised := 0, 0
 	sizes := map[string][2]int{}
 	var size int
 	sc := bufio.NewScanner(f)
@@ -71,9 +60,6 @@ func main() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
 			cur = ""
-			lo, hi, _ := strings.Cut(fields[0], "-")
-			l, _ := strconv.ParseUint(lo, 16, 64)
-			h, _ := strconv.ParseUint(hi, 16, 64)
 			path := ""
 			if len(fields) >= 6 {
 				path = fields[5]
@@ -84,21 +70,15 @@ func main() {
 			case path == exe && fields[1] == "rw-p":
 				cur = "data"
 			}
-			inHeap = uintptr(l) <= start && start < uintptr(h)
-			if inHeap {
-				heapEnd = uintptr(h)
-			}
-			inNext = huge && uintptr(l) <= start+n && start+n < uintptr(h) && fields[1] == "rw-p"
-			if inNext {
-				next = 0
-			}
+			anon = path == "" || strings.HasPrefix(path, "[anon:") || path == "[heap]"
 			continue
 		}
-		if inHeap && len(fields) >= 2 && fields[0] == "AnonHugePages:" {
-			heapHugeKB, _ = strconv.Atoi(fields[1])
+		if anon && len(fields) >= 2 && fields[0] == "AnonHugePages:" {
+			kb, _ := strconv.Atoi(fields[1])
+			anonHugeKB += kb
 		}
-		if inNext && fields[0] == "VmFlags:" && slices.Contains(fields[1:], "hg") {
-			next = 1
+		if anon && fields[0] == "VmFlags:" && slices.Contains(fields[1:], "hg") {
+			advised++
 		}
 		if cur == "" || len(fields) < 2 {
 			continue
@@ -130,24 +110,7 @@ func main() {
 	bssEnd := (uintptr(unsafe.Pointer(&untouchedBSS)) + unsafe.Sizeof(untouchedBSS)) &^ 4095
 	resident, pages := residentPages(bssStart, bssEnd)
 	fmt.Printf("bss %d %d\n", resident, pages)
-	resident, pages = 0, 0
-	if n > 0 && heapEnd > start {
-		resident, pages = residentPages(start, min(start+n, heapEnd))
-	}
-	h := 0
-	if huge {
-		h = 1
-	}
-	fmt.Printf("heap %d %d %d %d\n", n, resident, pages, h)
-	marked := 0
-	if prefault.NextMarked() {
-		marked = 1
-	}
-	step := 0
-	if huge && (start+n)&^(4<<20-1) == start&^(4<<20-1) {
-		step = 1
-	}
-	fmt.Printf("hugeheap %d %d %d %d\n", heapHugeKB, next, marked, step)
+	fmt.Printf("anon %d %d\n", anonHugeKB, advised)
 	reread := 0
 	if prefault.Rereadable() {
 		reread = 1

@@ -91,16 +91,17 @@ func runtimeDenied(res *resolver, tokens []string, path string, pathSet bool, cw
 			}
 			return nil, fmt.Errorf("look for denied programs in %s: %w; %s", r, err, unmaskedFix)
 		}
-		searched := false
+		// Each name is looked up in each directory: ~20 names in ~10
+		// directories, ~0.5 µs a lookup where system calls are cheap.
+		// Their listings (resolver.unlisted, as protect takes them for
+		// its hundreds of names in a few directories) cost more there,
+		// the large ones (/usr/sbin, pyenv's shims: 130-175 names) most:
+		// `fence -- true` 0.19 ms sooner without them, on PID 1's path,
+		// which waits for these (docs/benchmarking.md, "The network
+		// namespace on PID 1's main thread"). They paid on a VM whose
+		// system calls took 10-50 µs.
 		for i, t := range tokens {
 			if names[i] == nil {
-				continue
-			}
-			// Once a lookup in r has shown it may be searched, a name
-			// that r's listing lacks is not there: ~20 names in each of
-			// a PATH's directories, most of them absent from all, were
-			// ~200 lookups (~2 ms here) that PID 1's mounts waited for.
-			if searched && res.unlisted(r, t) {
 				continue
 			}
 			found, err := exists(fd, names[i])
@@ -115,7 +116,6 @@ func runtimeDenied(res *resolver, tokens []string, path string, pathSet bool, cw
 				unix.Close(fd)
 				return nil, fmt.Errorf("look for denied program %s in %s: %w; %s", t, r, err, unmaskedFix)
 			}
-			searched = true
 			if found {
 				out = append(out, filepath.Join(r, t))
 			}

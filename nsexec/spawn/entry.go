@@ -1,8 +1,8 @@
 package spawn
 
 // EntrySymbol is the linker's name of fence's entry point: on linux/amd64
-// it populates the binary's data (internal/prefault) and spawns the init
-// stage (entry_linux_amd64.go) before the Go runtime starts.
+// it populates the binary's read-only data (internal/prefault) and spawns
+// the init stage (entry_linux_amd64.go) before the Go runtime starts.
 const EntrySymbol = "github.com/nsfence/fence/nsexec/spawn.entry"
 
 // LDFlags returns the linker flags of a fence binary built for

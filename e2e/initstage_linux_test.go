@@ -171,6 +171,38 @@ func TestHugePageMappings(t *testing.T) {
 	}
 }
 
+// TestInitStageHoldsNoCgroupFiles: fence's PID 1, started with
+// GOMAXPROCS set, holds no descriptor of a cgroup file (the runtime's
+// cgroup lookup, skipped by the build overlay, kept two of the host's open
+// for the sandbox's life), where the supervisor's runtime, which looks,
+// holds some; without any in the supervisor the runtime opens none here,
+// and the test says so.
+func TestInitStageHoldsNoCgroupFiles(t *testing.T) {
+	held := holdSandbox(t, fenceBin)
+	defer held.release()
+	cgroupFDs := func(pid int) int {
+		t.Helper()
+		es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range es {
+			var st unix.Statfs_t
+			if unix.Statfs(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()), &st) == nil && (st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC) {
+				n++
+			}
+		}
+		return n
+	}
+	if cgroupFDs(held.supervisor) == 0 {
+		t.Skip("the supervisor's Go runtime opened no cgroup file here (no CPU controller it reads): nothing for PID 1 to skip")
+	}
+	if n := cgroupFDs(held.pid1); n != 0 {
+		t.Errorf("PID 1 holds %d descriptors of cgroup files, want none (internal/rtoverlay's skipCgroup)", n)
+	}
+}
+
 // TestEntryRereadsSmallFolios: a fence whose page cache holds its text and
 // read-only data in small folios (read by faults on a mapping without the
 // huge page mark, as after a boot or the kernel reclaiming the file's

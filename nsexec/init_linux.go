@@ -199,8 +199,8 @@ func networkMode(args []string, fd int) (bool, error) {
 
 // readOptions reads the policy from the control socket fd with blocking
 // calls on this (locked) thread. Not through the runtime's poller: while
-// this thread is locked and the other one busy creating the network
-// namespace, no thread of PID 1 waits in epoll, and a policy that arrived
+// this thread is locked and the ptracer's thread is locked to its loop,
+// no thread of PID 1 may be waiting in epoll, and a policy that arrived
 // was noticed only at sysmon's next poll, coarsened to a millisecond
 // (0.3–0.5 ms later; a blocking read wakes ~0.05 ms after the send).
 func readOptions(fd int) (*Options, error) {

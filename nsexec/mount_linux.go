@@ -790,8 +790,8 @@ func mountProc(at string, hostNet bool) error {
 		}
 	}
 	// Except the sysctls of the sandbox's own network namespace, which
-	// PID 1 sets (netns.AllowLowPorts, on another thread, maybe after
-	// this) and which reach nothing outside it. A bind copies the flags of
+	// PID 1 sets (netns.AllowLowPorts, in setup, after this) and which
+	// reach nothing outside it. A bind copies the flags of
 	// the read-only mount it comes from: made writable again. Not on the
 	// host's network (HostNetwork): /proc/sys/net is the host's then, and
 	// PID 1 sets nothing there.

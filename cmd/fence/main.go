@@ -24,8 +24,8 @@ import (
 	"github.com/nsfence/fence/cmd/fence/internal/early"
 	_ "github.com/nsfence/fence/cmd/fence/internal/stage"
 	"github.com/nsfence/fence/config"
-	// The ELF entry point and the first init: both fence processes'
-	// memory mapped ahead of its use (see the package).
+	// The ELF entry point: both fence processes' read-only data mapped
+	// ahead of its use (see the package).
 	_ "github.com/nsfence/fence/internal/prefault"
 	"github.com/nsfence/fence/nsexec"
 	"github.com/nsfence/fence/nsexec/sigfwd"

@@ -31,9 +31,9 @@
 // What it must not do: decide anything, or change what any byte of memory
 // holds. A kernel without MADV_POPULATE_* (before Linux 5.14) answers
 // EINVAL and nothing changes; a range that is not mapped is left alone. It
-// reads no environment and no arguments; the files it reads are the huge
-// page settings in /sys, its own executable (/proc/self/exe, which the
-// init stage is exec'd from too) and its own page map (/proc/self/pagemap).
+// reads no environment and no arguments; the files it reads are its own
+// executable (/proc/self/exe, which the init stage is exec'd from too) and
+// its own page map (/proc/self/pagemap).
 //
 // Why a package of its own: its populate routine (assembly,
 // fence_prefault_populate) must run from the ELF entry point, before the

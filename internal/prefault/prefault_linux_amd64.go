@@ -7,6 +7,3 @@ func rereadable() bool
 // that hugeText runs from a page of its own: at least its code's
 // (TestRereadSize).
 const rereadSize = 384
-
-// hugePage is the size of a transparent huge page on linux/amd64 (a PMD).
-const hugePage = 2 << 20

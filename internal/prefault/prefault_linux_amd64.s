@@ -34,9 +34,10 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	CALL	fence_prefault_populate(SB)
 	JMP	_rt0_amd64_linux(SB)
 
-// fence_prefault_populate maps the binary's data, bss and read-only data,
-// for an entry point to call before the runtime starts (this one, and
-// fence's own in nsexec/spawn). Its name has no package part so that other
+// fence_prefault_populate maps the binary's read-only data (not its data
+// and bss, which fault in as they are written), for an entry point to
+// call before the runtime starts (this one, and fence's own in
+// nsexec/spawn). Its name has no package part so that other
 // packages' assembly can call it (the assembler cannot name a symbol whose
 // import path has a dot). It must be CALLed from the ELF entry point
 // itself, with the kernel's stack untouched above the return address

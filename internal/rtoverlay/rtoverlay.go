@@ -101,13 +101,15 @@ func sysmonLingers() bool {
 // and parsed, the cgroup's limit files opened and kept open) before it
 // reads GOMAXPROCS from the environment, which, when set, makes the cgroup
 // irrelevant: the runtime then neither takes its default from the cgroup
-// nor updates it later. fence starts its init stage with GOMAXPROCS=2
+// nor updates it later (until runtime.SetDefaultGOMAXPROCS, which, with
+// the lookup skipped, then ignores the cgroup's limit: fence calls it
+// nowhere). fence starts its init stage with GOMAXPROCS=2
 // (package nsexec/spawn), where the lookup cost ~0.1 ms of each start
 // (fence -- true 0.19 ms sooner without it, docs/benchmarking.md), and it
 // left PID 1 holding two descriptors of the host's cgroup files for the
 // sandbox's life. Write's line skips the lookup where GOMAXPROCS is a
 // positive number, as schedinit reads it just after; the supervisor, whose
-// environment is the caller's, does it as before.
+// environment is the caller's, does it unless the caller set GOMAXPROCS.
 const (
 	procsInit    = "\tdefaultGOMAXPROCSInit()\n"
 	procsInitNew = "\tif n, err := strconv.ParseInt(gogetenv(\"GOMAXPROCS\"), 10, 32); err != nil || n <= 0 { // fence's build (internal/rtoverlay)\n" +

@@ -68,8 +68,9 @@ GLOBL entryEnvv<>(SB), RODATA|NOPTR, $16
 // after this: the calls below push their return addresses under it and
 // pop them again, and the runtime's entry reads no register.
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
-	// The binary's data first (internal/prefault): the supervisor's start
-	// is the longer of the two once the init stage starts this early.
+	// The binary's read-only data first (internal/prefault): the
+	// supervisor's start is the longer of the two once the init stage
+	// starts this early.
 	CALL	fence_prefault_populate(SB)
 	MOVQ	0(SP), R12	// argc
 	LEAQ	8(SP), R13	// argv

@@ -239,7 +239,12 @@ func Run(s *Spec) (int, error) {
 	var pipes []int
 	if s.PassPipes {
 		o.PassFilesLater = func() (fds []int, err error) {
-			pipes, err = inheritedPipes()
+			var near []int
+			var limit uint64
+			pipes, near, limit, err = inheritedPipes()
+			for _, fd := range near {
+				fmt.Fprintf(s.stderr(), "Warning: the pipe fence inherited at descriptor %d is not passed to the command: it is within 8 of the open-file limit (%d); raise the limit (ulimit -n) to pass it\n", fd, limit)
+			}
 			return pipes, err
 		}
 	}
@@ -573,16 +578,17 @@ func fileExists(p string) bool {
 // anonymous pipes it inherited (Spec.PassPipes): open without close-on-exec
 // (every descriptor fence opens itself is close-on-exec), on pipefs and
 // named "pipe:[inode]", not a named FIFO, whose descriptor could change
-// the host file's mode.
-func inheritedPipes() ([]int, error) {
+// the host file's mode. near are such pipes that are not passed, within 8
+// of the open-file limit (limit), for the caller to warn of.
+func inheritedPipes() (pipes, near []int, limit uint64, err error) {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
-		return nil, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
+		return nil, nil, 0, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
+		return nil, nil, 0, fmt.Errorf("list fence's descriptors to pass its pipes on: %w", err)
 	}
 	// PID 1 runs with fence's open-file limit: a pipe at a number near it
 	// (inherited from a process with a higher one) could not be placed
@@ -590,12 +596,11 @@ func inheritedPipes() ([]int, error) {
 	// above the others. Not passed.
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return nil, fmt.Errorf("read the open-file limit to pass fence's pipes on: %w", err)
+		return nil, nil, 0, fmt.Errorf("read the open-file limit to pass fence's pipes on: %w", err)
 	}
-	var pipes []int
 	for _, name := range names {
 		fd, err := strconv.Atoi(name)
-		if err != nil || fd <= 2 || uint64(fd)+8 > lim.Cur {
+		if err != nil || fd <= 2 {
 			continue
 		}
 		// The listing's own descriptor is close-on-exec, as is every
@@ -613,8 +618,13 @@ func inheritedPipes() ([]int, error) {
 		if l, err := os.Readlink("/proc/self/fd/" + name); err != nil || !strings.HasPrefix(l, "pipe:[") {
 			continue
 		}
+		if uint64(fd)+8 > lim.Cur {
+			near = append(near, fd)
+			continue
+		}
 		pipes = append(pipes, fd)
 	}
 	slices.Sort(pipes)
-	return pipes, nil
+	slices.Sort(near)
+	return pipes, near, lim.Cur, nil
 }

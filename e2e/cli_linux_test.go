@@ -859,6 +859,22 @@ echo written >&6; exec 6>&-; read -r line <&3; echo "three:$line"`
 		if want := "nine:high\nthree:go\n"; err != nil || stdout.String() != want {
 			t.Fatalf("fence with pipes at fds 3, 6 and 9: %v, stdout %q, want %q\nstderr: %s", err, stdout.String(), want, stderr.String())
 		}
+
+		// With an open-file limit of 64, a pipe at 60 is too near it to
+		// be passed, and fence says so; one at 50 is passed.
+		cmd = exec.Command(bash, "-c", `ulimit -n 64 || exit 9; exec 50< <(echo fifty) 60< <(echo sixty); "$1" -- bash -c 'read -r x <&50; echo "$x"; [ -e /proc/self/fd/60 ] && echo sixty-passed; true'`, "bash", fenceBin)
+		cmd.Dir, cmd.Env = s.dir, s.env()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.r.cred}
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err = cmd.Run()
+		if err != nil || stdout.String() != "fifty\n" {
+			t.Errorf("fence under ulimit -n 64 with pipes at 50 and 60: %v, stdout %q, want %q\nstderr: %s", err, stdout.String(), "fifty\n", stderr.String())
+		}
+		if w := "pipe fence inherited at descriptor 60 is not passed to the command: it is within 8 of the open-file limit (64)"; !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr %q lacks %q", stderr.String(), w)
+		}
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nsfence/fence/internal/rtoverlay"
 	"github.com/nsfence/fence/nsexec/spawn"
+	"golang.org/x/sys/unix"
 )
 
 // binDir holds the binaries built for the suite (fence, fixtures). It is
@@ -46,6 +47,15 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	// Every descriptor this process inherited above 2 made close-on-exec:
+	// fence passes the pipes it inherits on to the command (and warns of
+	// one too near a low open-file limit), and one leaked by the shell or
+	// CI runner that started go test would otherwise reach every fence
+	// the tests run, and change what they see.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: make inherited descriptors close-on-exec:", err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "fence-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: create binary dir:", err)

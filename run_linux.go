@@ -593,7 +593,7 @@ func inheritedPipes() (pipes, near []int, limit uint64, err error) {
 	// PID 1 runs with fence's open-file limit: a pipe at a number near it
 	// (inherited from a process with a higher one) could not be placed
 	// there, with room for the descriptors the forked command moves
-	// above the others. Not passed.
+	// above the others. Not passed: the caller warns of it.
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		return nil, nil, 0, fmt.Errorf("read the open-file limit to pass fence's pipes on: %w", err)

@@ -183,13 +183,20 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 // names the limit too. Below 16 fence refuses before it builds anything
 // (at 6 to 9 the Go runtime's poller failed to start: a fatal error and a
 // stack trace); from 16 up, every limit at which the build runs out is
-// named, until one is enough and the command runs.
+// named, until one is enough and the command runs. The config's writable
+// paths (PID 1 holds a clone of each until it attaches them) make sure
+// that the build runs out at 16: with one, since /dev is built before
+// the policy comes, `fence -- touch` fits in 16.
 func TestFailClosedLowOpenFileLimit(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		// The marker is written in the workspace, so that it proves the
 		// command ran: without allowWrite the touch fails either way.
 		s.mkdir("out")
-		cfg := s.config("w.json", `{"filesystem":{"allowWrite":["out"]}}`)
+		writable := []string{`"out"`}
+		for i := range 12 {
+			writable = append(writable, strconv.Quote(filepath.Base(s.mkdir("w"+strconv.Itoa(i)))))
+		}
+		cfg := s.config("w.json", `{"filesystem":{"allowWrite":[`+strings.Join(writable, ",")+`]}}`)
 		marker := s.path("out/ran")
 		for _, n := range []string{"6", "8", "9", "12", "15"} {
 			s.mustRefuse(exec.Command("sh", "-c", `ulimit -n "$2" && exec "$0" -s "$3" -- touch "$1"`, fenceBin, marker, n, cfg), marker,

@@ -492,6 +492,9 @@ type early struct {
 	// host's network or netErr says why it could not be created.
 	netns  int
 	netErr error
+	// root is the policy-independent start of the sandbox's tree
+	// (prepareRoot), made on PID 1's main thread too.
+	root *rootPrep
 }
 
 func startEarly(newNetns bool) *early {
@@ -555,6 +558,12 @@ func startEarly(newNetns bool) *early {
 	if newNetns {
 		e.netns, e.netErr = newNetworkNamespace()
 	}
+	// The part of the tree that no policy changes (prepareRoot), /dev and
+	// /proc included: after the policy, PID 1's mounts were the start's
+	// critical path. After the network namespace or before it measured
+	// the same (docs/benchmarking.md, "/dev and /proc built before the
+	// policy").
+	e.root = prepareRoot(!newNetns)
 	return e
 }
 
@@ -598,7 +607,7 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		tl.mark("noexec-received")
 		return paths, err
 	}
-	if err := buildRoot(&o.FS, o.HostNetwork, noExec); err != nil {
+	if err := buildRoot(&o.FS, o.HostNetwork, e.root, noExec); err != nil {
 		if errors.Is(err, unix.ENOSYS) {
 			// open_tree, mount_setattr, fsopen: "clone /dev/null:
 			// function not implemented" said nothing of the kernel.

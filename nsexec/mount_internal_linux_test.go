@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -134,4 +136,266 @@ func TestStagedTreeFollowsNoSymlink(t *testing.T) {
 	if err := makeLink(root, "/d/link", "/other"); err != nil {
 		t.Errorf("a link there already: %v, want it left as it is", err)
 	}
+}
+
+// TestPrepareRoot: the tree's first steps, made before the policy comes,
+// leave the mount namespace's propagation private and hand buildRoot a
+// read-only mask file system holding an empty directory and an empty
+// file, and /dev and /proc built as mountDev and mountProc build them:
+// the host's device nodes bound read-only, nosuid and noexec, a devpts
+// and a /dev/shm of their own, the links; the procfs entries that act on
+// the host read-only, /proc/sys/net writable.
+func TestPrepareRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: changes the propagation of a mount namespace of its own")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Locked to the end: the mount namespace it leaves is its own.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		// Shared, as a user namespace's copy of a systemd host's tree
+		// starts (this machine's may be private already).
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+			t.Errorf("make / shared: %v", err)
+			return
+		}
+		p := prepareRoot(false)
+		if p.err != nil {
+			t.Errorf("prepareRoot: %v", p.err)
+			return
+		}
+		defer p.close()
+		mi, err := os.ReadFile("/proc/thread-self/mountinfo")
+		if err != nil {
+			t.Errorf("read mountinfo: %v", err)
+			return
+		}
+		for _, line := range strings.Split(string(mi), "\n") {
+			if f := strings.Fields(line); len(f) > 6 && strings.Contains(line, " shared:") {
+				t.Errorf("mount %s still shares its propagation: %s", f[4], line)
+			}
+		}
+		flagsOf := func(fd int) int64 {
+			var st unix.Statfs_t
+			if err := unix.Fstatfs(fd, &st); err != nil {
+				t.Errorf("fstatfs: %v", err)
+			}
+			return st.Flags
+		}
+		// This kernel (6.15 or later) adds mounts to detached trees: /dev
+		// and /proc come prepared, the nodes inside /dev.
+		if p.dev < 0 || p.proc < 0 {
+			t.Errorf("/dev (%d) or /proc (%d) not prepared: this kernel adds no mount to a detached tree (Linux 6.15)?", p.dev, p.proc)
+			return
+		}
+		// flagsAt is the mount flags of rel in the detached tree at, and
+		// its file system's magic number.
+		flagsAt := func(at int, rel string) (int64, int64) {
+			fd, err := unix.Openat(at, rel, unix.O_PATH|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			if err != nil {
+				t.Errorf("open %s: %v", rel, err)
+				return 0, 0
+			}
+			defer unix.Close(fd)
+			var st unix.Statfs_t
+			if err := unix.Fstatfs(fd, &st); err != nil {
+				t.Errorf("fstatfs %s: %v", rel, err)
+			}
+			return st.Flags, st.Type
+		}
+		for i, n := range DevNodes {
+			if p.nodes[i] >= 0 {
+				t.Errorf("the clone of /dev/%s was not taken into /dev", n)
+			}
+			var st, host unix.Stat_t
+			if err := unix.Fstatat(p.dev, n, &st, 0); err != nil || unix.Stat("/dev/"+n, &host) != nil || st.Rdev != host.Rdev || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+				t.Errorf("/dev/%s in the tree: %v, device %#x, want the host's %#x", n, err, st.Rdev, host.Rdev)
+			}
+			if f, _ := flagsAt(p.dev, n); f&unix.ST_RDONLY == 0 || f&unix.ST_NOSUID == 0 || f&unix.ST_NOEXEC == 0 {
+				t.Errorf("/dev/%s has mount flags %#x, want read-only, nosuid and noexec", n, f)
+			}
+		}
+		if f := flagsOf(p.dev); f&unix.ST_RDONLY == 0 || f&unix.ST_NOSUID == 0 || f&unix.ST_NOEXEC == 0 || f&unix.ST_NODEV != 0 {
+			t.Errorf("/dev has mount flags %#x, want read-only, nosuid, noexec, not nodev", f)
+		}
+		if f, typ := flagsAt(p.dev, "pts"); typ != unix.DEVPTS_SUPER_MAGIC || f&unix.ST_RDONLY != 0 {
+			t.Errorf("/dev/pts: file system %#x, flags %#x; want a writable devpts", typ, f)
+		}
+		if f, typ := flagsAt(p.dev, "shm"); typ != unix.TMPFS_MAGIC || f&unix.ST_RDONLY != 0 || f&unix.ST_NODEV == 0 {
+			t.Errorf("/dev/shm: file system %#x, flags %#x; want a writable, nodev tmpfs", typ, f)
+		}
+		for _, l := range DevLinks {
+			buf := make([]byte, 64)
+			if n, err := unix.Readlinkat(p.dev, l[1], buf); err != nil || string(buf[:n]) != l[0] {
+				t.Errorf("/dev/%s: %q, %v; want a symlink to %s", l[1], buf[:max(n, 0)], err, l[0])
+			}
+		}
+		if f, typ := flagsAt(p.proc, "."); typ != unix.PROC_SUPER_MAGIC || f&unix.ST_RDONLY != 0 || f&unix.ST_NOSUID == 0 || f&unix.ST_NODEV == 0 || f&unix.ST_NOEXEC == 0 {
+			t.Errorf("/proc: file system %#x, flags %#x; want a writable procfs, nosuid, nodev, noexec", typ, f)
+		}
+		for _, rel := range []string{"sys", "sysrq-trigger", "irq", "bus", "fs"} {
+			if _, err := os.Stat("/proc/" + rel); err != nil {
+				continue // not in this kernel's procfs
+			}
+			if f, _ := flagsAt(p.proc, rel); f&unix.ST_RDONLY == 0 {
+				t.Errorf("/proc/%s has mount flags %#x, want read-only", rel, f)
+			}
+		}
+		if f, _ := flagsAt(p.proc, "sys/net"); f&unix.ST_RDONLY != 0 {
+			t.Errorf("/proc/sys/net has mount flags %#x, want writable (the sandbox's own network namespace)", f)
+		}
+		if f := flagsOf(p.empty); f&unix.ST_RDONLY == 0 || f&unix.ST_NOSUID == 0 || f&unix.ST_NODEV == 0 || f&unix.ST_NOEXEC == 0 {
+			t.Errorf("mask file system has mount flags %#x, want read-only, nosuid, nodev and noexec", f)
+		}
+		for name, want := range map[string]uint32{"d": unix.S_IFDIR | 0o555, "f": unix.S_IFREG | 0o444} {
+			var st unix.Stat_t
+			if err := unix.Fstatat(p.empty, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				t.Errorf("mask %s: %v", name, err)
+			} else if st.Mode != want || name == "f" && st.Size != 0 {
+				t.Errorf("mask %s: mode %#o size %d, want %#o (a file empty)", name, st.Mode, st.Size, want)
+			}
+		}
+	}()
+	<-done
+}
+
+// TestPreparedTreesMatchInPlace: the /dev and /proc that prepareRoot
+// builds detached are the ones mountDev and mountProc build in place
+// (what buildRoot falls back to where the kernel adds no mount to a
+// detached tree): the same mounts at the same paths, of the same file
+// systems, with the same options.
+func TestPreparedTreesMatchInPlace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts in a mount namespace of its own")
+	}
+	base := t.TempDir()
+	inPlace, prepared := filepath.Join(base, "in-place"), filepath.Join(base, "prepared")
+	var got, want []string
+	unsupported := false
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Locked to the end: the mount namespace it leaves is its own.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		for _, hostNet := range []bool{false, true} {
+			sub := strconv.FormatBool(hostNet)
+			p := prepareRoot(hostNet)
+			if p.err != nil {
+				t.Errorf("prepareRoot: %v", p.err)
+				return
+			}
+			if p.dev < 0 || p.proc < 0 {
+				unsupported = true
+				p.close()
+				return
+			}
+			nodes, err := cloneDevNodes()
+			if err != nil {
+				t.Errorf("clone the device nodes: %v", err)
+				return
+			}
+			for _, err := range []error{
+				mountProc(filepath.Join(inPlace, sub), hostNet), mountDev(filepath.Join(inPlace, sub), &nodes),
+				attachTree(p.proc, filepath.Join(prepared, sub, "proc")), attachTree(p.dev, filepath.Join(prepared, sub, "dev")),
+			} {
+				if err != nil {
+					t.Errorf("host network %v: %v", hostNet, err)
+				}
+			}
+			p.proc, p.dev = -1, -1
+			p.close()
+		}
+		want, got = mountsUnder(t, inPlace), mountsUnder(t, prepared)
+	}()
+	<-done
+	if unsupported {
+		t.Skip("this kernel adds no mount to a detached tree (move_mount onto one, Linux 6.15): buildRoot mounts /dev and /proc in place")
+	}
+	if len(want) < 10 || !slices.Equal(got, want) {
+		t.Errorf("prepared:\n%s\nin place:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// mountsUnder lists the mounts below dir in this thread's mount namespace,
+// in order of path: the path below dir, the mount's root, its options, its
+// file system's type and options.
+func mountsUnder(t *testing.T, dir string) []string {
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		t.Errorf("read mountinfo: %v", err)
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 6 || len(f) < sep+4 || !strings.HasPrefix(f[4], dir+"/") {
+			continue
+		}
+		out = append(out, strings.Join([]string{strings.TrimPrefix(f[4], dir), f[3], f[5], f[sep+1], f[sep+3]}, " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPrepareRootFallsBack: where /dev or /proc cannot be built detached
+// (a kernel before 6.15 refuses the first mount onto a detached tree; here
+// the build fails after two device nodes went into it), prepareRoot
+// leaves them to buildRoot, which mounts them in place: with a full set
+// of the device nodes' clones for mountDev.
+func TestPrepareRootFallsBack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts in a mount namespace of its own")
+	}
+	realDev, realProc := detachedDev, detachedProc
+	defer func() { detachedDev, detachedProc = realDev, realProc }()
+	detachedDev = func(nodes *[len(DevNodes)]int) (int, error) {
+		for i := range 2 {
+			unix.Close(nodes[i])
+			nodes[i] = -1
+		}
+		return -1, unix.EINVAL
+	}
+	detachedProc = func(bool) (int, error) { return -1, unix.EINVAL }
+	dir := t.TempDir()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Locked to the end: the mount namespace it leaves is its own.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		p := prepareRoot(false)
+		defer p.close()
+		if p.err != nil || p.dev >= 0 || p.proc >= 0 {
+			t.Errorf("prepareRoot: %v, /dev %d, /proc %d; want no error and neither prepared", p.err, p.dev, p.proc)
+			return
+		}
+		for i, fd := range p.nodes {
+			var st unix.Statfs_t
+			if fd < 0 || unix.Fstatfs(fd, &st) != nil || st.Flags&unix.ST_RDONLY == 0 {
+				t.Errorf("clone of /dev/%s: fd %d, mount flags %#x; want a read-only clone for mountDev", DevNodes[i], fd, st.Flags)
+			}
+		}
+		if err := mountDev(dir, &p.nodes); err != nil {
+			t.Errorf("mountDev with them: %v", err)
+			return
+		}
+		var st, host unix.Stat_t
+		if err := unix.Stat(dir+"/dev/null", &st); err != nil || unix.Stat("/dev/null", &host) != nil || st.Rdev != host.Rdev {
+			t.Errorf("/dev/null in place: %v, device %#x", err, st.Rdev)
+		}
+	}()
+	<-done
 }

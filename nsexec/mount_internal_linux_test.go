@@ -21,25 +21,29 @@ import (
 // the path again through cloneSource, and the sandbox showed ~/.ssh
 // there, writable, without the masks.
 func TestAttachSourceClonesPinnedAgainPinned(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: clones and attaches mounts in a mount namespace of its own")
-	}
+	inMountNamespace(t, func() { attachSourcePinned(t) })
+}
+
+// inMountNamespace runs f on a thread of its own in a mount namespace of
+// its own, and returns once f has.
+// It skips the test where it is not run as root. The thread stays locked
+// and ends with f's goroutine: the namespace it leaves is its own.
+func inMountNamespace(t *testing.T, f func()) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// The thread stays locked, and ends with the goroutine: the mount
-		// namespace it leaves is its own.
 		runtime.LockOSThread()
-		attachSourcePinned(t)
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		f()
 	}()
 	<-done
 }
 
 func attachSourcePinned(t *testing.T) {
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		t.Errorf("unshare: %v", err)
-		return
-	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		t.Errorf("make / private: %v", err)
 		return
@@ -146,18 +150,7 @@ func TestStagedTreeFollowsNoSymlink(t *testing.T) {
 // and a /dev/shm of their own, the links; the procfs entries that act on
 // the host read-only, /proc/sys/net writable.
 func TestPrepareRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: changes the propagation of a mount namespace of its own")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Locked to the end: the mount namespace it leaves is its own.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
+	inMountNamespace(t, func() {
 		// Shared, as a user namespace's copy of a systemd host's tree
 		// starts (this machine's may be private already).
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
@@ -260,8 +253,7 @@ func TestPrepareRoot(t *testing.T) {
 				t.Errorf("mask %s: mode %#o size %d, want %#o (a file empty)", name, st.Mode, st.Size, want)
 			}
 		}
-	}()
-	<-done
+	})
 }
 
 // TestPreparedTreesMatchInPlace: the /dev and /proc that prepareRoot
@@ -270,22 +262,11 @@ func TestPrepareRoot(t *testing.T) {
 // detached tree): the same mounts at the same paths, of the same file
 // systems, with the same options.
 func TestPreparedTreesMatchInPlace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: mounts in a mount namespace of its own")
-	}
 	base := t.TempDir()
 	inPlace, prepared := filepath.Join(base, "in-place"), filepath.Join(base, "prepared")
 	var got, want []string
 	unsupported := false
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Locked to the end: the mount namespace it leaves is its own.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
+	inMountNamespace(t, func() {
 		for _, hostNet := range []bool{false, true} {
 			sub := strconv.FormatBool(hostNet)
 			p := prepareRoot(hostNet)
@@ -315,8 +296,7 @@ func TestPreparedTreesMatchInPlace(t *testing.T) {
 			p.close()
 		}
 		want, got = mountsUnder(t, inPlace), mountsUnder(t, prepared)
-	}()
-	<-done
+	})
 	if unsupported {
 		t.Skip("this kernel adds no mount to a detached tree (move_mount onto one, Linux 6.15): buildRoot mounts /dev and /proc in place")
 	}
@@ -353,9 +333,6 @@ func mountsUnder(t *testing.T, dir string) []string {
 // leaves them to buildRoot, which mounts them in place: with a full set
 // of the device nodes' clones for mountDev.
 func TestPrepareRootFallsBack(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: mounts in a mount namespace of its own")
-	}
 	realDev, realProc := detachedDev, detachedProc
 	defer func() { detachedDev, detachedProc = realDev, realProc }()
 	detachedDev = func(nodes *[len(DevNodes)]int) (int, error) {
@@ -367,15 +344,7 @@ func TestPrepareRootFallsBack(t *testing.T) {
 	}
 	detachedProc = func(bool) (int, error) { return -1, unix.EINVAL }
 	dir := t.TempDir()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Locked to the end: the mount namespace it leaves is its own.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
+	inMountNamespace(t, func() {
 		p := prepareRoot(false)
 		defer p.close()
 		if p.err != nil || p.dev >= 0 || p.proc >= 0 {
@@ -396,6 +365,5 @@ func TestPrepareRootFallsBack(t *testing.T) {
 		if err := unix.Stat(dir+"/dev/null", &st); err != nil || unix.Stat("/dev/null", &host) != nil || st.Rdev != host.Rdev {
 			t.Errorf("/dev/null in place: %v, device %#x", err, st.Rdev)
 		}
-	}()
-	<-done
+	})
 }

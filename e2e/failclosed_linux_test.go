@@ -186,7 +186,7 @@ func TestFailClosedWithoutSyscalls(t *testing.T) {
 // named, until one is enough and the command runs. The config's writable
 // paths (PID 1 holds a clone of each until it attaches them) make sure
 // that the build runs out at 16: with one, since /dev is built before
-// the policy comes, `fence -- touch` fits in 16.
+// the policy comes (Linux 6.15 and later), `fence -- touch` fits in 16.
 func TestFailClosedLowOpenFileLimit(t *testing.T) {
 	forEachRunner(t, func(t *testing.T, s *sandbox) {
 		// The marker is written in the workspace, so that it proves the

@@ -759,6 +759,15 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		sort.Strings(guards)
 		fmt.Fprintf(stderr, "[fence:linux] init: %d writable, %d read-only, %d masked, %d exec-denied paths; guard %v; landlock %v; %d listeners; capabilities at start %#x\n",
 			len(o.FS.Writable), len(o.FS.Protected), len(o.FS.Masked), len(o.FS.NoExec), guards, !o.NoLandlock, len(listeners), startCaps)
+		// Built before the policy came, or in place, and why (prepareRoot).
+		for _, t := range []struct {
+			name string
+			err  error
+		}{{"/dev", e.root.devErr}, {"/proc", e.root.procErr}} {
+			if t.err != nil {
+				fmt.Fprintf(stderr, "[fence:linux] init: %s mounted in place, not built ahead: %v\n", t.name, t.err)
+			}
+		}
 	}
 	return listeners, nil
 }

@@ -2,6 +2,7 @@ package nsexec
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,6 +31,9 @@ func TestAttachSourceClonesPinnedAgainPinned(t *testing.T) {
 // and ends with f's goroutine: the namespace it leaves is its own.
 func inMountNamespace(t *testing.T, f func()) {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts in a mount namespace of its own")
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -150,6 +154,7 @@ func TestStagedTreeFollowsNoSymlink(t *testing.T) {
 // and a /dev/shm of their own, the links; the procfs entries that act on
 // the host read-only, /proc/sys/net writable.
 func TestPrepareRoot(t *testing.T) {
+	unsupported := ""
 	inMountNamespace(t, func() {
 		// Shared, as a user namespace's copy of a systemd host's tree
 		// starts (this machine's may be private already).
@@ -178,12 +183,30 @@ func TestPrepareRoot(t *testing.T) {
 			if err := unix.Fstatfs(fd, &st); err != nil {
 				t.Errorf("fstatfs: %v", err)
 			}
-			return st.Flags
+			return int64(st.Flags)
 		}
-		// This kernel (6.15 or later) adds mounts to detached trees: /dev
-		// and /proc come prepared, the nodes inside /dev.
+		if f := flagsOf(p.empty); f&unix.ST_RDONLY == 0 || f&unix.ST_NOSUID == 0 || f&unix.ST_NODEV == 0 || f&unix.ST_NOEXEC == 0 {
+			t.Errorf("mask file system has mount flags %#x, want read-only, nosuid, nodev and noexec", f)
+		}
+		for name, want := range map[string]uint32{"d": unix.S_IFDIR | 0o555, "f": unix.S_IFREG | 0o444} {
+			var st unix.Stat_t
+			if err := unix.Fstatat(p.empty, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				t.Errorf("mask %s: %v", name, err)
+			} else if st.Mode != want || name == "f" && st.Size != 0 {
+				t.Errorf("mask %s: mode %#o size %d, want %#o (a file empty)", name, st.Mode, st.Size, want)
+			}
+		}
 		if p.dev < 0 || p.proc < 0 {
-			t.Errorf("/dev (%d) or /proc (%d) not prepared: this kernel adds no mount to a detached tree (Linux 6.15)?", p.dev, p.proc)
+			// A kernel before 6.15: buildRoot mounts them in place,
+			// with every node's clone, read-only.
+			unsupported = fmt.Sprintf("/dev (%v) or /proc (%v) not prepared", p.devErr, p.procErr)
+			for i, fd := range p.nodes {
+				if f := int64(0); fd < 0 {
+					t.Errorf("no clone of /dev/%s for mountDev", DevNodes[i])
+				} else if f = flagsOf(fd); f&unix.ST_RDONLY == 0 {
+					t.Errorf("clone of /dev/%s has mount flags %#x, want read-only", DevNodes[i], f)
+				}
+			}
 			return
 		}
 		// flagsAt is the mount flags of rel in the detached tree at, and
@@ -199,7 +222,7 @@ func TestPrepareRoot(t *testing.T) {
 			if err := unix.Fstatfs(fd, &st); err != nil {
 				t.Errorf("fstatfs %s: %v", rel, err)
 			}
-			return st.Flags, st.Type
+			return int64(st.Flags), int64(st.Type)
 		}
 		for i, n := range DevNodes {
 			if p.nodes[i] >= 0 {
@@ -242,18 +265,10 @@ func TestPrepareRoot(t *testing.T) {
 		if f, _ := flagsAt(p.proc, "sys/net"); f&unix.ST_RDONLY != 0 {
 			t.Errorf("/proc/sys/net has mount flags %#x, want writable (the sandbox's own network namespace)", f)
 		}
-		if f := flagsOf(p.empty); f&unix.ST_RDONLY == 0 || f&unix.ST_NOSUID == 0 || f&unix.ST_NODEV == 0 || f&unix.ST_NOEXEC == 0 {
-			t.Errorf("mask file system has mount flags %#x, want read-only, nosuid, nodev and noexec", f)
-		}
-		for name, want := range map[string]uint32{"d": unix.S_IFDIR | 0o555, "f": unix.S_IFREG | 0o444} {
-			var st unix.Stat_t
-			if err := unix.Fstatat(p.empty, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				t.Errorf("mask %s: %v", name, err)
-			} else if st.Mode != want || name == "f" && st.Size != 0 {
-				t.Errorf("mask %s: mode %#o size %d, want %#o (a file empty)", name, st.Mode, st.Size, want)
-			}
-		}
 	})
+	if unsupported != "" {
+		t.Skip(unsupported + ": this kernel adds no mount to a detached tree (move_mount onto one, Linux 6.15); the mask file system and the nodes for mountDev were checked")
+	}
 }
 
 // TestPreparedTreesMatchInPlace: the /dev and /proc that prepareRoot
@@ -318,10 +333,10 @@ func mountsUnder(t *testing.T, dir string) []string {
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+4 || !strings.HasPrefix(f[4], dir+"/") {
+		if sep < 6 || len(f) < sep+4 || f[4] != dir && !strings.HasPrefix(f[4], dir+"/") {
 			continue
 		}
-		out = append(out, strings.Join([]string{strings.TrimPrefix(f[4], dir), f[3], f[5], f[sep+1], f[sep+3]}, " "))
+		out = append(out, strings.Join([]string{"." + strings.TrimPrefix(f[4], dir), f[3], f[5], f[sep+1], f[sep+3]}, " "))
 	}
 	slices.Sort(out)
 	return out
@@ -366,4 +381,84 @@ func TestPrepareRootFallsBack(t *testing.T) {
 			t.Errorf("/dev/null in place: %v, device %#x", err, st.Rdev)
 		}
 	})
+}
+
+// TestBuildRootFallsBack: buildRoot with /dev and /proc not prepared (a
+// kernel before 6.15), or /proc prepared for the other network mode,
+// mounts them in place: the same mounts as it attaches where they were
+// prepared for the mode it builds; with both network modes.
+func TestBuildRootFallsBack(t *testing.T) {
+	for _, hostNet := range []bool{false, true} {
+		cases := []struct {
+			name            string
+			supported       bool // the kernel builds detached trees
+			preparedHostNet bool
+		}{
+			{"prepared", true, hostNet},
+			{"not prepared", false, hostNet},
+			{"prepared for the other network mode", true, !hostNet},
+		}
+		var trees [3][]string
+		for i, c := range cases {
+			realDev, realProc := detachedDev, detachedProc
+			if !c.supported {
+				// As a kernel before 6.15 answers.
+				detachedDev = func(*[len(DevNodes)]int) (int, error) { return -1, unix.EINVAL }
+				detachedProc = func(bool) (int, error) { return -1, unix.EINVAL }
+			}
+			inMountNamespace(t, func() {
+				p := prepareRoot(c.preparedHostNet)
+				if c.supported != (p.dev >= 0 && p.proc >= 0) {
+					t.Errorf("%s: /dev %d (%v), /proc %d (%v)", c.name, p.dev, p.devErr, p.proc, p.procErr)
+				}
+				defer p.close()
+				if err := buildRoot(&FSPolicy{}, hostNet, p, nil); err != nil {
+					t.Errorf("buildRoot, %s, host network %v: %v", c.name, hostNet, err)
+					return
+				}
+				closeMaskFS()
+				trees[i] = append(mountsUnder(t, "/dev"), mountsUnder(t, "/proc")...)
+			})
+			detachedDev, detachedProc = realDev, realProc
+		}
+		for i := range cases[1:] {
+			if len(trees[0]) < 10 || !slices.Equal(trees[i+1], trees[0]) {
+				t.Errorf("host network %v: %s:\n%s\nprepared:\n%s", hostNet, cases[i+1].name, strings.Join(trees[i+1], "\n"), strings.Join(trees[0], "\n"))
+			}
+		}
+	}
+}
+
+// TestPrepareDevAndProcRelease: a /dev or /proc whose build fails (here:
+// device nodes that are not mounts, an entry of /proc that is not a
+// directory) is released, with nothing left open.
+func TestPrepareDevAndProcRelease(t *testing.T) {
+	saved := procReadOnly
+	defer func() { procReadOnly = saved }()
+	procReadOnly[1] = "self/status/x" // after "sys" is bound: ENOTDIR
+	inMountNamespace(t, func() {
+		before := openFDs(t)
+		var nodes [len(DevNodes)]int
+		for i := range nodes {
+			nodes[i] = -1
+		}
+		if fd, err := prepareDev(&nodes); err == nil || fd != -1 {
+			t.Errorf("prepareDev with no nodes: %d, %v; want an error", fd, err)
+		}
+		if fd, err := prepareProc(false); err == nil || fd != -1 {
+			t.Errorf("prepareProc with %s: %d, %v; want an error", procReadOnly[1], fd, err)
+		}
+		if after := openFDs(t); after != before {
+			t.Errorf("%d descriptors open before, %d after", before, after)
+		}
+	})
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	d, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Errorf("list /proc/self/fd: %v", err)
+	}
+	return len(d)
 }

@@ -57,18 +57,22 @@ type rootPrep struct {
 	// place (mountDev, mountProc), as it must where the kernel adds no
 	// mount to a detached tree (before Linux 6.15).
 	dev, proc int
-	err       error // the first step that failed; buildRoot reports it
+	// hostNet is the network mode /proc was prepared for; devErr and
+	// procErr say why /dev or /proc was not prepared (-d prints them).
+	hostNet         bool
+	devErr, procErr error
+	err             error // the first step that failed; buildRoot reports it
 }
 
 // prepareRoot does the part of buildRoot that no policy changes, so that
 // PID 1 does it while the supervisor still plans instead of after the
-// policy came (~65 system calls; `fence -- true` ~0.1 ms sooner,
+// policy came (~105 system calls; `fence -- true` ~0.1 ms sooner,
 // docs/benchmarking.md, "/dev and /proc built before the policy"). hostNet
 // is the network mode PID 1 was started for (mountProc). Its errors are
 // reported by buildRoot, once the policy is read: an init stage that fails
 // earlier leaves the supervisor a closed socket and nothing to say why.
 func prepareRoot(hostNet bool) *rootPrep {
-	p := &rootPrep{empty: -1, dev: -1, proc: -1}
+	p := &rootPrep{empty: -1, dev: -1, proc: -1, hostNet: hostNet}
 	for i := range p.nodes {
 		p.nodes[i] = -1
 	}
@@ -89,19 +93,18 @@ func prepareRoot(hostNet bool) *rootPrep {
 	if p.empty, p.err = newMaskFS(); p.err != nil {
 		return p
 	}
-	// /dev and /proc (~40 system calls, ~0.25 ms) as detached trees that
+	// /dev and /proc (~80 system calls, ~0.25 ms) as detached trees that
 	// buildRoot attaches with one call each. Where that fails (an older
 	// kernel, anything else), buildRoot mounts them in place as before,
 	// and reports what fails there.
-	var err error
-	if p.dev, err = detachedDev(&p.nodes); err != nil && slices.Contains(p.nodes[:], -1) {
+	if p.dev, p.devErr = detachedDev(&p.nodes); p.devErr != nil && slices.Contains(p.nodes[:], -1) {
 		// Some nodes went into the tree given up: mountDev needs them.
 		closeFDs(p.nodes[:])
 		if p.nodes, p.err = cloneDevNodes(); p.err != nil {
 			return p
 		}
 	}
-	p.proc, _ = detachedProc(hostNet)
+	p.proc, p.procErr = detachedProc(hostNet)
 	return p
 }
 
@@ -121,17 +124,17 @@ func (p *rootPrep) close() {
 // place, with the device nodes' clones (which it takes: -1 from here, also
 // after an error that came after one was taken), and returns its mount
 // fd. On an error it returns -1 and what it built is released.
-func prepareDev(nodes *[len(DevNodes)]int) (dev int, err error) {
+func prepareDev(nodes *[len(DevNodes)]int) (int, error) {
 	// Not nodev: the nodes are binds of their own, whose flags count, but
 	// the tmpfs is mounted as mountDev mounts it.
-	dev, err = newFS("tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, "mode=0755")
+	dev, err := newFS("tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, "mode=0755")
 	if err != nil {
 		return -1, err
 	}
+	built := false
 	defer func() {
-		if err != nil {
+		if !built {
 			unix.Close(dev)
-			dev = -1
 		}
 	}()
 	for i, n := range DevNodes {
@@ -168,6 +171,7 @@ func prepareDev(nodes *[len(DevNodes)]int) (dev int, err error) {
 	if err := unix.MountSetattr(dev, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
 		return -1, fmt.Errorf("make /dev read-only: %w", err)
 	}
+	built = true
 	return dev, nil
 }
 
@@ -175,15 +179,16 @@ func prepareDev(nodes *[len(DevNodes)]int) (dev int, err error) {
 // in place (for the PID namespace this process is in, as mountProc's
 // would be), and returns its mount fd. On an error it returns -1 and
 // what it built is released.
-func prepareProc(hostNet bool) (proc int, err error) {
+func prepareProc(hostNet bool) (int, error) {
 	const attrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
-	if proc, err = newFS("proc", attrs); err != nil {
+	proc, err := newFS("proc", attrs)
+	if err != nil {
 		return -1, err
 	}
+	built := false
 	defer func() {
-		if err != nil {
+		if !built {
 			unix.Close(proc)
-			proc = -1
 		}
 	}()
 	// What mountProc makes read-only, and why, is said there.
@@ -191,14 +196,15 @@ func prepareProc(hostNet bool) (proc int, err error) {
 		if err := bindDetached(proc, p, unix.MOUNT_ATTR_RDONLY|attrs, 0); errors.Is(err, unix.ENOENT) {
 			continue
 		} else if err != nil {
-			return -1, err
+			return -1, fmt.Errorf("bind /proc/%s read-only: %w", p, err)
 		}
 	}
 	if !hostNet {
 		if err := bindDetached(proc, "sys/net", attrs, unix.MOUNT_ATTR_RDONLY); err != nil && !errors.Is(err, unix.ENOENT) {
-			return -1, err
+			return -1, fmt.Errorf("make /proc/sys/net writable: %w", err)
 		}
 	}
+	built = true
 	return proc, nil
 }
 
@@ -426,6 +432,12 @@ func buildRoot(fs *FSPolicy, hostNet bool, prep *rootPrep, noExec func() ([]stri
 				return fmt.Errorf("make /sys read-only: %w", err)
 			}
 		}
+	}
+	if prep.proc >= 0 && prep.hostNet != hostNet {
+		// Prepared for the other network mode (init refuses that
+		// mismatch before this): /proc/sys/net would be wrong.
+		unix.Close(prep.proc)
+		prep.proc, prep.procErr = -1, errors.New("prepared for the other network mode")
 	}
 	if prep.proc >= 0 {
 		err, prep.proc = attachTree(prep.proc, at+"/proc"), -1

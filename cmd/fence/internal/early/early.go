@@ -98,9 +98,9 @@ func init() {
 // minOpenFiles is the open-file limit below which fence does not try to
 // start a sandbox: with 6 to 9 descriptors the Go runtime's poller failed
 // to start (a fatal error and a stack trace), and the set-up alone holds
-// about that many (`fence -- true` with an empty config runs at 16; a
-// config with more to bind needs more, and fails below that with a
-// one-line error naming the limit).
+// about that many (`fence -- true` with an empty config runs at 16 on
+// Linux 6.15 and later, 18 before; a config with more to bind needs more,
+// and fails below that with a one-line error naming the limit).
 const minOpenFiles = 16
 
 // entryMono is when fence's entry point began the spawn of the init stage

@@ -462,3 +462,11 @@ func openFDs(t *testing.T) int {
 	}
 	return len(d)
 }
+
+// close releases what p holds that buildRoot did not take (in PID 1,
+// buildRoot takes it all, or an error ends the process).
+func (p *rootPrep) close() {
+	closeFDs(p.nodes[:])
+	closeFDs([]int{p.empty, p.dev, p.proc})
+	p.empty, p.dev, p.proc = -1, -1, -1
+}

@@ -112,14 +112,6 @@ func prepareRoot(hostNet bool) *rootPrep {
 // so that tests can make them fail as an older kernel does.
 var detachedDev, detachedProc = prepareDev, prepareProc
 
-// close releases what p holds that buildRoot did not take.
-func (p *rootPrep) close() {
-	closeFDs(p.nodes[:])
-	fds := []int{p.empty, p.dev, p.proc}
-	closeFDs(fds)
-	p.empty, p.dev, p.proc = -1, -1, -1
-}
-
 // prepareDev builds, as a detached tree, the /dev that mountDev builds in
 // place, with the device nodes' clones (which it takes: -1 from here, also
 // after an error that came after one was taken), and returns its mount

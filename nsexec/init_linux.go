@@ -578,6 +578,39 @@ func ignoreSignal(sig unix.Signal) error {
 	return nil
 }
 
+// joinNetwork moves every other thread of PID 1 into the sandbox's
+// network namespace, which startEarly created with lo up on this thread,
+// at once (AllThreadsSyscall), and opens the proxies' listeners there: the
+// listeners, the command forked from this thread, and the connects made
+// for -p on any thread must all be inside it, and so must any thread the
+// runtime starts later (a thread inherits its creator's). setns needs
+// CAP_SYS_ADMIN, and listeners need lo up and capabilities: this precedes
+// the capability drop. It needs nothing of the mount tree, and is done
+// while PID 1 would otherwise wait for the denied programs (setup).
+func joinNetwork(o *Options, e *early) ([]*os.File, error) {
+	if e.netErr != nil {
+		return nil, e.netErr
+	}
+	if e.netns < 0 {
+		return nil, errors.New("no network namespace was created for the sandbox")
+	}
+	if _, _, errno := psx.Syscall3(unix.SYS_SETNS, uintptr(e.netns), unix.CLONE_NEWNET, 0); errno != 0 {
+		return nil, fmt.Errorf("enter the sandbox's network namespace: %w", errno)
+	}
+	unix.Close(e.netns)
+	e.netns = -1
+	var listeners []*os.File
+	for _, addr := range o.Listeners {
+		f, err := netns.Listen(addr)
+		if err != nil {
+			closeAll(listeners)
+			return nil, err
+		}
+		listeners = append(listeners, f)
+	}
+	return listeners, nil
+}
+
 // stderr is PID 1's: see RawStderr.
 var stderr RawStderr
 
@@ -602,12 +635,27 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 	stdio := cloneStdio(o.PTY)
 	// Mounts need CAP_SYS_ADMIN and must precede Landlock, which forbids
 	// changes to the mount topology.
+	var listeners []*os.File
+	joined := o.HostNetwork
+	var joinErr error
 	noExec := func() ([]string, error) {
+		// While the supervisor still looks the denied programs up, where
+		// PID 1 waited ~0.2 ms for them: its threads into the network
+		// namespace, and the listeners (joinNetwork).
+		if !joined {
+			joined = true
+			if listeners, joinErr = joinNetwork(o, e); joinErr != nil {
+				return nil, joinErr
+			}
+		}
 		paths, err := readNoExec()
 		tl.mark("noexec-received")
 		return paths, err
 	}
 	if err := buildRoot(&o.FS, o.HostNetwork, e.root, noExec); err != nil {
+		if joinErr != nil {
+			return nil, joinErr
+		}
 		if errors.Is(err, unix.ENOSYS) {
 			// open_tree, mount_setattr, fsopen: "clone /dev/null:
 			// function not implemented" said nothing of the kernel.
@@ -631,7 +679,13 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		}
 	}
 	tl.mark("mounts")
-	var listeners []*os.File
+	if !joined {
+		joined = true
+		var err error
+		if listeners, err = joinNetwork(o, e); err != nil {
+			return nil, err
+		}
+	}
 	if o.PTY != 0 {
 		// On the sandbox's own devpts (mounted above), so that the
 		// command's tty is a name inside the sandbox.
@@ -658,24 +712,6 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		return nil, err
 	}
 	if !o.HostNetwork {
-		// Every other thread of PID 1 into the sandbox's network
-		// namespace (created with lo up by startEarly on this thread), at
-		// once (AllThreadsSyscall):
-		// the listeners below, the command forked from this thread, and
-		// the connects made for -p on any thread must all be inside it,
-		// and so must any thread the runtime starts later (a thread
-		// inherits its creator's). setns needs CAP_SYS_ADMIN, so this
-		// precedes the capability drop.
-		if e.netErr != nil {
-			return nil, e.netErr
-		}
-		if e.netns < 0 {
-			return nil, errors.New("no network namespace was created for the sandbox")
-		}
-		if _, _, errno := psx.Syscall3(unix.SYS_SETNS, uintptr(e.netns), unix.CLONE_NEWNET, 0); errno != 0 {
-			return nil, fmt.Errorf("enter the sandbox's network namespace: %w", errno)
-		}
-		unix.Close(e.netns)
 		// On this thread, in the namespace (/proc/sys/net is the
 		// namespace of the thread that opens it), through the sandbox's
 		// /proc: not where startEarly made the namespace, before the
@@ -684,14 +720,6 @@ func setup(o *Options, e *early, tl *timeline, readNoExec func() ([]string, erro
 		// loosens nothing outside the sandbox's own lo: a kernel that
 		// refuses it only keeps ports below 1024 closed there.
 		_ = netns.AllowLowPorts()
-		// Listeners need lo up and capabilities: before the drop too.
-		for _, addr := range o.Listeners {
-			f, err := netns.Listen(addr)
-			if err != nil {
-				return nil, err
-			}
-			listeners = append(listeners, f)
-		}
 	}
 	tl.mark("network")
 	// no_new_privs before Landlock (landlock_restrict_self requires it

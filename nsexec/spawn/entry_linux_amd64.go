@@ -3,6 +3,8 @@ package spawn
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -28,8 +30,28 @@ import (
 // limit is still fence's starting one.
 
 // entryCloneFlags are the clone flags of the spawn from the entry:
-// CloneFlags, the vfork that shares the memory, and SIGCHLD at exit.
-const entryCloneFlags = CloneFlags | unix.CLONE_VM | unix.CLONE_VFORK | uintptr(unix.SIGCHLD)
+// CloneFlags, the memory shared until the child execs (as a vfork's), the
+// child's tid cleared at that exec (entryChildTid), and SIGCHLD at exit.
+//
+// Not CLONE_VFORK, which held the supervisor until the child's exec and
+// then woke it on the CPU where the child went on with its exec and its
+// runtime's start: the wake-up left the supervisor waiting there, ready
+// to run, ~0.7 ms in most starts while the other CPU was idle
+// (docs/benchmarking.md, "The supervisor held after the spawn"). Without
+// it the kernel gives the new child the idle CPU at once, and the
+// supervisor starts its runtime beside the child's exec.
+const entryCloneFlags = CloneFlags | unix.CLONE_VM | unix.CLONE_CHILD_CLEARTID | uintptr(unix.SIGCHLD)
+
+// futexWait is FUTEX_WAIT (linux/futex.h), which x/sys/unix lacks.
+const futexWait = 0
+
+// entryMaskBytes is the size of the CPU masks the entry uses: 1024 CPUs,
+// as glibc's cpu_set_t. Where the kernel has more, sched_getaffinity
+// refuses it and the entry leaves the child where the kernel put it.
+const entryMaskBytes = 128
+
+// entryChildStackSize is the size of the child's stack (entryChildStack).
+const entryChildStackSize = 512
 
 // The capabilities the entry raises as ambient ones: initCaps, as
 // constants for the assembly (go_asm.h); TestEntryChild checks the two
@@ -67,6 +89,20 @@ var (
 	// entryErrno is the errno of the child's step that failed; the child
 	// writes it (shared memory) before it exits.
 	entryErrno int64
+	// entryChildTid is 1 from before the clone until the child has
+	// exec'd or exited, when the kernel clears it and wakes its futex
+	// (CLONE_CHILD_CLEARTID): then entryErrno is final.
+	entryChildTid int32
+	// entryChildStack is the child's stack: it runs beside this
+	// process's runtime, which uses the stack the entry ran on. The child
+	// pushes nothing; the stack is there so that nothing it might push
+	// could land on the runtime's.
+	entryChildStack [entryChildStackSize / 8]uint64
+	// entryCPU is the CPU the supervisor ran on after the clone,
+	// entryMask its allowed CPUs, entryAway those less entryCPU: the
+	// child's for a moment (see the entry).
+	entryCPU             uint32
+	entryMask, entryAway [entryMaskBytes / 8]uint64
 	// entryTimes are two timespecs, before and after the clone.
 	entryTimes [4]int64
 	// entryOrigSlack is the main thread's timer slack before the entry
@@ -88,6 +124,16 @@ func FromEntry(hostNetwork bool) (*Child, error) {
 	}
 	pid, fd := int(entryPid), int(entryFDs[0])
 	entryPid = 0
+	// The child exec'd or exited long ago, as a rule: it had the other
+	// CPU while this process started its runtime.
+	waitEntryChild()
+	if entryErrno != 0 {
+		// A step of the child's failed (entry_linux_amd64.s): it exited.
+		// The caller spawns through Go, which reports what fails.
+		unix.Close(fd)
+		killReap(pid)
+		return nil, nil
+	}
 	c := &Child{Pid: pid, Ctrl: os.NewFile(uintptr(fd), "fence-control"), HostNetwork: hostNetwork,
 		T0: entryTimes[0]*1e9 + entryTimes[1], T1: entryTimes[2]*1e9 + entryTimes[3],
 		spawned: make(chan error, 1), release: make(chan struct{})}
@@ -110,6 +156,17 @@ func FromEntry(hostNetwork bool) (*Child, error) {
 	}
 	c.spawned <- nil
 	return c, nil
+}
+
+// waitEntryChild waits until the entry's child has exec'd or exited
+// (entryChildTid).
+func waitEntryChild() {
+	for atomic.LoadInt32(&entryChildTid) != 0 {
+		// FUTEX_WAIT, not the private one: the kernel's wake-up at the
+		// child's exec or exit is a shared one. EAGAIN (cleared
+		// meanwhile) and EINTR go round again.
+		_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&entryChildTid)), futexWait, 1, 0, 0, 0)
+	}
 }
 
 // DiscardEntry ends the init stage that fence's entry point spawned, if

@@ -8,13 +8,15 @@
 #define SYS_clone 56
 #define SYS_execve 59
 #define SYS_exit 60
-#define SYS_wait4 61
 #define SYS_capget 125
 #define SYS_capset 126
 #define SYS_prctl 157
 #define PR_SET_TIMERSLACK 29
 #define PR_GET_TIMERSLACK 30
 #define SYS_clock_gettime 228
+#define SYS_sched_setaffinity 203
+#define SYS_sched_getaffinity 204
+#define SYS_getcpu 309
 #define SYS_dup3 292
 
 // The strings the init stage is started with: the path, its argv
@@ -190,28 +192,98 @@ spawn:
 	CMPL	·entryFDs+4(SB), $3
 	JLT	closeboth
 	NOW(·entryTimes+0(SB))
-	// clone(CloneFlags|CLONE_VM|CLONE_VFORK|SIGCHLD, 0, 0, 0, 0): the
-	// child runs on this stack, in this memory, until it execs or exits,
-	// and this thread waits meanwhile. The child pushes nothing, and has
-	// no signal handler that could (the runtime installs them later).
+	// clone(CloneFlags|CLONE_VM|CLONE_CHILD_CLEARTID|SIGCHLD,
+	// entryChildStack's top, 0, &entryChildTid, 0): the child runs in
+	// this memory, on a stack of its own, until it execs or exits, while
+	// this thread goes on to start the runtime (see entryCloneFlags). The
+	// kernel clears entryChildTid and wakes its futex at that exec or
+	// exit: FromEntry waits for that before it reads entryErrno. Set
+	// before the clone, so that a reader never sees the child done
+	// before it began. The child pushes nothing, and has no signal
+	// handler that could (the runtime installs them later, in this
+	// process only: the child has its own copy of the handlers).
+	MOVL	$1, ·entryChildTid(SB)
 	MOVQ	$const_entryCloneFlags, DI
-	XORQ	SI, SI
+	LEAQ	·entryChildStack+const_entryChildStackSize(SB), SI
 	XORQ	DX, DX
-	XORQ	R10, R10
+	LEAQ	·entryChildTid(SB), R10
 	XORQ	R8, R8
 	MOVQ	$SYS_clone, AX
 	SYSCALL
 	TESTQ	AX, AX
 	JEQ	child
-	JLT	closeboth
-	MOVQ	AX, R14	// the child's pid
+	JLT	cloneFailed
+	MOVQ	AX, ·entryPid(SB)
+	// Where the child runs: anywhere but this CPU, for a start. A kernel
+	// that packs tasks onto few CPUs (a VM's, as on the machines fence is
+	// measured on) queues the new child behind this thread on this CPU,
+	// where it waited ~0.6 ms while another CPU was idle. Its allowed
+	// CPUs are narrowed to all of this thread's but this one, which
+	// moves it if it is here (a kernel that placed it elsewhere already
+	// sees no change), and then given back whole, before its exec: its
+	// threads and the command inherit what this process was allowed.
+	// Best effort: a step that fails leaves the kernel's placement.
+	// getcpu(&entryCPU, NULL, NULL)
+	LEAQ	·entryCPU(SB), DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	MOVQ	$SYS_getcpu, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	placed
+	// sched_getaffinity(0, len, entryMask): the bytes copied in AX.
+	XORQ	DI, DI
+	MOVQ	$const_entryMaskBytes, SI
+	LEAQ	·entryMask(SB), DX
+	MOVQ	$SYS_sched_getaffinity, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JLE	placed
+	MOVQ	AX, R15
+	// entryAway = entryMask less entryCPU; BX ORs what is left.
+	LEAQ	·entryMask(SB), R8
+	LEAQ	·entryAway(SB), R9
+	XORQ	BX, BX
+	XORQ	CX, CX
+away:
+	MOVQ	(R8)(CX*8), DX
+	MOVQ	DX, (R9)(CX*8)
+	INCQ	CX
+	CMPQ	CX, $(const_entryMaskBytes/8)
+	JLT	away
+	MOVLQZX	·entryCPU(SB), CX
+	CMPQ	CX, $(const_entryMaskBytes*8)
+	JGE	placed
+	MOVQ	CX, DX
+	SHRQ	$6, DX
+	ANDQ	$63, CX
+	MOVQ	(R9)(DX*8), SI
+	BTRQ	CX, SI
+	MOVQ	SI, (R9)(DX*8)
+	XORQ	CX, CX
+left:
+	ORQ	(R9)(CX*8), BX
+	INCQ	CX
+	CMPQ	CX, $(const_entryMaskBytes/8)
+	JLT	left
+	TESTQ	BX, BX
+	JEQ	placed	// no other CPU
+	// sched_setaffinity(child, len, entryAway), then entryMask.
+	MOVQ	·entryPid(SB), DI
+	MOVQ	R15, SI
+	LEAQ	·entryAway(SB), DX
+	MOVQ	$SYS_sched_setaffinity, AX
+	SYSCALL
+	MOVQ	·entryPid(SB), DI
+	MOVQ	R15, SI
+	LEAQ	·entryMask(SB), DX
+	MOVQ	$SYS_sched_setaffinity, AX
+	SYSCALL
+placed:
 	NOW(·entryTimes+16(SB))
+	// The child has a copy of the descriptor table (no CLONE_FILES):
+	// its end is closed here only.
 	CLOSE32(·entryFDs+4(SB))
-	// The child is gone or has exec'd: it wrote entryErrno if a step
-	// failed, and then exited.
-	CMPQ	·entryErrno(SB), $0
-	JNE	failed
-	MOVQ	R14, ·entryPid(SB)
 	// sysmon and the other threads the runtime starts from this thread
 	// inherit its timer slack: entrySlackNs until package early's init
 	// gives this thread entryOrigSlack back (AdoptEntrySlack). The
@@ -230,17 +302,8 @@ spawn:
 	SYSCALL
 slackdone:
 	RET
-failed:
-	MOVQ	R14, DI
-	XORQ	SI, SI
-	XORQ	DX, DX
-	XORQ	R10, R10
-	MOVQ	$SYS_wait4, AX
-	SYSCALL
-	CMPQ	AX, $-4	// EINTR
-	JEQ	failed
-	CLOSE32(·entryFDs+0(SB))
-	RET
+cloneFailed:
+	MOVL	$0, ·entryChildTid(SB)
 closeboth:
 	CLOSE32(·entryFDs+0(SB))
 	CLOSE32(·entryFDs+4(SB))

@@ -32,6 +32,7 @@ type entryReport struct {
 	Slack     string
 	// SysmonSlack is "" where the program may not read it.
 	SysmonSlack string
+	CPUs        string
 }
 
 type entryChild struct {
@@ -49,6 +50,7 @@ type entryChild struct {
 
 	SlackAtStart, Slack string
 	Adopted             bool
+	CPUs                string
 }
 
 // buildEntry builds testdata/entry linked with fence's entry point (LDFlags)
@@ -147,9 +149,10 @@ func runEntryFiles(t *testing.T, bin string, argv []string, cred *syscall.Creden
 const testCallerSlack = 77777
 
 // checkSlack checks that the program r reports on gave its main thread
-// the caller's timer slack back, and, if spawned, that the entry had given
-// its threads and the init stage's SysmonSlack (only root may read
-// another thread's slack: SysmonSlack is "" otherwise).
+// the caller's timer slack back, and, if spawned (the entry cloned, even
+// if its child failed then), that the entry had given its threads and the
+// init stage's SysmonSlack (only root may read another thread's slack:
+// SysmonSlack is "" otherwise).
 func checkSlack(t *testing.T, r entryReport, spawned bool) {
 	t.Helper()
 	caller, coarse := strconv.Itoa(testCallerSlack), strconv.FormatInt(SysmonSlack.Nanoseconds(), 10)
@@ -274,7 +277,60 @@ func TestEntryChild(t *testing.T) {
 					t.Errorf("the init stage exited %d, children left %q", r.Status, r.Children)
 				}
 				checkSlack(t, r, true)
+				if c.CPUs != r.CPUs || c.CPUs == "" {
+					t.Errorf("the init stage may run on CPUs %q, the caller on %q: want the caller's", c.CPUs, r.CPUs)
+				}
 			})
+		}
+	}
+}
+
+// TestEntryChildCPUs: the entry moves the init stage off the CPU it runs
+// on for a start, and gives it back every CPU the caller may use before
+// its exec, whichever those are: all of them, one (nowhere to move it), or
+// two of several.
+func TestEntryChildCPUs(t *testing.T) {
+	needUserNamespaces(t)
+	bin := buildEntry(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	var allowed []int
+	for i := range len(all) * 64 {
+		if all.IsSet(i) {
+			allowed = append(allowed, i)
+		}
+	}
+	sets := [][]int{allowed, allowed[:1]}
+	if len(allowed) > 2 {
+		sets = append(sets, []int{allowed[1], allowed[len(allowed)-1]})
+	}
+	defer func() {
+		if err := unix.SchedSetaffinity(0, &all); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for _, cpus := range sets {
+		var set unix.CPUSet
+		var want []string
+		for _, c := range cpus {
+			set.Set(c)
+			want = append(want, strconv.Itoa(c))
+		}
+		// The program inherits this thread's CPUs (runEntryFiles forks
+		// from it, locked).
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			t.Fatal(err)
+		}
+		r := runEntry(t, bin, []string{"fence", "--", "true"}, nil)
+		if !r.Spawned || r.Child == nil {
+			t.Fatalf("CPUs %v: the entry spawned %v, error %q: want an init stage", cpus, r.Spawned, r.Error)
+		}
+		if w := strings.Join(want, ","); r.CPUs != w || r.Child.CPUs != w {
+			t.Errorf("started on CPUs %s: fence may run on %q, the init stage on %q: want both on the caller's", w, r.CPUs, r.Child.CPUs)
 		}
 	}
 }
@@ -363,8 +419,10 @@ func TestEntryDiscard(t *testing.T) {
 // TestEntryExecFails: root running a binary that only CAP_DAC_OVERRIDE
 // lets it run (0700, another user's) cannot exec it from the new user
 // namespace, where no id is mapped yet. The entry's child reports the
-// failure and exits, the entry reaps it, and nothing is spawned (package
-// early then spawns through ForkExec, which maps the ids first).
+// failure and exits, FromEntry reaps it and reports nothing spawned
+// (package early then spawns through ForkExec, which maps the ids first).
+// The entry gave the threads its timer slack at the clone, before the
+// child could fail: it is given back as after a spawn.
 func TestEntryExecFails(t *testing.T) {
 	needUserNamespaces(t)
 	if os.Getuid() != 0 {
@@ -381,7 +439,7 @@ func TestEntryExecFails(t *testing.T) {
 	if r.Spawned || r.Error != "" || len(r.Children) != 0 {
 		t.Errorf("spawned %v, error %q, children %q: want the failed child reaped and nothing spawned", r.Spawned, r.Error, r.Children)
 	}
-	checkSlack(t, r, false)
+	checkSlack(t, r, true)
 }
 
 // TestMakefileLinksTheEntry: make build passes the same linker flags that

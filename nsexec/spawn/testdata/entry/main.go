@@ -40,6 +40,8 @@ type Child struct {
 	// Adopted is spawn.AdoptEntrySlack's answer, Slack the slack after it.
 	SlackAtStart, Slack string
 	Adopted             bool
+	// CPUs is the CPUs its main thread may run on as main starts.
+	CPUs string
 }
 
 // Report is what the program prints.
@@ -59,6 +61,8 @@ type Report struct {
 	// thread ("" where it may not be read: CAP_SYS_NICE).
 	Adopted            bool
 	Slack, SysmonSlack string
+	// CPUs is the CPUs its main thread may run on.
+	CPUs string
 }
 
 // The parent-death signal is the main thread's (the one the kernel
@@ -73,7 +77,7 @@ func main() {
 	}
 	adopted, _ := spawn.AdoptEntrySlack(false)
 	r := Report{Inherited: inherited(), NS: namespaces(), Stdio: stdio(), Uid: os.Getuid(), Gid: os.Getgid(),
-		Adopted: adopted, Slack: slack("self"), SysmonSlack: slack(firstThread())}
+		Adopted: adopted, Slack: slack("self"), SysmonSlack: slack(firstThread()), CPUs: cpus()}
 	if os.Getenv("DISCARD") == "1" {
 		before := children()
 		spawn.DiscardEntry()
@@ -127,7 +131,7 @@ func stage() {
 		os.Exit(5)
 	}
 	c := Child{FDs: inherited(), Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio(),
-		SlackAtStart: at, Adopted: adopted, Slack: slack("self")}
+		SlackAtStart: at, Adopted: adopted, Slack: slack("self"), CPUs: cpus()}
 	if p, err := spawn.FromEntry(false); err == nil && p != nil {
 		c.Spawned = true
 	}
@@ -242,6 +246,22 @@ func slack(tid string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// cpus returns the CPUs the calling thread may run on, as
+// sched_getaffinity(2) gives them (main's, with the thread locked).
+func cpus() string {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return err.Error()
+	}
+	var on []string
+	for i := range len(set) * 64 {
+		if set.IsSet(i) {
+			on = append(on, fmt.Sprint(i))
+		}
+	}
+	return strings.Join(on, ",")
 }
 
 // firstThread returns the id of this process's first thread after the

@@ -548,13 +548,16 @@ func startEarly(newNetns bool) *early {
 	// supervisor still plans: PID 1 would otherwise wait for the policy
 	// here. Creating one takes ~0.7 ms of the kernel's time, and bringing
 	// lo up can wait for the kernel's rtnl lock (the asynchronous
-	// teardown of earlier namespaces takes it). Not in the clone, where
-	// that time would delay the supervisor (the entry's clone is a
-	// vfork), and not on a thread of its own: a thread started now waits
-	// for a CPU, both being busy with the two runtimes' start, and was
-	// seen to run ~1 ms later, after the mounts (docs/benchmarking.md,
-	// "The network namespace on PID 1's main thread"). setup moves every
-	// other thread into it before anything uses the network.
+	// teardown of earlier namespaces takes it). Not in the clone, which
+	// the supervisor makes (that time would be its own), nor before this
+	// runtime starts (the mode is not known then, and the host's
+	// namespace cannot be entered again from this user namespace:
+	// docs/benchmarking.md, "The supervisor held after the spawn"), and
+	// not on a thread of its own: a thread started now waits for a CPU,
+	// both being busy with the two runtimes' start, and was seen to run
+	// ~1 ms later, after the mounts ("The network namespace on PID 1's
+	// main thread"). setup moves every other thread into it before
+	// anything uses the network (joinNetwork).
 	if newNetns {
 		e.netns, e.netErr = newNetworkNamespace()
 	}

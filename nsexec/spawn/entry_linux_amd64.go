@@ -38,8 +38,9 @@ import (
 // runtime's start: the wake-up left the supervisor waiting there, ready
 // to run, ~0.7 ms in most starts while the other CPU was idle
 // (docs/benchmarking.md, "The supervisor held after the spawn"). Without
-// it the kernel gives the new child the idle CPU at once, and the
-// supervisor starts its runtime beside the child's exec.
+// it the supervisor starts its runtime beside the child's exec; the entry
+// moves the child off the supervisor's CPU (a kernel that packs tasks,
+// as that VM's does, queued it there, behind the supervisor).
 const entryCloneFlags = CloneFlags | unix.CLONE_VM | unix.CLONE_CHILD_CLEARTID | uintptr(unix.SIGCHLD)
 
 // futexWait is FUTEX_WAIT (linux/futex.h), which x/sys/unix lacks.

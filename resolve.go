@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,9 +153,16 @@ func (r *resolver) list(dir string) listing {
 		if r.names == nil {
 			r.names = map[string]listing{}
 		}
-		l.names, l.err = readDirNames(dir)
-		if errors.Is(l.err, unix.EACCES) {
-			l.err = r.unreadable(dir, l.err)
+		if names := r.listed[dir]; names != nil {
+			// Listed already for lookups (unlisted), every name in it
+			// (listNames gives all or none): ext4 hashes each entry of a
+			// listing, and $HOME was read twice for each plan.
+			l.names = slices.Sorted(maps.Keys(names))
+		} else {
+			l.names, l.err = readDirNames(dir)
+			if errors.Is(l.err, unix.EACCES) {
+				l.err = r.unreadable(dir, l.err)
+			}
 		}
 		r.names[dir] = l
 	}

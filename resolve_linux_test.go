@@ -116,6 +116,54 @@ func TestMissingNamesFromListing(t *testing.T) {
 	}
 }
 
+// TestGlobReusesListing: a glob in a directory that lookups have listed
+// already (unlisted) matches from that listing, without reading the
+// directory again, and matches what a glob that reads it matches.
+func TestGlobReusesListing(t *testing.T) {
+	dir, _ := filepath.EvalSymlinks(t.TempDir())
+	for _, n := range []string{".zcompdump", ".zcompdump-host-5.9", "a", "b.key", "sub"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if listNames(dir) == nil {
+		var sfs unix.Statfs_t
+		_ = unix.Statfs(dir, &sfs)
+		t.Skipf("the test directory's file system (magic %#x) is not one listDirNames lists (listedFS)", uint32(sfs.Type))
+	}
+	real := openList
+	defer func() { openList = real }()
+	opened := 0
+	openList = func(d string) (int, error) {
+		if d == dir {
+			opened++
+		}
+		return real(d)
+	}
+	var r resolver
+	for i := range listAfter + 1 {
+		if _, exists, err := r.evalPartial(filepath.Join(dir, fmt.Sprintf(".missing%d", i)), nil); exists || err != nil {
+			t.Fatalf("lookup of a missing name: exists %v, %v", exists, err)
+		}
+	}
+	if r.listed[dir] == nil || opened != 1 {
+		t.Fatalf("after %d lookups %s was listed %v, opened %d times: want listed, once", listAfter+1, dir, r.listed[dir] != nil, opened)
+	}
+	for _, pattern := range []string{"/.zcompdump*", "/*.key", "/*"} {
+		got, err := r.glob(dir+pattern, nil)
+		var fresh resolver
+		want, werr := fresh.glob(dir+pattern, nil)
+		if err != nil || werr != nil || !slices.Equal(got, want) || len(got) == 0 {
+			t.Errorf("glob %s: %q, %v; from a fresh listing %q, %v", pattern, got, err, want, werr)
+		}
+	}
+	if opened != 1+3 {
+		// The first resolver's globs read nothing; each fresh one read
+		// the directory once.
+		t.Errorf("%s opened %d times for the listing and 3 fresh globs: want 4", dir, opened)
+	}
+}
+
 // TestListDirNamesRefuses: listings stand for lookups only on the local
 // file systems listed, in directories of printable ASCII names of a
 // bounded number, that can be read.

@@ -79,13 +79,19 @@ const entrySlackNs = int64(SysmonSlack)
 // command lines it must not spawn for (entry_linux_amd64.s).
 func entryCheck(argc uintptr, argv **byte)
 
+// entryPlaceCheck runs the entry's move of the child entryPid off the
+// calling thread's CPU (entry_linux_amd64.s), for tests; they set
+// entryPid and entryPlace first.
+func entryPlaceCheck()
+
 // Written by the entry before the runtime starts, read and cleared by
 // FromEntry or DiscardEntry.
 var (
 	// entryPid is the init stage's pid, or 0 if the entry spawned none.
 	entryPid int64
 	// entryFDs are the control socket's ends: the supervisor's, the
-	// child's (closed in the supervisor once the child has exec'd).
+	// child's (closed in the supervisor right after the clone: the child
+	// has its own descriptor table).
 	entryFDs [2]int32
 	// entryErrno is the errno of the child's step that failed; the child
 	// writes it (shared memory) before it exits.
@@ -104,6 +110,13 @@ var (
 	// child's for a moment (see the entry).
 	entryCPU             uint32
 	entryMask, entryAway [entryMaskBytes / 8]uint64
+	// entryPlace orders the child's move with its exec: 0, then 1 while
+	// the supervisor moves it and 2 once it has, or 3 if the child
+	// reached its exec first (and was not moved).
+	entryPlace int32
+	// entryPlaced are the results of the two sched_setaffinity calls
+	// (0 or -errno), 1 for a call not made.
+	entryPlaced = [2]int64{1, 1}
 	// entryTimes are two timespecs, before and after the clone.
 	entryTimes [4]int64
 	// entryOrigSlack is the main thread's timer slack before the entry
@@ -129,10 +142,12 @@ func FromEntry(hostNetwork bool) (*Child, error) {
 	// CPU while this process started its runtime.
 	waitEntryChild()
 	if entryErrno != 0 {
-		// A step of the child's failed (entry_linux_amd64.s): it exited.
-		// The caller spawns through Go, which reports what fails.
+		// A step of the child's failed (entry_linux_amd64.s): it has
+		// exited, and is reaped, not killed (with SIGCHLD ignored it was
+		// reaped already, and its pid may be another's). The caller
+		// spawns through Go, which reports what fails.
 		unix.Close(fd)
-		killReap(pid)
+		reap(pid)
 		return nil, nil
 	}
 	c := &Child{Pid: pid, Ctrl: os.NewFile(uintptr(fd), "fence-control"), HostNetwork: hostNetwork,
@@ -157,6 +172,23 @@ func FromEntry(hostNetwork bool) (*Child, error) {
 	}
 	c.spawned <- nil
 	return c, nil
+}
+
+// EntryPlacement reports how fence's entry point moved the init stage it
+// spawned off the supervisor's CPU: tried says it narrowed and gave back
+// the init stage's allowed CPUs (where fence may run on more than one,
+// and the init stage had not reached its exec first), err the first of
+// those calls that failed.
+func EntryPlacement() (tried bool, err error) {
+	if entryPlaced[0] == 1 {
+		return false, nil
+	}
+	for _, r := range entryPlaced {
+		if r < 0 {
+			return true, fmt.Errorf("set the init stage's allowed CPUs: %w", unix.Errno(-r))
+		}
+	}
+	return true, nil
 }
 
 // waitEntryChild waits until the entry's child has exec'd or exited

@@ -17,6 +17,7 @@
 #define SYS_sched_setaffinity 203
 #define SYS_sched_getaffinity 204
 #define SYS_getcpu 309
+#define SYS_futex 202
 #define SYS_dup3 292
 
 // The strings the init stage is started with: the path, its argv
@@ -126,10 +127,12 @@ same:
 // entry_linux_amd64.go). It spawns only for a command line whose first
 // argument is a command (fence cmd args: not a flag, not a subcommand) or
 // that has "--" or "-c" after argv[0] (fence -- cmd, fence -t code -- cmd,
-// fence -c 'cmd'); not for an init stage or a probe (argv[0] is theirs),
-// and not where a step fails: the spawn is then left to package early's
-// init, which reports errors. (fence -t code cmd, flags first without
-// "--", is spawned there too; fence --version is not spawned at all.)
+// fence -c 'cmd'); not for an init stage or a probe (argv[0] is theirs).
+// Where a step before the clone fails, nothing is spawned; where one of
+// the child's fails, it exits, and FromEntry finds that: either way the
+// spawn is left to package early's init, which reports errors. (fence -t
+// code cmd, flags first without "--", is spawned there too; fence
+// --version is not spawned at all.)
 TEXT entrySpawn<>(SB),NOSPLIT|NOFRAME,$0
 	// Nothing to spawn for without an argument; and argv[0] may be NULL
 	// when argc is 0 (kernels before 5.18 allowed that).
@@ -214,72 +217,7 @@ spawn:
 	JEQ	child
 	JLT	cloneFailed
 	MOVQ	AX, ·entryPid(SB)
-	// Where the child runs: anywhere but this CPU, for a start. A kernel
-	// that packs tasks onto few CPUs (a VM's, as on the machines fence is
-	// measured on) queues the new child behind this thread on this CPU,
-	// where it waited ~0.6 ms while another CPU was idle. Its allowed
-	// CPUs are narrowed to all of this thread's but this one, which
-	// moves it if it is here (a kernel that placed it elsewhere already
-	// sees no change), and then given back whole, before its exec: its
-	// threads and the command inherit what this process was allowed.
-	// Best effort: a step that fails leaves the kernel's placement.
-	// getcpu(&entryCPU, NULL, NULL)
-	LEAQ	·entryCPU(SB), DI
-	XORQ	SI, SI
-	XORQ	DX, DX
-	MOVQ	$SYS_getcpu, AX
-	SYSCALL
-	TESTQ	AX, AX
-	JNE	placed
-	// sched_getaffinity(0, len, entryMask): the bytes copied in AX.
-	XORQ	DI, DI
-	MOVQ	$const_entryMaskBytes, SI
-	LEAQ	·entryMask(SB), DX
-	MOVQ	$SYS_sched_getaffinity, AX
-	SYSCALL
-	TESTQ	AX, AX
-	JLE	placed
-	MOVQ	AX, R15
-	// entryAway = entryMask less entryCPU; BX ORs what is left.
-	LEAQ	·entryMask(SB), R8
-	LEAQ	·entryAway(SB), R9
-	XORQ	BX, BX
-	XORQ	CX, CX
-away:
-	MOVQ	(R8)(CX*8), DX
-	MOVQ	DX, (R9)(CX*8)
-	INCQ	CX
-	CMPQ	CX, $(const_entryMaskBytes/8)
-	JLT	away
-	MOVLQZX	·entryCPU(SB), CX
-	CMPQ	CX, $(const_entryMaskBytes*8)
-	JGE	placed
-	MOVQ	CX, DX
-	SHRQ	$6, DX
-	ANDQ	$63, CX
-	MOVQ	(R9)(DX*8), SI
-	BTRQ	CX, SI
-	MOVQ	SI, (R9)(DX*8)
-	XORQ	CX, CX
-left:
-	ORQ	(R9)(CX*8), BX
-	INCQ	CX
-	CMPQ	CX, $(const_entryMaskBytes/8)
-	JLT	left
-	TESTQ	BX, BX
-	JEQ	placed	// no other CPU
-	// sched_setaffinity(child, len, entryAway), then entryMask.
-	MOVQ	·entryPid(SB), DI
-	MOVQ	R15, SI
-	LEAQ	·entryAway(SB), DX
-	MOVQ	$SYS_sched_setaffinity, AX
-	SYSCALL
-	MOVQ	·entryPid(SB), DI
-	MOVQ	R15, SI
-	LEAQ	·entryMask(SB), DX
-	MOVQ	$SYS_sched_setaffinity, AX
-	SYSCALL
-placed:
+	CALL	entryPlaceChild<>(SB)
 	NOW(·entryTimes+16(SB))
 	// The child has a copy of the descriptor table (no CLONE_FILES):
 	// its end is closed here only.
@@ -375,6 +313,26 @@ child:
 	MOVQ	$const_entrySlackNs, SI
 	MOVQ	$SYS_prctl, AX
 	SYSCALL
+	// Claim entryPlace (0 → 3), or, the supervisor moving this process
+	// (1), wait until it is done (2): see the clone above.
+	MOVL	$0, AX
+	MOVL	$3, CX
+	LOCK
+	CMPXCHGL	CX, ·entryPlace(SB)
+	JEQ	childexec
+childwait:
+	CMPL	·entryPlace(SB), $1
+	JNE	childexec
+	// futex(&entryPlace, FUTEX_WAIT_PRIVATE, 1, NULL): EAGAIN once it
+	// changed, EINTR on a signal; either way, look again.
+	LEAQ	·entryPlace(SB), DI
+	MOVQ	$128, SI
+	MOVQ	$1, DX
+	XORQ	R10, R10
+	MOVQ	$SYS_futex, AX
+	SYSCALL
+	JMP	childwait
+childexec:
 	LEAQ	entryPath<>(SB), DI
 	LEAQ	entryArgv<>(SB), SI
 	LEAQ	entryEnvv<>(SB), DX
@@ -399,4 +357,111 @@ TEXT ·entryCheck(SB),NOSPLIT,$0-16
 	MOVQ	argc+0(FP), R12
 	MOVQ	argv+8(FP), R13
 	CALL	entrySpawn<>(SB)
+	RET
+
+// entryPlaceChild moves the child whose pid is entryPid off this thread's
+// CPU (entrySpawn calls it right after the clone; entryPlaceCheck, for
+// the tests, otherwise). It clobbers AX, BX, CX, DX, SI, DI, R8-R10, R15.
+TEXT entryPlaceChild<>(SB),NOSPLIT|NOFRAME,$0
+	// Where the child runs: anywhere but this CPU, for a start. A kernel
+	// that packs tasks onto few CPUs (a VM's, as on the machines fence is
+	// measured on) queues the new child behind this thread on this CPU,
+	// where it waited ~0.6 ms while another CPU was idle. Its allowed
+	// CPUs are narrowed to all of this thread's but this one, which
+	// moves it if it is here (a kernel that placed it elsewhere already
+	// sees no change), and then given back whole. Both before its exec,
+	// or neither: its threads and the command inherit what this process
+	// was allowed. The child claims entryPlace (0 → 3) before its exec;
+	// this thread claims it first (0 → 1), or leaves the child alone,
+	// and the child waits while it is 1 (the futex below). Best effort: a
+	// step that fails leaves the kernel's placement (entryPlaced says
+	// what happened: EntryPlacement). A cost: the init stage's CPUs are
+	// then set explicitly, to those this process may use now, so that a
+	// CPU brought online later, or added to the cgroup's cpuset later, is
+	// not added to the sandbox's as it would be to a process whose CPUs
+	// were never set.
+	MOVL	$0, AX
+	MOVL	$1, CX
+	LOCK
+	CMPXCHGL	CX, ·entryPlace(SB)
+	JNE	placedSkip	// the child is at its exec already
+	// getcpu(&entryCPU, NULL, NULL)
+	LEAQ	·entryCPU(SB), DI
+	XORQ	SI, SI
+	XORQ	DX, DX
+	MOVQ	$SYS_getcpu, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JNE	placed
+	// sched_getaffinity(0, len, entryMask): the bytes copied in AX.
+	XORQ	DI, DI
+	MOVQ	$const_entryMaskBytes, SI
+	LEAQ	·entryMask(SB), DX
+	MOVQ	$SYS_sched_getaffinity, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JLE	placed
+	MOVQ	AX, R15
+	// entryAway = entryMask less entryCPU; BX ORs what is left.
+	LEAQ	·entryMask(SB), R8
+	LEAQ	·entryAway(SB), R9
+	XORQ	BX, BX
+	XORQ	CX, CX
+away:
+	MOVQ	(R8)(CX*8), DX
+	MOVQ	DX, (R9)(CX*8)
+	INCQ	CX
+	CMPQ	CX, $(const_entryMaskBytes/8)
+	JLT	away
+	MOVLQZX	·entryCPU(SB), CX
+	CMPQ	CX, $(const_entryMaskBytes*8)
+	JGE	placed
+	MOVQ	CX, DX
+	SHRQ	$6, DX
+	ANDQ	$63, CX
+	MOVQ	(R9)(DX*8), SI
+	BTRQ	CX, SI
+	MOVQ	SI, (R9)(DX*8)
+	XORQ	CX, CX
+left:
+	ORQ	(R9)(CX*8), BX
+	INCQ	CX
+	CMPQ	CX, $(const_entryMaskBytes/8)
+	JLT	left
+	TESTQ	BX, BX
+	JEQ	placed	// no other CPU
+	// sched_setaffinity(child, len, entryAway), then entryMask; their
+	// results in entryPlaced[0] and [1].
+	MOVQ	·entryPid(SB), DI
+	MOVQ	R15, SI
+	LEAQ	·entryAway(SB), DX
+	MOVQ	$SYS_sched_setaffinity, AX
+	SYSCALL
+	MOVQ	AX, ·entryPlaced+0(SB)
+	MOVQ	·entryPid(SB), DI
+	MOVQ	R15, SI
+	LEAQ	·entryMask(SB), DX
+	MOVQ	$SYS_sched_setaffinity, AX
+	SYSCALL
+	MOVQ	AX, ·entryPlaced+8(SB)
+placed:
+	// Done (2), and the child woken if it waits: futex(&entryPlace,
+	// FUTEX_WAKE_PRIVATE, 1).
+	MOVL	$2, AX
+	XCHGL	AX, ·entryPlace(SB)
+	LEAQ	·entryPlace(SB), DI
+	MOVQ	$129, SI
+	MOVQ	$1, DX
+	XORQ	R10, R10
+	MOVQ	$SYS_futex, AX
+	SYSCALL
+placedSkip:
+	RET
+
+// func entryPlaceCheck()
+//
+// entryPlaceCheck runs entryPlaceChild from Go, for the tests: they set
+// entryPid and entryPlace first.
+TEXT ·entryPlaceCheck(SB),NOSPLIT,$0
+	CALL	entryPlaceChild<>(SB)
 	RET

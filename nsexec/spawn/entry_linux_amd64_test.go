@@ -10,8 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +36,8 @@ type entryReport struct {
 	// SysmonSlack is "" where the program may not read it.
 	SysmonSlack string
 	CPUs        string
+	Placed      bool
+	PlaceErr    string
 }
 
 type entryChild struct {
@@ -51,6 +56,7 @@ type entryChild struct {
 	SlackAtStart, Slack string
 	Adopted             bool
 	CPUs                string
+	ThreadCPUs          []string
 }
 
 // buildEntry builds testdata/entry linked with fence's entry point (LDFlags)
@@ -277,9 +283,7 @@ func TestEntryChild(t *testing.T) {
 					t.Errorf("the init stage exited %d, children left %q", r.Status, r.Children)
 				}
 				checkSlack(t, r, true)
-				if c.CPUs != r.CPUs || c.CPUs == "" {
-					t.Errorf("the init stage may run on CPUs %q, the caller on %q: want the caller's", c.CPUs, r.CPUs)
-				}
+				checkCPUs(t, r, r.CPUs)
 			})
 		}
 	}
@@ -313,6 +317,7 @@ func TestEntryChildCPUs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
+	moved := 0
 	for _, cpus := range sets {
 		var set unix.CPUSet
 		var want []string
@@ -329,8 +334,157 @@ func TestEntryChildCPUs(t *testing.T) {
 		if !r.Spawned || r.Child == nil {
 			t.Fatalf("CPUs %v: the entry spawned %v, error %q: want an init stage", cpus, r.Spawned, r.Error)
 		}
-		if w := strings.Join(want, ","); r.CPUs != w || r.Child.CPUs != w {
-			t.Errorf("started on CPUs %s: fence may run on %q, the init stage on %q: want both on the caller's", w, r.CPUs, r.Child.CPUs)
+		w := strings.Join(want, ",")
+		if r.CPUs != w {
+			t.Errorf("started on CPUs %s: fence may run on %q", w, r.CPUs)
+		}
+		checkCPUs(t, r, w)
+		// Moved where there is somewhere to move it, unless it reached
+		// its exec first (then not at all); never on one CPU.
+		if r.PlaceErr != "" || len(cpus) == 1 && r.Placed {
+			t.Errorf("started on CPUs %s: the entry moved the init stage %v, %s: want %v without an error", w, r.Placed, r.PlaceErr, len(cpus) > 1)
+		}
+		if len(cpus) > 1 && r.Placed {
+			moved++
+		}
+	}
+	if moved == 0 && len(sets) > 1 {
+		t.Error("the entry never moved the init stage off the supervisor's CPU where it could")
+	}
+}
+
+// TestEntryPlacesChild runs the entry's move of a child off the calling
+// thread's CPU (entryPlaceCheck) on a sleeping child: it narrows the
+// child's CPUs to the caller's less the one it runs on, gives them back
+// whole, and marks the move done (entryPlace 2); it leaves a child alone
+// that reached its exec first (entryPlace 3), and one that has nowhere
+// else to go.
+func TestEntryPlacesChild(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := unix.SchedSetaffinity(0, &all); err != nil {
+			t.Fatal(err)
+		}
+		entryPid, entryPlace, entryPlaced = 0, 0, [2]int64{1, 1}
+	}()
+	var allowed []int
+	for i := range len(all) * 64 {
+		if all.IsSet(i) {
+			allowed = append(allowed, i)
+		}
+	}
+	if len(allowed) < 2 {
+		t.Skipf("this process may run on %d CPU: the move needs two", len(allowed))
+	}
+	mask := func(cpus ...int) (s unix.CPUSet) {
+		for _, c := range cpus {
+			s.Set(c)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name    string
+		cpus    []int
+		claimed int32 // entryPlace before the call
+		moved   bool
+	}{
+		{"all", allowed, 0, true},
+		{"two", allowed[:2], 0, true},
+		{"one", allowed[:1], 0, false},
+		{"exec first", allowed, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := mask(tc.cpus...)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				t.Fatal(err)
+			}
+			child := exec.Command("sleep", "10")
+			if err := child.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+			entryPid, entryPlace, entryPlaced = int64(child.Process.Pid), tc.claimed, [2]int64{1, 1}
+			entryMask, entryAway = [entryMaskBytes / 8]uint64{}, [entryMaskBytes / 8]uint64{}
+			entryPlaceCheck()
+			moved, err := EntryPlacement()
+			if moved != tc.moved || err != nil {
+				t.Fatalf("EntryPlacement = %v, %v; want %v, nil", moved, err, tc.moved)
+			}
+			wantPlace := int32(2)
+			if tc.claimed != 0 {
+				wantPlace = tc.claimed
+			}
+			if entryPlace != wantPlace {
+				t.Errorf("entryPlace is %d after the move, want %d", entryPlace, wantPlace)
+			}
+			var got unix.CPUSet
+			if err := unix.SchedGetaffinity(child.Process.Pid, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got != set {
+				t.Errorf("the child may run on %v after the move, want the caller's %v", got, set)
+			}
+			if !tc.moved {
+				return
+			}
+			// What the child was narrowed to: the caller's CPUs less the
+			// one the caller ran on.
+			var m, away unix.CPUSet
+			for i := range len(m) * 64 {
+				if entryMask[i/64]&(1<<(i%64)) != 0 {
+					m.Set(i)
+				}
+				if entryAway[i/64]&(1<<(i%64)) != 0 {
+					away.Set(i)
+				}
+			}
+			narrowed := set
+			narrowed.Clear(int(entryCPU))
+			if m != set || away != narrowed || !set.IsSet(int(entryCPU)) {
+				t.Errorf("the entry read CPUs %v, ran on CPU %d, narrowed the child to %v: want %v, one of them, %v", m, entryCPU, away, set, narrowed)
+			}
+		})
+	}
+}
+
+// TestWaitEntryChild: FromEntry's wait returns at once for a child done
+// already, and otherwise only once the child's tid is cleared, as the
+// kernel clears it (and wakes the futex) at the child's exec or exit.
+func TestWaitEntryChild(t *testing.T) {
+	defer atomic.StoreInt32(&entryChildTid, 0)
+	atomic.StoreInt32(&entryChildTid, 0)
+	waitEntryChild() // returns: nothing to wait for
+	atomic.StoreInt32(&entryChildTid, 1)
+	var cleared atomic.Bool
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cleared.Store(true)
+		atomic.StoreInt32(&entryChildTid, 0)
+		// FUTEX_WAKE, shared, as the kernel's wake-up at exec.
+		_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&entryChildTid)), 1, 1, 0, 0, 0)
+	}()
+	waitEntryChild()
+	if !cleared.Load() {
+		t.Error("waitEntryChild returned before the child's tid was cleared")
+	}
+}
+
+// checkCPUs checks that the init stage's main thread, and every thread it
+// had as its main started, may run on exactly the CPUs want.
+func checkCPUs(t *testing.T, r entryReport, want string) {
+	t.Helper()
+	c := r.Child
+	if c.CPUs != want || len(c.ThreadCPUs) < 2 {
+		t.Errorf("the init stage may run on CPUs %q (%d threads reported), want %q", c.CPUs, len(c.ThreadCPUs), want)
+	}
+	for i, tc := range c.ThreadCPUs {
+		if tc != want {
+			t.Errorf("the init stage's thread %d may run on CPUs %q, want the caller's %q", i, tc, want)
 		}
 	}
 }

@@ -13,3 +13,7 @@ func DiscardEntry() {}
 // AdoptEntrySlack reports false: only linux/amd64 has an entry point,
 // which changes the timer slack.
 func AdoptEntrySlack(initStage bool) (bool, error) { return false, nil }
+
+// EntryPlacement reports false, nil: only linux/amd64 has an entry point,
+// which moves the init stage it spawns off the supervisor's CPU.
+func EntryPlacement() (tried bool, err error) { return false, nil }

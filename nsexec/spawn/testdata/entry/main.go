@@ -40,8 +40,10 @@ type Child struct {
 	// Adopted is spawn.AdoptEntrySlack's answer, Slack the slack after it.
 	SlackAtStart, Slack string
 	Adopted             bool
-	// CPUs is the CPUs its main thread may run on as main starts.
-	CPUs string
+	// CPUs is the CPUs its main thread may run on as main starts;
+	// ThreadCPUs those of each of its threads then.
+	CPUs       string
+	ThreadCPUs []string
 }
 
 // Report is what the program prints.
@@ -61,8 +63,11 @@ type Report struct {
 	// thread ("" where it may not be read: CAP_SYS_NICE).
 	Adopted            bool
 	Slack, SysmonSlack string
-	// CPUs is the CPUs its main thread may run on.
-	CPUs string
+	// CPUs is the CPUs its main thread may run on. Placed and PlaceErr
+	// are spawn.EntryPlacement's answers.
+	CPUs     string
+	Placed   bool
+	PlaceErr string
 }
 
 // The parent-death signal is the main thread's (the one the kernel
@@ -94,6 +99,10 @@ func main() {
 	c, err := spawn.FromEntry(os.Getenv("HOSTNET") == "1")
 	if err != nil {
 		r.Error = err.Error()
+	}
+	var perr error
+	if r.Placed, perr = spawn.EntryPlacement(); perr != nil {
+		r.PlaceErr = perr.Error()
 	}
 	if c != nil {
 		r.Spawned = true
@@ -131,7 +140,7 @@ func stage() {
 		os.Exit(5)
 	}
 	c := Child{FDs: inherited(), Args: os.Args, Env: os.Environ(), Pid: os.Getpid(), NS: namespaces(), Stdio: stdio(),
-		SlackAtStart: at, Adopted: adopted, Slack: slack("self"), CPUs: cpus()}
+		SlackAtStart: at, Adopted: adopted, Slack: slack("self"), CPUs: cpus(), ThreadCPUs: threadCPUs()}
 	if p, err := spawn.FromEntry(false); err == nil && p != nil {
 		c.Spawned = true
 	}
@@ -250,9 +259,54 @@ func slack(tid string) string {
 
 // cpus returns the CPUs the calling thread may run on, as
 // sched_getaffinity(2) gives them (main's, with the thread locked).
-func cpus() string {
+func cpus() string { return cpusOf(0) }
+
+// threadCPUs returns the CPUs each thread of this process may run on, as
+// cpus formats them, from /proc/self/task/*/status (the host's /proc in
+// the init stage, whose thread ids sched_getaffinity would not know).
+func threadCPUs() []string {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/status")
+		if err != nil {
+			out = append(out, err.Error())
+			continue
+		}
+		list := "Cpus_allowed_list missing"
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				list = expandCPUList(strings.TrimSpace(v))
+			}
+		}
+		out = append(out, list)
+	}
+	return out
+}
+
+// expandCPUList turns a kernel CPU list (0-2,5) into cpus's form (0,1,2,5).
+func expandCPUList(l string) string {
+	var on []string
+	for _, r := range strings.Split(l, ",") {
+		var lo, hi int
+		if n, _ := fmt.Sscanf(r, "%d-%d", &lo, &hi); n == 2 {
+			for i := lo; i <= hi; i++ {
+				on = append(on, fmt.Sprint(i))
+			}
+		} else if n, _ := fmt.Sscanf(r, "%d", &lo); n == 1 {
+			on = append(on, fmt.Sprint(lo))
+		}
+	}
+	return strings.Join(on, ",")
+}
+
+// cpusOf returns the CPUs thread tid (0: the calling one) may run on.
+func cpusOf(tid int) string {
 	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
+	if err := unix.SchedGetaffinity(tid, &set); err != nil {
 		return err.Error()
 	}
 	var on []string

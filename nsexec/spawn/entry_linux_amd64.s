@@ -359,6 +359,16 @@ TEXT ·entryCheck(SB),NOSPLIT,$0-16
 	CALL	entrySpawn<>(SB)
 	RET
 
+// SETCHILDCPUS is sched_setaffinity(entryPid, R15 bytes, the mask at
+// mask), its result stored at res.
+#define SETCHILDCPUS(mask, res) \
+	MOVQ	·entryPid(SB), DI; \
+	MOVQ	R15, SI; \
+	LEAQ	mask, DX; \
+	MOVQ	$SYS_sched_setaffinity, AX; \
+	SYSCALL; \
+	MOVQ	AX, res
+
 // entryPlaceChild moves the child whose pid is entryPid off this thread's
 // CPU (entrySpawn calls it right after the clone; entryPlaceCheck, for
 // the tests, otherwise). It clobbers AX, BX, CX, DX, SI, DI, R8-R10, R15.
@@ -432,18 +442,8 @@ left:
 	JEQ	placed	// no other CPU
 	// sched_setaffinity(child, len, entryAway), then entryMask; their
 	// results in entryPlaced[0] and [1].
-	MOVQ	·entryPid(SB), DI
-	MOVQ	R15, SI
-	LEAQ	·entryAway(SB), DX
-	MOVQ	$SYS_sched_setaffinity, AX
-	SYSCALL
-	MOVQ	AX, ·entryPlaced+0(SB)
-	MOVQ	·entryPid(SB), DI
-	MOVQ	R15, SI
-	LEAQ	·entryMask(SB), DX
-	MOVQ	$SYS_sched_setaffinity, AX
-	SYSCALL
-	MOVQ	AX, ·entryPlaced+8(SB)
+	SETCHILDCPUS(·entryAway(SB), ·entryPlaced+0(SB))
+	SETCHILDCPUS(·entryMask(SB), ·entryPlaced+8(SB))
 placed:
 	// Done (2), and the child woken if it waits: futex(&entryPlace,
 	// FUTEX_WAKE_PRIVATE, 1).

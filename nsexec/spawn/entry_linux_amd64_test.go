@@ -330,22 +330,29 @@ func TestEntryChildCPUs(t *testing.T) {
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			t.Fatal(err)
 		}
-		r := runEntry(t, bin, []string{"fence", "--", "true"}, nil)
-		if !r.Spawned || r.Child == nil {
-			t.Fatalf("CPUs %v: the entry spawned %v, error %q: want an init stage", cpus, r.Spawned, r.Error)
-		}
-		w := strings.Join(want, ",")
-		if r.CPUs != w {
-			t.Errorf("started on CPUs %s: fence may run on %q", w, r.CPUs)
-		}
-		checkCPUs(t, r, w)
 		// Moved where there is somewhere to move it, unless it reached
-		// its exec first (then not at all); never on one CPU.
-		if r.PlaceErr != "" || len(cpus) == 1 && r.Placed {
-			t.Errorf("started on CPUs %s: the entry moved the init stage %v, %s: want %v without an error", w, r.Placed, r.PlaceErr, len(cpus) > 1)
-		}
-		if len(cpus) > 1 && r.Placed {
-			moved++
+		// its exec first (then not at all: on a busy machine, as a CI
+		// run of every package at once, now and then; a few tries then),
+		// and never on one CPU.
+		for try := 0; try < 10; try++ {
+			r := runEntry(t, bin, []string{"fence", "--", "true"}, nil)
+			if !r.Spawned || r.Child == nil {
+				t.Fatalf("CPUs %v: the entry spawned %v, error %q: want an init stage", cpus, r.Spawned, r.Error)
+			}
+			w := strings.Join(want, ",")
+			if r.CPUs != w {
+				t.Errorf("started on CPUs %s: fence may run on %q", w, r.CPUs)
+			}
+			checkCPUs(t, r, w)
+			if r.PlaceErr != "" || len(cpus) == 1 && r.Placed {
+				t.Errorf("started on CPUs %s: the entry moved the init stage %v, %s: want %v without an error", w, r.Placed, r.PlaceErr, len(cpus) > 1)
+			}
+			if len(cpus) == 1 || r.Placed {
+				if r.Placed {
+					moved++
+				}
+				break
+			}
 		}
 	}
 	if moved == 0 && len(sets) > 1 {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"debug/buildinfo"
 	"debug/elf"
 	"errors"
@@ -45,6 +46,54 @@ func TestBuiltWithGoExperiment(t *testing.T) {
 	if has := slices.Contains(strings.Split(got, ","), spawn.GoExperiment); has != want {
 		t.Errorf("fence built with GOEXPERIMENT=%q: %s in it %v, want %v (whether the toolchain accepts it)", got, spawn.GoExperiment, has, want)
 	}
+}
+
+// TestInitStageByHand: the fence binary run under argv[0] "fence-init" by
+// someone (anyone may set argv[0]), not as PID 1 of the namespaces fence
+// makes, is no init stage: it exits 255 with the reason and changes
+// nothing around it. It used to start its set-up at once, whose first
+// step made every mount of its mount namespace private: run by root, the
+// host's. Here it runs in a mount namespace whose mounts are shared, with
+// fence's own arguments and others; "/" must still be shared afterwards.
+func TestInitStageByHand(t *testing.T) {
+	for _, tool := range []string{"unshare", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make test-deps installs it): %v", tool, err)
+		}
+	}
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		// The mount namespace is a user namespace's, as for every runner.
+		const script = `(exec -a fence-init "$0" "$@"); echo "rc=$?"; awk '$5 == "/"' /proc/self/mountinfo`
+		for _, tc := range []struct {
+			args []string
+			why  string
+		}{
+			{nil, "not those fence starts its init stage with"},
+			{[]string{"net"}, "not those fence starts its init stage with"},
+			{[]string{"--", "true"}, "not those fence starts its init stage with"},
+			{[]string{spawn.StartArg}, "not as PID 1 of a sandbox's PID namespace"},
+			{[]string{spawn.AskNetArg}, "not as PID 1 of a sandbox's PID namespace"},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			cmd := s.command(ctx, opts{})
+			cmd.Path, _ = exec.LookPath("unshare")
+			cmd.Args = append([]string{"unshare", "-Urm", "--propagation", "shared", "bash", "-c", script, fenceBin}, tc.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			cancel()
+			if err != nil {
+				t.Fatalf("unshare %q: %v\n%s%s", tc.args, err, out, stderr.String())
+			}
+			rc, root, _ := strings.Cut(string(out), "\n")
+			if rc != "rc=255" || !strings.Contains(stderr.String(), "fence: not an init stage that fence started: ") || !strings.Contains(stderr.String(), tc.why) {
+				t.Errorf("fence-init %q by hand: %s, stderr %q; want rc=255 and %q", tc.args, rc, stderr.String(), tc.why)
+			}
+			if !strings.Contains(root, " shared:") {
+				t.Errorf("fence-init %q by hand changed the mounts around it: / is now %q, want it still shared", tc.args, strings.TrimSpace(root))
+			}
+		}
+	})
 }
 
 // TestInitStageSkipsSupervisorPackages: the init stage runs from package

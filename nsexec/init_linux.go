@@ -32,6 +32,13 @@ import (
 // Failures before the command starts are reported to the supervisor and end
 // with exit status 255.
 func Init() {
+	// Nothing before this check: the binary run under
+	// argv[0] "fence-init" by hand is no sandbox's PID 1, and no
+	// supervisor reads a report.
+	if err := ownStage(os.Args, unix.Getpid()); err != nil {
+		fmt.Fprintf(os.Stderr, "fence: not an init stage that fence started: %v\n", err)
+		os.Exit(255)
+	}
 	// Before LockOSThread, whose template thread inherits this thread's
 	// timer slack, and long before the command, forked from this thread,
 	// does: the caller's slack back where fence's entry point gave this
@@ -72,13 +79,18 @@ func Init() {
 	// before the supervisor has sent it leaves the supervisor nothing but
 	// a closed socket. Nothing is executed before then.
 	closeErr := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
-	newNetns, modeErr := networkMode(os.Args, controlFD)
+	// Before the first step of the set-up: the mode comes once this
+	// stage's ids are mapped (spawn.StartArg).
+	newNetns, modeErr := networkMode(controlFD)
 	if errors.Is(modeErr, io.EOF) {
 		os.Exit(255) // the supervisor discarded an init stage it did not need
 	}
 	// Until the policy arrives the init stage would sit idle while the
 	// supervisor loads its config: do the policy-independent work now.
-	early := startEarly(newNetns)
+	var early *early
+	if modeErr == nil {
+		early = startEarly(newNetns)
+	}
 	o, err := readOptions(controlFD)
 	// Non-blocking from here, so that reads wait in the runtime's poller
 	// and never hold one of PID 1's two Ps in a blocking syscall.
@@ -172,16 +184,26 @@ func trimCapabilities(mask uint64) error {
 	return nil
 }
 
-// networkMode reports whether this init stage creates a network namespace
-// for the sandbox: argv[1] says so (initNetArg), or, in an init stage that
-// fence's entry point spawned (spawn.AskNetArg), the first packet on the
-// control socket, one byte that the supervisor sends once it has guessed
-// the mode (spawn.FromEntry), on fd. io.EOF means the supervisor closed
-// the socket instead.
-func networkMode(args []string, fd int) (bool, error) {
-	if len(args) < 2 || args[1] != spawn.AskNetArg {
-		return len(args) > 1 && args[1] == initNetArg, nil
+// ownStage checks that this process is an init stage that fence spawned:
+// argv[0] alone (IsInit) says so, and anyone may set that. Run by root
+// outside the namespaces, Init's first steps (startEarly) would make the
+// host's mounts private.
+func ownStage(args []string, pid int) error {
+	if len(args) < 2 || (args[1] != spawn.AskNetArg && args[1] != spawn.StartArg) {
+		return fmt.Errorf("arguments %q are not those fence starts its init stage with", args[1:])
 	}
+	if pid != 1 {
+		return fmt.Errorf("it runs as pid %d, not as PID 1 of a sandbox's PID namespace", pid)
+	}
+	return nil
+}
+
+// networkMode reports whether this init stage creates a network namespace
+// for the sandbox: the first packet on the control socket fd, one byte
+// that the supervisor sends once the stage's ids are mapped and it knows
+// the mode (spawn.StartArg, spawn.AskNetArg). io.EOF means the supervisor
+// closed the socket instead.
+func networkMode(fd int) (bool, error) {
 	var b [2]byte
 	n, err := retryEINTR(func() (int, error) { return unix.Read(fd, b[:]) })
 	switch {

@@ -9,26 +9,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The init stage's network mode: from argv, or, for one that fence's entry
-// point spawned (spawn.AskNetArg), from the first packet on the control
-// socket, which must be exactly one of the two mode bytes; a closed socket
-// is io.EOF (the supervisor discarded the init stage), anything else an
-// error that ends the set-up.
+// The init stage's network mode: the first packet on the control socket,
+// which must be exactly one of the two mode bytes; a closed socket is
+// io.EOF (the supervisor discarded the init stage), anything else an error
+// that ends the set-up.
 func TestNetworkMode(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		args    []string
 		packet  string // "" sends nothing and closes the supervisor's end
 		want    bool
 		wantErr string // "EOF", "error" or ""
 	}{
-		{name: "argv net", args: []string{spawn.InitArg0, spawn.NetArg}, want: true},
-		{name: "argv host", args: []string{spawn.InitArg0}},
-		{name: "ask netns", args: []string{spawn.InitArg0, spawn.AskNetArg}, packet: string(rune(spawn.ModeNetNS)), want: true},
-		{name: "ask host", args: []string{spawn.InitArg0, spawn.AskNetArg}, packet: string(rune(spawn.ModeHost))},
-		{name: "ask closed", args: []string{spawn.InitArg0, spawn.AskNetArg}, wantErr: "EOF"},
-		{name: "ask unknown byte", args: []string{spawn.InitArg0, spawn.AskNetArg}, packet: "x", wantErr: "error"},
-		{name: "ask long packet", args: []string{spawn.InitArg0, spawn.AskNetArg}, packet: "nn", wantErr: "error"},
+		{name: "netns", packet: string(rune(spawn.ModeNetNS)), want: true},
+		{name: "host", packet: string(rune(spawn.ModeHost))},
+		{name: "closed", wantErr: "EOF"},
+		{name: "unknown byte", packet: "x", wantErr: "error"},
+		{name: "long packet", packet: "nn", wantErr: "error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -44,14 +40,14 @@ func TestNetworkMode(t *testing.T) {
 				if _, err := unix.Write(fds[0], []byte("policy")); err != nil {
 					t.Fatal(err)
 				}
-			} else if tc.args[len(tc.args)-1] == spawn.AskNetArg {
+			} else {
 				unix.Close(fds[0])
 				fds[0] = -1
 			}
 			if fds[0] >= 0 {
 				defer unix.Close(fds[0])
 			}
-			got, err := networkMode(tc.args, fds[1])
+			got, err := networkMode(fds[1])
 			switch tc.wantErr {
 			case "EOF":
 				if !errors.Is(err, io.EOF) {
@@ -75,5 +71,29 @@ func TestNetworkMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Init does nothing but exit unless it runs with the arguments fence
+// starts it with (from the entry or from spawn.Start) as PID 1: argv[0]
+// "fence-init" alone, which anyone may set, is not enough.
+func TestOwnStage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		pid  int
+		ok   bool
+	}{
+		{[]string{spawn.InitArg0, spawn.AskNetArg}, 1, true},
+		{[]string{spawn.InitArg0, spawn.StartArg}, 1, true},
+		{[]string{spawn.InitArg0}, 1, false},
+		{[]string{spawn.InitArg0, "net"}, 1, false},
+		{[]string{spawn.InitArg0, "--", "true"}, 1, false},
+		{[]string{spawn.InitArg0, spawn.StartArg}, 2, false},
+		{[]string{spawn.InitArg0, spawn.AskNetArg}, 4242, false},
+	} {
+		err := ownStage(tc.args, tc.pid)
+		if (err == nil) != tc.ok {
+			t.Errorf("ownStage(%q, pid %d) = %v, want ok %v", tc.args, tc.pid, err, tc.ok)
+		}
 	}
 }

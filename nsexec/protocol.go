@@ -58,9 +58,6 @@ import "github.com/nsfence/fence/nsexec/spawn"
 // period), which no process of the sandbox survives to observe. If PID 1 dies
 // without msgExit, the supervisor falls back to wait4.
 const (
-	// initNetArg is argv[1] of an init stage in a new network namespace:
-	// it brings lo up before the policy arrives.
-	initNetArg = spawn.NetArg
 	// controlFD is the init stage's end of the control socket.
 	controlFD = spawn.ControlFD
 	// maxMessage bounds one control message (all its msgPart packets);

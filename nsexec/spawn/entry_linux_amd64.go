@@ -157,13 +157,7 @@ func FromEntry(hostNetwork bool) (*Child, error) {
 	if err != nil {
 		err = fmt.Errorf("map ids into the sandbox: %w", err)
 	} else {
-		mode := []byte{ModeNetNS}
-		if hostNetwork {
-			mode[0] = ModeHost
-		}
-		if _, werr := unix.Write(fd, mode); werr != nil {
-			err = fmt.Errorf("send the network mode to the init stage: %w", werr)
-		}
+		err = sendMode(fd, hostNetwork)
 	}
 	if err != nil {
 		c.Ctrl.Close()

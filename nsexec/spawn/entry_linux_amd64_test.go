@@ -193,7 +193,7 @@ func needUserNamespaces(t *testing.T) {
 // TestEntryChild: for a command line with "--" or "-c", or that starts
 // with the command, fence's entry
 // point starts the init stage as Start does: /proc/self/exe as InitArg0
-// with AskNetArg and initEnv alone, PID 1 of new user, mount, PID, IPC
+// (with AskNetArg, where Start gives StartArg) and initEnv alone, PID 1 of new user, mount, PID, IPC
 // and UTS namespaces (the network namespace is the init stage's to make),
 // initCaps as its ambient capabilities, SIGKILL as its parent-death
 // signal, fence's stdio, and the control socket as fd 3; FromEntry maps

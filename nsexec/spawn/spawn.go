@@ -30,16 +30,21 @@ const (
 	// package cmd/fence/internal/stage's init, and package early's init
 	// skips its work.
 	InitArg0 = "fence-init"
-	// NetArg is argv[1] of an init stage that creates a network namespace
-	// for the sandbox (and brings its lo up) before the policy arrives.
-	NetArg = "net"
 	// AskNetArg is argv[1] of an init stage that fence's ELF entry point
 	// spawned (LDFlags), before anything knew whether the sandbox shares the host's
 	// network: its first packet on the control socket is one byte,
 	// ModeNetNS or ModeHost (FromEntry sends it).
 	AskNetArg = "ask"
-	// ModeNetNS and ModeHost are the network modes an AskNetArg init stage
-	// reads: a network namespace of its own, or the host's network.
+	// StartArg is argv[1] of an init stage that Start spawned. It reads
+	// its network mode as an AskNetArg one does: Start sends it too. Both
+	// send it only once the init stage's ids are mapped, and the init
+	// stage does nothing before it: the file systems it builds before the
+	// policy (the mask tmpfs, /dev) refuse to create files for ids that
+	// have no mapping (EOVERFLOW), which was seen in CI when the stage
+	// got there before the supervisor had written the maps.
+	StartArg = "start"
+	// ModeNetNS and ModeHost are the network modes an init stage reads: a
+	// network namespace of its own, or the host's network.
 	ModeNetNS, ModeHost = 'n', 'h'
 	// ProbeArg0 is argv[0] of a --linux-features probe (nsexec.Probe).
 	ProbeArg0 = "fence-probe"

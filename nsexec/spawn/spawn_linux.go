@@ -100,11 +100,8 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 		// The control socket becomes fd 3 (ControlFD).
 		files: [4]int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()), int(child.Fd())},
 	}
-	// NetArg asks the init stage for a network namespace of its own.
-	spec.args = []string{InitArg0, NetArg}
-	if hostNetwork {
-		spec.args = spec.args[:1]
-	}
+	// The network mode follows on the control socket (spawnInit).
+	spec.args = []string{InitArg0, StartArg}
 	c := &Child{Ctrl: parent, HostNetwork: hostNetwork, T0: Now(),
 		spawned: make(chan error, 1), release: make(chan struct{})}
 	// Pdeathsig is tied to the thread that forks, not to the process. The
@@ -125,7 +122,7 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 			parent.Close()
 			return nil, err
 		}
-		pid, err := forkInit(&spec)
+		pid, err := spawnInit(&spec, int(parent.Fd()), hostNetwork)
 		if !inInit {
 			runtime.UnlockOSThread()
 		}
@@ -151,7 +148,7 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 			c.spawned <- err
 			return
 		}
-		pid, err := forkInit(&spec)
+		pid, err := spawnInit(&spec, int(parent.Fd()), hostNetwork)
 		runtime.KeepAlive(stdio)
 		child.Close()
 		c.Pid = pid
@@ -163,6 +160,35 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 		// Returning while locked ends the thread: intended.
 	}()
 	return c, nil
+}
+
+// spawnInit starts the init stage (forkInit), whose ids are then mapped,
+// and sends it its network mode on ctrl, the supervisor's end of the
+// control socket. On error nothing is left running.
+func spawnInit(spec *initSpec, ctrl int, hostNetwork bool) (int, error) {
+	pid, err := forkInit(spec)
+	if err != nil {
+		return 0, err
+	}
+	if err := sendMode(ctrl, hostNetwork); err != nil {
+		killReap(pid)
+		return 0, err
+	}
+	return pid, nil
+}
+
+// sendMode sends an init stage (StartArg or AskNetArg) its network mode on
+// ctrl. Only once its ids are mapped: the init stage waits for it before
+// its first step (StartArg).
+func sendMode(ctrl int, hostNetwork bool) error {
+	mode := []byte{ModeNetNS}
+	if hostNetwork {
+		mode[0] = ModeHost
+	}
+	if _, err := unix.Write(ctrl, mode); err != nil {
+		return fmt.Errorf("send the network mode to the init stage: %w", err)
+	}
+	return nil
 }
 
 // Wait returns the result of the clone; it may be called more than once,
@@ -230,4 +256,19 @@ func callerSlack() error {
 		return fmt.Errorf("give the thread that spawns the init stage the caller's timer slack: %w", err)
 	}
 	return nil
+}
+
+// killReap kills a child that must not run on and reaps it.
+func killReap(pid int) {
+	_ = unix.Kill(pid, unix.SIGKILL)
+	reap(pid)
+}
+
+func reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			return
+		}
+	}
 }

@@ -137,6 +137,10 @@ fail:
 	}
 }
 
+// beforeIDMaps, set by a test, runs in forkInit between the init stage's
+// exec and the writing of its id maps: a supervisor slow to write them.
+var beforeIDMaps func()
+
 // forkInit creates the namespaces and execs the init stage in them, then
 // maps the caller's ids into its user namespace. On error nothing is left
 // running.
@@ -156,6 +160,9 @@ func forkInit(spec *initSpec) (int, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	if beforeIDMaps != nil {
+		beforeIDMaps()
 	}
 	if err := writeIDMaps(pid, spec.uid, spec.gid); err != nil {
 		killReap(pid)
@@ -233,21 +240,6 @@ func startNofile() [2]uint64 {
 		return [2]uint64{}
 	}
 	return [2]uint64{soft, now.Max}
-}
-
-// killReap kills a child that must not run on and reaps it.
-func killReap(pid int) {
-	_ = unix.Kill(pid, unix.SIGKILL)
-	reap(pid)
-}
-
-func reap(pid int) {
-	var ws unix.WaitStatus
-	for {
-		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
-			return
-		}
-	}
 }
 
 func closeFDs(fds []int) {

@@ -230,6 +230,9 @@ func TestVforkExecFailure(t *testing.T) {
 const helperEnv = "FENCE_SPAWN_TEST_HELPER"
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 0 && os.Args[0] == InitArg0 {
+		startStage() // TestStartSendsModeOnceMapped
+	}
 	if os.Getenv(helperEnv) == "pdeathsig" {
 		var sig int
 		if _, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0); e != 0 {

@@ -1253,6 +1253,37 @@ func (s *Spec) expandDenials(what string, ps, writable []string) ([]string, erro
 	return out, nil
 }
 
+// shownByRootOnly reports whether, of what a defaultDenyRead policy fp
+// shows, only "/" (allowRead "/") holds p, a path in the host's /tmp: no
+// entry in /tmp, which would be bound into the private /tmp.
+func shownByRootOnly(p string, fp nsexec.FSPolicy) bool {
+	if !slices.Contains(fp.ReadOnly, "/") {
+		return false
+	}
+	for _, l := range [][]string{fp.ReadOnly, fp.Writable} {
+		for _, e := range l {
+			if e != "/" && underAny(p, []string{e}) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// rootDenied is the refusal of a denyRead entry among entries that hides
+// "/", the whole tree ("/", "~" where the home is "/", "." run from "/", a
+// symlink to "/").
+func (s *Spec) rootDenied(entries, writable []string) error {
+	entry := "/"
+	for _, p := range entries {
+		if r, err := s.expand(p, writable); err == nil && slices.Contains(r, "/") {
+			entry = p
+			break
+		}
+	}
+	return fmt.Errorf("filesystem.denyRead %q%s hides \"/\", every file, the command included: nothing could run; to hide all but what you list, use \"defaultDenyRead\": true with filesystem.allowRead", entry, fromParen(s.from("filesystem.denyRead", entry)))
+}
+
 // denialError is the one-line refusal for entry p of list what whose
 // lookup failed with err: the entry, the cause and the fix.
 func denialError(what, p string, err error) error {
@@ -2841,6 +2872,13 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 	if err != nil {
 		return fp, err
 	}
+	// A mask on "/" would hide nothing: the sandbox's root is the root
+	// mount, and a mount on top of it is not where paths start. Hiding
+	// everything, as asked, would leave nothing to run either.
+	if slices.Contains(masked, "/") {
+		return fp, s.rootDenied(f.DenyRead, changeable)
+	}
+	denied := slices.Clone(masked) // the denyRead entries' alone
 	// The sandbox's /dev is its own (nsexec.DevNodes): hiding its
 	// /dev/null hides nothing of the host's, and makes every redirection
 	// to it fail. Done as asked, with a word.
@@ -2930,6 +2968,18 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		return fp, pr.err
 	}
 	fp.Masked = append(masked, pr.paths...)
+	// A working directory inside a hidden directory is not there in the
+	// sandbox: the command could not start in it, and PID 1's chdir
+	// failed with a message that named no cause. (One that is hidden
+	// itself is there, empty.)
+	for _, m := range fp.Masked {
+		if s.Cwd != m && underAny(s.Cwd, []string{m}) {
+			if slices.Contains(denied, m) {
+				return fp, fmt.Errorf("working directory %s is inside %s, which filesystem.denyRead%s hides in the sandbox; run fence from another directory, or remove the entry", s.Cwd, m, fromParen(s.from("filesystem.denyRead", nil)))
+			}
+			return fp, fmt.Errorf("working directory %s is inside %s, which fence hides in the sandbox (a credential path, or another view of a hidden one); run fence from another directory, or list it in filesystem.allowRead", s.Cwd, m)
+		}
+	}
 	// Another mount of the same file system shows the same files at
 	// other paths (a bind mount of /home at /srv/home, a btrfs pool
 	// mounted whole beside its subvolumes): masked there too.
@@ -3010,10 +3060,13 @@ func (s *Spec) fsPolicy(c *config.Config) (nsexec.FSPolicy, error) {
 		if !underAny(s.Cwd, fp.ReadOnly) && !underAny(s.Cwd, fp.Writable) && !aboveAny(s.Cwd, fp.ReadOnly) && !aboveAny(s.Cwd, fp.Writable) {
 			return fp, fmt.Errorf("working directory %s is not readable in the sandbox (filesystem.defaultDenyRead%s); add \".\" to filesystem.allowRead, or run fence from a directory it allows", s.Cwd, fromSuffix(s.from("filesystem.defaultDenyRead", nil)))
 		}
-	} else if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) {
+	}
+	if !fp.HostTmp && underAny(s.Cwd, []string{"/tmp"}) && (!fp.DefaultDenyRead || shownByRootOnly(s.Cwd, fp)) {
 		// The private /tmp would hide the working directory; keep it
-		// readable (not writable: nothing allowed that). Not under
-		// defaultDenyRead, where only what the policy lists is readable.
+		// readable (not writable: nothing allowed that). Under
+		// defaultDenyRead only where allowRead "/" shows it (the host's
+		// tree, under the private /tmp): what else the policy lists in
+		// /tmp is bound there already.
 		if !underAny(s.Cwd, fp.Writable) {
 			fp.ReadOnly = append(fp.ReadOnly, s.Cwd)
 		}

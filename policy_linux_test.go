@@ -1,6 +1,8 @@
 package fence
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -254,6 +256,37 @@ func TestFSPolicyWarnsOfHiddenWritable(t *testing.T) {
 		}
 		if got := strings.Contains(log.String(), "Warning: allowWrite "+key+" is hidden"); got != tc.warned {
 			t.Errorf("allowRead %q: warned %v, want %v: %q", tc.allowRead, got, tc.warned, log.String())
+		}
+	}
+}
+
+// A denyRead entry that comes to "/" (written so, a home of "/", "." run
+// from "/", "/**", a symlink to "/") is refused, naming the entry: a mask
+// on the root mount hid nothing, and the command ran with every file
+// readable.
+func TestFSPolicyRefusesDenyReadOfRoot(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "root-link")
+	if err := os.Symlink("/", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		deny      string
+		cwd, home string
+	}{
+		{"/", dir, dir}, {"//", dir, dir}, {"/.", dir, dir}, {"/**", dir, dir},
+		{".", "/", dir}, {"~", dir, "/"}, {link, dir, dir},
+	} {
+		c := config.Default()
+		c.Filesystem.DenyRead = []string{"/etc/shadow-not-here", tc.deny}
+		s := &Spec{Config: c, Cwd: tc.cwd, Home: tc.home, Env: []string{}, Log: io.Discard}
+		if err := s.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		fp, err := s.fsPolicy(c)
+		want := fmt.Sprintf("filesystem.denyRead %q hides \"/\", every file", tc.deny)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "defaultDenyRead") {
+			t.Errorf("denyRead %q (cwd %s, home %s): error %v, masked %q; want a refusal with %q and the fix", tc.deny, tc.cwd, tc.home, err, fp.Masked, want)
 		}
 	}
 }

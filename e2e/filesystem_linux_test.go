@@ -5075,6 +5075,44 @@ func TestFSDefaultDenyReadCwdAboveListed(t *testing.T) {
 	})
 }
 
+// The working directory and what hides it. allowRead "/" under
+// defaultDenyRead shows a working directory in the host's /tmp (the
+// workspace is there), which the private /tmp covered ("enter working
+// directory ...: no such file or directory"). One inside a directory that
+// denyRead hides is refused before the start, naming the entry; one that
+// denyRead hides itself is there, empty. denyRead "/" is refused: its mask
+// hid nothing, and the command read everything.
+func TestFSWorkingDirectoryShownOrHidden(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		if !strings.HasPrefix(s.dir, "/tmp/") {
+			t.Skipf("the workspace %s is not in /tmp (TMPDIR is set elsewhere): this test needs one there", s.dir)
+		}
+		s.write("sub/visible.txt", "seen\n")
+		sub := s.path("sub")
+		all := s.config("all.json", `{"filesystem":{"defaultDenyRead":true,"allowRead":["/"]}}`)
+		res := s.fenceWith(opts{dir: sub}, "-s", all, "-c", `pwd; cat visible.txt`)
+		if res.code != 0 || res.stdout != sub+"\nseen\n" {
+			t.Errorf("defaultDenyRead with allowRead \"/\", run in %s: want it shown and readable\n%v", sub, res)
+		}
+		above := s.config("above.json", `{"filesystem":{"denyRead":["`+s.dir+`"]}}`)
+		res = s.fenceWith(opts{dir: sub}, "-s", above, "-c", `echo ran`)
+		want := "working directory " + sub + " is inside " + s.dir + ", which filesystem.denyRead (from " + above + ") hides in the sandbox; run fence from another directory, or remove the entry"
+		if res.code == 0 || strings.Contains(res.stdout, "ran") || !strings.Contains(res.stderr, want) {
+			t.Errorf("run inside a denyRead directory: want the refusal %q\n%v", want, res)
+		}
+		itself := s.config("itself.json", `{"filesystem":{"denyRead":["."]}}`)
+		res = s.fenceWith(opts{dir: sub}, "-s", itself, "-c", `pwd; ls -A; echo listed`)
+		if res.code != 0 || res.stdout != sub+"\nlisted\n" {
+			t.Errorf("run in a denyRead directory: want it there, empty\n%v", res)
+		}
+		root := s.config("root.json", `{"filesystem":{"denyRead":["/"]}}`)
+		res = s.fence("-s", root, "-c", `cat sub/visible.txt`)
+		if res.code == 0 || strings.Contains(res.stdout, "seen") || !strings.Contains(res.stderr, `filesystem.denyRead "/" (from `+root+`) hides "/", every file`) {
+			t.Errorf("denyRead \"/\": want a refusal\n%v", res)
+		}
+	})
+}
+
 // A $HOME reached through a symlink (Fedora Atomic's /home -> /var/home)
 // keeps its protections: the protected names and policy files that do not
 // exist yet cannot be created there, and denyWrite's "~" paths and globs

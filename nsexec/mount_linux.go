@@ -904,6 +904,11 @@ func ensureDir(path string) error {
 // mask hides p behind an empty read-only directory or file. With noFollow a
 // final symlink is covered itself instead of its target.
 func mask(empty int, root *stagedRoot, p string, noFollow bool) error {
+	if p == "/" {
+		// A mount on the root mount is not where paths start: it would
+		// hide nothing. The planner refuses such a policy first.
+		return errors.New("mask /: a mask cannot hide the root; nothing would be hidden")
+	}
 	var st unix.Stat_t
 	stat := unix.Stat
 	if noFollow {

@@ -202,6 +202,25 @@ func TestInitFailureReported(t *testing.T) {
 	}
 }
 
+// TestMaskOfRootRefused: a mask of "/" would hide nothing (the root mount
+// is where paths start, not a mount on it), in place or on a staged root:
+// the start fails instead of running the command with every file readable.
+func TestMaskOfRootRefused(t *testing.T) {
+	for _, fs := range []nsexec.FSPolicy{
+		{Masked: []string{"/"}},
+		{Masked: []string{"/"}, ReadOnly: []string{"/"}},
+	} {
+		o := &nsexec.Options{Path: "/bin/true", Args: []string{"true"}, Dir: "/", FS: fs}
+		p, err := nsexec.Start(o)
+		if err == nil {
+			code, werr := p.Wait()
+			t.Errorf("masked / with %+v: the sandbox started (true exited %d, %v), want a refusal", fs, code, werr)
+		} else if !strings.Contains(err.Error(), "mask /: a mask cannot hide the root") {
+			t.Errorf("masked / with %+v: start error %v, want the mask's refusal", fs, err)
+		}
+	}
+}
+
 // TestPrivateTmpLinks: outside a defaultDenyRead root, Links are made in
 // the private /tmp (a home that is a symlink there) and nowhere else: one
 // elsewhere stops the start.

@@ -345,6 +345,19 @@ func TestDomainPortForm(t *testing.T) {
 	}
 }
 
+// "localhost" in any case is accepted, as the proxy matches names without
+// regard to case: "LOCALHOST:8080" was refused as "a name of one label
+// (other than localhost)".
+func TestLocalhostAnyCase(t *testing.T) {
+	for _, d := range []string{"LOCALHOST", "Localhost:3000", "localHost:*"} {
+		for _, field := range []string{"allowedDomains", "deniedDomains"} {
+			if _, err := Parse([]byte(`{"network": {"` + field + `": ["` + d + `"]}}`)); err != nil {
+				t.Errorf("%s %q: %v", field, d, err)
+			}
+		}
+	}
+}
+
 // A "!" in a class that does not open it is no shell negation: accepted.
 func TestParseClassWithBang(t *testing.T) {
 	for _, src := range []string{`{"filesystem": {"denyWrite": ["x[\\][!a]"]}}`, `{"filesystem": {"denyWrite": ["x[^!]", "x[\\!a]", "a\\[!b]"]}}`} {

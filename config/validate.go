@@ -251,8 +251,8 @@ func validateDomainPattern(p string) error {
 		}
 		p = host
 	}
-	if p == "localhost" {
-		return nil
+	if strings.EqualFold(p, "localhost") {
+		return nil // names are matched without regard to case (proxy.NewRules)
 	}
 	if strings.Contains(p, "/") {
 		return errors.New("domain pattern cannot contain a protocol or path; give a host name: example.com, *.example.com, example.com:8080 or example.com:*")

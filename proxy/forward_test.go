@@ -281,6 +281,44 @@ func TestChunkedUploadAndKeepAlive(t *testing.T) {
 	}
 }
 
+// A request with Content-Length: 0 that arrives with more bytes behind it
+// in one write (the blank line some clients send after a POST, or a
+// pipelined request) goes out at once: its head waited in the proxy's
+// buffer for a body copy that had nothing to copy, until the client gave
+// up.
+func TestEmptyBodyWithBytesBehind(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %q", r.Method, r.URL.Path, b)
+	}))
+	defer up.Close()
+	_, port := hostPort(t, up.Listener.Addr().String())
+	p := appProxy(t, port)
+	target := "http://app.test:" + port
+	for _, tc := range []struct {
+		name, behind string
+		want         []string
+	}{
+		{"a blank line", "\r\n", []string{`POST /a ""`}},
+		{"a pipelined request", "GET " + target + "/b HTTP/1.1\r\nHost: app.test\r\n\r\n", []string{`POST /a ""`, `GET /b ""`}},
+	} {
+		c := dialRaw(t, p.httpAddr)
+		br := bufio.NewReader(c)
+		io.WriteString(c, "POST "+target+"/a HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n"+tc.behind)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for _, want := range tc.want {
+			resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+			if err != nil {
+				t.Fatalf("%s behind Content-Length: 0: no answer within 5 s: %v", tc.name, err)
+			}
+			if body := readBody(t, resp); resp.StatusCode != 200 || body != want {
+				t.Errorf("%s behind Content-Length: 0: got %d %q, want 200 %q", tc.name, resp.StatusCode, body, want)
+			}
+		}
+		c.Close()
+	}
+}
+
 // Expect: 100-continue reaches the origin, and its 100 Continue reaches
 // the client before the client sends the body.
 func TestExpectContinue(t *testing.T) {

@@ -469,8 +469,10 @@ func (cc *clientConn) serveForward(req *request, start time.Time) bool {
 		// with it: then the body copy sends both in one write. (Without
 		// them the client may be waiting for a 100 Continue; and buffered
 		// chunked bytes may end mid-chunk, where the copy would wait for
-		// more before sending anything.)
-		if bodyF.kind != fixedBody || cc.br.Buffered() == 0 {
+		// more before sending anything.) Content-Length: 0 has no body
+		// to copy: bytes buffered behind it are the next request's (or
+		// a blank line), and the head waited for nothing.
+		if bodyF.kind != fixedBody || !bodyF.hasContent() || cc.br.Buffered() == 0 {
 			if err := up.bw.Flush(); err != nil {
 				cc.dropUpstream()
 				if reused && attempt == 0 {

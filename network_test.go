@@ -269,6 +269,29 @@ func TestIPv6PatternsAgree(t *testing.T) {
 	}
 }
 
+// Every domain pattern that config validation accepts, the proxy takes:
+// "-bad.com", "xn--.com", "256.1.1.1" or "*.1.2.3" passed the config's
+// check (fence config show said nothing) and stopped the start with the
+// proxy's error, which names no file or line.
+func FuzzDomainPatternsAgree(f *testing.F) {
+	for _, p := range []string{
+		"-bad.com", "a.-b.com", "xn--.com", "256.1.1.1", "*.1.2.3", "bad_name!.com", "a..b", "ok.example.com",
+		"*.example.com", "EXAMPLE.com:8443", "localhost", "LOCALHOST:80", "10.0.0.7", "[::1]:8080", "a.b-.c",
+		"x_y.example.com", "1.2.3.4.5", "example.123", "*.x-.com", strings.Repeat("a", 64) + ".com",
+	} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		for _, c := range []config.NetworkConfig{{AllowedDomains: []string{p}}, {DeniedDomains: []string{p}}} {
+			cerr := (&config.Config{Network: c}).Validate()
+			_, perr := proxy.NewRules(c.AllowedDomains, c.DeniedDomains)
+			if cerr == nil && perr != nil {
+				t.Errorf("%q: valid in a config, refused by the proxy: %v", p, perr)
+			}
+		}
+	})
+}
+
 // noSources is Spec.from without sources: nothing is known.
 func noSources(string, any) string { return "" }
 

@@ -284,7 +284,7 @@ func validateDomainPattern(p string) error {
 				return errors.New("invalid domain format: an empty label (a trailing or double dot); remove the extra dot")
 			}
 		}
-		return nil
+		return checkLabels(rest)
 	}
 	if strings.Contains(p, "*") {
 		return errors.New("only *.domain.com wildcard patterns are allowed")
@@ -313,6 +313,36 @@ func validateDomainPattern(p string) error {
 	}
 	if strings.Contains(p, "..") || strings.ContainsAny(p, " \t") {
 		return errors.New("invalid domain format: an empty label (..); remove the extra dot")
+	}
+	if _, err := netip.ParseAddr(p); err == nil {
+		return nil
+	}
+	return checkLabels(p)
+}
+
+// checkLabels checks the labels of name (dotted, none empty) as the proxy
+// does (proxy.NewRules; config may not import it), so that a name it would
+// refuse at the start is refused here, with the file and line.
+func checkLabels(name string) error {
+	if len(name) > 253 {
+		return errors.New("invalid domain format: longer than 253 characters")
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if len(l) > 63 {
+			return fmt.Errorf("invalid domain format: label %q is longer than 63 characters", l)
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("invalid domain format: label %q starts or ends with '-'; host names cannot", l)
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i] | 0x20; !('a' <= c && c <= 'z' || '0' <= l[i] && l[i] <= '9' || l[i] == '-' || l[i] == '_') {
+				return fmt.Errorf("invalid domain format: %q in label %q; a host name has letters, digits, '-' and '_'", l[i], l)
+			}
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return errors.New("invalid domain format: it looks like an IPv4 address but is not one (its last label is a number); write the address as four numbers 0-255, or a name")
 	}
 	return nil
 }

@@ -1270,6 +1270,28 @@ func shownByRootOnly(p string, fp nsexec.FSPolicy) bool {
 	return true
 }
 
+// shellDenied refuses sh, the shell fence runs the command line with, if
+// it is among the programs masked in the sandbox (noExec): as found in its
+// directory as it resolves, or where it leads (sh -> dash, "dash" denied).
+func (s *Spec) shellDenied(sh string, noExec []string) error {
+	if len(noExec) == 0 {
+		return nil
+	}
+	found := []string{sh}
+	if d, err := s.paths.eval(filepath.Dir(sh)); err == nil {
+		found = append(found, filepath.Join(d, filepath.Base(sh)))
+	}
+	if r, err := s.paths.eval(sh); err == nil {
+		found = append(found, r)
+	}
+	for _, p := range found {
+		if slices.Contains(noExec, p) {
+			return fmt.Errorf("fence runs this command line with the shell %s, which command.deny%s denies in the sandbox (%s); choose another shell with --shell, or give the program and its arguments after --", sh, fromParen(s.from("command.deny", nil)), p)
+		}
+	}
+	return nil
+}
+
 // rootDenied is the refusal of a denyRead entry among entries that hides
 // "/", the whole tree ("/", "~" where the home is "/", "." run from "/", a
 // symlink to "/").
@@ -4434,10 +4456,25 @@ func (s *Spec) planFS() (*nsexec.Options, error) {
 	// directory above what defaultDenyRead lists, nor a mask.
 	o.DirIsOwn = s.OwnCwd && (!fp.DefaultDenyRead || underAny(s.Cwd, fp.ReadOnly) || underAny(s.Cwd, fp.Writable)) && !underAny(s.Cwd, fp.Masked) &&
 		!underAny(s.Cwd, []string{"/dev", "/proc"}) // the sandbox's own there
+	// A command line that fence runs with a shell (-c, or what needs
+	// one) cannot run where command.deny masks that shell: refused with
+	// the way out, not left to fail in the sandbox with "permission
+	// denied". (Upstream leaves the shell out of the masks, which lets
+	// anything in the sandbox run the shell that was denied.)
+	viaShell := s.Command != "" || len(s.Args) > 0 && path != s.Args[0]
 	o.FS.NoExec = d.paths
+	if d.err == nil && viaShell {
+		if err := s.shellDenied(path, d.paths); err != nil {
+			return nil, err
+		}
+	}
 	if d.err != nil {
 		lookUp := func() ([]string, error) {
-			return runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp))
+			denied, err := runtimeDenied(&s.paths, tokens, pathVar, pathSet, cwd, changeableOf(fp))
+			if err == nil && viaShell {
+				err = s.shellDenied(path, denied)
+			}
+			return denied, err
 		}
 		if s.lateNoExec {
 			// Run's: sent after the rest, while PID 1 mounts the rest.

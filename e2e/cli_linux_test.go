@@ -340,6 +340,34 @@ func TestRuntimeExecDeny(t *testing.T) {
 	})
 }
 
+// The shell fence runs a command line with (-c, or a builtin after --) is
+// one command.deny may mask: then fence refuses before the start, naming
+// the shell and the way out, with and without something writable (the
+// lookups' two paths). It used to start and fail in the sandbox with
+// "fence: /usr/bin/bash: permission denied", exit 126. A program given
+// after -- still runs.
+func TestDeniedShellRefused(t *testing.T) {
+	need(t, "bash")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		for _, cfg := range []string{
+			s.config("deny-bash.json", `{"command": {"deny": ["bash"]}}`),
+			s.config("deny-bash-w.json", `{"filesystem": {"allowWrite": ["."]}, "command": {"deny": ["bash"]}}`),
+		} {
+			for _, args := range [][]string{{"-c", "echo ran"}, {"--", "cd", "/"}} {
+				res := s.fence(append([]string{"-s", cfg}, args...)...)
+				want := "which command.deny (from " + cfg + ") denies in the sandbox"
+				if res.code != 1 || strings.Contains(res.stdout, "ran") || !strings.Contains(res.stderr, "fence runs this command line with the shell ") ||
+					!strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, "choose another shell with --shell") {
+					t.Errorf("%q with bash denied: want exit 1 and the refusal (%q)\n%v", args, want, res)
+				}
+			}
+			if res := s.fence("-s", cfg, "--", "echo", "direct"); res.code != 0 || res.stdout != "direct\n" {
+				t.Errorf("a program after -- with bash denied: want it run\n%v", res)
+			}
+		}
+	})
+}
+
 // PID 1 writes its -m log lines itself. On a closed stderr pipe they are
 // lost but the sandbox carries on (EPIPE on os.Stderr would make the Go
 // runtime exit PID 1); on a non-blocking pipe with a slow reader every line

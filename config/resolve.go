@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -87,6 +88,14 @@ func Resolve(o LoadOptions) (*Config, []Source, error) {
 			p = filepath.Join(o.Cwd, p)
 		}
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			switch sp := o.SettingsPath; {
+			case sp == "~" || strings.HasPrefix(sp, "~/"):
+				// --settings=~/x.json: the shell expands "~" only at the
+				// start of a word, not after "=".
+				return nil, nil, fmt.Errorf("settings file %s does not exist: the shell did not expand \"~\" (it does not after \"=\"); write --settings %s (with a space) or --settings=$HOME%s", p, sp, strings.TrimPrefix(sp, "~"))
+			case sp == "-":
+				return nil, nil, fmt.Errorf("settings file %s does not exist; to read the config from standard input, give --settings /dev/stdin", p)
+			}
 			return nil, nil, fmt.Errorf("settings file %s does not exist; create it with `fence config init -o %s` or fix the --settings path", p, o.SettingsPath)
 		}
 		l := chainLoader{home: o.Home, sources: sources}

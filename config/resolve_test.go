@@ -170,6 +170,19 @@ func TestResolveErrors(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("missing -s: %v\nwant %s", err, want)
 	}
+	// The fixes a missing path names for what the shell left as it was:
+	// "~" after "=" (config init -o ~/x.json then wrote $HOME/x.json, and
+	// the same -s failed again), and "-" (a file named "-").
+	for sp, want := range map[string]string{
+		"~/x.json": `the shell did not expand "~" (it does not after "="); write --settings ~/x.json (with a space) or --settings=$HOME/x.json`,
+		"-":        "to read the config from standard input, give --settings /dev/stdin",
+	} {
+		o := e.opts()
+		o.SettingsPath = sp
+		if _, _, err := Resolve(o); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "config init") {
+			t.Errorf("missing -s %s: %v\nwant %s", sp, err, want)
+		}
+	}
 	o = e.opts()
 	o.Template = "npm-install"
 	_, _, err = Resolve(o)

@@ -52,6 +52,9 @@ Examples:
   fence config init --minimal --scaffold --print`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := exclusive(cmd, [2]string{"minimal", "template"}, [2]string{"print", "output"}, [2]string{"print", "force"}); err != nil {
+				return err
+			}
 			f.templateWasSet = cmd.Flags().Changed("template")
 			return runConfigInit(f, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
@@ -64,9 +67,6 @@ Examples:
 	fl.BoolVarP(&f.force, "force", "y", false, "overwrite an existing file without asking")
 	fl.BoolVar(&f.print, "print", false, "print the config instead of writing a file")
 	fl.BoolVar(&f.scaffold, "scaffold", false, "include every list field as an empty array")
-	cmd.MarkFlagsMutuallyExclusive("minimal", "template")
-	cmd.MarkFlagsMutuallyExclusive("print", "output")
-	cmd.MarkFlagsMutuallyExclusive("print", "force")
 	return cmd
 }
 

@@ -42,6 +42,9 @@ Examples:
   fence import --claude --no-extend --save`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := exclusive(cmd, [2]string{"extend", "no-extend"}, [2]string{"save", "output"}); err != nil {
+				return err
+			}
 			return runImport(f, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -54,8 +57,6 @@ Examples:
 	f.extend = "code"
 	fl.Var(nonEmptyString{&f.extend}, "extend", "template the config extends")
 	fl.BoolVar(&f.noExtend, "no-extend", false, "extend no template")
-	cmd.MarkFlagsMutuallyExclusive("extend", "no-extend")
-	cmd.MarkFlagsMutuallyExclusive("save", "output")
 	return cmd
 }
 

@@ -200,7 +200,8 @@ Examples:
 	// twice is).
 	fl.VarP(&onceString{&f.command}, "c", "c", "run this shell command string")
 	fl.StringArrayVarP(&f.ports, "port", "p", nil, "expose a TCP port of the sandbox on the host (repeatable)")
-	fl.StringVar(&f.shell, "shell", "default", `shell for -c and shell commands: "default" (bash) or "user" ($SHELL)`)
+	// Once, as -c, -t and -s: given twice, the last one won silently.
+	fl.Var(&onceString{&f.shell}, "shell", `shell for -c and shell commands: "default" (bash) or "user" ($SHELL) (default "default")`)
 	fl.BoolVar(&f.shellLogin, "shell-login", false, "run the shell as a login shell (-lc)")
 	fl.BoolVarP(&f.version, "version", "v", false, "print the version")
 	fl.BoolVar(&f.linuxFeatures, "linux-features", false, "report which Linux sandbox features work here")
@@ -228,6 +229,19 @@ func flagError(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w; give it a value (%s --help)", err, c.CommandPath())
 	}
 	return err
+}
+
+// exclusive refuses each pair of c's flags given together, naming both
+// and the fix. cobra's own check (MarkFlagsMutuallyExclusive) printed its
+// internals: "if any flags in the group [print output] are set none of the
+// others can be; [output print] were all set".
+func exclusive(c *cobra.Command, pairs ...[2]string) error {
+	for _, p := range pairs {
+		if c.Flags().Changed(p[0]) && c.Flags().Changed(p[1]) {
+			return fmt.Errorf("--%s and --%s cannot be given together; give one of them (%s --help)", p[0], p[1], c.CommandPath())
+		}
+	}
+	return nil
 }
 
 // registerCompletions tells the completion scripts what fence's arguments
@@ -275,6 +289,9 @@ func runSandbox(f *flags, args []string) error {
 	// Upstream ran -c and dropped the arguments without a word.
 	if f.command != "" && len(args) > 0 {
 		return fmt.Errorf("both -c and a command (%s) were given; use one: -c \"string\" or -- command args", args[0])
+	}
+	if f.shell == "" {
+		f.shell = "default"
 	}
 	if f.shell != "default" && f.shell != "user" {
 		// Upstream's message, checked whether or not a shell is needed.

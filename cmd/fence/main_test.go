@@ -137,6 +137,14 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 	}{
 		{[]string{"completion"}, "give one shell: bash, zsh, fish or powershell (got 0 arguments)"},
 		{[]string{"-c", "echo a", "-c", "echo b"}, `given twice ("echo a", then "echo b"); give it once`},
+		{[]string{"--shell", "default", "--shell", "user", "-c", "true"}, `invalid argument "user" for "--shell" flag: given twice ("default", then "user"); give it once`},
+		{[]string{"--shell=", "-c", "true"}, `"--shell" flag: is empty; give a value or leave the flag out`},
+		// cobra's flag groups named no fix.
+		{[]string{"config", "init", "--print", "-o", "x"}, "--print and --output cannot be given together; give one of them (fence config init --help)"},
+		{[]string{"config", "init", "--print", "-y"}, "--print and --force cannot be given together; give one of them (fence config init --help)"},
+		{[]string{"config", "init", "--minimal", "--template", "code"}, "--minimal and --template cannot be given together"},
+		{[]string{"import", "--claude", "--save", "-o", "x"}, "--save and --output cannot be given together; give one of them (fence import --help)"},
+		{[]string{"import", "--claude", "--extend", "code", "--no-extend"}, "--extend and --no-extend cannot be given together"},
 		{[]string{"config", "show", "-s", dir}, "is a directory, not a config file; give the path of a config file (JSONC)"},
 		{[]string{"config", "init", "--print", "--template", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},
 		{[]string{"import", "--claude", "-f", os.DevNull, "--extend", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},

@@ -70,6 +70,9 @@ func (s *Server) serveHTTPConn(c net.Conn) {
 		if !cc.nextRequest(!first) {
 			return
 		}
+		if first && cc.socksClient() {
+			return
+		}
 		_ = c.SetReadDeadline(time.Now().Add(s.handshake))
 		start := time.Now()
 		req, err := readRequestHeadIn(cc.br, &s.heads)
@@ -121,6 +124,27 @@ func (cc *clientConn) nextRequest(keepAlive bool) bool {
 		}
 		_, _ = cc.br.Discard(1)
 	}
+}
+
+// socksClient answers a SOCKS client that was given the HTTP proxy's port
+// (curl -x socks5h://127.0.0.1:3128) as a SOCKS proxy refuses it, at once,
+// and reports whether it did: it waited for an HTTP head that never came,
+// and got a 408 after the handshake timeout. No HTTP request starts with
+// byte 4 or 5.
+func (cc *clientConn) socksClient() bool {
+	b, err := cc.br.Peek(1)
+	if err != nil || b[0] != 4 && b[0] != socksVersion {
+		return false
+	}
+	reply := []byte{socksVersion, methodNoAcceptable} // no method will do
+	if b[0] == 4 {
+		reply = []byte{0, 91, 0, 0, 0, 0, 0, 0} // request rejected
+	}
+	_ = cc.c.SetWriteDeadline(time.Now().Add(cc.s.handshake))
+	_, _ = cc.c.Write(reply)
+	cc.s.logHTTPReason(failed, "-", 400, "-", "-", time.Now(), fmt.Errorf("a SOCKS%d client on the HTTP proxy's port: give it the SOCKS5 proxy (ALL_PROXY, socks5h://)", b[0]))
+	lingerAfterReply(cc.c, cc.br)
+	return true
 }
 
 // dropUpstream closes the connection the request in hand used.

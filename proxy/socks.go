@@ -69,6 +69,29 @@ var errSOCKS = errors.New("socks5 handshake")
 // errSOCKS4 is a SOCKS4 or 4a client's, answered with SOCKS4's reject.
 var errSOCKS4 = errors.New("version 4, want 5: fence serves SOCKS5 only, use socks5h://")
 
+// errHTTPOnSOCKS is an HTTP client's on the SOCKS5 port, answered with a
+// 400 that says where to go: without it the client saw a reset.
+var errHTTPOnSOCKS = errors.New("an HTTP request on the SOCKS5 proxy's port: give the client the HTTP proxy (HTTP_PROXY)")
+
+// httpOnSOCKSAnswer is that 400.
+func httpOnSOCKSAnswer() string {
+	const body = "fence proxy: this is the SOCKS5 proxy; send HTTP to the HTTP proxy (HTTP_PROXY)\n"
+	return fmt.Sprintf("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// lingerAfterReply ends a connection whose request is partly unread, after
+// a refusal written to it: a close now would reset the connection, and a
+// reset may destroy the reply before the client has read it. The reply is
+// followed by the end, and what the client sent is read (a moment, and
+// lingerBytes, at most).
+func lingerAfterReply(c net.Conn, r io.Reader) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, r, lingerBytes)
+}
+
 // errSOCKSCredential marks a client that did not offer or did not pass
 // the Server's credential.
 var errSOCKSCredential = errors.New("credential")
@@ -99,17 +122,9 @@ func (s *Server) serveSOCKSConn(c net.Conn) {
 			// anything else the client sent wrong is logged, in -m too.
 			s.logSOCKS(failed, "CONNECT", "-", strings.TrimPrefix(err.Error(), errSOCKS.Error()+": "))
 		}
-		if errors.Is(err, errSOCKS4) {
-			// The request came with the greeting and is unread: a close
-			// now would reset the connection, and a reset may destroy
-			// the reply before the client has read it. The reply is
-			// followed by the end, and what the client sent is read
-			// (a moment, and a few hundred bytes, at most).
-			if cw, ok := c.(interface{ CloseWrite() error }); ok {
-				_ = cw.CloseWrite()
-			}
-			_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
-			_, _ = io.CopyN(io.Discard, c, 1024)
+		if errors.Is(err, errSOCKS4) || errors.Is(err, errHTTPOnSOCKS) {
+			// The request came with the greeting and is unread.
+			lingerAfterReply(c, c)
 		}
 		return
 	}
@@ -162,6 +177,12 @@ func (s *Server) socksHandshake(rw io.ReadWriter) (socksRequest, error) {
 		// Its request is not read: nothing of it is served.
 		_, _ = rw.Write([]byte{0, 91, 0, 0, 0, 0, 0, 0})
 		return socksRequest{}, fmt.Errorf("%w: %w", errSOCKS, errSOCKS4)
+	}
+	if 'A' <= buf[0] && buf[0] <= 'Z' && 'A' <= buf[1] && buf[1] <= 'Z' {
+		// "GET", "CONNECT", "POST": a client given this port for HTTP
+		// (curl -x http://127.0.0.1:1080). Its request is not read.
+		_, _ = io.WriteString(rw, httpOnSOCKSAnswer())
+		return socksRequest{}, fmt.Errorf("%w: %w", errSOCKS, errHTTPOnSOCKS)
 	}
 	if buf[0] != socksVersion {
 		return socksRequest{}, fmt.Errorf("%w: version %d, want 5", errSOCKS, buf[0])

@@ -156,7 +156,7 @@ func (n *NetworkConfig) HostsMap() map[string][]netip.Addr {
 	}
 	m := map[string][]netip.Addr{}
 	for _, line := range n.Hosts {
-		f := strings.Fields(line)
+		f := hostsFields(line)
 		if len(f) < 2 {
 			continue
 		}

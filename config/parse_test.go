@@ -401,3 +401,35 @@ func TestLoadFileInvalidString(t *testing.T) {
 		t.Errorf("LoadFile = %v\nwant %s", err, want)
 	}
 }
+
+// network.hosts lines are read as a hosts file's: a "#" starts a comment,
+// and every name is one the proxy could be asked for ("bad_name!",
+// "-x.com" and "a..b" were accepted and mapped nothing; "x.com # comment"
+// mapped "#" and "comment").
+func TestHostsLines(t *testing.T) {
+	for _, line := range []string{"127.0.0.1 api.test", "127.0.0.1 API.test. other.test # comment", "::1 svc", "10.0.0.1 my_host.internal\\t# tabs"} {
+		if _, err := Parse([]byte(`{"network": {"hosts": ["` + line + `"]}}`)); err != nil {
+			t.Errorf("%q: %v", line, err)
+		}
+	}
+	for line, want := range map[string]string{
+		"127.0.0.1 bad_name!":     `"bad_name!" is not a host name`,
+		"127.0.0.1 -x.com":        `"-x.com" is not a host name (label "-x" starts or ends with '-'`,
+		"127.0.0.1 a..b":          `"a..b" is not a host name (an empty label)`,
+		"127.0.0.1 *.x.com":       `"*.x.com" is not a host name`,
+		"127.0.0.1 x.com:80":      `"x.com:80" is not a host name`,
+		"127.0.0.1 # a comment":   "needs an address and at least one name",
+		"nope x.com":              `"nope" is not an IP address`,
+		"127.0.0.1 good.test a.-": `"a.-" is not a host name`,
+	} {
+		_, err := Parse([]byte(`{"network": {"hosts": ["` + line + `"]}}`))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", line, err, want)
+		}
+	}
+	n := NetworkConfig{Hosts: []string{"127.0.0.1 API.test. other.test # comment here"}}
+	m := n.HostsMap()
+	if len(m) != 2 || len(m["api.test"]) != 1 || len(m["other.test"]) != 1 {
+		t.Errorf("HostsMap of a line with a comment: %v; want api.test and other.test alone", m)
+	}
+}

@@ -39,7 +39,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, line := range c.Network.Hosts {
-		f := strings.Fields(line)
+		f := hostsFields(line)
 		if len(f) < 2 {
 			return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q needs an address and at least one name, as in \"127.0.0.1 api.test\"", line)}
 		}
@@ -47,8 +47,17 @@ func (c *Config) Validate() error {
 			return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q: %q is not an IP address", line, f[0])}
 		}
 		for _, name := range f[1:] {
-			if strings.ContainsAny(name, "*/:") {
-				return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q: %q is not a host name", line, name)}
+			// As the proxy would see it: a name it cannot be asked for
+			// ("bad_name!", "-x.com", "a..b") maps nothing.
+			n := strings.TrimSuffix(name, ".")
+			var err error
+			if n == "" || strings.HasPrefix(n, ".") || strings.Contains(n, "..") {
+				err = errors.New("an empty label")
+			} else {
+				err = checkLabels(n)
+			}
+			if err != nil {
+				return &ValidationError{"network.hosts", i, fmt.Sprintf("network.hosts: %q: %q is not a host name (%s)", line, name, strings.TrimPrefix(err.Error(), "invalid domain format: "))}
 			}
 		}
 	}
@@ -318,6 +327,13 @@ func validateDomainPattern(p string) error {
 		return nil
 	}
 	return checkLabels(p)
+}
+
+// hostsFields splits a network.hosts line as a hosts file's: the address
+// and its names, up to a "#" that starts a comment.
+func hostsFields(line string) []string {
+	line, _, _ = strings.Cut(line, "#")
+	return strings.Fields(line)
 }
 
 // checkLabels checks the labels of name (dotted, none empty) as the proxy

@@ -19,7 +19,7 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Create or inspect fence configuration",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
@@ -50,7 +50,7 @@ Examples:
   fence config init                    # {"extends": "code"} at the default path
   fence config init --template code-strict -o ./fence.json
   fence config init --minimal --scaffold --print`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := exclusive(cmd, [2]string{"minimal", "template"}, [2]string{"print", "output"}, [2]string{"print", "force"}); err != nil {
 				return err
@@ -264,7 +264,7 @@ func newConfigShowCmd() *cobra.Command {
 		Long: `Print the config fence would use here: the chain of templates and files that
 produced it on stderr (lowest precedence first), then the merged config as
 JSON on stdout. -s and -t select sources as they do for running a command.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConfigShow(f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -326,7 +326,7 @@ needs trusting again. Tightening needs no trust.
 
 The list of trusted files is $XDG_STATE_HOME/fence/trusted.json (by default
 ~/.local/state/fence/trusted.json), which sandboxed commands cannot write.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConfigTrust(remove, cmd.OutOrStdout())
 		},

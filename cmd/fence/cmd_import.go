@@ -40,7 +40,7 @@ Examples:
   fence import --claude
   fence import --claude -f .claude/settings.local.json -o fence.json
   fence import --claude --no-extend --save`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := exclusive(cmd, [2]string{"extend", "no-extend"}, [2]string{"save", "output"}); err != nil {
 				return err

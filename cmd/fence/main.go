@@ -222,23 +222,63 @@ func flagError(c *cobra.Command, err error) error {
 	var notExist *pflag.NotExistError
 	var noValue *pflag.ValueRequiredError
 	var syntax *pflag.InvalidSyntaxError
+	var badValue *pflag.InvalidValueError
 	switch {
 	case errors.As(err, &notExist), errors.As(err, &syntax):
 		return fmt.Errorf("%w; %s --help lists the flags", err, c.CommandPath())
 	case errors.As(err, &noValue):
 		return fmt.Errorf("%w; give it a value (%s --help)", err, c.CommandPath())
+	case errors.As(err, &badValue) && badValue.GetFlag().Value.Type() == "bool":
+		// "strconv.ParseBool: parsing "maybe": invalid syntax".
+		return fmt.Errorf("invalid value %q for --%s: give true or false (--%s=false), or the flag alone for true", badValue.GetValue(), badValue.GetFlag().Name, badValue.GetFlag().Name)
 	}
 	return err
 }
 
-// exclusive refuses each pair of c's flags given together, naming both
-// and the fix. cobra's own check (MarkFlagsMutuallyExclusive) printed its
-// internals: "if any flags in the group [print output] are set none of the
-// others can be; [output print] were all set".
+// infoFlag names the information flag set in f (--version,
+// --linux-features, --list-templates), or is "".
+func infoFlag(f *flags) string {
+	switch {
+	case f.version:
+		return "--version"
+	case f.linuxFeatures:
+		return "--linux-features"
+	case f.listTemplates:
+		return "--list-templates"
+	}
+	return ""
+}
+
+// noArgs is cobra.NoArgs (upstream's words) with the fix: cobra said
+// "unknown command \"extra\" for \"fence config show\"" of an argument to a
+// command that has no subcommands, and did not name the subcommands of one
+// that has.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if c.HasAvailableSubCommands() {
+		var names []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		return fmt.Errorf("unknown command %q for %q; its commands are %s (%s --help)", args[0], c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
+	}
+	return fmt.Errorf("unknown command %q for %q; it takes no arguments (%s --help)", args[0], c.CommandPath(), c.CommandPath())
+}
+
+// exclusive refuses each pair of c's flags given together: upstream's
+// words (cobra's MarkFlagsMutuallyExclusive: "if any flags in the group
+// [print output] are set none of the others can be; [output print] were
+// all set"), then the fix, which they did not name.
 func exclusive(c *cobra.Command, pairs ...[2]string) error {
 	for _, p := range pairs {
 		if c.Flags().Changed(p[0]) && c.Flags().Changed(p[1]) {
-			return fmt.Errorf("--%s and --%s cannot be given together; give one of them (%s --help)", p[0], p[1], c.CommandPath())
+			set := []string{p[0], p[1]}
+			slices.Sort(set)
+			return fmt.Errorf("if any flags in the group [%s %s] are set none of the others can be; %v were all set; give only one of --%s and --%s (%s --help)", p[0], p[1], set, p[0], p[1], c.CommandPath())
 		}
 	}
 	return nil
@@ -263,6 +303,15 @@ func registerCompletions(root *cobra.Command) {
 }
 
 func runSandbox(f *flags, args []string) error {
+	// An information flag runs nothing: with a command given too, the
+	// command was dropped without a word.
+	if info := infoFlag(f); info != "" && (f.command != "" || len(args) > 0) {
+		what := "-c"
+		if len(args) > 0 {
+			what = args[0]
+		}
+		return fmt.Errorf("%s prints information and runs nothing, but a command (%s) was given too; give %s alone, or leave it out to run the command", info, what, info)
+	}
 	switch {
 	case f.version:
 		fmt.Printf("fence - lightweight, container-free sandbox for running untrusted commands\n  Version: %s\n  Built:   %s\n  Commit:  %s\n", version, buildTime, gitCommit)

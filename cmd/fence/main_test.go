@@ -139,12 +139,23 @@ func TestUsageErrorsNameTheFix(t *testing.T) {
 		{[]string{"-c", "echo a", "-c", "echo b"}, `given twice ("echo a", then "echo b"); give it once`},
 		{[]string{"--shell", "default", "--shell", "user", "-c", "true"}, `invalid argument "user" for "--shell" flag: given twice ("default", then "user"); give it once`},
 		{[]string{"--shell=", "-c", "true"}, `"--shell" flag: is empty; give a value or leave the flag out`},
+		// An information flag with a command dropped the command.
+		{[]string{"--version", "--", "touch", "x"}, "--version prints information and runs nothing, but a command (touch) was given too; give --version alone, or leave it out to run the command"},
+		{[]string{"-v", "-c", "echo hi"}, "--version prints information and runs nothing, but a command (-c) was given too"},
+		{[]string{"--list-templates", "-c", "touch x"}, "--list-templates prints information and runs nothing"},
+		{[]string{"--linux-features", "--", "echo", "hi"}, "--linux-features prints information and runs nothing"},
+		// strconv's words for a bool flag's value.
+		{[]string{"--debug=maybe", "true"}, `invalid value "maybe" for --debug: give true or false (--debug=false), or the flag alone for true`},
+		// cobra's "unknown command" for an argument, and no subcommands named.
+		{[]string{"config", "show", "extra"}, `unknown command "extra" for "fence config show"; it takes no arguments (fence config show --help)`},
+		{[]string{"config", "bogus"}, `unknown command "bogus" for "fence config"; its commands are init, show, trust (fence config --help)`},
+		{[]string{"import", "--claude", "x"}, `unknown command "x" for "fence import"; it takes no arguments`},
 		// cobra's flag groups named no fix.
-		{[]string{"config", "init", "--print", "-o", "x"}, "--print and --output cannot be given together; give one of them (fence config init --help)"},
-		{[]string{"config", "init", "--print", "-y"}, "--print and --force cannot be given together; give one of them (fence config init --help)"},
-		{[]string{"config", "init", "--minimal", "--template", "code"}, "--minimal and --template cannot be given together"},
-		{[]string{"import", "--claude", "--save", "-o", "x"}, "--save and --output cannot be given together; give one of them (fence import --help)"},
-		{[]string{"import", "--claude", "--extend", "code", "--no-extend"}, "--extend and --no-extend cannot be given together"},
+		{[]string{"config", "init", "--print", "-o", "x"}, "if any flags in the group [print output] are set none of the others can be; [output print] were all set; give only one of --print and --output (fence config init --help)"},
+		{[]string{"config", "init", "--print", "-y"}, "[force print] were all set; give only one of --print and --force (fence config init --help)"},
+		{[]string{"config", "init", "--minimal", "--template", "code"}, "give only one of --minimal and --template"},
+		{[]string{"import", "--claude", "--save", "-o", "x"}, "give only one of --save and --output (fence import --help)"},
+		{[]string{"import", "--claude", "--extend", "code", "--no-extend"}, "give only one of --extend and --no-extend"},
 		{[]string{"config", "show", "-s", dir}, "is a directory, not a config file; give the path of a config file (JSONC)"},
 		{[]string{"config", "init", "--print", "--template", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},
 		{[]string{"import", "--claude", "-f", os.DevNull, "--extend", "nope"}, `template "nope" not found; fence --list-templates lists the templates`},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -49,6 +50,11 @@ func decode(src []byte, track bool) (*document, error) {
 	// A UTF-8 byte order mark, which some Windows editors write: JSON
 	// parsers refuse it, editors hide it.
 	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
+	// A UTF-16 one (Windows' "Unicode"): every other byte is 0, which
+	// the parser reported as "invalid character '\xff'".
+	if bytes.HasPrefix(src, []byte("\xff\xfe")) || bytes.HasPrefix(src, []byte("\xfe\xff")) {
+		return nil, errors.New("invalid JSON in config file: it is UTF-16 text (it starts with a UTF-16 byte order mark); save it as UTF-8")
+	}
 	doc := &document{cfg: &Config{}, src: src}
 	if track {
 		doc.offs = make(map[string]int)

@@ -168,6 +168,8 @@ func TestParseErrors(t *testing.T) {
 		{"trailing backslash in denyWrite", `{"filesystem": {"denyWrite": ["a*\\"]}}`, `filesystem.denyWrite "a*\\" is not a valid pattern`},
 		{"shell negation in denyWrite", `{"filesystem": {"denyWrite": ["**/x[!a].env"]}}`, `filesystem.denyWrite "**/x[!a].env": "[!...]" is not negation in fence's patterns; write "[^...]"`},
 		{"empty command", `{"command": {"deny": [""]}}`, `command.deny contains empty command`},
+		{"UTF-16 little-endian", "\xff\xfe{\x00}\x00", `it is UTF-16 text (it starts with a UTF-16 byte order mark); save it as UTF-8`},
+		{"UTF-16 big-endian", "\xfe\xff\x00{\x00}", `it is UTF-16 text`},
 		{"empty allow", `{"command": {"allow": [" "]}}`, `command.allow contains empty command`},
 		{"empty ssh command", `{"ssh": {"allowedCommands": [""]}}`, `ssh.allowedCommands contains empty command`},
 		{"domain with scheme", `{"network": {"allowedDomains": ["https://github.com"]}}`, `invalid allowed domain "https://github.com": domain pattern cannot contain a protocol or path; give a host name: example.com, *.example.com, example.com:8080 or example.com:*`},

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"math/rand/v2"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -639,3 +641,80 @@ func waitUntil(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// fence killed in its first moments (a CI job or an agent's harness
+// cancelling a run it just started) leaves nothing behind. The init stage
+// its ELF entry had just cloned set its parent-death signal only after
+// fence was gone in a few runs in a thousand, and waited for good for a
+// placement fence never finished, holding fence's stdout: a pipeline
+// reading it never ended. Each run's stdout is a pipe of its own, which
+// must reach its end once fence is reaped.
+func TestKilledAtStartLeavesNothing(t *testing.T) {
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		const runs = 300
+		before := strayStages()
+		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+		left := 0
+		for i := 0; i < runs && left == 0; i++ {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := s.command(context.Background(), opts{}, "--", "sleep", "30")
+			cmd.Stdout, cmd.Stderr = w, w
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			// Anywhere in the first 3 ms: the entry, the clone, the
+			// child's first steps, the runtime's start.
+			for until := time.Now().Add(time.Duration(rnd.IntN(3000)) * time.Microsecond); time.Now().Before(until); {
+			}
+			sig := []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT}[i%3]
+			_ = cmd.Process.Signal(sig)
+			_ = cmd.Wait()
+			_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				left++
+				t.Errorf("run %d, %v a moment after the start: fence's stdout still open 5 s after fence was reaped (%v): something of the sandbox outlived it", i, sig, err)
+			}
+			r.Close()
+		}
+		for _, pid := range strayStages() {
+			if !slices.Contains(before, pid) {
+				t.Errorf("an init stage (pid %d) outlived its fence", pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+}
+
+// strayStages lists the init stages (argv[0] fence-init) whose parent is
+// the host's init: their fence is gone. (Under a subreaper they are its;
+// the pipe above still tells.)
+func strayStages() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.HasPrefix(cmdline, []byte("fence-init\x00")) {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent is the second field after the command's ")".
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 1 {
+			if f[1] == "1" {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+

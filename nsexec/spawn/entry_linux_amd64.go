@@ -96,6 +96,10 @@ var (
 	// entryErrno is the errno of the child's step that failed; the child
 	// writes it (shared memory) before it exits.
 	entryErrno int64
+	// entryPollFD is the child's struct pollfd for its end of the control
+	// socket: it looks, once its parent-death signal is set, whether the
+	// supervisor is gone already (see the child in the entry).
+	entryPollFD [2]int32
 	// entryChildTid is 1 from before the clone until the child has
 	// exec'd or exited, when the kernel clears it and wakes its futex
 	// (CLONE_CHILD_CLEARTID): then entryErrno is final.

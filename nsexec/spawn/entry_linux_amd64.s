@@ -4,6 +4,7 @@
 #include "go_asm.h"
 
 #define SYS_close 3
+#define SYS_poll 7
 #define SYS_socketpair 53
 #define SYS_clone 56
 #define SYS_execve 59
@@ -286,6 +287,11 @@ child:
 	AMBIENT(const_capDacOverride)
 	AMBIENT(const_capSysChroot)
 	AMBIENT(const_capSysPtrace)
+	// The supervisor's end of the control socket, which this copy of the
+	// descriptor table holds too (close-on-exec): closed now, so that
+	// the supervisor's copy alone keeps it open. Before the prctl below,
+	// and the look after it.
+	CLOSE32(·entryFDs+0(SB))
 	// prctl(PR_SET_PDEATHSIG, SIGKILL): tied to the thread that cloned,
 	// the supervisor's main thread, which lives as long as it does.
 	MOVQ	$1, DI
@@ -294,6 +300,23 @@ child:
 	SYSCALL
 	TESTQ	AX, AX
 	JNE	childfail
+	// A supervisor whose last thread exited before that prctl (fence
+	// killed in its first moments) sends no signal, and this child
+	// waited for good below (entryPlace left at 1), holding fence's
+	// stdio. Its descriptors went before that exit: its end of the
+	// socket is closed, and poll says POLLHUP on this one. Gone later,
+	// it sends the signal. poll({entryFDs[1], 0}, 1, 0): 0 if it lives.
+	MOVL	·entryFDs+4(SB), AX
+	MOVL	AX, ·entryPollFD+0(SB)
+	MOVL	$0, ·entryPollFD+4(SB)
+	LEAQ	·entryPollFD(SB), DI
+	MOVQ	$1, SI
+	XORQ	DX, DX
+	MOVQ	$SYS_poll, AX
+	SYSCALL
+	TESTQ	AX, AX
+	JLT	childfail
+	JNE	childexit	// nobody is left to read entryErrno
 	// The control socket becomes fd 3 (ControlFD), without close-on-exec
 	// (dup3 of another fd clears it); stdin, stdout and stderr are
 	// fence's own. The child's end is never fd 3 already: socketpair

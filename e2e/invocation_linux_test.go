@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
-	"math/rand/v2"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -717,4 +717,3 @@ func strayStages() []int {
 	}
 	return pids
 }
-

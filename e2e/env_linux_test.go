@@ -128,6 +128,11 @@ func nonReapingParent(args []string) int {
 
 // processesWithCmdline lists the host pids whose cmdline is exactly cmdline.
 func processesWithCmdline(cmdline string) []int {
+	return processesMatching(func(c string) bool { return c == cmdline })
+}
+
+// processesMatching lists the host pids whose cmdline match accepts.
+func processesMatching(match func(cmdline string) bool) []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -135,7 +140,7 @@ func processesWithCmdline(cmdline string) []int {
 		if err != nil {
 			continue
 		}
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(b) == cmdline {
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && match(string(b)) {
 			pids = append(pids, pid)
 		}
 	}

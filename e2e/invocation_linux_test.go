@@ -694,25 +694,14 @@ func TestKilledAtStartLeavesNothing(t *testing.T) {
 // the pipe above still tells.)
 func strayStages() []int {
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !bytes.HasPrefix(cmdline, []byte("fence-init\x00")) {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+	for _, pid := range processesMatching(func(c string) bool { return strings.HasPrefix(c, "fence-init\x00") }) {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
 			continue
 		}
 		// The parent is the second field after the command's ")".
-		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 1 {
-			if f[1] == "1" {
-				pids = append(pids, pid)
-			}
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 1 && f[1] == "1" {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

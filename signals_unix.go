@@ -22,6 +22,8 @@ var forwarded = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP
 // its init stage was spawned (Notify would install a handler, and a later
 // spawn would then reset the signal to its default for the command).
 func caught() []syscall.Signal {
+	// The runtime kept an inherited ignore of SIGHUP and SIGINT only.
+	sigfwd.KeepInheritedIgnores()
 	out := make([]syscall.Signal, 0, len(forwarded))
 	for _, sig := range forwarded {
 		if !signal.Ignored(sig) {

@@ -706,3 +706,47 @@ func strayStages() []int {
 	}
 	return pids
 }
+
+// What fence's caller ignored stays ignored: for fence, which does not
+// forward such a signal (it died of a SIGTERM its caller's empty trap was
+// meant to keep off, and passed it on), and for the command, which
+// inherits the ignore as it would without fence (systemd's ignored
+// SIGPIPE made `seq | head` end by the signal under fence, by EPIPE
+// without). The Go runtime keeps an inherited ignore of SIGHUP and SIGINT
+// only. Both spawns: the entry's (after --) and package early's (flags,
+// then the command, no --).
+func TestInheritedIgnoresKept(t *testing.T) {
+	bash := need(t, "bash")
+	forEachRunner(t, func(t *testing.T, s *sandbox) {
+		run := func(script string, args ...string) result {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			defer cancel()
+			cmd := s.command(ctx, opts{})
+			cmd.Path = bash
+			cmd.Args = append([]string{"bash", "-c", script, fenceBin}, args...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			res := result{args: cmd.Args, stdout: stdout.String(), stderr: stderr.String(), err: err}
+			if err == nil {
+				res.code = 0
+			}
+			return res
+		}
+		const traps = "trap '' QUIT USR1 USR2 PIPE ALRM TERM; "
+		// Bits 3, 10, 12, 13, 14 and 15 of SigIgn (bit n-1 for signal n).
+		for _, args := range [][]string{{"--", "grep", "SigIgn", "/proc/self/status"}, {"--no-project", "grep", "SigIgn", "/proc/self/status"}} {
+			if res := run(traps+`exec "$0" "$@"`, args...); res.err != nil || res.stdout != "SigIgn:\t0000000000007a04\n" {
+				t.Errorf("fence %q with QUIT USR1 USR2 PIPE ALRM TERM ignored: want the command to inherit them ignored (7a04)\n%v", args, res)
+			}
+			if res := run(`exec "$0" "$@"`, args...); res.err != nil || res.stdout != "SigIgn:\t0000000000000000\n" {
+				t.Errorf("fence %q with nothing ignored: want nothing ignored\n%v", args, res)
+			}
+		}
+		res := run(`trap '' TERM; "$0" -- sh -c 'sleep 1; echo done' & sleep 0.3; kill -TERM $!; wait $!; echo "rc=$?"`)
+		if res.err != nil || res.stdout != "done\nrc=0\n" {
+			t.Errorf("SIGTERM to fence, its caller ignoring it: want fence and the command to go on\n%v", res)
+		}
+	})
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/nsfence/fence/netns"
 	"github.com/nsfence/fence/nsexec/landlock"
 	"github.com/nsfence/fence/nsexec/seccomp"
+	"github.com/nsfence/fence/nsexec/sigfwd"
 	"github.com/nsfence/fence/nsexec/spawn"
 	"golang.org/x/sys/unix"
 	"kernel.org/pub/linux/libs/security/libcap/psx"
@@ -566,6 +567,10 @@ func startEarly(newNetns bool) *early {
 	// disposition and costs no round trip.
 	signal.Ignore(unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP,
 		unix.SIGSYS, sigStkflt)
+	// A signal fence's caller ignored (trap '' PIPE TERM, systemd's
+	// SIGPIPE) stays ignored for the command: the fork resets to SIG_DFL
+	// only what the runtime handles.
+	sigfwd.KeepInheritedIgnores()
 	// The sandbox's network namespace, on this thread, while the
 	// supervisor still plans: PID 1 would otherwise wait for the policy
 	// here. Creating one takes ~0.7 ms of the kernel's time, and bringing

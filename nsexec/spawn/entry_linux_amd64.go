@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -96,6 +97,11 @@ var (
 	// entryErrno is the errno of the child's step that failed; the child
 	// writes it (shared memory) before it exits.
 	entryErrno int64
+	// entryIgnored has bit n set for each signal n of IgnorableSignals
+	// that fence inherited ignored, as its entry found them before the
+	// runtime started; entrySigOld is the entry's struct sigaction.
+	entryIgnored uint64
+	entrySigOld  [4]uint64
 	// entryPollFD is the child's struct pollfd for its end of the control
 	// socket: it looks, once its parent-death signal is set, whether the
 	// supervisor is gone already (see the child in the entry).
@@ -269,4 +275,13 @@ func AdoptEntrySlack(initStage bool) (bool, error) {
 	// start path (RestoreSysmon).
 	sysmonTid = findSysmon
 	return true, nil
+}
+
+// InheritedIgnored reports whether fence inherited sig ignored (SIG_IGN)
+// from its caller, for a signal of IgnorableSignals: the runtime has
+// installed its own handler over that ignore since, and signal.Ignored
+// does not tell (it does for SIGHUP and SIGINT, whose ignore the runtime
+// keeps).
+func InheritedIgnored(sig syscall.Signal) bool {
+	return sig > 0 && sig < 64 && entryIgnored&(1<<uint(sig)) != 0
 }

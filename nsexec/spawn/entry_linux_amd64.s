@@ -5,6 +5,7 @@
 
 #define SYS_close 3
 #define SYS_poll 7
+#define SYS_rt_sigaction 13
 #define SYS_socketpair 53
 #define SYS_clone 56
 #define SYS_execve 59
@@ -76,10 +77,42 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// supervisor's start is the longer of the two once the init stage
 	// starts this early.
 	CALL	fence_prefault_populate(SB)
+	// Before the runtime installs its handlers over them.
+	CALL	entryDispositions<>(SB)
 	MOVQ	0(SP), R12	// argc
 	LEAQ	8(SP), R13	// argv
 	CALL	entrySpawn<>(SB)
 	JMP	_rt0_amd64_linux(SB)
+
+// DISPOSITION sets bit n of entryIgnored if signal n's action is SIG_IGN:
+// rt_sigaction(n, NULL, &entrySigOld, 8), whose handler word is 1 then
+// (left 0 where the call fails).
+#define DISPOSITION(n) \
+	MOVQ	$0, ·entrySigOld(SB); \
+	MOVQ	$n, DI; \
+	XORQ	SI, SI; \
+	LEAQ	·entrySigOld(SB), DX; \
+	MOVQ	$8, R10; \
+	MOVQ	$SYS_rt_sigaction, AX; \
+	SYSCALL; \
+	XORQ	CX, CX; \
+	CMPQ	·entrySigOld(SB), $1; \
+	SETEQ	CL; \
+	SHLQ	$n, CX; \
+	ORQ	CX, ·entryIgnored(SB)
+
+// entryDispositions records which of IgnorableSignals fence inherited
+// ignored (entryIgnored), before the runtime's handlers replace the
+// ignore: the runtime keeps an inherited SIG_IGN for SIGHUP and SIGINT
+// only. The numbers are amd64's, as IgnorableSignals lists them.
+TEXT entryDispositions<>(SB),NOSPLIT|NOFRAME,$0
+	DISPOSITION(3)	// SIGQUIT
+	DISPOSITION(10)	// SIGUSR1
+	DISPOSITION(12)	// SIGUSR2
+	DISPOSITION(13)	// SIGPIPE
+	DISPOSITION(14)	// SIGALRM
+	DISPOSITION(15)	// SIGTERM
+	RET
 
 // streq sets AX to 1 if the NUL-terminated strings at SI and DI are equal,
 // else to 0. It clobbers BX, SI and DI.

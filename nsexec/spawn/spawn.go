@@ -25,6 +25,8 @@
 // away; deps_test.go checks it), and does no work in package init.
 package spawn
 
+import "syscall"
+
 const (
 	// InitArg0 is argv[0] of the init stage; fence dispatches on it from
 	// package cmd/fence/internal/stage's init, and package early's init
@@ -51,6 +53,15 @@ const (
 	// ControlFD is the init stage's end of the control socket.
 	ControlFD = 3
 )
+
+// IgnorableSignals are the signals whose inherited ignore fence keeps for
+// itself and passes on to the command (InheritedIgnored), beside SIGHUP
+// and SIGINT, whose ignore the Go runtime keeps itself. A caller that
+// ignored SIGPIPE or SIGTERM (a shell's trap with an empty action,
+// systemd's ignored SIGPIPE) had the command get them with their default
+// action, and fence forwarded a SIGTERM it was meant to ignore. The
+// entry's list (entryDispositions) is the same.
+var IgnorableSignals = [...]syscall.Signal{syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTERM}
 
 // CloneError is a failure of the clone that creates the namespaces: the
 // kernel (or a seccomp profile, or a sysctl) refused them. Other errors of

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -104,6 +105,10 @@ func start(hostNetwork bool, stdin, stdout, stderr *os.File, inInit bool) (*Chil
 	spec.args = []string{InitArg0, StartArg}
 	c := &Child{Ctrl: parent, HostNetwork: hostNetwork, T0: Now(),
 		spawned: make(chan error, 1), release: make(chan struct{})}
+	// What the caller ignored, the init stage inherits ignored, as from
+	// the entry's clone (which precedes the runtime's handlers): the exec
+	// keeps an ignore and resets a handler.
+	reignoreInherited()
 	// Pdeathsig is tied to the thread that forks, not to the process. The
 	// Go runtime never ends the main thread before the process, so a clone
 	// from there needs nothing more; on a 2-core machine this synchronous
@@ -269,6 +274,17 @@ func reap(pid int) {
 	for {
 		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
 			return
+		}
+	}
+}
+
+// reignoreInherited sets SIG_IGN again, behind the runtime's back, for each
+// of IgnorableSignals that fence inherited ignored (InheritedIgnored).
+func reignoreInherited() {
+	act := [4]uint64{1} // SIG_IGN; the kernel's struct sigaction on amd64 and arm64
+	for _, sig := range IgnorableSignals {
+		if InheritedIgnored(sig) {
+			unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 		}
 	}
 }
